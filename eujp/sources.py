@@ -48,6 +48,9 @@ class Source:
     transform: Transform
     cadence_days: int  # how often the source publishes: a freshness warning after 2x this
     description: str
+    # What one payload replaces in the warehouse (see warehouse.upsert_fact): None = upsert by natural
+    # key (sources that send slices, e.g. some periods); () = the source's whole previous extract.
+    replace_scope: tuple[str, ...] | None = None
 
 
 SOURCES: tuple[Source, ...] = (
@@ -98,6 +101,7 @@ SOURCES: tuple[Source, ...] = (
         transform=transform_arms,
         cadence_days=366,
         description="Arms transfers with Japan as supplier or recipient",
+        replace_scope=(),
     ),
     Source(
         name="security_events",
@@ -110,6 +114,7 @@ SOURCES: tuple[Source, ...] = (
         transform=transform_events,
         cadence_days=31,
         description="EU–Japan security and defence co-operation events",
+        replace_scope=(),
     ),
     Source(
         name="oecd_restrictions",
@@ -122,6 +127,7 @@ SOURCES: tuple[Source, ...] = (
         transform=transform_restrictions,
         cadence_days=366,
         description="Export restrictions on industrial raw materials",
+        replace_scope=("period_year",),
     ),
 )
 SOURCES_BY_NAME: dict[str, Source] = {s.name: s for s in SOURCES}

@@ -1,0 +1,113 @@
+"""`eujp`: the command line of the EU–Japan warehouse."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+app = typer.Typer(help="EU–Japan partnership warehouse: daily ETL, status and queries.", no_args_is_help=True,
+                  add_completion=False)
+
+
+def _print_summary(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"run {summary['run_id']}: {summary['status'].upper()}", title_justify="left")
+    for col in ("source", "table", "status", "rows in", "loaded", "rejected", "validation", "source version"):
+        table.add_column(col, justify="right" if col in ("rows in", "loaded", "rejected") else "left")
+    for s in summary["sources"]:
+        v = s.get("validation") or {}
+        verdict = "-" if not v else ("passed" if v.get("success") else "FAILED")
+        if v and v.get("warnings"):
+            verdict += f" ({len(v['warnings'])} warning(s))"
+        table.add_row(s["source"], s["table"], s["status"], str(s["rows_in"]), str(s["rows_loaded"]),
+                      str(s["rows_rejected"]), verdict, s.get("source_version") or "-")
+    console.print(table)
+    if summary.get("table_rows"):
+        rows = ", ".join(f"{k} {v}" for k, v in summary["table_rows"].items())
+        console.print(f"warehouse {summary['warehouse']}: {rows}")
+    if summary.get("published_to"):
+        console.print(f"published to {summary['published_to']}")
+    for err in summary.get("errors", []):
+        console.print(f"[red]error:[/red] {err}")
+
+
+@app.command()
+def run(
+    snapshot_dir: Annotated[Path | None, typer.Option(help="Read source files from this folder instead of the "
+                                                     "bundled data/snapshot (same file names and formats).")] = None,
+    warehouse: Annotated[Path | None, typer.Option(help="Warehouse file (env EUJP_WAREHOUSE; default "
+                                                   "var/warehouse.duckdb).")] = None,
+    publish: Annotated[str | None, typer.Option(help="Where to publish: a folder or s3://bucket/prefix "
+                                                "(env EUJP_PUBLISH_URI; default var/objectstore). S3 uses the "
+                                                "standard AWS_* variables (AWS_ENDPOINT_URL for MinIO/R2).")] = None,
+    from_raw: Annotated[str | None, typer.Option(help="Rebuild from the payloads landed on this day "
+                                                 "(YYYY-MM-DD) in the raw zone, without reading sources.")] = None,
+    source: Annotated[list[str] | None, typer.Option("--only", help="Run only these sources (repeatable).")] = None,
+    run_id: Annotated[str | None, typer.Option(help="Run id (default: time-based, unique).")] = None,
+) -> None:
+    """Run the daily flow once (extract, transform, validate, load, audit, publish) and print a summary."""
+    from eujp.config import Settings
+    from eujp.sources import SOURCES_BY_NAME
+
+    for name in source or []:
+        if name not in SOURCES_BY_NAME:
+            raise typer.BadParameter(f"unknown source {name!r}; known: {', '.join(SOURCES_BY_NAME)}")
+    settings = Settings.from_env(run_id=run_id)
+    from flows.daily import daily_flow
+
+    state = daily_flow(
+        snapshot_dir=str(snapshot_dir) if snapshot_dir else None,
+        warehouse=str(warehouse) if warehouse else None,
+        publish_uri=publish,
+        source_mode="raw" if from_raw else "snapshot",
+        raw_date=from_raw,
+        run_id=settings.run_id,
+        only_sources=source or None,
+        return_state=True,
+    )
+    summary = state.result(raise_on_failure=False)
+    if isinstance(summary, dict):
+        _print_summary(summary)
+    else:  # the flow crashed before it could summarise (lock held, unreadable warehouse, ...)
+        typer.echo(f"run failed: {summary}", err=True)
+    if not state.is_completed():
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="SQL to run (read-only).")],
+    warehouse: Annotated[Path | None, typer.Option(help="Warehouse file (default var/warehouse.duckdb).")] = None,
+) -> None:
+    """Run a read-only SQL query against the local warehouse and print the result."""
+    import duckdb
+
+    from eujp.config import Settings
+
+    path = warehouse or Settings.from_env().warehouse_path
+    if not path.exists():
+        typer.echo(f"no warehouse at {path}: run `eujp run` first", err=True)
+        raise typer.Exit(code=2)
+    with duckdb.connect(str(path), read_only=True) as conn:
+        try:
+            rel = conn.sql(sql)
+        except duckdb.Error as exc:
+            typer.echo(f"query failed: {exc}", err=True)
+            raise typer.Exit(code=2) from exc
+        if rel is not None:
+            rel.show(max_rows=200, max_width=sys.maxsize if not sys.stdout.isatty() else None)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,61 @@
+"""Run settings: defaults, environment variables and CLI options resolved in one place."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BUNDLED_SNAPSHOT_DIR = REPO_ROOT / "data" / "snapshot"
+REFERENCE_DIR = REPO_ROOT / "data" / "reference"
+DEFAULT_WAREHOUSE = Path("var/warehouse.duckdb")
+DEFAULT_PUBLISH_URI = "var/objectstore"
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable, unique run id: 20261124T060000Z-1a2b3c."""
+    now = now or datetime.now(UTC)
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one run needs to know. Build with `Settings.from_env(**overrides)`."""
+
+    snapshot_dir: Path = BUNDLED_SNAPSHOT_DIR
+    warehouse_path: Path = DEFAULT_WAREHOUSE
+    publish_uri: str = DEFAULT_PUBLISH_URI
+    source_mode: str = "snapshot"  # snapshot | live | raw
+    raw_date: date | None = None  # with source_mode == "raw": the landing date to rebuild from
+    run_date: date = field(default_factory=lambda: datetime.now(UTC).date())
+    run_id: str = field(default_factory=new_run_id)
+    max_row_drop_pct: float = 50.0  # audit: a table shrinking more than this vs the last run fails
+    keep_runs: int = 7  # publish retention: how many published runs to keep
+    only_sources: tuple[str, ...] = ()  # empty: all sources
+
+    @classmethod
+    def from_env(cls, **overrides) -> Settings:
+        env = os.environ
+        base: dict = {}
+        if env.get("EUJP_SNAPSHOT_DIR"):
+            base["snapshot_dir"] = Path(env["EUJP_SNAPSHOT_DIR"])
+        if env.get("EUJP_WAREHOUSE"):
+            base["warehouse_path"] = Path(env["EUJP_WAREHOUSE"])
+        if env.get("EUJP_PUBLISH_URI"):
+            base["publish_uri"] = env["EUJP_PUBLISH_URI"]
+        if env.get("EUJP_MAX_ROW_DROP_PCT"):
+            base["max_row_drop_pct"] = float(env["EUJP_MAX_ROW_DROP_PCT"])
+        if env.get("EUJP_KEEP_RUNS"):
+            base["keep_runs"] = int(env["EUJP_KEEP_RUNS"])
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**base)
+
+    def with_(self, **changes) -> Settings:
+        return replace(self, **changes)
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.warehouse_path.parent / "staging"

@@ -1,0 +1,25 @@
+"""Extraction edge: get a source's raw payloads from a snapshot folder (or, via landing, from a past day)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eujp.errors import ExtractError
+from eujp.landing import RawPayload
+from eujp.sources import Source
+
+
+def read_snapshot(source: Source, snapshot_dir: Path) -> list[RawPayload]:
+    """Every file in `snapshot_dir` matching the source's glob, sorted by name."""
+    if not snapshot_dir.is_dir():
+        raise ExtractError(f"snapshot folder {snapshot_dir} does not exist")
+    files = sorted(p for p in snapshot_dir.glob(source.snapshot_glob) if p.is_file())
+    if not files:
+        raise ExtractError(
+            f"{source.name}: no file matching {source.snapshot_glob!r} in {snapshot_dir} "
+            f"(expected {source.wire_format})"
+        )
+    return [
+        RawPayload(source=source.name, name=p.name, data=p.read_bytes(), url=p.resolve().as_uri())
+        for p in files
+    ]

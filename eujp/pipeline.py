@@ -1,0 +1,210 @@
+"""The steps of a run as plain functions. Prefect flows (flows/) only orchestrate these.
+
+    fetch_payloads → land_payloads → parse_payloads → transform (transforms/) → validate (eujp.validate)
+      → load_batches (staging copy) → audit → promote → publish
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import traceback
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from eujp.config import REFERENCE_DIR, Settings
+from eujp.errors import EujpError, ParseError
+from eujp.extract import read_snapshot
+from eujp.landing import RawPayload, land, read_landed
+from eujp.parse import ParsedPayload
+from eujp.schema import DIM_COUNTRY
+from eujp.sources import SOURCES_BY_NAME, Source
+from eujp.storage import ObjectStore
+from eujp.warehouse import record_rejected, record_run, upsert_fact
+from transforms.common import reject
+from transforms.countries import build_dim_country
+
+log = logging.getLogger("eujp")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class SourceBatch:
+    """What became of one source in one run, from extraction to load."""
+
+    source: str
+    table: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    input_checksum: str | None = None
+    source_version: str | None = None
+    raw_keys: list[str] = field(default_factory=list)
+    rows_in: int = 0
+    valid: pl.DataFrame | None = None
+    rejected: pl.DataFrame | None = None
+    validation: Any = None  # eujp.validate.ValidationReport (GX is imported lazily)
+    error: str | None = None
+    failed_step: str | None = None
+    status: str = "pending"  # prepared | failed | loaded
+    rows_loaded: int = 0
+
+    @property
+    def rows_rejected(self) -> int:
+        return 0 if self.rejected is None else self.rejected.height
+
+    def fail(self, step: str, exc: BaseException) -> SourceBatch:
+        detail = str(exc) if isinstance(exc, EujpError) else f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, EujpError):
+            log.error("%s: unexpected error in %s\n%s", self.source, step, traceback.format_exc())
+        self.error = f"{self.source} ({self.table}): {step} failed: {detail}"
+        self.failed_step = step
+        self.status = "failed"
+        self.ended_at = utcnow()
+        return self
+
+    def summary(self) -> dict:
+        return {
+            "source": self.source,
+            "table": self.table,
+            "status": self.status,
+            "rows_in": self.rows_in,
+            "rows_loaded": self.rows_loaded,
+            "rows_rejected": self.rows_rejected,
+            "source_version": self.source_version,
+            "input_checksum": self.input_checksum,
+            "raw_keys": self.raw_keys,
+            "error": self.error,
+            "validation": None if self.validation is None else self.validation.to_dict(),
+        }
+
+
+# --- reference dimension ---------------------------------------------------------------------------
+
+def load_countries(today: date, reference_dir: Path = REFERENCE_DIR) -> pl.DataFrame:
+    seed = pl.read_csv(reference_dir / "countries.csv", infer_schema=False, encoding="utf8")
+    return build_dim_country(seed, today)
+
+
+# --- extract / land / parse ------------------------------------------------------------------------
+
+def fetch_payloads(source: Source, settings: Settings, store: ObjectStore) -> list[RawPayload]:
+    if settings.source_mode == "snapshot":
+        return read_snapshot(source, settings.snapshot_dir)
+    if settings.source_mode == "raw":
+        if settings.raw_date is None:
+            raise EujpError("source mode 'raw' needs a date (--from-raw YYYY-MM-DD)")
+        return read_landed(store, source.name, settings.raw_date)
+    raise EujpError(f"unknown source mode {settings.source_mode!r}")
+
+
+def land_payloads(store: ObjectStore, source: Source, payloads: list[RawPayload], day: date) -> list[str]:
+    return [land(store, p, day, source.extension) for p in payloads]
+
+
+def input_checksum(payloads: list[RawPayload]) -> str:
+    """Order-independent checksum of everything a source delivered in a run."""
+    return hashlib.sha256("\n".join(sorted(p.sha256 for p in payloads)).encode()).hexdigest()
+
+
+def parse_payloads(source: Source, payloads: list[RawPayload]) -> ParsedPayload:
+    parsed = []
+    for p in payloads:
+        try:
+            parsed.append(source.parse(p.data))
+        except ParseError as exc:
+            raise type(exc)(f"{p.name}: {exc}") from exc
+    frame = pl.concat([p.frame for p in parsed], how="diagonal_relaxed") if len(parsed) > 1 else parsed[0].frame
+    versions = [p.source_version for p in parsed if p.source_version]
+    return ParsedPayload(frame=frame, source_version=max(versions) if versions else None,
+                         meta={"files": [p.name for p in payloads]})
+
+
+def prepare_source(
+    source: Source, payloads: list[RawPayload], countries: pl.DataFrame, batch: SourceBatch
+) -> SourceBatch:
+    """Parse, transform and validate one source's payloads into `batch` (errors are recorded on it)."""
+    from eujp.validate import validate_frame  # Great Expectations is slow to import: only here
+
+    step = "parse"
+    try:
+        batch.input_checksum = input_checksum(payloads)
+        parsed = parse_payloads(source, payloads)
+        batch.source_version = parsed.source_version
+        step = "transform"
+        result = source.transform(parsed.frame, source.name, parsed.source_version, countries)
+        batch.valid, batch.rejected, batch.rows_in = result.valid, result.rejected, result.rows_in
+        step = "validate"
+        batch.validation = validate_frame(source.table.name, result.valid)
+        batch.validation.raise_for_critical()
+    except Exception as exc:
+        return batch.fail(step, exc)
+    batch.status = "prepared"
+    batch.ended_at = utcnow()
+    return batch
+
+
+# --- load --------------------------------------------------------------------------------------------
+
+def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *, run_id: str) -> None:
+    """Load every prepared batch into the (staging) warehouse, one transaction per source, and record
+    every batch, loaded or not, in etl_runs; rejected rows go to etl_rejected_rows.
+
+    A batch blocked by a failed expectation is not loaded (the table keeps its previous rows); its rows
+    are quarantined with the reason, so rows in = loaded + rejected still holds."""
+    for batch in batches:
+        source = SOURCES_BY_NAME[batch.source]
+        now = utcnow()
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            if batch.status == "prepared":
+                batch.rows_loaded = upsert_fact(
+                    conn, source.table, batch.valid, run_id=run_id, loaded_at=now, source=source.name,
+                    replace_scope=source.replace_scope,
+                )
+                batch.status = "loaded"
+            elif batch.valid is not None and not batch.valid.is_empty():
+                blocked = reject(batch.valid, f"not loaded: {batch.error}")
+                batch.rejected = pl.concat([batch.rejected, blocked]) if batch.rejected is not None else blocked
+            if batch.rejected is not None:
+                record_rejected(conn, run_id=run_id, source=source.name, table_name=source.table.name,
+                                rejected=batch.rejected, at=now)
+            record_run(conn, etl_run_row(batch, run_id))
+            conn.execute("COMMIT")
+        except Exception as exc:
+            conn.execute("ROLLBACK")
+            batch.fail("load", exc)
+            batch.rows_loaded = 0
+            record_run(conn, etl_run_row(batch, run_id))
+
+
+def etl_run_row(batch: SourceBatch, run_id: str) -> dict:
+    return {
+        "run_id": run_id,
+        "source": batch.source,
+        "table_name": batch.table,
+        "input_checksum": batch.input_checksum,
+        "source_version": batch.source_version,
+        "rows_in": batch.rows_in,
+        "rows_loaded": batch.rows_loaded,
+        "rows_rejected": batch.rows_rejected,
+        "started_at": batch.started_at,
+        "ended_at": batch.ended_at or utcnow(),
+        "status": "success" if batch.status == "loaded" else "failed",
+        "message": batch.error,
+    }
+
+
+def load_dim_country(conn: duckdb.DuckDBPyConnection, countries: pl.DataFrame) -> int:
+    from eujp.validate import validate_frame
+    from eujp.warehouse import replace_dimension
+
+    validate_frame(DIM_COUNTRY.name, countries).raise_for_critical()
+    return replace_dimension(conn, DIM_COUNTRY, countries)

@@ -1,0 +1,178 @@
+"""Publish a promoted warehouse to object storage.
+
+Layout under the publish URI:
+    runs/{run_id}/warehouse.duckdb       the whole warehouse (attach it read-only)
+    runs/{run_id}/parquet/{table}.parquet one file per table
+    runs/{run_id}/docs/...                Great Expectations Data Docs (when built)
+    runs/{run_id}/manifest.json           run id, tables, row counts, checksums, source versions
+    latest/warehouse.duckdb               alias of the newest run's warehouse (one object: never mixed)
+    latest/manifest.json                  its manifest
+    latest.json                           THE pointer: {"run_id", "prefix", ...}; written last
+
+Every object is verified (size + sha256) after upload; `latest` moves only after all of them verified.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from eujp.errors import PublishError
+from eujp.schema import ALL_TABLES
+from eujp.storage import ObjectStore, StoredObject, sha256_file
+from eujp.warehouse import quote_ident
+
+LATEST_POINTER = "latest.json"
+
+
+@dataclass
+class PublishResult:
+    run_id: str
+    store_uri: str
+    prefix: str
+    manifest: dict
+    objects: list[StoredObject]
+
+    @property
+    def location(self) -> str:
+        return f"{self.store_uri.rstrip('/')}/{self.prefix}"
+
+
+def export_parquet(warehouse_path: Path, out_dir: Path) -> dict[str, Path]:
+    """One Parquet file per table (zstd), written by DuckDB from the promoted warehouse."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {}
+    with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+        for table in ALL_TABLES:
+            path = out_dir / f"{table.name}.parquet"
+            conn.execute(
+                f"COPY (SELECT * FROM {quote_ident(table.name)}) TO '{path.as_posix()}' "
+                "(FORMAT parquet, COMPRESSION zstd)"
+            )
+            files[table.name] = path
+    return files
+
+
+def build_manifest(
+    *,
+    run_id: str,
+    status: str,
+    warehouse_path: Path,
+    table_rows: dict[str, int],
+    parquet_files: dict[str, Path],
+    sources: dict[str, dict],
+    validation: dict,
+    audit: dict,
+    extra_files: dict[str, Path] | None = None,
+) -> dict:
+    return {
+        "run_id": run_id,
+        "status": status,
+        "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "warehouse": {
+            "key": "warehouse.duckdb",
+            "size": warehouse_path.stat().st_size,
+            "sha256": sha256_file(warehouse_path),
+        },
+        "tables": {
+            name: {
+                "rows": table_rows.get(name),
+                "parquet": f"parquet/{name}.parquet",
+                "sha256": sha256_file(path),
+            }
+            for name, path in parquet_files.items()
+        },
+        "files": {key: sha256_file(path) for key, path in (extra_files or {}).items()},
+        "sources": sources,
+        "validation": validation,
+        "audit": audit,
+    }
+
+
+def _content_type(path: str) -> str | None:
+    if path.endswith(".duckdb"):
+        return "application/octet-stream"
+    if path.endswith(".parquet"):
+        return "application/vnd.apache.parquet"
+    return mimetypes.guess_type(path)[0]
+
+
+def publish_run(
+    store: ObjectStore,
+    *,
+    run_id: str,
+    warehouse_path: Path,
+    manifest_without_checksums: dict,
+    work_dir: Path,
+    extra_files: dict[str, Path] | None = None,
+    keep_runs: int = 7,
+) -> PublishResult:
+    """Upload a run's objects, verify each, then move `latest` (warehouse alias, manifest, pointer last).
+
+    `extra_files` maps keys relative to the run prefix (e.g. "docs/index.html", "report.html") to files.
+    On any failure the previous `latest` is untouched and PublishError names the object.
+    """
+    prefix = f"runs/{run_id}"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    frozen = work_dir / "warehouse.duckdb"
+    shutil.copyfile(warehouse_path, frozen)  # the file we checksum is the file we upload
+    parquet = export_parquet(frozen, work_dir / "parquet")
+    manifest = build_manifest(
+        warehouse_path=frozen, parquet_files=parquet, extra_files=extra_files, **manifest_without_checksums
+    )
+    manifest_path = work_dir / "manifest.json"
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+
+    uploads: list[tuple[str, Path]] = [(f"{prefix}/parquet/{n}.parquet", p) for n, p in parquet.items()]
+    uploads += [(f"{prefix}/{k}", p) for k, p in (extra_files or {}).items()]
+    uploads += [(f"{prefix}/warehouse.duckdb", frozen), (f"{prefix}/manifest.json", manifest_path)]
+    objects: list[StoredObject] = []
+    try:
+        for key, path in uploads:
+            objects.append(store.put_file(key, path, _content_type(key)))
+        # Every object of the run is in place and verified: now move latest, pointer last.
+        store.put_file("latest/warehouse.duckdb", frozen, _content_type(".duckdb"))
+        store.put_file("latest/manifest.json", manifest_path, "application/json")
+        pointer = {
+            "run_id": run_id,
+            "prefix": prefix,
+            "manifest": f"{prefix}/manifest.json",
+            "manifest_sha256": sha256_file(manifest_path),
+            "published_at": manifest["published_at"],
+        }
+        store.put_bytes(LATEST_POINTER, json.dumps(pointer, indent=2).encode(), "application/json")
+    except PublishError:
+        raise
+    except Exception as exc:  # boto/network/OS errors: say which object failed
+        done = len(objects)
+        failed = uploads[done][0] if done < len(uploads) else "latest"
+        raise PublishError(
+            f"publishing run {run_id} to {store.uri} failed at {failed}: {exc}; latest was not moved"
+        ) from exc
+    apply_retention(store, keep_runs)
+    return PublishResult(run_id, store.uri, prefix, manifest, objects)
+
+
+def read_latest_pointer(store: ObjectStore) -> dict | None:
+    if not store.exists(LATEST_POINTER):
+        return None
+    return json.loads(store.get_bytes(LATEST_POINTER))
+
+
+def apply_retention(store: ObjectStore, keep_runs: int) -> list[str]:
+    """Delete published runs beyond the newest `keep_runs` (never the one `latest` points to)."""
+    if keep_runs < 1:
+        raise ValueError("keep_runs must be at least 1")
+    run_ids = sorted({k.split("/")[1] for k in store.list_keys("runs")})
+    pointer = read_latest_pointer(store)
+    protected = {pointer["run_id"]} if pointer else set()
+    doomed = [r for r in run_ids[:-keep_runs] if r not in protected]
+    for run_id in doomed:
+        store.delete(store.list_keys(f"runs/{run_id}"))
+    return doomed

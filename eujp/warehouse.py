@@ -1,0 +1,221 @@
+"""DuckDB warehouse: DDL from eujp.schema, staging copies, idempotent loads, run records, promotion.
+
+Write-audit-publish locally: a run never writes the live warehouse file. It copies it to
+`staging/{run_id}.duckdb`, loads and audits there, then atomically renames the staging file over the
+live one (`promote`). A run killed at any point leaves the live warehouse as the last good run left it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from eujp.errors import EujpError
+from eujp.schema import ALL_TABLES, DIM_COUNTRY, ETL_REJECTED_ROWS, ETL_RUNS, Table
+
+_DUCK_TYPES = {
+    pl.String: "VARCHAR",
+    pl.Float64: "DOUBLE",
+    pl.Int32: "INTEGER",
+    pl.Int64: "BIGINT",
+    pl.Date: "DATE",
+    pl.Boolean: "BOOLEAN",
+    pl.Datetime: "TIMESTAMPTZ",
+}
+
+
+def duck_type(dtype: pl.DataType) -> str:
+    return _DUCK_TYPES[dtype.base_type()]
+
+
+def quote_ident(name: str) -> str:
+    """Identifiers come from eujp.schema only; quote them anyway and refuse anything odd."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"refusing identifier {name!r}")
+    return f'"{name}"'
+
+
+def create_table_sql(table: Table) -> str:
+    cols = ",\n  ".join(f"{quote_ident(c)} {duck_type(t)}" for c, t in table.all_columns.items())
+    return f"CREATE TABLE IF NOT EXISTS {quote_ident(table.name)} (\n  {cols}\n)"
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        raise EujpError(f"cannot open warehouse {path}: {exc}") from exc
+
+
+def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create missing tables and (re)write their comments so BI tools show descriptions."""
+    for table in ALL_TABLES:
+        conn.execute(create_table_sql(table))
+        conn.execute(f"COMMENT ON TABLE {quote_ident(table.name)} IS {_sql_string(table.description)}")
+        for col, doc in table.column_docs.items():
+            conn.execute(
+                f"COMMENT ON COLUMN {quote_ident(table.name)}.{quote_ident(col)} IS {_sql_string(doc)}"
+            )
+
+
+def open_staging(warehouse_path: Path, staging_dir: Path, run_id: str) -> Path:
+    """Copy the live warehouse (if any) to a staging file for this run and return its path."""
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    staging = staging_dir / f"{run_id}.duckdb"
+    for leftover in (staging, staging.with_suffix(".duckdb.wal")):
+        leftover.unlink(missing_ok=True)
+    if warehouse_path.exists():
+        try:
+            shutil.copyfile(warehouse_path, staging)
+        except OSError as exc:
+            raise EujpError(f"cannot stage warehouse {warehouse_path} into {staging_dir}: {exc}") from exc
+    return staging
+
+
+def promote(staging: Path, warehouse_path: Path) -> None:
+    """Atomically replace the live warehouse with the (closed, checkpointed) staging file."""
+    with open(staging, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(staging, warehouse_path)
+    dir_fd = os.open(warehouse_path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def discard_staging(staging: Path) -> None:
+    for p in (staging, staging.with_suffix(".duckdb.wal")):
+        p.unlink(missing_ok=True)
+
+
+def clean_stale_staging(staging_dir: Path, keep: Iterable[Path] = ()) -> list[Path]:
+    """Remove staging files left by killed runs (called by the next run while it holds the lock)."""
+    keep = {p.resolve() for p in keep}
+    removed = []
+    if staging_dir.is_dir():
+        for p in staging_dir.glob("*.duckdb*"):
+            if p.resolve() not in keep:
+                p.unlink(missing_ok=True)
+                removed.append(p)
+    return removed
+
+
+def replace_dimension(conn: duckdb.DuckDBPyConnection, table: Table, frame: pl.DataFrame) -> int:
+    """Reference dimensions are small and versioned in git: replace them whole."""
+    frame = frame.select(list(table.all_columns))
+    conn.register("_dim_batch", frame.to_arrow())
+    try:
+        conn.execute(f"DELETE FROM {quote_ident(table.name)}")
+        conn.execute(f"INSERT INTO {quote_ident(table.name)} SELECT * FROM _dim_batch")
+    finally:
+        conn.unregister("_dim_batch")
+    return frame.height
+
+
+def upsert_fact(
+    conn: duckdb.DuckDBPyConnection,
+    table: Table,
+    frame: pl.DataFrame,
+    *,
+    run_id: str,
+    loaded_at: datetime,
+    source: str,
+    replace_scope: tuple[str, ...] | None = None,
+) -> int:
+    """Load a validated batch idempotently.
+
+    Rows with the batch's natural keys are replaced. With `replace_scope`, the source's rows in the
+    batch's scope are replaced first: `()` replaces every row of that source (a full extract such as
+    the SIPRI register), `("period_year",)` every row of the years the batch holds.
+    """
+    t = quote_ident(table.name)
+    cols = list(table.business_columns)
+    conn.register("_fact_batch", frame.select(cols).to_arrow())
+    try:
+        if replace_scope is not None:
+            where = "source = ?"
+            if replace_scope:
+                same = " AND ".join(f"{t}.{quote_ident(c)} = b.{quote_ident(c)}" for c in replace_scope)
+                where += f" AND EXISTS (SELECT 1 FROM _fact_batch AS b WHERE {same})"
+            conn.execute(f"DELETE FROM {t} WHERE {where}", [source])
+        key_match = " AND ".join(f"{t}.{quote_ident(k)} = b.{quote_ident(k)}" for k in table.natural_key)
+        conn.execute(f"DELETE FROM {t} USING _fact_batch AS b WHERE {key_match}")
+        col_list = ", ".join(quote_ident(c) for c in cols)
+        conn.execute(
+            f"INSERT INTO {t} ({col_list}, run_id, loaded_at) SELECT {col_list}, ?, ? FROM _fact_batch",
+            [run_id, loaded_at],
+        )
+    finally:
+        conn.unregister("_fact_batch")
+    return frame.height
+
+
+def record_rejected(
+    conn: duckdb.DuckDBPyConnection, *, run_id: str, source: str, table_name: str,
+    rejected: pl.DataFrame, at: datetime,
+) -> int:
+    if rejected.is_empty():
+        return 0
+    frame = rejected.select(
+        pl.lit(run_id).alias("run_id"), pl.lit(source).alias("source"), pl.lit(table_name).alias("table_name"),
+        pl.col("reason"), pl.col("raw_record"), pl.lit(at).cast(pl.Datetime("us", "UTC")).alias("rejected_at"),
+    )
+    conn.register("_rejected", frame.to_arrow())
+    try:
+        conn.execute(f"INSERT INTO {quote_ident(ETL_REJECTED_ROWS.name)} SELECT * FROM _rejected")
+    finally:
+        conn.unregister("_rejected")
+    return frame.height
+
+
+def record_run(conn: duckdb.DuckDBPyConnection, row: dict) -> None:
+    cols = list(ETL_RUNS.columns)
+    missing = set(cols) - set(row)
+    if missing:
+        raise ValueError(f"etl_runs row lacks {sorted(missing)}")
+    conn.execute(
+        f"DELETE FROM {quote_ident(ETL_RUNS.name)} WHERE run_id = ? AND source = ?", [row["run_id"], row["source"]]
+    )
+    conn.execute(
+        f"INSERT INTO {quote_ident(ETL_RUNS.name)} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+        [row[c] for c in cols],
+    )
+
+
+def table_counts(conn: duckdb.DuckDBPyConnection, tables: Iterable[Table] = ALL_TABLES) -> dict[str, int]:
+    return {t.name: conn.execute(f"SELECT count(*) FROM {quote_ident(t.name)}").fetchone()[0] for t in tables}
+
+
+def duplicate_keys(conn: duckdb.DuckDBPyConnection, table: Table) -> int:
+    """Number of natural-key values that occur more than once (0 in a healthy warehouse)."""
+    if not table.natural_key:
+        return 0
+    keys = ", ".join(quote_ident(k) for k in table.natural_key)
+    return conn.execute(
+        f"SELECT count(*) FROM (SELECT {keys} FROM {quote_ident(table.name)} GROUP BY ALL HAVING count(*) > 1)"
+    ).fetchone()[0]
+
+
+def last_successful_checksum(conn: duckdb.DuckDBPyConnection, source: str) -> str | None:
+    row = conn.execute(
+        "SELECT input_checksum FROM etl_runs WHERE source = ? AND status = 'success' "
+        "ORDER BY ended_at DESC LIMIT 1",
+        [source],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def read_countries(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return conn.execute(f"SELECT * FROM {quote_ident(DIM_COUNTRY.name)}").pl()

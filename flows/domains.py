@@ -1,0 +1,57 @@
+"""One flow per domain: extract, land, parse, transform and validate each of its sources.
+
+A failing source is recorded on its SourceBatch and does not stop the other sources."""
+
+from __future__ import annotations
+
+import polars as pl
+from prefect import flow, get_run_logger
+
+from eujp.config import Settings
+from eujp.pipeline import SourceBatch, utcnow
+from eujp.sources import sources_for
+from flows.tasks import extract_and_land, prepare
+
+
+def prepare_domain(domain: str, settings: Settings, countries: pl.DataFrame) -> list[SourceBatch]:
+    logger = get_run_logger()
+    batches = []
+    for source in sources_for(domain):
+        if settings.only_sources and source.name not in settings.only_sources:
+            continue
+        batch = SourceBatch(source=source.name, table=source.table.name, started_at=utcnow())
+        try:
+            payloads, batch.raw_keys = extract_and_land(source.name, settings)
+        except Exception as exc:
+            batches.append(batch.fail("extract", exc))
+            logger.error(batch.error)
+            continue
+        batch = prepare(source.name, payloads, countries, batch)
+        if batch.error:
+            logger.error(batch.error)
+        else:
+            logger.info("%s: %d rows in, %d valid, %d rejected", source.name, batch.rows_in,
+                        batch.valid.height, batch.rows_rejected)
+        batches.append(batch)
+    return batches
+
+
+@flow(name="eujp-trade", flow_run_name="trade-{settings.run_id}")
+def trade_flow(settings: Settings, countries: pl.DataFrame) -> list[SourceBatch]:
+    """Goods (Eurostat annual, Comext CN8 monthly) and services (Eurostat BoP) trade."""
+    return prepare_domain("trade", settings, countries)
+
+
+@flow(name="eujp-defence", flow_run_name="defence-{settings.run_id}")
+def defence_flow(settings: Settings, countries: pl.DataFrame) -> list[SourceBatch]:
+    """Arms transfers (SIPRI) and security and defence co-operation events."""
+    return prepare_domain("defence", settings, countries)
+
+
+@flow(name="eujp-minerals", flow_run_name="minerals-{settings.run_id}")
+def minerals_flow(settings: Settings, countries: pl.DataFrame) -> list[SourceBatch]:
+    """Export restrictions on critical raw materials (OECD inventory)."""
+    return prepare_domain("minerals", settings, countries)
+
+
+DOMAIN_FLOWS = {"trade": trade_flow, "defence": defence_flow, "minerals": minerals_flow}

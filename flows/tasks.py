@@ -1,0 +1,29 @@
+"""Prefect tasks: thin wrappers around eujp.pipeline steps (retries live here, logic does not)."""
+
+from __future__ import annotations
+
+import polars as pl
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from eujp.config import Settings
+from eujp.landing import RawPayload
+from eujp.pipeline import SourceBatch, fetch_payloads, land_payloads, prepare_source
+from eujp.sources import SOURCES_BY_NAME
+from eujp.storage import open_store
+
+
+@task(name="extract-and-land", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE,
+      task_run_name="extract {source_name}")
+def extract_and_land(source_name: str, settings: Settings) -> tuple[list[RawPayload], list[str]]:
+    source = SOURCES_BY_NAME[source_name]
+    store = open_store(settings.publish_uri)
+    payloads = fetch_payloads(source, settings, store)
+    keys = [] if settings.source_mode == "raw" else land_payloads(store, source, payloads, settings.run_date)
+    return payloads, keys
+
+
+@task(name="parse-transform-validate", cache_policy=NO_CACHE, task_run_name="prepare {source_name}")
+def prepare(source_name: str, payloads: list[RawPayload], countries: pl.DataFrame,
+            batch: SourceBatch) -> SourceBatch:
+    return prepare_source(SOURCES_BY_NAME[source_name], payloads, countries, batch)
