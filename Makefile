@@ -1,0 +1,47 @@
+# Two commands do everything on a fresh machine with Python 3.11 and make:
+#   make run    install the locked runtime dependencies into .venv and run the daily flow on bundled data
+#   make test   install the locked dev dependencies into .venv and run the whole test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+UV     := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+
+.PHONY: run test lint audit lock clean
+
+$(PY):
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet uv==$(UV_VERSION)
+
+# Stamps: reinstall only when a lock file changes.
+$(VENV)/.runtime: requirements.lock pyproject.toml | $(PY)
+	$(UV) pip install --quiet --python $(PY) -r requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	touch $@
+
+$(VENV)/.dev: requirements-dev.lock pyproject.toml | $(PY)
+	$(UV) pip install --quiet --python $(PY) -r requirements-dev.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	touch $@ $(VENV)/.runtime
+
+run: $(VENV)/.runtime
+	$(VENV)/bin/eujp run
+
+test: $(VENV)/.dev
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check eujp flows transforms tests benchmarks
+
+# Known-vulnerability audit of the locked dependencies (needs the package index).
+audit: $(VENV)/.dev
+	$(VENV)/bin/pip-audit --strict --disable-pip -r requirements.lock
+
+# Re-resolve the locks (only when pyproject.toml's dependencies change).
+lock: | $(PY)
+	$(UV) pip compile pyproject.toml --python-version 3.11 --generate-hashes -q -o requirements.lock
+	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -q -o requirements-dev.lock
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,86 @@
+"""Object stores (folder and S3 on a moto server) and the raw landing zone."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import boto3
+import pytest
+
+from eujp.errors import ExtractError
+from eujp.landing import RawPayload, land, landed_days, read_landed
+from eujp.storage import LocalObjectStore, S3ObjectStore, check_key, open_store
+
+
+@pytest.mark.parametrize("key", ["../x", "a/../../b", "/abs", "a//b", "a/./b", "a\\b", "", "a/b c"])
+def test_unsafe_keys_are_refused(key):
+    with pytest.raises(ValueError, match="unsafe object key"):
+        check_key(key)
+
+
+def test_safe_keys_pass():
+    assert check_key("runs/20261124T060000Z-abc123/parquet/fact_goods_trade.parquet")
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, tmp_path):
+    if request.param == "local":
+        return LocalObjectStore(tmp_path / "objects")
+    bucket = request.getfixturevalue("s3_bucket")
+    return S3ObjectStore(bucket, "pub/prefix")
+
+
+def test_put_get_list_delete_roundtrip(store, tmp_path):
+    obj = store.put_bytes("a/b.json", b'{"x": 1}', "application/json")
+    assert obj.size == 8 and len(obj.sha256) == 64
+    f = tmp_path / "big.bin"
+    f.write_bytes(b"\x00\x01" * 300_000)
+    big = store.put_file("a/c/big.bin", f)
+    assert big.size == 600_000
+    assert store.get_bytes("a/b.json") == b'{"x": 1}'
+    assert store.exists("a/c/big.bin") and not store.exists("a/missing")
+    assert store.stat("a/c/big.bin").sha256 == big.sha256
+    assert store.list_keys("a") == ["a/b.json", "a/c/big.bin"]
+    store.delete(["a/b.json"])
+    assert store.list_keys("a") == ["a/c/big.bin"]
+
+
+def test_s3_objects_live_under_the_prefix_and_are_private(s3_bucket, s3_env):
+    store = open_store(f"s3://{s3_bucket}/warehouse/eujp")
+    store.put_bytes("x/y.txt", b"hello")
+    client = boto3.client("s3", endpoint_url=s3_env)
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_bucket)["Contents"]]
+    assert keys == ["warehouse/eujp/x/y.txt"]
+    grants = client.get_object_acl(Bucket=s3_bucket, Key="warehouse/eujp/x/y.txt")["Grants"]
+    assert all("AllUsers" not in str(g.get("Grantee")) for g in grants)
+
+
+def test_open_store_rejects_unknown_schemes():
+    with pytest.raises(ValueError, match="unsupported publish URI"):
+        open_store("gs://bucket/x")
+    with pytest.raises(ValueError, match="names no bucket"):
+        open_store("s3:///x")
+
+
+def test_landing_is_content_addressed_and_replayable(store):
+    day = date(2026, 11, 24)
+    p1 = RawPayload("sipri_arms", "register.csv", b"a,b\r\n1,2\r\n", "https://example.org/r.csv",
+                    {"ETag": '"abc"'})
+    key = land(store, p1, day, "csv")
+    assert key == f"raw/sipri_arms/2026-11-24/{p1.sha256}.csv"
+    assert land(store, p1, day, "csv") == key  # same bytes: same object, no duplicate
+    assert len([k for k in store.list_keys("raw") if k.endswith(".csv")]) == 1
+    back = read_landed(store, "sipri_arms", day)
+    assert [(b.data, b.url, b.headers) for b in back] == [(p1.data, p1.url, {"ETag": '"abc"'})]
+    assert landed_days(store, "sipri_arms") == [day]
+    with pytest.raises(ExtractError, match="nothing was landed"):
+        read_landed(store, "sipri_arms", date(2026, 11, 23))
+
+
+def test_tampered_landed_payload_is_detected(tmp_path):
+    store = LocalObjectStore(tmp_path)
+    p = RawPayload("events", "e.csv", b"x", "file:///e.csv")
+    key = land(store, p, date(2026, 1, 1), "csv")
+    (tmp_path / key).write_bytes(b"y")
+    with pytest.raises(ExtractError, match="does not match its sha256"):
+        read_landed(store, "events", date(2026, 1, 1))
