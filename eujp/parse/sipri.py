@@ -1,0 +1,256 @@
+"""SIPRI Arms Transfers Database trade register (CSV export of the web front end).
+
+Layout (see FORMATS.md): a free-text preamble (11 lines in the 2025 export, not assumed), then the header
+
+    Recipient,Supplier,Year of order, ,Number ordered, ,Weapon designation,Weapon description,
+    Number delivered, ,Year(s) of delivery,status,Comments,SIPRI TIV per unit,SIPRI TIV for total order,
+    SIPRI TIV of delivered weapons
+
+The three blank-named columns hold a '?' flag for the column *before* each of them.
+
+Decisions:
+
+* **Encoding.** SIPRI exports latin-1. A payload starting with a UTF-8 BOM, or one that is valid UTF-8 *and*
+  contains non-ASCII bytes, has been re-saved as UTF-8 (e.g. by a spreadsheet) and is decoded as UTF-8: real
+  latin-1 text with accented letters ('ü' = 0xFC) is practically never valid UTF-8, and decoding UTF-8 as latin-1
+  would silently turn 'Curaçao' into 'CuraÃ§ao'. Anything else is decoded as latin-1 (which never fails), so
+  garbage is caught structurally: NUL bytes (binary, UTF-16), an HTML/XML body, no header line.
+* **Broken records.** The export does not quote fields, and a few Comments contain a line break: the record then
+  continues on the next physical line (the 2025-03-13 register has 4 such records among its 29,519 lines after
+  the header, i.e. 29,515 records). A line with too few fields followed by a line that supplies exactly the
+  missing ones is joined back (the line break becomes a space). Any other line with the wrong number of fields
+  raises ParseError naming its line number. Quoted fields (commas inside quotes) are read by polars' CSV reader.
+* **Header.** Found by content, not position: the first line starting with 'Recipient,Supplier,Year of order'
+  (or, failing that, a line holding most of the expected names, to report drift precisely). Names are compared
+  after trimming and case-folding; a missing, renamed or unexpected column raises SchemaDriftError naming it.
+* **Version.** "Data generated: 13 Mar 2025 10:02:49 AM" -> source_version "2025-03-13T10:02:49". A preamble
+  without that line gives source_version None (recorded in meta); a present but unreadable one raises ParseError.
+* Empty fields are null; all columns are String (typing happens in transforms.arms).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from datetime import datetime
+
+import polars as pl
+
+from eujp.errors import ParseError, SchemaDriftError
+from eujp.parse import ParsedPayload
+
+SOURCE = "SIPRI trade register"
+
+# (header name as published, output column). None marks a blank-named '?' flag column.
+_LAYOUT: tuple[tuple[str | None, str], ...] = (
+    ("Recipient", "recipient"),
+    ("Supplier", "supplier"),
+    ("Year of order", "year_of_order"),
+    (None, "year_of_order_flag"),
+    ("Number ordered", "number_ordered"),
+    (None, "number_ordered_flag"),
+    ("Weapon designation", "weapon_designation"),
+    ("Weapon description", "weapon_description"),
+    ("Number delivered", "number_delivered"),
+    (None, "number_delivered_flag"),
+    ("Year(s) of delivery", "delivery_years"),
+    ("status", "status"),
+    ("Comments", "comments"),
+    ("SIPRI TIV per unit", "tiv_per_unit"),
+    ("SIPRI TIV for total order", "tiv_total_order"),
+    ("SIPRI TIV of delivered weapons", "tiv_delivered"),
+)
+OUTPUT_COLUMNS: tuple[str, ...] = tuple(col for _, col in _LAYOUT)
+_NAMED = {name.casefold(): col for name, col in _LAYOUT if name is not None}
+# flag column -> the named column it qualifies (the one just before it)
+_FLAG_OF = {col: _LAYOUT[i - 1][1] for i, (name, col) in enumerate(_LAYOUT) if name is None}
+_PUBLISHED = {col: name for name, col in _LAYOUT if name is not None}
+_HEADER_PREFIX = "recipient,supplier,year of order"
+
+_MONTHS = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
+_GENERATED = re.compile(
+    r"^\s*Data generated:\s*(?P<d>\d{1,2})\s+(?P<mon>[A-Za-z]{3})[A-Za-z]*\s+(?P<y>\d{4})\s+"
+    r"(?P<h>\d{1,2}):(?P<mi>\d{2}):(?P<s>\d{2})\s*(?P<ampm>[AaPp][Mm])?\s*$"
+)
+
+
+def decode_sipri(data: bytes) -> tuple[str, str]:
+    """Bytes -> (text, encoding used). See the module docstring for the rule."""
+    if not data or not data.strip():
+        raise ParseError(f"{SOURCE}: empty payload")
+    if b"\x00" in data[:4096]:
+        raise ParseError(f"{SOURCE}: payload contains NUL bytes (binary or UTF-16), not a latin-1 CSV")
+    if data.startswith(b"\xef\xbb\xbf"):
+        try:
+            return data[3:].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError as exc:
+            raise ParseError(f"{SOURCE}: payload has a UTF-8 BOM but is not valid UTF-8 ({exc})") from exc
+    if not data.isascii():
+        try:
+            return data.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            pass
+    return data.decode("latin-1"), "latin-1"
+
+
+def parse_generated(line: str) -> str | None:
+    """'Data generated: 13 Mar 2025 10:02:49 AM' -> '2025-03-13T10:02:49'; None if not that line."""
+    if not line.strip().lower().startswith("data generated"):
+        return None
+    m = _GENERATED.match(line)
+    month = _MONTHS.get(m.group("mon").lower()) if m else None
+    if m is None or month is None:
+        raise ParseError(f"{SOURCE}: unreadable 'Data generated' line: {line.strip()!r}")
+    hour = int(m.group("h"))
+    if m.group("ampm"):
+        if not 1 <= hour <= 12:
+            raise ParseError(f"{SOURCE}: unreadable 'Data generated' line: {line.strip()!r}")
+        hour = hour % 12 + (12 if m.group("ampm").lower() == "pm" else 0)
+    try:
+        stamp = datetime(int(m.group("y")), month, int(m.group("d")), hour, int(m.group("mi")), int(m.group("s")))
+    except ValueError as exc:
+        raise ParseError(f"{SOURCE}: unreadable 'Data generated' line: {line.strip()!r} ({exc})") from exc
+    return stamp.isoformat()
+
+
+def _split_header(line: str) -> list[str]:
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:  # stray control characters: not a header anyway
+        return line.split(",")
+
+
+def _find_header(lines: list[str]) -> int:
+    for i, line in enumerate(lines):
+        if line.lstrip().casefold().startswith(_HEADER_PREFIX):
+            return i
+    # No canonical header: look for a drifted one (most expected names present) to report it precisely.
+    for i, line in enumerate(lines[:200]):
+        names = {f.strip().casefold() for f in _split_header(line)} if line.strip() else set()
+        if len(names & _NAMED.keys()) >= len(_NAMED) // 2:
+            return i
+    first = next((ln.strip() for ln in lines if ln.strip()), "")
+    raise ParseError(
+        f"{SOURCE}: no header line found (expected a line starting with 'Recipient,Supplier,Year of order'); "
+        f"first line: {first[:120]!r}"
+    )
+
+
+def _map_header(fields: list[str]) -> list[str]:
+    """Header fields -> output column names, positionally. Raises SchemaDriftError on any drift."""
+    out: list[str] = []
+    missing: list[str] = []
+    unexpected: list[str] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(fields):
+        name = raw.strip().casefold()
+        if name:
+            col = _NAMED.get(name)
+            if col is None or col in seen:
+                unexpected.append(raw)
+                out.append(f"__unexpected_{i}")
+            else:
+                out.append(col)
+                seen.add(col)
+            continue
+        # blank-named column: a '?' flag for the column just before it
+        prev = out[-1] if out else None
+        flag = next((f for f, base in _FLAG_OF.items() if base == prev), None)
+        if flag is None or flag in seen:
+            unexpected.append(f"blank column at position {i + 1} (after {fields[i - 1].strip()!r})"
+                              if i else "blank first column")
+            out.append(f"__unexpected_{i}")
+        else:
+            out.append(flag)
+            seen.add(flag)
+    for name, col in _LAYOUT:
+        if col not in seen:
+            missing.append(name if name is not None else f"blank '?' flag column after {_PUBLISHED[_FLAG_OF[col]]!r}")
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append("missing " + ", ".join(repr(m) for m in missing))
+        if unexpected:
+            parts.append("unexpected " + ", ".join(repr(u) for u in unexpected))
+        raise SchemaDriftError(f"{SOURCE}: header changed: {'; '.join(parts)}")
+    return out
+
+
+def _repair_lines(lines: pl.Series, first_line_no: int, n_fields: int) -> tuple[pl.DataFrame, list[int]]:
+    """Join records broken by an unquoted line break; raise on any other ragged line.
+
+    Returns the repaired lines (with their physical 1-based line numbers) and the line numbers that were joined.
+    """
+    df = pl.DataFrame({"line": lines}).with_row_index("line_no", offset=first_line_no)
+    df = df.with_columns(pl.col("line").str.strip_suffix("\r")).filter(pl.col("line").str.strip_chars() != "")
+    unquoted = pl.col("line").str.replace_all(r'"(?:[^"]|"")*"', "")
+    df = df.with_columns(n=unquoted.str.count_matches(",", literal=True) + 1)
+    # A line whose quotes do not balance belongs to a multi-line quoted field: polars reads those natively.
+    balanced = ~(unquoted.str.contains('"', literal=True))
+    df = df.with_columns(countable=balanced)
+    nxt_n = pl.col("n").shift(-1)
+    is_head = (pl.col("countable") & pl.col("countable").shift(-1).fill_null(False)
+               & (pl.col("n") < n_fields) & (pl.col("n") + nxt_n - 1 == n_fields))
+    df = df.with_columns(head=is_head.fill_null(False))
+    df = df.with_columns(cont=pl.col("head").shift(1).fill_null(False))
+    df = df.with_columns(head=pl.col("head") & ~pl.col("cont"))
+    df = df.with_columns(cont=pl.col("head").shift(1).fill_null(False))
+    joined = df.filter(pl.col("head"))["line_no"].to_list()
+    df = df.with_columns(
+        line=pl.when(pl.col("head"))
+        .then(pl.concat_str(pl.col("line"), pl.lit(" "), pl.col("line").shift(-1)))
+        .otherwise(pl.col("line")),
+        n=pl.when(pl.col("head")).then(pl.lit(n_fields, dtype=pl.UInt32)).otherwise(pl.col("n")),
+    ).filter(~pl.col("cont"))
+    bad = df.filter(pl.col("countable") & (pl.col("n") != n_fields))
+    if bad.height:
+        sample = ", ".join(f"line {r['line_no']} ({r['n']} fields)" for r in bad.head(5).iter_rows(named=True))
+        raise ParseError(
+            f"{SOURCE}: {bad.height} line(s) do not have the header's {n_fields} fields: {sample}"
+        )
+    return df.select("line_no", "line"), joined
+
+
+def parse_sipri_register(data: bytes) -> ParsedPayload:
+    """SIPRI trade register CSV -> one String row per record, columns `OUTPUT_COLUMNS`."""
+    text, encoding = decode_sipri(data)
+    if text.lstrip().startswith("<"):
+        raise ParseError(f"{SOURCE}: payload is HTML/XML, not the CSV register: {text.lstrip()[:80]!r}")
+    lines = text.split("\n")
+    header_idx = _find_header(lines)
+    header_fields = _split_header(lines[header_idx].rstrip("\r"))
+    columns = _map_header(header_fields)
+
+    source_version = None
+    for line in lines[:header_idx]:
+        stamp = parse_generated(line)
+        if stamp is not None:
+            source_version = stamp
+            break
+
+    body, joined = _repair_lines(pl.Series(lines[header_idx + 1:], dtype=pl.String), header_idx + 2,
+                                 len(columns))
+    if body.height:
+        payload = "\n".join(body["line"].to_list()).encode("utf-8")
+        try:
+            frame = pl.read_csv(
+                payload, has_header=False, new_columns=columns, infer_schema=False, quote_char='"',
+                raise_if_empty=False,
+            )
+        except pl.exceptions.PolarsError as exc:
+            raise ParseError(f"{SOURCE}: CSV body could not be read: {exc}") from exc
+        if frame.columns != columns:
+            raise ParseError(f"{SOURCE}: CSV body has {frame.width} columns, header has {len(columns)}")
+    else:
+        frame = pl.DataFrame(schema=dict.fromkeys(columns, pl.String()))
+    frame = frame.select(OUTPUT_COLUMNS)
+    meta = {
+        "encoding": encoding,
+        "header_line": header_idx + 1,
+        "preamble_lines": header_idx,
+        "records": frame.height,
+        "joined_broken_lines": joined,
+        "source_version_found": source_version is not None,
+    }
+    return ParsedPayload(frame=frame, source_version=source_version, meta=meta)
