@@ -1,0 +1,138 @@
+"""OECD Inventory of Export Restrictions on Industrial Raw Materials: SDMX-CSV (`format=csvfilewithlabels`).
+
+One row per *attribute* of a measure: the measure is (REF_AREA, COMMODITY, POLICY_TYPE, POLICY_VARIATION,
+TIME_PERIOD), the attribute code is in POLICY_DESCRIPTION (VAL, VAL_UNIT, DATI, TEMP, ...) and its text value in
+OBS_VALUE. With labels, each code column is followed by a label column ("Commodity", "Policy type", ...).
+
+Output frame (all String, one row per input row): REF_AREA, COMMODITY, POLICY_TYPE, POLICY_VARIATION,
+POLICY_DESCRIPTION, TIME_PERIOD, OBS_VALUE, commodity_label, policy_type_label (the last two are null when the
+payload came without labels). The pivot to one row per measure happens in transforms.restrictions.
+
+Decisions:
+
+* UTF-8, strictly (BOM dropped). Invalid UTF-8 raises ParseError; an empty body or an HTML/XML page (the SDMX API
+  answers errors that way) raises ParseError.
+* Columns: the seven code columns are required (all of them missing: ParseError, not this format; some of them:
+  SchemaDriftError naming them). Known SDMX-CSV columns we do not use (STRUCTURE*, ACTION, other label columns,
+  OBS_STATUS, UNIT_MULT, ...) are dropped; any other column raises SchemaDriftError naming it, since a new column
+  in this dataflow would be a structure change we must look at.
+* Mis-decoded UTF-8 in text is repaired by `repair_mojibake` (see there); what it cannot repair is counted in
+  meta["rows_with_replacement_char"].
+* source_version is None: SDMX-CSV carries no data-version stamp (STRUCTURE_ID is the *structure* version);
+  meta["structure_ids"] records the latter.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from eujp.errors import ParseError, SchemaDriftError
+from eujp.parse import ParsedPayload
+
+SOURCE = "OECD export restrictions SDMX-CSV"
+
+CODE_COLUMNS: tuple[str, ...] = (
+    "REF_AREA", "COMMODITY", "POLICY_TYPE", "POLICY_VARIATION", "POLICY_DESCRIPTION", "TIME_PERIOD", "OBS_VALUE",
+)
+LABEL_COLUMNS: dict[str, str] = {"Commodity": "commodity_label", "Policy type": "policy_type_label"}
+OUTPUT_COLUMNS: tuple[str, ...] = (*CODE_COLUMNS, *LABEL_COLUMNS.values())
+
+# SDMX-CSV columns that may appear and carry nothing we load.
+KNOWN_UNUSED_COLUMNS: frozenset[str] = frozenset({
+    "DATAFLOW", "STRUCTURE", "STRUCTURE_ID", "STRUCTURE_NAME", "ACTION",
+    "Reference area", "Policy variation", "Policy description", "Time period", "Observation value",
+    "FREQ", "Frequency of observation", "OBS_STATUS", "Observation status", "UNIT_MULT", "Unit multiplier",
+    "UNIT_MEASURE", "Unit of measure", "DECIMALS", "Decimals", "BASE_PER", "Base period",
+})
+
+# Mis-decoded UTF-8 seen in OECD strings. The lead byte of a two/three-byte sequence arrives as "i\ufffd"
+# (an 'i' and U+FFFD) while the continuation bytes survive as their cp1252/latin-1 characters:
+#   "People" "i\ufffd\u20ac\u2122" "s"  = E2 80 99 with E2 lost        -> "People’s"
+#   "D" "i\ufffd\u00a9" "cret"         = C3 A9 with C3 lost             -> "Décret"
+# The lost lead byte of a two-byte sequence is taken to be C3 (accented letters U+00E0..U+00FF, the common case in
+# French/Spanish/Portuguese legal titles), except after "n"/"N"/"n." where the ordinal signs ° and º (C2 B0,
+# C2 BA) are meant ("n° 265/2018", "n.º 4/24"); "n" + "i\ufffd" + space is a lost "°" too (seen upstream).
+_MOJIBAKE: dict[str, str] = {
+    "i\ufffd\u20ac\u2122": "\u2019",  # ’
+    "\ufffd\u20ac\u2122": "\u2019",
+    "i\ufffd\u20ac\u0153": "\u201c",  # “  (E2 80 9C)
+    "i\ufffd\u20ac\u02dc": "\u2018",  # ‘  (E2 80 98)
+    "i\ufffd\u20ac\u201c": "\u2013",  # –  (E2 80 93)
+    "i\ufffd\u20ac\u201d": "\u2014",  # —  (E2 80 94)
+    **{f"{n}i\ufffd{sign}": f"{n}{sign}" for n in ("n", "N", "n.", "N.") for sign in ("\u00b0", "\u00ba")},
+    "ni\ufffd ": "n\u00b0 ",
+    "Ni\ufffd ": "N\u00b0 ",
+    **{f"i\ufffd{chr(b)}": chr(b + 0x40) for b in range(0xA0, 0xC0)},
+}
+
+
+def repair_mojibake(expr: pl.Expr) -> pl.Expr:
+    """Replace the known mis-decoded UTF-8 sequences (`_MOJIBAKE`) in a String expression, vectorised.
+
+    One Aho-Corasick pass, leftmost-first: at a given position the pattern listed first wins, so the longer,
+    more specific sequences above take precedence over the generic two-byte rule. Text without U+FFFD is
+    returned unchanged (every pattern contains U+FFFD).
+    """
+    return expr.str.replace_many(list(_MOJIBAKE), list(_MOJIBAKE.values()), leftmost=True)
+
+
+def parse_oecd_csv(data: bytes) -> ParsedPayload:
+    if not data or not data.strip():
+        raise ParseError(f"{SOURCE}: empty payload")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"{SOURCE}: not valid UTF-8 ({exc})") from exc
+    if "\x00" in text:
+        raise ParseError(f"{SOURCE}: payload contains NUL characters (binary or UTF-16), not a UTF-8 CSV")
+    head = text.lstrip()[:200]
+    if head.startswith("<"):
+        raise ParseError(f"{SOURCE}: payload is HTML/XML (an error page?), not SDMX-CSV: {head[:80]!r}")
+    try:
+        frame = pl.read_csv(text.encode("utf-8"), infer_schema=False, quote_char='"')
+    except pl.exceptions.PolarsError as exc:
+        raise ParseError(f"{SOURCE}: CSV could not be read: {exc}") from exc
+
+    frame.columns = [c.strip() for c in frame.columns]
+    columns = frame.columns
+    missing = [c for c in CODE_COLUMNS if c not in columns]
+    if len(missing) == len(CODE_COLUMNS):
+        raise ParseError(
+            f"{SOURCE}: header has none of the SDMX code columns {list(CODE_COLUMNS)}; "
+            f"first line: {text.splitlines()[0][:120]!r}"
+        )
+    unknown = [c for c in columns if c not in CODE_COLUMNS and c not in LABEL_COLUMNS
+               and c not in KNOWN_UNUSED_COLUMNS]
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing!r}")
+        if unknown:
+            parts.append(f"unknown {unknown!r}")
+        raise SchemaDriftError(f"{SOURCE}: columns changed: {'; '.join(parts)}")
+
+    structure_ids = (
+        sorted(frame["STRUCTURE_ID"].drop_nulls().unique().to_list()) if "STRUCTURE_ID" in columns else []
+    )
+    text_columns = ["OBS_VALUE", *[c for c in LABEL_COLUMNS if c in columns]]
+    frame = frame.with_columns(repair_mojibake(pl.col(c)) for c in text_columns).select(
+        *CODE_COLUMNS,
+        *[
+            (pl.col(src) if src in columns else pl.lit(None, dtype=pl.String)).alias(dst)
+            for src, dst in LABEL_COLUMNS.items()
+        ],
+    )
+    leftover = frame.select(
+        pl.any_horizontal(
+            pl.col(c).str.contains("\ufffd", literal=True).fill_null(False)
+            for c in ("OBS_VALUE", *LABEL_COLUMNS.values())
+        ).sum()
+    ).item()
+    meta = {
+        "rows": frame.height,
+        "structure_ids": structure_ids,
+        "labels_present": [c for c in LABEL_COLUMNS if c in columns],
+        "dropped_columns": [c for c in columns if c in KNOWN_UNUSED_COLUMNS],
+        "rows_with_replacement_char": int(leftover or 0),
+    }
+    return ParsedPayload(frame=frame, source_version=None, meta=meta)
