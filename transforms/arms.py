@@ -1,0 +1,179 @@
+"""SIPRI trade register wire rows (eujp.parse.sipri) -> fact_arms_transfers.
+
+* Supplier/recipient are kept as SIPRI names them and mapped to ISO2 through dim_country: `sipri_name` first,
+  then `name` (trimmed, case-insensitive). No match gives a null code, not a rejection: SIPRI legitimately lists
+  non-state actors ('unknown supplier(s)', 'NATO**', 'Hezbollah (Lebanon)*') and historical states
+  ('Soviet Union', 'East Germany (GDR)').
+* '?' flags -> True, empty -> False, anything else rejects the row.
+* Counts and years are non-negative integers, TIVs non-negative decimals; anything else rejects the row with a
+  reason naming the column and the value. year_of_order is required and must lie in
+  [MIN_ORDER_YEAR, year of source_version] (today's year when the payload has no version); delivery years must lie
+  in the same range. Every problem of a row is listed in its reason, separated by '; '.
+* transfer_id: first 16 hex digits of sha1 over the UTF-8 bytes of
+  "supplier|recipient|year_of_order|weapon_designation|weapon_description|number_ordered|delivery_years"
+  (trimmed wire strings, empty for null). hashlib is used, not polars' `.hash()`, whose values may change between
+  polars versions: ids must be stable across runs and upgrades. Identical key strings (SIPRI does publish
+  identical rows) are numbered in file order: the first keeps the bare hash, the n-th gets "-n", so all survive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+
+import polars as pl
+
+from eujp.schema import FACT_ARMS_TRANSFERS
+from transforms.common import TransformResult, reject
+
+MIN_ORDER_YEAR = 1945
+_ID_FIELDS = ("supplier", "recipient", "year_of_order", "weapon_designation", "weapon_description",
+              "number_ordered", "delivery_years")
+_INT_COLUMNS = ("year_of_order", "number_ordered", "number_delivered")
+_FLOAT_COLUMNS = ("tiv_per_unit", "tiv_total_order", "tiv_delivered")
+_FLAG_COLUMNS = ("year_of_order_flag", "number_ordered_flag", "number_delivered_flag")
+_INT_RE = r"^\d{1,9}$"
+_FLOAT_RE = r"^(\d+(\.\d*)?|\.\d+)$"
+
+
+def sha1_16(series: pl.Series) -> pl.Series:
+    """Stable id: first 16 hex digits of sha1 of each string's UTF-8 bytes (null stays null)."""
+    return pl.Series(
+        series.name,
+        [None if v is None else hashlib.sha1(v.encode("utf-8")).hexdigest()[:16] for v in series.to_list()],
+        dtype=pl.String,
+    )
+
+
+def country_name_lookup(countries: pl.DataFrame) -> dict[str, str]:
+    """Lower-cased, trimmed country name -> iso2: `sipri_name` entries take precedence over `name` entries.
+
+    Raises ValueError if one name maps to two codes at the same precedence (a broken dimension).
+    """
+    lookup: dict[str, str] = {}
+    for column in ("sipri_name", "name"):
+        if column not in countries.columns:
+            continue
+        pairs = (
+            countries.select(pl.col(column).str.strip_chars().str.to_lowercase().alias("key"), "iso2")
+            .filter(pl.col("key").is_not_null() & (pl.col("key") != "") & pl.col("iso2").is_not_null())
+            .unique()
+        )
+        clashes = pairs.group_by("key").agg(pl.col("iso2").sort()).filter(pl.col("iso2").list.len() > 1)
+        if clashes.height:
+            detail = ", ".join(f"{k!r} -> {v}" for k, v in clashes.head(5).iter_rows())
+            raise ValueError(f"dim_country: {column} maps one name to several iso2 codes: {detail}")
+        for key, iso2 in pairs.iter_rows():
+            lookup.setdefault(key, iso2)
+    return lookup
+
+
+def _map_iso2(col: str, lookup: dict[str, str]) -> pl.Expr:
+    return (
+        pl.col(col).str.to_lowercase()
+        .replace_strict(list(lookup), list(lookup.values()), default=None, return_dtype=pl.String)
+    )
+
+
+def flag(column: str) -> pl.Expr:
+    """SIPRI '?' uncertainty flag -> True; empty -> False (other values are rejected before)."""
+    return pl.col(column).eq("?").fill_null(False)
+
+
+def _join_problems(problems: list[pl.Expr]) -> pl.Expr:
+    """All non-null problem messages of a row joined by '; ', null when the row has none."""
+    joined = pl.concat_str(problems, separator="; ", ignore_nulls=True)
+    return pl.when(joined != "").then(joined)
+
+
+def _max_year(source_version: str | None) -> int:
+    if source_version and len(source_version) >= 4 and source_version[:4].isdigit():
+        return int(source_version[:4])
+    return date.today().year
+
+
+def transform_arms(
+    wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame
+) -> TransformResult:
+    table = FACT_ARMS_TRANSFERS
+    max_year = _max_year(source_version)
+    lookup = country_name_lookup(countries)
+
+    # Trimmed strings, empty -> null; the wire frame itself is kept untouched for the quarantine's raw_record.
+    w = wire.with_columns(
+        pl.col(c).cast(pl.String).str.strip_chars().replace("", None) for c in wire.columns
+    )
+
+    problems: list[pl.Expr] = []
+    for c in ("supplier", "recipient", "year_of_order"):
+        problems.append(pl.when(pl.col(c).is_null()).then(pl.lit(f"{c} is empty")))
+    for c in _INT_COLUMNS:
+        problems.append(pl.when(pl.col(c).is_not_null() & ~pl.col(c).str.contains(_INT_RE))
+                        .then(pl.format(f"{c}: not a non-negative integer: '{{}}'", pl.col(c))))
+    for c in _FLOAT_COLUMNS:
+        problems.append(pl.when(pl.col(c).is_not_null() & ~pl.col(c).str.contains(_FLOAT_RE))
+                        .then(pl.format(f"{c}: not a non-negative number: '{{}}'", pl.col(c))))
+    for c in _FLAG_COLUMNS:
+        problems.append(pl.when(pl.col(c).is_not_null() & (pl.col(c) != "?"))
+                        .then(pl.format(f"{c}: expected '?' or empty, got '{{}}'", pl.col(c))))
+
+    year = pl.col("year_of_order").cast(pl.Int32, strict=False)
+    problems.append(
+        pl.when(year.is_not_null() & ((year < MIN_ORDER_YEAR) | (year > max_year)))
+        .then(pl.format(f"year_of_order {{}} outside {MIN_ORDER_YEAR}..{max_year}", year))
+    )
+
+    # delivery_years "1955; 1956; 1957": every token a year within range.
+    tokens = pl.col("delivery_years").str.split(";").list.eval(pl.element().str.strip_chars())
+    years = tokens.list.eval(pl.element().cast(pl.Int32, strict=False))
+    bad_token = tokens.list.eval(~pl.element().str.contains(r"^\d{4}$")).list.any()
+    out_of_range = years.list.eval((pl.element() < MIN_ORDER_YEAR) | (pl.element() > max_year)).list.any()
+    problems.append(
+        pl.when(pl.col("delivery_years").is_not_null() & bad_token)
+        .then(pl.format("delivery_years: not a '; '-separated list of years: '{}'", pl.col("delivery_years")))
+        .when(pl.col("delivery_years").is_not_null() & out_of_range)
+        .then(pl.format(f"delivery_years: a year outside {MIN_ORDER_YEAR}..{max_year}: '{{}}'",
+                        pl.col("delivery_years")))
+    )
+
+    id_key = pl.concat_str([pl.col(c).fill_null("") for c in _ID_FIELDS], separator="|")
+    w = w.with_columns(
+        __reason=_join_problems(problems),
+        __key=id_key,
+        __first=years.list.min(),
+        __last=years.list.max(),
+    )
+    w = w.with_columns(__hash=pl.col("__key").map_batches(sha1_16, return_dtype=pl.String))
+    occurrence = pl.int_range(pl.len()).over("__key") + 1
+    w = w.with_columns(
+        __id=pl.when(occurrence == 1).then(pl.col("__hash"))
+        .otherwise(pl.concat_str(pl.col("__hash"), pl.lit("-"), occurrence.cast(pl.String)))
+    )
+
+    bad = w["__reason"].is_not_null()
+    rejected = reject(wire.filter(bad), pl.lit(w.filter(bad)["__reason"]))
+
+    valid = w.filter(~bad).select(
+        pl.col("__id").alias("transfer_id"),
+        pl.col("supplier"),
+        _map_iso2("supplier", lookup).alias("supplier_iso2"),
+        pl.col("recipient"),
+        _map_iso2("recipient", lookup).alias("recipient_iso2"),
+        pl.col("year_of_order").cast(pl.Int32).alias("order_year"),
+        flag("year_of_order_flag").alias("order_year_uncertain"),
+        pl.col("number_ordered").cast(pl.Int32),
+        flag("number_ordered_flag").alias("number_ordered_uncertain"),
+        pl.col("weapon_designation"),
+        pl.col("weapon_description"),
+        pl.col("number_delivered").cast(pl.Int32),
+        flag("number_delivered_flag").alias("number_delivered_uncertain"),
+        pl.col("delivery_years"),
+        pl.col("__first").alias("first_delivery_year"),
+        pl.col("__last").alias("last_delivery_year"),
+        pl.col("status"),
+        pl.col("comments"),
+        *[pl.col(c).cast(pl.Float64) for c in _FLOAT_COLUMNS],
+        pl.lit(source_name, dtype=pl.String).alias("source"),
+        pl.lit(source_version, dtype=pl.String).alias("source_version"),
+    ).cast(table.business_columns)
+    return TransformResult(valid=valid, rejected=rejected)
