@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -12,14 +13,22 @@ REJECTED_SCHEMA = {"reason": pl.String(), "raw_record": pl.String()}
 @dataclass
 class TransformResult:
     """`valid` has exactly the target table's business columns; `rejected` has `reason` and
-    `raw_record` (the input row as a JSON object). len(valid) + len(rejected) == rows in."""
+    `raw_record` (the input row as a JSON object). len(valid) + len(rejected) == rows in.
+
+    `rows_in` counts WIRE rows. When a transform merges several wire rows into one fact row (Comext:
+    the VALUE_IN_EUROS and QUANTITY_IN_100KG rows of one product/month become one row), it sets
+    `valid_wire_rows` to the number of wire rows the valid rows were built from; then
+    rows_in == valid_wire_rows + len(rejected) == wire rows read. None means one wire row per valid row.
+    """
 
     valid: pl.DataFrame
     rejected: pl.DataFrame
+    valid_wire_rows: int | None = None
 
     @property
     def rows_in(self) -> int:
-        return self.valid.height + self.rejected.height
+        consumed = self.valid.height if self.valid_wire_rows is None else self.valid_wire_rows
+        return consumed + self.rejected.height
 
 
 def empty_rejected() -> pl.DataFrame:
@@ -78,3 +87,73 @@ def split_duplicates(
     kept = marked.filter(~is_dup).drop(helpers)
     duplicates = marked.filter(is_dup).with_columns(reason.alias("reason")).drop(helpers)
     return kept, duplicates
+
+
+# --------------------------------------------------------------------------- shared by the trade transforms
+
+
+def text(column: str) -> pl.Expr:
+    """A column as text for reason messages: nulls shown as 'null'."""
+    return pl.col(column).cast(pl.String).fill_null("null")
+
+
+def key_label(columns: Sequence[str]) -> pl.Expr:
+    """'reporter=EU27_2020, partner=JP, ...': a natural key's values, for reason messages."""
+    return pl.concat_str([pl.concat_str(pl.lit(f"{c}="), text(c)) for c in columns], separator=", ")
+
+
+def first_reason(rules: Sequence[tuple[pl.Expr, str | pl.Expr]]) -> pl.Expr:
+    """The message of the first rule whose condition holds, else null.
+
+    A condition that evaluates to null counts as not holding, so write conditions that are true for
+    null inputs where null is an error (`ne_missing`, `is_in(...).not_()` on `fill_null`).
+    """
+    if not rules:
+        return pl.lit(None, dtype=pl.String)
+    (condition, message), *rest = rules
+    chain = pl.when(condition.fill_null(False)).then(_as_expr(message))
+    for condition, message in rest:
+        chain = chain.when(condition.fill_null(False)).then(_as_expr(message))
+    return chain.otherwise(pl.lit(None, dtype=pl.String))
+
+
+def _as_expr(message: str | pl.Expr) -> pl.Expr:
+    return pl.lit(message, dtype=pl.String) if isinstance(message, str) else message.cast(pl.String)
+
+
+def not_in(column: str, allowed: Collection[str] | pl.Series) -> pl.Expr:
+    """True when the column's value is null or not among `allowed`."""
+    values = allowed if isinstance(allowed, pl.Series) else pl.Series(sorted(allowed), dtype=pl.String)
+    return ~pl.col(column).is_in(values.implode()).fill_null(False)
+
+
+def quarantine(frame: pl.DataFrame, reason: str | pl.Expr, raw: Sequence[str | pl.Expr]) -> pl.DataFrame:
+    """Like `reject`, but `raw_record` holds only the `raw` columns/expressions (the wire row), so
+    working columns added by a transform do not leak into the quarantine."""
+    if frame.is_empty():
+        return empty_rejected()
+    reason_expr = pl.lit(reason) if isinstance(reason, str) else reason
+    return frame.select(
+        reason_expr.cast(pl.String).alias("reason"),
+        pl.struct(list(raw)).struct.json_encode().alias("raw_record"),
+    )
+
+
+def split_by_rules(
+    frame: pl.DataFrame, rules: Sequence[tuple[pl.Expr, str | pl.Expr]], raw: Sequence[str | pl.Expr]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split `frame` into (rows breaking no rule, quarantine rows of the others).
+
+    A rejected row's reason is the message of the first rule it breaks (see `first_reason`); its
+    `raw_record` holds the `raw` columns. Only the boolean conditions run on every row: messages are
+    formatted for the rejected rows alone, which matters on 10M-row payloads.
+    """
+    if not rules:
+        return frame, empty_rejected()
+    broken = pl.any_horizontal([condition.fill_null(False) for condition, _ in rules])
+    flagged = frame.with_columns(broken.alias("__broken"))
+    if not flagged.get_column("__broken").any():
+        return frame, empty_rejected()
+    ok = flagged.filter(~pl.col("__broken")).drop("__broken")
+    bad = flagged.filter(pl.col("__broken")).drop("__broken")
+    return ok, quarantine(bad, first_reason(rules), raw)
