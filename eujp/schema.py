@@ -25,6 +25,8 @@ class Table:
     natural_key: tuple[str, ...]
     column_docs: dict[str, str] = field(default_factory=dict)
     is_fact: bool = True
+    # Numeric columns whose changed values are recorded in etl_revisions when a load replaces a row.
+    revision_columns: tuple[str, ...] = ()
 
     @property
     def business_columns(self) -> dict[str, pl.DataType]:
@@ -80,6 +82,7 @@ FACT_GOODS_TRADE = Table(
         "source": S, "source_version": S,
     },
     natural_key=("reporter", "partner", "flow", "period_year"),
+    revision_columns=("value_mio_eur",),
     column_docs={
         "reporter": "EU aggregate the figure was published for: EU27_2020, EU28, EU27_2007 or EU15.",
         "partner": "Partner country, Eurostat code (JP = Japan).",
@@ -98,6 +101,7 @@ FACT_GOODS_TRADE_PRODUCT = Table(
         "value_eur": F, "quantity_kg": F, "source": S, "source_version": S,
     },
     natural_key=("reporter", "partner", "product_cn8", "flow", "period_code"),
+    revision_columns=("value_eur", "quantity_kg"),
     column_docs={
         "reporter": "Reporting member state (ISO2) or EU aggregate (EU27_2020).",
         "partner": "Partner country (ISO2), or a Comext aggregate/pseudo-partner (EXT_EU27_2020, QV, ...).",
@@ -119,6 +123,7 @@ FACT_SERVICES_TRADE = Table(
         "obs_status": S, "source": S, "source_version": S,
     },
     natural_key=("reporter", "partner", "bop_item", "flow", "period_year"),
+    revision_columns=("value_mio_eur",),
     column_docs={
         "reporter": "EU aggregate: EU27_2020, EU28 or EU27_2007.",
         "partner": "Partner country, Eurostat code (JP = Japan).",
@@ -244,6 +249,48 @@ ETL_REJECTED_ROWS = Table(
     is_fact=False,
 )
 
+ETL_SOURCE_STATE = Table(
+    name="etl_source_state",
+    description="Per source: what the last successful load saw (HTTP validators, content checksum, newest "
+    "period) and where the next incremental request starts. Maintained by the load step.",
+    columns={
+        "source": S, "last_success_at": TS, "last_attempt_at": TS, "last_status": S, "etag": S,
+        "last_modified": S, "input_checksum": S, "newest_period": S, "watermark": S,
+    },
+    natural_key=("source",),
+    column_docs={
+        "source": "Source id.",
+        "last_success_at": "Last run that loaded the source or confirmed it unchanged.",
+        "last_attempt_at": "Last run that tried the source, whatever the outcome.",
+        "last_status": "Outcome of the last attempt: success, unchanged or failed.",
+        "etag": "ETag of the last loaded response (sent back as If-None-Match).",
+        "last_modified": "Last-Modified of the last loaded response (sent back as If-Modified-Since).",
+        "input_checksum": "Checksum of everything the source delivered in the last successful load.",
+        "newest_period": "Newest period loaded for the source (YYYY, YYYY-MM or a date).",
+        "watermark": "First period the next live request asks for (newest period minus the revision window).",
+    },
+    is_fact=False,
+)
+
+ETL_REVISIONS = Table(
+    name="etl_revisions",
+    description="Every value a load changed: a revised figure (Eurostat and Comext revise past periods) with "
+    "its natural key, the old and the new value, and the run that revised it.",
+    columns={
+        "table_name": S, "source": S, "natural_key": S, "column_name": S, "old_value": F, "new_value": F,
+        "run_id": S, "revised_at": TS,
+    },
+    natural_key=(),
+    column_docs={
+        "natural_key": "Natural key of the revised row as a JSON object, e.g. "
+        '{"reporter":"EU27_2020","partner":"JP","flow":"export","period_year":2024}.',
+        "column_name": "Revised column (value_mio_eur, value_eur, quantity_kg).",
+        "old_value": "Value before the run (null: it was missing).",
+        "new_value": "Value the run loaded (null: now missing).",
+    },
+    is_fact=False,
+)
+
 FACT_TABLES: tuple[Table, ...] = (
     FACT_GOODS_TRADE,
     FACT_GOODS_TRADE_PRODUCT,
@@ -252,5 +299,7 @@ FACT_TABLES: tuple[Table, ...] = (
     FACT_SECURITY_EVENTS,
     FACT_EXPORT_RESTRICTIONS,
 )
-ALL_TABLES: tuple[Table, ...] = (DIM_COUNTRY, *FACT_TABLES, ETL_RUNS, ETL_REJECTED_ROWS)
+ALL_TABLES: tuple[Table, ...] = (
+    DIM_COUNTRY, *FACT_TABLES, ETL_RUNS, ETL_REJECTED_ROWS, ETL_SOURCE_STATE, ETL_REVISIONS,
+)
 TABLES: dict[str, Table] = {t.name: t for t in ALL_TABLES}
