@@ -17,7 +17,15 @@ import duckdb
 import polars as pl
 
 from eujp.errors import EujpError
-from eujp.schema import ALL_TABLES, DIM_COUNTRY, ETL_REJECTED_ROWS, ETL_RUNS, Table
+from eujp.schema import (
+    ALL_TABLES,
+    DIM_COUNTRY,
+    ETL_REJECTED_ROWS,
+    ETL_REVISIONS,
+    ETL_RUNS,
+    ETL_SOURCE_STATE,
+    Table,
+)
 
 _DUCK_TYPES = {
     pl.String: "VARCHAR",
@@ -139,11 +147,15 @@ def upsert_fact(
     Rows with the batch's natural keys are replaced. With `replace_scope`, the source's rows in the
     batch's scope are replaced first: `()` replaces every row of that source (a full extract such as
     the SIPRI register), `("period_year",)` every row of the years the batch holds.
+
+    Before anything is replaced, every `table.revision_columns` value that the batch changes for an
+    existing natural key is recorded in etl_revisions (see `record_revisions`).
     """
     t = quote_ident(table.name)
     cols = list(table.business_columns)
     conn.register("_fact_batch", frame.select(cols).to_arrow())
     try:
+        record_revisions(conn, table, "_fact_batch", run_id=run_id, at=loaded_at, source=source)
         if replace_scope is not None:
             where = "source = ?"
             if replace_scope:
@@ -160,6 +172,37 @@ def upsert_fact(
     finally:
         conn.unregister("_fact_batch")
     return frame.height
+
+
+def record_revisions(
+    conn: duckdb.DuckDBPyConnection, table: Table, batch_view: str, *, run_id: str, at: datetime, source: str,
+) -> int:
+    """Record in etl_revisions every value of `table.revision_columns` that the rows in `batch_view`
+    change for natural keys already in `table` (one join of batch vs existing rows). Returns the count."""
+    if not table.revision_columns or not table.natural_key:
+        return 0
+    t, b = quote_ident(table.name), quote_ident(batch_view)
+    on = " AND ".join(f"t.{quote_ident(k)} = b.{quote_ident(k)}" for k in table.natural_key)
+    key_json = "to_json(struct_pack(" + ", ".join(f"{quote_ident(k)} := t.{quote_ident(k)}"
+                                                  for k in table.natural_key) + "))::VARCHAR"
+    pairs = ", ".join(f"t.{quote_ident(c)} AS {quote_ident('old_' + c)}, b.{quote_ident(c)} AS "
+                      f"{quote_ident('new_' + c)}" for c in table.revision_columns)
+    changes = " UNION ALL ".join(
+        f"SELECT natural_key, '{c}' AS column_name, {quote_ident('old_' + c)}::DOUBLE AS old_value, "
+        f"{quote_ident('new_' + c)}::DOUBLE AS new_value FROM joined "
+        f"WHERE {quote_ident('old_' + c)} IS DISTINCT FROM {quote_ident('new_' + c)}"
+        for c in table.revision_columns
+    )
+    before = conn.execute(f"SELECT count(*) FROM {quote_ident(ETL_REVISIONS.name)}").fetchone()[0]
+    conn.execute(
+        f"""INSERT INTO {quote_ident(ETL_REVISIONS.name)}
+            (table_name, source, natural_key, column_name, old_value, new_value, run_id, revised_at)
+        WITH joined AS (SELECT {key_json} AS natural_key, {pairs} FROM {t} AS t JOIN {b} AS b ON {on})
+        SELECT ?, ?, natural_key, column_name, old_value, new_value, ?, ? FROM ({changes})
+        ORDER BY natural_key, column_name""",
+        [table.name, source, run_id, at],
+    )
+    return conn.execute(f"SELECT count(*) FROM {quote_ident(ETL_REVISIONS.name)}").fetchone()[0] - before
 
 
 def record_rejected(
@@ -191,6 +234,34 @@ def record_run(conn: duckdb.DuckDBPyConnection, row: dict) -> None:
     conn.execute(
         f"INSERT INTO {quote_ident(ETL_RUNS.name)} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
         [row[c] for c in cols],
+    )
+
+
+def read_source_state(conn: duckdb.DuckDBPyConnection, source: str):
+    """The source's etl_source_state row as an eujp.incremental.SourceState, None if absent."""
+    from eujp.incremental import SourceState
+
+    exists = conn.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [ETL_SOURCE_STATE.name]
+    ).fetchone()[0]
+    if not exists:
+        return None
+    cols = list(ETL_SOURCE_STATE.columns)
+    row = conn.execute(
+        f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {quote_ident(ETL_SOURCE_STATE.name)} "
+        "WHERE source = ?", [source],
+    ).fetchone()
+    return SourceState(**dict(zip(cols, row, strict=True))) if row else None
+
+
+def write_source_state(conn: duckdb.DuckDBPyConnection, state) -> None:
+    """Replace the source's etl_source_state row with `state` (an eujp.incremental.SourceState)."""
+    cols = list(ETL_SOURCE_STATE.columns)
+    conn.execute(f"DELETE FROM {quote_ident(ETL_SOURCE_STATE.name)} WHERE source = ?", [state.source])
+    conn.execute(
+        f"INSERT INTO {quote_ident(ETL_SOURCE_STATE.name)} ({', '.join(quote_ident(c) for c in cols)}) "
+        f"VALUES ({', '.join('?' for _ in cols)})",
+        [getattr(state, c) for c in cols],
     )
 
 
