@@ -1,0 +1,161 @@
+"""SDMX-CSV readers: a generic one, and the Comext DS-045409 payload parser.
+
+Everything is read as String by polars' CSV reader (no Python loop over rows); callers cast. Payloads
+are UTF-8 (a byte-order mark is tolerated) with LF or CRLF line ends.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Sequence
+
+import polars as pl
+
+from eujp.errors import ParseError, SchemaDriftError
+from eujp.parse import ParsedPayload
+
+BOM = b"\xef\xbb\xbf"
+
+COMEXT_COLUMNS: tuple[str, ...] = (
+    "DATAFLOW", "LAST UPDATE", "freq", "reporter", "partner", "product", "flow", "indicators",
+    "TIME_PERIOD", "OBS_VALUE",
+)
+COMEXT_DATAFLOW_PREFIX = "ESTAT:DS-045409("
+COMEXT_LAST_UPDATE_FORMAT = "%d/%m/%y %H:%M:%S"
+# A plain decimal number as Comext writes OBS_VALUE ("1663789", "502.02", "1.5E3"); NaN, inf, "1,5" do not match.
+_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+def _header(data: bytes, what: str) -> list[str]:
+    """Column names from the first line (quoted names allowed)."""
+    end = data.find(b"\n")
+    first = (data if end < 0 else data[:end]).rstrip(b"\r")
+    try:
+        line = first.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParseError(
+            f"{what}: header line is not valid UTF-8 (wrong encoding?): byte {first[exc.start:exc.start + 1]!r} "
+            f"at offset {exc.start}"
+        ) from None
+    return next(csv.reader([line]))
+
+
+def _utf8_error(data: bytes, what: str) -> ParseError:
+    """Locate the first invalid UTF-8 byte (only called once polars has refused the payload)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return ParseError(
+            f"{what}: payload is not valid UTF-8 (wrong encoding?): byte {data[exc.start:exc.start + 1]!r} "
+            f"at offset {exc.start}, line {line}"
+        )
+    return ParseError(f"{what}: payload is not valid UTF-8 (wrong encoding?)")
+
+
+def parse_sdmx_csv(
+    data: bytes,
+    required_columns: Sequence[str],
+    *,
+    allowed_extra: Sequence[str] | None = None,
+    what: str = "SDMX-CSV",
+) -> pl.DataFrame:
+    """Read an SDMX-CSV payload into an all-String frame (empty fields are null).
+
+    Raises ParseError for an empty body, an HTML page, invalid UTF-8, a repeated column name, ragged or
+    truncated lines and missing `required_columns` (all named). When `allowed_extra` is given, any column
+    neither required nor in it raises SchemaDriftError naming the new columns; with None, extra columns
+    are kept. `what` names the payload in messages.
+    """
+    size = len(data)
+    data = data.removeprefix(BOM)
+    if not data or data.isspace():
+        raise ParseError(f"{what}: empty payload ({size} bytes)")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise ParseError(f"{what}: payload is UTF-16 (byte-order mark {data[:2]!r}), expected UTF-8")
+    if data[:4096].lstrip()[:1] == b"<":
+        title = re.search(rb"<title[^>]*>(.*?)</title>", data[:4096], re.IGNORECASE | re.DOTALL)
+        hint = f" (title: {title.group(1).decode('utf-8', 'replace').strip()!r})" if title else ""
+        raise ParseError(f"{what}: got an HTML/XML page instead of CSV ({size} bytes){hint}")
+
+    columns = _header(data, what)
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise ParseError(f"{what}: column(s) {repeated} appear more than once in the header")
+    missing = [c for c in required_columns if c not in columns]
+    if missing:
+        raise ParseError(f"{what}: missing column(s) {missing}; header is {columns}")
+    if allowed_extra is not None:
+        known = set(required_columns) | set(allowed_extra)
+        new = [c for c in columns if c not in known]
+        if new:
+            raise SchemaDriftError(f"{what}: unexpected new column(s) {new}; expected {list(required_columns)}")
+
+    try:
+        frame = pl.read_csv(data, has_header=True, infer_schema=False, raise_if_empty=True)
+    except pl.exceptions.ComputeError as exc:
+        if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
+            raise _utf8_error(data, what) from None
+        raise ParseError(f"{what}: malformed CSV: {str(exc).splitlines()[0]}") from None
+    except pl.exceptions.PolarsError as exc:
+        raise ParseError(f"{what}: malformed CSV: {str(exc).splitlines()[0]}") from None
+
+    # A short line is padded with nulls by the reader; at the very end of a payload without a final
+    # newline it is the sign of a cut-off download.
+    if frame.height and not data[-16:].rstrip(b" ").endswith(b"\n"):
+        last_nulls = frame.tail(1).null_count().sum_horizontal().item()
+        if last_nulls:
+            raise ParseError(
+                f"{what}: payload looks truncated: its last line has {last_nulls} of {frame.width} fields "
+                "missing and no line end"
+            )
+    return frame
+
+
+def _iso_last_update(frame: pl.DataFrame) -> str | None:
+    """Latest `LAST UPDATE` (dd/mm/yy HH:MM:SS) as ISO 8601, e.g. '2026-08-14T11:00:00'."""
+    stamps = frame.get_column("LAST UPDATE").drop_nulls().unique()
+    if stamps.is_empty():
+        return None
+    parsed = stamps.str.strptime(pl.Datetime("us"), COMEXT_LAST_UPDATE_FORMAT, strict=False)
+    if parsed.null_count():
+        bad = stamps.filter(parsed.is_null()).sort()[0]
+        raise ParseError(f"Comext DS-045409: LAST UPDATE {bad!r} is not dd/mm/yy HH:MM:SS")
+    return parsed.max().isoformat()
+
+
+def parse_comext_csv(data: bytes) -> ParsedPayload:
+    """Comext DS-045409 SDMX-CSV → wire frame.
+
+    Columns: the ten DS-045409 columns as published (String), except `OBS_VALUE` parsed to Float64,
+    plus `OBS_VALUE_raw` (String, the text as published). An OBS_VALUE that is not a plain number
+    ("n/a", "1,5", "NaN") is null in `OBS_VALUE` and kept in `OBS_VALUE_raw`, so the transform can reject
+    that row with a reason instead of the parse failing. `source_version` is the latest LAST UPDATE in
+    ISO 8601. A payload of another dataflow, an unknown extra column (SchemaDriftError), a missing column,
+    an HTML or empty body and invalid UTF-8 raise ParseError.
+    """
+    what = "Comext DS-045409"
+    frame = parse_sdmx_csv(data, COMEXT_COLUMNS, allowed_extra=(), what=what)
+    frame = frame.select(COMEXT_COLUMNS)
+
+    dataflows = frame.get_column("DATAFLOW").unique()
+    foreign = dataflows.filter(~dataflows.str.starts_with(COMEXT_DATAFLOW_PREFIX).fill_null(False))
+    if foreign.len():
+        raise ParseError(
+            f"{what}: DATAFLOW {foreign.sort(nulls_last=True).to_list()[:3]} is not {COMEXT_DATAFLOW_PREFIX}...)"
+        )
+
+    raw = pl.col("OBS_VALUE").str.strip_chars()
+    frame = frame.with_columns(
+        pl.when(raw.str.contains(_NUMBER))
+        .then(raw.cast(pl.Float64, strict=False))
+        .otherwise(None)
+        .alias("OBS_VALUE"),
+        pl.col("OBS_VALUE").alias("OBS_VALUE_raw"),
+    )
+    return ParsedPayload(
+        frame=frame,
+        source_version=_iso_last_update(frame),
+        meta={"dataflows": dataflows.drop_nulls().sort().to_list(), "rows": frame.height},
+    )
