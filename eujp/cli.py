@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,11 @@ import typer
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+
+class SourceKind(StrEnum):
+    snapshot = "snapshot"
+    live = "live"
+
 
 app = typer.Typer(help="EU–Japan partnership warehouse: daily ETL, status and queries.", no_args_is_help=True,
                   add_completion=False)
@@ -53,16 +59,27 @@ def run(
                                                 "standard AWS_* variables (AWS_ENDPOINT_URL for MinIO/R2).")] = None,
     from_raw: Annotated[str | None, typer.Option(help="Rebuild from the payloads landed on this day "
                                                  "(YYYY-MM-DD) in the raw zone, without reading sources.")] = None,
-    source: Annotated[list[str] | None, typer.Option("--only", help="Run only these sources (repeatable).")] = None,
+    source_kind: Annotated[SourceKind, typer.Option(
+        "--source",
+        help="Where to read sources: the snapshot folder, or the live services (base URLs from "
+        "EUJP_EUROSTAT_URL, EUJP_COMEXT_URL, EUJP_OECD_URL, EUJP_SIPRI_URL, EUJP_EVENTS_URL; see "
+        "docs/live-extraction.md).")] = SourceKind.snapshot,
+    force: Annotated[bool, typer.Option("--force", help="Reprocess every source even when it is unchanged "
+                                        "since its last load; live: full, unconditional extraction.")] = False,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run only these sources (repeatable).")] = None,
     run_id: Annotated[str | None, typer.Option(help="Run id (default: time-based, unique).")] = None,
 ) -> None:
     """Run the daily flow once (extract, transform, validate, load, audit, publish) and print a summary."""
     from eujp.config import Settings
     from eujp.sources import SOURCES_BY_NAME
 
-    for name in source or []:
+    for name in only or []:
         if name not in SOURCES_BY_NAME:
             raise typer.BadParameter(f"unknown source {name!r}; known: {', '.join(SOURCES_BY_NAME)}")
+    if from_raw and source_kind == "live":
+        raise typer.BadParameter("--from-raw rebuilds from the raw zone: it cannot be combined with --source live")
+    if snapshot_dir and source_kind == "live":
+        raise typer.BadParameter("--snapshot-dir reads a snapshot folder: it cannot be combined with --source live")
     settings = Settings.from_env(run_id=run_id)
     from flows.daily import daily_flow
 
@@ -70,10 +87,11 @@ def run(
         snapshot_dir=str(snapshot_dir) if snapshot_dir else None,
         warehouse=str(warehouse) if warehouse else None,
         publish_uri=publish,
-        source_mode="raw" if from_raw else "snapshot",
+        source_mode="raw" if from_raw else source_kind.value,
         raw_date=from_raw,
         run_id=settings.run_id,
-        only_sources=source or None,
+        only_sources=only or None,
+        force=force,
         return_state=True,
     )
     summary = state.result(raise_on_failure=False)

@@ -35,6 +35,7 @@ class Settings:
     max_row_drop_pct: float = 50.0  # audit: a table shrinking more than this vs the last run fails
     keep_runs: int = 7  # publish retention: how many published runs to keep
     only_sources: tuple[str, ...] = ()  # empty: all sources
+    force: bool = False  # reprocess sources even when unchanged since their last load (full live extraction)
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:

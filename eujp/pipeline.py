@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,12 +20,13 @@ import polars as pl
 from eujp.config import REFERENCE_DIR, Settings
 from eujp.errors import EujpError, ParseError
 from eujp.extract import read_snapshot
+from eujp.incremental import SourceState, later_period, newest_period, next_watermark, read_state
 from eujp.landing import RawPayload, land, read_landed
 from eujp.parse import ParsedPayload
 from eujp.schema import DIM_COUNTRY
 from eujp.sources import SOURCES_BY_NAME, Source
 from eujp.storage import ObjectStore
-from eujp.warehouse import record_rejected, record_run, upsert_fact
+from eujp.warehouse import read_source_state, record_rejected, record_run, upsert_fact, write_source_state
 from transforms.common import reject
 from transforms.countries import build_dim_country
 
@@ -53,8 +54,11 @@ class SourceBatch:
     validation: Any = None  # eujp.validate.ValidationReport (GX is imported lazily)
     error: str | None = None
     failed_step: str | None = None
-    status: str = "pending"  # prepared | failed | loaded
+    status: str = "pending"  # prepared | failed | loaded | unchanged (nothing new: not parsed, not loaded)
     rows_loaded: int = 0
+    etag: str | None = None  # HTTP validators of a single-payload source, kept for the next conditional request
+    last_modified: str | None = None
+    note: str | None = None  # why a batch is unchanged
 
     @property
     def rows_rejected(self) -> int:
@@ -102,6 +106,10 @@ def fetch_payloads(source: Source, settings: Settings, store: ObjectStore) -> li
         if settings.raw_date is None:
             raise EujpError("source mode 'raw' needs a date (--from-raw YYYY-MM-DD)")
         return read_landed(store, source.name, settings.raw_date)
+    if settings.source_mode == "live":
+        from eujp.live import fetch_live  # httpx and the request plans: only in live mode
+
+        return fetch_live(source, settings)
     raise EujpError(f"unknown source mode {settings.source_mode!r}")
 
 
@@ -112,6 +120,33 @@ def land_payloads(store: ObjectStore, source: Source, payloads: list[RawPayload]
 def input_checksum(payloads: list[RawPayload]) -> str:
     """Order-independent checksum of everything a source delivered in a run."""
     return hashlib.sha256("\n".join(sorted(p.sha256 for p in payloads)).encode()).hexdigest()
+
+
+def skip_unchanged(batch: SourceBatch, payloads: list[RawPayload], settings: Settings) -> bool:
+    """Record the payloads' checksum and HTTP validators on `batch`; mark it 'unchanged' (and return True)
+    when there is nothing to load: a live source answered 304 / had nothing new (no payloads), or the
+    content checksum equals that of the source's last successful load. Never in raw mode (a rebuild) nor
+    with settings.force (e.g. after a code change that needs a reload)."""
+    if len(payloads) == 1:
+        batch.etag = payloads[0].headers.get("etag")
+        batch.last_modified = payloads[0].headers.get("last-modified")
+    if payloads:
+        batch.input_checksum = input_checksum(payloads)
+    if settings.source_mode == "raw" or (settings.force and payloads):
+        return False
+    state = read_state(settings.warehouse_path, batch.source)
+    if not payloads:
+        batch.input_checksum = state.input_checksum if state else None
+        batch.note = "unchanged: the service reported nothing new (304 Not Modified or no observations)"
+    elif state is not None and state.input_checksum == batch.input_checksum:
+        batch.etag = batch.etag or state.etag
+        batch.last_modified = batch.last_modified or state.last_modified
+        batch.note = "unchanged: same content checksum as the last successful load"
+    else:
+        return False
+    batch.status = "unchanged"
+    batch.ended_at = utcnow()
+    return True
 
 
 def parse_payloads(source: Source, payloads: list[RawPayload]) -> ParsedPayload:
@@ -177,12 +212,34 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
                 record_rejected(conn, run_id=run_id, source=source.name, table_name=source.table.name,
                                 rejected=batch.rejected, at=now)
             record_run(conn, etl_run_row(batch, run_id))
+            update_source_state(conn, batch, now)
             conn.execute("COMMIT")
         except Exception as exc:
             conn.execute("ROLLBACK")
             batch.fail("load", exc)
             batch.rows_loaded = 0
             record_run(conn, etl_run_row(batch, run_id))
+            update_source_state(conn, batch, now)
+
+
+def update_source_state(conn: duckdb.DuckDBPyConnection, batch: SourceBatch, now: datetime) -> SourceState:
+    """Maintain the source's etl_source_state row after its load (see eujp.incremental).
+
+    Loaded: validators, checksum, newest period and watermark of this load. Unchanged: confirmed up to
+    date. Failed: only the attempt is recorded, so the next run compares with the last *successful*
+    load and retries the source."""
+    state = read_source_state(conn, batch.source) or SourceState(source=batch.source)
+    if batch.status == "loaded":
+        newest = later_period(state.newest_period, newest_period(batch.table, batch.valid))
+        state = replace(state, last_success_at=now, last_attempt_at=now, last_status="success",
+                        etag=batch.etag, last_modified=batch.last_modified, input_checksum=batch.input_checksum,
+                        newest_period=newest, watermark=next_watermark(batch.source, newest))
+    elif batch.status == "unchanged":
+        state = replace(state, last_success_at=now, last_attempt_at=now, last_status="unchanged")
+    else:
+        state = replace(state, last_attempt_at=now, last_status="failed")
+    write_source_state(conn, state)
+    return state
 
 
 def etl_run_row(batch: SourceBatch, run_id: str) -> dict:
@@ -197,8 +254,8 @@ def etl_run_row(batch: SourceBatch, run_id: str) -> dict:
         "rows_rejected": batch.rows_rejected,
         "started_at": batch.started_at,
         "ended_at": batch.ended_at or utcnow(),
-        "status": "success" if batch.status == "loaded" else "failed",
-        "message": batch.error,
+        "status": {"loaded": "success", "unchanged": "unchanged"}.get(batch.status, "failed"),
+        "message": batch.error or batch.note,
     }
 
 

@@ -133,6 +133,7 @@ def daily_flow(
     raw_date: str | None = None,
     run_id: str | None = None,
     only_sources: list[str] | None = None,
+    force: bool = False,
 ):
     """Daily EU–Japan ETL: every source, validated, loaded into a staging copy, audited, promoted and
     published. Ends Failed (with the summary as its data) when any source or step failed."""
@@ -144,6 +145,7 @@ def daily_flow(
         raw_date=date.fromisoformat(raw_date) if raw_date else None,
         run_id=run_id,
         only_sources=tuple(only_sources) if only_sources else None,
+        force=force,
     )
     summary = run_daily(settings)
     if summary.status != "success":

@@ -8,7 +8,7 @@ import polars as pl
 from prefect import flow, get_run_logger
 
 from eujp.config import Settings
-from eujp.pipeline import SourceBatch, utcnow
+from eujp.pipeline import SourceBatch, skip_unchanged, utcnow
 from eujp.sources import sources_for
 from flows.tasks import extract_and_land, prepare
 
@@ -25,6 +25,10 @@ def prepare_domain(domain: str, settings: Settings, countries: pl.DataFrame) -> 
         except Exception as exc:
             batches.append(batch.fail("extract", exc))
             logger.error(batch.error)
+            continue
+        if skip_unchanged(batch, payloads, settings):
+            logger.info("%s: %s; nothing parsed or loaded", source.name, batch.note)
+            batches.append(batch)
             continue
         batch = prepare(source.name, payloads, countries, batch)
         if batch.error:

@@ -1,0 +1,407 @@
+"""Resilient HTTP for the live sources (httpx).
+
+One `HttpClient` per source and run. It owns that source's time budget: every request, retry and
+back-off of the source draws on it, so a source can never take longer than `HttpPolicy.budget_seconds`
+(plus one connect timeout at most).
+
+- Timeouts: connect and read timeouts; each attempt's timeouts are cut to what is left of the budget and
+  the body is read in chunks with the deadline checked between them (a server that drips bytes cannot
+  hold a run hostage).
+- Retries: connection errors, timeouts, truncated bodies, 429 and 5xx (except 501) are retried with
+  exponential back-off and full jitter (`uniform(0, min(max, base * 2**(n-1)))`). A `Retry-After` header
+  (seconds or an HTTP date) is honoured; when it asks for more time than the budget has left, the client
+  gives up at once with an error that says so. Other 4xx are not retried.
+- gzip: `Accept-Encoding: gzip, deflate` is sent; httpx decodes the body. The bytes returned (and
+  landed) are the decoded body; the response headers still say how it travelled.
+- Conditional requests: `If-None-Match` / `If-Modified-Since` from the previous successful load; a 304
+  comes back as `HttpResponse.not_modified`.
+- Body checks: a body must be what the source promises. JSON must be complete JSON; CSV must not be an
+  HTML/XML page and must have a header line; an empty body or a body shorter than its Content-Length is
+  an error. Every error names the source, the method and URL, the status and the first bytes of the body.
+
+Deterministic in tests: `sleep`, `clock` and `rng` are injectable and the policy comes from
+`HttpPolicy.from_env()` (EUJP_HTTP_* variables), so tests use tiny back-offs and short timeouts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+from typing import Any, ClassVar, Self
+
+import httpx
+
+from eujp.errors import ExtractError
+
+log = logging.getLogger("eujp.http")
+
+USER_AGENT = "eujp/0.1 (EU-Japan partnership warehouse ETL; python-httpx)"
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 507, 509, 520, 521, 522, 523, 524})
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<!--")
+_PREVIEW_BYTES = 160
+
+
+@dataclass(frozen=True)
+class HttpPolicy:
+    """Timeouts, retries and the time budget of one source. Defaults suit the real services."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 120.0
+    max_attempts: int = 6  # per request, the first one included
+    backoff_base: float = 2.0  # seconds: attempt n waits uniform(0, min(backoff_max, base * 2**(n-1)))
+    backoff_max: float = 60.0
+    budget_seconds: float = 900.0  # total wall time for all requests of one source in one run
+    max_body_bytes: int = 512 * 1024 * 1024
+    chunk_bytes: int = 64 * 1024
+
+    _ENV: ClassVar[dict[str, str]] = {
+        "connect_timeout": "EUJP_HTTP_CONNECT_TIMEOUT",
+        "read_timeout": "EUJP_HTTP_READ_TIMEOUT",
+        "max_attempts": "EUJP_HTTP_MAX_ATTEMPTS",
+        "backoff_base": "EUJP_HTTP_BACKOFF_BASE",
+        "backoff_max": "EUJP_HTTP_BACKOFF_MAX",
+        "budget_seconds": "EUJP_HTTP_BUDGET_SECONDS",
+    }
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> HttpPolicy:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for name, var in cls._ENV.items():
+            raw = env.get(var)
+            if raw:
+                try:
+                    values[name] = int(raw) if name == "max_attempts" else float(raw)
+                except ValueError:
+                    raise ExtractError(f"{var}={raw!r} is not a number") from None
+        values.update(overrides)
+        policy = cls(**values)
+        if policy.max_attempts < 1 or policy.budget_seconds <= 0 or policy.read_timeout <= 0:
+            raise ExtractError(f"invalid HTTP policy {policy}: attempts >= 1, budget and timeouts > 0")
+        return policy
+
+    def with_(self, **changes: Any) -> HttpPolicy:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What a successful body must be: `json`, `csv` (text with a header line) or `any`."""
+
+    kind: str = "any"
+    content_types: tuple[str, ...] = ()  # informative: the media types the source documents
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("json", "csv", "any"):
+            raise ValueError(f"unknown body kind {self.kind!r}")
+
+
+EXPECT_JSON = Expect("json", ("application/json",))
+EXPECT_CSV = Expect("csv", ("text/csv", "application/vnd.sdmx.data+csv"))
+
+
+@dataclass
+class HttpResponse:
+    method: str
+    url: str  # final URL, query string included
+    status: int
+    headers: dict[str, str]  # lower-case names, as received
+    content: bytes
+    attempts: int
+    elapsed: float
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def text_preview(self, n: int = _PREVIEW_BYTES) -> str:
+        return preview(self.content, n)
+
+
+@dataclass
+class Attempt:
+    """One attempt, for logs, errors and tests."""
+
+    method: str
+    url: str
+    outcome: str  # HTTP status as text, or the transport error
+    waited: float = 0.0  # seconds slept before the next attempt
+
+
+def preview(data: bytes, n: int = _PREVIEW_BYTES) -> str:
+    """The first bytes of a body, printable, for error messages."""
+    text = data[:n].decode("utf-8", "replace")
+    text = " ".join(text.split())
+    return repr(text + ("…" if len(data) > n else ""))
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if absent/invalid."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def check_body(content: bytes, headers: Mapping[str, str], expect: Expect) -> str | None:
+    """Why `content` is not what `expect` promises, or None when it is."""
+    ctype = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    if not content.strip():
+        return f"empty body ({len(content)} bytes)"
+    if expect.kind == "any":
+        return None
+    head = content[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if ctype in ("text/html", "application/xhtml+xml") or head.startswith(_HTML_STARTS):
+        return f"an HTML page (Content-Type {ctype or 'none'}) where {expect.kind.upper()} was promised"
+    if head.startswith(b"<"):
+        return f"an XML document (Content-Type {ctype or 'none'}) where {expect.kind.upper()} was promised"
+    if expect.kind == "json":
+        if head[:1] not in (b"{", b"["):
+            return f"not JSON (Content-Type {ctype or 'none'})"
+        try:
+            json.loads(content)
+        except UnicodeDecodeError as exc:
+            return f"JSON that is not UTF-8 ({exc.reason} at byte {exc.start})"
+        except json.JSONDecodeError as exc:
+            stripped = len(content.decode("utf-8", "replace").rstrip())
+            if exc.pos >= stripped - 1 or exc.msg.startswith("Unterminated"):
+                return f"truncated JSON: the document ends at byte {len(content)} ({exc.msg})"
+            return f"invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        return None
+    if expect.kind == "csv":
+        if head[:1] in (b"{", b"["):
+            return f"JSON (Content-Type {ctype or 'none'}) where CSV was promised"
+        single_line = b"\n" not in content.strip()
+        if single_line and not any(d in content for d in (b",", b";", b"\t")):
+            return "not a CSV: a single line with no delimiter"
+    return None
+
+
+class HttpClient:
+    """A source's HTTP session: retries, budget, body checks (see the module docstring)."""
+
+    def __init__(
+        self,
+        source: str,
+        policy: HttpPolicy | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        user_agent: str = USER_AGENT,
+    ):
+        self.source = source
+        self.policy = policy or HttpPolicy.from_env()
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._deadline = clock() + self.policy.budget_seconds
+        self.attempts: list[Attempt] = []
+        self._client = httpx.Client(
+            headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
+            follow_redirects=True,
+            transport=transport,
+            trust_env=transport is None,
+        )
+
+    # --- budget ---------------------------------------------------------------------------------------
+    def remaining(self) -> float:
+        return self._deadline - self._clock()
+
+    def _timeout(self) -> httpx.Timeout:
+        left = max(self.remaining(), 0.001)
+        return httpx.Timeout(
+            connect=min(self.policy.connect_timeout, left),
+            read=min(self.policy.read_timeout, left),
+            write=min(self.policy.read_timeout, left),
+            pool=min(self.policy.connect_timeout, left),
+        )
+
+    def backoff(self, attempt: int) -> float:
+        """Full jitter: a random wait in [0, min(max, base * 2**(attempt-1))]."""
+        cap = min(self.policy.backoff_max, self.policy.backoff_base * math.pow(2, attempt - 1))
+        return self._rng.uniform(0, cap)
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- requests -------------------------------------------------------------------------------------
+    def get(self, url: str, **kwargs: Any) -> HttpResponse:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> HttpResponse:
+        return self.request("POST", url, **kwargs)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        expect: Expect = Expect(),
+        etag: str | None = None,
+        last_modified: str | None = None,
+        pass_statuses: Sequence[int] = (),
+    ) -> HttpResponse:
+        """Send one logical request (with retries) and return a checked response.
+
+        Returns 2xx responses whose body passed `expect`, 304 when a conditional request found the
+        resource unchanged, and any status listed in `pass_statuses` (the caller handles it, e.g. Comext's
+        413 EXTRACTION_TOO_BIG). Raises ExtractError for everything else once retries or budget run out.
+        """
+        request_headers = dict(headers or {})
+        if etag:
+            request_headers["If-None-Match"] = etag
+        if last_modified:
+            request_headers["If-Modified-Since"] = last_modified
+        request = self._client.build_request(method, url, params=params, json=json_body, headers=request_headers)
+        shown = f"{method} {request.url}"
+        started = self._clock()
+        last_problem = "no attempt was made"
+        for attempt in range(1, self.policy.max_attempts + 1):
+            if self.remaining() <= 0:
+                break
+            request.extensions["timeout"] = self._timeout().as_dict()
+            retry_after: float | None = None
+            try:
+                response = self._send(request, shown)
+            except _Retryable as exc:
+                last_problem = str(exc)
+                self.attempts.append(Attempt(method, str(request.url), last_problem))
+            else:
+                self.attempts.append(Attempt(method, str(request.url), str(response.status)))
+                response.attempts = attempt
+                response.elapsed = self._clock() - started
+                status = response.status
+                if status == 304 or status in pass_statuses:
+                    return response
+                if 200 <= status < 300:
+                    problem = check_body(response.content, response.headers, expect)
+                    if problem:
+                        raise ExtractError(
+                            f"{self.source}: {shown} answered {status} with {problem}; "
+                            f"first bytes: {response.text_preview()}"
+                        )
+                    self._check_length(response, shown)
+                    return response
+                if status not in RETRY_STATUSES:
+                    raise ExtractError(
+                        f"{self.source}: {shown} answered {status} {_reason(status)}; "
+                        f"body: {response.text_preview()}"
+                    )
+                last_problem = f"HTTP {status} {_reason(status)}; body: {response.text_preview(80)}"
+                retry_after = parse_retry_after(response.header("retry-after"))
+            if attempt == self.policy.max_attempts:
+                break
+            wait = retry_after if retry_after is not None else self.backoff(attempt)
+            left = self.remaining()
+            if wait >= left:
+                why = (f"the server asked to wait {wait:.1f} s (Retry-After)" if retry_after is not None
+                       else f"the next back-off ({wait:.1f} s)")
+                raise ExtractError(
+                    f"{self.source}: {shown} failed: {last_problem}; giving up after {attempt} attempt(s): "
+                    f"{why} exceeds the {max(left, 0):.1f} s left of the source's "
+                    f"{self.policy.budget_seconds:g} s budget"
+                )
+            log.warning("%s: %s: %s; retry %d/%d in %.2f s", self.source, shown, last_problem, attempt + 1,
+                        self.policy.max_attempts, wait)
+            self.attempts[-1].waited = wait
+            self._sleep(wait)
+        tried = sum(1 for a in self.attempts if a.url == str(request.url))
+        raise ExtractError(
+            f"{self.source}: {shown} failed after {tried} attempt(s) in {self._clock() - started:.1f} s "
+            f"(budget {self.policy.budget_seconds:g} s, max attempts {self.policy.max_attempts}): {last_problem}"
+        )
+
+    def _send(self, request: httpx.Request, shown: str) -> HttpResponse:
+        """One attempt. Transport problems and truncated bodies raise _Retryable."""
+        try:
+            response = self._client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise _Retryable(f"{type(exc).__name__} (connect {self.policy.connect_timeout:g} s, "
+                             f"read {self.policy.read_timeout:g} s)") from exc
+        except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
+            raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes(self.policy.chunk_bytes):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > self.policy.max_body_bytes:
+                    raise ExtractError(f"{self.source}: {shown}: body exceeds {self.policy.max_body_bytes} bytes")
+                if self.remaining() <= 0:
+                    raise _Retryable(f"budget spent while reading the body ({size} bytes read)")
+        except httpx.TimeoutException as exc:
+            raise _Retryable(f"ReadTimeout while reading the body (read {self.policy.read_timeout:g} s)") from exc
+        except httpx.RemoteProtocolError as exc:
+            expected = response.headers.get("content-length")
+            got = response.num_bytes_downloaded
+            detail = f" after {got} of {expected} bytes (Content-Length)" if expected else ""
+            raise _Retryable(f"truncated body{detail}: {exc}") from exc
+        except (httpx.NetworkError, httpx.DecodingError) as exc:
+            raise _Retryable(f"{type(exc).__name__} while reading the body: {exc}") from exc
+        finally:
+            response.close()
+        return HttpResponse(
+            method=request.method,
+            url=str(response.url),
+            status=response.status_code,
+            headers={k: v for k, v in response.headers.items()},
+            content=b"".join(chunks),
+            attempts=0,
+            elapsed=0.0,
+        )
+
+    def _check_length(self, response: HttpResponse, shown: str) -> None:
+        """Belt and braces (h11 enforces Content-Length too): decoded size vs declared size."""
+        declared = response.header("content-length")
+        encoded = response.header("content-encoding")
+        if declared and declared.isdigit() and not encoded and len(response.content) < int(declared):
+            raise ExtractError(
+                    f"{self.source}: {shown}: truncated body: {len(response.content)} of {declared} bytes "
+                    "(Content-Length)"
+                )
+
+
+class _Retryable(Exception):
+    """An attempt failed in a way worth retrying (connection, timeout, truncation)."""
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
