@@ -1,0 +1,51 @@
+"""Eurostat bop_its6_det JSON-stat rows -> fact_services_trade (vectorised polars, no per-row Python)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from eujp.schema import FACT_SERVICES_TRADE
+from transforms.common import TransformResult, not_in, text
+from transforms.goods import check_wire_columns, finish_jsonstat, jsonstat_common_rules
+
+SERVICES_DIMENSIONS: tuple[str, ...] = ("freq", "currency", "bop_item", "stk_flow", "partner", "geo", "time")
+SERVICES_FLOWS: dict[str, str] = {"CRE": "export", "DEB": "import", "BAL": "balance"}
+# EU aggregates fact_services_trade.reporter may hold.
+SERVICES_REPORTERS: tuple[str, ...] = ("EU27_2007", "EU28", "EU27_2020")
+SERVICES_CURRENCY = "MIO_EUR"
+
+
+def transform_services(
+    wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame
+) -> TransformResult:
+    """bop_its6_det JSON-stat rows (freq, currency, bop_item, stk_flow, partner, geo, time, value, status)
+    -> fact_services_trade.
+
+    Loaded: freq A, currency MIO_EUR, stk_flow CRE/DEB/BAL (-> export/import/balance), any non-empty
+    bop_item. Rejected, with the reason: other freq / currency / stk_flow ("out of scope ..."), a missing
+    bop_item, geo not one of SERVICES_REPORTERS, partner not a dim_country eurostat_code, time not a year,
+    a null value ("missing value (status c)"), and duplicated natural keys (one copy of identical rows
+    kept, all copies of conflicting rows quarantined).
+    """
+    check_wire_columns(wire, (*SERVICES_DIMENSIONS, "value", "status"), source_name)
+    table = FACT_SERVICES_TRADE
+    rules = [
+        (pl.col("freq").ne_missing("A"), pl.format("out of scope freq {} (only A is loaded)", text("freq"))),
+        (pl.col("currency").ne_missing(SERVICES_CURRENCY),
+         pl.format("out of scope currency {} (only {} is loaded)", text("currency"), pl.lit(SERVICES_CURRENCY))),
+        (not_in("stk_flow", SERVICES_FLOWS),
+         pl.format("out of scope stk_flow {} (only {} are loaded)", text("stk_flow"),
+                   pl.lit(", ".join(SERVICES_FLOWS)))),
+        (pl.col("bop_item").fill_null("").str.strip_chars() == "", pl.lit("missing bop_item")),
+        *jsonstat_common_rules(countries, SERVICES_REPORTERS),
+    ]
+    business = [
+        pl.col("geo").alias("reporter"),
+        pl.col("stk_flow").replace_strict(SERVICES_FLOWS, return_dtype=pl.String).alias("flow"),
+        pl.col("time").cast(pl.Int32).alias("period_year"),
+        pl.col("value").alias("value_mio_eur"),
+        pl.col("status").alias("obs_status"),
+        pl.lit(source_name, dtype=pl.String).alias("source"),
+        pl.lit(source_version, dtype=pl.String).alias("source_version"),
+    ]
+    return finish_jsonstat(wire, rules, business, table.business_columns, table.natural_key, SERVICES_DIMENSIONS)
