@@ -165,6 +165,13 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+def backoff_delay(attempt: int, policy: HttpPolicy, rng: random.Random) -> float:
+    """Full jitter: a random wait in [0, min(backoff_max, backoff_base * 2**(attempt-1))] after the
+    `attempt`-th failed attempt."""
+    cap = min(policy.backoff_max, policy.backoff_base * math.pow(2, min(attempt - 1, 64)))
+    return rng.uniform(0, cap)
+
+
 def check_body(content: bytes, headers: Mapping[str, str], expect: Expect) -> str | None:
     """Why `content` is not what `expect` promises, or None when it is."""
     ctype = (headers.get("content-type") or "").split(";")[0].strip().lower()
@@ -185,8 +192,8 @@ def check_body(content: bytes, headers: Mapping[str, str], expect: Expect) -> st
         except UnicodeDecodeError as exc:
             return f"JSON that is not UTF-8 ({exc.reason} at byte {exc.start})"
         except json.JSONDecodeError as exc:
-            stripped = len(content.decode("utf-8", "replace").rstrip())
-            if exc.pos >= stripped - 1 or exc.msg.startswith("Unterminated"):
+            end = len(exc.doc.rstrip())
+            if exc.pos >= end or exc.msg.startswith("Unterminated"):
                 return f"truncated JSON: the document ends at byte {len(content)} ({exc.msg})"
             return f"invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         return None
@@ -241,9 +248,7 @@ class HttpClient:
         )
 
     def backoff(self, attempt: int) -> float:
-        """Full jitter: a random wait in [0, min(max, base * 2**(attempt-1))]."""
-        cap = min(self.policy.backoff_max, self.policy.backoff_base * math.pow(2, attempt - 1))
-        return self._rng.uniform(0, cap)
+        return backoff_delay(attempt, self.policy, self._rng)
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def close(self) -> None:
@@ -328,12 +333,12 @@ class HttpClient:
             wait = retry_after if retry_after is not None else self.backoff(attempt)
             left = self.remaining()
             if wait >= left:
-                why = (f"the server asked to wait {wait:.1f} s (Retry-After)" if retry_after is not None
-                       else f"the next back-off ({wait:.1f} s)")
+                budget = f"the source's {self.policy.budget_seconds:g} s budget"
+                why = (f"the server asked to wait {wait:.1f} s (Retry-After), more than the {max(left, 0):.1f} s "
+                       f"left of {budget}" if retry_after is not None else f"{budget} is spent")
                 raise ExtractError(
-                    f"{self.source}: {shown} failed: {last_problem}; giving up after {attempt} attempt(s): "
-                    f"{why} exceeds the {max(left, 0):.1f} s left of the source's "
-                    f"{self.policy.budget_seconds:g} s budget"
+                    f"{self.source}: {shown} failed after {attempt} attempt(s) in {self._clock() - started:.1f} s: "
+                    f"{last_problem}; giving up: {why}"
                 )
             log.warning("%s: %s: %s; retry %d/%d in %.2f s", self.source, shown, last_problem, attempt + 1,
                         self.policy.max_attempts, wait)
@@ -342,7 +347,8 @@ class HttpClient:
         tried = sum(1 for a in self.attempts if a.url == str(request.url))
         raise ExtractError(
             f"{self.source}: {shown} failed after {tried} attempt(s) in {self._clock() - started:.1f} s "
-            f"(budget {self.policy.budget_seconds:g} s, max attempts {self.policy.max_attempts}): {last_problem}"
+            f"(max attempts {self.policy.max_attempts}, the source's {self.policy.budget_seconds:g} s budget): "
+            f"{last_problem}"
         )
 
     def _send(self, request: httpx.Request, shown: str) -> HttpResponse:
