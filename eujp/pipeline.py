@@ -55,14 +55,16 @@ class SourceBatch:
     error: str | None = None
     failed_step: str | None = None
     status: str = "pending"  # prepared | failed | loaded | unchanged (nothing new: not parsed, not loaded)
+    # Accounting is in INPUT (wire) rows: rows_in = rows_loaded + rows_rejected. A transform may merge
+    # several wire rows into one table row (Comext indicators, OECD attributes): rows_written counts
+    # the table rows that were written.
+    valid_wire_rows: int = 0
     rows_loaded: int = 0
+    rows_rejected: int = 0
+    rows_written: int = 0
     etag: str | None = None  # HTTP validators of a single-payload source, kept for the next conditional request
     last_modified: str | None = None
     note: str | None = None  # why a batch is unchanged
-
-    @property
-    def rows_rejected(self) -> int:
-        return 0 if self.rejected is None else self.rejected.height
 
     def fail(self, step: str, exc: BaseException) -> SourceBatch:
         detail = str(exc) if isinstance(exc, EujpError) else f"{type(exc).__name__}: {exc}"
@@ -82,6 +84,7 @@ class SourceBatch:
             "rows_in": self.rows_in,
             "rows_loaded": self.rows_loaded,
             "rows_rejected": self.rows_rejected,
+            "rows_written": self.rows_written,
             "source_version": self.source_version,
             "input_checksum": self.input_checksum,
             "raw_keys": self.raw_keys,
@@ -176,6 +179,8 @@ def prepare_source(
         step = "transform"
         result = source.transform(parsed.frame, source.name, parsed.source_version, countries)
         batch.valid, batch.rejected, batch.rows_in = result.valid, result.rejected, result.rows_in
+        batch.valid_wire_rows = result.rows_in - result.rejected.height
+        batch.rows_rejected = result.rejected.height
         step = "validate"
         batch.validation = validate_frame(source.table.name, result.valid)
         batch.validation.raise_for_critical()
@@ -200,14 +205,17 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
         conn.execute("BEGIN TRANSACTION")
         try:
             if batch.status == "prepared":
-                batch.rows_loaded = upsert_fact(
+                batch.rows_written = upsert_fact(
                     conn, source.table, batch.valid, run_id=run_id, loaded_at=now, source=source.name,
                     replace_scope=source.replace_scope,
                 )
+                batch.rows_loaded = batch.valid_wire_rows
                 batch.status = "loaded"
             elif batch.valid is not None and not batch.valid.is_empty():
+                # Blocked by a failed expectation: quarantine the batch's rows (as transformed).
                 blocked = reject(batch.valid, f"not loaded: {batch.error}")
                 batch.rejected = pl.concat([batch.rejected, blocked]) if batch.rejected is not None else blocked
+                batch.rows_rejected += batch.valid_wire_rows
             if batch.rejected is not None:
                 record_rejected(conn, run_id=run_id, source=source.name, table_name=source.table.name,
                                 rejected=batch.rejected, at=now)
@@ -217,7 +225,14 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
         except Exception as exc:
             conn.execute("ROLLBACK")
             batch.fail("load", exc)
-            batch.rows_loaded = 0
+            batch.rows_loaded = batch.rows_written = 0
+            # Nothing of the batch is in the table: account for all of it in the quarantine.
+            quarantined = [f for f in (batch.rejected, None if batch.valid is None
+                                       else reject(batch.valid, f"not loaded: {batch.error}")) if f is not None]
+            batch.rows_rejected = batch.rows_in
+            if quarantined:
+                record_rejected(conn, run_id=run_id, source=source.name, table_name=source.table.name,
+                                rejected=pl.concat(quarantined), at=now)
             record_run(conn, etl_run_row(batch, run_id))
             update_source_state(conn, batch, now)
 
@@ -252,6 +267,7 @@ def etl_run_row(batch: SourceBatch, run_id: str) -> dict:
         "rows_in": batch.rows_in,
         "rows_loaded": batch.rows_loaded,
         "rows_rejected": batch.rows_rejected,
+        "rows_written": batch.rows_written,
         "started_at": batch.started_at,
         "ended_at": batch.ended_at or utcnow(),
         "status": {"loaded": "success", "unchanged": "unchanged"}.get(batch.status, "failed"),

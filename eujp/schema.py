@@ -184,7 +184,8 @@ FACT_SECURITY_EVENTS = Table(
         "event_date": "Date; for month or year precision, the first day of that period.",
         "date_precision": "day, month or year.",
         "event_type": "agreement, dialogue, exercise, operation, export_control, statement, ...",
-        "parties": "';'-separated ISO3 codes of the parties, and EU for the Union itself.",
+        "parties": "';'-separated ISO3 codes of the parties; EU (the Union itself), NATO, UN or WORLD "
+        "(a measure aimed at all countries).",
         "title": "Short title.",
         "description": "One-sentence description (paraphrase).",
         "source_url": "Page the event was read from.",
@@ -233,9 +234,16 @@ ETL_RUNS = Table(
     columns={
         "run_id": S, "source": S, "table_name": S, "input_checksum": S, "source_version": S,
         "rows_in": pl.Int64(), "rows_loaded": pl.Int64(), "rows_rejected": pl.Int64(),
-        "started_at": TS, "ended_at": TS, "status": S, "message": S,
+        "rows_written": pl.Int64(), "started_at": TS, "ended_at": TS, "status": S, "message": S,
     },
     natural_key=("run_id", "source"),
+    column_docs={
+        "rows_in": "Input rows the source delivered (wire rows: CSV lines, JSON-stat observations).",
+        "rows_loaded": "Input rows that were loaded (rows_in = rows_loaded + rows_rejected).",
+        "rows_rejected": "Input rows not loaded; each is in etl_rejected_rows with its reason.",
+        "rows_written": "Table rows written (several input rows may make one row, e.g. Comext indicators).",
+        "status": "success, failed or unchanged.",
+    },
     is_fact=False,
 )
 
