@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Before anything imports Prefect: a throwaway PREFECT_HOME (cache records persist there) and no analytics.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="eujp-prefect-home-")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["GX_ANALYTICS_ENABLED"] = "false"
+os.environ["DO_NOT_TRACK"] = "1"
+for var in ("PREFECT_API_URL", "EUJP_PUBLISH_URI", "EUJP_WAREHOUSE", "EUJP_SNAPSHOT_DIR"):
+    os.environ.pop(var, None)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT_DIR = REPO_ROOT / "data" / "snapshot"
@@ -80,3 +89,14 @@ def s3_bucket(s3_env):
     name = f"eujp-test-{uuid.uuid4().hex[:10]}"
     boto3.client("s3", endpoint_url=s3_env).create_bucket(Bucket=name)
     return name
+
+
+# --- Prefect: one temporary server per test session ---------------------------------------------------
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """A temporary Prefect API server (~10-20 s to start) shared by every flow test in the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -1,0 +1,150 @@
+"""The whole daily flow on the bundled snapshot: into a folder, into S3 (moto), twice, and with a
+failing expectation. Values are traced to the bundled source files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import boto3
+import duckdb
+import pytest
+
+from eujp.schema import FACT_TABLES
+from flows.daily import daily_flow
+
+pytestmark = pytest.mark.slow
+SNAPSHOT = Path(__file__).resolve().parents[1] / "data" / "snapshot"
+
+
+def run(tmp_path: Path, *, snapshot_dir: Path = SNAPSHOT, publish_uri: str | None = None, run_id: str):
+    state = daily_flow(
+        snapshot_dir=str(snapshot_dir),
+        warehouse=str(tmp_path / "var" / "warehouse.duckdb"),
+        publish_uri=publish_uri or str(tmp_path / "var" / "objectstore"),
+        run_id=run_id,
+        return_state=True,
+    )
+    return state, state.result(raise_on_failure=False)
+
+
+def query(tmp_path: Path, sql: str, params=()):
+    with duckdb.connect(str(tmp_path / "var" / "warehouse.duckdb"), read_only=True) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def csv_rows(path: Path, encoding="utf-8", skip=0):
+    with open(path, encoding=encoding, newline="") as f:
+        lines = f.read().splitlines()[skip:]
+    return list(csv.DictReader(lines))
+
+
+def test_daily_flow_loads_every_table_and_publishes_to_a_folder(prefect_server, tmp_path):
+    state, summary = run(tmp_path, run_id="20261124T060000Z-e2e001")
+    assert state.is_completed(), summary
+    counts = summary["table_rows"]
+    # every fact table is loaded
+    for table in FACT_TABLES:
+        assert counts[table.name] > 0, table.name
+    # events: one row per curated row
+    events = csv_rows(SNAPSHOT / "security_events.csv")
+    assert counts["fact_security_events"] == len(events)
+    assert query(tmp_path, "SELECT title FROM fact_security_events WHERE event_date = DATE '2024-11-01' "
+                 "AND event_type = 'agreement'")  # the Tokyo Security and Defence Partnership
+    # SIPRI: every register row of the bundled Japan subset is loaded or quarantined, none lost
+    sipri = csv_rows(SNAPSHOT / "sipri_trade_register_japan.csv", encoding="latin-1", skip=11)
+    (loaded, rejected), = query(tmp_path, "SELECT rows_loaded, rows_rejected FROM etl_runs "
+                                "WHERE source = 'sipri_arms'")
+    assert loaded + rejected == len(sipri) == 455
+    assert query(tmp_path, "SELECT count(*) FROM fact_arms_transfers WHERE supplier = 'Germany' "
+                 "AND recipient = 'Japan'") == [(5,)]
+    # Comext: a value and a quantity traced to the verbatim API response
+    assert query(tmp_path, "SELECT value_eur, quantity_kg FROM fact_goods_trade_product WHERE reporter = 'DE' "
+                 "AND partner = 'JP' AND product_cn8 = '84834030' AND period_code = '2025-02' "
+                 "AND flow = 'import'") == [(1663789.0, pytest.approx(50202.0))]
+    # annual goods: the EU28 2016 exports (DG Trade, EUR 58.0bn) under EU28 only
+    assert query(tmp_path, "SELECT value_mio_eur FROM fact_goods_trade WHERE reporter = 'EU28' "
+                 "AND flow = 'export' AND period_year = 2016") == [(pytest.approx(58000.0),)]
+    # every fact row keeps its source and run
+    for table in FACT_TABLES:
+        assert query(tmp_path, f"SELECT count(*) FROM {table.name} WHERE source IS NULL OR run_id IS NULL") \
+            == [(0,)]
+    # etl_runs: one row per source, accounting holds
+    runs = query(tmp_path, "SELECT source, status, rows_in, rows_loaded, rows_rejected FROM etl_runs")
+    assert len(runs) == 6 and all(r[1] == "success" and r[2] == r[3] + r[4] for r in runs), runs
+    # published objects
+    store = tmp_path / "var" / "objectstore"
+    pointer = json.loads((store / "latest.json").read_text())
+    assert pointer["run_id"] == "20261124T060000Z-e2e001"
+    run_dir = store / pointer["prefix"]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["tables"]["fact_security_events"]["rows"] == len(events)
+    for table in FACT_TABLES:
+        assert (run_dir / "parquet" / f"{table.name}.parquet").is_file()
+    assert (run_dir / "warehouse.duckdb").is_file() and (store / "latest" / "warehouse.duckdb").is_file()
+    assert set(manifest["sources"]) == {"eurostat_goods", "comext_goods", "eurostat_services", "sipri_arms",
+                                        "security_events", "oecd_restrictions"}
+    assert manifest["sources"]["sipri_arms"]["source_version"].startswith("2025-03-13")
+    # raw landing zone holds every payload, content-addressed
+    assert len(list((store / "raw" / "comext_goods").rglob("*.csv"))) == 2
+
+
+def test_second_run_is_idempotent(prefect_server, tmp_path):
+    _, first = run(tmp_path, run_id="20261124T060000Z-idem01")
+    state, second = run(tmp_path, run_id="20261124T060000Z-idem02")
+    assert state.is_completed(), second
+    assert second["table_rows"] == first["table_rows"] | {
+        "etl_runs": second["table_rows"]["etl_runs"],
+        "etl_rejected_rows": second["table_rows"]["etl_rejected_rows"],
+    }
+    for table in FACT_TABLES:
+        keys = ", ".join(table.natural_key)
+        assert query(tmp_path, f"SELECT count(*) FROM (SELECT {keys} FROM {table.name} GROUP BY ALL "
+                     "HAVING count(*) > 1)") == [(0,)], table.name
+    assert query(tmp_path, "SELECT count(DISTINCT run_id) FROM etl_runs") == [(2,)]
+
+
+def test_publishes_to_s3(prefect_server, tmp_path, s3_bucket, s3_env):
+    state, summary = run(tmp_path, publish_uri=f"s3://{s3_bucket}/eujp", run_id="20261124T060000Z-s3e2e1")
+    assert state.is_completed(), summary
+    client = boto3.client("s3", endpoint_url=s3_env)
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=s3_bucket, Prefix="eujp/")["Contents"]}
+    run_prefix = "eujp/runs/20261124T060000Z-s3e2e1"
+    for table in FACT_TABLES:
+        assert f"{run_prefix}/parquet/{table.name}.parquet" in keys
+    assert {f"{run_prefix}/warehouse.duckdb", f"{run_prefix}/manifest.json", "eujp/latest.json",
+            "eujp/latest/warehouse.duckdb"} <= keys
+    assert any(k.startswith("eujp/raw/sipri_arms/") for k in keys)
+    manifest = json.loads(client.get_object(Bucket=s3_bucket, Key=f"{run_prefix}/manifest.json")["Body"].read())
+    assert manifest["tables"]["fact_arms_transfers"]["rows"] == summary["table_rows"]["fact_arms_transfers"]
+    head = client.head_object(Bucket=s3_bucket, Key=f"{run_prefix}/warehouse.duckdb")
+    assert head["Metadata"]["sha256"] == manifest["warehouse"]["sha256"]
+    assert summary["published_to"] == f"s3://{s3_bucket}/eujp/{run_prefix.removeprefix('eujp/')}"
+
+
+def test_failing_expectation_blocks_the_load_and_keeps_previous_data(prefect_server, tmp_path):
+    _, first = run(tmp_path, run_id="20261124T060000Z-gx0001")
+    before = query(tmp_path, "SELECT * FROM fact_security_events ORDER BY event_id")
+    bad = tmp_path / "bad_snapshot"
+    shutil.copytree(SNAPSHOT, bad)
+    events = bad / "security_events.csv"
+    text = events.read_text(encoding="utf-8").splitlines(keepends=True)
+    # A row the transform accepts but the suite forbids: an event dated in the 19th century.
+    text.append('1899-01-01,day,dialogue,JPN;EU,Anachronism,"A date no partnership event can have.",'
+                'https://example.org/x,"test row"\n')
+    events.write_text("".join(text), encoding="utf-8")
+    state, summary = run(tmp_path, snapshot_dir=bad, run_id="20261124T060000Z-gx0002")
+    assert state.is_failed()
+    message = state.message
+    assert "fact_security_events" in message and "event_date" in message and "1899-01-01" in message
+    assert query(tmp_path, "SELECT * FROM fact_security_events ORDER BY event_id") == before
+    # the other tables still loaded in that run, and the failure is recorded
+    assert query(tmp_path, "SELECT status FROM etl_runs WHERE run_id = '20261124T060000Z-gx0002' "
+                 "AND source = 'security_events'") == [("failed",)]
+    assert query(tmp_path, "SELECT count(*) FROM etl_runs WHERE run_id = '20261124T060000Z-gx0002' "
+                 "AND status IN ('success', 'unchanged')") == [(5,)]
+    # nothing lost: the blocked rows are quarantined with the reason
+    assert query(tmp_path, "SELECT count(*) FROM etl_rejected_rows WHERE run_id = '20261124T060000Z-gx0002' "
+                 "AND source = 'security_events'")[0][0] == len(before) + 1
