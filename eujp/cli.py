@@ -13,6 +13,9 @@ import typer
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# With no PREFECT_API_URL, Prefect starts a temporary local server (~10-20 s); on a busy 2-core worker
+# its default 20 s start-up timeout is too tight.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 class SourceKind(StrEnum):
     snapshot = "snapshot"
