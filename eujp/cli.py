@@ -30,17 +30,19 @@ def _print_summary(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)
     table = Table(title=f"run {summary['run_id']}: {summary['status'].upper()}", title_justify="left")
-    for col in ("source", "table", "status", "rows in", "loaded", "rejected", "validation", "source version"):
-        table.add_column(col, justify="right" if col in ("rows in", "loaded", "rejected") else "left")
+    numeric = ("rows in", "loaded", "rejected", "written")
+    for col in ("source", "table", "status", *numeric, "validation", "source version"):
+        table.add_column(col, justify="right" if col in numeric else "left", no_wrap=True)
     for s in summary["sources"]:
         v = s.get("validation") or {}
         verdict = "-" if not v else ("passed" if v.get("success") else "FAILED")
         if v and v.get("warnings"):
             verdict += f" ({len(v['warnings'])} warning(s))"
         table.add_row(s["source"], s["table"], s["status"], str(s["rows_in"]), str(s["rows_loaded"]),
-                      str(s["rows_rejected"]), verdict, s.get("source_version") or "-")
+                      str(s["rows_rejected"]), str(s.get("rows_written", "-")), verdict,
+                      s.get("source_version") or "-")
     console.print(table)
     if summary.get("table_rows"):
         rows = ", ".join(f"{k} {v}" for k, v in summary["table_rows"].items())
