@@ -184,7 +184,7 @@ def prepare_source(
         step = "validate"
         batch.validation = validate_frame(source.table.name, result.valid)
         batch.validation.raise_for_critical()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure of one source is recorded, others go on
         return batch.fail(step, exc)
     batch.status = "prepared"
     batch.ended_at = utcnow()
@@ -222,7 +222,7 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
             record_run(conn, etl_run_row(batch, run_id))
             update_source_state(conn, batch, now)
             conn.execute("COMMIT")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed load is recorded and rolled back
             conn.execute("ROLLBACK")
             batch.fail("load", exc)
             batch.rows_loaded = batch.rows_written = 0

@@ -22,7 +22,7 @@ def prepare_domain(domain: str, settings: Settings, countries: pl.DataFrame) -> 
         batch = SourceBatch(source=source.name, table=source.table.name, started_at=utcnow())
         try:
             payloads, batch.raw_keys = extract_and_land(source.name, settings)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the source fails, the others go on
             batches.append(batch.fail("extract", exc))
             logger.error(batch.error)
             continue

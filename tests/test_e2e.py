@@ -125,7 +125,7 @@ def test_publishes_to_s3(prefect_server, tmp_path, s3_bucket, s3_env):
 
 
 def test_failing_expectation_blocks_the_load_and_keeps_previous_data(prefect_server, tmp_path):
-    _, first = run(tmp_path, run_id="20261124T060000Z-gx0001")
+    run(tmp_path, run_id="20261124T060000Z-gx0001")
     before = query(tmp_path, "SELECT * FROM fact_security_events ORDER BY event_id")
     bad = tmp_path / "bad_snapshot"
     shutil.copytree(SNAPSHOT, bad)
@@ -135,7 +135,7 @@ def test_failing_expectation_blocks_the_load_and_keeps_previous_data(prefect_ser
     text.append('1899-01-01,day,dialogue,JPN;EU,Anachronism,"A date no partnership event can have.",'
                 'https://example.org/x,"test row"\n')
     events.write_text("".join(text), encoding="utf-8")
-    state, summary = run(tmp_path, snapshot_dir=bad, run_id="20261124T060000Z-gx0002")
+    state, _ = run(tmp_path, snapshot_dir=bad, run_id="20261124T060000Z-gx0002")
     assert state.is_failed()
     message = state.message
     assert "fact_security_events" in message and "event_date" in message and "1899-01-01" in message

@@ -113,9 +113,9 @@ def test_second_writer_fails_clearly_while_the_first_holds_the_lock(tmp_path):
     holder.start()
     try:
         assert ready.wait(20)
-        with pytest.raises(RunLocked, match=r"another run is writing .*held by pid"):
-            with warehouse_lock(path, wait_seconds=0.5):
-                pass
+        with pytest.raises(RunLocked, match=r"another run is writing .*held by pid"), \
+                warehouse_lock(path, wait_seconds=0.5):
+            pass
         started = time.monotonic()
         with warehouse_lock(path, wait_seconds=15):  # waits for the holder to finish, then gets it
             waited = time.monotonic() - started
