@@ -151,7 +151,10 @@ class ReplayServer:
                 elif reply.gzip:
                     payload = gzip_lib.compress(payload, mtime=0)
                     headers["Content-Encoding"] = "gzip"
-                self.send_response(status)
+                self.log_request(status)
+                self.send_response_only(status)
+                if "Date" not in headers:
+                    headers["Date"] = self.date_time_string()
                 for k, v in headers.items():
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(payload)))
