@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,13 +113,17 @@ def publish_run(
     work_dir: Path,
     extra_files: dict[str, Path] | None = None,
     keep_runs: int = 7,
+    on_upload: Callable[[str], None] | None = None,
 ) -> PublishResult:
     """Upload a run's objects, verify each, then move `latest` (warehouse alias, manifest, pointer last).
 
-    `extra_files` maps keys relative to the run prefix (e.g. "docs/index.html", "report.html") to files.
+    `extra_files` maps keys relative to the run prefix (e.g. "docs/index.html", "report.html") to files;
+    a directory (e.g. "docs" -> the Data Docs site) stands for every file under it, keys keeping the
+    relative paths. `on_upload(key)` is called after each object is verified (progress).
     On any failure the previous `latest` is untouched and PublishError names the object.
     """
     prefix = f"runs/{run_id}"
+    extra_files = expand_directories(extra_files or {})
     work_dir.mkdir(parents=True, exist_ok=True)
     frozen = work_dir / "warehouse.duckdb"
     shutil.copyfile(warehouse_path, frozen)  # the file we checksum is the file we upload
@@ -136,6 +141,8 @@ def publish_run(
     try:
         for key, path in uploads:
             objects.append(store.put_file(key, path, _content_type(key)))
+            if on_upload is not None:
+                on_upload(key)
         # Every object of the run is in place and verified: now move latest, pointer last.
         store.put_file("latest/warehouse.duckdb", frozen, _content_type(".duckdb"))
         store.put_file("latest/manifest.json", manifest_path, "application/json")
@@ -157,6 +164,19 @@ def publish_run(
         ) from exc
     apply_retention(store, keep_runs)
     return PublishResult(run_id, store.uri, prefix, manifest, objects)
+
+
+def expand_directories(files: dict[str, Path]) -> dict[str, Path]:
+    """{"docs": Path("site")} -> {"docs/index.html": ..., "docs/static/...": ...}; files stay as they are."""
+    out: dict[str, Path] = {}
+    for key, path in files.items():
+        path = Path(path)
+        if path.is_dir():
+            for f in sorted(p for p in path.rglob("*") if p.is_file()):
+                out[f"{key.rstrip('/')}/{f.relative_to(path).as_posix()}"] = f
+        else:
+            out[key] = path
+    return out
 
 
 def read_latest_pointer(store: ObjectStore) -> dict | None:
