@@ -36,6 +36,8 @@ class Settings:
     keep_runs: int = 7  # publish retention: how many published runs to keep
     only_sources: tuple[str, ...] = ()  # empty: all sources
     force: bool = False  # reprocess sources even when unchanged since their last load (full live extraction)
+    lock_wait_seconds: float = 0.0  # a run finding another one writing waits this long, then fails
+    public_url: str | None = None  # http(s) base under which the publish URI is served (links in artifacts)
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -51,6 +53,10 @@ class Settings:
             base["max_row_drop_pct"] = float(env["EUJP_MAX_ROW_DROP_PCT"])
         if env.get("EUJP_KEEP_RUNS"):
             base["keep_runs"] = int(env["EUJP_KEEP_RUNS"])
+        if env.get("EUJP_LOCK_WAIT_SECONDS"):
+            base["lock_wait_seconds"] = float(env["EUJP_LOCK_WAIT_SECONDS"])
+        if env.get("EUJP_PUBLIC_URL"):
+            base["public_url"] = env["EUJP_PUBLIC_URL"]
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)
 
