@@ -13,7 +13,9 @@ from eujp.sources import SOURCES_BY_NAME
 from eujp.storage import open_store
 
 
-@task(name="extract-and-land", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE,
+# No Prefect retries here: the HTTP client (eujp.http) already retries with backoff within a time
+# budget per source; retrying the task would spend that budget several times over.
+@task(name="extract-and-land", cache_policy=NO_CACHE,
       task_run_name="extract {source_name}")
 def extract_and_land(source_name: str, settings: Settings) -> tuple[list[RawPayload], list[str]]:
     source = SOURCES_BY_NAME[source_name]
