@@ -67,14 +67,26 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create missing tables and (re)write their comments so BI tools show descriptions."""
+    """Create missing tables and (re)write their comments so BI tools show descriptions.
+
+    A derived table (`Table.rebuilt`: references, built dimensions, marts) whose columns differ from its
+    declaration is dropped and recreated: its rows are rebuilt every run anyway."""
     for table in ALL_TABLES:
+        if table.rebuilt:
+            existing = [r[0] for r in conn.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND schema_name = current_schema() "
+                "AND database_name = current_database() ORDER BY column_index", [table.name]).fetchall()]
+            if existing and existing != list(table.all_columns):
+                conn.execute(f"DROP TABLE {quote_ident(table.name)}")
         conn.execute(create_table_sql(table))
-        conn.execute(f"COMMENT ON TABLE {quote_ident(table.name)} IS {_sql_string(table.description)}")
-        for col, doc in table.column_docs.items():
-            conn.execute(
-                f"COMMENT ON COLUMN {quote_ident(table.name)}.{quote_ident(col)} IS {_sql_string(doc)}"
-            )
+        write_comments(conn, table)
+
+
+def write_comments(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """COMMENT ON the table and every documented column (Table.docs)."""
+    conn.execute(f"COMMENT ON TABLE {quote_ident(table.name)} IS {_sql_string(table.description)}")
+    for col, doc in table.docs.items():
+        conn.execute(f"COMMENT ON COLUMN {quote_ident(table.name)}.{quote_ident(col)} IS {_sql_string(doc)}")
 
 
 def open_staging(warehouse_path: Path, staging_dir: Path, run_id: str) -> Path:

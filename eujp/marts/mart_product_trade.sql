@@ -1,0 +1,93 @@
+-- mart_product_trade: EU–Japan trade by CN8 product, year and flow, with Japan's place among the EU's
+-- suppliers/customers of the product where the data allow it.
+--
+-- Grain: one row per (reporter, partner = 'JP', flow, period_year, product_cn8), from the Comext figures in
+-- fact_goods_trade_product. Monthly figures are summed over the months loaded (months_covered); an annual
+-- figure (period_code YYYY), where loaded, is used instead of that year's months (months_covered = 12).
+-- IMPORTANT: months_covered < 12 means a partial year (the bundled data: DE 2025-01..03, EU27_2020 2025-06).
+-- rank_in_flow and share_of_loaded_products compare only the products LOADED, not all goods.
+-- Extra-EU comparison: for the months in which the reporter's extract for the product also holds the
+-- EXT_EU27_2020 aggregate (an all-partner extract), japan_share_of_extra_eu = Japan / EXT_EU27_2020 and
+-- japan_rank_among_extra_eu ranks Japan among the partner countries that were not EU members that month
+-- (dim_country entry/exit dates). Comext pseudo-partners not in dim_country (QV, QW, XS, ...) are not
+-- ranked. Without an all-partner extract these columns are null.
+WITH rows_used AS (
+    -- an annual figure replaces the monthly figures of the same key and year
+    SELECT f.*, year(f.period)::INTEGER AS period_year, length(f.period_code) = 4 AS is_annual
+    FROM fact_goods_trade_product AS f
+    WHERE length(f.period_code) = 4
+       OR NOT EXISTS (
+           SELECT 1 FROM fact_goods_trade_product AS a
+           WHERE length(a.period_code) = 4 AND a.reporter = f.reporter AND a.partner = f.partner
+             AND a.product_cn8 = f.product_cn8 AND a.flow = f.flow AND year(a.period) = year(f.period))
+),
+japan AS (
+    SELECT reporter, partner, flow, period_year, product_cn8,
+           CASE WHEN bool_or(is_annual) THEN 12 ELSE count(DISTINCT period_code) END::INTEGER AS months_covered,
+           CASE WHEN bool_or(is_annual) THEN period_year || '-01' ELSE min(period_code) END AS first_month,
+           CASE WHEN bool_or(is_annual) THEN period_year || '-12' ELSE max(period_code) END AS last_month,
+           sum(value_eur) AS value_eur,
+           sum(quantity_kg) AS quantity_kg
+    FROM rows_used
+    WHERE partner = 'JP'
+    GROUP BY reporter, partner, flow, period_year, product_cn8
+),
+all_partner_periods AS (
+    SELECT reporter, flow, product_cn8, period_year, period_code, is_annual, value_eur AS extra_eu_value
+    FROM rows_used
+    WHERE partner = 'EXT_EU27_2020'
+),
+extra_eu_partners AS (
+    SELECT r.reporter, r.flow, r.product_cn8, r.period_year, r.partner, sum(r.value_eur) AS value_eur
+    FROM rows_used AS r
+    JOIN all_partner_periods AS p USING (reporter, flow, product_cn8, period_year, period_code)
+    JOIN dim_country AS c ON c.iso2 = r.partner
+    WHERE NOT (c.eu_entry_date IS NOT NULL AND c.eu_entry_date <= r.period
+               AND (c.eu_exit_date IS NULL OR c.eu_exit_date >= r.period))
+    GROUP BY r.reporter, r.flow, r.product_cn8, r.period_year, r.partner
+),
+ranked AS (
+    SELECT *,
+           rank() OVER w AS partner_rank,
+           count(*) OVER w AS partners_ranked
+    FROM extra_eu_partners
+    WINDOW w AS (PARTITION BY reporter, flow, product_cn8, period_year ORDER BY value_eur DESC)
+),
+extra_eu AS (
+    SELECT reporter, flow, product_cn8, period_year,
+           CASE WHEN bool_or(is_annual) THEN 12 ELSE count(DISTINCT period_code) END::INTEGER AS months,
+           sum(extra_eu_value) AS value_eur
+    FROM all_partner_periods
+    GROUP BY reporter, flow, product_cn8, period_year
+)
+SELECT
+    j.reporter,
+    j.partner,
+    j.flow,
+    j.period_year,
+    j.product_cn8,
+    d.hs6,
+    d.hs2,
+    j.months_covered,
+    j.first_month,
+    j.last_month,
+    j.value_eur,
+    j.quantity_kg,
+    rank() OVER (PARTITION BY j.reporter, j.partner, j.flow, j.period_year ORDER BY j.value_eur DESC NULLS LAST)::INTEGER
+        AS rank_in_flow,
+    j.value_eur / nullif(sum(j.value_eur) OVER (PARTITION BY j.reporter, j.partner, j.flow, j.period_year), 0)
+        AS share_of_loaded_products,
+    coalesce(d.is_critical_raw_material, false) AS is_critical_raw_material,
+    d.crm_materials,
+    coalesce(x.months, 0)::INTEGER AS months_with_all_partners,
+    x.value_eur AS extra_eu_value_eur,
+    r.value_eur / nullif(x.value_eur, 0) AS japan_share_of_extra_eu,
+    r.partner_rank::INTEGER AS japan_rank_among_extra_eu,
+    r.partners_ranked::INTEGER AS extra_eu_partners_ranked
+FROM japan AS j
+LEFT JOIN dim_product AS d ON d.product_level = 'CN8' AND d.product_code = j.product_cn8
+LEFT JOIN extra_eu AS x USING (reporter, flow, product_cn8, period_year)
+LEFT JOIN ranked AS r
+  ON r.reporter = j.reporter AND r.flow = j.flow AND r.product_cn8 = j.product_cn8
+ AND r.period_year = j.period_year AND r.partner = 'JP'
+ORDER BY j.reporter, j.flow, j.period_year, rank_in_flow, j.product_cn8
