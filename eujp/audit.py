@@ -1,14 +1,34 @@
-"""Audit of a staged warehouse before it is promoted and published."""
+"""Audit of a staged warehouse before it is promoted and published (the A of write-audit-publish).
+
+Checks, each a named `AuditCheck` in the report (and in the run manifest under "audit"):
+
+* `{table}.unique_natural_key`: no natural key occurs twice in a fact table.
+* `{table}.row_count_delta`: a fact table did not shrink by more than `max_row_drop_pct` against the live
+  warehouse the staging copy was made from.
+* `{table}.row_count_delta_vs_published`: the same against the row counts in the manifest of the run
+  `latest.json` points to. The local warehouse and the published one can diverge (a fresh machine, a lost
+  disk, a run promoted but not published); it is the published data a bad run would replace, so a collapse
+  against it fails the audit even when the local baseline is empty.
+* `{table}.suite`: the table's Great Expectations suite, re-run on the *staged table* (business columns) for
+  every table this run loaded. Each batch was validated before its load (a failure blocks that source
+  only); the audit validates what would be published: the batch merged with the rows already there.
+  Critical failures fail the audit, warnings are reported.
+* `etl_runs.accounting`: for every source of the run, rows in = rows loaded + rows rejected.
+* `etl_rejected_rows.accounting`: every rejected row is in the quarantine (see `quarantine_check`).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import duckdb
 
-from eujp.errors import AuditFailed
-from eujp.schema import FACT_TABLES
-from eujp.warehouse import duplicate_keys, table_counts
+from eujp.errors import AuditFailed, EujpError
+from eujp.schema import FACT_TABLES, TABLES
+from eujp.warehouse import duplicate_keys, quote_ident, table_counts
 
 
 @dataclass
@@ -38,15 +58,105 @@ class AuditReport:
         return {"ok": self.ok, "checks": [c.__dict__ for c in self.checks]}
 
 
+@dataclass(frozen=True)
+class PublishedBaseline:
+    """Row counts of the run `latest.json` points to, read from its (checksum-verified) manifest."""
+
+    run_id: str
+    table_rows: dict[str, int]
+
+
+def published_baseline(store) -> PublishedBaseline | None:
+    """The published latest run's row counts, or None when nothing was published to `store` yet.
+
+    Raises EujpError when the pointer exists but its manifest cannot be read or does not match the
+    pointer's sha256: the audit then fails closed instead of comparing against nothing."""
+    from eujp.publish import read_latest_pointer
+
+    try:
+        pointer = read_latest_pointer(store)
+        if pointer is None:
+            return None
+        data = store.get_bytes(pointer["manifest"])
+    except Exception as exc:  # any store or JSON error: say what could not be read
+        raise EujpError(f"audit: cannot read the published latest run from {store.uri} to compare row "
+                        f"counts against it: {type(exc).__name__}: {exc}") from exc
+    expected = pointer.get("manifest_sha256")
+    if expected and hashlib.sha256(data).hexdigest() != expected:
+        raise EujpError(f"audit: the published manifest {store.uri}/{pointer['manifest']} does not match the "
+                        "sha256 in latest.json; refusing to compare row counts against it")
+    tables = json.loads(data).get("tables") or {}
+    return PublishedBaseline(run_id=str(pointer["run_id"]),
+                             table_rows={name: int(t["rows"]) for name, t in tables.items() if t.get("rows") is not None})
+
+
+def _delta_check(name: str, baseline: str, before: int, after: int, max_row_drop_pct: float) -> AuditCheck:
+    drop_pct = 100.0 * (before - after) / before if before else 0.0
+    return AuditCheck(
+        name, drop_pct <= max_row_drop_pct,
+        f"{baseline}: {before} -> {after} rows ({-drop_pct:+.1f}%, threshold -{max_row_drop_pct:g}%)",
+    )
+
+
+def suite_check(conn: duckdb.DuckDBPyConnection, table_name: str, *, run_id: str) -> AuditCheck:
+    """Re-run the table's expectation suite on the staged table (its business columns)."""
+    from eujp.validate import validate_frame  # Great Expectations: imported only when auditing
+
+    table = TABLES[table_name]
+    cols = ", ".join(quote_ident(c) for c in table.business_columns)
+    frame = conn.execute(f"SELECT {cols} FROM {quote_ident(table.name)}").pl().cast(table.business_columns)
+    report = validate_frame(table.name, frame, run_id=run_id)
+    if report.success:
+        detail = f"{report.row_count} staged rows meet every critical expectation"
+        if report.warnings:
+            detail += f" ({len(report.warnings)} warning(s): " + "; ".join(o.label for o in report.warnings) + ")"
+        return AuditCheck(f"{table.name}.suite", True, detail)
+    failures = "; ".join(f"{o.label} {o.message}" for o in report.critical_failures)
+    return AuditCheck(f"{table.name}.suite", False,
+                      f"{len(report.critical_failures)} critical expectation(s) fail on the {report.row_count} "
+                      f"staged rows: {failures}")
+
+
+def quarantine_check(conn: duckdb.DuckDBPyConnection, run_id: str) -> AuditCheck:
+    """Every rejected row of the run is in etl_rejected_rows.
+
+    A source that loaded (status success) quarantines one row per rejected input row, so the counts must be
+    equal. A failed source may have had its whole batch blocked: its valid part is quarantined as the rows
+    the transform built, and a transform that merges input rows (Comext indicators, OECD attributes) builds
+    fewer rows than it read, so there the quarantine holds at least one row when anything was rejected,
+    and never more rows than were rejected."""
+    rows = conn.execute(
+        """SELECT r.source, r.status, r.rows_rejected, count(q.source) AS quarantined
+           FROM etl_runs AS r LEFT JOIN etl_rejected_rows AS q ON q.run_id = r.run_id AND q.source = r.source
+           WHERE r.run_id = ? GROUP BY ALL ORDER BY r.source""",
+        [run_id],
+    ).fetchall()
+    bad = []
+    for source, status, rejected, quarantined in rows:
+        if status == "failed" and rejected:
+            ok = 0 < quarantined <= rejected
+        else:
+            ok = quarantined == rejected
+        if not ok:
+            bad.append(f"{source} ({status}): {rejected} rows rejected but {quarantined} quarantined")
+    return AuditCheck("etl_rejected_rows.accounting", not bad,
+                      "; ".join(bad) if bad else "every rejected row of the run is quarantined")
+
+
 def audit_staging(
     conn: duckdb.DuckDBPyConnection,
     *,
     run_id: str,
     previous_counts: dict[str, int],
     max_row_drop_pct: float,
+    published: PublishedBaseline | None = None,
+    revalidate: Iterable[str] = (),
 ) -> AuditReport:
-    """Natural keys unique, row counts not collapsed vs the previous good warehouse, and every
-    source of this run accounted for (rows in = loaded + rejected)."""
+    """Audit the staged warehouse (see the module docstring for the checks).
+
+    `previous_counts`: table row counts of the live warehouse before this run's load; `published`: the
+    published latest run's counts (`published_baseline`); `revalidate`: tables whose suites are re-run on
+    the staged rows (the tables this run loaded)."""
     report = AuditReport()
     counts = table_counts(conn, FACT_TABLES)
     for table in FACT_TABLES:
@@ -55,15 +165,15 @@ def audit_staging(
             AuditCheck(f"{table.name}.unique_natural_key", dups == 0,
                        f"{dups} natural key(s) occur more than once" if dups else "unique")
         )
-        before, after = previous_counts.get(table.name, 0), counts[table.name]
-        drop_pct = 100.0 * (before - after) / before if before else 0.0
-        report.checks.append(
-            AuditCheck(
-                f"{table.name}.row_count_delta",
-                drop_pct <= max_row_drop_pct,
-                f"{before} -> {after} rows ({-drop_pct:+.1f}%, threshold -{max_row_drop_pct:g}%)",
-            )
-        )
+        report.checks.append(_delta_check(f"{table.name}.row_count_delta", "live warehouse",
+                                          previous_counts.get(table.name, 0), counts[table.name],
+                                          max_row_drop_pct))
+        if published is not None:
+            report.checks.append(_delta_check(
+                f"{table.name}.row_count_delta_vs_published", f"published run {published.run_id}",
+                published.table_rows.get(table.name, 0), counts[table.name], max_row_drop_pct))
+    for table_name in sorted(set(revalidate)):
+        report.checks.append(suite_check(conn, table_name, run_id=run_id))
     unbalanced = conn.execute(
         "SELECT source, rows_in, rows_loaded, rows_rejected FROM etl_runs "
         "WHERE run_id = ? AND status IN ('success', 'failed') AND rows_in <> rows_loaded + rows_rejected",
@@ -77,4 +187,5 @@ def audit_staging(
             else "; ".join(f"{s}: {i} in != {l} loaded + {r} rejected" for s, i, l, r in unbalanced),
         )
     )
+    report.checks.append(quarantine_check(conn, run_id))
     return report
