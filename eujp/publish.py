@@ -52,9 +52,9 @@ def export_parquet(warehouse_path: Path, out_dir: Path) -> dict[str, Path]:
     with duckdb.connect(str(warehouse_path), read_only=True) as conn:
         for table in ALL_TABLES:
             path = out_dir / f"{table.name}.parquet"
+            target = "'" + path.as_posix().replace("'", "''") + "'"  # COPY TO takes no parameter
             conn.execute(
-                f"COPY (SELECT * FROM {quote_ident(table.name)}) TO '{path.as_posix()}' "
-                "(FORMAT parquet, COMPRESSION zstd)"
+                f"COPY (SELECT * FROM {quote_ident(table.name)}) TO {target} (FORMAT parquet, COMPRESSION zstd)"
             )
             files[table.name] = path
     return files
@@ -138,14 +138,18 @@ def publish_run(
     uploads += [(f"{prefix}/{k}", p) for k, p in (extra_files or {}).items()]
     uploads += [(f"{prefix}/warehouse.duckdb", frozen), (f"{prefix}/manifest.json", manifest_path)]
     objects: list[StoredObject] = []
+    key = ""
     try:
         for key, path in uploads:
             objects.append(store.put_file(key, path, _content_type(key)))
             if on_upload is not None:
                 on_upload(key)
         # Every object of the run is in place and verified: now move latest, pointer last.
-        store.put_file("latest/warehouse.duckdb", frozen, _content_type(".duckdb"))
-        store.put_file("latest/manifest.json", manifest_path, "application/json")
+        key = "latest/warehouse.duckdb"
+        store.put_file(key, frozen, _content_type(".duckdb"))
+        key = "latest/manifest.json"
+        store.put_file(key, manifest_path, "application/json")
+        key = LATEST_POINTER
         pointer = {
             "run_id": run_id,
             "prefix": prefix,
@@ -157,11 +161,10 @@ def publish_run(
     except PublishError:
         raise
     except Exception as exc:  # boto/network/OS errors: say which object failed
-        done = len(objects)
-        failed = uploads[done][0] if done < len(uploads) else "latest"
-        raise PublishError(
-            f"publishing run {run_id} to {store.uri} failed at {failed}: {exc}; latest was not moved"
-        ) from exc
+        moved = {"latest/manifest.json": "latest/warehouse.duckdb was replaced",
+                 LATEST_POINTER: "the latest/ aliases were replaced"}.get(key)
+        state = f"{moved} but {LATEST_POINTER} still points at the previous run" if moved else "latest was not moved"
+        raise PublishError(f"publishing run {run_id} to {store.uri} failed at {key}: {exc}; {state}") from exc
     apply_retention(store, keep_runs)
     return PublishResult(run_id, store.uri, prefix, manifest, objects)
 
