@@ -23,8 +23,14 @@ def warehouse_lock(warehouse_path: Path, wait_seconds: float = 0.0, poll: float 
     lock is released by the kernel if the holder dies (even by SIGKILL), so it never goes stale.
     """
     lock_path = warehouse_path.with_name(warehouse_path.name + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # a read-only or foreign folder: say so before anything else is tried
+        raise EujpError(
+            f"cannot take the run lock {lock_path}: {exc.strerror or exc}; the warehouse folder "
+            f"{lock_path.parent} must be writable by this run (nothing was changed)"
+        ) from exc
     deadline = time.monotonic() + wait_seconds
     try:
         while True:

@@ -124,15 +124,19 @@ def publish_run(
     """
     prefix = f"runs/{run_id}"
     extra_files = expand_directories(extra_files or {})
-    work_dir.mkdir(parents=True, exist_ok=True)
     frozen = work_dir / "warehouse.duckdb"
-    shutil.copyfile(warehouse_path, frozen)  # the file we checksum is the file we upload
-    parquet = export_parquet(frozen, work_dir / "parquet")
-    manifest = build_manifest(
-        warehouse_path=frozen, parquet_files=parquet, extra_files=extra_files, **manifest_without_checksums
-    )
     manifest_path = work_dir / "manifest.json"
-    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    try:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(warehouse_path, frozen)  # the file we checksum is the file we upload
+        parquet = export_parquet(frozen, work_dir / "parquet")
+        manifest = build_manifest(
+            warehouse_path=frozen, parquet_files=parquet, extra_files=extra_files, **manifest_without_checksums
+        )
+        manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    except (OSError, duckdb.Error) as exc:  # e.g. a full disk under the work folder
+        raise PublishError(f"publishing run {run_id}: cannot prepare its files in {work_dir}: "
+                           f"{type(exc).__name__}: {exc}; nothing was uploaded, latest was not moved") from exc
 
     uploads: list[tuple[str, Path]] = [(f"{prefix}/parquet/{n}.parquet", p) for n, p in parquet.items()]
     uploads += [(f"{prefix}/{k}", p) for k, p in (extra_files or {}).items()]

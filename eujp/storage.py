@@ -4,11 +4,16 @@
 configured by the standard AWS variables (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 AWS_REGION / AWS_DEFAULT_REGION), so MinIO, R2 and AWS all work. Keys are relative, '/'-separated and can
 never escape the store's prefix.
+
+Credentials come from the environment (boto3's standard chain) or, when EUJP_S3_CREDENTIALS_BLOCK names
+one, from a Prefect Secret block holding {"aws_access_key_id", "aws_secret_access_key"[, "aws_session_token"]}.
+They are handed to boto3 only: never logged, never in an error message, a manifest or an artifact.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import tempfile
@@ -144,6 +149,8 @@ class S3ObjectStore:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix.strip("/")
+        if self.prefix:
+            check_key(self.prefix)  # no '..' or empty segments in the publish prefix either
         self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
 
     def _key(self, key: str) -> str:
@@ -210,20 +217,57 @@ class S3ObjectStore:
         return f"s3://{self.bucket}/{self._key(key)}"
 
 
+CREDENTIALS_BLOCK_ENV = "EUJP_S3_CREDENTIALS_BLOCK"
+_CREDENTIAL_FIELDS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+
+
+def s3_credentials() -> dict[str, str]:
+    """Explicit boto3 credentials from the Prefect Secret block named by EUJP_S3_CREDENTIALS_BLOCK, or {}
+    (boto3 then reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the rest of its standard chain).
+
+    Errors name the block and the missing field, never a value: a JSON error message would quote the text."""
+    name = os.environ.get(CREDENTIALS_BLOCK_ENV, "").strip()
+    if not name:
+        return {}
+    from prefect.blocks.system import Secret
+
+    try:
+        value = Secret.load(name).get()
+    except Exception as exc:  # noqa: BLE001 - only the type: a pydantic error would quote the value
+        raise PublishError(f"cannot load the S3 credentials from the Prefect Secret block {name!r} "
+                           f"({CREDENTIALS_BLOCK_ENV}): {type(exc).__name__}") from None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, dict):
+        raise PublishError(f"the Prefect Secret block {name!r} ({CREDENTIALS_BLOCK_ENV}) must hold a JSON object "
+                           f"with {', '.join(_CREDENTIAL_FIELDS[:2])}")
+    missing = [f for f in _CREDENTIAL_FIELDS[:2] if not value.get(f)]
+    if missing:
+        raise PublishError(f"the Prefect Secret block {name!r} ({CREDENTIALS_BLOCK_ENV}) lacks {missing}")
+    return {f: str(value[f]) for f in _CREDENTIAL_FIELDS if value.get(f)}
+
+
 def make_s3_client():
-    """boto3 client from the standard AWS environment, with retries on throttling and 5xx."""
+    """boto3 client from the standard AWS environment (or the Secret block, see `s3_credentials`), with
+    retries on throttling, 5xx and timeouts (EUJP_S3_MAX_ATTEMPTS, EUJP_S3_CONNECT_TIMEOUT,
+    EUJP_S3_READ_TIMEOUT)."""
     import boto3
     from botocore.config import Config
 
+    env = os.environ
     return boto3.client(
         "s3",
-        endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None,
+        endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
         config=Config(
-            retries={"max_attempts": int(os.environ.get("EUJP_S3_MAX_ATTEMPTS", "8")), "mode": "standard"},
-            connect_timeout=10,
-            read_timeout=120,
-            s3={"addressing_style": os.environ.get("EUJP_S3_ADDRESSING_STYLE", "auto")},
+            retries={"max_attempts": int(env.get("EUJP_S3_MAX_ATTEMPTS", "8")), "mode": "standard"},
+            connect_timeout=float(env.get("EUJP_S3_CONNECT_TIMEOUT", "10")),
+            read_timeout=float(env.get("EUJP_S3_READ_TIMEOUT", "120")),
+            s3={"addressing_style": env.get("EUJP_S3_ADDRESSING_STYLE", "auto")},
         ),
+        **s3_credentials(),
     )
 
 
