@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -13,6 +14,10 @@ BUNDLED_SNAPSHOT_DIR = REPO_ROOT / "data" / "snapshot"
 REFERENCE_DIR = REPO_ROOT / "data" / "reference"
 DEFAULT_WAREHOUSE = Path("var/warehouse.duckdb")
 DEFAULT_PUBLISH_URI = "var/objectstore"
+
+
+# A run id names files (staging/{run_id}.duckdb) and object keys (runs/{run_id}/): one safe path segment.
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -38,6 +43,15 @@ class Settings:
     force: bool = False  # reprocess sources even when unchanged since their last load (full live extraction)
     lock_wait_seconds: float = 0.0  # a run finding another one writing waits this long, then fails
     public_url: str | None = None  # http(s) base under which the publish URI is served (links in artifacts)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.run_id, str) or not RUN_ID_PATTERN.match(self.run_id):
+            raise ValueError(f"run id {self.run_id!r} is not allowed: it names files and object keys, so it must be "
+                             "1-100 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        if self.keep_runs < 1:
+            raise ValueError(f"EUJP_KEEP_RUNS must be at least 1, got {self.keep_runs}")
+        if not 0 <= self.max_row_drop_pct <= 100:
+            raise ValueError(f"EUJP_MAX_ROW_DROP_PCT must be between 0 and 100, got {self.max_row_drop_pct:g}")
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
