@@ -112,6 +112,7 @@ def publish_run(
     manifest_without_checksums: dict,
     work_dir: Path,
     extra_files: dict[str, Path] | None = None,
+    latest_files: tuple[str, ...] = (),
     keep_runs: int = 7,
     on_upload: Callable[[str], None] | None = None,
 ) -> PublishResult:
@@ -120,10 +121,14 @@ def publish_run(
     `extra_files` maps keys relative to the run prefix (e.g. "docs/index.html", "report.html") to files;
     a directory (e.g. "docs" -> the Data Docs site) stands for every file under it, keys keeping the
     relative paths. `on_upload(key)` is called after each object is verified (progress).
+    `latest_files` names keys of `extra_files` (e.g. "report.html") also copied to latest/ when latest moves.
     On any failure the previous `latest` is untouched and PublishError names the object.
     """
     prefix = f"runs/{run_id}"
     extra_files = expand_directories(extra_files or {})
+    unknown = [k for k in latest_files if k not in extra_files]
+    if unknown:
+        raise ValueError(f"latest_files {unknown} are not among the run's extra files {sorted(extra_files)}")
     frozen = work_dir / "warehouse.duckdb"
     manifest_path = work_dir / "manifest.json"
     try:
@@ -149,6 +154,9 @@ def publish_run(
             if on_upload is not None:
                 on_upload(key)
         # Every object of the run is in place and verified: now move latest, pointer last.
+        for name in latest_files:
+            key = f"latest/{name}"
+            store.put_file(key, extra_files[name], _content_type(name))
         key = "latest/warehouse.duckdb"
         store.put_file(key, frozen, _content_type(".duckdb"))
         key = "latest/manifest.json"
@@ -167,6 +175,8 @@ def publish_run(
     except Exception as exc:  # boto/network/OS errors: say which object failed
         moved = {"latest/manifest.json": "latest/warehouse.duckdb was replaced",
                  LATEST_POINTER: "the latest/ aliases were replaced"}.get(key)
+        if moved is None and latest_files and key == "latest/warehouse.duckdb":
+            moved = ", ".join(f"latest/{n}" for n in latest_files) + " replaced"
         state = f"{moved} but {LATEST_POINTER} still points at the previous run" if moved else "latest was not moved"
         raise PublishError(f"publishing run {run_id} to {store.uri} failed at {key}: {exc}; {state}") from exc
     apply_retention(store, keep_runs)
