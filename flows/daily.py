@@ -17,6 +17,9 @@ from eujp.errors import AuditFailed
 from eujp.lock import warehouse_lock
 from eujp.pipeline import SourceBatch, load_batches, load_countries, load_dim_country
 from eujp.publish import publish_run
+from eujp.marts import build_marts
+from eujp.reference import load_reference_tables
+from eujp.report import write_warehouse_report
 from eujp.storage import open_store
 from eujp.warehouse import (
     clean_stale_staging,
@@ -59,6 +62,8 @@ def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries
             previous = table_counts(conn)
             load_dim_country(conn, countries)
             load_batches(conn, batches, run_id=settings.run_id)
+            load_reference_tables(conn)
+            build_marts(conn)  # on the staging copy: the marts are published with the facts they come from
             report = audit_staging(conn, run_id=settings.run_id, previous_counts=previous,
                                    max_row_drop_pct=settings.max_row_drop_pct)
             report.raise_if_failed()
@@ -75,6 +80,7 @@ def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries
 def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit: dict, status: str) -> str:
     store = open_store(settings.publish_uri)
     work_dir = settings.warehouse_path.parent / "publish" / settings.run_id
+    report = run_report(settings)
     try:
         result = publish_run(
             store,
@@ -91,10 +97,23 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
             },
             work_dir=work_dir,
             keep_runs=settings.keep_runs,
+            extra_files={"report.html": report} if report else None,
+            latest_files=("report.html",) if report else (),
         )
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     return result.location
+
+
+def run_report(settings: Settings) -> Path | None:
+    """The run's HTML report (eujp.report), written beside the warehouse from the promoted warehouse. A report
+    that cannot be written is logged as an error and the run publishes without it."""
+    try:
+        return write_warehouse_report(settings.warehouse_path, settings.warehouse_path.parent / "report.html",
+                                      run_id=settings.run_id)
+    except Exception as exc:  # noqa: BLE001 - the data matter more than their report
+        get_run_logger().error("report not written: %s: %s", type(exc).__name__, exc)
+        return None
 
 
 def run_daily(settings: Settings) -> RunSummary:
