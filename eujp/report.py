@@ -1,0 +1,331 @@
+"""The run report: one self-contained static HTML page (charts as inline SVG drawn by matplotlib, no script,
+no stylesheet or font from elsewhere) from the marts of a warehouse: trade over time, the export-restriction
+trend, the partnership timeline and the claims check.
+
+    write_report(conn, out_path, run_id=...)   reads only the warehouse; published as runs/{run_id}/report.html
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import logging
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+log = logging.getLogger("eujp")
+
+REPORTER_COLOURS = {"EU15": "#8c564b", "EU27_2007": "#ff7f0e", "EU28": "#1f77b4", "EU27_2020": "#2ca02c"}
+VERDICT_COLOURS = {"supported": "#1a7f37", "contradicted": "#cf222e", "not enough data": "#9a6700"}
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;color:#1f2328;
+background:#fff}main{max-width:1100px;margin:0 auto;padding:24px}h1{font-size:1.6em;margin:0 0 4px}
+h2{font-size:1.25em;margin-top:40px;border-bottom:1px solid #d0d7de;padding-bottom:4px}
+p.meta{color:#57606a;margin:0 0 16px}figure{margin:12px 0}figure svg{width:100%;height:auto}
+figcaption{color:#57606a;font-size:.9em}table{border-collapse:collapse;width:100%;font-size:.85em;margin:8px 0}
+th,td{border:1px solid #d0d7de;padding:4px 6px;vertical-align:top;text-align:left}th{background:#f6f8fa}
+td.num{text-align:right;font-variant-numeric:tabular-nums}.verdict{display:inline-block;color:#fff;
+border-radius:10px;padding:1px 8px;font-weight:600;white-space:nowrap}pre{white-space:pre-wrap;font-size:.8em;
+background:#f6f8fa;padding:8px;max-height:360px;overflow:auto}.note{background:#fff8c5;border:1px solid #d4a72c;
+padding:8px;border-radius:6px}
+"""
+
+
+def _esc(value) -> str:
+    return "" if value is None else html.escape(str(value))
+
+
+def _rows(conn: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
+    cur = conn.execute(sql)
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def _svg(fig) -> str:
+    """The figure as an inline <svg> element (text as paths: no font needed by the viewer)."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]  # drop the XML declaration and DOCTYPE
+    return re.sub(r"<svg ", '<svg role="img" ', svg, count=1)
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _runs(points: list[tuple[int, float]]) -> list[list[tuple[int, float]]]:
+    """Split (year, value) points into runs of consecutive years: a line never bridges a gap."""
+    runs: list[list[tuple[int, float]]] = []
+    for year, value in sorted(points):
+        if runs and year == runs[-1][-1][0] + 1:
+            runs[-1].append((year, value))
+        else:
+            runs.append([(year, value)])
+    return runs
+
+
+def trade_chart(rows: list[dict]) -> str:
+    from matplotlib.ticker import MaxNLocator
+
+    fig = _figure(11, 4.2)
+    axes = fig.subplots(1, 2, sharey=False)
+    for ax, trade_type in zip(axes, ("goods", "services"), strict=True):
+        data = [r for r in rows if r["trade_type"] == trade_type]
+        for reporter, colour in REPORTER_COLOURS.items():
+            for flow, style, marker in (("exports_mio_eur", "-", "o"), ("imports_mio_eur", "--", "s")):
+                pts = [(r["period_year"], r[flow] / 1000) for r in data
+                       if r["reporter"] == reporter and r[flow] is not None]
+                for run in _runs(pts):
+                    xs, ys = zip(*run, strict=True)
+                    ax.plot(xs, ys, linestyle=style, marker=marker, color=colour, markersize=5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(f"EU trade in {trade_type} with Japan")
+        ax.set_ylabel("€ billion")
+        ax.grid(alpha=0.3)
+        if not data:
+            ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center")
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=c, marker="o", label=r) for r, c in REPORTER_COLOURS.items()
+               if any(x["reporter"] == r for x in rows)]
+    handles += [Line2D([], [], color="#444", linestyle="-", marker="o", label="exports"),
+                Line2D([], [], color="#444", linestyle="--", marker="s", label="imports")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
+    return _svg(fig)
+
+
+def balance_chart(rows: list[dict]) -> str:
+    fig = _figure(11, 3.2)
+    ax = fig.subplots()
+    data = [r for r in rows if r["trade_type"] in ("goods", "services") and r["balance_mio_eur"] is not None]
+    offsets = {"goods": -0.2, "services": 0.2}
+    for r in data:
+        colour = REPORTER_COLOURS.get(r["reporter"], "#777")
+        ax.bar(r["period_year"] + offsets[r["trade_type"]], r["balance_mio_eur"] / 1000, width=0.4, color=colour,
+               hatch="" if r["trade_type"] == "goods" else "//", edgecolor="white")
+    ax.axhline(0, color="#444", linewidth=0.8)
+    ax.set_title("EU trade balance with Japan (published): goods plain, services hatched; colour = EU aggregate")
+    ax.set_ylabel("€ billion")
+    ax.grid(axis="y", alpha=0.3)
+    return _svg(fig)
+
+
+def restrictions_chart(rows: list[dict]) -> str:
+    fig = _figure(11, 4.2)
+    ax = fig.subplots()
+    ax.plot([2009], [1], marker="o", color="#444", markersize=7)
+    ax.annotate("2009 = 1", (2009, 1), textcoords="offset points", xytext=(6, -12), fontsize=9)
+    styles = {
+        "OECD publication": {"marker": "o", "color": "#1f77b4", "fill": True},
+        "secondary source": {"marker": "o", "color": "#1f77b4", "fill": False},
+        "unverified claim": {"marker": "X", "color": "#cf222e", "fill": True},
+        "counted in the warehouse": {"marker": "D", "color": "#2ca02c", "fill": True},
+    }
+    shown: set[str] = set()
+    plotted = [r for r in rows if r["index_2009_eq_1"] is not None]
+    computed_without_index = [r for r in rows if r["index_2009_eq_1"] is None and r["basis"] == "computed"]
+    same_point: dict[tuple, int] = {}
+    for r in plotted:
+        key = (r["index_year"], r["index_2009_eq_1"])
+        k = same_point.get(key, 0)
+        same_point[key] = k + 1
+        st = styles[r["verification"]]
+        x, y = r["index_year"] + 0.25 * k, r["index_2009_eq_1"]  # statements on one point side by side
+        ax.plot([2009, x], [1, y], color=st["color"], alpha=0.35, linestyle=":" if r["country_scope"] == "CHN"
+                else "-")
+        label = f"{r['verification']}" if r["verification"] not in shown else None
+        shown.add(r["verification"])
+        ax.plot([x], [y], marker=st["marker"], markersize=10, color=st["color"], linestyle="none", label=label,
+                markerfacecolor=st["color"] if st["fill"] else "white")
+        text = f"{r['country_scope']} {r['index_year']}: {r['index_as_published'] or round(y, 2)}"
+        if r["index_qualifier"] in (">", ">="):
+            ax.annotate("", xy=(x, y + 1.2), xytext=(x, y), arrowprops={"arrowstyle": "->", "color": st["color"]})
+        if r["verification"] == "unverified claim":
+            text += " (op-ed claim, not verified)"
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(8, -16 - 13 * k), fontsize=9,
+                    color=st["color"])
+    ax.set_xlim(2008, 2026)
+    ax.set_ylim(0, max([10] + [r["index_2009_eq_1"] + 1.5 for r in rows if r["index_2009_eq_1"]]))
+    ax.set_xlabel("year")
+    ax.set_ylabel("export restrictions, index 2009 = 1")
+    ax.set_title("Export restrictions on (critical) raw materials indexed to 2009: world and China")
+    ax.grid(alpha=0.3)
+    if computed_without_index:
+        ax.text(0.01, 0.97, "warehouse counts (no 2009 data, so no computed index): " + "; ".join(
+            f"{r['country_scope']} {r['index_year']}: {r['measures_in_year']} measures, "
+            f"{r['countries_covered']} countries" for r in computed_without_index),
+            transform=ax.transAxes, va="top", fontsize=8, color="#2ca02c")
+    if shown:
+        ax.legend(loc="lower right", fontsize=9)
+    return _svg(fig)
+
+
+def timeline_chart(rows: list[dict]) -> str:
+    fig = _figure(11, 4.2)
+    ax = fig.subplots()
+    types = sorted({r["event_type"] for r in rows})
+    years = sorted({r["period_year"] for r in rows})
+    cmap = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+            "#17becf"]
+    bottom = {y: 0 for y in years}
+    for i, t in enumerate(types):
+        counts = {r["period_year"]: r["events"] for r in rows if r["event_type"] == t}
+        heights = [counts.get(y, 0) for y in years]
+        ax.bar(years, heights, bottom=[bottom[y] for y in years], label=t, color=cmap[i % len(cmap)],
+               hatch="//" if t == "export_control" else "", edgecolor="white")
+        for y, h in zip(years, heights, strict=True):
+            bottom[y] += h
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, max([1, *bottom.values()]) * 1.35)  # headroom for the legend
+    ax.set_title("EU–Japan security and defence events by year and type (export controls hatched: context)")
+    ax.set_ylabel("events")
+    ax.grid(axis="y", alpha=0.3)
+    if rows:
+        ax.legend(ncol=4, fontsize=9, loc="upper left")
+    else:
+        ax.text(0.5, 0.5, "no events", transform=ax.transAxes, ha="center")
+    return _svg(fig)
+
+
+def _fmt(value, digits: int = 1) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return _esc(value)
+
+
+def _table(rows: list[dict], columns: list[tuple[str, str]], numeric: set[str] = frozenset()) -> str:
+    head = "".join(f"<th>{_esc(label)}</th>" for _, label in columns)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="num">{_fmt(r[c])}</td>' if c in numeric else f"<td>{_fmt(r[c])}</td>"
+                         for c, _ in columns) + "</tr>"
+        for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _claims_table(rows: list[dict]) -> str:
+    out = [("<table><thead><tr><th>#</th><th>claim</th><th>warehouse</th><th>period / scope</th><th>verdict</th>"
+           "</tr></thead><tbody>")]
+    for r in rows:
+        colour = VERDICT_COLOURS.get(r["verdict"], "#57606a")
+        out.append(
+            f"<tr><td>{r['claim_number']}</td><td>{_esc(r['claim_text'])}<br><small>({_esc(r['wording'])})"
+            f"</small></td><td>{_esc(r['warehouse_figure'])}</td><td>{_esc(r['period_used'])}<br>"
+            f"<small>{_esc(r['scope_used'])}</small></td><td><span class=\"verdict\" style=\"background:{colour}\">"
+            f"{_esc(r['verdict'])}</span></td></tr>"
+            f"<tr><td></td><td colspan=\"4\">{_esc(r['verdict_detail'])}<details><summary>query "
+            f"({_esc(r['evidence_tables'])})</summary><pre>{_esc(r['query_sql'])}</pre></details></td></tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
+                  generated_at: datetime | None = None) -> str:
+    """The report's HTML (a string), from the marts of the warehouse `conn` is attached to."""
+    from matplotlib import rc_context
+
+    generated_at = generated_at or datetime.now(UTC)
+    trade = _rows(conn, "SELECT * FROM mart_trade_annual ORDER BY trade_type, reporter, period_year")
+    index = _rows(conn, "SELECT * FROM mart_export_restrictions_index ORDER BY country_scope, index_year")
+    restrictions = _rows(conn, "SELECT * FROM mart_export_restrictions ORDER BY period_year, country_iso3")
+    timeline = _rows(conn, "SELECT * FROM mart_partnership_timeline ORDER BY period_year, event_type")
+    events = _rows(conn, "SELECT event_date, event_type, parties, title, source_url FROM fact_security_events "
+                         "WHERE event_type <> 'export_control' ORDER BY event_date, title")
+    claims = _rows(conn, "SELECT * FROM mart_claims ORDER BY claim_number")
+    products = _rows(conn, "SELECT * REPLACE (100 * japan_share_of_extra_eu AS japan_share_of_extra_eu) "
+                           "FROM mart_product_trade ORDER BY reporter, flow, period_year, rank_in_flow")
+    verdicts = {v: sum(1 for c in claims if c["verdict"] == v) for v in VERDICT_COLOURS}
+
+    with rc_context({"svg.fonttype": "path", "svg.hashsalt": "eujp-report", "font.size": 10}):
+        charts = {
+            "trade": trade_chart(trade),
+            "balance": balance_chart(trade),
+            "restrictions": restrictions_chart(index),
+            "timeline": timeline_chart(timeline),
+        }
+
+    trade_table_rows = [r for r in trade if r["trade_type"] in ("goods", "services")]
+    parts = [
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+        "<title>EU–Japan partnership warehouse: run report</title>",
+        f"<style>{_CSS}</style></head><body><main>",
+        "<h1>EU–Japan partnership warehouse: run report</h1>",
+        f"<p class=\"meta\">run <code>{_esc(run_id or '-')}</code> · generated "
+        f"{generated_at.strftime('%Y-%m-%d %H:%M UTC')} · claims: "
+        + ", ".join(f"{n} {_esc(v)}" for v, n in verdicts.items()) + "</p>",
+        ("<p>Figures come from the warehouse's marts; each chart says what it shows. Aggregates are never mixed: "
+        "EU15, EU27_2007, EU28 (all including the UK) and EU27_2020 are separate series, and a line never "
+        "bridges a missing year.</p>"),
+        "<h2 id=\"claims\">Claims check</h2>",
+        ("<p>Each claim of the op-ed tested against the warehouse (<code>mart_claims</code>). <b>supported</b>: the "
+        "warehouse holds data matching the claim at the claim's own precision; <b>contradicted</b>: it holds data "
+        "on the claim that differ; <b>not enough data</b>: it cannot decide. The query behind each row is "
+        "included.</p>"),
+        _claims_table(claims),
+        "<h2 id=\"trade\">Trade over time</h2>",
+        (f"<figure>{charts['trade']}<figcaption>EU exports to and imports from Japan by year and EU aggregate "
+        "(<code>mart_trade_annual</code>). Gaps are years with no published figure; EU27_2020 goods exports "
+        "and imports are not in the bundled data.</figcaption></figure>"),
+        f"<figure>{charts['balance']}<figcaption>Published balances (exports minus imports).</figcaption></figure>",
+        _table(trade_table_rows, [("period_year", "year"), ("reporter", "EU aggregate"), ("trade_type", "type"),
+                                  ("exports_mio_eur", "exports €m"), ("imports_mio_eur", "imports €m"),
+                                  ("balance_mio_eur", "balance €m"), ("exports_yoy_pct", "exports y/y %"),
+                                  ("imports_yoy_pct", "imports y/y %"), ("japan_rank_exports", "rank exp."),
+                                  ("japan_rank_imports", "rank imp."), ("japan_rank_total", "rank total")],
+               numeric={"exports_mio_eur", "imports_mio_eur", "balance_mio_eur", "exports_yoy_pct",
+                        "imports_yoy_pct"}),
+        "<h3>Products (Comext CN8, loaded products only)</h3>",
+        _table(products, [("reporter", "reporter"), ("flow", "flow"), ("period_year", "year"),
+                          ("product_cn8", "CN8"), ("months_covered", "months"), ("value_eur", "value €"),
+                          ("is_critical_raw_material", "CRM"), ("japan_share_of_extra_eu", "Japan share of extra-EU %"),
+                          ("japan_rank_among_extra_eu", "Japan rank extra-EU")],
+               numeric={"value_eur", "japan_share_of_extra_eu"}),
+        "<h2 id=\"restrictions\">Export restrictions on critical raw materials</h2>",
+        (f"<figure>{charts['restrictions']}<figcaption>Published statements (<code>mart_export_restrictions_index"
+        "</code>): filled = OECD publication, hollow = secondary source citing the OECD, red cross = the op-ed's "
+        "claim, for which no source was found. Arrows mark lower bounds (\"more than fivefold\").</figcaption>"
+        "</figure>"),
+        _table(index, [("country_scope", "scope"), ("index_year", "year"), ("index_as_published", "index"),
+                       ("verification", "verification"), ("what_is_counted", "what is counted"),
+                       ("source_title", "source")]),
+        "<h3>Measures in the warehouse (<code>mart_export_restrictions</code>)</h3>",
+        _table(restrictions, [("period_year", "year"), ("country_name", "country"), ("material", "CRM material"),
+                              ("policy_type_label", "measure"), ("measures", "measures"),
+                              ("commodity_labels", "commodities")]),
+        "<h2 id=\"timeline\">Partnership timeline</h2>",
+        (f"<figure>{charts['timeline']}<figcaption>Events per year and type (<code>mart_partnership_timeline"
+        "</code>, from a curated file with one source per event).</figcaption></figure>"),
+        _table(events, [("event_date", "date"), ("event_type", "type"), ("parties", "parties"),
+                        ("title", "event")]),
+        ("<p class=\"meta\">Sources and licences: see data/README.md. Information from the SIPRI Arms Transfers "
+        "Database; OECD Inventory of Export Restrictions on Industrial Raw Materials (CC BY 4.0); Eurostat "
+        "(© European Union).</p>"),
+        "</main></body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def write_report(conn: duckdb.DuckDBPyConnection, out_path: Path, *, run_id: str | None = None) -> Path:
+    """Write the report of the warehouse `conn` to `out_path` (atomically) and return the path."""
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.part")
+    tmp.write_text(render_report(conn, run_id=run_id), encoding="utf-8")
+    tmp.replace(out_path)
+    return out_path
+
+
+def write_warehouse_report(warehouse_path: Path, out_path: Path, *, run_id: str | None = None) -> Path:
+    """write_report on a warehouse file opened read-only."""
+    with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+        return write_report(conn, out_path, run_id=run_id)
