@@ -141,7 +141,8 @@ class LocalObjectStore:
 
 class S3ObjectStore:
     """An S3-compatible bucket under a prefix. Objects are private (no ACL is ever granted); every
-    upload stores its sha256 as metadata and is verified with a HEAD afterwards."""
+    upload sends a SHA-256 checksum the service verifies on receipt, stores our sha256 as metadata, and is
+    verified with a HEAD afterwards (`_verify`)."""
 
     def __init__(self, bucket: str, prefix: str = "", client=None):
         if client is None:
@@ -157,31 +158,41 @@ class S3ObjectStore:
         check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def _verify(self, key: str, size: int, digest: str) -> StoredObject:
-        head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+    def _verify(self, key: str, size: int, digest: str, s3_checksum: str) -> StoredObject:
+        """HEAD the object: its size, our sha256 metadata and, where the service keeps one, the SHA-256
+        checksum the *service* computed from the bytes it stored (for a multipart upload, the checksum of the
+        parts' checksums) must all match what was sent."""
+        head = self.client.head_object(Bucket=self.bucket, Key=self._key(key), ChecksumMode="ENABLED")
         got_size, got_sha = head["ContentLength"], head.get("Metadata", {}).get("sha256")
-        if got_size != size or got_sha != digest:
+        got_checksum = (head.get("ChecksumSHA256") or "").split("-")[0]  # "<base64>-<parts>" for multipart
+        if got_size != size or got_sha != digest or (got_checksum and got_checksum != s3_checksum):
             raise PublishError(
                 f"upload of {self.uri}/{key} did not verify: size {got_size} (expected {size}), "
-                f"sha256 {got_sha} (expected {digest})"
+                f"sha256 {got_sha} (expected {digest}), S3 checksum {got_checksum or 'none'} "
+                f"(expected {s3_checksum})"
             )
         return StoredObject(key, size, digest)
 
-    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> StoredObject:
-        digest = hashlib.sha256(data).hexdigest()
-        extra = {"ContentType": content_type} if content_type else {}
-        self.client.put_object(
-            Bucket=self.bucket, Key=self._key(key), Body=data, Metadata={"sha256": digest}, **extra
-        )
-        return self._verify(key, len(data), digest)
-
-    def put_file(self, key: str, path: Path, content_type: str | None = None) -> StoredObject:
-        digest = sha256_file(path)
-        extra = {"Metadata": {"sha256": digest}}
+    def _upload(self, key: str, fileobj, size: int, digest: str, s3_checksum: str,
+                content_type: str | None) -> StoredObject:
+        extra = {"Metadata": {"sha256": digest}, "ChecksumAlgorithm": "SHA256"}
         if content_type:
             extra["ContentType"] = content_type
-        self.client.upload_file(str(path), self.bucket, self._key(key), ExtraArgs=extra)
-        return self._verify(key, path.stat().st_size, digest)
+        self.client.upload_fileobj(fileobj, self.bucket, self._key(key), ExtraArgs=extra, Config=_transfer_config())
+        return self._verify(key, size, digest, s3_checksum)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> StoredObject:
+        import io
+
+        digest, s3_checksum = _checksums([data], len(data))
+        return self._upload(key, io.BytesIO(data), len(data), digest, s3_checksum, content_type)
+
+    def put_file(self, key: str, path: Path, content_type: str | None = None) -> StoredObject:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            digest, s3_checksum = _checksums(iter(lambda: f.read(CHUNK), b""), size)
+        with open(path, "rb") as f:
+            return self._upload(key, f, size, digest, s3_checksum, content_type)
 
     def get_bytes(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
@@ -215,6 +226,47 @@ class S3ObjectStore:
 
     def url_for(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
+
+
+# Multipart threshold and part size, pinned (boto3's defaults): the service's checksum of a multipart
+# object is the SHA-256 of its parts' SHA-256s, so verifying it needs the part boundaries.
+PART_SIZE = 8 * 1024 * 1024
+_MAX_PARTS = 10_000
+
+
+def _transfer_config():
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE)
+
+
+def _checksums(chunks, size: int) -> tuple[str, str]:
+    """(sha256 hex of the whole content, the base64 SHA-256 checksum S3 reports for it once uploaded with
+    `_transfer_config()`: of the content below PART_SIZE, else of the concatenated part digests)."""
+    import base64
+
+    part_size = PART_SIZE
+    while -(-size // part_size) > _MAX_PARTS:  # s3transfer doubles the part size to stay within 10,000 parts
+        part_size *= 2
+    whole, parts, part, filled = hashlib.sha256(), [], hashlib.sha256(), 0
+    for chunk in chunks:
+        whole.update(chunk)
+        view = memoryview(chunk)
+        while view:
+            take = view[: part_size - filled]
+            part.update(take)
+            filled += len(take)
+            view = view[len(take):]
+            if filled == part_size:
+                parts.append(part.digest())
+                part, filled = hashlib.sha256(), 0
+    if filled:
+        parts.append(part.digest())
+    if size < PART_SIZE:
+        s3 = whole.digest()
+    else:
+        s3 = hashlib.sha256(b"".join(parts)).digest()
+    return whole.hexdigest(), base64.b64encode(s3).decode()
 
 
 CREDENTIALS_BLOCK_ENV = "EUJP_S3_CREDENTIALS_BLOCK"
