@@ -99,7 +99,9 @@ def open_staging(warehouse_path: Path, staging_dir: Path, run_id: str) -> Path:
         try:
             shutil.copyfile(warehouse_path, staging)
         except OSError as exc:
-            raise EujpError(f"cannot stage warehouse {warehouse_path} into {staging_dir}: {exc}") from exc
+            discard_staging(staging)  # a partial copy (e.g. the disk filled up) must not linger
+            raise EujpError(f"cannot stage warehouse {warehouse_path} into {staging_dir}: {exc}; "
+                            "the live warehouse is unchanged") from exc
     return staging
 
 
