@@ -111,18 +111,40 @@ def run(
 @app.command()
 def query(
     sql: Annotated[str, typer.Argument(help="SQL to run (read-only).")],
-    warehouse: Annotated[Path | None, typer.Option(help="Warehouse file (default var/warehouse.duckdb).")] = None,
+    warehouse: Annotated[str | None, typer.Option(help="Warehouse to query: a local file (default "
+                                                  "var/warehouse.duckdb, env EUJP_WAREHOUSE), a published file "
+                                                  "(s3://bucket/prefix/runs/RUN/warehouse.duckdb, https://...), "
+                                                  "or a publish URI (s3://bucket/prefix, a folder) meaning its "
+                                                  "latest/warehouse.duckdb.")] = None,
+    published: Annotated[bool, typer.Option("--published", help="Query the latest published warehouse of the "
+                                            "publish URI (env EUJP_PUBLISH_URI, default var/objectstore); S3 "
+                                            "is read in place through httpfs with the AWS_* variables.")] = False,
 ) -> None:
-    """Run a read-only SQL query against the local warehouse and print the result."""
+    """Run a read-only SQL query against the local or the published warehouse and print the result."""
     import duckdb
 
     from eujp.config import Settings
+    from eujp.errors import EujpError
 
-    path = warehouse or Settings.from_env().warehouse_path
-    if not path.exists():
-        typer.echo(f"no warehouse at {path}: run `eujp run` first", err=True)
-        raise typer.Exit(code=2)
-    with duckdb.connect(str(path), read_only=True) as conn:
+    if published and warehouse:
+        raise typer.BadParameter("give --published or --warehouse, not both")
+    settings = Settings.from_env()
+    location = settings.publish_uri if published else (warehouse or str(settings.warehouse_path))
+    if published or location.startswith(("s3://", "http://", "https://")) or Path(location).is_dir():
+        from eujp.bi import open_warehouse
+
+        try:
+            conn = open_warehouse(location)
+        except EujpError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(code=2) from None
+    else:
+        path = Path(location)
+        if not path.exists():
+            typer.echo(f"no warehouse at {path}: run `eujp run` first", err=True)
+            raise typer.Exit(code=2)
+        conn = duckdb.connect(str(path), read_only=True)
+    with conn:
         try:
             rel = conn.sql(sql)
         except duckdb.Error as exc:

@@ -1,0 +1,113 @@
+"""Reading the published warehouse straight from object storage, with DuckDB and no download step.
+
+    conn = open_warehouse("s3://bucket/eujp")              # latest/warehouse.duckdb of that publish URI
+    conn = open_warehouse("s3://bucket/eujp/runs/X/warehouse.duckdb")
+    conn = open_warehouse("var/objectstore")               # a folder publish target: its latest/
+    conn = open_warehouse("var/warehouse.duckdb")          # a local warehouse file
+
+Remote files are ATTACHed READ_ONLY through DuckDB's httpfs extension, which is loaded from the PyPI package
+`duckdb-extension-httpfs` (no extension download at run time; autoinstall is switched off). S3 credentials
+and endpoint come from the standard AWS_* variables and become a temporary, in-memory DuckDB secret; they are
+never printed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import duckdb
+
+from eujp.errors import EujpError
+
+ALIAS = "warehouse"
+REMOTE_SCHEMES = ("s3://", "http://", "https://")
+
+
+def httpfs_extension_path() -> Path:
+    """httpfs as shipped by the duckdb-extension-httpfs wheel, for the DuckDB version in use."""
+    import duckdb_extension_httpfs
+
+    path = (Path(duckdb_extension_httpfs.__file__).parent / "extensions" / f"v{duckdb.__version__}"
+            / "httpfs.duckdb_extension")
+    if not path.is_file():
+        raise EujpError(f"httpfs for DuckDB {duckdb.__version__} is not at {path}: install "
+                        f"duckdb-extension-httpfs=={duckdb.__version__}")
+    return path
+
+
+def load_httpfs(conn: duckdb.DuckDBPyConnection) -> None:
+    """LOAD httpfs from the installed wheel (signed: no allow_unsigned_extensions needed), never download."""
+    conn.execute("SET autoinstall_known_extensions = false")
+    conn.execute(f"LOAD '{_literal_body(str(httpfs_extension_path()))}'")
+
+
+def _literal_body(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def s3_secret_sql(env: dict[str, str] | None = None) -> str | None:
+    """CREATE SECRET (temporary, in memory) for S3 from AWS_* variables; None without credentials.
+
+    AWS_ENDPOINT_URL (MinIO, R2, moto) sets ENDPOINT, USE_SSL from its scheme and path-style URLs."""
+    env = dict(os.environ if env is None else env)
+    key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
+    if not key or not secret:
+        return None
+    opts = {"KEY_ID": key, "SECRET": secret}
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if region:
+        opts["REGION"] = region
+    if env.get("AWS_SESSION_TOKEN"):
+        opts["SESSION_TOKEN"] = env["AWS_SESSION_TOKEN"]
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    extra = ""
+    if endpoint:
+        parts = urlsplit(endpoint)
+        opts["ENDPOINT"] = parts.netloc or parts.path
+        opts["URL_STYLE"] = "path"
+        extra = f", USE_SSL {'false' if parts.scheme == 'http' else 'true'}"
+    body = ", ".join(f"{k} '{_literal_body(v)}'" for k, v in opts.items())
+    return f"CREATE OR REPLACE SECRET eujp_s3 (TYPE s3, {body}{extra})"
+
+
+def configure_remote(conn: duckdb.DuckDBPyConnection, env: dict[str, str] | None = None) -> None:
+    """httpfs plus, when AWS credentials are set, the S3 secret."""
+    load_httpfs(conn)
+    sql = s3_secret_sql(env)
+    if sql:
+        try:
+            conn.execute(sql)
+        except duckdb.Error as exc:  # the message could quote the statement: never show it
+            raise EujpError(f"cannot configure S3 access ({type(exc).__name__}); check the AWS_* variables") from None
+
+
+def warehouse_location(location: str) -> str:
+    """The warehouse file a location means: a .duckdb file as is, else the publish URI's latest/ alias."""
+    if location.endswith(".duckdb"):
+        return location
+    if location.startswith(REMOTE_SCHEMES):
+        return location.rstrip("/") + "/latest/warehouse.duckdb"
+    return str(Path(location) / "latest" / "warehouse.duckdb")
+
+
+def open_warehouse(location: str, env: dict[str, str] | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the warehouse ATTACHed READ_ONLY as `warehouse` and in use, so
+    queries name its tables directly (SELECT * FROM mart_claims)."""
+    target = warehouse_location(location)
+    conn = duckdb.connect()
+    try:
+        if target.startswith(REMOTE_SCHEMES):
+            configure_remote(conn, env)
+        elif not Path(target).is_file():
+            raise EujpError(f"no warehouse at {target}")
+        conn.execute(f"ATTACH '{_literal_body(target)}' AS {ALIAS} (READ_ONLY)")
+        conn.execute(f"USE {ALIAS}")
+    except duckdb.Error as exc:
+        conn.close()
+        raise EujpError(f"cannot attach {target}: {exc}") from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
