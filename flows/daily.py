@@ -1,4 +1,8 @@
-"""The daily parent flow: three domain flows, then load → audit → promote → publish, under one lock."""
+"""The daily parent flow: three domain flows, then load → audit → promote → publish, under one lock.
+
+Every run leaves artifacts (flows/artifacts.py) and a Data Docs site; a failed or crashed run posts an
+alert to the configured webhook (flows/hooks.py).
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,24 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
+from eujp import progress
 from eujp.audit import audit_staging
 from eujp.config import Settings
-from eujp.errors import AuditFailed
+from eujp.errors import AuditFailed, PublishError
+from eujp.freshness import warehouse_freshness
 from eujp.lock import warehouse_lock
-from eujp.pipeline import SourceBatch, load_batches, load_countries, load_dim_country
-from eujp.publish import publish_run
 from eujp.marts import build_marts
+from eujp.pipeline import SourceBatch, load_batches, load_countries, load_dim_country
+from eujp.publish import expand_directories, publish_run
 from eujp.reference import load_reference_tables
 from eujp.report import write_warehouse_report
+from eujp.schema import ALL_TABLES
 from eujp.storage import open_store
 from eujp.warehouse import (
     clean_stale_staging,
@@ -30,7 +38,9 @@ from eujp.warehouse import (
     promote,
     table_counts,
 )
+from flows.artifacts import create_failure_artifact, create_run_artifacts
 from flows.domains import DOMAIN_FLOWS
+from flows.hooks import begin_run, notify_failure, remember_task_failure
 
 
 @dataclass
@@ -43,6 +53,10 @@ class RunSummary:
     published_to: str | None = None
     warehouse: str | None = None
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # stale sources, Data Docs not built, ...
+    docs_url: str | None = None  # the run's Great Expectations Data Docs (published, else local)
+    freshness: list[dict] = field(default_factory=list)  # eujp.freshness.Freshness.to_dict() per source
+    as_of: str | None = None  # as-of rebuilds (flows/backfill.py): the day rebuilt
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,12 +66,12 @@ class RunSummary:
         return f"run {self.run_id} failed: " + " | ".join(self.errors)
 
 
-@task(name="load-audit-promote", cache_policy=NO_CACHE)
+@task(name="load-audit-promote", cache_policy=NO_CACHE, on_failure=[remember_task_failure])
 def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries) -> tuple[dict, dict]:
     """Load every batch into a staging copy, audit it, and promote it over the live warehouse."""
     staging = open_staging(settings.warehouse_path, settings.staging_dir, settings.run_id)
     try:
-        with connect(staging) as conn:
+        with progress.step("load, audit, promote"), connect(staging) as conn:
             ensure_schema(conn)
             previous = table_counts(conn)
             load_dim_country(conn, countries)
@@ -76,30 +90,63 @@ def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries
     return counts, report.to_dict()
 
 
-@task(name="publish", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
-def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit: dict, status: str) -> str:
+@task(name="build-data-docs", cache_policy=NO_CACHE, on_failure=[remember_task_failure])
+def build_docs(settings: Settings, reports: list[Any]) -> str | None:
+    """The Great Expectations Data Docs site of this run's validation results, in
+    {warehouse folder}/docs/{run_id}/ (the newest `keep_runs` sites are kept there); its index.html."""
+    from eujp.validate import build_data_docs
+
+    out = docs_dir(settings)
+    with progress.step("build Data Docs"):
+        index = build_data_docs(reports, out)
+    for old in sorted(p for p in out.parent.iterdir() if p.is_dir())[:-settings.keep_runs]:
+        shutil.rmtree(old, ignore_errors=True)
+    return str(index)
+
+
+def docs_dir(settings: Settings) -> Path:
+    return settings.warehouse_path.parent / "docs" / settings.run_id
+
+
+def object_link(settings: Settings, key: str) -> str:
+    """A link to a published object: under EUJP_PUBLIC_URL when set (http), else the store's own URL."""
+    if settings.public_url:
+        return f"{settings.public_url.rstrip('/')}/{key}"
+    return open_store(settings.publish_uri).url_for(key)
+
+
+@task(name="publish", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE,
+      on_failure=[remember_task_failure])
+def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit: dict, status: str,
+            docs: str | None = None) -> str:
     store = open_store(settings.publish_uri)
     work_dir = settings.warehouse_path.parent / "publish" / settings.run_id
     report = run_report(settings)
+    extra = {"docs": Path(docs).parent} if docs else {}
+    if report:
+        extra["report.html"] = report
+    total = len(expand_directories(extra)) + len(ALL_TABLES) + 2  # + warehouse, manifest
     try:
-        result = publish_run(
-            store,
-            run_id=settings.run_id,
-            warehouse_path=settings.warehouse_path,
-            manifest_without_checksums={
-                "run_id": settings.run_id,
-                "status": status,
-                "table_rows": counts,
-                "sources": {b.source: {k: v for k, v in b.summary().items() if k != "validation"}
-                            for b in batches},
-                "validation": {b.table: b.validation.to_dict() for b in batches if b.validation is not None},
-                "audit": audit,
-            },
-            work_dir=work_dir,
-            keep_runs=settings.keep_runs,
-            extra_files={"report.html": report} if report else None,
-            latest_files=("report.html",) if report else (),
-        )
+        with progress.step(f"publish to {store.uri}", total=total) as advance:
+            result = publish_run(
+                store,
+                run_id=settings.run_id,
+                warehouse_path=settings.warehouse_path,
+                manifest_without_checksums={
+                    "run_id": settings.run_id,
+                    "status": status,
+                    "table_rows": counts,
+                    "sources": {b.source: {k: v for k, v in b.summary().items() if k != "validation"}
+                                for b in batches},
+                    "validation": {b.table: b.validation.to_dict() for b in batches if b.validation is not None},
+                    "audit": audit,
+                },
+                work_dir=work_dir,
+                keep_runs=settings.keep_runs,
+                extra_files=extra,
+                latest_files=("report.html",) if report else (),
+                on_upload=lambda key: advance(),
+            )
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     return result.location
@@ -120,30 +167,70 @@ def run_daily(settings: Settings) -> RunSummary:
     """The body of the daily flow (also callable inside any other flow)."""
     logger = get_run_logger()
     summary = RunSummary(run_id=settings.run_id, status="success", warehouse=str(settings.warehouse_path))
-    with warehouse_lock(settings.warehouse_path):
+    with warehouse_lock(settings.warehouse_path, wait_seconds=settings.lock_wait_seconds):
         clean_stale_staging(settings.staging_dir)
         countries = load_countries(settings.run_date)
         batches: list[SourceBatch] = []
         for domain_flow in DOMAIN_FLOWS.values():
             batches.extend(domain_flow(settings, countries))
         summary.errors = [b.error for b in batches if b.error]
+        reports = [b.validation for b in batches if b.validation is not None]
+        docs = data_docs(settings, reports, summary)
         try:
             counts, audit = load_audit_promote(settings, batches, countries)
         except AuditFailed as exc:
             summary.status = "failed"
             summary.errors.append(str(exc))
             summary.sources = [b.summary() for b in batches]
+            report_run(settings, summary, reports, docs)
             return summary
         summary.errors = [b.error for b in batches if b.error]  # load errors too
         summary.status = "failed" if summary.errors else "success"
         summary.table_rows, summary.audit = counts, audit
         summary.sources = [b.summary() for b in batches]
-        summary.published_to = publish(settings, batches, counts, audit, summary.status)
+        try:
+            summary.published_to = publish(settings, batches, counts, audit, summary.status, docs)
+        except PublishError as exc:  # promoted but not published: latest still points at the previous run
+            summary.status = "failed"
+            summary.errors.append(str(exc))
+        report_run(settings, summary, reports, docs)
     logger.info("run %s %s; published to %s", settings.run_id, summary.status, summary.published_to)
     return summary
 
 
-@flow(name="eujp-daily", validate_parameters=False)
+def data_docs(settings: Settings, reports: list, summary: RunSummary) -> str | None:
+    """Build the run's Data Docs; a failure to build them is a warning of the run, not a failure."""
+    if not reports:
+        return None
+    try:
+        return build_docs(settings, reports)
+    except Exception as exc:  # noqa: BLE001 - the data matter more than their documentation
+        summary.warnings.append(f"Data Docs not built: {type(exc).__name__}: {exc}")
+        get_run_logger().error(summary.warnings[-1])
+        return None
+
+
+def report_run(settings: Settings, summary: RunSummary, reports: list, docs: str | None, *,
+               now=None, flow_label: str = "eujp-daily") -> None:
+    """Complete the summary (Data Docs link, freshness) and post the run's artifacts."""
+    logger = get_run_logger()
+    if docs:
+        key = f"runs/{settings.run_id}/docs/index.html"
+        summary.docs_url = object_link(settings, key) if summary.published_to else Path(docs).resolve().as_uri()
+    freshness = warehouse_freshness(settings.warehouse_path, now)
+    summary.freshness = [f.to_dict() for f in freshness]
+    for f in freshness:
+        if f.warning:
+            summary.warnings.append(f"freshness: {f.warning}")
+            logger.warning("freshness: %s", f.warning)
+    try:
+        create_run_artifacts(summary.to_dict(), reports, flow_label=flow_label)
+    except Exception as exc:  # noqa: BLE001 - the run's outcome does not depend on its report
+        logger.error("could not create the run's artifacts: %s: %s", type(exc).__name__, exc)
+
+
+@flow(name="eujp-daily", validate_parameters=False, on_running=[begin_run], on_failure=[notify_failure],
+      on_crashed=[notify_failure])
 def daily_flow(
     snapshot_dir: str | None = None,
     warehouse: str | None = None,
@@ -166,7 +253,14 @@ def daily_flow(
         only_sources=tuple(only_sources) if only_sources else None,
         force=force,
     )
-    summary = run_daily(settings)
+    try:
+        summary = run_daily(settings)
+    except Exception as exc:  # re-raised below: the run fails with its own error
+        try:
+            create_failure_artifact(settings.run_id, f"{type(exc).__name__}: {exc}")
+        except Exception as artifact_exc:  # noqa: BLE001 - the run's own error is the one to raise
+            get_run_logger().error("could not create the failure artifact: %s", artifact_exc)
+        raise
     if summary.status != "success":
         return Failed(message=summary.failure_message, data=summary.to_dict())
     return summary.to_dict()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import polars as pl
 from prefect import flow, get_run_logger
 
+from eujp import progress
 from eujp.config import Settings
 from eujp.pipeline import SourceBatch, skip_unchanged, utcnow
 from eujp.sources import sources_for
@@ -21,7 +22,8 @@ def prepare_domain(domain: str, settings: Settings, countries: pl.DataFrame) -> 
             continue
         batch = SourceBatch(source=source.name, table=source.table.name, started_at=utcnow())
         try:
-            payloads, batch.raw_keys = extract_and_land(source.name, settings)
+            with progress.step(f"{domain}: extract {source.name}"):
+                payloads, batch.raw_keys = extract_and_land(source.name, settings)
         except Exception as exc:  # noqa: BLE001 - the source fails, the others go on
             batches.append(batch.fail("extract", exc))
             logger.error(batch.error)
@@ -30,7 +32,8 @@ def prepare_domain(domain: str, settings: Settings, countries: pl.DataFrame) -> 
             logger.info("%s: %s; nothing parsed or loaded", source.name, batch.note)
             batches.append(batch)
             continue
-        batch = prepare(source.name, payloads, countries, batch)
+        with progress.step(f"{domain}: parse, transform, validate {source.name}"):
+            batch = prepare(source.name, payloads, countries, batch)
         if batch.error:
             logger.error(batch.error)
         else:
