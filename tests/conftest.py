@@ -100,3 +100,14 @@ def prefect_server():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+# --- The bundled snapshot loaded into a warehouse with its marts (plain step functions, no Prefect) ------
+
+@pytest.fixture(scope="session")
+def bundled_warehouse(tmp_path_factory) -> Path:
+    """A warehouse built from data/snapshot and data/reference (tests/bundled_warehouse.py); treat it as
+    read-only: copy it before changing anything."""
+    from bundled_warehouse import build_bundled_warehouse
+
+    return build_bundled_warehouse(tmp_path_factory.mktemp("bundled") / "warehouse.duckdb")

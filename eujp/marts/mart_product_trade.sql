@@ -48,10 +48,9 @@ extra_eu_partners AS (
 ),
 ranked AS (
     SELECT *,
-           rank() OVER w AS partner_rank,
-           count(*) OVER w AS partners_ranked
+           rank() OVER (PARTITION BY reporter, flow, product_cn8, period_year ORDER BY value_eur DESC) AS partner_rank,
+           count(*) OVER (PARTITION BY reporter, flow, product_cn8, period_year) AS partners_ranked
     FROM extra_eu_partners
-    WINDOW w AS (PARTITION BY reporter, flow, product_cn8, period_year ORDER BY value_eur DESC)
 ),
 extra_eu AS (
     SELECT reporter, flow, product_cn8, period_year,
