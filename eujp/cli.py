@@ -49,6 +49,12 @@ def _print_summary(summary: dict) -> None:
         console.print(f"warehouse {summary['warehouse']}: {rows}")
     if summary.get("published_to"):
         console.print(f"published to {summary['published_to']}")
+    elif summary.get("as_of"):
+        console.print(f"rebuilt as of {summary['as_of']} (not published)")
+    if summary.get("docs_url"):
+        console.print(f"Data Docs: {summary['docs_url']}")
+    for warning in summary.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {warning}")
     for err in summary.get("errors", []):
         console.print(f"[red]error:[/red] {err}")
 
@@ -64,6 +70,10 @@ def run(
                                                 "standard AWS_* variables (AWS_ENDPOINT_URL for MinIO/R2).")] = None,
     from_raw: Annotated[str | None, typer.Option(help="Rebuild from the payloads landed on this day "
                                                  "(YYYY-MM-DD) in the raw zone, without reading sources.")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Rebuild the warehouse as it stood at the end of this day (YYYY-MM-DD) by replaying "
+        "the raw zone up to it, into --warehouse (default: asof/warehouse-YYYY-MM-DD.duckdb beside the live "
+        "warehouse, which is left alone). Reads the raw zone of --publish; publishes nothing.")] = None,
     source_kind: Annotated[SourceKind, typer.Option(
         "--source",
         help="Where to read sources: the snapshot folder, or the live services (base URLs from "
@@ -85,20 +95,35 @@ def run(
         raise typer.BadParameter("--from-raw rebuilds from the raw zone: it cannot be combined with --source live")
     if snapshot_dir and source_kind == "live":
         raise typer.BadParameter("--snapshot-dir reads a snapshot folder: it cannot be combined with --source live")
+    if as_of:
+        _check_day(as_of, "--as-of")
+        clash = [opt for opt, used in (("--from-raw", from_raw), ("--snapshot-dir", snapshot_dir),
+                                       ("--source live", source_kind == "live"), ("--force", force)) if used]
+        if clash:
+            raise typer.BadParameter(f"--as-of replays the raw zone: it cannot be combined with {', '.join(clash)}")
+    if from_raw:
+        _check_day(from_raw, "--from-raw")
     settings = Settings.from_env(run_id=run_id)
+    from eujp.progress import terminal_progress
+    from flows.backfill import as_of_flow
     from flows.daily import daily_flow
 
-    state = daily_flow(
-        snapshot_dir=str(snapshot_dir) if snapshot_dir else None,
-        warehouse=str(warehouse) if warehouse else None,
-        publish_uri=publish,
-        source_mode="raw" if from_raw else source_kind.value,
-        raw_date=from_raw,
-        run_id=settings.run_id,
-        only_sources=only or None,
-        force=force,
-        return_state=True,
-    )
+    with terminal_progress():
+        if as_of:
+            state = as_of_flow(as_of=as_of, warehouse=str(warehouse) if warehouse else None, publish_uri=publish,
+                               run_id=settings.run_id, only_sources=only or None, return_state=True)
+        else:
+            state = daily_flow(
+                snapshot_dir=str(snapshot_dir) if snapshot_dir else None,
+                warehouse=str(warehouse) if warehouse else None,
+                publish_uri=publish,
+                source_mode="raw" if from_raw else source_kind.value,
+                raw_date=from_raw,
+                run_id=settings.run_id,
+                only_sources=only or None,
+                force=force,
+                return_state=True,
+            )
     summary = state.result(raise_on_failure=False)
     if isinstance(summary, dict):
         _print_summary(summary)
@@ -106,6 +131,106 @@ def run(
         typer.echo(f"run failed: {summary}", err=True)
     if not state.is_completed():
         raise typer.Exit(code=1)
+
+
+def _check_day(value: str, option: str) -> None:
+    from datetime import date
+
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{option} wants a day as YYYY-MM-DD, got {value!r}") from None
+
+
+@app.command()
+def serve(
+    cron: Annotated[str | None, typer.Option(help="Cron schedule (env EUJP_SCHEDULE_CRON; default '0 6 * * *').")]
+    = None,
+    timezone: Annotated[str | None, typer.Option(help="Time zone of the schedule (env EUJP_SCHEDULE_TIMEZONE; "
+                                                 "default UTC).")] = None,
+    name: Annotated[str, typer.Option(help="Deployment name (the deployment is eujp-daily/NAME).")] = "daily",
+    snapshot_dir: Annotated[Path | None, typer.Option(help="Snapshot folder the scheduled runs read.")] = None,
+    warehouse: Annotated[Path | None, typer.Option(help="Warehouse file of the scheduled runs.")] = None,
+    publish: Annotated[str | None, typer.Option(help="Publish target of the scheduled runs.")] = None,
+    source_kind: Annotated[SourceKind, typer.Option("--source", help="Where scheduled runs read sources.")]
+    = SourceKind.snapshot,
+    paused: Annotated[bool, typer.Option("--paused", help="Register the schedule paused (runs only when "
+                                         "triggered).")] = False,
+) -> None:
+    """Register the daily flow as a scheduled Prefect deployment and serve its runs from this process.
+
+    Needs a Prefect server (PREFECT_API_URL, e.g. `prefect server start`). Runs never overlap: the deployment
+    admits one run at a time and queues the others. Stop with Ctrl-C (the schedule is then paused)."""
+    from flows.api import api_url
+    from flows.serve import daily_deployment, schedule_from_env, serve_daily
+
+    if not api_url():
+        typer.echo("eujp serve needs a Prefect server: start one (`prefect server start`) and set "
+                   "PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)", err=True)
+        raise typer.Exit(code=2)
+    env_cron, env_tz = schedule_from_env()
+    cron, timezone = cron or env_cron, timezone or env_tz
+    if snapshot_dir and source_kind == "live":
+        raise typer.BadParameter("--snapshot-dir reads a snapshot folder: it cannot be combined with --source live")
+    parameters = {"snapshot_dir": str(snapshot_dir.resolve()) if snapshot_dir else None,
+                  "warehouse": str(warehouse.resolve()) if warehouse else None,
+                  "publish_uri": publish, "source_mode": source_kind.value}
+    try:  # fail early on a bad cron expression or time zone
+        daily_deployment(name=name, cron=cron, timezone=timezone, parameters=parameters)
+    except ValueError as exc:
+        raise typer.BadParameter(f"schedule {cron!r} ({timezone}): {exc}") from exc
+    typer.echo(f"serving eujp-daily/{name}: cron {cron!r} ({timezone}), one run at a time")
+    serve_daily(name=name, cron=cron, timezone=timezone, parameters=parameters, paused=paused)
+
+
+@app.command()
+def status(
+    warehouse: Annotated[Path | None, typer.Option(help="Warehouse file (default var/warehouse.duckdb).")] = None,
+    publish: Annotated[str | None, typer.Option(help="Publish target whose latest.json to read.")] = None,
+    limit: Annotated[int, typer.Option(help="How many runs to list.")] = 10,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 3 when a source is stale or was never "
+                                         "extracted (for monitoring).")] = False,
+) -> None:
+    """Print the last runs (Prefect API and warehouse), their state, what is published and source freshness."""
+    from rich.console import Console
+
+    from eujp.config import Settings
+    from eujp.freshness import warehouse_freshness
+    from eujp.publish import read_latest_pointer
+    from eujp.status import render, warehouse_runs
+    from eujp.storage import open_store
+
+    settings = Settings.from_env(warehouse_path=warehouse, publish_uri=publish)
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    flow_runs, note = _prefect_runs(limit)
+    try:
+        pointer = read_latest_pointer(open_store(settings.publish_uri))
+    except Exception as exc:  # noqa: BLE001 - the store may be unreachable; say so and go on
+        pointer, note = None, (note or "") + f"\npublish store {settings.publish_uri} not readable: {exc}"
+    freshness = warehouse_freshness(settings.warehouse_path)
+    render(console, warehouse_path=settings.warehouse_path, flow_runs=flow_runs, flow_runs_note=note,
+           runs=warehouse_runs(settings.warehouse_path, limit), freshness=freshness, pointer=pointer,
+           publish_uri=settings.publish_uri)
+    if strict and any(f.warning for f in freshness):
+        raise typer.Exit(code=3)
+
+
+def _prefect_runs(limit: int) -> tuple[list[dict] | None, str | None]:
+    """Recent flow runs from the Prefect API, or why there are none to show."""
+    from flows.api import api_url, recent_flow_runs
+
+    url = api_url()
+    if not url:
+        return None, "Prefect flow runs: PREFECT_API_URL is not set (showing what the warehouse recorded)"
+    try:
+        runs, scheduled = recent_flow_runs(limit)
+    except Exception as exc:  # noqa: BLE001 - a down API must not hide the warehouse's own record
+        return None, f"Prefect flow runs: API at {url} not reachable ({type(exc).__name__})"
+    note = None
+    if scheduled:
+        when = scheduled["expected_start_time"]
+        note = f"next scheduled run: {scheduled['flow']}/{scheduled['deployment'] or '-'} at {when:%Y-%m-%d %H:%M %Z}"
+    return runs, note
 
 
 @app.command()

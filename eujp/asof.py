@@ -1,0 +1,141 @@
+"""As-of rebuilds: the warehouse as it stood at the end of a past day, from the raw landing zone alone.
+
+What "the state of day D" means: every daily run landed what each source delivered under
+`raw/{source}/{day}/` (the day of the run), then upserted it into the warehouse. Live extraction is
+incremental (a watermark re-reads only recent periods; a 304 lands nothing), so one day's landing is not
+the whole picture: the warehouse of day D is the result of loading, in order, every landing on or before D.
+A rebuild therefore *replays* each source's landings up to D, oldest first, into an empty warehouse:
+
+- consecutive landing days with identical content (same set of payload checksums: a snapshot landed every
+  day, a source that did not change) are loaded once; content that changes and changes back (A, B, A) is
+  replayed as such, because B changed the warehouse in between;
+- a day without a landing for a source is a day on which nothing new came (304 or no run): nothing to do;
+- sources with nothing landed on or before D are missing from the rebuilt warehouse (reported).
+
+Each replay step is a normal raw-mode load (parse, transform, validate, load, audit) with the same code
+as today's runs, so a rebuild reproduces the past content with today's transforms and suites; a step whose
+audit fails is not applied, as the original run would not have been promoted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+from eujp.landing import landed_days
+from eujp.sources import SOURCES, Source
+from eujp.storage import ObjectStore
+
+
+@dataclass(frozen=True)
+class Landing:
+    """One source's landing on one day: its payload checksums and when the newest of them was fetched."""
+
+    source: str
+    day: date
+    checksums: frozenset[str]
+    fetched_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ReplayStep:
+    day: date
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    as_of: date
+    steps: tuple[ReplayStep, ...]  # oldest first
+    history: dict[str, tuple[Landing, ...]]  # per source: every landing on or before as_of, oldest first
+    missing: tuple[str, ...]  # sources with nothing landed on or before as_of
+
+    @property
+    def loads(self) -> int:
+        return sum(len(s.sources) for s in self.steps)
+
+
+def landings(store: ObjectStore, source: str, until: date) -> list[Landing]:
+    """The source's landings on or before `until`, oldest first (days whose folder holds no payload are
+    skipped)."""
+    out = []
+    for day in landed_days(store, source):
+        if day > until:
+            break
+        metas = [k for k in store.list_keys(f"raw/{source}/{day.isoformat()}") if k.endswith(".meta.json")]
+        if not metas:
+            continue
+        checksums, fetched = set(), []
+        for key in metas:
+            meta = json.loads(store.get_bytes(key))
+            checksums.add(meta["sha256"])
+            if meta.get("fetched_at"):
+                fetched.append(_parse_ts(meta["fetched_at"]))
+        out.append(Landing(source, day, frozenset(checksums), max(fetched) if fetched else None))
+    return out
+
+
+def replay_plan(store: ObjectStore, as_of: date, sources: Iterable[Source] = SOURCES) -> ReplayPlan:
+    """Which source to load from which landing day, in order, to rebuild the warehouse of `as_of`."""
+    per_day: dict[date, list[str]] = {}
+    histories: dict[str, tuple[Landing, ...]] = {}
+    missing = []
+    for source in sources:
+        history = landings(store, source.name, as_of)
+        if not history:
+            missing.append(source.name)
+            continue
+        previous: frozenset[str] | None = None
+        for landing in history:
+            if landing.checksums != previous:  # new content (or back to older content): replay it
+                per_day.setdefault(landing.day, []).append(source.name)
+            previous = landing.checksums
+        histories[source.name] = tuple(history)
+    steps = tuple(ReplayStep(day, tuple(names)) for day, names in sorted(per_day.items()))
+    return ReplayPlan(as_of, steps, histories, tuple(missing))
+
+
+def end_of_day(day: date) -> datetime:
+    """The instant a day ends (UTC): the 'now' of an as-of rebuild."""
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
+
+
+def default_warehouse(live_warehouse: Path, as_of: date) -> Path:
+    """Where `eujp run --as-of` writes by default: beside the live warehouse, never over it."""
+    return live_warehouse.parent / "asof" / f"warehouse-{as_of.isoformat()}.duckdb"
+
+
+def last_confirmed(history: tuple[Landing, ...], loaded_day: date) -> Landing:
+    """The newest landing that confirmed the content loaded on `loaded_day`: the following days that landed
+    the same content were, in the original runs, successful extractions of an unchanged source."""
+    i = next(n for n, landing in enumerate(history) if landing.day == loaded_day)
+    while i + 1 < len(history) and history[i + 1].checksums == history[i].checksums:
+        i += 1
+    return history[i]
+
+
+def stamp_extraction_times(conn, plan: ReplayPlan, loaded_days: dict[str, date]) -> None:
+    """In a rebuilt warehouse, etl_source_state says when each source was *extracted* (landed), not when
+    the rebuild replayed it, so freshness reads as it did on that day. `loaded_days`: per source, the
+    landing day of its last successful replay step (absent: never loaded, last_success_at stays NULL)."""
+    for source, history in plan.history.items():
+        attempt = _landing_time(history[-1])
+        loaded = loaded_days.get(source)
+        success = _landing_time(last_confirmed(history, loaded)) if loaded else None
+        conn.execute(
+            "UPDATE etl_source_state SET last_attempt_at = ?, "
+            "last_success_at = CASE WHEN ? THEN ? ELSE NULL END WHERE source = ?",
+            [attempt, success is not None, success, source],
+        )
+
+
+def _landing_time(landing: Landing) -> datetime:
+    return landing.fetched_at or datetime.combine(landing.day, time(0), tzinfo=UTC)
+
+
+def _parse_ts(text: str) -> datetime:
+    ts = datetime.fromisoformat(text)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)

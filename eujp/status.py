@@ -1,0 +1,124 @@
+"""`eujp status`: the last runs, their state, what is published and how fresh each source is.
+
+Three places know about runs, and each answers a different question:
+- the Prefect API (when PREFECT_API_URL is set): every flow run, including those that never reached the
+  warehouse (lock held, crash), with its state;
+- the warehouse's `etl_runs`: what each run did to each source (rows in / loaded / rejected);
+- the publish store's `latest.json`: which run readers see.
+Freshness comes from `etl_source_state` (eujp.freshness).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from eujp.freshness import Freshness
+
+
+@dataclass(frozen=True)
+class WarehouseRun:
+    run_id: str
+    started_at: datetime
+    ended_at: datetime
+    sources: int
+    succeeded: int
+    unchanged: int
+    failed: int
+    rows_in: int
+    rows_loaded: int
+    rows_rejected: int
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.failed else "success"
+
+
+def warehouse_runs(warehouse_path: Path, limit: int = 10) -> list[WarehouseRun]:
+    """The newest runs recorded in etl_runs, newest first (read-only)."""
+    if not Path(warehouse_path).exists():
+        return []
+    import duckdb
+
+    with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+        rows = conn.execute(
+            """SELECT run_id, min(started_at), max(ended_at), count(*),
+                      count(*) FILTER (WHERE status = 'success'), count(*) FILTER (WHERE status = 'unchanged'),
+                      count(*) FILTER (WHERE status = 'failed'),
+                      sum(rows_in), sum(rows_loaded), sum(rows_rejected)
+               FROM etl_runs GROUP BY run_id ORDER BY min(started_at) DESC, run_id DESC LIMIT ?""",
+            [limit],
+        ).fetchall()
+    return [WarehouseRun(*r[:7], *(int(x or 0) for x in r[7:])) for r in rows]
+
+
+def render(console, *, warehouse_path: Path, flow_runs: list[dict] | None, flow_runs_note: str | None,
+           runs: list[WarehouseRun], freshness: list[Freshness], pointer: dict | None, publish_uri: str) -> None:
+    """Print the status report (rich tables) on `console`."""
+    from rich.table import Table
+
+    if flow_runs is not None:
+        t = Table(title="Prefect flow runs (newest first)", title_justify="left")
+        for col in ("flow", "flow run", "state", "started (UTC)", "duration", "deployment"):
+            t.add_column(col)
+        for r in flow_runs:
+            state = r["state"]
+            style = {"COMPLETED": "green", "FAILED": "red", "CRASHED": "red", "RUNNING": "yellow"}.get(
+                r.get("state_type", ""), "")
+            t.add_row(r["flow"], r["name"], f"[{style}]{state}[/{style}]" if style else state,
+                      _ts(r.get("start_time")), _duration(r.get("total_run_time")), r.get("deployment") or "-")
+        console.print(t)
+    if flow_runs_note:
+        console.print(flow_runs_note)
+
+    t = Table(title=f"Runs recorded in {warehouse_path}", title_justify="left")
+    for col in ("run id", "started (UTC)", "ended (UTC)", "status", "sources ok/unchanged/failed", "rows in",
+                "loaded", "rejected"):
+        t.add_column(col, justify="right" if col in ("rows in", "loaded", "rejected") else "left")
+    for r in runs:
+        status = "[red]failed[/red]" if r.failed else "[green]success[/green]"
+        t.add_row(r.run_id, _ts(r.started_at), _ts(r.ended_at), status, f"{r.succeeded}/{r.unchanged}/{r.failed}",
+                  str(r.rows_in), str(r.rows_loaded), str(r.rows_rejected))
+    if not runs:
+        t.caption = "no warehouse yet" if not Path(warehouse_path).exists() else "no runs recorded"
+    console.print(t)
+
+    if pointer:
+        console.print(f"published: latest = run {pointer.get('run_id')} at {pointer.get('published_at')} "
+                      f"({publish_uri.rstrip('/')}/{pointer.get('prefix')})")
+    else:
+        console.print(f"published: nothing under {publish_uri}")
+
+    t = Table(title="Freshness (from etl_source_state)", title_justify="left")
+    for col in ("source", "last successful extraction (UTC)", "age (days)", "cadence (days)", "newest period",
+                "last attempt", "status"):
+        t.add_column(col, justify="right" if col in ("age (days)", "cadence (days)") else "left")
+    for f in freshness:
+        status = {"ok": "[green]ok[/green]", "stale": "[yellow]STALE[/yellow]",
+                  "never": "[yellow]NEVER[/yellow]"}[f.status]
+        t.add_row(f.source, _ts(f.last_success_at), "-" if f.age_days is None else f"{f.age_days:.1f}",
+                  str(f.cadence_days), f.newest_period or "-", f.last_status or "-", status)
+    console.print(t)
+    for f in freshness:
+        if f.warning:
+            console.print(f"[yellow]warning:[/yellow] {f.warning}")
+
+
+def _ts(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    from datetime import UTC
+
+    if value.tzinfo:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(seconds) -> str:
+    if seconds is None:
+        return "-"
+    seconds = float(seconds)
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"

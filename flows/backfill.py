@@ -1,0 +1,116 @@
+"""The as-of flow: rebuild the warehouse of a past day from the raw landing zone (`eujp run --as-of`).
+
+What it rebuilds and why it replays every landing up to the day: see eujp/asof.py. The rebuild writes a
+warehouse of its own (default `{warehouse folder}/asof/warehouse-YYYY-MM-DD.duckdb`, or `--warehouse`),
+built in a private folder beside it and renamed over it at the end; it never publishes (the `latest` of
+the publish store always stays the newest daily run) and its Data Docs stay local.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.states import Failed
+
+from eujp.asof import default_warehouse, end_of_day, replay_plan, stamp_extraction_times
+from eujp.config import Settings
+from eujp.errors import AuditFailed, EujpError
+from eujp.lock import warehouse_lock
+from eujp.pipeline import SourceBatch, load_countries
+from eujp.sources import SOURCES, SOURCES_BY_NAME
+from eujp.storage import open_store
+from eujp.warehouse import connect, promote, table_counts
+from flows.artifacts import create_failure_artifact
+from flows.daily import RunSummary, data_docs, load_audit_promote, report_run
+from flows.domains import DOMAIN_FLOWS
+from flows.hooks import begin_run, notify_failure
+
+FLOW_LABEL = "eujp-as-of"
+
+
+def rebuild_as_of(settings: Settings, as_of: date) -> RunSummary:
+    """Replay the raw zone up to `as_of` into `settings.warehouse_path` (see eujp.asof)."""
+    logger = get_run_logger()
+    target = settings.warehouse_path
+    summary = RunSummary(run_id=settings.run_id, status="success", warehouse=str(target), as_of=as_of.isoformat())
+    if as_of > datetime.now(UTC).date():
+        raise EujpError(f"--as-of {as_of} is in the future")
+    store = open_store(settings.publish_uri)
+    sources = [s for s in SOURCES if not settings.only_sources or s.name in settings.only_sources]
+    with warehouse_lock(target, wait_seconds=settings.lock_wait_seconds):
+        plan = replay_plan(store, as_of, sources)
+        if not plan.steps:
+            raise EujpError(f"nothing was landed on or before {as_of} under {store.uri}/raw/ for "
+                            f"{', '.join(s.name for s in sources)}: no state of that day to rebuild")
+        summary.warnings += [f"{name}: nothing landed on or before {as_of}; absent from the rebuilt warehouse"
+                             for name in plan.missing]
+        logger.info("as of %s: %d replay step(s), %d source load(s), from %s to %s", as_of, len(plan.steps),
+                    plan.loads, plan.steps[0].day, plan.steps[-1].day)
+        for leftover in target.parent.glob(f".{target.name}.building-*"):  # of killed rebuilds
+            shutil.rmtree(leftover, ignore_errors=True)
+        work = target.parent / f".{target.name}.building-{settings.run_id}"
+        building = work / "warehouse.duckdb"
+        countries = load_countries(as_of)
+        replayed: list[tuple[date, SourceBatch]] = []
+        loaded_days: dict[str, date] = {}
+        try:
+            for step in plan.steps:
+                step_settings = settings.with_(warehouse_path=building, raw_date=step.day, only_sources=step.sources,
+                                               run_id=f"{settings.run_id}-{step.day:%Y%m%d}")
+                batches: list[SourceBatch] = []
+                for domain, domain_flow in DOMAIN_FLOWS.items():
+                    if any(SOURCES_BY_NAME[name].domain == domain for name in step.sources):
+                        batches.extend(domain_flow(step_settings, countries))
+                try:
+                    load_audit_promote(step_settings, batches, countries)
+                except AuditFailed as exc:  # as the original run: not promoted, the next day starts from before
+                    summary.errors.append(f"landing day {step.day}: not applied: {exc}")
+                loaded_days.update({b.source: step.day for b in batches if b.status == "loaded"})
+                summary.errors += [f"landing day {step.day}: {b.error}" for b in batches if b.error]
+                replayed += [(step.day, b) for b in batches]
+            with connect(building) as conn:
+                stamp_extraction_times(conn, plan, loaded_days)
+                summary.table_rows = table_counts(conn)
+                conn.execute("CHECKPOINT")
+            promote(building, target)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        summary.status = "failed" if summary.errors else "success"
+        summary.sources = [b.summary() | {"landing_day": day.isoformat()} for day, b in replayed]
+        reports = [b.validation for _, b in replayed if b.validation is not None]
+        docs = data_docs(settings, reports, summary)
+        report_run(settings, summary, reports, docs, now=end_of_day(as_of), flow_label=FLOW_LABEL)
+    logger.info("warehouse as of %s rebuilt into %s (%s)", as_of, target, summary.status)
+    return summary
+
+
+@flow(name="eujp-as-of", validate_parameters=False, on_running=[begin_run], on_failure=[notify_failure],
+      on_crashed=[notify_failure])
+def as_of_flow(
+    as_of: str,
+    warehouse: str | None = None,
+    publish_uri: str | None = None,
+    run_id: str | None = None,
+    only_sources: list[str] | None = None,
+):
+    """Rebuild the warehouse as it stood at the end of `as_of` (YYYY-MM-DD) from the raw landing zone of
+    the publish store, into `warehouse` (default: asof/warehouse-YYYY-MM-DD.duckdb beside the live one)."""
+    day = date.fromisoformat(as_of)
+    base = Settings.from_env(publish_uri=publish_uri, run_id=run_id,
+                             only_sources=tuple(only_sources) if only_sources else None)
+    target = Path(warehouse) if warehouse else default_warehouse(base.warehouse_path, day)
+    settings = base.with_(warehouse_path=target, source_mode="raw", raw_date=day, run_date=day)
+    try:
+        summary = rebuild_as_of(settings, day)
+    except Exception as exc:  # re-raised below: the run fails with its own error
+        try:
+            create_failure_artifact(settings.run_id, f"{type(exc).__name__}: {exc}", FLOW_LABEL)
+        except Exception as artifact_exc:  # noqa: BLE001 - the run's own error is the one to raise
+            get_run_logger().error("could not create the failure artifact: %s", artifact_exc)
+        raise
+    if summary.status != "success":
+        return Failed(message=summary.failure_message, data=summary.to_dict())
+    return summary.to_dict()
