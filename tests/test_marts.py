@@ -73,7 +73,8 @@ def test_reference_tables_keep_every_csv_row_and_its_source(conn):
              "ref_published_trade_figures": ["eu_japan_goods_trade_annual.csv", "eu_japan_services_trade_annual.csv"]}
     assert set(files) == {t.name for t in REFERENCE_TABLES}
     for table, names in files.items():
-        expected = sum(len(list(csv.DictReader(open(REFERENCE / n, encoding="utf-8")))) for n in names)
+        expected = sum(len(list(csv.DictReader((REFERENCE / n).read_text(encoding="utf-8").splitlines())))
+                       for n in names)
         assert one(conn, f"SELECT count(*) FROM {table}") == (expected,), table
     assert one(conn, "SELECT count(*) FROM ref_critical_raw_materials WHERE source_url IS NULL") == (0,)
     # 8110 (antimony and articles thereof) is a 4-digit HS code without a dot in the file
@@ -112,9 +113,9 @@ def test_eu27_2020_aggregate_equals_its_member_states(conn):
 
 
 def test_dim_date_membership_over_time(conn):
-    rows = dict((str(d), (n, a)) for d, n, a in conn.execute(
+    rows = {str(d): (n, a) for d, n, a in conn.execute(
         "SELECT date_day, eu_member_count, eu_aggregate FROM dim_date WHERE date_day IN ('1995-01-01', "
-        "'2005-06-01', '2013-06-30', '2013-07-01', '2020-01-31', '2020-02-01', '2024-11-01')").fetchall())
+        "'2005-06-01', '2013-06-30', '2013-07-01', '2020-01-31', '2020-02-01', '2024-11-01')").fetchall()}
     assert rows == {"1995-01-01": (15, "EU15"), "2005-06-01": (25, None), "2013-06-30": (27, "EU27_2007"),
                     "2013-07-01": (28, "EU28"), "2020-01-31": (28, "EU28"), "2020-02-01": (27, "EU27_2020"),
                     "2024-11-01": (27, "EU27_2020")}
@@ -270,9 +271,9 @@ def test_arms_transfers_between_japan_and_member_states(conn):
                      "mart_arms_transfers WHERE supplier = 'Germany'") == (5, pytest.approx(549.75), 1963, 2017)
     # counterparts that are or were members: FR 10, DE 5, IT 4, SE 4 + 2, NL 1, FI 1, GB 18 + 1
     assert one(conn, "SELECT sum(orders) FROM mart_arms_transfers") == (46,)
-    members = dict(((r[0], r[1]), r[2:]) for r in conn.execute(
+    members = {(r[0], r[1]): r[2:] for r in conn.execute(
         "SELECT supplier, order_year, counterpart_eu_member_in_order_year, counterpart_in_eu27_2020 "
-        "FROM mart_arms_transfers WHERE recipient = 'Japan'").fetchall())
+        "FROM mart_arms_transfers WHERE recipient = 'Japan'").fetchall()}
     assert members[("United Kingdom", 1952)] == (False, False)  # before the UK joined (1973)
     assert members[("United Kingdom", 1989)] == (True, False)
     assert members[("Sweden", 1962)] == (False, True)  # joined 1995
