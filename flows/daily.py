@@ -17,10 +17,11 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
 from eujp import progress
-from eujp.audit import audit_staging
+from eujp.audit import audit_staging, published_baseline
 from eujp.config import Settings
 from eujp.errors import AuditFailed, PublishError
 from eujp.freshness import warehouse_freshness
+from eujp.fsguard import raise_if_storage_error
 from eujp.lock import warehouse_lock
 from eujp.marts import build_marts
 from eujp.pipeline import SourceBatch, load_batches, load_countries, load_dim_country
@@ -68,7 +69,13 @@ class RunSummary:
 
 @task(name="load-audit-promote", cache_policy=NO_CACHE, on_failure=[remember_task_failure])
 def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries) -> tuple[dict, dict]:
-    """Load every batch into a staging copy, audit it, and promote it over the live warehouse."""
+    """Load every batch into a staging copy, audit it, and promote it over the live warehouse.
+
+    The audit compares row counts with the live warehouse and with the published latest run (read first: an
+    unreadable store fails the audit before anything is written) and re-runs the suites of the tables this
+    run loaded. A full or read-only disk surfaces as WarehouseStorageError naming the staging file; the live
+    warehouse is only ever replaced by `promote`'s atomic rename."""
+    published = published_baseline(open_store(settings.publish_uri))
     staging = open_staging(settings.warehouse_path, settings.staging_dir, settings.run_id)
     try:
         with progress.step("load, audit, promote"), connect(staging) as conn:
@@ -79,13 +86,15 @@ def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries
             load_reference_tables(conn)
             build_marts(conn)  # on the staging copy: the marts are published with the facts they come from
             report = audit_staging(conn, run_id=settings.run_id, previous_counts=previous,
-                                   max_row_drop_pct=settings.max_row_drop_pct)
+                                   max_row_drop_pct=settings.max_row_drop_pct, published=published,
+                                   revalidate=[b.table for b in batches if b.status == "loaded"])
             report.raise_if_failed()
             counts = table_counts(conn)
             conn.execute("CHECKPOINT")
         promote(staging, settings.warehouse_path)
-    except BaseException:
+    except BaseException as exc:
         discard_staging(staging)
+        raise_if_storage_error(exc, f"loading the staging copy {staging}", settings.warehouse_path)
         raise
     return counts, report.to_dict()
 
