@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from eujp.errors import AuditFailed, EujpError
+from eujp.errors import AuditFailed
 from eujp.schema import FACT_TABLES, TABLES
 from eujp.warehouse import duplicate_keys, quote_ident, table_counts
 
@@ -69,8 +69,8 @@ class PublishedBaseline:
 def published_baseline(store) -> PublishedBaseline | None:
     """The published latest run's row counts, or None when nothing was published to `store` yet.
 
-    Raises EujpError when the pointer exists but its manifest cannot be read or does not match the
-    pointer's sha256: the audit then fails closed instead of comparing against nothing."""
+    Raises AuditFailed when the pointer exists but its manifest cannot be read or does not match the
+    pointer's sha256: the audit fails closed instead of comparing against nothing."""
     from eujp.publish import read_latest_pointer
 
     try:
@@ -79,11 +79,11 @@ def published_baseline(store) -> PublishedBaseline | None:
             return None
         data = store.get_bytes(pointer["manifest"])
     except Exception as exc:  # any store or JSON error: say what could not be read
-        raise EujpError(f"audit: cannot read the published latest run from {store.uri} to compare row "
+        raise AuditFailed(f"audit: cannot read the published latest run from {store.uri} to compare row "
                         f"counts against it: {type(exc).__name__}: {exc}") from exc
     expected = pointer.get("manifest_sha256")
     if expected and hashlib.sha256(data).hexdigest() != expected:
-        raise EujpError(f"audit: the published manifest {store.uri}/{pointer['manifest']} does not match the "
+        raise AuditFailed(f"audit: the published manifest {store.uri}/{pointer['manifest']} does not match the "
                         "sha256 in latest.json; refusing to compare row counts against it")
     tables = json.loads(data).get("tables") or {}
     return PublishedBaseline(run_id=str(pointer["run_id"]),

@@ -55,18 +55,26 @@ def storage_cause(exc: BaseException) -> str | None:
     return None
 
 
+def raise_if_storage_error(exc: BaseException, what: str, live_warehouse: Path) -> None:
+    """Raise WarehouseStorageError (from `exc`) when `exc` is a storage failure; return otherwise.
+
+    EujpErrors already say what went wrong and pass through, as do KeyboardInterrupt and the like."""
+    if isinstance(exc, EujpError) or not isinstance(exc, Exception):
+        return
+    cause = storage_cause(exc)
+    if cause is None:
+        return
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    raise WarehouseStorageError(
+        f"{what}: {cause} ({type(exc).__name__}: {detail}); the live warehouse {live_warehouse} is unchanged"
+    ) from exc
+
+
 @contextmanager
 def storage_errors(what: str, live_warehouse: Path) -> Iterator[None]:
     """Re-raise storage failures inside the block as WarehouseStorageError; anything else unchanged."""
     try:
         yield
-    except EujpError:
-        raise
     except Exception as exc:
-        cause = storage_cause(exc)
-        if cause is None:
-            raise
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WarehouseStorageError(
-            f"{what}: {cause} ({type(exc).__name__}: {detail}); the live warehouse {live_warehouse} is unchanged"
-        ) from exc
+        raise_if_storage_error(exc, what, live_warehouse)
+        raise
