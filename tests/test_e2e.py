@@ -84,6 +84,15 @@ def test_daily_flow_loads_every_table_and_publishes_to_a_folder(prefect_server, 
     for table in FACT_TABLES:
         assert (run_dir / "parquet" / f"{table.name}.parquet").is_file()
     assert (run_dir / "warehouse.duckdb").is_file() and (store / "latest" / "warehouse.duckdb").is_file()
+    # the marts are built in the same run and published with the facts; the report beside them
+    assert query(tmp_path, "SELECT verdict FROM mart_claims WHERE claim_id = 'japan_second_largest_partner'") \
+        == [("contradicted",)]
+    assert manifest["tables"]["mart_trade_annual"]["rows"] == counts["mart_trade_annual"] > 0
+    assert (run_dir / "parquet" / "mart_claims.parquet").is_file()
+    report = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert report.count("<svg") == 4 and "20261124T060000Z-e2e001" in report
+    assert (store / "latest" / "report.html").read_text(encoding="utf-8") == report
+    assert manifest["files"]["report.html"]
     assert set(manifest["sources"]) == {"eurostat_goods", "comext_goods", "eurostat_services", "sipri_arms",
                                         "security_events", "oecd_restrictions"}
     assert manifest["sources"]["sipri_arms"]["source_version"].startswith("2025-03-13")
