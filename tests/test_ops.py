@@ -4,11 +4,9 @@ webhook, as-of replay plans, run artifacts, status, progress, infra files, CLI g
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import json
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -16,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from uuid import uuid4
 
+import local_http
 import pytest
 import yaml
 
@@ -117,40 +116,9 @@ def test_freshness_is_read_from_etl_source_state_in_the_warehouse(tmp_path):
 
 # --- alerts: payload and webhook ----------------------------------------------------------------------
 
-class Receiver:
-    """A webhook receiver on 127.0.0.1: records POSTs; answers `status`, or hangs `delay` seconds."""
-
+class Receiver(local_http.Receiver):
     def __init__(self, status=200, delay=0.0):
-        self.posts: list[tuple[str, dict]] = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if outer.delay:
-                    time.sleep(outer.delay)
-                outer.posts.append((self.path, json.loads(body)))
-                self.send_response(outer.status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.status, self.delay = status, delay
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/{TOKEN}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(f"/services/T000/B000/{TOKEN}", status=status, delay=delay)
 
 
 def _alert(**kw) -> FailureAlert:
