@@ -89,6 +89,7 @@ def unfinished_task_runs(flow_run_id) -> list[str]:
         TaskRunFilter,
         TaskRunFilterState,
         TaskRunFilterStateType,
+        TaskRunFilterSubFlowRuns,
     )
     from prefect.client.schemas.objects import StateType
 
@@ -98,6 +99,8 @@ def unfinished_task_runs(flow_run_id) -> list[str]:
         ids = [flow_run_id, *(c.id for c in children)]
         runs = client.read_task_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)),
-            task_run_filter=TaskRunFilter(state=TaskRunFilterState(type=TaskRunFilterStateType(
-                any_=[StateType.FAILED, StateType.CRASHED, StateType.RUNNING]))))
+            task_run_filter=TaskRunFilter(
+                subflow_runs=TaskRunFilterSubFlowRuns(exists_=False),  # not the placeholders of subflows
+                state=TaskRunFilterState(type=TaskRunFilterStateType(
+                    any_=[StateType.FAILED, StateType.CRASHED, StateType.RUNNING]))))
     return [f"{r.name} ({r.state.name if r.state else '?'})" for r in runs]

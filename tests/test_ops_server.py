@@ -60,6 +60,19 @@ def _stop(proc: subprocess.Popen, grace: float = 15.0) -> None:
     proc.wait(10)
 
 
+def _children(pid: int, needle: str) -> list[int]:
+    """Ids of the direct children of `pid` whose command line contains `needle` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == pid and needle in (stat.parent / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
 def _wait(predicate, timeout: float, what: str, interval: float = 0.5):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -130,7 +143,7 @@ def q(path: Path, sql: str, params=()):
 
 # --- 1. eujp serve: schedule, runs through the API, artifacts, published objects ----------------------
 
-def test_served_deployment_runs_from_the_api_with_artifacts_and_published_data_docs(prefect_api, tmp_path):
+def test_served_deployment_runs_from_the_api_with_artifacts_data_docs_and_crash_alert(prefect_api, tmp_path):
     from prefect.client.schemas.filters import (
         ArtifactFilter,
         ArtifactFilterFlowRunId,
@@ -142,10 +155,11 @@ def test_served_deployment_runs_from_the_api_with_artifacts_and_published_data_d
     url, env = prefect_api
     wh, store = tmp_path / "var" / "warehouse.duckdb", tmp_path / "objectstore"
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed in the finally
+    rx = local_http.Receiver(f"/services/T000/B000/{TOKEN}").__enter__()
     serve = subprocess.Popen(
         [str(BIN / "eujp"), "serve", "--cron", "0 6 * * *", "--warehouse", str(wh), "--publish", str(store)],
-        env=env | {"PREFECT_RUNNER_POLL_FREQUENCY": "2"}, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
+        env=env | {"PREFECT_RUNNER_POLL_FREQUENCY": "2", "EUJP_ALERT_WEBHOOK_URL": rx.url}, cwd=tmp_path,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         with api(url) as client:
             from prefect.exceptions import ObjectNotFound
@@ -215,8 +229,30 @@ def test_served_deployment_runs_from_the_api_with_artifacts_and_published_data_d
         assert "### Freshness" in report and "**STALE**" not in report
         docs_link = index.resolve().as_uri()
         assert f"[open the Data Docs]({docs_link})" in report and docs_link in artifacts["eujp-data-docs"].data
+        assert rx.posts == []  # no alert for a run that completed
+
+        # a run whose process is killed ends Crashed; the serving process runs the crash hook and alerts
+        with api(url) as client:
+            doomed = client.create_flow_run_from_deployment(dep.id)
+            _wait(lambda: client.read_flow_run(doomed.id).state.is_running(), 120, "the second run to start")
+            (engine,) = _wait(lambda: _children(serve.pid, "prefect.engine"), 30, "the flow run's process")
+            os.kill(engine, signal.SIGKILL)
+            crashed = _wait(lambda: (r := client.read_flow_run(doomed.id)).state.is_final() and r, 90,
+                            "the killed run to be reported")
+        assert crashed.state.type == StateType.CRASHED, crashed.state
+        _wait(lambda: rx.posts, 30, "the crash alert")
+        ((path, payload),) = rx.posts
+        assert path == f"/services/T000/B000/{TOKEN}"
+        assert f"eujp-daily (daily): flow run '{crashed.name}' Crashed" in payload["text"]
+        assert "SIGKILL" in payload["text"]
+        assert TOKEN not in (tmp_path / "serve.log").read_text()
+        # ...and the warehouse and the publication are as the completed run left them
+        assert json.loads((store / "latest.json").read_text())["run_id"] == run_id
+        assert [p.name for p in (store / "runs").iterdir()] == [run_id]
+        assert q(wh, "SELECT DISTINCT run_id FROM etl_runs") == [(run_id,)]
     finally:
         _stop(serve)
+        rx.__exit__(None, None, None)
         log.close()
 
 
