@@ -46,7 +46,8 @@ class Source:
     extension: str  # extension of landed raw payloads
     parse: Callable[[bytes], ParsedPayload]
     transform: Transform
-    cadence_days: int  # how often the source publishes: a freshness warning after 2x this
+    cadence_days: int  # how often the source publishes: stale (a freshness warning) when the last successful
+    # extraction is older than this (eujp.freshness)
     description: str
     # What one payload replaces in the warehouse (see warehouse.upsert_fact): None = upsert by natural
     # key (sources that send slices, e.g. some periods); () = the source's whole previous extract.
