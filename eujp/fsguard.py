@@ -58,8 +58,8 @@ def storage_cause(exc: BaseException) -> str | None:
 def raise_if_storage_error(exc: BaseException, what: str, live_warehouse: Path) -> None:
     """Raise WarehouseStorageError (from `exc`) when `exc` is a storage failure; return otherwise.
 
-    EujpErrors already say what went wrong and pass through, as do KeyboardInterrupt and the like."""
-    if isinstance(exc, EujpError) or not isinstance(exc, Exception):
+    KeyboardInterrupt and the like pass through, as does a WarehouseStorageError."""
+    if isinstance(exc, WarehouseStorageError) or not isinstance(exc, Exception):
         return
     cause = storage_cause(exc)
     if cause is None:

@@ -314,7 +314,7 @@ def make_s3_client():
         "s3",
         endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
         config=Config(
-            retries={"max_attempts": int(env.get("EUJP_S3_MAX_ATTEMPTS", "8")), "mode": "standard"},
+            retries={"total_max_attempts": int(env.get("EUJP_S3_MAX_ATTEMPTS", "8")), "mode": "standard"},
             connect_timeout=float(env.get("EUJP_S3_CONNECT_TIMEOUT", "10")),
             read_timeout=float(env.get("EUJP_S3_READ_TIMEOUT", "120")),
             s3={"addressing_style": env.get("EUJP_S3_ADDRESSING_STYLE", "auto")},
