@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -44,13 +45,18 @@ def terminal_progress(console=None, *, force: bool = False) -> Iterator[bool]:
         TextColumn,
         TimeElapsedColumn,
     )
+    from rich.text import Text
 
     console = console or Console(stderr=True)
     if not (console.is_terminal or force) or _progress is not None:
         yield False
         return
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console, transient=False)
+    class Count(MofNCompleteColumn):  # "3/7" for steps with a total, nothing for spinners
+        def render(self, task):
+            return super().render(task) if task.total is not None else Text("")
+
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), Count(),
+                        TimeElapsedColumn(), console=console, transient=True)
     swapped = _redirect_rich_handlers(console)
     try:
         with progress:
@@ -69,24 +75,31 @@ def terminal_progress(console=None, *, force: bool = False) -> Iterator[bool]:
 @contextmanager
 def step(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
     """A step on the display: a bar when `total` is known, a spinner otherwise. Yields `advance(n=1)`.
-    The line stays, marked done, when the step ends (or failed, when it raised)."""
+    When the step ends its line leaves the display and one line says it is done (or failed) and how long
+    it took, so the display only ever holds the steps in progress."""
     progress = _progress
     if progress is None:
         yield _noop
         return
+    from rich.markup import escape
     task = progress.add_task(description, total=total)
+    started = time.monotonic()
 
     def advance(n: int = 1) -> None:
         progress.advance(task, n)
 
+    def finish(mark: str) -> None:
+        progress.remove_task(task)
+        count = f", {total}" if total is not None else ""
+        progress.console.print(f"{mark} {escape(description)} ({time.monotonic() - started:.1f} s{count})",
+                               highlight=False)
+
     try:
         yield advance
     except BaseException:
-        progress.update(task, description=f"{description} [red]failed[/red]")
-        progress.stop_task(task)
+        finish("[red]✗[/red] failed:")
         raise
-    progress.update(task, total=total or 1, completed=total or 1)
-    progress.stop_task(task)
+    finish("[green]✓[/green]")
 
 
 def active() -> bool:
