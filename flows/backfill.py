@@ -65,12 +65,15 @@ def rebuild_as_of(settings: Settings, as_of: date) -> RunSummary:
                     if any(SOURCES_BY_NAME[name].domain == domain for name in step.sources):
                         batches.extend(domain_flow(step_settings, countries))
                 try:
-                    load_audit_promote(step_settings, batches, countries)
+                    load_audit_promote(step_settings, batches, countries, compare_published=False)
                 except AuditFailed as exc:  # as the original run: not promoted, the next day starts from before
                     summary.errors.append(f"landing day {step.day}: not applied: {exc}")
                 loaded_days.update({b.source: step.day for b in batches if b.status == "loaded"})
                 summary.errors += [f"landing day {step.day}: {b.error}" for b in batches if b.error]
                 replayed += [(step.day, b) for b in batches]
+            if not building.exists():  # every step's audit failed: there is no state of that day to write
+                raise EujpError(f"as of {as_of}: no landing could be applied; {target} was not written: "
+                                + " | ".join(summary.errors))
             with connect(building) as conn:
                 stamp_extraction_times(conn, plan, loaded_days)
                 summary.table_rows = table_counts(conn)

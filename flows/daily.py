@@ -68,14 +68,16 @@ class RunSummary:
 
 
 @task(name="load-audit-promote", cache_policy=NO_CACHE, on_failure=[remember_task_failure])
-def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries) -> tuple[dict, dict]:
+def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries,
+                       compare_published: bool = True) -> tuple[dict, dict]:
     """Load every batch into a staging copy, audit it, and promote it over the live warehouse.
 
     The audit compares row counts with the live warehouse and with the published latest run (read first: an
     unreadable store fails the audit before anything is written) and re-runs the suites of the tables this
     run loaded. A full or read-only disk surfaces as WarehouseStorageError naming the staging file; the live
-    warehouse is only ever replaced by `promote`'s atomic rename."""
-    published = published_baseline(open_store(settings.publish_uri))
+    warehouse is only ever replaced by `promote`'s atomic rename. `compare_published=False` for a warehouse
+    that is never published (as-of rebuilds, flows/backfill.py): the published latest run is not its baseline."""
+    published = published_baseline(open_store(settings.publish_uri)) if compare_published else None
     staging = open_staging(settings.warehouse_path, settings.staging_dir, settings.run_id)
     try:
         with progress.step("load, audit, promote"), connect(staging) as conn:

@@ -9,6 +9,8 @@ The raw zone is written as three daily runs would have landed it:
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import pytest
 
 from eujp.extract import read_snapshot
 from eujp.landing import RawPayload, land
+from eujp.schema import FACT_TABLES
 from eujp.sources import SOURCES, SOURCES_BY_NAME
 from eujp.storage import LocalObjectStore
 
@@ -48,6 +51,14 @@ def raw_zone(tmp_path, monkeypatch):
     bad = "".join(events[:-1]) + ('1899-01-01,day,dialogue,JPN;EU,Anachronism,"No partnership event has this '
                                   'date.",https://example.org/x,"test row"\n')
     _land(store, "security_events", D3, "security_events.csv", bad.encode())
+    # a published latest run far bigger than any past day: an as-of rebuild is not audited against it
+    manifest = json.dumps({"run_id": "20261101T060000Z-big000", "tables": {
+        t.name: {"rows": 100_000, "parquet": f"parquet/{t.name}.parquet", "sha256": "0" * 64} for t in FACT_TABLES}})
+    store.put_bytes("runs/20261101T060000Z-big000/manifest.json", manifest.encode())
+    store.put_bytes("latest.json", json.dumps({
+        "run_id": "20261101T060000Z-big000", "prefix": "runs/20261101T060000Z-big000",
+        "manifest": "runs/20261101T060000Z-big000/manifest.json",
+        "manifest_sha256": hashlib.sha256(manifest.encode()).hexdigest()}).encode())
     live = tmp_path / "var" / "warehouse.duckdb"
     monkeypatch.setenv("EUJP_WAREHOUSE", str(live))
     monkeypatch.setenv("EUJP_PUBLISH_URI", str(tmp_path / "store"))
@@ -68,7 +79,8 @@ def test_as_of_replays_every_landing_up_to_the_day_into_its_own_warehouse(prefec
     day1 = tmp_path / "var" / "asof" / "warehouse-2026-03-02.duckdb"
     assert summary["warehouse"] == str(day1) and summary["as_of"] == "2026-03-02"
     assert not raw_zone["live"].exists()  # the live warehouse is left alone
-    assert summary["published_to"] is None and not raw_zone["store"].exists("latest.json")  # nothing published
+    assert summary["published_to"] is None  # nothing published: latest still the big run
+    assert json.loads(raw_zone["store"].get_bytes("latest.json"))["run_id"] == "20261101T060000Z-big000"
     assert q(day1, VALUE_SQL) == [(1663789.0,)]
     assert q(day1, "SELECT count(*) FROM fact_security_events") == [(raw_zone["events"],)]
     assert q(day1, "SELECT count(DISTINCT source) FROM etl_runs WHERE run_id = '20260305T000000Z-asof01-20260302'") \
