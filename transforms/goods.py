@@ -200,12 +200,33 @@ def transform_goods_product(
     ok, rejected_rows = split_by_rules(wire, rules, _COMEXT_RAW)
     rejected = [rejected_rows]
 
-    # Duplicates per indicator row, compared on the key and the value only (DATAFLOW, LAST UPDATE and the
-    # raw spelling of the number may differ between two payloads carrying the same figure). Only rows
-    # whose key repeats go through split_duplicates: on a clean 10M-row payload that is none of them.
-    is_repeated = ok.select(pl.struct(COMEXT_WIRE_KEY).is_duplicated()).to_series()
+    # Pivot: the VALUE_IN_EUROS and QUANTITY_IN_100KG rows of a fact key become one row; once duplicates
+    # are resolved each key has at most one row per indicator, so max() picks it.
+    is_value = pl.col("indicators") == "VALUE_IN_EUROS"
+
+    def pivot(rows: pl.DataFrame) -> pl.DataFrame:
+        return (
+            rows.lazy()
+            .with_columns(
+                pl.when(is_value).then(pl.col("OBS_VALUE")).alias("value_eur"),
+                pl.when(~is_value).then(pl.col("OBS_VALUE")).alias("quantity_100kg"),
+            )
+            .group_by(list(COMEXT_FACT_KEY), maintain_order=True)
+            .agg(pl.col("value_eur").max(), pl.col("quantity_100kg").max(), pl.len().alias("wire_rows"),
+                 is_value.sum().alias("value_rows"))
+            .collect()
+        )
+
+    # Pivot first: a wire key (fact key + indicator) repeats exactly when a fact key has two value rows or
+    # two quantity rows, which the pivot counts anyway, so a clean payload (on 10M rows: no repeats) is
+    # hashed once. Otherwise duplicates, per indicator row, are compared on the key and the value only
+    # (DATAFLOW, LAST UPDATE and the raw spelling of the number may differ between two payloads carrying
+    # the same figure); only rows whose key repeats go through split_duplicates; survivors are re-pivoted.
+    pivoted = pivot(ok)
     kept = ok
-    if is_repeated.any():
+    repeats = (pl.col("value_rows") > 1) | (pl.col("wire_rows") - pl.col("value_rows") > 1)
+    if pivoted.select(repeats.any()).item():
+        is_repeated = ok.select(pl.struct(COMEXT_WIRE_KEY).is_duplicated()).to_series()
         repeated, kept = ok.filter(is_repeated), ok.filter(~is_repeated)
         kept_repeated, duplicates = split_duplicates(
             repeated, COMEXT_WIRE_KEY, ignore=("DATAFLOW", "LAST UPDATE", "freq", "OBS_VALUE_raw")
@@ -223,19 +244,7 @@ def transform_goods_product(
                 pl.lit("conflicting values in another indicator for natural key ("), key_label(COMEXT_FACT_KEY),
                 pl.lit(")"),
             ), _COMEXT_RAW))
-
-    # Pivot: after the duplicate check each fact key has at most one row per indicator, so max() picks it.
-    is_value = pl.col("indicators") == "VALUE_IN_EUROS"
-    pivoted = (
-        kept.lazy()
-        .with_columns(
-            pl.when(is_value).then(pl.col("OBS_VALUE")).alias("value_eur"),
-            pl.when(~is_value).then(pl.col("OBS_VALUE")).alias("quantity_100kg"),
-        )
-        .group_by(list(COMEXT_FACT_KEY), maintain_order=True)
-        .agg(pl.col("value_eur").max(), pl.col("quantity_100kg").max(), pl.len().alias("wire_rows"))
-        .collect()
-    )
+        pivoted = pivot(kept)
     orphans = pivoted.filter(pl.col("value_eur").is_null()).select(COMEXT_FACT_KEY)
     if orphans.height:
         orphan_rows = kept.join(orphans, on=list(COMEXT_FACT_KEY), how="semi", maintain_order="left")

@@ -113,9 +113,17 @@ def parse_sdmx_csv(
     return frame
 
 
+def _distinct(column: pl.Series) -> pl.Series:
+    """`column.unique()`, without hashing every row when the column holds one value (as DATAFLOW and
+    LAST UPDATE of a Comext payload do)."""
+    if column.len() and (column == column[0]).all() and not column.has_nulls():
+        return column.head(1)
+    return column.unique()
+
+
 def _iso_last_update(frame: pl.DataFrame) -> str | None:
     """Latest `LAST UPDATE` (dd/mm/yy HH:MM:SS) as ISO 8601, e.g. '2026-08-14T11:00:00'."""
-    stamps = frame.get_column("LAST UPDATE").drop_nulls().unique()
+    stamps = _distinct(frame.get_column("LAST UPDATE")).drop_nulls()
     if stamps.is_empty():
         return None
     parsed = stamps.str.strptime(pl.Datetime("us"), COMEXT_LAST_UPDATE_FORMAT, strict=False)
@@ -139,7 +147,7 @@ def parse_comext_csv(data: bytes) -> ParsedPayload:
     frame = parse_sdmx_csv(data, COMEXT_COLUMNS, allowed_extra=(), what=what)
     frame = frame.select(COMEXT_COLUMNS)
 
-    dataflows = frame.get_column("DATAFLOW").unique()
+    dataflows = _distinct(frame.get_column("DATAFLOW"))
     foreign = dataflows.filter(~dataflows.str.starts_with(COMEXT_DATAFLOW_PREFIX).fill_null(False))
     if foreign.len():
         raise ParseError(
@@ -147,13 +155,17 @@ def parse_comext_csv(data: bytes) -> ParsedPayload:
         )
 
     raw = pl.col("OBS_VALUE").str.strip_chars()
+    # polars' float parser accepts every plain number _NUMBER accepts, and beyond those only spellings
+    # that come out non-finite ("NaN", "inf", "1e400"): the regex (a third of the parse time at 10M rows)
+    # only runs when the payload holds a non-finite value, and then gives exactly its old result.
     frame = frame.with_columns(
-        pl.when(raw.str.contains(_NUMBER))
-        .then(raw.cast(pl.Float64, strict=False))
-        .otherwise(None)
-        .alias("OBS_VALUE"),
-        pl.col("OBS_VALUE").alias("OBS_VALUE_raw"),
+        raw.cast(pl.Float64, strict=False).alias("OBS_VALUE"), pl.col("OBS_VALUE").alias("OBS_VALUE_raw")
     )
+    if frame.select(pl.col("OBS_VALUE").is_infinite().any() | pl.col("OBS_VALUE").is_nan().any()).item():
+        raw = pl.col("OBS_VALUE_raw").str.strip_chars()
+        frame = frame.with_columns(
+            pl.when(raw.str.contains(_NUMBER)).then(pl.col("OBS_VALUE")).otherwise(None).alias("OBS_VALUE")
+        )
     return ParsedPayload(
         frame=frame,
         source_version=_iso_last_update(frame),
