@@ -11,6 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cached_property
 
 from eujp.errors import ExtractError
 from eujp.storage import ObjectStore
@@ -27,8 +28,9 @@ class RawPayload:
     headers: dict[str, str] = field(default_factory=dict)
     fetched_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
-    @property
+    @cached_property
     def sha256(self) -> str:
+        """Computed once: landing and the input checksum ask for it several times (1 GB of Comext per year)."""
         return hashlib.sha256(self.data).hexdigest()
 
 

@@ -28,7 +28,7 @@ from eujp.schema import (
 from transforms.arms import transform_arms
 from transforms.common import TransformResult
 from transforms.events import transform_events
-from transforms.goods import transform_goods_annual, transform_goods_product
+from transforms.goods import COMEXT_FACT_KEY, transform_goods_annual, transform_goods_product
 from transforms.restrictions import transform_restrictions
 from transforms.services import transform_services
 
@@ -52,6 +52,11 @@ class Source:
     # What one payload replaces in the warehouse (see warehouse.upsert_fact): None = upsert by natural
     # key (sources that send slices, e.g. some periods); () = the source's whole previous extract.
     replace_scope: tuple[str, ...] | None = None
+    # Wire columns that confine every interaction of the transform between rows (duplicates, pivots): rows
+    # that differ in any of them never affect each other. When set, payloads are parsed and transformed one
+    # at a time (eujp.pipeline.parse_and_transform), so memory follows the largest payload, not the sum;
+    # the transform must stamp `source_version` as given on every valid row. () = whole-batch transform.
+    transform_key: tuple[str, ...] = ()
 
 
 SOURCES: tuple[Source, ...] = (
@@ -78,6 +83,7 @@ SOURCES: tuple[Source, ...] = (
         transform=transform_goods_product,
         cadence_days=31,
         description="Monthly EU trade by CN8 product",
+        transform_key=COMEXT_FACT_KEY,
     ),
     Source(
         name="eurostat_services",
