@@ -1,0 +1,582 @@
+"""Benchmark the pipeline at Comext scale against its baselines, in one command.
+
+    .venv/bin/python -m benchmarks.run --years 1 5
+
+For each size it generates (once; reused while benchmarks/data/y{N}/ matches) a synthetic snapshot folder
+(benchmarks/generate.py), then runs, each in a FRESH interpreter (peak RSS is per process):
+
+1. `pipeline`: the eujp steps on the Comext source, as the daily flow calls them, without Prefect:
+   extract (read the snapshot files, land them in a raw zone, checksum), parse, transform, validate
+   (eujp.pipeline.prepare_source, streamed per payload), load (staging copy, dim_country, upsert,
+   run records, promote), audit (natural keys, row counts, the table's suite re-run on the staged rows,
+   as flows/daily.py does), publish (Parquet export + publish to a local folder). Then, outside the
+   end-to-end sum, `reload`: the same batch upserted again over the loaded table (the path of a day
+   that re-fetches revised months).
+2. `pandas`: the same parse and transform written with pandas (benchmarks/baselines.py), per file.
+3. `duckdb`: DuckDB `read_csv` of the same files + `INSERT` into a fresh database file (the floor).
+4. `eujp run` twice, as a user runs it (temporary Prefect server, all six sources, marts, report,
+   Data Docs, publish): the first run, then an unchanged day (same snapshot: every source is skipped by
+   its content checksum). Wall time of the whole command, peak RSS of the process tree's largest process.
+
+Per stage it prints wall time, CPU time, rows/s and peak RSS (sampled, see benchmarks/measure.py), the
+baselines' figures and the ratios, the 5y/1y ratio per stage, and the targets of issue 7; and writes
+benchmarks/RESULTS.md (machine, command, tables). The machine is shared: the load average before and
+after each measurement is recorded next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = REPO_ROOT / "benchmarks" / "data"
+RESULTS_MD = REPO_ROOT / "benchmarks" / "RESULTS.md"
+GIB = 2**30
+RUN_DATE = date(2026, 11, 24)  # fixed: dim_country (EU membership) does not depend on the day of the benchmark
+STAGES = ("extract", "parse", "transform", "validate", "load", "revalidate", "audit", "publish")
+AGAIN = ("again: load", "again: revalidate", "again: audit")  # the second upsert of the same batch: not in the end-to-end sum
+TARGET_RATIO, TARGET_PEAK_GIB, TARGET_VALIDATE_SHARE, TARGET_UNCHANGED_S = 3.0, 4.0, 0.25, 15.0
+
+
+# ------------------------------------------------------------------------------------------ children
+
+
+def _stage_dict(meter) -> dict:
+    return {name: {"seconds": s.seconds, "cpu_seconds": s.cpu_seconds, "peak_rss": s.peak_rss, "calls": s.calls,
+                   "rows": s.rows} for name, s in meter.stages.items()}
+
+
+def child_pipeline(snapshot: Path, work: Path) -> dict:
+    """The eujp steps on the Comext source (see the module docstring)."""
+    import polars as pl
+
+    from benchmarks.measure import Meter, max_rss_bytes
+    from eujp.audit import audit_staging, suite_check
+    from eujp.config import Settings
+    from eujp.pipeline import (
+        SourceBatch,
+        fetch_payloads,
+        land_payloads,
+        load_batches,
+        load_countries,
+        load_dim_country,
+        prepare_source,
+        skip_unchanged,
+        utcnow,
+    )
+    from eujp.publish import publish_run
+    from eujp.sources import SOURCES_BY_NAME
+    from eujp.storage import open_store
+    from eujp.warehouse import connect, ensure_schema, open_staging, promote, table_counts
+
+    fixed = time.perf_counter()
+    from eujp import validate  # Great Expectations: a fixed import cost, reported apart
+
+    validate._runtime()
+    fixed = time.perf_counter() - fixed
+    source = SOURCES_BY_NAME["comext_goods"]
+    table = source.table
+    settings = Settings(snapshot_dir=snapshot, warehouse_path=work / "var" / "warehouse.duckdb",
+                        publish_uri=str(work / "var" / "objectstore"), run_date=RUN_DATE,
+                        run_id="20261124T060000Z-bench1")
+    store = open_store(settings.publish_uri)
+    countries = load_countries(RUN_DATE)
+
+    def load_and_audit(batch: SourceBatch, run_id: str, meter: Meter) -> dict:
+        again = "" if run_id == settings.run_id else "again: "
+        with meter.stage(f"{again}load", rows=batch.valid.height):
+            staging = open_staging(settings.warehouse_path, settings.staging_dir, run_id)
+            conn = connect(staging)
+            ensure_schema(conn)
+            previous = table_counts(conn)
+            load_dim_country(conn, countries)
+            load_batches(conn, [batch], run_id=run_id)
+        # What audit_staging(revalidate=[table]) runs, timed apart: the suite again, on the staged table.
+        with meter.stage(f"{again}revalidate", rows=batch.valid.height):
+            check = suite_check(conn, table.name, run_id=run_id)
+            if not check.ok:
+                raise RuntimeError(check.detail)
+        with meter.stage(f"{again}audit", rows=batch.valid.height):
+            report = audit_staging(conn, run_id=run_id, previous_counts=previous, max_row_drop_pct=50.0)
+            report.raise_if_failed()
+            counts = table_counts(conn)
+            conn.execute("CHECKPOINT")
+            conn.close()
+            promote(staging, settings.warehouse_path)
+        return counts
+
+    with Meter() as meter:
+        with meter.stage("extract") as extract:
+            payloads = fetch_payloads(source, settings, store)
+            batch = SourceBatch(source=source.name, table=table.name, started_at=utcnow())
+            batch.raw_keys = land_payloads(store, source, payloads, RUN_DATE)
+            if skip_unchanged(batch, payloads, settings):
+                raise RuntimeError("a fresh warehouse found the source unchanged")
+        batch = prepare_source(source, payloads, countries, batch, step=meter.stage)
+        if batch.error:
+            raise RuntimeError(batch.error)
+        wire_rows, fact_rows = batch.rows_in, batch.valid.height
+        extract.rows = wire_rows
+        meter.stages["parse"].rows = meter.stages["transform"].rows = wire_rows
+        meter.stages["validate"].rows = fact_rows
+        payload_bytes = sum(len(p.data) for p in payloads)
+        del payloads  # the flow drops them after preparing the source as well
+        checks = batch.valid.select(pl.col("value_eur").sum(), pl.col("quantity_kg").sum()).row(0)
+        counts = load_and_audit(replace(batch), settings.run_id, meter)  # load_batches updates the batch
+        with meter.stage("publish", rows=fact_rows):
+            published = publish_run(
+                store, run_id=settings.run_id, warehouse_path=settings.warehouse_path,
+                manifest_without_checksums={"run_id": settings.run_id, "status": "success", "table_rows": counts,
+                                            "sources": {}, "validation": {}, "audit": {}},
+                work_dir=work / "publish", keep_runs=7,
+            )
+        # Outside the end-to-end sum: the same batch again over the loaded rows (DELETE USING + INSERT and
+        # the revision join over 5M existing keys per 10M wire rows).
+        load_and_audit(replace(batch), "20261124T060000Z-bench2", meter)
+    parquet = work / "publish" / "parquet" / f"{table.name}.parquet"
+    return {
+        "stages": _stage_dict(meter),
+        "max_rss": max_rss_bytes(),
+        "fixed_import_seconds": fixed,
+        "wire_rows": wire_rows,
+        "fact_rows": fact_rows,
+        "rejected_rows": batch.rows_rejected,
+        "payload_bytes": payload_bytes,
+        "payloads": len(batch.raw_keys),
+        "value_eur_sum": checks[0],
+        "quantity_kg_sum": checks[1],
+        "warehouse_bytes": settings.warehouse_path.stat().st_size,
+        "parquet_bytes": parquet.stat().st_size if parquet.exists() else None,
+        "published_to": published.location,
+        "validation_success": batch.validation.success,
+    }
+
+
+def child_pandas(snapshot: Path, work: Path) -> dict:
+    """The pandas parse + transform of every Comext file (outputs kept, as the pipeline keeps them)."""
+    import pandas as pd
+
+    from benchmarks.baselines import pandas_parse, pandas_transform
+    from benchmarks.measure import Meter, max_rss_bytes
+    from eujp.pipeline import load_countries
+
+    iso2 = load_countries(RUN_DATE).get_column("iso2").drop_nulls().to_list()
+    files = sorted(snapshot.glob("comext_ds045409*.csv"))
+    valid, rejected, wire_rows, valid_wire = [], [], 0, 0
+    with Meter() as meter:
+        for path in files:
+            data = path.read_bytes()
+            with meter.stage("parse") as parse:
+                wire, version = pandas_parse(data)
+                parse.rows += len(wire)
+            del data
+            with meter.stage("transform", rows=len(wire)):
+                v, r, n = pandas_transform(wire, "comext_goods", version, iso2)
+            wire_rows += len(wire)
+            valid_wire += n
+            valid.append(v)
+            rejected.append(r)
+            del wire
+        with meter.stage("transform"):
+            frame = pd.concat(valid, ignore_index=True)
+            rejects = pd.concat(rejected, ignore_index=True)
+        meter.stages["transform"].calls -= 1
+    return {
+        "stages": _stage_dict(meter),
+        "max_rss": max_rss_bytes(),
+        "wire_rows": wire_rows,
+        "fact_rows": len(frame),
+        "rejected_rows": len(rejects),
+        "value_eur_sum": float(frame["value_eur"].sum()),
+        "quantity_kg_sum": float(frame["quantity_kg"].sum()),
+        "accounted": valid_wire + len(rejects) == wire_rows,
+    }
+
+
+def child_duckdb(snapshot: Path, work: Path) -> dict:
+    from benchmarks.baselines import duckdb_floor
+    from benchmarks.measure import Meter, max_rss_bytes
+
+    files = sorted(snapshot.glob("comext_ds045409*.csv"))
+    work.mkdir(parents=True, exist_ok=True)
+    database = work / "floor.duckdb"
+    with Meter() as meter, meter.stage("read_csv+insert") as stage:
+        stage.rows = duckdb_floor(files, database)
+    return {"stages": _stage_dict(meter), "max_rss": max_rss_bytes(), "wire_rows": stage.rows,
+            "database_bytes": database.stat().st_size}
+
+
+CHILDREN = {"pipeline": child_pipeline, "pandas": child_pandas, "duckdb": child_duckdb}
+
+
+# ------------------------------------------------------------------------------------------ parent
+
+
+def loadavg() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def run_child(kind: str, snapshot: Path, work_root: Path, *, keep: bool) -> dict:
+    work = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=work_root))
+    out = work / "result.json"
+    before = loadavg()
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--child", kind, "--snapshot", str(snapshot),
+                           "--work", str(work), "--json", str(out)], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark child {kind} failed ({proc.returncode}):\n{proc.stdout[-3000:]}"
+                           f"\n{proc.stderr[-6000:]}")
+    result = json.loads(out.read_text())
+    result.update(process_seconds=wall, loadavg_before=before, loadavg_after=loadavg())
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def eujp_runs(snapshot: Path, work_root: Path, *, keep: bool) -> dict:
+    """`eujp run` on the snapshot (first run), then again on the same snapshot (unchanged day)."""
+    work = Path(tempfile.mkdtemp(prefix="eujp-run-", dir=work_root))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EUJP_"))}
+    env.update(PREFECT_HOME=str(work / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               DO_NOT_TRACK="1", GX_ANALYTICS_ENABLED="false", COLUMNS="200")
+    cmd = [sys.executable, "-m", "eujp.cli", "run", "--snapshot-dir", str(snapshot),
+           "--warehouse", str(work / "var" / "warehouse.duckdb"), "--publish", str(work / "var" / "objectstore")]
+    runs = {}
+    for name in ("first", "unchanged"):
+        log = work / f"{name}.log"
+        before = loadavg()
+        started = time.perf_counter()
+        with open(log, "wb") as f:
+            proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=f, stderr=subprocess.STDOUT)
+            _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        code = os.waitstatus_to_exitcode(status)
+        text = log.read_text(errors="replace")
+        runs[name] = {"seconds": wall, "exit_code": code, "max_rss": usage.ru_maxrss * 1024,
+                      "loadavg_before": before, "loadavg_after": loadavg(), "statuses": _statuses(work),
+                      "log_tail": text[-2500:] if code else None}
+        if code:
+            break
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return runs
+
+
+def _statuses(work: Path) -> dict[str, str]:
+    """Per source status of the newest run in the warehouse's etl_runs."""
+    import duckdb
+
+    path = work / "var" / "warehouse.duckdb"
+    if not path.exists():
+        return {}
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return dict(conn.execute("SELECT source, status FROM etl_runs WHERE run_id = "
+                                 "(SELECT max(run_id) FROM etl_runs) ORDER BY source").fetchall())
+
+
+def ensure_data(size: tuple[str, int], seed: int, data_dir: Path) -> tuple[Path, dict]:
+    """The synthetic snapshot for `size` (("years", n) or ("rows", n)), generated unless already there."""
+    from benchmarks.generate import generate, make_plan
+
+    kind, n = size
+    out = data_dir / f"{kind[0]}{n}"
+    plan = make_plan(rows=n if kind == "rows" else None, years=n if kind == "years" else None, seed=seed,
+                     start_year=2020, partners=("JP",))
+    manifest_path = out / "synthetic_manifest.json"
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text())
+        if manifest.get("plan", {}).get("rows") == plan.rows and manifest["plan"].get("seed") == seed:
+            print(f"  reusing {out} ({manifest['comext_rows']:,} rows)", flush=True)
+            return out, manifest | {"generate_seconds": None}
+    print(f"  generating {plan.rows:,} rows into {out} ...", flush=True)
+    started = time.perf_counter()
+    manifest = generate(plan, out, log=lambda m: print(m, flush=True))
+    return out, manifest | {"generate_seconds": time.perf_counter() - started}
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = next(int(line.split()[1]) * 1024 for line in Path("/proc/meminfo").read_text().splitlines()
+               if line.startswith("MemTotal"))
+    import duckdb
+    import great_expectations
+    import pandas
+    import polars
+    import prefect
+
+    return {"nproc": os.cpu_count(), "memory_bytes": mem, "cpu": cpu, "kernel": platform.release(),
+            "python": platform.python_version(), "polars": polars.__version__, "duckdb": duckdb.__version__,
+            "pandas": pandas.__version__, "great_expectations": great_expectations.__version__,
+            "prefect": prefect.__version__}
+
+
+# ------------------------------------------------------------------------------------------ report
+
+
+def _gib(n: float | None) -> str:
+    return "-" if n is None else f"{n / GIB:.2f} GiB"
+
+
+def _rate(rows: int, seconds: float) -> str:
+    return f"{rows / seconds / 1e6:.2f} M/s" if seconds > 0 and rows else "-"
+
+
+def summarise(size: dict) -> dict:
+    """Derived figures of one size: end-to-end, ratios, target verdicts."""
+    p, pd_, db = size.get("pipeline"), size.get("pandas"), size.get("duckdb")
+    out: dict = {}
+    if p:
+        st = p["stages"]
+        out["e2e"] = sum(st[s]["seconds"] for s in STAGES if s in st)
+        out["e2e_cpu"] = sum(st[s]["cpu_seconds"] for s in STAGES if s in st)
+        out["validate_share"] = st["validate"]["seconds"] / out["e2e"]
+        out["validate_audit_share"] = (st["validate"]["seconds"] + st["revalidate"]["seconds"]) / out["e2e"]
+        out["peak"] = p["max_rss"]
+    if p and db:
+        out["floor"] = db["stages"]["read_csv+insert"]["seconds"]
+        out["ratio_floor"] = out["e2e"] / out["floor"]
+    if p and pd_:
+        out["ratio_transform"] = p["stages"]["transform"]["seconds"] / pd_["stages"]["transform"]["seconds"]
+        out["ratio_parse"] = p["stages"]["parse"]["seconds"] / pd_["stages"]["parse"]["seconds"]
+        out["outputs_match"] = (p["fact_rows"] == pd_["fact_rows"] and p["rejected_rows"] == pd_["rejected_rows"]
+                                and abs(p["value_eur_sum"] - pd_["value_eur_sum"]) <= 1e-9 * abs(p["value_eur_sum"])
+                                and abs(p["quantity_kg_sum"] - pd_["quantity_kg_sum"])
+                                <= 1e-9 * abs(p["quantity_kg_sum"]) and pd_["accounted"])
+    return out
+
+
+def stage_table(size: dict) -> list[str]:
+    p, pd_, db = size.get("pipeline"), size.get("pandas"), size.get("duckdb")
+    s = summarise(size)
+    lines = [("| stage | rows | eujp wall s | eujp CPU s | rows/s | peak RSS (process, during stage) | "
+             "baseline | baseline wall s | baseline peak RSS | eujp / baseline |"),
+             "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+    for name in (*STAGES, *AGAIN):
+        if not p or name not in p["stages"]:
+            continue
+        st = p["stages"][name]
+        base = ""
+        if pd_ and name in ("parse", "transform"):
+            b = pd_["stages"][name]
+            base = (f"pandas {name} | {b['seconds']:.1f} | {_gib(b['peak_rss'])} | "
+                    f"{st['seconds'] / b['seconds']:.2f}x")
+        else:
+            base = " | | |"
+        label = f"{name} (same batch over the loaded rows; not in e2e)" if name in AGAIN else name
+        lines.append(f"| {label} | {st['rows']:,} | {st['seconds']:.1f} | {st['cpu_seconds']:.1f} | "
+                     f"{_rate(st['rows'], st['seconds'])} | {_gib(st['peak_rss'])} | {base} |")
+    if p:
+        floor = ""
+        if db:
+            b = db["stages"]["read_csv+insert"]
+            floor = (f"DuckDB read_csv + INSERT (floor) | {b['seconds']:.1f} | {_gib(db['max_rss'])} | "
+                     f"{s['ratio_floor']:.2f}x")
+        else:
+            floor = " | | |"
+        lines.append(f"| **end to end** | {p['wire_rows']:,} | **{s['e2e']:.1f}** | {s['e2e_cpu']:.1f} | "
+                     f"{_rate(p['wire_rows'], s['e2e'])} | **{_gib(p['max_rss'])}** (process peak) | {floor} |")
+    return lines
+
+
+def render(results: dict, command: str) -> str:
+    m = results["machine"]
+    out = ["# Benchmark results", "",
+           f"Written by `benchmarks/run.py` on {results['finished_at']}. Command:", "", "```sh", command, "```", "",
+           "## Machine", "",
+           f"- {m['nproc']} cores ({m['cpu']}), {m['memory_bytes'] / GIB:.1f} GiB RAM, no swap; Linux {m['kernel']}",
+           (f"- Python {m['python']}, polars {m['polars']}, DuckDB {m['duckdb']}, pandas {m['pandas']}, "
+           f"Great Expectations {m['great_expectations']}, Prefect {m['prefect']}"),
+           ("- The machine is shared with other work: the 1-minute load average before/after each measurement is "
+           "listed below; on 2 cores anything above ~1 before a measurement means it competed for CPU."), ""]
+    sizes = results["sizes"]
+    for key, size in sizes.items():
+        p = size.get("pipeline")
+        gen = size["data"]
+        out += [(f"## {key}: {gen['comext_rows']:,} Comext wire rows "
+                f"({gen['comext_bytes'] / 1e9:.2f} GB of CSV in {len(gen['comext_files'])} monthly files)"), ""]
+        if p:
+            out += [(f"{p['wire_rows']:,} wire rows -> {p['fact_rows']:,} fact rows + {p['rejected_rows']:,} "
+                    f"quarantined; warehouse {p['warehouse_bytes'] / 1e6:.0f} MB, Parquet "
+                    f"{(p['parquet_bytes'] or 0) / 1e6:.0f} MB. Great Expectations import (once per process, not "
+                    f"in the stages): {p['fixed_import_seconds']:.1f} s."), ""]
+        out += stage_table(size)
+        out += ["", "Load average (before -> after): " + ", ".join(
+            f"{k} {v['loadavg_before']:.1f} -> {v['loadavg_after']:.1f}"
+            for k, v in size.items() if isinstance(v, dict) and "loadavg_before" in v), ""]
+        s = summarise(size)
+        if "outputs_match" in s:
+            out += [(f"pandas baseline output equals the polars transform's (fact rows, quarantined rows, sums of "
+                    f"value_eur and quantity_kg): **{'yes' if s['outputs_match'] else 'NO'}**."), ""]
+        runs = size.get("eujp_run")
+        if runs:
+            out += ["`eujp run` (temporary Prefect server, all six sources):", "",
+                    "| run | wall s | peak RSS | exit | sources | load avg before -> after |", "|---|---:|---:|---:|---|---|"]
+            for name, r in runs.items():
+                statuses = ", ".join(f"{k} {v}" for k, v in r["statuses"].items())
+                out.append(f"| {name} | {r['seconds']:.1f} | {_gib(r['max_rss'])} | {r['exit_code']} | {statuses} | "
+                           f"{r['loadavg_before']:.1f} -> {r['loadavg_after']:.1f} |")
+            out.append("")
+    out += linearity(sizes)
+    out += targets(sizes)
+    out += ["", "<details><summary>raw results (JSON)</summary>", "", "```json",
+            json.dumps(results, indent=1, default=str), "```", "</details>", ""]
+    return "\n".join(out)
+
+
+def linearity(sizes: dict) -> list[str]:
+    keys = [k for k in sizes if sizes[k].get("pipeline")]
+    if len(keys) < 2:
+        return []
+    a, b = sizes[keys[0]], sizes[keys[-1]]
+    rows = b["pipeline"]["wire_rows"] / a["pipeline"]["wire_rows"]
+    lines = ["## Linearity", "", (f"{keys[-1]} / {keys[0]}: {rows:.1f}x the rows. A stage that scales linearly "
+             f"shows {rows:.1f}x its time."), "", "| stage | wall-time ratio | CPU-time ratio | peak-RSS ratio |",
+             "|---|---:|---:|---:|"]
+    for name in (*STAGES, *AGAIN):
+        sa, sb = a["pipeline"]["stages"].get(name), b["pipeline"]["stages"].get(name)
+        if sa and sb:
+            lines.append(f"| {name} | {sb['seconds'] / sa['seconds']:.2f} | {sb['cpu_seconds'] / sa['cpu_seconds']:.2f} "
+                         f"| {sb['peak_rss'] / sa['peak_rss']:.2f} |")
+    ea, eb = summarise(a), summarise(b)
+    lines.append(f"| **end to end** | {eb['e2e'] / ea['e2e']:.2f} | {eb['e2e_cpu'] / ea['e2e_cpu']:.2f} | "
+                 f"{b['pipeline']['max_rss'] / a['pipeline']['max_rss']:.2f} |")
+    for kind, stage in (("pandas", "transform"), ("duckdb", "read_csv+insert")):
+        if a.get(kind) and b.get(kind):
+            lines.append(f"| baseline: {kind} {stage} | {b[kind]['stages'][stage]['seconds'] / a[kind]['stages'][stage]['seconds']:.2f}"
+                         f" | {b[kind]['stages'][stage]['cpu_seconds'] / a[kind]['stages'][stage]['cpu_seconds']:.2f} | "
+                         f"{b[kind]['max_rss'] / a[kind]['max_rss']:.2f} |")
+    return [*lines, ""]
+
+
+def targets(sizes: dict) -> list[str]:
+    """Verdicts on the 10M-row (1 year) size, where issue 7 sets them."""
+    key = next((k for k, v in sizes.items() if v.get("pipeline") and v["pipeline"]["wire_rows"] <= 12_000_000),
+               None)
+    if key is None:
+        return []
+    size = sizes[key]
+    s = summarise(size)
+    lines = ["## Targets (issue 7, at 10M rows)", "", "| target | measured | verdict |", "|---|---|---|"]
+
+    def row(name: str, measured: str, ok: bool | None, by: str = "") -> None:
+        verdict = "n/a" if ok is None else ("met" if ok else f"MISSED{by}")
+        lines.append(f"| {name} | {measured} | {verdict} |")
+
+    if "ratio_floor" in s:
+        row(f"end to end within {TARGET_RATIO:g}x DuckDB read_csv + INSERT", f"{s['e2e']:.1f} s vs "
+            f"{s['floor']:.1f} s = {s['ratio_floor']:.2f}x", s["ratio_floor"] <= TARGET_RATIO,
+            f" by {s['e2e'] - TARGET_RATIO * s['floor']:.1f} s")
+        runs = size.get("eujp_run") or {}
+        if "first" in runs:
+            r = runs["first"]["seconds"] / s["floor"]
+            row("... the whole `eujp run` (Prefect, six sources, marts, report, Data Docs)",
+                f"{runs['first']['seconds']:.1f} s = {r:.2f}x", r <= TARGET_RATIO,
+                f" by {runs['first']['seconds'] - TARGET_RATIO * s['floor']:.1f} s")
+    row(f"peak memory under {TARGET_PEAK_GIB:g} GB (pipeline process)", _gib(s["peak"]),
+        s["peak"] < TARGET_PEAK_GIB * 1e9, f" by {(s['peak'] - TARGET_PEAK_GIB * 1e9) / 1e9:.2f} GB")
+    runs = size.get("eujp_run") or {}
+    if "first" in runs:
+        row("... the whole `eujp run`", _gib(runs["first"]["max_rss"]),
+            runs["first"]["max_rss"] < TARGET_PEAK_GIB * 1e9,
+            f" by {(runs['first']['max_rss'] - TARGET_PEAK_GIB * 1e9) / 1e9:.2f} GB")
+    row("validation no more than a quarter of the run (validate stage)", f"{s['validate_share']:.0%}",
+        s["validate_share"] <= TARGET_VALIDATE_SHARE)
+    row("... counting the audit's re-run of the suite on the staged rows", f"{s['validate_audit_share']:.0%}",
+        s["validate_audit_share"] <= TARGET_VALIDATE_SHARE)
+    if "unchanged" in runs:
+        u = runs["unchanged"]
+        row(f"unchanged day under {TARGET_UNCHANGED_S:g} s incl. Prefect start-up", f"{u['seconds']:.1f} s",
+            u["seconds"] < TARGET_UNCHANGED_S and u["exit_code"] == 0,
+            f" by {u['seconds'] - TARGET_UNCHANGED_S:.1f} s")
+    return [*lines, ""]
+
+
+def print_size(key: str, size: dict) -> None:
+    print(f"\n== {key} ==")
+    for line in stage_table(size):
+        print(line)
+    for name, r in (size.get("eujp_run") or {}).items():
+        print(f"eujp run ({name}): {r['seconds']:.1f} s, peak {_gib(r['max_rss'])}, exit {r['exit_code']}, "
+              f"{r['statuses']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark the eujp pipeline at Comext scale (issue 7).")
+    sizes = parser.add_mutually_exclusive_group()
+    sizes.add_argument("--years", type=int, nargs="+", default=None, help="sizes in years of 10M rows (default 1 5)")
+    sizes.add_argument("--rows", type=int, nargs="+", default=None, help="sizes in Comext rows (e.g. for a smoke run)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where generated snapshots are kept")
+    parser.add_argument("--work-dir", type=Path, default=None, help="scratch space (default: a temp dir)")
+    parser.add_argument("--skip", action="append", default=[], choices=["pipeline", "pandas", "duckdb", "eujp-run"])
+    parser.add_argument("--eujp-run", choices=["all", "first", "none"], default="all",
+                        help="sizes at which to time `eujp run` twice: all, the first size only, none")
+    parser.add_argument("--results", type=Path, default=RESULTS_MD, help="Markdown file to write ('-': none)")
+    parser.add_argument("--keep-work", action="store_true", help="keep warehouses, raw zones and logs")
+    parser.add_argument("--clean", action="store_true", help="delete the generated data when done")
+    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument("--snapshot", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        result = CHILDREN[args.child](args.snapshot, args.work)
+        args.json.write_text(json.dumps(result, default=str))
+        return 0
+
+    command = "cd " + str(REPO_ROOT) + " && .venv/bin/python -m benchmarks.run " + " ".join(
+        argv if argv is not None else sys.argv[1:])
+    work_root = Path(tempfile.mkdtemp(prefix="eujp-bench-", dir=args.work_dir))
+    results: dict = {"machine": machine(), "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                     "sizes": {}}
+    plan = [("rows", n) for n in args.rows] if args.rows else [("years", n) for n in (args.years or [1, 5])]
+    try:
+        for index, spec in enumerate(plan):
+            kind, n = spec
+            key = f"{n:,} rows" if kind == "rows" else f"{n} year" + ("s" if n > 1 else "")
+            print(f"\n[{key}]", flush=True)
+            snapshot, manifest = ensure_data(spec, args.seed, args.data_dir)
+            size: dict = {"data": {"comext_rows": manifest["comext_rows"], "comext_bytes": manifest["comext_bytes"],
+                                   "comext_files": [n for n in manifest["files"] if n.startswith("comext_")],
+                                   "generate_seconds": manifest.get("generate_seconds"), "seed": args.seed}}
+            for kind in ("pipeline", "pandas", "duckdb"):
+                if kind not in args.skip:
+                    print(f"  {kind} ...", flush=True)
+                    size[kind] = run_child(kind, snapshot, work_root, keep=args.keep_work)
+            if "eujp-run" not in args.skip and (args.eujp_run == "all" or args.eujp_run == "first" and index == 0):
+                print("  eujp run (first, then unchanged day) ...", flush=True)
+                size["eujp_run"] = eujp_runs(snapshot, work_root, keep=args.keep_work)
+            results["sizes"][key] = size
+            print_size(key, size)
+    finally:
+        if not args.keep_work:
+            shutil.rmtree(work_root, ignore_errors=True)
+        if args.clean:
+            for kind, n in plan:
+                shutil.rmtree(args.data_dir / f"{kind[0]}{n}", ignore_errors=True)
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    text = render(results, command)
+    for line in targets(results["sizes"]) + linearity(results["sizes"]):
+        print(line)
+    if str(args.results) != "-":
+        args.results.write_text(text)
+        print(f"\nwrote {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
