@@ -75,7 +75,8 @@ DIM_COUNTRY = Table(
         "eurostat_code": "Code Eurostat dissemination datasets use (EL for Greece, UK for the United Kingdom).",
         "sipri_name": "Name the SIPRI trade register uses for the country, where it differs or appears.",
         "eu_entry_date": "Date the country joined the EU (or the EEC/EC), null if never a member.",
-        "eu_exit_date": "Date the country left the EU (United Kingdom: 2020-01-31), null otherwise.",
+        "eu_exit_date": "Last day of EU membership (United Kingdom: 2020-01-31, left at midnight CET), "
+        "null if still a member or never one.",
         "is_eu_member": "Member of the EU today.",
     },
     is_fact=False,

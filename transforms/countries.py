@@ -10,7 +10,9 @@ from eujp.schema import DIM_COUNTRY
 
 
 def build_dim_country(seed: pl.DataFrame, today: date) -> pl.DataFrame:
-    """Type the seed's columns and derive `is_eu_member` as of `today`."""
+    """Type the seed's columns and derive `is_eu_member` as of `today`.
+
+    `eu_exit_date` is the last day of membership (the UK left at the end of 2020-01-31)."""
     out = seed.with_columns(
         pl.col("eu_entry_date").cast(pl.String).str.to_date("%Y-%m-%d", strict=True),
         pl.col("eu_exit_date").cast(pl.String).str.to_date("%Y-%m-%d", strict=True),
@@ -18,7 +20,7 @@ def build_dim_country(seed: pl.DataFrame, today: date) -> pl.DataFrame:
         (
             pl.col("eu_entry_date").is_not_null()
             & (pl.col("eu_entry_date") <= today)
-            & (pl.col("eu_exit_date").is_null() | (pl.col("eu_exit_date") > today))
+            & (pl.col("eu_exit_date").is_null() | (pl.col("eu_exit_date") >= today))
         ).alias("is_eu_member")
     )
     return out.select([pl.col(c).cast(t) for c, t in DIM_COUNTRY.columns.items()])
@@ -30,7 +32,7 @@ def eu_members_on(dim_country: pl.DataFrame, day: date) -> list[str]:
         dim_country.filter(
             pl.col("eu_entry_date").is_not_null()
             & (pl.col("eu_entry_date") <= day)
-            & (pl.col("eu_exit_date").is_null() | (pl.col("eu_exit_date") > day))
+            & (pl.col("eu_exit_date").is_null() | (pl.col("eu_exit_date") >= day))
         )
         .get_column("iso2")
         .sort()
