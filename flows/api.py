@@ -25,8 +25,10 @@ def flow_run_url(flow_run_id) -> str | None:
     return f"{base.rstrip('/')}/runs/flow-run/{flow_run_id}" if base else None
 
 
-def recent_flow_runs(limit: int = 10, flow_names: tuple[str, ...] = FLOW_NAMES) -> tuple[list[dict], dict | None]:
-    """The newest started runs of our flows (newest first) and the next scheduled one, as plain dicts."""
+def recent_flow_runs(limit: int = 10, flow_names: tuple[str, ...] = FLOW_NAMES,
+                     timeout: float = 10.0) -> tuple[list[dict], dict | None]:
+    """The newest started runs of our flows (newest first) and the next scheduled one, as plain dicts.
+    Each request gives up after `timeout` seconds (a hung API must not hang `eujp status`)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowFilter,
@@ -39,7 +41,7 @@ def recent_flow_runs(limit: int = 10, flow_names: tuple[str, ...] = FLOW_NAMES) 
     from prefect.client.schemas.objects import StateType
     from prefect.client.schemas.sorting import FlowRunSort
 
-    with get_client(sync_client=True) as client:
+    with get_client(httpx_settings={"timeout": timeout}, sync_client=True) as client:
         flows = client.read_flows(flow_filter=FlowFilter(name=FlowFilterName(any_=list(flow_names))))
         names = {f.id: f.name for f in flows}
         if not names:

@@ -38,7 +38,9 @@ def run_markdown(summary: dict, reports: Iterable = (), *, flow_label: str = "eu
     lines += ["| | |", "|---|---|"]
     lines.append(f"| published to | {_code(summary['published_to']) if summary.get('published_to') else 'not published'} |")
     docs = summary.get("docs_url")
-    lines.append(f"| Data Docs | {f'[open the Data Docs]({docs})' if docs else 'not built'} |")
+    validated = any(s.get("validation") for s in summary.get("sources", []))
+    no_docs = "not built" if validated else "none: no source was validated in this run"
+    lines.append(f"| Data Docs | {f'[open the Data Docs]({docs})' if docs else no_docs} |")
     lines.append(f"| warehouse | {_code(summary.get('warehouse') or '-')} |")
     if summary.get("as_of"):
         lines.append(f"| rebuilt as of | {summary['as_of']} (from the raw landing zone) |")

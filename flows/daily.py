@@ -228,7 +228,12 @@ def report_run(settings: Settings, summary: RunSummary, reports: list, docs: str
     if docs:
         key = f"runs/{settings.run_id}/docs/index.html"
         summary.docs_url = object_link(settings, key) if summary.published_to else Path(docs).resolve().as_uri()
-    freshness = warehouse_freshness(settings.warehouse_path, now)
+    try:
+        freshness = warehouse_freshness(settings.warehouse_path, now)
+    except Exception as exc:  # noqa: BLE001 - the run's outcome does not depend on its report
+        freshness = []
+        summary.warnings.append(f"freshness not read from {settings.warehouse_path}: {type(exc).__name__}: {exc}")
+        logger.error(summary.warnings[-1])
     summary.freshness = [f.to_dict() for f in freshness]
     for f in freshness:
         if f.warning:

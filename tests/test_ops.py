@@ -378,6 +378,8 @@ def test_run_report_shows_each_suite_the_publication_the_docs_link_and_stale_sou
     assert "fact_x.row_count_delta: 100 -> 1" in md
     unpublished = run_markdown(_summary(published_to=None, docs_url=None, audit={}, errors=[], warnings=[]))
     assert "| published to | not published |" in unpublished and "| Data Docs | not built |" in unpublished
+    unchanged = run_markdown(_summary(docs_url=None, sources=_summary()["sources"][2:]))
+    assert "| Data Docs | none: no source was validated in this run |" in unchanged
     assert "### Errors" not in unpublished and "audit" not in unpublished.lower()
 
 
