@@ -43,6 +43,9 @@ def parse_events_csv(data: bytes) -> ParsedPayload:
         raise ParseError(f"{SOURCE}: CSV could not be read: {exc}") from exc
 
     columns = [c.strip() for c in frame.columns]
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise ParseError(f"{SOURCE}: column(s) {repeated} appear more than once in the header")
     frame.columns = columns
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     unexpected = [c for c in columns if c not in REQUIRED_COLUMNS]

@@ -93,7 +93,11 @@ def parse_oecd_csv(data: bytes) -> ParsedPayload:
     except pl.exceptions.PolarsError as exc:
         raise ParseError(f"{SOURCE}: CSV could not be read: {exc}") from exc
 
-    frame.columns = [c.strip() for c in frame.columns]
+    stripped = [c.strip() for c in frame.columns]
+    repeated = sorted({c for c in stripped if stripped.count(c) > 1})
+    if repeated:
+        raise ParseError(f"{SOURCE}: column(s) {repeated} appear more than once in the header")
+    frame.columns = stripped
     columns = frame.columns
     missing = [c for c in CODE_COLUMNS if c not in columns]
     if len(missing) == len(CODE_COLUMNS):

@@ -38,7 +38,10 @@ def _header(data: bytes, what: str) -> list[str]:
             f"{what}: header line is not valid UTF-8 (wrong encoding?): byte {first[exc.start:exc.start + 1]!r} "
             f"at offset {exc.start}"
         ) from None
-    return next(csv.reader([line]))
+    try:
+        return next(csv.reader([line]))
+    except csv.Error as exc:  # e.g. a stray carriage return inside the header line
+        raise ParseError(f"{what}: header line is not valid CSV ({exc}): {line[:120]!r}") from None
 
 
 def _utf8_error(data: bytes, what: str) -> ParseError:
@@ -116,7 +119,7 @@ def parse_sdmx_csv(
 def _distinct(column: pl.Series) -> pl.Series:
     """`column.unique()`, without hashing every row when the column holds one value (as DATAFLOW and
     LAST UPDATE of a Comext payload do)."""
-    if column.len() and (column == column[0]).all() and not column.has_nulls():
+    if column.len() and not column.has_nulls() and (column == column[0]).all():  # nulls first: None == x fails
         return column.head(1)
     return column.unique()
 
@@ -138,7 +141,7 @@ def parse_comext_csv(data: bytes) -> ParsedPayload:
 
     Columns: the ten DS-045409 columns as published (String), except `OBS_VALUE` parsed to Float64,
     plus `OBS_VALUE_raw` (String, the text as published). An OBS_VALUE that is not a plain number
-    ("n/a", "1,5", "NaN") is null in `OBS_VALUE` and kept in `OBS_VALUE_raw`, so the transform can reject
+    ("n/a", "1,5", "NaN", "1e400") is null in `OBS_VALUE` and kept in `OBS_VALUE_raw`, so the transform can reject
     that row with a reason instead of the parse failing. `source_version` is the latest LAST UPDATE in
     ISO 8601. A payload of another dataflow, an unknown extra column (SchemaDriftError), a missing column,
     an HTML or empty body and invalid UTF-8 raise ParseError.
@@ -164,7 +167,9 @@ def parse_comext_csv(data: bytes) -> ParsedPayload:
     if frame.select(pl.col("OBS_VALUE").is_infinite().any() | pl.col("OBS_VALUE").is_nan().any()).item():
         raw = pl.col("OBS_VALUE_raw").str.strip_chars()
         frame = frame.with_columns(
-            pl.when(raw.str.contains(_NUMBER)).then(pl.col("OBS_VALUE")).otherwise(None).alias("OBS_VALUE")
+            # a number beyond the float range ("1e400") is no more a trade figure than "NaN" is
+            pl.when(raw.str.contains(_NUMBER) & pl.col("OBS_VALUE").is_finite()).then(pl.col("OBS_VALUE"))
+            .otherwise(None).alias("OBS_VALUE")
         )
     return ParsedPayload(
         frame=frame,
