@@ -51,7 +51,7 @@ class SourceBatch:
     source_version: str | None = None
     raw_keys: list[str] = field(default_factory=list)
     rows_in: int = 0
-    valid: pl.DataFrame | None = None
+    valid: pl.DataFrame | None = None  # the rows to load; released (None) once loaded
     rejected: pl.DataFrame | None = None
     validation: Any = None  # eujp.validate.ValidationReport (GX is imported lazily)
     error: str | None = None
@@ -345,6 +345,8 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
             record_run(conn, etl_run_row(batch, run_id))
             update_source_state(conn, batch, now)
             conn.execute("COMMIT")
+            if batch.status == "loaded":
+                batch.valid = None  # in the warehouse now: do not hold 5M rows through marts, audit and publish
         except Exception as exc:  # noqa: BLE001 - a failed load is recorded and rolled back
             conn.execute("ROLLBACK")
             batch.fail("load", exc)

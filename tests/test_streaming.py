@@ -3,6 +3,7 @@ whole-batch result; the fast paths of the Comext parser and transform give exact
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date
 
@@ -115,16 +116,16 @@ def test_a_parse_error_names_the_payload_and_the_step(countries):
 @given(st.text(alphabet="0123456789.+-eE xnaif_", min_size=1, max_size=12))
 def test_obs_value_fast_path_equals_the_plain_number_rule(text):
     """parse_comext_csv casts first and only consults _NUMBER for non-finite results; the value must be the
-    one the rule gives: a plain number (as Python reads it, 1e400 = inf), else null."""
+    one the rule gives: a plain number within the float range, else null."""
     data = (HEADER + f"ESTAT:DS-045409(1.0),14/08/26 11:00:00,{row(value=text)}\r\n").encode()
     frame = parse_comext_csv(data).frame
     stripped = text.strip()
-    expected = float(stripped) if re.search(_NUMBER, stripped) else None
+    expected = float(stripped) if re.search(_NUMBER, stripped) and math.isfinite(float(stripped)) else None
     assert frame.item(0, "OBS_VALUE") == expected
     assert frame.item(0, "OBS_VALUE_raw") == text
 
 
-@pytest.mark.parametrize(("text", "value"), [("1e400", float("inf")), ("-1e400", float("-inf")), ("NaN", None),
+@pytest.mark.parametrize(("text", "value"), [("1e400", None), ("-1e400", None), ("NaN", None),
                                              ("inf", None), ("1.5E3", 1500.0), (" 7 ", 7.0), ("+.5", 0.5)])
 def test_obs_value_edge_cases(text, value):
     data = (HEADER + f"ESTAT:DS-045409(1.0),14/08/26 11:00:00,{row(value=text)}\r\n").encode()
