@@ -7,6 +7,7 @@ secret (Slack's carries a token in its path): it is never logged, and errors nam
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -87,6 +88,14 @@ def post_alert(url: str, payload: dict, *, timeout: float = TIMEOUT_SECONDS, tra
 
     if urlsplit(url).scheme not in ("http", "https"):
         raise AlertError(f"alert webhook {redact(url)}: only http(s) URLs are supported")
+    # httpx logs every request's full URL at INFO ("HTTP Request: POST https://hooks...."): not this one's.
+    try:
+        normalized = str(httpx.URL(url))
+    except Exception:  # noqa: BLE001 - an invalid URL: the post below says so
+        normalized = url
+    hide = _HideURL({url, normalized}, redact(url))
+    httpx_log = logging.getLogger("httpx")
+    httpx_log.addFilter(hide)
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False, transport=transport) as client:
             response = client.post(url, json=payload)
@@ -95,9 +104,27 @@ def post_alert(url: str, payload: dict, *, timeout: float = TIMEOUT_SECONDS, tra
                          f"({type(exc).__name__})") from None
     except httpx.HTTPError as exc:  # str(exc) may quote the URL: keep only the error's type
         raise AlertError(f"alert webhook {redact(url)}: {type(exc).__name__}") from None
+    finally:
+        httpx_log.removeFilter(hide)
     if not 200 <= response.status_code < 300:
         raise AlertError(f"alert webhook {redact(url)} answered HTTP {response.status_code}")
     return response.status_code
+
+
+class _HideURL(logging.Filter):
+    """Replaces the given URLs in log records by their redacted form (the record is kept)."""
+
+    def __init__(self, urls: set[str], shown: str):
+        super().__init__()
+        self.urls, self.shown = urls, shown
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(u in message for u in self.urls):
+            for u in sorted(self.urls, key=len, reverse=True):
+                message = message.replace(u, self.shown)
+            record.msg, record.args = message, None
+        return True
 
 
 def _cut(text: str, limit: int) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 
+from eujp.config import RUN_ID_PATTERN
 from eujp.errors import PublishError
 from eujp.schema import ALL_TABLES
 from eujp.storage import ObjectStore, StoredObject, sha256_file
@@ -124,6 +125,8 @@ def publish_run(
     `latest_files` names keys of `extra_files` (e.g. "report.html") also copied to latest/ when latest moves.
     On any failure the previous `latest` is untouched and PublishError names the object.
     """
+    if not RUN_ID_PATTERN.match(run_id):  # it names the run's prefix: runs/{run_id}/
+        raise ValueError(f"run id {run_id!r} is not allowed (see eujp.config.RUN_ID_PATTERN)")
     prefix = f"runs/{run_id}"
     extra_files = expand_directories(extra_files or {})
     unknown = [k for k in latest_files if k not in extra_files]

@@ -310,7 +310,9 @@ def make_s3_client():
     from botocore.config import Config
 
     env = os.environ
-    return boto3.client(
+    # A session of its own: boto3's default session caches the credentials it resolved first, so a client made
+    # later in a long-lived process would keep signing with them after the environment changed.
+    return boto3.session.Session().client(
         "s3",
         endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
         config=Config(
