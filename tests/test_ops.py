@@ -431,11 +431,16 @@ def test_cli_status_works_without_prefect_and_strict_fails_on_stale_sources(tmp_
 
     from eujp.cli import app
 
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     wh = _empty_warehouse(tmp_path / "wh.duckdb")
-    result = CliRunner().invoke(app, ["status", "--warehouse", str(wh), "--publish", str(tmp_path / "store")])
-    assert result.exit_code == 0, result.output
-    assert "PREFECT_API_URL is not set" in result.output and "nothing under" in result.output
-    strict = CliRunner().invoke(app, ["status", "--warehouse", str(wh), "--publish", str(tmp_path / "s"), "--strict"])
+    # The session's test server (prefect_server fixture) may have set an API URL: this test is about none.
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        result = CliRunner().invoke(app, ["status", "--warehouse", str(wh), "--publish", str(tmp_path / "store")])
+        assert result.exit_code == 0, result.output
+        assert "PREFECT_API_URL is not set" in result.output and "nothing under" in result.output
+        strict = CliRunner().invoke(app, ["status", "--warehouse", str(wh), "--publish", str(tmp_path / "s"),
+                                          "--strict"])
     assert strict.exit_code == 3  # every source 'never'
 
 
