@@ -103,7 +103,10 @@ def run(
             raise typer.BadParameter(f"--as-of replays the raw zone: it cannot be combined with {', '.join(clash)}")
     if from_raw:
         _check_day(from_raw, "--from-raw")
-    settings = Settings.from_env(run_id=run_id)
+    try:
+        settings = Settings.from_env(run_id=run_id)
+    except ValueError as exc:  # a run id that is not one safe path segment, EUJP_KEEP_RUNS out of range, ...
+        raise typer.BadParameter(str(exc)) from None
     from eujp.progress import terminal_progress
     from flows.backfill import as_of_flow
     from flows.daily import daily_flow

@@ -48,8 +48,9 @@ class Settings:
         if not isinstance(self.run_id, str) or not RUN_ID_PATTERN.match(self.run_id):
             raise ValueError(f"run id {self.run_id!r} is not allowed: it names files and object keys, so it must be "
                              "1-100 letters, digits, '.', '_' or '-', starting with a letter or digit")
-        if self.keep_runs < 1:
-            raise ValueError(f"EUJP_KEEP_RUNS must be at least 1, got {self.keep_runs}")
+        if self.keep_runs < 2:  # a reader who resolved latest.json just before it moved still reads that run
+            raise ValueError(f"EUJP_KEEP_RUNS must be at least 2 (the previous published run stays readable), "
+                             f"got {self.keep_runs}")
         if not 0 <= self.max_row_drop_pct <= 100:
             raise ValueError(f"EUJP_MAX_ROW_DROP_PCT must be between 0 and 100, got {self.max_row_drop_pct:g}")
 

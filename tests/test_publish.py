@@ -106,3 +106,27 @@ def test_failed_upload_leaves_previous_latest_intact(tmp_path, fail_on):
     assert good.get_bytes(LATEST_POINTER) == before
     if fail_on != "latest/warehouse":
         assert good.get_bytes("latest/warehouse.duckdb") == before_wh
+
+
+def test_the_previous_published_run_stays_readable_and_whole(tmp_path):
+    """A reader who resolved latest.json just before it moved still finds every object of that run, with the
+    checksums of its manifest; retention (at least 2, see Settings) never takes it away."""
+    from eujp.config import Settings
+
+    store = LocalObjectStore(tmp_path / "objects")
+    for i in range(3):
+        publish(store, tmp_path, f"2026112{i}T060000Z-ffffff", value=float(i), keep_runs=2)
+    previous = "20261121T060000Z-ffffff"
+    manifest = json.loads(store.get_bytes(f"runs/{previous}/manifest.json"))
+    copy = tmp_path / "previous.duckdb"
+    copy.write_bytes(store.get_bytes(f"runs/{previous}/warehouse.duckdb"))
+    assert sha256_file(copy) == manifest["warehouse"]["sha256"]
+    with duckdb.connect(str(copy), read_only=True) as c:
+        assert c.execute("SELECT value_mio_eur FROM fact_goods_trade").fetchone() == (1.0,)
+    for name, table in manifest["tables"].items():
+        part = tmp_path / f"{name}.parquet"
+        part.write_bytes(store.get_bytes(f"runs/{previous}/{table['parquet']}"))
+        assert sha256_file(part) == table["sha256"], name
+    assert not store.list_keys("runs/20261120T060000Z-ffffff")  # the one before that is gone
+    with pytest.raises(ValueError, match="EUJP_KEEP_RUNS must be at least 2"):
+        Settings(keep_runs=1)
