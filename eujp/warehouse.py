@@ -83,10 +83,17 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def write_comments(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
-    """COMMENT ON the table and every documented column (Table.docs)."""
-    conn.execute(f"COMMENT ON TABLE {quote_ident(table.name)} IS {_sql_string(table.description)}")
+    """COMMENT ON the table and every documented column (Table.docs) whose comment differs. (Rewriting the
+    same ~400 comments cost every run, unchanged days included, about 2 s of catalog writes.)"""
+    where = "table_name = ? AND schema_name = current_schema() AND database_name = current_database()"
+    current = conn.execute(f"SELECT comment FROM duckdb_tables() WHERE {where}", [table.name]).fetchone()
+    if current is None or current[0] != table.description:
+        conn.execute(f"COMMENT ON TABLE {quote_ident(table.name)} IS {_sql_string(table.description)}")
+    columns = dict(conn.execute(f"SELECT column_name, comment FROM duckdb_columns() WHERE {where}",
+                                [table.name]).fetchall())
     for col, doc in table.docs.items():
-        conn.execute(f"COMMENT ON COLUMN {quote_ident(table.name)}.{quote_ident(col)} IS {_sql_string(doc)}")
+        if columns.get(col) != doc:
+            conn.execute(f"COMMENT ON COLUMN {quote_ident(table.name)}.{quote_ident(col)} IS {_sql_string(doc)}")
 
 
 def open_staging(warehouse_path: Path, staging_dir: Path, run_id: str) -> Path:
