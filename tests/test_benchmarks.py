@@ -121,5 +121,5 @@ def test_benchmark_command_runs_end_to_end_on_a_tiny_snapshot(tmp_path):
     text = results.read_text()
     for stage in ("extract", "parse", "transform", "validate", "load", "revalidate", "audit", "publish"):
         assert f"| {stage} | " in text
-    assert "pandas baseline output equals the polars transform's" in text and "**yes**" in text
+    assert "pandas baseline's output equals the polars transform's" in text and "**yes**" in text
     assert "DuckDB read_csv + INSERT (floor)" in text
