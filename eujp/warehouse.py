@@ -153,6 +153,18 @@ def replace_dimension(conn: duckdb.DuckDBPyConnection, table: Table, frame: pl.D
     return frame.height
 
 
+ARROW_BATCH_ROWS = 250_000
+
+
+def arrow_batches(frame: pl.DataFrame):
+    """`frame` as an Arrow table of record batches of at most ARROW_BATCH_ROWS rows (zero-copy slices):
+    DuckDB scans one record batch per thread, so a 5M-row frame in one chunk would insert on one core."""
+    import pyarrow as pa
+
+    table = frame.to_arrow()
+    return pa.Table.from_batches(table.to_batches(max_chunksize=ARROW_BATCH_ROWS), schema=table.schema)
+
+
 def upsert_fact(
     conn: duckdb.DuckDBPyConnection,
     table: Table,
@@ -174,7 +186,7 @@ def upsert_fact(
     """
     t = quote_ident(table.name)
     cols = list(table.business_columns)
-    conn.register("_fact_batch", frame.select(cols).to_arrow())
+    conn.register("_fact_batch", arrow_batches(frame.select(cols)))
     try:
         record_revisions(conn, table, "_fact_batch", run_id=run_id, at=loaded_at, source=source)
         if replace_scope is not None:
