@@ -14,14 +14,16 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet uv==$(UV_VERSION)
 
-# Stamps: reinstall only when a lock file changes.
+# Stamps: reinstall only when a lock file changes. --compile-bytecode: uv writes no .pyc by default, and with
+# PYTHONDONTWRITEBYTECODE set (as on our workers) Python never caches them, so every process would compile
+# Prefect, pandas and GX from source again (importing the flows: 4.4 s -> 1.8 s; Prefect's server: 6.9 -> 3.4 s).
 $(VENV)/.runtime: requirements.lock pyproject.toml | $(PY)
-	$(UV) pip install --quiet --python $(PY) -r requirements.lock
+	$(UV) pip install --quiet --compile-bytecode --python $(PY) -r requirements.lock
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
 
 $(VENV)/.dev: requirements-dev.lock pyproject.toml | $(PY)
-	$(UV) pip install --quiet --python $(PY) -r requirements-dev.lock
+	$(UV) pip install --quiet --compile-bytecode --python $(PY) -r requirements-dev.lock
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $@ $(VENV)/.runtime
 
