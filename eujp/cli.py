@@ -47,7 +47,10 @@ def _print_summary(summary: dict) -> None:
     if summary.get("table_rows"):
         rows = ", ".join(f"{k} {v}" for k, v in summary["table_rows"].items())
         console.print(f"warehouse {summary['warehouse']}: {rows}")
-    if summary.get("published_to"):
+    if summary.get("current_run_id"):
+        console.print(f"nothing new: every source is unchanged; the published run {summary['current_run_id']} is "
+                      f"current ({summary['published_to']}); nothing was rebuilt or published")
+    elif summary.get("published_to"):
         console.print(f"published to {summary['published_to']}")
     elif summary.get("as_of"):
         console.print(f"rebuilt as of {summary['as_of']} (not published)")
@@ -85,6 +88,11 @@ def run(
     run_id: Annotated[str | None, typer.Option(help="Run id (default: time-based, unique).")] = None,
 ) -> None:
     """Run the daily flow once (extract, transform, validate, load, audit, publish) and print a summary."""
+    from eujp.prefect_server import start_if_needed
+
+    # Without PREFECT_API_URL: a temporary Prefect server, started first so that it starts while the
+    # pipeline is imported; stopped at exit (after Prefect's own flushes).
+    server = start_if_needed()
     from eujp.config import Settings
     from eujp.sources import SOURCES_BY_NAME
 
@@ -111,6 +119,8 @@ def run(
     from flows.backfill import as_of_flow
     from flows.daily import daily_flow
 
+    if server is not None:
+        server.wait_ready()
     with terminal_progress():
         if as_of:
             state = as_of_flow(as_of=as_of, warehouse=str(warehouse) if warehouse else None, publish_uri=publish,

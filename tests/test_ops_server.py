@@ -373,3 +373,29 @@ def test_overlapping_runs_fail_clearly_or_wait_and_never_interleave(prefect_api,
             _stop(p)
         for f in logs.values():
             f.close()
+
+
+def test_eujp_run_without_a_prefect_api_starts_its_own_server_and_stops_it(tmp_path):
+    """With no PREFECT_API_URL, `eujp run` starts a temporary Prefect server first (while the pipeline is
+    imported), runs the flow against it, and stops it when the run ends: the flow run is in that server's
+    database under PREFECT_HOME, and nothing is left listening."""
+    import re
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EUJP_"))}
+    home = tmp_path / "prefect-home"
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")
+    result = eujp(["run", "--only", "security_events", "--warehouse", str(tmp_path / "w.duckdb"),
+                   "--publish", str(tmp_path / "store"), "--run-id", "20261124T060000Z-tmpsrv"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = result.stdout + result.stderr
+    started = re.search(r"Starting temporary server on http://127\.0\.0\.1:(\d+)", log)
+    assert started and "Stopping temporary server" in log, log
+    with pytest.raises(OSError):  # stopped: nothing answers on its port any more
+        urllib.request.urlopen(f"http://127.0.0.1:{started.group(1)}/api/health", timeout=2)
+    # the flow run is recorded in the temporary server's database (PREFECT_HOME), as Prefect's own would be
+    import sqlite3
+
+    with sqlite3.connect(home / "prefect.db") as db:
+        names = {r[0] for r in db.execute("SELECT f.name FROM flow_run r JOIN flow f ON f.id = r.flow_id "
+                                          "WHERE r.state_type = 'COMPLETED'")}
+    assert {"eujp-daily", "eujp-defence"} <= names
