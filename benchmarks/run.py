@@ -134,7 +134,7 @@ def child_pipeline(snapshot: Path, work: Path) -> dict:
         extract.rows = wire_rows
         meter.stages["parse"].rows = meter.stages["transform"].rows = wire_rows
         meter.stages["validate"].rows = fact_rows
-        payload_bytes = sum(len(p.data) for p in payloads)
+        payload_bytes = sum(p.size for p in payloads)
         del payloads  # the flow drops them after preparing the source as well
         checks = batch.valid.select(pl.col("value_eur").sum(), pl.col("quantity_kg").sum()).row(0)
         spare = work / "batch.parquet"  # for the second upsert below; load_batches releases batch.valid
@@ -381,6 +381,7 @@ def _step_times(log: str, started: str, ended: str) -> dict[str, float]:
         for key, needle in (("server_starting", "Starting temporary server"),
                             ("flow_started", "Beginning flow run"),
                             ("domains_done", "minerals-"),
+                            ("nothing_new_checked", "Task run 'confirm-nothing-new"),
                             ("load_audit_promote_done", "Task run 'load-audit-promote"),
                             ("publish_done", "Task run 'publish"),
                             ("server_stopping", "Stopping temporary server")):
@@ -389,7 +390,8 @@ def _step_times(log: str, started: str, ended: str) -> dict[str, float]:
     def secs(t: str) -> float:
         h, m, s = t.split(":")
         return int(h) * 3600 + int(m) * 60 + float(s)
-    order = [k for k in ("start", "server_starting", "flow_started", "domains_done", "load_audit_promote_done",
+    order = [k for k in ("start", "server_starting", "flow_started", "domains_done", "nothing_new_checked",
+                         "load_audit_promote_done",
                          "publish_done", "server_stopping", "exit") if k in marks]
     return {f"{a} -> {b}": round(secs(marks[b]) - secs(marks[a]), 1) for a, b in itertools.pairwise(order)}
 

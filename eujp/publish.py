@@ -8,12 +8,15 @@ Layout under the publish URI:
     latest/warehouse.duckdb               alias of the newest run's warehouse (one object: never mixed)
     latest/manifest.json                  its manifest
     latest.json                           THE pointer: {"run_id", "prefix", ...}; written last
+    latest-check.json                     the last run that found nothing new (so published nothing): when it
+                                          checked, what it found, which run is still current
 
 Every object is verified (size + sha256) after upload; `latest` moves only after all of them verified.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mimetypes
 import shutil
@@ -31,6 +34,7 @@ from eujp.storage import ObjectStore, StoredObject, sha256_file
 from eujp.warehouse import quote_ident
 
 LATEST_POINTER = "latest.json"
+LATEST_CHECK = "latest-check.json"
 
 
 @dataclass
@@ -72,6 +76,7 @@ def build_manifest(
     validation: dict,
     audit: dict,
     extra_files: dict[str, Path] | None = None,
+    fingerprint: dict[str, str] | None = None,
 ) -> dict:
     return {
         "run_id": run_id,
@@ -94,6 +99,7 @@ def build_manifest(
         "sources": sources,
         "validation": validation,
         "audit": audit,
+        "fingerprint": fingerprint,  # eujp.fingerprint: the code and inputs the warehouse was built from
     }
 
 
@@ -203,6 +209,28 @@ def read_latest_pointer(store: ObjectStore) -> dict | None:
     if not store.exists(LATEST_POINTER):
         return None
     return json.loads(store.get_bytes(LATEST_POINTER))
+
+
+def read_latest_manifest(store: ObjectStore) -> tuple[dict, dict] | None:
+    """(pointer, manifest) of the run `latest.json` points to; None when nothing was published yet.
+    Raises PublishError when the manifest cannot be read or does not match the pointer's sha256."""
+    pointer = read_latest_pointer(store)
+    if pointer is None:
+        return None
+    data = store.get_bytes(pointer["manifest"])
+    expected = pointer.get("manifest_sha256")
+    if expected and hashlib.sha256(data).hexdigest() != expected:
+        raise PublishError(f"the published manifest {store.uri}/{pointer['manifest']} does not match the sha256 "
+                           f"in {LATEST_POINTER}")
+    return pointer, json.loads(data)
+
+
+def record_check(store: ObjectStore, check: dict) -> str:
+    """Write LATEST_CHECK: the last run that found nothing new and published nothing (so readers of `latest`
+    can tell "checked today, unchanged" from "not checked"). Returns its key."""
+    store.put_bytes(LATEST_CHECK, json.dumps(check, indent=2, sort_keys=True, default=str).encode(),
+                    "application/json")
+    return LATEST_CHECK
 
 
 def apply_retention(store: ObjectStore, keep_runs: int) -> list[str]:

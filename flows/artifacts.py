@@ -36,7 +36,11 @@ def run_markdown(summary: dict, reports: Iterable = (), *, flow_label: str = "eu
     status = summary["status"].upper()
     lines = [f"## {flow_label} run `{summary['run_id']}`: {status}", ""]
     lines += ["| | |", "|---|---|"]
-    lines.append(f"| published to | {_code(summary['published_to']) if summary.get('published_to') else 'not published'} |")
+    if summary.get("current_run_id"):
+        lines.append(f"| published to | nothing new: run {_code(summary['current_run_id'])} at "
+                     f"{_code(summary['published_to'])} is current |")
+    else:
+        lines.append(f"| published to | {_code(summary['published_to']) if summary.get('published_to') else 'not published'} |")
     docs = summary.get("docs_url")
     validated = any(s.get("validation") for s in summary.get("sources", []))
     no_docs = "not built" if validated else "none: no source was validated in this run"

@@ -1,5 +1,8 @@
 """The daily parent flow: three domain flows, then load → audit → promote → publish, under one lock.
 
+A day with nothing new (every source unchanged, and the published latest run built from the same inputs by
+the same code) records its check and stops there: see `confirm_nothing_new` and eujp/fingerprint.py.
+
 Every run leaves artifacts (flows/artifacts.py) and a Data Docs site; a failed or crashed run posts an
 alert to the configured webhook (flows/hooks.py).
 """
@@ -20,12 +23,13 @@ from eujp import progress
 from eujp.audit import audit_staging, published_baseline
 from eujp.config import Settings
 from eujp.errors import AuditFailed, PublishError
+from eujp.fingerprint import warehouse_fingerprint
 from eujp.freshness import warehouse_freshness
 from eujp.fsguard import raise_if_storage_error
 from eujp.lock import warehouse_lock
 from eujp.marts import build_marts
-from eujp.pipeline import SourceBatch, load_batches, load_countries, load_dim_country
-from eujp.publish import expand_directories, publish_run
+from eujp.pipeline import SourceBatch, load_batches, load_countries, load_dim_country, utcnow
+from eujp.publish import expand_directories, publish_run, read_latest_manifest, record_check
 from eujp.reference import load_reference_tables
 from eujp.report import write_warehouse_report
 from eujp.schema import ALL_TABLES
@@ -58,6 +62,9 @@ class RunSummary:
     docs_url: str | None = None  # the run's Great Expectations Data Docs (published, else local)
     freshness: list[dict] = field(default_factory=list)  # eujp.freshness.Freshness.to_dict() per source
     as_of: str | None = None  # as-of rebuilds (flows/backfill.py): the day rebuilt
+    # A day with nothing new (confirm_nothing_new): the published run that is still current; published_to is
+    # its location and nothing was published by this run.
+    current_run_id: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -92,13 +99,56 @@ def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries
                                    revalidate=[b.table for b in batches if b.status == "loaded"])
             report.raise_if_failed()
             counts = table_counts(conn)
+            fingerprint = warehouse_fingerprint(conn, countries)
             conn.execute("CHECKPOINT")
         promote(staging, settings.warehouse_path)
     except BaseException as exc:
         discard_staging(staging)
         raise_if_storage_error(exc, f"loading the staging copy {staging}", settings.warehouse_path)
         raise
-    return counts, report.to_dict()
+    return counts, report.to_dict(), fingerprint
+
+
+@task(name="confirm-nothing-new", cache_policy=NO_CACHE, on_failure=[remember_task_failure])
+def confirm_nothing_new(settings: Settings, batches: list[SourceBatch], countries) -> dict | None:
+    """A day with nothing new: when every source is unchanged and the published latest run was built from
+    the same inputs by the same code (eujp.fingerprint), record the check (etl_runs, etl_source_state, through
+    a staging copy as any run) and `latest-check.json`, and return what is still current; rebuilding the
+    marts, auditing and publishing would reproduce the published warehouse. None: take the full path."""
+    if not batches or any(b.status != "unchanged" for b in batches) or not settings.warehouse_path.exists():
+        return None
+    store = open_store(settings.publish_uri)
+    try:
+        latest = read_latest_manifest(store)
+    except Exception as exc:  # noqa: BLE001 - unreadable: the full path (its audit says why)
+        get_run_logger().warning("nothing new, but the published latest run cannot be read (%s): publishing", exc)
+        return None
+    if latest is None:
+        return None
+    pointer, manifest = latest
+    with connect(settings.warehouse_path, read_only=True) as conn:
+        current = warehouse_fingerprint(conn, countries)
+    if manifest.get("fingerprint") != current:
+        get_run_logger().info("every source is unchanged, but the published run %s was built from other code or "
+                              "inputs: rebuilding and publishing", pointer["run_id"])
+        return None
+    staging = open_staging(settings.warehouse_path, settings.staging_dir, settings.run_id)
+    try:
+        with connect(staging) as conn:
+            load_batches(conn, batches, run_id=settings.run_id)  # unchanged batches: run records only
+            counts = table_counts(conn)
+            conn.execute("CHECKPOINT")
+        promote(staging, settings.warehouse_path)
+    except BaseException as exc:
+        discard_staging(staging)
+        raise_if_storage_error(exc, f"recording the run in the staging copy {staging}", settings.warehouse_path)
+        raise
+    check = {"run_id": settings.run_id, "checked_at": utcnow().isoformat(timespec="seconds"),
+             "status": "unchanged", "current_run_id": pointer["run_id"],
+             "sources": {b.source: b.note for b in batches}}
+    record_check(store, check)
+    return {"current_run_id": pointer["run_id"], "location": f"{store.uri.rstrip('/')}/{pointer['prefix']}",
+            "table_rows": counts}
 
 
 @task(name="build-data-docs", cache_policy=NO_CACHE, on_failure=[remember_task_failure])
@@ -129,7 +179,7 @@ def object_link(settings: Settings, key: str) -> str:
 @task(name="publish", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE,
       on_failure=[remember_task_failure])
 def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit: dict, status: str,
-            docs: str | None = None) -> str:
+            docs: str | None = None, fingerprint: dict | None = None) -> str:
     store = open_store(settings.publish_uri)
     work_dir = settings.warehouse_path.parent / "publish" / settings.run_id
     report = run_report(settings)
@@ -151,6 +201,7 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
                                 for b in batches},
                     "validation": {b.table: b.validation.to_dict() for b in batches if b.validation is not None},
                     "audit": audit,
+                    "fingerprint": fingerprint,
                 },
                 work_dir=work_dir,
                 keep_runs=settings.keep_runs,
@@ -185,10 +236,19 @@ def run_daily(settings: Settings) -> RunSummary:
         for domain_flow in DOMAIN_FLOWS.values():
             batches.extend(domain_flow(settings, countries))
         summary.errors = [b.error for b in batches if b.error]
+        current = confirm_nothing_new(settings, batches, countries)
+        if current is not None:
+            summary.sources = [b.summary() for b in batches]
+            summary.table_rows = current["table_rows"]
+            summary.current_run_id, summary.published_to = current["current_run_id"], current["location"]
+            report_run(settings, summary, [], None)
+            logger.info("run %s: nothing new; published run %s is current (%s)", settings.run_id,
+                        summary.current_run_id, summary.published_to)
+            return summary
         reports = [b.validation for b in batches if b.validation is not None]
         docs = data_docs(settings, reports, summary)
         try:
-            counts, audit = load_audit_promote(settings, batches, countries)
+            counts, audit, fingerprint = load_audit_promote(settings, batches, countries)
         except AuditFailed as exc:
             summary.status = "failed"
             summary.errors.append(str(exc))
@@ -200,7 +260,7 @@ def run_daily(settings: Settings) -> RunSummary:
         summary.table_rows, summary.audit = counts, audit
         summary.sources = [b.summary() for b in batches]
         try:
-            summary.published_to = publish(settings, batches, counts, audit, summary.status, docs)
+            summary.published_to = publish(settings, batches, counts, audit, summary.status, docs, fingerprint)
         except PublishError as exc:  # promoted but not published: latest still points at the previous run
             summary.status = "failed"
             summary.errors.append(str(exc))

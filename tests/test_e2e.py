@@ -115,6 +115,53 @@ def test_second_run_is_idempotent(prefect_server, tmp_path):
     assert query(tmp_path, "SELECT count(DISTINCT run_id) FROM etl_runs") == [(2,)]
 
 
+def test_a_day_with_nothing_new_records_its_check_and_publishes_nothing(prefect_server, tmp_path, monkeypatch):
+    store = tmp_path / "var" / "objectstore"
+    _, first = run(tmp_path, run_id="20261124T060000Z-same01")
+    state, second = run(tmp_path, run_id="20261124T060000Z-same02")
+    assert state.is_completed(), second
+    # nothing rebuilt or published: latest still points at the first run, which is reported as current
+    assert second["current_run_id"] == "20261124T060000Z-same01"
+    assert second["published_to"] == first["published_to"]
+    assert json.loads((store / "latest.json").read_text())["run_id"] == "20261124T060000Z-same01"
+    assert not (store / "runs" / "20261124T060000Z-same02").exists()
+    check = json.loads((store / "latest-check.json").read_text())
+    assert (check["run_id"], check["current_run_id"], check["status"]) == \
+        ("20261124T060000Z-same02", "20261124T060000Z-same01", "unchanged")
+    assert set(check["sources"]) == {s["source"] for s in first["sources"]}
+    # ... but the check is recorded in the warehouse, and the table counts are those of the first run
+    assert query(tmp_path, "SELECT status, count(*) FROM etl_runs WHERE run_id = '20261124T060000Z-same02' "
+                 "GROUP BY ALL") == [("unchanged", 6)]
+    assert {k: v for k, v in second["table_rows"].items() if not k.startswith("etl_")} == \
+        {k: v for k, v in first["table_rows"].items() if not k.startswith("etl_")}
+    # a new release (other code) with the same inputs: rebuilt and published
+    import eujp.fingerprint
+
+    monkeypatch.setattr(eujp.fingerprint, "code_fingerprint", lambda: "another release")
+    state, third = run(tmp_path, run_id="20261124T060000Z-same03")
+    assert state.is_completed(), third
+    assert third["current_run_id"] is None
+    latest = json.loads((store / "latest.json").read_text())
+    assert latest["run_id"] == "20261124T060000Z-same03"
+    manifest = json.loads((store / "latest" / "manifest.json").read_text())
+    assert manifest["fingerprint"]["code"] == "another release"
+    # published, not yet checked again: the next unchanged day stops early again
+    state, fourth = run(tmp_path, run_id="20261124T060000Z-same04")
+    assert fourth["current_run_id"] == "20261124T060000Z-same03"
+
+
+def test_an_unchanged_day_after_a_lost_publish_publishes(prefect_server, tmp_path):
+    """A run promoted locally but never published (here: the published runs are gone) is published by the next
+    day even though no source changed: the published latest run is not what the warehouse holds."""
+    store = tmp_path / "var" / "objectstore"
+    run(tmp_path, run_id="20261124T060000Z-lost01")
+    shutil.rmtree(store)
+    state, second = run(tmp_path, run_id="20261124T060000Z-lost02")
+    assert state.is_completed(), second
+    assert second["current_run_id"] is None
+    assert json.loads((store / "latest.json").read_text())["run_id"] == "20261124T060000Z-lost02"
+
+
 def test_publishes_to_s3(prefect_server, tmp_path, s3_bucket, s3_env):
     state, summary = run(tmp_path, publish_uri=f"s3://{s3_bucket}/eujp", run_id="20261124T060000Z-s3e2e1")
     assert state.is_completed(), summary

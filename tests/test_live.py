@@ -632,11 +632,18 @@ def test_daily_flow_in_live_mode_then_unchanged(live, tmp_path, prefect_server):
     statuses = {s["source"]: s["status"] for s in second["sources"]}
     # Comext has no validators: it is re-read from its watermark; whether the slices' bytes equal run 1's
     # depends on how today's period range splits (the flow runs with today's date)
-    assert statuses.pop("comext_goods") in ("loaded", "unchanged")
+    comext = statuses.pop("comext_goods")
+    assert comext in ("loaded", "unchanged")
     assert next(s.param("startPeriod") for s in live.seen() if "DS-045409" in s.path) == "2024-01"
     assert set(statuses.values()) == {"unchanged"}
     assert second["table_rows"]["fact_goods_trade"] == first["table_rows"]["fact_goods_trade"]
     assert [s.headers.get("if-none-match") for s in live.seen(RECORDINGS["eurostat_goods"]["path"])] == \
         [RECORDINGS["eurostat_goods"]["headers"]["ETag"]]
-    manifest = json.loads((tmp_path / "store" / "latest" / "manifest.json").read_text())
-    assert manifest["sources"]["eurostat_goods"]["status"] == "unchanged"
+    if comext == "loaded":  # something new: published, the unchanged sources say so in the manifest
+        manifest = json.loads((tmp_path / "store" / "latest" / "manifest.json").read_text())
+        assert manifest["run_id"] == "20250715T070000Z-live02"
+        assert manifest["sources"]["eurostat_goods"]["status"] == "unchanged"
+    else:  # nothing new at all: the first run stays the published one, the check is recorded beside it
+        assert second["current_run_id"] == "20250715T060000Z-live01"
+        check = json.loads((tmp_path / "store" / "latest-check.json").read_text())
+        assert check["run_id"] == "20250715T070000Z-live02" and check["sources"]["eurostat_goods"].startswith("unchanged")
