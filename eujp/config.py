@@ -16,6 +16,19 @@ DEFAULT_WAREHOUSE = Path("var/warehouse.duckdb")
 DEFAULT_PUBLISH_URI = "var/objectstore"
 
 
+DUCKDB_MEMORY_LIMIT_PATTERN = re.compile(r"^\d+(?:\.\d+)?\s*(?:[KMGT]i?B)$", re.IGNORECASE)
+
+
+def duckdb_memory_limit() -> str:
+    """EUJP_DUCKDB_MEMORY_LIMIT (default 2GB): how much memory DuckDB may use for its buffers while the run
+    loads, audits and exports the warehouse. Joins and sorts beyond it spill to a temporary folder beside the
+    warehouse instead of growing the process (DuckDB's own default is 80% of the machine's RAM)."""
+    value = os.environ.get("EUJP_DUCKDB_MEMORY_LIMIT") or "2GB"
+    if not DUCKDB_MEMORY_LIMIT_PATTERN.match(value):
+        raise ValueError(f"EUJP_DUCKDB_MEMORY_LIMIT must be a size such as 2GB or 1500MB, got {value!r}")
+    return value
+
+
 # A run id names files (staging/{run_id}.duckdb) and object keys (runs/{run_id}/): one safe path segment.
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 

@@ -19,7 +19,4 @@ def read_snapshot(source: Source, snapshot_dir: Path) -> list[RawPayload]:
             f"{source.name}: no file matching {source.snapshot_glob!r} in {snapshot_dir} "
             f"(expected {source.wire_format})"
         )
-    return [
-        RawPayload(source=source.name, name=p.name, data=p.read_bytes(), url=p.resolve().as_uri())
-        for p in files
-    ]
+    return [RawPayload.from_file(source.name, p) for p in files]  # file-backed: read when landed and parsed

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property
+from pathlib import Path
 
 from eujp.errors import ExtractError
 from eujp.storage import ObjectStore
@@ -19,19 +20,63 @@ from eujp.storage import ObjectStore
 
 @dataclass
 class RawPayload:
-    """Bytes exactly as a source answered, with where and when they came from."""
+    """Bytes exactly as a source answered, with where and when they came from.
+
+    A payload read from a file (a snapshot folder) holds its `path`, not its bytes (`data` is None): `read()`
+    reads them when a step needs them (landing, parsing), so a run never holds a year of Comext (~1 GB) in
+    memory through parse, validate and load. The file's size and modification time are recorded when the
+    payload is made: a file changed while the run reads it raises ExtractError instead of mixing versions."""
 
     source: str
     name: str  # file name or request description
-    data: bytes
+    data: bytes | None  # None: file-backed, see `path`
     url: str
     headers: dict[str, str] = field(default_factory=dict)
     fetched_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    path: Path | None = None
+    _stat: tuple[int, int] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.data is None:
+            if self.path is None:
+                raise ValueError(f"{self.name}: a payload needs its bytes or the file that holds them")
+            self._stat = self._file_stat()
+
+    @classmethod
+    def from_file(cls, source: str, path: Path, **kwargs) -> RawPayload:
+        return cls(source=source, name=path.name, data=None, url=path.resolve().as_uri(), path=path, **kwargs)
+
+    def _file_stat(self) -> tuple[int, int]:
+        st = self.path.stat()
+        return st.st_size, st.st_mtime_ns
+
+    def _check_file(self) -> None:
+        if self._file_stat() != self._stat:
+            raise ExtractError(f"{self.source}: {self.path} changed while this run was reading it; run again "
+                               "once the file is complete")
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if self.data is not None else self._stat[0]
+
+    def read(self) -> bytes:
+        """The payload's bytes (read from its file each time for a file-backed payload)."""
+        if self.data is not None:
+            return self.data
+        data = self.path.read_bytes()
+        self._check_file()
+        return data
 
     @cached_property
     def sha256(self) -> str:
-        """Computed once: landing and the input checksum ask for it several times (1 GB of Comext per year)."""
-        return hashlib.sha256(self.data).hexdigest()
+        """Computed once: landing and the input checksum ask for it several times (1 GB of Comext per year).
+        A file is hashed as it is read, in blocks."""
+        if self.data is not None:
+            return hashlib.sha256(self.data).hexdigest()
+        with open(self.path, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        self._check_file()
+        return digest
 
 
 def raw_key(source: str, day: date, sha256: str, ext: str) -> str:
@@ -42,7 +87,11 @@ def land(store: ObjectStore, payload: RawPayload, day: date, ext: str) -> str:
     """Store the payload (once) and its metadata; return the payload's key."""
     key = raw_key(payload.source, day, payload.sha256, ext)
     if not store.exists(key):
-        store.put_bytes(key, payload.data)
+        data = payload.read()
+        if payload.data is None and hashlib.sha256(data).hexdigest() != payload.sha256:
+            raise ExtractError(f"{payload.source}: {payload.path} changed while this run was reading it")
+        store.put_bytes(key, data)
+        del data
     meta_key = key.rsplit(".", 1)[0] + ".meta.json"
     if not store.exists(meta_key):
         meta = {
@@ -52,7 +101,7 @@ def land(store: ObjectStore, payload: RawPayload, day: date, ext: str) -> str:
             "headers": payload.headers,
             "fetched_at": payload.fetched_at,
             "sha256": payload.sha256,
-            "size": len(payload.data),
+            "size": payload.size,
             "ext": ext,
         }
         store.put_bytes(meta_key, json.dumps(meta, indent=1, sort_keys=True).encode(), "application/json")

@@ -156,7 +156,7 @@ def skip_unchanged(batch: SourceBatch, payloads: list[RawPayload], settings: Set
 
 def _parse_one(source: Source, payload: RawPayload) -> ParsedPayload:
     try:
-        return source.parse(payload.data)
+        return source.parse(payload.read())
     except ParseError as exc:
         raise type(exc)(f"{payload.name}: {exc}") from exc
 

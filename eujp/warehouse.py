@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from eujp.config import duckdb_memory_limit
 from eujp.errors import EujpError
 from eujp.schema import (
     ALL_TABLES,
@@ -61,9 +62,11 @@ def _sql_string(text: str) -> str:
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        conn = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
         raise EujpError(f"cannot open warehouse {path}: {exc}") from exc
+    conn.execute(f"SET memory_limit = '{duckdb_memory_limit()}'")  # checked against a size pattern
+    return conn
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:

@@ -42,7 +42,7 @@ def raw_zone(tmp_path, monkeypatch):
     store = LocalObjectStore(tmp_path / "store")
     for source in SOURCES:
         for p in read_snapshot(source, SNAPSHOT):
-            _land(store, source.name, D1, p.name, p.data)
+            _land(store, source.name, D1, p.name, p.read())
     de = (SNAPSHOT / COMEXT_DE).read_text(encoding="utf-8")
     assert ",2025-02,1663789\n" in de
     _land(store, "comext_goods", D2, COMEXT_DE, de.replace(",2025-02,1663789\n", ",2025-02,1700000\n").encode())

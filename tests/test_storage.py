@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date
 
 import boto3
@@ -84,3 +86,49 @@ def test_tampered_landed_payload_is_detected(tmp_path):
     (tmp_path / key).write_bytes(b"y")
     with pytest.raises(ExtractError, match="does not match its sha256"):
         read_landed(store, "events", date(2026, 1, 1))
+
+
+def test_snapshot_payloads_are_read_from_their_files_not_held(tmp_path):
+    """A snapshot file is hashed in blocks and read when it is landed or parsed: the payload holds no bytes."""
+    from eujp.extract import read_snapshot
+    from eujp.sources import SOURCES_BY_NAME
+
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    body = b"date,precision\r\n" * 1000
+    (snap / "security_events.csv").write_bytes(body)
+    [payload] = read_snapshot(SOURCES_BY_NAME["security_events"], snap)
+    assert payload.data is None and payload.size == len(body)
+    assert payload.sha256 == hashlib.sha256(body).hexdigest()
+    store = LocalObjectStore(tmp_path / "store")
+    key = land(store, payload, date(2026, 11, 24), "csv")
+    assert (tmp_path / "store" / key).read_bytes() == body == payload.read()
+    meta = json.loads((tmp_path / "store" / key.replace(".csv", ".meta.json")).read_text())
+    assert meta["size"] == len(body) and meta["url"] == (snap / "security_events.csv").resolve().as_uri()
+
+
+def test_a_snapshot_file_changed_while_the_run_reads_it_is_an_error(tmp_path):
+    from eujp.extract import read_snapshot
+    from eujp.sources import SOURCES_BY_NAME
+
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    path = snap / "security_events.csv"
+    path.write_bytes(b"a,b\r\n1,2\r\n")
+    [payload] = read_snapshot(SOURCES_BY_NAME["security_events"], snap)
+    path.write_bytes(b"a,b\r\n1,2\r\n3,4\r\n")  # a writer still filling the folder
+    with pytest.raises(ExtractError, match="changed while this run was reading it"):
+        payload.read()
+    with pytest.raises(ExtractError, match="changed while this run was reading it"):
+        land(LocalObjectStore(tmp_path / "store"), payload, date(2026, 11, 24), "csv")
+
+
+def test_duckdb_memory_limit_is_configurable_and_checked(tmp_path, monkeypatch):
+    from eujp.warehouse import connect
+
+    monkeypatch.setenv("EUJP_DUCKDB_MEMORY_LIMIT", "512MB")
+    with connect(tmp_path / "w.duckdb") as conn:
+        assert conn.execute("SELECT current_setting('memory_limit')").fetchone()[0] in ("488.2 MiB", "512.0 MB")
+    monkeypatch.setenv("EUJP_DUCKDB_MEMORY_LIMIT", "2GB'; DROP TABLE x; --")
+    with pytest.raises(ValueError, match="EUJP_DUCKDB_MEMORY_LIMIT must be a size"):
+        connect(tmp_path / "w.duckdb")
