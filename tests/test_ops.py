@@ -427,11 +427,10 @@ def test_status_lists_runs_newest_first_with_their_outcome_and_freshness(tmp_pat
 
 
 def test_cli_status_works_without_prefect_and_strict_fails_on_stale_sources(tmp_path):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
     from typer.testing import CliRunner
 
     from eujp.cli import app
-
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     wh = _empty_warehouse(tmp_path / "wh.duckdb")
     # The session's test server (prefect_server fixture) may have set an API URL: this test is about none.
