@@ -9,10 +9,12 @@ Checks, each a named `AuditCheck` in the report (and in the run manifest under "
   `latest.json` points to. The local warehouse and the published one can diverge (a fresh machine, a lost
   disk, a run promoted but not published); it is the published data a bad run would replace, so a collapse
   against it fails the audit even when the local baseline is empty.
-* `{table}.suite`: the table's Great Expectations suite, re-run on the *staged table* (business columns) for
-  every table this run loaded. Each batch was validated before its load (a failure blocks that source
-  only); the audit validates what would be published: the batch merged with the rows already there.
-  Critical failures fail the audit, warnings are reported.
+* `{table}.suite`: the table's Great Expectations suite, evaluated in DuckDB SQL on the *staged table*
+  (business columns) for every table this run loaded (`eujp.suite_sql`: the same suite JSON with the same
+  semantics as GX, tested against GX; one scan of the table, nothing fetched into Python). Each batch was
+  validated before its load (a failure blocks that source only); the audit validates what would be
+  published: the batch merged with the rows already there. Critical failures fail the audit, warnings are
+  reported.
 * `etl_runs.accounting`: for every source of the run, rows in = rows loaded + rows rejected.
 * `etl_rejected_rows.accounting`: every rejected row is in the quarantine (see `quarantine_check`).
 """
@@ -28,7 +30,7 @@ import duckdb
 
 from eujp.errors import AuditFailed
 from eujp.schema import FACT_TABLES, TABLES
-from eujp.warehouse import duplicate_keys, quote_ident, table_counts
+from eujp.warehouse import duplicate_keys, table_counts
 
 
 @dataclass
@@ -99,13 +101,11 @@ def _delta_check(name: str, baseline: str, before: int, after: int, max_row_drop
 
 
 def suite_check(conn: duckdb.DuckDBPyConnection, table_name: str, *, run_id: str) -> AuditCheck:
-    """Re-run the table's expectation suite on the staged table (its business columns)."""
-    from eujp.validate import validate_frame  # Great Expectations: imported only when auditing
+    """Evaluate the table's expectation suite on the staged table (its business columns) in DuckDB SQL."""
+    from eujp.suite_sql import evaluate_suite_sql
 
     table = TABLES[table_name]
-    cols = ", ".join(quote_ident(c) for c in table.business_columns)
-    frame = conn.execute(f"SELECT {cols} FROM {quote_ident(table.name)}").pl().cast(table.business_columns)
-    report = validate_frame(table.name, frame, run_id=run_id)
+    report = evaluate_suite_sql(conn, table.name, run_id=run_id)
     if report.success:
         detail = f"{report.row_count} staged rows meet every critical expectation"
         if report.warnings:
