@@ -96,13 +96,17 @@ def _expectation_id(table_name: str, position: int) -> str:
     return str(uuid.uuid5(_ID_NAMESPACE, f"{table_name}/{position}"))
 
 
-def _gx_suite(suite: Mapping[str, Any]):
-    """A GX ExpectationSuite from a suite dict, each expectation given a stable id (its position)."""
+def _gx_suite(suite: Mapping[str, Any], only: Iterable[str] | None = None):
+    """A GX ExpectationSuite from a suite dict, each expectation given a stable id (its position); `only`:
+    keep just the expectations with these ids."""
     from great_expectations.core.expectation_suite import ExpectationSuite, ExpectationSuiteSchema
 
     data = json.loads(json.dumps(suite))  # deep copy
     for i, exp in enumerate(data["expectations"]):
         exp["id"] = _expectation_id(data["name"], i)
+    if only is not None:
+        keep = set(only)
+        data["expectations"] = [e for e in data["expectations"] if e["id"] in keep]
     return ExpectationSuite(**ExpectationSuiteSchema().load(data))
 
 
@@ -307,14 +311,25 @@ def validate_frame(table_name: str, frame: pl.DataFrame, *, run_id: str | None =
         from great_expectations.validator.v1_validator import Validator
 
         suite = _gx_suite(suite_dict)
-        # What ValidationDefinition.run does, minus storing the suite/result in the context. (Going
-        # through Batch.validate would load and fingerprint the frame twice: +0.5 s at 2M rows.)
-        validator = Validator(
-            batch_definition=runtime.batch_definition(table_name),
-            batch_parameters={"dataframe": pdf},
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": _PARTIAL_UNEXPECTED_COUNT},
-        )
-        result = validator.validate_expectation_suite(suite)
+
+        def run(gx_suite, result_format: str):
+            # What ValidationDefinition.run does, minus storing the suite/result in the context. (Going
+            # through Batch.validate would load and fingerprint the frame twice: +0.5 s at 2M rows.)
+            return Validator(
+                batch_definition=runtime.batch_definition(table_name),
+                batch_parameters={"dataframe": pdf},
+                result_format={"result_format": result_format, "partial_unexpected_count": _PARTIAL_UNEXPECTED_COUNT},
+            ).validate_expectation_suite(gx_suite)
+
+        # BASIC first (counts and percentages of every expectation): SUMMARY's unexpected values, counts and row
+        # indices make GX filter the whole frame once per expectation, even when nothing is unexpected (5M
+        # Comext rows: ~1.5 s of ~6). Only the expectations that failed are run again with SUMMARY, for the
+        # offending rows the reports and the ValidationFailed message show.
+        result = run(suite, "BASIC")
+        failed = [r.expectation_config.id for r in result.results if not r.success]
+        if failed:
+            detail = {r.expectation_config.id: r for r in run(_gx_suite(suite_dict, only=failed), "SUMMARY").results}
+            result.results = [detail.get(r.expectation_config.id, r) for r in result.results]
     # What ValidationDefinition.run would add; Data Docs needs run_id and validation_time.
     gx_run_id = RunIdentifier(run_name=run_id, run_time=dt.datetime.now(dt.UTC))
     result.meta["run_id"] = gx_run_id
