@@ -209,21 +209,24 @@ def status(
 
     from eujp.config import Settings
     from eujp.freshness import warehouse_freshness
-    from eujp.publish import read_latest_pointer
+    from eujp.publish import read_latest_check, read_latest_pointer
     from eujp.status import render, warehouse_runs
     from eujp.storage import open_store
 
     settings = Settings.from_env(warehouse_path=warehouse, publish_uri=publish)
     console = Console(width=None if sys.stdout.isatty() else 200)
     flow_runs, note = _prefect_runs(limit)
+    check = None
     try:
-        pointer = read_latest_pointer(open_store(settings.publish_uri))
+        store = open_store(settings.publish_uri)
+        pointer = read_latest_pointer(store)
+        check = read_latest_check(store)
     except Exception as exc:  # noqa: BLE001 - the store may be unreachable; say so and go on
         pointer, note = None, (note or "") + f"\npublish store {settings.publish_uri} not readable: {exc}"
     freshness = warehouse_freshness(settings.warehouse_path)
     render(console, warehouse_path=settings.warehouse_path, flow_runs=flow_runs, flow_runs_note=note,
            runs=warehouse_runs(settings.warehouse_path, limit), freshness=freshness, pointer=pointer,
-           publish_uri=settings.publish_uri)
+           publish_uri=settings.publish_uri, check=check)
     if strict and any(f.warning for f in freshness):
         raise typer.Exit(code=3)
 

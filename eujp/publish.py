@@ -225,6 +225,13 @@ def read_latest_manifest(store: ObjectStore) -> tuple[dict, dict] | None:
     return pointer, json.loads(data)
 
 
+def read_latest_check(store: ObjectStore) -> dict | None:
+    """LATEST_CHECK (see `record_check`), None when no run has found nothing new yet."""
+    if not store.exists(LATEST_CHECK):
+        return None
+    return json.loads(store.get_bytes(LATEST_CHECK))
+
+
 def record_check(store: ObjectStore, check: dict) -> str:
     """Write LATEST_CHECK: the last run that found nothing new and published nothing (so readers of `latest`
     can tell "checked today, unchanged" from "not checked"). Returns its key."""

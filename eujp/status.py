@@ -4,7 +4,8 @@ Three places know about runs, and each answers a different question:
 - the Prefect API (when PREFECT_API_URL is set): every flow run, including those that never reached the
   warehouse (lock held, crash), with its state;
 - the warehouse's `etl_runs`: what each run did to each source (rows in / loaded / rejected);
-- the publish store's `latest.json`: which run readers see.
+- the publish store's `latest.json`: which run readers see (and `latest-check.json`: a later run that found
+  nothing new and left it current).
 Freshness comes from `etl_source_state` (eujp.freshness).
 """
 
@@ -54,7 +55,8 @@ def warehouse_runs(warehouse_path: Path, limit: int = 10) -> list[WarehouseRun]:
 
 
 def render(console, *, warehouse_path: Path, flow_runs: list[dict] | None, flow_runs_note: str | None,
-           runs: list[WarehouseRun], freshness: list[Freshness], pointer: dict | None, publish_uri: str) -> None:
+           runs: list[WarehouseRun], freshness: list[Freshness], pointer: dict | None, publish_uri: str,
+           check: dict | None = None) -> None:
     """Print the status report (rich tables) on `console`."""
     from rich.table import Table
 
@@ -89,6 +91,9 @@ def render(console, *, warehouse_path: Path, flow_runs: list[dict] | None, flow_
                       f"({publish_uri.rstrip('/')}/{pointer.get('prefix')})")
     else:
         console.print(f"published: nothing under {publish_uri}")
+    if pointer and check and check.get("current_run_id") == pointer.get("run_id"):
+        console.print(f"checked since: run {check.get('run_id')} at {check.get('checked_at')} found nothing new "
+                      f"(every source unchanged); run {pointer.get('run_id')} is current")
 
     t = Table(title="Freshness (from etl_source_state)", title_justify="left")
     for col in ("source", "last successful extraction (UTC)", "age (days)", "cadence (days)", "newest period",

@@ -134,6 +134,17 @@ def test_a_day_with_nothing_new_records_its_check_and_publishes_nothing(prefect_
                  "GROUP BY ALL") == [("unchanged", 6)]
     assert {k: v for k, v in second["table_rows"].items() if not k.startswith("etl_")} == \
         {k: v for k, v in first["table_rows"].items() if not k.startswith("etl_")}
+    # `eujp status` says so
+    from typer.testing import CliRunner
+
+    from eujp.cli import app
+
+    status = CliRunner().invoke(app, ["status", "--warehouse", str(tmp_path / "var" / "warehouse.duckdb"),
+                                      "--publish", str(store)])
+    assert status.exit_code == 0, status.output
+    text = " ".join(status.output.split())
+    assert "run 20261124T060000Z-same02 at" in text and "found nothing new" in text
+    assert "run 20261124T060000Z-same01 is current" in text
     # a new release (other code) with the same inputs: rebuilt and published
     import eujp.fingerprint
 
