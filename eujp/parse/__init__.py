@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from eujp.errors import ParseError, SchemaDriftError
+
 
 @dataclass
 class ParsedPayload:
@@ -18,3 +20,30 @@ class ParsedPayload:
     frame: pl.DataFrame
     source_version: str | None = None
     meta: dict = field(default_factory=dict)
+
+
+def read_text_csv(text: str, source: str) -> pl.DataFrame:
+    """A text CSV read as strings (nothing inferred), header names stripped of surrounding blanks.
+    Unreadable CSV or a name that occurs twice in the header: ParseError naming the source."""
+    try:
+        frame = pl.read_csv(text.encode("utf-8"), infer_schema=False, quote_char='"')
+    except pl.exceptions.PolarsError as exc:
+        raise ParseError(f"{source}: CSV could not be read: {exc}") from exc
+    columns = [c.strip() for c in frame.columns]
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise ParseError(f"{source}: column(s) {repeated} appear more than once in the header")
+    frame.columns = columns
+    return frame
+
+
+def check_columns(source: str, columns: list[str], required, known, *, extra_word: str) -> None:
+    """SchemaDriftError naming the `required` columns that are missing and the columns that are not `known`
+    (called `extra_word` in the message), when there are any."""
+    missing = [c for c in required if c not in columns]
+    extra = [c for c in columns if c not in known]
+    if missing or extra:
+        parts = [f"missing {missing!r}"] if missing else []
+        if extra:
+            parts.append(f"{extra_word} {extra!r}")
+        raise SchemaDriftError(f"{source}: columns changed: {'; '.join(parts)}")

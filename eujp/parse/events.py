@@ -15,10 +15,8 @@ Decisions:
 
 from __future__ import annotations
 
-import polars as pl
-
-from eujp.errors import ParseError, SchemaDriftError
-from eujp.parse import ParsedPayload
+from eujp.errors import ParseError
+from eujp.parse import ParsedPayload, check_columns, read_text_csv
 
 SOURCE = "security events CSV"
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -37,27 +35,11 @@ def parse_events_csv(data: bytes) -> ParsedPayload:
         raise ParseError(f"{SOURCE}: payload contains NUL characters (binary or UTF-16), not a UTF-8 CSV")
     if text.lstrip().startswith("<"):
         raise ParseError(f"{SOURCE}: payload is HTML/XML, not CSV: {text.lstrip()[:80]!r}")
-    try:
-        frame = pl.read_csv(text.encode("utf-8"), infer_schema=False, quote_char='"')
-    except pl.exceptions.PolarsError as exc:
-        raise ParseError(f"{SOURCE}: CSV could not be read: {exc}") from exc
-
-    columns = [c.strip() for c in frame.columns]
-    repeated = sorted({c for c in columns if columns.count(c) > 1})
-    if repeated:
-        raise ParseError(f"{SOURCE}: column(s) {repeated} appear more than once in the header")
-    frame.columns = columns
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    unexpected = [c for c in columns if c not in REQUIRED_COLUMNS]
-    if len(missing) == len(REQUIRED_COLUMNS):
+    frame = read_text_csv(text, SOURCE)
+    columns = frame.columns
+    if not any(c in columns for c in REQUIRED_COLUMNS):
         raise ParseError(f"{SOURCE}: header has none of the expected columns; header: {columns[:10]!r}")
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {missing!r}")
-        if unexpected:
-            parts.append(f"unexpected {unexpected!r}")
-        raise SchemaDriftError(f"{SOURCE}: columns changed: {'; '.join(parts)}")
+    check_columns(SOURCE, columns, REQUIRED_COLUMNS, REQUIRED_COLUMNS, extra_word="unexpected")
 
     frame = frame.select(REQUIRED_COLUMNS)
     latest = frame["date"].drop_nulls().max() if frame.height else None

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from eujp.errors import ParseError, SchemaDriftError
-from eujp.parse import ParsedPayload
+from eujp.errors import ParseError
+from eujp.parse import ParsedPayload, check_columns, read_text_csv
 
 SOURCE = "OECD export restrictions SDMX-CSV"
 
@@ -88,32 +88,15 @@ def parse_oecd_csv(data: bytes) -> ParsedPayload:
     head = text.lstrip()[:200]
     if head.startswith("<"):
         raise ParseError(f"{SOURCE}: payload is HTML/XML (an error page?), not SDMX-CSV: {head[:80]!r}")
-    try:
-        frame = pl.read_csv(text.encode("utf-8"), infer_schema=False, quote_char='"')
-    except pl.exceptions.PolarsError as exc:
-        raise ParseError(f"{SOURCE}: CSV could not be read: {exc}") from exc
-
-    stripped = [c.strip() for c in frame.columns]
-    repeated = sorted({c for c in stripped if stripped.count(c) > 1})
-    if repeated:
-        raise ParseError(f"{SOURCE}: column(s) {repeated} appear more than once in the header")
-    frame.columns = stripped
+    frame = read_text_csv(text, SOURCE)
     columns = frame.columns
-    missing = [c for c in CODE_COLUMNS if c not in columns]
-    if len(missing) == len(CODE_COLUMNS):
+    if not any(c in columns for c in CODE_COLUMNS):
         raise ParseError(
             f"{SOURCE}: header has none of the SDMX code columns {list(CODE_COLUMNS)}; "
             f"first line: {text.splitlines()[0][:120]!r}"
         )
-    unknown = [c for c in columns if c not in CODE_COLUMNS and c not in LABEL_COLUMNS
-               and c not in KNOWN_UNUSED_COLUMNS]
-    if missing or unknown:
-        parts = []
-        if missing:
-            parts.append(f"missing {missing!r}")
-        if unknown:
-            parts.append(f"unknown {unknown!r}")
-        raise SchemaDriftError(f"{SOURCE}: columns changed: {'; '.join(parts)}")
+    check_columns(SOURCE, columns, CODE_COLUMNS, {*CODE_COLUMNS, *LABEL_COLUMNS, *KNOWN_UNUSED_COLUMNS},
+                  extra_word="unknown")
 
     structure_ids = (
         sorted(frame["STRUCTURE_ID"].drop_nulls().unique().to_list()) if "STRUCTURE_ID" in columns else []
