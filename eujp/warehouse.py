@@ -18,6 +18,7 @@ import polars as pl
 
 from eujp.config import duckdb_memory_limit
 from eujp.errors import EujpError
+from eujp.memory import release_unused_memory
 from eujp.schema import (
     ALL_TABLES,
     DIM_COUNTRY,
@@ -214,6 +215,7 @@ def upsert_fact(
             conn.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
     finally:
         conn.unregister("_fact_batch")
+        release_unused_memory()  # the batch's Arrow copy
     return frame.height
 
 
