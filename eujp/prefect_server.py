@@ -13,11 +13,15 @@ The server uses PREFECT_HOME's database like Prefect's own temporary server, and
 from __future__ import annotations
 
 import atexit
+import ctypes
+import ctypes.util
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -31,6 +35,16 @@ def _say(message: str) -> None:
     """A log line in the format of Prefect's console handler (Prefect is not imported yet)."""
     print(f"{datetime.now():%H:%M:%S.%f}"[:12] + f" | INFO    | eujp.prefect_server - {message}", file=sys.stderr,
           flush=True)
+
+
+def _die_with_parent() -> None:
+    """In the server process, before it execs (Linux): SIGTERM it when the `eujp run` that started it dies, even
+    by a signal that skips atexit (SIGTERM, SIGKILL), so that no temporary server outlives its run."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
 
 
 def _free_port() -> int:
@@ -67,6 +81,8 @@ class TemporaryPrefectServer:
              "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
              "--log-level", "error", "--lifespan", "on"],
             env=env, stdin=subprocess.DEVNULL,
+            # only while this process has a single thread: a preexec_fn after fork is unsafe with threads
+            preexec_fn=_die_with_parent if threading.active_count() == 1 else None,  # noqa: PLW1509
         )
         atexit.register(self.stop)
         return self
