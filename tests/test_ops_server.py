@@ -399,3 +399,35 @@ def test_eujp_run_without_a_prefect_api_starts_its_own_server_and_stops_it(tmp_p
         names = {r[0] for r in db.execute("SELECT f.name FROM flow_run r JOIN flow f ON f.id = r.flow_id "
                                           "WHERE r.state_type = 'COMPLETED'")}
     assert {"eujp-daily", "eujp-defence"} <= names
+
+
+def test_the_temporary_server_dies_with_a_run_killed_by_sigkill(tmp_path):
+    """A run killed outright (no atexit) must not leave its temporary Prefect server running."""
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "from eujp.prefect_server import start_if_needed\n"
+        "server = start_if_needed()\n"
+        "server.wait_ready()\n"
+        "print(server.process.pid, flush=True)\n"
+        "time.sleep(120)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EUJP_"))}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    run = subprocess.Popen([sys.executable, str(script)], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        server_pid = int(run.stdout.readline())
+        os.kill(server_pid, 0)  # running
+        run.kill()
+        run.wait(10)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                os.kill(server_pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"the temporary server {server_pid} outlived its killed run")
+    finally:
+        _stop(run)
