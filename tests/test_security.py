@@ -33,6 +33,7 @@ from s3_fault_proxy import FaultProxy
 import eujp.audit
 import eujp.marts
 import eujp.publish
+import eujp.suite_sql
 import eujp.warehouse
 import flows.daily
 from eujp.config import Settings
@@ -351,7 +352,7 @@ def test_input_text_reaches_the_warehouse_as_data_never_as_sql(tmp_path, monkeyp
         quoted.append(name)
         return real_quote(name)
 
-    for module in (eujp.warehouse, eujp.audit, eujp.publish, eujp.marts):
+    for module in (eujp.warehouse, eujp.suite_sql, eujp.publish, eujp.marts):
         monkeypatch.setattr(module, "quote_ident", recording_quote)
 
     source = SOURCES_BY_NAME["security_events"]
