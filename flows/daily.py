@@ -10,6 +10,8 @@ alert to the configured webhook (flows/hooks.py).
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -76,37 +78,46 @@ class RunSummary:
 
 @task(name="load-audit-promote", cache_policy=NO_CACHE, on_failure=[remember_task_failure])
 def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries,
-                       compare_published: bool = True) -> tuple[dict, dict]:
+                       compare_published: bool = True) -> tuple[dict, dict, dict]:
     """Load every batch into a staging copy, audit it, and promote it over the live warehouse.
 
     The audit compares row counts with the live warehouse and with the published latest run (read first: an
-    unreadable store fails the audit before anything is written) and re-runs the suites of the tables this
-    run loaded. A full or read-only disk surfaces as WarehouseStorageError naming the staging file; the live
+    unreadable store fails the audit before anything is written) and evaluates the suites of the tables this
+    run loaded. Returns the table counts, the audit report and the warehouse's fingerprint (eujp.fingerprint). A full or read-only disk surfaces as WarehouseStorageError naming the staging file; the live
     warehouse is only ever replaced by `promote`'s atomic rename. `compare_published=False` for a warehouse
     that is never published (as-of rebuilds, flows/backfill.py): the published latest run is not its baseline."""
     published = published_baseline(open_store(settings.publish_uri)) if compare_published else None
+    with staged_warehouse(settings, "loading the staging copy") as conn, progress.step("load, audit, promote"):
+        ensure_schema(conn)
+        previous = table_counts(conn)
+        load_dim_country(conn, countries)
+        load_batches(conn, batches, run_id=settings.run_id)
+        load_reference_tables(conn)
+        build_marts(conn)  # on the staging copy: the marts are published with the facts they come from
+        report = audit_staging(conn, run_id=settings.run_id, previous_counts=previous,
+                               max_row_drop_pct=settings.max_row_drop_pct, published=published,
+                               revalidate=[b.table for b in batches if b.status == "loaded"])
+        report.raise_if_failed()
+        counts = table_counts(conn)
+        fingerprint = warehouse_fingerprint(conn, countries)
+    return counts, report.to_dict(), fingerprint
+
+
+@contextmanager
+def staged_warehouse(settings: Settings, doing: str) -> Iterator:
+    """A connection to a staging copy of the live warehouse; when the block ends without an error the copy is
+    checkpointed, closed and promoted over the live file (atomic rename), else discarded. A full or read-only
+    disk surfaces as WarehouseStorageError naming the staging file (`doing`: what the run was doing)."""
     staging = open_staging(settings.warehouse_path, settings.staging_dir, settings.run_id)
     try:
-        with progress.step("load, audit, promote"), connect(staging) as conn:
-            ensure_schema(conn)
-            previous = table_counts(conn)
-            load_dim_country(conn, countries)
-            load_batches(conn, batches, run_id=settings.run_id)
-            load_reference_tables(conn)
-            build_marts(conn)  # on the staging copy: the marts are published with the facts they come from
-            report = audit_staging(conn, run_id=settings.run_id, previous_counts=previous,
-                                   max_row_drop_pct=settings.max_row_drop_pct, published=published,
-                                   revalidate=[b.table for b in batches if b.status == "loaded"])
-            report.raise_if_failed()
-            counts = table_counts(conn)
-            fingerprint = warehouse_fingerprint(conn, countries)
+        with connect(staging) as conn:
+            yield conn
             conn.execute("CHECKPOINT")
         promote(staging, settings.warehouse_path)
     except BaseException as exc:
         discard_staging(staging)
-        raise_if_storage_error(exc, f"loading the staging copy {staging}", settings.warehouse_path)
+        raise_if_storage_error(exc, f"{doing} {staging}", settings.warehouse_path)
         raise
-    return counts, report.to_dict(), fingerprint
 
 
 @task(name="confirm-nothing-new", cache_policy=NO_CACHE, on_failure=[remember_task_failure])
@@ -132,17 +143,9 @@ def confirm_nothing_new(settings: Settings, batches: list[SourceBatch], countrie
         get_run_logger().info("every source is unchanged, but the published run %s was built from other code or "
                               "inputs: rebuilding and publishing", pointer["run_id"])
         return None
-    staging = open_staging(settings.warehouse_path, settings.staging_dir, settings.run_id)
-    try:
-        with connect(staging) as conn:
-            load_batches(conn, batches, run_id=settings.run_id)  # unchanged batches: run records only
-            counts = table_counts(conn)
-            conn.execute("CHECKPOINT")
-        promote(staging, settings.warehouse_path)
-    except BaseException as exc:
-        discard_staging(staging)
-        raise_if_storage_error(exc, f"recording the run in the staging copy {staging}", settings.warehouse_path)
-        raise
+    with staged_warehouse(settings, "recording the run in the staging copy") as conn:
+        load_batches(conn, batches, run_id=settings.run_id)  # unchanged batches: run records only
+        counts = table_counts(conn)
     check = {"run_id": settings.run_id, "checked_at": utcnow().isoformat(timespec="seconds"),
              "status": "unchanged", "current_run_id": pointer["run_id"],
              "sources": {b.source: b.note for b in batches}}
