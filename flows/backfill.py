@@ -13,7 +13,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger
-from prefect.states import Failed
 
 from eujp.asof import default_warehouse, end_of_day, replay_plan, stamp_extraction_times
 from eujp.config import Settings
@@ -23,8 +22,7 @@ from eujp.pipeline import SourceBatch, load_countries
 from eujp.sources import SOURCES, SOURCES_BY_NAME
 from eujp.storage import open_store
 from eujp.warehouse import connect, promote, table_counts
-from flows.artifacts import create_failure_artifact
-from flows.daily import RunSummary, data_docs, load_audit_promote, report_run
+from flows.daily import RunSummary, data_docs, flow_result, load_audit_promote, report_run
 from flows.domains import DOMAIN_FLOWS
 from flows.hooks import begin_run, notify_failure
 
@@ -106,14 +104,4 @@ def as_of_flow(
                              only_sources=tuple(only_sources) if only_sources else None)
     target = Path(warehouse) if warehouse else default_warehouse(base.warehouse_path, day)
     settings = base.with_(warehouse_path=target, source_mode="raw", raw_date=day, run_date=day)
-    try:
-        summary = rebuild_as_of(settings, day)
-    except Exception as exc:  # re-raised below: the run fails with its own error
-        try:
-            create_failure_artifact(settings.run_id, f"{type(exc).__name__}: {exc}", FLOW_LABEL)
-        except Exception as artifact_exc:  # noqa: BLE001 - the run's own error is the one to raise
-            get_run_logger().error("could not create the failure artifact: %s", artifact_exc)
-        raise
-    if summary.status != "success":
-        return Failed(message=summary.failure_message, data=summary.to_dict())
-    return summary.to_dict()
+    return flow_result(settings, lambda: rebuild_as_of(settings, day), FLOW_LABEL)

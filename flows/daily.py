@@ -10,7 +10,7 @@ alert to the configured webhook (flows/hooks.py).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -332,11 +332,17 @@ def daily_flow(
         only_sources=tuple(only_sources) if only_sources else None,
         force=force,
     )
+    return flow_result(settings, lambda: run_daily(settings))
+
+
+def flow_result(settings: Settings, body: Callable[[], RunSummary], flow_label: str = "eujp-daily"):
+    """Run a flow's body and turn its summary into the flow's result: the summary, or a Failed state carrying
+    it. An exception leaves a failure artifact first and is re-raised (the run fails with its own error)."""
     try:
-        summary = run_daily(settings)
-    except Exception as exc:  # re-raised below: the run fails with its own error
+        summary = body()
+    except Exception as exc:
         try:
-            create_failure_artifact(settings.run_id, f"{type(exc).__name__}: {exc}")
+            create_failure_artifact(settings.run_id, f"{type(exc).__name__}: {exc}", flow_label)
         except Exception as artifact_exc:  # noqa: BLE001 - the run's own error is the one to raise
             get_run_logger().error("could not create the failure artifact: %s", artifact_exc)
         raise
