@@ -21,8 +21,6 @@ Checks, each a named `AuditCheck` in the report (and in the run manifest under "
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -73,21 +71,19 @@ def published_baseline(store) -> PublishedBaseline | None:
 
     Raises AuditFailed when the pointer exists but its manifest cannot be read or does not match the
     pointer's sha256: the audit fails closed instead of comparing against nothing."""
-    from eujp.publish import read_latest_pointer
+    from eujp.publish import ManifestMismatchError, read_latest_manifest
 
     try:
-        pointer = read_latest_pointer(store)
-        if pointer is None:
-            return None
-        data = store.get_bytes(pointer["manifest"])
+        latest = read_latest_manifest(store)
+    except ManifestMismatchError as exc:
+        raise AuditFailed(f"audit: {exc}; refusing to compare row counts against it") from exc
     except Exception as exc:  # any store or JSON error: say what could not be read
         raise AuditFailed(f"audit: cannot read the published latest run from {store.uri} to compare row "
                         f"counts against it: {type(exc).__name__}: {exc}") from exc
-    expected = pointer.get("manifest_sha256")
-    if expected and hashlib.sha256(data).hexdigest() != expected:
-        raise AuditFailed(f"audit: the published manifest {store.uri}/{pointer['manifest']} does not match the "
-                        "sha256 in latest.json; refusing to compare row counts against it")
-    tables = json.loads(data).get("tables") or {}
+    if latest is None:
+        return None
+    pointer, manifest = latest
+    tables = manifest.get("tables") or {}
     return PublishedBaseline(run_id=str(pointer["run_id"]),
                              table_rows={name: int(t["rows"]) for name, t in tables.items() if t.get("rows") is not None})
 

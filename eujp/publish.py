@@ -37,6 +37,10 @@ LATEST_POINTER = "latest.json"
 LATEST_CHECK = "latest-check.json"
 
 
+class ManifestMismatchError(PublishError):
+    """The manifest `latest.json` points to does not match the sha256 the pointer records."""
+
+
 @dataclass
 class PublishResult:
     run_id: str
@@ -213,15 +217,16 @@ def read_latest_pointer(store: ObjectStore) -> dict | None:
 
 def read_latest_manifest(store: ObjectStore) -> tuple[dict, dict] | None:
     """(pointer, manifest) of the run `latest.json` points to; None when nothing was published yet.
-    Raises PublishError when the manifest cannot be read or does not match the pointer's sha256."""
+    Raises ManifestMismatchError when the manifest does not match the pointer's sha256; store and JSON errors
+    propagate."""
     pointer = read_latest_pointer(store)
     if pointer is None:
         return None
     data = store.get_bytes(pointer["manifest"])
     expected = pointer.get("manifest_sha256")
     if expected and hashlib.sha256(data).hexdigest() != expected:
-        raise PublishError(f"the published manifest {store.uri}/{pointer['manifest']} does not match the sha256 "
-                           f"in {LATEST_POINTER}")
+        raise ManifestMismatchError(f"the published manifest {store.uri}/{pointer['manifest']} does not match the "
+                                    f"sha256 in {LATEST_POINTER}")
     return pointer, json.loads(data)
 
 
