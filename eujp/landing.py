@@ -67,6 +67,17 @@ class RawPayload:
         self._check_file()
         return data
 
+    def read_and_hash(self) -> tuple[bytes, str]:
+        """The payload's bytes and their sha256, from one read; the digest is kept as `sha256` (a digest taken
+        earlier that differs means the file changed in between: ExtractError)."""
+        data = self.read()
+        if self.data is not None:
+            return data, self.sha256
+        digest = hashlib.sha256(data).hexdigest()
+        if self.__dict__.setdefault("sha256", digest) != digest:
+            raise ExtractError(f"{self.source}: {self.path} changed while this run was reading it")
+        return data, digest
+
     @cached_property
     def sha256(self) -> str:
         """Computed once: landing and the input checksum ask for it several times (1 GB of Comext per year).
@@ -85,13 +96,11 @@ def raw_key(source: str, day: date, sha256: str, ext: str) -> str:
 
 def land(store: ObjectStore, payload: RawPayload, day: date, ext: str) -> str:
     """Store the payload (once) and its metadata; return the payload's key."""
-    key = raw_key(payload.source, day, payload.sha256, ext)
+    data, digest = payload.read_and_hash()  # the key is the hash of the very bytes stored
+    key = raw_key(payload.source, day, digest, ext)
     if not store.exists(key):
-        data = payload.read()
-        if payload.data is None and hashlib.sha256(data).hexdigest() != payload.sha256:
-            raise ExtractError(f"{payload.source}: {payload.path} changed while this run was reading it")
         store.put_bytes(key, data)
-        del data
+    del data
     meta_key = key.rsplit(".", 1)[0] + ".meta.json"
     if not store.exists(meta_key):
         meta = {
