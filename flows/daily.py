@@ -83,8 +83,9 @@ def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries
 
     The audit compares row counts with the live warehouse and with the published latest run (read first: an
     unreadable store fails the audit before anything is written) and evaluates the suites of the tables this
-    run loaded. Returns the table counts, the audit report and the warehouse's fingerprint (eujp.fingerprint). A full or read-only disk surfaces as WarehouseStorageError naming the staging file; the live
-    warehouse is only ever replaced by `promote`'s atomic rename. `compare_published=False` for a warehouse
+    run loaded. Returns the table counts, the audit report and the warehouse's fingerprint (eujp.fingerprint).
+    A full or read-only disk surfaces as WarehouseStorageError naming the staging file; the live warehouse is
+    only ever replaced by `promote`'s atomic rename. `compare_published=False` for a warehouse
     that is never published (as-of rebuilds, flows/backfill.py): the published latest run is not its baseline."""
     published = published_baseline(open_store(settings.publish_uri)) if compare_published else None
     with staged_warehouse(settings, "loading the staging copy") as conn, progress.step("load, audit, promote"):
