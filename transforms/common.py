@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
+YEAR_PATTERN = r"^[0-9]{4}$"  # a four-digit year
 REJECTED_SCHEMA = {"reason": pl.String(), "raw_record": pl.String()}
 
 
@@ -157,3 +159,27 @@ def split_by_rules(
     ok = flagged.filter(~pl.col("__broken")).drop("__broken")
     bad = flagged.filter(pl.col("__broken")).drop("__broken")
     return ok, quarantine(bad, first_reason(rules), raw)
+
+
+class WireColumnsError(ValueError):
+    """A wire frame's columns are not the ones its transform reads (a new dimension would split the natural
+    key). The pipeline reports it as eujp.errors.SchemaDriftError."""
+
+
+def check_wire_columns(wire: pl.DataFrame, expected: tuple[str, ...], source_name: str) -> None:
+    """The wire frame must have exactly `expected` columns: a new dimension would split the natural key."""
+    missing = [c for c in expected if c not in wire.columns]
+    new = [c for c in wire.columns if c not in expected]
+    if missing or new:
+        raise WireColumnsError(
+            f"{source_name}: wire columns changed: missing {missing}, unexpected {new}; expected {list(expected)}"
+        )
+
+
+def sha1_16(series: pl.Series) -> pl.Series:
+    """Stable id: first 16 hex digits of sha1 of each string's UTF-8 bytes (null stays null)."""
+    return pl.Series(
+        series.name,
+        [None if v is None else hashlib.sha1(v.encode("utf-8")).hexdigest()[:16] for v in series.to_list()],
+        dtype=pl.String,
+    )

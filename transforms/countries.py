@@ -6,7 +6,11 @@ from datetime import date
 
 import polars as pl
 
-from eujp.schema import DIM_COUNTRY
+# dim_country's columns (declared with their docs in eujp/schema/reference.py).
+COLUMNS: dict[str, pl.DataType] = {
+    "iso2": pl.String(), "iso3": pl.String(), "name": pl.String(), "eurostat_code": pl.String(),
+    "sipri_name": pl.String(), "eu_entry_date": pl.Date(), "eu_exit_date": pl.Date(), "is_eu_member": pl.Boolean(),
+}
 
 
 def build_dim_country(seed: pl.DataFrame, today: date) -> pl.DataFrame:
@@ -23,7 +27,7 @@ def build_dim_country(seed: pl.DataFrame, today: date) -> pl.DataFrame:
             & (pl.col("eu_exit_date").is_null() | (pl.col("eu_exit_date") >= today))
         ).alias("is_eu_member")
     )
-    return out.select([pl.col(c).cast(t) for c, t in DIM_COUNTRY.columns.items()])
+    return out.select([pl.col(c).cast(t) for c, t in COLUMNS.items()])
 
 
 def eu_members_on(dim_country: pl.DataFrame, day: date) -> list[str]:

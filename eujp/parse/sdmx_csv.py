@@ -14,13 +14,12 @@ import polars as pl
 
 from eujp.errors import ParseError, SchemaDriftError
 from eujp.parse import ParsedPayload
+from transforms.comext_goods import WIRE_COLUMNS as COMEXT_WIRE_COLUMNS
 
 BOM = b"\xef\xbb\xbf"
 
-COMEXT_COLUMNS: tuple[str, ...] = (
-    "DATAFLOW", "LAST UPDATE", "freq", "reporter", "partner", "product", "flow", "indicators",
-    "TIME_PERIOD", "OBS_VALUE",
-)
+# The columns a Comext payload must have, in the order its transform reads them.
+COMEXT_COLUMNS: tuple[str, ...] = COMEXT_WIRE_COLUMNS
 COMEXT_DATAFLOW_PREFIX = "ESTAT:DS-045409("
 COMEXT_LAST_UPDATE_FORMAT = "%d/%m/%y %H:%M:%S"
 # A plain decimal number as Comext writes OBS_VALUE ("1663789", "502.02", "1.5E3"); NaN, inf, "1,5" do not match.

@@ -18,13 +18,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 
 import polars as pl
 
-from eujp.schema import FACT_ARMS_TRANSFERS
-from transforms.common import TransformResult, reject
+from transforms.common import TransformResult, reject, sha1_16
 
 MIN_ORDER_YEAR = 1945
 _ID_FIELDS = ("supplier", "recipient", "year_of_order", "weapon_designation", "weapon_description",
@@ -34,15 +32,17 @@ _FLOAT_COLUMNS = ("tiv_per_unit", "tiv_total_order", "tiv_delivered")
 _FLAG_COLUMNS = ("year_of_order_flag", "number_ordered_flag", "number_delivered_flag")
 _INT_RE = r"^\d{1,9}$"
 _FLOAT_RE = r"^(\d+(\.\d*)?|\.\d+)$"
-
-
-def sha1_16(series: pl.Series) -> pl.Series:
-    """Stable id: first 16 hex digits of sha1 of each string's UTF-8 bytes (null stays null)."""
-    return pl.Series(
-        series.name,
-        [None if v is None else hashlib.sha1(v.encode("utf-8")).hexdigest()[:16] for v in series.to_list()],
-        dtype=pl.String,
-    )
+# The output: fact_arms_transfers' business columns (docs in eujp/sources/sipri_arms.py).
+COLUMNS: dict[str, pl.DataType] = {
+    "transfer_id": pl.String(), "supplier": pl.String(), "supplier_iso2": pl.String(), "recipient": pl.String(),
+    "recipient_iso2": pl.String(), "order_year": pl.Int32(), "order_year_uncertain": pl.Boolean(),
+    "number_ordered": pl.Int32(), "number_ordered_uncertain": pl.Boolean(), "weapon_designation": pl.String(),
+    "weapon_description": pl.String(), "number_delivered": pl.Int32(), "number_delivered_uncertain": pl.Boolean(),
+    "delivery_years": pl.String(), "first_delivery_year": pl.Int32(), "last_delivery_year": pl.Int32(),
+    "status": pl.String(), "comments": pl.String(), "tiv_per_unit": pl.Float64(), "tiv_total_order": pl.Float64(),
+    "tiv_delivered": pl.Float64(), "source": pl.String(), "source_version": pl.String(),
+}
+NATURAL_KEY: tuple[str, ...] = ("transfer_id",)
 
 
 def country_name_lookup(countries: pl.DataFrame) -> dict[str, str]:
@@ -95,7 +95,6 @@ def _max_year(source_version: str | None) -> int:
 def transform_arms(
     wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame
 ) -> TransformResult:
-    table = FACT_ARMS_TRANSFERS
     max_year = _max_year(source_version)
     lookup = country_name_lookup(countries)
 
@@ -175,5 +174,5 @@ def transform_arms(
         *[pl.col(c).cast(pl.Float64) for c in _FLOAT_COLUMNS],
         pl.lit(source_name, dtype=pl.String).alias("source"),
         pl.lit(source_version, dtype=pl.String).alias("source_version"),
-    ).cast(table.business_columns)
+    ).cast(COLUMNS)
     return TransformResult(valid=valid, rejected=rejected)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import polars as pl
 
-from eujp.schema import FACT_EXPORT_RESTRICTIONS
 from transforms.common import TransformResult, empty_rejected, reject
 
 MEASURE_KEY: tuple[str, ...] = ("REF_AREA", "COMMODITY", "POLICY_TYPE", "POLICY_VARIATION", "TIME_PERIOD")
@@ -36,6 +35,16 @@ ATTRIBUTES: dict[str, str] = {
 }
 IGNORED_ATTRIBUTES: frozenset[str] = frozenset({"ORIG_LEG_PROD"})
 _ROW = "__row"
+# The output: fact_export_restrictions' business columns (docs in eujp/sources/oecd_restrictions.py).
+COLUMNS: dict[str, pl.DataType] = {
+    "ref_area_iso3": pl.String(), "commodity_hs6": pl.String(), "commodity_label": pl.String(),
+    "policy_type": pl.String(), "policy_type_label": pl.String(), "policy_variation": pl.String(),
+    "period_year": pl.Int32(), "value": pl.String(), "value_unit": pl.String(), "value_condition": pl.String(),
+    "date_introduced": pl.Date(), "date_end": pl.Date(), "is_temporary": pl.Boolean(), "purpose": pl.String(),
+    "document": pl.String(), "legal_basis": pl.String(), "link": pl.String(), "agency": pl.String(),
+    "note": pl.String(), "source": pl.String(), "source_version": pl.String(),
+}
+NATURAL_KEY: tuple[str, ...] = ("ref_area_iso3", "commodity_hs6", "policy_type", "policy_variation", "period_year")
 
 
 def _date(attr: str) -> tuple[pl.Expr, pl.Expr]:
@@ -56,7 +65,6 @@ def _join_problems(problems: list[pl.Expr]) -> pl.Expr:
 def transform_restrictions(
     wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame
 ) -> TransformResult:
-    table = FACT_EXPORT_RESTRICTIONS
     iso3 = countries.get_column("iso3").drop_nulls().unique().to_list()
     w = wire.with_row_index(_ROW).with_columns(
         pl.col(c).cast(pl.String).str.strip_chars().replace("", None) for c in wire.columns
@@ -141,5 +149,5 @@ def transform_restrictions(
         pl.col("note"),
         pl.lit(source_name, dtype=pl.String).alias("source"),
         pl.lit(source_version, dtype=pl.String).alias("source_version"),
-    ).cast(table.business_columns)
+    ).cast(COLUMNS)
     return TransformResult(valid=valid, rejected=rejected, valid_wire_rows=valid_wire_rows)

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import polars as pl
 
-from eujp.schema import FACT_SERVICES_TRADE
-from transforms.common import TransformResult, not_in, text
-from transforms.goods import check_wire_columns, finish_jsonstat, jsonstat_common_rules
+from transforms.common import TransformResult, check_wire_columns, not_in, text
+from transforms.jsonstat import finish_jsonstat, jsonstat_common_rules
 
 SERVICES_DIMENSIONS: tuple[str, ...] = ("freq", "currency", "bop_item", "stk_flow", "partner", "geo", "time")
 SERVICES_FLOWS: dict[str, str] = {"CRE": "export", "DEB": "import", "BAL": "balance"}
 # EU aggregates fact_services_trade.reporter may hold.
 SERVICES_REPORTERS: tuple[str, ...] = ("EU27_2007", "EU28", "EU27_2020")
 SERVICES_CURRENCY = "MIO_EUR"
+# The output: fact_services_trade's business columns (docs in eujp/sources/eurostat_services.py).
+COLUMNS: dict[str, pl.DataType] = {
+    "reporter": pl.String(), "partner": pl.String(), "bop_item": pl.String(), "flow": pl.String(),
+    "period_year": pl.Int32(), "value_mio_eur": pl.Float64(), "obs_status": pl.String(), "source": pl.String(),
+    "source_version": pl.String(),
+}
+NATURAL_KEY: tuple[str, ...] = ("reporter", "partner", "bop_item", "flow", "period_year")
 
 
 def transform_services(
@@ -28,7 +34,6 @@ def transform_services(
     kept, all copies of conflicting rows quarantined).
     """
     check_wire_columns(wire, (*SERVICES_DIMENSIONS, "value", "status"), source_name)
-    table = FACT_SERVICES_TRADE
     rules = [
         (pl.col("freq").ne_missing("A"), pl.format("out of scope freq {} (only A is loaded)", text("freq"))),
         (pl.col("currency").ne_missing(SERVICES_CURRENCY),
@@ -48,4 +53,4 @@ def transform_services(
         pl.lit(source_name, dtype=pl.String).alias("source"),
         pl.lit(source_version, dtype=pl.String).alias("source_version"),
     ]
-    return finish_jsonstat(wire, rules, business, table.business_columns, table.natural_key, SERVICES_DIMENSIONS)
+    return finish_jsonstat(wire, rules, business, COLUMNS, NATURAL_KEY, SERVICES_DIMENSIONS)

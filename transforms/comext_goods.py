@@ -1,19 +1,17 @@
-"""Goods trade wire rows -> fact_goods_trade (Eurostat ext_lt_maineu) and fact_goods_trade_product (Comext).
+"""Comext DS-045409 SDMX-CSV rows -> fact_goods_trade_product (vectorised polars, no per-row Python).
 
-Both transforms are vectorised polars (no Python per row, no map_elements). Every wire row ends up either
-in a valid fact row or in `rejected` with a reason naming the column and the code; nothing is dropped
-silently, out-of-scope rows included.
+Every wire row ends up either in a valid fact row or in `rejected` with a reason naming the column and the
+code; nothing is dropped silently, out-of-scope rows included.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-from eujp.errors import SchemaDriftError
-from eujp.parse.sdmx_csv import COMEXT_COLUMNS
-from eujp.schema import FACT_GOODS_TRADE, FACT_GOODS_TRADE_PRODUCT
 from transforms.common import (
+    YEAR_PATTERN,
     TransformResult,
+    check_wire_columns,
     key_label,
     not_in,
     quarantine,
@@ -22,98 +20,18 @@ from transforms.common import (
     text,
 )
 
-# --------------------------------------------------------------------------- ext_lt_maineu (JSON-stat)
-
-GOODS_ANNUAL_DIMENSIONS: tuple[str, ...] = ("freq", "indic_et", "sitc06", "partner", "geo", "time")
-GOODS_INDICATOR_FLOWS: dict[str, str] = {"MIO_EXP_VAL": "export", "MIO_IMP_VAL": "import", "MIO_BAL_VAL": "balance"}
-# EU aggregates ext_lt_maineu publishes figures for (fact_goods_trade.reporter).
-GOODS_REPORTERS: tuple[str, ...] = ("EU15", "EU27_2007", "EU28", "EU27_2020")
-YEAR_PATTERN = r"^[0-9]{4}$"
-
-
-def check_wire_columns(wire: pl.DataFrame, expected: tuple[str, ...], source_name: str) -> None:
-    """The wire frame must have exactly `expected` columns: a new dimension would split the natural key."""
-    missing = [c for c in expected if c not in wire.columns]
-    new = [c for c in wire.columns if c not in expected]
-    if missing or new:
-        raise SchemaDriftError(
-            f"{source_name}: wire columns changed: missing {missing}, unexpected {new}; expected {list(expected)}"
-        )
-
-
-def jsonstat_common_rules(countries: pl.DataFrame, reporters: tuple[str, ...]) -> list[tuple[pl.Expr, pl.Expr]]:
-    """Rules shared by the Eurostat JSON-stat annual transforms: geo, partner, time, value."""
-    eurostat_codes = countries.get_column("eurostat_code").drop_nulls().unique()
-    return [
-        (not_in("geo", reporters),
-         pl.format("geo {} is not an EU aggregate ({})", text("geo"), pl.lit(", ".join(reporters)))),
-        (not_in("partner", eurostat_codes),
-         pl.format("partner {} is not a known Eurostat country code (dim_country.eurostat_code)", text("partner"))),
-        (~pl.col("time").str.contains(YEAR_PATTERN).fill_null(False),
-         pl.format("time {} is not a year (YYYY)", text("time"))),
-        (pl.col("value").is_null(),
-         pl.format("missing value (status {})", pl.col("status").fill_null("none"))),
-    ]
-
-
-def finish_jsonstat(
-    wire: pl.DataFrame,
-    rules: list[tuple[pl.Expr, pl.Expr]],
-    business: list[pl.Expr],
-    table_columns: dict[str, pl.DataType],
-    natural_key: tuple[str, ...],
-    dimensions: tuple[str, ...],
-) -> TransformResult:
-    """Apply the row rules, build the fact columns, quarantine duplicated natural keys."""
-    wire_columns = [*dimensions, "value", "status"]
-    ok, rejected = split_by_rules(wire, rules, wire_columns)
-    ok = ok.with_columns(business)
-    # Compare on the fact columns only; wire-only columns ride along for the quarantine's raw_record.
-    wire_only = tuple(c for c in wire_columns if c not in table_columns)
-    kept, duplicates = split_duplicates(ok, natural_key, ignore=wire_only)
-    valid = kept.select(list(table_columns)).cast(table_columns)
-    return TransformResult(
-        valid=valid, rejected=pl.concat([rejected, quarantine(duplicates, pl.col("reason"), wire_columns)])
-    )
-
-
-def transform_goods_annual(
-    wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame
-) -> TransformResult:
-    """ext_lt_maineu JSON-stat rows (freq, indic_et, sitc06, partner, geo, time, value, status) ->
-    fact_goods_trade.
-
-    Loaded: freq A, sitc06 TOTAL, indic_et MIO_EXP_VAL/MIO_IMP_VAL/MIO_BAL_VAL (-> export/import/balance).
-    Rejected, with the reason: other freq / sitc06 / indicators ("out of scope ..."), geo not one of
-    GOODS_REPORTERS, partner not a dim_country eurostat_code, time not a year, a null value
-    ("missing value (status c)"), and duplicated natural keys (transforms.common.split_duplicates:
-    one copy of identical rows is kept, all copies of conflicting rows are quarantined).
-    """
-    check_wire_columns(wire, (*GOODS_ANNUAL_DIMENSIONS, "value", "status"), source_name)
-    table = FACT_GOODS_TRADE
-    rules = [
-        (pl.col("freq").ne_missing("A"), pl.format("out of scope freq {} (only A is loaded)", text("freq"))),
-        (pl.col("sitc06").ne_missing("TOTAL"),
-         pl.format("out of scope sitc06 {} (only TOTAL is loaded)", text("sitc06"))),
-        (not_in("indic_et", GOODS_INDICATOR_FLOWS),
-         pl.format("out of scope indicator {} (only {} are loaded)", text("indic_et"),
-                   pl.lit(", ".join(GOODS_INDICATOR_FLOWS)))),
-        *jsonstat_common_rules(countries, GOODS_REPORTERS),
-    ]
-    business = [
-        pl.col("geo").alias("reporter"),
-        pl.col("indic_et").replace_strict(GOODS_INDICATOR_FLOWS, return_dtype=pl.String).alias("flow"),
-        pl.col("time").cast(pl.Int32).alias("period_year"),
-        pl.col("value").alias("value_mio_eur"),
-        pl.col("status").alias("obs_status"),
-        pl.lit(source_name, dtype=pl.String).alias("source"),
-        pl.lit(source_version, dtype=pl.String).alias("source_version"),
-    ]
-    return finish_jsonstat(wire, rules, business, table.business_columns, table.natural_key,
-                           GOODS_ANNUAL_DIMENSIONS)
-
-
-# --------------------------------------------------------------------------- Comext DS-045409 (SDMX-CSV)
+# The columns the Comext parser (eujp.parse.sdmx_csv.parse_comext_csv) delivers, in order.
+WIRE_COLUMNS: tuple[str, ...] = (
+    "DATAFLOW", "LAST UPDATE", "freq", "reporter", "partner", "product", "flow", "indicators",
+    "TIME_PERIOD", "OBS_VALUE",
+)
+# The output: fact_goods_trade_product's business columns (docs in eujp/sources/comext_goods.py).
+COLUMNS: dict[str, pl.DataType] = {
+    "reporter": pl.String(), "partner": pl.String(), "product_cn8": pl.String(), "flow": pl.String(),
+    "period": pl.Date(), "period_code": pl.String(), "value_eur": pl.Float64(), "quantity_kg": pl.Float64(),
+    "source": pl.String(), "source_version": pl.String(),
+}
+NATURAL_KEY: tuple[str, ...] = ("reporter", "partner", "product_cn8", "flow", "period_code")
 
 COMEXT_INDICATORS: dict[str, str] = {"VALUE_IN_EUROS": "value_eur", "QUANTITY_IN_100KG": "quantity_kg"}
 COMEXT_FLOWS: dict[str, str] = {"1": "import", "2": "export"}
@@ -148,7 +66,7 @@ COMEXT_FACT_KEY: tuple[str, ...] = ("reporter", "partner", "product", "flow", "T
 _MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 _CN8_PATTERN = r"^[0-9]{8}$"
 # The quarantine shows the row as published: OBS_VALUE as its raw text.
-_COMEXT_RAW = [pl.col("OBS_VALUE_raw").alias(c) if c == "OBS_VALUE" else pl.col(c) for c in COMEXT_COLUMNS]
+_COMEXT_RAW = [pl.col("OBS_VALUE_raw").alias(c) if c == "OBS_VALUE" else pl.col(c) for c in WIRE_COLUMNS]
 
 
 def transform_goods_product(
@@ -173,8 +91,7 @@ def transform_goods_product(
     OBS_VALUE -> one copy kept, the others rejected; different OBS_VALUE -> every wire row of that fact
     key (both indicators) is rejected, so no half-trusted fact row is loaded.
     """
-    check_wire_columns(wire, (*COMEXT_COLUMNS, "OBS_VALUE_raw"), source_name)
-    table = FACT_GOODS_TRADE_PRODUCT
+    check_wire_columns(wire, (*WIRE_COLUMNS, "OBS_VALUE_raw"), source_name)
     iso2 = countries.get_column("iso2").drop_nulls().to_list()
     reporters = sorted({*iso2, *COMEXT_ISO_EXTRAS, *COMEXT_EU_REPORTERS})
     partners = sorted({*iso2, *COMEXT_ISO_EXTRAS, *COMEXT_PARTNER_AGGREGATES})
@@ -270,7 +187,7 @@ def transform_goods_product(
         (pl.col("quantity_100kg") * 100).round(4).alias("quantity_kg"),
         pl.lit(source_name, dtype=pl.String).alias("source"),
         pl.lit(source_version, dtype=pl.String).alias("source_version"),
-    ).cast(table.business_columns)
+    ).cast(COLUMNS)
     return TransformResult(
         valid=valid, rejected=pl.concat(rejected), valid_wire_rows=int(pivoted.get_column("wire_rows").sum())
     )

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from eujp.schema import FACT_SECURITY_EVENTS
-from transforms.arms import sha1_16
-from transforms.common import TransformResult, empty_rejected, reject, split_duplicates
+from transforms.common import TransformResult, empty_rejected, reject, sha1_16, split_duplicates
 
 # Party codes that are not ISO 3166 countries.
 ORGANISATION_CODES: dict[str, str] = {
@@ -32,6 +30,13 @@ ORGANISATION_CODES: dict[str, str] = {
 }
 DATE_PRECISIONS = ("day", "month", "year")
 _ROW = "__row"
+# The output: fact_security_events' business columns (docs in eujp/sources/security_events.py).
+COLUMNS: dict[str, pl.DataType] = {
+    "event_id": pl.String(), "event_date": pl.Date(), "date_precision": pl.String(), "event_type": pl.String(),
+    "parties": pl.String(), "title": pl.String(), "description": pl.String(), "source_url": pl.String(),
+    "source_title": pl.String(), "source": pl.String(), "source_version": pl.String(),
+}
+NATURAL_KEY: tuple[str, ...] = ("event_id",)
 
 
 def _join_problems(problems: list[pl.Expr]) -> pl.Expr:
@@ -42,7 +47,6 @@ def _join_problems(problems: list[pl.Expr]) -> pl.Expr:
 def transform_events(
     wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame
 ) -> TransformResult:
-    table = FACT_SECURITY_EVENTS
     allowed = sorted(set(countries.get_column("iso3").drop_nulls().to_list()) | set(ORGANISATION_CODES))
 
     w = wire.with_row_index(_ROW).with_columns(
@@ -96,10 +100,10 @@ def transform_events(
         pl.lit(source_version, dtype=pl.String).alias("source_version"),
     )
 
-    kept, dupes = split_duplicates(valid, table.natural_key, ignore=(_ROW,))
+    kept, dupes = split_duplicates(valid, NATURAL_KEY, ignore=(_ROW,))
     if dupes.height:
         raw = wire.with_row_index(_ROW).join(dupes.select(_ROW, "reason"), on=_ROW, how="inner").sort(_ROW)
         rejected.append(reject(raw.drop(_ROW, "reason"), pl.lit(raw["reason"])))
-    out = kept.sort(_ROW).drop(_ROW).select(list(table.business_columns)).cast(table.business_columns)
+    out = kept.sort(_ROW).drop(_ROW).select(list(COLUMNS)).cast(COLUMNS)
     rejected_frame = pl.concat(rejected) if rejected else empty_rejected()
     return TransformResult(valid=out, rejected=rejected_frame)

@@ -1,0 +1,58 @@
+"""Eurostat ext_lt_maineu JSON-stat rows -> fact_goods_trade (vectorised polars, no per-row Python).
+
+Every wire row ends up either in a valid fact row or in `rejected` with a reason naming the column and the
+code; nothing is dropped silently, out-of-scope rows included.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from transforms.common import TransformResult, check_wire_columns, not_in, text
+from transforms.jsonstat import finish_jsonstat, jsonstat_common_rules
+
+GOODS_ANNUAL_DIMENSIONS: tuple[str, ...] = ("freq", "indic_et", "sitc06", "partner", "geo", "time")
+GOODS_INDICATOR_FLOWS: dict[str, str] = {"MIO_EXP_VAL": "export", "MIO_IMP_VAL": "import", "MIO_BAL_VAL": "balance"}
+# EU aggregates ext_lt_maineu publishes figures for (fact_goods_trade.reporter).
+GOODS_REPORTERS: tuple[str, ...] = ("EU15", "EU27_2007", "EU28", "EU27_2020")
+
+# The output: fact_goods_trade's business columns (declared with their docs in eujp/sources/eurostat_goods.py).
+COLUMNS: dict[str, pl.DataType] = {
+    "reporter": pl.String(), "partner": pl.String(), "flow": pl.String(), "period_year": pl.Int32(),
+    "value_mio_eur": pl.Float64(), "obs_status": pl.String(), "source": pl.String(), "source_version": pl.String(),
+}
+NATURAL_KEY: tuple[str, ...] = ("reporter", "partner", "flow", "period_year")
+
+
+def transform_goods_annual(
+    wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame
+) -> TransformResult:
+    """ext_lt_maineu JSON-stat rows (freq, indic_et, sitc06, partner, geo, time, value, status) ->
+    fact_goods_trade.
+
+    Loaded: freq A, sitc06 TOTAL, indic_et MIO_EXP_VAL/MIO_IMP_VAL/MIO_BAL_VAL (-> export/import/balance).
+    Rejected, with the reason: other freq / sitc06 / indicators ("out of scope ..."), geo not one of
+    GOODS_REPORTERS, partner not a dim_country eurostat_code, time not a year, a null value
+    ("missing value (status c)"), and duplicated natural keys (transforms.common.split_duplicates:
+    one copy of identical rows is kept, all copies of conflicting rows are quarantined).
+    """
+    check_wire_columns(wire, (*GOODS_ANNUAL_DIMENSIONS, "value", "status"), source_name)
+    rules = [
+        (pl.col("freq").ne_missing("A"), pl.format("out of scope freq {} (only A is loaded)", text("freq"))),
+        (pl.col("sitc06").ne_missing("TOTAL"),
+         pl.format("out of scope sitc06 {} (only TOTAL is loaded)", text("sitc06"))),
+        (not_in("indic_et", GOODS_INDICATOR_FLOWS),
+         pl.format("out of scope indicator {} (only {} are loaded)", text("indic_et"),
+                   pl.lit(", ".join(GOODS_INDICATOR_FLOWS)))),
+        *jsonstat_common_rules(countries, GOODS_REPORTERS),
+    ]
+    business = [
+        pl.col("geo").alias("reporter"),
+        pl.col("indic_et").replace_strict(GOODS_INDICATOR_FLOWS, return_dtype=pl.String).alias("flow"),
+        pl.col("time").cast(pl.Int32).alias("period_year"),
+        pl.col("value").alias("value_mio_eur"),
+        pl.col("status").alias("obs_status"),
+        pl.lit(source_name, dtype=pl.String).alias("source"),
+        pl.lit(source_version, dtype=pl.String).alias("source_version"),
+    ]
+    return finish_jsonstat(wire, rules, business, COLUMNS, NATURAL_KEY, GOODS_ANNUAL_DIMENSIONS)
