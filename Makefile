@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 
-.PHONY: run test lint audit lock clean
+.PHONY: run test lint docs audit lock clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
@@ -35,6 +35,11 @@ test: $(VENV)/.dev
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check eujp flows transforms tests benchmarks
+
+# Rewrite the generated sections of README.md and docs/warehouse.md (sources, tables, columns) from the
+# declarations. `$(PY) -m eujp.docgen --check` only reports stale sections, as tests/test_docgen.py does.
+docs: $(VENV)/.runtime
+	$(PY) -m eujp.docgen
 
 # Known-vulnerability audit of the locked dependencies (pip-audit; needs the vulnerability service): a known
 # vulnerability fails; dependencies it could not check are listed and fail only with EUJP_AUDIT_STRICT=1.

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import duckdb
 
 from eujp.errors import AuditFailed
-from eujp.schema import FACT_TABLES, TABLES
-from eujp.warehouse import duplicate_keys, table_counts
+from eujp.tables import FACT_TABLES, TABLES
+from eujp.warehouse import count_rows, duplicate_keys
 
 
 @dataclass
@@ -154,7 +154,7 @@ def audit_staging(
     published latest run's counts (`published_baseline`); `revalidate`: tables whose suites are re-run on
     the staged rows (the tables this run loaded)."""
     report = AuditReport()
-    counts = table_counts(conn, FACT_TABLES)
+    counts = count_rows(conn, FACT_TABLES)
     for table in FACT_TABLES:
         dups = duplicate_keys(conn, table)
         report.checks.append(

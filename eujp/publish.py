@@ -29,8 +29,8 @@ import duckdb
 
 from eujp.config import RUN_ID_PATTERN
 from eujp.errors import PublishError
-from eujp.schema import ALL_TABLES
 from eujp.storage import ObjectStore, StoredObject, sha256_file
+from eujp.tables import ALL_TABLES
 from eujp.warehouse import quote_ident
 
 LATEST_POINTER = "latest.json"

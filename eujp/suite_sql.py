@@ -61,7 +61,8 @@ from typing import Any, ClassVar
 
 import duckdb
 
-from eujp.schema import LOAD_COLUMNS, TABLES
+from eujp.schema import LOAD_COLUMNS
+from eujp.tables import TABLES
 from eujp.validate import (
     CRITICAL,
     SAMPLE_ROWS,

@@ -1,32 +1,144 @@
-"""The model layer: built dimensions and BI marts, one SQL file per table, rebuilt every run.
+"""The model layer: built dimensions and BI marts, each declared beside its SQL, rebuilt every run.
 
-    eujp/marts/{table}.sql     one SELECT per table in eujp.schema.MODEL_TABLES (header comment: purpose,
-                               grain, caveats); columns must be exactly the table's declared columns
-    eujp/marts/claims/*.sql    one SELECT per op-ed claim, each returning one row; mart_claims is their
-                               union plus each file's text (`query_sql`)
+    eujp/marts/{table}.yml     the table's declaration, dbt style: description, natural_key, depends_on (the
+                               warehouse tables its SQL reads) and columns (name: DuckDB type, description)
+    eujp/marts/{table}.sql     one SELECT per table (header comment: purpose, grain, caveats); columns must be
+                               exactly the table's declared columns
+    eujp/marts/claims/*.sql    one SELECT per op-ed claim, each returning one row; mart_claims (declared in
+                               mart_claims.yml) is their union plus each file's text (`query_sql`)
 
-`build_marts(conn)` runs in the load step on the *staging* warehouse, after the facts and reference tables
+The declarations are read at import into eujp.schema.Table records (non-fact, rebuilt every run): MODELS and
+MODEL_TABLES, in build order (`build_order`: every model after the models it depends on). eujp.tables checks
+that every depends_on entry is a warehouse table.
+
+`eujp.marts.build.build_marts(conn)` runs in the load step on the *staging* warehouse, after the facts and reference tables
 are loaded and before the audit, so the marts are published atomically with the facts they come from.
 """
 
 from __future__ import annotations
 
+import graphlib
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
+import polars as pl
+import yaml
 
-from eujp.errors import AuditFailed
-from eujp.schema import MART_CLAIMS, MODEL_TABLES, Table
-from eujp.warehouse import create_table_sql, duplicate_keys, quote_ident, write_comments
+from eujp.errors import EujpError
+from eujp.schema import TS, B, D, F, I, S, Table
 
 SQL_DIR = Path(__file__).resolve().parent
 CLAIMS_DIR = SQL_DIR / "claims"
-VERDICTS = ("supported", "contradicted", "not enough data")
+
+# The column types a declaration may use: DuckDB's names (as eujp.warehouse.create_table_sql writes them).
+MODEL_TYPES: dict[str, pl.DataType] = {
+    "VARCHAR": S, "DOUBLE": F, "INTEGER": I, "BIGINT": pl.Int64(), "DATE": D, "BOOLEAN": B, "TIMESTAMPTZ": TS,
+}
+_KEYS = ("name", "description", "natural_key", "depends_on", "columns")
 
 
-class MartBuildError(AuditFailed):
-    """A mart's SQL failed, returned other columns than declared, or broke its natural key: nothing is
-    promoted or published."""
+class ModelDeclarationError(EujpError):
+    """A model's YAML declaration is malformed, uses an unknown type, depends on a table the warehouse does
+    not have, or the models depend on each other in a cycle."""
+
+
+@dataclass(frozen=True)
+class Model:
+    table: Table
+    depends_on: tuple[str, ...]  # the warehouse tables the model's SQL reads
+    path: Path  # its YAML declaration
+
+
+def polars_dtype(type_name: object, what: str = "column") -> pl.DataType:
+    """The polars dtype of a DuckDB type name (MODEL_TYPES)."""
+    if not isinstance(type_name, str) or type_name not in MODEL_TYPES:
+        raise ModelDeclarationError(f"{what}: unknown type {type_name!r}, expected one of {list(MODEL_TYPES)}")
+    return MODEL_TYPES[type_name]
+
+
+def _names(value: object, what: str) -> tuple[str, ...]:
+    names = value if isinstance(value, list) and all(isinstance(v, str) for v in value) else None
+    if names is None or len(set(names)) != len(names):
+        raise ModelDeclarationError(f"{what}: expected a list of distinct names, got {value!r}")
+    return tuple(names)
+
+
+def load_model(path: Path) -> Model:
+    """A model from its YAML declaration; raises ModelDeclarationError naming the file and what is wrong."""
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ModelDeclarationError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(spec, dict) or set(spec) != set(_KEYS):
+        got = list(spec) if isinstance(spec, dict) else type(spec).__name__
+        raise ModelDeclarationError(f"{path}: expected the keys {list(_KEYS)}, got {got}")
+    if spec["name"] != path.stem:
+        raise ModelDeclarationError(f"{path}: name {spec['name']!r} differs from the file name")
+    if not isinstance(spec["description"], str) or not spec["description"]:
+        raise ModelDeclarationError(f"{path}: description must be a non-empty text")
+    columns, docs = {}, {}
+    if not isinstance(spec["columns"], dict) or not spec["columns"]:
+        raise ModelDeclarationError(f"{path}: columns must map each column name to its type and description")
+    for name, col in spec["columns"].items():
+        what = f"{path}: column {name!r}"
+        if not (isinstance(name, str) and isinstance(col, dict) and set(col) == {"type", "description"}
+                and isinstance(col["description"], str) and col["description"]):
+            raise ModelDeclarationError(f"{what}: expected a name with a type and a non-empty description")
+        columns[name] = polars_dtype(col["type"], what)
+        docs[name] = col["description"]
+    natural_key = _names(spec["natural_key"], f"{path}: natural_key")
+    if not set(natural_key) <= set(columns):
+        raise ModelDeclarationError(f"{path}: natural_key {natural_key} names columns it does not declare")
+    depends_on = _names(spec["depends_on"], f"{path}: depends_on")
+    if spec["name"] in depends_on:
+        raise ModelDeclarationError(f"{path}: {spec['name']} depends on itself")
+    table = Table(name=spec["name"], description=spec["description"], columns=columns,
+                  natural_key=natural_key, column_docs=docs, is_fact=False, rebuilt=True)
+    return Model(table=table, depends_on=depends_on, path=path)
+
+
+def build_order(depends_on: Mapping[str, Iterable[str]]) -> list[str]:
+    """The models' names so that each comes after the models it depends on (other names are tables loaded
+    before any model: facts, references); among the models ready, dimensions first, then by name. Raises
+    ModelDeclarationError on a cycle."""
+    graph = {m: [d for d in deps if d in depends_on] for m, deps in depends_on.items()}  # models only
+    sorter = graphlib.TopologicalSorter(graph)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        cycle = " -> ".join(exc.args[1])
+        raise ModelDeclarationError(f"the models' depends_on form a cycle: {cycle}") from exc
+    order: list[str] = []
+    ready: list[str] = []
+    while sorter.is_active():
+        ready.extend(sorter.get_ready())
+        ready.sort(key=lambda m: (not m.startswith("dim_"), m))
+        order.append(ready.pop(0))
+        sorter.done(order[-1])
+    return order
+
+
+def load_models(directory: Path = SQL_DIR) -> dict[str, Model]:
+    """Every {table}.yml of the directory, by name, in build order."""
+    models = {m.table.name: m for m in map(load_model, sorted(directory.glob("*.yml")))}
+    return {name: models[name] for name in build_order({n: m.depends_on for n, m in models.items()})}
+
+
+def check_dependencies(models: Mapping[str, Model], tables: Collection[str]) -> None:
+    """Raise ModelDeclarationError if a model depends on a table that is neither a model nor in `tables` (the
+    warehouse's other tables)."""
+    unknown = {f"{m.path.name}: {d}" for m in models.values() for d in m.depends_on
+               if d not in models and d not in tables}
+    if unknown:
+        raise ModelDeclarationError(f"depends_on names tables the warehouse does not have: {sorted(unknown)}")
+
+
+MODELS: dict[str, Model] = load_models()
+# Built by build_marts in this order.
+MODEL_TABLES: tuple[Table, ...] = tuple(m.table for m in MODELS.values())
+MART_TABLES: tuple[Table, ...] = tuple(t for t in MODEL_TABLES if t.name.startswith("mart_"))
+MART_CLAIMS: Table = MODELS["mart_claims"].table
 
 
 def mart_sql(table: Table) -> str:
@@ -35,71 +147,3 @@ def mart_sql(table: Table) -> str:
 
 def claim_files() -> list[Path]:
     return sorted(CLAIMS_DIR.glob("*.sql"))
-
-
-def _result_columns(conn: duckdb.DuckDBPyConnection, sql: str, what: str) -> list[str]:
-    try:
-        return [d[0] for d in conn.execute(f"SELECT * FROM (\n{sql}\n) LIMIT 0").description]
-    except duckdb.Error as exc:
-        raise MartBuildError(f"{what}: the query failed: {exc}") from exc
-
-
-def _fill(conn: duckdb.DuckDBPyConnection, table: Table, sql: str, what: str) -> int:
-    expected = list(table.all_columns)
-    got = _result_columns(conn, sql, what)
-    if got != expected:
-        raise MartBuildError(f"{what}: the query returns columns {got}, the table declares {expected}")
-    t = quote_ident(table.name)
-    conn.execute(f"DELETE FROM {t}")
-    try:
-        conn.execute(f"INSERT INTO {t} SELECT * FROM (\n{sql}\n)")
-    except duckdb.Error as exc:
-        raise MartBuildError(f"{what}: loading the result failed: {exc}") from exc
-    return conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-
-
-def claims_sql(conn: duckdb.DuckDBPyConnection) -> str:
-    """mart_claims' query: every claim file's row plus the file's text as query_sql."""
-    parts = []
-    claim_columns = [c for c in MART_CLAIMS.all_columns if c != "query_sql"]
-    for path in claim_files():
-        sql = path.read_text(encoding="utf-8").strip().rstrip(";")
-        what = f"claim {path.name}"
-        got = _result_columns(conn, sql, what)
-        if got != claim_columns:
-            raise MartBuildError(f"{what}: returns columns {got}, expected {claim_columns}")
-        if got[0] != "claim_id":
-            raise MartBuildError(f"{what}: first column must be claim_id")
-        n = conn.execute(f"SELECT count(*), min(claim_id) FROM (\n{sql}\n)").fetchone()
-        if n[0] != 1 or n[1] != path.stem:
-            raise MartBuildError(f"{what}: must return exactly one row with claim_id = {path.stem!r}, got {n}")
-        literal = "'" + sql.replace("'", "''") + "'"
-        parts.append(f"SELECT *, {literal} AS query_sql FROM (\n{sql}\n)")
-    if not parts:
-        raise MartBuildError(f"no claim queries in {CLAIMS_DIR}")
-    return "\nUNION ALL\n".join(parts)
-
-
-def build_marts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """(Re)build every dimension and mart of eujp.schema.MODEL_TABLES, in order; returns rows per table.
-
-    Each table is created if missing, emptied and filled from its SQL, its comments rewritten, and its
-    natural key checked. Raises MartBuildError (an AuditFailed: the run publishes nothing) on any error."""
-    counts: dict[str, int] = {}
-    for table in MODEL_TABLES:
-        conn.execute(create_table_sql(table))
-        write_comments(conn, table)
-        if table is MART_CLAIMS:
-            sql = claims_sql(conn)
-        else:
-            sql = mart_sql(table).strip().rstrip(";")
-        counts[table.name] = _fill(conn, table, sql, f"{table.name} ({SQL_DIR.name}/{table.name}.sql)")
-        dups = duplicate_keys(conn, table)
-        if dups:
-            raise MartBuildError(f"{table.name}: {dups} natural key value(s) {table.natural_key} occur more than once")
-    bad = conn.execute(
-        f"SELECT claim_id, verdict FROM {quote_ident(MART_CLAIMS.name)} WHERE verdict NOT IN "
-        f"({', '.join(repr(v) for v in VERDICTS)}) OR verdict IS NULL").fetchall()
-    if bad:
-        raise MartBuildError(f"mart_claims: verdicts outside {VERDICTS}: {bad}")
-    return counts

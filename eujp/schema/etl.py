@@ -1,0 +1,100 @@
+"""ETL bookkeeping tables: run records, quarantined rows, per-source load state and value revisions. Written
+by the load step (eujp.warehouse), never by transforms.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from eujp.schema.core import TS, F, S, Table
+
+ETL_RUNS = Table(
+    name="etl_runs",
+    description="One row per run and source: what came in, what was loaded or rejected, and how it ended.",
+    columns={
+        "run_id": S, "source": S, "table_name": S, "input_checksum": S, "source_version": S,
+        "rows_in": pl.Int64(), "rows_loaded": pl.Int64(), "rows_rejected": pl.Int64(),
+        "rows_written": pl.Int64(), "started_at": TS, "ended_at": TS, "status": S, "message": S,
+    },
+    natural_key=("run_id", "source"),
+    column_docs={
+        "run_id": "ETL run (sortable id: start time plus a random suffix).",
+        "source": "Source id (see README, 'Sources').",
+        "table_name": "Warehouse table the source loads.",
+        "input_checksum": "Order-independent sha256 over the sha256 of every payload the source delivered.",
+        "source_version": "Version stamp the source put on the payload, null if none.",
+        "started_at": "UTC time the source's processing started.",
+        "ended_at": "UTC time the source's processing ended.",
+        "message": "Error (failed) or note (unchanged), null on success.",
+        "rows_in": "Input rows the source delivered (wire rows: CSV lines, JSON-stat observations).",
+        "rows_loaded": "Input rows that were loaded (rows_in = rows_loaded + rows_rejected).",
+        "rows_rejected": "Input rows not loaded; each is in etl_rejected_rows with its reason.",
+        "rows_written": "Table rows written (several input rows may make one row, e.g. Comext indicators).",
+        "status": "success, failed or unchanged.",
+    },
+    is_fact=False,
+)
+
+ETL_REJECTED_ROWS = Table(
+    name="etl_rejected_rows",
+    description="Quarantine: every input row that was not loaded, with the reason and its raw values.",
+    columns={
+        "run_id": S, "source": S, "table_name": S, "reason": S, "raw_record": S, "rejected_at": TS,
+    },
+    natural_key=(),
+    column_docs={
+        "run_id": "ETL run that rejected the row.",
+        "source": "Source id the row came from.",
+        "table_name": "Table the row was meant for.",
+        "reason": "Why the row was not loaded (transform rule, duplicate key, failed expectation, load error).",
+        "raw_record": "The row's values as JSON, as the transform saw them.",
+        "rejected_at": "UTC time the row was quarantined.",
+    },
+    is_fact=False,
+)
+
+ETL_SOURCE_STATE = Table(
+    name="etl_source_state",
+    description="Per source: what the last successful load saw (HTTP validators, content checksum, newest "
+    "period) and where the next incremental request starts. Maintained by the load step.",
+    columns={
+        "source": S, "last_success_at": TS, "last_attempt_at": TS, "last_status": S, "etag": S,
+        "last_modified": S, "input_checksum": S, "newest_period": S, "watermark": S,
+    },
+    natural_key=("source",),
+    column_docs={
+        "source": "Source id.",
+        "last_success_at": "Last run that loaded the source or confirmed it unchanged.",
+        "last_attempt_at": "Last run that tried the source, whatever the outcome.",
+        "last_status": "Outcome of the last attempt: success, unchanged or failed.",
+        "etag": "ETag of the last loaded response (sent back as If-None-Match).",
+        "last_modified": "Last-Modified of the last loaded response (sent back as If-Modified-Since).",
+        "input_checksum": "Checksum of everything the source delivered in the last successful load.",
+        "newest_period": "Newest period loaded for the source (YYYY, YYYY-MM or a date).",
+        "watermark": "First period the next live request asks for (newest period minus the revision window).",
+    },
+    is_fact=False,
+)
+
+ETL_REVISIONS = Table(
+    name="etl_revisions",
+    description="Every value a load changed: a revised figure (Eurostat and Comext revise past periods) with "
+    "its natural key, the old and the new value, and the run that revised it.",
+    columns={
+        "table_name": S, "source": S, "natural_key": S, "column_name": S, "old_value": F, "new_value": F,
+        "run_id": S, "revised_at": TS,
+    },
+    natural_key=(),
+    column_docs={
+        "table_name": "Fact table of the revised row.",
+        "source": "Source id whose load revised the value.",
+        "run_id": "ETL run that loaded the new value.",
+        "revised_at": "UTC time of the revision.",
+        "natural_key": "Natural key of the revised row as a JSON object, e.g. "
+        '{"reporter":"EU27_2020","partner":"JP","flow":"export","period_year":2024}.',
+        "column_name": "Revised column (value_mio_eur, value_eur, quantity_kg).",
+        "old_value": "Value before the run (null: it was missing).",
+        "new_value": "Value the run loaded (null: now missing).",
+    },
+    is_fact=False,
+)
