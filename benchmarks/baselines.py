@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from eujp.parse.sdmx_csv import _NUMBER, COMEXT_COLUMNS
-from transforms.goods import (
+from transforms.comext_goods import (
     COMEXT_EU_REPORTERS,
     COMEXT_FACT_KEY,
     COMEXT_FLOWS,

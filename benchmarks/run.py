@@ -79,16 +79,17 @@ def child_pipeline(snapshot: Path, work: Path) -> dict:
         utcnow,
     )
     from eujp.publish import publish_run
-    from eujp.sources import SOURCES_BY_NAME
+    from eujp.sources import comext_goods
     from eujp.storage import open_store
-    from eujp.warehouse import connect, ensure_schema, open_staging, promote, table_counts
+    from eujp.tables import ensure_schema, table_counts
+    from eujp.warehouse import connect, open_staging, promote
 
     fixed = time.perf_counter()
     from eujp import validate  # Great Expectations: a fixed import cost, reported apart
 
     validate._runtime()
     fixed = time.perf_counter() - fixed
-    source = SOURCES_BY_NAME["comext_goods"]
+    source = comext_goods.SOURCE
     table = source.table
     settings = Settings(snapshot_dir=snapshot, warehouse_path=work / "var" / "warehouse.duckdb",
                         publish_uri=str(work / "var" / "objectstore"), run_date=RUN_DATE,
@@ -177,6 +178,7 @@ def child_pandas(snapshot: Path, work: Path) -> dict:
     from benchmarks.baselines import pandas_parse, pandas_transform
     from benchmarks.measure import Meter, max_rss_bytes
     from eujp.pipeline import load_countries
+    from eujp.sources import comext_goods
 
     iso2 = load_countries(RUN_DATE).get_column("iso2").drop_nulls().to_list()
     files = sorted(snapshot.glob("comext_ds045409*.csv"))
@@ -189,7 +191,7 @@ def child_pandas(snapshot: Path, work: Path) -> dict:
                 parse.rows += len(wire)
             del data
             with meter.stage("transform", rows=len(wire)):
-                v, r, n = pandas_transform(wire, "comext_goods", version, iso2)
+                v, r, n = pandas_transform(wire, comext_goods.SOURCE.name, version, iso2)
             wire_rows += len(wire)
             valid_wire += n
             valid.append(v)
@@ -261,7 +263,7 @@ def eujp_runs(snapshot: Path, work_root: Path, *, keep: bool) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EUJP_"))}
     env.update(PREFECT_HOME=str(work / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
                DO_NOT_TRACK="1", GX_ANALYTICS_ENABLED="false", COLUMNS="200")
-    cmd = [sys.executable, "-m", "eujp.cli", "run", "--snapshot-dir", str(snapshot),
+    cmd = [sys.executable, "-m", "flows.cli", "run", "--snapshot-dir", str(snapshot),
            "--warehouse", str(work / "var" / "warehouse.duckdb"), "--publish", str(work / "var" / "objectstore")]
     runs: dict = {}
     try:

@@ -9,9 +9,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-BUNDLED_SNAPSHOT_DIR = REPO_ROOT / "data" / "snapshot"
-REFERENCE_DIR = REPO_ROOT / "data" / "reference"
+# The files the package ships: in a source checkout (an editable install) they are the repository's own
+# folders; a built wheel carries copies under eujp/_bundled/ (pyproject.toml, force-include).
+_BUNDLED = Path(__file__).resolve().parent / "_bundled"
+_CHECKOUT = Path(__file__).resolve().parent.parent
+BUNDLED_SNAPSHOT_DIR = (_BUNDLED if _BUNDLED.is_dir() else _CHECKOUT / "data") / "snapshot"
+REFERENCE_DIR = (_BUNDLED if _BUNDLED.is_dir() else _CHECKOUT / "data") / "reference"
+EXPECTATIONS_DIR = (_BUNDLED if _BUNDLED.is_dir() else _CHECKOUT) / "expectations"
 DEFAULT_WAREHOUSE = Path("var/warehouse.duckdb")
 DEFAULT_PUBLISH_URI = "var/objectstore"
 

@@ -14,28 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 
 import polars as pl
-
-# Column holding the period of each fact table (what `newest_period` is computed from).
-PERIOD_COLUMNS: dict[str, str] = {
-    "fact_goods_trade": "period_year",
-    "fact_goods_trade_product": "period_code",
-    "fact_services_trade": "period_year",
-    "fact_export_restrictions": "period_year",
-    "fact_arms_transfers": "order_year",
-    "fact_security_events": "event_date",
-}
-
-# How many periods before the newest one the next request re-reads (revision windows).
-# Annual Eurostat goods figures are revised for about two years, BoP services for longer; the OECD
-# inventory is republished yearly with the previous year completed. Comext: see comext_watermark.
-ANNUAL_LOOKBACK_YEARS: dict[str, int] = {
-    "eurostat_goods": 2,
-    "eurostat_services": 3,
-    "oecd_restrictions": 1,
-}
 
 
 @dataclass(frozen=True)
@@ -53,16 +33,15 @@ class SourceState:
     watermark: str | None = None
 
 
-def newest_period(table_name: str, frame: pl.DataFrame | None) -> str | None:
-    """Newest period in a batch as text (YYYY, YYYY-MM or YYYY-MM-DD), None if it has none."""
-    column = PERIOD_COLUMNS.get(table_name)
+def newest_period(column: str | None, frame: pl.DataFrame | None) -> str | None:
+    """Newest value of a batch's period `column` as text (YYYY, YYYY-MM or YYYY-MM-DD), None if it has none
+    (or the source declares no period column)."""
     if frame is None or column is None or column not in frame.columns or frame.is_empty():
         return None
     values = frame.get_column(column).drop_nulls()
     if values.is_empty():
         return None
-    if column == "period_code":  # monthly codes outrank annual ones of the same year
-        values = values.cast(pl.String)
+    if values.dtype == pl.String:  # period codes: monthly ones outrank annual ones of the same year
         monthly = values.filter(values.str.contains("-"))
         return (monthly if not monthly.is_empty() else values).max()
     newest = values.max()
@@ -83,37 +62,11 @@ def month_add(period: str, months: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-def comext_watermark(newest: str) -> str:
-    """Comext revises the months of the current and the previous year: restart at January of the year
-    before the newest month ('2025-06' -> '2024-01')."""
-    year = int(newest[:4])
-    return f"{year - 1:04d}-01"
+def annual_lookback(years: int):
+    """A watermark for annual sources revised for `years` years: the next request re-reads the `years`
+    years before the newest loaded ('2024' -> '2022' with 2)."""
+    def watermark(newest: str) -> str:
+        return str(int(newest[:4]) - years)
 
-
-def next_watermark(source: str, newest: str | None) -> str | None:
-    """Where the next live request for `source` starts, given the newest period loaded."""
-    if newest is None:
-        return None
-    if source == "comext_goods":
-        return comext_watermark(newest if "-" in newest else f"{newest}-12")
-    if source in ANNUAL_LOOKBACK_YEARS:
-        return str(int(newest[:4]) - ANNUAL_LOOKBACK_YEARS[source])
-    return None  # full extracts (SIPRI register, curated events) have no watermark
-
-
-def read_state(warehouse_path: Path, source: str) -> SourceState | None:
-    """The source's state in the live warehouse (read-only), None when there is none yet.
-
-    Called during extraction, before the run's staging copy exists; the run lock keeps writers out.
-    An unreadable warehouse counts as no state (full extraction), never as an error of the source."""
-    if not warehouse_path.exists():
-        return None
-    import duckdb
-
-    from eujp.warehouse import read_source_state
-
-    try:
-        with duckdb.connect(str(warehouse_path), read_only=True) as conn:
-            return read_source_state(conn, source)
-    except duckdb.Error:
-        return None
+    watermark.__qualname__ = f"annual_lookback({years})"
+    return watermark

@@ -20,16 +20,23 @@ import duckdb
 import polars as pl
 
 from eujp.config import REFERENCE_DIR, Settings
-from eujp.errors import EujpError, ParseError
+from eujp.errors import EujpError, ParseError, SchemaDriftError
 from eujp.extract import read_snapshot
-from eujp.incremental import SourceState, later_period, newest_period, next_watermark, read_state
+from eujp.incremental import SourceState, later_period, newest_period
 from eujp.landing import RawPayload, land, read_landed
 from eujp.parse import ParsedPayload
 from eujp.schema import DIM_COUNTRY
-from eujp.sources import SOURCES_BY_NAME, Source
+from eujp.sources import Source, get_source
 from eujp.storage import ObjectStore
-from eujp.warehouse import read_source_state, record_rejected, record_run, upsert_fact, write_source_state
-from transforms.common import TransformResult, reject
+from eujp.warehouse import (
+    read_source_state,
+    read_state,
+    record_rejected,
+    record_run,
+    upsert_fact,
+    write_source_state,
+)
+from transforms.common import TransformResult, WireColumnsError, reject
 from transforms.countries import build_dim_country
 
 log = logging.getLogger("eujp")
@@ -226,6 +233,15 @@ def key_groups(ranges: list[KeyRanges]) -> list[list[int]]:
     return sorted(groups.values())
 
 
+def run_transform(source: Source, parsed: ParsedPayload, countries: pl.DataFrame) -> TransformResult:
+    """The source's transform of one parsed frame; a transform that finds other wire columns than it reads
+    raises SchemaDriftError (the transforms know nothing of eujp's errors: transforms.common.WireColumnsError)."""
+    try:
+        return source.transform(parsed.frame, source.name, parsed.source_version, countries)
+    except WireColumnsError as exc:
+        raise SchemaDriftError(str(exc)) from exc
+
+
 def parse_and_transform(
     source: Source, payloads: list[RawPayload], countries: pl.DataFrame, *, step: Step = no_step
 ) -> tuple[TransformResult, str | None]:
@@ -243,7 +259,7 @@ def parse_and_transform(
         with step("parse"):
             parsed = parse_payloads(source, payloads)
         with step("transform"):
-            result = source.transform(parsed.frame, source.name, parsed.source_version, countries)
+            result = run_transform(source, parsed, countries)
         return result, parsed.source_version
 
     results: dict[int, TransformResult] = {}
@@ -254,7 +270,7 @@ def parse_and_transform(
             parsed = _parse_one(source, payload)
             ranges.append(key_ranges(parsed.frame, source.transform_key))
         with step("transform"):
-            results[i] = source.transform(parsed.frame, source.name, parsed.source_version, countries)
+            results[i] = run_transform(source, parsed, countries)
         versions[i] = parsed.source_version
         del parsed  # the wire frame: the next payload's takes its place
     for group in key_groups(ranges):
@@ -267,7 +283,7 @@ def parse_and_transform(
         with step("parse"):
             parsed = parse_payloads(source, [payloads[i] for i in group])
         with step("transform"):
-            results[group[0]] = source.transform(parsed.frame, source.name, parsed.source_version, countries)
+            results[group[0]] = run_transform(source, parsed, countries)
         del parsed
     stamped = [v for v in versions.values() if v]
     version = max(stamped) if stamped else None
@@ -323,7 +339,7 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
     A batch blocked by a failed expectation is not loaded (the table keeps its previous rows); its rows
     are quarantined with the reason, so rows in = loaded + rejected still holds."""
     for batch in batches:
-        source = SOURCES_BY_NAME[batch.source]
+        source = get_source(batch.source)
         now = utcnow()
         conn.execute("BEGIN TRANSACTION")
         try:
@@ -368,12 +384,13 @@ def update_source_state(conn: duckdb.DuckDBPyConnection, batch: SourceBatch, now
     Loaded: validators, checksum, newest period and watermark of this load. Unchanged: confirmed up to
     date. Failed: only the attempt is recorded, so the next run compares with the last *successful*
     load and retries the source."""
+    source = get_source(batch.source)
     state = read_source_state(conn, batch.source) or SourceState(source=batch.source)
     if batch.status == "loaded":
-        newest = later_period(state.newest_period, newest_period(batch.table, batch.valid))
+        newest = later_period(state.newest_period, newest_period(source.period_column, batch.valid))
         state = replace(state, last_success_at=now, last_attempt_at=now, last_status="success",
                         etag=batch.etag, last_modified=batch.last_modified, input_checksum=batch.input_checksum,
-                        newest_period=newest, watermark=next_watermark(batch.source, newest))
+                        newest_period=newest, watermark=source.next_watermark(newest))
     elif batch.status == "unchanged":
         state = replace(state, last_success_at=now, last_attempt_at=now, last_status="unchanged")
     else:

@@ -1,7 +1,7 @@
 """Great Expectations validation of transform output, one suite per table (expectations/<table>.json).
 
 A suite validates exactly what a transform hands to the loader: a polars frame with the table's
-`business_columns` (eujp/schema.py), before `run_id` / `loaded_at` are added.
+`business_columns` (eujp.schema), before `run_id` / `loaded_at` are added.
 
 Severity is GX 1.x's own per-expectation field (`"severity": "critical" | "warning"` in the suite JSON):
 
@@ -37,12 +37,15 @@ from typing import Any
 
 import polars as pl
 
+from eujp import config
 from eujp.errors import ValidationFailed
 from eujp.memory import release_unused_memory
-from eujp.schema import DIM_COUNTRY, FACT_TABLES, TABLES
+from eujp.schema import DIM_COUNTRY
+from eujp.sources import SOURCES
+from eujp.tables import FACT_TABLES, TABLES
 
-EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "expectations"
-"""Where the suites live: `<repo>/expectations/<table>.json` (the package is installed editable)."""
+EXPECTATIONS_DIR = config.EXPECTATIONS_DIR
+"""Where the suites live: `expectations/<table>.json` (in a built wheel, the copy it ships: eujp.config)."""
 
 SUITE_TABLES: tuple[str, ...] = (DIM_COUNTRY.name, *(t.name for t in FACT_TABLES))
 """Tables that have a suite."""
@@ -65,14 +68,21 @@ _SMALL_INTS = (pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16, pl.UInt32)
 # --------------------------------------------------------------------------------------------- suites
 
 
+def suite_path(table_name: str) -> Path:
+    """The suite file of a table: the one its source declares (eujp.sources.base.Source.suite), else
+    expectations/<table>.json."""
+    declared = [s.suite for s in SOURCES if s.table.name == table_name and s.suite is not None]
+    return declared[0] if declared else EXPECTATIONS_DIR / f"{table_name}.json"
+
+
 def load_suite(table_name: str, expectations_dir: Path | str | None = None) -> dict:
     """The suite for `table_name` as the JSON dict GX writes (name, expectations, meta, notes).
 
     Checks that the file names the table and that every expectation says `critical` or `warning`.
     `expectations_dir` overrides the repo's `expectations/` folder.
     """
-    folder = Path(expectations_dir) if expectations_dir is not None else EXPECTATIONS_DIR
-    path = folder / f"{table_name}.json"
+    path = Path(expectations_dir) / f"{table_name}.json" if expectations_dir is not None else suite_path(table_name)
+    folder = path.parent
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in folder.glob("*.json"))) or "none"
         raise FileNotFoundError(f"no expectation suite for table {table_name!r}: {path} does not exist "

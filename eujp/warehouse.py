@@ -1,4 +1,4 @@
-"""DuckDB warehouse: DDL from eujp.schema, staging copies, idempotent loads, run records, promotion.
+"""DuckDB warehouse operations on declared tables (which tables exist: eujp.tables): DDL, staging copies, idempotent loads, run records, promotion.
 
 Write-audit-publish locally: a run never writes the live warehouse file. It copies it to
 `staging/{run_id}.duckdb`, loads and audits there, then atomically renames the staging file over the
@@ -18,9 +18,9 @@ import polars as pl
 
 from eujp.config import duckdb_memory_limit
 from eujp.errors import EujpError
+from eujp.incremental import SourceState
 from eujp.memory import release_unused_memory
 from eujp.schema import (
-    ALL_TABLES,
     DIM_COUNTRY,
     ETL_REJECTED_ROWS,
     ETL_REVISIONS,
@@ -45,7 +45,7 @@ def duck_type(dtype: pl.DataType) -> str:
 
 
 def quote_ident(name: str) -> str:
-    """Identifiers come from eujp.schema only; quote them anyway and refuse anything odd."""
+    """Identifiers come from the table declarations only; quote them anyway and refuse anything odd."""
     if not name.replace("_", "").isalnum():
         raise ValueError(f"refusing identifier {name!r}")
     return f'"{name}"'
@@ -70,12 +70,13 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     return conn
 
 
-def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create missing tables and (re)write their comments so BI tools show descriptions.
+def create_tables(conn: duckdb.DuckDBPyConnection, tables: Iterable[Table]) -> None:
+    """Create the missing ones of `tables` and (re)write their comments so BI tools show descriptions (the
+    whole warehouse: eujp.tables.ensure_schema).
 
     A derived table (`Table.rebuilt`: references, built dimensions, marts) whose columns differ from its
     declaration is dropped and recreated: its rows are rebuilt every run anyway."""
-    for table in ALL_TABLES:
+    for table in tables:
         if table.rebuilt:
             existing = [r[0] for r in conn.execute(
                 "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND schema_name = current_schema() "
@@ -282,10 +283,8 @@ def record_run(conn: duckdb.DuckDBPyConnection, row: dict) -> None:
     )
 
 
-def read_source_state(conn: duckdb.DuckDBPyConnection, source: str):
+def read_source_state(conn: duckdb.DuckDBPyConnection, source: str) -> SourceState | None:
     """The source's etl_source_state row as an eujp.incremental.SourceState, None if absent."""
-    from eujp.incremental import SourceState
-
     exists = conn.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [ETL_SOURCE_STATE.name]
     ).fetchone()[0]
@@ -299,7 +298,21 @@ def read_source_state(conn: duckdb.DuckDBPyConnection, source: str):
     return SourceState(**dict(zip(cols, row, strict=True))) if row else None
 
 
-def write_source_state(conn: duckdb.DuckDBPyConnection, state) -> None:
+def read_state(warehouse_path: Path, source: str) -> SourceState | None:
+    """The source's state in the live warehouse (read-only), None when there is none yet.
+
+    Called during extraction, before the run's staging copy exists; the run lock keeps writers out.
+    An unreadable warehouse counts as no state (full extraction), never as an error of the source."""
+    if not warehouse_path.exists():
+        return None
+    try:
+        with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+            return read_source_state(conn, source)
+    except duckdb.Error:
+        return None
+
+
+def write_source_state(conn: duckdb.DuckDBPyConnection, state: SourceState) -> None:
     """Replace the source's etl_source_state row with `state` (an eujp.incremental.SourceState)."""
     cols = list(ETL_SOURCE_STATE.columns)
     conn.execute(f"DELETE FROM {quote_ident(ETL_SOURCE_STATE.name)} WHERE source = ?", [state.source])
@@ -310,7 +323,8 @@ def write_source_state(conn: duckdb.DuckDBPyConnection, state) -> None:
     )
 
 
-def table_counts(conn: duckdb.DuckDBPyConnection, tables: Iterable[Table] = ALL_TABLES) -> dict[str, int]:
+def count_rows(conn: duckdb.DuckDBPyConnection, tables: Iterable[Table]) -> dict[str, int]:
+    """Rows per table of `tables` (every table of the warehouse: eujp.tables.table_counts)."""
     return {t.name: conn.execute(f"SELECT count(*) FROM {quote_ident(t.name)}").fetchone()[0] for t in tables}
 
 

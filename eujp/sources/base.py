@@ -1,0 +1,82 @@
+"""What a source declares: the `Source` record every module of eujp/sources/ builds once, as `SOURCE`.
+
+A source is one feed of facts: where it lives (live endpoint and request plan, snapshot file pattern), how it
+is read (wire format, parser), what it becomes (transform, fact table, suite), and how it is loaded and kept
+up to date (replace scope, period column, watermark, streaming key, cadence). The registry
+(eujp/sources/__init__.py) collects these records; nothing else in the code knows a source by its name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from eujp.parse import ParsedPayload
+from eujp.schema import Table
+from transforms.common import TransformResult
+
+if TYPE_CHECKING:  # only for annotations: a source module imports eujp.live itself when it has a live plan
+    from eujp.landing import RawPayload
+    from eujp.live import Endpoint, LiveContext
+
+# transform(wire_frame, source_name, source_version, countries) -> TransformResult
+Transform = Callable[[pl.DataFrame, str, str | None, pl.DataFrame], TransformResult]
+# The live request plan: the payloads of one extraction ([] = nothing new since the last load).
+LivePlan = Callable[["LiveContext"], list["RawPayload"]]
+
+DOMAINS: tuple[str, ...] = ("trade", "defence", "minerals")  # the known domains, in run order
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    domain: str  # trade | defence | minerals (a new domain runs after these)
+    table: Table  # the fact table the source loads (declared in the source's module)
+    wire_format: str
+    parse: Callable[[bytes], ParsedPayload]
+    transform: Transform
+    snapshot_glob: str  # file name pattern inside a snapshot folder; several files are concatenated
+    extension: str  # extension of landed raw payloads
+    cadence_days: int  # how often the source publishes: stale (a freshness warning) when the last successful
+    # extraction is older than this (eujp.freshness)
+    description: str
+    # Live extraction (`eujp run --source live`): the service's base URL and its environment variable, and
+    # the request plan. None: the source has no live service.
+    endpoint: Endpoint | None = None
+    fetch: LivePlan | None = None
+    # Incremental loading (eujp.incremental): the fact column holding each row's period (newest_period), and
+    # where the next live request starts given the newest period loaded (None: always a full extract).
+    period_column: str | None = None
+    watermark: Callable[[str], str] | None = None
+    # What one payload replaces in the warehouse (see warehouse.upsert_fact): None = upsert by natural
+    # key (sources that send slices, e.g. some periods); () = the source's whole previous extract.
+    replace_scope: tuple[str, ...] | None = None
+    # Wire columns that confine every interaction of the transform between rows (duplicates, pivots): rows
+    # that differ in any of them never affect each other. When set, payloads are parsed and transformed one
+    # at a time (eujp.pipeline.parse_and_transform), so memory follows the largest payload, not the sum;
+    # the transform must stamp `source_version` as given on every valid row. () = whole-batch transform.
+    transform_key: tuple[str, ...] = ()
+    # The table's Great Expectations suite; None = expectations/<table>.json (eujp.validate.suite_path).
+    suite: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.period_column is not None and self.period_column not in self.table.columns:
+            raise ValueError(f"source {self.name}: period column {self.period_column!r} is not a column of "
+                             f"{self.table.name}")
+        if self.fetch is not None and self.endpoint is None:
+            raise ValueError(f"source {self.name}: a live request plan needs an endpoint")
+
+    @property
+    def endpoint_env(self) -> str | None:
+        """The environment variable that overrides the live service's base URL."""
+        return self.endpoint.env if self.endpoint else None
+
+    def next_watermark(self, newest: str | None) -> str | None:
+        """Where the next live request starts, given the newest period loaded (None: from the start)."""
+        if newest is None or self.watermark is None:
+            return None
+        return self.watermark(newest)

@@ -1,0 +1,89 @@
+"""OECD Inventory of Export Restrictions on Industrial Raw Materials (SDMX REST, CSV with labels).
+
+Live: one conditional GET of the dataflow from the watermark (or EUJP_OECD_START) to the run year; the
+inventory is republished yearly with the previous year completed, so the next request re-reads the year
+before the newest loaded. A payload replaces the measures of the years it carries (`replace_scope`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from eujp.http import EXPECT_CSV
+from eujp.incremental import annual_lookback
+from eujp.landing import RawPayload
+from eujp.live import Endpoint, LiveContext
+from eujp.parse.oecd import parse_oecd_csv
+from eujp.schema import Table
+from eujp.sources.base import Source
+from transforms import oecd_restrictions as transform
+
+TABLE = Table(
+    name="fact_export_restrictions",
+    description="Export restrictions on industrial raw materials (OECD Inventory, SDMX), one row per "
+    "measure, commodity and year.",
+    columns=transform.COLUMNS,
+    natural_key=transform.NATURAL_KEY,
+    column_docs={
+        "ref_area_iso3": "Restricting country (ISO3).",
+        "commodity_hs6": "HS 2007 six-digit code (COMMODITY without its HS07_ prefix).",
+        "commodity_label": "Commodity label as published.",
+        "policy_type": "M1 export tax, M3 quota, M4 prohibition, M6 licensing requirement, NO_RESTRICTION, ...",
+        "policy_type_label": "Label of the policy type.",
+        "policy_variation": "OECD policy variation code distinguishing measures of one type.",
+        "period_year": "Year the measure is recorded for.",
+        "value": "VAL attribute as published (text: rates, quotas).",
+        "value_unit": "VAL_UNIT attribute.",
+        "value_condition": "VAL_CONDITION attribute.",
+        "date_introduced": "DATI attribute (date introduced), null where 'nd'.",
+        "date_end": "END attribute, null where none.",
+        "is_temporary": "TEMP attribute is 'yes'.",
+        "purpose": "POM attribute (purpose of measure).",
+        "document": "NOD attribute (name of document).",
+        "legal_basis": "LEG attribute.",
+        "link": "LINK attribute.",
+        "agency": "AGEN attribute.",
+        "note": "ADD attribute.",
+    },
+)
+
+ENDPOINT = Endpoint(
+    "EUJP_OECD_URL", "https://sdmx.oecd.org",
+    "OECD SDMX REST API (public/rest), CSV with labels.",
+)
+OECD_AGENCY_FLOW = "OECD.TAD.ADM,DSD_QDD_TAD_EXP_RESTRIC@DF_QDD_TAD_EXP_RESTRIC"
+OECD_DEFAULTS = {"EUJP_OECD_DATAFLOW_VERSION": "3.0", "EUJP_OECD_START": "2009"}
+
+
+def oecd_request(base: str, env: Mapping[str, str], start: str, end: str) -> tuple[str, list[tuple[str, str]]]:
+    version = env.get("EUJP_OECD_DATAFLOW_VERSION") or OECD_DEFAULTS["EUJP_OECD_DATAFLOW_VERSION"]
+    url = f"{base}/public/rest/data/{OECD_AGENCY_FLOW},{version}/all"
+    params = [("startPeriod", start), ("endPeriod", end), ("dimensionAtObservation", "AllDimensions"),
+              ("format", "csvfilewithlabels")]
+    return url, params
+
+
+def fetch_oecd(ctx: LiveContext) -> list[RawPayload]:
+    start = ctx.watermark or ctx.env.get("EUJP_OECD_START") or OECD_DEFAULTS["EUJP_OECD_START"]
+    url, params = oecd_request(ctx.base, ctx.env, start, str(ctx.run_date.year))
+    return ctx.conditional_get(url, f"{OECD_AGENCY_FLOW} {start}..{ctx.run_date.year}", params=params,
+                               expect=EXPECT_CSV)
+
+
+SOURCE = Source(
+    name="oecd_restrictions",
+    domain="minerals",
+    table=TABLE,
+    wire_format="OECD SDMX REST, CSV with labels",
+    parse=parse_oecd_csv,
+    transform=transform.transform_restrictions,
+    snapshot_glob="oecd_export_restrictions*.csv",
+    extension="csv",
+    cadence_days=366,
+    description="Export restrictions on industrial raw materials",
+    endpoint=ENDPOINT,
+    fetch=fetch_oecd,
+    period_column="period_year",
+    watermark=annual_lookback(1),
+    replace_scope=("period_year",),
+)
