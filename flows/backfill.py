@@ -19,12 +19,15 @@ from eujp.config import Settings
 from eujp.errors import AuditFailed, EujpError
 from eujp.lock import warehouse_lock
 from eujp.pipeline import SourceBatch, load_countries
-from eujp.sources import SOURCES, SOURCES_BY_NAME
+from eujp.run import RunSummary, data_docs
+from eujp.sources import DOMAINS, SOURCES, get_source
 from eujp.storage import open_store
-from eujp.warehouse import connect, promote, table_counts
-from flows.daily import RunSummary, data_docs, flow_result, load_audit_promote, report_run
-from flows.domains import DOMAIN_FLOWS
+from eujp.tables import table_counts
+from eujp.warehouse import connect, promote
+from flows.domains import domain_flow
 from flows.hooks import begin_run, notify_failure
+from flows.results import flow_result, report_run
+from flows.tasks import build_docs, load_audit_promote
 
 FLOW_LABEL = "eujp-as-of"
 
@@ -59,9 +62,9 @@ def rebuild_as_of(settings: Settings, as_of: date) -> RunSummary:
                 step_settings = settings.with_(warehouse_path=building, raw_date=step.day, only_sources=step.sources,
                                                run_id=f"{settings.run_id}-{step.day:%Y%m%d}")
                 batches: list[SourceBatch] = []
-                for domain, domain_flow in DOMAIN_FLOWS.items():
-                    if any(SOURCES_BY_NAME[name].domain == domain for name in step.sources):
-                        batches.extend(domain_flow(step_settings, countries))
+                for domain in DOMAINS:
+                    if any(get_source(name).domain == domain for name in step.sources):
+                        batches.extend(domain_flow(domain)(step_settings, countries))
                 try:
                     load_audit_promote(step_settings, batches, countries, compare_published=False)
                 except AuditFailed as exc:  # as the original run: not promoted, the next day starts from before
@@ -82,7 +85,7 @@ def rebuild_as_of(settings: Settings, as_of: date) -> RunSummary:
         summary.status = "failed" if summary.errors else "success"
         summary.sources = [b.summary() | {"landing_day": day.isoformat()} for day, b in replayed]
         reports = [b.validation for _, b in replayed if b.validation is not None]
-        docs = data_docs(settings, reports, summary)
+        docs = data_docs(lambda: build_docs(settings, reports), reports, summary, logger)
         report_run(settings, summary, reports, docs, now=end_of_day(as_of), flow_label=FLOW_LABEL)
     logger.info("warehouse as of %s rebuilt into %s (%s)", as_of, target, summary.status)
     return summary

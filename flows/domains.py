@@ -1,6 +1,8 @@
 """One flow per domain: extract, land, parse, transform and validate each of its sources.
 
-A failing source is recorded on its SourceBatch and does not stop the other sources."""
+A failing source is recorded on its SourceBatch and does not stop the other sources. The domains are those
+of the registered sources (eujp.sources.DOMAINS); a domain without a flow of its own here gets a generic
+one named `eujp-{domain}`."""
 
 from __future__ import annotations
 
@@ -61,4 +63,15 @@ def minerals_flow(settings: Settings, countries: pl.DataFrame) -> list[SourceBat
     return prepare_domain("minerals", settings, countries)
 
 
-DOMAIN_FLOWS = {"trade": trade_flow, "defence": defence_flow, "minerals": minerals_flow}
+_FLOWS = {f.name.removeprefix("eujp-"): f for f in (trade_flow, defence_flow, minerals_flow)}
+
+
+def domain_flow(domain: str):
+    """The flow that prepares `domain`'s sources."""
+    if domain not in _FLOWS:
+        def prepare(settings: Settings, countries: pl.DataFrame) -> list[SourceBatch]:
+            return prepare_domain(domain, settings, countries)
+
+        prepare.__doc__ = f"The {domain} sources."
+        _FLOWS[domain] = flow(name=f"eujp-{domain}", flow_run_name=f"{domain}-{{settings.run_id}}")(prepare)
+    return _FLOWS[domain]

@@ -7,7 +7,7 @@ limit of one with runs queued behind it (ENQUEUE), the runner executes one run a
 itself holds the warehouse lock (a run started from elsewhere, e.g. `eujp run`, fails or waits on it).
 
 The worker-based alternative (a work pool, `prefect deploy` with infra/prefect.yaml) is described in the
-README, "Operations".
+docs/operations.md.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def daily_deployment(*, name: str = DEFAULT_NAME, cron: str = DEFAULT_CRON, time
         paused=paused,
         concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
         parameters={k: v for k, v in (parameters or {}).items() if v is not None},
-        description="Daily EU–Japan ETL: extract, validate, load, audit, publish (see README, Operations).",
+        description="Daily EU–Japan ETL: extract, validate, load, audit, publish (see docs/operations.md).",
         tags=["eujp"],
         entrypoint_type=EntrypointType.MODULE_PATH,  # flows.daily.daily_flow: independent of the cwd
     )

@@ -1,4 +1,8 @@
-"""`eujp`: the command line of the EU–Japan warehouse."""
+"""`eujp`: the command line of the EU–Japan warehouse.
+
+It lives in flows/ because it starts the flows: the core package (eujp) never imports flows. The heavy
+imports (Prefect's flows, Great Expectations) happen inside the commands that need them, so `eujp status`,
+`eujp query` and `--help` start fast and `eujp run` can start its temporary Prefect server first."""
 
 from __future__ import annotations
 
@@ -94,11 +98,13 @@ def run(
     # pipeline is imported; stopped at exit (after Prefect's own flushes).
     server = start_if_needed()
     from eujp.config import Settings
-    from eujp.sources import SOURCES_BY_NAME
+    from eujp.sources import get_source
 
     for name in only or []:
-        if name not in SOURCES_BY_NAME:
-            raise typer.BadParameter(f"unknown source {name!r}; known: {', '.join(SOURCES_BY_NAME)}")
+        try:
+            get_source(name)
+        except KeyError as exc:
+            raise typer.BadParameter(exc.args[0]) from None
     if from_raw and source_kind == "live":
         raise typer.BadParameter("--from-raw rebuilds from the raw zone: it cannot be combined with --source live")
     if snapshot_dir and source_kind == "live":

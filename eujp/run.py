@@ -1,0 +1,262 @@
+"""The logic of one run, as plain functions the Prefect flows (flows/) call: the run's summary, the staged
+warehouse transaction (load → audit → promote), the nothing-new decision, publishing with the run's manifest,
+the Data Docs site and its retention, the run report, and completing the summary (links, freshness).
+
+Nothing here imports Prefect: a flow passes its run logger where a function logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from eujp import progress
+from eujp.audit import audit_staging, published_baseline
+from eujp.config import Settings
+from eujp.fingerprint import warehouse_fingerprint
+from eujp.freshness import warehouse_freshness
+from eujp.fsguard import raise_if_storage_error
+from eujp.marts.build import build_marts
+from eujp.pipeline import SourceBatch, load_batches, load_dim_country, utcnow
+from eujp.publish import expand_directories, publish_run, read_latest_manifest, record_check
+from eujp.reference import load_reference_tables
+from eujp.report import write_warehouse_report
+from eujp.storage import open_store
+from eujp.tables import ALL_TABLES, ensure_schema, table_counts
+from eujp.warehouse import connect, discard_staging, open_staging, promote
+
+default_log = logging.getLogger("eujp")
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    status: str  # success | failed
+    sources: list[dict] = field(default_factory=list)
+    table_rows: dict[str, int] = field(default_factory=dict)
+    audit: dict = field(default_factory=dict)
+    published_to: str | None = None
+    warehouse: str | None = None
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # stale sources, Data Docs not built, ...
+    docs_url: str | None = None  # the run's Great Expectations Data Docs (published, else local)
+    freshness: list[dict] = field(default_factory=list)  # eujp.freshness.Freshness.to_dict() per source
+    as_of: str | None = None  # as-of rebuilds (flows/backfill.py): the day rebuilt
+    # A day with nothing new (nothing_new): the published run that is still current; published_to is
+    # its location and nothing was published by this run.
+    current_run_id: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def failure_message(self) -> str:
+        return f"run {self.run_id} failed: " + " | ".join(self.errors)
+
+
+# --- write-audit-promote ----------------------------------------------------------------------------------
+
+@contextmanager
+def staged_warehouse(settings: Settings, doing: str) -> Iterator:
+    """A connection to a staging copy of the live warehouse; when the block ends without an error the copy is
+    checkpointed, closed and promoted over the live file (atomic rename), else discarded. A full or read-only
+    disk surfaces as WarehouseStorageError naming the staging file (`doing`: what the run was doing)."""
+    staging = open_staging(settings.warehouse_path, settings.staging_dir, settings.run_id)
+    try:
+        with connect(staging) as conn:
+            yield conn
+            conn.execute("CHECKPOINT")
+        promote(staging, settings.warehouse_path)
+    except BaseException as exc:
+        discard_staging(staging)
+        raise_if_storage_error(exc, f"{doing} {staging}", settings.warehouse_path)
+        raise
+
+
+def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries: pl.DataFrame,
+                       compare_published: bool = True) -> tuple[dict, dict, dict]:
+    """Load every batch into a staging copy, audit it, and promote it over the live warehouse.
+
+    The audit compares row counts with the live warehouse and with the published latest run (read first: an
+    unreadable store fails the audit before anything is written) and evaluates the suites of the tables this
+    run loaded. Returns the table counts, the audit report and the warehouse's fingerprint (eujp.fingerprint).
+    A full or read-only disk surfaces as WarehouseStorageError naming the staging file; the live warehouse is
+    only ever replaced by `promote`'s atomic rename. `compare_published=False` for a warehouse
+    that is never published (as-of rebuilds): the published latest run is not its baseline."""
+    published = published_baseline(open_store(settings.publish_uri)) if compare_published else None
+    with staged_warehouse(settings, "loading the staging copy") as conn, progress.step("load, audit, promote"):
+        ensure_schema(conn)
+        previous = table_counts(conn)
+        load_dim_country(conn, countries)
+        load_batches(conn, batches, run_id=settings.run_id)
+        load_reference_tables(conn)
+        build_marts(conn)  # on the staging copy: the marts are published with the facts they come from
+        report = audit_staging(conn, run_id=settings.run_id, previous_counts=previous,
+                               max_row_drop_pct=settings.max_row_drop_pct, published=published,
+                               revalidate=[b.table for b in batches if b.status == "loaded"])
+        report.raise_if_failed()
+        counts = table_counts(conn)
+        fingerprint = warehouse_fingerprint(conn, countries)
+    return counts, report.to_dict(), fingerprint
+
+
+# --- a day with nothing new ---------------------------------------------------------------------------------
+
+def nothing_new(settings: Settings, batches: list[SourceBatch], countries: pl.DataFrame,
+                log: logging.Logger = default_log) -> dict | None:
+    """A day with nothing new: when every source is unchanged and the published latest run was built from
+    the same inputs by the same code (eujp.fingerprint), record the check (etl_runs, etl_source_state, through
+    a staging copy as any run) and `latest-check.json`, and return what is still current; rebuilding the
+    marts, auditing and publishing would reproduce the published warehouse. None: take the full path."""
+    if not batches or any(b.status != "unchanged" for b in batches) or not settings.warehouse_path.exists():
+        return None
+    store = open_store(settings.publish_uri)
+    try:
+        latest = read_latest_manifest(store)
+    except Exception as exc:  # noqa: BLE001 - unreadable: the full path (its audit says why)
+        log.warning("nothing new, but the published latest run cannot be read (%s): publishing", exc)
+        return None
+    if latest is None:
+        return None
+    pointer, manifest = latest
+    with connect(settings.warehouse_path, read_only=True) as conn:
+        current = warehouse_fingerprint(conn, countries)
+    if manifest.get("fingerprint") != current:
+        log.info("every source is unchanged, but the published run %s was built from other code or "
+                 "inputs: rebuilding and publishing", pointer["run_id"])
+        return None
+    with staged_warehouse(settings, "recording the run in the staging copy") as conn:
+        load_batches(conn, batches, run_id=settings.run_id)  # unchanged batches: run records only
+        counts = table_counts(conn)
+    check = {"run_id": settings.run_id, "checked_at": utcnow().isoformat(timespec="seconds"),
+             "status": "unchanged", "current_run_id": pointer["run_id"],
+             "sources": {b.source: b.note for b in batches}}
+    record_check(store, check)
+    return {"current_run_id": pointer["run_id"], "location": f"{store.uri.rstrip('/')}/{pointer['prefix']}",
+            "table_rows": counts}
+
+
+# --- Data Docs ------------------------------------------------------------------------------------------------
+
+def docs_dir(settings: Settings) -> Path:
+    """Where the run's Data Docs site is built: {warehouse folder}/docs/{run_id}/."""
+    return settings.warehouse_path.parent / "docs" / settings.run_id
+
+
+def build_docs(settings: Settings, reports: list[Any]) -> str:
+    """The Great Expectations Data Docs site of this run's validation results, in docs_dir(settings) (the
+    newest `keep_runs` sites are kept beside it); its index.html."""
+    from eujp.validate import build_data_docs  # Great Expectations is slow to import: only here
+
+    out = docs_dir(settings)
+    with progress.step("build Data Docs"):
+        index = build_data_docs(reports, out)
+    for old in sorted(p for p in out.parent.iterdir() if p.is_dir())[:-settings.keep_runs]:
+        shutil.rmtree(old, ignore_errors=True)
+    return str(index)
+
+
+def data_docs(build: Callable[[], str], reports: list, summary: RunSummary,
+              log: logging.Logger = default_log) -> str | None:
+    """Build the run's Data Docs with `build`; a failure to build them is a warning of the run, not a failure."""
+    if not reports:
+        return None
+    try:
+        return build()
+    except Exception as exc:  # noqa: BLE001 - the data matter more than their documentation
+        summary.warnings.append(f"Data Docs not built: {type(exc).__name__}: {exc}")
+        log.error(summary.warnings[-1])
+        return None
+
+
+# --- publish --------------------------------------------------------------------------------------------------
+
+def object_link(settings: Settings, key: str) -> str:
+    """A link to a published object: under EUJP_PUBLIC_URL when set (http), else the store's own URL."""
+    if settings.public_url:
+        return f"{settings.public_url.rstrip('/')}/{key}"
+    return open_store(settings.publish_uri).url_for(key)
+
+
+def run_manifest(settings: Settings, batches: list[SourceBatch], counts: dict, audit: dict, status: str,
+                 fingerprint: dict | None) -> dict:
+    """The run's manifest, before publish_run adds the checksums of the published files."""
+    return {
+        "run_id": settings.run_id,
+        "status": status,
+        "table_rows": counts,
+        "sources": {b.source: {k: v for k, v in b.summary().items() if k != "validation"} for b in batches},
+        "validation": {b.table: b.validation.to_dict() for b in batches if b.validation is not None},
+        "audit": audit,
+        "fingerprint": fingerprint,
+    }
+
+
+def run_report(settings: Settings, log: logging.Logger = default_log) -> Path | None:
+    """The run's HTML report (eujp.report), written beside the warehouse from the promoted warehouse. A report
+    that cannot be written is logged as an error and the run publishes without it."""
+    try:
+        return write_warehouse_report(settings.warehouse_path, settings.warehouse_path.parent / "report.html",
+                                      run_id=settings.run_id)
+    except Exception as exc:  # noqa: BLE001 - the data matter more than their report
+        log.error("report not written: %s: %s", type(exc).__name__, exc)
+        return None
+
+
+def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit: dict, status: str,
+            docs: str | None = None, fingerprint: dict | None = None, log: logging.Logger = default_log) -> str:
+    """Publish the promoted warehouse, its tables, manifest, report and Data Docs (eujp.publish.publish_run:
+    `latest` moves last); returns where the run was published."""
+    store = open_store(settings.publish_uri)
+    work_dir = settings.warehouse_path.parent / "publish" / settings.run_id
+    report = run_report(settings, log)
+    extra = {"docs": Path(docs).parent} if docs else {}
+    if report:
+        extra["report.html"] = report
+    total = len(expand_directories(extra)) + len(ALL_TABLES) + 2  # + warehouse, manifest
+    try:
+        with progress.step(f"publish to {store.uri}", total=total) as advance:
+            result = publish_run(
+                store,
+                run_id=settings.run_id,
+                warehouse_path=settings.warehouse_path,
+                manifest_without_checksums=run_manifest(settings, batches, counts, audit, status, fingerprint),
+                work_dir=work_dir,
+                keep_runs=settings.keep_runs,
+                extra_files=extra,
+                latest_files=("report.html",) if report else (),
+                on_upload=lambda key: advance(),
+            )
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return result.location
+
+
+# --- the summary ----------------------------------------------------------------------------------------------
+
+def complete_summary(settings: Settings, summary: RunSummary, docs: str | None, *, now: datetime | None = None,
+                     log: logging.Logger = default_log) -> None:
+    """Add the Data Docs link (published, else the local file) and every source's freshness to the summary;
+    a stale source is a warning of the run."""
+    if docs:
+        key = f"runs/{settings.run_id}/docs/index.html"
+        summary.docs_url = object_link(settings, key) if summary.published_to else Path(docs).resolve().as_uri()
+    try:
+        freshness = warehouse_freshness(settings.warehouse_path, now)
+    except Exception as exc:  # noqa: BLE001 - the run's outcome does not depend on its report
+        freshness = []
+        summary.warnings.append(f"freshness not read from {settings.warehouse_path}: {type(exc).__name__}: {exc}")
+        log.error(summary.warnings[-1])
+    summary.freshness = [f.to_dict() for f in freshness]
+    for f in freshness:
+        if f.warning:
+            summary.warnings.append(f"freshness: {f.warning}")
+            log.warning("freshness: %s", f.warning)
