@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import polars as pl
 
-from eujp.schema.core import B, D, F, I, S, Table
+from eujp.schema.core import B, F, I, S, Table
+from transforms import countries
 
 # Built each run from the seed by transforms.countries and loaded by eujp.pipeline.load_dim_country.
 DIM_COUNTRY = Table(
     name="dim_country",
     description="Countries and territories (ISO 3166-1) with their EU membership over time and the names/codes "
     "each source uses for them.",
-    columns={
-        "iso2": S, "iso3": S, "name": S, "eurostat_code": S, "sipri_name": S,
-        "eu_entry_date": D, "eu_exit_date": D, "is_eu_member": B,
-    },
+    columns=countries.COLUMNS,
     natural_key=("iso2",),
     column_docs={
         "iso2": "ISO 3166-1 alpha-2 code (GB for the United Kingdom, GR for Greece).",
