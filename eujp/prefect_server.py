@@ -8,6 +8,8 @@ UI off) as its very first step, points PREFECT_API_URL at it, imports while it s
 health check only before calling the flow: an unchanged day spends start-up once, in parallel.
 
 The server uses PREFECT_HOME's database like Prefect's own temporary server, and is stopped when the run ends.
+It announces its start and stop in log lines, unless `announce=False` (on a terminal, the CLI shows a
+progress step instead).
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ def _free_port() -> int:
 class TemporaryPrefectServer:
     """`start()` launches the server and returns at once; `wait_ready()` blocks until /api/health answers."""
 
-    def __init__(self, startup_timeout: float | None = None) -> None:
+    def __init__(self, startup_timeout: float | None = None, *, announce: bool = True) -> None:
+        self.announce = announce
         self.startup_timeout = startup_timeout or float(
             os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"))
         self.process: subprocess.Popen | None = None
@@ -71,8 +74,9 @@ class TemporaryPrefectServer:
         if spec is None or spec.origin is None:
             raise RuntimeError("Prefect is not installed")
         self.port = _free_port()
-        _say(f"Starting temporary server on http://127.0.0.1:{self.port} (it starts while the run loads; it "
-             "stops when the run ends; set PREFECT_API_URL to use a running Prefect server)")
+        if self.announce:
+            _say(f"Starting temporary server on http://127.0.0.1:{self.port} (it starts while the run loads; it "
+                 "stops when the run ends; set PREFECT_API_URL to use a running Prefect server)")
         env = os.environ | {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
                             "PREFECT__SERVER_FINAL": "1"}
         env.pop("PREFECT_API_URL", None)
@@ -116,7 +120,8 @@ class TemporaryPrefectServer:
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
-        _say(f"Stopping temporary server on http://127.0.0.1:{self.port}")
+        if self.announce:
+            _say(f"Stopping temporary server on http://127.0.0.1:{self.port}")
         process.terminate()
         try:
             process.wait(timeout=10)
@@ -125,18 +130,23 @@ class TemporaryPrefectServer:
             process.wait()
 
 
-def start_if_needed() -> TemporaryPrefectServer | None:
-    """Start a temporary server and point PREFECT_API_URL at it, unless an API URL is configured (a Prefect
-    server, Prefect Cloud, a profile setting it) or Prefect is already imported in this process (its settings
-    are read: Prefect's own temporary server is used then)."""
-    if os.environ.get("PREFECT_API_URL") or "prefect" in sys.modules or _profile_sets_api_url():
+def needed() -> bool:
+    """Whether `eujp run` should start a temporary server: no API URL is configured (a Prefect server,
+    Prefect Cloud, a profile setting it) and Prefect is not imported in this process yet (its settings are
+    read then: Prefect's own temporary server is used)."""
+    return not (os.environ.get("PREFECT_API_URL") or "prefect" in sys.modules or profile_sets_api_url())
+
+
+def start_if_needed(*, announce: bool = True) -> TemporaryPrefectServer | None:
+    """Start a temporary server and point PREFECT_API_URL at it, when `needed()`; else None."""
+    if not needed():
         return None
-    server = TemporaryPrefectServer().start()
+    server = TemporaryPrefectServer(announce=announce).start()
     os.environ["PREFECT_API_URL"] = server.api_url
     return server
 
 
-def _profile_sets_api_url() -> bool:
+def profile_sets_api_url() -> bool:
     """Whether the active Prefect profile (PREFECT_HOME/profiles.toml) sets PREFECT_API_URL: read as text,
     because importing Prefect to ask it costs seconds."""
     home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect")

@@ -12,7 +12,12 @@ deployment or a test, every call here is a cheap no-op and the logs are the reco
             advance()
 
 While a display is active, log handlers that print through a rich Console (Prefect's console handler)
-are pointed at the display's console, so log lines scroll above the bars instead of tearing them.
+are pointed at the display's console, so log lines scroll above the bars instead of tearing them; a
+handler created after the display started (Prefect imported inside it) is adopted with
+`adopt_log_handlers()`.
+
+The CLI shows every wait from its first second: "checking the configuration", "starting Prefect",
+"importing the pipeline", "importing the validator" (Great Expectations), then the run's own steps.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from contextlib import contextmanager
 
 _lock = threading.Lock()
 _progress = None  # the active rich.progress.Progress, if any
+_swapped: list[tuple[logging.Handler, object]] = []  # handlers pointed at its console, and their own consoles
 
 
 def _noop(n: int = 1) -> None:
@@ -57,7 +63,7 @@ def terminal_progress(console=None, *, force: bool = False) -> Iterator[bool]:
 
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), Count(),
                         TimeElapsedColumn(), console=console, transient=True)
-    swapped = _redirect_rich_handlers(console)
+    _swapped[:] = _redirect_rich_handlers(console)
     try:
         with progress:
             with _lock:
@@ -68,8 +74,19 @@ def terminal_progress(console=None, *, force: bool = False) -> Iterator[bool]:
                 with _lock:
                     _progress = None
     finally:
-        for handler, original in swapped:
+        for handler, original in _swapped:
             handler.console = original
+        _swapped.clear()
+
+
+def adopt_log_handlers() -> None:
+    """Point the rich log handlers created since the display started (e.g. by importing Prefect) at its
+    console too; nothing without a display."""
+    progress = _progress
+    if progress is None:
+        return
+    known = {id(handler) for handler, _ in _swapped}
+    _swapped.extend(_redirect_rich_handlers(progress.console, skip=known))
 
 
 @contextmanager
@@ -106,13 +123,14 @@ def active() -> bool:
     return _progress is not None
 
 
-def _redirect_rich_handlers(console) -> list[tuple[logging.Handler, object]]:
-    """Point every logging handler that prints through a rich Console at `console` (returns what to undo)."""
+def _redirect_rich_handlers(console, skip: set[int] | None = None) -> list[tuple[logging.Handler, object]]:
+    """Point every logging handler that prints through a rich Console at `console`, but those whose id() is in
+    `skip` (returns what to undo)."""
     from rich.console import Console
 
     loggers = [logging.getLogger()] + [lg for lg in logging.Logger.manager.loggerDict.values()
                                        if isinstance(lg, logging.Logger)]
-    swapped, seen = [], set()
+    swapped, seen = [], set(skip or ())
     for lg in loggers:
         for handler in lg.handlers:
             original = getattr(handler, "console", None)

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from eujp.freshness import Freshness
+from eujp.rows import REJECTED, ROWS_IN, VALID
 
 
 @dataclass(frozen=True)
@@ -75,9 +76,9 @@ def render(console, *, warehouse_path: Path, flow_runs: list[dict] | None, flow_
         console.print(flow_runs_note)
 
     t = Table(title=f"Runs recorded in {warehouse_path}", title_justify="left")
-    for col in ("run id", "started (UTC)", "ended (UTC)", "status", "sources ok/unchanged/failed", "rows in",
-                "loaded", "rejected"):
-        t.add_column(col, justify="right" if col in ("rows in", "loaded", "rejected") else "left")
+    counts = (ROWS_IN, VALID, REJECTED)  # eujp.rows: the words for row counts
+    for col in ("run id", "started (UTC)", "ended (UTC)", "status", "sources ok/unchanged/failed", *counts):
+        t.add_column(col, justify="right" if col in counts else "left")
     for r in runs:
         status = "[red]failed[/red]" if r.failed else "[green]success[/green]"
         t.add_row(r.run_id, _ts(r.started_at), _ts(r.ended_at), status, f"{r.succeeded}/{r.unchanged}/{r.failed}",

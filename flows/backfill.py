@@ -24,7 +24,7 @@ from eujp.sources import DOMAINS, SOURCES, get_source
 from eujp.storage import open_store
 from eujp.tables import table_counts
 from eujp.warehouse import connect, promote
-from flows.domains import domain_flow
+from flows.domains import run_domain
 from flows.hooks import begin_run, notify_failure
 from flows.results import flow_result, report_run
 from flows.tasks import build_docs, load_audit_promote
@@ -64,7 +64,7 @@ def rebuild_as_of(settings: Settings, as_of: date) -> RunSummary:
                 batches: list[SourceBatch] = []
                 for domain in DOMAINS:
                     if any(get_source(name).domain == domain for name in step.sources):
-                        batches.extend(domain_flow(domain)(step_settings, countries))
+                        batches.extend(run_domain(domain, step_settings, countries))
                 try:
                     load_audit_promote(step_settings, batches, countries, compare_published=False)
                 except AuditFailed as exc:  # as the original run: not promoted, the next day starts from before

@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from flows.serve import DEFAULT_NAME as SERVED_DEPLOYMENT
+
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -26,17 +28,51 @@ class SourceKind(StrEnum):
     live = "live"
 
 
+class QueryFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+USAGE_EXIT_CODE = 2  # a usage or configuration error (Click's own code for a bad option)
+
 app = typer.Typer(help="EU–Japan partnership warehouse: daily ETL, status and queries.", no_args_is_help=True,
-                  add_completion=False)
+                  add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"eujp {version('eujp')}")
+        except PackageNotFoundError:
+            typer.echo("eujp (not installed: no package metadata)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Print the version of the eujp package and exit.")] = False,
+) -> None:
+    """EU–Japan partnership warehouse: daily ETL, status and queries."""
+
+
+# The links `eujp run` prints last, from the run summary: every key present is printed.
+SUMMARY_LINKS = (("report_url", "report"), ("docs_url", "Data Docs"), ("catalog_url", "catalog"))
 
 
 def _print_summary(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from eujp.rows import ROW_WORDS
+
     console = Console(width=None if sys.stdout.isatty() else 160)
     table = Table(title=f"run {summary['run_id']}: {summary['status'].upper()}", title_justify="left")
-    numeric = ("rows in", "loaded", "rejected", "written")
+    numeric = tuple(ROW_WORDS.values())
     for col in ("source", "table", "status", *numeric, "validation", "source version"):
         table.add_column(col, justify="right" if col in numeric else "left", no_wrap=True)
     for s in summary["sources"]:
@@ -44,9 +80,8 @@ def _print_summary(summary: dict) -> None:
         verdict = "-" if not v else ("passed" if v.get("success") else "FAILED")
         if v and v.get("warnings"):
             verdict += f" ({len(v['warnings'])} warning(s))"
-        table.add_row(s["source"], s["table"], s["status"], str(s["rows_in"]), str(s["rows_loaded"]),
-                      str(s["rows_rejected"]), str(s.get("rows_written", "-")), verdict,
-                      s.get("source_version") or "-")
+        counts = [str(s.get(key, "-")) for key in ROW_WORDS]
+        table.add_row(s["source"], s["table"], s["status"], *counts, verdict, s.get("source_version") or "-")
     console.print(table)
     if summary.get("table_rows"):
         rows = ", ".join(f"{k} {v}" for k, v in summary["table_rows"].items())
@@ -58,12 +93,13 @@ def _print_summary(summary: dict) -> None:
         console.print(f"published to {summary['published_to']}")
     elif summary.get("as_of"):
         console.print(f"rebuilt as of {summary['as_of']} (not published)")
-    if summary.get("docs_url"):
-        console.print(f"Data Docs: {summary['docs_url']}")
     for warning in summary.get("warnings", []):
         console.print(f"[yellow]warning:[/yellow] {warning}")
     for err in summary.get("errors", []):
         console.print(f"[red]error:[/red] {err}")
+    for key, label in SUMMARY_LINKS:
+        if summary.get(key):
+            console.print(f"{label}: {summary[key]}", soft_wrap=True, highlight=False)
 
 
 @app.command()
@@ -91,20 +127,42 @@ def run(
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only these sources (repeatable).")] = None,
     run_id: Annotated[str | None, typer.Option(help="Run id (default: time-based, unique).")] = None,
 ) -> None:
-    """Run the daily flow once (extract, transform, validate, load, audit, publish) and print a summary."""
-    from eujp.prefect_server import start_if_needed
+    """Run the daily flow once (extract, transform, validate, load, audit, publish) and print a summary.
 
-    # Without PREFECT_API_URL: a temporary Prefect server, started first so that it starts while the
-    # pipeline is imported; stopped at exit (after Prefect's own flushes).
-    server = start_if_needed()
-    from eujp.config import Settings
-    from eujp.sources import get_source
+    The settings are checked first (as `eujp check` does): a misconfiguration stops the run within seconds,
+    before Prefect starts and before anything is extracted, with one message naming the setting to fix and
+    exit code 2. Exit code 1: the run failed."""
+    _check_run_options(snapshot_dir=snapshot_dir, source_kind=source_kind, from_raw=from_raw, as_of=as_of,
+                       force=force)
+    settings = _run_settings(snapshot_dir=snapshot_dir, warehouse=warehouse, publish=publish, from_raw=from_raw,
+                             as_of=as_of, source_kind=source_kind, run_id=run_id, only=only, force=force)
+    from eujp import progress
 
-    for name in only or []:
-        try:
-            get_source(name)
-        except KeyError as exc:
-            raise typer.BadParameter(exc.args[0]) from None
+    with progress.terminal_progress() as shown:
+        _preflight_or_exit(settings, as_of=as_of)
+        flows = _start_prefect_and_import(only, announce=not shown)
+        if as_of:
+            state = flows.as_of_flow(as_of=as_of, warehouse=str(warehouse) if warehouse else None,
+                                     publish_uri=publish, run_id=settings.run_id, only_sources=only or None,
+                                     return_state=True)
+        else:
+            state = flows.daily_flow(
+                snapshot_dir=str(snapshot_dir) if snapshot_dir else None,
+                warehouse=str(warehouse) if warehouse else None,
+                publish_uri=publish,
+                source_mode=settings.source_mode,
+                raw_date=from_raw,
+                run_id=settings.run_id,
+                only_sources=only or None,
+                force=force,
+                return_state=True,
+            )
+    _finish_run(state)
+
+
+def _check_run_options(*, snapshot_dir: Path | None, source_kind: SourceKind, from_raw: str | None,
+                       as_of: str | None, force: bool) -> None:
+    """Options of `eujp run` that cannot go together, and days that are not days: typer.BadParameter (exit 2)."""
     if from_raw and source_kind == "live":
         raise typer.BadParameter("--from-raw rebuilds from the raw zone: it cannot be combined with --source live")
     if snapshot_dir and source_kind == "live":
@@ -117,33 +175,127 @@ def run(
             raise typer.BadParameter(f"--as-of replays the raw zone: it cannot be combined with {', '.join(clash)}")
     if from_raw:
         _check_day(from_raw, "--from-raw")
+
+
+def _run_settings(*, snapshot_dir: Path | None, warehouse: Path | None, publish: str | None, from_raw: str | None,
+                  as_of: str | None, source_kind: SourceKind, run_id: str | None, only: list[str] | None,
+                  force: bool):
+    """The run's settings as the flow will resolve them (options over EUJP_* variables over defaults); an as-of
+    rebuild writes its own warehouse (default asof/warehouse-DAY.duckdb beside the live one) and reads the
+    raw zone. A bad value (run id, EUJP_KEEP_RUNS, ...) is a typer.BadParameter."""
+    from datetime import date
+
+    from eujp.config import Settings
+
     try:
-        settings = Settings.from_env(run_id=run_id)
+        settings = Settings.from_env(
+            snapshot_dir=snapshot_dir, warehouse_path=warehouse, publish_uri=publish, run_id=run_id,
+            source_mode="raw" if from_raw else source_kind.value,
+            raw_date=date.fromisoformat(from_raw) if from_raw else None,
+            only_sources=tuple(only) if only else None, force=force)
     except ValueError as exc:  # a run id that is not one safe path segment, EUJP_KEEP_RUNS out of range, ...
         raise typer.BadParameter(str(exc)) from None
-    from eujp.progress import terminal_progress
-    from flows.backfill import as_of_flow
-    from flows.daily import daily_flow
+    if as_of:
+        from eujp.asof import default_warehouse
 
-    if server is not None:
-        server.wait_ready()
-    with terminal_progress():
-        if as_of:
-            state = as_of_flow(as_of=as_of, warehouse=str(warehouse) if warehouse else None, publish_uri=publish,
-                               run_id=settings.run_id, only_sources=only or None, return_state=True)
-        else:
-            state = daily_flow(
-                snapshot_dir=str(snapshot_dir) if snapshot_dir else None,
-                warehouse=str(warehouse) if warehouse else None,
-                publish_uri=publish,
-                source_mode="raw" if from_raw else source_kind.value,
-                raw_date=from_raw,
-                run_id=settings.run_id,
-                only_sources=only or None,
-                force=force,
-                return_state=True,
-            )
+        day = date.fromisoformat(as_of)
+        settings = settings.with_(source_mode="raw", raw_date=day,
+                                  warehouse_path=warehouse or default_warehouse(settings.warehouse_path, day))
+    return settings
+
+
+def _fail_usage(message: str) -> None:
+    """Say what to fix, on stderr, and exit with the usage/configuration code (no traceback)."""
+    typer.echo(message, err=True)
+    raise typer.Exit(code=USAGE_EXIT_CODE)
+
+
+def _configured_api_url() -> str | None:
+    """PREFECT_API_URL from the environment or, when the active profile sets one, from Prefect's settings
+    (importing Prefect only then)."""
+    from eujp.prefect_server import profile_sets_api_url
+
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    if profile_sets_api_url():
+        from flows.api import api_url
+
+        return api_url()
+    return None
+
+
+def _preflight_or_exit(settings, *, as_of: str | None) -> None:
+    """The preflight (eujp.preflight) of the run, before Prefect starts; a failure exits with code 2. An
+    as-of rebuild only reads the publish target. When the S3 credentials are in a Prefect Secret block and
+    Prefect is not up yet, the publish target is checked in the flow (its own preflight) instead."""
+    from eujp import prefect_server, progress
+    from eujp.preflight import PreflightFailed, needs_prefect_for_credentials, preflight
+
+    skip = ("publish",) if needs_prefect_for_credentials() and prefect_server.needed() else ()
+    try:
+        with progress.step("checking the configuration"):
+            preflight(settings, prefect_api_url=_configured_api_url(), skip=skip, write=not as_of)
+    except PreflightFailed as exc:
+        _fail_usage(str(exc))
+
+
+class _Flows:
+    """The flows `eujp run` calls, imported (seconds: Prefect, polars, DuckDB) while Prefect starts."""
+
+    def __init__(self) -> None:
+        from flows.backfill import as_of_flow
+        from flows.daily import daily_flow
+
+        self.as_of_flow, self.daily_flow = as_of_flow, daily_flow
+
+
+def _start_prefect_and_import(only: list[str] | None, *, announce: bool) -> _Flows:
+    """Without PREFECT_API_URL, start a temporary Prefect server (eujp.prefect_server: stopped at exit, after
+    Prefect's own flushes) and import the pipeline while it starts; check --only's names; wait until the
+    server answers. A server that does not come up ends the command (exit 1) with its reason."""
+    from contextlib import nullcontext
+
+    from eujp import progress
+    from eujp.prefect_server import start_if_needed
+
+    server = start_if_needed(announce=announce)
+    unknown = None
+    with progress.step(f"starting Prefect (temporary server on {server.api_url})") if server else nullcontext():
+        with progress.step("importing the pipeline (Prefect, polars, DuckDB)"):
+            from eujp.sources import get_source
+
+            loaded = _Flows()
+        progress.adopt_log_handlers()  # Prefect's console handler, created by the import
+        unknown = _unknown_sources(only or [], get_source)
+        if server is not None and unknown is None:
+            try:
+                server.wait_ready()
+            except RuntimeError as exc:
+                typer.echo(str(exc), err=True)
+                raise typer.Exit(code=1) from None
+    if unknown:
+        raise typer.BadParameter(unknown)
+    return loaded
+
+
+def _unknown_sources(names: list[str], get_source) -> str | None:
+    """Why one of `names` is not a registered source, or None."""
+    for name in names:
+        try:
+            get_source(name)
+        except KeyError as exc:
+            return exc.args[0]
+    return None
+
+
+def _finish_run(state) -> None:
+    """Print the run's summary (or why it has none) and exit: 0 completed, 2 a configuration error found by
+    the flow's own preflight, 1 failed."""
+    from eujp.preflight import PreflightFailed
+
     summary = state.result(raise_on_failure=False)
+    if isinstance(summary, PreflightFailed):
+        _fail_usage(str(summary))
     if isinstance(summary, dict):
         _print_summary(summary)
     else:  # the flow crashed before it could summarise (lock held, unreadable warehouse, ...)
@@ -162,12 +314,40 @@ def _check_day(value: str, option: str) -> None:
 
 
 @app.command()
+def check(
+    snapshot_dir: Annotated[Path | None, typer.Option(help="Snapshot folder the run would read (env "
+                                                     "EUJP_SNAPSHOT_DIR; default the bundled data/snapshot).")] = None,
+    warehouse: Annotated[Path | None, typer.Option(help="Warehouse file (env EUJP_WAREHOUSE; default "
+                                                   "var/warehouse.duckdb).")] = None,
+    publish: Annotated[str | None, typer.Option(help="Publish target: a folder or s3://bucket/prefix (env "
+                                                "EUJP_PUBLISH_URI; default var/objectstore).")] = None,
+    source_kind: Annotated[SourceKind, typer.Option("--source", help="Where the run would read sources (the "
+                                                    "snapshot folder is only checked for snapshot).")]
+    = SourceKind.snapshot,
+) -> None:
+    """Check what a run needs, without running it: the publish target is reachable and writable, the
+    warehouse folder is writable, the Prefect API answers (when PREFECT_API_URL is set), the snapshot folder
+    exists, the lake catalog. One line per check, with the setting to fix; exit 0 when every check passed,
+    2 otherwise. Changes nothing (the S3 write probe is deleted at once)."""
+    from eujp.preflight import run_checks
+
+    settings = _run_settings(snapshot_dir=snapshot_dir, warehouse=warehouse, publish=publish, from_raw=None,
+                             as_of=None, source_kind=source_kind, run_id=None, only=None, force=False)
+    checks = run_checks(settings, prefect_api_url=_configured_api_url())
+    for c in checks:
+        typer.echo(c.line())
+    if not all(c.ok for c in checks):
+        raise typer.Exit(code=USAGE_EXIT_CODE)
+
+
+@app.command()
 def serve(
     cron: Annotated[str | None, typer.Option(help="Cron schedule (env EUJP_SCHEDULE_CRON; default '0 6 * * *').")]
     = None,
     timezone: Annotated[str | None, typer.Option(help="Time zone of the schedule (env EUJP_SCHEDULE_TIMEZONE; "
                                                  "default UTC).")] = None,
-    name: Annotated[str, typer.Option(help="Deployment name (the deployment is eujp-daily/NAME).")] = "daily",
+    name: Annotated[str, typer.Option(help="Deployment name (the deployment is eujp-daily/NAME; the worker-based "
+                                      "deployment of infra/prefect.yaml is eujp-daily/worker).")] = SERVED_DEPLOYMENT,
     snapshot_dir: Annotated[Path | None, typer.Option(help="Snapshot folder the scheduled runs read.")] = None,
     warehouse: Annotated[Path | None, typer.Option(help="Warehouse file of the scheduled runs.")] = None,
     publish: Annotated[str | None, typer.Option(help="Publish target of the scheduled runs.")] = None,
@@ -266,40 +446,82 @@ def query(
     published: Annotated[bool, typer.Option("--published", help="Query the latest published warehouse of the "
                                             "publish URI (env EUJP_PUBLISH_URI, default var/objectstore); S3 "
                                             "is read in place through httpfs with the AWS_* variables.")] = False,
+    fmt: Annotated[QueryFormat, typer.Option("--format", help="How to write the result: a table for reading "
+                                             "(at most 200 rows on stdout), csv (with a header), json (an "
+                                             "array of objects) or parquet (needs --output).")]
+    = QueryFormat.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the result to this file instead "
+                                                "of stdout (replaced if it exists).")] = None,
 ) -> None:
-    """Run a read-only SQL query against the local or the published warehouse and print the result."""
+    """Run a read-only SQL query against the local or the published warehouse and print or save the result."""
+    import duckdb
+
+    if published and warehouse:
+        raise typer.BadParameter("give --published or --warehouse, not both")
+    if fmt == QueryFormat.parquet and output is None:
+        raise typer.BadParameter("--format parquet writes a file: give --output FILE")
+    conn = _open_for_query(warehouse, published)
+    with conn:
+        try:
+            rel = conn.sql(sql)
+            if rel is not None:
+                _write_result(rel, fmt, output)
+        except duckdb.Error as exc:
+            typer.echo(f"query failed: {exc}", err=True)
+            raise typer.Exit(code=USAGE_EXIT_CODE) from exc
+
+
+def _open_for_query(warehouse: str | None, published: bool):
+    """A read-only connection to the warehouse `eujp query` reads (see its --warehouse and --published); exit
+    2 when there is none."""
     import duckdb
 
     from eujp.config import Settings
     from eujp.errors import EujpError
 
-    if published and warehouse:
-        raise typer.BadParameter("give --published or --warehouse, not both")
     settings = Settings.from_env()
     location = settings.publish_uri if published else (warehouse or str(settings.warehouse_path))
     if published or location.startswith(("s3://", "http://", "https://")) or Path(location).is_dir():
         from eujp.bi import open_warehouse
 
         try:
-            conn = open_warehouse(location)
+            return open_warehouse(location)
         except EujpError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(code=2) from None
-    else:
-        path = Path(location)
-        if not path.exists():
-            typer.echo(f"no warehouse at {path}: run `eujp run` first", err=True)
-            raise typer.Exit(code=2)
-        conn = duckdb.connect(str(path), read_only=True)
-    with conn:
-        try:
-            rel = conn.sql(sql)
-        except duckdb.Error as exc:
-            typer.echo(f"query failed: {exc}", err=True)
-            raise typer.Exit(code=2) from exc
-        if rel is not None:
-            rel.show(max_rows=200, max_width=sys.maxsize if not sys.stdout.isatty() else None)
+            _fail_usage(str(exc))
+    path = Path(location)
+    if not path.exists():
+        _fail_usage(f"no warehouse at {path}: run `eujp run` first")
+    return duckdb.connect(str(path), read_only=True)
 
+
+def _write_result(rel, fmt: QueryFormat, output: Path | None) -> None:
+    """Write a query's result in `fmt` to `output` (whole) or stdout (a table shows at most 200 rows)."""
+    if fmt == QueryFormat.table:
+        if output is None:
+            rel.show(max_rows=200, max_width=sys.maxsize if not sys.stdout.isatty() else None)
+            return
+        import contextlib
+        import io
+
+        text = io.StringIO()
+        with contextlib.redirect_stdout(text):
+            rel.show(max_rows=max(rel.shape[0], 1), max_width=sys.maxsize, max_col_width=sys.maxsize)
+        output.write_text(text.getvalue(), encoding="utf-8")
+        return
+    frame = rel.pl()
+    if fmt == QueryFormat.parquet:
+        frame.write_parquet(output)
+    elif fmt == QueryFormat.csv:
+        if output is None:
+            sys.stdout.write(frame.write_csv())
+        else:
+            frame.write_csv(output)
+    else:
+        text = frame.write_json()  # an array of objects, one per row
+        if output is None:
+            sys.stdout.write(text + "\n")
+        else:
+            output.write_text(text + "\n", encoding="utf-8")
 
 if __name__ == "__main__":
     app()

@@ -8,34 +8,49 @@ logic lives in eujp.run; this module only orchestrates it.
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+from prefect.states import Failed
 
 from eujp.config import Settings
 from eujp.errors import AuditFailed, PublishError
 from eujp.lock import warehouse_lock
 from eujp.pipeline import SourceBatch, load_countries
+from eujp.preflight import PreflightFailed, preflight
 from eujp.run import RunSummary, data_docs
 from eujp.sources import DOMAINS
 from eujp.warehouse import clean_stale_staging
-from flows.domains import domain_flow
+from flows.domains import run_domain
 from flows.hooks import begin_run, notify_failure
 from flows.results import flow_result, report_run
 from flows.tasks import build_docs, confirm_nothing_new, load_audit_promote, publish
 
 
+def check_settings(settings: Settings, logger) -> None:
+    """The preflight (eujp.preflight) before anything is extracted or locked: PreflightFailed names the
+    settings to fix."""
+    from flows.api import api_url
+
+    started = time.monotonic()
+    checks = preflight(settings, prefect_api_url=api_url())
+    logger.info("preflight: %d checks passed in %.1f s", len(checks), time.monotonic() - started)
+
+
 def run_daily(settings: Settings) -> RunSummary:
-    """The body of the daily flow (also callable inside any other flow)."""
+    """The body of the daily flow (also callable inside any other flow). Checks the settings first
+    (PreflightFailed: nothing was extracted, written or published)."""
     logger = get_run_logger()
+    check_settings(settings, logger)
     summary = RunSummary(run_id=settings.run_id, status="success", warehouse=str(settings.warehouse_path))
     with warehouse_lock(settings.warehouse_path, wait_seconds=settings.lock_wait_seconds):
         clean_stale_staging(settings.staging_dir)
         countries = load_countries(settings.run_date)
         batches: list[SourceBatch] = []
         for domain in DOMAINS:
-            batches.extend(domain_flow(domain)(settings, countries))
+            batches.extend(run_domain(domain, settings, countries))
         summary.errors = [b.error for b in batches if b.error]
         current = confirm_nothing_new(settings, batches, countries)
         if current is not None:
@@ -83,7 +98,8 @@ def daily_flow(
     force: bool = False,
 ):
     """Daily EU–Japan ETL: every source, validated, loaded into a staging copy, audited, promoted and
-    published. Ends Failed (with the summary as its data) when any source or step failed."""
+    published. Ends Failed (with the summary as its data) when any source or step failed, and Failed with
+    the PreflightFailed as its data, before anything is done, when a setting is wrong (eujp.preflight)."""
     settings = Settings.from_env(
         snapshot_dir=Path(snapshot_dir) if snapshot_dir else None,
         warehouse_path=Path(warehouse) if warehouse else None,
@@ -94,4 +110,8 @@ def daily_flow(
         only_sources=tuple(only_sources) if only_sources else None,
         force=force,
     )
-    return flow_result(settings, lambda: run_daily(settings))
+    try:
+        return flow_result(settings, lambda: run_daily(settings))
+    except PreflightFailed as exc:  # a configuration error: one message, no traceback; the error is the result
+        get_run_logger().error(str(exc))
+        return Failed(message=str(exc), data=exc)

@@ -1,22 +1,39 @@
 """One flow per domain: extract, land, parse, transform and validate each of its sources.
 
-A failing source is recorded on its SourceBatch and does not stop the other sources. The domains are those
-of the registered sources (eujp.sources.DOMAINS); a domain without a flow of its own here gets a generic
-one named `eujp-{domain}`."""
+A failing source is recorded on its SourceBatch and does not stop the other sources. A domain flow ends
+Failed when any of its sources failed (all of them, or some: the parent run fails then too, and the
+domain that failed is the one marked in the UI), carrying its batches all the same; `run_domain` returns
+them whatever the state. The domains are those of the registered sources (eujp.sources.DOMAINS); a domain
+without a flow of its own here gets a generic one named `eujp-{domain}`."""
 
 from __future__ import annotations
 
+import sys
+
 import polars as pl
 from prefect import flow, get_run_logger
+from prefect.states import Failed
 
 from eujp import progress
 from eujp.config import Settings
 from eujp.pipeline import SourceBatch, skip_unchanged, utcnow
+from eujp.rows import describe_rows
 from eujp.sources import sources_for
 from flows.tasks import extract_and_land, prepare
 
 
+def import_validator() -> None:
+    """Import Great Expectations (seconds) under a progress step of its own, so that the terminal says what
+    the run is waiting for; nothing when it is already imported."""
+    if "great_expectations.validator.v1_validator" in sys.modules:
+        return
+    with progress.step("importing the validator (Great Expectations)"):
+        import great_expectations.validator.v1_validator  # noqa: F401 - what eujp.validate uses
+
+
 def prepare_domain(domain: str, settings: Settings, countries: pl.DataFrame) -> list[SourceBatch]:
+    """Every source of `domain` (but those outside settings.only_sources): extracted and landed, then, unless
+    unchanged, parsed, transformed and validated. One SourceBatch per source, failed ones included."""
     logger = get_run_logger()
     batches = []
     for source in sources_for(domain):
@@ -34,33 +51,54 @@ def prepare_domain(domain: str, settings: Settings, countries: pl.DataFrame) -> 
             logger.info("%s: %s; nothing parsed or loaded", source.name, batch.note)
             batches.append(batch)
             continue
+        import_validator()
         with progress.step(f"{domain}: parse, transform, validate {source.name}"):
             batch = prepare(source.name, payloads, countries, batch)
         if batch.error:
             logger.error(batch.error)
         else:
-            logger.info("%s: %d rows in, %d valid, %d rejected", source.name, batch.rows_in,
-                        batch.valid.height, batch.rows_rejected)
+            logger.info("%s: %s; %d table rows to write", source.name,
+                        describe_rows(batch.rows_in, batch.valid_wire_rows, batch.rows_rejected), batch.valid.height)
         batches.append(batch)
+    return batches
+
+
+def domain_result(domain: str, batches: list[SourceBatch]):
+    """What a domain flow returns: its batches, or a Failed state carrying them when any source failed."""
+    failed = [b for b in batches if b.status == "failed"]
+    if not failed:
+        return batches
+    message = f"{domain}: {len(failed)} of {len(batches)} source(s) failed: " + " | ".join(b.error or b.source
+                                                                                          for b in failed)
+    return Failed(message=message, data=batches)
+
+
+def run_domain(domain: str, settings: Settings, countries: pl.DataFrame) -> list[SourceBatch]:
+    """Run `domain`'s flow (as a subflow of the calling flow) and return its batches, Failed or not; an
+    error of the flow itself (not of a source) is raised."""
+    state = domain_flow(domain)(settings, countries, return_state=True)
+    batches = state.result(raise_on_failure=False)
+    if isinstance(batches, BaseException):
+        raise batches
     return batches
 
 
 @flow(name="eujp-trade", flow_run_name="trade-{settings.run_id}")
 def trade_flow(settings: Settings, countries: pl.DataFrame) -> list[SourceBatch]:
     """Goods (Eurostat annual, Comext CN8 monthly) and services (Eurostat BoP) trade."""
-    return prepare_domain("trade", settings, countries)
+    return domain_result("trade", prepare_domain("trade", settings, countries))
 
 
 @flow(name="eujp-defence", flow_run_name="defence-{settings.run_id}")
 def defence_flow(settings: Settings, countries: pl.DataFrame) -> list[SourceBatch]:
     """Arms transfers (SIPRI) and security and defence co-operation events."""
-    return prepare_domain("defence", settings, countries)
+    return domain_result("defence", prepare_domain("defence", settings, countries))
 
 
 @flow(name="eujp-minerals", flow_run_name="minerals-{settings.run_id}")
 def minerals_flow(settings: Settings, countries: pl.DataFrame) -> list[SourceBatch]:
     """Export restrictions on critical raw materials (OECD inventory)."""
-    return prepare_domain("minerals", settings, countries)
+    return domain_result("minerals", prepare_domain("minerals", settings, countries))
 
 
 _FLOWS = {f.name.removeprefix("eujp-"): f for f in (trade_flow, defence_flow, minerals_flow)}
@@ -70,7 +108,7 @@ def domain_flow(domain: str):
     """The flow that prepares `domain`'s sources."""
     if domain not in _FLOWS:
         def prepare(settings: Settings, countries: pl.DataFrame) -> list[SourceBatch]:
-            return prepare_domain(domain, settings, countries)
+            return domain_result(domain, prepare_domain(domain, settings, countries))
 
         prepare.__doc__ = f"The {domain} sources."
         _FLOWS[domain] = flow(name=f"eujp-{domain}", flow_run_name=f"{domain}-{{settings.run_id}}")(prepare)

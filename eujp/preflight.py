@@ -1,0 +1,317 @@
+"""Preflight: what a run will need, checked in seconds before it extracts anything.
+
+    checks = run_checks(settings, prefect_api_url=...)   # every check, one Check each (`eujp check`)
+    preflight(settings, prefect_api_url=...)              # the same; PreflightFailed when any failed
+
+A check only looks: it changes nothing in the warehouse folder and leaves nothing in the publish target
+(the S3 write probe is deleted at once). Each failed check names the setting to fix, and PreflightFailed
+says them all in one message, so a misconfigured run stops before extraction with nothing landed,
+loaded, promoted or published, and the CLI exits with 2 (a usage or configuration error).
+
+The checks: the publish target is reachable and writable (a folder: exists or can be created, and is
+writable; S3: the bucket exists, the credentials are accepted, a probe object can be written and deleted
+under the prefix, with short timeouts and one retry so a wrong bucket or endpoint fails in seconds); the
+warehouse folder is writable; the Prefect API answers when one is configured; the snapshot folder exists
+in snapshot mode; the lake catalog is reachable (nothing to check yet: no catalog is configured).
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from eujp.config import Settings
+from eujp.errors import EujpError
+
+PUBLISH_SETTING = "EUJP_PUBLISH_URI (--publish)"
+WAREHOUSE_SETTING = "EUJP_WAREHOUSE (--warehouse)"
+SNAPSHOT_SETTING = "EUJP_SNAPSHOT_DIR (--snapshot-dir)"
+PREFECT_SETTING = "PREFECT_API_URL"
+CREDENTIALS_SETTING = "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or EUJP_S3_CREDENTIALS_BLOCK)"
+ENDPOINT_SETTING = "AWS_ENDPOINT_URL"
+REGION_SETTING = "AWS_REGION"
+
+# S3 probe: seconds to connect, seconds to wait for an answer, attempts in all (one retry).
+S3_CONNECT_TIMEOUT, S3_READ_TIMEOUT, S3_ATTEMPTS = 3.0, 5.0, 2
+PREFECT_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's outcome: `name` (what was checked), `ok`, `detail` (what was found) and, when it failed,
+    `setting` (what to fix)."""
+
+    name: str
+    ok: bool
+    detail: str
+    setting: str | None = None
+
+    def line(self) -> str:
+        """'ok      publish target: ...' or 'FAILED  publish target: ... (fix EUJP_PUBLISH_URI (--publish))'."""
+        fix = f" (fix {self.setting})" if not self.ok and self.setting else ""
+        return f"{'ok' if self.ok else 'FAILED':<7} {self.name}: {self.detail}{fix}"
+
+    def problem(self) -> str:
+        return f"{self.name}: {self.detail}" + (f"; fix {self.setting}" if self.setting else "")
+
+
+class PreflightFailed(EujpError):
+    """A check before the run failed: nothing was extracted, written or published. Holds the failed checks."""
+
+    def __init__(self, failed: list[Check]):
+        self.failed = failed
+        super().__init__("the run cannot start: " + " | ".join(c.problem() for c in failed)
+                         + ". Nothing was extracted, written or published.")
+
+    def __reduce__(self):  # picklable (a flow's result may carry it)
+        return (PreflightFailed, (self.failed,))
+
+
+def _ok(name: str, detail: str) -> Check:
+    return Check(name, True, detail)
+
+
+def _failed(name: str, detail: str, setting: str | None) -> Check:
+    return Check(name, False, detail, setting)
+
+
+# --- folders ---------------------------------------------------------------------------------------------
+
+def _nearest_existing(path: Path) -> Path:
+    """`path` or the closest of its ancestors that exists."""
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why this run could not write files in `folder` (creating it first if need be), or None. Only looks
+    (os.access): nothing is created."""
+    existing = _nearest_existing(folder)
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder: {folder} cannot be created"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        why = _not_writable_because(existing)
+        if existing == folder.absolute():
+            return f"{folder} is not writable ({why})"
+        return f"{folder} cannot be created ({existing} is not writable: {why})"
+    return None
+
+
+def _not_writable_because(folder: Path) -> str:
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "read-only file system"
+    except OSError:
+        pass
+    return "permission denied"
+
+
+# --- the publish target ----------------------------------------------------------------------------------
+
+NAME_PUBLISH = "publish target"
+
+
+def check_publish_target(settings: Settings, *, write: bool = True) -> Check:
+    """The publish target (a folder or s3://bucket/prefix) is reachable and, with `write`, writable."""
+    uri = settings.publish_uri
+    if uri.startswith("s3://"):
+        return check_s3_target(uri, write=write, probe_name=f".eujp-preflight-{settings.run_id}")
+    if "://" in uri and not uri.startswith("file://"):
+        return _failed(NAME_PUBLISH, f"unsupported publish URI {uri!r}: use a folder or s3://bucket/prefix",
+                       PUBLISH_SETTING)
+    folder = Path(uri.removeprefix("file://"))
+    if not write:
+        if folder.is_dir() and os.access(folder, os.R_OK | os.X_OK):
+            return _ok(NAME_PUBLISH, f"folder {folder.absolute()} is readable")
+        return _failed(NAME_PUBLISH, f"folder {folder.absolute()} does not exist or is not readable",
+                       PUBLISH_SETTING)
+    problem = folder_problem(folder)
+    if problem:
+        return _failed(NAME_PUBLISH, problem, PUBLISH_SETTING)
+    return _ok(NAME_PUBLISH, f"folder {folder.absolute()} is writable" if folder.exists()
+               else f"folder {folder.absolute()} can be created")
+
+
+def preflight_s3_client():
+    """A boto3 S3 client configured like the pipeline's (eujp.storage.make_s3_client: endpoint, credentials,
+    addressing style), but with short timeouts and a single retry."""
+    import boto3
+    from botocore.config import Config
+
+    from eujp.storage import s3_credentials
+
+    env = os.environ
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
+        config=Config(retries={"total_max_attempts": S3_ATTEMPTS, "mode": "standard"},
+                      connect_timeout=S3_CONNECT_TIMEOUT, read_timeout=S3_READ_TIMEOUT,
+                      s3={"addressing_style": env.get("EUJP_S3_ADDRESSING_STYLE", "auto")}),
+        **s3_credentials(),
+    )
+
+
+def check_s3_target(uri: str, *, write: bool = True, probe_name: str = ".eujp-preflight",
+                    client=None) -> Check:
+    """s3://bucket/prefix: the bucket exists and the credentials are accepted (head_bucket); with `write`, a
+    probe object is written under the prefix and deleted."""
+    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    if not bucket:
+        return _failed(NAME_PUBLISH, f"publish URI {uri!r} names no bucket", PUBLISH_SETTING)
+    try:
+        client = client or preflight_s3_client()
+        client.head_bucket(Bucket=bucket)
+    except Exception as exc:  # noqa: BLE001 - every failure is one of the settings to fix
+        return _s3_failure(uri, bucket, "looking up the bucket", exc)
+    if not write:
+        return _ok(NAME_PUBLISH, f"bucket {bucket!r} exists and the credentials are accepted")
+    key = f"{prefix.strip('/')}/{probe_name}" if prefix.strip("/") else probe_name
+    try:
+        client.put_object(Bucket=bucket, Key=key, Body=b"eujp preflight probe\n")
+    except Exception as exc:  # noqa: BLE001
+        return _s3_failure(uri, bucket, f"writing a probe object {key}", exc)
+    try:
+        client.delete_object(Bucket=bucket, Key=key)
+    except Exception as exc:  # noqa: BLE001
+        return _s3_failure(uri, bucket, f"deleting the probe object {key}", exc)
+    return _ok(NAME_PUBLISH, f"{uri}: bucket exists, credentials accepted, a probe object was written and deleted")
+
+
+_S3_CODES: dict[str, tuple[str, str]] = {  # S3 error code: (what it means, the setting to fix)
+    "404": ("does not exist", PUBLISH_SETTING),
+    "NoSuchBucket": ("does not exist", PUBLISH_SETTING),
+    "403": ("refused the credentials, or they may not use this bucket", CREDENTIALS_SETTING),
+    "AccessDenied": ("refused access: the credentials may not do this", CREDENTIALS_SETTING),
+    "InvalidAccessKeyId": ("does not know the access key id", CREDENTIALS_SETTING),
+    "SignatureDoesNotMatch": ("refused the secret access key", CREDENTIALS_SETTING),
+    "InvalidToken": ("refused the session token", CREDENTIALS_SETTING),
+    "ExpiredToken": ("refused the expired session token", CREDENTIALS_SETTING),
+    "301": ("is in another region", REGION_SETTING),
+    "PermanentRedirect": ("is in another region", REGION_SETTING),
+    "AuthorizationHeaderMalformed": ("is in another region", REGION_SETTING),
+}
+
+
+def _s3_failure(uri: str, bucket: str, doing: str, exc: Exception) -> Check:
+    """The failed check for an S3 error: what went wrong, in words, and the setting to fix. Never quotes a
+    credential (botocore's messages do not hold them)."""
+    from botocore.exceptions import (
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        PartialCredentialsError,
+        ReadTimeoutError,
+    )
+
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return _failed(NAME_PUBLISH, f"{uri}: no usable S3 credentials were found", CREDENTIALS_SETTING)
+    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)):
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "AWS S3"
+        return _failed(NAME_PUBLISH, f"{uri}: the S3 endpoint {endpoint} did not answer ({type(exc).__name__})",
+                       ENDPOINT_SETTING)
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        meaning, setting = _S3_CODES.get(code, (f"answered {code or 'an error'}", PUBLISH_SETTING))
+        return _failed(NAME_PUBLISH, f"{uri}: bucket {bucket!r} {meaning} ({doing}, S3 error {code})", setting)
+    if isinstance(exc, EujpError):  # the credentials block could not be read (eujp.storage.s3_credentials)
+        return _failed(NAME_PUBLISH, str(exc), "EUJP_S3_CREDENTIALS_BLOCK")
+    return _failed(NAME_PUBLISH, f"{uri}: {doing} failed: {type(exc).__name__}: {exc}", PUBLISH_SETTING)
+
+
+# --- the warehouse, the snapshot folder ------------------------------------------------------------------
+
+def check_warehouse_folder(settings: Settings) -> Check:
+    """The warehouse's folder (which also holds its lock, staging copies and Data Docs) is writable, or can
+    be created."""
+    path = settings.warehouse_path
+    if path.is_dir():
+        return _failed("warehouse", f"{path} is a folder: the warehouse is a file", WAREHOUSE_SETTING)
+    problem = folder_problem(path.parent)
+    if problem:
+        return _failed("warehouse", problem, WAREHOUSE_SETTING)
+    return _ok("warehouse", f"folder {path.parent.absolute()} is writable" if path.parent.exists()
+               else f"folder {path.parent.absolute()} can be created")
+
+
+def check_snapshot_folder(settings: Settings) -> Check:
+    """In snapshot mode, the snapshot folder exists."""
+    if settings.source_mode != "snapshot":
+        return _ok("snapshot folder", f"not read (sources: {settings.source_mode})")
+    folder = settings.snapshot_dir
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        return _failed("snapshot folder", f"{folder} {what}", SNAPSHOT_SETTING)
+    return _ok("snapshot folder", f"{folder} exists")
+
+
+# --- Prefect, the lake catalog ---------------------------------------------------------------------------
+
+def check_prefect_api(api_url: str | None) -> Check:
+    """When a Prefect API is configured, it answers its health check (with PREFECT_API_KEY when set). Any
+    answer but a refused key or a server error will do: the API's own client says more later."""
+    if not api_url:
+        return _ok("Prefect API", "PREFECT_API_URL is not set: the run uses a temporary Prefect server")
+    request = urllib.request.Request(f"{api_url.rstrip('/')}/health")
+    if os.environ.get("PREFECT_API_KEY"):
+        request.add_header("Authorization", f"Bearer {os.environ['PREFECT_API_KEY']}")
+    try:
+        with urllib.request.urlopen(request, timeout=PREFECT_TIMEOUT) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        return _failed("Prefect API", f"{api_url} did not answer ({reason})", PREFECT_SETTING)
+    if status in (401, 403):
+        return _failed("Prefect API", f"{api_url} refused the API key (HTTP {status})", "PREFECT_API_KEY")
+    if status >= 500:
+        return _failed("Prefect API", f"{api_url} answered HTTP {status} to its health check", PREFECT_SETTING)
+    return _ok("Prefect API", f"{api_url} answers")
+
+
+def check_lake_catalog(settings: Settings) -> Check:
+    """The lake catalog the run registers its tables in is reachable. A placeholder: no catalog is configured
+    yet, so there is nothing to check."""
+    return _ok("lake catalog", "none configured: nothing to check")
+
+
+# --- all of them -----------------------------------------------------------------------------------------
+
+CHECKS: dict[str, Callable[..., Check]] = {
+    "publish": lambda s, api, write: check_publish_target(s, write=write),
+    "warehouse": lambda s, api, write: check_warehouse_folder(s),
+    "prefect": lambda s, api, write: check_prefect_api(api),
+    "snapshot": lambda s, api, write: check_snapshot_folder(s),
+    "catalog": lambda s, api, write: check_lake_catalog(s),
+}
+
+
+def run_checks(settings: Settings, *, prefect_api_url: str | None = None, skip: tuple[str, ...] = (),
+               write: bool = True) -> list[Check]:
+    """Every check (CHECKS, but those named in `skip`), in order. `write=False`: the publish target is only
+    read (as-of rebuilds read its raw zone and publish nothing)."""
+    return [check(settings, prefect_api_url, write) for name, check in CHECKS.items() if name not in skip]
+
+
+def preflight(settings: Settings, *, prefect_api_url: str | None = None, skip: tuple[str, ...] = (),
+              write: bool = True) -> list[Check]:
+    """run_checks, raising PreflightFailed (one message naming every setting to fix) when any failed."""
+    checks = run_checks(settings, prefect_api_url=prefect_api_url, skip=skip, write=write)
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        raise PreflightFailed(failed)
+    return checks
+
+
+def needs_prefect_for_credentials() -> bool:
+    """Whether the S3 credentials come from a Prefect Secret block (EUJP_S3_CREDENTIALS_BLOCK): the publish
+    check then needs the Prefect API."""
+    return bool(os.environ.get("EUJP_S3_CREDENTIALS_BLOCK", "").strip())
+

@@ -1,0 +1,30 @@
+"""The words for row counts, defined once. The `eujp run` summary table, the domain flows' log lines and
+docs/operations.md all say these four words, with these meanings:
+
+    rows in    input (wire) rows the source delivered and the run read: CSV lines, JSON-stat observations
+    valid      rows in that passed the transform and the table's critical expectations, and were loaded
+    rejected   rows in that were quarantined in etl_rejected_rows, with the reason (by the transform; or the
+               whole batch, when a critical expectation failed or its load failed)
+    written    table rows written: a transform may merge several wire rows into one table row (Comext
+               indicators, OECD attributes), so written can be less than valid
+
+rows in = valid + rejected always holds (the audit checks it: etl_runs.accounting). The run summary and
+etl_runs keep their column names: rows_in, rows_loaded (valid), rows_rejected, rows_written.
+"""
+
+from __future__ import annotations
+
+ROWS_IN = "rows in"
+VALID = "valid"
+REJECTED = "rejected"
+WRITTEN = "written"
+
+# The run summary's (and etl_runs') count keys, in table order, and the word each is shown as.
+ROW_WORDS: dict[str, str] = {"rows_in": ROWS_IN, "rows_loaded": VALID, "rows_rejected": REJECTED,
+                             "rows_written": WRITTEN}
+
+
+def describe_rows(rows_in: int, valid: int, rejected: int, written: int | None = None) -> str:
+    """'96 rows in, 96 valid, 0 rejected, 48 written' (without the written part when it is not known yet)."""
+    text = f"{rows_in} {ROWS_IN}, {valid} {VALID}, {rejected} {REJECTED}"
+    return text if written is None else f"{text}, {written} {WRITTEN}"

@@ -1,0 +1,284 @@
+"""The command line's polish: --version, -h everywhere, `eujp query --format/--output`, the summary's row
+words and links; the preflight's local checks (folders, snapshot, an unreachable Prefect API); a domain flow's
+outcome; the row words themselves. Pure: no server is started, no flow runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import socket
+from datetime import date
+from importlib.metadata import version
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from eujp.config import Settings
+from eujp.preflight import (
+    PREFECT_SETTING,
+    PUBLISH_SETTING,
+    SNAPSHOT_SETTING,
+    WAREHOUSE_SETTING,
+    PreflightFailed,
+    check_prefect_api,
+    preflight,
+    run_checks,
+)
+from eujp.rows import ROW_WORDS, describe_rows
+from eujp.sources import comext_goods
+from flows.cli import app
+
+runner = CliRunner()
+COMEXT = comext_goods.SOURCE.name  # by its module: a source's name is written in its own folder only
+
+
+# --- --version, -h ----------------------------------------------------------------------------------------
+
+def test_version_prints_the_package_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"eujp {version('eujp')}"
+
+
+@pytest.mark.parametrize("args", [["-h"], ["run", "-h"], ["check", "-h"], ["query", "-h"], ["status", "-h"],
+                                  ["serve", "-h"]])
+def test_dash_h_is_help_everywhere(args):
+    short, long = runner.invoke(app, args), runner.invoke(app, [*args[:-1], "--help"])
+    assert short.exit_code == 0, short.output
+    assert "Usage:" in short.output and short.output == long.output
+
+
+# --- eujp query --format / --output ---------------------------------------------------------------------
+
+@pytest.fixture
+def warehouse(tmp_path) -> Path:
+    path = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, name VARCHAR, day DATE)")
+        conn.execute("INSERT INTO t VALUES (1, 'Tokyo, JP', DATE '2024-11-01'), (2, 'Brussels', NULL)")
+    return path
+
+
+SQL = "SELECT id, name, day FROM t ORDER BY id"
+
+
+def query(warehouse: Path, *args: str):
+    return runner.invoke(app, ["query", SQL, "--warehouse", str(warehouse), *args])
+
+
+def test_query_csv_to_stdout(warehouse):
+    result = query(warehouse, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert list(csv.reader(io.StringIO(result.stdout))) == [["id", "name", "day"], ["1", "Tokyo, JP", "2024-11-01"],
+                                                           ["2", "Brussels", ""]]
+
+
+def test_query_json_to_stdout_is_an_array_of_objects(warehouse):
+    result = query(warehouse, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == [{"id": 1, "name": "Tokyo, JP", "day": "2024-11-01"},
+                                         {"id": 2, "name": "Brussels", "day": None}]
+
+
+def test_query_parquet_and_csv_and_table_to_a_file(warehouse, tmp_path):
+    out = tmp_path / "out.parquet"
+    result = query(warehouse, "--format", "parquet", "--output", str(out))
+    assert result.exit_code == 0 and result.stdout == "", result.output
+    assert pl.read_parquet(out).to_dicts() == [{"id": 1, "name": "Tokyo, JP", "day": date(2024, 11, 1)},
+                                               {"id": 2, "name": "Brussels", "day": None}]
+
+    out_csv = tmp_path / "out.csv"
+    assert query(warehouse, "--format", "csv", "-o", str(out_csv)).exit_code == 0
+    assert out_csv.read_text(encoding="utf-8").splitlines()[1] == '1,"Tokyo, JP",2024-11-01'
+
+    out_table = tmp_path / "out.txt"
+    result = query(warehouse, "--output", str(out_table))
+    assert result.exit_code == 0 and result.stdout == ""
+    text = out_table.read_text(encoding="utf-8")
+    assert "│     1 │ Tokyo, JP │ 2024-11-01 │" in text and "│     2 │ Brussels  │ NULL       │" in text
+
+
+def test_query_table_to_stdout_is_the_default(warehouse):
+    result = query(warehouse)
+    assert result.exit_code == 0 and "Tokyo, JP" in result.stdout and "│" in result.stdout
+
+
+def test_query_parquet_needs_an_output_file(warehouse):
+    result = query(warehouse, "--format", "parquet")
+    assert result.exit_code == 2 and "--output" in result.output
+
+
+def test_query_errors_exit_2_with_the_reason(warehouse, tmp_path):
+    bad = runner.invoke(app, ["query", "SELECT * FROM nowhere", "--warehouse", str(warehouse), "--format", "csv"])
+    assert bad.exit_code == 2 and "query failed" in bad.output and "nowhere" in bad.output
+    missing = runner.invoke(app, ["query", SQL, "--warehouse", str(tmp_path / "none.duckdb")])
+    assert missing.exit_code == 2 and "no warehouse at" in missing.output
+
+
+# --- the run summary: row words and links ---------------------------------------------------------------
+
+def summary(**extra) -> dict:
+    return {"run_id": "20261130T060000Z-abc123", "status": "success", "warehouse": "var/warehouse.duckdb",
+            "sources": [{"source": COMEXT, "table": "fact_goods_trade_product", "status": "loaded",
+                         "rows_in": 96, "rows_loaded": 96, "rows_rejected": 0, "rows_written": 48,
+                         "validation": {"success": True}, "source_version": "2024-11"}],
+            "table_rows": {"fact_goods_trade_product": 48}, "published_to": "s3://b/eujp/runs/x", "warnings": [],
+            "errors": []} | extra
+
+
+def printed(capsys, data: dict) -> list[str]:
+    from flows.cli import _print_summary
+
+    _print_summary(data)
+    return [line.rstrip() for line in capsys.readouterr().out.splitlines()]
+
+
+def test_summary_table_uses_the_row_words(capsys):
+    lines = printed(capsys, summary())
+    header = next(line for line in lines if "source" in line and "status" in line)
+    assert [w for w in ("rows in", "valid", "rejected", "written") if w in header] == list(ROW_WORDS.values())
+    assert "loaded  " not in header
+    row = next(line for line in lines if line.lstrip("│ ").startswith(COMEXT))
+    assert [c.strip() for c in row.split("│")[4:8]] == ["96", "96", "0", "48"]
+
+
+def test_summary_ends_with_the_report_docs_and_catalog_links_that_exist(capsys):
+    lines = printed(capsys, summary(report_url="https://x/report.html", docs_url="https://x/docs/index.html",
+                                    catalog_url="https://x/catalog", errors=["boom"]))
+    assert lines[-3:] == ["report: https://x/report.html", "Data Docs: https://x/docs/index.html",
+                          "catalog: https://x/catalog"]
+    lines = printed(capsys, summary(docs_url="file:///tmp/docs/index.html", catalog_url=None))
+    assert lines[-1] == "Data Docs: file:///tmp/docs/index.html"
+    assert not any(line.startswith(("report:", "catalog:")) for line in lines)
+
+
+# --- the row words ------------------------------------------------------------------------------------------
+
+def test_row_words_are_defined_once_and_describe_a_batch():
+    assert ROW_WORDS == {"rows_in": "rows in", "rows_loaded": "valid", "rows_rejected": "rejected",
+                         "rows_written": "written"}
+    assert describe_rows(96, 96, 0) == "96 rows in, 96 valid, 0 rejected"
+    assert describe_rows(96, 90, 6, 45) == "96 rows in, 90 valid, 6 rejected, 45 written"
+
+
+# --- preflight: local checks ------------------------------------------------------------------------------
+
+def settings(tmp_path, **kw) -> Settings:
+    base = {"warehouse_path": tmp_path / "var" / "warehouse.duckdb", "publish_uri": str(tmp_path / "store")}
+    return Settings(**(base | kw))
+
+
+def test_local_checks_pass_and_create_nothing(tmp_path):
+    checks = preflight(settings(tmp_path))
+    assert [c.name for c in checks] == ["publish target", "warehouse", "Prefect API", "snapshot folder",
+                                        "lake catalog"]
+    assert all(c.ok for c in checks)
+    assert list(tmp_path.iterdir()) == []  # nothing created: the folders are created by the run
+
+
+def test_each_failing_local_check_names_its_setting(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    s = settings(tmp_path, warehouse_path=blocker / "var" / "warehouse.duckdb", publish_uri=str(blocker / "store"),
+                 snapshot_dir=tmp_path / "no-snapshot")
+    failed = {c.name: c for c in run_checks(s) if not c.ok}
+    assert set(failed) == {"publish target", "warehouse", "snapshot folder"}
+    assert failed["publish target"].setting == PUBLISH_SETTING and "is a file, not a folder" in failed[
+        "publish target"].detail
+    assert failed["warehouse"].setting == WAREHOUSE_SETTING
+    assert failed["snapshot folder"].setting == SNAPSHOT_SETTING and "does not exist" in failed[
+        "snapshot folder"].detail
+    with pytest.raises(PreflightFailed) as info:
+        preflight(s)
+    message = str(info.value)
+    assert message.count("\n") == 0 and all(x in message for x in (PUBLISH_SETTING, WAREHOUSE_SETTING,
+                                                                   SNAPSHOT_SETTING))
+    assert "Nothing was extracted, written or published" in message
+
+
+def test_snapshot_folder_is_not_checked_for_live_sources(tmp_path):
+    check = next(c for c in run_checks(settings(tmp_path, source_mode="live", snapshot_dir=tmp_path / "x"))
+                 if c.name == "snapshot folder")
+    assert check.ok and "live" in check.detail
+
+
+def test_unsupported_publish_uri_names_the_setting(tmp_path):
+    check = run_checks(settings(tmp_path, publish_uri="ftp://host/x"))[0]
+    assert not check.ok and check.setting == PUBLISH_SETTING and "unsupported" in check.detail
+
+
+def test_an_unreachable_prefect_api_names_prefect_api_url():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    check = check_prefect_api(f"http://127.0.0.1:{port}/api")
+    assert not check.ok and check.setting == PREFECT_SETTING and str(port) in check.detail
+    assert check_prefect_api(None).ok
+
+
+def test_eujp_check_prints_one_line_per_check_and_exits_2_on_failure(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    result = runner.invoke(app, ["check", "--warehouse", str(tmp_path / "var" / "w.duckdb"),
+                                 "--publish", str(blocker / "store")])
+    assert result.exit_code == 2
+    lines = result.stdout.splitlines()
+    assert len(lines) == 5 and lines[0].startswith("FAILED  publish target:") and PUBLISH_SETTING in lines[0]
+    assert all(line.startswith("ok ") for line in lines[1:])
+    ok = runner.invoke(app, ["check", "--warehouse", str(tmp_path / "var" / "w.duckdb"),
+                             "--publish", str(tmp_path / "store")])
+    assert ok.exit_code == 0 and len(ok.stdout.splitlines()) == 5
+    assert [p.name for p in tmp_path.iterdir()] == ["a-file"]
+
+
+def test_eujp_run_stops_before_prefect_on_a_misconfiguration(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    result = runner.invoke(app, ["run", "--warehouse", str(tmp_path / "var" / "w.duckdb"),
+                                 "--publish", str(blocker / "store"), "--snapshot-dir", str(tmp_path / "none")])
+    assert result.exit_code == 2, result.output
+    assert "the run cannot start" in result.output and PUBLISH_SETTING in result.output
+    assert SNAPSHOT_SETTING in result.output and "Traceback" not in result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["a-file"]
+
+
+# --- a domain flow's outcome -----------------------------------------------------------------------------
+
+def _batch(source: str, failed: bool):
+    from datetime import UTC, datetime
+
+    from eujp.pipeline import SourceBatch
+
+    batch = SourceBatch(source=source, table=f"fact_{source}", started_at=datetime.now(UTC))
+    if failed:
+        batch.fail("extract", RuntimeError("no file"))
+    else:
+        batch.status = "prepared"
+    return batch
+
+
+@pytest.mark.parametrize("failed, expect_failed", [((True, True), True), ((True, False), True),
+                                                    ((False, False), False), ((), False)])
+def test_a_domain_flow_fails_when_any_of_its_sources_failed(failed, expect_failed):
+    from flows.domains import domain_result
+
+    batches = [_batch(f"s{i}", f) for i, f in enumerate(failed)]
+    result = domain_result("trade", batches)
+    if not expect_failed:
+        assert result is batches
+        return
+    assert result.is_failed()
+    assert result.message.startswith(f"trade: {sum(failed)} of {len(failed)} source(s) failed: s0 (fact_s0)")
+    assert result.data is batches  # the parent still gets every batch
+
+
+def test_a_read_only_check_of_a_publish_folder_wants_it_to_exist(tmp_path):
+    from eujp.preflight import check_publish_target
+
+    assert not check_publish_target(settings(tmp_path), write=False).ok  # the as-of rebuild reads its raw zone
+    (tmp_path / "store").mkdir()
+    assert check_publish_target(settings(tmp_path), write=False).ok
