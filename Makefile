@@ -27,10 +27,21 @@ $(VENV)/.dev: requirements-dev.lock pyproject.toml | $(PY)
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $@ $(VENV)/.runtime
 
-run: $(VENV)/.runtime
+# The Data Docs assets no PyPI package ships (bootstrap-table, the dark theme: eujp/docs_assets.py), from the npm
+# registry as pinned by assets/data-docs/package-lock.json, into the environment, where eujp reads them. Without
+# npm the Data Docs index page needs the network to draw its tables (a warning says so).
+DOCS_ASSETS := $(VENV)/share/eujp/docs-assets
+
+$(DOCS_ASSETS)/.installed: assets/data-docs/package.json assets/data-docs/package-lock.json | $(PY)
+	@if command -v npm >/dev/null; then \
+		mkdir -p $(DOCS_ASSETS) && cp assets/data-docs/package.json assets/data-docs/package-lock.json $(DOCS_ASSETS)/ \
+		&& cd $(DOCS_ASSETS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch .installed; \
+	else echo "npm not found: the Data Docs assets of assets/data-docs/ are not installed (see docs/operations.md)"; fi
+
+run: $(VENV)/.runtime $(DOCS_ASSETS)/.installed
 	$(VENV)/bin/eujp run
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(DOCS_ASSETS)/.installed
 	$(PY) -m pytest
 
 lint: $(VENV)/.dev

@@ -3,10 +3,12 @@
 Layout under the publish URI:
     runs/{run_id}/warehouse.duckdb       the whole warehouse (attach it read-only)
     runs/{run_id}/parquet/{table}.parquet one file per table
-    runs/{run_id}/docs/...                Great Expectations Data Docs (when built)
+    runs/{run_id}/docs/...                Great Expectations Data Docs (when built; they render offline)
+    runs/{run_id}/report.html             the run's HTML report (when written)
     runs/{run_id}/manifest.json           run id, tables, row counts, checksums, source versions
     latest/warehouse.duckdb               alias of the newest run's warehouse (one object: never mixed)
     latest/manifest.json                  its manifest
+    latest/report.html, latest/docs/...   the newest run's report and Data Docs (`latest_files`)
     latest.json                           THE pointer: {"run_id", "prefix", ...}; written last
     latest-check.json                     the last run that found nothing new (so published nothing): when it
                                           checked, what it found, which run is still current
@@ -21,7 +23,7 @@ import json
 import mimetypes
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,6 +50,7 @@ class PublishResult:
     prefix: str
     manifest: dict
     objects: list[StoredObject]
+    warnings: list[str] = field(default_factory=list)  # e.g. stale latest/ files that could not be removed
 
     @property
     def location(self) -> str:
@@ -132,16 +135,16 @@ def publish_run(
     `extra_files` maps keys relative to the run prefix (e.g. "docs/index.html", "report.html") to files;
     a directory (e.g. "docs" -> the Data Docs site) stands for every file under it, keys keeping the
     relative paths. `on_upload(key)` is called after each object is verified (progress).
-    `latest_files` names keys of `extra_files` (e.g. "report.html") also copied to latest/ when latest moves.
+    `latest_files` names keys of `extra_files` (e.g. "report.html"), or folders of them (e.g. "docs": every
+    "docs/..." key), also copied to latest/ when latest moves (a folder's index.html files last); once the
+    pointer moved, files a previous run left under a latest/ folder that this run did not write are removed.
     On any failure the previous `latest` is untouched and PublishError names the object.
     """
     if not RUN_ID_PATTERN.match(run_id):  # it names the run's prefix: runs/{run_id}/
         raise ValueError(f"run id {run_id!r} is not allowed (see eujp.config.RUN_ID_PATTERN)")
     prefix = f"runs/{run_id}"
     extra_files = expand_directories(extra_files or {})
-    unknown = [k for k in latest_files if k not in extra_files]
-    if unknown:
-        raise ValueError(f"latest_files {unknown} are not among the run's extra files {sorted(extra_files)}")
+    latest_keys = _latest_keys(latest_files, extra_files)
     frozen = work_dir / "warehouse.duckdb"
     manifest_path = work_dir / "manifest.json"
     try:
@@ -161,19 +164,23 @@ def publish_run(
     uploads += [(f"{prefix}/warehouse.duckdb", frozen), (f"{prefix}/manifest.json", manifest_path)]
     objects: list[StoredObject] = []
     key = ""
+    replaced: list[str] = []  # latest/ aliases already replaced
     try:
         for key, path in uploads:
             objects.append(store.put_file(key, path, _content_type(key)))
             if on_upload is not None:
                 on_upload(key)
         # Every object of the run is in place and verified: now move latest, pointer last.
-        for name in latest_files:
+        for name in latest_keys:
             key = f"latest/{name}"
             store.put_file(key, extra_files[name], _content_type(name))
+            replaced.append(key)
         key = "latest/warehouse.duckdb"
         store.put_file(key, frozen, _content_type(".duckdb"))
+        replaced.append(key)
         key = "latest/manifest.json"
         store.put_file(key, manifest_path, "application/json")
+        replaced.append(key)
         key = LATEST_POINTER
         pointer = {
             "run_id": run_id,
@@ -186,14 +193,50 @@ def publish_run(
     except PublishError:
         raise
     except Exception as exc:  # boto/network/OS errors: say which object failed
-        moved = {"latest/manifest.json": "latest/warehouse.duckdb was replaced",
-                 LATEST_POINTER: "the latest/ aliases were replaced"}.get(key)
-        if moved is None and latest_files and key == "latest/warehouse.duckdb":
-            moved = ", ".join(f"latest/{n}" for n in latest_files) + " replaced"
+        if key == LATEST_POINTER:
+            moved = "the latest/ aliases were replaced"
+        elif replaced:
+            shown = ", ".join(replaced[:3]) + (f" and {len(replaced) - 3} more" if len(replaced) > 3 else "")
+            moved = f"{shown} {'was' if len(replaced) == 1 else 'were'} replaced"
+        else:
+            moved = None
         state = f"{moved} but {LATEST_POINTER} still points at the previous run" if moved else "latest was not moved"
         raise PublishError(f"publishing run {run_id} to {store.uri} failed at {key}: {exc}; {state}") from exc
+    warnings = _remove_stale_latest(store, latest_files, latest_keys, extra_files)
     apply_retention(store, keep_runs)
-    return PublishResult(run_id, store.uri, prefix, manifest, objects)
+    return PublishResult(run_id, store.uri, prefix, manifest, objects, warnings)
+
+
+def _latest_keys(latest_files: tuple[str, ...], extra_files: dict[str, Path]) -> list[str]:
+    """The extra files' keys `latest_files` names (a key, or a folder of keys), in upload order: each folder's
+    index.html after the files it links to."""
+    keys: list[str] = []
+    unknown = []
+    for name in latest_files:
+        name = name.rstrip("/")
+        found = [name] if name in extra_files else [k for k in extra_files if k.startswith(f"{name}/")]
+        if not found:
+            unknown.append(name)
+        keys += [k for k in found if k not in keys]
+    if unknown:
+        raise ValueError(f"latest_files {unknown} are not among the run's extra files {sorted(extra_files)}")
+    return sorted(keys, key=lambda k: (k.rsplit("/", 1)[-1] == "index.html", -k.count("/"), k))
+
+
+def _remove_stale_latest(store: ObjectStore, latest_files: tuple[str, ...], latest_keys: list[str],
+                         extra_files: dict[str, Path]) -> list[str]:
+    """Remove what earlier runs left under the latest/ folders this run replaced (e.g. latest/docs/: the pages
+    of older validations); best effort, after the pointer moved: what cannot be removed is a warning."""
+    written = {f"latest/{k}" for k in latest_keys}
+    folders = [n.rstrip("/") for n in latest_files if n.rstrip("/") not in extra_files]
+    try:
+        stale = [k for name in folders for k in store.list_keys(f"latest/{name}")
+                 if k.startswith(f"latest/{name}/") and k not in written]
+        if stale:
+            store.delete(stale)
+    except Exception as exc:  # noqa: BLE001 - the run is published; stale files are unreachable from its index
+        return [f"stale files under latest/{', latest/'.join(folders)} not removed: {type(exc).__name__}: {exc}"]
+    return []
 
 
 def expand_directories(files: dict[str, Path]) -> dict[str, Path]:

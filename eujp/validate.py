@@ -13,7 +13,8 @@ Severity is GX 1.x's own per-expectation field (`"severity": "critical" | "warni
     report.raise_for_critical()          # ValidationFailed names table, expectation, offending rows
     manifest["validation"] = report.to_dict()
     ...
-    build_data_docs(reports, out_dir)    # once per run: static GX Data Docs site
+    build_data_docs(reports, out_dir, run_id=run_id)  # once per run: static GX Data Docs site that renders
+                                                      # offline (its assets: eujp.docs_assets)
 
 Great Expectations is slow to import (several seconds) and chatty: it is imported lazily, only inside the functions
 here, with analytics and progress bars off. One ephemeral GX context is created per process and reused.
@@ -21,8 +22,10 @@ here, with analytics and progress bars off. One ephemeral GX context is created 
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
+import logging
 import math
 import os
 import re
@@ -354,6 +357,8 @@ def validate_frame(table_name: str, frame: pl.DataFrame, *, run_id: str | None =
     result.meta["run_id"] = gx_run_id
     result.meta["validation_time"] = gx_run_id.run_time
     result.meta["batch_parameters"] = {"dataframe": "<DATAFRAME>"}
+    # The validation page's "Data asset:" reads batch_spec (GX's fluent data sources leave it out): the table.
+    result.meta["batch_spec"] = {**(result.meta.get("batch_spec") or {}), "data_asset_name": table_name}
 
     pdf = None  # dropped (run() is not called again)
     release_unused_memory()  # the pandas copy's Arrow buffers: the load that follows must not start on top of them
@@ -554,13 +559,18 @@ def _md_cell(text: str) -> str:
 # ----------------------------------------------------------------------------------------- Data Docs
 
 _SITE = "eujp"
+_log = logging.getLogger("eujp")
 
 
-def build_data_docs(reports: Iterable[ValidationReport], out_dir: Path | str) -> Path:
+def build_data_docs(reports: Iterable[ValidationReport], out_dir: Path | str, *, run_id: str | None = None,
+                    offline: bool = True) -> Path:
     """Render a static GX Data Docs site for `reports` into `out_dir`; returns its index.html.
 
     GX builds Data Docs from its stores, so the suites and validation results are put in a throwaway
     file-mode context (temporary directory) whose only built site writes to `out_dir`. Call once per run.
+    `run_id`: the run named on the pages of results validated without one (else GX says `__none__`).
+    `offline`: serve the scripts, stylesheets and fonts from the site itself (eujp.docs_assets), so that the
+    pages render with no network; an asset whose package is not installed stays on its CDN (logged).
     """
     reports = [r for r in reports if r.gx_result is not None]
     out = Path(out_dir).resolve()
@@ -590,19 +600,46 @@ def build_data_docs(reports: Iterable[ValidationReport], out_dir: Path | str) ->
                         context.suites.add(_gx_suite(load_suite(report.table)) if report.gx_suite is None
                                            else _copy_suite(report.gx_suite))
                         added.add(name)
+                    result = _named_result(report, run_id)
                     key = ValidationResultIdentifier(
                         expectation_suite_identifier=ExpectationSuiteIdentifier(name=name),
-                        run_id=report.gx_result.meta["run_id"],
-                        batch_identifier=report.gx_result.batch_id or report.table,
+                        run_id=result.meta["run_id"],
+                        batch_identifier=result.batch_id or report.table,
                     )
-                    context.validation_results_store.set(key, report.gx_result)
+                    context.validation_results_store.set(key, result)
                 context.build_data_docs(site_names=[_SITE])
         finally:
             project_manager.set_project(runtime.context)  # get_context() made the temp context current
     index = out / "index.html"
     if not index.is_file():
         raise RuntimeError(f"GX Data Docs build wrote no {index}")
+    if offline:
+        from eujp.docs_assets import localise_site
+
+        site = localise_site(out)
+        if site.remote:
+            _log.warning("Data Docs in %s still load %d asset(s) from the network (%s)%s", out, len(site.remote),
+                         "; ".join(sorted({r.split(": ", 1)[1] for r in site.remote})[:5]),
+                         f": {'; '.join(site.missing)}" if site.missing else "")
     return index
+
+
+def _named_result(report: ValidationReport, run_id: str | None):
+    """The report's GX result, named for Data Docs: the run (`run_id` when it was validated without one) and
+    the table as its data asset (results validated before validate_frame named it)."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    result = report.gx_result
+    current = result.meta.get("run_id")
+    run_name = getattr(current, "run_name", None) or report.run_id or run_id
+    spec = result.meta.get("batch_spec") or {}
+    if run_name == getattr(current, "run_name", None) and spec.get("data_asset_name"):
+        return result
+    named = copy.copy(result)
+    named.meta = {**result.meta,
+                  "run_id": RunIdentifier(run_name=run_name, run_time=getattr(current, "run_time", None)),
+                  "batch_spec": {**spec, "data_asset_name": spec.get("data_asset_name") or report.table}}
+    return named
 
 
 def _copy_suite(suite):

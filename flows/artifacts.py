@@ -1,9 +1,13 @@
 """Prefect artifacts of a run: what a data engineer looks at first in the UI.
 
 - table `eujp-rows`: per table (and source): rows in / loaded / rejected / written, status;
-- markdown `eujp-run-report`: outcome, where it was published, the Data Docs link, the validation outcome
-  of every suite, freshness (stale sources as warnings), errors and failed audit checks;
-- link `eujp-data-docs`: the run's Great Expectations Data Docs site.
+- markdown `eujp-run-report`: outcome, where it was published, where to open the Data Docs and the HTML
+  report, the validation outcome of every suite, freshness (stale sources as warnings), errors and failed
+  audit checks;
+- links `eujp-data-docs` and `eujp-html-report`: the run's Great Expectations Data Docs site and HTML report,
+  when they are served over http(s) (EUJP_PUBLIC_URL). A published file with no http URL is named by its
+  location in the markdown instead ("published to <store uri>/<key>"): a file path or file:// link cannot be
+  opened from the Prefect UI.
 
 Artifacts carry a key, so the UI also shows each one's history across runs. The builders are plain
 functions of the run summary (tested without Prefect); `create_run_artifacts` posts them.
@@ -17,6 +21,7 @@ from collections.abc import Iterable
 ROWS_KEY = "eujp-rows"
 REPORT_KEY = "eujp-run-report"
 DOCS_KEY = "eujp-data-docs"
+HTML_REPORT_KEY = "eujp-html-report"
 
 
 def rows_table(summary: dict) -> list[dict]:
@@ -41,10 +46,12 @@ def run_markdown(summary: dict, reports: Iterable = (), *, flow_label: str = "eu
                      f"{_code(summary['published_to'])} is current |")
     else:
         lines.append(f"| published to | {_code(summary['published_to']) if summary.get('published_to') else 'not published'} |")
-    docs = summary.get("docs_url")
     validated = any(s.get("validation") for s in summary.get("sources", []))
     no_docs = "not built" if validated else "none: no source was validated in this run"
-    lines.append(f"| Data Docs | {f'[open the Data Docs]({docs})' if docs else no_docs} |")
+    lines.append(f"| Data Docs | {_where(summary, 'docs_url', 'open the Data Docs') or no_docs} |")
+    report = "open the run report" if not summary.get("current_run_id") else \
+        f"open the report of run {summary['current_run_id']}"
+    lines.append(f"| report | {_where(summary, 'report_url', report) or 'not published'} |")
     lines.append(f"| warehouse | {_code(summary.get('warehouse') or '-')} |")
     if summary.get("as_of"):
         lines.append(f"| rebuilt as of | {summary['as_of']} (from the raw landing zone) |")
@@ -107,9 +114,13 @@ def create_run_artifacts(summary: dict, reports: Iterable = (), *, flow_label: s
                           description=f"Rows in / loaded / rejected per table, run {run_id} ({summary['status']})")
     create_markdown_artifact(key=REPORT_KEY, markdown=run_markdown(summary, reports, flow_label=flow_label),
                              description=f"Run {run_id}: validation, publication, freshness")
-    if summary.get("docs_url"):
+    if is_http(summary.get("docs_url")):
         create_link_artifact(key=DOCS_KEY, link=summary["docs_url"], link_text=f"Data Docs of run {run_id}",
                              description="Great Expectations Data Docs built from this run's validation results")
+    if is_http(summary.get("report_url")):
+        shown = summary.get("current_run_id") or run_id
+        create_link_artifact(key=HTML_REPORT_KEY, link=summary["report_url"], link_text=f"Report of run {shown}",
+                             description="The HTML run report (tables, charts, claims) of the published warehouse")
 
 
 def create_failure_artifact(run_id: str, error: str, flow_label: str = "eujp-daily") -> None:
@@ -117,6 +128,20 @@ def create_failure_artifact(run_id: str, error: str, flow_label: str = "eujp-dai
 
     create_markdown_artifact(key=REPORT_KEY, markdown=failure_markdown(run_id, error, flow_label),
                              description=f"Run {run_id}: failed")
+
+
+def is_http(url: str | None) -> bool:
+    return bool(url) and url.lower().startswith(("http://", "https://"))
+
+
+def _where(summary: dict, field: str, text: str) -> str | None:
+    """A markdown link when the summary's `field` is an http(s) URL, else where the file is."""
+    url = summary.get(field)
+    if not url:
+        return None
+    if is_http(url):
+        return f"[{text}]({url})"
+    return f"published to {_code(url)}" if summary.get("published_to") else f"{_code(url)} (not published)"
 
 
 def _code(text: str) -> str:
