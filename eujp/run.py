@@ -20,6 +20,7 @@ import polars as pl
 
 from eujp import progress
 from eujp.audit import audit_staging, published_baseline
+from eujp.catalog import CATALOG_FILE
 from eujp.config import Settings
 from eujp.fingerprint import warehouse_fingerprint
 from eujp.freshness import warehouse_freshness
@@ -47,7 +48,12 @@ class RunSummary:
     warehouse: str | None = None
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # stale sources, Data Docs not built, ...
-    docs_url: str | None = None  # the run's Great Expectations Data Docs (published, else local)
+    # Where a person opens the run's Great Expectations Data Docs (index.html) and its HTML report: an http(s)
+    # URL under EUJP_PUBLIC_URL when set, else where the file is ("<store uri>/<key>", or the local folder of
+    # Data Docs that were not published): never a file:// link (complete_summary).
+    docs_url: str | None = None
+    report_url: str | None = None  # runs/{run_id}/report.html (also copied to latest/report.html)
+    catalog_url: str | None = None  # runs/{run_id}/catalog.html (also copied to latest/catalog.html)
     freshness: list[dict] = field(default_factory=list)  # eujp.freshness.Freshness.to_dict() per source
     as_of: str | None = None  # as-of rebuilds (flows/backfill.py): the day rebuilt
     # A day with nothing new (nothing_new): the published run that is still current; published_to is
@@ -158,7 +164,7 @@ def build_docs(settings: Settings, reports: list[Any]) -> str:
 
     out = docs_dir(settings)
     with progress.step("build Data Docs"):
-        index = build_data_docs(reports, out)
+        index = build_data_docs(reports, out, run_id=settings.run_id)
     for old in sorted(p for p in out.parent.iterdir() if p.is_dir())[:-settings.keep_runs]:
         shutil.rmtree(old, ignore_errors=True)
     return str(index)
@@ -166,24 +172,35 @@ def build_docs(settings: Settings, reports: list[Any]) -> str:
 
 def data_docs(build: Callable[[], str], reports: list, summary: RunSummary,
               log: logging.Logger = default_log) -> str | None:
-    """Build the run's Data Docs with `build`; a failure to build them is a warning of the run, not a failure."""
+    """Build the run's Data Docs with `build`; a failure to build them, or a site that still loads assets from
+    the network (eujp.docs_assets: their package is not installed), is a warning of the run, not a failure."""
     if not reports:
         return None
     try:
-        return build()
+        index = build()
     except Exception as exc:  # noqa: BLE001 - the data matter more than their documentation
         summary.warnings.append(f"Data Docs not built: {type(exc).__name__}: {exc}")
         log.error(summary.warnings[-1])
         return None
+    from eujp.docs_assets import remote_asset_urls
+
+    remote = sorted({r.split(": ", 1)[1] for r in remote_asset_urls(Path(index).parent)})
+    if remote:
+        summary.warnings.append(f"Data Docs need the network for {len(remote)} asset(s) ({', '.join(remote[:3])}"
+                                f"{', ...' if len(remote) > 3 else ''}): their packages are not installed "
+                                "(docs/operations.md, Quality pages and links)")
+        log.warning(summary.warnings[-1])
+    return index
 
 
 # --- publish --------------------------------------------------------------------------------------------------
 
 def object_link(settings: Settings, key: str) -> str:
-    """A link to a published object: under EUJP_PUBLIC_URL when set (http), else the store's own URL."""
+    """Where a published object is: its http(s) URL under EUJP_PUBLIC_URL when set, else "<store uri>/<key>"
+    (a folder or s3://bucket/prefix: where the file is, not a link to click)."""
     if settings.public_url:
         return f"{settings.public_url.rstrip('/')}/{key}"
-    return open_store(settings.publish_uri).url_for(key)
+    return f"{open_store(settings.publish_uri).uri.rstrip('/')}/{key}"
 
 
 def run_manifest(settings: Settings, batches: list[SourceBatch], counts: dict, audit: dict, status: str,
@@ -211,16 +228,37 @@ def run_report(settings: Settings, log: logging.Logger = default_log) -> Path | 
         return None
 
 
+def run_catalog(settings: Settings, manifest: dict, *, report: bool = False,
+                log: logging.Logger = default_log) -> Path | None:
+    """The run's catalog (eujp.catalog: tables, columns, expectations with their results, mart SQL, lineage,
+    run history), written beside the warehouse from the promoted warehouse and the run's manifest; `report`:
+    link the run report published beside it. A catalog that cannot be written is logged as an error and the
+    run publishes without it."""
+    from eujp.catalog import write_catalog
+
+    try:
+        return write_catalog(settings.warehouse_path, settings.warehouse_path.parent / CATALOG_FILE,
+                             manifest=manifest, run_id=settings.run_id,
+                             report_link="report.html" if report else None)
+    except Exception as exc:  # noqa: BLE001 - the data matter more than their catalog
+        log.error("catalog not written: %s: %s", type(exc).__name__, exc)
+        return None
+
+
 def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit: dict, status: str,
             docs: str | None = None, fingerprint: dict | None = None, log: logging.Logger = default_log) -> str:
-    """Publish the promoted warehouse, its tables, manifest, report and Data Docs (eujp.publish.publish_run:
-    `latest` moves last); returns where the run was published."""
+    """Publish the promoted warehouse, its tables, manifest, report, catalog and Data Docs
+    (eujp.publish.publish_run: `latest` moves last); returns where the run was published."""
     store = open_store(settings.publish_uri)
     work_dir = settings.warehouse_path.parent / "publish" / settings.run_id
+    manifest = run_manifest(settings, batches, counts, audit, status, fingerprint)
     report = run_report(settings, log)
+    catalog = run_catalog(settings, manifest, report=report is not None, log=log)
     extra = {"docs": Path(docs).parent} if docs else {}
     if report:
         extra["report.html"] = report
+    if catalog:
+        extra[catalog.name] = catalog
     total = len(expand_directories(extra)) + len(ALL_TABLES) + 2  # + warehouse, manifest
     try:
         with progress.step(f"publish to {store.uri}", total=total) as advance:
@@ -228,15 +266,17 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
                 store,
                 run_id=settings.run_id,
                 warehouse_path=settings.warehouse_path,
-                manifest_without_checksums=run_manifest(settings, batches, counts, audit, status, fingerprint),
+                manifest_without_checksums=manifest,
                 work_dir=work_dir,
                 keep_runs=settings.keep_runs,
                 extra_files=extra,
-                latest_files=("report.html",) if report else (),
+                latest_files=tuple(k for k in ("report.html", catalog.name if catalog else "", "docs") if k in extra),
                 on_upload=lambda key: advance(),
             )
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+    for warning in result.warnings:
+        log.warning("publish: %s", warning)
     return result.location
 
 
@@ -244,11 +284,19 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
 
 def complete_summary(settings: Settings, summary: RunSummary, docs: str | None, *, now: datetime | None = None,
                      log: logging.Logger = default_log) -> None:
-    """Add the Data Docs link (published, else the local file) and every source's freshness to the summary;
-    a stale source is a warning of the run."""
-    if docs:
-        key = f"runs/{settings.run_id}/docs/index.html"
-        summary.docs_url = object_link(settings, key) if summary.published_to else Path(docs).resolve().as_uri()
+    """Add where to open the run's Data Docs and report (`object_link`: http under EUJP_PUBLIC_URL, else the
+    store location; Data Docs that were not published: their local index.html) and every source's freshness
+    to the summary; a stale source is a warning of the run. A day with nothing new links the report of the
+    published run that is still current."""
+    if summary.published_to:
+        if docs and not summary.current_run_id:
+            summary.docs_url = object_link(settings, f"runs/{settings.run_id}/docs/index.html")
+        run = summary.current_run_id or settings.run_id
+        for attribute, name in (("report_url", "report.html"), ("catalog_url", CATALOG_FILE)):
+            if _is_published(settings, f"runs/{run}/{name}", log):
+                setattr(summary, attribute, object_link(settings, f"runs/{run}/{name}"))
+    elif docs:
+        summary.docs_url = str(Path(docs).resolve())
     try:
         freshness = warehouse_freshness(settings.warehouse_path, now)
     except Exception as exc:  # noqa: BLE001 - the run's outcome does not depend on its report
@@ -260,3 +308,11 @@ def complete_summary(settings: Settings, summary: RunSummary, docs: str | None, 
         if f.warning:
             summary.warnings.append(f"freshness: {f.warning}")
             log.warning("freshness: %s", f.warning)
+
+
+def _is_published(settings: Settings, key: str, log: logging.Logger) -> bool:
+    try:
+        return open_store(settings.publish_uri).exists(key)
+    except Exception as exc:  # noqa: BLE001 - a link is not worth failing the run's summary
+        log.warning("could not check %s in %s: %s: %s", key, settings.publish_uri, type(exc).__name__, exc)
+        return False
