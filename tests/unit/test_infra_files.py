@@ -378,8 +378,8 @@ def _from_image(args: str) -> str:
 def test_prefect_server_image_is_the_locked_prefect_on_the_image_python(build):
     locked = re.search(r"^prefect==([\w.]+)", (REPO / "requirements.lock").read_text(), re.MULTILINE).group(1)
     server = compose()["services"]["prefect-server"]["image"]
-    python = re.match(r"python:(\d+\.\d+)\.", _from_image(next(a for k, a in instructions(build.dockerfile)
-                                                                if k == "FROM"))).group(1)
+    final_stage = [a for k, a in instructions(build.dockerfile) if k == "FROM"][-1]  # the image's own stage
+    python = re.match(r"python:(\d+\.\d+)\.", _from_image(final_stage)).group(1)
     # the tag Prefect's own code names its images by (prefect.utilities.dockerutils.get_prefect_image_name)
     assert server == f"prefecthq/prefect:{locked}-python{python}", server
     assert yaml.safe_load((INFRA / "prefect.yaml").read_text())["prefect-version"] == locked
