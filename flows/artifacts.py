@@ -1,6 +1,6 @@
 """Prefect artifacts of a run: what a data engineer looks at first in the UI.
 
-- table `eujp-rows`: per table (and source): rows in / loaded / rejected / written, status;
+- table `eujp-rows`: per table (and source): status, rows in / valid / rejected / written (eujp.rows);
 - markdown `eujp-run-report`: outcome, where it was published, where to open the Data Docs and the HTML
   report, the validation outcome of every suite, freshness (stale sources as warnings), errors and failed
   audit checks;
@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from eujp.rows import ROW_WORDS
+
 ROWS_KEY = "eujp-rows"
 REPORT_KEY = "eujp-run-report"
 DOCS_KEY = "eujp-data-docs"
@@ -30,8 +32,7 @@ def rows_table(summary: dict) -> list[dict]:
         row = {"table": s["table"], "source": s["source"]}
         if s.get("landing_day"):
             row["landing day"] = s["landing_day"]
-        row |= {"status": s["status"], "rows in": s["rows_in"], "loaded": s["rows_loaded"],
-                "rejected": s["rows_rejected"], "written": s.get("rows_written", 0)}
+        row |= {"status": s["status"]} | {word: s.get(key, 0) for key, word in ROW_WORDS.items()}
         rows.append(row)
     return rows
 
@@ -111,7 +112,7 @@ def create_run_artifacts(summary: dict, reports: Iterable = (), *, flow_label: s
 
     run_id = summary["run_id"]
     create_table_artifact(key=ROWS_KEY, table=rows_table(summary),
-                          description=f"Rows in / loaded / rejected per table, run {run_id} ({summary['status']})")
+                          description=f"Rows in / valid / rejected / written per table, run {run_id} ({summary['status']})")
     create_markdown_artifact(key=REPORT_KEY, markdown=run_markdown(summary, reports, flow_label=flow_label),
                              description=f"Run {run_id}: validation, publication, freshness")
     if is_http(summary.get("docs_url")):
