@@ -1,4 +1,15 @@
-"""Shared test fixtures: where the repo, its bundled snapshot and the shared real files are."""
+"""Shared test fixtures, and the test kinds.
+
+    tests/unit/                pure: no servers, no child processes
+    tests/sources/<source>/    one folder per registered source: its parser, transform, live request plan
+                               (its live fetch against the replay server is marked `integration`), bad input
+    tests/integration/         starts servers (moto, Prefect, HTTP replay, local HTTP) or child processes
+    tests/e2e/                 the whole flow (daily, as-of, `eujp run`)
+
+Tests under integration/ and e2e/ are marked `integration` / `e2e` from their folder, and every test marked
+`integration` or `e2e` is also `slow`: `-m "not slow"` is the fast loop. Helpers live in tests/support/
+(`from support.recordings import ...`).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +27,8 @@ os.environ["DO_NOT_TRACK"] = "1"
 for var in ("PREFECT_API_URL", "EUJP_PUBLISH_URI", "EUJP_WAREHOUSE", "EUJP_SNAPSHOT_DIR"):
     os.environ.pop(var, None)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+REPO_ROOT = TESTS.parent
 SNAPSHOT_DIR = REPO_ROOT / "data" / "snapshot"
 REFERENCE_DIR = REPO_ROOT / "data" / "reference"
 
@@ -29,6 +41,25 @@ def _shared_data_dir() -> Path | None:
         if c and Path(c).is_dir():
             return Path(c)
     return None
+
+
+# --- test kinds: markers from the folder -----------------------------------------------------------------
+
+FOLDER_MARKERS = {"integration": "integration", "e2e": "e2e"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        try:
+            folder = item.path.relative_to(TESTS).parts[0]
+        except ValueError:
+            continue
+        if folder in FOLDER_MARKERS:
+            item.add_marker(FOLDER_MARKERS[folder])
+        if (item.get_closest_marker("integration") or item.get_closest_marker("e2e")) \
+                and not item.get_closest_marker("slow"):
+            item.add_marker("slow")
 
 
 @pytest.fixture(scope="session")
@@ -106,8 +137,49 @@ def prefect_server():
 
 @pytest.fixture(scope="session")
 def bundled_warehouse(tmp_path_factory) -> Path:
-    """A warehouse built from data/snapshot and data/reference (tests/bundled_warehouse.py); treat it as
-    read-only: copy it before changing anything."""
-    from bundled_warehouse import build_bundled_warehouse
+    """A warehouse built from data/snapshot and data/reference (tests/support/bundled_warehouse.py); treat it
+    as read-only: copy it before changing anything."""
+    from support.bundled_warehouse import build_bundled_warehouse
 
     return build_bundled_warehouse(tmp_path_factory.mktemp("bundled") / "warehouse.duckdb")
+
+
+# --- live extraction: only loopback traffic, the replay server with every recording ----------------------
+
+@pytest.fixture
+def loopback_only(monkeypatch):
+    """Any attempt to resolve a host other than 127.0.0.1/localhost fails the test."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def guarded(host, *args, **kwargs):
+        if host not in ("127.0.0.1", "localhost", b"127.0.0.1", b"localhost"):
+            raise AssertionError(f"test tried to reach {host!r}: only 127.0.0.1 is allowed")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded)
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def server(loopback_only):
+    """An empty HTTP replay server on 127.0.0.1 (tests/support/replay_server.py)."""
+    from support.replay_server import ReplayServer
+
+    with ReplayServer() as s:
+        yield s
+
+
+@pytest.fixture
+def live(server, monkeypatch):
+    """The replay server with every recording installed (tests/sources/<source>/recording.json), and the
+    EUJP_* variables pointing at it; `live.sliced[name]` is a sliced recording's responder (to revise it)."""
+    from support.live import FAST_ENV
+    from support.recordings import env_for, install
+
+    server.sliced = install(server)
+    for k, v in {**env_for(server), **FAST_ENV}.items():
+        monkeypatch.setenv(k, v)
+    return server

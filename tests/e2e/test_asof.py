@@ -1,0 +1,133 @@
+"""`eujp run --as-of`: the warehouse of a past day, rebuilt from the raw landing zone alone.
+
+The raw zone is written as three daily runs would have landed it:
+  day 1  every source (the bundled snapshot);
+  day 2  Comext: only the DE-JP file, with one value revised (an incremental landing: the EU27 file is not
+         re-sent), and the events file without its last event;
+  day 3  the events file with an event dated 1899 (fails its critical expectation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from eujp.extract import read_snapshot
+from eujp.landing import RawPayload, land
+from eujp.sources import SOURCES, comext_goods, get_source, security_events
+from eujp.storage import LocalObjectStore
+from eujp.tables import FACT_TABLES
+
+# The sources these runs single out, by their modules (a source's name is written in its own folder only).
+COMEXT, EVENTS = comext_goods.SOURCE.name, security_events.SOURCE.name
+SNAPSHOT = Path(__file__).resolve().parents[2] / "data" / "snapshot"
+D1, D2, D3 = date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4)
+COMEXT_DE = "comext_ds045409_DE_JP_84834030_2025Q1.csv"
+VALUE_SQL = ("SELECT value_eur FROM fact_goods_trade_product WHERE reporter = 'DE' AND partner = 'JP' "
+             "AND product_cn8 = '84834030' AND period_code = '2025-02' AND flow = 'import'")
+
+
+def _land(store, source: str, day: date, name: str, data: bytes) -> None:
+    ext = get_source(source).extension
+    land(store, RawPayload(source, name, data, f"file:///{name}", fetched_at=f"{day.isoformat()}T06:05:00+00:00"),
+         day, ext)
+
+
+@pytest.fixture
+def raw_zone(tmp_path, monkeypatch):
+    store = LocalObjectStore(tmp_path / "store")
+    for source in SOURCES:
+        for p in read_snapshot(source, SNAPSHOT):
+            _land(store, source.name, D1, p.name, p.read())
+    de = (SNAPSHOT / COMEXT_DE).read_text(encoding="utf-8")
+    assert ",2025-02,1663789\n" in de
+    _land(store, COMEXT, D2, COMEXT_DE, de.replace(",2025-02,1663789\n", ",2025-02,1700000\n").encode())
+    events = (SNAPSHOT / "security_events.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    _land(store, EVENTS, D2, "security_events.csv", "".join(events[:-1]).encode())
+    bad = "".join(events[:-1]) + ('1899-01-01,day,dialogue,JPN;EU,Anachronism,"No partnership event has this '
+                                  'date.",https://example.org/x,"test row"\n')
+    _land(store, EVENTS, D3, "security_events.csv", bad.encode())
+    # a published latest run far bigger than any past day: an as-of rebuild is not audited against it
+    manifest = json.dumps({"run_id": "20261101T060000Z-big000", "tables": {
+        t.name: {"rows": 100_000, "parquet": f"parquet/{t.name}.parquet", "sha256": "0" * 64} for t in FACT_TABLES}})
+    store.put_bytes("runs/20261101T060000Z-big000/manifest.json", manifest.encode())
+    store.put_bytes("latest.json", json.dumps({
+        "run_id": "20261101T060000Z-big000", "prefix": "runs/20261101T060000Z-big000",
+        "manifest": "runs/20261101T060000Z-big000/manifest.json",
+        "manifest_sha256": hashlib.sha256(manifest.encode()).hexdigest()}).encode())
+    live = tmp_path / "var" / "warehouse.duckdb"
+    monkeypatch.setenv("EUJP_WAREHOUSE", str(live))
+    monkeypatch.setenv("EUJP_PUBLISH_URI", str(tmp_path / "store"))
+    return {"store": store, "live": live, "events": len(events) - 1}  # minus the header
+
+
+def q(path: Path, sql: str):
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_as_of_replays_every_landing_up_to_the_day_into_its_own_warehouse(prefect_server, raw_zone, tmp_path):
+    from flows.backfill import as_of_flow
+
+    state = as_of_flow(as_of=D1.isoformat(), run_id="20260305T000000Z-asof01", return_state=True)
+    summary = state.result(raise_on_failure=False)
+    assert state.is_completed(), summary
+    day1 = tmp_path / "var" / "asof" / "warehouse-2026-03-02.duckdb"
+    assert summary["warehouse"] == str(day1) and summary["as_of"] == "2026-03-02"
+    assert not raw_zone["live"].exists()  # the live warehouse is left alone
+    assert summary["published_to"] is None  # nothing published: latest still the big run
+    assert json.loads(raw_zone["store"].get_bytes("latest.json"))["run_id"] == "20261101T060000Z-big000"
+    assert q(day1, VALUE_SQL) == [(1663789.0,)]
+    assert q(day1, "SELECT count(*) FROM fact_security_events") == [(raw_zone["events"],)]
+    assert q(day1, "SELECT count(DISTINCT source) FROM etl_runs WHERE run_id = '20260305T000000Z-asof01-20260302'") \
+        == [(6,)]
+    # extraction times are the landing times, so freshness reads as it did at the end of that day
+    assert q(day1, "SELECT DISTINCT last_success_at FROM etl_source_state") == \
+        [(datetime(2026, 3, 2, 6, 5, tzinfo=UTC),)]
+    assert {f["status"] for f in summary["freshness"]} == {"ok"}
+    assert Path(summary["docs_url"]).is_file()  # not published: where the Data Docs are (not a file:// link)
+
+    # day 2, through the CLI: the revision replaces the value, the EU27 rows landed on day 1 stay
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    day2 = tmp_path / "rebuilt-day2.duckdb"
+    result = CliRunner().invoke(app, ["run", "--as-of", D2.isoformat(), "--warehouse", str(day2),
+                                      "--only", COMEXT, "--only", EVENTS])
+    assert result.exit_code == 0, result.output
+    assert "rebuilt as of 2026-03-02" not in result.output and "rebuilt as of 2026-03-03" in result.output
+    assert q(day2, VALUE_SQL) == [(1700000.0,)]
+    assert q(day2, "SELECT count(*) FROM fact_goods_trade_product WHERE reporter = 'EU27_2020'") == \
+        q(day1, "SELECT count(*) FROM fact_goods_trade_product WHERE reporter = 'EU27_2020'") != [(0,)]
+    assert q(day2, "SELECT old_value, new_value FROM etl_revisions WHERE column_name = 'value_eur'") == \
+        [(1663789.0, 1700000.0)]
+    assert q(day2, "SELECT count(*) FROM fact_security_events") == [(raw_zone["events"] - 1,)]
+    assert q(day2, "SELECT count(*) FROM fact_arms_transfers") == [(0,)]  # not asked for
+    assert q(day1, VALUE_SQL) == [(1663789.0,)]  # the day-1 rebuild is its own file
+
+
+def test_as_of_a_day_whose_landing_fails_reports_it_and_keeps_the_day_before(prefect_server, raw_zone, tmp_path):
+    from flows.backfill import as_of_flow
+
+    target = tmp_path / "day3.duckdb"
+    state = as_of_flow(as_of=D3.isoformat(), warehouse=str(target), only_sources=[EVENTS],
+                       run_id="20260305T000000Z-asof03", return_state=True)
+    assert state.is_failed()
+    assert "landing day 2026-03-04" in state.message and "1899-01-01" in state.message
+    assert q(target, "SELECT count(*) FROM fact_security_events") == [(raw_zone["events"] - 1,)]
+    assert q(target, "SELECT run_id, status FROM etl_runs ORDER BY run_id") == [
+        ("20260305T000000Z-asof03-20260302", "success"), ("20260305T000000Z-asof03-20260303", "success"),
+        ("20260305T000000Z-asof03-20260304", "failed")]
+    assert q(target, "SELECT last_status, last_success_at FROM etl_source_state") == \
+        [("failed", datetime(2026, 3, 3, 6, 5, tzinfo=UTC))]
+    assert not list(tmp_path.glob(".day3.duckdb.building-*"))  # the private build folder is gone
+
+    nothing = as_of_flow(as_of="2026-03-01", warehouse=str(tmp_path / "none.duckdb"), return_state=True)
+    assert nothing.is_failed() and "nothing was landed on or before 2026-03-01" in nothing.message
+    assert not (tmp_path / "none.duckdb").exists()

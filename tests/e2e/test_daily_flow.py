@@ -1,0 +1,218 @@
+"""The whole daily flow on the bundled snapshot: into a folder, into S3 (moto), twice, and with a
+failing expectation. Values are traced to the bundled source files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import boto3
+import duckdb
+import pytest
+
+from eujp.sources import SOURCES, comext_goods, security_events, sipri_arms
+from eujp.tables import FACT_TABLES
+from flows.daily import daily_flow
+
+# The sources these runs single out, by their modules (a source's name is written in its own folder only).
+COMEXT, SIPRI, EVENTS = comext_goods.SOURCE.name, sipri_arms.SOURCE.name, security_events.SOURCE.name
+SNAPSHOT = Path(__file__).resolve().parents[2] / "data" / "snapshot"
+
+
+def run(tmp_path: Path, *, snapshot_dir: Path = SNAPSHOT, publish_uri: str | None = None, run_id: str):
+    state = daily_flow(
+        snapshot_dir=str(snapshot_dir),
+        warehouse=str(tmp_path / "var" / "warehouse.duckdb"),
+        publish_uri=publish_uri or str(tmp_path / "var" / "objectstore"),
+        run_id=run_id,
+        return_state=True,
+    )
+    return state, state.result(raise_on_failure=False)
+
+
+def query(tmp_path: Path, sql: str, params=()):
+    with duckdb.connect(str(tmp_path / "var" / "warehouse.duckdb"), read_only=True) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def csv_rows(path: Path, encoding="utf-8", skip=0):
+    with open(path, encoding=encoding, newline="") as f:
+        lines = f.read().splitlines()[skip:]
+    return list(csv.DictReader(lines))
+
+
+def test_daily_flow_loads_every_table_and_publishes_to_a_folder(prefect_server, tmp_path):
+    state, summary = run(tmp_path, run_id="20261124T060000Z-e2e001")
+    assert state.is_completed(), summary
+    counts = summary["table_rows"]
+    # every fact table is loaded
+    for table in FACT_TABLES:
+        assert counts[table.name] > 0, table.name
+    # events: one row per curated row
+    events = csv_rows(SNAPSHOT / "security_events.csv")
+    assert counts["fact_security_events"] == len(events)
+    assert query(tmp_path, "SELECT title FROM fact_security_events WHERE event_date = DATE '2024-11-01' "
+                 "AND event_type = 'agreement'")  # the Tokyo Security and Defence Partnership
+    # SIPRI: every register row of the bundled Japan subset is loaded or quarantined, none lost
+    sipri = csv_rows(SNAPSHOT / "sipri_trade_register_japan.csv", encoding="latin-1", skip=11)
+    (loaded, rejected), = query(tmp_path, "SELECT rows_loaded, rows_rejected FROM etl_runs "
+                                "WHERE source = ?", [SIPRI])
+    assert loaded + rejected == len(sipri) == 455
+    assert query(tmp_path, "SELECT count(*) FROM fact_arms_transfers WHERE supplier = 'Germany' "
+                 "AND recipient = 'Japan'") == [(5,)]
+    # Comext: a value and a quantity traced to the verbatim API response
+    assert query(tmp_path, "SELECT value_eur, quantity_kg FROM fact_goods_trade_product WHERE reporter = 'DE' "
+                 "AND partner = 'JP' AND product_cn8 = '84834030' AND period_code = '2025-02' "
+                 "AND flow = 'import'") == [(1663789.0, pytest.approx(50202.0))]
+    # annual goods: the EU28 2016 exports (DG Trade, EUR 58.0bn) under EU28 only
+    assert query(tmp_path, "SELECT value_mio_eur FROM fact_goods_trade WHERE reporter = 'EU28' "
+                 "AND flow = 'export' AND period_year = 2016") == [(pytest.approx(58000.0),)]
+    # every fact row keeps its source and run
+    for table in FACT_TABLES:
+        assert query(tmp_path, f"SELECT count(*) FROM {table.name} WHERE source IS NULL OR run_id IS NULL") \
+            == [(0,)]
+    # etl_runs: one row per source, accounting holds
+    runs = query(tmp_path, "SELECT source, status, rows_in, rows_loaded, rows_rejected FROM etl_runs")
+    assert len(runs) == len(SOURCES) and all(r[1] == "success" and r[2] == r[3] + r[4] for r in runs), runs
+    # published objects
+    store = tmp_path / "var" / "objectstore"
+    pointer = json.loads((store / "latest.json").read_text())
+    assert pointer["run_id"] == "20261124T060000Z-e2e001"
+    run_dir = store / pointer["prefix"]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["tables"]["fact_security_events"]["rows"] == len(events)
+    for table in FACT_TABLES:
+        assert (run_dir / "parquet" / f"{table.name}.parquet").is_file()
+    assert (run_dir / "warehouse.duckdb").is_file() and (store / "latest" / "warehouse.duckdb").is_file()
+    # the marts are built in the same run and published with the facts; the report beside them
+    assert query(tmp_path, "SELECT verdict FROM mart_claims WHERE claim_id = 'japan_second_largest_partner'") \
+        == [("contradicted",)]
+    assert manifest["tables"]["mart_trade_annual"]["rows"] == counts["mart_trade_annual"] > 0
+    assert (run_dir / "parquet" / "mart_claims.parquet").is_file()
+    report = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert report.count("<svg") == 4 and "20261124T060000Z-e2e001" in report
+    assert (store / "latest" / "report.html").read_text(encoding="utf-8") == report
+    assert manifest["files"]["report.html"]
+    assert set(manifest["sources"]) == {s.name for s in SOURCES}
+    assert manifest["sources"][SIPRI]["source_version"].startswith("2025-03-13")
+    # raw landing zone holds every payload, content-addressed
+    assert len(list((store / "raw" / COMEXT).rglob("*.csv"))) == 2
+
+
+def test_second_run_is_idempotent(prefect_server, tmp_path):
+    _, first = run(tmp_path, run_id="20261124T060000Z-idem01")
+    state, second = run(tmp_path, run_id="20261124T060000Z-idem02")
+    assert state.is_completed(), second
+    assert second["table_rows"] == first["table_rows"] | {
+        "etl_runs": second["table_rows"]["etl_runs"],
+        "etl_rejected_rows": second["table_rows"]["etl_rejected_rows"],
+    }
+    for table in FACT_TABLES:
+        keys = ", ".join(table.natural_key)
+        assert query(tmp_path, f"SELECT count(*) FROM (SELECT {keys} FROM {table.name} GROUP BY ALL "
+                     "HAVING count(*) > 1)") == [(0,)], table.name
+    assert query(tmp_path, "SELECT count(DISTINCT run_id) FROM etl_runs") == [(2,)]
+
+
+def test_a_day_with_nothing_new_records_its_check_and_publishes_nothing(prefect_server, tmp_path, monkeypatch):
+    store = tmp_path / "var" / "objectstore"
+    _, first = run(tmp_path, run_id="20261124T060000Z-same01")
+    state, second = run(tmp_path, run_id="20261124T060000Z-same02")
+    assert state.is_completed(), second
+    # nothing rebuilt or published: latest still points at the first run, which is reported as current
+    assert second["current_run_id"] == "20261124T060000Z-same01"
+    assert second["published_to"] == first["published_to"]
+    assert json.loads((store / "latest.json").read_text())["run_id"] == "20261124T060000Z-same01"
+    assert not (store / "runs" / "20261124T060000Z-same02").exists()
+    check = json.loads((store / "latest-check.json").read_text())
+    assert (check["run_id"], check["current_run_id"], check["status"]) == \
+        ("20261124T060000Z-same02", "20261124T060000Z-same01", "unchanged")
+    assert set(check["sources"]) == {s["source"] for s in first["sources"]}
+    # ... but the check is recorded in the warehouse, and the table counts are those of the first run
+    assert query(tmp_path, "SELECT status, count(*) FROM etl_runs WHERE run_id = '20261124T060000Z-same02' "
+                 "GROUP BY ALL") == [("unchanged", len(SOURCES))]
+    assert {k: v for k, v in second["table_rows"].items() if not k.startswith("etl_")} == \
+        {k: v for k, v in first["table_rows"].items() if not k.startswith("etl_")}
+    # `eujp status` says so
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    status = CliRunner().invoke(app, ["status", "--warehouse", str(tmp_path / "var" / "warehouse.duckdb"),
+                                      "--publish", str(store)])
+    assert status.exit_code == 0, status.output
+    text = " ".join(status.output.split())
+    assert "run 20261124T060000Z-same02 at" in text and "found nothing new" in text
+    assert "run 20261124T060000Z-same01 is current" in text
+    # a new release (other code) with the same inputs: rebuilt and published
+    import eujp.fingerprint
+
+    monkeypatch.setattr(eujp.fingerprint, "code_fingerprint", lambda: "another release")
+    state, third = run(tmp_path, run_id="20261124T060000Z-same03")
+    assert state.is_completed(), third
+    assert third["current_run_id"] is None
+    latest = json.loads((store / "latest.json").read_text())
+    assert latest["run_id"] == "20261124T060000Z-same03"
+    manifest = json.loads((store / "latest" / "manifest.json").read_text())
+    assert manifest["fingerprint"]["code"] == "another release"
+    # published, not yet checked again: the next unchanged day stops early again
+    state, fourth = run(tmp_path, run_id="20261124T060000Z-same04")
+    assert fourth["current_run_id"] == "20261124T060000Z-same03"
+
+
+def test_an_unchanged_day_after_a_lost_publish_publishes(prefect_server, tmp_path):
+    """A run promoted locally but never published (here: the published runs are gone) is published by the next
+    day even though no source changed: the published latest run is not what the warehouse holds."""
+    store = tmp_path / "var" / "objectstore"
+    run(tmp_path, run_id="20261124T060000Z-lost01")
+    shutil.rmtree(store)
+    state, second = run(tmp_path, run_id="20261124T060000Z-lost02")
+    assert state.is_completed(), second
+    assert second["current_run_id"] is None
+    assert json.loads((store / "latest.json").read_text())["run_id"] == "20261124T060000Z-lost02"
+
+
+def test_publishes_to_s3(prefect_server, tmp_path, s3_bucket, s3_env):
+    state, summary = run(tmp_path, publish_uri=f"s3://{s3_bucket}/eujp", run_id="20261124T060000Z-s3e2e1")
+    assert state.is_completed(), summary
+    client = boto3.client("s3", endpoint_url=s3_env)
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=s3_bucket, Prefix="eujp/")["Contents"]}
+    run_prefix = "eujp/runs/20261124T060000Z-s3e2e1"
+    for table in FACT_TABLES:
+        assert f"{run_prefix}/parquet/{table.name}.parquet" in keys
+    assert {f"{run_prefix}/warehouse.duckdb", f"{run_prefix}/manifest.json", "eujp/latest.json",
+            "eujp/latest/warehouse.duckdb"} <= keys
+    assert any(k.startswith(f"eujp/raw/{SIPRI}/") for k in keys)
+    manifest = json.loads(client.get_object(Bucket=s3_bucket, Key=f"{run_prefix}/manifest.json")["Body"].read())
+    assert manifest["tables"]["fact_arms_transfers"]["rows"] == summary["table_rows"]["fact_arms_transfers"]
+    head = client.head_object(Bucket=s3_bucket, Key=f"{run_prefix}/warehouse.duckdb")
+    assert head["Metadata"]["sha256"] == manifest["warehouse"]["sha256"]
+    assert summary["published_to"] == f"s3://{s3_bucket}/eujp/{run_prefix.removeprefix('eujp/')}"
+
+
+def test_failing_expectation_blocks_the_load_and_keeps_previous_data(prefect_server, tmp_path):
+    run(tmp_path, run_id="20261124T060000Z-gx0001")
+    before = query(tmp_path, "SELECT * FROM fact_security_events ORDER BY event_id")
+    bad = tmp_path / "bad_snapshot"
+    shutil.copytree(SNAPSHOT, bad)
+    events = bad / "security_events.csv"
+    text = events.read_text(encoding="utf-8").splitlines(keepends=True)
+    # A row the transform accepts but the suite forbids: an event dated in the 19th century.
+    text.append('1899-01-01,day,dialogue,JPN;EU,Anachronism,"A date no partnership event can have.",'
+                'https://example.org/x,"test row"\n')
+    events.write_text("".join(text), encoding="utf-8")
+    state, _ = run(tmp_path, snapshot_dir=bad, run_id="20261124T060000Z-gx0002")
+    assert state.is_failed()
+    message = state.message
+    assert "fact_security_events" in message and "event_date" in message and "1899-01-01" in message
+    assert query(tmp_path, "SELECT * FROM fact_security_events ORDER BY event_id") == before
+    # the other tables still loaded in that run, and the failure is recorded
+    assert query(tmp_path, "SELECT status FROM etl_runs WHERE run_id = '20261124T060000Z-gx0002' "
+                 "AND source = ?", [EVENTS]) == [("failed",)]
+    assert query(tmp_path, "SELECT count(*) FROM etl_runs WHERE run_id = '20261124T060000Z-gx0002' "
+                 "AND status IN ('success', 'unchanged')") == [(len(SOURCES) - 1,)]
+    # nothing lost: the blocked rows are quarantined with the reason
+    assert query(tmp_path, "SELECT count(*) FROM etl_rejected_rows WHERE run_id = '20261124T060000Z-gx0002' "
+                 "AND source = ?", [EVENTS])[0][0] == len(before) + 1

@@ -1,0 +1,70 @@
+"""Alerts delivered to a webhook receiver on 127.0.0.1 (tests/support/local_http.py): the JSON posted, failures
+bounded in time and never naming the secret URL, and the flows' failure hook posting without raising. The alert
+itself (payload, failed tasks): tests/unit/test_ops.py."""
+
+from __future__ import annotations
+
+import logging
+import time
+from types import SimpleNamespace
+
+import pytest
+from support import local_http
+from unit.test_ops import TOKEN, FakeRun, FakeState
+
+from eujp.alerts import AlertError, post_alert, redact
+
+
+class Receiver(local_http.Receiver):
+    def __init__(self, status=200, delay=0.0):
+        super().__init__(f"/services/T000/B000/{TOKEN}", status=status, delay=delay)
+
+
+def test_post_alert_delivers_json_to_the_webhook():
+    with Receiver() as rx:
+        assert post_alert(rx.url, {"text": "hello"}) == 200
+    assert rx.posts == [(f"/services/T000/B000/{TOKEN}", {"text": "hello"})]
+
+
+@pytest.mark.parametrize("case", ["http_500", "hang", "refused", "not_http"])
+def test_post_alert_failures_are_bounded_and_never_name_the_secret_url(case):
+    started = time.monotonic()
+    if case == "refused":
+        with Receiver() as rx:
+            url = rx.url
+        with pytest.raises(AlertError) as err:
+            post_alert(url, {"text": "x"}, timeout=2)
+    elif case == "not_http":
+        with pytest.raises(AlertError) as err:
+            post_alert(f"file:///tmp/{TOKEN}", {"text": "x"})
+    else:
+        status, delay = (500, 0.0) if case == "http_500" else (200, 3.0)
+        with Receiver(status=status, delay=delay) as rx, pytest.raises(AlertError) as err:
+            post_alert(rx.url, {"text": "x"}, timeout=0.5)
+    assert time.monotonic() - started < 6
+    assert TOKEN not in str(err.value) and "/services/" not in str(err.value)
+    assert {"http_500": "HTTP 500", "hang": "no answer within 0.5 s", "refused": "ConnectError",
+            "not_http": "only http(s)"}[case] in str(err.value)
+    assert redact("https://hooks.slack.com/services/T/B/" + TOKEN) == "https://hooks.slack.com/…"
+
+
+def test_notify_failure_posts_and_never_raises_nor_logs_the_url(monkeypatch, caplog):
+    from flows import hooks
+
+    hooks.begin_run(None, FakeRun(), None)
+    flow, state = SimpleNamespace(name="eujp-daily"), FakeState("Failed", "run r1 failed: boom", data={})
+    logger = logging.getLogger("test.alerts")
+    with Receiver() as rx:
+        monkeypatch.setenv("EUJP_ALERT_WEBHOOK_URL", rx.url)
+        hooks.notify_failure(flow, FakeRun(), state, logger=logger)
+    assert len(rx.posts) == 1 and "crimson-otter" in rx.posts[0][1]["text"]
+    with Receiver(status=403) as rx, caplog.at_level(logging.INFO, logger="test.alerts"):
+        monkeypatch.setenv("EUJP_ALERT_WEBHOOK_URL", rx.url)
+        hooks.notify_failure(flow, FakeRun(), state, logger=logger)  # does not raise
+    assert "HTTP 403" in caplog.text and TOKEN not in caplog.text
+    caplog.clear()
+    monkeypatch.setenv("EUJP_ALERT_WEBHOOK_URL", "")
+    monkeypatch.setenv("EUJP_ALERT_WEBHOOK_BLOCK", "")
+    with caplog.at_level(logging.INFO, logger="test.alerts"):
+        hooks.notify_failure(flow, FakeRun(), state, logger=logger)
+    assert "no webhook configured" in caplog.text

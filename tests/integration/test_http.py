@@ -1,0 +1,224 @@
+"""eujp.http against a local replay server (127.0.0.1): retries, Retry-After, budget, timeouts, gzip,
+conditional requests and body checks (the pure parts: tests/unit/test_http.py). Sleeps are recorded instead of
+slept where the test is about the wait; hangs and timeouts are real but short."""
+
+from __future__ import annotations
+
+import random
+import socket
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+from support.recordings import FIXTURES, payload_bytes, reply
+from support.replay_server import ReplayServer, Reply
+
+from eujp.errors import ExtractError
+from eujp.http import (
+    EXPECT_CSV,
+    EXPECT_JSON,
+    HttpClient,
+    HttpPolicy,
+)
+from eujp.sources import eurostat_goods, eurostat_services, security_events
+
+pytestmark = pytest.mark.timeout(60)
+
+FAST = HttpPolicy(connect_timeout=1.0, read_timeout=0.3, max_attempts=4, backoff_base=0.01, backoff_max=0.05,
+                  budget_seconds=10.0)
+JSON_PATH = "/api/dissemination/statistics/1.0/data/ext_lt_maineu"
+# The recorded responses these tests replay, by their sources' modules (a name is written in its folder only).
+GOODS, SERVICES, EVENTS = eurostat_goods.SOURCE.name, eurostat_services.SOURCE.name, security_events.SOURCE.name
+
+
+@pytest.fixture
+def server():
+    with ReplayServer() as s:
+        yield s
+
+
+class Sleeps(list):
+    """Records requested sleeps without sleeping."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def client(policy: HttpPolicy = FAST, **kwargs) -> HttpClient:
+    return HttpClient(GOODS, policy, **kwargs)
+
+
+def test_gzip_is_requested_and_decoded(server):
+    server.route(JSON_PATH, reply(GOODS))  # recorded with Content-Encoding: gzip
+    with client() as c:
+        r = c.get(server.url + JSON_PATH, params=[("format", "JSON")], expect=EXPECT_JSON)
+    assert r.status == 200 and r.header("content-encoding") == "gzip"
+    assert r.content == payload_bytes(GOODS)
+    seen = server.seen(JSON_PATH)[0]
+    assert "gzip" in seen.headers["accept-encoding"]
+    # the wire carried fewer bytes than the decoded body
+    assert int(r.header("content-length")) < len(r.content)
+
+
+def test_429_with_retry_after_seconds_waits_as_told_then_succeeds(server):
+    server.route(JSON_PATH, Reply(429, b"Too Many Requests", {"Retry-After": "7"}), reply(GOODS))
+    sleeps = Sleeps()
+    with client(sleep=sleeps) as c:
+        r = c.get(server.url + JSON_PATH, expect=EXPECT_JSON)
+    assert r.status == 200 and r.attempts == 2
+    assert sleeps == [7.0]
+    assert len(server.seen(JSON_PATH)) == 2
+
+
+def test_retry_after_as_http_date_is_honoured(server):
+    when = datetime.now(UTC) + timedelta(seconds=30)
+    server.route(JSON_PATH, Reply(503, b"busy", {"Retry-After": format_datetime(when, usegmt=True)}),
+                 reply(GOODS))
+    sleeps = Sleeps()
+    with client(FAST.with_(budget_seconds=120), sleep=sleeps) as c:
+        c.get(server.url + JSON_PATH, expect=EXPECT_JSON)
+    assert len(sleeps) == 1 and 25 <= sleeps[0] <= 30
+
+
+def test_retry_after_beyond_the_budget_gives_up_at_once_and_says_why(server):
+    server.route(JSON_PATH, Reply(429, b"slow down", {"Retry-After": "3600"}))
+    sleeps = Sleeps()
+    with client(sleep=sleeps) as c, pytest.raises(ExtractError) as err:
+        c.get(server.url + JSON_PATH, expect=EXPECT_JSON)
+    msg = str(err.value)
+    assert GOODS in msg and JSON_PATH in msg and "429" in msg
+    assert "asked to wait 3600.0 s (Retry-After), more than the" in msg and "10 s budget" in msg
+    assert sleeps == [] and len(server.seen()) == 1
+
+
+def test_503_then_200_backs_off_with_full_jitter(server):
+    server.route(JSON_PATH, Reply(503, b"unavailable"), Reply(502, b"bad gateway"), reply(GOODS))
+    sleeps = Sleeps()
+    policy = FAST.with_(backoff_base=1.0, backoff_max=60.0, budget_seconds=600)
+    with client(policy, sleep=sleeps, rng=random.Random(7)) as c:
+        r = c.get(server.url + JSON_PATH, expect=EXPECT_JSON)
+    assert r.status == 200 and r.attempts == 3
+    expected = random.Random(7)
+    assert sleeps == [expected.uniform(0, 1.0), expected.uniform(0, 2.0)]
+
+
+def test_hang_past_the_read_timeout_is_retried(server):
+    server.route(JSON_PATH, Reply(200, b"{}", {"Content-Type": "application/json"}, delay=3.0),
+                 reply(GOODS))
+    started = time.monotonic()
+    with client() as c:
+        r = c.get(server.url + JSON_PATH, expect=EXPECT_JSON)
+    assert r.status == 200 and r.attempts == 2
+    assert time.monotonic() - started < 2.0  # the hang cost one read timeout (0.3 s), not 3 s
+    assert "ReadTimeout" in c.attempts[0].outcome
+
+
+def test_a_source_that_always_hangs_fails_clearly_within_its_budget(server):
+    server.route(JSON_PATH, Reply(200, b"{}", {"Content-Type": "application/json"}, delay=30.0))
+    policy = FAST.with_(max_attempts=100, budget_seconds=1.2)
+    started = time.monotonic()
+    with client(policy) as c, pytest.raises(ExtractError) as err:
+        c.get(server.url + JSON_PATH, expect=EXPECT_JSON)
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.2 + policy.connect_timeout + 0.5  # bounded by the budget, not by the attempts
+    msg = str(err.value)
+    assert GOODS in msg and server.url + JSON_PATH in msg
+    assert "ReadTimeout" in msg and "the source's 1.2 s budget is spent" in msg
+    assert 2 <= len(server.seen(JSON_PATH)) < 100
+
+
+def test_truncated_body_is_retried_and_then_reported(server):
+    full = reply(SERVICES)
+    server.route(JSON_PATH, Reply(200, full.body, full.headers, send_bytes=100))
+    with client(FAST.with_(max_attempts=3)) as c, pytest.raises(ExtractError) as err:
+        c.get(server.url + JSON_PATH, expect=EXPECT_JSON)
+    msg = str(err.value)
+    assert "truncated body after 100 of" in msg and f"{len(full.body)} bytes" in msg
+    assert "failed after 3 attempt(s)" in msg
+    assert len(server.seen(JSON_PATH)) == 3
+
+
+def test_truncated_once_then_complete(server):
+    full = reply(SERVICES)
+    server.route(JSON_PATH, Reply(200, full.body, full.headers, send_bytes=10), full)
+    with client() as c:
+        r = c.get(server.url + JSON_PATH, expect=EXPECT_JSON)
+    assert r.content == full.body and r.attempts == 2
+
+
+def test_html_page_with_status_200_is_an_error_naming_url_status_and_first_bytes(server):
+    page = (FIXTURES / "maintenance_page.html").read_bytes()
+    server.route(JSON_PATH, Reply(200, page, {"Content-Type": "text/html; charset=utf-8"}))
+    with client() as c, pytest.raises(ExtractError) as err:
+        c.get(server.url + JSON_PATH, params=[("format", "JSON")], expect=EXPECT_JSON)
+    msg = str(err.value)
+    assert msg.startswith(f"{GOODS}: GET " + server.url + JSON_PATH + "?format=JSON answered 200 with an HTML")
+    assert "<!DOCTYPE html>" in msg and "Service temporarily unavailable" in msg
+    assert len(server.seen()) == 1  # not retried: a 200 is an answer
+
+
+def test_html_page_without_html_content_type_is_sniffed(server):
+    page = (FIXTURES / "maintenance_page.html").read_bytes()
+    server.route(JSON_PATH, Reply(200, page, {"Content-Type": "text/csv"}))
+    with client() as c, pytest.raises(ExtractError, match="HTML page"):
+        c.get(server.url + JSON_PATH, expect=EXPECT_CSV)
+
+
+def test_truncated_json_with_correct_http_framing_is_an_error(server):
+    whole = payload_bytes(GOODS)
+    server.route(JSON_PATH, Reply(200, whole[: len(whole) // 2], {"Content-Type": "application/json"}))
+    with client() as c, pytest.raises(ExtractError, match="truncated JSON"):
+        c.get(server.url + JSON_PATH, expect=EXPECT_JSON)
+
+
+def test_empty_body_is_an_error(server):
+    server.route(JSON_PATH, Reply(200, b"", {"Content-Type": "application/json"}))
+    with client() as c, pytest.raises(ExtractError, match="empty body"):
+        c.get(server.url + JSON_PATH, expect=EXPECT_JSON)
+
+
+def test_client_errors_are_not_retried_and_show_the_body(server):
+    server.route(JSON_PATH, Reply(400, b'{"error":{"status":400,"label":"Invalid filter geo=XX"}}',
+                                  {"Content-Type": "application/json"}))
+    with client() as c, pytest.raises(ExtractError) as err:
+        c.get(server.url + JSON_PATH, expect=EXPECT_JSON)
+    assert "answered 400 Bad Request" in str(err.value) and "Invalid filter geo=XX" in str(err.value)
+    assert len(server.seen()) == 1
+
+
+def test_pass_statuses_are_returned_to_the_caller(server):
+    too_big = (FIXTURES / "comext_413_extraction_too_big.xml").read_bytes()
+    server.route(JSON_PATH, Reply(413, too_big, {"Content-Type": "application/xml"}))
+    with client() as c:
+        r = c.get(server.url + JSON_PATH, expect=EXPECT_CSV, pass_statuses=(413,))
+    assert r.status == 413 and b"EXTRACTION_TOO_BIG" in r.content
+
+
+def test_conditional_requests_get_304(server):
+    rec = reply(EVENTS)
+    server.route(JSON_PATH, rec)
+    with client() as c:
+        first = c.get(server.url + JSON_PATH, expect=EXPECT_CSV)
+        by_etag = c.get(server.url + JSON_PATH, expect=EXPECT_CSV, etag=first.header("etag"))
+        stale = c.get(server.url + JSON_PATH, expect=EXPECT_CSV, etag='"older"')
+    assert first.status == 200 and by_etag.not_modified and by_etag.content == b""
+    assert stale.status == 200
+    assert server.seen()[1].headers["if-none-match"] == rec.headers["ETag"]
+    # Last-Modified alone
+    server.route(JSON_PATH, Reply(200, b"a,b\n1,2\n", {"Last-Modified": "Tue, 24 Nov 2026 13:35:00 GMT"}))
+    with client() as c:
+        r = c.get(server.url + JSON_PATH, expect=EXPECT_CSV, last_modified="Tue, 24 Nov 2026 13:35:00 GMT")
+    assert r.not_modified
+
+
+def test_connection_refused_is_retried_then_reported():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    with client(FAST.with_(max_attempts=3)) as c, pytest.raises(ExtractError) as err:
+        c.get(f"http://127.0.0.1:{port}/x", expect=EXPECT_JSON)
+    assert "ConnectError" in str(err.value) and "failed after 3 attempt(s)" in str(err.value)
+    assert len(c.attempts) == 3
+
+

@@ -1,0 +1,94 @@
+"""The run report: a self-contained HTML page with real charts, opened in headless Chromium (Debian's
+chromium; .ci/run installs it) and checked on a screenshot and on the rendered DOM."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from eujp.report import REPORTER_COLOURS, write_report
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars"]
+
+
+@pytest.fixture(scope="module")
+def report(bundled_warehouse, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    with duckdb.connect(str(bundled_warehouse), read_only=True) as conn:
+        return write_report(conn, out, run_id="20261124T060000Z-report")
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: .ci/run installs it (apt-get install chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return path
+
+
+def run_chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
+    profile.mkdir(parents=True, exist_ok=True)
+    return subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+                          capture_output=True, timeout=180, check=False)
+
+
+def hex_rgb(colour: str) -> tuple[int, int, int]:
+    return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+def test_report_is_self_contained_with_charts_and_claims(report):
+    text = report.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    assert text.count("<svg") == 4  # trade, balance, restrictions, timeline
+    # nothing is fetched from elsewhere: no script, no external stylesheet, image or font
+    assert "<script" not in text
+    assert not re.search(r"""(src|srcset)\s*=\s*["']?(https?:)?//""", text)
+    assert not re.search(r"""<link[^>]+href\s*=\s*["']?(https?:)?//""", text)
+    assert not re.search(r"url\(\s*['\"]?(https?:)?//", text)
+    assert not re.search(r"@import|@font-face", text)
+    # the claims table: one verdict badge per claim, with its query
+    verdicts = re.findall(r'<span class="verdict"[^>]*>([^<]+)</span>', text)
+    assert sorted(verdicts) == sorted(["supported"] * 6 + ["contradicted", "not enough data"])
+    assert text.count("<details>") == 8
+    assert "20261124T060000Z-report" in text
+
+
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    shot = tmp_path / "report.png"
+    done = run_chromium(["--window-size=1280,6000", f"--screenshot={shot}", report.as_uri()], tmp_path / "profile")
+    assert shot.is_file() and shot.stat().st_size > 0, done.stderr.decode(errors="replace")[-2000:]
+
+    from PIL import Image
+
+    image = Image.open(shot).convert("RGB")
+    assert image.size == (1280, 6000)
+    colours = image.getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 200, "the screenshot is (nearly) blank"
+    counts = {rgb: n for n, rgb in colours}
+    # the charts are drawn: lines and bars in the EU aggregates' colours (EU28 blue, EU27_2020 green, ...)
+    for reporter in ("EU28", "EU27_2020", "EU27_2007"):
+        assert counts.get(hex_rgb(REPORTER_COLOURS[reporter]), 0) > 300, reporter
+    # and the claims table's badges (contradicted red, supported green)
+    assert counts.get(hex_rgb("#cf222e"), 0) > 100 and counts.get(hex_rgb("#1a7f37"), 0) > 100
+    if os.environ.get("EUJP_KEEP_SCREENSHOT"):  # to look at it: EUJP_KEEP_SCREENSHOT=/tmp/report.png pytest ...
+        shutil.copyfile(shot, os.environ["EUJP_KEEP_SCREENSHOT"])
+
+
+def test_rendered_dom_holds_the_drawn_charts(report, tmp_path):
+    done = run_chromium(["--dump-dom", report.as_uri()], tmp_path / "profile")
+    dom = done.stdout.decode("utf-8", errors="replace")
+    assert done.returncode == 0 and dom, done.stderr.decode(errors="replace")[-2000:]
+    svgs = re.findall(r"<svg\b.*?</svg>", dom, flags=re.DOTALL)
+    assert len(svgs) == 4
+    for svg in svgs:  # each chart has its drawn paths (lines, bars, text as paths)
+        assert svg.count("<path") > 20
+    assert dom.count('class="verdict"') == 8

@@ -1,0 +1,30 @@
+"""The object store on S3 (a moto server): the store contract of tests/unit/test_storage.py run on an S3
+store, and objects kept private under the prefix."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from unit import test_storage as contract
+
+from eujp.storage import S3ObjectStore, open_store
+
+
+@pytest.fixture
+def store(s3_bucket):
+    return S3ObjectStore(s3_bucket, "pub/prefix")
+
+
+# The contract tests of the folder store, collected here again with the S3 `store` above.
+test_put_get_list_delete_roundtrip = contract.test_put_get_list_delete_roundtrip
+test_landing_is_content_addressed_and_replayable = contract.test_landing_is_content_addressed_and_replayable
+
+
+def test_s3_objects_live_under_the_prefix_and_are_private(s3_bucket, s3_env):
+    store = open_store(f"s3://{s3_bucket}/warehouse/eujp")
+    store.put_bytes("x/y.txt", b"hello")
+    client = boto3.client("s3", endpoint_url=s3_env)
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_bucket)["Contents"]]
+    assert keys == ["warehouse/eujp/x/y.txt"]
+    grants = client.get_object_acl(Bucket=s3_bucket, Key="warehouse/eujp/x/y.txt")["Grants"]
+    assert all("AllUsers" not in str(g.get("Grantee")) for g in grants)

@@ -1,0 +1,75 @@
+"""Bad Comext input, run THROUGH THE PIPELINE STEPS: the wrong encoding fails the source and keeps its table; an
+empty slice loads and removes nothing; bad rows are quarantined with their raw values.
+
+The payloads go through prepare_source (parse, transform, validate) and the run's load-audit-promote on a
+staging copy of a good warehouse (tests/support/pipeline_steps.py). For each: the message is clear, and nothing is
+lost: rows in = loaded + rejected, every rejected row is in etl_rejected_rows with its reason and raw values, and
+a source that fails as a whole leaves its table as it was. Parser-level tests of the same inputs: test_parse.py."""
+
+from __future__ import annotations
+
+import pytest
+from support.pipeline_steps import (
+    SNAPSHOT,
+    assert_accounted,
+    edit_lines,
+    payload,
+    quarantined,
+    rows_of,
+    run_steps,
+)
+
+from eujp.sources import get_source
+
+COMEXT_FILE = "comext_ds045409_DE_JP_84834030_2025Q1.csv"
+
+
+@pytest.mark.parametrize(("source", "file", "encode", "message"), [
+    ("comext_goods", COMEXT_FILE, lambda text: text.encode("utf-16"),
+     "payload is UTF-16 (byte-order mark b'\\xff\\xfe'), expected UTF-8"),
+])
+def test_csv_in_the_wrong_encoding_fails_the_source_and_keeps_its_table(warehouse, source, file, encode, message):
+    table = get_source(source).table.name
+    before = rows_of(warehouse, table)
+    data = encode((SNAPSHOT / file).read_text(encoding="utf-8"))
+    batches = run_steps(warehouse, {source: [payload(source, file, data)]})
+    assert batches[source].error.startswith(f"{source} ({table}): parse failed: {file}: ")
+    assert message in batches[source].error
+    run = assert_accounted(warehouse, source)
+    assert run["status"] == "failed" and run["message"] == batches[source].error
+    assert rows_of(warehouse, table) == before
+
+
+def test_an_empty_comext_slice_loads_nothing_and_removes_nothing(warehouse):
+    before = rows_of(warehouse, "fact_goods_trade_product")
+    header_only = edit_lines(COMEXT_FILE, lambda lines: lines[:1])
+    batches = run_steps(warehouse, {"comext_goods": [payload("comext_goods", COMEXT_FILE, header_only)]})
+    assert batches["comext_goods"].status == "loaded"
+    assert assert_accounted(warehouse, "comext_goods") | {"message": None} == {
+        "status": "success", "rows_in": 0, "rows_loaded": 0, "rows_rejected": 0, "message": None}
+    assert rows_of(warehouse, "fact_goods_trade_product") == before
+
+
+def _comext_row(lines, column, value, line=1):
+    header = lines[0].rstrip("\n").split(",")
+    fields = lines[line].rstrip("\n").split(",")
+    fields[header.index(column)] = value
+    return [*lines[:line], ",".join(fields) + "\n", *lines[line + 1:]]
+
+
+@pytest.mark.parametrize(("column", "value", "reason"), [
+    ("OBS_VALUE", "-202.34", "negative OBS_VALUE -202.34"),
+    ("OBS_VALUE", "n/a", "OBS_VALUE n/a is not a number"),
+    ("TIME_PERIOD", "2025-13", "TIME_PERIOD 2025-13 does not match freq M (M: YYYY-MM, A: YYYY)"),
+    ("partner", "ZZ", "unknown partner code ZZ"),
+    ("product", "8483403X", "product 8483403X is not a CN8 code (8 digits)"),
+])
+def test_bad_comext_rows_are_quarantined_with_their_raw_values(warehouse, column, value, reason):
+    data = edit_lines(COMEXT_FILE, lambda lines: _comext_row(lines, column, value))
+    batches = run_steps(warehouse, {"comext_goods": [payload("comext_goods", COMEXT_FILE, data)]})
+    assert batches["comext_goods"].status == "loaded"
+    run = assert_accounted(warehouse, "comext_goods")
+    assert (run["rows_in"], run["rows_rejected"]) == (6, 1)
+    [(got_reason, raw)] = quarantined(warehouse, "comext_goods")
+    assert got_reason == reason
+    assert raw[column] == value and raw["indicators"] == "QUANTITY_IN_100KG"  # the row as published

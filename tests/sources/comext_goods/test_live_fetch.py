@@ -1,0 +1,75 @@
+"""Comext's live extraction against its recorded responses replayed on 127.0.0.1 (tests/support/recordings.py):
+413 EXTRACTION_TOO_BIG splitting by period and by chapter, its limits, the watermark, no observations."""
+
+from __future__ import annotations
+
+import pytest
+from support.live import fetch
+from support.recordings import FIXTURES, RECORDINGS, REPO
+from support.replay_server import Reply, Seen
+
+from eujp.errors import ExtractError
+from eujp.incremental import SourceState
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+
+def test_comext_splits_extraction_too_big_by_period_and_concatenates(live, tmp_path):
+    payloads = fetch("comext_goods", tmp_path)
+    ranges = [(s.param("startPeriod"), s.param("endPeriod")) for s in live.seen()]
+    # 7 months -> 413; halves 01..03 (data) and 04..07 -> 413; 04..05 (no results) and 06..07 (data)
+    assert ranges == [("2025-01", "2025-07"), ("2025-01", "2025-03"), ("2025-04", "2025-07"),
+                      ("2025-04", "2025-05"), ("2025-06", "2025-07")]
+    assert [p.name for p in payloads] == ["DS-045409 2025-01..2025-03 84834030", "DS-045409 2025-06..2025-07 84834030"]
+    recorded = b"".join(b"".join((REPO / f).read_bytes().splitlines(keepends=True)[1:])
+                        for f in RECORDINGS["comext_goods"]["bodies"])
+    assert b"".join(p.data.split(b"\n", 1)[1] for p in payloads) == recorded
+    assert all(p.headers["content-type"].startswith("application/vnd.sdmx.data+csv") for p in payloads)
+
+
+def test_comext_splits_a_single_month_by_chapter(live, tmp_path, monkeypatch):
+    monkeypatch.setenv("EUJP_COMEXT_PRODUCTS", "84834030,85011010,85011091")
+    monkeypatch.setenv("EUJP_COMEXT_START", "2025-07")
+    header = b"DATAFLOW,LAST UPDATE,freq,reporter,partner,product,flow,indicators,TIME_PERIOD,OBS_VALUE\r\n"
+
+    def by_chapter(seen: Seen) -> Reply:
+        products = seen.path.rsplit("/", 1)[1].split(".")[3].split("+")
+        if len({p[:2] for p in products}) > 1:
+            return Reply(413, (FIXTURES / "comext_413_extraction_too_big.xml").read_bytes(),
+                         {"Content-Type": "application/xml"})
+        rows = b"".join(f"ESTAT:DS-045409(1.0),14/08/26 11:00:00,M,DE,JP,{p},1,VALUE_IN_EUROS,2025-07,1000\r\n"
+                        .encode() for p in products)
+        return Reply(200, header + rows, {"Content-Type": "application/vnd.sdmx.data+csv;version=1.0.0"})
+
+    live.respond(RECORDINGS["comext_goods"]["path_prefix"], by_chapter, prefix=True)
+    payloads = fetch("comext_goods", tmp_path)
+    keys = [s.path.rsplit("/", 1)[1].split(".")[3] for s in live.seen()]
+    assert keys == ["84834030+85011010+85011091", "84834030", "85011010+85011091"]
+    assert [p.data.count(b"\n") - 1 for p in payloads] == [1, 2]
+
+
+def test_comext_that_cannot_be_split_further_fails_clearly(live, tmp_path, monkeypatch):
+    monkeypatch.setenv("EUJP_COMEXT_START", "2025-07")
+    live.respond(RECORDINGS["comext_goods"]["path_prefix"],
+                 lambda seen: Reply(413, (FIXTURES / "comext_413_extraction_too_big.xml").read_bytes()), prefix=True)
+    with pytest.raises(ExtractError, match="413 EXTRACTION_TOO_BIG and a single month of a single product"):
+        fetch("comext_goods", tmp_path)
+    assert len(live.seen()) == 1
+
+
+def test_comext_413_without_extraction_too_big_is_an_error(live, tmp_path):
+    live.respond(RECORDINGS["comext_goods"]["path_prefix"],
+                 lambda seen: Reply(413, b"Request Entity Too Large"), prefix=True)
+    with pytest.raises(ExtractError, match="answered 413 without EXTRACTION_TOO_BIG"):
+        fetch("comext_goods", tmp_path)
+
+
+def test_incremental_requests_start_at_the_watermark(live, tmp_path):
+    fetch("comext_goods", tmp_path, SourceState("comext_goods", newest_period="2025-06", watermark="2024-01"))
+    assert live.seen()[0].param("startPeriod") == "2024-01" and live.seen()[0].param("endPeriod") == "2025-07"
+
+
+def test_comext_with_no_observations_is_nothing_new(live, tmp_path):
+    live.sliced["comext_goods"].rows = []
+    assert fetch("comext_goods", tmp_path) == []
+    assert {s.param("endPeriod") for s in live.seen()} >= {"2025-03", "2025-05", "2025-07"}

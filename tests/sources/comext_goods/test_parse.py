@@ -1,0 +1,178 @@
+"""Comext DS-045409 SDMX-CSV parser, on the real API responses in ../shared/data/trade and on malformed bodies.
+
+The generic SDMX-CSV reader it builds on: tests/unit/parse/test_sdmx_csv.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from eujp.errors import ParseError, SchemaDriftError
+from eujp.parse.sdmx_csv import COMEXT_COLUMNS, parse_comext_csv
+
+DE_JP = "comext_DS-045409_sdmxcsv_DE_JP_84834030_2025Q1.csv"
+EU27_ALL = "comext_DS-045409_sdmxcsv_EU27_allpartners_84834030_2025-06.csv"
+
+HEADER = "DATAFLOW,LAST UPDATE,freq,reporter,partner,product,flow,indicators,TIME_PERIOD,OBS_VALUE"
+ROW = "ESTAT:DS-045409(1.0),14/08/26 11:00:00,M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,1663789"
+
+
+def csv(*lines: str, header: str = HEADER, eol: str = "\r\n") -> bytes:
+    return eol.join([header, *lines, ""]).encode()
+
+
+@pytest.fixture(scope="module")
+def de_jp(shared_data: Path) -> bytes:
+    return (shared_data / "trade" / DE_JP).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def eu27_all(shared_data: Path) -> bytes:
+    return (shared_data / "trade" / EU27_ALL).read_bytes()
+
+
+def obs(frame: pl.DataFrame, **key: str) -> pl.DataFrame:
+    return frame.filter(*[pl.col(k) == v for k, v in key.items()])
+
+
+# --------------------------------------------------------------------------- real files
+
+
+def test_de_jp_file_values_traced_to_the_file(de_jp: bytes):
+    parsed = parse_comext_csv(de_jp)
+    frame = parsed.frame
+    assert frame.columns == [*COMEXT_COLUMNS, "OBS_VALUE_raw"]
+    assert frame.schema["OBS_VALUE"] == pl.Float64
+    assert all(frame.schema[c] == pl.String for c in frame.columns if c != "OBS_VALUE")
+    assert frame.height == 6
+    # Line 6 of the file: ...,M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,1663789 (flow 1: DE imports from JP)
+    value = obs(frame, reporter="DE", partner="JP", product="84834030", TIME_PERIOD="2025-02",
+                indicators="VALUE_IN_EUROS")
+    assert value.select("flow", "OBS_VALUE", "OBS_VALUE_raw").rows() == [("1", 1663789.0, "1663789")]
+    # Line 3: ...,QUANTITY_IN_100KG,2025-02,502.02
+    quantity = obs(frame, TIME_PERIOD="2025-02", indicators="QUANTITY_IN_100KG")
+    assert quantity.get_column("OBS_VALUE").to_list() == [502.02]
+    # Line 4 keeps its published spelling in OBS_VALUE_raw
+    assert obs(frame, TIME_PERIOD="2025-03", indicators="QUANTITY_IN_100KG").row(0, named=True)["OBS_VALUE_raw"] \
+        == "307.10"
+    assert frame.get_column("TIME_PERIOD").unique().sort().to_list() == ["2025-01", "2025-02", "2025-03"]
+    assert parsed.source_version == "2026-08-14T11:00:00"
+    assert parsed.meta["dataflows"] == ["ESTAT:DS-045409(1.0)"]
+
+
+def test_eu27_all_partners_file_counts_and_pseudo_partners(eu27_all: bytes):
+    parsed = parse_comext_csv(eu27_all)
+    frame = parsed.frame
+    assert frame.height == 90
+    counts = dict(frame.group_by("indicators").len().iter_rows())
+    assert counts == {"QUANTITY_IN_100KG": 45, "VALUE_IN_EUROS": 45}
+    assert frame.get_column("reporter").unique().to_list() == ["EU27_2020"]
+    assert frame.get_column("flow").unique().to_list() == ["1"]
+    partners = set(frame.get_column("partner"))
+    assert {"EXT_EU27_2020", "INT_EU27_2020", "QV", "QW", "XS", "GR", "GB", "JP"} <= partners
+    assert len(partners) == 45
+    assert obs(frame, partner="JP", indicators="VALUE_IN_EUROS").get_column("OBS_VALUE").to_list() == [2264878.0]
+    assert obs(frame, partner="EXT_EU27_2020", indicators="QUANTITY_IN_100KG").get_column("OBS_VALUE").to_list() \
+        == [3267.55]
+    # "0.00" is a real zero, not a missing value
+    assert obs(frame, partner="GR", indicators="QUANTITY_IN_100KG").get_column("OBS_VALUE").to_list() == [0.0]
+    assert frame.get_column("OBS_VALUE").null_count() == 0
+    assert parsed.source_version == "2026-08-14T11:00:00"
+
+
+def test_lf_crlf_and_bom_variants_parse_identically(de_jp: bytes):
+    crlf = parse_comext_csv(de_jp).frame
+    assert de_jp.count(b"\r\n") == 7  # the real file is CRLF
+    lf = parse_comext_csv(de_jp.replace(b"\r\n", b"\n")).frame
+    bom = parse_comext_csv(b"\xef\xbb\xbf" + de_jp).frame
+    no_final_eol = parse_comext_csv(de_jp.rstrip(b"\r\n")).frame
+    assert crlf.equals(lf)
+    assert crlf.equals(bom)
+    assert crlf.equals(no_final_eol)
+    assert bom.columns[0] == "DATAFLOW"
+
+
+def test_source_version_is_the_latest_last_update():
+    older = ROW.replace("14/08/26 11:00:00", "02/01/25 09:30:05")
+    parsed = parse_comext_csv(csv(older, ROW.replace("2025-02", "2025-03")))
+    assert parsed.source_version == "2026-08-14T11:00:00"
+    assert parse_comext_csv(csv(older)).source_version == "2025-01-02T09:30:05"
+
+
+def test_header_only_payload_is_an_empty_frame_without_version():
+    parsed = parse_comext_csv(csv())
+    assert parsed.frame.height == 0
+    assert parsed.frame.columns == [*COMEXT_COLUMNS, "OBS_VALUE_raw"]
+    assert parsed.source_version is None
+
+
+@pytest.mark.parametrize("raw", ["n/a", ":", "1,5", "NaN", "inf", "12 3", "0x10", "1.2.3"])
+def test_non_numeric_obs_value_does_not_crash_and_keeps_the_raw_text(raw: str):
+    frame = parse_comext_csv(csv(ROW.replace(",1663789", f",{raw}" if "," not in raw else f',"{raw}"'))).frame
+    assert frame.select("OBS_VALUE", "OBS_VALUE_raw").rows() == [(None, raw)]
+
+
+@pytest.mark.parametrize(("raw", "value"), [("502.02", 502.02), ("-3", -3.0), ("1.5E3", 1500.0), (".5", 0.5),
+                                            ("0.00", 0.0)])
+def test_numeric_obs_value_spellings(raw: str, value: float):
+    frame = parse_comext_csv(csv(ROW.replace(",1663789", f",{raw}"))).frame
+    assert frame.get_column("OBS_VALUE").to_list() == [value]
+
+
+def test_empty_obs_value_is_null_in_both_columns():
+    frame = parse_comext_csv(csv(ROW.replace(",1663789", ","))).frame
+    assert frame.select("OBS_VALUE", "OBS_VALUE_raw").rows() == [(None, None)]
+
+
+# --------------------------------------------------------------------------- malformed payloads
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"", r"empty payload \(0 bytes\)"),
+        (b"\r\n \n", r"empty payload"),
+        (b"\n<html><head><title>413 EXTRACTION_TOO_BIG</title></head><body/></html>",
+         r"HTML/XML page instead of CSV.*EXTRACTION_TOO_BIG"),
+        (csv(ROW, header=HEADER.replace(",OBS_VALUE", "")), r"missing column\(s\) \['OBS_VALUE'\]"),
+        (csv(ROW, header=HEADER.replace("TIME_PERIOD", "time_period")), r"missing column\(s\) \['TIME_PERIOD'\]"),
+        (csv(ROW, header=HEADER.replace("flow", "reporter")), r"\['reporter'\] appear more than once"),
+        (csv(ROW.replace("ESTAT:DS-045409(1.0)", "ESTAT:DS-059341(1.0)")),
+         r"DATAFLOW \['ESTAT:DS-059341\(1.0\)'\] is not ESTAT:DS-045409"),
+        (csv(ROW.replace("14/08/26 11:00:00", "2026-08-14T11:00")), r"LAST UPDATE '2026-08-14T11:00' is not dd/mm/yy"),
+        (csv(ROW + ",extra"), r"malformed CSV"),
+    ],
+    ids=["empty", "blank lines", "html", "missing column", "renamed column", "repeated column", "other dataflow",
+         "bad last update", "ragged line"],
+)
+def test_malformed_payload_raises_parse_error(payload: bytes, message: str):
+    with pytest.raises(ParseError, match=message):
+        parse_comext_csv(payload)
+
+
+def test_unknown_extra_column_is_schema_drift_naming_it():
+    payload = csv(ROW + ",A", header=HEADER + ",OBS_FLAG")
+    with pytest.raises(SchemaDriftError, match=r"unexpected new column\(s\) \['OBS_FLAG'\]"):
+        parse_comext_csv(payload)
+
+
+def test_invalid_utf8_is_reported_with_its_offset(de_jp: bytes):
+    latin1 = de_jp.replace(b"ESTAT:DS-045409(1.0),14/08/26 11:00:00,M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-03",
+                           b"ESTAT:DS-045409(1.0),14/08/26 11:00:00,M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-03\xe9")
+    offset = latin1.index(b"\xe9")
+    with pytest.raises(ParseError, match=rf"not valid UTF-8 \(wrong encoding\?\): byte b'\\xe9' at offset {offset}, "
+                                         r"line 7"):
+        parse_comext_csv(latin1)
+
+
+def test_utf16_payload_is_named(de_jp: bytes):
+    with pytest.raises(ParseError, match=r"UTF-16"):
+        parse_comext_csv(de_jp.decode().encode("utf-16"))
+
+
+def test_cut_off_download_is_reported_as_truncated(de_jp: bytes):
+    cut = de_jp[: de_jp.rindex(b"VALUE_IN_EUROS") + 3]  # "...,1,VAL" with no line end
+    with pytest.raises(ParseError, match=r"looks truncated: its last line has 2 of 10 fields missing"):
+        parse_comext_csv(cut)

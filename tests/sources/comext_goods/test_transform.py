@@ -1,0 +1,193 @@
+"""The Comext DS-045409 transform on small hand-made wire frames: the pivot of value and quantity, rejections
+with reasons, duplicates and row accounting (every wire row is loaded or rejected)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from support.transform_helpers import raw, reasons
+
+from eujp.parse.sdmx_csv import parse_comext_csv
+from eujp.schema import DIM_COUNTRY
+from eujp.sources.comext_goods import TABLE as FACT_GOODS_TRADE_PRODUCT
+from transforms.comext_goods import transform_goods_product
+from transforms.common import WireColumnsError
+
+HEADER = "DATAFLOW,LAST UPDATE,freq,reporter,partner,product,flow,indicators,TIME_PERIOD,OBS_VALUE"
+PREFIX = "ESTAT:DS-045409(1.0),14/08/26 11:00:00"
+
+
+def comext(*rows: str) -> pl.DataFrame:
+    """rows: 'freq,reporter,partner,product,flow,indicators,TIME_PERIOD,OBS_VALUE' -> parsed wire frame."""
+    body = "\n".join([HEADER, *(f"{PREFIX},{r}" for r in rows)]) + "\n"
+    return parse_comext_csv(body.encode()).frame
+
+
+def product(wire: pl.DataFrame, countries: pl.DataFrame):
+    return transform_goods_product(wire, "comext_goods", "2026-08-14T11:00:00", countries)
+
+
+def test_comext_pivots_value_and_quantity_into_one_row(countries):
+    wire = comext(
+        "M,DE,JP,84834030,1,QUANTITY_IN_100KG,2025-02,502.02",
+        "M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,1663789",
+        "M,DE,JP,84834030,2,VALUE_IN_EUROS,2025-02,99",
+        "M,DE,JP,84834030,2,QUANTITY_IN_100KG,2025-02,0.01",
+        "A,EU27_2020,EXT_EU27_2020,84834030,2,VALUE_IN_EUROS,2024,5",
+    )
+    result = product(wire, countries)
+    assert result.valid.schema == pl.Schema(FACT_GOODS_TRADE_PRODUCT.business_columns)
+    assert result.valid.rows() == [
+        ("DE", "JP", "84834030", "import", date(2025, 2, 1), "2025-02", 1663789.0, 50202.0, "comext_goods",
+         "2026-08-14T11:00:00"),
+        ("DE", "JP", "84834030", "export", date(2025, 2, 1), "2025-02", 99.0, 1.0, "comext_goods",
+         "2026-08-14T11:00:00"),
+        # value without a quantity row: loaded with quantity null; annual period -> 1 January
+        ("EU27_2020", "EXT_EU27_2020", "84834030", "export", date(2024, 1, 1), "2024", 5.0, None, "comext_goods",
+         "2026-08-14T11:00:00"),
+    ]
+    assert result.rejected.height == 0
+    assert result.valid_wire_rows == 5
+    assert result.rows_in == wire.height == 5
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ("M,DE,JP,84834030,1,SUPPLEMENTARY_QUANTITY,2025-02,7",
+         "out of scope indicator SUPPLEMENTARY_QUANTITY (only VALUE_IN_EUROS, QUANTITY_IN_100KG are loaded)"),
+        ("M,DE,JP,84834030,3,VALUE_IN_EUROS,2025-02,7", "flow 3 is neither 1 (import) nor 2 (export)"),
+        ("M,DE,JP,848340,1,VALUE_IN_EUROS,2025-02,7", "product 848340 is not a CN8 code (8 digits)"),
+        ("M,DE,JP,TOTAL,1,VALUE_IN_EUROS,2025-02,7", "product TOTAL is not a CN8 code (8 digits)"),
+        ("M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-13,7",
+         "TIME_PERIOD 2025-13 does not match freq M (M: YYYY-MM, A: YYYY)"),
+        ("M,DE,JP,84834030,1,VALUE_IN_EUROS,2025,7", "TIME_PERIOD 2025 does not match freq M (M: YYYY-MM, A: YYYY)"),
+        ("A,DE,JP,84834030,1,VALUE_IN_EUROS,2025-01,7",
+         "TIME_PERIOD 2025-01 does not match freq A (M: YYYY-MM, A: YYYY)"),
+        ("M,XX,JP,84834030,1,VALUE_IN_EUROS,2025-02,7", "unknown reporter code XX"),
+        ("M,QV,JP,84834030,1,VALUE_IN_EUROS,2025-02,7", "unknown reporter code QV"),
+        ("M,DE,ZZ,84834030,1,VALUE_IN_EUROS,2025-02,7", "unknown partner code ZZ"),
+        ("M,DE,EL,84834030,1,VALUE_IN_EUROS,2025-02,7", "unknown partner code EL"),
+        ("M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,", "missing OBS_VALUE"),
+        ("M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,n/a", "OBS_VALUE n/a is not a number"),
+        ("M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,-12.5", "negative OBS_VALUE -12.5"),
+    ],
+)
+def test_comext_rejects_wire_rows_with_reason(countries, row, reason):
+    wire = comext("M,AT,US,01012100,2,VALUE_IN_EUROS,2025-02,10", row)
+    result = product(wire, countries)
+    assert reasons(result) == [reason]
+    assert result.valid.get_column("partner").to_list() == ["US"]
+    assert result.rows_in == 2
+    record = raw(result)
+    # the quarantine shows the row as published, OBS_VALUE as its raw text
+    assert list(record) == HEADER.split(",")
+    assert ",".join(record[c] or "" for c in HEADER.split(",")[2:]) == row
+
+
+def test_comext_accepts_documented_partner_codes_and_eu_reporters(countries):
+    partners = ["GR", "GB", "EXT_EU27_2020", "INT_EU27_2020", "QV", "QW", "XS", "QS", "XK", "JP"]
+    wire = comext(*(f"M,EU27_2020,{p},84834030,1,VALUE_IN_EUROS,2025-06,1" for p in partners),
+                  "M,GR,US,84834030,1,VALUE_IN_EUROS,2025-06,1", "M,EU28,US,84834030,1,VALUE_IN_EUROS,2019-06,1")
+    result = product(wire, countries)
+    assert result.rejected.height == 0
+    assert result.valid.get_column("partner").to_list() == [*partners, "US", "US"]
+
+
+def test_comext_quantity_without_value_is_rejected(countries):
+    wire = comext("M,DE,JP,84834030,1,QUANTITY_IN_100KG,2025-02,3", "M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-03,4")
+    result = product(wire, countries)
+    assert result.valid.get_column("period_code").to_list() == ["2025-03"]
+    assert reasons(result) == [
+        ("QUANTITY_IN_100KG without a VALUE_IN_EUROS row for natural key (reporter=DE, partner=JP, "
+        "product=84834030, flow=1, TIME_PERIOD=2025-02)")
+    ]
+    assert result.rows_in == 2
+    assert result.valid_wire_rows == 1
+
+
+def test_comext_exact_duplicate_keeps_one_copy(countries):
+    wire = comext("M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,100",
+                  "M,DE,JP,84834030,1,QUANTITY_IN_100KG,2025-02,1.5",
+                  "M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,100.0")  # same figure, other spelling
+    result = product(wire, countries)
+    assert result.valid.select("value_eur", "quantity_kg").rows() == [(100.0, 150.0)]
+    assert len(reasons(result)) == 1
+    assert reasons(result)[0].startswith("exact duplicate of an earlier row with natural key reporter='DE'")
+    assert raw(result)["OBS_VALUE"] == "100.0"
+    assert result.valid_wire_rows == 2
+    assert result.rows_in == 3
+
+
+def test_comext_conflicting_value_rejects_every_wire_row_of_the_fact(countries):
+    wire = comext("M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,100",
+                  "M,DE,JP,84834030,1,QUANTITY_IN_100KG,2025-02,1.5",
+                  "M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,101",
+                  "M,DE,JP,84834030,2,VALUE_IN_EUROS,2025-02,7")
+    result = product(wire, countries)
+    assert result.valid.select("flow", "value_eur").rows() == [("export", 7.0)]
+    assert sorted(r.split(" natural key")[0] for r in reasons(result)) == [
+        "conflicting rows for", "conflicting rows for", "conflicting values in another indicator for"]
+    sibling = reasons(result).index(next(r for r in reasons(result) if "another indicator" in r))
+    assert raw(result, sibling)["indicators"] == "QUANTITY_IN_100KG"
+    assert reasons(result)[sibling].endswith(
+        "(reporter=DE, partner=JP, product=84834030, flow=1, TIME_PERIOD=2025-02)")
+    assert result.rows_in == 4
+
+
+def test_comext_empty_payload(countries):
+    result = product(comext(), countries)
+    assert result.valid.height == 0
+    assert result.valid.schema == pl.Schema(FACT_GOODS_TRADE_PRODUCT.business_columns)
+    assert result.rows_in == 0
+
+
+def test_comext_missing_raw_column_is_schema_drift(countries):
+    with pytest.raises(WireColumnsError, match=r"missing \['OBS_VALUE_raw'\]"):
+        product(comext("M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,1").drop("OBS_VALUE_raw"), countries)
+
+
+def test_comext_real_eu27_file_end_to_end(shared_data: Path, countries):
+    parsed = parse_comext_csv(
+        (shared_data / "trade" / "comext_DS-045409_sdmxcsv_EU27_allpartners_84834030_2025-06.csv").read_bytes())
+    full_countries = pl.concat([countries, pl.DataFrame(
+        [(c, None, c, c, None, None, None, False) for c in
+         ["BE", "BG", "BR", "CA", "CH", "CN", "CZ", "DK", "EE", "ES", "FI", "FR", "HR", "HU", "ID", "IE", "IN", "IT",
+          "KR", "LT", "LU", "LV", "MX", "NL", "PL", "PT", "RO", "SE", "SG", "SI", "SK", "TH", "TR", "TW"]],
+        schema=DIM_COUNTRY.columns, orient="row")])
+    result = transform_goods_product(parsed.frame, "comext_goods", parsed.source_version, full_countries)
+    assert result.rejected.height == 0
+    assert result.valid.height == 45
+    assert result.rows_in == parsed.frame.height == 90
+    jp = result.valid.filter(pl.col("partner") == "JP").row(0, named=True)
+    assert (jp["flow"], jp["period"], jp["value_eur"], jp["quantity_kg"]) == ("import", date(2025, 6, 1),
+                                                                               2264878.0, 69167.0)
+    assert result.valid.get_column("source_version").unique().to_list() == ["2026-08-14T11:00:00"]
+
+
+# --------------------------------------------------------------------------- property: rows accounting
+
+
+codes = st.sampled_from
+wire_row = st.tuples(
+    codes(["M", "A"]), codes(["DE", "EU27_2020", "XX"]), codes(["JP", "QV", "ZZ"]), codes(["84834030", "8483"]),
+    codes(["1", "2", "3"]), codes(["VALUE_IN_EUROS", "QUANTITY_IN_100KG", "OTHER"]),
+    codes(["2025-01", "2025", "2025-13"]), codes(["1", "2.5", "", "x", "-1"]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(wire_row, max_size=25))
+def test_comext_every_wire_row_is_loaded_or_rejected_and_keys_are_unique(countries, rows):
+    wire = comext(*(",".join(r) for r in rows))
+    result = product(wire, countries)
+    assert result.rows_in == wire.height
+    assert result.valid.height <= result.valid_wire_rows <= 2 * result.valid.height
+    assert not result.valid.select(FACT_GOODS_TRADE_PRODUCT.natural_key).is_duplicated().any()
+    assert result.rejected.get_column("reason").null_count() == 0
+    assert result.valid.get_column("value_eur").null_count() == 0

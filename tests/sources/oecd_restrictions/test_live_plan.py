@@ -1,0 +1,24 @@
+"""The OECD inventory's live request plan without a server: the endpoint, the SDMX REST request and the
+watermark."""
+
+from __future__ import annotations
+
+from eujp.sources.oecd_restrictions import ENDPOINT, SOURCE, oecd_request
+
+
+def test_default_endpoint_is_the_oecd_service_and_env_overrides_it():
+    assert ENDPOINT.base_url({}) == "https://sdmx.oecd.org"
+    assert ENDPOINT.base_url({"EUJP_OECD_URL": "http://127.0.0.1:9/mirror/"}) == "http://127.0.0.1:9/mirror"
+    assert SOURCE.endpoint_env == "EUJP_OECD_URL"
+
+
+def test_oecd_request_follows_the_sdmx_rest_api():
+    url, params = oecd_request("https://sdmx.oecd.org", {}, "2009", "2025")
+    assert url == ("https://sdmx.oecd.org/public/rest/data/"
+                   "OECD.TAD.ADM,DSD_QDD_TAD_EXP_RESTRIC@DF_QDD_TAD_EXP_RESTRIC,3.0/all")
+    assert params == [("startPeriod", "2009"), ("endPeriod", "2025"), ("dimensionAtObservation", "AllDimensions"),
+                      ("format", "csvfilewithlabels")]
+
+
+def test_watermark():
+    assert SOURCE.next_watermark("2024") == "2023"

@@ -1,0 +1,149 @@
+"""The SIPRI trade register transform: types, country mapping, rejections naming column and value, stable ids."""
+
+from __future__ import annotations
+
+import hashlib
+
+import polars as pl
+import pytest
+from support.transform_helpers import COUNTRIES, raws, reasons
+
+from eujp.parse.sipri import OUTPUT_COLUMNS as SIPRI_COLUMNS
+from eujp.parse.sipri import parse_sipri_register
+from eujp.sources.sipri_arms import TABLE as FACT_ARMS_TRANSFERS
+from transforms.sipri_arms import MIN_ORDER_YEAR, transform_arms
+
+VERSION = "2025-03-13T10:02:49"
+
+
+_SIPRI_DEFAULT = {
+    "recipient": "Japan", "supplier": "Germany", "year_of_order": "2009", "year_of_order_flag": None,
+    "number_ordered": "15", "number_ordered_flag": "?", "weapon_designation": "EC135",
+    "weapon_description": "light helicopter", "number_delivered": "15", "number_delivered_flag": None,
+    "delivery_years": "2009; 2010; 2011", "status": "New", "comments": "For training", "tiv_per_unit": "2.25",
+    "tiv_total_order": "33.75", "tiv_delivered": "33.75",
+}
+
+
+def _sipri(*overrides: dict) -> pl.DataFrame:
+    rows = [{**_SIPRI_DEFAULT, **o} for o in overrides]
+    return pl.DataFrame(rows, schema=dict.fromkeys(SIPRI_COLUMNS, pl.String))
+
+
+def _arms(wire: pl.DataFrame, version: str | None = VERSION):
+    return transform_arms(wire, "sipri_arms", version, COUNTRIES)
+
+
+def test_arms_valid_row_types_and_columns():
+    result = _arms(_sipri({}))
+    assert result.valid.schema == pl.Schema(FACT_ARMS_TRANSFERS.business_columns)
+    assert result.rejected.is_empty()
+    row = result.valid.row(0, named=True)
+    key = "Germany|Japan|2009|EC135|light helicopter|15|2009; 2010; 2011"
+    assert row == {
+        "transfer_id": hashlib.sha1(key.encode()).hexdigest()[:16],
+        "supplier": "Germany", "supplier_iso2": "DE", "recipient": "Japan", "recipient_iso2": "JP",
+        "order_year": 2009, "order_year_uncertain": False, "number_ordered": 15, "number_ordered_uncertain": True,
+        "weapon_designation": "EC135", "weapon_description": "light helicopter", "number_delivered": 15,
+        "number_delivered_uncertain": False, "delivery_years": "2009; 2010; 2011", "first_delivery_year": 2009,
+        "last_delivery_year": 2011, "status": "New", "comments": "For training", "tiv_per_unit": 2.25,
+        "tiv_total_order": 33.75, "tiv_delivered": 33.75, "source": "sipri_arms", "source_version": VERSION,
+    }
+
+
+def test_arms_country_mapping_sipri_name_then_name_and_non_states_kept():
+    result = _arms(_sipri(
+        {"supplier": "Turkiye"},              # sipri_name
+        {"supplier": " united states "},      # name, trimmed, case-insensitive
+        {"supplier": "Soviet Union"},         # historical state: no code, still loaded
+        {"supplier": "unknown supplier(s)"},  # not a state
+        {"recipient": "NATO**", "supplier": "Japan"},
+    ))
+    assert result.rejected.is_empty()
+    assert result.valid.select("supplier_iso2", "recipient_iso2").rows() == [
+        ("TR", "JP"), ("US", "JP"), (None, "JP"), (None, "JP"), ("JP", None),
+    ]
+    assert result.valid["supplier"].to_list()[1] == "united states"
+
+
+def test_arms_sipri_name_wins_over_name():
+    countries = COUNTRIES.with_columns(
+        pl.when(pl.col("iso2") == "DE").then(pl.lit("Japan")).otherwise(pl.col("sipri_name")).alias("sipri_name")
+    )
+    result = transform_arms(_sipri({}), "sipri_arms", VERSION, countries)
+    assert result.valid["recipient_iso2"].to_list() == ["DE"]
+
+
+def test_arms_ambiguous_country_dimension_raises():
+    countries = COUNTRIES.with_columns(pl.lit("Germany").alias("sipri_name"))
+    with pytest.raises(ValueError, match="sipri_name maps one name to several iso2 codes"):
+        transform_arms(_sipri({}), "sipri_arms", VERSION, countries)
+
+
+def test_arms_empty_numbers_are_null_not_rejected():
+    result = _arms(_sipri({"number_ordered": None, "tiv_total_order": None, "tiv_delivered": None,
+                           "delivery_years": None, "number_ordered_flag": None}))
+    assert result.rejected.is_empty()
+    row = result.valid.row(0, named=True)
+    assert (row["number_ordered"], row["tiv_total_order"], row["first_delivery_year"]) == (None, None, None)
+    assert row["number_ordered_uncertain"] is False
+
+
+@pytest.mark.parametrize(("override", "reason"), [
+    ({"number_ordered": "12a"}, "number_ordered: not a non-negative integer: '12a'"),
+    ({"number_delivered": "-3"}, "number_delivered: not a non-negative integer: '-3'"),
+    ({"tiv_per_unit": "2,25"}, "tiv_per_unit: not a non-negative number: '2,25'"),
+    ({"year_of_order": "c.1990"}, "year_of_order: not a non-negative integer: 'c.1990'"),
+    ({"year_of_order": str(MIN_ORDER_YEAR - 1)}, f"year_of_order {MIN_ORDER_YEAR - 1} outside 1945..2025"),
+    ({"year_of_order": "2026"}, "year_of_order 2026 outside 1945..2025"),
+    ({"year_of_order": None}, "year_of_order is empty"),
+    ({"supplier": "  "}, "supplier is empty"),
+    ({"year_of_order_flag": "x"}, "year_of_order_flag: expected '?' or empty, got 'x'"),
+    ({"delivery_years": "2009; 201O"}, "delivery_years: not a '; '-separated list of years: '2009; 201O'"),
+    ({"delivery_years": "2009; 2027"}, "delivery_years: a year outside 1945..2025: '2009; 2027'"),
+])
+def test_arms_rejects_bad_values_naming_column_and_value(override, reason):
+    wire = _sipri({}, override)
+    result = _arms(wire)
+    assert result.valid.height == 1
+    assert reasons(result) == [reason]
+    assert raws(result) == [wire.row(1, named=True)]
+    assert result.rows_in == wire.height
+
+
+def test_arms_lists_every_problem_of_a_row():
+    result = _arms(_sipri({"number_ordered": "many", "tiv_delivered": "n/a"}))
+    assert reasons(result) == [
+        "number_ordered: not a non-negative integer: 'many'; tiv_delivered: not a non-negative number: 'n/a'"
+    ]
+
+
+def test_arms_year_bound_follows_source_version():
+    assert _arms(_sipri({"year_of_order": "2025"}), version="2024-12-01T00:00:00").rejected.height == 1
+    assert _arms(_sipri({"year_of_order": "2025"}), version=VERSION).rejected.height == 0
+
+
+def test_arms_identical_rows_both_survive_with_stable_ids():
+    wire = _sipri({}, {"comments": "another order"}, {}, {"supplier": "France"})
+    ids = _arms(wire).valid["transfer_id"].to_list()
+    base = ids[0]
+    assert ids[1] == f"{base}-2" and ids[2] == f"{base}-3"  # comments are not part of the key
+    assert len(set(ids)) == 4
+    # same ids on a second run, and a row's id does not depend on unrelated rows
+    assert _arms(wire).valid["transfer_id"].to_list() == ids
+    assert _arms(wire.slice(3, 1)).valid["transfer_id"].to_list() == [ids[3]]
+
+
+def test_arms_real_japan_subset(shared_data):
+    parsed = parse_sipri_register((shared_data / "defence" / "sipri_trade_register_japan_subset.csv").read_bytes())
+    result = transform_arms(parsed.frame, "sipri_arms", parsed.source_version, COUNTRIES)
+    assert result.valid.height + result.rejected.height == parsed.frame.height == 455
+    assert result.rejected.is_empty()
+    assert result.valid["transfer_id"].n_unique() == 455
+    germany = result.valid.filter(pl.col("supplier") == "Germany")
+    assert germany.height == 5
+    assert set(germany.select("supplier_iso2", "recipient_iso2").rows()) == {("DE", "JP")}
+    brazil = result.valid.filter(pl.col("weapon_designation") == "Barroso Pereira").row(0, named=True)
+    assert (brazil["recipient_iso2"], brazil["order_year"], brazil["order_year_uncertain"]) == ("BR", 1953, True)
+    assert (brazil["first_delivery_year"], brazil["last_delivery_year"]) == (1955, 1957)
+    assert (brazil["tiv_per_unit"], brazil["tiv_total_order"], brazil["tiv_delivered"]) == (38.0, 152.0, 152.0)

@@ -1,0 +1,164 @@
+"""Recorded responses of the live sources installed on a ReplayServer, and helpers that derive fault payloads
+from them.
+
+Each source's recording is `tests/sources/<source>/recording.json` (what the replay server answers for the
+source's live request: path, method, headers, body; see tests/fixtures/http/README.md); a source without one
+has no live tests. RECORDINGS maps the registered sources' names to their recordings.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from pathlib import Path
+
+from eujp.sources import SOURCES
+from support.replay_server import ReplayServer, Reply, Seen
+
+REPO = Path(__file__).resolve().parents[2]
+TESTS = REPO / "tests"
+FIXTURES = TESTS / "fixtures" / "http"
+
+
+def recording_path(source_name: str) -> Path:
+    return TESTS / "sources" / source_name / "recording.json"
+
+
+RECORDINGS: dict[str, dict] = {
+    s.name: json.loads(recording_path(s.name).read_text(encoding="utf-8"))
+    for s in SOURCES if recording_path(s.name).is_file()
+}
+
+
+def sliced(rec: dict) -> bool:
+    """A recording answered per request from recorded rows (a `path_prefix` and `bodies`), not one body."""
+    return "path_prefix" in rec
+
+
+def body(source: str) -> bytes:
+    """The recorded body of a single-request source, as the service sends it (envelope included)."""
+    rec = RECORDINGS[source]
+    data = (REPO / rec["body"]).read_bytes()
+    if rec.get("envelope") == "json_base64_bytes":
+        return json.dumps({"bytes": base64.b64encode(data).decode("ascii")}).encode()
+    return data
+
+
+def payload_bytes(source: str) -> bytes:
+    """The bytes the pipeline should land for a single-request source (the envelope removed)."""
+    return (REPO / RECORDINGS[source]["body"]).read_bytes()
+
+
+def reply(source: str, **changes) -> Reply:
+    rec = RECORDINGS[source]
+    fields = {"status": 200, "body": body(source), "headers": dict(rec["headers"]), "gzip": rec.get("gzip", False)}
+    fields.update(changes)
+    return Reply(**fields)
+
+
+def env_for(server: ReplayServer) -> dict[str, str]:
+    """The EUJP_*_URL variables (each recorded source's `endpoint_env`) pointing every source at the replay
+    server: its root, or the recorded path when the recording says `"endpoint": "path"` (the service's
+    base URL is the resource itself)."""
+    env = {}
+    for source in SOURCES:
+        rec = RECORDINGS.get(source.name)
+        if rec is not None and source.endpoint_env:
+            env[source.endpoint_env] = server.url + (rec["path"] if rec.get("endpoint") == "path" else "")
+    return env
+
+
+class ComextReplay:
+    """Answers Comext data requests from the recorded SDMX-CSV files: the rows whose TIME_PERIOD lies in
+    [startPeriod, endPeriod] and whose product is in the key (reporter/partner are not filtered: the rows
+    are replayed as recorded). More than `max_months` months: 413 EXTRACTION_TOO_BIG, as the service
+    documents. No rows: 404 with fault 100 'No Results Found'."""
+
+    def __init__(self, rec: dict) -> None:
+        self.headers = dict(rec["headers"])
+        self.max_months = rec["max_months_per_request"]
+        self.too_big = (REPO / rec["too_big"]).read_bytes()
+        self.no_results = (REPO / rec["no_results"]).read_bytes()
+        self.header_line = b""
+        self.rows: list[bytes] = []
+        for path in rec["bodies"]:
+            lines = (REPO / path).read_bytes().splitlines(keepends=True)
+            self.header_line = lines[0]
+            self.rows += lines[1:]
+        self.revised: dict[tuple[str, str, str], bytes] = {}  # (product, period, indicator) -> new OBS_VALUE
+
+    @staticmethod
+    def months(start: str, end: str) -> int:
+        (y1, m1), (y2, m2) = (map(int, start.split("-")), map(int, end.split("-")))
+        return (y2 * 12 + m2) - (y1 * 12 + m1) + 1
+
+    def __call__(self, seen: Seen) -> Reply:
+        start, end = seen.param("startPeriod"), seen.param("endPeriod")
+        if self.months(start, end) > self.max_months:
+            return Reply(413, self.too_big, {"Content-Type": "application/xml"})
+        products = seen.path.rsplit("/", 1)[1].split(".")[3]
+        wanted = set(products.split("+")) if products else None
+        out = []
+        for line in self.rows:
+            f = line.decode().rstrip("\r\n").split(",")
+            if start <= f[8] <= end and (wanted is None or f[5] in wanted):
+                key = (f[5], f[8], f[7])
+                if key in self.revised:
+                    f[9] = self.revised[key].decode()
+                    line = (",".join(f) + "\r\n").encode()
+                out.append(line)
+        if not out:
+            return Reply(404, self.no_results, {"Content-Type": "application/xml"})
+        return Reply(200, self.header_line + b"".join(out), self.headers)
+
+
+def install(server: ReplayServer) -> dict[str, ComextReplay]:
+    """Every source's recording on `server`; returns the responders of the sliced recordings by source name
+    (to inspect or revise)."""
+    responders = {}
+    for source, rec in RECORDINGS.items():
+        if sliced(rec):
+            responders[source] = ComextReplay(rec)
+            server.respond(rec["path_prefix"], responders[source], prefix=True)
+        else:
+            server.route(rec["path"], reply(source))
+    return responders
+
+
+def jsonstat_doc(source: str) -> dict:
+    return json.loads(payload_bytes(source))
+
+
+def with_new_dimension(doc: dict, dim_id: str = "unit", codes: tuple[str, ...] = ("MIO_EUR", "MIO_USD"),
+                       before: str = "time") -> dict:
+    """The same JSON-stat dataset with one more dimension (inserted before `before`): every observation
+    appears once per new code (the second code's value x1.1), as if the service had added a breakdown."""
+    doc = copy.deepcopy(doc)
+    ids, sizes = doc["id"], doc["size"]
+    pos = ids.index(before)
+    inner = 1
+    for s in sizes[pos:]:
+        inner *= s
+    n = len(codes)
+    values, status = {}, {}
+    for key, v in doc["value"].items():
+        outer, rest = divmod(int(key), inner)
+        for c in range(n):
+            new_key = str((outer * n + c) * inner + rest)
+            values[new_key] = v if c == 0 else round(v * 1.1, 1)
+            if key in (doc.get("status") or {}):
+                status[new_key] = doc["status"][key]
+    doc["value"], doc["status"] = values, status
+    doc["id"] = [*ids[:pos], dim_id, *ids[pos:]]
+    doc["size"] = [*sizes[:pos], n, *sizes[pos:]]
+    doc["dimension"][dim_id] = {"label": "Unit of measure",
+                                "category": {"index": {c: i for i, c in enumerate(codes)},
+                                             "label": {c: c for c in codes}}}
+    return doc
+
+
+def with_value(doc: dict, flat_index: int, value: float) -> dict:
+    doc = copy.deepcopy(doc)
+    doc["value"][str(flat_index)] = value
+    return doc

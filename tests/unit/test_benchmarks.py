@@ -1,0 +1,107 @@
+"""The benchmark tooling (benchmarks/): the synthetic generator is deterministic and writes files the real
+parsers and transforms read, and the pandas baseline does the same work as the polars transform.
+Nothing here is timed: the timings live in benchmarks/RESULTS.md."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from benchmarks.generate import DATAFLOW, generate, make_plan
+from eujp.parse.jsonstat import parse_jsonstat
+from eujp.parse.sdmx_csv import parse_comext_csv
+from eujp.pipeline import load_countries
+from eujp.sources import comext_goods, eurostat_goods, eurostat_services
+from transforms.comext_goods import transform_goods_product
+
+# The sources whose files the generator writes, by their modules (a source's name is written in its own folder).
+COMEXT = comext_goods.SOURCE.name
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def countries() -> pl.DataFrame:
+    return load_countries(date(2026, 11, 24))
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("synthetic")
+    plan = make_plan(rows=24_001, years=None, seed=11, start_year=2020, partners=("JP",))
+    return out, generate(plan, out, log=lambda _: None)
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path, small):
+    folder, _ = small
+    again = tmp_path / "again"
+    generate(make_plan(rows=24_001, years=None, seed=11, start_year=2020, partners=("JP",)), again,
+             log=lambda _: None)
+    assert digest(again) == digest(folder)
+    other = tmp_path / "other"
+    generate(make_plan(rows=24_001, years=None, seed=12, start_year=2020, partners=("JP",)), other,
+             log=lambda _: None)
+    changed = {n for n, h in digest(other).items() if digest(folder)[n] != h}
+    assert any(n.startswith("comext_") for n in changed)
+
+
+def test_sizes_and_layout():
+    assert make_plan(rows=None, years=1, seed=1, start_year=2020, partners=("JP",)).rows == 10_000_000
+    plan = make_plan(rows=50_000_000, years=None, seed=1, start_year=2020, partners=("JP",))
+    assert plan.years == 5 and len(plan.months) == 60
+    assert sum(plan.rows_in_month(i) for i in range(60)) == 50_000_000
+    with pytest.raises(ValueError, match="exactly one"):
+        make_plan(rows=10, years=1, seed=1, start_year=2020, partners=("JP",))
+
+
+def test_generated_comext_files_parse_and_transform_with_every_row_accounted(small, countries):
+    folder, manifest = small
+    files = sorted(folder.glob("comext_ds045409*.csv"))
+    assert len(files) == 12 and manifest["comext_rows"] == 24_001
+    total = 0
+    for path in files:
+        parsed = parse_comext_csv(path.read_bytes())
+        assert parsed.frame.height == manifest["files"][path.name]["rows"]
+        assert parsed.frame.get_column("DATAFLOW").unique().to_list() == [DATAFLOW]  # marked synthetic
+        result = transform_goods_product(parsed.frame, COMEXT, parsed.source_version, countries)
+        assert result.rows_in == parsed.frame.height
+        total += parsed.frame.height
+    assert total == 24_001
+    assert "SYNTHETIC" in (folder / "SYNTHETIC").read_text()
+    assert json.loads((folder / "synthetic_manifest.json").read_text())["synthetic"] is True
+
+
+def test_generated_jsonstat_files_load_without_rejections(small, countries):
+    folder, _ = small
+    for name, source in (("eurostat_ext_lt_maineu_SYNTHETIC.json", eurostat_goods.SOURCE),
+                         ("eurostat_bop_its6_det_SYNTHETIC.json", eurostat_services.SOURCE)):
+        parsed = parse_jsonstat((folder / name).read_bytes())
+        assert "SYNTHETIC" in parsed.meta["label"]
+        result = source.transform(parsed.frame, source.name, parsed.source_version, countries)
+        assert result.rejected.is_empty() and result.valid.height == parsed.frame.height > 1000
+
+
+def test_pandas_baseline_matches_the_polars_transform(small, countries):
+    from benchmarks.baselines import pandas_parse, pandas_transform
+
+    folder, _ = small
+    iso2 = countries.get_column("iso2").drop_nulls().to_list()
+    for path in sorted(folder.glob("comext_ds045409*.csv"))[:3]:
+        data = path.read_bytes()
+        wire, version = pandas_parse(data)
+        valid, rejected, wire_rows = pandas_transform(wire, COMEXT, version, iso2)
+        parsed = parse_comext_csv(data)
+        assert version == parsed.source_version
+        expected = transform_goods_product(parsed.frame, COMEXT, version, countries)
+        assert (len(valid), len(rejected), wire_rows) == (expected.valid.height, expected.rejected.height,
+                                                         expected.valid_wire_rows)
+        assert sorted(rejected["reason"]) == sorted(expected.rejected["reason"].to_list())
+        assert valid["value_eur"].sum() == pytest.approx(expected.valid["value_eur"].sum(), rel=1e-12)
+        assert valid["quantity_kg"].sum() == pytest.approx(expected.valid["quantity_kg"].sum(), rel=1e-12)

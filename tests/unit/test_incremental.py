@@ -1,0 +1,151 @@
+"""Revisions recorded by upsert_fact, the etl_source_state life cycle and the period helpers."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+import polars as pl
+import pytest
+
+from eujp.incremental import SourceState, annual_lookback, later_period, month_add, newest_period
+from eujp.pipeline import SourceBatch, etl_run_row, update_source_state
+from eujp.sources import comext_goods, eurostat_goods, security_events
+from eujp.tables import ensure_schema
+from eujp.warehouse import connect, read_source_state, upsert_fact, write_source_state
+
+# The sources these tests load, by their modules (a source's name is written in its own folder only).
+GOODS, COMEXT, EVENTS = eurostat_goods.SOURCE, comext_goods.SOURCE, security_events.SOURCE
+FACT_GOODS_TRADE, FACT_GOODS_TRADE_PRODUCT, FACT_SECURITY_EVENTS = GOODS.table, COMEXT.table, EVENTS.table
+
+T1 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+T2 = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def conn(tmp_path):
+    c = connect(tmp_path / "w.duckdb")
+    ensure_schema(c)
+    yield c
+    c.close()
+
+
+def goods(rows, version="v1"):
+    return pl.DataFrame(
+        [dict(zip(["reporter", "flow", "period_year", "value_mio_eur", "obs_status"], r, strict=True))
+         | {"partner": "JP", "source": GOODS.name, "source_version": version} for r in rows],
+        schema=FACT_GOODS_TRADE.business_columns,
+    ).select(list(FACT_GOODS_TRADE.business_columns))
+
+
+def products(rows):
+    return pl.DataFrame(
+        [{"reporter": "DE", "partner": "JP", "product_cn8": "84834030", "flow": "import",
+          "period": date(2025, m, 1), "period_code": f"2025-{m:02d}", "value_eur": v, "quantity_kg": q,
+          "source": COMEXT.name, "source_version": "2026-08-14T11:00:00"} for m, v, q in rows],
+        schema=FACT_GOODS_TRADE_PRODUCT.business_columns,
+    )
+
+
+def revisions(conn):
+    return conn.execute("SELECT table_name, source, natural_key, column_name, old_value, new_value, run_id, "
+                        "revised_at FROM etl_revisions ORDER BY natural_key, column_name").fetchall()
+
+
+def test_a_changed_value_is_recorded_with_its_natural_key_old_and_new(conn):
+    upsert_fact(conn, FACT_GOODS_TRADE, goods([("EU27_2020", "export", 2024, 70400.0, "p"),
+                                               ("EU27_2020", "import", 2024, 64000.0, "p")]),
+                run_id="r1", loaded_at=T1, source=GOODS.name)
+    assert revisions(conn) == []
+    upsert_fact(conn, FACT_GOODS_TRADE, goods([("EU27_2020", "export", 2024, 70550.5, None),
+                                               ("EU27_2020", "import", 2024, 64000.0, None),
+                                               ("EU27_2020", "export", 2025, 1.0, "p")], version="v2"),
+                run_id="r2", loaded_at=T2, source=GOODS.name)
+    (rev,) = revisions(conn)
+    assert rev[:2] == ("fact_goods_trade", GOODS.name)
+    assert json.loads(rev[2]) == {"reporter": "EU27_2020", "partner": "JP", "flow": "export", "period_year": 2024}
+    assert rev[3:7] == ("value_mio_eur", 70400.0, 70550.5, "r2") and rev[7] == T2
+    # the new figure replaced the old one; a flag change alone (p -> none) is not a value revision
+    assert conn.execute("SELECT value_mio_eur, run_id FROM fact_goods_trade WHERE flow = 'export' "
+                        "AND period_year = 2024").fetchall() == [(70550.5, "r2")]
+
+
+def test_reloading_identical_figures_records_nothing(conn):
+    batch = goods([("EU28", "export", 2016, 58000.0, None)])
+    for run in ("r1", "r2", "r3"):
+        upsert_fact(conn, FACT_GOODS_TRADE, batch, run_id=run, loaded_at=T1, source=GOODS.name)
+    assert revisions(conn) == []
+
+
+def test_missing_values_count_as_revisions_both_ways_and_every_value_column_is_compared(conn):
+    upsert_fact(conn, FACT_GOODS_TRADE_PRODUCT, products([(1, None, 20234.0), (2, 1663789.0, 50202.0)]),
+                run_id="r1", loaded_at=T1, source=COMEXT.name)
+    upsert_fact(conn, FACT_GOODS_TRADE_PRODUCT, products([(1, 668914.0, 20234.0), (2, 1663789.0, None)]),
+                run_id="r2", loaded_at=T2, source=COMEXT.name)
+    got = [(json.loads(r[2])["period_code"], r[3], r[4], r[5]) for r in revisions(conn)]
+    assert got == [("2025-01", "value_eur", None, 668914.0), ("2025-02", "quantity_kg", 50202.0, None)]
+
+
+def test_tables_without_value_columns_record_no_revisions(conn):
+    assert FACT_SECURITY_EVENTS.revision_columns == ()
+    events = pl.DataFrame(
+        {"event_id": ["a"], "event_date": [date(2024, 11, 1)], "date_precision": ["day"], "event_type": ["x"],
+         "parties": ["JPN;EU"], "title": ["t"], "description": ["d"], "source_url": ["u"], "source_title": ["s"],
+         "source": [EVENTS.name], "source_version": [None]},
+        schema=FACT_SECURITY_EVENTS.business_columns,
+    )
+    upsert_fact(conn, FACT_SECURITY_EVENTS, events, run_id="r1", loaded_at=T1, source=EVENTS.name,
+                replace_scope=())
+    upsert_fact(conn, FACT_SECURITY_EVENTS, events.with_columns(title=pl.lit("t2")), run_id="r2", loaded_at=T2,
+                source=EVENTS.name, replace_scope=())
+    assert revisions(conn) == []
+
+
+def batch_for(status: str, **kw) -> SourceBatch:
+    b = SourceBatch(source=GOODS.name, table="fact_goods_trade", started_at=T1, status=status, **kw)
+    return b
+
+
+def test_source_state_life_cycle(conn):
+    loaded = batch_for("loaded", input_checksum="c1", etag='"e1"', last_modified="Mon, 23 Nov 2026 23:00:00 GMT",
+                       valid=goods([("EU27_2020", "export", 2023, 1.0, None), ("EU27_2020", "export", 2024, 2.0, None)]))
+    s1 = update_source_state(conn, loaded, T1)
+    assert (s1.last_status, s1.etag, s1.input_checksum, s1.newest_period, s1.watermark) == (
+        "success", '"e1"', "c1", "2024", "2022")
+    # unchanged: confirmed up to date, validators and watermark kept
+    s2 = update_source_state(conn, batch_for("unchanged"), T2)
+    assert (s2.last_status, s2.last_success_at, s2.etag, s2.input_checksum, s2.watermark) == (
+        "unchanged", T2, '"e1"', "c1", "2022")
+    # failed: only the attempt; the next run still compares with the last successful load
+    t3 = datetime(2026, 11, 26, tzinfo=UTC)
+    s3 = update_source_state(conn, batch_for("failed", error="boom"), t3)
+    assert (s3.last_status, s3.last_attempt_at, s3.last_success_at, s3.etag, s3.input_checksum) == (
+        "failed", t3, T2, '"e1"', "c1")
+    assert read_source_state(conn, GOODS.name) == s3
+    # a load of revised older periods never moves newest_period backwards
+    older = batch_for("loaded", input_checksum="c2", valid=goods([("EU27_2020", "export", 2021, 3.0, None)]))
+    assert update_source_state(conn, older, t3).newest_period == "2024"
+
+
+def test_unchanged_batches_are_recorded_as_such_in_etl_runs():
+    row = etl_run_row(batch_for("unchanged", note="unchanged: same content checksum"), "r9")
+    assert (row["status"], row["rows_in"], row["rows_loaded"], row["rows_rejected"]) == ("unchanged", 0, 0, 0)
+    assert row["message"] == "unchanged: same content checksum"
+
+
+def test_write_source_state_replaces_the_row(conn):
+    write_source_state(conn, SourceState("x", etag="a"))
+    write_source_state(conn, SourceState("x", etag="b"))
+    assert conn.execute("SELECT count(*), max(etag) FROM etl_source_state").fetchone() == (1, "b")
+
+
+def test_period_helpers():
+    assert month_add("2025-06", -17) == "2024-01" and month_add("2024-12", 1) == "2025-01"
+    assert annual_lookback(2)("2024") == "2022"
+    assert later_period(None, "2024") == "2024" and later_period("2025-06", "2025-01") == "2025-06"
+    frame = pl.DataFrame({"period_code": ["2024", "2025-06", "2025-01"]})
+    assert newest_period(COMEXT.period_column, frame) == "2025-06"
+    events = pl.DataFrame({"event_date": [date(2024, 11, 1), date(2008, 2, 5)]})
+    assert newest_period(EVENTS.period_column, events) == "2024-11-01"
+    assert newest_period(GOODS.period_column, pl.DataFrame({"period_year": []}, schema={"period_year": pl.Int32}))\
+        is None

@@ -1,0 +1,398 @@
+"""The model layer on the bundled data: dimensions, marts and the claims check, against values computed by
+hand from the bundled files (data/snapshot, data/reference); then the claims' verdicts are shown to follow
+the data by changing it."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from eujp.marts import claim_files
+from eujp.marts.build import MartBuildError, build_marts
+from eujp.tables import ALL_TABLES, MART_TABLES, MODEL_TABLES, REFERENCE_TABLES
+
+pytestmark = pytest.mark.slow
+REFERENCE = Path(__file__).resolve().parents[2] / "data" / "reference"
+
+
+@pytest.fixture(scope="module")
+def conn(bundled_warehouse):
+    with duckdb.connect(str(bundled_warehouse), read_only=True) as c:
+        yield c
+
+
+@pytest.fixture
+def scratch(bundled_warehouse, tmp_path):
+    """A writable copy of the bundled warehouse."""
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(bundled_warehouse, path)
+    with duckdb.connect(str(path)) as c:
+        yield c
+
+
+def one(conn, sql, params=()):
+    rows = conn.execute(sql, params).fetchall()
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+# --- comments and layout -----------------------------------------------------------------------------
+
+def test_every_table_and_column_has_a_comment(conn):
+    tables = {r[0]: r[1] for r in conn.execute("SELECT table_name, comment FROM duckdb_tables() WHERE NOT internal"
+                                               ).fetchall()}
+    assert set(tables) == {t.name for t in ALL_TABLES}
+    for table in ALL_TABLES:
+        assert tables.get(table.name), f"{table.name} has no comment"
+    missing = conn.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE NOT internal AND coalesce(comment, '') = ''"
+    ).fetchall()
+    assert missing == []
+
+
+def test_every_mart_has_an_sql_file_with_a_documenting_header():
+    from eujp.marts import SQL_DIR
+
+    for table in MODEL_TABLES:
+        if table.name == "mart_claims":
+            continue
+        text = (SQL_DIR / f"{table.name}.sql").read_text()
+        assert text.startswith(f"-- {table.name}:"), table.name
+        assert "Grain" in text or "grain" in text, table.name
+    for path in claim_files():
+        assert path.read_text().startswith("-- Claim "), path.name
+
+
+def test_reference_tables_keep_every_csv_row_and_its_source(conn):
+    files = {"ref_japan_rank": ["japan_rank_among_eu_partners.csv"],
+             "ref_export_restrictions_trend": ["export_restrictions_trend.csv"],
+             "ref_critical_raw_materials": ["eu_critical_raw_materials.csv"],
+             "ref_published_trade_figures": ["eu_japan_goods_trade_annual.csv", "eu_japan_services_trade_annual.csv"]}
+    assert set(files) == {t.name for t in REFERENCE_TABLES}
+    for table, names in files.items():
+        expected = sum(len(list(csv.DictReader((REFERENCE / n).read_text(encoding="utf-8").splitlines())))
+                       for n in names)
+        assert one(conn, f"SELECT count(*) FROM {table}") == (expected,), table
+    assert one(conn, "SELECT count(*) FROM ref_critical_raw_materials WHERE source_url IS NULL") == (0,)
+    # 8110 (antimony and articles thereof) is a 4-digit HS code without a dot in the file
+    assert one(conn, "SELECT hs_prefix FROM ref_critical_raw_materials WHERE hs_code = '8110'") == ("8110",)
+    assert one(conn, "SELECT index_value, index_qualifier FROM ref_export_restrictions_trend "
+                     "WHERE reference_line = 7") == (5.0, ">=")
+
+
+# --- dimensions ----------------------------------------------------------------------------------------
+
+def test_eu_aggregates_have_their_members(conn):
+    counts = dict(conn.execute("SELECT aggregate_code, count(*) FROM dim_eu_aggregate_member GROUP BY 1").fetchall())
+    assert counts == {"EU15": 15, "EU27_2007": 27, "EU28": 28, "EU27_2020": 27}
+    members = {a: {r[0] for r in conn.execute("SELECT iso2 FROM dim_eu_aggregate_member WHERE aggregate_code = ?",
+                                              [a]).fetchall()} for a in counts}
+    assert members["EU28"] - members["EU27_2020"] == {"GB"}
+    assert members["EU28"] - members["EU27_2007"] == {"HR"}
+    assert members["EU27_2007"] - members["EU15"] == {"CY", "CZ", "EE", "HU", "LV", "LT", "MT", "PL", "SK", "SI",
+                                                      "BG", "RO"}
+
+
+def test_eu27_2020_aggregate_equals_its_member_states(conn):
+    """Comext EU27_2020 imports of CN 84834030 in June 2025 by partner: the 25 member-state partners in the
+    file (dim_eu_aggregate_member) plus QV (intra-EU, partner not specified) add up to INT_EU27_2020, to the
+    euro; the remaining partners to EXT_EU27_2020 (values from the bundled CSV)."""
+    intra, extra = one(conn, """
+        SELECT sum(value_eur) FILTER (WHERE partner IN (SELECT iso2 FROM dim_eu_aggregate_member
+                                                        WHERE aggregate_code = 'EU27_2020') OR partner = 'QV'),
+               sum(value_eur) FILTER (WHERE partner NOT IN (SELECT iso2 FROM dim_eu_aggregate_member
+                                                            WHERE aggregate_code = 'EU27_2020')
+                                      AND partner NOT IN ('QV', 'INT_EU27_2020', 'EXT_EU27_2020'))
+        FROM fact_goods_trade_product WHERE reporter = 'EU27_2020' AND period_code = '2025-06'""")
+    assert intra == 16103557.0 == one(conn, "SELECT value_eur FROM fact_goods_trade_product WHERE partner = "
+                                            "'INT_EU27_2020'")[0]
+    assert extra == 9914131.0
+
+
+def test_dim_date_membership_over_time(conn):
+    rows = {str(d): (n, a) for d, n, a in conn.execute(
+        "SELECT date_day, eu_member_count, eu_aggregate FROM dim_date WHERE date_day IN ('1995-01-01', "
+        "'2005-06-01', '2013-06-30', '2013-07-01', '2020-01-31', '2020-02-01', '2024-11-01')").fetchall()}
+    assert rows == {"1995-01-01": (15, "EU15"), "2005-06-01": (25, None), "2013-06-30": (27, "EU27_2007"),
+                    "2013-07-01": (28, "EU28"), "2020-01-31": (28, "EU28"), "2020-02-01": (27, "EU27_2020"),
+                    "2024-11-01": (27, "EU27_2020")}
+    # one row per day, and every date and year the facts use has its row
+    assert one(conn, "SELECT count(*) = count(DISTINCT date_day) FROM dim_date") == (True,)
+    assert one(conn, """SELECT count(*) FROM (
+        SELECT event_date AS d FROM fact_security_events UNION ALL SELECT period FROM fact_goods_trade_product
+        UNION ALL SELECT make_date(order_year, 1, 1) FROM fact_arms_transfers
+        UNION ALL SELECT make_date(period_year, 1, 1) FROM fact_goods_trade) AS f
+        WHERE f.d NOT IN (SELECT date_day FROM dim_date)""") == (0,)
+
+
+def test_dim_product_hierarchy_and_critical_raw_materials(conn):
+    rows = {r[0:2]: r[2:] for r in conn.execute(
+        "SELECT product_level, product_code, hs6, hs4, hs2, sitc_code, is_critical_raw_material, crm_materials, "
+        "strategic_status FROM dim_product").fetchall()}
+    assert rows == {
+        ("CN8", "84834030"): ("848340", "8483", "84", None, False, None, None),
+        ("HS6", "848340"): ("848340", "8483", "84", None, False, None, None),
+        # OECD measures: antimony waste and scrap is antimony (CRM code 8110), aluminium scrap 7602 is not on
+        # the list (only 2606, 2818.20, 7601), nor are diamonds
+        ("HS6", "811020"): ("811020", "8110", "81", None, True, "antimony", "no"),
+        ("HS6", "760200"): ("760200", "7602", "76", None, False, None, None),
+        ("HS6", "710210"): ("710210", "7102", "71", None, False, None, None),
+    }
+    assert one(conn, "SELECT product_label FROM dim_product WHERE product_code = '710210'") == ("Diamonds, Unsorted",)
+
+
+# --- marts ---------------------------------------------------------------------------------------------
+
+def test_trade_annual_values_balance_and_year_on_year(conn):
+    row = one(conn, "SELECT exports_mio_eur, imports_mio_eur, balance_mio_eur, balance_computed_mio_eur, "
+                    "total_trade_mio_eur FROM mart_trade_annual WHERE reporter = 'EU28' AND trade_type = 'goods' "
+                    "AND period_year = 2016")
+    # DG Trade: EU28 exports 58.0, imports 66.0, balance -8.0 (EUR bn); the published balance = exports - imports
+    assert row == (58000.0, 66000.0, -8000.0, 58000.0 - 66000.0, 124000.0)
+    exp, imp, bal, total = one(conn, "SELECT exports_yoy_pct, imports_yoy_pct, balance_yoy_mio_eur, "
+                                     "total_trade_yoy_pct FROM mart_trade_annual WHERE reporter = 'EU28' "
+                                     "AND trade_type = 'goods' AND period_year = 2017")
+    assert exp == pytest.approx(100 * (60500 - 58000) / 58000)  # 4.31 %
+    assert imp == pytest.approx(100 * (68900 - 66000) / 66000)  # 4.39 %
+    assert bal == pytest.approx(-8400 - -8000)
+    assert total == pytest.approx(100 * (129400 - 124000) / 124000)
+    # 2015 has no goods figure: 2016's change is not computed against 2014
+    assert one(conn, "SELECT exports_yoy_pct FROM mart_trade_annual WHERE reporter = 'EU28' AND trade_type = "
+                     "'goods' AND period_year = 2016") == (None,)
+    # aggregates are never mixed: EU27_2007 2012 has no 2011 of its own (2011 is EU28)
+    assert one(conn, "SELECT exports_yoy_pct FROM mart_trade_annual WHERE reporter = 'EU27_2007' AND trade_type = "
+                     "'goods' AND period_year = 2012") == (None,)
+    assert one(conn, "SELECT exports_yoy_pct FROM mart_trade_annual WHERE reporter = 'EU28' AND trade_type = "
+                     "'goods' AND period_year = 2012")[0] == pytest.approx(100 * (55700 - 49100) / 49100)
+
+
+def test_trade_annual_services_and_combined(conn):
+    # EEAS 2020: exports 25.5, imports 12.5, "surplus of almost EUR 15bn": kept as published, not recomputed
+    assert one(conn, "SELECT exports_mio_eur, imports_mio_eur, balance_mio_eur, balance_computed_mio_eur "
+                     "FROM mart_trade_annual WHERE reporter = 'EU27_2020' AND trade_type = 'services' "
+                     "AND period_year = 2020") == (25500.0, 12500.0, 15000.0, 13000.0)
+    assert one(conn, "SELECT exports_yoy_pct FROM mart_trade_annual WHERE reporter = 'EU27_2020' AND trade_type = "
+                     "'services' AND period_year = 2022")[0] == pytest.approx(100 * (37200 - 30500) / 30500)
+    # goods and services: 58.0 + 31.6 exports, 66.0 + 18.5 imports (EU28 2016)
+    assert one(conn, "SELECT exports_mio_eur, imports_mio_eur, balance_mio_eur FROM mart_trade_annual WHERE "
+                     "reporter = 'EU28' AND trade_type = 'goods_and_services' AND period_year = 2016") \
+        == (pytest.approx(89600.0), pytest.approx(84500.0), pytest.approx(-8000.0 + 13100.0))
+    # no goods_and_services sum where only one of them is published (2018: goods only)
+    assert conn.execute("SELECT * FROM mart_trade_annual WHERE trade_type = 'goods_and_services' "
+                        "AND period_year = 2018").fetchall() == []
+
+
+def test_trade_annual_ranks(conn):
+    ranks = {r[0:3]: r[3:] for r in conn.execute(
+        "SELECT period_year, reporter, trade_type, japan_rank_exports, japan_rank_imports, japan_rank_total, "
+        "rank_statements FROM mart_trade_annual WHERE rank_statements > 0").fetchall()}
+    assert ranks[(2017, "EU28", "goods")] == (6, 7, None, 1)
+    assert ranks[(2015, "EU28", "services")] == (4, None, None, 1)
+    assert ranks[(2010, "EU27_2007", "goods")] == (6, None, 6, 2)  # two statements, merged
+    assert ranks[(2024, "EU27_2020", "goods")] == (6, 9, None, 1)
+    assert ranks[(2023, "EU27_2020", "goods_and_services")] == (None, None, 7, 1)
+    # within-Asia ranks (2nd) are not overall ranks and never appear here
+    assert min(min(x for x in v[:3] if x is not None) for v in ranks.values()) == 4
+
+
+def test_product_trade_and_japan_among_extra_eu_partners(conn):
+    rows = {r[0]: r[1:] for r in conn.execute(
+        "SELECT reporter, months_covered, first_month, last_month, value_eur, quantity_kg, rank_in_flow, "
+        "share_of_loaded_products, months_with_all_partners, extra_eu_value_eur, japan_share_of_extra_eu, "
+        "japan_rank_among_extra_eu, extra_eu_partners_ranked FROM mart_product_trade "
+        "WHERE product_cn8 = '84834030' AND flow = 'import' AND period_year = 2025").fetchall()}
+    # DE imports from JP, Jan-Mar 2025: 668,914 + 1,663,789 + 1,054,978 EUR; 202.34 + 502.02 + 307.10 x 100 kg
+    assert rows["DE"][:5] == (3, "2025-01", "2025-03", 668914.0 + 1663789.0 + 1054978.0, pytest.approx(101146.0))
+    assert rows["DE"][5:] == (1, 1.0, 0, None, None, None, None)  # no all-partner extract for DE
+    # EU27_2020, June 2025: JP 2,264,878 of EXT_EU27_2020 9,914,131; CH (4,187,411) is first among the 15
+    # extra-EU countries in the file (40 country partners less 25 member states; QV, QW, XS not ranked)
+    assert rows["EU27_2020"][:5] == (1, "2025-06", "2025-06", 2264878.0, pytest.approx(69167.0))
+    assert rows["EU27_2020"][7:] == (1, 9914131.0, pytest.approx(2264878 / 9914131), 2, 15)
+    chapters = conn.execute("SELECT reporter, hs2, products, value_eur FROM mart_chapter_trade ORDER BY 1").fetchall()
+    assert chapters == [("DE", "84", 1, 3387681.0), ("EU27_2020", "84", 1, 2264878.0)]
+
+
+def test_crm_trade_is_empty_on_the_bundled_data(conn):
+    # the only CN8 code bundled (84834030, gearing) is no critical raw material
+    assert one(conn, "SELECT count(*) FROM mart_crm_trade") == (0,)
+
+
+def test_crm_trade_maps_products_to_materials(scratch):
+    """Two constructed Comext rows (not real figures: only the mapping is under test)."""
+    scratch.execute("""INSERT INTO fact_goods_trade_product BY NAME
+        SELECT * FROM (VALUES ('DE', 'JP', '81052000', 'export', DATE '2025-01-01', '2025-01', 1000.0, 10.0),
+                              ('DE', 'JP', '81129289', 'export', DATE '2025-01-01', '2025-01', 500.0, 5.0))
+        AS t(reporter, partner, product_cn8, flow, period, period_code, value_eur, quantity_kg)""")
+    build_marts(scratch)
+    rows = dict(scratch.execute("SELECT material, value_eur FROM mart_crm_trade").fetchall())
+    # 8105.20 is cobalt; 8112.92 is listed for gallium, germanium, hafnium, niobium and vanadium: counted under each
+    assert rows == {"cobalt": 1000.0, "gallium": 500.0, "germanium": 500.0, "hafnium": 500.0, "niobium": 500.0,
+                    "vanadium": 500.0}
+    assert one(scratch, "SELECT strategic_status, crm_materials FROM dim_product WHERE product_code = '81052000'") \
+        == ("yes", "cobalt")
+
+
+def test_export_restrictions_by_country_material_type_year(conn):
+    rows = conn.execute("SELECT country_iso3, material, is_critical_raw_material, policy_type, period_year, "
+                        "measures FROM mart_export_restrictions ORDER BY country_iso3, policy_type").fetchall()
+    assert rows == [("AGO", None, False, "M3", 2024, 1), ("AGO", None, False, "M4", 2024, 1),
+                    ("ARE", None, False, "M1", 2024, 1), ("ARG", "antimony", True, "M1", 2024, 1)]
+
+
+def test_export_restrictions_index(conn):
+    rows = conn.execute("SELECT country_scope, basis, index_year, index_2009_eq_1, index_qualifier, verification, "
+                        "reference_line, measures_in_year, countries_covered FROM mart_export_restrictions_index "
+                        "ORDER BY reference_line").fetchall()
+    assert rows == [
+        ("WORLD", "computed", 2024, None, None, "counted in the warehouse", 0, 4, 3),  # no 2009 measures loaded
+        ("WORLD", "published", 2023, 5.0, ">", "OECD publication", 2, None, None),
+        ("WORLD", "published", 2020, 5.0, ">=", "OECD publication", 7, None, None),
+        ("WORLD", "published", 2020, 5.0, ">", "secondary source", 8, 13102, None),
+        ("CHN", "published", 2020, 9.0, "=", "unverified claim", 12, None, None),
+    ]
+
+
+def test_export_restrictions_index_is_computed_when_2009_is_loaded(scratch):
+    for year, n in ((2009, 2), (2020, 10)):
+        for i in range(n):
+            scratch.execute("INSERT INTO fact_export_restrictions (ref_area_iso3, commodity_hs6, policy_type, "
+                            "policy_variation, period_year) VALUES ('CHN', ?, 'M1', '_Z', ?)", [f"2617{i:02d}", year])
+    build_marts(scratch)
+    assert one(scratch, "SELECT index_2009_eq_1, measures_2009, measures_in_year FROM mart_export_restrictions_index "
+                        "WHERE country_scope = 'CHN' AND basis = 'computed' AND index_year = 2020") == (5.0, 2, 10)
+
+
+def test_arms_transfers_between_japan_and_member_states(conn):
+    # SIPRI register, Japan subset: Germany supplied Japan 5 orders (1963, 1968, 1982, 2009, 2017)
+    assert one(conn, "SELECT sum(orders), sum(tiv_delivered), min(order_year), max(order_year) FROM "
+                     "mart_arms_transfers WHERE supplier = 'Germany'") == (5, pytest.approx(549.75), 1963, 2017)
+    # counterparts that are or were members: FR 10, DE 5, IT 4, SE 4 + 2, NL 1, FI 1, GB 18 + 1
+    assert one(conn, "SELECT sum(orders) FROM mart_arms_transfers") == (46,)
+    members = {(r[0], r[1]): r[2:] for r in conn.execute(
+        "SELECT supplier, order_year, counterpart_eu_member_in_order_year, counterpart_in_eu27_2020 "
+        "FROM mart_arms_transfers WHERE recipient = 'Japan'").fetchall()}
+    assert members[("United Kingdom", 1952)] == (False, False)  # before the UK joined (1973)
+    assert members[("United Kingdom", 1989)] == (True, False)
+    assert members[("Sweden", 1962)] == (False, True)  # joined 1995
+    assert members[("Sweden", 2005)] == (True, True)
+    assert one(conn, "SELECT direction, counterpart_iso2 FROM mart_arms_transfers WHERE supplier = 'Japan' "
+                     "AND recipient = 'United Kingdom'") == ("from_japan", "GB")
+
+
+def test_partnership_timeline(conn):
+    assert one(conn, "SELECT sum(events) FROM mart_partnership_timeline") == (64,)  # every curated event
+    assert one(conn, "SELECT events, events_with_eu, events_with_member_states, member_states FROM "
+                     "mart_partnership_timeline WHERE period_year = 2021 AND event_type = 'exercise'") \
+        == (6, 2, 5, "DE; ES; FR; IT; NL")
+    # the UK (GBR) is an EU member in 2008, not after 2020
+    assert one(conn, "SELECT member_states FROM mart_partnership_timeline WHERE period_year = 2008 "
+                     "AND event_type = 'agreement'") == ("DE; FR; GB",)
+    assert one(conn, "SELECT member_states FROM mart_partnership_timeline WHERE period_year = 2023 "
+                     "AND event_type = 'agreement'") == (None,)
+    assert one(conn, "SELECT DISTINCT event_category FROM mart_partnership_timeline "
+                     "WHERE event_type = 'export_control'") == ("export control (context)",)
+
+
+def test_marts_have_unique_keys_and_rebuild_identically(scratch):
+    before = {t.name: scratch.execute(f"SELECT * FROM {t.name} ORDER BY ALL").fetchall() for t in MART_TABLES}
+    build_marts(scratch)
+    after = {t.name: scratch.execute(f"SELECT * FROM {t.name} ORDER BY ALL").fetchall() for t in MART_TABLES}
+    assert before == after
+
+
+def test_a_mart_query_with_other_columns_fails_the_build(scratch, monkeypatch):
+    import eujp.marts
+
+    monkeypatch.setattr(eujp.marts, "mart_sql", lambda table: "SELECT 1 AS wrong_column")
+    with pytest.raises(MartBuildError, match="wrong_column"):
+        build_marts(scratch)
+
+
+# --- the claims check ------------------------------------------------------------------------------------
+
+EXPECTED_VERDICTS = {
+    "eu_exports_58bn_goods_28bn_services": "supported",
+    "japan_second_largest_partner": "contradicted",
+    "china_restrictions_ninefold": "not enough data",
+    "eu_japan_trade_agreement_2019": "supported",
+    "security_defence_partnership_2024": "supported",
+    "china_rare_earth_ban_2010": "supported",
+    "member_states_exercise_with_jmsdf": "supported",
+    "japan_supports_eu_antipiracy_mission": "supported",
+}
+
+
+def claims(conn) -> dict[str, dict]:
+    cur = conn.execute("SELECT * FROM mart_claims")
+    cols = [d[0] for d in cur.description]
+    return {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
+
+
+def test_claims_verdicts(conn):
+    rows = claims(conn)
+    assert {k: v["verdict"] for k, v in rows.items()} == EXPECTED_VERDICTS
+    assert sorted(v["claim_number"] for v in rows.values()) == list(range(1, 9))
+    c1 = rows["eu_exports_58bn_goods_28bn_services"]
+    # EUR 58.0bn = EU28 goods exports 2016 (warehouse); EUR 27.9bn = EU28 services exports 2015 as first
+    # published (Helgi/Eurostat), the warehouse holding DG Trade's revised 29.2
+    assert (c1["warehouse_value"], c1["period_used"], c1["scope_used"]) == (58.0, "2016 (goods), 2015 (services)",
+                                                                            "EU28 (incl. UK)")
+    assert "€27.9bn" in c1["warehouse_figure"] and "€29.2bn" in c1["verdict_detail"]
+    c2 = rows["japan_second_largest_partner"]
+    assert c2["warehouse_value"] == 6.0 and c2["period_used"].startswith("2024")
+    assert "IN ASIA" in c2["verdict_detail"]
+    c3 = rows["china_restrictions_ninefold"]
+    assert c3["warehouse_value"] is None and ">=5" in c3["warehouse_figure"]
+    assert rows["eu_japan_trade_agreement_2019"]["period_used"] == "2019-02-01 (entry into force)"
+    assert rows["security_defence_partnership_2024"]["period_used"] == "2024-11-01"
+    assert rows["member_states_exercise_with_jmsdf"]["warehouse_figure"] == \
+        "France 1 (from 2024), Germany 3 (from 2021), Italy 3 (from 2014), Netherlands 1 (from 2021)"
+    assert rows["japan_supports_eu_antipiracy_mission"]["warehouse_value"] == 6.0
+
+
+def test_each_claim_row_is_reproduced_by_its_query(conn):
+    for claim_id, row in claims(conn).items():
+        again = conn.execute(row["query_sql"]).fetchall()
+        assert again == [tuple(v for k, v in row.items() if k != "query_sql")], claim_id
+        assert row["query_sql"] == (claim_files()[0].parent / f"{claim_id}.sql").read_text().strip().rstrip(";")
+
+
+def test_claims_verdicts_follow_the_data(scratch):
+    """Change the data behind each verdict and rebuild: the verdicts change with it."""
+    # no 58bn goods figure left in any vintage -> goods export figures exist but none matches: contradicted
+    scratch.execute("DELETE FROM fact_goods_trade WHERE flow = 'export' AND round(value_mio_eur / 1000) = 58")
+    scratch.execute("DELETE FROM ref_published_trade_figures WHERE trade_type = 'goods' AND flow = 'export' "
+                    "AND round(value_mio_eur / 1000) = 58")
+    # a (hypothetical) published overall rank of 2 for a later year -> supported
+    scratch.execute("INSERT INTO ref_japan_rank (period_year, scope, reporter, rank_total, source_url) "
+                    "VALUES (2030, 'goods', 'EU27_2020', 2, 'https://example.org/test')")
+    # Chinese measures counted for 2009 (2) and 2020 (18): index 9 -> supported
+    for year, n in ((2009, 2), (2020, 18)):
+        for i in range(n):
+            scratch.execute("INSERT INTO fact_export_restrictions (ref_area_iso3, commodity_hs6, policy_type, "
+                            "policy_variation, period_year) VALUES ('CHN', ?, 'M4', '_Z', ?)", [f"2805{i:02d}", year])
+    # the EPA's entry into force dated in another year -> contradicted
+    scratch.execute("UPDATE fact_security_events SET event_date = DATE '2020-02-01' WHERE title ILIKE '%EPA%force%'")
+    # no Dutch exercise -> not enough data; no partnership event -> not enough data
+    scratch.execute("DELETE FROM fact_security_events WHERE event_type = 'exercise' AND parties LIKE '%NLD%'")
+    scratch.execute("DELETE FROM fact_security_events WHERE title ILIKE '%Security and Defence Partnership%'")
+    build_marts(scratch)
+    verdicts = {k: v["verdict"] for k, v in claims(scratch).items()}
+    assert verdicts == EXPECTED_VERDICTS | {
+        "eu_exports_58bn_goods_28bn_services": "contradicted",
+        "japan_second_largest_partner": "supported",
+        "china_restrictions_ninefold": "supported",
+        "eu_japan_trade_agreement_2019": "contradicted",
+        "member_states_exercise_with_jmsdf": "not enough data",
+        "security_defence_partnership_2024": "not enough data",
+    }
+    # and a count that is not ninefold contradicts it
+    scratch.execute("DELETE FROM fact_export_restrictions WHERE ref_area_iso3 = 'CHN' AND period_year = 2020 "
+                    "AND commodity_hs6 >= '280510'")
+    build_marts(scratch)
+    c3 = claims(scratch)["china_restrictions_ninefold"]
+    assert (c3["verdict"], c3["warehouse_value"]) == ("contradicted", 5.0)

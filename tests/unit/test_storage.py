@@ -1,0 +1,124 @@
+"""Object stores (a folder) and the raw landing zone. The same store tests on S3 (a moto server):
+tests/integration/test_storage_s3.py."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+
+import pytest
+
+from eujp.errors import ExtractError
+from eujp.landing import RawPayload, land, landed_days, read_landed
+from eujp.sources import security_events, sipri_arms
+from eujp.storage import LocalObjectStore, check_key, open_store
+
+# The sources these tests land or read, by their modules (a source's name is written in its own folder only).
+SIPRI, EVENTS = sipri_arms.SOURCE, security_events.SOURCE
+
+
+@pytest.mark.parametrize("key", ["../x", "a/../../b", "/abs", "a//b", "a/./b", "a\\b", "", "a/b c"])
+def test_unsafe_keys_are_refused(key):
+    with pytest.raises(ValueError, match="unsafe object key"):
+        check_key(key)
+
+
+def test_safe_keys_pass():
+    assert check_key("runs/20261124T060000Z-abc123/parquet/fact_goods_trade.parquet")
+
+
+@pytest.fixture
+def store(tmp_path):
+    """The store the contract tests run on (tests/integration/test_storage_s3.py runs them on S3)."""
+    return LocalObjectStore(tmp_path / "objects")
+
+
+def test_put_get_list_delete_roundtrip(store, tmp_path):
+    obj = store.put_bytes("a/b.json", b'{"x": 1}', "application/json")
+    assert obj.size == 8 and len(obj.sha256) == 64
+    f = tmp_path / "big.bin"
+    f.write_bytes(b"\x00\x01" * 300_000)
+    big = store.put_file("a/c/big.bin", f)
+    assert big.size == 600_000
+    assert store.get_bytes("a/b.json") == b'{"x": 1}'
+    assert store.exists("a/c/big.bin") and not store.exists("a/missing")
+    assert store.stat("a/c/big.bin").sha256 == big.sha256
+    assert store.list_keys("a") == ["a/b.json", "a/c/big.bin"]
+    store.delete(["a/b.json"])
+    assert store.list_keys("a") == ["a/c/big.bin"]
+
+
+def test_open_store_rejects_unknown_schemes():
+    with pytest.raises(ValueError, match="unsupported publish URI"):
+        open_store("gs://bucket/x")
+    with pytest.raises(ValueError, match="names no bucket"):
+        open_store("s3:///x")
+
+
+def test_landing_is_content_addressed_and_replayable(store):
+    day = date(2026, 11, 24)
+    p1 = RawPayload(SIPRI.name, "register.csv", b"a,b\r\n1,2\r\n", "https://example.org/r.csv",
+                    {"ETag": '"abc"'})
+    key = land(store, p1, day, "csv")
+    assert key == f"raw/{SIPRI.name}/2026-11-24/{p1.sha256}.csv"
+    assert land(store, p1, day, "csv") == key  # same bytes: same object, no duplicate
+    assert len([k for k in store.list_keys("raw") if k.endswith(".csv")]) == 1
+    back = read_landed(store, SIPRI.name, day)
+    assert [(b.data, b.url, b.headers) for b in back] == [(p1.data, p1.url, {"ETag": '"abc"'})]
+    assert landed_days(store, SIPRI.name) == [day]
+    with pytest.raises(ExtractError, match="nothing was landed"):
+        read_landed(store, SIPRI.name, date(2026, 11, 23))
+
+
+def test_tampered_landed_payload_is_detected(tmp_path):
+    store = LocalObjectStore(tmp_path)
+    p = RawPayload("events", "e.csv", b"x", "file:///e.csv")
+    key = land(store, p, date(2026, 1, 1), "csv")
+    (tmp_path / key).write_bytes(b"y")
+    with pytest.raises(ExtractError, match="does not match its sha256"):
+        read_landed(store, "events", date(2026, 1, 1))
+
+
+def test_snapshot_payloads_are_read_from_their_files_not_held(tmp_path):
+    """A snapshot file is hashed in blocks and read when it is landed or parsed: the payload holds no bytes."""
+    from eujp.extract import read_snapshot
+
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    body = b"date,precision\r\n" * 1000
+    (snap / "security_events.csv").write_bytes(body)
+    [payload] = read_snapshot(EVENTS, snap)
+    assert payload.data is None and payload.size == len(body)
+    assert payload.sha256 == hashlib.sha256(body).hexdigest()
+    store = LocalObjectStore(tmp_path / "store")
+    key = land(store, payload, date(2026, 11, 24), "csv")
+    assert (tmp_path / "store" / key).read_bytes() == body == payload.read()
+    meta = json.loads((tmp_path / "store" / key.replace(".csv", ".meta.json")).read_text())
+    assert meta["size"] == len(body) and meta["url"] == (snap / "security_events.csv").resolve().as_uri()
+
+
+def test_a_snapshot_file_changed_while_the_run_reads_it_is_an_error(tmp_path):
+    from eujp.extract import read_snapshot
+
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    path = snap / "security_events.csv"
+    path.write_bytes(b"a,b\r\n1,2\r\n")
+    [payload] = read_snapshot(EVENTS, snap)
+    path.write_bytes(b"a,b\r\n1,2\r\n3,4\r\n")  # a writer still filling the folder
+    with pytest.raises(ExtractError, match="changed while this run was reading it"):
+        payload.read()
+    with pytest.raises(ExtractError, match="changed while this run was reading it"):
+        land(LocalObjectStore(tmp_path / "store"), payload, date(2026, 11, 24), "csv")
+
+
+def test_duckdb_memory_limit_is_configurable_and_checked(tmp_path, monkeypatch):
+    from eujp.warehouse import connect
+
+    monkeypatch.setenv("EUJP_DUCKDB_MEMORY_LIMIT", "512MB")
+    with connect(tmp_path / "w.duckdb") as conn:
+        assert conn.execute("SELECT current_setting('memory_limit')").fetchone()[0] in ("488.2 MiB", "512.0 MB")
+    monkeypatch.setenv("EUJP_DUCKDB_MEMORY_LIMIT", "2GB'; DROP TABLE x; --")
+    with pytest.raises(ValueError, match="EUJP_DUCKDB_MEMORY_LIMIT must be a size"):
+        connect(tmp_path / "w.duckdb")

@@ -1,0 +1,94 @@
+"""Warehouse loads (idempotent upserts, scoped replacement), run records, staging/promote. The run lock (held
+by another process): tests/integration/test_warehouse_lock.py."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+import polars as pl
+import pytest
+
+from eujp.sources import eurostat_goods, security_events
+from eujp.tables import TABLES, ensure_schema, table_counts
+from eujp.warehouse import connect, duplicate_keys, open_staging, promote, upsert_fact
+
+# The sources these tests load, by their modules (a source's name is written in its own folder only).
+GOODS, EVENTS = eurostat_goods.SOURCE.name, security_events.SOURCE.name
+FACT_GOODS_TRADE, FACT_SECURITY_EVENTS = eurostat_goods.TABLE, security_events.TABLE
+
+NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+
+
+def goods(rows):
+    return pl.DataFrame(
+        [dict(zip(["reporter", "partner", "flow", "period_year", "value_mio_eur"], r, strict=True))
+         | {"obs_status": None, "source": GOODS, "source_version": "v1"} for r in rows],
+        schema=FACT_GOODS_TRADE.business_columns,
+    )
+
+
+@pytest.fixture
+def conn(tmp_path):
+    c = connect(tmp_path / "w.duckdb")
+    ensure_schema(c)
+    yield c
+    c.close()
+
+
+def test_schema_has_every_table_with_comments(conn):
+    names = {r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert set(TABLES) <= names
+    comment = conn.execute(
+        "SELECT comment FROM duckdb_columns() WHERE table_name='fact_goods_trade' AND column_name='reporter'"
+    ).fetchone()[0]
+    assert "EU aggregate" in comment
+
+
+def test_upsert_is_idempotent_and_replaces_revised_values(conn):
+    batch = goods([("EU28", "JP", "export", 2016, 58000.0), ("EU28", "JP", "import", 2016, 66400.0)])
+    upsert_fact(conn, FACT_GOODS_TRADE, batch, run_id="r1", loaded_at=NOW, source=GOODS)
+    upsert_fact(conn, FACT_GOODS_TRADE, batch, run_id="r2", loaded_at=NOW, source=GOODS)
+    assert table_counts(conn, [FACT_GOODS_TRADE]) == {"fact_goods_trade": 2}
+    assert duplicate_keys(conn, FACT_GOODS_TRADE) == 0
+    revised = goods([("EU28", "JP", "export", 2016, 58100.0)])
+    upsert_fact(conn, FACT_GOODS_TRADE, revised, run_id="r3", loaded_at=NOW, source=GOODS)
+    rows = conn.execute("SELECT flow, value_mio_eur, run_id FROM fact_goods_trade ORDER BY flow").fetchall()
+    assert rows == [("export", 58100.0, "r3"), ("import", 66400.0, "r2")]
+
+
+def test_full_extract_scope_removes_rows_the_source_dropped(conn):
+    def events(titles):
+        return pl.DataFrame(
+            {"event_id": [t[:4] for t in titles], "event_date": [datetime(2024, 11, 1).date()] * len(titles),
+             "date_precision": ["day"] * len(titles), "event_type": ["agreement"] * len(titles),
+             "parties": ["JPN;EU"] * len(titles), "title": titles, "description": titles,
+             "source_url": ["https://example.org"] * len(titles), "source_title": ["x"] * len(titles),
+             "source": [EVENTS] * len(titles), "source_version": [None] * len(titles)},
+            schema=FACT_SECURITY_EVENTS.business_columns,
+        )
+
+    upsert_fact(conn, FACT_SECURITY_EVENTS, events(["aaaa one", "bbbb two"]), run_id="r1", loaded_at=NOW,
+                source=EVENTS, replace_scope=())
+    upsert_fact(conn, FACT_SECURITY_EVENTS, events(["aaaa one"]), run_id="r2", loaded_at=NOW,
+                source=EVENTS, replace_scope=())
+    assert conn.execute("SELECT title FROM fact_security_events").fetchall() == [("aaaa one",)]
+
+
+def test_staging_copy_leaves_live_warehouse_untouched_until_promoted(tmp_path):
+    live = tmp_path / "warehouse.duckdb"
+    with connect(live) as c:
+        ensure_schema(c)
+        upsert_fact(c, FACT_GOODS_TRADE, goods([("EU28", "JP", "export", 2016, 1.0)]), run_id="r1",
+                    loaded_at=NOW, source=GOODS)
+    staging = open_staging(live, tmp_path / "staging", "r2")
+    with connect(staging) as c:
+        upsert_fact(c, FACT_GOODS_TRADE, goods([("EU28", "JP", "import", 2016, 2.0)]), run_id="r2",
+                    loaded_at=NOW, source=GOODS)
+        c.execute("CHECKPOINT")
+    with duckdb.connect(str(live), read_only=True) as c:
+        assert c.execute("SELECT count(*) FROM fact_goods_trade").fetchone()[0] == 1
+    promote(staging, live)
+    assert not staging.exists()
+    with duckdb.connect(str(live), read_only=True) as c:
+        assert c.execute("SELECT count(*) FROM fact_goods_trade").fetchone()[0] == 2
