@@ -6,7 +6,13 @@ Layout (see FORMATS.md): a free-text preamble (11 lines in the 2025 export, not 
     Number delivered, ,Year(s) of delivery,status,Comments,SIPRI TIV per unit,SIPRI TIV for total order,
     SIPRI TIV of delivered weapons
 
-The three blank-named columns hold a '?' flag for the column *before* each of them.
+The three blank-named columns hold a '?' flag for the column *before* each of them. 'Number delivered' is also
+accepted under the name 'Deliveries in the Year Range', which public code and excerpts of the web front end's
+register exports use in 2026 (docs/live-extraction.md, SIPRI).
+
+SIPRI's other CSV layout, the per-delivery export ('SIPRI AT Database ID,Supplier,Recipient,...', one row per
+deal and delivery year, without number ordered, comments or the TIV of the order), is not the register: it is
+rejected with a ParseError that names it.
 
 Decisions:
 
@@ -60,12 +66,17 @@ _LAYOUT: tuple[tuple[str | None, str], ...] = (
     ("SIPRI TIV for total order", "tiv_total_order"),
     ("SIPRI TIV of delivered weapons", "tiv_delivered"),
 )
+# Other published names of a column (case-folded) -> output column.
+_ALIASES = {"deliveries in the year range": "number_delivered"}
 OUTPUT_COLUMNS: tuple[str, ...] = tuple(col for _, col in _LAYOUT)
-_NAMED = {name.casefold(): col for name, col in _LAYOUT if name is not None}
+_CANONICAL = {name.casefold(): col for name, col in _LAYOUT if name is not None}
+_NAMED = {**_CANONICAL, **_ALIASES}
 # flag column -> the named column it qualifies (the one just before it)
 _FLAG_OF = {col: _LAYOUT[i - 1][1] for i, (name, col) in enumerate(_LAYOUT) if name is None}
 _PUBLISHED = {col: name for name, col in _LAYOUT if name is not None}
 _HEADER_PREFIX = "recipient,supplier,year of order"
+# SIPRI's per-delivery export (not the register): its header starts so.
+_PER_DELIVERY_PREFIX = "sipri at database id,supplier,recipient"
 
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
@@ -125,16 +136,23 @@ def _find_header(lines: list[str]) -> int:
     for i, line in enumerate(lines):
         if line.lstrip().casefold().startswith(_HEADER_PREFIX):
             return i
+    expected = "expected a line starting with 'Recipient,Supplier,Year of order'"
+    # SIPRI's other layout: say so rather than report drift or garbage.
+    for i, line in enumerate(lines[:200]):
+        if line.lstrip().casefold().startswith(_PER_DELIVERY_PREFIX):
+            raise ParseError(
+                f"{SOURCE}: no header line found ({expected}): line {i + 1} is the header of SIPRI's per-delivery "
+                f"export ({line.strip()[:60]!r}...), one row per deal and delivery year without number ordered, "
+                "comments or the TIV of the order, which is not the trade register; export the 'Transfer "
+                "register' as CSV instead (docs/live-extraction.md, SIPRI)"
+            )
     # No canonical header: look for a drifted one (most expected names present) to report it precisely.
     for i, line in enumerate(lines[:200]):
         names = {f.strip().casefold() for f in _split_header(line)} if line.strip() else set()
-        if len(names & _NAMED.keys()) >= len(_NAMED) // 2:
+        if len(names & _NAMED.keys()) >= len(_CANONICAL) // 2:
             return i
     first = next((ln.strip() for ln in lines if ln.strip()), "")
-    raise ParseError(
-        f"{SOURCE}: no header line found (expected a line starting with 'Recipient,Supplier,Year of order'); "
-        f"first line: {first[:120]!r}"
-    )
+    raise ParseError(f"{SOURCE}: no header line found ({expected}); first line: {first[:120]!r}")
 
 
 def _map_header(fields: list[str]) -> list[str]:

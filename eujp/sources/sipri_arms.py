@@ -1,8 +1,15 @@
 """SIPRI Arms Transfers Database: the trade register (CSV, latin-1, with a preamble), Japan as supplier or
 recipient.
 
-Live (UNVERIFIED, see ENDPOINT): the backend of the database's front end, POST with JSON filters, answering
-{"bytes": base64 CSV}; any URL outside /api/p/trades/ is fetched with a plain GET as a CSV file (a mirror).
+Live: there is **no default endpoint**. SIPRI documents no download API, and no public record shows what its
+web front end's backend answers today for the order-level trade register (see docs/live-extraction.md, SIPRI):
+without EUJP_SIPRI_URL a live extraction stops at once with an ExtractError saying so. Set EUJP_SIPRI_URL to
+
+* a mirror of the trade register CSV (a file exported from the database's web front end, "Transfer register",
+  CSV): any URL whose path is not under /api/p/trades/ is fetched with a plain GET; or
+* at your own risk, the undocumented backend (BACKEND_URL, a path under /api/p/trades/): POST with JSON filters
+  (sipri_filters), answering {"bytes": base64 CSV}.
+
 Every payload is the whole register: it replaces the previous extract (`replace_scope=()`).
 """
 
@@ -55,24 +62,41 @@ TABLE = Table(
     },
 )
 
+# The undocumented backend of the database's web front end (https://armstransfers.sipri.org). UNVERIFIED for the
+# order-level register: used only when EUJP_SIPRI_URL names it (docs/live-extraction.md, SIPRI).
+BACKEND_URL = "https://atbackend.sipri.org/api/p/trades/trade-register-csv/"
+BACKEND_PATH = "/api/p/trades/"
+
 ENDPOINT = Endpoint(
-    "EUJP_SIPRI_URL", "https://atbackend.sipri.org/api/p/trades/trade-register-csv/",
-    "UNVERIFIED: the undocumented backend of the SIPRI Arms Transfers Database front end, as used by "
-    "public clients; POST with JSON filters, answers {\"bytes\": base64 CSV}. Any URL outside "
-    "/api/p/trades/ is fetched with a plain GET as a CSV file (a mirror).",
+    "EUJP_SIPRI_URL", "",
+    "No default: SIPRI's live endpoint is unconfirmed. Set it to a mirror of the SIPRI trade register CSV "
+    "(fetched with a plain GET), or, at your own risk, to the undocumented backend " + BACKEND_URL + " (POST "
+    "with JSON filters, answering {\"bytes\": base64 CSV}).",
+)
+
+NO_ENDPOINT = (
+    "SIPRI's live endpoint is unconfirmed, so the live extraction has no default URL: set EUJP_SIPRI_URL to "
+    "the URL of a mirror of the SIPRI trade register CSV (e.g. a file exported from the Arms Transfers "
+    "Database's web front end, https://armstransfers.sipri.org, 'Transfer register' for all suppliers and all "
+    "recipients, as CSV, the layout whose header starts 'Recipient,Supplier,Year of order'), served over HTTP(S) "
+    "and fetched with GET; see docs/live-extraction.md (SIPRI)"
 )
 
 
 def sipri_filters(end_year: int) -> dict:
-    """The JSON body the database front end posts for a trade register of every supplier and recipient
-    (orders up to `end_year`, deliveries 1950..`end_year`): the shape public clients use (unverified)."""
+    """The JSON body posted to the backend (only when EUJP_SIPRI_URL names it) for a register of every supplier
+    and recipient, orders up to `end_year`, deliveries 1950..`end_year`, open deals included.
+
+    The filters are those public clients send for the order-level register (2026: QDThead/weapons-tracker,
+    J-King-Dottie/pacific-links). The 'exportOption' filter is deliberately not sent: with it, the backend
+    answered the per-delivery export layout ('SIPRI AT Database ID,Supplier,Recipient,...'), not the register
+    (datapumpernickel/Rat.db's recorded response of 10 Feb 2025). Unverified: see docs/live-extraction.md."""
     return {
         "filters": [
             {"field": "Delivery year", "condition": "contains", "value1": 1950, "value2": end_year,
              "listData": []},
             {"field": "Order year", "condition": "contains", "value1": 0, "value2": end_year, "listData": []},
             {"field": "opendeals", "condition": "", "value1": "", "value2": "", "listData": []},
-            {"field": "exportOption", "condition": "", "value1": "", "value2": "", "listData": []},
         ],
         "logic": "AND",
     }
@@ -95,7 +119,9 @@ def unwrap_sipri(response: HttpResponse, source: str) -> bytes:
 
 
 def fetch_sipri(ctx: LiveContext) -> list[RawPayload]:
-    if "/api/p/trades/" in urlsplit(ctx.base).path:
+    if not ctx.base.strip():  # unset, empty or blank: no default, on purpose
+        raise ExtractError(f"{ctx.source}: {NO_ENDPOINT}")
+    if BACKEND_PATH in urlsplit(ctx.base).path:
         body = sipri_filters(ctx.run_date.year)
         response = ctx.client.post(ctx.base + "/", json_body=body, expect=EXPECT_JSON)
         csv_bytes = unwrap_sipri(response, ctx.source)

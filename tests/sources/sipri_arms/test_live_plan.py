@@ -5,8 +5,8 @@ from __future__ import annotations
 from eujp.sources.sipri_arms import ENDPOINT, SOURCE
 
 
-def test_default_endpoint_is_the_sipri_backend():
-    assert ENDPOINT.base_url({}) == "https://atbackend.sipri.org/api/p/trades/trade-register-csv"
+def test_there_is_no_default_endpoint_the_mirror_is_named_by_its_variable():
+    assert ENDPOINT.base_url({}) == ""  # unconfirmed live service: see test_live_default.py
     assert SOURCE.endpoint_env == "EUJP_SIPRI_URL"
 
 
