@@ -28,3 +28,10 @@ def describe_rows(rows_in: int, valid: int, rejected: int, written: int | None =
     """'96 rows in, 96 valid, 0 rejected, 48 written' (without the written part when it is not known yet)."""
     text = f"{rows_in} {ROWS_IN}, {valid} {VALID}, {rejected} {REJECTED}"
     return text if written is None else f"{text}, {written} {WRITTEN}"
+
+
+def format_pct(pct: float) -> str:
+    """A share of rows in: '4.69%', '5%', '0.0012%' (two decimals at most, never a share rounded to nothing)."""
+    if 0 < pct < 0.01:
+        return f"{pct:.2g}%"
+    return f"{pct:.2f}".rstrip("0").rstrip(".") + "%"

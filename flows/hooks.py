@@ -113,7 +113,9 @@ _STEP_TASKS = {"extract": "extract {source}", "parse": "prepare {source}", "tran
 
 def _failed_steps(state, known: list[str]) -> list[str]:
     """Failed sources from the run summary a Failed state carries: 'prepare security_events (validate
-    failed)' (a failing source is recorded on its batch, its task itself completes; the error says why)."""
+    failed)' (a failing source is recorded on its batch, its task itself completes; the error says why), and
+    sources whose rejected rows failed the run: 'prepare sipri_arms (rejected rows above the threshold)'
+    (eujp.rejections: their verdict is among the run's errors)."""
     try:
         data = state.result(raise_on_failure=False)
     except Exception:  # noqa: BLE001 - no readable result: fall back on the state message
@@ -121,7 +123,11 @@ def _failed_steps(state, known: list[str]) -> list[str]:
     if not isinstance(data, dict):
         return []
     out = []
+    errors = set(data.get("errors") or [])
     for source in data.get("sources", []):
+        if source.get("rejections") and source["rejections"] in errors:
+            out.append(f"prepare {source['source']} (rejected rows above the threshold)")
+            continue
         if source.get("status") != "failed" or not source.get("error"):
             continue
         name = source["source"]
