@@ -33,6 +33,24 @@ def duckdb_memory_limit() -> str:
     return value
 
 
+# Rejected rows (eujp.rejections): a source that rejected more than this share of its rows in fails the run
+# (its valid rows are still loaded); at or below it, the run completes with a warning naming the source.
+MAX_REJECTED_PCT_ENV = "EUJP_MAX_REJECTED_PCT"
+DEFAULT_MAX_REJECTED_PCT = 5.0
+
+
+def max_rejected_pct_env(source: str) -> str:
+    """The variable of one source's own threshold: EUJP_MAX_REJECTED_PCT_<SOURCE NAME, UPPER CASE>."""
+    return f"{MAX_REJECTED_PCT_ENV}_{source.upper()}"
+
+
+def _pct(name: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a percentage between 0 and 100, got {value!r}") from None
+
+
 # A run id names files (staging/{run_id}.duckdb) and object keys (runs/{run_id}/): one safe path segment.
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -41,6 +59,35 @@ def new_run_id(now: datetime | None = None) -> str:
     """Sortable, unique run id: 20261124T060000Z-1a2b3c."""
     now = now or datetime.now(UTC)
     return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+
+
+# Payload cap (eujp.pipeline.check_payload_sizes, eujp.live): a payload larger than this is refused before it
+# is landed. EUJP_MAX_PAYLOAD_MB for every source, EUJP_MAX_PAYLOAD_MB_<SOURCE NAME, UPPER CASE> for one.
+MAX_PAYLOAD_MB_ENV = "EUJP_MAX_PAYLOAD_MB"
+DEFAULT_MAX_PAYLOAD_MB = 1024.0  # MB = 2**20 bytes
+
+
+def max_payload_mb_env(source: str) -> str:
+    """The variable of one source's own payload cap: EUJP_MAX_PAYLOAD_MB_<SOURCE NAME, UPPER CASE>."""
+    return f"{MAX_PAYLOAD_MB_ENV}_{source.upper()}"
+
+
+def max_payload_bytes(source: str, env=None) -> tuple[int, str]:
+    """The largest payload `source` may land, in bytes, and the variable that says so (the source's own
+    EUJP_MAX_PAYLOAD_MB_<SOURCE> when set, else EUJP_MAX_PAYLOAD_MB, default 1024 MB). ValueError names a bad
+    value's variable."""
+    env = os.environ if env is None else env
+    for name in (max_payload_mb_env(source), MAX_PAYLOAD_MB_ENV):
+        raw = (env.get(name) or "").strip()
+        if raw:
+            try:
+                mb = float(raw)
+            except ValueError:
+                mb = float("nan")
+            if not 0 < mb < float("inf"):  # also NaN
+                raise ValueError(f"{name} must be a size in MB above 0, got {raw!r}")
+            return int(mb * 2**20), name
+    return int(DEFAULT_MAX_PAYLOAD_MB * 2**20), MAX_PAYLOAD_MB_ENV
 
 
 @dataclass(frozen=True)
@@ -55,11 +102,17 @@ class Settings:
     run_date: date = field(default_factory=lambda: datetime.now(UTC).date())
     run_id: str = field(default_factory=new_run_id)
     max_row_drop_pct: float = 50.0  # audit: a table shrinking more than this vs the last run fails
+    # A source rejecting more than this % of its rows in fails the run (eujp.rejections); per source:
+    # (source name, %) pairs from EUJP_MAX_REJECTED_PCT_<SOURCE> (names checked against the registry there).
+    max_rejected_pct: float = DEFAULT_MAX_REJECTED_PCT
+    max_rejected_pct_by_source: tuple[tuple[str, float], ...] = ()
     keep_runs: int = 7  # publish retention: how many published runs to keep
     only_sources: tuple[str, ...] = ()  # empty: all sources
     force: bool = False  # reprocess sources even when unchanged since their last load (full live extraction)
     lock_wait_seconds: float = 0.0  # a run finding another one writing waits this long, then fails
     public_url: str | None = None  # http(s) base under which the publish URI is served (links in artifacts)
+    publish_timeout: float = 300.0  # EUJP_PUBLISH_TIMEOUT: seconds the whole publish may take, retries included
+    raw_retention_days: int | None = None  # EUJP_RAW_RETENTION_DAYS (eujp.retention); None: never prune raw/
 
     def __post_init__(self) -> None:
         if not isinstance(self.run_id, str) or not RUN_ID_PATTERN.match(self.run_id):
@@ -68,8 +121,17 @@ class Settings:
         if self.keep_runs < 2:  # a reader who resolved latest.json just before it moved still reads that run
             raise ValueError(f"EUJP_KEEP_RUNS must be at least 2 (the previous published run stays readable), "
                              f"got {self.keep_runs}")
+        if not self.publish_timeout > 0:  # also NaN
+            raise ValueError(f"EUJP_PUBLISH_TIMEOUT must be a number of seconds above 0, got {self.publish_timeout:g}")
+        if self.raw_retention_days is not None and self.raw_retention_days < 1:
+            raise ValueError(f"EUJP_RAW_RETENTION_DAYS must be at least 1 (unset: keep every landing), "
+                             f"got {self.raw_retention_days}")
         if not 0 <= self.max_row_drop_pct <= 100:
             raise ValueError(f"EUJP_MAX_ROW_DROP_PCT must be between 0 and 100, got {self.max_row_drop_pct:g}")
+        for name, pct in ((MAX_REJECTED_PCT_ENV, self.max_rejected_pct),
+                          *((max_rejected_pct_env(s), p) for s, p in self.max_rejected_pct_by_source)):
+            if not 0 <= pct <= 100:  # also NaN
+                raise ValueError(f"{name} must be a percentage between 0 and 100, got {pct:g}")
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -83,14 +145,33 @@ class Settings:
             base["publish_uri"] = env["EUJP_PUBLISH_URI"]
         if env.get("EUJP_MAX_ROW_DROP_PCT"):
             base["max_row_drop_pct"] = float(env["EUJP_MAX_ROW_DROP_PCT"])
+        if env.get(MAX_REJECTED_PCT_ENV):
+            base["max_rejected_pct"] = _pct(MAX_REJECTED_PCT_ENV, env[MAX_REJECTED_PCT_ENV])
+        per_source = sorted((name.removeprefix(f"{MAX_REJECTED_PCT_ENV}_").lower(), _pct(name, value))
+                            for name, value in env.items()
+                            if name.startswith(f"{MAX_REJECTED_PCT_ENV}_") and value.strip())
+        if per_source:
+            base["max_rejected_pct_by_source"] = tuple(per_source)
         if env.get("EUJP_KEEP_RUNS"):
             base["keep_runs"] = int(env["EUJP_KEEP_RUNS"])
         if env.get("EUJP_LOCK_WAIT_SECONDS"):
             base["lock_wait_seconds"] = float(env["EUJP_LOCK_WAIT_SECONDS"])
         if env.get("EUJP_PUBLIC_URL"):
             base["public_url"] = env["EUJP_PUBLIC_URL"]
+        if env.get("EUJP_PUBLISH_TIMEOUT"):
+            base["publish_timeout"] = _number("EUJP_PUBLISH_TIMEOUT", env["EUJP_PUBLISH_TIMEOUT"], float)
+        if env.get("EUJP_RAW_RETENTION_DAYS"):
+            base["raw_retention_days"] = _number("EUJP_RAW_RETENTION_DAYS", env["EUJP_RAW_RETENTION_DAYS"], int)
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)
+
+    def max_rejected_pct_for(self, source: str) -> tuple[float, str]:
+        """The rejected-rows threshold of `source` (% of its rows in) and the variable it comes from: the
+        source's own EUJP_MAX_REJECTED_PCT_<SOURCE> when set, else EUJP_MAX_REJECTED_PCT (default 5)."""
+        own = dict(self.max_rejected_pct_by_source)
+        if source in own:
+            return own[source], max_rejected_pct_env(source)
+        return self.max_rejected_pct, MAX_REJECTED_PCT_ENV
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
@@ -98,3 +179,11 @@ class Settings:
     @property
     def staging_dir(self) -> Path:
         return self.warehouse_path.parent / "staging"
+
+
+def _number(name: str, value: str, kind: type) -> float | int:
+    """A numeric setting's value; ValueError naming the variable when it is not a number."""
+    try:
+        return kind(value.strip())
+    except ValueError:
+        raise ValueError(f"{name} must be {'a whole number' if kind is int else 'a number'}, got {value!r}") from None

@@ -27,3 +27,12 @@ class PublishError(EujpError):
 
 class ExtractError(EujpError):
     """A source could not be fetched."""
+
+
+class PublishDeadlineError(PublishError):
+    """The publish did not finish within its deadline (EUJP_PUBLISH_TIMEOUT): stopped, `latest` not moved.
+    Never retried: a retry would only spend more of a deadline that has passed."""
+
+
+class PayloadTooLargeError(ExtractError):
+    """A payload is larger than its source's cap (EUJP_MAX_PAYLOAD_MB[_<SOURCE>]): refused before landing."""

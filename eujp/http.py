@@ -40,7 +40,7 @@ from typing import Any, ClassVar, Self
 
 import httpx
 
-from eujp.errors import ExtractError
+from eujp.errors import ExtractError, PayloadTooLargeError
 
 log = logging.getLogger("eujp.http")
 
@@ -60,7 +60,8 @@ class HttpPolicy:
     backoff_base: float = 2.0  # seconds: attempt n waits uniform(0, min(backoff_max, base * 2**(n-1)))
     backoff_max: float = 60.0
     budget_seconds: float = 900.0  # total wall time for all requests of one source in one run
-    max_body_bytes: int = 512 * 1024 * 1024
+    max_body_bytes: int = 512 * 1024 * 1024  # fetch_live sets the source's payload cap (EUJP_MAX_PAYLOAD_MB*)
+    max_body_setting: str | None = None  # the setting max_body_bytes comes from, named when a body exceeds it
     chunk_bytes: int = 64 * 1024
 
     _ENV: ClassVar[dict[str, str]] = {
@@ -361,13 +362,16 @@ class HttpClient:
         except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
             raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
         try:
+            declared = response.headers.get("content-length", "")
+            if 200 <= response.status_code < 300 and declared.isdigit() and int(declared) > self.policy.max_body_bytes:
+                raise PayloadTooLargeError(self._too_large(shown, 0, declared=int(declared)))
             chunks: list[bytes] = []
             size = 0
             for chunk in response.iter_bytes(self.policy.chunk_bytes):
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > self.policy.max_body_bytes:
-                    raise ExtractError(f"{self.source}: {shown}: body exceeds {self.policy.max_body_bytes} bytes")
+                    raise PayloadTooLargeError(self._too_large(shown, size))
                 if self.remaining() <= 0:
                     raise _Retryable(f"budget spent while reading the body ({size} bytes read)")
         except httpx.TimeoutException as exc:
@@ -390,6 +394,14 @@ class HttpClient:
             attempts=0,
             elapsed=0.0,
         )
+
+    def _too_large(self, shown: str, size: int, declared: int | None = None) -> str:
+        cap = self.policy.max_body_bytes
+        setting = f" ({self.policy.max_body_setting})" if self.policy.max_body_setting else ""
+        read = (f"its Content-Length is {declared:,} bytes: not read" if declared is not None
+                else f"stopped reading after {size:,} bytes")
+        return (f"{self.source}: {shown}: the payload is larger than the {cap / 2**20:g} MB cap{setting}: {read}; "
+                "nothing of it was landed")
 
     def _check_length(self, response: HttpResponse, shown: str) -> None:
         """Belt and braces (h11 enforces Content-Length too): decoded size vs declared size."""

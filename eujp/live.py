@@ -24,7 +24,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from eujp.config import Settings
+from eujp.config import Settings, max_payload_bytes, max_payload_mb_env
 from eujp.errors import ExtractError
 from eujp.http import EXPECT_JSON, HttpClient, HttpPolicy, HttpResponse
 from eujp.incremental import SourceState
@@ -151,7 +151,14 @@ def fetch_live(
     if state is None and not force:
         state = read_state(settings.warehouse_path, name)
     extra = {"sleep": sleep} if sleep is not None else {}
-    with HttpClient(name, policy or HttpPolicy.from_env(env), rng=rng, **extra) as client:
+    try:  # a response over the source's payload cap is refused while it is read, before anything is landed
+        cap, setting = max_payload_bytes(name, env)
+    except ValueError as exc:
+        raise ExtractError(f"{name}: {exc}") from None
+    if setting != max_payload_mb_env(name):
+        setting += f"; for this source alone: {max_payload_mb_env(name)}"
+    policy = (policy or HttpPolicy.from_env(env)).with_(max_body_bytes=cap, max_body_setting=setting)
+    with HttpClient(name, policy, rng=rng, **extra) as client:
         ctx = LiveContext(source=name, client=client, base=source.endpoint.base_url(env), state=state,
                           run_date=settings.run_date, force=force, env=env)
         payloads = source.fetch(ctx)

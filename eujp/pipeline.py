@@ -19,8 +19,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from eujp.config import REFERENCE_DIR, Settings
-from eujp.errors import EujpError, ParseError, SchemaDriftError
+from eujp.config import REFERENCE_DIR, Settings, max_payload_bytes, max_payload_mb_env
+from eujp.errors import EujpError, ExtractError, ParseError, PayloadTooLargeError, SchemaDriftError
 from eujp.extract import read_snapshot
 from eujp.incremental import SourceState, later_period, newest_period
 from eujp.landing import RawPayload, land, read_landed
@@ -74,6 +74,10 @@ class SourceBatch:
     etag: str | None = None  # HTTP validators of a single-payload source, kept for the next conditional request
     last_modified: str | None = None
     note: str | None = None  # why a batch is unchanged
+    # Rows rejected by the transform (eujp.rejections.judge_rejections): the run's warning about them, or its
+    # error when their share of rows in is above the source's threshold (the valid rows are loaded all the same).
+    rejections: str | None = None
+    rejected_over_threshold: bool = False
 
     def fail(self, step: str, exc: BaseException) -> SourceBatch:
         detail = str(exc) if isinstance(exc, EujpError) else f"{type(exc).__name__}: {exc}"
@@ -98,6 +102,7 @@ class SourceBatch:
             "input_checksum": self.input_checksum,
             "raw_keys": self.raw_keys,
             "error": self.error,
+            "rejections": self.rejections,
             "validation": None if self.validation is None else self.validation.to_dict(),
         }
 
@@ -125,7 +130,25 @@ def fetch_payloads(source: Source, settings: Settings, store: ObjectStore) -> li
     raise EujpError(f"unknown source mode {settings.source_mode!r}")
 
 
+def check_payload_sizes(source: Source, payloads: list[RawPayload]) -> None:
+    """PayloadTooLargeError when a payload is larger than the source's cap (EUJP_MAX_PAYLOAD_MB_<SOURCE>, else
+    EUJP_MAX_PAYLOAD_MB): a snapshot file is judged by its size on disk, before it is read."""
+    try:
+        cap, setting = max_payload_bytes(source.name)
+    except ValueError as exc:
+        raise ExtractError(f"{source.name}: {exc}") from None
+    for payload in payloads:
+        if payload.size > cap:
+            where = payload.path if payload.path is not None else payload.url
+            raise PayloadTooLargeError(
+                f"{source.name}: payload {payload.name} ({where}) is {payload.size:,} bytes "
+                f"({payload.size / 2**20:.1f} MB), over the {cap / 2**20:g} MB cap ({setting}): refused, nothing of "
+                f"{source.name} was landed; raise {max_payload_mb_env(source.name)} if it is expected")
+
+
 def land_payloads(store: ObjectStore, source: Source, payloads: list[RawPayload], day: date) -> list[str]:
+    """Land the source's payloads (eujp.landing), once every one of them is within its cap."""
+    check_payload_sizes(source, payloads)
     return [land(store, p, day, source.extension) for p in payloads]
 
 
@@ -413,7 +436,7 @@ def etl_run_row(batch: SourceBatch, run_id: str) -> dict:
         "started_at": batch.started_at,
         "ended_at": batch.ended_at or utcnow(),
         "status": {"loaded": "success", "unchanged": "unchanged"}.get(batch.status, "failed"),
-        "message": batch.error or batch.note,
+        "message": batch.error or batch.rejections or batch.note,
     }
 
 

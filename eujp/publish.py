@@ -14,6 +14,8 @@ Layout under the publish URI:
                                           checked, what it found, which run is still current
 
 Every object is verified (size + sha256) after upload; `latest` moves only after all of them verified.
+A publish has a deadline (`Deadline`, EUJP_PUBLISH_TIMEOUT): past it, the publish stops where it is with
+PublishDeadlineError and `latest` stays where it was.
 """
 
 from __future__ import annotations
@@ -22,21 +24,82 @@ import hashlib
 import json
 import mimetypes
 import shutil
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
 from eujp.config import RUN_ID_PATTERN
-from eujp.errors import PublishError
+from eujp.errors import PublishDeadlineError, PublishError
 from eujp.storage import ObjectStore, StoredObject, sha256_file
 from eujp.tables import ALL_TABLES
 from eujp.warehouse import quote_ident
 
 LATEST_POINTER = "latest.json"
 LATEST_CHECK = "latest-check.json"
+PUBLISH_TIMEOUT_ENV = "EUJP_PUBLISH_TIMEOUT"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When a publish must be over: `at` is a time.time() instant, `seconds` the budget it was given and
+    `setting` the variable that gave it (named in the error). Made once per run (`Deadline.after`) and passed
+    down, so that retrying the publish task spends the same deadline instead of starting a new one."""
+
+    at: float
+    seconds: float
+    setting: str = PUBLISH_TIMEOUT_ENV
+
+    @classmethod
+    def after(cls, seconds: float, setting: str = PUBLISH_TIMEOUT_ENV) -> Deadline:
+        return cls(time.time() + seconds, seconds, setting)
+
+    def remaining(self) -> float:
+        return self.at - time.time()
+
+    def passed(self) -> bool:
+        return self.remaining() <= 0
+
+    def describe(self) -> str:
+        return f"the publish deadline of {self.seconds:g} s ({self.setting})"
+
+
+class _Cutoff(Exception):
+    """A store call still running when the deadline passed (`within`)."""
+
+
+def within(deadline: Deadline | None, call: Callable[[], T]) -> T:
+    """`call()`, but given up when `deadline` passes first (_Cutoff; _Cutoff at once when it has passed).
+    The call runs in a daemon thread that is abandoned at the deadline: a store call blocked on a frozen
+    endpoint (a read timeout times the attempts) cannot hold the run. Without a deadline: `call()`."""
+    if deadline is None:
+        return call()
+    left = deadline.remaining()
+    if left <= 0:
+        raise _Cutoff()
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome.append((False, exc))
+
+    worker = threading.Thread(target=run, name="eujp-publish-call", daemon=True)
+    worker.start()
+    worker.join(left)
+    if not outcome:
+        raise _Cutoff()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
 
 
 class ManifestMismatchError(PublishError):
@@ -129,6 +192,7 @@ def publish_run(
     latest_files: tuple[str, ...] = (),
     keep_runs: int = 7,
     on_upload: Callable[[str], None] | None = None,
+    deadline: Deadline | None = None,
 ) -> PublishResult:
     """Upload a run's objects, verify each, then move `latest` (warehouse alias, manifest, pointer last).
 
@@ -139,12 +203,20 @@ def publish_run(
     "docs/..." key), also copied to latest/ when latest moves (a folder's index.html files last); once the
     pointer moved, files a previous run left under a latest/ folder that this run did not write are removed.
     On any failure the previous `latest` is untouched and PublishError names the object.
+
+    `deadline`: every upload and verify (S3 retries included) must end by then; once it passes, the publish stops
+    with PublishDeadlineError (naming the deadline, its setting and the object it stopped at) and the store
+    refuses any further request (`stop_requests_after`), so an upload cut off cannot land `latest.json` later.
+    Removing stale latest/ files and old runs after the pointer moved is bounded by it too; what it cuts off
+    there is a warning (the run is published).
     """
     if not RUN_ID_PATTERN.match(run_id):  # it names the run's prefix: runs/{run_id}/
         raise ValueError(f"run id {run_id!r} is not allowed (see eujp.config.RUN_ID_PATTERN)")
     prefix = f"runs/{run_id}"
     extra_files = expand_directories(extra_files or {})
     latest_keys = _latest_keys(latest_files, extra_files)
+    if keep_runs < 1:
+        raise ValueError("keep_runs must be at least 1")
     frozen = work_dir / "warehouse.duckdb"
     manifest_path = work_dir / "manifest.json"
     try:
@@ -165,21 +237,30 @@ def publish_run(
     objects: list[StoredObject] = []
     key = ""
     replaced: list[str] = []  # latest/ aliases already replaced
+    guard = getattr(store, "stop_requests_after", None)
+    if guard is not None:  # the store refuses requests past the deadline (also those of a call cut off)
+        guard(deadline.at if deadline else None, lambda: PublishDeadlineError(f"{deadline.describe()} has passed"))
+
+    def put(key: str, path: Path, content_type: str | None) -> StoredObject:
+        return within(deadline, lambda: store.put_file(key, path, content_type))
+
     try:
+        if deadline is not None and deadline.passed():
+            raise _Cutoff()  # preparing the files took the whole time: nothing was uploaded
         for key, path in uploads:
-            objects.append(store.put_file(key, path, _content_type(key)))
+            objects.append(put(key, path, _content_type(key)))
             if on_upload is not None:
                 on_upload(key)
         # Every object of the run is in place and verified: now move latest, pointer last.
         for name in latest_keys:
             key = f"latest/{name}"
-            store.put_file(key, extra_files[name], _content_type(name))
+            put(key, extra_files[name], _content_type(name))
             replaced.append(key)
         key = "latest/warehouse.duckdb"
-        store.put_file(key, frozen, _content_type(".duckdb"))
+        put(key, frozen, _content_type(".duckdb"))
         replaced.append(key)
         key = "latest/manifest.json"
-        store.put_file(key, manifest_path, "application/json")
+        put(key, manifest_path, "application/json")
         replaced.append(key)
         key = LATEST_POINTER
         pointer = {
@@ -189,10 +270,9 @@ def publish_run(
             "manifest_sha256": sha256_file(manifest_path),
             "published_at": manifest["published_at"],
         }
-        store.put_bytes(LATEST_POINTER, json.dumps(pointer, indent=2).encode(), "application/json")
-    except PublishError:
-        raise
-    except Exception as exc:  # boto/network/OS errors: say which object failed
+        pointer_bytes = json.dumps(pointer, indent=2).encode()
+        within(deadline, lambda: store.put_bytes(LATEST_POINTER, pointer_bytes, "application/json"))
+    except Exception as exc:  # boto/network/OS errors, the deadline: say which object failed
         if key == LATEST_POINTER:
             moved = "the latest/ aliases were replaced"
         elif replaced:
@@ -201,9 +281,30 @@ def publish_run(
         else:
             moved = None
         state = f"{moved} but {LATEST_POINTER} still points at the previous run" if moved else "latest was not moved"
+        if deadline is not None and (isinstance(exc, _Cutoff | PublishDeadlineError) or deadline.passed()):
+            if key == LATEST_POINTER and isinstance(exc, _Cutoff):  # the pointer's PUT was sent: it may land
+                state = (f"the latest/ aliases were replaced and the write of {LATEST_POINTER} was cut off: it "
+                         "still points at the previous run unless that write reached the store")
+            where = f"at {key}" if key else "before the first upload"
+            detail = "" if isinstance(exc, _Cutoff | PublishDeadlineError) else f" ({type(exc).__name__}: {exc})"
+            raise PublishDeadlineError(
+                f"publishing run {run_id} to {store.uri} stopped {where}: {deadline.describe()} passed{detail}; "
+                f"{state}. Raise {deadline.setting} if publishing is just slow") from exc
+        if guard is not None:
+            guard(None)  # no call was cut off: nothing of this publish is in flight
+        if isinstance(exc, PublishError):
+            raise
         raise PublishError(f"publishing run {run_id} to {store.uri} failed at {key}: {exc}; {state}") from exc
-    warnings = _remove_stale_latest(store, latest_files, latest_keys, extra_files)
-    apply_retention(store, keep_runs)
+    if guard is not None:
+        guard(None)  # nothing of this publish is in flight: the store serves its caller again
+    # Published: cleaning up is best effort within the deadline, and what it leaves is a warning.
+    warnings = _remove_stale_latest(store, latest_files, latest_keys, extra_files, deadline)
+    try:
+        within(deadline, lambda: apply_retention(store, keep_runs))
+    except _Cutoff:
+        warnings.append(f"older runs not removed (retention, EUJP_KEEP_RUNS): {deadline.describe()} passed")
+    except Exception as exc:  # noqa: BLE001 - the run is published; the next publish retries the retention
+        warnings.append(f"older runs not removed (retention, EUJP_KEEP_RUNS): {type(exc).__name__}: {exc}")
     return PublishResult(run_id, store.uri, prefix, manifest, objects, warnings)
 
 
@@ -224,16 +325,22 @@ def _latest_keys(latest_files: tuple[str, ...], extra_files: dict[str, Path]) ->
 
 
 def _remove_stale_latest(store: ObjectStore, latest_files: tuple[str, ...], latest_keys: list[str],
-                         extra_files: dict[str, Path]) -> list[str]:
+                         extra_files: dict[str, Path], deadline: Deadline | None = None) -> list[str]:
     """Remove what earlier runs left under the latest/ folders this run replaced (e.g. latest/docs/: the pages
     of older validations); best effort, after the pointer moved: what cannot be removed is a warning."""
     written = {f"latest/{k}" for k in latest_keys}
     folders = [n.rstrip("/") for n in latest_files if n.rstrip("/") not in extra_files]
-    try:
+
+    def remove() -> None:
         stale = [k for name in folders for k in store.list_keys(f"latest/{name}")
                  if k.startswith(f"latest/{name}/") and k not in written]
         if stale:
             store.delete(stale)
+
+    try:
+        within(deadline, remove)
+    except _Cutoff:
+        return [f"stale files under latest/{', latest/'.join(folders)} not removed: {deadline.describe()} passed"]
     except Exception as exc:  # noqa: BLE001 - the run is published; stale files are unreachable from its index
         return [f"stale files under latest/{', latest/'.join(folders)} not removed: {type(exc).__name__}: {exc}"]
     return []

@@ -27,7 +27,7 @@ from eujp.freshness import warehouse_freshness
 from eujp.fsguard import raise_if_storage_error
 from eujp.marts.build import build_marts
 from eujp.pipeline import SourceBatch, load_batches, load_dim_country, utcnow
-from eujp.publish import expand_directories, publish_run, read_latest_manifest, record_check
+from eujp.publish import Deadline, expand_directories, publish_run, read_latest_manifest, record_check, within
 from eujp.reference import load_reference_tables
 from eujp.report import write_warehouse_report
 from eujp.storage import open_store
@@ -47,7 +47,7 @@ class RunSummary:
     published_to: str | None = None
     warehouse: str | None = None
     errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)  # stale sources, Data Docs not built, ...
+    warnings: list[str] = field(default_factory=list)  # rows rejected, stale sources, Data Docs not built, ...
     # Where a person opens the run's Great Expectations Data Docs (index.html) and its HTML report: an http(s)
     # URL under EUJP_PUBLIC_URL when set, else where the file is ("<store uri>/<key>", or the local folder of
     # Data Docs that were not published): never a file:// link (complete_summary).
@@ -246,9 +246,16 @@ def run_catalog(settings: Settings, manifest: dict, *, report: bool = False,
 
 
 def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit: dict, status: str,
-            docs: str | None = None, fingerprint: dict | None = None, log: logging.Logger = default_log) -> str:
+            docs: str | None = None, fingerprint: dict | None = None, log: logging.Logger = default_log,
+            deadline: Deadline | None = None) -> str:
     """Publish the promoted warehouse, its tables, manifest, report, catalog and Data Docs
-    (eujp.publish.publish_run: `latest` moves last); returns where the run was published."""
+    (eujp.publish.publish_run: `latest` moves last); returns where the run was published.
+
+    `deadline`: when the whole publish must be over (PublishDeadlineError past it, `latest` not moved); the flow
+    makes it once per run so that the task's retries share it; None: settings.publish_timeout from now. Once
+    published, the raw zone's retention (eujp.retention, settings.raw_retention_days) is applied within what is
+    left of it; a retention that fails or runs out of time is a warning."""
+    deadline = deadline or Deadline.after(settings.publish_timeout)
     store = open_store(settings.publish_uri)
     work_dir = settings.warehouse_path.parent / "publish" / settings.run_id
     manifest = run_manifest(settings, batches, counts, audit, status, fingerprint)
@@ -272,12 +279,29 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
                 extra_files=extra,
                 latest_files=tuple(k for k in ("report.html", catalog.name if catalog else "", "docs") if k in extra),
                 on_upload=lambda key: advance(),
+                deadline=deadline,
             )
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     for warning in result.warnings:
         log.warning("publish: %s", warning)
+    if settings.raw_retention_days is not None:
+        _prune_raw_zone(store, settings.raw_retention_days, deadline, log)
     return result.location
+
+
+def _prune_raw_zone(store, days: int, deadline: Deadline, log: logging.Logger) -> None:
+    """The raw zone's retention after a successful publish (eujp.retention), within the publish deadline;
+    whatever goes wrong is a warning: the run is published, and the next one prunes again."""
+    from eujp.retention import prune_raw
+
+    try:
+        plan = within(deadline, lambda: prune_raw(store, days))
+    except Exception as exc:  # noqa: BLE001 - the run is published; what is left is pruned next time
+        reason = f"{deadline.describe()} passed" if deadline.passed() else f"{type(exc).__name__}: {exc}"
+        log.warning("raw retention (EUJP_RAW_RETENTION_DAYS=%d) not applied: %s", days, reason)
+        return
+    log.info("raw retention (EUJP_RAW_RETENTION_DAYS=%d): %s", days, plan.summary())
 
 
 # --- the summary ----------------------------------------------------------------------------------------------

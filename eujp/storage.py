@@ -17,6 +17,8 @@ import json
 import os
 import re
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -63,6 +65,7 @@ class ObjectStore(Protocol):
     def list_keys(self, prefix: str = "") -> list[str]: ...
     def delete(self, keys: list[str]) -> None: ...
     def url_for(self, key: str) -> str: ...
+    def stop_requests_after(self, when: float | None, error: Callable[[], Exception] | None = None) -> None: ...
 
 
 class LocalObjectStore:
@@ -138,6 +141,9 @@ class LocalObjectStore:
     def url_for(self, key: str) -> str:
         return self._path(key).as_uri()
 
+    def stop_requests_after(self, when: float | None, error: Callable[[], Exception] | None = None) -> None:
+        """Nothing to stop: a folder has no requests in flight (see S3ObjectStore.stop_requests_after)."""
+
 
 class S3ObjectStore:
     """An S3-compatible bucket under a prefix. Objects are private (no ACL is ever granted); every
@@ -153,6 +159,23 @@ class S3ObjectStore:
         if self.prefix:
             check_key(self.prefix)  # no '..' or empty segments in the publish prefix either
         self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self._stop: tuple[float, Callable[[], Exception]] | None = None
+        events = getattr(getattr(client, "meta", None), "events", None)  # None: not a botocore client (a stub)
+        if events is not None:
+            events.register("before-send.s3", self._before_send)
+
+    def stop_requests_after(self, when: float | None, error: Callable[[], Exception] | None = None) -> None:
+        """From `when` (a time.time() instant) on, refuse every HTTP request of this store before it is sent,
+        each retry and multipart part included, raising `error()` (not retried by botocore); None: stop nothing.
+        A publish deadline (eujp.publish) uses it so that a request cut off by the deadline cannot be retried
+        later, in the background, after the run said it stopped."""
+        self._stop = None if when is None else (when, error or (lambda: PublishError("request refused: the "
+                                                                                      "deadline has passed")))
+
+    def _before_send(self, **kwargs) -> None:
+        stop = self._stop
+        if stop is not None and time.time() >= stop[0]:
+            raise stop[1]()
 
     def _key(self, key: str) -> str:
         check_key(key)

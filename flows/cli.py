@@ -390,13 +390,14 @@ def status(
     strict: Annotated[bool, typer.Option("--strict", help="Exit 3 when a source is stale or was never "
                                          "extracted (for monitoring).")] = False,
 ) -> None:
-    """Print the last runs (Prefect API and warehouse), their state, what is published and source freshness."""
+    """Print the last runs (Prefect API and warehouse), their state, the last run per source (rows rejected,
+    errors), what is published and source freshness."""
     from rich.console import Console
 
     from eujp.config import Settings
     from eujp.freshness import warehouse_freshness
     from eujp.publish import read_latest_check, read_latest_pointer
-    from eujp.status import render, warehouse_runs
+    from eujp.status import render, run_sources, warehouse_runs
     from eujp.storage import open_store
 
     settings = Settings.from_env(warehouse_path=warehouse, publish_uri=publish)
@@ -410,9 +411,10 @@ def status(
     except Exception as exc:  # noqa: BLE001 - the store may be unreachable; say so and go on
         pointer, note = None, (note or "") + f"\npublish store {settings.publish_uri} not readable: {exc}"
     freshness = warehouse_freshness(settings.warehouse_path)
+    runs = warehouse_runs(settings.warehouse_path, limit)
     render(console, warehouse_path=settings.warehouse_path, flow_runs=flow_runs, flow_runs_note=note,
-           runs=warehouse_runs(settings.warehouse_path, limit), freshness=freshness, pointer=pointer,
-           publish_uri=settings.publish_uri, check=check)
+           runs=runs, freshness=freshness, pointer=pointer, publish_uri=settings.publish_uri, check=check,
+           last_run=run_sources(settings.warehouse_path, runs[0].run_id) if runs else None)
     if strict and any(f.warning for f in freshness):
         raise typer.Exit(code=3)
 
@@ -522,6 +524,50 @@ def _write_result(rel, fmt: QueryFormat, output: Path | None) -> None:
             sys.stdout.write(text + "\n")
         else:
             output.write_text(text + "\n", encoding="utf-8")
+
+
+@app.command("prune-raw")
+def prune_raw_zone(
+    publish: Annotated[str | None, typer.Option(help="Publish target whose raw zone to prune: a folder or "
+                                                "s3://bucket/prefix (env EUJP_PUBLISH_URI; default "
+                                                "var/objectstore).")] = None,
+    days: Annotated[int | None, typer.Option("--days", min=1, help="Retention in days (env "
+                                             "EUJP_RAW_RETENTION_DAYS): landings of today and the DAYS days "
+                                             "before are kept, and so is everything a published run or an "
+                                             "as-of of a kept day needs.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be deleted; delete nothing.")]
+    = False,
+) -> None:
+    """Delete the raw landings that no retained day needs (eujp/retention.py, docs/reliability.md): a day's
+    landing is kept when the day is in the window or is the day of a run still published, and an older one
+    unless the same payloads were landed again before the next kept day. One line per landing deleted, then a
+    summary. Exit 2 when no retention is configured, 1 when the store cannot be read."""
+    from eujp.config import Settings
+    from eujp.errors import EujpError
+    from eujp.retention import RETENTION_ENV, prune_raw
+    from eujp.storage import open_store
+
+    try:
+        settings = Settings.from_env(publish_uri=publish, raw_retention_days=days)
+    except ValueError as exc:
+        _fail_usage(str(exc))
+    if settings.raw_retention_days is None:
+        _fail_usage(f"no raw retention is configured: set {RETENTION_ENV} or give --days (nothing was pruned)")
+    try:
+        store = open_store(settings.publish_uri)
+    except ValueError as exc:
+        _fail_usage(str(exc))
+    try:
+        plan = prune_raw(store, settings.raw_retention_days, dry_run=dry_run)
+    except Exception as exc:  # noqa: BLE001 - an unreadable store: one line, no traceback
+        typer.echo(str(exc) if isinstance(exc, EujpError) else
+                   f"pruning {store.uri}/raw/ failed: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    for doomed in plan.doomed:
+        typer.echo(f"{'would delete' if dry_run else 'deleted'} {store.uri.rstrip('/')}/{doomed.folder.prefix} "
+                   f"({len(doomed.folder.keys)} object(s)): {doomed.reason()}")
+    typer.echo(plan.summary() + (" (dry run: nothing was deleted)" if dry_run else ""))
+
 
 if __name__ == "__main__":
     app()

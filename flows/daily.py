@@ -19,14 +19,16 @@ from eujp.config import Settings
 from eujp.errors import AuditFailed, PublishError
 from eujp.lock import warehouse_lock
 from eujp.pipeline import SourceBatch, load_countries
-from eujp.preflight import PreflightFailed, preflight
+from eujp.preflight import Check, PreflightFailed, preflight
+from eujp.publish import Deadline
+from eujp.rejections import judge_rejections, rejection_errors, rejection_warnings, unknown_threshold_sources
 from eujp.run import RunSummary, data_docs
 from eujp.sources import DOMAINS
 from eujp.warehouse import clean_stale_staging
 from flows.domains import run_domain
 from flows.hooks import begin_run, notify_failure
 from flows.results import flow_result, report_run
-from flows.tasks import build_docs, confirm_nothing_new, load_audit_promote, publish
+from flows.tasks import build_docs, confirm_nothing_new, load_audit_promote, publish, publish_retry_condition
 
 
 def check_settings(settings: Settings, logger) -> None:
@@ -36,6 +38,9 @@ def check_settings(settings: Settings, logger) -> None:
 
     started = time.monotonic()
     checks = preflight(settings, prefect_api_url=api_url())
+    unknown = unknown_threshold_sources(settings)
+    if unknown:
+        raise PreflightFailed([Check("rejected rows threshold", False, problem) for problem in unknown])
     logger.info("preflight: %d checks passed in %.1f s", len(checks), time.monotonic() - started)
 
 
@@ -52,6 +57,7 @@ def run_daily(settings: Settings) -> RunSummary:
         for domain in DOMAINS:
             batches.extend(run_domain(domain, settings, countries))
         summary.errors = [b.error for b in batches if b.error]
+        judge_rejections(settings, batches)  # before the load: etl_runs.message records each verdict
         current = confirm_nothing_new(settings, batches, countries)
         if current is not None:
             summary.sources = [b.summary() for b in batches]
@@ -71,12 +77,18 @@ def run_daily(settings: Settings) -> RunSummary:
             summary.sources = [b.summary() for b in batches]
             report_run(settings, summary, reports, docs)
             return summary
-        summary.errors = [b.error for b in batches if b.error]  # load errors too
+        # load errors too; a source that rejected more of its rows than its threshold fails the run, though
+        # its valid rows are loaded and published (eujp.rejections), as a failed source's neighbours are
+        summary.errors = [b.error for b in batches if b.error] + rejection_errors(batches)
+        summary.warnings[:0] = rejection_warnings(batches)
         summary.status = "failed" if summary.errors else "success"
         summary.table_rows, summary.audit = counts, audit
         summary.sources = [b.summary() for b in batches]
         try:
-            summary.published_to = publish(settings, batches, counts, audit, summary.status, docs, fingerprint)
+            deadline = Deadline.after(settings.publish_timeout)  # one per run: the task's retries share it
+            publish_task = publish.with_options(retry_condition_fn=publish_retry_condition(deadline))
+            summary.published_to = publish_task(settings, batches, counts, audit, summary.status, docs, fingerprint,
+                                                deadline=deadline)
         except PublishError as exc:  # promoted but not published: latest still points at the previous run
             summary.status = "failed"
             summary.errors.append(str(exc))
@@ -98,7 +110,8 @@ def daily_flow(
     force: bool = False,
 ):
     """Daily EU–Japan ETL: every source, validated, loaded into a staging copy, audited, promoted and
-    published. Ends Failed (with the summary as its data) when any source or step failed, and Failed with
+    published. Ends Failed (with the summary as its data) when any source or step failed or a source rejected
+    more of its rows than its threshold (EUJP_MAX_REJECTED_PCT, eujp.rejections), and Failed with
     the PreflightFailed as its data, before anything is done, when a setting is wrong (eujp.preflight)."""
     settings = Settings.from_env(
         snapshot_dir=Path(snapshot_dir) if snapshot_dir else None,

@@ -3,14 +3,18 @@ does not)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from eujp import run
 from eujp.config import Settings
+from eujp.errors import PublishDeadlineError
 from eujp.landing import RawPayload
 from eujp.pipeline import SourceBatch, fetch_payloads, land_payloads, prepare_source
+from eujp.publish import Deadline
 from eujp.sources import get_source
 from eujp.storage import open_store
 from flows.hooks import remember_task_failure
@@ -57,9 +61,32 @@ def build_docs(settings: Settings, reports: list) -> str:
     return run.build_docs(settings, reports)
 
 
+def publish_retry_condition(deadline: Deadline | None = None) -> Callable:
+    """The publish task's `retry_condition_fn`: never retry a PublishDeadlineError, nor (given the run's
+    `deadline`) when the retry would start after the deadline: the retries share the run's one deadline
+    (eujp.publish.Deadline) instead of multiplying it."""
+
+    def should_retry(task, task_run, state) -> bool:
+        error = state.data if isinstance(state.data, BaseException) else None
+        if isinstance(error, PublishDeadlineError):
+            return False
+        if deadline is None:
+            return True
+        delays = task.retry_delay_seconds or 0
+        if isinstance(delays, Sequence):  # Prefect takes the n-th delay for the n-th retry, the last one after
+            delays = delays[min(max(task_run.run_count - 1, 0), len(delays) - 1)] if delays else 0
+        return deadline.remaining() > float(delays)
+
+    return should_retry
+
+
 @task(name="publish", task_run_name="publish", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE,
-      on_failure=[remember_task_failure])
+      retry_condition_fn=publish_retry_condition(), on_failure=[remember_task_failure])
 def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit: dict, status: str,
-            docs: str | None = None, fingerprint: dict | None = None) -> str:
-    """eujp.run.publish: data, manifest, report and Data Docs; `latest` moves last."""
-    return run.publish(settings, batches, counts, audit, status, docs, fingerprint, get_run_logger())
+            docs: str | None = None, fingerprint: dict | None = None, deadline: Deadline | None = None) -> str:
+    """eujp.run.publish: data, manifest, report and Data Docs; `latest` moves last. `deadline`: the run's
+    publish deadline (EUJP_PUBLISH_TIMEOUT), made once by the flow: call the task through
+    `publish.with_options(retry_condition_fn=publish_retry_condition(deadline))` so that no retry starts
+    after it."""
+    return run.publish(settings, batches, counts, audit, status, docs, fingerprint, get_run_logger(),
+                       deadline=deadline)

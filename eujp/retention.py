@@ -1,0 +1,198 @@
+"""Raw-zone retention (EUJP_RAW_RETENTION_DAYS): delete the landings that no retained day can need.
+
+Every run lands what it extracted under `raw/{source}/{day}/` (eujp.landing), and nothing is ever deleted
+there on its own; snapshot runs land their whole snapshot again each day. `prune_raw` is the explicit step
+that deletes old landings: `eujp prune-raw [--dry-run]`, and the end of every successful publish when
+EUJP_RAW_RETENTION_DAYS is set (unset: the raw zone is never pruned).
+
+What must stay. The **retained days** are
+  - every day within the window: today and the N days before it (N = EUJP_RAW_RETENTION_DAYS), and
+  - the days of the runs still published under `runs/` (EUJP_KEEP_RUNS): the days of the landings their
+    manifests list (`sources.*.raw_keys`), the day they were published and the day their run id names.
+For each retained day D, `eujp run --from-raw D` needs the landings of D itself, and `eujp run --as-of D`
+replays every landing on or before D, oldest first (eujp.asof.replay_plan). So a landing on a retained day is
+never deleted, and an older one only when no as-of replay of a retained day can tell it is gone.
+
+When is a landing L (of one source, on day d, not a retained day) not needed? Every retained day D >= d
+replays L, and deleting it is invisible only if a later landing L' of the same source that every such
+replay also loads, after L, undoes all that L did: L' on a day after d and on or before R, the first
+retained day after d (at the latest, the oldest day of the window). That holds when L' holds exactly the
+same payloads as L (the same sha256s, which the keys name): loading L' writes the same rows over the same
+keys and the same replace scope as L did, so the warehouse after ...L...L' is the warehouse after ...L'
+(`replay_plan` then loads L' where it skipped it as a repeat of L; the content is the same). Landings
+whose content differs are all kept, even for a source whose payloads replace its whole previous extract:
+a later landing that fails to load (a drifted or truncated file) leaves the warehouse on L, so L is only
+superseded by a landing known to load like it. In practice: the same file landed day after day (snapshot
+runs, an unchanged source) shrinks to its last landing before the window; every distinct landing stays.
+A folder holding payloads but no `.meta.json` (a landing cut off half-way) is not a landing for as-of or
+--from-raw and is deleted when it is old enough.
+
+Deleting a landing deletes its `.meta.json` files first, then its payloads: a prune cut off half-way leaves
+payloads without metadata (ignored, deleted next time), never metadata without its payload.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from eujp.errors import EujpError
+from eujp.storage import ObjectStore
+
+RETENTION_ENV = "EUJP_RAW_RETENTION_DAYS"
+META_SUFFIX = ".meta.json"
+_RUN_ID_DAY = re.compile(r"^(\d{8})T\d{6}Z")
+
+
+@dataclass(frozen=True)
+class LandingFolder:
+    """`raw/{source}/{day}/`: one source's landing on one day (every object under it)."""
+
+    source: str
+    day: date
+    keys: tuple[str, ...]
+    checksums: frozenset[str]  # the payloads' sha256s, from their `{sha256}.meta.json` keys
+
+    @property
+    def prefix(self) -> str:
+        return f"raw/{self.source}/{self.day.isoformat()}/"
+
+
+@dataclass(frozen=True)
+class Doomed:
+    """A landing to delete, and why: `superseded_on` is the day of the later landing with the same payloads
+    (None: a folder with no metadata, not a landing)."""
+
+    folder: LandingFolder
+    superseded_on: date | None
+
+    def reason(self) -> str:
+        if self.superseded_on is None:
+            return "payloads without metadata (a landing cut off half-way)"
+        return f"the same payloads were landed again on {self.superseded_on.isoformat()}"
+
+
+@dataclass
+class RawPrunePlan:
+    today: date
+    retention_days: int
+    run_days: dict[date, tuple[str, ...]]  # days of the published runs -> their run ids
+    doomed: list[Doomed] = field(default_factory=list)
+    kept: list[LandingFolder] = field(default_factory=list)
+    deleted: bool = False  # True once `prune_raw` deleted the objects (not a dry run)
+
+    @property
+    def window_start(self) -> date:
+        """The oldest day of the window: landings on or after it are always kept."""
+        return self.today - timedelta(days=self.retention_days)
+
+    @property
+    def keys(self) -> list[str]:
+        return [k for d in self.doomed for k in d.folder.keys]
+
+    def retained(self, day: date) -> bool:
+        return day >= self.window_start or day in self.run_days
+
+    def summary(self) -> str:
+        verb = "deleted" if self.deleted else "to delete"
+        runs = ", ".join(d.isoformat() for d in sorted(self.run_days)) or "none"
+        return (f"{len(self.doomed)} landing(s), {len(self.keys)} object(s) {verb}; {len(self.kept)} landing(s) "
+                f"kept (window: {self.window_start.isoformat()} on; days of published runs: {runs})")
+
+
+def raw_landings(store: ObjectStore) -> dict[str, list[LandingFolder]]:
+    """Every `raw/{source}/{day}/` folder of the store, per source, oldest first (one listing). Keys that do
+    not have that shape are left out: they are never deleted."""
+    grouped: dict[tuple[str, date], list[str]] = {}
+    for key in store.list_keys("raw"):
+        parts = key.split("/")
+        if len(parts) != 4 or parts[0] != "raw":
+            continue
+        try:
+            day = date.fromisoformat(parts[2])
+        except ValueError:
+            continue
+        if parts[2] != day.isoformat():  # e.g. 20260302: not a folder this code writes
+            continue
+        grouped.setdefault((parts[1], day), []).append(key)
+    out: dict[str, list[LandingFolder]] = {}
+    for (source, day), keys in sorted(grouped.items()):
+        checksums = frozenset(k.rsplit("/", 1)[1].removesuffix(META_SUFFIX) for k in keys if k.endswith(META_SUFFIX))
+        out.setdefault(source, []).append(LandingFolder(source, day, tuple(sorted(keys)), checksums))
+    return out
+
+
+def published_run_days(store: ObjectStore) -> dict[date, tuple[str, ...]]:
+    """The days of the runs still published under `runs/` (those with a manifest): the days of the landings
+    their manifests list, the day each was published and the day its run id names. A manifest that cannot
+    be read stops the prune (EujpError): deleting without knowing what a run needs is not an option."""
+    run_ids = sorted({k.split("/")[1] for k in store.list_keys("runs") if k.count("/") >= 2})
+    days: dict[date, set[str]] = {}
+    for run_id in run_ids:
+        key = f"runs/{run_id}/manifest.json"
+        if not store.exists(key):  # a publish that failed before its manifest: not a published run
+            continue
+        try:
+            manifest = json.loads(store.get_bytes(key))
+            found = set(_manifest_days(manifest))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise EujpError(f"raw retention: cannot read {store.uri}/{key} ({type(exc).__name__}: {exc}), so "
+                            "which landings its run needs is unknown: nothing was pruned") from exc
+        match = _RUN_ID_DAY.match(run_id)
+        if match:
+            found.add(datetime.strptime(match.group(1), "%Y%m%d").date())
+        for day in found:
+            days.setdefault(day, set()).add(run_id)
+    return {day: tuple(sorted(ids)) for day, ids in sorted(days.items())}
+
+
+def _manifest_days(manifest: dict) -> Iterable[date]:
+    if manifest.get("published_at"):
+        yield datetime.fromisoformat(manifest["published_at"]).astimezone(UTC).date()
+    for source in (manifest.get("sources") or {}).values():
+        for key in source.get("raw_keys") or ():
+            parts = key.split("/")
+            if len(parts) == 4 and parts[0] == "raw":
+                yield date.fromisoformat(parts[2])
+
+
+def plan_raw_prune(store: ObjectStore, retention_days: int, *, today: date | None = None) -> RawPrunePlan:
+    """What `prune_raw` would delete, and why (see the module docstring); deletes nothing."""
+    if retention_days < 1:
+        raise ValueError(f"{RETENTION_ENV} must be at least 1, got {retention_days}")
+    plan = RawPrunePlan(today or datetime.now(UTC).date(), retention_days, published_run_days(store))
+    retained_days = sorted(plan.run_days)
+    for folders in raw_landings(store).values():
+        for i, folder in enumerate(folders):
+            if plan.retained(folder.day):
+                plan.kept.append(folder)
+                continue
+            if not folder.checksums:
+                plan.doomed.append(Doomed(folder, None))
+                continue
+            # The first retained day after this one: every replay of a retained day replays what lies before it.
+            bound = min([d for d in retained_days if d > folder.day] + [plan.window_start])
+            later = next((f for f in folders[i + 1:] if f.day <= bound and f.checksums == folder.checksums), None)
+            if later is None:
+                plan.kept.append(folder)
+            else:
+                plan.doomed.append(Doomed(folder, later.day))
+    return plan
+
+
+def prune_raw(store: ObjectStore, retention_days: int, *, today: date | None = None,
+              dry_run: bool = False) -> RawPrunePlan:
+    """Delete the landings no retained day needs (`plan_raw_prune`): every `.meta.json` first, then the
+    payloads. `dry_run`: only the plan."""
+    plan = plan_raw_prune(store, retention_days, today=today)
+    if dry_run:
+        return plan
+    keys = plan.keys
+    if keys:
+        store.delete([k for k in keys if k.endswith(META_SUFFIX)])
+        store.delete([k for k in keys if not k.endswith(META_SUFFIX)])
+    plan.deleted = True
+    return plan
