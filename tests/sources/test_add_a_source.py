@@ -120,6 +120,8 @@ def test_a_source_from_one_module_runs_through_the_pipeline(tmp_path):
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "EUJP_"))}
     env |= {"EUJP_SOURCE_MODULES": "fixture_customs_source",
+            # One of its three rows is rejected on purpose; the per-source threshold variable follows its name.
+            "EUJP_MAX_REJECTED_PCT_FIXTURE_CUSTOMS": "50",
             "PYTHONPATH": os.pathsep.join([str(module_dir), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     listed = subprocess.run([sys.executable, "-c", ("from eujp.sources import SOURCES; "
                              "print(' '.join(s.name for s in SOURCES))")],
