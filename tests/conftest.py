@@ -77,20 +77,13 @@ def shared_data() -> Path:
 
 # --- S3: a real S3 protocol server (moto) on 127.0.0.1 ------------------------------------------------
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def s3_server():
     """moto's S3 server on loopback for the whole session; yields its endpoint URL."""
     from moto.server import ThreadedMotoServer
+    from support.processes import free_port
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from support import local_http
+from support.processes import free_port, stop_group, wait_for
 
 from eujp.sources import SOURCES, security_events
 from eujp.tables import FACT_TABLES
@@ -40,25 +40,8 @@ TOKEN = "T0KEN-9f8e7d"
 EVENTS = security_events.SOURCE.name  # by its module: a source's name is written in its own folder only
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def _stop(proc: subprocess.Popen, grace: float = 15.0) -> None:
-    """SIGTERM the process group we started, then SIGKILL what is left of it."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(grace)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(10)
 
 
 def _children(pid: int, needle: str) -> list[int]:
@@ -74,14 +57,6 @@ def _children(pid: int, needle: str) -> list[int]:
     return found
 
 
-def _wait(predicate, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +64,7 @@ def prefect_api(tmp_path_factory):
     """`prefect server start` on a free 127.0.0.1 port with its own PREFECT_HOME; yields (api url, env for
     clients)."""
     home = tmp_path_factory.mktemp("prefect-home")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EUJP_"))}
     env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
             "GX_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_COLORS": "false"}
@@ -107,10 +82,10 @@ def prefect_api(tmp_path_factory):
             except OSError:
                 return False
 
-        _wait(healthy, 120, "the Prefect server to be healthy")
+        wait_for(healthy, 120, "the Prefect server to be healthy")
         yield url, env | {"PREFECT_API_URL": url}
     finally:
-        _stop(server)
+        stop_group(server)
         log.close()
 
 
@@ -173,7 +148,7 @@ def test_served_deployment_runs_from_the_api_with_artifacts_data_docs_and_crash_
                 except ObjectNotFound:
                     return None
 
-            dep = _wait(deployment, 90, "the deployment eujp-daily/served")
+            dep = wait_for(deployment, 90, "the deployment eujp-daily/served")
             # the schedule, read back through the API
             (schedule,) = dep.schedules
             assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.active) == ("0 6 * * *", "UTC", True)
@@ -190,12 +165,12 @@ def test_served_deployment_runs_from_the_api_with_artifacts_data_docs_and_crash_
                     raise AssertionError(f"eujp serve exited: {(tmp_path / 'serve.log').read_text()[-3000:]}")
                 return run if run.state.is_final() else None
 
-            run = _wait(finished, 180, "the flow run to finish", interval=1)
+            run = wait_for(finished, 180, "the flow run to finish", interval=1)
             assert run.state.type == StateType.COMPLETED, (run.state, (tmp_path / "serve.log").read_text()[-3000:])
             artifacts = {x.key: x for x in client.read_artifacts(
                 artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))}
             # the server's scheduler has put the next runs on the calendar: every day at 06:00 UTC
-            scheduled = _wait(lambda: [r for r in client.read_flow_runs(deployment_filter=DeploymentFilter(
+            scheduled = wait_for(lambda: [r for r in client.read_flow_runs(deployment_filter=DeploymentFilter(
                 id=DeploymentFilterId(any_=[dep.id]))) if r.state.type == StateType.SCHEDULED], 60,
                 "the scheduler to schedule the deployment's runs")
             times = {r.expected_start_time.astimezone(UTC) for r in scheduled}
@@ -236,13 +211,13 @@ def test_served_deployment_runs_from_the_api_with_artifacts_data_docs_and_crash_
         # a run whose process is killed ends Crashed; the serving process runs the crash hook and alerts
         with api(url) as client:
             doomed = client.create_flow_run_from_deployment(dep.id)
-            _wait(lambda: client.read_flow_run(doomed.id).state.is_running(), 120, "the second run to start")
-            (engine,) = _wait(lambda: _children(serve.pid, "prefect.engine"), 30, "the flow run's process")
+            wait_for(lambda: client.read_flow_run(doomed.id).state.is_running(), 120, "the second run to start")
+            (engine,) = wait_for(lambda: _children(serve.pid, "prefect.engine"), 30, "the flow run's process")
             os.kill(engine, signal.SIGKILL)
-            crashed = _wait(lambda: (r := client.read_flow_run(doomed.id)).state.is_final() and r, 90,
+            crashed = wait_for(lambda: (r := client.read_flow_run(doomed.id)).state.is_final() and r, 90,
                             "the killed run to be reported")
         assert crashed.state.type == StateType.CRASHED, crashed.state
-        _wait(lambda: rx.posts, 30, "the crash alert")
+        wait_for(lambda: rx.posts, 30, "the crash alert")
         ((path, payload),) = rx.posts
         assert path == f"/services/T000/B000/{TOKEN}"
         assert f"eujp-daily (served): flow run '{crashed.name}' Crashed" in payload["text"]
@@ -253,7 +228,7 @@ def test_served_deployment_runs_from_the_api_with_artifacts_data_docs_and_crash_
         assert [p.name for p in (store / "runs").iterdir()] == [run_id]
         assert q(wh, "SELECT DISTINCT run_id FROM etl_runs") == [(run_id,)]
     finally:
-        _stop(serve)
+        stop_group(serve)
         rx.__exit__(None, None, None)
         log.close()
 
@@ -317,7 +292,7 @@ def test_overlapping_runs_fail_clearly_or_wait_and_never_interleave(prefect_api,
                 env=env | {"EUJP_EVENTS_URL": f"{slow.base}/security_events.csv", "EUJP_HTTP_READ_TIMEOUT": "150"},
                 cwd=REPO, stdout=logs["a"], stderr=subprocess.STDOUT, text=True, start_new_session=True)
             procs.append(a)
-            _wait(lambda: slow.requested.is_set() or a.poll() is not None, 120, "run A to request its source")
+            wait_for(lambda: slow.requested.is_set() or a.poll() is not None, 120, "run A to request its source")
             assert a.poll() is None, (tmp_path / "a.log").read_text()[-3000:]
             lock = wh.with_name(wh.name + ".lock")
             assert lock.read_text().startswith(f"pid {a.pid} ")
@@ -340,7 +315,7 @@ def test_overlapping_runs_fail_clearly_or_wait_and_never_interleave(prefect_api,
                     runs = [r for r in client.read_flow_runs(limit=50) if r.parameters.get("run_id") == rc]
                     return runs and runs[0].state.is_running()
 
-                _wait(c_running, 120, "run C to be running")
+                wait_for(c_running, 120, "run C to be running")
             time.sleep(2)  # C is now inside its flow, at the lock
             assert a.poll() is None  # A still holds it
             slow.release()
@@ -372,7 +347,7 @@ def test_overlapping_runs_fail_clearly_or_wait_and_never_interleave(prefect_api,
         assert not list((wh.parent / "staging").glob("*.duckdb*"))
     finally:
         for p in procs:
-            _stop(p)
+            stop_group(p)
         for f in logs.values():
             f.close()
 
@@ -432,4 +407,4 @@ def test_the_temporary_server_dies_with_a_run_killed_by_sigkill(tmp_path):
         else:
             pytest.fail(f"the temporary server {server_pid} outlived its killed run")
     finally:
-        _stop(run)
+        stop_group(run)

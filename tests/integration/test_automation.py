@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +29,7 @@ from pathlib import Path
 
 import pytest
 from support import local_http
+from support.processes import free_port, stop_group, wait_for
 
 from flows.automations import AUTOMATION_NAME, BLOCK_NAME, EVENTS
 
@@ -41,42 +40,17 @@ TOKEN = "AUT0MATION-T0KEN-5c1d"  # the secret part of the webhook URL: must neve
 pytestmark = pytest.mark.timeout(480)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def _wait(predicate, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
-def _stop(proc: subprocess.Popen, grace: float = 15.0) -> None:
-    """SIGTERM the process group we started, then SIGKILL what is left of it."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(grace)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(10)
 
 
 @pytest.fixture(scope="module")
 def prefect_api(tmp_path_factory):
     """`prefect server start` with the triggers/actions services; yields (api url, env for clients)."""
     home = tmp_path_factory.mktemp("prefect-home-automation")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EUJP_"))}
     env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
             "GX_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_COLORS": "false"}
@@ -104,10 +78,10 @@ def prefect_api(tmp_path_factory):
             except OSError:
                 return False
 
-        _wait(healthy, 150, "the Prefect server to be healthy")
+        wait_for(healthy, 150, "the Prefect server to be healthy")
         yield url, env | {"PREFECT_API_URL": url}, home / "server.log"
     finally:
-        _stop(server)
+        stop_group(server)
         log.close()
 
 
@@ -178,7 +152,7 @@ def test_automation_is_idempotent_and_fires_on_a_crashed_run(prefect_api):
             return [body for path, body in rx.posts if ours.name in body.get("text", "")]
 
         try:
-            (body,) = _wait(notified, 90, "the automation's notification of the crashed run", interval=0.5)
+            (body,) = wait_for(notified, 90, "the automation's notification of the crashed run", interval=0.5)
         except AssertionError:
             raise AssertionError(f"no notification; posts: {rx.posts}; server log: "
                                  f"{server_log.read_text()[-4000:]}") from None
