@@ -9,12 +9,12 @@ import html
 import os
 import re
 import shutil
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
+from support.chromium import run_chromium
 
 from eujp.catalog import CATALOG_FILE, COLOURS, write_catalog
 from eujp.marts import MODELS, mart_sql
@@ -26,24 +26,6 @@ RUN_ID = "20261124T060000Z-marts1"  # the bundled warehouse's run: the newest in
 GOODS = next(s for s in SOURCES if s.table.name == "fact_goods_trade")  # validated "this run"
 ARMS = next(s for s in SOURCES if s.table.name == "fact_arms_transfers")  # failed in one older run
 OLDER_RUNS = [f"202611{d}T060000Z-hist0{i}" for i, d in enumerate((20, 21, 22, 23), start=1)]
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars"]
-
-
-def chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: .ci/run installs it (apt-get install chromium)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    return path
-
-
-def run_chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
-    profile.mkdir(parents=True, exist_ok=True)
-    return subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, timeout=180, check=False)
 
 
 def add_history(conn: duckdb.DuckDBPyConnection) -> None:

@@ -18,11 +18,11 @@ import html
 import os
 import re
 import shutil
-import subprocess
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from support.chromium import OFFLINE_FLAGS, need, run_chromium
 
 from eujp import config
 from eujp.docs_assets import VENDOR_DIR, missing_assets, remote_asset_urls
@@ -33,31 +33,11 @@ from eujp.sources import SOURCES, eurostat_goods
 RUN_ID = "20261130T060000Z-docs01"
 SOURCE = eurostat_goods.SOURCE.name  # by its module: a source's name is written in its own folder only
 TABLE = "fact_goods_trade"
-OFFLINE_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--hide-scrollbars",
-                 # no network: every request goes to a proxy that is not there, no host name resolves
-                 "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
-                 "--virtual-time-budget=10000"]
 
 
-def _need(problem: str | None, hint: str) -> None:
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"{problem}: {hint}")
-        pytest.skip(f"{problem} ({hint})")
-
-
-def chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    _need(None if path else "chromium is not installed", ".ci/run installs it: apt-get install chromium")
-    return path
-
-
-def run_chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
-    profile.mkdir(parents=True, exist_ok=True)
-    return subprocess.run([chromium(), *OFFLINE_FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, timeout=180, check=False)
+def run_chromium_offline(args: list[str], profile: Path):
+    """Chromium with no network at all (support.chromium.OFFLINE_FLAGS)."""
+    return run_chromium(args, profile, OFFLINE_FLAGS)
 
 
 def rendered_text(dom: str) -> str:
@@ -82,7 +62,7 @@ def reports():
 def site(reports, tmp_path_factory) -> Path:
     from eujp.validate import build_data_docs
 
-    _need("; ".join(missing_assets()) or None, "make installs the Data Docs assets (make test)")
+    need("; ".join(missing_assets()) or None, "make installs the Data Docs assets (make test)")
     return build_data_docs(reports, tmp_path_factory.mktemp("docs") / "site", run_id=RUN_ID).parent
 
 
@@ -118,7 +98,7 @@ def test_no_page_or_stylesheet_loads_anything_from_the_network(site):
 
 
 def test_the_index_page_draws_its_table_offline(site, tmp_path):
-    done = run_chromium(["--dump-dom", (site / "index.html").as_uri()], tmp_path / "profile")
+    done = run_chromium_offline(["--dump-dom", (site / "index.html").as_uri()], tmp_path / "profile")
     dom = done.stdout.decode("utf-8", errors="replace")
     assert done.returncode == 0 and dom, done.stderr.decode(errors="replace")[-2000:]
     text = rendered_text(dom)
@@ -131,7 +111,7 @@ def test_the_index_page_draws_its_table_offline(site, tmp_path):
 
 def test_the_validation_page_names_the_table_and_the_run_and_shows_the_results_offline(
         site, validation_page, reports, tmp_path):
-    done = run_chromium(["--dump-dom", validation_page.as_uri()], tmp_path / "profile")
+    done = run_chromium_offline(["--dump-dom", validation_page.as_uri()], tmp_path / "profile")
     dom = done.stdout.decode("utf-8", errors="replace")
     assert done.returncode == 0 and dom, done.stderr.decode(errors="replace")[-2000:]
     text = rendered_text(dom)
@@ -150,7 +130,7 @@ def test_the_pages_render_styled_with_their_icons(site, validation_page, tmp_pat
 
     for page in (site / "index.html", validation_page):
         shot = tmp_path / f"{page.stem}.png"
-        done = run_chromium(["--window-size=1280,1400", f"--screenshot={shot}", page.as_uri()],
+        done = run_chromium_offline(["--window-size=1280,1400", f"--screenshot={shot}", page.as_uri()],
                             tmp_path / f"profile-{page.stem}")
         assert shot.is_file(), done.stderr.decode(errors="replace")[-2000:]
         counts = {rgb: n for n, rgb in Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 22)}
@@ -170,7 +150,7 @@ def test_a_site_left_on_its_cdns_renders_nothing_under_the_same_flags(reports, t
 
     index = build_data_docs(reports, tmp_path / "cdn-site", run_id=RUN_ID, offline=False)
     assert remote_asset_urls(index.parent)
-    done = run_chromium(["--dump-dom", index.as_uri()], tmp_path / "profile")
+    done = run_chromium_offline(["--dump-dom", index.as_uri()], tmp_path / "profile")
     dom = done.stdout.decode("utf-8", errors="replace")
     assert done.returncode == 0 and dom, done.stderr.decode(errors="replace")[-2000:]
     assert "fixed-table-container" not in dom and "Showing 1 to" not in rendered_text(dom)

@@ -6,17 +6,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import duckdb
 import pytest
+from support.chromium import run_chromium
 
 from eujp.report import REPORTER_COLOURS, write_report
-
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars"]
 
 
 @pytest.fixture(scope="module")
@@ -24,21 +20,6 @@ def report(bundled_warehouse, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("report") / "report.html"
     with duckdb.connect(str(bundled_warehouse), read_only=True) as conn:
         return write_report(conn, out, run_id="20261124T060000Z-report")
-
-
-def chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: .ci/run installs it (apt-get install chromium)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    return path
-
-
-def run_chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
-    profile.mkdir(parents=True, exist_ok=True)
-    return subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, timeout=180, check=False)
 
 
 def hex_rgb(colour: str) -> tuple[int, int, int]:
