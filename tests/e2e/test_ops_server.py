@@ -28,7 +28,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from support import local_http
-from support.processes import free_port, stop_group, wait_for
+from support.processes import client_env, prefect_server, stop_group, wait_for
 
 from eujp.sources import SOURCES, security_events
 from eujp.tables import FACT_TABLES
@@ -38,10 +38,6 @@ BIN = Path(sys.executable).parent
 SNAPSHOT = REPO / "data" / "snapshot"
 TOKEN = "T0KEN-9f8e7d"
 EVENTS = security_events.SOURCE.name  # by its module: a source's name is written in its own folder only
-
-
-
-
 
 
 def _children(pid: int, needle: str) -> list[int]:
@@ -57,36 +53,14 @@ def _children(pid: int, needle: str) -> list[int]:
     return found
 
 
-
-
 @pytest.fixture(scope="module")
 def prefect_api(tmp_path_factory):
     """`prefect server start` on a free 127.0.0.1 port with its own PREFECT_HOME; yields (api url, env for
     clients)."""
     home = tmp_path_factory.mktemp("prefect-home")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EUJP_"))}
-    env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-            "GX_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_COLORS": "false"}
-    log = open(home / "server.log", "wb")  # noqa: SIM115 - closed in the finally
-    server = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env | {"PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5"}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        def healthy():
-            if server.poll() is not None:
-                raise AssertionError(f"prefect server exited: {(home / 'server.log').read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    return r.status == 200
-            except OSError:
-                return False
-
-        wait_for(healthy, 120, "the Prefect server to be healthy")
+    env = client_env(home)
+    with prefect_server(home, env | {"PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5"}) as url:
         yield url, env | {"PREFECT_API_URL": url}
-    finally:
-        stop_group(server)
-        log.close()
 
 
 @contextmanager

@@ -18,18 +18,16 @@ Every wait is bounded; the server's whole process group is stopped at the end.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from support import local_http
-from support.processes import free_port, stop_group, wait_for
+from support.processes import client_env, free_port, prefect_server, wait_for
 
 from flows.automations import AUTOMATION_NAME, BLOCK_NAME, EVENTS
 
@@ -40,20 +38,12 @@ TOKEN = "AUT0MATION-T0KEN-5c1d"  # the secret part of the webhook URL: must neve
 pytestmark = pytest.mark.timeout(480)
 
 
-
-
-
-
-
-
 @pytest.fixture(scope="module")
 def prefect_api(tmp_path_factory):
     """`prefect server start` with the triggers/actions services; yields (api url, env for clients)."""
     home = tmp_path_factory.mktemp("prefect-home-automation")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EUJP_"))}
-    env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-            "GX_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_COLORS": "false"}
+    env = client_env(home)
     server_env = env | {
         "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "true",  # reactive triggers + actions (notifications)
         "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "true",
@@ -64,25 +54,8 @@ def prefect_api(tmp_path_factory):
             "SCHEDULER", "LATE_RUNS", "FOREMAN", "PAUSE_EXPIRATIONS", "CANCELLATION_CLEANUP", "REPOSSESSOR",
             "DB_VACUUM")},
     }
-    log = open(home / "server.log", "wb")  # noqa: SIM115 - closed in the finally
-    server = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                              env=server_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        def healthy():
-            if server.poll() is not None:
-                raise AssertionError(f"prefect server exited: {(home / 'server.log').read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    return r.status == 200
-            except OSError:
-                return False
-
-        wait_for(healthy, 150, "the Prefect server to be healthy")
+    with prefect_server(home, server_env, port=port, startup_timeout=150) as url:
         yield url, env | {"PREFECT_API_URL": url}, home / "server.log"
-    finally:
-        stop_group(server)
-        log.close()
 
 
 @contextmanager

@@ -1,5 +1,5 @@
-"""Helpers for tests that start servers or processes of their own: a free loopback port, a bounded wait, and
-stopping a process group for good."""
+"""Helpers for tests that start servers or processes of their own: a free loopback port, a bounded wait,
+stopping a process group for good, and a real Prefect server."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -41,3 +46,38 @@ def stop_group(proc: subprocess.Popen, grace: float = 15.0) -> None:
     except ProcessLookupError:
         pass
     proc.wait(10)
+
+
+def client_env(home: Path) -> dict[str, str]:
+    """This process's environment without PREFECT_*/EUJP_* settings, with its own PREFECT_HOME and no
+    analytics: for a Prefect server and the clients a test starts against it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EUJP_"))}
+    return env | {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
+                  "GX_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_COLORS": "false"}
+
+
+@contextmanager
+def prefect_server(home: Path, env: dict[str, str], *, port: int | None = None,
+                   startup_timeout: float = 120) -> Iterator[str]:
+    """`prefect server start` on 127.0.0.1 (a free port unless given) with `env`, its output in
+    {home}/server.log; yields the API URL once /health answers, and stops the server's process group."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    with open(home / "server.log", "wb") as log:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
+             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            def healthy() -> bool:
+                if server.poll() is not None:
+                    raise AssertionError(f"prefect server exited: {(home / 'server.log').read_text()[-3000:]}")
+                try:
+                    with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                        return r.status == 200
+                except OSError:
+                    return False
+
+            wait_for(healthy, startup_timeout, "the Prefect server to be healthy")
+            yield url
+        finally:
+            stop_group(server)
