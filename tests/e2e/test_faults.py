@@ -28,13 +28,13 @@ import boto3
 import duckdb
 import pytest
 from support.s3_fault_proxy import FaultProxy, Rule
+from support.small_publish import publish
 
 from eujp.errors import EujpError, PublishError
 from eujp.lock import warehouse_lock
-from eujp.publish import LATEST_POINTER, publish_run, read_latest_pointer
+from eujp.publish import LATEST_POINTER, read_latest_pointer
 from eujp.storage import S3ObjectStore
-from eujp.tables import ALL_TABLES, ensure_schema
-from eujp.warehouse import connect
+from eujp.tables import ALL_TABLES
 from flows.daily import daily_flow
 
 REPO = Path(__file__).resolve().parents[2]
@@ -274,21 +274,6 @@ def proxy(s3_server, s3_bucket, monkeypatch):
         monkeypatch.setenv("EUJP_S3_READ_TIMEOUT", "1.5")
         p.bucket = s3_bucket
         yield p
-
-
-def small_warehouse(path: Path, rows: int) -> Path:
-    with connect(path) as conn:
-        ensure_schema(conn)
-        conn.execute("INSERT INTO etl_runs (run_id, source, rows_in) SELECT 'r' || i, 's', i FROM range(?) t(i)",
-                     [rows])
-    return path
-
-
-def publish(tmp_path: Path, store, run_id: str, rows: int):
-    return publish_run(store, run_id=run_id, warehouse_path=small_warehouse(tmp_path / f"{run_id}.duckdb", rows),
-                       work_dir=tmp_path / f"work-{run_id}",
-                       manifest_without_checksums={"run_id": run_id, "status": "success", "table_rows": {},
-                                                   "sources": {}, "validation": {}, "audit": {"ok": True}})
 
 
 def moto_objects(s3_server: str, bucket: str) -> dict[str, bytes]:

@@ -12,18 +12,16 @@ import json
 import socket
 import threading
 import time
-from pathlib import Path
 
 import boto3
 import pytest
 from support.s3_fault_proxy import FaultProxy, Rule
+from support.small_publish import publish, small_warehouse
 
 from eujp.config import Settings
 from eujp.errors import PublishDeadlineError, PublishError
-from eujp.publish import LATEST_POINTER, Deadline, publish_run
+from eujp.publish import LATEST_POINTER, Deadline
 from eujp.storage import S3ObjectStore
-from eujp.tables import ensure_schema
-from eujp.warehouse import connect
 
 READ_TIMEOUT = 1.0  # s; with 8 attempts and botocore's back-off, one stalled object alone takes 10 s or more
 ATTEMPTS = 8
@@ -40,21 +38,6 @@ def proxy(s3_server, s3_bucket, monkeypatch):
         monkeypatch.setenv("EUJP_S3_CONNECT_TIMEOUT", "1")
         p.bucket = s3_bucket
         yield p
-
-
-def small_warehouse(path: Path, rows: int) -> Path:
-    with connect(path) as conn:
-        ensure_schema(conn)
-        conn.execute("INSERT INTO etl_runs (run_id, source, rows_in) SELECT 'r' || i, 's', i FROM range(?) t(i)",
-                     [rows])
-    return path
-
-
-def publish(tmp_path: Path, store, run_id: str, rows: int, deadline: Deadline | None = None):
-    return publish_run(store, run_id=run_id, warehouse_path=small_warehouse(tmp_path / f"{run_id}.duckdb", rows),
-                       work_dir=tmp_path / f"work-{run_id}", deadline=deadline,
-                       manifest_without_checksums={"run_id": run_id, "status": "success", "table_rows": {},
-                                                   "sources": {}, "validation": {}, "audit": {"ok": True}})
 
 
 def moto_pointer(s3_server: str, bucket: str) -> bytes:
