@@ -62,8 +62,8 @@ def test_service_components_against_their_total_in_the_warnings_and_the_report(s
         [("services_components_vs_total", 32000.0, 31600.0, 316.0)]
     audit = {"reconciliation": reconcile.to_dict(reconcile.reconcile(scratch))}
     assert reconcile.warnings(audit) == [
-        "reconciliation services_components_vs_total: EU28 JP 2016 export: sum of 2 of 12 service components "
-        "32,000.0 €m must not exceed total services (S) 31,600.0 €m within 316.0 €m (difference +400.0 €m)"]
+        ("reconciliation services_components_vs_total: EU28 JP 2016 export: sum of 2 of 12 service components "
+         "32,000.0 €m must not exceed total services (S) 31,600.0 €m within 316.0 €m (difference +400.0 €m)")]
     html = render_report(scratch, run_id="test")
     assert "Cross-source reconciliation" in html and "1 breach(es)" in html
     assert "32,000.0" in html and "31,600.0" in html and "+400.0" in html
