@@ -8,8 +8,8 @@ Checks (every comparison is for the same EU aggregate, partner, year and flow):
   ext_lt_maineu's annual total (fact_goods_trade). Comext's DS-045409 extracts as loaded never say whether
   they cover all products (the transform keeps CN8 codes only; there is no all-products row), so the check
   is the bound that holds for any subset of products and months: the CN8 sum must not exceed the total by
-  more than the tolerance. Where a year's extract holds all 12 months and is marked complete by
-  `complete_comext` (a caller that knows it loaded every product), the check is two-sided.
+  more than the tolerance. The two-sided comparison (the sum equals the total) needs an extract known to
+  hold every product of all 12 months, which the warehouse cannot tell today (docs/warehouse.md).
 * `services_components_vs_total`: the first-level components of total services (bop_item S: SA to SL,
   BPM6) against S in fact_services_trade. Where all twelve are loaded, their sum must equal S within the
   tolerance; where only some are, their sum must not exceed S by more than it.
@@ -22,7 +22,6 @@ is worth a look.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from html import escape
 
@@ -73,10 +72,8 @@ def _judge(check: str, row: tuple, detail_label: str, total_label: str, two_side
                           float(total), tol, two_sided, bool(ok))
 
 
-def reconcile(conn: duckdb.DuckDBPyConnection, *,
-              complete_comext: Collection[tuple[str, str, int]] = ()) -> list[Reconciliation]:
-    """Every comparison the warehouse allows (module docstring). `complete_comext`: (reporter, partner,
-    year) whose Comext extract covers every product, compared two-sided when all 12 months are loaded."""
+def reconcile(conn: duckdb.DuckDBPyConnection) -> list[Reconciliation]:
+    """Every comparison the warehouse allows (module docstring)."""
     results = []
     comext = conn.execute("""
         SELECT c.reporter, c.partner, year(c.period) AS y, c.flow, sum(c.value_eur) / 1e6 AS cn8,
@@ -88,9 +85,8 @@ def reconcile(conn: duckdb.DuckDBPyConnection, *,
         WHERE c.value_eur IS NOT NULL AND g.value_mio_eur IS NOT NULL
         GROUP BY ALL ORDER BY ALL""").fetchall()
     for reporter, partner, year, flow, cn8, total, months in comext:
-        two_sided = months == 12 and (reporter, partner, int(year)) in set(complete_comext)
         results.append(_judge("comext_vs_ext_lt_maineu", (reporter, partner, year, flow, cn8, total),
-                              f"Comext CN8 sum ({months} month(s))", "ext_lt_maineu total", two_sided))
+                              f"Comext CN8 sum ({months} month(s))", "ext_lt_maineu total", False))
     components = ", ".join(f"'{c}'" for c in SERVICE_COMPONENTS)
     services = conn.execute(f"""
         SELECT reporter, partner, period_year, flow,
