@@ -16,6 +16,8 @@ from pathlib import Path
 
 import duckdb
 
+from eujp import reconcile
+
 log = logging.getLogger("eujp")
 
 REPORTER_COLOURS = {"EU15": "#8c564b", "EU27_2007": "#ff7f0e", "EU28": "#1f77b4", "EU27_2020": "#2ca02c"}
@@ -290,6 +292,7 @@ def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
                           ("is_critical_raw_material", "CRM"), ("japan_share_of_extra_eu", "Japan share of extra-EU %"),
                           ("japan_rank_among_extra_eu", "Japan rank extra-EU")],
                numeric={"value_eur", "japan_share_of_extra_eu"}),
+        reconcile.report_section(conn),
         "<h2 id=\"restrictions\">Export restrictions on critical raw materials</h2>",
         (f"<figure>{charts['restrictions']}<figcaption>Published statements (<code>mart_export_restrictions_index"
         "</code>): filled = OECD publication, hollow = secondary source citing the OECD, red cross = the op-ed's "

@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from eujp import progress
+from eujp import progress, reconcile
 from eujp.audit import audit_staging, published_baseline
 from eujp.catalog import CATALOG_FILE
 from eujp.config import Settings
@@ -109,9 +109,11 @@ def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries
                                max_row_drop_pct=settings.max_row_drop_pct, published=published,
                                revalidate=[b.table for b in batches if b.status == "loaded"])
         report.raise_if_failed()
+        audit = report.to_dict()
+        audit["reconciliation"] = reconcile.to_dict(reconcile.reconcile(conn))  # breaches warn, never fail
         counts = table_counts(conn)
         fingerprint = warehouse_fingerprint(conn, countries)
-    return counts, report.to_dict(), fingerprint
+    return counts, audit, fingerprint
 
 
 # --- a day with nothing new ---------------------------------------------------------------------------------

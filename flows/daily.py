@@ -15,6 +15,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.states import Failed
 
+from eujp import reconcile
 from eujp.config import Settings
 from eujp.errors import AuditFailed, PublishError
 from eujp.lock import warehouse_lock
@@ -80,7 +81,7 @@ def run_daily(settings: Settings) -> RunSummary:
         # load errors too; a source that rejected more of its rows than its threshold fails the run, though
         # its valid rows are loaded and published (eujp.rejections), as a failed source's neighbours are
         summary.errors = [b.error for b in batches if b.error] + rejection_errors(batches)
-        summary.warnings[:0] = rejection_warnings(batches)
+        summary.warnings[:0] = rejection_warnings(batches) + reconcile.warnings(audit)
         summary.status = "failed" if summary.errors else "success"
         summary.table_rows, summary.audit = counts, audit
         summary.sources = [b.summary() for b in batches]

@@ -493,6 +493,95 @@ def build_goods(shared: Path, out: Path) -> int:
     return len(dataset["value"])
 
 
+MAIN_PARTNERS_REF = "reference/eu_main_partners_goods_trade_annual.csv"
+MAIN_PARTNER_LABELS = {"US": "United States", "CN": "China", "UK": "United Kingdom", "CH": "Switzerland",
+                       "RU": "Russia", "TR": "Türkiye", "NO": "Norway", "KR": "South Korea", "IN": "India"}
+
+
+def build_main_partners(out: Path) -> int:
+    """The EU's trade in goods with its other main partners (not Japan), from the repository's own curated
+    table data/reference/eu_main_partners_goods_trade_annual.csv (each row cites the page it was read from),
+    rewritten into the ext_lt_maineu JSON-stat shape. One figure per (year, partner, aggregate, flow): the
+    table holds one vintage only, and the build refuses duplicates."""
+    rows = read_csv_rows(out / MAIN_PARTNERS_REF)
+    flow_codes = {"export": ("MIO_EXP_VAL", "Exports in million of ECU/EURO"),
+                  "import": ("MIO_IMP_VAL", "Imports in million of ECU/EURO"),
+                  "balance": ("MIO_BAL_VAL", "Trade balance in million ECU/EURO")}
+    keyed: dict[tuple[int, str, str, str], dict] = {}
+    for n, row in enumerate(rows, start=1):
+        key = (int(row["year"]), row["partner"], row["reporter"], row["flow"])
+        if row["partner"] not in MAIN_PARTNER_LABELS:
+            sys.exit(f"{MAIN_PARTNERS_REF} line {n + 1}: partner {row['partner']!r} is not a main partner")
+        if row["reporter"] not in GEO_LABELS or row["flow"] not in flow_codes:
+            sys.exit(f"{MAIN_PARTNERS_REF} line {n + 1}: unexpected reporter or flow")
+        if key in keyed:
+            sys.exit(f"{MAIN_PARTNERS_REF} line {n + 1}: duplicate figure for {key}")
+        keyed[key] = {**row, "_row": n}
+    partners = [p for p in MAIN_PARTNER_LABELS if any(k[1] == p for k in keyed)]
+    geos = [g for g in GEO_ORDER if any(k[2] == g for k in keyed)]
+    years = sorted({k[0] for k in keyed})
+    dims = [("freq", "Time frequency", [("A", "Annual")]),
+            ("indic_et", "External trade indicator", list(flow_codes.values())),
+            ("sitc06", "Standard International Trade Classification (SITC Rev. 4)",
+             [("TOTAL", "Total - all products")]),
+            ("partner", "Geopolitical entity (partner)", [(p, MAIN_PARTNER_LABELS[p]) for p in partners]),
+            ("geo", "Geopolitical entity (reporting)", [(g, GEO_LABELS[g]) for g in geos]),
+            ("time", "Time", [(str(y), str(y)) for y in years])]
+    ids = [d[0] for d in dims]
+    size = [len(d[2]) for d in dims]
+    pos = {d[0]: {code: i for i, (code, _) in enumerate(d[2])} for d in dims}
+    values: dict[int, float] = {}
+    provenance: dict[int, dict] = {}
+    for (year, partner, geo, flow), row in keyed.items():
+        coords = {"freq": "A", "indic_et": flow_codes[flow][0], "sitc06": "TOTAL", "partner": partner,
+                  "geo": geo, "time": str(year)}
+        i = 0
+        for dim_id, n in zip(ids, size):
+            i = i * n + pos[dim_id][coords[dim_id]]
+        values[i] = _mio(row["value_eur_bn"])
+        provenance[i] = {"source_url": row["source_url"], "source_title": row["source_title"],
+                         "as_published": row["as_published"], "notes": row["notes"],
+                         "cited_from_published_page": True, "reference_file": MAIN_PARTNERS_REF.split("/")[1],
+                         "reference_line": row["_row"] + 1, "value_eur_bn": row["value_eur_bn"]}
+    # round trip: decode every flat index back to its row
+    inverse = {d[0]: {p: c for c, p in pos[d[0]].items()} for d in dims}
+    code_to_flow = {code: flow for flow, (code, _) in flow_codes.items()}
+    for i, value in values.items():
+        rest, coords = i, {}
+        for dim_id, n in reversed(list(zip(ids, size))):
+            coords[dim_id] = inverse[dim_id][rest % n]
+            rest //= n
+        row = keyed[(int(coords["time"]), coords["partner"], coords["geo"], code_to_flow[coords["indic_et"]])]
+        if abs(value - float(row["value_eur_bn"]) * 1000) > 1e-6:
+            sys.exit(f"JSON-stat round trip failed at index {i}")
+    dataset = {
+        "version": "2.0", "class": "dataset",
+        "label": "EU trade in goods with its main partners other than Japan, annual, million euro: figures cited "
+                 "from published European Commission and Eurostat pages, rewritten into the ext_lt_maineu "
+                 "JSON-stat shape (NOT an API response)",
+        "source": "ESTAT", "updated": UPDATED,
+        "value": {str(i): values[i] for i in sorted(values)},
+        "status": {}, "id": ids, "size": size,
+        "dimension": {d: {"label": dl, "category": {"index": {c: n for n, (c, _) in enumerate(cats)},
+                                                    "label": {c: cl for c, cl in cats}}}
+                      for d, dl, cats in dims},
+        "extension": {
+            "lang": "EN", "agencyId": "ESTAT", "id": "EXT_LT_MAINEU",
+            "synthetic_note": (
+                "Real published figures, each cited from a published DG Trade or Eurostat page (provenance per "
+                "observation: cited_from_published_page), rewritten into the JSON-stat 2.0 shape of the "
+                "Eurostat dissemination API for ext_lt_maineu. NOT an API response. Only partner-years a page "
+                "could be found for are present; the others are absent, never estimated. Values are the "
+                "published billions x 1000."),
+            "built_from": {"file": f"data/{MAIN_PARTNERS_REF}",
+                           "unit_conversion": "value = round(value_eur_bn * 1000, 1): billions to millions of euro"},
+            "provenance": {str(i): provenance[i] for i in sorted(provenance)},
+        },
+    }
+    write_bytes(out / "snapshot/eurostat_ext_lt_maineu_main_partners.json", dump_jsonstat(dataset))
+    return len(values)
+
+
 def build_services(shared: Path, out: Path) -> int:
     rows = read_csv_rows(shared / SERVICES_SRC)
     flow_codes = {"export": ("CRE", "Credit"), "import": ("DEB", "Debit"), "balance": ("BAL", "Balance")}
@@ -633,6 +722,7 @@ def main(argv: list[str] | None = None) -> None:
         "snapshot/security_events.csv": build_events(shared, out),
         "snapshot/eurostat_ext_lt_maineu_jp.json": build_goods(shared, out),
         "snapshot/eurostat_bop_its6_det_jp.json": build_services(shared, out),
+        "snapshot/eurostat_ext_lt_maineu_main_partners.json": build_main_partners(out),
         "snapshot/oecd_export_restrictions.csv": build_oecd(shared, out, iso),
         "reference/countries.csv": build_countries(shared, out, iso),
     }

@@ -12,6 +12,12 @@
 -- Ranks: ref_japan_rank statements of the same year, aggregate and scope (= trade_type); where several give
 -- a rank, the best is shown and rank_statements counts them. Ranks 'within_Asia' are not overall ranks and
 -- are not used here (see mart_claims).
+-- Computed ranks (goods rows only): Japan's rank among the EU's main partners (main_partners below, the same
+-- set as eujp/sources/eurostat_goods.py MAIN_PARTNERS) by exports, imports and total (exports + imports),
+-- from fact_goods_trade of the same year and aggregate: 1 + the number of partners with a larger figure.
+-- Completeness rule: a flow's rank is computed only when the warehouse holds that figure for Japan and for
+-- every main partner that is not a member of the aggregate (UK counts for EU27_2020 only); otherwise it is
+-- null and rank_computed_note names the partners without a figure. Statements stay as cross-checks.
 -- Caveat (data/README.md): EU27_2020 goods exports and imports are missing from the bundled data.
 WITH goods AS (
     SELECT period_year, reporter, 'goods' AS trade_type,
@@ -42,6 +48,52 @@ both_types AS (
 flows AS (
     SELECT * FROM goods UNION ALL SELECT * FROM services UNION ALL SELECT * FROM both_types
 ),
+main_partners (partner) AS (
+    VALUES ('US'), ('CN'), ('UK'), ('CH'), ('RU'), ('TR'), ('NO'), ('KR'), ('IN')
+),
+partner_flows AS (
+    SELECT period_year, reporter, partner, flow, value_mio_eur AS v
+    FROM fact_goods_trade
+    WHERE flow IN ('export', 'import') AND value_mio_eur IS NOT NULL
+    UNION ALL
+    SELECT period_year, reporter, partner, 'total',
+           max(value_mio_eur) FILTER (WHERE flow = 'export') + max(value_mio_eur) FILTER (WHERE flow = 'import')
+    FROM fact_goods_trade
+    WHERE flow IN ('export', 'import')
+    GROUP BY period_year, reporter, partner
+    HAVING count(value_mio_eur) FILTER (WHERE flow = 'export') = 1
+       AND count(value_mio_eur) FILTER (WHERE flow = 'import') = 1
+),
+compared AS (
+    SELECT j.period_year, j.reporter, j.flow, m.partner, j.v AS japan_v, p.v
+    FROM partner_flows AS j
+    JOIN main_partners AS m ON m.partner <> 'UK' OR j.reporter = 'EU27_2020'
+    LEFT JOIN partner_flows AS p
+           ON p.period_year = j.period_year AND p.reporter = j.reporter AND p.flow = j.flow
+          AND p.partner = m.partner
+    WHERE j.partner = 'JP'
+),
+computed_by_flow AS (
+    SELECT period_year, reporter, flow,
+           CASE WHEN count(v) = count(*) THEN 1 + count(*) FILTER (WHERE v > japan_v) END AS computed_rank,
+           CASE WHEN count(v) = count(*)
+                THEN printf('%s: %d of %d (Japan and %d main partners)', flow,
+                            1 + count(*) FILTER (WHERE v > japan_v), count(*) + 1, count(*))
+                ELSE printf('%s: not computable, no figure for %s', flow,
+                            string_agg(partner, ', ' ORDER BY partner) FILTER (WHERE v IS NULL)) END AS note
+    FROM compared
+    GROUP BY period_year, reporter, flow
+),
+computed AS (
+    SELECT period_year, reporter, 'goods' AS trade_type,
+           max(computed_rank) FILTER (WHERE flow = 'export') AS computed_exports,
+           max(computed_rank) FILTER (WHERE flow = 'import') AS computed_imports,
+           max(computed_rank) FILTER (WHERE flow = 'total') AS computed_total,
+           string_agg(note, '; ' ORDER BY CASE flow WHEN 'export' THEN 1 WHEN 'import' THEN 2 ELSE 3 END)
+               AS computed_note
+    FROM computed_by_flow
+    GROUP BY period_year, reporter
+),
 ranks AS (
     SELECT period_year, reporter, scope AS trade_type,
            min(rank_exports) AS rank_exports,
@@ -56,11 +108,13 @@ ranks AS (
 ),
 keyed AS (
     SELECT k.period_year, k.reporter, k.trade_type, f.exports, f.imports, f.balance,
-           r.rank_exports, r.rank_imports, r.rank_total, r.statements, r.urls
+           r.rank_exports, r.rank_imports, r.rank_total, r.statements, r.urls,
+           c.computed_exports, c.computed_imports, c.computed_total, c.computed_note
     FROM (SELECT period_year, reporter, trade_type FROM flows
           UNION SELECT period_year, reporter, trade_type FROM ranks) AS k
     LEFT JOIN flows AS f USING (period_year, reporter, trade_type)
     LEFT JOIN ranks AS r USING (period_year, reporter, trade_type)
+    LEFT JOIN computed AS c USING (period_year, reporter, trade_type)
 ),
 with_previous AS (
     SELECT *,
@@ -93,6 +147,10 @@ SELECT
     rank_imports AS japan_rank_imports,
     rank_total AS japan_rank_total,
     coalesce(statements, 0)::INTEGER AS rank_statements,
-    urls AS rank_source_urls
+    urls AS rank_source_urls,
+    computed_exports::INTEGER AS japan_rank_exports_computed,
+    computed_imports::INTEGER AS japan_rank_imports_computed,
+    computed_total::INTEGER AS japan_rank_total_computed,
+    computed_note AS rank_computed_note
 FROM with_previous
 ORDER BY reporter, trade_type, period_year

@@ -67,7 +67,7 @@ def test_daily_flow_loads_every_table_and_publishes_to_a_folder(prefect_server, 
                  "AND partner = 'JP' AND product_cn8 = '84834030' AND period_code = '2025-02' "
                  "AND flow = 'import'") == [(1663789.0, pytest.approx(50202.0))]
     # annual goods: the EU28 2016 exports (DG Trade, EUR 58.0bn) under EU28 only
-    assert query(tmp_path, "SELECT value_mio_eur FROM fact_goods_trade WHERE reporter = 'EU28' "
+    assert query(tmp_path, "SELECT value_mio_eur FROM fact_goods_trade WHERE reporter = 'EU28' AND partner = 'JP' "
                  "AND flow = 'export' AND period_year = 2016") == [(pytest.approx(58000.0),)]
     # every fact row keeps its source and run
     for table in FACT_TABLES:

@@ -30,6 +30,8 @@ def test_report_is_self_contained_with_charts_and_claims(report):
     text = report.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>")
     assert text.count("<svg") == 4  # trade, balance, restrictions, timeline
+    # the cross-source reconciliation section (eujp.reconcile): nothing to compare in the bundled data
+    assert '<h2 id="reconciliation">Cross-source reconciliation</h2>' in text and "0 breach(es)" in text
     # nothing is fetched from elsewhere: no script, no external stylesheet, image or font
     assert "<script" not in text
     assert not re.search(r"""(src|srcset)\s*=\s*["']?(https?:)?//""", text)

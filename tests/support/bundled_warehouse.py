@@ -19,12 +19,12 @@ SNAPSHOT = Path(__file__).resolve().parents[2] / "data" / "snapshot"
 RUN_DATE = date(2026, 11, 24)
 
 
-def build_bundled_warehouse(path: Path, run_id: str = "20261124T060000Z-marts1") -> Path:
+def build_bundled_warehouse(path: Path, run_id: str = "20261124T060000Z-marts1", snapshot: Path = SNAPSHOT) -> Path:
     countries = load_countries(RUN_DATE)
     batches = []
     for source in SOURCES:
         batch = SourceBatch(source=source.name, table=source.table.name, started_at=utcnow())
-        batches.append(prepare_source(source, read_snapshot(source, SNAPSHOT), countries, batch))
+        batches.append(prepare_source(source, read_snapshot(source, snapshot), countries, batch))
     failed = [b.error for b in batches if b.error]
     assert not failed, failed
     with connect(path) as conn:

@@ -396,3 +396,127 @@ def test_claims_verdicts_follow_the_data(scratch):
     build_marts(scratch)
     c3 = claims(scratch)["china_restrictions_ninefold"]
     assert (c3["verdict"], c3["warehouse_value"]) == ("contradicted", 5.0)
+
+
+# --- Japan's rank computed from ext_lt_maineu (all main partners) ------------------------------------------
+
+MAIN_PARTNERS_FILE = "eurostat_ext_lt_maineu_main_partners.json"
+
+
+def jsonstat_cells(doc: dict) -> dict[tuple[str, ...], float]:
+    """Every value of a sparse JSON-stat dataset by its category codes (row-major, last dimension fastest)."""
+    ids, size = doc["id"], doc["size"]
+    codes = [{p: c for c, p in doc["dimension"][d]["category"]["index"].items()} for d in ids]
+    cells = {}
+    for key, value in doc["value"].items():
+        rest, coords = int(key), []
+        for k in range(len(ids) - 1, -1, -1):
+            coords.append(codes[k][rest % size[k]])
+            rest //= size[k]
+        cells[tuple(reversed(coords))] = value
+    return cells
+
+
+def jsonstat_with(doc: dict, cells: dict[tuple[str, ...], float]) -> dict:
+    """`doc` holding exactly `cells` (the categories extended as needed, the flat indices recomputed)."""
+    ids = doc["id"]
+    cats = [list(doc["dimension"][d]["category"]["index"]) for d in ids]
+    for coords in cells:
+        for k, code in enumerate(coords):
+            if code not in cats[k]:
+                cats[k].append(code)
+    size = [len(c) for c in cats]
+    values = {}
+    for coords, value in cells.items():
+        i = 0
+        for k, code in enumerate(coords):
+            i = i * size[k] + cats[k].index(code)
+        values[str(i)] = value
+    dims = {d: {"label": doc["dimension"][d]["label"],
+                "category": {"index": {c: n for n, c in enumerate(cats[k])},
+                             "label": {c: doc["dimension"][d]["category"]["label"].get(c, c) for c in cats[k]}}}
+            for k, d in enumerate(ids)}
+    return {**doc, "size": size, "value": dict(sorted(values.items(), key=lambda kv: int(kv[0]))), "dimension": dims}
+
+
+def warehouse_from(snapshot: Path, path: Path):
+    from support.bundled_warehouse import build_bundled_warehouse
+
+    build_bundled_warehouse(path, snapshot=snapshot)
+    return duckdb.connect(str(path), read_only=True)
+
+
+def test_computed_rank_needs_every_main_partner(conn):
+    # the SQL's set is the live plan's set
+    from eujp.marts import SQL_DIR
+    from eujp.sources.eurostat_goods import MAIN_PARTNERS
+    sql = (SQL_DIR / "mart_trade_annual.sql").read_text()
+    assert "VALUES " + ", ".join(f"('{p}')" for p in MAIN_PARTNERS) in sql
+    # bundled: EU28 2017 has Japan, US, TR and NO (cited pages) but no CH, CN, IN, KR, RU figure
+    row = one(conn, "SELECT japan_rank_exports_computed, japan_rank_imports_computed, japan_rank_total_computed, "
+                    "rank_computed_note, japan_rank_exports FROM mart_trade_annual WHERE reporter = 'EU28' "
+                    "AND trade_type = 'goods' AND period_year = 2017")
+    assert row[:3] == (None, None, None)
+    assert "export: not computable, no figure for CH, CN, IN, KR, RU" in row[3]
+    assert row[4] == 6  # the published statement is still there
+    assert one(conn, "SELECT count(*) FROM mart_trade_annual WHERE trade_type <> 'goods' "
+                     "AND rank_computed_note IS NOT NULL") == (0,)
+    # so the claim falls back to the statements and says why
+    c2 = claims(conn)["japan_second_largest_partner"]
+    assert c2["verdict_detail"].startswith("No rank could be computed from the warehouse")
+
+
+def test_computed_rank_and_its_claim_flip_when_the_partner_figures_change(tmp_path):
+    """The bundled main-partner figures plus, for EU28 2017, HYPOTHETICAL figures of the partners no page was
+    found for (test values, not published figures): the rank is computed and the claim rests on it; then the
+    bundled partner figures change and the rank and the claim's verdict change with them."""
+    import json
+
+    snapshot = tmp_path / "snapshot"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "data" / "snapshot", snapshot)
+    doc = json.loads((snapshot / MAIN_PARTNERS_FILE).read_text(encoding="utf-8"))
+    cells = jsonstat_cells(doc)
+    hypothetical = {"CN": (200000.0, 300000.0), "CH": (150000.0, 100000.0), "RU": (90000.0, 150000.0),
+                    "KR": (40000.0, 40000.0), "IN": (30000.0, 30000.0)}
+    for partner, (exports, imports) in hypothetical.items():
+        cells[("A", "MIO_EXP_VAL", "TOTAL", partner, "EU28", "2017")] = exports
+        cells[("A", "MIO_IMP_VAL", "TOTAL", partner, "EU28", "2017")] = imports
+    (snapshot / MAIN_PARTNERS_FILE).write_text(json.dumps(jsonstat_with(doc, cells)), encoding="utf-8")
+
+    with warehouse_from(snapshot, tmp_path / "a.duckdb") as c:
+        # exports: Japan 60.5 after US 375.8, CN, CH, RU, TR 84.8 -> 6th; imports: Japan 68.9 after US 256.2,
+        # CN, RU, CH, NO 73.8, TR 69.8 -> 7th; total 129.4 after US, CN, CH, RU, TR 154.6 -> 6th
+        assert one(c, "SELECT japan_rank_exports_computed, japan_rank_imports_computed, japan_rank_total_computed "
+                      "FROM mart_trade_annual WHERE reporter = 'EU28' AND trade_type = 'goods' "
+                      "AND period_year = 2017") == (6, 7, 6)
+        c2 = claims(c)["japan_second_largest_partner"]
+        assert (c2["verdict"], c2["warehouse_value"], c2["period_used"]) == ("contradicted", 6.0,
+                                                                              "2017 (latest computed rank)")
+        # the Statistics Explained statement (6th for exports, 7th for imports) agrees with the computed rank
+        assert "that agree: Eurostat Statistics Explained, Archive: Japan-EU" in c2["verdict_detail"]
+        assert "that differ: none" in c2["verdict_detail"]
+
+    # the bundled partner figures change: every main partner now trades a tenth of what it did
+    (snapshot / MAIN_PARTNERS_FILE).write_text(
+        json.dumps(jsonstat_with(doc, {k: v / 10 for k, v in cells.items()})), encoding="utf-8")
+    with warehouse_from(snapshot, tmp_path / "b.duckdb") as c:
+        assert one(c, "SELECT japan_rank_exports_computed, japan_rank_imports_computed, japan_rank_total_computed "
+                      "FROM mart_trade_annual WHERE reporter = 'EU28' AND trade_type = 'goods' "
+                      "AND period_year = 2017") == (1, 1, 1)
+        c2 = claims(c)["japan_second_largest_partner"]
+        assert (c2["verdict"], c2["warehouse_value"]) == ("supported", 1.0)
+        assert "that agree: none; that differ: Eurostat Statistics Explained" in c2["verdict_detail"]
+
+
+def test_claims_say_where_the_fact_and_a_published_vintage_disagree(scratch):
+    # the bundled data: the goods figure (EUR 58.0bn, EU28 2016) has no other vintage -> nothing said for goods
+    c1 = claims(scratch)["eu_exports_58bn_goods_28bn_services"]
+    assert "goods EU28 2016" not in c1["verdict_detail"]
+    # another published vintage of the same figure that differs: the claim says so, with both values
+    scratch.execute("INSERT INTO ref_published_trade_figures (trade_type, period_year, partner, reporter, flow, "
+                    "value_mio_eur, source_title, source_url) VALUES ('goods', 2016, 'JP', 'EU28', 'export', "
+                    "57600, 'A later vintage (test row)', 'https://example.org/test')")
+    build_marts(scratch)
+    c1 = claims(scratch)["eu_exports_58bn_goods_28bn_services"]
+    assert c1["verdict"] == "supported"
+    assert "goods EU28 2016: warehouse €58.0bn, A later vintage (test row) €57.6bn" in c1["verdict_detail"]

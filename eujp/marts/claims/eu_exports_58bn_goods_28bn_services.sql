@@ -6,7 +6,9 @@
 -- (ref_published_trade_figures). A fact match is preferred to another vintage, then the latest year.
 -- Verdict: supported if both figures are found; contradicted if export figures of a type exist but none
 -- matches; not enough data if a type has no export figure at all. scope_used says which EU aggregate the
--- matches are for and whether it includes the United Kingdom (dim_eu_aggregate_member).
+-- matches are for and whether it includes the United Kingdom (dim_eu_aggregate_member). Where the figure
+-- used (a fact or a vintage) and another published vintage of the same figure (same type, aggregate, year and
+-- flow) disagree, the detail says so with both values, whatever the verdict.
 WITH candidates AS (
     SELECT 'goods' AS trade_type, reporter, period_year, value_mio_eur, 1 AS is_fact,
            'fact_goods_trade' AS origin
@@ -33,6 +35,17 @@ best AS (
            EXISTS (SELECT 1 FROM dim_eu_aggregate_member AS a
                    WHERE a.aggregate_code = m.reporter AND a.iso2 = 'GB') AS includes_uk
     FROM matches AS m WHERE pick = 1
+),
+disagreements AS (
+    SELECT string_agg(DISTINCT printf('%s %s %d: %s €%.1fbn, %s €%.1fbn', b.trade_type, b.reporter, b.period_year,
+                                      CASE WHEN b.is_fact = 1 THEN 'warehouse' ELSE b.origin END,
+                                      b.value_mio_eur / 1000,
+                                      CASE WHEN o.is_fact = 1 THEN 'warehouse' ELSE o.origin END,
+                                      o.value_mio_eur / 1000), '; ') AS text
+    FROM best AS b
+    JOIN candidates AS o
+      ON o.trade_type = b.trade_type AND o.reporter = b.reporter AND o.period_year = b.period_year
+     AND abs(o.value_mio_eur - b.value_mio_eur) >= 0.05
 ),
 g AS (SELECT * FROM best WHERE trade_type = 'goods'),
 s AS (SELECT * FROM best WHERE trade_type = 'services'),
@@ -103,7 +116,8 @@ SELECT
                     THEN ' No goods exports of the post-Brexit EU (EU27_2020) are in the warehouse.' ELSE '' END
         ELSE d.goods_text || '; ' || d.services_text || '. Latest in the warehouse: '
             || coalesce(d.latest_text, 'none') || '.'
-    END AS verdict_detail,
+    END || coalesce(' The figures used and other published vintages of them disagree: '
+                    || (SELECT text FROM disagreements) || '.', '') AS verdict_detail,
     'fact_goods_trade, fact_services_trade, ref_published_trade_figures, dim_eu_aggregate_member'
         AS evidence_tables
 FROM texts AS d, available AS a

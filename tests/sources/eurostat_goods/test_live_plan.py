@@ -14,7 +14,9 @@ def test_endpoint_is_the_eurostat_statistics_api():
 def test_eurostat_request_follows_the_statistics_api():
     url, params = DATASET.request("https://ec.europa.eu/eurostat", "2022", {})
     assert url == "https://ec.europa.eu/eurostat/api/dissemination/statistics/1.0/data/ext_lt_maineu"
-    assert params == [("format", "JSON"), ("lang", "EN"), ("freq", "A"), ("partner", "JP"), ("sitc06", "TOTAL"),
+    assert params == [("format", "JSON"), ("lang", "EN"), ("freq", "A"), ("partner", "JP"),
+                      ("partner", "US"), ("partner", "CN"), ("partner", "UK"), ("partner", "CH"), ("partner", "RU"),
+                      ("partner", "TR"), ("partner", "NO"), ("partner", "KR"), ("partner", "IN"), ("sitc06", "TOTAL"),
                       ("indic_et", "MIO_EXP_VAL"), ("indic_et", "MIO_IMP_VAL"), ("indic_et", "MIO_BAL_VAL"),
                       ("geo", "EU27_2020"), ("sinceTimePeriod", "2022")]
 

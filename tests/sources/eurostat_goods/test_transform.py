@@ -174,3 +174,33 @@ def test_goods_annual_every_wire_row_is_loaded_or_rejected_and_keys_are_unique(c
     assert result.rows_in == wire.height
     assert not result.valid.select(FACT_GOODS_TRADE.natural_key).is_duplicated().any()
     assert result.valid.get_column("value_mio_eur").null_count() == 0
+
+
+def test_the_bundled_main_partner_file_loads_beside_japan_with_its_partner_codes():
+    """The bundled snapshot's two ext_lt_maineu files (Japan; the other main partners), with the real country
+    list: Japan's rows are the same with or without the second file, and every main-partner figure is loaded
+    under its own code."""
+    from pathlib import Path
+
+    from support.bundled_warehouse import RUN_DATE
+
+    from eujp.pipeline import load_countries
+
+    countries = load_countries(RUN_DATE)
+    snapshot = Path(__file__).resolve().parents[3] / "data" / "snapshot"
+
+    def load(*names):
+        wire = pl.concat([parse_jsonstat((snapshot / n).read_bytes()).frame for n in names])
+        return transform_goods_annual(wire, "eurostat_goods", VERSION, countries)
+
+    japan = load("eurostat_ext_lt_maineu_jp.json")
+    both = load("eurostat_ext_lt_maineu_jp.json", "eurostat_ext_lt_maineu_main_partners.json")
+    assert both.rejected.height == 0
+    key = ["reporter", "partner", "flow", "period_year"]
+    assert both.valid.filter(pl.col("partner") == "JP").sort(key).equals(japan.valid.sort(key))
+    others = both.valid.filter(pl.col("partner") != "JP")
+    assert others.group_by("partner").len().sort("partner").rows() == [("CN", 3), ("NO", 9), ("TR", 9), ("US", 9)]
+    # e.g. DG Trade's Turkey page: EU exports to Turkey 2017 EUR 84.8bn (EU28 inferred from the page date)
+    assert others.filter((pl.col("partner") == "TR") & (pl.col("flow") == "export")
+                         & (pl.col("period_year") == 2017)).select("reporter", "value_mio_eur").rows() \
+        == [("EU28", 84800.0)]

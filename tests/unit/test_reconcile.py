@@ -1,0 +1,69 @@
+"""Cross-source reconciliation (eujp.reconcile) on the bundled warehouse: the bundled data hold no pair of
+figures to compare, so each test adds one (test rows, not published figures) beside the real bundled rows and
+checks that a breach is reported with its figures: in the result, the run's warnings and the run report."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import pytest
+
+from eujp import reconcile
+from eujp.report import render_report
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def scratch(bundled_warehouse, tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(bundled_warehouse, path)
+    with duckdb.connect(str(path)) as c:
+        yield c
+
+
+def test_the_bundled_data_hold_nothing_to_compare(scratch):
+    assert reconcile.reconcile(scratch) == []
+    assert "0 comparison(s)" in reconcile.report_section(scratch)
+
+
+def test_a_comext_sum_above_the_ext_lt_maineu_total_is_a_breach_with_its_figures(scratch):
+    # the real bundled Comext rows: EU27_2020 imports of CN8 84834030 from Japan, June 2025
+    (cn8_eur,) = scratch.execute("SELECT sum(value_eur) FROM fact_goods_trade_product WHERE reporter = 'EU27_2020' "
+                                 "AND partner = 'JP' AND flow = 'import' AND year(period) = 2025").fetchone()
+    assert cn8_eur > 0
+    cn8 = cn8_eur / 1e6
+    # a (test) annual total below that one product's June value: impossible for a subset -> breach
+    scratch.execute("INSERT INTO fact_goods_trade (reporter, partner, flow, period_year, value_mio_eur) "
+                    "VALUES ('EU27_2020', 'JP', 'import', 2025, ?)", [cn8 - 60])
+    (result,) = reconcile.reconcile(scratch)
+    assert (result.check, result.reporter, result.partner, result.period_year, result.flow) == \
+        ("comext_vs_ext_lt_maineu", "EU27_2020", "JP", 2025, "import")
+    assert result.detail_mio_eur == pytest.approx(cn8)
+    assert result.total_mio_eur == pytest.approx(cn8 - 60)
+    assert result.tolerance_mio_eur == 50.0 and not result.two_sided and not result.ok
+    # within the tolerance: no breach
+    scratch.execute("UPDATE fact_goods_trade SET value_mio_eur = ? WHERE period_year = 2025", [cn8 - 40])
+    assert [r.ok for r in reconcile.reconcile(scratch)] == [True]
+
+
+def test_service_components_against_their_total_in_the_warnings_and_the_report(scratch):
+    # EU28 services exports to Japan 2016 are 31.6bn (DG Trade); two (test) components adding up to more
+    (total,) = scratch.execute("SELECT value_mio_eur FROM fact_services_trade WHERE reporter = 'EU28' AND "
+                               "partner = 'JP' AND bop_item = 'S' AND flow = 'export' AND period_year = 2016"
+                               ).fetchone()
+    assert total == 31600.0
+    for item, value in (("SC", 20000.0), ("SD", 12000.0)):
+        scratch.execute("INSERT INTO fact_services_trade (reporter, partner, bop_item, flow, period_year, "
+                        "value_mio_eur) VALUES ('EU28', 'JP', ?, 'export', 2016, ?)", [item, value])
+    found = reconcile.breaches(reconcile.reconcile(scratch))
+    assert [(r.check, r.detail_mio_eur, r.total_mio_eur, r.tolerance_mio_eur) for r in found] == \
+        [("services_components_vs_total", 32000.0, 31600.0, 316.0)]
+    audit = {"reconciliation": reconcile.to_dict(reconcile.reconcile(scratch))}
+    assert reconcile.warnings(audit) == [
+        ("reconciliation services_components_vs_total: EU28 JP 2016 export: sum of 2 of 12 service components "
+         "32,000.0 €m must not exceed total services (S) 31,600.0 €m within 316.0 €m (difference +400.0 €m)")]
+    html = render_report(scratch, run_id="test")
+    assert "Cross-source reconciliation" in html and "1 breach(es)" in html
+    assert "32,000.0" in html and "31,600.0" in html and "+400.0" in html
