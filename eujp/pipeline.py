@@ -29,6 +29,7 @@ from eujp.schema import DIM_COUNTRY
 from eujp.sources import Source, get_source
 from eujp.storage import ObjectStore
 from eujp.warehouse import (
+    count_present,
     read_source_state,
     read_state,
     record_rejected,
@@ -78,6 +79,10 @@ class SourceBatch:
     # error when their share of rows in is above the source's threshold (the valid rows are loaded all the same).
     rejections: str | None = None
     rejected_over_threshold: bool = False
+    # Natural keys the payloads carried twice with different content (TransformResult.conflicts): quarantined,
+    # and their previous rows are kept whatever the replace scope; `conflicts_kept` of them had one.
+    conflicts: pl.DataFrame | None = None
+    conflicts_kept: int = 0
 
     def fail(self, step: str, exc: BaseException) -> SourceBatch:
         detail = str(exc) if isinstance(exc, EujpError) else f"{type(exc).__name__}: {exc}"
@@ -318,6 +323,7 @@ def parse_and_transform(
         valid=valid,
         rejected=pl.concat([r.rejected for r in parts]),
         valid_wire_rows=sum(r.valid.height if r.valid_wire_rows is None else r.valid_wire_rows for r in parts),
+        conflicts=concat_conflicts([r.conflicts for r in parts]),
     )
     return result, version
 
@@ -341,6 +347,7 @@ def prepare_source(
         batch.input_checksum = input_checksum(payloads)
         result, batch.source_version = parse_and_transform(source, payloads, countries, step=tracked)
         batch.valid, batch.rejected, batch.rows_in = result.valid, result.rejected, result.rows_in
+        batch.conflicts = result.conflicts
         batch.valid_wire_rows = result.rows_in - result.rejected.height
         batch.rows_rejected = result.rejected.height
         with tracked("validate"):
@@ -367,12 +374,14 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
         conn.execute("BEGIN TRANSACTION")
         try:
             if batch.status == "prepared":
+                batch.conflicts_kept = count_present(conn, source.table, batch.conflicts, source=source.name)
                 batch.rows_written = upsert_fact(
                     conn, source.table, batch.valid, run_id=run_id, loaded_at=now, source=source.name,
-                    replace_scope=source.replace_scope,
+                    replace_scope=source.replace_scope, keep=batch.conflicts,
                 )
                 batch.rows_loaded = batch.valid_wire_rows
                 batch.status = "loaded"
+                note_conflicts(batch)
             elif batch.valid is not None and not batch.valid.is_empty():
                 # Blocked by a failed expectation: quarantine the batch's rows (as transformed).
                 blocked = reject(batch.valid, f"not loaded: {batch.error}")
@@ -399,6 +408,23 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
                                 rejected=pl.concat(quarantined), at=now)
             record_run(conn, etl_run_row(batch, run_id))
             update_source_state(conn, batch, now)
+
+
+def concat_conflicts(frames: list[pl.DataFrame | None]) -> pl.DataFrame | None:
+    present = [f for f in frames if f is not None and not f.is_empty()]
+    return pl.concat(present).unique(maintain_order=True) if present else None
+
+
+def note_conflicts(batch: SourceBatch) -> None:
+    """Add to the batch's rejection verdict (its etl_runs.message and the run's warning) how many natural keys
+    came with conflicting versions and how many of them kept the row loaded before."""
+    if batch.conflicts is None or batch.conflicts.is_empty():
+        return
+    n, kept = batch.conflicts.height, batch.conflicts_kept
+    note = (f"{batch.source}: {n:,} natural key(s) came more than once with different content (conflicting "
+            f"duplicates, every version quarantined): {kept:,} kept the version loaded before"
+            + (f", {n - kept:,} had none and are not in {batch.table}" if n > kept else ""))
+    batch.rejections = f"{batch.rejections}; {note}" if batch.rejections else note
 
 
 def update_source_state(conn: duckdb.DuckDBPyConnection, batch: SourceBatch, now: datetime) -> SourceState:

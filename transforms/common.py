@@ -21,11 +21,17 @@ class TransformResult:
     the VALUE_IN_EUROS and QUANTITY_IN_100KG rows of one product/month become one row), it sets
     `valid_wire_rows` to the number of wire rows the valid rows were built from; then
     rows_in == valid_wire_rows + len(rejected) == wire rows read. None means one wire row per valid row.
+
+    `conflicts` holds the natural keys (the table's key columns) that the payload carried more than once with
+    different content: every version of them is in `rejected`, and none in `valid`. The loader never deletes
+    the row such a key had before (eujp.warehouse.upsert_fact, `keep`), whatever the source's replace scope:
+    nothing says which new version is right, so the previous one stays. None: no conflict.
     """
 
     valid: pl.DataFrame
     rejected: pl.DataFrame
     valid_wire_rows: int | None = None
+    conflicts: pl.DataFrame | None = None
 
     @property
     def rows_in(self) -> int:
@@ -46,6 +52,22 @@ def reject(frame: pl.DataFrame, reason: str | pl.Expr) -> pl.DataFrame:
         reason_expr.cast(pl.String).alias("reason"),
         pl.struct(pl.all()).struct.json_encode().alias("raw_record"),
     )
+
+
+CONFLICT_REASON = "conflicting rows for natural key"  # how split_duplicates' reason for a conflict starts
+
+
+def conflicting_keys(duplicates: pl.DataFrame, natural_key: Sequence[str],
+                     dtypes: dict[str, pl.DataType] | None = None) -> pl.DataFrame | None:
+    """The distinct natural keys of the conflicts among `split_duplicates`' `duplicates` (exact copies are not
+    conflicts: one of them is kept), cast to `dtypes` (the table's) where given; None when there is none."""
+    if duplicates.is_empty():
+        return None
+    keys = (duplicates.filter(pl.col("reason").str.starts_with(CONFLICT_REASON))
+            .select(list(natural_key)).unique(maintain_order=True))
+    if dtypes:
+        keys = keys.cast({k: dtypes[k] for k in natural_key})
+    return keys if keys.height else None
 
 
 def split_duplicates(
@@ -80,7 +102,7 @@ def split_duplicates(
     )
     reason = (
         pl.when(pl.col("__conflict"))
-        .then(pl.format("conflicting rows for natural key {}: {} rows differ in {}", key_text, pl.col("__n"),
+        .then(pl.format(CONFLICT_REASON + " {}: {} rows differ in {}", key_text, pl.col("__n"),
                         differing))
         .otherwise(pl.format("exact duplicate of an earlier row with natural key {}", key_text))
     )
