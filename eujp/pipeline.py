@@ -23,7 +23,7 @@ from eujp.config import REFERENCE_DIR, Settings, max_payload_bytes, max_payload_
 from eujp.errors import EujpError, ExtractError, ParseError, PayloadTooLargeError, SchemaDriftError
 from eujp.extract import read_snapshot
 from eujp.incremental import SourceState, later_period, newest_period
-from eujp.landing import RawPayload, land, read_landed
+from eujp.landing import RawPayload, land, read_landed, record_landing
 from eujp.parse import ParsedPayload
 from eujp.schema import DIM_COUNTRY
 from eujp.sources import Source, get_source
@@ -37,7 +37,7 @@ from eujp.warehouse import (
     upsert_fact,
     write_source_state,
 )
-from transforms.common import TransformResult, WireColumnsError, reject
+from transforms.common import TransformResult, WireColumnsError, reject, supersede
 from transforms.countries import build_dim_country
 
 log = logging.getLogger("eujp")
@@ -152,9 +152,13 @@ def check_payload_sizes(source: Source, payloads: list[RawPayload]) -> None:
 
 
 def land_payloads(store: ObjectStore, source: Source, payloads: list[RawPayload], day: date) -> list[str]:
-    """Land the source's payloads (eujp.landing), once every one of them is within its cap."""
+    """Land the source's payloads (eujp.landing), once every one of them is within its cap, and record the
+    landing (its payloads, in order, and when), so that a replay of the day applies its landings in order."""
     check_payload_sizes(source, payloads)
-    return [land(store, p, day, source.extension) for p in payloads]
+    keys = [land(store, p, day, source.extension) for p in payloads]
+    if payloads:
+        record_landing(store, source.name, day, [p.sha256 for p in payloads])
+    return keys
 
 
 def input_checksum(payloads: list[RawPayload]) -> str:
@@ -328,6 +332,38 @@ def parse_and_transform(
     return result, version
 
 
+def transform_landings(
+    source: Source, payloads: list[RawPayload], countries: pl.DataFrame, *, step: Step = no_step
+) -> tuple[TransformResult, str | None]:
+    """`parse_and_transform` landing by landing (`RawPayload.landing`: a replay of a day on which several runs
+    landed payloads, eujp.landing.read_landed), folded in landing order into what loading them one after the
+    other leaves (transforms.common.supersede): a later landing supersedes an earlier one for the same key,
+    as the successive live runs did, instead of the two versions being quarantined as conflicting duplicates.
+    Duplicates within one landing are judged as in any run. Payloads of one landing (every run but a replay of
+    such a day): exactly `parse_and_transform`.
+
+    Accounting: every landing's rows in are counted; a row that a later landing superseded counts as loaded
+    (the live run loaded it, the next one replaced it)."""
+    numbers = sorted({p.landing for p in payloads})
+    if len(numbers) < 2:
+        return parse_and_transform(source, payloads, countries, step=step)
+    log.info("%s: %d landings on the day: applied in landing order", source.name, len(numbers))
+    results, versions = [], []
+    for number in numbers:
+        result, version = parse_and_transform(source, [p for p in payloads if p.landing == number], countries,
+                                              step=step)
+        results.append(result)
+        versions.append(version)
+    with step("transform"):
+        valid, conflicts = supersede([(r.valid, r.conflicts) for r in results], source.table.natural_key,
+                                     source.replace_scope)
+    stamped = [v for v in versions if v]
+    return TransformResult(
+        valid=valid, rejected=pl.concat([r.rejected for r in results]),
+        valid_wire_rows=sum(r.rows_in - r.rejected.height for r in results), conflicts=conflicts,
+    ), (max(stamped) if stamped else None)
+
+
 def prepare_source(
     source: Source, payloads: list[RawPayload], countries: pl.DataFrame, batch: SourceBatch,
     *, step: Step = no_step,
@@ -345,7 +381,7 @@ def prepare_source(
 
     try:
         batch.input_checksum = input_checksum(payloads)
-        result, batch.source_version = parse_and_transform(source, payloads, countries, step=tracked)
+        result, batch.source_version = transform_landings(source, payloads, countries, step=tracked)
         batch.valid, batch.rejected, batch.rows_in = result.valid, result.rejected, result.rows_in
         batch.conflicts = result.conflicts
         batch.valid_wire_rows = result.rows_in - result.rejected.height

@@ -113,6 +113,62 @@ def split_duplicates(
     return kept, duplicates
 
 
+def supersede(
+    parts: Sequence[tuple[pl.DataFrame, pl.DataFrame | None]],
+    natural_key: Sequence[str],
+    scope: tuple[str, ...] | None,
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """What loading `parts` one after the other leaves, as one batch: (valid rows, conflicting keys).
+
+    Each part is what one landing of a source became (its valid rows and its conflicting keys,
+    TransformResult.conflicts), in landing order; `scope` is the source's replace scope, as the loader applies
+    it (eujp.warehouse.upsert_fact): None replaces by natural key, () the source's whole previous extract, a
+    tuple of columns (part of the natural key) every row of the scope values a part holds; a conflicting key
+    is never replaced. So a row of an earlier part survives unless a later part has its key, or covers its
+    scope without having it (and without conflicting on it); a later part's row supersedes it. A key stays a
+    conflict (its previous row kept) when no part has a row for it and every part that covers its scope
+    conflicts on it. Loading the result once into a warehouse
+    leaves the rows that loading the parts in turn would leave (the revisions between the parts are not
+    recorded: only the last version of a key is loaded)."""
+    key = list(natural_key)
+    if scope and not set(scope) <= set(key):
+        raise ValueError(f"replace scope {scope} is not part of the natural key {key}")
+    rows, conflicts = parts[0]
+    conflicts = _key_frame(conflicts, rows, key)
+    for later, later_conflicts in parts[1:]:
+        later_conflicts = _key_frame(later_conflicts, later, key)
+        deleted = _member(rows, later, key)
+        if scope is not None:
+            deleted = deleted | (_covered(rows, later, scope) & ~_member(rows, later_conflicts, key))
+        candidates = pl.concat([conflicts, later_conflicts]).unique(maintain_order=True)
+        still = ~_member(candidates, rows, key) & ~_member(candidates, later, key)
+        if scope is not None:
+            still = (still & (~_covered(candidates, rows, scope) | _member(candidates, conflicts, key))
+                     & (~_covered(candidates, later, scope) | _member(candidates, later_conflicts, key)))
+        conflicts = candidates.filter(still)
+        rows = pl.concat([rows.filter(~deleted), later])
+    return rows, (conflicts if conflicts.height else None)
+
+
+def _key_frame(keys: pl.DataFrame | None, rows: pl.DataFrame, key: list[str]) -> pl.DataFrame:
+    return rows.select(key).clear() if keys is None else keys.select(key).cast(rows.select(key).schema)
+
+
+def _member(frame: pl.DataFrame, other: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
+    """Per row of `frame`: its `columns` values occur in `other`."""
+    if frame.is_empty() or other.is_empty():
+        return pl.Series([False] * frame.height, dtype=pl.Boolean)
+    wanted = other.select(pl.struct(list(columns))).to_series().unique().implode()
+    return frame.select(pl.struct(list(columns)).is_in(wanted)).to_series()
+
+
+def _covered(frame: pl.DataFrame, batch: pl.DataFrame, scope: tuple[str, ...]) -> pl.Series:
+    """Per row of `frame`: loading `batch` under `scope` replaces it (() replaces everything)."""
+    if not scope:
+        return pl.Series([True] * frame.height, dtype=pl.Boolean)
+    return _member(frame, batch, scope)
+
+
 # --------------------------------------------------------------------------- shared by the trade transforms
 
 
