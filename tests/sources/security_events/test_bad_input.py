@@ -21,6 +21,7 @@ from support.pipeline_steps import (
 )
 
 from eujp.errors import AuditFailed
+from eujp.rejections import rejection_warnings
 from eujp.sources import get_source
 
 EVENTS_FILE = "security_events.csv"
@@ -95,6 +96,7 @@ def test_duplicated_natural_keys_keep_one_exact_copy_and_quarantine_conflicts(wa
                                    "(conflicting duplicates, every version quarantined): 1 kept the version loaded "
                                    "before")
     assert batches["security_events"].rejections == run["message"]
+    assert rejection_warnings(list(batches.values())) == [run["message"]]  # a warning of the run
 
 
 @pytest.mark.parametrize(("edit", "reason"), [
