@@ -6,8 +6,10 @@ incremental (a watermark re-reads only recent periods; a 304 lands nothing), so 
 the whole picture: the warehouse of day D is the result of loading, in order, every landing on or before D.
 A rebuild therefore *replays* each source's landings up to D, oldest first, into an empty warehouse:
 
-- consecutive landing days with identical content (same set of payload checksums: a snapshot landed every
-  day, a source that did not change) are loaded once; content that changes and changes back (A, B, A) is
+- consecutive landing days with identical content (same set of payload checksums, landed in the same order:
+  a snapshot landed every day, a source that did not change) are loaded once;
+- a day on which several runs landed payloads is replayed landing by landing, in the order they landed
+  (eujp.landing.read_landed, eujp.pipeline.transform_landings): a later landing supersedes an earlier one; content that changes and changes back (A, B, A) is
   replayed as such, because B changed the warehouse in between;
 - a day without a landing for a source is a day on which nothing new came (304 or no run): nothing to do;
 - sources with nothing landed on or before D are missing from the rebuilt warehouse (reported).
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-from eujp.landing import landed_days
+from eujp.landing import landed_days, landing_order
 from eujp.sources import SOURCES, Source
 from eujp.storage import ObjectStore
 
@@ -38,6 +40,13 @@ class Landing:
     day: date
     checksums: frozenset[str]
     fetched_at: datetime | None
+    # the day's landings in landing order (eujp.landing.landing_order): two days holding the same payloads
+    # landed in another order do not leave the same warehouse
+    order: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def content(self) -> tuple[frozenset[str], tuple[tuple[str, ...], ...]]:
+        return self.checksums, self.order
 
 
 @dataclass(frozen=True)
@@ -65,7 +74,8 @@ def landings(store: ObjectStore, source: str, until: date) -> list[Landing]:
     for day in landed_days(store, source):
         if day > until:
             break
-        metas = [k for k in store.list_keys(f"raw/{source}/{day.isoformat()}") if k.endswith(".meta.json")]
+        keys = store.list_keys(f"raw/{source}/{day.isoformat()}")
+        metas = [k for k in keys if k.endswith(".meta.json")]
         if not metas:
             continue
         checksums, fetched = set(), []
@@ -74,7 +84,8 @@ def landings(store: ObjectStore, source: str, until: date) -> list[Landing]:
             checksums.add(meta["sha256"])
             if meta.get("fetched_at"):
                 fetched.append(_parse_ts(meta["fetched_at"]))
-        out.append(Landing(source, day, frozenset(checksums), max(fetched) if fetched else None))
+        out.append(Landing(source, day, frozenset(checksums), max(fetched) if fetched else None,
+                           tuple(landing_order(store, keys))))
     return out
 
 
@@ -88,11 +99,11 @@ def replay_plan(store: ObjectStore, as_of: date, sources: Iterable[Source] = SOU
         if not history:
             missing.append(source.name)
             continue
-        previous: frozenset[str] | None = None
+        previous = None
         for landing in history:
-            if landing.checksums != previous:  # new content (or back to older content): replay it
+            if landing.content != previous:  # new content (or back to older content): replay it
                 per_day.setdefault(landing.day, []).append(source.name)
-            previous = landing.checksums
+            previous = landing.content
         histories[source.name] = tuple(history)
     steps = tuple(ReplayStep(day, tuple(names)) for day, names in sorted(per_day.items()))
     return ReplayPlan(as_of, steps, histories, tuple(missing))
@@ -112,7 +123,7 @@ def last_confirmed(history: tuple[Landing, ...], loaded_day: date) -> Landing:
     """The newest landing that confirmed the content loaded on `loaded_day`: the following days that landed
     the same content were, in the original runs, successful extractions of an unchanged source."""
     i = next(n for n, landing in enumerate(history) if landing.day == loaded_day)
-    while i + 1 < len(history) and history[i + 1].checksums == history[i].checksums:
+    while i + 1 < len(history) and history[i + 1].content == history[i].content:
         i += 1
     return history[i]
 

@@ -3,6 +3,13 @@
 Layout under the object store:  raw/{source}/{YYYY-MM-DD}/{sha256}.{ext}  plus  {sha256}.meta.json
 holding the request URL (or snapshot file), response headers, size and fetch time. Re-landing the same
 bytes is a no-op; a day's payloads can be read back to rebuild the warehouse with no network.
+
+A day may hold several landings of a source (several runs that day, e.g. a morning run and a rerun after a
+revision). Each landing (the payloads of one run, in the order they were landed) is recorded in
+`{digest}.landing.json` (digest: sha256 of the payloads' sha256s in order) with the time of each run that landed
+exactly those payloads, so `read_landed` can give them back in landing order and a replay applies them as the
+runs did: a later landing supersedes an earlier one (eujp.pipeline.transform_landings). Payloads landed by code
+that wrote no such record form one landing, first, in the order they were fetched.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ class RawPayload:
     headers: dict[str, str] = field(default_factory=dict)
     fetched_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     path: Path | None = None
+    landing: int = 0  # read back from the raw zone: which of the day's landings it belongs to (0 = the first)
     _stat: tuple[int, int] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -117,22 +125,75 @@ def land(store: ObjectStore, payload: RawPayload, day: date, ext: str) -> str:
     return key
 
 
+LANDING_SUFFIX = ".landing.json"
+
+
+def record_landing(store: ObjectStore, source: str, day: date, checksums: list[str],
+                   at: datetime | None = None) -> str:
+    """Record that a run landed `checksums` (its payloads' sha256s, in landing order) for `source` on `day`, at
+    `at` (now): one `{digest}.landing.json` per distinct list, holding every time it was landed. Returns its key."""
+    if not checksums:
+        raise ValueError(f"{source}: a landing needs at least one payload")
+    digest = hashlib.sha256("\n".join(checksums).encode()).hexdigest()
+    key = f"raw/{source}/{day.isoformat()}/{digest}{LANDING_SUFFIX}"
+    record = (json.loads(store.get_bytes(key)) if store.exists(key)
+              else {"source": source, "sha256": list(checksums), "landed_at": []})
+    record["landed_at"].append((at or datetime.now(UTC)).isoformat(timespec="microseconds"))
+    store.put_bytes(key, json.dumps(record, indent=1).encode(), "application/json")
+    return key
+
+
+def landing_order(store: ObjectStore, keys: list[str]) -> list[tuple[str, ...]]:
+    """The day's landings (each: its payloads' sha256s, in landing order), oldest first, from the
+    `.landing.json` records among `keys`; a landing that repeats the one before it (an unchanged source landed
+    again) is given once."""
+    events = []
+    for key in keys:
+        if key.endswith(LANDING_SUFFIX):
+            record = json.loads(store.get_bytes(key))
+            events += [(_timestamp(at), key, tuple(record["sha256"])) for at in record["landed_at"]]
+    order: list[tuple[str, ...]] = []
+    for _, _, checksums in sorted(events):
+        if not order or order[-1] != checksums:
+            order.append(checksums)
+    return order
+
+
 def read_landed(store: ObjectStore, source: str, day: date) -> list[RawPayload]:
-    """The payloads landed for a source on a day, in the order they were fetched."""
+    """The payloads landed for a source on a day, landing by landing in the order they landed (see the module's
+    docstring; `RawPayload.landing` numbers them), each landing's payloads in the order they were landed. A
+    payload landed by several runs that day comes once per landing."""
     prefix = f"raw/{source}/{day.isoformat()}"
-    metas = [k for k in store.list_keys(prefix) if k.endswith(".meta.json")]
+    keys = store.list_keys(prefix)
+    metas = [k for k in keys if k.endswith(".meta.json")]
     if not metas:
         raise ExtractError(f"{source}: nothing was landed under {store.uri}/{prefix}/")
-    payloads = []
+    landed: dict[str, tuple[dict, bytes]] = {}
     for meta_key in metas:
         meta = json.loads(store.get_bytes(meta_key))
         data = store.get_bytes(meta_key.removesuffix(".meta.json") + "." + meta["ext"])
         if hashlib.sha256(data).hexdigest() != meta["sha256"]:
             raise ExtractError(f"{source}: landed payload {meta_key} does not match its sha256")
-        payloads.append(
-            RawPayload(source, meta["name"], data, meta["url"], meta.get("headers", {}), meta["fetched_at"])
-        )
-    return sorted(payloads, key=lambda p: (p.fetched_at, p.name))
+        landed[meta["sha256"]] = (meta, data)
+    order = landing_order(store, keys)
+    recorded = {c for landing in order for c in landing}
+    unrecorded = tuple(sorted((c for c in landed if c not in recorded),
+                              key=lambda c: (landed[c][0]["fetched_at"], landed[c][0]["name"])))
+    payloads = []
+    for number, landing in enumerate(([unrecorded] if unrecorded else []) + order):
+        for checksum in landing:
+            if checksum not in landed:
+                raise ExtractError(f"{source}: a landing under {store.uri}/{prefix}/ lists payload {checksum}, "
+                                   "which is not there (or has no .meta.json)")
+            meta, data = landed[checksum]
+            payloads.append(RawPayload(source, meta["name"], data, meta["url"], meta.get("headers", {}),
+                                       meta["fetched_at"], landing=number))
+    return payloads
+
+
+def _timestamp(text: str) -> datetime:
+    ts = datetime.fromisoformat(text)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def landed_days(store: ObjectStore, source: str) -> list[date]:

@@ -23,12 +23,13 @@ from eujp.config import REFERENCE_DIR, Settings, max_payload_bytes, max_payload_
 from eujp.errors import EujpError, ExtractError, ParseError, PayloadTooLargeError, SchemaDriftError
 from eujp.extract import read_snapshot
 from eujp.incremental import SourceState, later_period, newest_period
-from eujp.landing import RawPayload, land, read_landed
+from eujp.landing import RawPayload, land, read_landed, record_landing
 from eujp.parse import ParsedPayload
 from eujp.schema import DIM_COUNTRY
 from eujp.sources import Source, get_source
 from eujp.storage import ObjectStore
 from eujp.warehouse import (
+    count_present,
     read_source_state,
     read_state,
     record_rejected,
@@ -36,7 +37,7 @@ from eujp.warehouse import (
     upsert_fact,
     write_source_state,
 )
-from transforms.common import TransformResult, WireColumnsError, reject
+from transforms.common import TransformResult, WireColumnsError, reject, supersede
 from transforms.countries import build_dim_country
 
 log = logging.getLogger("eujp")
@@ -78,6 +79,10 @@ class SourceBatch:
     # error when their share of rows in is above the source's threshold (the valid rows are loaded all the same).
     rejections: str | None = None
     rejected_over_threshold: bool = False
+    # Natural keys the payloads carried twice with different content (TransformResult.conflicts): quarantined,
+    # and their previous rows are kept whatever the replace scope; `conflicts_kept` of them had one.
+    conflicts: pl.DataFrame | None = None
+    conflicts_kept: int = 0
 
     def fail(self, step: str, exc: BaseException) -> SourceBatch:
         detail = str(exc) if isinstance(exc, EujpError) else f"{type(exc).__name__}: {exc}"
@@ -147,9 +152,13 @@ def check_payload_sizes(source: Source, payloads: list[RawPayload]) -> None:
 
 
 def land_payloads(store: ObjectStore, source: Source, payloads: list[RawPayload], day: date) -> list[str]:
-    """Land the source's payloads (eujp.landing), once every one of them is within its cap."""
+    """Land the source's payloads (eujp.landing), once every one of them is within its cap, and record the
+    landing (its payloads, in order, and when), so that a replay of the day applies its landings in order."""
     check_payload_sizes(source, payloads)
-    return [land(store, p, day, source.extension) for p in payloads]
+    keys = [land(store, p, day, source.extension) for p in payloads]
+    if payloads:
+        record_landing(store, source.name, day, [p.sha256 for p in payloads])
+    return keys
 
 
 def input_checksum(payloads: list[RawPayload]) -> str:
@@ -318,8 +327,41 @@ def parse_and_transform(
         valid=valid,
         rejected=pl.concat([r.rejected for r in parts]),
         valid_wire_rows=sum(r.valid.height if r.valid_wire_rows is None else r.valid_wire_rows for r in parts),
+        conflicts=concat_conflicts([r.conflicts for r in parts]),
     )
     return result, version
+
+
+def transform_landings(
+    source: Source, payloads: list[RawPayload], countries: pl.DataFrame, *, step: Step = no_step
+) -> tuple[TransformResult, str | None]:
+    """`parse_and_transform` landing by landing (`RawPayload.landing`: a replay of a day on which several runs
+    landed payloads, eujp.landing.read_landed), folded in landing order into what loading them one after the
+    other leaves (transforms.common.supersede): a later landing supersedes an earlier one for the same key,
+    as the successive live runs did, instead of the two versions being quarantined as conflicting duplicates.
+    Duplicates within one landing are judged as in any run. Payloads of one landing (every run but a replay of
+    such a day): exactly `parse_and_transform`.
+
+    Accounting: every landing's rows in are counted; a row that a later landing superseded counts as loaded
+    (the live run loaded it, the next one replaced it)."""
+    numbers = sorted({p.landing for p in payloads})
+    if len(numbers) < 2:
+        return parse_and_transform(source, payloads, countries, step=step)
+    log.info("%s: %d landings on the day: applied in landing order", source.name, len(numbers))
+    results, versions = [], []
+    for number in numbers:
+        result, version = parse_and_transform(source, [p for p in payloads if p.landing == number], countries,
+                                              step=step)
+        results.append(result)
+        versions.append(version)
+    with step("transform"):
+        valid, conflicts = supersede([(r.valid, r.conflicts) for r in results], source.table.natural_key,
+                                     source.replace_scope)
+    stamped = [v for v in versions if v]
+    return TransformResult(
+        valid=valid, rejected=pl.concat([r.rejected for r in results]),
+        valid_wire_rows=sum(r.rows_in - r.rejected.height for r in results), conflicts=conflicts,
+    ), (max(stamped) if stamped else None)
 
 
 def prepare_source(
@@ -339,8 +381,9 @@ def prepare_source(
 
     try:
         batch.input_checksum = input_checksum(payloads)
-        result, batch.source_version = parse_and_transform(source, payloads, countries, step=tracked)
+        result, batch.source_version = transform_landings(source, payloads, countries, step=tracked)
         batch.valid, batch.rejected, batch.rows_in = result.valid, result.rejected, result.rows_in
+        batch.conflicts = result.conflicts
         batch.valid_wire_rows = result.rows_in - result.rejected.height
         batch.rows_rejected = result.rejected.height
         with tracked("validate"):
@@ -367,12 +410,14 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
         conn.execute("BEGIN TRANSACTION")
         try:
             if batch.status == "prepared":
+                batch.conflicts_kept = count_present(conn, source.table, batch.conflicts, source=source.name)
                 batch.rows_written = upsert_fact(
                     conn, source.table, batch.valid, run_id=run_id, loaded_at=now, source=source.name,
-                    replace_scope=source.replace_scope,
+                    replace_scope=source.replace_scope, keep=batch.conflicts,
                 )
                 batch.rows_loaded = batch.valid_wire_rows
                 batch.status = "loaded"
+                note_conflicts(batch)
             elif batch.valid is not None and not batch.valid.is_empty():
                 # Blocked by a failed expectation: quarantine the batch's rows (as transformed).
                 blocked = reject(batch.valid, f"not loaded: {batch.error}")
@@ -399,6 +444,23 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
                                 rejected=pl.concat(quarantined), at=now)
             record_run(conn, etl_run_row(batch, run_id))
             update_source_state(conn, batch, now)
+
+
+def concat_conflicts(frames: list[pl.DataFrame | None]) -> pl.DataFrame | None:
+    present = [f for f in frames if f is not None and not f.is_empty()]
+    return pl.concat(present).unique(maintain_order=True) if present else None
+
+
+def note_conflicts(batch: SourceBatch) -> None:
+    """Add to the batch's rejection verdict (its etl_runs.message and the run's warning) how many natural keys
+    came with conflicting versions and how many of them kept the row loaded before."""
+    if batch.conflicts is None or batch.conflicts.is_empty():
+        return
+    n, kept = batch.conflicts.height, batch.conflicts_kept
+    note = (f"{batch.source}: {n:,} natural key(s) came more than once with different content (conflicting "
+            f"duplicates, every version quarantined): {kept:,} kept the version loaded before"
+            + (f", {n - kept:,} had none and are not in {batch.table}" if n > kept else ""))
+    batch.rejections = f"{batch.rejections}; {note}" if batch.rejections else note
 
 
 def update_source_state(conn: duckdb.DuckDBPyConnection, batch: SourceBatch, now: datetime) -> SourceState:

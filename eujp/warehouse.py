@@ -179,6 +179,7 @@ def upsert_fact(
     loaded_at: datetime,
     source: str,
     replace_scope: tuple[str, ...] | None = None,
+    keep: pl.DataFrame | None = None,
 ) -> int:
     """Load a validated batch idempotently.
 
@@ -186,12 +187,20 @@ def upsert_fact(
     batch's scope are replaced first: `()` replaces every row of that source (a full extract such as
     the SIPRI register), `("period_year",)` every row of the years the batch holds.
 
+    `keep`: natural keys (the table's key columns) whose rows stay as they are whatever the scope: the keys
+    the batch carried twice with different content (TransformResult.conflicts). Nothing says which new
+    version is right, so a conflict never removes the row loaded before; a key with no previous row stays
+    absent. The same rule under every replace scope.
+
     Before anything is replaced, every `table.revision_columns` value that the batch changes for an
     existing natural key is recorded in etl_revisions (see `record_revisions`).
     """
     t = quote_ident(table.name)
     cols = list(table.business_columns)
+    protect = keep is not None and not keep.is_empty() and bool(table.natural_key)
     conn.register("_fact_batch", arrow_batches(frame.select(cols)))
+    if protect:
+        conn.register("_fact_keep", keep.select(list(table.natural_key)).to_arrow())
     try:
         record_revisions(conn, table, "_fact_batch", run_id=run_id, at=loaded_at, source=source)
         if replace_scope is not None:
@@ -199,6 +208,9 @@ def upsert_fact(
             if replace_scope:
                 same = " AND ".join(f"{t}.{quote_ident(c)} = b.{quote_ident(c)}" for c in replace_scope)
                 where += f" AND EXISTS (SELECT 1 FROM _fact_batch AS b WHERE {same})"
+            if protect:
+                kept = " AND ".join(f"{t}.{quote_ident(k)} = k.{quote_ident(k)}" for k in table.natural_key)
+                where += f" AND NOT EXISTS (SELECT 1 FROM _fact_keep AS k WHERE {kept})"
             conn.execute(f"DELETE FROM {t} WHERE {where}", [source])
         key_match = " AND ".join(f"{t}.{quote_ident(k)} = b.{quote_ident(k)}" for k in table.natural_key)
         conn.execute(f"DELETE FROM {t} USING _fact_batch AS b WHERE {key_match}")
@@ -216,8 +228,25 @@ def upsert_fact(
             conn.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
     finally:
         conn.unregister("_fact_batch")
+        if protect:
+            conn.unregister("_fact_keep")
         release_unused_memory()  # the batch's Arrow copy
     return frame.height
+
+
+def count_present(conn: duckdb.DuckDBPyConnection, table: Table, keys: pl.DataFrame | None, *, source: str) -> int:
+    """How many of the natural keys in `keys` (the table's key columns) the source has a row for in `table`:
+    before a load, the conflicting keys (TransformResult.conflicts) that keep their previous version."""
+    if keys is None or keys.is_empty() or not table.natural_key:
+        return 0
+    t = quote_ident(table.name)
+    match = " AND ".join(f"{t}.{quote_ident(k)} = k.{quote_ident(k)}" for k in table.natural_key)
+    conn.register("_present_keys", keys.select(list(table.natural_key)).unique().to_arrow())
+    try:
+        return conn.execute(f"SELECT count(*) FROM _present_keys AS k WHERE EXISTS "
+                            f"(SELECT 1 FROM {t} WHERE {t}.source = ? AND {match})", [source]).fetchone()[0]
+    finally:
+        conn.unregister("_present_keys")
 
 
 def record_revisions(

@@ -141,6 +141,7 @@ def transform_goods_product(
     # the same figure); only rows whose key repeats go through split_duplicates; survivors are re-pivoted.
     pivoted = pivot(ok)
     kept = ok
+    conflicts = None
     repeats = (pl.col("value_rows") > 1) | (pl.col("wire_rows") - pl.col("value_rows") > 1)
     if pivoted.select(repeats.any()).item():
         is_repeated = ok.select(pl.struct(COMEXT_WIRE_KEY).is_duplicated()).to_series()
@@ -155,6 +156,11 @@ def transform_goods_product(
             duplicates.filter(pl.col("reason").str.starts_with("conflicting")).select(COMEXT_FACT_KEY).unique()
         )
         if conflicting.height:
+            conflicts = conflicting.select(
+                pl.col("reporter"), pl.col("partner"), pl.col("product").alias("product_cn8"),
+                pl.col("flow").replace_strict(COMEXT_FLOWS, return_dtype=pl.String),
+                pl.col("TIME_PERIOD").alias("period_code"),
+            ).cast({k: COLUMNS[k] for k in NATURAL_KEY})
             siblings = kept.join(conflicting, on=list(COMEXT_FACT_KEY), how="semi", maintain_order="left")
             kept = kept.join(conflicting, on=list(COMEXT_FACT_KEY), how="anti", maintain_order="left")
             rejected.append(quarantine(siblings, pl.concat_str(
@@ -189,5 +195,6 @@ def transform_goods_product(
         pl.lit(source_version, dtype=pl.String).alias("source_version"),
     ).cast(COLUMNS)
     return TransformResult(
-        valid=valid, rejected=pl.concat(rejected), valid_wire_rows=int(pivoted.get_column("wire_rows").sum())
+        valid=valid, rejected=pl.concat(rejected), valid_wire_rows=int(pivoted.get_column("wire_rows").sum()),
+        conflicts=conflicts,
     )

@@ -21,11 +21,17 @@ class TransformResult:
     the VALUE_IN_EUROS and QUANTITY_IN_100KG rows of one product/month become one row), it sets
     `valid_wire_rows` to the number of wire rows the valid rows were built from; then
     rows_in == valid_wire_rows + len(rejected) == wire rows read. None means one wire row per valid row.
+
+    `conflicts` holds the natural keys (the table's key columns) that the payload carried more than once with
+    different content: every version of them is in `rejected`, and none in `valid`. The loader never deletes
+    the row such a key had before (eujp.warehouse.upsert_fact, `keep`), whatever the source's replace scope:
+    nothing says which new version is right, so the previous one stays. None: no conflict.
     """
 
     valid: pl.DataFrame
     rejected: pl.DataFrame
     valid_wire_rows: int | None = None
+    conflicts: pl.DataFrame | None = None
 
     @property
     def rows_in(self) -> int:
@@ -46,6 +52,22 @@ def reject(frame: pl.DataFrame, reason: str | pl.Expr) -> pl.DataFrame:
         reason_expr.cast(pl.String).alias("reason"),
         pl.struct(pl.all()).struct.json_encode().alias("raw_record"),
     )
+
+
+CONFLICT_REASON = "conflicting rows for natural key"  # how split_duplicates' reason for a conflict starts
+
+
+def conflicting_keys(duplicates: pl.DataFrame, natural_key: Sequence[str],
+                     dtypes: dict[str, pl.DataType] | None = None) -> pl.DataFrame | None:
+    """The distinct natural keys of the conflicts among `split_duplicates`' `duplicates` (exact copies are not
+    conflicts: one of them is kept), cast to `dtypes` (the table's) where given; None when there is none."""
+    if duplicates.is_empty():
+        return None
+    keys = (duplicates.filter(pl.col("reason").str.starts_with(CONFLICT_REASON))
+            .select(list(natural_key)).unique(maintain_order=True))
+    if dtypes:
+        keys = keys.cast({k: dtypes[k] for k in natural_key})
+    return keys if keys.height else None
 
 
 def split_duplicates(
@@ -80,7 +102,7 @@ def split_duplicates(
     )
     reason = (
         pl.when(pl.col("__conflict"))
-        .then(pl.format("conflicting rows for natural key {}: {} rows differ in {}", key_text, pl.col("__n"),
+        .then(pl.format(CONFLICT_REASON + " {}: {} rows differ in {}", key_text, pl.col("__n"),
                         differing))
         .otherwise(pl.format("exact duplicate of an earlier row with natural key {}", key_text))
     )
@@ -89,6 +111,62 @@ def split_duplicates(
     kept = marked.filter(~is_dup).drop(helpers)
     duplicates = marked.filter(is_dup).with_columns(reason.alias("reason")).drop(helpers)
     return kept, duplicates
+
+
+def supersede(
+    parts: Sequence[tuple[pl.DataFrame, pl.DataFrame | None]],
+    natural_key: Sequence[str],
+    scope: tuple[str, ...] | None,
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """What loading `parts` one after the other leaves, as one batch: (valid rows, conflicting keys).
+
+    Each part is what one landing of a source became (its valid rows and its conflicting keys,
+    TransformResult.conflicts), in landing order; `scope` is the source's replace scope, as the loader applies
+    it (eujp.warehouse.upsert_fact): None replaces by natural key, () the source's whole previous extract, a
+    tuple of columns (part of the natural key) every row of the scope values a part holds; a conflicting key
+    is never replaced. So a row of an earlier part survives unless a later part has its key, or covers its
+    scope without having it (and without conflicting on it); a later part's row supersedes it. A key stays a
+    conflict (its previous row kept) when no part has a row for it and every part that covers its scope
+    conflicts on it. Loading the result once into a warehouse
+    leaves the rows that loading the parts in turn would leave (the revisions between the parts are not
+    recorded: only the last version of a key is loaded)."""
+    key = list(natural_key)
+    if scope and not set(scope) <= set(key):
+        raise ValueError(f"replace scope {scope} is not part of the natural key {key}")
+    rows, conflicts = parts[0]
+    conflicts = _key_frame(conflicts, rows, key)
+    for later, later_conflicts in parts[1:]:
+        later_conflicts = _key_frame(later_conflicts, later, key)
+        deleted = _member(rows, later, key)
+        if scope is not None:
+            deleted = deleted | (_covered(rows, later, scope) & ~_member(rows, later_conflicts, key))
+        candidates = pl.concat([conflicts, later_conflicts]).unique(maintain_order=True)
+        still = ~_member(candidates, rows, key) & ~_member(candidates, later, key)
+        if scope is not None:
+            still = (still & (~_covered(candidates, rows, scope) | _member(candidates, conflicts, key))
+                     & (~_covered(candidates, later, scope) | _member(candidates, later_conflicts, key)))
+        conflicts = candidates.filter(still)
+        rows = pl.concat([rows.filter(~deleted), later])
+    return rows, (conflicts if conflicts.height else None)
+
+
+def _key_frame(keys: pl.DataFrame | None, rows: pl.DataFrame, key: list[str]) -> pl.DataFrame:
+    return rows.select(key).clear() if keys is None else keys.select(key).cast(rows.select(key).schema)
+
+
+def _member(frame: pl.DataFrame, other: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
+    """Per row of `frame`: its `columns` values occur in `other`."""
+    if frame.is_empty() or other.is_empty():
+        return pl.Series([False] * frame.height, dtype=pl.Boolean)
+    wanted = other.select(pl.struct(list(columns))).to_series().unique().implode()
+    return frame.select(pl.struct(list(columns)).is_in(wanted)).to_series()
+
+
+def _covered(frame: pl.DataFrame, batch: pl.DataFrame, scope: tuple[str, ...]) -> pl.Series:
+    """Per row of `frame`: loading `batch` under `scope` replaces it (() replaces everything)."""
+    if not scope:
+        return pl.Series([True] * frame.height, dtype=pl.Boolean)
+    return _member(frame, batch, scope)
 
 
 # --------------------------------------------------------------------------- shared by the trade transforms

@@ -8,6 +8,7 @@ import polars as pl
 from transforms.common import (
     YEAR_PATTERN,
     TransformResult,
+    conflicting_keys,
     not_in,
     quarantine,
     split_by_rules,
@@ -48,5 +49,6 @@ def finish_jsonstat(
     kept, duplicates = split_duplicates(ok, natural_key, ignore=wire_only)
     valid = kept.select(list(table_columns)).cast(table_columns)
     return TransformResult(
-        valid=valid, rejected=pl.concat([rejected, quarantine(duplicates, pl.col("reason"), wire_columns)])
+        valid=valid, rejected=pl.concat([rejected, quarantine(duplicates, pl.col("reason"), wire_columns)]),
+        conflicts=conflicting_keys(duplicates, natural_key, table_columns),
     )

@@ -9,7 +9,8 @@ Checks. A failing *measure* sends every one of its wire rows to quarantine, each
 * REF_AREA is an ISO3 code of dim_country; COMMODITY is 'HS07_' + six digits; TIME_PERIOD is a four-digit year;
   POLICY_TYPE and POLICY_VARIATION are present;
 * DATI and END are dd/mm/yyyy (a real date) or 'nd' (-> null); TEMP is yes or no (case-insensitive);
-* an attribute given twice with different values is a conflict (the same value twice is accepted).
+* an attribute given twice with different values is a conflict (the same value twice is accepted): the measure's
+  natural key is one of the result's `conflicts`, so the loader keeps the version loaded before.
 
 A wire row whose attribute code is unknown (not in `ATTRIBUTES` or `IGNORED_ATTRIBUTES`) is quarantined on its own
 with the code in the reason; the rest of its measure still loads. ORIG_LEG_PROD (product as legislated) has no
@@ -150,4 +151,13 @@ def transform_restrictions(
         pl.lit(source_name, dtype=pl.String).alias("source"),
         pl.lit(source_version, dtype=pl.String).alias("source_version"),
     ).cast(COLUMNS)
-    return TransformResult(valid=valid, rejected=rejected, valid_wire_rows=valid_wire_rows)
+    # A measure given twice with different attribute values is a conflicting duplicate of its natural key.
+    conflicts = measures.filter(pl.col("__conflicts") != "").select(
+        pl.col("REF_AREA").alias("ref_area_iso3"),
+        hs6.alias("commodity_hs6"),
+        pl.col("POLICY_TYPE").alias("policy_type"),
+        pl.col("POLICY_VARIATION").alias("policy_variation"),
+        pl.col("TIME_PERIOD").cast(pl.Int32, strict=False).alias("period_year"),
+    ).drop_nulls().unique(maintain_order=True)
+    return TransformResult(valid=valid, rejected=rejected, valid_wire_rows=valid_wire_rows,
+                           conflicts=conflicts if conflicts.height else None)

@@ -19,7 +19,14 @@ from __future__ import annotations
 
 import polars as pl
 
-from transforms.common import TransformResult, empty_rejected, reject, sha1_16, split_duplicates
+from transforms.common import (
+    TransformResult,
+    conflicting_keys,
+    empty_rejected,
+    reject,
+    sha1_16,
+    split_duplicates,
+)
 
 # Party codes that are not ISO 3166 countries.
 ORGANISATION_CODES: dict[str, str] = {
@@ -106,4 +113,4 @@ def transform_events(
         rejected.append(reject(raw.drop(_ROW, "reason"), pl.lit(raw["reason"])))
     out = kept.sort(_ROW).drop(_ROW).select(list(COLUMNS)).cast(COLUMNS)
     rejected_frame = pl.concat(rejected) if rejected else empty_rejected()
-    return TransformResult(valid=out, rejected=rejected_frame)
+    return TransformResult(valid=out, rejected=rejected_frame, conflicts=conflicting_keys(dupes, NATURAL_KEY, COLUMNS))

@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from eujp.extract import read_snapshot
-from eujp.landing import RawPayload, land
+from eujp.landing import RawPayload, land, record_landing
 from eujp.sources import SOURCES, comext_goods, get_source, security_events
 from eujp.storage import LocalObjectStore
 from eujp.tables import FACT_TABLES
@@ -131,3 +131,33 @@ def test_as_of_a_day_whose_landing_fails_reports_it_and_keeps_the_day_before(pre
     nothing = as_of_flow(as_of="2026-03-01", warehouse=str(tmp_path / "none.duckdb"), return_state=True)
     assert nothing.is_failed() and "nothing was landed on or before 2026-03-01" in nothing.message
     assert not (tmp_path / "none.duckdb").exists()
+
+
+def test_as_of_a_day_with_several_landings_applies_them_in_landing_order(prefect_server, tmp_path, monkeypatch):
+    """Two runs on one day: the Comext snapshot at 06:05, then (09:00) the DE-JP file with a revised figure. The
+    rebuild applies them in that order: the revision supersedes the figure it revises (no conflict, nothing
+    quarantined), and the EU27 rows of the first landing stay."""
+    from flows.backfill import as_of_flow
+
+    store = LocalObjectStore(tmp_path / "store")
+    source = get_source(COMEXT)
+
+    def run(hour: int, payloads: list[RawPayload]) -> None:
+        for p in payloads:
+            land(store, p, D1, source.extension)
+        record_landing(store, COMEXT, D1, [p.sha256 for p in payloads], at=datetime(2026, 3, 2, hour, tzinfo=UTC))
+
+    run(6, [RawPayload(COMEXT, p.name, p.read(), f"file:///{p.name}") for p in read_snapshot(source, SNAPSHOT)])
+    revised = (SNAPSHOT / COMEXT_DE).read_text(encoding="utf-8").replace(",2025-02,1663789\n", ",2025-02,1700000\n")
+    run(9, [RawPayload(COMEXT, COMEXT_DE, revised.encode(), f"file:///{COMEXT_DE}")])
+    monkeypatch.setenv("EUJP_WAREHOUSE", str(tmp_path / "var" / "warehouse.duckdb"))
+    monkeypatch.setenv("EUJP_PUBLISH_URI", str(tmp_path / "store"))
+
+    target = tmp_path / "day1.duckdb"
+    state = as_of_flow(as_of=D1.isoformat(), warehouse=str(target), only_sources=[COMEXT],
+                       run_id="20260305T000000Z-asof04", return_state=True)
+    assert state.is_completed(), state.message
+    assert q(target, VALUE_SQL) == [(1700000.0,)]
+    assert q(target, "SELECT count(*) FROM etl_rejected_rows") == [(0,)]
+    assert q(target, "SELECT count(*) FROM fact_goods_trade_product WHERE reporter = 'EU27_2020'") != [(0,)]
+    assert q(target, "SELECT rows_rejected, status FROM etl_runs") == [(0, "success")]

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
 from eujp.errors import ExtractError
-from eujp.landing import RawPayload, land, landed_days, read_landed
+from eujp.landing import RawPayload, land, landed_days, read_landed, record_landing
 from eujp.sources import security_events, sipri_arms
 from eujp.storage import LocalObjectStore, check_key, open_store
 
@@ -69,6 +69,50 @@ def test_landing_is_content_addressed_and_replayable(store):
     assert landed_days(store, SIPRI.name) == [day]
     with pytest.raises(ExtractError, match="nothing was landed"):
         read_landed(store, SIPRI.name, date(2026, 11, 23))
+
+
+def test_a_days_landings_are_read_back_in_the_order_they_landed(store):
+    """Three runs on one day land A, then B (a revision), then A again (reverted): read back A, B, A, each with
+    its landing number; a repeated landing in a row (an unchanged source landed again) counts once."""
+    day = date(2026, 11, 24)
+
+    def run(hour: int, *contents: bytes) -> None:
+        payloads = [RawPayload(SIPRI.name, "register.csv", c, "https://example.org/r.csv") for c in contents]
+        for p in payloads:
+            land(store, p, day, "csv")
+        record_landing(store, SIPRI.name, day, [p.sha256 for p in payloads],
+                       at=datetime(2026, 11, 24, hour, tzinfo=UTC))
+
+    a, b = b"a,b\r\n1,2\r\n", b"a,b\r\n1,3\r\n"
+    run(6, a)
+    run(7, a)  # unchanged: the same landing again
+    run(9, a)  # recorded out of order on purpose: it is the time that orders the landings
+    run(8, b)
+    back = read_landed(store, SIPRI.name, day)
+    assert [(p.landing, p.data) for p in back] == [(0, a), (1, b), (2, a)]
+    records = [json.loads(store.get_bytes(k)) for k in store.list_keys(f"raw/{SIPRI.name}")
+               if k.endswith(".landing.json")]
+    # one record per distinct landing, holding every time it landed
+    assert sorted((len(r["landed_at"]), r["sha256"]) for r in records) == [
+        (1, [hashlib.sha256(b).hexdigest()]), (3, [hashlib.sha256(a).hexdigest()])]
+
+
+def test_payloads_landed_without_a_landing_record_are_one_landing_first(store):
+    """A raw zone written before landings were recorded: its payloads are one landing, in fetch order, before the
+    recorded ones; a record naming a payload that is not there is an error, not a silent gap."""
+    day = date(2026, 11, 24)
+    old = [RawPayload(EVENTS.name, f"{n}.csv", f"x{n}".encode(), "file:///e.csv",
+                      fetched_at=f"2026-11-24T0{n}:00:00+00:00") for n in (2, 1)]
+    for p in old:
+        land(store, p, day, "csv")
+    new = RawPayload(EVENTS.name, "3.csv", b"x3", "file:///e.csv")
+    land(store, new, day, "csv")
+    record_landing(store, EVENTS.name, day, [new.sha256])
+    assert [(p.name, p.landing) for p in read_landed(store, EVENTS.name, day)] == [("1.csv", 0), ("2.csv", 0),
+                                                                                   ("3.csv", 1)]
+    record_landing(store, EVENTS.name, day, ["0" * 64])
+    with pytest.raises(ExtractError, match=f"lists payload {'0' * 64}, which is not there"):
+        read_landed(store, EVENTS.name, day)
 
 
 def test_tampered_landed_payload_is_detected(tmp_path):

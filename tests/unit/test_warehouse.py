@@ -11,7 +11,7 @@ import pytest
 
 from eujp.sources import eurostat_goods, security_events
 from eujp.tables import TABLES, ensure_schema, table_counts
-from eujp.warehouse import connect, duplicate_keys, open_staging, promote, upsert_fact
+from eujp.warehouse import connect, count_present, duplicate_keys, open_staging, promote, upsert_fact
 
 # The sources these tests load, by their modules (a source's name is written in its own folder only).
 GOODS, EVENTS = eurostat_goods.SOURCE.name, security_events.SOURCE.name
@@ -73,6 +73,24 @@ def test_full_extract_scope_removes_rows_the_source_dropped(conn):
     upsert_fact(conn, FACT_SECURITY_EVENTS, events(["aaaa one"]), run_id="r2", loaded_at=NOW,
                 source=EVENTS, replace_scope=())
     assert conn.execute("SELECT title FROM fact_security_events").fetchall() == [("aaaa one",)]
+
+
+@pytest.mark.parametrize("scope", [(), ("period_year",), None], ids=["full-extract", "by-period", "by-key"])
+def test_a_conflicting_key_keeps_its_previous_row_under_every_replace_scope(conn, scope):
+    """`keep` (the batch's conflicting keys): the scope replaces the source's other rows, never these."""
+    first = goods([("EU28", "JP", "export", 2016, 58000.0), ("EU28", "JP", "import", 2016, 66400.0),
+                   ("EU28", "JP", "export", 2015, 56000.0)])
+    upsert_fact(conn, FACT_GOODS_TRADE, first, run_id="r1", loaded_at=NOW, source=GOODS, replace_scope=scope)
+    # Today: 2016 export arrived twice with different values (quarantined, so not in the batch), so did a key
+    # never loaded (2017 export); 2016 import is revised.
+    conflicts = goods([("EU28", "JP", "export", 2016, 0.0), ("EU28", "JP", "export", 2017, 0.0)]).select(
+        list(FACT_GOODS_TRADE.natural_key))
+    assert count_present(conn, FACT_GOODS_TRADE, conflicts, source=GOODS) == 1
+    upsert_fact(conn, FACT_GOODS_TRADE, goods([("EU28", "JP", "import", 2016, 66500.0)]), run_id="r2",
+                loaded_at=NOW, source=GOODS, replace_scope=scope, keep=conflicts)
+    rows = conn.execute("SELECT period_year, flow, value_mio_eur, run_id FROM fact_goods_trade ORDER BY ALL").fetchall()
+    kept_2015 = [(2015, "export", 56000.0, "r1")] if scope != () else []  # the full extract dropped 2015
+    assert rows == [*kept_2015, (2016, "export", 58000.0, "r1"), (2016, "import", 66500.0, "r2")]
 
 
 def test_staging_copy_leaves_live_warehouse_untouched_until_promoted(tmp_path):

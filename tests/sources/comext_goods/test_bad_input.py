@@ -1,5 +1,6 @@
 """Bad Comext input, run THROUGH THE PIPELINE STEPS: the wrong encoding fails the source and keeps its table; an
-empty slice loads and removes nothing; bad rows are quarantined with their raw values.
+empty slice loads and removes nothing; bad rows are quarantined with their raw values; a key given twice with
+different values keeps the figure loaded before.
 
 The payloads go through prepare_source (parse, transform, validate) and the run's load-audit-promote on a
 staging copy of a good warehouse (tests/support/pipeline_steps.py). For each: the message is clear, and nothing is
@@ -15,6 +16,7 @@ from support.pipeline_steps import (
     edit_lines,
     payload,
     quarantined,
+    query,
     rows_of,
     run_steps,
 )
@@ -73,3 +75,30 @@ def test_bad_comext_rows_are_quarantined_with_their_raw_values(warehouse, column
     [(got_reason, raw)] = quarantined(warehouse, "comext_goods")
     assert got_reason == reason
     assert raw[column] == value and raw["indicators"] == "QUANTITY_IN_100KG"  # the row as published
+
+
+def test_a_month_given_twice_with_different_values_keeps_the_figure_loaded_before(warehouse):
+    """Replace scope by key (None): a key the payload carries twice with different values keeps the row loaded
+    before (every wire row of the key quarantined), and the run says so."""
+    month = ("SELECT * EXCLUDE (loaded_at) FROM fact_goods_trade_product WHERE reporter = 'DE' AND "
+             "period_code = '2025-01'")
+    before = query(warehouse, month)
+    assert [r[6] for r in before] == [668914.0]  # value_eur
+
+    def conflict(lines):
+        assert lines[4].endswith(",VALUE_IN_EUROS,2025-01,668914\n")
+        return [*lines, lines[4].replace(",668914", ",700000")]
+
+    data = edit_lines(COMEXT_FILE, conflict)
+    batches = run_steps(warehouse, {"comext_goods": [payload("comext_goods", COMEXT_FILE, data)]})
+    assert batches["comext_goods"].status == "loaded"
+    run = assert_accounted(warehouse, "comext_goods")
+    assert (run["rows_in"], run["rows_loaded"], run["rows_rejected"]) == (7, 4, 3)
+    reasons = sorted(r for r, _ in quarantined(warehouse, "comext_goods"))
+    conflict = ("conflicting rows for natural key reporter='DE', partner='JP', product='84834030', flow='1', "
+                "TIME_PERIOD='2025-01', indicators='VALUE_IN_EUROS'")
+    sibling = "conflicting values in another indicator for natural key"
+    assert [r.split(" (")[0].split(":")[0] for r in reasons] == [conflict, conflict, sibling]
+    assert query(warehouse, month) == before
+    assert run["message"] == ("comext_goods: 1 natural key(s) came more than once with different content "
+                              "(conflicting duplicates, every version quarantined): 1 kept the version loaded before")

@@ -138,6 +138,9 @@ def test_comext_conflicting_value_rejects_every_wire_row_of_the_fact(countries):
     assert reasons(result)[sibling].endswith(
         "(reporter=DE, partner=JP, product=84834030, flow=1, TIME_PERIOD=2025-02)")
     assert result.rows_in == 4
+    # the fact's key, in the table's columns, is reported as a conflict (the loader keeps its previous row)
+    assert result.conflicts.rows(named=True) == [
+        {"reporter": "DE", "partner": "JP", "product_cn8": "84834030", "flow": "import", "period_code": "2025-02"}]
 
 
 def test_comext_empty_payload(countries):

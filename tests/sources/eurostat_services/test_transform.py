@@ -64,3 +64,4 @@ def test_services_duplicates(countries):
         "exact duplicate of an earlier row with", "conflicting rows for", "conflicting rows for"]
     assert "bop_item='SC'" in reasons(result)[1]
     assert result.rows_in == 4
+    assert result.conflicts.select("bop_item", "flow").rows() == [("SC", "export")]  # not the exact copies

@@ -1,4 +1,5 @@
-"""Bad OECD input, run THROUGH THE PIPELINE STEPS: an impossible date in a measure quarantines every row of it.
+"""Bad OECD input, run THROUGH THE PIPELINE STEPS: an impossible date in a measure quarantines every row of it; a
+measure given twice with different values keeps the version loaded before.
 
 The payloads go through prepare_source (parse, transform, validate) and the run's load-audit-promote on a
 staging copy of a good warehouse (tests/support/pipeline_steps.py). For each: the message is clear, and nothing is
@@ -10,6 +11,7 @@ from __future__ import annotations
 from support.pipeline_steps import (
     SNAPSHOT,
     assert_accounted,
+    edit_lines,
     payload,
     quarantined,
     query,
@@ -29,3 +31,31 @@ def test_an_impossible_date_in_a_merged_measure_quarantines_every_row_of_the_mea
     assert {r for r, _ in rejected} == {"DATI: expected dd/mm/yyyy or 'nd', got '31/02/2024'"}
     assert {raw["REF_AREA"] for _, raw in rejected} == {"ARE"}
     assert query(warehouse, "SELECT count(*) FROM fact_export_restrictions WHERE ref_area_iso3 = 'ARE'") == [(0,)]
+
+
+def test_a_measure_given_twice_with_different_values_keeps_the_version_loaded_before(warehouse):
+    """Replace scope by period (`period_year`): the payload replaces every measure of 2024, but a measure it
+    carries twice with different values (a conflicting duplicate of its natural key) keeps the row loaded
+    before; both new versions are quarantined, and the run says so."""
+    measure = "SELECT * EXCLUDE (loaded_at) FROM fact_export_restrictions WHERE ref_area_iso3 = 'ARE'"
+    before = query(warehouse, measure)
+    assert len(before) == 1 and before[0][7] == "100"  # value
+    count = "SELECT count(*) FROM fact_export_restrictions"
+    measures_before = query(warehouse, count)
+
+    def conflict(lines):
+        assert ",VAL,,2024,,100," in lines[1]
+        return [*lines, lines[1].replace(",VAL,,2024,,100,", ",VAL,,2024,,200,")]
+
+    data = edit_lines(OECD_FILE, conflict)
+    batches = run_steps(warehouse, {"oecd_restrictions": [payload("oecd_restrictions", OECD_FILE, data)]})
+    assert batches["oecd_restrictions"].status == "loaded"
+    run = assert_accounted(warehouse, "oecd_restrictions")
+    assert (run["rows_in"], run["rows_loaded"], run["rows_rejected"]) == (38, 29, 9)  # the measure's rows + 1
+    rejected = quarantined(warehouse, "oecd_restrictions")
+    assert {r for r, _ in rejected} == {"conflicting values for attribute(s) VAL"}
+    assert sorted(raw["OBS_VALUE"] for _, raw in rejected if raw["POLICY_DESCRIPTION"] == "VAL") == ["100", "200"]
+    assert query(warehouse, measure) == before  # as loaded before, by the earlier run
+    assert query(warehouse, count) == measures_before  # the other measures of 2024 replaced, none lost
+    assert run["message"] == ("oecd_restrictions: 1 natural key(s) came more than once with different content "
+                              "(conflicting duplicates, every version quarantined): 1 kept the version loaded before")

@@ -81,6 +81,11 @@ def test_restrictions_rejected_measure_sends_all_its_rows(measure, reason):
     assert reasons(result) == [reason] * len(measure)
     assert raws(result) == wire.slice(1).rows(named=True)
     assert result.rows_in == wire.height
+    # only a conflict reports the measure's natural key (so that the loader keeps its previous row)
+    conflict = reason.startswith("conflicting")
+    assert (result.conflicts is not None) == conflict
+    if conflict:
+        assert result.conflicts.select("ref_area_iso3", "period_year").rows() == [(measure[0]["REF_AREA"], 2024)]
 
 
 def test_restrictions_same_attribute_twice_with_same_value_is_fine():

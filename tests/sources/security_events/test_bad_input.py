@@ -21,6 +21,7 @@ from support.pipeline_steps import (
 )
 
 from eujp.errors import AuditFailed
+from eujp.rejections import rejection_warnings
 from eujp.sources import get_source
 
 EVENTS_FILE = "security_events.csv"
@@ -65,6 +66,12 @@ def test_a_response_with_a_header_and_no_rows_is_stopped_by_the_audit(warehouse)
 
 
 def test_duplicated_natural_keys_keep_one_exact_copy_and_quarantine_conflicts(warehouse):
+    """A full extract (replace scope ()): a key loaded the day before that now comes twice with different
+    content keeps yesterday's row (both new versions quarantined), and the run says so."""
+    yesterday = query(warehouse, "SELECT * EXCLUDE (loaded_at) FROM fact_security_events "
+                                 "WHERE title LIKE 'Japan-Germany exchange%'")
+    assert len(yesterday) == 1
+
     def dup(lines):
         exact = lines[1]
         conflicting = lines[2].replace("exchanged notes", "signed notes")
@@ -79,10 +86,17 @@ def test_duplicated_natural_keys_keep_one_exact_copy_and_quarantine_conflicts(wa
     assert sum(r.startswith("exact duplicate of an earlier row with natural key event_id=") for r in reasons) == 1
     conflicts = [r for r in reasons if r.startswith("conflicting rows for natural key event_id=")]
     assert len(conflicts) == 2 and all("2 rows differ in description" in r for r in conflicts)
-    # neither version of the contradicted event is loaded; the exact duplicate's event is, once
-    assert query(warehouse, "SELECT count(*) FROM fact_security_events WHERE title LIKE 'Japan-Germany exchange%'") \
-        == [(0,)]
+    # neither new version of the contradicted event is loaded: the one loaded before stays, as it was (its
+    # run id is the earlier run's); nothing else is lost (64 events as before, the exact duplicate once)
+    assert query(warehouse, "SELECT * EXCLUDE (loaded_at) FROM fact_security_events "
+                            "WHERE title LIKE 'Japan-Germany exchange%'") == yesterday
+    assert query(warehouse, "SELECT count(*) FROM fact_security_events") == [(64,)]
     assert query(warehouse, "SELECT count(*) FROM fact_security_events WHERE event_date = DATE '2008-02-05'") == [(1,)]
+    assert run["message"].endswith("security_events: 1 natural key(s) came more than once with different content "
+                                   "(conflicting duplicates, every version quarantined): 1 kept the version loaded "
+                                   "before")
+    assert batches["security_events"].rejections == run["message"]
+    assert rejection_warnings(list(batches.values())) == [run["message"]]  # a warning of the run
 
 
 @pytest.mark.parametrize(("edit", "reason"), [

@@ -85,6 +85,9 @@ def test_events_conflicting_duplicates_all_quarantined():
     assert all("conflicting rows" in r and "differ in description" in r for r in reasons(result))
     assert [r["description"] for r in raws(result)] == ["Drills.", "Different account."]
     assert result.rows_in == wire.height
+    # the key is reported as a conflict, so that the loader keeps the row it had before
+    assert result.conflicts.columns == ["event_id"] and result.conflicts.height == 1
+    assert result.conflicts["event_id"][0] not in result.valid["event_id"].to_list()
 
 
 def test_events_real_file_all_load(shared_data):
