@@ -34,6 +34,9 @@ class RawPayload:
     headers: dict[str, str] = field(default_factory=dict)
     fetched_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     path: Path | None = None
+    # "data" (parsed into the source's fact table), or the kind of a source's label feed (eujp.sources.base.
+    # LabelFeed, e.g. Comext's product codelist): landed beside the data, loaded into the feed's table.
+    kind: str = "data"
     _stat: tuple[int, int] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -112,6 +115,7 @@ def land(store: ObjectStore, payload: RawPayload, day: date, ext: str) -> str:
             "sha256": payload.sha256,
             "size": payload.size,
             "ext": ext,
+            "kind": payload.kind,
         }
         store.put_bytes(meta_key, json.dumps(meta, indent=1, sort_keys=True).encode(), "application/json")
     return key
@@ -130,7 +134,8 @@ def read_landed(store: ObjectStore, source: str, day: date) -> list[RawPayload]:
         if hashlib.sha256(data).hexdigest() != meta["sha256"]:
             raise ExtractError(f"{source}: landed payload {meta_key} does not match its sha256")
         payloads.append(
-            RawPayload(source, meta["name"], data, meta["url"], meta.get("headers", {}), meta["fetched_at"])
+            RawPayload(source, meta["name"], data, meta["url"], meta.get("headers", {}), meta["fetched_at"],
+                       kind=meta.get("kind", "data"))
         )
     return sorted(payloads, key=lambda p: (p.fetched_at, p.name))
 

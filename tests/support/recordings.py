@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from eujp.sources import SOURCES
@@ -69,14 +70,25 @@ def env_for(server: ReplayServer) -> dict[str, str]:
     return env
 
 
+def _last_update(row: list[str]) -> datetime:
+    """An SDMX-CSV row's `LAST UPDATE` (dd/mm/yy HH:MM:SS, Eurostat's time: taken as UTC here)."""
+    return datetime.strptime(row[1], "%d/%m/%y %H:%M:%S").replace(tzinfo=UTC)
+
+
 class ComextReplay:
     """Answers Comext data requests from the recorded SDMX-CSV files: the rows whose TIME_PERIOD lies in
     [startPeriod, endPeriod] and whose product is in the key (reporter/partner are not filtered: the rows
-    are replayed as recorded). More than `max_months` months: 413 EXTRACTION_TOO_BIG, as the service
-    documents. No rows: 404 with fault 100 'No Results Found'."""
+    are replayed as recorded) and, with `updatedAfter`, whose LAST UPDATE is later (a revised row is updated
+    when it is revised). More than `max_months` months: 413 EXTRACTION_TOO_BIG, as the service documents. No
+    rows: 404 with fault 100 'No Results Found'. The structure API: the product codelist (`codelist`) and the
+    dataflow, whose UPDATE_DATA annotation is `update_data` (the newest LAST UPDATE, or the last revision)."""
 
     def __init__(self, rec: dict) -> None:
         self.headers = dict(rec["headers"])
+        self.structure_headers = dict(rec["structure_headers"])
+        self.codelist_path, self.dataflow_path = rec["codelist_path"], rec["dataflow_path"]
+        self.codelist = (REPO / rec["codelist"]).read_bytes()
+        self.dataflow_template = (REPO / rec["dataflow"]).read_text(encoding="utf-8")
         self.max_months = rec["max_months_per_request"]
         self.too_big = (REPO / rec["too_big"]).read_bytes()
         self.no_results = (REPO / rec["no_results"]).read_bytes()
@@ -87,6 +99,22 @@ class ComextReplay:
             self.header_line = lines[0]
             self.rows += lines[1:]
         self.revised: dict[tuple[str, str, str], bytes] = {}  # (product, period, indicator) -> new OBS_VALUE
+        self.revised_at: datetime | None = None  # when `revised` was last changed (see `revise`)
+        self.update_data: datetime = max(_last_update(r.decode().split(",")) for r in self.rows)
+
+    def revise(self, key: tuple[str, str, str], value: bytes) -> None:
+        """Revise one observation now: its row and the dataflow's UPDATE_DATA say so."""
+        self.revised[key] = value
+        self.revised_at = self.update_data = datetime.now(UTC)
+
+    def structure(self, seen: Seen) -> Reply | None:
+        if seen.path == self.codelist_path:
+            return Reply(200, self.codelist, self.structure_headers)
+        if seen.path == self.dataflow_path:
+            stamp = self.update_data.strftime("%Y-%m-%dT%H:%M:%S%z")
+            return Reply(200, self.dataflow_template.replace("{update_data}", stamp).encode(),
+                         self.structure_headers)
+        return None
 
     @staticmethod
     def months(start: str, end: str) -> int:
@@ -94,7 +122,12 @@ class ComextReplay:
         return (y2 * 12 + m2) - (y1 * 12 + m1) + 1
 
     def __call__(self, seen: Seen) -> Reply:
+        structure = self.structure(seen)
+        if structure is not None:
+            return structure
         start, end = seen.param("startPeriod"), seen.param("endPeriod")
+        after = seen.param("updatedAfter")
+        after = datetime.fromisoformat(after) if after else None
         if self.months(start, end) > self.max_months:
             return Reply(413, self.too_big, {"Content-Type": "application/xml"})
         products = seen.path.rsplit("/", 1)[1].split(".")[3]
@@ -104,10 +137,14 @@ class ComextReplay:
             f = line.decode().rstrip("\r\n").split(",")
             if start <= f[8] <= end and (wanted is None or f[5] in wanted):
                 key = (f[5], f[8], f[7])
+                updated = _last_update(f)
                 if key in self.revised:
                     f[9] = self.revised[key].decode()
+                    updated = self.revised_at or updated
+                    f[1] = updated.strftime("%d/%m/%y %H:%M:%S")
                     line = (",".join(f) + "\r\n").encode()
-                out.append(line)
+                if after is None or updated > after:
+                    out.append(line)
         if not out:
             return Reply(404, self.no_results, {"Content-Type": "application/xml"})
         return Reply(200, self.header_line + b"".join(out), self.headers)
@@ -121,6 +158,8 @@ def install(server: ReplayServer) -> dict[str, ComextReplay]:
         if sliced(rec):
             responders[source] = ComextReplay(rec)
             server.respond(rec["path_prefix"], responders[source], prefix=True)
+            for path in (rec["codelist_path"], rec["dataflow_path"]):
+                server.respond(path, responders[source])
         else:
             server.route(rec["path"], reply(source))
     return responders
