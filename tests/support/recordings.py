@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from eujp.sources import SOURCES
-from support.replay_server import ReplayServer, Reply, Seen
+from support.replay_server import ReplayServer, Reply, Responder, Seen
 
 REPO = Path(__file__).resolve().parents[2]
 TESTS = REPO / "tests"
@@ -201,3 +201,84 @@ def with_value(doc: dict, flat_index: int, value: float) -> dict:
     doc = copy.deepcopy(doc)
     doc["value"][str(flat_index)] = value
     return doc
+
+
+def jsonstat_since(doc: dict, since: str) -> dict:
+    """The JSON-stat dataset restricted to the periods from `since` on (the `time` dimension re-indexed), as the
+    statistics API answers `sinceTimePeriod`. Extensions keyed by flat index are dropped."""
+    doc = copy.deepcopy(doc)
+    ids, sizes = doc["id"], list(doc["size"])
+    t = ids.index("time")
+    cat = doc["dimension"]["time"]["category"]
+    index = cat["index"]
+    codes = sorted(index, key=index.get) if isinstance(index, dict) else list(index)
+    keep = [c for c in codes if c >= since]
+    new_sizes = [*sizes[:t], len(keep), *sizes[t + 1:]]
+
+    def positions(flat: int, dims: list[int]) -> list[int]:
+        out = []
+        for size in reversed(dims):
+            flat, pos = divmod(flat, size)
+            out.append(pos)
+        return out[::-1]
+
+    def flat_of(pos: list[int], dims: list[int]) -> int:
+        flat = 0
+        for p, size in zip(pos, dims, strict=True):
+            flat = flat * size + p
+        return flat
+
+    new_time = {c: i for i, c in enumerate(keep)}
+    for part in ("value", "status"):
+        old = doc.get(part) or {}
+        if isinstance(old, list):
+            raise TypeError("dense JSON-stat arrays are not handled here")
+        new = {}
+        for key, v in old.items():
+            pos = positions(int(key), sizes)
+            code = codes[pos[t]]
+            if code in new_time:
+                pos[t] = new_time[code]
+                new[str(flat_of(pos, new_sizes))] = v
+        if part in doc:
+            doc[part] = new
+    doc["size"] = new_sizes
+    cat["index"] = new_time
+    if "label" in cat:
+        cat["label"] = {c: cat["label"][c] for c in keep if c in cat["label"]}
+    for key in ("provenance", "positions-with-no-data"):
+        (doc.get("extension") or {}).pop(key, None)
+    return doc
+
+
+def csv_between(data: bytes, start: str | None, end: str | None, column: str = "TIME_PERIOD") -> bytes:
+    """The CSV rows whose `column` lies in [start, end] (either open), as an SDMX service answers
+    startPeriod/endPeriod."""
+    import polars as pl
+
+    frame = pl.read_csv(data, infer_schema=False)
+    if start:
+        frame = frame.filter(pl.col(column) >= start)
+    if end:
+        frame = frame.filter(pl.col(column) <= end)
+    return frame.write_csv().encode()
+
+
+def by_representation(source: str, period_param: str) -> Responder:
+    """A responder for a single-request source that answers what the request asks for: the recorded body
+    restricted to the periods from `period_param` on (JSON-stat `sinceTimePeriod` or SDMX `startPeriod`), with
+    an ETag of that representation, as a real server's: one URL's validators never match another URL's
+    answer (the replay server answers 304 when If-None-Match matches)."""
+    import hashlib
+
+    def respond(seen: Seen) -> Reply:
+        since = seen.param(period_param)
+        data = body(source)
+        if since and period_param == "sinceTimePeriod":
+            data = json.dumps(jsonstat_since(json.loads(data), since)).encode()
+        elif since or seen.param("endPeriod"):
+            data = csv_between(data, since, seen.param("endPeriod"))
+        etag = '"' + hashlib.sha256(data).hexdigest()[:20] + '"'
+        return reply(source, body=data, headers={**RECORDINGS[source]["headers"], "ETag": etag})
+
+    return respond
