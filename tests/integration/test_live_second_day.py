@@ -14,7 +14,14 @@ import pytest
 from support.live import RUN_DATE, query, run_pipeline, runs, settings_for
 from support.recordings import RECORDINGS, by_representation, jsonstat_doc, jsonstat_since, reply, with_value
 
-from eujp.sources import SOURCES_BY_NAME, comext_goods, eurostat_goods, eurostat_services, oecd_restrictions
+from eujp.sources import (
+    SOURCES_BY_NAME,
+    comext_goods,
+    eurostat_goods,
+    eurostat_services,
+    oecd_restrictions,
+    sipri_arms,
+)
 from eujp.storage import open_store
 from eujp.tables import FACT_TABLES
 from eujp.warehouse import connect, read_source_state
@@ -71,7 +78,7 @@ def test_the_first_day_after_a_full_load_costs_one_conditional_request_per_sourc
         assert query(second, f"SELECT count(*), min(run_id), max(run_id) FROM {table.name}") == before[table.name]
     assert query(second, "SELECT count(*) FROM etl_revisions") == [(0,)]
     new_keys = set(store.list_keys("raw")) - raw_before
-    assert {k.split("/")[1] for k in new_keys} <= {SOURCES_BY_NAME["sipri_arms"].name}
+    assert {k.split("/")[1] for k in new_keys} <= {sipri_arms.SOURCE.name}
     with connect(second.warehouse_path, read_only=True) as conn:
         after = {name: read_source_state(conn, name) for name in WINDOWED}
     assert all(after[n].request_url == states[n].request_url and after[n].etag == states[n].etag for n in WINDOWED)
