@@ -163,10 +163,10 @@ class Lineage:
 
 def lineage(counts: Mapping[str, int | None] | None = None, *, sources: Sequence[Source] = SOURCES,
             tables: Sequence[Table] = ALL_TABLES, models: Mapping[str, Any] = MODELS) -> Lineage:
-    """The warehouse's lineage: source -> raw payload -> fact; data/reference -> reference tables and
-    dim_country; each built dimension and mart from the tables its declaration depends on. Columns: 0
-    sources, 1 landed payloads (and the reference seed), 2 loaded tables, then the built dimensions by depth,
-    then the marts by depth. ETL bookkeeping tables are left out."""
+    """The warehouse's lineage: source -> raw payload -> fact (and a source's label table); data/reference ->
+    reference tables and dim_country; each built dimension and mart from the tables its declaration depends
+    on. Columns: 0 sources, 1 landed payloads (and the reference seed), 2 loaded tables, then the built
+    dimensions by depth, then the marts by depth. ETL bookkeeping tables are left out."""
     counts = counts or {}
 
     def rows(name: str) -> str:
@@ -184,6 +184,11 @@ def lineage(counts: Mapping[str, int | None] | None = None, *, sources: Sequence
         nodes.append(Node(s.table.name, "fact", s.table.name, rows(s.table.name), f"#{table_anchor(s.table.name)}",
                           2))
         edges += [(f"source:{s.name}", f"raw:{s.name}"), (f"raw:{s.name}", s.table.name)]
+        if s.labels is not None:  # labels landed with the source's payloads (eujp.sources.base.LabelFeed)
+            nodes.append(Node(s.labels.table.name, layer(s.labels.table), s.labels.table.name,
+                              rows(s.labels.table.name), f"#{table_anchor(s.labels.table.name)}", 2))
+            edges.append((f"raw:{s.name}", s.labels.table.name))
+            fact_names.add(s.labels.table.name)
     loaded = [t for t in tables if t.name not in fact_names and t.name not in models and layer(t) != "ETL"]
     if loaded:
         nodes.append(Node("seed", "seed", f"{SEED}/", "*.csv (in git)", None, 1))
@@ -804,6 +809,10 @@ def _table_section(t: Table, *, rows: int | None, source: Source | None, fresh: 
         facts.append(("Built", f"every run from <code>eujp/marts/{_esc(t.name)}"
                       f"{'.yml' if t is MART_CLAIMS else '.sql'}</code>"
                       + (f" (this catalog: run <code>{_esc(run_id)}</code>)" if run_id else "")))
+    elif labelled := next((s for s in SOURCES if s.labels is not None and s.labels.table.name == t.name), None):
+        how = (f'with the payloads of <a href="#{source_anchor(labelled.name)}"><code>{_esc(labelled.name)}</code>'
+               f"</a> (upserted by <code>{_esc(', '.join(t.natural_key))}</code>)")
+        facts.append(("Loaded", how))
     elif kind in ("reference", "dimension"):
         facts.append(("Loaded", f"whole, every run, from <code>{SEED}/</code> (versioned in git)"))
     else:

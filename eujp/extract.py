@@ -19,4 +19,8 @@ def read_snapshot(source: Source, snapshot_dir: Path) -> list[RawPayload]:
             f"{source.name}: no file matching {source.snapshot_glob!r} in {snapshot_dir} "
             f"(expected {source.wire_format})"
         )
-    return [RawPayload.from_file(source.name, p) for p in files]  # file-backed: read when landed and parsed
+    payloads = [RawPayload.from_file(source.name, p) for p in files]  # file-backed: read when landed and parsed
+    if source.labels is not None:  # e.g. Comext's product codelist (an excerpt in the bundled snapshot)
+        payloads += [RawPayload.from_file(source.name, p, kind=source.labels.kind)
+                     for p in sorted(snapshot_dir.glob(source.labels.snapshot_glob)) if p.is_file()]
+    return payloads

@@ -4,6 +4,8 @@ how far back the next live request starts (the watermark).
 - `input_checksum`, `etag`, `last_modified` are those of the last *successful load*: a source whose
   content checksum is unchanged, or that answers 304 to a conditional request built from them, is
   "unchanged": one small request and zero load work.
+- `request_url` is the URL those validators belong to, `requested_at` when the last successful
+  extraction started (the next `updatedAfter`).
 - `newest_period` is the newest period the warehouse holds for the source (never moves backwards).
 - `watermark` is where the next live request starts: `newest_period` minus the source's revision window,
   because Eurostat and Comext revise recent periods. Periods from the watermark on are fetched again and
@@ -31,6 +33,12 @@ class SourceState:
     input_checksum: str | None = None
     newest_period: str | None = None
     watermark: str | None = None
+    # The request the validators (etag, last_modified) belong to: a conditional request is only meaningful for
+    # the URL whose representation they describe (eujp.live.LiveContext.windowed_get).
+    request_url: str | None = None
+    # When the last successful extraction (loaded or confirmed unchanged) started: what the service changed
+    # after it is what the next run asks for (SDMX `updatedAfter`, a dataflow's UPDATE_DATA annotation).
+    requested_at: datetime | None = None
 
 
 def newest_period(column: str | None, frame: pl.DataFrame | None) -> str | None:

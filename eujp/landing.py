@@ -42,6 +42,9 @@ class RawPayload:
     fetched_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     path: Path | None = None
     landing: int = 0  # read back from the raw zone: which of the day's landings it belongs to (0 = the first)
+    # "data" (parsed into the source's fact table), or the kind of a source's label feed (eujp.sources.base.
+    # LabelFeed, e.g. Comext's product codelist): landed beside the data, loaded into the feed's table.
+    kind: str = "data"
     _stat: tuple[int, int] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -120,6 +123,7 @@ def land(store: ObjectStore, payload: RawPayload, day: date, ext: str) -> str:
             "sha256": payload.sha256,
             "size": payload.size,
             "ext": ext,
+            "kind": payload.kind,
         }
         store.put_bytes(meta_key, json.dumps(meta, indent=1, sort_keys=True).encode(), "application/json")
     return key
@@ -187,7 +191,8 @@ def read_landed(store: ObjectStore, source: str, day: date) -> list[RawPayload]:
                                    "which is not there (or has no .meta.json)")
             meta, data = landed[checksum]
             payloads.append(RawPayload(source, meta["name"], data, meta["url"], meta.get("headers", {}),
-                                       meta["fetched_at"], landing=number))
+                                       meta["fetched_at"], landing=number,
+                                       kind=meta.get("kind", "data")))
     return payloads
 
 

@@ -20,9 +20,11 @@ import os
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import httpx
 
 from eujp.config import Settings, max_payload_bytes, max_payload_mb_env
 from eujp.errors import ExtractError
@@ -84,9 +86,52 @@ class LiveContext:
     def watermark(self) -> str | None:
         return None if self.force or self.state is None else self.state.watermark
 
-    def payload(self, name: str, response: HttpResponse, data: bytes | None = None) -> RawPayload:
+    @property
+    def updated_after(self) -> str | None:
+        """SDMX `updatedAfter` (xs:dateTime, UTC): when the last successful extraction started; None on the first
+        extraction and when forced."""
+        when = None if self.force or self.state is None else self.state.requested_at
+        if when is None:
+            return None
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        return when.isoformat(timespec="seconds")
+
+    def payload(self, name: str, response: HttpResponse, data: bytes | None = None, *,
+                kind: str = "data") -> RawPayload:
         return RawPayload(source=self.source, name=name, data=response.content if data is None else data,
-                          url=response.url, headers=dict(response.headers))
+                          url=response.url, headers=dict(response.headers), kind=kind)
+
+    def windowed_get(self, url: str, name: str, *, params: list[tuple[str, str]], period_param: str,
+                     expect=EXPECT_JSON) -> list[RawPayload]:
+        """A GET of a request that asks from a period on (`period_param`), conditional on the validators of the
+        last successful extraction, which are kept with the URL they belong to (`state.request_url`):
+
+        - the same URL: its validators are sent with it; 304 = nothing new (one request);
+        - another URL of the same request that asked from an earlier period (the first day after a full load,
+          or after the watermark moved): the conditional request goes to *that* URL. Its representation holds
+          every period this request asks for, so a 304 there means nothing changed here either (one request).
+          A 200 means something changed: its body is dropped and this request is sent, so that what is landed,
+          loaded and remembered is this request's (two requests, on a day with something new);
+        - no such URL (first extraction, --force, other filters): an unconditional GET.
+        A state from before validators were kept per URL (no request_url) sends them with this request."""
+        full = str(httpx.URL(url, params=params))
+        validators = self.validators
+        stored = None if self.force or self.state is None else self.state.request_url
+        has_validators = bool(validators["etag"] or validators["last_modified"])
+        if stored is None or stored == full:
+            response = self.client.get(url, params=params, expect=expect, **validators)
+        elif has_validators and covers(stored, full, period_param):
+            check = self.client.get(stored, expect=expect, **validators)
+            if check.not_modified:
+                log.info("%s: %s unchanged (304 for the earlier request %s, which covers it)", self.source, full,
+                         stored)
+                return []
+            response = self.client.get(url, params=params, expect=expect)
+        else:
+            response = self.client.get(url, params=params, expect=expect)
+        if response.not_modified:
+            return []
+        return [self.payload(name, response)]
 
     def conditional_get(self, url: str, name: str, *, params: list[tuple[str, str]] | None = None,
                         expect=EXPECT_JSON) -> list[RawPayload]:
@@ -95,6 +140,22 @@ class LiveContext:
         if response.not_modified:
             return []
         return [self.payload(name, response)]
+
+
+def covers(earlier: str, later: str, period_param: str) -> bool:
+    """Whether the request `earlier` asks for every period `later` asks for, with the same filters: the same
+    path and query except `period_param`, which `earlier` omits or sets no later than `later`."""
+    a, b = urlsplit(earlier), urlsplit(later)
+    if (a.scheme, a.netloc, a.path) != (b.scheme, b.netloc, b.path):
+        return False
+    qa, qb = parse_qsl(a.query, keep_blank_values=True), parse_qsl(b.query, keep_blank_values=True)
+    rest_a = sorted((k, v) for k, v in qa if k != period_param)
+    rest_b = sorted((k, v) for k, v in qb if k != period_param)
+    if rest_a != rest_b:
+        return False
+    start_a = next((v for k, v in qa if k == period_param), None)
+    start_b = next((v for k, v in qb if k == period_param), None)
+    return start_a is None or (start_b is not None and start_a <= start_b)
 
 
 # --- the Eurostat statistics API (JSON-stat 2.0), shared by the Eurostat sources ----------------------------
@@ -124,9 +185,11 @@ class EurostatDataset:
         return f"{base}/api/dissemination/statistics/1.0/data/{self.dataset}", params
 
     def fetch(self, ctx: LiveContext) -> list[RawPayload]:
-        """The request plan of a Eurostat JSON-stat source: one conditional GET from the watermark on."""
+        """The request plan of a Eurostat JSON-stat source: one conditional GET from the watermark on (two on a
+        day with something new after the watermark moved: LiveContext.windowed_get)."""
         url, params = self.request(ctx.base, ctx.watermark, ctx.env)
-        return ctx.conditional_get(url, f"{self.dataset}?{urlencode(params)}", params=params, expect=EXPECT_JSON)
+        return ctx.windowed_get(url, f"{self.dataset}?{urlencode(params)}", params=params,
+                                period_param="sinceTimePeriod", expect=EXPECT_JSON)
 
 
 def fetch_live(

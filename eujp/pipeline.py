@@ -35,6 +35,7 @@ from eujp.warehouse import (
     record_rejected,
     record_run,
     upsert_fact,
+    upsert_labels,
     write_source_state,
 )
 from transforms.common import TransformResult, WireColumnsError, reject, supersede
@@ -74,6 +75,8 @@ class SourceBatch:
     rows_written: int = 0
     etag: str | None = None  # HTTP validators of a single-payload source, kept for the next conditional request
     last_modified: str | None = None
+    request_url: str | None = None  # the URL those validators belong to
+    labels: pl.DataFrame | None = None  # rows of the source's label feed (eujp.sources.base.LabelFeed), if any
     note: str | None = None  # why a batch is unchanged
     # Rows rejected by the transform (eujp.rejections.judge_rejections): the run's warning about them, or its
     # error when their share of rows in is above the source's threshold (the valid rows are loaded all the same).
@@ -155,7 +158,8 @@ def land_payloads(store: ObjectStore, source: Source, payloads: list[RawPayload]
     """Land the source's payloads (eujp.landing), once every one of them is within its cap, and record the
     landing (its payloads, in order, and when), so that a replay of the day applies its landings in order."""
     check_payload_sizes(source, payloads)
-    keys = [land(store, p, day, source.extension) for p in payloads]
+    keys = [land(store, p, day, source.labels.extension if p.kind != "data" and source.labels else source.extension)
+            for p in payloads]
     if payloads:
         record_landing(store, source.name, day, [p.sha256 for p in payloads])
     return keys
@@ -171,9 +175,11 @@ def skip_unchanged(batch: SourceBatch, payloads: list[RawPayload], settings: Set
     when there is nothing to load: a live source answered 304 / had nothing new (no payloads), or the
     content checksum equals that of the source's last successful load. Never in raw mode (a rebuild) nor
     with settings.force (e.g. after a code change that needs a reload)."""
-    if len(payloads) == 1:
-        batch.etag = payloads[0].headers.get("etag")
-        batch.last_modified = payloads[0].headers.get("last-modified")
+    data = [p for p in payloads if p.kind == "data"]
+    if len(data) == 1:
+        batch.etag = data[0].headers.get("etag")
+        batch.last_modified = data[0].headers.get("last-modified")
+        batch.request_url = data[0].url if (batch.etag or batch.last_modified) else None
     if payloads:
         batch.input_checksum = input_checksum(payloads)
     if settings.source_mode == "raw" or (settings.force and payloads):
@@ -181,10 +187,12 @@ def skip_unchanged(batch: SourceBatch, payloads: list[RawPayload], settings: Set
     state = read_state(settings.warehouse_path, batch.source)
     if not payloads:
         batch.input_checksum = state.input_checksum if state else None
-        batch.note = "unchanged: the service reported nothing new (304 Not Modified or no observations)"
+        batch.note = ("unchanged: the service reported nothing new (304 Not Modified, no observations, or nothing "
+                      "updated since the last extraction)")
     elif state is not None and state.input_checksum == batch.input_checksum:
         batch.etag = batch.etag or state.etag
         batch.last_modified = batch.last_modified or state.last_modified
+        batch.request_url = batch.request_url or state.request_url
         batch.note = "unchanged: same content checksum as the last successful load"
     else:
         return False
@@ -364,6 +372,28 @@ def transform_landings(
     ), (max(stamped) if stamped else None)
 
 
+def split_labels(source: Source, payloads: list[RawPayload]) -> tuple[list[RawPayload], pl.DataFrame | None]:
+    """The data payloads, and the rows of the label-feed payloads among them (None when there are none), parsed
+    by the source's LabelFeed; the last payload wins for a code that several carry."""
+    data = [p for p in payloads if p.kind == "data"]
+    feed = [p for p in payloads if p.kind != "data"]
+    if not feed:
+        return data, None
+    if source.labels is None:
+        raise ParseError(f"{source.name}: payload(s) {', '.join(p.name for p in feed)} of kind "
+                         f"{feed[0].kind!r}, but the source has no label feed")
+    if not data:
+        raise ParseError(f"{source.name}: only label payloads ({', '.join(p.name for p in feed)}), no data")
+    frames = []
+    for p in feed:
+        try:
+            frames.append(source.labels.parse(p.read()))
+        except ParseError as exc:
+            raise type(exc)(f"{p.name}: {exc}") from exc
+    key = list(source.labels.table.natural_key)
+    return data, pl.concat(frames).unique(subset=key, keep="last", maintain_order=True)
+
+
 def prepare_source(
     source: Source, payloads: list[RawPayload], countries: pl.DataFrame, batch: SourceBatch,
     *, step: Step = no_step,
@@ -381,6 +411,7 @@ def prepare_source(
 
     try:
         batch.input_checksum = input_checksum(payloads)
+        payloads, batch.labels = split_labels(source, payloads)
         result, batch.source_version = transform_landings(source, payloads, countries, step=tracked)
         batch.valid, batch.rejected, batch.rows_in = result.valid, result.rejected, result.rows_in
         batch.conflicts = result.conflicts
@@ -418,6 +449,8 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
                 batch.rows_loaded = batch.valid_wire_rows
                 batch.status = "loaded"
                 note_conflicts(batch)
+                if batch.labels is not None and source.labels is not None:
+                    upsert_labels(conn, source.labels.table, batch.labels, run_id=run_id, loaded_at=now)
             elif batch.valid is not None and not batch.valid.is_empty():
                 # Blocked by a failed expectation: quarantine the batch's rows (as transformed).
                 blocked = reject(batch.valid, f"not loaded: {batch.error}")
@@ -475,9 +508,11 @@ def update_source_state(conn: duckdb.DuckDBPyConnection, batch: SourceBatch, now
         newest = later_period(state.newest_period, newest_period(source.period_column, batch.valid))
         state = replace(state, last_success_at=now, last_attempt_at=now, last_status="success",
                         etag=batch.etag, last_modified=batch.last_modified, input_checksum=batch.input_checksum,
-                        newest_period=newest, watermark=source.next_watermark(newest))
+                        newest_period=newest, watermark=source.next_watermark(newest),
+                        request_url=batch.request_url, requested_at=batch.started_at)
     elif batch.status == "unchanged":
-        state = replace(state, last_success_at=now, last_attempt_at=now, last_status="unchanged")
+        state = replace(state, last_success_at=now, last_attempt_at=now, last_status="unchanged",
+                        requested_at=batch.started_at)
     else:
         state = replace(state, last_attempt_at=now, last_status="failed")
     write_source_state(conn, state)

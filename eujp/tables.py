@@ -1,6 +1,7 @@
 """The warehouse's catalog: every table, by layer, assembled in one place, and the operations on all of them.
 
     FACT_TABLES       one per source, declared in the source's module (eujp/sources/<source>.py)
+    LABEL_TABLES      labels a source publishes beside its data (Comext's CN8 descriptions), loaded with it
     REFERENCE_TABLES  the reference tables from data/reference/*.csv (eujp/schema/reference.py)
     MODEL_TABLES      built dimensions and marts, in build order (declared beside their SQL, eujp/marts/*.yml)
     MART_TABLES       the marts among them
@@ -25,9 +26,11 @@ from eujp.sources import SOURCES
 from eujp.warehouse import count_rows, create_tables
 
 FACT_TABLES: tuple[Table, ...] = tuple(s.table for s in SOURCES)
+# Labels a source's service publishes beside its data (eujp.sources.base.LabelFeed), loaded with its data.
+LABEL_TABLES: tuple[Table, ...] = tuple(s.labels.table for s in SOURCES if s.labels is not None)
 ALL_TABLES: tuple[Table, ...] = (
     DIM_COUNTRY, *FACT_TABLES, ETL_RUNS, ETL_REJECTED_ROWS, ETL_SOURCE_STATE, ETL_REVISIONS,
-    *REFERENCE_TABLES, *MODEL_TABLES,
+    *LABEL_TABLES, *REFERENCE_TABLES, *MODEL_TABLES,
 )
 TABLES: dict[str, Table] = {t.name: t for t in ALL_TABLES}
 
@@ -44,5 +47,5 @@ def table_counts(conn: duckdb.DuckDBPyConnection, tables: Iterable[Table] = ALL_
     return count_rows(conn, tables)
 
 
-__all__ = ["ALL_TABLES", "FACT_TABLES", "MART_TABLES", "MODEL_TABLES", "REFERENCE_TABLES", "TABLES",
+__all__ = ["ALL_TABLES", "FACT_TABLES", "LABEL_TABLES", "MART_TABLES", "MODEL_TABLES", "REFERENCE_TABLES", "TABLES",
            "ensure_schema", "table_counts"]

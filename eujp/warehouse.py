@@ -77,12 +77,16 @@ def create_tables(conn: duckdb.DuckDBPyConnection, tables: Iterable[Table]) -> N
     A derived table (`Table.rebuilt`: references, built dimensions, marts) whose columns differ from its
     declaration is dropped and recreated: its rows are rebuilt every run anyway."""
     for table in tables:
-        if table.rebuilt:
-            existing = [r[0] for r in conn.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND schema_name = current_schema() "
-                "AND database_name = current_database() ORDER BY column_index", [table.name]).fetchall()]
-            if existing and existing != list(table.all_columns):
-                conn.execute(f"DROP TABLE {quote_ident(table.name)}")
+        existing = [r[0] for r in conn.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND schema_name = current_schema() "
+            "AND database_name = current_database() ORDER BY column_index", [table.name]).fetchall()]
+        if table.rebuilt and existing and existing != list(table.all_columns):
+            conn.execute(f"DROP TABLE {quote_ident(table.name)}")
+        elif existing:  # a kept table (facts, ETL) declared with more columns since: add them, rows kept (nulls)
+            for col, dtype in table.all_columns.items():
+                if col not in existing:
+                    conn.execute(f"ALTER TABLE {quote_ident(table.name)} ADD COLUMN {quote_ident(col)} "
+                                 f"{duck_type(dtype)}")
         conn.execute(create_table_sql(table))
         write_comments(conn, table)
 
@@ -168,6 +172,25 @@ def arrow_batches(frame: pl.DataFrame):
 
     table = frame.to_arrow()
     return pa.Table.from_batches(table.to_batches(max_chunksize=ARROW_BATCH_ROWS), schema=table.schema)
+
+
+def upsert_labels(conn: duckdb.DuckDBPyConnection, table: Table, frame: pl.DataFrame, *, run_id: str,
+                  loaded_at: datetime) -> int:
+    """Upsert a source's label rows (eujp.sources.base.LabelFeed) by the table's natural key, stamping
+    `run_id` and `loaded_at`; a code the feed no longer lists keeps its last label. Returns rows written."""
+    t = quote_ident(table.name)
+    cols = list(table.all_columns)
+    stamped = frame.with_columns(pl.lit(run_id).alias("run_id"),
+                                 pl.lit(loaded_at, dtype=table.all_columns["loaded_at"]).alias("loaded_at"))
+    conn.register("_label_batch", arrow_batches(stamped.select(cols)))
+    try:
+        key_match = " AND ".join(f"{t}.{quote_ident(k)} = b.{quote_ident(k)}" for k in table.natural_key)
+        conn.execute(f"DELETE FROM {t} WHERE EXISTS (SELECT 1 FROM _label_batch AS b WHERE {key_match})")
+        conn.execute(f"INSERT INTO {t} ({', '.join(quote_ident(c) for c in cols)}) "
+                     f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM _label_batch")
+    finally:
+        conn.unregister("_label_batch")
+    return stamped.height
 
 
 def upsert_fact(
@@ -319,10 +342,13 @@ def read_source_state(conn: duckdb.DuckDBPyConnection, source: str) -> SourceSta
     ).fetchone()[0]
     if not exists:
         return None
+    present = {r[0] for r in conn.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [ETL_SOURCE_STATE.name]).fetchall()}
+    # a warehouse written before a column was declared (read before ensure_schema adds it): that column is null
     cols = list(ETL_SOURCE_STATE.columns)
     row = conn.execute(
-        f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {quote_ident(ETL_SOURCE_STATE.name)} "
-        "WHERE source = ?", [source],
+        f"SELECT {', '.join(quote_ident(c) if c in present else 'NULL' for c in cols)} "
+        f"FROM {quote_ident(ETL_SOURCE_STATE.name)} WHERE source = ?", [source],
     ).fetchone()
     return SourceState(**dict(zip(cols, row, strict=True))) if row else None
 

@@ -9,7 +9,9 @@
 -- Caveats: HS versions are not reconciled (Comext CN of the data year, OECD HS 2007, CRM codes mixed, see
 -- data/reference/NOTES.md), and 33 of the 67 CRM HS codes are the compiler's inference (crm_hs_confidence).
 -- SITC: sitc_code is null. No CN/HS-to-SITC correspondence is bundled and none is invented.
--- Labels: only what a source published (OECD commodity labels for HS6); no nomenclature labels are bundled.
+-- Labels: only what a source published: CN8 descriptions from Comext's product codelist (ref_cn8_labels,
+-- landed and loaded with the Comext data; the bundled snapshot carries an excerpt), OECD commodity labels
+-- for HS6.
 WITH codes AS (
     SELECT DISTINCT 'CN8' AS product_level, product_cn8 AS product_code, product_cn8 AS cn8
     FROM fact_goods_trade_product
@@ -54,8 +56,11 @@ SELECT
     left(c.product_code, 4) AS hs4,
     left(c.product_code, 2) AS hs2,
     NULL::VARCHAR AS sitc_code,
-    CASE WHEN c.product_level = 'HS6' THEN l.label END AS product_label,
-    CASE WHEN c.product_level = 'HS6' AND l.label IS NOT NULL THEN 'fact_export_restrictions' END AS label_source,
+    CASE WHEN c.product_level = 'HS6' THEN l.label ELSE n.product_label END AS product_label,
+    CASE
+        WHEN c.product_level = 'HS6' AND l.label IS NOT NULL THEN 'fact_export_restrictions'
+        WHEN c.product_level = 'CN8' AND n.product_label IS NOT NULL THEN 'Comext codelist ' || n.codelist
+    END AS label_source,
     k.product_code IS NOT NULL AS is_critical_raw_material,
     k.strategic_status,
     k.materials AS crm_materials,
@@ -63,5 +68,6 @@ SELECT
     k.hs_confidence AS crm_hs_confidence
 FROM codes AS c
 LEFT JOIN labels AS l ON l.hs6 = c.product_code
+LEFT JOIN ref_cn8_labels AS n ON c.product_level = 'CN8' AND n.product_code = c.product_code
 LEFT JOIN crm AS k ON k.product_level = c.product_level AND k.product_code = c.product_code
 ORDER BY c.product_level, c.product_code

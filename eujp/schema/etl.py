@@ -59,7 +59,8 @@ ETL_SOURCE_STATE = Table(
     "period) and where the next incremental request starts. Maintained by the load step.",
     columns={
         "source": S, "last_success_at": TS, "last_attempt_at": TS, "last_status": S, "etag": S,
-        "last_modified": S, "input_checksum": S, "newest_period": S, "watermark": S,
+        "last_modified": S, "input_checksum": S, "newest_period": S, "watermark": S, "request_url": S,
+        "requested_at": TS,
     },
     natural_key=("source",),
     column_docs={
@@ -72,6 +73,10 @@ ETL_SOURCE_STATE = Table(
         "input_checksum": "Checksum of everything the source delivered in the last successful load.",
         "newest_period": "Newest period loaded for the source (YYYY, YYYY-MM or a date).",
         "watermark": "First period the next live request asks for (newest period minus the revision window).",
+        "request_url": "URL of the request the validators (etag, last_modified) belong to; the next run sends its "
+        "conditional request there while that URL covers the periods it needs.",
+        "requested_at": "When the last successful extraction (loaded or confirmed unchanged) started: the next "
+        "run asks for what changed after it (Comext: updatedAfter and the dataflow's UPDATE_DATA).",
     },
     is_fact=False,
 )

@@ -32,6 +32,20 @@ DOMAINS: tuple[str, ...] = ("trade", "defence", "minerals")  # the known domains
 
 
 @dataclass(frozen=True)
+class LabelFeed:
+    """Labels a source's service publishes beside its data (Comext: the product codelist with the CN8
+    descriptions). Its payloads (RawPayload.kind == `kind`) are fetched by the source's live plan or read from
+    the snapshot folder (`snapshot_glob`), landed with the data (extension `extension`), never parsed as data,
+    and upserted into `table` (by its natural key) in the same transaction as the source's data."""
+
+    table: Table
+    kind: str
+    extension: str
+    parse: Callable[[bytes], pl.DataFrame]  # a payload's bytes -> rows of `table` (its columns)
+    snapshot_glob: str
+
+
+@dataclass(frozen=True)
 class Source:
     name: str
     domain: str  # trade | defence | minerals (a new domain runs after these)
@@ -62,6 +76,8 @@ class Source:
     transform_key: tuple[str, ...] = ()
     # The table's Great Expectations suite; None = expectations/<table>.json (eujp.validate.suite_path).
     suite: Path | None = None
+    # Labels published beside the data (see LabelFeed); None: the source has none.
+    labels: LabelFeed | None = None
 
     def __post_init__(self) -> None:
         if self.period_column is not None and self.period_column not in self.table.columns:

@@ -1,26 +1,45 @@
 """Eurostat Comext DS-045409: monthly EU trade by CN8 product (SDMX 2.1 data, SDMX-CSV).
 
-Live: the Comext dissemination API (not the main api/dissemination/sdmx path), one request for the key
-`{freq}.{reporters}.{partners}.{products}.{flows}.{indicators}` from the watermark to the run month; a
-request the service refuses with 413 EXTRACTION_TOO_BIG is split (periods first, then product chapters).
+Live, on the Comext dissemination API (not the main api/dissemination/sdmx path; docs/live-extraction.md):
+
+1. `plan_comext(ctx)`: unless forced or first, one small request for the dataflow: when its UPDATE_DATA
+   annotation is older than the last successful extraction, nothing is new (one request, no load work).
+   Otherwise the product codelist (CXT_NC: every CN8 code with its description) is fetched and becomes a
+   payload of its own (landed, then loaded into the labels table that names dim_product's CN8 rows), and the
+   key `{freq}.{reporters}.{partners}.{products}.{flows}.{indicators}` is planned as slices: one per CN
+   chapter (at most EUJP_COMEXT_MAX_PRODUCTS_PER_REQUEST codes each) and per EUJP_COMEXT_SLICE_MONTHS months,
+   from the watermark (or EUJP_COMEXT_START) to the run month.
+2. `fetch_comext_slice(ctx, piece, updated_after)`: one slice's payloads. After a first extraction each slice
+   is first asked with `updatedAfter` = the start of the last successful extraction: an empty answer is one
+   small request; a slice with changes is then fetched whole. A request the service refuses with 413
+   EXTRACTION_TOO_BIG is split (periods first, then chapters, then halves of the product list).
+3. `fetch_comext(ctx)`: the source's live plan: both, every slice in turn ([] when no slice has data).
+
 Comext revises the months of the current and the previous year, so the next request restarts at January of
 the year before the newest month loaded. Payloads are streamed one at a time (`transform_key`).
 """
 
 from __future__ import annotations
 
+import io
 import logging
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from eujp.errors import ExtractError
-from eujp.http import EXPECT_CSV
+import polars as pl
+from defusedxml import ElementTree as SafeET
+
+from eujp.errors import ExtractError, ParseError
+from eujp.http import EXPECT_CSV, Expect
 from eujp.incremental import month_add
 from eujp.landing import RawPayload
 from eujp.live import Endpoint, LiveContext, env_list
 from eujp.parse.sdmx_csv import parse_comext_csv
 from eujp.schema import Table
-from eujp.sources.base import Source
+from eujp.schema.core import TS, S
+from eujp.sources.base import LabelFeed, Source
 from transforms import comext_goods as transform
 
 log = logging.getLogger("eujp.live")
@@ -58,19 +77,45 @@ def comext_watermark(newest: str) -> str:
     return f"{year - 1:04d}-01"
 
 
+# The 27 member states as Comext codes them (Greece is GR, not Eurostat's EL), after the EU aggregate.
+EU27_MEMBERS = ("AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT",
+                "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK")
+
 COMEXT_DEFAULTS = {
     "EUJP_COMEXT_FREQ": "M",
-    "EUJP_COMEXT_REPORTERS": "",  # empty key part = every reporter (member states and EU aggregates)
+    "EUJP_COMEXT_REPORTERS": ",".join(("EU27_2020", *EU27_MEMBERS)),  # empty = every reporter
     "EUJP_COMEXT_PARTNERS": "JP",
-    "EUJP_COMEXT_PRODUCTS": "84834030",  # CN8 codes; empty = all products (cannot be split by chapter)
+    "EUJP_COMEXT_PRODUCTS": "",  # CN8 codes; empty = every CN8 code of the product codelist
     "EUJP_COMEXT_FLOWS": "1,2",  # 1 import, 2 export
     "EUJP_COMEXT_INDICATORS": "VALUE_IN_EUROS,QUANTITY_IN_100KG",
-    "EUJP_COMEXT_START": "2015-01",  # first month of the first (full) extraction
+    "EUJP_COMEXT_START": "2002-01",  # first month of the first (full) extraction
+    "EUJP_COMEXT_SLICE_MONTHS": "24",  # months per planned slice: the revision window is one (a 413 splits further)
+    "EUJP_COMEXT_MAX_PRODUCTS_PER_REQUEST": "400",  # CN8 codes per request: keeps the URL a few kB long
+    "EUJP_COMEXT_MAX_REQUESTS": "20000",  # per slice fetched (a full load of every product is thousands)
+    "EUJP_COMEXT_CODELIST": "CXT_NC",  # the product codelist (agency ESTAT)
 }
 COMEXT_MAX_SPLIT_DEPTH = 10
-COMEXT_MAX_REQUESTS = 256
 # Eurostat API guide, fault code 100: "No results found" (HTTP 400 or 404) for an empty selection.
 _NO_RESULTS = ("no results found", "no_results_found", "<faultcode>100</faultcode>")
+_CN8 = re.compile(r"^[0-9]{8}$")
+_SDMX_STRUCTURE = "/api/comext/dissemination/sdmx/2.1"
+EXPECT_XML = Expect("any", ("application/vnd.sdmx.structure+xml", "application/xml"))
+
+
+def comext_setting(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name)
+    return COMEXT_DEFAULTS[name] if value is None else value
+
+
+def comext_int(env: Mapping[str, str], name: str) -> int:
+    raw = comext_setting(env, name)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ExtractError(f"{name}={raw!r} is not an integer") from None
+    if value < 1:
+        raise ExtractError(f"{name}={raw!r} must be at least 1")
+    return value
 
 
 @dataclass(frozen=True)
@@ -109,7 +154,8 @@ class ComextSlice:
 
     def describe(self) -> str:
         products = "+".join(self.products) if len(self.products) <= 4 else (
-            f"{len(self.products)} products in chapter(s) {'+'.join(sorted({p[:2] for p in self.products}))}")
+            f"{len(self.products)} products in chapter(s) {'+'.join(sorted({p[:2] for p in self.products}))}"
+            f" ({self.products[0]}..{self.products[-1]})")
         return f"{self.start}..{self.end} {products or 'all products'}"
 
 
@@ -122,60 +168,252 @@ def comext_key(env: Mapping[str, str], products: tuple[str, ...]) -> str:
                      "+".join(products), part("EUJP_COMEXT_FLOWS"), part("EUJP_COMEXT_INDICATORS")])
 
 
-def comext_request(base: str, env: Mapping[str, str], piece: ComextSlice) -> tuple[str, list[tuple[str, str]]]:
-    url = f"{base}/api/comext/dissemination/sdmx/2.1/data/{COMEXT_DATAFLOW}/{comext_key(env, piece.products)}"
+def comext_request(base: str, env: Mapping[str, str], piece: ComextSlice,
+                   updated_after: str | None = None) -> tuple[str, list[tuple[str, str]]]:
+    url = f"{base}{_SDMX_STRUCTURE}/data/{COMEXT_DATAFLOW}/{comext_key(env, piece.products)}"
     params = [("startPeriod", piece.start), ("endPeriod", piece.end), ("format", "SDMX-CSV"),
               ("compressed", "false")]
+    if updated_after:
+        params.append(("updatedAfter", updated_after))
     return url, params
 
 
-def comext_first_slice(ctx: LiveContext) -> ComextSlice:
-    start = ctx.watermark or ctx.env.get("EUJP_COMEXT_START") or COMEXT_DEFAULTS["EUJP_COMEXT_START"]
+def dataflow_url(base: str) -> str:
+    return f"{base}{_SDMX_STRUCTURE}/dataflow/ESTAT/{COMEXT_DATAFLOW}"
+
+
+def codelist_url(base: str, env: Mapping[str, str]) -> str:
+    return f"{base}{_SDMX_STRUCTURE}/codelist/ESTAT/{comext_setting(env, 'EUJP_COMEXT_CODELIST')}"
+
+
+# --- SDMX-ML 2.1 structure messages --------------------------------------------------------------------
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def parse_update_data(data: bytes) -> datetime | None:
+    """The dataflow's UPDATE_DATA annotation ("when the dataset data last changed", e.g.
+    '2023-05-10T11:00:00+0200'), None when the message has none."""
+    try:
+        root = SafeET.fromstring(data)
+    except SafeET.ParseError as exc:
+        raise ExtractError(f"the dataflow of {COMEXT_DATAFLOW} is not XML: {exc}") from None
+    for annotation in root.iter():
+        if _local(annotation.tag) != "Annotation":
+            continue
+        fields = {_local(child.tag): (child.text or "").strip() for child in annotation}
+        if fields.get("AnnotationType") == "UPDATE_DATA":
+            value = fields.get("AnnotationTitle") or fields.get("AnnotationText") or ""
+            for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"):
+                try:
+                    return datetime.strptime(value, fmt)
+                except ValueError:
+                    continue
+            raise ExtractError(f"the dataflow of {COMEXT_DATAFLOW}: UPDATE_DATA {value!r} is not a timestamp")
+    return None
+
+
+def parse_cn_codelist(data: bytes) -> pl.DataFrame:
+    """An SDMX-ML 2.1 codelist (structure message) -> one row per CN8 code (8 digits; chapters, headings
+    and Comext's pseudo-codes left out): product_code, product_label (the English name, else the first),
+    codelist ('ESTAT:CXT_NC(version)'). Streamed (the full CXT_NC is tens of MB)."""
+    rows: list[tuple[str, str | None, str]] = []
+    codelist, codes_seen = "", 0
+    try:
+        for event, elem in SafeET.iterparse(io.BytesIO(data), events=("start", "end")):
+            name = _local(elem.tag)
+            if event == "start" and name == "Codelist":
+                codelist = f"{elem.get('agencyID', '')}:{elem.get('id', '')}({elem.get('version', '')})"
+            elif event == "end" and name == "Code":
+                codes_seen += 1
+                code = elem.get("id") or ""
+                if _CN8.match(code):
+                    names = [(n.get(_XML_LANG), (n.text or "").strip()) for n in elem if _local(n.tag) == "Name"]
+                    label = next((t for lang, t in names if lang == "en"), names[0][1] if names else None)
+                    rows.append((code, label or None, codelist))
+                elem.clear()
+    except SafeET.ParseError as exc:
+        raise ParseError(f"not an SDMX-ML codelist: {exc}") from None
+    if not codes_seen:
+        raise ParseError("not an SDMX-ML 2.1 codelist: no Code element")
+    return pl.DataFrame(rows, schema={"product_code": S, "product_label": S, "codelist": S}, orient="row")
+
+
+LABELS_TABLE = Table(
+    name="ref_cn8_labels",
+    description="CN8 product descriptions as Comext publishes them (the product codelist of DS-045409, "
+    "ESTAT:CXT_NC), one row per CN8 code, as of the last load that fetched the codelist; names "
+    "dim_product's CN8 rows.",
+    columns={"product_code": S, "product_label": S, "codelist": S, "run_id": S, "loaded_at": TS},
+    natural_key=("product_code",),
+    is_fact=False,
+    column_docs={
+        "product_code": "CN8 code (8 digits).",
+        "product_label": "Its English description in the codelist.",
+        "codelist": "The codelist it came from: agency:id(version).",
+        "run_id": "Run that loaded the label.",
+        "loaded_at": "When it was loaded.",
+    },
+)
+
+
+# --- the request plan ------------------------------------------------------------------------------------
+
+@dataclass
+class ComextPlan:
+    """What `plan_comext` decided: the slices to fetch (none: nothing new, `note` says why), the `updatedAfter`
+    they are sent with, and the codelist payload (to land with the data)."""
+
+    slices: list[ComextSlice]
+    updated_after: str | None = None
+    codelist: RawPayload | None = None
+    note: str = ""
+    products: tuple[str, ...] = field(default=(), repr=False)
+
+
+def comext_period_range(ctx: LiveContext) -> tuple[str, str]:
+    start = ctx.watermark or comext_setting(ctx.env, "EUJP_COMEXT_START") or COMEXT_DEFAULTS["EUJP_COMEXT_START"]
     end = f"{ctx.run_date.year:04d}-{ctx.run_date.month:02d}"
     if len(start) == 4:
         start += "-01"
     if start > end:
         raise ExtractError(f"{ctx.source}: watermark/start period {start} is after the run month {end}")
+    return start, end
+
+
+def comext_first_slice(ctx: LiveContext) -> ComextSlice:
+    """The whole request, before any split (products as configured; empty = all)."""
+    start, end = comext_period_range(ctx)
     return ComextSlice(start, end, env_list(ctx.env, "EUJP_COMEXT_PRODUCTS", COMEXT_DEFAULTS["EUJP_COMEXT_PRODUCTS"]))
 
 
-def fetch_comext(ctx: LiveContext) -> list[RawPayload]:
-    """Fetch the Comext slices, splitting any that answers 413 EXTRACTION_TOO_BIG (periods first, then
-    product chapters) up to COMEXT_MAX_SPLIT_DEPTH levels and COMEXT_MAX_REQUESTS requests."""
-    pending: list[tuple[ComextSlice, int]] = [(comext_first_slice(ctx), 0)]
+def plan_slices(products: tuple[str, ...], start: str, end: str, *, months_per_slice: int,
+                products_per_request: int) -> list[ComextSlice]:
+    """Chapters (2-digit prefixes) of `products`, each cut into lists of at most `products_per_request` codes,
+    times runs of at most `months_per_slice` months from `start` to `end`: chapter-major, in code order."""
+    chapters: dict[str, list[str]] = {}
+    for p in sorted(set(products)):
+        chapters.setdefault(p[:2], []).append(p)
+    lists = [tuple(codes[i:i + products_per_request]) for _, codes in sorted(chapters.items())
+             for i in range(0, len(codes), products_per_request)] or [()]
+    periods, m = [], start
+    while m <= end:
+        last = min(month_add(m, months_per_slice - 1), end)
+        periods.append((m, last))
+        m = month_add(last, 1)
+    return [ComextSlice(a, b, codes) for codes in lists for a, b in periods]
+
+
+def plan_comext(ctx: LiveContext) -> ComextPlan:
+    """The slices of this run's extraction (see the module's docstring). Costs one request (the dataflow)
+    when nothing changed since the last successful extraction; else the dataflow and the codelist."""
+    updated_after = ctx.updated_after
+    if updated_after is not None:
+        response = ctx.client.get(dataflow_url(ctx.base), expect=EXPECT_XML, pass_statuses=(404,))
+        changed = parse_update_data(response.content) if response.status == 200 else None
+        since = ctx.state.requested_at.replace(tzinfo=ctx.state.requested_at.tzinfo or UTC)
+        if changed is not None and changed <= since:
+            return ComextPlan([], updated_after, note=f"the dataflow's data last changed {changed.isoformat()}, "
+                              f"before the last successful extraction ({since.isoformat()})")
+    response = ctx.client.get(codelist_url(ctx.base, ctx.env), expect=EXPECT_XML)
+    codelist = ctx.payload(f"codelist {comext_setting(ctx.env, 'EUJP_COMEXT_CODELIST')} of {COMEXT_DATAFLOW}",
+                           response, kind=LABELS.kind)
+    try:
+        known = tuple(parse_cn_codelist(response.content).get_column("product_code"))
+    except ParseError as exc:
+        raise ExtractError(f"{ctx.source}: GET {response.url}: {exc}; first bytes: {response.text_preview()}") from None
+    products = env_list(ctx.env, "EUJP_COMEXT_PRODUCTS", COMEXT_DEFAULTS["EUJP_COMEXT_PRODUCTS"]) or known
+    if not products:
+        raise ExtractError(f"{ctx.source}: the codelist at {response.url} lists no CN8 code")
+    start, end = comext_period_range(ctx)
+    slices = plan_slices(products, start, end,
+                         months_per_slice=comext_int(ctx.env, "EUJP_COMEXT_SLICE_MONTHS"),
+                         products_per_request=comext_int(ctx.env, "EUJP_COMEXT_MAX_PRODUCTS_PER_REQUEST"))
+    return ComextPlan(slices, updated_after, codelist, products=products)
+
+
+def _no_rows(body: bytes) -> bool:
+    """An SDMX-CSV answer with a header and no row (what an `updatedAfter` with no change may answer)."""
+    return not body.strip().split(b"\n", 1)[1:] or not body.strip().split(b"\n", 1)[1].strip()
+
+
+def fetch_comext_slice(ctx: LiveContext, piece: ComextSlice, updated_after: str | None = None) -> list[RawPayload]:
+    """One slice's payloads ([] when it has no observations, or none changed after `updated_after`).
+
+    With `updated_after`, the slice is first asked for what changed after it (SDMX `updatedAfter`): an empty
+    answer costs that one small request. An answer with rows is only a sign of change: the slice is then
+    fetched whole, without `updatedAfter`, because a fact row joins two observations (VALUE_IN_EUROS and
+    QUANTITY_IN_100KG) of which a revision may touch one; loading the changed observations alone would blank
+    the other. A request that answers 413 EXTRACTION_TOO_BIG is split (periods first, then product chapters,
+    then halves of the product list) up to COMEXT_MAX_SPLIT_DEPTH levels and EUJP_COMEXT_MAX_REQUESTS
+    requests. Independent of the other slices: slices may be fetched in any order or in parallel, and each
+    payload is landed once."""
+    max_requests = comext_int(ctx.env, "EUJP_COMEXT_MAX_REQUESTS")
+    # (part, split depth, asked with updatedAfter)
+    pending: list[tuple[ComextSlice, int, bool]] = [(piece, 0, updated_after is not None)]
     payloads: list[RawPayload] = []
     requests = 0
     while pending:
-        piece, depth = pending.pop(0)
+        part, depth, probe = pending.pop(0)
         requests += 1
-        if requests > COMEXT_MAX_REQUESTS:
-            raise ExtractError(f"{ctx.source}: more than {COMEXT_MAX_REQUESTS} requests after splitting; "
-                               "narrow EUJP_COMEXT_PRODUCTS/REPORTERS or the start period")
-        url, params = comext_request(ctx.base, ctx.env, piece)
+        if requests > max_requests:
+            raise ExtractError(f"{ctx.source}: more than {max_requests} requests for {piece.describe()} after "
+                               "splitting; narrow EUJP_COMEXT_PRODUCTS/REPORTERS or the start period, or raise "
+                               "EUJP_COMEXT_MAX_REQUESTS")
+        url, params = comext_request(ctx.base, ctx.env, part, updated_after if probe else None)
         response = ctx.client.get(url, params=params, expect=EXPECT_CSV, pass_statuses=(400, 404, 413))
         body = response.content.decode("utf-8", "replace")
         if response.status == 413:
             if "EXTRACTION_TOO_BIG" not in body:
                 raise ExtractError(f"{ctx.source}: GET {response.url} answered 413 without EXTRACTION_TOO_BIG: "
                                    f"{response.text_preview()}")
-            parts = piece.split()
+            parts = part.split()
             if not parts or depth >= COMEXT_MAX_SPLIT_DEPTH:
                 why = (f"the split depth limit ({COMEXT_MAX_SPLIT_DEPTH}) is reached" if parts else
                        "a single month of a single product (or of all products) cannot be split further"
-                       + ("; list CN8 codes in EUJP_COMEXT_PRODUCTS" if not piece.products else ""))
+                       + ("; list CN8 codes in EUJP_COMEXT_PRODUCTS" if not part.products else ""))
                 raise ExtractError(f"{ctx.source}: GET {response.url} answered 413 EXTRACTION_TOO_BIG and {why}")
-            log.info("%s: %s is too big (413 EXTRACTION_TOO_BIG): split into %s", ctx.source, piece.describe(),
+            log.info("%s: %s is too big (413 EXTRACTION_TOO_BIG): split into %s", ctx.source, part.describe(),
                      ", ".join(p.describe() for p in parts))
-            pending[0:0] = [(p, depth + 1) for p in parts]
+            pending[0:0] = [(p, depth + 1, probe) for p in parts]
             continue
         if response.status in (400, 404):
             if any(marker in body.lower() for marker in _NO_RESULTS):
-                log.info("%s: no observations for %s", ctx.source, piece.describe())
+                log.info("%s: no observations for %s%s", ctx.source, part.describe(),
+                         f" updated after {updated_after}" if probe else "")
                 continue
             raise ExtractError(f"{ctx.source}: GET {response.url} answered {response.status}: "
                                f"{response.text_preview()}")
-        payloads.append(ctx.payload(f"{COMEXT_DATAFLOW} {piece.describe()}", response))
+        if _no_rows(response.content):
+            log.info("%s: no observations for %s (header only)", ctx.source, part.describe())
+            continue
+        if probe:
+            log.info("%s: %s changed after %s: fetched whole", ctx.source, part.describe(), updated_after)
+            pending.insert(0, (part, depth, False))
+            continue
+        payloads.append(ctx.payload(f"{COMEXT_DATAFLOW} {part.describe()}", response))
     return payloads
+
+
+def fetch_comext(ctx: LiveContext) -> list[RawPayload]:
+    """The live plan: plan_comext, then every slice in turn; the data payloads and the codelist, or [] when
+    nothing is new (the dataflow unchanged, or no slice with a changed observation)."""
+    plan = plan_comext(ctx)
+    if not plan.slices:
+        log.info("%s: nothing new: %s", ctx.source, plan.note)
+        return []
+    payloads = [p for piece in plan.slices for p in fetch_comext_slice(ctx, piece, plan.updated_after)]
+    if not payloads:
+        return []
+    return payloads + ([plan.codelist] if plan.codelist is not None else [])
+
+
+LABELS = LabelFeed(table=LABELS_TABLE, kind="codelist", extension="xml", parse=parse_cn_codelist,
+                   snapshot_glob="comext_codelist*.xml")
 
 
 SOURCE = Source(
@@ -194,4 +432,5 @@ SOURCE = Source(
     period_column="period_code",
     watermark=comext_watermark,
     transform_key=transform.COMEXT_FACT_KEY,
+    labels=LABELS,
 )

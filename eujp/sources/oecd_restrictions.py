@@ -66,8 +66,8 @@ def oecd_request(base: str, env: Mapping[str, str], start: str, end: str) -> tup
 def fetch_oecd(ctx: LiveContext) -> list[RawPayload]:
     start = ctx.watermark or ctx.env.get("EUJP_OECD_START") or OECD_DEFAULTS["EUJP_OECD_START"]
     url, params = oecd_request(ctx.base, ctx.env, start, str(ctx.run_date.year))
-    return ctx.conditional_get(url, f"{OECD_AGENCY_FLOW} {start}..{ctx.run_date.year}", params=params,
-                               expect=EXPECT_CSV)
+    return ctx.windowed_get(url, f"{OECD_AGENCY_FLOW} {start}..{ctx.run_date.year}", params=params,
+                            period_param="startPeriod", expect=EXPECT_CSV)
 
 
 SOURCE = Source(

@@ -32,10 +32,11 @@ VALUE_SQL = ("SELECT value_eur FROM fact_goods_trade_product WHERE reporter = 'D
              "AND product_cn8 = '84834030' AND period_code = '2025-02' AND flow = 'import'")
 
 
-def _land(store, source: str, day: date, name: str, data: bytes) -> None:
-    ext = get_source(source).extension
-    land(store, RawPayload(source, name, data, f"file:///{name}", fetched_at=f"{day.isoformat()}T06:05:00+00:00"),
-         day, ext)
+def _land(store, source: str, day: date, name: str, data: bytes, kind: str = "data") -> None:
+    src = get_source(source)
+    ext = src.labels.extension if kind != "data" and src.labels else src.extension  # as pipeline.land_payloads
+    land(store, RawPayload(source, name, data, f"file:///{name}", fetched_at=f"{day.isoformat()}T06:05:00+00:00",
+                           kind=kind), day, ext)
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def raw_zone(tmp_path, monkeypatch):
     store = LocalObjectStore(tmp_path / "store")
     for source in SOURCES:
         for p in read_snapshot(source, SNAPSHOT):
-            _land(store, source.name, D1, p.name, p.read())
+            _land(store, source.name, D1, p.name, p.read(), p.kind)
     de = (SNAPSHOT / COMEXT_DE).read_text(encoding="utf-8")
     assert ",2025-02,1663789\n" in de
     _land(store, COMEXT, D2, COMEXT_DE, de.replace(",2025-02,1663789\n", ",2025-02,1700000\n").encode())

@@ -205,7 +205,8 @@ def test_rendered_dom_holds_the_lineage_graph(dom):
     assert (f"raw/{GOODS.name}/", "fact_goods_trade") in edges
     assert ("mart_product_trade", "mart_chapter_trade") in edges
     assert ("dim_country", "dim_eu_aggregate_member") in edges
-    assert len(edges) == 2 * len(SOURCES) + sum(len(m.depends_on) for m in MODELS.values()) + 5  # + seed files
+    labels = sum(s.labels is not None for s in SOURCES)  # raw payloads -> a label table
+    assert len(edges) == 2 * len(SOURCES) + labels + sum(len(m.depends_on) for m in MODELS.values()) + 5  # + seeds
 
 
 def test_rendered_dom_holds_the_run_history(dom):

@@ -82,7 +82,8 @@ def test_live_run_loads_every_source_and_matches_the_snapshot_run(live, tmp_path
     assert len(landed) == 1 and landed[0].data == payload_bytes(GOODS)
     assert landed[0].url.startswith(live.url + "/api/dissemination/statistics/1.0/data/ext_lt_maineu?format=JSON")
     assert landed[0].headers["content-encoding"] == "gzip"
-    assert len(read_landed(open_store(settings.publish_uri), COMEXT, RUN_DATE)) == 2
+    comext_landed = read_landed(open_store(settings.publish_uri), COMEXT, RUN_DATE)
+    assert sorted(p.kind for p in comext_landed) == ["codelist", "data", "data"]  # the slices, the product codelist
 
 
 def test_unchanged_sources_cost_one_small_request_and_zero_load_work(live, tmp_path):
@@ -96,8 +97,7 @@ def test_unchanged_sources_cost_one_small_request_and_zero_load_work(live, tmp_p
     second = settings_for(tmp_path, "live-2", run_date=RUN_DATE.replace(day=16))
     batches = run_pipeline(second)
     status = {n: b.status for n, b in batches.items()}
-    assert status == {GOODS: "unchanged", SERVICES: "unchanged", OECD: "unchanged",
-                      EVENTS: "unchanged", SIPRI: "unchanged", COMEXT: "loaded"}
+    assert status == {n: "unchanged" for n in SOURCES_BY_NAME}
     # 304 sources: one conditional request each, nothing landed, nothing parsed
     for name in (GOODS, SERVICES, OECD, EVENTS):
         (seen,) = live.seen(RECORDINGS[name]["path"])
@@ -105,22 +105,22 @@ def test_unchanged_sources_cost_one_small_request_and_zero_load_work(live, tmp_p
         assert batches[name].raw_keys == [] and batches[name].valid is None
     # SIPRI sends no validators: fetched again, same checksum, not parsed
     assert batches[SIPRI].valid is None and "same content checksum" in batches[SIPRI].note
-    # Comext restarted at its watermark and reloaded the same figures
-    comext_requests = [s for s in live.seen() if "DS-045409" in s.path]
-    assert comext_requests[0].param("startPeriod") == "2024-01"
+    # Comext: one small request, its dataflow, whose data last changed before the first run
+    (comext_request,) = [s for s in live.seen() if "DS-045409" in s.path]
+    assert comext_request.path == RECORDINGS[COMEXT]["dataflow_path"]
     assert query(second, "SELECT count(*) FROM etl_revisions") == [(0,)]
     recorded = runs(second, "live-2")
-    for name in (GOODS, SERVICES, OECD, EVENTS, SIPRI):
+    for name in (GOODS, SERVICES, OECD, EVENTS, SIPRI, COMEXT):
         assert recorded[name][:4] == ("unchanged", 0, 0, 0) and recorded[name][4].startswith("unchanged:")
         table = SOURCES_BY_NAME[name].table.name
         assert query(second, f"SELECT count(*), min(run_id), max(run_id) FROM {table}") == before[table]
-    # landed on the new day: only what was fetched with a body (Comext; SIPRI, whose bytes are those of run 1)
+    # landed on the new day: only what was fetched with a body (SIPRI, whose bytes are those of run 1)
     new_keys = set(store.list_keys("raw")) - raw_before
-    assert {k.split("/")[1] for k in new_keys} == {COMEXT, SIPRI}
+    assert {k.split("/")[1] for k in new_keys} == {SIPRI}
     sipri_sha = {k.rsplit("/", 1)[1] for k in new_keys if k.startswith(f"raw/{SIPRI}/")}
     assert sipri_sha == {k.rsplit("/", 1)[1] for k in raw_before if k.startswith(f"raw/{SIPRI}/")}
 
-    # third run: Comext asks for the same periods again and gets the same bytes: unchanged too
+    # third run: unchanged too
     third = settings_for(tmp_path, "live-3", run_date=RUN_DATE.replace(day=17))
     assert {b.status for b in run_pipeline(third).values()} == {"unchanged"}
     with connect(third.warehouse_path, read_only=True) as conn:
@@ -136,7 +136,7 @@ def test_revised_figures_replace_old_ones_and_are_recorded(live, tmp_path):
     live.route(RECORDINGS[GOODS]["path"],
                reply(GOODS, body=json.dumps(revised).encode(),
                      headers={**RECORDINGS[GOODS]["headers"], "ETag": '"revised-1"'}))
-    live.sliced[COMEXT].revised[("84834030", "2025-02", "VALUE_IN_EUROS")] = b"1663800"
+    live.sliced[COMEXT].revise(("84834030", "2025-02", "VALUE_IN_EUROS"), b"1663800")
     settings = settings_for(tmp_path, "live-2", run_date=RUN_DATE.replace(day=16))
     batches = run_pipeline(settings)
     assert batches[GOODS].status == "loaded" and batches[COMEXT].status == "loaded"

@@ -57,13 +57,15 @@ def fetch(name: str, tmp_path: Path, state: SourceState | None = None, **changes
 
 # --- a run with the plain step functions (what flows/ orchestrates) ---------------------------------------
 
-def run_pipeline(settings: Settings) -> dict[str, SourceBatch]:
-    """Extract, land, (skip unchanged), parse/transform/validate, load into a staging copy, audit, promote.
-    Raises AuditFailed if the audit fails (then nothing is promoted)."""
+def run_pipeline(settings: Settings, only: tuple[str, ...] | None = None) -> dict[str, SourceBatch]:
+    """Extract, land, (skip unchanged), parse/transform/validate, load into a staging copy, audit, promote
+    (every source, or those named in `only`). Raises AuditFailed if the audit fails (then nothing is promoted)."""
     store = open_store(settings.publish_uri)
     countries = load_countries(settings.run_date)
     batches = []
     for source in SOURCES:
+        if only is not None and source.name not in only:
+            continue
         batch = SourceBatch(source=source.name, table=source.table.name, started_at=utcnow())
         try:
             payloads = fetch_payloads(source, settings, store)

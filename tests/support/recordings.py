@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from eujp.sources import SOURCES
-from support.replay_server import ReplayServer, Reply, Seen
+from support.replay_server import ReplayServer, Reply, Responder, Seen
 
 REPO = Path(__file__).resolve().parents[2]
 TESTS = REPO / "tests"
@@ -69,14 +70,25 @@ def env_for(server: ReplayServer) -> dict[str, str]:
     return env
 
 
+def _last_update(row: list[str]) -> datetime:
+    """An SDMX-CSV row's `LAST UPDATE` (dd/mm/yy HH:MM:SS, Eurostat's time: taken as UTC here)."""
+    return datetime.strptime(row[1], "%d/%m/%y %H:%M:%S").replace(tzinfo=UTC)
+
+
 class ComextReplay:
     """Answers Comext data requests from the recorded SDMX-CSV files: the rows whose TIME_PERIOD lies in
     [startPeriod, endPeriod] and whose product is in the key (reporter/partner are not filtered: the rows
-    are replayed as recorded). More than `max_months` months: 413 EXTRACTION_TOO_BIG, as the service
-    documents. No rows: 404 with fault 100 'No Results Found'."""
+    are replayed as recorded) and, with `updatedAfter`, whose LAST UPDATE is later (a revised row is updated
+    when it is revised). More than `max_months` months: 413 EXTRACTION_TOO_BIG, as the service documents. No
+    rows: 404 with fault 100 'No Results Found'. The structure API: the product codelist (`codelist`) and the
+    dataflow, whose UPDATE_DATA annotation is `update_data` (the newest LAST UPDATE, or the last revision)."""
 
     def __init__(self, rec: dict) -> None:
         self.headers = dict(rec["headers"])
+        self.structure_headers = dict(rec["structure_headers"])
+        self.codelist_path, self.dataflow_path = rec["codelist_path"], rec["dataflow_path"]
+        self.codelist = (REPO / rec["codelist"]).read_bytes()
+        self.dataflow_template = (REPO / rec["dataflow"]).read_text(encoding="utf-8")
         self.max_months = rec["max_months_per_request"]
         self.too_big = (REPO / rec["too_big"]).read_bytes()
         self.no_results = (REPO / rec["no_results"]).read_bytes()
@@ -87,6 +99,22 @@ class ComextReplay:
             self.header_line = lines[0]
             self.rows += lines[1:]
         self.revised: dict[tuple[str, str, str], bytes] = {}  # (product, period, indicator) -> new OBS_VALUE
+        self.revised_at: datetime | None = None  # when `revised` was last changed (see `revise`)
+        self.update_data: datetime = max(_last_update(r.decode().split(",")) for r in self.rows)
+
+    def revise(self, key: tuple[str, str, str], value: bytes) -> None:
+        """Revise one observation now: its row and the dataflow's UPDATE_DATA say so."""
+        self.revised[key] = value
+        self.revised_at = self.update_data = datetime.now(UTC)
+
+    def structure(self, seen: Seen) -> Reply | None:
+        if seen.path == self.codelist_path:
+            return Reply(200, self.codelist, self.structure_headers)
+        if seen.path == self.dataflow_path:
+            stamp = self.update_data.strftime("%Y-%m-%dT%H:%M:%S%z")
+            return Reply(200, self.dataflow_template.replace("{update_data}", stamp).encode(),
+                         self.structure_headers)
+        return None
 
     @staticmethod
     def months(start: str, end: str) -> int:
@@ -94,7 +122,12 @@ class ComextReplay:
         return (y2 * 12 + m2) - (y1 * 12 + m1) + 1
 
     def __call__(self, seen: Seen) -> Reply:
+        structure = self.structure(seen)
+        if structure is not None:
+            return structure
         start, end = seen.param("startPeriod"), seen.param("endPeriod")
+        after = seen.param("updatedAfter")
+        after = datetime.fromisoformat(after) if after else None
         if self.months(start, end) > self.max_months:
             return Reply(413, self.too_big, {"Content-Type": "application/xml"})
         products = seen.path.rsplit("/", 1)[1].split(".")[3]
@@ -104,10 +137,14 @@ class ComextReplay:
             f = line.decode().rstrip("\r\n").split(",")
             if start <= f[8] <= end and (wanted is None or f[5] in wanted):
                 key = (f[5], f[8], f[7])
+                updated = _last_update(f)
                 if key in self.revised:
                     f[9] = self.revised[key].decode()
+                    updated = self.revised_at or updated
+                    f[1] = updated.strftime("%d/%m/%y %H:%M:%S")
                     line = (",".join(f) + "\r\n").encode()
-                out.append(line)
+                if after is None or updated > after:
+                    out.append(line)
         if not out:
             return Reply(404, self.no_results, {"Content-Type": "application/xml"})
         return Reply(200, self.header_line + b"".join(out), self.headers)
@@ -121,6 +158,8 @@ def install(server: ReplayServer) -> dict[str, ComextReplay]:
         if sliced(rec):
             responders[source] = ComextReplay(rec)
             server.respond(rec["path_prefix"], responders[source], prefix=True)
+            for path in (rec["codelist_path"], rec["dataflow_path"]):
+                server.respond(path, responders[source])
         else:
             server.route(rec["path"], reply(source))
     return responders
@@ -162,3 +201,84 @@ def with_value(doc: dict, flat_index: int, value: float) -> dict:
     doc = copy.deepcopy(doc)
     doc["value"][str(flat_index)] = value
     return doc
+
+
+def jsonstat_since(doc: dict, since: str) -> dict:
+    """The JSON-stat dataset restricted to the periods from `since` on (the `time` dimension re-indexed), as the
+    statistics API answers `sinceTimePeriod`. Extensions keyed by flat index are dropped."""
+    doc = copy.deepcopy(doc)
+    ids, sizes = doc["id"], list(doc["size"])
+    t = ids.index("time")
+    cat = doc["dimension"]["time"]["category"]
+    index = cat["index"]
+    codes = sorted(index, key=index.get) if isinstance(index, dict) else list(index)
+    keep = [c for c in codes if c >= since]
+    new_sizes = [*sizes[:t], len(keep), *sizes[t + 1:]]
+
+    def positions(flat: int, dims: list[int]) -> list[int]:
+        out = []
+        for size in reversed(dims):
+            flat, pos = divmod(flat, size)
+            out.append(pos)
+        return out[::-1]
+
+    def flat_of(pos: list[int], dims: list[int]) -> int:
+        flat = 0
+        for p, size in zip(pos, dims, strict=True):
+            flat = flat * size + p
+        return flat
+
+    new_time = {c: i for i, c in enumerate(keep)}
+    for part in ("value", "status"):
+        old = doc.get(part) or {}
+        if isinstance(old, list):
+            raise TypeError("dense JSON-stat arrays are not handled here")
+        new = {}
+        for key, v in old.items():
+            pos = positions(int(key), sizes)
+            code = codes[pos[t]]
+            if code in new_time:
+                pos[t] = new_time[code]
+                new[str(flat_of(pos, new_sizes))] = v
+        if part in doc:
+            doc[part] = new
+    doc["size"] = new_sizes
+    cat["index"] = new_time
+    if "label" in cat:
+        cat["label"] = {c: cat["label"][c] for c in keep if c in cat["label"]}
+    for key in ("provenance", "positions-with-no-data"):
+        (doc.get("extension") or {}).pop(key, None)
+    return doc
+
+
+def csv_between(data: bytes, start: str | None, end: str | None, column: str = "TIME_PERIOD") -> bytes:
+    """The CSV rows whose `column` lies in [start, end] (either open), as an SDMX service answers
+    startPeriod/endPeriod."""
+    import polars as pl
+
+    frame = pl.read_csv(data, infer_schema=False)
+    if start:
+        frame = frame.filter(pl.col(column) >= start)
+    if end:
+        frame = frame.filter(pl.col(column) <= end)
+    return frame.write_csv().encode()
+
+
+def by_representation(source: str, period_param: str) -> Responder:
+    """A responder for a single-request source that answers what the request asks for: the recorded body
+    restricted to the periods from `period_param` on (JSON-stat `sinceTimePeriod` or SDMX `startPeriod`), with
+    an ETag of that representation, as a real server's: one URL's validators never match another URL's
+    answer (the replay server answers 304 when If-None-Match matches)."""
+    import hashlib
+
+    def respond(seen: Seen) -> Reply:
+        since = seen.param(period_param)
+        data = body(source)
+        if since and period_param == "sinceTimePeriod":
+            data = json.dumps(jsonstat_since(json.loads(data), since)).encode()
+        elif since or seen.param("endPeriod"):
+            data = csv_between(data, since, seen.param("endPeriod"))
+        etag = '"' + hashlib.sha256(data).hexdigest()[:20] + '"'
+        return reply(source, body=data, headers={**RECORDINGS[source]["headers"], "ETag": etag})
+
+    return respond

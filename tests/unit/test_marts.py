@@ -143,6 +143,9 @@ def test_dim_product_hierarchy_and_critical_raw_materials(conn):
         ("HS6", "710210"): ("710210", "7102", "71", None, False, None, None),
     }
     assert one(conn, "SELECT product_label FROM dim_product WHERE product_code = '710210'") == ("Diamonds, Unsorted",)
+    # the CN8 row is named from the Comext product codelist bundled with the Comext files
+    assert one(conn, "SELECT product_label, label_source FROM dim_product WHERE product_code = '84834030'") == (
+        "Ball or roller screws", "Comext codelist ESTAT:CXT_NC(1.0)")
 
 
 # --- marts ---------------------------------------------------------------------------------------------

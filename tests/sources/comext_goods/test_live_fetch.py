@@ -1,5 +1,7 @@
 """Comext's live extraction against its recorded responses replayed on 127.0.0.1 (tests/support/recordings.py):
-413 EXTRACTION_TOO_BIG splitting by period and by chapter, its limits, the watermark, no observations."""
+the codelist fetched with the data, 413 EXTRACTION_TOO_BIG splitting by period and by chapter, its limits, the
+watermark, no observations. (Every product, labels and `updatedAfter` in whole runs:
+tests/integration/test_live_comext_all_products.py.)"""
 
 from __future__ import annotations
 
@@ -14,20 +16,28 @@ from eujp.incremental import SourceState
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
+def data_requests(server) -> list[Seen]:
+    return [s for s in server.seen() if s.path.startswith(RECORDINGS["comext_goods"]["path_prefix"])]
+
+
 def test_comext_splits_extraction_too_big_by_period_and_concatenates(live, tmp_path):
     payloads = fetch("comext_goods", tmp_path)
-    ranges = [(s.param("startPeriod"), s.param("endPeriod")) for s in live.seen()]
+    assert live.seen()[0].path == RECORDINGS["comext_goods"]["codelist_path"]  # the product list first
+    ranges = [(s.param("startPeriod"), s.param("endPeriod")) for s in data_requests(live)]
     # 7 months -> 413; halves 01..03 (data) and 04..07 -> 413; 04..05 (no results) and 06..07 (data)
     assert ranges == [("2025-01", "2025-07"), ("2025-01", "2025-03"), ("2025-04", "2025-07"),
                       ("2025-04", "2025-05"), ("2025-06", "2025-07")]
-    assert [p.name for p in payloads] == ["DS-045409 2025-01..2025-03 84834030", "DS-045409 2025-06..2025-07 84834030"]
+    assert [p.name for p in payloads] == ["DS-045409 2025-01..2025-03 84834030", "DS-045409 2025-06..2025-07 84834030",
+                                          "codelist CXT_NC of DS-045409"]
+    codelist = payloads.pop()
+    assert codelist.kind == "codelist" and codelist.data == (REPO / RECORDINGS["comext_goods"]["codelist"]).read_bytes()
     recorded = b"".join(b"".join((REPO / f).read_bytes().splitlines(keepends=True)[1:])
                         for f in RECORDINGS["comext_goods"]["bodies"])
     assert b"".join(p.data.split(b"\n", 1)[1] for p in payloads) == recorded
     assert all(p.headers["content-type"].startswith("application/vnd.sdmx.data+csv") for p in payloads)
 
 
-def test_comext_splits_a_single_month_by_chapter(live, tmp_path, monkeypatch):
+def test_comext_plans_one_request_per_chapter(live, tmp_path, monkeypatch):
     monkeypatch.setenv("EUJP_COMEXT_PRODUCTS", "84834030,85011010,85011091")
     monkeypatch.setenv("EUJP_COMEXT_START", "2025-07")
     header = b"DATAFLOW,LAST UPDATE,freq,reporter,partner,product,flow,indicators,TIME_PERIOD,OBS_VALUE\r\n"
@@ -43,9 +53,9 @@ def test_comext_splits_a_single_month_by_chapter(live, tmp_path, monkeypatch):
 
     live.respond(RECORDINGS["comext_goods"]["path_prefix"], by_chapter, prefix=True)
     payloads = fetch("comext_goods", tmp_path)
-    keys = [s.path.rsplit("/", 1)[1].split(".")[3] for s in live.seen()]
-    assert keys == ["84834030+85011010+85011091", "84834030", "85011010+85011091"]
-    assert [p.data.count(b"\n") - 1 for p in payloads] == [1, 2]
+    keys = [s.path.rsplit("/", 1)[1].split(".")[3] for s in data_requests(live)]
+    assert keys == ["84834030", "85011010+85011091"]  # never across chapters: no 413
+    assert [p.data.count(b"\n") - 1 for p in payloads if p.kind == "data"] == [1, 2]
 
 
 def test_comext_that_cannot_be_split_further_fails_clearly(live, tmp_path, monkeypatch):
@@ -54,7 +64,7 @@ def test_comext_that_cannot_be_split_further_fails_clearly(live, tmp_path, monke
                  lambda seen: Reply(413, (FIXTURES / "comext_413_extraction_too_big.xml").read_bytes()), prefix=True)
     with pytest.raises(ExtractError, match="413 EXTRACTION_TOO_BIG and a single month of a single product"):
         fetch("comext_goods", tmp_path)
-    assert len(live.seen()) == 1
+    assert len(data_requests(live)) == 1
 
 
 def test_comext_413_without_extraction_too_big_is_an_error(live, tmp_path):
@@ -66,10 +76,11 @@ def test_comext_413_without_extraction_too_big_is_an_error(live, tmp_path):
 
 def test_incremental_requests_start_at_the_watermark(live, tmp_path):
     fetch("comext_goods", tmp_path, SourceState("comext_goods", newest_period="2025-06", watermark="2024-01"))
-    assert live.seen()[0].param("startPeriod") == "2024-01" and live.seen()[0].param("endPeriod") == "2025-07"
+    first = data_requests(live)[0]
+    assert first.param("startPeriod") == "2024-01" and first.param("endPeriod") == "2025-07"
 
 
 def test_comext_with_no_observations_is_nothing_new(live, tmp_path):
     live.sliced["comext_goods"].rows = []
     assert fetch("comext_goods", tmp_path) == []
-    assert {s.param("endPeriod") for s in live.seen()} >= {"2025-03", "2025-05", "2025-07"}
+    assert {s.param("endPeriod") for s in data_requests(live)} >= {"2025-03", "2025-05", "2025-07"}

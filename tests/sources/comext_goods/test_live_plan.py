@@ -3,7 +3,26 @@ into, the endpoint and the watermark."""
 
 from __future__ import annotations
 
-from eujp.sources.comext_goods import ENDPOINT, SOURCE, ComextSlice, comext_request, comext_watermark
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from eujp.errors import ParseError
+from eujp.live import env_list
+from eujp.sources.comext_goods import (
+    COMEXT_DEFAULTS,
+    ENDPOINT,
+    SOURCE,
+    ComextSlice,
+    comext_request,
+    comext_watermark,
+    parse_cn_codelist,
+    parse_update_data,
+    plan_slices,
+)
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_default_endpoint_is_the_comext_service():
@@ -14,10 +33,14 @@ def test_default_endpoint_is_the_comext_service():
 def test_comext_requests_follow_the_comext_sdmx_api():
     url, params = comext_request("https://ec.europa.eu/eurostat", {},
                                  ComextSlice("2024-01", "2025-07", ("84834030",)))
+    members = "AT+BE+BG+CY+CZ+DE+DK+EE+ES+FI+FR+GR+HR+HU+IE+IT+LT+LU+LV+MT+NL+PL+PT+RO+SE+SI+SK"
     assert url == ("https://ec.europa.eu/eurostat/api/comext/dissemination/sdmx/2.1/data/DS-045409/"
-                   "M..JP.84834030.1+2.VALUE_IN_EUROS+QUANTITY_IN_100KG")
+                   f"M.EU27_2020+{members}.JP.84834030.1+2.VALUE_IN_EUROS+QUANTITY_IN_100KG")
     assert params == [("startPeriod", "2024-01"), ("endPeriod", "2025-07"), ("format", "SDMX-CSV"),
                       ("compressed", "false")]
+    _, params = comext_request("https://x", {"EUJP_COMEXT_REPORTERS": ""}, ComextSlice("2024-01", "2025-07", ()),
+                               updated_after="2025-07-15T06:00:00+00:00")
+    assert params[-1] == ("updatedAfter", "2025-07-15T06:00:00+00:00")
     url, _ = comext_request("https://x", {"EUJP_COMEXT_REPORTERS": "DE,FR", "EUJP_COMEXT_FLOWS": "2"},
                             ComextSlice("2025-01", "2025-01", ("84834030", "85011010")))
     assert url.endswith("/DS-045409/M.DE+FR.JP.84834030+85011010.2.VALUE_IN_EUROS+QUANTITY_IN_100KG")
@@ -32,6 +55,39 @@ def test_comext_slices_split_by_period_then_chapter_then_product_list():
     assert [p.products for p in one_chapter.split()] == [("85011010",), ("85011091",)]
     assert ComextSlice("2025-06", "2025-06", ("85011010",)).split() == []
     assert ComextSlice("2025-06", "2025-06", ()).split() == []  # all products: no codes to split on
+
+
+def test_defaults_cover_every_product_since_2002():
+    assert COMEXT_DEFAULTS["EUJP_COMEXT_PRODUCTS"] == ""  # every CN8 code of the codelist
+    assert COMEXT_DEFAULTS["EUJP_COMEXT_START"] == "2002-01"
+    assert env_list({}, "EUJP_COMEXT_REPORTERS", COMEXT_DEFAULTS["EUJP_COMEXT_REPORTERS"])[0] == "EU27_2020"
+    assert len(env_list({}, "EUJP_COMEXT_REPORTERS", COMEXT_DEFAULTS["EUJP_COMEXT_REPORTERS"])) == 28
+
+
+def test_plan_is_chapter_by_chapter_then_by_months():
+    products = ("85011010", "84834030", "84811000", "85011091", "01012100")
+    slices = plan_slices(products, "2024-01", "2025-07", months_per_slice=12, products_per_request=2)
+    assert [(s.products, s.start, s.end) for s in slices] == [
+        (("01012100",), "2024-01", "2024-12"), (("01012100",), "2025-01", "2025-07"),
+        (("84811000", "84834030"), "2024-01", "2024-12"), (("84811000", "84834030"), "2025-01", "2025-07"),
+        (("85011010", "85011091"), "2024-01", "2024-12"), (("85011010", "85011091"), "2025-01", "2025-07"),
+    ]
+
+
+def test_codelist_keeps_cn8_codes_and_their_english_names():
+    labels = parse_cn_codelist((REPO / "data/snapshot/comext_codelist_cxt_nc_excerpt.xml").read_bytes())
+    assert labels.rows() == [("84834030", "Ball or roller screws", "ESTAT:CXT_NC(1.0)")]
+    with pytest.raises(ParseError, match="no Code element"):
+        parse_cn_codelist(b"<a><b/></a>")
+    with pytest.raises(ParseError, match="not an SDMX-ML codelist"):
+        parse_cn_codelist(b"DATAFLOW,LAST UPDATE")
+
+
+def test_dataflow_update_data():
+    template = (REPO / "tests/fixtures/http/comext_dataflow_ds045409.xml").read_text()
+    stamp = parse_update_data(template.replace("{update_data}", "2023-05-10T11:00:00+0200").encode())
+    assert stamp == datetime(2023, 5, 10, 9, 0, tzinfo=UTC)
+    assert parse_update_data(b"<Structure/>") is None
 
 
 def test_watermark():

@@ -1,0 +1,211 @@
+"""Every CN8 product from the live Comext service (issue 12, item 1), against a local service that publishes a
+product codelist and answers 413 EXTRACTION_TOO_BIG to wide requests: the product list is learnt from the
+codelist, the requests are split by chapter and by month until each fits, each piece is landed once, the CN8
+descriptions name dim_product; the next day sends `updatedAfter`, and an answer with nothing changed costs no
+load work (the plain step functions of tests/support/live.py, no Prefect)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import duckdb
+import pytest
+from support.live import FAST_ENV, RUN_DATE, query, run_pipeline, runs, settings_for
+from support.recordings import FIXTURES, RECORDINGS
+from support.replay_server import Reply, Seen
+
+from eujp.landing import read_landed
+from eujp.marts.build import build_marts
+from eujp.reference import load_reference_tables
+from eujp.sources import comext_goods
+from eujp.storage import open_store
+from eujp.warehouse import connect, read_source_state
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("loopback_only")]
+
+COMEXT = comext_goods.SOURCE.name
+REC = RECORDINGS[COMEXT]
+MONTHS = [f"2025-{m:02d}" for m in range(1, 8)]  # EUJP_COMEXT_START 2025-01 .. the run month 2025-07
+# The codelist: CN8 codes of three chapters, and codes of other levels and a pseudo-code that are not asked for.
+CN8 = {"01012100": "test label: breeding horses", "01012910": "test label: horses for slaughter",
+       "84834030": "test label: ball or roller screws", "84839089": "test label: gear parts",
+       "85011010": "test label: synchronous motors"}
+OTHER_CODES = ("01", "0101", "84", "8483", "85", "TOTAL", "8483XXXX")
+REPORTERS = ("EU27_2020", "DE")
+HEADER = b"DATAFLOW,LAST UPDATE,freq,reporter,partner,product,flow,indicators,TIME_PERIOD,OBS_VALUE\r\n"
+PUBLISHED = datetime(2025, 7, 1, 11, 0, tzinfo=UTC)
+# What one request may return: two months of one chapter (2 reporters x 2 products x 2 flows x 2 indicators).
+MAX_OBSERVATIONS = 2 * 2 * 2 * 2 * 2
+
+
+def codelist_xml() -> bytes:
+    codes = "".join(f'<s:Code id="{c}"><c:Name xml:lang="de">de {c}</c:Name><c:Name xml:lang="en">{label}</c:Name>'
+                    "</s:Code>" for c, label in {**{c: f"level {c}" for c in OTHER_CODES}, **CN8}.items())
+    return ('<?xml version="1.0" encoding="UTF-8"?><m:Structure '
+            'xmlns:m="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/message" '
+            'xmlns:s="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/structure" '
+            'xmlns:c="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/common"><m:Structures><s:Codelists>'
+            f'<s:Codelist id="CXT_NC" agencyID="ESTAT" version="7.0">{codes}</s:Codelist>'
+            "</s:Codelists></m:Structures></m:Structure>").encode()
+
+
+class AllProductsComext:
+    """A Comext service: the codelist above; the dataflow with UPDATE_DATA; data for every (reporter, product,
+    flow, month, indicator) asked, `updatedAfter` honoured per observation; 413 EXTRACTION_TOO_BIG when the
+    answer would hold more than MAX_OBSERVATIONS (more than two months of a chapter, or several chapters); no
+    rows: 404 fault 100."""
+
+    def __init__(self) -> None:
+        self.too_big = (FIXTURES / "comext_413_extraction_too_big.xml").read_bytes()
+        self.no_results = (FIXTURES / "eurostat_fault_100_no_results.xml").read_bytes()
+        self.dataflow = (FIXTURES / "comext_dataflow_ds045409.xml").read_text(encoding="utf-8")
+        self.update_data = PUBLISHED
+        self.revised: dict[tuple[str, str, str, str, str], tuple[int, datetime]] = {}
+        self.answered: list[tuple[tuple[str, ...], str, str]] = []  # (products, start, end) answered with data
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def value(reporter: str, product: str, flow: str, month: str, indicator: str) -> int:
+        return int(product[-4:]) * 10 + int(month[-2:]) + (5 if flow == "2" else 0) + (
+            1000 if indicator == "VALUE_IN_EUROS" else 0) + (7 if reporter == "DE" else 0)
+
+    def revise(self, key: tuple[str, str, str, str, str], value: int) -> None:
+        now = datetime.now(UTC)
+        self.revised[key] = (value, now)
+        self.update_data = now
+
+    def __call__(self, seen: Seen) -> Reply:
+        if seen.path == REC["codelist_path"]:
+            return Reply(200, codelist_xml(), REC["structure_headers"])
+        if seen.path == REC["dataflow_path"]:
+            stamp = self.update_data.strftime("%Y-%m-%dT%H:%M:%S%z")
+            return Reply(200, self.dataflow.replace("{update_data}", stamp).encode(), REC["structure_headers"])
+        key = seen.path.rsplit("/", 1)[1].split(".")
+        products, flows, indicators = key[3].split("+"), key[4].split("+"), key[5].split("+")
+        start, end = seen.param("startPeriod"), seen.param("endPeriod")
+        months = [m for m in MONTHS if start <= m <= end]
+        after = seen.param("updatedAfter")
+        after = datetime.fromisoformat(after) if after else None
+        rows = []
+        for reporter in REPORTERS:
+            for product in products:
+                for flow in flows:
+                    for month in months:
+                        for indicator in indicators:
+                            k = (reporter, product, flow, month, indicator)
+                            value, updated = self.revised.get(k, (self.value(*k), PUBLISHED))
+                            if after is None or updated > after:
+                                rows.append(f"ESTAT:DS-045409(1.0),{updated:%d/%m/%y %H:%M:%S},M,{reporter},JP,"
+                                            f"{product},{flow},{indicator},{month},{value}\r\n".encode())
+        if len(rows) > MAX_OBSERVATIONS:  # the service estimates the extraction's size
+            return Reply(413, self.too_big, {"Content-Type": "application/xml"})
+        if not rows:
+            return Reply(404, self.no_results, {"Content-Type": "application/xml"})
+        if after is None:
+            with self.lock:
+                self.answered.append((tuple(products), start, end))
+        return Reply(200, HEADER + b"".join(rows), dict(REC["headers"]))
+
+
+@pytest.fixture
+def comext(server, monkeypatch):
+    service = AllProductsComext()
+    server.respond("/api/comext/dissemination/sdmx/2.1/", service, prefix=True)
+    for k, v in FAST_ENV.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("EUJP_COMEXT_URL", server.url)
+    monkeypatch.delenv("EUJP_COMEXT_PRODUCTS", raising=False)  # the default: every CN8 code of the codelist
+    monkeypatch.setenv("EUJP_COMEXT_REPORTERS", "+".join(REPORTERS))
+    return service
+
+
+def data_requests(server) -> list[Seen]:
+    return [s for s in server.seen() if s.path.startswith(REC["path_prefix"])]
+
+
+def fact_rows(settings) -> dict[tuple, tuple]:
+    rows = query(settings, "SELECT reporter, product_cn8, flow, period_code, value_eur, quantity_kg, run_id "
+                 "FROM fact_goods_trade_product")
+    return {r[:4]: r[4:] for r in rows}
+
+
+def test_every_product_split_by_chapter_and_month_labelled_then_updated_after(server, comext, tmp_path):
+    first = settings_for(tmp_path, "live-1")
+    (batch,) = run_pipeline(first, only=(COMEXT,)).values()
+    assert batch.status == "loaded", batch.error
+
+    # the product list came from the codelist: every CN8 code, nothing else, chapter by chapter
+    asked = {p for s in data_requests(server) for p in s.path.rsplit("/", 1)[1].split(".")[3].split("+")}
+    assert asked == set(CN8)
+    assert all(len({p[:2] for p in products}) == 1 and products for products, _, _ in comext.answered)
+    assert {p[:2] for s in data_requests(server) for p in s.path.rsplit("/", 1)[1].split(".")[3].split("+")} == {
+        "01", "84", "85"}
+    # split by month until each piece fits: every (product, month) answered exactly once
+    pieces = [(p, m) for products, start, end in comext.answered for p in products for m in MONTHS
+              if start <= m <= end]
+    assert sorted(pieces) == sorted((p, m) for p in CN8 for m in MONTHS)
+    assert any(s.param("startPeriod") == "2025-01" and s.param("endPeriod") == "2025-07"
+               for s in data_requests(server))  # the planned slice, answered 413 and split
+    # each piece landed once, beside the codelist
+    landed = read_landed(open_store(first.publish_uri), COMEXT, RUN_DATE)
+    assert sorted(p.kind for p in landed) == ["codelist"] + ["data"] * len(comext.answered)
+    assert len({p.url for p in landed}) == len(landed)
+    assert [p.data for p in landed if p.kind == "codelist"] == [codelist_xml()]
+    # every observation loaded: 2 reporters x 5 products x 2 flows x 7 months, both indicators on each row
+    rows = fact_rows(first)
+    assert len(rows) == len(REPORTERS) * len(CN8) * 2 * len(MONTHS)
+    reporter, product, month = "DE", "84834030", "2025-06"
+    assert rows[(reporter, product, "export", month)][:2] == (
+        comext.value(reporter, product, "2", month, "VALUE_IN_EUROS"),
+        comext.value(reporter, product, "2", month, "QUANTITY_IN_100KG") * 100)
+    # the labels: loaded with the data, and dim_product names every CN8 code loaded
+    with connect(first.warehouse_path) as conn:
+        load_reference_tables(conn)
+        build_marts(conn)
+        labels = dict(conn.execute("SELECT product_code, product_label FROM dim_product "
+                                   "WHERE product_level = 'CN8'").fetchall())
+        sources = {r[0] for r in conn.execute("SELECT label_source FROM dim_product WHERE product_level = 'CN8'")
+                   .fetchall()}
+    assert labels == CN8 and sources == {"Comext codelist ESTAT:CXT_NC(7.0)"}
+    with connect(first.warehouse_path, read_only=True) as conn:
+        state = read_source_state(conn, COMEXT)
+    assert state.requested_at is not None
+
+    # day 2, the dataset unchanged (UPDATE_DATA before the first extraction): the dataflow, nothing else
+    server.clear_log()
+    second = settings_for(tmp_path, "live-2", run_date=RUN_DATE.replace(day=16))
+    assert run_pipeline(second, only=(COMEXT,))[COMEXT].status == "unchanged"
+    assert [s.path for s in server.seen()] == [REC["dataflow_path"]]
+    with connect(second.warehouse_path, read_only=True) as conn:
+        since = read_source_state(conn, COMEXT).requested_at  # confirmed unchanged from then on
+    assert since > state.requested_at
+
+    # day 3, the dataset updated (other products, other partners): every slice asked with updatedAfter, every
+    # answer empty: no load work
+    comext.update_data = datetime.now(UTC)
+    server.clear_log()
+    answered_before = len(comext.answered)
+    third = settings_for(tmp_path, "live-3", run_date=RUN_DATE.replace(day=17))
+    assert run_pipeline(third, only=(COMEXT,))[COMEXT].status == "unchanged"
+    asked = data_requests(server)
+    assert len(asked) == len({p[:2] for p in CN8})  # one small request per slice (a chapter, the window)
+    assert {s.param("updatedAfter") for s in asked} == {since.astimezone(UTC).isoformat(timespec="seconds")}
+    assert runs(third, "live-3")[COMEXT][:4] == ("unchanged", 0, 0, 0)
+    assert fact_rows(third) == rows and len(comext.answered) == answered_before
+    assert not [k for k in open_store(third.publish_uri).list_keys(f"raw/{COMEXT}")
+                if f"/{RUN_DATE.replace(day=17).isoformat()}/" in k]
+
+    # day 4, one quantity revised: its slice is fetched whole (both indicators), the revision recorded
+    key = ("DE", "84834030", "2", "2025-06", "QUANTITY_IN_100KG")
+    comext.revise(key, 4242)
+    server.clear_log()
+    fourth = settings_for(tmp_path, "live-4", run_date=RUN_DATE.replace(day=18))
+    assert run_pipeline(fourth, only=(COMEXT,))[COMEXT].status == "loaded"
+    after = fact_rows(fourth)
+    assert after[("DE", "84834030", "export", "2025-06")][:2] == (
+        comext.value("DE", "84834030", "2", "2025-06", "VALUE_IN_EUROS"), 424200)
+    assert query(fourth, "SELECT column_name, new_value FROM etl_revisions WHERE run_id = 'live-4'") == [
+        ("quantity_kg", 424200.0)]
+    with duckdb.connect(str(fourth.warehouse_path), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM ref_cn8_labels").fetchone() == (len(CN8),)
