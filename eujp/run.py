@@ -22,9 +22,11 @@ from eujp import progress
 from eujp.audit import audit_staging, published_baseline
 from eujp.catalog import CATALOG_FILE
 from eujp.config import Settings
+from eujp.errors import PublishDeadlineError
 from eujp.fingerprint import warehouse_fingerprint
 from eujp.freshness import warehouse_freshness
 from eujp.fsguard import raise_if_storage_error
+from eujp.lake import LakeCommit, commit_warehouse, frozen_catalog, lake_config
 from eujp.marts.build import build_marts
 from eujp.pipeline import SourceBatch, load_batches, load_dim_country, utcnow
 from eujp.publish import Deadline, expand_directories, publish_run, read_latest_manifest, record_check, within
@@ -259,6 +261,11 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
     store = open_store(settings.publish_uri)
     work_dir = settings.warehouse_path.parent / "publish" / settings.run_id
     manifest = run_manifest(settings, batches, counts, audit, status, fingerprint)
+    lake_catalog = None
+    commit = commit_lake(settings, deadline, log)  # after the audit passed: one snapshot, before latest moves
+    if commit is not None:
+        manifest["lake"] = commit.manifest_entry()
+        lake_catalog = frozen_catalog(lake_config(settings.warehouse_path, settings.publish_uri), work_dir / "lake")
     report = run_report(settings, log)
     catalog = run_catalog(settings, manifest, report=report is not None, log=log)
     extra = {"docs": Path(docs).parent} if docs else {}
@@ -266,7 +273,7 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
         extra["report.html"] = report
     if catalog:
         extra[catalog.name] = catalog
-    total = len(expand_directories(extra)) + len(ALL_TABLES) + 2  # + warehouse, manifest
+    total = len(expand_directories(extra)) + len(ALL_TABLES) + 2 + (lake_catalog is not None)  # + warehouse, ...
     try:
         with progress.step(f"publish to {store.uri}", total=total) as advance:
             result = publish_run(
@@ -280,6 +287,7 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
                 latest_files=tuple(k for k in ("report.html", catalog.name if catalog else "", "docs") if k in extra),
                 on_upload=lambda key: advance(),
                 deadline=deadline,
+                lake_catalog=lake_catalog,
             )
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -288,6 +296,24 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
     if settings.raw_retention_days is not None:
         _prune_raw_zone(store, settings.raw_retention_days, deadline, log)
     return result.location
+
+
+def commit_lake(settings: Settings, deadline: Deadline, log: logging.Logger = default_log) -> LakeCommit | None:
+    """Commit the promoted (audited) warehouse to the DuckLake as one snapshot (eujp.lake.commit_warehouse): only
+    the partitions that changed are written. None when EUJP_LAKE_CATALOG is `off`. A commit that fails raises
+    LakeError (a PublishError): nothing else is published and latest.json stays where it was."""
+    cfg = lake_config(settings.warehouse_path, settings.publish_uri)
+    if cfg is None:
+        return None
+    if deadline.passed():
+        raise PublishDeadlineError(f"publishing run {settings.run_id} stopped before the lake commit: "
+                                   f"{deadline.describe()} passed; latest was not moved")
+    with progress.step(f"commit the lake ({cfg.kind} catalog)"):
+        commit = commit_warehouse(cfg, settings.warehouse_path, settings.run_id)
+    log.info("lake: snapshot %d (%s catalog) %s", commit.snapshot_id, cfg.kind,
+             f"rewrote {sum(len(c['rewritten']) for c in commit.changed.values())} partition(s) of "
+             f"{len(commit.changed)} table(s)" if commit.new else "already committed by this run")
+    return commit
 
 
 def _prune_raw_zone(store, days: int, deadline: Deadline, log: logging.Logger) -> None:

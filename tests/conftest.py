@@ -176,3 +176,14 @@ def live(server, monkeypatch):
     for k, v in {**env_for(server), **FAST_ENV}.items():
         monkeypatch.setenv(k, v)
     return server
+
+
+# --- PostgreSQL: a throwaway cluster on 127.0.0.1 (the DuckLake catalog tests) ----------------------------
+
+@pytest.fixture
+def postgres(tmp_path_factory):
+    """A PostgreSQL server of its own (tests/support/processes.py postgres_server); yields its connection string."""
+    from support.processes import postgres_server
+
+    with postgres_server(tmp_path_factory.mktemp("pg")) as conninfo:
+        yield conninfo
