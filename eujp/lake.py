@@ -480,3 +480,36 @@ def maintain(cfg: LakeConfig, store: ObjectStore, *, keep_days: float = DEFAULT_
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0:  # also NaN
+        raise ValueError(f"{name} must be a number of at least 0, got {raw!r}")
+    return value
+
+
+def maintain_published(settings, *, keep_days: float | None = None, grace_hours: float | None = None,
+                       now: datetime | None = None) -> Maintenance:
+    """`maintain` the lake of a run's settings (its warehouse folder and publish URI), holding the run lock so
+    that no run commits meanwhile. keep_days / grace_hours default to EUJP_LAKE_KEEP_DAYS (30) and
+    EUJP_LAKE_GRACE_HOURS (24)."""
+    from eujp.lock import warehouse_lock
+
+    cfg = lake_config(settings.warehouse_path, settings.publish_uri)
+    if cfg is None:
+        raise LakeError(f"no lake to maintain: {LAKE_CATALOG_ENV} is off")
+    if cfg.embedded and not cfg.catalog_file.exists():
+        raise LakeError(f"no lake to maintain: its catalog {cfg.catalog_file} does not exist (no run has "
+                        "published one yet)")
+    keep_days = _env_number(KEEP_DAYS_ENV, DEFAULT_KEEP_DAYS) if keep_days is None else keep_days
+    grace_hours = _env_number(GRACE_HOURS_ENV, DEFAULT_GRACE_HOURS) if grace_hours is None else grace_hours
+    with warehouse_lock(settings.warehouse_path, settings.lock_wait_seconds):
+        return maintain(cfg, open_store(settings.publish_uri), keep_days=keep_days, grace_hours=grace_hours,
+                        now=now)

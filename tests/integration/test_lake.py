@@ -227,3 +227,27 @@ def test_a_lake_that_cannot_be_attached_is_a_clear_error(lake, tmp_path):
     moved = LakeConfig(cfg.catalog, str(tmp_path / "elsewhere") + "/", cfg.catalog_file)
     with pytest.raises(LakeError, match="cannot attach the lake .*does not match existing data path"):
         commit_warehouse(moved, warehouse, "20261125T060000Z-lake02")
+
+
+def test_eujp_lake_maintain_runs_the_maintenance_with_the_run_lock(lake, monkeypatch):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    cfg, warehouse, store_dir = lake
+    store = open_store(str(store_dir))
+    commit = commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
+    _publish_pointer(store, "20261124T060000Z-lake01", commit.snapshot_id, latest=True)
+    result = CliRunner().invoke(app, ["lake-maintain", "--warehouse", str(warehouse), "--publish", str(store_dir),
+                                      "--keep-days", "0", "--grace-hours", "0"])
+    assert result.exit_code == 0, result.output
+    assert f"kept [{commit.snapshot_id}] for latest.json" in result.output
+    assert "catalog published as lake.ducklake" in result.output
+    assert reader(cfg).execute(f"SELECT count(*) FROM {ALIAS}.mart_claims AT (VERSION => {commit.snapshot_id})"
+                               ).fetchone() == (8,)
+    from eujp.lock import warehouse_lock
+
+    with warehouse_lock(warehouse):  # a run holds the lock: maintenance fails at once, naming it
+        result = CliRunner().invoke(app, ["lake-maintain", "--warehouse", str(warehouse), "--publish",
+                                          str(store_dir)])
+    assert result.exit_code == 1 and "lock" in result.output

@@ -18,3 +18,34 @@ def test_the_catalog_setting(tmp_path):
     assert pg.describe() == "postgres:host=db dbname=lake password=***"
     s3 = lake_config(warehouse, "s3://bucket/eujp", env={})
     assert s3.data_path == "s3://bucket/eujp/lake/"
+
+
+def test_the_maintenance_deployment_has_a_schedule_of_its_own(monkeypatch):
+    from flows import serve
+
+    monkeypatch.delenv(serve.MAINTENANCE_CRON_ENV, raising=False)
+    daily = serve.daily_deployment(parameters={"warehouse": "/w/warehouse.duckdb", "publish_uri": "s3://b/p"})
+    maintenance = serve.maintenance_deployment(parameters={"warehouse": "/w/warehouse.duckdb",
+                                                           "publish_uri": "s3://b/p", "source_mode": "live"})
+    assert (maintenance.flow_name, maintenance.name) == ("eujp-lake-maintain", "served")
+    assert [s.schedule.cron for s in maintenance.schedules] == [serve.MAINTENANCE_CRON] == ["30 4 * * 0"]
+    assert [s.schedule.cron for s in daily.schedules] != [serve.MAINTENANCE_CRON]
+    assert maintenance.parameters == {"warehouse": "/w/warehouse.duckdb", "publish_uri": "s3://b/p"}
+    assert maintenance.concurrency_limit == 1
+    monkeypatch.setenv(serve.MAINTENANCE_CRON_ENV, "0 2 * * *")
+    assert [s.schedule.cron for s in serve.maintenance_deployment().schedules] == ["0 2 * * *"]
+
+
+def test_lake_maintain_without_a_lake_says_so(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    monkeypatch.setenv("EUJP_LAKE_CATALOG", "off")
+    result = CliRunner().invoke(app, ["lake-maintain", "--warehouse", str(tmp_path / "w.duckdb"),
+                                      "--publish", str(tmp_path / "store")])
+    assert result.exit_code == 1 and "no lake to maintain: EUJP_LAKE_CATALOG is off" in result.output
+    monkeypatch.delenv("EUJP_LAKE_CATALOG")
+    result = CliRunner().invoke(app, ["lake-maintain", "--warehouse", str(tmp_path / "w.duckdb"),
+                                      "--publish", str(tmp_path / "store")])
+    assert result.exit_code == 1 and "does not exist (no run has published one yet)" in result.output
