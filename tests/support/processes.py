@@ -130,8 +130,10 @@ def postgres_server(folder: Path, *, startup_timeout: float = 60) -> Iterator[st
         os.chown(folder, account.pw_uid, account.pw_gid)
         as_user = {"user": account.pw_uid, "group": account.pw_gid, "cwd": str(folder)}
         env["HOME"] = str(folder)
-    subprocess.run([initdb, "-D", str(data), "-U", "eujp", "--auth=trust", "-E", "UTF8", "--no-instructions"],
-                   check=True, capture_output=True, env=env, timeout=120, **as_user)
+    done = subprocess.run([initdb, "-D", str(data), "-U", "eujp", "--auth=trust", "-E", "UTF8",
+                           "--no-instructions"], check=False, capture_output=True, env=env, timeout=120, **as_user)
+    if done.returncode != 0:
+        raise AssertionError(f"initdb failed: {done.stderr.decode(errors='replace')[-2000:]}")
     port = free_port()
     options = f"-h 127.0.0.1 -p {port} -k {folder} -c fsync=off -c max_connections=40"
     server = subprocess.Popen([pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w", "-t",
