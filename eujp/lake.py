@@ -49,6 +49,7 @@ CATALOG_FILE = "lake.ducklake"  # beside the warehouse (the writer's) and at the
 DATA_FOLDER = "lake"  # data files under {publish uri}/lake/
 ALIAS = "lake"
 META_SCHEMA = "eujp_meta"  # the lake's own bookkeeping: partitions (digests) and runs (run id -> snapshot)
+CATALOG_BLOCK_SIZE = 16384  # bytes: the block size of a new embedded catalog file (see `attach`)
 WHOLE = "*"  # the partition unit of a table compared whole
 NULL_KEY = "\u2205"  # the unit of rows whose unit column is null
 
@@ -155,8 +156,12 @@ def attach(conn: duckdb.DuckDBPyConnection, cfg: LakeConfig, *, read_only: bool 
     if cfg.data_path.startswith("s3://") or cfg.catalog.startswith("s3://"):
         configure_remote(conn)
     options = ["READ_ONLY"] if read_only else [f"DATA_PATH '{_literal(cfg.data_path)}'", "DATA_INLINING_ROW_LIMIT 0"]
-    if cfg.embedded and not read_only:
+    if cfg.embedded and not read_only and not cfg.catalog_file.exists():
+        # A new catalog file with 16 KiB blocks: DuckDB's default 256 KiB block per metadata table makes an
+        # embedded catalog of ~30 small tables 5-8 MB, which every run would upload; with 16 KiB it is ~0.3 MB.
         cfg.catalog_file.parent.mkdir(parents=True, exist_ok=True)
+        conn.execute(f"ATTACH '{_literal(str(cfg.catalog_file))}' AS _eujp_new_catalog (BLOCK_SIZE {CATALOG_BLOCK_SIZE})")
+        conn.execute("DETACH _eujp_new_catalog")
     if cfg.data_path.startswith("/") and not read_only:
         Path(cfg.data_path).mkdir(parents=True, exist_ok=True)
     try:
