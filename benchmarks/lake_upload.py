@@ -117,11 +117,11 @@ def table(result: dict) -> str:
     lines = [
         f"### Lake upload: full publish vs a day with one new month ({datetime.now(UTC):%Y-%m-%d})",
         "",
-        f"`python -m benchmarks.lake_upload --years {result['years']} --rows-per-year "
+        (f"`python -m benchmarks.lake_upload --years {result['years']} --rows-per-year "
         f"{result['rows_per_year']}`: {result['rows']:,} generated Comext fact rows over "
         f"{result['months']} months (warehouse {result['warehouse_bytes'] / mb:.1f} MiB), then a day that adds one "
         f"month ({result['month_rows']:,} rows). Objects and bytes written to the (folder) object store, measured in "
-        "the same run; the lake's bytes are its new data files plus the catalog file it publishes.",
+        "the same run; the lake's bytes are its new data files plus the catalog file it publishes."),
         "",
         "| publish | objects | MiB | seconds |",
         "|---|---:|---:|---:|",
@@ -133,11 +133,11 @@ def table(result: dict) -> str:
         lines.append(f"| {label}: lake (data files + catalog) | {lake['objects']} ({lake['data_files']} data "
                      f"files) | {lake['bytes'] / mb:.2f} | {lake['seconds']:.1f} |")
     whole, lake = result["next_day"]["whole"], result["next_day"]["lake"]
-    lines += ["", f"On the day with one new month the lake uploads {lake['bytes'] / whole['bytes']:.1%} of the bytes "
+    lines += ["", (f"On the day with one new month the lake uploads {lake['bytes'] / whole['bytes']:.1%} of the bytes "
               f"and {lake['objects']} of the {whole['objects']} objects of the whole-file publish "
               f"({lake['partitions_rewritten']} partition(s) rewritten; catalog "
               f"{lake['catalog_bytes'] / 1024:.0f} KiB). The whole-file publish grows with the history, the lake's "
-              "day with the month.", ""]
+              "day with the month."), ""]
     return "\n".join(lines)
 
 

@@ -251,3 +251,18 @@ def test_eujp_lake_maintain_runs_the_maintenance_with_the_run_lock(lake, monkeyp
         result = CliRunner().invoke(app, ["lake-maintain", "--warehouse", str(warehouse), "--publish",
                                           str(store_dir)])
     assert result.exit_code == 1 and "lock" in result.output
+
+
+def test_the_lake_upload_benchmark_counts_a_day_with_one_new_month(tmp_path, monkeypatch):
+    from benchmarks.lake_upload import run, table
+
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    result = run(years=1, rows_per_year=4000, seed=3, work=tmp_path)
+    assert result["months"] == 12 and result["month_rows"] > 0
+    first, day = result["first"], result["next_day"]
+    assert first["lake"]["data_files"] >= 12  # a file per month (and the lake's bookkeeping)
+    assert day["lake"]["partitions_rewritten"] == 1  # the new month only
+    assert day["lake"]["objects"] <= 5 and day["lake"]["bytes"] < day["whole"]["bytes"]
+    assert day["whole"]["objects"] == first["whole"]["objects"]  # the whole-file publish writes everything again
+    ratio = day["lake"]["bytes"] / day["whole"]["bytes"]
+    assert f"On the day with one new month the lake uploads {ratio:.1%} of the bytes" in table(result)
