@@ -361,6 +361,35 @@ def _copy_comments(conn: duckdb.DuckDBPyConnection, table: str, target: str) -> 
 
 # --- publishing the embedded catalog ---------------------------------------------------------------------------
 
+def replace_unpublished_catalog(cfg: LakeConfig, store: ObjectStore) -> str | None:
+    """Before a commit with the embedded catalog: when the writer's catalog belongs to no lake of this publish
+    target (the target holds no published catalog: it was emptied, or is a new one; or the catalog's data path is
+    another target's), set it aside as lake.ducklake.replaced-<time> so that the commit starts a new lake with
+    every table, instead of referencing data files the target does not have. Returns what was done, or None."""
+    if not cfg.embedded or not cfg.catalog_file.exists():
+        return None
+    reason = None
+    if not store.exists(CATALOG_FILE):
+        reason = f"{store.uri} holds no published {CATALOG_FILE}"
+    else:
+        try:
+            with duckdb.connect(str(cfg.catalog_file), read_only=True) as conn:
+                row = conn.execute("SELECT value FROM ducklake_metadata WHERE key = 'data_path'").fetchone()
+        except duckdb.Error as exc:
+            reason = f"it cannot be read ({type(exc).__name__}: {exc})"
+        else:
+            if row is None or row[0].rstrip("/") != cfg.data_path.rstrip("/"):
+                reason = f"its data path {row[0] if row else None} is not this target's {cfg.data_path}"
+    if reason is None:
+        return None
+    aside = cfg.catalog_file.with_name(f"{CATALOG_FILE}.replaced-{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}")
+    cfg.catalog_file.rename(aside)
+    for extra in (cfg.catalog_file.with_name(CATALOG_FILE + ".wal"),):
+        if extra.exists():
+            extra.rename(aside.with_name(aside.name + ".wal"))
+    return f"the lake catalog {cfg.catalog_file} was set aside as {aside.name} ({reason}): a new lake starts"
+
+
 def frozen_catalog(cfg: LakeConfig, work_dir: Path) -> Path | None:
     """A copy of the embedded catalog file to upload (None for PostgreSQL): the file a reader attaches."""
     if not cfg.embedded:

@@ -26,7 +26,7 @@ from eujp.errors import PublishDeadlineError
 from eujp.fingerprint import warehouse_fingerprint
 from eujp.freshness import warehouse_freshness
 from eujp.fsguard import raise_if_storage_error
-from eujp.lake import LakeCommit, commit_warehouse, frozen_catalog, lake_config
+from eujp.lake import LakeCommit, commit_warehouse, frozen_catalog, lake_config, replace_unpublished_catalog
 from eujp.marts.build import build_marts
 from eujp.pipeline import SourceBatch, load_batches, load_dim_country, utcnow
 from eujp.publish import Deadline, expand_directories, publish_run, read_latest_manifest, record_check, within
@@ -309,6 +309,9 @@ def commit_lake(settings: Settings, deadline: Deadline, log: logging.Logger = de
         raise PublishDeadlineError(f"publishing run {settings.run_id} stopped before the lake commit: "
                                    f"{deadline.describe()} passed; latest was not moved")
     with progress.step(f"commit the lake ({cfg.kind} catalog)"):
+        note = replace_unpublished_catalog(cfg, open_store(settings.publish_uri))
+        if note:
+            log.warning("lake: %s", note)
         commit = commit_warehouse(cfg, settings.warehouse_path, settings.run_id)
     log.info("lake: snapshot %d (%s catalog) %s", commit.snapshot_id, cfg.kind,
              f"rewrote {sum(len(c['rewritten']) for c in commit.changed.values())} partition(s) of "

@@ -266,3 +266,23 @@ def test_the_lake_upload_benchmark_counts_a_day_with_one_new_month(tmp_path, mon
     assert day["whole"]["objects"] == first["whole"]["objects"]  # the whole-file publish writes everything again
     ratio = day["lake"]["bytes"] / day["whole"]["bytes"]
     assert f"On the day with one new month the lake uploads {ratio:.1%} of the bytes" in table(result)
+
+
+def test_a_catalog_whose_lake_is_not_published_at_the_target_is_set_aside(lake, tmp_path):
+    from eujp.lake import replace_unpublished_catalog
+
+    cfg, warehouse, store_dir = lake
+    store = open_store(str(store_dir))
+    commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
+    store.put_file(CATALOG_FILE, cfg.catalog_file)
+    assert replace_unpublished_catalog(cfg, store) is None  # published here, same data path: keep it
+    other = open_store(str(tmp_path / "other-target"))
+    moved = LakeConfig(cfg.catalog, f"{(tmp_path / 'other-target').resolve()}/lake/", cfg.catalog_file)
+    other.put_file(CATALOG_FILE, cfg.catalog_file)
+    note = replace_unpublished_catalog(moved, other)  # another target's catalog
+    assert note and "is not this target's" in note and not cfg.catalog_file.exists()
+    shutil.rmtree(store_dir)  # the target was emptied: the next commit starts a new lake there
+    first = commit_warehouse(cfg, warehouse, "20261125T060000Z-lake02")
+    assert first.snapshot_id == 1 and len(first.changed) > 20
+    assert replace_unpublished_catalog(cfg, open_store(str(store_dir))).endswith("a new lake starts")
+    assert len(list(warehouse.parent.glob(f"{CATALOG_FILE}.replaced-*"))) == 2  # both kept

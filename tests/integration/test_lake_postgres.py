@@ -11,6 +11,7 @@ import duckdb
 
 from eujp.config import Settings
 from eujp.lake import ALIAS, attach, commit_warehouse, lake_config
+from eujp.preflight import check_lake_catalog
 from eujp.publish import read_latest_pointer
 from eujp.run import publish
 from eujp.sources import SOURCES
@@ -29,6 +30,8 @@ def test_a_postgres_catalog_takes_the_runs_commits_while_readers_read(postgres, 
     shutil.copyfile(bundled_warehouse, warehouse)
     store_dir = tmp_path / "objectstore"
     settings = Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261124T060000Z-pglake")
+    check = check_lake_catalog(settings)  # what `eujp check` and the start of every run say
+    assert check.ok and check.detail.startswith(f"postgres:{postgres} answers"), check
     publish(settings, [], {}, {"ok": True}, "success")
     pointer = read_latest_pointer(open_store(str(store_dir)))
     assert pointer["lake"]["catalog"] == "postgres" and "catalog_key" not in pointer["lake"]

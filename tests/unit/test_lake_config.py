@@ -49,3 +49,24 @@ def test_lake_maintain_without_a_lake_says_so(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["lake-maintain", "--warehouse", str(tmp_path / "w.duckdb"),
                                       "--publish", str(tmp_path / "store")])
     assert result.exit_code == 1 and "does not exist (no run has published one yet)" in result.output
+
+
+def test_preflight_checks_the_lake_catalog(tmp_path, monkeypatch):
+    from support.processes import free_port
+
+    from eujp.config import Settings
+    from eujp.preflight import check_lake_catalog
+
+    settings = Settings(warehouse_path=tmp_path / "var" / "warehouse.duckdb", publish_uri=str(tmp_path / "store"))
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    check = check_lake_catalog(settings)
+    assert check.ok and f"file {tmp_path / 'var' / 'lake.ducklake'}, published as lake.ducklake" in check.detail
+    monkeypatch.setenv("EUJP_LAKE_CATALOG", "sqlite:x")
+    check = check_lake_catalog(settings)
+    assert not check.ok and check.setting == "EUJP_LAKE_CATALOG" and "got 'sqlite'" in check.detail
+    # nothing listens on that port: a clear failure, naming the catalog without its password
+    monkeypatch.setenv("EUJP_LAKE_CATALOG", f"postgres:host=127.0.0.1 port={free_port()} dbname=lake "
+                                            "user=eujp password=hunter2 connect_timeout=3")
+    check = check_lake_catalog(settings)
+    assert not check.ok and check.setting == "EUJP_LAKE_CATALOG"
+    assert "password=*** connect_timeout=3 does not answer" in check.detail and "hunter2" not in check.detail
