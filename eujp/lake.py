@@ -547,3 +547,41 @@ def maintain_published(settings, *, keep_days: float | None = None, grace_hours:
     with warehouse_lock(settings.warehouse_path, settings.lock_wait_seconds):
         return maintain(cfg, open_store(settings.publish_uri), keep_days=keep_days, grace_hours=grace_hours,
                         now=now)
+
+
+# --- the single .duckdb file ------------------------------------------------------------------------------------
+
+SINGLE_FILE_ENV = "EUJP_SINGLE_FILE"
+
+
+def single_file_tables(env: dict[str, str] | None = None) -> tuple:
+    """The tables the published single file (runs/{run_id}/warehouse.duckdb, and its Parquet files) holds, as
+    EUJP_SINGLE_FILE says: `all` (the default) every table; `small` the dimensions, marts, reference and ETL
+    tables, the facts being in the lake only (docs/lakehouse.md, "What stays a single .duckdb file")."""
+    from eujp.tables import ALL_TABLES
+
+    env = os.environ if env is None else env
+    choice = (env.get(SINGLE_FILE_ENV) or "all").strip().lower()
+    if choice == "all":
+        return tuple(ALL_TABLES)
+    if choice == "small":
+        return tuple(t for t in ALL_TABLES if not t.is_fact)
+    raise ValueError(f"{SINGLE_FILE_ENV} must be 'all' (every table in the published warehouse.duckdb) or "
+                     f"'small' (no fact tables: they are in the lake), got {choice!r}")
+
+
+def slim_warehouse(source: Path, target: Path, tables) -> Path:
+    """A new warehouse file `target` with only `tables` of `source` (declared types and comments kept)."""
+    from eujp.warehouse import create_tables
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    with duckdb.connect(str(target)) as conn:
+        create_tables(conn, tables)
+        conn.execute(f"ATTACH '{_literal(str(Path(source).resolve()))}' AS src (READ_ONLY)")
+        for table in tables:
+            t = quote_ident(table.name)
+            conn.execute(f"INSERT INTO main.{t} BY NAME SELECT * FROM src.main.{t}")
+        conn.execute("DETACH src")
+        conn.execute("CHECKPOINT")
+    return target

@@ -279,12 +279,20 @@ def check_prefect_api(api_url: str | None) -> Check:
 def check_lake_catalog(settings: Settings) -> Check:
     """The lake's catalog (eujp.lake, EUJP_LAKE_CATALOG): a valid setting; a PostgreSQL catalog answers (attached
     read-only through the postgres_scanner extension, the password never shown)."""
-    from eujp.lake import LAKE_CATALOG_ENV, extension_path, lake_config
+    from eujp.lake import LAKE_CATALOG_ENV, SINGLE_FILE_ENV, extension_path, lake_config, single_file_tables
+    from eujp.tables import ALL_TABLES
 
+    try:
+        single = single_file_tables()
+    except ValueError as exc:
+        return _failed("lake catalog", str(exc), SINGLE_FILE_ENV)
     try:
         cfg = lake_config(settings.warehouse_path, settings.publish_uri)
     except ValueError as exc:
         return _failed("lake catalog", str(exc), LAKE_CATALOG_ENV)
+    if cfg is None and len(single) < len(ALL_TABLES):
+        return _failed("lake catalog", f"{SINGLE_FILE_ENV}=small leaves the facts to the lake, but "
+                       f"{LAKE_CATALOG_ENV} is off", f"{LAKE_CATALOG_ENV} or {SINGLE_FILE_ENV}")
     if cfg is None:
         return _ok("lake catalog", f"off ({LAKE_CATALOG_ENV}): no lake is published")
     if cfg.embedded:

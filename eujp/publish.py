@@ -124,12 +124,13 @@ class PublishResult:
         return f"{self.store_uri.rstrip('/')}/{self.prefix}"
 
 
-def export_parquet(warehouse_path: Path, out_dir: Path) -> dict[str, Path]:
-    """One Parquet file per table (zstd), written by DuckDB from the promoted warehouse."""
+def export_parquet(warehouse_path: Path, out_dir: Path, tables=None) -> dict[str, Path]:
+    """One Parquet file per table (zstd; `tables`, default every table), written by DuckDB from the promoted
+    warehouse."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {}
     with duckdb.connect(str(warehouse_path), read_only=True) as conn:
-        for table in ALL_TABLES:
+        for table in (ALL_TABLES if tables is None else tables):
             path = out_dir / f"{table.name}.parquet"
             target = "'" + path.as_posix().replace("'", "''") + "'"  # COPY TO takes no parameter
             conn.execute(
@@ -169,6 +170,9 @@ def build_manifest(
                 "sha256": sha256_file(path),
             }
             for name, path in parquet_files.items()
+        } | {  # tables not in the single file (EUJP_SINGLE_FILE=small): their rows, in the lake only
+            name: {"rows": rows, "parquet": None, "sha256": None}
+            for name, rows in table_rows.items() if name not in parquet_files and lake
         },
         "files": {key: sha256_file(path) for key, path in (extra_files or {}).items()},
         "sources": sources,
@@ -200,6 +204,7 @@ def publish_run(
     on_upload: Callable[[str], None] | None = None,
     deadline: Deadline | None = None,
     lake_catalog: Path | None = None,
+    tables=None,
 ) -> PublishResult:
     """Upload a run's objects, verify each, then move `latest` (warehouse alias, manifest, pointer last).
 
@@ -220,7 +225,8 @@ def publish_run(
     `lake_catalog`: the DuckLake's embedded catalog file (eujp.lake), committed with this run's snapshot; it is
     uploaded as `lake.ducklake` after the run's objects verified and before latest/ moves (readers of the lake
     see the run's snapshot from then on; its data files were written by the commit). The manifest's "lake"
-    entry (`manifest_without_checksums["lake"]`) is copied into latest.json.
+    entry (`manifest_without_checksums["lake"]`) is copied into latest.json. `tables`: the tables exported as
+    Parquet (default: every table; `warehouse_path` holds at least these).
     """
     if not RUN_ID_PATTERN.match(run_id):  # it names the run's prefix: runs/{run_id}/
         raise ValueError(f"run id {run_id!r} is not allowed (see eujp.config.RUN_ID_PATTERN)")
@@ -234,7 +240,7 @@ def publish_run(
     try:
         work_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(warehouse_path, frozen)  # the file we checksum is the file we upload
-        parquet = export_parquet(frozen, work_dir / "parquet")
+        parquet = export_parquet(frozen, work_dir / "parquet", tables)
         manifest = build_manifest(
             warehouse_path=frozen, parquet_files=parquet, extra_files=extra_files, **manifest_without_checksums
         )

@@ -22,11 +22,20 @@ from eujp import progress
 from eujp.audit import audit_staging, published_baseline
 from eujp.catalog import CATALOG_FILE
 from eujp.config import Settings
-from eujp.errors import PublishDeadlineError
+from eujp.errors import PublishDeadlineError, PublishError
 from eujp.fingerprint import warehouse_fingerprint
 from eujp.freshness import warehouse_freshness
 from eujp.fsguard import raise_if_storage_error
-from eujp.lake import LakeCommit, commit_warehouse, frozen_catalog, lake_config, replace_unpublished_catalog
+from eujp.lake import (
+    SINGLE_FILE_ENV,
+    LakeCommit,
+    commit_warehouse,
+    frozen_catalog,
+    lake_config,
+    replace_unpublished_catalog,
+    single_file_tables,
+    slim_warehouse,
+)
 from eujp.marts.build import build_marts
 from eujp.pipeline import SourceBatch, load_batches, load_dim_country, utcnow
 from eujp.publish import Deadline, expand_directories, publish_run, read_latest_manifest, record_check, within
@@ -266,6 +275,13 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
     if commit is not None:
         manifest["lake"] = commit.manifest_entry()
         lake_catalog = frozen_catalog(lake_config(settings.warehouse_path, settings.publish_uri), work_dir / "lake")
+    single = single_file_tables()
+    warehouse_file = settings.warehouse_path
+    if len(single) < len(ALL_TABLES):  # EUJP_SINGLE_FILE=small: the facts are published in the lake only
+        if commit is None:
+            raise PublishError(f"{SINGLE_FILE_ENV}=small publishes the facts in the lake only, but the lake is off "
+                               "(EUJP_LAKE_CATALOG=off): nothing was published, latest was not moved")
+        warehouse_file = slim_warehouse(settings.warehouse_path, work_dir / "single" / "warehouse.duckdb", single)
     report = run_report(settings, log)
     catalog = run_catalog(settings, manifest, report=report is not None, log=log)
     extra = {"docs": Path(docs).parent} if docs else {}
@@ -273,13 +289,13 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
         extra["report.html"] = report
     if catalog:
         extra[catalog.name] = catalog
-    total = len(expand_directories(extra)) + len(ALL_TABLES) + 2 + (lake_catalog is not None)  # + warehouse, ...
+    total = len(expand_directories(extra)) + len(single) + 2 + (lake_catalog is not None)  # + warehouse, ...
     try:
         with progress.step(f"publish to {store.uri}", total=total) as advance:
             result = publish_run(
                 store,
                 run_id=settings.run_id,
-                warehouse_path=settings.warehouse_path,
+                warehouse_path=warehouse_file,
                 manifest_without_checksums=manifest,
                 work_dir=work_dir,
                 keep_runs=settings.keep_runs,
@@ -288,6 +304,7 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
                 on_upload=lambda key: advance(),
                 deadline=deadline,
                 lake_catalog=lake_catalog,
+                tables=single,
             )
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)

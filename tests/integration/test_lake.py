@@ -286,3 +286,36 @@ def test_a_catalog_whose_lake_is_not_published_at_the_target_is_set_aside(lake, 
     assert first.snapshot_id == 1 and len(first.changed) > 20
     assert replace_unpublished_catalog(cfg, open_store(str(store_dir))).endswith("a new lake starts")
     assert len(list(warehouse.parent.glob(f"{CATALOG_FILE}.replaced-*"))) == 2  # both kept
+
+
+def test_a_small_single_file_leaves_the_facts_to_the_lake(lake, monkeypatch):
+    from eujp.config import Settings
+    from eujp.errors import PublishError
+    from eujp.run import publish
+
+    cfg, warehouse, store_dir = lake
+    monkeypatch.setenv("EUJP_SINGLE_FILE", "small")
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        counts = {t.name: conn.execute(f"SELECT count(*) FROM {quote_ident(t.name)}").fetchone()[0]
+                  for t in ALL_TABLES}
+    settings = Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261124T060000Z-small1")
+    publish(settings, [], counts, {"ok": True}, "success")
+    pointer = read_latest_pointer(open_store(str(store_dir)))
+    manifest = json.loads((store_dir / pointer["manifest"]).read_text())
+    facts = {t.name for t in ALL_TABLES if t.is_fact}
+    with duckdb.connect(str(store_dir / "latest" / "warehouse.duckdb"), read_only=True) as conn:
+        single = {r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        assert conn.execute("SELECT count(*) FROM mart_claims").fetchone() == (8,)
+        comment = conn.execute("SELECT comment FROM duckdb_tables() WHERE table_name = 'mart_claims'").fetchone()[0]
+    assert single == {t.name for t in ALL_TABLES} - facts and comment
+    assert {p.stem for p in (store_dir / pointer["prefix"] / "parquet").iterdir()} == single
+    for fact in facts:  # in the manifest with their rows (the audit's baseline), in the lake only
+        assert manifest["tables"][fact] == {"rows": counts[fact], "parquet": None, "sha256": None}
+    conn = reader(LakeConfig(str(store_dir / CATALOG_FILE), cfg.data_path, store_dir / CATALOG_FILE))
+    assert conn.execute(f"SELECT count(*) FROM {ALIAS}.{quote_ident(FACT)}").fetchone() == (counts[FACT],)
+    # without the lake, a small single file would publish the facts nowhere: refused, nothing moves
+    monkeypatch.setenv("EUJP_LAKE_CATALOG", "off")
+    with pytest.raises(PublishError, match="EUJP_SINGLE_FILE=small publishes the facts in the lake only"):
+        publish(settings.with_(run_id="20261125T060000Z-small2"), [], counts, {"ok": True}, "success")
+    assert read_latest_pointer(open_store(str(store_dir)))["run_id"] == "20261124T060000Z-small1"

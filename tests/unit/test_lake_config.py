@@ -70,3 +70,23 @@ def test_preflight_checks_the_lake_catalog(tmp_path, monkeypatch):
     check = check_lake_catalog(settings)
     assert not check.ok and check.setting == "EUJP_LAKE_CATALOG"
     assert "password=*** connect_timeout=3 does not answer" in check.detail and "hunter2" not in check.detail
+
+
+def test_the_single_file_setting(tmp_path, monkeypatch):
+    from eujp.config import Settings
+    from eujp.lake import single_file_tables
+    from eujp.preflight import check_lake_catalog
+    from eujp.tables import ALL_TABLES
+
+    assert single_file_tables({}) == tuple(ALL_TABLES)
+    small = single_file_tables({"EUJP_SINGLE_FILE": "small"})
+    assert small and all(not t.is_fact for t in small) and len(small) < len(ALL_TABLES)
+    with pytest.raises(ValueError, match="EUJP_SINGLE_FILE must be 'all'.*got 'none'"):
+        single_file_tables({"EUJP_SINGLE_FILE": "none"})
+    settings = Settings(warehouse_path=tmp_path / "var" / "warehouse.duckdb", publish_uri=str(tmp_path / "store"))
+    monkeypatch.setenv("EUJP_SINGLE_FILE", "small")
+    monkeypatch.setenv("EUJP_LAKE_CATALOG", "off")
+    check = check_lake_catalog(settings)
+    assert not check.ok and "EUJP_SINGLE_FILE=small leaves the facts to the lake" in check.detail
+    monkeypatch.setenv("EUJP_SINGLE_FILE", "tiny")
+    assert check_lake_catalog(settings).setting == "EUJP_SINGLE_FILE"
