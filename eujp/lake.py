@@ -154,7 +154,7 @@ def attach(conn: duckdb.DuckDBPyConnection, cfg: LakeConfig, *, read_only: bool 
     if not cfg.embedded:
         load_extension(conn, "postgres_scanner")
     if cfg.data_path.startswith("s3://") or cfg.catalog.startswith("s3://"):
-        configure_remote(conn)
+        configure_remote(conn, _s3_env())
     options = ["READ_ONLY"] if read_only else [f"DATA_PATH '{_literal(cfg.data_path)}'", "DATA_INLINING_ROW_LIMIT 0"]
     if cfg.embedded and not read_only and not cfg.catalog_file.exists():
         # A new catalog file with 16 KiB blocks: DuckDB's default 256 KiB block per metadata table makes an
@@ -170,6 +170,22 @@ def attach(conn: duckdb.DuckDBPyConnection, cfg: LakeConfig, *, read_only: bool 
         message = str(exc).replace(cfg.catalog, cfg.describe())
         raise LakeError(f"cannot attach the lake (catalog {cfg.describe()}, data {cfg.data_path}): "
                         f"{type(exc).__name__}: {message}") from None
+
+
+def _s3_env() -> dict[str, str]:
+    """The AWS_* variables DuckDB's S3 secret is made from (eujp.bi.s3_secret_sql), with the credentials of the
+    Prefect Secret block EUJP_S3_CREDENTIALS_BLOCK when one is named (eujp.storage.s3_credentials): the lake's
+    data files go where the run's other objects go, with the same credentials. Never logged."""
+    from eujp.storage import s3_credentials
+
+    env = dict(os.environ)
+    names = {"aws_access_key_id": "AWS_ACCESS_KEY_ID", "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+             "aws_session_token": "AWS_SESSION_TOKEN"}
+    block = s3_credentials()
+    if block:
+        env.pop("AWS_SESSION_TOKEN", None)
+        env.update({names[k]: v for k, v in block.items() if k in names})
+    return env
 
 
 # --- what is compared, what is partitioned --------------------------------------------------------------------
