@@ -277,9 +277,41 @@ def check_prefect_api(api_url: str | None) -> Check:
 
 
 def check_lake_catalog(settings: Settings) -> Check:
-    """The lake catalog the run registers its tables in is reachable. A placeholder: no catalog is configured
-    yet, so there is nothing to check."""
-    return _ok("lake catalog", "none configured: nothing to check")
+    """The lake's catalog (eujp.lake, EUJP_LAKE_CATALOG): a valid setting; a PostgreSQL catalog answers (attached
+    read-only through the postgres_scanner extension, the password never shown)."""
+    from eujp.lake import LAKE_CATALOG_ENV, SINGLE_FILE_ENV, extension_path, lake_config, single_file_tables
+    from eujp.tables import ALL_TABLES
+
+    try:
+        single = single_file_tables()
+    except ValueError as exc:
+        return _failed("lake catalog", str(exc), SINGLE_FILE_ENV)
+    try:
+        cfg = lake_config(settings.warehouse_path, settings.publish_uri)
+    except ValueError as exc:
+        return _failed("lake catalog", str(exc), LAKE_CATALOG_ENV)
+    if cfg is None and len(single) < len(ALL_TABLES):
+        return _failed("lake catalog", f"{SINGLE_FILE_ENV}=small leaves the facts to the lake, but "
+                       f"{LAKE_CATALOG_ENV} is off", f"{LAKE_CATALOG_ENV} or {SINGLE_FILE_ENV}")
+    if cfg is None:
+        return _ok("lake catalog", f"off ({LAKE_CATALOG_ENV}): no lake is published")
+    if cfg.embedded:
+        return _ok("lake catalog", f"file {cfg.catalog_file}, published as lake.ducklake; data under {cfg.data_path}")
+    import duckdb
+
+    conn = duckdb.connect()
+    try:
+        conn.execute("SET autoinstall_known_extensions = false")
+        conn.execute(f"LOAD '{str(extension_path('postgres_scanner')).replace(chr(39), chr(39) * 2)}'")
+        conninfo = cfg.catalog[len("postgres:"):].replace("'", "''")
+        conn.execute(f"ATTACH '{conninfo}' AS eujp_preflight_pg (TYPE postgres, READ_ONLY)")
+    except Exception as exc:  # noqa: BLE001 - the message names the catalog without its password
+        message = str(exc).replace(cfg.catalog[len("postgres:"):], cfg.describe()).splitlines()[0]
+        return _failed("lake catalog", f"{cfg.describe()} does not answer: {type(exc).__name__}: {message}",
+                       LAKE_CATALOG_ENV)
+    finally:
+        conn.close()
+    return _ok("lake catalog", f"{cfg.describe()} answers; data under {cfg.data_path}")
 
 
 # --- all of them -----------------------------------------------------------------------------------------

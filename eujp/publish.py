@@ -9,7 +9,10 @@ Layout under the publish URI:
     latest/warehouse.duckdb               alias of the newest run's warehouse (one object: never mixed)
     latest/manifest.json                  its manifest
     latest/report.html, latest/docs/...   the newest run's report and Data Docs (`latest_files`)
-    latest.json                           THE pointer: {"run_id", "prefix", ...}; written last
+    lake.ducklake                         the DuckLake's embedded catalog (eujp.lake), replaced just before
+                                          latest/ moves; its data files are under lake/ (written by DuckDB)
+    latest.json                           THE pointer: {"run_id", "prefix", "lake": {"snapshot_id", ...}, ...};
+                                          written last
     latest-check.json                     the last run that found nothing new (so published nothing): when it
                                           checked, what it found, which run is still current
 
@@ -42,6 +45,7 @@ from eujp.warehouse import quote_ident
 
 LATEST_POINTER = "latest.json"
 LATEST_CHECK = "latest-check.json"
+LAKE_CATALOG_KEY = "lake.ducklake"  # eujp.lake.CATALOG_FILE
 PUBLISH_TIMEOUT_ENV = "EUJP_PUBLISH_TIMEOUT"
 T = TypeVar("T")
 
@@ -120,12 +124,13 @@ class PublishResult:
         return f"{self.store_uri.rstrip('/')}/{self.prefix}"
 
 
-def export_parquet(warehouse_path: Path, out_dir: Path) -> dict[str, Path]:
-    """One Parquet file per table (zstd), written by DuckDB from the promoted warehouse."""
+def export_parquet(warehouse_path: Path, out_dir: Path, tables=None) -> dict[str, Path]:
+    """One Parquet file per table (zstd; `tables`, default every table), written by DuckDB from the promoted
+    warehouse."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {}
     with duckdb.connect(str(warehouse_path), read_only=True) as conn:
-        for table in ALL_TABLES:
+        for table in (ALL_TABLES if tables is None else tables):
             path = out_dir / f"{table.name}.parquet"
             target = "'" + path.as_posix().replace("'", "''") + "'"  # COPY TO takes no parameter
             conn.execute(
@@ -147,6 +152,7 @@ def build_manifest(
     audit: dict,
     extra_files: dict[str, Path] | None = None,
     fingerprint: dict[str, str] | None = None,
+    lake: dict | None = None,
 ) -> dict:
     return {
         "run_id": run_id,
@@ -164,12 +170,16 @@ def build_manifest(
                 "sha256": sha256_file(path),
             }
             for name, path in parquet_files.items()
+        } | {  # tables not in the single file (EUJP_SINGLE_FILE=small): their rows, in the lake only
+            name: {"rows": rows, "parquet": None, "sha256": None}
+            for name, rows in table_rows.items() if name not in parquet_files and lake
         },
         "files": {key: sha256_file(path) for key, path in (extra_files or {}).items()},
         "sources": sources,
         "validation": validation,
         "audit": audit,
         "fingerprint": fingerprint,  # eujp.fingerprint: the code and inputs the warehouse was built from
+        "lake": lake,  # eujp.lake.LakeCommit.manifest_entry(): the lake snapshot of this run (None: no lake)
     }
 
 
@@ -193,6 +203,8 @@ def publish_run(
     keep_runs: int = 7,
     on_upload: Callable[[str], None] | None = None,
     deadline: Deadline | None = None,
+    lake_catalog: Path | None = None,
+    tables=None,
 ) -> PublishResult:
     """Upload a run's objects, verify each, then move `latest` (warehouse alias, manifest, pointer last).
 
@@ -209,6 +221,12 @@ def publish_run(
     refuses any further request (`stop_requests_after`), so an upload cut off cannot land `latest.json` later.
     Removing stale latest/ files and old runs after the pointer moved is bounded by it too; what it cuts off
     there is a warning (the run is published).
+
+    `lake_catalog`: the DuckLake's embedded catalog file (eujp.lake), committed with this run's snapshot; it is
+    uploaded as `lake.ducklake` after the run's objects verified and before latest/ moves (readers of the lake
+    see the run's snapshot from then on; its data files were written by the commit). The manifest's "lake"
+    entry (`manifest_without_checksums["lake"]`) is copied into latest.json. `tables`: the tables exported as
+    Parquet (default: every table; `warehouse_path` holds at least these).
     """
     if not RUN_ID_PATTERN.match(run_id):  # it names the run's prefix: runs/{run_id}/
         raise ValueError(f"run id {run_id!r} is not allowed (see eujp.config.RUN_ID_PATTERN)")
@@ -222,7 +240,7 @@ def publish_run(
     try:
         work_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(warehouse_path, frozen)  # the file we checksum is the file we upload
-        parquet = export_parquet(frozen, work_dir / "parquet")
+        parquet = export_parquet(frozen, work_dir / "parquet", tables)
         manifest = build_manifest(
             warehouse_path=frozen, parquet_files=parquet, extra_files=extra_files, **manifest_without_checksums
         )
@@ -251,7 +269,11 @@ def publish_run(
             objects.append(put(key, path, _content_type(key)))
             if on_upload is not None:
                 on_upload(key)
-        # Every object of the run is in place and verified: now move latest, pointer last.
+        # Every object of the run is in place and verified: now the lake's catalog, then latest, pointer last.
+        if lake_catalog is not None:
+            key = LAKE_CATALOG_KEY
+            put(key, lake_catalog, "application/octet-stream")
+            replaced.append(key)
         for name in latest_keys:
             key = f"latest/{name}"
             put(key, extra_files[name], _content_type(name))
@@ -270,6 +292,8 @@ def publish_run(
             "manifest_sha256": sha256_file(manifest_path),
             "published_at": manifest["published_at"],
         }
+        if manifest.get("lake"):
+            pointer["lake"] = manifest["lake"]
         pointer_bytes = json.dumps(pointer, indent=2).encode()
         within(deadline, lambda: store.put_bytes(LATEST_POINTER, pointer_bytes, "application/json"))
     except Exception as exc:  # boto/network/OS errors, the deadline: say which object failed

@@ -22,9 +22,20 @@ from eujp import progress, reconcile
 from eujp.audit import audit_staging, published_baseline
 from eujp.catalog import CATALOG_FILE
 from eujp.config import Settings
+from eujp.errors import PublishDeadlineError, PublishError
 from eujp.fingerprint import warehouse_fingerprint
 from eujp.freshness import warehouse_freshness
 from eujp.fsguard import raise_if_storage_error
+from eujp.lake import (
+    SINGLE_FILE_ENV,
+    LakeCommit,
+    commit_warehouse,
+    frozen_catalog,
+    lake_config,
+    replace_unpublished_catalog,
+    single_file_tables,
+    slim_warehouse,
+)
 from eujp.marts.build import build_marts
 from eujp.pipeline import SourceBatch, load_batches, load_dim_country, utcnow
 from eujp.publish import Deadline, expand_directories, publish_run, read_latest_manifest, record_check, within
@@ -261,6 +272,18 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
     store = open_store(settings.publish_uri)
     work_dir = settings.warehouse_path.parent / "publish" / settings.run_id
     manifest = run_manifest(settings, batches, counts, audit, status, fingerprint)
+    lake_catalog = None
+    commit = commit_lake(settings, deadline, log)  # after the audit passed: one snapshot, before latest moves
+    if commit is not None:
+        manifest["lake"] = commit.manifest_entry()
+        lake_catalog = frozen_catalog(lake_config(settings.warehouse_path, settings.publish_uri), work_dir / "lake")
+    single = single_file_tables()
+    warehouse_file = settings.warehouse_path
+    if len(single) < len(ALL_TABLES):  # EUJP_SINGLE_FILE=small: the facts are published in the lake only
+        if commit is None:
+            raise PublishError(f"{SINGLE_FILE_ENV}=small publishes the facts in the lake only, but the lake is off "
+                               "(EUJP_LAKE_CATALOG=off): nothing was published, latest was not moved")
+        warehouse_file = slim_warehouse(settings.warehouse_path, work_dir / "single" / "warehouse.duckdb", single)
     report = run_report(settings, log)
     catalog = run_catalog(settings, manifest, report=report is not None, log=log)
     extra = {"docs": Path(docs).parent} if docs else {}
@@ -268,13 +291,13 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
         extra["report.html"] = report
     if catalog:
         extra[catalog.name] = catalog
-    total = len(expand_directories(extra)) + len(ALL_TABLES) + 2  # + warehouse, manifest
+    total = len(expand_directories(extra)) + len(single) + 2 + (lake_catalog is not None)  # + warehouse, ...
     try:
         with progress.step(f"publish to {store.uri}", total=total) as advance:
             result = publish_run(
                 store,
                 run_id=settings.run_id,
-                warehouse_path=settings.warehouse_path,
+                warehouse_path=warehouse_file,
                 manifest_without_checksums=manifest,
                 work_dir=work_dir,
                 keep_runs=settings.keep_runs,
@@ -282,6 +305,8 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
                 latest_files=tuple(k for k in ("report.html", catalog.name if catalog else "", "docs") if k in extra),
                 on_upload=lambda key: advance(),
                 deadline=deadline,
+                lake_catalog=lake_catalog,
+                tables=single,
             )
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -290,6 +315,27 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
     if settings.raw_retention_days is not None:
         _prune_raw_zone(store, settings.raw_retention_days, deadline, log)
     return result.location
+
+
+def commit_lake(settings: Settings, deadline: Deadline, log: logging.Logger = default_log) -> LakeCommit | None:
+    """Commit the promoted (audited) warehouse to the DuckLake as one snapshot (eujp.lake.commit_warehouse): only
+    the partitions that changed are written. None when EUJP_LAKE_CATALOG is `off`. A commit that fails raises
+    LakeError (a PublishError): nothing else is published and latest.json stays where it was."""
+    cfg = lake_config(settings.warehouse_path, settings.publish_uri)
+    if cfg is None:
+        return None
+    if deadline.passed():
+        raise PublishDeadlineError(f"publishing run {settings.run_id} stopped before the lake commit: "
+                                   f"{deadline.describe()} passed; latest was not moved")
+    with progress.step(f"commit the lake ({cfg.kind} catalog)"):
+        note = replace_unpublished_catalog(cfg, open_store(settings.publish_uri))
+        if note:
+            log.warning("lake: %s", note)
+        commit = commit_warehouse(cfg, settings.warehouse_path, settings.run_id)
+    log.info("lake: snapshot %d (%s catalog) %s", commit.snapshot_id, cfg.kind,
+             f"rewrote {sum(len(c['rewritten']) for c in commit.changed.values())} partition(s) of "
+             f"{len(commit.changed)} table(s)" if commit.new else "already committed by this run")
+    return commit
 
 
 def _prune_raw_zone(store, days: int, deadline: Deadline, log: logging.Logger) -> None:

@@ -355,6 +355,11 @@ def serve(
     = SourceKind.snapshot,
     paused: Annotated[bool, typer.Option("--paused", help="Register the schedule paused (runs only when "
                                          "triggered).")] = False,
+    lake_maintenance: Annotated[bool, typer.Option(help="Also serve eujp-lake-maintain/NAME, the lake's retention "
+                                                   "and compaction, on its own schedule.")] = True,
+    maintenance_cron: Annotated[str | None, typer.Option(help="Cron schedule of the lake's maintenance (env "
+                                                         "EUJP_LAKE_MAINTENANCE_CRON; default '30 4 * * 0').")]
+    = None,
 ) -> None:
     """Register the daily flow as a scheduled Prefect deployment and serve its runs from this process.
 
@@ -379,7 +384,15 @@ def serve(
     except ValueError as exc:
         raise typer.BadParameter(f"schedule {cron!r} ({timezone}): {exc}") from exc
     typer.echo(f"serving eujp-daily/{name}: cron {cron!r} ({timezone}), one run at a time")
-    serve_daily(name=name, cron=cron, timezone=timezone, parameters=parameters, paused=paused)
+    if lake_maintenance:
+        from flows.serve import maintenance_deployment
+
+        try:
+            maintenance_deployment(name=name, cron=maintenance_cron, timezone=timezone)
+        except ValueError as exc:
+            raise typer.BadParameter(f"maintenance schedule {maintenance_cron!r} ({timezone}): {exc}") from exc
+    serve_daily(name=name, cron=cron, timezone=timezone, parameters=parameters, paused=paused,
+                maintenance=lake_maintenance, maintenance_cron=maintenance_cron)
 
 
 @app.command()
@@ -567,6 +580,38 @@ def prune_raw_zone(
         typer.echo(f"{'would delete' if dry_run else 'deleted'} {store.uri.rstrip('/')}/{doomed.folder.prefix} "
                    f"({len(doomed.folder.keys)} object(s)): {doomed.reason()}")
     typer.echo(plan.summary() + (" (dry run: nothing was deleted)" if dry_run else ""))
+
+
+@app.command("lake-maintain")
+def lake_maintain(
+    warehouse: Annotated[Path | None, typer.Option(help="Warehouse file whose lake catalog (beside it) to maintain "
+                                                   "(env EUJP_WAREHOUSE).")] = None,
+    publish: Annotated[str | None, typer.Option(help="Publish target of the lake (env EUJP_PUBLISH_URI).")] = None,
+    keep_days: Annotated[float | None, typer.Option(min=0, help="Expire snapshots older than this many days (env "
+                                                    "EUJP_LAKE_KEEP_DAYS; default 30). The snapshot latest.json "
+                                                    "names and those of retained runs are always kept.")] = None,
+    grace_hours: Annotated[float | None, typer.Option(min=0, help="Delete unreferenced files only once they have "
+                                                      "been so this long (env EUJP_LAKE_GRACE_HOURS; default "
+                                                      "24): readers of the previous catalog may still scan "
+                                                      "them.")] = None,
+) -> None:
+    """The lake's retention and compaction (docs/lakehouse.md): expire old snapshots, merge small files, delete
+    files no snapshot needs, publish the catalog. Holds the run lock. Exit 1 when it fails (nothing is deleted
+    that a kept snapshot needs), 2 on a bad setting."""
+    from eujp.config import Settings
+    from eujp.errors import EujpError
+    from eujp.lake import maintain_published
+
+    try:
+        settings = Settings.from_env(warehouse_path=warehouse, publish_uri=publish)
+        result = maintain_published(settings, keep_days=keep_days, grace_hours=grace_hours)
+    except ValueError as exc:
+        _fail_usage(str(exc))
+    except EujpError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(f"lake maintenance: {result.summary()}; newest snapshot {result.snapshot_id}"
+               + (f"; catalog published as {result.catalog_published}" if result.catalog_published else ""))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ DEFAULT_TIMEZONE = "UTC"
 DEFAULT_NAME = "served"  # eujp-daily/served
 WORKER_NAME = "worker"  # eujp-daily/worker, the deployment of infra/prefect.yaml
 CRON_ENV, TIMEZONE_ENV = "EUJP_SCHEDULE_CRON", "EUJP_SCHEDULE_TIMEZONE"
+# The lake's retention and compaction (flows/lake.py): weekly, Sunday 04:30, away from the daily run.
+MAINTENANCE_CRON = "30 4 * * 0"
+MAINTENANCE_CRON_ENV = "EUJP_LAKE_MAINTENANCE_CRON"
 
 
 def schedule_from_env() -> tuple[str, str]:
@@ -53,8 +56,42 @@ def daily_deployment(*, name: str = DEFAULT_NAME, cron: str = DEFAULT_CRON, time
     )
 
 
-def serve_daily(**kwargs) -> None:
-    """Register the deployment and serve it until interrupted (SIGINT/SIGTERM pause its schedule)."""
+def maintenance_deployment(*, name: str = DEFAULT_NAME, cron: str | None = None, timezone: str = DEFAULT_TIMEZONE,
+                           parameters: dict | None = None, paused: bool = False):
+    """The RunnerDeployment `eujp-lake-maintain/<name>` of the lake's retention and compaction, on its own
+    schedule (EUJP_LAKE_MAINTENANCE_CRON, default weekly); one run at a time. It passes the daily deployment's
+    warehouse and publish target (`parameters`) on."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    from prefect.deployments.runner import EntrypointType
+    from prefect.schedules import Cron
+
+    from flows.lake import lake_maintain_flow
+
+    cron = cron or os.environ.get(MAINTENANCE_CRON_ENV) or MAINTENANCE_CRON
+    wanted = {k: v for k, v in (parameters or {}).items() if k in ("warehouse", "publish_uri") and v is not None}
+    return lake_maintain_flow.to_deployment(
+        name=name,
+        schedules=[Cron(cron, timezone=timezone)],
+        paused=paused,
+        concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
+        parameters=wanted,
+        description="The lake's retention and compaction (expire snapshots, merge small files, clean up): "
+                    "docs/lakehouse.md.",
+        tags=["eujp"],
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )
+
+
+def serve_daily(*, maintenance: bool = True, maintenance_cron: str | None = None, **kwargs) -> None:
+    """Register the deployment (and, with `maintenance`, the lake's maintenance deployment) and serve them until
+    interrupted (SIGINT/SIGTERM pause their schedules). One run at a time in this process: a maintenance run
+    never overlaps a daily run (both also take the run lock)."""
     from prefect import serve
 
-    serve(daily_deployment(**kwargs), limit=1)
+    deployments = [daily_deployment(**kwargs)]
+    if maintenance:
+        deployments.append(maintenance_deployment(
+            name=kwargs.get("name", DEFAULT_NAME), cron=maintenance_cron, timezone=kwargs.get("timezone",
+                                                                                            DEFAULT_TIMEZONE),
+            parameters=kwargs.get("parameters"), paused=kwargs.get("paused", False)))
+    serve(*deployments, limit=1)

@@ -176,3 +176,22 @@ def live(server, monkeypatch):
     for k, v in {**env_for(server), **FAST_ENV}.items():
         monkeypatch.setenv(k, v)
     return server
+
+
+# --- PostgreSQL: a throwaway cluster on 127.0.0.1 (the DuckLake catalog tests) ----------------------------
+
+@pytest.fixture
+def postgres():
+    """A PostgreSQL server of its own (tests/support/processes.py postgres_server); yields its connection string.
+    Its folder is a fresh one under the system's temporary folder (not pytest's, which is private to this user:
+    run as root, the server runs as an unprivileged user that must reach it), removed at the end."""
+    import shutil
+
+    from support.processes import postgres_server
+
+    folder = Path(tempfile.mkdtemp(prefix="eujp-pg-"))
+    try:
+        with postgres_server(folder) as conninfo:
+            yield conninfo
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

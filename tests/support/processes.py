@@ -81,3 +81,79 @@ def prefect_server(home: Path, env: dict[str, str], *, port: int | None = None,
             yield url
         finally:
             stop_group(server)
+
+
+POSTGRES_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
+
+
+def postgres_bin(name: str) -> str | None:
+    """A PostgreSQL server program (initdb, pg_ctl): on PATH, else where Debian's postgresql package puts it."""
+    import shutil
+
+    found = shutil.which(name)
+    if found:
+        return found
+    for folder in POSTGRES_BIN_DIRS:
+        if (Path(folder) / name).is_file():
+            return str(Path(folder) / name)
+    return None
+
+
+def _has_user(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+@contextmanager
+def postgres_server(folder: Path, *, startup_timeout: float = 60) -> Iterator[str]:
+    """A throwaway PostgreSQL cluster: `initdb` into {folder}/data (trust auth, user `eujp`), `pg_ctl start` on
+    127.0.0.1 at a free port with its socket in {folder} too; yields a libpq connection string to the database
+    `eujp`, and stops the server (`pg_ctl stop -m immediate`, then the process group) at the end."""
+    initdb, pg_ctl = postgres_bin("initdb"), postgres_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        raise AssertionError("PostgreSQL's initdb/pg_ctl are not installed (Debian: apt-get install postgresql; "
+                             ".ci/run installs it)")
+    data, log = folder / "data", folder / "postgres.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | {"LC_ALL": "C", "LANG": "C"}
+    as_user: dict = {}
+    if os.geteuid() == 0:  # initdb and postgres refuse to run as root: run them as an unprivileged user
+        import pwd
+
+        account = next((pwd.getpwnam(n) for n in ("postgres", "nobody") if _has_user(n)), None)
+        if account is None:
+            raise AssertionError("running as root and there is no 'postgres' or 'nobody' user to run PostgreSQL as")
+        os.chown(folder, account.pw_uid, account.pw_gid)
+        as_user = {"user": account.pw_uid, "group": account.pw_gid, "cwd": str(folder)}
+        env["HOME"] = str(folder)
+    done = subprocess.run([initdb, "-D", str(data), "-U", "eujp", "--auth=trust", "-E", "UTF8",
+                           "--no-instructions"], check=False, capture_output=True, env=env, timeout=120, **as_user)
+    if done.returncode != 0:
+        raise AssertionError(f"initdb failed: {done.stderr.decode(errors='replace')[-2000:]}")
+    port = free_port()
+    options = f"-h 127.0.0.1 -p {port} -k {folder} -c fsync=off -c max_connections=40"
+    server = subprocess.Popen([pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w", "-t",
+                               str(int(startup_timeout)), "start"], env=env, start_new_session=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **as_user)
+    try:
+        out, _ = server.communicate(timeout=startup_timeout + 10)
+        if server.returncode != 0:
+            raise AssertionError(f"pg_ctl start failed: {out.decode(errors='replace')}\n"
+                                 f"{log.read_text(errors='replace')[-3000:] if log.exists() else ''}")
+        createdb = postgres_bin("createdb")
+        subprocess.run([createdb, "-h", "127.0.0.1", "-p", str(port), "-U", "eujp", "eujp"], check=True,
+                       capture_output=True, env=env, timeout=60, **as_user)
+        yield f"host=127.0.0.1 port={port} user=eujp dbname=eujp"
+    finally:
+        subprocess.run([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], check=False,
+                       capture_output=True, env=env, timeout=60, **as_user)
+        pid_file = data / "postmaster.pid"
+        if pid_file.exists():  # pg_ctl could not stop it: end the server we started, by its pid
+            try:
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass

@@ -8,8 +8,8 @@ from pathlib import Path
 from eujp.sources import SOURCES
 
 TESTS = Path(__file__).resolve().parents[1]
-# Fixtures that start a server: moto, a Prefect test server, the HTTP replay server.
-SERVER_FIXTURES = {"s3_server", "s3_env", "s3_bucket", "prefect_server", "server", "live"}
+# Fixtures that start a server: moto, a Prefect test server, the HTTP replay server, PostgreSQL.
+SERVER_FIXTURES = {"s3_server", "s3_env", "s3_bucket", "prefect_server", "server", "live", "postgres"}
 
 
 def test_every_test_that_starts_a_server_is_slow(request):

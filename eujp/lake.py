@@ -1,0 +1,603 @@
+"""The published warehouse as a DuckLake: every table's rows as Parquet under the publish URI, the metadata in a
+catalog, one snapshot per successful run (docs/lakehouse.md).
+
+    {publish uri}/lake/main/{table}/[{partition}=.../]ducklake-*.parquet   the data files (written once, never
+                                                                           changed)
+    {publish uri}/lake.ducklake            the embedded catalog, published read-only after each commit
+    {warehouse folder}/lake.ducklake       the writer's copy of the embedded catalog (the only one written)
+
+`EUJP_LAKE_CATALOG` chooses the catalog: unset or `file` for the embedded catalog file beside the warehouse
+(no server: readers attach the published copy read-only), `postgres:<libpq connection string>` for a
+PostgreSQL catalog (a writer and any number of readers at once; nothing to publish), `off` to publish no lake.
+
+A run's commit (`commit_warehouse`) compares, per table and per partition unit, a digest of the promoted
+warehouse's rows with the digest the lake recorded at its last commit (`eujp_meta.partitions`, in the lake
+itself) and rewrites only the units that changed: a day with one new month writes that month's files and the
+catalog commit. Everything a run changes, and the row naming the run in `eujp_meta.runs`, is one transaction,
+so one snapshot: readers see the run whole or not at all. The run commits only after its audit passed (the
+publish step), and `latest.json` names the snapshot.
+
+Retention and compaction (`maintain`, `eujp lake-maintain`) expire old snapshots, merge small files and delete
+the files nothing references any more, never a snapshot that `latest.json` or a retained run's manifest names.
+
+The ducklake, postgres_scanner and httpfs extensions are loaded from their PyPI wheels (no download at run time).
+DuckLake syntax used here: https://ducklake.select/docs/stable/duckdb/introduction,
+https://duckdb.org/docs/stable/core_extensions/ducklake.html and the maintenance pages of ducklake.select.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from eujp.errors import EujpError, PublishError
+from eujp.storage import LocalObjectStore, ObjectStore, open_store
+from eujp.warehouse import quote_ident
+
+log = logging.getLogger("eujp.lake")
+
+LAKE_CATALOG_ENV = "EUJP_LAKE_CATALOG"
+CATALOG_FILE = "lake.ducklake"  # beside the warehouse (the writer's) and at the publish URI's root (published)
+DATA_FOLDER = "lake"  # data files under {publish uri}/lake/
+ALIAS = "lake"
+META_SCHEMA = "eujp_meta"  # the lake's own bookkeeping: partitions (digests) and runs (run id -> snapshot)
+CATALOG_BLOCK_SIZE = 16384  # bytes: the block size of a new embedded catalog file (see `attach`)
+WHOLE = "*"  # the partition unit of a table compared whole
+NULL_KEY = "\u2205"  # the unit of rows whose unit column is null
+
+
+class LakeError(PublishError):
+    """The lake could not be written, read or maintained; the message says what and what was left as it was."""
+
+
+# --- extensions from their wheels ---------------------------------------------------------------------------
+
+def extension_path(name: str) -> Path:
+    """The `name` extension (ducklake, postgres_scanner) as shipped by its duckdb-extension-<name> wheel for the
+    DuckDB version in use."""
+    import importlib
+
+    package = f"duckdb_extension_{name}"
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        raise EujpError(f"the {name} extension is not installed: install {package.replace('_', '-')}=="
+                        f"{duckdb.__version__}") from None
+    path = Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+    if not path.is_file():
+        raise EujpError(f"{name} for DuckDB {duckdb.__version__} is not at {path}: install "
+                        f"{package.replace('_', '-')}=={duckdb.__version__}")
+    return path
+
+
+def load_extension(conn: duckdb.DuckDBPyConnection, name: str) -> None:
+    """LOAD `name` from its installed wheel (signed), never download (autoinstall off)."""
+    conn.execute("SET autoinstall_known_extensions = false")
+    conn.execute(f"LOAD '{_literal(str(extension_path(name)))}'")
+
+
+def _literal(text: str) -> str:
+    return text.replace("'", "''")
+
+
+# --- where the lake is ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LakeConfig:
+    """Where a lake's catalog and data files are. `catalog` is what follows `ducklake:` in ATTACH."""
+
+    catalog: str
+    data_path: str  # DATA_PATH: a folder (absolute, ending in /) or s3://bucket/prefix/lake/
+    catalog_file: Path | None  # the embedded catalog's file (the writer's copy); None for PostgreSQL
+
+    @property
+    def embedded(self) -> bool:
+        return self.catalog_file is not None
+
+    @property
+    def kind(self) -> str:
+        return "file" if self.embedded else "postgres"
+
+    def describe(self) -> str:
+        """The catalog for messages, never a password of a connection string."""
+        return str(self.catalog_file) if self.embedded else "postgres:" + _redact(self.catalog[len("postgres:"):])
+
+
+def _redact(conninfo: str) -> str:
+    parts = []
+    for part in conninfo.split():
+        key, _, _ = part.partition("=")
+        parts.append(f"{key}=***" if key.strip().lower() == "password" else part)
+    text = " ".join(parts)
+    if "://" in text and "@" in text:  # postgresql://user:secret@host/db
+        scheme, _, rest = text.partition("://")
+        creds, _, host = rest.rpartition("@")
+        text = f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else text
+    return text
+
+
+def lake_config(warehouse_path: Path, publish_uri: str, env: dict[str, str] | None = None) -> LakeConfig | None:
+    """The lake of a warehouse and a publish URI, as EUJP_LAKE_CATALOG says; None when it is `off`."""
+    env = os.environ if env is None else env
+    choice = (env.get(LAKE_CATALOG_ENV) or "file").strip()
+    if choice.lower() in ("off", "none", "no", "false", "0"):
+        return None
+    store = open_store(publish_uri)
+    if isinstance(store, LocalObjectStore):
+        data_path = (store.root / DATA_FOLDER).as_posix() + "/"
+    else:
+        data_path = store.url_for(DATA_FOLDER) + "/"
+    if choice.lower() == "file":
+        return LakeConfig(str(Path(warehouse_path).resolve().parent / CATALOG_FILE), data_path,
+                          Path(warehouse_path).resolve().parent / CATALOG_FILE)
+    if choice.startswith("postgres:"):
+        return LakeConfig(choice, data_path, None)
+    raise ValueError(f"{LAKE_CATALOG_ENV} must be 'file' (the default: a catalog file beside the warehouse), "
+                     f"'postgres:<connection string>' or 'off', got {choice.split(':')[0]!r}...")
+
+
+def attach(conn: duckdb.DuckDBPyConnection, cfg: LakeConfig, *, read_only: bool = False,
+           alias: str = ALIAS) -> None:
+    """ATTACH the lake as `alias` on `conn`: the extensions it needs, S3 credentials from AWS_* when its data
+    (or catalog) is on S3, then `ATTACH 'ducklake:...'`."""
+    from eujp.bi import configure_remote
+
+    load_extension(conn, "ducklake")
+    if not cfg.embedded:
+        load_extension(conn, "postgres_scanner")
+    if cfg.data_path.startswith("s3://") or cfg.catalog.startswith("s3://"):
+        configure_remote(conn, _s3_env())
+    options = ["READ_ONLY"] if read_only else [f"DATA_PATH '{_literal(cfg.data_path)}'", "DATA_INLINING_ROW_LIMIT 0"]
+    if cfg.embedded and not read_only and not cfg.catalog_file.exists():
+        # A new catalog file with 16 KiB blocks: DuckDB's default 256 KiB block per metadata table makes an
+        # embedded catalog of ~30 small tables 5-8 MB, which every run would upload; with 16 KiB it is ~0.3 MB.
+        cfg.catalog_file.parent.mkdir(parents=True, exist_ok=True)
+        conn.execute(f"ATTACH '{_literal(str(cfg.catalog_file))}' AS _eujp_new_catalog (BLOCK_SIZE {CATALOG_BLOCK_SIZE})")
+        conn.execute("DETACH _eujp_new_catalog")
+    if cfg.data_path.startswith("/") and not read_only:
+        Path(cfg.data_path).mkdir(parents=True, exist_ok=True)
+    try:
+        conn.execute(f"ATTACH 'ducklake:{_literal(cfg.catalog)}' AS {alias} ({', '.join(options)})")
+    except duckdb.Error as exc:
+        message = str(exc).replace(cfg.catalog, cfg.describe())
+        raise LakeError(f"cannot attach the lake (catalog {cfg.describe()}, data {cfg.data_path}): "
+                        f"{type(exc).__name__}: {message}") from None
+
+
+def _s3_env() -> dict[str, str]:
+    """The AWS_* variables DuckDB's S3 secret is made from (eujp.bi.s3_secret_sql), with the credentials of the
+    Prefect Secret block EUJP_S3_CREDENTIALS_BLOCK when one is named (eujp.storage.s3_credentials): the lake's
+    data files go where the run's other objects go, with the same credentials. Never logged."""
+    from eujp.storage import s3_credentials
+
+    env = dict(os.environ)
+    names = {"aws_access_key_id": "AWS_ACCESS_KEY_ID", "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+             "aws_session_token": "AWS_SESSION_TOKEN"}
+    block = s3_credentials()
+    if block:
+        env.pop("AWS_SESSION_TOKEN", None)
+        env.update({names[k]: v for k, v in block.items() if k in names})
+    return env
+
+
+# --- what is compared, what is partitioned --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Layout:
+    """How one table is kept in the lake: `unit` is the column whose values are compared (and rewritten) one by
+    one (None: the table as a whole); `partition` the PARTITIONED BY expression of its data files (None: none)."""
+
+    unit: str | None
+    partition: str | None
+
+
+def table_layout(table) -> Layout:
+    """Facts: compared per value of their source's period column and partitioned by it (a date: by its year),
+    so a new month or year is new files beside the old ones. ETL tables with a run_id: compared per run (a run
+    appends its own rows). Everything else (dimensions, marts, reference tables): compared whole."""
+    from eujp.sources import SOURCES
+
+    for source in SOURCES:
+        if source.table.name == table.name and source.period_column:
+            column = source.period_column
+            dtype = str(table.columns.get(column, ""))
+            expression = f"year({quote_ident(column)})" if dtype.startswith(("Date", "Datetime")) else \
+                quote_ident(column)
+            return Layout(column, expression)
+    if not table.is_fact and "run_id" in table.columns:
+        return Layout("run_id", None)
+    return Layout(None, None)
+
+
+# --- a run's commit ---------------------------------------------------------------------------------------------
+
+@dataclass
+class LakeCommit:
+    snapshot_id: int
+    snapshot_time: str
+    catalog: str  # "file" | "postgres"
+    data_path: str
+    run_id: str
+    new: bool  # False: the run had already committed this snapshot (a retried publish)
+    changed: dict[str, dict] = field(default_factory=dict)  # table -> {"rewritten": [...], "removed": [...]}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def manifest_entry(self) -> dict:
+        """What the run's manifest and latest.json say about the lake."""
+        entry = {"snapshot_id": self.snapshot_id, "snapshot_time": self.snapshot_time, "catalog": self.catalog,
+                 "data_path": DATA_FOLDER + "/",
+                 "tables_changed": sorted(self.changed)}
+        if self.catalog == "file":
+            entry["catalog_key"] = CATALOG_FILE
+        return entry
+
+
+def _columns(conn: duckdb.DuckDBPyConnection, database: str, schema: str, table: str) -> list[tuple[str, str]]:
+    return conn.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? "
+        "AND table_name = ? ORDER BY column_index", [database, schema, table]).fetchall()
+
+
+def _digests(conn: duckdb.DuckDBPyConnection, source: str, unit: str | None) -> dict[str, tuple[int, str]]:
+    """{unit value as text: (rows, digest)} of `source` (a qualified table): the digest sums a hash of every
+    column of every row (order-independent)."""
+    key = (f"coalesce(CAST({quote_ident(unit)} AS VARCHAR), '{NULL_KEY}')" if unit else f"'{WHOLE}'")
+    rows = conn.execute(f"SELECT {key} AS k, count(*), CAST(sum(hash(*COLUMNS(*))) AS VARCHAR) FROM {source} "
+                        "GROUP BY ALL").fetchall()
+    return {k: (n, d or "0") for k, n, d in rows}
+
+
+def _unit_filter(unit: str | None, view: str) -> str:
+    if unit is None:
+        return "true"
+    return f"coalesce(CAST({quote_ident(unit)} AS VARCHAR), '{NULL_KEY}') IN (SELECT k FROM {view})"
+
+
+def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tables=None) -> LakeCommit:
+    """Write the promoted warehouse's tables into the lake as ONE snapshot: only the partition units whose rows
+    changed since the lake's last commit are rewritten (new Parquet files; the old ones stay for time travel).
+    A run that already committed (a retried publish) with nothing changed since returns its snapshot."""
+    from eujp.tables import ALL_TABLES
+
+    tables = ALL_TABLES if tables is None else tables
+    conn = duckdb.connect()
+    try:
+        attach(conn, cfg)
+        conn.execute(f"ATTACH '{_literal(str(Path(warehouse_path).resolve()))}' AS wh (READ_ONLY)")
+        conn.execute("BEGIN")
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.{META_SCHEMA}")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {ALIAS}.{META_SCHEMA}.partitions (table_name VARCHAR, "
+                     "part VARCHAR, row_count BIGINT, digest VARCHAR)")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {ALIAS}.{META_SCHEMA}.runs (run_id VARCHAR, committed_at "
+                     "TIMESTAMP WITH TIME ZONE)")
+        stored: dict[str, dict[str, tuple[int, str]]] = {}
+        for name, part, n, digest in conn.execute(
+                f"SELECT table_name, part, row_count, digest FROM {ALIAS}.{META_SCHEMA}.partitions").fetchall():
+            stored.setdefault(name, {})[part] = (n, digest)
+        changed: dict[str, dict] = {}
+        digest_rows: list[tuple[str, str, int, str]] = []
+        for table in tables:
+            layout = table_layout(table)
+            target = f"{ALIAS}.main.{quote_ident(table.name)}"
+            wanted = _columns(conn, "wh", "main", table.name)
+            if not wanted:
+                raise LakeError(f"table {table.name} is not in the warehouse {warehouse_path}")
+            have = _columns(conn, ALIAS, "main", table.name)
+            before = stored.get(table.name, {})
+            if have != wanted:  # new table, or its columns changed: a new table (older snapshots keep the old one)
+                if have:
+                    conn.execute(f"DROP TABLE {target}")
+                conn.execute(f"CREATE TABLE {target} AS FROM wh.main.{quote_ident(table.name)} LIMIT 0")
+                if layout.partition:
+                    conn.execute(f"ALTER TABLE {target} SET PARTITIONED BY ({layout.partition})")
+                _copy_comments(conn, table.name, target)
+                before = {}
+            now = _digests(conn, f"wh.main.{quote_ident(table.name)}", layout.unit)
+            rewrite = sorted(k for k, v in now.items() if before.get(k) != v)
+            remove = sorted(k for k in before if k not in now)
+            digest_rows += [(table.name, k, n, d) for k, (n, d) in sorted(now.items())]
+            if not rewrite and not remove:
+                continue
+            changed[table.name] = {"rewritten": rewrite, "removed": remove}
+            conn.register("_units", pa.table({"k": pa.array(rewrite + remove, pa.string())}))
+            try:
+                if before:  # rows of these units the lake holds now
+                    conn.execute(f"DELETE FROM {target} WHERE {_unit_filter(layout.unit, '_units')}")
+                if rewrite:
+                    conn.execute(f"INSERT INTO {target} SELECT * FROM wh.main.{quote_ident(table.name)} "
+                                 f"WHERE {_unit_filter(layout.unit, '_units')}")
+            finally:
+                conn.unregister("_units")
+        already = conn.execute(f"SELECT count(*) FROM {ALIAS}.{META_SCHEMA}.runs WHERE run_id = ?",
+                               [run_id]).fetchone()[0]
+        if already and not changed:
+            conn.execute("ROLLBACK")
+            snapshot = _run_snapshot(conn, run_id)
+            return LakeCommit(snapshot[0], snapshot[1], cfg.kind, cfg.data_path, run_id, new=False)
+        if changed:
+            conn.execute(f"DELETE FROM {ALIAS}.{META_SCHEMA}.partitions WHERE table_name IN "
+                         f"(SELECT unnest(?::VARCHAR[]))", [sorted(changed)])
+            conn.register("_digests", pa.table({
+                "table_name": [r[0] for r in digest_rows if r[0] in changed],
+                "part": [r[1] for r in digest_rows if r[0] in changed],
+                "row_count": pa.array([r[2] for r in digest_rows if r[0] in changed], pa.int64()),
+                "digest": [r[3] for r in digest_rows if r[0] in changed]}))
+            try:
+                conn.execute(f"INSERT INTO {ALIAS}.{META_SCHEMA}.partitions SELECT * FROM _digests")
+            finally:
+                conn.unregister("_digests")
+        conn.execute(f"INSERT INTO {ALIAS}.{META_SCHEMA}.runs VALUES (?, now())", [run_id])
+        conn.execute("COMMIT")
+        snapshot_id, snapshot_time = conn.execute(
+            f"SELECT snapshot_id, CAST(snapshot_time AS VARCHAR) FROM ducklake_snapshots('{ALIAS}') "
+            "ORDER BY snapshot_id DESC LIMIT 1").fetchone()
+        return LakeCommit(snapshot_id, snapshot_time, cfg.kind, cfg.data_path, run_id, new=True, changed=changed)
+    except LakeError:
+        raise
+    except duckdb.Error as exc:
+        raise LakeError(f"committing run {run_id} to the lake (catalog {cfg.describe()}, data {cfg.data_path}) "
+                        f"failed: {type(exc).__name__}: {str(exc).replace(cfg.catalog, cfg.describe())}; the lake "
+                        "was left at its previous snapshot") from None
+    finally:
+        conn.close()
+
+
+def _run_snapshot(conn: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, str]:
+    """The snapshot that committed `run_id` (the one its eujp_meta.runs row was inserted in)."""
+    newest = int(conn.execute(f"SELECT max(snapshot_id) FROM ducklake_snapshots('{ALIAS}')").fetchone()[0])
+    row = conn.execute(
+        f"SELECT i.snapshot_id, CAST(s.snapshot_time AS VARCHAR) FROM ducklake_table_insertions('{ALIAS}', "
+        f"'{META_SCHEMA}', 'runs', 0, {newest}) AS i JOIN ducklake_snapshots('{ALIAS}') AS s "
+        "ON s.snapshot_id = i.snapshot_id WHERE i.run_id = ? ORDER BY 1 DESC LIMIT 1", [run_id]).fetchone()
+    if row is None:
+        raise LakeError(f"run {run_id} is recorded in the lake but its snapshot was not found")
+    return row
+
+
+def _copy_comments(conn: duckdb.DuckDBPyConnection, table: str, target: str) -> None:
+    """The warehouse's table and column descriptions travel into the lake (BI tools show them)."""
+    comment = conn.execute("SELECT comment FROM duckdb_tables() WHERE database_name = 'wh' AND table_name = ?",
+                           [table]).fetchone()
+    if comment and comment[0]:
+        conn.execute(f"COMMENT ON TABLE {target} IS '{_literal(comment[0])}'")
+    for column, text in conn.execute("SELECT column_name, comment FROM duckdb_columns() WHERE database_name = 'wh' "
+                                     "AND table_name = ? AND comment IS NOT NULL", [table]).fetchall():
+        conn.execute(f"COMMENT ON COLUMN {target}.{quote_ident(column)} IS '{_literal(text)}'")
+
+
+# --- publishing the embedded catalog ---------------------------------------------------------------------------
+
+def replace_unpublished_catalog(cfg: LakeConfig, store: ObjectStore) -> str | None:
+    """Before a commit with the embedded catalog: when the writer's catalog belongs to no lake of this publish
+    target (the target holds no published catalog: it was emptied, or is a new one; or the catalog's data path is
+    another target's), set it aside as lake.ducklake.replaced-<time> so that the commit starts a new lake with
+    every table, instead of referencing data files the target does not have. Returns what was done, or None."""
+    if not cfg.embedded or not cfg.catalog_file.exists():
+        return None
+    reason = None
+    if not store.exists(CATALOG_FILE):
+        reason = f"{store.uri} holds no published {CATALOG_FILE}"
+    else:
+        try:
+            with duckdb.connect(str(cfg.catalog_file), read_only=True) as conn:
+                row = conn.execute("SELECT value FROM ducklake_metadata WHERE key = 'data_path'").fetchone()
+        except duckdb.Error as exc:
+            reason = f"it cannot be read ({type(exc).__name__}: {exc})"
+        else:
+            if row is None or row[0].rstrip("/") != cfg.data_path.rstrip("/"):
+                reason = f"its data path {row[0] if row else None} is not this target's {cfg.data_path}"
+    if reason is None:
+        return None
+    aside = cfg.catalog_file.with_name(f"{CATALOG_FILE}.replaced-{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}")
+    cfg.catalog_file.rename(aside)
+    for extra in (cfg.catalog_file.with_name(CATALOG_FILE + ".wal"),):
+        if extra.exists():
+            extra.rename(aside.with_name(aside.name + ".wal"))
+    return f"the lake catalog {cfg.catalog_file} was set aside as {aside.name} ({reason}): a new lake starts"
+
+
+def frozen_catalog(cfg: LakeConfig, work_dir: Path) -> Path | None:
+    """A copy of the embedded catalog file to upload (None for PostgreSQL): the file a reader attaches."""
+    if not cfg.embedded:
+        return None
+    if not cfg.catalog_file.is_file():
+        raise LakeError(f"the lake's catalog {cfg.catalog_file} does not exist")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    copy = work_dir / CATALOG_FILE
+    shutil.copyfile(cfg.catalog_file, copy)
+    return copy
+
+
+# --- reading ----------------------------------------------------------------------------------------------------
+
+def snapshots(cfg: LakeConfig) -> list[dict]:
+    """Every snapshot of the lake: id, time, and the runs it committed."""
+    conn = duckdb.connect()
+    try:
+        attach(conn, cfg, read_only=True)
+        rows = conn.execute(f"SELECT snapshot_id, snapshot_time, changes FROM ducklake_snapshots('{ALIAS}') "
+                            "ORDER BY snapshot_id").fetchall()
+    finally:
+        conn.close()
+    return [{"snapshot_id": i, "snapshot_time": t, "changes": c} for i, t, c in rows]
+
+
+# --- retention and compaction ----------------------------------------------------------------------------------
+
+DEFAULT_KEEP_DAYS = 30.0
+DEFAULT_GRACE_HOURS = 24.0
+KEEP_DAYS_ENV, GRACE_HOURS_ENV = "EUJP_LAKE_KEEP_DAYS", "EUJP_LAKE_GRACE_HOURS"
+
+
+@dataclass
+class Maintenance:
+    expired: list[int]
+    protected: list[int]
+    merged: int  # data files merged
+    deleted_files: list[str]
+    snapshot_id: int  # the newest snapshot after maintenance
+    catalog_published: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return (f"expired {len(self.expired)} snapshot(s) {self.expired or ''}, kept {self.protected} for "
+                f"latest.json and the retained runs, merged {self.merged} file(s), deleted "
+                f"{len(self.deleted_files)} file(s)").replace(" , ", ", ")
+
+
+def protected_snapshots(store: ObjectStore) -> set[int]:
+    """Snapshots that must survive retention: the one latest.json names and those of every published run still
+    kept under runs/ (their manifests)."""
+    from eujp.publish import read_latest_pointer
+
+    keep: set[int] = set()
+    pointer = read_latest_pointer(store)
+    if pointer and (pointer.get("lake") or {}).get("snapshot_id") is not None:
+        keep.add(int(pointer["lake"]["snapshot_id"]))
+    for key in store.list_keys("runs"):
+        if key.count("/") == 2 and key.endswith("/manifest.json"):
+            try:
+                snapshot = (json.loads(store.get_bytes(key)).get("lake") or {}).get("snapshot_id")
+            except ValueError:
+                continue
+            if snapshot is not None:
+                keep.add(int(snapshot))
+    return keep
+
+
+def maintain(cfg: LakeConfig, store: ObjectStore, *, keep_days: float = DEFAULT_KEEP_DAYS,
+             grace_hours: float = DEFAULT_GRACE_HOURS, now: datetime | None = None,
+             work_dir: Path | None = None) -> Maintenance:
+    """Retention and compaction, in this order:
+
+    1. expire the snapshots older than `keep_days`, except the newest one, the one latest.json names and those
+       the retained runs' manifests name (`protected_snapshots`);
+    2. merge adjacent small files (ducklake_merge_adjacent_files: the snapshots kept still read their rows);
+    3. delete the files scheduled for deletion more than `grace_hours` ago (a reader that attached the
+       previously published catalog may still scan them: the grace is how long such a reader may take), and the
+       orphaned files of aborted commits as old as that;
+    4. with the embedded catalog: publish the maintained catalog (upload, verified).
+
+    Run it with the run lock held (the CLI and the flow do): it writes the catalog a run writes."""
+    if keep_days < 0 or grace_hours < 0:
+        raise ValueError("keep_days and grace_hours must not be negative")
+    now = now or datetime.now(UTC)
+    protected = protected_snapshots(store)
+    conn = duckdb.connect()
+    try:
+        attach(conn, cfg)
+        rows = conn.execute(f"SELECT snapshot_id, snapshot_time FROM ducklake_snapshots('{ALIAS}') "
+                            "ORDER BY snapshot_id").fetchall()
+        if not rows:
+            raise LakeError(f"the lake (catalog {cfg.describe()}) has no snapshot")
+        newest = rows[-1][0]
+        cutoff = now - timedelta(days=keep_days)
+        expire = [i for i, t in rows if t < cutoff and i != newest and i not in protected]
+        if expire:
+            conn.execute(f"CALL ducklake_expire_snapshots('{ALIAS}', versions => ?::BIGINT[])", [expire])
+        merged = conn.execute(f"CALL ducklake_merge_adjacent_files('{ALIAS}')").fetchall()
+        older = now - timedelta(hours=grace_hours)
+        deleted = [r[0] for r in conn.execute(
+            f"CALL ducklake_cleanup_old_files('{ALIAS}', older_than => ?::TIMESTAMPTZ)", [older]).fetchall()]
+        deleted += [r[0] for r in conn.execute(
+            f"CALL ducklake_delete_orphaned_files('{ALIAS}', older_than => ?::TIMESTAMPTZ)", [older]).fetchall()]
+        newest = conn.execute(f"SELECT max(snapshot_id) FROM ducklake_snapshots('{ALIAS}')").fetchone()[0]
+        kept = sorted(i for i, _ in rows if i in protected)
+    except duckdb.Error as exc:
+        raise LakeError(f"lake maintenance (catalog {cfg.describe()}) failed: {type(exc).__name__}: "
+                        f"{str(exc).replace(cfg.catalog, cfg.describe())}") from None
+    finally:
+        conn.close()
+    result = Maintenance(expire, kept, len(merged), deleted, newest)
+    if cfg.embedded:
+        work = work_dir or cfg.catalog_file.parent / "publish" / "lake-maintain"
+        try:
+            copy = frozen_catalog(cfg, work)
+            store.put_file(CATALOG_FILE, copy, "application/octet-stream")
+            result.catalog_published = CATALOG_FILE
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0:  # also NaN
+        raise ValueError(f"{name} must be a number of at least 0, got {raw!r}")
+    return value
+
+
+def maintain_published(settings, *, keep_days: float | None = None, grace_hours: float | None = None,
+                       now: datetime | None = None) -> Maintenance:
+    """`maintain` the lake of a run's settings (its warehouse folder and publish URI), holding the run lock so
+    that no run commits meanwhile. keep_days / grace_hours default to EUJP_LAKE_KEEP_DAYS (30) and
+    EUJP_LAKE_GRACE_HOURS (24)."""
+    from eujp.lock import warehouse_lock
+
+    cfg = lake_config(settings.warehouse_path, settings.publish_uri)
+    if cfg is None:
+        raise LakeError(f"no lake to maintain: {LAKE_CATALOG_ENV} is off")
+    if cfg.embedded and not cfg.catalog_file.exists():
+        raise LakeError(f"no lake to maintain: its catalog {cfg.catalog_file} does not exist (no run has "
+                        "published one yet)")
+    keep_days = _env_number(KEEP_DAYS_ENV, DEFAULT_KEEP_DAYS) if keep_days is None else keep_days
+    grace_hours = _env_number(GRACE_HOURS_ENV, DEFAULT_GRACE_HOURS) if grace_hours is None else grace_hours
+    with warehouse_lock(settings.warehouse_path, settings.lock_wait_seconds):
+        return maintain(cfg, open_store(settings.publish_uri), keep_days=keep_days, grace_hours=grace_hours,
+                        now=now)
+
+
+# --- the single .duckdb file ------------------------------------------------------------------------------------
+
+SINGLE_FILE_ENV = "EUJP_SINGLE_FILE"
+
+
+def single_file_tables(env: dict[str, str] | None = None) -> tuple:
+    """The tables the published single file (runs/{run_id}/warehouse.duckdb, and its Parquet files) holds, as
+    EUJP_SINGLE_FILE says: `all` (the default) every table; `small` the dimensions, marts, reference and ETL
+    tables, the facts being in the lake only (docs/lakehouse.md, "What stays a single .duckdb file")."""
+    from eujp.tables import ALL_TABLES
+
+    env = os.environ if env is None else env
+    choice = (env.get(SINGLE_FILE_ENV) or "all").strip().lower()
+    if choice == "all":
+        return tuple(ALL_TABLES)
+    if choice == "small":
+        return tuple(t for t in ALL_TABLES if not t.is_fact)
+    raise ValueError(f"{SINGLE_FILE_ENV} must be 'all' (every table in the published warehouse.duckdb) or "
+                     f"'small' (no fact tables: they are in the lake), got {choice!r}")
+
+
+def slim_warehouse(source: Path, target: Path, tables) -> Path:
+    """A new warehouse file `target` with only `tables` of `source` (declared types and comments kept)."""
+    from eujp.warehouse import create_tables
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    with duckdb.connect(str(target)) as conn:
+        create_tables(conn, tables)
+        conn.execute(f"ATTACH '{_literal(str(Path(source).resolve()))}' AS src (READ_ONLY)")
+        for table in tables:
+            t = quote_ident(table.name)
+            conn.execute(f"INSERT INTO main.{t} BY NAME SELECT * FROM src.main.{t}")
+        conn.execute("DETACH src")
+        conn.execute("CHECKPOINT")
+    return target

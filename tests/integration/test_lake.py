@@ -1,0 +1,321 @@
+"""The DuckLake publish (eujp.lake) on a folder store (real DuckLake commits of the bundled warehouse, a few seconds
+each, hence not a unit test): one snapshot per run holding every table as the promoted
+warehouse has it, facts partitioned by period, a day with one new month writing only that month's files, a retried
+commit adding nothing, time travel, the published read-only catalog, and retention/compaction that keeps what
+latest.json and the retained runs need."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from eujp.lake import (
+    ALIAS,
+    CATALOG_FILE,
+    LakeConfig,
+    LakeError,
+    attach,
+    commit_warehouse,
+    lake_config,
+    maintain,
+    protected_snapshots,
+)
+from eujp.publish import publish_run, read_latest_pointer
+from eujp.sources import SOURCES
+from eujp.storage import open_store
+from eujp.tables import ALL_TABLES
+from eujp.warehouse import quote_ident
+
+# The monthly fact (its period column is a YYYY-MM code): found through the registry, not named here.
+MONTHLY = next(s for s in SOURCES if s.period_column == "period_code")
+FACT = MONTHLY.table.name
+
+
+@pytest.fixture
+def lake(bundled_warehouse, tmp_path) -> tuple[LakeConfig, Path, Path]:
+    """(lake config, a writable copy of the bundled warehouse, the folder store) with the embedded catalog."""
+    warehouse = tmp_path / "var" / "warehouse.duckdb"
+    warehouse.parent.mkdir()
+    shutil.copyfile(bundled_warehouse, warehouse)
+    store = tmp_path / "objectstore"
+    return lake_config(warehouse, str(store), env={}), warehouse, store
+
+
+def reader(cfg: LakeConfig) -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect()
+    attach(conn, cfg, read_only=True)
+    return conn
+
+
+def data_files(store: Path) -> set[str]:
+    return {p.relative_to(store).as_posix() for p in (store / "lake").rglob("*.parquet")}
+
+
+def add_month(warehouse: Path, month: str) -> int:
+    """A day with one new month: the newest month's rows copied as `month` (YYYY-MM)."""
+    with duckdb.connect(str(warehouse)) as conn:
+        t = quote_ident(FACT)
+        newest = conn.execute(f"SELECT max(period_code) FROM {t} WHERE length(period_code) = 7").fetchone()[0]
+        conn.execute(f"INSERT INTO {t} SELECT * REPLACE (? AS period_code, CAST(? || '-01' AS DATE) AS period) "
+                     f"FROM {t} WHERE period_code = ?", [month, month, newest])
+        return conn.execute(f"SELECT count(*) FROM {t} WHERE period_code = ?", [month]).fetchone()[0]
+
+
+def revise(warehouse: Path, month: str, factor: float) -> None:
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute(f"UPDATE {quote_ident(FACT)} SET value_eur = value_eur * ? WHERE period_code = ?",
+                     [factor, month])
+
+
+def test_a_commit_is_one_snapshot_holding_every_table_as_the_warehouse_has_it(lake):
+    cfg, warehouse, store = lake
+    assert cfg.catalog_file == warehouse.parent / CATALOG_FILE and cfg.data_path == f"{store.resolve()}/lake/"
+    commit = commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
+    assert commit.new and commit.snapshot_id == 1  # snapshot 0 is the empty lake DuckLake creates
+    conn = reader(cfg)
+    assert [r[0] for r in conn.execute(f"SELECT snapshot_id FROM ducklake_snapshots('{ALIAS}')").fetchall()] == [0, 1]
+    conn.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
+    for table in ALL_TABLES:
+        t = quote_ident(table.name)
+        lake_rows = conn.execute(f"SELECT count(*) FROM {ALIAS}.{t}").fetchone()[0]
+        assert lake_rows == conn.execute(f"SELECT count(*) FROM wh.{t}").fetchone()[0], table.name
+        assert conn.execute(f"SELECT count(*) FROM (FROM {ALIAS}.{t} EXCEPT ALL FROM wh.{t})").fetchone() == (0,)
+    # descriptions travel with the tables
+    comment = conn.execute("SELECT comment FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
+                           [ALIAS, FACT]).fetchone()[0]
+    assert comment == MONTHLY.table.description
+    # the monthly fact is partitioned by its period: one folder per month, nothing else
+    months = {r[0] for r in conn.execute(f"SELECT DISTINCT period_code FROM wh.{quote_ident(FACT)}").fetchall()}
+    folders = {f.split("/")[3] for f in data_files(store) if f.startswith(f"lake/main/{FACT}/")}
+    assert folders == {f"period_code={m}" for m in months}
+
+
+def test_a_day_with_one_new_month_writes_that_months_files_and_one_snapshot(lake):
+    cfg, warehouse, store = lake
+    first = commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
+    before = data_files(store)
+    rows = add_month(warehouse, "2031-01")
+    second = commit_warehouse(cfg, warehouse, "20261125T060000Z-lake02")
+    assert second.snapshot_id == first.snapshot_id + 1
+    assert second.changed == {FACT: {"rewritten": ["2031-01"], "removed": []}}
+    new = data_files(store) - before
+    assert before <= data_files(store)  # nothing of the first snapshot was rewritten or removed
+    assert {f.split("/")[1] + "/" + f.split("/")[2] for f in new} == {f"main/{FACT}", "eujp_meta/partitions",
+                                                                      "eujp_meta/runs"}
+    assert all("/period_code=2031-01/" in f for f in new if f.startswith("lake/main/"))
+    conn = reader(cfg)
+    count = f"SELECT count(*) FROM {ALIAS}.{quote_ident(FACT)} {{}} WHERE period_code = '2031-01'"
+    assert conn.execute(count.format("")).fetchone() == (rows,)
+    assert conn.execute(count.format(f"AT (VERSION => {first.snapshot_id})")).fetchone() == (0,)
+
+    # A revised month rewrites that month only; the previous snapshot still reads the old figures.
+    month = conn.execute(f"SELECT min(period_code) FROM {ALIAS}.{quote_ident(FACT)}").fetchone()[0]
+    total = f"SELECT sum(value_eur) FROM {ALIAS}.{quote_ident(FACT)} {{}} WHERE period_code = '{month}'"
+    old = conn.execute(total.format("")).fetchone()[0]
+    conn.close()
+    revise(warehouse, month, 2.0)
+    third = commit_warehouse(cfg, warehouse, "20261126T060000Z-lake03")
+    assert third.changed == {FACT: {"rewritten": [month], "removed": []}}
+    conn = reader(cfg)
+    assert conn.execute(total.format("")).fetchone()[0] == pytest.approx(2 * old)
+    assert conn.execute(total.format(f"AT (VERSION => {second.snapshot_id})")).fetchone()[0] == pytest.approx(old)
+
+
+def test_a_retried_commit_of_the_same_run_adds_no_snapshot(lake):
+    cfg, warehouse, store = lake
+    first = commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
+    files = data_files(store)
+    again = commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
+    assert (again.snapshot_id, again.new, again.changed) == (first.snapshot_id, False, {})
+    assert data_files(store) == files
+    # another run with nothing changed is still a snapshot of its own (it names the run), writing no table
+    other = commit_warehouse(cfg, warehouse, "20261125T060000Z-lake02")
+    assert other.snapshot_id == first.snapshot_id + 1 and other.changed == {}
+    assert {f for f in data_files(store) - files if f.startswith("lake/main/")} == set()
+
+
+def test_the_published_catalog_is_what_latest_json_names_and_attaches_read_only(lake, tmp_path):
+    cfg, warehouse, store_dir = lake
+    store = open_store(str(store_dir))
+    commit = commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
+    catalog = tmp_path / "frozen.ducklake"
+    shutil.copyfile(cfg.catalog_file, catalog)
+    publish_run(store, run_id="20261124T060000Z-lake01", warehouse_path=warehouse, work_dir=tmp_path / "work",
+                lake_catalog=catalog,
+                manifest_without_checksums={"run_id": "20261124T060000Z-lake01", "status": "success",
+                                            "table_rows": {}, "sources": {}, "validation": {}, "audit": {},
+                                            "lake": commit.manifest_entry()})
+    pointer = read_latest_pointer(store)
+    assert pointer["lake"]["snapshot_id"] == commit.snapshot_id and pointer["lake"]["catalog_key"] == CATALOG_FILE
+    manifest = json.loads(store.get_bytes(pointer["manifest"]))
+    assert manifest["lake"] == pointer["lake"]
+    published = LakeConfig(str(store_dir / CATALOG_FILE), cfg.data_path, store_dir / CATALOG_FILE)
+    conn = reader(published)
+    assert conn.execute(f"SELECT count(*) FROM {ALIAS}.mart_claims AT (VERSION => {commit.snapshot_id})"
+                        ).fetchone() == (8,)
+    with pytest.raises(duckdb.Error, match="read-only|read only"):
+        conn.execute(f"DELETE FROM {ALIAS}.mart_claims")
+
+
+def _publish_pointer(store, run_id: str, snapshot: int, *, latest: bool) -> None:
+    """What publish_run leaves for a run, as far as retention reads it: its manifest and (the newest) latest.json."""
+    manifest = {"run_id": run_id, "lake": {"snapshot_id": snapshot}}
+    store.put_bytes(f"runs/{run_id}/manifest.json", json.dumps(manifest).encode())
+    if latest:
+        store.put_bytes("latest.json", json.dumps({"run_id": run_id, "prefix": f"runs/{run_id}",
+                                                   "lake": {"snapshot_id": snapshot}}).encode())
+
+
+def test_maintenance_expires_merges_and_cleans_up_but_keeps_what_latest_and_retained_runs_need(lake, tmp_path):
+    cfg, warehouse, store_dir = lake
+    store = open_store(str(store_dir))
+    month = "2031-01"
+    add_month(warehouse, month)
+    snapshots = []
+    for day, factor in zip(range(24, 28), (1.0, 1.5, 2.0, 3.0), strict=True):
+        if factor != 1.0:
+            revise(warehouse, month, factor)
+        snapshots.append(commit_warehouse(cfg, warehouse, f"202611{day}T060000Z-keep{day}").snapshot_id)
+    s1, s2, s3, s4 = snapshots
+    # runs s2 (retained, under runs/) and s4 (latest.json) are published; s1 and s3 were pruned from runs/
+    _publish_pointer(store, "20261125T060000Z-keep25", s2, latest=False)
+    _publish_pointer(store, "20261127T060000Z-keep27", s4, latest=True)
+    assert protected_snapshots(store) == {s2, s4}
+    query = f"SELECT sum(value_eur), count(*) FROM {ALIAS}.{quote_ident(FACT)} AT (VERSION => {{}})"
+    conn = reader(cfg)
+    expected = {s: conn.execute(query.format(s)).fetchone() for s in (s2, s4)}
+    conn.close()
+    files_before = data_files(store_dir)
+
+    later = datetime.now(UTC) + timedelta(days=60)  # every snapshot is older than 30 days by then
+    result = maintain(cfg, store, keep_days=30, grace_hours=0, now=later, work_dir=tmp_path / "m")
+    assert result.expired == [0, s1, s3] and result.protected == [s2, s4]
+    assert result.deleted_files  # the files only s1 and s3 read (the month's older versions)
+    assert all(not (Path(f)).exists() for f in result.deleted_files)
+    assert len(data_files(store_dir)) < len(files_before)
+    conn = reader(cfg)
+    for snapshot, rows in expected.items():  # the kept snapshots read the same rows, every file of theirs is there
+        assert conn.execute(query.format(snapshot)).fetchone() == rows
+    for gone in (s1, s3):
+        with pytest.raises(duckdb.Error, match="No snapshot found"):
+            conn.execute(query.format(gone)).fetchone()
+    conn.close()
+    # the maintained catalog was published (readers attach this one)
+    assert (store_dir / CATALOG_FILE).read_bytes() == cfg.catalog_file.read_bytes()
+    # and the next run commits on top of it
+    revise(warehouse, month, 0.5)
+    assert commit_warehouse(cfg, warehouse, "20261128T060000Z-keep28").snapshot_id > result.snapshot_id - 1
+
+
+def test_maintenance_without_a_pointer_keeps_the_newest_snapshot(lake, tmp_path):
+    cfg, warehouse, store_dir = lake
+    only = commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01").snapshot_id
+    result = maintain(cfg, open_store(str(store_dir)), keep_days=0, grace_hours=0,
+                      now=datetime.now(UTC) + timedelta(days=1), work_dir=tmp_path / "m")
+    assert only not in result.expired
+    assert reader(cfg).execute(f"SELECT count(*) FROM {ALIAS}.mart_claims").fetchone() == (8,)
+
+
+def test_a_lake_that_cannot_be_attached_is_a_clear_error(lake, tmp_path):
+    cfg, warehouse, _ = lake
+    commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
+    moved = LakeConfig(cfg.catalog, str(tmp_path / "elsewhere") + "/", cfg.catalog_file)
+    with pytest.raises(LakeError, match="cannot attach the lake .*does not match existing data path"):
+        commit_warehouse(moved, warehouse, "20261125T060000Z-lake02")
+
+
+def test_eujp_lake_maintain_runs_the_maintenance_with_the_run_lock(lake, monkeypatch):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    cfg, warehouse, store_dir = lake
+    store = open_store(str(store_dir))
+    commit = commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
+    _publish_pointer(store, "20261124T060000Z-lake01", commit.snapshot_id, latest=True)
+    result = CliRunner().invoke(app, ["lake-maintain", "--warehouse", str(warehouse), "--publish", str(store_dir),
+                                      "--keep-days", "0", "--grace-hours", "0"])
+    assert result.exit_code == 0, result.output
+    assert f"kept [{commit.snapshot_id}] for latest.json" in result.output
+    assert "catalog published as lake.ducklake" in result.output
+    assert reader(cfg).execute(f"SELECT count(*) FROM {ALIAS}.mart_claims AT (VERSION => {commit.snapshot_id})"
+                               ).fetchone() == (8,)
+    from eujp.lock import warehouse_lock
+
+    with warehouse_lock(warehouse):  # a run holds the lock: maintenance fails at once, naming it
+        result = CliRunner().invoke(app, ["lake-maintain", "--warehouse", str(warehouse), "--publish",
+                                          str(store_dir)])
+    assert result.exit_code == 1 and "lock" in result.output
+
+
+def test_the_lake_upload_benchmark_counts_a_day_with_one_new_month(tmp_path, monkeypatch):
+    from benchmarks.lake_upload import run, table
+
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    result = run(years=1, rows_per_year=4000, seed=3, work=tmp_path)
+    assert result["months"] == 12 and result["month_rows"] > 0
+    first, day = result["first"], result["next_day"]
+    assert first["lake"]["data_files"] >= 12  # a file per month (and the lake's bookkeeping)
+    assert day["lake"]["partitions_rewritten"] == 1  # the new month only
+    assert day["lake"]["objects"] <= 5 and day["lake"]["bytes"] < day["whole"]["bytes"]
+    assert day["whole"]["objects"] == first["whole"]["objects"]  # the whole-file publish writes everything again
+    ratio = day["lake"]["bytes"] / day["whole"]["bytes"]
+    assert f"On the day with one new month the lake uploads {ratio:.1%} of the bytes" in table(result)
+
+
+def test_a_catalog_whose_lake_is_not_published_at_the_target_is_set_aside(lake, tmp_path):
+    from eujp.lake import replace_unpublished_catalog
+
+    cfg, warehouse, store_dir = lake
+    store = open_store(str(store_dir))
+    commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
+    store.put_file(CATALOG_FILE, cfg.catalog_file)
+    assert replace_unpublished_catalog(cfg, store) is None  # published here, same data path: keep it
+    other = open_store(str(tmp_path / "other-target"))
+    moved = LakeConfig(cfg.catalog, f"{(tmp_path / 'other-target').resolve()}/lake/", cfg.catalog_file)
+    other.put_file(CATALOG_FILE, cfg.catalog_file)
+    note = replace_unpublished_catalog(moved, other)  # another target's catalog
+    assert note and "is not this target's" in note and not cfg.catalog_file.exists()
+    shutil.rmtree(store_dir)  # the target was emptied: the next commit starts a new lake there
+    first = commit_warehouse(cfg, warehouse, "20261125T060000Z-lake02")
+    assert first.snapshot_id == 1 and len(first.changed) > 20
+    assert replace_unpublished_catalog(cfg, open_store(str(store_dir))).endswith("a new lake starts")
+    assert len(list(warehouse.parent.glob(f"{CATALOG_FILE}.replaced-*"))) == 2  # both kept
+
+
+def test_a_small_single_file_leaves_the_facts_to_the_lake(lake, monkeypatch):
+    from eujp.config import Settings
+    from eujp.errors import PublishError
+    from eujp.run import publish
+
+    cfg, warehouse, store_dir = lake
+    monkeypatch.setenv("EUJP_SINGLE_FILE", "small")
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        counts = {t.name: conn.execute(f"SELECT count(*) FROM {quote_ident(t.name)}").fetchone()[0]
+                  for t in ALL_TABLES}
+    settings = Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261124T060000Z-small1")
+    publish(settings, [], counts, {"ok": True}, "success")
+    pointer = read_latest_pointer(open_store(str(store_dir)))
+    manifest = json.loads((store_dir / pointer["manifest"]).read_text())
+    facts = {t.name for t in ALL_TABLES if t.is_fact}
+    with duckdb.connect(str(store_dir / "latest" / "warehouse.duckdb"), read_only=True) as conn:
+        single = {r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        assert conn.execute("SELECT count(*) FROM mart_claims").fetchone() == (8,)
+        comment = conn.execute("SELECT comment FROM duckdb_tables() WHERE table_name = 'mart_claims'").fetchone()[0]
+    assert single == {t.name for t in ALL_TABLES} - facts and comment
+    assert {p.stem for p in (store_dir / pointer["prefix"] / "parquet").iterdir()} == single
+    for fact in facts:  # in the manifest with their rows (the audit's baseline), in the lake only
+        assert manifest["tables"][fact] == {"rows": counts[fact], "parquet": None, "sha256": None}
+    conn = reader(LakeConfig(str(store_dir / CATALOG_FILE), cfg.data_path, store_dir / CATALOG_FILE))
+    assert conn.execute(f"SELECT count(*) FROM {ALIAS}.{quote_ident(FACT)}").fetchone() == (counts[FACT],)
+    # without the lake, a small single file would publish the facts nowhere: refused, nothing moves
+    monkeypatch.setenv("EUJP_LAKE_CATALOG", "off")
+    with pytest.raises(PublishError, match="EUJP_SINGLE_FILE=small publishes the facts in the lake only"):
+        publish(settings.with_(run_id="20261125T060000Z-small2"), [], counts, {"ok": True}, "success")
+    assert read_latest_pointer(open_store(str(store_dir)))["run_id"] == "20261124T060000Z-small1"

@@ -1,0 +1,91 @@
+"""The lake with a PostgreSQL catalog (EUJP_LAKE_CATALOG=postgres:...): a real PostgreSQL server of the test's own
+(initdb + pg_ctl on 127.0.0.1, stopped at the end), the run's publish step committing through it, and readers
+attached while the writer commits: each reader query sees a run whole or not at all, never half of it."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+import duckdb
+
+from eujp.config import Settings
+from eujp.lake import ALIAS, attach, commit_warehouse, lake_config
+from eujp.preflight import check_lake_catalog
+from eujp.publish import read_latest_pointer
+from eujp.run import publish
+from eujp.sources import SOURCES
+from eujp.storage import open_store
+from eujp.warehouse import quote_ident
+
+MONTHLY = next(s for s in SOURCES if s.period_column == "period_code")
+FACT = quote_ident(MONTHLY.table.name)
+
+
+def test_a_postgres_catalog_takes_the_runs_commits_while_readers_read(postgres, bundled_warehouse, tmp_path,
+                                                                      monkeypatch):
+    monkeypatch.setenv("EUJP_LAKE_CATALOG", f"postgres:{postgres}")
+    warehouse = tmp_path / "var" / "warehouse.duckdb"
+    warehouse.parent.mkdir()
+    shutil.copyfile(bundled_warehouse, warehouse)
+    store_dir = tmp_path / "objectstore"
+    settings = Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261124T060000Z-pglake")
+    check = check_lake_catalog(settings)  # what `eujp check` and the start of every run say
+    assert check.ok and check.detail.startswith(f"postgres:{postgres} answers"), check
+    publish(settings, [], {}, {"ok": True}, "success")
+    pointer = read_latest_pointer(open_store(str(store_dir)))
+    assert pointer["lake"]["catalog"] == "postgres" and "catalog_key" not in pointer["lake"]
+    assert not (store_dir / "lake.ducklake").exists() and not (warehouse.parent / "lake.ducklake").exists()
+    cfg = lake_config(warehouse, str(store_dir))
+    assert not cfg.embedded
+
+    # The next day adds a month, while two readers keep querying the same PostgreSQL catalog.
+    with duckdb.connect(str(warehouse)) as conn:
+        newest = conn.execute(f"SELECT max(period_code) FROM {FACT} WHERE length(period_code) = 7").fetchone()[0]
+        conn.execute(f"INSERT INTO {FACT} SELECT * REPLACE ('2031-01' AS period_code, DATE '2031-01-01' AS period) "
+                     f"FROM {FACT} WHERE period_code = ?", [newest])
+        month_rows = conn.execute(f"SELECT count(*) FROM {FACT} WHERE period_code = '2031-01'").fetchone()[0]
+        conn.execute("UPDATE etl_runs SET rows_in = rows_in + 1")  # the same run changes a second table
+    seen: list[tuple[int, int]] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def read() -> None:
+        conn = duckdb.connect()
+        try:
+            attach(conn, cfg, read_only=True)
+            while not done.is_set() or len(seen) < 4:
+                # one query, one snapshot: the new month and the changed etl_runs come together or not at all
+                seen.append(conn.execute(
+                    f"SELECT (SELECT count(*) FROM {ALIAS}.{FACT} WHERE period_code = '2031-01'), "
+                    f"(SELECT sum(rows_in) FROM {ALIAS}.etl_runs)").fetchone())
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for r in readers:
+        r.start()
+    commit = commit_warehouse(cfg, warehouse, "20261125T060000Z-pglake")
+    done.set()
+    for r in readers:
+        r.join(120)
+    assert not errors, errors
+    assert commit.snapshot_id == pointer["lake"]["snapshot_id"] + 1
+    assert sorted(commit.changed) == sorted([MONTHLY.table.name, "etl_runs"])
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        runs_after = conn.execute("SELECT sum(rows_in) FROM etl_runs").fetchone()[0]
+    runs_before = runs_after - conn_rows(warehouse)
+    assert set(seen) <= {(0, runs_before), (month_rows, runs_after)}, set(seen)
+    # and a reader attached now reads the new snapshot, and the previous one by version
+    conn = duckdb.connect()
+    attach(conn, cfg, read_only=True)
+    query = f"SELECT count(*) FROM {ALIAS}.{FACT} {{}} WHERE period_code = '2031-01'"
+    assert conn.execute(query.format("")).fetchone() == (month_rows,)
+    assert conn.execute(query.format(f"AT (VERSION => {pointer['lake']['snapshot_id']})")).fetchone() == (0,)
+
+
+def conn_rows(warehouse) -> int:
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        return conn.execute("SELECT count(*) FROM etl_runs").fetchone()[0]

@@ -1,0 +1,109 @@
+"""The lake over S3 (moto on 127.0.0.1): two runs published through the run's publish step, then EXACTLY the lines
+README.md shows a BI user (parsed from it) attach the lake read-only over httpfs and read the latest and
+yesterday's snapshot. Only the extensions (loaded from their wheels, as offline readers do) and the S3 secret for
+moto are set up beforehand, as docs/lakehouse.md says a reader does."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import boto3
+import duckdb
+import pytest
+
+from eujp.bi import httpfs_extension_path
+from eujp.config import Settings
+from eujp.lake import extension_path
+from eujp.publish import read_latest_pointer
+from eujp.run import publish
+from eujp.storage import open_store
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+CLAIM = "japan_second_largest_partner"
+
+
+def readme_lake_lines() -> list[str]:
+    """The SQL lines of README.md's block that attaches the lake over S3."""
+    blocks = re.findall(r"```sql\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)
+    [block] = [b for b in blocks if "ducklake:s3://" in b]
+    return [line for line in block.splitlines() if line.strip() and not line.strip().startswith("--")]
+
+
+def bucket_of(lines: list[str]) -> tuple[str, str]:
+    uri = re.search(r"ducklake:(s3://[^']+)/lake\.ducklake", lines[0]).group(1)
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    return bucket, prefix
+
+
+def test_readme_has_three_lines_to_attach_the_lake_and_read_yesterday():
+    lines = readme_lake_lines()
+    assert len(lines) == 3
+    assert lines[0].startswith("ATTACH 'ducklake:s3://") and "READ_ONLY" in lines[0]
+    assert "AT (TIMESTAMP => now() - INTERVAL 1 DAY)" in lines[2]
+
+
+@pytest.fixture
+def two_runs(bundled_warehouse, s3_env, tmp_path, monkeypatch) -> dict:
+    """Two daily runs published to the README's bucket: yesterday's (its snapshot dated a day back in the
+    writer's catalog, as a run of yesterday would be) and today's, where one claim's verdict changed."""
+    lines = readme_lake_lines()
+    bucket, prefix = bucket_of(lines)
+    client = boto3.client("s3", endpoint_url=s3_env)
+    try:
+        client.create_bucket(Bucket=bucket)
+    except client.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    warehouse = tmp_path / "var" / "warehouse.duckdb"
+    warehouse.parent.mkdir()
+    shutil.copyfile(bundled_warehouse, warehouse)
+    uri = f"s3://{bucket}/{prefix}"
+    runs = {}
+    for run_id in ("20261124T060000Z-lakes3", "20261125T060000Z-lakes3"):
+        if runs:  # today: a claim's verdict changed
+            with duckdb.connect(str(warehouse)) as conn:
+                conn.execute("UPDATE mart_claims SET verdict = 'not enough data' WHERE claim_id = ?", [CLAIM])
+        settings = Settings(warehouse_path=warehouse, publish_uri=uri, run_id=run_id)
+        publish(settings, [], {}, {"ok": True}, "success")
+        runs[run_id] = read_latest_pointer(open_store(uri))
+        if len(runs) == 1:  # yesterday's run: its snapshots a day and an hour back
+            with duckdb.connect(str(warehouse.parent / "lake.ducklake")) as catalog:
+                catalog.execute("UPDATE ducklake_snapshot SET snapshot_time = snapshot_time - INTERVAL 25 HOUR")
+    return {"lines": lines, "uri": uri, "runs": runs, "warehouse": warehouse}
+
+
+def test_the_readme_lines_attach_the_lake_over_s3_and_read_today_and_yesterday(two_runs, s3_env):
+    yesterday, today = two_runs["runs"].values()
+    assert today["lake"]["snapshot_id"] == yesterday["lake"]["snapshot_id"] + 1  # one snapshot per run
+    assert today["lake"]["catalog_key"] == "lake.ducklake"
+    objects = {o["Key"] for o in boto3.client("s3", endpoint_url=s3_env).list_objects_v2(
+        Bucket=bucket_of(two_runs["lines"])[0])["Contents"]}
+    prefix = bucket_of(two_runs["lines"])[1]
+    assert f"{prefix}/lake.ducklake" in objects
+    assert any(k.startswith(f"{prefix}/lake/main/mart_claims/") and k.endswith(".parquet") for k in objects)
+
+    conn = duckdb.connect()  # a reader: the extensions (from their wheels here) and an S3 secret, nothing else
+    conn.execute("SET autoinstall_known_extensions = false")
+    conn.execute(f"LOAD '{httpfs_extension_path()}'")
+    conn.execute(f"LOAD '{extension_path('ducklake')}'")
+    conn.execute(f"""CREATE SECRET s3_test (TYPE s3, KEY_ID 'testing-key-id', SECRET 'testing-secret',
+                     REGION 'us-east-1', ENDPOINT '{s3_env.removeprefix("http://")}', URL_STYLE 'path',
+                     USE_SSL false)""")
+    attach, latest, past = two_runs["lines"]
+    conn.execute(attach)
+    now_rows = dict(conn.execute(latest).fetchall())
+    then_rows = dict(conn.execute(past).fetchall())
+    assert now_rows[CLAIM] == "not enough data" and then_rows[CLAIM] == "contradicted"
+    assert len(now_rows) == len(then_rows) == 8
+    # a reader with read-only access cannot change the lake
+    with pytest.raises(duckdb.Error, match="read-only|read only"):
+        conn.execute("DELETE FROM lake.mart_claims")
+    # the version latest.json names reads the same as the latest snapshot
+    snapshot = today["lake"]["snapshot_id"]
+    assert dict(conn.execute(f"SELECT claim_id, verdict FROM lake.mart_claims AT (VERSION => {snapshot})"
+                             ).fetchall()) == now_rows
+    manifest = json.loads(open_store(two_runs["uri"]).get_bytes(today["manifest"]))
+    assert manifest["lake"]["snapshot_id"] == snapshot

@@ -1,0 +1,92 @@
+"""EUJP_LAKE_CATALOG (eujp.lake.lake_config): the embedded default, PostgreSQL, off, and a clear error otherwise;
+a connection string's password never shows."""
+
+from __future__ import annotations
+
+import pytest
+
+from eujp.lake import lake_config
+
+
+def test_the_catalog_setting(tmp_path):
+    warehouse, uri = tmp_path / "warehouse.duckdb", str(tmp_path / "store")
+    assert lake_config(warehouse, uri, env={"EUJP_LAKE_CATALOG": "off"}) is None
+    with pytest.raises(ValueError, match="EUJP_LAKE_CATALOG must be 'file'.*got 'mysql'"):
+        lake_config(warehouse, uri, env={"EUJP_LAKE_CATALOG": "mysql:db=x password=hunter2"})
+    pg = lake_config(warehouse, uri, env={"EUJP_LAKE_CATALOG": "postgres:host=db dbname=lake password=hunter2"})
+    assert not pg.embedded and pg.catalog == "postgres:host=db dbname=lake password=hunter2"
+    assert pg.describe() == "postgres:host=db dbname=lake password=***"
+    s3 = lake_config(warehouse, "s3://bucket/eujp", env={})
+    assert s3.data_path == "s3://bucket/eujp/lake/"
+
+
+def test_the_maintenance_deployment_has_a_schedule_of_its_own(monkeypatch):
+    from flows import serve
+
+    monkeypatch.delenv(serve.MAINTENANCE_CRON_ENV, raising=False)
+    daily = serve.daily_deployment(parameters={"warehouse": "/w/warehouse.duckdb", "publish_uri": "s3://b/p"})
+    maintenance = serve.maintenance_deployment(parameters={"warehouse": "/w/warehouse.duckdb",
+                                                           "publish_uri": "s3://b/p", "source_mode": "live"})
+    assert (maintenance.flow_name, maintenance.name) == ("eujp-lake-maintain", "served")
+    assert [s.schedule.cron for s in maintenance.schedules] == [serve.MAINTENANCE_CRON] == ["30 4 * * 0"]
+    assert [s.schedule.cron for s in daily.schedules] != [serve.MAINTENANCE_CRON]
+    assert maintenance.parameters == {"warehouse": "/w/warehouse.duckdb", "publish_uri": "s3://b/p"}
+    assert maintenance.concurrency_limit == 1
+    monkeypatch.setenv(serve.MAINTENANCE_CRON_ENV, "0 2 * * *")
+    assert [s.schedule.cron for s in serve.maintenance_deployment().schedules] == ["0 2 * * *"]
+
+
+def test_lake_maintain_without_a_lake_says_so(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    monkeypatch.setenv("EUJP_LAKE_CATALOG", "off")
+    result = CliRunner().invoke(app, ["lake-maintain", "--warehouse", str(tmp_path / "w.duckdb"),
+                                      "--publish", str(tmp_path / "store")])
+    assert result.exit_code == 1 and "no lake to maintain: EUJP_LAKE_CATALOG is off" in result.output
+    monkeypatch.delenv("EUJP_LAKE_CATALOG")
+    result = CliRunner().invoke(app, ["lake-maintain", "--warehouse", str(tmp_path / "w.duckdb"),
+                                      "--publish", str(tmp_path / "store")])
+    assert result.exit_code == 1 and "does not exist (no run has published one yet)" in result.output
+
+
+def test_preflight_checks_the_lake_catalog(tmp_path, monkeypatch):
+    from support.processes import free_port
+
+    from eujp.config import Settings
+    from eujp.preflight import check_lake_catalog
+
+    settings = Settings(warehouse_path=tmp_path / "var" / "warehouse.duckdb", publish_uri=str(tmp_path / "store"))
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    check = check_lake_catalog(settings)
+    assert check.ok and f"file {tmp_path / 'var' / 'lake.ducklake'}, published as lake.ducklake" in check.detail
+    monkeypatch.setenv("EUJP_LAKE_CATALOG", "sqlite:x")
+    check = check_lake_catalog(settings)
+    assert not check.ok and check.setting == "EUJP_LAKE_CATALOG" and "got 'sqlite'" in check.detail
+    # nothing listens on that port: a clear failure, naming the catalog without its password
+    monkeypatch.setenv("EUJP_LAKE_CATALOG", f"postgres:host=127.0.0.1 port={free_port()} dbname=lake "
+                                            "user=eujp password=hunter2 connect_timeout=3")
+    check = check_lake_catalog(settings)
+    assert not check.ok and check.setting == "EUJP_LAKE_CATALOG"
+    assert "password=*** connect_timeout=3 does not answer" in check.detail and "hunter2" not in check.detail
+
+
+def test_the_single_file_setting(tmp_path, monkeypatch):
+    from eujp.config import Settings
+    from eujp.lake import single_file_tables
+    from eujp.preflight import check_lake_catalog
+    from eujp.tables import ALL_TABLES
+
+    assert single_file_tables({}) == tuple(ALL_TABLES)
+    small = single_file_tables({"EUJP_SINGLE_FILE": "small"})
+    assert small and all(not t.is_fact for t in small) and len(small) < len(ALL_TABLES)
+    with pytest.raises(ValueError, match="EUJP_SINGLE_FILE must be 'all'.*got 'none'"):
+        single_file_tables({"EUJP_SINGLE_FILE": "none"})
+    settings = Settings(warehouse_path=tmp_path / "var" / "warehouse.duckdb", publish_uri=str(tmp_path / "store"))
+    monkeypatch.setenv("EUJP_SINGLE_FILE", "small")
+    monkeypatch.setenv("EUJP_LAKE_CATALOG", "off")
+    check = check_lake_catalog(settings)
+    assert not check.ok and "EUJP_SINGLE_FILE=small leaves the facts to the lake" in check.detail
+    monkeypatch.setenv("EUJP_SINGLE_FILE", "tiny")
+    assert check_lake_catalog(settings).setting == "EUJP_SINGLE_FILE"
