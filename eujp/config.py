@@ -122,7 +122,8 @@ class Settings:
     fanout: bool = False
     dask_workers: int = 2
     # Writers (flows/writers.py): the Prefect global concurrency limit every run holds while it writes
-    # (EUJP_WRITER_LIMIT); None: one per publish target (writer_limit_name). "off": only the file lock.
+    # (EUJP_WRITER_LIMIT); None: one per remote publish target, none for a local folder (writer_limit_name);
+    # "off": only the file lock.
     writer_limit: str | None = None
 
     def __post_init__(self) -> None:

@@ -282,6 +282,24 @@ def check_lake_catalog(settings: Settings) -> Check:
     return _ok("lake catalog", "none configured: nothing to check")
 
 
+def check_dask_scheduler(settings: Settings) -> Check:
+    """With fan-out on an existing cluster (EUJP_DASK_ADDRESS, `--dask-address`), its scheduler accepts a TCP
+    connection (the run would otherwise wait for it inside the flow)."""
+    if not settings.dask_address:
+        return _ok("Dask", f"local cluster of {settings.dask_workers} worker(s)" if settings.fans_out
+                   else "not used: one process")
+    import socket
+
+    host, _, port = settings.dask_address.split("://", 1)[1].rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=PREFECT_TIMEOUT):
+            pass
+    except (OSError, ValueError) as exc:
+        return _failed("Dask scheduler", f"{settings.dask_address} did not answer ({exc})",
+                       "EUJP_DASK_ADDRESS (or --dask-address)")
+    return _ok("Dask scheduler", f"{settings.dask_address} answers")
+
+
 # --- all of them -----------------------------------------------------------------------------------------
 
 CHECKS: dict[str, Callable[..., Check]] = {
@@ -290,6 +308,7 @@ CHECKS: dict[str, Callable[..., Check]] = {
     "prefect": lambda s, api, write: check_prefect_api(api),
     "snapshot": lambda s, api, write: check_snapshot_folder(s),
     "catalog": lambda s, api, write: check_lake_catalog(s),
+    "dask": lambda s, api, write: check_dask_scheduler(s),
 }
 
 

@@ -51,8 +51,10 @@ def run_daily(settings: Settings) -> RunSummary:
     logger = get_run_logger()
     check_settings(settings, logger)
     summary = RunSummary(run_id=settings.run_id, status="success", warehouse=str(settings.warehouse_path))
-    with writer_slot(settings, logger), warehouse_lock(settings.warehouse_path,
-                                                       wait_seconds=settings.lock_wait_seconds):
+    # the file lock first (same host: the message names the holder's pid), then the writer limit (other hosts
+    # publishing to the same target: flows/writers.py)
+    with warehouse_lock(settings.warehouse_path, wait_seconds=settings.lock_wait_seconds), \
+            writer_slot(settings, logger):
         clean_stale_staging(settings.staging_dir)
         countries = load_countries(settings.run_date)
         batches: list[SourceBatch] = []

@@ -1,13 +1,15 @@
 """One writer at a time across hosts: a Prefect global concurrency limit held for the whole run.
 
 The file lock (eujp.lock) serialises runs that share a warehouse folder on one host. Runs on different hosts
-(or containers) that publish to the same target do not share that file, so each run also holds the one slot
-of a Prefect global concurrency limit named after the publish target, on the Prefect server every run
-already reports to. The second run waits EUJP_LOCK_WAIT_SECONDS (at least MIN_WAIT_SECONDS, the round trip
-to the server) and then fails with RunLocked, having written nothing. The slot is a lease the holder renews;
-a holder that dies frees it when its lease (LEASE_SECONDS) runs out. Prefect's API:
+(or containers) that publish to the same remote target (s3://...) do not share that file, so each such run
+also holds the one slot of a Prefect global concurrency limit named after the target, on the Prefect server
+every run already reports to. The second run waits EUJP_LOCK_WAIT_SECONDS (at least MIN_WAIT_SECONDS, the
+round trip to the server) and then fails with RunLocked, having written nothing. The slot is a lease the
+holder renews; a holder that dies (SIGKILL) frees it when the lease runs out (LEASE_SECONDS): the file lock
+is freed at once, which is why a local publish folder (one host) keeps only the file lock unless
+EUJP_WRITER_LIMIT names a limit (a folder shared by several hosts). Prefect's API:
 https://docs.prefect.io/v3/concepts/global-concurrency-limits (the `concurrency` context manager,
-`timeout_seconds`, `strict`).
+`timeout_seconds`, `strict`, `lease_duration`).
 """
 
 from __future__ import annotations
@@ -21,15 +23,18 @@ from eujp.lock import RunLocked
 from eujp.storage import open_store
 
 MIN_WAIT_SECONDS = 3.0
-LEASE_SECONDS = 300.0
+LEASE_SECONDS = 60.0
 OFF = "off"
 
 
 def writer_limit_name(settings: Settings) -> str | None:
-    """The limit's name: EUJP_WRITER_LIMIT, else `eujp-writer-` and a digest of the publish target's URI (runs
-    publishing to different targets do not wait for each other); None when EUJP_WRITER_LIMIT=off."""
+    """The limit's name: EUJP_WRITER_LIMIT, else for a remote publish target `eujp-writer-` and a digest of its
+    URI (runs publishing to different targets do not wait for each other); None (the file lock only) for a
+    local publish folder or EUJP_WRITER_LIMIT=off."""
     if settings.writer_limit:
         return None if settings.writer_limit.lower() == OFF else settings.writer_limit
+    if "://" not in settings.publish_uri:
+        return None
     uri = open_store(settings.publish_uri).uri
     return f"eujp-writer-{hashlib.sha256(uri.encode()).hexdigest()[:12]}"
 

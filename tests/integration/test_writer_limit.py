@@ -1,6 +1,9 @@
 """Writers on different hosts (here: different warehouse folders, so the file lock does not meet) that publish
 to the same target are serialised by a Prefect global concurrency limit (flows/writers.py) on a real Prefect
-server: started at the same moment, one writes and the other waits for it or fails cleanly, never both."""
+server: started at the same moment, one writes and the other waits for it or fails cleanly, never both.
+
+The target is a local folder (as one shared by several hosts), so the limit is named (EUJP_WRITER_LIMIT): for
+an s3:// target it is on by default, named after the target (tests/unit/test_writers.py)."""
 
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ def prefect_api(tmp_path_factory):
         "SCHEDULER", "LATE_RUNS", "FOREMAN", "PAUSE_EXPIRATIONS", "CANCELLATION_CLEANUP", "REPOSSESSOR",
         "DB_VACUUM")}
     with prefect_server(home, server_env, startup_timeout=150) as url:
-        yield env | {"PREFECT_API_URL": url}
+        yield env | {"PREFECT_API_URL": url, "EUJP_WRITER_LIMIT": "eujp-writer-test"}
 
 
 def two_writers(tmp_path: Path, env: dict, *, wait: float, hold: float) -> list[dict]:
@@ -58,7 +61,7 @@ def test_two_writers_at_once_one_writes_the_other_fails_cleanly(tmp_path, prefec
     assert sorted(r["status"] for r in results) == ["locked", "wrote"], results
     locked = next(r for r in results if r["status"] == "locked")
     wrote = next(r for r in results if r["status"] == "wrote")
-    assert "another run is writing to" in locked["message"] and "eujp-writer-" in locked["message"]
+    assert "another run is writing to" in locked["message"] and "'eujp-writer-test'" in locked["message"]
     assert "nothing was changed" in locked["message"]
     assert wrote["start"] <= locked["at"] <= wrote["end"]  # it gave up while the other one was writing
 

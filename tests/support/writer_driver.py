@@ -19,7 +19,8 @@ from flows.writers import writer_slot
 
 
 def main(publish_uri: str, warehouse: str, wait: str, hold: str, out: str, go: str) -> int:
-    settings = Settings(publish_uri=publish_uri, warehouse_path=Path(warehouse), lock_wait_seconds=float(wait))
+    settings = Settings.from_env(publish_uri=publish_uri, warehouse_path=Path(warehouse),
+                                 lock_wait_seconds=float(wait))
     Path(out + ".ready").write_text("ready")
     while not Path(go).exists():
         time.sleep(0.05)

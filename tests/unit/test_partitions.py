@@ -138,3 +138,42 @@ def test_dask_address_is_checked():
         Settings(dask_address="10.0.0.5:8786")
     assert Settings(dask_address="tcp://10.0.0.5:8786").fans_out and not Settings().fans_out
     assert Settings(fanout=True).fans_out
+
+
+def test_preflight_names_a_dask_scheduler_that_does_not_answer():
+    import socket
+
+    from eujp.preflight import check_dask_scheduler
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    check = check_dask_scheduler(Settings(dask_address=f"tcp://127.0.0.1:{port}"))
+    assert not check.ok and f"tcp://127.0.0.1:{port} did not answer" in check.detail
+    assert "EUJP_DASK_ADDRESS" in check.setting
+    assert check_dask_scheduler(Settings()).ok
+
+
+def test_raw_mode_partitions_are_the_landed_payloads_of_the_day(tmp_path, countries):
+    """--from-raw: the partitions are read from the raw zone's metadata only, and prepare to the same rows."""
+    settings = settings_for(tmp_path, snapshot(tmp_path, months=2))
+    landed = [partitions.land_partition(p, settings) for p in partitions.plan_snapshot(STREAMED, settings)]
+    found = partitions.landed_on(open_store(settings.publish_uri), STREAMED, DAY)
+    assert sorted((p.key, p.sha256, p.size) for p in found) == sorted((p.key, p.sha256, p.size) for p in landed)
+    replay = settings.with_(source_mode="raw", raw_date=DAY)
+    results = [partitions.prepare_partition([p], replay, countries) for p in found]
+    batch = partitions.collect_batch(SourceBatch(source=STREAMED.name, table=STREAMED.table.name,
+                                                 started_at=utcnow()), results, replay)
+    assert_same_batches(batch, single(settings, countries))
+    with pytest.raises(Exception, match="nothing was landed"):
+        partitions.landed_on(open_store(settings.publish_uri), STREAMED, date(2001, 1, 1))
+
+
+def test_the_task_runner_is_the_given_scheduler_or_a_local_cluster():
+    from flows.fanout import task_runner
+
+    remote = task_runner(Settings(dask_address="tcp://10.0.0.5:8786"))
+    assert remote.address == "tcp://10.0.0.5:8786"
+    local = task_runner(Settings(fanout=True, dask_workers=3))
+    assert local.address is None and local.cluster_kwargs["n_workers"] == 3
+    assert local.cluster_kwargs["threads_per_worker"] == 1
