@@ -100,7 +100,7 @@ def plan_snapshot(source: Source, settings: Settings) -> list[Partition]:
 
 def landed_partitions(source: Source, keys: list[str], payloads: list[RawPayload]
                       ) -> list[LandedPartition]:
-    """Partitions of payloads the flow itself landed (live mode) or found landed (raw mode)."""
+    """Partitions of payloads the flow itself fetched and landed (live mode: the request plan decides them)."""
     return [LandedPartition(source.name, i, key, p.sha256, p.name, p.size, dict(p.headers))
             for i, (key, p) in enumerate(zip(keys, payloads, strict=True))]
 

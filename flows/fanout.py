@@ -30,13 +30,18 @@ from flows.tasks import extract_and_land
 def task_runner(settings: Settings):
     """The DaskTaskRunner of the run: the given scheduler, or a local cluster of settings.dask_workers worker
     processes with one thread each (the work is CPU-bound polars and GX; one thread keeps a worker's memory
-    to one partition at a time)."""
+    to one partition at a time), given the run's PREFECT_API_URL."""
+    from prefect.settings import PREFECT_API_URL
     from prefect_dask import DaskTaskRunner
 
     if settings.dask_address:
         return DaskTaskRunner(address=settings.dask_address)
-    return DaskTaskRunner(cluster_kwargs={"n_workers": settings.dask_workers, "threads_per_worker": 1,
-                                          "processes": True, "dashboard_address": None})
+    cluster = {"n_workers": settings.dask_workers, "threads_per_worker": 1, "processes": True,
+               "dashboard_address": None}
+    api = PREFECT_API_URL.value()
+    if api:  # the workers report to the run's Prefect server (not a temporary one each), whatever their env
+        cluster["env"] = {"PREFECT_API_URL": api}
+    return DaskTaskRunner(cluster_kwargs=cluster)
 
 
 @task(name="land-partition", cache_policy=NO_CACHE, task_run_name="land {partition.source} #{partition.index}",

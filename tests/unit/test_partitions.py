@@ -174,6 +174,11 @@ def test_the_task_runner_is_the_given_scheduler_or_a_local_cluster():
 
     remote = task_runner(Settings(dask_address="tcp://10.0.0.5:8786"))
     assert remote.address == "tcp://10.0.0.5:8786"
-    local = task_runner(Settings(fanout=True, dask_workers=3))
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
+        local = task_runner(Settings(fanout=True, dask_workers=3))
     assert local.address is None and local.cluster_kwargs["n_workers"] == 3
     assert local.cluster_kwargs["threads_per_worker"] == 1
+    # the workers report to the run's Prefect server instead of starting one each
+    assert local.cluster_kwargs["env"] == {"PREFECT_API_URL": "http://127.0.0.1:4200/api"}
