@@ -129,24 +129,30 @@ def commit_times(work: Path, partition_counts: list[int], rows_per_partition: in
     landed = [partitions.land_partition(p, settings) for p in partitions.plan_snapshot(source, settings)]
     results = [partitions.prepare_partition([p], settings, countries) for p in landed]
     assert not any(r.error for r in results) and len(files) == top
+    from benchmarks.measure import Meter, rss_bytes
+
     rows = []
     for count in partition_counts:
         batch = SourceBatch(source=source.name, table=source.table.name, started_at=utcnow())
-        started = time.perf_counter()
-        batch = partitions.collect_batch(batch, results[:count], settings)
-        collected = time.perf_counter() - started
         path = work / f"commit-{count}.duckdb"
-        with duckdb.connect(str(path)) as conn:
+        before = rss_bytes()
+        with Meter() as meter, duckdb.connect(str(path)) as conn:
             ensure_schema(conn)
             load_dim_country(conn, countries)
             started = time.perf_counter()
-            load_batches(conn, [batch], run_id=f"commit-{count}")
-            conn.execute("CHECKPOINT")
-            loaded = time.perf_counter() - started
+            with meter.stage("commit"):
+                batch = partitions.collect_batch(batch, results[:count], settings)
+                collected = time.perf_counter() - started
+                started = time.perf_counter()
+                load_batches(conn, [batch], run_id=f"commit-{count}")
+                conn.execute("CHECKPOINT")
+                loaded = time.perf_counter() - started
             table_rows = conn.execute(f"SELECT count(*) FROM {source.table.name}").fetchone()[0]
         path.unlink()
-        rows.append({"partitions": count, "rows_in": batch.rows_in, "table_rows": table_rows,
-                     "collect": collected, "load": loaded})
+        del batch
+        rows.append({"partitions": count, "rows_in": sum(r.rows_in for r in results[:count]),
+                     "table_rows": table_rows, "collect": collected, "load": loaded,
+                     "peak_above": max(meter.stages["commit"].peak_rss - before, 0)})
     return rows
 
 
@@ -170,13 +176,15 @@ def render(args, single: dict, fan: dict[int, dict], commits: list[dict], load: 
         f"{single['rows']:,} table rows.", "",
         (f"### Commit: collect the Parquet pieces and load them in one transaction "
         f"({args.rows_per_partition:,} wire rows per partition)"), "",
-        "| partitions | wire rows | table rows | collect s | load s | total s | s per partition | s per 1M table rows |",
-        "|---|---|---|---|---|---|---|---|"]
+        ("| partitions | wire rows | table rows | collect s | load s | total s | s per partition | s per 1M table rows "
+        "| peak RSS above the start | per table row |"),
+        "|---|---|---|---|---|---|---|---|---|---|"]
     for c in commits:
         total = c["collect"] + c["load"]
         lines.append(f"| {c['partitions']} | {c['rows_in']:,} | {c['table_rows']:,} | {c['collect']:.2f} | "
                      f"{c['load']:.2f} | {total:.2f} | {total / c['partitions']:.3f} | "
-                     f"{total / c['table_rows'] * 1e6:.2f} |")
+                     f"{total / c['table_rows'] * 1e6:.2f} | {c['peak_above'] / 1e6:.0f} MB | "
+                     f"{c['peak_above'] / c['table_rows']:.0f} B |")
     return "\n".join(lines) + "\n"
 
 
