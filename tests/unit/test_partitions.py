@@ -182,3 +182,22 @@ def test_the_task_runner_is_the_given_scheduler_or_a_local_cluster():
     assert local.cluster_kwargs["threads_per_worker"] == 1
     # the workers report to the run's Prefect server instead of starting one each
     assert local.cluster_kwargs["env"] == {"PREFECT_API_URL": "http://127.0.0.1:4200/api"}
+
+
+def test_eujp_run_refuses_a_dask_address_that_is_not_one_and_one_nobody_answers(tmp_path):
+    import socket
+
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    common = ["run", "--warehouse", str(tmp_path / "var" / "w.duckdb"), "--publish", str(tmp_path / "store")]
+    bad = CliRunner().invoke(app, [*common, "--dask-address", "10.0.0.5:8786"])
+    assert bad.exit_code == 2 and "EUJP_DASK_ADDRESS must be a Dask scheduler address" in bad.output, bad.output
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    silent = CliRunner().invoke(app, [*common, "--dask-address", f"tcp://127.0.0.1:{port}"])
+    assert silent.exit_code == 2, silent.output
+    assert "did not answer" in silent.output and "EUJP_DASK_ADDRESS" in silent.output
+    assert not (tmp_path / "var" / "w.duckdb").exists()
