@@ -282,12 +282,11 @@ def check_lake_catalog(settings: Settings) -> Check:
     return _ok("lake catalog", "none configured: nothing to check")
 
 
-def check_dask_scheduler(settings: Settings) -> Check:
+def check_dask_scheduler(settings: Settings) -> Check | None:
     """With fan-out on an existing cluster (EUJP_DASK_ADDRESS, `--dask-address`), its scheduler accepts a TCP
-    connection (the run would otherwise wait for it inside the flow)."""
+    connection (the run would otherwise wait for it inside the flow). None (no line) without one."""
     if not settings.dask_address:
-        return _ok("Dask", f"local cluster of {settings.dask_workers} worker(s)" if settings.fans_out
-                   else "not used: one process")
+        return None
     import socket
 
     host, _, port = settings.dask_address.split("://", 1)[1].rpartition(":")
@@ -316,7 +315,8 @@ def run_checks(settings: Settings, *, prefect_api_url: str | None = None, skip: 
                write: bool = True) -> list[Check]:
     """Every check (CHECKS, but those named in `skip`), in order. `write=False`: the publish target is only
     read (as-of rebuilds read its raw zone and publish nothing)."""
-    return [check(settings, prefect_api_url, write) for name, check in CHECKS.items() if name not in skip]
+    checks = [check(settings, prefect_api_url, write) for name, check in CHECKS.items() if name not in skip]
+    return [c for c in checks if c is not None]  # a check of something not configured says nothing
 
 
 def preflight(settings: Settings, *, prefect_api_url: str | None = None, skip: tuple[str, ...] = (),

@@ -151,7 +151,7 @@ def test_preflight_names_a_dask_scheduler_that_does_not_answer():
     check = check_dask_scheduler(Settings(dask_address=f"tcp://127.0.0.1:{port}"))
     assert not check.ok and f"tcp://127.0.0.1:{port} did not answer" in check.detail
     assert "EUJP_DASK_ADDRESS" in check.setting
-    assert check_dask_scheduler(Settings()).ok
+    assert check_dask_scheduler(Settings()) is None  # no scheduler given: no line in `eujp check`
 
 
 def test_raw_mode_partitions_are_the_landed_payloads_of_the_day(tmp_path, countries):
