@@ -51,6 +51,8 @@ def _pct(name: str, value: str) -> float:
         raise ValueError(f"{name} must be a percentage between 0 and 100, got {value!r}") from None
 
 
+DASK_ADDRESS_PATTERN = re.compile(r"^(tcp|tls|inproc|ucx)://[^\s/]+$")
+
 # A run id names files (staging/{run_id}.duckdb) and object keys (runs/{run_id}/): one safe path segment.
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -113,6 +115,16 @@ class Settings:
     public_url: str | None = None  # http(s) base under which the publish URI is served (links in artifacts)
     publish_timeout: float = 300.0  # EUJP_PUBLISH_TIMEOUT: seconds the whole publish may take, retries included
     raw_retention_days: int | None = None  # EUJP_RAW_RETENTION_DAYS (eujp.retention); None: never prune raw/
+    # Fan-out (flows/fanout.py): the partitions of a streaming source (Comext) run as Prefect tasks on Dask.
+    # dask_address (EUJP_DASK_ADDRESS, `--dask-address`): an existing scheduler, tcp://HOST:PORT; else with
+    # fanout (EUJP_FANOUT=1, `--fanout`) a local cluster of dask_workers processes (EUJP_DASK_WORKERS).
+    dask_address: str | None = None
+    fanout: bool = False
+    dask_workers: int = 2
+    # Writers (flows/writers.py): the Prefect global concurrency limit every run holds while it writes
+    # (EUJP_WRITER_LIMIT); None: one per remote publish target, none for a local folder (writer_limit_name);
+    # "off": only the file lock.
+    writer_limit: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.run_id, str) or not RUN_ID_PATTERN.match(self.run_id):
@@ -123,6 +135,11 @@ class Settings:
                              f"got {self.keep_runs}")
         if not self.publish_timeout > 0:  # also NaN
             raise ValueError(f"EUJP_PUBLISH_TIMEOUT must be a number of seconds above 0, got {self.publish_timeout:g}")
+        if self.dask_workers < 1:
+            raise ValueError(f"EUJP_DASK_WORKERS must be at least 1, got {self.dask_workers}")
+        if self.dask_address is not None and not DASK_ADDRESS_PATTERN.match(self.dask_address):
+            raise ValueError(f"EUJP_DASK_ADDRESS must be a Dask scheduler address such as tcp://10.0.0.5:8786, "
+                             f"got {self.dask_address!r}")
         if self.raw_retention_days is not None and self.raw_retention_days < 1:
             raise ValueError(f"EUJP_RAW_RETENTION_DAYS must be at least 1 (unset: keep every landing), "
                              f"got {self.raw_retention_days}")
@@ -162,6 +179,14 @@ class Settings:
             base["publish_timeout"] = _number("EUJP_PUBLISH_TIMEOUT", env["EUJP_PUBLISH_TIMEOUT"], float)
         if env.get("EUJP_RAW_RETENTION_DAYS"):
             base["raw_retention_days"] = _number("EUJP_RAW_RETENTION_DAYS", env["EUJP_RAW_RETENTION_DAYS"], int)
+        if env.get("EUJP_DASK_ADDRESS"):
+            base["dask_address"] = env["EUJP_DASK_ADDRESS"].strip()
+        if env.get("EUJP_FANOUT"):
+            base["fanout"] = env["EUJP_FANOUT"].strip().lower() in ("1", "true", "yes", "on")
+        if env.get("EUJP_DASK_WORKERS"):
+            base["dask_workers"] = _number("EUJP_DASK_WORKERS", env["EUJP_DASK_WORKERS"], int)
+        if env.get("EUJP_WRITER_LIMIT"):
+            base["writer_limit"] = env["EUJP_WRITER_LIMIT"].strip()
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)
 
@@ -175,6 +200,11 @@ class Settings:
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
+
+    @property
+    def fans_out(self) -> bool:
+        """Whether streaming sources run partition by partition on Dask (a scheduler address implies it)."""
+        return self.fanout or self.dask_address is not None
 
     @property
     def staging_dir(self) -> Path:

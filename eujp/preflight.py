@@ -314,6 +314,23 @@ def check_lake_catalog(settings: Settings) -> Check:
     return _ok("lake catalog", f"{cfg.describe()} answers; data under {cfg.data_path}")
 
 
+def check_dask_scheduler(settings: Settings) -> Check | None:
+    """With fan-out on an existing cluster (EUJP_DASK_ADDRESS, `--dask-address`), its scheduler accepts a TCP
+    connection (the run would otherwise wait for it inside the flow). None (no line) without one."""
+    if not settings.dask_address:
+        return None
+    import socket
+
+    host, _, port = settings.dask_address.split("://", 1)[1].rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=PREFECT_TIMEOUT):
+            pass
+    except (OSError, ValueError) as exc:
+        return _failed("Dask scheduler", f"{settings.dask_address} did not answer ({exc})",
+                       "EUJP_DASK_ADDRESS (or --dask-address)")
+    return _ok("Dask scheduler", f"{settings.dask_address} answers")
+
+
 # --- all of them -----------------------------------------------------------------------------------------
 
 CHECKS: dict[str, Callable[..., Check]] = {
@@ -322,6 +339,7 @@ CHECKS: dict[str, Callable[..., Check]] = {
     "prefect": lambda s, api, write: check_prefect_api(api),
     "snapshot": lambda s, api, write: check_snapshot_folder(s),
     "catalog": lambda s, api, write: check_lake_catalog(s),
+    "dask": lambda s, api, write: check_dask_scheduler(s),
 }
 
 
@@ -329,7 +347,8 @@ def run_checks(settings: Settings, *, prefect_api_url: str | None = None, skip: 
                write: bool = True) -> list[Check]:
     """Every check (CHECKS, but those named in `skip`), in order. `write=False`: the publish target is only
     read (as-of rebuilds read its raw zone and publish nothing)."""
-    return [check(settings, prefect_api_url, write) for name, check in CHECKS.items() if name not in skip]
+    checks = [check(settings, prefect_api_url, write) for name, check in CHECKS.items() if name not in skip]
+    return [c for c in checks if c is not None]  # a check of something not configured says nothing
 
 
 def preflight(settings: Settings, *, prefect_api_url: str | None = None, skip: tuple[str, ...] = (),

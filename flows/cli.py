@@ -126,6 +126,12 @@ def run(
                                         "since its last load; live: full, unconditional extraction.")] = False,
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only these sources (repeatable).")] = None,
     run_id: Annotated[str | None, typer.Option(help="Run id (default: time-based, unique).")] = None,
+    dask_address: Annotated[str | None, typer.Option(
+        "--dask-address", help="Fan the partitions of Comext (one month file or live slice each) out to this "
+        "Dask scheduler, tcp://HOST:PORT (env EUJP_DASK_ADDRESS); its workers need this package, the object "
+        "store and PREFECT_API_URL (docs/scale-out.md).")] = None,
+    fanout: Annotated[bool, typer.Option("--fanout", help="Fan the partitions out to a local Dask cluster of "
+                                         "EUJP_DASK_WORKERS processes (default 2; env EUJP_FANOUT=1).")] = False,
 ) -> None:
     """Run the daily flow once (extract, transform, validate, load, audit, publish) and print a summary.
 
@@ -135,7 +141,8 @@ def run(
     _check_run_options(snapshot_dir=snapshot_dir, source_kind=source_kind, from_raw=from_raw, as_of=as_of,
                        force=force)
     settings = _run_settings(snapshot_dir=snapshot_dir, warehouse=warehouse, publish=publish, from_raw=from_raw,
-                             as_of=as_of, source_kind=source_kind, run_id=run_id, only=only, force=force)
+                             as_of=as_of, source_kind=source_kind, run_id=run_id, only=only, force=force,
+                             dask_address=dask_address, fanout=fanout)
     from eujp import progress
 
     with progress.terminal_progress() as shown:
@@ -155,6 +162,8 @@ def run(
                 run_id=settings.run_id,
                 only_sources=only or None,
                 force=force,
+                dask_address=dask_address,
+                fanout=fanout,
                 return_state=True,
             )
     _finish_run(state)
@@ -179,7 +188,7 @@ def _check_run_options(*, snapshot_dir: Path | None, source_kind: SourceKind, fr
 
 def _run_settings(*, snapshot_dir: Path | None, warehouse: Path | None, publish: str | None, from_raw: str | None,
                   as_of: str | None, source_kind: SourceKind, run_id: str | None, only: list[str] | None,
-                  force: bool):
+                  force: bool, dask_address: str | None = None, fanout: bool = False):
     """The run's settings as the flow will resolve them (options over EUJP_* variables over defaults); an as-of
     rebuild writes its own warehouse (default asof/warehouse-DAY.duckdb beside the live one) and reads the
     raw zone. A bad value (run id, EUJP_KEEP_RUNS, ...) is a typer.BadParameter."""
@@ -192,7 +201,8 @@ def _run_settings(*, snapshot_dir: Path | None, warehouse: Path | None, publish:
             snapshot_dir=snapshot_dir, warehouse_path=warehouse, publish_uri=publish, run_id=run_id,
             source_mode="raw" if from_raw else source_kind.value,
             raw_date=date.fromisoformat(from_raw) if from_raw else None,
-            only_sources=tuple(only) if only else None, force=force)
+            only_sources=tuple(only) if only else None, force=force, dask_address=dask_address,
+            fanout=fanout or None)
     except ValueError as exc:  # a run id that is not one safe path segment, EUJP_KEEP_RUNS out of range, ...
         raise typer.BadParameter(str(exc)) from None
     if as_of:

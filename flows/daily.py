@@ -30,6 +30,7 @@ from flows.domains import run_domain
 from flows.hooks import begin_run, notify_failure
 from flows.results import flow_result, report_run
 from flows.tasks import build_docs, confirm_nothing_new, load_audit_promote, publish, publish_retry_condition
+from flows.writers import writer_slot
 
 
 def check_settings(settings: Settings, logger) -> None:
@@ -51,7 +52,10 @@ def run_daily(settings: Settings) -> RunSummary:
     logger = get_run_logger()
     check_settings(settings, logger)
     summary = RunSummary(run_id=settings.run_id, status="success", warehouse=str(settings.warehouse_path))
-    with warehouse_lock(settings.warehouse_path, wait_seconds=settings.lock_wait_seconds):
+    # the file lock first (same host: the message names the holder's pid), then the writer limit (other hosts
+    # publishing to the same target: flows/writers.py)
+    with warehouse_lock(settings.warehouse_path, wait_seconds=settings.lock_wait_seconds), \
+            writer_slot(settings, logger):
         clean_stale_staging(settings.staging_dir)
         countries = load_countries(settings.run_date)
         batches: list[SourceBatch] = []
@@ -109,11 +113,14 @@ def daily_flow(
     run_id: str | None = None,
     only_sources: list[str] | None = None,
     force: bool = False,
+    dask_address: str | None = None,
+    fanout: bool = False,
 ):
     """Daily EU–Japan ETL: every source, validated, loaded into a staging copy, audited, promoted and
     published. Ends Failed (with the summary as its data) when any source or step failed or a source rejected
     more of its rows than its threshold (EUJP_MAX_REJECTED_PCT, eujp.rejections), and Failed with
-    the PreflightFailed as its data, before anything is done, when a setting is wrong (eujp.preflight)."""
+    the PreflightFailed as its data, before anything is done, when a setting is wrong (eujp.preflight).
+    `dask_address` / `fanout`: run the partitions of streaming sources on Dask (flows/fanout.py)."""
     settings = Settings.from_env(
         snapshot_dir=Path(snapshot_dir) if snapshot_dir else None,
         warehouse_path=Path(warehouse) if warehouse else None,
@@ -123,6 +130,8 @@ def daily_flow(
         run_id=run_id,
         only_sources=tuple(only_sources) if only_sources else None,
         force=force,
+        dask_address=dask_address,
+        fanout=fanout or None,
     )
     try:
         return flow_result(settings, lambda: run_daily(settings))

@@ -19,6 +19,7 @@ from eujp.config import Settings
 from eujp.pipeline import SourceBatch, skip_unchanged, utcnow
 from eujp.rows import describe_rows
 from eujp.sources import sources_for
+from flows.fanout import run_fanout
 from flows.tasks import extract_and_land, prepare
 
 
@@ -40,6 +41,13 @@ def prepare_domain(domain: str, settings: Settings, countries: pl.DataFrame) -> 
         if settings.only_sources and source.name not in settings.only_sources:
             continue
         batch = SourceBatch(source=source.name, table=source.table.name, started_at=utcnow())
+        if settings.fans_out and source.transform_key:  # partition by partition on Dask (flows/fanout.py)
+            import_validator()
+            with progress.step(f"{domain}: fan out {source.name} on Dask"):
+                batch = run_fanout(source.name, settings, countries, batch)
+            log_prepared(logger, batch)
+            batches.append(batch)
+            continue
         try:
             with progress.step(f"{domain}: extract {source.name}"):
                 payloads, batch.raw_keys = extract_and_land(source.name, settings)
@@ -54,13 +62,20 @@ def prepare_domain(domain: str, settings: Settings, countries: pl.DataFrame) -> 
         import_validator()
         with progress.step(f"{domain}: parse, transform, validate {source.name}"):
             batch = prepare(source.name, payloads, countries, batch)
-        if batch.error:
-            logger.error(batch.error)
-        else:
-            logger.info("%s: %s; %d table rows to write", source.name,
-                        describe_rows(batch.rows_in, batch.valid_wire_rows, batch.rows_rejected), batch.valid.height)
+        log_prepared(logger, batch)
         batches.append(batch)
     return batches
+
+
+def log_prepared(logger, batch: SourceBatch) -> None:
+    """Log how a source's preparation ended: its error, why it is unchanged, or its rows."""
+    if batch.error:
+        logger.error(batch.error)
+    elif batch.status == "unchanged":
+        logger.info("%s: %s; nothing parsed or loaded", batch.source, batch.note)
+    else:
+        logger.info("%s: %s; %d table rows to write", batch.source,
+                    describe_rows(batch.rows_in, batch.valid_wire_rows, batch.rows_rejected), batch.valid.height)
 
 
 def domain_result(domain: str, batches: list[SourceBatch]):

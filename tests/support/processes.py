@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 
@@ -157,3 +157,44 @@ def postgres_server(folder: Path, *, startup_timeout: float = 60) -> Iterator[st
                 os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
             except (ProcessLookupError, ValueError):
                 pass
+
+
+@contextmanager
+def dask_cluster(log_dir: Path, env: dict[str, str], *, workers: int = 2,
+                 startup_timeout: float = 90) -> Iterator[tuple[str, list[subprocess.Popen]]]:
+    """A real `dask scheduler` and `workers` `dask worker` processes (one process, one thread each) on
+    127.0.0.1, free ports, no dashboards, with `env` (give the workers PREFECT_API_URL and PYTHONPATH);
+    output in {log_dir}/dask-*.log. Yields (scheduler address, worker processes) once every worker has
+    registered; stops them all."""
+    from distributed import Client
+
+
+    bin_dir = Path(sys.executable).parent
+    address = f"tcp://127.0.0.1:{free_port()}"
+    procs: list[subprocess.Popen] = []
+    commands = [["scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"]]
+    commands += [["worker", address, "--host", "127.0.0.1", "--nworkers", "1", "--nthreads", "1",
+                  "--no-dashboard", "--name", f"w{i}"] for i in range(workers)]
+    with ExitStack() as logs:
+        try:
+            for i, command in enumerate(commands):
+                log = logs.enter_context(open(log_dir / f"dask-{'scheduler' if i == 0 else f'worker-{i - 1}'}.log",
+                                              "wb"))
+                procs.append(subprocess.Popen([str(bin_dir / "dask"), *command], env=env, stdout=log,
+                                              stderr=subprocess.STDOUT, start_new_session=True))
+
+            def registered() -> bool:
+                for p in procs:
+                    if p.poll() is not None:
+                        raise AssertionError(f"a dask process exited: {p.args}; see {log_dir}/dask-*.log")
+                try:
+                    with Client(address, timeout=5) as client:
+                        return len(client.scheduler_info()["workers"]) == workers
+                except OSError:
+                    return False
+
+            wait_for(registered, startup_timeout, f"{workers} dask workers to register", interval=1.0)
+            yield address, procs[1:]
+        finally:
+            for p in reversed(procs):
+                stop_group(p)

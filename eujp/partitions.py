@@ -1,0 +1,306 @@
+"""One source's work split into partitions that any worker can do alone (the fan-out of flows/fanout.py).
+
+A *partition* is one payload of a source that streams (`Source.transform_key`, e.g. Comext): in snapshot mode
+one file of the snapshot folder (a month of Comext), in live mode one landed slice, in raw mode one landed
+payload. The work on it runs in two steps, each a plain function of its arguments and the object store, so
+that a worker on another host needs nothing but the package and access to the store:
+
+    land_partition     snapshot file → raw zone (content-addressed, as eujp.landing.land)  → LandedPartition
+    prepare_partition  raw zone → parse → transform → validate → Parquet under a run-scoped staging prefix
+                       staging/{run_id}/{source}/part-NNNNN.parquet (+ .rejected.parquet) → PartitionResult
+
+The flow (the one committer) decides what is unchanged from the partitions' checksums before anything is
+parsed, regroups partitions whose keys may overlap (eujp.pipeline.key_groups: they are prepared again
+together, exactly as the single-process streaming path does), then `collect_batch` turns the results into
+the source's SourceBatch (rows read back from the Parquet pieces, one merged validation report), which
+`eujp.pipeline.load_batches` loads in one transaction per source like any other batch. `discard_staging`
+removes the run's prefix once the run is over. Nothing here imports Prefect or Dask.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import polars as pl
+
+from eujp.config import Settings
+from eujp.errors import EujpError
+from eujp.landing import RawPayload, land
+from eujp.pipeline import (
+    SourceBatch,
+    check_payload_sizes,
+    key_groups,
+    key_ranges,
+    parse_payloads,
+    run_transform,
+    utcnow,
+)
+from eujp.sources import Source, get_source
+from eujp.storage import ObjectStore, open_store
+
+STAGING_PREFIX = "staging"
+
+
+def worker_settings(settings: Settings) -> Settings:
+    """The settings a worker gets: a local publish folder and the snapshot folder as absolute paths (a worker
+    process does not share the flow's working directory). An s3:// URI is left as it is."""
+    changes: dict = {"snapshot_dir": Path(settings.snapshot_dir).resolve()}
+    if "://" not in settings.publish_uri:
+        changes["publish_uri"] = str(Path(settings.publish_uri).resolve())
+    return settings.with_(**changes)
+
+
+def where() -> str:
+    """Who did a piece of work: host and process id (recorded on every result)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# --- the partitions of a source -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Partition:
+    """What a worker needs to land one partition: the source and one snapshot file."""
+
+    source: str
+    index: int
+    path: str  # absolute path of the snapshot file (readable by the worker: same host or a shared volume)
+
+
+@dataclass(frozen=True)
+class LandedPartition:
+    """One partition in the raw zone: its key, content hash and the request metadata kept with it."""
+
+    source: str
+    index: int
+    key: str  # raw/{source}/{day}/{sha256}.{ext}
+    sha256: str
+    name: str
+    size: int
+    headers: dict = field(default_factory=dict)
+    worker: str = ""
+
+
+def plan_snapshot(source: Source, settings: Settings) -> list[Partition]:
+    """One partition per snapshot file of `source` (sorted by name, as eujp.extract reads them); ExtractError
+    when there is none, PayloadTooLargeError when a file is over the source's cap (checked here, by the
+    flow, so that the workers need none of the run's environment)."""
+    from eujp.extract import read_snapshot
+
+    payloads = read_snapshot(source, settings.snapshot_dir)
+    check_payload_sizes(source, payloads)
+    return [Partition(source.name, i, str(Path(p.path).resolve())) for i, p in enumerate(payloads)]
+
+
+def landed_partitions(source: Source, keys: list[str], payloads: list[RawPayload]
+                      ) -> list[LandedPartition]:
+    """Partitions of payloads the flow itself fetched and landed (live mode: the request plan decides them)."""
+    return [LandedPartition(source.name, i, key, p.sha256, p.name, p.size, dict(p.headers))
+            for i, (key, p) in enumerate(zip(keys, payloads, strict=True))]
+
+
+def landed_on(store: ObjectStore, source: Source, day) -> list[LandedPartition]:
+    """The partitions landed for `source` on `day` (raw mode), read from their .meta.json only (the payloads
+    stay in the store for the workers), in the order eujp.landing.read_landed returns them."""
+    prefix = f"raw/{source.name}/{day.isoformat()}"
+    metas = sorted(k for k in store.list_keys(prefix) if k.endswith(".meta.json"))
+    if not metas:
+        raise EujpError(f"{source.name}: nothing was landed under {store.uri}/{prefix}/")
+    found = []
+    for meta_key in metas:
+        meta = json.loads(store.get_bytes(meta_key))
+        found.append((meta["fetched_at"], meta["name"], meta_key.removesuffix(".meta.json") + "." + meta["ext"], meta))
+    found.sort(key=lambda t: (t[0], t[1]))
+    return [LandedPartition(source.name, i, key, meta["sha256"], meta["name"], meta["size"],
+                            meta.get("headers", {}))
+            for i, (_, _, key, meta) in enumerate(found)]
+
+
+# --- the work of one partition (runs on a worker) ------------------------------------------------------------
+
+def land_partition(partition: Partition, settings: Settings) -> LandedPartition:
+    """Land one snapshot file into the raw zone (a no-op when the same bytes are there already)."""
+    source = get_source(partition.source)
+    store = open_store(settings.publish_uri)
+    payload = RawPayload.from_file(source.name, Path(partition.path))
+    key = land(store, payload, settings.run_date, source.extension)
+    return LandedPartition(source.name, partition.index, key, payload.sha256, payload.name, payload.size,
+                           worker=where())
+
+
+@dataclass
+class PartitionResult:
+    """What became of one group of partitions (usually one): where its rows are, and its accounting."""
+
+    source: str
+    indices: tuple[int, ...]
+    valid_key: str | None = None  # Parquet of the valid rows (table columns)
+    rejected_key: str | None = None  # Parquet of the rejected rows (eujp.rejections' columns)
+    rows_in: int = 0
+    valid_wire_rows: int = 0
+    rows_valid: int = 0
+    rows_rejected: int = 0
+    source_version: str | None = None
+    ranges: list | None = None  # eujp.pipeline.key_ranges of the wire rows, over the source's transform_key
+    validation: object = None  # eujp.validate.ValidationReport without its GX objects
+    error: str | None = None
+    failed_step: str | None = None
+    worker: str = ""
+    seconds: float = 0.0
+
+
+def staging_key(settings: Settings, source: str, indices: tuple[int, ...], kind: str) -> str:
+    first = indices[0]
+    tag = f"part-{first:05d}" + (f"-g{len(indices)}" if len(indices) > 1 else "")
+    return f"{STAGING_PREFIX}/{settings.run_id}/{source}/{tag}.{kind}.parquet"
+
+
+def _put_parquet(store: ObjectStore, key: str, frame: pl.DataFrame) -> None:
+    with tempfile.TemporaryDirectory(prefix="eujp-part-") as tmp:
+        path = Path(tmp) / "part.parquet"
+        frame.write_parquet(path, compression="zstd", statistics=True)
+        store.put_file(key, path, "application/vnd.apache.parquet")
+
+
+def _read_parquet(store: ObjectStore, key: str) -> pl.DataFrame:
+    return pl.read_parquet(io.BytesIO(store.get_bytes(key)))
+
+
+def _read_landed(store: ObjectStore, part: LandedPartition) -> RawPayload:
+    import hashlib
+
+    data = store.get_bytes(part.key)
+    if hashlib.sha256(data).hexdigest() != part.sha256:
+        raise EujpError(f"{part.source}: landed payload {part.key} does not match its sha256")
+    meta_key = part.key.rsplit(".", 1)[0] + ".meta.json"
+    meta = json.loads(store.get_bytes(meta_key)) if store.exists(meta_key) else {}
+    return RawPayload(part.source, part.name, data, meta.get("url", part.key), dict(part.headers),
+                      meta.get("fetched_at", ""))
+
+
+def prepare_partition(parts: list[LandedPartition], settings: Settings, countries: pl.DataFrame) -> PartitionResult:
+    """Parse, transform and validate one group of landed partitions (usually one) and write its valid and
+    rejected rows as Parquet under the run's staging prefix. Errors are recorded on the result (the flow
+    fails the source with them), never raised: a partition is a piece of one source."""
+    from eujp.validate import validate_frame
+
+    started = time.perf_counter()
+    source = get_source(parts[0].source)
+    indices = tuple(p.index for p in parts)
+    result = PartitionResult(source=source.name, indices=indices, worker=where())
+    store = open_store(settings.publish_uri)
+    step = "parse"
+    try:
+        payloads = [_read_landed(store, p) for p in parts]
+        parsed = parse_payloads(source, payloads)
+        if source.transform_key:
+            result.ranges = key_ranges(parsed.frame, source.transform_key)
+        step = "transform"
+        transformed = run_transform(source, parsed, countries)
+        result.source_version = parsed.source_version
+        del parsed
+        step = "validate"
+        report = validate_frame(source.table.name, transformed.valid)
+        result.validation = replace(report, gx_result=None, gx_suite=None)
+        result.rows_in = transformed.rows_in
+        result.rows_rejected = transformed.rejected.height
+        result.valid_wire_rows = transformed.rows_in - transformed.rejected.height
+        result.rows_valid = transformed.valid.height
+        step = "write"
+        result.valid_key = staging_key(settings, source.name, indices, "valid")
+        _put_parquet(store, result.valid_key, transformed.valid)
+        result.rejected_key = staging_key(settings, source.name, indices, "rejected")
+        _put_parquet(store, result.rejected_key, transformed.rejected)
+    except Exception as exc:  # noqa: BLE001 - the flow fails the source with it
+        detail = str(exc) if isinstance(exc, EujpError) else f"{type(exc).__name__}: {exc}"
+        result.error, result.failed_step = f"partition {', '.join(p.name for p in parts)}: {detail}", step
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+# --- the committer's side --------------------------------------------------------------------------------------
+
+def overlapping_groups(results: list[PartitionResult]) -> list[list[int]]:
+    """Groups (of partition indices, >1 each) whose wire keys may overlap: they must be prepared together."""
+    ranges = [r.ranges for r in results]
+    return [[i for pos in group for i in results[pos].indices]
+            for group in key_groups(ranges) if len(group) > 1]
+
+
+def merge_reports(reports: list):
+    """One validation report for a source from its partitions' reports: an expectation holds when it held on
+    every partition (its unexpected rows added up); the table's row count is checked on the sum. Valid as
+    long as no two partitions share a natural key (overlapping ones are prepared together)."""
+    reports = [r for r in reports if r is not None]
+    if not reports:
+        return None
+    rows = sum(r.row_count for r in reports)
+    outcomes = []
+    for position, first in enumerate(reports[0].outcomes):
+        same = [r.outcomes[position] for r in reports]
+        if first.expectation_type == "expect_table_row_count_to_be_between":
+            low, high = first.kwargs.get("min_value"), first.kwargs.get("max_value")
+            ok = (low is None or rows >= low) and (high is None or rows <= high)
+            outcomes.append(replace(first, success=ok, message="" if ok else
+                                    f"table has {rows:,} rows, expected between {low} and {high}"))
+            continue
+        counts = [o.unexpected_count for o in same]
+        elements = [o.element_count for o in same]
+        unexpected = None if any(c is None for c in counts) else sum(counts)
+        element_count = None if any(e is None for e in elements) else sum(elements)
+        failed = [o for o in same if not o.success]
+        outcomes.append(replace(
+            first, success=not failed, unexpected_count=unexpected, element_count=element_count,
+            unexpected_percent=(100.0 * unexpected / element_count) if unexpected is not None and element_count
+            else (0.0 if unexpected == 0 else first.unexpected_percent),
+            sample_offending_rows=[row for o in failed for row in o.sample_offending_rows][:20],
+            message=failed[0].message if failed else first.message))
+    return replace(reports[0], row_count=rows, outcomes=outcomes,
+                   duration_seconds=sum(r.duration_seconds for r in reports), gx_result=None, gx_suite=None)
+
+
+def collect_batch(batch: SourceBatch, results: list[PartitionResult], settings: Settings) -> SourceBatch:
+    """The source's batch from its partitions' results: rows read back from their Parquet pieces, the
+    accounting summed, one validation report; the batch fails (as eujp.pipeline.prepare_source would)
+    when a partition failed or a critical expectation failed."""
+    failed = [r for r in results if r.error]
+    if failed:
+        return batch.fail(failed[0].failed_step or "prepare", EujpError(" | ".join(r.error for r in failed)))
+    store = open_store(settings.publish_uri)
+    results = sorted(results, key=lambda r: r.indices)
+    versions = [r.source_version for r in results if r.source_version]
+    batch.source_version = max(versions) if versions else None
+    valid = pl.concat([_read_parquet(store, r.valid_key) for r in results])
+    if len({r.source_version for r in results}) > 1 and "source_version" in valid.columns:
+        valid = valid.with_columns(pl.lit(batch.source_version, dtype=valid.schema["source_version"])
+                                   .alias("source_version"))
+    batch.valid = valid
+    batch.rejected = pl.concat([_read_parquet(store, r.rejected_key) for r in results], how="diagonal_relaxed")
+    batch.rows_in = sum(r.rows_in for r in results)
+    batch.valid_wire_rows = sum(r.valid_wire_rows for r in results)
+    batch.rows_rejected = sum(r.rows_rejected for r in results)
+    batch.validation = merge_reports([r.validation for r in results])
+    try:
+        if batch.validation is not None:
+            batch.validation.raise_for_critical()
+    except Exception as exc:  # noqa: BLE001 - recorded as prepare_source records it
+        return batch.fail("validate", exc)
+    batch.status = "prepared"
+    batch.ended_at = utcnow()
+    return batch
+
+
+def discard_staging(settings: Settings, source: str | None = None) -> int:
+    """Delete the run's staging prefix (its Parquet pieces), or only `source`'s; how many objects were
+    deleted."""
+    store = open_store(settings.publish_uri)
+    keys = store.list_keys(f"{STAGING_PREFIX}/{settings.run_id}" + (f"/{source}" if source else ""))
+    if keys:
+        store.delete(keys)
+    return len(keys)

@@ -1,0 +1,113 @@
+"""Fan-out on Dask: the partitions of a streaming source (Comext: one month file or one live slice each) are
+landed, parsed, transformed, validated and written to Parquet by Prefect tasks on a `DaskTaskRunner`; the
+flow that called them is the one committer (eujp.partitions.collect_batch, then the usual load of the
+daily flow, one transaction per source), so the audit and the all-or-nothing publish hold as before.
+
+    settings.dask_address (EUJP_DASK_ADDRESS, `eujp run --dask-address tcp://HOST:PORT`): an existing cluster;
+    else settings.fanout (EUJP_FANOUT=1, `eujp run --fanout`): a local cluster of EUJP_DASK_WORKERS processes.
+
+The tasks get everything as arguments (settings, the partition, dim_country) and read and write only the
+object store (raw zone, staging/{run_id}/): a worker keeps no state. Workers report their task runs to the
+Prefect API in *their* environment: start them with the run's PREFECT_API_URL (docs/scale-out.md).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+from prefect import flow, get_run_logger, task, unmapped
+from prefect.cache_policies import NO_CACHE
+
+from eujp import partitions
+from eujp.config import Settings
+from eujp.partitions import LandedPartition, Partition, PartitionResult
+from eujp.pipeline import SourceBatch, skip_unchanged
+from eujp.sources import get_source
+from eujp.storage import open_store
+from flows.hooks import remember_task_failure
+from flows.tasks import extract_and_land
+
+
+def task_runner(settings: Settings):
+    """The DaskTaskRunner of the run: the given scheduler, or a local cluster of settings.dask_workers worker
+    processes with one thread each (the work is CPU-bound polars and GX; one thread keeps a worker's memory
+    to one partition at a time), given the run's PREFECT_API_URL."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect_dask import DaskTaskRunner
+
+    if settings.dask_address:
+        return DaskTaskRunner(address=settings.dask_address)
+    cluster = {"n_workers": settings.dask_workers, "threads_per_worker": 1, "processes": True,
+               "dashboard_address": None}
+    api = PREFECT_API_URL.value()
+    if api:  # the workers report to the run's Prefect server (not a temporary one each), whatever their env
+        cluster["env"] = {"PREFECT_API_URL": api}
+    return DaskTaskRunner(cluster_kwargs=cluster)
+
+
+@task(name="land-partition", cache_policy=NO_CACHE, task_run_name="land {partition.source} #{partition.index}",
+      on_failure=[remember_task_failure])
+def land_partition(partition: Partition, settings: Settings) -> LandedPartition:
+    return partitions.land_partition(partition, settings)
+
+
+@task(name="prepare-partition", cache_policy=NO_CACHE, task_run_name="prepare {parts[0].source} {parts[0].name}",
+      on_failure=[remember_task_failure])
+def prepare_partition(parts: list[LandedPartition], settings: Settings, countries: pl.DataFrame) -> PartitionResult:
+    return partitions.prepare_partition(parts, settings, countries)
+
+
+def _prepare(groups: list[list[LandedPartition]], settings: Settings, countries: pl.DataFrame
+             ) -> list[PartitionResult]:
+    futures = prepare_partition.map(groups, unmapped(settings), unmapped(countries))
+    return [f.result() for f in futures]
+
+
+def landed_partitions(source_name: str, settings: Settings, batch: SourceBatch) -> list[LandedPartition]:
+    """The source's partitions in the raw zone: snapshot files landed by the workers; live slices fetched and
+    landed by the flow (the request plan decides the slices, eujp.live); raw mode: what that day landed."""
+    source = get_source(source_name)
+    if settings.source_mode == "snapshot":
+        futures = land_partition.map(partitions.plan_snapshot(source, settings), unmapped(settings))
+        landed = [f.result() for f in futures]
+        batch.raw_keys = [p.key for p in landed]
+        return landed
+    if settings.source_mode == "raw":
+        return partitions.landed_on(open_store(settings.publish_uri), source, settings.raw_date)
+    payloads, batch.raw_keys = extract_and_land(source_name, settings)
+    return partitions.landed_partitions(source, batch.raw_keys, payloads)
+
+
+@flow(name="eujp-fanout", flow_run_name="fanout-{source_name}-{settings.run_id}", validate_parameters=False)
+def fanout_flow(source_name: str, settings: Settings, countries: pl.DataFrame, batch: SourceBatch) -> SourceBatch:
+    """One source, partition by partition on the flow's task runner; returns its batch (prepared, unchanged
+    or failed), its rows collected from the partitions' Parquet pieces, which are then deleted."""
+    logger = get_run_logger()
+    settings = partitions.worker_settings(settings)
+    try:
+        try:
+            landed = landed_partitions(source_name, settings, batch)
+        except Exception as exc:  # noqa: BLE001 - the source fails, the others go on
+            return batch.fail("extract", exc)
+        if skip_unchanged(batch, landed, settings):
+            return batch
+        results = _prepare([[p] for p in landed], settings, countries)
+        if not any(r.error for r in results):
+            groups = partitions.overlapping_groups(results)
+            if groups:
+                grouped = {i for group in groups for i in group}
+                by_index = {p.index: p for p in landed}
+                logger.info("%s: partitions %s may share keys: prepared again together", source_name, groups)
+                results = [r for r in results if not grouped & set(r.indices)]
+                results += _prepare([[by_index[i] for i in group] for group in groups], settings, countries)
+        for r in results:
+            logger.info("%s: partition %s prepared on %s in %.1f s: %d rows in, %d valid, %d rejected%s",
+                        source_name, ",".join(map(str, r.indices)), r.worker, r.seconds, r.rows_in,
+                        r.rows_valid, r.rows_rejected, f"; {r.error}" if r.error else "")
+        return partitions.collect_batch(batch, results, settings)
+    finally:
+        partitions.discard_staging(settings, source_name)
+
+
+def run_fanout(source_name: str, settings: Settings, countries: pl.DataFrame, batch: SourceBatch) -> SourceBatch:
+    """Run fanout_flow (as a subflow of the calling flow) on the run's DaskTaskRunner."""
+    return fanout_flow.with_options(task_runner=task_runner(settings))(source_name, settings, countries, batch)

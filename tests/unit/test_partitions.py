@@ -1,0 +1,203 @@
+"""eujp.partitions without Prefect or Dask: a partition's work as plain functions over a local object store,
+collected into the same batch as the single-process path (eujp.pipeline.prepare_source) makes."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from datetime import date
+
+import polars as pl
+import pytest
+
+from benchmarks.generate import generate, make_plan
+from eujp import partitions
+from eujp.config import Settings
+from eujp.extract import read_snapshot
+from eujp.pipeline import SourceBatch, load_countries, prepare_source, utcnow
+from eujp.sources import SOURCES
+from eujp.storage import open_store
+
+STREAMED = next(s for s in SOURCES if s.transform_key)  # the source whose payloads are partitions
+DAY = date(2026, 11, 30)
+
+
+@pytest.fixture(scope="module")
+def countries():
+    return load_countries(DAY)
+
+
+def snapshot(tmp_path, months: int = 3):
+    """Generated month files of the streamed source (`months` of them) in a snapshot folder of their own."""
+    plan = make_plan(rows=1_200, years=None, seed=5, start_year=2022, partners=("JP",))
+    generated = tmp_path / "generated"
+    generate(plan, generated, log=lambda *_: None)
+    folder = tmp_path / "snapshot"
+    folder.mkdir()
+    for path in sorted(generated.glob("comext_*.csv"))[:months]:
+        shutil.copyfile(path, folder / path.name)
+    return folder
+
+
+def settings_for(tmp_path, folder) -> Settings:
+    return Settings(snapshot_dir=folder, warehouse_path=tmp_path / "w.duckdb", publish_uri=str(tmp_path / "store"),
+                    run_id="t-partitions", run_date=DAY)
+
+
+def fan_out(settings: Settings, countries: pl.DataFrame) -> SourceBatch:
+    """What flows/fanout.py does, in one process: land, prepare, regroup overlapping keys, collect."""
+    landed = [partitions.land_partition(p, settings) for p in partitions.plan_snapshot(STREAMED, settings)]
+    results = [partitions.prepare_partition([p], settings, countries) for p in landed]
+    groups = partitions.overlapping_groups(results)
+    if groups:
+        grouped = {i for g in groups for i in g}
+        results = [r for r in results if not grouped & set(r.indices)]
+        results += [partitions.prepare_partition([landed[i] for i in g], settings, countries) for g in groups]
+    batch = SourceBatch(source=STREAMED.name, table=STREAMED.table.name, started_at=utcnow())
+    return partitions.collect_batch(batch, results, settings)
+
+
+def single(settings: Settings, countries: pl.DataFrame) -> SourceBatch:
+    batch = SourceBatch(source=STREAMED.name, table=STREAMED.table.name, started_at=utcnow())
+    return prepare_source(STREAMED, read_snapshot(STREAMED, settings.snapshot_dir), countries, batch)
+
+
+def rows(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.sort(frame.columns)
+
+
+def assert_same_batches(a: SourceBatch, b: SourceBatch) -> None:
+    assert (a.status, a.rows_in, a.valid_wire_rows, a.rows_rejected, a.source_version) == \
+        (b.status, b.rows_in, b.valid_wire_rows, b.rows_rejected, b.source_version)
+    assert rows(a.valid).equals(rows(b.valid))
+    assert rows(a.rejected.select(sorted(a.rejected.columns))).equals(
+        rows(b.rejected.select(sorted(b.rejected.columns))))
+    assert a.validation.success == b.validation.success and a.validation.row_count == b.validation.row_count
+
+
+def test_partitions_collect_into_the_single_process_batch(tmp_path, countries):
+    settings = settings_for(tmp_path, snapshot(tmp_path))
+    fanned = fan_out(settings, countries)
+    assert fanned.valid.height > 0 and fanned.rows_in == 300  # 3 of 12 months of 1,200 wire rows
+    assert_same_batches(fanned, single(settings, countries))
+    store = open_store(settings.publish_uri)
+    assert len([k for k in store.list_keys("raw") if k.endswith(".csv")]) == 3
+    assert partitions.discard_staging(settings) == 6  # valid + rejected Parquet per partition
+    assert store.list_keys(f"staging/{settings.run_id}") == []
+
+
+def test_partitions_that_share_keys_are_prepared_together(tmp_path, countries):
+    """A revised copy of a month (same keys, other values) beside the original: prepared alone, each would
+    pass; together, the conflicting keys are rejected, as in one process."""
+    folder = snapshot(tmp_path, months=2)
+    first = min(folder.glob("*.csv"))
+    text = first.read_text().splitlines(keepends=True)
+    revised = [text[0]] + [line.rsplit(",", 1)[0] + ",12345\r\n" for line in text[1:21]]
+    (folder / first.name.replace(".csv", "-revised.csv")).write_text("".join(revised))
+    settings = settings_for(tmp_path, folder)
+    landed = [partitions.land_partition(p, settings) for p in partitions.plan_snapshot(STREAMED, settings)]
+    alone = [partitions.prepare_partition([p], settings, countries) for p in landed]
+    assert partitions.overlapping_groups(alone) == [[0, 1]]
+    fanned = fan_out(settings, countries)
+    assert fanned.rows_rejected > 0
+    assert_same_batches(fanned, single(settings, countries))
+
+
+def test_a_partition_that_cannot_be_parsed_fails_its_source_naming_it(tmp_path, countries):
+    folder = snapshot(tmp_path, months=2)
+    (folder / "comext_ds045409_broken.csv").write_text("not,a,comext\nfile,at,all\n")
+    settings = settings_for(tmp_path, folder)
+    batch = fan_out(settings, countries)
+    assert batch.status == "failed" and batch.failed_step in ("parse", "transform")
+    assert "comext_ds045409_broken.csv" in batch.error
+
+
+def test_merged_report_sums_rows_and_unexpected_values(tmp_path, countries):
+    settings = settings_for(tmp_path, snapshot(tmp_path, months=2))
+    landed = [partitions.land_partition(p, settings) for p in partitions.plan_snapshot(STREAMED, settings)]
+    reports = [partitions.prepare_partition([p], settings, countries).validation for p in landed]
+    merged = partitions.merge_reports(reports)
+    assert merged.row_count == sum(r.row_count for r in reports) and merged.success
+    # one partition with a failed expectation: the merged report fails it, with the unexpected rows added up
+    bad = replace(reports[1], outcomes=[replace(o, success=False, unexpected_count=3) if i == 1 else o
+                                        for i, o in enumerate(reports[1].outcomes)])
+    merged = partitions.merge_reports([reports[0], bad])
+    outcome = merged.outcomes[1]
+    assert not outcome.success and outcome.unexpected_count == 3 + (reports[0].outcomes[1].unexpected_count or 0)
+    # the table's row count is judged on the sum, not per partition
+    empty = replace(reports[0], row_count=0, outcomes=[
+        replace(o, success=False) if o.expectation_type == "expect_table_row_count_to_be_between" else o
+        for o in reports[0].outcomes])
+    row_count = [o for o in partitions.merge_reports([empty, reports[1]]).outcomes
+                 if o.expectation_type == "expect_table_row_count_to_be_between"]
+    assert row_count and all(o.success for o in row_count)
+
+
+def test_dask_address_is_checked():
+    with pytest.raises(ValueError, match="EUJP_DASK_ADDRESS must be a Dask scheduler address"):
+        Settings(dask_address="10.0.0.5:8786")
+    assert Settings(dask_address="tcp://10.0.0.5:8786").fans_out and not Settings().fans_out
+    assert Settings(fanout=True).fans_out
+
+
+def test_preflight_names_a_dask_scheduler_that_does_not_answer():
+    import socket
+
+    from eujp.preflight import check_dask_scheduler
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    check = check_dask_scheduler(Settings(dask_address=f"tcp://127.0.0.1:{port}"))
+    assert not check.ok and f"tcp://127.0.0.1:{port} did not answer" in check.detail
+    assert "EUJP_DASK_ADDRESS" in check.setting
+    assert check_dask_scheduler(Settings()) is None  # no scheduler given: no line in `eujp check`
+
+
+def test_raw_mode_partitions_are_the_landed_payloads_of_the_day(tmp_path, countries):
+    """--from-raw: the partitions are read from the raw zone's metadata only, and prepare to the same rows."""
+    settings = settings_for(tmp_path, snapshot(tmp_path, months=2))
+    landed = [partitions.land_partition(p, settings) for p in partitions.plan_snapshot(STREAMED, settings)]
+    found = partitions.landed_on(open_store(settings.publish_uri), STREAMED, DAY)
+    assert sorted((p.key, p.sha256, p.size) for p in found) == sorted((p.key, p.sha256, p.size) for p in landed)
+    replay = settings.with_(source_mode="raw", raw_date=DAY)
+    results = [partitions.prepare_partition([p], replay, countries) for p in found]
+    batch = partitions.collect_batch(SourceBatch(source=STREAMED.name, table=STREAMED.table.name,
+                                                 started_at=utcnow()), results, replay)
+    assert_same_batches(batch, single(settings, countries))
+    with pytest.raises(Exception, match="nothing was landed"):
+        partitions.landed_on(open_store(settings.publish_uri), STREAMED, date(2001, 1, 1))
+
+
+def test_the_task_runner_is_the_given_scheduler_or_a_local_cluster():
+    from flows.fanout import task_runner
+
+    remote = task_runner(Settings(dask_address="tcp://10.0.0.5:8786"))
+    assert remote.address == "tcp://10.0.0.5:8786"
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
+        local = task_runner(Settings(fanout=True, dask_workers=3))
+    assert local.address is None and local.cluster_kwargs["n_workers"] == 3
+    assert local.cluster_kwargs["threads_per_worker"] == 1
+    # the workers report to the run's Prefect server instead of starting one each
+    assert local.cluster_kwargs["env"] == {"PREFECT_API_URL": "http://127.0.0.1:4200/api"}
+
+
+def test_eujp_run_refuses_a_dask_address_that_is_not_one_and_one_nobody_answers(tmp_path):
+    import socket
+
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    common = ["run", "--warehouse", str(tmp_path / "var" / "w.duckdb"), "--publish", str(tmp_path / "store")]
+    bad = CliRunner().invoke(app, [*common, "--dask-address", "10.0.0.5:8786"])
+    assert bad.exit_code == 2 and "EUJP_DASK_ADDRESS must be a Dask scheduler address" in bad.output, bad.output
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    silent = CliRunner().invoke(app, [*common, "--dask-address", f"tcp://127.0.0.1:{port}"])
+    assert silent.exit_code == 2, silent.output
+    assert "did not answer" in silent.output and "EUJP_DASK_ADDRESS" in silent.output
+    assert not (tmp_path / "var" / "w.duckdb").exists()
