@@ -70,7 +70,7 @@ def run_daily(settings: Settings) -> RunSummary:
         reports = [b.validation for b in batches if b.validation is not None]
         docs = data_docs(lambda: build_docs(settings, reports), reports, summary, logger)
         try:
-            counts, audit, fingerprint = load_audit_promote(settings, batches, countries)
+            counts, audit, fingerprint, changes = load_audit_promote(settings, batches, countries)
         except AuditFailed as exc:
             summary.status = "failed"
             summary.errors.append(str(exc))
@@ -82,7 +82,7 @@ def run_daily(settings: Settings) -> RunSummary:
         summary.errors = [b.error for b in batches if b.error] + rejection_errors(batches)
         summary.warnings[:0] = rejection_warnings(batches)
         summary.status = "failed" if summary.errors else "success"
-        summary.table_rows, summary.audit = counts, audit
+        summary.table_rows, summary.audit, summary.changes = counts, audit, changes
         summary.sources = [b.summary() for b in batches]
         try:
             deadline = Deadline.after(settings.publish_timeout)  # one per run: the task's retries share it

@@ -1,14 +1,25 @@
-"""Building the model layer: every dimension and mart of eujp.marts.MODEL_TABLES, in order, from its SQL
-(eujp/marts/{table}.sql; mart_claims from eujp/marts/claims/*.sql), on the staging warehouse."""
+"""Building the model layer: the dimensions and marts of eujp.marts.MODEL_TABLES, in order, from their SQL
+(eujp/marts/{table}.sql; mart_claims from eujp/marts/claims/*.sql), on the staging warehouse.
+
+A model is rebuilt only where its inputs changed (`build_models`): when the run wrote one of the tables it
+depends on (a fact a source loaded, a reference or dim_country whose rows changed: `table_digests`, or a model
+rebuilt before it in this run), when its definition (YAML + SQL) differs from the one it was last built from,
+or when it was never built. etl_model_state keeps, per model, that definition's SHA-256 and the run that last
+rebuilt it. `build_marts` rebuilds every model."""
 
 from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import duckdb
 
 from eujp import marts
 from eujp.errors import AuditFailed
-from eujp.marts import CLAIMS_DIR, MART_CLAIMS, MODEL_TABLES, SQL_DIR
-from eujp.schema import Table
+from eujp.marts import CLAIMS_DIR, MART_CLAIMS, MODEL_TABLES, MODELS, SQL_DIR
+from eujp.schema import ETL_MODEL_STATE, Table
 from eujp.warehouse import create_table_sql, duplicate_keys, quote_ident, write_comments
 
 VERDICTS = ("supported", "contradicted", "not enough data")
@@ -62,26 +73,96 @@ def claims_sql(conn: duckdb.DuckDBPyConnection) -> str:
     return "\nUNION ALL\n".join(parts)
 
 
-def build_marts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """(Re)build every dimension and mart of MODEL_TABLES, in order; returns rows per table.
+@dataclass
+class ModelBuild:
+    """What build_models did: rows per model (rebuilt or kept) and, per rebuilt model, why."""
 
-    Each table is created if missing, emptied and filled from its SQL, its comments rewritten, and its
-    natural key checked. Raises MartBuildError (an AuditFailed: the run publishes nothing) on any error."""
-    counts: dict[str, int] = {}
+    counts: dict[str, int] = field(default_factory=dict)
+    rebuilt: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def kept(self) -> list[str]:
+        return [name for name in self.counts if name not in self.rebuilt]
+
+
+def definition_sha256(table: Table) -> str:
+    """SHA-256 of what a model is built from: its YAML declaration and its SQL (mart_claims: every claim)."""
+    digest = hashlib.sha256(MODELS[table.name].path.read_bytes())
+    sources = marts.claim_files() if table is MART_CLAIMS else [SQL_DIR / f"{table.name}.sql"]
+    for path in sources:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def table_digests(conn: duckdb.DuckDBPyConnection, names: Iterable[str]) -> dict[str, tuple]:
+    """Rows and an order-independent hash of every row, per table: equal digests, equal rows (for the small
+    tables a run replaces whole: dim_country, the references), so that a rewrite with the same rows does not
+    count as written."""
+    out = {}
+    for name in names:
+        t = quote_ident(name)
+        exists = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND "
+                              "schema_name = current_schema() AND database_name = current_database()",
+                              [name]).fetchone()[0]
+        out[name] = conn.execute(f"SELECT count(*), sum(hash(t)) FROM {t} AS t").fetchone() if exists else None
+    return out
+
+
+def _model_state(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    conn.execute(create_table_sql(ETL_MODEL_STATE))
+    return dict(conn.execute(f"SELECT model, definition_sha256 FROM {quote_ident(ETL_MODEL_STATE.name)}").fetchall())
+
+
+def _why_rebuild(table: Table, state: dict[str, str], definition: str, written: Collection[str] | None) -> str | None:
+    if written is None:
+        return "every model rebuilt"
+    if table.name not in state:
+        return "never built"
+    if state[table.name] != definition:
+        return "definition changed"
+    inputs = sorted(set(MODELS[table.name].depends_on) & set(written))
+    return f"input written: {', '.join(inputs)}" if inputs else None
+
+
+def build_models(conn: duckdb.DuckDBPyConnection, written: Collection[str] | None = None, *,
+                 run_id: str | None = None, now: datetime | None = None) -> ModelBuild:
+    """Build the models of MODEL_TABLES, in order, that need it (see the module docstring); `written`: the
+    tables the run wrote (None: rebuild every model). Each rebuilt table is created if missing, emptied and
+    filled from its SQL, its comments rewritten, its natural key checked, and its etl_model_state row
+    replaced. Raises MartBuildError (an AuditFailed: the run publishes nothing) on any error."""
+    now = now or datetime.now(UTC)
+    state = _model_state(conn)
+    changed = None if written is None else set(written)
+    result = ModelBuild()
     for table in MODEL_TABLES:
         conn.execute(create_table_sql(table))
+        definition = definition_sha256(table)
+        reason = _why_rebuild(table, state, definition, changed)
+        if reason is None:
+            result.counts[table.name] = conn.execute(f"SELECT count(*) FROM {quote_ident(table.name)}").fetchone()[0]
+            continue
         write_comments(conn, table)
-        if table is MART_CLAIMS:
-            sql = claims_sql(conn)
-        else:
-            sql = marts.mart_sql(table).strip().rstrip(";")
-        counts[table.name] = _fill(conn, table, sql, f"{table.name} ({SQL_DIR.name}/{table.name}.sql)")
+        sql = claims_sql(conn) if table is MART_CLAIMS else marts.mart_sql(table).strip().rstrip(";")
+        rows = _fill(conn, table, sql, f"{table.name} ({SQL_DIR.name}/{table.name}.sql)")
         dups = duplicate_keys(conn, table)
         if dups:
             raise MartBuildError(f"{table.name}: {dups} natural key value(s) {table.natural_key} occur more than once")
-    bad = conn.execute(
-        f"SELECT claim_id, verdict FROM {quote_ident(MART_CLAIMS.name)} WHERE verdict NOT IN "
-        f"({', '.join(repr(v) for v in VERDICTS)}) OR verdict IS NULL").fetchall()
-    if bad:
-        raise MartBuildError(f"mart_claims: verdicts outside {VERDICTS}: {bad}")
-    return counts
+        if table is MART_CLAIMS:
+            bad = conn.execute(
+                f"SELECT claim_id, verdict FROM {quote_ident(MART_CLAIMS.name)} WHERE verdict NOT IN "
+                f"({', '.join(repr(v) for v in VERDICTS)}) OR verdict IS NULL").fetchall()
+            if bad:
+                raise MartBuildError(f"mart_claims: verdicts outside {VERDICTS}: {bad}")
+        conn.execute(f"DELETE FROM {quote_ident(ETL_MODEL_STATE.name)} WHERE model = ?", [table.name])
+        conn.execute(f"INSERT INTO {quote_ident(ETL_MODEL_STATE.name)} VALUES (?, ?, ?, ?, ?, ?)",
+                     [table.name, definition, run_id, now, rows, reason])
+        result.counts[table.name], result.rebuilt[table.name] = rows, reason
+        if changed is not None:
+            changed.add(table.name)
+    return result
+
+
+def build_marts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """(Re)build every dimension and mart of MODEL_TABLES, in order; returns rows per table (build_models
+    with every model rebuilt)."""
+    return build_models(conn, None).counts
