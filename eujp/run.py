@@ -29,7 +29,7 @@ from eujp.marts.build import build_models, table_digests
 from eujp.pipeline import SourceBatch, load_batches, load_dim_country, utcnow
 from eujp.publish import Deadline, expand_directories, publish_run, read_latest_manifest, record_check, within
 from eujp.reference import load_reference_tables
-from eujp.report import write_warehouse_report
+from eujp.report import PARQUET_HREF, write_warehouse_report
 from eujp.schema import DIM_COUNTRY
 from eujp.schema.reference import REFERENCE_TABLES
 from eujp.storage import open_store
@@ -245,9 +245,12 @@ def run_manifest(settings: Settings, batches: list[SourceBatch], counts: dict, a
 def run_report(settings: Settings, log: logging.Logger = default_log) -> Path | None:
     """The run's HTML report (eujp.report), written beside the warehouse from the promoted warehouse. A report
     that cannot be written is logged as an error and the run publishes without it."""
+    # The full tables behind the report's top-N sections: an http(s) link under EUJP_PUBLIC_URL (valid from
+    # latest/report.html too), else relative to runs/{run_id}/report.html
+    href = object_link(settings, f"runs/{settings.run_id}/{PARQUET_HREF}") if settings.public_url else PARQUET_HREF
     try:
         return write_warehouse_report(settings.warehouse_path, settings.warehouse_path.parent / "report.html",
-                                      run_id=settings.run_id)
+                                      run_id=settings.run_id, parquet_href=href)
     except Exception as exc:  # noqa: BLE001 - the data matter more than their report
         log.error("report not written: %s: %s", type(exc).__name__, exc)
         return None
