@@ -147,6 +147,7 @@ def build_manifest(
     audit: dict,
     extra_files: dict[str, Path] | None = None,
     fingerprint: dict[str, str] | None = None,
+    suite_results: dict | None = None,
 ) -> dict:
     return {
         "run_id": run_id,
@@ -170,6 +171,8 @@ def build_manifest(
         "validation": validation,
         "audit": audit,
         "fingerprint": fingerprint,  # eujp.fingerprint: the code and inputs the warehouse was built from
+        # eujp.catalog.suite_results: the suites' SQL evaluations, reused by the next run's catalog
+        "suite_results": suite_results or {},
     }
 
 

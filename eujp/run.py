@@ -257,20 +257,34 @@ def run_report(settings: Settings, log: logging.Logger = default_log) -> Path | 
 
 
 def run_catalog(settings: Settings, manifest: dict, *, report: bool = False,
-                log: logging.Logger = default_log) -> Path | None:
+                suite_cache: dict | None = None, log: logging.Logger = default_log) -> Path | None:
     """The run's catalog (eujp.catalog: tables, columns, expectations with their results, mart SQL, lineage,
     run history), written beside the warehouse from the promoted warehouse and the run's manifest; `report`:
-    link the run report published beside it. A catalog that cannot be written is logged as an error and the
-    run publishes without it."""
+    link the run report published beside it; `suite_cache`: the SQL evaluations of suites the previous run
+    published (eujp.catalog.suite_results: reused for tables this run did not write, updated with the new
+    ones). A catalog that cannot be written is logged as an error and the run publishes without it."""
     from eujp.catalog import write_catalog
 
     try:
         return write_catalog(settings.warehouse_path, settings.warehouse_path.parent / CATALOG_FILE,
                              manifest=manifest, run_id=settings.run_id,
-                             report_link="report.html" if report else None)
+                             report_link="report.html" if report else None, suite_cache=suite_cache)
     except Exception as exc:  # noqa: BLE001 - the data matter more than their catalog
         log.error("catalog not written: %s: %s", type(exc).__name__, exc)
         return None
+
+
+def previous_suite_results(store, log: logging.Logger = default_log) -> dict:
+    """The suites' SQL evaluations the published latest run kept in its manifest ("suite_results"), for the
+    catalog to reuse on the tables this run did not write; {} when there are none or they cannot be read."""
+    try:
+        latest = read_latest_manifest(store)
+    except Exception as exc:  # noqa: BLE001 - only a saving: the catalog evaluates the suites instead
+        log.warning("previous suite results not read (%s: %s): the catalog evaluates every suite",
+                    type(exc).__name__, exc)
+        return {}
+    cached = latest[1].get("suite_results") if latest else None
+    return dict(cached) if isinstance(cached, dict) else {}
 
 
 def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit: dict, status: str,
@@ -288,7 +302,9 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
     work_dir = settings.warehouse_path.parent / "publish" / settings.run_id
     manifest = run_manifest(settings, batches, counts, audit, status, fingerprint)
     report = run_report(settings, log)
-    catalog = run_catalog(settings, manifest, report=report is not None, log=log)
+    suite_cache = previous_suite_results(store, log)
+    catalog = run_catalog(settings, manifest, report=report is not None, suite_cache=suite_cache, log=log)
+    manifest["suite_results"] = suite_cache  # for the next run's catalog
     extra = {"docs": Path(docs).parent} if docs else {}
     if report:
         extra["report.html"] = report

@@ -426,7 +426,8 @@ def test_a_full_disk_and_a_read_only_folder_fail_with_clear_messages(good_run, t
         # No warehouse yet, 1 MiB of disk: the staging copy fills it during the load.
         {"name": "fresh_full", "setup": [["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folders["fresh_full"])]],
          "flow": flow("fresh_full"), "inspect": [str(folders["fresh_full"] / "staging")]},
-        # A live warehouse and room for a bit more than itself: the staging copy does not fit.
+        # A live warehouse and room for a bit more than itself: the run stages it through a hard link (no
+        # copy), and the disk fills up while it loads.
         {"name": "copy_full",
          "setup": [["mount", "-t", "tmpfs", "-o", f"size={size_kb + 256}k", "tmpfs", str(folders["copy_full"])],
                    ["cp", str(good_wh), str(folders["copy_full"])]],
@@ -451,9 +452,10 @@ def test_a_full_disk_and_a_read_only_folder_fail_with_clear_messages(good_run, t
 
     full = results["copy_full"]
     assert full["state"] == "FAILED"
-    assert f"cannot stage warehouse {folders['copy_full']}/warehouse.duckdb" in full["message"]
-    assert "No space left on device" in full["message"] and "the live warehouse is unchanged" in full["message"]
-    assert full["listing"][str(folders["copy_full"] / "staging")] == []  # no partial copy left behind
+    assert f"loading the staging copy {folders['copy_full']}/staging/20261125T060000Z-copyfull.duckdb: the disk " \
+           "is full (no space left on device)" in full["message"]
+    assert f"the live warehouse {folders['copy_full']}/warehouse.duckdb is unchanged" in full["message"]
+    assert full["listing"][str(folders["copy_full"] / "staging")] == []  # no link, no log left behind
     assert full["hash_after"] == full["hash_before"]
 
     ro = results["read_only"]  # stopped by the preflight (eujp.preflight), before the lock
