@@ -971,7 +971,8 @@ def render_catalog(conn: duckdb.DuckDBPyConnection, *, manifest: Mapping[str, An
         (f"<figure>{lineage_svg(graph)}<figcaption>Each source's payloads are landed untouched under "
         f"<code>{RAW_PATTERN}</code>, parsed, validated and loaded into its fact table; reference tables and "
         "<code>dim_country</code> are loaded from the CSV files in <code>data/reference/</code>; dimensions and "
-        "marts are rebuilt every run from their SQL (<code>depends_on</code> in their declaration). Click a "
+        "marts are rebuilt from their SQL when a table they depend on (<code>depends_on</code> in their "
+        "declaration) was written by the run. Click a "
         "node to open its table; hover it to highlight its edges.</figcaption></figure>"),
         '<h2 id="sources">Sources and freshness</h2>',
         ("<p>Freshness is judged against each source's cadence (<code>etl_source_state</code>, "

@@ -1,4 +1,4 @@
-"""The model layer: built dimensions and BI marts, each declared beside its SQL, rebuilt every run.
+"""The model layer: built dimensions and BI marts, each declared beside its SQL, rebuilt when their inputs change.
 
     eujp/marts/{table}.yml     the table's declaration, dbt style: description, natural_key, depends_on (the
                                warehouse tables its SQL reads) and columns (name: DuckDB type, description)
@@ -11,8 +11,10 @@ The declarations are read at import into eujp.schema.Table records (non-fact, re
 MODEL_TABLES, in build order (`build_order`: every model after the models it depends on). eujp.tables checks
 that every depends_on entry is a warehouse table.
 
-`eujp.marts.build.build_marts(conn)` runs in the load step on the *staging* warehouse, after the facts and reference tables
-are loaded and before the audit, so the marts are published atomically with the facts they come from.
+`eujp.marts.build.build_models(conn, written)` runs in the load step on the *staging* warehouse, after the facts and
+reference tables are loaded and before the audit, so the marts are published atomically with the facts they come
+from; it rebuilds only the models whose inputs the run wrote (or whose definition changed); `build_marts(conn)`
+rebuilds them all.
 """
 
 from __future__ import annotations
