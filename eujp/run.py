@@ -126,7 +126,8 @@ def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries
         models = build_models(conn, None if settings.force else written, run_id=settings.run_id)
         report = audit_staging(conn, run_id=settings.run_id, previous_counts=previous,
                                max_row_drop_pct=settings.max_row_drop_pct, published=published,
-                               revalidate=[b.table for b in batches if b.status == "loaded"])
+                               revalidate=[b.table for b in batches if b.status == "loaded"],
+                               written=None if settings.force else written)
         report.raise_if_failed()
         counts = table_counts(conn)
         fingerprint = warehouse_fingerprint(conn, countries)

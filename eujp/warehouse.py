@@ -387,6 +387,19 @@ def duplicate_keys(conn: duckdb.DuckDBPyConnection, table: Table) -> int:
     ).fetchone()[0]
 
 
+def duplicate_keys_of_run(conn: duckdb.DuckDBPyConnection, table: Table, run_id: str) -> int:
+    """Natural-key values that occur more than once among those of the rows run `run_id` wrote: the only
+    duplicates a run can add to a table whose keys were unique (a semi-join of the table with the run's keys
+    instead of a GROUP BY of every key)."""
+    if not table.natural_key:
+        return 0
+    t = quote_ident(table.name)
+    keys = ", ".join(quote_ident(k) for k in table.natural_key)
+    return conn.execute(
+        f"SELECT count(*) FROM (SELECT {keys} FROM {t} SEMI JOIN (SELECT DISTINCT {keys} FROM {t} WHERE run_id = ?)"
+        f" AS written USING ({keys}) GROUP BY ALL HAVING count(*) > 1)", [run_id]).fetchone()[0]
+
+
 def last_successful_checksum(conn: duckdb.DuckDBPyConnection, source: str) -> str | None:
     row = conn.execute(
         "SELECT input_checksum FROM etl_runs WHERE source = ? AND status = 'success' "

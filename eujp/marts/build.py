@@ -124,6 +124,57 @@ def _why_rebuild(table: Table, state: dict[str, str], definition: str, written: 
     return f"input written: {', '.join(inputs)}" if inputs else None
 
 
+def _touched(conn: duckdb.DuckDBPyConnection, model, written: Collection[str], run_id: str | None,
+             partial: dict[str, tuple[str, list]], additive: set[str]) -> list | None:
+    """The values of a partitioned model's column that the run's writes touched, or None when they cannot be
+    told (then the whole model is rebuilt): every written input must be a fact of `partition_by.facts`
+    loaded by natural key (its touched values: the expression over the rows the run wrote), a model
+    partially rebuilt on the same column (its values), or a model whose rebuild only added rows."""
+    part = model.partition
+    if part is None or run_id is None:
+        return None
+    facts = dict(part.facts)
+    values: set = set()
+    for name in sorted(set(model.depends_on) & set(written)):
+        if name in facts:
+            # the loader's replace scope: a scoped delete could drop rows of any value
+            from eujp.sources import SOURCES
+
+            if any(s.table.name == name and s.replace_scope is not None for s in SOURCES):
+                return None
+            values |= {r[0] for r in conn.execute(
+                f"SELECT DISTINCT {facts[name]} FROM {quote_ident(name)} WHERE run_id = ?", [run_id]).fetchall()}
+        elif name in partial and partial[name][0] == part.column:
+            values |= set(partial[name][1])
+        elif name not in additive:
+            return None
+    return sorted(v for v in values if v is not None) or None
+
+
+def _fill_partitions(conn: duckdb.DuckDBPyConnection, table: Table, column: str, values: list, sql: str,
+                     what: str) -> int:
+    expected = list(table.all_columns)
+    got = _result_columns(conn, sql, what)
+    if got != expected:
+        raise MartBuildError(f"{what}: the query returns columns {got}, the table declares {expected}")
+    t, c = quote_ident(table.name), quote_ident(column)
+    conn.execute(f"DELETE FROM {t} WHERE {c} IN (SELECT unnest(?))", [values])
+    try:
+        conn.execute(f"INSERT INTO {t} SELECT * FROM (\n{sql}\n) WHERE {c} IN (SELECT unnest(?))", [values])
+    except duckdb.Error as exc:
+        raise MartBuildError(f"{what}: loading the result failed: {exc}") from exc
+    keys = ", ".join(quote_ident(k) for k in table.natural_key)
+    dups = conn.execute(f"SELECT count(*) FROM (SELECT {keys} FROM {t} WHERE {c} IN (SELECT unnest(?)) "
+                        "GROUP BY ALL HAVING count(*) > 1)", [values]).fetchone()[0]
+    if dups:
+        raise MartBuildError(f"{table.name}: {dups} natural key value(s) {table.natural_key} occur more than once")
+    return conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+
+
+def _feeds_a_partition(name: str) -> bool:
+    return any(m.partition is not None and name in m.depends_on for m in MODELS.values())
+
+
 def build_models(conn: duckdb.DuckDBPyConnection, written: Collection[str] | None = None, *,
                  run_id: str | None = None, now: datetime | None = None) -> ModelBuild:
     """Build the models of MODEL_TABLES, in order, that need it (see the module docstring); `written`: the
@@ -134,6 +185,8 @@ def build_models(conn: duckdb.DuckDBPyConnection, written: Collection[str] | Non
     state = _model_state(conn)
     changed = None if written is None else set(written)
     result = ModelBuild()
+    partial: dict[str, tuple[str, list]] = {}  # model -> (column, values rebuilt)
+    additive: set[str] = set()  # models whose rebuild only added rows
     for table in MODEL_TABLES:
         conn.execute(create_table_sql(table))
         definition = definition_sha256(table)
@@ -143,10 +196,28 @@ def build_models(conn: duckdb.DuckDBPyConnection, written: Collection[str] | Non
             continue
         write_comments(conn, table)
         sql = claims_sql(conn) if table is MART_CLAIMS else marts.mart_sql(table).strip().rstrip(";")
-        rows = _fill(conn, table, sql, f"{table.name} ({SQL_DIR.name}/{table.name}.sql)")
-        dups = duplicate_keys(conn, table)
-        if dups:
-            raise MartBuildError(f"{table.name}: {dups} natural key value(s) {table.natural_key} occur more than once")
+        what = f"{table.name} ({SQL_DIR.name}/{table.name}.sql)"
+        model = MODELS[table.name]
+        values = _touched(conn, model, changed, run_id, partial, additive) if reason.startswith("input") else None
+        if values is not None:
+            rows = _fill_partitions(conn, table, model.partition.column, values, sql, what)
+            partial[table.name] = (model.partition.column, values)
+            reason += f"; {model.partition.column} {', '.join(map(str, values))} only"
+        else:
+            keep_old = reason.startswith("input") and _feeds_a_partition(table.name)
+            if keep_old:  # to tell whether the rebuild only added rows (then partitions downstream hold)
+                conn.execute(f"CREATE OR REPLACE TEMP TABLE _model_before AS SELECT * FROM {quote_ident(table.name)}")
+            rows = _fill(conn, table, sql, what)
+            dups = duplicate_keys(conn, table)
+            if dups:
+                raise MartBuildError(f"{table.name}: {dups} natural key value(s) {table.natural_key} occur more "
+                                     "than once")
+            if keep_old:
+                removed = conn.execute(f"SELECT count(*) FROM (SELECT * FROM _model_before EXCEPT ALL "
+                                       f"SELECT * FROM {quote_ident(table.name)})").fetchone()[0]
+                conn.execute("DROP TABLE _model_before")
+                if removed == 0:
+                    additive.add(table.name)
         if table is MART_CLAIMS:
             bad = conn.execute(
                 f"SELECT claim_id, verdict FROM {quote_ident(MART_CLAIMS.name)} WHERE verdict NOT IN "

@@ -43,19 +43,19 @@ def source_of(table: str):
     return next(s for s in SOURCES if s.table.name == table)
 
 
-def new_month_payload() -> tuple[str, bytes, int]:
-    """The bundled DE-JP Comext file's 2025-03 lines as 2025-04 (values doubled): one new month of figures,
+def new_month_payload(month: str = "2025-04") -> tuple[str, bytes, int]:
+    """The bundled DE-JP Comext file's 2025-03 lines as `month` (values doubled): one new month of figures,
     as a live request from the watermark returns it; with the number of fact rows it makes."""
     file = next(SNAPSHOT.glob("comext_ds045409_DE_JP_*.csv"))
     header, *lines = file.read_text(encoding="utf-8").splitlines()
-    month = []
+    out = []
     for line in lines:
         cells = line.split(",")
         if cells[8] == "2025-03":
-            cells[8], cells[9] = "2025-04", str(float(cells[9]) * 2)
-            month.append(",".join(cells))
-    keys = {tuple(line.split(",")[3:7]) for line in month}  # one fact row per key (both indicators merged)
-    return "comext_DE_JP_2025-04.csv", ("\n".join([header, *month]) + "\n").encode(), len(keys)
+            cells[8], cells[9] = month, str(float(cells[9]) * 2)
+            out.append(",".join(cells))
+    keys = {tuple(line.split(",")[3:7]) for line in out}  # one fact row per key (both indicators merged)
+    return f"comext_DE_JP_{month}.csv", ("\n".join([header, *out]) + "\n").encode(), len(keys)
 
 
 def fingerprint(warehouse: Path) -> dict[str, tuple]:
@@ -131,7 +131,12 @@ def test_a_new_month_writes_that_month_and_rebuilds_only_the_models_that_read_it
     assert set(changes["models_kept"]) == set(MODELS) - expected
     assert dict(query(warehouse, "SELECT model, reason FROM etl_model_state WHERE built_run_id = ?", [DAY2])) \
         == changes["models_rebuilt"]
-    assert changes["models_rebuilt"]["mart_product_trade"] == "input written: dim_product, fact_goods_trade_product"
+    # mart_product_trade and the marts built on it are rebuilt for the year the month falls in only (their
+    # partition_by): dim_product's rebuild only added rows
+    assert changes["models_rebuilt"]["mart_product_trade"] == \
+        "input written: dim_product, fact_goods_trade_product; period_year 2025 only"
+    assert changes["models_rebuilt"]["mart_chapter_trade"] == "input written: mart_product_trade; period_year 2025 only"
+    assert changes["models_rebuilt"]["dim_product"] == "input written: fact_goods_trade_product"
     assert {m for (m,) in query(warehouse, "SELECT model FROM etl_model_state WHERE built_run_id = ?", [DAY1])} \
         == set(MODELS) - expected
     assert query(warehouse, "SELECT count(*) FROM mart_product_trade WHERE period_year = 2025 AND reporter = 'DE'"
@@ -230,3 +235,20 @@ def test_a_run_killed_before_its_promotion_leaves_the_previous_warehouse(warehou
     assert query(warehouse, f"SELECT count(*) FROM {PRODUCTS} WHERE period_code = '2025-04'") == [(month_rows,)]
     assert query(warehouse, "SELECT count(*) FROM etl_runs WHERE run_id = '20261125T060000Z-kill01'") == [(0,)]
     assert not list((warehouse.parent / "staging").iterdir())
+
+
+def test_a_month_of_a_new_year_rebuilds_that_year_and_leaves_the_others(warehouse, tmp_path):
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        kept = conn.execute("SELECT * FROM mart_product_trade WHERE period_year = 2025 ORDER BY ALL").fetchall()
+    name, data, _ = new_month_payload("2026-01")
+    _, _, _, changes = day2(warehouse, PRODUCTS, [payload(source_of(PRODUCTS).name, name, data)])
+    assert changes["models_rebuilt"]["mart_product_trade"].endswith("; period_year 2026 only")
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        assert conn.execute("SELECT * FROM mart_product_trade WHERE period_year = 2025 ORDER BY ALL").fetchall() == kept
+        assert conn.execute("SELECT count(*) FROM mart_product_trade WHERE period_year = 2026").fetchone()[0] > 0
+    full = tmp_path / "full.duckdb"
+    shutil.copyfile(warehouse, full)
+    with duckdb.connect(str(full)) as conn:
+        build_marts(conn)
+    assert {t: v for t, v in fingerprint(full).items() if t in MODELS} == \
+        {t: v for t, v in fingerprint(warehouse).items() if t in MODELS}
