@@ -109,7 +109,7 @@ def daily_flow(
     only_sources: list[str] | None = None,
     force: bool = False,
 ):
-    """Daily EU–Japan ETL: every source, validated, loaded into a staging copy, audited, promoted and
+    """Daily EU–Japan ETL: every source, validated, loaded into the staging warehouse, audited, promoted and
     published. Ends Failed (with the summary as its data) when any source or step failed or a source rejected
     more of its rows than its threshold (EUJP_MAX_REJECTED_PCT, eujp.rejections), and Failed with
     the PreflightFailed as its data, before anything is done, when a setting is wrong (eujp.preflight)."""

@@ -151,21 +151,32 @@ def _touched(conn: duckdb.DuckDBPyConnection, model, written: Collection[str], r
     return sorted(v for v in values if v is not None) or None
 
 
+def _literals(values: list) -> str:
+    """The values as an SQL list of literals: a constant IN list is pushed down into the model's query (its
+    scans, GROUP BYs and windows partitioned by the column), a subquery would not be (3.3 s vs 11 s for one
+    year of mart_product_trade at 5M fact rows)."""
+    def literal(v) -> str:
+        if isinstance(v, bool) or not isinstance(v, int | str):
+            raise MartBuildError(f"partition value {v!r}: only integers and text are supported")
+        return str(int(v)) if isinstance(v, int) else "'" + v.replace("'", "''") + "'"
+    return "(" + ", ".join(literal(v) for v in values) + ")"
+
+
 def _fill_partitions(conn: duckdb.DuckDBPyConnection, table: Table, column: str, values: list, sql: str,
                      what: str) -> int:
     expected = list(table.all_columns)
     got = _result_columns(conn, sql, what)
     if got != expected:
         raise MartBuildError(f"{what}: the query returns columns {got}, the table declares {expected}")
-    t, c = quote_ident(table.name), quote_ident(column)
-    conn.execute(f"DELETE FROM {t} WHERE {c} IN (SELECT unnest(?))", [values])
+    t, c, in_list = quote_ident(table.name), quote_ident(column), _literals(values)
+    conn.execute(f"DELETE FROM {t} WHERE {c} IN {in_list}")
     try:
-        conn.execute(f"INSERT INTO {t} SELECT * FROM (\n{sql}\n) WHERE {c} IN (SELECT unnest(?))", [values])
+        conn.execute(f"INSERT INTO {t} SELECT * FROM (\n{sql}\n) WHERE {c} IN {in_list}")
     except duckdb.Error as exc:
         raise MartBuildError(f"{what}: loading the result failed: {exc}") from exc
     keys = ", ".join(quote_ident(k) for k in table.natural_key)
-    dups = conn.execute(f"SELECT count(*) FROM (SELECT {keys} FROM {t} WHERE {c} IN (SELECT unnest(?)) "
-                        "GROUP BY ALL HAVING count(*) > 1)", [values]).fetchone()[0]
+    dups = conn.execute(f"SELECT count(*) FROM (SELECT {keys} FROM {t} WHERE {c} IN {in_list} "
+                        "GROUP BY ALL HAVING count(*) > 1)").fetchone()[0]
     if dups:
         raise MartBuildError(f"{table.name}: {dups} natural key value(s) {table.natural_key} occur more than once")
     return conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
