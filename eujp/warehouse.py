@@ -151,17 +151,19 @@ def connect_staging(staging: Path) -> duckdb.DuckDBPyConnection:
 def promote(staging: Path, warehouse_path: Path, conn: duckdb.DuckDBPyConnection | None = None) -> None:
     """Make the audited staging warehouse the live one.
 
-    Linked (`open_staging`): CHECKPOINT through `conn`, the open connection of the link: DuckDB writes the
+    Linked (`open_staging`): CHECKPOINT through `conn`, the open connection of the link (or, given none, a
+    new connection to the link, which replays its log first): DuckDB writes the
     run's blocks, then switches the file's header in one write, so the live file holds either the previous
     run or this one whole; then the link and its (now empty) log are removed. Otherwise (a new file or a
     copy): checkpoint, close, and atomically rename the staging file over the live one."""
     if conn is not None:
         conn.execute("CHECKPOINT")
     if is_linked(staging, warehouse_path):
-        if conn is None:
-            raise EujpError(f"promote {staging}: a linked staging warehouse is promoted by its checkpoint, "
-                            "and no connection was given")
-        conn.close()
+        if conn is None:  # closed by the caller: open the link again (its log replayed) and checkpoint it
+            with connect(staging) as again:
+                again.execute("CHECKPOINT")
+        else:
+            conn.close()
         discard_staging(staging)
         return
     if conn is not None:

@@ -141,3 +141,15 @@ def test_without_a_live_warehouse_the_staging_file_is_renamed_into_place(tmp_pat
     assert not live.exists()
     promote(staging, live, c)
     assert not staging.exists() and _live_rows(live) == 1
+
+
+def test_a_linked_staging_closed_by_its_caller_is_promoted_from_its_log(tmp_path):
+    live = _live_with_one_row(tmp_path)
+    staging = open_staging(live, tmp_path / "staging", "r2")
+    c = connect_staging(staging)
+    upsert_fact(c, FACT_GOODS_TRADE, goods([("EU28", "JP", "import", 2016, 2.0)]), run_id="r2",
+                loaded_at=NOW, source=GOODS)
+    c.close()  # no checkpoint: the row is only in the link's log
+    assert _live_rows(live) == 1
+    promote(staging, live)
+    assert _live_rows(live) == 2 and not list((tmp_path / "staging").iterdir())
