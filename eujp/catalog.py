@@ -27,6 +27,7 @@ bucket or an e-mail attachment. Links are anchors inside the page (and the run r
 from __future__ import annotations
 
 import argparse
+import hashlib
 import html
 import itertools
 import json
@@ -46,7 +47,7 @@ from eujp.freshness import Freshness, assess
 from eujp.marts import CLAIMS_DIR, MART_CLAIMS, MODELS, SQL_DIR, claim_files, mart_sql
 from eujp.schema import Table
 from eujp.sources import SOURCES, Source
-from eujp.tables import ALL_TABLES, TABLES
+from eujp.tables import ALL_TABLES, FACT_TABLES, TABLES
 from eujp.validate import SUITE_TABLES, load_suite
 from eujp.warehouse import duck_type, quote_ident, read_source_state
 
@@ -608,14 +609,49 @@ def _matched(suite: list[dict], outcomes: list[dict]) -> list[dict | None]:
     return out
 
 
+FACT_NAMES = frozenset(t.name for t in FACT_TABLES)
+
+
+def suite_sha256(table_name: str) -> str:
+    """SHA-256 of a table's suite as loaded (a cached result is only valid for the suite it was evaluated by)."""
+    return hashlib.sha256(json.dumps(load_suite(table_name), sort_keys=True).encode()).hexdigest()
+
+
+def written_tables(conn: duckdb.DuckDBPyConnection, run_id: str | None) -> set[str]:
+    """The fact tables run `run_id` loaded (etl_runs: status success); with no run, every table."""
+    if run_id is None:
+        return set(SUITE_TABLES)
+    try:
+        return {r[0] for r in conn.execute("SELECT DISTINCT table_name FROM etl_runs WHERE run_id = ? AND "
+                                           "status = 'success'", [run_id]).fetchall()}
+    except duckdb.Error:
+        return set(SUITE_TABLES)
+
+
+def _reusable(entry: Any, name: str, rows: int | None, written: set[str]) -> bool:
+    """A cached SQL evaluation still answers for table `name`: the run did not write it, it has the same rows
+    (a safety net: count(*) is free), and the suite is the one it was evaluated by. Only for fact tables,
+    the ones a run can leave unwritten (etl_runs says which it wrote); the others are small and evaluated."""
+    return (isinstance(entry, dict) and name in FACT_NAMES and name not in written and rows is not None
+            and entry.get("row_count") == rows and entry.get("suite_sha256") == suite_sha256(name)
+            and isinstance(entry.get("outcomes"), list))
+
+
 def suite_results(conn: duckdb.DuckDBPyConnection, manifest: Mapping[str, Any] | None = None,
-                  tables: Iterable[str] = SUITE_TABLES, evaluate: bool = True) -> dict[str, SuiteResult]:
+                  tables: Iterable[str] = SUITE_TABLES, evaluate: bool = True,
+                  cache: dict[str, Any] | None = None) -> dict[str, SuiteResult]:
     """Every suite's last result: this run's validation of the table's batch (manifest["validation"]) when
     there is one; else, with `evaluate`, the suite evaluated in DuckDB SQL on the warehouse's table
     (eujp.suite_sql, the audit's evaluator). The audit's own check of the staged table is attached when the
-    manifest has one."""
+    manifest has one.
+
+    `cache` (the previous published run's manifest["suite_results"], eujp.run.publish): a table this run did
+    not write keeps the SQL evaluation cached for it (`_reusable`) instead of scanning it again; every SQL
+    evaluation made is stored back in `cache` for the next run."""
     manifest = manifest or {}
     run_id = manifest.get("run_id")
+    written = written_tables(conn, run_id) if cache is not None else set(SUITE_TABLES)
+    cache = {} if cache is None else cache
     validation = manifest.get("validation") or {}
     audit_checks = {c.get("name"): c for c in (manifest.get("audit") or {}).get("checks", [])}
     results = {}
@@ -638,6 +674,15 @@ def suite_results(conn: duckdb.DuckDBPyConnection, manifest: Mapping[str, Any] |
             results[name] = SuiteResult(name, suite, [None] * len(suite), "none",
                                         "not validated this run, and not evaluated for the catalog", None, audit)
             continue
+        rows = conn.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone()[0] if name in FACT_NAMES else None
+        entry = cache.get(name)
+        if _reusable(entry, name, rows, written):
+            results[name] = SuiteResult(
+                name, suite, _matched(suite, entry["outcomes"]), "sql",
+                f"not validated this run, and not written by it: evaluated in DuckDB SQL on the warehouse table "
+                f"({_num(rows)} rows) by run {entry.get('evaluated_run') or '-'}, the last run that changed or first "
+                "checked it (eujp.suite_sql, the audit's evaluator)", rows, audit)
+            continue
         try:
             from eujp.suite_sql import evaluate_suite_sql
 
@@ -647,8 +692,11 @@ def suite_results(conn: duckdb.DuckDBPyConnection, manifest: Mapping[str, Any] |
                                         f"not validated this run; the SQL evaluation failed: "
                                         f"{type(exc).__name__}: {exc}", None, audit)
             continue
+        outcomes = [o.to_dict() for o in evaluated.outcomes]
+        cache[name] = {"suite_sha256": suite_sha256(name), "row_count": evaluated.row_count, "outcomes": outcomes,
+                       "evaluated_run": run_id}
         results[name] = SuiteResult(
-            name, suite, _matched(suite, [o.to_dict() for o in evaluated.outcomes]), "sql",
+            name, suite, _matched(suite, outcomes), "sql",
             f"not validated this run: evaluated in DuckDB SQL on the warehouse table ({_num(evaluated.row_count)} "
             "rows) when this catalog was built, by the audit's evaluator (eujp.suite_sql)", evaluated.row_count,
             audit)
@@ -863,10 +911,11 @@ def _sources_table(sources: Sequence[Source], fresh: Mapping[str, Freshness],
 def render_catalog(conn: duckdb.DuckDBPyConnection, *, manifest: Mapping[str, Any] | None = None,
                    run_id: str | None = None, generated_at: datetime | None = None, now: datetime | None = None,
                    history_runs: int = HISTORY_RUNS, evaluate_suites: bool = True,
-                   report_link: str | None = None) -> str:
+                   report_link: str | None = None, suite_cache: dict[str, Any] | None = None) -> str:
     """The catalog's HTML (a string) of the warehouse `conn` is attached to. `manifest`: the run's manifest
     (eujp.run.run_manifest: its validation, audit and sources); `now`: the time freshness is judged at;
-    `report_link`: a relative link to the run report beside the catalog."""
+    `report_link`: a relative link to the run report beside the catalog; `suite_cache`: suite_results'
+    cache of SQL evaluations (read and updated)."""
     manifest = manifest or {}
     run_id = run_id or manifest.get("run_id")
     generated_at = generated_at or datetime.now(UTC)
@@ -874,7 +923,7 @@ def render_catalog(conn: duckdb.DuckDBPyConnection, *, manifest: Mapping[str, An
     states = {s.name: read_source_state(conn, s.name) for s in SOURCES}
     fresh = {f.source: f for f in assess({k: v for k, v in states.items() if v}, now or generated_at)}
     suites = suite_results(conn, manifest, [t for t in SUITE_TABLES if counts.get(t) is not None],
-                           evaluate=evaluate_suites)
+                           evaluate=evaluate_suites, cache=suite_cache)
     history = run_history(conn, history_runs) if counts.get("etl_runs") is not None else []
     runs_shown = len({r["run_id"] for r in history})
     graph = lineage(counts)
@@ -931,7 +980,8 @@ def render_catalog(conn: duckdb.DuckDBPyConnection, *, manifest: Mapping[str, An
         (f"<figure>{lineage_svg(graph)}<figcaption>Each source's payloads are landed untouched under "
         f"<code>{RAW_PATTERN}</code>, parsed, validated and loaded into its fact table; reference tables and "
         "<code>dim_country</code> are loaded from the CSV files in <code>data/reference/</code>; dimensions and "
-        "marts are rebuilt every run from their SQL (<code>depends_on</code> in their declaration). Click a "
+        "marts are rebuilt from their SQL when a table they depend on (<code>depends_on</code> in their "
+        "declaration) was written by the run. Click a "
         "node to open its table; hover it to highlight its edges.</figcaption></figure>"),
         '<h2 id="sources">Sources and freshness</h2>',
         ("<p>Freshness is judged against each source's cadence (<code>etl_source_state</code>, "
@@ -955,14 +1005,15 @@ def render_catalog(conn: duckdb.DuckDBPyConnection, *, manifest: Mapping[str, An
 
 def write_catalog(warehouse_path: Path, out_path: Path, *, manifest: Mapping[str, Any] | None = None,
                   run_id: str | None = None, now: datetime | None = None, history_runs: int = HISTORY_RUNS,
-                  evaluate_suites: bool = True, report_link: str | None = None) -> Path:
+                  evaluate_suites: bool = True, report_link: str | None = None,
+                  suite_cache: dict[str, Any] | None = None) -> Path:
     """Write the catalog of the warehouse file (opened read-only) to `out_path`, atomically; returns the
-    path."""
+    path. `suite_cache`: see suite_results."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(warehouse_path), read_only=True) as conn:
         text = render_catalog(conn, manifest=manifest, run_id=run_id, now=now, history_runs=history_runs,
-                              evaluate_suites=evaluate_suites, report_link=report_link)
+                              evaluate_suites=evaluate_suites, report_link=report_link, suite_cache=suite_cache)
     tmp = out_path.with_name(f".{out_path.name}.part")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(out_path)

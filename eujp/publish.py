@@ -153,6 +153,7 @@ def build_manifest(
     extra_files: dict[str, Path] | None = None,
     fingerprint: dict[str, str] | None = None,
     lake: dict | None = None,
+    suite_results: dict | None = None,
 ) -> dict:
     return {
         "run_id": run_id,
@@ -180,6 +181,8 @@ def build_manifest(
         "audit": audit,
         "fingerprint": fingerprint,  # eujp.fingerprint: the code and inputs the warehouse was built from
         "lake": lake,  # eujp.lake.LakeCommit.manifest_entry(): the lake snapshot of this run (None: no lake)
+        # eujp.catalog.suite_results: the suites' SQL evaluations, reused by the next run's catalog
+        "suite_results": suite_results or {},
     }
 
 

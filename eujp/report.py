@@ -3,6 +3,11 @@ no stylesheet or font from elsewhere) from the marts of a warehouse: trade over 
 trend, the partnership timeline and the claims check.
 
     write_report(conn, out_path, run_id=...)   reads only the warehouse; published as runs/{run_id}/report.html
+
+What a person reads, never every row of a mart: products and chapters are the top ones of the latest year
+(TOP_PRODUCTS, TOP_CHAPTERS) with totals by reporter, every other table at most MAX_TABLE_ROWS rows, each with
+a link to the table's published Parquet file for the full detail (`parquet_href`). The page's size and the
+time to write it therefore stay flat as the marts grow (tests/integration/test_report_scale.py).
 """
 
 from __future__ import annotations
@@ -19,6 +24,12 @@ import duckdb
 from eujp import reconcile
 
 log = logging.getLogger("eujp")
+
+TOP_PRODUCTS = 15  # per flow, latest year, headline reporter
+TOP_CHAPTERS = 10  # per flow, latest year, headline reporter
+MAX_TABLE_ROWS = 200  # any other table of the page; the rest is in the published Parquet
+# Where a table's full detail is, relative to the report published in runs/{run_id}/ (eujp.publish)
+PARQUET_HREF = "parquet/{table}.parquet"
 
 REPORTER_COLOURS = {"EU15": "#8c564b", "EU27_2007": "#ff7f0e", "EU28": "#1f77b4", "EU27_2020": "#2ca02c"}
 VERDICT_COLOURS = {"supported": "#1a7f37", "contradicted": "#cf222e", "not enough data": "#9a6700"}
@@ -230,21 +241,97 @@ def _claims_table(rows: list[dict]) -> str:
     return "".join(out)
 
 
+def _count(conn: duckdb.DuckDBPyConnection, table: str) -> int:
+    return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def _detail(table: str, shown: int, total: int, parquet_href: str) -> str:
+    """The line under a table: how many of its rows the page shows, and where all of them are."""
+    href = parquet_href.format(table=table)
+    what = f"all {total:,} rows" if shown >= total else f"{shown:,} of {total:,} rows"
+    return (f"<p class=\"meta\">{what} of <code>{_esc(table)}</code> shown; the full table: "
+            f"<a href=\"{_esc(href)}\">{_esc(table)}.parquet</a> (published with this run).</p>")
+
+
+def _capped(conn: duckdb.DuckDBPyConnection, sql: str, limit: int = MAX_TABLE_ROWS) -> list[dict]:
+    return _rows(conn, f"SELECT * FROM (\n{sql}\n) LIMIT {int(limit)}")
+
+
+def products_section(conn: duckdb.DuckDBPyConnection, parquet_href: str = PARQUET_HREF) -> str:
+    """Comext products, bounded whatever the number of products: the latest year's totals by reporter and
+    flow, and for the headline reporter (EU27_2020 when loaded, else the reporter with the most trade) the top
+    TOP_PRODUCTS CN8 products and top TOP_CHAPTERS HS chapters per flow, labelled from dim_product; the full
+    marts are one click away in their published Parquet files."""
+    total = _count(conn, "mart_product_trade")
+    if not total:
+        return "<p>No Comext product figures are loaded.</p>" + _detail("mart_product_trade", 0, 0, parquet_href)
+    year = conn.execute("SELECT max(period_year) FROM mart_product_trade").fetchone()[0]
+    headline = conn.execute(
+        "SELECT reporter FROM mart_product_trade WHERE period_year = ? GROUP BY reporter "
+        "ORDER BY (reporter = 'EU27_2020') DESC, sum(value_eur) DESC NULLS LAST, reporter LIMIT 1", [year]).fetchone()[0]
+    totals = _capped(conn, f"""
+        SELECT reporter,
+               sum(value_eur) FILTER (WHERE flow = 'export') AS exports_eur,
+               sum(value_eur) FILTER (WHERE flow = 'import') AS imports_eur,
+               count(DISTINCT product_cn8) AS products
+        FROM mart_product_trade WHERE period_year = {int(year)}
+        GROUP BY reporter ORDER BY (reporter = 'EU27_2020') DESC, coalesce(exports_eur, 0) + coalesce(imports_eur, 0)
+        DESC, reporter""", limit=60)
+    top = _rows_params(conn, """
+        SELECT p.flow, p.rank, p.product_cn8, d.product_label, p.value_eur, p.share_pct, p.is_critical_raw_material
+        FROM (SELECT flow, product_cn8, value_eur, is_critical_raw_material,
+                     row_number() OVER (PARTITION BY flow ORDER BY value_eur DESC NULLS LAST, product_cn8) AS rank,
+                     100 * value_eur / sum(value_eur) OVER (PARTITION BY flow) AS share_pct
+              FROM mart_product_trade WHERE period_year = ? AND reporter = ?) AS p
+        LEFT JOIN dim_product AS d ON d.product_level = 'CN8' AND d.product_code = p.product_cn8
+        WHERE p.rank <= ? ORDER BY p.flow, p.rank""", [year, headline, TOP_PRODUCTS])
+    chapters = _rows_params(conn, """
+        SELECT flow, rank, hs2, products, value_eur, share_pct
+        FROM (SELECT flow, hs2, products, value_eur,
+                     row_number() OVER (PARTITION BY flow ORDER BY value_eur DESC NULLS LAST, hs2) AS rank,
+                     100 * value_eur / sum(value_eur) OVER (PARTITION BY flow) AS share_pct
+              FROM mart_chapter_trade WHERE period_year = ? AND reporter = ?)
+        WHERE rank <= ? ORDER BY flow, rank""", [year, headline, TOP_CHAPTERS])
+    return "\n".join([
+        (f"<p>Year {year}, the latest loaded; totals by reporter (EU aggregates and member states are separate "
+        "rows, never added up), then the largest products and HS chapters of "
+        f"<b>{_esc(headline)}</b> by flow. Value in €; share = of the reporter's loaded products in that "
+        "flow.</p>"),
+        _table(totals, [("reporter", "reporter"), ("exports_eur", "exports €"), ("imports_eur", "imports €"),
+                        ("products", "CN8 products")], numeric={"exports_eur", "imports_eur"}),
+        f"<h4>Top {TOP_PRODUCTS} products per flow ({_esc(headline)}, {year})</h4>",
+        _table(top, [("flow", "flow"), ("rank", "#"), ("product_cn8", "CN8"), ("product_label", "product"),
+                     ("value_eur", "value €"), ("share_pct", "share %"), ("is_critical_raw_material", "CRM")],
+               numeric={"value_eur", "share_pct"}),
+        _detail("mart_product_trade", len(top), total, parquet_href),
+        f"<h4>Top {TOP_CHAPTERS} HS chapters per flow ({_esc(headline)}, {year})</h4>",
+        _table(chapters, [("flow", "flow"), ("rank", "#"), ("hs2", "HS2 chapter"), ("products", "products"), ("value_eur", "value €"), ("share_pct", "share %")],
+               numeric={"value_eur", "share_pct"}),
+        _detail("mart_chapter_trade", len(chapters), _count(conn, "mart_chapter_trade"), parquet_href),
+    ])
+
+
+def _rows_params(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:
+    cur = conn.execute(sql, params)
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
 def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
-                  generated_at: datetime | None = None) -> str:
-    """The report's HTML (a string), from the marts of the warehouse `conn` is attached to."""
+                  generated_at: datetime | None = None, parquet_href: str = PARQUET_HREF) -> str:
+    """The report's HTML (a string), from the marts of the warehouse `conn` is attached to; `parquet_href`:
+    where a table's published Parquet file is ("{table}" replaced by its name)."""
     from matplotlib import rc_context
 
     generated_at = generated_at or datetime.now(UTC)
     trade = _rows(conn, "SELECT * FROM mart_trade_annual ORDER BY trade_type, reporter, period_year")
     index = _rows(conn, "SELECT * FROM mart_export_restrictions_index ORDER BY country_scope, index_year")
-    restrictions = _rows(conn, "SELECT * FROM mart_export_restrictions ORDER BY period_year, country_iso3")
+    restrictions = _capped(conn, "SELECT * FROM mart_export_restrictions ORDER BY period_year DESC, country_iso3")
     timeline = _rows(conn, "SELECT * FROM mart_partnership_timeline ORDER BY period_year, event_type")
-    events = _rows(conn, "SELECT event_date, event_type, parties, title, source_url FROM fact_security_events "
-                         "WHERE event_type <> 'export_control' ORDER BY event_date, title")
+    events = _capped(conn, "SELECT event_date, event_type, parties, title, source_url FROM fact_security_events "
+                           "WHERE event_type <> 'export_control' ORDER BY event_date DESC, title")
     claims = _rows(conn, "SELECT * FROM mart_claims ORDER BY claim_number")
-    products = _rows(conn, "SELECT * REPLACE (100 * japan_share_of_extra_eu AS japan_share_of_extra_eu) "
-                           "FROM mart_product_trade ORDER BY reporter, flow, period_year, rank_in_flow")
+    products = products_section(conn, parquet_href)
     verdicts = {v: sum(1 for c in claims if c["verdict"] == v) for v in VERDICT_COLOURS}
 
     with rc_context({"svg.fonttype": "path", "svg.hashsalt": "eujp-report", "font.size": 10}):
@@ -287,11 +374,7 @@ def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
                numeric={"exports_mio_eur", "imports_mio_eur", "balance_mio_eur", "exports_yoy_pct",
                         "imports_yoy_pct"}),
         "<h3>Products (Comext CN8, loaded products only)</h3>",
-        _table(products, [("reporter", "reporter"), ("flow", "flow"), ("period_year", "year"),
-                          ("product_cn8", "CN8"), ("months_covered", "months"), ("value_eur", "value €"),
-                          ("is_critical_raw_material", "CRM"), ("japan_share_of_extra_eu", "Japan share of extra-EU %"),
-                          ("japan_rank_among_extra_eu", "Japan rank extra-EU")],
-               numeric={"value_eur", "japan_share_of_extra_eu"}),
+        products,
         reconcile.report_section(conn),
         "<h2 id=\"restrictions\">Export restrictions on critical raw materials</h2>",
         (f"<figure>{charts['restrictions']}<figcaption>Published statements (<code>mart_export_restrictions_index"
@@ -305,11 +388,14 @@ def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
         _table(restrictions, [("period_year", "year"), ("country_name", "country"), ("material", "CRM material"),
                               ("policy_type_label", "measure"), ("measures", "measures"),
                               ("commodity_labels", "commodities")]),
+        _detail("mart_export_restrictions", len(restrictions), _count(conn, "mart_export_restrictions"),
+                parquet_href),
         "<h2 id=\"timeline\">Partnership timeline</h2>",
         (f"<figure>{charts['timeline']}<figcaption>Events per year and type (<code>mart_partnership_timeline"
         "</code>, from a curated file with one source per event).</figcaption></figure>"),
         _table(events, [("event_date", "date"), ("event_type", "type"), ("parties", "parties"),
                         ("title", "event")]),
+        _detail("fact_security_events", len(events), _count(conn, "fact_security_events"), parquet_href),
         ("<p class=\"meta\">Sources and licences: see data/README.md. Information from the SIPRI Arms Transfers "
         "Database; OECD Inventory of Export Restrictions on Industrial Raw Materials (CC BY 4.0); Eurostat "
         "(© European Union).</p>"),
@@ -318,17 +404,19 @@ def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
     return "\n".join(parts)
 
 
-def write_report(conn: duckdb.DuckDBPyConnection, out_path: Path, *, run_id: str | None = None) -> Path:
+def write_report(conn: duckdb.DuckDBPyConnection, out_path: Path, *, run_id: str | None = None,
+                 parquet_href: str = PARQUET_HREF) -> Path:
     """Write the report of the warehouse `conn` to `out_path` (atomically) and return the path."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.part")
-    tmp.write_text(render_report(conn, run_id=run_id), encoding="utf-8")
+    tmp.write_text(render_report(conn, run_id=run_id, parquet_href=parquet_href), encoding="utf-8")
     tmp.replace(out_path)
     return out_path
 
 
-def write_warehouse_report(warehouse_path: Path, out_path: Path, *, run_id: str | None = None) -> Path:
+def write_warehouse_report(warehouse_path: Path, out_path: Path, *, run_id: str | None = None,
+                           parquet_href: str = PARQUET_HREF) -> Path:
     """write_report on a warehouse file opened read-only."""
     with duckdb.connect(str(warehouse_path), read_only=True) as conn:
-        return write_report(conn, out_path, run_id=run_id)
+        return write_report(conn, out_path, run_id=run_id, parquet_href=parquet_href)

@@ -36,14 +36,16 @@ from eujp.lake import (
     single_file_tables,
     slim_warehouse,
 )
-from eujp.marts.build import build_marts
+from eujp.marts.build import build_models, table_digests
 from eujp.pipeline import SourceBatch, load_batches, load_dim_country, utcnow
 from eujp.publish import Deadline, expand_directories, publish_run, read_latest_manifest, record_check, within
 from eujp.reference import load_reference_tables
-from eujp.report import write_warehouse_report
+from eujp.report import PARQUET_HREF, write_warehouse_report
+from eujp.schema import DIM_COUNTRY
+from eujp.schema.reference import REFERENCE_TABLES
 from eujp.storage import open_store
 from eujp.tables import ALL_TABLES, ensure_schema, table_counts
-from eujp.warehouse import connect, discard_staging, open_staging, promote
+from eujp.warehouse import connect, connect_staging, discard_staging, open_staging, promote
 
 default_log = logging.getLogger("eujp")
 
@@ -70,6 +72,9 @@ class RunSummary:
     # A day with nothing new (nothing_new): the published run that is still current; published_to is
     # its location and nothing was published by this run.
     current_run_id: str | None = None
+    # What the run changed (eujp.run.load_audit_promote): rows written per table, tables written, models
+    # rebuilt (with the reason) and kept; a day costs what changed.
+    changes: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,15 +88,20 @@ class RunSummary:
 
 @contextmanager
 def staged_warehouse(settings: Settings, doing: str) -> Iterator:
-    """A connection to a staging copy of the live warehouse; when the block ends without an error the copy is
-    checkpointed, closed and promoted over the live file (atomic rename), else discarded. A full or read-only
-    disk surfaces as WarehouseStorageError naming the staging file (`doing`: what the run was doing)."""
+    """A connection to this run's staging warehouse (eujp.warehouse.open_staging: the live file through a
+    hard link whose write-ahead log holds the run's commits, else a new file or a copy); when the block ends
+    without an error it is promoted (a checkpoint of the link, or an atomic rename), else discarded: the log
+    or the staging file is deleted and the live warehouse is as the previous run left it. A full or
+    read-only disk surfaces as WarehouseStorageError naming the staging file (`doing`: what the run was
+    doing)."""
     staging = open_staging(settings.warehouse_path, settings.staging_dir, settings.run_id)
     try:
-        with connect(staging) as conn:
+        conn = connect_staging(staging)
+        try:
             yield conn
-            conn.execute("CHECKPOINT")
-        promote(staging, settings.warehouse_path)
+            promote(staging, settings.warehouse_path, conn)
+        finally:
+            conn.close()  # after promote a no-op; on an error no checkpoint: the run's commits stay in the log
     except BaseException as exc:
         discard_staging(staging)
         raise_if_storage_error(exc, f"{doing} {staging}", settings.warehouse_path)
@@ -99,32 +109,48 @@ def staged_warehouse(settings: Settings, doing: str) -> Iterator:
 
 
 def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries: pl.DataFrame,
-                       compare_published: bool = True) -> tuple[dict, dict, dict]:
-    """Load every batch into a staging copy, audit it, and promote it over the live warehouse.
+                       compare_published: bool = True) -> tuple[dict, dict, dict, dict]:
+    """Load every batch into the staging warehouse, rebuild the models whose inputs changed, audit it, and
+    promote it over the live warehouse (staged_warehouse).
 
     The audit compares row counts with the live warehouse and with the published latest run (read first: an
     unreadable store fails the audit before anything is written) and evaluates the suites of the tables this
-    run loaded. Returns the table counts, the audit report and the warehouse's fingerprint (eujp.fingerprint).
-    A full or read-only disk surfaces as WarehouseStorageError naming the staging file; the live warehouse is
-    only ever replaced by `promote`'s atomic rename. `compare_published=False` for a warehouse
-    that is never published (as-of rebuilds): the published latest run is not its baseline."""
+    run loaded. Returns the table counts, the audit report, the warehouse's fingerprint (eujp.fingerprint)
+    and what the run changed (`changes`: rows written per table, the tables written, the models rebuilt with
+    the reason, the models kept). A full or read-only disk surfaces as WarehouseStorageError naming the
+    staging file; the live warehouse only changes when the audited run is promoted. `compare_published=False`
+    for a warehouse that is never published (as-of rebuilds): the published latest run is not its baseline."""
     published = published_baseline(open_store(settings.publish_uri)) if compare_published else None
+    replaced_whole = [DIM_COUNTRY.name, *(t.name for t in REFERENCE_TABLES)]
     with staged_warehouse(settings, "loading the staging copy") as conn, progress.step("load, audit, promote"):
         ensure_schema(conn)
         previous = table_counts(conn)
+        before = table_digests(conn, replaced_whole)
         load_dim_country(conn, countries)
         load_batches(conn, batches, run_id=settings.run_id)
         load_reference_tables(conn)
-        build_marts(conn)  # on the staging copy: the marts are published with the facts they come from
+        after = table_digests(conn, replaced_whole)
+        written = {b.table for b in batches if b.status == "loaded"}
+        written |= {name for name in replaced_whole if before[name] != after[name]}
+        # on the staging warehouse: the marts are published with the facts they come from; only those whose
+        # inputs the run wrote (all of them with --force: a reload after a code change)
+        models = build_models(conn, None if settings.force else written, run_id=settings.run_id)
         report = audit_staging(conn, run_id=settings.run_id, previous_counts=previous,
                                max_row_drop_pct=settings.max_row_drop_pct, published=published,
-                               revalidate=[b.table for b in batches if b.status == "loaded"])
+                               revalidate=[b.table for b in batches if b.status == "loaded"],
+                               written=None if settings.force else written)
         report.raise_if_failed()
         audit = report.to_dict()
         audit["reconciliation"] = reconcile.to_dict(reconcile.reconcile(conn))  # breaches warn, never fail
         counts = table_counts(conn)
         fingerprint = warehouse_fingerprint(conn, countries)
-    return counts, audit, fingerprint
+    changes = {
+        "rows_written": {b.table: b.rows_written for b in batches if b.status == "loaded"},
+        "tables_written": sorted(written | set(models.rebuilt)),
+        "models_rebuilt": models.rebuilt,
+        "models_kept": models.kept,
+    }
+    return counts, audit, fingerprint, changes
 
 
 # --- a day with nothing new ---------------------------------------------------------------------------------
@@ -233,29 +259,46 @@ def run_manifest(settings: Settings, batches: list[SourceBatch], counts: dict, a
 def run_report(settings: Settings, log: logging.Logger = default_log) -> Path | None:
     """The run's HTML report (eujp.report), written beside the warehouse from the promoted warehouse. A report
     that cannot be written is logged as an error and the run publishes without it."""
+    # The full tables behind the report's top-N sections: an http(s) link under EUJP_PUBLIC_URL (valid from
+    # latest/report.html too), else relative to runs/{run_id}/report.html
+    href = object_link(settings, f"runs/{settings.run_id}/{PARQUET_HREF}") if settings.public_url else PARQUET_HREF
     try:
         return write_warehouse_report(settings.warehouse_path, settings.warehouse_path.parent / "report.html",
-                                      run_id=settings.run_id)
+                                      run_id=settings.run_id, parquet_href=href)
     except Exception as exc:  # noqa: BLE001 - the data matter more than their report
         log.error("report not written: %s: %s", type(exc).__name__, exc)
         return None
 
 
 def run_catalog(settings: Settings, manifest: dict, *, report: bool = False,
-                log: logging.Logger = default_log) -> Path | None:
+                suite_cache: dict | None = None, log: logging.Logger = default_log) -> Path | None:
     """The run's catalog (eujp.catalog: tables, columns, expectations with their results, mart SQL, lineage,
     run history), written beside the warehouse from the promoted warehouse and the run's manifest; `report`:
-    link the run report published beside it. A catalog that cannot be written is logged as an error and the
-    run publishes without it."""
+    link the run report published beside it; `suite_cache`: the SQL evaluations of suites the previous run
+    published (eujp.catalog.suite_results: reused for tables this run did not write, updated with the new
+    ones). A catalog that cannot be written is logged as an error and the run publishes without it."""
     from eujp.catalog import write_catalog
 
     try:
         return write_catalog(settings.warehouse_path, settings.warehouse_path.parent / CATALOG_FILE,
                              manifest=manifest, run_id=settings.run_id,
-                             report_link="report.html" if report else None)
+                             report_link="report.html" if report else None, suite_cache=suite_cache)
     except Exception as exc:  # noqa: BLE001 - the data matter more than their catalog
         log.error("catalog not written: %s: %s", type(exc).__name__, exc)
         return None
+
+
+def previous_suite_results(store, log: logging.Logger = default_log) -> dict:
+    """The suites' SQL evaluations the published latest run kept in its manifest ("suite_results"), for the
+    catalog to reuse on the tables this run did not write; {} when there are none or they cannot be read."""
+    try:
+        latest = read_latest_manifest(store)
+    except Exception as exc:  # noqa: BLE001 - only a saving: the catalog evaluates the suites instead
+        log.warning("previous suite results not read (%s: %s): the catalog evaluates every suite",
+                    type(exc).__name__, exc)
+        return {}
+    cached = latest[1].get("suite_results") if latest else None
+    return dict(cached) if isinstance(cached, dict) else {}
 
 
 def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit: dict, status: str,
@@ -285,7 +328,9 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
                                "(EUJP_LAKE_CATALOG=off): nothing was published, latest was not moved")
         warehouse_file = slim_warehouse(settings.warehouse_path, work_dir / "single" / "warehouse.duckdb", single)
     report = run_report(settings, log)
-    catalog = run_catalog(settings, manifest, report=report is not None, log=log)
+    suite_cache = previous_suite_results(store, log)
+    catalog = run_catalog(settings, manifest, report=report is not None, suite_cache=suite_cache, log=log)
+    manifest["suite_results"] = suite_cache  # for the next run's catalog
     extra = {"docs": Path(docs).parent} if docs else {}
     if report:
         extra["report.html"] = report

@@ -20,7 +20,15 @@ from collections.abc import Iterable
 import duckdb
 
 from eujp.marts import MART_TABLES, MODEL_TABLES, MODELS, check_dependencies
-from eujp.schema import DIM_COUNTRY, ETL_REJECTED_ROWS, ETL_REVISIONS, ETL_RUNS, ETL_SOURCE_STATE, Table
+from eujp.schema import (
+    DIM_COUNTRY,
+    ETL_MODEL_STATE,
+    ETL_REJECTED_ROWS,
+    ETL_REVISIONS,
+    ETL_RUNS,
+    ETL_SOURCE_STATE,
+    Table,
+)
 from eujp.schema.reference import REFERENCE_TABLES
 from eujp.sources import SOURCES
 from eujp.warehouse import count_rows, create_tables
@@ -29,7 +37,7 @@ FACT_TABLES: tuple[Table, ...] = tuple(s.table for s in SOURCES)
 # Labels a source's service publishes beside its data (eujp.sources.base.LabelFeed), loaded with its data.
 LABEL_TABLES: tuple[Table, ...] = tuple(s.labels.table for s in SOURCES if s.labels is not None)
 ALL_TABLES: tuple[Table, ...] = (
-    DIM_COUNTRY, *FACT_TABLES, ETL_RUNS, ETL_REJECTED_ROWS, ETL_SOURCE_STATE, ETL_REVISIONS,
+    DIM_COUNTRY, *FACT_TABLES, ETL_RUNS, ETL_REJECTED_ROWS, ETL_SOURCE_STATE, ETL_REVISIONS, ETL_MODEL_STATE,
     *LABEL_TABLES, *REFERENCE_TABLES, *MODEL_TABLES,
 )
 TABLES: dict[str, Table] = {t.name: t for t in ALL_TABLES}

@@ -1,8 +1,15 @@
 """DuckDB warehouse operations on declared tables (which tables exist: eujp.tables): DDL, staging copies, idempotent loads, run records, promotion.
 
-Write-audit-publish locally: a run never writes the live warehouse file. It copies it to
-`staging/{run_id}.duckdb`, loads and audits there, then atomically renames the staging file over the
-live one (`promote`). A run killed at any point leaves the live warehouse as the last good run left it.
+Write-audit-publish locally, at the cost of what changed (docs/reliability.md#write-audit-publish): a run
+opens the live warehouse through a hard link `staging/{run_id}.duckdb` (`open_staging`), so its write-ahead
+log is `staging/{run_id}.duckdb.wal`, and with automatic checkpoints off (`connect_staging`) every commit of
+the run stays in that log: the live file's last checkpoint, which is all a reader of `warehouse.duckdb` sees,
+is the previous good run. Once the audit passes, `promote` checkpoints (DuckDB's atomic header switch) and
+removes the link. A failed audit closes without a checkpoint and `discard_staging` deletes the link and its
+log: nothing of the run is left. A run killed at any point leaves its link and log behind, which nobody
+replays (they are not beside the live file) and the next run removes (`clean_stale_staging`). With no live
+warehouse yet, or where the file system has no hard links, the staging file is a new file or a copy, renamed
+over the live one as before.
 """
 
 from __future__ import annotations
@@ -106,12 +113,18 @@ def write_comments(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
 
 
 def open_staging(warehouse_path: Path, staging_dir: Path, run_id: str) -> Path:
-    """Copy the live warehouse (if any) to a staging file for this run and return its path."""
+    """This run's staging path, `staging/{run_id}.duckdb`: a hard link to the live warehouse (the same file,
+    so nothing is copied; its write-ahead log beside the link), a copy where the file system refuses hard
+    links, or nothing yet when there is no live warehouse (the run creates it there)."""
     staging_dir.mkdir(parents=True, exist_ok=True)
     staging = staging_dir / f"{run_id}.duckdb"
-    for leftover in (staging, staging.with_suffix(".duckdb.wal")):
-        leftover.unlink(missing_ok=True)
+    discard_staging(staging)
     if warehouse_path.exists():
+        try:
+            os.link(warehouse_path, staging)
+            return staging
+        except OSError:  # no hard links here (another file system, FAT, some network mounts): copy
+            pass
         try:
             shutil.copyfile(warehouse_path, staging)
         except OSError as exc:
@@ -121,8 +134,44 @@ def open_staging(warehouse_path: Path, staging_dir: Path, run_id: str) -> Path:
     return staging
 
 
-def promote(staging: Path, warehouse_path: Path) -> None:
-    """Atomically replace the live warehouse with the (closed, checkpointed) staging file."""
+def is_linked(staging: Path, warehouse_path: Path) -> bool:
+    """The staging path is the live warehouse itself (a hard link: `open_staging`)."""
+    try:
+        return os.path.samefile(staging, warehouse_path)
+    except OSError:
+        return False
+
+
+def connect_staging(staging: Path) -> duckdb.DuckDBPyConnection:
+    """A read-write connection to a staging path that never checkpoints by itself: not when the log grows
+    (checkpoint_threshold), not when it closes (disable_checkpoint_on_shutdown). Until `promote` checkpoints,
+    the run's commits live only in `{staging}.wal`, beside the link, not in the live file."""
+    conn = connect(staging)
+    conn.execute("SET checkpoint_threshold = '1000TB'")
+    conn.execute("PRAGMA disable_checkpoint_on_shutdown")
+    return conn
+
+
+def promote(staging: Path, warehouse_path: Path, conn: duckdb.DuckDBPyConnection | None = None) -> None:
+    """Make the audited staging warehouse the live one.
+
+    Linked (`open_staging`): CHECKPOINT through `conn`, the open connection of the link (or, given none, a
+    new connection to the link, which replays its log first): DuckDB writes the
+    run's blocks, then switches the file's header in one write, so the live file holds either the previous
+    run or this one whole; then the link and its (now empty) log are removed. Otherwise (a new file or a
+    copy): checkpoint, close, and atomically rename the staging file over the live one."""
+    if conn is not None:
+        conn.execute("CHECKPOINT")
+    if is_linked(staging, warehouse_path):
+        if conn is None:  # closed by the caller: open the link again (its log replayed) and checkpoint it
+            with connect(staging) as again:
+                again.execute("CHECKPOINT")
+        else:
+            conn.close()
+        discard_staging(staging)
+        return
+    if conn is not None:
+        conn.close()
     with open(staging, "rb") as f:
         os.fsync(f.fileno())
     os.replace(staging, warehouse_path)
@@ -134,7 +183,9 @@ def promote(staging: Path, warehouse_path: Path) -> None:
 
 
 def discard_staging(staging: Path) -> None:
-    for p in (staging, staging.with_suffix(".duckdb.wal")):
+    """Remove the staging path and its write-ahead log(s): for a link, the live warehouse is untouched (the
+    run's commits were only in the log)."""
+    for p in (staging, *staging.parent.glob(f"{staging.name}.wal*")):
         p.unlink(missing_ok=True)
 
 
@@ -391,6 +442,19 @@ def duplicate_keys(conn: duckdb.DuckDBPyConnection, table: Table) -> int:
     return conn.execute(
         f"SELECT count(*) FROM (SELECT {keys} FROM {quote_ident(table.name)} GROUP BY ALL HAVING count(*) > 1)"
     ).fetchone()[0]
+
+
+def duplicate_keys_of_run(conn: duckdb.DuckDBPyConnection, table: Table, run_id: str) -> int:
+    """Natural-key values that occur more than once among those of the rows run `run_id` wrote: the only
+    duplicates a run can add to a table whose keys were unique (a semi-join of the table with the run's keys
+    instead of a GROUP BY of every key)."""
+    if not table.natural_key:
+        return 0
+    t = quote_ident(table.name)
+    keys = ", ".join(quote_ident(k) for k in table.natural_key)
+    return conn.execute(
+        f"SELECT count(*) FROM (SELECT {keys} FROM {t} SEMI JOIN (SELECT DISTINCT {keys} FROM {t} WHERE run_id = ?)"
+        f" AS written USING ({keys}) GROUP BY ALL HAVING count(*) > 1)", [run_id]).fetchone()[0]
 
 
 def last_successful_checksum(conn: duckdb.DuckDBPyConnection, source: str) -> str | None:

@@ -59,6 +59,11 @@ def run_markdown(summary: dict, reports: Iterable = (), *, flow_label: str = "eu
     if summary.get("table_rows"):
         rows = ", ".join(f"{k} {v:,}" for k, v in summary["table_rows"].items())
         lines.append(f"| table rows | {_cell(rows)} |")
+    changes = summary.get("changes") or {}
+    if changes:
+        rebuilt, kept = changes.get("models_rebuilt") or {}, changes.get("models_kept") or []
+        lines.append(f"| models rebuilt | {len(rebuilt)} of {len(rebuilt) + len(kept)}"
+                     f"{': ' + _cell(', '.join(rebuilt)) if rebuilt else ''} |")
     if summary.get("errors"):
         lines += ["", "### Errors", ""] + [f"- {_cell(e)}" for e in summary["errors"]]
     if summary.get("warnings"):

@@ -86,6 +86,11 @@ def _print_summary(summary: dict) -> None:
     if summary.get("table_rows"):
         rows = ", ".join(f"{k} {v}" for k, v in summary["table_rows"].items())
         console.print(f"warehouse {summary['warehouse']}: {rows}")
+    changes = summary.get("changes") or {}
+    if changes:
+        rebuilt, kept = changes.get("models_rebuilt") or {}, changes.get("models_kept") or []
+        console.print(f"changed: {', '.join(changes.get('tables_written') or []) or 'nothing'}; "
+                      f"models rebuilt {len(rebuilt)} of {len(rebuilt) + len(kept)}")
     if summary.get("current_run_id"):
         console.print(f"nothing new: every source is unchanged; the published run {summary['current_run_id']} is "
                       f"current ({summary['published_to']}); nothing was rebuilt or published")

@@ -75,7 +75,7 @@ def run_daily(settings: Settings) -> RunSummary:
         reports = [b.validation for b in batches if b.validation is not None]
         docs = data_docs(lambda: build_docs(settings, reports), reports, summary, logger)
         try:
-            counts, audit, fingerprint = load_audit_promote(settings, batches, countries)
+            counts, audit, fingerprint, changes = load_audit_promote(settings, batches, countries)
         except AuditFailed as exc:
             summary.status = "failed"
             summary.errors.append(str(exc))
@@ -87,7 +87,7 @@ def run_daily(settings: Settings) -> RunSummary:
         summary.errors = [b.error for b in batches if b.error] + rejection_errors(batches)
         summary.warnings[:0] = rejection_warnings(batches) + reconcile.warnings(audit)
         summary.status = "failed" if summary.errors else "success"
-        summary.table_rows, summary.audit = counts, audit
+        summary.table_rows, summary.audit, summary.changes = counts, audit, changes
         summary.sources = [b.summary() for b in batches]
         try:
             deadline = Deadline.after(settings.publish_timeout)  # one per run: the task's retries share it
@@ -116,7 +116,7 @@ def daily_flow(
     dask_address: str | None = None,
     fanout: bool = False,
 ):
-    """Daily EU–Japan ETL: every source, validated, loaded into a staging copy, audited, promoted and
+    """Daily EU–Japan ETL: every source, validated, loaded into the staging warehouse, audited, promoted and
     published. Ends Failed (with the summary as its data) when any source or step failed or a source rejected
     more of its rows than its threshold (EUJP_MAX_REJECTED_PCT, eujp.rejections), and Failed with
     the PreflightFailed as its data, before anything is done, when a setting is wrong (eujp.preflight).

@@ -42,8 +42,8 @@ def prepare(source_name: str, payloads: list[RawPayload], countries: pl.DataFram
 @task(name="load-audit-promote", task_run_name="load-audit-promote", cache_policy=NO_CACHE,
       on_failure=[remember_task_failure])
 def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries: pl.DataFrame,
-                       compare_published: bool = True) -> tuple[dict, dict, dict]:
-    """eujp.run.load_audit_promote: staging copy → load → marts → audit → promote."""
+                       compare_published: bool = True) -> tuple[dict, dict, dict, dict]:
+    """eujp.run.load_audit_promote: staging → load → marts whose inputs changed → audit → promote."""
     return run.load_audit_promote(settings, batches, countries, compare_published)
 
 

@@ -1,4 +1,4 @@
-"""The model layer: built dimensions and BI marts, each declared beside its SQL, rebuilt every run.
+"""The model layer: built dimensions and BI marts, each declared beside its SQL, rebuilt when their inputs change.
 
     eujp/marts/{table}.yml     the table's declaration, dbt style: description, natural_key, depends_on (the
                                warehouse tables its SQL reads) and columns (name: DuckDB type, description)
@@ -11,8 +11,10 @@ The declarations are read at import into eujp.schema.Table records (non-fact, re
 MODEL_TABLES, in build order (`build_order`: every model after the models it depends on). eujp.tables checks
 that every depends_on entry is a warehouse table.
 
-`eujp.marts.build.build_marts(conn)` runs in the load step on the *staging* warehouse, after the facts and reference tables
-are loaded and before the audit, so the marts are published atomically with the facts they come from.
+`eujp.marts.build.build_models(conn, written)` runs in the load step on the *staging* warehouse, after the facts and
+reference tables are loaded and before the audit, so the marts are published atomically with the facts they come
+from; it rebuilds only the models whose inputs the run wrote (or whose definition changed); `build_marts(conn)`
+rebuilds them all.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ MODEL_TYPES: dict[str, pl.DataType] = {
     "VARCHAR": S, "DOUBLE": F, "INTEGER": I, "BIGINT": pl.Int64(), "DATE": D, "BOOLEAN": B, "TIMESTAMPTZ": TS,
 }
 _KEYS = ("name", "description", "natural_key", "depends_on", "columns")
+# Optional: `partition_by: {column: period_year, facts: {fact_table: SQL expression of the column}}`: the model's
+# rows of one value of `column` depend only on its inputs' rows of that value (every GROUP BY, window and join
+# carries it), so a run that wrote only some values (the facts' rows it wrote, through the expression, or a
+# partitioned model upstream) rebuilds only those (eujp.marts.build).
+_OPTIONAL_KEYS = ("partition_by",)
 
 
 class ModelDeclarationError(EujpError):
@@ -44,10 +51,17 @@ class ModelDeclarationError(EujpError):
 
 
 @dataclass(frozen=True)
+class Partition:
+    column: str  # a natural-key column of the model
+    facts: tuple[tuple[str, str], ...] = ()  # (fact table, SQL expression of the column on its rows)
+
+
+@dataclass(frozen=True)
 class Model:
     table: Table
     depends_on: tuple[str, ...]  # the warehouse tables the model's SQL reads
     path: Path  # its YAML declaration
+    partition: Partition | None = None
 
 
 def polars_dtype(type_name: object, what: str = "column") -> pl.DataType:
@@ -70,9 +84,10 @@ def load_model(path: Path) -> Model:
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ModelDeclarationError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(spec, dict) or set(spec) != set(_KEYS):
+    if not isinstance(spec, dict) or not set(_KEYS) <= set(spec) <= set(_KEYS + _OPTIONAL_KEYS):
         got = list(spec) if isinstance(spec, dict) else type(spec).__name__
-        raise ModelDeclarationError(f"{path}: expected the keys {list(_KEYS)}, got {got}")
+        raise ModelDeclarationError(f"{path}: expected the keys {list(_KEYS)} (optional: {list(_OPTIONAL_KEYS)}), "
+                                    f"got {got}")
     if spec["name"] != path.stem:
         raise ModelDeclarationError(f"{path}: name {spec['name']!r} differs from the file name")
     if not isinstance(spec["description"], str) or not spec["description"]:
@@ -95,7 +110,22 @@ def load_model(path: Path) -> Model:
         raise ModelDeclarationError(f"{path}: {spec['name']} depends on itself")
     table = Table(name=spec["name"], description=spec["description"], columns=columns,
                   natural_key=natural_key, column_docs=docs, is_fact=False, rebuilt=True)
-    return Model(table=table, depends_on=depends_on, path=path)
+    return Model(table=table, depends_on=depends_on, path=path,
+                 partition=_partition(spec.get("partition_by"), natural_key, depends_on, path))
+
+
+def _partition(spec: object, natural_key: tuple[str, ...], depends_on: tuple[str, ...], path: Path) -> Partition | None:
+    if spec is None:
+        return None
+    facts = spec.get("facts", {}) if isinstance(spec, dict) else None
+    if (not isinstance(spec, dict) or not set(spec) <= {"column", "facts"} or spec.get("column") not in natural_key
+            or not isinstance(facts, dict) or not all(isinstance(v, str) and v for v in facts.values())):
+        raise ModelDeclarationError(f"{path}: partition_by must name a natural-key column and map input fact "
+                                    f"tables to an SQL expression of it, got {spec!r}")
+    unknown = set(facts) - set(depends_on)
+    if unknown:
+        raise ModelDeclarationError(f"{path}: partition_by names tables it does not depend on: {sorted(unknown)}")
+    return Partition(column=spec["column"], facts=tuple(sorted(facts.items())))
 
 
 def build_order(depends_on: Mapping[str, Iterable[str]]) -> list[str]:

@@ -103,3 +103,24 @@ ETL_REVISIONS = Table(
     },
     is_fact=False,
 )
+
+ETL_MODEL_STATE = Table(
+    name="etl_model_state",
+    description="Per built dimension and mart: the definition it was last built from and the run that built "
+    "it. The load step rebuilds a model only when the run wrote one of its inputs, its definition changed, or "
+    "it was never built (eujp.marts.build); count(*) WHERE built_run_id = a run is what that run rebuilt.",
+    columns={"model": S, "definition_sha256": S, "built_run_id": S, "built_at": TS, "row_count": pl.Int64(),
+             "reason": S},
+    natural_key=("model",),
+    column_docs={
+        "model": "Built dimension or mart (eujp/marts/{model}.yml).",
+        "definition_sha256": "SHA-256 of the model's declaration and SQL (for mart_claims: and every claim's "
+        "query) it was last built from.",
+        "built_run_id": "ETL run that last rebuilt it.",
+        "built_at": "UTC time of that rebuild.",
+        "row_count": "Rows the rebuild wrote.",
+        "reason": "Why it was rebuilt: never built, definition changed, every model rebuilt (--force, or "
+        "no run information), or the inputs the run wrote (e.g. 'input written: fact_goods_trade_product').",
+    },
+    is_fact=False,
+)

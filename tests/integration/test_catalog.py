@@ -268,3 +268,27 @@ def test_publish_puts_the_catalog_beside_the_report_in_the_run_and_latest(wareho
     text = published.read_text(encoding="utf-8")
     assert f"run <code>{run_id}</code>" in text and 'href="report.html"' in text
     assert f"this run&#x27;s validation ({run_id})" in text
+
+
+def test_suites_of_tables_the_run_did_not_write_reuse_the_previous_evaluation(bundled_warehouse):
+    """The catalog of a run evaluates a suite once and keeps it (manifest "suite_results"); the next run
+    reuses it for a table it did not write, and evaluates again a table it wrote or whose rows changed."""
+    from eujp.catalog import FACT_NAMES, suite_results
+
+    with duckdb.connect(str(bundled_warehouse), read_only=True) as conn:
+        cache: dict = {}
+        first = suite_results(conn, {"run_id": "20261125T060000Z-nochg1"}, cache=cache)
+        assert set(FACT_NAMES) <= set(cache) and all(first[t].origin == "sql" for t in FACT_NAMES)
+        assert all(o is not None and o["success"] for o in first[ARMS.table.name].outcomes[:1])
+        # Mark the kept evaluation, as if the table had then failed its first expectation: what the next run
+        # shows is the kept result, so the table was not scanned again.
+        cache[ARMS.table.name]["outcomes"][0] = cache[ARMS.table.name]["outcomes"][0] | {"success": False}
+        kept = suite_results(conn, {"run_id": "20261126T060000Z-nochg2"}, cache=cache)
+        assert kept[ARMS.table.name].outcomes[0]["success"] is False
+        assert "by run 20261125T060000Z-nochg1" in kept[ARMS.table.name].origin_text
+        # The run that loaded the table (etl_runs) evaluates it again; so does a changed row count.
+        written = suite_results(conn, {"run_id": RUN_ID}, cache=dict(cache))
+        assert written[ARMS.table.name].outcomes[0]["success"] is True
+        cache[ARMS.table.name]["row_count"] += 1
+        recounted = suite_results(conn, {"run_id": "20261126T060000Z-nochg2"}, cache=cache)
+        assert recounted[ARMS.table.name].outcomes[0]["success"] is True

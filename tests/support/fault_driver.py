@@ -13,10 +13,12 @@ SPEC: {"runs": [{"name": str,
                  "pause": {"target": "module:attr[.attr]", "match": "substring of repr(args)" | null,
                            "ready": path, "release": path | null, "max_seconds": float} | null,
                  "inspect": [paths],                      # folders listed after the run
-                 "hash": [paths]}]}                       # files hashed before and after the run
+                 "hash": [paths],                         # files hashed before and after the run
+                 "fingerprint": [paths]}]}                # warehouses read (rows, hash of every table) before/after
 
 Prints one JSON line per run: {"name", "state", "message", "listing": {path: [names]},
-"hash_before": {path: sha256 | null}, "hash_after": {...}}.
+"hash_before": {path: sha256 | null}, "hash_after": {...}, "fingerprint_before": {path: {table: [rows, md5]}},
+"fingerprint_after": {...}}.
 """
 
 from __future__ import annotations
@@ -74,6 +76,24 @@ def _hashes(paths: list[str]) -> dict[str, str | None]:
     return {p: hashlib.sha256(Path(p).read_bytes()).hexdigest() if Path(p).is_file() else None for p in paths}
 
 
+def _fingerprints(paths: list[str]) -> dict[str, dict | None]:
+    """Per warehouse: rows and an md5 of the sorted rows of every table, read-only (equal data, equal
+    fingerprints, whatever DuckDB left in the file's free blocks)."""
+    import duckdb
+
+    out: dict[str, dict | None] = {}
+    for p in paths:
+        if not Path(p).is_file():
+            out[p] = None
+            continue
+        with duckdb.connect(p, read_only=True) as conn:
+            tables = [r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
+            out[p] = {t: list(conn.execute(
+                f"SELECT count(*), md5(coalesce(string_agg(t::VARCHAR, '|' ORDER BY t::VARCHAR), '')) "
+                f'FROM "{t}" AS t').fetchone()) for t in tables}
+    return out
+
+
 def main(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
     from flows.daily import daily_flow
@@ -84,10 +104,12 @@ def main(spec_path: str) -> int:
         if run.get("pause"):
             _install_pause(run["pause"])
         before = _hashes(run.get("hash", []))
+        fingerprint_before = _fingerprints(run.get("fingerprint", []))
         state = daily_flow(**run["flow"], return_state=True)
         print(json.dumps({"name": run["name"], "state": state.type.value, "message": state.message,
                           "listing": _listing(run.get("inspect", [])), "hash_before": before,
-                          "hash_after": _hashes(run.get("hash", []))}), flush=True)
+                          "hash_after": _hashes(run.get("hash", [])), "fingerprint_before": fingerprint_before,
+                          "fingerprint_after": _fingerprints(run.get("fingerprint", []))}), flush=True)
     return 0
 
 

@@ -58,7 +58,7 @@ def fetch(name: str, tmp_path: Path, state: SourceState | None = None, **changes
 # --- a run with the plain step functions (what flows/ orchestrates) ---------------------------------------
 
 def run_pipeline(settings: Settings, only: tuple[str, ...] | None = None) -> dict[str, SourceBatch]:
-    """Extract, land, (skip unchanged), parse/transform/validate, load into a staging copy, audit, promote
+    """Extract, land, (skip unchanged), parse/transform/validate, load into the staging warehouse, audit, promote
     (every source, or those named in `only`). Raises AuditFailed if the audit fails (then nothing is promoted)."""
     store = open_store(settings.publish_uri)
     countries = load_countries(settings.run_date)

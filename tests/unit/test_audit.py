@@ -188,3 +188,24 @@ def test_a_manifest_that_does_not_match_the_pointer_is_refused(tmp_path):
     store.put_bytes(pointer["manifest"], json.dumps(manifest).encode())
     with pytest.raises(EujpError, match=r"does not match the sha256 in latest.json"):
         published_baseline(store)
+
+
+def test_given_what_the_run_wrote_only_its_keys_are_checked(conn):
+    load_goods(conn, 3)
+    upsert_fact(conn, FACT_GOODS_TRADE, goods(1).with_columns(pl.lit(2030).alias("period_year")), run_id="later",
+                loaded_at=NOW, source=GOODS)
+    # A second copy of a key the later run wrote: caught by the check of that run's keys.
+    conn.execute("INSERT INTO fact_goods_trade SELECT * FROM fact_goods_trade WHERE period_year = 2030")
+    report = audit_staging(conn, run_id="later", previous_counts={}, max_row_drop_pct=50.0,
+                           written=["fact_goods_trade"])
+    found = check(report, "fact_goods_trade.unique_natural_key")
+    assert not found.ok and found.detail == "1 natural key(s) occur more than once"
+    # A table the run did not write is the one the previous audit passed.
+    assert check(report, "fact_arms_transfers.unique_natural_key").detail.startswith("not written by this run")
+    # Without a duplicate among its keys, the run's check passes (the table's other keys are not grouped).
+    conn.execute("DELETE FROM fact_goods_trade WHERE period_year = 2030")
+    upsert_fact(conn, FACT_GOODS_TRADE, goods(1).with_columns(pl.lit(2030).alias("period_year")), run_id="later",
+                loaded_at=NOW, source=GOODS)
+    report = audit_staging(conn, run_id="later", previous_counts={}, max_row_drop_pct=50.0,
+                           written=["fact_goods_trade"])
+    assert check(report, "fact_goods_trade.unique_natural_key").detail == "the keys this run wrote are unique"

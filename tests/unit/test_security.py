@@ -101,8 +101,9 @@ def test_input_text_reaches_the_warehouse_as_data_never_as_sql(tmp_path, monkeyp
     """Hostile text in a source file is loaded verbatim; no SQL statement of the load, audit and marts contains
     it (values travel as parameters or registered Arrow data); every quoted identifier is a declared name."""
     executed: list[str] = []
-    real_connect = eujp.run.connect
-    monkeypatch.setattr(eujp.run, "connect", lambda *a, **k: RecordingConnection(real_connect(*a, **k), executed))
+    real_connect = eujp.run.connect_staging
+    monkeypatch.setattr(eujp.run, "connect_staging",
+                        lambda *a, **k: RecordingConnection(real_connect(*a, **k), executed))
     quoted: list[str] = []
     real_quote = eujp.warehouse.quote_ident
 

@@ -11,7 +11,17 @@ import pytest
 
 from eujp.sources import eurostat_goods, security_events
 from eujp.tables import TABLES, ensure_schema, table_counts
-from eujp.warehouse import connect, count_present, duplicate_keys, open_staging, promote, upsert_fact
+from eujp.warehouse import (
+    connect,
+    connect_staging,
+    count_present,
+    discard_staging,
+    duplicate_keys,
+    is_linked,
+    open_staging,
+    promote,
+    upsert_fact,
+)
 
 # The sources these tests load, by their modules (a source's name is written in its own folder only).
 GOODS, EVENTS = eurostat_goods.SOURCE.name, security_events.SOURCE.name
@@ -93,20 +103,72 @@ def test_a_conflicting_key_keeps_its_previous_row_under_every_replace_scope(conn
     assert rows == [*kept_2015, (2016, "export", 58000.0, "r1"), (2016, "import", 66500.0, "r2")]
 
 
-def test_staging_copy_leaves_live_warehouse_untouched_until_promoted(tmp_path):
+def _live_with_one_row(tmp_path):
     live = tmp_path / "warehouse.duckdb"
     with connect(live) as c:
         ensure_schema(c)
         upsert_fact(c, FACT_GOODS_TRADE, goods([("EU28", "JP", "export", 2016, 1.0)]), run_id="r1",
                     loaded_at=NOW, source=GOODS)
+    return live
+
+
+def _live_rows(live):
+    with duckdb.connect(str(live), read_only=True) as c:
+        return c.execute("SELECT count(*) FROM fact_goods_trade").fetchone()[0]
+
+
+def test_staging_link_leaves_live_warehouse_untouched_until_promoted(tmp_path):
+    live = _live_with_one_row(tmp_path)
+    size = live.stat().st_size
     staging = open_staging(live, tmp_path / "staging", "r2")
-    with connect(staging) as c:
-        upsert_fact(c, FACT_GOODS_TRADE, goods([("EU28", "JP", "import", 2016, 2.0)]), run_id="r2",
+    assert is_linked(staging, live)  # the live file itself, not a copy of it
+    c = connect_staging(staging)
+    upsert_fact(c, FACT_GOODS_TRADE, goods([("EU28", "JP", "import", 2016, 2.0)]), run_id="r2",
+                loaded_at=NOW, source=GOODS)
+    assert (tmp_path / "staging" / "r2.duckdb.wal").exists()  # the commit is in the link's log
+    assert _live_rows(live) == 1  # a reader of the live file sees the previous checkpoint
+    promote(staging, live, c)
+    assert not staging.exists() and not list((tmp_path / "staging").iterdir())
+    assert _live_rows(live) == 2
+    assert live.stat().st_size >= size
+
+
+def test_a_discarded_staging_link_leaves_nothing(tmp_path):
+    live = _live_with_one_row(tmp_path)
+    staging = open_staging(live, tmp_path / "staging", "r2")
+    c = connect_staging(staging)
+    upsert_fact(c, FACT_GOODS_TRADE, goods([("EU28", "JP", "import", 2016, 2.0)]), run_id="r2",
+                loaded_at=NOW, source=GOODS)
+    c.close()  # as after a failed audit: no checkpoint
+    discard_staging(staging)
+    assert not list((tmp_path / "staging").iterdir())
+    assert _live_rows(live) == 1
+    with connect(live) as c:  # and the live file takes the next run's writes
+        upsert_fact(c, FACT_GOODS_TRADE, goods([("EU28", "JP", "import", 2017, 3.0)]), run_id="r3",
                     loaded_at=NOW, source=GOODS)
-        c.execute("CHECKPOINT")
-    with duckdb.connect(str(live), read_only=True) as c:
-        assert c.execute("SELECT count(*) FROM fact_goods_trade").fetchone()[0] == 1
-    promote(staging, live)
+    assert _live_rows(live) == 2
+
+
+def test_without_a_live_warehouse_the_staging_file_is_renamed_into_place(tmp_path):
+    live = tmp_path / "warehouse.duckdb"
+    staging = open_staging(live, tmp_path / "staging", "r1")
     assert not staging.exists()
-    with duckdb.connect(str(live), read_only=True) as c:
-        assert c.execute("SELECT count(*) FROM fact_goods_trade").fetchone()[0] == 2
+    c = connect_staging(staging)
+    ensure_schema(c)
+    upsert_fact(c, FACT_GOODS_TRADE, goods([("EU28", "JP", "export", 2016, 1.0)]), run_id="r1",
+                loaded_at=NOW, source=GOODS)
+    assert not live.exists()
+    promote(staging, live, c)
+    assert not staging.exists() and _live_rows(live) == 1
+
+
+def test_a_linked_staging_closed_by_its_caller_is_promoted_from_its_log(tmp_path):
+    live = _live_with_one_row(tmp_path)
+    staging = open_staging(live, tmp_path / "staging", "r2")
+    c = connect_staging(staging)
+    upsert_fact(c, FACT_GOODS_TRADE, goods([("EU28", "JP", "import", 2016, 2.0)]), run_id="r2",
+                loaded_at=NOW, source=GOODS)
+    c.close()  # no checkpoint: the row is only in the link's log
+    assert _live_rows(live) == 1
+    promote(staging, live)
+    assert _live_rows(live) == 2 and not list((tmp_path / "staging").iterdir())
