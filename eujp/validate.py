@@ -372,6 +372,48 @@ def validate_frame(table_name: str, frame: pl.DataFrame, *, run_id: str | None =
     )
 
 
+def merge_reports(reports: list[ValidationReport]) -> ValidationReport:
+    """One report for a table validated in chunks (a streamed source, eujp.pipeline.Stream): an expectation
+    holds when it held on every chunk; counts are summed over the chunks and percentages taken of the sum;
+    the table's row count expectation is judged on the total. The offending rows sampled and the message are
+    those of the first chunk where the expectation failed. Data Docs show the GX result of the first chunk
+    that failed, else of the first chunk (its row count is that chunk's). One report: returned as it is."""
+    if len(reports) == 1:
+        return reports[0]
+    first = reports[0]
+    rows = sum(r.row_count for r in reports)
+    outcomes = []
+    for position, outcome in enumerate(first.outcomes):
+        same = [r.outcomes[position] for r in reports]
+        failed = [o for o in same if not o.success]
+        merged = copy.copy(failed[0] if failed else outcome)
+        if outcome.expectation_type == "expect_table_row_count_to_be_between":
+            low, high = outcome.kwargs.get("min_value"), outcome.kwargs.get("max_value")
+            merged.success = (low is None or rows >= low) and (high is None or rows <= high)
+            merged.message = "met" if merged.success else (
+                f"failed: {rows:,} rows, expected between {low} and {high}")
+            merged.sample_offending_rows = []
+        else:
+            merged.success = not failed
+            counts = [o.unexpected_count for o in same]
+            elements = [o.element_count for o in same]
+            if all(c is not None for c in counts):
+                merged.unexpected_count = sum(counts)
+            if all(e is not None for e in elements):
+                merged.element_count = sum(elements)
+                if merged.unexpected_count is not None:
+                    merged.unexpected_percent = (100.0 * merged.unexpected_count / merged.element_count
+                                                 if merged.element_count else None)
+            merged.sample_offending_rows = [row for o in failed for row in o.sample_offending_rows][:SAMPLE_ROWS]
+        outcomes.append(merged)
+    shown = next((r for r in reports if not r.success), first)
+    return ValidationReport(
+        table=first.table, run_id=first.run_id, row_count=rows, outcomes=outcomes,
+        duration_seconds=sum(r.duration_seconds for r in reports), natural_key=first.natural_key,
+        gx_result=shown.gx_result, gx_suite=shown.gx_suite,
+    )
+
+
 def _to_pandas(frame: pl.DataFrame):
     """pandas copy for GX, with dtypes GX's pandas metrics handle vectorised.
 

@@ -58,7 +58,7 @@ def prepare_domain(domain: str, settings: Settings, countries: pl.DataFrame) -> 
             logger.error(batch.error)
         else:
             logger.info("%s: %s; %d table rows to write", source.name,
-                        describe_rows(batch.rows_in, batch.valid_wire_rows, batch.rows_rejected), batch.valid.height)
+                        describe_rows(batch.rows_in, batch.valid_wire_rows, batch.rows_rejected), batch.valid_rows)
         batches.append(batch)
     return batches
 
