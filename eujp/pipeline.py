@@ -430,9 +430,10 @@ class Stream:
         try:
             versions = []
             for i, payload in enumerate(self.payloads):
+                mine = []  # a payload quarantined halfway does not stamp the batch
                 try:
                     for j, parsed in enumerate(self._pieces_timed(payload)):
-                        versions.append(parsed.source_version)
+                        mine.append(parsed.source_version)
                         with self.step("parse"):  # the spill is part of reading the payloads
                             self._spill(parsed.frame, spill, f"{i:06d}-{j:06d}", buckets)
                         del parsed
@@ -440,6 +441,8 @@ class Stream:
                     for leftover in spill.glob(f"*/{i:06d}-*.arrow"):
                         leftover.unlink()
                     self._fail_or_quarantine(payload, exc)
+                    continue
+                versions += mine
             self._finish_version(versions)
             for bucket in range(buckets):
                 files = sorted((spill / str(bucket)).glob("*.arrow"))

@@ -141,6 +141,7 @@ class ExpectationOutcome:
     sample_offending_rows: list[dict[str, Any]]  # up to SAMPLE_ROWS rows of the validated frame
     message: str
     element_count: int | None = None  # rows the expectation looked at (after its row_condition)
+    missing_count: int | None = None  # of those, null ones (GX's unexpected_percent is of the others)
 
     @property
     def label(self) -> str:
@@ -401,9 +402,10 @@ def merge_reports(reports: list[ValidationReport]) -> ValidationReport:
                 merged.unexpected_count = sum(counts)
             if all(e is not None for e in elements):
                 merged.element_count = sum(elements)
+                merged.missing_count = sum(o.missing_count or 0 for o in same)
+                judged = merged.element_count - merged.missing_count  # GX's percentage: of the non-null rows
                 if merged.unexpected_count is not None:
-                    merged.unexpected_percent = (100.0 * merged.unexpected_count / merged.element_count
-                                                 if merged.element_count else None)
+                    merged.unexpected_percent = 100.0 * merged.unexpected_count / judged if judged else None
             merged.sample_offending_rows = [row for o in failed for row in o.sample_offending_rows][:SAMPLE_ROWS]
         outcomes.append(merged)
     shown = next((r for r in reports if not r.success), first)
@@ -456,7 +458,7 @@ def _outcome(r, frame: pl.DataFrame) -> ExpectationOutcome:
         expectation_type=config.type, columns=columns, kwargs=kwargs, severity=str(severity),
         success=success, unexpected_count=res.get("unexpected_count"),
         unexpected_percent=res.get("unexpected_percent"), sample_offending_rows=sample, message=message,
-        element_count=res.get("element_count"),
+        element_count=res.get("element_count"), missing_count=res.get("missing_count"),
     )
 
 
