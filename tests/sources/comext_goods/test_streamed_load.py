@@ -7,6 +7,7 @@ months load."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -162,4 +163,39 @@ def test_a_month_file_cut_mid_row_is_quarantined_by_name_and_line_while_the_othe
     assert [raw["text"] for _, raw in rejected] == cut.decode().splitlines()[1:]
     # the good month file loaded in this run; the cut month keeps the rows an earlier run loaded
     assert query(wh, f'SELECT count(*) FROM "{TABLE}" WHERE run_id = ?', [RUN]) == [(3,)]
+    assert rows_of(wh, TABLE) == before
+
+
+def test_a_critical_failure_in_one_chunk_blocks_the_whole_source_and_quarantines_every_chunk(
+        monkeypatch, good_warehouse, tmp_path):
+    """A suite whose critical expectation fails on one figure only (value_eur <= 3,000: the IT rows are above):
+    with the payload streamed in chunks, no chunk is loaded, every row of every chunk is quarantined with the
+    reason, rows in = loaded + rejected, and the table keeps its rows."""
+    from eujp import validate
+
+    suite = json.loads(validate.suite_path(TABLE).read_text())
+    for expectation in suite["expectations"]:
+        if expectation["type"] == "expect_column_values_to_be_between" and \
+                expectation["kwargs"]["column"] == "value_eur":
+            expectation["kwargs"]["max_value"] = 3000.0
+    strict = tmp_path / f"{TABLE}.json"
+    strict.write_text(json.dumps(suite))
+    monkeypatch.setattr(validate, "suite_path", lambda table: strict if table == TABLE else
+                        validate.EXPECTATIONS_DIR / f"{table}.json")
+    wh = tmp_path / "wh" / "warehouse.duckdb"
+    wh.parent.mkdir()
+    shutil.copyfile(good_warehouse, wh)
+    before = rows_of(wh, TABLE)
+    monkeypatch.setenv("EUJP_BATCH_ROWS", "100")
+
+    batch = run_steps(wh, {NAME: one_payload_of_many_months()})[NAME]
+
+    assert batch.status == "failed" and batch.failed_step == "validate"
+    assert "expect_column_values_to_be_between(value_eur)" in batch.error
+    assert len(batch.chunk_wire_rows) > 3 and batch.chunks == [] and batch.spill_dir is None
+    run = assert_accounted(wh, NAME)
+    assert (run["status"], run["rows_loaded"], run["rows_rejected"]) == ("failed", 0, run["rows_in"])
+    reasons = [reason for reason, _ in quarantined(wh, NAME)]
+    blocked = [r for r in reasons if r.startswith("not loaded: ")]
+    assert len(blocked) == batch.valid_rows > 100  # every fact row of every chunk
     assert rows_of(wh, TABLE) == before
