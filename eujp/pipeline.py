@@ -627,6 +627,12 @@ def valid_frames(batch: SourceBatch) -> Iterator[pl.DataFrame]:
         yield pl.read_parquet(path)
 
 
+def chunks_relation(batch: SourceBatch) -> str:
+    """The batch's spilled chunks as a relation DuckDB reads: `read_parquet([...])` of their files."""
+    paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in batch.chunks)
+    return f"read_parquet([{paths}])"
+
+
 def release_chunks(batch: SourceBatch) -> None:
     """Remove the batch's spilled chunks (once loaded or quarantined)."""
     if batch.spill_dir is not None:
@@ -640,8 +646,10 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
     """Load every prepared batch into the (staging) warehouse, one transaction per source, and record
     every batch, loaded or not, in etl_runs; rejected rows go to etl_rejected_rows.
 
-    A streamed batch is loaded chunk by chunk (`valid_frames`) inside its source's transaction: the chunks
-    hold disjoint natural keys, so the rows, revisions and quarantine are those of one whole-batch upsert.
+    A streamed batch's chunks (Parquet files) are upserted at once inside its source's transaction, DuckDB
+    reading them out of core (`chunks_relation`): the rows and revisions are exactly those of the one-batch
+    upsert, and the cost is one upsert however many chunks there are (a chunk-by-chunk upsert would scan the
+    growing table once per chunk).
     A batch blocked by a failed expectation is not loaded (the table keeps its previous rows); its rows
     are quarantined with the reason, so rows in = loaded + rejected still holds."""
     for batch in batches:
@@ -650,13 +658,12 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
         conn.execute("BEGIN TRANSACTION")
         try:
             if batch.status == "prepared":
-                batch.rows_written = 0
-                for frame in valid_frames(batch):
-                    batch.rows_written += upsert_fact(
-                        conn, source.table, frame, run_id=run_id, loaded_at=now, source=source.name,
-                        replace_scope=source.replace_scope,
-                    )
-                    del frame
+                # A streamed batch's chunks are upserted at once by DuckDB, read from their Parquet files
+                # (out of core, under EUJP_DUCKDB_MEMORY_LIMIT): one upsert, whatever the number of chunks.
+                batch.rows_written = upsert_fact(
+                    conn, source.table, batch.valid if batch.valid is not None else chunks_relation(batch),
+                    run_id=run_id, loaded_at=now, source=source.name, replace_scope=source.replace_scope,
+                )
                 batch.rows_loaded = batch.valid_wire_rows
                 batch.status = "loaded"
             else:

@@ -173,7 +173,7 @@ def arrow_batches(frame: pl.DataFrame):
 def upsert_fact(
     conn: duckdb.DuckDBPyConnection,
     table: Table,
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | str,
     *,
     run_id: str,
     loaded_at: datetime,
@@ -188,10 +188,20 @@ def upsert_fact(
 
     Before anything is replaced, every `table.revision_columns` value that the batch changes for an
     existing natural key is recorded in etl_revisions (see `record_revisions`).
+
+    `frame` may also be a relation DuckDB reads (SQL text, e.g. `read_parquet([...])` of a streamed batch's
+    chunks: eujp.pipeline), so that a batch larger than memory is upserted at once, out of core. Returns the
+    rows of the batch.
     """
     t = quote_ident(table.name)
     cols = list(table.business_columns)
-    conn.register("_fact_batch", arrow_batches(frame.select(cols)))
+    if isinstance(frame, str):
+        conn.execute(f"CREATE OR REPLACE TEMP VIEW _fact_batch AS SELECT {', '.join(map(quote_ident, cols))} "
+                     f"FROM {frame}")
+        rows = conn.execute("SELECT count(*) FROM _fact_batch").fetchone()[0]
+    else:
+        conn.register("_fact_batch", arrow_batches(frame.select(cols)))
+        rows = frame.height
     try:
         record_revisions(conn, table, "_fact_batch", run_id=run_id, at=loaded_at, source=source)
         if replace_scope is not None:
@@ -215,9 +225,12 @@ def upsert_fact(
         finally:
             conn.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
     finally:
-        conn.unregister("_fact_batch")
+        if isinstance(frame, str):
+            conn.execute("DROP VIEW IF EXISTS _fact_batch")
+        else:
+            conn.unregister("_fact_batch")
         release_unused_memory()  # the batch's Arrow copy
-    return frame.height
+    return rows
 
 
 def record_revisions(
