@@ -83,8 +83,9 @@ class SourceBatch:
     rejections: str | None = None
     rejected_over_threshold: bool = False
     # Streaming (eujp.pipeline.Stream): table rows to write; the valid rows spilled chunk by chunk to Parquet
-    # files in spill_dir when there was more than one chunk (then `valid` is None), loaded one by one;
-    # the wire rows of each chunk; the newest period of the valid rows; payloads quarantined whole.
+    # files in spill_dir when there was more than one chunk (then `valid` is None), upserted at once by
+    # DuckDB (chunks_relation); the wire rows of each chunk; the newest period of the valid rows; the parse
+    # errors of the payloads quarantined whole.
     valid_rows: int = 0
     chunks: list[Path] = field(default_factory=list)
     spill_dir: Path | None = None
@@ -556,8 +557,8 @@ def prepare_source(
     `step` observes each step (see `no_step`).
 
     A streamed source comes in chunks (`Stream`): each is transformed and validated alone, and, when there
-    is more than one, its valid rows are spilled to a Parquet file (`batch.chunks`) that load_batches loads
-    chunk by chunk in the source's transaction; the chunks' validation reports are merged into one
+    is more than one, its valid rows are spilled to Parquet files (`batch.chunks`) that load_batches upserts
+    in the source's transaction (DuckDB reads them); the chunks' validation reports are merged into one
     (eujp.validate.merge_reports). A payload that fails to parse is quarantined whole while the others load."""
     from eujp.validate import merge_reports, validate_frame  # Great Expectations is slow to import: only here
 
