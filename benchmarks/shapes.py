@@ -114,24 +114,28 @@ def _gb(n: float | None) -> str:
 
 
 def table(results: dict) -> list[str]:
+    """Peaks are sampled RSS (benchmarks/measure.py, and the parent's sampling of `eujp run`): a child's
+    ru_maxrss starts at its parent's high-water mark on Linux, which is this process' (it generated the data)."""
     lines = [("| rows | shape | payloads | EUJP_BATCH_ROWS | chunks (max wire rows) | pipeline s | pipeline peak "
-             "| floor s | floor peak | pipeline / floor | `eujp run` s | `eujp run` peak | run / floor | load avg |"),
+              "| floor s | floor peak | pipeline / floor | `eujp run` s | `eujp run` peak | run / floor | load avg |"),
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (rows, batch_rows, shape), m in results.items():
         p, db, run = m.get("pipeline"), m.get("duckdb"), m.get("eujp_run")
         e2e = sum(p["stages"][s]["seconds"] for s in STAGES if s in p["stages"]) if p else None
         peak = max(p["stages"][s]["peak_rss"] for s in STAGES if s in p["stages"]) if p else None
         floor = db["stages"]["read_csv+insert"]["seconds"] if db else None
+        floor_peak = db["stages"]["read_csv+insert"]["peak_rss"] if db else None
         chunks = p.get("chunks") if p else None
         load = [v for x in (p, db, run) if x for v in (x["loadavg_before"], x["loadavg_after"])]
         lines.append(" | ".join([
             f"| {rows:,}", shape, str(m["files"]), f"{batch_rows:,}" if batch_rows else "default (2,000,000)",
             f"{chunks['count']} ({chunks['max_wire_rows']:,})" if chunks else "-",
             f"{e2e:.1f}" if e2e is not None else "-", _gb(peak),
-            f"{floor:.1f}" if floor is not None else "-", _gb(db["max_rss"]) if db else "-",
+            f"{floor:.1f}" if floor is not None else "-", _gb(floor_peak),
             f"{e2e / floor:.2f}x" if e2e and floor else "-",
             (f"{run['seconds']:.1f}" + ("" if not run["exit_code"] else f" (exit {run['exit_code']})")) if run else "-",
-            _gb(run["max_rss"]) if run else "-",
+            _gb(run.get("peak_sampled")) + (" (in publish)" if "load-audit-promote' - Finished" in
+                                            (run.get("peak_at") or "") else "") if run else "-",
             f"{run['seconds'] / floor:.1f}x" if run and floor else "-",
             f"{min(load):.1f}–{max(load):.1f}" if load else "-",
         ]) + " |")
@@ -139,7 +143,7 @@ def table(results: dict) -> list[str]:
 
 
 def stage_lines(results: dict) -> list[str]:
-    lines = ["| rows | shape | EUJP_BATCH_ROWS | " + " | ".join(STAGES) + " | process peak |",
+    lines = ["| rows | shape | EUJP_BATCH_ROWS | " + " | ".join(STAGES) + " | again: load |",
              "|---|---|---|" + "---|" * (len(STAGES) + 1)]
     for (rows, batch_rows, shape), m in results.items():
         p = m.get("pipeline")
@@ -147,8 +151,9 @@ def stage_lines(results: dict) -> list[str]:
             continue
         cells = [f"{p['stages'][s]['seconds']:.1f} s / {_gb(p['stages'][s]['peak_rss'])}" if s in p["stages"] else "-"
                  for s in STAGES]
+        again = p["stages"].get("again: load")
         lines.append(f"| {rows:,} | {shape} | {batch_rows or 'default'} | " + " | ".join(cells)
-                     + f" | {_gb(p['max_rss'])} |")
+                     + (f" | {again['seconds']:.1f} s / {_gb(again['peak_rss'])} |" if again else " | - |"))
     return lines
 
 
@@ -164,7 +169,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--append", action="store_true", help="append the tables to benchmarks/RESULTS.md")
     parser.add_argument("--json", type=Path, default=None, help="write the raw results here")
+    parser.add_argument("--render", type=Path, nargs="+", default=None,
+                        help="only print the tables of earlier --json files (in order)")
     args = parser.parse_args(argv)
+    if args.render:
+        results = {}
+        for path in args.render:
+            for key, value in json.loads(path.read_text()).items():
+                rows, batch_rows, shape = key.split("|")
+                results[(int(rows), None if batch_rows == "None" else int(batch_rows), shape)] = value
+        print("\n".join([*table(results), "", *stage_lines(results)]))
+        return 0
 
     started = datetime.now(UTC).isoformat(timespec="seconds")
     work_root = Path(tempfile.mkdtemp(prefix="eujp-shapes-"))
