@@ -77,6 +77,7 @@ def child_pipeline(snapshot: Path, work: Path) -> dict:
         prepare_source,
         skip_unchanged,
         utcnow,
+        valid_frames,
     )
     from eujp.publish import publish_run
     from eujp.sources import comext_goods
@@ -99,7 +100,7 @@ def child_pipeline(snapshot: Path, work: Path) -> dict:
 
     def load_and_audit(batch: SourceBatch, run_id: str, meter: Meter) -> dict:
         again = "" if run_id == settings.run_id else "again: "
-        rows = batch.valid.height  # load_batches releases batch.valid once loaded
+        rows = batch.valid_rows  # load_batches releases batch.valid (and its spilled chunks) once loaded
         with meter.stage(f"{again}load", rows=rows):
             staging = open_staging(settings.warehouse_path, settings.staging_dir, run_id)
             conn = connect(staging)
@@ -131,15 +132,23 @@ def child_pipeline(snapshot: Path, work: Path) -> dict:
         batch = prepare_source(source, payloads, countries, batch, step=meter.stage)
         if batch.error:
             raise RuntimeError(batch.error)
-        wire_rows, fact_rows = batch.rows_in, batch.valid.height
+        wire_rows, fact_rows = batch.rows_in, batch.valid_rows
         extract.rows = wire_rows
         meter.stages["parse"].rows = meter.stages["transform"].rows = wire_rows
         meter.stages["validate"].rows = fact_rows
         payload_bytes = sum(p.size for p in payloads)
         del payloads  # the flow drops them after preparing the source as well
-        checks = batch.valid.select(pl.col("value_eur").sum(), pl.col("quantity_kg").sum()).row(0)
-        spare = work / "batch.parquet"  # for the second upsert below; load_batches releases batch.valid
-        batch.valid.write_parquet(spare)
+        sums = [f.select(pl.col("value_eur").sum(), pl.col("quantity_kg").sum()).row(0) for f in valid_frames(batch)]
+        checks = (sum(v for v, _ in sums), sum(q for _, q in sums))
+        # For the second upsert below (load_batches releases batch.valid and its spilled chunks): a copy.
+        spare = work / "spare"
+        spare.mkdir()
+        if batch.valid is not None:
+            batch.valid.write_parquet(spare / "000000.parquet")
+        for chunk in batch.chunks:
+            shutil.copyfile(chunk, spare / chunk.name)
+        chunks = {"count": len(batch.chunk_wire_rows), "max_wire_rows": max(batch.chunk_wire_rows, default=0),
+                  "spilled": len(batch.chunks)}
         counts = load_and_audit(batch, settings.run_id, meter)
         with meter.stage("publish", rows=fact_rows):
             published = publish_run(
@@ -150,7 +159,8 @@ def child_pipeline(snapshot: Path, work: Path) -> dict:
             )
         # Outside the end-to-end sum: the same batch again over the loaded rows (DELETE USING + INSERT and
         # the revision join over 5M existing keys per 10M wire rows).
-        again = replace(batch, valid=pl.read_parquet(spare), status="prepared", rows_loaded=0, rows_written=0)
+        again = replace(batch, valid=None, chunks=sorted(spare.glob("*.parquet")), spill_dir=spare,
+                        status="prepared", rows_loaded=0, rows_written=0)
         load_and_audit(again, "20261124T060000Z-bench2", meter)
     parquet = work / "publish" / "parquet" / f"{table.name}.parquet"
     return {
@@ -168,6 +178,7 @@ def child_pipeline(snapshot: Path, work: Path) -> dict:
         "parquet_bytes": parquet.stat().st_size if parquet.exists() else None,
         "published_to": published.location,
         "validation_success": batch.validation.success,
+        "chunks": chunks,
     }
 
 

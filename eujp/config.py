@@ -35,6 +35,23 @@ def duckdb_memory_limit() -> str:
 
 # Rejected rows (eujp.rejections): a source that rejected more than this share of its rows in fails the run
 # (its valid rows are still loaded); at or below it, the run completes with a warning naming the source.
+BATCH_ROWS_ENV = "EUJP_BATCH_ROWS"
+DEFAULT_BATCH_ROWS = 2_000_000
+
+
+def batch_rows(env=None) -> int:
+    """Wire rows per streamed chunk (EUJP_BATCH_ROWS, default 2,000,000): a streamed source (eujp.pipeline) is
+    parsed, transformed, validated and loaded in chunks of at most this many wire rows, so its peak memory
+    follows this setting, not the size of the source."""
+    env = os.environ if env is None else env
+    text = (env.get(BATCH_ROWS_ENV) or "").strip().replace("_", "")
+    if not text:
+        return DEFAULT_BATCH_ROWS
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{BATCH_ROWS_ENV}={text!r} is not a whole number of rows >= 1")
+    return int(text)
+
+
 MAX_REJECTED_PCT_ENV = "EUJP_MAX_REJECTED_PCT"
 DEFAULT_MAX_REJECTED_PCT = 5.0
 

@@ -6,7 +6,14 @@ class EujpError(Exception):
 
 
 class ParseError(EujpError):
-    """A payload is not what its wire format promises (bad JSON, missing columns, wrong encoding, ...)."""
+    """A payload is not what its wire format promises (bad JSON, missing columns, wrong encoding, ...).
+
+    `line` and `column` (1-based) locate the error in the payload where the parser knows them (the message
+    says them too); eujp.pipeline moves them to the payload's own lines when it parsed a piece of it."""
+
+    def __init__(self, message: str = "", *, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(message)
+        self.line, self.column = line, column
 
 
 class SchemaDriftError(ParseError):

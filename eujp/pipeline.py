@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
+import shutil
+import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -17,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import polars as pl
 
-from eujp.config import REFERENCE_DIR, Settings, max_payload_bytes, max_payload_mb_env
+from eujp.config import REFERENCE_DIR, Settings, batch_rows, max_payload_bytes, max_payload_mb_env
 from eujp.errors import EujpError, ExtractError, ParseError, PayloadTooLargeError, SchemaDriftError
 from eujp.extract import read_snapshot
 from eujp.incremental import SourceState, later_period, newest_period
@@ -38,7 +42,7 @@ from eujp.warehouse import (
     upsert_labels,
     write_source_state,
 )
-from transforms.common import TransformResult, WireColumnsError, reject, supersede
+from transforms.common import TransformResult, WireColumnsError, empty_rejected, reject, supersede
 from transforms.countries import build_dim_country
 
 log = logging.getLogger("eujp")
@@ -86,6 +90,16 @@ class SourceBatch:
     # and their previous rows are kept whatever the replace scope; `conflicts_kept` of them had one.
     conflicts: pl.DataFrame | None = None
     conflicts_kept: int = 0
+    # Streaming (eujp.pipeline.Stream): table rows to write; the valid rows spilled chunk by chunk to Parquet
+    # files in spill_dir when there was more than one chunk (then `valid` is None), upserted at once by
+    # DuckDB (chunks_relation); the wire rows of each chunk; the newest period of the valid rows; the parse
+    # errors of the payloads quarantined whole.
+    valid_rows: int = 0
+    chunks: list[Path] = field(default_factory=list)
+    spill_dir: Path | None = None
+    chunk_wire_rows: list[int] = field(default_factory=list)
+    newest: str | None = None
+    payload_errors: list[str] = field(default_factory=list)
 
     def fail(self, step: str, exc: BaseException) -> SourceBatch:
         detail = str(exc) if isinstance(exc, EujpError) else f"{type(exc).__name__}: {exc}"
@@ -111,6 +125,7 @@ class SourceBatch:
             "raw_keys": self.raw_keys,
             "error": self.error,
             "rejections": self.rejections,
+            "payload_errors": self.payload_errors,
             "validation": None if self.validation is None else self.validation.to_dict(),
         }
 
@@ -205,10 +220,12 @@ def _parse_one(source: Source, payload: RawPayload) -> ParsedPayload:
     try:
         return source.parse(payload.read())
     except ParseError as exc:
-        raise type(exc)(f"{payload.name}: {exc}") from exc
+        raise type(exc)(f"{payload.name}: {exc}", line=exc.line, column=exc.column) from exc
 
 
 def parse_payloads(source: Source, payloads: list[RawPayload]) -> ParsedPayload:
+    """Every payload parsed and concatenated (no quarantine: the first ParseError is raised, naming its
+    payload). The whole-batch reference the streamed path is tested against."""
     parsed = [_parse_one(source, p) for p in payloads]
     frame = pl.concat([p.frame for p in parsed], how="diagonal_relaxed") if len(parsed) > 1 else parsed[0].frame
     versions = [p.source_version for p in parsed if p.source_version]
@@ -225,119 +242,329 @@ def no_step(name: str) -> AbstractContextManager:
     return nullcontext()
 
 
-KeyRanges = list[tuple[Any, Any, bool]] | None
-
-
-def key_ranges(frame: pl.DataFrame, key: tuple[str, ...]) -> KeyRanges:
-    """(min, max, holds nulls) of each key column: a cheap summary (no hashing) of which keys can occur.
-    None when a key column is missing (the transform will say so)."""
-    if any(c not in frame.columns for c in key):
-        return None
-    row = frame.select(
-        [e for i, c in enumerate(key) for e in (pl.col(c).min().alias(f"lo{i}"), pl.col(c).max().alias(f"hi{i}"),
-                                                (pl.col(c).null_count() > 0).alias(f"nulls{i}"))]
-    ).row(0)
-    return [tuple(row[i:i + 3]) for i in range(0, len(row), 3)]
-
-
-def may_share_keys(a: KeyRanges, b: KeyRanges) -> bool:
-    """False when no key can occur in both: some key column has disjoint value ranges (and not nulls on
-    both sides). True does not mean a key is shared, only that it may be."""
-    if a is None or b is None:
-        return True
-    for (low_a, high_a, nulls_a), (low_b, high_b, nulls_b) in zip(a, b, strict=True):
-        values = low_a is not None and low_b is not None and low_a <= high_b and low_b <= high_a
-        if not values and not (nulls_a and nulls_b):
-            return False
-    return True
-
-
-def key_groups(ranges: list[KeyRanges]) -> list[list[int]]:
-    """Payload indices grouped so that payloads of different groups cannot share a key (union of every
-    pair that may share one), each group sorted, groups in order of their first payload."""
-    parent = list(range(len(ranges)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i in range(len(ranges)):
-        for j in range(i):
-            if root(i) != root(j) and may_share_keys(ranges[i], ranges[j]):
-                parent[max(root(i), root(j))] = min(root(i), root(j))
-    groups: dict[int, list[int]] = {}
-    for i in range(len(ranges)):
-        groups.setdefault(root(i), []).append(i)
-    return sorted(groups.values())
-
-
-def run_transform(source: Source, parsed: ParsedPayload, countries: pl.DataFrame) -> TransformResult:
-    """The source's transform of one parsed frame; a transform that finds other wire columns than it reads
+def run_transform(source: Source, frame: pl.DataFrame, version: str | None,
+                  countries: pl.DataFrame) -> TransformResult:
+    """The source's transform of one wire frame; a transform that finds other wire columns than it reads
     raises SchemaDriftError (the transforms know nothing of eujp's errors: transforms.common.WireColumnsError)."""
     try:
-        return source.transform(parsed.frame, source.name, parsed.source_version, countries)
+        return source.transform(frame, source.name, version, countries)
     except WireColumnsError as exc:
         raise SchemaDriftError(str(exc)) from exc
 
 
-def parse_and_transform(
-    source: Source, payloads: list[RawPayload], countries: pl.DataFrame, *, step: Step = no_step
-) -> tuple[TransformResult, str | None]:
-    """Parse and transform a source's payloads; returns the result and the batch's source_version (the
-    latest payload version).
+# --- payloads in pieces, a bad payload quarantined whole ----------------------------------------------------
 
-    A source with a `transform_key` (Comext) is streamed: each payload is parsed and transformed alone,
-    and its wire frame is dropped before the next one, so memory follows the largest payload (a month of
-    Comext) instead of the sum. The result is exactly that of transforming the concatenation, because
-    payloads that may share a key (key_ranges overlap in every transform_key column, e.g. two files of the
-    same month and products) are parsed again and transformed together; the valid rows of every payload
-    are stamped with the batch's source_version. Other sources: parse all, concatenate, transform once.
+READ_BLOCK = 64 << 20  # bytes read at a time from a file-backed payload
+
+
+def _blocks(payload: RawPayload) -> Iterator[bytes]:
+    """The payload's bytes in blocks of at most READ_BLOCK (a file-backed payload is never read whole)."""
+    if payload.data is not None:
+        view = memoryview(payload.data)
+        for start in range(0, len(view), READ_BLOCK):
+            yield bytes(view[start:start + READ_BLOCK])
+        return
+    with open(payload.path, "rb") as f:
+        while block := f.read(READ_BLOCK):
+            yield block
+
+
+def line_pieces(payload: RawPayload, max_lines: int) -> Iterator[tuple[int, bytes, bytes]]:
+    """(line number of the piece's first line, header line, piece) of a line-oriented payload (SDMX-CSV), in
+    pieces of at most `max_lines` lines after the header line, cut at line ends only, never inside a quoted
+    field (a piece holding an odd number of '"' is carried on). A payload that holds no line end after its
+    header comes as one piece. Memory: one block and one piece."""
+    header = b""
+    buf = bytearray()
+    first = 2
+    for block in _blocks(payload):
+        if not header:
+            buf += block
+            end = buf.find(b"\n")
+            if end < 0:
+                continue
+            header, buf = bytes(buf[:end + 1]), bytearray(buf[end + 1:])
+        else:
+            buf += block
+        while True:
+            ends = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 10)
+            if len(ends) < max_lines:
+                break
+            cut = int(ends[max_lines - 1]) + 1
+            if buf.count(b'"', 0, cut) % 2:  # a quoted field spans the cut: take the lines up to an even count
+                cut = next((int(e) + 1 for e in ends[max_lines:] if buf.count(b'"', 0, int(e) + 1) % 2 == 0), 0)
+                if not cut:
+                    break
+            piece = bytes(buf[:cut])
+            del buf[:cut]
+            lines = piece.count(b"\n")
+            yield first, header, piece
+            first += lines
+    if payload.data is None:
+        payload._check_file()  # the file did not change while it was read
+    if not header:
+        yield 1, b"", bytes(buf)
+    elif buf or first == 2:
+        yield first, header, bytes(buf)
+
+
+def count_data_lines(payload: RawPayload) -> int:
+    """Lines after the first (the header) of a payload, a last line without its line end included: the rows
+    a line-oriented payload holds (and the rows in of a payload that is quarantined whole)."""
+    lines, last = 0, b"\n"
+    for block in _blocks(payload):
+        lines += block.count(b"\n")
+        last = block[-1:]
+    if last != b"\n":
+        lines += 1
+    return max(lines - 1, 0)
+
+
+QUARANTINED_LINE_CHARS = 2000  # a line of a quarantined payload is kept up to this many characters
+
+
+def quarantine_payload(payload: RawPayload, error: ParseError) -> pl.DataFrame:
+    """A payload that cannot be parsed, quarantined whole: one rejected row per line after its header (so
+    rows in counts the lines read), each naming the payload, its line number and the error; a payload of
+    one line (a JSON document, an error page) is one row. `raw_record`: {"payload", "line", "text"}."""
+    text = b"".join(_blocks(payload)).decode("utf-8", "replace")
+    lines = text.splitlines()
+    rows = [(i + 1, line) for i, line in enumerate(lines)][1:] or [(1, text)]
+    reason = f"payload {payload.name} not loaded: {error}"
+    return pl.DataFrame(
+        {"line": [n for n, _ in rows], "text": [t[:QUARANTINED_LINE_CHARS] for _, t in rows]},
+        schema={"line": pl.Int64, "text": pl.String},
+    ).select(
+        pl.lit(reason[:2000], dtype=pl.String).alias("reason"),
+        pl.struct(pl.lit(payload.name).alias("payload"), pl.col("line"), pl.col("text"))
+        .struct.json_encode().alias("raw_record"),
+    )
+
+
+def _relocated(exc: ParseError, payload: RawPayload, first_line: int) -> ParseError:
+    """`exc` of a piece starting at payload line `first_line` (the header is the piece's line 1), with the
+    payload's name and line numbers."""
+    message, line = str(exc), exc.line
+    if line is not None and first_line > 2 and line > 1:
+        line = line + first_line - 2
+        message = message.replace(f"line {exc.line}", f"line {line}", 1)
+    return type(exc)(f"{payload.name}: {message}", line=line, column=exc.column)
+
+
+def streams(source: Source) -> bool:
+    """A source whose transform is confined to `transform_key` and whose payloads are upserted by key is
+    parsed, transformed, validated and loaded in chunks (see `Stream`)."""
+    return bool(source.transform_key) and source.replace_scope is None
+
+
+@dataclass
+class Stream:
+    """A source's payloads as chunks of transformed rows, each of at most `limit` wire rows.
+
+    Every payload is read in pieces of at most `limit` lines (`line_pieces`) and parsed piece by piece; a
+    payload that fails to parse is quarantined whole, by name (`quarantine_payload`: its lines count as
+    rows in), while the others load; a source of one payload, a full extract, or one whose every payload
+    fails, fails (`_fail_or_quarantine`).
+
+    When all the wire rows fit in one chunk, they are transformed together: exactly the whole-batch
+    transform. Otherwise each parsed piece is split by a hash of the source's `transform_key` into
+    `ceil(rows / (0.8 * limit))` buckets spilled to Arrow IPC files under `spill_dir`, and each bucket is one
+    chunk (a bucket over `limit` rows is split again with another hash). The transform never relates rows
+    that differ in a transform_key column, and every row of a key lands in the same bucket in payload order,
+    so the chunks' results together are exactly the whole-batch result, and no natural key occurs in two
+    chunks (uniqueness across chunks by construction; the audit checks it again on the staged table). Each
+    chunk is transformed with the batch's source_version (the latest of the loaded payloads).
     """
-    if not source.transform_key or len(payloads) < 2:
-        with step("parse"):
-            parsed = parse_payloads(source, payloads)
-        with step("transform"):
-            result = run_transform(source, parsed, countries)
-        return result, parsed.source_version
 
-    results: dict[int, TransformResult] = {}
-    versions: dict[int, str | None] = {}
-    ranges: list[KeyRanges] = []
-    for i, payload in enumerate(payloads):
-        with step("parse"):
-            parsed = _parse_one(source, payload)
-            ranges.append(key_ranges(parsed.frame, source.transform_key))
-        with step("transform"):
-            results[i] = run_transform(source, parsed, countries)
-        versions[i] = parsed.source_version
-        del parsed  # the wire frame: the next payload's takes its place
-    for group in key_groups(ranges):
-        if len(group) < 2:
-            continue
-        log.info("%s: payloads %s may share keys: transformed together", source.name,
-                 ", ".join(payloads[i].name for i in group))
-        for i in group:
-            del results[i]
-        with step("parse"):
-            parsed = parse_payloads(source, [payloads[i] for i in group])
-        with step("transform"):
-            results[group[0]] = run_transform(source, parsed, countries)
-        del parsed
-    stamped = [v for v in versions.values() if v]
-    version = max(stamped) if stamped else None
-    parts = [results[i] for i in sorted(results)]
-    valid = pl.concat([r.valid for r in parts])
-    if len(set(versions.values())) > 1 and "source_version" in valid.columns:
-        valid = valid.with_columns(pl.lit(version, dtype=valid.schema["source_version"]).alias("source_version"))
+    source: Source
+    payloads: list[RawPayload]
+    countries: pl.DataFrame
+    limit: int
+    spill_dir: Path | None = None  # for the wire buckets (made when needed, removed after the chunks)
+    step: Step = no_step
+    version: str | None = None
+    quarantined: list[pl.DataFrame] = field(default_factory=list)
+    payload_errors: list[str] = field(default_factory=list)
+    chunk_wire_rows: list[int] = field(default_factory=list)
+
+    @property
+    def quarantined_rows(self) -> int:
+        return sum(q.height for q in self.quarantined)
+
+    def _pieces(self, payload: RawPayload) -> Iterator[ParsedPayload]:
+        for first, header, piece in line_pieces(payload, self.limit):
+            try:
+                yield self.source.parse(header + piece)
+            except ParseError as exc:
+                raise _relocated(exc, payload, first) from exc
+
+    def _fail_or_quarantine(self, payload: RawPayload, exc: ParseError) -> None:
+        """Quarantine a payload that failed to parse, unless it is the source's only one, or the source is a
+        full extract (replace_scope ()): loading the other payloads would replace its whole previous extract
+        with a part of it, so the source fails instead and keeps its table."""
+        if len(self.payloads) == 1 or self.source.replace_scope == ():
+            raise exc
+        log.warning("%s: %s; the payload is quarantined whole, the other payloads load", self.source.name, exc)
+        self.quarantined.append(quarantine_payload(payload, exc))
+        self.payload_errors.append(str(exc))
+
+    def chunks(self) -> Iterator[TransformResult]:
+        total = sum(count_data_lines(p) for p in self.payloads)
+        if total <= self.limit:
+            yield from self._in_memory()
+        else:
+            yield from self._spilled(math.ceil(total / (0.8 * self.limit)))
+        if len(self.quarantined) == len(self.payloads):
+            raise ParseError(f"every payload of {self.source.name} failed to parse: "
+                             + " | ".join(self.payload_errors))
+
+    def _finish_version(self, versions: list[str | None]) -> None:
+        stamped = [v for v in versions if v]
+        self.version = max(stamped) if stamped else None
+
+    def _in_memory(self) -> Iterator[TransformResult]:
+        frames, versions = [], []
+        for payload in self.payloads:
+            try:
+                with self.step("parse"):
+                    parsed = list(self._pieces(payload))
+            except ParseError as exc:
+                self._fail_or_quarantine(payload, exc)
+                continue
+            frames += [p.frame for p in parsed]
+            versions += [p.source_version for p in parsed]
+        if not frames:
+            return
+        self._finish_version(versions)
+        wire = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+        del frames
+        self.chunk_wire_rows.append(wire.height)
+        with self.step("transform"):
+            result = run_transform(self.source, wire, self.version, self.countries)
+        yield result
+
+    def _spilled(self, buckets: int) -> Iterator[TransformResult]:
+        spill = Path(tempfile.mkdtemp(prefix=f"eujp-{self.source.name}-wire-", dir=self.spill_dir))
+        try:
+            versions = []
+            for i, payload in enumerate(self.payloads):
+                mine = []  # a payload quarantined halfway does not stamp the batch
+                try:
+                    for j, parsed in enumerate(self._pieces_timed(payload)):
+                        mine.append(parsed.source_version)
+                        with self.step("parse"):  # the spill is part of reading the payloads
+                            self._spill(parsed.frame, spill, f"{i:06d}-{j:06d}", buckets)
+                        del parsed
+                except ParseError as exc:
+                    for leftover in spill.glob(f"*/{i:06d}-*.arrow"):
+                        leftover.unlink()
+                    self._fail_or_quarantine(payload, exc)
+                    continue
+                versions += mine
+            self._finish_version(versions)
+            for bucket in range(buckets):
+                files = sorted((spill / str(bucket)).glob("*.arrow"))
+                if not files:
+                    continue
+                with self.step("parse"):
+                    wire = pl.concat([pl.read_ipc(f) for f in files], how="diagonal_relaxed")
+                for f in files:
+                    f.unlink()
+                yield from self._bounded(wire, seed=1)
+        finally:
+            shutil.rmtree(spill, ignore_errors=True)
+
+    def _pieces_timed(self, payload: RawPayload) -> Iterator[ParsedPayload]:
+        pieces = self._pieces(payload)
+        while True:
+            with self.step("parse"):
+                parsed = next(pieces, None)
+            if parsed is None:
+                return
+            yield parsed
+
+    def _spill(self, frame: pl.DataFrame, spill: Path, name: str, buckets: int) -> None:
+        bucket = self._hash(frame, buckets, seed=0)
+        for (b,), part in frame.with_columns(bucket.alias("__bucket")).partition_by("__bucket", as_dict=True).items():
+            folder = spill / str(b)
+            folder.mkdir(exist_ok=True)
+            part.drop("__bucket").write_ipc(folder / f"{name}.arrow", compression="lz4")
+
+    def _hash(self, frame: pl.DataFrame, buckets: int, seed: int) -> pl.Expr:
+        key = [c for c in self.source.transform_key if c in frame.columns] or frame.columns
+        return (pl.struct(key).hash(seed=seed) % buckets).cast(pl.Int64)
+
+    def _bounded(self, wire: pl.DataFrame, seed: int) -> Iterator[TransformResult]:
+        """`wire` as one chunk, or, over `limit` rows, split again by another hash (order kept)."""
+        if wire.height > self.limit and seed < 8:
+            parts = math.ceil(wire.height / (0.8 * self.limit))
+            split = wire.with_columns(self._hash(wire, parts, seed).alias("__part"))
+            pieces = [p.drop("__part") for p in split.partition_by("__part", maintain_order=True)]
+            del wire, split
+            if len(pieces) > 1:
+                for piece in pieces:
+                    yield from self._bounded(piece, seed + 1)
+                return
+            wire = pieces[0]
+        self.chunk_wire_rows.append(wire.height)
+        with self.step("transform"):
+            result = run_transform(self.source, wire, self.version, self.countries)
+        del wire
+        yield result
+
+
+def parse_and_transform(
+    source: Source, payloads: list[RawPayload], countries: pl.DataFrame, *, step: Step = no_step,
+    limit: int | None = None,
+) -> tuple[TransformResult, str | None]:
+    """Parse and transform a source's payloads into one result (the quarantined payloads' rows among the
+    rejected ones); returns it and the batch's source_version (the latest payload version).
+
+    A streamed source (`streams`) goes through `Stream` in chunks of at most `limit` (EUJP_BATCH_ROWS) wire
+    rows, whose results are concatenated here (prepare_source validates and spills them one by one instead);
+    any other source is parsed whole (a bad payload among several quarantined) and transformed once."""
+    stream = source_stream(source, payloads, countries, step=step, limit=limit)
+    parts = list(stream.chunks())
+    valid = (pl.concat([r.valid for r in parts]) if parts
+             else pl.DataFrame(schema=source.table.business_columns))
     result = TransformResult(
         valid=valid,
-        rejected=pl.concat([r.rejected for r in parts]),
+        rejected=pl.concat([*(r.rejected for r in parts), *stream.quarantined]) if parts or stream.quarantined
+        else empty_rejected(),
         valid_wire_rows=sum(r.valid.height if r.valid_wire_rows is None else r.valid_wire_rows for r in parts),
         conflicts=concat_conflicts([r.conflicts for r in parts]),
     )
-    return result, version
+    return result, stream.version
+
+
+def source_stream(source: Source, payloads: list[RawPayload], countries: pl.DataFrame, *, step: Step = no_step,
+                  limit: int | None = None, spill_dir: Path | None = None) -> Stream:
+    """The `Stream` of a source's payloads: chunks of at most `limit` (default EUJP_BATCH_ROWS) wire rows for
+    a streamed source (`streams`), one chunk for any other (its payloads parsed whole)."""
+    if not payloads:
+        raise EujpError(f"{source.name}: no payload to parse")
+    if limit is None:
+        try:
+            limit = batch_rows()
+        except ValueError as exc:
+            raise EujpError(str(exc)) from None
+    if not streams(source):
+        return WholeStream(source, payloads, countries, limit, spill_dir, step)
+    return Stream(source, payloads, countries, limit, spill_dir, step)
+
+
+class WholeStream(Stream):
+    """A source that is not streamed: every payload parsed whole (a bad one among several quarantined),
+    concatenated and transformed once."""
+
+    def _pieces(self, payload: RawPayload) -> Iterator[ParsedPayload]:
+        yield _parse_one(self.source, payload)
+
+    def chunks(self) -> Iterator[TransformResult]:
+        yield from self._in_memory()
+        if len(self.quarantined) == len(self.payloads):
+            raise ParseError(f"every payload of {self.source.name} failed to parse: "
+                             + " | ".join(self.payload_errors))
 
 
 def transform_landings(
@@ -396,11 +623,16 @@ def split_labels(source: Source, payloads: list[RawPayload]) -> tuple[list[RawPa
 
 def prepare_source(
     source: Source, payloads: list[RawPayload], countries: pl.DataFrame, batch: SourceBatch,
-    *, step: Step = no_step,
+    *, step: Step = no_step, limit: int | None = None,
 ) -> SourceBatch:
     """Parse, transform and validate one source's payloads into `batch` (errors are recorded on it).
-    `step` observes each step (see `no_step`)."""
-    from eujp.validate import validate_frame  # Great Expectations is slow to import: only here
+    `step` observes each step (see `no_step`).
+
+    A streamed source comes in chunks (`Stream`): each is transformed and validated alone, and, when there
+    is more than one, its valid rows are spilled to Parquet files (`batch.chunks`) that load_batches upserts
+    in the source's transaction (DuckDB reads them); the chunks' validation reports are merged into one
+    (eujp.validate.merge_reports). A payload that fails to parse is quarantined whole while the others load."""
+    from eujp.validate import merge_reports, validate_frame  # Great Expectations is slow to import: only here
 
     current = "parse"
 
@@ -409,22 +641,86 @@ def prepare_source(
         current = name
         return step(name)
 
+    spill: Path | None = None
     try:
         batch.input_checksum = input_checksum(payloads)
         payloads, batch.labels = split_labels(source, payloads)
-        result, batch.source_version = transform_landings(source, payloads, countries, step=tracked)
-        batch.valid, batch.rejected, batch.rows_in = result.valid, result.rejected, result.rows_in
-        batch.conflicts = result.conflicts
-        batch.valid_wire_rows = result.rows_in - result.rejected.height
-        batch.rows_rejected = result.rejected.height
+        stream: Stream | None = None
+        if len({p.landing for p in payloads}) > 1:  # a replay of a day with several landings: folded whole
+            folded, folded_version = transform_landings(source, payloads, countries, step=tracked)
+            results: Iterator[TransformResult] = iter([folded])
+        else:
+            stream = source_stream(source, payloads, countries, step=tracked, limit=limit)
+            results = stream.chunks()
+        reports, rejected, held, conflicts = [], [], [], []
+        wire_rows = valid_rows = 0
+        for result in results:
+            conflicts.append(result.conflicts)
+            with tracked("validate"):
+                reports.append(validate_frame(source.table.name, result.valid))
+            wire_rows += result.rows_in
+            valid_rows += result.valid.height
+            batch.valid_wire_rows += result.rows_in - result.rejected.height
+            rejected.append(result.rejected)
+            batch.newest = later_period(batch.newest, newest_period(source.period_column, result.valid))
+            held.append(result.valid)
+            if len(held) > 1 or spill is not None:  # a second chunk: spill the valid rows, chunk by chunk
+                if spill is None:
+                    spill = Path(tempfile.mkdtemp(prefix=f"eujp-{source.name}-valid-"))
+                with tracked("transform"):  # the transform's output, kept on disk until the load
+                    for frame in held:
+                        path = spill / f"{len(batch.chunks):06d}.parquet"
+                        frame.write_parquet(path, compression="lz4", statistics=False)
+                        batch.chunks.append(path)
+                held = []
+            del result
+        quarantined = stream.quarantined if stream else []
+        batch.source_version = stream.version if stream else folded_version
+        batch.chunk_wire_rows = stream.chunk_wire_rows if stream else [folded.rows_in]
+        batch.payload_errors = stream.payload_errors if stream else []
+        batch.conflicts = concat_conflicts(conflicts)
+        batch.spill_dir = spill
+        batch.valid = held[0] if held else (None if batch.chunks else
+                                            pl.DataFrame(schema=source.table.business_columns))
+        batch.valid_rows = valid_rows
+        batch.rejected = pl.concat([*rejected, *quarantined]) if rejected or quarantined \
+            else empty_rejected()
+        batch.rows_rejected = batch.rejected.height
+        batch.rows_in = wire_rows + sum(q.height for q in quarantined)
+        if not reports:  # every payload quarantined cannot happen here (the stream raises): no chunk at all
+            reports.append(validate_frame(source.table.name, pl.DataFrame(schema=source.table.business_columns)))
         with tracked("validate"):
-            batch.validation = validate_frame(source.table.name, result.valid)
+            batch.validation = merge_reports(reports)
         batch.validation.raise_for_critical()
     except Exception as exc:  # noqa: BLE001 - any failure of one source is recorded, others go on
+        if spill is not None and batch.validation is None:
+            shutil.rmtree(spill, ignore_errors=True)
+            batch.chunks, batch.spill_dir = [], None
         return batch.fail(current, exc)
     batch.status = "prepared"
     batch.ended_at = utcnow()
     return batch
+
+
+def valid_frames(batch: SourceBatch) -> Iterator[pl.DataFrame]:
+    """The batch's valid rows, chunk by chunk: `batch.valid`, or each spilled chunk read back in turn."""
+    if batch.valid is not None:
+        yield batch.valid
+    for path in batch.chunks:
+        yield pl.read_parquet(path)
+
+
+def chunks_relation(batch: SourceBatch) -> str:
+    """The batch's spilled chunks as a relation DuckDB reads: `read_parquet([...])` of their files."""
+    paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in batch.chunks)
+    return f"read_parquet([{paths}])"
+
+
+def release_chunks(batch: SourceBatch) -> None:
+    """Remove the batch's spilled chunks (once loaded or quarantined)."""
+    if batch.spill_dir is not None:
+        shutil.rmtree(batch.spill_dir, ignore_errors=True)
+    batch.chunks, batch.spill_dir = [], None
 
 
 # --- load --------------------------------------------------------------------------------------------
@@ -433,6 +729,10 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
     """Load every prepared batch into the (staging) warehouse, one transaction per source, and record
     every batch, loaded or not, in etl_runs; rejected rows go to etl_rejected_rows.
 
+    A streamed batch's chunks (Parquet files) are upserted at once inside its source's transaction, DuckDB
+    reading them out of core (`chunks_relation`): the rows and revisions are exactly those of the one-batch
+    upsert, and the cost is one upsert however many chunks there are (a chunk-by-chunk upsert would scan the
+    growing table once per chunk).
     A batch blocked by a failed expectation is not loaded (the table keeps its previous rows); its rows
     are quarantined with the reason, so rows in = loaded + rejected still holds."""
     for batch in batches:
@@ -442,20 +742,26 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
         try:
             if batch.status == "prepared":
                 batch.conflicts_kept = count_present(conn, source.table, batch.conflicts, source=source.name)
+                # A streamed batch's chunks are upserted at once by DuckDB, read from their Parquet files
+                # (out of core, under EUJP_DUCKDB_MEMORY_LIMIT): one upsert, whatever the number of chunks.
                 batch.rows_written = upsert_fact(
-                    conn, source.table, batch.valid, run_id=run_id, loaded_at=now, source=source.name,
-                    replace_scope=source.replace_scope, keep=batch.conflicts,
+                    conn, source.table, batch.valid if batch.valid is not None else chunks_relation(batch),
+                    run_id=run_id, loaded_at=now, source=source.name, replace_scope=source.replace_scope,
+                    keep=batch.conflicts,
                 )
                 batch.rows_loaded = batch.valid_wire_rows
                 batch.status = "loaded"
                 note_conflicts(batch)
                 if batch.labels is not None and source.labels is not None:
                     upsert_labels(conn, source.labels.table, batch.labels, run_id=run_id, loaded_at=now)
-            elif batch.valid is not None and not batch.valid.is_empty():
-                # Blocked by a failed expectation: quarantine the batch's rows (as transformed).
-                blocked = reject(batch.valid, f"not loaded: {batch.error}")
-                batch.rejected = pl.concat([batch.rejected, blocked]) if batch.rejected is not None else blocked
-                batch.rows_rejected += batch.valid_wire_rows
+            else:
+                # Blocked by a failed expectation: quarantine the batch's rows (as transformed), chunk by chunk.
+                blocked = 0
+                for frame in valid_frames(batch):
+                    blocked += record_rejected(conn, run_id=run_id, source=source.name, table_name=source.table.name,
+                                               rejected=reject(frame, f"not loaded: {batch.error}"), at=now)
+                if blocked:
+                    batch.rows_rejected += batch.valid_wire_rows
             if batch.rejected is not None:
                 record_rejected(conn, run_id=run_id, source=source.name, table_name=source.table.name,
                                 rejected=batch.rejected, at=now)
@@ -464,19 +770,24 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
             conn.execute("COMMIT")
             if batch.status == "loaded":
                 batch.valid = None  # in the warehouse now: do not hold 5M rows through marts, audit and publish
+                release_chunks(batch)
         except Exception as exc:  # noqa: BLE001 - a failed load is recorded and rolled back
             conn.execute("ROLLBACK")
             batch.fail("load", exc)
             batch.rows_loaded = batch.rows_written = 0
             # Nothing of the batch is in the table: account for all of it in the quarantine.
-            quarantined = [f for f in (batch.rejected, None if batch.valid is None
-                                       else reject(batch.valid, f"not loaded: {batch.error}")) if f is not None]
             batch.rows_rejected = batch.rows_in
-            if quarantined:
+            if batch.rejected is not None:
                 record_rejected(conn, run_id=run_id, source=source.name, table_name=source.table.name,
-                                rejected=pl.concat(quarantined), at=now)
+                                rejected=batch.rejected, at=now)
+            for frame in valid_frames(batch):
+                record_rejected(conn, run_id=run_id, source=source.name, table_name=source.table.name,
+                                rejected=reject(frame, f"not loaded: {batch.error}"), at=now)
             record_run(conn, etl_run_row(batch, run_id))
             update_source_state(conn, batch, now)
+        finally:
+            if batch.status != "loaded" and batch.chunks:
+                release_chunks(batch)
 
 
 def concat_conflicts(frames: list[pl.DataFrame | None]) -> pl.DataFrame | None:
@@ -505,7 +816,7 @@ def update_source_state(conn: duckdb.DuckDBPyConnection, batch: SourceBatch, now
     source = get_source(batch.source)
     state = read_source_state(conn, batch.source) or SourceState(source=batch.source)
     if batch.status == "loaded":
-        newest = later_period(state.newest_period, newest_period(source.period_column, batch.valid))
+        newest = later_period(state.newest_period, batch.newest or newest_period(source.period_column, batch.valid))
         state = replace(state, last_success_at=now, last_attempt_at=now, last_status="success",
                         etag=batch.etag, last_modified=batch.last_modified, input_checksum=batch.input_checksum,
                         newest_period=newest, watermark=source.next_watermark(newest),
@@ -533,7 +844,8 @@ def etl_run_row(batch: SourceBatch, run_id: str) -> dict:
         "started_at": batch.started_at,
         "ended_at": batch.ended_at or utcnow(),
         "status": {"loaded": "success", "unchanged": "unchanged"}.get(batch.status, "failed"),
-        "message": batch.error or batch.rejections or batch.note,
+        "message": "; ".join(m for m in (batch.error or batch.rejections or batch.note, *batch.payload_errors) if m)
+        or None,
     }
 
 

@@ -141,6 +141,7 @@ class ExpectationOutcome:
     sample_offending_rows: list[dict[str, Any]]  # up to SAMPLE_ROWS rows of the validated frame
     message: str
     element_count: int | None = None  # rows the expectation looked at (after its row_condition)
+    missing_count: int | None = None  # of those, null ones (GX's unexpected_percent is of the others)
 
     @property
     def label(self) -> str:
@@ -372,6 +373,49 @@ def validate_frame(table_name: str, frame: pl.DataFrame, *, run_id: str | None =
     )
 
 
+def merge_reports(reports: list[ValidationReport]) -> ValidationReport:
+    """One report for a table validated in chunks (a streamed source, eujp.pipeline.Stream): an expectation
+    holds when it held on every chunk; counts are summed over the chunks and percentages taken of the sum;
+    the table's row count expectation is judged on the total. The offending rows sampled and the message are
+    those of the first chunk where the expectation failed. Data Docs show the GX result of the first chunk
+    that failed, else of the first chunk (its row count is that chunk's). One report: returned as it is."""
+    if len(reports) == 1:
+        return reports[0]
+    first = reports[0]
+    rows = sum(r.row_count for r in reports)
+    outcomes = []
+    for position, outcome in enumerate(first.outcomes):
+        same = [r.outcomes[position] for r in reports]
+        failed = [o for o in same if not o.success]
+        merged = copy.copy(failed[0] if failed else outcome)
+        if outcome.expectation_type == "expect_table_row_count_to_be_between":
+            low, high = outcome.kwargs.get("min_value"), outcome.kwargs.get("max_value")
+            merged.success = (low is None or rows >= low) and (high is None or rows <= high)
+            merged.message = "met" if merged.success else (
+                f"failed: {rows:,} rows, expected between {low} and {high}")
+            merged.sample_offending_rows = []
+        else:
+            merged.success = not failed
+            counts = [o.unexpected_count for o in same]
+            elements = [o.element_count for o in same]
+            if all(c is not None for c in counts):
+                merged.unexpected_count = sum(counts)
+            if all(e is not None for e in elements):
+                merged.element_count = sum(elements)
+                merged.missing_count = sum(o.missing_count or 0 for o in same)
+                judged = merged.element_count - merged.missing_count  # GX's percentage: of the non-null rows
+                if merged.unexpected_count is not None:
+                    merged.unexpected_percent = 100.0 * merged.unexpected_count / judged if judged else None
+            merged.sample_offending_rows = [row for o in failed for row in o.sample_offending_rows][:SAMPLE_ROWS]
+        outcomes.append(merged)
+    shown = next((r for r in reports if not r.success), first)
+    return ValidationReport(
+        table=first.table, run_id=first.run_id, row_count=rows, outcomes=outcomes,
+        duration_seconds=sum(r.duration_seconds for r in reports), natural_key=first.natural_key,
+        gx_result=shown.gx_result, gx_suite=shown.gx_suite,
+    )
+
+
 def _to_pandas(frame: pl.DataFrame):
     """pandas copy for GX, with dtypes GX's pandas metrics handle vectorised.
 
@@ -414,7 +458,7 @@ def _outcome(r, frame: pl.DataFrame) -> ExpectationOutcome:
         expectation_type=config.type, columns=columns, kwargs=kwargs, severity=str(severity),
         success=success, unexpected_count=res.get("unexpected_count"),
         unexpected_percent=res.get("unexpected_percent"), sample_offending_rows=sample, message=message,
-        element_count=res.get("element_count"),
+        element_count=res.get("element_count"), missing_count=res.get("missing_count"),
     )
 
 

@@ -247,7 +247,7 @@ def upsert_labels(conn: duckdb.DuckDBPyConnection, table: Table, frame: pl.DataF
 def upsert_fact(
     conn: duckdb.DuckDBPyConnection,
     table: Table,
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | str,
     *,
     run_id: str,
     loaded_at: datetime,
@@ -268,11 +268,21 @@ def upsert_fact(
 
     Before anything is replaced, every `table.revision_columns` value that the batch changes for an
     existing natural key is recorded in etl_revisions (see `record_revisions`).
+
+    `frame` may also be a relation DuckDB reads (SQL text, e.g. `read_parquet([...])` of a streamed batch's
+    chunks: eujp.pipeline), so that a batch larger than memory is upserted at once, out of core. Returns the
+    rows of the batch.
     """
     t = quote_ident(table.name)
     cols = list(table.business_columns)
     protect = keep is not None and not keep.is_empty() and bool(table.natural_key)
-    conn.register("_fact_batch", arrow_batches(frame.select(cols)))
+    if isinstance(frame, str):
+        conn.execute(f"CREATE OR REPLACE TEMP VIEW _fact_batch AS SELECT {', '.join(map(quote_ident, cols))} "
+                     f"FROM {frame}")
+        rows = conn.execute("SELECT count(*) FROM _fact_batch").fetchone()[0]
+    else:
+        conn.register("_fact_batch", arrow_batches(frame.select(cols)))
+        rows = frame.height
     if protect:
         conn.register("_fact_keep", keep.select(list(table.natural_key)).to_arrow())
     try:
@@ -301,11 +311,14 @@ def upsert_fact(
         finally:
             conn.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
     finally:
-        conn.unregister("_fact_batch")
+        if isinstance(frame, str):
+            conn.execute("DROP VIEW IF EXISTS _fact_batch")
+        else:
+            conn.unregister("_fact_batch")
         if protect:
             conn.unregister("_fact_keep")
         release_unused_memory()  # the batch's Arrow copy
-    return frame.height
+    return rows
 
 
 def count_present(conn: duckdb.DuckDBPyConnection, table: Table, keys: pl.DataFrame | None, *, source: str) -> int:

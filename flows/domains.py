@@ -75,7 +75,7 @@ def log_prepared(logger, batch: SourceBatch) -> None:
         logger.info("%s: %s; nothing parsed or loaded", batch.source, batch.note)
     else:
         logger.info("%s: %s; %d table rows to write", batch.source,
-                    describe_rows(batch.rows_in, batch.valid_wire_rows, batch.rows_rejected), batch.valid.height)
+                    describe_rows(batch.rows_in, batch.valid_wire_rows, batch.rows_rejected), batch.valid_rows)
 
 
 def domain_result(domain: str, batches: list[SourceBatch]):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -28,13 +30,31 @@ def read_text_csv(text: str, source: str) -> pl.DataFrame:
     try:
         frame = pl.read_csv(text.encode("utf-8"), infer_schema=False, quote_char='"')
     except pl.exceptions.PolarsError as exc:
-        raise ParseError(f"{source}: CSV could not be read: {exc}") from exc
+        where = ragged_text_line(text)
+        if where is None:
+            raise ParseError(f"{source}: CSV could not be read: {exc}") from exc
+        line, fields, expected = where
+        raise ParseError(f"{source}: CSV could not be read: line {line} has {fields} fields where the header has "
+                         f"{expected} ({str(exc).splitlines()[0]})", line=line) from exc
     columns = [c.strip() for c in frame.columns]
     repeated = sorted({c for c in columns if columns.count(c) > 1})
     if repeated:
         raise ParseError(f"{source}: column(s) {repeated} appear more than once in the header")
     frame.columns = columns
     return frame
+
+
+def ragged_text_line(text: str) -> tuple[int, int, int] | None:
+    """(line, fields, header fields) of the first record with more fields than the header (Python's csv
+    module, on the error path only: polars does not say where), None when there is none."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        return None
+    for fields in reader:
+        if len(fields) > len(header):
+            return reader.line_num, len(fields), len(header)
+    return None
 
 
 def check_columns(source: str, columns: list[str], required, known, *, extra_word: str) -> None:

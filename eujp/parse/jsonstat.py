@@ -111,11 +111,11 @@ def _load(data: bytes) -> Any:
         if exc.pos >= end or exc.msg.startswith("Unterminated string"):
             raise ParseError(
                 f"JSON-stat: truncated JSON, the document ends unexpectedly ({exc.msg} at line {exc.lineno} "
-                f"column {exc.colno}; payload is {size} bytes)"
+                f"column {exc.colno}; payload is {size} bytes)", line=exc.lineno, column=exc.colno,
             ) from None
         raise ParseError(
             f"JSON-stat: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}; "
-            f"payload is {size} bytes)"
+            f"payload is {size} bytes)", line=exc.lineno, column=exc.colno,
         ) from None
     except ValueError as exc:  # NaN / Infinity literals
         raise ParseError(f"JSON-stat: {exc} (payload is {size} bytes)") from None

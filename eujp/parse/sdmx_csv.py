@@ -49,11 +49,31 @@ def _utf8_error(data: bytes, what: str) -> ParseError:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         return ParseError(
             f"{what}: payload is not valid UTF-8 (wrong encoding?): byte {data[exc.start:exc.start + 1]!r} "
-            f"at offset {exc.start}, line {line}"
+            f"at line {line} column {column} (offset {exc.start})", line=line, column=column,
         )
     return ParseError(f"{what}: payload is not valid UTF-8 (wrong encoding?)")
+
+
+def ragged_line(data: bytes, n_fields: int) -> tuple[int, int, int] | None:
+    """(line, column, fields) of the first line after the header that has more fields than the header's
+    `n_fields` (what polars refuses without saying where), by Python's csv module: only called on the error
+    path. Column: where the first extra field starts (1-based, in characters). None when none is found."""
+    text = data.decode("utf-8", "replace")
+    lines = text.splitlines(keepends=True)
+    reader = csv.reader(lines)
+    next(reader, None)
+    for fields in reader:
+        if len(fields) > n_fields:
+            line = reader.line_num
+            raw = lines[line - 1] if line - 1 < len(lines) else ""
+            cut = 0
+            for _ in range(n_fields):  # the end of the last expected field (unquoted Comext rows)
+                cut = raw.find(",", cut) + 1
+            return line, cut + 1 if cut else 1, len(fields)
+    return None
 
 
 def parse_sdmx_csv(
@@ -99,20 +119,43 @@ def parse_sdmx_csv(
     except pl.exceptions.ComputeError as exc:
         if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
             raise _utf8_error(data, what) from None
-        raise ParseError(f"{what}: malformed CSV: {str(exc).splitlines()[0]}") from None
+        raise _malformed(data, columns, what, exc) from None
     except pl.exceptions.PolarsError as exc:
-        raise ParseError(f"{what}: malformed CSV: {str(exc).splitlines()[0]}") from None
+        raise _malformed(data, columns, what, exc) from None
 
     # A short line is padded with nulls by the reader; at the very end of a payload without a final
     # newline it is the sign of a cut-off download.
     if frame.height and not data[-16:].rstrip(b" ").endswith(b"\n"):
         last_nulls = frame.tail(1).null_count().sum_horizontal().item()
         if last_nulls:
+            line = data.count(b"\n") + 1
+            last = data[data.rfind(b"\n") + 1:].decode("utf-8", "replace")
+            present = frame.width - last_nulls
             raise ParseError(
-                f"{what}: payload looks truncated: its last line has {last_nulls} of {frame.width} fields "
-                "missing and no line end"
+                f"{what}: payload looks truncated at line {line} column {len(last) + 1}: the line ends after "
+                f"{present} of {frame.width} fields (in {columns[present - 1]!r}, missing from "
+                f"{columns[present]!r} on) with no line end: {last[-80:]!r}",
+                line=line, column=len(last) + 1,
             )
     return frame
+
+
+def _malformed(data: bytes, columns: list[str], what: str, exc: Exception) -> ParseError:
+    """ParseError for a payload polars refused: names the first line with more fields than the header."""
+    reason = str(exc).splitlines()[0]
+    where = ragged_line(data, len(columns))
+    if where is None:
+        return ParseError(f"{what}: malformed CSV: {reason}")
+    line, column, fields = where
+    return ParseError(f"{what}: malformed CSV at line {line} column {column}: {fields} fields where the header "
+                      f"has {len(columns)} ({reason})", line=line, column=column)
+
+
+def _line_of(frame: pl.DataFrame, bad: pl.Expr) -> int | None:
+    """The payload line of the first row where `bad` holds (header = line 1; polars skips no line of an
+    SDMX-CSV body but blank ones, which Comext does not write)."""
+    index = frame.select(pl.arg_where(bad.fill_null(False)).first()).item()
+    return None if index is None else index + 2
 
 
 def _distinct(column: pl.Series) -> pl.Series:
@@ -131,7 +174,8 @@ def _iso_last_update(frame: pl.DataFrame) -> str | None:
     parsed = stamps.str.strptime(pl.Datetime("us"), COMEXT_LAST_UPDATE_FORMAT, strict=False)
     if parsed.null_count():
         bad = stamps.filter(parsed.is_null()).sort()[0]
-        raise ParseError(f"Comext DS-045409: LAST UPDATE {bad!r} is not dd/mm/yy HH:MM:SS")
+        line = _line_of(frame, pl.col("LAST UPDATE") == bad)
+        raise ParseError(f"Comext DS-045409: LAST UPDATE {bad!r} is not dd/mm/yy HH:MM:SS (line {line})", line=line)
     return parsed.max().isoformat()
 
 
@@ -152,8 +196,10 @@ def parse_comext_csv(data: bytes) -> ParsedPayload:
     dataflows = _distinct(frame.get_column("DATAFLOW"))
     foreign = dataflows.filter(~dataflows.str.starts_with(COMEXT_DATAFLOW_PREFIX).fill_null(False))
     if foreign.len():
+        line = _line_of(frame, ~pl.col("DATAFLOW").str.starts_with(COMEXT_DATAFLOW_PREFIX).fill_null(False))
         raise ParseError(
-            f"{what}: DATAFLOW {foreign.sort(nulls_last=True).to_list()[:3]} is not {COMEXT_DATAFLOW_PREFIX}...)"
+            f"{what}: DATAFLOW {foreign.sort(nulls_last=True).to_list()[:3]} is not {COMEXT_DATAFLOW_PREFIX}...) "
+            f"(first at line {line} column 1)", line=line, column=1,
         )
 
     raw = pl.col("OBS_VALUE").str.strip_chars()

@@ -70,9 +70,10 @@ class Source:
     # key (sources that send slices, e.g. some periods); () = the source's whole previous extract.
     replace_scope: tuple[str, ...] | None = None
     # Wire columns that confine every interaction of the transform between rows (duplicates, pivots): rows
-    # that differ in any of them never affect each other. When set, payloads are parsed and transformed one
-    # at a time (eujp.pipeline.parse_and_transform), so memory follows the largest payload, not the sum;
-    # the transform must stamp `source_version` as given on every valid row. () = whole-batch transform.
+    # that differ in any of them never affect each other. When set (and replace_scope is None), the source is
+    # streamed: parsed, transformed, validated and loaded in chunks of at most EUJP_BATCH_ROWS wire rows that
+    # never split a key (eujp.pipeline.Stream), so memory follows the chunk, not the source; the transform
+    # must stamp `source_version` as given on every valid row. () = whole-batch transform.
     transform_key: tuple[str, ...] = ()
     # The table's Great Expectations suite; None = expectations/<table>.json (eujp.validate.suite_path).
     suite: Path | None = None

@@ -162,9 +162,11 @@ def test_invalid_utf8_is_reported_with_its_offset(de_jp: bytes):
     latin1 = de_jp.replace(b"ESTAT:DS-045409(1.0),14/08/26 11:00:00,M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-03",
                            b"ESTAT:DS-045409(1.0),14/08/26 11:00:00,M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-03\xe9")
     offset = latin1.index(b"\xe9")
-    with pytest.raises(ParseError, match=rf"not valid UTF-8 \(wrong encoding\?\): byte b'\\xe9' at offset {offset}, "
-                                         r"line 7"):
+    column = offset - latin1.rindex(b"\n", 0, offset)
+    with pytest.raises(ParseError, match=rf"not valid UTF-8 \(wrong encoding\?\): byte b'\\xe9' at line 7 column "
+                                         rf"{column} \(offset {offset}\)") as caught:
         parse_comext_csv(latin1)
+    assert (caught.value.line, caught.value.column) == (7, column) == (7, 81)
 
 
 def test_utf16_payload_is_named(de_jp: bytes):
@@ -174,5 +176,9 @@ def test_utf16_payload_is_named(de_jp: bytes):
 
 def test_cut_off_download_is_reported_as_truncated(de_jp: bytes):
     cut = de_jp[: de_jp.rindex(b"VALUE_IN_EUROS") + 3]  # "...,1,VAL" with no line end
-    with pytest.raises(ParseError, match=r"looks truncated: its last line has 2 of 10 fields missing"):
+    last = cut[cut.rindex(b"\n") + 1:]
+    assert cut.count(b"\n") + 1 == 7 and len(last) == 61
+    with pytest.raises(ParseError, match=r"looks truncated at line 7 column 62: the line ends after 8 of 10 fields "
+                                         r"\(in 'indicators', missing from 'TIME_PERIOD' on\) with no line end") as e:
         parse_comext_csv(cut)
+    assert (e.value.line, e.value.column) == (7, 62)

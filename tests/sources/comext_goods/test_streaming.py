@@ -1,8 +1,11 @@
-"""Streaming a big source through parse and transform (eujp.pipeline.parse_and_transform) gives exactly the
-whole-batch result; the fast paths of the Comext parser and transform give exactly the slow paths' result."""
+"""Streaming a big source through parse and transform (eujp.pipeline.parse_and_transform, in chunks of at most
+`limit` wire rows) gives exactly the whole-batch result; a bad payload among several is quarantined whole; the
+fast paths of the Comext parser and transform give exactly the slow paths' result. Through the load:
+test_streamed_load.py."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import date
@@ -14,14 +17,7 @@ from hypothesis import strategies as st
 
 from eujp.landing import RawPayload
 from eujp.parse.sdmx_csv import _NUMBER, parse_comext_csv
-from eujp.pipeline import (
-    key_groups,
-    key_ranges,
-    load_countries,
-    may_share_keys,
-    parse_and_transform,
-    parse_payloads,
-)
+from eujp.pipeline import line_pieces, load_countries, parse_and_transform, parse_payloads
 from eujp.sources import SOURCES_BY_NAME
 
 COMEXT = SOURCES_BY_NAME["comext_goods"]
@@ -74,10 +70,12 @@ PAYLOAD_SETS = {
 }
 
 
+@pytest.mark.parametrize("limit", [None, 2, 3])
 @pytest.mark.parametrize("name", list(PAYLOAD_SETS))
-def test_streamed_result_equals_the_whole_batch_result(name, countries):
+def test_streamed_result_equals_the_whole_batch_result(name, limit, countries):
+    """limit None: one chunk; 2 and 3: every payload in pieces, hash-partitioned into chunks and spilled."""
     payloads = PAYLOAD_SETS[name]
-    streamed, version = parse_and_transform(COMEXT, payloads, countries)
+    streamed, version = parse_and_transform(COMEXT, payloads, countries, limit=limit)
     expected, expected_version = whole_batch(payloads, countries)
     assert version == expected_version
     assert streamed.rows_in == expected.rows_in == sum(p.data.count(b"\n") - 1 for p in payloads)
@@ -87,29 +85,41 @@ def test_streamed_result_equals_the_whole_batch_result(name, countries):
     assert got[1] == want[1]
 
 
-def test_key_ranges_group_only_payloads_that_may_share_a_key():
-    frames = [
-        pl.DataFrame({"k": ["2025-01"], "p": ["01"]}),
-        pl.DataFrame({"k": ["2025-02"], "p": ["01"]}),  # other month
-        pl.DataFrame({"k": ["2025-01"], "p": ["02"]}),  # same month, other product
-        pl.DataFrame({"k": ["2025-01", "2025-02"], "p": ["01", "01"]}),  # overlaps the first two
-        pl.DataFrame({"k": [None], "p": ["03"]}, schema={"k": pl.String, "p": pl.String}),
-    ]
-    ranges = [key_ranges(f, ("k", "p")) for f in frames]
-    assert not may_share_keys(ranges[0], ranges[1]) and not may_share_keys(ranges[0], ranges[2])
-    assert may_share_keys(ranges[0], ranges[3]) and may_share_keys(ranges[1], ranges[3])
-    assert key_groups(ranges) == [[0, 1, 3], [2], [4]]
-    assert key_ranges(frames[0], ("k", "missing")) is None  # the transform names the missing column
-    assert may_share_keys(None, ranges[0])
+@pytest.mark.parametrize("max_lines", [1, 2, 5, 100])
+@pytest.mark.parametrize("end", ["\r\n", "\n"])
+def test_line_pieces_cut_at_line_ends_and_put_the_pieces_back_together(max_lines, end):
+    header = HEADER.replace("\r\n", end)
+    body = "".join(f"ESTAT:DS-045409(1.0),14/08/26 11:00:00,{row(value=str(i))}{end}" for i in range(7))
+    pieces = list(line_pieces(RawPayload("comext_goods", "p", (header + body).encode(), "x"), max_lines))
+    assert all(h == header.encode() for _, h, _ in pieces)
+    assert b"".join(p for _, _, p in pieces) == body.encode()
+    assert [first for first, _, _ in pieces] == list(range(2, 9, max_lines))[:len(pieces)]
+    assert max(p.count(b"\n") for _, _, p in pieces) <= max_lines
+    # a quoted field holding a line end is never cut
+    quoted = (header + 'ESTAT:DS-045409(1.0),"14/08/26\n11:00:00",' + row() + end + body).encode()
+    assert all(p.count(b'"') % 2 == 0 for _, _, p in line_pieces(RawPayload("comext_goods", "q", quoted, "x"), 1))
 
 
-def test_a_parse_error_names_the_payload_and_the_step(countries):
+def test_a_bad_payload_among_several_is_quarantined_by_name_and_the_others_load(countries):
     from eujp.pipeline import SourceBatch, prepare_source, utcnow
 
-    payloads = [payload("good.csv", [row()]), RawPayload("comext_goods", "bad.csv", b"<html></html>", "x")]
+    html = b"<html>\n<title>Service unavailable</title>\n</html>\n"
+    payloads = [payload("good.csv", [row()]), RawPayload("comext_goods", "bad.csv", html, "x")]
     batch = prepare_source(COMEXT, payloads, countries,
                            SourceBatch(source=COMEXT.name, table=COMEXT.table.name, started_at=utcnow()))
-    assert batch.failed_step == "parse" and "bad.csv" in batch.error
+    assert batch.status == "prepared" and batch.valid.height == 1
+    assert (batch.rows_in, batch.rows_rejected) == (1 + 2, 2)  # bad.csv: the two lines after its first
+    assert batch.rejected.get_column("reason").str.starts_with("payload bad.csv not loaded: bad.csv: ").all()
+    assert [json.loads(r)["line"] for r in batch.rejected.get_column("raw_record")] == [2, 3]
+    assert batch.payload_errors and "HTML/XML page" in batch.payload_errors[0]
+
+
+def test_a_parse_error_of_the_only_payload_fails_the_source_naming_it(countries):
+    from eujp.pipeline import SourceBatch, prepare_source, utcnow
+
+    batch = prepare_source(COMEXT, [RawPayload("comext_goods", "bad.csv", b"<html></html>", "x")], countries,
+                           SourceBatch(source=COMEXT.name, table=COMEXT.table.name, started_at=utcnow()))
+    assert batch.failed_step == "parse" and "bad.csv" in batch.error and batch.rows_in == 0
 
 
 @settings(max_examples=400, deadline=None)

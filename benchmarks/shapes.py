@@ -1,0 +1,227 @@
+"""The same Comext rows in three shapes, each through the stepwise pipeline, the whole `eujp run` and the DuckDB
+floor (issue 12, item 2: "a payload of many months must stream too"; item 4: "benchmark several data shapes").
+
+    .venv/bin/python -m benchmarks.shapes --rows 1000000 3000000 --months 72 --append
+
+For each size it generates (benchmarks/generate.py, once, kept in benchmarks/data/shapes-{rows}/) the rows of
+`--months` months (default 72: six years, both indicators per key) and writes them in three snapshot folders:
+
+- `monthly`: one SDMX-CSV file per month (as the live plan splits a request by period);
+- `one-payload`: ONE SDMX-CSV file of every month, its rows sorted as Comext sorts an answer (reporter,
+  partner, product, flow, indicator, then period), so the two indicators of a fact key are a series apart:
+  what one wide live request returns;
+- `small-payloads`: one file per month and group of product chapters (first digit of the CN8 code): ten
+  small payloads a month, as a live plan split by chapter lands them.
+
+Then, per shape, each in a fresh interpreter: `pipeline` and `duckdb` of benchmarks/run.py (the stepwise eujp
+steps of the Comext source, and DuckDB's read_csv + INSERT of the same files: the floor), and the first
+`eujp run` on the folder (temporary Prefect server, six sources, marts, report, Data Docs, publish), with
+EUJP_BATCH_ROWS as given (`--batch-rows`, default: the setting's default). `--append` adds the tables as a
+new section at the end of benchmarks/RESULTS.md; without it they are printed only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from benchmarks.generate import Plan, generate
+from benchmarks.run import DATA_DIR, RESULTS_MD, STAGES, _timed_run, loadavg, machine, run_child
+
+SHAPES = ("monthly", "one-payload", "small-payloads")
+COMEXT_GLOB = "comext_ds045409_*.csv"
+
+
+def shape_folders(rows: int, months: int, seed: int, data_dir: Path) -> dict[str, Path]:
+    """The three snapshot folders of `rows` Comext rows over `months` months (generated unless present)."""
+    root = data_dir / f"shapes-{rows}-{months}m-s{seed}"
+    folders = {shape: root / shape for shape in SHAPES}
+    if all((f / "DONE").exists() for f in folders.values()):
+        print(f"  reusing {root}", flush=True)
+        return folders
+    shutil.rmtree(root, ignore_errors=True)
+    monthly = folders["monthly"]
+    if months % 12:
+        raise SystemExit("--months must be a multiple of 12")
+    plan = Plan(rows=rows, seed=seed, start_year=2020, years=months // 12, partners=("JP",))
+    print(f"  generating {rows:,} rows over {months} months into {monthly} ...", flush=True)
+    generate(plan, monthly, log=lambda m: print(m, flush=True))
+    others = [p for p in monthly.iterdir() if not p.name.startswith("comext_")]
+    files = sorted(monthly.glob(COMEXT_GLOB))
+    wire = pl.concat([pl.read_csv(f, infer_schema=False) for f in files])
+    for shape in ("one-payload", "small-payloads"):
+        folders[shape].mkdir(parents=True)
+        for p in others:
+            shutil.copyfile(p, folders[shape] / p.name)
+    key = ["reporter", "partner", "product", "flow", "indicators", "TIME_PERIOD"]
+    wire.sort(key, maintain_order=True).write_csv(
+        folders["one-payload"] / f"comext_ds045409_SYNTHETIC_EU27xJP_{plan.months[0]}..{plan.months[-1]}.csv",
+        line_terminator="\r\n")
+    for (month, group), part in wire.with_columns(pl.col("product").str.slice(0, 1).alias("_g")).partition_by(
+            ["TIME_PERIOD", "_g"], as_dict=True, maintain_order=True).items():
+        part.drop("_g").write_csv(
+            folders["small-payloads"] / f"comext_ds045409_SYNTHETIC_EU27xJP_{month}_chapters{group}x.csv",
+            line_terminator="\r\n")
+    for folder in folders.values():
+        (folder / "DONE").write_text("")
+    return folders
+
+
+def first_eujp_run(snapshot: Path, work_root: Path, batch_rows: int | None) -> dict:
+    """The first `eujp run` on `snapshot` (temporary Prefect server), as benchmarks/run.py times it."""
+    work = Path(tempfile.mkdtemp(prefix="eujp-run-", dir=work_root))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EUJP_"))}
+    env.update(PREFECT_HOME=str(work / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               DO_NOT_TRACK="1", GX_ANALYTICS_ENABLED="false", COLUMNS="200")
+    if batch_rows is not None:
+        env["EUJP_BATCH_ROWS"] = str(batch_rows)
+    cmd = [sys.executable, "-m", "flows.cli", "run", "--snapshot-dir", str(snapshot),
+           "--warehouse", str(work / "var" / "warehouse.duckdb"), "--publish", str(work / "var" / "objectstore")]
+    try:
+        return _timed_run(cmd, env, work, "first")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure_shape(snapshot: Path, work_root: Path, batch_rows: int | None, skip: list[str]) -> dict:
+    if batch_rows is None:
+        os.environ.pop("EUJP_BATCH_ROWS", None)
+    else:
+        os.environ["EUJP_BATCH_ROWS"] = str(batch_rows)
+    files = sorted(snapshot.glob(COMEXT_GLOB))
+    out: dict = {"files": len(files), "bytes": sum(f.stat().st_size for f in files)}
+    for kind in ("pipeline", "duckdb"):
+        if kind not in skip:
+            print(f"    {kind} ...", flush=True)
+            out[kind] = run_child(kind, snapshot, work_root, keep=False)
+    if "eujp-run" not in skip:
+        print("    eujp run ...", flush=True)
+        out["eujp_run"] = first_eujp_run(snapshot, work_root, batch_rows)
+    return out
+
+
+def _gb(n: float | None) -> str:
+    return "-" if n is None else f"{n / 2**30:.2f} GiB"
+
+
+def table(results: dict) -> list[str]:
+    """Peaks are sampled RSS (benchmarks/measure.py, and the parent's sampling of `eujp run`): a child's
+    ru_maxrss starts at its parent's high-water mark on Linux, which is this process' (it generated the data)."""
+    lines = [("| rows | shape | payloads | EUJP_BATCH_ROWS | chunks (max wire rows) | pipeline s | pipeline peak "
+              "| floor s | floor peak | pipeline / floor | `eujp run` s | `eujp run` peak | run / floor | load avg |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (rows, batch_rows, shape), m in results.items():
+        p, db, run = m.get("pipeline"), m.get("duckdb"), m.get("eujp_run")
+        e2e = sum(p["stages"][s]["seconds"] for s in STAGES if s in p["stages"]) if p else None
+        peak = max(p["stages"][s]["peak_rss"] for s in STAGES if s in p["stages"]) if p else None
+        floor = db["stages"]["read_csv+insert"]["seconds"] if db else None
+        floor_peak = db["stages"]["read_csv+insert"]["peak_rss"] if db else None
+        chunks = p.get("chunks") if p else None
+        load = [v for x in (p, db, run) if x for v in (x["loadavg_before"], x["loadavg_after"])]
+        lines.append(" | ".join([
+            f"| {rows:,}", shape, str(m["files"]), f"{batch_rows:,}" if batch_rows else "default (2,000,000)",
+            f"{chunks['count']} ({chunks['max_wire_rows']:,})" if chunks else "-",
+            f"{e2e:.1f}" if e2e is not None else "-", _gb(peak),
+            f"{floor:.1f}" if floor is not None else "-", _gb(floor_peak),
+            f"{e2e / floor:.2f}x" if e2e and floor else "-",
+            (f"{run['seconds']:.1f}" + ("" if not run["exit_code"] else f" (exit {run['exit_code']})")) if run else "-",
+            _gb(run.get("peak_sampled")) + (" (in publish)" if "load-audit-promote' - Finished" in
+                                            (run.get("peak_at") or "") else "") if run else "-",
+            f"{run['seconds'] / floor:.1f}x" if run and floor else "-",
+            f"{min(load):.1f}–{max(load):.1f}" if load else "-",
+        ]) + " |")
+    return lines
+
+
+def stage_lines(results: dict) -> list[str]:
+    lines = ["| rows | shape | EUJP_BATCH_ROWS | " + " | ".join(STAGES) + " | again: load |",
+             "|---|---|---|" + "---|" * (len(STAGES) + 1)]
+    for (rows, batch_rows, shape), m in results.items():
+        p = m.get("pipeline")
+        if not p:
+            continue
+        cells = [f"{p['stages'][s]['seconds']:.1f} s / {_gb(p['stages'][s]['peak_rss'])}" if s in p["stages"] else "-"
+                 for s in STAGES]
+        again = p["stages"].get("again: load")
+        lines.append(f"| {rows:,} | {shape} | {batch_rows or 'default'} | " + " | ".join(cells)
+                     + (f" | {again['seconds']:.1f} s / {_gb(again['peak_rss'])} |" if again else " | - |"))
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Comext in three data shapes: pipeline, eujp run, DuckDB floor.")
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--months", type=int, default=72)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--shapes", nargs="+", choices=SHAPES, default=list(SHAPES))
+    parser.add_argument("--batch-rows", type=int, nargs="+", default=[None],
+                        help="EUJP_BATCH_ROWS values to measure (default: the setting's default)")
+    parser.add_argument("--skip", action="append", default=[], choices=["pipeline", "duckdb", "eujp-run"])
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    parser.add_argument("--append", action="store_true", help="append the tables to benchmarks/RESULTS.md")
+    parser.add_argument("--json", type=Path, default=None, help="write the raw results here")
+    parser.add_argument("--render", type=Path, nargs="+", default=None,
+                        help="only print the tables of earlier --json files (in order)")
+    args = parser.parse_args(argv)
+    if args.render:
+        results = {}
+        for path in args.render:
+            for key, value in json.loads(path.read_text()).items():
+                rows, batch_rows, shape = key.split("|")
+                results[(int(rows), None if batch_rows == "None" else int(batch_rows), shape)] = value
+        print("\n".join([*table(results), "", *stage_lines(results)]))
+        return 0
+
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    work_root = Path(tempfile.mkdtemp(prefix="eujp-shapes-"))
+    results: dict = {}
+    try:
+        for rows in args.rows:
+            folders = shape_folders(rows, args.months, args.seed, args.data_dir)
+            for batch_rows in args.batch_rows:
+                for shape in args.shapes:
+                    print(f"  [{rows:,} rows, {shape}, EUJP_BATCH_ROWS={batch_rows or 'default'}]", flush=True)
+                    t = time.perf_counter()
+                    results[(rows, batch_rows, shape)] = measure_shape(folders[shape], work_root, batch_rows,
+                                                                       args.skip)
+                    print(f"    done in {time.perf_counter() - t:.0f} s", flush=True)
+                    for line in table({(rows, batch_rows, shape): results[(rows, batch_rows, shape)]})[2:]:
+                        print(line, flush=True)
+    finally:
+        shutil.rmtree(work_root, ignore_errors=True)
+    finished = datetime.now(UTC).isoformat(timespec="seconds")
+    m = machine()
+    command = "python -m benchmarks.shapes " + " ".join(argv if argv is not None else sys.argv[1:])
+    section = [
+        "", f"## Data shapes: monthly files, one payload of many months, many small payloads ({started[:10]})", "",
+        (f"Written by `benchmarks/shapes.py`, {started} to {finished}, on {m['nproc']} cores "
+        f"({m['cpu']}), {m['memory_bytes'] / 2**30:.0f} GiB, load average {loadavg():.1f} at the end "
+        "(the machine was shared with other work). Command:"), "", "```sh", command, "```", "",
+        ("Pipeline: the stepwise eujp steps of the Comext source (end-to-end stages of benchmarks/run.py, "
+        "without the 'again' re-upsert) and the peak RSS over those stages; floor: DuckDB read_csv + INSERT "
+        "of the same files; `eujp run`: the whole first run (Prefect start-up, six sources, marts, report, "
+        "Data Docs, publish), peak RSS of its largest process."), "",
+        *table(results), "", "Per stage (wall time / peak RSS while it ran):", "", *stage_lines(results), "",
+    ]
+    text = "\n".join(section)
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps({f"{k[0]}|{k[1]}|{k[2]}": v for k, v in results.items()}, default=str))
+    if args.append:
+        with RESULTS_MD.open("a", encoding="utf-8") as f:
+            f.write(text)
+        print(f"appended to {RESULTS_MD}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""Comext streamed through parse → transform → validate → load in bounded chunks (eujp.pipeline.Stream,
+EUJP_BATCH_ROWS), on a copy of a good warehouse (tests/support/pipeline_steps.py): the warehouse it leaves is
+the one-batch warehouse, table by table (fact rows, quarantine, revisions, run accounting), for a source of
+many monthly payloads and for ONE payload of many months (both indicators of a key far apart in it, as
+Comext sorts its rows); and a month file cut mid-row is quarantined whole, by name and line, while the other
+months load."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from support.pipeline_steps import (
+    RUN,
+    SNAPSHOT,
+    assert_accounted,
+    payload,
+    quarantined,
+    query,
+    rows_of,
+    run_steps,
+)
+
+from eujp.sources import get_source
+
+NAME = "comext_goods"
+TABLE = get_source(NAME).table.name
+HEADER = "DATAFLOW,LAST UPDATE,freq,reporter,partner,product,flow,indicators,TIME_PERIOD,OBS_VALUE\r\n"
+REPORTERS = ("DE", "FR", "IT")
+PRODUCTS = ("84834030", "84829900", "85011010")
+
+
+def months(first_year: int, count: int) -> list[str]:
+    return [f"{first_year + i // 12}-{i % 12 + 1:02d}" for i in range(count)]
+
+
+def comext_csv(periods: list[str], *, stamp: str = "14/08/26 11:00:00", edits: dict | None = None,
+               extra: list[str] = ()) -> bytes:
+    """A DS-045409 SDMX-CSV payload as Comext writes it: CRLF, rows sorted by reporter, partner, product,
+    flow, indicator, then period (so the two indicators of one fact key are a series apart). `edits`:
+    {(reporter, product, flow, indicator, period): OBS_VALUE} replacing the generated figure."""
+    edits = edits or {}
+    lines = []
+    for r, reporter in enumerate(REPORTERS):
+        for p, product in enumerate(PRODUCTS):
+            for flow in ("1", "2"):
+                for indicator in ("QUANTITY_IN_100KG", "VALUE_IN_EUROS"):
+                    for period in periods:
+                        value = edits.get((reporter, product, flow, indicator, period),
+                                          f"{(r + 1) * 1000 + (p + 1) * 100 + int(flow) * 10 + int(period[-2:])}"
+                                          + (".5" if indicator == "QUANTITY_IN_100KG" else ""))
+                        lines.append(f"ESTAT:DS-045409(1.0),{stamp},M,{reporter},JP,{product},{flow},{indicator},"
+                                     f"{period},{value}\r\n")
+    return (HEADER + "".join(lines) + "".join(extra)).encode()
+
+
+# Figures the bundled snapshot loaded (DE, JP, 84834030, import, 2025-01..03) revised, a negative value and a
+# value that is not a number (quarantined with the other indicator of their key left alone or orphaned).
+REVISED = {("DE", "84834030", "1", "VALUE_IN_EUROS", "2025-01"): "999",
+           ("DE", "84834030", "1", "QUANTITY_IN_100KG", "2025-02"): "1.25",
+           ("FR", "85011010", "2", "VALUE_IN_EUROS", "2025-05"): "-7",
+           ("IT", "84829900", "1", "VALUE_IN_EUROS", "2025-09"): "n/a"}
+
+
+def monthly_payloads() -> list:
+    """Twelve month files of 2025, then a second file of 2025-03 (a re-sent month): one figure the same
+    (an exact duplicate across payloads), one different (a conflict across payloads)."""
+    files = [payload(NAME, f"comext_ds045409_{m}.csv", comext_csv([m], edits=REVISED)) for m in months(2025, 12)]
+    again = HEADER + (
+        "ESTAT:DS-045409(1.0),15/09/26 11:00:00,M,FR,JP,84834030,1,VALUE_IN_EUROS,2025-03,2113\r\n"
+        "ESTAT:DS-045409(1.0),15/09/26 11:00:00,M,IT,JP,85011010,2,VALUE_IN_EUROS,2025-03,1\r\n")
+    return [*files, payload(NAME, "comext_ds045409_2025-03_resent.csv", again.encode())]
+
+
+def one_payload_of_many_months() -> list:
+    """ONE payload of 30 months (2024-01..2026-06), as a wide live request answers, with a repeated row."""
+    periods = months(2024, 30)
+    extra = ["ESTAT:DS-045409(1.0),14/08/26 11:00:00,M,DE,JP,84834030,2,VALUE_IN_EUROS,2024-01,3021\r\n"]
+    return [payload(NAME, "DS-045409 2024-01..2026-06", comext_csv(periods, edits=REVISED, extra=extra))]
+
+
+def warehouse_state(wh) -> dict:
+    """Everything a load of the source leaves behind, comparable between two runs of the same id."""
+    return {
+        "facts": rows_of(wh, TABLE),
+        "quarantine": sorted(query(wh, "SELECT reason, raw_record FROM etl_rejected_rows WHERE run_id = ?", [RUN])),
+        "revisions": query(wh, "SELECT table_name, source, natural_key, column_name, old_value, new_value "
+                               "FROM etl_revisions WHERE run_id = ? ORDER BY ALL", [RUN]),
+        "run": query(wh, "SELECT status, rows_in, rows_loaded, rows_rejected, rows_written, source_version, "
+                         "input_checksum FROM etl_runs WHERE run_id = ? AND source = ?", [RUN, NAME]),
+    }
+
+
+def load_with(monkeypatch, good_warehouse, tmp_path, name: str, payloads: list, batch_rows: int | None):
+    wh = tmp_path / name / "warehouse.duckdb"
+    wh.parent.mkdir()
+    shutil.copyfile(good_warehouse, wh)
+    if batch_rows is None:
+        monkeypatch.delenv("EUJP_BATCH_ROWS", raising=False)
+    else:
+        monkeypatch.setenv("EUJP_BATCH_ROWS", str(batch_rows))
+    batch = run_steps(wh, {NAME: payloads})[NAME]
+    assert batch.status == "loaded", batch.error
+    assert_accounted(wh, NAME)
+    return wh, batch
+
+
+@pytest.mark.parametrize(("shape", "make", "batch_rows"), [
+    ("many monthly payloads", monthly_payloads, 40),
+    ("one payload of many months", one_payload_of_many_months, 100),
+])
+def test_streamed_in_bounded_chunks_the_load_equals_the_one_batch_load(
+        monkeypatch, good_warehouse, tmp_path, shape, make, batch_rows):
+    whole_wh, whole = load_with(monkeypatch, good_warehouse, tmp_path, "whole", make(), None)
+    streamed_wh, streamed = load_with(monkeypatch, good_warehouse, tmp_path, "streamed", make(), batch_rows)
+
+    assert len(whole.chunk_wire_rows) == 1  # the reference: every wire row in one chunk
+    assert len(streamed.chunk_wire_rows) > 3 and max(streamed.chunk_wire_rows) <= batch_rows
+    assert sum(streamed.chunk_wire_rows) == sum(whole.chunk_wire_rows)
+    assert streamed.chunks == [] and streamed.spill_dir is None  # the spilled chunks are gone once loaded
+
+    expected, got = warehouse_state(whole_wh), warehouse_state(streamed_wh)
+    assert len(expected["revisions"]) >= 2 and len(expected["quarantine"]) >= 3  # the case is not trivial
+    assert [r[0] for r in expected["run"]] == ["success"]
+    for part in expected:
+        assert got[part] == expected[part], part
+    # the revised figure is the payloads' (the old one the bundled snapshot's)
+    [(old,)] = query(good_warehouse, f"SELECT value_eur FROM \"{TABLE}\" WHERE reporter = 'DE' AND product_cn8 = "
+                                     "'84834030' AND flow = 'import' AND period_code = '2025-01'")
+    assert [r[4:] for r in got["revisions"] if '"period_code":"2025-01"' in r[2] and r[3] == "value_eur"
+            and '"reporter":"DE"' in r[2] and '"flow":"import"' in r[2]] == [(old, 999.0)]
+
+BUNDLED_MONTHS = ("comext_ds045409_DE_JP_84834030_2025Q1.csv", "comext_ds045409_EU27_2020_allpartners_84834030_2025-06.csv")
+
+
+@pytest.mark.parametrize("batch_rows", [None, 10])
+def test_a_month_file_cut_mid_row_is_quarantined_by_name_and_line_while_the_other_months_load(
+        monkeypatch, good_warehouse, tmp_path, batch_rows):
+    good_file, cut_file = BUNDLED_MONTHS
+    whole = (SNAPSHOT / cut_file).read_bytes()
+    cut = whole[:int(len(whole) * 0.4)]
+    assert not cut.endswith(b"\n") and cut.rsplit(b"\n", 1)[1].count(b",") < 9  # cut inside a row
+    lines_after_header = cut.count(b"\n")  # the complete lines after the header, and the cut one
+    last_line = cut.count(b"\n") + 1
+    column = len(cut) - cut.rindex(b"\n")  # where the cut line ends, 1-based
+    before = rows_of(good_warehouse, TABLE)
+
+    wh, batch = load_with(monkeypatch, good_warehouse, tmp_path, "wh",
+                          [payload(NAME, good_file, (SNAPSHOT / good_file).read_bytes()), payload(NAME, cut_file, cut)],
+                          batch_rows)
+
+    run = assert_accounted(wh, NAME)
+    assert (run["status"], run["rows_in"], run["rows_loaded"], run["rows_rejected"]) == (
+        "success", 6 + lines_after_header, 6, lines_after_header)
+    error = f"{cut_file}: Comext DS-045409: payload looks truncated at line {last_line} column {column}"
+    assert batch.payload_errors[0].startswith(error)
+    assert error in run["message"]
+    rejected = sorted(quarantined(wh, NAME), key=lambda r: r[1]["line"])
+    assert [raw["line"] for _, raw in rejected] == list(range(2, last_line + 1))
+    assert {raw["payload"] for _, raw in rejected} == {cut_file}
+    assert all(reason.startswith(f"payload {cut_file} not loaded: {error}") for reason, _ in rejected)
+    assert [raw["text"] for _, raw in rejected] == cut.decode().splitlines()[1:]
+    # the good month file loaded in this run; the cut month keeps the rows an earlier run loaded
+    assert query(wh, f'SELECT count(*) FROM "{TABLE}" WHERE run_id = ?', [RUN]) == [(3,)]
+    assert rows_of(wh, TABLE) == before
+
+
+def test_a_critical_failure_in_one_chunk_blocks_the_whole_source_and_quarantines_every_chunk(
+        monkeypatch, good_warehouse, tmp_path):
+    """A suite whose critical expectation fails on one figure only (value_eur <= 3,000: the IT rows are above):
+    with the payload streamed in chunks, no chunk is loaded, every row of every chunk is quarantined with the
+    reason, rows in = loaded + rejected, and the table keeps its rows."""
+    from eujp import validate
+
+    suite = json.loads(validate.suite_path(TABLE).read_text())
+    for expectation in suite["expectations"]:
+        if expectation["type"] == "expect_column_values_to_be_between" and \
+                expectation["kwargs"]["column"] == "value_eur":
+            expectation["kwargs"]["max_value"] = 3000.0
+    strict = tmp_path / f"{TABLE}.json"
+    strict.write_text(json.dumps(suite))
+    monkeypatch.setattr(validate, "suite_path", lambda table: strict if table == TABLE else
+                        validate.EXPECTATIONS_DIR / f"{table}.json")
+    wh = tmp_path / "wh" / "warehouse.duckdb"
+    wh.parent.mkdir()
+    shutil.copyfile(good_warehouse, wh)
+    before = rows_of(wh, TABLE)
+    monkeypatch.setenv("EUJP_BATCH_ROWS", "100")
+
+    batch = run_steps(wh, {NAME: one_payload_of_many_months()})[NAME]
+
+    assert batch.status == "failed" and batch.failed_step == "validate"
+    assert "expect_column_values_to_be_between(value_eur)" in batch.error
+    assert len(batch.chunk_wire_rows) > 3 and batch.chunks == [] and batch.spill_dir is None
+    run = assert_accounted(wh, NAME)
+    assert (run["status"], run["rows_loaded"], run["rows_rejected"]) == ("failed", 0, run["rows_in"])
+    reasons = [reason for reason, _ in quarantined(wh, NAME)]
+    blocked = [r for r in reasons if r.startswith("not loaded: ")]
+    assert len(blocked) == batch.valid_rows > 100  # every fact row of every chunk
+    assert rows_of(wh, TABLE) == before
