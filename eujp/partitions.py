@@ -10,8 +10,8 @@ that a worker on another host needs nothing but the package and access to the st
                        staging/{run_id}/{source}/part-NNNNN.parquet (+ .rejected.parquet) → PartitionResult
 
 The flow (the one committer) decides what is unchanged from the partitions' checksums before anything is
-parsed, regroups partitions whose keys may overlap (eujp.pipeline.key_groups: they are prepared again
-together, exactly as the single-process streaming path does), then `collect_batch` turns the results into
+parsed, regroups partitions whose keys may overlap (`key_groups`: they are prepared again together,
+so that no natural key is split between two pieces), then `collect_batch` turns the results into
 the source's SourceBatch (rows read back from the Parquet pieces, one merged validation report), which
 `eujp.pipeline.load_batches` loads in one transaction per source like any other batch. `discard_staging`
 removes the run's prefix once the run is over. Nothing here imports Prefect or Dask.
@@ -27,21 +27,14 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from eujp.config import Settings
 from eujp.errors import EujpError
 from eujp.landing import RawPayload, land
-from eujp.pipeline import (
-    SourceBatch,
-    check_payload_sizes,
-    key_groups,
-    key_ranges,
-    parse_payloads,
-    run_transform,
-    utcnow,
-)
+from eujp.pipeline import SourceBatch, check_payload_sizes, parse_payloads, run_transform, utcnow
 from eujp.sources import Source, get_source
 from eujp.storage import ObjectStore, open_store
 
@@ -147,7 +140,7 @@ class PartitionResult:
     rows_valid: int = 0
     rows_rejected: int = 0
     source_version: str | None = None
-    ranges: list | None = None  # eujp.pipeline.key_ranges of the wire rows, over the source's transform_key
+    ranges: list | None = None  # key_ranges of the wire rows, over the source's transform_key
     validation: object = None  # eujp.validate.ValidationReport without its GX objects
     error: str | None = None
     failed_step: str | None = None
@@ -202,7 +195,7 @@ def prepare_partition(parts: list[LandedPartition], settings: Settings, countrie
         if source.transform_key:
             result.ranges = key_ranges(parsed.frame, source.transform_key)
         step = "transform"
-        transformed = run_transform(source, parsed, countries)
+        transformed = run_transform(source, parsed.frame, parsed.source_version, countries)
         result.source_version = parsed.source_version
         del parsed
         step = "validate"
@@ -226,6 +219,54 @@ def prepare_partition(parts: list[LandedPartition], settings: Settings, countrie
 
 # --- the committer's side --------------------------------------------------------------------------------------
 
+KeyRanges = list[tuple[Any, Any, bool]] | None
+
+
+def key_ranges(frame: pl.DataFrame, key: tuple[str, ...]) -> KeyRanges:
+    """(min, max, holds nulls) of each key column: a cheap summary (no hashing) of which keys can occur.
+    None when a key column is missing (the transform will say so)."""
+    if any(c not in frame.columns for c in key):
+        return None
+    row = frame.select(
+        [e for i, c in enumerate(key) for e in (pl.col(c).min().alias(f"lo{i}"), pl.col(c).max().alias(f"hi{i}"),
+                                                (pl.col(c).null_count() > 0).alias(f"nulls{i}"))]
+    ).row(0)
+    return [tuple(row[i:i + 3]) for i in range(0, len(row), 3)]
+
+
+def may_share_keys(a: KeyRanges, b: KeyRanges) -> bool:
+    """False when no key can occur in both: some key column has disjoint value ranges (and not nulls on
+    both sides). True does not mean a key is shared, only that it may be."""
+    if a is None or b is None:
+        return True
+    for (low_a, high_a, nulls_a), (low_b, high_b, nulls_b) in zip(a, b, strict=True):
+        values = low_a is not None and low_b is not None and low_a <= high_b and low_b <= high_a
+        if not values and not (nulls_a and nulls_b):
+            return False
+    return True
+
+
+def key_groups(ranges: list[KeyRanges]) -> list[list[int]]:
+    """Partition indices grouped so that partitions of different groups cannot share a key (union of every
+    pair that may share one), each group sorted, groups in order of their first partition."""
+    parent = list(range(len(ranges)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(ranges)):
+        for j in range(i):
+            if root(i) != root(j) and may_share_keys(ranges[i], ranges[j]):
+                parent[max(root(i), root(j))] = min(root(i), root(j))
+    groups: dict[int, list[int]] = {}
+    for i in range(len(ranges)):
+        groups.setdefault(root(i), []).append(i)
+    return sorted(groups.values())
+
+
 def overlapping_groups(results: list[PartitionResult]) -> list[list[int]]:
     """Groups (of partition indices, >1 each) whose wire keys may overlap: they must be prepared together."""
     ranges = [r.ranges for r in results]
@@ -234,35 +275,16 @@ def overlapping_groups(results: list[PartitionResult]) -> list[list[int]]:
 
 
 def merge_reports(reports: list):
-    """One validation report for a source from its partitions' reports: an expectation holds when it held on
-    every partition (its unexpected rows added up); the table's row count is checked on the sum. Valid as
-    long as no two partitions share a natural key (overlapping ones are prepared together)."""
+    """One validation report for a source from its partitions' reports (eujp.validate.merge_reports: an
+    expectation holds when it held on every partition; the row count is judged on the sum), without the GX
+    objects (a partition's report travels from a worker without them). Valid as long as no two partitions
+    share a natural key (overlapping ones are prepared together)."""
+    from eujp.validate import merge_reports as merge
+
     reports = [r for r in reports if r is not None]
     if not reports:
         return None
-    rows = sum(r.row_count for r in reports)
-    outcomes = []
-    for position, first in enumerate(reports[0].outcomes):
-        same = [r.outcomes[position] for r in reports]
-        if first.expectation_type == "expect_table_row_count_to_be_between":
-            low, high = first.kwargs.get("min_value"), first.kwargs.get("max_value")
-            ok = (low is None or rows >= low) and (high is None or rows <= high)
-            outcomes.append(replace(first, success=ok, message="" if ok else
-                                    f"table has {rows:,} rows, expected between {low} and {high}"))
-            continue
-        counts = [o.unexpected_count for o in same]
-        elements = [o.element_count for o in same]
-        unexpected = None if any(c is None for c in counts) else sum(counts)
-        element_count = None if any(e is None for e in elements) else sum(elements)
-        failed = [o for o in same if not o.success]
-        outcomes.append(replace(
-            first, success=not failed, unexpected_count=unexpected, element_count=element_count,
-            unexpected_percent=(100.0 * unexpected / element_count) if unexpected is not None and element_count
-            else (0.0 if unexpected == 0 else first.unexpected_percent),
-            sample_offending_rows=[row for o in failed for row in o.sample_offending_rows][:20],
-            message=failed[0].message if failed else first.message))
-    return replace(reports[0], row_count=rows, outcomes=outcomes,
-                   duration_seconds=sum(r.duration_seconds for r in reports), gx_result=None, gx_suite=None)
+    return replace(merge(reports), gx_result=None, gx_suite=None)
 
 
 def collect_batch(batch: SourceBatch, results: list[PartitionResult], settings: Settings) -> SourceBatch:
