@@ -37,15 +37,18 @@ best AS (
     FROM matches AS m WHERE pick = 1
 ),
 disagreements AS (
-    SELECT string_agg(DISTINCT printf('%s %s %d: %s €%.1fbn, %s €%.1fbn', b.trade_type, b.reporter, b.period_year,
+    -- sorted: the detail is the same text whichever order the rows come in
+    SELECT string_agg(line, '; ' ORDER BY line) AS text FROM (
+    SELECT DISTINCT printf('%s %s %d: %s €%.1fbn, %s €%.1fbn', b.trade_type, b.reporter, b.period_year,
                                       CASE WHEN b.is_fact = 1 THEN 'warehouse' ELSE b.origin END,
                                       b.value_mio_eur / 1000,
                                       CASE WHEN o.is_fact = 1 THEN 'warehouse' ELSE o.origin END,
-                                      o.value_mio_eur / 1000), '; ') AS text
+                                      o.value_mio_eur / 1000) AS line
     FROM best AS b
     JOIN candidates AS o
       ON o.trade_type = b.trade_type AND o.reporter = b.reporter AND o.period_year = b.period_year
      AND abs(o.value_mio_eur - b.value_mio_eur) >= 0.05
+    )
 ),
 g AS (SELECT * FROM best WHERE trade_type = 'goods'),
 s AS (SELECT * FROM best WHERE trade_type = 'services'),
@@ -88,7 +91,8 @@ SELECT
     'EUR bn (goods exports)' AS unit,
     (SELECT coalesce(any_value(period_year)::VARCHAR, '-') FROM g) || ' (goods), '
         || (SELECT coalesce(any_value(period_year)::VARCHAR, '-') FROM s) || ' (services)' AS period_used,
-    (SELECT string_agg(DISTINCT reporter || CASE WHEN includes_uk THEN ' (incl. UK)' ELSE '' END, ', ')
+    (SELECT string_agg(DISTINCT reporter || CASE WHEN includes_uk THEN ' (incl. UK)' ELSE '' END, ', '
+                       ORDER BY reporter || CASE WHEN includes_uk THEN ' (incl. UK)' ELSE '' END)
      FROM best) AS scope_used,
     CASE
         WHEN (SELECT count(*) FROM g) = 1 AND (SELECT count(*) FROM s) = 1 THEN 'supported'
@@ -99,7 +103,8 @@ SELECT
         WHEN (SELECT count(*) FROM g) = 1 AND (SELECT count(*) FROM s) = 1 THEN
             'Supported for ' || (SELECT any_value(period_year) FROM g) || ' goods / '
             || (SELECT any_value(period_year) FROM s) || ' services, both '
-            || (SELECT string_agg(DISTINCT reporter || CASE WHEN includes_uk THEN ' incl. UK' ELSE '' END, ', ')
+            || (SELECT string_agg(DISTINCT reporter || CASE WHEN includes_uk THEN ' incl. UK' ELSE '' END, ', '
+                       ORDER BY reporter || CASE WHEN includes_uk THEN ' incl. UK' ELSE '' END)
                 FROM best)
             || CASE WHEN (SELECT any_value(period_year) FROM g) <> (SELECT any_value(period_year) FROM s)
                     THEN ': the claimed pair combines figures of two different years' ELSE '' END

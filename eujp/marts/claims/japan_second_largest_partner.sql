@@ -52,9 +52,9 @@ statements_that_year AS (
 ),
 vintages AS (
     -- Japan's figures the computed rank uses, against every other published vintage of the same figure
-    SELECT string_agg(DISTINCT printf('%s %s %d: warehouse €%.1fbn, %s published €%.1fbn', v.flow, v.reporter,
-                                      v.period_year, f.value_mio_eur / 1000, v.source_title, v.value_mio_eur / 1000),
-                      '; ') AS text
+    SELECT string_agg(line, '; ' ORDER BY line) AS text FROM (  -- sorted: the same text in any row order
+    SELECT DISTINCT printf('%s %s %d: warehouse €%.1fbn, %s published €%.1fbn', v.flow, v.reporter,
+                                      v.period_year, f.value_mio_eur / 1000, v.source_title, v.value_mio_eur / 1000) AS line
     FROM computed AS c
     JOIN fact_goods_trade AS f
       ON f.partner = 'JP' AND f.period_year = c.period_year AND f.reporter = c.reporter
@@ -62,6 +62,7 @@ vintages AS (
     JOIN ref_published_trade_figures AS v
       ON v.trade_type = 'goods' AND v.partner = 'JP' AND v.period_year = f.period_year
      AND v.reporter = f.reporter AND v.flow = f.flow AND abs(v.value_mio_eur - f.value_mio_eur) >= 0.05
+    )
 ),
 latest_goods_note AS (
     SELECT arg_max(printf('%d %s: %s', period_year, reporter, rank_computed_note), period_year) AS text

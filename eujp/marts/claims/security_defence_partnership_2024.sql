@@ -25,7 +25,7 @@ SELECT
                                 ORDER BY event_date) FROM sdp), 'no such event') AS warehouse_figure,
     NULL::DOUBLE AS warehouse_value,
     NULL AS unit,
-    coalesce((SELECT string_agg(DISTINCT strftime(event_date, '%Y-%m-%d'), ', ') FROM sdp), '-') AS period_used,
+    coalesce((SELECT string_agg(DISTINCT strftime(event_date, '%Y-%m-%d'), ', ' ORDER BY strftime(event_date, '%Y-%m-%d')) FROM sdp), '-') AS period_used,
     'EU–Japan events (fact_security_events)' AS scope_used,
     CASE WHEN (SELECT count(*) FROM on_day) > 0 THEN 'supported'
          WHEN (SELECT count(*) FROM sdp) > 0 THEN 'contradicted'
