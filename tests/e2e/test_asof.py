@@ -145,10 +145,11 @@ def test_as_of_a_day_with_several_landings_applies_them_in_landing_order(prefect
 
     def run(hour: int, payloads: list[RawPayload]) -> None:
         for p in payloads:
-            land(store, p, D1, source.extension)
+            land(store, p, D1, source.labels.extension if p.kind != "data" else source.extension)
         record_landing(store, COMEXT, D1, [p.sha256 for p in payloads], at=datetime(2026, 3, 2, hour, tzinfo=UTC))
 
-    run(6, [RawPayload(COMEXT, p.name, p.read(), f"file:///{p.name}") for p in read_snapshot(source, SNAPSHOT)])
+    run(6, [RawPayload(COMEXT, p.name, p.read(), f"file:///{p.name}", kind=p.kind)  # month files, codelist
+            for p in read_snapshot(source, SNAPSHOT)])
     revised = (SNAPSHOT / COMEXT_DE).read_text(encoding="utf-8").replace(",2025-02,1663789\n", ",2025-02,1700000\n")
     run(9, [RawPayload(COMEXT, COMEXT_DE, revised.encode(), f"file:///{COMEXT_DE}")])
     monkeypatch.setenv("EUJP_WAREHOUSE", str(tmp_path / "var" / "warehouse.duckdb"))
