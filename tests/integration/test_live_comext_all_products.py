@@ -7,7 +7,7 @@ load work (the plain step functions of tests/support/live.py, no Prefect)."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
@@ -183,7 +183,8 @@ def test_every_product_split_by_chapter_and_month_labelled_then_updated_after(se
 
     # day 3, the dataset updated (other products, other partners): every slice asked with updatedAfter, every
     # answer empty: no load work
-    comext.update_data = datetime.now(UTC)
+    # a second after the last extraction (the dataflow states whole seconds: `now` could be the same second)
+    comext.update_data = since.astimezone(UTC).replace(microsecond=0) + timedelta(seconds=1)
     server.clear_log()
     answered_before = len(comext.answered)
     third = settings_for(tmp_path, "live-3", run_date=RUN_DATE.replace(day=17))
