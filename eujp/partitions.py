@@ -64,6 +64,7 @@ class Partition:
     source: str
     index: int
     path: str  # absolute path of the snapshot file (readable by the worker: same host or a shared volume)
+    kind: str = "data"  # eujp.landing.RawPayload.kind: "data", or a label feed's (Comext's codelist)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class LandedPartition:
     size: int
     headers: dict = field(default_factory=dict)
     worker: str = ""
+    kind: str = "data"  # a label feed's payload (the codelist) is read by the committer, not prepared
 
 
 def plan_snapshot(source: Source, settings: Settings) -> list[Partition]:
@@ -88,13 +90,13 @@ def plan_snapshot(source: Source, settings: Settings) -> list[Partition]:
 
     payloads = read_snapshot(source, settings.snapshot_dir)
     check_payload_sizes(source, payloads)
-    return [Partition(source.name, i, str(Path(p.path).resolve())) for i, p in enumerate(payloads)]
+    return [Partition(source.name, i, str(Path(p.path).resolve()), p.kind) for i, p in enumerate(payloads)]
 
 
 def landed_partitions(source: Source, keys: list[str], payloads: list[RawPayload]
                       ) -> list[LandedPartition]:
     """Partitions of payloads the flow itself fetched and landed (live mode: the request plan decides them)."""
-    return [LandedPartition(source.name, i, key, p.sha256, p.name, p.size, dict(p.headers))
+    return [LandedPartition(source.name, i, key, p.sha256, p.name, p.size, dict(p.headers), kind=p.kind)
             for i, (key, p) in enumerate(zip(keys, payloads, strict=True))]
 
 
@@ -111,7 +113,7 @@ def landed_on(store: ObjectStore, source: Source, day) -> list[LandedPartition]:
         found.append((meta["fetched_at"], meta["name"], meta_key.removesuffix(".meta.json") + "." + meta["ext"], meta))
     found.sort(key=lambda t: (t[0], t[1]))
     return [LandedPartition(source.name, i, key, meta["sha256"], meta["name"], meta["size"],
-                            meta.get("headers", {}))
+                            meta.get("headers", {}), kind=meta.get("kind", "data"))
             for i, (_, _, key, meta) in enumerate(found)]
 
 
@@ -121,10 +123,11 @@ def land_partition(partition: Partition, settings: Settings) -> LandedPartition:
     """Land one snapshot file into the raw zone (a no-op when the same bytes are there already)."""
     source = get_source(partition.source)
     store = open_store(settings.publish_uri)
-    payload = RawPayload.from_file(source.name, Path(partition.path))
-    key = land(store, payload, settings.run_date, source.extension)
+    payload = RawPayload.from_file(source.name, Path(partition.path), kind=partition.kind)
+    label = partition.kind != "data" and source.labels is not None
+    key = land(store, payload, settings.run_date, source.labels.extension if label else source.extension)
     return LandedPartition(source.name, partition.index, key, payload.sha256, payload.name, payload.size,
-                           worker=where())
+                           worker=where(), kind=partition.kind)
 
 
 @dataclass
@@ -165,7 +168,7 @@ def _read_parquet(store: ObjectStore, key: str) -> pl.DataFrame:
     return pl.read_parquet(io.BytesIO(store.get_bytes(key)))
 
 
-def _read_landed(store: ObjectStore, part: LandedPartition) -> RawPayload:
+def read_landed_partition(store: ObjectStore, part: LandedPartition) -> RawPayload:
     import hashlib
 
     data = store.get_bytes(part.key)
@@ -174,7 +177,7 @@ def _read_landed(store: ObjectStore, part: LandedPartition) -> RawPayload:
     meta_key = part.key.rsplit(".", 1)[0] + ".meta.json"
     meta = json.loads(store.get_bytes(meta_key)) if store.exists(meta_key) else {}
     return RawPayload(part.source, part.name, data, meta.get("url", part.key), dict(part.headers),
-                      meta.get("fetched_at", ""))
+                      meta.get("fetched_at", ""), kind=part.kind)
 
 
 def prepare_partition(parts: list[LandedPartition], settings: Settings, countries: pl.DataFrame) -> PartitionResult:
@@ -190,7 +193,7 @@ def prepare_partition(parts: list[LandedPartition], settings: Settings, countrie
     store = open_store(settings.publish_uri)
     step = "parse"
     try:
-        payloads = [_read_landed(store, p) for p in parts]
+        payloads = [read_landed_partition(store, p) for p in parts]
         parsed = parse_payloads(source, payloads)
         if source.transform_key:
             result.ranges = key_ranges(parsed.frame, source.transform_key)

@@ -611,6 +611,12 @@ def split_labels(source: Source, payloads: list[RawPayload]) -> tuple[list[RawPa
                          f"{feed[0].kind!r}, but the source has no label feed")
     if not data:
         raise ParseError(f"{source.name}: only label payloads ({', '.join(p.name for p in feed)}), no data")
+    return data, parse_labels(source, feed)
+
+
+def parse_labels(source: Source, feed: list[RawPayload]) -> pl.DataFrame:
+    """The rows of a source's label-feed payloads, parsed by its LabelFeed; the last payload wins for a code
+    that several carry."""
     frames = []
     for p in feed:
         try:
@@ -618,7 +624,7 @@ def split_labels(source: Source, payloads: list[RawPayload]) -> tuple[list[RawPa
         except ParseError as exc:
             raise type(exc)(f"{p.name}: {exc}") from exc
     key = list(source.labels.table.natural_key)
-    return data, pl.concat(frames).unique(subset=key, keep="last", maintain_order=True)
+    return pl.concat(frames).unique(subset=key, keep="last", maintain_order=True)
 
 
 def prepare_source(
