@@ -263,16 +263,24 @@ def _unit_filter(unit: str | None, view: str) -> str:
     return f"coalesce(CAST({quote_ident(unit)} AS VARCHAR), '{NULL_KEY}') IN (SELECT k FROM {view})"
 
 
-def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tables=None) -> LakeCommit:
+def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tables=None,
+                     seconds: float | None = None) -> LakeCommit:
     """Write the promoted warehouse's tables into the lake as ONE snapshot: only the partition units whose rows
     changed since the lake's last commit are rewritten (new Parquet files; the old ones stay for time travel).
-    A run that already committed (a retried publish) with nothing changed since returns its snapshot."""
+    A run that already committed (a retried publish) with nothing changed since returns its snapshot.
+
+    `seconds` (what is left of the run's publish deadline) bounds each of DuckDB's HTTP requests: a request
+    that hangs is given up after about half of it, without retry, and the commit fails (LakeError) instead of
+    spending DuckDB's default 30 s timeout times 4 attempts on every request against a frozen endpoint."""
     from eujp.tables import ALL_TABLES
 
     tables = ALL_TABLES if tables is None else tables
     conn = duckdb.connect()
     try:
         attach(conn, cfg)
+        if seconds is not None and (cfg.data_path.startswith("s3://") or cfg.catalog.startswith("s3://")):
+            conn.execute(f"SET http_timeout = {max(1, min(30, int(seconds / 2)))}")
+            conn.execute("SET http_retries = 0")
         conn.execute(f"ATTACH '{_literal(str(Path(warehouse_path).resolve()))}' AS wh (READ_ONLY)")
         conn.execute("BEGIN")
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.{META_SCHEMA}")

@@ -29,6 +29,7 @@ from eujp.fsguard import raise_if_storage_error
 from eujp.lake import (
     SINGLE_FILE_ENV,
     LakeCommit,
+    LakeError,
     commit_warehouse,
     frozen_catalog,
     lake_config,
@@ -376,7 +377,14 @@ def commit_lake(settings: Settings, deadline: Deadline, log: logging.Logger = de
         note = replace_unpublished_catalog(cfg, open_store(settings.publish_uri))
         if note:
             log.warning("lake: %s", note)
-        commit = commit_warehouse(cfg, settings.warehouse_path, settings.run_id)
+        try:
+            commit = commit_warehouse(cfg, settings.warehouse_path, settings.run_id, seconds=deadline.remaining())
+        except LakeError as exc:
+            if deadline.passed():  # its requests timed out against the deadline: say so
+                raise PublishDeadlineError(f"publishing run {settings.run_id} to {settings.publish_uri} stopped at "
+                                           f"the lake commit: {deadline.describe()} passed; latest was not moved "
+                                           f"({exc})") from None
+            raise
     log.info("lake: snapshot %d (%s catalog) %s", commit.snapshot_id, cfg.kind,
              f"rewrote {sum(len(c['rewritten']) for c in commit.changed.values())} partition(s) of "
              f"{len(commit.changed)} table(s)" if commit.new else "already committed by this run")
