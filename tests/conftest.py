@@ -137,6 +137,19 @@ def bundled_warehouse(tmp_path_factory) -> Path:
     return build_bundled_warehouse(tmp_path_factory.mktemp("bundled") / "warehouse.duckdb")
 
 
+@pytest.fixture
+def scratch(bundled_warehouse, tmp_path):
+    """A writable copy of the bundled warehouse, as an open DuckDB connection."""
+    import shutil
+
+    import duckdb
+
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(bundled_warehouse, path)
+    with duckdb.connect(str(path)) as c:
+        yield c
+
+
 # --- live extraction: only loopback traffic, the replay server with every recording ----------------------
 
 @pytest.fixture

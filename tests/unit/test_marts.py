@@ -25,15 +25,6 @@ def conn(bundled_warehouse):
         yield c
 
 
-@pytest.fixture
-def scratch(bundled_warehouse, tmp_path):
-    """A writable copy of the bundled warehouse."""
-    path = tmp_path / "warehouse.duckdb"
-    shutil.copyfile(bundled_warehouse, path)
-    with duckdb.connect(str(path)) as c:
-        yield c
-
-
 def one(conn, sql, params=()):
     rows = conn.execute(sql, params).fetchall()
     assert len(rows) == 1, rows

@@ -4,23 +4,12 @@ checks that a breach is reported with its figures: in the result, the run's warn
 
 from __future__ import annotations
 
-import shutil
-
-import duckdb
 import pytest
 
 from eujp import reconcile
 from eujp.report import render_report
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def scratch(bundled_warehouse, tmp_path):
-    path = tmp_path / "warehouse.duckdb"
-    shutil.copyfile(bundled_warehouse, path)
-    with duckdb.connect(str(path)) as c:
-        yield c
 
 
 def test_the_bundled_data_hold_nothing_to_compare(scratch):
