@@ -18,6 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Self
 
+# The DuckDB floor's stage (benchmarks.baselines.duckdb_floor): read_csv, pivot of the two indicators, INSERT.
+FLOOR_STAGE = "read_csv+pivot+insert"
+
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 

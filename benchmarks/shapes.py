@@ -14,7 +14,7 @@ For each size it generates (benchmarks/generate.py, once, kept in benchmarks/dat
   small payloads a month, as a live plan split by chapter lands them.
 
 Then, per shape, each in a fresh interpreter: `pipeline` and `duckdb` of benchmarks/run.py (the stepwise eujp
-steps of the Comext source, and DuckDB's read_csv + INSERT of the same files: the floor), and the first
+steps of the Comext source, and DuckDB's read_csv + pivot + INSERT of the same files: the floor), and the first
 `eujp run` on the folder (temporary Prefect server, six sources, marts, report, Data Docs, publish), with
 EUJP_BATCH_ROWS as given (`--batch-rows`, default: the setting's default). `--append` adds the tables as a
 new section at the end of benchmarks/RESULTS.md; without it they are printed only.
@@ -35,6 +35,7 @@ from pathlib import Path
 import polars as pl
 
 from benchmarks.generate import Plan, generate
+from benchmarks.measure import FLOOR_STAGE
 from benchmarks.run import DATA_DIR, RESULTS_MD, STAGES, _timed_run, loadavg, machine, run_child
 
 SHAPES = ("monthly", "one-payload", "small-payloads")
@@ -123,8 +124,8 @@ def table(results: dict) -> list[str]:
         p, db, run = m.get("pipeline"), m.get("duckdb"), m.get("eujp_run")
         e2e = sum(p["stages"][s]["seconds"] for s in STAGES if s in p["stages"]) if p else None
         peak = max(p["stages"][s]["peak_rss"] for s in STAGES if s in p["stages"]) if p else None
-        floor = db["stages"]["read_csv+insert"]["seconds"] if db else None
-        floor_peak = db["stages"]["read_csv+insert"]["peak_rss"] if db else None
+        floor = db["stages"][FLOOR_STAGE]["seconds"] if db else None
+        floor_peak = db["stages"][FLOOR_STAGE]["peak_rss"] if db else None
         chunks = p.get("chunks") if p else None
         load = [v for x in (p, db, run) if x for v in (x["loadavg_before"], x["loadavg_after"])]
         lines.append(" | ".join([
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({m['cpu']}), {m['memory_bytes'] / 2**30:.0f} GiB, load average {loadavg():.1f} at the end "
         "(the machine was shared with other work). Command:"), "", "```sh", command, "```", "",
         ("Pipeline: the stepwise eujp steps of the Comext source (end-to-end stages of benchmarks/run.py, "
-        "without the 'again' re-upsert) and the peak RSS over those stages; floor: DuckDB read_csv + INSERT "
+        "without the 'again' re-upsert) and the peak RSS over those stages; floor: DuckDB read_csv + pivot + INSERT "
         "of the same files; `eujp run`: the whole first run (Prefect start-up, six sources, marts, report, "
         "Data Docs, publish), peak RSS of its largest process."), "",
         *table(results), "", "Per stage (wall time / peak RSS while it ran):", "", *stage_lines(results), "",

@@ -105,3 +105,23 @@ def test_pandas_baseline_matches_the_polars_transform(small, countries):
         assert sorted(rejected["reason"]) == sorted(expected.rejected["reason"].to_list())
         assert valid["value_eur"].sum() == pytest.approx(expected.valid["value_eur"].sum(), rel=1e-12)
         assert valid["quantity_kg"].sum() == pytest.approx(expected.valid["quantity_kg"].sum(), rel=1e-12)
+
+
+def test_duckdb_floor_stores_one_row_per_key_with_both_indicators(tmp_path, small, countries):
+    """The floor is issue 12's read_csv + pivot + INSERT: the two indicators of a key become one row, whose
+    value and quantity are the wire's (the sums equal those of the polars transform's valid rows)."""
+    import duckdb
+
+    from benchmarks.baselines import duckdb_floor
+
+    folder, _ = small
+    files = sorted(folder.glob("comext_ds045409*.csv"))
+    rows = duckdb_floor(files, tmp_path / "floor.duckdb")
+    parsed = [parse_comext_csv(p.read_bytes()) for p in files]
+    result = transform_goods_product(pl.concat([p.frame for p in parsed]), COMEXT, parsed[0].source_version,
+                                     countries)
+    valid, rejected = result.valid, result.rejected
+    assert valid.height <= rows <= valid.height + rejected.height  # a key with a bad value is still a row here
+    with duckdb.connect(str(tmp_path / "floor.duckdb"), read_only=True) as conn:
+        value = conn.execute("SELECT sum(value_eur) FROM comext_fact").fetchone()[0]
+    assert value == pytest.approx(valid["value_eur"].sum(), rel=1e-3)
