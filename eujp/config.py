@@ -23,11 +23,17 @@ DEFAULT_PUBLISH_URI = "var/objectstore"
 DUCKDB_MEMORY_LIMIT_PATTERN = re.compile(r"^\d+(?:\.\d+)?\s*(?:[KMGT]i?B)$", re.IGNORECASE)
 
 
+DEFAULT_DUCKDB_MEMORY_LIMIT = "1500MB"
+
+
 def duckdb_memory_limit() -> str:
-    """EUJP_DUCKDB_MEMORY_LIMIT (default 2GB): how much memory DuckDB may use for its buffers while the run
+    """EUJP_DUCKDB_MEMORY_LIMIT (default 1500MB): how much memory DuckDB may use for its buffers while the run
     loads, audits and exports the warehouse. Joins and sorts beyond it spill to a temporary folder beside the
-    warehouse instead of growing the process (DuckDB's own default is 80% of the machine's RAM)."""
-    value = os.environ.get("EUJP_DUCKDB_MEMORY_LIMIT") or "2GB"
+    warehouse instead of growing the process (DuckDB's own default is 80% of the machine's RAM). The default
+    keeps the whole `eujp run` under 2.5 GB: the rest of the process (Prefect, Great Expectations, polars and
+    the run's batches) holds ~0.7-0.9 GB while DuckDB loads (benchmarks/RESULTS.md, 2026-12-01: 2.9 GB with
+    2GB, 2.2 GB with 1500MB at 10M wire rows)."""
+    value = os.environ.get("EUJP_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT
     if not DUCKDB_MEMORY_LIMIT_PATTERN.match(value):
         raise ValueError(f"EUJP_DUCKDB_MEMORY_LIMIT must be a size such as 2GB or 1500MB, got {value!r}")
     return value
