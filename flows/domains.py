@@ -12,6 +12,7 @@ import sys
 
 import polars as pl
 from prefect import flow, get_run_logger
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.states import Failed
 
 from eujp import progress
@@ -90,8 +91,14 @@ def domain_result(domain: str, batches: list[SourceBatch]):
 
 def run_domain(domain: str, settings: Settings, countries: pl.DataFrame) -> list[SourceBatch]:
     """Run `domain`'s flow (as a subflow of the calling flow) and return its batches, Failed or not; an
-    error of the flow itself (not of a source) is raised."""
-    state = domain_flow(domain)(settings, countries, return_state=True)
+    error of the flow itself (not of a source) is raised.
+
+    The subflow sends no heartbeats of its own: it runs in its parent's process, whose flow run keeps its
+    heartbeats (a dead process shows as the parent's), and Prefect joins a flow run's heartbeat thread when
+    the run ends, which sleeps in 1-s steps: ~1 s per subflow, 3 of the 10 s a day with nothing new may take
+    (benchmarks/RESULTS.md, 2026-12-01)."""
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        state = domain_flow(domain)(settings, countries, return_state=True)
     batches = state.result(raise_on_failure=False)
     if isinstance(batches, BaseException):
         raise batches
