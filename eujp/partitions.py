@@ -124,8 +124,7 @@ def land_partition(partition: Partition, settings: Settings) -> LandedPartition:
     source = get_source(partition.source)
     store = open_store(settings.publish_uri)
     payload = RawPayload.from_file(source.name, Path(partition.path), kind=partition.kind)
-    label = partition.kind != "data" and source.labels is not None
-    key = land(store, payload, settings.run_date, source.labels.extension if label else source.extension)
+    key = land(store, payload, settings.run_date, source.extension_of(partition.kind))
     return LandedPartition(source.name, partition.index, key, payload.sha256, payload.name, payload.size,
                            worker=where(), kind=partition.kind)
 
