@@ -42,8 +42,9 @@ class RawPayload:
     fetched_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     path: Path | None = None
     landing: int = 0  # read back from the raw zone: which of the day's landings it belongs to (0 = the first)
-    # "data" (parsed into the source's fact table), or the kind of a source's label feed (eujp.sources.base.
-    # LabelFeed, e.g. Comext's product codelist): landed beside the data, loaded into the feed's table.
+    # "data" (parsed into the source's fact table), the kind of a source's label feed (eujp.sources.base.
+    # LabelFeed, e.g. Comext's product codelist) or of its coverage statement (CoverageFeed: written by the
+    # request plan, not by the service): landed beside the data, loaded into the feed's table.
     kind: str = "data"
     _stat: tuple[int, int] | None = field(default=None, repr=False, compare=False)
 

@@ -34,7 +34,16 @@ import polars as pl
 from eujp.config import Settings
 from eujp.errors import EujpError
 from eujp.landing import RawPayload, land
-from eujp.pipeline import SourceBatch, check_payload_sizes, parse_payloads, run_transform, utcnow
+from eujp.pipeline import (
+    SourceBatch,
+    check_payload_sizes,
+    coverage_kind,
+    parse_coverage,
+    parse_labels,
+    parse_payloads,
+    run_transform,
+    utcnow,
+)
 from eujp.sources import Source, get_source
 from eujp.storage import ObjectStore, open_store
 
@@ -124,8 +133,7 @@ def land_partition(partition: Partition, settings: Settings) -> LandedPartition:
     source = get_source(partition.source)
     store = open_store(settings.publish_uri)
     payload = RawPayload.from_file(source.name, Path(partition.path), kind=partition.kind)
-    label = partition.kind != "data" and source.labels is not None
-    key = land(store, payload, settings.run_date, source.labels.extension if label else source.extension)
+    key = land(store, payload, settings.run_date, source.extension_of(partition.kind))
     return LandedPartition(source.name, partition.index, key, payload.sha256, payload.name, payload.size,
                            worker=where(), kind=partition.kind)
 
@@ -178,6 +186,17 @@ def read_landed_partition(store: ObjectStore, part: LandedPartition) -> RawPaylo
     meta = json.loads(store.get_bytes(meta_key)) if store.exists(meta_key) else {}
     return RawPayload(part.source, part.name, data, meta.get("url", part.key), dict(part.headers),
                       meta.get("fetched_at", ""), kind=part.kind)
+
+
+def read_feeds(source: Source, landed: list[LandedPartition], store: ObjectStore
+               ) -> tuple[list[LandedPartition], pl.DataFrame | None, pl.DataFrame | None]:
+    """What the committer reads itself: the data partitions (for the workers), and the rows of the source's
+    label feed (Comext's codelist) and of its coverage statements among `landed` (None when there are none),
+    parsed as a single-process run does (eujp.pipeline.parse_labels, parse_coverage)."""
+    feeds = [read_landed_partition(store, p) for p in landed if p.kind != "data"]
+    labels = [p for p in feeds if p.kind != coverage_kind(source)]
+    return ([p for p in landed if p.kind == "data"], parse_labels(source, labels) if labels else None,
+            parse_coverage(source, feeds))
 
 
 def prepare_partition(parts: list[LandedPartition], settings: Settings, countries: pl.DataFrame) -> PartitionResult:

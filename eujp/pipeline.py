@@ -81,6 +81,7 @@ class SourceBatch:
     last_modified: str | None = None
     request_url: str | None = None  # the URL those validators belong to
     labels: pl.DataFrame | None = None  # rows of the source's label feed (eujp.sources.base.LabelFeed), if any
+    coverage: pl.DataFrame | None = None  # rows of the source's coverage statement (eujp.sources.base.CoverageFeed)
     note: str | None = None  # why a batch is unchanged
     # Rows rejected by the transform (eujp.rejections.judge_rejections): the run's warning about them, or its
     # error when their share of rows in is above the source's threshold (the valid rows are loaded all the same).
@@ -173,8 +174,7 @@ def land_payloads(store: ObjectStore, source: Source, payloads: list[RawPayload]
     """Land the source's payloads (eujp.landing), once every one of them is within its cap, and record the
     landing (its payloads, in order, and when), so that a replay of the day applies its landings in order."""
     check_payload_sizes(source, payloads)
-    keys = [land(store, p, day, source.labels.extension if p.kind != "data" and source.labels else source.extension)
-            for p in payloads]
+    keys = [land(store, p, day, source.extension_of(p.kind)) for p in payloads]
     if payloads:
         record_landing(store, source.name, day, [p.sha256 for p in payloads])
     return keys
@@ -599,11 +599,16 @@ def transform_landings(
     ), (max(stamped) if stamped else None)
 
 
+def coverage_kind(source: Source) -> str | None:
+    return source.coverage.kind if source.coverage is not None else None
+
+
 def split_labels(source: Source, payloads: list[RawPayload]) -> tuple[list[RawPayload], pl.DataFrame | None]:
     """The data payloads, and the rows of the label-feed payloads among them (None when there are none), parsed
-    by the source's LabelFeed; the last payload wins for a code that several carry."""
+    by the source's LabelFeed; the last payload wins for a code that several carry. Coverage statements
+    (parse_coverage) are neither."""
     data = [p for p in payloads if p.kind == "data"]
-    feed = [p for p in payloads if p.kind != "data"]
+    feed = [p for p in payloads if p.kind not in ("data", coverage_kind(source))]
     if not feed:
         return data, None
     if source.labels is None:
@@ -612,6 +617,22 @@ def split_labels(source: Source, payloads: list[RawPayload]) -> tuple[list[RawPa
     if not data:
         raise ParseError(f"{source.name}: only label payloads ({', '.join(p.name for p in feed)}), no data")
     return data, parse_labels(source, feed)
+
+
+def parse_coverage(source: Source, payloads: list[RawPayload]) -> pl.DataFrame | None:
+    """The rows of the coverage statements among `payloads` (eujp.sources.base.CoverageFeed), None when there are
+    none; a later statement wins for a key that several state (the landings of a day, in order)."""
+    stated = [p for p in payloads if p.kind == coverage_kind(source)]
+    if not stated:
+        return None
+    frames = []
+    for p in stated:
+        try:
+            frames.append(source.coverage.parse(p.read()))
+        except ParseError as exc:
+            raise type(exc)(f"{p.name}: {exc}") from exc
+    key = list(source.coverage.table.natural_key)
+    return pl.concat(frames).unique(subset=key, keep="last", maintain_order=True)
 
 
 def parse_labels(source: Source, feed: list[RawPayload]) -> pl.DataFrame:
@@ -650,6 +671,7 @@ def prepare_source(
     spill: Path | None = None
     try:
         batch.input_checksum = input_checksum(payloads)
+        batch.coverage = parse_coverage(source, payloads)
         payloads, batch.labels = split_labels(source, payloads)
         stream: Stream | None = None
         if len({p.landing for p in payloads}) > 1:  # a replay of a day with several landings: folded whole
@@ -760,6 +782,8 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
                 note_conflicts(batch)
                 if batch.labels is not None and source.labels is not None:
                     upsert_labels(conn, source.labels.table, batch.labels, run_id=run_id, loaded_at=now)
+                if batch.coverage is not None and source.coverage is not None:
+                    upsert_labels(conn, source.coverage.table, batch.coverage, run_id=run_id, loaded_at=now)
             else:
                 # Blocked by a failed expectation: quarantine the batch's rows (as transformed), chunk by chunk.
                 blocked = 0

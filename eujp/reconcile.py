@@ -5,11 +5,14 @@ audit.reconciliation, run report), never a failure: the sources are published as
 Checks (every comparison is for the same EU aggregate, partner, year and flow):
 
 * `comext_vs_ext_lt_maineu`: the sum of Comext's monthly CN8 values (fact_goods_trade_product) against
-  ext_lt_maineu's annual total (fact_goods_trade). Comext's DS-045409 extracts as loaded never say whether
-  they cover all products (the transform keeps CN8 codes only; there is no all-products row), so the check
-  is the bound that holds for any subset of products and months: the CN8 sum must not exceed the total by
-  more than the tolerance. The two-sided comparison (the sum equals the total) needs an extract known to
-  hold every product of all 12 months, which the warehouse cannot tell today (docs/warehouse.md).
+  ext_lt_maineu's annual total (fact_goods_trade). The transform keeps CN8 codes only (there is no
+  all-products row), so whether the sum may be compared with the total depends on what was extracted: where
+  etl_comext_coverage says that live extractions asked for every CN8 product of the codelist in all 12
+  months of the year (for that reporter, partner and flow), the check is two-sided: the CN8 sum must equal the
+  total within the tolerance ("all products, 12 months covered"; a covered year with no Comext row at all
+  compares a sum of 0). Elsewhere (listed products, snapshot files, fewer months covered) the extract may hold
+  any subset of products and months, so the check is the bound that holds for any subset: the CN8 sum must
+  not exceed the total by more than the tolerance ("coverage unknown: upper bound only").
 * `services_components_vs_total`: the first-level components of total services (bop_item S: SA to SL,
   BPM6) against S in fact_services_trade. Where all twelve are loaded, their sum must equal S within the
   tolerance; where only some are, their sum must not exceed S by more than it.
@@ -47,6 +50,7 @@ class Reconciliation:
     tolerance_mio_eur: float
     two_sided: bool
     ok: bool
+    basis: str = ""  # why this rule: e.g. "all products, 12 months covered", "coverage unknown: upper bound only"
 
     @property
     def difference_mio_eur(self) -> float:
@@ -57,36 +61,69 @@ class Reconciliation:
         return (f"reconciliation {self.check}: {self.reporter} {self.partner} {self.period_year} {self.flow}: "
                 f"{self.detail_label} {self.detail_mio_eur:,.1f} €m {rule} {self.total_label} "
                 f"{self.total_mio_eur:,.1f} €m within {self.tolerance_mio_eur:,.1f} €m "
-                f"(difference {self.difference_mio_eur:+,.1f} €m)")
+                f"(difference {self.difference_mio_eur:+,.1f} €m)" + (f" [{self.basis}]" if self.basis else ""))
 
 
 def tolerance(total: float) -> float:
     return max(abs(total) * TOLERANCE_PCT / 100, TOLERANCE_MIO_EUR)
 
 
-def _judge(check: str, row: tuple, detail_label: str, total_label: str, two_sided: bool) -> Reconciliation:
+def _judge(check: str, row: tuple, detail_label: str, total_label: str, two_sided: bool,
+           basis: str = "") -> Reconciliation:
     reporter, partner, year, flow, detail, total = row
     tol = tolerance(total)
     ok = abs(detail - total) <= tol if two_sided else detail - total <= tol
     return Reconciliation(check, reporter, partner, int(year), flow, detail_label, float(detail), total_label,
-                          float(total), tol, two_sided, bool(ok))
+                          float(total), tol, two_sided, bool(ok), basis)
+
+
+COVERED = "all products, 12 months covered"
+UNKNOWN = "coverage unknown: upper bound only"
+
+
+def _has_table(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND database_name = "
+                             "current_database() AND schema_name = current_schema()", [name]).fetchone()[0])
+
+
+def _comext_rows(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """(reporter, partner, year, flow, CN8 sum €m, ext_lt_maineu total €m, months with CN8 rows, months covered
+    with all products): every ext_lt_maineu total that has Comext rows or is covered in all 12 months."""
+    covered = """
+        SELECT g.reporter, g.partner, g.period_year AS y, g.flow, count(DISTINCT month(v.period)) AS covered
+        FROM (SELECT DISTINCT reporter, partner, period_year, flow FROM fact_goods_trade) AS g
+        JOIN etl_comext_coverage AS v
+          ON v.reporter IN (g.reporter, '*') AND v.partner IN (g.partner, '*') AND v.flow IN (g.flow, '*')
+         AND year(v.period) = g.period_year
+        GROUP BY ALL""" if _has_table(conn, "etl_comext_coverage") else """
+        SELECT NULL::VARCHAR AS reporter, NULL::VARCHAR AS partner, NULL::INTEGER AS y, NULL::VARCHAR AS flow,
+               0 AS covered WHERE false"""
+    return conn.execute(f"""
+        WITH cn8 AS (
+            SELECT reporter, partner, year(period) AS y, flow, sum(value_eur) / 1e6 AS cn8,
+                   count(DISTINCT month(period)) AS months
+            FROM fact_goods_trade_product WHERE value_eur IS NOT NULL GROUP BY ALL),
+        total AS (
+            SELECT reporter, partner, period_year AS y, flow, any_value(value_mio_eur) AS total
+            FROM fact_goods_trade WHERE value_mio_eur IS NOT NULL GROUP BY ALL),
+        covered AS ({covered})
+        SELECT t.reporter, t.partner, t.y, t.flow, coalesce(c.cn8, 0), t.total, coalesce(c.months, 0),
+               coalesce(v.covered, 0)
+        FROM total AS t
+        LEFT JOIN cn8 AS c USING (reporter, partner, y, flow)
+        LEFT JOIN covered AS v USING (reporter, partner, y, flow)
+        WHERE c.cn8 IS NOT NULL OR v.covered = 12
+        ORDER BY ALL""").fetchall()
 
 
 def reconcile(conn: duckdb.DuckDBPyConnection) -> list[Reconciliation]:
     """Every comparison the warehouse allows (module docstring)."""
     results = []
-    comext = conn.execute("""
-        SELECT c.reporter, c.partner, year(c.period) AS y, c.flow, sum(c.value_eur) / 1e6 AS cn8,
-               any_value(g.value_mio_eur) AS total, count(DISTINCT month(c.period)) AS months
-        FROM fact_goods_trade_product AS c
-        JOIN fact_goods_trade AS g
-          ON g.reporter = c.reporter AND g.partner = c.partner AND g.period_year = year(c.period)
-         AND g.flow = c.flow
-        WHERE c.value_eur IS NOT NULL AND g.value_mio_eur IS NOT NULL
-        GROUP BY ALL ORDER BY ALL""").fetchall()
-    for reporter, partner, year, flow, cn8, total, months in comext:
+    for reporter, partner, year, flow, cn8, total, months, covered in _comext_rows(conn):
+        two_sided = covered == 12
         results.append(_judge("comext_vs_ext_lt_maineu", (reporter, partner, year, flow, cn8, total),
-                              f"Comext CN8 sum ({months} month(s))", "ext_lt_maineu total", False))
+                              f"Comext CN8 sum ({months} month(s))", "ext_lt_maineu total", two_sided,
+                              COVERED if two_sided else UNKNOWN))
     components = ", ".join(f"'{c}'" for c in SERVICE_COMPONENTS)
     services = conn.execute(f"""
         SELECT reporter, partner, period_year, flow,
@@ -101,7 +138,9 @@ def reconcile(conn: duckdb.DuckDBPyConnection) -> list[Reconciliation]:
     for reporter, partner, year, flow, parts, total, n in services:
         results.append(_judge("services_components_vs_total", (reporter, partner, year, flow, parts, total),
                               f"sum of {n} of {len(SERVICE_COMPONENTS)} service components", "total services (S)",
-                              n == len(SERVICE_COMPONENTS)))
+                              n == len(SERVICE_COMPONENTS),
+                              "all components loaded" if n == len(SERVICE_COMPONENTS)
+                              else "some components only: upper bound"))
     return results
 
 
@@ -125,9 +164,12 @@ def report_section(conn: duckdb.DuckDBPyConnection) -> str:
     """The run report's reconciliation section (HTML): the tolerance, and every breach with its figures."""
     results = reconcile(conn)
     found = breaches(results)
+    two = sum(r.two_sided for r in results if r.check == "comext_vs_ext_lt_maineu")
     head = ("<h2 id=\"reconciliation\">Cross-source reconciliation</h2>"
             f"<p>{len(results)} comparison(s) of Comext CN8 sums with ext_lt_maineu totals and of service components "
             f"with total services; tolerance max({TOLERANCE_PCT:g} % of the total, {TOLERANCE_MIO_EUR:g} €m). "
+            f"A Comext CN8 sum must equal the total where every product of all 12 months was extracted "
+            f"(etl_comext_coverage: {two} comparison(s)), and must not exceed it elsewhere (coverage unknown). "
             f"{len(found)} breach(es).</p>")
     if not found:
         return head
@@ -136,7 +178,8 @@ def report_section(conn: duckdb.DuckDBPyConnection) -> str:
         f"<td>{r.period_year}</td><td>{escape(r.flow)}</td><td>{escape(r.detail_label)}</td>"
         f"<td class=\"num\">{r.detail_mio_eur:,.1f}</td><td>{escape(r.total_label)}</td>"
         f"<td class=\"num\">{r.total_mio_eur:,.1f}</td><td class=\"num\">{r.difference_mio_eur:+,.1f}</td>"
-        f"<td class=\"num\">{r.tolerance_mio_eur:,.1f}</td></tr>" for r in found)
+        f"<td class=\"num\">{r.tolerance_mio_eur:,.1f}</td>"
+        f"<td>{'must equal' if r.two_sided else 'must not exceed'} ({escape(r.basis)})</td></tr>" for r in found)
     return (head + "<table><thead><tr><th>check</th><th>EU aggregate</th><th>partner</th><th>year</th>"
             "<th>flow</th><th>detail</th><th>€m</th><th>total</th><th>€m</th><th>difference €m</th>"
-            f"<th>tolerance €m</th></tr></thead><tbody>{rows}</tbody></table>")
+            f"<th>tolerance €m</th><th>rule</th></tr></thead><tbody>{rows}</tbody></table>")

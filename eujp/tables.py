@@ -2,6 +2,7 @@
 
     FACT_TABLES       one per source, declared in the source's module (eujp/sources/<source>.py)
     LABEL_TABLES      labels a source publishes beside its data (Comext's CN8 descriptions), loaded with it
+    COVERAGE_TABLES   what a source's extractions covered in full (Comext: etl_comext_coverage), loaded with it
     REFERENCE_TABLES  the reference tables from data/reference/*.csv (eujp/schema/reference.py)
     MODEL_TABLES      built dimensions and marts, in build order (declared beside their SQL, eujp/marts/*.yml)
     MART_TABLES       the marts among them
@@ -36,9 +37,11 @@ from eujp.warehouse import count_rows, create_tables
 FACT_TABLES: tuple[Table, ...] = tuple(s.table for s in SOURCES)
 # Labels a source's service publishes beside its data (eujp.sources.base.LabelFeed), loaded with its data.
 LABEL_TABLES: tuple[Table, ...] = tuple(s.labels.table for s in SOURCES if s.labels is not None)
+# What a source's live extractions state they covered in full (eujp.sources.base.CoverageFeed), loaded with its data.
+COVERAGE_TABLES: tuple[Table, ...] = tuple(s.coverage.table for s in SOURCES if s.coverage is not None)
 ALL_TABLES: tuple[Table, ...] = (
     DIM_COUNTRY, *FACT_TABLES, ETL_RUNS, ETL_REJECTED_ROWS, ETL_SOURCE_STATE, ETL_REVISIONS, ETL_MODEL_STATE,
-    *LABEL_TABLES, *REFERENCE_TABLES, *MODEL_TABLES,
+    *COVERAGE_TABLES, *LABEL_TABLES, *REFERENCE_TABLES, *MODEL_TABLES,
 )
 TABLES: dict[str, Table] = {t.name: t for t in ALL_TABLES}
 
@@ -55,5 +58,5 @@ def table_counts(conn: duckdb.DuckDBPyConnection, tables: Iterable[Table] = ALL_
     return count_rows(conn, tables)
 
 
-__all__ = ["ALL_TABLES", "FACT_TABLES", "LABEL_TABLES", "MART_TABLES", "MODEL_TABLES", "REFERENCE_TABLES", "TABLES",
+__all__ = ["ALL_TABLES", "COVERAGE_TABLES", "FACT_TABLES", "LABEL_TABLES", "MART_TABLES", "MODEL_TABLES", "REFERENCE_TABLES", "TABLES",
            "ensure_schema", "table_counts"]

@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 from eujp import partitions
 from eujp.config import Settings
 from eujp.partitions import LandedPartition, Partition, PartitionResult
-from eujp.pipeline import SourceBatch, parse_labels, skip_unchanged
+from eujp.pipeline import SourceBatch, skip_unchanged
 from eujp.sources import get_source
 from eujp.storage import open_store
 from flows.hooks import remember_task_failure
@@ -90,14 +90,11 @@ def fanout_flow(source_name: str, settings: Settings, countries: pl.DataFrame, b
             return batch.fail("extract", exc)
         if skip_unchanged(batch, landed, settings):
             return batch
-        # a label feed's payloads (Comext's codelist) are small: the committer parses them (into batch.labels,
-        # loaded with the rows as in a single-process run); the workers prepare the data partitions
-        feeds = [p for p in landed if p.kind != "data"]
-        if feeds:
-            store = open_store(settings.publish_uri)
-            batch.labels = parse_labels(get_source(source_name),
-                                        [partitions.read_landed_partition(store, p) for p in feeds])
-            landed = [p for p in landed if p.kind == "data"]
+        # a label feed's payloads (Comext's codelist) and coverage statements are small: the committer parses
+        # them (into batch.labels and batch.coverage, loaded with the rows as in a single-process run); the
+        # workers prepare the data partitions
+        landed, batch.labels, batch.coverage = partitions.read_feeds(get_source(source_name), landed,
+                                                                     open_store(settings.publish_uri))
         results = _prepare([[p] for p in landed], settings, countries)
         if not any(r.error for r in results):
             groups = partitions.overlapping_groups(results)

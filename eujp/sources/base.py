@@ -46,6 +46,22 @@ class LabelFeed:
 
 
 @dataclass(frozen=True)
+class CoverageFeed:
+    """What a source's live plan states it asked for in full (Comext: every CN8 product of the codelist, for
+    these reporters, partners, flows and months), so that the warehouse knows where its rows are complete.
+    The plan writes it as a small JSON payload of its own (RawPayload.kind == `kind`; the run's statement
+    about its requests, not the service's bytes) beside the data of a successful extraction only; it is
+    landed with the data (extension "json"), so a replay of the raw zone states it again, never parsed as
+    data, and its rows (`parse`) are upserted into `table` (by its natural key) in the same transaction as
+    the source's data."""
+
+    table: Table
+    kind: str
+    parse: Callable[[bytes], pl.DataFrame]  # a payload's bytes -> rows of `table` (its columns but run_id, loaded_at)
+    extension: str = "json"
+
+
+@dataclass(frozen=True)
 class Source:
     name: str
     domain: str  # trade | defence | minerals (a new domain runs after these)
@@ -79,6 +95,8 @@ class Source:
     suite: Path | None = None
     # Labels published beside the data (see LabelFeed); None: the source has none.
     labels: LabelFeed | None = None
+    # What a successful live extraction covered in full (see CoverageFeed); None: the source states nothing.
+    coverage: CoverageFeed | None = None
 
     def __post_init__(self) -> None:
         if self.period_column is not None and self.period_column not in self.table.columns:
@@ -86,6 +104,15 @@ class Source:
                              f"{self.table.name}")
         if self.fetch is not None and self.endpoint is None:
             raise ValueError(f"source {self.name}: a live request plan needs an endpoint")
+
+    def extension_of(self, kind: str) -> str:
+        """The extension a payload of `kind` is landed with: the data's, the label feed's or the coverage's."""
+        if kind == "data":
+            return self.extension
+        for feed in (self.labels, self.coverage):
+            if feed is not None and feed.kind == kind:
+                return feed.extension
+        raise ValueError(f"source {self.name}: no payload kind {kind!r}")
 
     @property
     def endpoint_env(self) -> str | None:

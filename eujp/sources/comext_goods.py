@@ -15,6 +15,17 @@ Live, on the Comext dissemination API (not the main api/dissemination/sdmx path;
    EXTRACTION_TOO_BIG is split (periods first, then chapters, then halves of the product list).
 3. `fetch_comext(ctx)`: the source's live plan: both, every slice in turn ([] when no slice has data).
 
+Coverage: a plan made from the whole codelist (EUJP_COMEXT_PRODUCTS empty, monthly, VALUE_IN_EUROS asked)
+asks for every CN8 product of every month from its start to its end, and an extraction either fetches every
+slice or fails. A successful one that lands data lands beside it a coverage payload (`COVERAGE`, kind
+`coverage`: JSON written by the plan, not by the service) stating the reporters, partners, flows and months it
+covered with all products and the codelist version; the load turns it into rows of `etl_comext_coverage`
+(one per reporter, partner, flow and month) in the source's transaction. Slices that answered nothing
+(no observations, or nothing changed since `updatedAfter`) count as covered: their rows are loaded already,
+or there are none. A plan of listed products states no coverage. Landed with the data, the statement is
+replayed with it (`eujp run --from-raw`, `--as-of`). eujp.reconcile compares the CN8 sums of a year covered
+in all 12 months two-sided with ext_lt_maineu's totals.
+
 Comext revises the months of the current and the previous year, so the next request restarts at January of
 the year before the newest month loaded. Payloads are streamed one at a time (`transform_key`).
 """
@@ -22,6 +33,7 @@ the year before the newest month loaded. Payloads are streamed one at a time (`t
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -38,8 +50,8 @@ from eujp.landing import RawPayload
 from eujp.live import Endpoint, LiveContext, env_list
 from eujp.parse.sdmx_csv import parse_comext_csv
 from eujp.schema import Table
-from eujp.schema.core import TS, S
-from eujp.sources.base import LabelFeed, Source
+from eujp.schema.core import TS, D, S
+from eujp.sources.base import CoverageFeed, LabelFeed, Source
 from transforms import comext_goods as transform
 
 log = logging.getLogger("eujp.live")
@@ -261,16 +273,73 @@ LABELS_TABLE = Table(
 )
 
 
+COVERAGE_TABLE = Table(
+    name="etl_comext_coverage",
+    description="Where fact_goods_trade_product holds every CN8 product: one row per reporter, partner, flow and "
+    "month that a successful live extraction asked for with the whole product codelist (EUJP_COMEXT_PRODUCTS "
+    "empty), its slices with no observations or nothing changed included. Written from the coverage statement "
+    "landed with the data (eujp.sources.comext_goods), so a replay of the raw zone writes it again; a run of "
+    "listed products writes none. eujp.reconcile compares a year covered in all 12 months two-sided.",
+    columns={"reporter": S, "partner": S, "flow": S, "period": D, "codelist": S, "run_id": S, "loaded_at": TS},
+    natural_key=("reporter", "partner", "flow", "period"),
+    is_fact=False,
+    column_docs={
+        "reporter": "Reporter asked for, as in fact_goods_trade_product ('*': every reporter, the request named none).",
+        "partner": "Partner asked for, as in fact_goods_trade_product ('*': every partner).",
+        "flow": "import or export ('*': both, the request named no flow).",
+        "period": "First day of the month covered with every CN8 product.",
+        "codelist": "The product codelist whose every CN8 code was asked for: agency:id(version).",
+        "run_id": "Run that last loaded the statement for this month.",
+        "loaded_at": "When it was loaded.",
+    },
+)
+COVERAGE_KIND = "coverage"
+_ALL = "*"
+
+
+def coverage_statement(env: Mapping[str, str], start: str, end: str, codelist: str) -> dict | None:
+    """What an extraction of every CN8 code of `codelist` from `start` to `end` covers (JSON-ready), or None
+    when it covers no month with all products and all values: other frequencies than monthly, or no
+    VALUE_IN_EUROS among the indicators asked. Empty code lists (every reporter, partner, flow) are '*'."""
+    def part(name: str) -> list[str]:
+        return sorted(env_list(env, name, COMEXT_DEFAULTS[name])) or [_ALL]
+
+    indicators = env_list(env, "EUJP_COMEXT_INDICATORS", COMEXT_DEFAULTS["EUJP_COMEXT_INDICATORS"])
+    if env_list(env, "EUJP_COMEXT_FREQ", COMEXT_DEFAULTS["EUJP_COMEXT_FREQ"]) != ("M",) or (
+            indicators and "VALUE_IN_EUROS" not in indicators):
+        return None
+    return {"dataflow": COMEXT_DATAFLOW, "products": "all", "codelist": codelist, "freq": "M",
+            "reporters": part("EUJP_COMEXT_REPORTERS"), "partners": part("EUJP_COMEXT_PARTNERS"),
+            "flows": [transform.COMEXT_FLOWS.get(f, f) for f in part("EUJP_COMEXT_FLOWS")],
+            "start": start, "end": end}
+
+
+def parse_coverage(data: bytes) -> pl.DataFrame:
+    """A coverage payload (`coverage_statement` as JSON) -> rows of etl_comext_coverage (its columns but run_id
+    and loaded_at): every reporter x partner x flow x month from start to end."""
+    try:
+        stated = json.loads(data)
+        months = ComextSlice(stated["start"], stated["end"], ()).months()
+        rows = [(r, p, f, f"{m}-01", stated["codelist"]) for r in stated["reporters"] for p in stated["partners"]
+                for f in stated["flows"] for m in months]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ParseError(f"not a Comext coverage statement: {exc}") from None
+    return pl.DataFrame(rows, schema={"reporter": S, "partner": S, "flow": S, "period": S, "codelist": S},
+                        orient="row").with_columns(pl.col("period").str.to_date("%Y-%m-%d"))
+
+
 # --- the request plan ------------------------------------------------------------------------------------
 
 @dataclass
 class ComextPlan:
     """What `plan_comext` decided: the slices to fetch (none: nothing new, `note` says why), the `updatedAfter`
-    they are sent with, and the codelist payload (to land with the data)."""
+    they are sent with, the codelist payload (to land with the data) and, for a plan of every CN8 code of the
+    codelist, the coverage payload (landed with the data of a successful extraction only)."""
 
     slices: list[ComextSlice]
     updated_after: str | None = None
     codelist: RawPayload | None = None
+    coverage: RawPayload | None = None
     note: str = ""
     products: tuple[str, ...] = field(default=(), repr=False)
 
@@ -323,17 +392,28 @@ def plan_comext(ctx: LiveContext) -> ComextPlan:
     codelist = ctx.payload(f"codelist {comext_setting(ctx.env, 'EUJP_COMEXT_CODELIST')} of {COMEXT_DATAFLOW}",
                            response, kind=LABELS.kind)
     try:
-        known = tuple(parse_cn_codelist(response.content).get_column("product_code"))
+        codes = parse_cn_codelist(response.content)
     except ParseError as exc:
         raise ExtractError(f"{ctx.source}: GET {response.url}: {exc}; first bytes: {response.text_preview()}") from None
-    products = env_list(ctx.env, "EUJP_COMEXT_PRODUCTS", COMEXT_DEFAULTS["EUJP_COMEXT_PRODUCTS"]) or known
+    known = tuple(codes.get_column("product_code"))
+    listed = env_list(ctx.env, "EUJP_COMEXT_PRODUCTS", COMEXT_DEFAULTS["EUJP_COMEXT_PRODUCTS"])
+    products = listed or known
     if not products:
         raise ExtractError(f"{ctx.source}: the codelist at {response.url} lists no CN8 code")
     start, end = comext_period_range(ctx)
     slices = plan_slices(products, start, end,
                          months_per_slice=comext_int(ctx.env, "EUJP_COMEXT_SLICE_MONTHS"),
                          products_per_request=comext_int(ctx.env, "EUJP_COMEXT_MAX_PRODUCTS_PER_REQUEST"))
-    return ComextPlan(slices, updated_after, codelist, products=products)
+    coverage = None
+    stated = None if listed else coverage_statement(ctx.env, start, end, codes.get_column("codelist")[0])
+    if stated is not None:  # the whole request the slices amount to: every product, start..end
+        url, params = comext_request(ctx.base, ctx.env, ComextSlice(start, end, ()))
+        query = "&".join(f"{k}={v}" for k, v in params)
+        coverage = RawPayload(ctx.source, f"coverage of {COMEXT_DATAFLOW}: every CN8 product of "
+                              f"{stated['codelist']}, {start}..{end}",
+                              json.dumps(stated, indent=1, sort_keys=True).encode(), f"{url}?{query}",
+                              kind=COVERAGE_KIND)
+    return ComextPlan(slices, updated_after, codelist, coverage, products=products)
 
 
 def _no_rows(body: bytes) -> bool:
@@ -400,8 +480,10 @@ def fetch_comext_slice(ctx: LiveContext, piece: ComextSlice, updated_after: str 
 
 
 def fetch_comext(ctx: LiveContext) -> list[RawPayload]:
-    """The live plan: plan_comext, then every slice in turn; the data payloads and the codelist, or [] when
-    nothing is new (the dataflow unchanged, or no slice with a changed observation)."""
+    """The live plan: plan_comext, then every slice in turn; the data payloads, the codelist and (a plan of every
+    CN8 code) the coverage statement, or [] when nothing is new (the dataflow unchanged, or no slice with a
+    changed observation: the coverage of the earlier extractions stands). An error in any slice raises: no
+    payload of a failed extraction is landed, so no coverage is stated for it."""
     plan = plan_comext(ctx)
     if not plan.slices:
         log.info("%s: nothing new: %s", ctx.source, plan.note)
@@ -409,11 +491,14 @@ def fetch_comext(ctx: LiveContext) -> list[RawPayload]:
     payloads = [p for piece in plan.slices for p in fetch_comext_slice(ctx, piece, plan.updated_after)]
     if not payloads:
         return []
-    return payloads + ([plan.codelist] if plan.codelist is not None else [])
+    return payloads + [p for p in (plan.codelist, plan.coverage) if p is not None]
 
 
 LABELS = LabelFeed(table=LABELS_TABLE, kind="codelist", extension="xml", parse=parse_cn_codelist,
                    snapshot_glob="comext_codelist*.xml")
+
+
+COVERAGE = CoverageFeed(table=COVERAGE_TABLE, kind=COVERAGE_KIND, parse=parse_coverage)
 
 
 SOURCE = Source(
@@ -433,4 +518,5 @@ SOURCE = Source(
     watermark=comext_watermark,
     transform_key=transform.COMEXT_FACT_KEY,
     labels=LABELS,
+    coverage=COVERAGE,
 )

@@ -15,6 +15,7 @@ from support.live import FAST_ENV, RUN_DATE, query, run_pipeline, runs, settings
 from support.recordings import FIXTURES, RECORDINGS
 from support.replay_server import Reply, Seen
 
+from eujp.compare import compare_warehouses
 from eujp.landing import read_landed
 from eujp.marts.build import build_marts
 from eujp.reference import load_reference_tables
@@ -130,6 +131,11 @@ def fact_rows(settings) -> dict[tuple, tuple]:
     return {r[:4]: r[4:] for r in rows}
 
 
+def coverage(settings) -> set[tuple]:
+    return set(query(settings, "SELECT reporter, partner, flow, strftime(period, '%Y-%m'), codelist, run_id "
+                     "FROM etl_comext_coverage"))
+
+
 def test_every_product_split_by_chapter_and_month_labelled_then_updated_after(server, comext, tmp_path):
     first = settings_for(tmp_path, "live-1")
     (batch,) = run_pipeline(first, only=(COMEXT,)).values()
@@ -149,7 +155,7 @@ def test_every_product_split_by_chapter_and_month_labelled_then_updated_after(se
                for s in data_requests(server))  # the planned slice, answered 413 and split
     # each piece landed once, beside the codelist
     landed = read_landed(open_store(first.publish_uri), COMEXT, RUN_DATE)
-    assert sorted(p.kind for p in landed) == ["codelist"] + ["data"] * len(comext.answered)
+    assert sorted(p.kind for p in landed) == ["codelist", "coverage"] + ["data"] * len(comext.answered)
     assert len({p.url for p in landed}) == len(landed)
     assert [p.data for p in landed if p.kind == "codelist"] == [codelist_xml()]
     # every observation loaded: 2 reporters x 5 products x 2 flows x 7 months, both indicators on each row
@@ -171,6 +177,20 @@ def test_every_product_split_by_chapter_and_month_labelled_then_updated_after(se
     with connect(first.warehouse_path, read_only=True) as conn:
         state = read_source_state(conn, COMEXT)
     assert state.requested_at is not None
+    # every CN8 code of the codelist was asked for: each (reporter, partner, flow, month) of the request is covered
+    assert coverage(first) == {(r, "JP", f, m, "ESTAT:CXT_NC(7.0)", "live-1") for r in REPORTERS
+                               for f in ("import", "export") for m in MONTHS}
+
+    # a replay of the day from the raw zone rebuilds the same warehouse, its coverage included
+    replay = settings_for(tmp_path / "replay", "replay-1", source_mode="raw", raw_date=RUN_DATE,
+                          publish_uri=first.publish_uri)
+    assert run_pipeline(replay, only=(COMEXT,))[COMEXT].status == "loaded"
+    with connect(replay.warehouse_path) as conn:  # as on the live warehouse above
+        load_reference_tables(conn)
+        build_marts(conn)
+    diffs = compare_warehouses(first.warehouse_path, replay.warehouse_path)
+    assert all(d.same for d in diffs), [d.line() for d in diffs if not d.same]
+    assert {r[:5] for r in coverage(replay)} == {r[:5] for r in coverage(first)}
 
     # day 2, the dataset unchanged (UPDATE_DATA before the first extraction): the dataflow, nothing else
     server.clear_log()
@@ -200,6 +220,9 @@ def test_every_product_split_by_chapter_and_month_labelled_then_updated_after(se
     # day 4, one quantity revised: its slice is fetched whole (both indicators), the revision recorded
     key = ("DE", "84834030", "2", "2025-06", "QUANTITY_IN_100KG")
     comext.revise(key, 4242)
+    with connect(third.warehouse_path, read_only=True) as conn:  # whole seconds again: not day 3's second
+        since = read_source_state(conn, COMEXT).requested_at
+    comext.update_data = max(comext.update_data, since.astimezone(UTC).replace(microsecond=0) + timedelta(seconds=1))
     server.clear_log()
     fourth = settings_for(tmp_path, "live-4", run_date=RUN_DATE.replace(day=18))
     assert run_pipeline(fourth, only=(COMEXT,))[COMEXT].status == "loaded"
@@ -210,3 +233,27 @@ def test_every_product_split_by_chapter_and_month_labelled_then_updated_after(se
         ("quantity_kg", 424200.0)]
     with duckdb.connect(str(fourth.warehouse_path), read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM ref_cn8_labels").fetchone() == (len(CN8),)
+
+
+def test_listed_products_state_no_coverage_and_a_failed_extraction_none(server, comext, tmp_path, monkeypatch):
+    monkeypatch.setenv("EUJP_COMEXT_PRODUCTS", "84834030,85011010")
+    listed = settings_for(tmp_path, "live-listed")
+    assert run_pipeline(listed, only=(COMEXT,))[COMEXT].status == "loaded"
+    assert query(listed, "SELECT count(DISTINCT product_cn8) FROM fact_goods_trade_product") == [(2,)]
+    assert coverage(listed) == set()
+    landed = read_landed(open_store(listed.publish_uri), COMEXT, RUN_DATE)
+    assert "coverage" not in {p.kind for p in landed}
+
+    # every product, but one slice fails (500 after the retries): nothing landed, no coverage stated
+    monkeypatch.delenv("EUJP_COMEXT_PRODUCTS")
+    healthy = comext.__call__
+
+    def failing(seen: Seen) -> Reply:
+        if seen.path.startswith(REC["path_prefix"]) and ".85" in seen.path:
+            return Reply(500, b"internal error", {"Content-Type": "text/plain"})
+        return healthy(seen)
+
+    server.respond("/api/comext/dissemination/sdmx/2.1/", failing, prefix=True)
+    failed = settings_for(tmp_path, "live-failed", run_date=RUN_DATE.replace(day=16), force=True)
+    assert run_pipeline(failed, only=(COMEXT,))[COMEXT].status == "failed"
+    assert coverage(failed) == set()

@@ -94,7 +94,8 @@ def test_live_run_loads_every_source_and_matches_the_snapshot_run(live, tmp_path
     assert landed[0].url.startswith(live.url + "/api/dissemination/statistics/1.0/data/ext_lt_maineu?format=JSON")
     assert landed[0].headers["content-encoding"] == "gzip"
     comext_landed = read_landed(open_store(settings.publish_uri), COMEXT, RUN_DATE)
-    assert sorted(p.kind for p in comext_landed) == ["codelist", "data", "data"]  # the slices, the product codelist
+    # the slices, the product codelist and the coverage statement (every CN8 code of the codelist was asked for)
+    assert sorted(p.kind for p in comext_landed) == ["codelist", "coverage", "data", "data"]
 
 
 def test_unchanged_sources_cost_one_small_request_and_zero_load_work(live, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -20,6 +21,7 @@ from eujp.storage import open_store
 
 STREAMED = next(s for s in SOURCES if s.transform_key)  # the source whose payloads are partitions
 DAY = date(2026, 11, 30)
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +203,36 @@ def test_eujp_run_refuses_a_dask_address_that_is_not_one_and_one_nobody_answers(
     assert silent.exit_code == 2, silent.output
     assert "did not answer" in silent.output and "EUJP_DASK_ADDRESS" in silent.output
     assert not (tmp_path / "var" / "w.duckdb").exists()
+
+
+def test_the_committer_reads_the_codelist_and_the_coverage_statement_as_a_single_process_run(tmp_path, countries):
+    """A live all-products Comext landing replayed with --from-raw in fan-out: the codelist and the coverage
+    statement are read by the committer (partitions.read_feeds), into the labels and coverage rows that
+    prepare_source makes of the same payloads; only the data partitions go to the workers."""
+    import json
+
+    from eujp.landing import RawPayload, read_landed
+    from eujp.pipeline import land_payloads
+    from eujp.sources.comext_goods import COVERAGE_KIND, LABELS, coverage_statement
+
+    settings = settings_for(tmp_path, snapshot(tmp_path, months=2))
+    files = read_snapshot(STREAMED, settings.snapshot_dir)
+    codelist = RawPayload.from_file(STREAMED.name, REPO / "data" / "snapshot" / "comext_codelist_cxt_nc_excerpt.xml",
+                                    kind=LABELS.kind)
+    stated = coverage_statement({"EUJP_COMEXT_REPORTERS": "EU27_2020,DE"}, "2022-01", "2022-02", "ESTAT:CXT_NC(1.0)")
+    payloads = [*(p for p in files if p.kind == "data"), codelist,
+                RawPayload(STREAMED.name, "coverage", json.dumps(stated).encode(), "http://comext/whole-request",
+                           kind=COVERAGE_KIND)]
+    land_payloads(open_store(settings.publish_uri), STREAMED, payloads, DAY)
+
+    found = partitions.landed_on(open_store(settings.publish_uri), STREAMED, DAY)
+    assert {p.key.rsplit(".", 1)[1] for p in found if p.kind == COVERAGE_KIND} == {"json"}
+    data, labels, coverage = partitions.read_feeds(STREAMED, found, open_store(settings.publish_uri))
+    assert [p.kind for p in data] == ["data"] * (len(payloads) - 2)
+    single_batch = prepare_source(STREAMED, read_landed(open_store(settings.publish_uri), STREAMED.name, DAY), countries,
+                                  SourceBatch(source=STREAMED.name, table=STREAMED.table.name, started_at=utcnow()))
+    assert single_batch.error is None
+    assert labels is not None and rows(labels).equals(rows(single_batch.labels))
+    assert coverage.height == 2 * 1 * 2 * 2 and rows(coverage).equals(rows(single_batch.coverage))
+    assert sorted(set(coverage.select("reporter", "flow").rows())) == [
+        ("DE", "export"), ("DE", "import"), ("EU27_2020", "export"), ("EU27_2020", "import")]

@@ -5,6 +5,8 @@ tests/integration/test_live_comext_all_products.py.)"""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from support.live import fetch
 from support.recordings import FIXTURES, RECORDINGS, REPO
@@ -12,6 +14,7 @@ from support.replay_server import Reply, Seen
 
 from eujp.errors import ExtractError
 from eujp.incremental import SourceState
+from eujp.sources.comext_goods import COMEXT_DEFAULTS, parse_coverage
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -28,8 +31,20 @@ def test_comext_splits_extraction_too_big_by_period_and_concatenates(live, tmp_p
     assert ranges == [("2025-01", "2025-07"), ("2025-01", "2025-03"), ("2025-04", "2025-07"),
                       ("2025-04", "2025-05"), ("2025-06", "2025-07")]
     assert [p.name for p in payloads] == ["DS-045409 2025-01..2025-03 84834030", "DS-045409 2025-06..2025-07 84834030",
-                                          "codelist CXT_NC of DS-045409"]
+                                          "codelist CXT_NC of DS-045409",
+                                          "coverage of DS-045409: every CN8 product of ESTAT:CXT_NC(1.0), 2025-01..2025-07"]
+    coverage = payloads.pop()
     codelist = payloads.pop()
+    # every CN8 code of the codelist was asked for: the extraction states its coverage, 2025-04..05 (no
+    # observations) included, for the reporters, partners and flows of the request
+    assert coverage.kind == "coverage" and json.loads(coverage.data) == {
+        "dataflow": "DS-045409", "products": "all", "codelist": "ESTAT:CXT_NC(1.0)", "freq": "M",
+        "reporters": sorted(COMEXT_DEFAULTS["EUJP_COMEXT_REPORTERS"].split(",")), "partners": ["JP"],
+        "flows": ["import", "export"], "start": "2025-01", "end": "2025-07"}
+    rows = parse_coverage(coverage.data)
+    assert rows.height == 28 * 1 * 2 * 7
+    assert sorted({d.strftime("%Y-%m") for d in rows.get_column("period")}) == [f"2025-{m:02d}" for m in range(1, 8)]
+    assert set(rows.get_column("codelist")) == {"ESTAT:CXT_NC(1.0)"}
     assert codelist.kind == "codelist" and codelist.data == (REPO / RECORDINGS["comext_goods"]["codelist"]).read_bytes()
     recorded = b"".join(b"".join((REPO / f).read_bytes().splitlines(keepends=True)[1:])
                         for f in RECORDINGS["comext_goods"]["bodies"])
@@ -56,6 +71,8 @@ def test_comext_plans_one_request_per_chapter(live, tmp_path, monkeypatch):
     keys = [s.path.rsplit("/", 1)[1].split(".")[3] for s in data_requests(live)]
     assert keys == ["84834030", "85011010+85011091"]  # never across chapters: no 413
     assert [p.data.count(b"\n") - 1 for p in payloads if p.kind == "data"] == [1, 2]
+    # listed products: the extraction states no all-products coverage
+    assert sorted(p.kind for p in payloads) == ["codelist", "data", "data"]
 
 
 def test_comext_that_cannot_be_split_further_fails_clearly(live, tmp_path, monkeypatch):
