@@ -336,8 +336,10 @@ def _single_file(store_dir: Path) -> set[str]:
 def test_auto_leaves_the_fact_tables_over_the_row_limit_to_the_lake(lake, monkeypatch, caplog):
     """EUJP_SINGLE_FILE=auto (the default): the fact tables of more than EUJP_SINGLE_FILE_MAX_ROWS rows are in the
     lake only (not in the single file, nor its Parquet files; in the manifest with their rows and the lake
-    snapshot); the smaller ones and every other table are in both."""
+    snapshot); the smaller ones and every other table are in both. `eujp query --published` reads them all."""
+    from eujp.bi import open_warehouse
     from eujp.config import Settings
+    from eujp.errors import EujpError
     from eujp.run import publish
 
     cfg, warehouse, store_dir = lake
@@ -372,6 +374,21 @@ def test_auto_leaves_the_fact_tables_over_the_row_limit_to_the_lake(lake, monkey
     for name in facts:  # every fact table is in the lake, the small ones too
         assert conn.execute(f"SELECT count(*) FROM {ALIAS}.{quote_ident(name)}").fetchone() == (counts[name],)
     assert f"in the lake only (snapshot {snapshot}): " in caplog.text and f"{FACT} ({counts[FACT]:,} rows)" in caplog.text
+    # `eujp query --published` (eujp.bi.open_warehouse) reads a lake-only table by name, from the run's snapshot
+    with open_warehouse(str(store_dir)) as conn:
+        for name in facts:
+            assert conn.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone() == (counts[name],)
+        assert conn.execute("SELECT count(*) FROM mart_claims").fetchone() == (8,)
+    add_month(warehouse, "2031-01")  # the next commit moves the published lake, not this reader's snapshot
+    commit_warehouse(cfg, warehouse, "20261125T060000Z-auto01")
+    (store_dir / CATALOG_FILE).write_bytes(cfg.catalog_file.read_bytes())
+    with open_warehouse(str(store_dir)) as conn:
+        assert conn.execute(f"SELECT count(*) FROM {quote_ident(FACT)}").fetchone() == (counts[FACT],)
+    (store_dir / CATALOG_FILE).unlink()
+    with pytest.raises(EujpError, match=f"{FACT}.* are in its lake only, which cannot be attached .*to read them: "
+                                        f"ATTACH 'ducklake:{store_dir}/lake.ducklake' AS lake \\(READ_ONLY, "
+                                        f"SNAPSHOT_VERSION {snapshot}\\)"):
+        open_warehouse(str(store_dir))
 
 
 def test_auto_without_the_lake_keeps_every_table_in_the_single_file(lake, monkeypatch, caplog):
