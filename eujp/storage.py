@@ -192,7 +192,8 @@ class S3ObjectStore:
         check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def _verify(self, key: str, size: int, digest: str, s3_checksum: str | None) -> StoredObject:
+    def _verify(self, key: str, size: int, digest: str, s3_checksum: str | None,
+                what: str = "upload of") -> StoredObject:
         """HEAD the object: its size, our sha256 metadata and, where the service keeps one, the SHA-256
         checksum the *service* computed from the bytes it stored (for a multipart upload, the checksum of the
         parts' checksums) must all match what was sent (`s3_checksum` None: a copy of an object the service kept
@@ -202,7 +203,7 @@ class S3ObjectStore:
         got_checksum = (head.get("ChecksumSHA256") or "").split("-")[0]  # "<base64>-<parts>" for multipart
         if got_size != size or got_sha != digest or (got_checksum and s3_checksum and got_checksum != s3_checksum):
             raise PublishError(
-                f"upload of {self.uri}/{key} did not verify: size {got_size} (expected {size}), "
+                f"{what} {self.uri}/{key} did not verify: size {got_size} (expected {size}), "
                 f"sha256 {got_sha} (expected {digest}), S3 checksum {got_checksum or 'none'} "
                 f"(expected {s3_checksum})"
             )
@@ -248,7 +249,8 @@ class S3ObjectStore:
             raise PublishError(f"cannot copy {self.uri}/{src_key}: it has no sha256 metadata to verify the copy by")
         self.client.copy({"Bucket": self.bucket, "Key": self._key(src_key)}, self.bucket, self._key(dst_key),
                          ExtraArgs={"ChecksumAlgorithm": "SHA256"}, Config=_transfer_config())
-        return self._verify(dst_key, size, digest, (source.get("ChecksumSHA256") or "").split("-")[0] or None)
+        return self._verify(dst_key, size, digest, (source.get("ChecksumSHA256") or "").split("-")[0] or None,
+                            what=f"copy of {src_key} as")
 
     def get_bytes(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
