@@ -301,7 +301,9 @@ def check_lake_catalog(settings: Settings) -> Check:
         return _failed("lake catalog", f"{SINGLE_FILE_ENV}=small leaves the facts to the lake, but "
                        f"{LAKE_CATALOG_ENV} is off", f"{LAKE_CATALOG_ENV} or {SINGLE_FILE_ENV}")
     if cfg is None:
-        return _ok("lake catalog", f"off ({LAKE_CATALOG_ENV}): no lake is published")
+        every = (f"; {SINGLE_FILE_ENV}=auto keeps every table in the single warehouse.duckdb"
+                 if single_file.choice == "auto" else "")
+        return _ok("lake catalog", f"off ({LAKE_CATALOG_ENV}): no lake is published{every}")
     if cfg.embedded:
         return _ok("lake catalog", f"file {cfg.catalog_file}, published as lake.ducklake; data under {cfg.data_path}")
     import duckdb

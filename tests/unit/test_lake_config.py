@@ -103,7 +103,8 @@ def test_the_single_file_setting(tmp_path, monkeypatch):
     check = check_lake_catalog(settings)
     assert not check.ok and "EUJP_SINGLE_FILE=small leaves the facts to the lake" in check.detail
     monkeypatch.setenv("EUJP_SINGLE_FILE", "auto")  # without the lake, auto keeps every table: nothing to refuse
-    assert check_lake_catalog(settings).ok
+    check = check_lake_catalog(settings)
+    assert check.ok and "EUJP_SINGLE_FILE=auto keeps every table in the single warehouse.duckdb" in check.detail
     monkeypatch.setenv("EUJP_SINGLE_FILE_MAX_ROWS", "lots")
     check = check_lake_catalog(settings)
     assert not check.ok and check.setting == "EUJP_SINGLE_FILE_MAX_ROWS" and "got 'lots'" in check.detail
