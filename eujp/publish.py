@@ -220,9 +220,10 @@ def publish_run(
     a directory (e.g. "docs" -> the Data Docs site) stands for every file under it, keys keeping the
     relative paths. `on_upload(key)` is called after each object is verified (progress).
     `latest_files` names keys of `extra_files` (e.g. "report.html"), or folders of them (e.g. "docs": every
-    "docs/..." key), also copied to latest/ when latest moves (`store.copy` of the run's object, as are
-    latest/warehouse.duckdb and latest/manifest.json: on S3 a server-side copy, nothing uploaded again) (a folder's index.html files last); once the
+    "docs/..." key), also copied to latest/ when latest moves (a folder's index.html files last); once the
     pointer moved, files a previous run left under a latest/ folder that this run did not write are removed.
+    The latest/ aliases (those files, latest/warehouse.duckdb, latest/manifest.json) are `store.copy`s of the
+    run's verified objects: on S3 server-side copies, nothing uploaded twice, verified like an upload.
     On any failure the previous `latest` is untouched and PublishError names the object.
 
     `deadline`: every upload and verify (S3 retries included) must end by then; once it passes, the publish stops

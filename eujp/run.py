@@ -314,6 +314,10 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
     published, the raw zone's retention (eujp.retention, settings.raw_retention_days) is applied within what is
     left of it; a retention that fails or runs out of time is a warning."""
     deadline = deadline or Deadline.after(settings.publish_timeout)
+    try:
+        single_file = SingleFile.from_env()  # before the lake commit: a bad setting publishes nothing
+    except ValueError as exc:
+        raise PublishError(f"{exc}: nothing was published, latest was not moved") from None
     store = open_store(settings.publish_uri)
     work_dir = settings.warehouse_path.parent / "publish" / settings.run_id
     manifest = run_manifest(settings, batches, counts, audit, status, fingerprint)
@@ -322,7 +326,6 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
     if commit is not None:
         manifest["lake"] = commit.manifest_entry()
         lake_catalog = frozen_catalog(lake_config(settings.warehouse_path, settings.publish_uri), work_dir / "lake")
-    single_file = SingleFile.from_env()
     if single_file.choice == "small" and commit is None:
         raise PublishError(f"{SINGLE_FILE_ENV}=small publishes the facts in the lake only, but the lake is off "
                            "(EUJP_LAKE_CATALOG=off): nothing was published, latest was not moved")

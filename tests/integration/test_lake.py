@@ -393,6 +393,7 @@ def test_auto_leaves_the_fact_tables_over_the_row_limit_to_the_lake(lake, monkey
 
 def test_auto_without_the_lake_keeps_every_table_in_the_single_file(lake, monkeypatch, caplog):
     from eujp.config import Settings
+    from eujp.errors import PublishError
     from eujp.run import publish
 
     _, warehouse, store_dir = lake
@@ -410,3 +411,9 @@ def test_auto_without_the_lake_keeps_every_table_in_the_single_file(lake, monkey
     assert manifest["lake"] is None and not (store_dir / CATALOG_FILE).exists()
     assert "EUJP_SINGLE_FILE=auto, fact tables of at most 10 rows (EUJP_SINGLE_FILE_MAX_ROWS), but the lake is " \
            "off (EUJP_LAKE_CATALOG=off): every table is published in the single warehouse.duckdb" in caplog.text
+    # a bad setting publishes nothing (eujp check names it first: tests/unit/test_lake_config.py)
+    monkeypatch.setenv("EUJP_SINGLE_FILE_MAX_ROWS", "a million")
+    with pytest.raises(PublishError, match="EUJP_SINGLE_FILE_MAX_ROWS must be a whole number of rows.*got 'a "
+                                           "million'.*nothing was published, latest was not moved"):
+        publish(settings.with_(run_id="20261125T060000Z-auto03"), [], counts, {"ok": True}, "success")
+    assert read_latest_pointer(open_store(str(store_dir)))["run_id"] == "20261124T060000Z-auto02"
