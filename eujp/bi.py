@@ -5,6 +5,10 @@
     conn = open_warehouse("var/objectstore")               # a folder publish target: its latest/
     conn = open_warehouse("var/warehouse.duckdb")          # a local warehouse file
 
+A publish URI whose single file leaves its large fact tables to the lake (EUJP_SINGLE_FILE, eujp.lake) also gets
+the published lake ATTACHed READ_ONLY at the run's snapshot, so those tables are read by name all the same
+(`attach_lake_only_tables`).
+
 Remote files are ATTACHed READ_ONLY through DuckDB's httpfs extension, which is loaded from the PyPI package
 `duckdb-extension-httpfs` (no extension download at run time; autoinstall is switched off). S3 credentials
 and endpoint come from the standard AWS_* variables and become a temporary, in-memory DuckDB secret; they are
@@ -110,4 +114,56 @@ def open_warehouse(location: str, env: dict[str, str] | None = None) -> duckdb.D
     except BaseException:
         conn.close()
         raise
+    if not location.endswith(".duckdb"):  # a publish URI: its large fact tables may be in the lake only
+        try:
+            attach_lake_only_tables(conn, location.rstrip("/"))
+        except BaseException:
+            conn.close()
+            raise
     return conn
+
+
+def _published_manifest(conn: duckdb.DuckDBPyConnection, root: str) -> dict | None:
+    """latest/manifest.json of the publish URI `root`, read through DuckDB (httpfs for S3); None when unreadable."""
+    import json
+
+    try:
+        text = conn.execute("SELECT content FROM read_text(?)", [f"{root}/latest/manifest.json"]).fetchone()[0]
+        return json.loads(text)
+    except (duckdb.Error, ValueError, TypeError):
+        return None
+
+
+def attach_lake_only_tables(conn: duckdb.DuckDBPyConnection, root: str) -> list[str]:
+    """The tables the published single file leaves to the lake (EUJP_SINGLE_FILE; `"parquet": null` in the
+    manifest) made readable by name: the published lake (`{root}/lake.ducklake`) is ATTACHed READ_ONLY as `lake` at
+    the snapshot of the manifest, behind the warehouse in the search path (a table of the single file wins).
+    Returns those tables ([] and nothing attached when there are none). EujpError, with the ATTACH to run by
+    hand, when the lake cannot be attached."""
+    manifest = _published_manifest(conn, root)
+    if not manifest:
+        return []
+    lake_only = sorted(n for n, t in (manifest.get("tables") or {}).items()
+                       if isinstance(t, dict) and "parquet" in t and t["parquet"] is None)
+    if not lake_only:
+        return []
+    lake = manifest.get("lake") or {}
+    names = ", ".join(lake_only)
+    if lake.get("catalog") != "file" or not lake.get("catalog_key"):
+        raise EujpError(f"{names} of the published warehouse at {root} are in the lake only, and its catalog is "
+                        f"not published (a {lake.get('catalog', 'PostgreSQL')} catalog, EUJP_LAKE_CATALOG): attach "
+                        "it read-only, ATTACH 'ducklake:postgres:<connection string>' AS lake (READ_ONLY)")
+    catalog = f"{root}/{lake['catalog_key']}"
+    snapshot = lake.get("snapshot_id")
+    pin = f", SNAPSHOT_VERSION {int(snapshot)}" if snapshot is not None else ""
+    attach = f"ATTACH 'ducklake:{_literal_body(catalog)}' AS lake (READ_ONLY{pin})"
+    try:
+        from eujp.lake import load_extension
+
+        load_extension(conn, "ducklake")
+        conn.execute(attach)
+        conn.execute(f"SET search_path = '{ALIAS}.main,lake.main'")
+    except duckdb.Error as exc:
+        raise EujpError(f"{names} of the published warehouse are in its lake only, which cannot be attached "
+                        f"({type(exc).__name__}: {exc}); to read them: {attach}") from None
+    return lake_only

@@ -576,22 +576,77 @@ def maintain_published(settings, *, keep_days: float | None = None, grace_hours:
 # --- the single .duckdb file ------------------------------------------------------------------------------------
 
 SINGLE_FILE_ENV = "EUJP_SINGLE_FILE"
+SINGLE_FILE_MAX_ROWS_ENV = "EUJP_SINGLE_FILE_MAX_ROWS"
+DEFAULT_SINGLE_FILE_MAX_ROWS = 1_000_000
+SINGLE_FILE_CHOICES = ("auto", "all", "small")
 
 
-def single_file_tables(env: dict[str, str] | None = None) -> tuple:
-    """The tables the published single file (runs/{run_id}/warehouse.duckdb, and its Parquet files) holds, as
-    EUJP_SINGLE_FILE says: `all` (the default) every table; `small` the dimensions, marts, reference and ETL
-    tables, the facts being in the lake only (docs/lakehouse.md, "What stays a single .duckdb file")."""
+@dataclass(frozen=True)
+class SingleFile:
+    """What the published single file (runs/{run_id}/warehouse.duckdb, and its Parquet files) holds
+    (EUJP_SINGLE_FILE, EUJP_SINGLE_FILE_MAX_ROWS; docs/lakehouse.md, "What stays a single .duckdb file"):
+    `auto` (the default) every table but the fact tables of more than `max_rows` rows, which are in the lake only;
+    `all` every table; `small` no fact table (the facts are in the lake only)."""
+
+    choice: str = "auto"
+    max_rows: int = DEFAULT_SINGLE_FILE_MAX_ROWS
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> SingleFile:
+        env = os.environ if env is None else env
+        choice = (env.get(SINGLE_FILE_ENV) or "auto").strip().lower()
+        if choice not in SINGLE_FILE_CHOICES:
+            raise ValueError(f"{SINGLE_FILE_ENV} must be 'auto' (the default: a fact table in the published "
+                             f"warehouse.duckdb while it has at most {SINGLE_FILE_MAX_ROWS_ENV} rows, else in the "
+                             "lake only), 'all' (every table in the published warehouse.duckdb) or 'small' (no fact "
+                             f"tables: they are in the lake), got {choice!r}")
+        raw = (env.get(SINGLE_FILE_MAX_ROWS_ENV) or "").strip().replace("_", "")
+        if not raw:
+            return cls(choice)
+        try:
+            max_rows = int(raw)
+        except ValueError:
+            max_rows = -1
+        if max_rows < 0:
+            raise ValueError(f"{SINGLE_FILE_MAX_ROWS_ENV} must be a whole number of rows, at least 0 (the largest "
+                             f"fact table the published warehouse.duckdb holds with {SINGLE_FILE_ENV}=auto), "
+                             f"got {env.get(SINGLE_FILE_MAX_ROWS_ENV)!r}")
+        return cls(choice, max_rows)
+
+    def tables(self, rows: dict[str, int] | None = None, *, lake: bool = True) -> tuple:
+        """The tables of the single file. `rows`: the fact tables' row counts in the promoted warehouse (needed by
+        `auto` with the lake on: `fact_rows`); `lake`: whether the lake is published (`auto` without it keeps
+        every table; `small` without it is refused by the caller)."""
+        from eujp.tables import ALL_TABLES
+
+        if self.choice == "all" or (self.choice == "auto" and not lake):
+            return tuple(ALL_TABLES)
+        if self.choice == "small":
+            return tuple(t for t in ALL_TABLES if not t.is_fact)
+        if rows is None:
+            raise ValueError(f"{SINGLE_FILE_ENV}=auto needs the fact tables' row counts")
+        return tuple(t for t in ALL_TABLES if not t.is_fact or rows[t.name] <= self.max_rows)
+
+    def describe(self) -> str:
+        if self.choice == "auto":
+            return f"{SINGLE_FILE_ENV}=auto, fact tables of at most {self.max_rows:,} rows ({SINGLE_FILE_MAX_ROWS_ENV})"
+        return f"{SINGLE_FILE_ENV}={self.choice}"
+
+
+def fact_rows(warehouse_path: Path) -> dict[str, int]:
+    """{fact table: rows} of a warehouse file, counted by DuckDB (a count reads no column)."""
     from eujp.tables import ALL_TABLES
 
-    env = os.environ if env is None else env
-    choice = (env.get(SINGLE_FILE_ENV) or "all").strip().lower()
-    if choice == "all":
-        return tuple(ALL_TABLES)
-    if choice == "small":
-        return tuple(t for t in ALL_TABLES if not t.is_fact)
-    raise ValueError(f"{SINGLE_FILE_ENV} must be 'all' (every table in the published warehouse.duckdb) or "
-                     f"'small' (no fact tables: they are in the lake), got {choice!r}")
+    with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+        return {t.name: conn.execute(f"SELECT count(*) FROM {quote_ident(t.name)}").fetchone()[0]
+                for t in ALL_TABLES if t.is_fact}
+
+
+def single_file_tables(env: dict[str, str] | None = None, rows: dict[str, int] | None = None, *,
+                       lake: bool = True) -> tuple:
+    """The tables the published single file holds as EUJP_SINGLE_FILE and EUJP_SINGLE_FILE_MAX_ROWS say
+    (`SingleFile`); ValueError on a bad setting."""
+    return SingleFile.from_env(env).tables(rows, lake=lake)
 
 
 def slim_warehouse(source: Path, target: Path, tables) -> Path:

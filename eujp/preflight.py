@@ -279,22 +279,31 @@ def check_prefect_api(api_url: str | None) -> Check:
 def check_lake_catalog(settings: Settings) -> Check:
     """The lake's catalog (eujp.lake, EUJP_LAKE_CATALOG): a valid setting; a PostgreSQL catalog answers (attached
     read-only through the postgres_scanner extension, the password never shown)."""
-    from eujp.lake import LAKE_CATALOG_ENV, SINGLE_FILE_ENV, extension_path, lake_config, single_file_tables
-    from eujp.tables import ALL_TABLES
+    from eujp.lake import (
+        LAKE_CATALOG_ENV,
+        SINGLE_FILE_ENV,
+        SINGLE_FILE_MAX_ROWS_ENV,
+        SingleFile,
+        extension_path,
+        lake_config,
+    )
 
     try:
-        single = single_file_tables()
+        single_file = SingleFile.from_env()
     except ValueError as exc:
-        return _failed("lake catalog", str(exc), SINGLE_FILE_ENV)
+        setting = SINGLE_FILE_MAX_ROWS_ENV if str(exc).startswith(SINGLE_FILE_MAX_ROWS_ENV) else SINGLE_FILE_ENV
+        return _failed("lake catalog", str(exc), setting)
     try:
         cfg = lake_config(settings.warehouse_path, settings.publish_uri)
     except ValueError as exc:
         return _failed("lake catalog", str(exc), LAKE_CATALOG_ENV)
-    if cfg is None and len(single) < len(ALL_TABLES):
+    if cfg is None and single_file.choice == "small":
         return _failed("lake catalog", f"{SINGLE_FILE_ENV}=small leaves the facts to the lake, but "
                        f"{LAKE_CATALOG_ENV} is off", f"{LAKE_CATALOG_ENV} or {SINGLE_FILE_ENV}")
     if cfg is None:
-        return _ok("lake catalog", f"off ({LAKE_CATALOG_ENV}): no lake is published")
+        every = (f"; {SINGLE_FILE_ENV}=auto keeps every table in the single warehouse.duckdb"
+                 if single_file.choice == "auto" else "")
+        return _ok("lake catalog", f"off ({LAKE_CATALOG_ENV}): no lake is published{every}")
     if cfg.embedded:
         return _ok("lake catalog", f"file {cfg.catalog_file}, published as lake.ducklake; data under {cfg.data_path}")
     import duckdb

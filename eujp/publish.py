@@ -1,12 +1,14 @@
 """Publish a promoted warehouse to object storage.
 
 Layout under the publish URI:
-    runs/{run_id}/warehouse.duckdb       the whole warehouse (attach it read-only)
+    runs/{run_id}/warehouse.duckdb       the warehouse (attach it read-only): every table, or all but the large
+                                          fact tables, which are in the lake only (EUJP_SINGLE_FILE, eujp.lake)
     runs/{run_id}/parquet/{table}.parquet one file per table
     runs/{run_id}/docs/...                Great Expectations Data Docs (when built; they render offline)
     runs/{run_id}/report.html             the run's HTML report (when written)
     runs/{run_id}/manifest.json           run id, tables, row counts, checksums, source versions
-    latest/warehouse.duckdb               alias of the newest run's warehouse (one object: never mixed)
+    latest/warehouse.duckdb               alias of the newest run's warehouse (one object: never mixed; a copy
+                                          the store makes of runs/{run_id}/warehouse.duckdb: `ObjectStore.copy`)
     latest/manifest.json                  its manifest
     latest/report.html, latest/docs/...   the newest run's report and Data Docs (`latest_files`)
     lake.ducklake                         the DuckLake's embedded catalog (eujp.lake), replaced just before
@@ -16,7 +18,7 @@ Layout under the publish URI:
     latest-check.json                     the last run that found nothing new (so published nothing): when it
                                           checked, what it found, which run is still current
 
-Every object is verified (size + sha256) after upload; `latest` moves only after all of them verified.
+Every object is verified (size + sha256) after upload or copy; `latest` moves only after all of them verified.
 A publish has a deadline (`Deadline`, EUJP_PUBLISH_TIMEOUT): past it, the publish stops where it is with
 PublishDeadlineError and `latest` stays where it was.
 """
@@ -154,6 +156,7 @@ def build_manifest(
     fingerprint: dict[str, str] | None = None,
     lake: dict | None = None,
     suite_results: dict | None = None,
+    single_file: dict | None = None,
 ) -> dict:
     return {
         "run_id": run_id,
@@ -171,10 +174,12 @@ def build_manifest(
                 "sha256": sha256_file(path),
             }
             for name, path in parquet_files.items()
-        } | {  # tables not in the single file (EUJP_SINGLE_FILE=small): their rows, in the lake only
-            name: {"rows": rows, "parquet": None, "sha256": None}
+        } | {  # tables not in the single file (EUJP_SINGLE_FILE): their rows, in the lake's snapshot only
+            name: {"rows": rows, "parquet": None, "sha256": None, "lake_snapshot": lake.get("snapshot_id")}
             for name, rows in table_rows.items() if name not in parquet_files and lake
         },
+        # eujp.lake.SingleFile: the setting and the tables the single warehouse.duckdb holds (None: every table)
+        "single_file": single_file,
         "files": {key: sha256_file(path) for key, path in (extra_files or {}).items()},
         "sources": sources,
         "validation": validation,
@@ -217,6 +222,8 @@ def publish_run(
     `latest_files` names keys of `extra_files` (e.g. "report.html"), or folders of them (e.g. "docs": every
     "docs/..." key), also copied to latest/ when latest moves (a folder's index.html files last); once the
     pointer moved, files a previous run left under a latest/ folder that this run did not write are removed.
+    The latest/ aliases (those files, latest/warehouse.duckdb, latest/manifest.json) are `store.copy`s of the
+    run's verified objects: on S3 server-side copies, nothing uploaded twice, verified like an upload.
     On any failure the previous `latest` is untouched and PublishError names the object.
 
     `deadline`: every upload and verify (S3 retries included) must end by then; once it passes, the publish stops
@@ -277,16 +284,11 @@ def publish_run(
             key = LAKE_CATALOG_KEY
             put(key, lake_catalog, "application/octet-stream")
             replaced.append(key)
-        for name in latest_keys:
+        # latest/ aliases are copies the store makes of the run's verified objects (S3: server-side, no byte sent)
+        for name in [*latest_keys, "warehouse.duckdb", "manifest.json"]:
             key = f"latest/{name}"
-            put(key, extra_files[name], _content_type(name))
+            within(deadline, lambda name=name, key=key: store.copy(f"{prefix}/{name}", key))
             replaced.append(key)
-        key = "latest/warehouse.duckdb"
-        put(key, frozen, _content_type(".duckdb"))
-        replaced.append(key)
-        key = "latest/manifest.json"
-        put(key, manifest_path, "application/json")
-        replaced.append(key)
         key = LATEST_POINTER
         pointer = {
             "run_id": run_id,

@@ -30,11 +30,12 @@ from eujp.lake import (
     SINGLE_FILE_ENV,
     LakeCommit,
     LakeError,
+    SingleFile,
     commit_warehouse,
+    fact_rows,
     frozen_catalog,
     lake_config,
     replace_unpublished_catalog,
-    single_file_tables,
     slim_warehouse,
 )
 from eujp.marts.build import build_models, table_digests
@@ -313,6 +314,10 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
     published, the raw zone's retention (eujp.retention, settings.raw_retention_days) is applied within what is
     left of it; a retention that fails or runs out of time is a warning."""
     deadline = deadline or Deadline.after(settings.publish_timeout)
+    try:
+        single_file = SingleFile.from_env()  # before the lake commit: a bad setting publishes nothing
+    except ValueError as exc:
+        raise PublishError(f"{exc}: nothing was published, latest was not moved") from None
     store = open_store(settings.publish_uri)
     work_dir = settings.warehouse_path.parent / "publish" / settings.run_id
     manifest = run_manifest(settings, batches, counts, audit, status, fingerprint)
@@ -321,13 +326,22 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
     if commit is not None:
         manifest["lake"] = commit.manifest_entry()
         lake_catalog = frozen_catalog(lake_config(settings.warehouse_path, settings.publish_uri), work_dir / "lake")
-    single = single_file_tables()
+    if single_file.choice == "small" and commit is None:
+        raise PublishError(f"{SINGLE_FILE_ENV}=small publishes the facts in the lake only, but the lake is off "
+                           "(EUJP_LAKE_CATALOG=off): nothing was published, latest was not moved")
+    if single_file.choice == "auto" and commit is None:
+        log.info("publish: %s, but the lake is off (EUJP_LAKE_CATALOG=off): every table is published in the "
+                 "single warehouse.duckdb", single_file.describe())
+    rows = fact_rows(settings.warehouse_path) if single_file.choice == "auto" and commit is not None else None
+    single = single_file.tables(rows, lake=commit is not None)
     warehouse_file = settings.warehouse_path
-    if len(single) < len(ALL_TABLES):  # EUJP_SINGLE_FILE=small: the facts are published in the lake only
-        if commit is None:
-            raise PublishError(f"{SINGLE_FILE_ENV}=small publishes the facts in the lake only, but the lake is off "
-                               "(EUJP_LAKE_CATALOG=off): nothing was published, latest was not moved")
+    if len(single) < len(ALL_TABLES):  # the facts not in `single` are published in the lake only
+        lake_only = [t.name for t in ALL_TABLES if t not in single]
+        log.info("publish: %s: in the lake only (snapshot %s): %s", single_file.describe(), commit.snapshot_id,
+                 ", ".join(f"{n} ({rows[n]:,} rows)" if rows else n for n in lake_only))
         warehouse_file = slim_warehouse(settings.warehouse_path, work_dir / "single" / "warehouse.duckdb", single)
+    manifest["single_file"] = {"setting": single_file.choice, "max_rows": single_file.max_rows,
+                               "tables": [t.name for t in single]}
     report = run_report(settings, log)
     suite_cache = previous_suite_results(store, log)
     catalog = run_catalog(settings, manifest, report=report is not None, suite_cache=suite_cache, log=log)

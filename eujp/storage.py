@@ -59,6 +59,7 @@ class ObjectStore(Protocol):
 
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> StoredObject: ...
     def put_file(self, key: str, path: Path, content_type: str | None = None) -> StoredObject: ...
+    def copy(self, src_key: str, dst_key: str) -> StoredObject: ...
     def get_bytes(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def stat(self, key: str) -> StoredObject | None: ...
@@ -101,6 +102,9 @@ class LocalObjectStore:
         return StoredObject(key, len(data), hashlib.sha256(data).hexdigest())
 
     def put_file(self, key: str, path: Path, content_type: str | None = None) -> StoredObject:
+        return self._write_file(key, path)
+
+    def _write_file(self, key: str, path: Path) -> StoredObject:
         def copy(f):
             with open(path, "rb") as src:
                 while chunk := src.read(CHUNK):
@@ -111,6 +115,13 @@ class LocalObjectStore:
         if digest != expected:
             raise PublishError(f"checksum mismatch after writing {key}: {digest} != {expected}")
         return StoredObject(key, written.stat().st_size, digest)
+
+    def copy(self, src_key: str, dst_key: str) -> StoredObject:
+        """`dst_key` becomes a copy of the object `src_key` (a file copy, written atomically and checked)."""
+        source = self._path(src_key)
+        if not source.is_file():
+            raise PublishError(f"cannot copy {src_key} to {dst_key}: {self.uri}/{src_key} does not exist")
+        return self._write_file(dst_key, source)
 
     def get_bytes(self, key: str) -> bytes:
         return self._path(key).read_bytes()
@@ -181,16 +192,18 @@ class S3ObjectStore:
         check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def _verify(self, key: str, size: int, digest: str, s3_checksum: str) -> StoredObject:
+    def _verify(self, key: str, size: int, digest: str, s3_checksum: str | None,
+                what: str = "upload of") -> StoredObject:
         """HEAD the object: its size, our sha256 metadata and, where the service keeps one, the SHA-256
         checksum the *service* computed from the bytes it stored (for a multipart upload, the checksum of the
-        parts' checksums) must all match what was sent."""
+        parts' checksums) must all match what was sent (`s3_checksum` None: a copy of an object the service kept
+        no checksum of: size and sha256 only)."""
         head = self.client.head_object(Bucket=self.bucket, Key=self._key(key), ChecksumMode="ENABLED")
         got_size, got_sha = head["ContentLength"], head.get("Metadata", {}).get("sha256")
         got_checksum = (head.get("ChecksumSHA256") or "").split("-")[0]  # "<base64>-<parts>" for multipart
-        if got_size != size or got_sha != digest or (got_checksum and got_checksum != s3_checksum):
+        if got_size != size or got_sha != digest or (got_checksum and s3_checksum and got_checksum != s3_checksum):
             raise PublishError(
-                f"upload of {self.uri}/{key} did not verify: size {got_size} (expected {size}), "
+                f"{what} {self.uri}/{key} did not verify: size {got_size} (expected {size}), "
                 f"sha256 {got_sha} (expected {digest}), S3 checksum {got_checksum or 'none'} "
                 f"(expected {s3_checksum})"
             )
@@ -216,6 +229,28 @@ class S3ObjectStore:
             digest, s3_checksum = _checksums(iter(lambda: f.read(CHUNK), b""), size)
         with open(path, "rb") as f:
             return self._upload(key, f, size, digest, s3_checksum, content_type)
+
+    def copy(self, src_key: str, dst_key: str) -> StoredObject:
+        """`dst_key` becomes a copy of the object `src_key`, made by the service (no byte is sent: CopyObject, a
+        multipart copy beyond 5 GB, by boto3's managed copy with the upload's part size, so the copy's parts are the
+        upload's and so is its SHA-256 checksum). The object's metadata (our sha256) is copied with it; verified like
+        an upload: the copy's size, sha256 and, where the service keeps them, SHA-256 checksum must be the source's."""
+        from botocore.exceptions import ClientError
+
+        self._key(dst_key)  # a bad destination key fails before any request
+        try:
+            source = self.client.head_object(Bucket=self.bucket, Key=self._key(src_key), ChecksumMode="ENABLED")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise PublishError(f"cannot copy {src_key} to {dst_key}: {self.uri}/{src_key} does not exist") from None
+            raise
+        size, digest = source["ContentLength"], source.get("Metadata", {}).get("sha256")
+        if not digest:
+            raise PublishError(f"cannot copy {self.uri}/{src_key}: it has no sha256 metadata to verify the copy by")
+        self.client.copy({"Bucket": self.bucket, "Key": self._key(src_key)}, self.bucket, self._key(dst_key),
+                         ExtraArgs={"ChecksumAlgorithm": "SHA256"}, Config=_transfer_config())
+        return self._verify(dst_key, size, digest, (source.get("ChecksumSHA256") or "").split("-")[0] or None,
+                            what=f"copy of {src_key} as")
 
     def get_bytes(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()

@@ -475,7 +475,9 @@ def query(
                                                   "latest/warehouse.duckdb.")] = None,
     published: Annotated[bool, typer.Option("--published", help="Query the latest published warehouse of the "
                                             "publish URI (env EUJP_PUBLISH_URI, default var/objectstore); S3 "
-                                            "is read in place through httpfs with the AWS_* variables.")] = False,
+                                            "is read in place through httpfs with the AWS_* variables. A fact "
+                                            "table published in the lake only (EUJP_SINGLE_FILE) is read from "
+                                            "the published lake.ducklake.")] = False,
     fmt: Annotated[QueryFormat, typer.Option("--format", help="How to write the result: a table for reading "
                                              "(at most 200 rows on stdout), csv (with a header), json (an "
                                              "array of objects) or parquet (needs --output).")]

@@ -364,6 +364,22 @@ def test_an_object_the_service_stored_differently_fails_verification(proxy, s3_s
     assert latest_of(moto_objects(s3_server, proxy.bucket)) == before
 
 
+def test_a_latest_alias_the_service_copied_differently_fails_verification_and_the_pointer_stays(
+        proxy, s3_server, tmp_path):
+    """latest/warehouse.duckdb is a server-side copy (ObjectStore.copy), verified like an upload: a copy whose
+    checksum is not the source's fails the publish before latest.json moves."""
+    store = S3ObjectStore(proxy.bucket, "eujp")
+    publish(tmp_path, store, "20261124T060000Z-s3cp00", rows=3)
+    pointer = moto_objects(s3_server, proxy.bucket)["eujp/latest.json"]
+    other = base64.b64encode(hashlib.sha256(b"other bytes").digest()).decode()
+    proxy.add(Rule("HEAD", r"/latest/warehouse\.duckdb$", times=None, headers={"x-amz-checksum-sha256": other}))
+    with pytest.raises(PublishError, match=rf"copy of runs/20261125T060000Z-s3cp01/warehouse.duckdb as "
+                                           rf"s3://{proxy.bucket}/eujp/latest/warehouse.duckdb did not verify: .*"
+                                           rf"S3 checksum {re.escape(other)} \(expected [A-Za-z0-9+/=]{{44}}\)"):
+        publish(tmp_path, store, "20261125T060000Z-s3cp01", rows=5)
+    assert moto_objects(s3_server, proxy.bucket)["eujp/latest.json"] == pointer
+
+
 def test_the_daily_flow_publishes_through_s3_faults_and_fails_cleanly_when_they_persist(
         prefect_server, proxy, s3_server, tmp_path, monkeypatch):
     uri = f"s3://{proxy.bucket}/eujp"

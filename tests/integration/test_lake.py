@@ -311,7 +311,8 @@ def test_a_small_single_file_leaves_the_facts_to_the_lake(lake, monkeypatch):
     assert single == {t.name for t in ALL_TABLES} - facts and comment
     assert {p.stem for p in (store_dir / pointer["prefix"] / "parquet").iterdir()} == single
     for fact in facts:  # in the manifest with their rows (the audit's baseline), in the lake only
-        assert manifest["tables"][fact] == {"rows": counts[fact], "parquet": None, "sha256": None}
+        assert manifest["tables"][fact] == {"rows": counts[fact], "parquet": None, "sha256": None,
+                                            "lake_snapshot": pointer["lake"]["snapshot_id"]}
     conn = reader(LakeConfig(str(store_dir / CATALOG_FILE), cfg.data_path, store_dir / CATALOG_FILE))
     assert conn.execute(f"SELECT count(*) FROM {ALIAS}.{quote_ident(FACT)}").fetchone() == (counts[FACT],)
     # without the lake, a small single file would publish the facts nowhere: refused, nothing moves
@@ -319,3 +320,100 @@ def test_a_small_single_file_leaves_the_facts_to_the_lake(lake, monkeypatch):
     with pytest.raises(PublishError, match="EUJP_SINGLE_FILE=small publishes the facts in the lake only"):
         publish(settings.with_(run_id="20261125T060000Z-small2"), [], counts, {"ok": True}, "success")
     assert read_latest_pointer(open_store(str(store_dir)))["run_id"] == "20261124T060000Z-small1"
+
+
+def _counts(warehouse: Path) -> dict[str, int]:
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        return {t.name: conn.execute(f"SELECT count(*) FROM {quote_ident(t.name)}").fetchone()[0]
+                for t in ALL_TABLES}
+
+
+def _single_file(store_dir: Path) -> set[str]:
+    with duckdb.connect(str(store_dir / "latest" / "warehouse.duckdb"), read_only=True) as conn:
+        return {r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+
+
+def test_auto_leaves_the_fact_tables_over_the_row_limit_to_the_lake(lake, monkeypatch, caplog):
+    """EUJP_SINGLE_FILE=auto (the default): the fact tables of more than EUJP_SINGLE_FILE_MAX_ROWS rows are in the
+    lake only (not in the single file, nor its Parquet files; in the manifest with their rows and the lake
+    snapshot); the smaller ones and every other table are in both. `eujp query --published` reads them all."""
+    from eujp.bi import open_warehouse
+    from eujp.config import Settings
+    from eujp.errors import EujpError
+    from eujp.run import publish
+
+    cfg, warehouse, store_dir = lake
+    monkeypatch.delenv("EUJP_SINGLE_FILE", raising=False)
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    counts = _counts(warehouse)
+    facts = {t.name for t in ALL_TABLES if t.is_fact}
+    limit = min(counts[f] for f in facts)  # the smallest fact table stays, the larger ones go to the lake
+    monkeypatch.setenv("EUJP_SINGLE_FILE_MAX_ROWS", str(limit))
+    big = {f for f in facts if counts[f] > limit}
+    assert big and FACT in big and facts - big
+    settings = Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261124T060000Z-auto01")
+    with caplog.at_level("INFO", logger="eujp"):
+        publish(settings, [], counts, {"ok": True}, "success")
+    pointer = read_latest_pointer(open_store(str(store_dir)))
+    manifest = json.loads((store_dir / pointer["manifest"]).read_text())
+    single = _single_file(store_dir)
+    assert single == {t.name for t in ALL_TABLES} - big
+    assert {p.stem for p in (store_dir / pointer["prefix"] / "parquet").iterdir()} == single
+    assert (store_dir / pointer["prefix"] / "warehouse.duckdb").read_bytes() == \
+        (store_dir / "latest" / "warehouse.duckdb").read_bytes()
+    snapshot = pointer["lake"]["snapshot_id"]
+    for name in big:  # listed with their rows, and where they are: the lake's snapshot
+        assert manifest["tables"][name] == {"rows": counts[name], "parquet": None, "sha256": None,
+                                            "lake_snapshot": snapshot}
+    for name in single:
+        assert manifest["tables"][name]["rows"] == counts[name]
+        assert manifest["tables"][name]["parquet"] == f"parquet/{name}.parquet"
+    assert manifest["single_file"] == {"setting": "auto", "max_rows": limit,
+                                       "tables": [t.name for t in ALL_TABLES if t.name in single]}
+    conn = reader(LakeConfig(str(store_dir / CATALOG_FILE), cfg.data_path, store_dir / CATALOG_FILE))
+    for name in facts:  # every fact table is in the lake, the small ones too
+        assert conn.execute(f"SELECT count(*) FROM {ALIAS}.{quote_ident(name)}").fetchone() == (counts[name],)
+    assert f"in the lake only (snapshot {snapshot}): " in caplog.text and f"{FACT} ({counts[FACT]:,} rows)" in caplog.text
+    # `eujp query --published` (eujp.bi.open_warehouse) reads a lake-only table by name, from the run's snapshot
+    with open_warehouse(str(store_dir)) as conn:
+        for name in facts:
+            assert conn.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone() == (counts[name],)
+        assert conn.execute("SELECT count(*) FROM mart_claims").fetchone() == (8,)
+    add_month(warehouse, "2031-01")  # the next commit moves the published lake, not this reader's snapshot
+    commit_warehouse(cfg, warehouse, "20261125T060000Z-auto01")
+    (store_dir / CATALOG_FILE).write_bytes(cfg.catalog_file.read_bytes())
+    with open_warehouse(str(store_dir)) as conn:
+        assert conn.execute(f"SELECT count(*) FROM {quote_ident(FACT)}").fetchone() == (counts[FACT],)
+    (store_dir / CATALOG_FILE).unlink()
+    with pytest.raises(EujpError, match=f"{FACT}.* are in its lake only, which cannot be attached .*to read them: "
+                                        f"ATTACH 'ducklake:{store_dir}/lake.ducklake' AS lake \\(READ_ONLY, "
+                                        f"SNAPSHOT_VERSION {snapshot}\\)"):
+        open_warehouse(str(store_dir))
+
+
+def test_auto_without_the_lake_keeps_every_table_in_the_single_file(lake, monkeypatch, caplog):
+    from eujp.config import Settings
+    from eujp.errors import PublishError
+    from eujp.run import publish
+
+    _, warehouse, store_dir = lake
+    monkeypatch.delenv("EUJP_SINGLE_FILE", raising=False)
+    monkeypatch.setenv("EUJP_SINGLE_FILE_MAX_ROWS", "10")
+    monkeypatch.setenv("EUJP_LAKE_CATALOG", "off")
+    counts = _counts(warehouse)
+    settings = Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261124T060000Z-auto02")
+    with caplog.at_level("INFO", logger="eujp"):
+        publish(settings, [], counts, {"ok": True}, "success")
+    pointer = read_latest_pointer(open_store(str(store_dir)))
+    manifest = json.loads((store_dir / pointer["manifest"]).read_text())
+    assert _single_file(store_dir) == {t.name for t in ALL_TABLES}
+    assert all(manifest["tables"][t.name]["parquet"] == f"parquet/{t.name}.parquet" for t in ALL_TABLES)
+    assert manifest["lake"] is None and not (store_dir / CATALOG_FILE).exists()
+    assert "EUJP_SINGLE_FILE=auto, fact tables of at most 10 rows (EUJP_SINGLE_FILE_MAX_ROWS), but the lake is " \
+           "off (EUJP_LAKE_CATALOG=off): every table is published in the single warehouse.duckdb" in caplog.text
+    # a bad setting publishes nothing (eujp check names it first: tests/unit/test_lake_config.py)
+    monkeypatch.setenv("EUJP_SINGLE_FILE_MAX_ROWS", "a million")
+    with pytest.raises(PublishError, match="EUJP_SINGLE_FILE_MAX_ROWS must be a whole number of rows.*got 'a "
+                                           "million'.*nothing was published, latest was not moved"):
+        publish(settings.with_(run_id="20261125T060000Z-auto03"), [], counts, {"ok": True}, "success")
+    assert read_latest_pointer(open_store(str(store_dir)))["run_id"] == "20261124T060000Z-auto02"

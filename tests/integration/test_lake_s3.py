@@ -107,3 +107,33 @@ def test_the_readme_lines_attach_the_lake_over_s3_and_read_today_and_yesterday(t
                              ).fetchall()) == now_rows
     manifest = json.loads(open_store(two_runs["uri"]).get_bytes(today["manifest"]))
     assert manifest["lake"]["snapshot_id"] == snapshot
+
+
+def test_eujp_query_published_reads_the_lake_only_facts_over_s3(bundled_warehouse, s3_bucket, tmp_path,
+                                                                monkeypatch):
+    """EUJP_SINGLE_FILE=auto with a limit every fact table exceeds: the published single file holds no fact table,
+    and `eujp query --published` (eujp.bi.open_warehouse) reads them by name from the lake over S3."""
+    from eujp.bi import open_warehouse
+    from eujp.tables import ALL_TABLES
+    from eujp.warehouse import quote_ident
+
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    monkeypatch.delenv("EUJP_SINGLE_FILE", raising=False)
+    monkeypatch.setenv("EUJP_SINGLE_FILE_MAX_ROWS", "0")
+    warehouse = tmp_path / "var" / "warehouse.duckdb"
+    warehouse.parent.mkdir()
+    shutil.copyfile(bundled_warehouse, warehouse)
+    facts = [t.name for t in ALL_TABLES if t.is_fact]
+    with duckdb.connect(str(warehouse), read_only=True) as conn:  # the run's counts (the manifest's table_rows)
+        counts = {t.name: conn.execute(f"SELECT count(*) FROM {quote_ident(t.name)}").fetchone()[0]
+                  for t in ALL_TABLES}
+    uri = f"s3://{s3_bucket}/eujp"
+    publish(Settings(warehouse_path=warehouse, publish_uri=uri, run_id="20261124T060000Z-lakeq1"), [], counts,
+            {"ok": True}, "success")
+    with open_warehouse(uri) as conn:
+        in_file = {r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = "
+                                              "'warehouse'").fetchall()}
+        assert in_file and not in_file & set(facts)
+        for fact in facts:
+            assert conn.execute(f"SELECT count(*) FROM {quote_ident(fact)}").fetchone() == (counts[fact],)
+        assert conn.execute("SELECT count(*) FROM mart_claims").fetchone() == (8,)

@@ -18,6 +18,7 @@ def store(s3_bucket):
 # The contract tests of the folder store, collected here again with the S3 `store` above.
 test_put_get_list_delete_roundtrip = contract.test_put_get_list_delete_roundtrip
 test_landing_is_content_addressed_and_replayable = contract.test_landing_is_content_addressed_and_replayable
+test_copy_makes_a_verified_copy_of_an_object = contract.test_copy_makes_a_verified_copy_of_an_object
 
 
 def test_s3_objects_live_under_the_prefix_and_are_private(s3_bucket, s3_env):

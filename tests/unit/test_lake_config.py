@@ -74,19 +74,39 @@ def test_preflight_checks_the_lake_catalog(tmp_path, monkeypatch):
 
 def test_the_single_file_setting(tmp_path, monkeypatch):
     from eujp.config import Settings
-    from eujp.lake import single_file_tables
+    from eujp.lake import SingleFile, single_file_tables
     from eujp.preflight import check_lake_catalog
     from eujp.tables import ALL_TABLES
 
-    assert single_file_tables({}) == tuple(ALL_TABLES)
+    facts = [t.name for t in ALL_TABLES if t.is_fact]
+    assert SingleFile.from_env({}) == SingleFile("auto", 1_000_000)  # the default
+    assert single_file_tables({"EUJP_SINGLE_FILE": "all"}) == tuple(ALL_TABLES)
     small = single_file_tables({"EUJP_SINGLE_FILE": "small"})
     assert small and all(not t.is_fact for t in small) and len(small) < len(ALL_TABLES)
-    with pytest.raises(ValueError, match="EUJP_SINGLE_FILE must be 'all'.*got 'none'"):
+    # auto: a fact table stays in the single file while it has at most EUJP_SINGLE_FILE_MAX_ROWS rows
+    rows = dict.fromkeys(facts, 10) | {facts[0]: 11}
+    auto = single_file_tables({"EUJP_SINGLE_FILE_MAX_ROWS": "10"}, rows)
+    assert [t.name for t in ALL_TABLES if t not in auto] == [facts[0]]
+    assert single_file_tables({}, rows) == tuple(ALL_TABLES)
+    assert single_file_tables({"EUJP_SINGLE_FILE_MAX_ROWS": "0"}, rows) == small
+    assert single_file_tables({"EUJP_SINGLE_FILE_MAX_ROWS": "0"}, rows, lake=False) == tuple(ALL_TABLES)
+    assert SingleFile.from_env({"EUJP_SINGLE_FILE_MAX_ROWS": " 2_000_000 "}).max_rows == 2_000_000
+    with pytest.raises(ValueError, match="EUJP_SINGLE_FILE must be 'auto'.*'all'.*'small'.*got 'none'"):
         single_file_tables({"EUJP_SINGLE_FILE": "none"})
+    for bad in ("-1", "1e6", "many", "1.5"):
+        with pytest.raises(ValueError, match=f"EUJP_SINGLE_FILE_MAX_ROWS must be a whole number of rows, at least 0 "
+                                             f".*got '{bad}'"):
+            SingleFile.from_env({"EUJP_SINGLE_FILE_MAX_ROWS": bad})
     settings = Settings(warehouse_path=tmp_path / "var" / "warehouse.duckdb", publish_uri=str(tmp_path / "store"))
     monkeypatch.setenv("EUJP_SINGLE_FILE", "small")
     monkeypatch.setenv("EUJP_LAKE_CATALOG", "off")
     check = check_lake_catalog(settings)
     assert not check.ok and "EUJP_SINGLE_FILE=small leaves the facts to the lake" in check.detail
+    monkeypatch.setenv("EUJP_SINGLE_FILE", "auto")  # without the lake, auto keeps every table: nothing to refuse
+    check = check_lake_catalog(settings)
+    assert check.ok and "EUJP_SINGLE_FILE=auto keeps every table in the single warehouse.duckdb" in check.detail
+    monkeypatch.setenv("EUJP_SINGLE_FILE_MAX_ROWS", "lots")
+    check = check_lake_catalog(settings)
+    assert not check.ok and check.setting == "EUJP_SINGLE_FILE_MAX_ROWS" and "got 'lots'" in check.detail
     monkeypatch.setenv("EUJP_SINGLE_FILE", "tiny")
     assert check_lake_catalog(settings).setting == "EUJP_SINGLE_FILE"

@@ -97,6 +97,11 @@ class FailingStore(LocalObjectStore):
             raise OSError(f"simulated failure writing {key}")
         return super().put_file(key, path, content_type)
 
+    def copy(self, src_key, dst_key):  # the latest/ aliases are copies
+        if self.fail_on in dst_key:
+            raise OSError(f"simulated failure copying to {dst_key}")
+        return super().copy(src_key, dst_key)
+
 
 @pytest.mark.parametrize("fail_on", ["parquet/fact_goods_trade", "manifest.json", "latest/warehouse"])
 def test_failed_upload_leaves_previous_latest_intact(tmp_path, fail_on):

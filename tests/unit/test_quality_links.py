@@ -65,6 +65,12 @@ class RecordingStore(LocalObjectStore):
         self.put.append(key)
         return super().put_file(key, path, content_type)
 
+    def copy(self, src_key, dst_key):  # the latest/ aliases are copies of the run's objects
+        if self.fail_on and self.fail_on in dst_key:
+            raise OSError(f"simulated failure copying to {dst_key}")
+        self.put.append(dst_key)
+        return super().copy(src_key, dst_key)
+
 
 def test_the_data_docs_are_published_under_latest_with_the_newest_runs_pages_only(tmp_path):
     store = RecordingStore(tmp_path / "objects")

@@ -49,6 +49,25 @@ def test_put_get_list_delete_roundtrip(store, tmp_path):
     assert store.list_keys("a") == ["a/c/big.bin"]
 
 
+def test_copy_makes_a_verified_copy_of_an_object(store, tmp_path):
+    """`copy` (the latest/ aliases): the destination holds the source's bytes, and says so; a missing source is an
+    error naming it. On S3 (tests/integration/test_storage_s3.py) the copy is the service's, 17 MB a multipart one."""
+    f = tmp_path / "big.bin"
+    f.write_bytes(bytes(range(256)) * (17 * 4096))  # 17 MB: beyond the 8 MB part size
+    put = store.put_file("runs/r1/big.bin", f)
+    small = store.put_bytes("runs/r1/m.json", b'{"run": 1}')
+    assert store.copy("runs/r1/big.bin", "latest/big.bin") == put.__class__("latest/big.bin", put.size, put.sha256)
+    assert store.copy("runs/r1/m.json", "latest/m.json").sha256 == small.sha256
+    assert store.get_bytes("latest/big.bin") == f.read_bytes() and store.get_bytes("latest/m.json") == b'{"run": 1}'
+    assert store.stat("latest/big.bin").sha256 == put.sha256
+    store.put_bytes("runs/r2/m.json", b'{"run": 2}')  # a copy replaces what the key held
+    store.copy("runs/r2/m.json", "latest/m.json")
+    assert store.get_bytes("latest/m.json") == b'{"run": 2}'
+    with pytest.raises(Exception, match="runs/r3/missing.json"):
+        store.copy("runs/r3/missing.json", "latest/x.json")
+    assert not store.exists("latest/x.json")
+
+
 def test_open_store_rejects_unknown_schemes():
     with pytest.raises(ValueError, match="unsupported publish URI"):
         open_store("gs://bucket/x")
