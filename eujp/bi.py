@@ -29,22 +29,39 @@ ALIAS = "warehouse"
 REMOTE_SCHEMES = ("s3://", "http://", "https://")
 
 
-def httpfs_extension_path() -> Path:
-    """httpfs as shipped by the duckdb-extension-httpfs wheel, for the DuckDB version in use."""
-    import duckdb_extension_httpfs
+def extension_path(name: str) -> Path:
+    """The `name` extension (httpfs, ducklake, postgres_scanner) as shipped by its duckdb-extension-<name> wheel
+    for the DuckDB version in use."""
+    import importlib
 
-    path = (Path(duckdb_extension_httpfs.__file__).parent / "extensions" / f"v{duckdb.__version__}"
-            / "httpfs.duckdb_extension")
+    package = f"duckdb_extension_{name}"
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        raise EujpError(f"the {name} extension is not installed: install {package.replace('_', '-')}=="
+                        f"{duckdb.__version__}") from None
+    path = Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
     if not path.is_file():
-        raise EujpError(f"httpfs for DuckDB {duckdb.__version__} is not at {path}: install "
-                        f"duckdb-extension-httpfs=={duckdb.__version__}")
+        raise EujpError(f"{name} for DuckDB {duckdb.__version__} is not at {path}: install "
+                        f"{package.replace('_', '-')}=={duckdb.__version__}")
     return path
 
 
-def load_httpfs(conn: duckdb.DuckDBPyConnection) -> None:
-    """LOAD httpfs from the installed wheel (signed: no allow_unsigned_extensions needed), never download."""
+def load_extension(conn: duckdb.DuckDBPyConnection, name: str) -> None:
+    """LOAD `name` from its installed wheel (signed: no allow_unsigned_extensions needed), never download
+    (autoinstall off)."""
     conn.execute("SET autoinstall_known_extensions = false")
-    conn.execute(f"LOAD '{_literal_body(str(httpfs_extension_path()))}'")
+    conn.execute(f"LOAD '{_literal_body(str(extension_path(name)))}'")
+
+
+def httpfs_extension_path() -> Path:
+    """httpfs as shipped by the duckdb-extension-httpfs wheel, for the DuckDB version in use."""
+    return extension_path("httpfs")
+
+
+def load_httpfs(conn: duckdb.DuckDBPyConnection) -> None:
+    """LOAD httpfs from the installed wheel, never download."""
+    load_extension(conn, "httpfs")
 
 
 def _literal_body(text: str) -> str:
@@ -158,8 +175,6 @@ def attach_lake_only_tables(conn: duckdb.DuckDBPyConnection, root: str) -> list[
     pin = f", SNAPSHOT_VERSION {int(snapshot)}" if snapshot is not None else ""
     attach = f"ATTACH 'ducklake:{_literal_body(catalog)}' AS lake (READ_ONLY{pin})"
     try:
-        from eujp.lake import load_extension
-
         load_extension(conn, "ducklake")
         conn.execute(attach)
         conn.execute(f"SET search_path = '{ALIAS}.main,lake.main'")

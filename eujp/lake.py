@@ -38,7 +38,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from eujp.errors import EujpError, PublishError
+from eujp.bi import configure_remote, load_extension
+from eujp.errors import PublishError
 from eujp.storage import LocalObjectStore, ObjectStore, open_store
 from eujp.warehouse import quote_ident
 
@@ -58,31 +59,7 @@ class LakeError(PublishError):
     """The lake could not be written, read or maintained; the message says what and what was left as it was."""
 
 
-# --- extensions from their wheels ---------------------------------------------------------------------------
-
-def extension_path(name: str) -> Path:
-    """The `name` extension (ducklake, postgres_scanner) as shipped by its duckdb-extension-<name> wheel for the
-    DuckDB version in use."""
-    import importlib
-
-    package = f"duckdb_extension_{name}"
-    try:
-        module = importlib.import_module(package)
-    except ImportError:
-        raise EujpError(f"the {name} extension is not installed: install {package.replace('_', '-')}=="
-                        f"{duckdb.__version__}") from None
-    path = Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
-    if not path.is_file():
-        raise EujpError(f"{name} for DuckDB {duckdb.__version__} is not at {path}: install "
-                        f"{package.replace('_', '-')}=={duckdb.__version__}")
-    return path
-
-
-def load_extension(conn: duckdb.DuckDBPyConnection, name: str) -> None:
-    """LOAD `name` from its installed wheel (signed), never download (autoinstall off)."""
-    conn.execute("SET autoinstall_known_extensions = false")
-    conn.execute(f"LOAD '{_literal(str(extension_path(name)))}'")
-
+# --- extensions from their wheels: eujp.bi.extension_path / load_extension (one place for DuckDB's extensions) ---
 
 def _literal(text: str) -> str:
     return text.replace("'", "''")
@@ -148,8 +125,6 @@ def attach(conn: duckdb.DuckDBPyConnection, cfg: LakeConfig, *, read_only: bool 
            alias: str = ALIAS) -> None:
     """ATTACH the lake as `alias` on `conn`: the extensions it needs, S3 credentials from AWS_* when its data
     (or catalog) is on S3, then `ATTACH 'ducklake:...'`."""
-    from eujp.bi import configure_remote
-
     load_extension(conn, "ducklake")
     if not cfg.embedded:
         load_extension(conn, "postgres_scanner")

@@ -279,14 +279,8 @@ def check_prefect_api(api_url: str | None) -> Check:
 def check_lake_catalog(settings: Settings) -> Check:
     """The lake's catalog (eujp.lake, EUJP_LAKE_CATALOG): a valid setting; a PostgreSQL catalog answers (attached
     read-only through the postgres_scanner extension, the password never shown)."""
-    from eujp.lake import (
-        LAKE_CATALOG_ENV,
-        SINGLE_FILE_ENV,
-        SINGLE_FILE_MAX_ROWS_ENV,
-        SingleFile,
-        extension_path,
-        lake_config,
-    )
+    from eujp.bi import extension_path
+    from eujp.lake import LAKE_CATALOG_ENV, SINGLE_FILE_ENV, SINGLE_FILE_MAX_ROWS_ENV, SingleFile, lake_config
 
     try:
         single_file = SingleFile.from_env()

@@ -14,9 +14,8 @@ import boto3
 import duckdb
 import pytest
 
-from eujp.bi import httpfs_extension_path
+from eujp.bi import extension_path, httpfs_extension_path
 from eujp.config import Settings
-from eujp.lake import extension_path
 from eujp.publish import read_latest_pointer
 from eujp.run import publish
 from eujp.storage import open_store
