@@ -384,13 +384,28 @@ class Stream:
     fails, fails (`_fail_or_quarantine`).
 
     When all the wire rows fit in one chunk, they are transformed together: exactly the whole-batch
-    transform. Otherwise each parsed piece is split by a hash of the source's `transform_key` into
-    `ceil(rows / (0.8 * limit))` buckets spilled to Arrow IPC files under `spill_dir`, and each bucket is one
-    chunk (a bucket over `limit` rows is split again with another hash). The transform never relates rows
-    that differ in a transform_key column, and every row of a key lands in the same bucket in payload order,
-    so the chunks' results together are exactly the whole-batch result, and no natural key occurs in two
-    chunks (uniqueness across chunks by construction; the audit checks it again on the staged table). Each
-    chunk is transformed with the batch's source_version (the latest of the loaded payloads).
+    transform. Otherwise, for a source with wire groups (`Source.wire_groups`, Comext: TIME_PERIOD), that one
+    column (and the version column) of each payload is read alone first (a scan, `_plan`): payloads that share
+    a value of it may share a key and are one group; payloads that share none cannot. Groups, in payload
+    order, are packed into chunks of at most `limit` wire rows, parsed in memory and transformed, nothing
+    written to disk (monthly files: two or so per chunk at the default limit); only a group over `limit` (one
+    payload of many months, each month throughout it) is hash-spilled, alone, as below. A payload whose
+    column cannot be read is quarantined when it also fails to parse (when it parses, every payload is
+    spilled, as without wire groups).
+
+    Spilled (a source without wire groups, or a group over the limit): each parsed piece is split by a hash
+    of the source's `transform_key` into `ceil(rows / (0.8 * limit))` buckets spilled to Arrow IPC files
+    under `spill_dir`, and each bucket is one chunk (a bucket over `limit` rows is split again with another
+    hash).
+
+    The transform never relates rows that differ in a transform_key column, and every row of a key lands in
+    the same chunk in payload order (one group, or one bucket), so the chunks' results together are exactly
+    the whole-batch result, and no natural key occurs in two chunks (uniqueness across chunks by
+    construction; the audit checks it again on the staged table). Each chunk is transformed with the batch's
+    source_version (the latest of the loaded payloads): spilled, it is known once every payload is parsed;
+    in groups, it is the latest version the scans read (`WireGroups.version`), confirmed by a payload of that
+    version that parses (its chunk goes first; when it fails, the next candidate is parsed first, and
+    nothing kept), so that a quarantined payload never stamps the batch.
     """
 
     source: Source

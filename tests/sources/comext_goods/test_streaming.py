@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from eujp.landing import RawPayload
 from eujp.parse.sdmx_csv import _NUMBER, parse_comext_csv
-from eujp.pipeline import line_pieces, load_countries, parse_and_transform, parse_payloads
+from eujp.pipeline import count_data_lines, line_pieces, load_countries, parse_and_transform, parse_payloads
 from eujp.sources import SOURCES_BY_NAME
 
 COMEXT = SOURCES_BY_NAME["comext_goods"]
@@ -187,13 +187,20 @@ def assert_same(got, want):
         want_valid.select(pl.col("value_eur").sum(), pl.col("quantity_kg").sum()).rows()
 
 
-def test_monthly_payloads_over_the_limit_are_chunked_in_memory_without_spilling(countries, tmp_path):
-    """Twelve month files (12 rows each, one with a bad row, the latest stamp in the LAST one): at a limit of
-    30 rows, chunks of two months each, nothing written to disk, exactly the one-batch result."""
+@pytest.mark.parametrize("file_backed", [False, True])
+def test_monthly_payloads_over_the_limit_are_chunked_in_memory_without_spilling(countries, tmp_path, file_backed):
+    """Twelve month files (12 rows each, one with a bad row, the latest stamp in the LAST one), in memory (as
+    read back from the raw zone) or files (a snapshot folder: the month column is scanned from the file): at
+    a limit of 30 rows, chunks of two months each, nothing written to disk, exactly the one-batch result."""
     payloads = [month_payload(f"m{m:02d}", [f"2025-{m:02d}"], stamp=f"{m:02d}/08/26 11:00:00",
                               extra=[row(product="123", period=f"2025-{m:02d}")] if m == 5 else [])
                 for m in range(1, 13)]
-    total = sum(p.data.count(b"\n") - 1 for p in payloads)
+    if file_backed:
+        (tmp_path / "snapshot").mkdir()
+        for p in payloads:
+            (tmp_path / "snapshot" / f"{p.name}.csv").write_bytes(p.data)
+        payloads = [RawPayload.from_file("comext_goods", tmp_path / "snapshot" / f"{p.name}.csv") for p in payloads]
+    total = sum(count_data_lines(p) for p in payloads)
     (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
     one = stream_all(payloads, countries, total, tmp_path / "one")
     chunked = stream_all(payloads, countries, 30, tmp_path / "chunked")
