@@ -468,9 +468,9 @@ class Stream:
 
     def _memory_chunk(self, indices: Iterable[int], parsed: Callable[[int, list[str | None]], None],
                       done: Callable[[], None]) -> Iterator[TransformResult]:
-        """The payloads `indices` parsed (each that fails quarantined whole), concatenated in payload order and
-        transformed as one chunk; `parsed(i, versions of its pieces)` is told of each payload parsed, `done()`
-        once all are, before the transform (which stamps self.version)."""
+        """The payloads `indices` parsed (each that fails quarantined whole), concatenated in payload order
+        and transformed as one chunk; `parsed(i, versions of its pieces)` is told of each payload parsed,
+        `done()` once all are, before the transform (which stamps self.version)."""
         frames = []
         for i in indices:
             payload = self.payloads[i]
@@ -502,8 +502,8 @@ class Stream:
     def _spilled(self, indices: Iterable[int], buckets: int, parsed: Callable[[int, list[str | None]], None],
                  done: Callable[[], None]) -> Iterator[TransformResult]:
         """The payloads `indices` parsed piece by piece, each piece hash-partitioned by transform_key into
-        `buckets` Arrow files, then each bucket read back and transformed as a chunk (`_bounded`); `parsed` and
-        `done` as in `_memory_chunk`."""
+        `buckets` Arrow files, then each bucket read back and transformed as a chunk (`_bounded`); `parsed`
+        and `done` as in `_memory_chunk`."""
         spill = Path(tempfile.mkdtemp(prefix=f"eujp-{self.source.name}-wire-", dir=self.spill_dir))
         try:
             for i in indices:
@@ -534,7 +534,7 @@ class Stream:
         finally:
             shutil.rmtree(spill, ignore_errors=True)
 
-    # --- payloads grouped by the values of a key column (Source.wire_groups) ---------------------------------
+    # --- payloads grouped by the values of a key column (Source.wire_groups) ------------------------------
 
     def _scan(self, payload: RawPayload) -> tuple[list, str | None] | None:
         """(distinct values of the wire group column, source_version) of a payload, from those two columns
@@ -567,9 +567,9 @@ class Stream:
         """The chunks of a source with wire groups: payloads that share a value of the group column (and so
         may share a key) are one group (union-find); groups, in payload order, are packed into in-memory
         chunks of at most `limit` lines ("memory", payload indices in order), a group over `limit` is
-        hash-spilled alone ("spill"). Also each payload's scanned version, the parse errors of the
-        payloads that could not be scanned, and `lines`. None (spill every payload, as without wire groups) when a payload
-        cannot be scanned but parses."""
+        hash-spilled alone ("spill"). Also each payload's scanned version, the parse errors of the payloads
+        that could not be scanned, and `lines`. None (spill every payload, as without wire groups) when a
+        payload cannot be scanned but parses."""
         n = len(self.payloads)
         parent = list(range(n))
 
@@ -588,9 +588,9 @@ class Stream:
                 if scanned is None:
                     error = self._parse_error(payload)
                     if error is None:
-                        log.warning("%s: payload %s: column %s cannot be read alone, yet the payload parses: "
-                                    "every payload is hash-partitioned to disk", self.source.name, payload.name,
-                                    self.source.wire_groups.column)
+                        log.warning("%s: payload %s: column %s cannot be read alone, yet the payload "
+                                    "parses: every payload is hash-partitioned to disk", self.source.name,
+                                    payload.name, self.source.wire_groups.column)
                         return None
                     failed[i] = error
                     continue
@@ -617,9 +617,9 @@ class Stream:
                 units.append(("memory", members))
                 open_lines = size
         spilled = sum(1 for kind, _ in units if kind == "spill")
-        log.info("%s: %d payloads in %d groups of %s: %d in-memory chunk(s), %d group(s) over %d rows spilled",
-                 self.source.name, n, len(groups), self.source.wire_groups.column, len(units) - spilled, spilled,
-                 self.limit)
+        log.info("%s: %d payloads in %d groups of %s: %d in-memory chunk(s), %d group(s) over %d rows "
+                 "spilled", self.source.name, n, len(groups), self.source.wire_groups.column,
+                 len(units) - spilled, spilled, self.limit)
         return units, versions, failed, lines
 
     def _grouped(self, units: list[tuple[str, list[int]]], versions: list[str | None],
@@ -642,8 +642,9 @@ class Stream:
             stamped = [v for v in mine if v]
             got = max(stamped) if stamped else None
             if got != versions[i]:
-                raise EujpError(f"{self.source.name}: payload {self.payloads[i].name}: its parse gives source_version "
-                                f"{got!r}, its {self.source.wire_groups.version_column} column {versions[i]!r}: "
+                raise EujpError(f"{self.source.name}: payload {self.payloads[i].name}: its parse gives "
+                                f"source_version {got!r}, its {self.source.wire_groups.version_column} column "
+                                f"{versions[i]!r}: "
                                 "Source.wire_groups.version must read it as the parser does")
             loaded.add(i)
 
@@ -659,7 +660,8 @@ class Stream:
             self.version = version
 
         target = latest()
-        first = next((k for k, (_, members) in enumerate(units) if any(versions[i] == target for i in members)), 0)
+        first = next((k for k, (_, members) in enumerate(units)
+                      if any(versions[i] == target for i in members)), 0)
         for k in [first, *(k for k in range(len(units)) if k != first)]:
             kind, members = units[k]
             done = confirm if k == first else (lambda: None)

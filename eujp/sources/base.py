@@ -65,11 +65,11 @@ class CoverageFeed:
 class WireGroups:
     """How the payloads of a streamed source (`Source.transform_key`) that can share a key are found without
     parsing them (eujp.pipeline.Stream): by the distinct values of one wire column that is part of the
-    transform key (Comext: TIME_PERIOD), read alone from each payload. Payloads that share no value of it share
-    no key, so they are parsed and transformed in memory, a few at a time, instead of being hash-partitioned
-    to disk. `version` gives the source_version the source's parser gives a payload, from the distinct values
-    of `version_column` (a frame of that one column): the batch's version is then known before its first
-    chunk is transformed. The parser must give exactly that version (Stream checks it)."""
+    transform key (Comext: TIME_PERIOD), read alone from each payload. Payloads that share no value of it
+    share no key, so they are parsed and transformed in memory, a few at a time, instead of being
+    hash-partitioned to disk. `version` gives the source_version the source's parser gives a payload, from
+    the distinct values of `version_column` (a frame of that one column): the batch's version is then known
+    before its first chunk is transformed. The parser must give exactly that version (Stream checks it)."""
 
     column: str
     version_column: str
@@ -123,8 +123,8 @@ class Source:
         if self.fetch is not None and self.endpoint is None:
             raise ValueError(f"source {self.name}: a live request plan needs an endpoint")
         if self.wire_groups is not None and self.wire_groups.column not in self.transform_key:
-            raise ValueError(f"source {self.name}: wire group column {self.wire_groups.column!r} is not part of "
-                             f"its transform_key {self.transform_key}")
+            raise ValueError(f"source {self.name}: wire group column {self.wire_groups.column!r} is not "
+                             f"part of its transform_key {self.transform_key}")
 
     def extension_of(self, kind: str) -> str:
         """The extension a payload of `kind` is landed with: the data's, the label feed's or the coverage's."""

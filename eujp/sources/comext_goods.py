@@ -27,9 +27,9 @@ replayed with it (`eujp run --from-raw`, `--as-of`). eujp.reconcile compares the
 in all 12 months two-sided with ext_lt_maineu's totals.
 
 Comext revises the months of the current and the previous year, so the next request restarts at January of
-the year before the newest month loaded. Payloads are streamed in chunks (`transform_key`, eujp.pipeline.Stream):
-payloads that share no month (`wire_groups`: TIME_PERIOD) are chunked in memory, a payload of many months
-over EUJP_BATCH_ROWS rows is hash-partitioned to disk.
+the year before the newest month loaded. Payloads are streamed in chunks (`transform_key`,
+eujp.pipeline.Stream): payloads that share no month (`wire_groups`: TIME_PERIOD) are chunked in memory, a
+payload of many months over EUJP_BATCH_ROWS rows is hash-partitioned to disk.
 """
 
 from __future__ import annotations
