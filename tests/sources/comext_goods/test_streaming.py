@@ -327,3 +327,21 @@ def reference_pieces(data: bytes, max_lines: int) -> list[tuple[int, bytes, byte
     if buf or first == 2:
         pieces.append((first, header, bytes(buf)))
     return pieces
+
+
+def test_a_wire_group_version_that_is_not_the_parsers_fails_the_stream_clearly(countries, tmp_path):
+    """Chunks are stamped with the version the scans read before anything is parsed: a source whose
+    WireGroups.version reads LAST UPDATE otherwise than its parser would stamp rows wrongly, so it fails."""
+    from dataclasses import replace
+
+    from eujp.errors import EujpError
+    from eujp.pipeline import source_stream
+    from eujp.sources.base import WireGroups
+
+    wrong = replace(COMEXT, wire_groups=WireGroups("TIME_PERIOD", "LAST UPDATE", lambda stamps: "2000-01-01"))
+    payloads = [month_payload(f"m{m}", [f"2025-0{m}"]) for m in (1, 2, 3)]
+    stream = source_stream(wrong, payloads, countries, limit=20, spill_dir=tmp_path)
+    with pytest.raises(EujpError, match="its parse gives source_version '2026-08-14T11:00:00', its LAST UPDATE "
+                                        "column '2000-01-01'"):
+        list(stream.chunks())
+    assert list(tmp_path.iterdir()) == []
