@@ -7,12 +7,13 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import math
 import shutil
 import tempfile
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -273,33 +274,49 @@ def line_pieces(payload: RawPayload, max_lines: int) -> Iterator[tuple[int, byte
     """(line number of the piece's first line, header line, piece) of a line-oriented payload (SDMX-CSV), in
     pieces of at most `max_lines` lines after the header line, cut at line ends only, never inside a quoted
     field (a piece holding an odd number of '"' is carried on). A payload that holds no line end after its
-    header comes as one piece. Memory: one block and one piece."""
+    header comes as one piece. Memory: one block and one piece. Time: linear: each block's line ends are
+    counted once, and located (their offsets kept) only once the buffer holds `max_lines` of them; each
+    piece is counted for quotes once."""
     header = b""
     buf = bytearray()
+    count = 0  # line ends in buf
+    ends = np.empty(0, dtype=np.int64)  # offsets of the line ends in buf[:located]
+    located = 0
     first = 2
     for block in _blocks(payload):
+        buf += block
         if not header:
-            buf += block
             end = buf.find(b"\n")
             if end < 0:
                 continue
-            header, buf = bytes(buf[:end + 1]), bytearray(buf[end + 1:])
+            header = bytes(buf[:end + 1])
+            del buf[:end + 1]
+            count = buf.count(b"\n")
         else:
-            buf += block
-        while True:
-            ends = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 10)
-            if len(ends) < max_lines:
+            count += block.count(b"\n")
+        while count >= max_lines:
+            if located < len(buf):
+                view = np.frombuffer(buf, dtype=np.uint8)
+                ends = np.concatenate([ends, np.flatnonzero(view[located:] == 10) + located])
+                del view  # buf is resized below
+                located = len(buf)
+            last = max_lines - 1  # the index of the piece's last line end
+            cut = int(ends[last]) + 1
+            quotes = buf.count(b'"', 0, cut)
+            while quotes % 2 and last + 1 < len(ends):  # a quoted field spans the cut: on to an even count
+                last += 1
+                quotes += buf.count(b'"', cut, int(ends[last]) + 1)
+                cut = int(ends[last]) + 1
+            if quotes % 2:
                 break
-            cut = int(ends[max_lines - 1]) + 1
-            if buf.count(b'"', 0, cut) % 2:  # a quoted field spans the cut: take the lines up to an even count
-                cut = next((int(e) + 1 for e in ends[max_lines:] if buf.count(b'"', 0, int(e) + 1) % 2 == 0), 0)
-                if not cut:
-                    break
-            piece = bytes(buf[:cut])
+            with memoryview(buf) as view:
+                piece = view[:cut].tobytes()
             del buf[:cut]
-            lines = piece.count(b"\n")
+            ends = ends[last + 1:] - cut
+            located -= cut
+            count -= last + 1
             yield first, header, piece
-            first += lines
+            first += last + 1
     if payload.data is None:
         payload._check_file()  # the file did not change while it was read
     if not header:
@@ -367,13 +384,28 @@ class Stream:
     fails, fails (`_fail_or_quarantine`).
 
     When all the wire rows fit in one chunk, they are transformed together: exactly the whole-batch
-    transform. Otherwise each parsed piece is split by a hash of the source's `transform_key` into
-    `ceil(rows / (0.8 * limit))` buckets spilled to Arrow IPC files under `spill_dir`, and each bucket is one
-    chunk (a bucket over `limit` rows is split again with another hash). The transform never relates rows
-    that differ in a transform_key column, and every row of a key lands in the same bucket in payload order,
-    so the chunks' results together are exactly the whole-batch result, and no natural key occurs in two
-    chunks (uniqueness across chunks by construction; the audit checks it again on the staged table). Each
-    chunk is transformed with the batch's source_version (the latest of the loaded payloads).
+    transform. Otherwise, for a source with wire groups (`Source.wire_groups`, Comext: TIME_PERIOD), that one
+    column (and the version column) of each payload is read alone first (a scan, `_plan`): payloads that share
+    a value of it may share a key and are one group; payloads that share none cannot. Groups, in payload
+    order, are packed into chunks of at most `limit` wire rows, parsed in memory and transformed, nothing
+    written to disk (monthly files: two or so per chunk at the default limit); only a group over `limit` (one
+    payload of many months, each month throughout it) is hash-spilled, alone, as below. A payload whose
+    column cannot be read is quarantined when it also fails to parse (when it parses, every payload is
+    spilled, as without wire groups).
+
+    Spilled (a source without wire groups, or a group over the limit): each parsed piece is split by a hash
+    of the source's `transform_key` into `ceil(rows / (0.8 * limit))` buckets spilled to Arrow IPC files
+    under `spill_dir`, and each bucket is one chunk (a bucket over `limit` rows is split again with another
+    hash).
+
+    The transform never relates rows that differ in a transform_key column, and every row of a key lands in
+    the same chunk in payload order (one group, or one bucket), so the chunks' results together are exactly
+    the whole-batch result, and no natural key occurs in two chunks (uniqueness across chunks by
+    construction; the audit checks it again on the staged table). Each chunk is transformed with the batch's
+    source_version (the latest of the loaded payloads): spilled, it is known once every payload is parsed;
+    in groups, it is the latest version the scans read (`WireGroups.version`), confirmed by a payload of that
+    version that parses (its chunk goes first; when it fails, the next candidate is parsed first, and
+    nothing kept), so that a quarantined payload never stamps the batch.
     """
 
     source: Source
@@ -386,6 +418,7 @@ class Stream:
     quarantined: list[pl.DataFrame] = field(default_factory=list)
     payload_errors: list[str] = field(default_factory=list)
     chunk_wire_rows: list[int] = field(default_factory=list)
+    _failed: set[int] = field(default_factory=set, repr=False)  # id() of the payloads quarantined
 
     @property
     def quarantined_rows(self) -> int:
@@ -405,15 +438,21 @@ class Stream:
         if len(self.payloads) == 1 or self.source.replace_scope == ():
             raise exc
         log.warning("%s: %s; the payload is quarantined whole, the other payloads load", self.source.name, exc)
+        self._failed.add(id(payload))
         self.quarantined.append(quarantine_payload(payload, exc))
         self.payload_errors.append(str(exc))
 
     def chunks(self) -> Iterator[TransformResult]:
-        total = sum(count_data_lines(p) for p in self.payloads)
+        lines = [count_data_lines(p) for p in self.payloads]
+        total = sum(lines)
         if total <= self.limit:
             yield from self._in_memory()
         else:
-            yield from self._spilled(math.ceil(total / (0.8 * self.limit)))
+            plan = self._plan(lines) if self.source.wire_groups is not None else None
+            if plan is None:
+                yield from self._spilled_all(math.ceil(total / (0.8 * self.limit)))
+            else:
+                yield from self._grouped(*plan)
         if len(self.quarantined) == len(self.payloads):
             raise ParseError(f"every payload of {self.source.name} failed to parse: "
                              + " | ".join(self.payload_errors))
@@ -423,45 +462,66 @@ class Stream:
         self.version = max(stamped) if stamped else None
 
     def _in_memory(self) -> Iterator[TransformResult]:
-        frames, versions = [], []
-        for payload in self.payloads:
+        versions: list[str | None] = []
+        yield from self._memory_chunk(range(len(self.payloads)), lambda i, mine: versions.extend(mine),
+                                      lambda: self._finish_version(versions))
+
+    def _memory_chunk(self, indices: Iterable[int], parsed: Callable[[int, list[str | None]], None],
+                      done: Callable[[], None]) -> Iterator[TransformResult]:
+        """The payloads `indices` parsed (each that fails quarantined whole), concatenated in payload order
+        and transformed as one chunk; `parsed(i, versions of its pieces)` is told of each payload parsed,
+        `done()` once all are, before the transform (which stamps self.version)."""
+        frames = []
+        for i in indices:
+            payload = self.payloads[i]
             try:
                 with self.step("parse"):
-                    parsed = list(self._pieces(payload))
+                    pieces = list(self._pieces(payload))
             except ParseError as exc:
                 self._fail_or_quarantine(payload, exc)
                 continue
-            frames += [p.frame for p in parsed]
-            versions += [p.source_version for p in parsed]
+            frames += [p.frame for p in pieces]
+            parsed(i, [p.source_version for p in pieces])
+            del pieces
+        done()
         if not frames:
             return
-        self._finish_version(versions)
         wire = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
         del frames
         self.chunk_wire_rows.append(wire.height)
         with self.step("transform"):
             result = run_transform(self.source, wire, self.version, self.countries)
+        del wire
         yield result
 
-    def _spilled(self, buckets: int) -> Iterator[TransformResult]:
+    def _spilled_all(self, buckets: int) -> Iterator[TransformResult]:
+        versions: list[str | None] = []
+        yield from self._spilled(range(len(self.payloads)), buckets, lambda i, mine: versions.extend(mine),
+                                 lambda: self._finish_version(versions))
+
+    def _spilled(self, indices: Iterable[int], buckets: int, parsed: Callable[[int, list[str | None]], None],
+                 done: Callable[[], None]) -> Iterator[TransformResult]:
+        """The payloads `indices` parsed piece by piece, each piece hash-partitioned by transform_key into
+        `buckets` Arrow files, then each bucket read back and transformed as a chunk (`_bounded`); `parsed`
+        and `done` as in `_memory_chunk`."""
         spill = Path(tempfile.mkdtemp(prefix=f"eujp-{self.source.name}-wire-", dir=self.spill_dir))
         try:
-            versions = []
-            for i, payload in enumerate(self.payloads):
+            for i in indices:
+                payload = self.payloads[i]
                 mine = []  # a payload quarantined halfway does not stamp the batch
                 try:
-                    for j, parsed in enumerate(self._pieces_timed(payload)):
-                        mine.append(parsed.source_version)
+                    for j, piece in enumerate(self._pieces_timed(payload)):
+                        mine.append(piece.source_version)
                         with self.step("parse"):  # the spill is part of reading the payloads
-                            self._spill(parsed.frame, spill, f"{i:06d}-{j:06d}", buckets)
-                        del parsed
+                            self._spill(piece.frame, spill, f"{i:06d}-{j:06d}", buckets)
+                        del piece
                 except ParseError as exc:
                     for leftover in spill.glob(f"*/{i:06d}-*.arrow"):
                         leftover.unlink()
                     self._fail_or_quarantine(payload, exc)
                     continue
-                versions += mine
-            self._finish_version(versions)
+                parsed(i, mine)
+            done()
             for bucket in range(buckets):
                 files = sorted((spill / str(bucket)).glob("*.arrow"))
                 if not files:
@@ -473,6 +533,146 @@ class Stream:
                 yield from self._bounded(wire, seed=1)
         finally:
             shutil.rmtree(spill, ignore_errors=True)
+
+    # --- payloads grouped by the values of a key column (Source.wire_groups) ------------------------------
+
+    def _scan(self, payload: RawPayload) -> tuple[list, str | None] | None:
+        """(distinct values of the wire group column, source_version) of a payload, from those two columns
+        alone (a file is scanned, never held); None when they cannot be read so."""
+        groups = self.source.wire_groups
+        columns = [groups.column, groups.version_column]
+        try:
+            if payload.data is None:
+                frame = (pl.scan_csv(payload.path, infer_schema=False).select(columns).unique()
+                         .collect(engine="streaming"))
+                payload._check_file()
+            else:
+                frame = pl.read_csv(io.BytesIO(payload.data), columns=columns, infer_schema=False).unique()
+            return frame.get_column(groups.column).unique().to_list(), groups.version(
+                frame.select(groups.version_column))
+        except (pl.exceptions.PolarsError, ParseError, ValueError):
+            return None
+
+    def _parse_error(self, payload: RawPayload) -> ParseError | None:
+        """The ParseError parsing `payload` (piece by piece, nothing kept) raises, None when it parses."""
+        try:
+            for _ in self._pieces(payload):
+                pass
+        except ParseError as exc:
+            return exc
+        return None
+
+    def _plan(self, lines: list[int]) -> tuple[list[tuple[str, list[int]]], list[str | None],
+                                                  dict[int, ParseError], list[int]] | None:
+        """The chunks of a source with wire groups: payloads that share a value of the group column (and so
+        may share a key) are one group (union-find); groups, in payload order, are packed into in-memory
+        chunks of at most `limit` lines ("memory", payload indices in order), a group over `limit` is
+        hash-spilled alone ("spill"). Also each payload's scanned version, the parse errors of the payloads
+        that could not be scanned, and `lines`. None (spill every payload, as without wire groups) when a
+        payload cannot be scanned but parses."""
+        n = len(self.payloads)
+        parent = list(range(n))
+
+        def root(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        owner: dict = {}
+        versions: list[str | None] = [None] * n
+        failed: dict[int, ParseError] = {}
+        for i, payload in enumerate(self.payloads):
+            with self.step("parse"):
+                scanned = self._scan(payload)
+                if scanned is None:
+                    error = self._parse_error(payload)
+                    if error is None:
+                        log.warning("%s: payload %s: column %s cannot be read alone, yet the payload "
+                                    "parses: every payload is hash-partitioned to disk", self.source.name,
+                                    payload.name, self.source.wire_groups.column)
+                        return None
+                    failed[i] = error
+                    continue
+            values, versions[i] = scanned
+            for value in values:
+                j = root(owner.setdefault(value, i))
+                if j != root(i):
+                    parent[max(j, root(i))] = min(j, root(i))
+        groups: dict[int, list[int]] = {}
+        for i in range(n):
+            if i not in failed:
+                groups.setdefault(root(i), []).append(i)
+        units: list[tuple[str, list[int]]] = []
+        open_lines = None  # lines of the last unit while it is an in-memory chunk that can take more
+        for members in groups.values():  # in order of their first payload
+            size = sum(lines[i] for i in members)
+            if size > self.limit:
+                units.append(("spill", members))
+                open_lines = None
+            elif open_lines is not None and open_lines + size <= self.limit:
+                units[-1] = ("memory", sorted(units[-1][1] + members))
+                open_lines += size
+            else:
+                units.append(("memory", members))
+                open_lines = size
+        spilled = sum(1 for kind, _ in units if kind == "spill")
+        log.info("%s: %d payloads in %d groups of %s: %d in-memory chunk(s), %d group(s) over %d rows "
+                 "spilled", self.source.name, n, len(groups), self.source.wire_groups.column,
+                 len(units) - spilled, spilled, self.limit)
+        return units, versions, failed, lines
+
+    def _grouped(self, units: list[tuple[str, list[int]]], versions: list[str | None],
+                 failed: dict[int, ParseError], lines: list[int]) -> Iterator[TransformResult]:
+        """The units of `_plan`, each parsed then transformed. The batch's version (the latest of the loaded
+        payloads) must be known before the first transform: it is the latest scanned version, confirmed by
+        a payload of that version that parses; the unit holding the first such payload goes first (another
+        candidate is parsed, and nothing kept, only when it fails)."""
+        for i, exc in failed.items():
+            self._fail_or_quarantine(self.payloads[i], exc)
+        loaded: set[int] = set()
+
+        def bad(i: int) -> bool:
+            return id(self.payloads[i]) in self._failed
+
+        def latest() -> str | None:
+            return max((v for i, v in enumerate(versions) if v and not bad(i)), default=None)
+
+        def parsed(i: int, mine: list[str | None]) -> None:
+            stamped = [v for v in mine if v]
+            got = max(stamped) if stamped else None
+            if got != versions[i]:
+                raise EujpError(f"{self.source.name}: payload {self.payloads[i].name}: its parse gives "
+                                f"source_version {got!r}, its {self.source.wire_groups.version_column} column "
+                                f"{versions[i]!r}: "
+                                "Source.wire_groups.version must read it as the parser does")
+            loaded.add(i)
+
+        def confirm() -> None:
+            while (version := latest()) is not None and not any(versions[i] == version for i in loaded):
+                i = next(i for i, v in enumerate(versions) if v == version and not bad(i) and i not in loaded)
+                with self.step("parse"):
+                    error = self._parse_error(self.payloads[i])
+                if error is None:
+                    loaded.add(i)
+                else:
+                    self._fail_or_quarantine(self.payloads[i], error)
+            self.version = version
+
+        target = latest()
+        first = next((k for k, (_, members) in enumerate(units)
+                      if any(versions[i] == target for i in members)), 0)
+        for k in [first, *(k for k in range(len(units)) if k != first)]:
+            kind, members = units[k]
+            done = confirm if k == first else (lambda: None)
+            todo = [i for i in members if not bad(i)]
+            if kind == "memory":
+                yield from self._memory_chunk(todo, parsed, done)
+            else:
+                buckets = math.ceil(sum(lines[i] for i in members) / (0.8 * self.limit))
+                yield from self._spilled(todo, buckets, parsed, done)
+        if not units:
+            confirm()
 
     def _pieces_timed(self, payload: RawPayload) -> Iterator[ParsedPayload]:
         pieces = self._pieces(payload)

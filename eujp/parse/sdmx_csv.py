@@ -179,6 +179,12 @@ def _iso_last_update(frame: pl.DataFrame) -> str | None:
     return parsed.max().isoformat()
 
 
+def comext_version(stamps: pl.DataFrame) -> str | None:
+    """The source_version parse_comext_csv gives a payload, from the distinct values of its LAST UPDATE column
+    (a frame of that column): the latest, in ISO 8601 (eujp.sources.base.WireGroups.version)."""
+    return _iso_last_update(stamps)
+
+
 def parse_comext_csv(data: bytes) -> ParsedPayload:
     """Comext DS-045409 SDMX-CSV → wire frame.
 

@@ -62,6 +62,21 @@ class CoverageFeed:
 
 
 @dataclass(frozen=True)
+class WireGroups:
+    """How the payloads of a streamed source (`Source.transform_key`) that can share a key are found without
+    parsing them (eujp.pipeline.Stream): by the distinct values of one wire column that is part of the
+    transform key (Comext: TIME_PERIOD), read alone from each payload. Payloads that share no value of it
+    share no key, so they are parsed and transformed in memory, a few at a time, instead of being
+    hash-partitioned to disk. `version` gives the source_version the source's parser gives a payload, from
+    the distinct values of `version_column` (a frame of that one column): the batch's version is then known
+    before its first chunk is transformed. The parser must give exactly that version (Stream checks it)."""
+
+    column: str
+    version_column: str
+    version: Callable[[pl.DataFrame], str | None]
+
+
+@dataclass(frozen=True)
 class Source:
     name: str
     domain: str  # trade | defence | minerals (a new domain runs after these)
@@ -91,6 +106,9 @@ class Source:
     # never split a key (eujp.pipeline.Stream), so memory follows the chunk, not the source; the transform
     # must stamp `source_version` as given on every valid row. () = whole-batch transform.
     transform_key: tuple[str, ...] = ()
+    # How a streamed source's payloads that can share a key are found cheaply (see WireGroups); None: every
+    # payload of a source over EUJP_BATCH_ROWS wire rows is hash-partitioned by transform_key to disk.
+    wire_groups: WireGroups | None = None
     # The table's Great Expectations suite; None = expectations/<table>.json (eujp.validate.suite_path).
     suite: Path | None = None
     # Labels published beside the data (see LabelFeed); None: the source has none.
@@ -104,6 +122,9 @@ class Source:
                              f"{self.table.name}")
         if self.fetch is not None and self.endpoint is None:
             raise ValueError(f"source {self.name}: a live request plan needs an endpoint")
+        if self.wire_groups is not None and self.wire_groups.column not in self.transform_key:
+            raise ValueError(f"source {self.name}: wire group column {self.wire_groups.column!r} is not "
+                             f"part of its transform_key {self.transform_key}")
 
     def extension_of(self, kind: str) -> str:
         """The extension a payload of `kind` is landed with: the data's, the label feed's or the coverage's."""

@@ -27,7 +27,9 @@ replayed with it (`eujp run --from-raw`, `--as-of`). eujp.reconcile compares the
 in all 12 months two-sided with ext_lt_maineu's totals.
 
 Comext revises the months of the current and the previous year, so the next request restarts at January of
-the year before the newest month loaded. Payloads are streamed one at a time (`transform_key`).
+the year before the newest month loaded. Payloads are streamed in chunks (`transform_key`,
+eujp.pipeline.Stream): payloads that share no month (`wire_groups`: TIME_PERIOD) are chunked in memory, a
+payload of many months over EUJP_BATCH_ROWS rows is hash-partitioned to disk.
 """
 
 from __future__ import annotations
@@ -48,10 +50,10 @@ from eujp.http import EXPECT_CSV, Expect
 from eujp.incremental import month_add
 from eujp.landing import RawPayload
 from eujp.live import Endpoint, LiveContext, env_list
-from eujp.parse.sdmx_csv import parse_comext_csv
+from eujp.parse.sdmx_csv import comext_version, parse_comext_csv
 from eujp.schema import Table
 from eujp.schema.core import TS, D, S
-from eujp.sources.base import CoverageFeed, LabelFeed, Source
+from eujp.sources.base import CoverageFeed, LabelFeed, Source, WireGroups
 from transforms import comext_goods as transform
 
 log = logging.getLogger("eujp.live")
@@ -517,6 +519,8 @@ SOURCE = Source(
     period_column="period_code",
     watermark=comext_watermark,
     transform_key=transform.COMEXT_FACT_KEY,
+    # Monthly payloads share no key: chunked in memory, never spilled (a key always holds its month).
+    wire_groups=WireGroups(column="TIME_PERIOD", version_column="LAST UPDATE", version=comext_version),
     labels=LABELS,
     coverage=COVERAGE,
 )

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from eujp.landing import RawPayload
 from eujp.parse.sdmx_csv import _NUMBER, parse_comext_csv
-from eujp.pipeline import line_pieces, load_countries, parse_and_transform, parse_payloads
+from eujp.pipeline import count_data_lines, line_pieces, load_countries, parse_and_transform, parse_payloads
 from eujp.sources import SOURCES_BY_NAME
 
 COMEXT = SOURCES_BY_NAME["comext_goods"]
@@ -140,3 +140,208 @@ def test_obs_value_fast_path_equals_the_plain_number_rule(text):
 def test_obs_value_edge_cases(text, value):
     data = (HEADER + f"ESTAT:DS-045409(1.0),14/08/26 11:00:00,{row(value=text)}\r\n").encode()
     assert parse_comext_csv(data).frame.item(0, "OBS_VALUE") == value
+
+
+# --- payloads grouped by month (Source.wire_groups): chunked in memory, spilled only over the limit -----------
+
+def month_payload(name: str, periods: list[str], stamp: str = "14/08/26 11:00:00", value: str = "",
+                  extra: list[str] = ()) -> RawPayload:
+    """Both indicators of three products, two flows, for each of `periods`; `value` prefixes every figure."""
+    rows = [row(product=p, flow=f, indicator=i, period=m, value=f"{value}{k}{j}{len(m)}")
+            for m in periods for k, p in enumerate(("84834030", "84829900", "85011010"))
+            for f in ("1", "2") for j, i in enumerate(("VALUE_IN_EUROS", "QUANTITY_IN_100KG"))]
+    return payload(name, [*rows, *extra], stamp=stamp)
+
+
+class SpillWatch:
+    """A `step` observer that notes, at every step, whether a wire spill folder exists under `spill_dir`
+    (Stream makes it there while it spills, and removes it after the chunks)."""
+
+    def __init__(self, spill_dir):
+        self.spill_dir, self.seen = spill_dir, set()
+
+    def __call__(self, name):
+        self.seen.update(p.name for p in self.spill_dir.iterdir())
+        from contextlib import nullcontext
+        return nullcontext()
+
+
+def stream_all(payloads, countries, limit, spill_dir):
+    from eujp.pipeline import source_stream
+
+    watch = SpillWatch(spill_dir)
+    stream = source_stream(COMEXT, payloads, countries, step=watch, limit=limit, spill_dir=spill_dir)
+    parts = list(stream.chunks())
+    valid = pl.concat([r.valid for r in parts])
+    rejected = pl.concat([*(r.rejected for r in parts), *stream.quarantined])
+    assert list(spill_dir.iterdir()) == []  # nothing left behind
+    return stream, watch.seen, valid, rejected
+
+
+def assert_same(got, want):
+    (_, _, valid, rejected), (_, _, want_valid, want_rejected) = got, want
+    assert got[0].version == want[0].version
+    assert valid.sort(pl.all()).equals(want_valid.sort(pl.all()))
+    assert sorted(rejected.iter_rows()) == sorted(want_rejected.iter_rows())
+    assert valid.select(pl.col("value_eur").sum(), pl.col("quantity_kg").sum()).rows() == \
+        want_valid.select(pl.col("value_eur").sum(), pl.col("quantity_kg").sum()).rows()
+
+
+@pytest.mark.parametrize("file_backed", [False, True])
+def test_monthly_payloads_over_the_limit_are_chunked_in_memory_without_spilling(countries, tmp_path, file_backed):
+    """Twelve month files (12 rows each, one with a bad row, the latest stamp in the LAST one), in memory (as
+    read back from the raw zone) or files (a snapshot folder: the month column is scanned from the file): at
+    a limit of 30 rows, chunks of two months each, nothing written to disk, exactly the one-batch result."""
+    payloads = [month_payload(f"m{m:02d}", [f"2025-{m:02d}"], stamp=f"{m:02d}/08/26 11:00:00",
+                              extra=[row(product="123", period=f"2025-{m:02d}")] if m == 5 else [])
+                for m in range(1, 13)]
+    if file_backed:
+        (tmp_path / "snapshot").mkdir()
+        for p in payloads:
+            (tmp_path / "snapshot" / f"{p.name}.csv").write_bytes(p.data)
+        payloads = [RawPayload.from_file("comext_goods", tmp_path / "snapshot" / f"{p.name}.csv") for p in payloads]
+    total = sum(count_data_lines(p) for p in payloads)
+    (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
+    one = stream_all(payloads, countries, total, tmp_path / "one")
+    chunked = stream_all(payloads, countries, 30, tmp_path / "chunked")
+    assert one[0].chunk_wire_rows == [total]
+    assert sorted(chunked[0].chunk_wire_rows) == [24] * 5 + [25] and sum(chunked[0].chunk_wire_rows) == total
+    assert chunked[1] == set()  # no wire spill folder was ever made
+    assert chunked[0].version == "2026-08-12T11:00:00"
+    assert_same(chunked, one)
+    assert one[3].height == 1  # the bad row, rejected in both
+
+
+def test_payloads_that_share_months_are_one_group_and_a_later_landing_wins(countries, tmp_path, monkeypatch):
+    """A revision landing re-sends months 1-2: its payload and the first one share months, so they are one
+    group, in one chunk, in payload order; in one landing the different figures conflict exactly as in one
+    batch; as a later landing (transform_landings), its figures supersede the first ones exactly as in one
+    batch."""
+    from eujp.pipeline import transform_landings
+
+    first = month_payload("a", ["2025-01", "2025-02"])
+    march = month_payload("b", ["2025-03"])
+    april = month_payload("c", ["2025-04"])
+    revised = month_payload("d", ["2025-01", "2025-02"], stamp="20/09/26 11:00:00", value="9")
+    payloads = [first, march, april, revised]
+    (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
+    one = stream_all(payloads, countries, 1000, tmp_path / "one")
+    chunked = stream_all(payloads, countries, 50, tmp_path / "chunked")
+    assert 48 in chunked[0].chunk_wire_rows  # a and d together (24 + 24 rows), b and c in another chunk
+    assert chunked[1] == set()
+    assert one[0].version == chunked[0].version == "2026-09-20T11:00:00"
+    assert_same(chunked, one)
+
+    landed = [first, march, april, replace_landing(revised, 1)]
+    monkeypatch.setenv("EUJP_BATCH_ROWS", "1000")
+    whole, whole_version = transform_landings(COMEXT, landed, countries)
+    monkeypatch.setenv("EUJP_BATCH_ROWS", "30")
+    streamed, version = transform_landings(COMEXT, landed, countries)
+    assert version == whole_version == "2026-09-20T11:00:00"
+    assert streamed.valid.sort(pl.all()).equals(whole.valid.sort(pl.all()))
+    january = whole.valid.filter(pl.col("period_code") == "2025-01")
+    assert january.height == 6 and (january.get_column("value_eur") >= 900).all()  # the revision won
+
+
+def replace_landing(p: RawPayload, landing: int) -> RawPayload:
+    from dataclasses import replace
+
+    return replace(p, landing=landing)
+
+
+def test_a_group_over_the_limit_is_still_spilled_and_gives_the_one_batch_result(countries, tmp_path):
+    """ONE payload of six months (72 rows, the indicators of a key far apart) over a limit of 30 is
+    hash-spilled to disk; the month files beside it are chunked in memory; together the one-batch result."""
+    wide = month_payload("wide", [f"2024-{m:02d}" for m in range(1, 7)], stamp="01/08/26 11:00:00",
+                         extra=[row(period="2024-03", value="5")])
+    payloads = [month_payload("m01", ["2025-01"]), wide, month_payload("m02", ["2025-02"], value="3")]
+    (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
+    one = stream_all(payloads, countries, 1000, tmp_path / "one")
+    chunked = stream_all(payloads, countries, 30, tmp_path / "chunked")
+    assert [n for n in chunked[1] if n.startswith("eujp-comext_goods-wire-")]  # the wide payload was spilled
+    rows = chunked[0].chunk_wire_rows  # m01 in memory, the wide payload's buckets, m02 in memory
+    assert rows[0] == rows[-1] == 12 and len(rows) > 3 and max(rows) <= 30 and sum(rows) == 12 + 73 + 12
+    assert_same(chunked, one)  # the repeated row of 2024-03 judged as in one batch
+
+
+def test_a_payload_that_fails_its_parse_is_quarantined_whole_and_does_not_stamp_the_batch(countries, tmp_path):
+    """In grouped chunks: an HTML page (its month column cannot be read) and a month file cut mid-row (it
+    scans, its parse fails) that carries the latest stamp are quarantined by name; the batch's version is
+    that of the loaded payloads, as when the whole batch fits in one chunk."""
+    html = RawPayload("comext_goods", "page.csv", b"<html>\n<title>Busy</title>\n</html>\n", "x")
+    cut = month_payload("cut", ["2025-03"], stamp="30/09/26 11:00:00")
+    cut = RawPayload("comext_goods", "cut", cut.data[:-30], "x")
+    payloads = [month_payload("m01", ["2025-01"]), html, month_payload("m02", ["2025-02"],
+                stamp="15/08/26 11:00:00"), cut, month_payload("m04", ["2025-04"])]
+    (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
+    one = stream_all(payloads, countries, 1000, tmp_path / "one")
+    chunked = stream_all(payloads, countries, 30, tmp_path / "chunked")
+    assert chunked[1] == set()
+    assert chunked[0].version == one[0].version == "2026-08-15T11:00:00"
+    assert sorted(e.split(":")[0] for e in chunked[0].payload_errors) == ["cut", "page.csv"]
+    assert_same(chunked, one)
+
+
+@pytest.mark.parametrize("block", [1, 3, 7, 64, 1 << 20])
+@pytest.mark.parametrize("max_lines", [1, 2, 3, 5])
+@pytest.mark.parametrize("file_backed", [False, True])
+def test_line_pieces_read_in_small_blocks_gives_the_pieces_of_the_reference(monkeypatch, tmp_path, block,
+                                                                             max_lines, file_backed):
+    """Blocks smaller than a line, quoted fields holding line ends (and a piece that cannot be cut before
+    them): the pieces of the plain quadratic algorithm line_pieces had (below), for in-memory and file payloads."""
+    import eujp.pipeline
+
+    monkeypatch.setattr(eujp.pipeline, "READ_BLOCK", block)
+    lines = [f"ESTAT:DS-045409(1.0),14/08/26 11:00:00,{row(value=str(i))}\r\n" for i in range(9)]
+    lines[2] = 'ESTAT:DS-045409(1.0),"14/08/26\n11:00\n:00",' + row() + "\r\n"
+    lines[6] = 'ESTAT:DS-045409(1.0),"a ""quoted"" stamp\r\nover two lines",' + row() + "\n"
+    data = (HEADER + "".join(lines)).encode()
+    if file_backed:
+        (tmp_path / "p.csv").write_bytes(data)
+        p = RawPayload.from_file("comext_goods", tmp_path / "p.csv")
+    else:
+        p = RawPayload("comext_goods", "p", data, "x")
+    assert list(line_pieces(p, max_lines)) == reference_pieces(data, max_lines)
+
+
+def reference_pieces(data: bytes, max_lines: int) -> list[tuple[int, bytes, bytes]]:
+    """line_pieces as it was before it kept the line ends it found (every line end of the buffer searched again
+    after each block): here on the whole payload as one block, which gives the same pieces."""
+    import numpy as np
+
+    end = data.find(b"\n")
+    header, buf, first, pieces = data[:end + 1], bytearray(data[end + 1:]), 2, []
+    while True:
+        ends = np.flatnonzero(np.frombuffer(bytes(buf), dtype=np.uint8) == 10)
+        if len(ends) < max_lines:
+            break
+        cut = int(ends[max_lines - 1]) + 1
+        if buf.count(b'"', 0, cut) % 2:
+            cut = next((int(e) + 1 for e in ends[max_lines:] if buf.count(b'"', 0, int(e) + 1) % 2 == 0), 0)
+            if not cut:
+                break
+        piece = bytes(buf[:cut])
+        del buf[:cut]
+        pieces.append((first, header, piece))
+        first += piece.count(b"\n")
+    if buf or first == 2:
+        pieces.append((first, header, bytes(buf)))
+    return pieces
+
+
+def test_a_wire_group_version_that_is_not_the_parsers_fails_the_stream_clearly(countries, tmp_path):
+    """Chunks are stamped with the version the scans read before anything is parsed: a source whose
+    WireGroups.version reads LAST UPDATE otherwise than its parser would stamp rows wrongly, so it fails."""
+    from dataclasses import replace
+
+    from eujp.errors import EujpError
+    from eujp.pipeline import source_stream
+    from eujp.sources.base import WireGroups
+
+    wrong = replace(COMEXT, wire_groups=WireGroups("TIME_PERIOD", "LAST UPDATE", lambda stamps: "2000-01-01"))
+    payloads = [month_payload(f"m{m}", [f"2025-0{m}"]) for m in (1, 2, 3)]
+    stream = source_stream(wrong, payloads, countries, limit=20, spill_dir=tmp_path)
+    with pytest.raises(EujpError, match="its parse gives source_version '2026-08-14T11:00:00', its LAST UPDATE "
+                                        "column '2000-01-01'"):
+        list(stream.chunks())
+    assert list(tmp_path.iterdir()) == []
