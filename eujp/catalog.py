@@ -42,6 +42,7 @@ from typing import Any
 
 import duckdb
 
+from eujp.config import duckdb_config
 from eujp.docgen import layer
 from eujp.freshness import Freshness, assess
 from eujp.marts import CLAIMS_DIR, MART_CLAIMS, MODELS, SQL_DIR, claim_files, mart_sql
@@ -1011,7 +1012,7 @@ def write_catalog(warehouse_path: Path, out_path: Path, *, manifest: Mapping[str
     path. `suite_cache`: see suite_results."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+    with duckdb.connect(str(warehouse_path), read_only=True, config=duckdb_config()) as conn:
         text = render_catalog(conn, manifest=manifest, run_id=run_id, now=now, history_runs=history_runs,
                               evaluate_suites=evaluate_suites, report_link=report_link, suite_cache=suite_cache)
     tmp = out_path.with_name(f".{out_path.name}.part")

@@ -39,6 +39,7 @@ import duckdb
 import pyarrow as pa
 
 from eujp.bi import configure_remote, load_extension
+from eujp.config import duckdb_config
 from eujp.errors import PublishError
 from eujp.storage import LocalObjectStore, ObjectStore, open_store
 from eujp.warehouse import quote_ident
@@ -250,7 +251,7 @@ def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tabl
     from eujp.tables import ALL_TABLES
 
     tables = ALL_TABLES if tables is None else tables
-    conn = duckdb.connect()
+    conn = duckdb.connect(config=duckdb_config())
     try:
         attach(conn, cfg)
         if seconds is not None and (cfg.data_path.startswith("s3://") or cfg.catalog.startswith("s3://")):
@@ -405,7 +406,7 @@ def frozen_catalog(cfg: LakeConfig, work_dir: Path) -> Path | None:
 
 def snapshots(cfg: LakeConfig) -> list[dict]:
     """Every snapshot of the lake: id, time, and the runs it committed."""
-    conn = duckdb.connect()
+    conn = duckdb.connect(config=duckdb_config())
     try:
         attach(conn, cfg, read_only=True)
         rows = conn.execute(f"SELECT snapshot_id, snapshot_time, changes FROM ducklake_snapshots('{ALIAS}') "
@@ -478,7 +479,7 @@ def maintain(cfg: LakeConfig, store: ObjectStore, *, keep_days: float = DEFAULT_
         raise ValueError("keep_days and grace_hours must not be negative")
     now = now or datetime.now(UTC)
     protected = protected_snapshots(store)
-    conn = duckdb.connect()
+    conn = duckdb.connect(config=duckdb_config())
     try:
         attach(conn, cfg)
         rows = conn.execute(f"SELECT snapshot_id, snapshot_time FROM ducklake_snapshots('{ALIAS}') "
@@ -612,7 +613,7 @@ def fact_rows(warehouse_path: Path) -> dict[str, int]:
     """{fact table: rows} of a warehouse file, counted by DuckDB (a count reads no column)."""
     from eujp.tables import ALL_TABLES
 
-    with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+    with duckdb.connect(str(warehouse_path), read_only=True, config=duckdb_config()) as conn:
         return {t.name: conn.execute(f"SELECT count(*) FROM {quote_ident(t.name)}").fetchone()[0]
                 for t in ALL_TABLES if t.is_fact}
 
@@ -630,7 +631,7 @@ def slim_warehouse(source: Path, target: Path, tables) -> Path:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)
-    with duckdb.connect(str(target)) as conn:
+    with duckdb.connect(str(target), config=duckdb_config()) as conn:
         create_tables(conn, tables)
         conn.execute(f"ATTACH '{_literal(str(Path(source).resolve()))}' AS src (READ_ONLY)")
         for table in tables:

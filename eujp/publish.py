@@ -39,7 +39,7 @@ from typing import TypeVar
 
 import duckdb
 
-from eujp.config import RUN_ID_PATTERN
+from eujp.config import RUN_ID_PATTERN, duckdb_config
 from eujp.errors import PublishDeadlineError, PublishError
 from eujp.storage import ObjectStore, StoredObject, sha256_file
 from eujp.tables import ALL_TABLES
@@ -131,7 +131,7 @@ def export_parquet(warehouse_path: Path, out_dir: Path, tables=None) -> dict[str
     warehouse."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {}
-    with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+    with duckdb.connect(str(warehouse_path), read_only=True, config=duckdb_config()) as conn:
         for table in (ALL_TABLES if tables is None else tables):
             path = out_dir / f"{table.name}.parquet"
             target = "'" + path.as_posix().replace("'", "''") + "'"  # COPY TO takes no parameter

@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from eujp import reconcile
+from eujp.config import duckdb_config
 
 log = logging.getLogger("eujp")
 
@@ -418,5 +419,5 @@ def write_report(conn: duckdb.DuckDBPyConnection, out_path: Path, *, run_id: str
 def write_warehouse_report(warehouse_path: Path, out_path: Path, *, run_id: str | None = None,
                            parquet_href: str = PARQUET_HREF) -> Path:
     """write_report on a warehouse file opened read-only."""
-    with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+    with duckdb.connect(str(warehouse_path), read_only=True, config=duckdb_config()) as conn:
         return write_report(conn, out_path, run_id=run_id, parquet_href=parquet_href)
