@@ -142,7 +142,8 @@ def run_scenario(history: Path, day: Path, work: Path) -> dict:
         run["uploaded"] = uploaded(before, store_files(store), store)
         run["warehouse"] = warehouse_facts(warehouse) if run["exit_code"] == 0 else None
         runs[name] = run
-        print(f"  {name}: {run['seconds']:.1f} s, exit {run['exit_code']}, "
+        print(f"  {name}: {run['seconds']:.1f} s, peak {(run.get('peak_sampled') or 0) / 1e9:.2f} GB, "
+              f"exit {run['exit_code']}, "
               f"{upload_bytes(run['uploaded']) / 1e6:.1f} MB uploaded, "
               f"{run['uploaded'].get(COPIED, {}).get('bytes', 0) / 1e6:.1f} MB copied server-side", flush=True)
         if run["exit_code"]:
@@ -180,9 +181,9 @@ def render(results: dict) -> str:
                          "the defaults") + " (EUJP_SINGLE_FILE, EUJP_SINGLE_FILE_MAX_ROWS, EUJP_LAKE_CATALOG)."), "",
         ("Uploaded: the bytes the client sends (new or changed objects); copied server-side: the latest/ aliases, "
          "copies the store makes of the run's objects (S3 CopyObject: no byte sent), not uploaded."), "",
-        ("| run | wall | load avg before → after | uploaded | copied server-side | of which .duckdb | Parquet | lake "
+        ("| run | wall | peak RSS | load avg before → after | uploaded | copied server-side | of which .duckdb | Parquet | lake "
         "| raw zone | other | fact rows written | models rebuilt |"),
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, run in runs.items():
         up = run["uploaded"]
@@ -193,7 +194,8 @@ def render(results: dict) -> str:
         written = ", ".join(f"{t} {n:,}" for t, n in (wh.get("rows_written") or {}).items()) \
             if name != "nothing new" else "-"
         lines.append(
-            f"| {name} | {run['seconds']:.1f} s | {run['loadavg_before']:.2f} → {run['loadavg_after']:.2f} | "
+            f"| {name} | {run['seconds']:.1f} s | {(run.get('peak_sampled') or 0) / 1e9:.2f} GB | "
+            f"{run['loadavg_before']:.2f} → {run['loadavg_after']:.2f} | "
             f"{_mb(total)} ({sum(k['objects'] for n, k in up.items() if n != COPIED)} objects) | "
             f"{_mb(copied['bytes'])} ({copied['objects']} objects) | "
             + " | ".join(_mb(up.get(k, {}).get("bytes", 0)) for k in KINDS)
