@@ -459,12 +459,23 @@ def duplicate_keys(conn: duckdb.DuckDBPyConnection, table: Table) -> int:
 
 def duplicate_keys_of_run(conn: duckdb.DuckDBPyConnection, table: Table, run_id: str) -> int:
     """Natural-key values that occur more than once among those of the rows run `run_id` wrote: the only
-    duplicates a run can add to a table whose keys were unique (a semi-join of the table with the run's keys
-    instead of a GROUP BY of every key)."""
+    duplicates a run can add to a table whose keys were unique. A run that wrote a small part of the table (a
+    day's month) is checked by a semi-join of the table with its keys, not a GROUP BY of every key; a run that
+    wrote much of it (a first or full load) by one GROUP BY of every key, which DuckDB spills to disk beyond
+    its memory limit, where the semi-join's hash table of every key did not (out of memory at 25M keys under
+    1.5 GB)."""
     if not table.natural_key:
         return 0
     t = quote_ident(table.name)
     keys = ", ".join(quote_ident(k) for k in table.natural_key)
+    written, total = conn.execute(f"SELECT count(*) FILTER (WHERE run_id = ?), count(*) FROM {t}",
+                                  [run_id]).fetchone()
+    if written == 0:
+        return 0
+    if written * 4 >= total:
+        return conn.execute(
+            f"SELECT count(*) FROM (SELECT {keys} FROM {t} GROUP BY ALL HAVING count(*) > 1 "
+            "AND bool_or(run_id = ?))", [run_id]).fetchone()[0]
     return conn.execute(
         f"SELECT count(*) FROM (SELECT {keys} FROM {t} SEMI JOIN (SELECT DISTINCT {keys} FROM {t} WHERE run_id = ?)"
         f" AS written USING ({keys}) GROUP BY ALL HAVING count(*) > 1)", [run_id]).fetchone()[0]

@@ -172,3 +172,20 @@ def test_a_linked_staging_closed_by_its_caller_is_promoted_from_its_log(tmp_path
     assert _live_rows(live) == 1
     promote(staging, live)
     assert _live_rows(live) == 2 and not list((tmp_path / "staging").iterdir())
+
+
+@pytest.mark.parametrize("run_rows", [1, 9], ids=["small run: semi-join", "large run: one GROUP BY"])
+def test_duplicate_keys_of_run_counts_the_keys_the_run_duplicated(run_rows):
+    """Both plans (a run that wrote little of the table, and one that wrote most of it) count the duplicated
+    keys that involve the run's rows, and only those."""
+    from eujp.schema import Table
+    from eujp.warehouse import duplicate_keys_of_run
+
+    table = Table(name="t", description="test", columns={"k": pl.String, "v": pl.Int64}, natural_key=("k",))
+    conn = duckdb.connect()
+    conn.execute("CREATE TABLE t (k VARCHAR, v BIGINT, run_id VARCHAR)")
+    old = [(f"k{i}", i, "R1") for i in range(10 - run_rows)] + [("old-dup", 1, "R1"), ("old-dup", 2, "R1")]
+    new = [(f"k{i}", 100 + i, "R2") for i in range(run_rows)]  # k0 is duplicated by R2 (and k0..k8 if 9)
+    conn.executemany("INSERT INTO t VALUES (?, ?, ?)", old + new)
+    assert duplicate_keys_of_run(conn, table, "R2") == min(run_rows, 10 - run_rows)
+    assert duplicate_keys_of_run(conn, table, "R3") == 0  # a run that wrote nothing
