@@ -163,17 +163,36 @@ def _literals(values: list) -> str:
 
 
 def _fill_partitions(conn: duckdb.DuckDBPyConnection, table: Table, column: str, values: list, sql: str,
-                     what: str) -> int:
+                     what: str, facts: dict[str, str] | None = None) -> int:
+    """Replace the rows of `table` whose `column` is in `values` by those the model's `sql` gives for them.
+
+    `facts` (input table -> the expression of its rows' partition value: the model's `partition_by.facts`, and
+    the models rebuilt for the same column): the model declares that its rows of a value depend only on its
+    inputs' rows of that value, so while the query runs each of those tables is shadowed by a temporary view
+    of its rows of `values` only. Filtering the
+    result alone is not enough: a CTE the query reads several times is materialized over the whole fact table
+    before the filter applies (16 s for one year of the three partitioned marts at 25M fact rows)."""
     expected = list(table.all_columns)
     got = _result_columns(conn, sql, what)
     if got != expected:
         raise MartBuildError(f"{what}: the query returns columns {got}, the table declares {expected}")
     t, c, in_list = quote_ident(table.name), quote_ident(column), _literals(values)
     conn.execute(f"DELETE FROM {t} WHERE {c} IN {in_list}")
+    name = conn.execute("SELECT current_database()").fetchone()[0]  # the file's stem, e.g. a run id
+    database = '"' + name.replace('"', '""') + '"'
+    shadowed = []
     try:
+        for fact, expression in (facts or {}).items():
+            f = quote_ident(fact)
+            conn.execute(f"CREATE OR REPLACE TEMP VIEW {f} AS SELECT * FROM {database}.main.{f} "
+                         f"WHERE ({expression}) IN {in_list}")
+            shadowed.append(f)
         conn.execute(f"INSERT INTO {t} SELECT * FROM (\n{sql}\n) WHERE {c} IN {in_list}")
     except duckdb.Error as exc:
         raise MartBuildError(f"{what}: loading the result failed: {exc}") from exc
+    finally:
+        for f in shadowed:
+            conn.execute(f"DROP VIEW IF EXISTS temp.main.{f}")
     keys = ", ".join(quote_ident(k) for k in table.natural_key)
     dups = conn.execute(f"SELECT count(*) FROM (SELECT {keys} FROM {t} WHERE {c} IN {in_list} "
                         "GROUP BY ALL HAVING count(*) > 1)").fetchone()[0]
@@ -211,7 +230,12 @@ def build_models(conn: duckdb.DuckDBPyConnection, written: Collection[str] | Non
         model = MODELS[table.name]
         values = _touched(conn, model, changed, run_id, partial, additive) if reason.startswith("input") else None
         if values is not None:
-            rows = _fill_partitions(conn, table, model.partition.column, values, sql, what)
+            # the inputs whose rows of a value are known: the facts (by their expression) and the models
+            # rebuilt for the same column in this run (by the column)
+            inputs = dict(model.partition.facts) | {
+                name: quote_ident(model.partition.column) for name in model.depends_on
+                if name in partial and partial[name][0] == model.partition.column}
+            rows = _fill_partitions(conn, table, model.partition.column, values, sql, what, inputs)
             partial[table.name] = (model.partition.column, values)
             reason += f"; {model.partition.column} {', '.join(map(str, values))} only"
         else:
