@@ -152,3 +152,44 @@ def test_a_source_name_is_written_only_in_its_room():
                 if literal.search(line):
                     misplaced.append(f"{rel}:{number}: {line.strip()[:100]}")
     assert not misplaced, "a source's name outside its room:\n" + "\n".join(misplaced)
+
+
+def test_every_third_party_import_of_the_code_is_a_runtime_dependency():
+    """`make run` installs requirements.lock (the runtime dependencies of pyproject.toml), not the dev lock: a
+    module the pipeline imports that only a dev dependency brings (defusedxml, once) breaks a fresh `make run`
+    while every test passes."""
+    import sys
+    import tomllib
+    from importlib.metadata import PackageNotFoundError, packages_distributions, requires
+
+    declared = {re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower().replace("_", "-")
+                for d in tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
+    runtime = set(declared)
+    pending = list(declared)
+    while pending:  # what the declared dependencies bring with them (their own non-extra requirements)
+        try:
+            reqs = requires(pending.pop()) or []
+        except PackageNotFoundError:  # not installed here (another platform's dependency): nothing to follow
+            reqs = []
+        for req in reqs:
+            if "extra ==" in req:
+                continue
+            name = re.split(r"[<>=!~\[; (]", req, maxsplit=1)[0].lower().replace("_", "-")
+            if name not in runtime:
+                runtime.add(name)
+                pending.append(name)
+    ours = {pkg.split(".")[0] for pkg in PACKAGES}
+    dists = packages_distributions()
+    missing = {}
+    for module, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+            for name in names:
+                top = name.split(".")[0]
+                if top in ours or top in sys.stdlib_module_names or top == "__future__":
+                    continue
+                providers = {d.lower().replace("_", "-") for d in dists.get(top, [])}
+                if providers and not providers & runtime:
+                    missing.setdefault(top, set()).add(module)
+    assert not missing, f"imported but not a runtime dependency (pyproject.toml [project] dependencies): {missing}"
