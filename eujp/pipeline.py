@@ -819,33 +819,29 @@ def split_labels(source: Source, payloads: list[RawPayload]) -> tuple[list[RawPa
     return data, parse_labels(source, feed)
 
 
+def _parse_feed(feed, payloads: list[RawPayload]) -> pl.DataFrame:
+    """The rows of `payloads` parsed by `feed` (a LabelFeed or CoverageFeed), a parse error naming the payload;
+    the last payload wins for a key that several carry (the landings of a day, in order)."""
+    frames = []
+    for p in payloads:
+        try:
+            frames.append(feed.parse(p.read()))
+        except ParseError as exc:
+            raise type(exc)(f"{p.name}: {exc}") from exc
+    return pl.concat(frames).unique(subset=list(feed.table.natural_key), keep="last", maintain_order=True)
+
+
 def parse_coverage(source: Source, payloads: list[RawPayload]) -> pl.DataFrame | None:
     """The rows of the coverage statements among `payloads` (eujp.sources.base.CoverageFeed), None when there are
     none; a later statement wins for a key that several state (the landings of a day, in order)."""
     stated = [p for p in payloads if p.kind == coverage_kind(source)]
-    if not stated:
-        return None
-    frames = []
-    for p in stated:
-        try:
-            frames.append(source.coverage.parse(p.read()))
-        except ParseError as exc:
-            raise type(exc)(f"{p.name}: {exc}") from exc
-    key = list(source.coverage.table.natural_key)
-    return pl.concat(frames).unique(subset=key, keep="last", maintain_order=True)
+    return _parse_feed(source.coverage, stated) if stated else None
 
 
 def parse_labels(source: Source, feed: list[RawPayload]) -> pl.DataFrame:
     """The rows of a source's label-feed payloads, parsed by its LabelFeed; the last payload wins for a code
     that several carry."""
-    frames = []
-    for p in feed:
-        try:
-            frames.append(source.labels.parse(p.read()))
-        except ParseError as exc:
-            raise type(exc)(f"{p.name}: {exc}") from exc
-    key = list(source.labels.table.natural_key)
-    return pl.concat(frames).unique(subset=key, keep="last", maintain_order=True)
+    return _parse_feed(source.labels, feed)
 
 
 def prepare_source(
