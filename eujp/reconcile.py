@@ -30,6 +30,8 @@ from html import escape
 
 import duckdb
 
+from eujp.warehouse import table_exists
+
 TOLERANCE_PCT = 1.0
 TOLERANCE_MIO_EUR = 50.0
 # BPM6 first-level service components of bop_item S (EBOPS 2010 via bop_its6_det).
@@ -81,11 +83,6 @@ COVERED = "all products, 12 months covered"
 UNKNOWN = "coverage unknown: upper bound only"
 
 
-def _has_table(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND database_name = "
-                             "current_database() AND schema_name = current_schema()", [name]).fetchone()[0])
-
-
 def _comext_rows(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
     """(reporter, partner, year, flow, CN8 sum €m, ext_lt_maineu total €m, months with CN8 rows, months covered
     with all products): every ext_lt_maineu total that has Comext rows or is covered in all 12 months."""
@@ -95,7 +92,7 @@ def _comext_rows(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
         JOIN etl_comext_coverage AS v
           ON v.reporter IN (g.reporter, '*') AND v.partner IN (g.partner, '*') AND v.flow IN (g.flow, '*')
          AND year(v.period) = g.period_year
-        GROUP BY ALL""" if _has_table(conn, "etl_comext_coverage") else """
+        GROUP BY ALL""" if table_exists(conn, "etl_comext_coverage") else """
         SELECT NULL::VARCHAR AS reporter, NULL::VARCHAR AS partner, NULL::INTEGER AS y, NULL::VARCHAR AS flow,
                0 AS covered WHERE false"""
     return conn.execute(f"""

@@ -399,6 +399,13 @@ def record_run(conn: duckdb.DuckDBPyConnection, row: dict) -> None:
     )
 
 
+def table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the connection's current database and schema hold a table `name` (not one of another attached
+    database of the same name)."""
+    return bool(conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND database_name = "
+                             "current_database() AND schema_name = current_schema()", [name]).fetchone()[0])
+
+
 def read_source_state(conn: duckdb.DuckDBPyConnection, source: str) -> SourceState | None:
     """The source's etl_source_state row as an eujp.incremental.SourceState, None if absent."""
     exists = conn.execute(

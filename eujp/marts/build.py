@@ -20,7 +20,7 @@ from eujp import marts
 from eujp.errors import AuditFailed
 from eujp.marts import CLAIMS_DIR, MART_CLAIMS, MODEL_TABLES, MODELS, SQL_DIR
 from eujp.schema import ETL_MODEL_STATE, Table
-from eujp.warehouse import create_table_sql, duplicate_keys, quote_ident, write_comments
+from eujp.warehouse import create_table_sql, duplicate_keys, quote_ident, table_exists, write_comments
 
 VERDICTS = ("supported", "contradicted", "not enough data")
 
@@ -101,10 +101,8 @@ def table_digests(conn: duckdb.DuckDBPyConnection, names: Iterable[str]) -> dict
     out = {}
     for name in names:
         t = quote_ident(name)
-        exists = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND "
-                              "schema_name = current_schema() AND database_name = current_database()",
-                              [name]).fetchone()[0]
-        out[name] = conn.execute(f"SELECT count(*), sum(hash(t)) FROM {t} AS t").fetchone() if exists else None
+        out[name] = (conn.execute(f"SELECT count(*), sum(hash(t)) FROM {t} AS t").fetchone()
+                     if table_exists(conn, name) else None)
     return out
 
 
