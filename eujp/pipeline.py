@@ -328,6 +328,10 @@ def line_pieces(payload: RawPayload, max_lines: int) -> Iterator[tuple[int, byte
 def count_data_lines(payload: RawPayload) -> int:
     """Lines after the first (the header) of a payload, a last line without its line end included: the rows
     a line-oriented payload holds (and the rows in of a payload that is quarantined whole)."""
+    if payload.data is not None:  # in memory: counted where it is, not copied in blocks
+        data = payload.data
+        lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+        return max(lines - 1, 0)
     lines, last = 0, b"\n"
     for block in _blocks(payload):
         lines += block.count(b"\n")
@@ -378,10 +382,11 @@ def streams(source: Source) -> bool:
 class Stream:
     """A source's payloads as chunks of transformed rows, each of at most `limit` wire rows.
 
-    Every payload is read in pieces of at most `limit` lines (`line_pieces`) and parsed piece by piece; a
-    payload that fails to parse is quarantined whole, by name (`quarantine_payload`: its lines count as
-    rows in), while the others load; a source of one payload, a full extract, or one whose every payload
-    fails, fails (`_fail_or_quarantine`).
+    A payload of more than `limit` lines is read in pieces of at most `limit` lines (`line_pieces`) and parsed
+    piece by piece; a shorter one is parsed as it is (cutting copies every byte). A payload that fails to
+    parse is quarantined whole, by name (`quarantine_payload`: its lines count as rows in), while the others
+    load; a source of one payload, a full extract, or one whose every payload fails, fails
+    (`_fail_or_quarantine`).
 
     When all the wire rows fit in one chunk, they are transformed together: exactly the whole-batch
     transform. Otherwise, for a source with wire groups (`Source.wire_groups`, Comext: TIME_PERIOD), that one
@@ -419,12 +424,17 @@ class Stream:
     payload_errors: list[str] = field(default_factory=list)
     chunk_wire_rows: list[int] = field(default_factory=list)
     _failed: set[int] = field(default_factory=set, repr=False)  # id() of the payloads quarantined
+    _lines: dict[int, int] = field(default_factory=dict, repr=False)  # id() of a payload -> its data lines
 
     @property
     def quarantined_rows(self) -> int:
         return sum(q.height for q in self.quarantined)
 
     def _pieces(self, payload: RawPayload) -> Iterator[ParsedPayload]:
+        lines = self._lines.get(id(payload))
+        if lines is not None and lines <= self.limit:  # one piece: the payload as it is, never copied in pieces
+            yield _parse_one(self.source, payload)
+            return
         for first, header, piece in line_pieces(payload, self.limit):
             try:
                 yield self.source.parse(header + piece)
@@ -444,6 +454,7 @@ class Stream:
 
     def chunks(self) -> Iterator[TransformResult]:
         lines = [count_data_lines(p) for p in self.payloads]
+        self._lines = {id(p): n for p, n in zip(self.payloads, lines, strict=True)}
         total = sum(lines)
         if total <= self.limit:
             yield from self._in_memory()

@@ -345,3 +345,46 @@ def test_a_wire_group_version_that_is_not_the_parsers_fails_the_stream_clearly(c
                                         "column '2000-01-01'"):
         list(stream.chunks())
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("file_backed", [False, True])
+def test_a_payload_within_the_limit_is_parsed_as_it_is_and_only_a_longer_one_is_cut(countries, tmp_path,
+                                                                                      monkeypatch, file_backed):
+    """Cutting a payload into pieces copies its bytes (10M rows: ~3 s of the parse): a payload of at most
+    `limit` data lines is parsed as it is, whatever the other payloads; only a longer one goes through
+    `line_pieces`. Same rows either way."""
+    from eujp import pipeline
+
+    payloads = [month_payload(f"m{m:02d}", [f"2025-{m:02d}"], stamp=f"{m:02d}/08/26 11:00:00") for m in (1, 2)]
+    payloads.append(month_payload("long", ["2025-03", "2025-04", "2025-05"], stamp="03/08/26 11:00:00"))
+    if file_backed:
+        (tmp_path / "snapshot").mkdir()
+        for p in payloads:
+            (tmp_path / "snapshot" / f"{p.name}.csv").write_bytes(p.data)
+        payloads = [RawPayload.from_file("comext_goods", tmp_path / "snapshot" / f"{p.name}.csv") for p in payloads]
+    lines = [count_data_lines(p) for p in payloads]
+    assert lines == [12, 12, 36]
+    cut = []
+    real = pipeline.line_pieces
+
+    def watched(payload, max_lines):
+        cut.append(payload.name)
+        return real(payload, max_lines)
+
+    monkeypatch.setattr(pipeline, "line_pieces", watched)
+    (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
+    chunked = stream_all(payloads, countries, 20, tmp_path / "chunked")
+    assert [name.removesuffix(".csv") for name in cut] == ["long"]
+    cut.clear()
+    one = stream_all(payloads, countries, 60, tmp_path / "one")
+    assert cut == []
+    assert_same(chunked, one)
+    assert one[2].height == 60 // 2
+
+
+def test_count_data_lines_in_memory_and_in_a_file_agree(tmp_path):
+    for data in (b"", b"h\n", b"h", b"h\na", b"h\na\n", b"h\r\na\r\nb\r\n", b"h\na\nb"):
+        (tmp_path / "p.csv").write_bytes(data)
+        in_memory = RawPayload(source="comext_goods", name="p.csv", data=data, url="memory:p.csv")
+        assert count_data_lines(in_memory) == count_data_lines(RawPayload.from_file("comext_goods",
+                                                                                    tmp_path / "p.csv"))
