@@ -17,21 +17,26 @@ Checks, each a named `AuditCheck` in the report (and in the run manifest under "
   semantics as GX, tested against GX; one scan of the table, nothing fetched into Python). Each batch was
   validated before its load (a failure blocks that source only); the audit validates what would be
   published: the batch merged with the rows already there. Critical failures fail the audit, warnings are
-  reported.
+  reported. Once the table's rows passed a suite, later audits under the same suite check only the rows
+  each run wrote (etl_suite_state; see `suite_check`): a day costs what changed here too.
 * `etl_runs.accounting`: for every source of the run, rows in = rows loaded + rows rejected.
 * `etl_rejected_rows.accounting`: every rejected row is in the quarantine (see `quarantine_check`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import duckdb
 
 from eujp.errors import AuditFailed
+from eujp.schema import ETL_SUITE_STATE
 from eujp.tables import FACT_TABLES, TABLES
-from eujp.warehouse import count_rows, duplicate_keys, duplicate_keys_of_run
+from eujp.warehouse import count_rows, duplicate_keys, duplicate_keys_of_run, quote_ident, table_exists
 
 
 @dataclass
@@ -99,21 +104,53 @@ def _delta_check(name: str, baseline: str, before: int, after: int, max_row_drop
     )
 
 
+def suite_sha256(suite: dict) -> str:
+    """SHA-256 of an expectation suite (its JSON with sorted keys): what etl_suite_state records."""
+    return hashlib.sha256(json.dumps(suite, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _row_by_row(suite: dict) -> bool:
+    """Whether each expectation's verdict on a table follows from its verdicts on parts of the table that
+    passed it: no expectation with a `mostly` below 1 (a share of the whole)."""
+    return all(float((e.get("kwargs") or {}).get("mostly", 1) or 1) >= 1 for e in suite["expectations"])
+
+
 def suite_check(conn: duckdb.DuckDBPyConnection, table_name: str, *, run_id: str) -> AuditCheck:
-    """Evaluate the table's expectation suite on the staged table (its business columns) in DuckDB SQL."""
+    """Evaluate the table's expectation suite on the staged table (its business columns) in DuckDB SQL.
+
+    Only the rows this run wrote are checked when the table's other rows passed the same suite in an
+    earlier audit (etl_suite_state holds its SHA-256) and the suite has no `mostly` below 1: those rows are
+    unchanged since, and the uniqueness of this run's keys against them is `{table}.unique_natural_key`'s.
+    Otherwise (the first audit, a changed suite, a `mostly`) every row is. `expect_table_row_count_to_be_between`
+    counts the whole table either way. A passing check records the suite in etl_suite_state (staged with the
+    data: an audit that fails records nothing)."""
     from eujp.suite_sql import evaluate_suite_sql
+    from eujp.validate import load_suite
 
     table = TABLES[table_name]
-    report = evaluate_suite_sql(conn, table.name, run_id=run_id)
+    suite = load_suite(table.name)
+    digest = suite_sha256(suite)
+    state = quote_ident(ETL_SUITE_STATE.name)
+    recorded = table.is_fact and table_exists(conn, ETL_SUITE_STATE.name)
+    passed = recorded and conn.execute(f"SELECT suite_sha256 FROM {state} WHERE table_name = ?",
+                                       [table.name]).fetchone()
+    scoped = bool(passed) and passed[0] == digest and _row_by_row(suite)
+    report = evaluate_suite_sql(conn, table.name, run_id=run_id, rows_of_run=run_id if scoped else None)
+    rows = (f"{report.row_count} rows this run wrote (the table's other rows passed this suite before)"
+            if scoped else f"{report.row_count} staged rows")
     if report.success:
-        detail = f"{report.row_count} staged rows meet every critical expectation"
+        if recorded:
+            conn.execute(f"DELETE FROM {state} WHERE table_name = ?", [table.name])
+            conn.execute(f"INSERT INTO {state} VALUES (?, ?, ?, ?, ?, ?)",
+                         [table.name, digest, run_id, dt.datetime.now(dt.UTC), "run" if scoped else "table",
+                          report.row_count])
+        detail = f"{rows} meet every critical expectation"
         if report.warnings:
             detail += f" ({len(report.warnings)} warning(s): " + "; ".join(o.label for o in report.warnings) + ")"
         return AuditCheck(f"{table.name}.suite", True, detail)
     failures = "; ".join(f"{o.label} {o.message}" for o in report.critical_failures)
     return AuditCheck(f"{table.name}.suite", False,
-                      f"{len(report.critical_failures)} critical expectation(s) fail on the {report.row_count} "
-                      f"staged rows: {failures}")
+                      f"{len(report.critical_failures)} critical expectation(s) fail on the {rows}: {failures}")
 
 
 def quarantine_check(conn: duckdb.DuckDBPyConnection, run_id: str) -> AuditCheck:

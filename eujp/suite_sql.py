@@ -438,6 +438,7 @@ class _Context:
     table: str  # quoted
     columns: dict[str, _Column]  # the table's business columns, in the table's order
     scan: _Scan
+    whole: str = ""  # quoted: the whole table, when `table` is the view of a run's rows (rows_of_run)
 
     def fetch_rows(self, where: _Sql, *, join: str = "", params: tuple = ()) -> list[dict[str, Any]]:
         sql = (f"SELECT {', '.join(f'_t.{quote_ident(c)}' for c in self.columns)} FROM {self.table} AS _t {join} "
@@ -822,10 +823,14 @@ class _RowCount(_Check):
             value = self.kwargs.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise SuiteSqlError(f"{self.what}: {key} must be a number, got {value!r}")
-        self._rows = self.ctx.scan.count(self.domain)
+        if self.ctx.whole:  # a table's row count is the whole table's, whatever rows the other checks read
+            self._whole = self.ctx.conn.execute(f"SELECT count(*) FROM {self.ctx.whole} WHERE {self.domain.text}",
+                                                list(self.domain.params)).fetchone()[0]
+        else:
+            self._rows = self.ctx.scan.count(self.domain)
 
     def evaluate(self) -> ExpectationOutcome:
-        rows = self.ctx.scan[self._rows]
+        rows = self._whole if self.ctx.whole else self.ctx.scan[self._rows]
         low, high = self.kwargs.get("min_value"), self.kwargs.get("max_value")
         ok_low = low is None or (rows > low if self.kwargs.get("strict_min") else rows >= low)
         ok_high = high is None or (rows < high if self.kwargs.get("strict_max") else rows <= high)
@@ -875,9 +880,15 @@ def table_columns(conn: duckdb.DuckDBPyConnection, table_name: str) -> dict[str,
 
 
 def evaluate_suite_sql(conn: duckdb.DuckDBPyConnection, table_name: str, *, run_id: str | None = None,
-                       expectations_dir: Path | str | None = None) -> ValidationReport:
+                       expectations_dir: Path | str | None = None,
+                       rows_of_run: str | None = None) -> ValidationReport:
     """Evaluate `table_name`'s suite on the DuckDB table of that name (its business columns: the loader's
     `run_id` / `loaded_at` are left out) and report every expectation as `validate_frame` would.
+
+    `rows_of_run`: only the rows of a fact table that run wrote (its `run_id` column) are checked, as
+    `validate_frame` checks a batch: the table's other rows, their uniqueness against these included, are
+    the audit's to vouch for (eujp.audit.suite_check). `expect_table_row_count_to_be_between` still counts
+    the whole table (a count, not a scan).
 
     Never raises for a failed expectation; raises SuiteSqlError for a suite it cannot translate, before
     running any query on the table."""
@@ -891,17 +902,30 @@ def evaluate_suite_sql(conn: duckdb.DuckDBPyConnection, table_name: str, *, run_
         raise ValueError(f"{table.name}: no such table in the DuckDB database")
     business = {name: _Column(name, duck_type) for name, duck_type in types.items()
                 if not (table.is_fact and name in LOAD_COLUMNS)}
-    ctx = _Context(conn=conn, table=quote_ident(table.name), columns=business, scan=_Scan())
-    checks = []
-    for position, expectation in enumerate(suite["expectations"]):
-        kind = expectation.get("type")
-        if kind not in _CHECKS:
-            raise SuiteSqlError(f"{table.name}: expectation #{position} type {kind!r} is not supported by "
-                                f"eujp.suite_sql (supported: {', '.join(sorted(_CHECKS))})")
-        checks.append(_CHECKS[kind](position, expectation, ctx))
-    rows = ctx.scan.count(_TRUE)
-    ctx.scan.run(conn, ctx.table)
-    outcomes = [check.outcome() for check in checks]
+    scope = quote_ident(table.name)
+    if rows_of_run is not None:
+        if not table.is_fact:
+            raise ValueError(f"{table.name}: not a fact table: its rows carry no run_id to select a run's rows by")
+        scope = quote_ident(f"_suite_rows_{table.name}")
+        run_literal = "'" + rows_of_run.replace("'", "''") + "'"  # a view takes no parameter
+        conn.execute(f"CREATE OR REPLACE TEMP VIEW {scope} AS SELECT * FROM {quote_ident(table.name)} "
+                     f"WHERE run_id = {run_literal}")
+    try:
+        ctx = _Context(conn=conn, table=scope, columns=business, scan=_Scan(),
+                       whole=quote_ident(table.name) if rows_of_run is not None else "")
+        checks = []
+        for position, expectation in enumerate(suite["expectations"]):
+            kind = expectation.get("type")
+            if kind not in _CHECKS:
+                raise SuiteSqlError(f"{table.name}: expectation #{position} type {kind!r} is not supported by "
+                                    f"eujp.suite_sql (supported: {', '.join(sorted(_CHECKS))})")
+            checks.append(_CHECKS[kind](position, expectation, ctx))
+        rows = ctx.scan.count(_TRUE)
+        ctx.scan.run(conn, ctx.table)
+        outcomes = [check.outcome() for check in checks]
+    finally:
+        if rows_of_run is not None:
+            conn.execute(f"DROP VIEW IF EXISTS {scope}")
     return ValidationReport(
         table=table.name, run_id=run_id, row_count=int(ctx.scan[rows]), outcomes=outcomes,
         duration_seconds=time.perf_counter() - started, natural_key=table.natural_key,

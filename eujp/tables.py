@@ -28,6 +28,7 @@ from eujp.schema import (
     ETL_REVISIONS,
     ETL_RUNS,
     ETL_SOURCE_STATE,
+    ETL_SUITE_STATE,
     Table,
 )
 from eujp.schema.reference import REFERENCE_TABLES
@@ -41,7 +42,7 @@ LABEL_TABLES: tuple[Table, ...] = tuple(s.labels.table for s in SOURCES if s.lab
 COVERAGE_TABLES: tuple[Table, ...] = tuple(s.coverage.table for s in SOURCES if s.coverage is not None)
 ALL_TABLES: tuple[Table, ...] = (
     DIM_COUNTRY, *FACT_TABLES, ETL_RUNS, ETL_REJECTED_ROWS, ETL_SOURCE_STATE, ETL_REVISIONS, ETL_MODEL_STATE,
-    *COVERAGE_TABLES, *LABEL_TABLES, *REFERENCE_TABLES, *MODEL_TABLES,
+    ETL_SUITE_STATE, *COVERAGE_TABLES, *LABEL_TABLES, *REFERENCE_TABLES, *MODEL_TABLES,
 )
 TABLES: dict[str, Table] = {t.name: t for t in ALL_TABLES}
 

@@ -13,7 +13,14 @@ from here would be an import cycle.
 """
 
 from eujp.schema.core import LOAD_COLUMNS, TS, B, D, F, I, S, Table
-from eujp.schema.etl import ETL_MODEL_STATE, ETL_REJECTED_ROWS, ETL_REVISIONS, ETL_RUNS, ETL_SOURCE_STATE
+from eujp.schema.etl import (
+    ETL_MODEL_STATE,
+    ETL_REJECTED_ROWS,
+    ETL_REVISIONS,
+    ETL_RUNS,
+    ETL_SOURCE_STATE,
+    ETL_SUITE_STATE,
+)
 from eujp.schema.reference import (
     DIM_COUNTRY,
     REF_CRITICAL_RAW_MATERIALS,
@@ -23,7 +30,7 @@ from eujp.schema.reference import (
 )
 
 __all__ = [
-    "DIM_COUNTRY", "ETL_MODEL_STATE", "ETL_REJECTED_ROWS", "ETL_REVISIONS", "ETL_RUNS", "ETL_SOURCE_STATE",
+    "DIM_COUNTRY", "ETL_MODEL_STATE", "ETL_REJECTED_ROWS", "ETL_REVISIONS", "ETL_RUNS", "ETL_SOURCE_STATE", "ETL_SUITE_STATE",
     "LOAD_COLUMNS", "REF_CRITICAL_RAW_MATERIALS",
     "REF_EXPORT_RESTRICTIONS_TREND", "REF_JAPAN_RANK", "REF_PUBLISHED_TRADE_FIGURES",
     "TS", "B", "D", "F", "I", "S", "Table",

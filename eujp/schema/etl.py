@@ -124,3 +124,23 @@ ETL_MODEL_STATE = Table(
     },
     is_fact=False,
 )
+
+ETL_SUITE_STATE = Table(
+    name="etl_suite_state",
+    description="Per fact table: the expectation suite its rows last passed in the audit of a staged warehouse, "
+    "and the run. While the suite stays the same, the audit checks only the rows a run wrote: the table's other "
+    "rows passed that suite before (eujp.audit.suite_check).",
+    columns={"table_name": S, "suite_sha256": S, "audited_run_id": S, "audited_at": TS, "scope": S,
+             "rows_checked": pl.Int64()},
+    natural_key=("table_name",),
+    column_docs={
+        "table_name": "Fact table the suite (expectations/<table>.json) checks.",
+        "suite_sha256": "SHA-256 of the suite the table's rows last passed (its JSON, keys sorted).",
+        "audited_run_id": "ETL run whose audit last passed the suite on the table.",
+        "audited_at": "UTC time of that audit.",
+        "scope": "What that audit checked: 'table' (every row: the first audit, or the suite changed) or 'run' "
+        "(the rows the run wrote).",
+        "rows_checked": "Rows that audit checked.",
+    },
+    is_fact=False,
+)

@@ -209,3 +209,70 @@ def test_given_what_the_run_wrote_only_its_keys_are_checked(conn):
     report = audit_staging(conn, run_id="later", previous_counts={}, max_row_drop_pct=50.0,
                            written=["fact_goods_trade"])
     assert check(report, "fact_goods_trade.unique_natural_key").detail == "the keys this run wrote are unique"
+
+
+def suite_state(conn):
+    return conn.execute("SELECT table_name, suite_sha256, audited_run_id, scope, rows_checked "
+                        "FROM etl_suite_state ORDER BY table_name").fetchall()
+
+
+def test_once_the_table_passed_a_suite_later_audits_check_only_the_rows_each_run_wrote(conn):
+    """A day adding 2 rows to a table of 3 checks those 2 (not the history, whose rows passed the same suite);
+    a bad row of the run still fails the audit; a changed suite checks every row again; a failed audit
+    records nothing."""
+    from eujp.audit import suite_sha256
+    from eujp.validate import load_suite
+
+    digest = suite_sha256(load_suite("fact_goods_trade"))
+    load_goods(conn, 3)
+    first = check(audit(conn, revalidate=["fact_goods_trade"]), "fact_goods_trade.suite")
+    assert first.ok and first.detail.startswith("3 staged rows meet")
+    assert suite_state(conn) == [("fact_goods_trade", digest, RUN, "table", 3)]
+
+    day = "20261125T060000Z-audit2"
+    upsert_fact(conn, FACT_GOODS_TRADE, goods(5).tail(2), run_id=day, loaded_at=NOW, source=GOODS)
+    second = check(audit_staging(conn, run_id=day, previous_counts={}, max_row_drop_pct=50.0,
+                                 revalidate=["fact_goods_trade"]), "fact_goods_trade.suite")
+    assert second.ok and second.detail == ("2 rows this run wrote (the table's other rows passed this suite before) "
+                                           "meet every critical expectation"), second.detail
+    assert suite_state(conn) == [("fact_goods_trade", digest, day, "run", 2)]
+
+    bad_day = "20261126T060000Z-audit3"
+    upsert_fact(conn, FACT_GOODS_TRADE, goods(6).tail(1).with_columns(pl.lit("sideways").alias("flow")),
+                run_id=bad_day, loaded_at=NOW, source=GOODS)
+    third = check(audit_staging(conn, run_id=bad_day, previous_counts={}, max_row_drop_pct=50.0,
+                                revalidate=["fact_goods_trade"]), "fact_goods_trade.suite")
+    assert not third.ok and "fail on the 1 rows this run wrote" in third.detail, third.detail
+    assert suite_state(conn) == [("fact_goods_trade", digest, day, "run", 2)]  # a failed audit records nothing
+
+    # The suite changed since the rows passed it (here: the recorded one differs): every row is checked,
+    # the bad row of the earlier run included, under its own run id.
+    conn.execute("DELETE FROM fact_goods_trade WHERE run_id = ?", [bad_day])
+    conn.execute("UPDATE fact_goods_trade SET flow = 'sideways' WHERE period_year = 2000")
+    conn.execute("UPDATE etl_suite_state SET suite_sha256 = 'an older suite'")
+    changed = check(audit_staging(conn, run_id="20261127T060000Z-audit4", previous_counts={}, max_row_drop_pct=50.0,
+                                  revalidate=["fact_goods_trade"]), "fact_goods_trade.suite")
+    assert not changed.ok and "fail on the 5 staged rows" in changed.detail, changed.detail
+
+
+def test_a_suite_with_mostly_checks_every_row_whatever_passed_before(conn, monkeypatch):
+    """A `mostly` is a share of the whole table: a run's rows meeting it say nothing of the table's."""
+    from eujp import validate
+    from eujp.audit import suite_sha256
+
+    real = validate.load_suite(FACT_GOODS_TRADE.name)
+    suite = json.loads(json.dumps(real))
+    for e in suite["expectations"]:
+        if e["type"] == "expect_column_values_to_be_in_set" and e["kwargs"]["column"] == "flow":
+            e["kwargs"]["mostly"] = 0.5
+    monkeypatch.setattr(validate, "load_suite", lambda name, expectations_dir=None:
+                        suite if name == FACT_GOODS_TRADE.name else real)
+    load_goods(conn, 3)
+    conn.execute("INSERT INTO etl_suite_state VALUES (?, ?, ?, ?, ?, ?)",
+                 [FACT_GOODS_TRADE.name, suite_sha256(suite), "an earlier run", NOW, "table", 3])
+    day = "20261125T060000Z-audit2"
+    upsert_fact(conn, FACT_GOODS_TRADE, goods(5).tail(2), run_id=day, loaded_at=NOW, source=GOODS)
+    found = check(audit_staging(conn, run_id=day, previous_counts={}, max_row_drop_pct=50.0,
+                                revalidate=["fact_goods_trade"]), "fact_goods_trade.suite")
+    assert found.ok and found.detail.startswith("5 staged rows meet"), found.detail
+    assert suite_state(conn)[0][3:] == ("table", 5)
