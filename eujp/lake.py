@@ -177,9 +177,16 @@ class Layout:
 
 def table_layout(table) -> Layout:
     """Facts: compared per value of their source's period column and partitioned by it (a date: by its year),
-    so a new month or year is new files beside the old ones. ETL tables with a run_id: compared per run (a run
-    appends its own rows). Everything else (dimensions, marts, reference tables): compared whole."""
+    so a new month or year is new files beside the old ones. Marts rebuilt by partition (their `partition_by`,
+    e.g. mart_product_trade by period_year): the same, per value of that column. ETL tables with a run_id:
+    compared per run (a run appends its own rows). Everything else (dimensions, other marts, reference tables):
+    compared whole."""
+    from eujp.marts import MODELS
     from eujp.sources import SOURCES
+
+    model = MODELS.get(table.name)
+    if model is not None and model.partition is not None:
+        return Layout(model.partition.column, quote_ident(model.partition.column))
 
     for source in SOURCES:
         if source.table.name == table.name and source.period_column:

@@ -417,3 +417,27 @@ def test_auto_without_the_lake_keeps_every_table_in_the_single_file(lake, monkey
                                            "million'.*nothing was published, latest was not moved"):
         publish(settings.with_(run_id="20261125T060000Z-auto03"), [], counts, {"ok": True}, "success")
     assert read_latest_pointer(open_store(str(store_dir)))["run_id"] == "20261124T060000Z-auto02"
+
+
+def test_a_mart_rebuilt_by_year_is_compared_and_rewritten_by_year(lake):
+    """A partitioned mart (its `partition_by`: a day rebuilds the years it touched) is kept in the lake by that
+    column: one folder per year, and a changed year rewrites that year's files only."""
+    from eujp.marts import MODELS
+
+    cfg, warehouse, store = lake
+    mart = next(name for name, model in MODELS.items() if model.partition is not None)
+    column = MODELS[mart].partition.column
+    first = commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
+    with duckdb.connect(str(warehouse)) as conn:
+        years = sorted(r[0] for r in conn.execute(f"SELECT DISTINCT {column} FROM {quote_ident(mart)}").fetchall())
+        assert years, f"the bundled warehouse has no {mart} rows"
+        conn.execute(f"UPDATE {quote_ident(mart)} SET value_eur = value_eur + 1 "
+                     f"WHERE {column} = ?", [years[0]])
+    folders = {f.split("/")[3] for f in data_files(store) if f.startswith(f"lake/main/{mart}/")}
+    assert folders == {f"{column}={y}" for y in years}
+    before = data_files(store)
+    second = commit_warehouse(cfg, warehouse, "20261125T060000Z-lake02")
+    assert second.snapshot_id == first.snapshot_id + 1
+    assert second.changed == {mart: {"rewritten": [str(years[0])], "removed": []}}
+    new = {f for f in data_files(store) - before if f.startswith(f"lake/main/{mart}/")}
+    assert new and all(f"/{column}={years[0]}/" in f for f in new)
