@@ -128,7 +128,7 @@ def transform_goods_product(
                 pl.when(is_value).then(pl.col("OBS_VALUE")).alias("value_eur"),
                 pl.when(~is_value).then(pl.col("OBS_VALUE")).alias("quantity_100kg"),
             )
-            .group_by(list(COMEXT_FACT_KEY), maintain_order=True)
+            .group_by(list(COMEXT_FACT_KEY))
             .agg(pl.col("value_eur").max(), pl.col("quantity_100kg").max(), pl.len().alias("wire_rows"),
                  is_value.sum().alias("value_rows"))
             .collect()
