@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property
@@ -23,6 +27,64 @@ from pathlib import Path
 
 from eujp.errors import ExtractError
 from eujp.storage import ObjectStore
+
+DIGESTS_FILE = "snapshot-digests.json"  # beside the warehouse (eujp.pipeline.fetch_payloads)
+_DIGESTS_LOCK = threading.Lock()  # module-level: FileDigests travels (pickled) with its payloads
+
+
+class FileDigests:
+    """The sha256 of the snapshot files this machine hashed before, kept in a JSON file by path and by the
+    file's size, modification and change times, inode and device: a file whose stat is what it was when hashed
+    is not read again (as git's index and rsync tell unchanged files), so a day with nothing new in a snapshot
+    folder of 100M Comext rows (9.5 GB) costs a stat per file, not a read of every byte. Any write to a file
+    changes its ctime, which no tool can set back. A file changed less than `RACY_NS` before it was hashed is
+    not remembered (file times are coarser than writes: a write in the same tick would keep its times, as git's
+    "racily clean" entries). Delete the JSON file to have every file hashed again; an unreadable one is ignored
+    (every file is hashed)."""
+
+    RACY_NS = 2_000_000_000
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._entries: dict = self._read()
+
+    def _read(self) -> dict:
+        try:
+            entries = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return entries if isinstance(entries, dict) else {}
+
+    @staticmethod
+    def _stat_key(st: os.stat_result) -> list[int]:
+        return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+    def known(self, file: Path, st: os.stat_result) -> str | None:
+        """The file's sha256 when it was hashed with this very stat, else None."""
+        entry = self._entries.get(str(Path(file).resolve()))
+        if isinstance(entry, dict) and entry.get("stat") == self._stat_key(st):
+            digest = entry.get("sha256")
+            return digest if isinstance(digest, str) and len(digest) == 64 else None
+        return None
+
+    def remember(self, file: Path, st: os.stat_result, digest: str) -> None:
+        """Record a file's sha256 for its stat; written at once (atomically: a run killed midway leaves the
+        file as it was)."""
+        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < self.RACY_NS:
+            return
+        with _DIGESTS_LOCK:
+            self._entries = {**self._read(), **self._entries}  # what other sources' payloads remembered meanwhile
+            self._entries[str(Path(file).resolve())] = {"stat": self._stat_key(st), "sha256": digest}
+            tmp = None
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    json.dump(self._entries, f, indent=0, sort_keys=True)
+                os.replace(tmp, self.path)
+            except OSError:  # e.g. a read-only folder: the digest is only not remembered
+                if tmp is not None:
+                    Path(tmp).unlink(missing_ok=True)
 
 
 @dataclass
@@ -46,13 +108,17 @@ class RawPayload:
     # LabelFeed, e.g. Comext's product codelist) or of its coverage statement (CoverageFeed: written by the
     # request plan, not by the service): landed beside the data, loaded into the feed's table.
     kind: str = "data"
+    # A file-backed payload's sha256 is taken from here when the file's stat is the one it was hashed with.
+    digests: FileDigests | None = field(default=None, repr=False, compare=False)
     _stat: tuple[int, int] | None = field(default=None, repr=False, compare=False)
+    _stat_result: os.stat_result | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.data is None:
             if self.path is None:
                 raise ValueError(f"{self.name}: a payload needs its bytes or the file that holds them")
-            self._stat = self._file_stat()
+            self._stat_result = self.path.stat()
+            self._stat = (self._stat_result.st_size, self._stat_result.st_mtime_ns)
 
     @classmethod
     def from_file(cls, source: str, path: Path, **kwargs) -> RawPayload:
@@ -87,8 +153,22 @@ class RawPayload:
             return data, self.sha256
         digest = hashlib.sha256(data).hexdigest()
         if self.__dict__.setdefault("sha256", digest) != digest:
-            raise ExtractError(f"{self.source}: {self.path} changed while this run was reading it")
+            raise ExtractError(f"{self.source}: {self.path} changed while this run was reading it (or since it "
+                               f"was hashed with the same size and times: delete {DIGESTS_FILE} beside the "
+                               "warehouse)")
+        self._remember(digest)
         return data, digest
+
+    def known_sha256(self) -> str | None:
+        """A file-backed payload's sha256 from `digests` (no byte read), None when not known for its stat."""
+        if self.data is not None or self.digests is None:
+            return None
+        known = self.digests.known(self.path, self._stat_result)
+        return None if known is None else self.__dict__.setdefault("sha256", known)
+
+    def _remember(self, digest: str) -> None:
+        if self.data is None and self.digests is not None:
+            self.digests.remember(self.path, self._stat_result, digest)
 
     @cached_property
     def sha256(self) -> str:
@@ -96,9 +176,13 @@ class RawPayload:
         A file is hashed as it is read, in blocks."""
         if self.data is not None:
             return hashlib.sha256(self.data).hexdigest()
+        known = self.known_sha256()
+        if known is not None:
+            return known
         with open(self.path, "rb") as f:
             digest = hashlib.file_digest(f, "sha256").hexdigest()
         self._check_file()
+        self._remember(digest)
         return digest
 
 
@@ -107,12 +191,17 @@ def raw_key(source: str, day: date, sha256: str, ext: str) -> str:
 
 
 def land(store: ObjectStore, payload: RawPayload, day: date, ext: str) -> str:
-    """Store the payload (once) and its metadata; return the payload's key."""
-    data, digest = payload.read_and_hash()  # the key is the hash of the very bytes stored
-    key = raw_key(payload.source, day, digest, ext)
-    if not store.exists(key):
-        store.put_bytes(key, data)
-    del data
+    """Store the payload (once) and its metadata; return the payload's key. A snapshot file whose sha256 is
+    known for its stat (`RawPayload.digests`) and already landed that day is not read."""
+    known = payload.known_sha256()
+    if known is not None and store.exists(key := raw_key(payload.source, day, known, ext)):
+        pass
+    else:
+        data, digest = payload.read_and_hash()  # the key is the hash of the very bytes stored
+        key = raw_key(payload.source, day, digest, ext)
+        if not store.exists(key):
+            store.put_bytes(key, data)
+        del data
     meta_key = key.rsplit(".", 1)[0] + ".meta.json"
     if not store.exists(meta_key):
         meta = {

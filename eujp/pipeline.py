@@ -28,7 +28,7 @@ from eujp.config import REFERENCE_DIR, Settings, batch_rows, max_payload_bytes, 
 from eujp.errors import EujpError, ExtractError, ParseError, PayloadTooLargeError, SchemaDriftError
 from eujp.extract import read_snapshot
 from eujp.incremental import SourceState, later_period, newest_period
-from eujp.landing import RawPayload, land, read_landed, record_landing
+from eujp.landing import DIGESTS_FILE, FileDigests, RawPayload, land, read_landed, record_landing
 from eujp.parse import ParsedPayload
 from eujp.schema import DIM_COUNTRY
 from eujp.sources import Source, get_source
@@ -143,7 +143,7 @@ def load_countries(today: date, reference_dir: Path = REFERENCE_DIR) -> pl.DataF
 
 def fetch_payloads(source: Source, settings: Settings, store: ObjectStore) -> list[RawPayload]:
     if settings.source_mode == "snapshot":
-        return read_snapshot(source, settings.snapshot_dir)
+        return read_snapshot(source, settings.snapshot_dir, FileDigests(settings.warehouse_path.parent / DIGESTS_FILE))
     if settings.source_mode == "raw":
         if settings.raw_date is None:
             raise EujpError("source mode 'raw' needs a date (--from-raw YYYY-MM-DD)")

@@ -176,6 +176,61 @@ def test_a_snapshot_file_changed_while_the_run_reads_it_is_an_error(tmp_path):
         land(LocalObjectStore(tmp_path / "store"), payload, date(2026, 11, 24), "csv")
 
 
+def test_a_snapshot_file_unchanged_since_it_was_hashed_is_not_read_again(tmp_path, monkeypatch):
+    """FileDigests: the second day finds the file's sha256 by its stat, lands nothing and reads no byte; a file
+    rewritten (even with the same bytes) or touched is hashed again; a corrupt digests file is ignored."""
+    import os
+    import time
+
+    from eujp.extract import read_snapshot
+    from eujp.landing import FileDigests, RawPayload
+
+    snap, store = tmp_path / "snap", LocalObjectStore(tmp_path / "store")
+    snap.mkdir()
+    path = snap / "security_events.csv"
+    body = b"date,precision\r\n" * 1000
+    path.write_bytes(body)
+    [racy] = read_snapshot(EVENTS, snap, FileDigests(tmp_path / "var" / "snapshot-digests.json"))
+    assert racy.sha256 == hashlib.sha256(body).hexdigest()
+    assert not (tmp_path / "var" / "snapshot-digests.json").exists()  # written < 2 s ago: not remembered
+    monkeypatch.setattr(FileDigests, "RACY_NS", 0)  # (instead of waiting 2 s; writes below are 50 ms apart)
+    digests_file = tmp_path / "var" / "snapshot-digests.json"
+    day = date(2026, 11, 24)
+    [first] = read_snapshot(EVENTS, snap, FileDigests(digests_file))
+    key = land(store, first, day, "csv")
+    assert first.sha256 == hashlib.sha256(body).hexdigest()
+    assert json.loads(digests_file.read_text())[str(path.resolve())]["sha256"] == first.sha256
+
+    reads = []
+    real_read = RawPayload.read
+    monkeypatch.setattr(RawPayload, "read", lambda self: reads.append(self.name) or real_read(self))
+    monkeypatch.setattr(hashlib, "file_digest", lambda *a, **k: reads.append("hashed") or None)
+    [second] = read_snapshot(EVENTS, snap, FileDigests(digests_file))
+    assert land(store, second, day, "csv") == key
+    assert second.sha256 == first.sha256 and reads == []
+
+    # The same bytes written again: a new ctime (and mtime), so the file is read and hashed, and lands as before.
+    monkeypatch.undo()
+    monkeypatch.setattr(FileDigests, "RACY_NS", 0)
+    time.sleep(0.05)  # past the file system's time granularity
+    path.write_bytes(body)
+    [third] = read_snapshot(EVENTS, snap, FileDigests(digests_file))
+    assert third.known_sha256() is None
+    assert land(store, third, day, "csv") == key
+    # Other bytes of the same size with the old times put back (os.utime): ctime still tells.
+    st = path.stat()
+    time.sleep(0.05)
+    path.write_bytes(body.replace(b"date", b"DATE", 1))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    [fourth] = read_snapshot(EVENTS, snap, FileDigests(digests_file))
+    assert fourth.known_sha256() is None
+    assert fourth.sha256 == hashlib.sha256(body.replace(b"date", b"DATE", 1)).hexdigest()
+
+    digests_file.write_text("{not json")
+    [fifth] = read_snapshot(EVENTS, snap, FileDigests(digests_file))
+    assert fifth.known_sha256() is None and fifth.sha256 == fourth.sha256
+
+
 def test_duckdb_memory_limit_is_configurable_and_checked(tmp_path, monkeypatch):
     from eujp.warehouse import connect
 
