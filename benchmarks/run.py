@@ -485,6 +485,9 @@ def summarise(size: dict) -> dict:
         st = p["stages"]
         out["e2e"] = sum(st[s]["seconds"] for s in STAGES if s in st)
         out["e2e_cpu"] = sum(st[s]["cpu_seconds"] for s in STAGES if s in st)
+        # Issue 12's "end to end (parse → publish)": the stages after extraction (landing in the raw zone).
+        out["p2p"] = out["e2e"] - st.get("extract", {}).get("seconds", 0.0)
+        out["p2p_cpu"] = out["e2e_cpu"] - st.get("extract", {}).get("cpu_seconds", 0.0)
         out["e2e_peak"] = max(st[s]["peak_rss"] for s in STAGES if s in st)
         out["validate_share"] = st["validate"]["seconds"] / out["e2e"]
         out["validate_audit_share"] = (st["validate"]["seconds"] + st["revalidate"]["seconds"]) / out["e2e"]
@@ -492,6 +495,7 @@ def summarise(size: dict) -> dict:
     if p and db:
         out["floor"] = db["stages"][FLOOR_STAGE]["seconds"]
         out["ratio_floor"] = out["e2e"] / out["floor"]
+        out["ratio_p2p"] = out["p2p"] / out["floor"]
     if p and pd_:
         out["ratio_transform"] = p["stages"]["transform"]["seconds"] / pd_["stages"]["transform"]["seconds"]
         out["ratio_parse"] = p["stages"]["parse"]["seconds"] / pd_["stages"]["parse"]["seconds"]
@@ -531,6 +535,12 @@ def stage_table(size: dict) -> list[str]:
                  f"{_gb(db['max_rss'])} | **{s['ratio_floor']:.2f}x**")
     lines.append(f"| **end to end** | {p['wire_rows']:,} | **{s['e2e']:.1f}** | {s['e2e_cpu']:.1f} | "
                  f"{_rate(p['wire_rows'], s['e2e'])} | {_gb(s['e2e_peak'])} | {floor} |")
+    if db:
+        b = db["stages"][FLOOR_STAGE]
+        lines.append(f"| **parse → publish** (issue 12's end to end: without extract) | {p['wire_rows']:,} | "
+                     f"**{s['p2p']:.1f}** | {s['p2p_cpu']:.1f} | {_rate(p['wire_rows'], s['p2p'])} | | "
+                     f"DuckDB read_csv + pivot + INSERT (floor) | {b['seconds']:.1f} | {b['cpu_seconds']:.1f} | "
+                     f"{_gb(db['max_rss'])} | **{s['ratio_p2p']:.2f}x** |")
     return lines
 
 
@@ -638,9 +648,11 @@ def targets(sizes: dict) -> list[str]:
             ratios = sorted(r["ratio"] for r in size.get("repeats") or [] if "ratio" in r)
             spread = (f" (median pair of {len(ratios)} runs; {ratios[0]:.2f}x to {ratios[-1]:.2f}x)"
                       if len(ratios) > 1 else "")
-            row(key, f"stepwise end to end within {TARGET_RATIO:g}x DuckDB's read_csv + pivot + INSERT",
-                f"{s['e2e']:.1f} s vs {s['floor']:.1f} s = {s['ratio_floor']:.2f}x{spread}",
-                s["ratio_floor"] <= TARGET_RATIO, f" by {s['e2e'] - TARGET_RATIO * s['floor']:.1f} s")
+            row(key, f"stepwise end to end (parse → publish) within {TARGET_RATIO:g}x DuckDB's read_csv + pivot "
+                "+ INSERT",
+                f"{s['p2p']:.1f} s vs {s['floor']:.1f} s = {s['ratio_p2p']:.2f}x (with the extraction into the raw "
+                f"zone: {s['e2e']:.1f} s = {s['ratio_floor']:.2f}x{spread})",
+                s["ratio_p2p"] <= TARGET_RATIO, f" by {s['p2p'] - TARGET_RATIO * s['floor']:.1f} s")
             if "first" in runs and size["pipeline"]["wire_rows"] <= 12_000_000:
                 r = runs["first"]["seconds"] / s["floor"]
                 row(key, f"the whole `eujp run` within {TARGET_RUN_RATIO:g}x the floor",
