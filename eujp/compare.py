@@ -18,7 +18,7 @@ import duckdb
 
 VOLATILE_COLUMNS = frozenset({
     "run_id", "loaded_at", "started_at", "ended_at", "rejected_at", "revised_at", "last_success_at",
-    "last_attempt_at", "requested_at", "built_run_id", "built_at",
+    "last_attempt_at", "requested_at", "built_run_id", "built_at", "audited_run_id", "audited_at",
 })
 
 
