@@ -110,15 +110,13 @@ class RawPayload:
     kind: str = "data"
     # A file-backed payload's sha256 is taken from here when the file's stat is the one it was hashed with.
     digests: FileDigests | None = field(default=None, repr=False, compare=False)
-    _stat: tuple[int, int] | None = field(default=None, repr=False, compare=False)
-    _stat_result: os.stat_result | None = field(default=None, repr=False, compare=False)
+    _stat_result: os.stat_result | None = field(default=None, repr=False, compare=False)  # when it was made
 
     def __post_init__(self) -> None:
         if self.data is None:
             if self.path is None:
                 raise ValueError(f"{self.name}: a payload needs its bytes or the file that holds them")
             self._stat_result = self.path.stat()
-            self._stat = (self._stat_result.st_size, self._stat_result.st_mtime_ns)
 
     @classmethod
     def from_file(cls, source: str, path: Path, **kwargs) -> RawPayload:
@@ -127,6 +125,11 @@ class RawPayload:
     def _file_stat(self) -> tuple[int, int]:
         st = self.path.stat()
         return st.st_size, st.st_mtime_ns
+
+    @property
+    def _stat(self) -> tuple[int, int]:
+        """(size, modification time) of the file when the payload was made."""
+        return self._stat_result.st_size, self._stat_result.st_mtime_ns
 
     def _check_file(self) -> None:
         if self._file_stat() != self._stat:
