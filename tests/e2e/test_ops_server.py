@@ -382,3 +382,48 @@ def test_the_temporary_server_dies_with_a_run_killed_by_sigkill(tmp_path):
             pytest.fail(f"the temporary server {server_pid} outlived its killed run")
     finally:
         stop_group(run)
+
+
+def test_work_given_to_wait_ready_runs_while_the_server_starts_and_stops_once_it_answers(tmp_path, monkeypatch):
+    """`wait_ready(meanwhile=...)` (what `eujp run` imports while its temporary server starts): the steps run in
+    order before the server answers; a failing step is skipped, not raised; the step under way when the server
+    answers is finished before wait_ready returns, and the steps after it are left for the run."""
+    for name in [k for k in os.environ if k.startswith(("PREFECT_", "EUJP_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-home"))
+    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from eujp.prefect_server import TemporaryPrefectServer
+
+    server = TemporaryPrefectServer(announce=False).start()
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"{server.api_url}/health", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    seen = []
+
+    def first():
+        seen.append(("first", answers()))
+
+    def broken():
+        raise RuntimeError("a step that fails")
+
+    def spans_the_start():  # still running when the server comes up: wait_ready waits for it
+        while not answers():
+            time.sleep(0.05)
+        time.sleep(1.0)  # well past wait_ready's next health check (every 0.1 s)
+        seen.append("spans the start")
+
+    def left_for_later():
+        seen.append("left for later")
+
+    try:
+        assert server.wait_ready(meanwhile=(first, broken, spans_the_start, left_for_later)) == server.api_url
+        assert seen == [("first", False), "spans the start"]
+        time.sleep(0.3)
+        assert "left for later" not in seen
+    finally:
+        server.stop()
