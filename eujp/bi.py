@@ -152,16 +152,19 @@ def _published_manifest(conn: duckdb.DuckDBPyConnection, root: str) -> dict | No
 
 
 def attach_lake_only_tables(conn: duckdb.DuckDBPyConnection, root: str) -> list[str]:
-    """The tables the published single file leaves to the lake (EUJP_SINGLE_FILE; `"parquet": null` in the
-    manifest) made readable by name: the published lake (`{root}/lake.ducklake`) is ATTACHed READ_ONLY as `lake` at
-    the snapshot of the manifest, behind the warehouse in the search path (a table of the single file wins).
+    """The tables the published single file leaves to the lake (EUJP_SINGLE_FILE: `"parquet": null` in the
+    manifest, or not among `"single_file"`'s tables: a large mart, also in Parquet) made readable by name: the
+    published lake (`{root}/lake.ducklake`) is ATTACHed READ_ONLY as `lake` at the snapshot of the manifest,
+    behind the warehouse in the search path (a table of the single file wins).
     Returns those tables ([] and nothing attached when there are none). EujpError, with the ATTACH to run by
     hand, when the lake cannot be attached."""
     manifest = _published_manifest(conn, root)
     if not manifest:
         return []
+    single = (manifest.get("single_file") or {}).get("tables")  # None: every table (manifests before the setting)
     lake_only = sorted(n for n, t in (manifest.get("tables") or {}).items()
-                       if isinstance(t, dict) and "parquet" in t and t["parquet"] is None)
+                       if isinstance(t, dict) and (("parquet" in t and t["parquet"] is None)
+                                                   or (single is not None and n not in single)))
     if not lake_only:
         return []
     lake = manifest.get("lake") or {}

@@ -568,8 +568,9 @@ SINGLE_FILE_CHOICES = ("auto", "all", "small")
 class SingleFile:
     """What the published single file (runs/{run_id}/warehouse.duckdb, and its Parquet files) holds
     (EUJP_SINGLE_FILE, EUJP_SINGLE_FILE_MAX_ROWS; docs/lakehouse.md, "What stays a single .duckdb file"):
-    `auto` (the default) every table but the fact tables of more than `max_rows` rows, which are in the lake only;
-    `all` every table; `small` no fact table (the facts are in the lake only)."""
+    `auto` (the default) every table but the fact tables of more than `max_rows` rows, which are in the lake only,
+    and the derived tables (marts) of more than `max_rows` rows, which are in the lake and in Parquet; `all` every
+    table; `small` no fact table (the facts are in the lake only)."""
 
     choice: str = "auto"
     max_rows: int = DEFAULT_SINGLE_FILE_MAX_ROWS
@@ -597,9 +598,21 @@ class SingleFile:
         return cls(choice, max_rows)
 
     def tables(self, rows: dict[str, int] | None = None, *, lake: bool = True) -> tuple:
-        """The tables of the single file. `rows`: the fact tables' row counts in the promoted warehouse (needed by
-        `auto` with the lake on: `fact_rows`); `lake`: whether the lake is published (`auto` without it keeps
-        every table; `small` without it is refused by the caller)."""
+        """The tables of the single file. `rows`: the row counts of the fact and derived tables in the promoted
+        warehouse (needed by `auto` with the lake on: `sized_table_rows`); `lake`: whether the lake is published
+        (`auto` without it keeps every table; `small` without it is refused by the caller).
+
+        With `auto`, a fact or derived table (a mart, a built dimension) of more than `max_rows` rows is left
+        out: a fact table is then in the lake only; a derived one is in the lake and in Parquet
+        (`parquet_tables`), which the run report links for its full detail. At 50M Comext rows
+        mart_product_trade has 2.8M rows (a row per reporter, flow, product and year): copying it into the
+        single file took 4.5 s of a day that adds one month, and its 76 MB were uploaded again every day."""
+        return tuple(t for t in self.parquet_tables(rows, lake=lake)
+                     if not (self.choice == "auto" and lake and t.rebuilt and rows[t.name] > self.max_rows))
+
+    def parquet_tables(self, rows: dict[str, int] | None = None, *, lake: bool = True) -> tuple:
+        """The tables published as Parquet files (runs/{run_id}/parquet/): every table but the facts left to the
+        lake only (`tables`)."""
         from eujp.tables import ALL_TABLES
 
         if self.choice == "all" or (self.choice == "auto" and not lake):
@@ -607,7 +620,7 @@ class SingleFile:
         if self.choice == "small":
             return tuple(t for t in ALL_TABLES if not t.is_fact)
         if rows is None:
-            raise ValueError(f"{SINGLE_FILE_ENV}=auto needs the fact tables' row counts")
+            raise ValueError(f"{SINGLE_FILE_ENV}=auto needs the row counts of the fact and derived tables")
         return tuple(t for t in ALL_TABLES if not t.is_fact or rows[t.name] <= self.max_rows)
 
     def describe(self) -> str:
@@ -616,13 +629,14 @@ class SingleFile:
         return f"{SINGLE_FILE_ENV}={self.choice}"
 
 
-def fact_rows(warehouse_path: Path) -> dict[str, int]:
-    """{fact table: rows} of a warehouse file, counted by DuckDB (a count reads no column)."""
+def sized_table_rows(warehouse_path: Path) -> dict[str, int]:
+    """{table: rows} of the fact and derived tables of a warehouse file (what `SingleFile.tables` sizes),
+    counted by DuckDB (a count reads no column)."""
     from eujp.tables import ALL_TABLES
 
     with duckdb.connect(str(warehouse_path), read_only=True, config=duckdb_config()) as conn:
         return {t.name: conn.execute(f"SELECT count(*) FROM {quote_ident(t.name)}").fetchone()[0]
-                for t in ALL_TABLES if t.is_fact}
+                for t in ALL_TABLES if t.is_fact or t.rebuilt}
 
 
 def single_file_tables(env: dict[str, str] | None = None, rows: dict[str, int] | None = None, *,

@@ -213,6 +213,7 @@ def publish_run(
     deadline: Deadline | None = None,
     lake_catalog: Path | None = None,
     tables=None,
+    parquet_from: Path | None = None,
 ) -> PublishResult:
     """Upload a run's objects, verify each, then move `latest` (warehouse alias, manifest, pointer last).
 
@@ -236,8 +237,8 @@ def publish_run(
     uploaded as `lake.ducklake` after the run's objects verified and before latest/ moves (readers of the lake
     see the run's snapshot from then on; its data files were written by the commit). The manifest's "lake"
     entry (`manifest_without_checksums["lake"]`) is copied into latest.json. `tables`: the tables exported as
-    Parquet (default: every table; `warehouse_path` holds at least these).
-    """
+    Parquet (default: every table), from `parquet_from` (default: the uploaded copy of `warehouse_path`), which
+    holds at least these; the tables of `warehouse_path` are listed in the manifest's "single_file"."""
     if not RUN_ID_PATTERN.match(run_id):  # it names the run's prefix: runs/{run_id}/
         raise ValueError(f"run id {run_id!r} is not allowed (see eujp.config.RUN_ID_PATTERN)")
     prefix = f"runs/{run_id}"
@@ -250,7 +251,7 @@ def publish_run(
     try:
         work_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(warehouse_path, frozen)  # the file we checksum is the file we upload
-        parquet = export_parquet(frozen, work_dir / "parquet", tables)
+        parquet = export_parquet(parquet_from or frozen, work_dir / "parquet", tables)
         manifest = build_manifest(
             warehouse_path=frozen, parquet_files=parquet, extra_files=extra_files, **manifest_without_checksums
         )

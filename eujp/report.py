@@ -319,9 +319,11 @@ def _rows_params(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> lis
 
 
 def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
-                  generated_at: datetime | None = None, parquet_href: str = PARQUET_HREF) -> str:
+                  generated_at: datetime | None = None, parquet_href: str = PARQUET_HREF,
+                  reconciliation: dict | None = None) -> str:
     """The report's HTML (a string), from the marts of the warehouse `conn` is attached to; `parquet_href`:
-    where a table's published Parquet file is ("{table}" replaced by its name)."""
+    where a table's published Parquet file is ("{table}" replaced by its name); `reconciliation`: the run's
+    audit already reconciled this warehouse (eujp.reconcile.to_dict), else it is done here."""
     from matplotlib import rc_context
 
     generated_at = generated_at or datetime.now(UTC)
@@ -376,7 +378,7 @@ def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
                         "imports_yoy_pct"}),
         "<h3>Products (Comext CN8, loaded products only)</h3>",
         products,
-        reconcile.report_section(conn),
+        reconcile.report_section(conn, reconciliation),
         "<h2 id=\"restrictions\">Export restrictions on critical raw materials</h2>",
         (f"<figure>{charts['restrictions']}<figcaption>Published statements (<code>mart_export_restrictions_index"
         "</code>): filled = OECD publication, hollow = secondary source citing the OECD, red cross = the op-ed's "
@@ -406,18 +408,19 @@ def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
 
 
 def write_report(conn: duckdb.DuckDBPyConnection, out_path: Path, *, run_id: str | None = None,
-                 parquet_href: str = PARQUET_HREF) -> Path:
+                 parquet_href: str = PARQUET_HREF, reconciliation: dict | None = None) -> Path:
     """Write the report of the warehouse `conn` to `out_path` (atomically) and return the path."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.part")
-    tmp.write_text(render_report(conn, run_id=run_id, parquet_href=parquet_href), encoding="utf-8")
+    tmp.write_text(render_report(conn, run_id=run_id, parquet_href=parquet_href, reconciliation=reconciliation),
+                   encoding="utf-8")
     tmp.replace(out_path)
     return out_path
 
 
 def write_warehouse_report(warehouse_path: Path, out_path: Path, *, run_id: str | None = None,
-                           parquet_href: str = PARQUET_HREF) -> Path:
+                           parquet_href: str = PARQUET_HREF, reconciliation: dict | None = None) -> Path:
     """write_report on a warehouse file opened read-only."""
     with duckdb.connect(str(warehouse_path), read_only=True, config=duckdb_config()) as conn:
-        return write_report(conn, out_path, run_id=run_id, parquet_href=parquet_href)
+        return write_report(conn, out_path, run_id=run_id, parquet_href=parquet_href, reconciliation=reconciliation)

@@ -32,10 +32,10 @@ from eujp.lake import (
     LakeError,
     SingleFile,
     commit_warehouse,
-    fact_rows,
     frozen_catalog,
     lake_config,
     replace_unpublished_catalog,
+    sized_table_rows,
     slim_warehouse,
 )
 from eujp.marts.build import build_models, table_digests
@@ -258,15 +258,17 @@ def run_manifest(settings: Settings, batches: list[SourceBatch], counts: dict, a
     }
 
 
-def run_report(settings: Settings, log: logging.Logger = default_log) -> Path | None:
-    """The run's HTML report (eujp.report), written beside the warehouse from the promoted warehouse. A report
-    that cannot be written is logged as an error and the run publishes without it."""
+def run_report(settings: Settings, log: logging.Logger = default_log,
+               reconciliation: dict | None = None) -> Path | None:
+    """The run's HTML report (eujp.report), written beside the warehouse from the promoted warehouse (with the
+    audit's `reconciliation` of it, when given). A report that cannot be written is logged as an error and the
+    run publishes without it."""
     # The full tables behind the report's top-N sections: an http(s) link under EUJP_PUBLIC_URL (valid from
     # latest/report.html too), else relative to runs/{run_id}/report.html
     href = object_link(settings, f"runs/{settings.run_id}/{PARQUET_HREF}") if settings.public_url else PARQUET_HREF
     try:
         return write_warehouse_report(settings.warehouse_path, settings.warehouse_path.parent / "report.html",
-                                      run_id=settings.run_id, parquet_href=href)
+                                      run_id=settings.run_id, parquet_href=href, reconciliation=reconciliation)
     except Exception as exc:  # noqa: BLE001 - the data matter more than their report
         log.error("report not written: %s: %s", type(exc).__name__, exc)
         return None
@@ -332,17 +334,26 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
     if single_file.choice == "auto" and commit is None:
         log.info("publish: %s, but the lake is off (EUJP_LAKE_CATALOG=off): every table is published in the "
                  "single warehouse.duckdb", single_file.describe())
-    rows = fact_rows(settings.warehouse_path) if single_file.choice == "auto" and commit is not None else None
+    rows = sized_table_rows(settings.warehouse_path) if single_file.choice == "auto" and commit is not None else None
     single = single_file.tables(rows, lake=commit is not None)
+    parquet = single_file.parquet_tables(rows, lake=commit is not None)
     warehouse_file = settings.warehouse_path
-    if len(single) < len(ALL_TABLES):  # the facts not in `single` are published in the lake only
-        lake_only = [t.name for t in ALL_TABLES if t not in single]
-        log.info("publish: %s: in the lake only (snapshot %s): %s", single_file.describe(), commit.snapshot_id,
-                 ", ".join(f"{n} ({rows[n]:,} rows)" if rows else n for n in lake_only))
+    if len(single) < len(ALL_TABLES):  # the tables not in `single` are published in the lake (and in Parquet)
+        def listed(tables) -> str:
+            return ", ".join(f"{t.name} ({rows[t.name]:,} rows)" if rows else t.name for t in tables)
+
+        lake_only = [t for t in ALL_TABLES if t not in parquet]
+        not_single = [t for t in parquet if t not in single]
+        if lake_only:
+            log.info("publish: %s: in the lake only (snapshot %s): %s", single_file.describe(), commit.snapshot_id,
+                     listed(lake_only))
+        if not_single:
+            log.info("publish: %s: not in the single warehouse.duckdb, in the lake (snapshot %s) and in Parquet: %s",
+                     single_file.describe(), commit.snapshot_id, listed(not_single))
         warehouse_file = slim_warehouse(settings.warehouse_path, work_dir / "single" / "warehouse.duckdb", single)
     manifest["single_file"] = {"setting": single_file.choice, "max_rows": single_file.max_rows,
                                "tables": [t.name for t in single]}
-    report = run_report(settings, log)
+    report = run_report(settings, log, reconciliation=(audit or {}).get("reconciliation"))
     suite_cache = previous_suite_results(store, log)
     catalog = run_catalog(settings, manifest, report=report is not None, suite_cache=suite_cache, log=log)
     manifest["suite_results"] = suite_cache  # for the next run's catalog
@@ -351,7 +362,7 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
         extra["report.html"] = report
     if catalog:
         extra[catalog.name] = catalog
-    total = len(expand_directories(extra)) + len(single) + 2 + (lake_catalog is not None)  # + warehouse, ...
+    total = len(expand_directories(extra)) + len(parquet) + 2 + (lake_catalog is not None)  # + warehouse, ...
     try:
         with progress.step(f"publish to {store.uri}", total=total) as advance:
             result = publish_run(
@@ -366,7 +377,8 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
                 on_upload=lambda key: advance(),
                 deadline=deadline,
                 lake_catalog=lake_catalog,
-                tables=single,
+                tables=parquet,
+                parquet_from=settings.warehouse_path,
             )
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)

@@ -336,7 +336,9 @@ def _single_file(store_dir: Path) -> set[str]:
 def test_auto_leaves_the_fact_tables_over_the_row_limit_to_the_lake(lake, monkeypatch, caplog):
     """EUJP_SINGLE_FILE=auto (the default): the fact tables of more than EUJP_SINGLE_FILE_MAX_ROWS rows are in the
     lake only (not in the single file, nor its Parquet files; in the manifest with their rows and the lake
-    snapshot); the smaller ones and every other table are in both. `eujp query --published` reads them all."""
+    snapshot); the derived tables (marts, built dimensions) of more than that are in the lake and in Parquet, not
+    in the single file; the smaller ones and every other table are in both. `eujp query --published` reads them
+    all."""
     from eujp.bi import open_warehouse
     from eujp.config import Settings
     from eujp.errors import EujpError
@@ -351,21 +353,26 @@ def test_auto_leaves_the_fact_tables_over_the_row_limit_to_the_lake(lake, monkey
     monkeypatch.setenv("EUJP_SINGLE_FILE_MAX_ROWS", str(limit))
     big = {f for f in facts if counts[f] > limit}
     assert big and FACT in big and facts - big
+    derived = {t.name for t in ALL_TABLES if t.rebuilt}
+    big_derived = {d for d in derived if counts[d] > limit}  # e.g. mart_claims (8 rows)
+    assert big_derived and derived - big_derived and "mart_claims" in big_derived
     settings = Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261124T060000Z-auto01")
     with caplog.at_level("INFO", logger="eujp"):
         publish(settings, [], counts, {"ok": True}, "success")
     pointer = read_latest_pointer(open_store(str(store_dir)))
     manifest = json.loads((store_dir / pointer["manifest"]).read_text())
     single = _single_file(store_dir)
-    assert single == {t.name for t in ALL_TABLES} - big
-    assert {p.stem for p in (store_dir / pointer["prefix"] / "parquet").iterdir()} == single
+    assert single == {t.name for t in ALL_TABLES} - big - big_derived
+    assert {p.stem for p in (store_dir / pointer["prefix"] / "parquet").iterdir()} == {t.name for t in ALL_TABLES} - big
+    claims = duckdb.sql(f"SELECT count(*) FROM '{store_dir / pointer['prefix'] / 'parquet' / 'mart_claims.parquet'}'")
+    assert claims.fetchone() == (8,)  # the Parquet file of a mart left out of the single file: what the report links
     assert (store_dir / pointer["prefix"] / "warehouse.duckdb").read_bytes() == \
         (store_dir / "latest" / "warehouse.duckdb").read_bytes()
     snapshot = pointer["lake"]["snapshot_id"]
     for name in big:  # listed with their rows, and where they are: the lake's snapshot
         assert manifest["tables"][name] == {"rows": counts[name], "parquet": None, "sha256": None,
                                             "lake_snapshot": snapshot}
-    for name in single:
+    for name in single | big_derived:
         assert manifest["tables"][name]["rows"] == counts[name]
         assert manifest["tables"][name]["parquet"] == f"parquet/{name}.parquet"
     assert manifest["single_file"] == {"setting": "auto", "max_rows": limit,
@@ -374,9 +381,11 @@ def test_auto_leaves_the_fact_tables_over_the_row_limit_to_the_lake(lake, monkey
     for name in facts:  # every fact table is in the lake, the small ones too
         assert conn.execute(f"SELECT count(*) FROM {ALIAS}.{quote_ident(name)}").fetchone() == (counts[name],)
     assert f"in the lake only (snapshot {snapshot}): " in caplog.text and f"{FACT} ({counts[FACT]:,} rows)" in caplog.text
+    assert f"not in the single warehouse.duckdb, in the lake (snapshot {snapshot}) and in Parquet: " in caplog.text
+    assert f"mart_claims ({counts['mart_claims']:,} rows)" in caplog.text
     # `eujp query --published` (eujp.bi.open_warehouse) reads a lake-only table by name, from the run's snapshot
     with open_warehouse(str(store_dir)) as conn:
-        for name in facts:
+        for name in facts | big_derived:
             assert conn.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone() == (counts[name],)
         assert conn.execute("SELECT count(*) FROM mart_claims").fetchone() == (8,)
     add_month(warehouse, "2031-01")  # the next commit moves the published lake, not this reader's snapshot

@@ -83,12 +83,18 @@ def test_the_single_file_setting(tmp_path, monkeypatch):
     assert single_file_tables({"EUJP_SINGLE_FILE": "all"}) == tuple(ALL_TABLES)
     small = single_file_tables({"EUJP_SINGLE_FILE": "small"})
     assert small and all(not t.is_fact for t in small) and len(small) < len(ALL_TABLES)
-    # auto: a fact table stays in the single file while it has at most EUJP_SINGLE_FILE_MAX_ROWS rows
-    rows = dict.fromkeys(facts, 10) | {facts[0]: 11}
+    # auto: a fact or derived table stays in the single file while it has at most EUJP_SINGLE_FILE_MAX_ROWS rows;
+    # a larger fact table is in the lake only, a larger derived one (a mart) in the lake and in Parquet
+    derived = [t.name for t in ALL_TABLES if t.rebuilt]
+    rows = dict.fromkeys(facts + derived, 10) | {facts[0]: 11, "mart_product_trade": 11}
     auto = single_file_tables({"EUJP_SINGLE_FILE_MAX_ROWS": "10"}, rows)
-    assert [t.name for t in ALL_TABLES if t not in auto] == [facts[0]]
+    assert [t.name for t in ALL_TABLES if t not in auto] == [facts[0], "mart_product_trade"]
+    parquet = SingleFile.from_env({"EUJP_SINGLE_FILE_MAX_ROWS": "10"}).parquet_tables(rows)
+    assert [t.name for t in ALL_TABLES if t not in parquet] == [facts[0]]
     assert single_file_tables({}, rows) == tuple(ALL_TABLES)
-    assert single_file_tables({"EUJP_SINGLE_FILE_MAX_ROWS": "0"}, rows) == small
+    assert [t.name for t in single_file_tables({"EUJP_SINGLE_FILE_MAX_ROWS": "0"}, rows)] == \
+        [t.name for t in small if not t.rebuilt]
+    assert SingleFile.from_env({"EUJP_SINGLE_FILE_MAX_ROWS": "0"}).parquet_tables(rows) == small
     assert single_file_tables({"EUJP_SINGLE_FILE_MAX_ROWS": "0"}, rows, lake=False) == tuple(ALL_TABLES)
     assert SingleFile.from_env({"EUJP_SINGLE_FILE_MAX_ROWS": " 2_000_000 "}).max_rows == 2_000_000
     with pytest.raises(ValueError, match="EUJP_SINGLE_FILE must be 'auto'.*'all'.*'small'.*got 'none'"):

@@ -115,3 +115,24 @@ def test_service_components_against_their_total_in_the_warnings_and_the_report(s
     html = render_report(scratch, run_id="test")
     assert "Cross-source reconciliation" in html and "1 breach(es)" in html
     assert "32,000.0" in html and "31,600.0" in html and "+400.0" in html
+
+
+def test_the_report_shows_the_audits_reconciliation_without_summing_the_facts_again(scratch):
+    """The run passes its audit's reconciliation (to_dict) to the report: the report renders it as it is (the
+    same section as reconciling the warehouse itself) and does not query the facts again; a summary without
+    "two_sided" (a manifest older than it) is reconciled afresh."""
+    for item, value in (("SC", 20000.0), ("SD", 12000.0)):
+        scratch.execute("INSERT INTO fact_services_trade (reporter, partner, bop_item, flow, period_year, "
+                        "value_mio_eur) VALUES ('EU28', 'JP', ?, 'export', 2016, ?)", [item, value])
+    summary = reconcile.to_dict(reconcile.reconcile(scratch))
+    assert summary["breaches"] and "two_sided" in summary
+    assert reconcile.report_section(scratch, summary) == reconcile.report_section(scratch)
+    # what the section shows comes from the summary: a breach only it holds appears, the warehouse's does not
+    other = {**summary, "compared": 7, "breaches": [{**summary["breaches"][0], "reporter": "EU27_2020",
+                                                     "detail_mio_eur": 99999.0}]}
+    html = render_report(scratch, run_id="test", reconciliation=other)
+    section = html.split('<h2 id="reconciliation">', 1)[1].split("<h2", 1)[0]
+    assert "7 comparison(s)" in section and "EU27_2020" in section and "99,999.0" in section
+    assert "32,000.0" not in section
+    older = {k: v for k, v in other.items() if k != "two_sided"}
+    assert "32,000.0" in reconcile.report_section(scratch, older)
