@@ -27,7 +27,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -92,23 +91,9 @@ class TemporaryPrefectServer:
         atexit.register(self.stop)
         return self
 
-    def wait_ready(self, meanwhile: Sequence[Callable[[], object]] = ()) -> str:
+    def wait_ready(self) -> str:
         """Block until the server answers its health check; returns the API URL. A port taken meanwhile
-        (uvicorn exits with 3) is retried on another port; any other exit or the timeout raises.
-
-        `meanwhile`: work the run will need anyway (heavy imports), done in that order on a thread while the
-        server starts: once it answers, the step under way is finished and the rest left for later (they run
-        when the run first needs them). So a run imports, say, Great Expectations during the seconds it would
-        otherwise wait, and its first import statement finds the module loaded. Nothing else imports while
-        a step runs (this thread only polls), so two threads never import at the same time. A failing step
-        is logged and skipped: the run meets the same error where it needs that step, with its own handling."""
-        warm = _Meanwhile(meanwhile)
-        try:
-            return self._wait_ready()
-        finally:
-            warm.finish()
-
-    def _wait_ready(self) -> str:
+        (uvicorn exits with 3) is retried on another port; any other exit or the timeout raises."""
         deadline = time.monotonic() + self.startup_timeout
         while True:
             if self.process is None:
@@ -143,37 +128,6 @@ class TemporaryPrefectServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-class _Meanwhile:
-    """Steps run one after another on a daemon thread until `finish()`, which waits for the step under way
-    and skips the rest (TemporaryPrefectServer.wait_ready)."""
-
-    def __init__(self, steps: Sequence[Callable[[], object]]) -> None:
-        self._steps = list(steps)
-        self._stop = threading.Event()
-        self.done: list[str] = []  # the names of the steps that ran (for tests and logs)
-        self._thread = threading.Thread(target=self._run, name="eujp-meanwhile", daemon=True) if steps else None
-        if self._thread is not None:
-            self._thread.start()
-
-    def _run(self) -> None:
-        for step in self._steps:
-            if self._stop.is_set():
-                return
-            name = getattr(step, "__qualname__", repr(step))
-            try:
-                step()
-            except Exception as exc:  # noqa: BLE001 - only a head start: the run does the step itself when needed
-                _say(f"while the server started, {name} failed ({type(exc).__name__}: {exc}); the run does it "
-                     "when it needs it")
-                continue
-            self.done.append(name)
-
-    def finish(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
 
 
 def needed() -> bool:

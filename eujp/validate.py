@@ -304,12 +304,6 @@ def _runtime() -> _Runtime:
         return _RUNTIME
 
 
-def warm_up() -> None:
-    """Import Great Expectations and make this process' GX context now (seconds), not at the first
-    validation: `eujp run` does it while its Prefect server starts (eujp.prefect_server)."""
-    _runtime()
-
-
 # ------------------------------------------------------------------------------------------ validation
 
 

@@ -283,12 +283,8 @@ def _start_prefect_and_import(only: list[str] | None, *, announce: bool) -> _Flo
         progress.adopt_log_handlers()  # Prefect's console handler, created by the import
         unknown = _unknown_sources(only or [], get_source)
         if server is not None and unknown is None:
-            from eujp import validate
-
-            # Great Expectations (~3 s to import) while the server starts: the run needs it for any new data. (Not
-            # matplotlib as well: the server was up before both imports were done, and the run waited for them.)
             try:
-                server.wait_ready(meanwhile=(validate.warm_up,))
+                server.wait_ready()
             except RuntimeError as exc:
                 typer.echo(str(exc), err=True)
                 raise typer.Exit(code=1) from None
