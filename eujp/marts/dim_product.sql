@@ -12,14 +12,17 @@
 -- Labels: only what a source published: CN8 descriptions from Comext's product codelist (ref_cn8_labels,
 -- landed and loaded with the Comext data; the bundled snapshot carries an excerpt), OECD commodity labels
 -- for HS6.
-WITH codes AS (
-    SELECT DISTINCT 'CN8' AS product_level, product_cn8 AS product_code, product_cn8 AS cn8
-    FROM fact_goods_trade_product
+WITH cn8_codes AS (  -- the facts' distinct codes, read once; the pattern is then matched per code, not per row
+    SELECT product_cn8
+    FROM (SELECT DISTINCT product_cn8 FROM fact_goods_trade_product)
     WHERE regexp_full_match(product_cn8, '[0-9]{8}')
+),
+codes AS (
+    SELECT 'CN8' AS product_level, product_cn8 AS product_code, product_cn8 AS cn8
+    FROM cn8_codes
     UNION
     SELECT DISTINCT 'HS6', left(product_cn8, 6), NULL
-    FROM fact_goods_trade_product
-    WHERE regexp_full_match(product_cn8, '[0-9]{8}')
+    FROM cn8_codes
     UNION
     SELECT DISTINCT 'HS6', commodity_hs6, NULL
     FROM fact_export_restrictions
