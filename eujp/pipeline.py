@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import traceback
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -862,8 +863,8 @@ def prepare_source(
     """Parse, transform and validate one source's payloads into `batch` (errors are recorded on it).
     `step` observes each step (see `no_step`).
 
-    A streamed source comes in chunks (`Stream`): each is transformed and validated alone, and, when there
-    is more than one, its valid rows are spilled to Parquet files (`batch.chunks`) that load_batches upserts
+    A streamed source comes in chunks (`Stream`): each is transformed and validated alone (validated on a
+    thread while the next chunk is parsed and transformed), and, when there is more than one, its valid rows are spilled to Parquet files (`batch.chunks`) that load_batches upserts
     in the source's transaction (DuckDB reads them); the chunks' validation reports are merged into one
     (eujp.validate.merge_reports). A payload that fails to parse is quarantined whole while the others load."""
     from eujp.validate import merge_reports, validate_frame  # Great Expectations is slow to import: only here
@@ -876,6 +877,7 @@ def prepare_source(
         return step(name)
 
     spill: Path | None = None
+    validator: ThreadPoolExecutor | None = None
     try:
         batch.input_checksum = input_checksum(payloads)
         batch.coverage = parse_coverage(source, payloads)
@@ -889,10 +891,21 @@ def prepare_source(
             results = stream.chunks()
         reports, rejected, held, conflicts = [], [], [], []
         wire_rows = valid_rows = 0
+        # Each chunk is validated on a thread while the next one is parsed and transformed (polars and DuckDB
+        # release the GIL; GX's pandas engine mostly computes in pyarrow and pandas): one validation at a time,
+        # the reports kept in chunk order. A chunk's rows are held until its validation ends.
+        validating = None
+        validator = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"eujp-validate-{source.name}")
+
+        def validated() -> None:
+            with tracked("validate"):
+                reports.append(validating.result())
+
         for result in results:
             conflicts.append(result.conflicts)
-            with tracked("validate"):
-                reports.append(validate_frame(source.table.name, result.valid))
+            if validating is not None:
+                validated()
+            validating = validator.submit(validate_frame, source.table.name, result.valid)
             wire_rows += result.rows_in
             valid_rows += result.valid.height
             batch.valid_wire_rows += result.rows_in - result.rejected.height
@@ -909,6 +922,8 @@ def prepare_source(
                         batch.chunks.append(path)
                 held = []
             del result
+        if validating is not None:
+            validated()
         quarantined = stream.quarantined if stream else []
         batch.source_version = stream.version if stream else folded_version
         batch.chunk_wire_rows = stream.chunk_wire_rows if stream else [folded.rows_in]
@@ -932,6 +947,9 @@ def prepare_source(
             shutil.rmtree(spill, ignore_errors=True)
             batch.chunks, batch.spill_dir = [], None
         return batch.fail(current, exc)
+    finally:
+        if validator is not None:  # a failure while a chunk is validated: that validation ends first
+            validator.shutdown(wait=True, cancel_futures=True)
     batch.status = "prepared"
     batch.ended_at = utcnow()
     return batch

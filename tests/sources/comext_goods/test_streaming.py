@@ -388,3 +388,76 @@ def test_count_data_lines_in_memory_and_in_a_file_agree(tmp_path):
         in_memory = RawPayload(source="comext_goods", name="p.csv", data=data, url="memory:p.csv")
         assert count_data_lines(in_memory) == count_data_lines(RawPayload.from_file("comext_goods",
                                                                                     tmp_path / "p.csv"))
+
+
+def test_a_chunk_is_validated_while_the_next_is_parsed_and_the_reports_keep_chunk_order(countries, monkeypatch):
+    """prepare_source validates chunk k on a thread while chunk k+1 is parsed and transformed (the first
+    validation below waits, up to 10 s, for a parse to begin: run one after the other, none would); every chunk
+    is validated once, and the merged report counts every row."""
+    import threading
+    from contextlib import contextmanager
+
+    import eujp.validate
+    from eujp.pipeline import SourceBatch, prepare_source, utcnow
+
+    events: list[tuple] = []
+    changed = threading.Condition()
+
+    def note(event: tuple) -> None:
+        with changed:
+            events.append(event)
+            changed.notify_all()
+
+    real = eujp.validate.validate_frame
+
+    def validating(table, frame, **kwargs):
+        chunk = sum(e[0] == "validate start" for e in events)
+        note(("validate start", chunk, threading.current_thread().name, frame.height))
+        if chunk == 0:
+            since = len(events)
+            with changed:
+                changed.wait_for(lambda: any(e[0] == "parse" for e in events[since:]), timeout=10)
+        report = real(table, frame, **kwargs)
+        note(("validate end", chunk))
+        return report
+
+    @contextmanager
+    def step(name):
+        note((name,))
+        yield
+
+    monkeypatch.setattr(eujp.validate, "validate_frame", validating)
+    payloads = [month_payload(f"m{m:02d}", [f"2025-{m:02d}"]) for m in range(1, 7)]  # 12 rows each
+    batch = prepare_source(COMEXT, payloads, countries,
+                           SourceBatch(source=COMEXT.name, table=COMEXT.table.name, started_at=utcnow()),
+                           step=step, limit=30)
+    assert batch.status == "prepared", batch.error
+    chunks = len(batch.chunk_wire_rows)
+    assert chunks == 3
+    starts = [e for e in events if e[0] == "validate start"]
+    assert [e[1] for e in starts] == list(range(chunks))
+    assert all(e[2].startswith("eujp-validate-comext_goods") for e in starts)
+    first, end = events.index(starts[0]), events.index(("validate end", 0))
+    assert ("parse",) in events[first:end], events  # the next chunk was parsed while the first was validated
+    assert batch.validation.row_count == batch.valid_rows == sum(e[3] for e in starts) == 36
+
+
+def test_a_chunk_whose_validation_fails_fails_the_source_at_validate_and_removes_its_spill(countries, monkeypatch):
+    import eujp.validate
+    from eujp.pipeline import SourceBatch, prepare_source, utcnow
+
+    real, calls = eujp.validate.validate_frame, []
+
+    def failing_second(table, frame, **kwargs):
+        calls.append(frame.height)
+        if len(calls) == 2:
+            raise RuntimeError("the validator broke on the second chunk")
+        return real(table, frame, **kwargs)
+
+    monkeypatch.setattr(eujp.validate, "validate_frame", failing_second)
+    payloads = [month_payload(f"m{m:02d}", [f"2025-{m:02d}"]) for m in range(1, 7)]
+    batch = prepare_source(COMEXT, payloads, countries,
+                           SourceBatch(source=COMEXT.name, table=COMEXT.table.name, started_at=utcnow()), limit=30)
+    assert batch.status == "failed" and batch.failed_step == "validate"
+    assert "the validator broke on the second chunk" in batch.error
+    assert batch.chunks == [] and batch.spill_dir is None
