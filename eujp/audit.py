@@ -35,8 +35,9 @@ import duckdb
 
 from eujp.errors import AuditFailed
 from eujp.schema import ETL_SUITE_STATE
+from eujp.sql import quote_ident
 from eujp.tables import FACT_TABLES, TABLES
-from eujp.warehouse import count_rows, duplicate_keys, duplicate_keys_of_run, quote_ident, table_exists
+from eujp.warehouse import count_rows, duplicate_keys, duplicate_keys_of_run, table_exists
 
 
 @dataclass

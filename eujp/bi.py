@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import duckdb
 
 from eujp.errors import EujpError
+from eujp.sql import sql_string
 
 ALIAS = "warehouse"
 REMOTE_SCHEMES = ("s3://", "http://", "https://")
@@ -51,7 +52,7 @@ def load_extension(conn: duckdb.DuckDBPyConnection, name: str) -> None:
     """LOAD `name` from its installed wheel (signed: no allow_unsigned_extensions needed), never download
     (autoinstall off)."""
     conn.execute("SET autoinstall_known_extensions = false")
-    conn.execute(f"LOAD '{_literal_body(str(extension_path(name)))}'")
+    conn.execute(f"LOAD {sql_string(str(extension_path(name)))}")
 
 
 def httpfs_extension_path() -> Path:
@@ -62,10 +63,6 @@ def httpfs_extension_path() -> Path:
 def load_httpfs(conn: duckdb.DuckDBPyConnection) -> None:
     """LOAD httpfs from the installed wheel, never download."""
     load_extension(conn, "httpfs")
-
-
-def _literal_body(text: str) -> str:
-    return text.replace("'", "''")
 
 
 def s3_secret_sql(env: dict[str, str] | None = None) -> str | None:
@@ -89,7 +86,7 @@ def s3_secret_sql(env: dict[str, str] | None = None) -> str | None:
         opts["ENDPOINT"] = parts.netloc or parts.path
         opts["URL_STYLE"] = "path"
         extra = f", USE_SSL {'false' if parts.scheme == 'http' else 'true'}"
-    body = ", ".join(f"{k} '{_literal_body(v)}'" for k, v in opts.items())
+    body = ", ".join(f"{k} {sql_string(v)}" for k, v in opts.items())
     return f"CREATE OR REPLACE SECRET eujp_s3 (TYPE s3, {body}{extra})"
 
 
@@ -123,7 +120,7 @@ def open_warehouse(location: str, env: dict[str, str] | None = None) -> duckdb.D
             configure_remote(conn, env)
         elif not Path(target).is_file():
             raise EujpError(f"no warehouse at {target}")
-        conn.execute(f"ATTACH '{_literal_body(target)}' AS {ALIAS} (READ_ONLY)")
+        conn.execute(f"ATTACH {sql_string(target)} AS {ALIAS} (READ_ONLY)")
         conn.execute(f"USE {ALIAS}")
     except duckdb.Error as exc:
         conn.close()
@@ -176,7 +173,7 @@ def attach_lake_only_tables(conn: duckdb.DuckDBPyConnection, root: str) -> list[
     catalog = f"{root}/{lake['catalog_key']}"
     snapshot = lake.get("snapshot_id")
     pin = f", SNAPSHOT_VERSION {int(snapshot)}" if snapshot is not None else ""
-    attach = f"ATTACH 'ducklake:{_literal_body(catalog)}' AS lake (READ_ONLY{pin})"
+    attach = f"ATTACH {sql_string('ducklake:' + catalog)} AS lake (READ_ONLY{pin})"
     try:
         load_extension(conn, "ducklake")
         conn.execute(attach)

@@ -48,9 +48,10 @@ from eujp.freshness import Freshness, assess
 from eujp.marts import CLAIMS_DIR, MART_CLAIMS, MODELS, SQL_DIR, claim_files, mart_sql
 from eujp.schema import Table
 from eujp.sources import SOURCES, Source
+from eujp.sql import quote_ident
 from eujp.tables import ALL_TABLES, FACT_TABLES, TABLES
 from eujp.validate import SUITE_TABLES, load_suite
-from eujp.warehouse import duck_type, quote_ident, read_source_state
+from eujp.warehouse import duck_type, read_source_state
 
 log = logging.getLogger("eujp")
 

@@ -21,8 +21,8 @@ import eujp
 import transforms
 from eujp.config import REFERENCE_DIR
 from eujp.schema import ETL_SOURCE_STATE
+from eujp.sql import quote_ident
 from eujp.validate import EXPECTATIONS_DIR
-from eujp.warehouse import quote_ident
 
 _CODE_TREES: tuple[tuple[Path, tuple[str, ...]], ...] = (
     (Path(eujp.__file__).parent, ("*.py", "*.sql")),

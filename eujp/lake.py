@@ -41,8 +41,8 @@ import pyarrow as pa
 from eujp.bi import configure_remote, load_extension
 from eujp.config import duckdb_config
 from eujp.errors import PublishError
+from eujp.sql import quote_ident, sql_string
 from eujp.storage import LocalObjectStore, ObjectStore, open_store
-from eujp.warehouse import quote_ident
 
 log = logging.getLogger("eujp.lake")
 
@@ -61,10 +61,6 @@ class LakeError(PublishError):
 
 
 # --- extensions from their wheels: eujp.bi.extension_path / load_extension (one place for DuckDB's extensions) ---
-
-def _literal(text: str) -> str:
-    return text.replace("'", "''")
-
 
 # --- where the lake is ----------------------------------------------------------------------------------------
 
@@ -131,17 +127,17 @@ def attach(conn: duckdb.DuckDBPyConnection, cfg: LakeConfig, *, read_only: bool 
         load_extension(conn, "postgres_scanner")
     if cfg.data_path.startswith("s3://") or cfg.catalog.startswith("s3://"):
         configure_remote(conn, _s3_env())
-    options = ["READ_ONLY"] if read_only else [f"DATA_PATH '{_literal(cfg.data_path)}'", "DATA_INLINING_ROW_LIMIT 0"]
+    options = ["READ_ONLY"] if read_only else [f"DATA_PATH {sql_string(cfg.data_path)}", "DATA_INLINING_ROW_LIMIT 0"]
     if cfg.embedded and not read_only and not cfg.catalog_file.exists():
         # A new catalog file with 16 KiB blocks: DuckDB's default 256 KiB block per metadata table makes an
         # embedded catalog of ~30 small tables 5-8 MB, which every run would upload; with 16 KiB it is ~0.3 MB.
         cfg.catalog_file.parent.mkdir(parents=True, exist_ok=True)
-        conn.execute(f"ATTACH '{_literal(str(cfg.catalog_file))}' AS _eujp_new_catalog (BLOCK_SIZE {CATALOG_BLOCK_SIZE})")
+        conn.execute(f"ATTACH {sql_string(str(cfg.catalog_file))} AS _eujp_new_catalog (BLOCK_SIZE {CATALOG_BLOCK_SIZE})")
         conn.execute("DETACH _eujp_new_catalog")
     if cfg.data_path.startswith("/") and not read_only:
         Path(cfg.data_path).mkdir(parents=True, exist_ok=True)
     try:
-        conn.execute(f"ATTACH 'ducklake:{_literal(cfg.catalog)}' AS {alias} ({', '.join(options)})")
+        conn.execute(f"ATTACH {sql_string('ducklake:' + cfg.catalog)} AS {alias} ({', '.join(options)})")
     except duckdb.Error as exc:
         message = str(exc).replace(cfg.catalog, cfg.describe())
         raise LakeError(f"cannot attach the lake (catalog {cfg.describe()}, data {cfg.data_path}): "
@@ -264,7 +260,7 @@ def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tabl
         if seconds is not None and (cfg.data_path.startswith("s3://") or cfg.catalog.startswith("s3://")):
             conn.execute(f"SET http_timeout = {max(1, min(30, int(seconds / 2)))}")
             conn.execute("SET http_retries = 0")
-        conn.execute(f"ATTACH '{_literal(str(Path(warehouse_path).resolve()))}' AS wh (READ_ONLY)")
+        conn.execute(f"ATTACH {sql_string(str(Path(warehouse_path).resolve()))} AS wh (READ_ONLY)")
         conn.execute("BEGIN")
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.{META_SCHEMA}")
         conn.execute(f"CREATE TABLE IF NOT EXISTS {ALIAS}.{META_SCHEMA}.partitions (table_name VARCHAR, "
@@ -360,10 +356,10 @@ def _copy_comments(conn: duckdb.DuckDBPyConnection, table: str, target: str) -> 
     comment = conn.execute("SELECT comment FROM duckdb_tables() WHERE database_name = 'wh' AND table_name = ?",
                            [table]).fetchone()
     if comment and comment[0]:
-        conn.execute(f"COMMENT ON TABLE {target} IS '{_literal(comment[0])}'")
+        conn.execute(f"COMMENT ON TABLE {target} IS {sql_string(comment[0])}")
     for column, text in conn.execute("SELECT column_name, comment FROM duckdb_columns() WHERE database_name = 'wh' "
                                      "AND table_name = ? AND comment IS NOT NULL", [table]).fetchall():
-        conn.execute(f"COMMENT ON COLUMN {target}.{quote_ident(column)} IS '{_literal(text)}'")
+        conn.execute(f"COMMENT ON COLUMN {target}.{quote_ident(column)} IS {sql_string(text)}")
 
 
 # --- publishing the embedded catalog ---------------------------------------------------------------------------
@@ -656,7 +652,7 @@ def slim_warehouse(source: Path, target: Path, tables) -> Path:
         create_tables(conn, tables)
         # A table's row order means nothing: DuckDB then copies each table on every core (the marts are most of it).
         conn.execute("SET preserve_insertion_order = false")
-        conn.execute(f"ATTACH '{_literal(str(Path(source).resolve()))}' AS src (READ_ONLY)")
+        conn.execute(f"ATTACH {sql_string(str(Path(source).resolve()))} AS src (READ_ONLY)")
         for table in tables:
             t = quote_ident(table.name)
             conn.execute(f"INSERT INTO main.{t} BY NAME SELECT * FROM src.main.{t}")

@@ -33,6 +33,7 @@ from eujp.landing import DIGESTS_FILE, FileDigests, RawPayload, land, read_lande
 from eujp.parse import ParsedPayload
 from eujp.schema import DIM_COUNTRY
 from eujp.sources import Source, get_source
+from eujp.sql import sql_string
 from eujp.storage import ObjectStore
 from eujp.warehouse import (
     count_present,
@@ -965,7 +966,7 @@ def valid_frames(batch: SourceBatch) -> Iterator[pl.DataFrame]:
 
 def chunks_relation(batch: SourceBatch) -> str:
     """The batch's spilled chunks as a relation DuckDB reads: `read_parquet([...])` of their files."""
-    paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in batch.chunks)
+    paths = ", ".join(sql_string(str(p)) for p in batch.chunks)
     return f"read_parquet([{paths}])"
 
 

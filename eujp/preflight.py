@@ -26,6 +26,7 @@ from pathlib import Path
 
 from eujp.config import Settings
 from eujp.errors import EujpError
+from eujp.sql import sql_string
 
 PUBLISH_SETTING = "EUJP_PUBLISH_URI (--publish)"
 WAREHOUSE_SETTING = "EUJP_WAREHOUSE (--warehouse)"
@@ -305,9 +306,8 @@ def check_lake_catalog(settings: Settings) -> Check:
     conn = duckdb.connect()
     try:
         conn.execute("SET autoinstall_known_extensions = false")
-        conn.execute(f"LOAD '{str(extension_path('postgres_scanner')).replace(chr(39), chr(39) * 2)}'")
-        conninfo = cfg.catalog[len("postgres:"):].replace("'", "''")
-        conn.execute(f"ATTACH '{conninfo}' AS eujp_preflight_pg (TYPE postgres, READ_ONLY)")
+        conn.execute(f"LOAD {sql_string(str(extension_path('postgres_scanner')))}")
+        conn.execute(f"ATTACH {sql_string(cfg.catalog[len('postgres:'):])} AS eujp_preflight_pg (TYPE postgres, READ_ONLY)")
     except Exception as exc:  # noqa: BLE001 - the message names the catalog without its password
         message = str(exc).replace(cfg.catalog[len("postgres:"):], cfg.describe()).splitlines()[0]
         return _failed("lake catalog", f"{cfg.describe()} does not answer: {type(exc).__name__}: {message}",

@@ -41,9 +41,9 @@ import duckdb
 
 from eujp.config import RUN_ID_PATTERN, duckdb_config
 from eujp.errors import PublishDeadlineError, PublishError
+from eujp.sql import quote_ident, sql_string
 from eujp.storage import ObjectStore, StoredObject, sha256_file
 from eujp.tables import ALL_TABLES
-from eujp.warehouse import quote_ident
 
 LATEST_POINTER = "latest.json"
 LATEST_CHECK = "latest-check.json"
@@ -134,9 +134,9 @@ def export_parquet(warehouse_path: Path, out_dir: Path, tables=None) -> dict[str
     with duckdb.connect(str(warehouse_path), read_only=True, config=duckdb_config()) as conn:
         for table in (ALL_TABLES if tables is None else tables):
             path = out_dir / f"{table.name}.parquet"
-            target = "'" + path.as_posix().replace("'", "''") + "'"  # COPY TO takes no parameter
-            conn.execute(
-                f"COPY (SELECT * FROM {quote_ident(table.name)}) TO {target} (FORMAT parquet, COMPRESSION zstd)"
+            conn.execute(  # COPY TO takes no parameter
+                f"COPY (SELECT * FROM {quote_ident(table.name)}) TO {sql_string(path.as_posix())} "
+                "(FORMAT parquet, COMPRESSION zstd)"
             )
             files[table.name] = path
     return files

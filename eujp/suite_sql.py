@@ -62,6 +62,7 @@ from typing import Any, ClassVar
 import duckdb
 
 from eujp.schema import LOAD_COLUMNS
+from eujp.sql import quote_ident, sql_string
 from eujp.tables import TABLES
 from eujp.validate import (
     CRITICAL,
@@ -75,7 +76,6 @@ from eujp.validate import (
     _json_safe,
     load_suite,
 )
-from eujp.warehouse import quote_ident
 
 _TOP_VALUES = 5  # unexpected values (with their counts) quoted in a failure message
 
@@ -907,9 +907,8 @@ def evaluate_suite_sql(conn: duckdb.DuckDBPyConnection, table_name: str, *, run_
         if not table.is_fact:
             raise ValueError(f"{table.name}: not a fact table: its rows carry no run_id to select a run's rows by")
         scope = quote_ident(f"_suite_rows_{table.name}")
-        run_literal = "'" + rows_of_run.replace("'", "''") + "'"  # a view takes no parameter
         conn.execute(f"CREATE OR REPLACE TEMP VIEW {scope} AS SELECT * FROM {quote_ident(table.name)} "
-                     f"WHERE run_id = {run_literal}")
+                     f"WHERE run_id = {sql_string(rows_of_run)}")  # a view takes no parameter
     try:
         ctx = _Context(conn=conn, table=scope, columns=business, scan=_Scan(),
                        whole=quote_ident(table.name) if rows_of_run is not None else "")

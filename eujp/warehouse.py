@@ -35,6 +35,7 @@ from eujp.schema import (
     ETL_SOURCE_STATE,
     Table,
 )
+from eujp.sql import quote_ident, sql_string
 
 _DUCK_TYPES = {
     pl.String: "VARCHAR",
@@ -51,20 +52,9 @@ def duck_type(dtype: pl.DataType) -> str:
     return _DUCK_TYPES[dtype.base_type()]
 
 
-def quote_ident(name: str) -> str:
-    """Identifiers come from the table declarations only; quote them anyway and refuse anything odd."""
-    if not name.replace("_", "").isalnum():
-        raise ValueError(f"refusing identifier {name!r}")
-    return f'"{name}"'
-
-
 def create_table_sql(table: Table) -> str:
     cols = ",\n  ".join(f"{quote_ident(c)} {duck_type(t)}" for c, t in table.all_columns.items())
     return f"CREATE TABLE IF NOT EXISTS {quote_ident(table.name)} (\n  {cols}\n)"
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -104,12 +94,12 @@ def write_comments(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
     where = "table_name = ? AND schema_name = current_schema() AND database_name = current_database()"
     current = conn.execute(f"SELECT comment FROM duckdb_tables() WHERE {where}", [table.name]).fetchone()
     if current is None or current[0] != table.description:
-        conn.execute(f"COMMENT ON TABLE {quote_ident(table.name)} IS {_sql_string(table.description)}")
+        conn.execute(f"COMMENT ON TABLE {quote_ident(table.name)} IS {sql_string(table.description)}")
     columns = dict(conn.execute(f"SELECT column_name, comment FROM duckdb_columns() WHERE {where}",
                                 [table.name]).fetchall())
     for col, doc in table.docs.items():
         if columns.get(col) != doc:
-            conn.execute(f"COMMENT ON COLUMN {quote_ident(table.name)}.{quote_ident(col)} IS {_sql_string(doc)}")
+            conn.execute(f"COMMENT ON COLUMN {quote_ident(table.name)}.{quote_ident(col)} IS {sql_string(doc)}")
 
 
 def open_staging(warehouse_path: Path, staging_dir: Path, run_id: str) -> Path:

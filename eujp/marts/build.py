@@ -20,7 +20,8 @@ from eujp import marts
 from eujp.errors import AuditFailed
 from eujp.marts import CLAIMS_DIR, MART_CLAIMS, MODEL_TABLES, MODELS, SQL_DIR
 from eujp.schema import ETL_MODEL_STATE, Table
-from eujp.warehouse import create_table_sql, duplicate_keys, quote_ident, table_exists, write_comments
+from eujp.sql import quote_ident, sql_string
+from eujp.warehouse import create_table_sql, duplicate_keys, table_exists, write_comments
 
 VERDICTS = ("supported", "contradicted", "not enough data")
 
@@ -66,8 +67,7 @@ def claims_sql(conn: duckdb.DuckDBPyConnection) -> str:
         n = conn.execute(f"SELECT count(*), min(claim_id) FROM (\n{sql}\n)").fetchone()
         if n[0] != 1 or n[1] != path.stem:
             raise MartBuildError(f"{what}: must return exactly one row with claim_id = {path.stem!r}, got {n}")
-        literal = "'" + sql.replace("'", "''") + "'"
-        parts.append(f"SELECT *, {literal} AS query_sql FROM (\n{sql}\n)")
+        parts.append(f"SELECT *, {sql_string(sql)} AS query_sql FROM (\n{sql}\n)")
     if not parts:
         raise MartBuildError(f"no claim queries in {CLAIMS_DIR}")
     return "\nUNION ALL\n".join(parts)
@@ -156,7 +156,7 @@ def _literals(values: list) -> str:
     def literal(v) -> str:
         if isinstance(v, bool) or not isinstance(v, int | str):
             raise MartBuildError(f"partition value {v!r}: only integers and text are supported")
-        return str(int(v)) if isinstance(v, int) else "'" + v.replace("'", "''") + "'"
+        return str(int(v)) if isinstance(v, int) else sql_string(v)
     return "(" + ", ".join(literal(v) for v in values) + ")"
 
 

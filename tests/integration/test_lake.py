@@ -27,9 +27,9 @@ from eujp.lake import (
 )
 from eujp.publish import publish_run, read_latest_pointer
 from eujp.sources import SOURCES
+from eujp.sql import quote_ident
 from eujp.storage import open_store
 from eujp.tables import ALL_TABLES
-from eujp.warehouse import quote_ident
 
 # The monthly fact (its period column is a YYYY-MM code): found through the registry, not named here.
 MONTHLY = next(s for s in SOURCES if s.period_column == "period_code")

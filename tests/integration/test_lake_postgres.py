@@ -15,8 +15,8 @@ from eujp.preflight import check_lake_catalog
 from eujp.publish import read_latest_pointer
 from eujp.run import publish
 from eujp.sources import SOURCES
+from eujp.sql import quote_ident
 from eujp.storage import open_store
-from eujp.warehouse import quote_ident
 
 MONTHLY = next(s for s in SOURCES if s.period_column == "period_code")
 FACT = quote_ident(MONTHLY.table.name)

@@ -113,8 +113,8 @@ def test_eujp_query_published_reads_the_lake_only_facts_over_s3(bundled_warehous
     """EUJP_SINGLE_FILE=auto with a limit every fact table exceeds: the published single file holds no fact table,
     and `eujp query --published` (eujp.bi.open_warehouse) reads them by name from the lake over S3."""
     from eujp.bi import open_warehouse
+    from eujp.sql import quote_ident
     from eujp.tables import ALL_TABLES
-    from eujp.warehouse import quote_ident
 
     monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
     monkeypatch.delenv("EUJP_SINGLE_FILE", raising=False)

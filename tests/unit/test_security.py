@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import eujp.marts.build
@@ -25,9 +25,9 @@ from eujp.landing import RawPayload
 from eujp.pipeline import SourceBatch, load_countries, prepare_source, utcnow
 from eujp.publish import publish_run
 from eujp.sources import security_events
+from eujp.sql import quote_ident, sql_string
 from eujp.storage import LocalObjectStore, S3ObjectStore, check_key, s3_credentials
 from eujp.tables import ALL_TABLES, TABLES
-from eujp.warehouse import quote_ident
 
 SNAPSHOT = Path(__file__).resolve().parents[2] / "data" / "snapshot"
 
@@ -55,6 +55,14 @@ def test_quote_ident_accepts_only_plain_names_and_quotes_them(name):
 def test_quote_ident_refuses_what_could_break_out(name):
     with pytest.raises(ValueError, match="refusing identifier"):
         quote_ident(name)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=40))
+def test_sql_string_gives_back_any_text_as_one_literal(text):
+    """eujp.sql.sql_string: what the statements without parameters (ATTACH, COPY TO, COMMENT ON, a view's
+    filter) embed; DuckDB reads it back as exactly the text, quotes and all, and nothing after it runs."""
+    assert duckdb.sql(f"SELECT {sql_string(text)} AS v").fetchone() == (text,)
 
 
 HOSTILE = {

@@ -23,9 +23,9 @@ import pytest
 
 from eujp import validate
 from eujp.schema import LOAD_COLUMNS
+from eujp.sql import quote_ident
 from eujp.suite_sql import SuiteSqlError, evaluate_suite_sql, python_regex_to_re2
 from eujp.tables import TABLES
-from eujp.warehouse import quote_ident
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARABIC_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
