@@ -865,8 +865,9 @@ def prepare_source(
     `step` observes each step (see `no_step`).
 
     A streamed source comes in chunks (`Stream`): each is transformed and validated alone (validated on a
-    thread while the next chunk is parsed and transformed), and, when there is more than one, its valid rows are spilled to Parquet files (`batch.chunks`) that load_batches upserts
-    in the source's transaction (DuckDB reads them); the chunks' validation reports are merged into one
+    thread while the next chunk is parsed and transformed), and, when there is more than one, its valid rows
+    are spilled to Parquet files (`batch.chunks`) that load_batches upserts in the source's transaction
+    (DuckDB reads them); the chunks' validation reports are merged into one
     (eujp.validate.merge_reports). A payload that fails to parse is quarantined whole while the others load."""
     from eujp.validate import merge_reports, validate_frame  # Great Expectations is slow to import: only here
 

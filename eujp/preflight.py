@@ -280,7 +280,7 @@ def check_prefect_api(api_url: str | None) -> Check:
 def check_lake_catalog(settings: Settings) -> Check:
     """The lake's catalog (eujp.lake, EUJP_LAKE_CATALOG): a valid setting; a PostgreSQL catalog answers (attached
     read-only through the postgres_scanner extension, the password never shown)."""
-    from eujp.bi import extension_path
+    from eujp.bi import load_extension
     from eujp.lake import LAKE_CATALOG_ENV, SINGLE_FILE_ENV, SINGLE_FILE_MAX_ROWS_ENV, SingleFile, lake_config
 
     try:
@@ -305,9 +305,9 @@ def check_lake_catalog(settings: Settings) -> Check:
 
     conn = duckdb.connect()
     try:
-        conn.execute("SET autoinstall_known_extensions = false")
-        conn.execute(f"LOAD {sql_string(str(extension_path('postgres_scanner')))}")
-        conn.execute(f"ATTACH {sql_string(cfg.catalog[len('postgres:'):])} AS eujp_preflight_pg (TYPE postgres, READ_ONLY)")
+        load_extension(conn, "postgres_scanner")
+        conn.execute(f"ATTACH {sql_string(cfg.catalog[len('postgres:'):])} AS eujp_preflight_pg "
+                     "(TYPE postgres, READ_ONLY)")
     except Exception as exc:  # noqa: BLE001 - the message names the catalog without its password
         message = str(exc).replace(cfg.catalog[len("postgres:"):], cfg.describe()).splitlines()[0]
         return _failed("lake catalog", f"{cfg.describe()} does not answer: {type(exc).__name__}: {message}",
