@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import duckdb
 
+from eujp.config import LAKE_CATALOG_ENV
 from eujp.errors import EujpError
 from eujp.sql import sql_string
 
@@ -130,7 +131,7 @@ def open_warehouse(location: str, env: dict[str, str] | None = None) -> duckdb.D
         raise
     if not location.endswith(".duckdb"):  # a publish URI: its large fact tables may be in the lake only
         try:
-            attach_lake_only_tables(conn, location.rstrip("/"))
+            attach_lake_only_tables(conn, location.rstrip("/"), env)
         except BaseException:
             conn.close()
             raise
@@ -148,13 +149,16 @@ def _published_manifest(conn: duckdb.DuckDBPyConnection, root: str) -> dict | No
         return None
 
 
-def attach_lake_only_tables(conn: duckdb.DuckDBPyConnection, root: str) -> list[str]:
+def attach_lake_only_tables(conn: duckdb.DuckDBPyConnection, root: str,
+                            env: dict[str, str] | None = None) -> list[str]:
     """The tables the published single file leaves to the lake (EUJP_SINGLE_FILE: `"parquet": null` in the
     manifest, or not among `"single_file"`'s tables: a large mart, also in Parquet) made readable by name: the
-    published lake (`{root}/lake.ducklake`) is ATTACHed READ_ONLY as `lake` at the snapshot of the manifest,
-    behind the warehouse in the search path (a table of the single file wins).
+    lake is ATTACHed READ_ONLY as `lake` at the snapshot of the manifest, behind the warehouse in the search
+    path (a table of the single file wins). The lake's catalog is the published `{root}/lake.ducklake`, or, for
+    a PostgreSQL catalog (which is never published: its connection string is the reader's own), the one
+    EUJP_LAKE_CATALOG=postgres:<connection string> names in `env` (default: the process environment).
     Returns those tables ([] and nothing attached when there are none). EujpError, with the ATTACH to run by
-    hand, when the lake cannot be attached."""
+    hand, when the lake cannot be attached or does not hold them."""
     manifest = _published_manifest(conn, root)
     if not manifest:
         return []
@@ -166,19 +170,38 @@ def attach_lake_only_tables(conn: duckdb.DuckDBPyConnection, root: str) -> list[
         return []
     lake = manifest.get("lake") or {}
     names = ", ".join(lake_only)
-    if lake.get("catalog") != "file" or not lake.get("catalog_key"):
-        raise EujpError(f"{names} of the published warehouse at {root} are in the lake only, and its catalog is "
-                        f"not published (a {lake.get('catalog', 'PostgreSQL')} catalog, EUJP_LAKE_CATALOG): attach "
-                        "it read-only, ATTACH 'ducklake:postgres:<connection string>' AS lake (READ_ONLY)")
-    catalog = f"{root}/{lake['catalog_key']}"
     snapshot = lake.get("snapshot_id")
     pin = f", SNAPSHOT_VERSION {int(snapshot)}" if snapshot is not None else ""
+    if lake.get("catalog") == "file" and lake.get("catalog_key"):
+        catalog = f"{root}/{lake['catalog_key']}"
+        shown = f"ATTACH {sql_string('ducklake:' + catalog)} AS lake (READ_ONLY{pin})"
+    elif lake.get("catalog") == "postgres":
+        catalog = ((os.environ if env is None else env).get(LAKE_CATALOG_ENV) or "").strip()
+        shown = f"ATTACH 'ducklake:postgres:<connection string>' AS lake (READ_ONLY{pin})"
+        if not catalog.startswith("postgres:"):
+            raise EujpError(f"{names} of the published warehouse at {root} are in the lake only, whose catalog is "
+                            f"a PostgreSQL database (never published): set {LAKE_CATALOG_ENV}=postgres:<connection "
+                            f"string> to read them, or attach it by hand: {shown}")
+    else:
+        raise EujpError(f"{names} of the published warehouse at {root} are in the lake only, and the manifest "
+                        f"names no catalog to read them from (lake: {lake or 'none'})")
     attach = f"ATTACH {sql_string('ducklake:' + catalog)} AS lake (READ_ONLY{pin})"
     try:
         load_extension(conn, "ducklake")
+        if catalog.startswith("postgres:"):
+            load_extension(conn, "postgres_scanner")
         conn.execute(attach)
-        conn.execute(f"SET search_path = '{ALIAS}.main,lake.main'")
     except duckdb.Error as exc:
+        message = str(exc).replace(catalog, "<catalog>")  # a connection string may hold a password
         raise EujpError(f"{names} of the published warehouse are in its lake only, which cannot be attached "
-                        f"({type(exc).__name__}: {exc}); to read them: {attach}") from None
+                        f"({type(exc).__name__}: {message}); to read them: {shown}") from None
+    present = {r[0] for r in conn.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = 'lake' AND schema_name = 'main'").fetchall()}
+    missing = [n for n in lake_only if n not in present]
+    if missing:
+        conn.execute("DETACH lake")
+        raise EujpError(f"the lake attached for the published warehouse at {root} has no table "
+                        f"{', '.join(missing)} at snapshot {snapshot}: is {LAKE_CATALOG_ENV} the catalog this "
+                        "warehouse was published with?")
+    conn.execute(f"SET search_path = '{ALIAS}.main,lake.main'")
     return lake_only

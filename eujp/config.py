@@ -46,6 +46,9 @@ def duckdb_config() -> dict[str, str]:
     return {"memory_limit": duckdb_memory_limit()}
 
 
+# the lake's catalog (eujp.lake: writer; eujp.bi: a reader of a published warehouse)
+LAKE_CATALOG_ENV = "EUJP_LAKE_CATALOG"
+
 # Rejected rows (eujp.rejections): a source that rejected more than this share of its rows in fails the run
 # (its valid rows are still loaded); at or below it, the run completes with a warning naming the source.
 BATCH_ROWS_ENV = "EUJP_BATCH_ROWS"

@@ -39,14 +39,13 @@ import duckdb
 import pyarrow as pa
 
 from eujp.bi import configure_remote, load_extension
-from eujp.config import duckdb_config
+from eujp.config import LAKE_CATALOG_ENV, duckdb_config
 from eujp.errors import PublishError
 from eujp.sql import quote_ident, sql_string
 from eujp.storage import LocalObjectStore, ObjectStore, open_store
 
 log = logging.getLogger("eujp.lake")
 
-LAKE_CATALOG_ENV = "EUJP_LAKE_CATALOG"
 CATALOG_FILE = "lake.ducklake"  # beside the warehouse (the writer's) and at the publish URI's root (published)
 DATA_FOLDER = "lake"  # data files under {publish uri}/lake/
 ALIAS = "lake"

@@ -17,6 +17,7 @@ from eujp.run import publish
 from eujp.sources import SOURCES
 from eujp.sql import quote_ident
 from eujp.storage import open_store
+from eujp.tables import ALL_TABLES
 
 MONTHLY = next(s for s in SOURCES if s.period_column == "period_code")
 FACT = quote_ident(MONTHLY.table.name)
@@ -89,3 +90,61 @@ def test_a_postgres_catalog_takes_the_runs_commits_while_readers_read(postgres, 
 def conn_rows(warehouse) -> int:
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         return conn.execute("SELECT count(*) FROM etl_runs").fetchone()[0]
+
+
+def test_query_published_reads_the_lake_only_tables_through_the_readers_postgres_catalog(
+        postgres, bundled_warehouse, tmp_path, monkeypatch):
+    """A PostgreSQL catalog is never published (its connection string is each reader's own): `eujp query
+    --published` reads a fact table left to the lake through the EUJP_LAKE_CATALOG the reader sets, at the
+    manifest's snapshot; without it, or with a database that is not the lake, a clear error that shows no
+    connection string."""
+    from typer.testing import CliRunner
+
+    from eujp.bi import open_warehouse
+    from eujp.errors import EujpError
+    from flows.cli import app
+
+    monkeypatch.setenv("EUJP_LAKE_CATALOG", f"postgres:{postgres}")
+    monkeypatch.delenv("EUJP_SINGLE_FILE", raising=False)
+    warehouse = tmp_path / "var" / "warehouse.duckdb"
+    warehouse.parent.mkdir()
+    shutil.copyfile(bundled_warehouse, warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        counts = {t.name: conn.execute(f"SELECT count(*) FROM {quote_ident(t.name)}").fetchone()[0]
+                  for t in ALL_TABLES}
+    fact_rows = counts[MONTHLY.table.name]
+    monkeypatch.setenv("EUJP_SINGLE_FILE_MAX_ROWS", str(fact_rows - 1))  # this fact table goes to the lake only
+    store_dir = tmp_path / "objectstore"
+    settings = Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261124T060000Z-pgread")
+    publish(settings, [], counts, {"ok": True}, "success")
+    pointer = read_latest_pointer(open_store(str(store_dir)))
+    assert pointer["lake"]["catalog"] == "postgres"
+    with duckdb.connect(str(store_dir / "latest" / "warehouse.duckdb"), read_only=True) as conn:
+        assert MONTHLY.table.name not in {r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+
+    with open_warehouse(str(store_dir)) as conn:
+        assert conn.execute(f"SELECT count(*) FROM {FACT}").fetchone() == (fact_rows,)
+    # the next run's commit moves the lake, not what this published warehouse reads (its snapshot)
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute(f"DELETE FROM {FACT} WHERE rowid IN (SELECT rowid FROM {FACT} LIMIT 5)")
+    commit_warehouse(lake_config(warehouse, str(store_dir)), warehouse, "20261125T060000Z-pgread")
+    monkeypatch.setenv("EUJP_PUBLISH_URI", str(store_dir))
+    result = CliRunner().invoke(app, ["query", "--published", "--format", "csv", f"SELECT count(*) AS n FROM {FACT}"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == ["n", str(fact_rows)]
+
+    monkeypatch.delenv("EUJP_LAKE_CATALOG")
+    try:
+        open_warehouse(str(store_dir))
+        raise AssertionError("opened without the catalog")
+    except EujpError as exc:
+        assert MONTHLY.table.name in str(exc) and f"of the published warehouse at {store_dir} are in the lake only" \
+            in str(exc)
+        assert "set EUJP_LAKE_CATALOG=postgres:<connection string>" in str(exc)
+    other = postgres.replace("dbname=eujp", "dbname=postgres")  # a database of the server that holds no lake
+    monkeypatch.setenv("EUJP_LAKE_CATALOG", f"postgres:{other}")
+    try:
+        open_warehouse(str(store_dir))
+        raise AssertionError("opened a database that is not the lake")
+    except EujpError as exc:
+        assert MONTHLY.table.name in str(exc) and other not in str(exc) and "port=" not in str(exc)
