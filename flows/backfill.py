@@ -18,7 +18,7 @@ from eujp.asof import default_warehouse, end_of_day, replay_plan, stamp_extracti
 from eujp.config import Settings
 from eujp.errors import AuditFailed, EujpError
 from eujp.lock import warehouse_lock
-from eujp.pipeline import SourceBatch, load_countries
+from eujp.pipeline import SourceBatch, load_countries, release_chunks
 from eujp.run import RunSummary, data_docs
 from eujp.sources import DOMAINS, SOURCES, get_source
 from eujp.storage import open_store
@@ -62,13 +62,16 @@ def rebuild_as_of(settings: Settings, as_of: date) -> RunSummary:
                 step_settings = settings.with_(warehouse_path=building, raw_date=step.day, only_sources=step.sources,
                                                run_id=f"{settings.run_id}-{step.day:%Y%m%d}")
                 batches: list[SourceBatch] = []
-                for domain in DOMAINS:
-                    if any(get_source(name).domain == domain for name in step.sources):
-                        batches.extend(run_domain(domain, step_settings, countries))
                 try:
+                    for domain in DOMAINS:
+                        if any(get_source(name).domain == domain for name in step.sources):
+                            batches.extend(run_domain(domain, step_settings, countries))
                     load_audit_promote(step_settings, batches, countries, compare_published=False)
                 except AuditFailed as exc:  # as the original run: not promoted, the next day starts from before
                     summary.errors.append(f"landing day {step.day}: not applied: {exc}")
+                finally:  # a load releases its batch's spilled chunks; a step that stopped before it, here
+                    for batch in batches:
+                        release_chunks(batch)
                 loaded_days.update({b.source: step.day for b in batches if b.status == "loaded"})
                 summary.errors += [f"landing day {step.day}: {b.error}" for b in batches if b.error]
                 replayed += [(step.day, b) for b in batches]

@@ -19,7 +19,7 @@ from eujp import reconcile
 from eujp.config import Settings
 from eujp.errors import AuditFailed, PublishError
 from eujp.lock import warehouse_lock
-from eujp.pipeline import SourceBatch, load_countries
+from eujp.pipeline import SourceBatch, load_countries, release_chunks
 from eujp.preflight import Check, PreflightFailed, preflight
 from eujp.publish import Deadline
 from eujp.rejections import judge_rejections, rejection_errors, rejection_warnings, unknown_threshold_sources
@@ -59,45 +59,55 @@ def run_daily(settings: Settings) -> RunSummary:
         clean_stale_staging(settings.staging_dir)
         countries = load_countries(settings.run_date)
         batches: list[SourceBatch] = []
-        for domain in DOMAINS:
-            batches.extend(run_domain(domain, settings, countries))
-        summary.errors = [b.error for b in batches if b.error]
-        judge_rejections(settings, batches)  # before the load: etl_runs.message records each verdict
-        current = confirm_nothing_new(settings, batches, countries)
-        if current is not None:
-            summary.sources = [b.summary() for b in batches]
-            summary.table_rows = current["table_rows"]
-            summary.current_run_id, summary.published_to = current["current_run_id"], current["location"]
-            report_run(settings, summary, [], None)
-            logger.info("run %s: nothing new; published run %s is current (%s)", settings.run_id,
-                        summary.current_run_id, summary.published_to)
-            return summary
-        reports = [b.validation for b in batches if b.validation is not None]
-        docs = data_docs(lambda: build_docs(settings, reports), reports, summary, logger)
         try:
-            counts, audit, fingerprint, changes = load_audit_promote(settings, batches, countries)
-        except AuditFailed as exc:
-            summary.status = "failed"
-            summary.errors.append(str(exc))
-            summary.sources = [b.summary() for b in batches]
-            report_run(settings, summary, reports, docs)
-            return summary
-        # load errors too; a source that rejected more of its rows than its threshold fails the run, though
-        # its valid rows are loaded and published (eujp.rejections), as a failed source's neighbours are
-        summary.errors = [b.error for b in batches if b.error] + rejection_errors(batches)
-        summary.warnings[:0] = rejection_warnings(batches) + reconcile.warnings(audit)
-        summary.status = "failed" if summary.errors else "success"
-        summary.table_rows, summary.audit, summary.changes = counts, audit, changes
+            for domain in DOMAINS:
+                batches.extend(run_domain(domain, settings, countries))
+            return _load_and_publish(settings, summary, batches, countries, logger)
+        finally:  # whatever stopped the run: no source's spilled chunks stay on disk (a load releases its own)
+            for batch in batches:
+                release_chunks(batch)
+
+
+def _load_and_publish(settings: Settings, summary: RunSummary, batches: list[SourceBatch], countries,
+                      logger) -> RunSummary:
+    """The rest of run_daily, once the domain flows have prepared every source, under its locks."""
+    summary.errors = [b.error for b in batches if b.error]
+    judge_rejections(settings, batches)  # before the load: etl_runs.message records each verdict
+    current = confirm_nothing_new(settings, batches, countries)
+    if current is not None:
         summary.sources = [b.summary() for b in batches]
-        try:
-            deadline = Deadline.after(settings.publish_timeout)  # one per run: the task's retries share it
-            publish_task = publish.with_options(retry_condition_fn=publish_retry_condition(deadline))
-            summary.published_to = publish_task(settings, batches, counts, audit, summary.status, docs, fingerprint,
-                                                deadline=deadline)
-        except PublishError as exc:  # promoted but not published: latest still points at the previous run
-            summary.status = "failed"
-            summary.errors.append(str(exc))
+        summary.table_rows = current["table_rows"]
+        summary.current_run_id, summary.published_to = current["current_run_id"], current["location"]
+        report_run(settings, summary, [], None)
+        logger.info("run %s: nothing new; published run %s is current (%s)", settings.run_id,
+                    summary.current_run_id, summary.published_to)
+        return summary
+    reports = [b.validation for b in batches if b.validation is not None]
+    docs = data_docs(lambda: build_docs(settings, reports), reports, summary, logger)
+    try:
+        counts, audit, fingerprint, changes = load_audit_promote(settings, batches, countries)
+    except AuditFailed as exc:
+        summary.status = "failed"
+        summary.errors.append(str(exc))
+        summary.sources = [b.summary() for b in batches]
         report_run(settings, summary, reports, docs)
+        return summary
+    # load errors too; a source that rejected more of its rows than its threshold fails the run, though
+    # its valid rows are loaded and published (eujp.rejections), as a failed source's neighbours are
+    summary.errors = [b.error for b in batches if b.error] + rejection_errors(batches)
+    summary.warnings[:0] = rejection_warnings(batches) + reconcile.warnings(audit)
+    summary.status = "failed" if summary.errors else "success"
+    summary.table_rows, summary.audit, summary.changes = counts, audit, changes
+    summary.sources = [b.summary() for b in batches]
+    try:
+        deadline = Deadline.after(settings.publish_timeout)  # one per run: the task's retries share it
+        publish_task = publish.with_options(retry_condition_fn=publish_retry_condition(deadline))
+        summary.published_to = publish_task(settings, batches, counts, audit, summary.status, docs, fingerprint,
+                                            deadline=deadline)
+    except PublishError as exc:  # promoted but not published: latest still points at the previous run
+        summary.status = "failed"
+        summary.errors.append(str(exc))
+    report_run(settings, summary, reports, docs)
     logger.info("run %s %s; published to %s", settings.run_id, summary.status, summary.published_to)
     return summary
 

@@ -13,7 +13,9 @@ Tests under integration/ and e2e/ are marked `integration` / `e2e` from their fo
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -21,6 +23,7 @@ import pytest
 
 # Before anything imports Prefect: a throwaway PREFECT_HOME (cache records persist there) and no analytics.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="eujp-prefect-home-")
+atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)  # the session's, removed at its end
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"

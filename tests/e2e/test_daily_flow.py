@@ -216,3 +216,27 @@ def test_failing_expectation_blocks_the_load_and_keeps_previous_data(prefect_ser
     # nothing lost: the blocked rows are quarantined with the reason
     assert query(tmp_path, "SELECT count(*) FROM etl_rejected_rows WHERE run_id = '20261124T060000Z-gx0002' "
                  "AND source = ?", [EVENTS])[0][0] == len(before) + 1
+
+
+def test_a_run_stopped_before_the_load_leaves_no_spilled_chunks(prefect_server, tmp_path, monkeypatch):
+    """A streamed source spills its valid rows chunk by chunk until the load; a run that stops between the
+    two (here the load step raising) removes them all the same: nothing of it stays in the temporary folder."""
+    import tempfile
+
+    import flows.daily
+
+    spill_root = tmp_path / "tmp"
+    spill_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill_root))
+    monkeypatch.setenv("EUJP_BATCH_ROWS", "40")  # the bundled Comext payload becomes several chunks
+    seen: list[list[str]] = []
+
+    def load_fails(settings, batches, countries, **_):
+        seen.append(sorted(p.name for p in spill_root.glob("eujp-*-valid-*")))
+        raise RuntimeError("the staging volume went away")
+
+    monkeypatch.setattr(flows.daily, "load_audit_promote", load_fails)
+    state, _ = run(tmp_path, run_id="20261124T060000Z-spill1")
+    assert not state.is_completed()
+    assert seen and seen[0] == [p for p in seen[0] if p.startswith(f"eujp-{COMEXT}-valid-")] and seen[0]
+    assert list(spill_root.glob("eujp-*")) == []

@@ -398,7 +398,7 @@ def test_a_chunk_is_validated_while_the_next_is_parsed_and_the_reports_keep_chun
     from contextlib import contextmanager
 
     import eujp.validate
-    from eujp.pipeline import SourceBatch, prepare_source, utcnow
+    from eujp.pipeline import SourceBatch, prepare_source, release_chunks, utcnow
 
     events: list[tuple] = []
     changed = threading.Condition()
@@ -440,6 +440,9 @@ def test_a_chunk_is_validated_while_the_next_is_parsed_and_the_reports_keep_chun
     first, end = events.index(starts[0]), events.index(("validate end", 0))
     assert ("parse",) in events[first:end], events  # the next chunk was parsed while the first was validated
     assert batch.validation.row_count == batch.valid_rows == sum(e[3] for e in starts) == 36
+    spill = batch.spill_dir
+    release_chunks(batch)  # what the load does once it has them: not loaded here
+    assert spill is not None and not spill.exists()
 
 
 def test_a_chunk_whose_validation_fails_fails_the_source_at_validate_and_removes_its_spill(countries, monkeypatch):
