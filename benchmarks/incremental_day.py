@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.generate import comext_file_name, comext_month, generate, make_plan, products
-from benchmarks.run import DATA_DIR, RESULTS_MD, _timed_run, loadavg, machine
+from benchmarks.run import DATA_DIR, RESULTS_MD, _timed_run, loadavg, machine, prefect_server
 
 TARGET_SHARE = 0.10  # of the full run's wall time and uploaded bytes
 TARGET_NOTHING_NEW_S = 10.0
@@ -127,10 +127,19 @@ def warehouse_facts(path: Path) -> dict:
             "warehouse_bytes": path.stat().st_size}
 
 
-def run_scenario(history: Path, day: Path, work: Path) -> dict:
+def run_scenario(history: Path, day: Path, work: Path, *, server_up: bool = False) -> dict:
+    """The three runs; `server_up`: all three against one `prefect server start` that is up before the first
+    (as a deployment's scheduled runs talk to a long-lived server) instead of each starting its own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EUJP_")) or k in PASSED_THROUGH}
     env.update(PREFECT_HOME=str(work / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
                DO_NOT_TRACK="1", GX_ANALYTICS_ENABLED="false", COLUMNS="200")
+    if not server_up:
+        return _runs(history, day, work, env)
+    with prefect_server(work, env) as api_url:
+        return _runs(history, day, work, env | {"PREFECT_API_URL": api_url})
+
+
+def _runs(history: Path, day: Path, work: Path, env: dict) -> dict:
     warehouse, store = work / "var" / "warehouse.duckdb", work / "var" / "objectstore"
     runs: dict = {}
     for name, snapshot in (("full", history), ("one more month", day), ("nothing new", day)):
@@ -167,13 +176,17 @@ def _mb(n: int) -> str:
 def render(results: dict) -> str:
     runs = results["runs"]
     full, inc = runs.get("full"), runs.get("one more month")
+    server = (" Prefect: one `prefect server start`, up before the first run, serves all three (PREFECT_API_URL), as "
+              "a deployment's scheduled runs talk to a long-lived server; no run starts a server of its own."
+              if results.get("server_up") else " Prefect: each run starts its own temporary server, as `eujp run` "
+              "does without PREFECT_API_URL.")
     lines = [
         "", f"## Add one month to {YEARS} years (benchmarks/incremental_day.py, {results['finished_at']})", "",
         f"Command: `{results['command']}`", "",
         (f"Machine: {results['machine']['nproc']} cores ({results['machine']['cpu']}), "
         f"{results['machine']['memory_bytes'] / 2**30:.0f} GiB; DuckDB {results['machine']['duckdb']}, polars "
         f"{results['machine']['polars']}, Prefect {results['machine']['prefect']}. Shared with other work: the "
-        "load average before/after each run is in the table."), "",
+        "load average before/after each run is in the table." + server), "",
         (f"Data: {results['rows']:,} synthetic Comext wire rows over {YEARS} years (60 monthly files, "
         f"benchmarks/generate.py, seed {results['seed']}) plus the other sources; the day adds month 61 "
         f"({results['day_rows']:,} wire rows) and nothing else changes."), "",
@@ -237,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--keep-work", action="store_true")
+    parser.add_argument("--server-up", action="store_true",
+                        help="run the three days against one Prefect server started before them (a deployment's "
+                             "long-lived server) instead of each `eujp run` starting a temporary one")
     parser.add_argument("--results", default=str(RESULTS_MD), help="append to this file; '-' to print only")
     args = parser.parse_args(argv)
     rows = args.years_of_rows * 10_000_000 if args.years_of_rows else args.rows
@@ -244,14 +260,14 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="incremental-day-"))
     started = loadavg()
     try:
-        runs = run_scenario(history, day, work)
+        runs = run_scenario(history, day, work, server_up=args.server_up)
     finally:
         if not args.keep_work:
             shutil.rmtree(work, ignore_errors=True)
     results = {"command": "python -m benchmarks.incremental_day " + " ".join(argv if argv is not None
                                                                              else sys.argv[1:]),
                "rows": manifest.get("comext_rows", rows), "day_rows": manifest["day_rows"], "seed": args.seed,
-               "machine": machine(), "loadavg_at_start": started, "runs": runs,
+               "machine": machine(), "loadavg_at_start": started, "runs": runs, "server_up": args.server_up,
                "settings": {k: os.environ[k] for k in PASSED_THROUGH if os.environ.get(k)},
                "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
     text = render(results)
