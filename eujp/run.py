@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -323,37 +324,13 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
     store = open_store(settings.publish_uri)
     work_dir = settings.warehouse_path.parent / "publish" / settings.run_id
     manifest = run_manifest(settings, batches, counts, audit, status, fingerprint)
-    lake_catalog = None
-    commit = commit_lake(settings, deadline, log)  # after the audit passed: one snapshot, before latest moves
-    if commit is not None:
-        manifest["lake"] = commit.manifest_entry()
-        lake_catalog = frozen_catalog(lake_config(settings.warehouse_path, settings.publish_uri), work_dir / "lake")
-    if single_file.choice == "small" and commit is None:
-        raise PublishError(f"{SINGLE_FILE_ENV}=small publishes the facts in the lake only, but the lake is off "
-                           "(EUJP_LAKE_CATALOG=off): nothing was published, latest was not moved")
-    if single_file.choice == "auto" and commit is None:
-        log.info("publish: %s, but the lake is off (EUJP_LAKE_CATALOG=off): every table is published in the "
-                 "single warehouse.duckdb", single_file.describe())
-    rows = sized_table_rows(settings.warehouse_path) if single_file.choice == "auto" and commit is not None else None
-    single = single_file.tables(rows, lake=commit is not None)
-    parquet = single_file.parquet_tables(rows, lake=commit is not None)
-    warehouse_file = settings.warehouse_path
-    if len(single) < len(ALL_TABLES):  # the tables not in `single` are published in the lake (and in Parquet)
-        def listed(tables) -> str:
-            return ", ".join(f"{t.name} ({rows[t.name]:,} rows)" if rows else t.name for t in tables)
-
-        lake_only = [t for t in ALL_TABLES if t not in parquet]
-        not_single = [t for t in parquet if t not in single]
-        if lake_only:
-            log.info("publish: %s: in the lake only (snapshot %s): %s", single_file.describe(), commit.snapshot_id,
-                     listed(lake_only))
-        if not_single:
-            log.info("publish: %s: not in the single warehouse.duckdb, in the lake (snapshot %s) and in Parquet: %s",
-                     single_file.describe(), commit.snapshot_id, listed(not_single))
-        warehouse_file = slim_warehouse(settings.warehouse_path, work_dir / "single" / "warehouse.duckdb", single)
-    manifest["single_file"] = {"setting": single_file.choice, "max_rows": single_file.max_rows,
-                               "tables": [t.name for t in single]}
-    report = run_report(settings, log, reconciliation=(audit or {}).get("reconciliation"))
+    # The report reads the promoted warehouse only: it is drawn (matplotlib, Python) on a thread while the lake
+    # commit and the single file are written (DuckDB, which releases the GIL).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eujp-report") as drawing:
+        report_drawn = drawing.submit(run_report, settings, log, reconciliation=(audit or {}).get("reconciliation"))
+        lake_catalog, parquet, warehouse_file = _lake_and_single_file(
+            settings, single_file, manifest, work_dir, deadline, log)
+        report = report_drawn.result()
     suite_cache = previous_suite_results(store, log)
     catalog = run_catalog(settings, manifest, report=report is not None, suite_cache=suite_cache, log=log)
     manifest["suite_results"] = suite_cache  # for the next run's catalog
@@ -387,6 +364,45 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
     if settings.raw_retention_days is not None:
         _prune_raw_zone(store, settings.raw_retention_days, deadline, log)
     return result.location
+
+
+def _lake_and_single_file(settings: Settings, single_file: SingleFile, manifest: dict, work_dir: Path,
+                          deadline: Deadline, log: logging.Logger):
+    """publish's lake commit (one snapshot, after the audit passed, before latest moves) and what the single
+    warehouse file and the Parquet exports hold (EUJP_SINGLE_FILE); records both in `manifest`. Returns the
+    frozen lake catalog to publish (None: the lake is off), the tables exported to Parquet and the warehouse
+    file to publish."""
+    lake_catalog = None
+    commit = commit_lake(settings, deadline, log)
+    if commit is not None:
+        manifest["lake"] = commit.manifest_entry()
+        lake_catalog = frozen_catalog(lake_config(settings.warehouse_path, settings.publish_uri), work_dir / "lake")
+    if single_file.choice == "small" and commit is None:
+        raise PublishError(f"{SINGLE_FILE_ENV}=small publishes the facts in the lake only, but the lake is off "
+                           "(EUJP_LAKE_CATALOG=off): nothing was published, latest was not moved")
+    if single_file.choice == "auto" and commit is None:
+        log.info("publish: %s, but the lake is off (EUJP_LAKE_CATALOG=off): every table is published in the "
+                 "single warehouse.duckdb", single_file.describe())
+    rows = sized_table_rows(settings.warehouse_path) if single_file.choice == "auto" and commit is not None else None
+    single = single_file.tables(rows, lake=commit is not None)
+    parquet = single_file.parquet_tables(rows, lake=commit is not None)
+    warehouse_file = settings.warehouse_path
+    if len(single) < len(ALL_TABLES):  # the tables not in `single` are published in the lake (and in Parquet)
+        def listed(tables) -> str:
+            return ", ".join(f"{t.name} ({rows[t.name]:,} rows)" if rows else t.name for t in tables)
+
+        lake_only = [t for t in ALL_TABLES if t not in parquet]
+        not_single = [t for t in parquet if t not in single]
+        if lake_only:
+            log.info("publish: %s: in the lake only (snapshot %s): %s", single_file.describe(), commit.snapshot_id,
+                     listed(lake_only))
+        if not_single:
+            log.info("publish: %s: not in the single warehouse.duckdb, in the lake (snapshot %s) and in Parquet: %s",
+                     single_file.describe(), commit.snapshot_id, listed(not_single))
+        warehouse_file = slim_warehouse(settings.warehouse_path, work_dir / "single" / "warehouse.duckdb", single)
+    manifest["single_file"] = {"setting": single_file.choice, "max_rows": single_file.max_rows,
+                               "tables": [t.name for t in single]}
+    return lake_catalog, parquet, warehouse_file
 
 
 def commit_lake(settings: Settings, deadline: Deadline, log: logging.Logger = default_log) -> LakeCommit | None:

@@ -450,3 +450,47 @@ def test_a_mart_rebuilt_by_year_is_compared_and_rewritten_by_year(lake):
     assert second.changed == {mart: {"rewritten": [str(years[0])], "removed": []}}
     new = {f for f in data_files(store) - before if f.startswith(f"lake/main/{mart}/")}
     assert new and all(f"/{column}={years[0]}/" in f for f in new)
+
+
+def test_the_report_is_drawn_while_the_lake_commits(lake, monkeypatch):
+    """publish draws the run report (matplotlib) on a thread while the lake commit runs (the report below
+    waits, up to 10 s, for the commit to begin: one after the other, it would not see it), and publishes it."""
+    import threading
+
+    import eujp.run
+    from eujp.config import Settings
+
+    _, warehouse, store_dir = lake
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    events: list[str] = []
+    changed = threading.Condition()
+
+    def note(event: str) -> None:
+        with changed:
+            events.append(event)
+            changed.notify_all()
+
+    real_report, real_commit = eujp.run.run_report, eujp.run.commit_lake
+
+    def drawing(*args, **kwargs):
+        note("report start")
+        with changed:
+            changed.wait_for(lambda: "commit start" in events, timeout=10)
+        path = real_report(*args, **kwargs)
+        note("report end")
+        return path
+
+    def committing(*args, **kwargs):
+        note("commit start")
+        commit = real_commit(*args, **kwargs)
+        note("commit end")
+        return commit
+
+    monkeypatch.setattr(eujp.run, "run_report", drawing)
+    monkeypatch.setattr(eujp.run, "commit_lake", committing)
+    settings = Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261124T060000Z-draw01")
+    eujp.run.publish(settings, [], _counts(warehouse), {"ok": True}, "success")
+    assert events.index("report start") < events.index("commit end"), events  # they overlapped
+    assert events.index("commit start") < events.index("report end"), events
+    pointer = read_latest_pointer(open_store(str(store_dir)))
+    assert "EU–Japan" in (store_dir / pointer["prefix"] / "report.html").read_text(encoding="utf-8")
