@@ -239,6 +239,10 @@ def render(results: dict) -> str:
             "", "Steps of the one-more-month run (seconds): "
             + ", ".join(f"{k} {v}" for k, v in inc["steps"].items()) + ".",
         ]
+    peaks = [f"{name}: {run['peak_at']}" for name, run in runs.items() if run.get("peak_at")]
+    if peaks:
+        lines += ["", "Where each run's peak RSS was (its last log line before the sampled peak): "
+                  + "; ".join(f"`{p}`" for p in peaks) + "."]
     return "\n".join(lines) + "\n"
 
 

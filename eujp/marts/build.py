@@ -10,6 +10,7 @@ rebuilt it. `build_marts` rebuilds every model."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -160,6 +161,24 @@ def _literals(values: list) -> str:
     return "(" + ", ".join(literal(v) for v in values) + ")"
 
 
+_YEAR_OF = re.compile(r"^\s*year\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$")
+
+
+def _rows_of(expression: str, values: list) -> str:
+    """The predicate that keeps an input's rows whose partition value (`expression`) is in `values`. For
+    `year(column)` and whole years it also bounds the column itself (column >= 'Y-01-01' AND column <
+    'Y+1-01-01'): DuckDB skips the row groups outside those bounds by their min/max (zone maps), which it
+    cannot do for a function of the column (a year of 25M fact rows: the scan of every row took ~0.7 s)."""
+    wanted = f"({expression}) IN {_literals(values)}"
+    match = _YEAR_OF.match(expression)
+    if not match or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return wanted
+    column = quote_ident(match.group(1))
+    bounds = " OR ".join(f"({column} >= MAKE_DATE({int(v)}, 1, 1) AND {column} < MAKE_DATE({int(v) + 1}, 1, 1))"
+                         for v in sorted(set(values)))
+    return f"{wanted} AND ({bounds})"
+
+
 def _fill_partitions(conn: duckdb.DuckDBPyConnection, table: Table, column: str, values: list, sql: str,
                      what: str, facts: dict[str, str] | None = None) -> int:
     """Replace the rows of `table` whose `column` is in `values` by those the model's `sql` gives for them.
@@ -183,7 +202,7 @@ def _fill_partitions(conn: duckdb.DuckDBPyConnection, table: Table, column: str,
         for fact, expression in (facts or {}).items():
             f = quote_ident(fact)
             conn.execute(f"CREATE OR REPLACE TEMP VIEW {f} AS SELECT * FROM {database}.main.{f} "
-                         f"WHERE ({expression}) IN {in_list}")
+                         f"WHERE {_rows_of(expression, values)}")
             shadowed.append(f)
         conn.execute(f"INSERT INTO {t} SELECT * FROM (\n{sql}\n) WHERE {c} IN {in_list}")
     except duckdb.Error as exc:

@@ -514,3 +514,24 @@ def test_claims_say_where_the_fact_and_a_published_vintage_disagree(scratch):
     c1 = claims(scratch)["eu_exports_58bn_goods_28bn_services"]
     assert c1["verdict"] == "supported"
     assert "goods EU28 2016: warehouse €58.0bn, A later vintage (test row) €57.6bn" in c1["verdict_detail"]
+
+
+def test_a_year_partition_bounds_its_date_column_for_zone_maps_and_keeps_the_same_rows():
+    """_rows_of: for `year(column)` and whole years, the shadow view of an input also bounds the column
+    itself (DuckDB prunes row groups by min/max on it, not on year()); the rows kept are exactly those whose
+    year is among the values, at the year boundaries too; any other expression keeps the IN test alone."""
+    import duckdb
+
+    from eujp.marts.build import _rows_of
+
+    predicate = _rows_of("year(period)", [2025, 2023])
+    assert '"period" >= MAKE_DATE(2023, 1, 1) AND "period" < MAKE_DATE(2024, 1, 1)' in predicate
+    assert '"period" >= MAKE_DATE(2025, 1, 1) AND "period" < MAKE_DATE(2026, 1, 1)' in predicate
+    assert _rows_of("substr(period_code, 1, 4)", ["2025"]) == "(substr(period_code, 1, 4)) IN ('2025')"
+    assert _rows_of("year(period)", ["2025"]) == "(year(period)) IN ('2025')"  # not whole years: no bounds
+    conn = duckdb.connect()
+    conn.execute("CREATE TABLE f AS SELECT DATE '2021-12-31' + CAST(i AS INTEGER) AS period FROM range(0, 1900) AS t(i)")
+    kept = conn.execute(f"SELECT min(period), max(period), count(*) FROM f WHERE {predicate}").fetchone()
+    expected = conn.execute("SELECT min(period), max(period), count(*) FROM f WHERE year(period) IN (2023, 2025)")
+    assert kept == expected.fetchone()
+    assert conn.execute(f"SELECT count(*) FROM f WHERE {predicate} AND year(period) = 2024").fetchone() == (0,)
