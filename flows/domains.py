@@ -60,7 +60,8 @@ def prepare_domain(domain: str, settings: Settings, countries: pl.DataFrame) -> 
             logger.info("%s: %s; nothing parsed or loaded", source.name, batch.note)
             batches.append(batch)
             continue
-        import_validator()
+        # Great Expectations is imported by prepare_source's validation thread while the first chunk is read
+        # (eujp.validate.warm_up), not here in front of the parse
         with progress.step(f"{domain}: parse, transform, validate {source.name}"):
             batch = prepare(source.name, payloads, countries, batch)
         log_prepared(logger, batch)
