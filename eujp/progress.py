@@ -17,8 +17,7 @@ handler created after the display started (Prefect imported inside it) is adopte
 `adopt_log_handlers()`.
 
 The CLI shows every wait from its first second: "checking the configuration", "starting Prefect",
-"importing the pipeline", then the run's own steps (Great Expectations is imported while the first source is
-parsed; "importing the validator" before a fan-out on Dask).
+"importing the pipeline", "importing the validator" (Great Expectations), then the run's own steps.
 """
 
 from __future__ import annotations

@@ -60,8 +60,7 @@ def prepare_domain(domain: str, settings: Settings, countries: pl.DataFrame) -> 
             logger.info("%s: %s; nothing parsed or loaded", source.name, batch.note)
             batches.append(batch)
             continue
-        # Great Expectations is imported by prepare_source's validation thread while the first chunk is read
-        # (eujp.validate.warm_up), not here in front of the parse
+        import_validator()
         with progress.step(f"{domain}: parse, transform, validate {source.name}"):
             batch = prepare(source.name, payloads, countries, batch)
         log_prepared(logger, batch)
