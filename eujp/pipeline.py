@@ -869,7 +869,7 @@ def prepare_source(
     are spilled to Parquet files (`batch.chunks`) that load_batches upserts in the source's transaction
     (DuckDB reads them); the chunks' validation reports are merged into one
     (eujp.validate.merge_reports). A payload that fails to parse is quarantined whole while the others load."""
-    from eujp.validate import merge_reports, validate_frame, warm_up  # GX itself: imported by warm_up
+    from eujp.validate import merge_reports, validate_frame  # Great Expectations is slow to import: only here
 
     current = "parse"
 
@@ -879,12 +879,7 @@ def prepare_source(
         return step(name)
 
     spill: Path | None = None
-    # Each chunk is validated on this thread while the next one is parsed and transformed (polars and DuckDB
-    # release the GIL; GX's pandas engine mostly computes in pyarrow and pandas): one validation at a time,
-    # the reports kept in chunk order. A chunk's rows are held until its validation ends. Its first job imports
-    # Great Expectations (seconds, once per process) while the first chunk is read.
-    validator = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"eujp-validate-{source.name}")
-    validator.submit(warm_up)  # a failure here shows again, with its message, in the first validate_frame
+    validator: ThreadPoolExecutor | None = None
     try:
         batch.input_checksum = input_checksum(payloads)
         batch.coverage = parse_coverage(source, payloads)
@@ -898,7 +893,11 @@ def prepare_source(
             results = stream.chunks()
         reports, rejected, held, conflicts = [], [], [], []
         wire_rows = valid_rows = 0
+        # Each chunk is validated on a thread while the next one is parsed and transformed (polars and DuckDB
+        # release the GIL; GX's pandas engine mostly computes in pyarrow and pandas): one validation at a time,
+        # the reports kept in chunk order. A chunk's rows are held until its validation ends.
         validating = None
+        validator = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"eujp-validate-{source.name}")
 
         def validated() -> None:
             with tracked("validate"):
@@ -950,8 +949,9 @@ def prepare_source(
             shutil.rmtree(spill, ignore_errors=True)
             batch.chunks, batch.spill_dir = [], None
         return batch.fail(current, exc)
-    finally:  # a failure while a chunk is validated: that validation ends first
-        validator.shutdown(wait=True, cancel_futures=True)
+    finally:
+        if validator is not None:  # a failure while a chunk is validated: that validation ends first
+            validator.shutdown(wait=True, cancel_futures=True)
     batch.status = "prepared"
     batch.ended_at = utcnow()
     return batch

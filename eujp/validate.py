@@ -304,13 +304,6 @@ def _runtime() -> _Runtime:
         return _RUNTIME
 
 
-def warm_up() -> None:
-    """Import Great Expectations and make the process's GX context (a few seconds, once per process) now:
-    eujp.pipeline.prepare_source calls it on its validation thread while the source's first chunk is
-    parsed and transformed, instead of in front of that chunk's validation."""
-    _runtime()
-
-
 # ------------------------------------------------------------------------------------------ validation
 
 

@@ -427,7 +427,6 @@ def test_a_chunk_is_validated_while_the_next_is_parsed_and_the_reports_keep_chun
         yield
 
     monkeypatch.setattr(eujp.validate, "validate_frame", validating)
-    eujp.validate.warm_up()  # GX imported already: the validation thread's first job (below) takes no time
     payloads = [month_payload(f"m{m:02d}", [f"2025-{m:02d}"]) for m in range(1, 7)]  # 12 rows each
     batch = prepare_source(COMEXT, payloads, countries,
                            SourceBatch(source=COMEXT.name, table=COMEXT.table.name, started_at=utcnow()),
@@ -465,51 +464,3 @@ def test_a_chunk_whose_validation_fails_fails_the_source_at_validate_and_removes
     assert batch.status == "failed" and batch.failed_step == "validate"
     assert "the validator broke on the second chunk" in batch.error
     assert batch.chunks == [] and batch.spill_dir is None
-
-
-def test_great_expectations_is_imported_on_the_validation_thread_while_the_first_chunk_is_read(countries,
-                                                                                              monkeypatch):
-    """The GX import (seconds, once per process) runs on the validation thread as its first job, while the
-    main thread parses the first chunk (the warm-up below waits, up to 10 s, for a parse to begin: run one
-    after the other, it would see none), and before the first chunk's validation."""
-    import threading
-    from contextlib import contextmanager
-
-    import eujp.validate
-    from eujp.pipeline import SourceBatch, prepare_source, utcnow
-
-    events: list[tuple] = []
-    changed = threading.Condition()
-
-    def note(event: tuple) -> None:
-        with changed:
-            events.append(event)
-            changed.notify_all()
-
-    real_warm_up, real_validate = eujp.validate.warm_up, eujp.validate.validate_frame
-
-    def warming() -> None:
-        note(("warm up", threading.current_thread().name))
-        with changed:
-            changed.wait_for(lambda: ("parse",) in events, timeout=10)
-        real_warm_up()
-        note(("warm up end",))
-
-    def validating(table, frame, **kwargs):
-        note(("validate start",))
-        return real_validate(table, frame, **kwargs)
-
-    @contextmanager
-    def step(name):
-        note((name,))
-        yield
-
-    monkeypatch.setattr(eujp.validate, "warm_up", warming)
-    monkeypatch.setattr(eujp.validate, "validate_frame", validating)
-    batch = prepare_source(COMEXT, [month_payload("m01", ["2025-01"])], countries,
-                           SourceBatch(source=COMEXT.name, table=COMEXT.table.name, started_at=utcnow()), step=step)
-    assert batch.status == "prepared", batch.error
-    assert events[0][0] == "warm up" and events[0][1].startswith("eujp-validate-comext_goods")
-    warm, end = 0, events.index(("warm up end",))
-    assert ("parse",) in events[warm:end], events  # the chunk was read while GX was imported
-    assert end < events.index(("validate start",))
