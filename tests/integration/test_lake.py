@@ -455,35 +455,27 @@ def test_a_mart_rebuilt_by_year_is_compared_and_rewritten_by_year(lake):
 def test_the_report_is_drawn_while_the_lake_commits(lake, monkeypatch):
     """publish draws the run report (matplotlib) on a thread while the lake commit runs (the report below
     waits, up to 10 s, for the commit to begin: one after the other, it would not see it), and publishes it."""
-    import threading
+    from support.events import EventLog
 
     import eujp.run
     from eujp.config import Settings
 
     _, warehouse, store_dir = lake
     monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
-    events: list[str] = []
-    changed = threading.Condition()
-
-    def note(event: str) -> None:
-        with changed:
-            events.append(event)
-            changed.notify_all()
-
+    events = EventLog()
     real_report, real_commit = eujp.run.run_report, eujp.run.commit_lake
 
     def drawing(*args, **kwargs):
-        note("report start")
-        with changed:
-            changed.wait_for(lambda: "commit start" in events, timeout=10)
+        events.note("report start")
+        events.wait_for(lambda seen: "commit start" in seen)
         path = real_report(*args, **kwargs)
-        note("report end")
+        events.note("report end")
         return path
 
     def committing(*args, **kwargs):
-        note("commit start")
+        events.note("commit start")
         commit = real_commit(*args, **kwargs)
-        note("commit end")
+        events.note("commit end")
         return commit
 
     monkeypatch.setattr(eujp.run, "run_report", drawing)

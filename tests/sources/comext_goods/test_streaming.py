@@ -397,33 +397,27 @@ def test_a_chunk_is_validated_while_the_next_is_parsed_and_the_reports_keep_chun
     import threading
     from contextlib import contextmanager
 
+    from support.events import EventLog
+
     import eujp.validate
     from eujp.pipeline import SourceBatch, prepare_source, release_chunks, utcnow
 
-    events: list[tuple] = []
-    changed = threading.Condition()
-
-    def note(event: tuple) -> None:
-        with changed:
-            events.append(event)
-            changed.notify_all()
-
+    events = EventLog()
     real = eujp.validate.validate_frame
 
     def validating(table, frame, **kwargs):
         chunk = sum(e[0] == "validate start" for e in events)
-        note(("validate start", chunk, threading.current_thread().name, frame.height))
+        events.note(("validate start", chunk, threading.current_thread().name, frame.height))
         if chunk == 0:
             since = len(events)
-            with changed:
-                changed.wait_for(lambda: any(e[0] == "parse" for e in events[since:]), timeout=10)
+            events.wait_for(lambda seen: any(e[0] == "parse" for e in seen[since:]))
         report = real(table, frame, **kwargs)
-        note(("validate end", chunk))
+        events.note(("validate end", chunk))
         return report
 
     @contextmanager
     def step(name):
-        note((name,))
+        events.note((name,))
         yield
 
     monkeypatch.setattr(eujp.validate, "validate_frame", validating)
