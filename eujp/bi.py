@@ -172,27 +172,30 @@ def attach_lake_only_tables(conn: duckdb.DuckDBPyConnection, root: str,
     names = ", ".join(lake_only)
     snapshot = lake.get("snapshot_id")
     pin = f", SNAPSHOT_VERSION {int(snapshot)}" if snapshot is not None else ""
+    postgres = lake.get("catalog") == "postgres"
+    shown_postgres = f"ATTACH 'ducklake:postgres:<connection string>' AS lake (READ_ONLY{pin})"
     if lake.get("catalog") == "file" and lake.get("catalog_key"):
         catalog = f"{root}/{lake['catalog_key']}"
-        shown = f"ATTACH {sql_string('ducklake:' + catalog)} AS lake (READ_ONLY{pin})"
-    elif lake.get("catalog") == "postgres":
+    elif postgres:
         catalog = ((os.environ if env is None else env).get(LAKE_CATALOG_ENV) or "").strip()
-        shown = f"ATTACH 'ducklake:postgres:<connection string>' AS lake (READ_ONLY{pin})"
         if not catalog.startswith("postgres:"):
             raise EujpError(f"{names} of the published warehouse at {root} are in the lake only, whose catalog is "
                             f"a PostgreSQL database (never published): set {LAKE_CATALOG_ENV}=postgres:<connection "
-                            f"string> to read them, or attach it by hand: {shown}")
+                            f"string> to read them, or attach it by hand: {shown_postgres}")
     else:
         raise EujpError(f"{names} of the published warehouse at {root} are in the lake only, and the manifest "
                         f"names no catalog to read them from (lake: {lake or 'none'})")
     attach = f"ATTACH {sql_string('ducklake:' + catalog)} AS lake (READ_ONLY{pin})"
+    shown = shown_postgres if postgres else attach  # what the messages show: never a connection string
     try:
         load_extension(conn, "ducklake")
-        if catalog.startswith("postgres:"):
+        if postgres:
             load_extension(conn, "postgres_scanner")
         conn.execute(attach)
     except duckdb.Error as exc:
-        message = str(exc).replace(catalog, "<catalog>")  # a connection string may hold a password
+        message = str(exc)
+        if postgres:  # DuckDB may quote the connection string, and it may hold a password
+            message = message.replace(catalog[len("postgres:"):], "<connection string>")
         raise EujpError(f"{names} of the published warehouse are in its lake only, which cannot be attached "
                         f"({type(exc).__name__}: {message}); to read them: {shown}") from None
     present = {r[0] for r in conn.execute(
