@@ -163,3 +163,30 @@ def test_as_of_a_day_with_several_landings_applies_them_in_landing_order(prefect
     assert q(target, "SELECT count(*) FROM etl_rejected_rows") == [(0,)]
     assert q(target, "SELECT count(*) FROM fact_goods_trade_product WHERE reporter = 'EU27_2020'") != [(0,)]
     assert q(target, "SELECT rows_rejected, status FROM etl_runs") == [(0, "success")]
+
+
+def test_as_of_a_step_that_stops_before_its_load_leaves_no_spilled_chunks(prefect_server, raw_zone, tmp_path,
+                                                                          monkeypatch):
+    """An as-of step spills a streamed source's valid rows until its load; a step that stops between the two
+    (here the load step raising) removes them all the same: nothing of it stays in the temporary folder."""
+    import tempfile
+
+    import flows.backfill
+    from flows.backfill import as_of_flow
+
+    spill_root = tmp_path / "tmp"
+    spill_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill_root))
+    monkeypatch.setenv("EUJP_BATCH_ROWS", "40")  # the landed Comext payloads become several chunks
+    seen: list[list[str]] = []
+
+    def load_fails(settings, batches, countries, **_):
+        seen.append(sorted(p.name for p in spill_root.glob("eujp-*-valid-*")))
+        raise RuntimeError("the staging volume went away")
+
+    monkeypatch.setattr(flows.backfill, "load_audit_promote", load_fails)
+    state = as_of_flow(as_of=D1.isoformat(), warehouse=str(tmp_path / "day1.duckdb"), only_sources=[COMEXT],
+                       run_id="20260305T000000Z-asof04", return_state=True)
+    assert not state.is_completed()
+    assert seen and seen[0] and all(p.startswith(f"eujp-{COMEXT}-valid-") for p in seen[0])  # spilled, then
+    assert list(spill_root.glob("eujp-*")) == []
