@@ -67,6 +67,36 @@ def test_upsert_is_idempotent_and_replaces_revised_values(conn):
     assert rows == [("export", 58100.0, "r3"), ("import", 66400.0, "r2")]
 
 
+def test_a_fact_insert_tries_no_fsst_and_restores_the_connections_settings(tmp_path):
+    """The rows an upsert writes are compressed without FSST (a fact table's codes gain nothing from it, and
+    trying it on every segment was ~10% of the insert), and the connection's own settings come back."""
+    from eujp.sources import comext_goods
+
+    table = comext_goods.TABLE
+    rows = 2 * 122_880  # two full row groups: written, compressed, by the insert itself
+    batch = pl.DataFrame({
+        "reporter": ["EU27_2020"] * rows, "partner": ["JP"] * rows,
+        # long, distinct codes sharing substrings: what FSST wins on by default (dictionary cannot)
+        "product_cn8": [f"{i:08d}-a-long-label-of-product-{i % 977:04d}" for i in range(rows)],
+        "flow": ["export"] * rows, "period": [datetime(2025, 1, 1).date()] * rows, "period_code": ["2025-01"] * rows,
+        "value_eur": [float(i) for i in range(rows)], "quantity_kg": [None] * rows,
+        "source": [comext_goods.SOURCE.name] * rows, "source_version": ["v1"] * rows,
+    }, schema=table.business_columns)
+    conn = connect(tmp_path / "w.duckdb")
+    ensure_schema(conn)
+    conn.execute("SET disabled_compression_methods = 'zstd'")  # a setting of the caller's own
+    upsert_fact(conn, table, batch, run_id="r1", loaded_at=NOW, source=comext_goods.SOURCE.name)
+    conn.execute("CHECKPOINT")
+    methods = {r[0] for r in conn.execute(
+        "SELECT DISTINCT compression FROM pragma_storage_info(?) WHERE column_name = 'product_cn8' "
+        "AND segment_type = 'VARCHAR'", [table.name]).fetchall()}
+    assert methods and not {m for m in methods if "FSST" in m.upper()}, methods
+    assert conn.execute("SELECT current_setting('disabled_compression_methods'), "
+                        "current_setting('preserve_insertion_order')").fetchone() == ("ZSTD", True)
+    assert conn.execute(f"SELECT count(*), count(DISTINCT product_cn8) FROM {table.name}").fetchone() == (rows, rows)
+    conn.close()
+
+
 def test_full_extract_scope_removes_rows_the_source_dropped(conn):
     def events(titles):
         return pl.DataFrame(
