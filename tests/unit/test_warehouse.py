@@ -219,3 +219,22 @@ def test_duplicate_keys_of_run_counts_the_keys_the_run_duplicated(run_rows):
     conn.executemany("INSERT INTO t VALUES (?, ?, ?)", old + new)
     assert duplicate_keys_of_run(conn, table, "R2") == min(run_rows, 10 - run_rows)
     assert duplicate_keys_of_run(conn, table, "R3") == 0  # a run that wrote nothing
+
+
+def test_repeated_key_hashes_only_send_to_the_exact_count(monkeypatch):
+    """The natural-key hash is a filter: no repeated hash answers 0 at once; a repeated hash (a duplicate or a
+    collision) is counted again on the keys themselves, so a collision never reports a duplicate."""
+    from eujp import warehouse
+    from eujp.schema import Table
+
+    table = Table(name="t", description="test", columns={"k": pl.String, "v": pl.Int64}, natural_key=("k",))
+    conn = duckdb.connect()
+    conn.execute("CREATE TABLE t (k VARCHAR, v BIGINT, run_id VARCHAR)")
+    # R2 wrote most of the table: duplicate_keys_of_run takes the plan with the hash filter
+    conn.executemany("INSERT INTO t VALUES (?, ?, ?)", [(f"k{i}", i, "R2") for i in range(9)] + [("k0", 1, "R1")])
+    assert warehouse._repeated_key_hashes(conn, "t", "k", "R2") == 1
+    assert warehouse.duplicate_keys(conn, table) == warehouse.duplicate_keys_of_run(conn, table, "R2") == 1
+    conn.execute("DELETE FROM t WHERE run_id = 'R1'")
+    assert warehouse._repeated_key_hashes(conn, "t", "k") == warehouse._repeated_key_hashes(conn, "t", "k", "R2") == 0
+    monkeypatch.setattr(warehouse, "_repeated_key_hashes", lambda *a: 1)  # as if two distinct keys collided
+    assert warehouse.duplicate_keys(conn, table) == warehouse.duplicate_keys_of_run(conn, table, "R2") == 0
