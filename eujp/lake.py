@@ -40,6 +40,7 @@ import pyarrow as pa
 
 from eujp.bi import configure_remote, load_extension
 from eujp.config import LAKE_CATALOG_ENV, duckdb_config
+from eujp.digests import NULL_KEY, partition_digests
 from eujp.errors import PublishError
 from eujp.sql import quote_ident, sql_string
 from eujp.storage import LocalObjectStore, ObjectStore, open_store
@@ -51,8 +52,6 @@ DATA_FOLDER = "lake"  # data files under {publish uri}/lake/
 ALIAS = "lake"
 META_SCHEMA = "eujp_meta"  # the lake's own bookkeeping: partitions (digests) and runs (run id -> snapshot)
 CATALOG_BLOCK_SIZE = 16384  # bytes: the block size of a new embedded catalog file (see `attach`)
-WHOLE = "*"  # the partition unit of a table compared whole
-NULL_KEY = "\u2205"  # the unit of rows whose unit column is null
 
 
 class LakeError(PublishError):
@@ -206,9 +205,14 @@ class LakeCommit:
     run_id: str
     new: bool  # False: the run had already committed this snapshot (a retried publish)
     changed: dict[str, dict] = field(default_factory=dict)  # table -> {"rewritten": [...], "removed": [...]}
+    # table -> {unit: (rows, digest)} of the warehouse committed (`partition_digests`): eujp.publish reuses them
+    # for the tables it publishes by partition
+    digests: dict[str, dict[str, tuple[int, str]]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("digests")
+        return out
 
     def manifest_entry(self) -> dict:
         """What the run's manifest and latest.json say about the lake."""
@@ -224,15 +228,6 @@ def _columns(conn: duckdb.DuckDBPyConnection, database: str, schema: str, table:
     return conn.execute(
         "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? "
         "AND table_name = ? ORDER BY column_index", [database, schema, table]).fetchall()
-
-
-def _digests(conn: duckdb.DuckDBPyConnection, source: str, unit: str | None) -> dict[str, tuple[int, str]]:
-    """{unit value as text: (rows, digest)} of `source` (a qualified table): the digest sums a hash of every
-    column of every row (order-independent)."""
-    key = (f"coalesce(CAST({quote_ident(unit)} AS VARCHAR), '{NULL_KEY}')" if unit else f"'{WHOLE}'")
-    rows = conn.execute(f"SELECT {key} AS k, count(*), CAST(sum(hash(*COLUMNS(*))) AS VARCHAR) FROM {source} "
-                        "GROUP BY ALL").fetchall()
-    return {k: (n, d or "0") for k, n, d in rows}
 
 
 def _unit_filter(unit: str | None, view: str) -> str:
@@ -271,6 +266,7 @@ def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tabl
                 f"SELECT table_name, part, row_count, digest FROM {ALIAS}.{META_SCHEMA}.partitions").fetchall():
             stored.setdefault(name, {})[part] = (n, digest)
         changed: dict[str, dict] = {}
+        digests: dict[str, dict[str, tuple[int, str]]] = {}
         digest_rows: list[tuple[str, str, int, str]] = []
         for table in tables:
             layout = table_layout(table)
@@ -288,7 +284,8 @@ def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tabl
                     conn.execute(f"ALTER TABLE {target} SET PARTITIONED BY ({layout.partition})")
                 _copy_comments(conn, table.name, target)
                 before = {}
-            now = _digests(conn, f"wh.main.{quote_ident(table.name)}", layout.unit)
+            now = partition_digests(conn, f"wh.main.{quote_ident(table.name)}", layout.unit)
+            digests[table.name] = now
             rewrite = sorted(k for k, v in now.items() if before.get(k) != v)
             remove = sorted(k for k in before if k not in now)
             digest_rows += [(table.name, k, n, d) for k, (n, d) in sorted(now.items())]
@@ -309,7 +306,7 @@ def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tabl
         if already and not changed:
             conn.execute("ROLLBACK")
             snapshot = _run_snapshot(conn, run_id)
-            return LakeCommit(snapshot[0], snapshot[1], cfg.kind, cfg.data_path, run_id, new=False)
+            return LakeCommit(snapshot[0], snapshot[1], cfg.kind, cfg.data_path, run_id, new=False, digests=digests)
         if changed:
             conn.execute(f"DELETE FROM {ALIAS}.{META_SCHEMA}.partitions WHERE table_name IN "
                          f"(SELECT unnest(?::VARCHAR[]))", [sorted(changed)])
@@ -327,7 +324,8 @@ def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tabl
         snapshot_id, snapshot_time = conn.execute(
             f"SELECT snapshot_id, CAST(snapshot_time AS VARCHAR) FROM ducklake_snapshots('{ALIAS}') "
             "ORDER BY snapshot_id DESC LIMIT 1").fetchone()
-        return LakeCommit(snapshot_id, snapshot_time, cfg.kind, cfg.data_path, run_id, new=True, changed=changed)
+        return LakeCommit(snapshot_id, snapshot_time, cfg.kind, cfg.data_path, run_id, new=True, changed=changed,
+                          digests=digests)
     except LakeError:
         raise
     except duckdb.Error as exc:

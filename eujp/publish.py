@@ -3,7 +3,12 @@
 Layout under the publish URI:
     runs/{run_id}/warehouse.duckdb       the warehouse (attach it read-only): every table, or all but the large
                                           fact tables, which are in the lake only (EUJP_SINGLE_FILE, eujp.lake)
-    runs/{run_id}/parquet/{table}.parquet one file per table
+    runs/{run_id}/parquet/{table}.parquet one file per table, but:
+    runs/{run_id}/parquet/{table}/{column}={value}.parquet
+                                          a large mart rebuilt by partition and kept out of the single file
+                                          (`PartitionedParquet`): one file per value of its partition column
+                                          (period_year); a value whose rows did not change since the previous
+                                          published run is a copy of that run's file (S3: server-side)
     runs/{run_id}/docs/...                Great Expectations Data Docs (when built; they render offline)
     runs/{run_id}/report.html             the run's HTML report (when written)
     runs/{run_id}/manifest.json           run id, tables, row counts, checksums, source versions
@@ -28,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
+import re
 import shutil
 import threading
 import time
@@ -40,6 +46,7 @@ from typing import TypeVar
 import duckdb
 
 from eujp.config import RUN_ID_PATTERN, duckdb_config
+from eujp.digests import NULL_KEY, partition_digests
 from eujp.errors import PublishDeadlineError, PublishError
 from eujp.sql import quote_ident, sql_string
 from eujp.storage import ObjectStore, StoredObject, sha256_file
@@ -142,6 +149,93 @@ def export_parquet(warehouse_path: Path, out_dir: Path, tables=None) -> dict[str
     return files
 
 
+# How a partition's Parquet file is written (`export_partitioned`): bump it when that changes, so that no run
+# copies a file an older layout wrote.
+PARQUET_LAYOUT = "zstd/1"
+NULL_PART = "__HIVE_DEFAULT_PARTITION__"  # the file of the rows whose partition column is null (Hive's name)
+
+
+def part_file(column: str, part: str | None) -> str:
+    """The file name of the rows whose `column` is `part` (its value as text; None or eujp.digests.NULL_KEY: null)."""
+    name = NULL_PART if part is None or part == NULL_KEY else re.sub(r"[^A-Za-z0-9._+-]", "_", part)
+    return f"{column}={name}.parquet"
+
+
+def part_key(table: str, column: str, part: str | None) -> str:
+    """The Parquet file of one partition of a table published by partition, relative to its run's prefix."""
+    return f"parquet/{table}/{part_file(column, part)}"
+
+
+@dataclass(frozen=True)
+class PartitionedParquet:
+    """A table published as one Parquet file per value of `column` (`part_key`), with the rows and digest of each
+    value (eujp.digests.partition_digests: what the lake commit computed of the same warehouse; None: computed here)."""
+
+    column: str
+    digests: dict[str, tuple[int, str]] | None = None
+
+
+@dataclass
+class PublishedPart:
+    """One partition's Parquet file of a run: exported by the run (`file`), or copied from the object `source` of
+    the previous published run, whose rows were the same."""
+
+    key: str  # relative to the run's prefix (part_key)
+    rows: int
+    digest: str
+    sha256: str
+    file: Path | None = None
+    source: str | None = None
+
+    def entry(self) -> dict:
+        return {"key": self.key, "rows": self.rows, "digest": self.digest, "sha256": self.sha256}
+
+
+def export_partitioned(warehouse_path: Path, out_dir: Path, partitioned: dict[str, PartitionedParquet],
+                       previous: tuple[str, dict] | None = None,
+                       stored: Callable[[str], StoredObject | None] | None = None) -> dict[str, dict]:
+    """The tables of `partitioned`, one Parquet file per value of their partition column: {table: {"column",
+    "schema", "parts": {value: PublishedPart}}}.
+
+    `previous`: (prefix, manifest "tables") of the previous published run. A value whose rows and digest equal
+    that run's file of the same table, column and schema (the columns and their types, and PARQUET_LAYOUT), and
+    whose object (`stored(key)`: the store's stat) is still there with the sha256 the manifest records, is not
+    exported: the publish copies that object. Every other value is exported by DuckDB. So a day that adds a
+    month exports the year it changed, not every year (50M Comext rows: 2.9M rows of mart_product_trade)."""
+    out: dict[str, dict] = {}
+    prefix, tables = previous if previous else ("", {})
+    with duckdb.connect(str(warehouse_path), read_only=True, config=duckdb_config()) as conn:
+        for name, spec in partitioned.items():
+            t, column = quote_ident(name), quote_ident(spec.column)
+            columns = conn.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
+                                   "AND table_name = ? ORDER BY column_index", [name]).fetchall()
+            schema = hashlib.sha256(json.dumps([PARQUET_LAYOUT, columns]).encode()).hexdigest()
+            digests = spec.digests if spec.digests is not None else partition_digests(conn, t, spec.column)
+            before = tables.get(name) or {}
+            same_layout = before.get("partitioned_by") == spec.column and before.get("schema") == schema
+            parts: dict[str, PublishedPart] = {}
+            for part, (rows, digest) in sorted(digests.items()):
+                key = part_key(name, spec.column, part)
+                old = (before.get("parts") or {}).get(part) if same_layout else None
+                if old and old.get("rows") == rows and old.get("digest") == digest and old.get("sha256"):
+                    source = f"{prefix}/{old['key']}"
+                    try:
+                        there = stored(source) if stored else None
+                    except Exception:  # noqa: BLE001 - only a saving: the part is exported instead
+                        there = None
+                    if there is not None and there.sha256 == old["sha256"]:
+                        parts[part] = PublishedPart(key, rows, digest, old["sha256"], source=source)
+                        continue
+                path = out_dir / key.removeprefix("parquet/")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                where = f"{column} IS NULL" if part == NULL_KEY else f"CAST({column} AS VARCHAR) = {sql_string(part)}"
+                conn.execute(f"COPY (SELECT * FROM {t} WHERE {where}) TO {sql_string(path.as_posix())} "
+                             "(FORMAT parquet, COMPRESSION zstd)")
+                parts[part] = PublishedPart(key, rows, digest, sha256_file(path), file=path)
+            out[name] = {"column": spec.column, "schema": schema, "parts": parts}
+    return out
+
+
 def build_manifest(
     *,
     run_id: str,
@@ -157,6 +251,7 @@ def build_manifest(
     lake: dict | None = None,
     suite_results: dict | None = None,
     single_file: dict | None = None,
+    parquet_parts: dict[str, dict] | None = None,
 ) -> dict:
     return {
         "run_id": run_id,
@@ -174,9 +269,20 @@ def build_manifest(
                 "sha256": sha256_file(path),
             }
             for name, path in parquet_files.items()
+        } | {  # tables published by partition (export_partitioned): a folder, a file per value of their column
+            name: {
+                "rows": table_rows.get(name),
+                "parquet": f"parquet/{name}/",
+                "sha256": None,
+                "partitioned_by": plan["column"],
+                "schema": plan["schema"],
+                "parts": {part: p.entry() for part, p in plan["parts"].items()},
+            }
+            for name, plan in (parquet_parts or {}).items()
         } | {  # tables not in the single file (EUJP_SINGLE_FILE): their rows, in the lake's snapshot only
             name: {"rows": rows, "parquet": None, "sha256": None, "lake_snapshot": lake.get("snapshot_id")}
-            for name, rows in table_rows.items() if name not in parquet_files and lake
+            for name, rows in table_rows.items() if name not in parquet_files and name not in (parquet_parts or {})
+            and lake
         },
         # eujp.lake.SingleFile: the setting and the tables the single warehouse.duckdb holds (None: every table)
         "single_file": single_file,
@@ -214,6 +320,7 @@ def publish_run(
     lake_catalog: Path | None = None,
     tables=None,
     parquet_from: Path | None = None,
+    partitioned: dict[str, PartitionedParquet] | None = None,
 ) -> PublishResult:
     """Upload a run's objects, verify each, then move `latest` (warehouse alias, manifest, pointer last).
 
@@ -238,7 +345,10 @@ def publish_run(
     see the run's snapshot from then on; its data files were written by the commit). The manifest's "lake"
     entry (`manifest_without_checksums["lake"]`) is copied into latest.json. `tables`: the tables exported as
     Parquet (default: every table), from `parquet_from` (default: the uploaded copy of `warehouse_path`), which
-    holds at least these; the tables of `warehouse_path` are listed in the manifest's "single_file"."""
+    holds at least these; the tables of `warehouse_path` are listed in the manifest's "single_file".
+    `partitioned`: tables among `tables` published by partition instead (`export_partitioned`: a file per value of
+    their partition column; the values whose rows did not change are copies of the previous published run's
+    files, made by the store)."""
     if not RUN_ID_PATTERN.match(run_id):  # it names the run's prefix: runs/{run_id}/
         raise ValueError(f"run id {run_id!r} is not allowed (see eujp.config.RUN_ID_PATTERN)")
     prefix = f"runs/{run_id}"
@@ -248,12 +358,20 @@ def publish_run(
         raise ValueError("keep_runs must be at least 1")
     frozen = work_dir / "warehouse.duckdb"
     manifest_path = work_dir / "manifest.json"
+    partitioned = partitioned or {}
+    notes: list[str] = []
+    previous = _previous_tables(store, prefix, notes) if partitioned else None
     try:
         work_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(warehouse_path, frozen)  # the file we checksum is the file we upload
-        parquet = export_parquet(parquet_from or frozen, work_dir / "parquet", tables)
+        listed = ALL_TABLES if tables is None else tables
+        parquet = export_parquet(parquet_from or frozen, work_dir / "parquet",
+                                 [t for t in listed if t.name not in partitioned])
+        parts = export_partitioned(parquet_from or frozen, work_dir / "parquet", partitioned, previous,
+                                   lambda key: within(deadline, lambda: store.stat(key))) if partitioned else {}
         manifest = build_manifest(
-            warehouse_path=frozen, parquet_files=parquet, extra_files=extra_files, **manifest_without_checksums
+            warehouse_path=frozen, parquet_files=parquet, extra_files=extra_files, parquet_parts=parts,
+            **manifest_without_checksums,
         )
         manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
     except (OSError, duckdb.Error) as exc:  # e.g. a full disk under the work folder
@@ -261,6 +379,9 @@ def publish_run(
                            f"{type(exc).__name__}: {exc}; nothing was uploaded, latest was not moved") from exc
 
     uploads: list[tuple[str, Path]] = [(f"{prefix}/parquet/{n}.parquet", p) for n, p in parquet.items()]
+    published_parts = [part for plan in parts.values() for part in plan["parts"].values()]
+    uploads += [(f"{prefix}/{part.key}", part.file) for part in published_parts if part.file is not None]
+    copies = [(part.source, f"{prefix}/{part.key}", part.sha256) for part in published_parts if part.source]
     uploads += [(f"{prefix}/{k}", p) for k, p in (extra_files or {}).items()]
     uploads += [(f"{prefix}/warehouse.duckdb", frozen), (f"{prefix}/manifest.json", manifest_path)]
     objects: list[StoredObject] = []
@@ -276,6 +397,14 @@ def publish_run(
     try:
         if deadline is not None and deadline.passed():
             raise _Cutoff()  # preparing the files took the whole time: nothing was uploaded
+        for source, key, sha256 in copies:  # the previous run's files of unchanged partitions
+            copied = within(deadline, lambda source=source, key=key: store.copy(source, key))
+            if copied.sha256 != sha256:
+                raise PublishError(f"the copy of {source} is not the file the previous manifest lists (sha256 "
+                                   f"{copied.sha256} != {sha256})")
+            objects.append(copied)
+            if on_upload is not None:
+                on_upload(key)
         for key, path in uploads:
             objects.append(put(key, path, _content_type(key)))
             if on_upload is not None:
@@ -328,7 +457,7 @@ def publish_run(
     if guard is not None:
         guard(None)  # nothing of this publish is in flight: the store serves its caller again
     # Published: cleaning up is best effort within the deadline, and what it leaves is a warning.
-    warnings = _remove_stale_latest(store, latest_files, latest_keys, extra_files, deadline)
+    warnings = notes + _remove_stale_latest(store, latest_files, latest_keys, extra_files, deadline)
     try:
         within(deadline, lambda: apply_retention(store, keep_runs))
     except _Cutoff:
@@ -336,6 +465,21 @@ def publish_run(
     except Exception as exc:  # noqa: BLE001 - the run is published; the next publish retries the retention
         warnings.append(f"older runs not removed (retention, EUJP_KEEP_RUNS): {type(exc).__name__}: {exc}")
     return PublishResult(run_id, store.uri, prefix, manifest, objects, warnings)
+
+
+def _previous_tables(store: ObjectStore, prefix: str, notes: list[str]) -> tuple[str, dict] | None:
+    """(prefix, manifest "tables") of the published latest run, whose unchanged partition files a run copies
+    (`export_partitioned`); None when there is none, it is this run (a retried publish), or it cannot be read (a
+    note says why: every partition is then exported)."""
+    try:
+        latest = read_latest_manifest(store)
+    except Exception as exc:  # noqa: BLE001 - only a saving
+        notes.append(f"the previous run's Parquet files were not reused ({type(exc).__name__}: {exc}): every "
+                     "partition was exported")
+        return None
+    if latest is None or latest[0].get("prefix") in (None, prefix):
+        return None
+    return str(latest[0]["prefix"]), latest[1].get("tables") or {}
 
 
 def _latest_keys(latest_files: tuple[str, ...], extra_files: dict[str, Path]) -> list[str]:

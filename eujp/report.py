@@ -6,7 +6,8 @@ trend, the partnership timeline and the claims check.
 
 What a person reads, never every row of a mart: products and chapters are the top ones of the latest year
 (TOP_PRODUCTS, TOP_CHAPTERS) with totals by reporter, every other table at most MAX_TABLE_ROWS rows, each with
-a link to the table's published Parquet file for the full detail (`parquet_href`). The page's size and the
+a link to the table's published Parquet file for the full detail (`parquet_href`; a large mart published
+by partition: a link per file, `ParquetLinks`). The page's size and the
 time to write it therefore stay flat as the marts grow (tests/integration/test_report_scale.py).
 """
 
@@ -16,6 +17,7 @@ import html
 import io
 import logging
 import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import duckdb
 
 from eujp import reconcile
 from eujp.config import duckdb_config
+from eujp.sql import quote_ident
 
 log = logging.getLogger("eujp")
 
@@ -246,26 +249,48 @@ def _count(conn: duckdb.DuckDBPyConnection, table: str) -> int:
     return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
-def _detail(table: str, shown: int, total: int, parquet_href: str) -> str:
-    """The line under a table: how many of its rows the page shows, and where all of them are."""
-    href = parquet_href.format(table=table)
-    what = f"all {total:,} rows" if shown >= total else f"{shown:,} of {total:,} rows"
-    return (f"<p class=\"meta\">{what} of <code>{_esc(table)}</code> shown; the full table: "
-            f"<a href=\"{_esc(href)}\">{_esc(table)}.parquet</a> (published with this run).</p>")
+@dataclass(frozen=True)
+class ParquetLinks:
+    """Where a table's published Parquet is: `href`, a template ("{table}" replaced by the table's name) of its
+    file; the tables of `partitioned` ({table: column}, eujp.publish.PartitionedParquet) are a file per value of
+    the column, in the folder of that name (`href` without ".parquet"; eujp.publish.part_file)."""
+
+    href: str = PARQUET_HREF
+    partitioned: dict[str, str] = field(default_factory=dict)
+
+    def detail(self, conn: duckdb.DuckDBPyConnection, table: str, shown: int, total: int) -> str:
+        """The line under a table: how many of its rows the page shows, and where all of them are."""
+        from eujp.publish import part_file
+
+        href = self.href.format(table=table)
+        what = f"all {total:,} rows" if shown >= total else f"{shown:,} of {total:,} rows"
+        head = f"<p class=\"meta\">{what} of <code>{_esc(table)}</code> shown; the full table: "
+        column = self.partitioned.get(table)
+        if column is None:
+            return head + f"<a href=\"{_esc(href)}\">{_esc(table)}.parquet</a> (published with this run).</p>"
+        values = [r[0] for r in conn.execute(f"SELECT DISTINCT CAST({quote_ident(column)} AS VARCHAR) AS v FROM "
+                                             f"{quote_ident(table)} ORDER BY v NULLS LAST").fetchall()]
+        folder = href.removesuffix(".parquet")
+        files = " · ".join(f"<a href=\"{_esc(folder)}/{_esc(part_file(column, v))}\">{_esc(v or 'null')}</a>"
+                           for v in values)
+        return head + (f"a Parquet file per {_esc(column)} in <code>{_esc(table)}/</code> (published with this "
+                       f"run): {files}.</p>" if values else "no file (no rows).</p>")
 
 
 def _capped(conn: duckdb.DuckDBPyConnection, sql: str, limit: int = MAX_TABLE_ROWS) -> list[dict]:
     return _rows(conn, f"SELECT * FROM (\n{sql}\n) LIMIT {int(limit)}")
 
 
-def products_section(conn: duckdb.DuckDBPyConnection, parquet_href: str = PARQUET_HREF) -> str:
+def products_section(conn: duckdb.DuckDBPyConnection, parquet_href: str = PARQUET_HREF,
+                     partitioned: dict[str, str] | None = None) -> str:
     """Comext products, bounded whatever the number of products: the latest year's totals by reporter and
     flow, and for the headline reporter (EU27_2020 when loaded, else the reporter with the most trade) the top
     TOP_PRODUCTS CN8 products and top TOP_CHAPTERS HS chapters per flow, labelled from dim_product; the full
-    marts are one click away in their published Parquet files."""
+    marts are one click away in their published Parquet files (`ParquetLinks`)."""
+    links = ParquetLinks(parquet_href, partitioned or {})
     total = _count(conn, "mart_product_trade")
     if not total:
-        return "<p>No Comext product figures are loaded.</p>" + _detail("mart_product_trade", 0, 0, parquet_href)
+        return "<p>No Comext product figures are loaded.</p>" + links.detail(conn, "mart_product_trade", 0, 0)
     year = conn.execute("SELECT max(period_year) FROM mart_product_trade").fetchone()[0]
     headline = conn.execute(
         "SELECT reporter FROM mart_product_trade WHERE period_year = ? GROUP BY reporter "
@@ -304,11 +329,11 @@ def products_section(conn: duckdb.DuckDBPyConnection, parquet_href: str = PARQUE
         _table(top, [("flow", "flow"), ("rank", "#"), ("product_cn8", "CN8"), ("product_label", "product"),
                      ("value_eur", "value €"), ("share_pct", "share %"), ("is_critical_raw_material", "CRM")],
                numeric={"value_eur", "share_pct"}),
-        _detail("mart_product_trade", len(top), total, parquet_href),
+        links.detail(conn, "mart_product_trade", len(top), total),
         f"<h4>Top {TOP_CHAPTERS} HS chapters per flow ({_esc(headline)}, {year})</h4>",
         _table(chapters, [("flow", "flow"), ("rank", "#"), ("hs2", "HS2 chapter"), ("products", "products"), ("value_eur", "value €"), ("share_pct", "share %")],
                numeric={"value_eur", "share_pct"}),
-        _detail("mart_chapter_trade", len(chapters), _count(conn, "mart_chapter_trade"), parquet_href),
+        links.detail(conn, "mart_chapter_trade", len(chapters), _count(conn, "mart_chapter_trade")),
     ])
 
 
@@ -320,10 +345,12 @@ def _rows_params(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> lis
 
 def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
                   generated_at: datetime | None = None, parquet_href: str = PARQUET_HREF,
-                  reconciliation: dict | None = None) -> str:
+                  reconciliation: dict | None = None, partitioned: dict[str, str] | None = None) -> str:
     """The report's HTML (a string), from the marts of the warehouse `conn` is attached to; `parquet_href`:
-    where a table's published Parquet file is ("{table}" replaced by its name); `reconciliation`: the run's
-    audit already reconciled this warehouse (eujp.reconcile.to_dict), else it is done here."""
+    where a table's published Parquet file is ("{table}" replaced by its name), `partitioned` the tables
+    published as a file per value of a column (`ParquetLinks`); `reconciliation`: the run's audit already
+    reconciled this warehouse (eujp.reconcile.to_dict), else it is done here."""
+    links = ParquetLinks(parquet_href, partitioned or {})
     from matplotlib import rc_context
 
     generated_at = generated_at or datetime.now(UTC)
@@ -334,7 +361,7 @@ def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
     events = _capped(conn, "SELECT event_date, event_type, parties, title, source_url FROM fact_security_events "
                            "WHERE event_type <> 'export_control' ORDER BY event_date DESC, title")
     claims = _rows(conn, "SELECT * FROM mart_claims ORDER BY claim_number")
-    products = products_section(conn, parquet_href)
+    products = products_section(conn, parquet_href, partitioned)
     verdicts = {v: sum(1 for c in claims if c["verdict"] == v) for v in VERDICT_COLOURS}
 
     with rc_context({"svg.fonttype": "path", "svg.hashsalt": "eujp-report", "font.size": 10}):
@@ -391,14 +418,13 @@ def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
         _table(restrictions, [("period_year", "year"), ("country_name", "country"), ("material", "CRM material"),
                               ("policy_type_label", "measure"), ("measures", "measures"),
                               ("commodity_labels", "commodities")]),
-        _detail("mart_export_restrictions", len(restrictions), _count(conn, "mart_export_restrictions"),
-                parquet_href),
+        links.detail(conn, "mart_export_restrictions", len(restrictions), _count(conn, "mart_export_restrictions")),
         "<h2 id=\"timeline\">Partnership timeline</h2>",
         (f"<figure>{charts['timeline']}<figcaption>Events per year and type (<code>mart_partnership_timeline"
         "</code>, from a curated file with one source per event).</figcaption></figure>"),
         _table(events, [("event_date", "date"), ("event_type", "type"), ("parties", "parties"),
                         ("title", "event")]),
-        _detail("fact_security_events", len(events), _count(conn, "fact_security_events"), parquet_href),
+        links.detail(conn, "fact_security_events", len(events), _count(conn, "fact_security_events")),
         ("<p class=\"meta\">Sources and licences: see data/README.md. Information from the SIPRI Arms Transfers "
         "Database; OECD Inventory of Export Restrictions on Industrial Raw Materials (CC BY 4.0); Eurostat "
         "(© European Union).</p>"),
@@ -408,19 +434,22 @@ def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
 
 
 def write_report(conn: duckdb.DuckDBPyConnection, out_path: Path, *, run_id: str | None = None,
-                 parquet_href: str = PARQUET_HREF, reconciliation: dict | None = None) -> Path:
+                 parquet_href: str = PARQUET_HREF, reconciliation: dict | None = None,
+                 partitioned: dict[str, str] | None = None) -> Path:
     """Write the report of the warehouse `conn` to `out_path` (atomically) and return the path."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.part")
-    tmp.write_text(render_report(conn, run_id=run_id, parquet_href=parquet_href, reconciliation=reconciliation),
-                   encoding="utf-8")
+    tmp.write_text(render_report(conn, run_id=run_id, parquet_href=parquet_href, reconciliation=reconciliation,
+                                 partitioned=partitioned), encoding="utf-8")
     tmp.replace(out_path)
     return out_path
 
 
 def write_warehouse_report(warehouse_path: Path, out_path: Path, *, run_id: str | None = None,
-                           parquet_href: str = PARQUET_HREF, reconciliation: dict | None = None) -> Path:
+                           parquet_href: str = PARQUET_HREF, reconciliation: dict | None = None,
+                           partitioned: dict[str, str] | None = None) -> Path:
     """write_report on a warehouse file opened read-only."""
     with duckdb.connect(str(warehouse_path), read_only=True, config=duckdb_config()) as conn:
-        return write_report(conn, out_path, run_id=run_id, parquet_href=parquet_href, reconciliation=reconciliation)
+        return write_report(conn, out_path, run_id=run_id, parquet_href=parquet_href, reconciliation=reconciliation,
+                            partitioned=partitioned)

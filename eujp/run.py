@@ -41,7 +41,15 @@ from eujp.lake import (
 )
 from eujp.marts.build import build_models, table_digests
 from eujp.pipeline import SourceBatch, load_batches, load_dim_country, utcnow
-from eujp.publish import Deadline, expand_directories, publish_run, read_latest_manifest, record_check, within
+from eujp.publish import (
+    Deadline,
+    PartitionedParquet,
+    expand_directories,
+    publish_run,
+    read_latest_manifest,
+    record_check,
+    within,
+)
 from eujp.reference import load_reference_tables
 from eujp.report import PARQUET_HREF, write_warehouse_report
 from eujp.schema import DIM_COUNTRY
@@ -260,16 +268,18 @@ def run_manifest(settings: Settings, batches: list[SourceBatch], counts: dict, a
 
 
 def run_report(settings: Settings, log: logging.Logger = default_log,
-               reconciliation: dict | None = None) -> Path | None:
+               reconciliation: dict | None = None, partitioned: dict[str, str] | None = None) -> Path | None:
     """The run's HTML report (eujp.report), written beside the warehouse from the promoted warehouse (with the
-    audit's `reconciliation` of it, when given). A report that cannot be written is logged as an error and the
-    run publishes without it."""
+    audit's `reconciliation` of it, when given; `partitioned`: the tables published as a Parquet file per value
+    of a column, {table: column}, which it links file by file). A report that cannot be written is logged as an
+    error and the run publishes without it."""
     # The full tables behind the report's top-N sections: an http(s) link under EUJP_PUBLIC_URL (valid from
     # latest/report.html too), else relative to runs/{run_id}/report.html
     href = object_link(settings, f"runs/{settings.run_id}/{PARQUET_HREF}") if settings.public_url else PARQUET_HREF
     try:
         return write_warehouse_report(settings.warehouse_path, settings.warehouse_path.parent / "report.html",
-                                      run_id=settings.run_id, parquet_href=href, reconciliation=reconciliation)
+                                      run_id=settings.run_id, parquet_href=href, reconciliation=reconciliation,
+                                      partitioned=partitioned)
     except Exception as exc:  # noqa: BLE001 - the data matter more than their report
         log.error("report not written: %s: %s", type(exc).__name__, exc)
         return None
@@ -324,12 +334,14 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
     store = open_store(settings.publish_uri)
     work_dir = settings.warehouse_path.parent / "publish" / settings.run_id
     manifest = run_manifest(settings, batches, counts, audit, status, fingerprint)
+    layout = published_layout(settings, single_file)
     # The report reads the promoted warehouse only: it is drawn (matplotlib, Python) on a thread while the lake
     # commit and the single file are written (DuckDB, which releases the GIL).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eujp-report") as drawing:
-        report_drawn = drawing.submit(run_report, settings, log, reconciliation=(audit or {}).get("reconciliation"))
-        lake_catalog, parquet, warehouse_file = _lake_and_single_file(
-            settings, single_file, manifest, work_dir, deadline, log)
+        report_drawn = drawing.submit(run_report, settings, log, reconciliation=(audit or {}).get("reconciliation"),
+                                      partitioned=layout.partitioned)
+        lake_catalog, commit, warehouse_file = _lake_and_single_file(
+            settings, single_file, layout, manifest, work_dir, deadline, log)
         report = report_drawn.result()
     suite_cache = previous_suite_results(store, log)
     catalog = run_catalog(settings, manifest, report=report is not None, suite_cache=suite_cache, log=log)
@@ -339,7 +351,11 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
         extra["report.html"] = report
     if catalog:
         extra[catalog.name] = catalog
-    total = len(expand_directories(extra)) + len(parquet) + 2 + (lake_catalog is not None)  # + warehouse, ...
+    partitioned = {name: PartitionedParquet(column, commit.digests.get(name) if commit is not None else None)
+                   for name, column in layout.partitioned.items()}
+    parts = sum(len(p.digests) if p.digests is not None else 1 for p in partitioned.values())
+    total = (len(expand_directories(extra)) + len(layout.parquet) - len(partitioned) + parts + 2
+             + (lake_catalog is not None))  # + warehouse, manifest and the lake's catalog
     try:
         with progress.step(f"publish to {store.uri}", total=total) as advance:
             result = publish_run(
@@ -354,8 +370,9 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
                 on_upload=lambda key: advance(),
                 deadline=deadline,
                 lake_catalog=lake_catalog,
-                tables=parquet,
+                tables=layout.parquet,
                 parquet_from=settings.warehouse_path,
+                partitioned=partitioned,
             )
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -366,26 +383,51 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
     return result.location
 
 
-def _lake_and_single_file(settings: Settings, single_file: SingleFile, manifest: dict, work_dir: Path,
-                          deadline: Deadline, log: logging.Logger):
-    """publish's lake commit (one snapshot, after the audit passed, before latest moves) and what the single
-    warehouse file and the Parquet exports hold (EUJP_SINGLE_FILE); records both in `manifest`. Returns the
-    frozen lake catalog to publish (None: the lake is off), the tables exported to Parquet and the warehouse
-    file to publish."""
+@dataclass(frozen=True)
+class PublishedLayout:
+    """Where a run publishes each table (EUJP_SINGLE_FILE, eujp.lake.SingleFile): `single` in the single
+    warehouse.duckdb, `parquet` as Parquet files, of which `partitioned` ({table: column}: the large marts rebuilt
+    by partition, kept out of the single file) one file per value of the column; every table in the lake when
+    `lake` is on. `rows`: the sizes that decided it (None: not needed)."""
+
+    lake: bool
+    rows: dict[str, int] | None
+    single: tuple
+    parquet: tuple
+    partitioned: dict[str, str]
+
+
+def published_layout(settings: Settings, single_file: SingleFile) -> PublishedLayout:
+    """The run's PublishedLayout, from the promoted warehouse's sizes; PublishError (nothing published) for
+    EUJP_SINGLE_FILE=small with the lake off."""
+    from eujp.marts import MODELS
+
+    lake = lake_config(settings.warehouse_path, settings.publish_uri) is not None
+    if single_file.choice == "small" and not lake:
+        raise PublishError(f"{SINGLE_FILE_ENV}=small publishes the facts in the lake only, but the lake is off "
+                           "(EUJP_LAKE_CATALOG=off): nothing was published, latest was not moved")
+    rows = sized_table_rows(settings.warehouse_path) if single_file.choice == "auto" and lake else None
+    single = single_file.tables(rows, lake=lake)
+    parquet = single_file.parquet_tables(rows, lake=lake)
+    partitioned = {t.name: MODELS[t.name].partition.column for t in parquet
+                   if t not in single and t.name in MODELS and MODELS[t.name].partition is not None}
+    return PublishedLayout(lake, rows, single, parquet, partitioned)
+
+
+def _lake_and_single_file(settings: Settings, single_file: SingleFile, layout: PublishedLayout, manifest: dict,
+                          work_dir: Path, deadline: Deadline, log: logging.Logger):
+    """publish's lake commit (one snapshot, after the audit passed, before latest moves) and the single warehouse
+    file `layout` says; records both in `manifest`. Returns the frozen lake catalog to publish (None: the lake is
+    off), the lake commit (None: off) and the warehouse file to publish."""
     lake_catalog = None
     commit = commit_lake(settings, deadline, log)
     if commit is not None:
         manifest["lake"] = commit.manifest_entry()
         lake_catalog = frozen_catalog(lake_config(settings.warehouse_path, settings.publish_uri), work_dir / "lake")
-    if single_file.choice == "small" and commit is None:
-        raise PublishError(f"{SINGLE_FILE_ENV}=small publishes the facts in the lake only, but the lake is off "
-                           "(EUJP_LAKE_CATALOG=off): nothing was published, latest was not moved")
     if single_file.choice == "auto" and commit is None:
         log.info("publish: %s, but the lake is off (EUJP_LAKE_CATALOG=off): every table is published in the "
                  "single warehouse.duckdb", single_file.describe())
-    rows = sized_table_rows(settings.warehouse_path) if single_file.choice == "auto" and commit is not None else None
-    single = single_file.tables(rows, lake=commit is not None)
-    parquet = single_file.parquet_tables(rows, lake=commit is not None)
+    rows, single, parquet = layout.rows, layout.single, layout.parquet
     warehouse_file = settings.warehouse_path
     if len(single) < len(ALL_TABLES):  # the tables not in `single` are published in the lake (and in Parquet)
         def listed(tables) -> str:
@@ -397,12 +439,15 @@ def _lake_and_single_file(settings: Settings, single_file: SingleFile, manifest:
             log.info("publish: %s: in the lake only (snapshot %s): %s", single_file.describe(), commit.snapshot_id,
                      listed(lake_only))
         if not_single:
-            log.info("publish: %s: not in the single warehouse.duckdb, in the lake (snapshot %s) and in Parquet: %s",
-                     single_file.describe(), commit.snapshot_id, listed(not_single))
+            log.info("publish: %s: not in the single warehouse.duckdb, in the lake (snapshot %s) and in Parquet%s: %s",
+                     single_file.describe(), commit.snapshot_id,
+                     " (a file per partition: " + ", ".join(f"{t} by {c}" for t, c in layout.partitioned.items())
+                     + ")" if layout.partitioned else "",
+                     listed(not_single))
         warehouse_file = slim_warehouse(settings.warehouse_path, work_dir / "single" / "warehouse.duckdb", single)
     manifest["single_file"] = {"setting": single_file.choice, "max_rows": single_file.max_rows,
                                "tables": [t.name for t in single]}
-    return lake_catalog, parquet, warehouse_file
+    return lake_catalog, commit, warehouse_file
 
 
 def commit_lake(settings: Settings, deadline: Deadline, log: logging.Logger = default_log) -> LakeCommit | None:

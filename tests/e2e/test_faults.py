@@ -298,7 +298,11 @@ def assert_run_verifies(objects: dict[str, bytes], run_id: str) -> None:
     sha = hashlib.sha256
     assert sha(objects[f"{prefix}/warehouse.duckdb"]).hexdigest() == manifest["warehouse"]["sha256"]
     for name, table in manifest["tables"].items():
-        assert sha(objects[f"{prefix}/{table['parquet']}"]).hexdigest() == table["sha256"], name
+        if table.get("parts") is not None:  # published by partition (eujp.publish.PartitionedParquet)
+            for part in table["parts"].values():
+                assert sha(objects[f"{prefix}/{part['key']}"]).hexdigest() == part["sha256"], name
+        elif table.get("parquet"):
+            assert sha(objects[f"{prefix}/{table['parquet']}"]).hexdigest() == table["sha256"], name
 
 
 def test_transient_s3_errors_and_slow_downs_are_retried_and_the_publish_completes(proxy, s3_server, tmp_path):

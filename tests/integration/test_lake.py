@@ -372,16 +372,20 @@ def test_auto_leaves_the_fact_tables_over_the_row_limit_to_the_lake(lake, monkey
     for name in big:  # listed with their rows, and where they are: the lake's snapshot
         assert manifest["tables"][name] == {"rows": counts[name], "parquet": None, "sha256": None,
                                             "lake_snapshot": snapshot}
+    from eujp.marts import MODELS
+
+    by_part = {n for n in big_derived if n in MODELS and MODELS[n].partition is not None}  # a file per value
     for name in single | big_derived:
         assert manifest["tables"][name]["rows"] == counts[name]
-        assert manifest["tables"][name]["parquet"] == f"parquet/{name}.parquet"
+        expected = f"parquet/{name}/" if name in by_part else f"parquet/{name}.parquet"
+        assert manifest["tables"][name]["parquet"] == expected
     assert manifest["single_file"] == {"setting": "auto", "max_rows": limit,
                                        "tables": [t.name for t in ALL_TABLES if t.name in single]}
     conn = reader(LakeConfig(str(store_dir / CATALOG_FILE), cfg.data_path, store_dir / CATALOG_FILE))
     for name in facts:  # every fact table is in the lake, the small ones too
         assert conn.execute(f"SELECT count(*) FROM {ALIAS}.{quote_ident(name)}").fetchone() == (counts[name],)
     assert f"in the lake only (snapshot {snapshot}): " in caplog.text and f"{FACT} ({counts[FACT]:,} rows)" in caplog.text
-    assert f"not in the single warehouse.duckdb, in the lake (snapshot {snapshot}) and in Parquet: " in caplog.text
+    assert f"not in the single warehouse.duckdb, in the lake (snapshot {snapshot}) and in Parquet" in caplog.text
     assert f"mart_claims ({counts['mart_claims']:,} rows)" in caplog.text
     # `eujp query --published` (eujp.bi.open_warehouse) reads a lake-only table by name, from the run's snapshot
     with open_warehouse(str(store_dir)) as conn:
@@ -486,3 +490,67 @@ def test_the_report_is_drawn_while_the_lake_commits(lake, monkeypatch):
     assert events.index("commit start") < events.index("report end"), events
     pointer = read_latest_pointer(open_store(str(store_dir)))
     assert "EU–Japan" in (store_dir / pointer["prefix"] / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_large_partitioned_mart_is_published_a_file_per_year_and_a_day_copies_the_years_it_left(lake, monkeypatch):
+    """With EUJP_SINGLE_FILE=auto, a mart rebuilt by partition and over the row limit (mart_product_trade) is
+    published as a Parquet file per period_year, which the report links; the next run whose mart changed in one
+    year exports that year and copies the other years' files from the previous run (same sha256), with the
+    digests the lake commit computed."""
+    from eujp.config import Settings
+    from eujp.run import publish
+
+    _, warehouse, store_dir = lake
+    monkeypatch.delenv("EUJP_SINGLE_FILE", raising=False)
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    monkeypatch.setenv("EUJP_SINGLE_FILE_MAX_ROWS", "1")
+    with duckdb.connect(str(warehouse)) as conn:  # a second year of the mart, as a rebuild of 2024 would give
+        conn.execute("INSERT INTO mart_product_trade SELECT * REPLACE (period_year - 1 AS period_year) "
+                     "FROM mart_product_trade")
+        years = [r[0] for r in conn.execute("SELECT DISTINCT period_year FROM mart_product_trade ORDER BY 1").fetchall()]
+    assert len(years) == 2
+    import eujp.publish
+    from eujp.storage import LocalObjectStore
+
+    digested_by_publish, copied = [], []
+    digests, copy = eujp.publish.partition_digests, LocalObjectStore.copy
+
+    def digested(conn, source, unit):  # what the publish would compute without the lake commit's digests
+        digested_by_publish.append(source)
+        return digests(conn, source, unit)
+
+    def copied_by_store(store, src_key, dst_key):
+        copied.append(dst_key)
+        return copy(store, src_key, dst_key)
+
+    monkeypatch.setattr(eujp.publish, "partition_digests", digested)
+    monkeypatch.setattr(LocalObjectStore, "copy", copied_by_store)
+
+    def run(run_id: str) -> tuple[dict, str]:
+        publish(Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id=run_id), [],
+                _counts(warehouse), {"ok": True}, "success")
+        pointer = read_latest_pointer(open_store(str(store_dir)))
+        manifest = json.loads((store_dir / pointer["manifest"]).read_text())
+        report = (store_dir / pointer["prefix"] / "report.html").read_text(encoding="utf-8")
+        return manifest["tables"]["mart_product_trade"], report
+
+    first, report = run("20261124T060000Z-part01")
+    assert first["parquet"] == "parquet/mart_product_trade/" and sorted(first["parts"]) == [str(y) for y in years]
+    for year in years:
+        assert f'href="parquet/mart_product_trade/period_year={year}.parquet"' in report
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("UPDATE mart_product_trade SET value_eur = value_eur + 1 WHERE period_year = ?", [years[-1]])
+    copied.clear()
+    second, _ = run("20261125T060000Z-part02")
+    assert [k for k in copied if "/parquet/mart_product_trade/" in k] == [
+        f"runs/20261125T060000Z-part02/parquet/mart_product_trade/period_year={years[0]}.parquet"]
+    kept, changed = str(years[0]), str(years[-1])
+    assert second["parts"][kept]["sha256"] == first["parts"][kept]["sha256"]
+    assert second["parts"][changed]["sha256"] != first["parts"][changed]["sha256"]
+    assert not digested_by_publish  # the lake commit's digests of the same warehouse were reused
+    for year, part in second["parts"].items():  # every file is in the run's own prefix, with the year's rows
+        path = store_dir / "runs" / "20261125T060000Z-part02" / part["key"]
+        with duckdb.connect(str(warehouse), read_only=True) as conn:
+            want = conn.execute("SELECT sum(value_eur), count(*) FROM mart_product_trade WHERE period_year = ?",
+                                [int(year)]).fetchone()
+            assert conn.execute("SELECT sum(value_eur), count(*) FROM read_parquet(?)", [str(path)]).fetchone() == want

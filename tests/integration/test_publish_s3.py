@@ -13,9 +13,12 @@ def store(s3_bucket):
     return S3ObjectStore(s3_bucket, "eujp")
 
 
-# The contract test of the folder store, collected here again with the S3 `store` above.
+# The contract tests of the folder store, collected here again with the S3 `store` above: on S3 the unchanged
+# partitions' files are CopyObject requests of the previous run's objects.
 test_publish_writes_run_objects_manifest_and_pointer = (
     contract.test_publish_writes_run_objects_manifest_and_pointer)
+test_a_mart_published_by_partition_exports_only_the_years_that_changed = (
+    contract.test_a_mart_published_by_partition_exports_only_the_years_that_changed)
 
 
 def test_the_latest_aliases_are_copies_made_by_the_service_not_second_uploads(s3_bucket, tmp_path):

@@ -82,3 +82,17 @@ def test_the_bundled_report_still_shows_its_product(bundled_warehouse, tmp_path)
     page = _report(bundled_warehouse, tmp_path / "small.html")
     assert "84834030" in page
     assert "all " in page and '<a href="parquet/mart_product_trade.parquet">' in page
+
+
+def test_a_mart_published_by_partition_is_linked_file_by_file(large, tmp_path):
+    """When the publish writes mart_product_trade as a file per year (eujp.publish.PartitionedParquet), the report
+    links each year's file, at the key the publish gives it, and the one-file link of the other tables stays."""
+    from eujp.publish import part_key
+
+    with duckdb.connect(str(large), read_only=True) as conn:
+        page = write_report(conn, tmp_path / "report.html", run_id="20261124T060000Z-large2",
+                            partitioned={"mart_product_trade": "period_year"}).read_text(encoding="utf-8")
+    links = re.findall(r'<a href="(parquet/mart_product_trade[^"]*)">([^<]*)</a>', page)
+    assert links == [(part_key("mart_product_trade", "period_year", str(y)), str(y)) for y in (2024, 2025)]
+    assert "a Parquet file per period_year in <code>mart_product_trade/</code>" in page
+    assert '<a href="parquet/mart_chapter_trade.parquet">' in page

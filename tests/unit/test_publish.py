@@ -139,3 +139,87 @@ def test_the_previous_published_run_stays_readable_and_whole(tmp_path):
     assert not store.list_keys("runs/20261120T060000Z-ffffff")  # the one before that is gone
     with pytest.raises(ValueError, match="EUJP_KEEP_RUNS must be at least 2"):
         Settings(keep_runs=1)
+
+
+def _mart_warehouse(path, values: dict[int, float]):
+    """A warehouse whose mart_product_trade holds one product per year of `values` (and two in 2022)."""
+    with connect(path) as c:
+        ensure_schema(c)
+        rows = [("EU27_2020", "JP", "export", year, "84834030", value) for year, value in values.items()]
+        if 2022 in values:
+            rows.append(("EU27_2020", "JP", "import", 2022, "85423190", 7.0))
+        c.executemany("INSERT INTO mart_product_trade (reporter, partner, flow, period_year, product_cn8, value_eur) "
+                      "VALUES (?, ?, ?, ?, ?, ?)", rows)
+    return path
+
+
+def _publish_mart(store, tmp_path, run_id, values):
+    from eujp.publish import PartitionedParquet
+
+    wh = _mart_warehouse(tmp_path / f"{run_id}.duckdb", values)
+    return publish_run(
+        store, run_id=run_id, warehouse_path=wh, work_dir=tmp_path / f"work-{run_id}",
+        manifest_without_checksums={"run_id": run_id, "status": "success", "table_rows": {}, "sources": {},
+                                    "validation": {}, "audit": {"ok": True}},
+        partitioned={"mart_product_trade": PartitionedParquet("period_year")},
+    )
+
+
+def _part_rows(store, tmp_path, key):
+    local = tmp_path / "part.parquet"
+    local.write_bytes(store.get_bytes(key))
+    with duckdb.connect() as c:
+        return sorted(c.execute("SELECT period_year, product_cn8, value_eur FROM read_parquet(?)",
+                                [str(local)]).fetchall())
+
+
+def test_a_mart_published_by_partition_exports_only_the_years_that_changed(store, tmp_path, monkeypatch):
+    """A file per year; the next run copies (the store's copy: server-side on S3) the years whose rows are the
+    same and exports the others; every file holds its year's rows and the manifest's sha256 is the object's."""
+    copies, puts = [], []
+    copy, put_file = store.copy, store.put_file
+    monkeypatch.setattr(store, "copy", lambda src, dst: copies.append((src, dst)) or copy(src, dst))
+    monkeypatch.setattr(store, "put_file", lambda key, path, ct=None: puts.append(key) or put_file(key, path, ct))
+
+    first, second = "20261124T060000Z-aaaaaa", "20261125T060000Z-bbbbbb"
+    _publish_mart(store, tmp_path, first, {2021: 1.0, 2022: 2.0})
+    folder = "parquet/mart_product_trade"
+    assert {k for k in puts if "mart_product_trade" in k} == {
+        f"runs/{first}/{folder}/period_year=2021.parquet", f"runs/{first}/{folder}/period_year=2022.parquet"}
+    assert not store.exists(f"runs/{first}/parquet/mart_product_trade.parquet")
+    entry = json.loads(store.get_bytes(f"runs/{first}/manifest.json"))["tables"]["mart_product_trade"]
+    assert entry["parquet"] == f"{folder}/" and entry["partitioned_by"] == "period_year"
+    assert {p: (e["key"], e["rows"]) for p, e in entry["parts"].items()} == {
+        "2021": (f"{folder}/period_year=2021.parquet", 1), "2022": (f"{folder}/period_year=2022.parquet", 2)}
+    assert _part_rows(store, tmp_path, f"runs/{first}/{folder}/period_year=2022.parquet") == [
+        (2022, "84834030", 2.0), (2022, "85423190", 7.0)]
+
+    puts.clear()
+    copies.clear()
+    result = _publish_mart(store, tmp_path, second, {2021: 1.0, 2022: 2.5, 2023: 3.0})  # 2022 revised, 2023 new
+    assert [c for c in copies if "mart_product_trade" in c[1]] == [
+        (f"runs/{first}/{folder}/period_year=2021.parquet", f"runs/{second}/{folder}/period_year=2021.parquet")]
+    assert {k for k in puts if "mart_product_trade" in k} == {
+        f"runs/{second}/{folder}/period_year=2022.parquet", f"runs/{second}/{folder}/period_year=2023.parquet"}
+    parts = result.manifest["tables"]["mart_product_trade"]["parts"]
+    assert parts["2021"]["sha256"] == entry["parts"]["2021"]["sha256"]
+    for part in parts.values():
+        local = tmp_path / "check.parquet"
+        local.write_bytes(store.get_bytes(f"runs/{second}/{part['key']}"))
+        assert sha256_file(local) == part["sha256"]
+    assert [r for p in ("2021", "2022", "2023") for r in
+            _part_rows(store, tmp_path, f"runs/{second}/{folder}/period_year={p}.parquet")] == [
+        (2021, "84834030", 1.0), (2022, "84834030", 2.5), (2022, "85423190", 7.0), (2023, "84834030", 3.0)]
+
+
+def test_a_partition_file_that_no_longer_matches_its_manifest_is_exported_again(tmp_path):
+    """A previous file that is gone or changed since (its sha256 is not the manifest's) is never copied."""
+    store = LocalObjectStore(tmp_path / "objects")
+    first, second = "20261124T060000Z-aaaaaa", "20261125T060000Z-bbbbbb"
+    _publish_mart(store, tmp_path, first, {2021: 1.0, 2022: 2.0})
+    (store.root / f"runs/{first}/parquet/mart_product_trade/period_year=2021.parquet").write_bytes(b"tampered")
+    (store.root / f"runs/{first}/parquet/mart_product_trade/period_year=2022.parquet").unlink()
+    _publish_mart(store, tmp_path, second, {2021: 1.0, 2022: 2.0})
+    assert [r for p in ("2021", "2022") for r in _part_rows(
+        store, tmp_path, f"runs/{second}/parquet/mart_product_trade/period_year={p}.parquet")] == [
+        (2021, "84834030", 1.0), (2022, "84834030", 2.0), (2022, "85423190", 7.0)]
