@@ -73,16 +73,23 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def uploaded(before: dict, after: dict, store: Path | None = None) -> dict[str, dict[str, int]]:
-    """Objects and bytes new or changed in the store, by kind; a new latest/ object identical to an object of
-    the same name the run wrote under runs/ is a copy (COPIED: server-side on S3, not uploaded)."""
+    """Objects and bytes new or changed in the store, by kind; a copy (COPIED: server-side on S3, not uploaded)
+    is a new latest/ object identical to an object of the same name the run wrote under runs/, or a new file of a
+    table published by partition (runs/{run}/parquet/{table}/{file}) identical to the previous run's file of
+    that name (eujp.publish copies the unchanged partitions)."""
     out: dict[str, dict[str, int]] = {}
     changed = {key for key, stat in after.items() if before.get(key) != stat}
     runs = {key.split("/", 2)[1] for key in changed if key.startswith("runs/") and key.count("/") >= 2}
+    earlier = {key.split("/", 2)[1] for key in before if key.startswith("runs/") and key.count("/") >= 2}
     for key in sorted(changed):
         size = after[key][0]
         rest = key.removeprefix("latest/")
         copy = store is not None and key.startswith("latest/") and any(
             f"runs/{r}/{rest}" in changed and _same_file(store / key, store / f"runs/{r}/{rest}") for r in runs)
+        part = key.split("/", 2)[2] if key.startswith("runs/") and key.count("/") == 4 else None
+        if store is not None and part is not None and part.startswith("parquet/"):
+            copy = any(f"runs/{r}/{part}" in before and _same_file(store / key, store / f"runs/{r}/{part}")
+                       for r in earlier)
         k = out.setdefault(COPIED if copy else kind(key), {"objects": 0, "bytes": 0})
         k["objects"] += 1
         k["bytes"] += size

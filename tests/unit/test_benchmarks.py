@@ -125,3 +125,32 @@ def test_duckdb_floor_stores_one_row_per_key_with_both_indicators(tmp_path, smal
     with duckdb.connect(str(tmp_path / "floor.duckdb"), read_only=True) as conn:
         value = conn.execute("SELECT sum(value_eur) FROM comext_fact").fetchone()[0]
     assert value == pytest.approx(valid["value_eur"].sum(), rel=1e-3)
+
+
+def test_the_day_benchmark_counts_copies_of_unchanged_partition_files_apart_from_uploads(tmp_path):
+    """benchmarks.incremental_day.uploaded: a latest/ alias and a partition file identical to the previous run's
+    are copies; a changed partition file and a re-exported one-file table are uploads."""
+    from benchmarks.incremental_day import COPIED, uploaded
+
+    def write(key: str, data: bytes) -> None:
+        (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / key).write_bytes(data)
+
+    def stats() -> dict:
+        return {p.relative_to(tmp_path).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+                for p in tmp_path.rglob("*") if p.is_file()}
+
+    old, new = "runs/20261124T060000Z-aaaaaa", "runs/20261125T060000Z-bbbbbb"
+    for key, data in {f"{old}/parquet/mart_product_trade/period_year=2024.parquet": b"2024",
+                      f"{old}/parquet/mart_product_trade/period_year=2025.parquet": b"2025",
+                      f"{old}/parquet/dim_date.parquet": b"dates"}.items():
+        write(key, data)
+    before = stats()
+    for key, data in {f"{new}/parquet/mart_product_trade/period_year=2024.parquet": b"2024",
+                      f"{new}/parquet/mart_product_trade/period_year=2025.parquet": b"2025+",
+                      f"{new}/parquet/dim_date.parquet": b"dates", f"{new}/manifest.json": b"{}",
+                      "latest/manifest.json": b"{}"}.items():
+        write(key, data)
+    counted = uploaded(before, stats(), tmp_path)
+    assert counted[COPIED] == {"objects": 2, "bytes": 6}  # the 2024 file and latest/manifest.json
+    assert counted["Parquet"] == {"objects": 2, "bytes": 10}  # the revised 2025 file and dim_date, re-exported
