@@ -18,7 +18,9 @@ Bytes uploaded: every file of the folder store that is new or changed after the 
 kind: the single warehouse file, Parquet, the lake (its changed partitions and catalog), the raw landing zone, the
 rest (report, catalog, Data Docs, manifests, pointers). The latest/ aliases are not uploaded: publish_run makes
 them with `ObjectStore.copy`, which S3 does server-side (the client sends no byte); they are counted apart, as
-"copied server-side" (a latest/ object identical to the run's object of the same name). The settings of what the
+"copied server-side" (a latest/ object identical to the run's object of the same name), as are the files of a mart
+published by partition that the run copied from the previous run (a runs/{run}/parquet/{table}/ file identical
+to the previous run's file of that name: eujp.publish.export_partitioned). The settings of what the
 single file holds (EUJP_SINGLE_FILE, EUJP_SINGLE_FILE_MAX_ROWS) and EUJP_LAKE_CATALOG are passed through from the
 environment to the runs, e.g. `EUJP_SINGLE_FILE_MAX_ROWS=100000 python -m benchmarks.incremental_day ...`. Rows written and models rebuilt come from the warehouse (etl_runs, etl_model_state).
 The results are appended to benchmarks/RESULTS.md as a section of their own (--results - : print only).
@@ -199,8 +201,9 @@ def render(results: dict) -> str:
         f"({results['day_rows']:,} wire rows) and nothing else changes."), "",
         ("Settings: " + (", ".join(f"{k}={v}" for k, v in results.get("settings", {}).items()) or
                          "the defaults") + " (EUJP_SINGLE_FILE, EUJP_SINGLE_FILE_MAX_ROWS, EUJP_LAKE_CATALOG)."), "",
-        ("Uploaded: the bytes the client sends (new or changed objects); copied server-side: the latest/ aliases, "
-         "copies the store makes of the run's objects (S3 CopyObject: no byte sent), not uploaded."), "",
+        ("Uploaded: the bytes the client sends (new or changed objects); copied server-side: the latest/ aliases "
+         "and the unchanged years' Parquet files of a mart published by partition, copies the store makes of "
+         "objects already there (S3 CopyObject: no byte sent), not uploaded."), "",
         ("| run | wall | peak RSS | load avg before → after | uploaded | copied server-side | of which .duckdb | Parquet | lake "
         "| raw zone | other | fact rows written | models rebuilt |"),
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
