@@ -282,3 +282,29 @@ def test_a_read_only_check_of_a_publish_folder_wants_it_to_exist(tmp_path):
     assert not check_publish_target(settings(tmp_path), write=False).ok  # the as-of rebuild reads its raw zone
     (tmp_path / "store").mkdir()
     assert check_publish_target(settings(tmp_path), write=False).ok
+
+
+def test_a_finished_run_frees_its_exit_from_a_last_collection_of_everything(monkeypatch):
+    """`eujp run` ends after its summary: at exit, gc.freeze runs before the interpreter's teardown (which
+    would otherwise collect every object of Prefect, GX, pandas and polars again), registered as it finishes."""
+    import atexit
+    import gc
+
+    import typer
+
+    from flows import cli
+
+    registered = []
+    monkeypatch.setattr(atexit, "register", lambda fn, *a, **k: registered.append(fn) or fn)
+
+    class Crashed:  # a flow that crashed before its summary
+        def result(self, raise_on_failure=True):
+            return "the warehouse is locked"
+
+        def is_completed(self):
+            return False
+
+    with pytest.raises(typer.Exit) as exit_info:
+        cli._finish_run(Crashed())
+    assert exit_info.value.exit_code == 1
+    assert registered == [gc.freeze]
