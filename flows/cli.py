@@ -6,6 +6,8 @@ imports (Prefect's flows, Great Expectations) happen inside the commands that ne
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 import sys
 from enum import StrEnum
@@ -37,6 +39,8 @@ class QueryFormat(StrEnum):
 
 USAGE_EXIT_CODE = 2  # a usage or configuration error (Click's own code for a bad option)
 
+# True in a process the command line owns (`entry`), False when `app` is called in another process (tests).
+_OWN_PROCESS = False
 app = typer.Typer(help="EU–Japan partnership warehouse: daily ETL, status and queries.", no_args_is_help=True,
                   add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
 
@@ -153,6 +157,10 @@ def run(
     with progress.terminal_progress() as shown:
         _preflight_or_exit(settings, as_of=as_of)
         flows = _start_prefect_and_import(only, announce=not shown)
+        if _OWN_PROCESS:
+            # Prefect, the pipeline, polars and DuckDB are imported and stay: out of the garbage collector's
+            # full collections, which would otherwise traverse their ~300k objects each time (0.2 s each).
+            gc.freeze()
         if as_of:
             state = flows.as_of_flow(as_of=as_of, warehouse=str(warehouse) if warehouse else None,
                                      publish_uri=publish, run_id=settings.run_id, only_sources=only or None,
@@ -305,20 +313,9 @@ def _unknown_sources(names: list[str], get_source) -> str | None:
 
 def _finish_run(state) -> None:
     """Print the run's summary (or why it has none) and exit: 0 completed, 2 a configuration error found by
-    the flow's own preflight, 1 failed.
-
-    The process ends after this, so at its exit the objects it holds are frozen out of the garbage collector
-    (`gc.freeze`, the first atexit handler to run): the interpreter's teardown then skips collecting every
-    object of Prefect, Great Expectations, pandas and polars once more (1.3 s of a run's exit on the 2-core
-    worker, 0.1 s frozen; benchmarks/RESULTS.md). Nothing the run wrote waits on that collection (the flow
-    closed its files and connections), and the other atexit handlers, Prefect's log and event workers among
-    them, still run after it."""
-    import atexit
-    import gc
-
+    the flow's own preflight, 1 failed."""
     from eujp.preflight import PreflightFailed
 
-    atexit.register(gc.freeze)
     summary = state.result(raise_on_failure=False)
     if isinstance(summary, PreflightFailed):
         _fail_usage(str(summary))
@@ -642,5 +639,20 @@ def lake_maintain(
                + (f"; catalog published as {result.catalog_published}" if result.catalog_published else ""))
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """The `eujp` command and `python -m flows.cli`: the command line in a process of its own (tests call `app`).
+
+    Such a process ends with its command, so at its exit its objects are frozen out of the garbage collector
+    (`gc.freeze`, the first atexit handler to run): the interpreter's teardown then skips collecting every
+    object of Prefect, Great Expectations, pandas and polars once more (1.3 s of a run's exit on the 2-core
+    worker, 0.1 s frozen; benchmarks/RESULTS.md). Nothing a command wrote waits on that collection (files and
+    connections are closed by then), and the other atexit handlers, Prefect's log and event workers among them,
+    still run after it. `eujp run` also freezes its imports once done (`run`)."""
+    global _OWN_PROCESS
+    _OWN_PROCESS = True
+    atexit.register(gc.freeze)
     app()
+
+
+if __name__ == "__main__":
+    entry()

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import socket
+import sys
 from datetime import date
 from importlib.metadata import version
 from pathlib import Path
@@ -284,27 +285,41 @@ def test_a_read_only_check_of_a_publish_folder_wants_it_to_exist(tmp_path):
     assert check_publish_target(settings(tmp_path), write=False).ok
 
 
-def test_a_finished_run_frees_its_exit_from_a_last_collection_of_everything(monkeypatch):
-    """`eujp run` ends after its summary: at exit, gc.freeze runs before the interpreter's teardown (which
-    would otherwise collect every object of Prefect, GX, pandas and polars again), registered as it finishes."""
+def test_the_eujp_process_freezes_its_objects_at_exit_and_after_the_runs_imports(monkeypatch, tmp_path):
+    """`eujp` (flows.cli.entry) owns its process: at exit gc.freeze runs before the interpreter's teardown (which
+    would otherwise collect every object of Prefect, GX, pandas and polars again), and `eujp run` freezes the
+    objects of its imports once they are done. `app` called in another process (as here, by the tests) does
+    neither."""
     import atexit
     import gc
 
-    import typer
-
     from flows import cli
 
-    registered = []
+    registered, frozen, order = [], [], []
     monkeypatch.setattr(atexit, "register", lambda fn, *a, **k: registered.append(fn) or fn)
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    monkeypatch.setattr(cli, "_preflight_or_exit", lambda settings, as_of=None: None)
 
-    class Crashed:  # a flow that crashed before its summary
+    class Flows:
+        def daily_flow(self, **kwargs):
+            order.append(("flow", len(frozen)))
+            return Completed()
+
+    class Completed:
         def result(self, raise_on_failure=True):
-            return "the warehouse is locked"
+            return "no summary"
 
         def is_completed(self):
-            return False
+            return True
 
-    with pytest.raises(typer.Exit) as exit_info:
-        cli._finish_run(Crashed())
-    assert exit_info.value.exit_code == 1
-    assert registered == [gc.freeze]
+    monkeypatch.setattr(cli, "_start_prefect_and_import", lambda only, announce: Flows())
+    args = ["run", "--warehouse", str(tmp_path / "w.duckdb"), "--publish", str(tmp_path / "store")]
+    assert CliRunner().invoke(cli.app, args).exit_code == 0
+    assert (registered, frozen, order) == ([], [], [("flow", 0)])  # another process's app: nothing frozen
+
+    monkeypatch.setattr(cli, "_OWN_PROCESS", False)  # restored after the test
+    monkeypatch.setattr(sys, "argv", ["eujp", *args])
+    with pytest.raises(SystemExit) as ended:
+        cli.entry()
+    assert ended.value.code == 0
+    assert registered == [gc.freeze] and order[-1] == ("flow", 1)  # frozen once imported, before the flow
