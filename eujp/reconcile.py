@@ -96,10 +96,14 @@ def _comext_rows(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
         SELECT NULL::VARCHAR AS reporter, NULL::VARCHAR AS partner, NULL::INTEGER AS y, NULL::VARCHAR AS flow,
                0 AS covered WHERE false"""
     return conn.execute(f"""
-        WITH cn8 AS (
+        WITH cn8 AS (  -- only the reporters and partners ext_lt_maineu has (its EU aggregates, not the member
+                       -- states that make most Comext rows): 25M fact rows were summed for a few hundred totals
             SELECT reporter, partner, year(period) AS y, flow, sum(value_eur) / 1e6 AS cn8,
                    count(DISTINCT month(period)) AS months
-            FROM fact_goods_trade_product WHERE value_eur IS NOT NULL GROUP BY ALL),
+            FROM fact_goods_trade_product
+            WHERE value_eur IS NOT NULL AND reporter IN (SELECT reporter FROM fact_goods_trade)
+              AND partner IN (SELECT partner FROM fact_goods_trade)
+            GROUP BY ALL),
         total AS (
             SELECT reporter, partner, period_year AS y, flow, any_value(value_mio_eur) AS total
             FROM fact_goods_trade WHERE value_mio_eur IS NOT NULL GROUP BY ALL),
