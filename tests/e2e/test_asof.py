@@ -169,22 +169,12 @@ def test_as_of_a_step_that_stops_before_its_load_leaves_no_spilled_chunks(prefec
                                                                           monkeypatch):
     """An as-of step spills a streamed source's valid rows until its load; a step that stops between the two
     (here the load step raising) removes them all the same: nothing of it stays in the temporary folder."""
-    import tempfile
+    from support.spill import fail_the_load_after_spilling
 
     import flows.backfill
     from flows.backfill import as_of_flow
 
-    spill_root = tmp_path / "tmp"
-    spill_root.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(spill_root))
-    monkeypatch.setenv("EUJP_BATCH_ROWS", "40")  # the landed Comext payloads become several chunks
-    seen: list[list[str]] = []
-
-    def load_fails(settings, batches, countries, **_):
-        seen.append(sorted(p.name for p in spill_root.glob("eujp-*-valid-*")))
-        raise RuntimeError("the staging volume went away")
-
-    monkeypatch.setattr(flows.backfill, "load_audit_promote", load_fails)
+    spill_root, seen = fail_the_load_after_spilling(monkeypatch, tmp_path, flows.backfill)
     state = as_of_flow(as_of=D1.isoformat(), warehouse=str(tmp_path / "day1.duckdb"), only_sources=[COMEXT],
                        run_id="20260305T000000Z-asof04", return_state=True)
     assert not state.is_completed()

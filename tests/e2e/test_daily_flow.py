@@ -221,21 +221,11 @@ def test_failing_expectation_blocks_the_load_and_keeps_previous_data(prefect_ser
 def test_a_run_stopped_before_the_load_leaves_no_spilled_chunks(prefect_server, tmp_path, monkeypatch):
     """A streamed source spills its valid rows chunk by chunk until the load; a run that stops between the
     two (here the load step raising) removes them all the same: nothing of it stays in the temporary folder."""
-    import tempfile
+    from support.spill import fail_the_load_after_spilling
 
     import flows.daily
 
-    spill_root = tmp_path / "tmp"
-    spill_root.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(spill_root))
-    monkeypatch.setenv("EUJP_BATCH_ROWS", "40")  # the bundled Comext payload becomes several chunks
-    seen: list[list[str]] = []
-
-    def load_fails(settings, batches, countries, **_):
-        seen.append(sorted(p.name for p in spill_root.glob("eujp-*-valid-*")))
-        raise RuntimeError("the staging volume went away")
-
-    monkeypatch.setattr(flows.daily, "load_audit_promote", load_fails)
+    spill_root, seen = fail_the_load_after_spilling(monkeypatch, tmp_path, flows.daily)
     state, _ = run(tmp_path, run_id="20261124T060000Z-spill1")
     assert not state.is_completed()
     assert seen and seen[0] and all(p.startswith(f"eujp-{COMEXT}-valid-") for p in seen[0])  # spilled, then
