@@ -388,9 +388,8 @@ class PublishedLayout:
     """Where a run publishes each table (EUJP_SINGLE_FILE, eujp.lake.SingleFile): `single` in the single
     warehouse.duckdb, `parquet` as Parquet files, of which `partitioned` ({table: column}: the large marts rebuilt
     by partition, kept out of the single file) one file per value of the column; every table in the lake when
-    `lake` is on. `rows`: the sizes that decided it (None: not needed)."""
+    the lake is on. `rows`: the sizes that decided it (None: not needed)."""
 
-    lake: bool
     rows: dict[str, int] | None
     single: tuple
     parquet: tuple
@@ -411,7 +410,7 @@ def published_layout(settings: Settings, single_file: SingleFile) -> PublishedLa
     parquet = single_file.parquet_tables(rows, lake=lake)
     partitioned = {t.name: MODELS[t.name].partition.column for t in parquet
                    if t not in single and t.name in MODELS and MODELS[t.name].partition is not None}
-    return PublishedLayout(lake, rows, single, parquet, partitioned)
+    return PublishedLayout(rows, single, parquet, partitioned)
 
 
 def _lake_and_single_file(settings: Settings, single_file: SingleFile, layout: PublishedLayout, manifest: dict,
