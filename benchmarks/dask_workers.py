@@ -83,7 +83,7 @@ def single_process(work: Path, snapshot: Path, countries) -> dict:
                            SourceBatch(source=source.name, table=source.table.name, started_at=utcnow()))
     seconds = time.perf_counter() - started
     assert batch.status == "prepared", batch.error
-    return {"seconds": seconds, "rows_in": batch.rows_in, "rows": batch.valid.height}
+    return {"seconds": seconds, "rows_in": batch.rows_in, "rows": batch.valid_rows}
 
 
 def fanned_out(work: Path, snapshot: Path, countries, workers: int) -> dict:
@@ -91,7 +91,7 @@ def fanned_out(work: Path, snapshot: Path, countries, workers: int) -> dict:
     from distributed import LocalCluster
     from prefect_dask import DaskTaskRunner
 
-    from eujp.pipeline import SourceBatch, utcnow
+    from eujp.pipeline import SourceBatch, release_chunks, utcnow
     from flows.fanout import fanout_flow
 
     source = streamed_source()
@@ -107,7 +107,8 @@ def fanned_out(work: Path, snapshot: Path, countries, workers: int) -> dict:
             batch = flow(source.name, settings, countries, batch)
             out[attempt] = time.perf_counter() - started
             assert batch.status == "prepared", batch.error
-            out["rows_in"], out["rows"] = batch.rows_in, batch.valid.height
+            out["rows_in"], out["rows"] = batch.rows_in, batch.valid_rows
+            release_chunks(batch)  # the collected partitions' local Parquet chunks
     finally:
         cluster.close()
     return out
@@ -118,6 +119,7 @@ def commit_times(work: Path, partition_counts: list[int], rows_per_partition: in
     import duckdb
 
     from eujp import partitions
+    from eujp.config import duckdb_config
     from eujp.pipeline import SourceBatch, load_batches, load_dim_country, utcnow
     from eujp.tables import ensure_schema
 
@@ -136,7 +138,7 @@ def commit_times(work: Path, partition_counts: list[int], rows_per_partition: in
         batch = SourceBatch(source=source.name, table=source.table.name, started_at=utcnow())
         path = work / f"commit-{count}.duckdb"
         before = rss_bytes()
-        with Meter() as meter, duckdb.connect(str(path)) as conn:
+        with Meter() as meter, duckdb.connect(str(path), config=duckdb_config()) as conn:
             ensure_schema(conn)
             load_dim_country(conn, countries)
             started = time.perf_counter()

@@ -33,6 +33,7 @@ import polars as pl
 
 from eujp.config import Settings
 from eujp.errors import EujpError
+from eujp.incremental import later_period, newest_period
 from eujp.landing import RawPayload, land
 from eujp.pipeline import (
     SourceBatch,
@@ -41,6 +42,7 @@ from eujp.pipeline import (
     parse_coverage,
     parse_labels,
     parse_payloads,
+    release_chunks,
     run_transform,
     utcnow,
 )
@@ -309,10 +311,22 @@ def merge_reports(reports: list):
     return replace(merge(reports), gx_result=None, gx_suite=None)
 
 
+def _valid_rows(store: ObjectStore, result: PartitionResult, version: str | None, restamp: bool) -> pl.DataFrame:
+    """A partition's valid rows read back from its Parquet piece; `restamp`: its source_version set to the
+    source's (the newest of its partitions'), as one batch of all the payloads would have it."""
+    valid = _read_parquet(store, result.valid_key)
+    if restamp and "source_version" in valid.columns:
+        valid = valid.with_columns(pl.lit(version, dtype=valid.schema["source_version"]).alias("source_version"))
+    return valid
+
+
 def collect_batch(batch: SourceBatch, results: list[PartitionResult], settings: Settings) -> SourceBatch:
-    """The source's batch from its partitions' results: rows read back from their Parquet pieces, the
-    accounting summed, one validation report; the batch fails (as eujp.pipeline.prepare_source would)
-    when a partition failed or a critical expectation failed."""
+    """The source's batch from its partitions' results: the accounting summed, one validation report; the
+    batch fails (as eujp.pipeline.prepare_source would) when a partition failed or a critical expectation
+    failed. Its valid rows, in memory one partition at a time (a partition is one payload): one partition's
+    in `batch.valid`; several are written to local Parquet chunks (`batch.chunks`, under `batch.spill_dir`,
+    removed by `eujp.pipeline.release_chunks`), which the load upserts at once, DuckDB reading them from disk,
+    as it does a spilled stream's: the committer's memory follows a partition, not the source's history."""
     failed = [r for r in results if r.error]
     if failed:
         return batch.fail(failed[0].failed_step or "prepare", EujpError(" | ".join(r.error for r in failed)))
@@ -320,11 +334,26 @@ def collect_batch(batch: SourceBatch, results: list[PartitionResult], settings: 
     results = sorted(results, key=lambda r: r.indices)
     versions = [r.source_version for r in results if r.source_version]
     batch.source_version = max(versions) if versions else None
-    valid = pl.concat([_read_parquet(store, r.valid_key) for r in results])
-    if len({r.source_version for r in results}) > 1 and "source_version" in valid.columns:
-        valid = valid.with_columns(pl.lit(batch.source_version, dtype=valid.schema["source_version"])
-                                   .alias("source_version"))
-    batch.valid = valid
+    restamp = len({r.source_version for r in results}) > 1
+    period = get_source(batch.source).period_column
+    if len(results) == 1:
+        batch.valid = _valid_rows(store, results[0], batch.source_version, restamp)
+        batch.newest = newest_period(period, batch.valid)
+    else:  # one partition at a time into local chunks, loaded by DuckDB from disk (as a spilled stream's)
+        batch.valid = None
+        batch.spill_dir = Path(tempfile.mkdtemp(prefix=f"eujp-{batch.source}-valid-"))
+        try:
+            for r in results:
+                path = batch.spill_dir / f"{len(batch.chunks):06d}.parquet"
+                valid = _valid_rows(store, r, batch.source_version, restamp)
+                batch.newest = later_period(batch.newest, newest_period(period, valid))
+                valid.write_parquet(path, compression="lz4", statistics=False)
+                batch.chunks.append(path)
+                del valid
+        except BaseException:
+            release_chunks(batch)
+            raise
+    batch.valid_rows = sum(r.rows_valid for r in results)
     batch.rejected = pl.concat([_read_parquet(store, r.rejected_key) for r in results], how="diagonal_relaxed")
     batch.rows_in = sum(r.rows_in for r in results)
     batch.valid_wire_rows = sum(r.valid_wire_rows for r in results)

@@ -15,7 +15,7 @@ from benchmarks.generate import generate, make_plan
 from eujp import partitions
 from eujp.config import Settings
 from eujp.extract import read_snapshot
-from eujp.pipeline import SourceBatch, load_countries, prepare_source, utcnow
+from eujp.pipeline import SourceBatch, load_countries, prepare_source, release_chunks, utcnow, valid_frames
 from eujp.sources import SOURCES
 from eujp.storage import open_store
 
@@ -68,10 +68,15 @@ def rows(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort(frame.columns)
 
 
+def valid_rows(batch: SourceBatch) -> pl.DataFrame:
+    """The batch's valid rows, in memory or in its spilled chunks."""
+    return pl.concat(list(valid_frames(batch)))
+
+
 def assert_same_batches(a: SourceBatch, b: SourceBatch) -> None:
-    assert (a.status, a.rows_in, a.valid_wire_rows, a.rows_rejected, a.source_version) == \
-        (b.status, b.rows_in, b.valid_wire_rows, b.rows_rejected, b.source_version)
-    assert rows(a.valid).equals(rows(b.valid))
+    assert (a.status, a.rows_in, a.valid_wire_rows, a.rows_rejected, a.source_version, a.newest, a.valid_rows) == \
+        (b.status, b.rows_in, b.valid_wire_rows, b.rows_rejected, b.source_version, b.newest, b.valid_rows)
+    assert rows(valid_rows(a)).equals(rows(valid_rows(b)))
     assert rows(a.rejected.select(sorted(a.rejected.columns))).equals(
         rows(b.rejected.select(sorted(b.rejected.columns))))
     assert a.validation.success == b.validation.success and a.validation.row_count == b.validation.row_count
@@ -80,12 +85,39 @@ def assert_same_batches(a: SourceBatch, b: SourceBatch) -> None:
 def test_partitions_collect_into_the_single_process_batch(tmp_path, countries):
     settings = settings_for(tmp_path, snapshot(tmp_path))
     fanned = fan_out(settings, countries)
-    assert fanned.valid.height > 0 and fanned.rows_in == 300  # 3 of 12 months of 1,200 wire rows
+    assert fanned.rows_in == 300  # 3 of 12 months of 1,200 wire rows
     assert_same_batches(fanned, single(settings, countries))
     store = open_store(settings.publish_uri)
     assert len([k for k in store.list_keys("raw") if k.endswith(".csv")]) == 3
     assert partitions.discard_staging(settings) == 6  # valid + rejected Parquet per partition
     assert store.list_keys(f"staging/{settings.run_id}") == []
+    # the committer held one partition's rows at a time: three local chunks, none in memory, which outlive
+    # the staging prefix (the load reads them) and go with release_chunks
+    assert fanned.valid is None and len(fanned.chunks) == 3
+    assert all(p.is_file() and p.parent == fanned.spill_dir for p in fanned.chunks)
+    assert fanned.valid_rows == valid_rows(fanned).height > 0
+    spill = fanned.spill_dir
+    release_chunks(fanned)
+    assert not spill.exists()
+
+
+def test_one_partition_is_collected_in_memory_and_versions_are_restamped(tmp_path, countries):
+    """One partition: its rows in memory, no chunk. Partitions of different source versions: every row carries
+    the newest, as one batch of all the payloads does."""
+    settings = settings_for(tmp_path, snapshot(tmp_path, months=2))
+    landed = [partitions.land_partition(p, settings) for p in partitions.plan_snapshot(STREAMED, settings)]
+    results = [partitions.prepare_partition([p], settings, countries) for p in landed]
+    one = partitions.collect_batch(SourceBatch(source=STREAMED.name, table=STREAMED.table.name,
+                                               started_at=utcnow()), results[:1], settings)
+    assert one.valid is not None and one.chunks == [] and one.spill_dir is None
+    assert one.valid.height == one.valid_rows == results[0].rows_valid
+    results[0].source_version, results[1].source_version = "2024-01-01T00:00:00", "2025-02-03T04:05:06"
+    two = partitions.collect_batch(SourceBatch(source=STREAMED.name, table=STREAMED.table.name,
+                                               started_at=utcnow()), results, settings)
+    assert two.source_version == "2025-02-03T04:05:06" and len(two.chunks) == 2
+    assert "source_version" in STREAMED.table.columns
+    assert valid_rows(two)["source_version"].cast(pl.String).unique().to_list() == ["2025-02-03T04:05:06"]
+    release_chunks(two)
 
 
 def test_partitions_that_share_keys_are_prepared_together(tmp_path, countries):
