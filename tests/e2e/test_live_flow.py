@@ -41,3 +41,47 @@ def test_daily_flow_in_live_mode_then_unchanged(live, tmp_path, prefect_server):
     assert second["current_run_id"] == "20250715T060000Z-live01"
     check = json.loads((tmp_path / "store" / "latest-check.json").read_text())
     assert check["run_id"] == "20250715T070000Z-live02" and check["sources"][GOODS].startswith("unchanged")
+
+
+@pytest.mark.slow
+def test_live_mode_fans_out_the_comext_slices_to_dask_workers_with_the_same_warehouse(live, tmp_path,
+                                                                                     prefect_server, monkeypatch):
+    """Live mode with --fanout: the flow fetches and lands Comext's slices (its request plan, split by the 413
+    answers), two local Dask worker processes prepare one slice each, the committer collects them as local
+    chunks; the warehouse equals that of a live run in one process (eujp.compare)."""
+    import os
+
+    from eujp import partitions
+    from eujp.compare import compare_warehouses
+    from flows.daily import daily_flow
+
+    monkeypatch.setenv("EUJP_DASK_WORKERS", "2")
+    collected: list = []
+    collect_batch = partitions.collect_batch
+
+    def collect(batch, results, settings):
+        batch = collect_batch(batch, results, settings)
+        collected.append((results, len(batch.chunks), batch.valid is None))
+        return batch
+
+    monkeypatch.setattr(partitions, "collect_batch", collect)
+
+    def flow_run(name: str, run_id: str, fanout: bool):
+        state = daily_flow(warehouse=str(tmp_path / name / "warehouse.duckdb"),
+                           publish_uri=str(tmp_path / name / "store"), source_mode="live", run_id=run_id,
+                           fanout=fanout, return_state=True)
+        summary = state.result(raise_on_failure=False)
+        assert state.is_completed(), summary
+        return summary
+
+    fanned = flow_run("fanned", "20250715T060000Z-fan001", True)
+    (results, chunks, spilled), = collected  # Comext, the one source that streams
+    assert len(results) > 1 and chunks == len(results) and spilled
+    workers = {r.worker for r in results}
+    assert workers and all(int(w.rsplit(":", 1)[1]) != os.getpid() for w in workers)  # prepared on the workers
+    single = flow_run("single", "20250715T060000Z-one001", False)
+    assert collected[1:] == []  # the run in one process does not fan out
+    assert fanned["table_rows"] == single["table_rows"]
+    diffs = compare_warehouses(tmp_path / "single" / "warehouse.duckdb", tmp_path / "fanned" / "warehouse.duckdb")
+    assert [d.line() for d in diffs if not d.same] == []
+    assert fanned["table_rows"]["fact_goods_trade_product"] > 0
