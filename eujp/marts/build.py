@@ -252,8 +252,8 @@ def _every_value(conn: duckdb.DuckDBPyConnection, inputs: dict[str, str]) -> lis
 def _fill_by_value(conn: duckdb.DuckDBPyConnection, table: Table, column: str, values: list, sql: str,
                    what: str, inputs: dict[str, str]) -> int:
     """`_fill_partitions` one value at a time: each query reads one value's input rows, so its memory and
-    time follow a value (a year), not the history (a whole mart_product_trade of 25M fact rows, 2.8M rows:
-    35 s at once, ~2 s a year)."""
+    time follow a value (a year), not the history (mart_product_trade over 25.8M fact rows, six years: 18 s,
+    1.6-3.7 s a year, against 29 s as one query)."""
     rows = 0
     for value in values:
         rows = _fill_partitions(conn, table, column, [value], sql, what, inputs)
