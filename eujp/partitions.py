@@ -44,6 +44,7 @@ from eujp.pipeline import (
     parse_payloads,
     release_chunks,
     run_transform,
+    spill_chunk,
     utcnow,
 )
 from eujp.sources import Source, get_source
@@ -344,11 +345,9 @@ def collect_batch(batch: SourceBatch, results: list[PartitionResult], settings: 
         batch.spill_dir = Path(tempfile.mkdtemp(prefix=f"eujp-{batch.source}-valid-"))
         try:
             for r in results:
-                path = batch.spill_dir / f"{len(batch.chunks):06d}.parquet"
                 valid = _valid_rows(store, r, batch.source_version, restamp)
                 batch.newest = later_period(batch.newest, newest_period(period, valid))
-                valid.write_parquet(path, compression="lz4", statistics=False)
-                batch.chunks.append(path)
+                spill_chunk(batch, valid, batch.spill_dir)
                 del valid
         except BaseException:
             release_chunks(batch)

@@ -919,9 +919,7 @@ def prepare_source(
                     spill = Path(tempfile.mkdtemp(prefix=f"eujp-{source.name}-valid-"))
                 with tracked("transform"):  # the transform's output, kept on disk until the load
                     for frame in held:
-                        path = spill / f"{len(batch.chunks):06d}.parquet"
-                        frame.write_parquet(path, compression="lz4", statistics=False)
-                        batch.chunks.append(path)
+                        spill_chunk(batch, frame, spill)
                 held = []
             del result
         if validating is not None:
@@ -963,6 +961,14 @@ def valid_frames(batch: SourceBatch) -> Iterator[pl.DataFrame]:
         yield batch.valid
     for path in batch.chunks:
         yield pl.read_parquet(path)
+
+
+def spill_chunk(batch: SourceBatch, frame: pl.DataFrame, folder: Path) -> None:
+    """Write `frame` (valid rows) as the batch's next chunk, a Parquet file in `folder`, which the load reads
+    with the others (`chunks_relation`)."""
+    path = folder / f"{len(batch.chunks):06d}.parquet"
+    frame.write_parquet(path, compression="lz4", statistics=False)
+    batch.chunks.append(path)
 
 
 def chunks_relation(batch: SourceBatch) -> str:

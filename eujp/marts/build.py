@@ -284,9 +284,10 @@ def build_models(conn: duckdb.DuckDBPyConnection, written: Collection[str] | Non
         what = f"{table.name} ({SQL_DIR.name}/{table.name}.sql)"
         model = MODELS[table.name]
         values = _touched(conn, model, changed, run_id, partial, additive) if reason.startswith("input") else None
-        every = None
+        every = every_inputs = None
         if values is None and model.partition is not None:  # built whole: one partition value at a time
-            every = _every_value(conn, _partitioned_inputs(model, partial, every=True))
+            every_inputs = _partitioned_inputs(model, partial, every=True)
+            every = _every_value(conn, every_inputs)
         if values is not None:
             inputs = _partitioned_inputs(model, partial, every=False)
             rows = _fill_by_value(conn, table, model.partition.column, values, sql, what, inputs)
@@ -294,8 +295,7 @@ def build_models(conn: duckdb.DuckDBPyConnection, written: Collection[str] | Non
             reason += f"; {model.partition.column} {', '.join(map(str, values))} only"
         elif every is not None:
             conn.execute(f"DELETE FROM {quote_ident(table.name)}")  # the values no input has any more too
-            inputs = _partitioned_inputs(model, partial, every=True)
-            rows = _fill_by_value(conn, table, model.partition.column, every, sql, what, inputs)
+            rows = _fill_by_value(conn, table, model.partition.column, every, sql, what, every_inputs)
             partial[table.name] = (model.partition.column, every)
             reason += f"; built by {model.partition.column}, {len(every)} value(s) one at a time"
         else:
