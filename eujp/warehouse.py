@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -464,28 +465,54 @@ def duplicate_keys(conn: duckdb.DuckDBPyConnection, table: Table) -> int:
         return 0
     t = quote_ident(table.name)
     keys = ", ".join(quote_ident(k) for k in table.natural_key)
-    if not _repeated_key_hashes(conn, t, keys):
+    rows = conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+    if not repeated_key_hashes(conn, t, keys, rows=rows)[1]:
         return 0
     return conn.execute(f"SELECT count(*) FROM (SELECT {keys} FROM {t} GROUP BY ALL HAVING count(*) > 1)").fetchone()[0]
 
 
-def _repeated_key_hashes(conn: duckdb.DuckDBPyConnection, t: str, keys: str, run_id: str | None = None) -> int:
-    """How many 64-bit hashes of the natural key `keys` occur more than once in table `t` (with `run_id`: among
-    groups that hold a row of that run). Equal keys hash equal, so 0 proves that no key repeats; grouping by
-    one integer is several times cheaper than by the key's strings (5M Comext keys: ~0.9 s -> ~0.25 s). A
-    repeated hash (a duplicate, or a collision) sends the caller to the exact GROUP BY of the keys."""
+KEYS_PER_PASS = 4_000_000
+"""Keys one pass of `repeated_key_hashes` groups: DuckDB's hash aggregate holds ~70 B a key (measured at 25M
+Comext keys: one pass of every key filled the 1.5 GB limit; 4 passes peaked at 0.58 GB, 8 at 0.38 GB), so a pass
+stays near 0.3 GB however large the table."""
+
+
+def repeated_key_hashes(conn: duckdb.DuckDBPyConnection, relation: str, keys: str, *, rows: int,
+                        where: str = "TRUE", params: Sequence[Any] = (), run_id: str | None = None) -> tuple[int, int]:
+    """(rows of `relation` that meet `where`, 64-bit hashes of the key `keys` that occur more than once among
+    them; with `run_id`: only hashes whose rows include one of that run). Equal keys hash equal, so 0 proves
+    that no key repeats; grouping by one integer is several times cheaper than by the key's strings (5M Comext
+    keys: ~0.9 s -> ~0.25 s). A repeated hash (a duplicate, or a collision) sends the caller to an exact count
+    on the keys.
+
+    Bounded memory: the hash range is cut into ceil(`rows` / KEYS_PER_PASS) equal slices, grouped one slice at
+    a time (each pass scans `relation` again; equal keys fall in the same slice). `rows` is an upper bound of
+    the rows `where` keeps (a table's count(*) will do)."""
+    passes = max(1, -(-rows // KEYS_PER_PASS))
+    step = (1 << 64) // passes
     having = "count(*) > 1" + (" AND bool_or(run_id = ?)" if run_id is not None else "")
-    return conn.execute(f"SELECT count(*) FROM (SELECT hash({keys}) AS h FROM {t} GROUP BY h HAVING {having})",
-                        [run_id] if run_id is not None else []).fetchone()[0]
+    considered = repeated = 0
+    for i in range(passes):
+        # the last slice is open-ended: it takes the few hashes that (1 << 64) // passes leaves over
+        sliced = "" if passes == 1 else f" AND _h >= {i * step}::UBIGINT" + (
+            f" AND _h < {(i + 1) * step}::UBIGINT" if i < passes - 1 else "")
+        n, r = conn.execute(
+            f"SELECT coalesce(sum(_n), 0), count(*) FILTER (WHERE _r) FROM (SELECT count(*) AS _n, {having} AS _r "
+            f"FROM (SELECT hash({keys}) AS _h{', run_id' if run_id is not None else ''} FROM {relation} "
+            f"WHERE {where}) WHERE TRUE{sliced} GROUP BY _h)",
+            [*([run_id] if run_id is not None else []), *params]).fetchone()  # in the order of the `?`s
+        considered, repeated = considered + int(n), repeated + int(r)
+    return considered, repeated
 
 
 def duplicate_keys_of_run(conn: duckdb.DuckDBPyConnection, table: Table, run_id: str) -> int:
     """Natural-key values that occur more than once among those of the rows run `run_id` wrote: the only
     duplicates a run can add to a table whose keys were unique. A run that wrote a small part of the table (a
     day's month) is checked by a semi-join of the table with its keys, not a GROUP BY of every key; a run that
-    wrote much of it (a first or full load) by one GROUP BY of every key, which DuckDB spills to disk beyond
-    its memory limit, where the semi-join's hash table of every key did not (out of memory at 25M keys under
-    1.5 GB)."""
+    wrote much of it (a first or full load) by the hashes of every key in bounded passes
+    (`repeated_key_hashes`), then, only if a hash repeats, one GROUP BY of every key, which DuckDB spills to disk
+    beyond its memory limit, where the semi-join's hash table of every key did not (out of memory at 25M keys
+    under 1.5 GB)."""
     if not table.natural_key:
         return 0
     t = quote_ident(table.name)
@@ -495,7 +522,7 @@ def duplicate_keys_of_run(conn: duckdb.DuckDBPyConnection, table: Table, run_id:
     if written == 0:
         return 0
     if written * 4 >= total:
-        if not _repeated_key_hashes(conn, t, keys, run_id):
+        if not repeated_key_hashes(conn, t, keys, rows=total, run_id=run_id)[1]:
             return 0
         return conn.execute(
             f"SELECT count(*) FROM (SELECT {keys} FROM {t} GROUP BY ALL HAVING count(*) > 1 "

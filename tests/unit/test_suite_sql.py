@@ -388,6 +388,24 @@ def test_custom_suites_cover_mostly_strict_bounds_and_every_condition_operator(g
     assert True in outcomes and False in outcomes
 
 
+def test_uniqueness_checked_in_many_hash_passes_reports_what_gx_does(gx, bundled_warehouse, tmp_path, monkeypatch):
+    """The duplicate checks group their keys' hashes in bounded passes (eujp.warehouse.repeated_key_hashes): with
+    a pass of 50 keys the 455 SIPRI rows take 10 passes, and every unique / compound-unique outcome (duplicates
+    found, rows counted, mostly, conditions) is still GX's."""
+    from eujp import warehouse
+
+    monkeypatch.setattr(warehouse, "KEYS_PER_PASS", 50)
+    table = "fact_arms_transfers"
+    unique = [e for e in CUSTOM[table] if e["type"].endswith("_to_be_unique")]
+    (tmp_path / f"{table}.json").write_text(json.dumps({"name": table, "expectations": unique, "meta": {}}),
+                                            encoding="utf-8")
+    conn = staged(bundled_warehouse, table)
+    sql = evaluate_suite_sql(conn, table, expectations_dir=tmp_path)
+    assert_same(sql, reference(conn, table, expectations_dir=tmp_path))
+    assert len(sql.outcomes) == 5 and {o.success for o in sql.outcomes} == {True, False}
+    assert any(o.unexpected_count for o in sql.outcomes)
+
+
 # ----------------------------------------------------------------------------------- what is refused
 
 

@@ -232,9 +232,46 @@ def test_repeated_key_hashes_only_send_to_the_exact_count(monkeypatch):
     conn.execute("CREATE TABLE t (k VARCHAR, v BIGINT, run_id VARCHAR)")
     # R2 wrote most of the table: duplicate_keys_of_run takes the plan with the hash filter
     conn.executemany("INSERT INTO t VALUES (?, ?, ?)", [(f"k{i}", i, "R2") for i in range(9)] + [("k0", 1, "R1")])
-    assert warehouse._repeated_key_hashes(conn, "t", "k", "R2") == 1
+    assert warehouse.repeated_key_hashes(conn, "t", "k", rows=10, run_id="R2") == (10, 1)
     assert warehouse.duplicate_keys(conn, table) == warehouse.duplicate_keys_of_run(conn, table, "R2") == 1
     conn.execute("DELETE FROM t WHERE run_id = 'R1'")
-    assert warehouse._repeated_key_hashes(conn, "t", "k") == warehouse._repeated_key_hashes(conn, "t", "k", "R2") == 0
-    monkeypatch.setattr(warehouse, "_repeated_key_hashes", lambda *a: 1)  # as if two distinct keys collided
+    assert warehouse.repeated_key_hashes(conn, "t", "k", rows=9) == (9, 0)
+    assert warehouse.repeated_key_hashes(conn, "t", "k", rows=9, run_id="R2") == (9, 0)
+    monkeypatch.setattr(warehouse, "repeated_key_hashes", lambda *a, **k: (9, 1))  # as if two keys collided
     assert warehouse.duplicate_keys(conn, table) == warehouse.duplicate_keys_of_run(conn, table, "R2") == 0
+
+
+class _CountingConnection:
+    """A DuckDB connection that counts the statements run through it."""
+
+    def __init__(self, conn):
+        self.conn, self.statements = conn, 0
+
+    def execute(self, *args):
+        self.statements += 1
+        return self.conn.execute(*args)
+
+
+@pytest.mark.parametrize("keys_per_pass", [1, 7, 100, 10_000])
+def test_repeated_key_hashes_in_bounded_passes_count_what_one_pass_counts(monkeypatch, keys_per_pass):
+    """The hash range is grouped in ceil(rows / KEYS_PER_PASS) slices: every slicing finds each repeated key once
+    (equal keys hash equal, so they fall in one slice) and counts every row `where` keeps, with its parameters and
+    the run's parameter bound in their places."""
+    from eujp import warehouse
+
+    conn = duckdb.connect()
+    conn.execute("CREATE TABLE t (a VARCHAR, b INTEGER, run_id VARCHAR)")
+    rows = [(f"p{i % 40}", i // 40, "R1") for i in range(400)]  # 400 distinct (a, b) keys
+    rows += [("p3", 0, "R2"), ("p3", 0, "R2"), ("p5", 1, "R2"), ("p7", 2, "R1"), ("skip", 0, "R2"), ("skip", 0, "R2")]
+    conn.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
+    monkeypatch.setattr(warehouse, "KEYS_PER_PASS", keys_per_pass)
+    counting = _CountingConnection(conn)
+    # p3/0 (thrice), p5/1 and p7/2 repeat; "skip" is left out by the parameterised WHERE
+    assert warehouse.repeated_key_hashes(counting, "t", "a, b", rows=len(rows), where="a <> ?",
+                                         params=["skip"]) == (len(rows) - 2, 3)
+    assert counting.statements == -(-len(rows) // keys_per_pass)
+    # with the run: only p3/0 and p5/1 hold a row of R2
+    assert warehouse.repeated_key_hashes(conn, "t", "a, b", rows=len(rows), where="a <> ?", params=["skip"],
+                                         run_id="R2") == (len(rows) - 2, 2)
+
+
