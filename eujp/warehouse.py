@@ -472,9 +472,10 @@ def duplicate_keys(conn: duckdb.DuckDBPyConnection, table: Table) -> int:
 
 
 KEYS_PER_PASS = 4_000_000
-"""Keys one pass of `repeated_key_hashes` groups: DuckDB's hash aggregate holds ~70 B a key (measured at 25M
-Comext keys: one pass of every key filled the 1.5 GB limit; 4 passes peaked at 0.58 GB, 8 at 0.38 GB), so a pass
-stays near 0.3 GB however large the table."""
+"""Keys one pass of `repeated_key_hashes` groups: DuckDB's hash aggregate holds ~70 B a key, so a pass stays near
+0.3 GB however large the table. Measured over 25M Comext-shaped keys under the run's 1.5 GB limit (standalone,
+benchmarks/RESULTS.md, seventh session): one pass of every key filled the limit (1.2-1.46 GB); passes of 4M keys
+(seven) peaked at 0.47 GB in about the time of one (6.1 s against 4.0-6.0 s); 2M keys a pass 0.35 GB, 7.2-7.7 s."""
 
 
 def repeated_key_hashes(conn: duckdb.DuckDBPyConnection, relation: str, keys: str, *, rows: int,
