@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -120,7 +121,8 @@ def staged_warehouse(settings: Settings, doing: str) -> Iterator:
 
 
 def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries: pl.DataFrame,
-                       compare_published: bool = True) -> tuple[dict, dict, dict, dict]:
+                       compare_published: bool = True,
+                       log: logging.Logger = default_log) -> tuple[dict, dict, dict, dict]:
     """Load every batch into the staging warehouse, rebuild the models whose inputs changed, audit it, and
     promote it over the live warehouse (staged_warehouse).
 
@@ -130,7 +132,9 @@ def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries
     and what the run changed (`changes`: rows written per table, the tables written, the models rebuilt with
     the reason, the models kept). A full or read-only disk surfaces as WarehouseStorageError naming the
     staging file; the live warehouse only changes when the audited run is promoted. `compare_published=False`
-    for a warehouse that is never published (as-of rebuilds): the published latest run is not its baseline."""
+    for a warehouse that is never published (as-of rebuilds): the published latest run is not its baseline.
+    Each step's end is logged on `log` with its time (the flow's run log: where a long run spends its time)."""
+    started = time.perf_counter()
     published = published_baseline(open_store(settings.publish_uri)) if compare_published else None
     replaced_whole = [DIM_COUNTRY.name, *(t.name for t in REFERENCE_TABLES)]
     with staged_warehouse(settings, "loading the staging copy") as conn, progress.step("load, audit, promote"):
@@ -143,13 +147,21 @@ def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries
         after = table_digests(conn, replaced_whole)
         written = {b.table for b in batches if b.status == "loaded"}
         written |= {name for name in replaced_whole if before[name] != after[name]}
+        log.info("load: %d row(s) written to %s in %.1f s", sum(b.rows_written or 0 for b in batches
+                 if b.status == "loaded"), ", ".join(sorted(written)) or "no table", time.perf_counter() - started)
+        step = time.perf_counter()
         # on the staging warehouse: the marts are published with the facts they come from; only those whose
         # inputs the run wrote (all of them with --force: a reload after a code change)
         models = build_models(conn, None if settings.force else written, run_id=settings.run_id)
+        log.info("models: %d rebuilt, %d kept in %.1f s", len(models.rebuilt), len(models.kept),
+                 time.perf_counter() - step)
+        step = time.perf_counter()
         report = audit_staging(conn, run_id=settings.run_id, previous_counts=previous,
                                max_row_drop_pct=settings.max_row_drop_pct, published=published,
                                revalidate=[b.table for b in batches if b.status == "loaded"],
                                written=None if settings.force else written)
+        log.info("audit: %d check(s), %s in %.1f s", len(report.checks),
+                 "passed" if report.ok else "FAILED", time.perf_counter() - step)
         report.raise_if_failed()
         audit = report.to_dict()
         audit["reconciliation"] = reconcile.to_dict(reconcile.reconcile(conn))  # breaches warn, never fail

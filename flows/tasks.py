@@ -44,7 +44,7 @@ def prepare(source_name: str, payloads: list[RawPayload], countries: pl.DataFram
 def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries: pl.DataFrame,
                        compare_published: bool = True) -> tuple[dict, dict, dict, dict]:
     """eujp.run.load_audit_promote: staging → load → marts whose inputs changed → audit → promote."""
-    return run.load_audit_promote(settings, batches, countries, compare_published)
+    return run.load_audit_promote(settings, batches, countries, compare_published, get_run_logger())
 
 
 @task(name="confirm-nothing-new", task_run_name="confirm-nothing-new", cache_policy=NO_CACHE,

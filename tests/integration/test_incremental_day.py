@@ -11,7 +11,9 @@ The killed run is a child process (no server): it pauses in the audit and the te
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -109,11 +111,18 @@ def downstream(table: str) -> set[str]:
     return found
 
 
-def test_a_new_month_writes_that_month_and_rebuilds_only_the_models_that_read_it(warehouse, tmp_path):
+def test_a_new_month_writes_that_month_and_rebuilds_only_the_models_that_read_it(warehouse, tmp_path, caplog):
     name, data, month_rows = new_month_payload()
     before = query(warehouse, f"SELECT period_code, count(*) FROM {PRODUCTS} GROUP BY 1 ORDER BY 1")
-    _, audit, _, changes = day2(warehouse, PRODUCTS, [payload(source_of(PRODUCTS).name, name, data)])
+    with caplog.at_level(logging.INFO, logger="eujp"):
+        _, audit, _, changes = day2(warehouse, PRODUCTS, [payload(source_of(PRODUCTS).name, name, data)])
     assert audit["ok"]
+    # each step's end is in the run's log, with what it did
+    logged = [r.getMessage() for r in caplog.records if r.name == "eujp"]
+    assert any(m.startswith(f"load: {month_rows} row(s) written to {PRODUCTS} in ") for m in logged), logged
+    rebuilt = len(downstream(PRODUCTS))
+    assert any(m.startswith(f"models: {rebuilt} rebuilt, {len(MODELS) - rebuilt} kept in ") for m in logged), logged
+    assert any(re.match(r"audit: \d+ check\(s\), passed in ", m) for m in logged), logged
 
     # Rows written: the new month only; every earlier month keeps the run that loaded it.
     assert changes["rows_written"] == {PRODUCTS: month_rows}
@@ -162,7 +171,7 @@ def test_a_changed_definition_rebuilds_its_model(warehouse):
     assert "mart_arms_transfers" in changes["models_kept"]
 
 
-def test_an_audit_failure_leaves_nothing_behind(warehouse):
+def test_an_audit_failure_leaves_nothing_behind(warehouse, caplog):
     before = fingerprint(warehouse)
     source = source_of(EVENTS)
     file = next(SNAPSHOT.glob(source.snapshot_glob))
@@ -170,9 +179,10 @@ def test_an_audit_failure_leaves_nothing_behind(warehouse):
     # The events register is a full extract: two rows replace the 64 bundled ones, a drop the audit refuses.
     from eujp.errors import AuditFailed
 
-    with pytest.raises(AuditFailed, match=f"{EVENTS}.row_count_delta"):
+    with caplog.at_level(logging.INFO, logger="eujp"), pytest.raises(AuditFailed, match=f"{EVENTS}.row_count_delta"):
         day2(warehouse, EVENTS, [payload(source.name, file.name, f"{header}\n{first}\n".encode())])
     assert fingerprint(warehouse) == before
+    assert any(re.match(r"audit: \d+ check\(s\), FAILED in ", r.getMessage()) for r in caplog.records)
     assert not list((warehouse.parent / "staging").iterdir())  # no staging link, no write-ahead log
     assert sorted(p.name for p in warehouse.parent.iterdir()) == ["staging", "warehouse.duckdb"]
     assert query(warehouse, "SELECT count(*) FROM etl_runs WHERE run_id = ?", [DAY2]) == [(0,)]
