@@ -41,6 +41,7 @@ from typing import Any
 import polars as pl
 
 from eujp import config
+from eujp.deferred_imports import import_great_expectations
 from eujp.errors import ValidationFailed
 from eujp.memory import release_unused_memory
 from eujp.schema import DIM_COUNTRY
@@ -113,6 +114,7 @@ def _expectation_id(table_name: str, position: int) -> str:
 def _gx_suite(suite: Mapping[str, Any], only: Iterable[str] | None = None):
     """A GX ExpectationSuite from a suite dict, each expectation given a stable id (its position); `only`:
     keep just the expectations with these ids."""
+    import_great_expectations()
     from great_expectations.core.expectation_suite import ExpectationSuite, ExpectationSuiteSchema
 
     data = json.loads(json.dumps(suite))  # deep copy
@@ -270,6 +272,7 @@ class _Runtime:
     """The process's one ephemeral GX context, a pandas data source and one dataframe asset per table."""
 
     def __init__(self) -> None:
+        import_great_expectations()
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
         from great_expectations.execution_engine import pandas_execution_engine
@@ -671,6 +674,7 @@ def build_data_docs(reports: Iterable[ValidationReport], out_dir: Path | str, *,
 def _named_result(report: ValidationReport, run_id: str | None):
     """The report's GX result, named for Data Docs: the run (`run_id` when it was validated without one) and
     the table as its data asset (results validated before validate_frame named it)."""
+    import_great_expectations()
     from great_expectations.core.run_identifier import RunIdentifier
 
     result = report.gx_result
@@ -687,6 +691,7 @@ def _named_result(report: ValidationReport, run_id: str | None):
 
 
 def _copy_suite(suite):
+    import_great_expectations()
     from great_expectations.core.expectation_suite import ExpectationSuite, ExpectationSuiteSchema
 
     schema = ExpectationSuiteSchema()

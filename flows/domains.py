@@ -17,6 +17,7 @@ from prefect.states import Failed
 
 from eujp import progress
 from eujp.config import Settings
+from eujp.deferred_imports import GX_ENTRY, import_great_expectations
 from eujp.pipeline import SourceBatch, skip_unchanged, utcnow
 from eujp.rows import describe_rows
 from eujp.sources import sources_for
@@ -25,12 +26,12 @@ from flows.tasks import extract_and_land, prepare
 
 
 def import_validator() -> None:
-    """Import Great Expectations (seconds) under a progress step of its own, so that the terminal says what
-    the run is waiting for; nothing when it is already imported."""
-    if "great_expectations.validator.v1_validator" in sys.modules:
+    """Import Great Expectations (seconds; eujp.deferred_imports) under a progress step of its own, so that the
+    terminal says what the run is waiting for; nothing when it is already imported."""
+    if GX_ENTRY in sys.modules:
         return
     with progress.step("importing the validator (Great Expectations)"):
-        import great_expectations.validator.v1_validator  # noqa: F401 - what eujp.validate uses
+        import_great_expectations()
 
 
 def prepare_domain(domain: str, settings: Settings, countries: pl.DataFrame) -> list[SourceBatch]:
