@@ -404,7 +404,9 @@ def _step_times(log: str, started: str, ended: str) -> dict[str, float]:
                             ("load_audit_promote_done", "Task run 'load-audit-promote"),
                             ("publish_done", "Task run 'publish"),
                             ("server_stopping", "Stopping temporary server")):
-            if needle in text and (key not in marks or key == "domains_done"):
+            # a task's end is its "Finished in state" line, not the first line it logs
+            done = not needle.startswith("Task run") or "Finished in state" in text
+            if needle in text and done and (key not in marks or key == "domains_done"):
                 marks[key] = t
     def secs(t: str) -> float:
         h, m, s = t.split(":")
@@ -453,10 +455,14 @@ def machine() -> dict:
     mem = next(int(line.split()[1]) * 1024 for line in Path("/proc/meminfo").read_text().splitlines()
                if line.startswith("MemTotal"))
     import duckdb
-    import great_expectations
     import pandas
     import polars
     import prefect
+
+    from eujp.deferred_imports import import_great_expectations
+
+    import_great_expectations()  # as a run imports it
+    import great_expectations
 
     return {"nproc": os.cpu_count(), "memory_bytes": mem, "cpu": cpu, "kernel": platform.release(),
             "python": platform.python_version(), "polars": polars.__version__, "duckdb": duckdb.__version__,
