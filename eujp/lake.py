@@ -224,10 +224,17 @@ class LakeCommit:
         return entry
 
 
-def _columns(conn: duckdb.DuckDBPyConnection, database: str, schema: str, table: str) -> list[tuple[str, str]]:
-    return conn.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? "
-        "AND table_name = ? ORDER BY column_index", [database, schema, table]).fetchall()
+def _columns_by_table(conn: duckdb.DuckDBPyConnection, database: str,
+                      schema: str) -> dict[str, list[tuple[str, str]]]:
+    """{table: [(column, type), ...] in order} of a schema, in one read of the catalog: duckdb_columns() lists
+    every attached database's columns (a lake's through its catalog), so a read per table cost the commit
+    ~20 ms a table, 0.6-1.0 s for the warehouse's tables, against ~10 ms for all of them at once."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for table, column, dtype in conn.execute(
+            "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE database_name = ? "
+            "AND schema_name = ? ORDER BY table_name, column_index", [database, schema]).fetchall():
+        out.setdefault(table, []).append((column, dtype))
+    return out
 
 
 def _unit_filter(unit: str | None, view: str) -> str:
@@ -268,13 +275,14 @@ def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tabl
         changed: dict[str, dict] = {}
         digests: dict[str, dict[str, tuple[int, str]]] = {}
         digest_rows: list[tuple[str, str, int, str]] = []
+        in_warehouse, in_lake = _columns_by_table(conn, "wh", "main"), _columns_by_table(conn, ALIAS, "main")
         for table in tables:
             layout = table_layout(table)
             target = f"{ALIAS}.main.{quote_ident(table.name)}"
-            wanted = _columns(conn, "wh", "main", table.name)
+            wanted = in_warehouse.get(table.name, [])
             if not wanted:
                 raise LakeError(f"table {table.name} is not in the warehouse {warehouse_path}")
-            have = _columns(conn, ALIAS, "main", table.name)
+            have = in_lake.get(table.name, [])
             before = stored.get(table.name, {})
             if have != wanted:  # new table, or its columns changed: a new table (older snapshots keep the old one)
                 if have:

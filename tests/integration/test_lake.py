@@ -126,6 +126,26 @@ def test_a_day_with_one_new_month_writes_that_months_files_and_one_snapshot(lake
     assert conn.execute(total.format(f"AT (VERSION => {second.snapshot_id})")).fetchone()[0] == pytest.approx(old)
 
 
+def test_a_table_whose_columns_changed_is_written_again_whole_and_the_others_are_left(lake):
+    cfg, warehouse, _ = lake
+    first = commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
+    other = next(t.name for t in ALL_TABLES if t.is_fact and t.name != FACT)
+    with duckdb.connect(str(warehouse)) as conn:  # a column declared since: the warehouse has it, the lake not yet
+        conn.execute(f"ALTER TABLE {quote_ident(FACT)} ADD COLUMN note VARCHAR DEFAULT 'added'")
+        rows = conn.execute(f"SELECT count(*) FROM {quote_ident(FACT)}").fetchone()[0]
+    second = commit_warehouse(cfg, warehouse, "20261125T060000Z-lake02")
+    assert set(second.changed) == {FACT}  # every other table is as the first commit wrote it
+    assert second.changed[FACT]["removed"] == []
+    assert len(second.changed[FACT]["rewritten"]) == len(second.digests[FACT])  # every month, the table is new
+    conn = reader(cfg)
+    t = f"{ALIAS}.{quote_ident(FACT)}"
+    assert conn.execute(f"SELECT count(*), count(*) FILTER (WHERE note = 'added') FROM {t}").fetchone() == (rows, rows)
+    # the snapshot before still reads the old table, without the column
+    old = [r[0] for r in conn.execute(f"DESCRIBE SELECT * FROM {t} AT (VERSION => {first.snapshot_id})").fetchall()]
+    assert "note" not in old and "value_eur" in old
+    assert conn.execute(f"SELECT count(*) FROM {ALIAS}.{quote_ident(other)}").fetchone()[0] > 0
+
+
 def test_a_retried_commit_of_the_same_run_adds_no_snapshot(lake):
     cfg, warehouse, store = lake
     first = commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
