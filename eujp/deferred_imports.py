@@ -94,5 +94,7 @@ def import_great_expectations() -> None:
     """Import Great Expectations (once per process) with `scipy.stats` and `altair` deferred."""
     if GX_ENTRY in sys.modules:
         return
-    with _LOCK, deferring(GX_DEFERRED):
+    # no lock of ours around the import: Python's own module locks order concurrent imports (and detect their
+    # deadlocks); a second finder from another thread importing at the same time is harmless
+    with deferring(GX_DEFERRED):
         importlib.import_module(GX_ENTRY)
