@@ -654,7 +654,9 @@ def slim_warehouse(source: Path, target: Path, tables) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)
     with duckdb.connect(str(target), config=duckdb_config()) as conn:
+        conn.execute("BEGIN")  # one commit for the ~400 statements of the tables and their comments, not one each
         create_tables(conn, tables)
+        conn.execute("COMMIT")
         # A table's row order means nothing: DuckDB then copies each table on every core (the marts are most of it).
         conn.execute("SET preserve_insertion_order = false")
         conn.execute(f"ATTACH {sql_string(str(Path(source).resolve()))} AS src (READ_ONLY)")

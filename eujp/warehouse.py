@@ -73,31 +73,50 @@ def create_tables(conn: duckdb.DuckDBPyConnection, tables: Iterable[Table]) -> N
     whole warehouse: eujp.tables.ensure_schema).
 
     A derived table (`Table.rebuilt`: references, built dimensions, marts) whose columns differ from its
-    declaration is dropped and recreated: its rows are rebuilt every run anyway."""
+    declaration is dropped and recreated: its rows are rebuilt every run anyway.
+
+    The catalog (columns and comments of every table) is read once for all of them: a read per table cost
+    three catalog queries a table, ~0.3 s for the warehouse's tables in every run."""
+    described = _described_tables(conn)
     for table in tables:
-        existing = [r[0] for r in conn.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND schema_name = current_schema() "
-            "AND database_name = current_database() ORDER BY column_index", [table.name]).fetchall()]
+        known = described.get(table.name)
+        existing = list(known[1]) if known else []
         if table.rebuilt and existing and existing != list(table.all_columns):
             conn.execute(f"DROP TABLE {quote_ident(table.name)}")
+            known = None  # a new table: no comments yet
         elif existing:  # a kept table (facts, ETL) declared with more columns since: add them, rows kept (nulls)
             for col, dtype in table.all_columns.items():
                 if col not in existing:
                     conn.execute(f"ALTER TABLE {quote_ident(table.name)} ADD COLUMN {quote_ident(col)} "
                                  f"{duck_type(dtype)}")
         conn.execute(create_table_sql(table))
-        write_comments(conn, table)
+        write_comments(conn, table, known or (None, {}))
 
 
-def write_comments(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
+def _described_tables(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[str | None, dict[str, str | None]]]:
+    """{table: (its comment, {column: comment} in column order)} of the connection's current schema."""
+    where = "schema_name = current_schema() AND database_name = current_database()"
+    out: dict[str, tuple[str | None, dict[str, str | None]]] = {
+        name: (comment, {}) for name, comment in conn.execute(
+            f"SELECT table_name, comment FROM duckdb_tables() WHERE {where}").fetchall()}
+    for name, column, comment in conn.execute(
+            f"SELECT table_name, column_name, comment FROM duckdb_columns() WHERE {where} "
+            "ORDER BY table_name, column_index").fetchall():
+        if name in out:  # views have columns too
+            out[name][1][column] = comment
+    return out
+
+
+def write_comments(conn: duckdb.DuckDBPyConnection, table: Table,
+                   current: tuple[str | None, dict[str, str | None]] | None = None) -> None:
     """COMMENT ON the table and every documented column (Table.docs) whose comment differs. (Rewriting the
-    same ~400 comments cost every run, unchanged days included, about 2 s of catalog writes.)"""
-    where = "table_name = ? AND schema_name = current_schema() AND database_name = current_database()"
-    current = conn.execute(f"SELECT comment FROM duckdb_tables() WHERE {where}", [table.name]).fetchone()
-    if current is None or current[0] != table.description:
+    same ~400 comments cost every run, unchanged days included, about 2 s of catalog writes.) `current`: the
+    table's comment and its columns' as the catalog has them (read here when not given)."""
+    if current is None:
+        current = _described_tables(conn).get(table.name, (None, {}))
+    comment, columns = current
+    if comment != table.description:
         conn.execute(f"COMMENT ON TABLE {quote_ident(table.name)} IS {sql_string(table.description)}")
-    columns = dict(conn.execute(f"SELECT column_name, comment FROM duckdb_columns() WHERE {where}",
-                                [table.name]).fetchall())
     for col, doc in table.docs.items():
         if columns.get(col) != doc:
             conn.execute(f"COMMENT ON COLUMN {quote_ident(table.name)}.{quote_ident(col)} IS {sql_string(doc)}")

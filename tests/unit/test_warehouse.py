@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from eujp.sources import eurostat_goods, security_events
+from eujp.sql import quote_ident
 from eujp.tables import TABLES, ensure_schema, table_counts
 from eujp.warehouse import (
     connect,
@@ -53,6 +54,51 @@ def test_schema_has_every_table_with_comments(conn):
         "SELECT comment FROM duckdb_columns() WHERE table_name='fact_goods_trade' AND column_name='reporter'"
     ).fetchone()[0]
     assert "EU aggregate" in comment
+
+
+class _StatementLog:
+    """A connection that records the statements it is given (and passes them on)."""
+
+    def __init__(self, conn):
+        self.conn, self.statements = conn, []
+
+    def execute(self, sql, *args):
+        self.statements.append(sql)
+        return self.conn.execute(sql, *args)
+
+
+def test_ensure_schema_again_writes_only_what_differs_from_the_declarations(conn):
+    from eujp.tables import ALL_TABLES
+
+    logged = _StatementLog(conn)
+    ensure_schema(logged)
+    assert not [s for s in logged.statements if s.startswith(("COMMENT", "ALTER", "DROP"))]
+    assert sum(s.startswith(("SELECT", "CREATE")) for s in logged.statements) == 2 + len(ALL_TABLES)  # one read
+
+    kept = TABLES["fact_goods_trade"]  # kept rows: a column declared since is added, with its comment
+    rebuilt = next(t for t in ALL_TABLES if t.rebuilt and t.docs)  # other columns: dropped and made again
+    column = next(iter(kept.docs))
+    conn.execute(f"ALTER TABLE {kept.name} DROP COLUMN {column}")
+    conn.execute(f"COMMENT ON TABLE {kept.name} IS 'edited by hand'")
+    conn.execute(f"DROP TABLE {rebuilt.name}")
+    conn.execute(f"CREATE TABLE {rebuilt.name} (stale INTEGER)")
+    logged.statements.clear()
+    ensure_schema(logged)
+    writes = [s for s in logged.statements if s.startswith(("COMMENT", "ALTER", "DROP"))]
+    k, r = quote_ident(kept.name), quote_ident(rebuilt.name)
+    assert writes[0] == f"ALTER TABLE {k} ADD COLUMN {quote_ident(column)} {writes[0].split()[-1]}"
+    assert f"DROP TABLE {r}" in writes
+    assert sum(s.startswith(f"COMMENT ON TABLE {k} ") for s in writes) == 1
+    assert sum(s.startswith(f"COMMENT ON COLUMN {k}.") for s in writes) == 1  # the new column's only
+    assert sum(s.startswith(f"COMMENT ON COLUMN {r}.") for s in writes) == len(rebuilt.docs)
+    assert len(writes) == 5 + len(rebuilt.docs)  # and the rebuilt table's own comment: nothing else
+    for table in (kept, rebuilt):
+        assert conn.execute("SELECT comment FROM duckdb_tables() WHERE table_name = ?",
+                            [table.name]).fetchone()[0] == table.description
+        comments = dict(conn.execute("SELECT column_name, comment FROM duckdb_columns() WHERE table_name = ?",
+                                     [table.name]).fetchall())
+        assert sorted(comments) == sorted(table.all_columns)  # a column added to a kept table comes last
+        assert {c: comments[c] for c in table.docs} == dict(table.docs)
 
 
 def test_upsert_is_idempotent_and_replaces_revised_values(conn):
