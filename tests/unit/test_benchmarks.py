@@ -159,15 +159,15 @@ def test_the_day_benchmark_counts_copies_of_unchanged_partition_files_apart_from
 def test_a_task_step_ends_at_its_finished_line_not_at_its_first_log_line():
     from benchmarks.run import _step_times
 
-    log = "\n".join([
+    lines = [
         "10:00:01.000 | INFO    | Flow run 'x' - Beginning flow run 'x' for flow 'eujp-daily'",
         "10:00:05.000 | INFO    | Flow run 'minerals-1' - Finished in state Completed()",
         "10:00:06.000 | INFO    | Task run 'load-audit-promote-0' - load: 10 row(s) written to t in 0.5 s",
         "10:00:09.000 | INFO    | Task run 'load-audit-promote-0' - Finished in state Completed()",
         "10:00:10.000 | INFO    | Task run 'publish-0' - uploading 3 objects",
         "10:00:14.500 | INFO    | Task run 'publish-0' - Finished in state Completed()",
-    ])
-    assert _step_times(log, "10:00:00.000", "10:00:15.000") == {
+    ]
+    assert _step_times("\n".join(lines), "10:00:00.000", "10:00:15.000") == {
         "start -> flow_started": 1.0, "flow_started -> domains_done": 4.0,
         "domains_done -> load_audit_promote_done": 4.0, "load_audit_promote_done -> publish_done": 5.5,
         "publish_done -> exit": 0.5}
