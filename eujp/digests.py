@@ -5,18 +5,64 @@ whose digest did not."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import duckdb
 
-from eujp.sql import quote_ident
+from eujp.sql import quote_ident, sql_string
 
 WHOLE = "*"  # the partition unit of a table compared whole
 NULL_KEY = "\u2205"  # the unit of rows whose unit column is null
 
 
+def unit_key(unit: str) -> str:
+    """The text a partition unit's value is known by (NULL_KEY for null), as SQL over the column `unit`."""
+    return f"coalesce(CAST({quote_ident(unit)} AS VARCHAR), '{NULL_KEY}')"
+
+
 def partition_digests(conn: duckdb.DuckDBPyConnection, source: str, unit: str | None) -> dict[str, tuple[int, str]]:
     """{unit value as text (NULL_KEY for null; WHOLE without a unit): (rows, digest)} of `source` (a qualified
-    table): the digest sums a hash of every column of every row (order-independent)."""
-    key = (f"coalesce(CAST({quote_ident(unit)} AS VARCHAR), '{NULL_KEY}')" if unit else f"'{WHOLE}'")
-    rows = conn.execute(f"SELECT {key} AS k, count(*), CAST(sum(hash(*COLUMNS(*))) AS VARCHAR) FROM {source} "
-                        "GROUP BY ALL").fetchall()
+    table): the digest sums a hash of every column of every row (order-independent).
+
+    The rows are grouped by the unit's own value and only the groups' values are cast to text (then summed
+    again, so two values of the same text would still be one unit): casting every row's value first cost the
+    fact table of 25.8M rows half of its digest's time (1.5-2.0 s against 0.9 s)."""
+    if unit is None:
+        rows = conn.execute(f"SELECT '{WHOLE}', count(*), CAST(sum(hash(*COLUMNS(*))) AS VARCHAR) FROM {source}"
+                            ).fetchall()
+        return {k: (n, d or "0") for k, n, d in rows}  # an empty table too: ('*', (0, '0'))
+    u = quote_ident(unit)
+    rows = conn.execute(
+        f"SELECT {unit_key('u')} AS k, sum(n)::BIGINT, CAST(sum(d) AS VARCHAR) FROM ("
+        f"SELECT {u} AS u, count(*) AS n, sum(hash(*COLUMNS(*))) AS d FROM {source} GROUP BY {u}"
+        ") GROUP BY ALL").fetchall()
     return {k: (n, d or "0") for k, n, d in rows}
+
+
+# The column types whose values the text of `unit_key` gives back exactly (a cast of the text to the type):
+# for them `unit_filter` adds the values themselves, which DuckDB checks against each row group's min/max.
+_EXACT_TEXT_TYPES = frozenset({"DATE", "VARCHAR", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
+                               "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"})
+
+
+def unit_filter(unit: str | None, keys: Iterable[str], dtype: str | None = None) -> str:
+    """A SQL predicate: the rows whose `unit` value, as text (`unit_key`), is one of `keys`. Given the column's
+    DuckDB type `dtype`, and when its values are one cast away from their text, the values are listed too, so
+    DuckDB skips the row groups that hold none of them (one month of a 25.8M-row fact table: 0.6 s to cast every
+    row, against milliseconds); the text comparison stays, on the rows that are left."""
+    if unit is None:
+        return "true"
+    keys = sorted(set(keys))
+    if not keys:
+        return "false"
+    by_text = f"{unit_key(unit)} IN ({', '.join(sql_string(k) for k in keys)})"
+    if dtype is None or dtype.upper() not in _EXACT_TEXT_TYPES:
+        return by_text
+    dtype = dtype.upper()
+    values = [k for k in keys if k != NULL_KEY or dtype == "VARCHAR"]  # a text may be NULL_KEY's character itself
+    typed = []
+    if values:
+        typed.append(f"{quote_ident(unit)} IN ({', '.join(f'CAST({sql_string(v)} AS {dtype})' for v in values)})")
+    if NULL_KEY in keys:
+        typed.append(f"{quote_ident(unit)} IS NULL")
+    return f"({' OR '.join(typed)}) AND {by_text}"

@@ -40,7 +40,7 @@ import pyarrow as pa
 
 from eujp.bi import configure_remote, load_extension
 from eujp.config import LAKE_CATALOG_ENV, duckdb_config
-from eujp.digests import NULL_KEY, partition_digests
+from eujp.digests import partition_digests, unit_filter
 from eujp.errors import PublishError
 from eujp.sql import quote_ident, sql_string
 from eujp.storage import LocalObjectStore, ObjectStore, open_store
@@ -237,12 +237,6 @@ def _columns_by_table(conn: duckdb.DuckDBPyConnection, database: str,
     return out
 
 
-def _unit_filter(unit: str | None, view: str) -> str:
-    if unit is None:
-        return "true"
-    return f"coalesce(CAST({quote_ident(unit)} AS VARCHAR), '{NULL_KEY}') IN (SELECT k FROM {view})"
-
-
 def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tables=None,
                      seconds: float | None = None) -> LakeCommit:
     """Write the promoted warehouse's tables into the lake as ONE snapshot: only the partition units whose rows
@@ -300,15 +294,12 @@ def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tabl
             if not rewrite and not remove:
                 continue
             changed[table.name] = {"rewritten": rewrite, "removed": remove}
-            conn.register("_units", pa.table({"k": pa.array(rewrite + remove, pa.string())}))
-            try:
-                if before:  # rows of these units the lake holds now
-                    conn.execute(f"DELETE FROM {target} WHERE {_unit_filter(layout.unit, '_units')}")
-                if rewrite:
-                    conn.execute(f"INSERT INTO {target} SELECT * FROM wh.main.{quote_ident(table.name)} "
-                                 f"WHERE {_unit_filter(layout.unit, '_units')}")
-            finally:
-                conn.unregister("_units")
+            dtype = dict(wanted).get(layout.unit) if layout.unit else None
+            if before:  # rows of these units the lake holds now
+                conn.execute(f"DELETE FROM {target} WHERE {unit_filter(layout.unit, rewrite + remove, dtype)}")
+            if rewrite:
+                conn.execute(f"INSERT INTO {target} SELECT * FROM wh.main.{quote_ident(table.name)} "
+                             f"WHERE {unit_filter(layout.unit, rewrite, dtype)}")
         already = conn.execute(f"SELECT count(*) FROM {ALIAS}.{META_SCHEMA}.runs WHERE run_id = ?",
                                [run_id]).fetchone()[0]
         if already and not changed:

@@ -46,7 +46,7 @@ from typing import TypeVar
 import duckdb
 
 from eujp.config import RUN_ID_PATTERN, duckdb_config
-from eujp.digests import NULL_KEY, partition_digests
+from eujp.digests import NULL_KEY, partition_digests, unit_filter
 from eujp.errors import PublishDeadlineError, PublishError
 from eujp.sql import quote_ident, sql_string
 from eujp.storage import ObjectStore, StoredObject, sha256_file
@@ -206,7 +206,7 @@ def export_partitioned(warehouse_path: Path, out_dir: Path, partitioned: dict[st
     prefix, tables = previous if previous else ("", {})
     with duckdb.connect(str(warehouse_path), read_only=True, config=duckdb_config()) as conn:
         for name, spec in partitioned.items():
-            t, column = quote_ident(name), quote_ident(spec.column)
+            t = quote_ident(name)
             columns = conn.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
                                    "AND table_name = ? ORDER BY column_index", [name]).fetchall()
             schema = hashlib.sha256(json.dumps([PARQUET_LAYOUT, columns]).encode()).hexdigest()
@@ -228,7 +228,7 @@ def export_partitioned(warehouse_path: Path, out_dir: Path, partitioned: dict[st
                         continue
                 path = out_dir / key.removeprefix("parquet/")
                 path.parent.mkdir(parents=True, exist_ok=True)
-                where = f"{column} IS NULL" if part == NULL_KEY else f"CAST({column} AS VARCHAR) = {sql_string(part)}"
+                where = unit_filter(spec.column, [part], dict(columns).get(spec.column))
                 conn.execute(f"COPY (SELECT * FROM {t} WHERE {where}) TO {sql_string(path.as_posix())} "
                              "(FORMAT parquet, COMPRESSION zstd)")
                 parts[part] = PublishedPart(key, rows, digest, sha256_file(path), file=path)
