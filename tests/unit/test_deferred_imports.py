@@ -113,3 +113,42 @@ def test_a_module_that_fails_to_import_fails_at_its_first_use_and_again_after(pa
     assert isinstance(sys.modules["deferpkg.broken"], DeferredModule)  # the stand-in stays: no half module
     with pytest.raises(RuntimeError, match="broken at import"):
         deferred_imports.load("deferpkg.broken")
+
+
+@pytest.mark.slow
+def test_great_expectations_imported_in_the_background_is_waited_for_whole():
+    """A caller while the background import runs waits for its end (GX_ENTRY is in sys.modules as soon as its
+    import starts), and gets the module whole; one import, however many callers."""
+    out = run_python("""
+        import importlib, sys, threading
+        from eujp import deferred_imports as d
+
+        imports = []
+        real = importlib.import_module
+        importlib.import_module = lambda name, *a: (imports.append(name) if name == d.GX_ENTRY else None,
+                                                    real(name, *a))[1]
+        print("before", d.great_expectations_imported())
+        thread = d.import_great_expectations_in_background()
+        print("again", d.import_great_expectations_in_background())
+        while d.GX_ENTRY not in sys.modules:  # the import has started, and not ended
+            pass
+        d.import_great_expectations()  # waits for it
+        print("whole", hasattr(sys.modules[d.GX_ENTRY], "Validator"), d.great_expectations_imported())
+        thread.join()
+        print("imports", len(imports), d.import_great_expectations_in_background())
+    """)
+    lines = dict(line.split(" ", 1) for line in out.splitlines())
+    assert lines["before"] == "False"
+    assert lines["again"] == "None"  # one background import at a time
+    assert lines["whole"] == "True True"
+    assert lines["imports"] == "1 None"  # imported once; nothing to start once imported
+
+
+def test_a_failed_background_import_is_raised_by_the_caller_that_needs_it(monkeypatch):
+    monkeypatch.setattr(deferred_imports, "_gx_imported", False)
+    monkeypatch.setattr(deferred_imports, "GX_ENTRY", "eujp_no_such_module_for_the_test")
+    thread = deferred_imports.import_great_expectations_in_background()
+    thread.join()  # failed quietly on its thread
+    assert not deferred_imports.great_expectations_imported()
+    with pytest.raises(ModuleNotFoundError, match="eujp_no_such_module_for_the_test"):
+        deferred_imports.import_great_expectations()
