@@ -230,3 +230,41 @@ def test_a_run_stopped_before_the_load_leaves_no_spilled_chunks(prefect_server, 
     assert not state.is_completed()
     assert seen and seen[0] and all(p.startswith(f"eujp-{COMEXT}-valid-") for p in seen[0])  # spilled, then
     assert list(spill_root.glob("eujp-*")) == []
+
+
+def test_the_data_docs_are_built_while_the_warehouse_is_loaded(prefect_server, tmp_path, monkeypatch):
+    """The Data Docs build (Python) runs beside load → audit → promote (DuckDB): here the build waits for the
+    load to have written its rows, which it could not do if the two ran one after the other. A build that fails
+    is a warning of the run, which loads and publishes all the same."""
+    import threading
+
+    import eujp.run
+
+    loaded, waited = threading.Event(), []
+    load_batches, build_docs = eujp.run.load_batches, eujp.run.build_docs
+
+    def load_then_tell(conn, batches, **kwargs):
+        load_batches(conn, batches, **kwargs)
+        loaded.set()
+
+    def build_after_the_load(settings, reports):
+        waited.append(loaded.wait(timeout=120))
+        return build_docs(settings, reports)
+
+    monkeypatch.setattr(eujp.run, "load_batches", load_then_tell)
+    monkeypatch.setattr(eujp.run, "build_docs", build_after_the_load)
+    state, summary = run(tmp_path, run_id="20261124T060000Z-docs01")
+    assert state.is_completed(), summary
+    assert waited == [True]  # the build saw the load end: the two ran at the same time
+    index = Path(summary["docs_url"])
+    assert index.name == "index.html" and index.is_file()
+
+    def fail(settings, reports):
+        raise RuntimeError("no room for the docs")
+
+    monkeypatch.setattr(eujp.run, "build_docs", fail)
+    state, summary = run(tmp_path / "again", run_id="20261124T060000Z-docs02")  # a new warehouse: all to load
+    assert state.is_completed(), summary
+    assert "Data Docs not built: RuntimeError: no room for the docs" in summary["warnings"]
+    assert summary["docs_url"] is None
+    assert summary["table_rows"]["fact_security_events"] == len(csv_rows(SNAPSHOT / "security_events.csv"))
