@@ -83,19 +83,15 @@ def _load_and_publish(settings: Settings, summary: RunSummary, batches: list[Sou
                     summary.current_run_id, summary.published_to)
         return summary
     reports = [b.validation for b in batches if b.validation is not None]
-    # The Data Docs are built on the flow's task runner (threads) while the load, models and audit run in DuckDB,
-    # out of the GIL: ~1 s of rendering in Python that no longer waits in line. Joined before anything uses them.
-    building = build_docs.submit(settings, reports) if reports else None
+    docs = data_docs(lambda: build_docs(settings, reports), reports, summary, logger)
     try:
         counts, audit, fingerprint, changes = load_audit_promote(settings, batches, countries)
     except AuditFailed as exc:
-        docs = data_docs(building.result, reports, summary, logger) if building else None
         summary.status = "failed"
         summary.errors.append(str(exc))
         summary.sources = [b.summary() for b in batches]
         report_run(settings, summary, reports, docs)
         return summary
-    docs = data_docs(building.result, reports, summary, logger) if building else None
     # load errors too; a source that rejected more of its rows than its threshold fails the run, though
     # its valid rows are loaded and published (eujp.rejections), as a failed source's neighbours are
     summary.errors = [b.error for b in batches if b.error] + rejection_errors(batches)
