@@ -90,45 +90,11 @@ def deferring(names: Iterable[str]) -> Iterator[None]:
         sys.meta_path.remove(finder)
 
 
-_GX_LOCK = threading.Lock()  # held while GX is imported: a second caller waits for that import to end
-_gx_imported = False  # set once the import has ended (GX_ENTRY is in sys.modules as soon as it *starts*)
-
-
 def import_great_expectations() -> None:
-    """Import Great Expectations (once per process) with `scipy.stats` and `altair` deferred. While another
-    thread imports it (`import_great_expectations_in_background`), wait for that import to end."""
-    global _gx_imported
-    if _gx_imported:
+    """Import Great Expectations (once per process) with `scipy.stats` and `altair` deferred."""
+    if GX_ENTRY in sys.modules:
         return
-    with _GX_LOCK:
-        if not _gx_imported:
-            with deferring(GX_DEFERRED):
-                importlib.import_module(GX_ENTRY)
-            _gx_imported = True
-
-
-def great_expectations_imported() -> bool:
-    """Whether Great Expectations is imported (its import has ended)."""
-    return _gx_imported
-
-
-def import_great_expectations_in_background() -> threading.Thread | None:
-    """Start importing Great Expectations on a daemon thread (None when it is imported or being imported).
-
-    A run that validates spends ~3 s of one core importing GX, and before its first validation its main thread
-    mostly waits: on the Prefect API (the flow and task runs' creation), on files and on DuckDB, none of which
-    holds the GIL. Started at the run's beginning, the import overlaps that wait; the first validation
-    (`import_great_expectations`) then waits only for what is left of it. A failed background import is not
-    reported here: the foreground call imports again and raises the error where it is needed."""
-    if _gx_imported or _GX_LOCK.locked():
-        return None
-    thread = threading.Thread(target=_import_quietly, name="eujp-import-great-expectations", daemon=True)
-    thread.start()
-    return thread
-
-
-def _import_quietly() -> None:
-    try:
-        import_great_expectations()
-    except Exception:  # noqa: BLE001, S110 - the foreground import raises it again, where it is needed
-        pass
+    # no lock of ours around the import: Python's own module locks order concurrent imports (and detect their
+    # deadlocks); a second finder from another thread importing at the same time is harmless
+    with deferring(GX_DEFERRED):
+        importlib.import_module(GX_ENTRY)

@@ -8,6 +8,8 @@ without a flow of its own here gets a generic one named `eujp-{domain}`."""
 
 from __future__ import annotations
 
+import sys
+
 import polars as pl
 from prefect import flow, get_run_logger
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
@@ -15,11 +17,7 @@ from prefect.states import Failed
 
 from eujp import progress
 from eujp.config import Settings
-from eujp.deferred_imports import (
-    great_expectations_imported,
-    import_great_expectations,
-    import_great_expectations_in_background,
-)
+from eujp.deferred_imports import GX_ENTRY, import_great_expectations
 from eujp.pipeline import SourceBatch, skip_unchanged, utcnow
 from eujp.rows import describe_rows
 from eujp.sources import sources_for
@@ -29,9 +27,8 @@ from flows.tasks import extract_and_land, prepare
 
 def import_validator() -> None:
     """Import Great Expectations (seconds; eujp.deferred_imports) under a progress step of its own, so that the
-    terminal says what the run is waiting for (the rest of the import the run started in the background, if it
-    has not ended); nothing when it is already imported."""
-    if great_expectations_imported():
+    terminal says what the run is waiting for; nothing when it is already imported."""
+    if GX_ENTRY in sys.modules:
         return
     with progress.step("importing the validator (Great Expectations)"):
         import_great_expectations()
@@ -64,9 +61,7 @@ def prepare_domain(domain: str, settings: Settings, countries: pl.DataFrame) -> 
             logger.info("%s: %s; nothing parsed or loaded", source.name, batch.note)
             batches.append(batch)
             continue
-        # GX's import (~3 s of one core) on a thread of its own while the first payload is parsed and transformed
-        # (polars, out of the GIL); the first validation waits for what is left of it
-        import_great_expectations_in_background()
+        import_validator()
         with progress.step(f"{domain}: parse, transform, validate {source.name}"):
             batch = prepare(source.name, payloads, countries, batch)
         log_prepared(logger, batch)
