@@ -230,3 +230,18 @@ def test_a_run_stopped_before_the_load_leaves_no_spilled_chunks(prefect_server, 
     assert not state.is_completed()
     assert seen and seen[0] and all(p.startswith(f"eujp-{COMEXT}-valid-") for p in seen[0])  # spilled, then
     assert list(spill_root.glob("eujp-*")) == []
+
+
+def test_a_data_docs_build_that_fails_is_a_warning_and_the_data_are_published(prefect_server, tmp_path, monkeypatch):
+    import eujp.run
+
+    def fail(settings, reports):
+        raise RuntimeError("no room for the docs")
+
+    monkeypatch.setattr(eujp.run, "build_docs", fail)
+    state, summary = run(tmp_path, run_id="20261124T060000Z-docs02")
+    assert state.is_completed(), summary
+    assert "Data Docs not built: RuntimeError: no room for the docs" in summary["warnings"]
+    assert summary["docs_url"] is None
+    assert summary["table_rows"]["fact_security_events"] == len(csv_rows(SNAPSHOT / "security_events.csv"))
+    assert (tmp_path / "var" / "objectstore" / "latest.json").is_file()
