@@ -135,7 +135,7 @@ def child_pipeline(snapshot: Path, work: Path) -> dict:
             batch.raw_keys = land_payloads(store, source, payloads, RUN_DATE)
             if skip_unchanged(batch, payloads, settings):
                 raise RuntimeError("a fresh warehouse found the source unchanged")
-        batch = prepare_source(source, payloads, countries, batch, step=meter.stage)
+        batch = prepare_source(source, payloads, countries, batch, step=meter.stage, spill_dir=settings.spill_dir)
         if batch.error:
             raise RuntimeError(batch.error)
         wire_rows, fact_rows = batch.rows_in, batch.valid_rows

@@ -243,6 +243,13 @@ class Settings:
     def staging_dir(self) -> Path:
         return self.warehouse_path.parent / "staging"
 
+    @property
+    def spill_dir(self) -> Path:
+        """Where a run spills what it holds on disk until its load (a streamed source's wire buckets and valid
+        chunks): beside the warehouse, like DuckDB's own spill, not in the system's temporary folder (often a
+        RAM disk, and never cleaned after a killed run). The next run removes what a killed one left here."""
+        return self.staging_dir / "spill"
+
 
 def _number(name: str, value: str, kind: type) -> float | int:
     """A numeric setting's value; ValueError naming the variable when it is not a number."""

@@ -45,6 +45,7 @@ from eujp.pipeline import (
     release_chunks,
     run_transform,
     spill_chunk,
+    spill_folder,
     utcnow,
 )
 from eujp.sources import Source, get_source
@@ -342,7 +343,7 @@ def collect_batch(batch: SourceBatch, results: list[PartitionResult], settings: 
         batch.newest = newest_period(period, batch.valid)
     else:  # one partition at a time into local chunks, loaded by DuckDB from disk (as a spilled stream's)
         batch.valid = None
-        batch.spill_dir = Path(tempfile.mkdtemp(prefix=f"eujp-{batch.source}-valid-"))
+        batch.spill_dir = spill_folder(f"eujp-{batch.source}-valid-", settings.spill_dir)
         try:
             for r in results:
                 valid = _valid_rows(store, r, batch.source_version, restamp)

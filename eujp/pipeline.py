@@ -517,7 +517,7 @@ class Stream:
         """The payloads `indices` parsed piece by piece, each piece hash-partitioned by transform_key into
         `buckets` Arrow files, then each bucket read back and transformed as a chunk (`_bounded`); `parsed`
         and `done` as in `_memory_chunk`."""
-        spill = Path(tempfile.mkdtemp(prefix=f"eujp-{self.source.name}-wire-", dir=self.spill_dir))
+        spill = spill_folder(f"eujp-{self.source.name}-wire-", self.spill_dir)
         try:
             for i in indices:
                 payload = self.payloads[i]
@@ -859,10 +859,11 @@ def parse_labels(source: Source, feed: list[RawPayload]) -> pl.DataFrame:
 
 def prepare_source(
     source: Source, payloads: list[RawPayload], countries: pl.DataFrame, batch: SourceBatch,
-    *, step: Step = no_step, limit: int | None = None,
+    *, step: Step = no_step, limit: int | None = None, spill_dir: Path | None = None,
 ) -> SourceBatch:
     """Parse, transform and validate one source's payloads into `batch` (errors are recorded on it).
-    `step` observes each step (see `no_step`).
+    `step` observes each step (see `no_step`); what is spilled goes into a folder of its own under `spill_dir`
+    (a run's Settings.spill_dir; None: the system's temporary folder).
 
     A streamed source comes in chunks (`Stream`): each is transformed and validated alone (validated on a
     thread while the next chunk is parsed and transformed), and, when there is more than one, its valid rows
@@ -889,7 +890,7 @@ def prepare_source(
             folded, folded_version = transform_landings(source, payloads, countries, step=tracked)
             results: Iterator[TransformResult] = iter([folded])
         else:
-            stream = source_stream(source, payloads, countries, step=tracked, limit=limit)
+            stream = source_stream(source, payloads, countries, step=tracked, limit=limit, spill_dir=spill_dir)
             results = stream.chunks()
         reports, rejected, held, conflicts = [], [], [], []
         wire_rows = valid_rows = 0
@@ -916,7 +917,7 @@ def prepare_source(
             held.append(result.valid)
             if len(held) > 1 or spill is not None:  # a second chunk: spill the valid rows, chunk by chunk
                 if spill is None:
-                    spill = Path(tempfile.mkdtemp(prefix=f"eujp-{source.name}-valid-"))
+                    spill = spill_folder(f"eujp-{source.name}-valid-", spill_dir)
                 with tracked("transform"):  # the transform's output, kept on disk until the load
                     for frame in held:
                         spill_chunk(batch, frame, spill)
@@ -961,6 +962,14 @@ def valid_frames(batch: SourceBatch) -> Iterator[pl.DataFrame]:
         yield batch.valid
     for path in batch.chunks:
         yield pl.read_parquet(path)
+
+
+def spill_folder(prefix: str, parent: Path | None = None) -> Path:
+    """A new folder for spilled files, `prefix` + a random part, under `parent` (made if missing; None: the
+    system's temporary folder)."""
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
 
 
 def spill_chunk(batch: SourceBatch, frame: pl.DataFrame, folder: Path) -> None:

@@ -200,13 +200,19 @@ def discard_staging(staging: Path) -> None:
 
 
 def clean_stale_staging(staging_dir: Path, keep: Iterable[Path] = ()) -> list[Path]:
-    """Remove staging files left by killed runs (called by the next run while it holds the lock)."""
+    """Remove staging files left by killed runs (called by the next run while it holds the lock, before it
+    spills anything): their staging links and logs, and the folders they spilled into (`spill/`, where
+    Settings.spill_dir puts a run's spilled chunks)."""
     keep = {p.resolve() for p in keep}
     removed = []
     if staging_dir.is_dir():
         for p in staging_dir.glob("*.duckdb*"):
             if p.resolve() not in keep:
                 p.unlink(missing_ok=True)
+                removed.append(p)
+        for p in sorted((staging_dir / "spill").glob("eujp-*")):
+            if p.resolve() not in keep:
+                shutil.rmtree(p, ignore_errors=True)
                 removed.append(p)
     return removed
 

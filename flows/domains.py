@@ -63,7 +63,7 @@ def prepare_domain(domain: str, settings: Settings, countries: pl.DataFrame) -> 
             continue
         import_validator()
         with progress.step(f"{domain}: parse, transform, validate {source.name}"):
-            batch = prepare(source.name, payloads, countries, batch)
+            batch = prepare(source.name, payloads, countries, batch, spill_dir=settings.spill_dir)
         log_prepared(logger, batch)
         batches.append(batch)
     return batches

@@ -4,6 +4,7 @@ does not)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import polars as pl
 from prefect import get_run_logger, task
@@ -35,8 +36,8 @@ def extract_and_land(source_name: str, settings: Settings) -> tuple[list[RawPayl
 @task(name="parse-transform-validate", cache_policy=NO_CACHE, task_run_name="prepare {source_name}",
       on_failure=[remember_task_failure])
 def prepare(source_name: str, payloads: list[RawPayload], countries: pl.DataFrame,
-            batch: SourceBatch) -> SourceBatch:
-    return prepare_source(get_source(source_name), payloads, countries, batch)
+            batch: SourceBatch, spill_dir: Path | None = None) -> SourceBatch:
+    return prepare_source(get_source(source_name), payloads, countries, batch, spill_dir=spill_dir)
 
 
 @task(name="load-audit-promote", task_run_name="load-audit-promote", cache_policy=NO_CACHE,

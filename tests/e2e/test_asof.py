@@ -174,9 +174,12 @@ def test_as_of_a_step_that_stops_before_its_load_leaves_no_spilled_chunks(prefec
     import flows.backfill
     from flows.backfill import as_of_flow
 
-    spill_root, seen = fail_the_load_after_spilling(monkeypatch, tmp_path, flows.backfill)
+    # the step's warehouse is built in a work folder beside the target: it spills there
+    spill_root = tmp_path / ".day1.duckdb.building-20260305T000000Z-asof04" / "staging" / "spill"
+    temporary, seen = fail_the_load_after_spilling(monkeypatch, tmp_path, flows.backfill, spill_root)
     state = as_of_flow(as_of=D1.isoformat(), warehouse=str(tmp_path / "day1.duckdb"), only_sources=[COMEXT],
                        run_id="20260305T000000Z-asof04", return_state=True)
     assert not state.is_completed()
     assert seen and seen[0] and all(p.startswith(f"eujp-{COMEXT}-valid-") for p in seen[0])  # spilled, then
     assert list(spill_root.glob("eujp-*")) == []
+    assert list(temporary.glob("eujp-*")) == []  # nothing went to the system's temporary folder

@@ -225,11 +225,13 @@ def test_a_run_stopped_before_the_load_leaves_no_spilled_chunks(prefect_server, 
 
     import flows.daily
 
-    spill_root, seen = fail_the_load_after_spilling(monkeypatch, tmp_path, flows.daily)
+    spill_root = tmp_path / "var" / "staging" / "spill"  # beside the warehouse
+    temporary, seen = fail_the_load_after_spilling(monkeypatch, tmp_path, flows.daily, spill_root)
     state, _ = run(tmp_path, run_id="20261124T060000Z-spill1")
     assert not state.is_completed()
     assert seen and seen[0] and all(p.startswith(f"eujp-{COMEXT}-valid-") for p in seen[0])  # spilled, then
     assert list(spill_root.glob("eujp-*")) == []
+    assert list(temporary.glob("eujp-*")) == []  # nothing went to the system's temporary folder
 
 
 def test_a_data_docs_build_that_fails_is_a_warning_and_the_data_are_published(prefect_server, tmp_path, monkeypatch):

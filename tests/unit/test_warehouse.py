@@ -310,3 +310,29 @@ def test_repeated_key_hashes_in_bounded_passes_count_what_one_pass_counts(monkey
                                          run_id="R2") == (len(rows) - 2, 2)
 
 
+
+
+def test_the_next_run_removes_what_a_killed_run_left_in_staging(tmp_path):
+    """A killed run leaves its staging link, its log and the folders it spilled into (Settings.spill_dir); the
+    next run's clean_stale_staging removes them all, but what it is told to keep."""
+    from eujp.config import Settings
+    from eujp.pipeline import spill_folder
+    from eujp.warehouse import clean_stale_staging
+
+    settings = Settings.from_env(warehouse_path=tmp_path / "var" / "warehouse.duckdb")
+    assert settings.spill_dir == tmp_path / "var" / "staging" / "spill"
+    killed = spill_folder("eujp-comext_goods-valid-", settings.spill_dir)  # made with its parents
+    (killed / "000000.parquet").write_bytes(b"PAR1")
+    wire = spill_folder("eujp-comext_goods-wire-", settings.spill_dir)
+    (wire / "0").mkdir()
+    (wire / "0" / "000000-000000.arrow").write_bytes(b"ARROW1")
+    (settings.staging_dir / "20261130T060000Z-dead01.duckdb").write_bytes(b"")
+    (settings.staging_dir / "20261130T060000Z-dead01.duckdb.wal").write_bytes(b"log")
+    kept = settings.staging_dir / "20261201T060000Z-live01.duckdb"
+    kept.write_bytes(b"")
+
+    removed = clean_stale_staging(settings.staging_dir, keep=[kept])
+    assert sorted(p.name for p in removed) == sorted([killed.name, wire.name, "20261130T060000Z-dead01.duckdb",
+                                                      "20261130T060000Z-dead01.duckdb.wal"])
+    assert sorted(p.name for p in settings.staging_dir.rglob("*")) == ["20261201T060000Z-live01.duckdb", "spill"]
+    assert clean_stale_staging(settings.staging_dir, keep=[kept]) == []
