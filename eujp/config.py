@@ -125,6 +125,11 @@ def max_payload_bytes(source: str, env=None) -> tuple[int, str]:
     return int(DEFAULT_MAX_PAYLOAD_MB * 2**20), MAX_PAYLOAD_MB_ENV
 
 
+# the folder of a run's staging folder where it spills (Settings.spill_dir; emptied by the next run:
+# eujp.warehouse.clean_stale_staging)
+SPILL_FOLDER = "spill"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything one run needs to know. Build with `Settings.from_env(**overrides)`."""
@@ -248,7 +253,7 @@ class Settings:
         """Where a run spills what it holds on disk until its load (a streamed source's wire buckets and valid
         chunks): beside the warehouse, like DuckDB's own spill, not in the system's temporary folder (often a
         RAM disk, and never cleaned after a killed run). The next run removes what a killed one left here."""
-        return self.staging_dir / "spill"
+        return self.staging_dir / SPILL_FOLDER
 
 
 def _number(name: str, value: str, kind: type) -> float | int:

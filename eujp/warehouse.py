@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from eujp.config import duckdb_memory_limit
+from eujp.config import SPILL_FOLDER, duckdb_memory_limit
 from eujp.errors import EujpError
 from eujp.incremental import SourceState
 from eujp.memory import release_unused_memory
@@ -201,7 +201,7 @@ def discard_staging(staging: Path) -> None:
 
 def clean_stale_staging(staging_dir: Path, keep: Iterable[Path] = ()) -> list[Path]:
     """Remove staging files left by killed runs (called by the next run while it holds the lock, before it
-    spills anything): their staging links and logs, and the folders they spilled into (`spill/`, where
+    spills anything): their staging links and logs, and the folders they spilled into (SPILL_FOLDER, where
     Settings.spill_dir puts a run's spilled chunks)."""
     keep = {p.resolve() for p in keep}
     removed = []
@@ -210,7 +210,7 @@ def clean_stale_staging(staging_dir: Path, keep: Iterable[Path] = ()) -> list[Pa
             if p.resolve() not in keep:
                 p.unlink(missing_ok=True)
                 removed.append(p)
-        for p in sorted((staging_dir / "spill").glob("eujp-*")):
+        for p in sorted((staging_dir / SPILL_FOLDER).glob("eujp-*")):
             if p.resolve() not in keep:
                 shutil.rmtree(p, ignore_errors=True)
                 removed.append(p)
