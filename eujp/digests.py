@@ -56,9 +56,9 @@ def unit_filter(unit: str | None, keys: Iterable[str], dtype: str | None = None)
     if not keys:
         return "false"
     by_text = f"{unit_key(unit)} IN ({', '.join(sql_string(k) for k in keys)})"
-    if dtype is None or dtype.upper() not in _EXACT_TEXT_TYPES:
+    dtype = (dtype or "").upper()
+    if dtype not in _EXACT_TEXT_TYPES:
         return by_text
-    dtype = dtype.upper()
     values = [k for k in keys if k != NULL_KEY or dtype == "VARCHAR"]  # a text may be NULL_KEY's character itself
     typed = []
     if values:
