@@ -40,7 +40,7 @@ import pyarrow as pa
 
 from eujp.bi import configure_remote, load_extension
 from eujp.config import LAKE_CATALOG_ENV, duckdb_config
-from eujp.digests import partition_digests, unit_filter
+from eujp.digests import RUN_COLUMN, partition_digests, run_markers, unit_filter
 from eujp.errors import PublishError
 from eujp.sql import quote_ident, sql_string
 from eujp.storage import LocalObjectStore, ObjectStore, open_store
@@ -238,10 +238,16 @@ def _columns_by_table(conn: duckdb.DuckDBPyConnection, database: str,
 
 
 def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tables=None,
-                     seconds: float | None = None) -> LakeCommit:
+                     seconds: float | None = None, verify: bool = False) -> LakeCommit:
     """Write the promoted warehouse's tables into the lake as ONE snapshot: only the partition units whose rows
     changed since the lake's last commit are rewritten (new Parquet files; the old ones stay for time travel).
     A run that already committed (a retried publish) with nothing changed since returns its snapshot.
+
+    A fact table, whose rows carry the run that wrote them (eujp.digests.RUN_COLUMN), is first compared by each
+    unit's row count and run marker (`run_markers`, a quarter of a full digest's cost); only the units whose
+    count or marker changed since the last commit are digested (their rows only, found by their row groups'
+    min/max), the others keep the digest the lake recorded. `verify` digests every unit of every table: what
+    sees an edit made outside a run that left the run ids alone (`eujp run --force` passes it).
 
     `seconds` (what is left of the run's publish deadline) bounds each of DuckDB's HTTP requests: a request
     that hangs is given up after about half of it, without retry, and the commit fails (LakeError) instead of
@@ -259,16 +265,22 @@ def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tabl
         conn.execute("BEGIN")
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.{META_SCHEMA}")
         conn.execute(f"CREATE TABLE IF NOT EXISTS {ALIAS}.{META_SCHEMA}.partitions (table_name VARCHAR, "
-                     "part VARCHAR, row_count BIGINT, digest VARCHAR)")
+                     "part VARCHAR, row_count BIGINT, digest VARCHAR, run_marker VARCHAR)")
+        # a lake committed before the run markers: its units have none, so they are digested whole once
+        conn.execute(f"ALTER TABLE {ALIAS}.{META_SCHEMA}.partitions ADD COLUMN IF NOT EXISTS run_marker VARCHAR")
         conn.execute(f"CREATE TABLE IF NOT EXISTS {ALIAS}.{META_SCHEMA}.runs (run_id VARCHAR, committed_at "
                      "TIMESTAMP WITH TIME ZONE)")
         stored: dict[str, dict[str, tuple[int, str]]] = {}
-        for name, part, n, digest in conn.execute(
-                f"SELECT table_name, part, row_count, digest FROM {ALIAS}.{META_SCHEMA}.partitions").fetchall():
+        stored_markers: dict[str, dict[str, str | None]] = {}
+        for name, part, n, digest, marker in conn.execute(
+                f"SELECT table_name, part, row_count, digest, run_marker FROM {ALIAS}.{META_SCHEMA}.partitions"
+        ).fetchall():
             stored.setdefault(name, {})[part] = (n, digest)
+            stored_markers.setdefault(name, {})[part] = marker
         changed: dict[str, dict] = {}
+        restated: set[str] = set()  # tables whose eujp_meta.partitions rows are written again
         digests: dict[str, dict[str, tuple[int, str]]] = {}
-        digest_rows: list[tuple[str, str, int, str]] = []
+        digest_rows: list[tuple[str, str, int, str, str | None]] = []
         in_warehouse, in_lake = _columns_by_table(conn, "wh", "main"), _columns_by_table(conn, ALIAS, "main")
         for table in tables:
             layout = table_layout(table)
@@ -286,15 +298,37 @@ def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tabl
                     conn.execute(f"ALTER TABLE {target} SET PARTITIONED BY ({layout.partition})")
                 _copy_comments(conn, table.name, target)
                 before = {}
-            now = partition_digests(conn, f"wh.main.{quote_ident(table.name)}", layout.unit)
+            source = f"wh.main.{quote_ident(table.name)}"
+            dtype = dict(wanted).get(layout.unit) if layout.unit else None
+            markers: dict[str, tuple[int, str]] = {}
+            # the facts only: their loader writes a row as a new row stamped with the run (upsert_fact); the
+            # ETL records, small, are digested whole (a run re-records its own etl_runs row under its own id)
+            if table.is_fact and layout.unit is not None and RUN_COLUMN in dict(wanted):
+                markers = run_markers(conn, source, layout.unit)
+            if markers and before and not verify:
+                was = stored_markers.get(table.name, {})
+                kept = {k for k, (n, m) in markers.items() if k in before and before[k][0] == n and was.get(k) == m}
+                now = {k: before[k] for k in kept}
+                if not kept:  # no unit to keep (the lake recorded no markers yet): the table, unfiltered
+                    now = partition_digests(conn, source, layout.unit)
+                elif len(kept) < len(markers):
+                    suspect = sorted(set(markers) - kept)
+                    now |= partition_digests(
+                        conn, f"(SELECT * FROM {source} WHERE {unit_filter(layout.unit, suspect, dtype)})",
+                        layout.unit)
+            else:
+                now = partition_digests(conn, source, layout.unit)
             digests[table.name] = now
             rewrite = sorted(k for k, v in now.items() if before.get(k) != v)
             remove = sorted(k for k in before if k not in now)
-            digest_rows += [(table.name, k, n, d) for k, (n, d) in sorted(now.items())]
+            unit_rows = [(table.name, k, n, d, markers[k][1] if k in markers else None)
+                         for k, (n, d) in sorted(now.items())]
+            digest_rows += unit_rows
+            if rewrite or remove or any(m != stored_markers.get(table.name, {}).get(k) for _, k, _, _, m in unit_rows):
+                restated.add(table.name)
             if not rewrite and not remove:
                 continue
             changed[table.name] = {"rewritten": rewrite, "removed": remove}
-            dtype = dict(wanted).get(layout.unit) if layout.unit else None
             if before:  # rows of these units the lake holds now
                 conn.execute(f"DELETE FROM {target} WHERE {unit_filter(layout.unit, rewrite + remove, dtype)}")
             if rewrite:
@@ -306,16 +340,17 @@ def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tabl
             conn.execute("ROLLBACK")
             snapshot = _run_snapshot(conn, run_id)
             return LakeCommit(snapshot[0], snapshot[1], cfg.kind, cfg.data_path, run_id, new=False, digests=digests)
-        if changed:
+        if restated:
             conn.execute(f"DELETE FROM {ALIAS}.{META_SCHEMA}.partitions WHERE table_name IN "
-                         f"(SELECT unnest(?::VARCHAR[]))", [sorted(changed)])
+                         f"(SELECT unnest(?::VARCHAR[]))", [sorted(restated)])
+            rows = [r for r in digest_rows if r[0] in restated]
             conn.register("_digests", pa.table({
-                "table_name": [r[0] for r in digest_rows if r[0] in changed],
-                "part": [r[1] for r in digest_rows if r[0] in changed],
-                "row_count": pa.array([r[2] for r in digest_rows if r[0] in changed], pa.int64()),
-                "digest": [r[3] for r in digest_rows if r[0] in changed]}))
+                "table_name": [r[0] for r in rows], "part": [r[1] for r in rows],
+                "row_count": pa.array([r[2] for r in rows], pa.int64()), "digest": [r[3] for r in rows],
+                "run_marker": pa.array([r[4] for r in rows], pa.string())}))
             try:
-                conn.execute(f"INSERT INTO {ALIAS}.{META_SCHEMA}.partitions SELECT * FROM _digests")
+                conn.execute(f"INSERT INTO {ALIAS}.{META_SCHEMA}.partitions (table_name, part, row_count, digest, "
+                             "run_marker) SELECT table_name, part, row_count, digest, run_marker FROM _digests")
             finally:
                 conn.unregister("_digests")
         conn.execute(f"INSERT INTO {ALIAS}.{META_SCHEMA}.runs VALUES (?, now())", [run_id])

@@ -477,7 +477,8 @@ def commit_lake(settings: Settings, deadline: Deadline, log: logging.Logger = de
         if note:
             log.warning("lake: %s", note)
         try:
-            commit = commit_warehouse(cfg, settings.warehouse_path, settings.run_id, seconds=deadline.remaining())
+            commit = commit_warehouse(cfg, settings.warehouse_path, settings.run_id, seconds=deadline.remaining(),
+                                      verify=settings.force)
         except LakeError as exc:
             if deadline.passed():  # its requests timed out against the deadline: say so
                 raise PublishDeadlineError(f"publishing run {settings.run_id} to {settings.publish_uri} stopped at "

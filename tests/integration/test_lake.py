@@ -66,10 +66,12 @@ def add_month(warehouse: Path, month: str) -> int:
         return conn.execute(f"SELECT count(*) FROM {t} WHERE period_code = ?", [month]).fetchone()[0]
 
 
-def revise(warehouse: Path, month: str, factor: float) -> None:
+def revise(warehouse: Path, month: str, factor: float, run_id: str = "20261126T050000Z-revise") -> None:
+    """A month's figures revised by a run: its rows written again, stamped with the run's id (as the loader's
+    upsert writes them)."""
     with duckdb.connect(str(warehouse)) as conn:
-        conn.execute(f"UPDATE {quote_ident(FACT)} SET value_eur = value_eur * ? WHERE period_code = ?",
-                     [factor, month])
+        conn.execute(f"UPDATE {quote_ident(FACT)} SET value_eur = value_eur * ?, run_id = ? WHERE period_code = ?",
+                     [factor, run_id, month])
 
 
 def test_a_commit_is_one_snapshot_holding_every_table_as_the_warehouse_has_it(lake):
@@ -124,6 +126,83 @@ def test_a_day_with_one_new_month_writes_that_months_files_and_one_snapshot(lake
     conn = reader(cfg)
     assert conn.execute(total.format("")).fetchone()[0] == pytest.approx(2 * old)
     assert conn.execute(total.format(f"AT (VERSION => {second.snapshot_id})")).fetchone()[0] == pytest.approx(old)
+
+
+def test_a_commit_digests_only_the_units_whose_row_count_or_run_marker_changed(lake, monkeypatch):
+    """The fact's rows carry the run that wrote them: the commit after a day digests the day's month only (the
+    rows of that unit, not the table), and still finds a revised month and a month whose rows were deleted."""
+    import eujp.lake
+
+    cfg, warehouse, _ = lake
+    commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
+    digested: list[str] = []
+    real = eujp.lake.partition_digests
+
+    def recording(conn, source, unit):
+        digested.append(source)
+        return real(conn, source, unit)
+
+    monkeypatch.setattr(eujp.lake, "partition_digests", recording)
+    months = _months(warehouse)
+    add_month(warehouse, "2031-01")
+    second = commit_warehouse(cfg, warehouse, "20261125T060000Z-lake02")
+    assert second.changed == {FACT: {"rewritten": ["2031-01"], "removed": []}}
+    of_fact = [s for s in digested if quote_ident(FACT) in s]
+    assert len(of_fact) == 1 and "'2031-01'" in of_fact[0] and not any(m in of_fact[0] for m in months)
+    # the digests it kept are the ones a full digest gives
+    assert second.digests[FACT] == real(reader(cfg), f"{ALIAS}.main.{quote_ident(FACT)}", "period_code")
+
+    digested.clear()
+    revise(warehouse, months[0], 2.0)  # a run's revision: the month's rows carry the run's id
+    with duckdb.connect(str(warehouse)) as conn:  # and a month whose rows a run deleted
+        conn.execute(f"DELETE FROM {quote_ident(FACT)} WHERE period_code = ?", [months[-1]])
+    third = commit_warehouse(cfg, warehouse, "20261126T060000Z-lake03")
+    assert third.changed == {FACT: {"rewritten": [months[0]], "removed": [months[-1]]}}
+    of_fact = [s for s in digested if quote_ident(FACT) in s]
+    assert len(of_fact) == 1 and f"'{months[0]}'" in of_fact[0] and "'2031-01'" not in of_fact[0]
+
+
+def test_an_edit_outside_a_run_that_kept_the_run_ids_is_seen_by_a_verifying_commit(lake):
+    """An UPDATE made by hand that leaves run_id alone changes no row count nor run marker: the day's commit
+    keeps the lake's digest of that month; a verifying commit (`eujp run --force`) digests every unit and
+    rewrites it."""
+    cfg, warehouse, _ = lake
+    commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
+    month = _months(warehouse)[0]
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute(f"UPDATE {quote_ident(FACT)} SET value_eur = value_eur + 1 WHERE period_code = ?", [month])
+    assert commit_warehouse(cfg, warehouse, "20261125T060000Z-lake02").changed == {}
+    verified = commit_warehouse(cfg, warehouse, "20261126T060000Z-lake03", verify=True)
+    assert verified.changed == {FACT: {"rewritten": [month], "removed": []}}
+
+
+def test_a_lake_committed_before_the_run_markers_is_digested_whole_once_then_by_marker(lake, monkeypatch):
+    import eujp.lake
+
+    cfg, warehouse, _ = lake
+    commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
+    conn = duckdb.connect()
+    attach(conn, cfg)
+    conn.execute(f"ALTER TABLE {ALIAS}.eujp_meta.partitions DROP COLUMN run_marker")  # as an older commit left it
+    conn.close()
+    digested: list[str] = []
+    real = eujp.lake.partition_digests
+    monkeypatch.setattr(eujp.lake, "partition_digests",
+                        lambda conn, source, unit: digested.append(source) or real(conn, source, unit))
+    second = commit_warehouse(cfg, warehouse, "20261125T060000Z-lake02")
+    assert second.changed == {}  # the same rows: nothing rewritten, the markers recorded
+    assert f"wh.main.{quote_ident(FACT)}" in digested
+    digested.clear()
+    add_month(warehouse, "2031-01")
+    third = commit_warehouse(cfg, warehouse, "20261126T060000Z-lake03")
+    assert third.changed == {FACT: {"rewritten": ["2031-01"], "removed": []}}
+    assert f"wh.main.{quote_ident(FACT)}" not in digested
+
+
+def _months(warehouse: Path) -> list[str]:
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        return [m for (m,) in conn.execute(f"SELECT DISTINCT period_code FROM {quote_ident(FACT)} "
+                                           "ORDER BY 1").fetchall()]
 
 
 def test_a_table_whose_columns_changed_is_written_again_whole_and_the_others_are_left(lake):
@@ -199,7 +278,7 @@ def test_maintenance_expires_merges_and_cleans_up_but_keeps_what_latest_and_reta
     snapshots = []
     for day, factor in zip(range(24, 28), (1.0, 1.5, 2.0, 3.0), strict=True):
         if factor != 1.0:
-            revise(warehouse, month, factor)
+            revise(warehouse, month, factor, f"202611{day}T050000Z-revise")
         snapshots.append(commit_warehouse(cfg, warehouse, f"202611{day}T060000Z-keep{day}").snapshot_id)
     s1, s2, s3, s4 = snapshots
     # runs s2 (retained, under runs/) and s4 (latest.json) are published; s1 and s3 were pruned from runs/
@@ -228,7 +307,7 @@ def test_maintenance_expires_merges_and_cleans_up_but_keeps_what_latest_and_reta
     # the maintained catalog was published (readers attach this one)
     assert (store_dir / CATALOG_FILE).read_bytes() == cfg.catalog_file.read_bytes()
     # and the next run commits on top of it
-    revise(warehouse, month, 0.5)
+    revise(warehouse, month, 0.5, "20261128T050000Z-revise")
     assert commit_warehouse(cfg, warehouse, "20261128T060000Z-keep28").snapshot_id > result.snapshot_id - 1
 
 

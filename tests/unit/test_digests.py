@@ -7,7 +7,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from eujp.digests import NULL_KEY, WHOLE, partition_digests, unit_filter
+from eujp.digests import NULL_KEY, WHOLE, partition_digests, run_markers, unit_filter
 
 # (type, values) of the unit columns a lake table or a published mart has, and some it could have
 CASES = {
@@ -90,3 +90,20 @@ def test_unit_filter_skips_the_row_groups_without_the_values(conn):
     assert "'2020-05-01'::DATE" in plan.split("Filters:")[1]  # a comparison of the column itself, not of its text
     assert conn.execute(f"SELECT count(*) FROM big WHERE {unit_filter('period', ['2020-05-01'], 'DATE')}"
                         ).fetchone()[0] == 200_000
+
+
+def test_run_markers_change_with_the_runs_that_wrote_a_units_rows_and_not_with_their_values(conn):
+    conn.execute("CREATE TABLE f (period VARCHAR, value DOUBLE, run_id VARCHAR)")
+    conn.executemany("INSERT INTO f VALUES (?, ?, ?)",
+                     [["2025-01", 1.0, "r1"], ["2025-01", 2.0, "r1"], ["2025-02", 3.0, "r1"], [None, 4.0, "r1"]])
+    first = run_markers(conn, "f", "period")
+    assert {k: n for k, (n, _) in first.items()} == {"2025-01": 2, "2025-02": 1, NULL_KEY: 1}
+    conn.execute("UPDATE f SET value = 9, run_id = 'r2' WHERE period = '2025-02'")  # a run rewrote the month
+    second = run_markers(conn, "f", "period")
+    assert second["2025-02"] != first["2025-02"] and second["2025-02"][0] == 1
+    assert {k: v for k, v in second.items() if k != "2025-02"} == {k: v for k, v in first.items() if k != "2025-02"}
+    conn.execute("UPDATE f SET value = 5 WHERE period = '2025-01'")  # by hand, run ids left alone: not seen
+    assert run_markers(conn, "f", "period") == second
+    conn.execute("DELETE FROM f WHERE period = '2025-01' AND value = 5 AND run_id = 'r1' AND rowid = "
+                 "(SELECT min(rowid) FROM f WHERE period = '2025-01')")
+    assert run_markers(conn, "f", "period")["2025-01"][0] == 1
