@@ -13,12 +13,15 @@ time to write it therefore stay flat as the marts grow (tests/integration/test_r
 
 from __future__ import annotations
 
+import hashlib
 import html
 import io
+import json
 import logging
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 import duckdb
@@ -68,6 +71,66 @@ def _svg(fig) -> str:
     svg = buf.getvalue()
     svg = svg[svg.index("<svg"):]  # drop the XML declaration and DOCTYPE
     return re.sub(r"<svg ", '<svg role="img" ', svg, count=1)
+
+
+CHART_RC = {"svg.fonttype": "path", "svg.hashsalt": "eujp-report", "font.size": 10}  # reproducible SVGs
+CHART_CACHE_FOLDER = "report-charts"  # beside the warehouse (eujp.run.run_report)
+
+
+class ChartCache:
+    """The report's charts as drawn, in `folder`, by a digest of what each is drawn from (its name, its rows,
+    this module's code and matplotlib's version): a run whose chart inputs did not change reads the SVG the
+    last report drew instead of drawing it again (the four charts and matplotlib's import: ~1.5 s of a
+    report drawn beside the lake commit, on a day with one new Comext month). The SVGs are reproducible
+    (CHART_RC), so a chart read is the chart that would be drawn. `prune` keeps the files this report used.
+    `folder` None: every chart is drawn."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = None if folder is None else Path(folder)
+        self.used: set[Path] = set()
+        self.drawn: list[str] = []  # the charts drawn (not read)
+
+    def chart(self, name: str, draw, rows: list[dict]) -> str:
+        if self.folder is None:
+            return self._draw(name, draw, rows)
+        key = hashlib.sha256(json.dumps([name, _code_version(), rows], default=str, sort_keys=True).encode())
+        path = self.folder / f"{name}-{key.hexdigest()[:32]}.svg"
+        self.used.add(path)
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError:
+            pass
+        svg = self._draw(name, draw, rows)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.part")
+            tmp.write_text(svg, encoding="utf-8")
+            tmp.replace(path)
+        except OSError as exc:  # a cache that cannot be written costs a drawing next time, nothing else
+            log.warning("report chart %s not kept in %s: %s", name, self.folder, exc)
+        return svg
+
+    def _draw(self, name: str, draw, rows: list[dict]) -> str:
+        from matplotlib import rc_context
+
+        self.drawn.append(name)
+        with rc_context(CHART_RC):
+            return draw(rows)
+
+    def prune(self) -> None:
+        """Remove the kept charts this report did not use (a chart whose inputs changed)."""
+        if self.folder is None or not self.folder.is_dir():
+            return
+        for old in self.folder.glob("*.svg"):
+            if old not in self.used:
+                old.unlink(missing_ok=True)
+
+
+@lru_cache(maxsize=1)
+def _code_version() -> str:
+    from importlib.metadata import version
+
+    return f"{hashlib.sha256(Path(__file__).read_bytes()).hexdigest()} matplotlib {version('matplotlib')}"
 
 
 def _figure(width: float, height: float):
@@ -345,14 +408,15 @@ def _rows_params(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> lis
 
 def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
                   generated_at: datetime | None = None, parquet_href: str = PARQUET_HREF,
-                  reconciliation: dict | None = None, partitioned: dict[str, str] | None = None) -> str:
+                  reconciliation: dict | None = None, partitioned: dict[str, str] | None = None,
+                  charts: ChartCache | None = None) -> str:
     """The report's HTML (a string), from the marts of the warehouse `conn` is attached to; `parquet_href`:
     where a table's published Parquet file is ("{table}" replaced by its name), `partitioned` the tables
     published as a file per value of a column (`ParquetLinks`); `reconciliation`: the run's audit already
-    reconciled this warehouse (eujp.reconcile.to_dict), else it is done here."""
+    reconciled this warehouse (eujp.reconcile.to_dict), else it is done here; `charts`: where the charts
+    drawn before are kept (ChartCache; None: every chart drawn)."""
     links = ParquetLinks(parquet_href, partitioned or {})
-    from matplotlib import rc_context
-
+    charts = charts or ChartCache(None)
     generated_at = generated_at or datetime.now(UTC)
     trade = _rows(conn, "SELECT * FROM mart_trade_annual ORDER BY trade_type, reporter, period_year")
     index = _rows(conn, "SELECT * FROM mart_export_restrictions_index ORDER BY country_scope, index_year")
@@ -364,13 +428,12 @@ def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
     products = products_section(conn, parquet_href, partitioned)
     verdicts = {v: sum(1 for c in claims if c["verdict"] == v) for v in VERDICT_COLOURS}
 
-    with rc_context({"svg.fonttype": "path", "svg.hashsalt": "eujp-report", "font.size": 10}):
-        charts = {
-            "trade": trade_chart(trade),
-            "balance": balance_chart(trade),
-            "restrictions": restrictions_chart(index),
-            "timeline": timeline_chart(timeline),
-        }
+    charts = {
+        "trade": charts.chart("trade", trade_chart, trade),
+        "balance": charts.chart("balance", balance_chart, trade),
+        "restrictions": charts.chart("restrictions", restrictions_chart, index),
+        "timeline": charts.chart("timeline", timeline_chart, timeline),
+    }
 
     trade_table_rows = [r for r in trade if r["trade_type"] in ("goods", "services")]
     parts = [
@@ -435,21 +498,24 @@ def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
 
 def write_report(conn: duckdb.DuckDBPyConnection, out_path: Path, *, run_id: str | None = None,
                  parquet_href: str = PARQUET_HREF, reconciliation: dict | None = None,
-                 partitioned: dict[str, str] | None = None) -> Path:
-    """Write the report of the warehouse `conn` to `out_path` (atomically) and return the path."""
+                 partitioned: dict[str, str] | None = None, chart_cache: Path | None = None) -> Path:
+    """Write the report of the warehouse `conn` to `out_path` (atomically) and return the path; `chart_cache`:
+    the folder of the charts drawn before (ChartCache), None to draw every chart."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.part")
+    charts = ChartCache(chart_cache)
     tmp.write_text(render_report(conn, run_id=run_id, parquet_href=parquet_href, reconciliation=reconciliation,
-                                 partitioned=partitioned), encoding="utf-8")
+                                 partitioned=partitioned, charts=charts), encoding="utf-8")
     tmp.replace(out_path)
+    charts.prune()
     return out_path
 
 
 def write_warehouse_report(warehouse_path: Path, out_path: Path, *, run_id: str | None = None,
                            parquet_href: str = PARQUET_HREF, reconciliation: dict | None = None,
-                           partitioned: dict[str, str] | None = None) -> Path:
+                           partitioned: dict[str, str] | None = None, chart_cache: Path | None = None) -> Path:
     """write_report on a warehouse file opened read-only."""
     with duckdb.connect(str(warehouse_path), read_only=True, config=duckdb_config()) as conn:
         return write_report(conn, out_path, run_id=run_id, parquet_href=parquet_href, reconciliation=reconciliation,
-                            partitioned=partitioned)
+                            partitioned=partitioned, chart_cache=chart_cache)

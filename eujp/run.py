@@ -52,7 +52,7 @@ from eujp.publish import (
     within,
 )
 from eujp.reference import load_reference_tables
-from eujp.report import PARQUET_HREF, write_warehouse_report
+from eujp.report import CHART_CACHE_FOLDER, PARQUET_HREF, write_warehouse_report
 from eujp.schema import DIM_COUNTRY
 from eujp.schema.reference import REFERENCE_TABLES
 from eujp.storage import open_store
@@ -292,7 +292,8 @@ def run_report(settings: Settings, log: logging.Logger = default_log,
     try:
         return write_warehouse_report(settings.warehouse_path, settings.warehouse_path.parent / "report.html",
                                       run_id=settings.run_id, parquet_href=href, reconciliation=reconciliation,
-                                      partitioned=partitioned)
+                                      partitioned=partitioned,
+                                      chart_cache=settings.warehouse_path.parent / CHART_CACHE_FOLDER)
     except Exception as exc:  # noqa: BLE001 - the data matter more than their report
         log.error("report not written: %s: %s", type(exc).__name__, exc)
         return None

@@ -75,3 +75,33 @@ def test_rendered_dom_holds_the_drawn_charts(report, tmp_path):
     for svg in svgs:  # each chart has its drawn paths (lines, bars, text as paths)
         assert svg.count("<path") > 20
     assert dom.count('class="verdict"') == 8
+
+
+def test_charts_whose_inputs_did_not_change_are_read_from_the_last_report_not_drawn(bundled_warehouse, tmp_path):
+    """A run whose chart inputs are unchanged (a day with one new Comext month) reads the charts the last report
+    drew (eujp.report.ChartCache): the page is byte for byte the page drawn anew; a chart whose mart changed
+    is drawn again, alone, and the folder keeps the charts of the last report only."""
+    from datetime import UTC, datetime
+
+    from eujp.report import ChartCache, render_report
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(bundled_warehouse, warehouse)
+    folder, at = tmp_path / "report-charts", datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
+    with duckdb.connect(str(warehouse)) as conn:
+        drawn = render_report(conn, run_id="r1", generated_at=at, charts=ChartCache(None))
+        first = ChartCache(folder)
+        assert render_report(conn, run_id="r1", generated_at=at, charts=first) == drawn
+        first.prune()
+        assert sorted(first.drawn) == ["balance", "restrictions", "timeline", "trade"]
+        again = ChartCache(folder)
+        assert render_report(conn, run_id="r1", generated_at=at, charts=again) == drawn
+        assert again.drawn == []
+        conn.execute("DELETE FROM mart_partnership_timeline WHERE period_year = "
+                     "(SELECT min(period_year) FROM mart_partnership_timeline)")
+        changed = ChartCache(folder)
+        page = render_report(conn, run_id="r1", generated_at=at, charts=changed)
+        changed.prune()
+        assert changed.drawn == ["timeline"] and page != drawn
+        assert page == render_report(conn, run_id="r1", generated_at=at, charts=ChartCache(None))
+    assert len(list(folder.glob("*.svg"))) == 4 and not list(folder.glob(".*"))
