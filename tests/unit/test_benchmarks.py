@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import date
 from pathlib import Path
 
@@ -171,3 +172,32 @@ def test_a_task_step_ends_at_its_finished_line_not_at_its_first_log_line():
         "start -> flow_started": 1.0, "flow_started -> domains_done": 4.0,
         "domains_done -> load_audit_promote_done": 4.0, "load_audit_promote_done -> publish_done": 5.5,
         "publish_done -> exit": 0.5}
+
+
+def test_the_day_benchmark_puts_the_work_folder_back_between_its_days(tmp_path):
+    """benchmarks.incremental_day.freeze / thaw: the store's files hard-linked (written once), the files that
+    change in place (the warehouse) copied, so a day run after thaw starts from the frozen state; median_run
+    reports the median day with every day's time."""
+    from benchmarks.incremental_day import freeze, median_run, thaw
+
+    var, frozen = tmp_path / "var", tmp_path / "frozen"
+    (var / "objectstore" / "lake").mkdir(parents=True)
+    (var / "objectstore" / "lake" / "a.parquet").write_bytes(b"part")
+    (var / "warehouse.duckdb").write_bytes(b"before")
+    freeze(var, frozen)
+    assert (frozen / "objectstore" / "lake" / "a.parquet").stat().st_ino == \
+        (var / "objectstore" / "lake" / "a.parquet").stat().st_ino
+    assert (frozen / "warehouse.duckdb").stat().st_ino != (var / "warehouse.duckdb").stat().st_ino
+    # a day: the warehouse changed in place, a new object, an object replaced by rename
+    with open(var / "warehouse.duckdb", "r+b") as f:
+        f.write(b"AFTER!")
+    (var / "objectstore" / "new.json").write_text("{}")
+    (var / "objectstore" / "lake" / "tmp").write_bytes(b"other")
+    os.replace(var / "objectstore" / "lake" / "tmp", var / "objectstore" / "lake" / "a.parquet")
+    thaw(frozen, var)
+    assert (var / "warehouse.duckdb").read_bytes() == b"before"
+    assert (var / "objectstore" / "lake" / "a.parquet").read_bytes() == b"part"
+    assert not (var / "objectstore" / "new.json").exists()
+    runs = [{"seconds": s, "id": i} for i, s in enumerate([21.0, 18.5, 19.2])]
+    assert median_run(runs) == {"seconds": 19.2, "id": 2, "repeats": [21.0, 18.5, 19.2]}
+    assert median_run(runs[:2])["seconds"] == 18.5
