@@ -12,10 +12,13 @@
 -- Labels: only what a source published: CN8 descriptions from Comext's product codelist (ref_cn8_labels,
 -- landed and loaded with the Comext data; the bundled snapshot carries an excerpt), OECD commodity labels
 -- for HS6.
-WITH cn8_codes AS (  -- the facts' distinct codes, read once; the pattern is then matched per code, not per row
+WITH cn8_codes AS (  -- the facts' distinct codes, read once; the pattern is then matched per code, not per row:
+    -- on the group's value (any_value), which DuckDB cannot push below the GROUP BY into the scan, where it
+    -- matched every row (25.8M fact rows: the query 0.43-0.73 s against 0.26-0.39 s)
     SELECT product_cn8
-    FROM (SELECT DISTINCT product_cn8 FROM fact_goods_trade_product)
-    WHERE regexp_full_match(product_cn8, '[0-9]{8}')
+    FROM fact_goods_trade_product
+    GROUP BY product_cn8
+    HAVING regexp_full_match(any_value(product_cn8), '[0-9]{8}')
 ),
 codes AS (
     SELECT 'CN8' AS product_level, product_cn8 AS product_code, product_cn8 AS cn8
