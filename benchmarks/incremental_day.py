@@ -149,16 +149,9 @@ def freeze(var: Path, dest: Path) -> None:
     writes new Parquet files), every other file copied (the warehouse and the lake's catalog change in
     place). Lets the day run several times from the same state at the cost of the small files."""
     shutil.rmtree(dest, ignore_errors=True)
-    for path in sorted(var.rglob("*")):
-        target = dest / path.relative_to(var)
-        if path.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-        elif path.relative_to(var).parts[0] == STORE_FOLDER:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.link(path, target)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
+    shutil.copytree(var, dest, ignore=lambda folder, names: [STORE_FOLDER] if Path(folder) == var else [])
+    if (var / STORE_FOLDER).is_dir():
+        shutil.copytree(var / STORE_FOLDER, dest / STORE_FOLDER, copy_function=os.link)
 
 
 def thaw(frozen: Path, var: Path) -> None:
@@ -194,7 +187,7 @@ def _runs(history: Path, day: Path, work: Path, env: dict, day_repeats: int = 1)
     runs: dict = {}
     days: list[dict] = []
     plan = [("full", history)] + [("one more month", day)] * day_repeats + [("nothing new", day)]
-    for i, (name, snapshot) in enumerate(plan):
+    for name, snapshot in plan:
         if name == "one more month":
             if not days and day_repeats > 1:
                 freeze(var, frozen)

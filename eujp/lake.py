@@ -289,24 +289,23 @@ def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tabl
             if not wanted:
                 raise LakeError(f"table {table.name} is not in the warehouse {warehouse_path}")
             have = in_lake.get(table.name, [])
-            before = stored.get(table.name, {})
+            before, was = stored.get(table.name, {}), stored_markers.get(table.name, {})
+            source, columns = f"wh.main.{quote_ident(table.name)}", dict(wanted)
             if have != wanted:  # new table, or its columns changed: a new table (older snapshots keep the old one)
                 if have:
                     conn.execute(f"DROP TABLE {target}")
-                conn.execute(f"CREATE TABLE {target} AS FROM wh.main.{quote_ident(table.name)} LIMIT 0")
+                conn.execute(f"CREATE TABLE {target} AS FROM {source} LIMIT 0")
                 if layout.partition:
                     conn.execute(f"ALTER TABLE {target} SET PARTITIONED BY ({layout.partition})")
                 _copy_comments(conn, table.name, target)
                 before = {}
-            source = f"wh.main.{quote_ident(table.name)}"
-            dtype = dict(wanted).get(layout.unit) if layout.unit else None
+            dtype = columns.get(layout.unit) if layout.unit else None
             markers: dict[str, tuple[int, str]] = {}
             # the facts only: their loader writes a row as a new row stamped with the run (upsert_fact); the
             # ETL records, small, are digested whole (a run re-records its own etl_runs row under its own id)
-            if table.is_fact and layout.unit is not None and RUN_COLUMN in dict(wanted):
+            if table.is_fact and layout.unit is not None and RUN_COLUMN in columns:
                 markers = run_markers(conn, source, layout.unit)
             if markers and before and not verify:
-                was = stored_markers.get(table.name, {})
                 kept = {k for k, (n, m) in markers.items() if k in before and before[k][0] == n and was.get(k) == m}
                 now = {k: before[k] for k in kept}
                 if not kept:  # no unit to keep (the lake recorded no markers yet): the table, unfiltered
@@ -324,7 +323,7 @@ def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tabl
             unit_rows = [(table.name, k, n, d, markers[k][1] if k in markers else None)
                          for k, (n, d) in sorted(now.items())]
             digest_rows += unit_rows
-            if rewrite or remove or any(m != stored_markers.get(table.name, {}).get(k) for _, k, _, _, m in unit_rows):
+            if rewrite or remove or any(m != was.get(k) for _, k, _, _, m in unit_rows):
                 restated.add(table.name)
             if not rewrite and not remove:
                 continue
@@ -332,7 +331,7 @@ def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tabl
             if before:  # rows of these units the lake holds now
                 conn.execute(f"DELETE FROM {target} WHERE {unit_filter(layout.unit, rewrite + remove, dtype)}")
             if rewrite:
-                conn.execute(f"INSERT INTO {target} SELECT * FROM wh.main.{quote_ident(table.name)} "
+                conn.execute(f"INSERT INTO {target} SELECT * FROM {source} "
                              f"WHERE {unit_filter(layout.unit, rewrite, dtype)}")
         already = conn.execute(f"SELECT count(*) FROM {ALIAS}.{META_SCHEMA}.runs WHERE run_id = ?",
                                [run_id]).fetchone()[0]

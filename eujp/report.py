@@ -416,7 +416,7 @@ def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
     reconciled this warehouse (eujp.reconcile.to_dict), else it is done here; `charts`: where the charts
     drawn before are kept (ChartCache; None: every chart drawn)."""
     links = ParquetLinks(parquet_href, partitioned or {})
-    charts = charts or ChartCache(None)
+    cache = charts or ChartCache(None)
     generated_at = generated_at or datetime.now(UTC)
     trade = _rows(conn, "SELECT * FROM mart_trade_annual ORDER BY trade_type, reporter, period_year")
     index = _rows(conn, "SELECT * FROM mart_export_restrictions_index ORDER BY country_scope, index_year")
@@ -429,10 +429,10 @@ def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
     verdicts = {v: sum(1 for c in claims if c["verdict"] == v) for v in VERDICT_COLOURS}
 
     charts = {
-        "trade": charts.chart("trade", trade_chart, trade),
-        "balance": charts.chart("balance", balance_chart, trade),
-        "restrictions": charts.chart("restrictions", restrictions_chart, index),
-        "timeline": charts.chart("timeline", timeline_chart, timeline),
+        "trade": cache.chart("trade", trade_chart, trade),
+        "balance": cache.chart("balance", balance_chart, trade),
+        "restrictions": cache.chart("restrictions", restrictions_chart, index),
+        "timeline": cache.chart("timeline", timeline_chart, timeline),
     }
 
     trade_table_rows = [r for r in trade if r["trade_type"] in ("goods", "services")]

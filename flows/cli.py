@@ -132,8 +132,9 @@ def run(
         "EUJP_EUROSTAT_URL, EUJP_COMEXT_URL, EUJP_OECD_URL, EUJP_SIPRI_URL, EUJP_EVENTS_URL; see "
         "docs/live-extraction.md).")] = SourceKind.snapshot,
     force: Annotated[bool, typer.Option("--force", help="Reprocess every source even when it is unchanged "
-                                        "since its last load, rebuild every model, and compare every lake partition by its full "
-                                        "digest; live: full, unconditional extraction.")] = False,
+                                        "since its last load, rebuild every model, and compare every lake "
+                                        "partition by its full digest; live: full, unconditional "
+                                        "extraction.")] = False,
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only these sources (repeatable).")] = None,
     run_id: Annotated[str | None, typer.Option(help="Run id (default: time-based, unique).")] = None,
     dask_address: Annotated[str | None, typer.Option(
