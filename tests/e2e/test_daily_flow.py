@@ -95,6 +95,9 @@ def test_daily_flow_loads_every_table_and_publishes_to_a_folder(prefect_server, 
     assert report.count("<svg") == 4 and "20261124T060000Z-e2e001" in report
     assert (store / "latest" / "report.html").read_text(encoding="utf-8") == report
     assert manifest["files"]["report.html"]
+    # its four charts kept beside the warehouse for the next run (eujp.report.ChartCache), each one in the page
+    kept = list((tmp_path / "var" / "report-charts").glob("*.svg"))
+    assert len(kept) == 4 and all(svg.read_text(encoding="utf-8") in report for svg in kept)
     assert set(manifest["sources"]) == {s.name for s in SOURCES}
     assert manifest["sources"][SIPRI]["source_version"].startswith("2025-03-13")
     # raw landing zone holds every payload, content-addressed

@@ -176,6 +176,28 @@ def test_an_edit_outside_a_run_that_kept_the_run_ids_is_seen_by_a_verifying_comm
     assert verified.changed == {FACT: {"rewritten": [month], "removed": []}}
 
 
+def test_a_forced_run_commits_the_lake_with_every_unit_digested(lake):
+    """`eujp run --force` (Settings.force) makes the publish's lake commit verify: the hand edit the run markers
+    cannot see is found."""
+    from eujp.config import Settings
+    from eujp.publish import Deadline
+    from eujp.run import commit_lake
+
+    cfg, warehouse, store = lake
+    commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
+    shutil.copyfile(cfg.catalog_file, store / CATALOG_FILE)  # published, as publish_run does after the commit
+    month = _months(warehouse)[0]
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute(f"UPDATE {quote_ident(FACT)} SET value_eur = value_eur + 1 WHERE period_code = ?", [month])
+
+    def settings(run_id: str, force: bool) -> Settings:
+        return Settings(warehouse_path=warehouse, publish_uri=str(store), run_id=run_id, force=force)
+
+    assert commit_lake(settings("20261125T060000Z-lake02", False), Deadline.after(600)).changed == {}
+    forced = commit_lake(settings("20261126T060000Z-lake03", True), Deadline.after(600))
+    assert forced.changed == {FACT: {"rewritten": [month], "removed": []}}
+
+
 def test_a_lake_committed_before_the_run_markers_is_digested_whole_once_then_by_marker(lake, monkeypatch):
     import eujp.lake
 
