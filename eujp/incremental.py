@@ -50,6 +50,9 @@ def newest_period(column: str | None, frame: pl.DataFrame | None) -> str | None:
     if values.is_empty():
         return None
     if values.dtype == pl.String:  # period codes: monthly ones outrank annual ones of the same year
+        newest = values.max()
+        if "-" in newest:  # the newest code is monthly: so is the newest monthly one (one pass, no filter)
+            return newest
         monthly = values.filter(values.str.contains("-"))
         return (monthly if not monthly.is_empty() else values).max()
     newest = values.max()

@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import duckdb
 import numpy as np
@@ -257,7 +257,8 @@ def run_transform(source: Source, frame: pl.DataFrame, version: str | None,
 
 # --- payloads in pieces, a bad payload quarantined whole ----------------------------------------------------
 
-READ_BLOCK = 64 << 20  # bytes read at a time from a file-backed payload
+READ_BLOCK = 64 << 20  # bytes read at a time from a file-backed payload (where a block is kept whole)
+SCAN_BLOCK = 1 << 20  # bytes read at a time where only line ends are looked for (a block stays in the CPU cache)
 
 
 def _blocks(payload: RawPayload) -> Iterator[bytes]:
@@ -272,73 +273,92 @@ def _blocks(payload: RawPayload) -> Iterator[bytes]:
             yield block
 
 
-def line_pieces(payload: RawPayload, max_lines: int) -> Iterator[tuple[int, bytes, bytes]]:
-    """(line number of the piece's first line, header line, piece) of a line-oriented payload (SDMX-CSV), in
-    pieces of at most `max_lines` lines after the header line, cut at line ends only, never inside a quoted
-    field (a piece holding an odd number of '"' is carried on). A payload that holds no line end after its
-    header comes as one piece. Memory: one block and one piece. Time: linear: each block's line ends are
-    counted once, and located (their offsets kept) only once the buffer holds `max_lines` of them; each
-    piece is counted for quotes once."""
-    header = b""
-    buf = bytearray()
-    count = 0  # line ends in buf
-    ends = np.empty(0, dtype=np.int64)  # offsets of the line ends in buf[:located]
-    located = 0
-    first = 2
-    for block in _blocks(payload):
-        buf += block
-        if not header:
-            end = buf.find(b"\n")
-            if end < 0:
-                continue
-            header = bytes(buf[:end + 1])
-            del buf[:end + 1]
-            count = buf.count(b"\n")
+def _opened(payload: RawPayload) -> BinaryIO:
+    """The payload as a binary file object: its file, or its bytes in memory (`io.BytesIO` shares them)."""
+    return io.BytesIO(payload.data) if payload.data is not None else open(payload.path, "rb")
+
+
+def _line_ends(block: bytes | bytearray | memoryview) -> np.ndarray:
+    """`block` as an array of booleans, true at each line end (b"\\n")."""
+    return np.frombuffer(block, dtype=np.uint8) == 10
+
+
+def _quotes(block: bytes, quoted: bool, lo: int, hi: int) -> int:
+    """The '"' in block[lo:hi] (none when the block holds none: `quoted` is False)."""
+    return block.count(b'"', lo, hi) if quoted else 0
+
+
+def line_pieces(payload: RawPayload, max_lines: int) -> Iterator[tuple[int, bytes]]:
+    """(line number of the piece's first line, the header line followed by the piece) of a line-oriented
+    payload (SDMX-CSV), in pieces of at most `max_lines` lines after the header line, cut at line ends only,
+    never inside a quoted field (a piece holding an odd number of '"' is carried on to the first line end
+    after which the count is even; when none comes, the rest is the last piece). A payload that holds no line
+    end comes as one piece without a header (line 1).
+
+    Memory: a piece's bytes twice at most, while it is put together (the blocks read, then the piece). Time:
+    linear, one pass: the payload is read in SCAN_BLOCK blocks whose line ends are counted by numpy while
+    they are in the CPU cache; only the block where a piece ends is searched for its offsets, and quotes are
+    counted only in a block that holds one."""
+    with _opened(payload) as f:
+        header = f.readline()
+        if header.endswith(b"\n"):
+            yield from _pieces_after_header(f, header, max_lines)
         else:
-            count += block.count(b"\n")
-        while count >= max_lines:
-            if located < len(buf):
-                view = np.frombuffer(buf, dtype=np.uint8)
-                ends = np.concatenate([ends, np.flatnonzero(view[located:] == 10) + located])
-                del view  # buf is resized below
-                located = len(buf)
-            last = max_lines - 1  # the index of the piece's last line end
-            cut = int(ends[last]) + 1
-            quotes = buf.count(b'"', 0, cut)
-            while quotes % 2 and last + 1 < len(ends):  # a quoted field spans the cut: on to an even count
-                last += 1
-                quotes += buf.count(b'"', cut, int(ends[last]) + 1)
-                cut = int(ends[last]) + 1
-            if quotes % 2:
-                break
-            with memoryview(buf) as view:
-                piece = view[:cut].tobytes()
-            del buf[:cut]
-            ends = ends[last + 1:] - cut
-            located -= cut
-            count -= last + 1
-            yield first, header, piece
-            first += last + 1
+            yield 1, header
     if payload.data is None:
         payload._check_file()  # the file did not change while it was read
-    if not header:
-        yield 1, b"", bytes(buf)
-    elif buf or first == 2:
-        yield first, header, bytes(buf)
+
+
+def _pieces_after_header(f: BinaryIO, header: bytes, max_lines: int) -> Iterator[tuple[int, bytes]]:
+    """line_pieces of the rest of `f`, each piece led by `header`."""
+    first = 2
+    pending: list[bytes | memoryview] = []  # read since the last piece
+    pending_lines = pending_quotes = 0
+    while block := f.read(SCAN_BLOCK):
+        is_end = _line_ends(block)
+        lines = int(np.count_nonzero(is_end))
+        quoted = block.find(b'"') >= 0
+        ends: np.ndarray | None = None  # offsets of the block's line ends, found once a piece ends in it
+        used = 0  # line ends of the block in pieces already
+        start = 0  # offset of the block's first byte not in a piece yet
+        while lines - used >= max(max_lines - pending_lines, 1):
+            if ends is None:
+                ends = np.flatnonzero(is_end)
+            k = used + max(max_lines - pending_lines, 1) - 1  # the index of the earliest line end to cut at
+            cut = int(ends[k]) + 1
+            parity = pending_quotes + _quotes(block, quoted, start, cut)
+            while parity % 2 and k + 1 < lines:  # a quoted field spans the cut: on to an even count
+                k += 1
+                parity += _quotes(block, quoted, cut, int(ends[k]) + 1)
+                cut = int(ends[k]) + 1
+            if parity % 2:  # no line end of this block closes the field: the piece goes on in the next
+                break
+            piece = b"".join([header, *pending, memoryview(block)[start:cut]])
+            piece_lines = pending_lines + k + 1 - used
+            pending, pending_lines, pending_quotes = [], 0, 0  # the blocks are released before the piece is read
+            used, start = k + 1, cut
+            yield first, piece
+            del piece  # not held while the next piece is put together
+            first += piece_lines
+        if start < len(block):
+            pending.append(memoryview(block)[start:] if start else block)
+            pending_lines += lines - used
+            pending_quotes += _quotes(block, quoted, start, len(block))
+    if pending or first == 2:
+        yield first, b"".join([header, *pending])
 
 
 def count_data_lines(payload: RawPayload) -> int:
     """Lines after the first (the header) of a payload, a last line without its line end included: the rows
-    a line-oriented payload holds (and the rows in of a payload that is quarantined whole)."""
-    if payload.data is not None:  # in memory: counted where it is, not copied in blocks
-        data = payload.data
-        lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
-        return max(lines - 1, 0)
-    lines, last = 0, b"\n"
-    for block in _blocks(payload):
-        lines += block.count(b"\n")
-        last = block[-1:]
-    if last != b"\n":
+    a line-oriented payload holds (and the rows in of a payload that is quarantined whole). Read in
+    SCAN_BLOCK blocks into one buffer, line ends counted by numpy."""
+    buffer = bytearray(SCAN_BLOCK)
+    lines, size, last = 0, 0, 10
+    with _opened(payload) as f:
+        while n := f.readinto(buffer):
+            lines += int(np.count_nonzero(_line_ends(memoryview(buffer)[:n])))
+            size, last = size + n, buffer[n - 1]
+    if size and last != 10:
         lines += 1
     return max(lines - 1, 0)
 
@@ -391,7 +411,7 @@ class Stream:
     (`_fail_or_quarantine`).
 
     When all the wire rows fit in one chunk, they are transformed together: exactly the whole-batch
-    transform. Otherwise, for a source with wire groups (`Source.wire_groups`, Comext: TIME_PERIOD), that one
+    transform. A single payload over `limit` is spilled (below). Otherwise, for a source with wire groups (`Source.wire_groups`, Comext: TIME_PERIOD), that one
     column (and the version column) of each payload is read alone first (a scan, `_plan`): payloads that share
     a value of it may share a key and are one group; payloads that share none cannot. Groups, in payload
     order, are packed into chunks of at most `limit` wire rows, parsed in memory and transformed, nothing
@@ -401,7 +421,7 @@ class Stream:
     spilled, as without wire groups).
 
     Spilled (a source without wire groups, or a group over the limit): each parsed piece is split by a hash
-    of the source's `transform_key` into `ceil(rows / (0.8 * limit))` buckets spilled to Arrow IPC files
+    of the source's `transform_key` into `ceil(rows / (0.8 * limit))` buckets spilled to Parquet files
     under `spill_dir`, and each bucket is one chunk (a bucket over `limit` rows is split again with another
     hash).
 
@@ -437,11 +457,14 @@ class Stream:
         if lines is not None and lines <= self.limit:  # one piece: the payload as it is, never copied in pieces
             yield _parse_one(self.source, payload)
             return
-        for first, header, piece in line_pieces(payload, self.limit):
+        for first, piece in line_pieces(payload, self.limit):
             try:
-                yield self.source.parse(header + piece)
+                parsed = self.source.parse(piece)
             except ParseError as exc:
                 raise _relocated(exc, payload, first) from exc
+            del piece  # neither the piece nor its rows are held while the next piece is read
+            yield parsed
+            del parsed
 
     def _fail_or_quarantine(self, payload: RawPayload, exc: ParseError) -> None:
         """Quarantine a payload that failed to parse, unless it is the source's only one, or the source is a
@@ -461,7 +484,8 @@ class Stream:
         if total <= self.limit:
             yield from self._in_memory()
         else:
-            plan = self._plan(lines) if self.source.wire_groups is not None else None
+            # one payload over the limit has nothing to share its keys with: it is spilled without a scan
+            plan = self._plan(lines) if self.source.wire_groups is not None and len(self.payloads) > 1 else None
             if plan is None:
                 yield from self._spilled_all(math.ceil(total / (0.8 * self.limit)))
             else:
@@ -529,18 +553,18 @@ class Stream:
                             self._spill(piece.frame, spill, f"{i:06d}-{j:06d}", buckets)
                         del piece
                 except ParseError as exc:
-                    for leftover in spill.glob(f"*/{i:06d}-*.arrow"):
+                    for leftover in spill.glob(f"*/{i:06d}-*.parquet"):
                         leftover.unlink()
                     self._fail_or_quarantine(payload, exc)
                     continue
                 parsed(i, mine)
             done()
             for bucket in range(buckets):
-                files = sorted((spill / str(bucket)).glob("*.arrow"))
+                files = sorted((spill / str(bucket)).glob("*.parquet"))
                 if not files:
                     continue
                 with self.step("parse"):
-                    wire = pl.concat([pl.read_ipc(f) for f in files], how="diagonal_relaxed")
+                    wire = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
                 for f in files:
                     f.unlink()
                 yield from self._bounded(wire, seed=1)
@@ -698,10 +722,11 @@ class Stream:
 
     def _spill(self, frame: pl.DataFrame, spill: Path, name: str, buckets: int) -> None:
         bucket = self._hash(frame, buckets, seed=0)
-        for (b,), part in frame.with_columns(bucket.alias("__bucket")).partition_by("__bucket", as_dict=True).items():
+        for (b,), part in frame.with_columns(bucket.alias("__bucket")).partition_by("__bucket", as_dict=True,
+                                                                                 include_key=False).items():
             folder = spill / str(b)
             folder.mkdir(exist_ok=True)
-            part.drop("__bucket").write_ipc(folder / f"{name}.arrow", compression="lz4")
+            part.write_parquet(folder / f"{name}.parquet", compression="lz4", statistics=False)
 
     def _hash(self, frame: pl.DataFrame, buckets: int, seed: int) -> pl.Expr:
         key = [c for c in self.source.transform_key if c in frame.columns] or frame.columns

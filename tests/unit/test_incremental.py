@@ -145,6 +145,9 @@ def test_period_helpers():
     assert later_period(None, "2024") == "2024" and later_period("2025-06", "2025-01") == "2025-06"
     frame = pl.DataFrame({"period_code": ["2024", "2025-06", "2025-01"]})
     assert newest_period(COMEXT.period_column, frame) == "2025-06"
+    later_year = pl.DataFrame({"period_code": ["2025-06", "2026", None, "2025-01"]})  # monthly outranks annual
+    assert newest_period(COMEXT.period_column, later_year) == "2025-06"
+    assert newest_period(COMEXT.period_column, pl.DataFrame({"period_code": ["2024", "2025"]})) == "2025"
     events = pl.DataFrame({"event_date": [date(2024, 11, 1), date(2008, 2, 5)]})
     assert newest_period(EVENTS.period_column, events) == "2024-11-01"
     assert newest_period(GOODS.period_column, pl.DataFrame({"period_year": []}, schema={"period_year": pl.Int32}))\

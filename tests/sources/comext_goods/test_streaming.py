@@ -91,13 +91,13 @@ def test_line_pieces_cut_at_line_ends_and_put_the_pieces_back_together(max_lines
     header = HEADER.replace("\r\n", end)
     body = "".join(f"ESTAT:DS-045409(1.0),14/08/26 11:00:00,{row(value=str(i))}{end}" for i in range(7))
     pieces = list(line_pieces(RawPayload("comext_goods", "p", (header + body).encode(), "x"), max_lines))
-    assert all(h == header.encode() for _, h, _ in pieces)
-    assert b"".join(p for _, _, p in pieces) == body.encode()
-    assert [first for first, _, _ in pieces] == list(range(2, 9, max_lines))[:len(pieces)]
-    assert max(p.count(b"\n") for _, _, p in pieces) <= max_lines
+    assert all(p.startswith(header.encode()) for _, p in pieces)
+    assert b"".join(p.removeprefix(header.encode()) for _, p in pieces) == body.encode()
+    assert [first for first, _ in pieces] == list(range(2, 9, max_lines))[:len(pieces)]
+    assert max(p.count(b"\n") - 1 for _, p in pieces) <= max_lines
     # a quoted field holding a line end is never cut
     quoted = (header + 'ESTAT:DS-045409(1.0),"14/08/26\n11:00:00",' + row() + end + body).encode()
-    assert all(p.count(b'"') % 2 == 0 for _, _, p in line_pieces(RawPayload("comext_goods", "q", quoted, "x"), 1))
+    assert all(p.count(b'"') % 2 == 0 for _, p in line_pieces(RawPayload("comext_goods", "q", quoted, "x"), 1))
 
 
 def test_a_bad_payload_among_several_is_quarantined_by_name_and_the_others_load(countries):
@@ -264,6 +264,27 @@ def test_a_group_over_the_limit_is_still_spilled_and_gives_the_one_batch_result(
     assert_same(chunked, one)  # the repeated row of 2024-03 judged as in one batch
 
 
+def test_the_only_payload_over_the_limit_is_spilled_without_a_scan(countries, tmp_path, monkeypatch):
+    """A source's only payload has no other payload to share a key with: it is spilled as it is parsed, its
+    month column never scanned first (a second read of the whole payload); the one-batch result."""
+    from eujp import pipeline
+
+    wide = month_payload("wide", [f"2024-{m:02d}" for m in range(1, 7)], stamp="01/08/26 11:00:00",
+                         extra=[row(period="2024-03", value="5")])
+    (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
+    one = stream_all([wide], countries, 1000, tmp_path / "one")
+
+    def no_scan(self, payload):
+        raise AssertionError(f"{payload.name} scanned")
+
+    monkeypatch.setattr(pipeline.Stream, "_scan", no_scan)
+    chunked = stream_all([wide], countries, 30, tmp_path / "chunked")
+    assert [n for n in chunked[1] if n.startswith("eujp-comext_goods-wire-")]
+    assert len(chunked[0].chunk_wire_rows) > 2 and max(chunked[0].chunk_wire_rows) <= 30
+    assert chunked[0].version == "2026-08-01T11:00:00"
+    assert_same(chunked, one)
+
+
 def test_a_payload_that_fails_its_parse_is_quarantined_whole_and_does_not_stamp_the_batch(countries, tmp_path):
     """In grouped chunks: an HTML page (its month column cannot be read) and a month file cut mid-row (it
     scans, its parse fails) that carries the latest stamp are quarantined by name; the batch's version is
@@ -291,7 +312,7 @@ def test_line_pieces_read_in_small_blocks_gives_the_pieces_of_the_reference(monk
     them): the pieces of the plain quadratic algorithm line_pieces had (below), for in-memory and file payloads."""
     import eujp.pipeline
 
-    monkeypatch.setattr(eujp.pipeline, "READ_BLOCK", block)
+    monkeypatch.setattr(eujp.pipeline, "SCAN_BLOCK", block)
     lines = [f"ESTAT:DS-045409(1.0),14/08/26 11:00:00,{row(value=str(i))}\r\n" for i in range(9)]
     lines[2] = 'ESTAT:DS-045409(1.0),"14/08/26\n11:00\n:00",' + row() + "\r\n"
     lines[6] = 'ESTAT:DS-045409(1.0),"a ""quoted"" stamp\r\nover two lines",' + row() + "\n"
@@ -304,7 +325,29 @@ def test_line_pieces_read_in_small_blocks_gives_the_pieces_of_the_reference(monk
     assert list(line_pieces(p, max_lines)) == reference_pieces(data, max_lines)
 
 
-def reference_pieces(data: bytes, max_lines: int) -> list[tuple[int, bytes, bytes]]:
+@pytest.mark.parametrize("seed", range(6))
+def test_line_pieces_of_random_lines_and_quotes_are_the_reference_pieces(monkeypatch, seed):
+    """Lines of random lengths, some with quoted fields over line ends, read in random block sizes: the
+    pieces of the reference, whatever the block where a piece or a quoted field ends."""
+    import random
+
+    import eujp.pipeline
+
+    rng = random.Random(seed)
+    monkeypatch.setattr(eujp.pipeline, "SCAN_BLOCK", rng.choice([1, 5, 17, 64, 301]))
+    lines = []
+    for i in range(rng.randint(0, 60)):
+        text = "x" * rng.randint(0, 40)
+        if rng.random() < 0.1:
+            text = '"' + text + "\n" + "y" * rng.randint(0, 30) + '"'
+        lines.append(f"{i},{text}" + rng.choice(["\n", "\r\n"]))
+    data = ("a,b\n" + "".join(lines) + ("tail" if rng.random() < 0.5 else "")).encode()
+    for max_lines in (1, 2, 7, 100):
+        assert list(line_pieces(RawPayload("comext_goods", "r", data, "x"), max_lines)) == \
+            reference_pieces(data, max_lines)
+
+
+def reference_pieces(data: bytes, max_lines: int) -> list[tuple[int, bytes]]:
     """line_pieces as it was before it kept the line ends it found (every line end of the buffer searched again
     after each block): here on the whole payload as one block, which gives the same pieces."""
     import numpy as np
@@ -322,10 +365,10 @@ def reference_pieces(data: bytes, max_lines: int) -> list[tuple[int, bytes, byte
                 break
         piece = bytes(buf[:cut])
         del buf[:cut]
-        pieces.append((first, header, piece))
+        pieces.append((first, header + piece))
         first += piece.count(b"\n")
     if buf or first == 2:
-        pieces.append((first, header, bytes(buf)))
+        pieces.append((first, header + bytes(buf)))
     return pieces
 
 
@@ -382,7 +425,11 @@ def test_a_payload_within_the_limit_is_parsed_as_it_is_and_only_a_longer_one_is_
     assert one[2].height == 60 // 2
 
 
-def test_count_data_lines_in_memory_and_in_a_file_agree(tmp_path):
+@pytest.mark.parametrize("block", [1, 2, 1 << 20])
+def test_count_data_lines_in_memory_and_in_a_file_agree(tmp_path, monkeypatch, block):
+    import eujp.pipeline
+
+    monkeypatch.setattr(eujp.pipeline, "SCAN_BLOCK", block)
     for data in (b"", b"h\n", b"h", b"h\na", b"h\na\n", b"h\r\na\r\nb\r\n", b"h\na\nb"):
         (tmp_path / "p.csv").write_bytes(data)
         in_memory = RawPayload(source="comext_goods", name="p.csv", data=data, url="memory:p.csv")
