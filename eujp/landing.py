@@ -193,15 +193,29 @@ def raw_key(source: str, day: date, sha256: str, ext: str) -> str:
     return f"raw/{source}/{day.isoformat()}/{sha256}.{ext}"
 
 
+# A snapshot file up to this size is landed from memory (one read, hashed and stored from it); a larger one is
+# hashed in blocks and stored from its file, so that no payload file is ever held whole (bulk files).
+LAND_WHOLE_BYTES = 256 << 20
+
+
 def land(store: ObjectStore, payload: RawPayload, day: date, ext: str) -> str:
     """Store the payload (once) and its metadata; return the payload's key. A snapshot file whose sha256 is
     known for its stat (`RawPayload.digests`) and already landed that day is not read."""
     known = payload.known_sha256()
     if known is not None and store.exists(key := raw_key(payload.source, day, known, ext)):
         pass
-    else:
-        data, digest = payload.read_and_hash()  # the key is the hash of the very bytes stored
-        key = raw_key(payload.source, day, digest, ext)
+    elif payload.data is None and payload.size > LAND_WHOLE_BYTES:  # hashed in blocks, stored from the file
+        payload._check_file()
+        key = raw_key(payload.source, day, payload.sha256, ext)
+        if not store.exists(key):
+            stored = store.put_file(key, payload.path)
+            if stored.sha256 != payload.sha256 or payload._file_stat() != payload._stat:
+                store.delete([key])  # the key is the hash of the very bytes stored
+                raise ExtractError(f"{payload.source}: {payload.path} changed while this run was reading it; "
+                                   "run again once the file is complete")
+    else:  # in memory, or a file small enough to be read once, hashed and stored from memory
+        data, digest = payload.read_and_hash()
+        key = raw_key(payload.source, day, digest, ext)  # the key is the hash of the very bytes stored
         if not store.exists(key):
             store.put_bytes(key, data)
         del data

@@ -105,13 +105,16 @@ class LocalObjectStore:
         return self._write_file(key, path)
 
     def _write_file(self, key: str, path: Path) -> StoredObject:
-        def copy(f):
+        source = hashlib.sha256()
+
+        def copy(f):  # the source is hashed as it is copied: one read of it
             with open(path, "rb") as src:
                 while chunk := src.read(CHUNK):
+                    source.update(chunk)
                     f.write(chunk)
 
         written = self._write_atomic(key, copy)
-        digest, expected = sha256_file(written), sha256_file(path)
+        digest, expected = sha256_file(written), source.hexdigest()
         if digest != expected:
             raise PublishError(f"checksum mismatch after writing {key}: {digest} != {expected}")
         return StoredObject(key, written.stat().st_size, digest)

@@ -240,3 +240,41 @@ def test_duckdb_memory_limit_is_configurable_and_checked(tmp_path, monkeypatch):
     monkeypatch.setenv("EUJP_DUCKDB_MEMORY_LIMIT", "2GB'; DROP TABLE x; --")
     with pytest.raises(ValueError, match="EUJP_DUCKDB_MEMORY_LIMIT must be a size"):
         connect(tmp_path / "w.duckdb")
+
+
+def test_a_snapshot_file_over_the_landing_bound_is_landed_from_the_file_never_read_whole(tmp_path, monkeypatch):
+    """A bulk file can be larger than memory: over LAND_WHOLE_BYTES (here 0), its landing hashes it in blocks
+    and the store copies it from the file; no step reads it whole. A file rewritten between its hash and its
+    copy leaves no object under the hash it no longer has."""
+    from pathlib import Path
+
+    import eujp.landing
+    from eujp.extract import read_snapshot
+
+    monkeypatch.setattr(eujp.landing, "LAND_WHOLE_BYTES", 0)
+
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    path = snap / "security_events.csv"
+    body = b"date,precision\r\n" * 5000
+    path.write_bytes(body)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} read whole"))
+    [payload] = read_snapshot(EVENTS, snap)
+    store = LocalObjectStore(tmp_path / "store")
+    key = land(store, payload, date(2026, 11, 24), "csv")
+    assert key.endswith(f"/{hashlib.sha256(body).hexdigest()}.csv")
+    with open(tmp_path / "store" / key, "rb") as f:
+        assert f.read() == body
+
+    path.write_bytes(body.replace(b"date", b"DATE", 1) + b"x")  # a new file ...
+    [changed] = read_snapshot(EVENTS, snap)
+    real_put_file = LocalObjectStore.put_file
+
+    def rewritten_meanwhile(self, key, source, content_type=None):
+        source.write_bytes(body)  # ... rewritten by a writer after the run hashed it
+        return real_put_file(self, key, source, content_type)
+
+    monkeypatch.setattr(LocalObjectStore, "put_file", rewritten_meanwhile)
+    with pytest.raises(ExtractError, match="changed while this run was reading it"):
+        land(store, changed, date(2026, 11, 24), "csv")
+    assert not (tmp_path / "store" / key.replace(hashlib.sha256(body).hexdigest(), changed.sha256)).exists()
