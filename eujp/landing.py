@@ -133,8 +133,11 @@ class RawPayload:
 
     def _check_file(self) -> None:
         if self._file_stat() != self._stat:
-            raise ExtractError(f"{self.source}: {self.path} changed while this run was reading it; run again "
-                               "once the file is complete")
+            raise self._changed()
+
+    def _changed(self) -> ExtractError:
+        return ExtractError(f"{self.source}: {self.path} changed while this run was reading it; run again once the "
+                            "file is complete")
 
     @property
     def size(self) -> int:
@@ -211,8 +214,7 @@ def land(store: ObjectStore, payload: RawPayload, day: date, ext: str) -> str:
             stored = store.put_file(key, payload.path)
             if stored.sha256 != payload.sha256 or payload._file_stat() != payload._stat:
                 store.delete([key])  # the key is the hash of the very bytes stored
-                raise ExtractError(f"{payload.source}: {payload.path} changed while this run was reading it; "
-                                   "run again once the file is complete")
+                raise payload._changed()
     else:  # in memory, or a file small enough to be read once, hashed and stored from memory
         data, digest = payload.read_and_hash()
         key = raw_key(payload.source, day, digest, ext)  # the key is the hash of the very bytes stored

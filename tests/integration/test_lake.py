@@ -91,6 +91,9 @@ def test_a_commit_is_one_snapshot_holding_every_table_as_the_warehouse_has_it(la
     comment = conn.execute("SELECT comment FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
                            [ALIAS, FACT]).fetchone()[0]
     assert comment == MONTHLY.table.description
+    columns = dict(conn.execute("SELECT column_name, comment FROM duckdb_columns() WHERE database_name = ? AND "
+                                "table_name = ?", [ALIAS, FACT]).fetchall())
+    assert columns == {c: MONTHLY.table.docs.get(c) for c in columns} and any(columns.values())
     # the monthly fact is partitioned by its period: one folder per month, nothing else
     months = {r[0] for r in conn.execute(f"SELECT DISTINCT period_code FROM wh.{quote_ident(FACT)}").fetchall()}
     folders = {f.split("/")[3] for f in data_files(store) if f.startswith(f"lake/main/{FACT}/")}

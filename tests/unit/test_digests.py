@@ -7,7 +7,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from eujp.digests import NULL_KEY, WHOLE, partition_digests, run_markers, unit_filter
+from eujp.digests import NULL_KEY, WHOLE, digests_and_markers, partition_digests, run_markers, unit_filter
 
 # (type, values) of the unit columns a lake table or a published mart has, and some it could have
 CASES = {
@@ -107,3 +107,13 @@ def test_run_markers_change_with_the_runs_that_wrote_a_units_rows_and_not_with_t
     conn.execute("DELETE FROM f WHERE period = '2025-01' AND value = 5 AND run_id = 'r1' AND rowid = "
                  "(SELECT min(rowid) FROM f WHERE period = '2025-01')")
     assert run_markers(conn, "f", "period")["2025-01"][0] == 1
+
+
+def test_digests_and_markers_are_the_two_from_one_scan(conn):
+    conn.execute("CREATE TABLE f (period DATE, value DOUBLE, run_id VARCHAR)")
+    conn.executemany("INSERT INTO f VALUES (?, ?, ?)", [["2025-01-01", 1.0, "r1"], ["2025-01-01", None, "r2"],
+                                                         ["2025-02-01", 3.0, "r1"], [None, 4.0, None]])
+    assert digests_and_markers(conn, "f", "period") == (partition_digests(conn, "f", "period"),
+                                                         run_markers(conn, "f", "period"))
+    conn.execute("DELETE FROM f")
+    assert digests_and_markers(conn, "f", "period") == ({}, {})
