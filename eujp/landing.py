@@ -197,7 +197,7 @@ def raw_key(source: str, day: date, sha256: str, ext: str) -> str:
 
 
 # A snapshot file up to this size is landed from memory (one read, hashed and stored from it); a larger one is
-# hashed in blocks and stored from its file, so that no payload file is ever held whole (bulk files).
+# hashed in blocks and stored from its file, so that no payload file is ever held whole (one wide payload).
 LAND_WHOLE_BYTES = 256 << 20
 
 

@@ -243,7 +243,7 @@ def test_duckdb_memory_limit_is_configurable_and_checked(tmp_path, monkeypatch):
 
 
 def test_a_snapshot_file_over_the_landing_bound_is_landed_from_the_file_never_read_whole(tmp_path, monkeypatch):
-    """A bulk file can be larger than memory: over LAND_WHOLE_BYTES (here 0), its landing hashes it in blocks
+    """A payload file can be larger than memory: over LAND_WHOLE_BYTES (here 0), its landing hashes it in blocks
     and the store copies it from the file; no step reads it whole. A file rewritten between its hash and its
     copy leaves no object under the hash it no longer has."""
     from pathlib import Path
