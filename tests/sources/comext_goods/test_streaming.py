@@ -264,6 +264,36 @@ def test_a_group_over_the_limit_is_still_spilled_and_gives_the_one_batch_result(
     assert_same(chunked, one)  # the repeated row of 2024-03 judged as in one batch
 
 
+def test_spilled_payloads_with_their_own_constant_columns_give_the_one_batch_result(countries, tmp_path,
+                                                                                   monkeypatch):
+    """Two payloads over the limit that share months are spilled together: each piece's constant text columns
+    (DATAFLOW, LAST UPDATE, freq) are left out of its files and put back when they are read, each file with
+    its own payload's values: the rows, the quarantine's raw records and the version are the one batch's."""
+    months = [f"2024-{m:02d}" for m in range(1, 5)]
+    first = month_payload("first", months, stamp="01/08/26 11:00:00", extra=[row(period="2024-02", value="x")])
+    second = month_payload("second", months, stamp="02/08/26 11:00:00", value="7",
+                           extra=[row(period="2024-03", value="-1")])
+    written: list[list[str]] = []
+    real_write = pl.DataFrame.write_parquet
+
+    def noted(frame, path, *args, **kwargs):
+        written.append(frame.columns)
+        return real_write(frame, path, *args, **kwargs)
+
+    (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
+    one = stream_all([first, second], countries, 1000, tmp_path / "one")
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", noted)
+    chunked = stream_all([first, second], countries, 20, tmp_path / "chunked")
+    spilled = [c for c in written if "TIME_PERIOD" in c]
+    assert spilled and all(not {"DATAFLOW", "LAST UPDATE", "freq"} & set(c) for c in spilled)
+    assert len(chunked[0].chunk_wire_rows) > 2 and max(chunked[0].chunk_wire_rows) <= 20
+    assert chunked[0].version == "2026-08-02T11:00:00"
+    stamps = {json.loads(r[1])["LAST UPDATE"] for r in chunked[3].iter_rows()}
+    assert stamps == {"01/08/26 11:00:00", "02/08/26 11:00:00"}  # each rejected row with its own payload's
+    assert_same(chunked, one)
+    assert chunked[0]._left_out == {}  # every file read back
+
+
 def test_the_only_payload_over_the_limit_is_spilled_without_a_scan(countries, tmp_path, monkeypatch):
     """A source's only payload has no other payload to share a key with: it is spilled as it is parsed, its
     month column never scanned first (a second read of the whole payload); the one-batch result."""
