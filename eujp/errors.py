@@ -32,6 +32,11 @@ class PublishError(EujpError):
     """Objects could not be uploaded or verified: `latest` was not moved."""
 
 
+class ChecksumMismatchError(PublishError):
+    """What a store wrote, or read to upload, is not the content its caller had hashed: the source file changed
+    in between, or the write is corrupt."""
+
+
 class ExtractError(EujpError):
     """A source could not be fetched."""
 

@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
 
-from eujp.errors import ExtractError
+from eujp.errors import ChecksumMismatchError, ExtractError
 from eujp.storage import ObjectStore
 
 DIGESTS_FILE = "snapshot-digests.json"  # beside the warehouse (eujp.pipeline.fetch_payloads)
@@ -211,15 +211,17 @@ def land(store: ObjectStore, payload: RawPayload, day: date, ext: str) -> str:
         payload._check_file()
         key = raw_key(payload.source, day, payload.sha256, ext)
         if not store.exists(key):
-            stored = store.put_file(key, payload.path)
-            if stored.sha256 != payload.sha256 or payload._file_stat() != payload._stat:
-                store.delete([key])  # the key is the hash of the very bytes stored
-                raise payload._changed()
+            try:  # the store checks what it stored against the hash (the key is the hash of the very bytes stored)
+                store.put_file(key, payload.path, sha256=payload.sha256)
+                payload._check_file()
+            except (ChecksumMismatchError, ExtractError):
+                store.delete([key])
+                raise payload._changed() from None
     else:  # in memory, or a file small enough to be read once, hashed and stored from memory
         data, digest = payload.read_and_hash()
         key = raw_key(payload.source, day, digest, ext)  # the key is the hash of the very bytes stored
         if not store.exists(key):
-            store.put_bytes(key, data)
+            store.put_bytes(key, data, sha256=digest)
         del data
     meta_key = key.rsplit(".", 1)[0] + ".meta.json"
     if not store.exists(meta_key):

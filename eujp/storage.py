@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from eujp.errors import PublishError
+from eujp.errors import ChecksumMismatchError, PublishError
 
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9._=+-][A-Za-z0-9._=+@-]*$")
 CHUNK = 8 * 1024 * 1024
@@ -57,8 +57,13 @@ class StoredObject:
 class ObjectStore(Protocol):
     uri: str
 
-    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> StoredObject: ...
-    def put_file(self, key: str, path: Path, content_type: str | None = None) -> StoredObject: ...
+    # `sha256`: the content's sha256 when the caller has it already (the landing zone's key is its hash): not
+    # computed again where the store would only compute it; what the store checks is checked against it
+    # (ChecksumMismatchError).
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None, *,
+                  sha256: str | None = None) -> StoredObject: ...
+    def put_file(self, key: str, path: Path, content_type: str | None = None, *,
+                 sha256: str | None = None) -> StoredObject: ...
     def copy(self, src_key: str, dst_key: str) -> StoredObject: ...
     def get_bytes(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
@@ -97,26 +102,31 @@ class LocalObjectStore:
             raise
         return path
 
-    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> StoredObject:
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None, *,
+                  sha256: str | None = None) -> StoredObject:
         self._write_atomic(key, lambda f: f.write(data))
-        return StoredObject(key, len(data), hashlib.sha256(data).hexdigest())
+        return StoredObject(key, len(data), sha256 or hashlib.sha256(data).hexdigest())
 
-    def put_file(self, key: str, path: Path, content_type: str | None = None) -> StoredObject:
-        return self._write_file(key, path)
+    def put_file(self, key: str, path: Path, content_type: str | None = None, *,
+                 sha256: str | None = None) -> StoredObject:
+        return self._write_file(key, path, sha256)
 
-    def _write_file(self, key: str, path: Path) -> StoredObject:
-        source = hashlib.sha256()
+    def _write_file(self, key: str, path: Path, expected: str | None = None) -> StoredObject:
+        """`path` copied to `key`, then the copy hashed: it must be `expected`, or (None) the source's content,
+        hashed as it is copied (one read of it)."""
+        source = hashlib.sha256() if expected is None else None
 
-        def copy(f):  # the source is hashed as it is copied: one read of it
+        def copy(f):
             with open(path, "rb") as src:
                 while chunk := src.read(CHUNK):
-                    source.update(chunk)
+                    if source is not None:
+                        source.update(chunk)
                     f.write(chunk)
 
         written = self._write_atomic(key, copy)
-        digest, expected = sha256_file(written), source.hexdigest()
+        digest, expected = sha256_file(written), expected or source.hexdigest()
         if digest != expected:
-            raise PublishError(f"checksum mismatch after writing {key}: {digest} != {expected}")
+            raise ChecksumMismatchError(f"checksum mismatch after writing {key}: {digest} != {expected}")
         return StoredObject(key, written.stat().st_size, digest)
 
     def copy(self, src_key: str, dst_key: str) -> StoredObject:
@@ -220,16 +230,25 @@ class S3ObjectStore:
         self.client.upload_fileobj(fileobj, self.bucket, self._key(key), ExtraArgs=extra, Config=_transfer_config())
         return self._verify(key, size, digest, s3_checksum)
 
-    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> StoredObject:
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None, *,
+                  sha256: str | None = None) -> StoredObject:
+        import base64
         import io
 
-        digest, s3_checksum = _checksums([data], len(data))
+        if sha256 is not None and len(data) < PART_SIZE:  # one part: S3's checksum is the content's sha256
+            digest, s3_checksum = sha256, base64.b64encode(bytes.fromhex(sha256)).decode()
+        else:
+            digest, s3_checksum = _checksums([data], len(data))
         return self._upload(key, io.BytesIO(data), len(data), digest, s3_checksum, content_type)
 
-    def put_file(self, key: str, path: Path, content_type: str | None = None) -> StoredObject:
+    def put_file(self, key: str, path: Path, content_type: str | None = None, *,
+                 sha256: str | None = None) -> StoredObject:
         size = path.stat().st_size
         with open(path, "rb") as f:
             digest, s3_checksum = _checksums(iter(lambda: f.read(CHUNK), b""), size)
+        if sha256 is not None and digest != sha256:
+            raise ChecksumMismatchError(f"{path} is not the content hashed before ({digest} != {sha256}): it "
+                                        "changed since")
         with open(path, "rb") as f:
             return self._upload(key, f, size, digest, s3_checksum, content_type)
 

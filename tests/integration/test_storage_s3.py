@@ -29,3 +29,21 @@ def test_s3_objects_live_under_the_prefix_and_are_private(s3_bucket, s3_env):
     assert keys == ["warehouse/eujp/x/y.txt"]
     grants = client.get_object_acl(Bucket=s3_bucket, Key="warehouse/eujp/x/y.txt")["Grants"]
     assert all("AllUsers" not in str(g.get("Grantee")) for g in grants)
+
+
+def test_s3_store_takes_a_known_hash_and_refuses_a_file_that_is_not_that_content(store, tmp_path):
+    """put_bytes with the caller's sha256 (a single part: S3's checksum is derived from it, and the service's
+    own checksum still verifies the upload); put_file refuses a file whose content is not the given hash."""
+    import hashlib
+
+    from eujp.errors import ChecksumMismatchError
+
+    data = b"a,b\r\n1,2\r\n"
+    digest = hashlib.sha256(data).hexdigest()
+    assert store.put_bytes("raw/x.csv", data, sha256=digest).sha256 == digest
+    assert store.get_bytes("raw/x.csv") == data
+    path = tmp_path / "payload.csv"
+    path.write_bytes(data + b"3,4\r\n")  # changed since it was hashed
+    with pytest.raises(ChecksumMismatchError, match="changed since"):
+        store.put_file("raw/y.csv", path, sha256=digest)
+    assert not store.exists("raw/y.csv")

@@ -270,11 +270,27 @@ def test_a_snapshot_file_over_the_landing_bound_is_landed_from_the_file_never_re
     [changed] = read_snapshot(EVENTS, snap)
     real_put_file = LocalObjectStore.put_file
 
-    def rewritten_meanwhile(self, key, source, content_type=None):
+    def rewritten_meanwhile(self, key, source, content_type=None, *, sha256=None):
         source.write_bytes(body)  # ... rewritten by a writer after the run hashed it
-        return real_put_file(self, key, source, content_type)
+        return real_put_file(self, key, source, content_type, sha256=sha256)
 
     monkeypatch.setattr(LocalObjectStore, "put_file", rewritten_meanwhile)
     with pytest.raises(ExtractError, match="changed while this run was reading it"):
         land(store, changed, date(2026, 11, 24), "csv")
     assert not (tmp_path / "store" / key.replace(hashlib.sha256(body).hexdigest(), changed.sha256)).exists()
+
+
+def test_a_store_checks_what_it_stored_against_the_hash_it_is_given(tmp_path):
+    """`sha256` given to put_file: the local store hashes what it wrote (not the source again) and refuses a
+    copy that is not that content; put_bytes returns the digest it is given (the landing's own)."""
+    from eujp.errors import ChecksumMismatchError
+
+    store = LocalObjectStore(tmp_path / "store")
+    source = tmp_path / "payload.csv"
+    source.write_bytes(b"a,b\r\n1,2\r\n")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    assert store.put_file("raw/x.csv", source, sha256=digest).sha256 == digest
+    with pytest.raises(ChecksumMismatchError, match="checksum mismatch after writing raw/y.csv"):
+        store.put_file("raw/y.csv", source, sha256="0" * 64)
+    assert store.put_bytes("raw/z.csv", b"a,b\r\n", sha256=hashlib.sha256(b"a,b\r\n").hexdigest()).sha256 == \
+        hashlib.sha256(b"a,b\r\n").hexdigest()
