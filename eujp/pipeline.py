@@ -411,10 +411,10 @@ class Stream:
     (`_fail_or_quarantine`).
 
     When all the wire rows fit in one chunk, they are transformed together: exactly the whole-batch
-    transform. A single payload over `limit` is spilled (below). Otherwise, for a source with wire groups (`Source.wire_groups`, Comext: TIME_PERIOD), that one
-    column (and the version column) of each payload is read alone first (a scan, `_plan`): payloads that share
-    a value of it may share a key and are one group; payloads that share none cannot. Groups, in payload
-    order, are packed into chunks of at most `limit` wire rows, parsed in memory and transformed, nothing
+    transform. A single payload over `limit` is spilled (below). Otherwise, for a source with wire groups
+    (`Source.wire_groups`, Comext: TIME_PERIOD), that one column (and the version column) of each payload is
+    read alone first (a scan, `_plan`): payloads that share a value of it may share a key and are one group;
+    payloads that share none cannot. Groups, in payload order, are packed into chunks of at most `limit` wire rows, parsed in memory and transformed, nothing
     written to disk (monthly files: two or so per chunk at the default limit); only a group over `limit` (one
     payload of many months, each month throughout it) is hash-spilled, alone, as below. A payload whose
     column cannot be read is quarantined when it also fails to parse (when it parses, every payload is
@@ -772,9 +772,11 @@ class Stream:
 def _constant_columns(frame: pl.DataFrame, exclude: Sequence[str]) -> dict[str, str]:
     """{column: its value} of the text columns of `frame` (but `exclude`) that hold one value in every row, no
     null (first and last row compared first: a column that varies is mostly told at once)."""
-    constant = {}
+    constant: dict[str, str] = {}
+    if not frame.height:
+        return constant
     for name, dtype in frame.schema.items():
-        if name in exclude or dtype != pl.String or not frame.height:
+        if name in exclude or dtype != pl.String:
             continue
         column = frame.get_column(name)
         first = column[0]

@@ -232,13 +232,9 @@ class S3ObjectStore:
 
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None, *,
                   sha256: str | None = None) -> StoredObject:
-        import base64
         import io
 
-        if sha256 is not None and len(data) < PART_SIZE:  # one part: S3's checksum is the content's sha256
-            digest, s3_checksum = sha256, base64.b64encode(bytes.fromhex(sha256)).decode()
-        else:
-            digest, s3_checksum = _checksums([data], len(data))
+        digest, s3_checksum = _checksums([data], len(data), sha256)
         return self._upload(key, io.BytesIO(data), len(data), digest, s3_checksum, content_type)
 
     def put_file(self, key: str, path: Path, content_type: str | None = None, *,
@@ -320,11 +316,14 @@ def _transfer_config():
     return TransferConfig(multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE)
 
 
-def _checksums(chunks, size: int) -> tuple[str, str]:
+def _checksums(chunks, size: int, sha256: str | None = None) -> tuple[str, str]:
     """(sha256 hex of the whole content, the base64 SHA-256 checksum S3 reports for it once uploaded with
-    `_transfer_config()`: of the content below PART_SIZE, else of the concatenated part digests)."""
+    `_transfer_config()`: of the content below PART_SIZE, else of the concatenated part digests). `sha256`:
+    the content's, known to the caller: below PART_SIZE nothing is hashed (S3's checksum is that digest)."""
     import base64
 
+    if sha256 is not None and size < PART_SIZE:
+        return sha256, base64.b64encode(bytes.fromhex(sha256)).decode()
     part_size = PART_SIZE
     while -(-size // part_size) > _MAX_PARTS:  # s3transfer doubles the part size to stay within 10,000 parts
         part_size *= 2
