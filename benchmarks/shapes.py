@@ -1,17 +1,19 @@
-"""The same Comext rows in three shapes, each through the stepwise pipeline, the whole `eujp run` and the DuckDB
+"""The same Comext rows in four shapes, each through the stepwise pipeline, the whole `eujp run` and the DuckDB
 floor (issue 12, item 2: "a payload of many months must stream too"; item 4: "benchmark several data shapes").
 
     .venv/bin/python -m benchmarks.shapes --rows 1000000 3000000 --months 72 --append
 
 For each size it generates (benchmarks/generate.py, once, kept in benchmarks/data/shapes-{rows}/) the rows of
-`--months` months (default 72: six years, both indicators per key) and writes them in three snapshot folders:
+`--months` months (default 72: six years, both indicators per key) and writes them in four snapshot folders:
 
 - `monthly`: one SDMX-CSV file per month (as the live plan splits a request by period);
 - `one-payload`: ONE SDMX-CSV file of every month, its rows sorted as Comext sorts an answer (reporter,
   partner, product, flow, indicator, then period), so the two indicators of a fact key are a series apart:
   what one wide live request returns;
 - `small-payloads`: one file per month and group of product chapters (first digit of the CN8 code): ten
-  small payloads a month, as a live plan split by chapter lands them.
+  small payloads a month, as a live plan split by chapter lands them;
+- `chapters`: one file per CN8 chapter (first two digits) of every month, in the one payload's order: payloads
+  that all share every month (one wire group over the limit, spilled).
 
 Then, per shape, each in a fresh interpreter: `pipeline` and `duckdb` of benchmarks/run.py (the stepwise eujp
 steps of the Comext source, and DuckDB's read_csv + pivot + INSERT of the same files: the floor), and the first
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -32,49 +35,93 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from benchmarks.generate import Plan, generate
 from benchmarks.measure import FLOOR_STAGE
 from benchmarks.run import DATA_DIR, RESULTS_MD, STAGES, _timed_run, loadavg, machine, run_child
+from eujp.config import DEFAULT_MAX_PAYLOAD_MB, max_payload_mb_env
+from eujp.sources import comext_goods
 
-SHAPES = ("monthly", "one-payload", "small-payloads")
+SHAPES = ("monthly", "one-payload", "small-payloads", "chapters")
+PAYLOAD_PREFIX = "comext_ds045409_SYNTHETIC_EU27xJP_"
 COMEXT_GLOB = "comext_ds045409_*.csv"
 
 
-def shape_folders(rows: int, months: int, seed: int, data_dir: Path) -> dict[str, Path]:
-    """The three snapshot folders of `rows` Comext rows over `months` months (generated unless present)."""
-    root = data_dir / f"shapes-{rows}-{months}m-s{seed}"
-    folders = {shape: root / shape for shape in SHAPES}
-    if all((f / "DONE").exists() for f in folders.values()):
-        print(f"  reusing {root}", flush=True)
-        return folders
-    shutil.rmtree(root, ignore_errors=True)
-    monthly = folders["monthly"]
+def shape_folders(rows: int, months: int, seed: int, data_dir: Path, shapes: tuple[str, ...] = SHAPES
+                  ) -> dict[str, Path]:
+    """The snapshot folders of `shapes` for `rows` Comext rows over `months` months (each made unless present:
+    the monthly files first, the other shapes from them). Memory stays flat in `rows`: the month files are
+    generated one by one, DuckDB sorts the one payload out of core, the others are written in batches."""
     if months % 12:
         raise SystemExit("--months must be a multiple of 12")
+    root = data_dir / f"shapes-{rows}-{months}m-s{seed}"
+    folders = {shape: root / shape for shape in SHAPES}
     plan = Plan(rows=rows, seed=seed, start_year=2020, years=months // 12, partners=("JP",))
-    print(f"  generating {rows:,} rows over {months} months into {monthly} ...", flush=True)
-    generate(plan, monthly, log=lambda m: print(m, flush=True))
-    others = [p for p in monthly.iterdir() if not p.name.startswith("comext_")]
+    monthly = folders["monthly"]
+    if not (monthly / "DONE").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        print(f"  generating {rows:,} rows over {months} months into {monthly} ...", flush=True)
+        generate(plan, monthly, log=lambda m: print(m, flush=True))
+        (monthly / "DONE").write_text("")
     files = sorted(monthly.glob(COMEXT_GLOB))
-    wire = pl.concat([pl.read_csv(f, infer_schema=False) for f in files])
-    for shape in ("one-payload", "small-payloads"):
-        folders[shape].mkdir(parents=True)
-        for p in others:
-            shutil.copyfile(p, folders[shape] / p.name)
-    key = ["reporter", "partner", "product", "flow", "indicators", "TIME_PERIOD"]
-    wire.sort(key, maintain_order=True).write_csv(
-        folders["one-payload"] / f"comext_ds045409_SYNTHETIC_EU27xJP_{plan.months[0]}..{plan.months[-1]}.csv",
-        line_terminator="\r\n")
-    for (month, group), part in wire.with_columns(pl.col("product").str.slice(0, 1).alias("_g")).partition_by(
-            ["TIME_PERIOD", "_g"], as_dict=True, maintain_order=True).items():
-        part.drop("_g").write_csv(
-            folders["small-payloads"] / f"comext_ds045409_SYNTHETIC_EU27xJP_{month}_chapters{group}x.csv",
-            line_terminator="\r\n")
-    for folder in folders.values():
+    span = f"{plan.months[0]}..{plan.months[-1]}"
+    for shape in dict.fromkeys(("one-payload", *shapes)):  # the chapters are cut from the one payload
+        folder = folders[shape]
+        if shape == "monthly" or (folder / "DONE").exists():
+            continue
+        print(f"  writing {folder} ...", flush=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for other in monthly.iterdir():
+            if not other.name.startswith("comext_") and other.name != "DONE":
+                shutil.copyfile(other, folder / other.name)
+        if shape == "one-payload":
+            write_one_payload(files, folder / f"{PAYLOAD_PREFIX}{span}.csv", root)
+        elif shape == "small-payloads":
+            for f in files:  # one month file at a time
+                month = pl.read_csv(f, infer_schema=False).with_columns(pl.col("product").str.slice(0, 1).alias("_g"))
+                _append_parts(month, ["TIME_PERIOD", "_g"], lambda key: f"{PAYLOAD_PREFIX}{key[0]}_chapters{key[1]}x.csv",
+                              folder)
+        else:  # chapters: the one payload (sorted as Comext sorts) cut by CN8 chapter, in its order
+            with duckdb.connect() as conn:
+                reader = conn.execute(f"SELECT * FROM read_csv('{folders['one-payload'] / f'{PAYLOAD_PREFIX}{span}.csv'}', "
+                                      "header = true, all_varchar = true)").fetch_record_batch(1_000_000)
+                for batch in reader:
+                    part = pl.from_arrow(batch).with_columns(pl.col("product").str.slice(0, 2).alias("_g"))
+                    _append_parts(part, ["_g"], lambda key: f"{PAYLOAD_PREFIX}{span}_chapter{key[0]}.csv", folder)
         (folder / "DONE").write_text("")
-    return folders
+    return {shape: folders[shape] for shape in shapes}
+
+
+def _append_parts(frame: pl.DataFrame, by: list[str], name, folder: Path) -> None:
+    """Append each part of `frame` by `by` (in its order) to the SDMX-CSV file `name(key)` in `folder` (its header
+    written first), without the helper column `_g`."""
+    for key, part in frame.partition_by(by, as_dict=True, maintain_order=True).items():
+        with (folder / name(key)).open("ab") as out:
+            part.drop("_g").write_csv(out, include_header=out.tell() == 0, line_terminator="\r\n")
+
+
+def write_one_payload(files: list[Path], target: Path, scratch: Path) -> None:
+    """The monthly files as ONE SDMX-CSV payload sorted as Comext sorts an answer (key, then period), CRLF.
+    DuckDB sorts out of core under a memory limit (spilling to `scratch`), so any --rows fits."""
+    key = ", ".join(f'"{c}"' for c in ("reporter", "partner", "product", "flow", "indicators", "TIME_PERIOD"))
+    listed = ", ".join(f"'{f}'" for f in files)
+    with duckdb.connect() as conn:
+        conn.execute(f"SET memory_limit = '3GB'; SET temp_directory = '{scratch / 'duckdb-sort'}'")
+        conn.execute(f"COPY (SELECT * FROM read_csv([{listed}], header = true, all_varchar = true) ORDER BY {key}) "
+                     f"TO '{target}' (HEADER, NEW_LINE '\\r\\n')")
+    shutil.rmtree(scratch / "duckdb-sort", ignore_errors=True)
+
+
+def payload_cap(files: list[Path]) -> dict[str, str]:
+    """The Comext payload cap that lets the largest of `files` through when it is over the default cap
+    (eujp.config: a payload over EUJP_MAX_PAYLOAD_MB is refused; one payload of 50M rows is ~4.5 GB)."""
+    largest = max((f.stat().st_size for f in files), default=0) / 2**20
+    if largest <= DEFAULT_MAX_PAYLOAD_MB:
+        return {}
+    return {max_payload_mb_env(comext_goods.SOURCE.name): str(math.ceil(largest) + 1)}
 
 
 def first_eujp_run(snapshot: Path, work_root: Path, batch_rows: int | None) -> dict:
@@ -85,6 +132,7 @@ def first_eujp_run(snapshot: Path, work_root: Path, batch_rows: int | None) -> d
                DO_NOT_TRACK="1", GX_ANALYTICS_ENABLED="false", COLUMNS="200")
     if batch_rows is not None:
         env["EUJP_BATCH_ROWS"] = str(batch_rows)
+    env.update(payload_cap(sorted(snapshot.glob(COMEXT_GLOB))))
     cmd = [sys.executable, "-m", "flows.cli", "run", "--snapshot-dir", str(snapshot),
            "--warehouse", str(work / "var" / "warehouse.duckdb"), "--publish", str(work / "var" / "objectstore")]
     try:
@@ -100,6 +148,7 @@ def measure_shape(snapshot: Path, work_root: Path, batch_rows: int | None, skip:
         os.environ["EUJP_BATCH_ROWS"] = str(batch_rows)
     files = sorted(snapshot.glob(COMEXT_GLOB))
     out: dict = {"files": len(files), "bytes": sum(f.stat().st_size for f in files)}
+    os.environ.update(payload_cap(files))
     for kind in ("pipeline", "duckdb"):
         if kind not in skip:
             print(f"    {kind} ...", flush=True)
@@ -187,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {}
     try:
         for rows in args.rows:
-            folders = shape_folders(rows, args.months, args.seed, args.data_dir)
+            folders = shape_folders(rows, args.months, args.seed, args.data_dir, tuple(args.shapes))
             for batch_rows in args.batch_rows:
                 for shape in args.shapes:
                     print(f"  [{rows:,} rows, {shape}, EUJP_BATCH_ROWS={batch_rows or 'default'}]", flush=True)
@@ -203,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     m = machine()
     command = "python -m benchmarks.shapes " + " ".join(argv if argv is not None else sys.argv[1:])
     section = [
-        "", f"## Data shapes: monthly files, one payload of many months, many small payloads ({started[:10]})", "",
+        "", f"## Data shapes: monthly files, one payload of many months, many small payloads, chapters ({started[:10]})", "",
         (f"Written by `benchmarks/shapes.py`, {started} to {finished}, on {m['nproc']} cores "
         f"({m['cpu']}), {m['memory_bytes'] / 2**30:.0f} GiB, load average {loadavg():.1f} at the end "
         "(the machine was shared with other work). Command:"), "", "```sh", command, "```", "",

@@ -201,3 +201,40 @@ def test_the_day_benchmark_puts_the_work_folder_back_between_its_days(tmp_path):
     runs = [{"seconds": s, "id": i} for i, s in enumerate([21.0, 18.5, 19.2])]
     assert median_run(runs) == {"seconds": 19.2, "id": 2, "repeats": [21.0, 18.5, 19.2]}
     assert median_run(runs[:2])["seconds"] == 18.5
+
+
+def test_the_data_shapes_hold_the_monthly_rows_each_in_its_own_cut(tmp_path):
+    """benchmarks/shapes.py: every shape carries exactly the monthly files' wire rows; the one payload is sorted
+    as Comext sorts an answer (key, then period), the chapters are that payload cut by CN8 chapter in its order,
+    the small payloads one month and chapter group each; every file is SDMX-CSV the parser reads."""
+    from benchmarks.shapes import COMEXT_GLOB, SHAPES, shape_folders
+
+    folders = shape_folders(30_000, 12, 5, tmp_path, SHAPES)
+    key = ["reporter", "partner", "product", "flow", "indicators", "TIME_PERIOD"]
+
+    def rows(shape: str) -> dict[str, pl.DataFrame]:
+        files = sorted(folders[shape].glob(COMEXT_GLOB))
+        assert all(f.read_bytes().count(b"\r\n") == f.read_bytes().count(b"\n") for f in files)  # CRLF only
+        return {f.name: pl.read_csv(f, infer_schema=False) for f in files}
+
+    monthly = pl.concat(rows("monthly").values())
+    assert monthly.height == 30_000
+    (one,) = rows("one-payload").values()
+    assert one.equals(monthly.sort(key, maintain_order=True))
+    chapters = rows("chapters")
+    assert len(chapters) > 1
+    for name, part in chapters.items():
+        assert part.get_column("product").str.slice(0, 2).unique().to_list() == [name[-6:-4]]
+    assert pl.concat(chapters.values()).sort(key).equals(one)
+    assert pl.concat([p for _, p in sorted(chapters.items())]).equals(
+        one.sort(pl.col("product").str.slice(0, 2), maintain_order=True))
+    small = rows("small-payloads")
+    for name, part in small.items():
+        assert part.get_column("TIME_PERIOD").unique().to_list() == [name.split("_")[-2]]
+        assert part.get_column("product").str.slice(0, 1).unique().to_list() == [name.split("chapters")[1][0]]
+    assert pl.concat(small.values()).sort(key).equals(one)
+    assert parse_comext_csv(next(iter(folders["chapters"].glob(COMEXT_GLOB))).read_bytes()).frame.height > 0
+    # made once: a second call reuses every folder as it is
+    stamps = {f: f.stat().st_mtime_ns for folder in folders.values() for f in folder.iterdir()}
+    assert shape_folders(30_000, 12, 5, tmp_path, SHAPES) == folders
+    assert {f: f.stat().st_mtime_ns for folder in folders.values() for f in folder.iterdir()} == stamps
