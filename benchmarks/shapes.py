@@ -87,7 +87,7 @@ def shape_folders(rows: int, months: int, seed: int, data_dir: Path, shapes: tup
         else:  # chapters: the one payload (sorted as Comext sorts) cut by CN8 chapter, in its order
             with duckdb.connect() as conn:
                 reader = conn.execute(f"SELECT * FROM read_csv('{folders['one-payload'] / f'{PAYLOAD_PREFIX}{span}.csv'}', "
-                                      "header = true, all_varchar = true)").fetch_record_batch(1_000_000)
+                                      "header = true, all_varchar = true)").to_arrow_reader(1_000_000)
                 for batch in reader:
                     part = pl.from_arrow(batch).with_columns(pl.col("product").str.slice(0, 2).alias("_g"))
                     _append_parts(part, ["_g"], lambda key: f"{PAYLOAD_PREFIX}{span}_chapter{key[0]}.csv", folder)

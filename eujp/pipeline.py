@@ -259,6 +259,7 @@ def run_transform(source: Source, frame: pl.DataFrame, version: str | None,
 
 READ_BLOCK = 64 << 20  # bytes read at a time from a file-backed payload (where a block is kept whole)
 SCAN_BLOCK = 1 << 20  # bytes read at a time where only line ends are looked for (a block stays in the CPU cache)
+SPILL_PIECE_FRACTION = 4  # a spilled payload is read in pieces of EUJP_BATCH_ROWS / this many lines (Stream.piece_lines)
 
 
 def _blocks(payload: RawPayload) -> Iterator[bytes]:
@@ -404,8 +405,9 @@ def streams(source: Source) -> bool:
 class Stream:
     """A source's payloads as chunks of transformed rows, each of at most `limit` wire rows.
 
-    A payload of more than `limit` lines is read in pieces of at most `limit` lines (`line_pieces`) and parsed
-    piece by piece; a shorter one is parsed as it is (cutting copies every byte). A payload that fails to
+    A payload that is spilled (below) is read in pieces of at most `piece_lines` lines (a quarter of `limit`:
+    `line_pieces`) and parsed piece by piece; a shorter one, or one of an in-memory chunk (at most `limit`
+    lines), is parsed as it is (cutting copies every byte). A payload that fails to
     parse is quarantined whole, by name (`quarantine_payload`: its lines count as rows in), while the others
     load; a source of one payload, a full extract, or one whose every payload fails, fails
     (`_fail_or_quarantine`).
@@ -454,12 +456,23 @@ class Stream:
     def quarantined_rows(self) -> int:
         return sum(q.height for q in self.quarantined)
 
-    def _pieces(self, payload: RawPayload) -> Iterator[ParsedPayload]:
+    @property
+    def piece_lines(self) -> int:
+        """Lines of a piece of a spilled payload: a quarter of `limit`. A piece is parsed and split into the
+        buckets' files, never transformed, so its size only sets the spill's peak (one payload of 10M rows at
+        the default limit: pieces of 2M lines peaked at 2.08 GiB, of 500k at 1.32-1.50 GiB, parse +0.3 s of
+        7.8 s; benchmarks/RESULTS.md). The chunks are made of buckets, whatever the pieces."""
+        return max(1, self.limit // SPILL_PIECE_FRACTION)
+
+    def _pieces(self, payload: RawPayload, max_lines: int | None = None) -> Iterator[ParsedPayload]:
+        """The payload parsed whole when it has at most `max_lines` (default `limit`) lines, else piece by
+        piece, `max_lines` lines each (`line_pieces`)."""
+        max_lines = self.limit if max_lines is None else max_lines
         lines = self._lines.get(id(payload))
-        if lines is not None and lines <= self.limit:  # one piece: the payload as it is, never copied in pieces
+        if lines is not None and lines <= max_lines:  # one piece: the payload as it is, never copied in pieces
             yield _parse_one(self.source, payload)
             return
-        for first, piece in line_pieces(payload, self.limit):
+        for first, piece in line_pieces(payload, max_lines):
             try:
                 parsed = self.source.parse(piece)
             except ParseError as exc:
@@ -596,7 +609,7 @@ class Stream:
     def _parse_error(self, payload: RawPayload) -> ParseError | None:
         """The ParseError parsing `payload` (piece by piece, nothing kept) raises, None when it parses."""
         try:
-            for _ in self._pieces(payload):
+            for _ in self._pieces(payload, self.piece_lines):
                 pass
         except ParseError as exc:
             return exc
@@ -715,7 +728,7 @@ class Stream:
             confirm()
 
     def _pieces_timed(self, payload: RawPayload) -> Iterator[ParsedPayload]:
-        pieces = self._pieces(payload)
+        pieces = self._pieces(payload, self.piece_lines)
         while True:
             with self.step("parse"):
                 parsed = next(pieces, None)
@@ -829,7 +842,7 @@ class WholeStream(Stream):
     """A source that is not streamed: every payload parsed whole (a bad one among several quarantined),
     concatenated and transformed once."""
 
-    def _pieces(self, payload: RawPayload) -> Iterator[ParsedPayload]:
+    def _pieces(self, payload: RawPayload, max_lines: int | None = None) -> Iterator[ParsedPayload]:
         yield _parse_one(self.source, payload)
 
     def chunks(self) -> Iterator[TransformResult]:

@@ -423,9 +423,10 @@ def test_a_wire_group_version_that_is_not_the_parsers_fails_the_stream_clearly(c
 @pytest.mark.parametrize("file_backed", [False, True])
 def test_a_payload_within_the_limit_is_parsed_as_it_is_and_only_a_longer_one_is_cut(countries, tmp_path,
                                                                                       monkeypatch, file_backed):
-    """Cutting a payload into pieces copies its bytes (10M rows: ~3 s of the parse): a payload of at most
-    `limit` data lines is parsed as it is, whatever the other payloads; only a longer one goes through
-    `line_pieces`. Same rows either way."""
+    """Cutting a payload into pieces copies its bytes (10M rows: ~3 s of the parse): a payload of an in-memory
+    chunk (at most `limit` data lines) is parsed as it is; only a spilled one goes through `line_pieces`, in
+    pieces of a quarter of `limit` (`Stream.piece_lines`: a piece only sets the spill's peak). Same rows
+    either way."""
     from eujp import pipeline
 
     payloads = [month_payload(f"m{m:02d}", [f"2025-{m:02d}"], stamp=f"{m:02d}/08/26 11:00:00") for m in (1, 2)]
@@ -442,12 +443,16 @@ def test_a_payload_within_the_limit_is_parsed_as_it_is_and_only_a_longer_one_is_
 
     def watched(payload, max_lines):
         cut.append(payload.name)
-        return real(payload, max_lines)
+        pieces = list(real(payload, max_lines))
+        sizes.append([piece.count(b"\n") - 1 for _, piece in pieces])  # data lines (the header is repeated)
+        return iter(pieces)
 
+    sizes = []
     monkeypatch.setattr(pipeline, "line_pieces", watched)
     (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
     chunked = stream_all(payloads, countries, 20, tmp_path / "chunked")
     assert [name.removesuffix(".csv") for name in cut] == ["long"]
+    assert sizes == [[5] * 7 + [1]]  # 36 lines in pieces of 20 // 4
     cut.clear()
     one = stream_all(payloads, countries, 60, tmp_path / "one")
     assert cut == []
