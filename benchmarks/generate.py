@@ -78,6 +78,13 @@ class Plan:
         """Fact keys one month can hold: reporters x partners x products x flows."""
         return len(EU27) * len(self.partners) * self.products * len(FLOWS)
 
+    def check_fits(self) -> Plan:
+        """The plan, if a month's rows fit the grid (each key has two indicator rows), else ValueError."""
+        if self.rows_in_month(0) > 2 * self.grid_per_month:
+            raise ValueError(f"{self.rows_in_month(0):,} rows a month do not fit the grid of "
+                             f"{self.grid_per_month:,} keys x 2 indicators: spread the rows over more months")
+        return self
+
 
 def make_plan(*, rows: int | None, years: int | None, seed: int, start_year: int,
               partners: tuple[str, ...]) -> Plan:
@@ -91,11 +98,7 @@ def make_plan(*, rows: int | None, years: int | None, seed: int, start_year: int
         if rows < 1:
             raise ValueError("--rows must be positive")
         years = max(1, math.ceil(rows / ROWS_PER_YEAR))
-    plan = Plan(rows=rows, seed=seed, start_year=start_year, years=years, partners=partners)
-    if plan.rows_in_month(0) > 2 * plan.grid_per_month:
-        raise ValueError(f"{plan.rows_in_month(0):,} rows a month do not fit the grid of "
-                         f"{plan.grid_per_month:,} keys x 2 indicators")
-    return plan
+    return Plan(rows=rows, seed=seed, start_year=start_year, years=years, partners=partners).check_fits()
 
 
 def products(seed: int, n: int = N_PRODUCTS) -> np.ndarray:

@@ -58,7 +58,10 @@ def shape_folders(rows: int, months: int, seed: int, data_dir: Path, shapes: tup
         raise SystemExit("--months must be a multiple of 12")
     root = data_dir / f"shapes-{rows}-{months}m-s{seed}"
     folders = {shape: root / shape for shape in SHAPES}
-    plan = Plan(rows=rows, seed=seed, start_year=2020, years=months // 12, partners=("JP",))
+    try:
+        plan = Plan(rows=rows, seed=seed, start_year=2020, years=months // 12, partners=("JP",)).check_fits()
+    except ValueError as exc:
+        raise SystemExit(f"--rows {rows:,} over --months {months}: {exc}") from None
     monthly = folders["monthly"]
     if not (monthly / "DONE").exists():
         shutil.rmtree(root, ignore_errors=True)

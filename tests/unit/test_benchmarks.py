@@ -238,3 +238,13 @@ def test_the_data_shapes_hold_the_monthly_rows_each_in_its_own_cut(tmp_path):
     stamps = {f: f.stat().st_mtime_ns for folder in folders.values() for f in folder.iterdir()}
     assert shape_folders(30_000, 12, 5, tmp_path, SHAPES) == folders
     assert {f: f.stat().st_mtime_ns for folder in folders.values() for f in folder.iterdir()} == stamps
+
+
+def test_shapes_refuse_more_rows_a_month_than_the_grid_holds_before_writing_anything(tmp_path):
+    """100M rows over 72 months are 1.39M a month, over the 972k a month the grid holds (27 reporters x JP x
+    9,000 products x 2 flows x 2 indicators): a clear message, not a polars shape error halfway."""
+    from benchmarks.shapes import shape_folders
+
+    with pytest.raises(SystemExit, match=r"over --months 72: 1,388,889 rows a month do not fit the grid of 486,000 keys"):
+        shape_folders(100_000_000, 72, 7, tmp_path)
+    assert list(tmp_path.iterdir()) == []
