@@ -70,6 +70,7 @@ def shape_folders(rows: int, months: int, seed: int, data_dir: Path, shapes: tup
         (monthly / "DONE").write_text("")
     files = sorted(monthly.glob(COMEXT_GLOB))
     span = f"{plan.months[0]}..{plan.months[-1]}"
+    one_payload = folders["one-payload"] / f"{PAYLOAD_PREFIX}{span}.csv"
     for shape in dict.fromkeys(("one-payload", *shapes)):  # the chapters are cut from the one payload
         folder = folders[shape]
         if shape == "monthly" or (folder / "DONE").exists():
@@ -81,7 +82,7 @@ def shape_folders(rows: int, months: int, seed: int, data_dir: Path, shapes: tup
             if not other.name.startswith("comext_") and other.name != "DONE":
                 shutil.copyfile(other, folder / other.name)
         if shape == "one-payload":
-            write_one_payload(files, folder / f"{PAYLOAD_PREFIX}{span}.csv", root)
+            write_one_payload(files, one_payload, root)
         elif shape == "small-payloads":
             for f in files:  # one month file at a time
                 month = pl.read_csv(f, infer_schema=False).with_columns(pl.col("product").str.slice(0, 1).alias("_g"))
@@ -89,8 +90,8 @@ def shape_folders(rows: int, months: int, seed: int, data_dir: Path, shapes: tup
                               folder)
         else:  # chapters: the one payload (sorted as Comext sorts) cut by CN8 chapter, in its order
             with duckdb.connect() as conn:
-                reader = conn.execute(f"SELECT * FROM read_csv('{folders['one-payload'] / f'{PAYLOAD_PREFIX}{span}.csv'}', "
-                                      "header = true, all_varchar = true)").to_arrow_reader(1_000_000)
+                reader = conn.execute(f"SELECT * FROM read_csv('{one_payload}', header = true, all_varchar = true)"
+                                      ).to_arrow_reader(1_000_000)
                 for batch in reader:
                     part = pl.from_arrow(batch).with_columns(pl.col("product").str.slice(0, 2).alias("_g"))
                     _append_parts(part, ["_g"], lambda key: f"{PAYLOAD_PREFIX}{span}_chapter{key[0]}.csv", folder)
