@@ -248,3 +248,20 @@ def test_shapes_refuse_more_rows_a_month_than_the_grid_holds_before_writing_anyt
     with pytest.raises(SystemExit, match=r"over --months 72: 1,388,889 rows a month do not fit the grid of 486,000 keys"):
         shape_folders(100_000_000, 72, 7, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_payload_over_the_default_cap_gets_a_cap_of_its_own_for_the_measurement(tmp_path):
+    """benchmarks/shapes.py: the one payload of 50M rows (~4.5 GB) is over the default 1024 MB cap, which would
+    refuse it; the benchmark lifts the Comext cap just above the largest file (sparse files: only sizes count)."""
+    from benchmarks.shapes import payload_cap
+    from eujp.config import DEFAULT_MAX_PAYLOAD_MB, max_payload_mb_env
+
+    small, large = tmp_path / "small.csv", tmp_path / "large.csv"
+    with small.open("wb") as f:
+        f.truncate(int(DEFAULT_MAX_PAYLOAD_MB * 2**20))
+    assert payload_cap([small]) == {}
+    with large.open("wb") as f:
+        f.truncate(int(DEFAULT_MAX_PAYLOAD_MB * 2**20) + 1)
+    cap = payload_cap([small, large])
+    assert cap == {max_payload_mb_env(COMEXT): str(int(DEFAULT_MAX_PAYLOAD_MB) + 2)}
+    assert float(cap[max_payload_mb_env(COMEXT)]) * 2**20 >= large.stat().st_size
