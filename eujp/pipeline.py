@@ -401,6 +401,16 @@ def streams(source: Source) -> bool:
     return bool(source.transform_key) and source.replace_scope is None
 
 
+@dataclass(frozen=True)
+class _Spilled:
+    """How a spilled piece's files were written: the constant text columns left out of them, with their value;
+    the piece's columns in order; the schema of what was written."""
+
+    constant: dict[str, str]
+    columns: tuple[str, ...]
+    schema: tuple[tuple[str, pl.DataType], ...]
+
+
 @dataclass
 class Stream:
     """A source's payloads as chunks of transformed rows, each of at most `limit` wire rows.
@@ -449,8 +459,8 @@ class Stream:
     chunk_wire_rows: list[int] = field(default_factory=list)
     _failed: set[int] = field(default_factory=set, repr=False)  # id() of the payloads quarantined
     _lines: dict[int, int] = field(default_factory=dict, repr=False)  # id() of a payload -> its data lines
-    # a spilled file -> (the constant columns left out of it, with their value; the piece's columns in order)
-    _left_out: dict[Path, tuple[dict[str, str], list[str]]] = field(default_factory=dict, repr=False)
+    # a spilled piece's file name -> how its files were written (`_Spilled`)
+    _left_out: dict[str, _Spilled] = field(default_factory=dict, repr=False)
 
     @property
     def quarantined_rows(self) -> int:
@@ -570,7 +580,6 @@ class Stream:
                 except ParseError as exc:
                     for leftover in spill.glob(f"*/{i:06d}-*.parquet"):
                         leftover.unlink()
-                        self._left_out.pop(leftover, None)
                     self._fail_or_quarantine(payload, exc)
                     continue
                 parsed(i, mine)
@@ -580,12 +589,13 @@ class Stream:
                 if not files:
                     continue
                 with self.step("parse"):
-                    wire = pl.concat([self._read_spilled(f) for f in files], how="diagonal_relaxed")
+                    wire = self._read_bucket(files)
                 for f in files:
                     f.unlink()
                 yield from self._bounded(wire, seed=1)
         finally:
             shutil.rmtree(spill, ignore_errors=True)
+            self._left_out.clear()
 
     # --- payloads grouped by the values of a key column (Source.wire_groups) ------------------------------
 
@@ -737,27 +747,40 @@ class Stream:
             yield parsed
 
     def _spill(self, frame: pl.DataFrame, spill: Path, name: str, buckets: int) -> None:
-        """`frame` split by `_hash` into the buckets' folders, one Parquet file each. A text column outside the
-        transform key that holds one value in the whole piece (Comext: DATAFLOW, LAST UPDATE, freq) is left out
-        of the files and put back when they are read (`_read_spilled`): a third of the spill's time at 10M rows
-        went into splitting, writing and reading those columns."""
+        """`frame` split by `_hash` into the buckets' folders, one Parquet file `<bucket>/<name>.parquet` each,
+        written by one partitioned sink (polars writes the buckets' files in parallel, each in the frame's row
+        order). A text column outside the transform key that holds one value in the whole piece (Comext:
+        DATAFLOW, LAST UPDATE, freq) is left out of the files and put back when they are read (`_read_bucket`):
+        a third of the spill's time at 10M rows went into splitting, writing and reading those columns."""
+        if not frame.height:
+            return
         constant = _constant_columns(frame, exclude=self.source.transform_key)
-        bucket = self._hash(frame, buckets, seed=0)
-        kept = frame.drop(list(constant)).with_columns(bucket.alias("__bucket"))
-        for (b,), part in kept.partition_by("__bucket", as_dict=True, include_key=False).items():
-            folder = spill / str(b)
-            folder.mkdir(exist_ok=True)
-            path = folder / f"{name}.parquet"
-            part.write_parquet(path, compression="lz4", statistics=False)
-            self._left_out[path] = (constant, frame.columns)
+        kept = frame.drop(list(constant))
+        self._left_out[name] = _Spilled(constant, tuple(frame.columns), tuple(kept.schema.items()))
+        kept.lazy().with_columns(self._hash(kept, buckets, seed=0).alias("__bucket")).sink_parquet(
+            pl.PartitionBy(spill, key="__bucket", include_key=False,
+                           file_path_provider=lambda file: spill / str(file.partition_keys.item()) / f"{name}.parquet"),
+            compression="lz4", statistics=False, mkdir=True)
 
-    def _read_spilled(self, path: Path) -> pl.DataFrame:
-        """A file `_spill` wrote, with the columns it left out put back, in the piece's order."""
-        frame = pl.read_parquet(path)
-        constant, columns = self._left_out.pop(path, ({}, frame.columns))
-        if not constant:
-            return frame
-        return frame.with_columns(pl.lit(v, dtype=pl.String).alias(c) for c, v in constant.items()).select(columns)
+    def _read_bucket(self, files: list[Path]) -> pl.DataFrame:
+        """A bucket's files (in payload and piece order) as one frame: each run of files written alike (the
+        same columns left out, with the same values, and the same schema: the pieces of one payload, mostly)
+        read by one scan, its left-out columns put back, in the pieces' column order."""
+        runs: list[tuple[_Spilled, list[Path]]] = []
+        for path in files:
+            spilled = self._left_out[path.stem]
+            if runs and runs[-1][0] == spilled:
+                runs[-1][1].append(path)
+            else:
+                runs.append((spilled, [path]))
+        frames = []
+        for spilled, paths in runs:
+            frame = pl.scan_parquet(paths).collect()
+            if spilled.constant:
+                frame = frame.with_columns(
+                    pl.lit(v, dtype=pl.String).alias(c) for c, v in spilled.constant.items()).select(spilled.columns)
+            frames.append(frame)
+        return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
 
     def _hash(self, frame: pl.DataFrame, buckets: int, seed: int) -> pl.Expr:
         key = [c for c in self.source.transform_key if c in frame.columns] or frame.columns
