@@ -749,7 +749,7 @@ class Stream:
     def _spill(self, frame: pl.DataFrame, spill: Path, name: str, buckets: int) -> None:
         """`frame` split by `_hash` into the buckets' folders, one Parquet file `<bucket>/<name>.parquet` each,
         written by one partitioned sink (polars writes the buckets' files in parallel, each in the frame's row
-        order). A text column outside the transform key that holds one value in the whole piece (Comext:
+        order; never more than one file per bucket: no size limit, or a second file would take the same name). A text column outside the transform key that holds one value in the whole piece (Comext:
         DATAFLOW, LAST UPDATE, freq) is left out of the files and put back when they are read (`_read_bucket`):
         a third of the spill's time at 10M rows went into splitting, writing and reading those columns."""
         if not frame.height:
@@ -758,7 +758,7 @@ class Stream:
         kept = frame.drop(list(constant))
         self._left_out[name] = _Spilled(constant, tuple(frame.columns), tuple(kept.schema.items()))
         kept.lazy().with_columns(self._hash(kept, buckets, seed=0).alias("__bucket")).sink_parquet(
-            pl.PartitionBy(spill, key="__bucket", include_key=False,
+            pl.PartitionBy(spill, key="__bucket", include_key=False, approximate_bytes_per_file=None,
                            file_path_provider=lambda file: spill / str(file.partition_keys.item()) / f"{name}.parquet"),
             compression="lz4", statistics=False, mkdir=True)
 
