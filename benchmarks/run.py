@@ -114,6 +114,8 @@ def child_pipeline(snapshot: Path, work: Path) -> dict:
             previous = table_counts(conn)
             load_dim_country(conn, countries)
             load_batches(conn, [batch], run_id=run_id)
+            if batch.status != "loaded":  # load_batches records a failed load on the batch: not a measurement
+                raise RuntimeError(f"{again}load: {batch.error}")
         # What audit_staging(revalidate=[table]) runs, timed apart: the suite again, on the staged table (SQL).
         with meter.stage(f"{again}revalidate", rows=rows):
             check = suite_check(conn, table.name, run_id=run_id)

@@ -14,6 +14,7 @@ over the live one as before.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterable, Sequence
@@ -328,7 +329,13 @@ def upsert_fact(
                 where += f" AND NOT EXISTS (SELECT 1 FROM _fact_keep AS k WHERE {kept})"
             conn.execute(f"DELETE FROM {t} WHERE {where}", [source])
         key_match = " AND ".join(f"{t}.{quote_ident(k)} = b.{quote_ident(k)}" for k in table.natural_key)
-        conn.execute(f"DELETE FROM {t} USING _fact_batch AS b WHERE {key_match}")
+        # The rows the batch replaces, found by a join into a temporary table of their row ids, then deleted by
+        # row id: `DELETE ... USING` the batch ran out of memory under the default EUJP_DUCKDB_MEMORY_LIMIT
+        # re-upserting 50M facts over themselves (100M wire rows), where these two steps peaked at 1.88 GiB
+        # (benchmarks/RESULTS.md, thirteenth session).
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE _fact_replaced AS SELECT {t}.rowid AS row_id "
+                     f"FROM {t} JOIN _fact_batch AS b ON {key_match}")
+        conn.execute(f"DELETE FROM {t} WHERE rowid IN (SELECT row_id FROM _fact_replaced)")
         col_list = ", ".join(quote_ident(c) for c in cols)
         # The order of a table's rows means nothing: letting DuckDB ignore the batch's order makes the insert
         # parallel and writes compressed row groups at once (on 5M rows: -30% CPU, no checkpoint work).
@@ -349,12 +356,18 @@ def upsert_fact(
             conn.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
             conn.execute(f"SET disabled_compression_methods = {sql_string(disabled or '')}")
     finally:
-        if isinstance(frame, str):
-            conn.execute("DROP VIEW IF EXISTS _fact_batch")
-        else:
-            conn.unregister("_fact_batch")
+        # When a statement above aborted the transaction, these fail too (its rollback drops what it made):
+        # the error that aborted it is the one that propagates.
+        with contextlib.suppress(duckdb.TransactionException):
+            conn.execute("DROP TABLE IF EXISTS _fact_replaced")
+        with contextlib.suppress(duckdb.TransactionException):
+            if isinstance(frame, str):
+                conn.execute("DROP VIEW IF EXISTS _fact_batch")
+            else:
+                conn.unregister("_fact_batch")
         if protect:
-            conn.unregister("_fact_keep")
+            with contextlib.suppress(duckdb.TransactionException):
+                conn.unregister("_fact_keep")
         release_unused_memory()  # the batch's Arrow copy
     return rows
 

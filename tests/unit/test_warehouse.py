@@ -113,6 +113,24 @@ def test_upsert_is_idempotent_and_replaces_revised_values(conn):
     assert rows == [("export", 58100.0, "r3"), ("import", 66400.0, "r2")]
 
 
+def test_an_upsert_that_fails_in_its_transaction_raises_its_own_error_and_changes_nothing(conn):
+    """A statement of the upsert that fails aborts the load's transaction: the error raised is that
+    statement's (not the "transaction is aborted" of the cleanup after it), the table keeps its rows, and the
+    rollback leaves none of the upsert's temporary objects behind."""
+    upsert_fact(conn, FACT_GOODS_TRADE, goods([("EU28", "JP", "export", 2016, 58000.0)]), run_id="r1",
+                loaded_at=NOW, source=GOODS)
+    bad = ("(SELECT 'EU28' AS reporter, 'JP' AS partner, 'export' AS flow, 'MMXVI' AS period_year, "
+           "1.0 AS value_mio_eur, NULL AS obs_status, 'x' AS source, 'v2' AS source_version)")
+    conn.execute("BEGIN TRANSACTION")
+    with pytest.raises(duckdb.ConversionException, match="MMXVI"):
+        upsert_fact(conn, FACT_GOODS_TRADE, bad, run_id="r2", loaded_at=NOW, source=GOODS)
+    conn.execute("ROLLBACK")
+    assert conn.execute("SELECT value_mio_eur, run_id FROM fact_goods_trade").fetchall() == [(58000.0, "r1")]
+    left = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_fact_replaced'").fetchone()[0]
+    assert left == 0
+    assert conn.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = '_fact_batch'").fetchone()[0] == 0
+
+
 def test_a_fact_insert_tries_no_fsst_and_restores_the_connections_settings(tmp_path):
     """The rows an upsert writes are compressed without FSST (a fact table's codes gain nothing from it, and
     trying it on every segment was ~10% of the insert), and the connection's own settings come back."""
