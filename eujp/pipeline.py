@@ -749,9 +749,11 @@ class Stream:
     def _spill(self, frame: pl.DataFrame, spill: Path, name: str, buckets: int) -> None:
         """`frame` split by `_hash` into the buckets' folders, one Parquet file `<bucket>/<name>.parquet` each,
         written by one partitioned sink (polars writes the buckets' files in parallel, each in the frame's row
-        order; never more than one file per bucket: no size limit, or a second file would take the same name). A text column outside the transform key that holds one value in the whole piece (Comext:
-        DATAFLOW, LAST UPDATE, freq) is left out of the files and put back when they are read (`_read_bucket`):
-        a third of the spill's time at 10M rows went into splitting, writing and reading those columns."""
+        order; no size limit, so never a second file per bucket, which would take the same name).
+
+        A text column outside the transform key that holds one value in the whole piece (Comext: DATAFLOW,
+        LAST UPDATE, freq) is left out of the files and put back when they are read (`_read_bucket`): a third
+        of the spill's time at 10M rows went into splitting, writing and reading those columns."""
         if not frame.height:
             return
         constant = _constant_columns(frame, exclude=self.source.transform_key)
