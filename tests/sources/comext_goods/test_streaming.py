@@ -332,6 +332,27 @@ def test_a_payload_that_fails_its_parse_is_quarantined_whole_and_does_not_stamp_
     assert_same(chunked, one)
 
 
+def test_a_spilled_payload_that_fails_in_a_later_piece_leaves_none_of_its_rows(countries, tmp_path):
+    """Two payloads of the same months over the limit are spilled together, piece by piece; the second is cut
+    mid-row at its end, so its parse fails after its first pieces were written to the buckets' files: those
+    files are removed, the payload is quarantined whole by name, and the rows and version are the one
+    batch's without it (none of its earlier pieces' rows among the chunks)."""
+    months = [f"2024-{m:02d}" for m in range(1, 5)]
+    first = month_payload("first", months, stamp="01/08/26 11:00:00")
+    whole = month_payload("second", months, stamp="02/08/26 11:00:00", value="7")
+    cut = RawPayload("comext_goods", "second", whole.data[:-30], "x")
+    (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
+    one = stream_all([first, cut], countries, 1000, tmp_path / "one")
+    chunked = stream_all([first, cut], countries, 20, tmp_path / "chunked")
+    assert chunked[0].piece_lines == 5 and count_data_lines(cut) > 4 * chunked[0].piece_lines  # later pieces
+    assert [n for n in chunked[1] if n.startswith("eujp-comext_goods-wire-")]  # spilled
+    assert [e.split(":")[0] for e in chunked[0].payload_errors] == ["second"]
+    assert chunked[0].version == "2026-08-01T11:00:00"
+    assert_same(chunked, one)
+    alone = stream_all([first], countries, 1000, tmp_path / "one")
+    assert chunked[2].sort(pl.all()).equals(alone[2].sort(pl.all()))  # only the first payload's rows
+
+
 @pytest.mark.parametrize("block", [1, 3, 7, 64, 1 << 20])
 @pytest.mark.parametrize("max_lines", [1, 2, 3, 5])
 @pytest.mark.parametrize("file_backed", [False, True])
