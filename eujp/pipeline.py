@@ -459,8 +459,8 @@ class Stream:
     chunk_wire_rows: list[int] = field(default_factory=list)
     _failed: set[int] = field(default_factory=set, repr=False)  # id() of the payloads quarantined
     _lines: dict[int, int] = field(default_factory=dict, repr=False)  # id() of a payload -> its data lines
-    # a spilled piece's file name -> how its files were written (`_Spilled`)
-    _left_out: dict[str, _Spilled] = field(default_factory=dict, repr=False)
+    # a spilled piece's file name (`<payload>-<piece>`) -> how its files were written (`_Spilled`)
+    _spilled_pieces: dict[str, _Spilled] = field(default_factory=dict, repr=False)
 
     @property
     def quarantined_rows(self) -> int:
@@ -595,7 +595,7 @@ class Stream:
                 yield from self._bounded(wire, seed=1)
         finally:
             shutil.rmtree(spill, ignore_errors=True)
-            self._left_out.clear()
+            self._spilled_pieces.clear()
 
     # --- payloads grouped by the values of a key column (Source.wire_groups) ------------------------------
 
@@ -758,7 +758,7 @@ class Stream:
             return
         constant = _constant_columns(frame, exclude=self.source.transform_key)
         kept = frame.drop(list(constant))
-        self._left_out[name] = _Spilled(constant, tuple(frame.columns), tuple(kept.schema.items()))
+        self._spilled_pieces[name] = _Spilled(constant, tuple(frame.columns), tuple(kept.schema.items()))
         kept.lazy().with_columns(self._hash(kept, buckets, seed=0).alias("__bucket")).sink_parquet(
             pl.PartitionBy(spill, key="__bucket", include_key=False, approximate_bytes_per_file=None,
                            file_path_provider=lambda file: spill / str(file.partition_keys.item()) / f"{name}.parquet"),
@@ -770,7 +770,7 @@ class Stream:
         read by one scan, its left-out columns put back, in the pieces' column order."""
         runs: list[tuple[_Spilled, list[Path]]] = []
         for path in files:
-            spilled = self._left_out[path.stem]
+            spilled = self._spilled_pieces[path.stem]
             if runs and runs[-1][0] == spilled:
                 runs[-1][1].append(path)
             else:
