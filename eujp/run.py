@@ -419,7 +419,7 @@ def published_layout(settings: Settings, single_file: SingleFile) -> PublishedLa
     if single_file.choice == "small" and not lake:
         raise PublishError(f"{SINGLE_FILE_ENV}=small publishes the facts in the lake only, but the lake is off "
                            "(EUJP_LAKE_CATALOG=off): nothing was published, latest was not moved")
-    rows = sized_table_rows(settings.warehouse_path) if single_file.choice == "auto" and lake else None
+    rows = sized_table_rows(settings.warehouse_path) if single_file.choice != "all" and lake else None
     single = single_file.tables(rows, lake=lake)
     parquet = single_file.parquet_tables(rows, lake=lake)
     partitioned = {t.name: MODELS[t.name].partition.column for t in parquet

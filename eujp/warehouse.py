@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -337,24 +337,11 @@ def upsert_fact(
                      f"FROM {t} JOIN _fact_batch AS b ON {key_match}")
         conn.execute(f"DELETE FROM {t} WHERE rowid IN (SELECT row_id FROM _fact_replaced)")
         col_list = ", ".join(quote_ident(c) for c in cols)
-        # The order of a table's rows means nothing: letting DuckDB ignore the batch's order makes the insert
-        # parallel and writes compressed row groups at once (on 5M rows: -30% CPU, no checkpoint work).
-        # FSST is left out of the compression DuckDB tries on the rows inserted: a fact table's strings are
-        # short codes that dictionary compression stores as well, and trying FSST on every segment was ~10% of
-        # the insert (5M Comext rows: 6.0 s -> 5.4 s, the same 68 MB; benchmarks/RESULTS.md).
-        keep_order, disabled = conn.execute(
-            "SELECT current_setting('preserve_insertion_order'), current_setting('disabled_compression_methods')"
-        ).fetchone()
-        conn.execute("SET preserve_insertion_order = false")
-        conn.execute(f"SET disabled_compression_methods = {sql_string(_without_fsst(disabled))}")
-        try:
+        with insertion_unordered(conn):
             conn.execute(
                 f"INSERT INTO {t} ({col_list}, run_id, loaded_at) SELECT {col_list}, ?, ? FROM _fact_batch",
                 [run_id, loaded_at],
             )
-        finally:
-            conn.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
-            conn.execute(f"SET disabled_compression_methods = {sql_string(disabled or '')}")
     finally:
         # When a statement above aborted the transaction, these fail too (its rollback drops what it made):
         # the error that aborted it is the one that propagates.
@@ -370,6 +357,30 @@ def upsert_fact(
                 conn.unregister("_fact_keep")
         release_unused_memory()  # the batch's Arrow copy
     return rows
+
+
+@contextlib.contextmanager
+def insertion_unordered(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Inserts in the block run unordered and without FSST; the two settings are put back after it.
+
+    The order of a table's rows means nothing: letting DuckDB ignore the source's order makes an insert parallel
+    and writes compressed row groups at once (on 5M rows: -30% CPU, no checkpoint work). FSST is left out of the
+    compression DuckDB tries on the rows inserted: the strings of a fact table or of etl_revisions are short
+    codes, or JSON objects of them, that dictionary compression stores as well, and trying FSST on every segment
+    was ~10% of the insert (5M Comext rows: 6.0 s -> 5.4 s, the same 68 MB; benchmarks/RESULTS.md)."""
+    keep_order, disabled = conn.execute(
+        "SELECT current_setting('preserve_insertion_order'), current_setting('disabled_compression_methods')"
+    ).fetchone()
+    conn.execute("SET preserve_insertion_order = false")
+    conn.execute(f"SET disabled_compression_methods = {sql_string(_without_fsst(disabled))}")
+    try:
+        yield
+    finally:
+        # After a statement that aborted the transaction DuckDB refuses these too: the error that aborted it is
+        # the one that propagates (the caller rolls back, and a failed load's connection is not used again).
+        with contextlib.suppress(duckdb.TransactionException):
+            conn.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
+            conn.execute(f"SET disabled_compression_methods = {sql_string(disabled or '')}")
 
 
 def _without_fsst(disabled: str | None) -> str:
@@ -414,14 +425,17 @@ def record_revisions(
         for c in table.revision_columns
     )
     before = conn.execute(f"SELECT count(*) FROM {quote_ident(ETL_REVISIONS.name)}").fetchone()[0]
-    conn.execute(
-        f"""INSERT INTO {quote_ident(ETL_REVISIONS.name)}
-            (table_name, source, natural_key, column_name, old_value, new_value, run_id, revised_at)
-        WITH joined AS (SELECT {key_json} AS natural_key, {pairs} FROM {t} AS t JOIN {b} AS b ON {on})
-        SELECT ?, ?, natural_key, column_name, old_value, new_value, ?, ? FROM ({changes})
-        ORDER BY natural_key, column_name""",
-        [table.name, source, run_id, at],
-    )
+    # A full revision records a row per revised value: 9.7M for 10M Comext wire rows. Unordered (a table's row
+    # order means nothing: no sort of every key's JSON text), in parallel, without FSST tried on the keys' text:
+    # 15.5 s -> 6.0 s for those 9.7M rows (benchmarks/RESULTS.md, fourteenth session).
+    with insertion_unordered(conn):
+        conn.execute(
+            f"""INSERT INTO {quote_ident(ETL_REVISIONS.name)}
+                (table_name, source, natural_key, column_name, old_value, new_value, run_id, revised_at)
+            WITH joined AS (SELECT {key_json} AS natural_key, {pairs} FROM {t} AS t JOIN {b} AS b ON {on})
+            SELECT ?, ?, natural_key, column_name, old_value, new_value, ?, ? FROM ({changes})""",
+            [table.name, source, run_id, at],
+        )
     return conn.execute(f"SELECT count(*) FROM {quote_ident(ETL_REVISIONS.name)}").fetchone()[0] - before
 
 

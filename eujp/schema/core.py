@@ -31,6 +31,12 @@ class Table:
     # Derived tables (reference seeds, built dimensions, marts) are rebuilt whole every run; when their
     # declared columns change, ensure_schema drops and recreates them instead of keeping the old layout.
     rebuilt: bool = False
+    # A run ledger: an ETL table to which each run appends rows stamped with its run_id, never changing another
+    # run's rows, and which grows with the data (revised values, quarantined rows: a full revision of 10M Comext
+    # rows records ~10M revisions). Published like a fact table (eujp.lake.SingleFile: past
+    # EUJP_SINGLE_FILE_MAX_ROWS rows, in the lake only) and compared in the lake by its runs' row counts
+    # (eujp.lake.commit_warehouse), not re-digested whole every run.
+    ledger: bool = False
 
     @property
     def business_columns(self) -> dict[str, pl.DataType]:

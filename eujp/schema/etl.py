@@ -51,6 +51,7 @@ ETL_REJECTED_ROWS = Table(
         "rejected_at": "UTC time the row was quarantined.",
     },
     is_fact=False,
+    ledger=True,
 )
 
 ETL_SOURCE_STATE = Table(
@@ -102,6 +103,7 @@ ETL_REVISIONS = Table(
         "new_value": "Value the run loaded (null: now missing).",
     },
     is_fact=False,
+    ledger=True,
 )
 
 ETL_MODEL_STATE = Table(

@@ -528,6 +528,73 @@ def test_auto_leaves_the_fact_tables_over_the_row_limit_to_the_lake(lake, monkey
         open_warehouse(str(store_dir))
 
 
+def record_month_revisions(warehouse: Path, month: str, run_id: str) -> int:
+    """A run that revises every figure of `month` of the monthly fact: its revisions recorded in etl_revisions
+    as the loader records them (eujp.warehouse.record_revisions). Returns the revisions recorded."""
+    from eujp.warehouse import record_revisions
+
+    with duckdb.connect(str(warehouse)) as conn:
+        cols = ", ".join(quote_ident(c) for c in MONTHLY.table.business_columns)
+        conn.execute(f"CREATE TEMP TABLE _revised AS SELECT * REPLACE (value_eur * 2 AS value_eur) FROM "
+                     f"(SELECT {cols} FROM {quote_ident(FACT)} WHERE period_code = ?)", [month])
+        return record_revisions(conn, MONTHLY.table, "_revised", run_id=run_id, at=datetime.now(UTC),
+                                source=MONTHLY.name)
+
+
+def test_a_run_ledger_over_the_row_limit_is_in_the_lake_only_and_compared_by_its_runs(lake, monkeypatch):
+    """A run ledger grows with the data (a full revision records a row per revised value): past
+    EUJP_SINGLE_FILE_MAX_ROWS rows, etl_revisions is published in the lake only, like a large fact table (not in
+    the single file nor in Parquet, which every later run would upload again; in the manifest with its rows and
+    the lake snapshot; read by name by `eujp query --published`), and the next commit compares it by its runs'
+    row counts: only the new run's rows are digested, not every revision ever recorded."""
+    import eujp.lake
+    from eujp.bi import open_warehouse
+    from eujp.config import Settings
+    from eujp.run import publish
+
+    cfg, warehouse, store_dir = lake
+    monkeypatch.delenv("EUJP_SINGLE_FILE", raising=False)
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    months = _months(warehouse)
+    first_run = "20261124T060000Z-ledger"
+    revised = record_month_revisions(warehouse, months[0], first_run)
+    counts = _counts(warehouse)
+    assert revised > 0 and counts["etl_revisions"] >= revised
+    assert counts["etl_rejected_rows"] < counts["etl_revisions"]  # the other ledger stays under the limit
+    monkeypatch.setenv("EUJP_SINGLE_FILE_MAX_ROWS", str(counts["etl_revisions"] - 1))
+    publish(Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id=first_run), [], counts,
+            {"ok": True}, "success")
+    pointer = read_latest_pointer(open_store(str(store_dir)))
+    manifest = json.loads((store_dir / pointer["manifest"]).read_text())
+    single = _single_file(store_dir)
+    assert "etl_revisions" not in single and "etl_rejected_rows" in single
+    assert not (store_dir / pointer["prefix"] / "parquet" / "etl_revisions.parquet").exists()
+    assert (store_dir / pointer["prefix"] / "parquet" / "etl_rejected_rows.parquet").exists()
+    assert manifest["tables"]["etl_revisions"] == {"rows": counts["etl_revisions"], "parquet": None, "sha256": None,
+                                                   "lake_snapshot": pointer["lake"]["snapshot_id"]}
+    assert "etl_revisions" not in manifest["single_file"]["tables"]
+    with open_warehouse(str(store_dir)) as conn:  # read by name from the run's lake snapshot
+        assert conn.execute("SELECT count(*), count(*) FILTER (WHERE run_id = ?) FROM etl_revisions",
+                            [first_run]).fetchone() == (counts["etl_revisions"], revised)
+
+    digested: list[str] = []
+    real = eujp.lake.partition_digests
+
+    def recording(conn, source, unit):
+        digested.append(source)
+        return real(conn, source, unit)
+
+    monkeypatch.setattr(eujp.lake, "partition_digests", recording)
+    second_run = "20261125T060000Z-ledger"
+    record_month_revisions(warehouse, months[1], second_run)
+    commit = commit_warehouse(cfg, warehouse, second_run)
+    assert commit.changed["etl_revisions"] == {"rewritten": [second_run], "removed": []}
+    of_ledger = [s for s in digested if quote_ident("etl_revisions") in s]
+    assert len(of_ledger) == 1 and f"'{second_run}'" in of_ledger[0] and first_run not in of_ledger[0]
+    # the digest it kept for the first run's rows is the one a full digest gives
+    assert commit.digests["etl_revisions"] == real(reader(cfg), f"{ALIAS}.main.etl_revisions", "run_id")
+
+
 def test_auto_without_the_lake_keeps_every_table_in_the_single_file(lake, monkeypatch, caplog):
     from eujp.config import Settings
     from eujp.errors import PublishError

@@ -79,22 +79,31 @@ def test_the_single_file_setting(tmp_path, monkeypatch):
     from eujp.tables import ALL_TABLES
 
     facts = [t.name for t in ALL_TABLES if t.is_fact]
+    ledgers = [t.name for t in ALL_TABLES if t.ledger]  # the ETL tables that grow with the data
+    assert ledgers == ["etl_rejected_rows", "etl_revisions"]
+    derived = [t.name for t in ALL_TABLES if t.rebuilt]
+    rows = dict.fromkeys(facts + ledgers + derived, 10) | {facts[0]: 11, "mart_product_trade": 11,
+                                                           "etl_revisions": 11}
     assert SingleFile.from_env({}) == SingleFile("auto", 1_000_000)  # the default
     assert single_file_tables({"EUJP_SINGLE_FILE": "all"}) == tuple(ALL_TABLES)
-    small = single_file_tables({"EUJP_SINGLE_FILE": "small"})
+    # small: no fact table; a run ledger of more than EUJP_SINGLE_FILE_MAX_ROWS rows is in the lake only too
+    small = single_file_tables({"EUJP_SINGLE_FILE": "small", "EUJP_SINGLE_FILE_MAX_ROWS": "10"}, rows)
     assert small and all(not t.is_fact for t in small) and len(small) < len(ALL_TABLES)
-    # auto: a fact or derived table stays in the single file while it has at most EUJP_SINGLE_FILE_MAX_ROWS rows;
-    # a larger fact table is in the lake only, a larger derived one (a mart) in the lake and in Parquet
-    derived = [t.name for t in ALL_TABLES if t.rebuilt]
-    rows = dict.fromkeys(facts + derived, 10) | {facts[0]: 11, "mart_product_trade": 11}
+    assert [t.name for t in ALL_TABLES if not t.is_fact and t not in small] == ["etl_revisions"]
+    with pytest.raises(ValueError, match="EUJP_SINGLE_FILE=small needs the row counts"):
+        single_file_tables({"EUJP_SINGLE_FILE": "small"})
+    # auto: a fact, run ledger or derived table stays in the single file while it has at most
+    # EUJP_SINGLE_FILE_MAX_ROWS rows; a larger fact table or ledger is in the lake only, a larger derived one (a
+    # mart) in the lake and in Parquet
     auto = single_file_tables({"EUJP_SINGLE_FILE_MAX_ROWS": "10"}, rows)
-    assert [t.name for t in ALL_TABLES if t not in auto] == [facts[0], "mart_product_trade"]
+    assert [t.name for t in ALL_TABLES if t not in auto] == [facts[0], "etl_revisions", "mart_product_trade"]
     parquet = SingleFile.from_env({"EUJP_SINGLE_FILE_MAX_ROWS": "10"}).parquet_tables(rows)
-    assert [t.name for t in ALL_TABLES if t not in parquet] == [facts[0]]
+    assert [t.name for t in ALL_TABLES if t not in parquet] == [facts[0], "etl_revisions"]
     assert single_file_tables({}, rows) == tuple(ALL_TABLES)
     assert [t.name for t in single_file_tables({"EUJP_SINGLE_FILE_MAX_ROWS": "0"}, rows)] == \
-        [t.name for t in small if not t.rebuilt]
-    assert SingleFile.from_env({"EUJP_SINGLE_FILE_MAX_ROWS": "0"}).parquet_tables(rows) == small
+        [t.name for t in small if not t.rebuilt and not t.ledger]
+    assert SingleFile.from_env({"EUJP_SINGLE_FILE_MAX_ROWS": "0"}).parquet_tables(rows) == \
+        tuple(t for t in small if not t.ledger)
     assert single_file_tables({"EUJP_SINGLE_FILE_MAX_ROWS": "0"}, rows, lake=False) == tuple(ALL_TABLES)
     assert SingleFile.from_env({"EUJP_SINGLE_FILE_MAX_ROWS": " 2_000_000 "}).max_rows == 2_000_000
     with pytest.raises(ValueError, match="EUJP_SINGLE_FILE must be 'auto'.*'all'.*'small'.*got 'none'"):
