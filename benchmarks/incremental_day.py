@@ -14,6 +14,11 @@ Prefect server, as a user runs them (benchmarks.run._timed_run):
    same generator): what the live Comext request from the watermark returns on the day a month is published;
 3. **nothing new**: the same folder again (item 4: a day with nothing new < 10 s).
 
+With `--revise`, a **full revision** runs between 1 and 2: the same history with every Comext figure revised
+(`revised_copy`: OBS_VALUE x 1.01, a later LAST UPDATE), as a release that restates the whole history would
+deliver it; every value it changes is recorded in etl_revisions. The day then adds its month to a warehouse
+that holds those revisions: what a run ledger that grew with the data costs every later day.
+
 The one-more-month day runs `--day-repeats` times (default 3) from the same state, the work folder put back
 between them (the store's files hard-linked, the rest copied: `freeze`, `thaw`), and is reported by its median
 run with every run's time: one run's wall time on a shared 2-core worker varies by ~20 %.
@@ -45,6 +50,7 @@ from pathlib import Path
 
 from benchmarks.generate import comext_file_name, comext_month, generate, make_plan, products
 from benchmarks.run import DATA_DIR, RESULTS_MD, _timed_run, loadavg, machine, prefect_server
+from eujp.parse.sdmx_csv import COMEXT_LAST_UPDATE_FORMAT
 
 TARGET_SHARE = 0.10  # of the full run's wall time and uploaded bytes
 TARGET_NOTHING_NEW_S = 10.0
@@ -126,6 +132,33 @@ def prepare(rows: int, seed: int, data_dir: Path) -> tuple[Path, Path, dict]:
     return history, day, manifest
 
 
+def revised_copy(history: Path, dest: Path) -> Path:
+    """`history` with every Comext figure revised, at `dest` (made once, reused while its DONE marker is there):
+    each Comext file rewritten with OBS_VALUE x 1.01 (rounded to 2 decimals; a value that is not a number kept
+    as it is) and LAST UPDATE a day later, in the same byte format (CRLF), streamed file by file; the other
+    sources' files copied unchanged (skipped by their content checksum)."""
+    import polars as pl
+
+    if (dest / "DONE").exists():
+        return dest
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    for p in sorted(history.iterdir()):
+        if not p.is_file() or p.name == "DONE":
+            continue
+        if not (p.name.startswith("comext_") and p.suffix == ".csv"):
+            shutil.copyfile(p, dest / p.name)
+            continue
+        value = pl.col("OBS_VALUE")
+        (pl.scan_csv(p, infer_schema=False)
+         .with_columns(value.cast(pl.Float64, strict=False).mul(1.01).round(2).cast(pl.String).fill_null(value),
+                       pl.col("LAST UPDATE").str.strptime(pl.Datetime, COMEXT_LAST_UPDATE_FORMAT)
+                       .dt.offset_by("1d").dt.strftime(COMEXT_LAST_UPDATE_FORMAT))
+         .sink_csv(dest / p.name, line_terminator="\r\n", quote_style="necessary"))
+    (dest / "DONE").write_text("revised\n")
+    return dest
+
+
 def warehouse_facts(path: Path) -> dict:
     import duckdb
 
@@ -136,8 +169,11 @@ def warehouse_facts(path: Path) -> dict:
         rebuilt = [m for (m,) in conn.execute("SELECT model FROM etl_model_state WHERE built_run_id = ? "
                                               "ORDER BY model", [last]).fetchall()]
         models = conn.execute("SELECT count(*) FROM etl_model_state").fetchone()[0]
+        revisions = conn.execute("SELECT count(*) FILTER (WHERE run_id = ?), count(*) FROM etl_revisions",
+                                 [last]).fetchone()
     return {"run_id": last, "rows_written": written, "models_rebuilt": rebuilt, "models": models,
-            "warehouse_bytes": path.stat().st_size}
+            "warehouse_bytes": path.stat().st_size, "revisions_recorded": revisions[0],
+            "revisions_held": revisions[1]}
 
 
 STORE_FOLDER = "objectstore"  # under work/var: the folder store, whose files are written once (hard-linked)
@@ -166,27 +202,34 @@ def median_run(runs: list[dict]) -> dict:
     return {**ranked[(len(ranked) - 1) // 2], "repeats": [r["seconds"] for r in runs]}
 
 
-def run_scenario(history: Path, day: Path, work: Path, *, server_up: bool = False, day_repeats: int = 1) -> dict:
-    """The three runs; `server_up`: all three against one `prefect server start` that is up before the first
-    (as a deployment's scheduled runs talk to a long-lived server) instead of each starting its own."""
+def run_scenario(history: Path, day: Path, work: Path, *, server_up: bool = False, day_repeats: int = 1,
+                 revised: Path | None = None) -> dict:
+    """The three runs (four with `revised`: the full revision after the full run); `server_up`: all of them
+    against one `prefect server start` that is up before the first (as a deployment's scheduled runs talk to a
+    long-lived server) instead of each starting its own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EUJP_")) or k in PASSED_THROUGH}
     env.update(PREFECT_HOME=str(work / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
                DO_NOT_TRACK="1", GX_ANALYTICS_ENABLED="false", COLUMNS="200")
     if not server_up:
-        return _runs(history, day, work, env, day_repeats)
+        return _runs(history, day, work, env, day_repeats, revised)
     with prefect_server(work, env) as api_url:
-        return _runs(history, day, work, env | {"PREFECT_API_URL": api_url}, day_repeats)
+        return _runs(history, day, work, env | {"PREFECT_API_URL": api_url}, day_repeats, revised)
 
 
-def _runs(history: Path, day: Path, work: Path, env: dict, day_repeats: int = 1) -> dict:
-    """The three runs; the one-more-month day `day_repeats` times from the same state (the work folder put back
+REVISION = "full revision"
+
+
+def _runs(history: Path, day: Path, work: Path, env: dict, day_repeats: int = 1, revised: Path | None = None
+          ) -> dict:
+    """The runs; the one-more-month day `day_repeats` times from the same state (the work folder put back
     between them: `freeze`, `thaw`), reported by its median run; nothing new runs after the last of them."""
     var = work / "var"
     warehouse, store = var / "warehouse.duckdb", var / STORE_FOLDER
     frozen = work / "var-before-the-day"
     runs: dict = {}
     days: list[dict] = []
-    plan = [("full", history)] + [("one more month", day)] * day_repeats + [("nothing new", day)]
+    plan = [("full", history)] + ([(REVISION, revised)] if revised else []) + \
+        [("one more month", day)] * day_repeats + [("nothing new", day)]
     for name, snapshot in plan:
         if name == "one more month":
             if not days and day_repeats > 1:
@@ -236,8 +279,10 @@ def render(results: dict) -> str:
               "a deployment's scheduled runs talk to a long-lived server; no run starts a server of its own."
               if results.get("server_up") else " Prefect: each run starts its own temporary server, as `eujp run` "
               "does without PREFECT_API_URL.")
+    revision = runs.get(REVISION)
+    after = ", after a full revision" if revision else ""
     lines = [
-        "", f"## Add one month to {YEARS} years (benchmarks/incremental_day.py, {results['finished_at']})", "",
+        "", f"## Add one month to {YEARS} years{after} (benchmarks/incremental_day.py, {results['finished_at']})", "",
         f"Command: `{results['command']}`", "",
         (f"Machine: {results['machine']['nproc']} cores ({results['machine']['cpu']}), "
         f"{results['machine']['memory_bytes'] / 2**30:.0f} GiB; DuckDB {results['machine']['duckdb']}, polars "
@@ -245,7 +290,10 @@ def render(results: dict) -> str:
         "load average before/after each run is in the table." + server), "",
         (f"Data: {results['rows']:,} synthetic Comext wire rows over {YEARS} years (60 monthly files, "
         f"benchmarks/generate.py, seed {results['seed']}) plus the other sources; the day adds month 61 "
-        f"({results['day_rows']:,} wire rows) and nothing else changes."), "",
+        f"({results['day_rows']:,} wire rows) and nothing else changes."
+        + (" Between the full run and the day, a full revision: the same 60 files with every Comext figure "
+           "revised (benchmarks.incremental_day.revised_copy: OBS_VALUE x 1.01, LAST UPDATE a day later)."
+           if revision else "")), "",
         ("Settings: " + (", ".join(f"{k}={v}" for k, v in results.get("settings", {}).items()) or
                          "the defaults") + " (EUJP_SINGLE_FILE, EUJP_SINGLE_FILE_MAX_ROWS, EUJP_LAKE_CATALOG)."), "",
         ("Uploaded: the bytes the client sends (new or changed objects); copied server-side: the latest/ aliases "
@@ -270,6 +318,11 @@ def render(results: dict) -> str:
             f"{_mb(copied['bytes'])} ({copied['objects']} objects) | "
             + " | ".join(_mb(up.get(k, {}).get("bytes", 0)) for k in KINDS)
             + f" | {written or '0'} | {rebuilt} |")
+    if revision and revision.get("warehouse"):
+        wh = revision["warehouse"]
+        lines += ["", (f"The full revision recorded {wh['revisions_recorded']:,} revised values in etl_revisions "
+                       f"(a run ledger: past EUJP_SINGLE_FILE_MAX_ROWS rows it is published in the lake only); the "
+                       f"warehouse file is then {wh['warehouse_bytes'] / 1e6:,.0f} MB.")]
     if full and inc:
         t_share = inc["seconds"] / full["seconds"]
         full_b = upload_bytes(full["uploaded"])
@@ -321,16 +374,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--day-repeats", type=int, default=3,
                         help="run the one-more-month day this many times from the same state and report the "
                              "median run (default 3: one run's time on a shared worker varies by ~20%%)")
+    parser.add_argument("--revise", action="store_true",
+                        help="run a full revision of the history (every Comext figure revised) between the full "
+                             "run and the day")
     parser.add_argument("--results", default=str(RESULTS_MD), help="append to this file; '-' to print only")
     args = parser.parse_args(argv)
     if args.day_repeats < 1:
         parser.error("--day-repeats must be at least 1")
     rows = args.years_of_rows * 10_000_000 if args.years_of_rows else args.rows
     history, day, manifest = prepare(rows, args.seed, args.data_dir)
+    revised = revised_copy(history, history.with_name(history.name + "-revised")) if args.revise else None
     work = Path(tempfile.mkdtemp(prefix="incremental-day-"))
     started = loadavg()
     try:
-        runs = run_scenario(history, day, work, server_up=args.server_up, day_repeats=args.day_repeats)
+        runs = run_scenario(history, day, work, server_up=args.server_up, day_repeats=args.day_repeats,
+                            revised=revised)
     finally:
         if not args.keep_work:
             shutil.rmtree(work, ignore_errors=True)

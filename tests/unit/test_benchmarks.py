@@ -265,3 +265,30 @@ def test_a_payload_over_the_default_cap_gets_a_cap_of_its_own_for_the_measuremen
     cap = payload_cap([small, large])
     assert cap == {max_payload_mb_env(COMEXT): str(int(DEFAULT_MAX_PAYLOAD_MB) + 2)}
     assert float(cap[max_payload_mb_env(COMEXT)]) * 2**20 >= large.stat().st_size
+
+
+def test_the_revised_history_revises_every_comext_figure_and_nothing_else(small, tmp_path, countries):
+    """benchmarks.incremental_day.revised_copy (the day benchmark's --revise): every Comext file is the same rows
+    in the same byte format with each number x 1.01 (a value that is not a number kept, so it is quarantined
+    again), a LAST UPDATE a day later (a newer source version); the other sources' files unchanged."""
+    from benchmarks.incremental_day import revised_copy
+
+    folder, _ = small
+    revised = revised_copy(folder, tmp_path / "revised")
+    comext = sorted(p.name for p in folder.glob("comext_*.csv"))
+    assert comext and sorted(p.name for p in revised.glob("comext_*.csv")) == comext
+    others = {p.name for p in folder.iterdir() if p.is_file() and p.name not in comext and p.name != "DONE"}
+    assert others and all((revised / n).read_bytes() == (folder / n).read_bytes() for n in others)
+    key = ["reporter", "partner", "product", "flow", "indicators", "TIME_PERIOD"]
+    for name in comext:
+        raw = (revised / name).read_bytes()
+        assert raw.count(b"\r\n") == raw.count(b"\n") == (folder / name).read_bytes().count(b"\n")
+        old, new = parse_comext_csv((folder / name).read_bytes()), parse_comext_csv(raw)
+        assert new.source_version > old.source_version
+        both = old.frame.join(new.frame, on=key, how="full", suffix="_new", coalesce=True)
+        assert both.height == old.frame.height == new.frame.height
+        numbers = both.filter(pl.col("OBS_VALUE").is_not_null())
+        assert ((numbers["OBS_VALUE_new"] - (numbers["OBS_VALUE"] * 1.01).round(2)).abs() < 1e-6).all()
+        kept = both.filter(pl.col("OBS_VALUE").is_null())
+        assert (kept["OBS_VALUE_raw"] == kept["OBS_VALUE_raw_new"]).all()
+    assert revised_copy(folder, revised) == revised  # made once: reused while its DONE marker is there
