@@ -360,19 +360,21 @@ def upsert_fact(
 
 
 @contextlib.contextmanager
-def insertion_unordered(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Inserts in the block run unordered and without FSST; the two settings are put back after it.
+def insertion_unordered(conn: duckdb.DuckDBPyConnection, *, fsst: bool = False) -> Iterator[None]:
+    """Inserts in the block run unordered and (unless `fsst`) without FSST; the settings are put back after it.
 
     The order of a table's rows means nothing: letting DuckDB ignore the source's order makes an insert parallel
     and writes compressed row groups at once (on 5M rows: -30% CPU, no checkpoint work). FSST is left out of the
-    compression DuckDB tries on the rows inserted: the strings of a fact table or of etl_revisions are short
-    codes, or JSON objects of them, that dictionary compression stores as well, and trying FSST on every segment
-    was ~10% of the insert (5M Comext rows: 6.0 s -> 5.4 s, the same 68 MB; benchmarks/RESULTS.md)."""
+    compression DuckDB tries on the rows inserted unless `fsst`: a fact table's strings are short codes that
+    dictionary compression stores as well, and trying FSST on every segment was ~10% of the insert (5M Comext
+    rows: 6.0 s -> 5.4 s, the same 68 MB; benchmarks/RESULTS.md). Long text that is unique per row (a JSON key)
+    needs it."""
     keep_order, disabled = conn.execute(
         "SELECT current_setting('preserve_insertion_order'), current_setting('disabled_compression_methods')"
     ).fetchone()
     conn.execute("SET preserve_insertion_order = false")
-    conn.execute(f"SET disabled_compression_methods = {sql_string(_without_fsst(disabled))}")
+    if not fsst:
+        conn.execute(f"SET disabled_compression_methods = {sql_string(_without_fsst(disabled))}")
     try:
         yield
     finally:
@@ -426,9 +428,10 @@ def record_revisions(
     )
     before = conn.execute(f"SELECT count(*) FROM {quote_ident(ETL_REVISIONS.name)}").fetchone()[0]
     # A full revision records a row per revised value: 9.7M for 10M Comext wire rows. Unordered (a table's row
-    # order means nothing: no sort of every key's JSON text), in parallel, without FSST tried on the keys' text:
-    # 15.5 s -> 6.0 s for those 9.7M rows (benchmarks/RESULTS.md, fourteenth session).
-    with insertion_unordered(conn):
+    # order means nothing: no sort of every key's JSON text) and in parallel: 15.5 s -> 6.9 s for those 9.7M
+    # rows. FSST stays on: the keys' JSON text is long and alike, and without it 48M revisions took ~5 GB of the
+    # warehouse file (benchmarks/RESULTS.md, fourteenth session).
+    with insertion_unordered(conn, fsst=True):
         conn.execute(
             f"""INSERT INTO {quote_ident(ETL_REVISIONS.name)}
                 (table_name, source, natural_key, column_name, old_value, new_value, run_id, revised_at)
