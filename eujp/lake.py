@@ -232,9 +232,9 @@ def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tabl
     A run that already committed (a retried publish) with nothing changed since returns its snapshot.
 
     A fact table or a run ledger (`Table.ledger`), whose rows carry the run that wrote them
-    (eujp.digests.RUN_COLUMN), is first compared by each unit's row count and run marker (`run_markers`, a quarter of a full digest's cost); only the units whose
-    count or marker changed since the last commit are digested (their rows only, found by their row groups'
-    min/max), the others keep the digest the lake recorded. `verify` digests every unit of every table: what
+    (eujp.digests.RUN_COLUMN), is first compared by each unit's row count and run marker (`run_markers`, a
+    quarter of a full digest's cost); only the units whose count or marker changed since the last commit are
+    digested (their rows only, found by their row groups' min/max), the others keep the digest the lake recorded. `verify` digests every unit of every table: what
     sees an edit made outside a run that left the run ids alone (`eujp run --force` passes it).
 
     `seconds` (what is left of the run's publish deadline) bounds each of DuckDB's HTTP requests: a request
