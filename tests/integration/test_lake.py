@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from eujp.digests import partition_digests
 from eujp.lake import (
     ALIAS,
     CATALOG_FILE,
@@ -131,13 +132,10 @@ def test_a_day_with_one_new_month_writes_that_months_files_and_one_snapshot(lake
     assert conn.execute(total.format(f"AT (VERSION => {second.snapshot_id})")).fetchone()[0] == pytest.approx(old)
 
 
-def test_a_commit_digests_only_the_units_whose_row_count_or_run_marker_changed(lake, monkeypatch):
-    """The fact's rows carry the run that wrote them: the commit after a day digests the day's month only (the
-    rows of that unit, not the table), and still finds a revised month and a month whose rows were deleted."""
+def recorded_digests(monkeypatch) -> list[str]:
+    """The sources eujp.lake's `partition_digests` is called on from now on (the real function still runs)."""
     import eujp.lake
 
-    cfg, warehouse, _ = lake
-    commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
     digested: list[str] = []
     real = eujp.lake.partition_digests
 
@@ -146,6 +144,16 @@ def test_a_commit_digests_only_the_units_whose_row_count_or_run_marker_changed(l
         return real(conn, source, unit)
 
     monkeypatch.setattr(eujp.lake, "partition_digests", recording)
+    return digested
+
+
+def test_a_commit_digests_only_the_units_whose_row_count_or_run_marker_changed(lake, monkeypatch):
+    """The fact's rows carry the run that wrote them: the commit after a day digests the day's month only (the
+    rows of that unit, not the table), and still finds a revised month and a month whose rows were deleted."""
+
+    cfg, warehouse, _ = lake
+    commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
+    digested = recorded_digests(monkeypatch)
     months = _months(warehouse)
     add_month(warehouse, "2031-01")
     second = commit_warehouse(cfg, warehouse, "20261125T060000Z-lake02")
@@ -153,7 +161,7 @@ def test_a_commit_digests_only_the_units_whose_row_count_or_run_marker_changed(l
     of_fact = [s for s in digested if quote_ident(FACT) in s]
     assert len(of_fact) == 1 and "'2031-01'" in of_fact[0] and not any(m in of_fact[0] for m in months)
     # the digests it kept are the ones a full digest gives
-    assert second.digests[FACT] == real(reader(cfg), f"{ALIAS}.main.{quote_ident(FACT)}", "period_code")
+    assert second.digests[FACT] == partition_digests(reader(cfg), f"{ALIAS}.main.{quote_ident(FACT)}", "period_code")
 
     digested.clear()
     revise(warehouse, months[0], 2.0)  # a run's revision: the month's rows carry the run's id
@@ -547,7 +555,6 @@ def test_a_run_ledger_over_the_row_limit_is_in_the_lake_only_and_compared_by_its
     the single file nor in Parquet, which every later run would upload again; in the manifest with its rows and
     the lake snapshot; read by name by `eujp query --published`), and the next commit compares it by its runs'
     row counts: only the new run's rows are digested, not every revision ever recorded."""
-    import eujp.lake
     from eujp.bi import open_warehouse
     from eujp.config import Settings
     from eujp.run import publish
@@ -577,14 +584,7 @@ def test_a_run_ledger_over_the_row_limit_is_in_the_lake_only_and_compared_by_its
         assert conn.execute("SELECT count(*), count(*) FILTER (WHERE run_id = ?) FROM etl_revisions",
                             [first_run]).fetchone() == (counts["etl_revisions"], revised)
 
-    digested: list[str] = []
-    real = eujp.lake.partition_digests
-
-    def recording(conn, source, unit):
-        digested.append(source)
-        return real(conn, source, unit)
-
-    monkeypatch.setattr(eujp.lake, "partition_digests", recording)
+    digested = recorded_digests(monkeypatch)
     second_run = "20261125T060000Z-ledger"
     record_month_revisions(warehouse, months[1], second_run)
     commit = commit_warehouse(cfg, warehouse, second_run)
@@ -592,7 +592,7 @@ def test_a_run_ledger_over_the_row_limit_is_in_the_lake_only_and_compared_by_its
     of_ledger = [s for s in digested if quote_ident("etl_revisions") in s]
     assert len(of_ledger) == 1 and f"'{second_run}'" in of_ledger[0] and first_run not in of_ledger[0]
     # the digest it kept for the first run's rows is the one a full digest gives
-    assert commit.digests["etl_revisions"] == real(reader(cfg), f"{ALIAS}.main.etl_revisions", "run_id")
+    assert commit.digests["etl_revisions"] == partition_digests(reader(cfg), f"{ALIAS}.main.etl_revisions", "run_id")
 
 
 def test_auto_without_the_lake_keeps_every_table_in_the_single_file(lake, monkeypatch, caplog):
