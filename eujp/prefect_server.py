@@ -91,6 +91,16 @@ class TemporaryPrefectServer:
         atexit.register(self.stop)
         return self
 
+    def answers(self) -> bool:
+        """Whether the server answers its health check now (one quick probe, no wait)."""
+        if self.process is None or self.process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(f"{self.api_url}/health", timeout=0.5) as response:
+                return response.status == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
+
     def wait_ready(self) -> str:
         """Block until the server answers its health check; returns the API URL. A port taken meanwhile
         (uvicorn exits with 3) is retried on another port; any other exit or the timeout raises."""

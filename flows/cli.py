@@ -293,6 +293,11 @@ def _start_prefect_and_import(only: list[str] | None, *, announce: bool) -> _Flo
         progress.adopt_log_handlers()  # Prefect's console handler, created by the import
         unknown = _unknown_sources(only or [], get_source)
         if server is not None and unknown is None:
+            if not server.answers():  # still starting (~10 s on a fresh database): the validator's import
+                # (seconds, needed by every run that loads data) while this process would only wait
+                from flows.domains import import_validator
+
+                import_validator()
             try:
                 server.wait_ready()
             except RuntimeError as exc:

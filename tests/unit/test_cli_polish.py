@@ -323,3 +323,73 @@ def test_the_eujp_process_freezes_its_objects_at_exit_and_after_the_runs_imports
         cli.entry()
     assert ended.value.code == 0
     assert registered == [gc.freeze] and order[-1] == ("flow", 1)  # frozen once imported, before the flow
+
+
+_WAIT_PROBE = """
+import sys
+import eujp.prefect_server as ps
+from eujp.deferred_imports import GX_ENTRY
+from flows import cli
+
+class Starting:  # a temporary server that is still starting ({answers}: whether it already answers)
+    api_url = "http://127.0.0.1:9/api"
+    def answers(self):
+        return {answers}
+    def wait_ready(self):
+        print("validator imported before the wait:", GX_ENTRY in sys.modules)
+        return self.api_url
+
+ps.start_if_needed = lambda announce=True: Starting()
+cli._start_prefect_and_import([], announce=False)
+"""
+
+
+@pytest.mark.parametrize(("answers", "imported"), [(False, True), (True, False)])
+def test_the_validator_is_imported_while_the_temporary_server_starts(answers, imported):
+    """`eujp run` without PREFECT_API_URL waits ~10 s for its temporary server: Great Expectations' import
+    (seconds, which every run that loads data needs) happens in that wait, not after it; a server that already
+    answers is not kept waiting for it. In a fresh interpreter, where nothing imported Great Expectations yet."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", _WAIT_PROBE.format(answers=answers)], capture_output=True,
+                         text=True, timeout=120, check=True, cwd=Path(__file__).resolve().parents[2])
+    assert f"validator imported before the wait: {imported}" in out.stdout, out.stdout + out.stderr
+
+
+def test_a_temporary_server_answers_only_when_its_health_check_does(tmp_path):
+    """eujp.prefect_server.TemporaryPrefectServer.answers: one quick probe of /api/health, no wait."""
+    import subprocess
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from eujp.prefect_server import TemporaryPrefectServer
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/api/health" else 404)
+            self.end_headers()
+            self.wfile.write(b"true")
+
+        def log_message(self, *args):
+            pass
+
+    httpd = HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        server = TemporaryPrefectServer(announce=False)
+        assert not server.answers()  # never started
+        server.process, server.port = alive, httpd.server_address[1]
+        assert server.answers()
+        with socket.socket() as s:  # a port nothing listens on: not yet
+            s.bind(("127.0.0.1", 0))
+            server.port = s.getsockname()[1]
+        assert not server.answers()
+        server.port = httpd.server_address[1]
+        alive.kill()
+        alive.wait()
+        assert not server.answers()  # its process has exited
+    finally:
+        server.process = None
+        alive.kill()
+        httpd.shutdown()
