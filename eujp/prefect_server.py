@@ -93,10 +93,12 @@ class TemporaryPrefectServer:
 
     def answers(self) -> bool:
         """Whether the server answers its health check now (one quick probe, no wait)."""
-        if self.process is None or self.process.poll() is not None:
-            return False
+        return self.process is not None and self.process.poll() is None and self._healthy(timeout=0.5)
+
+    def _healthy(self, timeout: float) -> bool:
+        """One probe of /api/health: True when it answers 200 within `timeout` seconds."""
         try:
-            with urllib.request.urlopen(f"{self.api_url}/health", timeout=0.5) as response:
+            with urllib.request.urlopen(f"{self.api_url}/health", timeout=timeout) as response:
                 return response.status == 200
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return False
@@ -114,12 +116,8 @@ class TemporaryPrefectServer:
                 continue
             if code is not None:
                 raise RuntimeError(f"the temporary Prefect server exited with code {code} before it was ready")
-            try:
-                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return self.api_url
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
+            if self._healthy(timeout=2):
+                return self.api_url
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"the temporary Prefect server did not answer {self.api_url}/health within "

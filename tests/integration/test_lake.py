@@ -150,7 +150,6 @@ def recorded_digests(monkeypatch) -> list[str]:
 def test_a_commit_digests_only_the_units_whose_row_count_or_run_marker_changed(lake, monkeypatch):
     """The fact's rows carry the run that wrote them: the commit after a day digests the day's month only (the
     rows of that unit, not the table), and still finds a revised month and a month whose rows were deleted."""
-
     cfg, warehouse, _ = lake
     commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
     digested = recorded_digests(monkeypatch)
@@ -210,7 +209,6 @@ def test_a_forced_run_commits_the_lake_with_every_unit_digested(lake):
 
 
 def test_a_lake_committed_before_the_run_markers_is_digested_whole_once_then_by_marker(lake, monkeypatch):
-    import eujp.lake
 
     cfg, warehouse, _ = lake
     commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
@@ -218,10 +216,7 @@ def test_a_lake_committed_before_the_run_markers_is_digested_whole_once_then_by_
     attach(conn, cfg)
     conn.execute(f"ALTER TABLE {ALIAS}.eujp_meta.partitions DROP COLUMN run_marker")  # as an older commit left it
     conn.close()
-    digested: list[str] = []
-    real = eujp.lake.partition_digests
-    monkeypatch.setattr(eujp.lake, "partition_digests",
-                        lambda conn, source, unit: digested.append(source) or real(conn, source, unit))
+    digested = recorded_digests(monkeypatch)
     second = commit_warehouse(cfg, warehouse, "20261125T060000Z-lake02")
     assert second.changed == {}  # the same rows: nothing rewritten, the markers recorded
     assert f"wh.main.{quote_ident(FACT)}" in digested

@@ -356,7 +356,7 @@ def test_the_validator_is_imported_while_the_temporary_server_starts(answers, im
     assert f"validator imported before the wait: {imported}" in out.stdout, out.stdout + out.stderr
 
 
-def test_a_temporary_server_answers_only_when_its_health_check_does(tmp_path):
+def test_a_temporary_server_answers_only_when_its_health_check_does():
     """eujp.prefect_server.TemporaryPrefectServer.answers: one quick probe of /api/health, no wait."""
     import subprocess
     import threading
