@@ -10,15 +10,27 @@ health check only before calling the flow: an unchanged day spends start-up once
 The server uses PREFECT_HOME's database like Prefect's own temporary server, and is stopped when the run ends.
 It announces its start and stop in log lines, unless `announce=False` (on a terminal, the CLI shows a
 progress step instead).
+
+A new database costs most of a start: Prefect's server creates it by running every Alembic migration of its
+history (116 for SQLite in Prefect 3.9), ~6 s of the ~10 s a first start took here against ~4 s on a database
+that exists. So the install (`make run`, `make test`) migrates one empty database per Prefect release into the
+environment (`build_database_template`: Prefect's own migrations, in a throwaway PREFECT_HOME), and a server
+started on a PREFECT_HOME without a database begins from a copy of it (`seed_database`). The copy is the
+database those migrations make, keyed by Prefect's version and its migration files; without a template
+(another install, another Prefect), the server migrates as before.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import ctypes.util
+import hashlib
+import importlib.metadata
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,10 +39,16 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
 PORT_IN_USE_EXIT_CODE = 3  # uvicorn's exit code when it cannot bind
+TEMPLATES_ENV = "EUJP_PREFECT_DATABASE_TEMPLATES"  # where the migrated empty databases are (default below)
+DATABASE_FILE = "prefect.db"  # Prefect's default SQLite database in PREFECT_HOME
+# Settings that point Prefect's server at another database than PREFECT_HOME/prefect.db (or tell it how to
+# treat one): with any of them set, nothing is seeded.
+_DATABASE_SETTINGS = ("PREFECT_SERVER_DATABASE_", "PREFECT_API_DATABASE_")
 
 
 def _say(message: str) -> None:
@@ -55,6 +73,95 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _prefect_package() -> Path:
+    spec = importlib.util.find_spec("prefect")  # where Prefect is, without importing it (seconds)
+    if spec is None or spec.origin is None:
+        raise RuntimeError("Prefect is not installed")
+    return Path(spec.origin).parent
+
+
+def database_templates_dir() -> Path:
+    """Where the migrated empty databases are: EUJP_PREFECT_DATABASE_TEMPLATES, else the environment's
+    share/eujp/prefect-database (inside .venv: a template belongs to the Prefect installed there)."""
+    return Path(os.environ.get(TEMPLATES_ENV) or Path(sys.prefix) / "share" / "eujp" / "prefect-database")
+
+
+def database_template_name() -> str:
+    """The template's file name for the installed Prefect: its version and a digest of its SQLite migration
+    files' names (a release that adds a migration, or a patched install, gets a template of its own)."""
+    migrations = _prefect_package() / "server" / "database" / "_migrations" / "versions" / "sqlite"
+    names = sorted(p.name for p in migrations.glob("*.py")) if migrations.is_dir() else []
+    digest = hashlib.sha256("\n".join(names).encode()).hexdigest()[:12]
+    return f"prefect-{importlib.metadata.version('prefect')}-{digest}.db"
+
+
+def default_database(env: Mapping[str, str] | None = None) -> Path | None:
+    """PREFECT_HOME/prefect.db of `env` (default: this process's environment), the database Prefect's server
+    uses unless configured otherwise; None when a PREFECT_SERVER_DATABASE_* / PREFECT_API_DATABASE_* variable
+    is set (a database of the user's choosing)."""
+    env = os.environ if env is None else env
+    if any(k.startswith(_DATABASE_SETTINGS) for k in env):
+        return None
+    home = Path(env.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    return home / DATABASE_FILE
+
+
+def seed_database(env: Mapping[str, str] | None = None) -> bool:
+    """Copy the installed Prefect's template to the database a Prefect server started with `env` (default:
+    this process's environment) uses, when that file does not exist and a template does; True when it did.
+    The copy is written beside the target and linked into place, so a server started at the same time by
+    another run finds either no file or the whole one."""
+    database = default_database(env)
+    if database is None or database.exists():
+        return False
+    template = database_templates_dir() / database_template_name()
+    if not template.is_file():
+        return False
+    database.parent.mkdir(parents=True, exist_ok=True)
+    partial = database.with_name(f".{database.name}.{os.getpid()}.partial")
+    try:
+        shutil.copyfile(template, partial)
+        os.link(partial, database)
+    except FileExistsError:
+        return False  # another run seeded it (or its server created it) first
+    except OSError:
+        return False  # cannot copy (permissions, space): the server makes its database as without a template
+    finally:
+        partial.unlink(missing_ok=True)
+    return True
+
+
+def build_database_template(directory: Path | None = None) -> Path:
+    """Migrate an empty Prefect database (Prefect's own `create_db`, in a separate interpreter with a
+    throwaway PREFECT_HOME: Prefect reads its settings when imported) and keep it as the installed Prefect's
+    template in `directory` (default: `database_templates_dir()`). Nothing is done when it is there already."""
+    import sqlite3
+    import tempfile
+
+    directory = directory or database_templates_dir()
+    target = directory / database_template_name()
+    if target.is_file():
+        return target
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="eujp-prefect-template-") as home:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        env |= {"PREFECT_HOME": home, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+        code = ("import asyncio\nfrom prefect.server.database import provide_database_interface\n"
+                "asyncio.run(provide_database_interface().create_db())\n")
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, stdin=subprocess.DEVNULL)
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        # One self-contained file (the migrations ran in WAL mode): SQLite's backup of the closed database.
+        with contextlib.closing(sqlite3.connect(Path(home) / DATABASE_FILE)) as source, \
+                contextlib.closing(sqlite3.connect(partial)) as copy:
+            source.backup(copy)
+            (heads,) = copy.execute("SELECT count(*) FROM alembic_version").fetchone()
+        if heads != 1:
+            partial.unlink(missing_ok=True)
+            raise RuntimeError(f"the migrated Prefect database has {heads} Alembic version rows, not 1")
+        os.replace(partial, target)
+    return target
+
+
 class TemporaryPrefectServer:
     """`start()` launches the server and returns at once; `wait_ready()` blocks until /api/health answers."""
 
@@ -70,9 +177,8 @@ class TemporaryPrefectServer:
         return f"http://127.0.0.1:{self.port}/api"
 
     def start(self) -> TemporaryPrefectServer:
-        spec = importlib.util.find_spec("prefect")  # where Prefect is, without importing it (seconds)
-        if spec is None or spec.origin is None:
-            raise RuntimeError("Prefect is not installed")
+        package = _prefect_package()
+        seed_database()
         self.port = _free_port()
         if self.announce:
             _say(f"Starting temporary server on http://127.0.0.1:{self.port} (it starts while the run loads; it "
@@ -81,7 +187,7 @@ class TemporaryPrefectServer:
                             "PREFECT__SERVER_FINAL": "1"}
         env.pop("PREFECT_API_URL", None)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.origin).parent.parent), "--factory",
+            [sys.executable, "-m", "uvicorn", "--app-dir", str(package.parent), "--factory",
              "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
              "--log-level", "error", "--lifespan", "on"],
             env=env, stdin=subprocess.DEVNULL,
@@ -164,3 +270,21 @@ def profile_sets_api_url() -> bool:
     except OSError:
         return False
     return "PREFECT_API_URL" in text
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m eujp.prefect_server template`: build the installed Prefect's database template (the install
+    does: Makefile)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m eujp.prefect_server", description=main.__doc__)
+    parser.add_argument("command", choices=["template"])
+    parser.add_argument("--dir", type=Path, help="where to keep it (default: the environment's, or "
+                        f"{TEMPLATES_ENV})")
+    args = parser.parse_args(argv)
+    print(build_database_template(args.dir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

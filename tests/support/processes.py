@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from eujp.prefect_server import seed_database
+
 
 def free_port() -> int:
     """A TCP port nobody listens on at 127.0.0.1 right now."""
@@ -63,6 +65,7 @@ def prefect_server(home: Path, env: dict[str, str], *, port: int | None = None,
     {home}/server.log; yields the API URL once /health answers, and stops the server's process group."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}/api"
+    seed_database(env)  # its PREFECT_HOME's database from the install's template (eujp.prefect_server)
     with open(home / "server.log", "wb") as log:
         server = subprocess.Popen(
             [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
