@@ -192,8 +192,12 @@ class RawPayload:
         return digest
 
 
+def raw_prefix(source: str, day: date) -> str:
+    return f"raw/{source}/{day.isoformat()}/"
+
+
 def raw_key(source: str, day: date, sha256: str, ext: str) -> str:
-    return f"raw/{source}/{day.isoformat()}/{sha256}.{ext}"
+    return f"{raw_prefix(source, day)}{sha256}.{ext}"
 
 
 # A snapshot file up to this size is landed from memory (one read, hashed and stored from it); a larger one is
@@ -207,7 +211,23 @@ def land(store: ObjectStore, payload: RawPayload, day: date, ext: str) -> str:
     known = payload.known_sha256()
     if known is not None and store.exists(key := raw_key(payload.source, day, known, ext)):
         pass
-    elif payload.data is None and payload.size > LAND_WHOLE_BYTES:  # hashed in blocks, stored from the file
+    elif payload.data is None and payload.size > LAND_WHOLE_BYTES and "sha256" not in payload.__dict__:
+        # not hashed yet: stored from the file under the hash the store takes as it reads it (one read)
+        payload._check_file()
+        try:
+            stored, created = store.put_file_addressed(raw_prefix(payload.source, day), f".{ext}", payload.path)
+        except ChecksumMismatchError:  # S3: the bytes uploaded are not the bytes hashed
+            raise payload._changed() from None
+        key = stored.key
+        try:
+            payload._check_file()
+        except ExtractError:  # the bytes read may be a mix of two versions: no landing of them is left behind
+            if created:
+                store.delete([key])
+            raise
+        payload.__dict__["sha256"] = stored.sha256
+        payload._remember(stored.sha256)
+    elif payload.data is None and payload.size > LAND_WHOLE_BYTES:  # hashed already, stored from the file
         payload._check_file()
         key = raw_key(payload.source, day, payload.sha256, ext)
         if not store.exists(key):

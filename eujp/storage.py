@@ -64,6 +64,7 @@ class ObjectStore(Protocol):
                   sha256: str | None = None) -> StoredObject: ...
     def put_file(self, key: str, path: Path, content_type: str | None = None, *,
                  sha256: str | None = None) -> StoredObject: ...
+    def put_file_addressed(self, prefix: str, suffix: str, path: Path) -> tuple[StoredObject, bool]: ...
     def copy(self, src_key: str, dst_key: str) -> StoredObject: ...
     def get_bytes(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
@@ -110,6 +111,33 @@ class LocalObjectStore:
     def put_file(self, key: str, path: Path, content_type: str | None = None, *,
                  sha256: str | None = None) -> StoredObject:
         return self._write_file(key, path, sha256)
+
+    def put_file_addressed(self, prefix: str, suffix: str, path: Path) -> tuple[StoredObject, bool]:
+        """`path` stored under its content's address, `{prefix}{sha256}{suffix}`, hashed as it is copied (one
+        read of it): copied beside its key, synced, then renamed to it. An object already at that key holds the
+        same bytes: it is kept and the copy dropped. Returns the object and whether this call created it."""
+        folder = self._path(f"{prefix}{'0' * 64}{suffix}").parent  # the key's folder (and its shape checked)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".incoming.", suffix=".part")
+        digest = hashlib.sha256()
+        try:
+            with os.fdopen(fd, "wb") as f, open(path, "rb") as src:
+                while chunk := src.read(CHUNK):
+                    digest.update(chunk)
+                    f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            key = f"{prefix}{digest.hexdigest()}{suffix}"
+            target = self._path(key)
+            created = not target.is_file()
+            if created:
+                os.replace(tmp, target)
+            else:
+                Path(tmp).unlink()
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return StoredObject(key, target.stat().st_size, digest.hexdigest()), created
 
     def _write_file(self, key: str, path: Path, expected: str | None = None) -> StoredObject:
         """`path` copied to `key`, then the copy hashed: it must be `expected`, or (None) the source's content,
@@ -247,6 +275,24 @@ class S3ObjectStore:
                                         "changed since")
         with open(path, "rb") as f:
             return self._upload(key, f, size, digest, s3_checksum, content_type)
+
+    def put_file_addressed(self, prefix: str, suffix: str, path: Path) -> tuple[StoredObject, bool]:
+        """`path` stored under its content's address, `{prefix}{sha256}{suffix}`: hashed (with S3's checksum of
+        its parts) in one read, then uploaded unless the key exists (the same bytes); the upload is verified
+        against that read like `put_file`'s, so a file that changed in between fails. Returns the object and
+        whether this call uploaded it."""
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            digest, s3_checksum = _checksums(iter(lambda: f.read(CHUNK), b""), size)
+        key = f"{prefix}{digest}{suffix}"
+        if self.exists(key):
+            return StoredObject(key, size, digest), False
+        try:
+            with open(path, "rb") as f:
+                return self._upload(key, f, size, digest, s3_checksum, None), True
+        except ChecksumMismatchError:  # what arrived is not what was hashed: no object under a wrong address
+            self.delete([key])
+            raise
 
     def copy(self, src_key: str, dst_key: str) -> StoredObject:
         """`dst_key` becomes a copy of the object `src_key`, made by the service (no byte is sent: CopyObject, a

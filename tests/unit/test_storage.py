@@ -266,8 +266,24 @@ def test_a_snapshot_file_over_the_landing_bound_is_landed_from_the_file_never_re
     with open(tmp_path / "store" / key, "rb") as f:
         assert f.read() == body
 
+    landed = store.list_keys("raw/")
     path.write_bytes(body.replace(b"date", b"DATE", 1) + b"x")  # a new file ...
     [changed] = read_snapshot(EVENTS, snap)
+    real_put = LocalObjectStore.put_file_addressed
+
+    def rewritten_while_read(self, prefix, suffix, source):
+        source.write_bytes(body + b"y")  # ... rewritten by a writer while the run reads it
+        return real_put(self, prefix, suffix, source)
+
+    monkeypatch.setattr(LocalObjectStore, "put_file_addressed", rewritten_while_read)
+    with pytest.raises(ExtractError, match="changed while this run was reading it"):
+        land(store, changed, date(2026, 11, 24), "csv")
+    assert store.list_keys("raw/") == landed  # nothing of the rewritten file landed, the first landing kept
+
+    # a payload hashed before its landing (the input checksum asked first) is stored under that hash
+    path.write_bytes(body.replace(b"date", b"DATE", 1) + b"x")
+    [hashed] = read_snapshot(EVENTS, snap)
+    assert hashed.sha256 != hashlib.sha256(body).hexdigest()  # hashed now, before its landing
     real_put_file = LocalObjectStore.put_file
 
     def rewritten_meanwhile(self, key, source, content_type=None, *, sha256=None):
@@ -276,8 +292,43 @@ def test_a_snapshot_file_over_the_landing_bound_is_landed_from_the_file_never_re
 
     monkeypatch.setattr(LocalObjectStore, "put_file", rewritten_meanwhile)
     with pytest.raises(ExtractError, match="changed while this run was reading it"):
-        land(store, changed, date(2026, 11, 24), "csv")
-    assert not (tmp_path / "store" / key.replace(hashlib.sha256(body).hexdigest(), changed.sha256)).exists()
+        land(store, hashed, date(2026, 11, 24), "csv")
+    assert store.list_keys("raw/") == landed
+
+
+def test_a_large_payload_is_read_once_to_land_it(tmp_path, monkeypatch):
+    """Over LAND_WHOLE_BYTES a payload not hashed yet is hashed by the store as it is copied (one read of the file,
+    not a hash pass and then a copy): the key is the hash of the bytes stored, and the digest is the payload's."""
+    import eujp.landing
+    from eujp.extract import read_snapshot
+
+    monkeypatch.setattr(eujp.landing, "LAND_WHOLE_BYTES", 0)
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    body = b"date,precision\r\n" * 5000
+    (snap / "security_events.csv").write_bytes(body)
+    [payload] = read_snapshot(EVENTS, snap)
+    monkeypatch.setattr(eujp.landing.hashlib, "file_digest", lambda *a: pytest.fail("hashed before it was stored"))
+    store = LocalObjectStore(tmp_path / "store")
+    key = land(store, payload, date(2026, 11, 24), "csv")
+    assert key == f"raw/{EVENTS.name}/2026-11-24/{hashlib.sha256(body).hexdigest()}.csv"
+    assert payload.sha256 == hashlib.sha256(body).hexdigest()
+    assert (tmp_path / "store" / key).read_bytes() == body
+    assert not list((tmp_path / "store").rglob("*.part"))
+
+
+def test_a_file_is_stored_under_its_content_address_once(store, tmp_path):
+    """put_file_addressed: the key is the prefix, the content's sha256 and the suffix; the same bytes again
+    leave the one object (and say it existed)."""
+    source = tmp_path / "payload.csv"
+    source.write_bytes(b"a,b\r\n1,2\r\n")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    stored, created = store.put_file_addressed("raw/src/2026-11-24/", ".csv", source)
+    assert (stored.key, stored.size, stored.sha256, created) == (f"raw/src/2026-11-24/{digest}.csv", 10, digest, True)
+    assert store.get_bytes(stored.key) == source.read_bytes()
+    again, created = store.put_file_addressed("raw/src/2026-11-24/", ".csv", source)
+    assert (again.key, again.sha256, created) == (stored.key, digest, False)
+    assert store.list_keys("raw/") == [stored.key]
 
 
 def test_a_store_checks_what_it_stored_against_the_hash_it_is_given(tmp_path):
