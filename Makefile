@@ -20,7 +20,7 @@ $(PY):
 # The editable install of this project gets none either: compileall does it (stale .pyc files are recompiled in
 # memory after an edit, so only a fresh install matters: importing the flows 3.7 -> 3.1 s here).
 # `eujp.prefect_server template`: the installed Prefect's migrated empty database, which a temporary Prefect
-# server on a new PREFECT_HOME starts from instead of running its 116 migrations (~6 s of a ~10 s start).
+# server on a new PREFECT_HOME starts from instead of running its 115 migrations (~6 s of a ~10 s start).
 $(VENV)/.runtime: requirements.lock pyproject.toml | $(PY)
 	$(UV) pip install --quiet --compile-bytecode --python $(PY) -r requirements.lock
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .

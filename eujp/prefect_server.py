@@ -12,7 +12,7 @@ It announces its start and stop in log lines, unless `announce=False` (on a term
 progress step instead).
 
 A new database costs most of a start: Prefect's server creates it by running every Alembic migration of its
-history (116 for SQLite in Prefect 3.9), ~6 s of the ~10 s a first start took here against ~4 s on a database
+history (115 for SQLite in Prefect 3.9), ~6 s of the ~10 s a first start took here against ~4 s on a database
 that exists. So the install (`make run`, `make test`) migrates one empty database per Prefect release into the
 environment (`build_database_template`: Prefect's own migrations, in a throwaway PREFECT_HOME), and a server
 started on a PREFECT_HOME without a database begins from a copy of it (`seed_database`). The copy is the
