@@ -113,8 +113,8 @@ def seed_database(env: Mapping[str, str] | None = None) -> bool:
     The copy is written beside the target and linked into place, so a server started at the same time by
     another run finds either no file or the whole one."""
     database = default_database(env)
-    if database is None or database.exists():
-        return False
+    if database is None or database.exists() or database.with_name(database.name + "-wal").exists():
+        return False  # a database there, or what is left of one (SQLite would replay its log into the copy)
     template = database_templates_dir() / database_template_name()
     if not template.is_file():
         return False
