@@ -42,8 +42,6 @@ def test_an_existing_database_is_never_replaced(templates, tmp_path):
     assert database.read_bytes() == b"a server's history"
 
 
-@pytest.mark.parametrize("setting", ["PREFECT_SERVER_DATABASE_CONNECTION_URL", "PREFECT_API_DATABASE_CONNECTION_URL",
-                                     "PREFECT_SERVER_DATABASE_DRIVER"])
 def test_a_home_holding_a_database_s_log_alone_gets_no_copy(templates, tmp_path):
     """A prefect.db-wal without its database (the database deleted, its log not): SQLite would replay that
     log into whatever file is put there, so nothing is copied."""
@@ -52,6 +50,8 @@ def test_a_home_holding_a_database_s_log_alone_gets_no_copy(templates, tmp_path)
     assert not (tmp_path / "prefect.db").exists()
 
 
+@pytest.mark.parametrize("setting", ["PREFECT_SERVER_DATABASE_CONNECTION_URL", "PREFECT_API_DATABASE_CONNECTION_URL",
+                                     "PREFECT_SERVER_DATABASE_DRIVER"])
 def test_a_database_of_the_user_s_choosing_is_left_alone(templates, tmp_path, monkeypatch, setting):
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv(setting, "postgresql+asyncpg://prefect@db/prefect")
