@@ -163,25 +163,33 @@ def run(
             # Prefect, the pipeline, polars and DuckDB are imported and stay: out of the garbage collector's
             # full collections, which would otherwise traverse their ~300k objects each time (0.2 s each).
             gc.freeze()
-        if as_of:
-            state = flows.as_of_flow(as_of=as_of, warehouse=str(warehouse) if warehouse else None,
-                                     publish_uri=publish, run_id=settings.run_id, only_sources=only or None,
-                                     return_state=True)
-        else:
-            state = flows.daily_flow(
-                snapshot_dir=str(snapshot_dir) if snapshot_dir else None,
-                warehouse=str(warehouse) if warehouse else None,
-                publish_uri=publish,
-                source_mode=settings.source_mode,
-                raw_date=from_raw,
-                run_id=settings.run_id,
-                only_sources=only or None,
-                force=force,
-                dask_address=dask_address,
-                fanout=fanout,
-                return_state=True,
-            )
+        with flows.heartbeats():
+            state = _call_flow(flows, settings, snapshot_dir=snapshot_dir, warehouse=warehouse, publish=publish,
+                               from_raw=from_raw, as_of=as_of, only=only, force=force, dask_address=dask_address,
+                               fanout=fanout)
     _finish_run(state)
+
+
+def _call_flow(flows: _Flows, settings, *, snapshot_dir, warehouse, publish, from_raw, as_of, only, force,
+               dask_address, fanout):
+    """The flow `eujp run` asked for (an as-of rebuild or the daily flow), called; its final state."""
+    if as_of:
+        return flows.as_of_flow(as_of=as_of, warehouse=str(warehouse) if warehouse else None,
+                                publish_uri=publish, run_id=settings.run_id, only_sources=only or None,
+                                return_state=True)
+    return flows.daily_flow(
+        snapshot_dir=str(snapshot_dir) if snapshot_dir else None,
+        warehouse=str(warehouse) if warehouse else None,
+        publish_uri=publish,
+        source_mode=settings.source_mode,
+        raw_date=from_raw,
+        run_id=settings.run_id,
+        only_sources=only or None,
+        force=force,
+        dask_address=dask_address,
+        fanout=fanout,
+        return_state=True,
+    )
 
 
 def _check_run_options(*, snapshot_dir: Path | None, source_kind: SourceKind, from_raw: str | None,
@@ -265,13 +273,28 @@ def _preflight_or_exit(settings, *, as_of: str | None) -> None:
 
 
 class _Flows:
-    """The flows `eujp run` calls, imported (seconds: Prefect, polars, DuckDB) while Prefect starts."""
+    """The flows `eujp run` calls, imported (seconds: Prefect, polars, DuckDB) while Prefect starts, and
+    whether they run against the temporary server `eujp run` started (`own_server`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, own_server: bool = False) -> None:
         from flows.backfill import as_of_flow
         from flows.daily import daily_flow
 
-        self.as_of_flow, self.daily_flow = as_of_flow, daily_flow
+        self.as_of_flow, self.daily_flow, self.own_server = as_of_flow, daily_flow, own_server
+
+    def heartbeats(self):
+        """The settings the flow runs under: without flow-run heartbeats on `eujp run`'s own temporary server.
+        A heartbeat tells a long-lived server that the run's process is alive (so that a crashed run can be
+        marked); a temporary server stops with the run and cannot tell anyone, and Prefect joins the heartbeat
+        thread at the run's end, which sleeps in 1-s steps (~0.5 s a run: benchmarks/RESULTS.md). Against a
+        configured server (PREFECT_API_URL, a deployment) the heartbeats stay."""
+        from contextlib import nullcontext
+
+        if not self.own_server:
+            return nullcontext()
+        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+        return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
 
 
 def _start_prefect_and_import(only: list[str] | None, *, announce: bool) -> _Flows:
@@ -289,7 +312,7 @@ def _start_prefect_and_import(only: list[str] | None, *, announce: bool) -> _Flo
         with progress.step("importing the pipeline (Prefect, polars, DuckDB)"):
             from eujp.sources import get_source
 
-            loaded = _Flows()
+            loaded = _Flows(own_server=server is not None)
         progress.adopt_log_handlers()  # Prefect's console handler, created by the import
         unknown = _unknown_sources(only or [], get_source)
         if server is not None and unknown is None:

@@ -329,7 +329,9 @@ def test_overlapping_runs_fail_clearly_or_wait_and_never_interleave(prefect_api,
 def test_eujp_run_without_a_prefect_api_starts_its_own_server_and_stops_it(tmp_path):
     """With no PREFECT_API_URL, `eujp run` starts a temporary Prefect server first (while the pipeline is
     imported), runs the flow against it, and stops it when the run ends: the flow run is in that server's
-    database under PREFECT_HOME, and nothing is left listening."""
+    database under PREFECT_HOME, and nothing is left listening. Its flow runs send no heartbeats (a server
+    that stops with the run cannot mark a crashed one, and Prefect waits up to 1 s for the heartbeat thread at
+    each run's end); the events of the run are there."""
     import re
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EUJP_"))}
@@ -349,7 +351,35 @@ def test_eujp_run_without_a_prefect_api_starts_its_own_server_and_stops_it(tmp_p
     with sqlite3.connect(home / "prefect.db") as db:
         names = {r[0] for r in db.execute("SELECT f.name FROM flow_run r JOIN flow f ON f.id = r.flow_id "
                                           "WHERE r.state_type = 'COMPLETED'")}
+        events = dict(db.execute("SELECT event, count(*) FROM events GROUP BY event").fetchall())
     assert {"eujp-daily", "eujp-defence"} <= names
+    assert events.get("prefect.flow-run.Completed", 0) >= 2, events
+    assert "prefect.flow-run.heartbeat" not in events, events
+
+
+def _events_of(url: str, name: str, resource_id: str) -> list[dict]:
+    """The events named `name` of the resource `resource_id` the Prefect server at `url` stored (its events API)."""
+    body = json.dumps({"filter": {"event": {"name": [name]}, "resource": {"id": [resource_id]}}, "limit": 50})
+    request = urllib.request.Request(f"{url}/events/filter", data=body.encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.load(answer)["events"]
+
+
+def test_eujp_run_against_a_running_server_keeps_the_flow_runs_heartbeats(prefect_api, tmp_path):
+    """Against a configured Prefect server (PREFECT_API_URL, as a deployment's runs) the daily flow run sends
+    its heartbeats, which let that server mark a run whose process died; only `eujp run`'s own temporary
+    server goes without (the test above)."""
+    url, env = prefect_api
+    run_id = "20261124T060000Z-hbeats"
+    result = eujp(["run", "--only", EVENTS, "--warehouse", str(tmp_path / "w.duckdb"),
+                   "--publish", str(tmp_path / "store"), "--run-id", run_id], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with api(url) as client:
+        flow_run = flow_run_by_run_id(client, run_id)
+    beats = wait_for(lambda: _events_of(url, "prefect.flow-run.heartbeat", f"prefect.flow-run.{flow_run.id}"),
+                     30, "the daily flow run's heartbeat on the server")
+    assert beats[0]["resource"]["prefect.resource.id"] == f"prefect.flow-run.{flow_run.id}"
 
 
 def test_the_temporary_server_dies_with_a_run_killed_by_sigkill(tmp_path):

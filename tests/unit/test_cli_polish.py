@@ -4,6 +4,7 @@ outcome; the row words themselves. Pure: no server is started, no flow runs."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -304,6 +305,9 @@ def test_the_eujp_process_freezes_its_objects_at_exit_and_after_the_runs_imports
         def daily_flow(self, **kwargs):
             order.append(("flow", len(frozen)))
             return Completed()
+
+        def heartbeats(self):
+            return contextlib.nullcontext()
 
     class Completed:
         def result(self, raise_on_failure=True):
