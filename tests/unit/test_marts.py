@@ -230,6 +230,23 @@ def test_crm_trade_maps_products_to_materials(scratch):
         == ("yes", "cobalt")
 
 
+def test_crm_trade_matches_four_and_six_digit_hs_codes_and_counts_a_product_once(scratch):
+    """Constructed rows (not real figures): 81101000 falls under antimony's 4-digit HS code 8110; 81082000 under
+    both of titanium metal's codes (8108 and 8108.20) and counts once; 81089000 only under 8108; 81050000 under
+    no code (cobalt is 8105.20), nor 8110 under a code longer than the product."""
+    scratch.execute("""INSERT INTO fact_goods_trade_product BY NAME
+        SELECT * FROM (VALUES ('DE', 'JP', '81101000', 'import', DATE '2025-01-01', '2025-01', 70.0, 1.0),
+                              ('DE', 'JP', '81082000', 'import', DATE '2025-01-01', '2025-01', 300.0, 3.0),
+                              ('DE', 'JP', '81089000', 'import', DATE '2025-01-01', '2025-01', 40.0, 4.0),
+                              ('DE', 'JP', '81050000', 'import', DATE '2025-01-01', '2025-01', 9.0, 9.0))
+        AS t(reporter, partner, product_cn8, flow, period, period_code, value_eur, quantity_kg)""")
+    build_marts(scratch)
+    rows = scratch.execute("SELECT material, products, product_codes, value_eur, quantity_kg FROM mart_crm_trade "
+                           "ORDER BY material").fetchall()
+    assert rows == [("antimony", 1, "81101000", 70.0, 1.0),
+                    ("titanium metal", 2, "81082000; 81089000", 340.0, 7.0)]
+
+
 def test_export_restrictions_by_country_material_type_year(conn):
     rows = conn.execute("SELECT country_iso3, material, is_critical_raw_material, policy_type, period_year, "
                         "measures FROM mart_export_restrictions ORDER BY country_iso3, policy_type").fetchall()
