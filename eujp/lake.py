@@ -323,8 +323,10 @@ def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tabl
             changed[table.name] = {"rewritten": rewrite, "removed": remove}
             if before:  # rows of these units the lake holds now
                 conn.execute(f"DELETE FROM {target} WHERE {unit_filter(layout.unit, rewrite + remove, dtype)}")
-            if rewrite:  # every unit of the table (a first commit, a full revision): no filter to evaluate per row
-                every = len(rewrite) == len(now)  # `now` holds every unit of the table, `rewrite` some of them
+            if rewrite:
+                # `now` holds every unit of the table, `rewrite` those that changed: when that is all of them (a
+                # first commit, a full revision) the table is inserted without a filter to evaluate per row
+                every = len(rewrite) == len(now)
                 conn.execute(f"INSERT INTO {target} SELECT * FROM {source}"
                              + ("" if every else f" WHERE {unit_filter(layout.unit, rewrite, dtype)}"))
         already = conn.execute(f"SELECT count(*) FROM {ALIAS}.{META_SCHEMA}.runs WHERE run_id = ?",

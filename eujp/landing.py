@@ -158,12 +158,22 @@ class RawPayload:
         if self.data is not None:
             return data, self.sha256
         digest = hashlib.sha256(data).hexdigest()
+        self.keep_sha256(digest)
+        return data, digest
+
+    @property
+    def hashed(self) -> bool:
+        """Whether `sha256` is known already (computed, read back from `digests`, or kept by `keep_sha256`)."""
+        return "sha256" in self.__dict__
+
+    def keep_sha256(self, digest: str) -> None:
+        """Keep `digest`, taken from a read of the payload's bytes, as its `sha256` (and in `digests`); a digest
+        taken earlier that differs means the file changed in between: ExtractError."""
         if self.__dict__.setdefault("sha256", digest) != digest:
             raise ExtractError(f"{self.source}: {self.path} changed while this run was reading it (or since it "
                                f"was hashed with the same size and times: delete {DIGESTS_FILE} beside the "
                                "warehouse)")
         self._remember(digest)
-        return data, digest
 
     def known_sha256(self) -> str | None:
         """A file-backed payload's sha256 from `digests` (no byte read), None when not known for its stat."""
@@ -211,7 +221,7 @@ def land(store: ObjectStore, payload: RawPayload, day: date, ext: str) -> str:
     known = payload.known_sha256()
     if known is not None and store.exists(key := raw_key(payload.source, day, known, ext)):
         pass
-    elif payload.data is None and payload.size > LAND_WHOLE_BYTES and "sha256" not in payload.__dict__:
+    elif payload.data is None and payload.size > LAND_WHOLE_BYTES and not payload.hashed:
         # not hashed yet: stored from the file under the hash the store takes as it reads it (one read)
         payload._check_file()
         try:
@@ -225,8 +235,7 @@ def land(store: ObjectStore, payload: RawPayload, day: date, ext: str) -> str:
             if created:
                 store.delete([key])
             raise
-        payload.__dict__["sha256"] = stored.sha256
-        payload._remember(stored.sha256)
+        payload.keep_sha256(stored.sha256)
     elif payload.data is None and payload.size > LAND_WHOLE_BYTES:  # hashed already, stored from the file
         payload._check_file()
         key = raw_key(payload.source, day, payload.sha256, ext)

@@ -39,6 +39,16 @@ def check_key(key: str) -> str:
     return key
 
 
+def _copy_file(path: Path, out, digest=None) -> None:
+    """Copy the file at `path` into the open file `out` in CHUNK blocks, feeding each to `digest` (a hashlib
+    object) unless it is None: one read of the file."""
+    with open(path, "rb") as src:
+        while chunk := src.read(CHUNK):
+            if digest is not None:
+                digest.update(chunk)
+            out.write(chunk)
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -88,18 +98,29 @@ class LocalObjectStore:
             raise ValueError(f"object key {key!r} escapes {self.root}")
         return path
 
-    def _write_atomic(self, key: str, write) -> Path:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    @staticmethod
+    def _write_synced(folder: Path, prefix: str, write) -> Path:
+        """A new temporary file in `folder` that `write(f)` filled, flushed and synced to disk (removed if
+        writing fails)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".part")
         try:
             with os.fdopen(fd, "wb") as f:
                 write(f)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
+            raise
+        return Path(tmp)
+
+    def _write_atomic(self, key: str, write) -> Path:
+        path = self._path(key)
+        tmp = self._write_synced(path.parent, f".{path.name}.", write)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
             raise
         return path
 
@@ -117,25 +138,18 @@ class LocalObjectStore:
         read of it): copied beside its key, synced, then renamed to it. An object already at that key holds the
         same bytes: it is kept and the copy dropped. Returns the object and whether this call created it."""
         folder = self._path(f"{prefix}{'0' * 64}{suffix}").parent  # the key's folder (and its shape checked)
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".incoming.", suffix=".part")
         digest = hashlib.sha256()
+        tmp = self._write_synced(folder, ".incoming.", lambda f: _copy_file(path, f, digest))
         try:
-            with os.fdopen(fd, "wb") as f, open(path, "rb") as src:
-                while chunk := src.read(CHUNK):
-                    digest.update(chunk)
-                    f.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
             key = f"{prefix}{digest.hexdigest()}{suffix}"
             target = self._path(key)
             created = not target.is_file()
             if created:
                 os.replace(tmp, target)
             else:
-                Path(tmp).unlink()
+                tmp.unlink()
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
         return StoredObject(key, target.stat().st_size, digest.hexdigest()), created
 
@@ -143,15 +157,7 @@ class LocalObjectStore:
         """`path` copied to `key`, then the copy hashed: it must be `expected`, or (None) the source's content,
         hashed as it is copied (one read of it)."""
         source = hashlib.sha256() if expected is None else None
-
-        def copy(f):
-            with open(path, "rb") as src:
-                while chunk := src.read(CHUNK):
-                    if source is not None:
-                        source.update(chunk)
-                    f.write(chunk)
-
-        written = self._write_atomic(key, copy)
+        written = self._write_atomic(key, lambda f: _copy_file(path, f, source))
         digest, expected = sha256_file(written), expected or source.hexdigest()
         if digest != expected:
             raise ChecksumMismatchError(f"checksum mismatch after writing {key}: {digest} != {expected}")
@@ -267,9 +273,7 @@ class S3ObjectStore:
 
     def put_file(self, key: str, path: Path, content_type: str | None = None, *,
                  sha256: str | None = None) -> StoredObject:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            digest, s3_checksum = _checksums(iter(lambda: f.read(CHUNK), b""), size)
+        size, digest, s3_checksum = _file_checksums(path)
         if sha256 is not None and digest != sha256:
             raise ChecksumMismatchError(f"{path} is not the content hashed before ({digest} != {sha256}): it "
                                         "changed since")
@@ -281,9 +285,7 @@ class S3ObjectStore:
         its parts) in one read, then uploaded unless the key exists (the same bytes); the upload is verified
         against that read like `put_file`'s, so a file that changed in between fails. Returns the object and
         whether this call uploaded it."""
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            digest, s3_checksum = _checksums(iter(lambda: f.read(CHUNK), b""), size)
+        size, digest, s3_checksum = _file_checksums(path)
         key = f"{prefix}{digest}{suffix}"
         if self.exists(key):
             return StoredObject(key, size, digest), False
@@ -360,6 +362,13 @@ def _transfer_config():
     from boto3.s3.transfer import TransferConfig
 
     return TransferConfig(multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE)
+
+
+def _file_checksums(path: Path) -> tuple[int, str, str]:
+    """The file's size, sha256 and S3 checksum of its upload's parts (`_checksums`), from one read."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        return (size, *_checksums(iter(lambda: f.read(CHUNK), b""), size))
 
 
 def _checksums(chunks, size: int, sha256: str | None = None) -> tuple[str, str]:
