@@ -50,11 +50,9 @@ def _copy_file(path: Path, out, digest=None) -> None:
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
+    """The file's sha256 hex digest, read in blocks (hashlib.file_digest, as RawPayload.sha256 hashes a file)."""
     with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 @dataclass(frozen=True)
