@@ -17,10 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+import weakref
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
@@ -110,6 +112,8 @@ class RawPayload:
     kind: str = "data"
     # A file-backed payload's sha256 is taken from here when the file's stat is the one it was hashed with.
     digests: FileDigests | None = field(default=None, repr=False, compare=False)
+    # The spool its file was written to (live answers, a replay's objects): kept alive while the payload is.
+    spool: PayloadSpool | None = field(default=None, repr=False, compare=False)
     _stat_result: os.stat_result | None = field(default=None, repr=False, compare=False)  # when it was made
 
     def __post_init__(self) -> None:
@@ -200,6 +204,67 @@ class RawPayload:
         self._check_file()
         self._remember(digest)
         return digest
+
+
+class PayloadSpool:
+    """A folder of payload bodies written as they arrive (a live service's answers, a replay's landed objects),
+    so that a source's payloads are files and not bytes held in memory until they are landed, parsed and
+    loaded: a first full load of Comext is thousands of answers, 10-15 GB in all, and only one of them is held
+    at a time (each answer is read whole by the HTTP client, up to the source's payload cap).
+
+    A spooled payload is file-backed (`RawPayload.data` None, `path` its file) with the request's name, URL and
+    headers, and its sha256 taken from the bytes written. The folder, `{prefix}*` under `parent` (a run's
+    Settings.spill_dir), goes when `discard()` is called (once the source is prepared), else when no payload
+    refers to the spool any more or the process exits; a killed run's folder is removed by the next run
+    (eujp.warehouse.clean_stale_staging removes every `eujp-*` folder there)."""
+
+    def __init__(self, parent: Path | None, prefix: str) -> None:
+        if parent is not None:
+            parent.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        self._files = 0
+        weakref.finalize(self, shutil.rmtree, self.folder, True)
+
+    def _next_path(self) -> Path:
+        self._files += 1
+        return self.folder / f"{self._files:06d}.body"
+
+    def write(self, source: str, name: str, data: bytes, url: str, headers: dict[str, str] | None = None,
+              **fields) -> RawPayload:
+        """`data` written to a new file of the spool, as a file-backed payload (`fields`: RawPayload's others)."""
+        path = self._next_path()
+        path.write_bytes(data)
+        payload = RawPayload(source=source, name=name, data=None, url=url, headers=dict(headers or {}), path=path,
+                             spool=self, **fields)
+        payload.keep_sha256(hashlib.sha256(data).hexdigest())
+        return payload
+
+    def fetch(self, store: ObjectStore, key: str, sha256: str, source: str, name: str, url: str,
+              headers: dict[str, str] | None = None, **fields) -> RawPayload:
+        """The object `key` of `store` as a file of the spool, checked against `sha256` (ExtractError when it is
+        not those bytes), as a file-backed payload."""
+        path = self._next_path()
+        store.get_file(key, path)
+        with open(path, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        if digest != sha256:
+            path.unlink(missing_ok=True)
+            raise ExtractError(f"{source}: landed payload {store.uri}/{key} does not match its sha256")
+        payload = RawPayload(source=source, name=name, data=None, url=url, headers=dict(headers or {}), path=path,
+                             spool=self, **fields)
+        payload.keep_sha256(digest)
+        return payload
+
+    def discard(self) -> None:
+        """Remove the folder and its files now (its payloads can no longer be read)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def discard_spooled(payloads: list[RawPayload]) -> None:
+    """Remove the spool folders of `payloads` (those written to one): once their source is prepared, nothing
+    reads them again (the raw zone holds the landed copies)."""
+    for spool in {id(p.spool): p.spool for p in payloads if p.spool is not None}.values():
+        spool.discard()
 
 
 def raw_prefix(source: str, day: date) -> str:
@@ -303,22 +368,27 @@ def landing_order(store: ObjectStore, keys: list[str]) -> list[tuple[str, ...]]:
     return order
 
 
-def read_landed(store: ObjectStore, source: str, day: date) -> list[RawPayload]:
+def read_landed(store: ObjectStore, source: str, day: date, spool_dir: Path | None = None) -> list[RawPayload]:
     """The payloads landed for a source on a day, landing by landing in the order they landed (see the module's
     docstring; `RawPayload.landing` numbers them), each landing's payloads in the order they were landed. A
-    payload landed by several runs that day comes once per landing."""
+    payload landed by several runs that day comes once per landing.
+
+    Each landed object is fetched into a PayloadSpool under `spool_dir` (None: the system's temporary folder)
+    and checked against its sha256 there, so that a replay of a day of a full load holds files, not the
+    payloads' bytes (a local store's objects are linked, not copied)."""
     prefix = f"raw/{source}/{day.isoformat()}"
     keys = store.list_keys(prefix)
     metas = [k for k in keys if k.endswith(".meta.json")]
     if not metas:
         raise ExtractError(f"{source}: nothing was landed under {store.uri}/{prefix}/")
-    landed: dict[str, tuple[dict, bytes]] = {}
+    spool = PayloadSpool(spool_dir, f"eujp-{source}-replay-")
+    landed: dict[str, tuple[dict, RawPayload]] = {}
     for meta_key in metas:
         meta = json.loads(store.get_bytes(meta_key))
-        data = store.get_bytes(meta_key.removesuffix(".meta.json") + "." + meta["ext"])
-        if hashlib.sha256(data).hexdigest() != meta["sha256"]:
-            raise ExtractError(f"{source}: landed payload {meta_key} does not match its sha256")
-        landed[meta["sha256"]] = (meta, data)
+        key = meta_key.removesuffix(".meta.json") + "." + meta["ext"]
+        landed[meta["sha256"]] = (meta, spool.fetch(store, key, meta["sha256"], source, meta["name"], meta["url"],
+                                                    meta.get("headers", {}), fetched_at=meta["fetched_at"],
+                                                    kind=meta.get("kind", "data")))
     order = landing_order(store, keys)
     recorded = {c for landing in order for c in landing}
     unrecorded = tuple(sorted((c for c in landed if c not in recorded),
@@ -329,10 +399,9 @@ def read_landed(store: ObjectStore, source: str, day: date) -> list[RawPayload]:
             if checksum not in landed:
                 raise ExtractError(f"{source}: a landing under {store.uri}/{prefix}/ lists payload {checksum}, "
                                    "which is not there (or has no .meta.json)")
-            meta, data = landed[checksum]
-            payloads.append(RawPayload(source, meta["name"], data, meta["url"], meta.get("headers", {}),
-                                       meta["fetched_at"], landing=number,
-                                       kind=meta.get("kind", "data")))
+            payload = replace(landed[checksum][1], landing=number)
+            payload.keep_sha256(checksum)  # checked when fetched
+            payloads.append(payload)
     return payloads
 
 

@@ -2,7 +2,8 @@
 
 `fetch_live(source, settings)` returns the source's payloads exactly as the service answered (bodies
 decoded from gzip; SIPRI's CSV taken out of its JSON envelope), each with its request URL and response
-headers, ready for the raw landing zone. An EMPTY list means "nothing new": the service answered 304 to
+headers, ready for the raw landing zone. Each answer is written to a file as it arrives (a PayloadSpool
+under the run's Settings.spill_dir): a plan of thousands of answers holds one in memory, not all of them. An EMPTY list means "nothing new": the service answered 304 to
 a conditional request (or, for Comext, had no observations in the requested periods). Everything else
 that goes wrong raises ExtractError naming the source, the URL and the status.
 
@@ -30,7 +31,7 @@ from eujp.config import Settings, max_payload_bytes, max_payload_mb_env
 from eujp.errors import ExtractError
 from eujp.http import EXPECT_JSON, HttpClient, HttpPolicy, HttpResponse
 from eujp.incremental import SourceState
-from eujp.landing import RawPayload
+from eujp.landing import PayloadSpool, RawPayload
 from eujp.warehouse import read_state
 
 if TYPE_CHECKING:
@@ -74,6 +75,8 @@ class LiveContext:
     run_date: date
     force: bool
     env: Mapping[str, str]
+    # where the answers are written as they arrive (None: kept in memory, for a caller that wants bytes)
+    spool: PayloadSpool | None = None
 
     @property
     def validators(self) -> dict[str, str | None]:
@@ -98,8 +101,13 @@ class LiveContext:
 
     def payload(self, name: str, response: HttpResponse, data: bytes | None = None, *,
                 kind: str = "data") -> RawPayload:
-        return RawPayload(source=self.source, name=name, data=response.content if data is None else data,
-                          url=response.url, headers=dict(response.headers), kind=kind)
+        """The answer (or `data` taken from it) as a payload: a file of the spool, so that a plan of thousands
+        of answers holds none of them in memory."""
+        body = response.content if data is None else data
+        if self.spool is not None:
+            return self.spool.write(self.source, name, body, response.url, dict(response.headers), kind=kind)
+        return RawPayload(source=self.source, name=name, data=body, url=response.url, headers=dict(response.headers),
+                          kind=kind)
 
     def windowed_get(self, url: str, name: str, *, params: list[tuple[str, str]], period_param: str,
                      expect=EXPECT_JSON) -> list[RawPayload]:
@@ -221,9 +229,10 @@ def fetch_live(
     if setting != max_payload_mb_env(name):
         setting += f"; for this source alone: {max_payload_mb_env(name)}"
     policy = (policy or HttpPolicy.from_env(env)).with_(max_body_bytes=cap, max_body_setting=setting)
+    spool = PayloadSpool(getattr(settings, "spill_dir", None), f"eujp-{name}-payloads-")
     with HttpClient(name, policy, rng=rng, **extra) as client:
         ctx = LiveContext(source=name, client=client, base=source.endpoint.base_url(env), state=state,
-                          run_date=settings.run_date, force=force, env=env)
+                          run_date=settings.run_date, force=force, env=env, spool=spool)
         payloads = source.fetch(ctx)
         log.info("%s: %d request(s), %d payload(s)%s", name, len(client.attempts), len(payloads),
                  "" if payloads else " (nothing new)")

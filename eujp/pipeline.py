@@ -149,7 +149,7 @@ def fetch_payloads(source: Source, settings: Settings, store: ObjectStore) -> li
     if settings.source_mode == "raw":
         if settings.raw_date is None:
             raise EujpError("source mode 'raw' needs a date (--from-raw YYYY-MM-DD)")
-        return read_landed(store, source.name, settings.raw_date)
+        return read_landed(store, source.name, settings.raw_date, settings.spill_dir)
     if settings.source_mode == "live":
         from eujp.live import fetch_live  # httpx and the request plans: only in live mode
 

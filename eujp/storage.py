@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -75,6 +76,7 @@ class ObjectStore(Protocol):
     def put_file_addressed(self, prefix: str, suffix: str, path: Path) -> tuple[StoredObject, bool]: ...
     def copy(self, src_key: str, dst_key: str) -> StoredObject: ...
     def get_bytes(self, key: str) -> bytes: ...
+    def get_file(self, key: str, path: Path) -> None: ...
     def exists(self, key: str) -> bool: ...
     def stat(self, key: str) -> StoredObject | None: ...
     def list_keys(self, prefix: str = "") -> list[str]: ...
@@ -170,6 +172,16 @@ class LocalObjectStore:
 
     def get_bytes(self, key: str) -> bytes:
         return self._path(key).read_bytes()
+
+    def get_file(self, key: str, path: Path) -> None:
+        """The object's bytes as a new file at `path`: a hard link to the object's file where the two share a
+        file system (an object is never written in place, only replaced whole, so the link keeps its bytes even
+        when the object is replaced or deleted), else a copy."""
+        source = self._path(key)
+        try:
+            os.link(source, path)
+        except OSError:
+            shutil.copyfile(source, path)
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -318,6 +330,11 @@ class S3ObjectStore:
 
     def get_bytes(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+
+    def get_file(self, key: str, path: Path) -> None:
+        """The object's bytes as a new file at `path`, downloaded in parts (never held whole in memory)."""
+        with open(path, "wb") as f:
+            self.client.download_fileobj(self.bucket, self._key(key), f, Config=_transfer_config())
 
     def exists(self, key: str) -> bool:
         return self.stat(key) is not None

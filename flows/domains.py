@@ -18,6 +18,7 @@ from prefect.states import Failed
 from eujp import progress
 from eujp.config import Settings
 from eujp.deferred_imports import GX_ENTRY, import_great_expectations
+from eujp.landing import discard_spooled
 from eujp.pipeline import SourceBatch, skip_unchanged, utcnow
 from eujp.rows import describe_rows
 from eujp.sources import sources_for
@@ -57,13 +58,16 @@ def prepare_domain(domain: str, settings: Settings, countries: pl.DataFrame) -> 
             batches.append(batch.fail("extract", exc))
             logger.error(batch.error)
             continue
-        if skip_unchanged(batch, payloads, settings):
-            logger.info("%s: %s; nothing parsed or loaded", source.name, batch.note)
-            batches.append(batch)
-            continue
-        import_validator()
-        with progress.step(f"{domain}: parse, transform, validate {source.name}"):
-            batch = prepare(source.name, payloads, countries, batch, spill_dir=settings.spill_dir)
+        try:
+            if skip_unchanged(batch, payloads, settings):
+                logger.info("%s: %s; nothing parsed or loaded", source.name, batch.note)
+                batches.append(batch)
+                continue
+            import_validator()
+            with progress.step(f"{domain}: parse, transform, validate {source.name}"):
+                batch = prepare(source.name, payloads, countries, batch, spill_dir=settings.spill_dir)
+        finally:  # live answers and replayed objects were spooled to files: none is read again
+            discard_spooled(payloads)
         log_prepared(logger, batch)
         batches.append(batch)
     return batches

@@ -19,6 +19,7 @@ from prefect.cache_policies import NO_CACHE
 
 from eujp import partitions
 from eujp.config import Settings
+from eujp.landing import discard_spooled
 from eujp.partitions import LandedPartition, Partition, PartitionResult
 from eujp.pipeline import SourceBatch, skip_unchanged
 from eujp.sources import get_source
@@ -74,7 +75,10 @@ def landed_partitions(source_name: str, settings: Settings, batch: SourceBatch) 
     if settings.source_mode == "raw":
         return partitions.landed_on(open_store(settings.publish_uri), source, settings.raw_date)
     payloads, batch.raw_keys = extract_and_land(source_name, settings)
-    return partitions.landed_partitions(source, batch.raw_keys, payloads)
+    try:
+        return partitions.landed_partitions(source, batch.raw_keys, payloads)
+    finally:  # the workers read the landed copies
+        discard_spooled(payloads)
 
 
 @flow(name="eujp-fanout", flow_run_name="fanout-{source_name}-{settings.run_id}", validate_parameters=False)

@@ -6,7 +6,10 @@ load work (the plain step functions of tests/support/live.py, no Prefect)."""
 
 from __future__ import annotations
 
+import hashlib
+import sys
 import threading
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -16,8 +19,10 @@ from support.recordings import FIXTURES, RECORDINGS
 from support.replay_server import Reply, Seen
 
 from eujp.compare import compare_warehouses
-from eujp.landing import read_landed
+from eujp.landing import discard_spooled, read_landed
+from eujp.live import fetch_live
 from eujp.marts.build import build_marts
+from eujp.pipeline import land_payloads
 from eujp.reference import load_reference_tables
 from eujp.sources import comext_goods
 from eujp.storage import open_store
@@ -88,6 +93,9 @@ class AllProductsComext:
         months = [m for m in MONTHS if start <= m <= end]
         after = seen.param("updatedAfter")
         after = datetime.fromisoformat(after) if after else None
+        if after is None and len(REPORTERS) * len(products) * len(flows) * len(months) * len(indicators) > \
+                MAX_OBSERVATIONS:  # too big: told before any row is made
+            return Reply(413, self.too_big, {"Content-Type": "application/xml"})
         rows = []
         for reporter in REPORTERS:
             for product in products:
@@ -157,7 +165,7 @@ def test_every_product_split_by_chapter_and_month_labelled_then_updated_after(se
     landed = read_landed(open_store(first.publish_uri), COMEXT, RUN_DATE)
     assert sorted(p.kind for p in landed) == ["codelist", "coverage"] + ["data"] * len(comext.answered)
     assert len({p.url for p in landed}) == len(landed)
-    assert [p.data for p in landed if p.kind == "codelist"] == [codelist_xml()]
+    assert [p.read() for p in landed if p.kind == "codelist"] == [codelist_xml()]
     # every observation loaded: 2 reporters x 5 products x 2 flows x 7 months, both indicators on each row
     rows = fact_rows(first)
     assert len(rows) == len(REPORTERS) * len(CN8) * 2 * len(MONTHS)
@@ -257,3 +265,50 @@ def test_listed_products_state_no_coverage_and_a_failed_extraction_none(server, 
     failed = settings_for(tmp_path, "live-failed", run_date=RUN_DATE.replace(day=16), force=True)
     assert run_pipeline(failed, only=(COMEXT,))[COMEXT].status == "failed"
     assert coverage(failed) == set()
+
+
+def test_answers_are_spooled_to_files_as_they_arrive_not_held(server, comext, tmp_path, monkeypatch):
+    """Bounded memory however the data arrive (issue 12, item 2): a live plan of many answers holds none of them
+    in memory. Each answer is written to a file under the run's spill folder as it arrives (a file-backed
+    payload, its bytes and sha256 those answered), so what the fetch leaves in memory, and its peak, are a small
+    part of the answers' total (it held all of them until the source was loaded before); replaying the landed day gives files
+    too; the files go once the source is prepared (discard_spooled)."""
+    module = sys.modules[__name__]
+    products = {f"0101{i:04d}": f"test label {i}" for i in range(2000)}  # one chapter of 2,000 CN8 codes
+    monkeypatch.setattr(module, "CN8", products)
+    monkeypatch.setattr(module, "MAX_OBSERVATIONS", 2 * 400 * 2 * 2)  # a month of a request's 400 products
+    monkeypatch.setenv("EUJP_HTTP_READ_TIMEOUT", "20")  # the service builds an answer under tracemalloc
+    monkeypatch.setenv("EUJP_HTTP_BUDGET_SECONDS", "120")
+    settings = settings_for(tmp_path, "spooled")
+    discard_spooled(fetch_live(comext_goods.SOURCE, settings_for(tmp_path / "warm-up", "warm-up")))  # imports
+    tracemalloc.start()
+    try:
+        payloads = fetch_live(comext_goods.SOURCE, settings)
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    data = [p for p in payloads if p.kind == "data"]
+    total = sum(p.size for p in data)
+    # 2 reporters x 2,000 products x 2 flows x 2 indicators x 7 months, in answers of a month of 400 products:
+    # ~9 MB in 35 answers
+    assert sum(p.read().count(b"\n") - 1 for p in data) == 2 * 2000 * 2 * 2 * len(MONTHS)
+    assert len(data) == 35 and total > 8 * 2**20
+    # what the payloads hold once fetched, and the fetch's peak (the in-process service's allocations included)
+    assert held < total / 4, f"{held:,} bytes held after the fetch, for {total:,} bytes of answers"
+    assert peak < total / 2, f"the fetch traced {peak:,} bytes at its peak, for {total:,} bytes of answers"
+    assert all(p.data is None and p.path.is_file() and p.path.parent.parent == settings.spill_dir for p in data)
+    assert all(hashlib.sha256(p.read()).hexdigest() == p.sha256 for p in payloads)
+
+    # landed, then replayed from the raw zone: files again (linked from a local store's objects), the same bytes
+    keys = land_payloads(open_store(settings.publish_uri), comext_goods.SOURCE, payloads, settings.run_date)
+    replayed = read_landed(open_store(settings.publish_uri), COMEXT, RUN_DATE, settings.spill_dir)
+    assert sorted(p.sha256 for p in replayed) == sorted(p.sha256 for p in payloads)
+    assert all(p.data is None and p.path.parent.parent == settings.spill_dir for p in replayed)
+    stored = {k.rsplit("/", 1)[1].split(".")[0]: tmp_path / "store" / k for k in keys}
+    assert all(p.path.stat().st_ino == stored[p.sha256].stat().st_ino for p in replayed)
+
+    folders = {p.path.parent for p in data + replayed}
+    assert len(folders) == 2
+    discard_spooled(payloads + replayed)
+    assert not any(f.exists() for f in folders)
+    assert all(path.is_file() for path in stored.values())  # the landed objects stay

@@ -26,7 +26,7 @@ def test_every_live_source_has_a_recording():
 @pytest.mark.parametrize("name", SINGLE_REQUEST)
 def test_single_request_sources_return_the_recorded_payload_with_url_and_headers(live, tmp_path, name):
     (payload,) = fetch(name, tmp_path)
-    assert payload.data == payload_bytes(name)
+    assert payload.read() == payload_bytes(name)
     assert payload.url.startswith(live.url + RECORDINGS[name]["path"])
     recorded = {k.lower(): v for k, v in RECORDINGS[name]["headers"].items()}
     assert {k: payload.headers[k] for k in recorded} == recorded

@@ -90,7 +90,7 @@ def test_live_run_loads_every_source_and_matches_the_snapshot_run(live, tmp_path
     assert (comext.newest_period, comext.watermark, comext.etag) == ("2025-06", "2024-01", None)
     # the raw zone holds what was fetched, with the request URL and the response headers
     landed = read_landed(open_store(settings.publish_uri), GOODS, RUN_DATE)
-    assert len(landed) == 1 and landed[0].data == payload_bytes(GOODS)
+    assert len(landed) == 1 and landed[0].read() == payload_bytes(GOODS)
     assert landed[0].url.startswith(live.url + "/api/dissemination/statistics/1.0/data/ext_lt_maineu?format=JSON")
     assert landed[0].headers["content-encoding"] == "gzip"
     comext_landed = read_landed(open_store(settings.publish_uri), COMEXT, RUN_DATE)

@@ -3,6 +3,7 @@ tests/integration/test_storage_s3.py."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from datetime import UTC, date, datetime
@@ -84,7 +85,7 @@ def test_landing_is_content_addressed_and_replayable(store):
     assert land(store, p1, day, "csv") == key  # same bytes: same object, no duplicate
     assert len([k for k in store.list_keys("raw") if k.endswith(".csv")]) == 1
     back = read_landed(store, SIPRI.name, day)
-    assert [(b.data, b.url, b.headers) for b in back] == [(p1.data, p1.url, {"ETag": '"abc"'})]
+    assert [(b.read(), b.url, b.headers) for b in back] == [(p1.read(), p1.url, {"ETag": '"abc"'})]
     assert landed_days(store, SIPRI.name) == [day]
     with pytest.raises(ExtractError, match="nothing was landed"):
         read_landed(store, SIPRI.name, date(2026, 11, 23))
@@ -108,12 +109,29 @@ def test_a_days_landings_are_read_back_in_the_order_they_landed(store):
     run(9, a)  # recorded out of order on purpose: it is the time that orders the landings
     run(8, b)
     back = read_landed(store, SIPRI.name, day)
-    assert [(p.landing, p.data) for p in back] == [(0, a), (1, b), (2, a)]
+    assert [(p.landing, p.read()) for p in back] == [(0, a), (1, b), (2, a)]
     records = [json.loads(store.get_bytes(k)) for k in store.list_keys(f"raw/{SIPRI.name}")
                if k.endswith(".landing.json")]
     # one record per distinct landing, holding every time it landed
     assert sorted((len(r["landed_at"]), r["sha256"]) for r in records) == [
         (1, [hashlib.sha256(b).hexdigest()]), (3, [hashlib.sha256(a).hexdigest()])]
+
+
+def test_a_replayed_payload_is_a_file_of_the_spool_not_bytes_held(store, tmp_path):
+    """A replay fetches each landed object into a spool folder under the run's spill folder (downloaded in parts
+    from S3, linked from a local store's object) and checks it there: file-backed payloads, never the day's bytes
+    in memory; the folder goes with the last payload that refers to it."""
+    day = date(2026, 11, 24)
+    body = b"DATAFLOW,OBS_VALUE\r\n" + b"".join(b"ESTAT:DS-045409(1.0),%d\r\n" % i for i in range(400_000))
+    assert len(body) > 9 * 2**20  # more than one part of an S3 transfer
+    land(store, RawPayload(SIPRI.name, "big.csv", body, "https://example.org/big.csv"), day, "csv")
+    (back,) = read_landed(store, SIPRI.name, day, tmp_path / "spill")
+    assert back.data is None and back.path.parent.parent == tmp_path / "spill"
+    assert back.read() == body and back.sha256 == hashlib.sha256(body).hexdigest() and back.url.endswith("big.csv")
+    folder = back.path.parent
+    del back
+    gc.collect()
+    assert not folder.exists()
 
 
 def test_payloads_landed_without_a_landing_record_are_one_landing_first(store):

@@ -37,18 +37,18 @@ def test_comext_splits_extraction_too_big_by_period_and_concatenates(live, tmp_p
     codelist = payloads.pop()
     # every CN8 code of the codelist was asked for: the extraction states its coverage, 2025-04..05 (no
     # observations) included, for the reporters, partners and flows of the request
-    assert coverage.kind == "coverage" and json.loads(coverage.data) == {
+    assert coverage.kind == "coverage" and json.loads(coverage.read()) == {
         "dataflow": "DS-045409", "products": "all", "codelist": "ESTAT:CXT_NC(1.0)", "freq": "M",
         "reporters": sorted(COMEXT_DEFAULTS["EUJP_COMEXT_REPORTERS"].split(",")), "partners": ["JP"],
         "flows": ["import", "export"], "start": "2025-01", "end": "2025-07"}
-    rows = parse_coverage(coverage.data)
+    rows = parse_coverage(coverage.read())
     assert rows.height == 28 * 1 * 2 * 7
     assert sorted({d.strftime("%Y-%m") for d in rows.get_column("period")}) == [f"2025-{m:02d}" for m in range(1, 8)]
     assert set(rows.get_column("codelist")) == {"ESTAT:CXT_NC(1.0)"}
-    assert codelist.kind == "codelist" and codelist.data == (REPO / RECORDINGS["comext_goods"]["codelist"]).read_bytes()
+    assert codelist.kind == "codelist" and codelist.read() == (REPO / RECORDINGS["comext_goods"]["codelist"]).read_bytes()
     recorded = b"".join(b"".join((REPO / f).read_bytes().splitlines(keepends=True)[1:])
                         for f in RECORDINGS["comext_goods"]["bodies"])
-    assert b"".join(p.data.split(b"\n", 1)[1] for p in payloads) == recorded
+    assert b"".join(p.read().split(b"\n", 1)[1] for p in payloads) == recorded
     assert all(p.headers["content-type"].startswith("application/vnd.sdmx.data+csv") for p in payloads)
 
 
@@ -70,7 +70,7 @@ def test_comext_plans_one_request_per_chapter(live, tmp_path, monkeypatch):
     payloads = fetch("comext_goods", tmp_path)
     keys = [s.path.rsplit("/", 1)[1].split(".")[3] for s in data_requests(live)]
     assert keys == ["84834030", "85011010+85011091"]  # never across chapters: no 413
-    assert [p.data.count(b"\n") - 1 for p in payloads if p.kind == "data"] == [1, 2]
+    assert [p.read().count(b"\n") - 1 for p in payloads if p.kind == "data"] == [1, 2]
     # listed products: the extraction states no all-products coverage
     assert sorted(p.kind for p in payloads) == ["codelist", "data", "data"]
 

@@ -78,7 +78,7 @@ def test_streamed_result_equals_the_whole_batch_result(name, limit, countries):
     streamed, version = parse_and_transform(COMEXT, payloads, countries, limit=limit)
     expected, expected_version = whole_batch(payloads, countries)
     assert version == expected_version
-    assert streamed.rows_in == expected.rows_in == sum(p.data.count(b"\n") - 1 for p in payloads)
+    assert streamed.rows_in == expected.rows_in == sum(p.read().count(b"\n") - 1 for p in payloads)
     assert streamed.valid_wire_rows == expected.valid_wire_rows
     got, want = as_sets(streamed), as_sets(expected)
     assert got[0].equals(want[0])
@@ -198,7 +198,7 @@ def test_monthly_payloads_over_the_limit_are_chunked_in_memory_without_spilling(
     if file_backed:
         (tmp_path / "snapshot").mkdir()
         for p in payloads:
-            (tmp_path / "snapshot" / f"{p.name}.csv").write_bytes(p.data)
+            (tmp_path / "snapshot" / f"{p.name}.csv").write_bytes(p.read())
         payloads = [RawPayload.from_file("comext_goods", tmp_path / "snapshot" / f"{p.name}.csv") for p in payloads]
     total = sum(count_data_lines(p) for p in payloads)
     (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
@@ -320,7 +320,7 @@ def test_a_payload_that_fails_its_parse_is_quarantined_whole_and_does_not_stamp_
     that of the loaded payloads, as when the whole batch fits in one chunk."""
     html = RawPayload("comext_goods", "page.csv", b"<html>\n<title>Busy</title>\n</html>\n", "x")
     cut = month_payload("cut", ["2025-03"], stamp="30/09/26 11:00:00")
-    cut = RawPayload("comext_goods", "cut", cut.data[:-30], "x")
+    cut = RawPayload("comext_goods", "cut", cut.read()[:-30], "x")
     payloads = [month_payload("m01", ["2025-01"]), html, month_payload("m02", ["2025-02"],
                 stamp="15/08/26 11:00:00"), cut, month_payload("m04", ["2025-04"])]
     (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
@@ -340,7 +340,7 @@ def test_a_spilled_payload_that_fails_in_a_later_piece_leaves_none_of_its_rows(c
     months = [f"2024-{m:02d}" for m in range(1, 5)]
     first = month_payload("first", months, stamp="01/08/26 11:00:00")
     whole = month_payload("second", months, stamp="02/08/26 11:00:00", value="7")
-    cut = RawPayload("comext_goods", "second", whole.data[:-30], "x")
+    cut = RawPayload("comext_goods", "second", whole.read()[:-30], "x")
     (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
     one = stream_all([first, cut], countries, 1000, tmp_path / "one")
     chunked = stream_all([first, cut], countries, 20, tmp_path / "chunked")
@@ -454,7 +454,7 @@ def test_a_payload_within_the_limit_is_parsed_as_it_is_and_only_a_longer_one_is_
     if file_backed:
         (tmp_path / "snapshot").mkdir()
         for p in payloads:
-            (tmp_path / "snapshot" / f"{p.name}.csv").write_bytes(p.data)
+            (tmp_path / "snapshot" / f"{p.name}.csv").write_bytes(p.read())
         payloads = [RawPayload.from_file("comext_goods", tmp_path / "snapshot" / f"{p.name}.csv") for p in payloads]
     lines = [count_data_lines(p) for p in payloads]
     assert lines == [12, 12, 36]

@@ -23,4 +23,4 @@ def test_incremental_requests_start_at_the_watermark_and_are_conditional(live, t
     (payload,) = fetch("eurostat_goods", tmp_path, state, force=True)
     (seen,) = live.seen()
     assert seen.param("sinceTimePeriod") is None and "if-none-match" not in seen.headers
-    assert payload.data == payload_bytes("eurostat_goods")
+    assert payload.read() == payload_bytes("eurostat_goods")

@@ -18,5 +18,5 @@ def test_default_endpoint_is_the_curated_file():
 def test_events_default_to_the_curated_file_in_the_repository(tmp_path, monkeypatch):
     monkeypatch.delenv("EUJP_EVENTS_URL", raising=False)
     (payload,) = fetch("security_events", tmp_path)
-    assert payload.data == (REPO / "data" / "snapshot" / "security_events.csv").read_bytes()
+    assert payload.read() == (REPO / "data" / "snapshot" / "security_events.csv").read_bytes()
     assert payload.url.startswith("file://")

@@ -58,8 +58,8 @@ def test_mirror_url_is_fetched_with_get_and_parsed(live, tmp_path, monkeypatch):
     (payload,) = fetch("sipri_arms", tmp_path)
     (seen,) = live.seen(path)
     assert seen.method == "GET"
-    assert payload.data == data and payload.name == "trade-register.csv"
-    parsed = SOURCE.parse(payload.data)
+    assert payload.read() == data and payload.name == "trade-register.csv"
+    parsed = SOURCE.parse(payload.read())
     assert parsed.frame.height == 455 and parsed.source_version == "2025-03-13T10:02:49"
 
 
@@ -77,6 +77,6 @@ def test_backend_answering_the_per_delivery_export_is_rejected_by_name(live, tmp
     envelope = json.dumps({"bytes": base64.b64encode(PER_DELIVERY.read_bytes()).decode()}).encode()
     live.route(RECORDINGS["sipri_arms"]["path"], Reply(200, envelope, {"Content-Type": "application/json"}))
     (payload,) = fetch("sipri_arms", tmp_path)
-    assert payload.data == PER_DELIVERY.read_bytes()
+    assert payload.read() == PER_DELIVERY.read_bytes()
     with pytest.raises(ParseError, match=r"no header line found .*per-delivery export .*'SIPRI AT Database ID"):
-        SOURCE.parse(payload.data)
+        SOURCE.parse(payload.read())

@@ -22,7 +22,7 @@ def test_sipri_posts_the_trade_register_filters_and_unwraps_the_csv(live, tmp_pa
     body = json.loads(seen.body)
     assert body["logic"] == "AND"
     assert {f["field"] for f in body["filters"]} >= {"Delivery year", "Order year"}
-    assert payload.data.startswith(b"Transfers of major conventional arms")  # the CSV, not the JSON envelope
+    assert payload.read().startswith(b"Transfers of major conventional arms")  # the CSV, not the JSON envelope
     assert "decoded from the JSON 'bytes' field" in payload.name
 
 
