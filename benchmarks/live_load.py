@@ -48,15 +48,33 @@ PUBLISHED = datetime(2026, 1, 15, 11, 0, tzinfo=UTC)
 
 
 class Service:
-    """The Comext answers, from the monthly files' rows (held by chapter: the plan asks chapter by chapter)."""
+    """The Comext answers, from the monthly files' rows: each month's rows of each CN8 chapter kept as the CSV
+    lines they are answered with (the plan asks chapter by chapter; ~the files' size in memory, 50M rows fit),
+    a request for every product of its chapters, every reporter, flow and indicator joined from them, any other
+    filtered by polars."""
 
     def __init__(self, monthly: Path, max_rows: int) -> None:
-        rows = pl.scan_csv(sorted(monthly.glob(COMEXT_GLOB)), infer_schema=False).collect()
-        self.columns = rows.columns
-        self.by_chapter = {key[0]: frame for key, frame in
-                           rows.with_columns(pl.col("product").str.slice(0, 2).alias("_ch"))
-                           .partition_by("_ch", as_dict=True, include_key=False).items()}
-        self.products = sorted(rows.get_column("product").unique().to_list())
+        self.lines: dict[tuple[str, str], bytes] = {}  # (chapter, month) -> its CSV lines
+        self.counts: dict[tuple[str, str], int] = {}
+        self.header = b""
+        products: set[str] = set()
+        self.values: dict[str, set[str]] = {c: set() for c in ("freq", "reporter", "partner", "flow", "indicators")}
+        for path in sorted(monthly.glob(COMEXT_GLOB)):
+            rows = pl.read_csv(path, infer_schema=False)
+            self.header = (",".join(rows.columns) + "\r\n").encode()
+            products.update(rows.get_column("product").unique().to_list())
+            for column, seen in self.values.items():
+                seen.update(rows.get_column(column).unique().to_list())
+            for (chapter, month), part in rows.with_columns(pl.col("product").str.slice(0, 2).alias("_ch")).partition_by(
+                    ["_ch", "TIME_PERIOD"], as_dict=True).items():
+                self.lines[(chapter, month)] = part.drop("_ch").write_csv(include_header=False,
+                                                                          line_terminator="\r\n").encode()
+                self.counts[(chapter, month)] = part.height
+        self.products = sorted(products)
+        self.by_chapter: dict[str, set[str]] = {}
+        for p in self.products:
+            self.by_chapter.setdefault(p[:2], set()).add(p)
+        self.months = sorted({m for _, m in self.lines})
         self.max_rows = max_rows
         self.too_big = (FIXTURES / "comext_413_extraction_too_big.xml").read_bytes()
         self.no_results = (FIXTURES / "eurostat_fault_100_no_results.xml").read_bytes()
@@ -75,24 +93,28 @@ class Service:
                 "</s:Codelists></m:Structures></m:Structure>").encode()
 
     def data(self, key: str, query: dict[str, list[str]]) -> tuple[int, bytes, str]:
-        freq, reporters, partners, products, flows, indicators = (part.split("+") if part else []
-                                                                  for part in key.split("."))
+        parts = [part.split("+") if part else [] for part in key.split(".")]
+        filters = dict(zip(("freq", "reporter", "partner", "product", "flow", "indicators"), parts, strict=True))
         start, end = query.get("startPeriod", ["0000"])[0], query.get("endPeriod", ["9999"])[0]
-        frames = [self.by_chapter[c] for c in sorted({p[:2] for p in products}) if c in self.by_chapter]
-        if not products:
-            frames = list(self.by_chapter.values())
-        conditions = [pl.col("TIME_PERIOD").is_between(pl.lit(start), pl.lit(end))]
-        for column, values in (("freq", freq), ("reporter", reporters), ("partner", partners),
-                               ("product", products), ("flow", flows), ("indicators", indicators)):
-            if values:
-                conditions.append(pl.col(column).is_in(values))
-        rows = pl.concat(frames).filter(conditions) if frames else pl.DataFrame()
-        if rows.height > self.max_rows:
+        asked = set(filters["product"])
+        chapters = sorted({p[:2] for p in asked} & set(self.by_chapter)) if asked else sorted(self.by_chapter)
+        cells = [(c, m) for c in chapters for m in self.months if start <= m <= end and (c, m) in self.lines]
+        whole = all(not asked or self.by_chapter[c] <= asked for c in chapters) and all(
+            not values or set(values) >= self.values[column] for column, values in filters.items()
+            if column != "product")
+        if whole:
+            rows = sum(self.counts[cell] for cell in cells)
+            body = b"".join([self.header, *(self.lines[cell] for cell in cells)])
+        else:  # a narrower request: the cells' rows filtered
+            frame = pl.read_csv(b"".join([self.header, *(self.lines[cell] for cell in cells)]), infer_schema=False)
+            frame = frame.filter([pl.col(c).is_in(v) for c, v in filters.items() if v]) if frame.height else frame
+            rows, body = frame.height, frame.write_csv(line_terminator="\r\n").encode()
+        if rows > self.max_rows:
             return 413, self.too_big, "application/xml"
-        if rows.height == 0:
+        if rows == 0:
             return 404, self.no_results, "application/xml"
-        self.served_rows += rows.height
-        return 200, rows.select(self.columns).write_csv(line_terminator="\r\n").encode(), CSV_TYPE
+        self.served_rows += rows
+        return 200, body, CSV_TYPE
 
 
 def serve(monthly: Path, port_file: Path, max_rows: int) -> None:

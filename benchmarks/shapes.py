@@ -71,7 +71,8 @@ def shape_folders(rows: int, months: int, seed: int, data_dir: Path, shapes: tup
     files = sorted(monthly.glob(COMEXT_GLOB))
     span = f"{plan.months[0]}..{plan.months[-1]}"
     one_payload = folders["one-payload"] / f"{PAYLOAD_PREFIX}{span}.csv"
-    for shape in dict.fromkeys(("one-payload", *shapes)):  # the chapters are cut from the one payload
+    # the chapters are cut from the one payload, made first when they are asked for
+    for shape in dict.fromkeys((*(("one-payload",) if "chapters" in shapes else ()), *shapes)):
         folder = folders[shape]
         if shape == "monthly" or (folder / "DONE").exists():
             continue

@@ -286,6 +286,10 @@ def land(store: ObjectStore, payload: RawPayload, day: date, ext: str) -> str:
     known = payload.known_sha256()
     if known is not None and store.exists(key := raw_key(payload.source, day, known, ext)):
         pass
+    elif payload.spool is not None:  # a file this run wrote (a live answer, a replayed object): not copied again
+        key = raw_key(payload.source, day, payload.sha256, ext)
+        if not store.exists(key):
+            store.adopt_file(key, payload.path, payload.sha256)
     elif payload.data is None and payload.size > LAND_WHOLE_BYTES and not payload.hashed:
         # not hashed yet: stored from the file under the hash the store takes as it reads it (one read)
         payload._check_file()

@@ -74,6 +74,7 @@ class ObjectStore(Protocol):
     def put_file(self, key: str, path: Path, content_type: str | None = None, *,
                  sha256: str | None = None) -> StoredObject: ...
     def put_file_addressed(self, prefix: str, suffix: str, path: Path) -> tuple[StoredObject, bool]: ...
+    def adopt_file(self, key: str, path: Path, sha256: str) -> StoredObject: ...
     def copy(self, src_key: str, dst_key: str) -> StoredObject: ...
     def get_bytes(self, key: str) -> bytes: ...
     def get_file(self, key: str, path: Path) -> None: ...
@@ -152,6 +153,24 @@ class LocalObjectStore:
             tmp.unlink(missing_ok=True)
             raise
         return StoredObject(key, target.stat().st_size, digest.hexdigest()), created
+
+    def adopt_file(self, key: str, path: Path, sha256: str) -> StoredObject:
+        """Store `path`, a file this process wrote from bytes that hash to `sha256` and that nobody writes again (a
+        spooled payload, eujp.landing.PayloadSpool), under `key`: synced, then hard-linked there, no byte copied
+        (a copy, checked, where the two do not share a file system). An object already at `key` is kept."""
+        target = self._path(key)
+        if target.is_file():
+            return StoredObject(key, target.stat().st_size, sha256)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "rb") as f:
+            os.fsync(f.fileno())
+        try:
+            os.link(path, target)
+        except FileExistsError:
+            pass
+        except OSError:
+            return self._write_file(key, path, sha256)
+        return StoredObject(key, target.stat().st_size, sha256)
 
     def _write_file(self, key: str, path: Path, expected: str | None = None) -> StoredObject:
         """`path` copied to `key`, then the copy hashed: it must be `expected`, or (None) the source's content,
@@ -289,6 +308,10 @@ class S3ObjectStore:
                                         "changed since")
         with open(path, "rb") as f:
             return self._upload(key, f, size, digest, s3_checksum, content_type)
+
+    def adopt_file(self, key: str, path: Path, sha256: str) -> StoredObject:
+        """`path` uploaded under `key` (put_file: checked against `sha256`)."""
+        return self.put_file(key, path, sha256=sha256)
 
     def put_file_addressed(self, prefix: str, suffix: str, path: Path) -> tuple[StoredObject, bool]:
         """`path` stored under its content's address, `{prefix}{sha256}{suffix}`: hashed (with S3's checksum of

@@ -305,6 +305,8 @@ def test_answers_are_spooled_to_files_as_they_arrive_not_held(server, comext, tm
     assert sorted(p.sha256 for p in replayed) == sorted(p.sha256 for p in payloads)
     assert all(p.data is None and p.path.parent.parent == settings.spill_dir for p in replayed)
     stored = {k.rsplit("/", 1)[1].split(".")[0]: tmp_path / "store" / k for k in keys}
+    # landed without a copy: the local store links the answer's file (S3 uploads it: tests/integration/test_storage_s3.py)
+    assert all(p.path.stat().st_ino == stored[p.sha256].stat().st_ino for p in data)
     assert all(p.path.stat().st_ino == stored[p.sha256].stat().st_ino for p in replayed)
 
     folders = {p.path.parent for p in data + replayed}

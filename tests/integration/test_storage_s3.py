@@ -20,6 +20,7 @@ test_put_get_list_delete_roundtrip = contract.test_put_get_list_delete_roundtrip
 test_landing_is_content_addressed_and_replayable = contract.test_landing_is_content_addressed_and_replayable
 test_copy_makes_a_verified_copy_of_an_object = contract.test_copy_makes_a_verified_copy_of_an_object
 test_a_file_is_stored_under_its_content_address_once = contract.test_a_file_is_stored_under_its_content_address_once
+test_an_adopted_file_is_stored_under_its_key_once = contract.test_an_adopted_file_is_stored_under_its_key_once
 test_a_replayed_payload_is_a_file_of_the_spool_not_bytes_held = (
     contract.test_a_replayed_payload_is_a_file_of_the_spool_not_bytes_held)
 
@@ -50,3 +51,6 @@ def test_s3_store_takes_a_known_hash_and_refuses_a_file_that_is_not_that_content
     with pytest.raises(ChecksumMismatchError, match="changed since"):
         store.put_file("raw/y.csv", path, sha256=digest)
     assert not store.exists("raw/y.csv")
+    with pytest.raises(ChecksumMismatchError, match="changed since"):
+        store.adopt_file("raw/z.csv", path, digest)
+    assert not store.exists("raw/z.csv")

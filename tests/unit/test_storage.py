@@ -134,6 +134,22 @@ def test_a_replayed_payload_is_a_file_of_the_spool_not_bytes_held(store, tmp_pat
     assert not folder.exists()
 
 
+def test_an_adopted_file_is_stored_under_its_key_once(store, tmp_path):
+    """adopt_file: a file this run wrote (a spooled answer) stored under a key, once; the folder store links it
+    (no byte copied), S3 uploads it and checks it against the given sha256."""
+    body = b"a,b\r\n" * 300_000
+    path = tmp_path / "answer.body"
+    path.write_bytes(body)
+    digest = hashlib.sha256(body).hexdigest()
+    obj = store.adopt_file("raw/x/answer.csv", path, digest)
+    assert (obj.key, obj.size, obj.sha256) == ("raw/x/answer.csv", len(body), digest)
+    assert store.get_bytes("raw/x/answer.csv") == body
+    assert store.adopt_file("raw/x/answer.csv", path, digest).size == len(body)  # kept, not stored twice
+    assert store.list_keys("raw/x") == ["raw/x/answer.csv"]
+    if isinstance(store, LocalObjectStore):
+        assert (store.root / "raw/x/answer.csv").stat().st_ino == path.stat().st_ino
+
+
 def test_payloads_landed_without_a_landing_record_are_one_landing_first(store):
     """A raw zone written before landings were recorded: its payloads are one landing, in fetch order, before the
     recorded ones; a record naming a payload that is not there is an error, not a silent gap."""
