@@ -334,6 +334,7 @@ def test_the_next_run_removes_what_a_killed_run_left_in_staging(tmp_path):
     """A killed run leaves its staging link, its log and the folders it spilled into (Settings.spill_dir); the
     next run's clean_stale_staging removes them all, but what it is told to keep."""
     from eujp.config import Settings
+    from eujp.landing import PayloadSpool
     from eujp.pipeline import spill_folder
     from eujp.warehouse import clean_stale_staging
 
@@ -344,13 +345,18 @@ def test_the_next_run_removes_what_a_killed_run_left_in_staging(tmp_path):
     wire = spill_folder("eujp-comext_goods-wire-", settings.spill_dir)
     (wire / "0").mkdir()
     (wire / "0" / "000000-000000.arrow").write_bytes(b"ARROW1")
+    # live answers spooled to files (eujp.landing.PayloadSpool), still there as a killed run leaves them
+    spooled = PayloadSpool(settings.spill_dir, "eujp-comext_goods-payloads-").write(
+        "comext_goods", "slice 1", b"DATAFLOW\r\n", "https://example.org/data")
+    answers_folder = spooled.path.parent
     (settings.staging_dir / "20261130T060000Z-dead01.duckdb").write_bytes(b"")
     (settings.staging_dir / "20261130T060000Z-dead01.duckdb.wal").write_bytes(b"log")
     kept = settings.staging_dir / "20261201T060000Z-live01.duckdb"
     kept.write_bytes(b"")
 
     removed = clean_stale_staging(settings.staging_dir, keep=[kept])
-    assert sorted(p.name for p in removed) == sorted([killed.name, wire.name, "20261130T060000Z-dead01.duckdb",
+    assert sorted(p.name for p in removed) == sorted([killed.name, wire.name, answers_folder.name,
+                                                      "20261130T060000Z-dead01.duckdb",
                                                       "20261130T060000Z-dead01.duckdb.wal"])
     assert sorted(p.name for p in settings.staging_dir.rglob("*")) == ["20261201T060000Z-live01.duckdb", "spill"]
     assert clean_stale_staging(settings.staging_dir, keep=[kept]) == []
