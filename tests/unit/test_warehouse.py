@@ -347,7 +347,7 @@ def test_the_next_run_removes_what_a_killed_run_left_in_staging(tmp_path):
     (wire / "0" / "000000-000000.arrow").write_bytes(b"ARROW1")
     # live answers spooled to files (eujp.landing.PayloadSpool), still there as a killed run leaves them
     spooled = PayloadSpool(settings.spill_dir, "eujp-comext_goods-payloads-").write(
-        "comext_goods", "slice 1", b"DATAFLOW\r\n", "https://example.org/data")
+        "a_source", "slice 1", b"DATAFLOW\r\n", "https://example.org/data")
     answers_folder = spooled.path.parent
     (settings.staging_dir / "20261130T060000Z-dead01.duckdb").write_bytes(b"")
     (settings.staging_dir / "20261130T060000Z-dead01.duckdb.wal").write_bytes(b"log")
