@@ -166,7 +166,7 @@ def check_payload_sizes(source: Source, payloads: list[RawPayload]) -> None:
         raise ExtractError(f"{source.name}: {exc}") from None
     for payload in payloads:
         if payload.size > cap:
-            where = payload.path if payload.path is not None else payload.url
+            where = payload.path if payload.path is not None and payload.spool is None else payload.url
             raise PayloadTooLargeError(
                 f"{source.name}: payload {payload.name} ({where}) is {payload.size:,} bytes "
                 f"({payload.size / 2**20:.1f} MB), over the {cap / 2**20:g} MB cap ({setting}): refused, nothing of "

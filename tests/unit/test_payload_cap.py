@@ -57,6 +57,21 @@ def test_a_snapshot_file_over_the_cap_is_refused_and_nothing_is_landed(big_snaps
     assert LocalObjectStore(tmp_path / "store").list_keys("raw") == []  # not even the small file before it
 
 
+def test_a_spooled_payload_over_the_cap_is_named_by_its_url_not_its_spool_file(tmp_path, monkeypatch):
+    """A live answer or a replayed object is a file of a spool (eujp.landing.PayloadSpool): refused, it is named
+    by where it came from, not by the run's scratch file."""
+    from eujp.landing import PayloadSpool
+    from eujp.pipeline import check_payload_sizes
+
+    monkeypatch.setenv("EUJP_MAX_PAYLOAD_MB", "1")
+    monkeypatch.delenv(max_payload_mb_env(SOURCE.name), raising=False)
+    spooled = PayloadSpool(tmp_path, "eujp-answers-").write(SOURCE.name, "slice 1", b"x" * (2 * MB),
+                                                            "https://example.org/data?startPeriod=2025-01")
+    with pytest.raises(PayloadTooLargeError, match=r"payload slice 1 \(https://example.org/data\?startPeriod="
+                                                   r"2025-01\) is 2,097,152 bytes"):
+        check_payload_sizes(SOURCE, [spooled])
+
+
 def test_the_source_s_own_cap_wins_over_the_general_one(big_snapshot, tmp_path, monkeypatch):
     own = max_payload_mb_env(SOURCE.name)
     assert own == f"EUJP_MAX_PAYLOAD_MB_{SOURCE.name.upper()}"
