@@ -3,9 +3,10 @@
 `fetch_live(source, settings)` returns the source's payloads exactly as the service answered (bodies
 decoded from gzip; SIPRI's CSV taken out of its JSON envelope), each with its request URL and response
 headers, ready for the raw landing zone. Each answer is written to a file as it arrives (a PayloadSpool
-under the run's Settings.spill_dir): a plan of thousands of answers holds one in memory, not all of them. An EMPTY list means "nothing new": the service answered 304 to
-a conditional request (or, for Comext, had no observations in the requested periods). Everything else
-that goes wrong raises ExtractError naming the source, the URL and the status.
+under the run's Settings.spill_dir): a plan of thousands of answers holds one in memory, not all of them.
+An EMPTY list means "nothing new": the service answered 304 to a conditional request (or, for Comext, had
+no observations in the requested periods). Everything else that goes wrong raises ExtractError naming the
+source, the URL and the status.
 
 Each source's request plan and endpoint live in its own module (eujp/sources/<source>.py); this module
 holds what the plans share: the `Endpoint` of a service (base URL, overridden by an environment variable so
