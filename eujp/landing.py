@@ -28,7 +28,7 @@ from functools import cached_property
 from pathlib import Path
 
 from eujp.errors import ChecksumMismatchError, ExtractError
-from eujp.storage import ObjectStore
+from eujp.storage import ObjectStore, sha256_file
 
 DIGESTS_FILE = "snapshot-digests.json"  # beside the warehouse (eujp.pipeline.fetch_payloads)
 _DIGESTS_LOCK = threading.Lock()  # module-level: FileDigests travels (pickled) with its payloads
@@ -206,6 +206,14 @@ class RawPayload:
         return digest
 
 
+def spill_folder(prefix: str, parent: Path | None = None) -> Path:
+    """A new folder for spilled files, `prefix` + a random part, under `parent` (made if missing; None: the
+    system's temporary folder)."""
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+
+
 class PayloadSpool:
     """A folder of payload bodies written as they arrive (a live service's answers, a replay's landed objects),
     so that a source's payloads are files and not bytes held in memory until they are landed, parsed and
@@ -219,9 +227,7 @@ class PayloadSpool:
     (eujp.warehouse.clean_stale_staging removes every `eujp-*` folder there)."""
 
     def __init__(self, parent: Path | None, prefix: str) -> None:
-        if parent is not None:
-            parent.mkdir(parents=True, exist_ok=True)
-        self.folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        self.folder = spill_folder(prefix, parent)
         self._files = 0
         weakref.finalize(self, shutil.rmtree, self.folder, True)
 
@@ -229,15 +235,19 @@ class PayloadSpool:
         self._files += 1
         return self.folder / f"{self._files:06d}.body"
 
+    def _payload(self, path: Path, digest: str, source: str, name: str, url: str,
+                 headers: dict[str, str] | None, fields: dict) -> RawPayload:
+        payload = RawPayload(source=source, name=name, data=None, url=url, headers=dict(headers or {}), path=path,
+                             spool=self, **fields)
+        payload.keep_sha256(digest)
+        return payload
+
     def write(self, source: str, name: str, data: bytes, url: str, headers: dict[str, str] | None = None,
               **fields) -> RawPayload:
         """`data` written to a new file of the spool, as a file-backed payload (`fields`: RawPayload's others)."""
         path = self._next_path()
         path.write_bytes(data)
-        payload = RawPayload(source=source, name=name, data=None, url=url, headers=dict(headers or {}), path=path,
-                             spool=self, **fields)
-        payload.keep_sha256(hashlib.sha256(data).hexdigest())
-        return payload
+        return self._payload(path, hashlib.sha256(data).hexdigest(), source, name, url, headers, fields)
 
     def fetch(self, store: ObjectStore, key: str, sha256: str, source: str, name: str, url: str,
               headers: dict[str, str] | None = None, **fields) -> RawPayload:
@@ -245,15 +255,10 @@ class PayloadSpool:
         not those bytes), as a file-backed payload."""
         path = self._next_path()
         store.get_file(key, path)
-        with open(path, "rb") as f:
-            digest = hashlib.file_digest(f, "sha256").hexdigest()
-        if digest != sha256:
+        if sha256_file(path) != sha256:
             path.unlink(missing_ok=True)
             raise ExtractError(f"{source}: landed payload {store.uri}/{key} does not match its sha256")
-        payload = RawPayload(source=source, name=name, data=None, url=url, headers=dict(headers or {}), path=path,
-                             spool=self, **fields)
-        payload.keep_sha256(digest)
-        return payload
+        return self._payload(path, sha256, source, name, url, headers, fields)
 
     def discard(self) -> None:
         """Remove the folder and its files now (its payloads can no longer be read)."""

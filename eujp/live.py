@@ -230,7 +230,7 @@ def fetch_live(
     if setting != max_payload_mb_env(name):
         setting += f"; for this source alone: {max_payload_mb_env(name)}"
     policy = (policy or HttpPolicy.from_env(env)).with_(max_body_bytes=cap, max_body_setting=setting)
-    spool = PayloadSpool(getattr(settings, "spill_dir", None), f"eujp-{name}-payloads-")
+    spool = PayloadSpool(settings.spill_dir, f"eujp-{name}-payloads-")
     with HttpClient(name, policy, rng=rng, **extra) as client:
         ctx = LiveContext(source=name, client=client, base=source.endpoint.base_url(env), state=state,
                           run_date=settings.run_date, force=force, env=env, spool=spool)

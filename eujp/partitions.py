@@ -34,7 +34,7 @@ import polars as pl
 from eujp.config import Settings
 from eujp.errors import EujpError
 from eujp.incremental import later_period, newest_period
-from eujp.landing import RawPayload, land
+from eujp.landing import RawPayload, land, spill_folder
 from eujp.pipeline import (
     SourceBatch,
     check_payload_sizes,
@@ -45,7 +45,6 @@ from eujp.pipeline import (
     release_chunks,
     run_transform,
     spill_chunk,
-    spill_folder,
     utcnow,
 )
 from eujp.sources import Source, get_source

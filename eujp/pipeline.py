@@ -11,7 +11,6 @@ import io
 import logging
 import math
 import shutil
-import tempfile
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +28,15 @@ from eujp.config import REFERENCE_DIR, Settings, batch_rows, max_payload_bytes, 
 from eujp.errors import EujpError, ExtractError, ParseError, PayloadTooLargeError, SchemaDriftError
 from eujp.extract import read_snapshot
 from eujp.incremental import SourceState, later_period, newest_period
-from eujp.landing import DIGESTS_FILE, FileDigests, RawPayload, land, read_landed, record_landing
+from eujp.landing import (
+    DIGESTS_FILE,
+    FileDigests,
+    RawPayload,
+    land,
+    read_landed,
+    record_landing,
+    spill_folder,
+)
 from eujp.parse import ParsedPayload
 from eujp.schema import DIM_COUNTRY
 from eujp.sources import Source, get_source
@@ -1059,14 +1066,6 @@ def valid_frames(batch: SourceBatch) -> Iterator[pl.DataFrame]:
         yield batch.valid
     for path in batch.chunks:
         yield pl.read_parquet(path)
-
-
-def spill_folder(prefix: str, parent: Path | None = None) -> Path:
-    """A new folder for spilled files, `prefix` + a random part, under `parent` (made if missing; None: the
-    system's temporary folder)."""
-    if parent is not None:
-        parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
 
 
 def spill_chunk(batch: SourceBatch, frame: pl.DataFrame, folder: Path) -> None:

@@ -271,8 +271,8 @@ def test_answers_are_spooled_to_files_as_they_arrive_not_held(server, comext, tm
     """Bounded memory however the data arrive (issue 12, item 2): a live plan of many answers holds none of them
     in memory. Each answer is written to a file under the run's spill folder as it arrives (a file-backed
     payload, its bytes and sha256 those answered), so what the fetch leaves in memory, and its peak, are a small
-    part of the answers' total (it held all of them until the source was loaded before); replaying the landed day gives files
-    too; the files go once the source is prepared (discard_spooled)."""
+    part of the answers' total (it held all of them until the source was loaded before); replaying the landed
+    day gives files too; the files go once the source is prepared (discard_spooled)."""
     module = sys.modules[__name__]
     products = {f"0101{i:04d}": f"test label {i}" for i in range(2000)}  # one chapter of 2,000 CN8 codes
     monkeypatch.setattr(module, "CN8", products)
@@ -305,7 +305,8 @@ def test_answers_are_spooled_to_files_as_they_arrive_not_held(server, comext, tm
     assert sorted(p.sha256 for p in replayed) == sorted(p.sha256 for p in payloads)
     assert all(p.data is None and p.path.parent.parent == settings.spill_dir for p in replayed)
     stored = {k.rsplit("/", 1)[1].split(".")[0]: tmp_path / "store" / k for k in keys}
-    # landed without a copy: the local store links the answer's file (S3 uploads it: tests/integration/test_storage_s3.py)
+    # landed without a copy: the local store links the answer's file (S3 uploads it:
+    # tests/integration/test_storage_s3.py)
     assert all(p.path.stat().st_ino == stored[p.sha256].stat().st_ino for p in data)
     assert all(p.path.stat().st_ino == stored[p.sha256].stat().st_ino for p in replayed)
 

@@ -334,8 +334,7 @@ def test_the_next_run_removes_what_a_killed_run_left_in_staging(tmp_path):
     """A killed run leaves its staging link, its log and the folders it spilled into (Settings.spill_dir); the
     next run's clean_stale_staging removes them all, but what it is told to keep."""
     from eujp.config import Settings
-    from eujp.landing import PayloadSpool
-    from eujp.pipeline import spill_folder
+    from eujp.landing import PayloadSpool, spill_folder
     from eujp.warehouse import clean_stale_staging
 
     settings = Settings.from_env(warehouse_path=tmp_path / "var" / "warehouse.duckdb")
