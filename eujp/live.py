@@ -76,8 +76,7 @@ class LiveContext:
     run_date: date
     force: bool
     env: Mapping[str, str]
-    # where the answers are written as they arrive (None: kept in memory, for a caller that wants bytes)
-    spool: PayloadSpool | None = None
+    spool: PayloadSpool  # where the answers are written as they arrive
 
     @property
     def validators(self) -> dict[str, str | None]:
@@ -105,10 +104,7 @@ class LiveContext:
         """The answer (or `data` taken from it) as a payload: a file of the spool, so that a plan of thousands
         of answers holds none of them in memory."""
         body = response.content if data is None else data
-        if self.spool is not None:
-            return self.spool.write(self.source, name, body, response.url, dict(response.headers), kind=kind)
-        return RawPayload(source=self.source, name=name, data=body, url=response.url, headers=dict(response.headers),
-                          kind=kind)
+        return self.spool.write(self.source, name, body, response.url, dict(response.headers), kind=kind)
 
     def windowed_get(self, url: str, name: str, *, params: list[tuple[str, str]], period_param: str,
                      expect=EXPECT_JSON) -> list[RawPayload]:
