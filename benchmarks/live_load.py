@@ -178,8 +178,8 @@ def live_run(code: Path, port: int, work: Path, name: str, start: str) -> dict:
            "--warehouse", str(folder / "var" / "warehouse.duckdb"), "--publish", str(folder / "var" / "objectstore")]
     result = _timed_run(cmd, env, folder, "run")
     result["code"] = str(code)
-    with subprocess.Popen(["du", "-sb", str(folder / "var" / "objectstore" / "raw")], stdout=subprocess.PIPE) as du:
-        result["raw_bytes"] = int((du.stdout.read() or b"0").split()[0] or 0)
+    result["raw_bytes"] = sum(f.stat().st_size for f in (folder / "var" / "objectstore" / "raw").rglob("*")
+                              if f.is_file())
     return result
 
 
