@@ -15,6 +15,10 @@ back-off of the source draws on it, so a source can never take longer than `Http
   landed) are the decoded body; the response headers still say how it travelled.
 - Conditional requests: `If-None-Match` / `If-Modified-Since` from the previous successful load; a 304
   comes back as `HttpResponse.not_modified`.
+- Bodies to a file: given `body_file`, a 2xx body is written to that file as it arrives (hashed on the way,
+  `HttpResponse.body_file`), so an answer up to the payload cap is never held in memory; a retried attempt
+  starts the file again, a failed request leaves no file. Other statuses (304, errors, a caller's 413) are
+  small and read into `content`.
 - Body checks: a body must be what the source promises. JSON must be complete JSON; CSV must not be an
   HTML/XML page and must have a header line; an empty body or a body shorter than its Content-Length is
   an error. Every error names the source, the method and URL, the status and the first bytes of the body.
@@ -25,6 +29,7 @@ Deterministic in tests: `sleep`, `clock` and `rng` are injectable and the policy
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -32,10 +37,11 @@ import os
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import httpx
@@ -48,6 +54,8 @@ USER_AGENT = "eujp/0.1 (EU-Japan partnership warehouse ETL; python-httpx)"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 507, 509, 520, 521, 522, 523, 524})
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<!--")
 _PREVIEW_BYTES = 160
+_HEAD_BYTES = 4096  # what a body written to a file keeps in memory: its first bytes, for checks and messages
+_DELIMITERS = (b",", b";", b"\t")
 
 
 @dataclass(frozen=True)
@@ -110,15 +118,81 @@ EXPECT_JSON = Expect("json", ("application/json",))
 EXPECT_CSV = Expect("csv", ("text/csv", "application/vnd.sdmx.data+csv"))
 
 
+class BodyShape:
+    """What the body checks and callers ask of a body, learnt chunk by chunk as it arrives: its size, first
+    bytes, whether it is blank (nothing but whitespace), whether a line with data follows the first one (a CSV
+    with a row after its header: `content.strip()` holds a line end), whether it holds a CSV delimiter, and
+    its sha256."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.head = b""
+        self.blank = True
+        self.multi_line = False
+        self.has_delimiter = False
+        self._line_end_after_data = False
+        self._sha256 = hashlib.sha256()
+
+    def feed(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        self._sha256.update(chunk)
+        if len(self.head) < _HEAD_BYTES:
+            self.head += chunk[:_HEAD_BYTES - len(self.head)]
+        if not self.has_delimiter:
+            self.has_delimiter = any(d in chunk for d in _DELIMITERS)
+        if self.multi_line:
+            return
+        if self.blank:
+            chunk = chunk.lstrip()
+            if not chunk:
+                return
+            self.blank = False
+        if self._line_end_after_data:  # data, a line end, and now data again
+            self.multi_line = bool(chunk.strip())
+            return
+        end = chunk.find(b"\n")
+        if end >= 0:
+            self.multi_line = bool(chunk[end + 1:].strip())
+            self._line_end_after_data = not self.multi_line
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
+
+    @classmethod
+    def of(cls, content: bytes) -> BodyShape:
+        shape = cls()
+        shape.feed(content)
+        return shape
+
+
+@dataclass(frozen=True)
+class BodyFile:
+    """A body written to a file as it arrived (HttpClient.request's `body_file`)."""
+
+    path: Path
+    shape: BodyShape
+
+    @property
+    def sha256(self) -> str:
+        return self.shape.sha256
+
+    def discard(self) -> None:
+        """Remove the file (an answer that is not kept)."""
+        self.path.unlink(missing_ok=True)
+
+
 @dataclass
 class HttpResponse:
     method: str
     url: str  # final URL, query string included
     status: int
     headers: dict[str, str]  # lower-case names, as received
-    content: bytes
+    content: bytes  # the body; b"" when it was written to `body_file`
     attempts: int
     elapsed: float
+    body_file: BodyFile | None = None
+    measured: BodyShape | None = field(default=None, repr=False)  # the body's shape, learnt as it arrived
 
     @property
     def not_modified(self) -> bool:
@@ -127,8 +201,31 @@ class HttpResponse:
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 
+    @property
+    def shape(self) -> BodyShape:
+        if self.body_file is not None:
+            return self.body_file.shape
+        if self.measured is None:
+            self.measured = BodyShape.of(self.content)
+        return self.measured
+
+    @property
+    def size(self) -> int:
+        return self.shape.size
+
     def text_preview(self, n: int = _PREVIEW_BYTES) -> str:
-        return preview(self.content, n)
+        if self.body_file is None:
+            return preview(self.content, n)
+        return preview(self.body_file.shape.head[:n + 1], n)
+
+    def read_body(self) -> bytes:
+        """The whole body, from `content` or its file."""
+        return self.content if self.body_file is None else self.body_file.path.read_bytes()
+
+    def discard(self) -> None:
+        """Remove the body's file, if it was written to one (an answer the caller does not keep)."""
+        if self.body_file is not None:
+            self.body_file.discard()
 
 
 @dataclass
@@ -175,12 +272,18 @@ def backoff_delay(attempt: int, policy: HttpPolicy, rng: random.Random) -> float
 
 def check_body(content: bytes, headers: Mapping[str, str], expect: Expect) -> str | None:
     """Why `content` is not what `expect` promises, or None when it is."""
+    return _body_problem(BodyShape.of(content), headers, expect, lambda: content)
+
+
+def _body_problem(shape: BodyShape, headers: Mapping[str, str], expect: Expect,
+                  read: Callable[[], bytes]) -> str | None:
+    """check_body on a body's shape (`read` gives the whole body: only called for JSON, to parse it)."""
     ctype = (headers.get("content-type") or "").split(";")[0].strip().lower()
-    if not content.strip():
-        return f"empty body ({len(content)} bytes)"
+    if shape.blank:
+        return f"empty body ({shape.size} bytes)"
     if expect.kind == "any":
         return None
-    head = content[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    head = shape.head[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if ctype in ("text/html", "application/xhtml+xml") or head.startswith(_HTML_STARTS):
         return f"an HTML page (Content-Type {ctype or 'none'}) where {expect.kind.upper()} was promised"
     if head.startswith(b"<"):
@@ -189,20 +292,19 @@ def check_body(content: bytes, headers: Mapping[str, str], expect: Expect) -> st
         if head[:1] not in (b"{", b"["):
             return f"not JSON (Content-Type {ctype or 'none'})"
         try:
-            json.loads(content)
+            json.loads(read())
         except UnicodeDecodeError as exc:
             return f"JSON that is not UTF-8 ({exc.reason} at byte {exc.start})"
         except json.JSONDecodeError as exc:
             end = len(exc.doc.rstrip())
             if exc.pos >= end or exc.msg.startswith("Unterminated"):
-                return f"truncated JSON: the document ends at byte {len(content)} ({exc.msg})"
+                return f"truncated JSON: the document ends at byte {shape.size} ({exc.msg})"
             return f"invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         return None
     if expect.kind == "csv":
         if head[:1] in (b"{", b"["):
             return f"JSON (Content-Type {ctype or 'none'}) where CSV was promised"
-        single_line = b"\n" not in content.strip()
-        if single_line and not any(d in content for d in (b",", b";", b"\t")):
+        if not shape.multi_line and not shape.has_delimiter:
             return "not a CSV: a single line with no delimiter"
     return None
 
@@ -280,12 +382,15 @@ class HttpClient:
         etag: str | None = None,
         last_modified: str | None = None,
         pass_statuses: Sequence[int] = (),
+        body_file: Path | None = None,
     ) -> HttpResponse:
         """Send one logical request (with retries) and return a checked response.
 
         Returns 2xx responses whose body passed `expect`, 304 when a conditional request found the
         resource unchanged, and any status listed in `pass_statuses` (the caller handles it, e.g. Comext's
         413 EXTRACTION_TOO_BIG). Raises ExtractError for everything else once retries or budget run out.
+        With `body_file`, a 2xx body is written to that file as it arrives (`HttpResponse.body_file`, the
+        caller's to keep or discard) instead of `content`; it is removed when the request fails.
         """
         request_headers = dict(headers or {})
         if etag:
@@ -302,7 +407,7 @@ class HttpClient:
             request.extensions["timeout"] = self._timeout().as_dict()
             retry_after: float | None = None
             try:
-                response = self._send(request, shown)
+                response = self._send(request, shown, body_file)
             except _Retryable as exc:
                 last_problem = str(exc)
                 self.attempts.append(Attempt(method, str(request.url), last_problem))
@@ -314,13 +419,17 @@ class HttpClient:
                 if status == 304 or status in pass_statuses:
                     return response
                 if 200 <= status < 300:
-                    problem = check_body(response.content, response.headers, expect)
-                    if problem:
-                        raise ExtractError(
-                            f"{self.source}: {shown} answered {status} with {problem}; "
-                            f"first bytes: {response.text_preview()}"
-                        )
-                    self._check_length(response, shown)
+                    try:
+                        problem = _body_problem(response.shape, response.headers, expect, response.read_body)
+                        if problem:
+                            raise ExtractError(
+                                f"{self.source}: {shown} answered {status} with {problem}; "
+                                f"first bytes: {response.text_preview()}"
+                            )
+                        self._check_length(response, shown)
+                    except BaseException:
+                        response.discard()
+                        raise
                     return response
                 if status not in RETRY_STATUSES:
                     raise ExtractError(
@@ -352,8 +461,9 @@ class HttpClient:
             f"{last_problem}"
         )
 
-    def _send(self, request: httpx.Request, shown: str) -> HttpResponse:
-        """One attempt. Transport problems and truncated bodies raise _Retryable."""
+    def _send(self, request: httpx.Request, shown: str, body_file: Path | None = None) -> HttpResponse:
+        """One attempt. Transport problems and truncated bodies raise _Retryable. A 2xx body goes to
+        `body_file` when given (written afresh, removed when the attempt fails), any other into `content`."""
         try:
             response = self._client.send(request, stream=True)
         except httpx.TimeoutException as exc:
@@ -361,28 +471,44 @@ class HttpClient:
                              f"read {self.policy.read_timeout:g} s)") from exc
         except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
             raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+        ok = 200 <= response.status_code < 300
+        to_file = body_file if ok else None
+        chunks: list[bytes] = []
+        shape = BodyShape()
+        out = None
         try:
             declared = response.headers.get("content-length", "")
-            if 200 <= response.status_code < 300 and declared.isdigit() and int(declared) > self.policy.max_body_bytes:
+            if ok and declared.isdigit() and int(declared) > self.policy.max_body_bytes:
                 raise PayloadTooLargeError(self._too_large(shown, 0, declared=int(declared)))
-            chunks: list[bytes] = []
-            size = 0
+            if to_file is not None:
+                to_file.parent.mkdir(parents=True, exist_ok=True)
+                out = open(to_file, "wb")  # noqa: SIM115 - closed below, removed when the attempt fails
             for chunk in response.iter_bytes(self.policy.chunk_bytes):
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > self.policy.max_body_bytes:
-                    raise PayloadTooLargeError(self._too_large(shown, size))
+                shape.feed(chunk)
+                if shape.size > self.policy.max_body_bytes:
+                    raise PayloadTooLargeError(self._too_large(shown, shape.size))
+                if out is not None:
+                    out.write(chunk)
+                else:
+                    chunks.append(chunk)
                 if self.remaining() <= 0:
-                    raise _Retryable(f"budget spent while reading the body ({size} bytes read)")
-        except httpx.TimeoutException as exc:
-            raise _Retryable(f"ReadTimeout while reading the body (read {self.policy.read_timeout:g} s)") from exc
-        except httpx.RemoteProtocolError as exc:
-            expected = response.headers.get("content-length")
-            got = response.num_bytes_downloaded
-            detail = f" after {got} of {expected} bytes (Content-Length)" if expected else ""
-            raise _Retryable(f"truncated body{detail}: {exc}") from exc
-        except (httpx.NetworkError, httpx.DecodingError) as exc:
-            raise _Retryable(f"{type(exc).__name__} while reading the body: {exc}") from exc
+                    raise _Retryable(f"budget spent while reading the body ({shape.size} bytes read)")
+            if out is not None:
+                out.close()
+        except BaseException as exc:
+            if out is not None:
+                out.close()
+                to_file.unlink(missing_ok=True)
+            if isinstance(exc, httpx.TimeoutException):
+                raise _Retryable(f"ReadTimeout while reading the body (read {self.policy.read_timeout:g} s)") from exc
+            if isinstance(exc, httpx.RemoteProtocolError):
+                expected = response.headers.get("content-length")
+                got = response.num_bytes_downloaded
+                detail = f" after {got} of {expected} bytes (Content-Length)" if expected else ""
+                raise _Retryable(f"truncated body{detail}: {exc}") from exc
+            if isinstance(exc, (httpx.NetworkError, httpx.DecodingError)):
+                raise _Retryable(f"{type(exc).__name__} while reading the body: {exc}") from exc
+            raise
         finally:
             response.close()
         return HttpResponse(
@@ -393,6 +519,8 @@ class HttpClient:
             content=b"".join(chunks),
             attempts=0,
             elapsed=0.0,
+            body_file=None if to_file is None else BodyFile(to_file, shape),
+            measured=shape,
         )
 
     def _too_large(self, shown: str, size: int, declared: int | None = None) -> str:
@@ -407,9 +535,9 @@ class HttpClient:
         """Belt and braces (h11 enforces Content-Length too): decoded size vs declared size."""
         declared = response.header("content-length")
         encoded = response.header("content-encoding")
-        if declared and declared.isdigit() and not encoded and len(response.content) < int(declared):
+        if declared and declared.isdigit() and not encoded and response.size < int(declared):
             raise ExtractError(
-                    f"{self.source}: {shown}: truncated body: {len(response.content)} of {declared} bytes "
+                    f"{self.source}: {shown}: truncated body: {response.size} of {declared} bytes "
                     "(Content-Length)"
                 )
 

@@ -218,7 +218,7 @@ class PayloadSpool:
     """A folder of payload bodies written as they arrive (a live service's answers, a replay's landed objects),
     so that a source's payloads are files and not bytes held in memory until they are landed, parsed and
     loaded: a first full load of Comext is thousands of answers, 10-15 GB in all, and only one of them is held
-    at a time (each answer is read whole by the HTTP client, up to the source's payload cap).
+    at a time (the HTTP client writes an answer to its file as it arrives: eujp.http's `body_file`).
 
     A spooled payload is file-backed (`RawPayload.data` None, `path` its file) with the request's name, URL and
     headers, and its sha256 taken from the bytes written. The folder, `{prefix}*` under `parent` (a run's
@@ -241,6 +241,19 @@ class PayloadSpool:
                              spool=self, **fields)
         payload.keep_sha256(digest)
         return payload
+
+    def reserve(self) -> Path:
+        """A new file name in the spool, for a body to be written to as it arrives (the HTTP client's
+        `body_file`); `adopt` makes it a payload."""
+        return self._next_path()
+
+    def adopt(self, path: Path, sha256: str, source: str, name: str, url: str,
+              headers: dict[str, str] | None = None, **fields) -> RawPayload:
+        """The file `path` of this spool (from `reserve`), already written, whose bytes hash to `sha256`, as a
+        file-backed payload."""
+        if path.parent != self.folder:
+            raise ValueError(f"{path} is not a file of the spool {self.folder}")
+        return self._payload(path, sha256, source, name, url, headers, fields)
 
     def write(self, source: str, name: str, data: bytes, url: str, headers: dict[str, str] | None = None,
               **fields) -> RawPayload:

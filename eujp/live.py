@@ -99,12 +99,22 @@ class LiveContext:
         when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
         return when.isoformat(timespec="seconds")
 
+    def get(self, url: str, **kwargs) -> HttpResponse:
+        """A GET whose 2xx body is written to a new file of the spool as it arrives (the HTTP client's
+        `body_file`): `payload` keeps it, `HttpResponse.discard` drops it."""
+        return self.client.get(url, body_file=self.spool.reserve(), **kwargs)
+
     def payload(self, name: str, response: HttpResponse, data: bytes | None = None, *,
                 kind: str = "data") -> RawPayload:
         """The answer (or `data` taken from it) as a payload: a file of the spool, so that a plan of thousands
-        of answers holds none of them in memory."""
+        of answers holds none of them in memory (an answer fetched by `get` is its file already)."""
+        headers = dict(response.headers)
+        if data is None and response.body_file is not None:
+            return self.spool.adopt(response.body_file.path, response.body_file.sha256, self.source, name,
+                                    response.url, headers, kind=kind)
         body = response.content if data is None else data
-        return self.spool.write(self.source, name, body, response.url, dict(response.headers), kind=kind)
+        response.discard()
+        return self.spool.write(self.source, name, body, response.url, headers, kind=kind)
 
     def windowed_get(self, url: str, name: str, *, params: list[tuple[str, str]], period_param: str,
                      expect=EXPECT_JSON) -> list[RawPayload]:
@@ -124,16 +134,17 @@ class LiveContext:
         stored = None if self.force or self.state is None else self.state.request_url
         has_validators = bool(validators["etag"] or validators["last_modified"])
         if stored is None or stored == full:
-            response = self.client.get(url, params=params, expect=expect, **validators)
+            response = self.get(url, params=params, expect=expect, **validators)
         elif has_validators and covers(stored, full, period_param):
-            check = self.client.get(stored, expect=expect, **validators)
+            check = self.get(stored, expect=expect, **validators)
             if check.not_modified:
                 log.info("%s: %s unchanged (304 for the earlier request %s, which covers it)", self.source, full,
                          stored)
                 return []
-            response = self.client.get(url, params=params, expect=expect)
+            check.discard()
+            response = self.get(url, params=params, expect=expect)
         else:
-            response = self.client.get(url, params=params, expect=expect)
+            response = self.get(url, params=params, expect=expect)
         if response.not_modified:
             return []
         return [self.payload(name, response)]
@@ -141,7 +152,7 @@ class LiveContext:
     def conditional_get(self, url: str, name: str, *, params: list[tuple[str, str]] | None = None,
                         expect=EXPECT_JSON) -> list[RawPayload]:
         """One GET with the last load's validators: [] when the service answers 304 Not Modified."""
-        response = self.client.get(url, params=params, expect=expect, **self.validators)
+        response = self.get(url, params=params, expect=expect, **self.validators)
         if response.not_modified:
             return []
         return [self.payload(name, response)]

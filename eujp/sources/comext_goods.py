@@ -418,11 +418,6 @@ def plan_comext(ctx: LiveContext) -> ComextPlan:
     return ComextPlan(slices, updated_after, codelist, coverage, products=products)
 
 
-def _no_rows(body: bytes) -> bool:
-    """An SDMX-CSV answer with a header and no row (what an `updatedAfter` with no change may answer)."""
-    return not body.strip().split(b"\n", 1)[1:] or not body.strip().split(b"\n", 1)[1].strip()
-
-
 def fetch_comext_slice(ctx: LiveContext, piece: ComextSlice, updated_after: str | None = None) -> list[RawPayload]:
     """One slice's payloads ([] when it has no observations, or none changed after `updated_after`).
 
@@ -447,7 +442,7 @@ def fetch_comext_slice(ctx: LiveContext, piece: ComextSlice, updated_after: str 
                                "splitting; narrow EUJP_COMEXT_PRODUCTS/REPORTERS or the start period, or raise "
                                "EUJP_COMEXT_MAX_REQUESTS")
         url, params = comext_request(ctx.base, ctx.env, part, updated_after if probe else None)
-        response = ctx.client.get(url, params=params, expect=EXPECT_CSV, pass_statuses=(400, 404, 413))
+        response = ctx.get(url, params=params, expect=EXPECT_CSV, pass_statuses=(400, 404, 413))
         body = response.content.decode("utf-8", "replace")
         if response.status == 413:
             if "EXTRACTION_TOO_BIG" not in body:
@@ -470,10 +465,12 @@ def fetch_comext_slice(ctx: LiveContext, piece: ComextSlice, updated_after: str 
                 continue
             raise ExtractError(f"{ctx.source}: GET {response.url} answered {response.status}: "
                                f"{response.text_preview()}")
-        if _no_rows(response.content):
+        if not response.shape.multi_line:  # a header and no row
+            response.discard()
             log.info("%s: no observations for %s (header only)", ctx.source, part.describe())
             continue
         if probe:
+            response.discard()
             log.info("%s: %s changed after %s: fetched whole", ctx.source, part.describe(), updated_after)
             pending.insert(0, (part, depth, False))
             continue

@@ -127,7 +127,7 @@ def fetch_sipri(ctx: LiveContext) -> list[RawPayload]:
         csv_bytes = unwrap_sipri(response, ctx.source)
         return [ctx.payload(f"POST trade-register-csv order years 0..{ctx.run_date.year} "
                             "(CSV decoded from the JSON 'bytes' field)", response, csv_bytes)]
-    response = ctx.client.get(ctx.base, expect=EXPECT_CSV, **ctx.validators)
+    response = ctx.get(ctx.base, expect=EXPECT_CSV, **ctx.validators)
     if response.not_modified:
         return []
     return [ctx.payload(Path(urlsplit(response.url).path).name or "trade-register.csv", response)]

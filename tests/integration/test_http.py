@@ -4,9 +4,11 @@ slept where the test is about the wait; hangs and timeouts are real but short.""
 
 from __future__ import annotations
 
+import hashlib
 import random
 import socket
 import time
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -14,7 +16,7 @@ import pytest
 from support.recordings import FIXTURES, payload_bytes, reply
 from support.replay_server import ReplayServer, Reply
 
-from eujp.errors import ExtractError
+from eujp.errors import ExtractError, PayloadTooLargeError
 from eujp.http import (
     EXPECT_CSV,
     EXPECT_JSON,
@@ -222,3 +224,66 @@ def test_connection_refused_is_retried_then_reported():
     assert len(c.attempts) == 3
 
 
+
+
+# --- bodies written to a file as they arrive (body_file) --------------------------------------------------
+
+def big_csv(rows: int) -> bytes:
+    return b"a,b,c\r\n" + b"".join(b"%d,%d,row %d of a wide answer\r\n" % (i, i * 7, i) for i in range(rows))
+
+
+def test_a_body_file_receives_the_body_as_it_arrives_and_memory_stays_small(server, tmp_path):
+    """Bounded memory however the data arrive (issue 12): an answer up to the payload cap is written to its file
+    chunk by chunk; what the client allocates at its peak is a small part of the answer (it joined the whole
+    body, then the checks and callers copied it, before)."""
+    body = big_csv(600_000)  # ~22 MB, built before tracing: the server sends these very bytes
+    server.route(JSON_PATH, Reply(200, body, {"Content-Type": "text/csv"}))
+    target = tmp_path / "answers" / "000001.body"
+    with client(FAST.with_(read_timeout=10.0)) as c:
+        c.get(server.url + JSON_PATH, expect=EXPECT_CSV, body_file=tmp_path / "warm-up.body").discard()
+        tracemalloc.start()
+        try:
+            r = c.get(server.url + JSON_PATH, expect=EXPECT_CSV, body_file=target)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert r.status == 200 and r.content == b"" and r.body_file.path == target
+    assert target.read_bytes() == body and r.body_file.sha256 == hashlib.sha256(body).hexdigest()
+    assert r.size == len(body) and r.shape.multi_line and r.text_preview().startswith("'a,b,c 0,0,row 0")
+    assert peak < len(body) / 20, f"the client traced {peak:,} bytes at its peak for a {len(body):,}-byte answer"
+    r.discard()
+    assert not target.exists()
+
+
+def test_a_body_file_is_written_afresh_on_a_retry_and_decoded_from_gzip(server, tmp_path):
+    full = reply(SERVICES)  # recorded gzip-encoded
+    server.route(JSON_PATH, Reply(200, full.body, full.headers, send_bytes=10), full)
+    target = tmp_path / "body"
+    with client() as c:
+        r = c.get(server.url + JSON_PATH, expect=EXPECT_JSON, body_file=target)
+    assert r.attempts == 2 and target.read_bytes() == payload_bytes(SERVICES)  # not the cut first attempt + it
+
+
+@pytest.mark.parametrize(("replies", "policy", "error", "match"), [
+    ([Reply(200, (FIXTURES / "maintenance_page.html").read_bytes(), {"Content-Type": "text/csv"})], FAST,
+     ExtractError, "HTML page"),
+    ([Reply(200, b"a,b\r\n1,2\r\n" * 100_000, {"Content-Type": "text/csv"}, gzip=True)],  # small on the wire
+     FAST.with_(max_body_bytes=64 * 1024), PayloadTooLargeError, "stopped reading after"),
+    ([Reply(200, b"a,b\r\n1,2\r\n" * 1000, {"Content-Type": "text/csv"}, send_bytes=100)], FAST,
+     ExtractError, "truncated body"),
+    ([Reply(404, b"not here", {"Content-Type": "text/plain"})], FAST, ExtractError, "404 Not Found"),
+])
+def test_a_failed_request_leaves_no_body_file(server, tmp_path, replies, policy, error, match):
+    server.route(JSON_PATH, *replies)
+    target = tmp_path / "body"
+    with client(policy) as c, pytest.raises(error, match=match):
+        c.get(server.url + JSON_PATH, expect=EXPECT_CSV, body_file=target)
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_other_statuses_are_read_into_content_not_the_body_file(server, tmp_path):
+    too_big = (FIXTURES / "comext_413_extraction_too_big.xml").read_bytes()
+    server.route(JSON_PATH, Reply(413, too_big, {"Content-Type": "application/xml"}))
+    with client() as c:
+        r = c.get(server.url + JSON_PATH, expect=EXPECT_CSV, pass_statuses=(413,), body_file=tmp_path / "body")
+    assert r.status == 413 and r.content == too_big and r.body_file is None and not (tmp_path / "body").exists()

@@ -3,6 +3,8 @@ checks. The client against a replay server: tests/integration/test_http.py."""
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import random
 from datetime import UTC, datetime
 
@@ -14,6 +16,7 @@ from eujp.errors import ExtractError
 from eujp.http import (
     EXPECT_CSV,
     EXPECT_JSON,
+    BodyShape,
     Expect,
     HttpPolicy,
     backoff_delay,
@@ -61,3 +64,20 @@ def test_policy_from_env():
 def test_check_body(content, headers, expect, problem):
     found = check_body(content, headers, expect)
     assert (found is None) if problem is None else (problem in found)
+
+
+@given(content=st.binary(max_size=200) | st.lists(st.sampled_from([b" ", b"\r\n", b"\n", b"\t", b"a", b",", b"x;y", b"\n\n"]),
+                                                 max_size=30).map(b"".join),
+       cuts=st.lists(st.integers(0, 200), max_size=6))
+def test_a_body_shape_learnt_chunk_by_chunk_is_that_of_the_whole_body(content, cuts):
+    """What the checks ask of a body written to a file as it arrives (eujp.http.BodyShape) is what they asked of
+    the whole body, however it is cut into chunks."""
+    shape = BodyShape()
+    edges = [0, *sorted(c for c in cuts if c <= len(content)), len(content)]
+    for lo, hi in itertools.pairwise(edges):
+        shape.feed(content[lo:hi])
+    assert shape.size == len(content) and shape.head == content[:4096]
+    assert shape.blank == (not content.strip())
+    assert shape.multi_line == (b"\n" in content.strip())
+    assert shape.has_delimiter == any(d in content for d in (b",", b";", b"\t"))
+    assert shape.sha256 == hashlib.sha256(content).hexdigest()
