@@ -19,6 +19,7 @@ removes the run's prefix once the run is over. Nothing here imports Prefect or D
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -31,20 +32,19 @@ from typing import Any
 
 import polars as pl
 
-from eujp.config import Settings
+from eujp.config import Settings, batch_rows
 from eujp.errors import EujpError
 from eujp.incremental import later_period, newest_period
-from eujp.landing import RawPayload, land, spill_folder
+from eujp.landing import PayloadSpool, RawPayload, land, spill_folder
 from eujp.pipeline import (
     SourceBatch,
     check_payload_sizes,
+    concat_conflicts,
     coverage_kind,
     parse_coverage,
     parse_labels,
-    parse_payloads,
     release_chunks,
-    run_transform,
-    spill_chunk,
+    source_stream,
     utcnow,
 )
 from eujp.sources import Source, get_source
@@ -154,8 +154,10 @@ class PartitionResult:
     rows_valid: int = 0
     rows_rejected: int = 0
     source_version: str | None = None
+    newest: str | None = None  # the newest period of the valid rows (eujp.incremental.newest_period)
     ranges: list | None = None  # key_ranges of the wire rows, over the source's transform_key
     validation: object = None  # eujp.validate.ValidationReport without its GX objects
+    conflicts: pl.DataFrame | None = None  # natural keys carried twice with different content (quarantined)
     error: str | None = None
     failed_step: str | None = None
     worker: str = ""
@@ -179,16 +181,45 @@ def _read_parquet(store: ObjectStore, key: str) -> pl.DataFrame:
     return pl.read_parquet(io.BytesIO(store.get_bytes(key)))
 
 
-def read_landed_partition(store: ObjectStore, part: LandedPartition) -> RawPayload:
+def read_landed_partition(store: ObjectStore, part: LandedPartition, spool: PayloadSpool | None = None
+                          ) -> RawPayload:
+    """The landed payload of `part`, checked against its sha256: in memory, or with `spool` a file of it
+    (downloaded in parts: a partition of up to the payload cap is never held whole)."""
     import hashlib
 
+    meta_key = part.key.rsplit(".", 1)[0] + ".meta.json"
+    meta = json.loads(store.get_bytes(meta_key)) if store.exists(meta_key) else {}
+    url, fetched_at = meta.get("url", part.key), meta.get("fetched_at", "")
+    if spool is not None:
+        return spool.fetch(store, part.key, part.sha256, part.source, part.name, url, dict(part.headers),
+                           fetched_at=fetched_at, kind=part.kind)
     data = store.get_bytes(part.key)
     if hashlib.sha256(data).hexdigest() != part.sha256:
         raise EujpError(f"{part.source}: landed payload {part.key} does not match its sha256")
-    meta_key = part.key.rsplit(".", 1)[0] + ".meta.json"
-    meta = json.loads(store.get_bytes(meta_key)) if store.exists(meta_key) else {}
-    return RawPayload(part.source, part.name, data, meta.get("url", part.key), dict(part.headers),
-                      meta.get("fetched_at", ""), kind=part.kind)
+    return RawPayload(part.source, part.name, data, url, dict(part.headers), fetched_at, kind=part.kind)
+
+
+def payload_key_ranges(payloads: list[RawPayload], key: tuple[str, ...]) -> KeyRanges:
+    """`key_ranges` of the wire rows of file-backed CSV payloads, by a polars scan of the key columns (bounded
+    memory, the rows never held); None (may share any key) when a payload cannot be scanned."""
+    ranges: KeyRanges = None
+    for payload in payloads:
+        try:
+            scanned = pl.scan_csv(payload.path, infer_schema=False)
+            if any(c not in scanned.collect_schema().names() for c in key):
+                return None
+            row = scanned.select(_range_exprs(key)).collect(engine="streaming").row(0)
+        except (pl.exceptions.PolarsError, OSError):
+            return None
+        mine = [tuple(row[i:i + 3]) for i in range(0, len(row), 3)]
+        ranges = mine if ranges is None else [_union(a, b) for a, b in zip(ranges, mine, strict=True)]
+    return ranges
+
+
+def _union(a: tuple, b: tuple) -> tuple:
+    lows = [v for v in (a[0], b[0]) if v is not None]
+    highs = [v for v in (a[1], b[1]) if v is not None]
+    return (min(lows) if lows else None, max(highs) if highs else None, a[2] or b[2])
 
 
 def read_feeds(source: Source, landed: list[LandedPartition], store: ObjectStore
@@ -202,10 +233,19 @@ def read_feeds(source: Source, landed: list[LandedPartition], store: ObjectStore
             parse_coverage(source, feeds))
 
 
-def prepare_partition(parts: list[LandedPartition], settings: Settings, countries: pl.DataFrame) -> PartitionResult:
+def prepare_partition(parts: list[LandedPartition], settings: Settings, countries: pl.DataFrame,
+                      limit: int | None = None) -> PartitionResult:
     """Parse, transform and validate one group of landed partitions (usually one) and write its valid and
     rejected rows as Parquet under the run's staging prefix. Errors are recorded on the result (the flow
-    fails the source with them), never raised: a partition is a piece of one source."""
+    fails the source with them), never raised: a partition is a piece of one source.
+
+    In bounded memory, as a single-process run (eujp.pipeline.prepare_source): the payloads are fetched to
+    files of a spool under the worker's spill folder, and streamed (`source_stream`: chunks of at most `limit`
+    wire rows, default the worker's EUJP_BATCH_ROWS; a payload over it is hash-spilled there), each chunk
+    validated and appended to one Parquet file as row groups, so a worker holds a chunk, not its partition.
+    The key ranges of the wire rows come from a scan of the payloads' key columns."""
+    import pyarrow.parquet as pq
+
     from eujp.validate import validate_frame
 
     started = time.perf_counter()
@@ -214,30 +254,64 @@ def prepare_partition(parts: list[LandedPartition], settings: Settings, countrie
     result = PartitionResult(source=source.name, indices=indices, worker=where())
     store = open_store(settings.publish_uri)
     step = "parse"
+
+    def tracked(name: str):
+        nonlocal step
+        step = name
+        return contextlib.nullcontext()
+
+    spool = PayloadSpool(settings.spill_dir, f"eujp-{source.name}-partition-")
+    writer = None
     try:
-        payloads = [read_landed_partition(store, p) for p in parts]
-        parsed = parse_payloads(source, payloads)
-        if source.transform_key:
-            result.ranges = key_ranges(parsed.frame, source.transform_key)
-        step = "transform"
-        transformed = run_transform(source, parsed.frame, parsed.source_version, countries)
-        result.source_version = parsed.source_version
-        del parsed
-        step = "validate"
-        report = validate_frame(source.table.name, transformed.valid)
-        result.validation = replace(report, gx_result=None, gx_suite=None)
-        result.rows_in = transformed.rows_in
-        result.rows_rejected = transformed.rejected.height
-        result.valid_wire_rows = transformed.rows_in - transformed.rejected.height
-        result.rows_valid = transformed.valid.height
+        payloads = [read_landed_partition(store, p, spool) for p in parts]
+        stream = source_stream(source, payloads, countries, step=tracked, spill_dir=spool.folder,
+                               limit=batch_rows() if limit is None else limit)
+        valid_path = spool.folder / "valid.parquet"
+        reports, rejected, conflicts = [], [], []
+        for chunk in stream.chunks():
+            step = "validate"
+            reports.append(replace(validate_frame(source.table.name, chunk.valid), gx_result=None, gx_suite=None))
+            step = "write"
+            table = chunk.valid.to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(valid_path, table.schema, compression="zstd")
+            writer.write_table(table)
+            del table
+            result.rows_in += chunk.rows_in
+            result.valid_wire_rows += chunk.rows_in - chunk.rejected.height
+            result.rows_valid += chunk.valid.height
+            result.newest = later_period(result.newest, newest_period(source.period_column, chunk.valid))
+            rejected.append(chunk.rejected)
+            conflicts.append(chunk.conflicts)
+            del chunk
+            step = "parse"
+        if stream.payload_errors:  # a group's payload that failed to parse fails the partition, as one alone does
+            step = "parse"
+            raise EujpError(" | ".join(stream.payload_errors))
         step = "write"
+        if writer is None:  # no chunk: an empty partition
+            pl.DataFrame(schema=source.table.business_columns).write_parquet(valid_path, compression="zstd")
+        else:
+            writer.close()
+            writer = None
+        rejected_rows = pl.concat(rejected, how="diagonal_relaxed")
+        result.rows_rejected = rejected_rows.height
+        result.source_version = stream.version
+        result.conflicts = concat_conflicts(conflicts)
+        result.validation = merge_reports(reports)
+        if source.transform_key:
+            result.ranges = payload_key_ranges(payloads, source.transform_key)
         result.valid_key = staging_key(settings, source.name, indices, "valid")
-        _put_parquet(store, result.valid_key, transformed.valid)
+        store.put_file(result.valid_key, valid_path, "application/vnd.apache.parquet")
         result.rejected_key = staging_key(settings, source.name, indices, "rejected")
-        _put_parquet(store, result.rejected_key, transformed.rejected)
+        _put_parquet(store, result.rejected_key, rejected_rows)
     except Exception as exc:  # noqa: BLE001 - the flow fails the source with it
         detail = str(exc) if isinstance(exc, EujpError) else f"{type(exc).__name__}: {exc}"
         result.error, result.failed_step = f"partition {', '.join(p.name for p in parts)}: {detail}", step
+    finally:
+        if writer is not None:
+            writer.close()
+        spool.discard()
     result.seconds = time.perf_counter() - started
     return result
 
@@ -247,16 +321,10 @@ def prepare_partition(parts: list[LandedPartition], settings: Settings, countrie
 KeyRanges = list[tuple[Any, Any, bool]] | None
 
 
-def key_ranges(frame: pl.DataFrame, key: tuple[str, ...]) -> KeyRanges:
-    """(min, max, holds nulls) of each key column: a cheap summary (no hashing) of which keys can occur.
-    None when a key column is missing (the transform will say so)."""
-    if any(c not in frame.columns for c in key):
-        return None
-    row = frame.select(
-        [e for i, c in enumerate(key) for e in (pl.col(c).min().alias(f"lo{i}"), pl.col(c).max().alias(f"hi{i}"),
-                                                (pl.col(c).null_count() > 0).alias(f"nulls{i}"))]
-    ).row(0)
-    return [tuple(row[i:i + 3]) for i in range(0, len(row), 3)]
+def _range_exprs(key: tuple[str, ...]) -> list[pl.Expr]:
+    """(min, max, holds nulls) of each key column: a cheap summary (no hashing) of which keys can occur."""
+    return [e for i, c in enumerate(key) for e in (pl.col(c).min().alias(f"lo{i}"), pl.col(c).max().alias(f"hi{i}"),
+                                                   (pl.col(c).null_count() > 0).alias(f"nulls{i}"))]
 
 
 def may_share_keys(a: KeyRanges, b: KeyRanges) -> bool:
@@ -312,22 +380,32 @@ def merge_reports(reports: list):
     return replace(merge(reports), gx_result=None, gx_suite=None)
 
 
-def _valid_rows(store: ObjectStore, result: PartitionResult, version: str | None, restamp: bool) -> pl.DataFrame:
-    """A partition's valid rows read back from its Parquet piece; `restamp`: its source_version set to the
-    source's (the newest of its partitions'), as one batch of all the payloads would have it."""
-    valid = _read_parquet(store, result.valid_key)
-    if restamp and "source_version" in valid.columns:
-        valid = valid.with_columns(pl.lit(version, dtype=valid.schema["source_version"]).alias("source_version"))
-    return valid
+def _valid_chunk(store: ObjectStore, result: PartitionResult, path: Path, version: str | None,
+                 restamp: bool) -> None:
+    """A partition's valid rows as the local Parquet file `path` (a chunk of the batch), downloaded in parts;
+    `restamp`: its source_version set to the source's (the newest of its partitions'), as one batch of all the
+    payloads would have it, by a streaming rewrite (never the partition's rows in memory at once)."""
+    if not restamp:
+        store.get_file(result.valid_key, path)
+        return
+    download = path.with_suffix(".download")
+    store.get_file(result.valid_key, download)
+    try:
+        frame = pl.scan_parquet(download)
+        if "source_version" in frame.collect_schema().names():
+            frame = frame.with_columns(pl.lit(version, dtype=pl.String).alias("source_version"))
+        frame.sink_parquet(path, compression="lz4", statistics=False)
+    finally:
+        download.unlink(missing_ok=True)
 
 
 def collect_batch(batch: SourceBatch, results: list[PartitionResult], settings: Settings) -> SourceBatch:
     """The source's batch from its partitions' results: the accounting summed, one validation report; the
     batch fails (as eujp.pipeline.prepare_source would) when a partition failed or a critical expectation
-    failed. Its valid rows, in memory one partition at a time (a partition is one payload): one partition's
-    in `batch.valid`; several are written to local Parquet chunks (`batch.chunks`, under `batch.spill_dir`,
-    removed by `eujp.pipeline.release_chunks`), which the load upserts at once, DuckDB reading them from disk,
-    as it does a spilled stream's: the committer's memory follows a partition, not the source's history."""
+    failed. Its valid rows stay on disk: each partition's Parquet piece is downloaded as one local chunk
+    (`batch.chunks`, under `batch.spill_dir`, removed by `eujp.pipeline.release_chunks`), which the load
+    upserts at once, DuckDB reading them from disk, as it does a spilled stream's: the committer holds no
+    partition's rows in memory."""
     failed = [r for r in results if r.error]
     if failed:
         return batch.fail(failed[0].failed_step or "prepare", EujpError(" | ".join(r.error for r in failed)))
@@ -336,32 +414,30 @@ def collect_batch(batch: SourceBatch, results: list[PartitionResult], settings: 
     versions = [r.source_version for r in results if r.source_version]
     batch.source_version = max(versions) if versions else None
     restamp = len({r.source_version for r in results}) > 1
-    period = get_source(batch.source).period_column
-    if len(results) == 1:
-        batch.valid = _valid_rows(store, results[0], batch.source_version, restamp)
-        batch.newest = newest_period(period, batch.valid)
-    else:  # one partition at a time into local chunks, loaded by DuckDB from disk (as a spilled stream's)
-        batch.valid = None
-        batch.spill_dir = spill_folder(f"eujp-{batch.source}-valid-", settings.spill_dir)
-        try:
-            for r in results:
-                valid = _valid_rows(store, r, batch.source_version, restamp)
-                batch.newest = later_period(batch.newest, newest_period(period, valid))
-                spill_chunk(batch, valid, batch.spill_dir)
-                del valid
-        except BaseException:
-            release_chunks(batch)
-            raise
+    batch.valid = None
+    batch.spill_dir = spill_folder(f"eujp-{batch.source}-valid-", settings.spill_dir)
+    try:
+        for r in results:
+            path = batch.spill_dir / f"{len(batch.chunks):06d}.parquet"
+            _valid_chunk(store, r, path, batch.source_version, restamp)
+            batch.chunks.append(path)
+            batch.newest = later_period(batch.newest, r.newest)
+    except BaseException:
+        release_chunks(batch)
+        raise
     batch.valid_rows = sum(r.rows_valid for r in results)
     batch.rejected = pl.concat([_read_parquet(store, r.rejected_key) for r in results], how="diagonal_relaxed")
     batch.rows_in = sum(r.rows_in for r in results)
     batch.valid_wire_rows = sum(r.valid_wire_rows for r in results)
     batch.rows_rejected = sum(r.rows_rejected for r in results)
+    batch.conflicts = concat_conflicts([r.conflicts for r in results])
+    batch.chunk_wire_rows = [r.rows_in for r in results]
     batch.validation = merge_reports([r.validation for r in results])
     try:
         if batch.validation is not None:
             batch.validation.raise_for_critical()
     except Exception as exc:  # noqa: BLE001 - recorded as prepare_source records it
+        release_chunks(batch)
         return batch.fail("validate", exc)
     batch.status = "prepared"
     batch.ended_at = utcnow()

@@ -18,7 +18,7 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
 from eujp import partitions
-from eujp.config import Settings
+from eujp.config import Settings, batch_rows
 from eujp.landing import discard_spooled
 from eujp.partitions import LandedPartition, Partition, PartitionResult
 from eujp.pipeline import SourceBatch, skip_unchanged
@@ -53,13 +53,15 @@ def land_partition(partition: Partition, settings: Settings) -> LandedPartition:
 
 @task(name="prepare-partition", cache_policy=NO_CACHE, task_run_name="prepare {parts[0].source} {parts[0].name}",
       on_failure=[remember_task_failure])
-def prepare_partition(parts: list[LandedPartition], settings: Settings, countries: pl.DataFrame) -> PartitionResult:
-    return partitions.prepare_partition(parts, settings, countries)
+def prepare_partition(parts: list[LandedPartition], settings: Settings, countries: pl.DataFrame,
+                      limit: int) -> PartitionResult:
+    return partitions.prepare_partition(parts, settings, countries, limit)
 
 
 def _prepare(groups: list[list[LandedPartition]], settings: Settings, countries: pl.DataFrame
              ) -> list[PartitionResult]:
-    futures = prepare_partition.map(groups, unmapped(settings), unmapped(countries))
+    # the committer's EUJP_BATCH_ROWS, so that a worker started without the run's environment streams alike
+    futures = prepare_partition.map(groups, unmapped(settings), unmapped(countries), unmapped(batch_rows()))
     return [f.result() for f in futures]
 
 

@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from benchmarks.generate import generate, make_plan
@@ -46,15 +47,16 @@ def settings_for(tmp_path, folder) -> Settings:
                     run_id="t-partitions", run_date=DAY)
 
 
-def fan_out(settings: Settings, countries: pl.DataFrame) -> SourceBatch:
+def fan_out(settings: Settings, countries: pl.DataFrame, limit: int | None = None) -> SourceBatch:
     """What flows/fanout.py does, in one process: land, prepare, regroup overlapping keys, collect."""
     landed = [partitions.land_partition(p, settings) for p in partitions.plan_snapshot(STREAMED, settings)]
-    results = [partitions.prepare_partition([p], settings, countries) for p in landed]
+    results = [partitions.prepare_partition([p], settings, countries, limit) for p in landed]
     groups = partitions.overlapping_groups(results)
     if groups:
         grouped = {i for g in groups for i in g}
         results = [r for r in results if not grouped & set(r.indices)]
-        results += [partitions.prepare_partition([landed[i] for i in g], settings, countries) for g in groups]
+        results += [partitions.prepare_partition([landed[i] for i in g], settings, countries, limit)
+                    for g in groups]
     batch = SourceBatch(source=STREAMED.name, table=STREAMED.table.name, started_at=utcnow())
     return partitions.collect_batch(batch, results, settings)
 
@@ -80,6 +82,8 @@ def assert_same_batches(a: SourceBatch, b: SourceBatch) -> None:
     assert rows(a.rejected.select(sorted(a.rejected.columns))).equals(
         rows(b.rejected.select(sorted(b.rejected.columns))))
     assert a.validation.success == b.validation.success and a.validation.row_count == b.validation.row_count
+    conflicts = [c if c is None else rows(c) for c in (a.conflicts, b.conflicts)]
+    assert conflicts[0] is None if conflicts[1] is None else conflicts[0].equals(conflicts[1])
 
 
 def test_partitions_collect_into_the_single_process_batch(tmp_path, countries):
@@ -101,16 +105,18 @@ def test_partitions_collect_into_the_single_process_batch(tmp_path, countries):
     assert not spill.exists()
 
 
-def test_one_partition_is_collected_in_memory_and_versions_are_restamped(tmp_path, countries):
-    """One partition: its rows in memory, no chunk. Partitions of different source versions: every row carries
-    the newest, as one batch of all the payloads does."""
+def test_a_partition_is_collected_as_a_chunk_on_disk_and_versions_are_restamped(tmp_path, countries):
+    """One partition: its rows stay on disk, one chunk downloaded from the staging prefix (the committer holds
+    no partition in memory). Partitions of different source versions: every row carries the newest, as one
+    batch of all the payloads does."""
     settings = settings_for(tmp_path, snapshot(tmp_path, months=2))
     landed = [partitions.land_partition(p, settings) for p in partitions.plan_snapshot(STREAMED, settings)]
     results = [partitions.prepare_partition([p], settings, countries) for p in landed]
     one = partitions.collect_batch(SourceBatch(source=STREAMED.name, table=STREAMED.table.name,
                                                started_at=utcnow()), results[:1], settings)
-    assert one.valid is not None and one.chunks == [] and one.spill_dir is None
-    assert one.valid.height == one.valid_rows == results[0].rows_valid
+    assert one.valid is None and len(one.chunks) == 1 and one.chunks[0].parent == one.spill_dir
+    assert valid_rows(one).height == one.valid_rows == results[0].rows_valid > 0
+    release_chunks(one)
     results[0].source_version, results[1].source_version = "2024-01-01T00:00:00", "2025-02-03T04:05:06"
     two = partitions.collect_batch(SourceBatch(source=STREAMED.name, table=STREAMED.table.name,
                                                started_at=utcnow()), results, settings)
@@ -268,3 +274,28 @@ def test_the_committer_reads_the_codelist_and_the_coverage_statement_as_a_single
     assert coverage.height == 2 * 1 * 2 * 2 and rows(coverage).equals(rows(single_batch.coverage))
     assert sorted(set(coverage.select("reporter", "flow").rows())) == [
         ("DE", "export"), ("DE", "import"), ("EU27_2020", "export"), ("EU27_2020", "import")]
+
+
+def test_a_partition_over_the_batch_limit_streams_in_chunks_with_the_single_process_result(tmp_path, countries):
+    """Bounded memory on a worker (issue 12, item 2): a partition of more wire rows than the batch limit is
+    streamed (hash-spilled into chunks of at most the limit) and written chunk by chunk, as row groups of its
+    Parquet piece, with the same rows, rejected rows, conflicts and accounting as one batch of the payloads;
+    a key given twice with different values in one payload is carried as a conflict, as prepare_source does."""
+    folder = snapshot(tmp_path, months=2)
+    first = min(folder.glob("*.csv"))
+    lines = first.read_text().splitlines(keepends=True)
+    conflicting = [line.rsplit(",", 1)[0] + ",987654\r\n" for line in lines[1:4]]  # same keys, other values
+    first.write_text("".join([*lines, *conflicting]))
+    settings = settings_for(tmp_path, folder)
+    whole = single(settings, countries)
+    assert whole.conflicts is not None and whole.conflicts.height > 0
+    fanned = fan_out(settings, countries, limit=30)  # month files of 100 and 103 wire rows
+    assert_same_batches(fanned, whole)
+    store = open_store(settings.publish_uri)
+    pieces = [k for k in store.list_keys(f"staging/{settings.run_id}") if k.endswith(".valid.parquet")]
+    assert len(pieces) == 2
+    for key in pieces:
+        local = tmp_path / key.rsplit("/", 1)[1]
+        store.get_file(key, local)
+        assert pq.ParquetFile(local).metadata.num_row_groups > 1  # written chunk by chunk
+    release_chunks(fanned)
