@@ -20,7 +20,6 @@ removes the run's prefix once the run is over. Nothing here imports Prefect or D
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import socket
@@ -49,6 +48,7 @@ from eujp.pipeline import (
 )
 from eujp.sources import Source, get_source
 from eujp.storage import ObjectStore, open_store
+from transforms.common import empty_rejected
 
 STAGING_PREFIX = "staging"
 
@@ -175,10 +175,6 @@ def _put_parquet(store: ObjectStore, key: str, frame: pl.DataFrame) -> None:
         path = Path(tmp) / "part.parquet"
         frame.write_parquet(path, compression="zstd", statistics=True)
         store.put_file(key, path, "application/vnd.apache.parquet")
-
-
-def _read_parquet(store: ObjectStore, key: str) -> pl.DataFrame:
-    return pl.read_parquet(io.BytesIO(store.get_bytes(key)))
 
 
 def read_landed_partition(store: ObjectStore, part: LandedPartition, spool: PayloadSpool | None = None
@@ -402,10 +398,11 @@ def _valid_chunk(store: ObjectStore, result: PartitionResult, path: Path, versio
 def collect_batch(batch: SourceBatch, results: list[PartitionResult], settings: Settings) -> SourceBatch:
     """The source's batch from its partitions' results: the accounting summed, one validation report; the
     batch fails (as eujp.pipeline.prepare_source would) when a partition failed or a critical expectation
-    failed. Its valid rows stay on disk: each partition's Parquet piece is downloaded as one local chunk
-    (`batch.chunks`, under `batch.spill_dir`, removed by `eujp.pipeline.release_chunks`), which the load
-    upserts at once, DuckDB reading them from disk, as it does a spilled stream's: the committer holds no
-    partition's rows in memory."""
+    failed. Its rows stay on disk: each partition's Parquet piece of valid rows is downloaded as one local
+    chunk (`batch.chunks`, under `batch.spill_dir`, removed by `eujp.pipeline.release_chunks`), which the load
+    upserts at once, DuckDB reading them from disk, as it does a spilled stream's, and its piece of rejected
+    rows as a rejected chunk (`batch.rejected_chunks`), which the load records from the file: the committer
+    holds no partition's rows in memory."""
     failed = [r for r in results if r.error]
     if failed:
         return batch.fail(failed[0].failed_step or "prepare", EujpError(" | ".join(r.error for r in failed)))
@@ -422,11 +419,16 @@ def collect_batch(batch: SourceBatch, results: list[PartitionResult], settings: 
             _valid_chunk(store, r, path, batch.source_version, restamp)
             batch.chunks.append(path)
             batch.newest = later_period(batch.newest, r.newest)
+        for r in results:  # the rejected rows too stay on disk, recorded by the load from the files
+            if r.rows_rejected:
+                path = batch.spill_dir / f"rejected-{len(batch.rejected_chunks):06d}.parquet"
+                store.get_file(r.rejected_key, path)
+                batch.rejected_chunks.append(path)
     except BaseException:
         release_chunks(batch)
         raise
+    batch.rejected = empty_rejected()  # the rows are in batch.rejected_chunks
     batch.valid_rows = sum(r.rows_valid for r in results)
-    batch.rejected = pl.concat([_read_parquet(store, r.rejected_key) for r in results], how="diagonal_relaxed")
     batch.rows_in = sum(r.rows_in for r in results)
     batch.valid_wire_rows = sum(r.valid_wire_rows for r in results)
     batch.rows_rejected = sum(r.rows_rejected for r in results)

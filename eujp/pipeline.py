@@ -47,6 +47,7 @@ from eujp.warehouse import (
     read_source_state,
     read_state,
     record_rejected,
+    record_rejected_files,
     record_run,
     upsert_fact,
     upsert_labels,
@@ -104,9 +105,13 @@ class SourceBatch:
     # Streaming (eujp.pipeline.Stream): table rows to write; the valid rows spilled chunk by chunk to Parquet
     # files in spill_dir when there was more than one chunk (then `valid` is None), upserted at once by
     # DuckDB (chunks_relation); the wire rows of each chunk; the newest period of the valid rows; the parse
-    # errors of the payloads quarantined whole.
+    # errors of the payloads quarantined whole. Its rejected rows too, past the first chunk: spilled chunk by
+    # chunk to Parquet files in spill_dir (`rejected_chunks`, beside `rejected`, which then holds only the
+    # payloads quarantined whole), so that a source whose rows are mostly rejected is held no more than one
+    # whose rows are valid.
     valid_rows: int = 0
     chunks: list[Path] = field(default_factory=list)
+    rejected_chunks: list[Path] = field(default_factory=list)
     spill_dir: Path | None = None
     chunk_wire_rows: list[int] = field(default_factory=list)
     newest: str | None = None
@@ -997,7 +1002,7 @@ def prepare_source(
             stream = source_stream(source, payloads, countries, step=tracked, limit=limit, spill_dir=spill_dir)
             results = stream.chunks()
         reports, rejected, held, conflicts = [], [], [], []
-        wire_rows = valid_rows = 0
+        wire_rows = valid_rows = rejected_rows = 0
         # Each chunk is validated on a thread while the next one is parsed and transformed (polars and DuckDB
         # release the GIL; GX's pandas engine mostly computes in pyarrow and pandas): one validation at a time,
         # the reports kept in chunk order. A chunk's rows are held until its validation ends.
@@ -1016,16 +1021,19 @@ def prepare_source(
             wire_rows += result.rows_in
             valid_rows += result.valid.height
             batch.valid_wire_rows += result.rows_in - result.rejected.height
+            rejected_rows += result.rejected.height
             rejected.append(result.rejected)
             batch.newest = later_period(batch.newest, newest_period(source.period_column, result.valid))
             held.append(result.valid)
-            if len(held) > 1 or spill is not None:  # a second chunk: spill the valid rows, chunk by chunk
+            if len(held) > 1 or spill is not None:  # a second chunk: spill the rows, chunk by chunk
                 if spill is None:
                     spill = spill_folder(f"eujp-{source.name}-valid-", spill_dir)
                 with tracked("transform"):  # the transform's output, kept on disk until the load
                     for frame in held:
                         spill_chunk(batch, frame, spill)
-                held = []
+                    for frame in rejected:
+                        spill_rejected(batch, frame, spill)
+                held, rejected = [], []
             del result
         if validating is not None:
             validated()
@@ -1040,7 +1048,7 @@ def prepare_source(
         batch.valid_rows = valid_rows
         batch.rejected = pl.concat([*rejected, *quarantined]) if rejected or quarantined \
             else empty_rejected()
-        batch.rows_rejected = batch.rejected.height
+        batch.rows_rejected = rejected_rows + sum(q.height for q in quarantined)
         batch.rows_in = wire_rows + sum(q.height for q in quarantined)
         if not reports:  # every payload quarantined cannot happen here (the stream raises): no chunk at all
             reports.append(validate_frame(source.table.name, pl.DataFrame(schema=source.table.business_columns)))
@@ -1050,7 +1058,7 @@ def prepare_source(
     except Exception as exc:  # noqa: BLE001 - any failure of one source is recorded, others go on
         if spill is not None and batch.validation is None:
             shutil.rmtree(spill, ignore_errors=True)
-            batch.chunks, batch.spill_dir = [], None
+            batch.chunks, batch.rejected_chunks, batch.spill_dir = [], [], None
         return batch.fail(current, exc)
     finally:
         if validator is not None:  # a failure while a chunk is validated: that validation ends first
@@ -1076,6 +1084,34 @@ def spill_chunk(batch: SourceBatch, frame: pl.DataFrame, folder: Path) -> None:
     batch.chunks.append(path)
 
 
+def spill_rejected(batch: SourceBatch, frame: pl.DataFrame, folder: Path) -> None:
+    """Write `frame` (rejected rows), unless empty, as the batch's next rejected chunk, a Parquet file in
+    `folder` that the load records (`record_batch_rejected`)."""
+    if frame.height:
+        path = folder / f"rejected-{len(batch.rejected_chunks):06d}.parquet"
+        frame.write_parquet(path, compression="lz4", statistics=False)
+        batch.rejected_chunks.append(path)
+
+
+def rejected_frames(batch: SourceBatch) -> Iterator[pl.DataFrame]:
+    """The batch's rejected rows, chunk by chunk: each spilled chunk read back in turn, then `batch.rejected`."""
+    for path in batch.rejected_chunks:
+        yield pl.read_parquet(path)
+    if batch.rejected is not None:
+        yield batch.rejected
+
+
+def record_batch_rejected(conn: duckdb.DuckDBPyConnection, batch: SourceBatch, table_name: str, *, run_id: str,
+                          at: datetime) -> None:
+    """Record the batch's rejected rows in etl_rejected_rows: its spilled chunks (DuckDB reads their files),
+    then `batch.rejected`."""
+    record_rejected_files(conn, run_id=run_id, source=batch.source, table_name=table_name,
+                          files=batch.rejected_chunks, at=at)
+    if batch.rejected is not None:
+        record_rejected(conn, run_id=run_id, source=batch.source, table_name=table_name, rejected=batch.rejected,
+                        at=at)
+
+
 def chunks_relation(batch: SourceBatch) -> str:
     """The batch's spilled chunks as a relation DuckDB reads: `read_parquet([...])` of their files."""
     paths = ", ".join(sql_string(str(p)) for p in batch.chunks)
@@ -1086,7 +1122,7 @@ def release_chunks(batch: SourceBatch) -> None:
     """Remove the batch's spilled chunks (once loaded or quarantined)."""
     if batch.spill_dir is not None:
         shutil.rmtree(batch.spill_dir, ignore_errors=True)
-    batch.chunks, batch.spill_dir = [], None
+    batch.chunks, batch.rejected_chunks, batch.spill_dir = [], [], None
 
 
 # --- load --------------------------------------------------------------------------------------------
@@ -1130,9 +1166,7 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
                                                rejected=reject(frame, f"not loaded: {batch.error}"), at=now)
                 if blocked:
                     batch.rows_rejected += batch.valid_wire_rows
-            if batch.rejected is not None:
-                record_rejected(conn, run_id=run_id, source=source.name, table_name=source.table.name,
-                                rejected=batch.rejected, at=now)
+            record_batch_rejected(conn, batch, source.table.name, run_id=run_id, at=now)
             record_run(conn, etl_run_row(batch, run_id))
             update_source_state(conn, batch, now)
             conn.execute("COMMIT")
@@ -1145,16 +1179,14 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
             batch.rows_loaded = batch.rows_written = 0
             # Nothing of the batch is in the table: account for all of it in the quarantine.
             batch.rows_rejected = batch.rows_in
-            if batch.rejected is not None:
-                record_rejected(conn, run_id=run_id, source=source.name, table_name=source.table.name,
-                                rejected=batch.rejected, at=now)
+            record_batch_rejected(conn, batch, source.table.name, run_id=run_id, at=now)
             for frame in valid_frames(batch):
                 record_rejected(conn, run_id=run_id, source=source.name, table_name=source.table.name,
                                 rejected=reject(frame, f"not loaded: {batch.error}"), at=now)
             record_run(conn, etl_run_row(batch, run_id))
             update_source_state(conn, batch, now)
         finally:
-            if batch.status != "loaded" and batch.chunks:
+            if batch.status != "loaded" and (batch.chunks or batch.rejected_chunks):
                 release_chunks(batch)
 
 

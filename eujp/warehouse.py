@@ -460,6 +460,20 @@ def record_rejected(
     return frame.height
 
 
+def record_rejected_files(
+    conn: duckdb.DuckDBPyConnection, *, run_id: str, source: str, table_name: str, files: list[Path],
+    at: datetime,
+) -> int:
+    """record_rejected of rejected rows spilled to Parquet files (eujp.pipeline.spill_rejected), read by DuckDB
+    from the files (never all in memory at once); how many rows were recorded."""
+    if not files:
+        return 0
+    paths = ", ".join(sql_string(str(p)) for p in files)
+    return conn.execute(  # an INSERT answers the number of rows it inserted
+        f"INSERT INTO {quote_ident(ETL_REJECTED_ROWS.name)} SELECT ?, ?, ?, reason, raw_record, ? "
+        f"FROM read_parquet([{paths}])", [run_id, source, table_name, at]).fetchone()[0]
+
+
 def record_run(conn: duckdb.DuckDBPyConnection, row: dict) -> None:
     cols = list(ETL_RUNS.columns)
     missing = set(cols) - set(row)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date
 
+import polars as pl
 import pytest
 from support.pipeline_steps import (
     RUN,
@@ -118,7 +120,8 @@ def test_streamed_in_bounded_chunks_the_load_equals_the_one_batch_load(
     assert len(whole.chunk_wire_rows) == 1  # the reference: every wire row in one chunk
     assert len(streamed.chunk_wire_rows) > 3 and max(streamed.chunk_wire_rows) <= batch_rows
     assert sum(streamed.chunk_wire_rows) == sum(whole.chunk_wire_rows)
-    assert streamed.chunks == [] and streamed.spill_dir is None  # the spilled chunks are gone once loaded
+    # the spilled chunks, valid and rejected, are gone once loaded
+    assert streamed.chunks == streamed.rejected_chunks == [] and streamed.spill_dir is None
 
     expected, got = warehouse_state(whole_wh), warehouse_state(streamed_wh)
     assert len(expected["revisions"]) >= 2 and len(expected["quarantine"]) >= 3  # the case is not trivial
@@ -199,3 +202,38 @@ def test_a_critical_failure_in_one_chunk_blocks_the_whole_source_and_quarantines
     blocked = [r for r in reasons if r.startswith("not loaded: ")]
     assert len(blocked) == batch.valid_rows > 100  # every fact row of every chunk
     assert rows_of(wh, TABLE) == before
+
+
+def test_rejected_rows_of_a_streamed_source_wait_for_the_load_on_disk_not_in_memory(monkeypatch, tmp_path):
+    """Bounded memory whatever the data (issue 12, item 2): past the first chunk, a chunk's rejected rows are
+    spilled with its valid rows (`SourceBatch.rejected_chunks`), so a source whose rows are mostly rejected is
+    held no more than one whose rows load; the load records them from the files (the warehouse then equals the
+    one-batch load's: test above)."""
+    from eujp.pipeline import (
+        SourceBatch,
+        load_countries,
+        prepare_source,
+        rejected_frames,
+        release_chunks,
+        utcnow,
+    )
+
+    source = get_source(NAME)
+    rows = one_payload_of_many_months()
+    # every row of reporter FR rejected (an unknown partner code): a third of the payload
+    bad = rows[0].read().replace(b",M,FR,JP,", b",M,FR,ZZ,")
+    monkeypatch.setenv("EUJP_BATCH_ROWS", "100")
+    batch = prepare_source(source, [payload(NAME, "DS-045409 2024-01..2026-06", bad)],
+                           load_countries(date(2026, 11, 25)), SourceBatch(source=NAME, table=TABLE, started_at=utcnow()))
+    try:
+        assert batch.status == "prepared", batch.error
+        assert len(batch.chunk_wire_rows) > 3 and len(batch.rejected_chunks) > 1
+        assert batch.rejected.height == 0  # nothing held: no payload was quarantined whole
+        assert all(p.parent == batch.spill_dir and p.is_file() for p in batch.rejected_chunks)
+        rejected = pl.concat(list(rejected_frames(batch)))
+        assert rejected.height == batch.rows_rejected >= len(PRODUCTS) * 2 * 2 * 30
+        assert rejected.get_column("reason").str.contains("unknown partner code ZZ").sum() == \
+            len(PRODUCTS) * 2 * 2 * 30
+    finally:
+        release_chunks(batch)
+    assert batch.rejected_chunks == []
