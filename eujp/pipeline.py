@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import logging
 import math
 import shutil
@@ -379,13 +380,21 @@ def count_data_lines(payload: RawPayload) -> int:
 QUARANTINED_LINE_CHARS = 2000  # a line of a quarantined payload is kept up to this many characters
 
 
+QUARANTINE_WHOLE_BYTES = 64 << 20  # a quarantined payload up to this size is read whole; a larger one in pieces
+
+
 def quarantine_payload(payload: RawPayload, error: ParseError) -> pl.DataFrame:
     """A payload that cannot be parsed, quarantined whole: one rejected row per line after its header (so
     rows in counts the lines read), each naming the payload, its line number and the error; a payload of
-    one line (a JSON document, an error page) is one row. `raw_record`: {"payload", "line", "text"}."""
+    one line (a JSON document, an error page) is one row. `raw_record`: {"payload", "line", "text"}.
+    All of it at once: `quarantine_frames` gives the same rows in pieces."""
     text = b"".join(_blocks(payload)).decode("utf-8", "replace")
     lines = text.splitlines()
     rows = [(i + 1, line) for i, line in enumerate(lines)][1:] or [(1, text)]
+    return _quarantine_rows(payload, error, rows)
+
+
+def _quarantine_rows(payload: RawPayload, error: ParseError, rows: list[tuple[int, str]]) -> pl.DataFrame:
     reason = f"payload {payload.name} not loaded: {error}"
     return pl.DataFrame(
         {"line": [n for n, _ in rows], "text": [t[:QUARANTINED_LINE_CHARS] for _, t in rows]},
@@ -395,6 +404,59 @@ def quarantine_payload(payload: RawPayload, error: ParseError) -> pl.DataFrame:
         pl.struct(pl.lit(payload.name).alias("payload"), pl.col("line"), pl.col("text"))
         .struct.json_encode().alias("raw_record"),
     )
+
+
+def quarantine_frames(payload: RawPayload, error: ParseError, max_lines: int) -> Iterator[pl.DataFrame]:
+    """`quarantine_payload`'s rows in frames of at most `max_lines` rows, the payload read in blocks cut after
+    a line end (a payload over QUARANTINE_WHOLE_BYTES is never held whole, only its longest line): a bad
+    payload of the payload cap costs a piece, not its 10M lines as Python strings. The same rows: Python's
+    `splitlines` of a text cut after a '\n' is the lines of its parts."""
+    if payload.size <= QUARANTINE_WHOLE_BYTES:
+        frame = quarantine_payload(payload, error)
+        for start in range(0, frame.height, max_lines):
+            yield frame.slice(start, max_lines)
+        return
+    number, head, carry = 0, "", b""
+    rows: list[tuple[int, str]] = []
+    for block in itertools.chain(_blocks(payload), [None]):
+        if block is None:  # the end: what is left is the last line, without its line end
+            complete, carry = carry, b""
+        else:
+            block = carry + block
+            cut = block.rfind(b"\n") + 1
+            complete, carry = block[:cut], block[cut:]
+        if not complete:
+            continue
+        text = complete.decode("utf-8", "replace")
+        if len(head) < QUARANTINED_LINE_CHARS:
+            head += text[:QUARANTINED_LINE_CHARS - len(head)]
+        for line in text.splitlines():
+            number += 1
+            if number > 1:  # line 1 is the header
+                rows.append((number, line))
+        del text
+        if len(rows) >= max_lines:
+            for start in range(0, len(rows) - len(rows) % max_lines, max_lines):
+                yield _quarantine_rows(payload, error, rows[start:start + max_lines])
+            rows = rows[len(rows) - len(rows) % max_lines:]
+    if number <= 1:  # a payload of one line: one row, the payload's text
+        rows = [(1, head)]
+    if rows:
+        yield _quarantine_rows(payload, error, rows)
+
+
+@dataclass
+class QuarantinedPayload:
+    """A payload a stream quarantined whole (`quarantine_frames`), its rows made when they are written."""
+
+    payload: RawPayload
+    error: ParseError
+
+    def frames(self, max_lines: int) -> Iterator[pl.DataFrame]:
+        return quarantine_frames(self.payload, self.error, max_lines)
+
+    def frame(self) -> pl.DataFrame:
+        return quarantine_payload(self.payload, self.error)
 
 
 def _relocated(exc: ParseError, payload: RawPayload, first_line: int) -> ParseError:
@@ -466,17 +528,13 @@ class Stream:
     spill_dir: Path | None = None  # for the wire buckets (made when needed, removed after the chunks)
     step: Step = no_step
     version: str | None = None
-    quarantined: list[pl.DataFrame] = field(default_factory=list)
+    quarantined: list[QuarantinedPayload] = field(default_factory=list)
     payload_errors: list[str] = field(default_factory=list)
     chunk_wire_rows: list[int] = field(default_factory=list)
     _failed: set[int] = field(default_factory=set, repr=False)  # id() of the payloads quarantined
     _lines: dict[int, int] = field(default_factory=dict, repr=False)  # id() of a payload -> its data lines
     # a spilled piece's file name (`<payload>-<piece>`) -> how its files were written (`_Spilled`)
     _spilled_pieces: dict[str, _Spilled] = field(default_factory=dict, repr=False)
-
-    @property
-    def quarantined_rows(self) -> int:
-        return sum(q.height for q in self.quarantined)
 
     @property
     def piece_lines(self) -> int:
@@ -511,7 +569,7 @@ class Stream:
             raise exc
         log.warning("%s: %s; the payload is quarantined whole, the other payloads load", self.source.name, exc)
         self._failed.add(id(payload))
-        self.quarantined.append(quarantine_payload(payload, exc))
+        self.quarantined.append(QuarantinedPayload(payload, exc))
         self.payload_errors.append(str(exc))
 
     def chunks(self) -> Iterator[TransformResult]:
@@ -851,7 +909,8 @@ def parse_and_transform(
              else pl.DataFrame(schema=source.table.business_columns))
     result = TransformResult(
         valid=valid,
-        rejected=pl.concat([*(r.rejected for r in parts), *stream.quarantined]) if parts or stream.quarantined
+        rejected=pl.concat([*(r.rejected for r in parts), *(q.frame() for q in stream.quarantined)])
+        if parts or stream.quarantined
         else empty_rejected(),
         valid_wire_rows=sum(r.valid.height if r.valid_wire_rows is None else r.valid_wire_rows for r in parts),
         conflicts=concat_conflicts([r.conflicts for r in parts]),
@@ -1037,7 +1096,23 @@ def prepare_source(
             del result
         if validating is not None:
             validated()
-        quarantined = stream.quarantined if stream else []
+        # the payloads quarantined whole: kept in memory with the chunks' rejected rows while nothing was spilled
+        # and they fit in a chunk (one piece each), else spilled piece by piece beside them
+        quarantined_rows = 0
+        for q in stream.quarantined if stream else []:
+            pieces = q.frames(stream.piece_lines)
+            first, second = next(pieces, None), next(pieces, None)
+            if second is None and spill is None and quarantined_rows + (first.height if first is not None else 0) \
+                    <= stream.limit:
+                rejected.extend([] if first is None else [first])
+                quarantined_rows += 0 if first is None else first.height
+                continue
+            if spill is None:
+                spill = spill_folder(f"eujp-{source.name}-valid-", spill_dir)
+            with tracked("parse"):
+                for frame in itertools.chain((first, second), pieces):  # one piece at a time
+                    quarantined_rows += frame.height
+                    spill_rejected(batch, frame, spill)
         batch.source_version = stream.version if stream else folded_version
         batch.chunk_wire_rows = stream.chunk_wire_rows if stream else [folded.rows_in]
         batch.payload_errors = stream.payload_errors if stream else []
@@ -1046,10 +1121,9 @@ def prepare_source(
         batch.valid = held[0] if held else (None if batch.chunks else
                                             pl.DataFrame(schema=source.table.business_columns))
         batch.valid_rows = valid_rows
-        batch.rejected = pl.concat([*rejected, *quarantined]) if rejected or quarantined \
-            else empty_rejected()
-        batch.rows_rejected = rejected_rows + sum(q.height for q in quarantined)
-        batch.rows_in = wire_rows + sum(q.height for q in quarantined)
+        batch.rejected = pl.concat(rejected) if rejected else empty_rejected()
+        batch.rows_rejected = rejected_rows + quarantined_rows
+        batch.rows_in = wire_rows + quarantined_rows
         if not reports:  # every payload quarantined cannot happen here (the stream raises): no chunk at all
             reports.append(validate_frame(source.table.name, pl.DataFrame(schema=source.table.business_columns)))
         with tracked("validate"):
