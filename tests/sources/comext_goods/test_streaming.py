@@ -572,7 +572,7 @@ def test_a_quarantine_in_pieces_has_the_rows_of_the_whole_quarantine(parts, inva
     """quarantine_frames (a big bad payload read in blocks cut after a line end, in frames of at most
     `max_lines` rows) gives exactly quarantine_payload's rows (the payload read whole): line numbers, texts
     (Python's splitlines, any line end), invalid UTF-8 replaced alike, one row for a payload of one line."""
-    import eujp.pipeline as pipeline
+    from eujp import pipeline
     from eujp.errors import ParseError
 
     data = "".join(parts).encode() + (b"\xe2\x82\n\xff" if invalid else b"")
@@ -593,8 +593,7 @@ def test_a_big_bad_payload_is_quarantined_in_pieces_spilled_beside_the_chunks(co
     peak is below the payload's size, where the whole quarantine held every line of it as a string."""
     import tracemalloc
 
-    import eujp.pipeline as pipeline
-    from eujp import validate
+    from eujp import pipeline, validate
     from eujp.pipeline import SourceBatch, prepare_source, rejected_frames, release_chunks, utcnow
 
     lines = [f"ESTAT:DS-045409(1.0),14/08/26 11:00:00,{row(product=f'{i:08d}')}" for i in range(200_000)]
