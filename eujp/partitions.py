@@ -236,7 +236,7 @@ def prepare_partition(parts: list[LandedPartition], settings: Settings, countrie
     fails the source with them), never raised: a partition is a piece of one source.
 
     In bounded memory, as a single-process run (eujp.pipeline.prepare_source): the payloads are fetched to
-    files of a spool under the worker's spill folder, and streamed (`source_stream`: chunks of at most `limit`
+    files of a spool in the worker's temporary folder (TMPDIR), and streamed (`source_stream`: chunks of at most `limit`
     wire rows, default the worker's EUJP_BATCH_ROWS; a payload over it is hash-spilled there), each chunk
     validated and appended to one Parquet file as row groups, so a worker holds a chunk, not its partition.
     The key ranges of the wire rows come from a scan of the payloads' key columns."""
@@ -256,7 +256,9 @@ def prepare_partition(parts: list[LandedPartition], settings: Settings, countrie
         step = name
         return contextlib.nullcontext()
 
-    spool = PayloadSpool(settings.spill_dir, f"eujp-{source.name}-partition-")
+    # the worker's temporary folder (TMPDIR): the run's spill folder is the committer's, on another host maybe;
+    # a local cluster's workers get TMPDIR set to it (flows/fanout.task_runner)
+    spool = PayloadSpool(None, f"eujp-{source.name}-partition-")
     writer = None
     try:
         payloads = [read_landed_partition(store, p, spool) for p in parts]

@@ -31,7 +31,7 @@ from flows.tasks import extract_and_land
 def task_runner(settings: Settings):
     """The DaskTaskRunner of the run: the given scheduler, or a local cluster of settings.dask_workers worker
     processes with one thread each (the work is CPU-bound polars and GX; one thread keeps a worker's memory
-    to one partition at a time), given the run's PREFECT_API_URL."""
+    to one partition at a time), given the run's PREFECT_API_URL and, as TMPDIR, the run's spill folder."""
     from prefect.settings import PREFECT_API_URL
     from prefect_dask import DaskTaskRunner
 
@@ -39,9 +39,13 @@ def task_runner(settings: Settings):
         return DaskTaskRunner(address=settings.dask_address)
     cluster = {"n_workers": settings.dask_workers, "threads_per_worker": 1, "processes": True,
                "dashboard_address": None}
+    # the workers spill (a partition's payload, its hash buckets: eujp.partitions.prepare_partition) into the
+    # run's spill folder, beside the warehouse like the committer's, not into a system /tmp that may be a RAM disk
+    settings.spill_dir.mkdir(parents=True, exist_ok=True)
+    cluster["env"] = {"TMPDIR": str(settings.spill_dir.resolve())}
     api = PREFECT_API_URL.value()
     if api:  # the workers report to the run's Prefect server (not a temporary one each), whatever their env
-        cluster["env"] = {"PREFECT_API_URL": api}
+        cluster["env"]["PREFECT_API_URL"] = api
     return DaskTaskRunner(cluster_kwargs=cluster)
 
 

@@ -218,7 +218,7 @@ def test_raw_mode_partitions_are_the_landed_payloads_of_the_day(tmp_path, countr
         partitions.landed_on(open_store(settings.publish_uri), STREAMED, date(2001, 1, 1))
 
 
-def test_the_task_runner_is_the_given_scheduler_or_a_local_cluster():
+def test_the_task_runner_is_the_given_scheduler_or_a_local_cluster(tmp_path):
     from flows.fanout import task_runner
 
     remote = task_runner(Settings(dask_address="tcp://10.0.0.5:8786"))
@@ -226,11 +226,15 @@ def test_the_task_runner_is_the_given_scheduler_or_a_local_cluster():
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
-        local = task_runner(Settings(fanout=True, dask_workers=3))
+        settings = Settings(fanout=True, dask_workers=3, warehouse_path=tmp_path / "var" / "warehouse.duckdb")
+        local = task_runner(settings)
     assert local.address is None and local.cluster_kwargs["n_workers"] == 3
     assert local.cluster_kwargs["threads_per_worker"] == 1
-    # the workers report to the run's Prefect server instead of starting one each
-    assert local.cluster_kwargs["env"] == {"PREFECT_API_URL": "http://127.0.0.1:4200/api"}
+    # the workers report to the run's Prefect server instead of starting one each, and spill beside the
+    # warehouse (the run's spill folder, emptied by the next run), not into the system's /tmp
+    assert local.cluster_kwargs["env"] == {"PREFECT_API_URL": "http://127.0.0.1:4200/api",
+                                           "TMPDIR": str(settings.spill_dir.resolve())}
+    assert settings.spill_dir.is_dir()
 
 
 def test_eujp_run_refuses_a_dask_address_that_is_not_one_and_one_nobody_answers(tmp_path):
