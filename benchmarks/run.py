@@ -155,6 +155,10 @@ def child_pipeline(snapshot: Path, work: Path) -> dict:
             batch.valid.write_parquet(spare / "000000.parquet")
         for chunk in batch.chunks:
             shutil.copyfile(chunk, spare / chunk.name)
+        spare_rejected = spare / "rejected"  # the rejected rows spilled beside them, recorded by the load
+        spare_rejected.mkdir()
+        for chunk in batch.rejected_chunks:
+            shutil.copyfile(chunk, spare_rejected / chunk.name)
         chunks = {"count": len(batch.chunk_wire_rows), "max_wire_rows": max(batch.chunk_wire_rows, default=0),
                   "spilled": len(batch.chunks)}
         counts = load_and_audit(batch, settings.run_id, meter)
@@ -168,7 +172,8 @@ def child_pipeline(snapshot: Path, work: Path) -> dict:
         # Outside the end-to-end sum: the same batch again over the loaded rows (DELETE USING + INSERT and
         # the revision join over 5M existing keys per 10M wire rows).
         again = replace(batch, valid=None, chunks=sorted(spare.glob("*.parquet")), spill_dir=spare,
-                        status="prepared", rows_loaded=0, rows_written=0)
+                        rejected_chunks=sorted(spare_rejected.glob("*.parquet")), status="prepared", rows_loaded=0,
+                        rows_written=0)
         load_and_audit(again, "20261124T060000Z-bench2", meter)
     parquet = work / "publish" / "parquet" / f"{table.name}.parquet"
     return {
