@@ -25,7 +25,14 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from eujp.config import REFERENCE_DIR, Settings, batch_rows, max_payload_bytes, max_payload_mb_env
+from eujp.config import (
+    REFERENCE_DIR,
+    Settings,
+    batch_rows,
+    duckdb_memory_limit,
+    max_payload_bytes,
+    max_payload_mb_env,
+)
 from eujp.errors import EujpError, ExtractError, ParseError, PayloadTooLargeError, SchemaDriftError
 from eujp.extract import read_snapshot
 from eujp.incremental import SourceState, later_period, newest_period
@@ -41,7 +48,7 @@ from eujp.landing import (
 from eujp.parse import ParsedPayload
 from eujp.schema import DIM_COUNTRY
 from eujp.sources import Source, get_source
-from eujp.sql import sql_string
+from eujp.sql import quote_ident, sql_string
 from eujp.storage import ObjectStore
 from eujp.warehouse import (
     count_present,
@@ -931,7 +938,94 @@ def source_stream(source: Source, payloads: list[RawPayload], countries: pl.Data
             raise EujpError(str(exc)) from None
     if not streams(source):
         return WholeStream(source, payloads, countries, limit, spill_dir, step)
+    if len({p.landing for p in payloads}) > 1:
+        return LandingsStream(source, payloads, countries, limit, spill_dir, step)
     return Stream(source, payloads, countries, limit, spill_dir, step)
+
+
+class LandingsStream(Stream):
+    """A streamed source's payloads of several landings (a replay of a day on which several runs landed it,
+    eujp.landing.read_landed), in bounded memory: each landing is streamed alone (`Stream`, its chunks' valid
+    rows written to Parquet files with the landing's number, its rejected rows handed on at once as results
+    without valid rows), then the rows are folded by DuckDB, out of core: for each natural key, the row of the
+    latest landing that has one (what loading the landings one after the other leaves under the streamed
+    sources' replace by natural key: transforms.common.supersede, which `transform_landings` applies in memory
+    to the sources that are not streamed). A key conflicting in some landing and given by none stays a
+    conflict. The folded rows come back in chunks of at most `limit` rows. Accounting as `transform_landings`:
+    every landing's rows in count; a row a later landing superseded counts as loaded."""
+
+    def chunks(self) -> Iterator[TransformResult]:
+        numbers = sorted({p.landing for p in self.payloads})
+        log.info("%s: %d landings on the day: applied in landing order", self.source.name, len(numbers))
+        folder = spill_folder(f"eujp-{self.source.name}-landings-", self.spill_dir)
+        files: list[Path] = []
+        conflicts: list[pl.DataFrame | None] = []
+        versions: list[str | None] = []
+        columns: list[str] = []
+        try:
+            for number in numbers:
+                landing = Stream(self.source, [p for p in self.payloads if p.landing == number], self.countries,
+                                 self.limit, folder, self.step)
+                for result in landing.chunks():
+                    columns = result.valid.columns
+                    if result.valid.height:
+                        path = folder / f"{number:06d}-{len(files):06d}.parquet"
+                        result.valid.with_columns(pl.lit(number, dtype=pl.Int64).alias("__landing")).write_parquet(
+                            path, compression="lz4", statistics=False)
+                        files.append(path)
+                    conflicts.append(result.conflicts)
+                    yield TransformResult(valid=result.valid.clear(), rejected=result.rejected,
+                                          valid_wire_rows=result.rows_in - result.rejected.height)
+                    del result
+                self.quarantined += landing.quarantined
+                self.payload_errors += landing.payload_errors
+                self.chunk_wire_rows += landing.chunk_wire_rows
+                versions.append(landing.version)
+            self._finish_version(versions)
+            with self.step("transform"):
+                folded, kept = self._fold(files, concat_conflicts(conflicts), folder)
+            for path in files:
+                path.unlink()
+            yield from self._folded_chunks(folded, columns, kept)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _fold(self, files: list[Path], conflicts: pl.DataFrame | None, folder: Path
+              ) -> tuple[Path | None, pl.DataFrame | None]:
+        """(a Parquet file of the latest row of every natural key, the conflicts no landing gave a row for)."""
+        if not files:
+            return None, conflicts
+        key = ", ".join(quote_ident(c) for c in self.source.table.natural_key)
+        rows = f"read_parquet([{', '.join(sql_string(str(p)) for p in files)}])"
+        folded = folder / "folded.parquet"
+        with duckdb.connect() as conn:
+            conn.execute(f"SET memory_limit = '{duckdb_memory_limit()}'")
+            conn.execute(f"SET temp_directory = {sql_string(str(folder / 'duckdb.tmp'))}")
+            conn.execute("SET preserve_insertion_order = false")
+            conn.execute(f"COPY (SELECT * EXCLUDE (__landing) FROM {rows} QUALIFY row_number() OVER "
+                         f"(PARTITION BY {key} ORDER BY __landing DESC) = 1) TO {sql_string(str(folded))} "
+                         "(FORMAT parquet, COMPRESSION lz4)")
+            if conflicts is not None:
+                conn.register("_conflicts", conflicts.to_arrow())
+                conflicts = conn.execute(f"SELECT * FROM _conflicts ANTI JOIN (SELECT DISTINCT {key} FROM {rows}) "
+                                         f"USING ({key})").pl()
+                conflicts = conflicts if conflicts.height else None
+        return folded, conflicts
+
+    def _folded_chunks(self, folded: Path | None, columns: list[str], conflicts: pl.DataFrame | None
+                       ) -> Iterator[TransformResult]:
+        """The folded rows in chunks of at most `limit` rows, the conflicts with the last one."""
+        pending: pl.DataFrame | None = None
+        if folded is not None:
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(folded).iter_batches(batch_size=self.limit):
+                if pending is not None:
+                    yield TransformResult(valid=pending, rejected=empty_rejected(), valid_wire_rows=0)
+                pending = pl.from_arrow(batch).select(columns).cast(self.source.table.business_columns)
+        if pending is not None or conflicts is not None:
+            valid = pending if pending is not None else pl.DataFrame(schema=self.source.table.business_columns)
+            yield TransformResult(valid=valid, rejected=empty_rejected(), valid_wire_rows=0, conflicts=conflicts)
 
 
 class WholeStream(Stream):
@@ -1054,7 +1148,7 @@ def prepare_source(
         batch.coverage = parse_coverage(source, payloads)
         payloads, batch.labels = split_labels(source, payloads)
         stream: Stream | None = None
-        if len({p.landing for p in payloads}) > 1:  # a replay of a day with several landings: folded whole
+        if len({p.landing for p in payloads}) > 1 and not streams(source):  # a small source's landings: folded whole
             folded, folded_version = transform_landings(source, payloads, countries, step=tracked)
             results: Iterator[TransformResult] = iter([folded])
         else:
@@ -1072,24 +1166,28 @@ def prepare_source(
             with tracked("validate"):
                 reports.append(validating.result())
 
-        for result in results:
+        for seen, result in enumerate(results, start=1):
             conflicts.append(result.conflicts)
-            if validating is not None:
-                validated()
-            validating = validator.submit(validate_frame, source.table.name, result.valid)
+            if result.valid.height or not isinstance(stream, LandingsStream):
+                # (a landing's rejected rows, handed on alone by LandingsStream, have nothing to validate)
+                if validating is not None:
+                    validated()
+                validating = validator.submit(validate_frame, source.table.name, result.valid)
             wire_rows += result.rows_in
             valid_rows += result.valid.height
             batch.valid_wire_rows += result.rows_in - result.rejected.height
             rejected_rows += result.rejected.height
             rejected.append(result.rejected)
             batch.newest = later_period(batch.newest, newest_period(source.period_column, result.valid))
-            held.append(result.valid)
-            if len(held) > 1 or spill is not None:  # a second chunk: spill the rows, chunk by chunk
+            if result.valid.height or not held:
+                held.append(result.valid)
+            if seen > 1 or spill is not None:  # a second chunk: spill the rows, chunk by chunk
                 if spill is None:
                     spill = spill_folder(f"eujp-{source.name}-valid-", spill_dir)
                 with tracked("transform"):  # the transform's output, kept on disk until the load
                     for frame in held:
-                        spill_chunk(batch, frame, spill)
+                        if frame.height:
+                            spill_chunk(batch, frame, spill)
                     for frame in rejected:
                         spill_rejected(batch, frame, spill)
                 held, rejected = [], []

@@ -623,3 +623,51 @@ def test_a_big_bad_payload_is_quarantined_in_pieces_spilled_beside_the_chunks(co
         assert peak < len(cut), f"{peak:,} bytes traced at the peak for a {len(cut):,}-byte bad payload"
     finally:
         release_chunks(batch)
+
+
+def _landings():
+    """Three landings of one day: the first with bad rows and a key given twice with different values (DE
+    export: a conflict); the second revises January (supersedes), conflicts on a key the first loaded (FR,
+    which keeps its row) and adds a month; the third conflicts on a key no landing gives (IT) and revises March."""
+    first = [payload("a", [row(value="1"), row(indicator="QUANTITY_IN_100KG", value="2"), row(product="1234"),
+                           row(flow="2", value="5"), row(flow="2", value="6"), row(period="2025-02", value="3")]),
+             payload("b", [row(reporter="FR", value="4"), row(reporter="XX", value="9")])]
+    second = [payload("c", [row(value="10"), row(indicator="QUANTITY_IN_100KG", value="20"),
+                            row(reporter="FR", value="40"), row(reporter="FR", value="41"),
+                            row(period="2025-03", value="7")], stamp="15/09/26 11:00:00")]
+    third = [payload("d", [row(reporter="IT", value="1"), row(reporter="IT", value="2"), row(period="2025-03",
+                                                                                            value="8")],
+                     stamp="16/09/26 11:00:00")]
+    return [*first, *(replace_landing(p, 1) for p in second), *(replace_landing(p, 2) for p in third)]
+
+
+@pytest.mark.parametrize("limit", [2, 3, 1000])
+def test_landings_of_a_streamed_source_are_folded_out_of_core_as_in_memory(countries, tmp_path, limit):
+    """A replay of a day on which several runs landed Comext (LandingsStream: each landing streamed alone, the
+    rows folded by DuckDB from files, the latest landing's row of every key kept) gives what folding them in
+    memory gives (transform_landings, transforms.common.supersede): valid rows, rejected rows, conflicts that
+    stay, accounting and version; its files are gone afterwards."""
+    from eujp.pipeline import LandingsStream, source_stream, transform_landings
+
+    landed = _landings()
+    expected, expected_version = transform_landings(COMEXT, landed, countries)
+    (tmp_path / "spill").mkdir()
+    stream = source_stream(COMEXT, landed, countries, limit=limit, spill_dir=tmp_path / "spill")
+    assert isinstance(stream, LandingsStream)
+    parts = list(stream.chunks())
+    assert list((tmp_path / "spill").iterdir()) == []
+    assert all(p.valid.height <= limit for p in parts)
+    valid = pl.concat([p.valid for p in parts])
+    rejected = pl.concat([p.rejected for p in parts])
+    conflicts = [p.conflicts for p in parts if p.conflicts is not None]
+    assert stream.version == expected_version == "2026-09-16T11:00:00"
+    assert valid.sort(pl.all()).equals(expected.valid.sort(pl.all()))
+    assert sorted(rejected.iter_rows()) == sorted(expected.rejected.iter_rows())
+    assert sum(p.rows_in for p in parts) == expected.rows_in == 6 + 2 + 5 + 3
+    assert sum(p.valid_wire_rows for p in parts) == expected.valid_wire_rows
+    assert len(conflicts) == 1 and conflicts[0].sort(pl.all()).equals(expected.conflicts.sort(pl.all()))
+    # the revision won; the key the second landing conflicted on kept the first landing's row; the keys no
+    # landing gave a row for stay conflicts (DE export in the first landing, IT in the third)
+    january = valid.filter((pl.col("period_code") == "2025-01") & (pl.col("flow") == "import"))
+    assert dict(zip(january["reporter"], january["value_eur"], strict=True)) == {"DE": 10.0, "FR": 4.0}
+    assert sorted(conflicts[0].select("reporter", "flow").iter_rows()) == [("DE", "export"), ("IT", "import")]
