@@ -390,40 +390,65 @@ def landing_order(store: ObjectStore, keys: list[str]) -> list[tuple[str, ...]]:
     return order
 
 
-def read_landed(store: ObjectStore, source: str, day: date, spool_dir: Path | None = None) -> list[RawPayload]:
-    """The payloads landed for a source on a day, landing by landing in the order they landed (see the module's
-    docstring; `RawPayload.landing` numbers them), each landing's payloads in the order they were landed. A
-    payload landed by several runs that day comes once per landing.
+@dataclass(frozen=True)
+class LandedObject:
+    """One payload of a day's landing: its landing's number (0 = the first), its key and .meta.json."""
 
-    Each landed object is fetched into a PayloadSpool under `spool_dir` (None: the system's temporary folder)
-    and checked against its sha256 there, so that a replay of a day of a full load holds files, not the
-    payloads' bytes (a local store's objects are linked, not copied)."""
+    landing: int
+    key: str
+    meta: dict
+
+    @property
+    def sha256(self) -> str:
+        return self.meta["sha256"]
+
+
+def landed_objects(store: ObjectStore, source: str, day: date) -> list[LandedObject]:
+    """The objects landed for a source on a day, landing by landing in the order they landed (see the module's
+    docstring), each landing's payloads in the order they were landed; a payload landed by several runs that
+    day comes once per landing. Payloads landed before landings were recorded are one landing, the first."""
     prefix = f"raw/{source}/{day.isoformat()}"
     keys = store.list_keys(prefix)
     metas = [k for k in keys if k.endswith(".meta.json")]
     if not metas:
         raise ExtractError(f"{source}: nothing was landed under {store.uri}/{prefix}/")
-    spool = PayloadSpool(spool_dir, f"eujp-{source}-replay-")
-    landed: dict[str, tuple[dict, RawPayload]] = {}
+    landed: dict[str, tuple[str, dict]] = {}
     for meta_key in metas:
         meta = json.loads(store.get_bytes(meta_key))
-        key = meta_key.removesuffix(".meta.json") + "." + meta["ext"]
-        landed[meta["sha256"]] = (meta, spool.fetch(store, key, meta["sha256"], source, meta["name"], meta["url"],
-                                                    meta.get("headers", {}), fetched_at=meta["fetched_at"],
-                                                    kind=meta.get("kind", "data")))
+        landed[meta["sha256"]] = (meta_key.removesuffix(".meta.json") + "." + meta["ext"], meta)
     order = landing_order(store, keys)
     recorded = {c for landing in order for c in landing}
     unrecorded = tuple(sorted((c for c in landed if c not in recorded),
-                              key=lambda c: (landed[c][0]["fetched_at"], landed[c][0]["name"])))
-    payloads = []
+                              key=lambda c: (landed[c][1]["fetched_at"], landed[c][1]["name"])))
+    objects = []
     for number, landing in enumerate(([unrecorded] if unrecorded else []) + order):
         for checksum in landing:
             if checksum not in landed:
                 raise ExtractError(f"{source}: a landing under {store.uri}/{prefix}/ lists payload {checksum}, "
                                    "which is not there (or has no .meta.json)")
-            payload = replace(landed[checksum][1], landing=number)
-            payload.keep_sha256(checksum)  # checked when fetched
-            payloads.append(payload)
+            objects.append(LandedObject(number, *landed[checksum]))
+    return objects
+
+
+def read_landed(store: ObjectStore, source: str, day: date, spool_dir: Path | None = None) -> list[RawPayload]:
+    """The payloads landed for a source on a day (`landed_objects`; `RawPayload.landing` numbers the landings).
+
+    Each landed object is fetched into a PayloadSpool under `spool_dir` (None: the system's temporary folder)
+    and checked against its sha256 there, so that a replay of a day of a full load holds files, not the
+    payloads' bytes (a local store's objects are linked, not copied); an object of several landings once."""
+    objects = landed_objects(store, source, day)
+    spool = PayloadSpool(spool_dir, f"eujp-{source}-replay-")
+    fetched: dict[str, RawPayload] = {}
+    payloads = []
+    for obj in objects:
+        meta = obj.meta
+        if obj.sha256 not in fetched:
+            fetched[obj.sha256] = spool.fetch(store, obj.key, obj.sha256, source, meta["name"], meta["url"],
+                                              meta.get("headers", {}), fetched_at=meta["fetched_at"],
+                                              kind=meta.get("kind", "data"))
+        payload = replace(fetched[obj.sha256], landing=obj.landing)
+        payload.keep_sha256(obj.sha256)  # checked when fetched
+        payloads.append(payload)
     return payloads
 
 

@@ -32,9 +32,9 @@ from typing import Any
 import polars as pl
 
 from eujp.config import Settings, batch_rows
-from eujp.errors import EujpError
+from eujp.errors import EujpError, ExtractError
 from eujp.incremental import later_period, newest_period
-from eujp.landing import PayloadSpool, RawPayload, land, spill_folder
+from eujp.landing import PayloadSpool, RawPayload, land, landed_objects, spill_folder
 from eujp.pipeline import (
     SourceBatch,
     check_payload_sizes,
@@ -92,6 +92,7 @@ class LandedPartition:
     headers: dict = field(default_factory=dict)
     worker: str = ""
     kind: str = "data"  # a label feed's payload (the codelist) is read by the committer, not prepared
+    landing: int = 0  # raw mode: which of the day's landings it belongs to (eujp.landing.RawPayload.landing)
 
 
 def plan_snapshot(source: Source, settings: Settings) -> list[Partition]:
@@ -114,19 +115,16 @@ def landed_partitions(source: Source, keys: list[str], payloads: list[RawPayload
 
 def landed_on(store: ObjectStore, source: Source, day) -> list[LandedPartition]:
     """The partitions landed for `source` on `day` (raw mode), read from their .meta.json only (the payloads
-    stay in the store for the workers), in the order eujp.landing.read_landed returns them."""
-    prefix = f"raw/{source.name}/{day.isoformat()}"
-    metas = sorted(k for k in store.list_keys(prefix) if k.endswith(".meta.json"))
-    if not metas:
-        raise EujpError(f"{source.name}: nothing was landed under {store.uri}/{prefix}/")
-    found = []
-    for meta_key in metas:
-        meta = json.loads(store.get_bytes(meta_key))
-        found.append((meta["fetched_at"], meta["name"], meta_key.removesuffix(".meta.json") + "." + meta["ext"], meta))
-    found.sort(key=lambda t: (t[0], t[1]))
-    return [LandedPartition(source.name, i, key, meta["sha256"], meta["name"], meta["size"],
-                            meta.get("headers", {}), kind=meta.get("kind", "data"))
-            for i, (_, _, key, meta) in enumerate(found)]
+    stay in the store for the workers), in the order eujp.landing.read_landed returns them, each with its
+    landing's number: partitions of two landings that may share keys are prepared together, the later
+    landing's rows superseding the earlier's (eujp.pipeline.LandingsStream), as a single-process replay does."""
+    try:
+        objects = landed_objects(store, source.name, day)
+    except ExtractError as exc:
+        raise EujpError(str(exc)) from None
+    return [LandedPartition(source.name, i, obj.key, obj.sha256, obj.meta["name"], obj.meta["size"],
+                            obj.meta.get("headers", {}), kind=obj.meta.get("kind", "data"), landing=obj.landing)
+            for i, obj in enumerate(objects)]
 
 
 # --- the work of one partition (runs on a worker) ------------------------------------------------------------
@@ -188,11 +186,12 @@ def read_landed_partition(store: ObjectStore, part: LandedPartition, spool: Payl
     url, fetched_at = meta.get("url", part.key), meta.get("fetched_at", "")
     if spool is not None:
         return spool.fetch(store, part.key, part.sha256, part.source, part.name, url, dict(part.headers),
-                           fetched_at=fetched_at, kind=part.kind)
+                           fetched_at=fetched_at, kind=part.kind, landing=part.landing)
     data = store.get_bytes(part.key)
     if hashlib.sha256(data).hexdigest() != part.sha256:
         raise EujpError(f"{part.source}: landed payload {part.key} does not match its sha256")
-    return RawPayload(part.source, part.name, data, url, dict(part.headers), fetched_at, kind=part.kind)
+    return RawPayload(part.source, part.name, data, url, dict(part.headers), fetched_at, kind=part.kind,
+                      landing=part.landing)
 
 
 def payload_key_ranges(payloads: list[RawPayload], key: tuple[str, ...]) -> KeyRanges:

@@ -16,6 +16,7 @@ from benchmarks.generate import generate, make_plan
 from eujp import partitions
 from eujp.config import Settings
 from eujp.extract import read_snapshot
+from eujp.landing import RawPayload
 from eujp.pipeline import (
     SourceBatch,
     load_countries,
@@ -216,6 +217,52 @@ def test_raw_mode_partitions_are_the_landed_payloads_of_the_day(tmp_path, countr
     assert_same_batches(batch, single(settings, countries))
     with pytest.raises(Exception, match="nothing was landed"):
         partitions.landed_on(open_store(settings.publish_uri), STREAMED, date(2001, 1, 1))
+
+
+def test_a_day_of_several_landings_fans_out_to_the_single_process_replay(tmp_path, countries):
+    """--from-raw in fan-out of a day on which two runs landed Comext: the second landing re-sent January with
+    other figures. The partitions carry their landing's number; January's two partitions may share keys, so
+    they are prepared together, and the later landing supersedes the earlier (eujp.pipeline.LandingsStream), as
+    the single-process replay of the day does (they were taken for one landing before: conflicts, every
+    January key rejected)."""
+    from datetime import UTC, datetime
+
+    from eujp.landing import land, read_landed, record_landing
+
+    settings = settings_for(tmp_path, snapshot(tmp_path, months=2))
+    store = open_store(settings.publish_uri)
+    first = read_snapshot(STREAMED, settings.snapshot_dir)
+    january = min(first, key=lambda p: p.name)
+    text = january.read().decode().splitlines(keepends=True)
+    revised = RawPayload(STREAMED.name, "comext_revised.csv",
+                         "".join([text[0]] + [line.rsplit(",", 1)[0] + ",777\r\n" for line in text[1:]]).encode(),
+                         "https://example.org/revised.csv")
+    for hour, payloads in ((6, first), (7, [revised])):
+        for p in payloads:
+            land(store, p, DAY, "csv")
+        record_landing(store, STREAMED.name, DAY, [p.sha256 for p in payloads], at=datetime(2026, 11, 30, hour,
+                                                                                           tzinfo=UTC))
+    replay = settings.with_(source_mode="raw", raw_date=DAY)
+    found = partitions.landed_on(store, STREAMED, DAY)
+    assert [p.landing for p in found] == [0, 0, 1]
+    results = [partitions.prepare_partition([p], replay, countries) for p in found]
+    groups = partitions.overlapping_groups(results)
+    assert [found[i].landing for g in groups for i in g] == [0, 1]  # January's two landings, together
+    results = [r for r in results if not {i for g in groups for i in g} & set(r.indices)]
+    results += [partitions.prepare_partition([found[i] for i in g], replay, countries) for g in groups]
+    fanned = partitions.collect_batch(SourceBatch(source=STREAMED.name, table=STREAMED.table.name,
+                                                  started_at=utcnow()), results, replay)
+    whole = prepare_source(STREAMED, read_landed(store, STREAMED.name, DAY), countries,
+                           SourceBatch(source=STREAMED.name, table=STREAMED.table.name, started_at=utcnow()))
+    assert fanned.conflicts is None and fanned.rows_rejected == whole.rows_rejected
+    # the rows, but for source_version: the fan-out stamps every row with the day's newest version (its
+    # partitions' versions differ: collect_batch), the single process each landing's rows with that landing's
+    assert_same_batches(replace(fanned, chunks=[], valid=valid_rows(fanned).drop("source_version")),
+                        replace(whole, chunks=[], valid=valid_rows(whole).drop("source_version")))
+    assert valid_rows(fanned).get_column("source_version").unique().to_list() == [fanned.source_version]
+    assert (valid_rows(fanned).filter(pl.col("period_code") == "2022-01").get_column("value_eur") == 777).all()
+    release_chunks(fanned)
+    release_chunks(whole)
 
 
 def test_the_task_runner_is_the_given_scheduler_or_a_local_cluster(tmp_path):
