@@ -1208,7 +1208,7 @@ def prepare_source(
             if spill is None:
                 spill = spill_folder(f"eujp-{source.name}-valid-", spill_dir)
             with tracked("parse"):
-                for frame in itertools.chain((first, second), pieces):  # one piece at a time
+                for frame in itertools.chain([f for f in (first, second) if f is not None], pieces):  # one by one
                     quarantined_rows += frame.height
                     spill_rejected(batch, frame, spill)
         batch.source_version = stream.version if stream else folded_version

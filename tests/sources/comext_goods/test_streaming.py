@@ -671,3 +671,24 @@ def test_landings_of_a_streamed_source_are_folded_out_of_core_as_in_memory(count
     january = valid.filter((pl.col("period_code") == "2025-01") & (pl.col("flow") == "import"))
     assert dict(zip(january["reporter"], january["value_eur"], strict=True)) == {"DE": 10.0, "FR": 4.0}
     assert sorted(conflicts[0].select("reporter", "flow").iter_rows()) == [("DE", "export"), ("IT", "import")]
+
+
+def test_a_small_bad_payload_is_spilled_with_the_rejected_rows_once_the_chunks_are(countries, tmp_path):
+    """Chunks spilled (more than one chunk) and a bad payload of one line after its header: its one rejected row
+    goes to a rejected chunk beside the others, and every count holds."""
+    from eujp.pipeline import SourceBatch, prepare_source, rejected_frames, release_chunks, utcnow
+
+    good = [month_payload(name, [month]) for name, month in (("a", "2025-01"), ("b", "2025-02"), ("c", "2025-03"))]
+    bad = RawPayload("comext_goods", "bad.csv", (HEADER + "not,a,row\r\n").encode(), "x")
+    batch = prepare_source(COMEXT, [*good, bad], countries,
+                           SourceBatch(source=COMEXT.name, table=COMEXT.table.name, started_at=utcnow()),
+                           limit=30, spill_dir=tmp_path)
+    try:
+        assert batch.status == "prepared", batch.error
+        assert len(batch.chunk_wire_rows) > 1 and batch.chunks and batch.rejected_chunks
+        rejected = pl.concat(list(rejected_frames(batch)))
+        assert rejected.height == batch.rows_rejected == 1
+        assert batch.rows_in == sum(p.read().count(b"\n") - 1 for p in [*good, bad])
+        assert json.loads(rejected.get_column("raw_record")[0])["payload"] == "bad.csv"
+    finally:
+        release_chunks(batch)
