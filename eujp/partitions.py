@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import socket
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -168,13 +167,6 @@ def staging_key(settings: Settings, source: str, indices: tuple[int, ...], kind:
     return f"{STAGING_PREFIX}/{settings.run_id}/{source}/{tag}.{kind}.parquet"
 
 
-def _put_parquet(store: ObjectStore, key: str, frame: pl.DataFrame) -> None:
-    with tempfile.TemporaryDirectory(prefix="eujp-part-") as tmp:
-        path = Path(tmp) / "part.parquet"
-        frame.write_parquet(path, compression="zstd", statistics=True)
-        store.put_file(key, path, "application/vnd.apache.parquet")
-
-
 def read_landed_partition(store: ObjectStore, part: LandedPartition, spool: PayloadSpool | None = None
                           ) -> RawPayload:
     """The landed payload of `part`, checked against its sha256: in memory, or with `spool` a file of it
@@ -237,7 +229,8 @@ def prepare_partition(parts: list[LandedPartition], settings: Settings, countrie
     In bounded memory, as a single-process run (eujp.pipeline.prepare_source): the payloads are fetched to
     files of a spool in the worker's temporary folder (TMPDIR), and streamed (`source_stream`: chunks of at most `limit`
     wire rows, default the worker's EUJP_BATCH_ROWS; a payload over it is hash-spilled there), each chunk
-    validated and appended to one Parquet file as row groups, so a worker holds a chunk, not its partition.
+    validated and its valid and rejected rows appended to a Parquet file each as row groups, so a worker holds a
+    chunk, not its partition.
     The key ranges of the wire rows come from a scan of the payloads' key columns."""
     import pyarrow.parquet as pq
 
@@ -258,27 +251,33 @@ def prepare_partition(parts: list[LandedPartition], settings: Settings, countrie
     # the worker's temporary folder (TMPDIR): the run's spill folder is the committer's, on another host maybe;
     # a local cluster's workers get TMPDIR set to it (flows/fanout.task_runner)
     spool = PayloadSpool(None, f"eujp-{source.name}-partition-")
-    writer = None
+    # the valid and the rejected rows, appended chunk by chunk as row groups of one Parquet file each
+    writers: dict[str, pq.ParquetWriter] = {}
+    paths = {"valid": spool.folder / "valid.parquet", "rejected": spool.folder / "rejected.parquet"}
+
+    def append(kind: str, frame: pl.DataFrame) -> None:
+        table = frame.to_arrow()
+        if kind not in writers:
+            writers[kind] = pq.ParquetWriter(paths[kind], table.schema, compression="zstd")
+        writers[kind].write_table(table)
+
     try:
         payloads = [read_landed_partition(store, p, spool) for p in parts]
         stream = source_stream(source, payloads, countries, step=tracked, spill_dir=spool.folder,
                                limit=batch_rows() if limit is None else limit)
-        valid_path = spool.folder / "valid.parquet"
-        reports, rejected, conflicts = [], [], []
+        reports, conflicts = [], []
         for chunk in stream.chunks():
             step = "validate"
             reports.append(replace(validate_frame(source.table.name, chunk.valid), gx_result=None, gx_suite=None))
             step = "write"
-            table = chunk.valid.to_arrow()
-            if writer is None:
-                writer = pq.ParquetWriter(valid_path, table.schema, compression="zstd")
-            writer.write_table(table)
-            del table
+            append("valid", chunk.valid)
+            if chunk.rejected.height:
+                append("rejected", chunk.rejected)
             result.rows_in += chunk.rows_in
             result.valid_wire_rows += chunk.rows_in - chunk.rejected.height
             result.rows_valid += chunk.valid.height
+            result.rows_rejected += chunk.rejected.height
             result.newest = later_period(result.newest, newest_period(source.period_column, chunk.valid))
-            rejected.append(chunk.rejected)
             conflicts.append(chunk.conflicts)
             del chunk
             step = "parse"
@@ -286,27 +285,26 @@ def prepare_partition(parts: list[LandedPartition], settings: Settings, countrie
             step = "parse"
             raise EujpError(" | ".join(stream.payload_errors))
         step = "write"
-        if writer is None:  # no chunk: an empty partition
-            pl.DataFrame(schema=source.table.business_columns).write_parquet(valid_path, compression="zstd")
-        else:
-            writer.close()
-            writer = None
-        rejected_rows = pl.concat(rejected, how="diagonal_relaxed")
-        result.rows_rejected = rejected_rows.height
+        for kind, empty in (("valid", pl.DataFrame(schema=source.table.business_columns)),
+                            ("rejected", empty_rejected())):
+            if kind in writers:
+                writers.pop(kind).close()
+            else:  # no row of that kind
+                empty.write_parquet(paths[kind], compression="zstd")
         result.source_version = stream.version
         result.conflicts = concat_conflicts(conflicts)
         result.validation = merge_reports(reports)
         if source.transform_key:
             result.ranges = payload_key_ranges(payloads, source.transform_key)
         result.valid_key = staging_key(settings, source.name, indices, "valid")
-        store.put_file(result.valid_key, valid_path, "application/vnd.apache.parquet")
+        store.put_file(result.valid_key, paths["valid"], "application/vnd.apache.parquet")
         result.rejected_key = staging_key(settings, source.name, indices, "rejected")
-        _put_parquet(store, result.rejected_key, rejected_rows)
+        store.put_file(result.rejected_key, paths["rejected"], "application/vnd.apache.parquet")
     except Exception as exc:  # noqa: BLE001 - the flow fails the source with it
         detail = str(exc) if isinstance(exc, EujpError) else f"{type(exc).__name__}: {exc}"
         result.error, result.failed_step = f"partition {', '.join(p.name for p in parts)}: {detail}", step
     finally:
-        if writer is not None:
+        for writer in writers.values():
             writer.close()
         spool.discard()
     result.seconds = time.perf_counter() - started
