@@ -40,16 +40,6 @@ def check_key(key: str) -> str:
     return key
 
 
-def _copy_file(path: Path, out, digest=None) -> None:
-    """Copy the file at `path` into the open file `out` in CHUNK blocks, feeding each to `digest` (a hashlib
-    object) unless it is None: one read of the file."""
-    with open(path, "rb") as src:
-        while chunk := src.read(CHUNK):
-            if digest is not None:
-                digest.update(chunk)
-            out.write(chunk)
-
-
 def sha256_file(path: Path) -> str:
     """The file's sha256 hex digest, read in blocks (hashlib.file_digest, as RawPayload.sha256 hashes a file)."""
     with open(path, "rb") as f:
@@ -191,24 +181,21 @@ class LocalObjectStore:
         return StoredObject(key, target.stat().st_size, sha256)
 
     def _write_file(self, key: str, path: Path, expected: str | None = None) -> StoredObject:
-        """`path` copied to `key`, then the copy hashed: it must be `expected` (the copy made in the kernel,
-        `_copy_synced`), or (None) the source's content, hashed as it is copied in blocks (one read of it)."""
-        if expected is not None:
-            target = self._path(key)
-            tmp = self._copy_synced(target.parent, f".{target.name}.", path)
-            try:
-                os.replace(tmp, target)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-            written, source = target, None
-        else:
-            source = hashlib.sha256()
-            written = self._write_atomic(key, lambda f: _copy_file(path, f, source))
-        digest, expected = sha256_file(written), expected or source.hexdigest()
-        if digest != expected:
-            raise ChecksumMismatchError(f"checksum mismatch after writing {key}: {digest} != {expected}")
-        return StoredObject(key, written.stat().st_size, digest)
+        """`path` copied to `key` (in the kernel: `_copy_synced`), the copy hashed and renamed to `key` only when
+        it is `expected`, or (None) the source's content, hashed before the copy (a source that changes meanwhile
+        fails the check)."""
+        expected = expected or sha256_file(path)
+        target = self._path(key)
+        tmp = self._copy_synced(target.parent, f".{target.name}.", path)
+        try:
+            digest = sha256_file(tmp)
+            if digest != expected:
+                raise ChecksumMismatchError(f"checksum mismatch after writing {key}: {digest} != {expected}")
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return StoredObject(key, target.stat().st_size, digest)
 
     def copy(self, src_key: str, dst_key: str) -> StoredObject:
         """`dst_key` becomes a copy of the object `src_key` (a file copy, written atomically and checked)."""
