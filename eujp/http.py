@@ -171,11 +171,7 @@ class BodyFile:
     """A body written to a file as it arrived (HttpClient.request's `body_file`)."""
 
     path: Path
-    shape: BodyShape
-
-    @property
-    def sha256(self) -> str:
-        return self.shape.sha256
+    sha256: str  # of the bytes written
 
     def discard(self) -> None:
         """Remove the file (an answer that is not kept)."""
@@ -203,8 +199,7 @@ class HttpResponse:
 
     @property
     def shape(self) -> BodyShape:
-        if self.body_file is not None:
-            return self.body_file.shape
+        """The body's shape (`HttpClient` measures it as the body arrives, whether written to a file or not)."""
         if self.measured is None:
             self.measured = BodyShape.of(self.content)
         return self.measured
@@ -214,9 +209,7 @@ class HttpResponse:
         return self.shape.size
 
     def text_preview(self, n: int = _PREVIEW_BYTES) -> str:
-        if self.body_file is None:
-            return preview(self.content, n)
-        return preview(self.body_file.shape.head[:n + 1], n)
+        return preview(self.shape.head[:n + 1], n)
 
     def read_body(self) -> bytes:
         """The whole body, from `content` or its file."""
@@ -519,7 +512,7 @@ class HttpClient:
             content=b"".join(chunks),
             attempts=0,
             elapsed=0.0,
-            body_file=None if to_file is None else BodyFile(to_file, shape),
+            body_file=None if to_file is None else BodyFile(to_file, shape.sha256),
             measured=shape,
         )
 
