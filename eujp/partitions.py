@@ -31,7 +31,7 @@ from typing import Any
 import polars as pl
 
 from eujp.config import Settings, batch_rows
-from eujp.errors import EujpError, ExtractError
+from eujp.errors import EujpError
 from eujp.incremental import later_period, newest_period
 from eujp.landing import PayloadSpool, RawPayload, land, landed_objects, spill_folder
 from eujp.pipeline import (
@@ -117,13 +117,9 @@ def landed_on(store: ObjectStore, source: Source, day) -> list[LandedPartition]:
     stay in the store for the workers), in the order eujp.landing.read_landed returns them, each with its
     landing's number: partitions of two landings that may share keys are prepared together, the later
     landing's rows superseding the earlier's (eujp.pipeline.LandingsStream), as a single-process replay does."""
-    try:
-        objects = landed_objects(store, source.name, day)
-    except ExtractError as exc:
-        raise EujpError(str(exc)) from None
     return [LandedPartition(source.name, i, obj.key, obj.sha256, obj.meta["name"], obj.meta["size"],
                             obj.meta.get("headers", {}), kind=obj.meta.get("kind", "data"), landing=obj.landing)
-            for i, obj in enumerate(objects)]
+            for i, obj in enumerate(landed_objects(store, source.name, day))]
 
 
 # --- the work of one partition (runs on a worker) ------------------------------------------------------------
@@ -152,7 +148,7 @@ class PartitionResult:
     rows_rejected: int = 0
     source_version: str | None = None
     newest: str | None = None  # the newest period of the valid rows (eujp.incremental.newest_period)
-    ranges: list | None = None  # key_ranges of the wire rows, over the source's transform_key
+    ranges: list | None = None  # payload_key_ranges of the wire rows, over the source's transform_key
     validation: object = None  # eujp.validate.ValidationReport without its GX objects
     conflicts: pl.DataFrame | None = None  # natural keys carried twice with different content (quarantined)
     error: str | None = None
@@ -187,8 +183,9 @@ def read_landed_partition(store: ObjectStore, part: LandedPartition, spool: Payl
 
 
 def payload_key_ranges(payloads: list[RawPayload], key: tuple[str, ...]) -> KeyRanges:
-    """`key_ranges` of the wire rows of file-backed CSV payloads, by a polars scan of the key columns (bounded
-    memory, the rows never held); None (may share any key) when a payload cannot be scanned."""
+    """(min, max, holds nulls) of each key column over the wire rows of file-backed CSV payloads, by a polars
+    scan of the key columns (bounded memory, the rows never held); None (may share any key) when a payload
+    cannot be scanned or lacks a key column."""
     ranges: KeyRanges = None
     for payload in payloads:
         try:
