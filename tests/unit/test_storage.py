@@ -376,7 +376,7 @@ def test_a_file_is_stored_under_its_content_address_once(store, tmp_path):
 
 def test_a_store_checks_what_it_stored_against_the_hash_it_is_given(tmp_path):
     """`sha256` given to put_file: the local store hashes what it wrote (not the source again) and refuses a
-    copy that is not that content; put_bytes returns the digest it is given (the landing's own)."""
+    copy that is not that content, before it takes the key; put_bytes returns the digest it is given (the landing's own)."""
     from eujp.errors import ChecksumMismatchError
 
     store = LocalObjectStore(tmp_path / "store")
@@ -386,5 +386,7 @@ def test_a_store_checks_what_it_stored_against_the_hash_it_is_given(tmp_path):
     assert store.put_file("raw/x.csv", source, sha256=digest).sha256 == digest
     with pytest.raises(ChecksumMismatchError, match="checksum mismatch after writing raw/y.csv"):
         store.put_file("raw/y.csv", source, sha256="0" * 64)
+    # the copy that failed its check never took the key, and no temporary file is left beside it
+    assert not store.exists("raw/y.csv") and sorted(p.name for p in (tmp_path / "store" / "raw").iterdir()) == ["x.csv"]
     assert store.put_bytes("raw/z.csv", b"a,b\r\n", sha256=hashlib.sha256(b"a,b\r\n").hexdigest()).sha256 == \
         hashlib.sha256(b"a,b\r\n").hexdigest()
