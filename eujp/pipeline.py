@@ -40,7 +40,7 @@ from eujp.landing import (
     DIGESTS_FILE,
     FileDigests,
     RawPayload,
-    land,
+    land_many,
     read_landed,
     record_landing,
     spill_folder,
@@ -197,7 +197,7 @@ def land_payloads(store: ObjectStore, source: Source, payloads: list[RawPayload]
     """Land the source's payloads (eujp.landing), once every one of them is within its cap, and record the
     landing (its payloads, in order, and when), so that a replay of the day applies its landings in order."""
     check_payload_sizes(source, payloads)
-    keys = [land(store, p, day, source.extension_of(p.kind)) for p in payloads]
+    keys = land_many(store, payloads, day, lambda p: source.extension_of(p.kind))
     if payloads:
         record_landing(store, source.name, day, [p.sha256 for p in payloads])
     return keys

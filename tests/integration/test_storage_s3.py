@@ -18,6 +18,8 @@ def store(s3_bucket):
 # The contract tests of the folder store, collected here again with the S3 `store` above.
 test_put_get_list_delete_roundtrip = contract.test_put_get_list_delete_roundtrip
 test_landing_is_content_addressed_and_replayable = contract.test_landing_is_content_addressed_and_replayable
+test_many_payloads_are_landed_side_by_side_each_under_its_key = (
+    contract.test_many_payloads_are_landed_side_by_side_each_under_its_key)
 test_copy_makes_a_verified_copy_of_an_object = contract.test_copy_makes_a_verified_copy_of_an_object
 test_a_file_is_stored_under_its_content_address_once = contract.test_a_file_is_stored_under_its_content_address_once
 test_an_adopted_file_is_stored_under_its_key_once = contract.test_an_adopted_file_is_stored_under_its_key_once

@@ -92,6 +92,44 @@ def test_landing_is_content_addressed_and_replayable(store):
         read_landed(store, SIPRI.name, date(2026, 11, 23))
 
 
+def test_many_payloads_are_landed_side_by_side_each_under_its_key(store, tmp_path, monkeypatch):
+    """land_many: the small payloads on threads, a large one on the caller's thread, every key the one `land`
+    gives, in payload order, and every object the payload's bytes; an error of one payload is raised."""
+    import threading
+
+    import eujp.landing as landing
+
+    day = date(2026, 11, 24)
+    payloads = [RawPayload(SIPRI.name, f"part{i}.csv", f"a,b\r\n{i},2\r\n".encode(), f"https://example.org/{i}")
+                for i in range(12)]
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"a,b\r\n" + b"7,8\r\n" * 40)
+    payloads.insert(5, RawPayload.from_file(SIPRI.name, big))
+    monkeypatch.setattr(landing, "LAND_PARALLEL_BYTES", 100)  # the file (246 bytes) is "large"
+    threads: dict[str, str] = {}
+    real_land = landing.land
+
+    def land(store, payload, day, ext):
+        threads[payload.name] = threading.current_thread().name
+        return real_land(store, payload, day, ext)
+
+    monkeypatch.setattr(landing, "land", land)
+    keys = landing.land_many(store, payloads, day, lambda p: "csv")
+    assert keys == [f"raw/{SIPRI.name}/2026-11-24/{p.sha256}.csv" for p in payloads]
+    assert [store.get_bytes(k) for k in keys] == [p.read() for p in payloads]
+    assert threads["big.csv"] == threading.current_thread().name
+    assert {threads[f"part{i}.csv"] for i in range(12)} <= {f"eujp-land_{n}" for n in range(landing.LAND_THREADS)}
+
+    def refuse(store, payload, day, ext):
+        if payload.name == "part7.csv":
+            raise ExtractError("part7.csv refused")
+        return real_land(store, payload, day, ext)
+
+    monkeypatch.setattr(landing, "land", refuse)
+    with pytest.raises(ExtractError, match="part7.csv refused"):
+        landing.land_many(store, payloads, day, lambda p: "csv")
+
+
 def test_a_days_landings_are_read_back_in_the_order_they_landed(store):
     """Three runs on one day land A, then B (a revision), then A again (reverted): read back A, B, A, each with
     its landing number; a repeated landing in a row (an unchanged source landed again) counts once."""
@@ -225,16 +263,17 @@ def test_a_snapshot_file_unchanged_since_it_was_hashed_is_not_read_again(tmp_pat
     path = snap / "security_events.csv"
     body = b"date,precision\r\n" * 1000
     path.write_bytes(body)
-    [racy] = read_snapshot(EVENTS, snap, FileDigests(tmp_path / "var" / "snapshot-digests.json"))
+    [racy] = read_snapshot(EVENTS, snap, FileDigests(tmp_path / "var" / "snapshot-digests.jsonl"))
     assert racy.sha256 == hashlib.sha256(body).hexdigest()
-    assert not (tmp_path / "var" / "snapshot-digests.json").exists()  # written < 2 s ago: not remembered
+    assert not (tmp_path / "var" / "snapshot-digests.jsonl").exists()  # written < 2 s ago: not remembered
     monkeypatch.setattr(FileDigests, "RACY_NS", 0)  # (instead of waiting 2 s; writes below are 50 ms apart)
-    digests_file = tmp_path / "var" / "snapshot-digests.json"
+    digests_file = tmp_path / "var" / "snapshot-digests.jsonl"
     day = date(2026, 11, 24)
     [first] = read_snapshot(EVENTS, snap, FileDigests(digests_file))
     key = land(store, first, day, "csv")
     assert first.sha256 == hashlib.sha256(body).hexdigest()
-    assert json.loads(digests_file.read_text())[str(path.resolve())]["sha256"] == first.sha256
+    [line] = digests_file.read_text().splitlines()  # one line appended per file hashed
+    assert json.loads(line)["path"] == str(path.resolve()) and json.loads(line)["sha256"] == first.sha256
 
     reads = []
     real_read = RawPayload.read
@@ -264,6 +303,38 @@ def test_a_snapshot_file_unchanged_since_it_was_hashed_is_not_read_again(tmp_pat
     digests_file.write_text("{not json")
     [fifth] = read_snapshot(EVENTS, snap, FileDigests(digests_file))
     assert fifth.known_sha256() is None and fifth.sha256 == fourth.sha256
+
+
+def test_file_digests_append_one_line_per_file_and_compact_when_read(tmp_path, monkeypatch):
+    """FileDigests is a journal: remembering a file appends one line (landing n files writes n lines, not
+    n²/2 entries); the last line of a path wins; a broken line (a run killed mid-write) is skipped; a journal
+    far longer than its paths is written again, compacted, when it is read, and knows the same digests."""
+    import os
+
+    from eujp.landing import FileDigests
+
+    monkeypatch.setattr(FileDigests, "RACY_NS", 0)
+    monkeypatch.setattr(FileDigests, "COMPACT_SLACK", 1)
+    journal = tmp_path / "var" / "snapshot-digests.jsonl"
+    files = []
+    for i in range(4):
+        files.append(tmp_path / f"f{i}.csv")
+        files[-1].write_bytes(b"x" * i)
+    digests = FileDigests(journal)
+    for i, f in enumerate(files):
+        digests.remember(f, f.stat(), f"{i:064x}")
+    assert len(journal.read_text().splitlines()) == 4
+    for _ in range(5):  # the same file hashed again and again: the last line wins
+        digests.remember(files[0], files[0].stat(), "e" * 64)
+    with journal.open("ab") as f:
+        f.write(b'{"path": "/cut short')
+    assert len(journal.read_bytes().splitlines()) == 10
+    again = FileDigests(journal)  # 10 lines > 2 x 4 paths + 1: compacted
+    assert len(journal.read_bytes().splitlines()) == 4
+    assert again.known(files[0], files[0].stat()) == "e" * 64
+    assert [again.known(f, f.stat()) for f in files[1:]] == [f"{i:064x}" for i in (1, 2, 3)]
+    os.utime(files[1], ns=(0, 0))  # another stat: not known
+    assert FileDigests(journal).known(files[1], files[1].stat()) is None
 
 
 def test_duckdb_memory_limit_is_configurable_and_checked(tmp_path, monkeypatch):
