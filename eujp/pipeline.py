@@ -516,7 +516,8 @@ class Stream:
     Spilled (a source without wire groups, or a group over the limit): each parsed piece is split by a hash
     of the source's `transform_key` into `ceil(rows / (0.8 * limit))` buckets spilled to Parquet files
     under `spill_dir`, and each bucket is one chunk (a bucket over `limit` rows is split again with another
-    hash).
+    hash). Small payloads (parsed whole) are gathered, in payload order, into pieces of up to `piece_lines`
+    rows before they are split: a spill writes a file per bucket, whatever the rows.
 
     The transform never relates rows that differ in a transform_key column, and every row of a key lands in
     the same chunk in payload order (one group, or one bucket), so the chunks' results together are exactly
@@ -644,13 +645,38 @@ class Stream:
         `buckets` Arrow files, then each bucket read back and transformed as a chunk (`_bounded`); `parsed`
         and `done` as in `_memory_chunk`."""
         spill = spill_folder(f"eujp-{self.source.name}-wire-", self.spill_dir)
+        # Payloads parsed whole (at most `piece_lines` lines) are gathered, in payload order, and spilled
+        # together once they hold `piece_lines` rows, named after the first of them: each spill writes a file
+        # per bucket, so 2,000 payloads of 5,000 rows spilled one by one wrote 14,000 files (13 s of 27 s).
+        gathered: list[pl.DataFrame] = []
+        gathered_rows, gathered_from = 0, None
+
+        def spill_gathered() -> None:
+            nonlocal gathered, gathered_rows, gathered_from
+            if gathered:
+                frame = pl.concat(gathered, how="diagonal_relaxed") if len(gathered) > 1 else gathered[0]
+                gathered, gathered_rows = [], 0
+                with self.step("parse"):
+                    self._spill(frame, spill, f"{gathered_from:06d}-000000", buckets)
+                gathered_from = None
+
         try:
             for i in indices:
                 payload = self.payloads[i]
                 mine = []  # a payload quarantined halfway does not stamp the batch
+                whole = self._lines.get(id(payload), self.piece_lines + 1) <= self.piece_lines
                 try:
                     for j, piece in enumerate(self._pieces_timed(payload)):
                         mine.append(piece.source_version)
+                        if whole:  # parsed whole: nothing of it is spilled until it is gathered
+                            if gathered_rows + piece.frame.height > self.piece_lines:
+                                spill_gathered()
+                            gathered.append(piece.frame)
+                            gathered_rows += piece.frame.height
+                            gathered_from = i if gathered_from is None else gathered_from
+                            continue
+                        if j == 0:
+                            spill_gathered()  # the payloads before it first: a bucket's files in payload order
                         with self.step("parse"):  # the spill is part of reading the payloads
                             self._spill(piece.frame, spill, f"{i:06d}-{j:06d}", buckets)
                         del piece
@@ -660,6 +686,7 @@ class Stream:
                     self._fail_or_quarantine(payload, exc)
                     continue
                 parsed(i, mine)
+            spill_gathered()
             done()
             for bucket in range(buckets):
                 files = sorted((spill / str(bucket)).glob("*.parquet"))

@@ -97,7 +97,7 @@ def test_many_payloads_are_landed_side_by_side_each_under_its_key(store, tmp_pat
     gives, in payload order, and every object the payload's bytes; an error of one payload is raised."""
     import threading
 
-    import eujp.landing as landing
+    from eujp import landing
 
     day = date(2026, 11, 24)
     payloads = [RawPayload(SIPRI.name, f"part{i}.csv", f"a,b\r\n{i},2\r\n".encode(), f"https://example.org/{i}")

@@ -293,6 +293,49 @@ def test_spilled_payloads_with_their_own_constant_columns_give_the_one_batch_res
     assert_same(chunked, one)
 
 
+def test_small_payloads_of_a_spilled_group_are_spilled_together_in_payload_order(countries, tmp_path,
+                                                                                  monkeypatch):
+    """Twelve small payloads that share their months (one group over the limit), a long one cut in pieces
+    among them and one cut mid-row: the small ones, parsed whole, are gathered into pieces of up to
+    `piece_lines` rows before they are split into the buckets' files (fewer spills than payloads), in payload
+    order (a row repeated with the same figure in a later payload is the one rejected, as in one batch); the
+    payload that fails is quarantined by name and none of its rows load: the one-batch result."""
+    from eujp import pipeline
+
+    def small(i, stamp="01/08/26 11:00:00", extra=()):
+        rows = [row(product=f"8483{i:04d}", flow=f, indicator=ind, period=m, value=f"{i}{k}")
+                for m in ("2024-01", "2024-02") for f in ("1", "2")
+                for k, ind in enumerate(("VALUE_IN_EUROS", "QUANTITY_IN_100KG"))]
+        return payload(f"small{i:02d}", [*rows, *extra], stamp=stamp)
+
+    long = month_payload("long", ["2024-01", "2024-02", "2024-03"], stamp="03/08/26 11:00:00")
+    whole = small(99, stamp="09/08/26 11:00:00")
+    cut = RawPayload("comext_goods", "cut", whole.read()[:-25], "x")
+    payloads = [small(i, stamp=f"0{1 + i % 2}/08/26 11:00:00") for i in range(6)]
+    payloads += [long, cut, *(small(i) for i in range(6, 11))]
+    payloads.append(small(11, extra=[row(product="84830003", flow="2", value="30", period="2024-02")]))
+    spills: list[str] = []
+    real_spill = pipeline.Stream._spill
+
+    def noted(self, frame, spill, name, buckets):
+        spills.append(name)
+        return real_spill(self, frame, spill, name, buckets)
+
+    (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
+    one = stream_all(payloads, countries, 1000, tmp_path / "one")
+    monkeypatch.setattr(pipeline.Stream, "_spill", noted)
+    chunked = stream_all(payloads, countries, 80, tmp_path / "chunked")
+    assert chunked[0].piece_lines == 20 and count_data_lines(long) > 20  # the long one is cut in pieces
+    assert [n for n in chunked[1] if n.startswith("eujp-comext_goods-wire-")]  # spilled
+    small_spills = [n for n in spills if not n.startswith("000006-")]
+    assert len(small_spills) == 6 and len(spills) == 8  # 12 payloads of 8 rows, 2 a piece; the long one: 2
+    assert spills == sorted(spills)  # in payload order, so a bucket's files are read in payload order
+    assert [e.split(":")[0] for e in chunked[0].payload_errors] == ["cut"]
+    assert chunked[0].version == "2026-08-03T11:00:00"
+    assert any("duplicate" in str(r).lower() for r in chunked[3].iter_rows())  # small11's repeat of small03's row
+    assert_same(chunked, one)
+
+
 def test_the_only_payload_over_the_limit_is_spilled_without_a_scan(countries, tmp_path, monkeypatch):
     """A source's only payload has no other payload to share a key with: it is spilled as it is parsed, its
     month column never scanned first (a second read of the whole payload); the one-batch result."""
