@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import duckdb
 import numpy as np
@@ -277,9 +277,37 @@ def run_transform(source: Source, frame: pl.DataFrame, version: str | None,
 
 # --- payloads in pieces, a bad payload quarantined whole ----------------------------------------------------
 
+T = TypeVar("T")
+
 READ_BLOCK = 64 << 20  # bytes read at a time from a file-backed payload (where a block is kept whole)
 SCAN_BLOCK = 1 << 20  # bytes read at a time where only line ends are looked for (a block stays in the CPU cache)
 SPILL_PIECE_FRACTION = 4  # a spilled payload is read in pieces of EUJP_BATCH_ROWS / this many lines (Stream.piece_lines)
+SCAN_THREADS = 4  # threads that count, scan and parse a source's small payloads side by side (`each_payload`)
+SMALL_PAYLOAD_BYTES = 2 << 20  # a payload up to this size is counted, scanned and parsed on one of those threads
+PARSE_AHEAD_BYTES = 64 << 20  # payloads of a spilled group parsed before they are gathered: at most this many bytes
+
+
+def each_payload(work: Callable[[RawPayload], T], payloads: list[RawPayload]) -> list[T]:
+    """`work(payload)` for every payload, in order: those up to SMALL_PAYLOAD_BYTES on SCAN_THREADS threads,
+    the others on the caller's thread. The reading and polars' work release the GIL, and on a source of
+    thousands of small payloads a call's fixed cost is most of it (2,000 payloads of 5,000 rows, 0.5 MB each:
+    their month columns scanned in 4.1 s one by one, 1.9 s on four threads; parsed in 13.9 s, 11.2 s). A larger
+    payload gains little (polars reads it on every core already), and threads that allocate leave more memory
+    held after them (120 month files of 8 MB counted, scanned and parsed side by side: the load started
+    0.15-0.2 GB higher)."""
+    small = [i for i, p in enumerate(payloads) if p.size <= SMALL_PAYLOAD_BYTES]
+    if len(small) < 2:
+        return [work(p) for p in payloads]
+    results: list = [None] * len(payloads)
+    with ThreadPoolExecutor(max_workers=SCAN_THREADS, thread_name_prefix="eujp-scan") as pool:
+        futures = [(i, pool.submit(work, payloads[i])) for i in small]
+        chosen = set(small)
+        for i, payload in enumerate(payloads):
+            if i not in chosen:
+                results[i] = work(payload)
+        for i, future in futures:
+            results[i] = future.result()
+    return results
 
 
 def _blocks(payload: RawPayload) -> Iterator[bytes]:
@@ -581,7 +609,8 @@ class Stream:
         self.payload_errors.append(str(exc))
 
     def chunks(self) -> Iterator[TransformResult]:
-        lines = [count_data_lines(p) for p in self.payloads]
+        with self.step("parse"):
+            lines = each_payload(count_data_lines, self.payloads)
         self._lines = {id(p): n for p, n in zip(self.payloads, lines, strict=True)}
         total = sum(lines)
         if total <= self.limit:
@@ -612,17 +641,16 @@ class Stream:
         and transformed as one chunk; `parsed(i, versions of its pieces)` is told of each payload parsed,
         `done()` once all are, before the transform (which stamps self.version)."""
         frames = []
-        for i in indices:
-            payload = self.payloads[i]
-            try:
-                with self.step("parse"):
-                    pieces = list(self._pieces(payload))
-            except ParseError as exc:
-                self._fail_or_quarantine(payload, exc)
+        indices = list(indices)
+        with self.step("parse"):  # side by side (a chunk's rows are held together anyway)
+            results = each_payload(self._parse_or_error, [self.payloads[i] for i in indices])
+        for i, pieces in zip(indices, results, strict=True):
+            if isinstance(pieces, ParseError):
+                self._fail_or_quarantine(self.payloads[i], pieces)
                 continue
             frames += [p.frame for p in pieces]
             parsed(i, [p.source_version for p in pieces])
-            del pieces
+        del results
         done()
         if not frames:
             return
@@ -633,6 +661,14 @@ class Stream:
             result = run_transform(self.source, wire, self.version, self.countries)
         del wire
         yield result
+
+    def _parse_or_error(self, payload: RawPayload) -> list[ParsedPayload] | ParseError:
+        """The payload's pieces (`_pieces`: parsed whole when it has at most `limit` lines), or the ParseError
+        that parsing it raised (for `each_payload`, which parses payloads side by side)."""
+        try:
+            return list(self._pieces(payload))
+        except ParseError as exc:
+            return exc
 
     def _spilled_all(self, buckets: int) -> Iterator[TransformResult]:
         versions: list[str | None] = []
@@ -660,21 +696,45 @@ class Stream:
                     self._spill(frame, spill, f"{gathered_from:06d}-000000", buckets)
                 gathered_from = None
 
+        def whole(i: int) -> bool:  # parsed whole (at most `piece_lines` lines): gathered
+            return self._lines.get(id(self.payloads[i]), self.piece_lines + 1) <= self.piece_lines
+
+        def gather(i: int, piece: ParsedPayload) -> None:
+            nonlocal gathered_rows, gathered_from
+            if gathered_rows + piece.frame.height > self.piece_lines:
+                spill_gathered()
+            gathered.append(piece.frame)
+            gathered_rows += piece.frame.height
+            gathered_from = i if gathered_from is None else gathered_from
+
         try:
-            for i in indices:
+            todo, k = list(indices), 0
+            while k < len(todo):
+                i = todo[k]
                 payload = self.payloads[i]
+                if whole(i):  # the whole ones from here on, up to PARSE_AHEAD_BYTES (the small ones side by side)
+                    window, size = [i], payload.size
+                    while (k + len(window) < len(todo) and whole(todo[k + len(window)])
+                           and size + self.payloads[todo[k + len(window)]].size <= PARSE_AHEAD_BYTES):
+                        size += self.payloads[todo[k + len(window)]].size
+                        window.append(todo[k + len(window)])
+                    with self.step("parse"):
+                        results = each_payload(self._parse_or_error, [self.payloads[j] for j in window])
+                    for j, pieces in zip(window, results, strict=True):
+                        if isinstance(pieces, ParseError):
+                            self._fail_or_quarantine(self.payloads[j], pieces)
+                            continue
+                        for piece in pieces:  # one: parsed whole
+                            gather(j, piece)
+                        parsed(j, [p.source_version for p in pieces])
+                    del results
+                    k += len(window)
+                    continue
+                k += 1
                 mine = []  # a payload quarantined halfway does not stamp the batch
-                whole = self._lines.get(id(payload), self.piece_lines + 1) <= self.piece_lines
                 try:
                     for j, piece in enumerate(self._pieces_timed(payload)):
                         mine.append(piece.source_version)
-                        if whole:  # parsed whole: nothing of it is spilled until it is gathered
-                            if gathered_rows + piece.frame.height > self.piece_lines:
-                                spill_gathered()
-                            gathered.append(piece.frame)
-                            gathered_rows += piece.frame.height
-                            gathered_from = i if gathered_from is None else gathered_from
-                            continue
                         if j == 0:
                             spill_gathered()  # the payloads before it first: a bucket's files in payload order
                         with self.step("parse"):  # the spill is part of reading the payloads
@@ -749,9 +809,11 @@ class Stream:
         owner: dict = {}
         versions: list[str | None] = [None] * n
         failed: dict[int, ParseError] = {}
+        with self.step("parse"):
+            scans = each_payload(self._scan, self.payloads)
         for i, payload in enumerate(self.payloads):
             with self.step("parse"):
-                scanned = self._scan(payload)
+                scanned = scans[i]
                 if scanned is None:
                     error = self._parse_error(payload)
                     if error is None:

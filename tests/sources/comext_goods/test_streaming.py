@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from datetime import date
 
 import polars as pl
@@ -299,7 +300,8 @@ def test_small_payloads_of_a_spilled_group_are_spilled_together_in_payload_order
     among them and one cut mid-row: the small ones, parsed whole, are gathered into pieces of up to
     `piece_lines` rows before they are split into the buckets' files (fewer spills than payloads), in payload
     order (a row repeated with the same figure in a later payload is the one rejected, as in one batch); the
-    payload that fails is quarantined by name and none of its rows load: the one-batch result."""
+    payload that fails is quarantined by name and none of its rows load: the one-batch result. The small ones are
+    parsed side by side, on threads."""
     from eujp import pipeline
 
     def small(i, stamp="01/08/26 11:00:00", extra=()):
@@ -321,11 +323,22 @@ def test_small_payloads_of_a_spilled_group_are_spilled_together_in_payload_order
         spills.append(name)
         return real_spill(self, frame, spill, name, buckets)
 
+    threads: dict[str, str] = {}
+    real_parse = pipeline._parse_one
+
+    def parse_noted(source, payload):
+        threads[payload.name] = threading.current_thread().name
+        return real_parse(source, payload)
+
     (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
     one = stream_all(payloads, countries, 1000, tmp_path / "one")
     monkeypatch.setattr(pipeline.Stream, "_spill", noted)
+    monkeypatch.setattr(pipeline, "_parse_one", parse_noted)
     chunked = stream_all(payloads, countries, 80, tmp_path / "chunked")
     assert chunked[0].piece_lines == 20 and count_data_lines(long) > 20  # the long one is cut in pieces
+    # the small ones parsed side by side, on the scan threads (the long one is read in pieces, not parsed whole)
+    assert "long" not in threads and {threads[p.name] for p in payloads if p is not long} <= {
+        f"eujp-scan_{n}" for n in range(pipeline.SCAN_THREADS)}
     assert [n for n in chunked[1] if n.startswith("eujp-comext_goods-wire-")]  # spilled
     small_spills = [n for n in spills if not n.startswith("000006-")]
     assert len(small_spills) == 6 and len(spills) == 8  # 12 payloads of 8 rows, 2 a piece; the long one: 2
