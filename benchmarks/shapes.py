@@ -13,7 +13,11 @@ For each size it generates (benchmarks/generate.py, once, kept in benchmarks/dat
 - `small-payloads`: one file per month and group of product chapters (first digit of the CN8 code): ten
   small payloads a month, as a live plan split by chapter lands them;
 - `chapters`: one file per CN8 chapter (first two digits) of every month, in the one payload's order: payloads
-  that all share every month (one wire group over the limit, spilled).
+  that all share every month (one wire group over the limit, spilled);
+- `series`: the one payload cut into `SERIES_FILES` (2,000) files by a hash of the series' reporter and product,
+  in its order: thousands of small payloads that all share every month (a plan split by product, a replay of
+  many small answers). Added in the twentieth session: landing and spilling such payloads one by one cost
+  ~20 ms each, found on this shape.
 
 Then, per shape, each in a fresh interpreter: `pipeline` and `duckdb` of benchmarks/run.py (the stepwise eujp
 steps of the Comext source, and DuckDB's read_csv + pivot + INSERT of the same files: the floor), and the first
@@ -44,7 +48,8 @@ from benchmarks.run import DATA_DIR, RESULTS_MD, STAGES, _timed_run, loadavg, ma
 from eujp.config import DEFAULT_MAX_PAYLOAD_MB, max_payload_mb_env
 from eujp.sources import comext_goods
 
-SHAPES = ("monthly", "one-payload", "small-payloads", "chapters")
+SHAPES = ("monthly", "one-payload", "small-payloads", "chapters", "series")
+SERIES_FILES = 2000
 PAYLOAD_PREFIX = "comext_ds045409_SYNTHETIC_EU27xJP_"
 COMEXT_GLOB = "comext_ds045409_*.csv"
 
@@ -71,8 +76,9 @@ def shape_folders(rows: int, months: int, seed: int, data_dir: Path, shapes: tup
     files = sorted(monthly.glob(COMEXT_GLOB))
     span = f"{plan.months[0]}..{plan.months[-1]}"
     one_payload = folders["one-payload"] / f"{PAYLOAD_PREFIX}{span}.csv"
-    # the chapters are cut from the one payload, made first when they are asked for
-    for shape in dict.fromkeys((*(("one-payload",) if "chapters" in shapes else ()), *shapes)):
+    # the chapters and the series are cut from the one payload, made first when they are asked for
+    cut = "chapters" in shapes or "series" in shapes
+    for shape in dict.fromkeys((*(("one-payload",) if cut else ()), *shapes)):
         folder = folders[shape]
         if shape == "monthly" or (folder / "DONE").exists():
             continue
@@ -89,13 +95,15 @@ def shape_folders(rows: int, months: int, seed: int, data_dir: Path, shapes: tup
                 month = pl.read_csv(f, infer_schema=False).with_columns(pl.col("product").str.slice(0, 1).alias("_g"))
                 _append_parts(month, ["TIME_PERIOD", "_g"], lambda key: f"{PAYLOAD_PREFIX}{key[0]}_chapters{key[1]}x.csv",
                               folder)
-        else:  # chapters: the one payload (sorted as Comext sorts) cut by CN8 chapter, in its order
+        else:  # chapters / series: the one payload (sorted as Comext sorts) cut by CN8 chapter / series group
+            group = (pl.col("product").str.slice(0, 2) if shape == "chapters" else
+                     (pl.struct("reporter", "product").hash(seed=7) % SERIES_FILES).cast(pl.String).str.zfill(5))
             with duckdb.connect() as conn:
                 reader = conn.execute(f"SELECT * FROM read_csv('{one_payload}', header = true, all_varchar = true)"
                                       ).to_arrow_reader(1_000_000)
                 for batch in reader:
-                    part = pl.from_arrow(batch).with_columns(pl.col("product").str.slice(0, 2).alias("_g"))
-                    _append_parts(part, ["_g"], lambda key: f"{PAYLOAD_PREFIX}{span}_chapter{key[0]}.csv", folder)
+                    part = pl.from_arrow(batch).with_columns(group.alias("_g"))
+                    _append_parts(part, ["_g"], lambda key: f"{PAYLOAD_PREFIX}{span}_{shape}{key[0]}.csv", folder)
         (folder / "DONE").write_text("")
     return {shape: folders[shape] for shape in shapes}
 

@@ -206,7 +206,8 @@ def test_the_day_benchmark_puts_the_work_folder_back_between_its_days(tmp_path):
 def test_the_data_shapes_hold_the_monthly_rows_each_in_its_own_cut(tmp_path):
     """benchmarks/shapes.py: every shape carries exactly the monthly files' wire rows; the one payload is sorted
     as Comext sorts an answer (key, then period), the chapters are that payload cut by CN8 chapter in its order,
-    the small payloads one month and chapter group each; every file is SDMX-CSV the parser reads."""
+    the series files by groups of series (each series in one file, in its order), the small payloads one month
+    and chapter group each; every file is SDMX-CSV the parser reads."""
     from benchmarks.shapes import COMEXT_GLOB, SHAPES, shape_folders
 
     folders = shape_folders(30_000, 12, 5, tmp_path, SHAPES)
@@ -233,6 +234,13 @@ def test_the_data_shapes_hold_the_monthly_rows_each_in_its_own_cut(tmp_path):
         assert part.get_column("TIME_PERIOD").unique().to_list() == [name.split("_")[-2]]
         assert part.get_column("product").str.slice(0, 1).unique().to_list() == [name.split("chapters")[1][0]]
     assert pl.concat(small.values()).sort(key).equals(one)
+    series = rows("series")
+    assert len(series) > len(chapters)
+    owners = pl.concat([p.select("reporter", "product").unique().with_columns(pl.lit(n).alias("file"))
+                        for n, p in series.items()])
+    assert owners.select("reporter", "product").is_unique().all()  # a series lies in one file
+    assert all(part.equals(part.sort(key, maintain_order=True)) for part in series.values())  # in the one's order
+    assert pl.concat(series.values()).sort(key).equals(one)
     assert parse_comext_csv(next(iter(folders["chapters"].glob(COMEXT_GLOB))).read_bytes()).frame.height > 0
     # made once: a second call reuses every folder as it is
     stamps = {f: f.stat().st_mtime_ns for folder in folders.values() for f in folder.iterdir()}
