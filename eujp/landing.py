@@ -405,14 +405,26 @@ def land_many(store: ObjectStore, payloads: list[RawPayload], day: date, ext_of:
     (LAND_PARALLEL_BYTES) are landed on LAND_THREADS threads while the large ones are landed one at a time:
     landing a payload is a few writes, each synced to disk, or a few requests to an object store, and a live
     first load or a replay lands thousands of them (2,000 snapshot files of 5,000 rows: 5.8 s one by one).
-    The first error is raised once the landings under way end; the payloads not started are not landed."""
+    A payload whose bytes are known to repeat an earlier one's (in memory, a live answer, a file hashed
+    before: header-only answers of two slices, say) is landed after the others, so that the object's metadata
+    names the first of them, as one by one. The first error is raised once the landings under way end; the
+    payloads not started are not landed."""
     small = [i for i, p in enumerate(payloads) if p.size <= LAND_PARALLEL_BYTES]
     if len(small) < 2:
         return [land(store, p, day, ext_of(p)) for p in payloads]
+    side_by_side, repeats, seen = [], [], set()
+    for i in small:
+        payload = payloads[i]
+        digest = payload.sha256 if payload.data is not None or payload.hashed else payload.known_sha256()
+        if digest is not None and digest in seen:
+            repeats.append(i)
+            continue
+        seen.add(digest)
+        side_by_side.append(i)
     keys: list[str | None] = [None] * len(payloads)
     pool = ThreadPoolExecutor(max_workers=LAND_THREADS, thread_name_prefix="eujp-land")
     try:
-        futures = [(i, pool.submit(land, store, payloads[i], day, ext_of(payloads[i]))) for i in small]
+        futures = [(i, pool.submit(land, store, payloads[i], day, ext_of(payloads[i]))) for i in side_by_side]
         chosen = set(small)
         for i, payload in enumerate(payloads):
             if i not in chosen:
@@ -421,6 +433,8 @@ def land_many(store: ObjectStore, payloads: list[RawPayload], day: date, ext_of:
             keys[i] = future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+    for i in repeats:
+        keys[i] = land(store, payloads[i], day, ext_of(payloads[i]))
     return keys
 
 

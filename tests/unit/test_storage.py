@@ -94,7 +94,8 @@ def test_landing_is_content_addressed_and_replayable(store):
 
 def test_many_payloads_are_landed_side_by_side_each_under_its_key(store, tmp_path, monkeypatch):
     """land_many: the small payloads on threads, a large one on the caller's thread, every key the one `land`
-    gives, in payload order, and every object the payload's bytes; an error of one payload is raised."""
+    gives, in payload order, and every object the payload's bytes; a payload repeating an earlier one's bytes
+    landed after the others (the metadata names the first, as one by one); an error of one payload is raised."""
     import threading
 
     from eujp import landing
@@ -105,6 +106,8 @@ def test_many_payloads_are_landed_side_by_side_each_under_its_key(store, tmp_pat
     big = tmp_path / "big.csv"
     big.write_bytes(b"a,b\r\n" + b"7,8\r\n" * 40)
     payloads.insert(5, RawPayload.from_file(SIPRI.name, big))
+    # the same bytes as part3.csv under another name, landed after it: the object's metadata names part3.csv
+    payloads.append(RawPayload(SIPRI.name, "same-as-part3.csv", payloads[3].read(), "https://example.org/again"))
     monkeypatch.setattr(landing, "LAND_PARALLEL_BYTES", 100)  # the file (246 bytes) is "large"
     threads: dict[str, str] = {}
     real_land = landing.land
@@ -117,7 +120,9 @@ def test_many_payloads_are_landed_side_by_side_each_under_its_key(store, tmp_pat
     keys = landing.land_many(store, payloads, day, lambda p: "csv")
     assert keys == [f"raw/{SIPRI.name}/2026-11-24/{p.sha256}.csv" for p in payloads]
     assert [store.get_bytes(k) for k in keys] == [p.read() for p in payloads]
-    assert threads["big.csv"] == threading.current_thread().name
+    assert threads["big.csv"] == threads["same-as-part3.csv"] == threading.current_thread().name
+    assert keys[-1] == keys[3] and json.loads(store.get_bytes(keys[3].removesuffix(".csv") + ".meta.json"))[
+        "name"] == "part3.csv"
     assert {threads[f"part{i}.csv"] for i in range(12)} <= {f"eujp-land_{n}" for n in range(landing.LAND_THREADS)}
 
     def refuse(store, payload, day, ext):
