@@ -28,9 +28,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
 from eujp.errors import ChecksumMismatchError, ExtractError
 from eujp.storage import ObjectStore, sha256_file
+
+T, R = TypeVar("T"), TypeVar("R")
 
 DIGESTS_FILE = "snapshot-digests.jsonl"  # beside the warehouse (eujp.pipeline.fetch_payloads)
 _DIGESTS_LOCK = threading.Lock()  # module-level: FileDigests travels (pickled) with its payloads
@@ -265,11 +268,13 @@ class PayloadSpool:
     def __init__(self, parent: Path | None, prefix: str) -> None:
         self.folder = spill_folder(prefix, parent)
         self._files = 0
+        self._lock = threading.Lock()
         weakref.finalize(self, shutil.rmtree, self.folder, True)
 
     def _next_path(self) -> Path:
-        self._files += 1
-        return self.folder / f"{self._files:06d}.body"
+        with self._lock:  # objects of a replay are fetched side by side (read_landed)
+            self._files += 1
+            return self.folder / f"{self._files:06d}.body"
 
     def _payload(self, path: Path, digest: str, source: str, name: str, url: str,
                  headers: dict[str, str] | None, fields: dict) -> RawPayload:
@@ -399,6 +404,15 @@ LAND_PARALLEL_BYTES = 16 << 20
 at a time, so at most LAND_THREADS x this many bytes of small payloads are held at once."""
 
 
+def side_by_side(work: Callable[[T], R], items: list[T]) -> list[R]:
+    """`work(item)` for each item on LAND_THREADS threads, the results in order (the first error is raised):
+    requests to an object store, each waiting on the network, of a replay's thousands of landed objects."""
+    if len(items) < 2:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=LAND_THREADS, thread_name_prefix="eujp-fetch") as pool:
+        return list(pool.map(work, items))
+
+
 def land_many(store: ObjectStore, payloads: list[RawPayload], day: date, ext_of: Callable[[RawPayload], str]
               ) -> list[str]:
     """`land` each payload (`ext_of(payload)`: its extension); the keys in payload order. The small ones
@@ -495,8 +509,8 @@ def landed_objects(store: ObjectStore, source: str, day: date) -> list[LandedObj
     if not metas:
         raise ExtractError(f"{source}: nothing was landed under {store.uri}/{prefix}/")
     landed: dict[str, tuple[str, dict]] = {}
-    for meta_key in metas:
-        meta = json.loads(store.get_bytes(meta_key))
+    for meta_key, data in zip(metas, side_by_side(store.get_bytes, metas), strict=True):
+        meta = json.loads(data)
         landed[meta["sha256"]] = (meta_key.removesuffix(".meta.json") + "." + meta["ext"], meta)
     order = landing_order(store, keys)
     recorded = {c for landing in order for c in landing}
@@ -520,14 +534,18 @@ def read_landed(store: ObjectStore, source: str, day: date, spool_dir: Path | No
     payloads' bytes (a local store's objects are linked, not copied); an object of several landings once."""
     objects = landed_objects(store, source, day)
     spool = PayloadSpool(spool_dir, f"eujp-{source}-replay-")
-    fetched: dict[str, RawPayload] = {}
+    first: dict[str, LandedObject] = {}  # an object of several landings: fetched once
+    for obj in objects:
+        first.setdefault(obj.sha256, obj)
+
+    def fetch(obj: LandedObject) -> RawPayload:
+        meta = obj.meta
+        return spool.fetch(store, obj.key, obj.sha256, source, meta["name"], meta["url"], meta.get("headers", {}),
+                           fetched_at=meta["fetched_at"], kind=meta.get("kind", "data"))
+
+    fetched = dict(zip(first, side_by_side(fetch, list(first.values())), strict=True))
     payloads = []
     for obj in objects:
-        meta = obj.meta
-        if obj.sha256 not in fetched:
-            fetched[obj.sha256] = spool.fetch(store, obj.key, obj.sha256, source, meta["name"], meta["url"],
-                                              meta.get("headers", {}), fetched_at=meta["fetched_at"],
-                                              kind=meta.get("kind", "data"))
         payload = replace(fetched[obj.sha256], landing=obj.landing)
         payload.keep_sha256(obj.sha256)  # checked when fetched
         payloads.append(payload)

@@ -135,6 +135,36 @@ def test_many_payloads_are_landed_side_by_side_each_under_its_key(store, tmp_pat
         landing.land_many(store, payloads, day, lambda p: "csv")
 
 
+def test_a_replay_fetches_its_objects_side_by_side_in_landing_order(store, tmp_path, monkeypatch):
+    """read_landed: the landed objects fetched on threads, each once (one landed by two landings too), and
+    given back landing by landing in the order they landed, with their own names and bytes."""
+    import threading
+
+    from eujp.landing import PayloadSpool
+
+    day = date(2026, 11, 24)
+    first = [RawPayload(SIPRI.name, f"a{i}.csv", f"a,b\r\n{i},1\r\n".encode(), f"https://example.org/a{i}")
+             for i in range(9)]
+    second = [first[4], RawPayload(SIPRI.name, "b.csv", b"a,b\r\n9,9\r\n", "https://example.org/b")]
+    for landing_payloads in (first, second):
+        for p in landing_payloads:
+            land(store, p, day, "csv")
+        record_landing(store, SIPRI.name, day, [p.sha256 for p in landing_payloads])
+    fetched: list[tuple[str, str]] = []
+    real_fetch = PayloadSpool.fetch
+
+    def fetch(self, store, key, sha256, source, name, *args, **kwargs):
+        fetched.append((name, threading.current_thread().name))
+        return real_fetch(self, store, key, sha256, source, name, *args, **kwargs)
+
+    monkeypatch.setattr(PayloadSpool, "fetch", fetch)
+    back = read_landed(store, SIPRI.name, day, tmp_path / "spool")
+    assert [(b.name, b.landing, b.read()) for b in back] == [
+        *((p.name, 0, p.read()) for p in first), *((p.name, 1, p.read()) for p in second)]
+    assert sorted(n for n, _ in fetched) == sorted(p.name for p in [*first, second[1]])  # each object once
+    assert {t for _, t in fetched} <= {f"eujp-fetch_{n}" for n in range(4)}
+
+
 def test_a_days_landings_are_read_back_in_the_order_they_landed(store):
     """Three runs on one day land A, then B (a revision), then A again (reverted): read back A, B, A, each with
     its landing number; a repeated landing in a row (an unchanged source landed again) counts once."""
