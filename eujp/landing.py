@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -404,13 +404,30 @@ LAND_PARALLEL_BYTES = 16 << 20
 at a time, so at most LAND_THREADS x this many bytes of small payloads are held at once."""
 
 
-def side_by_side(work: Callable[[T], R], items: list[T]) -> list[R]:
-    """`work(item)` for each item on LAND_THREADS threads, the results in order (the first error is raised):
-    requests to an object store, each waiting on the network, of a replay's thousands of landed objects."""
-    if len(items) < 2:
+def side_by_side(work: Callable[[T], R], items: list[T], *, threads: int = LAND_THREADS, name: str = "eujp-fetch",
+                 chosen: Iterable[int] | None = None) -> list[R]:
+    """`work(item)` for each item, the results in order: the items at the indices `chosen` (None: all) on
+    `threads` threads named `name`, the others on the caller's thread meanwhile, one at a time. For work that
+    waits (on the disk, on the network) or runs outside the GIL (polars, DuckDB), where items are many and each
+    is small: a replay's requests for its landed objects, the landing of small payloads (`land_many`), the
+    counting, scanning and parsing of small payloads (eujp.pipeline.each_payload). The first error is raised
+    once the work under way ends; the items not started are not worked on."""
+    chosen = list(range(len(items))) if chosen is None else list(chosen)
+    if len(chosen) < 2:
         return [work(item) for item in items]
-    with ThreadPoolExecutor(max_workers=LAND_THREADS, thread_name_prefix="eujp-fetch") as pool:
-        return list(pool.map(work, items))
+    results: list = [None] * len(items)
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+    try:
+        futures = [(i, pool.submit(work, items[i])) for i in chosen]
+        on_threads = set(chosen)
+        for i, item in enumerate(items):
+            if i not in on_threads:
+                results[i] = work(item)
+        for i, future in futures:
+            results[i] = future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return results
 
 
 def land_many(store: ObjectStore, payloads: list[RawPayload], day: date, ext_of: Callable[[RawPayload], str]
@@ -424,9 +441,7 @@ def land_many(store: ObjectStore, payloads: list[RawPayload], day: date, ext_of:
     names the first of them, as one by one. The first error is raised once the landings under way end; the
     payloads not started are not landed."""
     small = [i for i, p in enumerate(payloads) if p.size <= LAND_PARALLEL_BYTES]
-    if len(small) < 2:
-        return [land(store, p, day, ext_of(p)) for p in payloads]
-    side_by_side, repeats, seen = [], [], set()
+    on_threads, repeats, seen = [], [], set()
     for i in small:
         payload = payloads[i]
         digest = payload.sha256 if payload.data is not None or payload.hashed else payload.known_sha256()
@@ -434,19 +449,10 @@ def land_many(store: ObjectStore, payloads: list[RawPayload], day: date, ext_of:
             repeats.append(i)
             continue
         seen.add(digest)
-        side_by_side.append(i)
-    keys: list[str | None] = [None] * len(payloads)
-    pool = ThreadPoolExecutor(max_workers=LAND_THREADS, thread_name_prefix="eujp-land")
-    try:
-        futures = [(i, pool.submit(land, store, payloads[i], day, ext_of(payloads[i]))) for i in side_by_side]
-        chosen = set(small)
-        for i, payload in enumerate(payloads):
-            if i not in chosen:
-                keys[i] = land(store, payload, day, ext_of(payload))
-        for i, future in futures:
-            keys[i] = future.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        on_threads.append(i)
+    repeated = set(repeats)
+    keys = side_by_side(lambda i: None if i in repeated else land(store, payloads[i], day, ext_of(payloads[i])),
+                        list(range(len(payloads))), name="eujp-land", chosen=on_threads)
     for i in repeats:
         keys[i] = land(store, payloads[i], day, ext_of(payloads[i]))
     return keys
