@@ -704,10 +704,11 @@ class Stream:
                 payload = self.payloads[i]
                 if whole(i):  # the whole ones from here on, up to PARSE_AHEAD_BYTES (the small ones side by side)
                     window, size = [i], payload.size
-                    while (k + len(window) < len(todo) and whole(todo[k + len(window)])
-                           and size + self.payloads[todo[k + len(window)]].size <= PARSE_AHEAD_BYTES):
-                        size += self.payloads[todo[k + len(window)]].size
-                        window.append(todo[k + len(window)])
+                    for after in todo[k + 1:]:
+                        if not whole(after) or size + self.payloads[after].size > PARSE_AHEAD_BYTES:
+                            break
+                        window.append(after)
+                        size += self.payloads[after].size
                     with self.step("parse"):
                         results = each_payload(self._parse_or_error, [self.payloads[j] for j in window])
                     for j, pieces in zip(window, results, strict=True):
