@@ -98,12 +98,13 @@ def shape_folders(rows: int, months: int, seed: int, data_dir: Path, shapes: tup
         else:  # chapters / series: the one payload (sorted as Comext sorts) cut by CN8 chapter / series group
             group = (pl.col("product").str.slice(0, 2) if shape == "chapters" else
                      (pl.struct("reporter", "product").hash(seed=7) % SERIES_FILES).cast(pl.String).str.zfill(5))
+            stem = f"{PAYLOAD_PREFIX}{span}_{shape}"
             with duckdb.connect() as conn:
                 reader = conn.execute(f"SELECT * FROM read_csv('{one_payload}', header = true, all_varchar = true)"
                                       ).to_arrow_reader(1_000_000)
                 for batch in reader:
                     part = pl.from_arrow(batch).with_columns(group.alias("_g"))
-                    _append_parts(part, ["_g"], lambda key: f"{PAYLOAD_PREFIX}{span}_{shape}{key[0]}.csv", folder)
+                    _append_parts(part, ["_g"], lambda key, stem=stem: f"{stem}{key[0]}.csv", folder)
         (folder / "DONE").write_text("")
     return {shape: folders[shape] for shape in shapes}
 
