@@ -285,6 +285,8 @@ SCAN_BLOCK = 1 << 20  # bytes read at a time where only line ends are looked for
 SPILL_PIECE_FRACTION = 4  # a spilled payload is read in pieces of EUJP_BATCH_ROWS / this many lines (Stream.piece_lines)
 SCAN_THREADS = 4  # threads that count, scan and parse a source's small payloads side by side (`each_payload`)
 SMALL_PAYLOAD_BYTES = 2 << 20  # a payload up to this size is counted, scanned and parsed on one of those threads
+SERIES_SCAN_ROWS = 1_000_000  # rows a batch of the series scan holds (`Stream._series_scan`)
+SERIES_SEED = 5  # seed of the hash of a row's series (the source's series_key), the same in the scan and the cut
 PARSE_AHEAD_BYTES = 64 << 20  # payloads of a spilled group parsed before they are gathered: at most this many bytes
 
 
@@ -606,9 +608,13 @@ class Stream:
         if total <= self.limit:
             yield from self._in_memory()
         else:
-            # one payload over the limit has nothing to share its keys with: it is spilled without a scan
+            # one payload over the limit has nothing to share its keys with: it is not scanned for groups, but
+            # it is streamed without a spill when its series are runs of lines (as the service sorts them)
             plan = self._plan(lines) if self.source.wire_groups is not None and len(self.payloads) > 1 else None
-            if plan is None:
+            series = self._series_scan(self.payloads[0]) if len(self.payloads) == 1 else None
+            if series is not None:
+                yield from self._in_series(self.payloads[0], *series)
+            elif plan is None:
                 yield from self._spilled_all(math.ceil(total / (0.8 * self.limit)))
             else:
                 yield from self._grouped(*plan)
@@ -659,6 +665,97 @@ class Stream:
             return list(self._pieces(payload))
         except ParseError as exc:
             return exc
+
+    # --- a lone payload whose series are runs of lines (Source.series_key) ------------------------------------
+
+    @property
+    def _series_run_limit(self) -> int:
+        """The longest run of one series `_in_series` takes: the run carried over to the next chunk plus a
+        piece stay within 0.8 of `limit`."""
+        return int(0.8 * self.limit) - self.piece_lines
+
+    def _series_hash(self) -> pl.Expr:
+        return pl.struct(list(self.source.series_key)).hash(seed=SERIES_SEED)
+
+    def _series_scan(self, payload: RawPayload) -> tuple[str | None] | None:
+        """(the payload's source_version,) when each of its series (a value of the source's `series_key`)
+        is one run of lines of at most `_series_run_limit` lines; None when not (or the source has no
+        series_key, or the payload cannot be read so): it is then spilled. A scan of the series columns and
+        the version column in batches, each row's series hashed; only one hash per run is kept (a run that
+        comes again in the same batch stops the scan at once: a payload in no such order costs a batch). Two
+        series with the same hash count as one, in the scan and in the cut alike."""
+        key, groups = self.source.series_key, self.source.wire_groups
+        if not key or groups is None:
+            return None
+        runs: list[np.ndarray] = []
+        versions: set = set()
+        last, run = None, 0
+        with self.step("parse"):
+            try:
+                source = payload.path if payload.data is None else io.BytesIO(payload.data)
+                batches = (pl.scan_csv(source, infer_schema=False)
+                           .select(self._series_hash().alias("series"), pl.col(groups.version_column))
+                           .collect_batches(chunk_size=SERIES_SCAN_ROWS))
+                for frame in batches:
+                    if not frame.height:
+                        continue
+                    versions.update(frame.get_column(groups.version_column).unique().to_list())
+                    rle = frame.get_column("series").rle()
+                    values = rle.struct.field("value").to_numpy()
+                    lengths = rle.struct.field("len").to_numpy().astype(np.int64)
+                    if last is not None and values[0] == last:  # the run of the batch before goes on
+                        lengths[0] += run
+                        values = values[1:]
+                    if lengths.max() > self._series_run_limit or np.unique(values).size != values.size:
+                        return None
+                    runs.append(values)
+                    last, run = frame.get_column("series")[-1], int(lengths[-1])
+                if payload.data is None:
+                    payload._check_file()
+            except (pl.exceptions.PolarsError, ParseError, ValueError):
+                return None
+            every = np.concatenate(runs) if runs else np.empty(0, dtype=np.uint64)
+            if np.unique(every).size != every.size:
+                return None
+            return (groups.version(pl.DataFrame({groups.version_column: sorted(versions, key=str)},
+                                                schema={groups.version_column: pl.String})),)
+
+    def _in_series(self, payload: RawPayload, version: str | None) -> Iterator[TransformResult]:
+        """The lone `payload` whose series are runs of lines (`_series_scan`), in chunks of whole runs, nothing
+        spilled: its pieces are parsed in order and held until the next one would take them over 0.8 of
+        `limit`; then all but their last run (which may go on in the next piece) are transformed as a chunk.
+        Every row of a key is in its series' run, so in one chunk. The batch's version is the scan's, known
+        before the first chunk; the parse must give the same."""
+        self.version = version
+        held: list[pl.DataFrame] = []
+        rows = 0
+        stamps: list[str | None] = []
+        target = int(0.8 * self.limit)
+        try:
+            for piece in self._pieces_timed(payload):
+                stamps.append(piece.source_version)
+                if held and rows + piece.frame.height > target:
+                    wire = pl.concat(held) if len(held) > 1 else held[0]
+                    held = []
+                    last = wire.select(self._series_hash().rle_id()).to_series()
+                    cut = int((last != last[-1]).sum())  # the rows before the last run
+                    if cut:  # (never 0 for runs the scan measured: a run and a piece fit in `target`)
+                        yield from self._bounded(wire.slice(0, cut), seed=1)
+                    held, rows = [wire.slice(cut)], wire.height - cut
+                    del wire, last
+                held.append(piece.frame)
+                rows += piece.frame.height
+                del piece
+        except ParseError as exc:
+            self._fail_or_quarantine(payload, exc)  # the source's only payload: raises
+            return
+        if held:
+            yield from self._bounded(pl.concat(held) if len(held) > 1 else held[0], seed=1)
+        stamped = [v for v in stamps if v]
+        if (max(stamped) if stamped else None) != version:
+            raise EujpError(f"{self.source.name}: payload {payload.name}: its parse gives source_version "
+                            f"{max(stamped) if stamped else None!r}, its {self.source.wire_groups.version_column} "
+                            f"column {version!r}: Source.wire_groups.version must read it as the parser does")
 
     def _spilled_all(self, buckets: int) -> Iterator[TransformResult]:
         versions: list[str | None] = []

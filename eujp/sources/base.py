@@ -109,6 +109,12 @@ class Source:
     # How a streamed source's payloads that can share a key are found cheaply (see WireGroups); None: every
     # payload of a source over EUJP_BATCH_ROWS wire rows is hash-partitioned by transform_key to disk.
     wire_groups: WireGroups | None = None
+    # Wire columns (part of transform_key) by which the service sorts an answer first (Comext: reporter,
+    # partner, product, flow, before the indicator and the period): when a lone payload over EUJP_BATCH_ROWS
+    # holds each of their value combinations in one contiguous run of lines (checked by a scan first), it
+    # is streamed in chunks cut between runs instead of being hash-partitioned to disk (eujp.pipeline.Stream).
+    # Needs wire_groups (its version column stamps the batch before the first chunk). (): always hashed.
+    series_key: tuple[str, ...] = ()
     # The table's Great Expectations suite; None = expectations/<table>.json (eujp.validate.suite_path).
     suite: Path | None = None
     # Labels published beside the data (see LabelFeed); None: the source has none.
@@ -124,6 +130,9 @@ class Source:
             raise ValueError(f"source {self.name}: a live request plan needs an endpoint")
         if self.wire_groups is not None and self.wire_groups.column not in self.transform_key:
             raise ValueError(f"source {self.name}: wire group column {self.wire_groups.column!r} is not "
+                             f"part of its transform_key {self.transform_key}")
+        if self.series_key and (self.wire_groups is None or not set(self.series_key) <= set(self.transform_key)):
+            raise ValueError(f"source {self.name}: series_key {self.series_key} needs wire_groups and must be "
                              f"part of its transform_key {self.transform_key}")
 
     def extension_of(self, kind: str) -> str:

@@ -518,6 +518,7 @@ SOURCE = Source(
     transform_key=transform.COMEXT_FACT_KEY,
     # Monthly payloads share no key: chunked in memory, never spilled (a key always holds its month).
     wire_groups=WireGroups(column="TIME_PERIOD", version_column="LAST UPDATE", version=comext_version),
+    series_key=("reporter", "partner", "product", "flow"),
     labels=LABELS,
     coverage=COVERAGE,
 )

@@ -349,9 +349,10 @@ def test_small_payloads_of_a_spilled_group_are_spilled_together_in_payload_order
     assert_same(chunked, one)
 
 
-def test_the_only_payload_over_the_limit_is_spilled_without_a_scan(countries, tmp_path, monkeypatch):
-    """A source's only payload has no other payload to share a key with: it is spilled as it is parsed, its
-    month column never scanned first (a second read of the whole payload); the one-batch result."""
+def test_the_only_payload_over_the_limit_in_no_series_order_is_spilled(countries, tmp_path, monkeypatch):
+    """A source's only payload has no other payload to share a key with: its month column is never scanned
+    for groups. Month by month (every series comes again in each month) its series are no runs of lines:
+    it is spilled as it is parsed; the one-batch result."""
     from eujp import pipeline
 
     wide = month_payload("wide", [f"2024-{m:02d}" for m in range(1, 7)], stamp="01/08/26 11:00:00",
@@ -368,6 +369,83 @@ def test_the_only_payload_over_the_limit_is_spilled_without_a_scan(countries, tm
     assert len(chunked[0].chunk_wire_rows) > 2 and max(chunked[0].chunk_wire_rows) <= 30
     assert chunked[0].version == "2026-08-01T11:00:00"
     assert_same(chunked, one)
+
+
+def series_rows(periods: list[str], products: range = range(3)) -> list[str]:
+    """Both indicators of `products` products, two flows, for each of `periods`, sorted as Comext sorts an
+    answer (reporter, partner, product, flow, indicator, then period): each series (reporter, partner, product,
+    flow) is one run of lines, its two indicators a run of periods apart."""
+    return [row(product=f"8483{k:04d}", flow=f, indicator=i, period=m, value=f"{k}{j}{len(m)}")
+            for k in products for f in ("1", "2") for j, i in enumerate(("QUANTITY_IN_100KG", "VALUE_IN_EUROS"))
+            for m in periods]
+
+
+def six_months() -> list[str]:
+    return [f"2024-{m:02d}" for m in range(1, 7)]
+
+
+def test_the_only_payload_sorted_by_series_is_streamed_without_a_spill(countries, tmp_path, monkeypatch):
+    """Sorted as Comext sorts an answer, a lone payload over the limit holds each series in one run of lines:
+    it is scanned once for that (and for its version), then streamed in chunks cut between runs, no spill
+    folder ever made, every chunk within the limit; the one-batch result, a repeated row and a bad figure
+    included (each in its series' run)."""
+    from eujp import pipeline
+
+    rows = series_rows(six_months(), products=range(5))
+    rows.insert(6, rows[5])  # a row sent twice
+    rows[30] = rows[30].rsplit(",", 1)[0] + ",n/a"
+    wide = payload("wide", rows, stamp="01/08/26 11:00:00")
+    (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
+    one = stream_all([wide], countries, 1000, tmp_path / "one")
+    scans = []
+    series_scan = pipeline.Stream._series_scan
+
+    def noted(self, p):
+        scans.append(p.name)
+        return series_scan(self, p)
+
+    monkeypatch.setattr(pipeline.Stream, "_series_scan", noted)
+    chunked = stream_all([wide], countries, 30, tmp_path / "chunked")
+    assert scans == ["wide"]
+    assert not [n for n in chunked[1] if n.startswith("eujp-comext_goods-wire-")]  # nothing spilled
+    assert len(chunked[0].chunk_wire_rows) > 3 and max(chunked[0].chunk_wire_rows) <= 24  # 0.8 of the limit
+    assert sum(chunked[0].chunk_wire_rows) == len(rows)
+    assert chunked[0].version == "2026-08-01T11:00:00"
+    assert one[3].height == 2  # the repeated row and the bad figure, rejected in the one batch as in chunks
+    assert_same(chunked, one)
+
+
+@pytest.mark.parametrize("case", ["a series comes again", "a series longer than a run may be"])
+def test_a_lone_payload_whose_series_are_no_short_runs_is_spilled(countries, tmp_path, case):
+    """A series that comes again after others (a key could be in two chunks), or one longer than a chunk can
+    carry over to the next (0.8 of the limit less a piece), is not streamed by series: the payload is
+    spilled; the one-batch result."""
+    if case == "a series comes again":
+        rows = series_rows(six_months(), products=range(5))
+        rows.append(rows.pop(3))  # the first series' fourth row at the end
+    else:
+        rows = series_rows([f"2024-{m:02d}" for m in range(1, 13)], products=range(2))  # runs of 24 lines
+    wide = payload("wide", rows, stamp="01/08/26 11:00:00")
+    (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
+    one = stream_all([wide], countries, 1000, tmp_path / "one")
+    chunked = stream_all([wide], countries, 30, tmp_path / "chunked")
+    assert [n for n in chunked[1] if n.startswith("eujp-comext_goods-wire-")]  # spilled
+    assert max(chunked[0].chunk_wire_rows) <= 30
+    assert_same(chunked, one)
+
+
+def test_a_lone_payload_by_series_cut_mid_row_fails_its_source(countries, tmp_path):
+    """The source's only payload, in series order, cut off in its last row: the scan reads it, but the parse
+    of its last piece fails, and with it the source (nothing to load beside it), with the payload's name."""
+    from eujp.errors import ParseError
+    from eujp.pipeline import source_stream
+
+    body = (HEADER + "".join(f"ESTAT:DS-045409(1.0),01/08/26 11:00:00,{r}\r\n"
+                             for r in series_rows(six_months(), products=range(5)))).encode()
+    cut = RawPayload(source="comext_goods", name="cut", data=body[:-12], url="file:///cut")
+    stream = source_stream(COMEXT, [cut], countries, limit=30, spill_dir=tmp_path)
+    with pytest.raises(ParseError, match="cut"):
+        list(stream.chunks())
 
 
 def test_a_payload_that_fails_its_parse_is_quarantined_whole_and_does_not_stamp_the_batch(countries, tmp_path):
