@@ -1,4 +1,4 @@
-"""The same Comext rows in four shapes, each through the stepwise pipeline, the whole `eujp run` and the DuckDB
+"""The same Comext rows in six shapes, each through the stepwise pipeline, the whole `eujp run` and the DuckDB
 floor (issue 12, item 2: "a payload of many months must stream too"; item 4: "benchmark several data shapes").
 
     .venv/bin/python -m benchmarks.shapes --rows 1000000 3000000 --months 72 --append
@@ -17,7 +17,11 @@ For each size it generates (benchmarks/generate.py, once, kept in benchmarks/dat
 - `series`: the one payload cut into `SERIES_FILES` (2,000) files by a hash of the series' reporter and product,
   in its order: thousands of small payloads that all share every month (a plan split by product, a replay of
   many small answers). Added in the twentieth session: landing and spilling such payloads one by one cost
-  ~20 ms each, found on this shape.
+  ~20 ms each, found on this shape;
+- `shuffled`: the one payload with its rows in no order (sorted by a hash of the whole row key): a service
+  that does not sort its answers. Added in the twenty-first session, when a lone payload sorted by series
+  began to be streamed without a spill: this one must fall back to the spill (its series scan stops at its
+  first batch).
 
 Then, per shape, each in a fresh interpreter: `pipeline` and `duckdb` of benchmarks/run.py (the stepwise eujp
 steps of the Comext source, and DuckDB's read_csv + pivot + INSERT of the same files: the floor), and the first
@@ -48,7 +52,7 @@ from benchmarks.run import DATA_DIR, RESULTS_MD, STAGES, _timed_run, loadavg, ma
 from eujp.config import DEFAULT_MAX_PAYLOAD_MB, max_payload_mb_env
 from eujp.sources import comext_goods
 
-SHAPES = ("monthly", "one-payload", "small-payloads", "chapters", "series")
+SHAPES = ("monthly", "one-payload", "small-payloads", "chapters", "series", "shuffled")
 SERIES_FILES = 2000
 PAYLOAD_PREFIX = "comext_ds045409_SYNTHETIC_EU27xJP_"
 COMEXT_GLOB = "comext_ds045409_*.csv"
@@ -76,8 +80,8 @@ def shape_folders(rows: int, months: int, seed: int, data_dir: Path, shapes: tup
     files = sorted(monthly.glob(COMEXT_GLOB))
     span = f"{plan.months[0]}..{plan.months[-1]}"
     one_payload = folders["one-payload"] / f"{PAYLOAD_PREFIX}{span}.csv"
-    # the chapters and the series are cut from the one payload, made first when they are asked for
-    cut = "chapters" in shapes or "series" in shapes
+    # the chapters, the series and the shuffled payload are made from the one payload, made first when asked for
+    cut = bool({"chapters", "series", "shuffled"} & set(shapes))
     for shape in dict.fromkeys((*(("one-payload",) if cut else ()), *shapes)):
         folder = folders[shape]
         if shape == "monthly" or (folder / "DONE").exists():
@@ -90,6 +94,8 @@ def shape_folders(rows: int, months: int, seed: int, data_dir: Path, shapes: tup
                 shutil.copyfile(other, folder / other.name)
         if shape == "one-payload":
             write_one_payload(files, one_payload, root)
+        elif shape == "shuffled":
+            write_shuffled_payload(one_payload, folder / one_payload.name, root)
         elif shape == "small-payloads":
             for f in files:  # one month file at a time
                 month = pl.read_csv(f, infer_schema=False).with_columns(pl.col("product").str.slice(0, 1).alias("_g"))
@@ -126,6 +132,18 @@ def write_one_payload(files: list[Path], target: Path, scratch: Path) -> None:
         conn.execute(f"SET memory_limit = '3GB'; SET temp_directory = '{scratch / 'duckdb-sort'}'")
         conn.execute(f"COPY (SELECT * FROM read_csv([{listed}], header = true, all_varchar = true) ORDER BY {key}) "
                      f"TO '{target}' (HEADER, NEW_LINE '\\r\\n')")
+    shutil.rmtree(scratch / "duckdb-sort", ignore_errors=True)
+
+
+def write_shuffled_payload(source: Path, target: Path, scratch: Path) -> None:
+    """The one payload's rows in no order (sorted by a hash of reporter, product, flow, indicator and period:
+    the two indicators of a key and the months of a series scattered through the file), CRLF."""
+    key = ", ".join(f'"{c}"' for c in ("reporter", "partner", "product", "flow", "indicators", "TIME_PERIOD"))
+    with duckdb.connect() as conn:
+        conn.execute(f"SET memory_limit = '3GB'; SET temp_directory = '{scratch / 'duckdb-sort'}'; "
+                     "SET enable_progress_bar = false")
+        conn.execute(f"COPY (SELECT * FROM read_csv('{source}', header = true, all_varchar = true) "
+                     f"ORDER BY hash({key})) TO '{target}' (HEADER, NEW_LINE '\\r\\n')")
     shutil.rmtree(scratch / "duckdb-sort", ignore_errors=True)
 
 
@@ -222,7 +240,7 @@ def stage_lines(results: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Comext in three data shapes: pipeline, eujp run, DuckDB floor.")
+    parser = argparse.ArgumentParser(description="Comext in several data shapes: pipeline, eujp run, DuckDB floor.")
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--months", type=int, default=72)
     parser.add_argument("--seed", type=int, default=7)
@@ -266,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     m = machine()
     command = "python -m benchmarks.shapes " + " ".join(argv if argv is not None else sys.argv[1:])
     section = [
-        "", f"## Data shapes: monthly files, one payload of many months, many small payloads, chapters ({started[:10]})", "",
+        "", f"## Data shapes: monthly files, one payload of many months, many small payloads, chapters, series, shuffled ({started[:10]})", "",
         (f"Written by `benchmarks/shapes.py`, {started} to {finished}, on {m['nproc']} cores "
         f"({m['cpu']}), {m['memory_bytes'] / 2**30:.0f} GiB, load average {loadavg():.1f} at the end "
         "(the machine was shared with other work). Command:"), "", "```sh", command, "```", "",

@@ -206,8 +206,9 @@ def test_the_day_benchmark_puts_the_work_folder_back_between_its_days(tmp_path):
 def test_the_data_shapes_hold_the_monthly_rows_each_in_its_own_cut(tmp_path):
     """benchmarks/shapes.py: every shape carries exactly the monthly files' wire rows; the one payload is sorted
     as Comext sorts an answer (key, then period), the chapters are that payload cut by CN8 chapter in its order,
-    the series files by groups of series (each series in one file, in its order), the small payloads one month
-    and chapter group each; every file is SDMX-CSV the parser reads."""
+    the series files by groups of series (each series in one file, in its order), the shuffled payload is the one
+    in no order (its series scattered), the small payloads one month and chapter group each; every file is
+    SDMX-CSV the parser reads."""
     from benchmarks.shapes import COMEXT_GLOB, SHAPES, shape_folders
 
     folders = shape_folders(30_000, 12, 5, tmp_path, SHAPES)
@@ -241,6 +242,10 @@ def test_the_data_shapes_hold_the_monthly_rows_each_in_its_own_cut(tmp_path):
     assert owners.select("reporter", "product").is_unique().all()  # a series lies in one file
     assert all(part.equals(part.sort(key, maintain_order=True)) for part in series.values())  # in the one's order
     assert pl.concat(series.values()).sort(key).equals(one)
+    (shuffled,) = rows("shuffled").values()
+    assert shuffled.sort(key).equals(one) and not shuffled.equals(one)
+    runs = shuffled.select(pl.struct("reporter", "partner", "product", "flow").rle_id()).to_series()
+    assert runs.n_unique() > 2 * shuffled.select("reporter", "partner", "product", "flow").n_unique()  # scattered
     assert parse_comext_csv(next(iter(folders["chapters"].glob(COMEXT_GLOB))).read_bytes()).frame.height > 0
     # made once: a second call reuses every folder as it is
     stamps = {f: f.stat().st_mtime_ns for folder in folders.values() for f in folder.iterdir()}
