@@ -496,6 +496,20 @@ def _relocated(exc: ParseError, payload: RawPayload, first_line: int) -> ParseEr
     return type(exc)(f"{payload.name}: {message}", line=line, column=exc.column)
 
 
+def _windows(items: list[int], size: Callable[[int], int], limit: int) -> Iterator[list[int]]:
+    """`items` in order, in runs whose sizes add up to at most `limit` (an item over it alone)."""
+    window: list[int] = []
+    total = 0
+    for item in items:
+        if window and total + size(item) > limit:
+            yield window
+            window, total = [], 0
+        window.append(item)
+        total += size(item)
+    if window:
+        yield window
+
+
 def streams(source: Source) -> bool:
     """A source whose transform is confined to `transform_key` and whose payloads are upserted by key is
     parsed, transformed, validated and loaded in chunks (see `Stream`)."""
@@ -677,85 +691,154 @@ class Stream:
     def _series_hash(self) -> pl.Expr:
         return pl.struct(list(self.source.series_key)).hash(seed=SERIES_SEED)
 
-    def _series_scan(self, payload: RawPayload) -> tuple[str | None] | None:
-        """(the payload's source_version,) when each of its series (a value of the source's `series_key`)
-        is one run of lines of at most `_series_run_limit` lines; None when not (or the source has no
-        series_key, or the payload cannot be read so): it is then spilled. A scan of the series columns and
-        the version column in batches, each row's series hashed; only one hash per run is kept (a run that
-        comes again in the same batch stops the scan at once: a payload in no such order costs a batch). Two
-        series with the same hash count as one, in the scan and in the cut alike."""
+    def _series_runs(self, payload: RawPayload) -> tuple[np.ndarray, set] | None:
+        """(the series hash of each run of lines, in order; the distinct values of the version column) when
+        each of the payload's series (a value of the source's `series_key`) is one run of lines of at most
+        `_series_run_limit` lines; None when not (or the source has no series_key, or the payload cannot be
+        read so). A scan of the series columns and the version column in batches, each row's series hashed;
+        one hash per run is kept (a run that comes again in the same batch stops the scan at once: a payload
+        in no such order costs a batch). Two series with the same hash count as one, here and in the cut."""
         key, groups = self.source.series_key, self.source.wire_groups
         if not key or groups is None:
             return None
         runs: list[np.ndarray] = []
         versions: set = set()
         last, run = None, 0
+        try:
+            source = payload.path if payload.data is None else io.BytesIO(payload.data)
+            batches = (pl.scan_csv(source, infer_schema=False)
+                       .select(self._series_hash().alias("series"), pl.col(groups.version_column))
+                       .collect_batches(chunk_size=SERIES_SCAN_ROWS))
+            for frame in batches:
+                if not frame.height:
+                    continue
+                versions.update(frame.get_column(groups.version_column).unique().to_list())
+                rle = frame.get_column("series").rle()
+                values = rle.struct.field("value").to_numpy()
+                lengths = rle.struct.field("len").to_numpy().astype(np.int64)
+                if last is not None and values[0] == last:  # the run of the batch before goes on
+                    lengths[0] += run
+                    values = values[1:]
+                if lengths.max() > self._series_run_limit or np.unique(values).size != values.size:
+                    return None
+                runs.append(values)
+                last, run = frame.get_column("series")[-1], int(lengths[-1])
+            if payload.data is None:
+                payload._check_file()
+        except (pl.exceptions.PolarsError, ParseError, ValueError):
+            return None
+        every = np.concatenate(runs) if runs else np.empty(0, dtype=np.uint64)
+        return (every, versions) if np.unique(every).size == every.size else None
+
+    def _series_scan(self, payload: RawPayload) -> tuple[str | None] | None:
+        """(the lone payload's source_version,) when its series are runs of lines (`_series_runs`), else None:
+        it is then spilled."""
         with self.step("parse"):
-            try:
-                source = payload.path if payload.data is None else io.BytesIO(payload.data)
-                batches = (pl.scan_csv(source, infer_schema=False)
-                           .select(self._series_hash().alias("series"), pl.col(groups.version_column))
-                           .collect_batches(chunk_size=SERIES_SCAN_ROWS))
-                for frame in batches:
-                    if not frame.height:
-                        continue
-                    versions.update(frame.get_column(groups.version_column).unique().to_list())
-                    rle = frame.get_column("series").rle()
-                    values = rle.struct.field("value").to_numpy()
-                    lengths = rle.struct.field("len").to_numpy().astype(np.int64)
-                    if last is not None and values[0] == last:  # the run of the batch before goes on
-                        lengths[0] += run
-                        values = values[1:]
-                    if lengths.max() > self._series_run_limit or np.unique(values).size != values.size:
-                        return None
-                    runs.append(values)
-                    last, run = frame.get_column("series")[-1], int(lengths[-1])
-                if payload.data is None:
-                    payload._check_file()
-            except (pl.exceptions.PolarsError, ParseError, ValueError):
-                return None
-            every = np.concatenate(runs) if runs else np.empty(0, dtype=np.uint64)
-            if np.unique(every).size != every.size:
-                return None
-            return (groups.version(pl.DataFrame({groups.version_column: sorted(versions, key=str)},
-                                                schema={groups.version_column: pl.String})),)
+            scanned = self._series_runs(payload)
+        if scanned is None:
+            return None
+        column = self.source.wire_groups.version_column
+        return (self.source.wire_groups.version(
+            pl.DataFrame({column: sorted(scanned[1], key=str)}, schema={column: pl.String})),)
+
+    def _in_series_runs(self, indices: list[int]) -> bool:
+        """Whether the payloads `indices` (a spilled group: they share values of the wire group column) can
+        be streamed by series instead: each parsed whole (at most `piece_lines` lines, so that one that fails
+        its parse is quarantined whole before any of its rows is held), each series a run of lines of one of
+        them, and no series in two of them (`_series_runs` of each, side by side)."""
+        if not self.source.series_key or not indices or not all(
+                self._lines.get(id(self.payloads[i]), self.piece_lines + 1) <= self.piece_lines for i in indices):
+            return False
+        with self.step("parse"):
+            scans = each_payload(self._series_runs, [self.payloads[i] for i in indices])
+        if any(scan is None for scan in scans):
+            return False
+        every = np.concatenate([runs for runs, _ in scans])
+        return np.unique(every).size == every.size
+
+    def _cut_by_series(self, frames: Iterable[pl.DataFrame], first: Callable[[], None]
+                       ) -> Iterator[TransformResult]:
+        """`frames` (in order; each series a run of their rows) in chunks of whole runs, nothing spilled: held
+        until the next frame would take them over 0.8 of `limit`, then all but their last run (which may go
+        on in the next frame) transformed as a chunk. Every row of a key is in its series' run, so in one
+        chunk. `first()` is called before the first chunk is transformed (the batch's version is then
+        known)."""
+        held: list[pl.DataFrame] = []
+        rows, started = 0, False
+        target = int(0.8 * self.limit)
+
+        def chunk(wire: pl.DataFrame) -> Iterator[TransformResult]:
+            nonlocal started
+            if not started:
+                first()
+                started = True
+            yield from self._bounded(wire, seed=1)
+
+        for frame in frames:
+            if held and rows + frame.height > target:
+                wire = pl.concat(held) if len(held) > 1 else held[0]
+                held = []
+                last = wire.select(self._series_hash().rle_id()).to_series()
+                cut = int((last != last[-1]).sum())  # the rows before the last run
+                if cut:  # (never 0 for runs the scan measured: a run and a frame fit in `target`)
+                    yield from chunk(wire.slice(0, cut))
+                held, rows = [wire.slice(cut)], wire.height - cut
+                del wire, last
+            held.append(frame)
+            rows += frame.height
+            del frame
+        if held:
+            yield from chunk(pl.concat(held) if len(held) > 1 else held[0])
+        elif not started:
+            first()
 
     def _in_series(self, payload: RawPayload, version: str | None) -> Iterator[TransformResult]:
-        """The lone `payload` whose series are runs of lines (`_series_scan`), in chunks of whole runs, nothing
-        spilled: its pieces are parsed in order and held until the next one would take them over 0.8 of
-        `limit`; then all but their last run (which may go on in the next piece) are transformed as a chunk.
-        Every row of a key is in its series' run, so in one chunk. The batch's version is the scan's, known
-        before the first chunk; the parse must give the same."""
+        """The lone `payload` whose series are runs of lines (`_series_scan`), its pieces parsed in order and
+        cut between runs (`_cut_by_series`). The batch's version is the scan's, known before the first chunk;
+        the parse must give the same. A piece that fails its parse fails the source (its only payload)."""
         self.version = version
-        held: list[pl.DataFrame] = []
-        rows = 0
         stamps: list[str | None] = []
-        target = int(0.8 * self.limit)
-        try:
-            for piece in self._pieces_timed(payload):
-                stamps.append(piece.source_version)
-                if held and rows + piece.frame.height > target:
-                    wire = pl.concat(held) if len(held) > 1 else held[0]
-                    held = []
-                    last = wire.select(self._series_hash().rle_id()).to_series()
-                    cut = int((last != last[-1]).sum())  # the rows before the last run
-                    if cut:  # (never 0 for runs the scan measured: a run and a piece fit in `target`)
-                        yield from self._bounded(wire.slice(0, cut), seed=1)
-                    held, rows = [wire.slice(cut)], wire.height - cut
-                    del wire, last
-                held.append(piece.frame)
-                rows += piece.frame.height
-                del piece
-        except ParseError as exc:
-            self._fail_or_quarantine(payload, exc)  # the source's only payload: raises
-            return
-        if held:
-            yield from self._bounded(pl.concat(held) if len(held) > 1 else held[0], seed=1)
+
+        def pieces() -> Iterator[pl.DataFrame]:
+            try:
+                for piece in self._pieces_timed(payload):
+                    stamps.append(piece.source_version)
+                    yield piece.frame
+            except ParseError as exc:
+                self._fail_or_quarantine(payload, exc)  # the source's only payload: raises
+
+        yield from self._cut_by_series(pieces(), lambda: None)
         stamped = [v for v in stamps if v]
         if (max(stamped) if stamped else None) != version:
             raise EujpError(f"{self.source.name}: payload {payload.name}: its parse gives source_version "
                             f"{max(stamped) if stamped else None!r}, its {self.source.wire_groups.version_column} "
                             f"column {version!r}: Source.wire_groups.version must read it as the parser does")
+
+    def _in_series_group(self, indices: list[int], parsed: Callable[[int, list[str | None]], None],
+                         done: Callable[[], None]) -> Iterator[TransformResult]:
+        """The payloads `indices` of a group whose series are runs of lines, no series in two of them
+        (`_in_series_runs`), parsed whole in order (the small ones side by side, up to PARSE_AHEAD_BYTES) and
+        cut between runs (`_cut_by_series`): a payload that fails its parse is quarantined whole, and nothing
+        of it held; `parsed` is told of each payload parsed, `done()` before the first chunk (as `_memory_chunk`
+        and `_spilled`). A payload quarantined meanwhile (by `done`, which may parse one to confirm the
+        batch's version) is skipped."""
+
+        def frames() -> Iterator[pl.DataFrame]:
+            for window in _windows(indices, lambda i: self.payloads[i].size, PARSE_AHEAD_BYTES):
+                with self.step("parse"):
+                    results = each_payload(self._parse_or_error, [self.payloads[j] for j in window])
+                for j, pieces in zip(window, results, strict=True):
+                    if id(self.payloads[j]) in self._failed:
+                        continue
+                    if isinstance(pieces, ParseError):
+                        self._fail_or_quarantine(self.payloads[j], pieces)
+                        continue
+                    parsed(j, [p.source_version for p in pieces])
+                    for piece in pieces:  # one: parsed whole
+                        yield piece.frame
+                del results
+
+        yield from self._cut_by_series(frames(), done)
 
     def _spilled_all(self, buckets: int) -> Iterator[TransformResult]:
         versions: list[str | None] = []
@@ -985,6 +1068,8 @@ class Stream:
             todo = [i for i in members if not bad(i)]
             if kind == "memory":
                 yield from self._memory_chunk(todo, parsed, done)
+            elif self._in_series_runs(todo):
+                yield from self._in_series_group(todo, parsed, done)
             else:
                 buckets = math.ceil(sum(lines[i] for i in members) / (0.8 * self.limit))
                 yield from self._spilled(todo, buckets, parsed, done)

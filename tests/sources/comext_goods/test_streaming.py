@@ -434,6 +434,69 @@ def test_a_lone_payload_whose_series_are_no_short_runs_is_spilled(countries, tmp
     assert_same(chunked, one)
 
 
+def product_payloads(count: int, stamp=lambda k: f"{k + 1:02d}/08/26 11:00:00") -> list[RawPayload]:
+    """`count` payloads cut by product from one answer in series order: each holds the series of one product
+    (two flows, both indicators, six months: 24 lines), all share every month."""
+    return [payload(f"part{k:02d}", series_rows(six_months(), products=range(k, k + 1)), stamp=stamp(k))
+            for k in range(count)]
+
+
+def test_payloads_cut_by_series_that_share_every_month_are_streamed_without_a_spill(countries, tmp_path):
+    """Twelve payloads cut by product (each series in one of them, in series order) share every month: one
+    group over the limit. Each parsed whole, no series in two of them: streamed by series, no spill folder
+    ever made, every chunk within 0.8 of the limit, the batch stamped with the latest payload's version (a
+    middle one); the one-batch result."""
+    parts = product_payloads(12, stamp=lambda k: "20/08/26 11:00:00" if k == 5 else f"{k + 1:02d}/08/26 11:00:00")
+    (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
+    one = stream_all(parts, countries, 1000, tmp_path / "one")
+    chunked = stream_all(parts, countries, 200, tmp_path / "chunked")  # pieces of 50 lines: each parsed whole
+    assert not [n for n in chunked[1] if n.startswith("eujp-comext_goods-wire-")]  # nothing spilled
+    assert len(chunked[0].chunk_wire_rows) >= 2 and max(chunked[0].chunk_wire_rows) <= 160
+    assert sum(chunked[0].chunk_wire_rows) == 12 * 24
+    assert chunked[0].version == one[0].version == "2026-08-20T11:00:00"
+    assert_same(chunked, one)
+
+
+def test_a_payload_cut_by_series_that_fails_its_parse_is_quarantined_whole(countries, tmp_path):
+    """Among payloads streamed by series, one cut off mid-row (its series scan reads, its parse fails) that
+    carries the latest stamp: quarantined whole by name, none of its rows loaded, the batch stamped by the
+    latest of the others; the one-batch result."""
+    parts = product_payloads(12)
+    body = parts[7].data
+    parts[7] = RawPayload(source="comext_goods", name="part07-cut",
+                          data=body.replace(b"08/26 11:00:00", b"08/26 23:00:00")[:-12], url="file:///cut")
+    for name in ("one", "chunked"):
+        (tmp_path / name).mkdir()
+    one = stream_all(parts, countries, 1000, tmp_path / "one")
+    chunked = stream_all(parts, countries, 200, tmp_path / "chunked")
+    assert not [n for n in chunked[1] if n.startswith("eujp-comext_goods-wire-")]  # streamed by series
+    assert [e.split(":")[0] for e in chunked[0].payload_errors] == ["part07-cut"]
+    assert chunked[0].version == "2026-08-12T11:00:00"
+    assert not chunked[2].filter(pl.col("product_cn8") == "84830007").height  # nothing of it loaded
+    assert_same(chunked, one)
+
+
+@pytest.mark.parametrize("case", ["a series in two payloads", "payloads read in pieces"])
+def test_payloads_sharing_months_not_cut_by_series_are_spilled(countries, tmp_path, case):
+    """A spilled group is streamed by series only when no series is in two payloads and every payload is
+    parsed whole; else it is spilled as before; the one-batch result either way."""
+    parts = product_payloads(12)
+    limit = 200
+    if case == "a series in two payloads":
+        extra = series_rows(six_months(), products=range(3, 4))[:2]  # two lines of part03's first series
+        parts[9] = payload("part09", [*series_rows(six_months(), products=range(9, 10)), *extra],
+                           stamp="10/08/26 11:00:00")
+    else:
+        limit = 90  # pieces of 22 lines: a payload of 24 is read in pieces
+    for name in ("one", "chunked"):
+        (tmp_path / name).mkdir()
+    one = stream_all(parts, countries, 1000, tmp_path / "one")
+    chunked = stream_all(parts, countries, limit, tmp_path / "chunked")
+    assert [n for n in chunked[1] if n.startswith("eujp-comext_goods-wire-")]  # spilled
+    assert max(chunked[0].chunk_wire_rows) <= limit
+    assert_same(chunked, one)
+
+
 def test_a_lone_payload_by_series_cut_mid_row_fails_its_source(countries, tmp_path):
     """The source's only payload, in series order, cut off in its last row: the scan reads it, but the parse
     of its last piece fails, and with it the source (nothing to load beside it), with the payload's name."""
