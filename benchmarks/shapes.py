@@ -123,28 +123,30 @@ def _append_parts(frame: pl.DataFrame, by: list[str], name, folder: Path) -> Non
             part.drop("_g").write_csv(out, include_header=out.tell() == 0, line_terminator="\r\n")
 
 
-def write_one_payload(files: list[Path], target: Path, scratch: Path) -> None:
-    """The monthly files as ONE SDMX-CSV payload sorted as Comext sorts an answer (key, then period), CRLF.
-    DuckDB sorts out of core under a memory limit (spilling to `scratch`), so any --rows fits."""
-    key = ", ".join(f'"{c}"' for c in ("reporter", "partner", "product", "flow", "indicators", "TIME_PERIOD"))
+ROW_KEY = ", ".join(f'"{c}"' for c in ("reporter", "partner", "product", "flow", "indicators", "TIME_PERIOD"))
+
+
+def _sorted_copy(files: list[Path], order: str, target: Path, scratch: Path) -> None:
+    """The SDMX-CSV `files` as ONE payload ordered by `order` (SQL), CRLF. DuckDB sorts out of core under a
+    memory limit (spilling to `scratch`), so any --rows fits."""
     listed = ", ".join(f"'{f}'" for f in files)
     with duckdb.connect() as conn:
-        conn.execute(f"SET memory_limit = '3GB'; SET temp_directory = '{scratch / 'duckdb-sort'}'")
-        conn.execute(f"COPY (SELECT * FROM read_csv([{listed}], header = true, all_varchar = true) ORDER BY {key}) "
+        conn.execute(f"SET memory_limit = '3GB'; SET temp_directory = '{scratch / 'duckdb-sort'}'; "
+                     "SET enable_progress_bar = false")
+        conn.execute(f"COPY (SELECT * FROM read_csv([{listed}], header = true, all_varchar = true) ORDER BY {order}) "
                      f"TO '{target}' (HEADER, NEW_LINE '\\r\\n')")
     shutil.rmtree(scratch / "duckdb-sort", ignore_errors=True)
 
 
+def write_one_payload(files: list[Path], target: Path, scratch: Path) -> None:
+    """The monthly files as ONE SDMX-CSV payload sorted as Comext sorts an answer (key, then period)."""
+    _sorted_copy(files, ROW_KEY, target, scratch)
+
+
 def write_shuffled_payload(source: Path, target: Path, scratch: Path) -> None:
-    """The one payload's rows in no order (sorted by a hash of reporter, product, flow, indicator and period:
-    the two indicators of a key and the months of a series scattered through the file), CRLF."""
-    key = ", ".join(f'"{c}"' for c in ("reporter", "partner", "product", "flow", "indicators", "TIME_PERIOD"))
-    with duckdb.connect() as conn:
-        conn.execute(f"SET memory_limit = '3GB'; SET temp_directory = '{scratch / 'duckdb-sort'}'; "
-                     "SET enable_progress_bar = false")
-        conn.execute(f"COPY (SELECT * FROM read_csv('{source}', header = true, all_varchar = true) "
-                     f"ORDER BY hash({key})) TO '{target}' (HEADER, NEW_LINE '\\r\\n')")
-    shutil.rmtree(scratch / "duckdb-sort", ignore_errors=True)
+    """The one payload's rows in no order (sorted by a hash of reporter, partner, product, flow, indicator and
+    period: the two indicators of a key and the months of a series scattered through the file)."""
+    _sorted_copy([source], f"hash({ROW_KEY})", target, scratch)
 
 
 def payload_cap(files: list[Path]) -> dict[str, str]:

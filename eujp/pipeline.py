@@ -285,7 +285,7 @@ SCAN_BLOCK = 1 << 20  # bytes read at a time where only line ends are looked for
 SPILL_PIECE_FRACTION = 4  # a spilled payload is read in pieces of EUJP_BATCH_ROWS / this many lines (Stream.piece_lines)
 SCAN_THREADS = 4  # threads that count, scan and parse a source's small payloads side by side (`each_payload`)
 SMALL_PAYLOAD_BYTES = 2 << 20  # a payload up to this size is counted, scanned and parsed on one of those threads
-SERIES_SCAN_ROWS = 1_000_000  # rows a batch of the series scan holds (`Stream._series_scan`)
+SERIES_SCAN_ROWS = 1_000_000  # rows a batch of the series scan holds (`Stream._series_runs`)
 SERIES_SEED = 5  # seed of the hash of a row's series (the source's series_key), the same in the scan and the cut
 PARSE_AHEAD_BYTES = 64 << 20  # payloads of a spilled group parsed before they are gathered: at most this many bytes
 
@@ -672,6 +672,10 @@ class Stream:
         del wire
         yield result
 
+    def _parsed_whole(self, i: int) -> bool:
+        """Whether payload `i` is parsed whole in a spilled group (at most `piece_lines` lines)."""
+        return self._lines.get(id(self.payloads[i]), self.piece_lines + 1) <= self.piece_lines
+
     def _parse_or_error(self, payload: RawPayload) -> list[ParsedPayload] | ParseError:
         """The payload's pieces (`_pieces`: parsed whole when it has at most `limit` lines), or the ParseError
         that parsing it raised (for `each_payload`, which parses payloads side by side)."""
@@ -680,7 +684,7 @@ class Stream:
         except ParseError as exc:
             return exc
 
-    # --- a lone payload whose series are runs of lines (Source.series_key) ------------------------------------
+    # --- payloads whose series are runs of lines (Source.series_key): streamed without a spill ----------------
 
     @property
     def _series_run_limit(self) -> int:
@@ -746,8 +750,7 @@ class Stream:
         be streamed by series instead: each parsed whole (at most `piece_lines` lines, so that one that fails
         its parse is quarantined whole before any of its rows is held), each series a run of lines of one of
         them, and no series in two of them (`_series_runs` of each, side by side)."""
-        if not self.source.series_key or not indices or not all(
-                self._lines.get(id(self.payloads[i]), self.piece_lines + 1) <= self.piece_lines for i in indices):
+        if not self.source.series_key or not indices or not all(self._parsed_whole(i) for i in indices):
             return False
         with self.step("parse"):
             scans = each_payload(self._series_runs, [self.payloads[i] for i in indices])
@@ -810,9 +813,7 @@ class Stream:
         yield from self._cut_by_series(pieces(), lambda: None)
         stamped = [v for v in stamps if v]
         if (max(stamped) if stamped else None) != version:
-            raise EujpError(f"{self.source.name}: payload {payload.name}: its parse gives source_version "
-                            f"{max(stamped) if stamped else None!r}, its {self.source.wire_groups.version_column} "
-                            f"column {version!r}: Source.wire_groups.version must read it as the parser does")
+            raise self._version_mismatch(payload, max(stamped) if stamped else None, version)
 
     def _in_series_group(self, indices: list[int], parsed: Callable[[int, list[str | None]], None],
                          done: Callable[[], None]) -> Iterator[TransformResult]:
@@ -866,9 +867,6 @@ class Stream:
                     self._spill(frame, spill, f"{gathered_from:06d}-000000", buckets)
                 gathered_from = None
 
-        def whole(i: int) -> bool:  # parsed whole (at most `piece_lines` lines): gathered
-            return self._lines.get(id(self.payloads[i]), self.piece_lines + 1) <= self.piece_lines
-
         def gather(i: int, piece: ParsedPayload) -> None:
             nonlocal gathered_rows, gathered_from
             if gathered_rows + piece.frame.height > self.piece_lines:
@@ -882,10 +880,10 @@ class Stream:
             while k < len(todo):
                 i = todo[k]
                 payload = self.payloads[i]
-                if whole(i):  # the whole ones from here on, up to PARSE_AHEAD_BYTES (the small ones side by side)
+                if self._parsed_whole(i):  # the whole ones from here on, up to PARSE_AHEAD_BYTES (the small ones side by side)
                     window, size = [i], payload.size
                     for after in todo[k + 1:]:
-                        if not whole(after) or size + self.payloads[after].size > PARSE_AHEAD_BYTES:
+                        if not self._parsed_whole(after) or size + self.payloads[after].size > PARSE_AHEAD_BYTES:
                             break
                         window.append(after)
                         size += self.payloads[after].size
@@ -1042,10 +1040,7 @@ class Stream:
             stamped = [v for v in mine if v]
             got = max(stamped) if stamped else None
             if got != versions[i]:
-                raise EujpError(f"{self.source.name}: payload {self.payloads[i].name}: its parse gives "
-                                f"source_version {got!r}, its {self.source.wire_groups.version_column} column "
-                                f"{versions[i]!r}: "
-                                "Source.wire_groups.version must read it as the parser does")
+                raise self._version_mismatch(self.payloads[i], got, versions[i])
             loaded.add(i)
 
         def confirm() -> None:
@@ -1075,6 +1070,11 @@ class Stream:
                 yield from self._spilled(todo, buckets, parsed, done)
         if not units:
             confirm()
+
+    def _version_mismatch(self, payload: RawPayload, parsed: str | None, scanned: str | None) -> EujpError:
+        return EujpError(f"{self.source.name}: payload {payload.name}: its parse gives source_version {parsed!r}, "
+                         f"its {self.source.wire_groups.version_column} column {scanned!r}: "
+                         "Source.wire_groups.version must read it as the parser does")
 
     def _pieces_timed(self, payload: RawPayload) -> Iterator[ParsedPayload]:
         pieces = self._pieces(payload, self.piece_lines)

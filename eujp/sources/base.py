@@ -110,9 +110,10 @@ class Source:
     # payload of a source over EUJP_BATCH_ROWS wire rows is hash-partitioned by transform_key to disk.
     wire_groups: WireGroups | None = None
     # Wire columns (part of transform_key) by which the service sorts an answer first (Comext: reporter,
-    # partner, product, flow, before the indicator and the period): when a lone payload over EUJP_BATCH_ROWS
-    # holds each of their value combinations in one contiguous run of lines (checked by a scan first), it
-    # is streamed in chunks cut between runs instead of being hash-partitioned to disk (eujp.pipeline.Stream).
+    # partner, product, flow, before the indicator and the period): when a lone payload over EUJP_BATCH_ROWS,
+    # or a group of payloads parsed whole that share wire group values, holds each of their value combinations
+    # in one contiguous run of lines of one payload (checked by a scan first), it is streamed in chunks cut
+    # between runs instead of being hash-partitioned to disk (eujp.pipeline.Stream).
     # Needs wire_groups (its version column stamps the batch before the first chunk). (): always hashed.
     series_key: tuple[str, ...] = ()
     # The table's Great Expectations suite; None = expectations/<table>.json (eujp.validate.suite_path).
