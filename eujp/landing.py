@@ -53,7 +53,9 @@ class FileDigests:
     twentieth session the whole record was rewritten for each file, so landing n snapshot files wrote n²/2
     entries (2,000 files: 13 s of JSON). A line that cannot be read (a run killed in the middle of one, an edit)
     is skipped, and a journal that has grown to more than twice its paths' lines is written again, compacted,
-    when it is read. Delete the file to have every file hashed again."""
+    when it is read; so is one of more than COMPACT_SLACK paths of which some file no longer exists (its lines
+    dropped: a stat of each path, ~1 µs a file), so that a folder whose files come and go does not grow it
+    for ever. Delete the file to have every file hashed again."""
 
     RACY_NS = 2_000_000_000
     COMPACT_SLACK = 1000  # lines beyond twice the paths' that a journal may hold before it is compacted
@@ -75,7 +77,12 @@ class FileDigests:
                 continue
             if isinstance(entry, dict) and isinstance(entry.get("path"), str):
                 entries[entry["path"]] = entry
-        if len(lines) > 2 * len(entries) + self.COMPACT_SLACK:
+        gone = []
+        if len(entries) > self.COMPACT_SLACK:  # files deleted since (a snapshot folder's old files)
+            gone = [path for path in entries if not os.path.lexists(path)]
+            for path in gone:
+                del entries[path]
+        if gone or len(lines) > 2 * len(entries) + self.COMPACT_SLACK:
             self._compact(entries)
         return entries
 

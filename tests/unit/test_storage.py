@@ -372,6 +372,32 @@ def test_file_digests_append_one_line_per_file_and_compact_when_read(tmp_path, m
     assert FileDigests(journal).known(files[1], files[1].stat()) is None
 
 
+def test_file_digests_forget_deleted_files_when_read(tmp_path, monkeypatch):
+    """A journal of more than COMPACT_SLACK paths drops, when it is read, the lines of files that no longer
+    exist (a snapshot folder whose old files are deleted does not grow it for ever); the other files' digests
+    are still known, and a journal whose files all exist is not written again."""
+    from eujp.landing import FileDigests
+
+    monkeypatch.setattr(FileDigests, "RACY_NS", 0)
+    monkeypatch.setattr(FileDigests, "COMPACT_SLACK", 2)
+    journal = tmp_path / "var" / "snapshot-digests.jsonl"
+    files = [tmp_path / f"f{i}.csv" for i in range(4)]
+    digests = FileDigests(journal)
+    for i, f in enumerate(files):
+        f.write_bytes(b"x" * i)
+        digests.remember(f, f.stat(), f"{i:064x}")
+    written = journal.stat().st_mtime_ns
+    again = FileDigests(journal)  # every file there: read, not written
+    assert journal.stat().st_mtime_ns == written and len(journal.read_bytes().splitlines()) == 4
+    assert again.known(files[0], files[0].stat()) == f"{0:064x}"
+    files[1].unlink()
+    files[2].unlink()
+    after = FileDigests(journal)
+    assert [json.loads(line)["path"] for line in journal.read_bytes().splitlines()] == [
+        str(files[0].resolve()), str(files[3].resolve())]
+    assert [after.known(f, f.stat()) for f in (files[0], files[3])] == [f"{0:064x}", f"{3:064x}"]
+
+
 def test_duckdb_memory_limit_is_configurable_and_checked(tmp_path, monkeypatch):
     from eujp.warehouse import connect
 
