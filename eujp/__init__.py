@@ -6,7 +6,8 @@ system when they have been unused for polars' half second (`dirty_decay_ms:500`)
 reusable (MADV_FREE, jemalloc's "muzzy" state) for one more second (polars' `muzzy_decay_ms:1000`): a page in
 that state still counts in the process' RSS until the kernel needs it. A run streams one chunk after another,
 so those pages piled up: the prepare step of the one 50M payload held ~1.9 GiB of RSS, 1.5 GiB with
-`muzzy_decay_ms:0`, in the same time (benchmarks/RESULTS.md, twenty-second session). A `_RJEM_MALLOC_CONF` set by the caller is left as it is."""
+`muzzy_decay_ms:0`, in the same time (benchmarks/RESULTS.md, twenty-second session). A `_RJEM_MALLOC_CONF`
+set by the caller is left as it is."""
 
 import os as _os
 

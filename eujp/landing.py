@@ -58,7 +58,9 @@ class FileDigests:
     for ever. Delete the file to have every file hashed again."""
 
     RACY_NS = 2_000_000_000
-    COMPACT_SLACK = 1000  # lines beyond twice the paths' that a journal may hold before it is compacted
+    # lines beyond twice the paths' that a journal may hold before it is compacted; also the paths beyond which a
+    # read looks for files deleted since (below it, a few stale lines cost nothing)
+    COMPACT_SLACK = 1000
 
     def __init__(self, path: Path):
         self.path = Path(path)

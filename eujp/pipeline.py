@@ -812,8 +812,9 @@ class Stream:
 
         yield from self._cut_by_series(pieces(), lambda: None)
         stamped = [v for v in stamps if v]
-        if (max(stamped) if stamped else None) != version:
-            raise self._version_mismatch(payload, max(stamped) if stamped else None, version)
+        got = max(stamped) if stamped else None
+        if got != version:
+            raise self._version_mismatch(payload, got, version)
 
     def _in_series_group(self, indices: list[int], parsed: Callable[[int, list[str | None]], None],
                          done: Callable[[], None]) -> Iterator[TransformResult]:
@@ -880,7 +881,8 @@ class Stream:
             while k < len(todo):
                 i = todo[k]
                 payload = self.payloads[i]
-                if self._parsed_whole(i):  # the whole ones from here on, up to PARSE_AHEAD_BYTES (the small ones side by side)
+                # the whole ones from here on, up to PARSE_AHEAD_BYTES (the small ones side by side)
+                if self._parsed_whole(i):
                     window, size = [i], payload.size
                     for after in todo[k + 1:]:
                         if not self._parsed_whole(after) or size + self.payloads[after].size > PARSE_AHEAD_BYTES:
