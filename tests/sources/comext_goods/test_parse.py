@@ -152,6 +152,28 @@ def test_malformed_payload_raises_parse_error(payload: bytes, message: str):
         parse_comext_csv(payload)
 
 
+def test_last_update_of_each_payload_is_its_own_after_others_were_parsed():
+    """The stamps' conversion is remembered across payloads (a release stamps all its payloads alike): a payload
+    with the same good stamp and a bad one still fails on the bad one, at its line, the smallest of two bad
+    ones named; the good one alone still parses, and the latest of two is the version."""
+    good, later = "14/08/26 11:00:00", "15/08/26 09:30:00"
+    assert parse_comext_csv(csv(ROW)).source_version == "2026-08-14T11:00:00"
+    two_bad = csv(ROW, ROW.replace(good, "31/02/26 00:00:00"), ROW.replace(good, "2026-08-14"))
+    with pytest.raises(ParseError, match=r"LAST UPDATE '2026-08-14' is not dd/mm/yy HH:MM:SS \(line 4\)"):
+        parse_comext_csv(two_bad)
+    with pytest.raises(ParseError, match=r"LAST UPDATE '31/02/26 00:00:00' is not .* \(line 3\)"):
+        parse_comext_csv(csv(ROW, ROW.replace(good, "31/02/26 00:00:00")))
+    assert parse_comext_csv(csv(ROW)).source_version == "2026-08-14T11:00:00"
+    assert parse_comext_csv(csv(ROW, ROW.replace(good, later))).source_version == "2026-08-15T09:30:00"
+
+
+def test_other_dataflows_are_named_sorted_with_a_missing_one_last():
+    rows = [ROW.replace("ESTAT:DS-045409(1.0)", flow) for flow in ("ESTAT:DS-059341(1.0)", "", "ESTAT:DS-016890(1.0)")]
+    with pytest.raises(ParseError, match=r"DATAFLOW \['ESTAT:DS-016890\(1.0\)', 'ESTAT:DS-059341\(1.0\)', None\] "
+                                         r"is not ESTAT:DS-045409\(...\) \(first at line 2 column 1\)"):
+        parse_comext_csv(csv(*rows))
+
+
 def test_unknown_extra_column_is_schema_drift_naming_it():
     payload = csv(ROW + ",A", header=HEADER + ",OBS_FLAG")
     with pytest.raises(SchemaDriftError, match=r"unexpected new column\(s\) \['OBS_FLAG'\]"):
