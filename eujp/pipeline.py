@@ -538,14 +538,17 @@ class Stream:
     (`_fail_or_quarantine`).
 
     When all the wire rows fit in one chunk, they are transformed together: exactly the whole-batch
-    transform. A single payload over `limit` is spilled (below). Otherwise, for a source with wire groups
-    (`Source.wire_groups`, Comext: TIME_PERIOD), that one column (and the version column) of each payload is
-    read alone first (a scan, `_plan`): payloads that share a value of it may share a key and are one group;
-    payloads that share none cannot. Groups, in payload order, are packed into chunks of at most `limit` wire rows, parsed in memory and transformed, nothing
-    written to disk (monthly files: two or so per chunk at the default limit); only a group over `limit` (one
-    payload of many months, each month throughout it) is hash-spilled, alone, as below. A payload whose
-    column cannot be read is quarantined when it also fails to parse (when it parses, every payload is
-    spilled, as without wire groups).
+    transform. A single payload over `limit` is streamed by series when each of its series (`Source.series_key`)
+    is one run of lines, as Comext sorts an answer (`_series_scan`, `_in_series`), else spilled (below).
+    Otherwise, for a source with wire groups (`Source.wire_groups`, Comext: TIME_PERIOD), that one column (and
+    the version column) of each payload is read alone first (a scan, `_plan`): payloads that share a value of
+    it may share a key and are one group; payloads that share none cannot. Groups, in payload order, are
+    packed into chunks of at most `limit` wire rows, parsed in memory and transformed, nothing written to disk
+    (monthly files: two or so per chunk at the default limit). A group over `limit` is streamed by series
+    when its payloads are each parsed whole, in series order, and no key is in two of them (`_in_series_runs`:
+    no series in two of them, or those that share a series share no month), else hash-spilled, alone, as
+    below. A payload whose column cannot be read is quarantined when it also fails to parse (when it parses,
+    every payload is spilled, as without wire groups).
 
     Spilled (a source without wire groups, or a group over the limit): each parsed piece is split by a hash
     of the source's `transform_key` into `ceil(rows / (0.8 * limit))` buckets spilled to Parquet files
@@ -575,6 +578,8 @@ class Stream:
     chunk_wire_rows: list[int] = field(default_factory=list)
     _failed: set[int] = field(default_factory=set, repr=False)  # id() of the payloads quarantined
     _lines: dict[int, int] = field(default_factory=dict, repr=False)  # id() of a payload -> its data lines
+    # id() of a payload -> the values of its wire group column (`_plan`'s scan)
+    _group_values: dict[int, frozenset] = field(default_factory=dict, repr=False)
     # a spilled piece's file name (`<payload>-<piece>`) -> how its files were written (`_Spilled`)
     _spilled_pieces: dict[str, _Spilled] = field(default_factory=dict, repr=False)
 
@@ -754,23 +759,41 @@ class Stream:
         """Whether the payloads `indices` (a spilled group: they share values of the wire group column) can
         be streamed by series instead: each parsed whole (at most `piece_lines` lines, so that one that fails
         its parse is quarantined whole before any of its rows is held), each series a run of lines of one of
-        them, and no series in two of them (`_series_runs` of each, side by side)."""
+        them (`_series_runs` of each, side by side), and no key in two of them: payloads that hold the same
+        series hold none of the same wire group values (a plan that cut a chapter by months as well: a series
+        in each slice, each month in one; `_apart`)."""
         if not self.source.series_key or not indices or not all(self._parsed_whole(i) for i in indices):
             return False
         with self.step("parse"):
             scans = each_payload(self._series_runs, [self.payloads[i] for i in indices])
-        if any(scan is None for scan in scans):
-            return False
-        every = np.concatenate([runs for runs, _ in scans])
-        return np.unique(every).size == every.size
+            if any(scan is None for scan in scans):
+                return False
+            every = np.concatenate([runs for runs, _ in scans])
+            return np.unique(every).size == every.size or self._apart(indices, [runs for runs, _ in scans])
 
-    def _cut_by_series(self, frames: Iterable[pl.DataFrame], first: Callable[[], None]
-                       ) -> Iterator[TransformResult]:
+    def _apart(self, indices: list[int], runs: list[np.ndarray]) -> bool:
+        """Whether the payloads `indices` that hold the same series (`runs`: the series hashes of each) share
+        no value of the wire group column (`_plan`'s scan; Comext: a month), so that no key is in two of
+        them: a key holds its series and its month."""
+        owners = np.repeat(np.arange(len(indices)), [r.size for r in runs])
+        shared = (pl.DataFrame({"series": np.concatenate(runs), "owner": owners})
+                  .filter(pl.col("series").is_duplicated())
+                  .group_by("series").agg(pl.col("owner").sort())
+                  .get_column("owner").to_list())
+        for owner_list in {tuple(o) for o in shared}:
+            values = [self._group_values.get(id(self.payloads[indices[k]])) for k in owner_list]
+            if any(v is None for v in values) or sum(map(len, values)) != len(frozenset().union(*values)):
+                return False
+        return True
+
+    def _cut_by_series(self, frames: Iterable[pl.DataFrame], first: Callable[[], None], *,
+                       whole_frames: bool = False) -> Iterator[TransformResult]:
         """`frames` (in order; each series a run of their rows) in chunks of whole runs, nothing spilled: held
         until the next frame would take them over 0.8 of `limit`, then all but their last run (which may go
         on in the next frame) transformed as a chunk. Every row of a key is in its series' run, so in one
-        chunk. `first()` is called before the first chunk is transformed (the batch's version is then
-        known)."""
+        chunk. With `whole_frames` (each frame a whole payload, no key in two of them), all that is held is
+        the chunk: no run goes on in the next frame. `first()` is called before the first chunk is
+        transformed (the batch's version is then known)."""
         held: list[pl.DataFrame] = []
         rows, started = 0, False
         target = int(0.8 * self.limit)
@@ -786,12 +809,16 @@ class Stream:
             if held and rows + frame.height > target:
                 wire = pl.concat(held) if len(held) > 1 else held[0]
                 held = []
-                last = wire.select(self._series_hash().rle_id()).to_series()
-                cut = int((last != last[-1]).sum())  # the rows before the last run
+                if whole_frames:
+                    cut = wire.height
+                else:
+                    last = wire.select(self._series_hash().rle_id()).to_series()
+                    cut = int((last != last[-1]).sum())  # the rows before the last run
+                    del last
                 if cut:  # (never 0 for runs the scan measured: a run and a frame fit in `target`)
                     yield from chunk(wire.slice(0, cut))
-                held, rows = [wire.slice(cut)], wire.height - cut
-                del wire, last
+                held, rows = ([wire.slice(cut)], wire.height - cut) if cut < wire.height else ([], 0)
+                del wire
             held.append(frame)
             rows += frame.height
             del frame
@@ -823,9 +850,9 @@ class Stream:
 
     def _in_series_group(self, indices: list[int], parsed: Callable[[int, list[str | None]], None],
                          done: Callable[[], None]) -> Iterator[TransformResult]:
-        """The payloads `indices` of a group whose series are runs of lines, no series in two of them
+        """The payloads `indices` of a group whose series are runs of lines, no key in two of them
         (`_in_series_runs`), parsed whole in order (the small ones side by side, up to PARSE_AHEAD_BYTES) and
-        cut between runs (`_cut_by_series`): a payload that fails its parse is quarantined whole, and nothing
+        cut between them (`_cut_by_series`, whole frames): a payload that fails its parse is quarantined whole, and nothing
         of it held; `parsed` is told of each payload parsed, `done()` before the first chunk (as `_memory_chunk`
         and `_spilled`). A payload quarantined meanwhile (by `done`, which may parse one to confirm the
         batch's version) is skipped."""
@@ -845,7 +872,7 @@ class Stream:
                         yield piece.frame
                 del results
 
-        yield from self._cut_by_series(frames(), done)
+        yield from self._cut_by_series(frames(), done, whole_frames=True)
 
     def _spilled_all(self, buckets: int) -> Iterator[TransformResult]:
         versions: list[str | None] = []
@@ -1000,6 +1027,7 @@ class Stream:
                     failed[i] = error
                     continue
             values, versions[i] = scanned
+            self._group_values[id(payload)] = frozenset(values)
             for value in values:
                 j = root(owner.setdefault(value, i))
                 if j != root(i):

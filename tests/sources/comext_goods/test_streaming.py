@@ -497,6 +497,51 @@ def test_payloads_sharing_months_not_cut_by_series_are_spilled(countries, tmp_pa
     assert_same(chunked, one)
 
 
+def test_payloads_of_one_series_in_months_apart_are_streamed_without_a_spill(countries, tmp_path, monkeypatch):
+    """A plan that cut some chapters by months as well: a series in two or three payloads, each holding other
+    months of it (the month slices of a product apart in the landing order, a conflicting figure in one
+    slice), beside payloads that hold whole series, all sharing months: one group over the limit. No key in
+    two payloads, so it is streamed by series, no spill folder ever made, every chunk within 0.8 of the
+    limit, and gives the one-batch result; the same slices with one month in two of them are spilled."""
+    from eujp import pipeline
+
+    months = six_months()
+    whole, firsts, lasts = [], [], []
+    for k in range(12):
+        if k % 3:
+            whole.append(payload(f"whole{k:02d}", series_rows(months, products=range(k, k + 1))))
+        else:  # the product's months in two slices (three for the first), landed apart
+            cuts = [months[:2], months[2:3], months[3:]] if k == 0 else [months[:3], months[3:]]
+            rows = [series_rows(m, products=range(k, k + 1)) for m in cuts]
+            if k == 6:
+                rows[1][1] = rows[1][1].rsplit(",", 1)[0] + ",999"
+                rows[1].insert(2, rows[1][1].rsplit(",", 1)[0] + ",998")  # the same key, another figure
+            firsts.append(payload(f"slice{k:02d}a", rows[0]))
+            lasts += [payload(f"slice{k:02d}{c}", r) for c, r in zip("bc", rows[1:], strict=False)]
+    parts = [*firsts, *whole, *lasts]
+    assert max(len(p.data.splitlines()) - 1 for p in parts) <= 50  # each parsed whole at a limit of 200
+    for name in ("one", "chunked", "overlap"):
+        (tmp_path / name).mkdir()
+    one = stream_all(parts, countries, 1000, tmp_path / "one")
+    apart = []
+    original = pipeline.Stream._apart
+    monkeypatch.setattr(pipeline.Stream, "_apart", lambda self, *a: apart.append(original(self, *a)) or apart[-1])
+    chunked = stream_all(parts, countries, 200, tmp_path / "chunked")
+    assert apart == [True]
+    assert not [n for n in chunked[1] if n.startswith("eujp-comext_goods-wire-")]  # nothing spilled
+    assert len(chunked[0].chunk_wire_rows) >= 2 and max(chunked[0].chunk_wire_rows) <= 160
+    assert sum(chunked[0].chunk_wire_rows) == sum(len(p.data.splitlines()) - 1 for p in parts)
+    assert one[3].filter(pl.col("reason").str.contains("conflicting")).height >= 2
+    assert_same(chunked, one)
+
+    overlapping = [*parts[:-1], payload("slice09b", series_rows(months[2:], products=range(9, 10)))]  # 2024-03 twice
+    want = stream_all(overlapping, countries, 1000, tmp_path / "one")
+    got = stream_all(overlapping, countries, 200, tmp_path / "overlap")
+    assert apart[-1] is False
+    assert [n for n in got[1] if n.startswith("eujp-comext_goods-wire-")]  # spilled
+    assert_same(got, want)
+
+
 def test_a_lone_payload_by_series_cut_mid_row_fails_its_source(countries, tmp_path):
     """The source's only payload, in series order, cut off in its last row: the scan reads it, but the parse
     of its last piece fails, and with it the source (nothing to load beside it), with the payload's name."""
