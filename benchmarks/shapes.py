@@ -1,4 +1,4 @@
-"""The same Comext rows in six shapes, each through the stepwise pipeline, the whole `eujp run` and the DuckDB
+"""The same Comext rows in seven shapes, each through the stepwise pipeline, the whole `eujp run` and the DuckDB
 floor (issue 12, item 2: "a payload of many months must stream too"; item 4: "benchmark several data shapes").
 
     .venv/bin/python -m benchmarks.shapes --rows 1000000 3000000 --months 72 --append
@@ -22,6 +22,11 @@ For each size it generates (benchmarks/generate.py, once, kept in benchmarks/dat
   that does not sort its answers. Added in the twenty-first session, when a lone payload sorted by series
   began to be streamed without a spill: this one must fall back to the spill (its series scan stops at its
   first batch).
+- `sliced`: the `chapters` files, every odd-numbered chapter cut in two by months (its first half of the
+  months, then its second, landed apart: all the first halves, the whole chapters, then the second halves),
+  as a live plan lands a chapter too large for one answer beside chapters fetched whole: a series in two
+  payloads that hold none of the same months. Added in the twenty-third session, when such a group began to
+  be streamed by series instead of spilled.
 
 Then, per shape, each in a fresh interpreter: `pipeline` and `duckdb` of benchmarks/run.py (the stepwise eujp
 steps of the Comext source, and DuckDB's read_csv + pivot + INSERT of the same files: the floor), and the first
@@ -52,7 +57,7 @@ from benchmarks.run import DATA_DIR, RESULTS_MD, STAGES, _timed_run, loadavg, ma
 from eujp.config import DEFAULT_MAX_PAYLOAD_MB, max_payload_mb_env
 from eujp.sources import comext_goods
 
-SHAPES = ("monthly", "one-payload", "small-payloads", "chapters", "series", "shuffled")
+SHAPES = ("monthly", "one-payload", "small-payloads", "chapters", "series", "shuffled", "sliced")
 SERIES_FILES = 2000
 PAYLOAD_PREFIX = "comext_ds045409_SYNTHETIC_EU27xJP_"
 COMEXT_GLOB = "comext_ds045409_*.csv"
@@ -81,7 +86,7 @@ def shape_folders(rows: int, months: int, seed: int, data_dir: Path, shapes: tup
     span = f"{plan.months[0]}..{plan.months[-1]}"
     one_payload = folders["one-payload"] / f"{PAYLOAD_PREFIX}{span}.csv"
     # the chapters, the series and the shuffled payload are made from the one payload, made first when asked for
-    cut = bool({"chapters", "series", "shuffled"} & set(shapes))
+    cut = bool({"chapters", "series", "shuffled", "sliced"} & set(shapes))
     for shape in dict.fromkeys((*(("one-payload",) if cut else ()), *shapes)):
         folder = folders[shape]
         if shape == "monthly" or (folder / "DONE").exists():
@@ -101,9 +106,16 @@ def shape_folders(rows: int, months: int, seed: int, data_dir: Path, shapes: tup
                 month = pl.read_csv(f, infer_schema=False).with_columns(pl.col("product").str.slice(0, 1).alias("_g"))
                 _append_parts(month, ["TIME_PERIOD", "_g"], lambda key: f"{PAYLOAD_PREFIX}{key[0]}_chapters{key[1]}x.csv",
                               folder)
-        else:  # chapters / series: the one payload (sorted as Comext sorts) cut by CN8 chapter / series group
-            group = (pl.col("product").str.slice(0, 2) if shape == "chapters" else
-                     (pl.struct("reporter", "product").hash(seed=7) % SERIES_FILES).cast(pl.String).str.zfill(5))
+        else:  # the one payload (sorted as Comext sorts) cut by CN8 chapter / series group / chapter and months
+            chapter = pl.col("product").str.slice(0, 2)
+            # a chapter's halves by months: "_1", "_3" (whole chapters, "_2", land between them)
+            half = pl.when(pl.col("TIME_PERIOD") < plan.months[len(plan.months) // 2]).then(pl.lit("_1"))
+            group = {
+                "chapters": chapter,
+                "sliced": pl.concat_str(pl.when(chapter.cast(pl.Int32) % 2 == 1).then(half.otherwise(pl.lit("_3")))
+                                        .otherwise(pl.lit("_2")), chapter),
+                "series": (pl.struct("reporter", "product").hash(seed=7) % SERIES_FILES).cast(pl.String).str.zfill(5),
+            }[shape]
             stem = f"{PAYLOAD_PREFIX}{span}_{shape}"
             with duckdb.connect() as conn:
                 reader = conn.execute(f"SELECT * FROM read_csv('{one_payload}', header = true, all_varchar = true)"

@@ -246,6 +246,18 @@ def test_the_data_shapes_hold_the_monthly_rows_each_in_its_own_cut(tmp_path):
     assert shuffled.sort(key).equals(one) and not shuffled.equals(one)
     runs = shuffled.select(pl.struct("reporter", "partner", "product", "flow").rle_id()).to_series()
     assert runs.n_unique() > 2 * shuffled.select("reporter", "partner", "product", "flow").n_unique()  # scattered
+    sliced = rows("sliced")
+    assert pl.concat(sliced.values()).sort(key).equals(one)
+    months: dict[str, set] = {}  # the file's suffix ("1" + chapter: the first half of an odd chapter) -> its months
+    for name, part in sliced.items():
+        (chapter,) = part.get_column("product").str.slice(0, 2).unique().to_list()
+        suffix = name.removesuffix(".csv").rsplit("_", 1)[1]
+        assert suffix[1:] == chapter and suffix[0] in ("13" if int(chapter) % 2 else "2")
+        assert part.equals(part.sort(key, maintain_order=True))  # in the one's order
+        months[suffix] = set(part.get_column("TIME_PERIOD").unique().to_list())
+    odd = [suffix[1:] for suffix in months if int(suffix[1:]) % 2]
+    assert odd and all(max(months["1" + c]) < min(months["3" + c]) for c in odd)  # halves: months apart, in order
+    assert sorted(sliced) == sorted(sliced, key=lambda n: n.rsplit("_", 1)[1])  # first halves, whole, second halves
     assert parse_comext_csv(next(iter(folders["chapters"].glob(COMEXT_GLOB))).read_bytes()).frame.height > 0
     # made once: a second call reuses every folder as it is
     stamps = {f: f.stat().st_mtime_ns for folder in folders.values() for f in folder.iterdir()}
@@ -305,3 +317,4 @@ def test_the_revised_history_revises_every_comext_figure_and_nothing_else(small,
         kept = both.filter(pl.col("OBS_VALUE").is_null())
         assert (kept["OBS_VALUE_raw"] == kept["OBS_VALUE_raw_new"]).all()
     assert revised_copy(folder, revised) == revised  # made once: reused while its DONE marker is there
+
