@@ -1,11 +1,16 @@
 """Per-stage wall time and peak memory inside one process.
 
-Peak RSS is per process (`resource.getrusage(...).ru_maxrss` never goes down), so a stage's own peak is
-sampled: a daemon thread reads VmRSS from /proc/self/status every `interval` seconds and charges each
-sample to the stage running at that moment. polars, DuckDB and Arrow allocate outside Python's heap,
-which tracemalloc cannot see; RSS sees all of it. A stage shorter than the interval may be missed
-between samples, so each stage also takes one sample when it starts and one when it ends, and the
-process-wide ru_maxrss is reported next to the per-stage figures.
+A process' peak never goes down, so a stage's own peak is sampled: a daemon thread reads the process' RSS
+every `interval` seconds and charges each sample to the stage running at that moment. polars, DuckDB and
+Arrow allocate outside Python's heap, which tracemalloc cannot see; RSS sees all of it. A stage shorter than
+the interval may be missed between samples, so each stage also takes one sample when it starts and one when
+it ends, and the process' own peak (`peak_rss_bytes`: the kernel's high-water mark) is reported next to the
+per-stage figures.
+
+Not `ru_maxrss`: on Linux a process started by Python's subprocess (vfork, then exec) begins with its
+parent's peak as its own ru_maxrss, and keeps it, so a benchmark child reported the peak of the parent that
+generated or sorted the data when that was higher (tests/unit/test_benchmarks.py shows it). VmHWM in
+/proc/<pid>/status belongs to the program the process runs, from its exec on.
 """
 
 from __future__ import annotations
@@ -29,9 +34,25 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * _PAGE
 
 
+def peak_rss_bytes(pid: int | str = "self") -> int | None:
+    """The peak RSS of process `pid` (this one by default) since it started its program: VmHWM, the kernel's
+    high-water mark, from /proc/<pid>/status. None when it cannot be read (the process has ended, or there
+    is no /proc)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def max_rss_bytes() -> int:
-    """Peak RSS of this process so far (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """Peak RSS of this process so far (`peak_rss_bytes`; ru_maxrss only where /proc cannot tell, which may
+    hold the parent's peak: see the module's docstring)."""
+    peak = peak_rss_bytes()
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 @dataclass

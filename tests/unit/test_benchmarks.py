@@ -318,3 +318,28 @@ def test_the_revised_history_revises_every_comext_figure_and_nothing_else(small,
         assert (kept["OBS_VALUE_raw"] == kept["OBS_VALUE_raw_new"]).all()
     assert revised_copy(folder, revised) == revised  # made once: reused while its DONE marker is there
 
+
+def test_a_measured_child_reports_its_own_peak_not_the_parents(tmp_path):
+    """A child started by subprocess begins with its parent's peak as its ru_maxrss (Linux: vfork, then exec);
+    the benchmark reports the child's own high-water mark (VmHWM) instead, both for the whole `eujp run` it
+    times and for a child that meters itself."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from benchmarks.measure import peak_rss_bytes
+    from benchmarks.run import _timed_run
+
+    held = np.ones(600 << 20, dtype=np.uint8)  # this process' peak: at least 600 MiB, its pages touched
+    del held
+    assert peak_rss_bytes() >= 600 << 20
+    code = ("import time; from benchmarks.measure import max_rss_bytes; "
+            "print(max_rss_bytes()); time.sleep(0.5)")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    run = _timed_run([sys.executable, "-c", code], env, tmp_path, "child")
+    assert run["exit_code"] == 0
+    assert run["ru_maxrss"] >= 600 << 20  # what wait4 says: the parent's peak
+    assert run["max_rss"] < 200 << 20, run  # the child's own: a Python process that imported little
+    metered = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert int(metered.stdout.split()[0]) < 200 << 20
