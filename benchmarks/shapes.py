@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     m = machine()
     command = "python -m benchmarks.shapes " + " ".join(argv if argv is not None else sys.argv[1:])
     section = [
-        "", f"## Data shapes: monthly files, one payload of many months, many small payloads, chapters, series, shuffled ({started[:10]})", "",
+        "", f"## Data shapes: monthly files, one payload of many months, many small payloads, chapters, series, shuffled, sliced ({started[:10]})", "",
         (f"Written by `benchmarks/shapes.py`, {started} to {finished}, on {m['nproc']} cores "
         f"({m['cpu']}), {m['memory_bytes'] / 2**30:.0f} GiB, load average {loadavg():.1f} at the end "
         "(the machine was shared with other work). Command:"), "", "```sh", command, "```", "",
