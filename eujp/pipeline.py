@@ -852,10 +852,10 @@ class Stream:
                          done: Callable[[], None]) -> Iterator[TransformResult]:
         """The payloads `indices` of a group whose series are runs of lines, no key in two of them
         (`_in_series_runs`), parsed whole in order (the small ones side by side, up to PARSE_AHEAD_BYTES) and
-        cut between them (`_cut_by_series`, whole frames): a payload that fails its parse is quarantined whole, and nothing
-        of it held; `parsed` is told of each payload parsed, `done()` before the first chunk (as `_memory_chunk`
-        and `_spilled`). A payload quarantined meanwhile (by `done`, which may parse one to confirm the
-        batch's version) is skipped."""
+        chunked between them (`_cut_by_series`, whole frames): a payload that fails its parse is quarantined
+        whole, and nothing of it held; `parsed` is told of each payload parsed, `done()` before the first chunk
+        (as `_memory_chunk` and `_spilled`). A payload quarantined meanwhile (by `done`, which may parse one to
+        confirm the batch's version) is skipped."""
 
         def frames() -> Iterator[pl.DataFrame]:
             for window in _windows(indices, lambda i: self.payloads[i].size, PARSE_AHEAD_BYTES):
