@@ -768,15 +768,16 @@ class Stream:
             scans = each_payload(self._series_runs, [self.payloads[i] for i in indices])
             if any(scan is None for scan in scans):
                 return False
-            every = np.concatenate([runs for runs, _ in scans])
-            return np.unique(every).size == every.size or self._apart(indices, [runs for runs, _ in scans])
+            runs = [r for r, _ in scans]
+            every = np.concatenate(runs)
+            return np.unique(every).size == every.size or self._apart(indices, runs, every)
 
-    def _apart(self, indices: list[int], runs: list[np.ndarray]) -> bool:
-        """Whether the payloads `indices` that hold the same series (`runs`: the series hashes of each) share
-        no value of the wire group column (`_plan`'s scan; Comext: a month), so that no key is in two of
-        them: a key holds its series and its month."""
+    def _apart(self, indices: list[int], runs: list[np.ndarray], every: np.ndarray) -> bool:
+        """Whether the payloads `indices` that hold the same series (`runs`: the series hashes of each; `every`:
+        them all, in order) share no value of the wire group column (`_plan`'s scan; Comext: a month), so that
+        no key is in two of them: a key holds its series and its month."""
         owners = np.repeat(np.arange(len(indices)), [r.size for r in runs])
-        shared = (pl.DataFrame({"series": np.concatenate(runs), "owner": owners})
+        shared = (pl.DataFrame({"series": every, "owner": owners})
                   .filter(pl.col("series").is_duplicated())
                   .group_by("series").agg(pl.col("owner").sort())
                   .get_column("owner").to_list())
