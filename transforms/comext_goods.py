@@ -12,6 +12,7 @@ from transforms.common import (
     YEAR_PATTERN,
     TransformResult,
     check_wire_columns,
+    format_text,
     key_label,
     not_in,
     quarantine,
@@ -101,18 +102,18 @@ def transform_goods_product(
     annual = period.str.contains(YEAR_PATTERN).fill_null(False)
     rules = [
         (not_in("indicators", COMEXT_INDICATORS),
-         pl.format("out of scope indicator {} (only {} are loaded)", text("indicators"),
+         format_text("out of scope indicator {} (only {} are loaded)", text("indicators"),
                    pl.lit(", ".join(COMEXT_INDICATORS)))),
-        (not_in("flow", COMEXT_FLOWS), pl.format("flow {} is neither 1 (import) nor 2 (export)", text("flow"))),
+        (not_in("flow", COMEXT_FLOWS), format_text("flow {} is neither 1 (import) nor 2 (export)", text("flow"))),
         (~pl.col("product").str.contains(_CN8_PATTERN).fill_null(False),
-         pl.format("product {} is not a CN8 code (8 digits)", text("product"))),
+         format_text("product {} is not a CN8 code (8 digits)", text("product"))),
         (~((pl.col("freq").eq_missing("M") & monthly) | (pl.col("freq").eq_missing("A") & annual)),
-         pl.format("TIME_PERIOD {} does not match freq {} (M: YYYY-MM, A: YYYY)", text("TIME_PERIOD"), text("freq"))),
-        (not_in("reporter", reporters), pl.format("unknown reporter code {}", text("reporter"))),
-        (not_in("partner", partners), pl.format("unknown partner code {}", text("partner"))),
+         format_text("TIME_PERIOD {} does not match freq {} (M: YYYY-MM, A: YYYY)", text("TIME_PERIOD"), text("freq"))),
+        (not_in("reporter", reporters), format_text("unknown reporter code {}", text("reporter"))),
+        (not_in("partner", partners), format_text("unknown partner code {}", text("partner"))),
         (pl.col("OBS_VALUE_raw").is_null(), pl.lit("missing OBS_VALUE")),
-        (pl.col("OBS_VALUE").is_null(), pl.format("OBS_VALUE {} is not a number", text("OBS_VALUE_raw"))),
-        (pl.col("OBS_VALUE") < 0, pl.format("negative OBS_VALUE {}", text("OBS_VALUE_raw"))),
+        (pl.col("OBS_VALUE").is_null(), format_text("OBS_VALUE {} is not a number", text("OBS_VALUE_raw"))),
+        (pl.col("OBS_VALUE") < 0, format_text("negative OBS_VALUE {}", text("OBS_VALUE_raw"))),
     ]
     ok, rejected_rows = split_by_rules(wire, rules, _COMEXT_RAW)
     rejected = [rejected_rows]

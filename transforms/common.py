@@ -89,7 +89,7 @@ def split_duplicates(
     compare = [c for c in frame.columns if c not in ignore]
     others = [c for c in compare if c not in key]
     key_text = pl.concat_str(
-        [pl.format(f"{k}='{{}}'", pl.col(k).cast(pl.String).fill_null("<null>")) for k in key], separator=", "
+        [format_text(f"{k}='{{}}'", pl.col(k).cast(pl.String).fill_null("<null>")) for k in key], separator=", "
     )
     differing = pl.concat_str(
         [pl.when(pl.struct(c).n_unique().over(key) > 1).then(pl.lit(c)) for c in others] or [pl.lit("")],
@@ -102,9 +102,9 @@ def split_duplicates(
     )
     reason = (
         pl.when(pl.col("__conflict"))
-        .then(pl.format(CONFLICT_REASON + " {}: {} rows differ in {}", key_text, pl.col("__n"),
+        .then(format_text(CONFLICT_REASON + " {}: {} rows differ in {}", key_text, pl.col("__n"),
                         differing))
-        .otherwise(pl.format("exact duplicate of an earlier row with natural key {}", key_text))
+        .otherwise(format_text("exact duplicate of an earlier row with natural key {}", key_text))
     )
     is_dup = pl.col("__conflict") | (pl.col("__copy") > 0)
     helpers = ["__conflict", "__copy", "__n"]
@@ -170,6 +170,24 @@ def _covered(frame: pl.DataFrame, batch: pl.DataFrame, scope: tuple[str, ...]) -
 
 
 # --------------------------------------------------------------------------- shared by the trade transforms
+
+
+def format_text(template: str, *args: str | pl.Expr) -> pl.Expr:
+    """`template` with each `{}` replaced by the next of `args` (column names or expressions) as text; null
+    when any of them is null: `pl.format`'s meaning, built on `pl.concat_str`. polars 2.1's own `pl.format`
+    panics ("assertion failed: i < self.len()") on a single-column argument whose first chunk is empty, as a
+    filter leaves it (tests/unit/test_transforms_common.py shows it); a streamed chunk's rows are often such."""
+    pieces = template.split("{}")
+    if len(pieces) != len(args) + 1:
+        raise ValueError(f"format_text: {len(pieces) - 1} placeholder(s) in {template!r} for {len(args)} argument(s)")
+    exprs: list[pl.Expr] = []
+    for k, arg in enumerate(args):
+        if pieces[k]:
+            exprs.append(pl.lit(pieces[k], dtype=pl.String))
+        exprs.append((pl.col(arg) if isinstance(arg, str) else arg).cast(pl.String))
+    if pieces[-1]:
+        exprs.append(pl.lit(pieces[-1], dtype=pl.String))
+    return pl.concat_str(exprs) if exprs else pl.lit(template, dtype=pl.String)
 
 
 def text(column: str) -> pl.Expr:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from transforms.common import TransformResult, check_wire_columns, not_in, text
+from transforms.common import TransformResult, check_wire_columns, format_text, not_in, text
 from transforms.jsonstat import finish_jsonstat, jsonstat_common_rules
 
 GOODS_ANNUAL_DIMENSIONS: tuple[str, ...] = ("freq", "indic_et", "sitc06", "partner", "geo", "time")
@@ -38,11 +38,11 @@ def transform_goods_annual(
     """
     check_wire_columns(wire, (*GOODS_ANNUAL_DIMENSIONS, "value", "status"), source_name)
     rules = [
-        (pl.col("freq").ne_missing("A"), pl.format("out of scope freq {} (only A is loaded)", text("freq"))),
+        (pl.col("freq").ne_missing("A"), format_text("out of scope freq {} (only A is loaded)", text("freq"))),
         (pl.col("sitc06").ne_missing("TOTAL"),
-         pl.format("out of scope sitc06 {} (only TOTAL is loaded)", text("sitc06"))),
+         format_text("out of scope sitc06 {} (only TOTAL is loaded)", text("sitc06"))),
         (not_in("indic_et", GOODS_INDICATOR_FLOWS),
-         pl.format("out of scope indicator {} (only {} are loaded)", text("indic_et"),
+         format_text("out of scope indicator {} (only {} are loaded)", text("indic_et"),
                    pl.lit(", ".join(GOODS_INDICATOR_FLOWS)))),
         *jsonstat_common_rules(countries, GOODS_REPORTERS),
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from transforms.common import TransformResult, check_wire_columns, not_in, text
+from transforms.common import TransformResult, check_wire_columns, format_text, not_in, text
 from transforms.jsonstat import finish_jsonstat, jsonstat_common_rules
 
 SERVICES_DIMENSIONS: tuple[str, ...] = ("freq", "currency", "bop_item", "stk_flow", "partner", "geo", "time")
@@ -35,11 +35,11 @@ def transform_services(
     """
     check_wire_columns(wire, (*SERVICES_DIMENSIONS, "value", "status"), source_name)
     rules = [
-        (pl.col("freq").ne_missing("A"), pl.format("out of scope freq {} (only A is loaded)", text("freq"))),
+        (pl.col("freq").ne_missing("A"), format_text("out of scope freq {} (only A is loaded)", text("freq"))),
         (pl.col("currency").ne_missing(SERVICES_CURRENCY),
-         pl.format("out of scope currency {} (only {} is loaded)", text("currency"), pl.lit(SERVICES_CURRENCY))),
+         format_text("out of scope currency {} (only {} is loaded)", text("currency"), pl.lit(SERVICES_CURRENCY))),
         (not_in("stk_flow", SERVICES_FLOWS),
-         pl.format("out of scope stk_flow {} (only {} are loaded)", text("stk_flow"),
+         format_text("out of scope stk_flow {} (only {} are loaded)", text("stk_flow"),
                    pl.lit(", ".join(SERVICES_FLOWS)))),
         (pl.col("bop_item").fill_null("").str.strip_chars() == "", pl.lit("missing bop_item")),
         *jsonstat_common_rules(countries, SERVICES_REPORTERS),

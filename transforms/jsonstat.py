@@ -9,6 +9,7 @@ from transforms.common import (
     YEAR_PATTERN,
     TransformResult,
     conflicting_keys,
+    format_text,
     not_in,
     quarantine,
     split_by_rules,
@@ -22,13 +23,13 @@ def jsonstat_common_rules(countries: pl.DataFrame, reporters: tuple[str, ...]) -
     eurostat_codes = countries.get_column("eurostat_code").drop_nulls().unique()
     return [
         (not_in("geo", reporters),
-         pl.format("geo {} is not an EU aggregate ({})", text("geo"), pl.lit(", ".join(reporters)))),
+         format_text("geo {} is not an EU aggregate ({})", text("geo"), pl.lit(", ".join(reporters)))),
         (not_in("partner", eurostat_codes),
-         pl.format("partner {} is not a known Eurostat country code (dim_country.eurostat_code)", text("partner"))),
+         format_text("partner {} is not a known Eurostat country code (dim_country.eurostat_code)", text("partner"))),
         (~pl.col("time").str.contains(YEAR_PATTERN).fill_null(False),
-         pl.format("time {} is not a year (YYYY)", text("time"))),
+         format_text("time {} is not a year (YYYY)", text("time"))),
         (pl.col("value").is_null(),
-         pl.format("missing value (status {})", pl.col("status").fill_null("none"))),
+         format_text("missing value (status {})", pl.col("status").fill_null("none"))),
     ]
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from transforms.common import TransformResult, empty_rejected, reject
+from transforms.common import TransformResult, empty_rejected, format_text, reject
 
 MEASURE_KEY: tuple[str, ...] = ("REF_AREA", "COMMODITY", "POLICY_TYPE", "POLICY_VARIATION", "TIME_PERIOD")
 # POLICY_DESCRIPTION code -> output column
@@ -54,7 +54,7 @@ def _date(attr: str) -> tuple[pl.Expr, pl.Expr]:
     parsed = raw.str.to_date("%d/%m/%Y", strict=False)
     is_nd = raw.str.to_lowercase() == "nd"
     bad = raw.is_not_null() & ~is_nd & (~raw.str.contains(r"^\d{2}/\d{2}/\d{4}$") | parsed.is_null())
-    problem = pl.when(bad).then(pl.format(f"{attr}: expected dd/mm/yyyy or 'nd', got '{{}}'", raw))
+    problem = pl.when(bad).then(format_text(f"{attr}: expected dd/mm/yyyy or 'nd', got '{{}}'", raw))
     return pl.when(is_nd.fill_null(False)).then(None).otherwise(parsed), problem
 
 
@@ -75,7 +75,7 @@ def transform_restrictions(
     unknown_rows = w.filter(~known).select(
         _ROW,
         pl.when(attr.is_null()).then(pl.lit("POLICY_DESCRIPTION (attribute code) is empty"))
-        .otherwise(pl.format("POLICY_DESCRIPTION: unknown attribute code '{}'", attr)).alias("reason"),
+        .otherwise(format_text("POLICY_DESCRIPTION: unknown attribute code '{}'", attr)).alias("reason"),
     )
 
     value = pl.col("OBS_VALUE")
@@ -101,17 +101,17 @@ def transform_restrictions(
     problems = [
         *[pl.when(pl.col(c).is_null()).then(pl.lit(f"{c} is empty")) for c in MEASURE_KEY],
         pl.when(pl.col("REF_AREA").is_not_null() & ~pl.col("REF_AREA").is_in(iso3))
-        .then(pl.format("REF_AREA: '{}' is not an ISO3 code in dim_country", pl.col("REF_AREA"))),
+        .then(format_text("REF_AREA: '{}' is not an ISO3 code in dim_country", pl.col("REF_AREA"))),
         pl.when(pl.col("COMMODITY").is_not_null() & ~pl.col("COMMODITY").str.contains(r"^HS07_\d{6}$"))
-        .then(pl.format("COMMODITY: '{}' is not HS07_ followed by six digits", pl.col("COMMODITY"))),
+        .then(format_text("COMMODITY: '{}' is not HS07_ followed by six digits", pl.col("COMMODITY"))),
         pl.when(pl.col("TIME_PERIOD").is_not_null() & ~pl.col("TIME_PERIOD").str.contains(r"^\d{4}$"))
-        .then(pl.format("TIME_PERIOD: '{}' is not a year", pl.col("TIME_PERIOD"))),
+        .then(format_text("TIME_PERIOD: '{}' is not a year", pl.col("TIME_PERIOD"))),
         pl.when(pl.col("__conflicts") != "")
-        .then(pl.format("conflicting values for attribute(s) {}", pl.col("__conflicts"))),
+        .then(format_text("conflicting values for attribute(s) {}", pl.col("__conflicts"))),
         dati_problem,
         end_problem,
         pl.when(temp.is_not_null() & ~temp.is_in(["yes", "no"]))
-        .then(pl.format("TEMP: expected yes or no, got '{}'", pl.col("is_temporary"))),
+        .then(format_text("TEMP: expected yes or no, got '{}'", pl.col("is_temporary"))),
     ]
     measures = measures.with_columns(__reason=_join_problems(problems))
     bad = measures["__reason"].is_not_null()

@@ -23,6 +23,7 @@ from transforms.common import (
     TransformResult,
     conflicting_keys,
     empty_rejected,
+    format_text,
     reject,
     sha1_16,
     split_duplicates,
@@ -67,24 +68,24 @@ def transform_events(
     problems = [
         pl.when(pl.col("date").is_null()).then(pl.lit("date is empty"))
         .when(~pl.col("date").str.contains(r"^\d{4}-\d{2}-\d{2}$") | event_date.is_null())
-        .then(pl.format("date: not a yyyy-mm-dd date: '{}'", pl.col("date")))
+        .then(format_text("date: not a yyyy-mm-dd date: '{}'", pl.col("date")))
         .when((precision == "month") & (event_date.dt.day() != 1))
-        .then(pl.format("date '{}' with precision month is not the 1st of the month", pl.col("date")))
+        .then(format_text("date '{}' with precision month is not the 1st of the month", pl.col("date")))
         .when((precision == "year") & ((event_date.dt.day() != 1) | (event_date.dt.month() != 1)))
-        .then(pl.format("date '{}' with precision year is not January 1st", pl.col("date"))),
+        .then(format_text("date '{}' with precision year is not January 1st", pl.col("date"))),
         pl.when(precision.is_null()).then(pl.lit("date_precision is empty"))
         .when(~precision.is_in(DATE_PRECISIONS))
-        .then(pl.format("date_precision: expected one of day, month, year, got '{}'", precision)),
+        .then(format_text("date_precision: expected one of day, month, year, got '{}'", precision)),
         pl.when(pl.col("event_type").is_null()).then(pl.lit("event_type is empty")),
         pl.when(pl.col("title").is_null()).then(pl.lit("title is empty")),
         pl.when(pl.col("parties").is_null()).then(pl.lit("parties is empty"))
         .when(unknown.list.len() > 0)
-        .then(pl.format("parties: unknown code(s) {} (neither an ISO3 country nor an organisation code)",
+        .then(format_text("parties: unknown code(s) {} (neither an ISO3 country nor an organisation code)",
                         unknown.list.join(", ")))
-        .when(empty_code).then(pl.format("parties: empty code in '{}'", pl.col("parties"))),
+        .when(empty_code).then(format_text("parties: empty code in '{}'", pl.col("parties"))),
         pl.when(pl.col("source_url").is_null()).then(pl.lit("source_url is empty"))
         .when(~pl.col("source_url").str.contains(r"^https?://\S"))
-        .then(pl.format("source_url: not an http(s) URL: '{}'", pl.col("source_url"))),
+        .then(format_text("source_url: not an http(s) URL: '{}'", pl.col("source_url"))),
     ]
     w = w.with_columns(__reason=_join_problems(problems))
     bad = w["__reason"].is_not_null()

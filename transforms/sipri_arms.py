@@ -22,7 +22,7 @@ from datetime import date
 
 import polars as pl
 
-from transforms.common import TransformResult, reject, sha1_16
+from transforms.common import TransformResult, format_text, reject, sha1_16
 
 MIN_ORDER_YEAR = 1945
 _ID_FIELDS = ("supplier", "recipient", "year_of_order", "weapon_designation", "weapon_description",
@@ -108,18 +108,18 @@ def transform_arms(
         problems.append(pl.when(pl.col(c).is_null()).then(pl.lit(f"{c} is empty")))
     for c in _INT_COLUMNS:
         problems.append(pl.when(pl.col(c).is_not_null() & ~pl.col(c).str.contains(_INT_RE))
-                        .then(pl.format(f"{c}: not a non-negative integer: '{{}}'", pl.col(c))))
+                        .then(format_text(f"{c}: not a non-negative integer: '{{}}'", pl.col(c))))
     for c in _FLOAT_COLUMNS:
         problems.append(pl.when(pl.col(c).is_not_null() & ~pl.col(c).str.contains(_FLOAT_RE))
-                        .then(pl.format(f"{c}: not a non-negative number: '{{}}'", pl.col(c))))
+                        .then(format_text(f"{c}: not a non-negative number: '{{}}'", pl.col(c))))
     for c in _FLAG_COLUMNS:
         problems.append(pl.when(pl.col(c).is_not_null() & (pl.col(c) != "?"))
-                        .then(pl.format(f"{c}: expected '?' or empty, got '{{}}'", pl.col(c))))
+                        .then(format_text(f"{c}: expected '?' or empty, got '{{}}'", pl.col(c))))
 
     year = pl.col("year_of_order").cast(pl.Int32, strict=False)
     problems.append(
         pl.when(year.is_not_null() & ((year < MIN_ORDER_YEAR) | (year > max_year)))
-        .then(pl.format(f"year_of_order {{}} outside {MIN_ORDER_YEAR}..{max_year}", year))
+        .then(format_text(f"year_of_order {{}} outside {MIN_ORDER_YEAR}..{max_year}", year))
     )
 
     # delivery_years "1955; 1956; 1957": every token a year within range.
@@ -129,9 +129,9 @@ def transform_arms(
     out_of_range = years.list.eval((pl.element() < MIN_ORDER_YEAR) | (pl.element() > max_year)).list.any()
     problems.append(
         pl.when(pl.col("delivery_years").is_not_null() & bad_token)
-        .then(pl.format("delivery_years: not a '; '-separated list of years: '{}'", pl.col("delivery_years")))
+        .then(format_text("delivery_years: not a '; '-separated list of years: '{}'", pl.col("delivery_years")))
         .when(pl.col("delivery_years").is_not_null() & out_of_range)
-        .then(pl.format(f"delivery_years: a year outside {MIN_ORDER_YEAR}..{max_year}: '{{}}'",
+        .then(format_text(f"delivery_years: a year outside {MIN_ORDER_YEAR}..{max_year}: '{{}}'",
                         pl.col("delivery_years")))
     )
 
