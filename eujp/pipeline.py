@@ -804,7 +804,7 @@ class Stream:
             if not started:
                 first()
                 started = True
-            yield from self._bounded(wire, seed=1)
+            yield from self._bounded(wire)
 
         for frame in frames:
             if held and rows + frame.height > target:
@@ -960,7 +960,7 @@ class Stream:
                     wire = self._read_bucket(files)
                 for f in files:
                     f.unlink()
-                yield from self._bounded(wire, seed=1)
+                yield from self._bounded(wire)
         finally:
             shutil.rmtree(spill, ignore_errors=True)
             self._spilled_pieces.clear()
@@ -1159,27 +1159,51 @@ class Stream:
             frames.append(frame)
         return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
 
-    def _hash(self, frame: pl.DataFrame, buckets: int, seed: int) -> pl.Expr:
-        key = [c for c in self.source.transform_key if c in frame.columns] or frame.columns
-        return (pl.struct(key).hash(seed=seed) % buckets).cast(pl.Int64)
+    def _key(self, frame: pl.DataFrame) -> list[str]:
+        return [c for c in self.source.transform_key if c in frame.columns] or frame.columns
 
-    def _bounded(self, wire: pl.DataFrame, seed: int) -> Iterator[TransformResult]:
-        """`wire` as one chunk, or, over `limit` rows, split again by another hash (order kept)."""
-        if wire.height > self.limit and seed < 8:
+    def _hash(self, frame: pl.DataFrame, buckets: int, seed: int) -> pl.Expr:
+        return (pl.struct(self._key(frame)).hash(seed=seed) % buckets).cast(pl.Int64)
+
+    def _bounded(self, wire: pl.DataFrame) -> Iterator[TransformResult]:
+        """`wire` as one chunk, or, over `limit` rows, in chunks of whole keys (order kept): cut by another hash
+        of the key into parts of ~0.8 `limit` rows, and a part still over `limit` (all its keys in one hash
+        part, or an unlucky draw) packed by key (`_packed`). Only a key with more rows than `limit` makes a
+        chunk over it."""
+        if wire.height > self.limit:
             parts = math.ceil(wire.height / (0.8 * self.limit))
-            split = wire.with_columns(self._hash(wire, parts, seed).alias("__part"))
-            pieces = [p.drop("__part") for p in split.partition_by("__part", maintain_order=True)]
-            del wire, split
-            if len(pieces) > 1:
-                for piece in pieces:
-                    yield from self._bounded(piece, seed + 1)
-                return
-            wire = pieces[0]
-        self.chunk_wire_rows.append(wire.height)
-        with self.step("transform"):
-            result = run_transform(self.source, wire, self.version, self.countries)
-        del wire
-        yield result
+            split = wire.with_columns(self._hash(wire, parts, seed=1).alias("__part"))
+            del wire
+            pieces = [q for p in split.partition_by("__part", maintain_order=True, include_key=False)
+                      for q in (self._packed(p) if p.height > self.limit else [p])]
+            del split
+        else:
+            pieces = [wire]
+            del wire
+        pieces.reverse()
+        while pieces:
+            piece = pieces.pop()
+            self.chunk_wire_rows.append(piece.height)
+            with self.step("transform"):
+                result = run_transform(self.source, piece, self.version, self.countries)
+            del piece
+            yield result
+
+    def _packed(self, wire: pl.DataFrame) -> list[pl.DataFrame]:
+        """`wire` in parts of whole keys, each within `limit` rows unless one key alone is over it: the keys in
+        their sort order, each added to the current part while it fits, else starting the next (rows in
+        their order). A Python pass over the keys: only for a part the hash left over `limit`."""
+        ids = wire.select(pl.struct(self._key(wire)).rank("dense").cast(pl.Int64) - 1).to_series().to_numpy()
+        sizes = np.bincount(ids)
+        part_of = np.empty(len(sizes), dtype=np.int64)
+        part = filled = 0
+        for key, size in enumerate(sizes.tolist()):
+            if filled and filled + size > self.limit:
+                part, filled = part + 1, 0
+            part_of[key] = part
+            filled += size
+        return wire.with_columns(pl.Series("__part", part_of[ids])).partition_by(
+            "__part", maintain_order=True, include_key=False)
 
 
 def _constant_columns(frame: pl.DataFrame, exclude: Sequence[str]) -> dict[str, str]:

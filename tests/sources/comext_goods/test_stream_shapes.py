@@ -1,0 +1,170 @@
+"""Any shape of Comext payloads streams to the one-batch result.
+
+The stream decides per group of payloads how to chunk it (in memory by month, by series, apart by months, or
+spilled to disk by key hash); each route has its own tests in test_streaming.py. Here hypothesis draws the
+shape: which rows (a few keys over a few months, repeated rows, conflicting figures, bad rows), how they are
+ordered (by series, by month, at random) and cut into payloads (by product, by month, by series slices, at
+random points), each payload's stamp and line ends, whether payloads are files or bytes, and the limit. Whatever
+it draws, the chunks hold exactly the rows and rejected rows of one batch, no chunk is over the limit, and
+nothing is left on disk.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from eujp.landing import RawPayload
+from eujp.pipeline import load_countries, source_stream
+from eujp.sources import SOURCES_BY_NAME
+
+COMEXT = SOURCES_BY_NAME["comext_goods"]
+HEADER = "DATAFLOW,LAST UPDATE,freq,reporter,partner,product,flow,indicators,TIME_PERIOD,OBS_VALUE"
+REPORTERS = ("DE", "FR", "EU27_2020")
+PRODUCTS = ("84834030", "84829900", "01012100", "27090010")
+MONTHS = tuple(f"2024-{m:02d}" for m in range(1, 7))
+INDICATORS = ("VALUE_IN_EUROS", "QUANTITY_IN_100KG")
+STAMPS = ("01/08/26 11:00:00", "14/08/26 11:00:00", "02/09/26 11:00:00")
+
+
+@functools.cache
+def countries() -> pl.DataFrame:
+    return load_countries(date(2026, 11, 24))
+
+
+@st.composite
+def wire_rows(draw) -> list[tuple[str, ...]]:
+    """(reporter, product, flow, indicator, period, value): a set of keys over some months, both indicators or
+    one, a few repeated rows (the same figure or another) and bad rows (an unknown reporter, a short product
+    code, a value that is no number)."""
+    series = draw(st.lists(st.tuples(st.sampled_from(REPORTERS), st.sampled_from(PRODUCTS), st.sampled_from("12")),
+                           min_size=1, max_size=8, unique=True))
+    months = draw(st.lists(st.sampled_from(MONTHS), min_size=1, max_size=len(MONTHS), unique=True))
+    rows = []
+    for n, (reporter, product, flow) in enumerate(series):
+        for month in months:
+            for indicator in INDICATORS:
+                if draw(st.integers(0, 9)) == 0:
+                    continue  # an indicator (or both) missing for this key
+                rows.append((reporter, product, flow, indicator, month, f"{n}{month[-1]}{len(rows)}.5"))
+    if not rows:
+        reporter, product, flow = series[0]
+        rows.append((reporter, product, flow, INDICATORS[0], months[0], "7"))
+    extra = draw(st.lists(st.tuples(st.sampled_from(["same", "other", "reporter", "product", "value"]),
+                                    st.integers(0, 10_000)), max_size=4))
+    for kind, pick in extra:
+        if not rows:
+            break
+        reporter, product, flow, indicator, month, value = rows[pick % len(rows)]
+        if kind == "same":
+            rows.append((reporter, product, flow, indicator, month, value))
+        elif kind == "other":
+            rows.append((reporter, product, flow, indicator, month, value + "1"))
+        elif kind == "reporter":
+            rows.append(("XX", product, flow, indicator, month, value))
+        elif kind == "product":
+            rows.append((reporter, product[:5], flow, indicator, month, value))
+        else:
+            rows.append((reporter, product, flow, indicator, month, "n.a."))
+    return rows
+
+
+@st.composite
+def payload_shapes(draw):
+    """The rows ordered and cut into payloads: a list of row lists (each a payload), none empty."""
+    rows = draw(wire_rows())
+    order = draw(st.sampled_from(["series", "month", "random"]))
+    if order == "series":
+        rows.sort(key=lambda r: (r[0], r[1], r[2], r[4], r[3]))
+    elif order == "month":
+        rows.sort(key=lambda r: (r[4], r[0], r[1], r[2], r[3]))
+    else:
+        rows = draw(st.permutations(rows))
+    cut = draw(st.sampled_from(["one", "product", "month", "points"]))
+    if cut == "one":
+        parts = [rows]
+    elif cut in ("product", "month"):
+        at = 1 if cut == "product" else 4
+        groups: dict[str, list] = {}
+        for r in rows:
+            groups.setdefault(r[at], []).append(r)
+        parts = list(groups.values())
+        if cut == "product" and draw(st.booleans()):  # slice some products' months apart as well
+            sliced = []
+            for part in parts:
+                months = sorted({r[4] for r in part})
+                if len(months) > 1 and draw(st.booleans()):
+                    half = months[draw(st.integers(1, len(months) - 1))]
+                    sliced += [[r for r in part if r[4] < half], [r for r in part if r[4] >= half]]
+                else:
+                    sliced.append(part)
+            parts = draw(st.permutations(sliced))
+    else:
+        points = sorted(draw(st.lists(st.integers(1, max(1, len(rows) - 1)), max_size=5, unique=True)))
+        parts = [rows[a:b] for a, b in zip([0, *points], [*points, len(rows)], strict=True)]
+    parts = [p for p in parts if p]
+    stamps = [draw(st.sampled_from(STAMPS)) for _ in parts]
+    ends = [draw(st.sampled_from(["\r\n", "\n"])) for _ in parts]
+    files = draw(st.booleans())
+    limit = draw(st.integers(4, max(4, len(rows) + 2)))
+    return parts, stamps, ends, files, limit
+
+
+def payloads_of(parts, stamps, ends, files: bool, folder: Path) -> list[RawPayload]:
+    payloads = []
+    for k, (rows, stamp, end) in enumerate(zip(parts, stamps, ends, strict=True)):
+        lines = [HEADER, *(f"ESTAT:DS-045409(1.0),{stamp},M,{r[0]},JP,{r[1]},{r[2]},{r[3]},{r[4]},{r[5]}"
+                           for r in rows)]
+        data = (end.join(lines) + end).encode()
+        name = f"part{k:02d}.csv"
+        if files:
+            (folder / name).write_bytes(data)
+            payloads.append(RawPayload.from_file("comext_goods", folder / name))
+        else:
+            payloads.append(RawPayload(source="comext_goods", name=name, data=data, url=f"file:///{name}"))
+    return payloads
+
+
+def streamed(payloads, country_codes, limit: int, spill_dir: Path):
+    stream = source_stream(COMEXT, payloads, country_codes, limit=limit, spill_dir=spill_dir)
+    parts = list(stream.chunks())
+    assert list(spill_dir.iterdir()) == []  # nothing left behind
+    valid = pl.concat([r.valid for r in parts])
+    rejected = pl.concat([*(r.rejected for r in parts), *(q.frame() for q in stream.quarantined)])
+    return stream, parts, valid, rejected
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shape=payload_shapes())
+@example(shape=(  # found by this test: one payload over the limit whose keys the first hash put in one part
+    [[("FR", "84829900", "2", "QUANTITY_IN_100KG", "2024-01", "010.5"),
+      ("FR", "84829900", "2", "QUANTITY_IN_100KG", "2024-03", "032.5"),
+      ("FR", "84829900", "2", "VALUE_IN_EUROS", "2024-03", "031.5"),
+      ("FR", "84829900", "2", "QUANTITY_IN_100KG", "2024-04", "044.5"),
+      ("FR", "84829900", "2", "VALUE_IN_EUROS", "2024-04", "043.5")]],
+    ["01/08/26 11:00:00"], ["\r\n"], False, 4))
+def test_any_shape_of_payloads_streams_to_the_one_batch_result(shape):
+    parts, stamps, ends, files, limit = shape
+    total = sum(len(p) for p in parts)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for name in ("files", "one", "chunked"):
+            (folder / name).mkdir()
+        payloads = payloads_of(parts, stamps, ends, files, folder / "files")
+        one, _, want_valid, want_rejected = streamed(payloads, countries(), total + 1, folder / "one")
+        got, chunks, valid, rejected = streamed(payloads, countries(), limit, folder / "chunked")
+    assert one.chunk_wire_rows == [total]
+    largest_key = max(Counter((r[0], r[1], r[2], r[4]) for rows in parts for r in rows).values())
+    assert sum(got.chunk_wire_rows) == total and max(got.chunk_wire_rows) <= max(limit, largest_key)
+    assert got.version == one.version
+    assert sorted(got.payload_errors) == sorted(one.payload_errors)
+    assert valid.sort(pl.all()).equals(want_valid.sort(pl.all()))
+    assert sorted(rejected.iter_rows()) == sorted(want_rejected.iter_rows())
+    assert sum(r.rows_in for r in chunks) == total
