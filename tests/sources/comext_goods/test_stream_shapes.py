@@ -4,7 +4,8 @@ The stream decides per group of payloads how to chunk it (in memory by month, by
 spilled to disk by key hash); each route has its own tests in test_streaming.py. Here hypothesis draws the
 shape: which rows (a few keys over a few months, repeated rows, conflicting figures, bad rows), how they are
 ordered (by series, by month, at random) and cut into payloads (by product, by month, by series slices, at
-random points), each payload's stamp and line ends, whether payloads are files or bytes, and the limit. Whatever
+random points), each payload's stamp, line ends and column order, whether payloads are files or bytes, and the
+limit. Whatever
 it draws, the chunks hold exactly the rows and rejected rows of one batch, no chunk is over the limit, and
 nothing is left on disk.
 """
@@ -26,7 +27,8 @@ from eujp.pipeline import load_countries, source_stream
 from eujp.sources import SOURCES_BY_NAME
 
 COMEXT = SOURCES_BY_NAME["comext_goods"]
-HEADER = "DATAFLOW,LAST UPDATE,freq,reporter,partner,product,flow,indicators,TIME_PERIOD,OBS_VALUE"
+COLUMNS = ("DATAFLOW", "LAST UPDATE", "freq", "reporter", "partner", "product", "flow", "indicators", "TIME_PERIOD",
+           "OBS_VALUE")
 REPORTERS = ("DE", "FR", "EU27_2020")
 PRODUCTS = ("84834030", "84829900", "01012100", "27090010")
 MONTHS = tuple(f"2024-{m:02d}" for m in range(1, 7))
@@ -112,16 +114,19 @@ def payload_shapes(draw):
     parts = [p for p in parts if p]
     stamps = [draw(st.sampled_from(STAMPS)) for _ in parts]
     ends = [draw(st.sampled_from(["\r\n", "\n"])) for _ in parts]
+    columns = [tuple(COLUMNS) if draw(st.integers(0, 3)) else tuple(draw(st.permutations(COLUMNS)))
+               for _ in parts]
     files = draw(st.booleans())
     limit = draw(st.integers(4, max(4, len(rows) + 2)))
-    return parts, stamps, ends, files, limit
+    return parts, stamps, ends, columns, files, limit
 
 
-def payloads_of(parts, stamps, ends, files: bool, folder: Path) -> list[RawPayload]:
+def payloads_of(parts, stamps, ends, columns, files: bool, folder: Path) -> list[RawPayload]:
     payloads = []
-    for k, (rows, stamp, end) in enumerate(zip(parts, stamps, ends, strict=True)):
-        lines = [HEADER, *(f"ESTAT:DS-045409(1.0),{stamp},M,{r[0]},JP,{r[1]},{r[2]},{r[3]},{r[4]},{r[5]}"
-                           for r in rows)]
+    for k, (rows, stamp, end, order) in enumerate(zip(parts, stamps, ends, columns, strict=True)):
+        fields = [dict(zip(COLUMNS, ("ESTAT:DS-045409(1.0)", stamp, "M", r[0], "JP", *r[1:]), strict=True))
+                  for r in rows]
+        lines = [",".join(order), *(",".join(f[c] for c in order) for f in fields)]
         data = (end.join(lines) + end).encode()
         name = f"part{k:02d}.csv"
         if files:
@@ -149,15 +154,15 @@ def streamed(payloads, country_codes, limit: int, spill_dir: Path):
       ("FR", "84829900", "2", "VALUE_IN_EUROS", "2024-03", "031.5"),
       ("FR", "84829900", "2", "QUANTITY_IN_100KG", "2024-04", "044.5"),
       ("FR", "84829900", "2", "VALUE_IN_EUROS", "2024-04", "043.5")]],
-    ["01/08/26 11:00:00"], ["\r\n"], False, 4))
+    ["01/08/26 11:00:00"], ["\r\n"], [COLUMNS], False, 4))
 def test_any_shape_of_payloads_streams_to_the_one_batch_result(shape):
-    parts, stamps, ends, files, limit = shape
+    parts, stamps, ends, columns, files, limit = shape
     total = sum(len(p) for p in parts)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for name in ("files", "one", "chunked"):
             (folder / name).mkdir()
-        payloads = payloads_of(parts, stamps, ends, files, folder / "files")
+        payloads = payloads_of(parts, stamps, ends, columns, files, folder / "files")
         one, _, want_valid, want_rejected = streamed(payloads, countries(), total + 1, folder / "one")
         got, chunks, valid, rejected = streamed(payloads, countries(), limit, folder / "chunked")
     assert one.chunk_wire_rows == [total]
