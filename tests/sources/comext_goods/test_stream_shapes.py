@@ -37,7 +37,23 @@ REPORTERS = ("DE", "FR", "EU27_2020")
 PRODUCTS = ("84834030", "84829900", "01012100", "27090010")
 MONTHS = tuple(f"2024-{m:02d}" for m in range(1, 7))
 INDICATORS = ("VALUE_IN_EUROS", "QUANTITY_IN_100KG")
+PARTNERS = ("JP", "CN", "US")  # users add comparison partners
 STAMPS = ("01/08/26 11:00:00", "14/08/26 11:00:00", "02/09/26 11:00:00")
+
+
+class Row(NamedTuple):
+    """A wire row's fields after DATAFLOW, LAST UPDATE and freq."""
+    reporter: str
+    partner: str
+    product: str
+    flow: str
+    indicator: str
+    period: str
+    value: str
+
+    @property
+    def series(self) -> tuple[str, str, str, str]:
+        return self.reporter, self.partner, self.product, self.flow
 
 
 @functools.cache
@@ -46,39 +62,28 @@ def countries() -> pl.DataFrame:
 
 
 @st.composite
-def wire_rows(draw) -> list[tuple[str, ...]]:
-    """(reporter, product, flow, indicator, period, value): a set of keys over some months, both indicators or
-    one, a few repeated rows (the same figure or another) and bad rows (an unknown reporter, a short product
-    code, a value that is no number)."""
-    series = draw(st.lists(st.tuples(st.sampled_from(REPORTERS), st.sampled_from(PRODUCTS), st.sampled_from("12")),
-                           min_size=1, max_size=8, unique=True))
+def wire_rows(draw) -> list[Row]:
+    """A set of series (reporter, partner, product, flow) over some months, both indicators or one, a few
+    repeated rows (the same figure or another) and bad rows (an unknown reporter, a short product code, a
+    value that is no number)."""
+    series = draw(st.lists(st.tuples(st.sampled_from(REPORTERS), st.sampled_from(PARTNERS), st.sampled_from(PRODUCTS),
+                                     st.sampled_from("12")), min_size=1, max_size=8, unique=True))
     months = draw(st.lists(st.sampled_from(MONTHS), min_size=1, max_size=len(MONTHS), unique=True))
     rows = []
-    for n, (reporter, product, flow) in enumerate(series):
+    for n, (reporter, partner, product, flow) in enumerate(series):
         for month in months:
             for indicator in INDICATORS:
                 if draw(st.integers(0, 9)) == 0:
                     continue  # an indicator (or both) missing for this key
-                rows.append((reporter, product, flow, indicator, month, f"{n}{month[-1]}{len(rows)}.5"))
+                rows.append(Row(reporter, partner, product, flow, indicator, month, f"{n}{month[-1]}{len(rows)}.5"))
     if not rows:
-        reporter, product, flow = series[0]
-        rows.append((reporter, product, flow, INDICATORS[0], months[0], "7"))
+        rows.append(Row(*series[0], INDICATORS[0], months[0], "7"))
     extra = draw(st.lists(st.tuples(st.sampled_from(["same", "other", "reporter", "product", "value"]),
                                     st.integers(0, 10_000)), max_size=4))
     for kind, pick in extra:
-        if not rows:
-            break
-        reporter, product, flow, indicator, month, value = rows[pick % len(rows)]
-        if kind == "same":
-            rows.append((reporter, product, flow, indicator, month, value))
-        elif kind == "other":
-            rows.append((reporter, product, flow, indicator, month, value + "1"))
-        elif kind == "reporter":
-            rows.append(("XX", product, flow, indicator, month, value))
-        elif kind == "product":
-            rows.append((reporter, product[:5], flow, indicator, month, value))
-        else:
-            rows.append((reporter, product, flow, indicator, month, "n.a."))
+        row = rows[pick % len(rows)]
+        rows.append({"same": row, "other": row._replace(value=row.value + "1"), "reporter": row._replace(reporter="XX"),
+                     "product": row._replace(product=row.product[:5]), "value": row._replace(value="n.a.")}[kind])
     return rows
 
 
@@ -88,27 +93,26 @@ def payload_shapes(draw):
     rows = draw(wire_rows())
     order = draw(st.sampled_from(["series", "month", "random"]))
     if order == "series":
-        rows.sort(key=lambda r: (r[0], r[1], r[2], r[4], r[3]))
+        rows.sort(key=lambda r: (r.series, r.period, r.indicator))
     elif order == "month":
-        rows.sort(key=lambda r: (r[4], r[0], r[1], r[2], r[3]))
+        rows.sort(key=lambda r: (r.period, r.series, r.indicator))
     else:
         rows = draw(st.permutations(rows))
     cut = draw(st.sampled_from(["one", "product", "month", "points"]))
     if cut == "one":
         parts = [rows]
     elif cut in ("product", "month"):
-        at = 1 if cut == "product" else 4
         groups: dict[str, list] = {}
         for r in rows:
-            groups.setdefault(r[at], []).append(r)
+            groups.setdefault(r.product if cut == "product" else r.period, []).append(r)
         parts = list(groups.values())
         if cut == "product" and draw(st.booleans()):  # slice some products' months apart as well
             sliced = []
             for part in parts:
-                months = sorted({r[4] for r in part})
+                months = sorted({r.period for r in part})
                 if len(months) > 1 and draw(st.booleans()):
                     half = months[draw(st.integers(1, len(months) - 1))]
-                    sliced += [[r for r in part if r[4] < half], [r for r in part if r[4] >= half]]
+                    sliced += [[r for r in part if r.period < half], [r for r in part if r.period >= half]]
                 else:
                     sliced.append(part)
             parts = draw(st.permutations(sliced))
@@ -127,7 +131,7 @@ def payload_shapes(draw):
 
 
 class Shape(NamedTuple):
-    parts: list[list[tuple[str, ...]]]  # each payload's rows
+    parts: list[list[Row]]  # each payload's rows
     stamps: list[str]  # each payload's LAST UPDATE
     ends: list[str]  # each payload's line end
     columns: list[tuple[str, ...]]  # each payload's column order
@@ -140,8 +144,7 @@ def payloads_of(shape: Shape, folder: Path) -> list[RawPayload]:
     payloads = []
     for k, (rows, stamp, end, order, cut) in enumerate(zip(shape.parts, shape.stamps, shape.ends, shape.columns,
                                                            shape.cuts, strict=True)):
-        fields = [dict(zip(COLUMNS, ("ESTAT:DS-045409(1.0)", stamp, "M", r[0], "JP", *r[1:]), strict=True))
-                  for r in rows]
+        fields = [dict(zip(COLUMNS, ("ESTAT:DS-045409(1.0)", stamp, "M", *r), strict=True)) for r in rows]
         lines = [",".join(order), *(",".join(f[c] for c in order) for f in fields)]
         data = (end.join(lines) + end).encode()
         data = data[:len(data) - cut]
@@ -168,11 +171,11 @@ def streamed(payloads, country_codes, limit: int, spill_dir: Path):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shape=payload_shapes())
 @example(shape=Shape(  # found by this test: one payload over the limit whose keys the first hash put in one part
-    [[("FR", "84829900", "2", "QUANTITY_IN_100KG", "2024-01", "010.5"),
-      ("FR", "84829900", "2", "QUANTITY_IN_100KG", "2024-03", "032.5"),
-      ("FR", "84829900", "2", "VALUE_IN_EUROS", "2024-03", "031.5"),
-      ("FR", "84829900", "2", "QUANTITY_IN_100KG", "2024-04", "044.5"),
-      ("FR", "84829900", "2", "VALUE_IN_EUROS", "2024-04", "043.5")]],
+    [[Row("FR", "JP", "84829900", "2", "QUANTITY_IN_100KG", "2024-01", "010.5"),
+      Row("FR", "JP", "84829900", "2", "QUANTITY_IN_100KG", "2024-03", "032.5"),
+      Row("FR", "JP", "84829900", "2", "VALUE_IN_EUROS", "2024-03", "031.5"),
+      Row("FR", "JP", "84829900", "2", "QUANTITY_IN_100KG", "2024-04", "044.5"),
+      Row("FR", "JP", "84829900", "2", "VALUE_IN_EUROS", "2024-04", "043.5")]],
     ["01/08/26 11:00:00"], ["\r\n"], [COLUMNS], [0], False, 4))
 def test_any_shape_of_payloads_streams_to_the_one_batch_result(shape: Shape):
     """...with the same payloads quarantined (a payload cut off mid-row among others), or the same error (the
@@ -192,7 +195,7 @@ def test_any_shape_of_payloads_streams_to_the_one_batch_result(shape: Shape):
             return
         got, chunks, valid, rejected = streamed(payloads, countries(), shape.limit, folder / "chunked")
     assert one.chunk_wire_rows == [total - one.quarantined_rows] or not total
-    largest_key = max(Counter((r[0], r[1], r[2], r[4]) for rows in shape.parts for r in rows).values())
+    largest_key = max(Counter((r.series, r.period) for rows in shape.parts for r in rows).values())
     assert max(got.chunk_wire_rows, default=0) <= max(shape.limit, largest_key)
     assert sum(got.chunk_wire_rows) == sum(one.chunk_wire_rows)
     assert got.version == one.version
