@@ -2,12 +2,13 @@
 
 The stream decides per group of payloads how to chunk it (in memory by month, by series, apart by months, or
 spilled to disk by key hash); each route has its own tests in test_streaming.py. Here hypothesis draws the
-shape: which rows (a few keys over a few months, repeated rows, conflicting figures, bad rows), how they are
-ordered (by series, by month, at random) and cut into payloads (by product, by month, by series slices, at
-random points), each payload's stamp, line ends and column order, whether payloads are files or bytes, and the
-limit. Whatever
-it draws, the chunks hold exactly the rows and rejected rows of one batch, no chunk is over the limit, and
-nothing is left on disk.
+shape: which rows (series of several partners over a few months, repeated rows, conflicting figures, bad
+rows), how they are ordered (by series, by month, at random) and cut into payloads (whole, by product, by
+product with some months sliced apart, by month, at random points), each payload's stamp, line ends, column
+order and quoting, a payload cut off mid-row, whether payloads are files or bytes, and the limit. Whatever it
+draws, the chunks hold exactly the rows, rejected rows and quarantined payloads of one batch, no chunk is over
+the limit (unless one key has more rows), and nothing is left on disk. Several landings of a day: the same,
+against the landings applied one after the other in memory.
 """
 
 from __future__ import annotations
@@ -124,10 +125,11 @@ def payload_shapes(draw):
     ends = [draw(st.sampled_from(["\r\n", "\n"])) for _ in parts]
     columns = [tuple(COLUMNS) if draw(st.integers(0, 3)) else tuple(draw(st.permutations(COLUMNS)))
                for _ in parts]
+    quoted = [not draw(st.integers(0, 5)) for _ in parts]
     cuts = [draw(st.sampled_from([0, 2, 9, 30])) if not draw(st.integers(0, 15)) else 0 for _ in parts]
     files = draw(st.booleans())
     limit = draw(st.integers(4, max(4, len(rows) + 2)))
-    return Shape(parts, stamps, ends, columns, cuts, files, limit)
+    return Shape(parts, stamps, ends, columns, quoted, cuts, files, limit)
 
 
 class Shape(NamedTuple):
@@ -135,6 +137,7 @@ class Shape(NamedTuple):
     stamps: list[str]  # each payload's LAST UPDATE
     ends: list[str]  # each payload's line end
     columns: list[tuple[str, ...]]  # each payload's column order
+    quoted: list[bool]  # each payload's fields all in double quotes, or none
     cuts: list[int]  # bytes cut off the end of each payload (a payload cut off mid-row)
     files: bool  # payloads as files (a snapshot folder) or bytes (read back from the raw zone)
     limit: int  # EUJP_BATCH_ROWS
@@ -142,10 +145,11 @@ class Shape(NamedTuple):
 
 def payloads_of(shape: Shape, folder: Path) -> list[RawPayload]:
     payloads = []
-    for k, (rows, stamp, end, order, cut) in enumerate(zip(shape.parts, shape.stamps, shape.ends, shape.columns,
-                                                           shape.cuts, strict=True)):
+    for k, (rows, stamp, end, order, quoted, cut) in enumerate(zip(
+            shape.parts, shape.stamps, shape.ends, shape.columns, shape.quoted, shape.cuts, strict=True)):
         fields = [dict(zip(COLUMNS, ("ESTAT:DS-045409(1.0)", stamp, "M", *r), strict=True)) for r in rows]
-        lines = [",".join(order), *(",".join(f[c] for c in order) for f in fields)]
+        q = '"' if quoted else ""
+        lines = [",".join(f"{q}{c}{q}" for c in order), *(",".join(f"{q}{f[c]}{q}" for c in order) for f in fields)]
         data = (end.join(lines) + end).encode()
         data = data[:len(data) - cut]
         name = f"part{k:02d}.csv"
@@ -176,7 +180,7 @@ def streamed(payloads, country_codes, limit: int, spill_dir: Path):
       Row("FR", "JP", "84829900", "2", "VALUE_IN_EUROS", "2024-03", "031.5"),
       Row("FR", "JP", "84829900", "2", "QUANTITY_IN_100KG", "2024-04", "044.5"),
       Row("FR", "JP", "84829900", "2", "VALUE_IN_EUROS", "2024-04", "043.5")]],
-    ["01/08/26 11:00:00"], ["\r\n"], [COLUMNS], [0], False, 4))
+    ["01/08/26 11:00:00"], ["\r\n"], [COLUMNS], [False], [0], False, 4))
 def test_any_shape_of_payloads_streams_to_the_one_batch_result(shape: Shape):
     """...with the same payloads quarantined (a payload cut off mid-row among others), or the same error (the
     only payload cut so)."""
