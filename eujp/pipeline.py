@@ -746,14 +746,18 @@ class Stream:
 
     def _series_scan(self, payload: RawPayload) -> tuple[str | None] | None:
         """(the lone payload's source_version,) when its series are runs of lines (`_series_runs`), else None:
-        it is then spilled."""
+        it is then spilled. None as well when a version value is bad: the parse of the payload's pieces then
+        names the payload and the line (here only the distinct values are at hand)."""
         with self.step("parse"):
             scanned = self._series_runs(payload)
         if scanned is None:
             return None
         column = self.source.wire_groups.version_column
-        return (self.source.wire_groups.version(
-            pl.DataFrame({column: sorted(scanned[1], key=str)}, schema={column: pl.String})),)
+        try:
+            return (self.source.wire_groups.version(
+                pl.DataFrame({column: sorted(scanned[1], key=str)}, schema={column: pl.String})),)
+        except ParseError:
+            return None
 
     def _in_series_runs(self, indices: list[int]) -> bool:
         """Whether the payloads `indices` (a spilled group: they share values of the wire group column) can

@@ -556,6 +556,26 @@ def test_a_lone_payload_by_series_cut_mid_row_fails_its_source(countries, tmp_pa
         list(stream.chunks())
 
 
+def test_a_bad_stamp_in_a_lone_payload_by_series_is_reported_with_the_payload_and_its_line(countries, tmp_path):
+    """A LAST UPDATE that is no dd/mm/yy HH:MM:SS on line 40 of the source's only payload, in series order:
+    the scan, which reads the distinct stamps only, leaves the error to the parse of the payload's pieces,
+    which names the payload and the line, as the one-batch parse does (the scan raised it with line 2, the
+    rank of the bad stamp among the distinct ones, and no payload name)."""
+    from eujp.errors import ParseError
+    from eujp.pipeline import source_stream
+
+    lines = [f"ESTAT:DS-045409(1.0),01/08/26 11:00:00,{r}\r\n" for r in series_rows(six_months(), products=range(5))]
+    lines[38] = lines[38].replace("01/08/26 11:00:00", "01/08/26 11")
+    bad = RawPayload(source="comext_goods", name="bad-stamp", data=(HEADER + "".join(lines)).encode(),
+                     url="file:///bad-stamp")
+    for limit in (1000, 30):
+        stream = source_stream(COMEXT, [bad], countries, limit=limit, spill_dir=tmp_path)
+        with pytest.raises(ParseError) as raised:
+            list(stream.chunks())
+        assert str(raised.value) == "bad-stamp: Comext DS-045409: LAST UPDATE '01/08/26 11' is not dd/mm/yy " \
+                                    "HH:MM:SS (line 40)", limit
+
+
 def test_a_payload_that_fails_its_parse_is_quarantined_whole_and_does_not_stamp_the_batch(countries, tmp_path):
     """In grouped chunks: an HTML page (its month column cannot be read) and a month file cut mid-row (it
     scans, its parse fails) that carries the latest stamp are quarantined by name; the batch's version is
