@@ -108,7 +108,6 @@ COMEXT_DEFAULTS = {
     "EUJP_COMEXT_MAX_REQUESTS": "20000",  # per slice fetched (a full load of every product is thousands)
     "EUJP_COMEXT_CODELIST": "CXT_NC",  # the product codelist (agency ESTAT)
 }
-COMEXT_MAX_SPLIT_DEPTH = 10
 # Eurostat API guide, fault code 100: "No results found" (HTTP 400 or 404) for an empty selection.
 _NO_RESULTS = ("no results found", "no_results_found", "<faultcode>100</faultcode>")
 _CN8 = re.compile(r"^[0-9]{8}$")
@@ -426,16 +425,16 @@ def fetch_comext_slice(ctx: LiveContext, piece: ComextSlice, updated_after: str 
     fetched whole, without `updatedAfter`, because a fact row joins two observations (VALUE_IN_EUROS and
     QUANTITY_IN_100KG) of which a revision may touch one; loading the changed observations alone would blank
     the other. A request that answers 413 EXTRACTION_TOO_BIG is split (periods first, then product chapters,
-    then halves of the product list) up to COMEXT_MAX_SPLIT_DEPTH levels and EUJP_COMEXT_MAX_REQUESTS
-    requests. Independent of the other slices: slices may be fetched in any order or in parallel, and each
+    then halves of the product list) until each piece fits, up to EUJP_COMEXT_MAX_REQUESTS requests (each split
+    makes smaller pieces, down to one product and one month, so it ends). Independent of the other slices: slices may be fetched in any order or in parallel, and each
     payload is landed once."""
     max_requests = comext_int(ctx.env, "EUJP_COMEXT_MAX_REQUESTS")
-    # (part, split depth, asked with updatedAfter)
-    pending: list[tuple[ComextSlice, int, bool]] = [(piece, 0, updated_after is not None)]
+    # (part, asked with updatedAfter)
+    pending: list[tuple[ComextSlice, bool]] = [(piece, updated_after is not None)]
     payloads: list[RawPayload] = []
     requests = 0
     while pending:
-        part, depth, probe = pending.pop(0)
+        part, probe = pending.pop(0)
         requests += 1
         if requests > max_requests:
             raise ExtractError(f"{ctx.source}: more than {max_requests} requests for {piece.describe()} after "
@@ -449,14 +448,13 @@ def fetch_comext_slice(ctx: LiveContext, piece: ComextSlice, updated_after: str 
                 raise ExtractError(f"{ctx.source}: GET {response.url} answered 413 without EXTRACTION_TOO_BIG: "
                                    f"{response.text_preview()}")
             parts = part.split()
-            if not parts or depth >= COMEXT_MAX_SPLIT_DEPTH:
-                why = (f"the split depth limit ({COMEXT_MAX_SPLIT_DEPTH}) is reached" if parts else
-                       "a single month of a single product (or of all products) cannot be split further"
+            if not parts:
+                why = ("a single month of a single product (or of all products) cannot be split further"
                        + ("; list CN8 codes in EUJP_COMEXT_PRODUCTS" if not part.products else ""))
                 raise ExtractError(f"{ctx.source}: GET {response.url} answered 413 EXTRACTION_TOO_BIG and {why}")
             log.info("%s: %s is too big (413 EXTRACTION_TOO_BIG): split into %s", ctx.source, part.describe(),
                      ", ".join(p.describe() for p in parts))
-            pending[0:0] = [(p, depth + 1, probe) for p in parts]
+            pending[0:0] = [(p, probe) for p in parts]
             continue
         if response.status in (400, 404):
             if any(marker in body.lower() for marker in _NO_RESULTS):
@@ -472,7 +470,7 @@ def fetch_comext_slice(ctx: LiveContext, piece: ComextSlice, updated_after: str 
         if probe:
             response.discard()
             log.info("%s: %s changed after %s: fetched whole", ctx.source, part.describe(), updated_after)
-            pending.insert(0, (part, depth, False))
+            pending.insert(0, (part, False))
             continue
         payloads.append(ctx.payload(f"{COMEXT_DATAFLOW} {part.describe()}", response))
     return payloads

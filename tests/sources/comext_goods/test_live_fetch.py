@@ -84,6 +84,43 @@ def test_comext_that_cannot_be_split_further_fails_clearly(live, tmp_path, monke
     assert len(data_requests(live)) == 1
 
 
+def test_comext_splits_a_413_as_deep_as_it_must(live, tmp_path, monkeypatch):
+    """A slice of 64 months and 40 codes of one chapter, where the service answers 413 to any request that
+    asks for 84010000 in 2020-04 with another month or another product: the branch holding it is split
+    eleven levels deep (six of months, five of the product list) and every product and month is asked for
+    once. Until the twenty-fourth session, splits stopped at ten levels: the fetch failed."""
+    codes = [f"8401{k:02d}00" for k in range(40)]
+    monkeypatch.setenv("EUJP_COMEXT_PRODUCTS", ",".join(codes))
+    monkeypatch.setenv("EUJP_COMEXT_START", "2020-04")  # to the run's 2025-07: 64 months
+    monkeypatch.setenv("EUJP_COMEXT_SLICE_MONTHS", "64")
+    monkeypatch.setenv("EUJP_COMEXT_MAX_PRODUCTS_PER_REQUEST", "40")
+    header = b"DATAFLOW,LAST UPDATE,freq,reporter,partner,product,flow,indicators,TIME_PERIOD,OBS_VALUE\r\n"
+
+    def too_big(products: list[str], start: str, end: str) -> bool:
+        return codes[0] in products and start == "2020-04" and (len(products) > 1 or start != end)
+
+    def reply(seen: Seen) -> Reply:
+        products = seen.path.rsplit("/", 1)[1].split(".")[3].split("+")
+        start, end = seen.param("startPeriod"), seen.param("endPeriod")
+        if too_big(products, start, end):
+            return Reply(413, (FIXTURES / "comext_413_extraction_too_big.xml").read_bytes(),
+                         {"Content-Type": "application/xml"})
+        row = f"ESTAT:DS-045409(1.0),14/08/26 11:00:00,M,DE,JP,{products[0]},1,VALUE_IN_EUROS,{start},1000\r\n"
+        return Reply(200, header + row.encode(), {"Content-Type": "application/vnd.sdmx.data+csv;version=1.0.0"})
+
+    live.respond(RECORDINGS["comext_goods"]["path_prefix"], reply, prefix=True)
+    payloads = fetch("comext_goods", tmp_path)
+    asked = [(s.path.rsplit("/", 1)[1].split(".")[3].split("+"), s.param("startPeriod"), s.param("endPeriod"))
+             for s in data_requests(live)]
+    answered = [(products, start, end) for products, start, end in asked if not too_big(products, start, end)]
+    months = [f"{2020 + (3 + k) // 12}-{(3 + k) % 12 + 1:02d}" for k in range(64)]
+    covered = sorted((p, m) for products, start, end in answered for p in products for m in months
+                     if start <= m <= end)
+    assert covered == sorted((p, m) for p in codes for m in months)  # every product and month once
+    assert (["84010000"], "2020-04", "2020-04") in answered  # its branch, split to one product and one month
+    assert len([p for p in payloads if p.kind == "data"]) == len(answered) == len(asked) - 11
+
+
 def test_comext_413_without_extraction_too_big_is_an_error(live, tmp_path):
     live.respond(RECORDINGS["comext_goods"]["path_prefix"],
                  lambda seen: Reply(413, b"Request Entity Too Large"), prefix=True)

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eujp.errors import ParseError
 from eujp.live import env_list
@@ -55,6 +57,37 @@ def test_comext_slices_split_by_period_then_chapter_then_product_list():
     assert [p.products for p in one_chapter.split()] == [("85011010",), ("85011091",)]
     assert ComextSlice("2025-06", "2025-06", ("85011010",)).split() == []
     assert ComextSlice("2025-06", "2025-06", ()).split() == []  # all products: no codes to split on
+
+
+@settings(max_examples=200, deadline=None)
+@given(products=st.lists(st.from_regex(r"[0-9]{8}", fullmatch=True), min_size=1, max_size=40, unique=True),
+       first=st.integers(0, 40), months=st.integers(1, 60), months_per_slice=st.integers(1, 24),
+       products_per_request=st.integers(1, 30), cap=st.integers(1, 200))
+def test_the_plan_and_its_splits_ask_for_every_product_and_month_once(products, first, months, months_per_slice,
+                                                                      products_per_request, cap):
+    """However the products fall into chapters, the months into slices and the service's size limit (`cap`
+    product-months per answer, 413 beyond it) into the plan: the slices the plan makes, split as
+    fetch_comext_slice splits a 413 (periods, then chapters, then halves of the product list) until each piece
+    fits, ask for every (product, month) exactly once. A piece over the cap can always be split: one product
+    and one month fits any cap. (Until the twenty-fourth session fetch_comext_slice gave up after ten levels
+    of splits, where a default slice of 24 months and 400 codes of one chapter needs 11 levels to reach pieces
+    of 12 product-months and 14 to reach one.)"""
+    start = f"{2002 + first // 12}-{first % 12 + 1:02d}"
+    end_index = first + months - 1
+    end = f"{2002 + end_index // 12}-{end_index % 12 + 1:02d}"
+    asked: list[tuple[str, str]] = []
+    for piece in plan_slices(tuple(products), start, end, months_per_slice=months_per_slice,
+                             products_per_request=products_per_request):
+        pending = [piece]
+        while pending:
+            part = pending.pop(0)
+            if len(part.products) * len(part.months()) <= cap:
+                asked += [(p, m) for p in part.products for m in part.months()]
+                continue
+            parts = part.split()
+            assert parts, part
+            pending[0:0] = parts
+    assert sorted(asked) == sorted((p, m) for p in products for m in ComextSlice(start, end, ()).months())
 
 
 def test_defaults_cover_every_product_since_2002():
