@@ -5,10 +5,11 @@ spilled to disk by key hash); each route has its own tests in test_streaming.py.
 shape: which rows (series of several partners over a few months, repeated rows, conflicting figures, bad
 rows), how they are ordered (by series, by month, at random) and cut into payloads (whole, by product, by
 product with some months sliced apart, by month, at random points), each payload's stamp, line ends, column
-order and quoting, a payload cut off mid-row, whether payloads are files or bytes, and the limit. Whatever it
-draws, the chunks hold exactly the rows, rejected rows and quarantined payloads of one batch, no chunk is over
-the limit (unless one key has more rows), and nothing is left on disk. Several landings of a day: the same,
-against the landings applied one after the other in memory.
+order and quoting, a payload cut off mid-row, whether payloads are files or bytes, the limit, and the stream's
+block and buffer sizes (tiny, so that a few dozen rows take the paths megabytes take). Whatever it draws, the
+chunks hold exactly the rows, rejected rows and quarantined payloads of one batch, no chunk is over the limit
+(unless one key has more rows), and nothing is left on disk. Several landings of a day: the same, against the
+landings applied one after the other in memory.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import functools
 import os
 import tempfile
 from collections import Counter
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import NamedTuple
@@ -26,6 +28,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from eujp import pipeline
 from eujp.errors import EujpError
 from eujp.landing import RawPayload
 from eujp.pipeline import count_data_lines, load_countries, source_stream
@@ -129,7 +132,11 @@ def payload_shapes(draw):
     cuts = [draw(st.sampled_from([0, 2, 9, 30])) if not draw(st.integers(0, 15)) else 0 for _ in parts]
     files = draw(st.booleans())
     limit = draw(st.integers(4, max(4, len(rows) + 2)))
-    return Shape(parts, stamps, ends, columns, quoted, cuts, files, limit)
+    sizes = draw(st.none() | st.fixed_dictionaries({
+        "READ_BLOCK": st.integers(1, 400), "SCAN_BLOCK": st.integers(1, 400),
+        "SMALL_PAYLOAD_BYTES": st.integers(0, 1000), "SERIES_SCAN_ROWS": st.integers(1, 8),
+        "QUARANTINE_WHOLE_BYTES": st.integers(0, 1000), "PARSE_AHEAD_BYTES": st.integers(0, 1000)}))
+    return Shape(parts, stamps, ends, columns, quoted, cuts, files, limit, sizes)
 
 
 class Shape(NamedTuple):
@@ -141,6 +148,22 @@ class Shape(NamedTuple):
     cuts: list[int]  # bytes cut off the end of each payload (a payload cut off mid-row)
     files: bool  # payloads as files (a snapshot folder) or bytes (read back from the raw zone)
     limit: int  # EUJP_BATCH_ROWS
+    sizes: dict[str, int] | None = None  # the stream's block and buffer sizes (eujp.pipeline), made tiny
+
+
+@contextmanager
+def stream_sizes(sizes: dict[str, int] | None):
+    """eujp.pipeline's block and buffer sizes set to `sizes` (none: as they are), so that rows by the dozen
+    take the paths that megabytes take: blocks read and scanned in many reads, a series scan in batches,
+    payloads over the small-payload size, a quarantine read in pieces."""
+    saved = {name: getattr(pipeline, name) for name in sizes or {}}
+    try:
+        for name, value in (sizes or {}).items():
+            setattr(pipeline, name, value)
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(pipeline, name, value)
 
 
 def payloads_of(shape: Shape, folder: Path) -> list[RawPayload]:
@@ -201,11 +224,12 @@ def test_any_shape_of_payloads_streams_to_the_one_batch_result(shape: Shape):
         try:
             one, _, want_valid, want_rejected = streamed(payloads, countries(), total + 1, folder / "one")
         except EujpError as exc:
-            with pytest.raises(type(exc)) as raised:
+            with pytest.raises(type(exc)) as raised, stream_sizes(shape.sizes):
                 streamed(payloads, countries(), shape.limit, folder / "chunked")
             assert str(raised.value) == str(exc)
             return
-        got, chunks, valid, rejected = streamed(payloads, countries(), shape.limit, folder / "chunked")
+        with stream_sizes(shape.sizes):
+            got, chunks, valid, rejected = streamed(payloads, countries(), shape.limit, folder / "chunked")
     assert one.chunk_wire_rows == [total - one.quarantined_rows] or not total
     largest_key = max(Counter((r.series, r.period) for rows in shape.parts for r in rows).values())
     assert max(got.chunk_wire_rows, default=0) <= max(shape.limit, largest_key)
@@ -252,7 +276,8 @@ def test_any_shape_of_several_landings_streams_to_the_landings_applied_in_order(
                 del os.environ["EUJP_BATCH_ROWS"]
             else:
                 os.environ["EUJP_BATCH_ROWS"] = saved
-        got, chunks, valid, rejected = streamed(payloads, countries(), shape.limit, folder / "chunked")
+        with stream_sizes(shape.sizes):
+            got, chunks, valid, rejected = streamed(payloads, countries(), shape.limit, folder / "chunked")
     assert got.version == want_version
     assert sum(r.rows_in for r in chunks) == want.rows_in == total
     assert valid.sort(pl.all()).equals(want.valid.select(valid.columns).sort(pl.all()))
