@@ -196,3 +196,57 @@ def test_comext_every_wire_row_is_loaded_or_rejected_and_keys_are_unique(countri
     assert not result.valid.select(FACT_GOODS_TRADE_PRODUCT.natural_key).is_duplicated().any()
     assert result.rejected.get_column("reason").null_count() == 0
     assert result.valid.get_column("value_eur").null_count() == 0
+
+
+# --------------------------------------------------------------------------- property: against a plain model
+
+
+def expected_facts(rows: list[tuple[str, str, str, str, str, str, str]]) -> tuple[set, int]:
+    """The fact rows and the count of rejected wire rows that the rules give, computed row by row in plain
+    Python: a wire key (fact key + indicator) given twice with the same figure keeps one (the copy is
+    rejected); with different figures every row of it is rejected, and so is the other indicator of its fact
+    key; a fact key with a value row is a fact (quantity = 100 × QUANTITY_IN_100KG, or null); a quantity
+    without a value is rejected."""
+    by_wire_key: dict[tuple, list[float]] = {}
+    for reporter, partner, product_, flow, indicator, period, value in rows:
+        by_wire_key.setdefault((reporter, partner, product_, flow, period, indicator), []).append(float(value))
+    conflicting = {k[:5] for k, values in by_wire_key.items() if len(set(values)) > 1}
+    rejected = sum(len(v) - 1 for k, v in by_wire_key.items() if k[:5] not in conflicting)  # the copies
+    facts: dict[tuple, dict[str, float]] = {}
+    for key, values in by_wire_key.items():
+        if key[:5] in conflicting:
+            rejected += len(values)
+        else:
+            facts.setdefault(key[:5], {})[key[5]] = values[0]
+    rows_out = set()
+    for (reporter, partner, product_, flow, period), figures in facts.items():
+        if "VALUE_IN_EUROS" not in figures:
+            rejected += 1  # a quantity without its value
+            continue
+        quantity = figures.get("QUANTITY_IN_100KG")
+        rows_out.add((reporter, partner, product_, {"1": "import", "2": "export"}[flow],
+                      date(int(period[:4]), int(period[5:]), 1), period, figures["VALUE_IN_EUROS"],
+                      None if quantity is None else quantity * 100, "comext_goods", "2026-08-14T11:00:00"))
+    return rows_out, rejected
+
+
+valid_row = st.tuples(
+    codes(["DE", "AT", "EU27_2020"]), codes(["JP", "US"]), codes(["84834030", "85011010"]), codes(["1", "2"]),
+    codes(["VALUE_IN_EUROS", "QUANTITY_IN_100KG"]), codes(["2025-01", "2025-02"]),
+    codes(["0", "1", "1.0", "2.5", "1663789", "0.01"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(valid_row, max_size=30))
+def test_comext_facts_are_what_the_rules_give_row_by_row(countries, rows):
+    """Figures that are all well-formed, with repeats and conflicts drawn at random: the facts and the count
+    of rejected rows are exactly those of the plain model (`expected_facts`); "1" and "1.0" are one figure."""
+    wire = comext(*(f"M,{','.join(r)}" for r in rows))
+    result = product(wire, countries)
+    facts, rejected = expected_facts(rows)
+    got = set(result.valid.rows())
+    assert len(got) == result.valid.height  # no fact row twice
+    assert got == facts
+    assert result.rejected.height == rejected
+    assert result.rows_in == len(rows)
