@@ -3,11 +3,14 @@ by another process): tests/integration/test_warehouse_lock.py."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import duckdb
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from eujp.sources import eurostat_goods, security_events
 from eujp.sql import quote_ident
@@ -359,3 +362,52 @@ def test_the_next_run_removes_what_a_killed_run_left_in_staging(tmp_path):
                                                       "20261130T060000Z-dead01.duckdb.wal"])
     assert sorted(p.name for p in settings.staging_dir.rglob("*")) == ["20261201T060000Z-live01.duckdb", "spill"]
     assert clean_stale_staging(settings.staging_dir, keep=[kept]) == []
+
+
+# --------------------------------------------------------------------------- property: against a plain model
+
+_KEYS = [(r, p, f, y) for r in ("EU27_2020", "EU28") for p in ("JP",) for f in ("export", "import")
+         for y in (2015, 2016, 2017)]
+
+
+@pytest.fixture(scope="module")
+def model_conn(tmp_path_factory):
+    c = connect(tmp_path_factory.mktemp("upsert") / "w.duckdb")
+    ensure_schema(c)
+    yield c
+    c.close()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=st.dictionaries(st.sampled_from(_KEYS), st.sampled_from([1.0, 2.0, 3.0])),
+       batch=st.dictionaries(st.sampled_from(_KEYS), st.sampled_from([1.0, 2.0, 4.0])),
+       conflicts=st.sets(st.sampled_from(_KEYS)),
+       scope=st.sampled_from([None, (), ("period_year",)]))
+def test_an_upsert_leaves_what_the_plain_model_says(model_conn, first, batch, conflicts, scope):
+    """A first load, then a batch (its conflicting keys, which it does not carry, in `keep`) under each replace
+    scope: the table holds exactly the model's rows (the batch's keys replaced; under a scope, the source's
+    other rows in it removed, the conflicting keys' rows kept), and etl_revisions holds one row per value the
+    batch changed for a key that had a row."""
+    batch = {k: v for k, v in batch.items() if k not in conflicts}  # a conflicting key is not in the batch
+    c = model_conn
+    c.execute("DELETE FROM fact_goods_trade; DELETE FROM etl_revisions")
+    if first:
+        upsert_fact(c, FACT_GOODS_TRADE, goods([(*k, v) for k, v in first.items()]), run_id="r1", loaded_at=NOW,
+                    source=GOODS, replace_scope=scope)
+    keep = goods([(*k, 0.0) for k in conflicts]).select(list(FACT_GOODS_TRADE.natural_key))
+    upsert_fact(c, FACT_GOODS_TRADE, goods([(*k, v) for k, v in batch.items()]), run_id="r2", loaded_at=NOW,
+                source=GOODS, replace_scope=scope, keep=keep)
+    rows = c.execute("SELECT reporter, partner, flow, period_year, value_mio_eur, run_id FROM fact_goods_trade"
+                     ).fetchall()
+    revisions = c.execute("SELECT natural_key, old_value, new_value FROM etl_revisions WHERE run_id = 'r2'").fetchall()
+    if scope is None:
+        removed = set()
+    else:  # the source's rows in the batch's scope (all of them for a full extract, even an empty one: the
+        # run's row-count audit stops that), but the conflicting keys'
+        years = {k[3] for k in batch}
+        removed = {k for k in first if (scope == () or k[3] in years) and k not in conflicts}
+    model = {k: (v, "r1") for k, v in first.items() if k not in removed} | {k: (v, "r2") for k, v in batch.items()}
+    assert sorted(rows) == sorted((*k, v, run) for k, (v, run) in model.items())
+    assert sorted((json.loads(key)["period_year"], json.loads(key)["flow"], json.loads(key)["reporter"], old, new)
+                  for key, old, new in revisions) == sorted(
+        (k[3], k[2], k[0], first[k], v) for k, v in batch.items() if k in first and first[k] != v)
