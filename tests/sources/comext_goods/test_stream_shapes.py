@@ -93,7 +93,8 @@ def wire_rows(draw) -> list[Row]:
 
 @st.composite
 def payload_shapes(draw):
-    """The rows ordered and cut into payloads: a list of row lists (each a payload), none empty."""
+    """A `Shape`: the rows ordered and cut into payloads (none empty), how each payload is written, and how the
+    stream is set."""
     rows = draw(wire_rows())
     order = draw(st.sampled_from(["series", "month", "random"]))
     if order == "series":
