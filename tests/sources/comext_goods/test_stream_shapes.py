@@ -18,10 +18,11 @@ import functools
 import os
 import tempfile
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
 from typing import NamedTuple
+from unittest import mock
 
 import polars as pl
 import pytest
@@ -33,6 +34,7 @@ from eujp.errors import EujpError
 from eujp.landing import RawPayload
 from eujp.pipeline import count_data_lines, load_countries, source_stream
 from eujp.sources import SOURCES_BY_NAME
+from transforms.common import TransformResult
 
 COMEXT = SOURCES_BY_NAME["comext_goods"]
 COLUMNS = ("DATAFLOW", "LAST UPDATE", "freq", "reporter", "partner", "product", "flow", "indicators", "TIME_PERIOD",
@@ -152,19 +154,11 @@ class Shape(NamedTuple):
     sizes: dict[str, int] | None = None  # the stream's block and buffer sizes (eujp.pipeline), made tiny
 
 
-@contextmanager
 def stream_sizes(sizes: dict[str, int] | None):
     """eujp.pipeline's block and buffer sizes set to `sizes` (none: as they are), so that rows by the dozen
     take the paths that megabytes take: blocks read and scanned in many reads, a series scan in batches,
     payloads over the small-payload size, a quarantine read in pieces."""
-    saved = {name: getattr(pipeline, name) for name in sizes or {}}
-    try:
-        for name, value in (sizes or {}).items():
-            setattr(pipeline, name, value)
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(pipeline, name, value)
+    return mock.patch.multiple(pipeline, **sizes) if sizes else nullcontext()
 
 
 def payloads_of(shape: Shape, folder: Path) -> list[RawPayload]:
@@ -185,15 +179,21 @@ def payloads_of(shape: Shape, folder: Path) -> list[RawPayload]:
     return payloads
 
 
-def streamed(payloads, country_codes, limit: int, spill_dir: Path):
+class Streamed(NamedTuple):
+    stream: pipeline.Stream
+    chunks: list[TransformResult]
+    valid: pl.DataFrame
+    rejected: pl.DataFrame  # the chunks' rejected rows and the quarantined payloads' rows
+    quarantined_rows: int
+
+
+def streamed(payloads, country_codes, limit: int, spill_dir: Path) -> Streamed:
     stream = source_stream(COMEXT, payloads, country_codes, limit=limit, spill_dir=spill_dir)
-    parts = list(stream.chunks())
+    chunks = list(stream.chunks())
     assert list(spill_dir.iterdir()) == []  # nothing left behind
-    valid = pl.concat([r.valid for r in parts])
-    quarantined = [q.frame() for q in stream.quarantined]
-    stream.quarantined_rows = sum(q.height for q in quarantined)
-    rejected = pl.concat([*(r.rejected for r in parts), *quarantined])
-    return stream, parts, valid, rejected
+    quarantined = [q.frame() for q in stream.quarantined]  # read while a file-backed payload is there
+    return Streamed(stream, chunks, pl.concat([r.valid for r in chunks]),
+                    pl.concat([*(r.rejected for r in chunks), *quarantined]), sum(q.height for q in quarantined))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -223,23 +223,23 @@ def test_any_shape_of_payloads_streams_to_the_one_batch_result(shape: Shape):
         payloads = payloads_of(shape, folder / "files")
         total = sum(count_data_lines(p) for p in payloads)
         try:
-            one, _, want_valid, want_rejected = streamed(payloads, countries(), total + 1, folder / "one")
+            one = streamed(payloads, countries(), total + 1, folder / "one")
         except EujpError as exc:
             with pytest.raises(type(exc)) as raised, stream_sizes(shape.sizes):
                 streamed(payloads, countries(), shape.limit, folder / "chunked")
             assert str(raised.value) == str(exc)
             return
         with stream_sizes(shape.sizes):
-            got, chunks, valid, rejected = streamed(payloads, countries(), shape.limit, folder / "chunked")
-    assert one.chunk_wire_rows == [total - one.quarantined_rows] or not total
+            got = streamed(payloads, countries(), shape.limit, folder / "chunked")
+    assert one.stream.chunk_wire_rows == [total - one.quarantined_rows] or not total
     largest_key = max(Counter((r.series, r.period) for rows in shape.parts for r in rows).values())
-    assert max(got.chunk_wire_rows, default=0) <= max(shape.limit, largest_key)
-    assert sum(got.chunk_wire_rows) == sum(one.chunk_wire_rows)
-    assert got.version == one.version
-    assert sorted(got.payload_errors) == sorted(one.payload_errors)
-    assert valid.sort(pl.all()).equals(want_valid.sort(pl.all()))
-    assert sorted(rejected.iter_rows()) == sorted(want_rejected.iter_rows())
-    assert sum(r.rows_in for r in chunks) + got.quarantined_rows == total
+    assert max(got.stream.chunk_wire_rows, default=0) <= max(shape.limit, largest_key)
+    assert sum(got.stream.chunk_wire_rows) == sum(one.stream.chunk_wire_rows)
+    assert got.stream.version == one.stream.version
+    assert sorted(got.stream.payload_errors) == sorted(one.stream.payload_errors)
+    assert got.valid.sort(pl.all()).equals(one.valid.sort(pl.all()))
+    assert sorted(got.rejected.iter_rows()) == sorted(one.rejected.iter_rows())
+    assert sum(r.rows_in for r in got.chunks) + got.quarantined_rows == total
 
 
 @st.composite
@@ -268,18 +268,11 @@ def test_any_shape_of_several_landings_streams_to_the_landings_applied_in_order(
             (folder / name).mkdir()
         payloads = [replace(p, landing=n) for p, n in
                     zip(payloads_of(shape, folder / "files"), landings, strict=True)]
-        saved = os.environ.get("EUJP_BATCH_ROWS")
-        os.environ["EUJP_BATCH_ROWS"] = str(total + 1)
-        try:
+        with mock.patch.dict(os.environ, {"EUJP_BATCH_ROWS": str(total + 1)}):
             want, want_version = transform_landings(COMEXT, payloads, countries())
-        finally:
-            if saved is None:
-                del os.environ["EUJP_BATCH_ROWS"]
-            else:
-                os.environ["EUJP_BATCH_ROWS"] = saved
         with stream_sizes(shape.sizes):
-            got, chunks, valid, rejected = streamed(payloads, countries(), shape.limit, folder / "chunked")
-    assert got.version == want_version
-    assert sum(r.rows_in for r in chunks) == want.rows_in == total
-    assert valid.sort(pl.all()).equals(want.valid.select(valid.columns).sort(pl.all()))
-    assert sorted(rejected.iter_rows()) == sorted(want.rejected.iter_rows())
+            got = streamed(payloads, countries(), shape.limit, folder / "chunked")
+    assert got.stream.version == want_version
+    assert sum(r.rows_in for r in got.chunks) == want.rows_in == total
+    assert got.valid.sort(pl.all()).equals(want.valid.select(got.valid.columns).sort(pl.all()))
+    assert sorted(got.rejected.iter_rows()) == sorted(want.rejected.iter_rows())
