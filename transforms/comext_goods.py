@@ -103,7 +103,7 @@ def transform_goods_product(
     rules = [
         (not_in("indicators", COMEXT_INDICATORS),
          format_text("out of scope indicator {} (only {} are loaded)", text("indicators"),
-                   pl.lit(", ".join(COMEXT_INDICATORS)))),
+                     pl.lit(", ".join(COMEXT_INDICATORS)))),
         (not_in("flow", COMEXT_FLOWS), format_text("flow {} is neither 1 (import) nor 2 (export)", text("flow"))),
         (~pl.col("product").str.contains(_CN8_PATTERN).fill_null(False),
          format_text("product {} is not a CN8 code (8 digits)", text("product"))),

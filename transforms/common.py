@@ -103,7 +103,7 @@ def split_duplicates(
     reason = (
         pl.when(pl.col("__conflict"))
         .then(format_text(CONFLICT_REASON + " {}: {} rows differ in {}", key_text, pl.col("__n"),
-                        differing))
+                          differing))
         .otherwise(format_text("exact duplicate of an earlier row with natural key {}", key_text))
     )
     is_dup = pl.col("__conflict") | (pl.col("__copy") > 0)

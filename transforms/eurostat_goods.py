@@ -43,7 +43,7 @@ def transform_goods_annual(
          format_text("out of scope sitc06 {} (only TOTAL is loaded)", text("sitc06"))),
         (not_in("indic_et", GOODS_INDICATOR_FLOWS),
          format_text("out of scope indicator {} (only {} are loaded)", text("indic_et"),
-                   pl.lit(", ".join(GOODS_INDICATOR_FLOWS)))),
+                     pl.lit(", ".join(GOODS_INDICATOR_FLOWS)))),
         *jsonstat_common_rules(countries, GOODS_REPORTERS),
     ]
     business = [

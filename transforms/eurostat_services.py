@@ -40,7 +40,7 @@ def transform_services(
          format_text("out of scope currency {} (only {} is loaded)", text("currency"), pl.lit(SERVICES_CURRENCY))),
         (not_in("stk_flow", SERVICES_FLOWS),
          format_text("out of scope stk_flow {} (only {} are loaded)", text("stk_flow"),
-                   pl.lit(", ".join(SERVICES_FLOWS)))),
+                     pl.lit(", ".join(SERVICES_FLOWS)))),
         (pl.col("bop_item").fill_null("").str.strip_chars() == "", pl.lit("missing bop_item")),
         *jsonstat_common_rules(countries, SERVICES_REPORTERS),
     ]

@@ -81,7 +81,7 @@ def transform_events(
         pl.when(pl.col("parties").is_null()).then(pl.lit("parties is empty"))
         .when(unknown.list.len() > 0)
         .then(format_text("parties: unknown code(s) {} (neither an ISO3 country nor an organisation code)",
-                        unknown.list.join(", ")))
+                          unknown.list.join(", ")))
         .when(empty_code).then(format_text("parties: empty code in '{}'", pl.col("parties"))),
         pl.when(pl.col("source_url").is_null()).then(pl.lit("source_url is empty"))
         .when(~pl.col("source_url").str.contains(r"^https?://\S"))

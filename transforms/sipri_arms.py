@@ -132,7 +132,7 @@ def transform_arms(
         .then(format_text("delivery_years: not a '; '-separated list of years: '{}'", pl.col("delivery_years")))
         .when(pl.col("delivery_years").is_not_null() & out_of_range)
         .then(format_text(f"delivery_years: a year outside {MIN_ORDER_YEAR}..{max_year}: '{{}}'",
-                        pl.col("delivery_years")))
+                          pl.col("delivery_years")))
     )
 
     id_key = pl.concat_str([pl.col(c).fill_null("") for c in _ID_FIELDS], separator="|")

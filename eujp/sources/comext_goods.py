@@ -426,8 +426,8 @@ def fetch_comext_slice(ctx: LiveContext, piece: ComextSlice, updated_after: str 
     QUANTITY_IN_100KG) of which a revision may touch one; loading the changed observations alone would blank
     the other. A request that answers 413 EXTRACTION_TOO_BIG is split (periods first, then product chapters,
     then halves of the product list) until each piece fits, up to EUJP_COMEXT_MAX_REQUESTS requests (each split
-    makes smaller pieces, down to one product and one month, so it ends). Independent of the other slices: slices may be fetched in any order or in parallel, and each
-    payload is landed once."""
+    makes smaller pieces, down to one product and one month, so it ends). Independent of the other slices:
+    slices may be fetched in any order or in parallel, and each payload is landed once."""
     max_requests = comext_int(ctx.env, "EUJP_COMEXT_MAX_REQUESTS")
     # (part, asked with updatedAfter)
     pending: list[tuple[ComextSlice, bool]] = [(piece, updated_after is not None)]
