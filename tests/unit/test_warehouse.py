@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eujp.sources import eurostat_goods, security_events
@@ -378,7 +378,7 @@ def model_conn(tmp_path_factory):
     c.close()
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None)
 @given(first=st.dictionaries(st.sampled_from(_KEYS), st.sampled_from([1.0, 2.0, 3.0])),
        batch=st.dictionaries(st.sampled_from(_KEYS), st.sampled_from([1.0, 2.0, 4.0])),
        conflicts=st.sets(st.sampled_from(_KEYS)),
