@@ -169,7 +169,7 @@ def _covered(frame: pl.DataFrame, batch: pl.DataFrame, scope: tuple[str, ...]) -
     return _member(frame, batch, scope)
 
 
-# --------------------------------------------------------------------------- shared by the trade transforms
+# ------------------------------------------------ reasons and rule-based rejection (used by every transform)
 
 
 def format_text(template: str, *args: str | pl.Expr) -> pl.Expr:
