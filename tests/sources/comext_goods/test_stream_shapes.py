@@ -2,14 +2,14 @@
 
 The stream decides per group of payloads how to chunk it (in memory by month, by series, apart by months, or
 spilled to disk by key hash); each route has its own tests in test_streaming.py. Here hypothesis draws the
-shape: which rows (series of several partners over a few months, repeated rows, conflicting figures, bad
-rows), how they are ordered (by series, by month, at random) and cut into payloads (whole, by product, by
-product with some months sliced apart, by month, at random points), each payload's stamp, line ends, column
-order and quoting, a payload cut off mid-row, whether payloads are files or bytes, the limit, and the stream's
-block and buffer sizes (tiny, so that a few dozen rows take the paths megabytes take). Whatever it draws, the
-chunks hold exactly the rows, rejected rows and quarantined payloads of one batch, no chunk is over the limit
-(unless one key has more rows), and nothing is left on disk. Several landings of a day: the same, against the
-landings applied one after the other in memory.
+shape: which rows (series of several partners over a few months and a year, repeated rows, conflicting
+figures, bad rows), how they are ordered (by series, by month, at random) and cut into payloads (whole, by
+product, by product with some months sliced apart, by month, at random points), each payload's stamp, line
+ends, column order and quoting, a payload cut off mid-row, whether payloads are files or bytes, the limit,
+and the stream's block and buffer sizes (tiny, so that a few dozen rows take the paths megabytes take).
+Whatever it draws, the chunks hold exactly the rows, rejected rows and quarantined payloads of one batch, no
+chunk is over the limit (unless one key has more rows), and nothing is left on disk. Several landings of a
+day: the same, against the landings applied one after the other in memory.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ COLUMNS = ("DATAFLOW", "LAST UPDATE", "freq", "reporter", "partner", "product", 
            "OBS_VALUE")
 REPORTERS = ("DE", "FR", "EU27_2020")
 PRODUCTS = ("84834030", "84829900", "01012100", "27090010")
-MONTHS = tuple(f"2024-{m:02d}" for m in range(1, 7))
+PERIODS = (*(f"2024-{m:02d}" for m in range(1, 7)), "2024")  # months (freq M) and the year (freq A)
 INDICATORS = ("VALUE_IN_EUROS", "QUANTITY_IN_100KG")
 PARTNERS = ("JP", "CN", "US")  # users add comparison partners
 STAMPS = ("01/08/26 11:00:00", "14/08/26 11:00:00", "02/09/26 11:00:00")
@@ -56,6 +56,11 @@ class Row(NamedTuple):
     indicator: str
     period: str
     value: str
+    freq: str = ""  # as published; "" for the one the period implies
+
+    @property
+    def wire_freq(self) -> str:
+        return self.freq or ("A" if len(self.period) == 4 else "M")
 
     @property
     def series(self) -> tuple[str, str, str, str]:
@@ -69,12 +74,12 @@ def countries() -> pl.DataFrame:
 
 @st.composite
 def wire_rows(draw) -> list[Row]:
-    """A set of series (reporter, partner, product, flow) over some months, both indicators or one, a few
-    repeated rows (the same figure or another) and bad rows (an unknown reporter, a short product code, a
-    value that is no number)."""
+    """A set of series (reporter, partner, product, flow) over some months and the year (freq A), both
+    indicators or one, a few repeated rows (the same figure or another) and bad rows (an unknown reporter, a
+    short product code, a value that is no number or empty, a freq that does not fit the period)."""
     series = draw(st.lists(st.tuples(st.sampled_from(REPORTERS), st.sampled_from(PARTNERS), st.sampled_from(PRODUCTS),
                                      st.sampled_from("12")), min_size=1, max_size=8, unique=True))
-    months = draw(st.lists(st.sampled_from(MONTHS), min_size=1, max_size=len(MONTHS), unique=True))
+    months = draw(st.lists(st.sampled_from(PERIODS), min_size=1, max_size=len(PERIODS), unique=True))
     rows = []
     for n, (reporter, partner, product, flow) in enumerate(series):
         for month in months:
@@ -84,12 +89,14 @@ def wire_rows(draw) -> list[Row]:
                 rows.append(Row(reporter, partner, product, flow, indicator, month, f"{n}{month[-1]}{len(rows)}.5"))
     if not rows:
         rows.append(Row(*series[0], INDICATORS[0], months[0], "7"))
-    extra = draw(st.lists(st.tuples(st.sampled_from(["same", "other", "reporter", "product", "value"]),
+    extra = draw(st.lists(st.tuples(st.sampled_from(["same", "other", "reporter", "product", "value", "empty", "freq"]),
                                     st.integers(0, 10_000)), max_size=4))
     for kind, pick in extra:
         row = rows[pick % len(rows)]
         rows.append({"same": row, "other": row._replace(value=row.value + "1"), "reporter": row._replace(reporter="XX"),
-                     "product": row._replace(product=row.product[:5]), "value": row._replace(value="n.a.")}[kind])
+                     "product": row._replace(product=row.product[:5]), "value": row._replace(value="n.a."),
+                     "empty": row._replace(value=""), "freq": row._replace(freq="M" if len(row.period) == 4 else "A"),
+                     }[kind])
     return rows
 
 
@@ -165,7 +172,7 @@ def payloads_of(shape: Shape, folder: Path) -> list[RawPayload]:
     payloads = []
     for k, (rows, stamp, end, order, quoted, cut) in enumerate(zip(
             shape.parts, shape.stamps, shape.ends, shape.columns, shape.quoted, shape.cuts, strict=True)):
-        fields = [dict(zip(COLUMNS, ("ESTAT:DS-045409(1.0)", stamp, "M", *r), strict=True)) for r in rows]
+        fields = [dict(zip(COLUMNS, ("ESTAT:DS-045409(1.0)", stamp, r.wire_freq, *r[:7]), strict=True)) for r in rows]
         q = '"' if quoted else ""
         lines = [",".join(f"{q}{c}{q}" for c in order), *(",".join(f"{q}{f[c]}{q}" for c in order) for f in fields)]
         data = (end.join(lines) + end).encode()
