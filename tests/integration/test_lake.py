@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import HealthCheck, given, settings
+from support.comext_days import day_run_id, run_day
+from support.comext_days import days as comext_days
 
 from eujp.digests import partition_digests
 from eujp.lake import (
@@ -740,3 +744,34 @@ def test_a_large_partitioned_mart_is_published_a_file_per_year_and_a_day_copies_
             want = conn.execute("SELECT sum(value_eur), count(*) FROM mart_product_trade WHERE period_year = ?",
                                 [int(year)]).fetchone()
             assert conn.execute("SELECT sum(value_eur), count(*) FROM read_parquet(?)", [str(path)]).fetchone() == want
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(days=comext_days())
+def test_after_any_days_the_lake_holds_every_table_as_the_warehouse_has_it(bundled_warehouse, days):
+    """A property test: days drawn by hypothesis (tests/support/comext_days.py: Comext facts of new months, a
+    new year, revised figures, new products and partners, sometimes CN8 labels; the models built as a run
+    builds them), each committed to the lake. After each commit the lake's snapshot holds every table exactly
+    as the warehouse has it, and the fact's rewritten months are months the day wrote (none removed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        warehouse = Path(tmp) / "var" / "warehouse.duckdb"
+        warehouse.parent.mkdir()
+        shutil.copyfile(bundled_warehouse, warehouse)
+        cfg = lake_config(warehouse, str(Path(tmp) / "objectstore"), env={})
+        commit_warehouse(cfg, warehouse, "20251231T060000Z-day000")
+        for n, day in enumerate(days, start=1):
+            with duckdb.connect(str(warehouse)) as conn:
+                run_day(conn, day, n)
+                months = {r[0] for r in conn.execute(f"SELECT DISTINCT period_code FROM {quote_ident(FACT)} "
+                                                     "WHERE run_id = ?", [day_run_id(n)]).fetchall()}
+            commit = commit_warehouse(cfg, warehouse, day_run_id(n))
+            fact = commit.changed.get(FACT, {"rewritten": [], "removed": []})
+            assert set(fact["rewritten"]) <= months and fact["removed"] == [], (n, fact, months)
+            conn = reader(cfg)
+            conn.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
+            for table in ALL_TABLES:
+                t = quote_ident(table.name)
+                differ = conn.execute(f"SELECT count(*) FROM ((FROM {ALIAS}.{t} EXCEPT ALL FROM wh.{t}) UNION ALL "
+                                      f"(FROM wh.{t} EXCEPT ALL FROM {ALIAS}.{t}))").fetchone()[0]
+                assert differ == 0, f"day {n}: {table.name} differs from the warehouse in {differ} row(s)"
+            conn.close()
