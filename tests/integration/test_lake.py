@@ -7,10 +7,12 @@ latest.json and the retained runs need."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest import mock
 
 import duckdb
 import pytest
@@ -774,4 +776,62 @@ def test_after_any_days_the_lake_holds_every_table_as_the_warehouse_has_it(bundl
                 differ = conn.execute(f"SELECT count(*) FROM ((FROM {ALIAS}.{t} EXCEPT ALL FROM wh.{t}) UNION ALL "
                                       f"(FROM wh.{t} EXCEPT ALL FROM {ALIAS}.{t}))").fetchone()[0]
                 assert differ == 0, f"day {n}: {table.name} differs from the warehouse in {differ} row(s)"
+            conn.close()
+
+
+def published_rows(conn: duckdb.DuckDBPyConnection, store_dir: Path, prefix: str, entry: dict) -> str | None:
+    """The relation of a table's published Parquet (one file, or a file per partition), as the manifest
+    `entry` names it under the run's `prefix`; None when the table is in the lake only."""
+    keys = [p["key"] for p in entry["parts"].values()] if entry.get("parts") else [entry["parquet"]] \
+        if entry.get("parquet") else []
+    if not keys:
+        return None
+    files = ", ".join(f"'{store_dir / prefix / k}'" for k in keys)
+    return f"read_parquet([{files}])"
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(days=comext_days())
+def test_after_any_days_what_is_published_is_what_the_warehouse_holds(bundled_warehouse, days):
+    """A property test of the whole publish (eujp.run.publish: lake commit, Parquet, single file, manifest,
+    latest.json) over days drawn as above, with every table over EUJP_SINGLE_FILE_MAX_ROWS (1), so that the
+    partitioned marts are published a file per year and a day copies the years it left from the run before.
+    After each day, every table the manifest names, read back from its published Parquet and from the lake
+    snapshot latest.json names, holds exactly the warehouse's rows; and so does the single file."""
+    from eujp.config import Settings
+    from eujp.run import publish
+
+    env = {"EUJP_SINGLE_FILE": "auto", "EUJP_SINGLE_FILE_MAX_ROWS": "1", "EUJP_LAKE_CATALOG": ""}
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(os.environ, env):
+        warehouse, store_dir = Path(tmp) / "var" / "warehouse.duckdb", Path(tmp) / "objectstore"
+        warehouse.parent.mkdir()
+        shutil.copyfile(bundled_warehouse, warehouse)
+        for n, day in enumerate([None, *days]):
+            if day is not None:
+                with duckdb.connect(str(warehouse)) as conn:
+                    run_day(conn, day, n)
+            run_id = day_run_id(n) if n else "20251231T060000Z-day000"
+            publish(Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id=run_id), [],
+                    _counts(warehouse), {"ok": True}, "success")
+            pointer = read_latest_pointer(open_store(str(store_dir)))
+            manifest = json.loads((store_dir / pointer["manifest"]).read_text())
+            assert manifest["run_id"] == run_id
+            cfg = lake_config(warehouse, str(store_dir), env={})
+            conn = reader(cfg)
+            conn.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
+            conn.execute(f"ATTACH '{store_dir / pointer['prefix'] / 'warehouse.duckdb'}' AS single (READ_ONLY)")
+            in_single = {r[0] for r in conn.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'single'").fetchall()}
+            snapshot = pointer["lake"]["snapshot_id"]
+            for table in ALL_TABLES:
+                t = quote_ident(table.name)
+                copies = {"lake": f"{ALIAS}.{t} AT (VERSION => {snapshot})"}
+                if (parquet := published_rows(conn, store_dir, pointer["prefix"], manifest["tables"][table.name])):
+                    copies["parquet"] = parquet
+                if table.name in in_single:
+                    copies["single file"] = f"single.{t}"
+                for where, rows in copies.items():
+                    differ = conn.execute(f"SELECT count(*) FROM ((FROM {rows} EXCEPT ALL FROM wh.{t}) UNION ALL "
+                                          f"(FROM wh.{t} EXCEPT ALL FROM {rows}))").fetchone()[0]
+                    assert differ == 0, f"day {n}: {table.name} in the {where} differs in {differ} row(s)"
             conn.close()
