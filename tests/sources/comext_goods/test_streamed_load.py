@@ -3,16 +3,22 @@ EUJP_BATCH_ROWS), on a copy of a good warehouse (tests/support/pipeline_steps.py
 the one-batch warehouse, table by table (fact rows, quarantine, revisions, run accounting), for a source of
 many monthly payloads and for ONE payload of many months (both indicators of a key far apart in it, as
 Comext sorts its rows); and a month file cut mid-row is quarantined whole, by name and line, while the other
-months load."""
+months load. A property test asks the same of any shape of payloads (tests/support/comext_shapes.py)."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 from datetime import date
+from pathlib import Path
+from unittest import mock
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from support.comext_shapes import payload_shapes, payloads_of, stream_sizes
 from support.pipeline_steps import (
     RUN,
     SNAPSHOT,
@@ -237,3 +243,30 @@ def test_rejected_rows_of_a_streamed_source_wait_for_the_load_on_disk_not_in_mem
     finally:
         release_chunks(batch)
     assert batch.rejected_chunks == []
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(shape=payload_shapes())
+def test_any_shape_of_payloads_loads_as_one_batch_loads(good_warehouse, shape):
+    """A property test of the whole source through the pipeline steps (parse, transform, validate, load, audit):
+    payloads drawn as the stream's property test draws them (tests/support/comext_shapes.py), loaded in chunks
+    of the drawn limit with the stream's sizes made tiny, leave the warehouse that one batch of them leaves:
+    facts, quarantine, revisions and the run's accounting; or fail the source with the same error."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "files").mkdir()
+        payloads = payloads_of(shape, folder / "files")
+        total = sum(len(rows) for rows in shape.parts)
+        outcomes = []
+        for name, limit, sizes in (("whole", total + 1, None), ("streamed", shape.limit, shape.sizes)):
+            wh = folder / name / "warehouse.duckdb"
+            wh.parent.mkdir()
+            shutil.copyfile(good_warehouse, wh)
+            with mock.patch.dict(os.environ, {"EUJP_BATCH_ROWS": str(limit)}), stream_sizes(sizes):
+                batch = run_steps(wh, {NAME: payloads})[NAME]
+            outcomes.append((batch.status, batch.error, warehouse_state(wh)))
+        (status, error, want), got = outcomes[0], outcomes[1]
+        assert got[:2] == (status, error)
+        for part in want:
+            assert got[2][part] == want[part], part
