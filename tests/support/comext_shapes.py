@@ -21,6 +21,7 @@ from eujp import pipeline
 from eujp.landing import RawPayload
 from eujp.pipeline import load_countries
 from eujp.sources import SOURCES
+from transforms.common import TransformResult
 
 # Comext: the source whose payloads are streamed by series (found through the registry; its name is
 # written in its own room only: tests/unit/test_layout.py)
@@ -172,3 +173,38 @@ def payloads_of(shape: Shape, folder: Path) -> list[RawPayload]:
         else:
             payloads.append(RawPayload(source=COMEXT.name, name=name, data=data, url=f"file:///{name}"))
     return payloads
+
+
+class SpillWatch:
+    """A `step` observer that notes, at every step, whether a wire spill folder exists under `spill_dir`
+    (Stream makes it there while it spills, and removes it after the chunks)."""
+
+    def __init__(self, spill_dir: Path):
+        self.spill_dir, self.seen = spill_dir, set()
+
+    def __call__(self, name):
+        self.seen.update(p.name for p in self.spill_dir.iterdir())
+        return nullcontext()
+
+
+class Streamed(NamedTuple):
+    """What `stream_all` gives."""
+    stream: pipeline.Stream
+    spilled: set[str]  # the names seen under the spill folder while the stream ran (SpillWatch)
+    valid: pl.DataFrame
+    rejected: pl.DataFrame  # the chunks' rejected rows and the quarantined payloads' rows
+    chunks: list[TransformResult]
+    quarantined_rows: int
+
+
+def stream_all(payloads: list[RawPayload], country_codes: pl.DataFrame, limit: int, spill_dir: Path) -> Streamed:
+    """Every chunk of Comext's stream of `payloads` at `limit` (EUJP_BATCH_ROWS), spilling under `spill_dir`,
+    which must be empty again at the end (nothing left behind)."""
+    watch = SpillWatch(spill_dir)
+    stream = pipeline.source_stream(COMEXT, payloads, country_codes, step=watch, limit=limit, spill_dir=spill_dir)
+    chunks = list(stream.chunks())
+    assert list(spill_dir.iterdir()) == []  # nothing left behind
+    quarantined = [q.frame() for q in stream.quarantined]  # read while a file-backed payload is there
+    return Streamed(stream, watch.seen, pl.concat([r.valid for r in chunks]),
+                    pl.concat([*(r.rejected for r in chunks), *quarantined]), chunks,
+                    sum(q.height for q in quarantined))

@@ -18,7 +18,6 @@ import os
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import NamedTuple
 from unittest import mock
 
 import polars as pl
@@ -33,30 +32,12 @@ from support.comext_shapes import (
     countries,
     payload_shapes,
     payloads_of,
+    stream_all,
     stream_sizes,
 )
 
-from eujp import pipeline
 from eujp.errors import EujpError
-from eujp.pipeline import count_data_lines, source_stream
-from transforms.common import TransformResult
-
-
-class Streamed(NamedTuple):
-    stream: pipeline.Stream
-    chunks: list[TransformResult]
-    valid: pl.DataFrame
-    rejected: pl.DataFrame  # the chunks' rejected rows and the quarantined payloads' rows
-    quarantined_rows: int
-
-
-def streamed(payloads, country_codes, limit: int, spill_dir: Path) -> Streamed:
-    stream = source_stream(COMEXT, payloads, country_codes, limit=limit, spill_dir=spill_dir)
-    chunks = list(stream.chunks())
-    assert list(spill_dir.iterdir()) == []  # nothing left behind
-    quarantined = [q.frame() for q in stream.quarantined]  # read while a file-backed payload is there
-    return Streamed(stream, chunks, pl.concat([r.valid for r in chunks]),
-                    pl.concat([*(r.rejected for r in chunks), *quarantined]), sum(q.height for q in quarantined))
+from eujp.pipeline import count_data_lines
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -86,14 +67,14 @@ def test_any_shape_of_payloads_streams_to_the_one_batch_result(shape: Shape):
         payloads = payloads_of(shape, folder / "files")
         total = sum(count_data_lines(p) for p in payloads)
         try:
-            one = streamed(payloads, countries(), total + 1, folder / "one")
+            one = stream_all(payloads, countries(), total + 1, folder / "one")
         except EujpError as exc:
             with pytest.raises(type(exc)) as raised, stream_sizes(shape.sizes):
-                streamed(payloads, countries(), shape.limit, folder / "chunked")
+                stream_all(payloads, countries(), shape.limit, folder / "chunked")
             assert str(raised.value) == str(exc)
             return
         with stream_sizes(shape.sizes):
-            got = streamed(payloads, countries(), shape.limit, folder / "chunked")
+            got = stream_all(payloads, countries(), shape.limit, folder / "chunked")
     assert one.stream.chunk_wire_rows == [total - one.quarantined_rows] or not total
     largest_key = max(Counter((r.series, r.period) for rows in shape.parts for r in rows).values())
     assert max(got.stream.chunk_wire_rows, default=0) <= max(shape.limit, largest_key)
@@ -134,7 +115,7 @@ def test_any_shape_of_several_landings_streams_to_the_landings_applied_in_order(
         with mock.patch.dict(os.environ, {"EUJP_BATCH_ROWS": str(total + 1)}):
             want, want_version = transform_landings(COMEXT, payloads, countries())
         with stream_sizes(shape.sizes):
-            got = streamed(payloads, countries(), shape.limit, folder / "chunked")
+            got = stream_all(payloads, countries(), shape.limit, folder / "chunked")
     assert got.stream.version == want_version
     assert sum(r.rows_in for r in got.chunks) == want.rows_in == total
     assert got.valid.sort(pl.all()).equals(want.valid.select(got.valid.columns).sort(pl.all()))
