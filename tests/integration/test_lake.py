@@ -748,6 +748,24 @@ def test_a_large_partitioned_mart_is_published_a_file_per_year_and_a_day_copies_
             assert conn.execute("SELECT sum(value_eur), count(*) FROM read_parquet(?)", [str(path)]).fetchone() == want
 
 
+def rows_differing(conn: duckdb.DuckDBPyConnection, left: str, right: str) -> int:
+    """Rows of one relation that the other lacks, both ways (as many times as they repeat)."""
+    return conn.execute(f"SELECT count(*) FROM ((FROM {left} EXCEPT ALL FROM {right}) UNION ALL "
+                        f"(FROM {right} EXCEPT ALL FROM {left}))").fetchone()[0]
+
+
+def published_parquet(store_dir: Path, prefix: str, entry: dict) -> str | None:
+    """The relation of a table's published Parquet (one file, or a file per partition), as the manifest
+    `entry` names it under the run's `prefix`; None when the table is in the lake only."""
+    if entry.get("parts"):
+        keys = [part["key"] for part in entry["parts"].values()]
+    elif entry.get("parquet"):
+        keys = [entry["parquet"]]
+    else:
+        return None
+    return "read_parquet([" + ", ".join(f"'{store_dir / prefix / key}'" for key in keys) + "])"
+
+
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(days=comext_days())
 def test_after_any_days_the_lake_holds_every_table_as_the_warehouse_has_it(bundled_warehouse, days):
@@ -773,21 +791,9 @@ def test_after_any_days_the_lake_holds_every_table_as_the_warehouse_has_it(bundl
             conn.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
             for table in ALL_TABLES:
                 t = quote_ident(table.name)
-                differ = conn.execute(f"SELECT count(*) FROM ((FROM {ALIAS}.{t} EXCEPT ALL FROM wh.{t}) UNION ALL "
-                                      f"(FROM wh.{t} EXCEPT ALL FROM {ALIAS}.{t}))").fetchone()[0]
+                differ = rows_differing(conn, f"{ALIAS}.{t}", f"wh.{t}")
                 assert differ == 0, f"day {n}: {table.name} differs from the warehouse in {differ} row(s)"
             conn.close()
-
-
-def published_rows(conn: duckdb.DuckDBPyConnection, store_dir: Path, prefix: str, entry: dict) -> str | None:
-    """The relation of a table's published Parquet (one file, or a file per partition), as the manifest
-    `entry` names it under the run's `prefix`; None when the table is in the lake only."""
-    keys = [p["key"] for p in entry["parts"].values()] if entry.get("parts") else [entry["parquet"]] \
-        if entry.get("parquet") else []
-    if not keys:
-        return None
-    files = ", ".join(f"'{store_dir / prefix / k}'" for k in keys)
-    return f"read_parquet([{files}])"
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -826,12 +832,11 @@ def test_after_any_days_what_is_published_is_what_the_warehouse_holds(bundled_wa
             for table in ALL_TABLES:
                 t = quote_ident(table.name)
                 copies = {"lake": f"{ALIAS}.{t} AT (VERSION => {snapshot})"}
-                if (parquet := published_rows(conn, store_dir, pointer["prefix"], manifest["tables"][table.name])):
+                if (parquet := published_parquet(store_dir, pointer["prefix"], manifest["tables"][table.name])):
                     copies["parquet"] = parquet
                 if table.name in in_single:
                     copies["single file"] = f"single.{t}"
                 for where, rows in copies.items():
-                    differ = conn.execute(f"SELECT count(*) FROM ((FROM {rows} EXCEPT ALL FROM wh.{t}) UNION ALL "
-                                          f"(FROM wh.{t} EXCEPT ALL FROM {rows}))").fetchone()[0]
+                    differ = rows_differing(conn, rows, f"wh.{t}")
                     assert differ == 0, f"day {n}: {table.name} in the {where} differs in {differ} row(s)"
             conn.close()
