@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from support.comext_days import day_run_id, run_day
 from support.comext_days import days as comext_days
+from support.relations import rows_differing
 
 from eujp.digests import partition_digests
 from eujp.lake import (
@@ -746,12 +747,6 @@ def test_a_large_partitioned_mart_is_published_a_file_per_year_and_a_day_copies_
             want = conn.execute("SELECT sum(value_eur), count(*) FROM mart_product_trade WHERE period_year = ?",
                                 [int(year)]).fetchone()
             assert conn.execute("SELECT sum(value_eur), count(*) FROM read_parquet(?)", [str(path)]).fetchone() == want
-
-
-def rows_differing(conn: duckdb.DuckDBPyConnection, left: str, right: str) -> int:
-    """Rows of one relation that the other lacks, both ways (as many times as they repeat)."""
-    return conn.execute(f"SELECT count(*) FROM ((FROM {left} EXCEPT ALL FROM {right}) UNION ALL "
-                        f"(FROM {right} EXCEPT ALL FROM {left}))").fetchone()[0]
 
 
 def published_parquet(store_dir: Path, prefix: str, entry: dict) -> str | None:

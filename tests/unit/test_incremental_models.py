@@ -16,12 +16,11 @@ import shutil
 import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
-from support.comext_days import FACTS, days, run_day
+from support.comext_days import FACTS, run_day
+from support.comext_days import days as comext_days
+from support.relations import model_rows_differing
 
-from eujp import marts
-from eujp.marts import MART_CLAIMS, MODEL_TABLES, MODELS
-from eujp.marts.build import claims_sql
-from eujp.tables import TABLES
+from eujp.marts import MODEL_TABLES, MODELS
 
 pytestmark = pytest.mark.slow
 
@@ -35,23 +34,15 @@ def model_conn(bundled_warehouse, tmp_path_factory):
         yield conn
 
 
-def differing_rows(conn: duckdb.DuckDBPyConnection, name: str) -> int:
-    """Rows in which model `name` differs from its query over the warehouse as it stands (both ways)."""
-    table = TABLES[name]
-    sql = claims_sql(conn) if table is MART_CLAIMS else marts.mart_sql(table).strip().rstrip(";")
-    return conn.execute(f'SELECT count(*) FROM ((FROM "{name}" EXCEPT ALL ({sql})) UNION ALL '
-                        f'(({sql}) EXCEPT ALL FROM "{name}"))').fetchone()[0]
-
-
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(days=days())
+@given(days=comext_days())
 def test_each_days_models_equal_a_rebuild_of_everything(model_conn, days):
     conn = model_conn
     conn.execute("BEGIN TRANSACTION")
     try:
         for n, day in enumerate(days, start=1):
             written, build = run_day(conn, day, n)
-            wrong = {t.name: d for t in MODEL_TABLES if (d := differing_rows(conn, t.name))}
+            wrong = {t.name: d for t in MODEL_TABLES if (d := model_rows_differing(conn, t.name))}
             assert not wrong, f"day {n}: models differ from a rebuild {wrong}; rebuilt: {build.rebuilt}"
             if written == {FACTS.name}:  # facts only: the partitioned marts rebuild the years the day wrote
                 years = sorted({int(row[4][:4]) for row in day.rows})
