@@ -2,7 +2,8 @@
 (tests/sources/comext_goods/test_stream_shapes.py) and of its load (test_streamed_load.py): which rows (series
 of several partners over a few months and a year, repeated rows, conflicting figures, bad rows), how they are
 ordered and cut into payloads, how each payload is written (stamp, line ends, column order, quoting, a cut-off
-end), files or bytes, the limit (EUJP_BATCH_ROWS) and the stream's block and buffer sizes. The rows are
+end), files or bytes, the limit (EUJP_BATCH_ROWS) and the stream's block and buffer sizes. And `stream_all`,
+which streams payloads to the end for those tests and the fixed-shape ones (test_streaming.py). The rows are
 constructed for the tests, not real figures."""
 
 from __future__ import annotations

@@ -402,8 +402,9 @@ def test_an_upsert_leaves_what_the_plain_model_says(model_conn, first, batch, co
     revisions = c.execute("SELECT natural_key, old_value, new_value FROM etl_revisions WHERE run_id = 'r2'").fetchall()
     if scope is None:
         removed = set()
-    else:  # the source's rows in the batch's scope (all of them for a full extract, even an empty one: the
-        # run's row-count audit stops that), but the conflicting keys'
+    else:
+        # the source's rows in the batch's scope (all of them for a full extract, even an empty one: the run's
+        # row-count audit stops that), but the conflicting keys'
         years = {k[3] for k in batch}
         removed = {k for k in first if (scope == () or k[3] in years) and k not in conflicts}
     model = {k: (v, "r1") for k, v in first.items() if k not in removed} | {k: (v, "r2") for k, v in batch.items()}
