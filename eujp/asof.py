@@ -9,7 +9,7 @@ A rebuild therefore *replays* each source's landings up to D, oldest first, into
 - consecutive landing days with identical content (same set of payload checksums, landed in the same order:
   a snapshot landed every day, a source that did not change) are loaded once;
 - a day on which several runs landed payloads is replayed landing by landing, in the order they landed
-  (eujp.landing.read_landed, eujp.pipeline.transform_landings): a later landing supersedes an earlier one; content that changes and changes back (A, B, A) is
+  (eujp.landing.read_landed, eujp.stream.transform_landings): a later landing supersedes an earlier one; content that changes and changes back (A, B, A) is
   replayed as such, because B changed the warehouse in between;
 - a day without a landing for a source is a day on which nothing new came (304 or no run): nothing to do;
 - sources with nothing landed on or before D are missing from the rebuilt warehouse (reported).

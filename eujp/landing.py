@@ -8,7 +8,7 @@ A day may hold several landings of a source (several runs that day, e.g. a morni
 revision). Each landing (the payloads of one run, in the order they were landed) is recorded in
 `{digest}.landing.json` (digest: sha256 of the payloads' sha256s in order) with the time of each run that landed
 exactly those payloads, so `read_landed` can give them back in landing order and a replay applies them as the
-runs did: a later landing supersedes an earlier one (eujp.pipeline.transform_landings). Payloads landed by code
+runs did: a later landing supersedes an earlier one (eujp.stream.transform_landings). Payloads landed by code
 that wrote no such record form one landing, first, in the order they were fetched.
 """
 
@@ -419,7 +419,7 @@ def side_by_side(work: Callable[[T], R], items: list[T], *, threads: int = LAND_
     `threads` threads named `name`, the others on the caller's thread meanwhile, one at a time. For work that
     waits (on the disk, on the network) or runs outside the GIL (polars, DuckDB), where items are many and each
     is small: a replay's requests for its landed objects, the landing of small payloads (`land_many`), the
-    counting, scanning and parsing of small payloads (eujp.pipeline.each_payload). The first error is raised
+    counting, scanning and parsing of small payloads (eujp.stream.each_payload). The first error is raised
     once the work under way ends; the items not started are not worked on."""
     chosen = list(range(len(items))) if chosen is None else list(chosen)
     if len(chosen) < 2:

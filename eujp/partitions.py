@@ -37,16 +37,15 @@ from eujp.landing import PayloadSpool, RawPayload, land, landed_objects, spill_f
 from eujp.pipeline import (
     SourceBatch,
     check_payload_sizes,
-    concat_conflicts,
     coverage_kind,
     parse_coverage,
     parse_labels,
     release_chunks,
-    source_stream,
     utcnow,
 )
 from eujp.sources import Source, get_source
 from eujp.storage import ObjectStore, open_store
+from eujp.stream import concat_conflicts, source_stream
 from transforms.common import empty_rejected
 
 STAGING_PREFIX = "staging"
@@ -116,7 +115,7 @@ def landed_on(store: ObjectStore, source: Source, day) -> list[LandedPartition]:
     """The partitions landed for `source` on `day` (raw mode), read from their .meta.json only (the payloads
     stay in the store for the workers), in the order eujp.landing.read_landed returns them, each with its
     landing's number: partitions of two landings that may share keys are prepared together, the later
-    landing's rows superseding the earlier's (eujp.pipeline.LandingsStream), as a single-process replay does."""
+    landing's rows superseding the earlier's (eujp.stream.LandingsStream), as a single-process replay does."""
     return [LandedPartition(source.name, i, obj.key, obj.sha256, obj.meta["name"], obj.meta["size"],
                             obj.meta.get("headers", {}), kind=obj.meta.get("kind", "data"), landing=obj.landing)
             for i, obj in enumerate(landed_objects(store, source.name, day))]

@@ -377,7 +377,7 @@ def validate_frame(table_name: str, frame: pl.DataFrame, *, run_id: str | None =
 
 
 def merge_reports(reports: list[ValidationReport]) -> ValidationReport:
-    """One report for a table validated in chunks (a streamed source, eujp.pipeline.Stream): an expectation
+    """One report for a table validated in chunks (a streamed source, eujp.stream.Stream): an expectation
     holds when it held on every chunk; counts are summed over the chunks and percentages taken of the sum;
     the table's row count expectation is judged on the total. The offending rows sampled and the message are
     those of the first chunk where the expectation failed. Data Docs show the GX result of the first chunk

@@ -64,7 +64,7 @@ class CoverageFeed:
 @dataclass(frozen=True)
 class WireGroups:
     """How the payloads of a streamed source (`Source.transform_key`) that can share a key are found without
-    parsing them (eujp.pipeline.Stream): by the distinct values of one wire column that is part of the
+    parsing them (eujp.stream.Stream): by the distinct values of one wire column that is part of the
     transform key (Comext: TIME_PERIOD), read alone from each payload. Payloads that share no value of it
     share no key, so they are parsed and transformed in memory, a few at a time, instead of being
     hash-partitioned to disk. `version` gives the source_version the source's parser gives a payload, from
@@ -103,7 +103,7 @@ class Source:
     # Wire columns that confine every interaction of the transform between rows (duplicates, pivots): rows
     # that differ in any of them never affect each other. When set (and replace_scope is None), the source is
     # streamed: parsed, transformed, validated and loaded in chunks of at most EUJP_BATCH_ROWS wire rows that
-    # never split a key (eujp.pipeline.Stream), so memory follows the chunk, not the source; the transform
+    # never split a key (eujp.stream.Stream), so memory follows the chunk, not the source; the transform
     # must stamp `source_version` as given on every valid row. () = whole-batch transform.
     transform_key: tuple[str, ...] = ()
     # How a streamed source's payloads that can share a key are found cheaply (see WireGroups); None: every
@@ -113,7 +113,7 @@ class Source:
     # partner, product, flow, before the indicator and the period): when a lone payload over EUJP_BATCH_ROWS,
     # or a group of payloads parsed whole that share wire group values, holds each of their value combinations
     # in one contiguous run of lines of one payload (checked by a scan first), it is streamed in chunks cut
-    # between runs instead of being hash-partitioned to disk (eujp.pipeline.Stream).
+    # between runs instead of being hash-partitioned to disk (eujp.stream.Stream).
     # Needs wire_groups (its version column stamps the batch before the first chunk). (): always hashed.
     series_key: tuple[str, ...] = ()
     # The table's Great Expectations suite; None = expectations/<table>.json (eujp.validate.suite_path).

@@ -28,7 +28,7 @@ in all 12 months two-sided with ext_lt_maineu's totals.
 
 Comext revises the months of the current and the previous year, so the next request restarts at January of
 the year before the newest month loaded. Payloads are streamed in chunks (`transform_key`,
-eujp.pipeline.Stream): payloads that share no month (`wire_groups`: TIME_PERIOD) are chunked in memory, a
+eujp.stream.Stream): payloads that share no month (`wire_groups`: TIME_PERIOD) are chunked in memory, a
 payload of many months over EUJP_BATCH_ROWS rows is hash-partitioned to disk.
 """
 

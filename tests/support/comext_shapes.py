@@ -18,7 +18,7 @@ from unittest import mock
 import polars as pl
 from hypothesis import strategies as st
 
-from eujp import pipeline
+import eujp.stream
 from eujp.landing import RawPayload
 from eujp.pipeline import load_countries
 from eujp.sources import SOURCES
@@ -148,14 +148,14 @@ class Shape(NamedTuple):
     cuts: list[int]  # bytes cut off the end of each payload (a payload cut off mid-row)
     files: bool  # payloads as files (a snapshot folder) or bytes (read back from the raw zone)
     limit: int  # EUJP_BATCH_ROWS
-    sizes: dict[str, int] | None = None  # the stream's block and buffer sizes (eujp.pipeline), made tiny
+    sizes: dict[str, int] | None = None  # the stream's block and buffer sizes (eujp.stream), made tiny
 
 
 def stream_sizes(sizes: dict[str, int] | None):
-    """eujp.pipeline's block and buffer sizes set to `sizes` (none: as they are), so that rows by the dozen
+    """eujp.stream's block and buffer sizes set to `sizes` (none: as they are), so that rows by the dozen
     take the paths that megabytes take: blocks read and scanned in many reads, a series scan in batches,
     payloads over the small-payload size, a quarantine read in pieces."""
-    return mock.patch.multiple(pipeline, **sizes) if sizes else nullcontext()
+    return mock.patch.multiple(eujp.stream, **sizes) if sizes else nullcontext()
 
 
 def payloads_of(shape: Shape, folder: Path) -> list[RawPayload]:
@@ -190,7 +190,7 @@ class SpillWatch:
 
 class Streamed(NamedTuple):
     """What `stream_all` gives."""
-    stream: pipeline.Stream
+    stream: eujp.stream.Stream
     spilled: set[str]  # the names seen under the spill folder while the stream ran (SpillWatch)
     valid: pl.DataFrame
     rejected: pl.DataFrame  # the chunks' rejected rows and the quarantined payloads' rows
@@ -202,7 +202,7 @@ def stream_all(payloads: list[RawPayload], country_codes: pl.DataFrame, limit: i
     """Every chunk of Comext's stream of `payloads` at `limit` (EUJP_BATCH_ROWS), spilling under `spill_dir`,
     which must be empty again at the end (nothing left behind)."""
     watch = SpillWatch(spill_dir)
-    stream = pipeline.source_stream(COMEXT, payloads, country_codes, step=watch, limit=limit, spill_dir=spill_dir)
+    stream = eujp.stream.source_stream(COMEXT, payloads, country_codes, step=watch, limit=limit, spill_dir=spill_dir)
     chunks = list(stream.chunks())
     assert list(spill_dir.iterdir()) == []  # nothing left behind
     quarantined = [q.frame() for q in stream.quarantined]  # read while a file-backed payload is there

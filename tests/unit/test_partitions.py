@@ -222,7 +222,7 @@ def test_raw_mode_partitions_are_the_landed_payloads_of_the_day(tmp_path, countr
 def test_a_day_of_several_landings_fans_out_to_the_single_process_replay(tmp_path, countries):
     """--from-raw in fan-out of a day on which two runs landed Comext: the second landing re-sent January with
     other figures. The partitions carry their landing's number; January's two partitions may share keys, so
-    they are prepared together, and the later landing supersedes the earlier (eujp.pipeline.LandingsStream), as
+    they are prepared together, and the later landing supersedes the earlier (eujp.stream.LandingsStream), as
     the single-process replay of the day does (they were taken for one landing before: conflicts, every
     January key rejected)."""
     from datetime import UTC, datetime

@@ -37,7 +37,7 @@ from support.comext_shapes import (
 )
 
 from eujp.errors import EujpError
-from eujp.pipeline import count_data_lines
+from eujp.stream import count_data_lines
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -102,7 +102,7 @@ def test_any_shape_of_several_landings_streams_to_the_landings_applied_in_order(
     memory (`transform_landings`, each landing one batch: a later landing's figure supersedes an earlier one)."""
     from dataclasses import replace
 
-    from eujp.pipeline import transform_landings
+    from eujp.stream import transform_landings
 
     shape, landings = shape
     total = sum(len(p) for p in shape.parts)

@@ -1,4 +1,4 @@
-"""Comext streamed through parse → transform → validate → load in bounded chunks (eujp.pipeline.Stream,
+"""Comext streamed through parse → transform → validate → load in bounded chunks (eujp.stream.Stream,
 EUJP_BATCH_ROWS), on a copy of a good warehouse (tests/support/pipeline_steps.py): the warehouse it leaves is
 the one-batch warehouse, table by table (fact rows, quarantine, revisions, run accounting), for a source of
 many monthly payloads and for ONE payload of many months (both indicators of a key far apart in it, as

@@ -1,4 +1,4 @@
-"""Streaming a big source through parse and transform (eujp.pipeline.parse_and_transform, in chunks of at most
+"""Streaming a big source through parse and transform (eujp.stream.parse_and_transform, in chunks of at most
 `limit` wire rows) gives exactly the whole-batch result; a bad payload among several is quarantined whole; the
 fast paths of the Comext parser and transform give exactly the slow paths' result. Through the load:
 test_streamed_load.py."""
@@ -19,8 +19,9 @@ from support.comext_shapes import stream_all
 
 from eujp.landing import RawPayload
 from eujp.parse.sdmx_csv import _NUMBER, parse_comext_csv
-from eujp.pipeline import count_data_lines, line_pieces, load_countries, parse_and_transform, parse_payloads
+from eujp.pipeline import load_countries
 from eujp.sources import SOURCES_BY_NAME
+from eujp.stream import count_data_lines, line_pieces, parse_and_transform, parse_payloads
 
 COMEXT = SOURCES_BY_NAME["comext_goods"]
 HEADER = "DATAFLOW,LAST UPDATE,freq,reporter,partner,product,flow,indicators,TIME_PERIOD,OBS_VALUE\r\n"
@@ -194,7 +195,7 @@ def test_payloads_that_share_months_are_one_group_and_a_later_landing_wins(count
     group, in one chunk, in payload order; in one landing the different figures conflict exactly as in one
     batch; as a later landing (transform_landings), its figures supersede the first ones exactly as in one
     batch."""
-    from eujp.pipeline import transform_landings
+    from eujp.stream import transform_landings
 
     first = month_payload("a", ["2025-01", "2025-02"])
     march = month_payload("b", ["2025-03"])
@@ -278,7 +279,7 @@ def test_small_payloads_of_a_spilled_group_are_spilled_together_in_payload_order
     order (a row repeated with the same figure in a later payload is the one rejected, as in one batch); the
     payload that fails is quarantined by name and none of its rows load: the one-batch result. The small ones are
     parsed side by side, on threads."""
-    from eujp import pipeline
+    import eujp.stream
 
     def small(i, stamp="01/08/26 11:00:00", extra=()):
         rows = [row(product=f"8483{i:04d}", flow=f, indicator=ind, period=m, value=f"{i}{k}")
@@ -293,14 +294,14 @@ def test_small_payloads_of_a_spilled_group_are_spilled_together_in_payload_order
     payloads += [long, cut, *(small(i) for i in range(6, 11))]
     payloads.append(small(11, extra=[row(product="84830003", flow="2", value="30", period="2024-02")]))
     spills: list[str] = []
-    real_spill = pipeline.Stream._spill
+    real_spill = eujp.stream.Stream._spill
 
     def noted(self, frame, spill, name, buckets):
         spills.append(name)
         return real_spill(self, frame, spill, name, buckets)
 
     threads: dict[str, str] = {}
-    real_parse = pipeline._parse_one
+    real_parse = eujp.stream._parse_one
 
     def parse_noted(source, payload):
         threads[payload.name] = threading.current_thread().name
@@ -308,13 +309,13 @@ def test_small_payloads_of_a_spilled_group_are_spilled_together_in_payload_order
 
     (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
     one = stream_all(payloads, countries, 1000, tmp_path / "one")
-    monkeypatch.setattr(pipeline.Stream, "_spill", noted)
-    monkeypatch.setattr(pipeline, "_parse_one", parse_noted)
+    monkeypatch.setattr(eujp.stream.Stream, "_spill", noted)
+    monkeypatch.setattr(eujp.stream, "_parse_one", parse_noted)
     chunked = stream_all(payloads, countries, 80, tmp_path / "chunked")
     assert chunked.stream.piece_lines == 20 and count_data_lines(long) > 20  # the long one is cut in pieces
     # the small ones parsed side by side, on the scan threads (the long one is read in pieces, not parsed whole)
     assert "long" not in threads and {threads[p.name] for p in payloads if p is not long} <= {
-        f"eujp-scan_{n}" for n in range(pipeline.SCAN_THREADS)}
+        f"eujp-scan_{n}" for n in range(eujp.stream.SCAN_THREADS)}
     assert [n for n in chunked.spilled if n.startswith("eujp-comext_goods-wire-")]  # spilled
     small_spills = [n for n in spills if not n.startswith("000006-")]
     assert len(small_spills) == 6 and len(spills) == 8  # 12 payloads of 8 rows, 2 a piece; the long one: 2
@@ -329,7 +330,7 @@ def test_the_only_payload_over_the_limit_in_no_series_order_is_spilled(countries
     """A source's only payload has no other payload to share a key with: its month column is never scanned
     for groups. Month by month (every series comes again in each month) its series are no runs of lines:
     it is spilled as it is parsed; the one-batch result."""
-    from eujp import pipeline
+    import eujp.stream
 
     wide = month_payload("wide", [f"2024-{m:02d}" for m in range(1, 7)], stamp="01/08/26 11:00:00",
                          extra=[row(period="2024-03", value="5")])
@@ -339,7 +340,7 @@ def test_the_only_payload_over_the_limit_in_no_series_order_is_spilled(countries
     def no_scan(self, payload):
         raise AssertionError(f"{payload.name} scanned")
 
-    monkeypatch.setattr(pipeline.Stream, "_scan", no_scan)
+    monkeypatch.setattr(eujp.stream.Stream, "_scan", no_scan)
     chunked = stream_all([wide], countries, 30, tmp_path / "chunked")
     assert [n for n in chunked.spilled if n.startswith("eujp-comext_goods-wire-")]
     assert len(chunked.stream.chunk_wire_rows) > 2 and max(chunked.stream.chunk_wire_rows) <= 30
@@ -365,7 +366,7 @@ def test_the_only_payload_sorted_by_series_is_streamed_without_a_spill(countries
     it is scanned once for that (and for its version), then streamed in chunks cut between runs, no spill
     folder ever made, every chunk within the limit; the one-batch result, a repeated row and a bad figure
     included (each in its series' run)."""
-    from eujp import pipeline
+    import eujp.stream
 
     rows = series_rows(six_months(), products=range(5))
     rows.insert(6, rows[5])  # a row sent twice
@@ -374,13 +375,13 @@ def test_the_only_payload_sorted_by_series_is_streamed_without_a_spill(countries
     (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
     one = stream_all([wide], countries, 1000, tmp_path / "one")
     scans = []
-    series_scan = pipeline.Stream._series_scan
+    series_scan = eujp.stream.Stream._series_scan
 
     def noted(self, p):
         scans.append(p.name)
         return series_scan(self, p)
 
-    monkeypatch.setattr(pipeline.Stream, "_series_scan", noted)
+    monkeypatch.setattr(eujp.stream.Stream, "_series_scan", noted)
     chunked = stream_all([wide], countries, 30, tmp_path / "chunked")
     assert scans == ["wide"]
     assert not [n for n in chunked.spilled if n.startswith("eujp-comext_goods-wire-")]  # nothing spilled
@@ -479,7 +480,7 @@ def test_payloads_of_one_series_in_months_apart_are_streamed_without_a_spill(cou
     slice), beside payloads that hold whole series, all sharing months: one group over the limit. No key in
     two payloads, so it is streamed by series, no spill folder ever made, every chunk within 0.8 of the
     limit, and gives the one-batch result; the same slices with one month in two of them are spilled."""
-    from eujp import pipeline
+    import eujp.stream
 
     months = six_months()
     whole, firsts, lasts = [], [], []
@@ -500,8 +501,8 @@ def test_payloads_of_one_series_in_months_apart_are_streamed_without_a_spill(cou
         (tmp_path / name).mkdir()
     one = stream_all(parts, countries, 1000, tmp_path / "one")
     apart = []
-    original = pipeline.Stream._apart
-    monkeypatch.setattr(pipeline.Stream, "_apart", lambda self, *a: apart.append(original(self, *a)) or apart[-1])
+    original = eujp.stream.Stream._apart
+    monkeypatch.setattr(eujp.stream.Stream, "_apart", lambda self, *a: apart.append(original(self, *a)) or apart[-1])
     chunked = stream_all(parts, countries, 200, tmp_path / "chunked")
     assert apart == [True]
     assert not [n for n in chunked.spilled if n.startswith("eujp-comext_goods-wire-")]  # nothing spilled
@@ -522,7 +523,7 @@ def test_a_lone_payload_by_series_cut_mid_row_fails_its_source(countries, tmp_pa
     """The source's only payload, in series order, cut off in its last row: the scan reads it, but the parse
     of its last piece fails, and with it the source (nothing to load beside it), with the payload's name."""
     from eujp.errors import ParseError
-    from eujp.pipeline import source_stream
+    from eujp.stream import source_stream
 
     body = (HEADER + "".join(f"ESTAT:DS-045409(1.0),01/08/26 11:00:00,{r}\r\n"
                              for r in series_rows(six_months(), products=range(5)))).encode()
@@ -538,7 +539,7 @@ def test_a_bad_stamp_in_a_lone_payload_by_series_is_reported_with_the_payload_an
     which names the payload and the line, as the one-batch parse does (the scan raised it with line 2, the
     rank of the bad stamp among the distinct ones, and no payload name)."""
     from eujp.errors import ParseError
-    from eujp.pipeline import source_stream
+    from eujp.stream import source_stream
 
     lines = [f"ESTAT:DS-045409(1.0),01/08/26 11:00:00,{r}\r\n" for r in series_rows(six_months(), products=range(5))]
     lines[38] = lines[38].replace("01/08/26 11:00:00", "01/08/26 11")
@@ -598,9 +599,9 @@ def test_line_pieces_read_in_small_blocks_gives_the_pieces_of_the_reference(monk
                                                                              max_lines, file_backed):
     """Blocks smaller than a line, quoted fields holding line ends (and a piece that cannot be cut before
     them): the pieces of the plain quadratic algorithm line_pieces had (below), for in-memory and file payloads."""
-    import eujp.pipeline
+    import eujp.stream
 
-    monkeypatch.setattr(eujp.pipeline, "SCAN_BLOCK", block)
+    monkeypatch.setattr(eujp.stream, "SCAN_BLOCK", block)
     lines = [f"ESTAT:DS-045409(1.0),14/08/26 11:00:00,{row(value=str(i))}\r\n" for i in range(9)]
     lines[2] = 'ESTAT:DS-045409(1.0),"14/08/26\n11:00\n:00",' + row() + "\r\n"
     lines[6] = 'ESTAT:DS-045409(1.0),"a ""quoted"" stamp\r\nover two lines",' + row() + "\n"
@@ -619,10 +620,10 @@ def test_line_pieces_of_random_lines_and_quotes_are_the_reference_pieces(monkeyp
     pieces of the reference, whatever the block where a piece or a quoted field ends."""
     import random
 
-    import eujp.pipeline
+    import eujp.stream
 
     rng = random.Random(seed)
-    monkeypatch.setattr(eujp.pipeline, "SCAN_BLOCK", rng.choice([1, 5, 17, 64, 301]))
+    monkeypatch.setattr(eujp.stream, "SCAN_BLOCK", rng.choice([1, 5, 17, 64, 301]))
     lines = []
     for i in range(rng.randint(0, 60)):
         text = "x" * rng.randint(0, 40)
@@ -666,8 +667,8 @@ def test_a_wire_group_version_that_is_not_the_parsers_fails_the_stream_clearly(c
     from dataclasses import replace
 
     from eujp.errors import EujpError
-    from eujp.pipeline import source_stream
     from eujp.sources.base import WireGroups
+    from eujp.stream import source_stream
 
     wrong = replace(COMEXT, wire_groups=WireGroups("TIME_PERIOD", "LAST UPDATE", lambda stamps: "2000-01-01"))
     payloads = [month_payload(f"m{m}", [f"2025-0{m}"]) for m in (1, 2, 3)]
@@ -685,7 +686,7 @@ def test_a_payload_within_the_limit_is_parsed_as_it_is_and_only_a_longer_one_is_
     chunk (at most `limit` data lines) is parsed as it is; only a spilled one goes through `line_pieces`, in
     pieces of a quarter of `limit` (`Stream.piece_lines`: a piece only sets the spill's peak). Same rows
     either way."""
-    from eujp import pipeline
+    import eujp.stream
 
     payloads = [month_payload(f"m{m:02d}", [f"2025-{m:02d}"], stamp=f"{m:02d}/08/26 11:00:00") for m in (1, 2)]
     payloads.append(month_payload("long", ["2025-03", "2025-04", "2025-05"], stamp="03/08/26 11:00:00"))
@@ -697,7 +698,7 @@ def test_a_payload_within_the_limit_is_parsed_as_it_is_and_only_a_longer_one_is_
     lines = [count_data_lines(p) for p in payloads]
     assert lines == [12, 12, 36]
     cut = []
-    real = pipeline.line_pieces
+    real = eujp.stream.line_pieces
 
     def watched(payload, max_lines):
         cut.append(payload.name)
@@ -706,7 +707,7 @@ def test_a_payload_within_the_limit_is_parsed_as_it_is_and_only_a_longer_one_is_
         return iter(pieces)
 
     sizes = []
-    monkeypatch.setattr(pipeline, "line_pieces", watched)
+    monkeypatch.setattr(eujp.stream, "line_pieces", watched)
     (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
     chunked = stream_all(payloads, countries, 20, tmp_path / "chunked")
     assert [name.removesuffix(".csv") for name in cut] == ["long"]
@@ -720,9 +721,9 @@ def test_a_payload_within_the_limit_is_parsed_as_it_is_and_only_a_longer_one_is_
 
 @pytest.mark.parametrize("block", [1, 2, 1 << 20])
 def test_count_data_lines_in_memory_and_in_a_file_agree(tmp_path, monkeypatch, block):
-    import eujp.pipeline
+    import eujp.stream
 
-    monkeypatch.setattr(eujp.pipeline, "SCAN_BLOCK", block)
+    monkeypatch.setattr(eujp.stream, "SCAN_BLOCK", block)
     for data in (b"", b"h\n", b"h", b"h\na", b"h\na\n", b"h\r\na\r\nb\r\n", b"h\na\nb"):
         (tmp_path / "p.csv").write_bytes(data)
         in_memory = RawPayload(source="comext_goods", name="p.csv", data=data, url="memory:p.csv")
@@ -810,16 +811,16 @@ def test_a_quarantine_in_pieces_has_the_rows_of_the_whole_quarantine(parts, inva
     """quarantine_frames (a big bad payload read in blocks cut after a line end, in frames of at most
     `max_lines` rows) gives exactly quarantine_payload's rows (the payload read whole): line numbers, texts
     (Python's splitlines, any line end), invalid UTF-8 replaced alike, one row for a payload of one line."""
-    from eujp import pipeline
+    import eujp.stream
     from eujp.errors import ParseError
 
     data = "".join(parts).encode() + (b"\xe2\x82\n\xff" if invalid else b"")
     bad = RawPayload("comext_goods", "bad.csv", data, "x")
-    whole = pipeline.quarantine_payload(bad, ParseError("bad"))
+    whole = eujp.stream.quarantine_payload(bad, ParseError("bad"))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "QUARANTINE_WHOLE_BYTES", 0)
-        patch.setattr(pipeline, "READ_BLOCK", block)
-        frames = list(pipeline.quarantine_frames(bad, ParseError("bad"), max_lines))
+        patch.setattr(eujp.stream, "QUARANTINE_WHOLE_BYTES", 0)
+        patch.setattr(eujp.stream, "READ_BLOCK", block)
+        frames = list(eujp.stream.quarantine_frames(bad, ParseError("bad"), max_lines))
     assert all(0 < f.height <= max_lines for f in frames)
     assert pl.concat(frames).equals(whole)
 
@@ -831,15 +832,16 @@ def test_a_big_bad_payload_is_quarantined_in_pieces_spilled_beside_the_chunks(co
     peak is below the payload's size, where the whole quarantine held every line of it as a string."""
     import tracemalloc
 
-    from eujp import pipeline, validate
+    import eujp.stream
+    from eujp import validate
     from eujp.pipeline import SourceBatch, prepare_source, rejected_frames, release_chunks, utcnow
 
     lines = [f"ESTAT:DS-045409(1.0),14/08/26 11:00:00,{row(product=f'{i:08d}')}" for i in range(200_000)]
     cut = (HEADER + "\r\n".join(lines))[:-20]  # the last row cut short: the payload fails its parse
     (tmp_path / "bad.csv").write_text(cut)
     bad = RawPayload.from_file("comext_goods", tmp_path / "bad.csv")
-    monkeypatch.setattr(pipeline, "QUARANTINE_WHOLE_BYTES", 1 << 20)
-    monkeypatch.setattr(pipeline, "READ_BLOCK", 1 << 20)
+    monkeypatch.setattr(eujp.stream, "QUARANTINE_WHOLE_BYTES", 1 << 20)
+    monkeypatch.setattr(eujp.stream, "READ_BLOCK", 1 << 20)
     validate._runtime()  # Great Expectations imported before tracing
     tracemalloc.start()
     try:
@@ -885,7 +887,7 @@ def test_landings_of_a_streamed_source_are_folded_out_of_core_as_in_memory(count
     rows folded by DuckDB from files, the latest landing's row of every key kept) gives what folding them in
     memory gives (transform_landings, transforms.common.supersede): valid rows, rejected rows, conflicts that
     stay, accounting and version; its files are gone afterwards."""
-    from eujp.pipeline import LandingsStream, source_stream, transform_landings
+    from eujp.stream import LandingsStream, source_stream, transform_landings
 
     landed = _landings()
     expected, expected_version = transform_landings(COMEXT, landed, countries)
