@@ -24,6 +24,24 @@ class ParsedPayload:
     meta: dict = field(default_factory=dict)
 
 
+def decode_text_payload(data: bytes, source: str, expected: str) -> str:
+    """A text payload as UTF-8 text (a byte-order mark dropped). ParseError naming `source` for an empty payload,
+    bytes that are not UTF-8, NUL characters (binary or UTF-16) and an HTML/XML page (an error page) where
+    `expected` (e.g. "CSV") was due."""
+    if not data or not data.strip():
+        raise ParseError(f"{source}: empty payload")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"{source}: not valid UTF-8 ({exc})") from exc
+    if "\x00" in text:
+        raise ParseError(f"{source}: payload contains NUL characters (binary or UTF-16), not a UTF-8 CSV")
+    head = text.lstrip()[:80]
+    if head.startswith("<"):
+        raise ParseError(f"{source}: payload is HTML/XML (an error page?), not {expected}: {head!r}")
+    return text
+
+
 def read_text_csv(text: str, source: str) -> pl.DataFrame:
     """A text CSV read as strings (nothing inferred), header names stripped of surrounding blanks.
     Unreadable CSV or a name that occurs twice in the header: ParseError naming the source."""

@@ -16,7 +16,7 @@ Decisions:
 from __future__ import annotations
 
 from eujp.errors import ParseError
-from eujp.parse import ParsedPayload, check_columns, read_text_csv
+from eujp.parse import ParsedPayload, check_columns, decode_text_payload, read_text_csv
 
 SOURCE = "security events CSV"
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -25,17 +25,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 
 
 def parse_events_csv(data: bytes) -> ParsedPayload:
-    if not data or not data.strip():
-        raise ParseError(f"{SOURCE}: empty payload")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"{SOURCE}: not valid UTF-8 ({exc})") from exc
-    if "\x00" in text:
-        raise ParseError(f"{SOURCE}: payload contains NUL characters (binary or UTF-16), not a UTF-8 CSV")
-    if text.lstrip().startswith("<"):
-        raise ParseError(f"{SOURCE}: payload is HTML/XML, not CSV: {text.lstrip()[:80]!r}")
-    frame = read_text_csv(text, SOURCE)
+    frame = read_text_csv(decode_text_payload(data, SOURCE, "CSV"), SOURCE)
     columns = frame.columns
     if not any(c in columns for c in REQUIRED_COLUMNS):
         raise ParseError(f"{SOURCE}: header has none of the expected columns; header: {columns[:10]!r}")

@@ -27,7 +27,7 @@ from __future__ import annotations
 import polars as pl
 
 from eujp.errors import ParseError
-from eujp.parse import ParsedPayload, check_columns, read_text_csv
+from eujp.parse import ParsedPayload, check_columns, decode_text_payload, read_text_csv
 
 SOURCE = "OECD export restrictions SDMX-CSV"
 
@@ -77,17 +77,7 @@ def repair_mojibake(expr: pl.Expr) -> pl.Expr:
 
 
 def parse_oecd_csv(data: bytes) -> ParsedPayload:
-    if not data or not data.strip():
-        raise ParseError(f"{SOURCE}: empty payload")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"{SOURCE}: not valid UTF-8 ({exc})") from exc
-    if "\x00" in text:
-        raise ParseError(f"{SOURCE}: payload contains NUL characters (binary or UTF-16), not a UTF-8 CSV")
-    head = text.lstrip()[:200]
-    if head.startswith("<"):
-        raise ParseError(f"{SOURCE}: payload is HTML/XML (an error page?), not SDMX-CSV: {head[:80]!r}")
+    text = decode_text_payload(data, SOURCE, "SDMX-CSV")
     frame = read_text_csv(text, SOURCE)
     columns = frame.columns
     if not any(c in columns for c in CODE_COLUMNS):
