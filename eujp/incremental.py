@@ -5,7 +5,7 @@ how far back the next live request starts (the watermark).
   content checksum is unchanged, or that answers 304 to a conditional request built from them, is
   "unchanged": one small request and zero load work.
 - `request_url` is the URL those validators belong to, `requested_at` when the last successful
-  extraction started (the next `updatedAfter`).
+  extraction started (the next `updatedAfter`), `request_scope` what it asked for (its settings).
 - `newest_period` is the newest period the warehouse holds for the source (never moves backwards).
 - `watermark` is where the next live request starts: `newest_period` minus the source's revision window,
   because Eurostat and Comext revise recent periods. Periods from the watermark on are fetched again and
@@ -39,6 +39,10 @@ class SourceState:
     # When the last successful extraction (loaded or confirmed unchanged) started: what the service changed
     # after it is what the next run asks for (SDMX `updatedAfter`, a dataflow's UPDATE_DATA annotation).
     requested_at: datetime | None = None
+    # What the last successful live extraction asked for, by the settings that choose it (JSON: the source's
+    # `request_scope`): a run whose settings ask for more (a partner added, an earlier start) fetches the
+    # history of what was added, not only what changed after `requested_at` (eujp.live.scope_widening).
+    request_scope: str | None = None
 
 
 def newest_period(column: str | None, frame: pl.DataFrame | None) -> str | None:

@@ -17,6 +17,7 @@ conditional GET, the Eurostat statistics API request used by both Eurostat JSON-
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -63,6 +64,53 @@ def env_list(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]
     return tuple(x.strip() for x in raw.replace("+", ",").split(",") if x.strip())
 
 
+# --- what a request asks for -------------------------------------------------------------------------------
+
+ALL_CODES = "*"  # in a request scope: every code of a list (an empty list setting asks for all)
+
+
+def scope_widening(previous: Mapping | None, current: Mapping | None) -> dict:
+    """What `current` (a source's request_scope under this run's settings) asks for beyond `previous` (the last
+    successful extraction's): {list: the codes added, or ALL_CODES when it now asks for every code and did not},
+    and "start": the new first period, when it moved earlier. Empty when it asks for no more (the same, or
+    less: what is no longer asked for stays in the warehouse), or when either scope is unknown; a list the
+    previous scope did not record counts as unchanged."""
+    if not previous or not current:
+        return {}
+    widened: dict = {}
+    for name, codes in current.items():
+        before = previous.get(name)
+        if before is None:
+            continue
+        if name == "start":
+            if codes and codes < before:  # periods as text: YYYY-MM (or YYYY) sort as they run
+                widened[name] = codes
+        elif ALL_CODES not in before:
+            if ALL_CODES in codes:
+                widened[name] = ALL_CODES
+            elif added := sorted(set(codes) - set(before)):
+                widened[name] = added
+    return widened
+
+
+def recorded_scope(state: SourceState | None) -> dict | None:
+    """The request_scope a source's state recorded (None: none recorded, or not readable as one)."""
+    if state is None or not state.request_scope:
+        return None
+    try:
+        scope = json.loads(state.request_scope)
+    except ValueError:
+        return None
+    return scope if isinstance(scope, dict) else None
+
+
+def describe_widening(widened: Mapping) -> str:
+    """`scope_widening`'s result for a log line, e.g. 'partners + CN,KR; first period 1999-01'."""
+    return "; ".join(f"first period {codes}" if name == "start" else
+                     f"{name} + {'every code' if codes == ALL_CODES else ','.join(codes)}"
+                     for name, codes in widened.items())
+
+
 # --- request plans -------------------------------------------------------------------------------------
 
 @dataclass
@@ -77,6 +125,12 @@ class LiveContext:
     force: bool
     env: Mapping[str, str]
     spool: PayloadSpool  # where the answers are written as they arrive
+    scope: dict | None = None  # the source's request_scope under `env` (None: the source declares none)
+
+    @property
+    def previous_scope(self) -> dict | None:
+        """The request_scope of the last successful extraction (None: forced, the first one, or not recorded)."""
+        return None if self.force else recorded_scope(self.state)
 
     @property
     def validators(self) -> dict[str, str | None]:
@@ -200,6 +254,10 @@ class EurostatDataset:
             params.append(("sinceTimePeriod", since))
         return f"{base}/api/dissemination/statistics/1.0/data/{self.dataset}", params
 
+    def scope(self, env: Mapping[str, str]) -> dict:
+        """What the request asks for (Source.request_scope): its geo codes (the other filters are fixed)."""
+        return {"geo": sorted(env_list(env, self.geo_env, self.geo_default)) or [ALL_CODES]}
+
     def fetch(self, ctx: LiveContext) -> list[RawPayload]:
         """The request plan of a Eurostat JSON-stat source: one conditional GET from the watermark on (two on a
         day with something new after the watermark moved: LiveContext.windowed_get)."""
@@ -229,6 +287,13 @@ def fetch_live(
     force = bool(getattr(settings, "force", False))
     if state is None and not force:
         state = read_state(settings.warehouse_path, name)
+    scope = source.request_scope(env) if source.request_scope is not None else None
+    widened = {} if force else scope_widening(recorded_scope(state), scope)
+    if widened:  # the settings ask for more than the last successful extraction did
+        log.info("%s: the request asks for more than the last successful extraction (%s): %s", name,
+                 describe_widening(widened), "the plan fetches the history of what was added"
+                 if source.backfills_scope else "extracted in full, as with --force")
+        force = force or not source.backfills_scope
     extra = {"sleep": sleep} if sleep is not None else {}
     try:  # a response over the source's payload cap is refused while it is read, before anything is landed
         cap, setting = max_payload_bytes(name, env)
@@ -240,7 +305,7 @@ def fetch_live(
     spool = PayloadSpool(settings.spill_dir, f"eujp-{name}-payloads-")
     with HttpClient(name, policy, rng=rng, **extra) as client:
         ctx = LiveContext(source=name, client=client, base=source.endpoint.base_url(env), state=state,
-                          run_date=settings.run_date, force=force, env=env, spool=spool)
+                          run_date=settings.run_date, force=force, env=env, spool=spool, scope=scope)
         payloads = source.fetch(ctx)
         log.info("%s: %d request(s), %d payload(s)%s", name, len(client.attempts), len(payloads),
                  "" if payloads else " (nothing new)")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import logging
+import os
 import shutil
 import traceback
 from collections.abc import Iterator
@@ -103,6 +105,7 @@ class SourceBatch:
     etag: str | None = None  # HTTP validators of a single-payload source, kept for the next conditional request
     last_modified: str | None = None
     request_url: str | None = None  # the URL those validators belong to
+    request_scope: str | None = None  # what a live extraction asked for (Source.request_scope, JSON)
     labels: pl.DataFrame | None = None  # rows of the source's label feed (eujp.sources.base.LabelFeed), if any
     coverage: pl.DataFrame | None = None  # rows of the source's coverage statement (eujp.sources.base.CoverageFeed)
     note: str | None = None  # why a batch is unchanged
@@ -218,6 +221,9 @@ def skip_unchanged(batch: SourceBatch, payloads: list[RawPayload], settings: Set
     content checksum equals that of the source's last successful load. Never in raw mode (a rebuild) nor
     with settings.force (e.g. after a code change that needs a reload)."""
     data = [p for p in payloads if p.kind == "data"]
+    source = get_source(batch.source)
+    if settings.source_mode == "live" and source.request_scope is not None:  # what this extraction asked for
+        batch.request_scope = json.dumps(source.request_scope(os.environ), sort_keys=True)
     if len(data) == 1:
         batch.etag = data[0].headers.get("etag")
         batch.last_modified = data[0].headers.get("last-modified")
@@ -556,10 +562,11 @@ def update_source_state(conn: duckdb.DuckDBPyConnection, batch: SourceBatch, now
         state = replace(state, last_success_at=now, last_attempt_at=now, last_status="success",
                         etag=batch.etag, last_modified=batch.last_modified, input_checksum=batch.input_checksum,
                         newest_period=newest, watermark=source.next_watermark(newest),
-                        request_url=batch.request_url, requested_at=batch.started_at)
+                        request_url=batch.request_url, requested_at=batch.started_at,
+                        request_scope=batch.request_scope or state.request_scope)
     elif batch.status == "unchanged":
         state = replace(state, last_success_at=now, last_attempt_at=now, last_status="unchanged",
-                        requested_at=batch.started_at)
+                        requested_at=batch.started_at, request_scope=batch.request_scope or state.request_scope)
     else:
         state = replace(state, last_attempt_at=now, last_status="failed")
     write_source_state(conn, state)

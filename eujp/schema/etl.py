@@ -61,7 +61,7 @@ ETL_SOURCE_STATE = Table(
     columns={
         "source": S, "last_success_at": TS, "last_attempt_at": TS, "last_status": S, "etag": S,
         "last_modified": S, "input_checksum": S, "newest_period": S, "watermark": S, "request_url": S,
-        "requested_at": TS,
+        "requested_at": TS, "request_scope": S,
     },
     natural_key=("source",),
     column_docs={
@@ -78,6 +78,9 @@ ETL_SOURCE_STATE = Table(
         "conditional request there while that URL covers the periods it needs.",
         "requested_at": "When the last successful extraction (loaded or confirmed unchanged) started: the next "
         "run asks for what changed after it (Comext: updatedAfter and the dataflow's UPDATE_DATA).",
+        "request_scope": "What the last successful live extraction asked for, by the settings that choose it (JSON, "
+        "e.g. Comext's reporters, partners, products, flows and first month): a run whose settings ask for more "
+        "fetches the history of what was added.",
     },
     is_fact=False,
 )

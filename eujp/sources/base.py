@@ -8,7 +8,7 @@ up to date (replace scope, period column, watermark, streaming key, cadence). Th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -93,6 +93,13 @@ class Source:
     # the request plan. None: the source has no live service.
     endpoint: Endpoint | None = None
     fetch: LivePlan | None = None
+    # What the live request asks for, by the settings that choose it (its lists of codes, '*' = all, and a
+    # first period `start`), JSON-ready: recorded with each successful extraction (etl_source_state), so that a
+    # run whose settings ask for more fetches the history of what they add (eujp.live.scope_widening). With
+    # `backfills_scope`, the request plan fetches that history itself (LiveContext.previous_scope); else a
+    # widened scope makes the run's extraction full, as --force does. None: the request has no settings.
+    request_scope: Callable[[Mapping[str, str]], dict] | None = None
+    backfills_scope: bool = False
     # Incremental loading (eujp.incremental): the fact column holding each row's period (newest_period), and
     # where the next live request starts given the newest period loaded (None: always a full extract).
     period_column: str | None = None

@@ -15,6 +15,12 @@ Live, on the Comext dissemination API (not the main api/dissemination/sdmx path;
    EXTRACTION_TOO_BIG is split (periods first, then chapters, then halves of the product list).
 3. `fetch_comext(ctx)`: the source's live plan: both, every slice in turn ([] when no slice has data).
 
+Settings that ask for more than the last successful extraction did (`comext_scope`, recorded in
+etl_source_state.request_scope): a partner, reporter, flow or CN8 code added to its list, or an earlier
+EUJP_COMEXT_START, is backfilled: the slices of what was added are planned from the first month and fetched
+whole, beside the incremental request of what was asked before (`comext_backfill`). Added indicators or
+frequencies, every code of a list that named some, or two such changes at once make the extraction full.
+
 Coverage: a plan made from the whole codelist (EUJP_COMEXT_PRODUCTS empty, monthly, VALUE_IN_EUROS asked)
 asks for every CN8 product of every month from its start to its end, and an extraction either fetches every
 slice or fails. A successful one that lands data lands beside it a coverage payload (`COVERAGE`, kind
@@ -39,7 +45,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import polars as pl
@@ -49,7 +55,7 @@ from eujp.errors import ExtractError, ParseError
 from eujp.http import EXPECT_CSV, Expect
 from eujp.incremental import month_add
 from eujp.landing import RawPayload
-from eujp.live import Endpoint, LiveContext, env_list
+from eujp.live import ALL_CODES, Endpoint, LiveContext, describe_widening, env_list, scope_widening
 from eujp.parse.sdmx_csv import comext_version, parse_comext_csv
 from eujp.schema import Table
 from eujp.schema.core import TS, D, S
@@ -131,13 +137,76 @@ def comext_int(env: Mapping[str, str], name: str) -> int:
     return value
 
 
+# The settings whose codes make up the request's key, by their name in the request scope (`comext_scope`).
+_SCOPE_LISTS = {"freq": "EUJP_COMEXT_FREQ", "reporters": "EUJP_COMEXT_REPORTERS",
+                "partners": "EUJP_COMEXT_PARTNERS", "products": "EUJP_COMEXT_PRODUCTS",
+                "flows": "EUJP_COMEXT_FLOWS", "indicators": "EUJP_COMEXT_INDICATORS"}
+# The lists whose added codes a backfill fetches alone: each is part of every fact row's key, so the rows of
+# the codes added are keys of their own. An indicator or a frequency added is fetched with the whole history
+# instead: a fact row joins both indicators of its key, and a backfill of one would reject the other's rows.
+_BACKFILLED = ("reporters", "partners", "products", "flows")
+
+
+def comext_start(env: Mapping[str, str]) -> str:
+    """EUJP_COMEXT_START as a month (a year counts as its January)."""
+    start = comext_setting(env, "EUJP_COMEXT_START") or COMEXT_DEFAULTS["EUJP_COMEXT_START"]
+    return f"{start}-01" if len(start) == 4 else start
+
+
+def comext_scope(env: Mapping[str, str]) -> dict:
+    """What the live request asks for (Source.request_scope): each list of codes of its key, sorted ('*' for an
+    empty setting: every code), and its first month."""
+    scope: dict = {name: sorted(env_list(env, setting, COMEXT_DEFAULTS[setting])) or [ALL_CODES]
+                   for name, setting in _SCOPE_LISTS.items()}
+    scope["start"] = comext_start(env)
+    return scope
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """How the history that a widened request scope adds is fetched (`comext_backfill`): the codes `added` to one
+    list of the key (`setting`; for products, None: the codes not asked for before) over every month from the
+    first; or the months from the new first month up to the previous one (`before`); or, when neither describes
+    it, the whole history again (`full`: why)."""
+
+    setting: str | None = None
+    added: tuple[str, ...] | None = None
+    before: str | None = None
+    full: str | None = None
+
+
+def comext_backfill(previous: Mapping | None, current: Mapping | None) -> Backfill | None:
+    """What this run must fetch beyond its incremental request, given the request scope of the last successful
+    extraction (`previous`) and this run's (`current`); None when the settings ask for no more than it did."""
+    widened = scope_widening(previous, current)
+    if not widened:
+        return None
+    why = describe_widening(widened)
+    lists = [name for name in widened if name != "start"]
+    if len(lists) > 1 or (lists and "start" in widened):
+        return Backfill(full=f"{why}: more than one part of the request widened")
+    if not lists:
+        return Backfill(before=previous["start"])
+    name, codes = lists[0], widened[lists[0]]
+    if name not in _BACKFILLED:
+        return Backfill(full=f"{why}: a fact row joins both indicators of its key, so {name} added are fetched "
+                        "with the whole history")
+    if codes == ALL_CODES:
+        if name != "products":
+            return Backfill(full=f"{why}: every {name[:-1]} is asked for now, which no list of codes describes")
+        return Backfill(setting=_SCOPE_LISTS[name])  # the codelist's codes not asked for before
+    return Backfill(setting=_SCOPE_LISTS[name], added=tuple(codes))
+
+
 @dataclass(frozen=True)
 class ComextSlice:
-    """One Comext request: a month range and the products it asks for (empty = all)."""
+    """One Comext request: a month range and the products it asks for (empty = all); `key`: settings of the
+    request's key that this slice asks for instead of the run's (a backfill of the partners added, say)."""
 
     start: str  # YYYY-MM
     end: str  # YYYY-MM
     products: tuple[str, ...]
+    key: tuple[tuple[str, str], ...] = ()  # (setting, its value) pairs, e.g. (("EUJP_COMEXT_PARTNERS", "CN"),)
 
     def months(self) -> list[str]:
         months, m = [], self.start
@@ -152,24 +221,23 @@ class ComextSlice:
         months = self.months()
         if len(months) > 1:
             mid = len(months) // 2
-            return [ComextSlice(self.start, months[mid - 1], self.products),
-                    ComextSlice(months[mid], self.end, self.products)]
+            return [replace(self, end=months[mid - 1]), replace(self, start=months[mid])]
         chapters: dict[str, list[str]] = {}
         for p in self.products:
             chapters.setdefault(p[:2], []).append(p)
         if len(chapters) > 1:
-            return [ComextSlice(self.start, self.end, tuple(ps)) for _, ps in sorted(chapters.items())]
+            return [replace(self, products=tuple(ps)) for _, ps in sorted(chapters.items())]
         if len(self.products) > 1:
             mid = len(self.products) // 2
-            return [ComextSlice(self.start, self.end, self.products[:mid]),
-                    ComextSlice(self.start, self.end, self.products[mid:])]
+            return [replace(self, products=self.products[:mid]), replace(self, products=self.products[mid:])]
         return []
 
     def describe(self) -> str:
         products = "+".join(self.products) if len(self.products) <= 4 else (
             f"{len(self.products)} products in chapter(s) {'+'.join(sorted({p[:2] for p in self.products}))}"
             f" ({self.products[0]}..{self.products[-1]})")
-        return f"{self.start}..{self.end} {products or 'all products'}"
+        key = "".join(f", {name.removeprefix('EUJP_COMEXT_').lower()} {value}" for name, value in self.key)
+        return f"{self.start}..{self.end} {products or 'all products'}{key}"
 
 
 def comext_key(env: Mapping[str, str], products: tuple[str, ...]) -> str:
@@ -183,6 +251,7 @@ def comext_key(env: Mapping[str, str], products: tuple[str, ...]) -> str:
 
 def comext_request(base: str, env: Mapping[str, str], piece: ComextSlice,
                    updated_after: str | None = None) -> tuple[str, list[tuple[str, str]]]:
+    env = {**env, **dict(piece.key)} if piece.key else env
     url = f"{base}{_SDMX_STRUCTURE}/data/{COMEXT_DATAFLOW}/{comext_key(env, piece.products)}"
     params = [("startPeriod", piece.start), ("endPeriod", piece.end), ("format", "SDMX-CSV"),
               ("compressed", "false")]
@@ -316,13 +385,16 @@ def coverage_statement(env: Mapping[str, str], start: str, end: str, codelist: s
 
 
 def parse_coverage(data: bytes) -> pl.DataFrame:
-    """A coverage payload (`coverage_statement` as JSON) -> rows of etl_comext_coverage (its columns but run_id
-    and loaded_at): every reporter x partner x flow x month from start to end."""
+    """A coverage payload (`coverage_statement` as JSON, or a list of them: `comext_coverage`) -> rows of
+    etl_comext_coverage (its columns but run_id and loaded_at): every reporter x partner x flow x month from
+    start to end of each statement."""
     try:
-        stated = json.loads(data)
-        months = ComextSlice(stated["start"], stated["end"], ()).months()
-        rows = [(r, p, f, f"{m}-01", stated["codelist"]) for r in stated["reporters"] for p in stated["partners"]
-                for f in stated["flows"] for m in months]
+        statements = json.loads(data)
+        rows = []
+        for stated in statements if isinstance(statements, list) else [statements]:
+            months = ComextSlice(stated["start"], stated["end"], ()).months()
+            rows += [(r, p, f, f"{m}-01", stated["codelist"]) for r in stated["reporters"]
+                     for p in stated["partners"] for f in stated["flows"] for m in months]
     except (ValueError, KeyError, TypeError) as exc:
         raise ParseError(f"not a Comext coverage statement: {exc}") from None
     return pl.DataFrame(rows, schema={"reporter": S, "partner": S, "flow": S, "period": S, "codelist": S},
@@ -343,10 +415,14 @@ class ComextPlan:
     coverage: RawPayload | None = None
     note: str = ""
     products: tuple[str, ...] = field(default=(), repr=False)
+    # the history a widened request scope adds (`comext_backfill`): fetched whole, without `updatedAfter`
+    backfill: list[ComextSlice] = field(default_factory=list)
 
 
-def comext_period_range(ctx: LiveContext) -> tuple[str, str]:
-    start = ctx.watermark or comext_setting(ctx.env, "EUJP_COMEXT_START") or COMEXT_DEFAULTS["EUJP_COMEXT_START"]
+def comext_period_range(ctx: LiveContext, *, full: bool = False) -> tuple[str, str]:
+    """(first, last month) of the run's request: from the watermark (`full`, or none: EUJP_COMEXT_START) to
+    the run month."""
+    start = (None if full else ctx.watermark) or comext_start(ctx.env)
     end = f"{ctx.run_date.year:04d}-{ctx.run_date.month:02d}"
     if len(start) == 4:
         start += "-01"
@@ -380,15 +456,29 @@ def plan_slices(products: tuple[str, ...], start: str, end: str, *, months_per_s
 
 def plan_comext(ctx: LiveContext) -> ComextPlan:
     """The slices of this run's extraction (see the module's docstring). Costs one request (the dataflow)
-    when nothing changed since the last successful extraction; else the dataflow and the codelist."""
-    updated_after = ctx.updated_after
+    when nothing changed since the last successful extraction; else the dataflow and the codelist.
+
+    When the settings ask for more than the last successful extraction did (`comext_backfill`: a partner,
+    reporter, flow or product added, an earlier EUJP_COMEXT_START), the history of what they add is planned
+    as well (`ComextPlan.backfill`, fetched whole from its first month), beside the incremental request of
+    what was asked before; a widening that no such part describes (an indicator added, or two lists at once)
+    makes the whole extraction full, as the first one was."""
+    backfill = comext_backfill(ctx.previous_scope, ctx.scope)
+    full = backfill is not None and backfill.full is not None
+    if full:
+        log.info("%s: the whole history is fetched again: %s", ctx.source, backfill.full)
+        backfill = None
+    updated_after = None if full else ctx.updated_after
+    unchanged = ""  # why the incremental request has nothing to fetch (the dataflow did not change)
     if updated_after is not None:
         response = ctx.client.get(dataflow_url(ctx.base), expect=EXPECT_XML, pass_statuses=(404,))
         changed = parse_update_data(response.content) if response.status == 200 else None
         since = ctx.state.requested_at.replace(tzinfo=ctx.state.requested_at.tzinfo or UTC)
         if changed is not None and changed <= since:
-            return ComextPlan([], updated_after, note=f"the dataflow's data last changed {changed.isoformat()}, "
-                              f"before the last successful extraction ({since.isoformat()})")
+            unchanged = (f"the dataflow's data last changed {changed.isoformat()}, before the last successful "
+                         f"extraction ({since.isoformat()})")
+            if backfill is None:
+                return ComextPlan([], updated_after, note=unchanged)
     response = ctx.client.get(codelist_url(ctx.base, ctx.env), expect=EXPECT_XML)
     codelist = ctx.payload(f"codelist {comext_setting(ctx.env, 'EUJP_COMEXT_CODELIST')} of {COMEXT_DATAFLOW}",
                            response, kind=LABELS.kind)
@@ -401,20 +491,63 @@ def plan_comext(ctx: LiveContext) -> ComextPlan:
     products = listed or known
     if not products:
         raise ExtractError(f"{ctx.source}: the codelist at {response.url} lists no CN8 code")
-    start, end = comext_period_range(ctx)
-    slices = plan_slices(products, start, end,
-                         months_per_slice=comext_int(ctx.env, "EUJP_COMEXT_SLICE_MONTHS"),
-                         products_per_request=comext_int(ctx.env, "EUJP_COMEXT_MAX_PRODUCTS_PER_REQUEST"))
-    coverage = None
-    stated = None if listed else coverage_statement(ctx.env, start, end, codes.get_column("codelist")[0])
-    if stated is not None:  # the whole request the slices amount to: every product, start..end
-        url, params = comext_request(ctx.base, ctx.env, ComextSlice(start, end, ()))
-        query = "&".join(f"{k}={v}" for k, v in params)
-        coverage = RawPayload(ctx.source, f"coverage of {COMEXT_DATAFLOW}: every CN8 product of "
-                              f"{stated['codelist']}, {start}..{end}",
-                              json.dumps(stated, indent=1, sort_keys=True).encode(), f"{url}?{query}",
-                              kind=COVERAGE_KIND)
-    return ComextPlan(slices, updated_after, codelist, coverage, products=products)
+    start, end = comext_period_range(ctx, full=full)
+    sizes = {"months_per_slice": comext_int(ctx.env, "EUJP_COMEXT_SLICE_MONTHS"),
+             "products_per_request": comext_int(ctx.env, "EUJP_COMEXT_MAX_PRODUCTS_PER_REQUEST")}
+    # (the key's settings, products) of the incremental request: the run's, but for a backfilled list
+    asked: tuple[tuple[str, str], ...] = ()
+    before: tuple[str, ...] = products
+    extra: list[ComextSlice] = []
+    covered: list[tuple[tuple[tuple[str, str], ...], str, str]] = []  # (key settings, first, last month)
+    if backfill is not None:
+        first = comext_start(ctx.env)
+        if backfill.setting == "EUJP_COMEXT_PRODUCTS":
+            earlier = set(ctx.previous_scope["products"])
+            before = tuple(c for c in products if c in earlier)
+            added = tuple(c for c in products if c not in earlier)
+            extra = plan_slices(added, first, end, **sizes) if added else []
+        elif backfill.setting is not None:
+            default = COMEXT_DEFAULTS[backfill.setting]
+            kept = tuple(c for c in env_list(ctx.env, backfill.setting, default) if c not in backfill.added)
+            asked = ((backfill.setting, ",".join(kept)),)
+            before = products if kept else ()  # no code kept: nothing but the backfill (an empty list asks all)
+            key = ((backfill.setting, ",".join(backfill.added)),)
+            extra = [replace(s, key=key) for s in plan_slices(products, first, end, **sizes)]
+            covered.append((key, first, end))
+        else:  # an earlier first month: the months before the previous first one, which no extraction asked
+            last = month_add(backfill.before, -1)
+            extra = plan_slices(products, first, last, **sizes)
+            covered.append(((), first, last))
+            start = max(start, backfill.before)  # the incremental request: from what was asked before
+        log.info("%s: the settings ask for more than the last successful extraction: %d slice(s) of history "
+                 "from %s", ctx.source, len(extra), first)
+    slices = [] if unchanged or not before else [
+        replace(s, key=asked) for s in plan_slices(before, start, end, **sizes)]
+    if slices:
+        covered.append(((), start, end) if backfill is None or backfill.setting == "EUJP_COMEXT_PRODUCTS"
+                       else (asked, start, end))
+    coverage = None if listed else comext_coverage(ctx, covered, codes.get_column("codelist")[0])
+    return ComextPlan(slices, updated_after, codelist, coverage, note=unchanged, products=products, backfill=extra)
+
+
+def comext_coverage(ctx: LiveContext, parts: list[tuple[tuple[tuple[str, str], ...], str, str]],
+                    codelist: str) -> RawPayload | None:
+    """The coverage payload of a plan of every CN8 code: the statement (`coverage_statement`) of each part
+    (the key's settings it asks for instead of the run's, its first and last month), one JSON object, or a
+    list of them for several parts; None when no part covers a month with all products and values."""
+    stated = []
+    for key, start, end in parts:
+        env = {**ctx.env, **dict(key)}
+        statement = coverage_statement(env, start, end, codelist)
+        if statement is not None:
+            url, params = comext_request(ctx.base, env, ComextSlice(start, end, ()))
+            stated.append((statement, f"{url}?{'&'.join(f'{k}={v}' for k, v in params)}"))
+    if not stated:
+        return None
+    body = stated[0][0] if len(stated) == 1 else [s for s, _ in stated]
+    months = ", ".join(f"{s['start']}..{s['end']}" for s, _ in stated)
+    return RawPayload(ctx.source, f"coverage of {COMEXT_DATAFLOW}: every CN8 product of {codelist}, {months}",
+                      json.dumps(body, indent=1, sort_keys=True).encode(), stated[0][1], kind=COVERAGE_KIND)
 
 
 def fetch_comext_slice(ctx: LiveContext, piece: ComextSlice, updated_after: str | None = None) -> list[RawPayload]:
@@ -482,10 +615,11 @@ def fetch_comext(ctx: LiveContext) -> list[RawPayload]:
     changed observation: the coverage of the earlier extractions stands). An error in any slice raises: no
     payload of a failed extraction is landed, so no coverage is stated for it."""
     plan = plan_comext(ctx)
-    if not plan.slices:
+    if not plan.slices and not plan.backfill:
         log.info("%s: nothing new: %s", ctx.source, plan.note)
         return []
     payloads = [p for piece in plan.slices for p in fetch_comext_slice(ctx, piece, plan.updated_after)]
+    payloads += [p for piece in plan.backfill for p in fetch_comext_slice(ctx, piece)]
     if not payloads:
         return []
     return payloads + [p for p in (plan.codelist, plan.coverage) if p is not None]
@@ -511,6 +645,8 @@ SOURCE = Source(
     description="Monthly EU trade by CN8 product",
     endpoint=ENDPOINT,
     fetch=fetch_comext,
+    request_scope=comext_scope,
+    backfills_scope=True,
     period_column="period_code",
     watermark=comext_watermark,
     transform_key=transform.COMEXT_FACT_KEY,

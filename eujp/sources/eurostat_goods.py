@@ -64,6 +64,7 @@ SOURCE = Source(
     description="Annual EU trade in goods with Japan and the EU's other main partners, by EU aggregate",
     endpoint=EUROSTAT,
     fetch=DATASET.fetch,
+    request_scope=DATASET.scope,
     period_column="period_year",
     watermark=annual_lookback(2),
 )

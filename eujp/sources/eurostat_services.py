@@ -51,6 +51,7 @@ SOURCE = Source(
     description="Annual EU trade in services with Japan",
     endpoint=EUROSTAT,
     fetch=DATASET.fetch,
+    request_scope=DATASET.scope,
     period_column="period_year",
     watermark=annual_lookback(3),
 )

@@ -63,8 +63,17 @@ def oecd_request(base: str, env: Mapping[str, str], start: str, end: str) -> tup
     return url, params
 
 
+def oecd_start(env: Mapping[str, str]) -> str:
+    return env.get("EUJP_OECD_START") or OECD_DEFAULTS["EUJP_OECD_START"]
+
+
+def oecd_scope(env: Mapping[str, str]) -> dict:
+    """What the request asks for (Source.request_scope): its first year (the dataflow is asked whole)."""
+    return {"start": oecd_start(env)}
+
+
 def fetch_oecd(ctx: LiveContext) -> list[RawPayload]:
-    start = ctx.watermark or ctx.env.get("EUJP_OECD_START") or OECD_DEFAULTS["EUJP_OECD_START"]
+    start = ctx.watermark or oecd_start(ctx.env)
     url, params = oecd_request(ctx.base, ctx.env, start, str(ctx.run_date.year))
     return ctx.windowed_get(url, f"{OECD_AGENCY_FLOW} {start}..{ctx.run_date.year}", params=params,
                             period_param="startPeriod", expect=EXPECT_CSV)
@@ -83,6 +92,7 @@ SOURCE = Source(
     description="Export restrictions on industrial raw materials",
     endpoint=ENDPOINT,
     fetch=fetch_oecd,
+    request_scope=oecd_scope,
     period_column="period_year",
     watermark=annual_lookback(1),
     replace_scope=("period_year",),

@@ -7,6 +7,7 @@ load work (the plain step functions of tests/support/live.py, no Prefect)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 import threading
 import tracemalloc
@@ -69,12 +70,14 @@ class AllProductsComext:
         self.update_data = PUBLISHED
         self.revised: dict[tuple[str, str, str, str, str], tuple[int, datetime]] = {}
         self.answered: list[tuple[tuple[str, ...], str, str]] = []  # (products, start, end) answered with data
+        self.partners_answered: list[tuple[str, ...]] = []  # the partners of each of those answers
         self.lock = threading.Lock()
 
     @staticmethod
-    def value(reporter: str, product: str, flow: str, month: str, indicator: str) -> int:
+    def value(reporter: str, product: str, flow: str, month: str, indicator: str, partner: str = "JP") -> int:
         return int(product[-4:]) * 10 + int(month[-2:]) + (5 if flow == "2" else 0) + (
-            1000 if indicator == "VALUE_IN_EUROS" else 0) + (7 if reporter == "DE" else 0)
+            1000 if indicator == "VALUE_IN_EUROS" else 0) + (7 if reporter == "DE" else 0) + (
+            0 if partner == "JP" else 300)
 
     def revise(self, key: tuple[str, str, str, str, str], value: int) -> None:
         now = datetime.now(UTC)
@@ -88,25 +91,28 @@ class AllProductsComext:
             stamp = self.update_data.strftime("%Y-%m-%dT%H:%M:%S%z")
             return Reply(200, self.dataflow.replace("{update_data}", stamp).encode(), REC["structure_headers"])
         key = seen.path.rsplit("/", 1)[1].split(".")
+        partners = key[2].split("+") if key[2] else ["JP"]
         products, flows, indicators = key[3].split("+"), key[4].split("+"), key[5].split("+")
         start, end = seen.param("startPeriod"), seen.param("endPeriod")
         months = [m for m in MONTHS if start <= m <= end]
         after = seen.param("updatedAfter")
         after = datetime.fromisoformat(after) if after else None
-        if after is None and len(REPORTERS) * len(products) * len(flows) * len(months) * len(indicators) > \
-                MAX_OBSERVATIONS:  # too big: told before any row is made
+        if after is None and len(REPORTERS) * len(partners) * len(products) * len(flows) * len(months) * \
+                len(indicators) > MAX_OBSERVATIONS:  # too big: told before any row is made
             return Reply(413, self.too_big, {"Content-Type": "application/xml"})
         rows = []
         for reporter in REPORTERS:
-            for product in products:
-                for flow in flows:
-                    for month in months:
-                        for indicator in indicators:
-                            k = (reporter, product, flow, month, indicator)
-                            value, updated = self.revised.get(k, (self.value(*k), PUBLISHED))
-                            if after is None or updated > after:
-                                rows.append(f"ESTAT:DS-045409(1.0),{updated:%d/%m/%y %H:%M:%S},M,{reporter},JP,"
-                                            f"{product},{flow},{indicator},{month},{value}\r\n".encode())
+            for partner in partners:
+                for product in products:
+                    for flow in flows:
+                        for month in months:
+                            for indicator in indicators:
+                                k = (reporter, product, flow, month, indicator)
+                                value, updated = self.revised.get(k, (self.value(*k, partner), PUBLISHED))
+                                if after is None or updated > after:
+                                    rows.append(f"ESTAT:DS-045409(1.0),{updated:%d/%m/%y %H:%M:%S},M,{reporter},"
+                                                f"{partner},{product},{flow},{indicator},{month},{value}\r\n"
+                                                .encode())
         if len(rows) > MAX_OBSERVATIONS:  # the service estimates the extraction's size
             return Reply(413, self.too_big, {"Content-Type": "application/xml"})
         if not rows:
@@ -114,6 +120,7 @@ class AllProductsComext:
         if after is None:
             with self.lock:
                 self.answered.append((tuple(products), start, end))
+                self.partners_answered.append(tuple(partners))
         return Reply(200, HEADER + b"".join(rows), dict(REC["headers"]))
 
 
@@ -315,3 +322,95 @@ def test_answers_are_spooled_to_files_as_they_arrive_not_held(server, comext, tm
     discard_spooled(payloads + replayed)
     assert not any(f.exists() for f in folders)
     assert all(path.is_file() for path in stored.values())  # the landed objects stay
+
+
+def key_part(seen: Seen, index: int) -> str:
+    """A part of a data request's key: 1 reporters, 2 partners, 3 products, 4 flows, 5 indicators."""
+    return seen.path.rsplit("/", 1)[1].split(".")[index]
+
+
+def facts(settings) -> dict[tuple, tuple]:
+    """(partner, reporter, product, flow, month) -> (value_eur, run_id) of every Comext fact row."""
+    rows = query(settings, "SELECT partner, reporter, product_cn8, flow, period_code, value_eur, run_id "
+                 "FROM fact_goods_trade_product")
+    return {r[:5]: r[5:] for r in rows}
+
+
+def test_a_partner_added_gets_its_whole_history_the_partner_before_only_what_changed(server, comext, tmp_path,
+                                                                                      monkeypatch):
+    """Users add partners to compare (issue 12): a partner added to EUJP_COMEXT_PARTNERS after the first
+    extraction gets its history from EUJP_COMEXT_START, fetched whole, not only what the service changed since
+    the last extraction (none of it); the partner asked for before keeps its incremental request (here: the
+    dataset did not change, so none); the coverage states the new partner's months; the next day asks for
+    nothing more."""
+    first = settings_for(tmp_path, "live-1")
+    assert run_pipeline(first, only=(COMEXT,))[COMEXT].status == "loaded"
+    before = facts(first)
+    assert {k[0] for k in before} == {"JP"}
+
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,CN")
+    server.clear_log()
+    comext.answered.clear()
+    comext.partners_answered.clear()
+    second = settings_for(tmp_path, "live-2", run_date=RUN_DATE.replace(day=16))
+    assert run_pipeline(second, only=(COMEXT,))[COMEXT].status == "loaded"
+    asked = data_requests(server)
+    # nothing asked for JP (the dataflow says nothing changed since day 1); for CN every (product, month) once,
+    # from EUJP_COMEXT_START, without updatedAfter
+    assert asked and {key_part(s, 2) for s in asked} == {"CN"}
+    assert {s.param("updatedAfter") for s in asked} == {None}
+    assert set(comext.partners_answered) == {("CN",)}
+    pieces = [(p, m) for products, start, end in comext.answered for p in products for m in MONTHS
+              if start <= m <= end]
+    assert sorted(pieces) == sorted((p, m) for p in CN8 for m in MONTHS)
+    after = facts(second)
+    per_partner = len(REPORTERS) * len(CN8) * 2 * len(MONTHS)
+    assert sum(k[0] == "CN" for k in after) == per_partner
+    assert {k: v for k, v in after.items() if k[0] == "JP"} == before  # as day 1 loaded them
+    assert after[("CN", "DE", "84834030", "export", "2025-06")] == (
+        comext.value("DE", "84834030", "2", "2025-06", "VALUE_IN_EUROS", "CN"), "live-2")
+    assert after[("CN", "DE", "84834030", "export", "2025-06")][0] != before[
+        ("JP", "DE", "84834030", "export", "2025-06")][0]
+    # the coverage: JP's months from day 1, CN's every month from this extraction
+    codelist = "ESTAT:CXT_NC(7.0)"
+    assert coverage(second) == {(r, p, f, m, codelist, run) for p, run in (("JP", "live-1"), ("CN", "live-2"))
+                                for r in REPORTERS for f in ("import", "export") for m in MONTHS}
+    with connect(second.warehouse_path, read_only=True) as conn:
+        scope = json.loads(read_source_state(conn, COMEXT).request_scope)
+    assert scope["partners"] == ["CN", "JP"] and scope["start"] == "2025-01"
+
+    # day 3, the same settings and the dataset unchanged: the dataflow, nothing else
+    server.clear_log()
+    third = settings_for(tmp_path, "live-3", run_date=RUN_DATE.replace(day=17))
+    assert run_pipeline(third, only=(COMEXT,))[COMEXT].status == "unchanged"
+    assert [s.path for s in server.seen()] == [REC["dataflow_path"]]
+
+    # day 4, JP dropped again: what was loaded stays, nothing is fetched for it, and nothing more is asked
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "CN")
+    server.clear_log()
+    fourth = settings_for(tmp_path, "live-4", run_date=RUN_DATE.replace(day=18))
+    assert run_pipeline(fourth, only=(COMEXT,))[COMEXT].status == "unchanged"
+    assert [s.path for s in server.seen()] == [REC["dataflow_path"]]
+    assert facts(fourth) == after
+
+
+def test_an_earlier_start_fetches_the_months_before_the_first_extraction(server, comext, tmp_path, monkeypatch):
+    """EUJP_COMEXT_START moved earlier after a first extraction: the months before its first month are fetched
+    whole (no extraction asked for them), the months after it only as they changed."""
+    monkeypatch.setenv("EUJP_COMEXT_START", "2025-04")
+    first = settings_for(tmp_path, "live-1")
+    assert run_pipeline(first, only=(COMEXT,))[COMEXT].status == "loaded"
+    assert {k[4] for k in facts(first)} == {"2025-04", "2025-05", "2025-06", "2025-07"}
+
+    monkeypatch.setenv("EUJP_COMEXT_START", "2025-01")
+    server.clear_log()
+    second = settings_for(tmp_path, "live-2", run_date=RUN_DATE.replace(day=16))
+    assert run_pipeline(second, only=(COMEXT,))[COMEXT].status == "loaded"
+    asked = data_requests(server)
+    assert asked and all(s.param("updatedAfter") is None and s.param("endPeriod") <= "2025-03" for s in asked)
+    after = facts(second)
+    assert {k[4] for k in after} == set(MONTHS)
+    assert {v[1] for k, v in after.items() if k[4] < "2025-04"} == {"live-2"}
+    assert {v[1] for k, v in after.items() if k[4] >= "2025-04"} == {"live-1"}
+    assert {(m, run) for *_, m, _, run in coverage(second)} == {
+        (m, "live-2" if m < "2025-04" else "live-1") for m in MONTHS}

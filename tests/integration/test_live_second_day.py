@@ -117,3 +117,26 @@ def test_something_new_after_the_watermark_moved_is_fetched_from_the_watermark(l
     assert run_pipeline(third, only=(GOODS,))[GOODS].status == "unchanged"
     (seen,) = live.seen(RECORDINGS[GOODS]["path"])
     assert seen.param("sinceTimePeriod") == "2022" and seen.headers["if-none-match"] == '"v2-2022"'
+
+
+def test_a_geo_added_asks_for_every_period_again(live, tmp_path, monkeypatch):
+    """A Eurostat source whose settings ask for more than the last successful extraction (a geo code added to
+    EUJP_EUROSTAT_GOODS_GEO): its history was never asked for, so the request asks for every period, without
+    the last load's validators (a 304 to them would say nothing of the new code), as a first extraction does;
+    the next day, with the same settings, is incremental again."""
+    live.respond(RECORDINGS[GOODS]["path"], by_representation(GOODS, "sinceTimePeriod"))
+    first = settings_for(tmp_path, "live-1")
+    assert run_pipeline(first, only=(GOODS,))[GOODS].status == "loaded"
+    monkeypatch.setenv("EUJP_EUROSTAT_GOODS_GEO", "EU27_2020,EU28")
+    live.clear_log()
+    second = settings_for(tmp_path, "live-2", run_date=RUN_DATE.replace(day=16))
+    run_pipeline(second, only=(GOODS,))
+    (seen,) = live.seen(RECORDINGS[GOODS]["path"])
+    assert seen.param("sinceTimePeriod") is None and "if-none-match" not in seen.headers
+    assert seen.params("geo") == ["EU27_2020", "EU28"]
+    with connect(second.warehouse_path, read_only=True) as conn:
+        assert json.loads(read_source_state(conn, GOODS).request_scope) == {"geo": ["EU27_2020", "EU28"]}
+    live.clear_log()
+    third = settings_for(tmp_path, "live-3", run_date=RUN_DATE.replace(day=17))
+    run_pipeline(third, only=(GOODS,))
+    assert [s.param("sinceTimePeriod") for s in live.seen(RECORDINGS[GOODS]["path"])][-1] == "2022"

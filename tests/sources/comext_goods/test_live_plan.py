@@ -17,7 +17,9 @@ from eujp.sources.comext_goods import (
     ENDPOINT,
     SOURCE,
     ComextSlice,
+    comext_backfill,
     comext_request,
+    comext_scope,
     comext_watermark,
     parse_cn_codelist,
     parse_update_data,
@@ -126,3 +128,32 @@ def test_dataflow_update_data():
 def test_watermark():
     assert SOURCE.next_watermark("2025-06") == "2024-01"
     assert comext_watermark("2025-06") == "2024-01"
+
+
+def test_the_scope_names_every_list_of_the_key_and_the_first_month():
+    scope = comext_scope({"EUJP_COMEXT_PARTNERS": "US+JP", "EUJP_COMEXT_START": "2010"})
+    assert scope["partners"] == ["JP", "US"] and scope["products"] == ["*"] and scope["start"] == "2010-01"
+    assert scope["reporters"][0] == "AT" and len(scope["reporters"]) == 28
+    assert set(scope) == {"freq", "reporters", "partners", "products", "flows", "indicators", "start"}
+
+
+def test_a_widened_scope_is_backfilled_by_one_list_or_the_months_before_else_fetched_whole():
+    before = comext_scope({})
+    assert comext_backfill(before, comext_scope({})) is None
+    assert comext_backfill(before, comext_scope({"EUJP_COMEXT_REPORTERS": "DE"})) is None  # fewer: nothing to add
+    assert comext_backfill(before, comext_scope({"EUJP_COMEXT_PARTNERS": "KR"})).added == ("KR",)  # JP for KR
+    partners = comext_backfill(before, comext_scope({"EUJP_COMEXT_PARTNERS": "JP,CN,KR"}))
+    assert (partners.setting, partners.added, partners.full) == ("EUJP_COMEXT_PARTNERS", ("CN", "KR"), None)
+    earlier = comext_backfill(before, comext_scope({"EUJP_COMEXT_START": "1999-01"}))
+    assert (earlier.before, earlier.setting, earlier.full) == ("2002-01", None, None)
+    listed = comext_scope({"EUJP_COMEXT_PRODUCTS": "84834030"})
+    every = comext_backfill(listed, comext_scope({}))  # every product now: the codelist's codes not asked before
+    assert (every.setting, every.added, every.full) == ("EUJP_COMEXT_PRODUCTS", None, None)
+    # fetched whole: an indicator added (a fact row joins both), every reporter (no list says which are new),
+    # or two parts at once
+    assert "both indicators" in comext_backfill(comext_scope({"EUJP_COMEXT_INDICATORS": "VALUE_IN_EUROS"}),
+                                                before).full
+    assert comext_backfill(before, comext_scope({"EUJP_COMEXT_FREQ": "M,A"})).full
+    assert "every reporter" in comext_backfill(before, comext_scope({"EUJP_COMEXT_REPORTERS": ""})).full
+    assert comext_backfill(before, comext_scope({"EUJP_COMEXT_PARTNERS": "JP,CN", "EUJP_COMEXT_FLOWS": "1,2,3"})).full
+    assert comext_backfill(before, comext_scope({"EUJP_COMEXT_PARTNERS": "JP,CN", "EUJP_COMEXT_START": "1999"})).full
