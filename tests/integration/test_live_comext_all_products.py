@@ -414,3 +414,28 @@ def test_an_earlier_start_fetches_the_months_before_the_first_extraction(server,
     assert {v[1] for k, v in after.items() if k[4] >= "2025-04"} == {"live-1"}
     assert {(m, run) for *_, m, _, run in coverage(second)} == {
         (m, "live-2" if m < "2025-04" else "live-1") for m in MONTHS}
+
+
+def test_every_product_after_listed_ones_gets_the_history_of_the_codes_not_asked_before(server, comext, tmp_path,
+                                                                                         monkeypatch):
+    """EUJP_COMEXT_PRODUCTS emptied after a run of listed products (every CN8 code of the codelist now): the
+    codes not asked for before are fetched from the first month, whole; the listed one only as it changed."""
+    monkeypatch.setenv("EUJP_COMEXT_PRODUCTS", "84834030")
+    first = settings_for(tmp_path, "live-1")
+    assert run_pipeline(first, only=(COMEXT,))[COMEXT].status == "loaded"
+    assert {k[2] for k in facts(first)} == {"84834030"}
+
+    monkeypatch.delenv("EUJP_COMEXT_PRODUCTS")
+    server.clear_log()
+    comext.answered.clear()
+    second = settings_for(tmp_path, "live-2", run_date=RUN_DATE.replace(day=16))
+    assert run_pipeline(second, only=(COMEXT,))[COMEXT].status == "loaded"
+    asked = data_requests(server)
+    assert {p for s in asked for p in key_part(s, 3).split("+")} == set(CN8) - {"84834030"}
+    assert {s.param("updatedAfter") for s in asked} == {None}
+    pieces = [(p, m) for products, start, end in comext.answered for p in products for m in MONTHS
+              if start <= m <= end]
+    assert sorted(pieces) == sorted((p, m) for p in set(CN8) - {"84834030"} for m in MONTHS)
+    after = facts(second)
+    assert {k[2] for k in after} == set(CN8)
+    assert {v[1] for k, v in after.items() if k[2] == "84834030"} == {"live-1"}
