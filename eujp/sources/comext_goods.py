@@ -494,40 +494,56 @@ def plan_comext(ctx: LiveContext) -> ComextPlan:
     start, end = comext_period_range(ctx, full=full)
     sizes = {"months_per_slice": comext_int(ctx.env, "EUJP_COMEXT_SLICE_MONTHS"),
              "products_per_request": comext_int(ctx.env, "EUJP_COMEXT_MAX_PRODUCTS_PER_REQUEST")}
-    # (the key's settings, products) of the incremental request: the run's, but for a backfilled list
-    asked: tuple[tuple[str, str], ...] = ()
-    before: tuple[str, ...] = products
-    extra: list[ComextSlice] = []
-    covered: list[tuple[tuple[tuple[str, str], ...], str, str]] = []  # (key settings, first, last month)
+    split = BackfillPlan(products=products, start=start)  # the incremental request alone
     if backfill is not None:
-        first = comext_start(ctx.env)
-        if backfill.setting == "EUJP_COMEXT_PRODUCTS":
-            earlier = set(ctx.previous_scope["products"])
-            before = tuple(c for c in products if c in earlier)
-            added = tuple(c for c in products if c not in earlier)
-            extra = plan_slices(added, first, end, **sizes) if added else []
-        elif backfill.setting is not None:
-            default = COMEXT_DEFAULTS[backfill.setting]
-            kept = tuple(c for c in env_list(ctx.env, backfill.setting, default) if c not in backfill.added)
-            asked = ((backfill.setting, ",".join(kept)),)
-            before = products if kept else ()  # no code kept: nothing but the backfill (an empty list asks all)
-            key = ((backfill.setting, ",".join(backfill.added)),)
-            extra = [replace(s, key=key) for s in plan_slices(products, first, end, **sizes)]
-            covered.append((key, first, end))
-        else:  # an earlier first month: the months before the previous first one, which no extraction asked
-            last = month_add(backfill.before, -1)
-            extra = plan_slices(products, first, last, **sizes)
-            covered.append(((), first, last))
-            start = max(start, backfill.before)  # the incremental request: from what was asked before
+        split = plan_backfill(ctx, backfill, products, start, end, sizes)
         log.info("%s: the settings ask for more than the last successful extraction: %d slice(s) of history "
-                 "from %s", ctx.source, len(extra), first)
-    slices = [] if unchanged or not before else [
-        replace(s, key=asked) for s in plan_slices(before, start, end, **sizes)]
-    if slices:
-        covered.append(((), start, end) if backfill is None or backfill.setting == "EUJP_COMEXT_PRODUCTS"
-                       else (asked, start, end))
+                 "from %s", ctx.source, len(split.slices), comext_start(ctx.env))
+    slices = [] if unchanged or not split.products else [
+        replace(s, key=split.key) for s in plan_slices(split.products, split.start, end, **sizes)]
+    covered = split.covered + ([(split.key, split.start, end)] if slices else [])
     coverage = None if listed else comext_coverage(ctx, covered, codes.get_column("codelist")[0])
-    return ComextPlan(slices, updated_after, codelist, coverage, note=unchanged, products=products, backfill=extra)
+    return ComextPlan(slices, updated_after, codelist, coverage, note=unchanged, products=products,
+                      backfill=split.slices)
+
+
+@dataclass
+class BackfillPlan:
+    """A run's request cut in two by `plan_backfill`: the incremental request of what was asked before (the
+    key's settings it asks for instead of the run's, its products, its first month) and the slices of the
+    history the settings add, with the (key settings, first, last month) each part covers in full."""
+
+    products: tuple[str, ...]
+    start: str
+    key: tuple[tuple[str, str], ...] = ()
+    slices: list[ComextSlice] = field(default_factory=list)
+    covered: list[tuple[tuple[tuple[str, str], ...], str, str]] = field(default_factory=list)
+
+
+def plan_backfill(ctx: LiveContext, backfill: Backfill, products: tuple[str, ...], start: str, end: str,
+                  sizes: Mapping[str, int]) -> BackfillPlan:
+    """The run's request (`products`, from `start` to `end`) cut into the incremental request of what the last
+    extraction asked for and the backfill of what the settings add (`comext_backfill`), fetched whole from
+    EUJP_COMEXT_START: the codes added to one list of the key in slices of their own (a slice's `key`), or,
+    for an earlier first month, the months before the previous first one."""
+    first = comext_start(ctx.env)
+    if backfill.setting == "EUJP_COMEXT_PRODUCTS":  # the products: the slices name them anyway
+        earlier = set(ctx.previous_scope["products"])
+        added = tuple(c for c in products if c not in earlier)
+        # what the two parts cover together: every product from the incremental request's first month
+        return BackfillPlan(products=tuple(c for c in products if c in earlier), start=start,
+                            slices=plan_slices(added, first, end, **sizes) if added else [])
+    if backfill.setting is not None:
+        kept = tuple(c for c in env_list(ctx.env, backfill.setting, COMEXT_DEFAULTS[backfill.setting])
+                     if c not in backfill.added)
+        added = ((backfill.setting, ",".join(backfill.added)),)
+        return BackfillPlan(products=products if kept else (),  # none kept: the backfill alone (empty = all)
+                            start=start, key=((backfill.setting, ",".join(kept)),),
+                            slices=[replace(s, key=added) for s in plan_slices(products, first, end, **sizes)],
+                            covered=[(added, first, end)])
+    last = month_add(backfill.before, -1)  # an earlier first month: the months no extraction asked for
+    return BackfillPlan(products=products, start=max(start, backfill.before),
+                        slices=plan_slices(products, first, last, **sizes), covered=[((), first, last)])
 
 
 def comext_coverage(ctx: LiveContext, parts: list[tuple[tuple[tuple[str, str], ...], str, str]],
