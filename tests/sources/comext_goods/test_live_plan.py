@@ -3,11 +3,12 @@ into, the endpoint and the watermark."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from eujp.errors import ParseError
@@ -157,3 +158,101 @@ def test_a_widened_scope_is_backfilled_by_one_list_or_the_months_before_else_fet
     assert "every reporter" in comext_backfill(before, comext_scope({"EUJP_COMEXT_REPORTERS": ""})).full
     assert comext_backfill(before, comext_scope({"EUJP_COMEXT_PARTNERS": "JP,CN", "EUJP_COMEXT_FLOWS": "1,2,3"})).full
     assert comext_backfill(before, comext_scope({"EUJP_COMEXT_PARTNERS": "JP,CN", "EUJP_COMEXT_START": "1999"})).full
+
+
+# --- a widened request: what the backfill and the incremental request ask for, cell by cell -------------------
+
+CODELIST = ("01012100", "01012910", "84834030", "84839089", "85011010")
+END = "2025-07"
+
+
+def _lists(codes: tuple[str, ...]) -> st.SearchStrategy[str]:
+    return st.lists(st.sampled_from(codes), min_size=1, unique=True).map(",".join)
+
+
+@st.composite
+def settings_of(draw) -> dict[str, str]:
+    """Comext settings of a run: lists of reporters, partners, flows and products (empty: every CN8 code) and
+    a first month."""
+    return {"EUJP_COMEXT_REPORTERS": draw(_lists(("EU27_2020", "DE", "FR"))),
+            "EUJP_COMEXT_PARTNERS": draw(_lists(("JP", "CN", "KR", "US"))),
+            "EUJP_COMEXT_FLOWS": draw(_lists(("1", "2"))),
+            "EUJP_COMEXT_PRODUCTS": draw(st.one_of(st.just(""), _lists(CODELIST))),
+            "EUJP_COMEXT_START": f"{draw(st.integers(2021, 2025))}-{draw(st.integers(1, 7)):02d}"}
+
+
+def _months(start: str, end: str) -> list[str]:
+    return ComextSlice(start, end, ()).months()
+
+
+UNIVERSE = {"EUJP_COMEXT_REPORTERS": ("EU27_2020", "DE", "FR"), "EUJP_COMEXT_PARTNERS": ("JP", "CN", "KR", "US"),
+            "EUJP_COMEXT_FLOWS": ("1", "2")}
+
+
+def _cells(env: dict, products, months) -> set[tuple]:
+    """(reporter, partner, flow, product, month) a request of `env`'s lists asks for (an empty list: every code,
+    as in the request's key)."""
+    def codes(name: str) -> tuple[str, ...]:
+        return env_list(env, name, COMEXT_DEFAULTS[name]) or UNIVERSE[name]
+
+    return {(r, p, f, c, m) for r in codes("EUJP_COMEXT_REPORTERS") for p in codes("EUJP_COMEXT_PARTNERS")
+            for f in codes("EUJP_COMEXT_FLOWS") for c in products for m in months}
+
+
+def _asked(env: dict, slices) -> list[tuple]:
+    return [cell for s in slices for cell in _cells({**env, **dict(s.key)}, s.products, s.months())]
+
+
+@st.composite
+def settings_then(draw) -> tuple[dict[str, str], dict[str, str]]:
+    """The settings of a last extraction, and this run's: mostly the same with one or two of them drawn again."""
+    before = draw(settings_of())
+    again = draw(settings_of())
+    changed = draw(st.sets(st.sampled_from(sorted(before)), min_size=1, max_size=2) | st.just(set(before)))
+    return before, {k: again[k] if k in changed else v for k, v in before.items()}
+
+
+@settings(max_examples=400, deadline=None)
+@given(runs=settings_then(), newest=st.integers(0, 60))
+def test_a_backfill_asks_for_every_cell_the_settings_add_once_and_the_incremental_request_the_rest(runs, newest):
+    """For any settings of a last extraction and of this run: what the settings add (cells of reporter, partner,
+    flow, product and month no extraction asked for) is in the backfill, which asks for nothing outside this
+    run's settings; the incremental request asks only for cells asked before, every one of them from its first
+    month; no cell is asked twice. A widening no backfill describes is fetched whole."""
+    from types import SimpleNamespace
+
+    from eujp.incremental import month_add
+    from eujp.sources.comext_goods import plan_backfill
+
+    def products_of(env):
+        return env_list(env, "EUJP_COMEXT_PRODUCTS", "") or CODELIST
+
+    before, now = runs
+    previous, current = comext_scope(before), comext_scope(now)
+    asked_before = _cells(before, products_of(before), _months(previous["start"], END))
+    wanted = _cells(now, products_of(now), _months(current["start"], END))
+    added = wanted - asked_before
+    backfill = comext_backfill(previous, current)
+    if backfill is None:
+        event("no widening")
+        assert not added
+        return
+    if backfill.full:
+        event("fetched whole")
+        assert added, backfill.full
+        return
+    event(f"backfill of {backfill.setting or 'earlier months'}")
+    # the incremental request asks from the watermark: January of the year before the newest month loaded
+    # (comext_period_range), earlier than the first month in the first year
+    start = comext_watermark(min(month_add(previous["start"], newest), END))
+    ctx = SimpleNamespace(env=now, previous_scope=previous)
+    sizes = {"months_per_slice": 5, "products_per_request": 2}
+    split = plan_backfill(ctx, backfill, products_of(now), start, END, sizes)
+    backfilled = _asked(now, split.slices)
+    incremental = _asked(now, [replace(s, key=split.key) for s in plan_slices(split.products, split.start, END,
+                                                                                 **sizes)])
+    assert len(backfilled) == len(set(backfilled)) and len(incremental) == len(set(incremental))
+    assert added <= set(backfilled) <= wanted
+    assert not set(backfilled) & set(incremental)
+    assert set(incremental) <= _cells(before, products_of(before), _months(start, END))
+    assert {c for c in asked_before & wanted if c[4] >= start} <= set(incremental)
