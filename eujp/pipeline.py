@@ -221,9 +221,9 @@ def skip_unchanged(batch: SourceBatch, payloads: list[RawPayload], settings: Set
     content checksum equals that of the source's last successful load. Never in raw mode (a rebuild) nor
     with settings.force (e.g. after a code change that needs a reload)."""
     data = [p for p in payloads if p.kind == "data"]
-    source = get_source(batch.source)
-    if settings.source_mode == "live" and source.request_scope is not None:  # what this extraction asked for
-        batch.request_scope = json.dumps(source.request_scope(os.environ), sort_keys=True)
+    scope = get_source(batch.source).request_scope if settings.source_mode == "live" else None
+    if scope is not None:  # what this live extraction asked for (eujp.live.fetch_live compares the next one)
+        batch.request_scope = json.dumps(scope(os.environ), sort_keys=True)
     if len(data) == 1:
         batch.etag = data[0].headers.get("etag")
         batch.last_modified = data[0].headers.get("last-modified")
