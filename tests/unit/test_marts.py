@@ -211,6 +211,31 @@ def test_product_trade_and_japan_among_extra_eu_partners(conn):
     assert chapters == [("DE", "84", 1, 3387681.0), ("EU27_2020", "84", 1, 2264878.0)]
 
 
+def test_japan_ranked_among_the_partners_loaded_to_compare(conn, scratch):
+    """Partners loaded to compare (EUJP_COMEXT_PARTNERS=JP,CN,KR,US, no all-partner extract): Japan's rank among
+    the partner countries loaded, over the months Japan has, EU members and Comext pseudo-partners left out.
+    Constructed rows (not real figures: only the ranking is under test)."""
+    # on the bundled data: DE has Japan alone (null); EU27_2020's all-partner month ranks as the extra-EU rank
+    ranks = {r[0]: r[1:] for r in conn.execute(
+        "SELECT reporter, japan_rank_among_loaded_partners, loaded_partners_ranked FROM mart_product_trade "
+        "WHERE product_cn8 = '84834030' AND flow = 'import' AND period_year = 2025").fetchall()}
+    assert ranks == {"DE": (None, None), "EU27_2020": (2, 15)}
+    rows = [("JP", "2024-01", 500.0), ("JP", "2024-02", 500.0),  # Japan: 1,000 over January and February
+            ("CN", "2024-01", 900.0), ("CN", "2024-02", 900.0), ("US", "2024-02", 1200.0),
+            ("KR", "2024-01", 300.0), ("KR", "2024-03", 5000.0),  # March: not one of Japan's months
+            ("FR", "2024-01", 9000.0),  # an EU member: no partner to compare for an EU reporter's trade
+            ("QV", "2024-01", 9000.0)]  # a Comext pseudo-partner, not a country
+    scratch.executemany(
+        "INSERT INTO fact_goods_trade_product (reporter, partner, product_cn8, flow, period, period_code, "
+        "value_eur, quantity_kg, source, source_version, run_id, loaded_at) VALUES "
+        "('DE', ?, '81052000', 'export', (? || '-01')::DATE, ?, ?, 1.0, 'comext_goods', 'v', 'r', now())",
+        [(partner, month, month, value) for partner, month, value in rows])
+    build_marts(scratch)
+    assert one(scratch, "SELECT value_eur, japan_rank_among_loaded_partners, loaded_partners_ranked, "
+               "japan_rank_among_extra_eu FROM mart_product_trade WHERE reporter = 'DE' AND "
+               "product_cn8 = '81052000' AND period_year = 2024") == (1000.0, 3, 4, None)  # CN 1,800, US 1,200, KR 300
+
+
 def test_crm_trade_is_empty_on_the_bundled_data(conn):
     # the only CN8 code bundled (84834030, gearing) is no critical raw material
     assert one(conn, "SELECT count(*) FROM mart_crm_trade") == (0,)
