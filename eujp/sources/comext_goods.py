@@ -189,8 +189,8 @@ def comext_backfill(previous: Mapping | None, current: Mapping | None) -> Backfi
         return Backfill(before=previous["start"])
     name, codes = lists[0], widened[lists[0]]
     if name not in _BACKFILLED:
-        return Backfill(full=f"{why}: a fact row joins both indicators of its key, so {name} added are fetched "
-                        "with the whole history")
+        because = " (a fact row joins both indicators of its key)" if name == "indicators" else ""
+        return Backfill(full=f"{why}: {name} added are fetched with the whole history{because}")
     if codes == ALL_CODES:
         if name != "products":
             return Backfill(full=f"{why}: every {name[:-1]} is asked for now, which no list of codes describes")
