@@ -227,8 +227,7 @@ def test_japan_ranked_among_the_partners_loaded_to_compare(conn, scratch):
             ("QV", "2024-01", 9000.0)]  # a Comext pseudo-partner, not a country
     scratch.executemany(
         "INSERT INTO fact_goods_trade_product (reporter, partner, product_cn8, flow, period, period_code, "
-        "value_eur, quantity_kg, source, source_version, run_id, loaded_at) VALUES "
-        "('DE', ?, '81052000', 'export', (? || '-01')::DATE, ?, ?, 1.0, 'comext_goods', 'v', 'r', now())",
+        "value_eur, quantity_kg) VALUES ('DE', ?, '81052000', 'export', (? || '-01')::DATE, ?, ?, 1.0)",
         [(partner, month, month, value) for partner, month, value in rows])
     build_marts(scratch)
     assert one(scratch, "SELECT value_eur, japan_rank_among_loaded_partners, loaded_partners_ranked, "
