@@ -367,8 +367,11 @@ def products_section(conn: duckdb.DuckDBPyConnection, parquet_href: str = PARQUE
         GROUP BY reporter ORDER BY (reporter = 'EU27_2020') DESC, coalesce(exports_eur, 0) + coalesce(imports_eur, 0)
         DESC, reporter""", limit=60)
     top = _rows_params(conn, """
-        SELECT p.flow, p.rank, p.product_cn8, d.product_label, p.value_eur, p.share_pct, p.is_critical_raw_material
-        FROM (SELECT flow, product_cn8, value_eur, is_critical_raw_material,
+        SELECT p.flow, p.rank, p.product_cn8, d.product_label, p.value_eur, p.share_pct, p.is_critical_raw_material,
+               CASE WHEN p.loaded_partners_ranked IS NOT NULL
+                    THEN p.japan_rank_among_loaded_partners || ' of ' || p.loaded_partners_ranked END AS japan_among
+        FROM (SELECT flow, product_cn8, value_eur, is_critical_raw_material, japan_rank_among_loaded_partners,
+                     loaded_partners_ranked,
                      row_number() OVER (PARTITION BY flow ORDER BY value_eur DESC NULLS LAST, product_cn8) AS rank,
                      100 * value_eur / sum(value_eur) OVER (PARTITION BY flow) AS share_pct
               FROM mart_product_trade WHERE period_year = ? AND reporter = ?) AS p
@@ -390,7 +393,10 @@ def products_section(conn: duckdb.DuckDBPyConnection, parquet_href: str = PARQUE
                         ("products", "CN8 products")], numeric={"exports_eur", "imports_eur"}),
         f"<h4>Top {TOP_PRODUCTS} products per flow ({_esc(headline)}, {year})</h4>",
         _table(top, [("flow", "flow"), ("rank", "#"), ("product_cn8", "CN8"), ("product_label", "product"),
-                     ("value_eur", "value €"), ("share_pct", "share %"), ("is_critical_raw_material", "CRM")],
+                     ("value_eur", "value €"), ("share_pct", "share %"), ("is_critical_raw_material", "CRM")]
+               # Japan's rank among the partner countries loaded, where others are (EUJP_COMEXT_PARTNERS)
+               + ([("japan_among", "Japan among the partners loaded")] if any(r["japan_among"] for r in top)
+                  else []),
                numeric={"value_eur", "share_pct"}),
         links.detail(conn, "mart_product_trade", len(top), total),
         f"<h4>Top {TOP_CHAPTERS} HS chapters per flow ({_esc(headline)}, {year})</h4>",

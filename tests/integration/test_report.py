@@ -105,3 +105,19 @@ def test_charts_whose_inputs_did_not_change_are_read_from_the_last_report_not_dr
         assert changed.drawn == ["timeline"] and page != drawn
         assert page == render_report(conn, run_id="r1", generated_at=at, charts=ChartCache(None))
     assert len(list(folder.glob("*.svg"))) == 4 and not list(folder.glob(".*"))
+
+
+def test_top_products_show_japan_among_the_partners_loaded_only_where_others_are(bundled_warehouse, tmp_path):
+    """The top products of the headline reporter show Japan's rank among the partner countries loaded
+    (mart_product_trade.japan_rank_among_loaded_partners) when other partners are loaded: the bundled
+    EU27_2020 all-partner month ranks Japan 2nd of the 15 extra-EU countries; without them, no such column."""
+    from eujp.report import products_section
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(bundled_warehouse, warehouse)
+    with duckdb.connect(str(warehouse)) as conn:
+        section = products_section(conn)
+        assert "<th>Japan among the partners loaded</th>" in section and "<td>2 of 15</td>" in section
+        conn.execute("UPDATE mart_product_trade SET japan_rank_among_loaded_partners = NULL, "
+                     "loaded_partners_ranked = NULL")
+        assert "Japan among the partners loaded" not in products_section(conn)
