@@ -208,6 +208,10 @@ class ComextSlice:
     products: tuple[str, ...]
     key: tuple[tuple[str, str], ...] = ()  # (setting, its value) pairs, e.g. (("EUJP_COMEXT_PARTNERS", "CN"),)
 
+    def settings(self, env: Mapping[str, str]) -> Mapping[str, str]:
+        """`env` with this slice's `key` settings in place of the run's."""
+        return {**env, **dict(self.key)} if self.key else env
+
     def months(self) -> list[str]:
         months, m = [], self.start
         while m <= self.end:
@@ -251,7 +255,7 @@ def comext_key(env: Mapping[str, str], products: tuple[str, ...]) -> str:
 
 def comext_request(base: str, env: Mapping[str, str], piece: ComextSlice,
                    updated_after: str | None = None) -> tuple[str, list[tuple[str, str]]]:
-    env = {**env, **dict(piece.key)} if piece.key else env
+    env = piece.settings(env)
     url = f"{base}{_SDMX_STRUCTURE}/data/{COMEXT_DATAFLOW}/{comext_key(env, piece.products)}"
     params = [("startPeriod", piece.start), ("endPeriod", piece.end), ("format", "SDMX-CSV"),
               ("compressed", "false")]
@@ -553,10 +557,10 @@ def comext_coverage(ctx: LiveContext, parts: list[tuple[tuple[tuple[str, str], .
     list of them for several parts; None when no part covers a month with all products and values."""
     stated = []
     for key, start, end in parts:
-        env = {**ctx.env, **dict(key)}
-        statement = coverage_statement(env, start, end, codelist)
+        piece = ComextSlice(start, end, (), key)
+        statement = coverage_statement(piece.settings(ctx.env), start, end, codelist)
         if statement is not None:
-            url, params = comext_request(ctx.base, env, ComextSlice(start, end, ()))
+            url, params = comext_request(ctx.base, ctx.env, piece)
             stated.append((statement, f"{url}?{'&'.join(f'{k}={v}' for k, v in params)}"))
     if not stated:
         return None

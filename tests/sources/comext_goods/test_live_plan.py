@@ -200,7 +200,7 @@ def _cells(env: dict, products, months) -> set[tuple]:
 
 
 def _asked(env: dict, slices) -> list[tuple]:
-    return [cell for s in slices for cell in _cells({**env, **dict(s.key)}, s.products, s.months())]
+    return [cell for s in slices for cell in _cells(s.settings(env), s.products, s.months())]
 
 
 @st.composite
