@@ -34,6 +34,7 @@ log = logging.getLogger("eujp")
 
 TOP_PRODUCTS = 15  # per flow, latest year, headline reporter
 TOP_CHAPTERS = 10  # per flow, latest year, headline reporter
+TOP_PARTNERS = 10  # per flow, latest year, headline reporter, where partners are loaded to compare (and Japan)
 MAX_TABLE_ROWS = 200  # any other table of the page; the rest is in the published Parquet
 # Where a table's full detail is, relative to the report published in runs/{run_id}/ (eujp.publish)
 PARQUET_HREF = "parquet/{table}.parquet"
@@ -321,13 +322,18 @@ class ParquetLinks:
     href: str = PARQUET_HREF
     partitioned: dict[str, str] = field(default_factory=dict)
 
-    def detail(self, conn: duckdb.DuckDBPyConnection, table: str, shown: int, total: int) -> str:
-        """The line under a table: how many of its rows the page shows, and where all of them are."""
+    def detail(self, conn: duckdb.DuckDBPyConnection, table: str, shown: int, total: int, *,
+               summed: bool = False) -> str:
+        """The line under a table: how many of its rows the page shows (`summed`: the page shows sums of
+        them), and where all of them are."""
         from eujp.publish import part_file
 
         href = self.href.format(table=table)
-        what = f"all {total:,} rows" if shown >= total else f"{shown:,} of {total:,} rows"
-        head = f"<p class=\"meta\">{what} of <code>{_esc(table)}</code> shown; the full table: "
+        if summed:
+            head = f"<p class=\"meta\">summed from the {total:,} rows of <code>{_esc(table)}</code>; the full table: "
+        else:
+            what = f"all {total:,} rows" if shown >= total else f"{shown:,} of {total:,} rows"
+            head = f"<p class=\"meta\">{what} of <code>{_esc(table)}</code> shown; the full table: "
         column = self.partitioned.get(table)
         if column is None:
             return head + f"<a href=\"{_esc(href)}\">{_esc(table)}.parquet</a> (published with this run).</p>"
@@ -378,12 +384,18 @@ def products_section(conn: duckdb.DuckDBPyConnection, parquet_href: str = PARQUE
         LEFT JOIN dim_product AS d ON d.product_level = 'CN8' AND d.product_code = p.product_cn8
         WHERE p.rank <= ? ORDER BY p.flow, p.rank""", [year, headline, TOP_PRODUCTS])
     chapters = _rows_params(conn, """
-        SELECT flow, rank, hs2, products, value_eur, share_pct
-        FROM (SELECT flow, hs2, products, value_eur,
+        SELECT c.flow, c.rank, c.hs2, c.products, c.value_eur, c.share_pct,
+               CASE WHEN l.partners_ranked > 1
+                    THEN l.rank_among_loaded_partners || ' of ' || l.partners_ranked END AS japan_among
+        FROM (SELECT reporter, flow, period_year, hs2, products, value_eur,
                      row_number() OVER (PARTITION BY flow ORDER BY value_eur DESC NULLS LAST, hs2) AS rank,
                      100 * value_eur / sum(value_eur) OVER (PARTITION BY flow) AS share_pct
-              FROM mart_chapter_trade WHERE period_year = ? AND reporter = ?)
-        WHERE rank <= ? ORDER BY flow, rank""", [year, headline, TOP_CHAPTERS])
+              FROM mart_chapter_trade WHERE period_year = ? AND reporter = ?) AS c
+        LEFT JOIN mart_partner_chapter_trade AS l
+          ON l.reporter = c.reporter AND l.flow = c.flow AND l.period_year = c.period_year AND l.hs2 = c.hs2
+         AND l.partner = 'JP'
+        WHERE c.rank <= ? ORDER BY c.flow, c.rank""", [year, headline, TOP_CHAPTERS])
+    partners = partners_compared(conn, year, headline)
     return "\n".join([
         (f"<p>Year {year}, the latest loaded; totals by reporter (EU aggregates and member states are separate "
         "rows, never added up), then the largest products and HS chapters of "
@@ -400,10 +412,49 @@ def products_section(conn: duckdb.DuckDBPyConnection, parquet_href: str = PARQUE
                numeric={"value_eur", "share_pct"}),
         links.detail(conn, "mart_product_trade", len(top), total),
         f"<h4>Top {TOP_CHAPTERS} HS chapters per flow ({_esc(headline)}, {year})</h4>",
-        _table(chapters, [("flow", "flow"), ("rank", "#"), ("hs2", "HS2 chapter"), ("products", "products"), ("value_eur", "value €"), ("share_pct", "share %")],
+        _table(chapters, [("flow", "flow"), ("rank", "#"), ("hs2", "HS2 chapter"), ("products", "products"),
+                          ("value_eur", "value €"), ("share_pct", "share %")]
+               + ([("japan_among", "Japan among the partners loaded")] if any(r["japan_among"] for r in chapters)
+                  else []),
                numeric={"value_eur", "share_pct"}),
         links.detail(conn, "mart_chapter_trade", len(chapters), _count(conn, "mart_chapter_trade")),
+        *(_partners_table(conn, partners, links, year, headline) if partners else []),
     ])
+
+
+def partners_compared(conn: duckdb.DuckDBPyConnection, year: int, reporter: str) -> list[dict]:
+    """The reporter's trade in `year` with each partner country loaded (mart_partner_chapter_trade summed over
+    its chapters: Japan's months), the TOP_PARTNERS largest per flow and Japan; [] when Japan is the only
+    partner loaded (the default)."""
+    return _rows_params(conn, """
+        SELECT flow, rank, partner, partner_name, months_compared, value_eur, pct_of_japan
+        FROM (SELECT flow, partner, any_value(partner_name) AS partner_name,
+                     any_value(months_compared) AS months_compared, sum(value_eur) AS value_eur,
+                     row_number() OVER (PARTITION BY flow ORDER BY sum(value_eur) DESC NULLS LAST, partner) AS rank,
+                     100 * sum(value_eur) / nullif(sum(sum(value_eur) FILTER (WHERE partner = 'JP'))
+                                                   OVER (PARTITION BY flow), 0) AS pct_of_japan,
+                     count(*) OVER (PARTITION BY flow) AS partners
+              FROM mart_partner_chapter_trade WHERE period_year = ? AND reporter = ?
+              GROUP BY flow, partner)
+        WHERE partners > 1 AND (rank <= ? OR partner = 'JP') ORDER BY flow, rank""",
+        [year, reporter, TOP_PARTNERS])
+
+
+def _partners_table(conn: duckdb.DuckDBPyConnection, partners: list[dict], links: ParquetLinks, year: int,
+                    reporter: str) -> list[str]:
+    months = sorted({r["months_compared"] for r in partners})
+    return [
+        (f"<h4>Partners compared ({_esc(reporter)}, {year}, over Japan's "
+         f"{'/'.join(map(str, months))} month(s) loaded)</h4>"),
+        ("<p>The partner countries loaded to compare with Japan (EUJP_COMEXT_PARTNERS, or an all-partner "
+         "extract), EU members and Comext pseudo-partners left out: the largest per flow, and Japan. "
+         "Value in €; % of Japan = the partner's value / Japan's × 100.</p>"),
+        _table(partners, [("flow", "flow"), ("rank", "#"), ("partner", "partner"), ("partner_name", "name"),
+                          ("value_eur", "value €"), ("pct_of_japan", "% of Japan")],
+               numeric={"value_eur", "pct_of_japan"}),
+        links.detail(conn, "mart_partner_chapter_trade", len(partners), _count(conn, "mart_partner_chapter_trade"),
+                     summed=True),
+    ]
 
 
 def _rows_params(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:

@@ -132,7 +132,7 @@ def box_tables(output: str) -> list[list[list[str]]]:
 
 
 def test_every_recipe_is_tested():
-    tested = {"python-folder", "python-s3", "python-open-warehouse", "python-parquet-folder", "python-parquet-s3",
+    tested = {"python-folder", "python-compare-partners", "python-s3", "python-open-warehouse", "python-parquet-folder", "python-parquet-s3",
               "cli-folder", "cli-s3", "bi-host-setup", "superset-uri-folder", "superset-engine-parameters-folder",
               "superset-uri-s3", "superset-engine-parameters-s3", "superset-config-s3", "metabase-init-sql",
               "evidence-connection", "evidence-build"}
@@ -155,6 +155,18 @@ def test_python_folder(in_workdir, expected):
     assert con.execute("SELECT current_database()").fetchone() == ("eujp",)
     with pytest.raises(duckdb.Error, match="read-only|read only"):
         con.execute("DELETE FROM mart_claims")
+
+
+def test_python_compare_partners(in_workdir):
+    """The bundled EU27_2020 all-partner month (June 2025, CN8 84834030): 15 extra-EU partner countries, Japan
+    second behind Switzerland (data/snapshot's file: CH 4,187,411 EUR, JP 2,264,878 EUR)."""
+    ns = run_python("python-compare-partners")
+    partners, ahead = ns["partners"], ns["ahead_of_japan"]
+    assert ns["year"] == 2025 and partners.height == 15
+    assert partners.row(0) == ("CH", "Switzerland", 1, 4187411.0)
+    assert partners.row(1) == ("JP", "Japan", 1, 2264878.0)
+    assert not set(partners["partner"]) & {"DE", "FR", "QV", "QW", "XS", "EXT_EU27_2020"}
+    assert ahead.rows() == [("84", "CH", "Switzerland", 4187411.0, pytest.approx(4187411 / 2264878))]
 
 
 def test_python_s3(on_s3, expected):

@@ -145,6 +145,8 @@ def test_a_new_month_writes_that_month_and_rebuilds_only_the_models_that_read_it
     assert changes["models_rebuilt"]["mart_product_trade"] == \
         "input written: dim_product, fact_goods_trade_product; period_year 2025 only"
     assert changes["models_rebuilt"]["mart_chapter_trade"] == "input written: mart_product_trade; period_year 2025 only"
+    assert changes["models_rebuilt"]["mart_partner_chapter_trade"] == \
+        "input written: fact_goods_trade_product, mart_product_trade; period_year 2025 only"
     assert changes["models_rebuilt"]["dim_product"] == "input written: fact_goods_trade_product"
     assert {m for (m,) in query(warehouse, "SELECT model FROM etl_model_state WHERE built_run_id = ?", [DAY1])} \
         == set(MODELS) - expected

@@ -108,16 +108,31 @@ def test_charts_whose_inputs_did_not_change_are_read_from_the_last_report_not_dr
 
 
 def test_top_products_show_japan_among_the_partners_loaded_only_where_others_are(bundled_warehouse, tmp_path):
-    """The top products of the headline reporter show Japan's rank among the partner countries loaded
-    (mart_product_trade.japan_rank_among_loaded_partners) when other partners are loaded: the bundled
-    EU27_2020 all-partner month ranks Japan 2nd of the 15 extra-EU countries; without them, no such column."""
+    """The top products and chapters of the headline reporter show Japan's rank among the partner countries
+    loaded (mart_product_trade.japan_rank_among_loaded_partners, mart_partner_chapter_trade's row of Japan) and
+    a table of the partners compared (mart_partner_chapter_trade) when other partners are loaded: the bundled EU27_2020
+    all-partner month ranks Japan 2nd of the 15 extra-EU countries; without them, neither."""
+    from eujp.marts.build import build_marts
     from eujp.report import products_section
 
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copyfile(bundled_warehouse, warehouse)
     with duckdb.connect(str(warehouse)) as conn:
         section = products_section(conn)
-        assert "<th>Japan among the partners loaded</th>" in section and "<td>2 of 15</td>" in section
-        conn.execute("UPDATE mart_product_trade SET japan_rank_among_loaded_partners = NULL, "
-                     "loaded_partners_ranked = NULL")
-        assert "Japan among the partners loaded" not in products_section(conn)
+        # the top products and the top chapters (84) each rank Japan 2 of 15
+        assert section.count("<th>Japan among the partners loaded</th>") == 2
+        assert section.count("<td>2 of 15</td>") == 2
+        # the partners compared: the 10 largest of the 15 and Japan, CH first (4,187,411 EUR, 184.9 % of Japan)
+        partners = section[section.index("<h4>Partners compared (EU27_2020, 2025, over Japan's 1 month(s)"):]
+        assert partners.count("<tr><td>import</td>") == 10
+        assert ("<tr><td>import</td><td>1</td><td>CH</td><td>Switzerland</td><td class=\"num\">4,187,411.0</td>"
+                '<td class="num">184.9</td>' in partners)
+        assert "<td>2</td><td>JP</td><td>Japan</td>" in partners
+        assert "summed from the " in partners and "mart_partner_chapter_trade.parquet" in partners
+        # Japan alone loaded
+        conn.execute("DELETE FROM fact_goods_trade_product WHERE partner <> 'JP'")
+        build_marts(conn)
+        assert conn.execute("SELECT DISTINCT partner, partners_ranked FROM mart_partner_chapter_trade").fetchall() \
+            == [("JP", 1)]
+        section = products_section(conn)
+        assert "Japan among the partners loaded" not in section and "Partners compared" not in section

@@ -233,6 +233,51 @@ def test_japan_ranked_among_the_partners_loaded_to_compare(conn, scratch):
     assert one(scratch, "SELECT value_eur, japan_rank_among_loaded_partners, loaded_partners_ranked, "
                "japan_rank_among_extra_eu FROM mart_product_trade WHERE reporter = 'DE' AND "
                "product_cn8 = '81052000' AND period_year = 2024") == (1000.0, 3, 4, None)  # CN 1,800, US 1,200, KR 300
+    # the chapter (81): a second product of China in one of Japan's months counts, Japan's rank follows
+    scratch.execute(
+        "INSERT INTO fact_goods_trade_product (reporter, partner, product_cn8, flow, period, period_code, "
+        "value_eur, quantity_kg) VALUES ('DE', 'CN', '81029400', 'export', DATE '2024-02-01', '2024-02', 100.0, 1.0)")
+    build_marts(scratch)
+    chapter = {r[0]: r[1:] for r in scratch.execute(
+        "SELECT partner, products, months_compared, first_month, last_month, value_eur, rank_among_loaded_partners, "
+        "partners_ranked, share_of_loaded_partners, japan_value_eur, value_to_japan FROM mart_partner_chapter_trade "
+        "WHERE reporter = 'DE' AND flow = 'export' AND period_year = 2024 AND hs2 = '81'").fetchall()}
+    assert chapter == {  # over Japan's January and February: KR's March, FR (a member) and QV left out
+        "CN": (2, 2, "2024-01", "2024-02", 1900.0, 1, 4, pytest.approx(1900 / 4400), 1000.0, pytest.approx(1.9)),
+        "US": (1, 2, "2024-01", "2024-02", 1200.0, 2, 4, pytest.approx(1200 / 4400), 1000.0, pytest.approx(1.2)),
+        "JP": (1, 2, "2024-01", "2024-02", 1000.0, 3, 4, pytest.approx(1000 / 4400), 1000.0, 1.0),
+        "KR": (1, 2, "2024-01", "2024-02", 300.0, 4, 4, pytest.approx(300 / 4400), 1000.0, pytest.approx(0.3)),
+    }
+    # an annual figure replaces its product's months of that year, as in mart_product_trade
+    scratch.executemany(
+        "INSERT INTO fact_goods_trade_product (reporter, partner, product_cn8, flow, period, period_code, "
+        "value_eur, quantity_kg) VALUES ('DE', 'JP', '81052000', 'export', ?::DATE, ?, ?, 1.0)",
+        [("2023-01-01", "2023", 5000.0), ("2023-05-01", "2023-05", 100.0)])
+    build_marts(scratch)
+    assert one(scratch, "SELECT months_compared, value_eur, partners_ranked FROM mart_partner_chapter_trade "
+               "WHERE reporter = 'DE' AND flow = 'export' AND period_year = 2023") == (12, 5000.0, 1)
+    assert one(scratch, "SELECT value_eur FROM mart_chapter_trade "
+               "WHERE reporter = 'DE' AND flow = 'export' AND period_year = 2023") == (5000.0,)
+
+
+def test_partners_compared_by_chapter_on_the_bundled_data(conn):
+    """mart_partner_chapter_trade on the bundled files: DE's extract holds Japan alone (1 of 1); EU27_2020's
+    all-partner month ranks the 15 extra-EU countries, CH first."""
+    rows = {(r[0], r[1]): r[2:] for r in conn.execute(
+        "SELECT reporter, partner, partner_name, months_compared, value_eur, rank_among_loaded_partners, "
+        "partners_ranked, value_to_japan FROM mart_partner_chapter_trade "
+        "WHERE flow = 'import' AND period_year = 2025 AND hs2 = '84'").fetchall()}
+    assert rows[("DE", "JP")] == ("Japan", 3, 668914.0 + 1663789.0 + 1054978.0, 1, 1, 1.0)
+    assert {k for k in rows if k[0] == "DE"} == {("DE", "JP")}
+    assert rows[("EU27_2020", "JP")] == ("Japan", 1, 2264878.0, 2, 15, 1.0)
+    assert rows[("EU27_2020", "CH")][2:4] == (4187411.0, 1)
+    assert rows[("EU27_2020", "CH")][5] == pytest.approx(4187411 / 2264878)
+    assert not {p for r, p in rows if r == "EU27_2020"} & {"FR", "DE", "QV", "QW", "XS", "EXT_EU27_2020"}
+    # Japan's chapters here are mart_chapter_trade's, value for value
+    assert conn.execute(
+        "SELECT count(*) FROM mart_chapter_trade AS c FULL JOIN (SELECT * FROM mart_partner_chapter_trade "
+        "WHERE partner = 'JP') AS p USING (reporter, flow, period_year, hs2) "
+        "WHERE c.value_eur IS DISTINCT FROM p.value_eur").fetchone() == (0,)
 
 
 def test_crm_trade_is_empty_on_the_bundled_data(conn):

@@ -1,0 +1,85 @@
+-- mart_partner_chapter_trade: the EU's trade with each partner country loaded, by HS chapter (2 digits), year
+-- and flow, over Japan's months, ranked against Japan: the table to compare partners in
+-- (EUJP_COMEXT_PARTNERS=JP,CN,KR,US, or an all-partner extract).
+--
+-- Grain: one row per (reporter, partner, flow, period_year, hs2), from the Comext figures in
+-- fact_goods_trade_product, for every partner that is a country in dim_country and was not an EU member in the
+-- month of the figure (an EU reporter's trade with a member state is no partner to compare with Japan; Comext
+-- pseudo-partners QV, QW, XS, ... and aggregates such as EXT_EU27_2020 are no countries). Japan's own rows are
+-- here too: with Japan alone loaded (the default) the mart holds Japan's chapters, each ranked 1 of 1.
+-- Months compared: the period codes of Japan's figures for the reporter, flow and year (any product); every
+-- partner is summed over those, so a partner loaded for other months (a partner added later, whose backfill
+-- covers other months) is compared on the same months as Japan. An annual figure (period_code YYYY), where
+-- loaded, is used instead of that year's months, as in mart_product_trade.
+-- IMPORTANT: months_compared < 12 means a partial year. Ranks and shares compare only the partners LOADED.
+-- Japan's rows are summed from mart_product_trade, so they equal mart_chapter_trade's, value for value.
+WITH japan_periods AS (  -- Japan's period codes for each reporter, flow and year
+    SELECT reporter, flow, year(period)::INTEGER AS period_year, period_code
+    FROM fact_goods_trade_product
+    WHERE partner = 'JP'
+    GROUP BY reporter, flow, year(period), period_code
+),
+japan_months AS (
+    SELECT reporter, flow, period_year,
+           CASE WHEN bool_or(length(period_code) = 4) THEN 12 ELSE count(*) END::INTEGER AS months_compared,
+           CASE WHEN bool_or(length(period_code) = 4) THEN period_year || '-01' ELSE min(period_code) END AS first_month,
+           CASE WHEN bool_or(length(period_code) = 4) THEN period_year || '-12' ELSE max(period_code) END AS last_month
+    FROM japan_periods
+    GROUP BY reporter, flow, period_year
+),
+partner_products AS (
+    -- the other partners, per product first (an annual figure replaces the months of its product and year),
+    -- then per chapter: the product count without a DISTINCT over every row; the annual and monthly sums in
+    -- one pass, not a join of every row with the annual keys (one year of 500k fact rows: 0.11 s against 0.13 s)
+    SELECT f.reporter, f.flow, year(f.period)::INTEGER AS period_year, f.partner, f.product_cn8,
+           bool_or(length(f.period_code) = 4) AS has_annual,
+           sum(f.value_eur) FILTER (length(f.period_code) = 4) AS annual_value,
+           sum(f.quantity_kg) FILTER (length(f.period_code) = 4) AS annual_quantity,
+           sum(f.value_eur) FILTER (length(f.period_code) <> 4) AS monthly_value,
+           sum(f.quantity_kg) FILTER (length(f.period_code) <> 4) AS monthly_quantity
+    FROM fact_goods_trade_product AS f
+    SEMI JOIN japan_periods AS j
+      ON j.reporter = f.reporter AND j.flow = f.flow AND j.period_year = year(f.period) AND j.period_code = f.period_code
+    JOIN dim_country AS c ON c.iso2 = f.partner
+    WHERE f.partner <> 'JP' AND NOT (c.eu_entry_date IS NOT NULL AND c.eu_entry_date <= f.period
+               AND (c.eu_exit_date IS NULL OR c.eu_exit_date >= f.period))
+    GROUP BY f.reporter, f.flow, year(f.period), f.partner, f.product_cn8
+),
+partner_chapters AS (
+    SELECT reporter, flow, period_year, left(product_cn8, 2) AS hs2, partner, count(*)::INTEGER AS products,
+           sum(CASE WHEN has_annual THEN annual_value ELSE monthly_value END) AS value_eur,
+           sum(CASE WHEN has_annual THEN annual_quantity ELSE monthly_quantity END) AS quantity_kg
+    FROM partner_products
+    GROUP BY reporter, flow, period_year, left(product_cn8, 2), partner
+    UNION ALL
+    -- Japan's chapters from its products, already summed the same way (every Japan row is in Japan's months):
+    -- a year of 500k fact rows of Japan alone 0.046 s, against 0.11 s summing Japan's facts again
+    SELECT reporter, flow, period_year, hs2, partner, count(*)::INTEGER, sum(value_eur), sum(quantity_kg)
+    FROM mart_product_trade
+    WHERE hs2 IS NOT NULL
+    GROUP BY reporter, flow, period_year, hs2, partner
+)
+SELECT
+    p.reporter,
+    p.partner,
+    c.name AS partner_name,
+    p.flow,
+    p.period_year,
+    p.hs2,
+    p.products,
+    m.months_compared,
+    m.first_month,
+    m.last_month,
+    p.value_eur,
+    p.quantity_kg,
+    rank() OVER (PARTITION BY p.reporter, p.flow, p.period_year, p.hs2 ORDER BY p.value_eur DESC NULLS LAST)::INTEGER
+        AS rank_among_loaded_partners,
+    count(*) OVER chapter::INTEGER AS partners_ranked,
+    p.value_eur / nullif(sum(p.value_eur) OVER chapter, 0) AS share_of_loaded_partners,
+    max(CASE WHEN p.partner = 'JP' THEN p.value_eur END) OVER chapter AS japan_value_eur,
+    p.value_eur / nullif(max(CASE WHEN p.partner = 'JP' THEN p.value_eur END) OVER chapter, 0) AS value_to_japan
+FROM partner_chapters AS p
+JOIN japan_months AS m USING (reporter, flow, period_year)
+JOIN dim_country AS c ON c.iso2 = p.partner
+WINDOW chapter AS (PARTITION BY p.reporter, p.flow, p.period_year, p.hs2)
+ORDER BY p.reporter, p.flow, p.period_year, p.hs2, rank_among_loaded_partners, p.partner
