@@ -63,16 +63,36 @@ _MOJIBAKE: dict[str, str] = {
     "ni\ufffd ": "n\u00b0 ",
     "Ni\ufffd ": "N\u00b0 ",
     **{f"i\ufffd{chr(b)}": chr(b + 0x40) for b in range(0xA0, 0xC0)},
+    # the signs whose lead byte C2 is likelier than C3's letter wherever _AMBIGUOUS (below) did not read a letter
+    "i\ufffd\u00ab": "\u00ab",  # « (a letter before it: ë)
+    "i\ufffd\u00bb": "\u00bb",  # » (between letters: û)
+    "i\ufffd\u00a7": "\u00a7",  # § (a letter before it: ç)
+    "i\ufffd\u00b1": "\u00b1",  # ± (a letter before it: ñ)
+    "i\ufffd\u00b0": "\u00b0",  # ° (ð: no language of the inventory's titles)
 }
+# The continuation bytes that both lead bytes make into common text: C2 a sign, C3 a letter. The letter is read
+# where a letter comes before it (and after it, for »: "coût" but "aux»"), the ordinal sign º / ª after a digit
+# ("Art. 1º", "1ª"), else the sign (by _MOJIBAKE above; º and ª stay ú and ê there: "Perú", "último").
+_AMBIGUOUS: tuple[tuple[str, str], ...] = (
+    (r"(\p{L})i\x{FFFD}\x{AB}", "${1}\u00eb"),          # Citroën, not Citroi«n
+    (r"(\p{L})i\x{FFFD}\x{BB}(\p{L})", "${1}\u00fb${2}"),  # coût
+    (r"(\p{L})i\x{FFFD}\x{A7}", "${1}\u00e7"),          # Licença
+    (r"(\p{L})i\x{FFFD}\x{B1}", "${1}\u00f1"),          # España
+    (r"([0-9])i\x{FFFD}\x{BA}", "${1}\u00ba"),           # Art. 1º
+    (r"([0-9])i\x{FFFD}\x{AA}", "${1}\u00aa"),           # 1ª
+)
 
 
 def repair_mojibake(expr: pl.Expr) -> pl.Expr:
     """Replace the known mis-decoded UTF-8 sequences (`_MOJIBAKE`) in a String expression, vectorised.
 
-    One Aho-Corasick pass, leftmost-first: at a given position the pattern listed first wins, so the longer,
-    more specific sequences above take precedence over the generic two-byte rule. Text without U+FFFD is
+    The continuation bytes both lead bytes make into text (_AMBIGUOUS) are read by their neighbours first;
+    then one Aho-Corasick pass, leftmost-first: at a given position the pattern listed first wins, so the
+    longer, more specific sequences above take precedence over the generic two-byte rule. Text without U+FFFD is
     returned unchanged (every pattern contains U+FFFD).
     """
+    for pattern, replacement in _AMBIGUOUS:
+        expr = expr.str.replace_all(pattern, replacement)
     return expr.str.replace_many(list(_MOJIBAKE), list(_MOJIBAKE.values()), leftmost=True)
 
 

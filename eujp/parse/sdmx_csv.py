@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from eujp.errors import ParseError, SchemaDriftError
-from eujp.parse import ParsedPayload
+from eujp.parse import ParsedPayload, drop_blank_rows
 from transforms.comext_goods import WIRE_COLUMNS as COMEXT_WIRE_COLUMNS
 
 BOM = b"\xef\xbb\xbf"
@@ -84,7 +84,8 @@ def parse_sdmx_csv(
     allowed_extra: Sequence[str] | None = None,
     what: str = "SDMX-CSV",
 ) -> pl.DataFrame:
-    """Read an SDMX-CSV payload into an all-String frame (empty fields are null).
+    """Read an SDMX-CSV payload into an all-String frame (empty fields are null; blank lines skipped, as
+    `drop_blank_rows` says).
 
     Raises ParseError for an empty body, an HTML page, invalid UTF-8, a repeated column name, ragged or
     truncated lines and missing `required_columns` (all named). When `allowed_extra` is given, any column
@@ -138,7 +139,7 @@ def parse_sdmx_csv(
                 f"{columns[present]!r} on) with no line end: {last[-80:]!r}",
                 line=line, column=len(last) + 1,
             )
-    return frame
+    return drop_blank_rows(frame)[0]
 
 
 def _malformed(data: bytes, columns: list[str], what: str, exc: Exception) -> ParseError:
@@ -153,8 +154,9 @@ def _malformed(data: bytes, columns: list[str], what: str, exc: Exception) -> Pa
 
 
 def _line_of(frame: pl.DataFrame, bad: pl.Expr) -> int | None:
-    """The payload line of the first row where `bad` holds (header = line 1; polars skips no line of an
-    SDMX-CSV body but blank ones, which Comext does not write)."""
+    """The payload line of the first row where `bad` holds (header = line 1; the rows are the lines of an
+    SDMX-CSV body, but for blank lines, which Comext does not write: a blank line before the row puts the
+    number that many lines early)."""
     index = frame.select(pl.arg_where(bad.fill_null(False)).first()).item()
     return None if index is None else index + 2
 

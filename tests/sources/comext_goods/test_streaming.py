@@ -932,3 +932,26 @@ def test_a_small_bad_payload_is_spilled_with_the_rejected_rows_once_the_chunks_a
         assert json.loads(rejected.get_column("raw_record")[0])["payload"] == "bad.csv"
     finally:
         release_chunks(batch)
+
+
+@pytest.mark.parametrize("limit", [None, 30])
+def test_blank_lines_in_a_payload_are_skipped_in_one_batch_and_in_chunks(countries, tmp_path, limit):
+    """A blank line (LF or CRLF) between records or at the end of a payload holds no figure: it is skipped,
+    where polars 2.1 reads it as a row of nulls and the payload failed ("DATAFLOW [None]"), losing its rows.
+    Streamed by series (limit 30) or in one batch, the result is that of the payload without them."""
+    rows = series_rows(six_months(), products=range(5))
+    clean = payload("clean", rows, stamp="01/08/26 11:00:00")
+    data = clean.read()
+    lines = data.split(b"\r\n")[:-1]
+    lines.insert(20, b"")  # a blank line between two records of a series (CRLF)
+    lines[40] += b"\n"  # one more (LF)
+    blank = RawPayload(source="comext_goods", name="blank", url="file:///blank",
+                       data=b"\r\n".join(lines) + b"\r\n\n")  # and one at the end
+    assert blank.read().count(b"\n") == data.count(b"\n") + 3
+    parsed = parse_comext_csv(blank.read())
+    assert parsed.frame.height == len(rows) and parsed.frame.equals(parse_comext_csv(data).frame)
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    got = stream_all([blank], countries, limit or 10_000, tmp_path / "a")
+    want = stream_all([clean], countries, 10_000, tmp_path / "b")
+    assert got.rejected.height == 0 and got.valid.height == len(rows) // 2
+    assert_same(got, want)

@@ -96,6 +96,16 @@ def test_oecd_repairs_mojibake_in_values_and_labels():
     assert parsed.meta["rows_with_replacement_char"] == 1
 
 
+def test_blank_lines_are_skipped_and_a_blank_line_inside_a_quoted_field_is_kept():
+    """A blank line between records or at the end holds no record (polars 2.1 read it as a row of nulls, which
+    the transform rejected as an empty attribute); one inside a quoted field is the field's text."""
+    rows = [_oecd_row("VAL", "25"), _oecd_row("NOD", '"Decree No. 1,\r\n\r\nart. 2"')]
+    plain = parse_oecd_csv(_oecd(*rows))
+    blank = parse_oecd_csv(_oecd(rows[0], "", rows[1]) + b"\r\n\n")
+    assert blank.frame.equals(plain.frame) and plain.frame.height == 2
+    assert plain.frame["OBS_VALUE"].to_list() == ["25", "Decree No. 1,\r\n\r\nart. 2"]
+
+
 @pytest.mark.parametrize(("broken", "fixed"), [
     ("Peoplei\ufffd\u20ac\u2122s Republic", "People’s Republic"),
     ("Minist\ufffd\u20ac\u2122s", "Minist’s"),
@@ -105,6 +115,13 @@ def test_oecd_repairs_mojibake_in_values_and_labels():
     ("Lei ni\ufffd\u00b0 31/11", "Lei n° 31/11"),
     ("Decreto n.i\ufffd\u00ba 4/24", "Decreto n.º 4/24"),
     ("Lei ni\ufffd  31/11", "Lei n°  31/11"),
+    # a continuation byte both lead bytes make into text (C2 a sign, C3 a letter): read by its neighbours
+    ("Di\ufffd\u00a9cret i\ufffd\u00abrelatif auxi\ufffd\u00bb", "Décret «relatif aux»"),
+    ("Art. 1i\ufffd\u00ba, i\ufffd\u00a7 12, 45i\ufffd\u00b0C, i\ufffd\u00b15%, 1i\ufffd\u00aa",
+     "Art. 1º, § 12, 45°C, ±5%, 1ª"),
+    (("Espai\ufffd\u00b1a, Liceni\ufffd\u00a7a, Citroi\ufffd\u00abn, coi\ufffd\u00bbt, Peri\ufffd\u00ba, "
+      "i\ufffd\u00baltimo, fori\ufffd\u00aat"),
+     "España, Licença, Citroën, coût, Perú, último, forêt"),
     ("plain text, no damage: n° é ’", "plain text, no damage: n° é ’"),
     ("", ""),
     (None, None),
