@@ -20,7 +20,9 @@ Decisions:
   contains non-ASCII bytes, has been re-saved as UTF-8 (e.g. by a spreadsheet) and is decoded as UTF-8: real
   latin-1 text with accented letters ('ü' = 0xFC) is practically never valid UTF-8, and decoding UTF-8 as latin-1
   would silently turn 'Curaçao' into 'CuraÃ§ao'. Anything else is decoded as latin-1 (which never fails), so
-  garbage is caught structurally: NUL bytes (binary, UTF-16), an HTML/XML body, no header line.
+  garbage is caught structurally: NUL bytes (binary, UTF-16), an HTML/XML body, no header line. Except: bytes
+  0x80-0x9F are control characters in latin-1 that no text export means, and Windows-1252's quotes and dashes
+  (0x92 '’', 0x96 '–') in a file saved on Windows: such a payload is decoded as Windows-1252 where it can be.
 * **Broken records.** The export does not quote fields, and a few Comments contain a line break: the record then
   continues on the next physical line (the 2025-03-13 register has 4 such records among its 29,519 lines after
   the header, i.e. 29,515 records). A line with too few fields followed by a line that supplies exactly the
@@ -102,7 +104,15 @@ def decode_sipri(data: bytes) -> tuple[str, str]:
             return data.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
             pass
+    if _C1_BYTES.search(data):
+        try:
+            return data.decode("cp1252"), "cp1252"
+        except UnicodeDecodeError:  # 0x81, 0x8D, 0x8F, 0x90, 0x9D: undefined in Windows-1252 too
+            pass
     return data.decode("latin-1"), "latin-1"
+
+
+_C1_BYTES = re.compile(rb"[\x80-\x9f]")
 
 
 def parse_generated(line: str) -> str | None:
@@ -207,6 +217,16 @@ def _repair_lines(lines: pl.Series, first_line_no: int, n_fields: int) -> tuple[
     # A line whose quotes do not balance belongs to a multi-line quoted field: polars reads those natively.
     balanced = ~(unquoted.str.contains('"', literal=True))
     df = df.with_columns(countable=balanced)
+    # A line whose quotes do not balance but which holds the header's fields with its quote read as a character
+    # is a whole record with a stray quote (an inch mark, an unclosed quote in Comments: the export quotes no
+    # field): read as the start of a quoted field, it would swallow the next line(s), records included, or
+    # make polars fail without saying where.
+    stray = df.filter(~pl.col("countable")
+                      & (pl.col("line").str.count_matches(",", literal=True) + 1 == n_fields))
+    if stray.height:
+        sample = ", ".join(f"line {r['line_no']}: {r['line'][:100]!r}" for r in stray.head(3).iter_rows(named=True))
+        raise ParseError(f"{SOURCE}: {stray.height} line(s) hold the header's {n_fields} fields and an unpaired "
+                         f'double quote ("), which would join them with the lines after them: {sample}')
     nxt_n = pl.col("n").shift(-1)
     is_head = (pl.col("countable") & pl.col("countable").shift(-1).fill_null(False)
                & (pl.col("n") < n_fields) & (pl.col("n") + nxt_n - 1 == n_fields))

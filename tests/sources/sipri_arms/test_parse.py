@@ -205,6 +205,29 @@ def test_ragged_line_that_cannot_be_joined_names_its_line():
         parse_sipri_register(_payload(ROW_BRAZIL, truncated, ROW_BRAZIL))
 
 
+def test_a_stray_double_quote_is_named_not_read_as_a_quoted_field_swallowing_the_next_record():
+    """The export quotes no field: a record with an unpaired '"' (an unclosed quote in Comments, an inch mark)
+    read as the start of a quoted field took the next record into its comments (two records read as one, the
+    first one's figures lost); it is a ParseError naming the line."""
+    unclosed = 'Japan,United States,2019,,6,,F-35A,FGA aircraft,6,,2020,New,"Peace deal; ordered via FMS,80,480,480'
+    closing = 'Germany,France,2019,,10,,Exocet,anti-ship missile,10,,2020,New,Exocet batch",1.5,15,15'
+    with pytest.raises(ParseError, match=r'2 line\(s\) hold the header\'s 16 fields and an unpaired double quote.*'
+                                         r"line 5: 'Japan,United States"):
+        parse_sipri_register(_payload(ROW_BRAZIL, unclosed, closing))
+    inch = 'Japan,United States,1960,,2,,Mk-42 5" gun,naval gun,2,,1961,New,,1,2,2'
+    with pytest.raises(ParseError, match=r"line 4: 'Japan,United States,1960"):
+        parse_sipri_register(_payload(inch, ROW_BRAZIL))
+
+
+def test_windows_1252_quotes_and_dashes_are_read_as_such_not_as_control_characters():
+    row = ROW_BRAZIL.replace(",New,,", ",New,Navy’s 1st batch – ex-stock,")
+    parsed = parse_sipri_register(_payload(row, encoding="cp1252"))
+    assert parsed.meta["encoding"] == "cp1252"
+    assert parsed.frame["comments"].to_list() == ["Navy’s 1st batch – ex-stock"]
+    latin = parse_sipri_register(_payload(ROW_BRAZIL.replace("Barroso", "Barroso Peçanha")))
+    assert latin.meta["encoding"] == "latin-1" and "Peçanha" in latin.frame["weapon_designation"][0]
+
+
 def test_broken_record_is_joined():
     head, tail = ROW_CAMBODIA.split(",0.22,")
     parsed = parse_sipri_register(_payload(ROW_BRAZIL, head, ",0.22," + tail))
