@@ -7,19 +7,21 @@
 -- month of the figure (an EU reporter's trade with a member state is no partner to compare with Japan; Comext
 -- pseudo-partners QV, QW, XS, ... and aggregates such as EXT_EU27_2020 are no countries). Japan's own rows are
 -- here too: with Japan alone loaded (the default) the mart holds Japan's chapters, each ranked 1 of 1.
--- Months compared: the period codes of Japan's figures for the reporter, flow and year (any product); every
+-- Months compared: the months of Japan's figures for the reporter, flow and year (any product: the months
+-- loaded, not those in which Japan traded a product; an annual figure of Japan's covers the whole year); every
 -- partner is summed over those, so a partner loaded for other months (a partner added later, whose backfill
--- covers other months) is compared on the same months as Japan. An annual figure (period_code YYYY), where
--- loaded, is used instead of that year's months, as in mart_product_trade.
+-- covers other months) is compared on the same months as Japan. Over a whole year a partner's annual figure
+-- (period_code YYYY), where loaded, is used instead of its months, as mart_product_trade does for Japan; over
+-- part of a year it is left out (it cannot be cut to Japan's months) and the partner's months are summed.
 -- IMPORTANT: months_compared < 12 means a partial year. Ranks and shares compare only the partners LOADED.
 -- Japan's rows are summed from mart_product_trade, so they equal mart_chapter_trade's, value for value.
-WITH japan_periods AS (  -- Japan's period codes for each reporter, flow and year
+WITH japan_periods AS (  -- Japan's period codes for each reporter, flow and year (any product)
     SELECT reporter, flow, year(period)::INTEGER AS period_year, period_code
     FROM fact_goods_trade_product
     WHERE partner = 'JP'
     GROUP BY reporter, flow, year(period), period_code
 ),
-japan_months AS (
+japan_months AS (  -- an annual figure of Japan's covers the whole year
     SELECT reporter, flow, period_year,
            CASE WHEN bool_or(length(period_code) = 4) THEN 12 ELSE count(*) END::INTEGER AS months_compared,
            CASE WHEN bool_or(length(period_code) = 4) THEN period_year || '-01' ELSE min(period_code) END AS first_month,
@@ -28,27 +30,31 @@ japan_months AS (
     GROUP BY reporter, flow, period_year
 ),
 partner_products AS (
-    -- the other partners, per product first (an annual figure replaces the months of its product and year),
-    -- then per chapter: the product count without a DISTINCT over every row; the annual and monthly sums in
-    -- one pass, not a join of every row with the annual keys (one year of 500k fact rows: 0.11 s against 0.13 s)
-    SELECT f.reporter, f.flow, year(f.period)::INTEGER AS period_year, f.partner, f.product_cn8,
-           bool_or(length(f.period_code) = 4) AS has_annual,
-           sum(f.value_eur) FILTER (length(f.period_code) = 4) AS annual_value,
-           sum(f.quantity_kg) FILTER (length(f.period_code) = 4) AS annual_quantity,
-           sum(f.value_eur) FILTER (length(f.period_code) <> 4) AS monthly_value,
-           sum(f.quantity_kg) FILTER (length(f.period_code) <> 4) AS monthly_quantity
+    -- The other partners' figure for each product and year over Japan's months: where those are the whole
+    -- year, the partner's annual figure if it has one, else the sum of its months; otherwise the sum of its
+    -- months among Japan's (an annual figure cannot be cut to them). mart_product_trade's loaded_partners is
+    -- the same rule, written again there (a model's SQL is one query). The sums in one pass per product, not
+    -- a join of every row with the annual keys; then per chapter: the product count without a DISTINCT.
+    SELECT f.reporter, f.flow, m.period_year, f.partner, f.product_cn8,
+           CASE WHEN bool_or(length(f.period_code) = 4) THEN sum(f.value_eur) FILTER (length(f.period_code) = 4)
+                ELSE sum(f.value_eur) END AS value_eur,
+           CASE WHEN bool_or(length(f.period_code) = 4) THEN sum(f.quantity_kg) FILTER (length(f.period_code) = 4)
+                ELSE sum(f.quantity_kg) END AS quantity_kg
     FROM fact_goods_trade_product AS f
-    SEMI JOIN japan_periods AS j
-      ON j.reporter = f.reporter AND j.flow = f.flow AND j.period_year = year(f.period) AND j.period_code = f.period_code
+    JOIN japan_months AS m ON m.reporter = f.reporter AND m.flow = f.flow AND m.period_year = year(f.period)
+    LEFT JOIN japan_periods AS j
+      ON j.reporter = f.reporter AND j.flow = f.flow AND j.period_year = m.period_year AND j.period_code = f.period_code
     JOIN dim_country AS c ON c.iso2 = f.partner
-    WHERE f.partner <> 'JP' AND NOT (c.eu_entry_date IS NOT NULL AND c.eu_entry_date <= f.period
+    WHERE f.partner <> 'JP'
+      -- over a whole year every row; else the months among Japan's (an annual code is none of them)
+      AND (m.months_compared = 12 OR j.period_code IS NOT NULL)
+      AND NOT (c.eu_entry_date IS NOT NULL AND c.eu_entry_date <= f.period
                AND (c.eu_exit_date IS NULL OR c.eu_exit_date >= f.period))
-    GROUP BY f.reporter, f.flow, year(f.period), f.partner, f.product_cn8
+    GROUP BY f.reporter, f.flow, m.period_year, f.partner, f.product_cn8
 ),
 partner_chapters AS (
     SELECT reporter, flow, period_year, left(product_cn8, 2) AS hs2, partner, count(*)::INTEGER AS products,
-           sum(CASE WHEN has_annual THEN annual_value ELSE monthly_value END) AS value_eur,
-           sum(CASE WHEN has_annual THEN annual_quantity ELSE monthly_quantity END) AS quantity_kg
+           sum(value_eur) AS value_eur, sum(quantity_kg) AS quantity_kg
     FROM partner_products
     GROUP BY reporter, flow, period_year, left(product_cn8, 2), partner
     UNION ALL

@@ -12,8 +12,9 @@
 -- (dim_country entry/exit dates). Comext pseudo-partners not in dim_country (QV, QW, XS, ...) are not
 -- ranked. Without an all-partner extract these columns are null.
 -- Partners loaded to compare (EUJP_COMEXT_PARTNERS=JP,CN,KR,US, without the aggregate): Japan's rank among the
--- partner countries loaded for the reporter, flow and product, in the months Japan has, that were not EU
--- members that month (japan_rank_among_loaded_partners); null when Japan is the only one loaded.
+-- partner countries loaded for the reporter, flow and product, over Japan's months (those loaded for Japan for
+-- the reporter, flow and year; an annual figure covers the year), that were not EU members that month
+-- (japan_rank_among_loaded_partners); null when Japan is the only one loaded (loaded_partners below).
 -- Performance (10M Comext rows a year, see benchmarks/): the annual keys are joined, not probed per row with a
 -- correlated NOT EXISTS; and count(*) counts the months of a group because period_code is part of the fact's
 -- natural key (unique: the audit checks it), so a group's rows have distinct period codes.
@@ -66,20 +67,41 @@ ranked AS (
            count(*) OVER (PARTITION BY reporter, flow, product_cn8, period_year) AS partners_ranked
     FROM extra_eu_partners
 ),
+japan_periods AS (  -- Japan's period codes for each reporter, flow and year (any product)
+    SELECT reporter, flow, year(period)::INTEGER AS period_year, period_code
+    FROM fact_goods_trade_product
+    WHERE partner = 'JP'
+    GROUP BY reporter, flow, year(period), period_code
+),
+japan_months AS (  -- an annual figure of Japan's covers the whole year
+    SELECT reporter, flow, period_year,
+           CASE WHEN bool_or(length(period_code) = 4) THEN 12 ELSE count(*) END AS months
+    FROM japan_periods
+    GROUP BY reporter, flow, period_year
+),
 loaded_partners AS (
-    -- the other partner countries loaded for Japan's reporter, flow, product and months: the SEMI JOIN first,
-    -- so that a warehouse of Japan alone (the default) probes nothing. The country filter is written again
-    -- rather than shared with extra_eu_partners through a CTE of every country row: that CTE took the whole
-    -- query on 5M fact rows from 3.3 s to 3.75 s (this mart without these two columns: 2.75 s).
-    SELECT r.reporter, r.flow, r.product_cn8, r.period_year, r.partner, sum(r.value_eur) AS value_eur
-    FROM (SELECT * FROM rows_used
-          SEMI JOIN (SELECT reporter, flow, product_cn8, period_year, period_code FROM rows_used
-                     WHERE partner = 'JP') USING (reporter, flow, product_cn8, period_year, period_code)
-          WHERE partner <> 'JP') AS r
-    JOIN dim_country AS c ON c.iso2 = r.partner
-    WHERE NOT (c.eu_entry_date IS NOT NULL AND c.eu_entry_date <= r.period
-               AND (c.eu_exit_date IS NULL OR c.eu_exit_date >= r.period))
-    GROUP BY r.reporter, r.flow, r.product_cn8, r.period_year, r.partner
+    -- The other partner countries' figure for each of Japan's products over Japan's months (those loaded for
+    -- the reporter, flow and year, not only those in which Japan traded the product): where those are the
+    -- whole year, the partner's annual figure if it has one, else the sum of its months; otherwise the sum of
+    -- its months among Japan's (an annual figure cannot be cut to them). mart_partner_chapter_trade's
+    -- partner_products is the same rule, written again there (a model's SQL is one query). `partner <> 'JP'`
+    -- first, so that a warehouse of Japan alone (the default) probes nothing. The country filter is written
+    -- again rather than shared with extra_eu_partners through a CTE of every country row: that CTE took the
+    -- whole query on 5M fact rows from 3.3 s to 3.75 s (this mart without these two columns: 2.75 s).
+    SELECT f.reporter, f.flow, f.product_cn8, m.period_year, f.partner,
+           CASE WHEN bool_or(length(f.period_code) = 4) THEN sum(f.value_eur) FILTER (length(f.period_code) = 4)
+                ELSE sum(f.value_eur) END AS value_eur
+    FROM fact_goods_trade_product AS f
+    JOIN japan_months AS m ON m.reporter = f.reporter AND m.flow = f.flow AND m.period_year = year(f.period)
+    LEFT JOIN japan_periods AS j
+      ON j.reporter = f.reporter AND j.flow = f.flow AND j.period_year = m.period_year AND j.period_code = f.period_code
+    JOIN dim_country AS c ON c.iso2 = f.partner
+    WHERE f.partner <> 'JP'
+      -- over a whole year every row; else the months among Japan's (an annual code is none of them)
+      AND (m.months = 12 OR j.period_code IS NOT NULL)
+      AND NOT (c.eu_entry_date IS NOT NULL AND c.eu_entry_date <= f.period
+               AND (c.eu_exit_date IS NULL OR c.eu_exit_date >= f.period))
+    GROUP BY f.reporter, f.flow, f.product_cn8, m.period_year, f.partner
 ),
 loaded_ranked AS (
     SELECT *,

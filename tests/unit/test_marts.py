@@ -260,6 +260,33 @@ def test_japan_ranked_among_the_partners_loaded_to_compare(conn, scratch):
                "WHERE reporter = 'DE' AND flow = 'export' AND period_year = 2023") == (5000.0,)
 
 
+@pytest.mark.parametrize("case", ["Japan annual, China monthly", "Japan monthly, China annual and monthly"])
+def test_partners_are_compared_over_japans_months_whatever_the_frequency(scratch, case):
+    """Japan's annual figure covers the whole year, so a partner's months all count; over part of a year a
+    partner's annual figure cannot be cut to Japan's months, so its months among Japan's count. Both marts
+    (mart_product_trade per product, mart_partner_chapter_trade per chapter) compare the same figures."""
+    if case == "Japan annual, China monthly":
+        rows = [("JP", "2021", 120000.0)] + [("CN", f"2021-{m:02d}", 20000.0) for m in range(1, 13)]
+        japan, china = 120000.0, 240000.0
+    else:
+        rows = ([("JP", f"2021-{m:02d}", 1000.0) for m in (1, 2, 3)] + [("CN", "2021", 50000.0)]
+                + [("CN", f"2021-{m:02d}", 2000.0) for m in (1, 2, 3, 4)])  # April: not one of Japan's months
+        japan, china = 3000.0, 6000.0
+    scratch.executemany(
+        "INSERT INTO fact_goods_trade_product (reporter, partner, product_cn8, flow, period, period_code, "
+        "value_eur, quantity_kg) VALUES ('DE', ?, '85423190', 'import', (? || CASE WHEN length(?) = 4 THEN '-01-01' "
+        "ELSE '-01' END)::DATE, ?, ?, NULL)", [(p, code, code, code, v) for p, code, v in rows])
+    build_marts(scratch)
+    assert one(scratch, "SELECT value_eur, japan_rank_among_loaded_partners, loaded_partners_ranked "
+               "FROM mart_product_trade WHERE reporter = 'DE' AND product_cn8 = '85423190' AND period_year = 2021"
+               ) == (japan, 2, 2)
+    chapter = {r[0]: r[1:] for r in scratch.execute(
+        "SELECT partner, value_eur, rank_among_loaded_partners, partners_ranked, value_to_japan "
+        "FROM mart_partner_chapter_trade WHERE reporter = 'DE' AND flow = 'import' AND period_year = 2021 "
+        "AND hs2 = '85'").fetchall()}
+    assert chapter == {"CN": (china, 1, 2, 2.0), "JP": (japan, 2, 2, 1.0)}
+
+
 def test_partners_compared_by_chapter_on_the_bundled_data(conn):
     """mart_partner_chapter_trade on the bundled files: DE's extract holds Japan alone (1 of 1); EU27_2020's
     all-partner month ranks the 15 extra-EU countries, CH first."""
