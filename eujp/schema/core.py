@@ -3,7 +3,8 @@ fact tables, the dtype aliases declarations use, and the shared docs of the sour
 
 Every fact table carries `source` (which source's payload the row came from), `source_version`
 (the version the source stamped on the payload: Eurostat `updated`, Comext `LAST UPDATE`, SIPRI
-"Data generated", ...) and `run_id` / `loaded_at` (added by the loader, never by transforms).
+"Data generated", ...; of a load of several payloads, the latest of their stamps) and `run_id` / `loaded_at`
+(added by the loader, never by transforms).
 
 Transforms produce frames with exactly `Table.business_columns` (in that order); the loader adds
 `run_id` and `loaded_at`.
@@ -61,7 +62,9 @@ TS = pl.Datetime("us", "UTC")
 
 _SOURCE_DOCS = {
     "source": "Source id (see README, 'Sources') whose payload produced the row.",
-    "source_version": "Version stamp the source put on the payload (e.g. Eurostat 'updated', Comext LAST UPDATE).",
+    "source_version": "Version stamp the source put on the payload (e.g. Eurostat 'updated', Comext LAST UPDATE); "
+    "where one load read several payloads (a snapshot folder of several files, a live extraction of several "
+    "slices), the latest of their stamps, on every row that load wrote.",
     "run_id": "ETL run that last wrote the row (etl_runs.run_id).",
     "loaded_at": "UTC time the row was written.",
 }
