@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from transforms.common import format_text, split_duplicates
 
@@ -57,3 +59,42 @@ def test_split_duplicates_of_rows_whose_first_chunk_is_empty():
     kept, dupes = split_duplicates(frame, ("a",))
     assert kept.is_empty()
     assert dupes["reason"].to_list() == ["conflicting rows for natural key a='y': 2 rows differ in v"] * 2
+
+
+def split_duplicates_by_hand(rows: list[dict], key: list[str], ignore: tuple[str, ...]):
+    """The rule split_duplicates states, row by row in Python: a key whose rows differ (outside `ignore`)
+    sends all of them to the duplicates, naming the columns that differ; otherwise the first copy is kept."""
+    compare = [c for c in rows[0] if c not in ignore] if rows else []
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in key), []).append(r)
+    kept, dupes, seen = [], [], set()
+    for r in rows:
+        group = groups[tuple(r[k] for k in key)]
+        text = ", ".join(f"{k}='{'<null>' if r[k] is None else r[k]}'" for k in key)
+        if len({tuple(g[c] for c in compare) for g in group}) > 1:
+            differ = ", ".join(c for c in compare if c not in key and len({g[c] for g in group}) > 1)
+            dupes.append({**r, "reason": f"conflicting rows for natural key {text}: {len(group)} rows differ in "
+                                         f"{differ}"})
+        elif tuple(r[k] for k in key) in seen:
+            dupes.append({**r, "reason": f"exact duplicate of an earlier row with natural key {text}"})
+        else:
+            seen.add(tuple(r[k] for k in key))
+            kept.append(r)
+    return kept, dupes
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", None]), st.sampled_from(["x", "y"]),
+                          st.sampled_from([1, 2, None]), st.sampled_from(["p", "q"])), max_size=12))
+def test_split_duplicates_follows_its_rule_row_by_row(values):
+    """Any frame: exact copies (the `note` column ignored) keep their first row, conflicting keys lose every
+    row, the reasons name the key, the row count and the differing columns, and both frames keep row order."""
+    frame = pl.DataFrame(
+        {"row": list(range(len(values))), "k1": [v[0] for v in values], "k2": [v[1] for v in values],
+         "v": [v[2] for v in values], "note": [v[3] for v in values]},
+        schema={"row": pl.Int64, "k1": pl.String, "k2": pl.String, "v": pl.Int64, "note": pl.String})
+    kept, dupes = split_duplicates(frame, ("k1", "k2"), ignore=("row", "note"))
+    want_kept, want_dupes = split_duplicates_by_hand(frame.to_dicts(), ["k1", "k2"], ("row", "note"))
+    assert kept.to_dicts() == want_kept
+    assert dupes.to_dicts() == want_dupes
