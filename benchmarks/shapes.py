@@ -1,10 +1,10 @@
-"""The same Comext rows in seven shapes, each through the stepwise pipeline, the whole `eujp run` and the DuckDB
+"""The same Comext rows in eight shapes, each through the stepwise pipeline, the whole `eujp run` and the DuckDB
 floor (issue 12, item 2: "a payload of many months must stream too"; item 4: "benchmark several data shapes").
 
     .venv/bin/python -m benchmarks.shapes --rows 1000000 3000000 --months 72 --append
 
 For each size it generates (benchmarks/generate.py, once, kept in benchmarks/data/shapes-{rows}/) the rows of
-`--months` months (default 72: six years, both indicators per key) and writes them in four snapshot folders:
+`--months` months (default 72: six years, both indicators per key) and writes them in one snapshot folder per shape:
 
 - `monthly`: one SDMX-CSV file per month (as the live plan splits a request by period);
 - `one-payload`: ONE SDMX-CSV file of every month, its rows sorted as Comext sorts an answer (reporter,
@@ -27,6 +27,10 @@ For each size it generates (benchmarks/generate.py, once, kept in benchmarks/dat
   as a live plan lands a chapter too large for one answer beside chapters fetched whole: a series in two
   payloads that hold none of the same months. Added in the twenty-third session, when such a group began to
   be streamed by series instead of spilled.
+- `resent`: the monthly files and the one payload side by side (hard links), so every row arrives twice, in
+  two payloads: a release re-sent whole beside the files it was first sent in. Every wire row but one of each
+  pair is an exact duplicate to find and reject. Added in the twenty-seventh session (a chunk of rows all
+  sent twice took 8x the transform time of a clean one; 2.4x since that session).
 
 Then, per shape, each in a fresh interpreter: `pipeline` and `duckdb` of benchmarks/run.py (the stepwise eujp
 steps of the Comext source, and DuckDB's read_csv + pivot + INSERT of the same files: the floor), and the first
@@ -57,7 +61,7 @@ from benchmarks.run import DATA_DIR, RESULTS_MD, STAGES, _timed_run, loadavg, ma
 from eujp.config import DEFAULT_MAX_PAYLOAD_MB, max_payload_mb_env
 from eujp.sources import comext_goods
 
-SHAPES = ("monthly", "one-payload", "small-payloads", "chapters", "series", "shuffled", "sliced")
+SHAPES = ("monthly", "one-payload", "small-payloads", "chapters", "series", "shuffled", "sliced", "resent")
 SERIES_FILES = 2000
 PAYLOAD_PREFIX = "comext_ds045409_SYNTHETIC_EU27xJP_"
 COMEXT_GLOB = "comext_ds045409_*.csv"
@@ -86,7 +90,7 @@ def shape_folders(rows: int, months: int, seed: int, data_dir: Path, shapes: tup
     span = f"{plan.months[0]}..{plan.months[-1]}"
     one_payload = folders["one-payload"] / f"{PAYLOAD_PREFIX}{span}.csv"
     # the chapters, the series and the shuffled payload are made from the one payload, made first when asked for
-    cut = bool({"chapters", "series", "shuffled", "sliced"} & set(shapes))
+    cut = bool({"chapters", "series", "shuffled", "sliced", "resent"} & set(shapes))
     for shape in dict.fromkeys((*(("one-payload",) if cut else ()), *shapes)):
         folder = folders[shape]
         if shape == "monthly" or (folder / "DONE").exists():
@@ -99,6 +103,9 @@ def shape_folders(rows: int, months: int, seed: int, data_dir: Path, shapes: tup
                 shutil.copyfile(other, folder / other.name)
         if shape == "one-payload":
             write_one_payload(files, one_payload, root)
+        elif shape == "resent":  # hard links: the same rows twice, no second copy on disk
+            for f in (*files, one_payload):
+                os.link(f, folder / f.name)
         elif shape == "shuffled":
             write_shuffled_payload(one_payload, folder / one_payload.name, root)
         elif shape == "small-payloads":

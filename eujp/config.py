@@ -20,7 +20,8 @@ DEFAULT_WAREHOUSE = Path("var/warehouse.duckdb")
 DEFAULT_PUBLISH_URI = "var/objectstore"
 
 
-DUCKDB_MEMORY_LIMIT_PATTERN = re.compile(r"^\d+(?:\.\d+)?\s*(?:[KMGT]i?B)$", re.IGNORECASE)
+DUCKDB_MEMORY_LIMIT_PATTERN = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]i?B)$", re.IGNORECASE)
+MIN_DUCKDB_MEMORY_LIMIT_MB = 128
 
 
 DEFAULT_DUCKDB_MEMORY_LIMIT = "1500MB"
@@ -33,9 +34,14 @@ def duckdb_memory_limit() -> str:
     keeps the whole `eujp run` under 2.5 GB: the rest of the process (Prefect, Great Expectations, polars and
     the run's batches) holds ~0.7-0.9 GB while DuckDB loads (benchmarks/RESULTS.md, 2026-12-01: 2.9 GB with
     2GB, 2.2 GB with 1500MB at 10M wire rows)."""
-    value = os.environ.get("EUJP_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT
-    if not DUCKDB_MEMORY_LIMIT_PATTERN.match(value):
+    value = (os.environ.get("EUJP_DUCKDB_MEMORY_LIMIT") or "").strip() or DEFAULT_DUCKDB_MEMORY_LIMIT
+    match = DUCKDB_MEMORY_LIMIT_PATTERN.match(value)
+    if not match:
         raise ValueError(f"EUJP_DUCKDB_MEMORY_LIMIT must be a size such as 2GB or 1500MB, got {value!r}")
+    number, unit = float(match.group(1)), match.group(2).upper()
+    size = number * (1024 if "I" in unit else 1000) ** "KMGT".index(unit[0]) * (1024 if "I" in unit else 1000)
+    if size < MIN_DUCKDB_MEMORY_LIMIT_MB * 10**6:  # DuckDB's load, audit and exports fail below it
+        raise ValueError(f"EUJP_DUCKDB_MEMORY_LIMIT must be at least {MIN_DUCKDB_MEMORY_LIMIT_MB}MB, got {value!r}")
     return value
 
 
@@ -119,7 +125,7 @@ def max_payload_bytes(source: str, env=None) -> tuple[int, str]:
                 mb = float(raw)
             except ValueError:
                 mb = float("nan")
-            if not 0 < mb < float("inf"):  # also NaN
+            if not 0 < mb < float("inf") or int(mb * 2**20) < 1:  # also NaN, and less than a byte
                 raise ValueError(f"{name} must be a size in MB above 0, got {raw!r}")
             return int(mb * 2**20), name
     return int(DEFAULT_MAX_PAYLOAD_MB * 2**20), MAX_PAYLOAD_MB_ENV

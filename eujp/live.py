@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import random
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date
@@ -62,6 +63,22 @@ def env_list(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]
     raw = env.get(name)
     raw = default if raw is None else raw
     return tuple(x.strip() for x in raw.replace("+", ",").split(",") if x.strip())
+
+
+_CODE = re.compile(r"^[A-Z0-9_]+$")
+
+
+def env_codes(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
+    """A list setting of SDMX codes (`env_list`), in upper case as the services write them (Eurostat's API
+    ignores the case of a code, Comext's key does not: `jp` asked for nothing), each once, in order. A code
+    that is not letters, digits and '_' (`JP;CN`, `8483 40 30`) is an ExtractError naming the setting: sent
+    as it stands, it asks the service for nothing and the run would end 'unchanged' with no rows."""
+    codes = tuple(dict.fromkeys(c.upper() for c in env_list(env, name, default)))
+    bad = [c for c in codes if not _CODE.match(c)]
+    if bad:
+        raise ExtractError(f"{name}: {', '.join(map(repr, bad))} is not a code (letters, digits and '_'; "
+                           "separate codes with ',')")
+    return codes
 
 
 # --- what a request asks for -------------------------------------------------------------------------------
@@ -249,14 +266,14 @@ class EurostatDataset:
     def request(self, base: str, since: str | None, env: Mapping[str, str]) -> tuple[str, list[tuple[str, str]]]:
         """URL and query of the request (`since`: sinceTimePeriod, a year)."""
         params = [("format", "JSON"), ("lang", "EN"), *self.filters]
-        params += [("geo", g) for g in env_list(env, self.geo_env, self.geo_default)]
+        params += [("geo", g) for g in env_codes(env, self.geo_env, self.geo_default)]
         if since:
             params.append(("sinceTimePeriod", since))
         return f"{base}/api/dissemination/statistics/1.0/data/{self.dataset}", params
 
     def scope(self, env: Mapping[str, str]) -> dict:
         """What the request asks for (Source.request_scope): its geo codes (the other filters are fixed)."""
-        return {"geo": sorted(env_list(env, self.geo_env, self.geo_default)) or [ALL_CODES]}
+        return {"geo": sorted(env_codes(env, self.geo_env, self.geo_default)) or [ALL_CODES]}
 
     def fetch(self, ctx: LiveContext) -> list[RawPayload]:
         """The request plan of a Eurostat JSON-stat source: one conditional GET from the watermark on (two on a

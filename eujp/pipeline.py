@@ -233,7 +233,14 @@ def skip_unchanged(batch: SourceBatch, payloads: list[RawPayload], settings: Set
     if settings.source_mode == "raw" or (settings.force and payloads):
         return False
     state = read_state(settings.warehouse_path, batch.source)
-    if not payloads:
+    if not payloads and (state is None or state.input_checksum is None):
+        # nothing ever loaded and nothing now: the request's settings select no data (a code the service does
+        # not have), or the service has none yet; said loudly, every such day, since it looks like a quiet one
+        batch.input_checksum = None
+        batch.note = ("unchanged: no observations, and none ever loaded for what this extraction asked "
+                      f"({batch.request_scope or 'the source settings'}): check the source's settings")
+        log.warning("%s: %s", batch.source, batch.note)
+    elif not payloads:
         batch.input_checksum = state.input_checksum if state else None
         batch.note = ("unchanged: the service reported nothing new (304 Not Modified, no observations, or nothing "
                       "updated since the last extraction)")

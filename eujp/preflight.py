@@ -12,7 +12,8 @@ The checks: the publish target is reachable and writable (a folder: exists or ca
 writable; S3: the bucket exists, the credentials are accepted, a probe object can be written and deleted
 under the prefix, with short timeouts and one retry so a wrong bucket or endpoint fails in seconds); the
 warehouse folder is writable; the Prefect API answers when one is configured; the snapshot folder exists
-in snapshot mode; the lake catalog is reachable (nothing to check yet: no catalog is configured).
+in snapshot mode; the settings the run reads later are readable (`check_run_settings`); the lake catalog
+is reachable (nothing to check yet: no catalog is configured).
 """
 
 from __future__ import annotations
@@ -252,6 +253,45 @@ def check_snapshot_folder(settings: Settings) -> Check:
     return _ok("snapshot folder", f"{folder} exists")
 
 
+def check_run_settings(settings: Settings, env=None) -> Check:
+    """The settings the run reads only once it is under way, read now: EUJP_BATCH_ROWS, EUJP_DUCKDB_MEMORY_LIMIT,
+    the payload caps (EUJP_MAX_PAYLOAD_MB and EUJP_MAX_PAYLOAD_MB_<SOURCE>, which must name a source) and, in
+    live mode, what each source asks its service for (Source.request_scope reads its codes and first period:
+    EUJP_COMEXT_PARTNERS=jp;cn or EUJP_COMEXT_START=01/2002 fail here, not after the other sources' downloads,
+    and not as a run that ends 'unchanged' with no rows)."""
+    from eujp.config import MAX_PAYLOAD_MB_ENV, batch_rows, duckdb_memory_limit, max_payload_bytes
+    from eujp.sources import SOURCES, SOURCES_BY_NAME
+
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    settings_named: list[str] = []
+
+    def read(name: str, reader: Callable[[], object]) -> None:
+        try:
+            reader()
+        except (ValueError, EujpError) as exc:
+            problems.append(str(exc))
+            settings_named.append(name)
+
+    read("EUJP_BATCH_ROWS", lambda: batch_rows(env))
+    read("EUJP_DUCKDB_MEMORY_LIMIT", duckdb_memory_limit)
+    for name in SOURCES_BY_NAME:
+        read(f"{MAX_PAYLOAD_MB_ENV}*", lambda name=name: max_payload_bytes(name, env))
+    caps = {f"{MAX_PAYLOAD_MB_ENV}_{name.upper()}" for name in SOURCES_BY_NAME}
+    for name in sorted(k for k in env if k.startswith(f"{MAX_PAYLOAD_MB_ENV}_") and k not in caps):
+        problems.append(f"{name} names no source (the per-source payload caps are {', '.join(sorted(caps))})")
+        settings_named.append(name)
+    if settings.source_mode == "live":
+        for source in SOURCES:
+            if source.request_scope is not None:
+                read(f"the settings of {source.name}", lambda source=source: source.request_scope(env))
+    if problems:
+        return _failed("settings", "; ".join(dict.fromkeys(problems)), ", ".join(dict.fromkeys(settings_named)))
+    read_in = "live requests, batches, memory and payload caps" if settings.source_mode == "live" else \
+        "batches, memory and payload caps"
+    return _ok("settings", f"{read_in}: every value readable")
+
+
 # --- Prefect, the lake catalog ---------------------------------------------------------------------------
 
 def check_prefect_api(api_url: str | None) -> Check:
@@ -341,6 +381,7 @@ CHECKS: dict[str, Callable[..., Check]] = {
     "warehouse": lambda s, api, write: check_warehouse_folder(s),
     "prefect": lambda s, api, write: check_prefect_api(api),
     "snapshot": lambda s, api, write: check_snapshot_folder(s),
+    "settings": lambda s, api, write: check_run_settings(s),
     "catalog": lambda s, api, write: check_lake_catalog(s),
     "dask": lambda s, api, write: check_dask_scheduler(s),
 }

@@ -40,22 +40,25 @@ payload of many months over EUJP_BATCH_ROWS rows is hash-partitioned to disk.
 
 from __future__ import annotations
 
+import csv
+import functools
 import io
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import polars as pl
 from defusedxml import ElementTree as SafeET
 
+from eujp.config import REFERENCE_DIR
 from eujp.errors import ExtractError, ParseError
 from eujp.http import EXPECT_CSV, Expect
 from eujp.incremental import month_add
 from eujp.landing import RawPayload
-from eujp.live import ALL_CODES, Endpoint, LiveContext, describe_widening, env_list, scope_widening
+from eujp.live import ALL_CODES, Endpoint, LiveContext, describe_widening, env_codes, scope_widening
 from eujp.parse.sdmx_csv import comext_version, parse_comext_csv
 from eujp.schema import Table
 from eujp.schema.core import TS, D, S
@@ -147,16 +150,70 @@ _SCOPE_LISTS = {"freq": "EUJP_COMEXT_FREQ", "reporters": "EUJP_COMEXT_REPORTERS"
 _BACKFILLED = ("reporters", "partners", "products", "flows")
 
 
+_START = re.compile(r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$")
+
+
 def comext_start(env: Mapping[str, str]) -> str:
-    """EUJP_COMEXT_START as a month (a year counts as its January)."""
-    start = comext_setting(env, "EUJP_COMEXT_START") or COMEXT_DEFAULTS["EUJP_COMEXT_START"]
+    """EUJP_COMEXT_START as a month (a year counts as its January). Anything but YYYY or YYYY-MM is an
+    ExtractError naming the setting (months are compared as text: '2002-1' would sort after '2002-07')."""
+    start = (comext_setting(env, "EUJP_COMEXT_START") or COMEXT_DEFAULTS["EUJP_COMEXT_START"]).strip()
+    if not _START.match(start):
+        raise ExtractError(f"EUJP_COMEXT_START={start!r} is not a month: write YYYY-MM (e.g. 2002-01) or a year")
     return f"{start}-01" if len(start) == 4 else start
+
+
+@functools.lru_cache(maxsize=1)
+def _country_codes() -> frozenset[str]:
+    """The ISO 3166 alpha-2 codes of the reference seed (data/reference/countries.csv, what dim_country holds)."""
+    with (REFERENCE_DIR / "countries.csv").open(encoding="utf-8", newline="") as f:
+        return frozenset(row["iso2"].strip() for row in csv.DictReader(f) if (row.get("iso2") or "").strip())
+
+
+# What a code of each list may be: the codes the transform loads (transforms/comext_goods.py), so that a code
+# the service would answer with nothing, or whose rows would all be rejected, is refused before any request.
+# Eurostat's own codes for Greece and the United Kingdom are not Comext's (EL -> GR, UK -> GB).
+_CODE_HINTS = {"EL": "EL is Eurostat's code for Greece, Comext's is GR",
+               "UK": "UK is Eurostat's code for the United Kingdom, Comext's is GB",
+               "IMPORT": "an import is flow 1", "EXPORT": "an export is flow 2"}
+
+
+def _allowed_codes(setting: str) -> tuple[Callable[[str], bool], str]:
+    countries = _country_codes()
+    if setting == "EUJP_COMEXT_REPORTERS":
+        known = countries | set(transform.COMEXT_ISO_EXTRAS) | set(transform.COMEXT_EU_REPORTERS)
+        return known.__contains__, "an ISO 3166 country code or an EU aggregate (EU27_2020, EU28, ...)"
+    if setting == "EUJP_COMEXT_PARTNERS":
+        known = countries | set(transform.COMEXT_ISO_EXTRAS) | set(transform.COMEXT_PARTNER_AGGREGATES)
+        return known.__contains__, "an ISO 3166 country code or a Comext aggregate (EXT_EU27_2020, ...)"
+    if setting == "EUJP_COMEXT_PRODUCTS":
+        return (lambda c: bool(_CN8.match(c))), "a CN8 code: 8 digits, e.g. 84834030"
+    if setting == "EUJP_COMEXT_FLOWS":
+        return set(transform.COMEXT_FLOWS).__contains__, "1 (import) or 2 (export)"
+    if setting == "EUJP_COMEXT_INDICATORS":
+        return set(transform.COMEXT_INDICATORS).__contains__, " or ".join(transform.COMEXT_INDICATORS)
+    return {"M", "A"}.__contains__, "M (monthly) or A (annual)"  # EUJP_COMEXT_FREQ
+
+
+def comext_codes(env: Mapping[str, str], setting: str) -> tuple[str, ...]:
+    """The codes of one of the request key's list settings (`_SCOPE_LISTS`), upper case, each once (`env_codes`;
+    empty: every code). A code the transform would not load (an unknown country, a 6-digit product, a flow
+    'import') is an ExtractError naming the setting and what it may hold: the service answers such a key with
+    no observations, and the run would end 'unchanged' with no rows, or without that code's rows."""
+    codes = env_codes(env, setting, COMEXT_DEFAULTS[setting])
+    allowed, what = _allowed_codes(setting)
+    bad = [c for c in codes if not allowed(c)]
+    if bad:
+        hints = [_CODE_HINTS[c] for c in bad if c in _CODE_HINTS]
+        raise ExtractError(f"{setting}: {', '.join(map(repr, bad))} {'is' if len(bad) == 1 else 'are'} not "
+                           f"{what}" + (f" ({'; '.join(hints)})" if hints else ""))
+    return codes
 
 
 def comext_scope(env: Mapping[str, str]) -> dict:
     """What the live request asks for (Source.request_scope): each list of codes of its key, sorted ('*' for an
-    empty setting: every code), and its first month."""
-    scope: dict = {name: sorted(env_list(env, setting, COMEXT_DEFAULTS[setting])) or [ALL_CODES]
+    empty setting: every code), and its first month. Reads every code setting of the key and the start the way
+    the plan does, so a bad one raises here too (the preflight's check of the settings calls it)."""
+    scope: dict = {name: sorted(comext_codes(env, setting)) or [ALL_CODES]
                    for name, setting in _SCOPE_LISTS.items()}
     scope["start"] = comext_start(env)
     return scope
@@ -247,7 +304,7 @@ class ComextSlice:
 def comext_key(env: Mapping[str, str], products: tuple[str, ...]) -> str:
     """`{freq}.{reporters}.{partners}.{products}.{flows}.{indicators}` (codes joined by '+')."""
     def part(name: str) -> str:
-        return "+".join(env_list(env, name, COMEXT_DEFAULTS[name]))
+        return "+".join(comext_codes(env, name))
 
     return ".".join([part("EUJP_COMEXT_FREQ"), part("EUJP_COMEXT_REPORTERS"), part("EUJP_COMEXT_PARTNERS"),
                      "+".join(products), part("EUJP_COMEXT_FLOWS"), part("EUJP_COMEXT_INDICATORS")])
@@ -376,10 +433,10 @@ def coverage_statement(env: Mapping[str, str], start: str, end: str, codelist: s
     when it covers no month with all products and all values: other frequencies than monthly, or no
     VALUE_IN_EUROS among the indicators asked. Empty code lists (every reporter, partner, flow) are '*'."""
     def part(name: str) -> list[str]:
-        return sorted(env_list(env, name, COMEXT_DEFAULTS[name])) or [_ALL]
+        return sorted(comext_codes(env, name)) or [_ALL]
 
-    indicators = env_list(env, "EUJP_COMEXT_INDICATORS", COMEXT_DEFAULTS["EUJP_COMEXT_INDICATORS"])
-    if env_list(env, "EUJP_COMEXT_FREQ", COMEXT_DEFAULTS["EUJP_COMEXT_FREQ"]) != ("M",) or (
+    indicators = comext_codes(env, "EUJP_COMEXT_INDICATORS")
+    if comext_codes(env, "EUJP_COMEXT_FREQ") != ("M",) or (
             indicators and "VALUE_IN_EUROS" not in indicators):
         return None
     return {"dataflow": COMEXT_DATAFLOW, "products": "all", "codelist": codelist, "freq": "M",
@@ -438,7 +495,7 @@ def comext_period_range(ctx: LiveContext, *, full: bool = False) -> tuple[str, s
 def comext_first_slice(ctx: LiveContext) -> ComextSlice:
     """The whole request, before any split (products as configured; empty = all)."""
     start, end = comext_period_range(ctx)
-    return ComextSlice(start, end, env_list(ctx.env, "EUJP_COMEXT_PRODUCTS", COMEXT_DEFAULTS["EUJP_COMEXT_PRODUCTS"]))
+    return ComextSlice(start, end, comext_codes(ctx.env, "EUJP_COMEXT_PRODUCTS"))
 
 
 def plan_slices(products: tuple[str, ...], start: str, end: str, *, months_per_slice: int,
@@ -491,7 +548,7 @@ def plan_comext(ctx: LiveContext) -> ComextPlan:
     except ParseError as exc:
         raise ExtractError(f"{ctx.source}: GET {response.url}: {exc}; first bytes: {response.text_preview()}") from None
     known = tuple(codes.get_column("product_code"))
-    listed = env_list(ctx.env, "EUJP_COMEXT_PRODUCTS", COMEXT_DEFAULTS["EUJP_COMEXT_PRODUCTS"])
+    listed = comext_codes(ctx.env, "EUJP_COMEXT_PRODUCTS")
     products = listed or known
     if not products:
         raise ExtractError(f"{ctx.source}: the codelist at {response.url} lists no CN8 code")
@@ -538,7 +595,7 @@ def plan_backfill(ctx: LiveContext, backfill: Backfill, products: tuple[str, ...
         return BackfillPlan(products=tuple(c for c in products if c in earlier), start=start,
                             slices=plan_slices(added, first, end, **sizes) if added else [])
     if backfill.setting is not None:
-        kept = tuple(c for c in env_list(ctx.env, backfill.setting, COMEXT_DEFAULTS[backfill.setting])
+        kept = tuple(c for c in comext_codes(ctx.env, backfill.setting)
                      if c not in backfill.added)
         added = ((backfill.setting, ",".join(backfill.added)),)
         return BackfillPlan(products=products if kept else (),  # none kept: the backfill alone (empty = all)

@@ -78,8 +78,32 @@ def test_check_names_the_setting_to_fix_for_a_missing_bucket(s3_env, var):
     assert lines[0] == (f"FAILED  publish target: s3://{MISSING}/eujp: bucket {MISSING!r} does not exist "
                         f"(looking up the bucket, S3 error 404) (fix {PUBLISH_SETTING})")
     assert [line.split(":")[0] for line in lines[1:]] == ["ok      warehouse", "ok      Prefect API",
-                                                         "ok      snapshot folder", "ok      lake catalog"]
+                                                         "ok      snapshot folder", "ok      settings",
+                                                         "ok      lake catalog"]
     assert tree(var) == before
+
+
+def test_check_names_mistyped_live_settings_before_any_request(var, monkeypatch):
+    """`eujp check --source live` reads what each source would ask its service for: a partner list typed with
+    ';' and a start that is no month fail the check (exit 2), each named, where the run used to end
+    'unchanged' with no rows, or fail after the other sources' downloads."""
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "jp;cn")
+    monkeypatch.setenv("EUJP_COMEXT_START", "01/2002")
+    result = CliRunner().invoke(app, ["check", "--source", "live", "--warehouse", str(var / "warehouse.duckdb"),
+                                      "--publish", str(var.parent / "published")])
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    assert line.startswith("FAILED  settings: EUJP_COMEXT_PARTNERS: 'JP;CN' is not a code")
+    assert "EUJP_COMEXT_START='01/2002' is not a month" not in line  # the scope stops at its first bad setting
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "jp, cn")  # read as JP and CN
+    result = CliRunner().invoke(app, ["check", "--source", "live", "--warehouse", str(var / "warehouse.duckdb"),
+                                      "--publish", str(var.parent / "published")])
+    assert result.exit_code == 2 and "EUJP_COMEXT_START='01/2002' is not a month" in result.stdout
+    monkeypatch.setenv("EUJP_COMEXT_START", "2002-01")
+    result = CliRunner().invoke(app, ["check", "--source", "live", "--warehouse", str(var / "warehouse.duckdb"),
+                                      "--publish", str(var.parent / "published")])
+    assert result.exit_code == 0, result.output
+    assert "ok      settings: live requests, batches, memory and payload caps: every value readable" in result.stdout
 
 
 def test_check_writes_and_deletes_a_probe_in_an_existing_bucket(s3_env, s3_bucket, var):

@@ -207,8 +207,8 @@ def test_the_data_shapes_hold_the_monthly_rows_each_in_its_own_cut(tmp_path):
     """benchmarks/shapes.py: every shape carries exactly the monthly files' wire rows; the one payload is sorted
     as Comext sorts an answer (key, then period), the chapters are that payload cut by CN8 chapter in its order,
     the series files by groups of series (each series in one file, in its order), the shuffled payload is the one
-    in no order (its series scattered), the small payloads one month and chapter group each; every file is
-    SDMX-CSV the parser reads."""
+    in no order (its series scattered), the small payloads one month and chapter group each, the resent folder
+    the monthly files and the one payload together; every file is SDMX-CSV the parser reads."""
     from benchmarks.shapes import COMEXT_GLOB, SHAPES, shape_folders
 
     folders = shape_folders(30_000, 12, 5, tmp_path, SHAPES)
@@ -258,6 +258,9 @@ def test_the_data_shapes_hold_the_monthly_rows_each_in_its_own_cut(tmp_path):
     odd = [suffix[1:] for suffix in months if int(suffix[1:]) % 2]
     assert odd and all(max(months["1" + c]) < min(months["3" + c]) for c in odd)  # halves: months apart, in order
     assert sorted(sliced) == sorted(sliced, key=lambda n: n.rsplit("_", 1)[1])  # first halves, whole, second halves
+    resent = rows("resent")  # the monthly files and the one payload: every row twice
+    assert set(resent) == set(rows("monthly")) | set(rows("one-payload"))
+    assert pl.concat(resent.values()).sort(key).equals(pl.concat([one, one]).sort(key))
     assert parse_comext_csv(next(iter(folders["chapters"].glob(COMEXT_GLOB))).read_bytes()).frame.height > 0
     # made once: a second call reuses every folder as it is
     stamps = {f: f.stat().st_mtime_ns for folder in folders.values() for f in folder.iterdir()}

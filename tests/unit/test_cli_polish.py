@@ -177,7 +177,7 @@ def settings(tmp_path, **kw) -> Settings:
 def test_local_checks_pass_and_create_nothing(tmp_path):
     checks = preflight(settings(tmp_path))
     assert [c.name for c in checks] == ["publish target", "warehouse", "Prefect API", "snapshot folder",
-                                        "lake catalog"]
+                                        "settings", "lake catalog"]
     assert all(c.ok for c in checks)
     assert list(tmp_path.iterdir()) == []  # nothing created: the folders are created by the run
 
@@ -229,11 +229,11 @@ def test_eujp_check_prints_one_line_per_check_and_exits_2_on_failure(tmp_path):
                                  "--publish", str(blocker / "store")])
     assert result.exit_code == 2
     lines = result.stdout.splitlines()
-    assert len(lines) == 5 and lines[0].startswith("FAILED  publish target:") and PUBLISH_SETTING in lines[0]
+    assert len(lines) == 6 and lines[0].startswith("FAILED  publish target:") and PUBLISH_SETTING in lines[0]
     assert all(line.startswith("ok ") for line in lines[1:])
     ok = runner.invoke(app, ["check", "--warehouse", str(tmp_path / "var" / "w.duckdb"),
                              "--publish", str(tmp_path / "store")])
-    assert ok.exit_code == 0 and len(ok.stdout.splitlines()) == 5
+    assert ok.exit_code == 0 and len(ok.stdout.splitlines()) == 6
     assert [p.name for p in tmp_path.iterdir()] == ["a-file"]
 
 

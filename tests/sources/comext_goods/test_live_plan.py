@@ -11,7 +11,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from eujp.errors import ParseError
+from eujp.errors import ExtractError, ParseError
 from eujp.live import env_list
 from eujp.sources.comext_goods import (
     COMEXT_DEFAULTS,
@@ -156,7 +156,7 @@ def test_a_widened_scope_is_backfilled_by_one_list_or_the_months_before_else_fet
                                                 before).full
     assert comext_backfill(before, comext_scope({"EUJP_COMEXT_FREQ": "M,A"})).full
     assert "every reporter" in comext_backfill(before, comext_scope({"EUJP_COMEXT_REPORTERS": ""})).full
-    assert comext_backfill(before, comext_scope({"EUJP_COMEXT_PARTNERS": "JP,CN", "EUJP_COMEXT_FLOWS": "1,2,3"})).full
+    assert comext_backfill(before, comext_scope({"EUJP_COMEXT_PARTNERS": "JP,CN", "EUJP_COMEXT_REPORTERS": "EU28"})).full
     assert comext_backfill(before, comext_scope({"EUJP_COMEXT_PARTNERS": "JP,CN", "EUJP_COMEXT_START": "1999"})).full
 
 
@@ -256,3 +256,22 @@ def test_a_backfill_asks_for_every_cell_the_settings_add_once_and_the_incrementa
     assert not set(backfilled) & set(incremental)
     assert set(incremental) <= _cells(before, products_of(before), _months(start, END))
     assert {c for c in asked_before & wanted if c[4] >= start} <= set(incremental)
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"EUJP_COMEXT_PARTNERS": "JP,XX"}, "EUJP_COMEXT_PARTNERS: 'XX' is not an ISO 3166 country code"),
+    ({"EUJP_COMEXT_REPORTERS": "EU27_2020,EL,UK"},
+     r"'EL', 'UK' are not an ISO 3166 country code or an EU aggregate.*EL is Eurostat's code for Greece, Comext's is GR"),
+    ({"EUJP_COMEXT_PRODUCTS": "848340"}, "EUJP_COMEXT_PRODUCTS: '848340' is not a CN8 code: 8 digits"),
+    ({"EUJP_COMEXT_PRODUCTS": "8483 40 30"}, "'8483 40 30' is not a code"),
+    ({"EUJP_COMEXT_FLOWS": "import"},
+     r"EUJP_COMEXT_FLOWS: 'IMPORT' is not 1 \(import\) or 2 \(export\) \(an import is flow 1\)"),
+    ({"EUJP_COMEXT_INDICATORS": "VALUE_IN_EUR"}, "'VALUE_IN_EUR' is not VALUE_IN_EUROS or QUANTITY_IN_100KG"),
+    ({"EUJP_COMEXT_FREQ": "Q"}, "EUJP_COMEXT_FREQ: 'Q' is not M"),
+    ({"EUJP_COMEXT_START": "2002-1"}, "EUJP_COMEXT_START='2002-1' is not a month"),  # '2002-1' > '2002-07' as text
+    ({"EUJP_COMEXT_START": "2025-13"}, "EUJP_COMEXT_START='2025-13' is not a month"),
+    ({"EUJP_COMEXT_START": "2025-01-15"}, "is not a month"),
+])
+def test_a_comext_code_the_service_would_answer_with_nothing_is_refused_naming_the_setting(env, message):
+    with pytest.raises(ExtractError, match=message):
+        comext_scope(env)

@@ -1,0 +1,87 @@
+"""The preflight's check of the settings the run reads only once under way (eujp.preflight.check_run_settings):
+a mistyped value fails the check, naming the variable, before anything is extracted; a value the services read
+in any case (lower-case codes, spaces after commas) is taken as meant."""
+
+from __future__ import annotations
+
+import pytest
+
+from eujp.config import Settings
+from eujp.live import env_codes
+from eujp.preflight import check_run_settings
+from eujp.sources.comext_goods import SOURCE as COMEXT
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    """os.environ without the run's settings (duckdb_memory_limit reads the process' environment)."""
+    import os
+
+    for name in [k for k in os.environ if k.startswith("EUJP_")]:
+        monkeypatch.delenv(name)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("mode", ["snapshot", "live"])
+def test_the_defaults_pass(clean_env, mode):
+    check = check_run_settings(Settings(source_mode=mode), {})
+    assert check.ok, check.detail
+
+
+def test_bad_values_and_a_cap_naming_no_source_fail_naming_each(clean_env):
+    clean_env.setenv("EUJP_DUCKDB_MEMORY_LIMIT", "0MB")
+    env = {"EUJP_BATCH_ROWS": "10k", "EUJP_MAX_PAYLOAD_MB": "1GB", "EUJP_MAX_PAYLOAD_MB_COMEXT": "5"}
+    check = check_run_settings(Settings(), env)
+    assert not check.ok
+    assert "EUJP_BATCH_ROWS='10k' is not a whole number of rows" in check.detail
+    assert "EUJP_DUCKDB_MEMORY_LIMIT must be at least 128MB, got '0MB'" in check.detail
+    assert "EUJP_MAX_PAYLOAD_MB must be a size in MB above 0, got '1GB'" in check.detail
+    assert "EUJP_MAX_PAYLOAD_MB_COMEXT names no source" in check.detail and "EUJP_MAX_PAYLOAD_MB_COMEXT_GOODS" \
+        in check.detail
+    assert check.setting.split(", ")[:2] == ["EUJP_BATCH_ROWS", "EUJP_DUCKDB_MEMORY_LIMIT"]
+    assert check.detail.count("EUJP_MAX_PAYLOAD_MB must be") == 1  # said once, not once per source
+
+
+def test_live_codes_and_start_are_checked_before_any_request(clean_env):
+    env = {"EUJP_COMEXT_PARTNERS": "JP;CN", "EUJP_COMEXT_START": "01/2002", "EUJP_EUROSTAT_GOODS_GEO": "EU27 2020"}
+    check = check_run_settings(Settings(source_mode="live"), env)
+    assert not check.ok
+    assert "EUJP_COMEXT_PARTNERS: 'JP;CN' is not a code" in check.detail
+    assert "EUJP_EUROSTAT_GOODS_GEO: 'EU27 2020' is not a code" in check.detail
+    # in snapshot mode the live settings are not read
+    assert check_run_settings(Settings(source_mode="snapshot"), env).ok
+
+
+def test_codes_are_read_as_the_services_write_them():
+    """Lower case, spaces after commas, '+' between codes and a code twice: the codes meant, each once (Comext's
+    key is case-sensitive: 'jp' asked for nothing; Eurostat's is not, and 'eu27_2020' beside an earlier
+    'EU27_2020' looked like a geo added, whose history was fetched again)."""
+    scope = COMEXT.request_scope({"EUJP_COMEXT_PARTNERS": "jp, cn+JP", "EUJP_COMEXT_START": "2002"})
+    assert scope["partners"] == ["CN", "JP"] and scope["start"] == "2002-01"
+    assert env_codes({"G": "eu27_2020, ea20"}, "G", "") == ("EU27_2020", "EA20")
+
+
+def test_a_source_that_never_loaded_and_finds_nothing_again_is_warned_about_each_day(tmp_path, monkeypatch, caplog):
+    """A live extraction with no observations is 'unchanged'; while nothing was ever loaded for the source, its
+    note says so and the run log warns (a code the service does not have looked like a quiet day); once the
+    source has loaded a payload, such a day is the quiet 'nothing new'."""
+    import logging
+    from datetime import UTC, datetime
+
+    import eujp.pipeline
+    from eujp.incremental import SourceState
+    from eujp.pipeline import SourceBatch, skip_unchanged
+
+    settings = Settings(source_mode="live", warehouse_path=tmp_path / "warehouse.duckdb")
+    batch = SourceBatch(source=COMEXT.name, table=COMEXT.table.name, started_at=datetime.now(UTC))
+    with caplog.at_level(logging.WARNING, logger="eujp"):
+        assert skip_unchanged(batch, [], settings)
+    assert batch.status == "unchanged" and "none ever loaded for what this extraction asked" in batch.note
+    assert '"partners": ["JP"]' in batch.note  # what it asked, from the source's request scope
+    assert any("none ever loaded" in r.getMessage() for r in caplog.records)
+    loaded = SourceState(source=COMEXT.name, input_checksum="sha256:abc", last_success_at=datetime.now(UTC))
+    monkeypatch.setattr(eujp.pipeline, "read_state", lambda path, source: loaded)
+    quiet = SourceBatch(source=COMEXT.name, table=COMEXT.table.name, started_at=datetime.now(UTC))
+    assert skip_unchanged(quiet, [], settings)
+    assert quiet.note.startswith("unchanged: the service reported nothing new")
+    assert quiet.input_checksum == "sha256:abc"
