@@ -12,8 +12,8 @@ The checks: the publish target is reachable and writable (a folder: exists or ca
 writable; S3: the bucket exists, the credentials are accepted, a probe object can be written and deleted
 under the prefix, with short timeouts and one retry so a wrong bucket or endpoint fails in seconds); the
 warehouse folder is writable; the Prefect API answers when one is configured; the snapshot folder exists
-in snapshot mode; the settings the run reads later are readable (`check_run_settings`); the lake catalog
-is reachable (nothing to check yet: no catalog is configured).
+in snapshot mode; the settings the run reads later are readable (`check_run_settings`); the lake's settings
+are readable and a PostgreSQL catalog answers (`check_lake_catalog`).
 """
 
 from __future__ import annotations
