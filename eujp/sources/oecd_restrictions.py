@@ -7,8 +7,10 @@ before the newest loaded. A payload replaces the measures of the years it carrie
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
+from eujp.errors import ExtractError
 from eujp.http import EXPECT_CSV
 from eujp.incremental import annual_lookback
 from eujp.landing import RawPayload
@@ -64,7 +66,12 @@ def oecd_request(base: str, env: Mapping[str, str], start: str, end: str) -> tup
 
 
 def oecd_start(env: Mapping[str, str]) -> str:
-    return env.get("EUJP_OECD_START") or OECD_DEFAULTS["EUJP_OECD_START"]
+    """EUJP_OECD_START, the first year of the first extraction (the inventory is annual): anything but a year
+    is an ExtractError naming the setting (the preflight's check of the settings reads it, via oecd_scope)."""
+    start = (env.get("EUJP_OECD_START") or OECD_DEFAULTS["EUJP_OECD_START"]).strip()
+    if not re.fullmatch(r"[0-9]{4}", start):
+        raise ExtractError(f"EUJP_OECD_START={start!r} is not a year (YYYY, e.g. 2009)")
+    return start
 
 
 def oecd_scope(env: Mapping[str, str]) -> dict:

@@ -3,6 +3,9 @@ watermark."""
 
 from __future__ import annotations
 
+import pytest
+
+from eujp.errors import ExtractError
 from eujp.sources.oecd_restrictions import ENDPOINT, SOURCE, oecd_request
 
 
@@ -22,3 +25,10 @@ def test_oecd_request_follows_the_sdmx_rest_api():
 
 def test_watermark():
     assert SOURCE.next_watermark("2024") == "2023"
+
+
+@pytest.mark.parametrize("start", ["09", "2009-01", "abc"])
+def test_a_start_that_is_no_year_is_refused_naming_the_setting(start):
+    assert SOURCE.request_scope({"EUJP_OECD_START": " 2012 "}) == {"start": "2012"}
+    with pytest.raises(ExtractError, match=rf"EUJP_OECD_START='{start}' is not a year"):
+        SOURCE.request_scope({"EUJP_OECD_START": start})
