@@ -39,7 +39,7 @@ def duckdb_memory_limit() -> str:
     if not match:
         raise ValueError(f"EUJP_DUCKDB_MEMORY_LIMIT must be a size such as 2GB or 1500MB, got {value!r}")
     number, unit = float(match.group(1)), match.group(2).upper()
-    size = number * (1024 if "I" in unit else 1000) ** "KMGT".index(unit[0]) * (1024 if "I" in unit else 1000)
+    size = number * (1024 if "I" in unit else 1000) ** ("KMGT".index(unit[0]) + 1)
     if size < MIN_DUCKDB_MEMORY_LIMIT_MB * 10**6:  # DuckDB's load, audit and exports fail below it
         raise ValueError(f"EUJP_DUCKDB_MEMORY_LIMIT must be at least {MIN_DUCKDB_MEMORY_LIMIT_MB}MB, got {value!r}")
     return value

@@ -241,7 +241,7 @@ def skip_unchanged(batch: SourceBatch, payloads: list[RawPayload], settings: Set
                       f"({batch.request_scope or 'the source settings'}): check the source's settings")
         log.warning("%s: %s", batch.source, batch.note)
     elif not payloads:
-        batch.input_checksum = state.input_checksum if state else None
+        batch.input_checksum = state.input_checksum
         batch.note = ("unchanged: the service reported nothing new (304 Not Modified, no observations, or nothing "
                       "updated since the last extraction)")
     elif state is not None and state.input_checksum == batch.input_checksum:

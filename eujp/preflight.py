@@ -259,7 +259,13 @@ def check_run_settings(settings: Settings, env=None) -> Check:
     live mode, what each source asks its service for (Source.request_scope reads its codes and first period:
     EUJP_COMEXT_PARTNERS=jp;cn or EUJP_COMEXT_START=01/2002 fail here, not after the other sources' downloads,
     and not as a run that ends 'unchanged' with no rows)."""
-    from eujp.config import MAX_PAYLOAD_MB_ENV, batch_rows, duckdb_memory_limit, max_payload_bytes
+    from eujp.config import (
+        MAX_PAYLOAD_MB_ENV,
+        batch_rows,
+        duckdb_memory_limit,
+        max_payload_bytes,
+        max_payload_mb_env,
+    )
     from eujp.sources import SOURCES, SOURCES_BY_NAME
 
     env = os.environ if env is None else env
@@ -277,7 +283,7 @@ def check_run_settings(settings: Settings, env=None) -> Check:
     read("EUJP_DUCKDB_MEMORY_LIMIT", duckdb_memory_limit)
     for name in SOURCES_BY_NAME:
         read(f"{MAX_PAYLOAD_MB_ENV}*", lambda name=name: max_payload_bytes(name, env))
-    caps = {f"{MAX_PAYLOAD_MB_ENV}_{name.upper()}" for name in SOURCES_BY_NAME}
+    caps = {max_payload_mb_env(name) for name in SOURCES_BY_NAME}
     for name in sorted(k for k in env if k.startswith(f"{MAX_PAYLOAD_MB_ENV}_") and k not in caps):
         problems.append(f"{name} names no source (the per-source payload caps are {', '.join(sorted(caps))})")
         settings_named.append(name)

@@ -42,22 +42,21 @@ def decode_text_payload(data: bytes, source: str, expected: str) -> str:
     return text
 
 
-def drop_blank_rows(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """`frame` without the rows in which every field is empty, and how many there were. polars' CSV reader
+def drop_blank_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` without the rows in which every field is empty. polars' CSV reader
     (2.1) reads a blank line as such a row (a trailing empty line, one between records); it holds no figure
     to load or reject, so it is skipped rather than failing the payload (a line of commas only is one too).
     Checked on the first column's null count first, which polars keeps: a payload without an empty first
     field costs nothing."""
     if not frame.width or not frame.get_column(frame.columns[0]).has_nulls():
-        return frame, 0
-    blank = pl.all_horizontal(pl.all().is_null())
-    count = frame.select(blank.sum()).item()
-    return (frame.filter(~blank), count) if count else (frame, 0)
+        return frame
+    return frame.filter(~pl.all_horizontal(pl.all().is_null()))
 
 
 def read_text_csv(text: str, source: str) -> pl.DataFrame:
     """A text CSV read as strings (nothing inferred), header names stripped of surrounding blanks, blank
-    lines skipped (`drop_blank_rows`). Unreadable CSV or a name that occurs twice in the header: ParseError naming the source."""
+    lines skipped (`drop_blank_rows`). Unreadable CSV or a name that occurs twice in the header: ParseError
+    naming the source."""
     try:
         frame = pl.read_csv(text.encode("utf-8"), infer_schema=False, quote_char='"')
     except pl.exceptions.PolarsError as exc:
@@ -72,7 +71,7 @@ def read_text_csv(text: str, source: str) -> pl.DataFrame:
     if repeated:
         raise ParseError(f"{source}: column(s) {repeated} appear more than once in the header")
     frame.columns = columns
-    return drop_blank_rows(frame)[0]
+    return drop_blank_rows(frame)
 
 
 def ragged_text_line(text: str) -> tuple[int, int, int] | None:

@@ -139,7 +139,7 @@ def parse_sdmx_csv(
                 f"{columns[present]!r} on) with no line end: {last[-80:]!r}",
                 line=line, column=len(last) + 1,
             )
-    return drop_blank_rows(frame)[0]
+    return drop_blank_rows(frame)
 
 
 def _malformed(data: bytes, columns: list[str], what: str, exc: Exception) -> ParseError:

@@ -177,6 +177,7 @@ _CODE_HINTS = {"EL": "EL is Eurostat's code for Greece, Comext's is GR",
                "IMPORT": "an import is flow 1", "EXPORT": "an export is flow 2"}
 
 
+@functools.lru_cache(maxsize=len(_SCOPE_LISTS))  # read for every request's key: thousands in a full load
 def _allowed_codes(setting: str) -> tuple[Callable[[str], bool], str]:
     countries = _country_codes()
     if setting == "EUJP_COMEXT_REPORTERS":
