@@ -18,7 +18,9 @@ are readable and a PostgreSQL catalog answers (`check_lake_catalog`).
 
 from __future__ import annotations
 
+import errno
 import os
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -92,17 +94,24 @@ def _nearest_existing(path: Path) -> Path:
 
 
 def folder_problem(folder: Path) -> str | None:
-    """Why this run could not write files in `folder` (creating it first if need be), or None. Only looks
-    (os.access): nothing is created."""
+    """Why this run could not write files in `folder` (creating it first if need be), or None. Looks with
+    os.access, then makes and removes an empty folder in the nearest folder that exists: root passes every
+    os.access check, on a read-only mount and under /proc too. Nothing is left behind."""
     existing = _nearest_existing(folder)
     if not existing.is_dir():
         return f"{existing} is a file, not a folder: {folder} cannot be created"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        why = _not_writable_because(existing)
-        if existing == folder.absolute():
-            return f"{folder} is not writable ({why})"
-        return f"{folder} cannot be created ({existing} is not writable: {why})"
-    return None
+    why = None if os.access(existing, os.W_OK | os.X_OK) else _not_writable_because(existing)
+    if why is None:
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".eujp-preflight-", dir=existing))
+        except OSError as exc:
+            why = _not_writable_because(existing) if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) \
+                else f"a folder made in it failed: {exc.strerror or type(exc).__name__}"
+    if why is None:
+        return None
+    if existing == folder.absolute():
+        return f"{folder} is not writable ({why})"
+    return f"{folder} cannot be created ({existing} is not writable: {why})"
 
 
 def _not_writable_because(folder: Path) -> str:

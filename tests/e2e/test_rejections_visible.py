@@ -111,8 +111,8 @@ def test_rejections_within_the_threshold_complete_with_a_warning_everywhere(pref
     state, summary = run(tmp_path, snapshot, run_id)
     n = good_rows()
     warning = (f"{EVENTS.name}: 1 of {n + 1} rows in rejected ({share()}), within the threshold of 5% "
-               f"(EUJP_MAX_REJECTED_PCT); see etl_rejected_rows (run_id '{run_id}', source '{EVENTS.name}') "
-               "for the rows and why")
+               f"(EUJP_MAX_REJECTED_PCT); most often: \"{REASON}\" (1 row); see etl_rejected_rows "
+               f"(run_id '{run_id}', source '{EVENTS.name}') for the rows and why")
     assert state.is_completed(), summary
     assert summary["status"] == "success" and summary["errors"] == []
     assert events_messages(summary["warnings"]) == [warning]
@@ -145,7 +145,8 @@ def test_rejections_above_the_threshold_fail_the_run_and_alert_but_the_valid_row
     n = good_rows()
     error = (f"{EVENTS.name}: 1 of {n + 1} rows in rejected ({share()}), above the threshold of 0% "
              f"(EUJP_MAX_REJECTED_PCT); its {n} valid rows were loaded, but the run fails so that someone looks; "
-             f"see etl_rejected_rows (run_id '{run_id}', source '{EVENTS.name}') for the rows and why")
+             f"most often: \"{REASON}\" (1 row); see etl_rejected_rows (run_id '{run_id}', source "
+             f"'{EVENTS.name}') for the rows and why")
     assert state.is_failed(), summary
     assert summary["status"] == "failed" and summary["errors"] == [error]
     assert state.message == f"run {run_id} failed: {error}"

@@ -202,6 +202,17 @@ def test_each_failing_local_check_names_its_setting(tmp_path):
     assert "Nothing was extracted, written or published" in message
 
 
+@pytest.mark.parametrize("where", ["/proc/eujp/store", "/sys/eujp/store"])
+def test_a_folder_no_one_can_write_fails_even_for_root_who_passes_every_access_check(tmp_path, where):
+    """root passes os.access for a path under /proc, where no folder can be made: the check makes (and
+    removes) one in the nearest folder that exists."""
+    s = settings(tmp_path, publish_uri=where, warehouse_path=Path(where) / "warehouse.duckdb")
+    failed = {c.name: c.detail for c in run_checks(s) if not c.ok}
+    assert set(failed) == {"publish target", "warehouse"}
+    assert failed["publish target"].startswith(f"{where} cannot be created (/{where.split('/')[1]} is not writable")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_snapshot_folder_is_not_checked_for_live_sources(tmp_path):
     check = next(c for c in run_checks(settings(tmp_path, source_mode="live", snapshot_dir=tmp_path / "x"))
                  if c.name == "snapshot folder")

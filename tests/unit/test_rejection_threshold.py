@@ -10,6 +10,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from eujp.config import DEFAULT_MAX_REJECTED_PCT, Settings
@@ -113,6 +114,39 @@ def test_a_share_equal_to_the_threshold_is_within_and_zero_fails_on_one_row():
                      [everything := batch(EVENTS, 10, 10)])
     assert not everything.rejected_over_threshold and f"(100%), within the threshold of 100% ({own_var(EVENTS)})" \
         in everything.rejections
+
+
+def test_the_verdict_names_the_most_common_reasons_from_the_rows_held_and_spilled(tmp_path):
+    from transforms.common import split_duplicates
+
+    wire = pl.DataFrame({"partner": ["JP", "JP", "CN", "CN", "US", "ZZ", "ZZ"], "month": ["01", "01", "01", "01",
+                                                                                     "02", "01", "01"],
+                         "value": ["1", "1", "2", "2", "3", "x", "y"]})
+    _, copies = split_duplicates(wire, ("partner", "month"))  # JP and CN: one exact copy each; ZZ: two conflicting
+    rejected = copies.select("reason", pl.lit("{}").alias("raw_record"))
+    spilled = pl.DataFrame({"reason": ["unknown partner code ZZ"] * 4 + [f"OBS_VALUE {'9' * 300} is not a number"],
+                            "raw_record": ["{}"] * 5})
+    spilled.write_parquet(tmp_path / "rejected-000000.parquet")
+    above = batch(SIPRI, 20, rejected.height + spilled.height)
+    above.rejected, above.rejected_chunks = rejected, [tmp_path / "rejected-000000.parquet"]
+    (verdict,) = judge_rejections(Settings(run_id=RUN), [above])
+    # the duplicates' key values are left out, so that the two copies are one reason; the codes stay
+    assert verdict.reasons == [
+        ("unknown partner code ZZ", 4),
+        ("conflicting rows for natural key …", 2),  # ties by their text
+        ("exact duplicate of an earlier row with natural key …", 2),
+    ]
+    assert above.rejections == (
+        f"{SIPRI.name}: 9 of 20 rows in rejected (45%), above the threshold of 5% (EUJP_MAX_REJECTED_PCT); its 11 "
+        'valid rows were loaded, but the run fails so that someone looks; most often: "unknown partner code ZZ" '
+        '(4 rows), "conflicting rows for natural key …" (2 rows), "exact duplicate of an earlier row with natural '
+        'key …" (2 rows); see etl_rejected_rows (run_id '
+        f"'{RUN}', source '{SIPRI.name}') for the rows and why")
+    # a long reason is cut in the verdict (the quarantine keeps it whole)
+    one = batch(SIPRI, 20, 1)
+    one.rejected = spilled.tail(1)
+    ((long_reason, rows),) = judge_rejections(Settings(run_id=RUN), [one])[0].reasons
+    assert rows == 1 and len(long_reason) == 160 and long_reason.startswith("OBS_VALUE 999") and long_reason.endswith("…")
 
 
 def test_a_failed_batch_gets_no_verdict_its_error_already_fails_the_run():
