@@ -18,6 +18,7 @@ from transforms.common import (
     quarantine,
     split_by_rules,
     split_duplicates,
+    supersede,
     text,
 )
 
@@ -68,6 +69,8 @@ _MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 _CN8_PATTERN = r"^[0-9]{8}$"
 # The quarantine shows the row as published: OBS_VALUE as its raw text.
 _COMEXT_RAW = [pl.col("OBS_VALUE_raw").alias(c) if c == "OBS_VALUE" else pl.col(c) for c in WIRE_COLUMNS]
+# How Comext writes LAST UPDATE (the release's time), e.g. 14/08/26 11:00:00 (eujp.parse.sdmx_csv checks it).
+LAST_UPDATE_FORMAT = "%d/%m/%y %H:%M:%S"
 
 
 def transform_goods_product(
@@ -91,8 +94,61 @@ def transform_goods_product(
     negative. Duplicates, on (reporter, partner, product, flow, TIME_PERIOD, indicators): identical
     OBS_VALUE -> one copy kept, the others rejected; different OBS_VALUE -> every wire row of that fact
     key (both indicators) is rejected, so no half-trusted fact row is loaded.
+
+    Releases: rows of several LAST UPDATE stamps that share a month (two releases of a month side by side, a
+    payload re-sent after a revision) are judged release by release, as the loads of the releases one after
+    the other would judge them, and folded in the order of their stamps (`by_release`): a fact key's row
+    from a later release supersedes the earlier one (its wire rows count as consumed, not rejected), instead of
+    the two versions being quarantined as conflicting duplicates.
     """
     check_wire_columns(wire, (*WIRE_COLUMNS, "OBS_VALUE_raw"), source_name)
+    releases = _releases_sharing_months(wire)
+    if releases is not None:
+        return by_release(wire, releases, lambda rows: _transform_release(rows, source_name, source_version,
+                                                                           countries))
+    return _transform_release(wire, source_name, source_version, countries)
+
+
+def _releases_sharing_months(wire: pl.DataFrame) -> list[str | None] | None:
+    """The distinct LAST UPDATE stamps of `wire`, oldest first (a stamp that is not dd/mm/yy HH:MM:SS, or none,
+    first), when rows of two of them share a TIME_PERIOD; else None (one release, or releases of other
+    months: nothing for one to supersede in another). Cheap on the usual chunk, whose rows all carry one
+    stamp: that is checked first without hashing a row."""
+    stamps = wire.get_column("LAST UPDATE")
+    if stamps.is_empty() or (not stamps.has_nulls() and (stamps == stamps[0]).all()):
+        return None
+    months = wire.lazy().group_by("LAST UPDATE").agg(pl.col("TIME_PERIOD").unique()).collect()
+    if months.height < 2:
+        return None
+    shared = months.explode("TIME_PERIOD").select(pl.col("TIME_PERIOD").is_duplicated().any()).item()
+    if not shared:
+        return None
+    order = months.select(
+        pl.col("LAST UPDATE"),
+        pl.col("LAST UPDATE").str.strptime(pl.Datetime("us"), LAST_UPDATE_FORMAT, strict=False).alias("at"),
+    ).sort(["at", "LAST UPDATE"], nulls_last=False)
+    return order.get_column("LAST UPDATE").to_list()
+
+
+def by_release(wire: pl.DataFrame, releases: list[str | None], transform) -> TransformResult:
+    """`transform` applied to the rows of each release (LAST UPDATE value) in `releases`' order, folded as
+    loading them one after the other would leave them (transforms.common.supersede, replace by natural key):
+    each release's duplicates and conflicts are its own, a later release's row supersedes an earlier one's,
+    and a key conflicting in one release stays a conflict only if no later release gives it a row.
+    Accounting: every release's wire rows are counted; a row superseded by a later release counts as consumed
+    (valid), as a replay's superseded landings do (eujp.stream.transform_landings)."""
+    stamp = pl.col("LAST UPDATE")
+    results = [transform(wire.filter(stamp.is_null() if release is None else stamp == release))
+               for release in releases]
+    valid, conflicts = supersede([(r.valid, r.conflicts) for r in results], NATURAL_KEY, None)
+    return TransformResult(valid=valid, rejected=pl.concat([r.rejected for r in results]),
+                           valid_wire_rows=sum(r.rows_in - r.rejected.height for r in results), conflicts=conflicts)
+
+
+def _transform_release(
+    wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame
+) -> TransformResult:
+    """transform_goods_product of the rows of one release (or of releases that share no month)."""
     iso2 = countries.get_column("iso2").drop_nulls().to_list()
     reporters = sorted({*iso2, *COMEXT_ISO_EXTRAS, *COMEXT_EU_REPORTERS})
     partners = sorted({*iso2, *COMEXT_ISO_EXTRAS, *COMEXT_PARTNER_AGGREGATES})

@@ -292,7 +292,10 @@ def test_small_payloads_of_a_spilled_group_are_spilled_together_in_payload_order
     cut = RawPayload("comext_goods", "cut", whole.read()[:-25], "x")
     payloads = [small(i, stamp=f"0{1 + i % 2}/08/26 11:00:00") for i in range(6)]
     payloads += [long, cut, *(small(i) for i in range(6, 11))]
-    payloads.append(small(11, extra=[row(product="84830003", flow="2", value="30", period="2024-02")]))
+    # small03's release (02/08): its row repeated with the same figure is a duplicate (another release's would
+    # supersede it)
+    payloads.append(small(11, stamp="02/08/26 11:00:00",
+                          extra=[row(product="84830003", flow="2", value="30", period="2024-02")]))
     spills: list[str] = []
     real_spill = eujp.stream.Stream._spill
 

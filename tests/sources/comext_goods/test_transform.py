@@ -250,3 +250,69 @@ def test_comext_facts_are_what_the_rules_give_row_by_row(countries, rows):
     assert got == facts
     assert result.rejected.height == rejected
     assert result.rows_in == len(rows)
+
+
+# --------------------------------------------------------------------------- releases: LAST UPDATE orders them
+
+
+def stamped(*rows: tuple[str, str]) -> pl.DataFrame:
+    """rows: (LAST UPDATE, 'freq,reporter,...,OBS_VALUE') -> one parsed wire frame holding several releases."""
+    body = "\n".join([HEADER, *(f"ESTAT:DS-045409(1.0),{stamp},{r}" for stamp, r in rows)]) + "\n"
+    return parse_comext_csv(body.encode()).frame
+
+
+AUG, SEP, OCT = "14/08/26 11:00:00", "15/09/26 11:00:00", "02/10/26 09:30:00"
+
+
+def test_a_later_release_of_a_month_supersedes_the_earlier_one_instead_of_conflicting(countries):
+    """Two releases of February side by side (a revised file beside the first one): the later LAST UPDATE's
+    figures are loaded and the earlier ones count as consumed, not rejected; a fact only the earlier release
+    has stays; within one release a conflict is still a conflict. October sorts before September as text, and
+    after it as a time."""
+    wire = stamped(
+        (OCT, "M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,130"),  # the latest: wins over both others
+        (AUG, "M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,100"),
+        (AUG, "M,DE,JP,84834030,1,QUANTITY_IN_100KG,2025-02,1.5"),
+        (SEP, "M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,120"),
+        (AUG, "M,DE,JP,84834030,2,VALUE_IN_EUROS,2025-02,7"),  # only in August: kept
+        (SEP, "M,DE,JP,84834030,2,VALUE_IN_EUROS,2025-01,5"),  # September conflicts on January ...
+        (SEP, "M,DE,JP,84834030,2,VALUE_IN_EUROS,2025-01,6"),
+        (AUG, "M,DE,JP,84834030,2,VALUE_IN_EUROS,2025-01,4"),  # ... so August's January stays the row
+    )
+    result = product(wire, countries)
+    assert sorted(result.valid.select("flow", "period_code", "value_eur", "quantity_kg").rows()) == [
+        ("export", "2025-01", 4.0, None), ("export", "2025-02", 7.0, None), ("import", "2025-02", 130.0, None)]
+    assert sorted(r.split(" natural key")[0] for r in reasons(result)) == ["conflicting rows for"] * 2
+    assert result.conflicts is None  # August gave January a row: loading the releases in turn leaves it
+    assert result.rows_in == 8 and result.valid_wire_rows == 6
+
+
+def test_releases_of_other_months_are_one_batch_and_a_repeat_within_a_release_is_a_duplicate(countries):
+    wire = stamped((AUG, "M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-01,100"),
+                   (SEP, "M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,120"),
+                   (SEP, "M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,120"))
+    result = product(wire, countries)
+    assert sorted(result.valid.select("period_code", "value_eur").rows()) == [("2025-01", 100.0), ("2025-02", 120.0)]
+    assert [r.split(" natural key")[0] for r in reasons(result)] == ["exact duplicate of an earlier row with"]
+    assert result.rows_in == 3 and result.valid_wire_rows == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([AUG, SEP, OCT]), valid_row), max_size=30))
+def test_releases_are_judged_one_by_one_and_the_latest_fact_of_a_key_wins(countries, rows):
+    """Rows of three releases drawn at random: each release is judged alone by the plain model
+    (`expected_facts`), and a key's fact is the one of the latest release that has one (what loading the
+    releases in turn leaves); every wire row is consumed or rejected."""
+    wire = stamped(*((stamp, f"M,{','.join(r)}") for stamp, r in rows))
+    result = product(wire, countries)
+    facts: dict[tuple, tuple] = {}
+    rejected = 0
+    for stamp in (AUG, SEP, OCT):  # in time order
+        release_facts, release_rejected = expected_facts([r for s, r in rows if s == stamp])
+        facts |= {fact[:6]: fact for fact in release_facts}  # keyed by its natural key (and period)
+        rejected += release_rejected
+    got = set(result.valid.rows())
+    assert len(got) == result.valid.height
+    assert got == set(facts.values())
+    assert result.rejected.height == rejected
+    assert result.rows_in == len(rows)
