@@ -102,3 +102,30 @@ def test_a_month_given_twice_with_different_values_keeps_the_figure_loaded_befor
     assert query(warehouse, month) == before
     assert run["message"] == ("comext_goods: 1 natural key(s) came more than once with different content "
                               "(conflicting duplicates, every version quarantined): 1 kept the version loaded before")
+
+
+def test_a_later_release_of_a_month_beside_the_first_supersedes_it_and_the_change_is_a_revision(warehouse):
+    """Not bad input: a folder holding the release of August 2026 and, beside it, January re-released in
+    September with a revised figure. The later LAST UPDATE wins, as loading the two one after the other
+    would leave it: nothing is rejected, and the change from the figure loaded before is a revision."""
+    month = ("SELECT value_eur, quantity_kg, source_version FROM fact_goods_trade_product WHERE reporter = 'DE' "
+             "AND period_code = '2025-01'")
+    assert query(warehouse, month) == [(668914.0, 20234.0, "2026-08-14T11:00:00")]
+
+    def january_revised(lines):
+        january = [line.replace("14/08/26 11:00:00", "20/09/26 11:00:00") for line in lines if ",2025-01," in line]
+        assert january[1].endswith(",VALUE_IN_EUROS,2025-01,668914\n")
+        return [lines[0], january[0], january[1].replace(",668914", ",700000")]
+
+    first = payload("comext_goods", COMEXT_FILE, (SNAPSHOT / COMEXT_FILE).read_bytes())
+    revised = payload("comext_goods", "comext_ds045409_DE_JP_84834030_2025-01_rev.csv",
+                      edit_lines(COMEXT_FILE, january_revised))
+    for order in ([first, revised], [revised, first]):  # the stamps order them, not the files
+        batches = run_steps(warehouse, {"comext_goods": order})
+        assert batches["comext_goods"].status == "loaded"
+        run = assert_accounted(warehouse, "comext_goods")
+        assert (run["rows_in"], run["rows_loaded"], run["rows_rejected"], run["message"]) == (8, 8, 0, None)
+        assert quarantined(warehouse, "comext_goods") == []
+        assert query(warehouse, month) == [(700000.0, 20234.0, "2026-09-20T11:00:00")]
+    assert query(warehouse, "SELECT column_name, old_value, new_value FROM etl_revisions WHERE source = "
+                 "'comext_goods' AND table_name = 'fact_goods_trade_product'") == [("value_eur", 668914.0, 700000.0)]

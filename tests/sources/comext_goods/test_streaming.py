@@ -268,6 +268,9 @@ def test_spilled_payloads_with_their_own_constant_columns_give_the_one_batch_res
     assert chunked.stream.version == "2026-08-02T11:00:00"
     stamps = {json.loads(r[1])["LAST UPDATE"] for r in chunked.rejected.iter_rows()}
     assert stamps == {"01/08/26 11:00:00", "02/08/26 11:00:00"}  # each rejected row with its own payload's
+    # the second release (a later LAST UPDATE) supersedes the first's figures of the same months, in every chunk
+    assert set(chunked.valid.get_column("value_eur")) == {7007.0, 7107.0, 7207.0}
+    assert chunked.rejected.height == 2 and chunked.valid.height == 3 * 2 * len(months)
     assert_same(chunked, one)
 
 

@@ -278,13 +278,18 @@ def test_a_later_release_of_a_month_supersedes_the_earlier_one_instead_of_confli
         (SEP, "M,DE,JP,84834030,2,VALUE_IN_EUROS,2025-01,5"),  # September conflicts on January ...
         (SEP, "M,DE,JP,84834030,2,VALUE_IN_EUROS,2025-01,6"),
         (AUG, "M,DE,JP,84834030,2,VALUE_IN_EUROS,2025-01,4"),  # ... so August's January stays the row
+        (SEP, "M,DE,JP,84834030,2,VALUE_IN_EUROS,,4"),  # no month: rejected, not lost
+        (OCT, "M,DE,JP,84834030,2,VALUE_IN_EUROS,,4"),
+        (OCT, "M,DE,JP,84834030,2,VALUE_IN_EUROS,2024-12,9"),  # a month of one release only
     )
     result = product(wire, countries)
     assert sorted(result.valid.select("flow", "period_code", "value_eur", "quantity_kg").rows()) == [
-        ("export", "2025-01", 4.0, None), ("export", "2025-02", 7.0, None), ("import", "2025-02", 130.0, None)]
-    assert sorted(r.split(" natural key")[0] for r in reasons(result)) == ["conflicting rows for"] * 2
+        ("export", "2024-12", 9.0, None), ("export", "2025-01", 4.0, None), ("export", "2025-02", 7.0, None),
+        ("import", "2025-02", 130.0, None)]
+    assert sorted(r.split(" natural key")[0] for r in reasons(result)) == [
+        "TIME_PERIOD null does not match freq M (M: YYYY-MM, A: YYYY)"] * 2 + ["conflicting rows for"] * 2
     assert result.conflicts is None  # August gave January a row: loading the releases in turn leaves it
-    assert result.rows_in == 8 and result.valid_wire_rows == 6
+    assert result.rows_in == 11 and result.valid_wire_rows == 7
 
 
 def test_releases_of_other_months_are_one_batch_and_a_repeat_within_a_release_is_a_duplicate(countries):
