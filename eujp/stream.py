@@ -216,11 +216,12 @@ QUARANTINE_WHOLE_BYTES = 64 << 20  # a quarantined payload up to this size is re
 def quarantine_payload(payload: RawPayload, error: ParseError) -> pl.DataFrame:
     """A payload that cannot be parsed, quarantined whole: one rejected row per line after its header (so
     rows in counts the lines read), each naming the payload, its line number and the error; a payload of
-    one line (a JSON document, an error page) is one row. `raw_record`: {"payload", "line", "text"}.
-    All of it at once: `quarantine_frames` gives the same rows in pieces."""
+    one line (a JSON document, an error page) is one row. Blank lines are no rows, as a parse skips them.
+    `raw_record`: {"payload", "line", "text"}. All of it at once: `quarantine_frames` gives the same rows in
+    pieces."""
     text = b"".join(_blocks(payload)).decode("utf-8", "replace")
     lines = text.splitlines()
-    rows = [(i + 1, line) for i, line in enumerate(lines)][1:] or [(1, text)]
+    rows = [(i + 1, line) for i, line in enumerate(lines) if i and line.strip()] or [(1, text)]
     return _quarantine_rows(payload, error, rows)
 
 
@@ -246,7 +247,7 @@ def quarantine_frames(payload: RawPayload, error: ParseError, max_lines: int) ->
         for start in range(0, frame.height, max_lines):
             yield frame.slice(start, max_lines)
         return
-    number, head, carry = 0, "", b""
+    number, made, head, carry = 0, 0, "", b""
     rows: list[tuple[int, str]] = []
     for block in itertools.chain(_blocks(payload), [None]):
         if block is None:  # the end: what is left is the last line, without its line end
@@ -262,14 +263,15 @@ def quarantine_frames(payload: RawPayload, error: ParseError, max_lines: int) ->
             head += text[:QUARANTINED_LINE_CHARS - len(head)]
         for line in text.splitlines():
             number += 1
-            if number > 1:  # line 1 is the header
+            if number > 1 and line.strip():  # line 1 is the header; a blank line is no row
                 rows.append((number, line))
+                made += 1
         del text
         if len(rows) >= max_lines:
             for start in range(0, len(rows) - len(rows) % max_lines, max_lines):
                 yield _quarantine_rows(payload, error, rows[start:start + max_lines])
             rows = rows[len(rows) - len(rows) % max_lines:]
-    if number <= 1:  # a payload of one line: one row, the payload's text
+    if not made:  # a payload of one line (or of blank lines after it): one row, the payload's text
         rows = [(1, head)]
     if rows:
         yield _quarantine_rows(payload, error, rows)

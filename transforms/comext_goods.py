@@ -18,7 +18,6 @@ from transforms.common import (
     quarantine,
     split_by_rules,
     split_duplicates,
-    supersede,
     text,
 )
 
@@ -90,8 +89,8 @@ def transform_goods_product(
     Rejected wire rows, each with a reason naming the code: indicators other than the two above
     ("out of scope indicator"); flow not 1 (import) or 2 (export); product not 8 digits; TIME_PERIOD not
     YYYY-MM (freq M) or YYYY (freq A); reporter not a dim_country iso2 / GR / GB / EU aggregate; partner not
-    a dim_country iso2 / GR / GB / COMEXT_PARTNER_AGGREGATES code; OBS_VALUE missing, not a number or
-    negative. Duplicates, on (reporter, partner, product, flow, TIME_PERIOD, indicators): identical
+    a dim_country iso2 / GR / GB / COMEXT_PARTNER_AGGREGATES code; OBS_VALUE missing (or blank), not a
+    number or negative; a QUANTITY_IN_100KG too large for a number once in kg (x 100). Duplicates, on (reporter, partner, product, flow, TIME_PERIOD, indicators): identical
     OBS_VALUE -> one copy kept, the others rejected; different OBS_VALUE -> every wire row of that fact
     key (both indicators) is rejected, so no half-trusted fact row is loaded.
 
@@ -112,7 +111,7 @@ def transform_goods_product(
 def by_release(wire: pl.DataFrame, transform) -> TransformResult:
     """`transform` of Comext wire rows, release by release where releases (LAST UPDATE stamps) share a month,
     folded as loading the releases one after the other would leave them (transforms.common.supersede,
-    replace by natural key): each release's duplicates and conflicts are its own, a later release's row
+    replace by natural key, in one pass): each release's duplicates and conflicts are its own, a later release's row
     supersedes an earlier one's, and a key conflicting in one release stays a conflict only if no later
     release gives it a row. Releases are ordered by their time (a stamp that is not dd/mm/yy HH:MM:SS, or
     none, first).
@@ -138,7 +137,17 @@ def by_release(wire: pl.DataFrame, transform) -> TransformResult:
                         maintain_order="left")
     results = [transform(layered.filter(pl.col("__layer") == n).drop("__layer"))
                for n in range(layers.get_column("__layer").max() + 1)]
-    valid, conflicts = supersede([(r.valid, r.conflicts) for r in results], NATURAL_KEY, None)
+    # What transforms.common.supersede leaves under replace by key, in one pass however many layers: a key's
+    # row of its latest layer; a key conflicting in some layer, and given a row by none, stays a conflict.
+    key = list(NATURAL_KEY)
+    valid = (pl.concat([r.valid.with_columns(pl.lit(n, dtype=pl.UInt32).alias("__layer"))
+                        for n, r in enumerate(results)])
+             .filter(pl.col("__layer") == pl.col("__layer").max().over(key)).drop("__layer"))
+    conflicts = [r.conflicts for r in results if r.conflicts is not None]
+    conflicts = (pl.concat(conflicts).unique(maintain_order=True).join(valid.select(key), on=key, how="anti",
+                                                                       nulls_equal=True)
+                 if conflicts else None)
+    conflicts = conflicts if conflicts is not None and conflicts.height else None
     return TransformResult(valid=valid, rejected=pl.concat([r.rejected for r in results]),
                            valid_wire_rows=sum(r.rows_in - r.rejected.height for r in results), conflicts=conflicts)
 
@@ -168,6 +177,8 @@ def _transform_release(
         (pl.col("OBS_VALUE_raw").is_null(), pl.lit("missing OBS_VALUE")),
         (pl.col("OBS_VALUE").is_null(), format_text("OBS_VALUE {} is not a number", text("OBS_VALUE_raw"))),
         (pl.col("OBS_VALUE") < 0, format_text("negative OBS_VALUE {}", text("OBS_VALUE_raw"))),
+        ((pl.col("OBS_VALUE") * 100).is_infinite() & (pl.col("indicators") == "QUANTITY_IN_100KG"),
+         format_text("QUANTITY_IN_100KG {} is beyond the range of a number in kg", text("OBS_VALUE_raw"))),
     ]
     ok, rejected_rows = split_by_rules(wire, rules, _COMEXT_RAW)
     rejected = [rejected_rows]

@@ -13,7 +13,12 @@
   "supplier|recipient|year_of_order|weapon_designation|weapon_description|number_ordered|delivery_years"
   (trimmed wire strings, empty for null). hashlib is used, not polars' `.hash()`, whose values may change between
   polars versions: ids must be stable across runs and upgrades. Identical key strings (SIPRI does publish
-  identical rows) are numbered in file order: the first keeps the bare hash, the n-th gets "-n", so all survive.
+  identical rows) are numbered in file order within their register (one file: the parser's `register` digest
+  and `line` number tell the files apart, two copies of one file by their lines starting again): the first
+  keeps the bare hash, the n-th gets "-n", so all survive. Registers that overlap (two extracts of the database, e.g. a recipient's and a
+  supplier's) hold the same orders under the same ids: a record given again in a later register is an exact
+  duplicate (quarantined, one kept), and one given with other figures is a conflict (every version
+  quarantined, the row loaded before kept: transforms.common.split_duplicates).
 """
 
 from __future__ import annotations
@@ -22,9 +27,24 @@ from datetime import date
 
 import polars as pl
 
-from transforms.common import TransformResult, format_text, reject, sha1_16
+from transforms.common import (
+    TransformResult,
+    check_wire_columns,
+    conflicting_keys,
+    format_text,
+    reject,
+    sha1_16,
+    split_duplicates,
+)
 
 MIN_ORDER_YEAR = 1945
+# The parser's columns (eujp.parse.sipri.OUTPUT_COLUMNS), then the record's line in its file.
+WIRE_COLUMNS: tuple[str, ...] = (
+    "recipient", "supplier", "year_of_order", "year_of_order_flag", "number_ordered", "number_ordered_flag",
+    "weapon_designation", "weapon_description", "number_delivered", "number_delivered_flag", "delivery_years",
+    "status", "comments", "tiv_per_unit", "tiv_total_order", "tiv_delivered",
+)
+LINE, REGISTER = "line", "register"
 _ID_FIELDS = ("supplier", "recipient", "year_of_order", "weapon_designation", "weapon_description",
               "number_ordered", "delivery_years")
 _INT_COLUMNS = ("year_of_order", "number_ordered", "number_delivered")
@@ -95,13 +115,19 @@ def _max_year(source_version: str | None) -> int:
 def transform_arms(
     wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame
 ) -> TransformResult:
+    check_wire_columns(wire, (*WIRE_COLUMNS, LINE, REGISTER), source_name)
     max_year = _max_year(source_version)
     lookup = country_name_lookup(countries)
 
-    # Trimmed strings, empty -> null; the wire frame itself is kept untouched for the quarantine's raw_record.
+    # Trimmed strings, empty -> null; the wire frame itself is kept untouched for the quarantine's raw_record
+    # (the record as published: without its line number).
+    raw = wire.select(WIRE_COLUMNS)
+    # a new file: another digest, or the same file again (a file's lines only increase)
+    register = ((pl.col(REGISTER) != pl.col(REGISTER).shift()) | (pl.col(LINE).diff() <= 0)).fill_null(False).cum_sum()
     w = wire.with_columns(
-        pl.col(c).cast(pl.String).str.strip_chars().replace("", None) for c in wire.columns
-    )
+        *(pl.col(c).cast(pl.String).str.strip_chars().replace("", None) for c in WIRE_COLUMNS),
+        register.alias("__register"),
+    ).with_row_index("__row")
 
     problems: list[pl.Expr] = []
     for c in ("supplier", "recipient", "year_of_order"):
@@ -143,16 +169,26 @@ def transform_arms(
         __last=years.list.max(),
     )
     w = w.with_columns(__hash=pl.col("__key").map_batches(sha1_16, return_dtype=pl.String))
-    occurrence = pl.int_range(pl.len()).over("__key") + 1
+    occurrence = pl.int_range(pl.len()).over("__key", "__register") + 1
     w = w.with_columns(
         __id=pl.when(occurrence == 1).then(pl.col("__hash"))
         .otherwise(pl.concat_str(pl.col("__hash"), pl.lit("-"), occurrence.cast(pl.String)))
     )
 
     bad = w["__reason"].is_not_null()
-    rejected = reject(wire.filter(bad), pl.lit(w.filter(bad)["__reason"]))
+    rejected = [reject(raw.filter(bad), pl.lit(w.filter(bad)["__reason"]))]
+    ok = w.filter(~bad)
+    conflicts = None
+    if ok.get_column("__register").n_unique() > 1:  # the same order in two registers: one kept, or a conflict
+        kept, duplicates = split_duplicates(ok.select(pl.col("__id").alias("transfer_id"), *WIRE_COLUMNS, "__row"),
+                                            ("transfer_id",), ignore=("__row",))
+        if duplicates.height:
+            rows = pl.col("__row").is_in(duplicates.get_column("__row").implode())
+            rejected.append(reject(raw.filter(w.select(rows).to_series()), pl.lit(duplicates.get_column("reason"))))
+            ok = ok.filter(pl.col("__row").is_in(kept.get_column("__row").implode()))
+            conflicts = conflicting_keys(duplicates, NATURAL_KEY)
 
-    valid = w.filter(~bad).select(
+    valid = ok.select(
         pl.col("__id").alias("transfer_id"),
         pl.col("supplier"),
         _map_iso2("supplier", lookup).alias("supplier_iso2"),
@@ -175,4 +211,4 @@ def transform_arms(
         pl.lit(source_name, dtype=pl.String).alias("source"),
         pl.lit(source_version, dtype=pl.String).alias("source_version"),
     ).cast(COLUMNS)
-    return TransformResult(valid=valid, rejected=rejected)
+    return TransformResult(valid=valid, rejected=pl.concat(rejected), conflicts=conflicts)

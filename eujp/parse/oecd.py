@@ -51,7 +51,8 @@ KNOWN_UNUSED_COLUMNS: frozenset[str] = frozenset({
 #   "D" "i\ufffd\u00a9" "cret"         = C3 A9 with C3 lost             -> "Décret"
 # The lost lead byte of a two-byte sequence is taken to be C3 (accented letters U+00E0..U+00FF, the common case in
 # French/Spanish/Portuguese legal titles), except after "n"/"N"/"n." where the ordinal signs ° and º (C2 B0,
-# C2 BA) are meant ("n° 265/2018", "n.º 4/24"); "n" + "i\ufffd" + space is a lost "°" too (seen upstream).
+# C2 BA) are meant ("n° 265/2018", "n.º 4/24") unless a letter follows (C3 BA: "número"); "n" + "i\ufffd" +
+# space is a lost "°" too (seen upstream).
 _MOJIBAKE: dict[str, str] = {
     "i\ufffd\u20ac\u2122": "\u2019",  # ’
     "\ufffd\u20ac\u2122": "\u2019",
@@ -78,6 +79,7 @@ _AMBIGUOUS: tuple[tuple[str, str], ...] = (
     (r"(\p{L})i\x{FFFD}\x{BB}(\p{L})", "${1}\u00fb${2}"),  # coût
     (r"(\p{L})i\x{FFFD}\x{A7}", "${1}\u00e7"),          # Licença
     (r"(\p{L})i\x{FFFD}\x{B1}", "${1}\u00f1"),          # España
+    (r"([nN])i\x{FFFD}\x{BA}(\p{L})", "${1}\u00fa${2}"),  # número, Anúncio: ú before a letter, º only after
     (r"([0-9])i\x{FFFD}\x{BA}", "${1}\u00ba"),           # Art. 1º
     (r"([0-9])i\x{FFFD}\x{AA}", "${1}\u00aa"),           # 1ª
 )

@@ -126,13 +126,13 @@ def parse_sdmx_csv(
         raise _malformed(data, columns, what, exc) from None
 
     # A short line is padded with nulls by the reader; at the very end of a payload without a final
-    # newline it is the sign of a cut-off download.
+    # newline it is the sign of a cut-off download. The line's own fields are counted (as CSV: a quoted comma
+    # is no field's end), not its nulls: a complete last line may end in an empty field.
     if frame.height and not data[-16:].rstrip(b" ").endswith(b"\n"):
-        last_nulls = frame.tail(1).null_count().sum_horizontal().item()
-        if last_nulls:
+        last = data[data.rfind(b"\n") + 1:].decode("utf-8", "replace")
+        present = len(next(csv.reader([last.removesuffix("\r")]), [""]))
+        if present < frame.width:
             line = data.count(b"\n") + 1
-            last = data[data.rfind(b"\n") + 1:].decode("utf-8", "replace")
-            present = frame.width - last_nulls
             raise ParseError(
                 f"{what}: payload looks truncated at line {line} column {len(last) + 1}: the line ends after "
                 f"{present} of {frame.width} fields (in {columns[present - 1]!r}, missing from "
@@ -233,6 +233,10 @@ def parse_comext_csv(data: bytes) -> ParsedPayload:
     frame = frame.with_columns(
         raw.cast(pl.Float64, strict=False).alias("OBS_VALUE"), pl.col("OBS_VALUE").alias("OBS_VALUE_raw")
     )
+    if frame.get_column("OBS_VALUE").null_count() > frame.get_column("OBS_VALUE_raw").null_count():
+        # a value that did not read as a number: a blank one ('""', ' ') is a missing value, not a bad number
+        frame = frame.with_columns(pl.when(pl.col("OBS_VALUE_raw").str.strip_chars() != "")
+                                   .then(pl.col("OBS_VALUE_raw")).alias("OBS_VALUE_raw"))
     if frame.select(pl.col("OBS_VALUE").is_infinite().any() | pl.col("OBS_VALUE").is_nan().any()).item():
         raw = pl.col("OBS_VALUE_raw").str.strip_chars()
         frame = frame.with_columns(

@@ -25,20 +25,27 @@ Decisions:
   (0x92 '’', 0x96 '–') in a file saved on Windows: such a payload is decoded as Windows-1252 where it can be.
 * **Broken records.** The export does not quote fields, and a few Comments contain a line break: the record then
   continues on the next physical line (the 2025-03-13 register has 4 such records among its 29,519 lines after
-  the header, i.e. 29,515 records). A line with too few fields followed by a line that supplies exactly the
-  missing ones is joined back (the line break becomes a space). Any other line with the wrong number of fields
-  raises ParseError naming its line number. Quoted fields (commas inside quotes) are read by polars' CSV reader.
+  the header, i.e. 29,515 records). A record with too few fields takes the lines after it while they supply
+  exactly the missing fields (each line break becomes a space; broken records in a row pair up, a record broken
+  twice takes two). Any other record with the wrong number of fields raises ParseError naming its line.
+* **Quotes.** The body is read by Python's csv module, as spreadsheets write CSV (RFC 4180): a '"' at a field's
+  start opens a quoted field that may hold commas and line breaks (a re-saved export); a '"' inside a field is
+  a character (inch marks: `Mk-42 5" gun`). A quote at a field's start that is never closed where it should be
+  would swallow the records after it: a record that spans lines of which the first and another hold the
+  header's fields (every '"' read as a character) raises ParseError naming them.
 * **Header.** Found by content, not position: the first line starting with 'Recipient,Supplier,Year of order'
   (or, failing that, a line holding most of the expected names, to report drift precisely). Names are compared
   after trimming and case-folding; a missing, renamed or unexpected column raises SchemaDriftError naming it.
 * **Version.** "Data generated: 13 Mar 2025 10:02:49 AM" -> source_version "2025-03-13T10:02:49". A preamble
   without that line gives source_version None (recorded in meta); a present but unreadable one raises ParseError.
-* Empty fields are null; all columns are String (typing happens in transforms.arms).
+* Empty fields are null; all columns are String (typing happens in transforms.sipri_arms), and beside them
+  `line`, the record's first physical line in its file (Int64), and `register`, the file's digest.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 from datetime import datetime
 
@@ -71,6 +78,12 @@ _LAYOUT: tuple[tuple[str | None, str], ...] = (
 # Other published names of a column (case-folded) -> output column.
 _ALIASES = {"deliveries in the year range": "number_delivered"}
 OUTPUT_COLUMNS: tuple[str, ...] = tuple(col for _, col in _LAYOUT)
+# Beside them: the record's first physical line in its file (1-based), and the file's digest (the first 16 hex
+# digits of the SHA-1 of its bytes), so that the transform tells the registers of several files apart (identical
+# records are numbered within one register; two copies of one file: their lines start again) and a message can
+# point at the record.
+LINE_COLUMN = "line"
+REGISTER_COLUMN = "register"
 _CANONICAL = {name.casefold(): col for name, col in _LAYOUT if name is not None}
 _NAMED = {**_CANONICAL, **_ALIASES}
 # flag column -> the named column it qualifies (the one just before it)
@@ -205,53 +218,82 @@ def _map_header(fields: list[str]) -> list[str]:
     return out
 
 
-def _repair_lines(lines: pl.Series, first_line_no: int, n_fields: int) -> tuple[pl.DataFrame, list[int]]:
-    """Join records broken by an unquoted line break; raise on any other ragged line.
+def _literal_fields(line: str) -> int:
+    """The fields of a physical line read with every '"' as a character: what the unquoted export means."""
+    return line.count(",") + 1
 
-    Returns the repaired lines (with their physical 1-based line numbers) and the line numbers that were joined.
-    """
-    df = pl.DataFrame({"line": lines}).with_row_index("line_no", offset=first_line_no)
-    df = df.with_columns(pl.col("line").str.strip_suffix("\r")).filter(pl.col("line").str.strip_chars() != "")
-    unquoted = pl.col("line").str.replace_all(r'"(?:[^"]|"")*"', "")
-    df = df.with_columns(n=unquoted.str.count_matches(",", literal=True) + 1)
-    # A line whose quotes do not balance belongs to a multi-line quoted field: polars reads those natively.
-    balanced = ~(unquoted.str.contains('"', literal=True))
-    df = df.with_columns(countable=balanced)
-    # A line whose quotes do not balance but which holds the header's fields with its quote read as a character
-    # is a whole record with a stray quote (an inch mark, an unclosed quote in Comments: the export quotes no
-    # field): read as the start of a quoted field, it would swallow the next line(s), records included, or
-    # make polars fail without saying where.
-    stray = df.filter(~pl.col("countable")
-                      & (pl.col("line").str.count_matches(",", literal=True) + 1 == n_fields))
-    if stray.height:
-        sample = ", ".join(f"line {r['line_no']}: {r['line'][:100]!r}" for r in stray.head(3).iter_rows(named=True))
-        raise ParseError(f"{SOURCE}: {stray.height} line(s) hold the header's {n_fields} fields and an unpaired "
-                         f'double quote ("), which would join them with the lines after them: {sample}')
-    nxt_n = pl.col("n").shift(-1)
-    is_head = (pl.col("countable") & pl.col("countable").shift(-1).fill_null(False)
-               & (pl.col("n") < n_fields) & (pl.col("n") + nxt_n - 1 == n_fields))
-    df = df.with_columns(head=is_head.fill_null(False))
-    df = df.with_columns(cont=pl.col("head").shift(1).fill_null(False))
-    df = df.with_columns(head=pl.col("head") & ~pl.col("cont"))
-    df = df.with_columns(cont=pl.col("head").shift(1).fill_null(False))
-    joined = df.filter(pl.col("head"))["line_no"].to_list()
-    df = df.with_columns(
-        line=pl.when(pl.col("head"))
-        .then(pl.concat_str(pl.col("line"), pl.lit(" "), pl.col("line").shift(-1)))
-        .otherwise(pl.col("line")),
-        n=pl.when(pl.col("head")).then(pl.lit(n_fields, dtype=pl.UInt32)).otherwise(pl.col("n")),
-    ).filter(~pl.col("cont"))
-    bad = df.filter(pl.col("countable") & (pl.col("n") != n_fields))
-    if bad.height:
-        sample = ", ".join(f"line {r['line_no']} ({r['n']} fields)" for r in bad.head(5).iter_rows(named=True))
-        raise ParseError(
-            f"{SOURCE}: {bad.height} line(s) do not have the header's {n_fields} fields: {sample}"
-        )
-    return df.select("line_no", "line"), joined
+
+def _records(lines: list[str], first_line_no: int, n_fields: int
+             ) -> tuple[list[list[str]], list[int], list[int]]:
+    """The body's records: read by Python's csv module (RFC 4180 as spreadsheets write it: a '"' opens a quoted
+    field only at a field's start, so an inch mark inside a field stays a character; a quoted field may hold
+    commas and line breaks, blank lines included), then records broken by an unquoted line break joined back
+    (the break becomes a space): a record with too few fields takes the records after it while their fields
+    complete it exactly, so broken records in a row pair up. Returns the records, each record's first
+    physical line number, and that of each joined record. Raises ParseError naming the lines of a record with a wrong number of
+    fields, and of a stray quote (below).
+
+    A stray '"' at a field's start (an unclosed quote in Comments: the export quotes no field) opens a quoted
+    field that swallows the lines after it, records included, possibly into a record of the right length: a
+    record over several physical lines, whose first line and another hold the header's fields when every '"'
+    is a character, is that, and a ParseError."""
+    text_lines = [line.removesuffix("\r") + "\n" for line in lines]
+    reader = csv.reader(text_lines)
+    read: list[tuple[int, list[str]]] = []
+    stray: list[int] = []
+    before = 0
+    try:
+        for fields in reader:
+            start, end = before + 1, reader.line_num
+            before = end
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue  # a blank line
+            if end > start:
+                full = [first_line_no + i for i in range(start - 1, end)
+                        if _literal_fields(text_lines[i].rstrip("\n")) == n_fields]
+                if full and full[0] == first_line_no + start - 1 and len(full) > 1:
+                    stray += full
+                    continue
+            read.append((first_line_no + start - 1, [f.replace("\r\n", "\n") for f in fields]))
+    except csv.Error as exc:
+        raise ParseError(f"{SOURCE}: line {first_line_no + reader.line_num - 1}: {exc}",
+                         line=first_line_no + reader.line_num - 1) from exc
+    if stray:
+        sample = ", ".join(f"line {n}: {lines[n - first_line_no].rstrip(chr(13))[:100]!r}" for n in stray[:3])
+        raise ParseError(f"{SOURCE}: {len(stray)} line(s) hold the header's {n_fields} fields and an unpaired "
+                         f'double quote ("), which would join them with the lines after them: {sample}',
+                         line=stray[0])
+    records: list[list[str]] = []
+    starts: list[int] = []
+    joined: list[int] = []
+    bad: list[tuple[int, int]] = []
+    i = 0
+    while i < len(read):
+        line_no, fields = read[i]
+        j = i
+        while len(fields) < n_fields and j + 1 < len(read) and len(fields) + len(read[j + 1][1]) - 1 <= n_fields:
+            following = read[j + 1][1]
+            fields = [*fields[:-1], f"{fields[-1]} {following[0]}", *following[1:]]
+            j += 1
+        if len(fields) != n_fields:
+            bad.append((line_no, len(read[i][1])))
+            i += 1
+            continue
+        if j > i:
+            joined.append(line_no)
+        records.append(fields)
+        starts.append(line_no)
+        i = j + 1
+    if bad:
+        sample = ", ".join(f"line {n} ({k} fields)" for n, k in bad[:5])
+        raise ParseError(f"{SOURCE}: {len(bad)} line(s) do not have the header's {n_fields} fields: {sample}",
+                         line=bad[0][0])
+    return records, starts, joined
 
 
 def parse_sipri_register(data: bytes) -> ParsedPayload:
-    """SIPRI trade register CSV -> one String row per record, columns `OUTPUT_COLUMNS`."""
+    """SIPRI trade register CSV -> one String row per record, columns `OUTPUT_COLUMNS`, its `line` and
+    `register`."""
     text, encoding = decode_sipri(data)
     if text.lstrip().startswith("<"):
         raise ParseError(f"{SOURCE}: payload is HTML/XML, not the CSV register: {text.lstrip()[:80]!r}")
@@ -267,22 +309,11 @@ def parse_sipri_register(data: bytes) -> ParsedPayload:
             source_version = stamp
             break
 
-    body, joined = _repair_lines(pl.Series(lines[header_idx + 1:], dtype=pl.String), header_idx + 2,
-                                 len(columns))
-    if body.height:
-        payload = "\n".join(body["line"].to_list()).encode("utf-8")
-        try:
-            frame = pl.read_csv(
-                payload, has_header=False, new_columns=columns, infer_schema=False, quote_char='"',
-                raise_if_empty=False,
-            )
-        except pl.exceptions.PolarsError as exc:
-            raise ParseError(f"{SOURCE}: CSV body could not be read: {exc}") from exc
-        if frame.columns != columns:
-            raise ParseError(f"{SOURCE}: CSV body has {frame.width} columns, header has {len(columns)}")
-    else:
-        frame = pl.DataFrame(schema=dict.fromkeys(columns, pl.String()))
-    frame = frame.select(OUTPUT_COLUMNS)
+    records, starts, joined = _records(lines[header_idx + 1:], header_idx + 2, len(columns))
+    frame = pl.DataFrame(records, schema=dict.fromkeys(columns, pl.String()), orient="row").with_columns(
+        pl.all().replace("", None), pl.Series(LINE_COLUMN, starts, dtype=pl.Int64),
+        pl.lit(hashlib.sha1(data).hexdigest()[:16]).alias(REGISTER_COLUMN))
+    frame = frame.select(*OUTPUT_COLUMNS, LINE_COLUMN, REGISTER_COLUMN)
     meta = {
         "encoding": encoding,
         "header_line": header_idx + 1,

@@ -38,7 +38,8 @@ TABLE = Table(
     natural_key=transform.NATURAL_KEY,
     column_docs={
         "transfer_id": "Deterministic id: sha1 of supplier, recipient, order year, weapon designation and "
-        "description, number ordered and delivery years, plus an occurrence number for identical rows.",
+        "description, number ordered and delivery years, plus an occurrence number for identical rows of one "
+        "register file.",
         "supplier": "Supplier as SIPRI names it (a state, or e.g. 'unknown supplier(s)').",
         "supplier_iso2": "Supplier ISO2 code where it is a country in dim_country, else null.",
         "recipient": "Recipient as SIPRI names it.",

@@ -124,6 +124,16 @@ def test_numeric_obs_value_spellings(raw: str, value: float):
 def test_empty_obs_value_is_null_in_both_columns():
     frame = parse_comext_csv(csv(ROW.replace(",1663789", ","))).frame
     assert frame.select("OBS_VALUE", "OBS_VALUE_raw").rows() == [(None, None)]
+    for blank in ('""', " ", '" "'):  # quoted empty, or blank: missing too, not a bad number
+        frame = parse_comext_csv(csv(ROW.replace(",1663789", f",{blank}"), ROW)).frame
+        assert frame.select("OBS_VALUE", "OBS_VALUE_raw").rows() == [(None, None), (1663789.0, "1663789")]
+
+
+def test_a_complete_last_line_without_a_line_end_may_end_in_an_empty_field():
+    """Not a cut-off download: the last line has its 10 fields, the last (or another) one empty."""
+    for last, freq, value in ((ROW.replace(",1663789", ","), "M", None), (ROW.replace(",M,", ",,"), None, "1663789")):
+        frame = parse_comext_csv(csv(ROW, last).removesuffix(b"\r\n")).frame
+        assert frame.select("freq", "OBS_VALUE_raw").rows() == [("M", "1663789"), (freq, value)]
 
 
 # --------------------------------------------------------------------------- malformed payloads

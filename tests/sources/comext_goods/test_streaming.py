@@ -135,7 +135,7 @@ def test_obs_value_fast_path_equals_the_plain_number_rule(text):
     stripped = text.strip()
     expected = float(stripped) if re.search(_NUMBER, stripped) and math.isfinite(float(stripped)) else None
     assert frame.item(0, "OBS_VALUE") == expected
-    assert frame.item(0, "OBS_VALUE_raw") == text
+    assert frame.item(0, "OBS_VALUE_raw") == (text if stripped else None)  # a blank value is a missing one
 
 
 @pytest.mark.parametrize(("text", "value"), [("1e400", None), ("-1e400", None), ("NaN", None),
@@ -829,6 +829,21 @@ def test_a_quarantine_in_pieces_has_the_rows_of_the_whole_quarantine(parts, inva
         frames = list(eujp.stream.quarantine_frames(bad, ParseError("bad"), max_lines))
     assert all(0 < f.height <= max_lines for f in frames)
     assert pl.concat(frames).equals(whole)
+
+
+def test_a_quarantined_payload_counts_its_lines_of_text_not_its_blank_lines():
+    """Blank lines are no rows when a payload parses (eujp.parse.drop_blank_rows), nor when it is quarantined
+    whole: one bad line and two blank ones are one rejected row, in memory as in pieces."""
+    import eujp.stream
+    from eujp.errors import ParseError
+
+    bad = RawPayload("comext_goods", "bad.csv", (HEADER + "not,a,row\r\n\r\n \r\n").encode(), "x")
+    whole = eujp.stream.quarantine_payload(bad, ParseError("bad"))
+    assert [json.loads(r)["line"] for r in whole.get_column("raw_record")] == [2]
+    pieces = pl.concat(list(eujp.stream.quarantine_frames(bad, ParseError("bad"), 1)))
+    assert pieces.equals(whole)
+    blank = RawPayload("comext_goods", "blank.csv", (HEADER + "\r\n").encode(), "x")  # nothing but blank lines
+    assert eujp.stream.quarantine_payload(blank, ParseError("bad")).height == 1
 
 
 def test_a_big_bad_payload_is_quarantined_in_pieces_spilled_beside_the_chunks(countries, tmp_path, monkeypatch):

@@ -145,6 +145,16 @@ def test_comext_conflicting_value_rejects_every_wire_row_of_the_fact(countries):
         {"reporter": "DE", "partner": "JP", "product_cn8": "84834030", "flow": "import", "period_code": "2025-02"}]
 
 
+def test_a_quantity_too_large_in_kg_and_a_blank_value_are_rejected_with_their_reasons(countries):
+    wire = comext("M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,100",
+                  "M,DE,JP,84834030,1,QUANTITY_IN_100KG,2025-02,1e307",  # x 100 is no float
+                  'M,DE,JP,84834030,2,VALUE_IN_EUROS,2025-02,""')
+    result = product(wire, countries)
+    assert result.valid.select("value_eur", "quantity_kg").rows() == [(100.0, None)]
+    assert sorted(reasons(result)) == ["QUANTITY_IN_100KG 1e307 is beyond the range of a number in kg",
+                                       "missing OBS_VALUE"]
+
+
 def test_comext_empty_payload(countries):
     result = product(comext(), countries)
     assert result.valid.height == 0

@@ -114,6 +114,9 @@ def test_blank_lines_are_skipped_and_a_blank_line_inside_a_quoted_field_is_kept(
     ("Ci\ufffd\u00b4te d'Ivoire", "Côte d'Ivoire"),
     ("Lei ni\ufffd\u00b0 31/11", "Lei n° 31/11"),
     ("Decreto n.i\ufffd\u00ba 4/24", "Decreto n.º 4/24"),
+    # after n, º is the ordinal sign unless a letter follows: then ú (C3 BA), as in "número"
+    ("Ley ni\ufffd\u00bamero 1234, Ni\ufffd\u00bamero, Anni\ufffd\u00bancio, Decreto Ni\ufffd\u00ba 12",
+     "Ley número 1234, Número, Annúncio, Decreto Nº 12"),
     ("Lei ni\ufffd  31/11", "Lei n°  31/11"),
     # a continuation byte both lead bytes make into text (C2 a sign, C3 a letter): read by its neighbours
     ("Di\ufffd\u00a9cret i\ufffd\u00abrelatif auxi\ufffd\u00bb", "Décret «relatif aux»"),

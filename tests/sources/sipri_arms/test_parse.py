@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import polars as pl
 import pytest
 
 from eujp.errors import ParseError, SchemaDriftError
-from eujp.parse.sipri import OUTPUT_COLUMNS, parse_generated, parse_sipri_register
+from eujp.parse.sipri import (
+    LINE_COLUMN,
+    OUTPUT_COLUMNS,
+    REGISTER_COLUMN,
+    parse_generated,
+    parse_sipri_register,
+)
 
 FULL = "defence/sipri_trade_register_all_2025-03-13.csv"
 JAPAN = "defence/sipri_trade_register_japan_subset.csv"
@@ -51,8 +58,11 @@ def test_full_register_records_and_version(shared_data):
     assert parsed.meta["joined_broken_lines"] == [5432, 21488, 25178, 27955]
     assert parsed.source_version == "2025-03-13T10:02:49"
     assert parsed.meta["encoding"] == "latin-1"
-    assert parsed.frame.columns == list(OUTPUT_COLUMNS)
-    assert set(parsed.frame.dtypes) == {pl.String}
+    assert parsed.frame.columns == [*OUTPUT_COLUMNS, LINE_COLUMN, REGISTER_COLUMN]
+    assert set(parsed.frame.drop(LINE_COLUMN).dtypes) == {pl.String}
+    assert parsed.frame[REGISTER_COLUMN].unique().to_list() == [hashlib.sha1(data).hexdigest()[:16]]
+    assert parsed.frame[LINE_COLUMN].dtype == pl.Int64 and parsed.frame[LINE_COLUMN][0] == 13  # the header's line is 12
+    assert parsed.frame[LINE_COLUMN].is_sorted() and parsed.frame.filter(pl.col(LINE_COLUMN) == 5432).height == 1
     assert elapsed < 5, f"parsing the full register took {elapsed:.1f}s"
 
 
@@ -78,7 +88,7 @@ def test_japan_subset_rows_and_version(japan):
     assert japan.meta["joined_broken_lines"] == []
 
 
-def test_japan_subset_row_traced_to_file(japan):
+def test_japan_subset_row_traced_to_file(japan, japan_bytes):
     rows = japan.frame.filter(
         (pl.col("recipient") == "Brazil") & (pl.col("supplier") == "Japan") & (pl.col("year_of_order") == "1953")
     ).to_dicts()
@@ -87,8 +97,11 @@ def test_japan_subset_row_traced_to_file(japan):
         "number_ordered": "4", "number_ordered_flag": None, "weapon_designation": "Barroso Pereira",
         "weapon_description": "transport ship", "number_delivered": "4", "number_delivered_flag": None,
         "delivery_years": "1955; 1956; 1957", "status": "New", "comments": None, "tiv_per_unit": "38",
-        "tiv_total_order": "152", "tiv_delivered": "152",
+        "tiv_total_order": "152", "tiv_delivered": "152", LINE_COLUMN: rows[0][LINE_COLUMN],
+        REGISTER_COLUMN: rows[0][REGISTER_COLUMN],
     }]
+    line = japan_bytes.decode("latin-1").split("\n")[rows[0][LINE_COLUMN] - 1]  # the record's line in the file
+    assert line.startswith("Brazil,Japan,1953,?,4,,Barroso Pereira,transport ship,")
 
 
 def test_japan_subset_suppliers_to_japan_match_sources_md(japan):
@@ -106,7 +119,9 @@ def test_header_found_by_content_not_line_count(japan_bytes, japan):
     parsed = parse_sipri_register(shorter.encode("latin-1"))
     assert parsed.meta["header_line"] == 2
     assert parsed.source_version == "2025-03-13T10:02:49"
-    assert parsed.frame.equals(japan.frame)
+    assert parsed.frame.drop(LINE_COLUMN, REGISTER_COLUMN).equals(japan.frame.drop(LINE_COLUMN, REGISTER_COLUMN))
+    offset = japan.meta["header_line"] - parsed.meta["header_line"]  # the lines follow the header's
+    assert (japan.frame[LINE_COLUMN] - parsed.frame[LINE_COLUMN]).unique().to_list() == [offset]
 
 
 def test_utf8_resaved_file_reads_the_same(japan_bytes, japan):
@@ -115,7 +130,7 @@ def test_utf8_resaved_file_reads_the_same(japan_bytes, japan):
     for data, encoding in ((text.encode("utf-8"), "utf-8"), (b"\xef\xbb\xbf" + text.encode("utf-8"), "utf-8-sig")):
         parsed = parse_sipri_register(data)
         assert parsed.meta["encoding"] == encoding
-        assert parsed.frame.equals(latin)
+        assert parsed.frame.drop(REGISTER_COLUMN).equals(latin.drop(REGISTER_COLUMN))  # other bytes, other digest
     assert latin["weapon_designation"][-1] == "Wärtsilä test"
 
 
@@ -214,9 +229,28 @@ def test_a_stray_double_quote_is_named_not_read_as_a_quoted_field_swallowing_the
     with pytest.raises(ParseError, match=r'2 line\(s\) hold the header\'s 16 fields and an unpaired double quote.*'
                                          r"line 5: 'Japan,United States"):
         parse_sipri_register(_payload(ROW_BRAZIL, unclosed, closing))
-    inch = 'Japan,United States,1960,,2,,Mk-42 5" gun,naval gun,2,,1961,New,,1,2,2'
-    with pytest.raises(ParseError, match=r"line 4: 'Japan,United States,1960"):
-        parse_sipri_register(_payload(inch, ROW_BRAZIL))
+
+
+def test_inch_marks_inside_fields_are_characters_not_quotes():
+    """A '"' opens a quoted field only at a field's start (RFC 4180, as Python's csv module reads it): inch
+    marks inside two fields of one record (between them, read as a quoted field, they would hide its commas)."""
+    inch = 'Japan,United States,1960,,2,,Mk-42 5" gun,naval gun,2,,1961,New,with 12" shells,1,2,2'
+    parsed = parse_sipri_register(_payload(inch, ROW_BRAZIL))
+    assert parsed.frame["weapon_designation"].to_list() == ['Mk-42 5" gun', "Barroso Pereira"]
+    assert parsed.frame["comments"].to_list() == ['with 12" shells', None]
+    assert parsed.frame["tiv_delivered"].to_list() == ["2", "152"]
+
+
+def test_quoted_fields_over_several_lines_keep_their_commas_breaks_and_blank_lines():
+    """A spreadsheet's re-save quotes a Comments field holding commas and line breaks, blank lines included:
+    read whole (the first line of one of them holds 16 fields if its quote were a character)."""
+    rows = ['Cambodia,Japan,1954,,7,,FD-25,aircraft,7,,1954,New,"a\r\nb\r\nc",1,7,7',
+            'Cambodia,Japan,1955,,7,,FD-25,aircraft,7,,1955,New,"a, b, c, d\r\ne",1,7,7',
+            'Cambodia,Japan,1956,,7,,FD-25,aircraft,7,,1956,New,"para1\r\n\r\npara2",1,7,7']
+    parsed = parse_sipri_register(_payload(ROW_BRAZIL, *rows))
+    assert parsed.frame["comments"].to_list() == [None, "a\nb\nc", "a, b, c, d\ne", "para1\n\npara2"]
+    assert parsed.frame["year_of_order"].to_list() == ["1953", "1954", "1955", "1956"]
+    assert parsed.meta["joined_broken_lines"] == []
 
 
 def test_windows_1252_quotes_and_dashes_are_read_as_such_not_as_control_characters():
@@ -226,6 +260,21 @@ def test_windows_1252_quotes_and_dashes_are_read_as_such_not_as_control_characte
     assert parsed.frame["comments"].to_list() == ["Navy’s 1st batch – ex-stock"]
     latin = parse_sipri_register(_payload(ROW_BRAZIL.replace("Barroso", "Barroso Peçanha")))
     assert latin.meta["encoding"] == "latin-1" and "Peçanha" in latin.frame["weapon_designation"][0]
+
+
+def test_broken_records_in_a_row_are_each_joined():
+    """Two records after one another, each broken in its Comments: the continuation of the first and the
+    head of the second also add up to 16 fields, but the first pairs with its own continuation first."""
+    broken = [line for row in (ROW_CAMBODIA, ROW_CAMBODIA.replace("1954,,7", "1955,,8"))
+              for line in row.replace("Incl 3 FD-25B", "Incl 3\r\nFD-25B").split("\r\n")]
+    parsed = parse_sipri_register(_payload(ROW_BRAZIL, *broken, ROW_BRAZIL))
+    assert parsed.meta["joined_broken_lines"] == [5, 7]
+    assert parsed.frame["comments"].to_list() == [None, "Incl 3 FD-25B trainer version",
+                                                  "Incl 3 FD-25B trainer version", None]
+    assert parsed.frame["number_ordered"].to_list() == ["4", "7", "8", "4"]
+    three = ROW_CAMBODIA.replace("Incl 3 FD-25B trainer", "Incl 3\r\nFD-25B\r\ntrainer").split("\r\n")
+    parsed = parse_sipri_register(_payload(*three))  # a record broken twice: its three lines joined
+    assert parsed.frame["comments"].to_list() == ["Incl 3 FD-25B trainer version"]
 
 
 def test_broken_record_is_joined():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from eujp.errors import ParseError, SchemaDriftError
-from eujp.parse.sipri import parse_sipri_register
+from eujp.parse.sipri import REGISTER_COLUMN, parse_sipri_register
 
 REPO = Path(__file__).resolve().parents[3]
 SNAPSHOT = REPO / "data" / "snapshot" / "sipri_trade_register_japan.csv"
@@ -30,7 +30,7 @@ def register() -> bytes:
 def test_deliveries_in_the_year_range_is_number_delivered(register):
     renamed = parse_sipri_register(register.replace(NAME_2025, NAME_2026))
     original = parse_sipri_register(register)
-    assert renamed.frame.equals(original.frame)
+    assert renamed.frame.drop(REGISTER_COLUMN).equals(original.frame.drop(REGISTER_COLUMN))
     assert renamed.frame.height == 455 and renamed.source_version == original.source_version
     assert renamed.frame["number_delivered_flag"].drop_nulls().unique().to_list() == ["?"]
 

@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 from support.transform_helpers import COUNTRIES, raws, reasons
 
+from eujp.parse.sipri import LINE_COLUMN, REGISTER_COLUMN, parse_sipri_register
 from eujp.parse.sipri import OUTPUT_COLUMNS as SIPRI_COLUMNS
-from eujp.parse.sipri import parse_sipri_register
 from eujp.sources.sipri_arms import TABLE as FACT_ARMS_TRANSFERS
 from transforms.sipri_arms import MIN_ORDER_YEAR, transform_arms
 
@@ -25,9 +25,12 @@ _SIPRI_DEFAULT = {
 }
 
 
-def _sipri(*overrides: dict) -> pl.DataFrame:
+def _sipri(*overrides: dict, register: str = "00aa11bb22cc33dd", first_line: int = 14) -> pl.DataFrame:
+    """Wire rows of one register (its lines 14, 15, ...), each the default record with `overrides`."""
     rows = [{**_SIPRI_DEFAULT, **o} for o in overrides]
-    return pl.DataFrame(rows, schema=dict.fromkeys(SIPRI_COLUMNS, pl.String))
+    return pl.DataFrame(rows, schema=dict.fromkeys(SIPRI_COLUMNS, pl.String)).with_columns(
+        pl.int_range(first_line, first_line + len(rows), dtype=pl.Int64).alias(LINE_COLUMN),
+        pl.lit(register).alias(REGISTER_COLUMN))
 
 
 def _arms(wire: pl.DataFrame, version: str | None = VERSION):
@@ -107,7 +110,7 @@ def test_arms_rejects_bad_values_naming_column_and_value(override, reason):
     result = _arms(wire)
     assert result.valid.height == 1
     assert reasons(result) == [reason]
-    assert raws(result) == [wire.row(1, named=True)]
+    assert raws(result) == [wire.drop(LINE_COLUMN, REGISTER_COLUMN).row(1, named=True)]  # the record as published
     assert result.rows_in == wire.height
 
 
@@ -134,6 +137,31 @@ def test_arms_identical_rows_both_survive_with_stable_ids():
     assert _arms(wire.slice(3, 1)).valid["transfer_id"].to_list() == [ids[3]]
 
 
+def test_registers_that_overlap_hold_one_order_once_copies_quarantined_and_other_figures_a_conflict():
+    """Two files, two registers (a file's line numbers start again): the same record in both is one order (the
+    later copy quarantined as an exact duplicate), identical records within one register stay apart (their
+    ids numbered), and an order given with other figures in the second register is a conflict (every version
+    quarantined, the row loaded before kept by the loader)."""
+    first = _sipri({}, {}, {"supplier": "France"}, {"supplier": "Italy"})
+    second = _sipri({}, {"supplier": "France"}, {"supplier": "Italy", "tiv_delivered": "30"}, {"supplier": "Sweden"},
+                    register="ffee", first_line=40)  # its lines after the first file's: its digest tells it
+    alone = _arms(first).valid.get_column("transfer_id").to_list()
+    result = _arms(pl.concat([first, second]))
+    assert result.rows_in == 8
+    assert sorted(result.valid.get_column("transfer_id").to_list()) == sorted(
+        [*alone[:3], _arms(second).valid.get_column("transfer_id")[3]])  # both EC135 orders, France, Sweden
+    assert sorted(r.split(" natural key")[0] for r in reasons(result)) == [
+        "conflicting rows for", "conflicting rows for", "exact duplicate of an earlier row with",
+        "exact duplicate of an earlier row with"]
+    assert result.conflicts.get_column("transfer_id").to_list() == [alone[3]]  # Italy
+    assert all(LINE_COLUMN not in raw and REGISTER_COLUMN not in raw for raw in raws(result))
+    # the same file twice (one digest): its lines start again; its records are the first copy's
+    twice = _arms(pl.concat([first, first]))
+    assert twice.valid.get_column("transfer_id").to_list() == alone and twice.rejected.height == 4
+    # one register: identical records are two orders
+    assert _arms(_sipri({}, {})).valid.height == 2
+
+
 def test_arms_real_japan_subset(shared_data):
     parsed = parse_sipri_register((shared_data / "defence" / "sipri_trade_register_japan_subset.csv").read_bytes())
     result = transform_arms(parsed.frame, "sipri_arms", parsed.source_version, COUNTRIES)
@@ -147,3 +175,24 @@ def test_arms_real_japan_subset(shared_data):
     assert (brazil["recipient_iso2"], brazil["order_year"], brazil["order_year_uncertain"]) == ("BR", 1953, True)
     assert (brazil["first_delivery_year"], brazil["last_delivery_year"]) == (1955, 1957)
     assert (brazil["tiv_per_unit"], brazil["tiv_total_order"], brazil["tiv_delivered"]) == (38.0, 152.0, 152.0)
+
+
+def test_two_register_files_of_a_snapshot_folder_share_their_orders(shared_data):
+    """A folder holding the Japan register and, beside it, a supplier register of Germany (the same preamble
+    and header, Germany's five orders to Japan): 460 records in, 455 orders, the five copies quarantined."""
+    from eujp.landing import RawPayload
+    from eujp.sources import get_source
+    from eujp.stream import parse_and_transform
+
+    japan = (shared_data / "defence" / "sipri_trade_register_japan_subset.csv").read_bytes()
+    lines = japan.split(b"\r\n")
+    header = next(i for i, line in enumerate(lines) if line.startswith(b"Recipient,"))
+    germany = b"\r\n".join([*lines[:header + 1], *(line for line in lines[header + 1:]
+                                                    if line.startswith(b"Japan,Germany,")), b""])
+    source = get_source("sipri_arms")
+    payloads = [RawPayload(source.name, name, data, f"file:///snapshot/{name}") for name, data in (
+        ("sipri_trade_register_japan.csv", japan), ("sipri_trade_register_germany_supplier.csv", germany))]
+    result, _ = parse_and_transform(source, payloads, COUNTRIES)
+    assert result.rows_in == 460 and result.valid.height == 455 and result.conflicts is None
+    assert [r.split(" natural key")[0] for r in reasons(result)] == ["exact duplicate of an earlier row with"] * 5
+    assert result.valid.filter(pl.col("supplier") == "Germany").height == 5
