@@ -11,7 +11,7 @@ from support.transform_helpers import COUNTRIES, raws, reasons
 from eujp.parse.sipri import LINE_COLUMN, REGISTER_COLUMN, parse_sipri_register
 from eujp.parse.sipri import OUTPUT_COLUMNS as SIPRI_COLUMNS
 from eujp.sources.sipri_arms import TABLE as FACT_ARMS_TRANSFERS
-from transforms.sipri_arms import MIN_ORDER_YEAR, transform_arms
+from transforms.sipri_arms import transform_arms
 
 VERSION = "2025-03-13T10:02:49"
 
@@ -97,13 +97,14 @@ def test_arms_empty_numbers_are_null_not_rejected():
     ({"number_delivered": "-3"}, "number_delivered: not a non-negative integer: '-3'"),
     ({"tiv_per_unit": "2,25"}, "tiv_per_unit: not a non-negative number: '2,25'"),
     ({"year_of_order": "c.1990"}, "year_of_order: not a non-negative integer: 'c.1990'"),
-    ({"year_of_order": str(MIN_ORDER_YEAR - 1)}, f"year_of_order {MIN_ORDER_YEAR - 1} outside 1945..2025"),
-    ({"year_of_order": "2026"}, "year_of_order 2026 outside 1945..2025"),
+    ({"year_of_order": "1899"}, "year_of_order 1899 outside 1900..2025"),
+    ({"year_of_order": "2026"}, "year_of_order 2026 outside 1900..2025"),
     ({"year_of_order": None}, "year_of_order is empty"),
     ({"supplier": "  "}, "supplier is empty"),
     ({"year_of_order_flag": "x"}, "year_of_order_flag: expected '?' or empty, got 'x'"),
     ({"delivery_years": "2009; 201O"}, "delivery_years: not a '; '-separated list of years: '2009; 201O'"),
-    ({"delivery_years": "2009; 2027"}, "delivery_years: a year outside 1945..2025: '2009; 2027'"),
+    ({"delivery_years": "2009; 2027"}, "delivery_years: a year outside 1950..2025: '2009; 2027'"),
+    ({"delivery_years": "1949; 1950"}, "delivery_years: a year outside 1950..2025: '1949; 1950'"),
 ])
 def test_arms_rejects_bad_values_naming_column_and_value(override, reason):
     wire = _sipri({}, override)
@@ -160,6 +161,17 @@ def test_registers_that_overlap_hold_one_order_once_copies_quarantined_and_other
     assert twice.valid.get_column("transfer_id").to_list() == alone and twice.rejected.height == 4
     # one register: identical records are two orders
     assert _arms(_sipri({}, {})).valid.height == 2
+
+
+def test_the_whole_real_register_loads_orders_older_than_its_deliveries(shared_data):
+    """SIPRI covers deliveries from 1950 on, and its register holds orders placed before (1940, 1943): every
+    one of its 29,515 records is an order, none rejected."""
+    parsed = parse_sipri_register((shared_data / "defence" / "sipri_trade_register_all_2025-03-13.csv").read_bytes())
+    result = transform_arms(parsed.frame, "sipri_arms", parsed.source_version, COUNTRIES)
+    assert result.rejected.is_empty() and result.valid.height == 29_515
+    assert result.valid["transfer_id"].n_unique() == 29_515
+    assert sorted(result.valid.filter(pl.col("order_year") < 1945).get_column("order_year").to_list()) == [
+        1940, 1940, 1943]
 
 
 def test_arms_real_japan_subset(shared_data):
