@@ -90,9 +90,10 @@ def transform_goods_product(
     ("out of scope indicator"); flow not 1 (import) or 2 (export); product not 8 digits; TIME_PERIOD not
     YYYY-MM (freq M) or YYYY (freq A); reporter not a dim_country iso2 / GR / GB / EU aggregate; partner not
     a dim_country iso2 / GR / GB / COMEXT_PARTNER_AGGREGATES code; OBS_VALUE missing (or blank), not a
-    number or negative; a QUANTITY_IN_100KG too large for a number once in kg (x 100). Duplicates, on (reporter, partner, product, flow, TIME_PERIOD, indicators): identical
-    OBS_VALUE -> one copy kept, the others rejected; different OBS_VALUE -> every wire row of that fact
-    key (both indicators) is rejected, so no half-trusted fact row is loaded.
+    number or negative; a QUANTITY_IN_100KG too large for a number once in kg (x 100). Duplicates, on
+    (reporter, partner, product, flow, TIME_PERIOD, indicators): identical OBS_VALUE -> one copy kept, the
+    others rejected; different OBS_VALUE -> every wire row of that fact key (both indicators) is rejected, so
+    no half-trusted fact row is loaded.
 
     Releases: rows of several LAST UPDATE stamps that share a month (two releases of a month side by side, a
     payload re-sent after a revision) are judged release by release, as the loads of the releases one after
@@ -110,10 +111,10 @@ def transform_goods_product(
 
 def by_release(wire: pl.DataFrame, transform) -> TransformResult:
     """`transform` of Comext wire rows, release by release where releases (LAST UPDATE stamps) share a month,
-    folded as loading the releases one after the other would leave them (transforms.common.supersede,
-    replace by natural key, in one pass): each release's duplicates and conflicts are its own, a later release's row
-    supersedes an earlier one's, and a key conflicting in one release stays a conflict only if no later
-    release gives it a row. Releases are ordered by their time (a stamp that is not dd/mm/yy HH:MM:SS, or
+    folded as loading the releases one after the other would leave them (what transforms.common.supersede
+    leaves under replace by natural key, in one pass): each release's duplicates and conflicts are its own, a
+    later release's row supersedes an earlier one's, and a key conflicting in one release stays a conflict
+    only if no release gives it a row. Releases are ordered by their time (a stamp that is not dd/mm/yy HH:MM:SS, or
     none, first).
 
     A key holds its month, so only the releases of one month need an order: the rows are cut into layers, a
