@@ -33,7 +33,10 @@ def decode_text_payload(data: bytes, source: str, expected: str) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ParseError(f"{source}: not valid UTF-8 ({exc})") from exc
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ParseError(f"{source}: not valid UTF-8 ({exc}) at line {line} column {column}", line=line,
+                         column=column) from exc
     if "\x00" in text:
         raise ParseError(f"{source}: payload contains NUL characters (binary or UTF-16), not a UTF-8 CSV")
     head = text.lstrip()[:80]

@@ -82,9 +82,13 @@ def test_oecd_plain_text_is_not_drift():
     assert not isinstance(info.value, SchemaDriftError)
 
 
-def test_oecd_invalid_utf8():
-    with pytest.raises(ParseError, match="not valid UTF-8"):
-        parse_oecd_csv(_oecd(_oecd_row("NOD", "D\xe9cret")).replace("Décret".encode(), b"D\xe9cret"))
+def test_oecd_invalid_utf8_names_its_line_and_column():
+    data = _oecd(_oecd_row("NOD", "D\xe9cret")).replace("Décret".encode(), b"D\xe9cret")
+    line = data[:data.index(b"D\xe9cret")].count(b"\n") + 1
+    column = data.index(b"D\xe9cret") - data.rfind(b"\n", 0, data.index(b"D\xe9cret")) + 1
+    with pytest.raises(ParseError, match=rf"not valid UTF-8 .* at line {line} column {column}$") as info:
+        parse_oecd_csv(data)
+    assert (info.value.line, info.value.column) == (line, column) and line > 1
 
 
 def test_oecd_repairs_mojibake_in_values_and_labels():
