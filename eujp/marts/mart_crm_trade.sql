@@ -4,7 +4,7 @@
 -- material when its code starts with one of the material's HS codes (ref_critical_raw_materials.hs_prefix).
 -- A product matching several materials (e.g. 8112.92: gallium, germanium, hafnium, niobium, vanadium) counts
 -- under EACH: never sum value_eur across materials. Values are sums over the months loaded (see
--- mart_product_trade). hs_confidence is 'inferred' when any matching HS code is the compiler's inference.
+-- mart_product_trade); months_covered is the most any of the material's products covers. hs_confidence is 'inferred' when any matching HS code is the compiler's inference.
 -- With the bundled snapshot this mart is empty: its only CN8 code (84834030, gearing) is not a CRM.
 -- Performance: "code starts with hs_prefix" is joined as an equality, the code cut to each prefix length the
 -- list has (4 and 6 digits): a hash join, where starts_with() in the join condition compared every product

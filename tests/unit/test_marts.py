@@ -287,6 +287,34 @@ def test_partners_are_compared_over_japans_months_whatever_the_frequency(scratch
     assert chapter == {"CN": (china, 1, 2, 2.0), "JP": (japan, 2, 2, 1.0)}
 
 
+def test_japan_among_extra_eu_partners_counts_a_partners_annual_figure_and_japans_own(scratch):
+    """An all-partner extract (EXT_EU27_2020 monthly for the whole year): a partner, or Japan, that also has an
+    annual figure is ranked by it, not left out (its months, replaced by the annual figure for the product's
+    own row, are none of the aggregate's codes); over part of a year a partner's months among the aggregate's
+    count. Constructed rows (only the ranking is under test)."""
+    rows = ([("EXT_EU27_2020", f"2022-{m:02d}", 10000.0) for m in range(1, 13)]
+            + [("JP", f"2022-{m:02d}", 1000.0) for m in range(1, 13)] + [("JP", "2022", 12000.0)]
+            + [("CN", "2022", 60000.0)]  # annual only: the largest
+            + [("US", f"2022-{m:02d}", 2000.0) for m in range(1, 13)]
+            + [("KR", f"2022-{m:02d}", 100.0) for m in range(1, 13)]
+            + [("EXT_EU27_2020", f"2023-{m:02d}", 10000.0) for m in (1, 2)]  # 2023: two months of the aggregate
+            + [("JP", "2023-01", 1000.0), ("JP", "2023-02", 1000.0), ("CN", "2023", 90000.0),  # cannot be cut
+               ("US", "2023-01", 500.0), ("US", "2023-03", 9000.0)])  # March: not one of the aggregate's months
+    scratch.executemany(
+        "INSERT INTO fact_goods_trade_product (reporter, partner, product_cn8, flow, period, period_code, "
+        "value_eur, quantity_kg) VALUES ('EU27_2020', ?, '81052000', 'import', (? || CASE WHEN length(?) = 4 "
+        "THEN '-01-01' ELSE '-01' END)::DATE, ?, ?, NULL)", [(p, code, code, code, v) for p, code, v in rows])
+    build_marts(scratch)
+    got = {r[0]: r[1:] for r in scratch.execute(
+        "SELECT period_year, months_with_all_partners, extra_eu_value_eur, japan_share_of_extra_eu, "
+        "japan_rank_among_extra_eu, extra_eu_partners_ranked FROM mart_product_trade WHERE reporter = 'EU27_2020' "
+        "AND product_cn8 = '81052000'").fetchall()}
+    # 2022: CN 60,000 (annual), US 24,000, JP 12,000 (its annual figure), KR 1,200
+    assert got[2022] == (12, 120000.0, pytest.approx(12000 / 120000), 3, 4)
+    # 2023, January and February: US 500, JP 2,000; China's annual figure cannot be cut to them
+    assert got[2023] == (2, 20000.0, pytest.approx(2000 / 20000), 1, 2)
+
+
 def test_partners_compared_by_chapter_on_the_bundled_data(conn):
     """mart_partner_chapter_trade on the bundled files: DE's extract holds Japan alone (1 of 1); EU27_2020's
     all-partner month ranks the 15 extra-EU countries, CH first."""
