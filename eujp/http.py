@@ -9,10 +9,13 @@ back-off of the source draws on it, so a source can never take longer than `Http
   hold a run hostage).
 - Retries: connection errors, timeouts, truncated bodies, 429 and 5xx (except 501) are retried with
   exponential back-off and full jitter (`uniform(0, min(max, base * 2**(n-1)))`). A `Retry-After` header
-  (seconds or an HTTP date) is honoured; when it asks for more time than the budget has left, the client
+  (seconds or an HTTP date) is honoured, never below that back-off (a `0` or a date already past); when it asks for more time than the budget has left, the client
   gives up at once with an error that says so. Other 4xx are not retried.
-- gzip: `Accept-Encoding: gzip, deflate` is sent; httpx decodes the body. The bytes returned (and
-  landed) are the decoded body; the response headers still say how it travelled.
+- gzip: `Accept-Encoding: gzip, deflate` is sent, and the body is decoded here (`_BodyDecoder`, zlib), which
+  checks that the compressed stream ended: httpx's own decoder takes a gzip stream cut short (no final block,
+  no checksum trailer, a Content-Length that matches what was sent) for a whole one; here it is a truncated
+  body, retried. The bytes returned (and landed) are the decoded body; the response headers still say how
+  it travelled.
 - Conditional requests: `If-None-Match` / `If-Modified-Since` from the previous successful load; a 304
   comes back as `HttpResponse.not_modified`.
 - Bodies to a file: given `body_file`, a 2xx body is written to that file as it arrives (hashed on the way,
@@ -30,12 +33,14 @@ Deterministic in tests: `sleep`, `clock` and `rng` are injectable and the policy
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import math
 import os
 import random
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -433,7 +438,9 @@ class HttpClient:
                 retry_after = parse_retry_after(response.header("retry-after"))
             if attempt == self.policy.max_attempts:
                 break
-            wait = retry_after if retry_after is not None else self.backoff(attempt)
+            # Retry-After is a floor, never less than the back-off: "0", or a date the server's clock already
+            # passed, would otherwise retry at once, as often as attempts allow
+            wait = self.backoff(attempt) if retry_after is None else max(retry_after, self.backoff(attempt))
             left = self.remaining()
             if wait >= left:
                 budget = f"the source's {self.policy.budget_seconds:g} s budget"
@@ -476,7 +483,12 @@ class HttpClient:
             if to_file is not None:
                 to_file.parent.mkdir(parents=True, exist_ok=True)
                 out = open(to_file, "wb")  # noqa: SIM115 - closed below, removed when the attempt fails
-            for chunk in response.iter_bytes(self.policy.chunk_bytes):
+            try:
+                decoder = _BodyDecoder(response.headers.get("content-encoding", ""))
+            except ValueError as exc:
+                raise ExtractError(f"{self.source}: {shown}: {exc}") from None
+            for chunk in itertools.chain(map(decoder.feed, response.iter_raw(self.policy.chunk_bytes)),
+                                         _lazy(decoder.end)):
                 shape.feed(chunk)
                 if shape.size > self.policy.max_body_bytes:
                     raise PayloadTooLargeError(self._too_large(shown, shape.size))
@@ -537,6 +549,66 @@ class HttpClient:
 
 class _Retryable(Exception):
     """An attempt failed in a way worth retrying (connection, timeout, truncation)."""
+
+
+def _lazy(produce: Callable[[], bytes]):
+    """One item, `produce()`, made when it is reached (after the body's last chunk)."""
+    yield produce()
+
+
+class _BodyDecoder:
+    """A body's bytes as sent (`Content-Encoding`: none or identity, gzip, deflate) -> its decoded bytes. `end()`
+    raises _Retryable when a compressed stream has not ended (a gzip body cut short whatever its length says);
+    bad compressed data is _Retryable too. A gzip body of several members (concatenated streams) is read
+    whole. An encoding not asked for (Accept-Encoding: gzip, deflate) is a ValueError."""
+
+    def __init__(self, encoding: str) -> None:
+        codings = [c.strip().lower() for c in encoding.split(",") if c.strip().lower() not in ("", "identity")]
+        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise ValueError(f"Content-Encoding {encoding!r} is not one the client asked for (gzip, deflate)")
+        self.coding = codings[0] if codings else None
+        self.zlib = self._new()
+        self.started = False
+
+    def _new(self, raw_deflate: bool = False):
+        if self.coding is None:
+            return None
+        if self.coding == "deflate":
+            return zlib.decompressobj(-zlib.MAX_WBITS if raw_deflate else zlib.MAX_WBITS)
+        return zlib.decompressobj(zlib.MAX_WBITS | 16)
+
+    def feed(self, data: bytes) -> bytes:
+        if self.zlib is None or not data:
+            return data
+        try:
+            out = self._decompress(data)
+        except zlib.error as exc:
+            if self.coding == "deflate" and not self.started:  # a raw deflate stream, without zlib's header
+                self.zlib = self._new(raw_deflate=True)
+                try:
+                    out = self._decompress(data)
+                except zlib.error as raw_exc:
+                    raise _Retryable(f"undecodable deflate body: {raw_exc}") from raw_exc
+            else:
+                raise _Retryable(f"undecodable {self.coding} body: {exc}") from exc
+        self.started = True
+        return out
+
+    def _decompress(self, data: bytes) -> bytes:
+        out = self.zlib.decompress(data)
+        while self.zlib.eof and self.zlib.unused_data and self.coding != "deflate":  # the next gzip member
+            rest = self.zlib.unused_data
+            self.zlib = self._new()
+            out += self.zlib.decompress(rest)
+        return out
+
+    def end(self) -> bytes:
+        if self.zlib is None or not self.started:
+            return b""
+        tail = self.zlib.flush()
+        if not self.zlib.eof:
+            raise _Retryable(f"truncated {self.coding} body: the compressed stream did not end")
+        return tail
 
 
 def _reason(status: int) -> str:

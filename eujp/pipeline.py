@@ -510,7 +510,9 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
                 note_conflicts(batch)
                 if batch.labels is not None and source.labels is not None:
                     upsert_labels(conn, source.labels.table, batch.labels, run_id=run_id, loaded_at=now)
-                if batch.coverage is not None and source.coverage is not None:
+                # a payload quarantined whole is a hole in what the extraction fetched: its statement of what
+                # it covered in full is not recorded (update_source_state holds the request back as well)
+                if batch.coverage is not None and source.coverage is not None and not batch.payload_errors:
                     upsert_labels(conn, source.coverage.table, batch.coverage, run_id=run_id, loaded_at=now)
             else:
                 # Blocked by a failed expectation: quarantine the batch's rows (as transformed), chunk by chunk.
@@ -561,10 +563,21 @@ def update_source_state(conn: duckdb.DuckDBPyConnection, batch: SourceBatch, now
 
     Loaded: validators, checksum, newest period and watermark of this load. Unchanged: confirmed up to
     date. Failed: only the attempt is recorded, so the next run compares with the last *successful*
-    load and retries the source."""
+    load and retries the source. Loaded with a payload quarantined whole (a slice's answer that did not
+    parse): the load is a success, but where the next request starts (watermark, requested_at, request
+    scope) stays where it was, so that the next run asks again for what that payload should have held (asked
+    with `updatedAfter` from the same time, the slice answers with rows again and is fetched whole), and so
+    does its input checksum, so that the same answers are loaded again rather than skipped as unchanged."""
     source = get_source(batch.source)
     state = read_source_state(conn, batch.source) or SourceState(source=batch.source)
-    if batch.status == "loaded":
+    if batch.status == "loaded" and batch.payload_errors:
+        log.warning("%s: %d payload(s) quarantined whole: the next run asks again from where this one did "
+                    "(watermark %s, requested at %s)", batch.source, len(batch.payload_errors), state.watermark,
+                    state.requested_at)
+        newest = later_period(state.newest_period, batch.newest or newest_period(source.period_column, batch.valid))
+        state = replace(state, last_success_at=now, last_attempt_at=now, last_status="success",
+                        newest_period=newest)
+    elif batch.status == "loaded":
         newest = later_period(state.newest_period, batch.newest or newest_period(source.period_column, batch.valid))
         state = replace(state, last_success_at=now, last_attempt_at=now, last_status="success",
                         etag=batch.etag, last_modified=batch.last_modified, input_checksum=batch.input_checksum,

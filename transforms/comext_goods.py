@@ -95,68 +95,14 @@ def transform_goods_product(
     others rejected; different OBS_VALUE -> every wire row of that fact key (both indicators) is rejected, so
     no half-trusted fact row is loaded.
 
-    Releases: rows of several LAST UPDATE stamps that share a month (two releases of a month side by side, a
-    payload re-sent after a revision) are judged release by release, as the loads of the releases one after
-    the other would judge them, and folded in the order of their stamps (`by_release`): a fact key's row
-    from a later release supersedes the earlier one (its wire rows count as consumed, not rejected), instead of
-    the two versions being quarantined as conflicting duplicates.
+    Releases: an observation (a wire key) given under several LAST UPDATE stamps (a month's first release and
+    its revision side by side, a payload re-sent after a revision) is the one of its latest stamp: the rows
+    of earlier stamps are superseded (`latest_observations`: consumed, not rejected), as loading the releases
+    one after the other would leave it, instead of the versions being quarantined as conflicting duplicates.
+    Only versions of one observation compete: the value and the quantity of a fact may carry different stamps
+    (a revision touching one of them). Two versions under one stamp are duplicates, as before.
     """
     check_wire_columns(wire, (*WIRE_COLUMNS, "OBS_VALUE_raw"), source_name)
-
-    def transform(rows: pl.DataFrame) -> TransformResult:
-        return _transform_release(rows, source_name, source_version, countries)
-
-    return by_release(wire, transform)
-
-
-def by_release(wire: pl.DataFrame, transform) -> TransformResult:
-    """`transform` of Comext wire rows, release by release where releases (LAST UPDATE stamps) share a month,
-    folded as loading the releases one after the other would leave them (what transforms.common.supersede
-    leaves under replace by natural key, in one pass): each release's duplicates and conflicts are its own, a
-    later release's row supersedes an earlier one's, and a key conflicting in one release stays a conflict
-    only if no release gives it a row. Releases are ordered by their time (a stamp that is not dd/mm/yy HH:MM:SS, or
-    none, first).
-
-    A key holds its month, so only the releases of one month need an order: the rows are cut into layers, a
-    month's oldest release in the first, its next in the second, ..., and each layer (at most one release a
-    month: no key in two of its releases) is transformed once. As many transforms as the most releases of a
-    month, however many stamps (a generated history stamps each month apart). The usual chunk, one stamp a
-    month, is one layer: found in ~17 ms for 2M rows (a hash of the distinct (TIME_PERIOD, LAST UPDATE)
-    pairs), then transformed as it is.
-
-    Accounting: every release's wire rows are counted; a row superseded by a later release counts as consumed
-    (valid), as a replay's superseded landings do (eujp.stream.transform_landings)."""
-    if wire.is_empty():
-        return transform(wire)
-    pairs = wire.lazy().select("TIME_PERIOD", "LAST UPDATE").unique().collect()
-    if not pairs.select(pl.col("TIME_PERIOD").is_duplicated().any()).item():
-        return transform(wire)
-    at = pl.col("LAST UPDATE").str.strptime(pl.Datetime("us"), LAST_UPDATE_FORMAT, strict=False)
-    layers = (pairs.sort([pl.col("TIME_PERIOD"), at, pl.col("LAST UPDATE")], nulls_last=False)
-              .with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).over("TIME_PERIOD").alias("__layer")))
-    layered = wire.join(layers, on=["TIME_PERIOD", "LAST UPDATE"], how="left", nulls_equal=True,
-                        maintain_order="left")
-    results = [transform(layered.filter(pl.col("__layer") == n).drop("__layer"))
-               for n in range(layers.get_column("__layer").max() + 1)]
-    # What transforms.common.supersede leaves under replace by key, in one pass however many layers: a key's
-    # row of its latest layer; a key conflicting in some layer, and given a row by none, stays a conflict.
-    key = list(NATURAL_KEY)
-    valid = (pl.concat([r.valid.with_columns(pl.lit(n, dtype=pl.UInt32).alias("__layer"))
-                        for n, r in enumerate(results)])
-             .filter(pl.col("__layer") == pl.col("__layer").max().over(key)).drop("__layer"))
-    conflicts = [r.conflicts for r in results if r.conflicts is not None]
-    conflicts = (pl.concat(conflicts).unique(maintain_order=True).join(valid.select(key), on=key, how="anti",
-                                                                       nulls_equal=True)
-                 if conflicts else None)
-    conflicts = conflicts if conflicts is not None and conflicts.height else None
-    return TransformResult(valid=valid, rejected=pl.concat([r.rejected for r in results]),
-                           valid_wire_rows=sum(r.rows_in - r.rejected.height for r in results), conflicts=conflicts)
-
-
-def _transform_release(
-    wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame
-) -> TransformResult:
-    """transform_goods_product of the rows of one release (or of releases that share no month)."""
     iso2 = countries.get_column("iso2").drop_nulls().to_list()
     reporters = sorted({*iso2, *COMEXT_ISO_EXTRAS, *COMEXT_EU_REPORTERS})
     partners = sorted({*iso2, *COMEXT_ISO_EXTRAS, *COMEXT_PARTNER_AGGREGATES})
@@ -183,6 +129,7 @@ def _transform_release(
     ]
     ok, rejected_rows = split_by_rules(wire, rules, _COMEXT_RAW)
     rejected = [rejected_rows]
+    ok, superseded = latest_observations(ok)
 
     # Pivot: the VALUE_IN_EUROS and QUANTITY_IN_100KG rows of a fact key become one row; once duplicates
     # are resolved each key has at most one row per indicator, so max() picks it.
@@ -262,6 +209,33 @@ def _transform_release(
         pl.lit(source_version, dtype=pl.String).alias("source_version"),
     ).cast(COLUMNS)
     return TransformResult(
-        valid=valid, rejected=pl.concat(rejected), valid_wire_rows=int(pivoted.get_column("wire_rows").sum()),
+        valid=valid, rejected=pl.concat(rejected),
+        valid_wire_rows=int(pivoted.get_column("wire_rows").sum()) + superseded,
         conflicts=conflicts,
     )
+
+
+def latest_observations(rows: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """`rows` (Comext wire rows that passed the rules) without those a later LAST UPDATE of the same
+    observation (COMEXT_WIRE_KEY) supersedes, and how many those were. Stamps are ordered by their time (one
+    that is not dd/mm/yy HH:MM:SS, or none, first), not as text ('02/10/26' is after '14/08/26').
+
+    Only a month holding rows of two stamps can hold a superseded row (an observation holds its month): found
+    in ~17 ms for a chunk of 2M rows (a hash of the distinct (TIME_PERIOD, LAST UPDATE) pairs), and only those
+    months' rows are grouped by observation."""
+    if rows.is_empty():
+        return rows, 0
+    pairs = rows.lazy().select("TIME_PERIOD", "LAST UPDATE").unique().collect()
+    shared = pairs.filter(pl.col("TIME_PERIOD").is_duplicated() & pl.col("TIME_PERIOD").is_not_null())
+    if shared.is_empty():
+        return rows, 0
+    at = pl.col("LAST UPDATE").str.strptime(pl.Datetime("us"), LAST_UPDATE_FORMAT, strict=False)
+    order = (shared.select(pl.col("LAST UPDATE").unique()).sort([at, pl.col("LAST UPDATE")], nulls_last=False)
+             .with_row_index("__stamp"))
+    numbered = rows.with_row_index("__row")
+    ranked = (numbered.filter(pl.col("TIME_PERIOD").is_in(shared.get_column("TIME_PERIOD").implode()))
+              .join(order, on="LAST UPDATE", how="left", nulls_equal=True))
+    superseded = ranked.filter(pl.col("__stamp") < pl.col("__stamp").max().over(list(COMEXT_WIRE_KEY))).select("__row")
+    if superseded.is_empty():
+        return rows, 0
+    return numbered.join(superseded, on="__row", how="anti", maintain_order="left").drop("__row"), superseded.height

@@ -277,11 +277,18 @@ class ComextSlice:
             m = month_add(m, 1)
         return months
 
-    def split(self) -> list[ComextSlice]:
+    def split(self, *, years: bool = False) -> list[ComextSlice]:
         """Halves of the period range; for a single month, one slice per product chapter (2-digit
-        prefix); for a single chapter, halves of its product list. [] when it cannot be split."""
+        prefix); for a single chapter, halves of its product list. [] when it cannot be split. `years` (annual
+        data asked for, EUJP_COMEXT_FREQ with A): the period range is cut between whole years only, since a
+        year's figure answers any of its months, so a year cut in two would be fetched twice."""
         months = self.months()
-        if len(months) > 1:
+        if years:
+            first, last = int(self.start[:4]), int(self.end[:4])
+            if last > first:
+                mid = first + (last - first + 1) // 2
+                return [replace(self, end=f"{mid - 1:04d}-12"), replace(self, start=f"{mid:04d}-01")]
+        elif len(months) > 1:
             mid = len(months) // 2
             return [replace(self, end=months[mid - 1]), replace(self, start=months[mid])]
         chapters: dict[str, list[str]] = {}
@@ -300,6 +307,11 @@ class ComextSlice:
             f" ({self.products[0]}..{self.products[-1]})")
         key = "".join(f", {name.removeprefix('EUJP_COMEXT_').lower()} {value}" for name, value in self.key)
         return f"{self.start}..{self.end} {products or 'all products'}{key}"
+
+
+def annual_data(env: Mapping[str, str]) -> bool:
+    """Whether the request asks for annual figures (EUJP_COMEXT_FREQ holds A): its periods are cut by years."""
+    return "A" in comext_codes(env, "EUJP_COMEXT_FREQ")
 
 
 def comext_key(env: Mapping[str, str], products: tuple[str, ...]) -> str:
@@ -482,15 +494,20 @@ class ComextPlan:
 
 
 def comext_period_range(ctx: LiveContext, *, full: bool = False) -> tuple[str, str]:
-    """(first, last month) of the run's request: from the watermark (`full`, or none: EUJP_COMEXT_START) to
-    the run month."""
-    start = (None if full else ctx.watermark) or comext_start(ctx.env)
+    """(first, last month) of the run's request: from the watermark, or EUJP_COMEXT_START where that is later
+    (a start moved past the watermark: the months before it were never asked for, so no slice fetches them
+    and no coverage claims them; `full`, or no watermark: EUJP_COMEXT_START) to the run month."""
+    first = _month(comext_start(ctx.env))
+    start = first if full or not ctx.watermark else max(_month(ctx.watermark), first)
     end = f"{ctx.run_date.year:04d}-{ctx.run_date.month:02d}"
-    if len(start) == 4:
-        start += "-01"
     if start > end:
         raise ExtractError(f"{ctx.source}: watermark/start period {start} is after the run month {end}")
     return start, end
+
+
+def _month(period: str) -> str:
+    """A month (YYYY-MM) from a month or a year (its January)."""
+    return f"{period}-01" if len(period) == 4 else period
 
 
 def comext_first_slice(ctx: LiveContext) -> ComextSlice:
@@ -500,9 +517,11 @@ def comext_first_slice(ctx: LiveContext) -> ComextSlice:
 
 
 def plan_slices(products: tuple[str, ...], start: str, end: str, *, months_per_slice: int,
-                products_per_request: int) -> list[ComextSlice]:
+                products_per_request: int, years: bool = False) -> list[ComextSlice]:
     """Chapters (2-digit prefixes) of `products`, each cut into lists of at most `products_per_request` codes,
-    times runs of at most `months_per_slice` months from `start` to `end`: chapter-major, in code order."""
+    times runs of at most `months_per_slice` months from `start` to `end`: chapter-major, in code order.
+    `years` (annual data asked for): the runs end in December, each of whole years (at least one), so that
+    no year is asked for by two slices."""
     chapters: dict[str, list[str]] = {}
     for p in sorted(set(products)):
         chapters.setdefault(p[:2], []).append(p)
@@ -510,7 +529,10 @@ def plan_slices(products: tuple[str, ...], start: str, end: str, *, months_per_s
              for i in range(0, len(codes), products_per_request)] or [()]
     periods, m = [], start
     while m <= end:
-        last = min(month_add(m, months_per_slice - 1), end)
+        if years:
+            last = min(f"{int(m[:4]) + max(1, months_per_slice // 12) - 1:04d}-12", end)
+        else:
+            last = min(month_add(m, months_per_slice - 1), end)
         periods.append((m, last))
         m = month_add(last, 1)
     return [ComextSlice(a, b, codes) for codes in lists for a, b in periods]
@@ -555,7 +577,8 @@ def plan_comext(ctx: LiveContext) -> ComextPlan:
         raise ExtractError(f"{ctx.source}: the codelist at {response.url} lists no CN8 code")
     start, end = comext_period_range(ctx, full=full)
     sizes = {"months_per_slice": comext_int(ctx.env, "EUJP_COMEXT_SLICE_MONTHS"),
-             "products_per_request": comext_int(ctx.env, "EUJP_COMEXT_MAX_PRODUCTS_PER_REQUEST")}
+             "products_per_request": comext_int(ctx.env, "EUJP_COMEXT_MAX_PRODUCTS_PER_REQUEST"),
+             "years": annual_data(ctx.env)}
     split = BackfillPlan(products=products, start=start)  # the incremental request alone
     if backfill is not None:
         split = plan_backfill(ctx, backfill, products, start, end, sizes)
@@ -658,7 +681,7 @@ def fetch_comext_slice(ctx: LiveContext, piece: ComextSlice, updated_after: str 
             if "EXTRACTION_TOO_BIG" not in body:
                 raise ExtractError(f"{ctx.source}: GET {response.url} answered 413 without EXTRACTION_TOO_BIG: "
                                    f"{response.text_preview()}")
-            parts = part.split()
+            parts = part.split(years=annual_data(ctx.env))
             if not parts:
                 why = ("a single month of a single product (or of all products) cannot be split further"
                        + ("; list CN8 codes in EUJP_COMEXT_PRODUCTS" if not part.products else ""))

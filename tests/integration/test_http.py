@@ -63,6 +63,41 @@ def test_gzip_is_requested_and_decoded(server):
     assert int(r.header("content-length")) < len(r.content)
 
 
+@pytest.mark.parametrize("cut", ["no trailer", "mid-stream"])
+def test_a_gzip_body_cut_short_is_a_truncated_body_retried_whatever_its_content_length(server, cut):
+    """A gzip stream that stops early (no final block or no checksum trailer) with a Content-Length that
+    matches what was sent: httpx's decoder would return the rows it got as the whole body."""
+    import gzip
+
+    body = b"a,b\r\n" + b"".join(b"%d,%d\r\n" % (i, i * i) for i in range(20_000))
+    packed = gzip.compress(body)
+    short = packed[:-8] if cut == "no trailer" else packed[:len(packed) // 2]
+    headers = {"Content-Type": "text/csv", "Content-Encoding": "gzip"}
+    server.route(JSON_PATH, Reply(200, short, headers), Reply(200, short, headers), Reply(200, packed, headers))
+    with client() as c:
+        r = c.get(server.url + JSON_PATH, expect=EXPECT_CSV)
+    assert r.attempts == 3 and r.content == body
+    server.route(JSON_PATH, *[Reply(200, short, headers)] * FAST.max_attempts)
+    with client() as c, pytest.raises(ExtractError, match="truncated gzip body: the compressed stream did not end"):
+        c.get(server.url + JSON_PATH, expect=EXPECT_CSV)
+
+
+def test_deflate_with_or_without_its_zlib_header_and_gzip_of_several_members_are_read_whole(server):
+    import gzip
+    import zlib
+
+    body = b"a,b\r\n" + b"1,2\r\n" * 5000
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    for packed, coding in ((zlib.compress(body), "deflate"), (raw.compress(body) + raw.flush(), "deflate"),
+                           (gzip.compress(body[:7000]) + gzip.compress(body[7000:]), "gzip")):
+        server.route(JSON_PATH, Reply(200, packed, {"Content-Type": "text/csv", "Content-Encoding": coding}))
+        with client() as c:
+            assert c.get(server.url + JSON_PATH, expect=EXPECT_CSV).content == body
+    server.route(JSON_PATH, Reply(200, body, {"Content-Type": "text/csv", "Content-Encoding": "br"}))
+    with client() as c, pytest.raises(ExtractError, match="Content-Encoding 'br' is not one the client asked for"):
+        c.get(server.url + JSON_PATH, expect=EXPECT_CSV)
+
+
 def test_429_with_retry_after_seconds_waits_as_told_then_succeeds(server):
     server.route(JSON_PATH, Reply(429, b"Too Many Requests", {"Retry-After": "7"}), reply(GOODS))
     sleeps = Sleeps()
@@ -71,6 +106,19 @@ def test_429_with_retry_after_seconds_waits_as_told_then_succeeds(server):
     assert r.status == 200 and r.attempts == 2
     assert sleeps == [7.0]
     assert len(server.seen(JSON_PATH)) == 2
+
+
+@pytest.mark.parametrize("retry_after", ["0", "past date"])
+def test_a_retry_after_of_no_time_still_waits_the_back_off(server, retry_after):
+    """Retry-After: 0, or a date the server's clock already passed: never less than the back-off."""
+    value = retry_after if retry_after == "0" else format_datetime(datetime.now(UTC) - timedelta(hours=1),
+                                                                      usegmt=True)
+    server.route(JSON_PATH, *[Reply(503, b"busy", {"Retry-After": value})] * 3, reply(GOODS))
+    sleeps, policy = Sleeps(), FAST.with_(backoff_base=1.0, backoff_max=1.0)
+    with client(policy, sleep=sleeps, rng=random.Random(7)) as c:
+        c.get(server.url + JSON_PATH, expect=EXPECT_JSON)
+    expected = random.Random(7)
+    assert sleeps == [expected.uniform(0, 1.0) for _ in range(3)] and min(sleeps) > 0
 
 
 def test_retry_after_as_http_date_is_honoured(server):

@@ -274,6 +274,45 @@ def test_listed_products_state_no_coverage_and_a_failed_extraction_none(server, 
     assert coverage(failed) == set()
 
 
+def test_a_slice_whose_answer_does_not_parse_is_asked_again_the_next_day_and_no_coverage_is_stated(
+        server, comext, tmp_path):
+    """One slice answers 200 with a body cut mid-row (its length what was sent: a stream closed early). The
+    payload is quarantined by name and the others load; but no coverage is stated and the request's start
+    (watermark, requested_at) stays, so the next day asks again from the same point and fills the hole."""
+    healthy = comext.__call__
+    cut = {"count": 0}
+
+    def cut_once(seen: Seen) -> Reply:
+        reply = healthy(seen)
+        if (reply.status == 200 and seen.path.startswith(REC["path_prefix"]) and ".85011010." in seen.path
+                and not cut["count"]):
+            cut["count"] += 1
+            return Reply(200, reply.body[:len(reply.body) - 20], reply.headers)
+        return reply
+
+    server.respond("/api/comext/dissemination/sdmx/2.1/", cut_once, prefix=True)
+    first = settings_for(tmp_path, "live-hole-1")
+    batch = run_pipeline(first, only=(COMEXT,))[COMEXT]
+    assert batch.status == "loaded" and cut["count"] == 1 and len(batch.payload_errors) == 1
+    assert "85011010" in batch.payload_errors[0] and "truncated" in batch.payload_errors[0]
+    missing = {k for k in ((r, "85011010", f, m) for r in REPORTERS for f in ("import", "export") for m in MONTHS)
+               if k not in fact_rows(first)}
+    assert missing and coverage(first) == set()  # a hole, and nothing claims those months
+    with connect(first.warehouse_path, read_only=True) as conn:
+        state = read_source_state(conn, COMEXT)
+    assert state.last_status == "success" and state.requested_at is None and state.watermark is None
+
+    # the next day: nothing changed at the service, yet the request starts where the first did: the hole filled
+    second = settings_for(tmp_path, "live-hole-2", run_date=RUN_DATE.replace(day=16))
+    assert run_pipeline(second, only=(COMEXT,))[COMEXT].status == "loaded"
+    assert not [k for k in missing if k not in fact_rows(second)]
+    assert len(fact_rows(second)) == len(REPORTERS) * len(CN8) * 2 * len(MONTHS)
+    assert {r[:5] for r in coverage(second)} == {(r, "JP", f, m, "ESTAT:CXT_NC(7.0)") for r in REPORTERS
+                                                 for f in ("import", "export") for m in MONTHS}
+    with connect(second.warehouse_path, read_only=True) as conn:
+        assert read_source_state(conn, COMEXT).requested_at is not None
+
+
 def test_answers_are_spooled_to_files_as_they_arrive_not_held(server, comext, tmp_path, monkeypatch):
     """Bounded memory however the data arrive (issue 12, item 2): a live plan of many answers holds none of them
     in memory. Each answer is written to a file under the run's spill folder as it arrives (a file-backed

@@ -128,10 +128,17 @@ def test_comext_413_without_extraction_too_big_is_an_error(live, tmp_path):
         fetch("comext_goods", tmp_path)
 
 
-def test_incremental_requests_start_at_the_watermark(live, tmp_path):
+def test_incremental_requests_start_at_the_watermark(live, tmp_path, monkeypatch):
+    monkeypatch.setenv("EUJP_COMEXT_START", "2023-01")
     fetch("comext_goods", tmp_path, SourceState("comext_goods", newest_period="2025-06", watermark="2024-01"))
     first = data_requests(live)[0]
     assert first.param("startPeriod") == "2024-01" and first.param("endPeriod") == "2025-07"
+
+
+def test_incremental_requests_never_start_before_the_start(live, tmp_path):
+    """EUJP_COMEXT_START (2025-01 here) after the watermark: no month before it is asked for."""
+    fetch("comext_goods", tmp_path, SourceState("comext_goods", newest_period="2025-06", watermark="2024-01"))
+    assert min(s.param("startPeriod") for s in data_requests(live)) == "2025-01"
 
 
 def test_comext_with_no_observations_is_nothing_new(live, tmp_path):

@@ -60,37 +60,47 @@ def test_comext_slices_split_by_period_then_chapter_then_product_list():
     assert [p.products for p in one_chapter.split()] == [("85011010",), ("85011091",)]
     assert ComextSlice("2025-06", "2025-06", ("85011010",)).split() == []
     assert ComextSlice("2025-06", "2025-06", ()).split() == []  # all products: no codes to split on
+    # annual data: cut between years only (a year's figure answers any of its months)
+    years = ComextSlice("2020-04", "2024-12", s.products)
+    assert [(p.start, p.end) for p in years.split(years=True)] == [("2020-04", "2021-12"), ("2022-01", "2024-12")]
+    assert [p.products for p in ComextSlice("2020-01", "2020-12", s.products).split(years=True)] == [
+        ("84834030",), ("85011010", "85011091")]
 
 
 @settings(max_examples=200, deadline=None)
 @given(products=st.lists(st.from_regex(r"[0-9]{8}", fullmatch=True), min_size=1, max_size=40, unique=True),
        first=st.integers(0, 40), months=st.integers(1, 60), months_per_slice=st.integers(1, 24),
-       products_per_request=st.integers(1, 30), cap=st.integers(1, 200))
+       products_per_request=st.integers(1, 30), cap=st.integers(1, 200), years=st.booleans())
 def test_the_plan_and_its_splits_ask_for_every_product_and_month_once(products, first, months, months_per_slice,
-                                                                      products_per_request, cap):
+                                                                      products_per_request, cap, years):
     """However the products fall into chapters, the months into slices and the service's size limit (`cap`
     product-months per answer, 413 beyond it) into the plan: the slices the plan makes, split as
     fetch_comext_slice splits a 413 (periods, then chapters, then halves of the product list) until each piece
     fits, ask for every (product, month) exactly once. A piece over the cap can always be split: one product
     and one month fits any cap. (Until the twenty-fourth session fetch_comext_slice gave up after ten levels
     of splits, where a default slice of 24 months and 400 codes of one chapter needs 11 levels to reach pieces
-    of 12 product-months and 14 to reach one.)"""
+    of 12 product-months and 14 to reach one.) Annual data (`years`): the unit is a product's year, which any
+    of its months answers: the plan and its splits cut between years only, so each year is asked for once."""
     start = f"{2002 + first // 12}-{first % 12 + 1:02d}"
     end_index = first + months - 1
     end = f"{2002 + end_index // 12}-{end_index % 12 + 1:02d}"
+
+    def units(part: ComextSlice) -> list[str]:  # what a piece's answer holds per product: months, or years
+        return sorted({m[:4] for m in part.months()}) if years else part.months()
+
     asked: list[tuple[str, str]] = []
     for piece in plan_slices(tuple(products), start, end, months_per_slice=months_per_slice,
-                             products_per_request=products_per_request):
+                             products_per_request=products_per_request, years=years):
         pending = [piece]
         while pending:
             part = pending.pop(0)
-            if len(part.products) * len(part.months()) <= cap:
-                asked += [(p, m) for p in part.products for m in part.months()]
+            if len(part.products) * len(units(part)) <= cap:
+                asked += [(p, u) for p in part.products for u in units(part)]
                 continue
-            parts = part.split()
+            parts = part.split(years=years)
             assert parts, part
             pending[0:0] = parts
-    assert sorted(asked) == sorted((p, m) for p in products for m in ComextSlice(start, end, ()).months())
+    assert sorted(asked) == sorted((p, u) for p in products for u in units(ComextSlice(start, end, ())))
 
 
 def test_defaults_cover_every_product_since_2002():
@@ -124,6 +134,25 @@ def test_dataflow_update_data():
     stamp = parse_update_data(template.replace("{update_data}", "2023-05-10T11:00:00+0200").encode())
     assert stamp == datetime(2023, 5, 10, 9, 0, tzinfo=UTC)
     assert parse_update_data(b"<Structure/>") is None
+
+
+@pytest.mark.parametrize(("watermark", "start", "full", "expected"), [
+    ("2024-01", "2002-01", False, "2024-01"),  # the watermark: the revision window
+    ("2024-01", "2025-04", False, "2025-04"),  # a start moved past it: no month before the start is asked for
+    ("2024", "2025-04", False, "2025-04"),
+    ("2024-01", "2025", False, "2025-01"),
+    (None, "2023-05", False, "2023-05"),  # a first extraction
+    ("2024-01", "2023-05", True, "2023-05"),  # fetched whole
+])
+def test_the_request_starts_at_the_watermark_or_the_start_whichever_is_later(watermark, start, full, expected):
+    from datetime import date
+    from types import SimpleNamespace
+
+    from eujp.sources.comext_goods import comext_period_range
+
+    ctx = SimpleNamespace(source=SOURCE.name, watermark=watermark, env={"EUJP_COMEXT_START": start},
+                          run_date=date(2025, 7, 15))
+    assert comext_period_range(ctx, full=full) == (expected, "2025-07")
 
 
 def test_watermark():

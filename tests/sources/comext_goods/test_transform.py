@@ -275,31 +275,43 @@ AUG, SEP, OCT = "14/08/26 11:00:00", "15/09/26 11:00:00", "02/10/26 09:30:00"
 
 
 def test_a_later_release_of_a_month_supersedes_the_earlier_one_instead_of_conflicting(countries):
-    """Two releases of February side by side (a revised file beside the first one): the later LAST UPDATE's
-    figures are loaded and the earlier ones count as consumed, not rejected; a fact only the earlier release
-    has stays; within one release a conflict is still a conflict. October sorts before September as text, and
-    after it as a time."""
+    """Two releases of February side by side (a revised file beside the first one): each observation is the one
+    of its latest LAST UPDATE, and the earlier versions count as consumed, not rejected; an observation only
+    the earlier release has stays (a revision may touch the value alone); under one stamp a repeat with
+    another figure is still a conflict. October sorts before September as text, and after it as a time."""
     wire = stamped(
         (OCT, "M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,130"),  # the latest: wins over both others
         (AUG, "M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,100"),
-        (AUG, "M,DE,JP,84834030,1,QUANTITY_IN_100KG,2025-02,1.5"),
+        (AUG, "M,DE,JP,84834030,1,QUANTITY_IN_100KG,2025-02,1.5"),  # no later version: its quantity stays
         (SEP, "M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,120"),
         (AUG, "M,DE,JP,84834030,2,VALUE_IN_EUROS,2025-02,7"),  # only in August: kept
         (SEP, "M,DE,JP,84834030,2,VALUE_IN_EUROS,2025-01,5"),  # September conflicts on January ...
         (SEP, "M,DE,JP,84834030,2,VALUE_IN_EUROS,2025-01,6"),
-        (AUG, "M,DE,JP,84834030,2,VALUE_IN_EUROS,2025-01,4"),  # ... so August's January stays the row
+        (AUG, "M,DE,JP,84834030,2,VALUE_IN_EUROS,2025-01,4"),  # ... superseding August's: a conflict
         (SEP, "M,DE,JP,84834030,2,VALUE_IN_EUROS,,4"),  # no month: rejected, not lost
         (OCT, "M,DE,JP,84834030,2,VALUE_IN_EUROS,,4"),
         (OCT, "M,DE,JP,84834030,2,VALUE_IN_EUROS,2024-12,9"),  # a month of one release only
     )
     result = product(wire, countries)
     assert sorted(result.valid.select("flow", "period_code", "value_eur", "quantity_kg").rows()) == [
-        ("export", "2024-12", 9.0, None), ("export", "2025-01", 4.0, None), ("export", "2025-02", 7.0, None),
-        ("import", "2025-02", 130.0, None)]
+        ("export", "2024-12", 9.0, None), ("export", "2025-02", 7.0, None), ("import", "2025-02", 130.0, 150.0)]
     assert sorted(r.split(" natural key")[0] for r in reasons(result)) == [
         "TIME_PERIOD null does not match freq M (M: YYYY-MM, A: YYYY)"] * 2 + ["conflicting rows for"] * 2
-    assert result.conflicts is None  # August gave January a row: loading the releases in turn leaves it
-    assert result.rows_in == 11 and result.valid_wire_rows == 7
+    assert result.conflicts.rows() == [("DE", "JP", "84834030", "export", "2025-01")]  # the loader keeps its row
+    assert result.rows_in == 11 and result.valid_wire_rows == 7  # 4 rows loaded, 3 superseded
+
+
+def test_a_revision_of_one_indicator_keeps_the_other_of_the_earlier_stamp(countries):
+    """A slice fetched whole after a revision: the revised quantity carries its new stamp, the value its
+    first one. One fact of both, not two releases of which the later lacks a value."""
+    wire = stamped((AUG, "M,DE,JP,84834030,2,VALUE_IN_EUROS,2025-06,41318"),
+                   (OCT, "M,DE,JP,84834030,2,QUANTITY_IN_100KG,2025-06,4242"),
+                   (AUG, "M,DE,JP,84834030,2,VALUE_IN_EUROS,2025-05,100"),
+                   (AUG, "M,DE,JP,84834030,2,QUANTITY_IN_100KG,2025-05,1"))
+    result = product(wire, countries)
+    assert sorted(result.valid.select("period_code", "value_eur", "quantity_kg").rows()) == [
+        ("2025-05", 100.0, 100.0), ("2025-06", 41318.0, 424200.0)]
+    assert result.rejected.is_empty() and result.rows_in == 4
 
 
 def test_releases_of_other_months_are_one_batch_and_a_repeat_within_a_release_is_a_duplicate(countries):
@@ -314,20 +326,21 @@ def test_releases_of_other_months_are_one_batch_and_a_repeat_within_a_release_is
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from([AUG, SEP, OCT]), valid_row), max_size=30))
-def test_releases_are_judged_one_by_one_and_the_latest_fact_of_a_key_wins(countries, rows):
-    """Rows of three releases drawn at random: each release is judged alone by the plain model
-    (`expected_facts`), and a key's fact is the one of the latest release that has one (what loading the
-    releases in turn leaves); every wire row is consumed or rejected."""
+def test_an_observation_is_the_one_of_its_latest_stamp_and_the_rules_judge_those(countries, rows):
+    """Rows of three releases drawn at random: each observation (wire key) keeps the rows of its latest stamp
+    (in time order), the others consumed; the plain model (`expected_facts`) judges what is kept; every wire
+    row is consumed or rejected."""
     wire = stamped(*((stamp, f"M,{','.join(r)}") for stamp, r in rows))
     result = product(wire, countries)
-    facts: dict[tuple, tuple] = {}
-    rejected = 0
-    for stamp in (AUG, SEP, OCT):  # in time order
-        release_facts, release_rejected = expected_facts([r for s, r in rows if s == stamp])
-        facts |= {fact[:6]: fact for fact in release_facts}  # keyed by its natural key (and period)
-        rejected += release_rejected
+    order = {AUG: 0, SEP: 1, OCT: 2}
+    latest: dict[tuple, int] = {}
+    for stamp, r in rows:
+        key = (r[0], r[1], r[2], r[3], r[5], r[4])  # reporter, partner, product, flow, period, indicator
+        latest[key] = max(latest.get(key, -1), order[stamp])
+    kept = [r for stamp, r in rows if order[stamp] == latest[(r[0], r[1], r[2], r[3], r[5], r[4])]]
+    facts, rejected = expected_facts(kept)
     got = set(result.valid.rows())
     assert len(got) == result.valid.height
-    assert got == set(facts.values())
+    assert got == facts
     assert result.rejected.height == rejected
     assert result.rows_in == len(rows)
