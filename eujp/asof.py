@@ -114,6 +114,28 @@ def end_of_day(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
 
 
+def not_a_rebuild(target: Path) -> str | None:
+    """Why an as-of rebuild must not write over `target`, or None: a missing file, or one an as-of rebuild
+    wrote (every run it records is a replay step, its run id ending in the landing day, -YYYYMMDD). A file
+    holding other runs is a warehouse that runs built, the live one say, named by --warehouse by mistake:
+    replacing it with a past state would have the next daily run build on that."""
+    if not target.exists():
+        return None
+    import duckdb
+
+    try:
+        with duckdb.connect(str(target), read_only=True) as conn:
+            run = conn.execute("SELECT run_id FROM etl_runs WHERE NOT regexp_matches(run_id, '-[0-9]{8}$') "
+                               "ORDER BY started_at DESC LIMIT 1").fetchone()
+    except duckdb.Error as exc:
+        return f"{target} exists and is not a warehouse an as-of rebuild wrote ({type(exc).__name__}: {exc})"
+    if run is None:
+        return None
+    return (f"{target} is a warehouse that runs built (its last: {run[0]}), not one an as-of rebuild wrote: a "
+            "rebuild never writes over it; name another file with --warehouse (the default is "
+            "asof/warehouse-YYYY-MM-DD.duckdb beside the live warehouse)")
+
+
 def default_warehouse(live_warehouse: Path, as_of: date) -> Path:
     """Where `eujp run --as-of` writes by default: beside the live warehouse, never over it."""
     return live_warehouse.parent / "asof" / f"warehouse-{as_of.isoformat()}.duckdb"

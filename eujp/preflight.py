@@ -372,6 +372,27 @@ def check_lake_catalog(settings: Settings) -> Check:
     return _ok("lake catalog", f"{cfg.describe()} answers; data under {cfg.data_path}")
 
 
+def check_raw_day(settings: Settings) -> Check | None:
+    """A run from the raw zone (`--from-raw DAY`, `--as-of DAY`): DAY is one the last raw-zone prune kept
+    everything for (eujp.retention.unretained_day). None (no line) for the other runs; a publish target that
+    cannot be read is the publish check's to report."""
+    if settings.source_mode != "raw" or settings.raw_date is None:
+        return None
+    from eujp.retention import unretained_day
+    from eujp.storage import open_store
+
+    try:
+        problem = unretained_day(open_store(settings.publish_uri), settings.raw_date)
+    except Exception:  # noqa: BLE001 - the publish target's check names what is wrong with it
+        return None
+    if problem:
+        return _failed(NAME_RAW_DAY, problem, "--from-raw / --as-of")
+    return _ok(NAME_RAW_DAY, f"{settings.raw_date.isoformat()} is a day the raw zone keeps")
+
+
+NAME_RAW_DAY = "raw day"
+
+
 def check_dask_scheduler(settings: Settings) -> Check | None:
     """With fan-out on an existing cluster (EUJP_DASK_ADDRESS, `--dask-address`), its scheduler accepts a TCP
     connection (the run would otherwise wait for it inside the flow). None (no line) without one."""
@@ -399,6 +420,7 @@ CHECKS: dict[str, Callable[..., Check]] = {
     "settings": lambda s, api, write: check_run_settings(s),
     "catalog": lambda s, api, write: check_lake_catalog(s),
     "dask": lambda s, api, write: check_dask_scheduler(s),
+    "raw": lambda s, api, write: check_raw_day(s),
 }
 
 

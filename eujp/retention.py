@@ -44,6 +44,9 @@ from eujp.storage import ObjectStore
 
 RETENTION_ENV = "EUJP_RAW_RETENTION_DAYS"
 META_SUFFIX = ".meta.json"
+# What the last prune kept (the days its window starts with, the days of the runs then published): at the
+# store's root, beside latest.json, not under raw/ (whose keys are landings).
+RECORD_KEY = "raw-retention.json"
 _RUN_ID_DAY = re.compile(r"^(\d{8})T\d{6}Z")
 
 
@@ -186,13 +189,37 @@ def plan_raw_prune(store: ObjectStore, retention_days: int, *, today: date | Non
 def prune_raw(store: ObjectStore, retention_days: int, *, today: date | None = None,
               dry_run: bool = False) -> RawPrunePlan:
     """Delete the landings no retained day needs (`plan_raw_prune`): every `.meta.json` first, then the
-    payloads. `dry_run`: only the plan."""
+    payloads; then record which days the prune kept (`RECORD_KEY`, read by `unretained_day`). `dry_run`: only
+    the plan."""
     plan = plan_raw_prune(store, retention_days, today=today)
     if dry_run:
         return plan
     keys = plan.keys
     if keys:
+        store.put_bytes(RECORD_KEY, json.dumps({
+            "pruned_on": plan.today.isoformat(), "retention_days": plan.retention_days,
+            "window_start": plan.window_start.isoformat(),
+            "published_run_days": sorted(d.isoformat() for d in plan.run_days)}, indent=1).encode(),
+            "application/json")
         store.delete([k for k in keys if k.endswith(META_SUFFIX)])
         store.delete([k for k in keys if not k.endswith(META_SUFFIX)])
     plan.deleted = True
     return plan
+
+
+def unretained_day(store: ObjectStore, day: date) -> str | None:
+    """Why `day`'s state can no longer be rebuilt from the raw zone (`--from-raw`, `--as-of`), or None: the
+    last prune that deleted landings (its record, RECORD_KEY) kept every landing the days from its window on
+    and the days of the runs then published need; an older day is none of them, so its landings, or those an
+    as-of replay of it needs, may be gone. No record: the raw zone was never pruned."""
+    if not store.exists(RECORD_KEY):
+        return None
+    record = json.loads(store.get_bytes(RECORD_KEY))
+    window = date.fromisoformat(record["window_start"])
+    if day >= window or day.isoformat() in record["published_run_days"]:
+        return None
+    runs = ", ".join(record["published_run_days"]) or "none"
+    return (f"the raw zone was pruned on {record['pruned_on']} ({RETENTION_ENV}={record['retention_days']}): it "
+            f"keeps what the days from {window.isoformat()} on and the days of the runs then published ({runs}) "
+            f"need, and {day.isoformat()} is none of them, so landings its state needs may be gone; rebuild a "
+            "retained day instead")

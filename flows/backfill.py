@@ -14,7 +14,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from eujp.asof import default_warehouse, end_of_day, replay_plan, stamp_extraction_times
+from eujp.asof import default_warehouse, end_of_day, not_a_rebuild, replay_plan, stamp_extraction_times
 from eujp.config import Settings
 from eujp.errors import AuditFailed, EujpError
 from eujp.lock import warehouse_lock
@@ -39,6 +39,9 @@ def rebuild_as_of(settings: Settings, as_of: date) -> RunSummary:
     summary = RunSummary(run_id=settings.run_id, status="success", warehouse=str(target), as_of=as_of.isoformat())
     if as_of > datetime.now(UTC).date():
         raise EujpError(f"--as-of {as_of} is in the future")
+    problem = not_a_rebuild(target)
+    if problem:
+        raise EujpError(problem)
     store = open_store(settings.publish_uri)
     sources = [s for s in SOURCES if not settings.only_sources or s.name in settings.only_sources]
     with warehouse_lock(target, wait_seconds=settings.lock_wait_seconds):

@@ -141,6 +141,31 @@ def test_only_landings_no_retained_day_needs_are_deleted(store):
     assert prune_raw(store, DAYS, today=TODAY).doomed == []
 
 
+def test_a_day_the_last_prune_did_not_keep_is_refused_by_name_before_a_replay(store, tmp_path):
+    """After a prune, --from-raw or --as-of of a day it did not keep would read what is left of that day's
+    landings ("nothing landed", a source's older landing): the preflight refuses it, saying why."""
+    from eujp.preflight import check_raw_day
+    from eujp.retention import RECORD_KEY, unretained_day
+
+    assert unretained_day(store, day(20)) is None  # never pruned: every day is what was landed
+    prune_raw(store, DAYS, today=TODAY, dry_run=True)
+    assert not store.exists(RECORD_KEY)  # a dry run records nothing
+    prune_raw(store, DAYS, today=TODAY)
+    for kept in (WINDOW, TODAY, *RUN_DAYS):
+        assert unretained_day(store, kept) is None
+    problem = unretained_day(store, day(20))
+    assert problem.startswith(f"the raw zone was pruned on {TODAY.isoformat()} (EUJP_RAW_RETENTION_DAYS=5): it "
+                              f"keeps what the days from {WINDOW.isoformat()} on and the days of the runs then "
+                              f"published ({RUN_DAYS[0].isoformat()}, {RUN_DAYS[1].isoformat()}) need, and "
+                              f"{day(20).isoformat()} is none of them")
+    settings = Settings(publish_uri=str(tmp_path / "store"), warehouse_path=tmp_path / "w.duckdb",
+                        source_mode="raw", raw_date=day(20))
+    check = check_raw_day(settings)
+    assert not check.ok and check.detail == problem and check.setting == "--from-raw / --as-of"
+    assert check_raw_day(settings.with_(raw_date=RUN_DAYS[0])).ok
+    assert check_raw_day(settings.with_(source_mode="snapshot", raw_date=None)) is None  # no line
+
+
 def test_a_dry_run_deletes_nothing_and_metadata_goes_before_payloads(store, monkeypatch):
     before = store.list_keys("")
     planned = plan_raw_prune(store, DAYS, today=TODAY)
@@ -210,7 +235,8 @@ def test_prune_raw_command(store, monkeypatch):
     result = runner.invoke(app, ["prune-raw", "--publish", store.uri])
     assert result.exit_code == 0, result.output
     assert "15 landing(s), 29 object(s) deleted" in result.output
-    assert len(before) - len(store.list_keys("")) == 29
+    assert set(before) - set(store.list_keys("")) and len(set(before) - set(store.list_keys(""))) == 29
+    assert set(store.list_keys("")) - set(before) == {"raw-retention.json"}  # what the prune kept, recorded
 
 
 def test_a_prune_after_publishing_that_fails_or_runs_out_of_time_is_a_warning(store, caplog):
@@ -272,3 +298,32 @@ def test_a_successful_publish_applies_the_raw_retention(tmp_path):
 
     publish(unset.with_(raw_retention_days=7, run_id="raw-retention-2"), [], {}, {}, "success")
     assert [store.exists(k) for k in old] == [False, False, True]  # the last copy before the window stays
+
+
+def test_an_as_of_rebuild_never_writes_over_a_warehouse_that_runs_built(tmp_path):
+    """`eujp run --as-of DAY --warehouse FILE`: FILE may be a rebuild of another day (its runs are replay
+    steps, ids ending in the landing day), never the live warehouse named by mistake."""
+    import duckdb
+
+    from eujp.asof import not_a_rebuild
+    from eujp.tables import ensure_schema
+
+    target = tmp_path / "w.duckdb"
+    assert not_a_rebuild(target) is None  # a new file
+    with duckdb.connect(str(target)) as conn:
+        ensure_schema(conn)
+    assert not_a_rebuild(target) is None  # empty: no run
+    with duckdb.connect(str(target)) as conn:
+        conn.execute("INSERT INTO etl_runs (run_id, source, table_name, status, started_at) VALUES "
+                     "('20260305T000000Z-asof01-20260302', 'comext_goods', 'fact_goods_trade_product', 'success', "
+                     "TIMESTAMPTZ '2026-03-05 00:00:00+00')")
+    assert not_a_rebuild(target) is None  # an as-of rebuild's file: rebuilt again
+    with duckdb.connect(str(target)) as conn:
+        conn.execute("INSERT INTO etl_runs (run_id, source, table_name, status, started_at) VALUES "
+                     "('20261203T060000Z-7b8df3', 'comext_goods', 'fact_goods_trade_product', 'success', "
+                     "TIMESTAMPTZ '2026-12-03 06:00:00+00')")
+    assert not_a_rebuild(target).startswith(f"{target} is a warehouse that runs built (its last: "
+                                            "20261203T060000Z-7b8df3), not one an as-of rebuild wrote")
+    other = tmp_path / "notes.txt"
+    other.write_text("not a database")
+    assert not_a_rebuild(other).startswith(f"{other} exists and is not a warehouse an as-of rebuild wrote")
