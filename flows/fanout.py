@@ -25,7 +25,7 @@ from eujp.pipeline import SourceBatch, skip_unchanged
 from eujp.sources import get_source
 from eujp.storage import open_store
 from flows.hooks import remember_task_failure
-from flows.tasks import extract_and_land
+from flows.tasks import extract_and_land, replayed_keys
 
 
 def task_runner(settings: Settings):
@@ -79,7 +79,9 @@ def landed_partitions(source_name: str, settings: Settings, batch: SourceBatch) 
         batch.raw_keys = [p.key for p in landed]
         return landed
     if settings.source_mode == "raw":
-        return partitions.landed_on(open_store(settings.publish_uri), source, settings.raw_date)
+        store = open_store(settings.publish_uri)
+        batch.raw_keys = replayed_keys(store, source_name, settings.raw_date)
+        return partitions.landed_on(store, source, settings.raw_date)
     payloads, batch.raw_keys = extract_and_land(source_name, settings)
     try:
         return partitions.landed_partitions(source, batch.raw_keys, payloads)

@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from eujp import run
 from eujp.config import Settings
 from eujp.errors import PublishDeadlineError
-from eujp.landing import RawPayload
+from eujp.landing import RawPayload, landed_objects
 from eujp.pipeline import SourceBatch, fetch_payloads, land_payloads, prepare_source
 from eujp.publish import Deadline
 from eujp.sources import get_source
@@ -29,8 +29,15 @@ def extract_and_land(source_name: str, settings: Settings) -> tuple[list[RawPayl
     source = get_source(source_name)
     store = open_store(settings.publish_uri)
     payloads = fetch_payloads(source, settings, store)
-    keys = [] if settings.source_mode == "raw" else land_payloads(store, source, payloads, settings.run_date)
-    return payloads, keys
+    if settings.source_mode == "raw":  # the run's data came from these: its manifest lists them (retention)
+        return payloads, replayed_keys(store, source.name, settings.raw_date)
+    return payloads, land_payloads(store, source, payloads, settings.run_date)
+
+
+def replayed_keys(store, source_name: str, day) -> list[str]:
+    """The raw-zone keys a replay of `day` read for a source, each once: listed in its manifest as a landing
+    run's are, so that the raw zone's retention keeps the day a published replay came from."""
+    return list(dict.fromkeys(o.key for o in landed_objects(store, source_name, day)))
 
 
 @task(name="parse-transform-validate", cache_policy=NO_CACHE, task_run_name="prepare {source_name}",

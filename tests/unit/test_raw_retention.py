@@ -327,3 +327,18 @@ def test_an_as_of_rebuild_never_writes_over_a_warehouse_that_runs_built(tmp_path
     other = tmp_path / "notes.txt"
     other.write_text("not a database")
     assert not_a_rebuild(other).startswith(f"{other} exists and is not a warehouse an as-of rebuild wrote")
+
+
+def test_a_replays_manifest_lists_the_raw_keys_it_read_so_retention_keeps_its_day(store, tmp_path):
+    """`--from-raw DAY` lands nothing; its batches' raw_keys (the published manifest's `sources.*.raw_keys`)
+    are the landed objects it read, so a published replay makes DAY a day of a published run."""
+    from eujp.landing import landed_objects
+    from flows.tasks import extract_and_land
+
+    settings = Settings(publish_uri=str(tmp_path / "store"), warehouse_path=tmp_path / "w.duckdb",
+                        source_mode="raw", raw_date=day(15))
+    payloads, keys = extract_and_land.fn(CHANGING.name, settings)
+    assert keys == [o.key for o in landed_objects(store, CHANGING.name, day(15))] and len(keys) == len(payloads) == 1
+    assert keys[0].startswith(f"raw/{CHANGING.name}/{day(15).isoformat()}/")
+    put_run(store, f"{TODAY:%Y%m%d}T060000Z-replay", keys, TODAY)
+    assert day(15) in published_run_days(store)
