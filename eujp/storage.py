@@ -237,8 +237,20 @@ class LocalObjectStore:
         )
 
     def delete(self, keys: list[str]) -> None:
+        """Delete the objects, then the folders they leave empty (as a bucket, which has no folders: a folder
+        of deleted runs would still be listed by `ls runs/`)."""
+        folders: set[Path] = set()
         for key in keys:
-            self._path(key).unlink(missing_ok=True)
+            path = self._path(key)
+            path.unlink(missing_ok=True)
+            folders.add(path.parent)
+        for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+            while folder != self.root and self.root in folder.parents:
+                try:
+                    folder.rmdir()  # only when empty
+                except OSError:
+                    break
+                folder = folder.parent
 
     def url_for(self, key: str) -> str:
         return self._path(key).as_uri()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -78,6 +79,10 @@ def store(tmp_path):
     return s
 
 
+def tmp_path_of(store) -> Path:
+    return Path(store.uri)
+
+
 def landing_days(store, source) -> set[date]:
     return {date.fromisoformat(k.split("/")[2]) for k in store.list_keys(f"raw/{source.name}")
             if k.endswith(".meta.json")}
@@ -125,6 +130,10 @@ def test_only_landings_no_retained_day_needs_are_deleted(store):
     assert landing_days(store, RARE) == {day(30), day(2)}
     deleted = keys_before - set(store.list_keys(""))
     assert deleted == set(plan.keys)
+    # a folder store leaves no empty day folder behind (a bucket has none to leave)
+    root = tmp_path_of(store)
+    assert not (root / "raw" / CONSTANT.name / day(20).isoformat()).exists()
+    assert (root / "raw" / CONSTANT.name / day(12).isoformat()).is_dir() and (root / "raw").is_dir()
     assert all(k.startswith("raw/") for k in deleted)
     assert {"raw/README.txt", "raw/unregistered/2026-02/x.bin"} <= set(store.list_keys(""))
     assert any(k.startswith(f"raw/{CHANGING.name}/{day(1).isoformat()}/") for k in store.list_keys("raw"))
