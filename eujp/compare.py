@@ -3,7 +3,8 @@
     python -m eujp.compare A.duckdb B.duckdb      prints one line per table; exit 1 when they differ
 
 Columns that say *when* or *in which run* a row was written (run ids, load and run times) differ between any
-two runs and are left out of the row comparison (VOLATILE_COLUMNS), as is what a live request asked for
+two runs and are left out of the row comparison (VOLATILE_COLUMNS), and a run id named in a text column
+(etl_runs.message, RUN_ID_IN_TEXT) is left out of that text, as is what a live request asked for
 (etl_source_state.request_scope: a replay of the raw zone does not know it and keeps what the state held, none
 in a new warehouse, so the next live run cannot tell a widened request from the same one and extracts from
 the watermark, as it did before scopes were recorded); everything else must match, row for row
@@ -19,11 +20,16 @@ from pathlib import Path
 
 import duckdb
 
+from eujp.sql import sql_string
+
 VOLATILE_COLUMNS = frozenset({
     "run_id", "loaded_at", "started_at", "ended_at", "rejected_at", "revised_at", "last_success_at",
     "last_attempt_at", "requested_at", "built_run_id", "built_at", "audited_run_id", "audited_at",
     "request_scope",
 })
+# Text columns that name the run they were written by (etl_runs.message: "see etl_rejected_rows (run_id '…',
+# ...)"): compared with that run id left out.
+RUN_ID_IN_TEXT = {"message": r"run_id '[^']*'"}
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,10 @@ def compare_warehouses(a: Path, b: Path) -> list[TableDiff]:
             elif tables_a[table] != tables_b[table]:
                 schema = "table comments differ"
             names = [c[0] for c in cols_a if c[0] not in VOLATILE_COLUMNS and c in cols_b]
-            select = ", ".join(_q(n) for n in names) or "1"
+            select = ", ".join(
+                f"regexp_replace({_q(n)}, {sql_string(RUN_ID_IN_TEXT[n])}, 'run_id', 'g')" if n in RUN_ID_IN_TEXT
+                else _q(n)
+                for n in names) or "1"
             diff = "SELECT count(*) FROM (SELECT {cols} FROM {x}.main.{t} EXCEPT ALL SELECT {cols} FROM {y}.main.{t})"
             only_a = conn.execute(diff.format(cols=select, x="wa", y="wb", t=_q(table))).fetchone()[0]
             only_b = conn.execute(diff.format(cols=select, x="wb", y="wa", t=_q(table))).fetchone()[0]

@@ -150,6 +150,8 @@ class PartitionResult:
     ranges: list | None = None  # payload_key_ranges of the wire rows, over the source's transform_key
     validation: object = None  # eujp.validate.ValidationReport without its GX objects
     conflicts: pl.DataFrame | None = None  # natural keys carried twice with different content (quarantined)
+    payload_errors: list[str] = field(default_factory=list)  # the payloads quarantined whole, with why
+    payloads: int = 0  # how many payloads the partition read
     error: str | None = None
     failed_step: str | None = None
     worker: str = ""
@@ -260,7 +262,8 @@ def prepare_partition(parts: list[LandedPartition], settings: Settings, countrie
     try:
         payloads = [read_landed_partition(store, p, spool) for p in parts]
         stream = source_stream(source, payloads, countries, step=tracked, spill_dir=spool.folder,
-                               limit=batch_rows() if limit is None else limit)
+                               limit=batch_rows() if limit is None else limit, part_of_more=True)
+        result.payloads = len(payloads)
         reports, conflicts = [], []
         for chunk in stream.chunks():
             step = "validate"
@@ -277,9 +280,15 @@ def prepare_partition(parts: list[LandedPartition], settings: Settings, countrie
             conflicts.append(chunk.conflicts)
             del chunk
             step = "parse"
-        if stream.payload_errors:  # a group's payload that failed to parse fails the partition, as one alone does
-            step = "parse"
-            raise EujpError(" | ".join(stream.payload_errors))
+        # a payload that failed to parse: quarantined whole, line by line, as one stream of all the source's
+        # payloads does (collect_batch fails the source when every payload failed, or its only one)
+        step = "parse"
+        for quarantined in stream.quarantined:
+            for frame in quarantined.frames(stream.piece_lines):
+                append("rejected", frame)
+                result.rows_in += frame.height
+                result.rows_rejected += frame.height
+        result.payload_errors = list(stream.payload_errors)
         step = "write"
         for kind, empty in (("valid", pl.DataFrame(schema=source.table.business_columns)),
                             ("rejected", empty_rejected())):
@@ -401,6 +410,12 @@ def collect_batch(batch: SourceBatch, results: list[PartitionResult], settings: 
     failed = [r for r in results if r.error]
     if failed:
         return batch.fail(failed[0].failed_step or "prepare", EujpError(" | ".join(r.error for r in failed)))
+    errors = [e for r in results for e in r.payload_errors]
+    payloads = sum(r.payloads for r in results)
+    if errors and len(errors) == payloads:  # the source's only payload, or every one, failed: as one stream
+        return batch.fail("parse", EujpError(errors[0] if payloads == 1 else
+                                             f"every payload of {batch.source} failed to parse: " + " | ".join(errors)))
+    batch.payload_errors = errors
     store = open_store(settings.publish_uri)
     results = sorted(results, key=lambda r: r.indices)
     versions = [r.source_version for r in results if r.source_version]

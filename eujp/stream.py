@@ -377,6 +377,10 @@ class Stream:
     limit: int
     spill_dir: Path | None = None  # for the wire buckets (made when needed, removed after the chunks)
     step: Step = no_step
+    # the payloads are some of the source's (a partition of a fan-out, eujp.partitions): a payload that fails
+    # to parse is quarantined even alone, and every one failing is no error here; the caller, who sees every
+    # partition, fails the source as one stream of all its payloads would
+    part_of_more: bool = False
     version: str | None = None
     quarantined: list[QuarantinedPayload] = field(default_factory=list)
     payload_errors: list[str] = field(default_factory=list)
@@ -417,7 +421,7 @@ class Stream:
         """Quarantine a payload that failed to parse, unless it is the source's only one, or the source is a
         full extract (replace_scope ()): loading the other payloads would replace its whole previous extract
         with a part of it, so the source fails instead and keeps its table."""
-        if len(self.payloads) == 1 or self.source.replace_scope == ():
+        if (len(self.payloads) == 1 and not self.part_of_more) or self.source.replace_scope == ():
             raise exc
         log.warning("%s: %s; the payload is quarantined whole, the other payloads load", self.source.name, exc)
         self._failed.add(id(payload))
@@ -442,7 +446,7 @@ class Stream:
                 yield from self._spilled_all(math.ceil(total / (0.8 * self.limit)))
             else:
                 yield from self._grouped(*plan)
-        if len(self.quarantined) == len(self.payloads):
+        if len(self.quarantined) == len(self.payloads) and not self.part_of_more:
             raise ParseError(f"every payload of {self.source.name} failed to parse: "
                              + " | ".join(self.payload_errors))
 
@@ -1057,9 +1061,10 @@ def parse_and_transform(
 
 
 def source_stream(source: Source, payloads: list[RawPayload], countries: pl.DataFrame, *, step: Step = no_step,
-                  limit: int | None = None, spill_dir: Path | None = None) -> Stream:
+                  limit: int | None = None, spill_dir: Path | None = None, part_of_more: bool = False) -> Stream:
     """The `Stream` of a source's payloads: chunks of at most `limit` (default EUJP_BATCH_ROWS) wire rows for
-    a streamed source (`streams`), one chunk for any other (its payloads parsed whole)."""
+    a streamed source (`streams`), one chunk for any other (its payloads parsed whole). `part_of_more`: the
+    payloads are some of the source's (`Stream.part_of_more`)."""
     if not payloads:
         raise EujpError(f"{source.name}: no payload to parse")
     if limit is None:
@@ -1068,10 +1073,10 @@ def source_stream(source: Source, payloads: list[RawPayload], countries: pl.Data
         except ValueError as exc:
             raise EujpError(str(exc)) from None
     if not streams(source):
-        return WholeStream(source, payloads, countries, limit, spill_dir, step)
+        return WholeStream(source, payloads, countries, limit, spill_dir, step, part_of_more)
     if len({p.landing for p in payloads}) > 1:
-        return LandingsStream(source, payloads, countries, limit, spill_dir, step)
-    return Stream(source, payloads, countries, limit, spill_dir, step)
+        return LandingsStream(source, payloads, countries, limit, spill_dir, step, part_of_more)
+    return Stream(source, payloads, countries, limit, spill_dir, step, part_of_more)
 
 
 class LandingsStream(Stream):
@@ -1096,7 +1101,7 @@ class LandingsStream(Stream):
         try:
             for number in numbers:
                 landing = Stream(self.source, [p for p in self.payloads if p.landing == number], self.countries,
-                                 self.limit, folder, self.step)
+                                 self.limit, folder, self.step, self.part_of_more)
                 for result in landing.chunks():
                     columns = result.valid.columns
                     if result.valid.height:
@@ -1168,7 +1173,7 @@ class WholeStream(Stream):
 
     def chunks(self) -> Iterator[TransformResult]:
         yield from self._in_memory()
-        if len(self.quarantined) == len(self.payloads):
+        if len(self.quarantined) == len(self.payloads) and not self.part_of_more:
             raise ParseError(f"every payload of {self.source.name} failed to parse: "
                              + " | ".join(self.payload_errors))
 

@@ -19,6 +19,7 @@ from prefect.cache_policies import NO_CACHE
 
 from eujp import partitions
 from eujp.config import Settings, batch_rows
+from eujp.errors import EujpError
 from eujp.landing import discard_spooled
 from eujp.partitions import LandedPartition, Partition, PartitionResult
 from eujp.pipeline import SourceBatch, skip_unchanged
@@ -99,7 +100,7 @@ def fanout_flow(source_name: str, settings: Settings, countries: pl.DataFrame, b
         try:
             landed = landed_partitions(source_name, settings, batch)
         except Exception as exc:  # noqa: BLE001 - the source fails, the others go on
-            return batch.fail("extract", exc)
+            return batch.fail("extract", cluster_lost(exc, settings) or exc)
         if skip_unchanged(batch, landed, settings):
             return batch
         # a label feed's payloads (Comext's codelist) and coverage statements are small: the committer parses
@@ -107,7 +108,13 @@ def fanout_flow(source_name: str, settings: Settings, countries: pl.DataFrame, b
         # workers prepare the data partitions
         landed, batch.labels, batch.coverage = partitions.read_feeds(get_source(source_name), landed,
                                                                      open_store(settings.publish_uri))
-        results = _prepare([[p] for p in landed], settings, countries)
+        try:
+            results = _prepare([[p] for p in landed], settings, countries)
+        except Exception as exc:
+            lost = cluster_lost(exc, settings)
+            if lost is None:
+                raise
+            return batch.fail("prepare", lost)
         if not any(r.error for r in results):
             groups = partitions.overlapping_groups(results)
             if groups:
@@ -123,6 +130,22 @@ def fanout_flow(source_name: str, settings: Settings, countries: pl.DataFrame, b
         return partitions.collect_batch(batch, results, settings)
     finally:
         partitions.discard_staging(settings, source_name)
+
+
+def cluster_lost(exc: BaseException, settings: Settings) -> EujpError | None:
+    """The error to report for a fan-out task that Dask cancelled or could not reach (its scheduler or
+    workers gone mid-run), naming the cluster; None for any other error (reported as it is)."""
+    import asyncio
+    import concurrent.futures
+
+    from distributed.comm.core import CommClosedError
+
+    kinds = (asyncio.CancelledError, concurrent.futures.CancelledError, CommClosedError)
+    if not isinstance(exc, kinds) and "Cancelled" not in type(exc).__name__:
+        return None
+    where = f"the Dask scheduler {settings.dask_address}" if settings.dask_address else "the run's local Dask cluster"
+    return EujpError(f"{where} stopped answering or lost its workers while the partitions ran "
+                     f"({type(exc).__name__}: {exc}); nothing of this source was loaded, its table is as it was")
 
 
 def run_fanout(source_name: str, settings: Settings, countries: pl.DataFrame, batch: SourceBatch) -> SourceBatch:

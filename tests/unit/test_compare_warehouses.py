@@ -45,3 +45,22 @@ def test_schema_differences_and_missing_tables_are_reported(tmp_path):
     with duckdb.connect(str(c)) as conn:
         conn.execute("DROP TABLE etl_runs")
     assert compare_warehouses(a, c)[0].line() == "etl_runs: only in A"
+
+
+def test_a_run_id_named_in_a_message_is_no_difference_the_rest_of_the_message_is(tmp_path):
+    """etl_runs.message names the run ("see etl_rejected_rows (run_id '…', ...)"): two runs that rejected the
+    same rows write the same message but for it."""
+    def with_message(path, run_id, count):
+        path = _warehouse(path, [("x", 1.0)], run_id=run_id)
+        with duckdb.connect(str(path)) as conn:
+            conn.execute("ALTER TABLE etl_runs ADD COLUMN message VARCHAR")
+            conn.execute("INSERT INTO etl_runs VALUES (?, 'comext_goods', ?)", [run_id, (
+                f"comext_goods: {count} of 9 rows in rejected; see etl_rejected_rows (run_id '{run_id}', source "
+                "'comext_goods') for the rows and why")])
+        return path
+
+    a = with_message(tmp_path / "a.duckdb", "20261205T060000Z-aaaaaa", 2)
+    b = with_message(tmp_path / "b.duckdb", "20261205T070000Z-bbbbbb", 2)
+    assert all(d.same for d in compare_warehouses(a, b))
+    c = with_message(tmp_path / "c.duckdb", "20261205T080000Z-cccccc", 3)
+    assert [d.table for d in compare_warehouses(a, c) if not d.same] == ["etl_runs"]

@@ -153,13 +153,28 @@ def test_partitions_that_share_keys_are_prepared_together(tmp_path, countries):
     assert_same_batches(fanned, single(settings, countries))
 
 
-def test_a_partition_that_cannot_be_parsed_fails_its_source_naming_it(tmp_path, countries):
+def test_a_partition_that_cannot_be_parsed_is_quarantined_by_name_while_the_others_load(tmp_path, countries):
+    """As one process of all the source's payloads: the bad payload quarantined whole, line by line, the
+    others loaded; the source fails only when its only payload, or every one, cannot be parsed."""
     folder = snapshot(tmp_path, months=2)
-    (folder / "comext_ds045409_broken.csv").write_text("not,a,comext\nfile,at,all\n")
+    (folder / "comext_ds045409_broken.csv").write_text("not,a,comext\nfile,at,all\n\nmore,of,it\n")
     settings = settings_for(tmp_path, folder)
-    batch = fan_out(settings, countries)
-    assert batch.status == "failed" and batch.failed_step in ("parse", "transform")
-    assert "comext_ds045409_broken.csv" in batch.error
+    fanned = fan_out(settings, countries)
+    assert fanned.status == "prepared" and len(fanned.payload_errors) == 1
+    assert "comext_ds045409_broken.csv" in fanned.payload_errors[0]
+    assert_same_batches(fanned, single(settings, countries))
+    assert fanned.rows_rejected == 2 and fanned.rows_in == 200 + 2  # two months, and the bad file's two lines
+
+    only = tmp_path / "only"
+    only.mkdir()
+    (only / "comext_ds045409_broken.csv").write_text("not,a,comext\nfile,at,all\n")
+    alone = fan_out(settings_for(tmp_path / "o", only), countries)
+    assert alone.status == "failed" and alone.failed_step == "parse" and "comext_ds045409_broken.csv" in alone.error
+    assert "every payload" not in alone.error
+    (only / "comext_ds045409_broken_too.csv").write_text("<html>maintenance</html>")
+    every = fan_out(settings_for(tmp_path / "e", only), countries)
+    assert every.status == "failed" and every.error.count("comext_ds045409_broken") == 2
+    assert f"every payload of {STREAMED.name} failed to parse" in every.error
 
 
 def test_merged_report_sums_rows_and_unexpected_values(tmp_path, countries):
@@ -359,3 +374,20 @@ def test_a_partition_over_the_batch_limit_streams_in_chunks_with_the_single_proc
         store.get_file(key, local)
         assert pq.ParquetFile(local).metadata.num_row_groups > 1  # written chunk by chunk
     release_chunks(fanned)
+
+
+def test_a_fan_out_whose_cluster_went_away_says_so_naming_it(tmp_path):
+    """A scheduler killed mid-run: Dask cancels the tasks ("FutureCancelledError ... reason: unknown"); the
+    source's error names the cluster instead. Any other error is reported as it is."""
+    from distributed.client import FutureCancelledError
+
+    from flows.fanout import cluster_lost
+
+    settings = settings_for(tmp_path, tmp_path).with_(dask_address="tcp://10.0.0.7:8786")
+    lost = cluster_lost(FutureCancelledError("land_partition-68b5", "unknown"), settings)
+    assert str(lost).startswith("the Dask scheduler tcp://10.0.0.7:8786 stopped answering or lost its workers "
+                                "while the partitions ran (FutureCancelledError")
+    assert "its table is as it was" in str(lost)
+    assert "the run's local Dask cluster" in str(cluster_lost(FutureCancelledError("k", "unknown"),
+                                                              settings.with_(dask_address=None)))
+    assert cluster_lost(ValueError("a bad partition"), settings) is None
