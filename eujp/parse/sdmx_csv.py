@@ -130,7 +130,10 @@ def parse_sdmx_csv(
     # is no field's end), not its nulls: a complete last line may end in an empty field.
     if frame.height and not data[-16:].rstrip(b" ").endswith(b"\n"):
         last = data[data.rfind(b"\n") + 1:].decode("utf-8", "replace")
-        present = len(next(csv.reader([last.removesuffix("\r")]), [""]))
+        try:
+            present = len(next(csv.reader([last.removesuffix("\r")]), [""]))
+        except csv.Error:  # a bare carriage return inside the line: no CSV line, count its commas
+            present = last.count(",") + 1
         if present < frame.width:
             line = data.count(b"\n") + 1
             raise ParseError(
