@@ -54,9 +54,9 @@ def test_a_run_id_named_in_a_message_is_no_difference_the_rest_of_the_message_is
         path = _warehouse(path, [("x", 1.0)], run_id=run_id)
         with duckdb.connect(str(path)) as conn:
             conn.execute("ALTER TABLE etl_runs ADD COLUMN message VARCHAR")
-            conn.execute("INSERT INTO etl_runs VALUES (?, 'comext_goods', ?)", [run_id, (
-                f"comext_goods: {count} of 9 rows in rejected; see etl_rejected_rows (run_id '{run_id}', source "
-                "'comext_goods') for the rows and why")])
+            conn.execute("INSERT INTO etl_runs VALUES (?, 'some_source', ?)", [run_id, (
+                f"some_source: {count} of 9 rows in rejected; see etl_rejected_rows (run_id '{run_id}', source "
+                "'some_source') for the rows and why")])
         return path
 
     a = with_message(tmp_path / "a.duckdb", "20261205T060000Z-aaaaaa", 2)

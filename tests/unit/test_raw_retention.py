@@ -324,12 +324,12 @@ def test_an_as_of_rebuild_never_writes_over_a_warehouse_that_runs_built(tmp_path
     assert not_a_rebuild(target) is None  # empty: no run
     with duckdb.connect(str(target)) as conn:
         conn.execute("INSERT INTO etl_runs (run_id, source, table_name, status, started_at) VALUES "
-                     "('20260305T000000Z-asof01-20260302', 'comext_goods', 'fact_goods_trade_product', 'success', "
+                     "('20260305T000000Z-asof01-20260302', 'some_source', 'fact_some_table', 'success', "
                      "TIMESTAMPTZ '2026-03-05 00:00:00+00')")
     assert not_a_rebuild(target) is None  # an as-of rebuild's file: rebuilt again
     with duckdb.connect(str(target)) as conn:
         conn.execute("INSERT INTO etl_runs (run_id, source, table_name, status, started_at) VALUES "
-                     "('20261203T060000Z-7b8df3', 'comext_goods', 'fact_goods_trade_product', 'success', "
+                     "('20261203T060000Z-7b8df3', 'some_source', 'fact_some_table', 'success', "
                      "TIMESTAMPTZ '2026-12-03 06:00:00+00')")
     assert not_a_rebuild(target).startswith(f"{target} is a warehouse that runs built (its last: "
                                             "20261203T060000Z-7b8df3), not one an as-of rebuild wrote")
