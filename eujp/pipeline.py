@@ -570,20 +570,19 @@ def update_source_state(conn: duckdb.DuckDBPyConnection, batch: SourceBatch, now
     does its input checksum, so that the same answers are loaded again rather than skipped as unchanged."""
     source = get_source(batch.source)
     state = read_source_state(conn, batch.source) or SourceState(source=batch.source)
-    if batch.status == "loaded" and batch.payload_errors:
-        log.warning("%s: %d payload(s) quarantined whole: the next run asks again from where this one did "
-                    "(watermark %s, requested at %s)", batch.source, len(batch.payload_errors), state.watermark,
-                    state.requested_at)
+    if batch.status == "loaded":
         newest = later_period(state.newest_period, batch.newest or newest_period(source.period_column, batch.valid))
         state = replace(state, last_success_at=now, last_attempt_at=now, last_status="success",
                         newest_period=newest)
-    elif batch.status == "loaded":
-        newest = later_period(state.newest_period, batch.newest or newest_period(source.period_column, batch.valid))
-        state = replace(state, last_success_at=now, last_attempt_at=now, last_status="success",
-                        etag=batch.etag, last_modified=batch.last_modified, input_checksum=batch.input_checksum,
-                        newest_period=newest, watermark=source.next_watermark(newest),
-                        request_url=batch.request_url, requested_at=batch.started_at,
-                        request_scope=batch.request_scope or state.request_scope)
+        if batch.payload_errors:
+            log.warning("%s: %d payload(s) quarantined whole: the next run asks again from where this one did "
+                        "(watermark %s, requested at %s)", batch.source, len(batch.payload_errors),
+                        state.watermark, state.requested_at)
+        else:
+            state = replace(state, etag=batch.etag, last_modified=batch.last_modified,
+                            input_checksum=batch.input_checksum, watermark=source.next_watermark(newest),
+                            request_url=batch.request_url, requested_at=batch.started_at,
+                            request_scope=batch.request_scope or state.request_scope)
     elif batch.status == "unchanged":
         state = replace(state, last_success_at=now, last_attempt_at=now, last_status="unchanged",
                         requested_at=batch.started_at, request_scope=batch.request_scope or state.request_scope)

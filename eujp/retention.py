@@ -215,9 +215,11 @@ def unretained_day(store: ObjectStore, day: date) -> str | None:
     if not store.exists(RECORD_KEY):
         return None
     record = json.loads(store.get_bytes(RECORD_KEY))
-    window = date.fromisoformat(record["window_start"])
-    if day >= window or day.isoformat() in record["published_run_days"]:
+    kept = RawPrunePlan(date.fromisoformat(record["pruned_on"]), record["retention_days"],
+                        {date.fromisoformat(d): () for d in record["published_run_days"]})
+    if kept.retained(day):  # the prune's own rule
         return None
+    window = kept.window_start
     runs = ", ".join(record["published_run_days"]) or "none"
     return (f"the raw zone was pruned on {record['pruned_on']} ({RETENTION_ENV}={record['retention_days']}): it "
             f"keeps what the days from {window.isoformat()} on and the days of the runs then published ({runs}) "
