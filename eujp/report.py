@@ -368,7 +368,9 @@ def products_section(conn: duckdb.DuckDBPyConnection, parquet_href: str = PARQUE
         SELECT reporter,
                sum(value_eur) FILTER (WHERE flow = 'export') AS exports_eur,
                sum(value_eur) FILTER (WHERE flow = 'import') AS imports_eur,
-               count(DISTINCT product_cn8) AS products
+               count(DISTINCT product_cn8) AS products,
+               CASE WHEN max(months_covered) >= 12 THEN 'all 12'
+                    ELSE min(first_month) || ' to ' || max(last_month) || ' only' END AS months_loaded
         FROM mart_product_trade WHERE period_year = {int(year)}
         GROUP BY reporter ORDER BY (reporter = 'EU27_2020') DESC, coalesce(exports_eur, 0) + coalesce(imports_eur, 0)
         DESC, reporter""", limit=60)
@@ -396,14 +398,22 @@ def products_section(conn: duckdb.DuckDBPyConnection, parquet_href: str = PARQUE
          AND l.partner = 'JP'
         WHERE c.rank <= ? ORDER BY c.flow, c.rank""", [year, headline, TOP_CHAPTERS])
     partners = partners_compared(conn, year, headline)
+    first, last, months = conn.execute(
+        "SELECT min(first_month), max(last_month), max(months_covered) FROM mart_product_trade "
+        "WHERE period_year = ? AND reporter = ?", [year, headline]).fetchone()
+    # the latest year is usually still being published: its sums are over the months loaded, not a year
+    partial = (f"; a partial year: {_esc(headline)}'s products cover {first} to {last} ({months} month(s) at "
+               "most), and the values below are sums over those months" if months < 12 else "")
+    shown = f"{year}, {first} to {last}" if months < 12 else f"{year}"
     return "\n".join([
-        (f"<p>Year {year}, the latest loaded; totals by reporter (EU aggregates and member states are separate "
-        "rows, never added up), then the largest products and HS chapters of "
-        f"<b>{_esc(headline)}</b> by flow. Value in €; share = of the reporter's loaded products in that "
-        "flow.</p>"),
+        (f"<p>Year {year}, the latest loaded{partial}. Totals by reporter (EU aggregates and member states are "
+         "separate rows, never added up), then the largest products and HS chapters of "
+         f"<b>{_esc(headline)}</b> by flow. Value in €; share = of the reporter's loaded products in that "
+         "flow.</p>"),
         _table(totals, [("reporter", "reporter"), ("exports_eur", "exports €"), ("imports_eur", "imports €"),
-                        ("products", "CN8 products")], numeric={"exports_eur", "imports_eur"}),
-        f"<h4>Top {TOP_PRODUCTS} products per flow ({_esc(headline)}, {year})</h4>",
+                        ("products", "CN8 products"), ("months_loaded", "months loaded")],
+               numeric={"exports_eur", "imports_eur"}),
+        f"<h4>Top {TOP_PRODUCTS} products per flow ({_esc(headline)}, {shown})</h4>",
         _table(top, [("flow", "flow"), ("rank", "#"), ("product_cn8", "CN8"), ("product_label", "product"),
                      ("value_eur", "value €"), ("share_pct", "share %"), ("is_critical_raw_material", "CRM")]
                # Japan's rank among the partner countries loaded, where others are (EUJP_COMEXT_PARTNERS)
@@ -411,7 +421,7 @@ def products_section(conn: duckdb.DuckDBPyConnection, parquet_href: str = PARQUE
                   else []),
                numeric={"value_eur", "share_pct"}),
         links.detail(conn, "mart_product_trade", len(top), total),
-        f"<h4>Top {TOP_CHAPTERS} HS chapters per flow ({_esc(headline)}, {year})</h4>",
+        f"<h4>Top {TOP_CHAPTERS} HS chapters per flow ({_esc(headline)}, {shown})</h4>",
         _table(chapters, [("flow", "flow"), ("rank", "#"), ("hs2", "HS2 chapter"), ("products", "products"),
                           ("value_eur", "value €"), ("share_pct", "share %")]
                + ([("japan_among", "Japan among the partners loaded")] if any(r["japan_among"] for r in chapters)

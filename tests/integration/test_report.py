@@ -136,3 +136,29 @@ def test_top_products_show_japan_among_the_partners_loaded_only_where_others_are
             == [("JP", 1)]
         section = products_section(conn)
         assert "Japan among the partners loaded" not in section and "Partners compared" not in section
+
+
+def test_the_products_section_says_when_the_latest_year_is_partial(bundled_warehouse, tmp_path):
+    """The bundled Comext facts of 2025 are partial (EU27_2020: June only; DE: January to March): the section
+    says the values are sums over those months, in its lead and headings and reporter by reporter; a whole
+    year reads as one."""
+    from eujp.report import products_section
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(bundled_warehouse, warehouse)
+    with duckdb.connect(str(warehouse)) as conn:
+        months = dict(conn.execute(
+            "SELECT reporter, min(first_month) || ' to ' || max(last_month) || ' only' FROM mart_product_trade "
+            "WHERE period_year = 2025 GROUP BY reporter").fetchall())
+        assert months["EU27_2020"] == "2025-06 to 2025-06 only"
+        section = products_section(conn)
+        assert ("Year 2025, the latest loaded; a partial year: EU27_2020's products cover 2025-06 to 2025-06 "
+                "(1 month(s) at most)") in section
+        assert "Top 15 products per flow (EU27_2020, 2025, 2025-06 to 2025-06)" in section
+        for reporter, loaded in months.items():
+            assert re.search(rf"<td>{reporter}</td>(<td[^>]*>[^<]*</td>){{3}}<td>{loaded}</td>", section), reporter
+        conn.execute("UPDATE mart_product_trade SET months_covered = 12, first_month = '2025-01', "
+                     "last_month = '2025-12'")
+        section = products_section(conn)
+        assert "partial" not in section and "Top 15 products per flow (EU27_2020, 2025)</h4>" in section
+        assert section.count("<td>all 12</td>") == len(months)
