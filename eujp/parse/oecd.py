@@ -52,7 +52,16 @@ KNOWN_UNUSED_COLUMNS: frozenset[str] = frozenset({
 # The lost lead byte of a two-byte sequence is taken to be C3 (accented letters U+00E0..U+00FF, the common case in
 # French/Spanish/Portuguese legal titles), except after "n"/"N"/"n." where the ordinal signs ° and º (C2 B0,
 # C2 BA) are meant ("n° 265/2018", "n.º 4/24") unless a letter follows (C3 BA: "número"); "n" + "i\ufffd" +
-# space is a lost "°" too (seen upstream).
+# space is a lost "°" too (seen upstream). A capital (C3 80..9F, À..ß) arrives as "i\ufffd" and the character
+# cp1252 reads its second byte as ("i\ufffd‰" = É); a three-byte E2 80 xx as "i\ufffd€" and its third byte's.
+
+
+def _cp1252(byte: int) -> str:
+    """The character cp1252 reads `byte` as (latin-1's control character for the five bytes cp1252 leaves
+    undefined)."""
+    return bytes([byte]).decode("cp1252", errors="ignore") or chr(byte)
+
+
 _MOJIBAKE: dict[str, str] = {
     "i\ufffd\u20ac\u2122": "\u2019",  # ’
     "\ufffd\u20ac\u2122": "\u2019",
@@ -60,10 +69,15 @@ _MOJIBAKE: dict[str, str] = {
     "i\ufffd\u20ac\u02dc": "\u2018",  # ‘  (E2 80 98)
     "i\ufffd\u20ac\u201c": "\u2013",  # –  (E2 80 93)
     "i\ufffd\u20ac\u201d": "\u2014",  # —  (E2 80 94)
+    # the rest of E2 80 xx (U+2000..U+203F: …, •, ‰, ‹ ›, the spaces), decoded, not listed one by one
+    **{f"i\ufffd\u20ac{_cp1252(b)}": chr(0x2000 + b - 0x80) for b in range(0x80, 0xC0)},
     **{f"{n}i\ufffd{sign}": f"{n}{sign}" for n in ("n", "N", "n.", "N.") for sign in ("\u00b0", "\u00ba")},
     "ni\ufffd ": "n\u00b0 ",
     "Ni\ufffd ": "N\u00b0 ",
     **{f"i\ufffd{chr(b)}": chr(b + 0x40) for b in range(0xA0, 0xC0)},
+    # C3 80..9F, the capitals À..ß ("i\ufffd‰" = É): their continuation bytes arrive as cp1252's characters
+    # (C2 80..9F would be control characters, never text)
+    **{f"i\ufffd{_cp1252(b)}": chr(b + 0x40) for b in range(0x80, 0xA0)},
     # the signs whose lead byte C2 is likelier than C3's letter wherever _AMBIGUOUS (below) did not read a letter
     "i\ufffd\u00ab": "\u00ab",  # « (a letter before it: ë)
     "i\ufffd\u00bb": "\u00bb",  # » (between letters: û)

@@ -129,6 +129,11 @@ def test_blank_lines_are_skipped_and_a_blank_line_inside_a_quoted_field_is_kept(
     (("Espai\ufffd\u00b1a, Liceni\ufffd\u00a7a, Citroi\ufffd\u00abn, coi\ufffd\u00bbt, Peri\ufffd\u00ba, "
       "i\ufffd\u00baltimo, fori\ufffd\u00aat"),
      "España, Licença, Citroën, coût, Perú, último, forêt"),
+    # the capitals À..ß (C3 80..9F): their continuation bytes as cp1252 reads them, beside E2 80 xx's three
+    ("i\ufffd\u2030tat, i\ufffd\u2021A, Ni\ufffd\u2018LE, i\ufffd\u20acs, ai\ufffd\u2019b, i\ufffd\u0178",
+     "État, ÇA, NÑLE, Às, aÒb, ß"),
+    ("Coni\ufffd\u20ac\u00a6 i\ufffd\u20ac\u00a2 5i\ufffd\u20ac\u00b0",
+     "Con\u2026 \u2022 5\u2030"),
     ("plain text, no damage: n° é ’", "plain text, no damage: n° é ’"),
     ("", ""),
     (None, None),
