@@ -34,6 +34,7 @@ from eujp.config import Settings, batch_rows
 from eujp.errors import EujpError
 from eujp.incremental import later_period, newest_period
 from eujp.landing import PayloadSpool, RawPayload, land, landed_objects, spill_folder
+from eujp.parse import latest_version
 from eujp.pipeline import (
     SourceBatch,
     check_payload_sizes,
@@ -418,8 +419,7 @@ def collect_batch(batch: SourceBatch, results: list[PartitionResult], settings: 
     batch.payload_errors = errors
     store = open_store(settings.publish_uri)
     results = sorted(results, key=lambda r: r.indices)
-    versions = [r.source_version for r in results if r.source_version]
-    batch.source_version = max(versions) if versions else None
+    batch.source_version = latest_version(r.source_version for r in results)
     restamp = len({r.source_version for r in results}) > 1
     batch.valid = None
     batch.spill_dir = spill_folder(f"eujp-{batch.source}-valid-", settings.spill_dir)

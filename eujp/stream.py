@@ -27,7 +27,7 @@ import polars as pl
 from eujp.config import batch_rows, duckdb_memory_limit
 from eujp.errors import EujpError, ParseError, SchemaDriftError
 from eujp.landing import RawPayload, side_by_side, spill_folder
-from eujp.parse import ParsedPayload
+from eujp.parse import ParsedPayload, latest_version
 from eujp.sources import Source
 from eujp.sql import quote_ident, sql_string
 from transforms.common import TransformResult, WireColumnsError, empty_rejected, supersede
@@ -55,8 +55,7 @@ def parse_payloads(source: Source, payloads: list[RawPayload]) -> ParsedPayload:
     payload). The whole-batch reference the streamed path is tested against."""
     parsed = [_parse_one(source, p) for p in payloads]
     frame = pl.concat([p.frame for p in parsed], how="diagonal_relaxed") if len(parsed) > 1 else parsed[0].frame
-    versions = [p.source_version for p in parsed if p.source_version]
-    return ParsedPayload(frame=frame, source_version=max(versions) if versions else None,
+    return ParsedPayload(frame=frame, source_version=latest_version(p.source_version for p in parsed),
                          meta={"files": [p.name for p in payloads]})
 
 
@@ -451,8 +450,7 @@ class Stream:
                              + " | ".join(self.payload_errors))
 
     def _finish_version(self, versions: list[str | None]) -> None:
-        stamped = [v for v in versions if v]
-        self.version = max(stamped) if stamped else None
+        self.version = latest_version(versions)
 
     def _in_memory(self) -> Iterator[TransformResult]:
         versions: list[str | None] = []
@@ -657,8 +655,7 @@ class Stream:
                 self._fail_or_quarantine(payload, exc)  # the source's only payload: raises
 
         yield from self._cut_by_series(pieces(), lambda: None)
-        stamped = [v for v in stamps if v]
-        got = max(stamped) if stamped else None
+        got = latest_version(stamps)
         if got != version:
             raise self._version_mismatch(payload, got, version)
 
@@ -883,11 +880,10 @@ class Stream:
             return id(self.payloads[i]) in self._failed
 
         def latest() -> str | None:
-            return max((v for i, v in enumerate(versions) if v and not bad(i)), default=None)
+            return latest_version(v for i, v in enumerate(versions) if not bad(i))
 
         def parsed(i: int, mine: list[str | None]) -> None:
-            stamped = [v for v in mine if v]
-            got = max(stamped) if stamped else None
+            got = latest_version(mine)
             if got != versions[i]:
                 raise self._version_mismatch(self.payloads[i], got, versions[i])
             loaded.add(i)
@@ -1203,8 +1199,7 @@ def transform_landings(
     with step("transform"):
         valid, conflicts = supersede([(r.valid, r.conflicts) for r in results], source.table.natural_key,
                                      source.replace_scope)
-    stamped = [v for v in versions if v]
     return TransformResult(
         valid=valid, rejected=pl.concat([r.rejected for r in results]),
         valid_wire_rows=sum(r.rows_in - r.rejected.height for r in results), conflicts=conflicts,
-    ), (max(stamped) if stamped else None)
+    ), latest_version(versions)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -22,6 +23,27 @@ class ParsedPayload:
     frame: pl.DataFrame
     source_version: str | None = None
     meta: dict = field(default_factory=dict)
+
+
+def _version_time(version: str):
+    """`version` as a time to compare, in UTC (a time without an offset taken as UTC)."""
+    from datetime import UTC, datetime
+
+    stamp = datetime.fromisoformat(version)
+    return stamp.astimezone(UTC).replace(tzinfo=None) if stamp.tzinfo else stamp
+
+
+def latest_version(versions: Iterable[str | None]) -> str | None:
+    """The latest of the payloads' version stamps (None and "" left out; None when none is left). Stamps in
+    ISO 8601 are compared as times, offsets taken into account ("2026-02-06T22:45:00Z" is later than
+    "2026-02-06T23:30:00+0100"); when one is not ISO 8601, all are compared as text."""
+    stamped = [v for v in versions if v]
+    if len(stamped) < 2:
+        return stamped[0] if stamped else None
+    try:
+        return max(stamped, key=_version_time)
+    except ValueError:  # not ISO 8601
+        return max(stamped)
 
 
 def decode_text_payload(data: bytes, source: str, expected: str) -> str:

@@ -232,6 +232,12 @@ def _observations(doc: dict, total: int) -> pl.DataFrame:
     status = doc.get("status")
     if status is None:
         return obs.with_columns(status=pl.lit(None, dtype=pl.String)).sort("idx")
+    if isinstance(status, list) and len(status) == 1 and total != 1:
+        status = status[0]  # one flag for every value (as the reference toolkit JJT reads it), as a string is
+        if status is not None and not isinstance(status, str):
+            raise ParseError(f"JSON-stat: status must be a string, got {status!r}"[:300])
+    if status is None:
+        return obs.with_columns(status=pl.lit(None, dtype=pl.String)).sort("idx")
     if isinstance(status, str):
         return obs.with_columns(status=pl.lit(status, dtype=pl.String)).sort("idx")
     if isinstance(status, dict):
@@ -257,8 +263,14 @@ def parse_jsonstat(data: bytes) -> ParsedPayload:
     doc = _load(data)
     if not isinstance(doc, dict):
         raise ParseError(f"JSON-stat: top level is a JSON {type(doc).__name__}, not an object")
-    if "class" not in doc and "error" in doc:
-        raise ParseError(f"JSON-stat: the API answered with an error instead of a dataset: {doc['error']!r}"[:500])
+    if doc.get("error") is not None or doc.get("class") == "error":
+        # JSON-stat's error class, a dataset carrying an `error` (Eurostat: EXTRACTION_TOO_BIG, ...)
+        said = doc.get("error") if doc.get("error") is not None else {k: doc.get(k) for k in ("label", "status")}
+        raise ParseError(f"JSON-stat: the API answered with an error instead of a dataset: {said!r}"[:500])
+    if "class" not in doc and doc.get("warning") is not None:
+        # Eurostat's answer to a large request it serves later (ASYNCHRONOUS_RESPONSE): no data yet
+        raise ParseError(f"JSON-stat: the API answered with a warning instead of a dataset (an asynchronous "
+                         f"answer is not supported: narrow the request): {doc['warning']!r}"[:500])
     if doc.get("class") != "dataset":
         raise ParseError(f"JSON-stat: class is {doc.get('class')!r}, expected 'dataset'")
     if doc.get("version") != "2.0":

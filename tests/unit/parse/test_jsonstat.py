@@ -112,6 +112,15 @@ def test_status_string_applies_to_present_values_only():
     assert frame.select("value", "status").rows() == [(1.0, "p"), (2.0, "p")]
 
 
+def test_one_element_status_array_applies_to_present_values_as_a_string_does():
+    """JSON-stat lets one status stand for every value: a one-element array reads as the string (as the
+    reference toolkit JJT reads it)."""
+    one = parse_jsonstat(encode(dataset(value={"0": 1, "5": 2}, status=["p"]))).frame
+    assert one.equals(parse_jsonstat(encode(dataset(value={"0": 1, "5": 2}, status="p"))).frame)
+    assert one.select("value", "status").rows() == [(1.0, "p"), (2.0, "p")]
+    assert parse_jsonstat(encode(dataset(value={"0": 1}, status=[None]))).frame["status"].to_list() == [None]
+
+
 def test_dimension_without_index_uses_its_single_label_key():
     doc = dataset()
     doc["dimension"]["freq"]["category"] = {"label": {"A": "Annual"}}
@@ -192,8 +201,16 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     ("status key out of range", encode(dataset(status={"9": "c"})), r"status key 9 is out of range"),
     ("dense length", encode(dataset(value=[1, 2, 3, 4, 5], status=None)),
      r"dense value array has 5 entries but the cube has 6 cells"),
-    ("dense status length", encode(dataset(value=[1, 2, 3, 4, 5, 6], status=["p"])),
-     r"dense status array has 1 entries but the cube has 6 cells"),
+    ("dense status length", encode(dataset(value=[1, 2, 3, 4, 5, 6], status=["p", "e"])),
+     r"dense status array has 2 entries but the cube has 6 cells"),
+    ("one status not a string", encode(dataset(status=[1])), r"status must be a string, got 1"),
+    ("error class", encode({"version": "2.0", "class": "error", "status": 400, "label": "Invalid dimension"}),
+     r"answered with an error.*Invalid dimension"),
+    ("dataset with an error", encode(dataset(error=[{"status": 413, "label": "EXTRACTION_TOO_BIG"}])),
+     r"answered with an error.*EXTRACTION_TOO_BIG"),
+    ("asynchronous answer", encode({"warning": {"status": 413, "label": "ASYNCHRONOUS_RESPONSE. Your request "
+                                                "will be treated asynchronously."}}),
+     r"answered with a warning instead of a dataset \(an asynchronous answer is not supported.*ASYNCHRONOUS"),
     ("value is a string", encode(dataset(value={"0": 1, "2": "12.5"})), r"value '12.5' at key '2' is not a number"),
     ("value is a bool", encode(dataset(value=[1, True, 3, 4, 5, 6])), r"value True at position 1 is not a number"),
     ("value is infinite", (b'{"version":"2.0","class":"dataset","id":["t"],"size":[1],'
@@ -326,3 +343,15 @@ def test_large_cube_decodes_every_observation():
     assert frame.row(total - 1) == ("freq0", "indic2", "sitc9", "partner99", "time99", (total - 1) / 10, None)
     # 123456 = 1*100000 + 2*10000 + 34*100 + 56
     assert frame.row(123456) == ("freq0", "indic1", "sitc2", "partner34", "time56", 12345.6, "p")
+
+
+def test_the_latest_version_of_several_payloads_is_compared_as_a_time():
+    """A batch of several payloads is stamped with the latest version: ISO 8601 stamps as times (offsets
+    counted), others as text."""
+    from eujp.parse import latest_version
+
+    assert latest_version(["2026-02-06T23:30:00+0100", "2026-02-06T22:45:00Z"]) == "2026-02-06T22:45:00Z"
+    assert latest_version(["2026-08-14T11:00:00", None, "2026-10-02T09:00:00", ""]) == "2026-10-02T09:00:00"
+    assert latest_version(["2025-06", "2025-12"]) == "2025-12"
+    assert latest_version(["b", "a"]) == "b" and latest_version([None, ""]) is None
+    assert latest_version(["2026-02-06T23:30:00+0100", "2026-02-06T23:00:00"]) == "2026-02-06T23:00:00"  # UTC
