@@ -487,6 +487,14 @@ def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
     generated_at = generated_at or datetime.now(UTC)
     trade = _rows(conn, "SELECT * FROM mart_trade_annual ORDER BY trade_type, reporter, period_year")
     index = _rows(conn, "SELECT * FROM mart_export_restrictions_index ORDER BY country_scope, index_year")
+    index_table = [dict(row) for row in index]  # the chart reads `index` as the mart holds it
+    for row in index_table:  # a computed row has no published wording: its index as computed, and its counts
+        if row["index_as_published"] is None and row["index_2009_eq_1"] is not None:
+            row["index_as_published"] = f"{row['index_2009_eq_1']:.2f}"
+        row["measures"] = (f"{row['measures_in_year']:,} vs {row['measures_2009']:,} in 2009"
+                           if row["basis"] == "computed" and row["measures_in_year"] is not None
+                           and row["measures_2009"] is not None else
+                           (f"{row['measures_in_year']:,}" if row["measures_in_year"] is not None else None))
     restrictions = _capped(conn, "SELECT * FROM mart_export_restrictions ORDER BY period_year DESC, country_iso3")
     timeline = _rows(conn, "SELECT * FROM mart_partnership_timeline ORDER BY period_year, event_type")
     events = _capped(conn, "SELECT event_date, event_type, parties, title, source_url FROM fact_security_events "
@@ -541,9 +549,9 @@ def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
         "</code>): filled = OECD publication, hollow = secondary source citing the OECD, red cross = the op-ed's "
         "claim, for which no source was found. Arrows mark lower bounds (\"more than fivefold\").</figcaption>"
         "</figure>"),
-        _table(index, [("country_scope", "scope"), ("index_year", "year"), ("index_as_published", "index"),
-                       ("verification", "verification"), ("what_is_counted", "what is counted"),
-                       ("source_title", "source")]),
+        _table(index_table, [("country_scope", "scope"), ("index_year", "year"), ("index_as_published", "index"),
+                             ("measures", "measures"), ("verification", "verification"),
+                             ("what_is_counted", "what is counted"), ("source_title", "source")]),
         "<h3>Measures in the warehouse (<code>mart_export_restrictions</code>)</h3>",
         _table(restrictions, [("period_year", "year"), ("country_name", "country"), ("material", "CRM material"),
                               ("policy_type_label", "measure"), ("measures", "measures"),

@@ -82,8 +82,9 @@ def _print_summary(summary: dict) -> None:
     for s in summary["sources"]:
         v = s.get("validation") or {}
         verdict = "-" if not v else ("passed" if v.get("success") else "FAILED")
-        if v and v.get("warnings"):
-            verdict += f" ({len(v['warnings'])} warning(s))"
+        warned = (v.get("statistics") or {}).get("warning_failed", 0) if v else 0
+        if warned:
+            verdict += f" ({warned} warning(s))"
         counts = [str(s.get(key, "-")) for key in ROW_WORDS]
         table.add_row(s["source"], s["table"], s["status"], *counts, verdict, s.get("source_version") or "-")
     console.print(table)

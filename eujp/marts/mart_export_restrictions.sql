@@ -5,7 +5,9 @@
 -- material: the critical raw material whose HS code (ref_critical_raw_materials.hs_prefix) starts the
 -- measure's HS6 code; measures on commodities that are not critical raw materials are kept, grouped under
 -- material = null. A measure on an HS6 code shared by several materials counts under each material.
--- measures counts fact rows (one per commodity, type and policy variation).
+-- measures counts fact rows (one per commodity, type and policy variation). A record of policy type
+-- NO_RESTRICTION (the inventory's statement that a country restricts nothing on a commodity) is no measure:
+-- left out here, in mart_export_restrictions_index and in the claims.
 -- Caveat: the bundled OECD file is an excerpt (4 measures, 2024, three countries): see data/README.md.
 WITH measures AS (
     SELECT DISTINCT f.ref_area_iso3, f.commodity_hs6, f.commodity_label, f.policy_type, f.policy_type_label,
@@ -14,6 +16,7 @@ WITH measures AS (
     FROM fact_export_restrictions AS f
     LEFT JOIN ref_critical_raw_materials AS r
       ON r.is_critical AND starts_with(f.commodity_hs6, r.hs_prefix)
+    WHERE f.policy_type IS DISTINCT FROM 'NO_RESTRICTION'
 )
 SELECT
     m.ref_area_iso3 AS country_iso3,
@@ -25,7 +28,7 @@ SELECT
     max(m.policy_type_label) AS policy_type_label,
     m.period_year,
     count(*)::INTEGER AS measures,
-    count_if(m.is_temporary)::INTEGER AS temporary_measures,
+    count(*) FILTER (WHERE m.is_temporary)::INTEGER AS temporary_measures,
     string_agg(DISTINCT m.commodity_hs6, '; ' ORDER BY m.commodity_hs6) AS hs6_codes,
     string_agg(DISTINCT m.commodity_label, ' | ' ORDER BY m.commodity_label) AS commodity_labels,
     min(m.date_introduced) AS earliest_introduced

@@ -36,14 +36,16 @@ WITH published AS (
     WHERE country IN ('CHN', 'WORLD') AND index_value IS NOT NULL
 ),
 counts AS (
+    -- NO_RESTRICTION records (a country restricting nothing on a commodity) are no measures
     SELECT 'WORLD' AS country_scope, period_year, count(*) AS measures,
            count(DISTINCT ref_area_iso3) AS countries
     FROM fact_export_restrictions
+    WHERE policy_type IS DISTINCT FROM 'NO_RESTRICTION'
     GROUP BY period_year
     UNION ALL
     SELECT 'CHN', period_year, count(*), 1
     FROM fact_export_restrictions
-    WHERE ref_area_iso3 = 'CHN'
+    WHERE ref_area_iso3 = 'CHN' AND policy_type IS DISTINCT FROM 'NO_RESTRICTION'
     GROUP BY period_year
 ),
 computed AS (
@@ -57,7 +59,7 @@ computed AS (
         b.measures AS measures_2009,
         c.measures AS measures_in_year,
         c.countries::INTEGER AS countries_covered,
-        'measures (commodity x type x variation) recorded in fact_export_restrictions' AS what_is_counted,
+        'measures (commodity x type x variation) recorded in fact_export_restrictions, NO_RESTRICTION records left out' AS what_is_counted,
         'counted in the warehouse' AS verification,
         NULL AS source_url,
         NULL AS source_title,

@@ -39,7 +39,7 @@ TABLE = Table(
         "value_condition": "VAL_CONDITION attribute.",
         "date_introduced": "DATI attribute (date introduced), null where 'nd'.",
         "date_end": "END attribute, null where none.",
-        "is_temporary": "TEMP attribute is 'yes'.",
+        "is_temporary": "TEMP attribute is 'yes' (true) or another value (false); null where the record gives no TEMP attribute.",
         "purpose": "POM attribute (purpose of measure).",
         "document": "NOD attribute (name of document).",
         "legal_basis": "LEG attribute.",

@@ -162,3 +162,24 @@ def test_the_products_section_says_when_the_latest_year_is_partial(bundled_wareh
         section = products_section(conn)
         assert "partial" not in section and "Top 15 products per flow (EU27_2020, 2025)</h4>" in section
         assert section.count("<td>all 12</td>") == len(months)
+
+
+def test_the_restriction_index_table_shows_the_index_computed_from_the_warehouse(bundled_warehouse, tmp_path):
+    """A computed row of mart_export_restrictions_index has no published wording: the report shows its index
+    and the measure counts behind it (China 9 measures in 2020 against 1 in 2009; a NO_RESTRICTION record
+    counts for none), not an empty cell."""
+    from eujp.marts.build import build_marts
+    from eujp.report import render_report
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(bundled_warehouse, warehouse)
+    with duckdb.connect(str(warehouse)) as conn:
+        rows = [("250410", "M1", 2009), ("250411", "NO_RESTRICTION", 2009)]
+        rows += [(f"2805{i:02d}", "M4", 2020) for i in range(9)]
+        for hs6, policy, year in rows:
+            conn.execute("INSERT INTO fact_export_restrictions (ref_area_iso3, commodity_hs6, policy_type, "
+                         "policy_variation, period_year) VALUES ('CHN', ?, ?, '_Z', ?)", [hs6, policy, year])
+        build_marts(conn)
+        page = render_report(conn, run_id="r1")
+    assert re.search(r"<td>CHN</td><td>2020</td><td>9\.00</td><td>9 vs 1 in 2009</td><td>counted in the "
+                     r"warehouse</td>", page), page[page.find("restrictions"):][:3000]

@@ -408,3 +408,22 @@ def test_a_temporary_server_answers_only_when_its_health_check_does():
         server.process = None
         alive.kill()
         httpd.shutdown()
+
+
+def test_summary_says_how_many_warnings_the_suite_raised(capsys):
+    """The validation column counts the failed warning-level expectations of ValidationReport.to_dict()
+    (its statistics); it read a key to_dict() never had, so a run whose suite warned said only 'passed'."""
+    from eujp.validate import ValidationReport
+
+    def row(validation: dict) -> str:
+        data = summary()
+        data["sources"][0]["validation"] = validation
+        return next(line for line in printed(capsys, data) if line.lstrip("│ ").startswith(COMEXT))
+
+    warned = ValidationReport(table="fact_goods_trade_product", run_id=None, row_count=96, outcomes=[],
+                              duration_seconds=0.1).to_dict()
+    assert "passed" in row(warned) and "warning" not in row(warned)
+    warned["statistics"]["warning_failed"] = 2
+    assert "passed (2 warning(s))" in row(warned)
+    warned["success"] = False
+    assert "FAILED (2 warning(s))" in row(warned)

@@ -402,6 +402,28 @@ def test_export_restrictions_index_is_computed_when_2009_is_loaded(scratch):
                         "WHERE country_scope = 'CHN' AND basis = 'computed' AND index_year = 2020") == (5.0, 2, 10)
 
 
+def test_no_restriction_records_are_no_measures_and_a_missing_temp_is_not_temporary(scratch):
+    """OECD's NO_RESTRICTION records (a country restricting nothing on a commodity) are loaded but counted
+    nowhere as a measure: not in mart_export_restrictions, the index or the ninefold claim; a measure without
+    a TEMP attribute (is_temporary null) counts as not temporary (0, not null)."""
+    rows = [("CHN", "250410", "M1", 2009, None), ("CHN", "250410", "NO_RESTRICTION", 2009, None)]
+    rows += [("CHN", f"2805{i:02d}", "M4", 2020, i == 0) for i in range(9)]
+    for country, hs6, policy, year, temporary in rows:
+        scratch.execute("INSERT INTO fact_export_restrictions (ref_area_iso3, commodity_hs6, policy_type, "
+                        "policy_variation, period_year, is_temporary) VALUES (?, ?, ?, '_Z', ?, ?)",
+                        [country, hs6, policy, year, temporary])
+    build_marts(scratch)
+    assert one(scratch, "SELECT index_2009_eq_1, measures_2009, measures_in_year FROM mart_export_restrictions_index "
+                        "WHERE country_scope = 'CHN' AND basis = 'computed' AND index_year = 2020") == (9.0, 1, 9)
+    assert one(scratch, "SELECT count(*) FROM mart_export_restrictions WHERE policy_type = 'NO_RESTRICTION'") == (0,)
+    assert one(scratch, "SELECT measures, temporary_measures FROM mart_export_restrictions WHERE country_iso3 = "
+                        "'CHN' AND period_year = 2009") == (1, 0)
+    assert one(scratch, "SELECT sum(measures), sum(temporary_measures) FROM mart_export_restrictions "
+                        "WHERE country_iso3 = 'CHN' AND period_year = 2020") == (9, 1)
+    c3 = claims(scratch)["china_restrictions_ninefold"]
+    assert (c3["verdict"], c3["warehouse_value"]) == ("supported", 9.0)
+
+
 def test_arms_transfers_between_japan_and_member_states(conn):
     # SIPRI register, Japan subset: Germany supplied Japan 5 orders (1963, 1968, 1982, 2009, 2017)
     assert one(conn, "SELECT sum(orders), sum(tiv_delivered), min(order_year), max(order_year) FROM "

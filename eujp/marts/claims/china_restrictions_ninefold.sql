@@ -9,12 +9,12 @@
 WITH china_counts AS (
     SELECT count(*) FILTER (WHERE period_year = 2009) AS n2009,
            count(*) FILTER (WHERE period_year = 2020) AS n2020
-    FROM fact_export_restrictions WHERE ref_area_iso3 = 'CHN'
+    FROM fact_export_restrictions WHERE ref_area_iso3 = 'CHN' AND policy_type IS DISTINCT FROM 'NO_RESTRICTION'
 ),
 facts AS (
     SELECT count(*) AS measures, string_agg(DISTINCT period_year::VARCHAR, ', ' ORDER BY period_year::VARCHAR) AS years,
            string_agg(DISTINCT ref_area_iso3, ', ' ORDER BY ref_area_iso3) AS countries
-    FROM fact_export_restrictions
+    FROM fact_export_restrictions WHERE policy_type IS DISTINCT FROM 'NO_RESTRICTION'  -- a statement, no measure
 ),
 published_china AS (
     SELECT * FROM ref_export_restrictions_trend
