@@ -570,13 +570,22 @@ def record_check(store: ObjectStore, check: dict) -> str:
 
 
 def apply_retention(store: ObjectStore, keep_runs: int) -> list[str]:
-    """Delete published runs beyond the newest `keep_runs` (never the one `latest` points to)."""
+    """Delete published runs beyond the newest `keep_runs` complete ones (never the one `latest` points to).
+
+    A run is complete when its manifest is in place (the manifest is uploaded after every other object of the
+    run): a publish cut off half-way leaves objects but no manifest, and such a run never counts among the
+    `keep_runs`, or the run `latest` pointed to before the last publish could be deleted under a reader who
+    resolved the pointer just before it moved. Incomplete runs older than the newest complete run are
+    abandoned uploads and are deleted."""
     if keep_runs < 1:
         raise ValueError("keep_runs must be at least 1")
-    run_ids = sorted({k.split("/")[1] for k in store.list_keys("runs")})
+    keys = store.list_keys("runs")
+    run_ids = sorted({k.split("/")[1] for k in keys})
+    complete = sorted({k.split("/")[1] for k in keys if k.count("/") == 2 and k.endswith("/manifest.json")})
     pointer = read_latest_pointer(store)
-    protected = {pointer["run_id"]} if pointer else set()
-    doomed = [r for r in run_ids[:-keep_runs] if r not in protected]
+    protected = set(complete[-keep_runs:]) | ({pointer["run_id"]} if pointer else set())
+    newest = complete[-1] if complete else None
+    doomed = [r for r in run_ids if r not in protected and (r in complete or (newest is not None and r < newest))]
     for run_id in doomed:
         store.delete(store.list_keys(f"runs/{run_id}"))
     return doomed

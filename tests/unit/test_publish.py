@@ -85,6 +85,24 @@ def test_retention_keeps_the_newest_runs(tmp_path):
         apply_retention(store, 0)
 
 
+def test_retention_counts_complete_runs_only_and_drops_abandoned_uploads(tmp_path):
+    """A publish cut off half-way leaves objects but no manifest: it never counts among the runs kept, so the
+    run `latest` pointed to before the next publish stays (a reader who resolved the pointer just before it
+    moved can still read it), and the abandoned upload goes."""
+    store = LocalObjectStore(tmp_path / "objects")
+    publish(store, tmp_path, "20261121T060000Z-eeeeee", keep_runs=2)
+    publish(store, tmp_path, "20261122T060000Z-eeeeee", keep_runs=2)
+    store.put_bytes("runs/20261123T060000Z-killed/warehouse.duckdb", b"half")  # cut off before its manifest
+    store.put_bytes("runs/20261123T060000Z-killed/parquet/dim_country.parquet", b"half")
+    publish(store, tmp_path, "20261124T060000Z-eeeeee", keep_runs=2)
+    runs = sorted({k.split("/")[1] for k in store.list_keys("runs")})
+    assert runs == ["20261122T060000Z-eeeeee", "20261124T060000Z-eeeeee"]
+    assert read_latest_pointer(store)["run_id"] == "20261124T060000Z-eeeeee"
+    # an upload newer than the newest complete run (a publish under way elsewhere) is left alone
+    store.put_bytes("runs/20261125T060000Z-busy/warehouse.duckdb", b"in flight")
+    assert apply_retention(store, 2) == []
+
+
 class FailingStore(LocalObjectStore):
     """Fails every upload whose key contains `fail_on` (a disk error, a dropped connection...)."""
 
