@@ -1,8 +1,8 @@
 """Reading the published warehouse straight from object storage, with DuckDB and no download step.
 
-    conn = open_warehouse("s3://bucket/eujp")              # latest/warehouse.duckdb of that publish URI
+    conn = open_warehouse("s3://bucket/eujp")              # the run latest.json points to, at that publish URI
     conn = open_warehouse("s3://bucket/eujp/runs/X/warehouse.duckdb")
-    conn = open_warehouse("var/objectstore")               # a folder publish target: its latest/
+    conn = open_warehouse("var/objectstore")               # a folder publish target: the same
     conn = open_warehouse("var/warehouse.duckdb")          # a local warehouse file
 
 A publish URI whose single file leaves its large fact tables to the lake (EUJP_SINGLE_FILE, eujp.lake) also gets
@@ -111,55 +111,86 @@ def warehouse_location(location: str) -> str:
     return str(Path(location) / "latest" / "warehouse.duckdb")
 
 
+def _read_json(conn: duckdb.DuckDBPyConnection, location: str) -> dict | None:
+    """A JSON object at `location` (a file, or an object read through httpfs); None when unreadable."""
+    import json
+
+    try:
+        data = json.loads(conn.execute("SELECT content FROM read_text(?)", [location]).fetchone()[0])
+    except (duckdb.Error, ValueError, TypeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _join(root: str, key: str) -> str:
+    return f"{root.rstrip('/')}/{key}" if root.startswith(REMOTE_SCHEMES) else str(Path(root) / key)
+
+
+def _run_files(conn: duckdb.DuckDBPyConnection, location: str) -> tuple[str, str | None, str | None]:
+    """(warehouse file, its run's manifest, the publish URI) of `location`.
+
+    A publish URI means the run its `latest.json` points to (`runs/{run_id}/`): its files never change, so a
+    connection reads one run whatever is published meanwhile. The `latest/` aliases are replaced by every
+    publish, and DuckDB reads a remote file by ranges: an attached `latest/warehouse.duckdb` would read the
+    next run's bytes at the first run's offsets. Without a readable pointer, the `latest/` aliases. A run's
+    own file (`.../runs/{run_id}/warehouse.duckdb`) comes with its run's manifest; any other .duckdb file
+    with none."""
+    if location.endswith(".duckdb"):
+        parts = location.replace("\\", "/").rstrip("/").split("/")
+        if len(parts) >= 4 and parts[-3] == "runs" and parts[-1] == "warehouse.duckdb":
+            root = "/".join(parts[:-3])
+            return location, _join(root, f"runs/{parts[-2]}/manifest.json"), root
+        return location, None, None
+    root = location.rstrip("/")
+    pointer = _read_json(conn, _join(root, "latest.json"))
+    prefix = pointer.get("prefix") if pointer else None
+    if isinstance(prefix, str) and prefix.startswith("runs/"):
+        return (_join(root, f"{prefix}/warehouse.duckdb"),
+                _join(root, pointer.get("manifest") or f"{prefix}/manifest.json"), root)
+    return warehouse_location(location), _join(root, "latest/manifest.json"), root
+
+
 def open_warehouse(location: str, env: dict[str, str] | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the warehouse ATTACHed READ_ONLY as `warehouse` and in use, so
-    queries name its tables directly (SELECT * FROM mart_claims)."""
-    target = warehouse_location(location)
+    queries name its tables directly (SELECT * FROM mart_claims). A publish URI attaches the run `latest.json`
+    points to (`_run_files`): reopen the connection to see a later run."""
     conn = duckdb.connect()
     try:
-        if target.startswith(REMOTE_SCHEMES):
+        if location.startswith(REMOTE_SCHEMES):
             configure_remote(conn, env)
-        elif not Path(target).is_file():
+        target, manifest, root = _run_files(conn, location)
+        if not target.startswith(REMOTE_SCHEMES) and not Path(target).is_file():
             raise EujpError(f"no warehouse at {target}")
         conn.execute(f"ATTACH {sql_string(target)} AS {ALIAS} (READ_ONLY)")
         conn.execute(f"USE {ALIAS}")
     except duckdb.Error as exc:
         conn.close()
-        raise EujpError(f"cannot attach {target}: {exc}") from None
+        raise EujpError(f"cannot attach {location}: {exc}") from None
     except BaseException:
         conn.close()
         raise
-    if not location.endswith(".duckdb"):  # a publish URI: its large fact tables may be in the lake only
+    if manifest is not None:  # a published run: its large fact tables may be in the lake only
         try:
-            attach_lake_only_tables(conn, location.rstrip("/"), env)
+            attach_lake_only_tables(conn, root, env, manifest=manifest)
         except BaseException:
             conn.close()
             raise
     return conn
 
 
-def _published_manifest(conn: duckdb.DuckDBPyConnection, root: str) -> dict | None:
-    """latest/manifest.json of the publish URI `root`, read through DuckDB (httpfs for S3); None when unreadable."""
-    import json
-
-    try:
-        text = conn.execute("SELECT content FROM read_text(?)", [f"{root}/latest/manifest.json"]).fetchone()[0]
-        return json.loads(text)
-    except (duckdb.Error, ValueError, TypeError):
-        return None
-
-
 def attach_lake_only_tables(conn: duckdb.DuckDBPyConnection, root: str,
-                            env: dict[str, str] | None = None) -> list[str]:
+                            env: dict[str, str] | None = None, *, manifest: str | None = None) -> list[str]:
     """The tables the published single file leaves to the lake (EUJP_SINGLE_FILE: `"parquet": null` in the
     manifest, or not among `"single_file"`'s tables: a large mart, also in Parquet) made readable by name: the
     lake is ATTACHed READ_ONLY as `lake` at the snapshot of the manifest, behind the warehouse in the search
     path (a table of the single file wins). The lake's catalog is the published `{root}/lake.ducklake`, or, for
     a PostgreSQL catalog (which is never published: its connection string is the reader's own), the one
     EUJP_LAKE_CATALOG=postgres:<connection string> names in `env` (default: the process environment).
-    Returns those tables ([] and nothing attached when there are none). EujpError, with the ATTACH to run by
-    hand, when the lake cannot be attached or does not hold them."""
-    manifest = _published_manifest(conn, root)
+    `manifest`: the run's manifest to read (default: `{root}/latest/manifest.json`). Returns those tables ([] and
+    nothing attached when there are none). EujpError, with the ATTACH to run by hand, when the lake cannot be
+    attached or does not hold them."""
+    manifest_location = manifest or _join(root, "latest/manifest.json")
+    manifest = _read_json(conn, manifest_location)
     if not manifest:
         return []
     single = (manifest.get("single_file") or {}).get("tables")  # None: every table (manifests before the setting)

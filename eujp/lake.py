@@ -630,8 +630,12 @@ class SingleFile:
         (`parquet_tables`), which the run report links for its full detail. At 50M Comext rows
         mart_product_trade has 2.8M rows (a row per reporter, flow, product and year): copying it into the
         single file took 4.5 s of a day that adds one month, and its 76 MB were uploaded again every day."""
+        from eujp.schema.reference import REFERENCE_TABLES
+
+        seeds = {t.name for t in REFERENCE_TABLES}  # curated seeds (data/reference/): small, and read beside the marts
         return tuple(t for t in self.parquet_tables(rows, lake=lake)
-                     if not (self.choice == "auto" and lake and t.rebuilt and rows[t.name] > self.max_rows))
+                     if not (self.choice == "auto" and lake and t.rebuilt and t.name not in seeds
+                             and rows[t.name] > self.max_rows))
 
     def parquet_tables(self, rows: dict[str, int] | None = None, *, lake: bool = True) -> tuple:
         """The tables published as Parquet files (runs/{run_id}/parquet/): every table but the facts and run

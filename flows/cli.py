@@ -552,7 +552,9 @@ def _open_for_query(warehouse: str | None, published: bool):
 
     settings = Settings.from_env()
     location = settings.publish_uri if published else (warehouse or str(settings.warehouse_path))
-    if published or location.startswith(("s3://", "http://", "https://")) or Path(location).is_dir():
+    run_file = Path(location).name == "warehouse.duckdb" and (Path(location).parent / "manifest.json").is_file()
+    if published or location.startswith(("s3://", "http://", "https://")) or Path(location).is_dir() or run_file:
+        # a published run's file (its manifest beside it) reads its lake-only tables too
         from eujp.bi import open_warehouse
 
         try:

@@ -61,7 +61,7 @@ def test_attach_published_warehouse_over_s3_and_query_marts(published, s3_env):
 
 
 def test_open_warehouse_from_the_publish_uri(published, s3_env):
-    conn = open_warehouse(published)  # s3://bucket/eujp -> latest/warehouse.duckdb, credentials from AWS_*
+    conn = open_warehouse(published)  # s3://bucket/eujp -> the run latest.json names, credentials from AWS_*
     tables = {r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = "
                                          "'warehouse'").fetchall()}
     assert tables == {t.name for t in ALL_TABLES}
@@ -69,6 +69,33 @@ def test_open_warehouse_from_the_publish_uri(published, s3_env):
     # a given run's file, too
     run_conn = open_warehouse(f"{published}/runs/{RUN_ID}/warehouse.duckdb")
     assert run_conn.execute("SELECT count(*) FROM mart_partnership_timeline").fetchone() == (35,)
+
+
+def test_a_connection_of_the_publish_uri_reads_its_run_while_the_next_run_publishes(published, s3_env, s3_bucket,
+                                                                                   bundled_warehouse, tmp_path):
+    """open_warehouse(publish URI) attaches the run latest.json points to, whose file never changes: the next
+    publish replaces latest/warehouse.duckdb (S3 CopyObject), which DuckDB reads by ranges, and a connection
+    left on that alias read the new run's bytes at the old offsets and failed (UnicodeDecodeError on most
+    tables). The connection keeps reading its run; a new one gets the next run."""
+    conn = open_warehouse(published)
+    assert conn.execute("SELECT path FROM duckdb_databases() WHERE database_name = 'warehouse'").fetchone()[0] \
+        == f"{published}/runs/{RUN_ID}/warehouse.duckdb"
+    assert conn.execute("SELECT count(*) FROM mart_claims").fetchone() == (8,)
+    # the next run: other content (a table dropped, others grown), published under the same URI
+    other = tmp_path / "next.duckdb"
+    other.write_bytes(bundled_warehouse.read_bytes())
+    with duckdb.connect(str(other)) as c:
+        c.execute("INSERT INTO dim_date SELECT * REPLACE (date_day + INTERVAL 100 YEAR AS date_day) FROM dim_date")
+        c.execute("DELETE FROM mart_claims WHERE claim_number > 2")
+        c.execute("CHECKPOINT")
+    nxt = "20261125T060000Z-bi0002"
+    publish_run(open_store(published), run_id=nxt, warehouse_path=other,
+                manifest_without_checksums={"run_id": nxt, "status": "success", "table_rows": {}, "sources": {},
+                                            "validation": {}, "audit": {}}, work_dir=tmp_path / "work2")
+    for table in ("mart_claims", "mart_partnership_timeline", "dim_country", "fact_security_events", "dim_date"):
+        conn.execute(f"SELECT * FROM {table}").fetchall()  # every table still reads, from its own run
+    assert conn.execute("SELECT count(*) FROM mart_claims").fetchone() == (8,)
+    assert open_warehouse(published).execute("SELECT count(*) FROM mart_claims").fetchone() == (2,)
 
 
 def test_read_parquet_in_place_after_resolving_the_pointer(published, s3_env, bundled_warehouse):

@@ -181,13 +181,14 @@ def test_python_s3(on_s3, expected):
 def test_python_open_warehouse_folder_and_s3(in_workdir, expected, on_s3, monkeypatch):
     ns = run_python("python-open-warehouse")  # EUJP_PUBLISH_URI = the S3 publish
     assert list(ns["claims"].itertuples(index=False, name=None)) == expected["claims"]
+    # the run latest.json points to, whose files never change (not the latest/ alias the next publish replaces)
     assert ns["con"].execute("SELECT path FROM duckdb_databases() WHERE database_name = 'warehouse'"
-                             ).fetchone()[0].startswith("s3://")
+                             ).fetchone()[0] == f"{on_s3}/runs/{RUN_ID}/warehouse.duckdb"
     monkeypatch.delenv("EUJP_PUBLISH_URI")  # the default: the folder var/objectstore
     ns = run_python("python-open-warehouse")
     assert list(ns["claims"].itertuples(index=False, name=None)) == expected["claims"]
     assert ns["con"].execute("SELECT path FROM duckdb_databases() WHERE database_name = 'warehouse'"
-                             ).fetchone()[0] == str(in_workdir / "var/objectstore/latest/warehouse.duckdb")
+                             ).fetchone()[0] == str(in_workdir / f"var/objectstore/runs/{RUN_ID}/warehouse.duckdb")
 
 
 def _check_parquet_frames(ns: dict, expected: dict, bundled_warehouse: Path) -> None:
@@ -292,6 +293,9 @@ def test_bi_host_setup_then_superset_s3_custom_alias(on_s3, expected):
         assert database == "eujp"  # a custom alias
         assert plain == qualified == expected["claims"]
         assert "mart_trade_annual" in inspect(engine).get_table_names(schema="main")
+        with engine.connect() as conn:  # the run latest.json names, not the alias the next publish replaces
+            assert conn.exec_driver_sql("SELECT path FROM duckdb_databases() WHERE database_name = 'eujp'"
+                                        ).scalar_one() == f"{on_s3}/runs/{RUN_ID}/warehouse.duckdb"
         engine.dispose()
         # a DuckDB database file is left alone by the hook
         local = create_engine("duckdb:///var/objectstore/latest/warehouse.duckdb",

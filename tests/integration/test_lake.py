@@ -526,6 +526,9 @@ def test_auto_leaves_the_fact_tables_over_the_row_limit_to_the_lake(lake, monkey
         for name in facts | big_derived:
             assert conn.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone() == (counts[name],)
         assert conn.execute("SELECT count(*) FROM mart_claims").fetchone() == (8,)
+    # so does a run's own file (`eujp query --warehouse .../runs/RUN/warehouse.duckdb`), from its run's manifest
+    with open_warehouse(str(store_dir / "runs" / "20261124T060000Z-auto01" / "warehouse.duckdb")) as conn:
+        assert conn.execute(f"SELECT count(*) FROM {quote_ident(FACT)}").fetchone() == (counts[FACT],)
     add_month(warehouse, "2031-01")  # the next commit moves the published lake, not this reader's snapshot
     commit_warehouse(cfg, warehouse, "20261125T060000Z-auto01")
     (store_dir / CATALOG_FILE).write_bytes(cfg.catalog_file.read_bytes())

@@ -76,6 +76,7 @@ def test_the_single_file_setting(tmp_path, monkeypatch):
     from eujp.config import Settings
     from eujp.lake import SingleFile, single_file_tables
     from eujp.preflight import check_lake_catalog
+    from eujp.schema.reference import REFERENCE_TABLES
     from eujp.tables import ALL_TABLES
 
     facts = [t.name for t in ALL_TABLES if t.is_fact]
@@ -100,8 +101,12 @@ def test_the_single_file_setting(tmp_path, monkeypatch):
     parquet = SingleFile.from_env({"EUJP_SINGLE_FILE_MAX_ROWS": "10"}).parquet_tables(rows)
     assert [t.name for t in ALL_TABLES if t not in parquet] == [facts[0], "etl_revisions"]
     assert single_file_tables({}, rows) == tuple(ALL_TABLES)
+    # the curated reference seeds stay whatever the limit (docs/lakehouse.md: only facts, ledgers, marts and
+    # built dimensions leave the single file; the BI recipes read ref_critical_raw_materials from it)
+    seeds = {t.name for t in REFERENCE_TABLES}
+    assert seeds <= set(derived)
     assert [t.name for t in single_file_tables({"EUJP_SINGLE_FILE_MAX_ROWS": "0"}, rows)] == \
-        [t.name for t in small if not t.rebuilt and not t.ledger]
+        [t.name for t in small if (not t.rebuilt or t.name in seeds) and not t.ledger]
     assert SingleFile.from_env({"EUJP_SINGLE_FILE_MAX_ROWS": "0"}).parquet_tables(rows) == \
         tuple(t for t in small if not t.ledger)
     assert single_file_tables({"EUJP_SINGLE_FILE_MAX_ROWS": "0"}, rows, lake=False) == tuple(ALL_TABLES)
