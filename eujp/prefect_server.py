@@ -252,13 +252,25 @@ def needed() -> bool:
     return not (os.environ.get("PREFECT_API_URL") or "prefect" in sys.modules or profile_sets_api_url())
 
 
+TEMPORARY_SERVER_ENV = "EUJP_TEMPORARY_PREFECT_SERVER"  # set (to its API URL) while a run uses its own server
+
+
 def start_if_needed(*, announce: bool = True) -> TemporaryPrefectServer | None:
     """Start a temporary server and point PREFECT_API_URL at it, when `needed()`; else None."""
     if not needed():
         return None
     server = TemporaryPrefectServer(announce=announce).start()
-    os.environ["PREFECT_API_URL"] = server.api_url
+    os.environ["PREFECT_API_URL"] = os.environ[TEMPORARY_SERVER_ENV] = server.api_url
     return server
+
+
+def own_server() -> bool:
+    """Whether this run reports to a Prefect server of its own: the temporary one `start_if_needed` started,
+    or Prefect's ephemeral one (no API URL at all). No other host reports to it, and it dies with the run."""
+    api = os.environ.get("PREFECT_API_URL")
+    if api:
+        return api == os.environ.get(TEMPORARY_SERVER_ENV)
+    return not profile_sets_api_url()
 
 
 def profile_sets_api_url() -> bool:

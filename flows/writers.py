@@ -7,7 +7,11 @@ every run already reports to. The second run waits EUJP_LOCK_WAIT_SECONDS (at le
 round trip to the server) and then fails with RunLocked, having written nothing. The slot is a lease the
 holder renews; a holder that dies (SIGKILL) frees it when the lease runs out (LEASE_SECONDS): the file lock
 is freed at once, which is why a local publish folder (one host) keeps only the file lock unless
-EUJP_WRITER_LIMIT names a limit (a folder shared by several hosts). Prefect's API:
+EUJP_WRITER_LIMIT names a limit (a folder shared by several hosts). A run with a Prefect server of its own (the
+temporary server `eujp run` starts without PREFECT_API_URL, or Prefect's ephemeral one) takes no slot: no other
+host reports to that server, and the slot would outlive it: its leases are kept in the server's memory, so a
+run killed while holding the slot left it taken in the database for every later run on that PREFECT_HOME.
+Prefect's API:
 https://docs.prefect.io/v3/concepts/global-concurrency-limits (the `concurrency` context manager,
 `timeout_seconds`, `strict`, `lease_duration`).
 """
@@ -61,7 +65,15 @@ def ensure_limit(name: str) -> int:
 def writer_slot(settings: Settings, logger=None) -> Iterator[str | None]:
     """Hold the writer limit's slot for the block; RunLocked (nothing done) when another run holds it past
     the wait. Yields the limit's name (None: disabled)."""
+    from eujp.prefect_server import own_server
+
     name = writer_limit_name(settings)
+    if name is not None and own_server():
+        if logger is not None:
+            logger.info("writer limit %s not taken: this run's Prefect server is its own, which no other host "
+                        "reports to (the file lock keeps this host's runs apart; to keep hosts apart, point every "
+                        "host's PREFECT_API_URL at one server)", name)
+        name = None
     if name is None:
         yield None
         return
