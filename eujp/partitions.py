@@ -34,7 +34,7 @@ from eujp.config import Settings, batch_rows
 from eujp.errors import EujpError
 from eujp.incremental import later_period, newest_period
 from eujp.landing import PayloadSpool, RawPayload, land, landed_objects, spill_folder
-from eujp.parse import latest_version
+from eujp.parse import CSV_NULLS, latest_version
 from eujp.pipeline import (
     SourceBatch,
     check_payload_sizes,
@@ -191,7 +191,7 @@ def payload_key_ranges(payloads: list[RawPayload], key: tuple[str, ...]) -> KeyR
     ranges: KeyRanges = None
     for payload in payloads:
         try:
-            scanned = pl.scan_csv(payload.path, infer_schema=False)
+            scanned = pl.scan_csv(payload.path, infer_schema=False, null_values=CSV_NULLS)
             if any(c not in scanned.collect_schema().names() for c in key):
                 return None
             row = scanned.select(_range_exprs(key)).collect(engine="streaming").row(0)

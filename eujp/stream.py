@@ -27,7 +27,7 @@ import polars as pl
 from eujp.config import batch_rows, duckdb_memory_limit
 from eujp.errors import EujpError, ParseError, SchemaDriftError
 from eujp.landing import RawPayload, side_by_side, spill_folder
-from eujp.parse import ParsedPayload, latest_version
+from eujp.parse import CSV_NULLS, ParsedPayload, latest_version
 from eujp.sources import Source
 from eujp.sql import quote_ident, sql_string
 from transforms.common import TransformResult, WireColumnsError, empty_rejected, supersede
@@ -525,10 +525,10 @@ class Stream:
             columns = [self._series_hash().alias("series"), pl.col(groups.version_column)]
             if self._lines.get(id(payload), SERIES_SCAN_ROWS + 1) <= SERIES_SCAN_ROWS:
                 # one batch: read at once (a payload of 5,000 rows: ~1 ms less than a batched scan's set-up)
-                batches = [pl.read_csv(source, columns=[*key, groups.version_column], infer_schema=False)
+                batches = [pl.read_csv(source, columns=[*key, groups.version_column], infer_schema=False, null_values=CSV_NULLS)
                            .select(columns)]
             else:
-                batches = (pl.scan_csv(source, infer_schema=False).select(columns)
+                batches = (pl.scan_csv(source, infer_schema=False, null_values=CSV_NULLS).select(columns)
                            .collect_batches(chunk_size=SERIES_SCAN_ROWS))
             for frame in batches:
                 if not frame.height:
@@ -784,11 +784,12 @@ class Stream:
         columns = [groups.column, groups.version_column]
         try:
             if payload.data is None:
-                frame = (pl.scan_csv(payload.path, infer_schema=False).select(columns).unique()
+                frame = (pl.scan_csv(payload.path, infer_schema=False, null_values=CSV_NULLS).select(columns).unique()
                          .collect(engine="streaming"))
                 payload._check_file()
             else:
-                frame = pl.read_csv(io.BytesIO(payload.data), columns=columns, infer_schema=False).unique()
+                frame = pl.read_csv(io.BytesIO(payload.data), columns=columns, infer_schema=False,
+                                    null_values=CSV_NULLS).unique()
             return frame.get_column(groups.column).unique().to_list(), groups.version(
                 frame.select(groups.version_column))
         except (pl.exceptions.PolarsError, ParseError, ValueError):

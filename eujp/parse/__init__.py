@@ -11,6 +11,10 @@ import polars as pl
 
 from eujp.errors import ParseError, SchemaDriftError
 
+# polars' null_values for an SDMX-CSV payload: an empty field is null whether it is quoted or not (polars reads
+# an unquoted empty field as null, a quoted "" as the empty string; Comext quotes fields at times).
+CSV_NULLS = [""]
+
 
 @dataclass
 class ParsedPayload:

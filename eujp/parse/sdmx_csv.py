@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from eujp.errors import ParseError, SchemaDriftError
-from eujp.parse import ParsedPayload, drop_blank_rows
+from eujp.parse import CSV_NULLS, ParsedPayload, drop_blank_rows
 from transforms.comext_goods import WIRE_COLUMNS as COMEXT_WIRE_COLUMNS
 
 BOM = b"\xef\xbb\xbf"
@@ -117,7 +117,7 @@ def parse_sdmx_csv(
             raise SchemaDriftError(f"{what}: unexpected new column(s) {new}; expected {list(required_columns)}")
 
     try:
-        frame = pl.read_csv(data, has_header=True, infer_schema=False, raise_if_empty=True)
+        frame = pl.read_csv(data, has_header=True, infer_schema=False, raise_if_empty=True, null_values=CSV_NULLS)
     except pl.exceptions.ComputeError as exc:
         if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
             raise _utf8_error(data, what) from None

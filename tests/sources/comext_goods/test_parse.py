@@ -129,6 +129,25 @@ def test_empty_obs_value_is_null_in_both_columns():
         assert frame.select("OBS_VALUE", "OBS_VALUE_raw").rows() == [(None, None), (1663789.0, "1663789")]
 
 
+def test_a_quoted_empty_field_reads_as_an_unquoted_one():
+    """polars reads an unquoted empty field as null but a quoted "" as the empty string: a quoted empty LAST
+    UPDATE failed the parse ("'' is not dd/mm/yy HH:MM:SS") and lost the payload, where the same field unquoted
+    loads (a row without a stamp). Quoting changes nothing now, in the parse and in the stream's scans."""
+    from eujp.sources.comext_goods import SOURCE
+    from eujp.stream import Stream
+
+    stampless = ROW.replace("14/08/26 11:00:00", "").replace("2025-02", "2025-03")
+    quoted = ",".join(f'"{f}"' for f in stampless.split(","))
+    plain, both = parse_comext_csv(csv(ROW, stampless)), parse_comext_csv(csv(ROW, quoted))
+    assert both.frame.equals(plain.frame) and both.source_version == plain.source_version == "2026-08-14T11:00:00"
+    assert both.frame.get_column("LAST UPDATE").to_list() == ["14/08/26 11:00:00", None]
+    from eujp.landing import RawPayload
+
+    payload = RawPayload(source=SOURCE.name, name="q.csv", data=csv(ROW, quoted), url="file:///q.csv")
+    scanned = Stream(SOURCE, [payload], pl.DataFrame(), 10)._scan(payload)
+    assert scanned is not None and scanned[1] == "2026-08-14T11:00:00"
+
+
 def test_a_complete_last_line_without_a_line_end_may_end_in_an_empty_field():
     """Not a cut-off download: the last line has its 10 fields, the last (or another) one empty."""
     for last, freq, value in ((ROW.replace(",1663789", ","), "M", None), (ROW.replace(",M,", ",,"), None, "1663789")):
