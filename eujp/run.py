@@ -196,6 +196,13 @@ def nothing_new(settings: Settings, batches: list[SourceBatch], countries: pl.Da
     if latest is None:
         return None
     pointer, manifest = latest
+    if manifest.get("status") != "success":
+        # a run that failed was published (the rest of its sources, its etl_runs saying what failed): a day on
+        # which every source is unchanged (the failed one back to what it last loaded) publishes again, so that
+        # `latest` does not go on saying a source failed
+        log.info("every source is unchanged, but the published run %s ended %r: publishing again",
+                 pointer["run_id"], manifest.get("status"))
+        return None
     with connect(settings.warehouse_path, read_only=True) as conn:
         current = warehouse_fingerprint(conn, countries)
     if manifest.get("fingerprint") != current:

@@ -165,6 +165,32 @@ def test_a_day_with_nothing_new_records_its_check_and_publishes_nothing(prefect_
     assert fourth["current_run_id"] == "20261124T060000Z-same03"
 
 
+def test_an_unchanged_day_after_a_failed_run_publishes_again(prefect_server, tmp_path):
+    """A run with a failed source is published (its other sources, a manifest saying 'failed'). When the
+    source's file is back to what it last loaded, every source is unchanged, but the day does not stop as
+    'nothing new' under a latest that says a source failed: it publishes a run that ended well."""
+    store = tmp_path / "var" / "objectstore"
+    snapshot = tmp_path / "snapshot"
+    shutil.copytree(SNAPSHOT, snapshot)
+    events = snapshot / "security_events.csv"
+    good = events.read_bytes()
+    run(tmp_path, snapshot_dir=snapshot, run_id="20261124T060000Z-back01")
+    events.write_bytes(b"")  # the file arrives empty: the source fails, the rest is published
+    state, _ = run(tmp_path, snapshot_dir=snapshot, run_id="20261125T060000Z-back02")
+    assert state.is_failed()
+    assert json.loads((store / "latest" / "manifest.json").read_text())["status"] == "failed"
+    events.write_bytes(good)
+    state, third = run(tmp_path, snapshot_dir=snapshot, run_id="20261126T060000Z-back03")
+    assert state.is_completed(), third
+    assert third["current_run_id"] is None
+    assert json.loads((store / "latest.json").read_text())["run_id"] == "20261126T060000Z-back03"
+    manifest = json.loads((store / "latest" / "manifest.json").read_text())
+    assert manifest["status"] == "success"
+    # the next unchanged day stops early again
+    state, fourth = run(tmp_path, snapshot_dir=snapshot, run_id="20261127T060000Z-back04")
+    assert fourth["current_run_id"] == "20261126T060000Z-back03"
+
+
 def test_an_unchanged_day_after_a_lost_publish_publishes(prefect_server, tmp_path):
     """A run promoted locally but never published (here: the published runs are gone) is published by the next
     day even though no source changed: the published latest run is not what the warehouse holds."""
