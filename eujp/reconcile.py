@@ -88,25 +88,29 @@ def _comext_rows(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
     with all products): every ext_lt_maineu total that has Comext rows or is covered in all 12 months."""
     covered = """
         SELECT g.reporter, g.partner, g.period_year AS y, g.flow, count(DISTINCT month(v.period)) AS covered
-        FROM (SELECT DISTINCT reporter, partner, period_year, flow FROM fact_goods_trade) AS g
+        FROM (SELECT DISTINCT reporter, partner, period_year, flow FROM fact_goods_trade
+              WHERE flow IN ('export', 'import')) AS g
+        JOIN partners AS m ON m.eurostat = g.partner
         JOIN etl_comext_coverage AS v
-          ON v.reporter IN (g.reporter, '*') AND v.partner IN (g.partner, '*') AND v.flow IN (g.flow, '*')
+          ON v.reporter IN (g.reporter, '*') AND v.partner IN (m.comext, '*') AND v.flow IN (g.flow, '*')
          AND year(v.period) = g.period_year
         GROUP BY ALL""" if table_exists(conn, "etl_comext_coverage") else """
         SELECT NULL::VARCHAR AS reporter, NULL::VARCHAR AS partner, NULL::INTEGER AS y, NULL::VARCHAR AS flow,
                0 AS covered WHERE false"""
     return conn.execute(f"""
-        WITH cn8 AS (  -- only the reporters and partners ext_lt_maineu has (its EU aggregates, not the member
-                       -- states that make most Comext rows): 25M fact rows were summed for a few hundred totals
-            SELECT reporter, partner, year(period) AS y, flow, sum(value_eur) / 1e6 AS cn8,
-                   count(DISTINCT month(period)) AS months
-            FROM fact_goods_trade_product
-            WHERE value_eur IS NOT NULL AND reporter IN (SELECT reporter FROM fact_goods_trade)
-              AND partner IN (SELECT partner FROM fact_goods_trade)
+        WITH partners AS (  -- ext_lt_maineu's partner codes (Eurostat's: UK, EL) and Comext's (ISO2: GB, GR)
+            SELECT DISTINCT g.partner AS eurostat, coalesce(d.iso2, g.partner) AS comext
+            FROM fact_goods_trade AS g LEFT JOIN dim_country AS d ON d.eurostat_code = g.partner),
+        cn8 AS (  -- only the reporters and partners ext_lt_maineu has (its EU aggregates, not the member
+                  -- states that make most Comext rows): 25M fact rows were summed for a few hundred totals
+            SELECT p.reporter, m.eurostat AS partner, year(p.period) AS y, p.flow, sum(p.value_eur) / 1e6 AS cn8,
+                   count(DISTINCT month(p.period)) AS months
+            FROM fact_goods_trade_product AS p JOIN partners AS m ON m.comext = p.partner
+            WHERE p.value_eur IS NOT NULL AND p.reporter IN (SELECT reporter FROM fact_goods_trade)
             GROUP BY ALL),
-        total AS (
+        total AS (  -- exports and imports: the balance has no CN8 sum to compare with
             SELECT reporter, partner, period_year AS y, flow, any_value(value_mio_eur) AS total
-            FROM fact_goods_trade WHERE value_mio_eur IS NOT NULL GROUP BY ALL),
+            FROM fact_goods_trade WHERE value_mio_eur IS NOT NULL AND flow IN ('export', 'import') GROUP BY ALL),
         covered AS ({covered})
         SELECT t.reporter, t.partner, t.y, t.flow, coalesce(c.cn8, 0), t.total, coalesce(c.months, 0),
                coalesce(v.covered, 0)

@@ -531,8 +531,11 @@ def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
         _claims_table(claims),
         "<h2 id=\"trade\">Trade over time</h2>",
         (f"<figure>{charts['trade']}<figcaption>EU exports to and imports from Japan by year and EU aggregate "
-        "(<code>mart_trade_annual</code>). Gaps are years with no published figure; EU27_2020 goods exports "
-        "and imports are not in the bundled data.</figcaption></figure>"),
+        "(<code>mart_trade_annual</code>). Gaps are years with no published figure"
+        + ("" if any(r["reporter"] == "EU27_2020" and r["trade_type"] == "goods"
+                     and r["exports_mio_eur"] is not None for r in trade)
+           else "; the warehouse holds no EU27_2020 goods exports to Japan")
+        + ".</figcaption></figure>"),
         f"<figure>{charts['balance']}<figcaption>Published balances (exports minus imports).</figcaption></figure>",
         _table(trade_table_rows, [("period_year", "year"), ("reporter", "EU aggregate"), ("trade_type", "type"),
                                   ("exports_mio_eur", "exports €m"), ("imports_mio_eur", "imports €m"),

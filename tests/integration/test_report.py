@@ -183,3 +183,18 @@ def test_the_restriction_index_table_shows_the_index_computed_from_the_warehouse
         page = render_report(conn, run_id="r1")
     assert re.search(r"<td>CHN</td><td>2020</td><td>9\.00</td><td>9 vs 1 in 2009</td><td>counted in the "
                      r"warehouse</td>", page), page[page.find("restrictions"):][:3000]
+
+
+def test_the_trade_caption_says_eu27_2020_goods_are_missing_only_when_they_are(bundled_warehouse, tmp_path):
+    from eujp.marts.build import build_marts
+    from eujp.report import render_report
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(bundled_warehouse, warehouse)
+    with duckdb.connect(str(warehouse)) as conn:
+        assert "the warehouse holds no EU27_2020 goods exports to Japan" in render_report(conn, run_id="r1")
+        conn.execute("INSERT INTO fact_goods_trade (reporter, partner, flow, period_year, value_mio_eur, source) "
+                     "VALUES ('EU27_2020', 'JP', 'export', 2024, 60000, 'eurostat_goods')")
+        build_marts(conn)
+        page = render_report(conn, run_id="r1")
+    assert "EU27_2020 goods" not in page.split('<h2 id="trade">')[1].split("</figcaption>")[0]

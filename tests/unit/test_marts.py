@@ -723,3 +723,34 @@ def test_a_partitioned_model_built_whole_is_built_one_year_at_a_time(scratch):
     scratch.execute("CREATE TEMP TABLE with_null AS SELECT * FROM (VALUES (2023), (NULL)) AS t(y)")
     assert _every_value(scratch, {"with_null": "y"}) is None
     assert _every_value(scratch, {"fact_goods_trade_product": "year(period)"}) == [2023, 2025]
+
+
+def test_claim_details_are_never_null_and_list_every_statement(scratch):
+    """Claim 1: a services figure matched in a published vintage that the warehouse holds no fact for (a live
+    run loads EU27_2020 only) still gets its detail (printf of a NULL nulled it whole). Claim 2: a published
+    statement whose rank the warehouse could not compute for one flow is listed (a NULL comparison dropped it
+    from both the agreeing and the differing ones)."""
+    scratch.execute("DELETE FROM fact_services_trade WHERE reporter = 'EU28'")
+    build_marts(scratch)
+    c1 = claims(scratch)["eu_exports_58bn_goods_28bn_services"]
+    assert c1["verdict"] == "supported" and "services €27.9bn (EU28 exports to Japan, 2015, published vintage" \
+        in c1["warehouse_figure"]
+    assert "Helgi Library summary of Eurostat release on EU international trade in services 2015 (the warehouse " \
+           "holds no figure of that year and aggregate). Out of date" in c1["verdict_detail"]
+    assert all(c["verdict_detail"] for c in claims(scratch).values())
+    # claim 2: a computed 2024 EU27_2020 export rank (every main partner's export figure) but no import rank
+    # (India's import figure missing): the published "exports 6, imports 9" is listed, as agreeing on exports
+    scratch.execute("DELETE FROM fact_goods_trade WHERE period_year = 2024")
+    partners = ["JP", "US", "CN", "UK", "CH", "RU", "TR", "NO", "KR", "IN"]
+    for rank, partner in enumerate(["US", "CN", "UK", "CH", "TR", "JP", "KR", "NO", "IN", "RU"], start=1):
+        scratch.execute("INSERT INTO fact_goods_trade (reporter, partner, flow, period_year, value_mio_eur, source) "
+                        "VALUES ('EU27_2020', ?, 'export', 2024, ?, 'eurostat_goods')", [partner, 1000.0 - rank])
+        if partner != "IN":
+            scratch.execute("INSERT INTO fact_goods_trade (reporter, partner, flow, period_year, value_mio_eur, "
+                            "source) VALUES ('EU27_2020', ?, 'import', 2024, ?, 'eurostat_goods')",
+                            [partner, 500.0 + partners.index(partner)])
+    build_marts(scratch)
+    c2 = claims(scratch)["japan_second_largest_partner"]
+    assert c2["verdict"] == "contradicted" and "ranks 6 at best" in c2["verdict_detail"]
+    assert "that agree: European Commission" in c2["verdict_detail"] and "(exports 6, imports 9)" \
+        in c2["verdict_detail"].split("that differ")[0]

@@ -136,3 +136,22 @@ def test_the_report_shows_the_audits_reconciliation_without_summing_the_facts_ag
     assert "32,000.0" not in section
     older = {k: v for k, v in other.items() if k != "two_sided"}
     assert "32,000.0" in reconcile.report_section(scratch, older)
+
+
+def test_the_uk_is_compared_under_its_two_codes_and_a_balance_never(scratch):
+    """Comext names the United Kingdom GB (ISO2), ext_lt_maineu UK (Eurostat's code, dim_country.eurostat_code):
+    their figures are compared (before, never, or with an all-partner coverage a false breach of 0 €m against
+    the UK total). A balance has no CN8 sum: coverage of every flow ('*') makes no comparison of it."""
+    # (test) Comext rows of GB: 2,400 €m of imports in 2025 over twelve months
+    for m in range(1, 13):
+        scratch.execute("INSERT INTO fact_goods_trade_product (reporter, partner, product_cn8, flow, period, "
+                        "period_code, value_eur) VALUES ('EU27_2020', 'GB', '84834030', 'import', "
+                        "make_date(2025, ?, 1), printf('2025-%02d', ?), 200e6)", [m, m])
+        scratch.execute("INSERT INTO etl_comext_coverage VALUES ('EU27_2020', '*', '*', make_date(2025, ?, 1), "
+                        "'ESTAT:CXT_NC(7.0)', 'test', now())", [m])
+    scratch.execute("INSERT INTO fact_goods_trade (reporter, partner, flow, period_year, value_mio_eur) VALUES "
+                    "('EU27_2020', 'UK', 'import', 2025, 2400), ('EU27_2020', 'UK', 'balance', 2025, 300)")
+    results = [r for r in reconcile.reconcile(scratch) if r.partner == "UK"]
+    assert [(r.flow, r.detail_mio_eur, r.total_mio_eur, r.two_sided, r.ok) for r in results] == \
+        [("import", pytest.approx(2400.0, abs=1), 2400.0, True, True)]  # + the bundled GB rows of June
+    assert all(r.flow != "balance" for r in reconcile.reconcile(scratch))

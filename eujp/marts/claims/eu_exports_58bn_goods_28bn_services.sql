@@ -57,10 +57,12 @@ available AS (
            count(*) FILTER (WHERE trade_type = 'services' AND is_fact = 1) AS services_facts
     FROM candidates
 ),
-latest AS (
-    SELECT trade_type, arg_max(reporter, period_year) AS reporter, max(period_year) AS period_year,
-           arg_max(value_mio_eur, period_year) AS value_mio_eur
-    FROM candidates WHERE is_fact = 1 GROUP BY trade_type
+latest AS (  -- one row per trade type: the latest year, and in it the widest current aggregate first
+    SELECT trade_type, reporter, period_year, value_mio_eur
+    FROM candidates WHERE is_fact = 1
+    QUALIFY row_number() OVER (PARTITION BY trade_type ORDER BY period_year DESC,
+                               CASE reporter WHEN 'EU27_2020' THEN 0 WHEN 'EU28' THEN 1 WHEN 'EU27_2007' THEN 2
+                                             ELSE 3 END, reporter) = 1
 ),
 texts AS (
     SELECT
@@ -109,9 +111,11 @@ SELECT
             || CASE WHEN (SELECT any_value(period_year) FROM g) <> (SELECT any_value(period_year) FROM s)
                     THEN ': the claimed pair combines figures of two different years' ELSE '' END
             || CASE WHEN (SELECT any_value(is_fact) FROM s) = 0
-                    THEN printf('; the services figure is the vintage published by %s, since revised to €%.1fbn '
-                                || 'in the warehouse', (SELECT any_value(origin) FROM s),
-                                (SELECT any_value(fact_value) FROM s) / 1000) ELSE '' END
+                    THEN printf('; the services figure is the vintage published by %s', (SELECT any_value(origin) FROM s))
+                         -- printf of a NULL is NULL: a vintage the warehouse has no figure for says so
+                         || coalesce(printf(', since revised to €%.1fbn in the warehouse',
+                                            (SELECT any_value(fact_value) FROM s) / 1000),
+                                     ' (the warehouse holds no figure of that year and aggregate)') ELSE '' END
             || CASE WHEN (SELECT any_value(is_fact) FROM g) = 0
                     THEN printf('; the goods figure is the vintage published by %s', (SELECT any_value(origin) FROM g))
                     ELSE '' END

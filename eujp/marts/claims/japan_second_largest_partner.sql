@@ -44,8 +44,12 @@ computed AS (
 ),
 statements_that_year AS (
     SELECT r.*,
-           (r.rank_exports IS NULL OR r.rank_exports = c.ce) AND (r.rank_imports IS NULL OR r.rank_imports = c.ci)
-           AND (r.rank_total IS NULL OR r.rank_total = c.ct) AS agrees
+           -- a stated rank agrees or differs only where the warehouse computed that flow's rank (a NULL
+           -- comparison would drop the statement from both lists); one with no computed counterpart is unchecked
+           NOT coalesce(r.rank_exports <> c.ce, false) AND NOT coalesce(r.rank_imports <> c.ci, false)
+           AND NOT coalesce(r.rank_total <> c.ct, false) AS agrees,
+           (r.rank_exports IS NOT NULL AND c.ce IS NOT NULL) OR (r.rank_imports IS NOT NULL AND c.ci IS NOT NULL)
+           OR (r.rank_total IS NOT NULL AND c.ct IS NOT NULL) AS checkable
     FROM ref_japan_rank AS r, computed AS c
     WHERE r.period_year = c.period_year AND r.reporter = c.reporter AND r.scope = 'goods'
       AND coalesce(r.rank_exports, r.rank_imports, r.rank_total) IS NOT NULL
@@ -94,7 +98,11 @@ summary AS (
         (SELECT string_agg(printf('%s (%s)', source_title,
                                   concat_ws(', ', printf('exports %d', rank_exports), printf('imports %d', rank_imports),
                                             printf('total %d', rank_total))), '; ' ORDER BY reference_line)
-         FROM statements_that_year WHERE agrees) AS agreeing,
+         FROM statements_that_year WHERE agrees AND checkable) AS agreeing,
+        (SELECT string_agg(printf('%s (%s)', source_title,
+                                  concat_ws(', ', printf('exports %d', rank_exports), printf('imports %d', rank_imports),
+                                            printf('total %d', rank_total))), '; ' ORDER BY reference_line)
+         FROM statements_that_year WHERE agrees AND NOT checkable) AS unchecked,
         (SELECT string_agg(printf('%s (%s)', source_title,
                                   concat_ws(', ', printf('exports %d', rank_exports), printf('imports %d', rank_imports),
                                             printf('total %d', rank_total))), '; ' ORDER BY reference_line)
@@ -145,6 +153,7 @@ SELECT
                    CASE WHEN c_best <= 2 THEN 'as claimed' ELSE 'not 2' END)
             || printf('Published statements for %d %s that agree: %s; that differ: %s.', c_year, c_reporter,
                       coalesce(agreeing, 'none'), coalesce(differing, 'none'))
+            || coalesce(printf(' Not checkable (a rank of a flow the warehouse could not rank): %s.', unchecked), '')
             || CASE WHEN vintage_text IS NOT NULL
                     THEN ' The warehouse figure and a published vintage disagree: ' || vintage_text || '.' ELSE '' END
             || ' ' || d.text
