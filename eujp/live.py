@@ -156,6 +156,15 @@ class LiveContext:
             return {"etag": None, "last_modified": None}
         return {"etag": self.state.etag, "last_modified": self.state.last_modified}
 
+    def validators_for(self, url: str) -> dict[str, str | None]:
+        """`validators`, when they belong to `url`: the URL of the last successful load (`state.request_url`), or
+        a state that did not keep it. A URL changed since (another mirror, an EUJP_*_URL edited) gets none: its
+        server's answer was never compared with them (a 304 there would keep the old mirror's rows)."""
+        stored = None if self.force or self.state is None else self.state.request_url
+        if stored is not None and stored != url:
+            return {"etag": None, "last_modified": None}
+        return self.validators
+
     @property
     def watermark(self) -> str | None:
         return None if self.force or self.state is None else self.state.watermark
@@ -222,8 +231,10 @@ class LiveContext:
 
     def conditional_get(self, url: str, name: str, *, params: list[tuple[str, str]] | None = None,
                         expect=EXPECT_JSON) -> list[RawPayload]:
-        """One GET with the last load's validators: [] when the service answers 304 Not Modified."""
-        response = self.get(url, params=params, expect=expect, **self.validators)
+        """One GET with the last load's validators (`validators_for` this URL): [] when the service answers 304
+        Not Modified."""
+        full = str(httpx.URL(url, params=params))
+        response = self.get(url, params=params, expect=expect, **self.validators_for(full))
         if response.not_modified:
             return []
         return [self.payload(name, response)]
