@@ -28,8 +28,10 @@ def jsonstat_common_rules(countries: pl.DataFrame, reporters: tuple[str, ...]) -
          format_text("partner {} is not a known Eurostat country code (dim_country.eurostat_code)", text("partner"))),
         (~pl.col("time").str.contains(YEAR_PATTERN).fill_null(False),
          format_text("time {} is not a year (YYYY)", text("time"))),
-        (pl.col("value").is_null(),
-         format_text("missing value (status {})", pl.col("status").fill_null("none"))),
+        # A cell with a flag and no value (c confidential, : not available) is a figure Eurostat withholds:
+        # loaded as such (value null, obs_status the flag), so that it replaces, and records as a revision, a
+        # value an earlier release gave for its key. A cell with neither is no observation.
+        (pl.col("value").is_null() & pl.col("status").is_null(), pl.lit("missing value (status none)")),
     ]
 
 

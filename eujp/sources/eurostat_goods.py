@@ -31,7 +31,7 @@ TABLE = Table(
                    "for EU-Japan trade.",
         "flow": "export (EU to partner), import (partner to EU) or balance (exports minus imports).",
         "period_year": "Calendar year.",
-        "value_mio_eur": "Value in millions of euro.",
+        "value_mio_eur": "Value in millions of euro; null where Eurostat withholds the figure (obs_status c, ...).",
         "obs_status": "Eurostat observation flag (p provisional, e estimated, ...), null if none.",
     },
 )

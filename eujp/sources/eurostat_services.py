@@ -26,7 +26,7 @@ TABLE = Table(
         "bop_item": "BPM6 service item (S = total services).",
         "flow": "export (credit, CRE), import (debit, DEB) or balance (BAL).",
         "period_year": "Calendar year.",
-        "value_mio_eur": "Value in millions of euro.",
+        "value_mio_eur": "Value in millions of euro; null where Eurostat withholds the figure (obs_status c, ...).",
         "obs_status": "Eurostat observation flag, null if none.",
     },
 )

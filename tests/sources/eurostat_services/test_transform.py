@@ -45,7 +45,6 @@ def test_services_maps_stk_flow_and_keeps_bop_item(countries):
         ({"geo": "EU15"}, "geo EU15 is not an EU aggregate (EU27_2007, EU28, EU27_2020)"),
         ({"partner": "XX"}, "partner XX is not a known Eurostat country code (dim_country.eurostat_code)"),
         ({"time": "2023S1"}, "time 2023S1 is not a year (YYYY)"),
-        ({"value": None, "status": "c"}, "missing value (status c)"),
     ],
 )
 def test_services_rejects_with_reason(countries, row, reason):

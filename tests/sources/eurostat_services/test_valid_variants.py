@@ -52,3 +52,27 @@ def test_a_negative_credit_of_a_service_item_loads_with_a_warning(warehouse):
     last = (year[-1] if isinstance(year, list) else max(year, key=year.get))
     assert query(warehouse, "SELECT value_mio_eur FROM fact_services_trade WHERE reporter = 'EU27_2020' AND "
                             f"flow = 'export' AND bop_item = 'S' AND period_year = {int(last)}") == [(-12.5,)]
+
+
+def test_a_figure_a_later_release_withholds_replaces_the_old_one_and_is_a_revision(warehouse):
+    """A cell the new release gives with a flag and no value (c, confidential) is loaded as such: the figure an
+    earlier release gave for its key is replaced (value null, obs_status c) and the change recorded in
+    etl_revisions (docs/live-extraction.md: "a value that disappears is also a revision"); before, the cell was
+    rejected and the withdrawn figure stayed."""
+    def withheld(doc):
+        del doc["value"]["35"]
+        doc["status"] = {"35": "c"}
+
+    year = json.loads((SNAPSHOT / SERVICES_FILE).read_bytes())["dimension"]["time"]["category"]["index"]
+    last = int(year[-1] if isinstance(year, list) else max(year, key=year.get))
+    key = (f"reporter = 'EU27_2020' AND flow = 'export' AND bop_item = 'S' AND period_year = {last}")
+    (before,) = query(warehouse, f"SELECT value_mio_eur FROM fact_services_trade WHERE {key}")[0]
+    assert before is not None
+    batch = run_steps(warehouse, {"eurostat_services": [payload("eurostat_services", SERVICES_FILE,
+                                                                edited(withheld))]})["eurostat_services"]
+    assert batch.status == "loaded", batch.error
+    run = assert_accounted(warehouse, "eurostat_services")
+    assert run["rows_rejected"] == 0
+    assert query(warehouse, f"SELECT value_mio_eur, obs_status FROM fact_services_trade WHERE {key}") == [(None, "c")]
+    assert query(warehouse, "SELECT column_name, old_value, new_value FROM etl_revisions WHERE table_name = "
+                            "'fact_services_trade'") == [("value_mio_eur", before, None)]
