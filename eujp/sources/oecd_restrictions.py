@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import date
 
 from eujp.errors import ExtractError
 from eujp.http import EXPECT_CSV
@@ -71,6 +72,10 @@ def oecd_start(env: Mapping[str, str]) -> str:
     start = (env.get("EUJP_OECD_START") or OECD_DEFAULTS["EUJP_OECD_START"]).strip()
     if not re.fullmatch(r"[0-9]{4}", start):
         raise ExtractError(f"EUJP_OECD_START={start!r} is not a year (YYYY, e.g. 2009)")
+    this_year = date.today().year
+    if int(start) > this_year:  # the request would end before it starts (endPeriod is the run's year)
+        raise ExtractError(f"EUJP_OECD_START={start!r} is later than this year ({this_year}): the inventory has "
+                           "no year after it")
     return start
 
 

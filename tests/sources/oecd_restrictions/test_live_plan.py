@@ -32,3 +32,13 @@ def test_a_start_that_is_no_year_is_refused_naming_the_setting(start):
     assert SOURCE.request_scope({"EUJP_OECD_START": " 2012 "}) == {"start": "2012"}
     with pytest.raises(ExtractError, match=rf"EUJP_OECD_START='{start}' is not a year"):
         SOURCE.request_scope({"EUJP_OECD_START": start})
+
+
+def test_a_start_after_this_year_is_refused_naming_the_setting():
+    """startPeriod later than endPeriod (the run's year) was sent, and the service's 404 named no setting."""
+    from datetime import date
+
+    this_year = date.today().year
+    assert SOURCE.request_scope({"EUJP_OECD_START": str(this_year)}) == {"start": str(this_year)}
+    with pytest.raises(ExtractError, match=rf"EUJP_OECD_START='{this_year + 1}' is later than this year"):
+        SOURCE.request_scope({"EUJP_OECD_START": str(this_year + 1)})
