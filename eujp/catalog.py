@@ -723,7 +723,7 @@ def _expectation_columns(exp: Mapping[str, Any]) -> str:
     if "column" in kw:
         return kw["column"]
     if "column_A" in kw:
-        return f"{kw['column_A']} > {kw['column_B']}"
+        return f"{kw['column_A']} {'>=' if kw.get('or_equal') else '>'} {kw['column_B']}"
     if "column_list" in kw:
         return ", ".join(kw["column_list"])
     return "(table)"

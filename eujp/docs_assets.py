@@ -211,6 +211,8 @@ def localise_site(site: Path | str) -> LocalisedSite:
         text = path.read_text(encoding="utf-8")
         prefix = Path(os.path.relpath(root, path.parent)).as_posix()
         new = _rewrite(text, prefix, available, used) if path.suffix == ".html" else _rewrite_logo(text, prefix)
+        if path.suffix == ".html" and (root / _FAVICON).is_file():  # GX links it a level short on deep pages
+            new = _FAVICON_LINK.sub(f'href="{prefix}/{_FAVICON}"', new)
         if new != text:
             path.write_text(new, encoding="utf-8")
             result.pages += path.suffix == ".html"
@@ -223,6 +225,10 @@ def localise_site(site: Path | str) -> LocalisedSite:
              for n, o in result.copied.items()}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     result.remote = remote_asset_urls(root)
     return result
+
+
+_FAVICON = "static/images/favicon.ico"
+_FAVICON_LINK = re.compile(r'href="(?:\.\./)*' + re.escape(_FAVICON) + '"')
 
 
 def _rewrite(text: str, prefix: str, available: dict[str, Path], used: set[str]) -> str:

@@ -62,7 +62,10 @@ class Rejections:
             where = "most often: " + ", ".join(
                 f'"{reason}" ({rows:,} row{"" if rows == 1 else "s"})' for reason, rows in self.reasons) + "; " + where
         if self.over:
-            return (f"{counted}, above the threshold of {format_pct(self.threshold)} ({self.setting}); its "
+            shown = format_pct(self.threshold)
+            if shown == format_pct(self.pct):  # 1.5625% above 1.56%: both as given, not as rounded alike
+                counted, shown = counted.replace(f"({format_pct(self.pct)})", f"({self.pct:g}%)"), f"{self.threshold:g}%"
+            return (f"{counted}, above the threshold of {shown} ({self.setting}); its "
                     f"{self.rows_in - self.rows_rejected:,} valid rows were loaded, but the run fails so that "
                     f"someone looks; {where}")
         return f"{counted}, within the threshold of {format_pct(self.threshold)} ({self.setting}); {where}"

@@ -64,6 +64,7 @@ PAGE = """<html><head>
 <script src="https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js" integrity="sha384-y" crossorigin="anonymous"></script>
 <script src="https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js"></script>
 </head><body>
+<link rel="icon" href="../../static/images/favicon.ico">
 <img src="https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/logo-long.png?d=1&dataContextId=2"/>
 <a href="https://greatexpectations.io">Great Expectations</a>
 </body></html>
@@ -75,6 +76,8 @@ def site(tmp_path):
     root = tmp_path / "site"
     (root / "validations" / "t" / "run").mkdir(parents=True)
     (root / "static" / "styles").mkdir(parents=True)
+    (root / "static" / "images").mkdir(parents=True)
+    (root / "static" / "images" / "favicon.ico").write_bytes(b"ico")
     (root / "index.html").write_text(PAGE, encoding="utf-8")
     (root / "validations" / "t" / "run" / "page.html").write_text(PAGE, encoding="utf-8")
     (root / "static" / "styles" / "default.css").write_text(
@@ -99,6 +102,7 @@ def test_localise_site_points_every_page_at_its_copies(site, monkeypatch, tmp_pa
     assert 'src="../../../static/images/logo-long.png"' in page
     assert "url('../../../static/images/logo-long.png')" in page
     assert '<a href="https://greatexpectations.io">' in page  # a link, not an asset
+    assert '<link rel="icon" href="../../../static/images/favicon.ico">' in page  # GX writes it a level short
     index = (site / "index.html").read_text(encoding="utf-8")
     assert 'href="./static/vendor/bootstrap-table/bootstrap-table.min.css"' in index
     assert "url('../../static/images/logo-long.png')" in (site / "static" / "styles" / "default.css").read_text()

@@ -116,6 +116,13 @@ def test_a_share_equal_to_the_threshold_is_within_and_zero_fails_on_one_row():
         in everything.rejections
 
 
+def test_a_share_just_above_a_threshold_it_rounds_to_is_shown_unrounded():
+    """1 of 64 (1.5625%) above 1.56%: both read "1.56%" when rounded alike, so both are shown as given."""
+    over = batch(EVENTS, 64, 1)
+    judge_rejections(Settings(run_id=RUN, max_rejected_pct=1.56), [over])
+    assert over.rejected_over_threshold and "(1.5625%), above the threshold of 1.56% (" in over.rejections
+
+
 def test_the_verdict_names_the_most_common_reasons_from_the_rows_held_and_spilled(tmp_path):
     from transforms.common import split_duplicates
 
