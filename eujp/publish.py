@@ -321,6 +321,7 @@ def publish_run(
     tables=None,
     parquet_from: Path | None = None,
     partitioned: dict[str, PartitionedParquet] | None = None,
+    clear_latest: tuple[str, ...] = (),
 ) -> PublishResult:
     """Upload a run's objects, verify each, then move `latest` (warehouse alias, manifest, pointer last).
 
@@ -329,7 +330,9 @@ def publish_run(
     relative paths. `on_upload(key)` is called after each object is verified (progress).
     `latest_files` names keys of `extra_files` (e.g. "report.html"), or folders of them (e.g. "docs": every
     "docs/..." key), also copied to latest/ when latest moves (a folder's index.html files last); once the
-    pointer moved, files a previous run left under a latest/ folder that this run did not write are removed.
+    pointer moved, files a previous run left under a latest/ folder that this run did not write are removed;
+    so is every file under the latest/ folders `clear_latest` names that this run has none of (e.g. "docs" for
+    a run that validated nothing: latest/docs/ held an older run's pages under the new pointer).
     The latest/ aliases (those files, latest/warehouse.duckdb, latest/manifest.json) are `store.copy`s of the
     run's verified objects: on S3 server-side copies, nothing uploaded twice, verified like an upload.
     On any failure the previous `latest` is untouched and PublishError names the object.
@@ -457,7 +460,8 @@ def publish_run(
     if guard is not None:
         guard(None)  # nothing of this publish is in flight: the store serves its caller again
     # Published: cleaning up is best effort within the deadline, and what it leaves is a warning.
-    warnings = notes + _remove_stale_latest(store, latest_files, latest_keys, extra_files, deadline)
+    cleared = tuple(n for n in clear_latest if n not in latest_files)
+    warnings = notes + _remove_stale_latest(store, latest_files + cleared, latest_keys, extra_files, deadline)
     try:
         within(deadline, lambda: apply_retention(store, keep_runs))
     except _Cutoff:

@@ -388,6 +388,7 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
                 keep_runs=settings.keep_runs,
                 extra_files=extra,
                 latest_files=tuple(k for k in ("report.html", catalog.name if catalog else "", "docs") if k in extra),
+                clear_latest=("docs",),  # a run that validated nothing has no pages: none of an older run's stay
                 on_upload=lambda key: advance(),
                 deadline=deadline,
                 lake_catalog=lake_catalog,

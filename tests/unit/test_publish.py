@@ -241,3 +241,27 @@ def test_a_partition_file_that_no_longer_matches_its_manifest_is_exported_again(
     assert [r for p in ("2021", "2022") for r in _part_rows(
         store, tmp_path, f"runs/{second}/parquet/mart_product_trade/period_year={p}.parquet")] == [
         (2021, "84834030", 1.0), (2022, "84834030", 2.0), (2022, "85423190", 7.0)]
+
+
+def test_a_run_without_data_docs_leaves_none_of_an_older_run_under_latest(store, tmp_path):
+    """latest/docs/ holds only the newest run's pages: a run that validated nothing (no docs) published with
+    clear_latest=("docs",) removes an older run's, which stayed under the new pointer."""
+    def run(run_id: str, docs: bool):
+        wh = make_warehouse(tmp_path / f"{run_id}.duckdb", 1.0)
+        extra = {}
+        if docs:
+            site = tmp_path / f"site-{run_id}"
+            (site / "validations").mkdir(parents=True)
+            (site / "index.html").write_text("<html>index</html>")
+            (site / "validations" / "t.html").write_text("<html>t</html>")
+            extra = {"docs": site}
+        return publish_run(store, run_id=run_id, warehouse_path=wh, work_dir=tmp_path / f"work-{run_id}",
+                           manifest_without_checksums={"run_id": run_id, "status": "success", "table_rows": {},
+                                                       "sources": {}, "validation": {}, "audit": {}},
+                           extra_files=extra, latest_files=("docs",) if docs else (), clear_latest=("docs",))
+
+    run("20261124T060000Z-docs01", docs=True)
+    assert store.list_keys("latest/docs") == ["latest/docs/index.html", "latest/docs/validations/t.html"]
+    run("20261125T060000Z-docs02", docs=False)
+    assert read_latest_pointer(store)["run_id"] == "20261125T060000Z-docs02"
+    assert store.list_keys("latest/docs") == []
