@@ -46,6 +46,7 @@ from eujp.config import duckdb_config
 from eujp.docgen import layer
 from eujp.freshness import Freshness, assess
 from eujp.marts import CLAIMS_DIR, MART_CLAIMS, MODELS, SQL_DIR, claim_files, mart_sql
+from eujp.rows import RUN_FAILS
 from eujp.schema import Table
 from eujp.sources import SOURCES, Source
 from eujp.sql import quote_ident
@@ -68,7 +69,7 @@ COLOURS = {
 }
 STATUS_COLOURS = {"ok": "#1a7f37", "stale": "#9a6700", "never": "#cf222e", "success": "#1a7f37",
                   "unchanged": "#6e7781", "failed": "#cf222e", "met": "#1a7f37", "warning": "#9a6700",
-                  "critical": "#cf222e", "not evaluated": "#6e7781"}
+                  "critical": "#cf222e", "not evaluated": "#6e7781", "failed the run: rejected rows": "#cf222e"}
 LOADED, REJECTED, DURATION = "#0969da", "#cf222e", "#8250df"
 
 _CSS = """
@@ -554,8 +555,9 @@ def history_section(history: list[dict], sources: Sequence[Source] = SOURCES) ->
         ends = [r["ended_at"] for r in rs if r["ended_at"]]
         span = (max(ends) - min(starts)).total_seconds() if starts and ends else None
         statuses = defaultdict(int)
-        for r in rs:
-            statuses[r["status"]] += 1
+        for r in rs:  # a source that loaded above its rejected-rows threshold failed its run (eujp.rejections)
+            over = r["status"] == "success" and RUN_FAILS in (r["message"] or "")
+            statuses["failed the run: rejected rows" if over else r["status"]] += 1
         runs_rows.append(
             f"<tr><td><code>{_esc(run_id)}</code></td><td>{_esc(_ts(min(starts)) if starts else '')}</td>"
             f'<td class="num">{"" if span is None else f"{span:.1f} s"}</td><td>'

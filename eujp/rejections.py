@@ -25,7 +25,7 @@ import polars as pl
 
 from eujp.config import MAX_REJECTED_PCT_ENV, Settings, max_rejected_pct_env
 from eujp.pipeline import SourceBatch
-from eujp.rows import format_pct
+from eujp.rows import RUN_FAILS, format_pct
 from eujp.sources import SOURCES_BY_NAME
 
 WHERE = "etl_rejected_rows"
@@ -66,8 +66,7 @@ class Rejections:
             if shown == format_pct(self.pct):  # 1.5625% above 1.56%: both as given, not as rounded alike
                 counted, shown = counted.replace(f"({format_pct(self.pct)})", f"({self.pct:g}%)"), f"{self.threshold:g}%"
             return (f"{counted}, above the threshold of {shown} ({self.setting}); its "
-                    f"{self.rows_in - self.rows_rejected:,} valid rows were loaded, but the run fails so that "
-                    f"someone looks; {where}")
+                    f"{self.rows_in - self.rows_rejected:,} valid rows were loaded, but {RUN_FAILS}; {where}")
         return f"{counted}, within the threshold of {format_pct(self.threshold)} ({self.setting}); {where}"
 
 

@@ -28,6 +28,7 @@ import duckdb
 
 from eujp import reconcile
 from eujp.config import duckdb_config
+from eujp.rows import failed_source_sql
 from eujp.sql import quote_ident
 
 log = logging.getLogger("eujp")
@@ -51,7 +52,8 @@ th,td{border:1px solid #d0d7de;padding:4px 6px;vertical-align:top;text-align:lef
 td.num{text-align:right;font-variant-numeric:tabular-nums}.verdict{display:inline-block;color:#fff;
 border-radius:10px;padding:1px 8px;font-weight:600;white-space:nowrap}pre{white-space:pre-wrap;font-size:.8em;
 background:#f6f8fa;padding:8px;max-height:360px;overflow:auto}.note{background:#fff8c5;border:1px solid #d4a72c;
-padding:8px;border-radius:6px}
+padding:8px;border-radius:6px}.failed{background:#ffebe9;border:1px solid #cf222e;padding:4px 12px;
+border-radius:6px;margin:8px 0}
 """
 
 
@@ -473,6 +475,21 @@ def _rows_params(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> lis
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
+def _failed_banner(conn: duckdb.DuckDBPyConnection, run_id: str | None) -> str:
+    """A line saying that the run failed and why, from its etl_runs rows (a failed source, or one that loaded
+    above its rejected-rows threshold: eujp.rows.failed_source_sql); "" for a run that did not fail. A failed
+    run's other sources are published all the same, so its report would otherwise read like any other."""
+    if not run_id:
+        return ""
+    failed = conn.execute(f"SELECT source, message FROM etl_runs WHERE run_id = ? AND {failed_source_sql()} "
+                          "ORDER BY source", [run_id]).fetchall()
+    if not failed:
+        return ""
+    items = "".join(f"<li><b>{_esc(source)}</b>: {_esc(message or 'failed')}</li>" for source, message in failed)
+    return (f'<div class="failed"><p><b>This run failed</b> ({len(failed)} source(s)); the other sources were '
+            f"loaded and are shown below as usual:</p><ul>{items}</ul></div>")
+
+
 def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
                   generated_at: datetime | None = None, parquet_href: str = PARQUET_HREF,
                   reconciliation: dict | None = None, partitioned: dict[str, str] | None = None,
@@ -517,6 +534,7 @@ def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
         "<title>EU–Japan partnership warehouse: run report</title>",
         f"<style>{_CSS}</style></head><body><main>",
         "<h1>EU–Japan partnership warehouse: run report</h1>",
+        _failed_banner(conn, run_id),
         f"<p class=\"meta\">run <code>{_esc(run_id or '-')}</code> · generated "
         f"{generated_at.strftime('%Y-%m-%d %H:%M UTC')} · claims: "
         + ", ".join(f"{n} {_esc(v)}" for v, n in verdicts.items()) + "</p>",

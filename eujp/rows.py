@@ -35,3 +35,15 @@ def format_pct(pct: float) -> str:
     if 0 < pct < 0.01:
         return f"{pct:.2g}%"
     return f"{pct:.2f}".rstrip("0").rstrip(".") + "%"
+
+
+# How the verdict of a source over the threshold says the run failed, in its etl_runs.message: the source loaded
+# (status success), so its row's message is what tells that run failed (eujp.status, the catalog, the report).
+RUN_FAILS = "the run fails so that someone looks"
+
+
+def failed_source_sql(alias: str = "") -> str:
+    """SQL of an etl_runs row (table alias `alias`) that failed its run: a failed source, or one that loaded
+    with rejected rows above the threshold (its verdict in `message`)."""
+    a = f"{alias}." if alias else ""
+    return f"({a}status = 'failed' OR ({a}status = 'success' AND coalesce({a}message, '') LIKE '%{RUN_FAILS}%'))"

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from eujp.freshness import Freshness
-from eujp.rows import REJECTED, ROWS_IN, VALID, format_pct
+from eujp.rows import REJECTED, ROWS_IN, RUN_FAILS, VALID, failed_source_sql, format_pct
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,11 @@ def warehouse_runs(warehouse_path: Path, limit: int = 10) -> list[WarehouseRun]:
 
     with duckdb.connect(str(warehouse_path), read_only=True) as conn:
         rows = conn.execute(
-            """SELECT run_id, min(started_at), max(ended_at), count(*),
-                      count(*) FILTER (WHERE status = 'success'), count(*) FILTER (WHERE status = 'unchanged'),
-                      count(*) FILTER (WHERE status = 'failed'),
+            f"""SELECT run_id, min(started_at), max(ended_at), count(*),
+                      count(*) FILTER (WHERE status = 'success' AND NOT {failed_source_sql()}),
+                      count(*) FILTER (WHERE status = 'unchanged'),
+                      -- a source over the rejected-rows threshold loaded, but failed its run
+                      count(*) FILTER (WHERE {failed_source_sql()}),
                       sum(rows_in), sum(rows_loaded), sum(rows_rejected)
                FROM etl_runs GROUP BY run_id ORDER BY min(started_at) DESC, run_id DESC LIMIT ?""",
             [limit],
@@ -171,7 +173,9 @@ def _render_last_run(console, run_id: str, sources: list[SourceRun]) -> None:
     console.print(t)
     for s in sources:
         warning = s.warning(run_id)
-        if warning:
+        if warning and RUN_FAILS in warning:  # above the threshold: the source loaded, the run failed
+            console.print(f"[red]error:[/red] {escape(warning)}", soft_wrap=True)
+        elif warning:
             console.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
 
 

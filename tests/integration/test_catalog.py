@@ -146,7 +146,7 @@ def test_catalog_is_one_self_contained_page(catalog):
 
 def test_rendered_dom_shows_tables_columns_and_descriptions(dom):
     goods = text_of(section(dom, "fact_goods_trade"))
-    assert "value_mio_eur DOUBLE Value in millions of euro." in goods
+    assert "value_mio_eur DOUBLE Value in millions of euro; null where Eurostat withholds the figure" in goods
     assert "Grain (natural key) reporter , partner , flow , period_year" in goods  # code spans, comma-separated
     assert "Rows 72" in goods  # Japan 42 + the other main partners 30
     # freshness of a fact: its source's last success and newest period

@@ -198,3 +198,22 @@ def test_the_trade_caption_says_eu27_2020_goods_are_missing_only_when_they_are(b
         build_marts(conn)
         page = render_report(conn, run_id="r1")
     assert "EU27_2020 goods" not in page.split('<h2 id="trade">')[1].split("</figcaption>")[0]
+
+
+def test_a_failed_run_says_so_at_the_top_of_its_report(bundled_warehouse, tmp_path):
+    """A run with a failed source, or one above its rejected-rows threshold (it loaded: etl_runs 'success'),
+    is published with its other sources; its report said nothing of the failure."""
+    from eujp.report import render_report
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(bundled_warehouse, warehouse)
+    with duckdb.connect(str(warehouse)) as conn:
+        (run_id,) = conn.execute("SELECT max(run_id) FROM etl_runs").fetchone()
+        assert "This run failed" not in render_report(conn, run_id=run_id)
+        conn.execute("UPDATE etl_runs SET message = 'security_events: 1 of 64 rows in rejected (1.56%), above the "
+                     "threshold of 1% (EUJP_MAX_REJECTED_PCT); its 63 valid rows were loaded, but the run fails "
+                     "so that someone looks; see etl_rejected_rows' WHERE run_id = ? AND source = 'security_events'",
+                     [run_id])
+        page = render_report(conn, run_id=run_id)
+    assert "<b>This run failed</b> (1 source(s))" in page
+    assert "<li><b>security_events</b>: security_events: 1 of 64 rows in rejected (1.56%), above" in page

@@ -173,3 +173,14 @@ def test_a_failed_batchs_validation_says_the_table_kept_its_previous_rows():
     manifest["sources"][source.name]["status"] = "loaded"
     result = suite_results(None, manifest, ["fact_goods_trade"], evaluate=False)["fact_goods_trade"]
     assert "FAILED" not in result.origin_text
+
+
+def test_the_runs_table_marks_a_source_that_failed_its_run_by_its_rejected_rows():
+    """A source above its rejected-rows threshold loads (etl_runs 'success') but fails its run: the runs table
+    counted it as a success ("1 success"), so a failed run looked like any other."""
+    rows = _runs(["success", "success"])
+    rows[1]["message"] = ("some_source: 10 of 100 rows in rejected (10%), above the threshold of 5% "
+                          "(EUJP_MAX_REJECTED_PCT); its 90 valid rows were loaded, but the run fails so that someone "
+                          "looks; see etl_rejected_rows")
+    html = catalog.history_section(rows, sources=[])
+    assert "1 failed the run: rejected rows" in html and html.count("1 success") == 1

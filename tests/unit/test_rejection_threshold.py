@@ -212,3 +212,34 @@ def test_the_alert_names_the_source_whose_rejected_rows_failed_the_run():
                               state)
     assert alert.failed_tasks == [f"prepare {SIPRI.name} (rejected rows above the threshold)"]
     assert "above the threshold of 5% (EUJP_MAX_REJECTED_PCT)" in alert.error
+
+
+def test_a_run_failed_by_its_rejected_rows_is_failed_in_status_though_its_sources_loaded(tmp_path):
+    """A source above its threshold loads (etl_runs status 'success'), but its run failed: `eujp status` said
+    'success' for that run. Its verdict, in etl_runs.message, now counts it as failed there (and in the
+    catalog and the report: eujp.rows.failed_source_sql)."""
+    import duckdb
+    from rich.console import Console
+
+    from eujp.status import SourceRun, render, warehouse_runs
+    from eujp.tables import ensure_schema
+
+    above = batch(SIPRI, 455, 23)
+    judge_rejections(Settings(run_id=RUN), [above])
+    path = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        ensure_schema(conn)
+        for source, status, rejected, message in ((SIPRI.name, "success", 23, above.rejections),
+                                                  (EVENTS.name, "success", 0, None),
+                                                  (OTHER.name, "unchanged", 0, None)):
+            conn.execute("INSERT INTO etl_runs (run_id, source, table_name, status, rows_in, rows_loaded, "
+                         "rows_rejected, started_at, ended_at, message) VALUES (?, ?, 't', ?, 10, 10, ?, now(), "
+                         "now(), ?)", [RUN, source, status, rejected, message])
+    (run,) = warehouse_runs(path)
+    assert (run.status, run.succeeded, run.unchanged, run.failed) == ("failed", 1, 1, 1)
+    console = Console(file=io.StringIO(), width=400, record=True)
+    render(console, warehouse_path=path, flow_runs=None, flow_runs_note=None, runs=[run], freshness=[],
+           pointer=None, publish_uri="var/objectstore",
+           last_run=[SourceRun(SIPRI.name, "success", 455, 432, 23, above.rejections)])
+    text = console.export_text()
+    assert "error: " + above.rejections[:60] in text and "failed" in text and "1/1/1" in text
