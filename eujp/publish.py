@@ -420,7 +420,11 @@ def publish_run(
         # latest/ aliases are copies the store makes of the run's verified objects (S3: server-side, no byte sent)
         for name in [*latest_keys, "warehouse.duckdb", "manifest.json"]:
             key = f"latest/{name}"
-            within(deadline, lambda name=name, key=key: store.copy(f"{prefix}/{name}", key))
+            relinked = None if "/" in name else _relinked_for_latest(extra_files.get(name), prefix, work_dir)
+            if relinked is not None:  # a page linking the run's Parquet files: its links made to reach them
+                put(key, relinked, _content_type(key))
+            else:
+                within(deadline, lambda name=name, key=key: store.copy(f"{prefix}/{name}", key))
             replaced.append(key)
         key = LATEST_POINTER
         pointer = {
@@ -500,6 +504,24 @@ def _latest_keys(latest_files: tuple[str, ...], extra_files: dict[str, Path]) ->
     if unknown:
         raise ValueError(f"latest_files {unknown} are not among the run's extra files {sorted(extra_files)}")
     return sorted(keys, key=lambda k: (k.rsplit("/", 1)[-1] == "index.html", -k.count("/"), k))
+
+
+_RUN_RELATIVE_LINK = re.compile(rb'href="parquet/')
+
+
+def _relinked_for_latest(path: Path | None, prefix: str, work_dir: Path) -> Path | None:
+    """For a top-level HTML page of the run (the report) that links the run's Parquet files relatively
+    (`parquet/...`, right from runs/{run_id}/), the copy latest/ gets: those links pointing at
+    `../runs/{run_id}/parquet/...` (from latest/, `parquet/` is no file); None for any other file, which
+    latest/ gets as a copy the store makes."""
+    if path is None or path.suffix != ".html" or not path.is_file():
+        return None
+    data = path.read_bytes()
+    if not _RUN_RELATIVE_LINK.search(data):
+        return None
+    out = work_dir / f"latest-{path.name}"
+    out.write_bytes(_RUN_RELATIVE_LINK.sub(f'href="../{prefix}/parquet/'.encode(), data))
+    return out
 
 
 def _remove_stale_latest(store: ObjectStore, latest_files: tuple[str, ...], latest_keys: list[str],

@@ -265,3 +265,22 @@ def test_a_run_without_data_docs_leaves_none_of_an_older_run_under_latest(store,
     run("20261125T060000Z-docs02", docs=False)
     assert read_latest_pointer(store)["run_id"] == "20261125T060000Z-docs02"
     assert store.list_keys("latest/docs") == []
+
+
+def test_latest_report_links_reach_the_runs_parquet_files(store, tmp_path):
+    """The report links the run's Parquet files relatively (`parquet/x.parquet`, right in runs/{run_id}/);
+    latest/report.html gets those links pointing at ../runs/{run_id}/parquet/ (it was a plain copy, whose
+    links led to latest/parquet/, which does not exist)."""
+    run_id = "20261124T060000Z-links1"
+    report = tmp_path / "report.html"
+    report.write_text('<a href="parquet/fact_goods_trade.parquet">x</a> <a href="catalog.html">c</a>')
+    publish_run(store, run_id=run_id, warehouse_path=make_warehouse(tmp_path / "w.duckdb", 1.0),
+                work_dir=tmp_path / "work", extra_files={"report.html": report}, latest_files=("report.html",),
+                manifest_without_checksums={"run_id": run_id, "status": "success", "table_rows": {},
+                                            "sources": {}, "validation": {}, "audit": {}})
+    assert store.get_bytes(f"runs/{run_id}/report.html") == report.read_bytes()
+    latest = store.get_bytes("latest/report.html").decode()
+    assert latest == (f'<a href="../runs/{run_id}/parquet/fact_goods_trade.parquet">x</a> '
+                      '<a href="catalog.html">c</a>')
+    target = (store.root / "latest" / f"../runs/{run_id}/parquet/fact_goods_trade.parquet").resolve()
+    assert target.is_file()
