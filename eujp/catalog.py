@@ -831,7 +831,7 @@ def _freshness_html(f: Freshness | None, source: Source) -> str:
 
 def _table_section(t: Table, *, rows: int | None, source: Source | None, fresh: Freshness | None,
                    suite: SuiteResult | None, upstream: list[str], downstream: list[str],
-                   run_id: str | None) -> str:
+                   run_id: str | None, built: tuple | None = None) -> str:
     kind = layer(t)
     docs = t.docs
     key = set(t.natural_key)
@@ -858,9 +858,13 @@ def _table_section(t: Table, *, rows: int | None, source: Source | None, fresh: 
                   ("Raw payloads", f"<code>{_esc(raw_pattern(source))}</code>"),
                   ("Freshness", _freshness_html(fresh, source))]
     elif t.name in MODELS:
-        facts.append(("Built", f"every run from <code>eujp/marts/{_esc(t.name)}"
-                      f"{'.yml' if t is MART_CLAIMS else '.sql'}</code>"
-                      + (f" (this catalog: run <code>{_esc(run_id)}</code>)" if run_id else "")))
+        # rebuilt when its definition or one of its inputs changed (eujp.marts.build): when and why, from
+        # etl_model_state
+        when = ("last " + (f"by run <code>{_esc(built[0])}</code> " if built[0] else "")
+                + f"at {_esc(_ts(built[1]))}" + (f" ({_esc(built[2])})" if built[2] else "")
+                if built else "not built yet")
+        facts.append(("Built", (f"from <code>eujp/marts/{_esc(t.name)}{'.yml' if t is MART_CLAIMS else '.sql'}"
+                                f"</code> when its definition or one of its inputs changes; {when}")))
     elif labelled := next((s for s in SOURCES if s.labels is not None and s.labels.table.name == t.name), None):
         how = (f'with the payloads of <a href="#{source_anchor(labelled.name)}"><code>{_esc(labelled.name)}</code>'
                f"</a> (upserted by <code>{_esc(', '.join(t.natural_key))}</code>)")
@@ -929,6 +933,9 @@ def render_catalog(conn: duckdb.DuckDBPyConnection, *, manifest: Mapping[str, An
     suites = suite_results(conn, manifest, [t for t in SUITE_TABLES if counts.get(t) is not None],
                            evaluate=evaluate_suites, cache=suite_cache)
     history = run_history(conn, history_runs) if counts.get("etl_runs") is not None else []
+    built = ({m: (r, at, why) for m, r, at, why in conn.execute(
+        "SELECT model, built_run_id, built_at, reason FROM etl_model_state").fetchall()}
+             if counts.get("etl_model_state") is not None else {})
     runs_shown = len({r["run_id"] for r in history})
     graph = lineage(counts)
     ups, downs = defaultdict(list), defaultdict(list)
@@ -959,7 +966,8 @@ def render_catalog(conn: duckdb.DuckDBPyConnection, *, manifest: Mapping[str, An
             sections.append(_table_section(
                 t, rows=counts.get(t.name), source=source_of.get(t.name), fresh=fresh.get(source_of[t.name].name)
                 if t.name in source_of else None, suite=suites.get(t.name),
-                upstream=ups.get(t.name, []), downstream=downs.get(t.name, []), run_id=run_id))
+                upstream=ups.get(t.name, []), downstream=downs.get(t.name, []), run_id=run_id,
+                built=built.get(t.name)))
     legend = '<p class="legend">' + "".join(
         f'<span><i style="background:{COLOURS[k]}"></i>{label}</span>'
         for k, label in (("source", "source"), ("raw", "raw payload / seed file"), ("fact", "fact"),

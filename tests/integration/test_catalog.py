@@ -159,6 +159,22 @@ def test_rendered_dom_shows_tables_columns_and_descriptions(dom):
             assert f"{column} " in block and " ".join(doc.split()) in block, (table, column)
 
 
+def test_a_models_built_line_says_which_run_built_it_and_why(dom, warehouse):
+    """Models are rebuilt when their definition or an input changed (eujp.marts.build), not every run: the
+    catalog said "Built every run"; it says which run last built each and why (etl_model_state)."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        run, reason = conn.execute("SELECT built_run_id, reason FROM etl_model_state WHERE model = "
+                                   "'mart_trade_annual'").fetchone()
+    block = text_of(section(dom, "mart_trade_annual"))
+    assert re.search(rf"Built from eujp/marts/mart_trade_annual.sql when its definition or one of its inputs "
+                     rf"changes; last {f'by run {re.escape(run)} ' if run else ''}at "
+                     r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"
+                     + (rf" \({re.escape(reason)}\)" if reason else ""), block), block[:800]
+    assert "every run" not in block.split("Built")[1][:60]
+
+
 def test_rendered_dom_shows_each_marts_sql_with_its_header(dom):
     for name in ("mart_chapter_trade", "mart_trade_annual", "dim_product"):
         block = text_of(section(dom, name))
