@@ -743,12 +743,11 @@ def test_claim_details_are_never_null_and_list_every_statement(scratch):
     scratch.execute("DELETE FROM fact_goods_trade WHERE period_year = 2024")
     partners = ["JP", "US", "CN", "UK", "CH", "RU", "TR", "NO", "KR", "IN"]
     for rank, partner in enumerate(["US", "CN", "UK", "CH", "TR", "JP", "KR", "NO", "IN", "RU"], start=1):
-        scratch.execute("INSERT INTO fact_goods_trade (reporter, partner, flow, period_year, value_mio_eur, source) "
-                        "VALUES ('EU27_2020', ?, 'export', 2024, ?, 'eurostat_goods')", [partner, 1000.0 - rank])
+        scratch.execute("INSERT INTO fact_goods_trade (reporter, partner, flow, period_year, value_mio_eur) "
+                        "VALUES ('EU27_2020', ?, 'export', 2024, ?)", [partner, 1000.0 - rank])
         if partner != "IN":
-            scratch.execute("INSERT INTO fact_goods_trade (reporter, partner, flow, period_year, value_mio_eur, "
-                            "source) VALUES ('EU27_2020', ?, 'import', 2024, ?, 'eurostat_goods')",
-                            [partner, 500.0 + partners.index(partner)])
+            scratch.execute("INSERT INTO fact_goods_trade (reporter, partner, flow, period_year, value_mio_eur) "
+                            "VALUES ('EU27_2020', ?, 'import', 2024, ?)", [partner, 500.0 + partners.index(partner)])
     build_marts(scratch)
     c2 = claims(scratch)["japan_second_largest_partner"]
     assert c2["verdict"] == "contradicted" and "ranks 6 at best" in c2["verdict_detail"]
