@@ -130,9 +130,17 @@ def _ts(value: datetime | str | None) -> str:
 KEY_BADGE = ' <span class="key">key</span>'
 
 
+def raw_extensions(source: Source) -> str:
+    """The extensions of what the source lands: its data's, and its label feed's and coverage statement's when
+    they differ (Comext: csv, its codelist xml, its coverage json), as `csv` or `{csv,xml,json}`."""
+    exts = [source.extension] + [f.extension for f in (source.labels, source.coverage) if f is not None]
+    exts = list(dict.fromkeys(exts))
+    return exts[0] if len(exts) == 1 else "{" + ",".join(exts) + "}"
+
+
 def raw_pattern(source: Source) -> str:
     """Where the source's payloads are landed: raw/{source}/{YYYY-MM-DD}/{sha256}.{ext} (eujp.landing)."""
-    return RAW_PATTERN.format(source=source.name, date="{YYYY-MM-DD}", sha256="{sha256}", ext=source.extension)
+    return RAW_PATTERN.format(source=source.name, date="{YYYY-MM-DD}", sha256="{sha256}", ext=raw_extensions(source))
 
 
 def table_anchor(name: str) -> str:
@@ -183,7 +191,7 @@ def lineage(counts: Mapping[str, int | None] | None = None, *, sources: Sequence
     for s in sources:
         nodes.append(Node(f"source:{s.name}", "source", s.name, f"{s.domain} · every {s.cadence_days} d",
                           f"#{source_anchor(s.name)}", 0))
-        nodes.append(Node(f"raw:{s.name}", "raw", f"raw/{s.name}/", f"{{date}}/{{sha256}}.{s.extension}",
+        nodes.append(Node(f"raw:{s.name}", "raw", f"raw/{s.name}/", f"{{date}}/{{sha256}}.{raw_extensions(s)}",
                           f"#{source_anchor(s.name)}", 1))
         nodes.append(Node(s.table.name, "fact", s.table.name, rows(s.table.name), f"#{table_anchor(s.table.name)}",
                           2))

@@ -26,7 +26,7 @@ def test_lineage_runs_from_each_source_through_its_raw_payloads_to_its_fact_and_
         assert (f"source:{s.name}", f"raw:{s.name}") in edges
         assert (f"raw:{s.name}", s.table.name) in edges
         assert ids[f"raw:{s.name}"].label == f"raw/{s.name}/"
-        assert ids[f"raw:{s.name}"].sublabel == f"{{date}}/{{sha256}}.{s.extension}"
+        assert ids[f"raw:{s.name}"].sublabel == f"{{date}}/{{sha256}}.{catalog.raw_extensions(s)}"
     for name, model in MODELS.items():
         assert {(d, name) for d in model.depends_on} <= edges
     assert ("seed", "dim_country") in edges and ("seed", "ref_japan_rank") in edges
@@ -184,3 +184,13 @@ def test_the_runs_table_marks_a_source_that_failed_its_run_by_its_rejected_rows(
                           "looks; see etl_rejected_rows")
     html = catalog.history_section(rows, sources=[])
     assert "1 failed the run: rejected rows" in html and html.count("1 success") == 1
+
+
+def test_the_raw_zone_names_every_extension_a_source_lands():
+    """Comext lands its data (csv), its product codelist (xml, which names ref_cn8_labels) and its coverage
+    statement (json): the lineage said .csv only."""
+    comext = next(s for s in SOURCES if s.labels is not None)
+    assert catalog.raw_extensions(comext) == "{csv,xml,json}"
+    assert catalog.raw_pattern(comext).endswith("/{sha256}.{csv,xml,json}")
+    plain = next(s for s in SOURCES if s.labels is None and s.coverage is None)
+    assert catalog.raw_extensions(plain) == plain.extension
