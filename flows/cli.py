@@ -531,6 +531,7 @@ def query(
         raise typer.BadParameter("give --published or --warehouse, not both")
     if fmt == QueryFormat.parquet and output is None:
         raise typer.BadParameter("--format parquet writes a file: give --output FILE")
+    _check_read_only(sql)
     conn = _open_for_query(warehouse, published)
     with conn:
         try:
@@ -540,6 +541,26 @@ def query(
         except duckdb.Error as exc:
             typer.echo(f"query failed: {exc}", err=True)
             raise typer.Exit(code=USAGE_EXIT_CODE) from exc
+
+
+QUERY_STATEMENTS = ("SELECT", "EXPLAIN")  # DESCRIBE, SHOW, SUMMARIZE, PRAGMA show_tables and FROM parse as SELECT
+
+
+def _check_read_only(sql: str) -> None:
+    """Exit 2 unless `sql` is one or more queries: the warehouse is attached read-only, but an ATTACH of the
+    same file READ_ONLY false, a COPY over latest.json or a SET would still write or change things."""
+    import duckdb
+
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        _fail_usage(f"query failed: {exc}")
+    if not statements:
+        _fail_usage("query failed: no SQL statement given")
+    refused = sorted({s.type.name for s in statements if s.type.name not in QUERY_STATEMENTS})
+    if refused:
+        _fail_usage(f"query failed: only queries are run (SELECT, DESCRIBE, SHOW, EXPLAIN ...), not "
+                    f"{', '.join(refused)}")
 
 
 def _open_for_query(warehouse: str | None, published: bool):

@@ -427,3 +427,29 @@ def test_summary_says_how_many_warnings_the_suite_raised(capsys):
     assert "passed (2 warning(s))" in row(warned)
     warned["success"] = False
     assert "FAILED (2 warning(s))" in row(warned)
+
+
+@pytest.mark.parametrize("sql", [
+    "ATTACH '{wh}' AS w (READ_ONLY false); DELETE FROM w.t; SELECT 1",
+    "COPY (SELECT 'x' AS a) TO '{tmp}/latest.json' (FORMAT csv)",
+    "SET threads = 1",
+    "SELECT 1; DROP TABLE t",
+])
+def test_query_runs_queries_only(warehouse, tmp_path, sql):
+    """The warehouse is attached read-only, but an ATTACH of the same file READ_ONLY false emptied a table and
+    a COPY overwrote latest.json; only queries run now, and nothing is written."""
+    import duckdb
+
+    before = duckdb.connect(str(warehouse), read_only=True).execute("SELECT count(*) FROM t").fetchone()
+    result = runner.invoke(app, ["query", sql.format(wh=warehouse, tmp=tmp_path), "--warehouse", str(warehouse)])
+    assert result.exit_code == 2 and "only queries are run" in result.output, result.output
+    assert not (tmp_path / "latest.json").exists()
+    assert duckdb.connect(str(warehouse), read_only=True).execute("SELECT count(*) FROM t").fetchone() == before
+
+
+def test_query_runs_describe_show_and_several_selects(warehouse):
+    for sql in ("DESCRIBE t", "SHOW TABLES", "SELECT 1 AS a; SELECT 2 AS b", "EXPLAIN SELECT 1"):
+        result = runner.invoke(app, ["query", sql, "--warehouse", str(warehouse), "--format", "csv"])
+        assert result.exit_code == 0, (sql, result.output)
+    empty = runner.invoke(app, ["query", "  ", "--warehouse", str(warehouse)])
+    assert empty.exit_code == 2 and "no SQL statement given" in empty.output
