@@ -48,3 +48,15 @@ class PublishDeadlineError(PublishError):
 
 class PayloadTooLargeError(ExtractError):
     """A payload is larger than its source's cap (EUJP_MAX_PAYLOAD_MB[_<SOURCE>]): refused before landing."""
+
+
+INTERRUPTED = "Query interrupted"  # DuckDB's error for a query a Ctrl-C (SIGINT) stopped
+
+
+def is_interrupt(error: object) -> bool:
+    """Whether `error` is a Ctrl-C: a KeyboardInterrupt, or DuckDB's answer to one (the SIGINT reached its query,
+    which it reports as its own error): never retried, the run ends as interrupted."""
+    if isinstance(error, KeyboardInterrupt):
+        return True
+    return isinstance(error, Exception) and (type(error).__name__ == "InterruptException"
+                                             or str(error) == INTERRUPTED)

@@ -194,6 +194,10 @@ class TemporaryPrefectServer:
             env=env, stdin=subprocess.DEVNULL,
             # only while this process has a single thread: a preexec_fn after fork is unsafe with threads
             preexec_fn=_die_with_parent if threading.active_count() == 1 else None,  # noqa: PLW1509
+            # its own session: a Ctrl-C (SIGINT to the terminal's process group) stops the run, which stops the
+            # server (`stop`); in the run's group, the server died first, and the run, its API gone, retried it
+            # for minutes and ended with tracebacks and exit 1 instead of 130
+            start_new_session=True,
         )
         atexit.register(self.stop)
         return self

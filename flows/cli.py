@@ -345,6 +345,7 @@ def _unknown_sources(names: list[str], get_source) -> str | None:
 def _finish_run(state) -> None:
     """Print the run's summary (or why it has none) and exit: 0 completed, 2 a configuration error found by
     the flow's own preflight, 1 failed."""
+    from eujp.errors import INTERRUPTED, is_interrupt
     from eujp.preflight import PreflightFailed
 
     summary = state.result(raise_on_failure=False)
@@ -352,10 +353,18 @@ def _finish_run(state) -> None:
         _fail_usage(str(summary))
     if isinstance(summary, dict):
         _print_summary(summary)
+    elif is_interrupt(summary):  # Ctrl-C while DuckDB worked: it reports the interrupt as its error
+        typer.echo("run interrupted (Ctrl-C); the warehouse keeps its last good state: run again", err=True)
+        raise typer.Exit(code=INTERRUPTED_EXIT_CODE)
     else:  # the flow crashed before it could summarise (lock held, unreadable warehouse, ...)
         typer.echo(f"run failed: {summary}", err=True)
     if not state.is_completed():
+        if isinstance(summary, dict) and any(INTERRUPTED in str(e) for e in summary.get("errors") or []):
+            raise typer.Exit(code=INTERRUPTED_EXIT_CODE)  # a step a Ctrl-C stopped (its summary says which)
         raise typer.Exit(code=1)
+
+
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as a shell reports a process a Ctrl-C ended
 
 
 def _check_day(value: str, option: str) -> None:

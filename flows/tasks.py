@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from eujp import run
 from eujp.config import Settings
-from eujp.errors import PublishDeadlineError
+from eujp.errors import PublishDeadlineError, is_interrupt
 from eujp.landing import RawPayload, landed_objects
 from eujp.pipeline import SourceBatch, fetch_payloads, land_payloads, prepare_source
 from eujp.publish import Deadline
@@ -76,7 +76,7 @@ def publish_retry_condition(deadline: Deadline | None = None) -> Callable:
 
     def should_retry(task, task_run, state) -> bool:
         error = state.data if isinstance(state.data, BaseException) else None
-        if isinstance(error, PublishDeadlineError):
+        if isinstance(error, PublishDeadlineError) or is_interrupt(error):  # a Ctrl-C is not retried
             return False
         if deadline is None:
             return True

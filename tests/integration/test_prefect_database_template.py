@@ -43,6 +43,9 @@ def test_a_server_starts_on_a_copy_of_the_template_and_serves_the_api(tmp_path, 
     server = ps.TemporaryPrefectServer(announce=False, startup_timeout=120).start()  # seeds home/prefect.db
     try:
         assert (home / "prefect.db").is_file()
+        # in a session of its own: a Ctrl-C to the run's process group reaches the run, which stops the server,
+        # instead of killing the server under the run (which then retried its API for minutes)
+        assert os.getsid(server.process.pid) == server.process.pid != os.getsid(0)
         url = server.wait_ready()
         request = urllib.request.Request(f"{url}/flows/", data=json.dumps({"name": "template-check"}).encode(),
                                          headers={"Content-Type": "application/json"}, method="POST")

@@ -453,3 +453,20 @@ def test_query_runs_describe_show_and_several_selects(warehouse):
         assert result.exit_code == 0, (sql, result.output)
     empty = runner.invoke(app, ["query", "  ", "--warehouse", str(warehouse)])
     assert empty.exit_code == 2 and "no SQL statement given" in empty.output
+
+
+def test_a_ctrl_c_inside_duckdb_is_an_interrupt_never_retried():
+    """SIGINT reaches a DuckDB query as its error 'Query interrupted': the publish task retried it (5 s, then 30 s,
+    against an attached catalog left behind) and the run ended with exit 1 and tracebacks."""
+    from types import SimpleNamespace
+
+    from eujp.errors import is_interrupt
+    from flows.tasks import publish_retry_condition
+
+    assert is_interrupt(RuntimeError("Query interrupted")) and is_interrupt(KeyboardInterrupt())
+    assert not is_interrupt(RuntimeError("disk full")) and not is_interrupt(None)
+    retry = publish_retry_condition()
+    task = SimpleNamespace(retry_delay_seconds=[5, 30])
+    run = SimpleNamespace(run_count=1)
+    assert not retry(task, run, SimpleNamespace(data=RuntimeError("Query interrupted")))
+    assert retry(task, run, SimpleNamespace(data=OSError("connection reset")))
