@@ -130,8 +130,18 @@ NAME_PUBLISH = "publish target"
 
 def check_publish_target(settings: Settings, *, write: bool = True) -> Check:
     """The publish target (a folder or s3://bucket/prefix) is reachable and, with `write`, writable."""
+    from eujp.storage import check_publish_uri, check_s3_settings
+
     uri = settings.publish_uri
+    try:
+        check_publish_uri(uri)
+    except ValueError as exc:
+        return _failed(NAME_PUBLISH, str(exc), PUBLISH_SETTING)
     if uri.startswith("s3://"):
+        try:
+            check_s3_settings()
+        except ValueError as exc:
+            return _failed(NAME_PUBLISH, str(exc), str(exc).split("=", 1)[0])
         return check_s3_target(uri, write=write, probe_name=f".eujp-preflight-{settings.run_id}")
     if "://" in uri and not uri.startswith("file://"):
         return _failed(NAME_PUBLISH, f"unsupported publish URI {uri!r}: use a folder or s3://bucket/prefix",
@@ -343,6 +353,12 @@ def check_lake_catalog(settings: Settings) -> Check:
     except ValueError as exc:
         setting = SINGLE_FILE_MAX_ROWS_ENV if str(exc).startswith(SINGLE_FILE_MAX_ROWS_ENV) else SINGLE_FILE_ENV
         return _failed("lake catalog", str(exc), setting)
+    from eujp.storage import check_publish_uri
+
+    try:
+        check_publish_uri(settings.publish_uri)
+    except ValueError as exc:  # the lake lives under the publish URI: its check names the setting to fix
+        return _failed("lake catalog", f"not checked: {exc}", PUBLISH_SETTING)
     try:
         cfg = lake_config(settings.warehouse_path, settings.publish_uri)
     except ValueError as exc:

@@ -19,7 +19,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -515,16 +515,49 @@ def make_s3_client():
         "s3",
         endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
         config=Config(
-            retries={"total_max_attempts": int(env.get("EUJP_S3_MAX_ATTEMPTS", "8")), "mode": "standard"},
-            connect_timeout=float(env.get("EUJP_S3_CONNECT_TIMEOUT", "10")),
-            read_timeout=float(env.get("EUJP_S3_READ_TIMEOUT", "120")),
+            retries={"total_max_attempts": _s3_setting(env, "EUJP_S3_MAX_ATTEMPTS", "8", int, 1),
+                     "mode": "standard"},
+            connect_timeout=_s3_setting(env, "EUJP_S3_CONNECT_TIMEOUT", "10", float, 0.001),
+            read_timeout=_s3_setting(env, "EUJP_S3_READ_TIMEOUT", "120", float, 0.001),
             s3={"addressing_style": env.get("EUJP_S3_ADDRESSING_STYLE", "auto")},
         ),
         **s3_credentials(),
     )
 
 
+def _s3_setting(env: Mapping[str, str], name: str, default: str, kind: type, low: float) -> float | int:
+    """An EUJP_S3_* setting as a number of `kind`, at least `low`; ValueError naming it otherwise."""
+    raw = (env.get(name) or default).strip()
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+    if not (value >= low and value < float("inf")):
+        raise ValueError(f"{name}={raw!r} must be at least {low:g}")
+    return value
+
+
+def check_publish_uri(uri: str) -> None:
+    """ValueError naming what is wrong with a publish URI that is neither a folder nor s3://bucket/prefix: empty,
+    or a mistyped S3 URI ("s3:/bucket", "s3:bucket", "s3//bucket"), which would publish to a local folder of
+    that name."""
+    if not uri.strip():
+        raise ValueError("the publish URI is empty: give a folder path or s3://bucket/prefix")
+    lowered = uri.strip().lower()
+    if lowered.startswith(("s3:", "s3/")) and not lowered.startswith("s3://"):
+        raise ValueError(f"publish URI {uri!r} is no s3://bucket/prefix (a mistyped S3 URI?)")
+
+
+def check_s3_settings(env: Mapping[str, str] | None = None) -> None:
+    """ValueError naming the first EUJP_S3_* client setting that is not a number in its range."""
+    env = os.environ if env is None else env
+    _s3_setting(env, "EUJP_S3_MAX_ATTEMPTS", "8", int, 1)
+    _s3_setting(env, "EUJP_S3_CONNECT_TIMEOUT", "10", float, 0.001)
+    _s3_setting(env, "EUJP_S3_READ_TIMEOUT", "120", float, 0.001)
+
+
 def open_store(uri: str) -> ObjectStore:
+    check_publish_uri(uri)
     if uri.startswith("s3://"):
         bucket, _, prefix = uri[len("s3://") :].partition("/")
         if not bucket:

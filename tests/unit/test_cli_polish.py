@@ -12,6 +12,7 @@ import socket
 import sys
 from datetime import date
 from importlib.metadata import version
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -470,3 +471,31 @@ def test_a_ctrl_c_inside_duckdb_is_an_interrupt_never_retried():
     run = SimpleNamespace(run_count=1)
     assert not retry(task, run, SimpleNamespace(data=RuntimeError("Query interrupted")))
     assert retry(task, run, SimpleNamespace(data=OSError("connection reset")))
+
+
+@pytest.mark.parametrize("uri", ["s3:/bucket/eujp", "s3:bucket", "s3//bucket", "S3:/bucket", "  "])
+def test_a_mistyped_publish_uri_is_refused_not_taken_for_a_folder(tmp_path, monkeypatch, uri):
+    """"s3:/bucket" published to a local folder of that name with exit 0 while the bucket's latest stayed
+    behind; the check, the run and the store refuse it, naming the setting."""
+    from eujp.preflight import PUBLISH_SETTING, check_lake_catalog, check_publish_target
+    from eujp.storage import open_store
+
+    monkeypatch.chdir(tmp_path)
+    bad = replace(settings(tmp_path), publish_uri=uri)
+    check = check_publish_target(bad)
+    assert not check.ok and check.setting == PUBLISH_SETTING and ("mistyped S3 URI" in check.detail
+                                                                  or "empty" in check.detail)
+    assert check_lake_catalog(bad).setting == PUBLISH_SETTING  # not EUJP_LAKE_CATALOG
+    with pytest.raises(ValueError, match="mistyped S3 URI|empty"):
+        open_store(uri)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("name", "value"), [("EUJP_S3_MAX_ATTEMPTS", "0"), ("EUJP_S3_MAX_ATTEMPTS", "abc"),
+                                             ("EUJP_S3_CONNECT_TIMEOUT", "abc"), ("EUJP_S3_READ_TIMEOUT", "-1")])
+def test_a_bad_s3_client_setting_is_named_by_the_check(tmp_path, monkeypatch, name, value):
+    from eujp.preflight import check_publish_target
+
+    monkeypatch.setenv(name, value)
+    check = check_publish_target(replace(settings(tmp_path), publish_uri="s3://bucket/eujp"))
+    assert not check.ok and check.setting == name and check.detail.startswith(f"{name}={value!r}")
