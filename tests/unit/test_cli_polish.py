@@ -10,9 +10,9 @@ import io
 import json
 import socket
 import sys
+from dataclasses import replace
 from datetime import date
 from importlib.metadata import version
-from dataclasses import replace
 from pathlib import Path
 
 import duckdb
