@@ -177,16 +177,20 @@ class Settings:
         if self.keep_runs < 2:  # a reader who resolved latest.json just before it moved still reads that run
             raise ValueError(f"EUJP_KEEP_RUNS must be at least 2 (the previous published run stays readable), "
                              f"got {self.keep_runs}")
-        if not self.publish_timeout > 0:  # also NaN
-            raise ValueError(f"EUJP_PUBLISH_TIMEOUT must be a number of seconds above 0, got {self.publish_timeout:g}")
+        if not 0 < self.publish_timeout <= MAX_PUBLISH_TIMEOUT:  # also NaN and inf: a deadline must be a time
+            raise ValueError(f"EUJP_PUBLISH_TIMEOUT must be a number of seconds above 0 and at most "
+                             f"{MAX_PUBLISH_TIMEOUT:g} (a week), got {self.publish_timeout:g}")
+        if not 0 <= self.lock_wait_seconds <= MAX_PUBLISH_TIMEOUT:  # NaN never ends a wait: refused too
+            raise ValueError(f"EUJP_LOCK_WAIT_SECONDS must be a number of seconds from 0 to {MAX_PUBLISH_TIMEOUT:g}, "
+                             f"got {self.lock_wait_seconds:g}")
         if self.dask_workers < 1:
             raise ValueError(f"EUJP_DASK_WORKERS must be at least 1, got {self.dask_workers}")
         if self.dask_address is not None and not DASK_ADDRESS_PATTERN.match(self.dask_address):
             raise ValueError(f"EUJP_DASK_ADDRESS must be a Dask scheduler address such as tcp://10.0.0.5:8786, "
                              f"got {self.dask_address!r}")
-        if self.raw_retention_days is not None and self.raw_retention_days < 1:
-            raise ValueError(f"EUJP_RAW_RETENTION_DAYS must be at least 1 (unset: keep every landing), "
-                             f"got {self.raw_retention_days}")
+        if self.raw_retention_days is not None and not 1 <= self.raw_retention_days <= MAX_RETENTION_DAYS:
+            raise ValueError(f"EUJP_RAW_RETENTION_DAYS must be from 1 to {MAX_RETENTION_DAYS} (unset: keep every "
+                             f"landing), got {self.raw_retention_days}")
         if not 0 <= self.max_row_drop_pct <= 100:
             raise ValueError(f"EUJP_MAX_ROW_DROP_PCT must be between 0 and 100, got {self.max_row_drop_pct:g}")
         for name, pct in ((MAX_REJECTED_PCT_ENV, self.max_rejected_pct),
@@ -205,7 +209,7 @@ class Settings:
         if env.get("EUJP_PUBLISH_URI"):
             base["publish_uri"] = env["EUJP_PUBLISH_URI"]
         if env.get("EUJP_MAX_ROW_DROP_PCT"):
-            base["max_row_drop_pct"] = float(env["EUJP_MAX_ROW_DROP_PCT"])
+            base["max_row_drop_pct"] = _number("EUJP_MAX_ROW_DROP_PCT", env["EUJP_MAX_ROW_DROP_PCT"], float)
         if env.get(MAX_REJECTED_PCT_ENV):
             base["max_rejected_pct"] = _pct(MAX_REJECTED_PCT_ENV, env[MAX_REJECTED_PCT_ENV])
         per_source = sorted((name.removeprefix(f"{MAX_REJECTED_PCT_ENV}_").lower(), _pct(name, value))
@@ -214,9 +218,9 @@ class Settings:
         if per_source:
             base["max_rejected_pct_by_source"] = tuple(per_source)
         if env.get("EUJP_KEEP_RUNS"):
-            base["keep_runs"] = int(env["EUJP_KEEP_RUNS"])
+            base["keep_runs"] = _number("EUJP_KEEP_RUNS", env["EUJP_KEEP_RUNS"], int)
         if env.get("EUJP_LOCK_WAIT_SECONDS"):
-            base["lock_wait_seconds"] = float(env["EUJP_LOCK_WAIT_SECONDS"])
+            base["lock_wait_seconds"] = _number("EUJP_LOCK_WAIT_SECONDS", env["EUJP_LOCK_WAIT_SECONDS"], float)
         if env.get("EUJP_PUBLIC_URL"):
             base["public_url"] = env["EUJP_PUBLIC_URL"]
         if env.get("EUJP_PUBLISH_TIMEOUT"):
@@ -226,7 +230,7 @@ class Settings:
         if env.get("EUJP_DASK_ADDRESS"):
             base["dask_address"] = env["EUJP_DASK_ADDRESS"].strip()
         if env.get("EUJP_FANOUT"):
-            base["fanout"] = env["EUJP_FANOUT"].strip().lower() in ("1", "true", "yes", "on")
+            base["fanout"] = _switch("EUJP_FANOUT", env["EUJP_FANOUT"])
         if env.get("EUJP_DASK_WORKERS"):
             base["dask_workers"] = _number("EUJP_DASK_WORKERS", env["EUJP_DASK_WORKERS"], int)
         if env.get("EUJP_WRITER_LIMIT"):
@@ -260,6 +264,20 @@ class Settings:
         chunks): beside the warehouse, like DuckDB's own spill, not in the system's temporary folder (often a
         RAM disk, and never cleaned after a killed run). The next run removes what a killed one left here."""
         return self.staging_dir / SPILL_FOLDER
+
+
+MAX_PUBLISH_TIMEOUT = 7 * 24 * 3600.0  # seconds: a deadline or a wait longer than a week is a typo
+MAX_RETENTION_DAYS = 36_500  # a hundred years: more overflows the dates a prune computes
+
+
+def _switch(name: str, value: str) -> bool:
+    """An on/off setting: 1/true/yes/on or 0/false/no/off (any case); ValueError naming it otherwise."""
+    word = value.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{name} must be on or off (1/true/yes/on, 0/false/no/off), got {value!r}")
 
 
 def _number(name: str, value: str, kind: type) -> float | int:

@@ -462,12 +462,13 @@ def serve(
 def status(
     warehouse: Annotated[Path | None, typer.Option(help="Warehouse file (default var/warehouse.duckdb).")] = None,
     publish: Annotated[str | None, typer.Option(help="Publish target whose latest.json to read.")] = None,
-    limit: Annotated[int, typer.Option(help="How many runs to list.")] = 10,
+    limit: Annotated[int, typer.Option(min=1, help="How many runs to list.")] = 10,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 3 when a source is stale or was never "
                                          "extracted (for monitoring).")] = False,
 ) -> None:
     """Print the last runs (Prefect API and warehouse), their state, the last run per source (rows rejected,
     errors), what is published and source freshness."""
+    import duckdb
     from rich.console import Console
 
     from eujp.config import Settings
@@ -476,7 +477,12 @@ def status(
     from eujp.status import render, run_sources, warehouse_runs
     from eujp.storage import open_store
 
-    settings = Settings.from_env(warehouse_path=warehouse, publish_uri=publish)
+    try:
+        settings = Settings.from_env(warehouse_path=warehouse, publish_uri=publish)
+    except ValueError as exc:
+        _fail_usage(str(exc))
+    if settings.warehouse_path.is_dir():
+        _fail_usage(f"--warehouse {settings.warehouse_path} is a folder: give the warehouse file (.duckdb)")
     console = Console(width=None if sys.stdout.isatty() else 200)
     flow_runs, note = _prefect_runs(limit)
     check = None
@@ -486,8 +492,11 @@ def status(
         check = read_latest_check(store)
     except Exception as exc:  # noqa: BLE001 - the store may be unreachable; say so and go on
         pointer, note = None, (note or "") + f"\npublish store {settings.publish_uri} not readable: {exc}"
-    freshness = warehouse_freshness(settings.warehouse_path)
-    runs = warehouse_runs(settings.warehouse_path, limit)
+    try:
+        freshness = warehouse_freshness(settings.warehouse_path)
+        runs = warehouse_runs(settings.warehouse_path, limit)
+    except duckdb.Error as exc:  # not a DuckDB file, or not a warehouse
+        _fail_usage(f"cannot read the warehouse {settings.warehouse_path}: {exc}")
     render(console, warehouse_path=settings.warehouse_path, flow_runs=flow_runs, flow_runs_note=note,
            runs=runs, freshness=freshness, pointer=pointer, publish_uri=settings.publish_uri, check=check,
            last_run=run_sources(settings.warehouse_path, runs[0].run_id) if runs else None)
@@ -550,6 +559,8 @@ def query(
         except duckdb.Error as exc:
             typer.echo(f"query failed: {exc}", err=True)
             raise typer.Exit(code=USAGE_EXIT_CODE) from exc
+        except OSError as exc:  # --output in a folder that does not exist, or a folder
+            _fail_usage(f"cannot write {output}: {exc.strerror or exc}")
 
 
 QUERY_STATEMENTS = ("SELECT", "EXPLAIN")  # DESCRIBE, SHOW, SUMMARIZE, PRAGMA show_tables and FROM parse as SELECT
@@ -580,7 +591,10 @@ def _open_for_query(warehouse: str | None, published: bool):
     from eujp.config import Settings
     from eujp.errors import EujpError
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        _fail_usage(str(exc))
     location = settings.publish_uri if published else (warehouse or str(settings.warehouse_path))
     run_file = Path(location).name == "warehouse.duckdb" and (Path(location).parent / "manifest.json").is_file()
     if published or location.startswith(("s3://", "http://", "https://")) or Path(location).is_dir() or run_file:
@@ -594,7 +608,10 @@ def _open_for_query(warehouse: str | None, published: bool):
     path = Path(location)
     if not path.exists():
         _fail_usage(f"no warehouse at {path}: run `eujp run` first")
-    return duckdb.connect(str(path), read_only=True)
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:  # not a DuckDB file
+        _fail_usage(f"cannot open the warehouse {path}: {exc}")
 
 
 def _write_result(rel, fmt: QueryFormat, output: Path | None) -> None:

@@ -8,6 +8,7 @@ import contextlib
 import csv
 import io
 import json
+import re
 import socket
 import sys
 from dataclasses import replace
@@ -499,3 +500,40 @@ def test_a_bad_s3_client_setting_is_named_by_the_check(tmp_path, monkeypatch, na
     monkeypatch.setenv(name, value)
     check = check_publish_target(replace(settings(tmp_path), publish_uri="s3://bucket/eujp"))
     assert not check.ok and check.setting == name and check.detail.startswith(f"{name}={value!r}")
+
+
+def test_status_and_query_say_what_is_wrong_without_a_traceback(warehouse, tmp_path, monkeypatch):
+    """A bad setting, a file that is no DuckDB warehouse, a folder, an output path in no folder: one line and
+    exit 2 each (tracebacks before)."""
+    notduck = tmp_path / "notduck.duckdb"
+    notduck.write_text("hello")
+    cases = [(["status", "--warehouse", str(notduck)], "cannot read the warehouse"),
+             (["status", "--warehouse", str(tmp_path)], "is a folder"),
+             (["status", "--limit", "-1"], "greater than or equal to 1"),
+             (["query", SQL, "--warehouse", str(notduck)], "cannot open the warehouse"),
+             (["query", SQL, "--warehouse", str(warehouse), "--format", "csv", "-o", str(tmp_path / "no" / "x.csv")],
+              "cannot write")]
+    for args, said in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and said in result.output, (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+    monkeypatch.setenv("EUJP_KEEP_RUNS", "abc")
+    for args in (["status", "--warehouse", str(warehouse)], ["query", SQL, "--warehouse", str(warehouse)]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "EUJP_KEEP_RUNS must be a whole number, got 'abc'" in result.output
+
+
+@pytest.mark.parametrize(("name", "value", "said"), [
+    ("EUJP_LOCK_WAIT_SECONDS", "nan", "EUJP_LOCK_WAIT_SECONDS must be a number of seconds from 0"),
+    ("EUJP_LOCK_WAIT_SECONDS", "-5", "EUJP_LOCK_WAIT_SECONDS must be a number of seconds from 0"),
+    ("EUJP_PUBLISH_TIMEOUT", "inf", "EUJP_PUBLISH_TIMEOUT must be a number of seconds above 0 and at most"),
+    ("EUJP_MAX_ROW_DROP_PCT", "abc", "EUJP_MAX_ROW_DROP_PCT must be a number, got 'abc'"),
+    ("EUJP_RAW_RETENTION_DAYS", "100000000", "EUJP_RAW_RETENTION_DAYS must be from 1 to 36500"),
+    ("EUJP_FANOUT", "maybe", "EUJP_FANOUT must be on or off"),
+])
+def test_settings_out_of_their_range_are_refused_naming_them(monkeypatch, name, value, said):
+    from eujp.config import Settings
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=re.escape(said)):
+        Settings.from_env()
