@@ -265,10 +265,16 @@ def check_snapshot_folder(settings: Settings) -> Check:
     """In snapshot mode, the snapshot folder exists."""
     if settings.source_mode != "snapshot":
         return _ok("snapshot folder", f"not read (sources: {settings.source_mode})")
+    from eujp.sources import SOURCES
+
     folder = settings.snapshot_dir
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
         return _failed("snapshot folder", f"{folder} {what}", SNAPSHOT_SETTING)
+    if not any(next(folder.glob(s.snapshot_glob), None) for s in SOURCES):
+        # every source would fail "no file matching", and the run publish a run of failed sources
+        return _failed("snapshot folder", f"{folder} holds no file of any source ("
+                       + ", ".join(s.snapshot_glob for s in SOURCES) + ")", SNAPSHOT_SETTING)
     return _ok("snapshot folder", f"{folder} exists")
 
 
@@ -306,6 +312,14 @@ def check_run_settings(settings: Settings, env=None) -> Check:
     for name in sorted(k for k in env if k.startswith(f"{MAX_PAYLOAD_MB_ENV}_") and k not in caps):
         problems.append(f"{name} names no source (the per-source payload caps are {', '.join(sorted(caps))})")
         settings_named.append(name)
+    from eujp.config import MAX_REJECTED_PCT_ENV, max_rejected_pct_env
+
+    thresholds = ", ".join(max_rejected_pct_env(name) for name in SOURCES_BY_NAME)
+    for name, _ in settings.max_rejected_pct_by_source:  # a typo leaves its source under the general one
+        if name not in SOURCES_BY_NAME:
+            problems.append(f"{max_rejected_pct_env(name)} names no source (the per-source thresholds are "
+                            f"{thresholds}; the general one is {MAX_REJECTED_PCT_ENV})")
+            settings_named.append(max_rejected_pct_env(name))
     if settings.source_mode == "live":
         for source in SOURCES:
             if source.request_scope is not None:

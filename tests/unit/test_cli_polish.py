@@ -184,6 +184,16 @@ def test_local_checks_pass_and_create_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []  # nothing created: the folders are created by the run
 
 
+def test_a_snapshot_folder_with_no_source_file_is_refused(tmp_path):
+    """Every source would fail "no file matching", and the run published a run of failed sources (exit 1)."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a source file")
+    (failed,) = [c for c in run_checks(settings(tmp_path, snapshot_dir=empty)) if not c.ok]
+    assert failed.name == "snapshot folder" and failed.setting == SNAPSHOT_SETTING
+    assert failed.detail.startswith(f"{empty} holds no file of any source (") and "*.csv" in failed.detail
+
+
 def test_each_failing_local_check_names_its_setting(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
@@ -537,3 +547,11 @@ def test_settings_out_of_their_range_are_refused_naming_them(monkeypatch, name, 
     monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=re.escape(said)):
         Settings.from_env()
+
+
+def test_check_names_a_per_source_threshold_that_names_no_source(tmp_path, monkeypatch):
+    """`eujp check` said ok, while `eujp run` refused the same setting once Prefect had started."""
+    monkeypatch.setenv("EUJP_MAX_REJECTED_PCT_NOSUCH", "3")
+    (failed,) = [c for c in run_checks(Settings.from_env(warehouse_path=tmp_path / "var" / "w.duckdb", publish_uri=str(tmp_path / "store"))) if not c.ok]
+    assert failed.name == "settings" and failed.setting == "EUJP_MAX_REJECTED_PCT_NOSUCH"
+    assert failed.detail.startswith("EUJP_MAX_REJECTED_PCT_NOSUCH names no source (the per-source thresholds are")
