@@ -202,6 +202,10 @@ def _check_run_options(*, snapshot_dir: Path | None, source_kind: SourceKind, fr
         raise typer.BadParameter("--snapshot-dir reads a snapshot folder: it cannot be combined with --source live")
     if as_of:
         _check_day(as_of, "--as-of")
+        from datetime import UTC, date, datetime
+
+        if date.fromisoformat(as_of) > datetime.now(UTC).date():  # before Prefect starts and a failure alerts
+            raise typer.BadParameter(f"--as-of {as_of} is in the future: a rebuild replays days already landed")
         clash = [opt for opt, used in (("--from-raw", from_raw), ("--snapshot-dir", snapshot_dir),
                                        ("--source live", source_kind == "live"), ("--force", force)) if used]
         if clash:

@@ -555,3 +555,10 @@ def test_check_names_a_per_source_threshold_that_names_no_source(tmp_path, monke
     (failed,) = [c for c in run_checks(Settings.from_env(warehouse_path=tmp_path / "var" / "w.duckdb", publish_uri=str(tmp_path / "store"))) if not c.ok]
     assert failed.name == "settings" and failed.setting == "EUJP_MAX_REJECTED_PCT_NOSUCH"
     assert failed.detail.startswith("EUJP_MAX_REJECTED_PCT_NOSUCH names no source (the per-source thresholds are")
+
+
+def test_an_as_of_day_in_the_future_is_refused_before_the_run_starts(tmp_path):
+    """It started Prefect, failed the flow (alerting, when a webhook is set) and exited 1."""
+    result = runner.invoke(app, ["run", "--as-of", "2099-01-01", "--warehouse", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 2 and "--as-of 2099-01-01 is in the future" in result.output
+    assert not (tmp_path / "w.duckdb").exists()
