@@ -679,6 +679,8 @@ def prune_raw_zone(
         store = open_store(settings.publish_uri)
     except ValueError as exc:
         _fail_usage(str(exc))
+    if "://" not in settings.publish_uri and not Path(settings.publish_uri).is_dir():  # a mistyped folder
+        _fail_usage(f"no publish folder at {settings.publish_uri} (nothing was pruned)")
     try:
         plan = prune_raw(store, settings.raw_retention_days, dry_run=dry_run)
     except Exception as exc:  # noqa: BLE001 - an unreadable store: one line, no traceback

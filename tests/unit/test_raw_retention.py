@@ -351,3 +351,13 @@ def test_a_replays_manifest_lists_the_raw_keys_it_read_so_retention_keeps_its_da
     assert keys[0].startswith(f"raw/{CHANGING.name}/{day(15).isoformat()}/")
     put_run(store, f"{TODAY:%Y%m%d}T060000Z-replay", keys, TODAY)
     assert day(15) in published_run_days(store)
+
+
+def test_prune_raw_of_a_folder_that_does_not_exist_says_so(tmp_path):
+    """A mistyped publish folder: '0 landing(s)' and exit 0 before, as if nothing needed pruning."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, ["prune-raw", "--publish", str(tmp_path / "nonexist"), "--days", "3"])
+    assert result.exit_code == 2 and f"no publish folder at {tmp_path / 'nonexist'}" in result.output
