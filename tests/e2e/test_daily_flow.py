@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -93,7 +94,11 @@ def test_daily_flow_loads_every_table_and_publishes_to_a_folder(prefect_server, 
     assert (run_dir / "parquet" / "mart_claims.parquet").is_file()
     report = (run_dir / "report.html").read_text(encoding="utf-8")
     assert report.count("<svg") == 4 and "20261124T060000Z-e2e001" in report
-    assert (store / "latest" / "report.html").read_text(encoding="utf-8") == report
+    # latest/ gets the page with its Parquet links pointing into the run's folder (every one reaches its file)
+    latest = (store / "latest" / "report.html").read_text(encoding="utf-8")
+    assert latest == report.replace('href="parquet/', 'href="../runs/20261124T060000Z-e2e001/parquet/')
+    links = re.findall(r'href="(\.\./runs/[^"]+)"', latest)
+    assert links and all((store / "latest" / link).resolve().exists() for link in links)
     assert manifest["files"]["report.html"]
     # its four charts kept beside the warehouse for the next run (eujp.report.ChartCache), each one in the page
     kept = list((tmp_path / "var" / "report-charts").glob("*.svg"))
