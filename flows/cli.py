@@ -275,6 +275,27 @@ def _preflight_or_exit(settings, *, as_of: str | None) -> None:
             preflight(settings, prefect_api_url=_configured_api_url(), skip=skip, write=not as_of)
     except PreflightFailed as exc:
         _fail_usage(str(exc))
+    if settings.source_mode == "raw" and not as_of and not skip:
+        _landed_or_exit(settings)
+
+
+def _landed_or_exit(settings) -> None:
+    """`--from-raw DAY`: exit 2 when no selected source landed anything on DAY. Each source would fail
+    "nothing was landed", and the run publish a run of failed sources (an as-of rebuild refuses such a day
+    itself: it replays the days up to it)."""
+    from eujp.sources import SOURCES
+    from eujp.storage import open_store
+
+    store = open_store(settings.publish_uri)
+    day = settings.raw_date.isoformat()
+    names = [s.name for s in SOURCES if not settings.only_sources or s.name in settings.only_sources]
+    try:
+        landed = any(k.endswith(".meta.json") for name in names for k in store.list_keys(f"raw/{name}/{day}"))
+    except Exception:  # noqa: BLE001 - an unreadable store: the publish check named it, or the run will
+        return
+    if not landed:
+        _fail_usage(f"--from-raw {day}: nothing was landed on that day under {store.uri}/raw/ for "
+                    f"{', '.join(names)}; nothing was replayed or published")
 
 
 class _Flows:

@@ -495,3 +495,20 @@ def test_compose_stack_has_postgres_server_object_store_and_worker_with_no_inlin
             if f"{name}:" in line or f"{name}=" in line:
                 assert "${" in line, line
     assert (REPO / "infra" / "Dockerfile").is_file()
+
+
+def test_from_raw_of_a_day_with_no_landing_is_refused_before_the_run(tmp_path):
+    """Every source would fail 'nothing was landed', and the run published a run of failed sources (exit 1,
+    latest moved); it is refused with exit 2, nothing replayed or published. A day with a landing passes
+    this check (the preflight's; the run itself is not started here)."""
+    from typer.testing import CliRunner
+
+    from eujp.storage import LocalObjectStore
+    from flows import cli
+
+    store = tmp_path / "store"
+    LocalObjectStore(store).put_bytes("raw/some_source/2026-02-01/abc.meta.json", b"{}")
+    result = CliRunner().invoke(cli.app, ["run", "--from-raw", "2026-01-31", "--warehouse",
+                                          str(tmp_path / "var" / "w.duckdb"), "--publish", str(store)])
+    assert result.exit_code == 2 and "--from-raw 2026-01-31: nothing was landed on that day under" in result.output
+    assert not (store / "latest.json").exists() and not (tmp_path / "var").exists()
