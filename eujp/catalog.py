@@ -46,7 +46,7 @@ from eujp.config import duckdb_config
 from eujp.docgen import layer
 from eujp.freshness import Freshness, assess
 from eujp.marts import CLAIMS_DIR, MART_CLAIMS, MODELS, SQL_DIR, claim_files, mart_sql
-from eujp.rows import RUN_FAILS
+from eujp.rows import fails_run
 from eujp.schema import Table
 from eujp.sources import SOURCES, Source
 from eujp.sql import quote_ident
@@ -564,7 +564,7 @@ def history_section(history: list[dict], sources: Sequence[Source] = SOURCES) ->
         span = (max(ends) - min(starts)).total_seconds() if starts and ends else None
         statuses = defaultdict(int)
         for r in rs:  # a source that loaded above its rejected-rows threshold failed its run (eujp.rejections)
-            over = r["status"] == "success" and RUN_FAILS in (r["message"] or "")
+            over = r["status"] == "success" and fails_run(r["status"], r["message"])
             statuses["failed the run: rejected rows" if over else r["status"]] += 1
         runs_rows.append(
             f"<tr><td><code>{_esc(run_id)}</code></td><td>{_esc(_ts(min(starts)) if starts else '')}</td>"

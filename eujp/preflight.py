@@ -130,7 +130,7 @@ NAME_PUBLISH = "publish target"
 
 def check_publish_target(settings: Settings, *, write: bool = True) -> Check:
     """The publish target (a folder or s3://bucket/prefix) is reachable and, with `write`, writable."""
-    from eujp.storage import check_publish_uri, check_s3_settings
+    from eujp.storage import check_publish_uri, s3_settings
 
     uri = settings.publish_uri
     try:
@@ -139,7 +139,7 @@ def check_publish_target(settings: Settings, *, write: bool = True) -> Check:
         return _failed(NAME_PUBLISH, str(exc), PUBLISH_SETTING)
     if uri.startswith("s3://"):
         try:
-            check_s3_settings()
+            s3_settings()
         except ValueError as exc:
             return _failed(NAME_PUBLISH, str(exc), str(exc).split("=", 1)[0])
         return check_s3_target(uri, write=write, probe_name=f".eujp-preflight-{settings.run_id}")
@@ -312,14 +312,11 @@ def check_run_settings(settings: Settings, env=None) -> Check:
     for name in sorted(k for k in env if k.startswith(f"{MAX_PAYLOAD_MB_ENV}_") and k not in caps):
         problems.append(f"{name} names no source (the per-source payload caps are {', '.join(sorted(caps))})")
         settings_named.append(name)
-    from eujp.config import MAX_REJECTED_PCT_ENV, max_rejected_pct_env
+    from eujp.rejections import unknown_threshold_sources
 
-    thresholds = ", ".join(max_rejected_pct_env(name) for name in SOURCES_BY_NAME)
-    for name, _ in settings.max_rejected_pct_by_source:  # a typo leaves its source under the general one
-        if name not in SOURCES_BY_NAME:
-            problems.append(f"{max_rejected_pct_env(name)} names no source (the per-source thresholds are "
-                            f"{thresholds}; the general one is {MAX_REJECTED_PCT_ENV})")
-            settings_named.append(max_rejected_pct_env(name))
+    for problem in unknown_threshold_sources(settings):  # a typo leaves its source under the general one
+        problems.append(problem)
+        settings_named.append(problem.split(" ", 1)[0])
     if settings.source_mode == "live":
         for source in SOURCES:
             if source.request_scope is not None:

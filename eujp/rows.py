@@ -42,6 +42,11 @@ def format_pct(pct: float) -> str:
 RUN_FAILS = "the run fails so that someone looks"
 
 
+def fails_run(status: str | None, message: str | None) -> bool:
+    """Whether an etl_runs row (its status and message) failed its run, as `failed_source_sql` says in SQL."""
+    return status == "failed" or (status == "success" and RUN_FAILS in (message or ""))
+
+
 def failed_source_sql(alias: str = "") -> str:
     """SQL of an etl_runs row (table alias `alias`) that failed its run: a failed source, or one that loaded
     with rejected rows above the threshold (its verdict in `message`)."""

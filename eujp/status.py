@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from eujp.freshness import Freshness
-from eujp.rows import REJECTED, ROWS_IN, RUN_FAILS, VALID, failed_source_sql, format_pct
+from eujp.rows import REJECTED, ROWS_IN, VALID, failed_source_sql, fails_run, format_pct
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ def _render_last_run(console, run_id: str, sources: list[SourceRun]) -> None:
     console.print(t)
     for s in sources:
         warning = s.warning(run_id)
-        if warning and RUN_FAILS in warning:  # above the threshold: the source loaded, the run failed
+        if warning and fails_run(s.status, s.message):  # above the threshold: the source loaded, the run failed
             console.print(f"[red]error:[/red] {escape(warning)}", soft_wrap=True)
         elif warning:
             console.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)

@@ -509,16 +509,16 @@ def make_s3_client():
     from botocore.config import Config
 
     env = os.environ
+    tuning = s3_settings(env)
     # A session of its own: boto3's default session caches the credentials it resolved first, so a client made
     # later in a long-lived process would keep signing with them after the environment changed.
     return boto3.session.Session().client(
         "s3",
         endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
         config=Config(
-            retries={"total_max_attempts": _s3_setting(env, "EUJP_S3_MAX_ATTEMPTS", "8", int, 1),
-                     "mode": "standard"},
-            connect_timeout=_s3_setting(env, "EUJP_S3_CONNECT_TIMEOUT", "10", float, 0.001),
-            read_timeout=_s3_setting(env, "EUJP_S3_READ_TIMEOUT", "120", float, 0.001),
+            retries={"total_max_attempts": tuning["EUJP_S3_MAX_ATTEMPTS"], "mode": "standard"},
+            connect_timeout=tuning["EUJP_S3_CONNECT_TIMEOUT"],
+            read_timeout=tuning["EUJP_S3_READ_TIMEOUT"],
             s3={"addressing_style": env.get("EUJP_S3_ADDRESSING_STYLE", "auto")},
         ),
         **s3_credentials(),
@@ -548,12 +548,16 @@ def check_publish_uri(uri: str) -> None:
         raise ValueError(f"publish URI {uri!r} is no s3://bucket/prefix (a mistyped S3 URI?)")
 
 
-def check_s3_settings(env: Mapping[str, str] | None = None) -> None:
-    """ValueError naming the first EUJP_S3_* client setting that is not a number in its range."""
+# The S3 client's settings: (name, default, type, lowest value).
+S3_SETTINGS = (("EUJP_S3_MAX_ATTEMPTS", "8", int, 1), ("EUJP_S3_CONNECT_TIMEOUT", "10", float, 0.001),
+               ("EUJP_S3_READ_TIMEOUT", "120", float, 0.001))
+
+
+def s3_settings(env: Mapping[str, str] | None = None) -> dict[str, float | int]:
+    """The EUJP_S3_* client settings by name; ValueError naming the first that is not a number in its range
+    (what the preflight checks, `check_publish_target`)."""
     env = os.environ if env is None else env
-    _s3_setting(env, "EUJP_S3_MAX_ATTEMPTS", "8", int, 1)
-    _s3_setting(env, "EUJP_S3_CONNECT_TIMEOUT", "10", float, 0.001)
-    _s3_setting(env, "EUJP_S3_READ_TIMEOUT", "120", float, 0.001)
+    return {name: _s3_setting(env, name, default, kind, low) for name, default, kind, low in S3_SETTINGS}
 
 
 def open_store(uri: str) -> ObjectStore:
