@@ -117,7 +117,9 @@ COMEXT_DEFAULTS = {
     "EUJP_COMEXT_MAX_REQUESTS": "20000",  # per slice fetched (a full load of every product is thousands)
     "EUJP_COMEXT_CODELIST": "CXT_NC",  # the product codelist (agency ESTAT)
 }
-# Eurostat API guide, fault code 100: "No results found" (HTTP 400 or 404) for an empty selection.
+# Eurostat API guide, fault code 100: "No results found" (HTTP 400 or 404) for an empty selection. A 204 No
+# Content is taken the same way (HTTP: the request succeeded and there is nothing to send; SDMX 2.1 REST names
+# 404, but a proxy or a later version of the service may say it so); an empty 200 stays an error (a cut body).
 _NO_RESULTS = ("no results found", "no_results_found", "<faultcode>100</faultcode>")
 _CN8 = re.compile(r"^[0-9]{8}$")
 _SDMX_STRUCTURE = "/api/comext/dissemination/sdmx/2.1"
@@ -675,7 +677,12 @@ def fetch_comext_slice(ctx: LiveContext, piece: ComextSlice, updated_after: str 
                                "splitting; narrow EUJP_COMEXT_PRODUCTS/REPORTERS or the start period, or raise "
                                "EUJP_COMEXT_MAX_REQUESTS")
         url, params = comext_request(ctx.base, ctx.env, part, updated_after if probe else None)
-        response = ctx.get(url, params=params, expect=EXPECT_CSV, pass_statuses=(400, 404, 413))
+        response = ctx.get(url, params=params, expect=EXPECT_CSV, pass_statuses=(204, 400, 404, 413))
+        if response.status == 204:
+            response.discard()
+            log.info("%s: no observations for %s%s (204 No Content)", ctx.source, part.describe(),
+                     f" updated after {updated_after}" if probe else "")
+            continue
         body = response.content.decode("utf-8", "replace")
         if response.status == 413:
             if "EXTRACTION_TOO_BIG" not in body:

@@ -145,3 +145,18 @@ def test_comext_with_no_observations_is_nothing_new(live, tmp_path):
     live.sliced["comext_goods"].rows = []
     assert fetch("comext_goods", tmp_path) == []
     assert {s.param("endPeriod") for s in data_requests(live)} >= {"2025-03", "2025-05", "2025-07"}
+
+
+
+def test_comext_204_no_content_is_no_observations_and_lands_nothing(live, tmp_path):
+    """A slice answered 204 No Content is read as fault 100 (no results), not as a failed extraction; the slices
+    with rows are still fetched and landed, and the empty slice's months are in the coverage."""
+    live.sliced["comext_goods"].no_results_status = 204
+    payloads = fetch("comext_goods", tmp_path)
+    assert ("2025-04", "2025-05") in [(s.param("startPeriod"), s.param("endPeriod")) for s in data_requests(live)]
+    assert [p.name for p in payloads][:2] == ["DS-045409 2025-01..2025-03 84834030",
+                                              "DS-045409 2025-06..2025-07 84834030"]
+    coverage = parse_coverage(payloads[-1].read())
+    assert "2025-04" in {d.strftime("%Y-%m") for d in coverage.get_column("period")}
+    live.sliced["comext_goods"].rows = []
+    assert fetch("comext_goods", tmp_path) == []
