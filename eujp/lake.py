@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -139,8 +140,23 @@ def attach(conn: duckdb.DuckDBPyConnection, cfg: LakeConfig, *, read_only: bool 
         conn.execute(f"ATTACH {sql_string('ducklake:' + cfg.catalog)} AS {alias} ({', '.join(options)})")
     except duckdb.Error as exc:
         message = str(exc).replace(cfg.catalog, cfg.describe())
+        moved = _RECORDED_DATA_PATH.search(message)
+        if moved:
+            raise LakeError(
+                f"cannot attach the lake: its catalog {cfg.describe()} keeps its data files under "
+                f"{moved.group(1)}, but the publish target puts them under {cfg.data_path}: the published folder "
+                f"moved or {LAKE_PUBLISH_SETTING} changed. Set it (or --publish) back to the target that holds the "
+                "lake's files. To start a new lake at the new target instead: with the embedded catalog, the next "
+                f"`eujp run` there sets the old catalog aside and does so; with a PostgreSQL catalog, point "
+                f"{LAKE_CATALOG_ENV} at a new database (docs/lakehouse.md)") from None
         raise LakeError(f"cannot attach the lake (catalog {cfg.describe()}, data {cfg.data_path}): "
                         f"{type(exc).__name__}: {message}") from None
+
+
+# DuckLake's refusal of a DATA_PATH other than the catalog's: 'DATA_PATH parameter "new" does not match existing
+# data path in the catalog "recorded"'
+_RECORDED_DATA_PATH = re.compile(r'does not match existing data path in the catalog "([^"]*)"')
+LAKE_PUBLISH_SETTING = "EUJP_PUBLISH_URI"
 
 
 def _s3_env() -> dict[str, str]:

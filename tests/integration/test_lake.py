@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -359,8 +360,25 @@ def test_a_lake_that_cannot_be_attached_is_a_clear_error(lake, tmp_path):
     cfg, warehouse, _ = lake
     commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
     moved = LakeConfig(cfg.catalog, str(tmp_path / "elsewhere") + "/", cfg.catalog_file)
-    with pytest.raises(LakeError, match="cannot attach the lake .*does not match existing data path"):
+    with pytest.raises(LakeError, match="cannot attach the lake: its catalog .* keeps its data files under "
+                       f"{re.escape(cfg.data_path)}, but the publish target puts them under "
+                       f"{re.escape(moved.data_path)}: the published folder moved or EUJP_PUBLISH_URI changed"):
         commit_warehouse(moved, warehouse, "20261125T060000Z-lake02")
+
+
+def test_lake_maintain_of_a_moved_published_folder_says_it_moved(lake, tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    cfg, warehouse, store_dir = lake
+    commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
+    moved = store_dir.rename(tmp_path / "moved")
+    result = CliRunner().invoke(app, ["lake-maintain", "--warehouse", str(warehouse), "--publish", str(moved)])
+    assert result.exit_code == 1
+    assert "the published folder moved or EUJP_PUBLISH_URI changed" in result.output
+    assert "OVERRIDE_DATA_PATH" not in result.output  # DuckLake's own advice, which eujp has no setting for
+    assert cfg.catalog_file.exists()  # nothing set aside: maintenance never starts a new lake
 
 
 def test_eujp_lake_maintain_runs_the_maintenance_with_the_run_lock(lake, monkeypatch):
