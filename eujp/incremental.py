@@ -70,6 +70,13 @@ def later_period(a: str | None, b: str | None) -> str | None:
     return max(a, b)
 
 
+def earlier_period(a: str | None, b: str | None) -> str | None:
+    """The earlier of two watermarks (None is "from the start", the earliest of all)."""
+    if a is None or b is None:
+        return None
+    return min(a, b)
+
+
 def month_add(period: str, months: int) -> str:
     """'2025-06' + (-17) -> '2024-01'."""
     year, month = (int(x) for x in period.split("-")[:2])

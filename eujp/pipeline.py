@@ -32,7 +32,7 @@ from eujp.config import (
 )
 from eujp.errors import EujpError, ExtractError, ParseError, PayloadTooLargeError
 from eujp.extract import read_snapshot
-from eujp.incremental import SourceState, later_period, newest_period
+from eujp.incremental import SourceState, earlier_period, later_period, newest_period
 from eujp.landing import (
     DIGESTS_FILE,
     FileDigests,
@@ -106,6 +106,12 @@ class SourceBatch:
     last_modified: str | None = None
     request_url: str | None = None  # the URL those validators belong to
     request_scope: str | None = None  # what a live extraction asked for (Source.request_scope, JSON)
+    # When the loaded payloads were asked of the live service: a live run's start; a --from-raw replay's
+    # earliest landing time when every payload it replays came from the service (an http(s) URL); None for a
+    # snapshot folder, or a replay of a snapshot run's landing. Only such a load moves where the next live
+    # request starts (update_source_state).
+    extracted_at: datetime | None = None
+    live: bool = False  # extracted from the live service in this run
     labels: pl.DataFrame | None = None  # rows of the source's label feed (eujp.sources.base.LabelFeed), if any
     coverage: pl.DataFrame | None = None  # rows of the source's coverage statement (eujp.sources.base.CoverageFeed)
     note: str | None = None  # why a batch is unchanged
@@ -215,6 +221,15 @@ def input_checksum(payloads: list[RawPayload]) -> str:
     return hashlib.sha256("\n".join(sorted(p.sha256 for p in payloads)).encode()).hexdigest()
 
 
+def extraction_time(batch: SourceBatch, payloads: list[RawPayload], mode: str) -> datetime | None:
+    """When what `payloads` hold was asked of the live service (SourceBatch.extracted_at)."""
+    if mode == "live":
+        return batch.started_at
+    if mode == "raw" and payloads and all(p.url.startswith(("http://", "https://")) for p in payloads):
+        return min(datetime.fromisoformat(p.fetched_at) for p in payloads)
+    return None
+
+
 def skip_unchanged(batch: SourceBatch, payloads: list[RawPayload], settings: Settings) -> bool:
     """Record the payloads' checksum and HTTP validators on `batch`; mark it 'unchanged' (and return True)
     when there is nothing to load: a live source answered 304 / had nothing new (no payloads), or the
@@ -230,6 +245,8 @@ def skip_unchanged(batch: SourceBatch, payloads: list[RawPayload], settings: Set
         batch.request_url = data[0].url if (batch.etag or batch.last_modified) else None
     if payloads:
         batch.input_checksum = input_checksum(payloads)
+    batch.live = settings.source_mode == "live"
+    batch.extracted_at = extraction_time(batch, payloads, settings.source_mode)
     if settings.source_mode == "raw" or (settings.force and payloads):
         return False
     state = read_state(settings.warehouse_path, batch.source)
@@ -570,6 +587,7 @@ def update_source_state(conn: duckdb.DuckDBPyConnection, batch: SourceBatch, now
     does its input checksum, so that the same answers are loaded again rather than skipped as unchanged."""
     source = get_source(batch.source)
     state = read_source_state(conn, batch.source) or SourceState(source=batch.source)
+    live = batch.live
     if batch.status == "loaded":
         newest = later_period(state.newest_period, batch.newest or newest_period(source.period_column, batch.valid))
         state = replace(state, last_success_at=now, last_attempt_at=now, last_status="success",
@@ -578,14 +596,35 @@ def update_source_state(conn: duckdb.DuckDBPyConnection, batch: SourceBatch, now
             log.warning("%s: %d payload(s) quarantined whole: the next run asks again from where this one did "
                         "(watermark %s, requested at %s)", batch.source, len(batch.payload_errors),
                         state.watermark, state.requested_at)
-        else:
+        elif batch.extracted_at is None and not live:
+            # A snapshot folder (or a replay of a snapshot run's landing) is no extraction from the service, and
+            # may hold less, or older figures, than the live service had: the next live run extracts the source
+            # whole, as its first, rather than only what changed since the last live extraction.
+            state = replace(state, input_checksum=batch.input_checksum, etag=None, last_modified=None,
+                            request_url=None, watermark=None, requested_at=None, request_scope=None)
+        elif live:
             state = replace(state, etag=batch.etag, last_modified=batch.last_modified,
                             input_checksum=batch.input_checksum, watermark=source.next_watermark(newest),
                             request_url=batch.request_url, requested_at=batch.started_at,
                             request_scope=batch.request_scope or state.request_scope)
+        else:
+            # A replay of a day's live landings (--from-raw): the rows it wrote are as the service had them
+            # when they were landed, maybe before the last live extraction, whose later figures it replaced.
+            # The next live request asks from the earlier of the two: what changed since, from the earlier
+            # watermark, with the landing's own validators.
+            replayed = source.next_watermark(later_period(None, batch.newest or newest_period(
+                source.period_column, batch.valid)))
+            known = state.requested_at is not None
+            state = replace(state, etag=batch.etag, last_modified=batch.last_modified,
+                            input_checksum=batch.input_checksum, request_url=batch.request_url,
+                            watermark=earlier_period(state.watermark, replayed) if known else replayed,
+                            requested_at=min(state.requested_at, batch.extracted_at) if known
+                            else batch.extracted_at)
     elif batch.status == "unchanged":
-        state = replace(state, last_success_at=now, last_attempt_at=now, last_status="unchanged",
-                        requested_at=batch.started_at, request_scope=batch.request_scope or state.request_scope)
+        state = replace(state, last_success_at=now, last_attempt_at=now, last_status="unchanged")
+        if live:
+            state = replace(state, requested_at=batch.started_at,
+                            request_scope=batch.request_scope or state.request_scope)
     else:
         state = replace(state, last_attempt_at=now, last_status="failed")
     write_source_state(conn, state)

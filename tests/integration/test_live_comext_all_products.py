@@ -478,3 +478,74 @@ def test_every_product_after_listed_ones_gets_the_history_of_the_codes_not_asked
     after = facts(second)
     assert {k[2] for k in after} == set(CN8)
     assert {v[1] for k, v in after.items() if k[2] == "84834030"} == {"live-1"}
+
+
+def test_a_warehouse_loaded_from_snapshots_gets_its_first_live_extraction_whole(server, comext, tmp_path):
+    """A snapshot folder is no extraction from the service: a live run on a warehouse loaded only from the bundled
+    snapshot asks for every product and month from EUJP_COMEXT_START (no updatedAfter, not "unchanged" on the
+    dataflow's word), and the coverage it states is of what it fetched."""
+    from dataclasses import replace as with_changes
+
+    snapshot = with_changes(settings_for(tmp_path, "snap-1"), source_mode="snapshot")
+    assert run_pipeline(snapshot, only=(COMEXT,))[COMEXT].status == "loaded"
+    with connect(snapshot.warehouse_path, read_only=True) as conn:
+        state = read_source_state(conn, COMEXT)
+    assert (state.requested_at, state.watermark, state.request_scope) == (None, None, None)
+    assert state.newest_period is not None and state.input_checksum is not None
+
+    server.clear_log()
+    live = settings_for(tmp_path, "live-1", run_date=RUN_DATE.replace(day=16))
+    assert run_pipeline(live, only=(COMEXT,))[COMEXT].status == "loaded"
+    assert {s.param("updatedAfter") for s in data_requests(server)} == {None}
+    pieces = [(p, m) for products, start, end in comext.answered for p in products for m in MONTHS
+              if start <= m <= end]
+    assert sorted(pieces) == sorted((p, m) for p in CN8 for m in MONTHS)
+    rows = fact_rows(live)
+    assert all((r, p, f, m) in rows for r in REPORTERS for p in CN8 for f in ("import", "export") for m in MONTHS)
+
+
+def test_a_snapshot_load_or_an_older_replay_between_live_runs_does_not_hide_a_revision(server, comext, tmp_path):
+    """Where the next live request starts moves only with what the service answered: a snapshot load between two
+    live runs makes the next live run extract the source whole again (the snapshot may hold older figures); a
+    --from-raw replay of an older day (whose figures a revision has since replaced) makes it ask for what changed
+    after that day's landing. Either way the revision the service published is in the warehouse after the next
+    live run."""
+    import time
+    from dataclasses import replace as with_changes
+
+    day = iter(range(16, 28))
+    key = ("EU27_2020", "84834030", "1", "2025-05", "VALUE_IN_EUROS")
+    sql = ("SELECT value_eur FROM fact_goods_trade_product WHERE reporter = 'EU27_2020' AND product_cn8 = '84834030' "
+           "AND flow = 'import' AND period_code = '2025-05'")
+    first = settings_for(tmp_path, "live-1")
+    assert run_pipeline(first, only=(COMEXT,))[COMEXT].status == "loaded"
+    original = query(first, sql)
+    for revised, between in ((111, "snapshot"), (222, "replay")):
+        time.sleep(1.1)  # LAST UPDATE and updatedAfter count whole seconds
+        comext.revise(key, revised)
+        time.sleep(1.1)
+        if between == "snapshot":
+            step = with_changes(settings_for(tmp_path, "snap", run_date=RUN_DATE.replace(day=next(day))),
+                                source_mode="snapshot")
+        else:  # the first day's landing, before both revisions: puts the original figure back
+            step = settings_for(tmp_path, "replay", source_mode="raw", raw_date=RUN_DATE,
+                                run_date=RUN_DATE.replace(day=next(day)))
+        assert run_pipeline(step, only=(COMEXT,))[COMEXT].status == "loaded"
+        with connect(step.warehouse_path, read_only=True) as conn:
+            requested_at = read_source_state(conn, COMEXT).requested_at
+        if between == "snapshot":
+            assert requested_at is None  # the next live run extracts the source whole
+        else:
+            assert query(step, sql) == original
+            landed = min(datetime.fromisoformat(p.fetched_at)
+                         for p in read_landed(open_store(step.publish_uri), COMEXT, RUN_DATE, tmp_path / "spill"))
+            assert requested_at == landed  # what changed after the replayed landing is asked again
+        server.clear_log()
+        live = settings_for(tmp_path, f"live-after-{between}", run_date=RUN_DATE.replace(day=next(day)))
+        assert run_pipeline(live, only=(COMEXT,))[COMEXT].status == "loaded"
+        assert query(live, sql) == [(float(revised),)]
+        asked = {s.param("updatedAfter") for s in data_requests(server)}
+        if between == "snapshot":
+            assert asked == {None}
+        else:
+            assert datetime.fromisoformat(min(a for a in asked if a)) <= landed

@@ -102,8 +102,10 @@ def test_tables_without_value_columns_record_no_revisions(conn):
 
 
 def batch_for(status: str, **kw) -> SourceBatch:
-    b = SourceBatch(source=GOODS.name, table="fact_goods_trade", started_at=T1, status=status, **kw)
-    return b
+    """A live run's batch (extracted from the service when it started), unless `kw` says otherwise."""
+    kw = {"live": True, "extracted_at": kw.get("started_at", T1), **kw}
+    kw.setdefault("started_at", T1)
+    return SourceBatch(source=GOODS.name, table="fact_goods_trade", status=status, **kw)
 
 
 def test_source_state_life_cycle(conn):
@@ -125,6 +127,42 @@ def test_source_state_life_cycle(conn):
     # a load of revised older periods never moves newest_period backwards
     older = batch_for("loaded", input_checksum="c2", valid=goods([("EU27_2020", "export", 2021, 3.0, None)]))
     assert update_source_state(conn, older, t3).newest_period == "2024"
+
+
+def test_only_what_the_service_answered_moves_where_the_next_live_request_starts(conn):
+    """A live load records its request (validators, watermark, requested_at); a snapshot load clears it (the next
+    live run extracts whole: the folder may hold less, or older figures); a replay of a live landing keeps the
+    earlier of the two times and watermarks (its figures may be older than the last live extraction's); an
+    unchanged snapshot confirms only that it is up to date."""
+    year = [("EU27_2020", "export", 2024, 2.0, None)]
+    live = update_source_state(conn, batch_for("loaded", input_checksum="c1", etag='"e1"', valid=goods(year),
+                                                started_at=T2), T2)
+    assert (live.requested_at, live.watermark, live.etag) == (T2, "2022", '"e1"')
+    # an unchanged snapshot run: confirmed, the live request untouched
+    t3 = datetime(2026, 11, 26, tzinfo=UTC)
+    same = update_source_state(conn, batch_for("unchanged", live=False, extracted_at=None, started_at=t3), t3)
+    assert (same.last_success_at, same.requested_at, same.watermark, same.etag) == (t3, T2, "2022", '"e1"')
+    # a replay of an older live landing (fetched at T1, newest year 2020): the earlier time and watermark
+    older = [("EU27_2020", "export", 2020, 1.0, None)]
+    replayed = update_source_state(conn, batch_for("loaded", live=False, extracted_at=T1, started_at=t3,
+                                                   input_checksum="c0", etag='"e0"', valid=goods(older)), t3)
+    assert (replayed.requested_at, replayed.watermark, replayed.etag, replayed.newest_period) == (
+        T1, "2018", '"e0"', "2024")
+    # a replay of a later landing than the last live extraction: nothing moves forward
+    t4 = datetime(2026, 11, 27, tzinfo=UTC)
+    later = update_source_state(conn, batch_for("loaded", live=False, extracted_at=t4, started_at=t4,
+                                                input_checksum="c4", valid=goods(year)), t4)
+    assert (later.requested_at, later.watermark) == (T1, "2018")
+    # a snapshot load: no extraction from the service, the next live run starts from nothing
+    snap = update_source_state(conn, batch_for("loaded", live=False, extracted_at=None, started_at=t4,
+                                               input_checksum="s1", valid=goods(year)), t4)
+    assert (snap.requested_at, snap.watermark, snap.etag, snap.request_url, snap.request_scope) == (
+        None, None, None, None, None)
+    assert (snap.input_checksum, snap.newest_period, snap.last_status) == ("s1", "2024", "success")
+    # a replay of a live landing into such a state: the landing's time and watermark
+    again = update_source_state(conn, batch_for("loaded", live=False, extracted_at=T1, started_at=t4,
+                                                input_checksum="c0", valid=goods(older)), t4)
+    assert (again.requested_at, again.watermark) == (T1, "2018")
 
 
 def test_unchanged_batches_are_recorded_as_such_in_etl_runs():
