@@ -72,8 +72,9 @@ def _rejected(rows: pd.DataFrame, reasons: pd.Series | str) -> pd.DataFrame:
     return pd.DataFrame({"reason": reason.astype(str).to_numpy(), "raw_record": _raw_records(rows)})
 
 
-def _key_label(rows: pd.DataFrame) -> pd.Series:
-    parts = [k + "='" + rows[k].fillna("<null>").astype(str) + "'" for k in COMEXT_FACT_KEY]
+def _key_label(rows: pd.DataFrame, quoted: bool = True, keys: tuple[str, ...] = COMEXT_FACT_KEY) -> pd.Series:
+    q = "'" if quoted else ""
+    parts = [k + "=" + q + rows[k].fillna("<null>").astype(str) + q for k in keys]
     label = parts[0]
     for p in parts[1:]:
         label = label + ", " + p
@@ -128,6 +129,16 @@ def pandas_transform(wire: pd.DataFrame, source_name: str, source_version: str |
                            index=bad.index)
         rejected.append(_rejected(bad, reason))
     ok = wire[~broken]
+    # a fact key with a figure rejected for its value: its other rows too (a fact row is not loaded half)
+    value_bad = np.logical_or.reduce(conditions[6:]) & ~np.logical_or.reduce(conditions[:6])
+    if value_bad.any():
+        bad_keys = wire[value_bad][list(COMEXT_FACT_KEY)].drop_duplicates()
+        sib = ok.merge(bad_keys, on=list(COMEXT_FACT_KEY), how="left", indicator=True)["_merge"].eq("both")
+        sib = sib.to_numpy()
+        siblings = ok[sib]
+        rejected.append(_rejected(siblings, "another row of natural key (" + _key_label(siblings, quoted=False)
+                                  + ") was rejected for its OBS_VALUE: a fact row is not loaded half"))
+        ok = ok[~sib]
 
     # Duplicates per indicator row, compared on the key and OBS_VALUE.
     key = list(COMEXT_WIRE_KEY)
@@ -138,9 +149,10 @@ def pandas_transform(wire: pd.DataFrame, source_name: str, source_version: str |
         conflict = (n_values > 1).to_numpy()
         copy = rep.duplicated(key + ["OBS_VALUE"], keep="first").to_numpy()
         dup = conflict | copy
-        label = _key_label(rep)
-        reason = np.where(conflict, "conflicting rows for natural key " + label,
-                          "exact duplicate of an earlier row with natural key " + label)
+        label = _key_label(rep, keys=COMEXT_WIRE_KEY)
+        n_rows = rep.groupby(key, dropna=False)["OBS_VALUE"].transform("size").astype(str)
+        reason = np.where(conflict, "conflicting rows for natural key " + label + ": " + n_rows
+                          + " rows differ in OBS_VALUE", "exact duplicate of an earlier row with natural key " + label)
         rejected.append(_rejected(rep[dup], pd.Series(reason[dup], index=rep.index[dup])))
         ok = pd.concat([ok[~repeated], rep[~dup]])
         bad_keys = rep[conflict][list(COMEXT_FACT_KEY)].drop_duplicates()
@@ -149,7 +161,7 @@ def pandas_transform(wire: pd.DataFrame, source_name: str, source_version: str |
             sib = sib.to_numpy()
             siblings = ok[sib]
             rejected.append(_rejected(siblings, "conflicting values in another indicator for natural key ("
-                                      + _key_label(siblings) + ")"))
+                                      + _key_label(siblings, quoted=False) + ")"))
             ok = ok[~sib]
 
     is_value = ok["indicators"].eq("VALUE_IN_EUROS").to_numpy(dtype=bool)
@@ -166,7 +178,7 @@ def pandas_transform(wire: pd.DataFrame, source_name: str, source_version: str |
         hit = ok.merge(keys, on=list(COMEXT_FACT_KEY), how="left", indicator=True)["_merge"].eq("both").to_numpy()
         rows = ok[hit]
         rejected.append(_rejected(rows, "QUANTITY_IN_100KG without a VALUE_IN_EUROS row for natural key ("
-                                  + _key_label(rows) + ")"))
+                                  + _key_label(rows, quoted=False) + ")"))
         pivoted = pivoted[~orphan]
     code = pivoted["TIME_PERIOD"]
     valid = pd.DataFrame({

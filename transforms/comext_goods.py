@@ -12,6 +12,8 @@ from transforms.common import (
     YEAR_PATTERN,
     TransformResult,
     check_wire_columns,
+    empty_rejected,
+    first_reason,
     format_text,
     key_label,
     not_in,
@@ -72,6 +74,34 @@ _COMEXT_RAW = [pl.col("OBS_VALUE_raw").alias(c) if c == "OBS_VALUE" else pl.col(
 LAST_UPDATE_FORMAT = "%d/%m/%y %H:%M:%S"
 
 
+_KEY_RULES = 6  # the first rules judge a row's key (indicator, flow, product, period, reporter, partner), the
+# others its OBS_VALUE
+
+
+def _split_values(rows: pl.DataFrame, value_rules) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows, quarantine) by the OBS_VALUE rules (missing, not a number, negative, too large), and with a
+    rejected observation the other indicator's rows of its fact key: a fact row is only as good as both its
+    indicators, so neither is loaded and the row the key had before (a by-key upsert) stays whole, rather than
+    losing its quantity (or value) to a figure the release got wrong. Two figures of one observation under one
+    stamp, one of them not a number, are so a conflict, as two numbers are (split_duplicates)."""
+    broken = pl.any_horizontal([condition.fill_null(False) for condition, _ in value_rules])
+    flagged = rows.with_columns(broken.alias("__broken"))
+    if not flagged.get_column("__broken").any():
+        return rows, empty_rejected()
+    bad = flagged.filter(pl.col("__broken")).drop("__broken")
+    good = flagged.filter(~pl.col("__broken")).drop("__broken")
+    bad_keys = bad.select(COMEXT_FACT_KEY).unique()
+    siblings = good.join(bad_keys, on=list(COMEXT_FACT_KEY), how="semi", maintain_order="left")
+    good = good.join(bad_keys, on=list(COMEXT_FACT_KEY), how="anti", maintain_order="left")
+    return good, pl.concat([
+        quarantine(bad, first_reason(value_rules), _COMEXT_RAW),
+        quarantine(siblings, pl.concat_str(
+            pl.lit("another row of natural key ("), key_label(COMEXT_FACT_KEY),
+            pl.lit(") was rejected for its OBS_VALUE: a fact row is not loaded half"),
+        ), _COMEXT_RAW),
+    ])
+
+
 def transform_goods_product(
     wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame
 ) -> TransformResult:
@@ -90,7 +120,8 @@ def transform_goods_product(
     ("out of scope indicator"); flow not 1 (import) or 2 (export); product not 8 digits; TIME_PERIOD not
     YYYY-MM (freq M) or YYYY (freq A); reporter not a dim_country iso2 / GR / GB / EU aggregate; partner not
     a dim_country iso2 / GR / GB / COMEXT_PARTNER_AGGREGATES code; OBS_VALUE missing (or blank), not a
-    number or negative; a QUANTITY_IN_100KG too large for a number once in kg (x 100). Duplicates, on
+    number or negative; a QUANTITY_IN_100KG too large for a number once in kg (x 100); the other indicator of a
+    key one of whose OBS_VALUEs was so rejected (the key's previous row stays whole). Duplicates, on
     (reporter, partner, product, flow, TIME_PERIOD, indicators): identical OBS_VALUE -> one copy kept, the
     others rejected; different OBS_VALUE -> every wire row of that fact key (both indicators) is rejected, so
     no half-trusted fact row is loaded.
@@ -127,9 +158,12 @@ def transform_goods_product(
         ((pl.col("OBS_VALUE") * 100).is_infinite() & (pl.col("indicators") == "QUANTITY_IN_100KG"),
          format_text("QUANTITY_IN_100KG {} is beyond the range of a number in kg", text("OBS_VALUE_raw"))),
     ]
-    ok, rejected_rows = split_by_rules(wire, rules, _COMEXT_RAW)
-    rejected = [rejected_rows]
+    # The key's rules first, then the releases (a later LAST UPDATE of an observation supersedes it, whatever
+    # the earlier one held), then the value's rules on what is left: the latest figure of each observation.
+    ok, rejected_keys = split_by_rules(wire, rules[:_KEY_RULES], _COMEXT_RAW)
     ok, superseded = latest_observations(ok)
+    ok, rejected_values = _split_values(ok, rules[_KEY_RULES:])
+    rejected = [rejected_keys, rejected_values]
 
     # Pivot: the VALUE_IN_EUROS and QUANTITY_IN_100KG rows of a fact key become one row; once duplicates
     # are resolved each key has at most one row per indicator, so max() picks it.

@@ -346,3 +346,23 @@ def test_a_measured_child_reports_its_own_peak_not_the_parents(tmp_path):
     assert run["max_rss"] < 200 << 20, run  # the child's own: a Python process that imported little
     metered = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert int(metered.stdout.split()[0]) < 200 << 20
+
+
+def test_pandas_baseline_rejects_as_the_polars_transform_does_on_bad_rows(countries):
+    """The peer does the same work: a figure rejected for its value takes its fact key's other row along, a
+    conflict its sibling, a lone quantity is an orphan, with the transform's reasons."""
+    from benchmarks.baselines import pandas_parse, pandas_transform
+
+    lines = ["DATAFLOW,LAST UPDATE,freq,reporter,partner,product,flow,indicators,TIME_PERIOD,OBS_VALUE"] + [
+        f"ESTAT:DS-045409(1.0),14/08/26 11:00:00,M,DE,JP,{r}" for r in (
+            "84834030,1,VALUE_IN_EUROS,2025-02,100", "84834030,1,QUANTITY_IN_100KG,2025-02,-1",
+            "84834030,2,VALUE_IN_EUROS,2025-02,5", "84834030,2,QUANTITY_IN_100KG,2025-02,1",
+            "84834030,2,VALUE_IN_EUROS,2025-02,6", "85011010,1,QUANTITY_IN_100KG,2025-02,3",
+            "85011010,2,VALUE_IN_EUROS,2025-02,n/a", "85011010,1,VALUE_IN_EUROS,2025-03,7")]
+    data = ("\n".join(lines) + "\n").encode()
+    wire, version = pandas_parse(data)
+    iso2 = countries.get_column("iso2").drop_nulls().to_list()
+    valid, rejected, wire_rows = pandas_transform(wire, COMEXT, version, iso2)
+    expected = transform_goods_product(parse_comext_csv(data).frame, COMEXT, version, countries)
+    assert sorted(rejected["reason"]) == sorted(expected.rejected["reason"].to_list())
+    assert (len(valid), wire_rows) == (expected.valid.height, expected.valid_wire_rows) == (1, 1)

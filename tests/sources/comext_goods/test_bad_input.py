@@ -67,14 +67,26 @@ def _comext_row(lines, column, value, line=1):
     ("product", "8483403X", "product 8483403X is not a CN8 code (8 digits)"),
 ])
 def test_bad_comext_rows_are_quarantined_with_their_raw_values(warehouse, column, value, reason):
+    """A row whose key is wrong is quarantined alone (its key is no fact's). A row whose OBS_VALUE is wrong takes
+    the other indicator of its fact key with it: a fact row is not loaded half, and the row the key had before
+    stays whole (here its quantity would otherwise have become null)."""
+    table = rows_of(warehouse, "fact_goods_trade_product")
     data = edit_lines(COMEXT_FILE, lambda lines: _comext_row(lines, column, value))
     batches = run_steps(warehouse, {"comext_goods": [payload("comext_goods", COMEXT_FILE, data)]})
     assert batches["comext_goods"].status == "loaded"
     run = assert_accounted(warehouse, "comext_goods")
-    assert (run["rows_in"], run["rows_rejected"]) == (6, 1)
-    [(got_reason, raw)] = quarantined(warehouse, "comext_goods")
-    assert got_reason == reason
+    bad_value = column == "OBS_VALUE"
+    assert (run["rows_in"], run["rows_rejected"]) == (6, 2 if bad_value else 1)
+    found = quarantined(warehouse, "comext_goods")
+    [raw] = [w for r, w in found if r == reason]
     assert raw[column] == value and raw["indicators"] == "QUANTITY_IN_100KG"  # the row as published
+    if bad_value:
+        [(sibling_reason, sibling)] = [(r, w) for r, w in found if r != reason]
+        assert sibling_reason.startswith("another row of natural key (reporter=")
+        assert sibling_reason.endswith(") was rejected for its OBS_VALUE: a fact row is not loaded half")
+        assert sibling["indicators"] == "VALUE_IN_EUROS" and all(
+            sibling[k] == raw[k] for k in ("reporter", "partner", "product", "flow", "TIME_PERIOD"))
+        assert rows_of(warehouse, "fact_goods_trade_product") == table  # the key's previous row, whole
 
 
 def test_a_month_given_twice_with_different_values_keeps_the_figure_loaded_before(warehouse):

@@ -248,9 +248,12 @@ def test_spilled_payloads_with_their_own_constant_columns_give_the_one_batch_res
     (DATAFLOW, LAST UPDATE, freq) are left out of its files and put back when they are read, each file with
     its own payload's values: the rows, the quarantine's raw records and the version are the one batch's."""
     months = [f"2024-{m:02d}" for m in range(1, 5)]
-    first = month_payload("first", months, stamp="01/08/26 11:00:00", extra=[row(period="2024-02", value="x")])
+    # each with a bad figure of a product the other does not have (a bad figure a later release corrects would be
+    # superseded, not rejected)
+    first = month_payload("first", months, stamp="01/08/26 11:00:00",
+                          extra=[row(product="84821010", period="2024-02", value="x")])
     second = month_payload("second", months, stamp="02/08/26 11:00:00", value="7",
-                           extra=[row(period="2024-03", value="-1")])
+                           extra=[row(product="84821010", period="2024-03", value="-1")])
     written: list[list[str]] = []
     real_sink = pl.LazyFrame.sink_parquet
 
@@ -394,7 +397,8 @@ def test_the_only_payload_sorted_by_series_is_streamed_without_a_spill(countries
     assert len(chunked.stream.chunk_wire_rows) > 3 and max(chunked.stream.chunk_wire_rows) <= 24  # 0.8 of the limit
     assert sum(chunked.stream.chunk_wire_rows) == len(rows)
     assert chunked.stream.version == "2026-08-01T11:00:00"
-    assert one.rejected.height == 2  # the repeated row and the bad figure, rejected in the one batch as in chunks
+    # the repeated row, the bad figure and the other indicator of its fact: in the one batch as in chunks
+    assert one.rejected.height == 3
     assert_same(chunked, one)
 
 

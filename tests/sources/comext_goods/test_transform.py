@@ -22,9 +22,10 @@ HEADER = "DATAFLOW,LAST UPDATE,freq,reporter,partner,product,flow,indicators,TIM
 PREFIX = "ESTAT:DS-045409(1.0),14/08/26 11:00:00"
 
 
-def comext(*rows: str) -> pl.DataFrame:
+def comext(*rows: str, stamp: str = PREFIX.split(",")[1]) -> pl.DataFrame:
     """rows: 'freq,reporter,partner,product,flow,indicators,TIME_PERIOD,OBS_VALUE' -> parsed wire frame."""
-    body = "\n".join([HEADER, *(f"{PREFIX},{r}" for r in rows)]) + "\n"
+    prefix = f"{PREFIX.split(',')[0]},{stamp}"
+    body = "\n".join([HEADER, *(f"{prefix},{r}" for r in rows)]) + "\n"
     return parse_comext_csv(body.encode()).frame
 
 
@@ -150,9 +151,36 @@ def test_a_quantity_too_large_in_kg_and_a_blank_value_are_rejected_with_their_re
                   "M,DE,JP,84834030,1,QUANTITY_IN_100KG,2025-02,1e307",  # x 100 is no float
                   'M,DE,JP,84834030,2,VALUE_IN_EUROS,2025-02,""')
     result = product(wire, countries)
-    assert result.valid.select("value_eur", "quantity_kg").rows() == [(100.0, None)]
-    assert sorted(reasons(result)) == ["QUANTITY_IN_100KG 1e307 is beyond the range of a number in kg",
-                                       "missing OBS_VALUE"]
+    # the import's value is not loaded without its quantity (a fact row is not loaded half)
+    assert result.valid.height == 0 and result.rows_in == 3 and result.valid_wire_rows == 0
+    assert sorted(reasons(result)) == [
+        "QUANTITY_IN_100KG 1e307 is beyond the range of a number in kg",
+        ("another row of natural key (reporter=DE, partner=JP, product=84834030, flow=1, TIME_PERIOD=2025-02) "
+         "was rejected for its OBS_VALUE: a fact row is not loaded half"),
+        "missing OBS_VALUE"]
+
+
+def test_an_observation_whose_latest_release_is_no_number_leaves_its_fact_out_an_earlier_one_is_superseded(
+        countries):
+    """Releases first, then the value: a figure a later release corrects is superseded whatever it held (no
+    rejection); a figure the latest release gives as no number takes its fact key with it (neither indicator
+    loaded: the key's previous row stays whole), and two figures of one stamp, one of them not a number, are a
+    conflict like two numbers."""
+    wire = comext("M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,n/a",  # corrected by the later release
+                  "M,DE,JP,84834030,1,QUANTITY_IN_100KG,2025-02,1.5",
+                  "M,DE,JP,84834030,2,VALUE_IN_EUROS,2025-02,100",  # the later release says -3
+                  "M,DE,JP,84834030,2,QUANTITY_IN_100KG,2025-02,2",
+                  "M,DE,JP,85011010,1,VALUE_IN_EUROS,2025-02,9",  # and "x" beside 9, one stamp
+                  "M,DE,JP,85011010,1,VALUE_IN_EUROS,2025-02,x")
+    later = comext("M,DE,JP,84834030,1,VALUE_IN_EUROS,2025-02,50",
+                   "M,DE,JP,84834030,2,VALUE_IN_EUROS,2025-02,-3", stamp="01/09/26 11:00:00")
+    result = product(pl.concat([wire, later]), countries)
+    assert result.valid.select("product_cn8", "flow", "value_eur", "quantity_kg").rows() == [
+        ("84834030", "import", 50.0, 150.0)]
+    assert sorted(r.split(" (")[0] for r in reasons(result)) == [
+        "OBS_VALUE x is not a number", "another row of natural key", "another row of natural key",
+        "negative OBS_VALUE -3"]
+    assert result.rows_in == 8 and result.valid_wire_rows == 4  # two rows of the fact, two superseded
 
 
 def test_comext_empty_payload(countries):
