@@ -519,7 +519,7 @@ def make_s3_client():
             retries={"total_max_attempts": tuning["EUJP_S3_MAX_ATTEMPTS"], "mode": "standard"},
             connect_timeout=tuning["EUJP_S3_CONNECT_TIMEOUT"],
             read_timeout=tuning["EUJP_S3_READ_TIMEOUT"],
-            s3={"addressing_style": env.get("EUJP_S3_ADDRESSING_STYLE", "auto")},
+            s3={"addressing_style": tuning[ADDRESSING_STYLE_SETTING]},
         ),
         **s3_credentials(),
     )
@@ -553,11 +553,29 @@ S3_SETTINGS = (("EUJP_S3_MAX_ATTEMPTS", "8", int, 1), ("EUJP_S3_CONNECT_TIMEOUT"
                ("EUJP_S3_READ_TIMEOUT", "120", float, 0.001))
 
 
-def s3_settings(env: Mapping[str, str] | None = None) -> dict[str, float | int]:
-    """The EUJP_S3_* client settings by name; ValueError naming the first that is not a number in its range
-    (what the preflight checks, `check_publish_target`)."""
+# How the S3 client addresses a bucket (botocore's `addressing_style`): path-style for most S3-compatible servers
+# (MinIO, moto), virtual-hosted for AWS; auto lets botocore choose.
+ADDRESSING_STYLE_SETTING = "EUJP_S3_ADDRESSING_STYLE"
+ADDRESSING_STYLES = ("auto", "path", "virtual")
+
+
+def s3_addressing_style(env: Mapping[str, str] | None = None) -> str:
+    """EUJP_S3_ADDRESSING_STYLE (default auto); ValueError naming it when it is none of ADDRESSING_STYLES."""
     env = os.environ if env is None else env
-    return {name: _s3_setting(env, name, default, kind, low) for name, default, kind, low in S3_SETTINGS}
+    raw = (env.get(ADDRESSING_STYLE_SETTING) or "auto").strip()
+    if raw.lower() not in ADDRESSING_STYLES:
+        raise ValueError(f"{ADDRESSING_STYLE_SETTING}={raw!r} must be one of {', '.join(ADDRESSING_STYLES)}")
+    return raw.lower()
+
+
+def s3_settings(env: Mapping[str, str] | None = None) -> dict[str, float | int | str]:
+    """The EUJP_S3_* client settings by name; ValueError naming the first that is not a number in its range, or
+    an addressing style botocore does not know (what the preflight checks, `check_publish_target`)."""
+    env = os.environ if env is None else env
+    settings: dict[str, float | int | str] = {
+        name: _s3_setting(env, name, default, kind, low) for name, default, kind, low in S3_SETTINGS}
+    settings[ADDRESSING_STYLE_SETTING] = s3_addressing_style(env)
+    return settings
 
 
 def open_store(uri: str) -> ObjectStore:

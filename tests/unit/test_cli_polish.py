@@ -503,13 +503,22 @@ def test_a_mistyped_publish_uri_is_refused_not_taken_for_a_folder(tmp_path, monk
 
 
 @pytest.mark.parametrize(("name", "value"), [("EUJP_S3_MAX_ATTEMPTS", "0"), ("EUJP_S3_MAX_ATTEMPTS", "abc"),
-                                             ("EUJP_S3_CONNECT_TIMEOUT", "abc"), ("EUJP_S3_READ_TIMEOUT", "-1")])
+                                             ("EUJP_S3_CONNECT_TIMEOUT", "abc"), ("EUJP_S3_READ_TIMEOUT", "-1"),
+                                             ("EUJP_S3_ADDRESSING_STYLE", "bogus")])
 def test_a_bad_s3_client_setting_is_named_by_the_check(tmp_path, monkeypatch, name, value):
     from eujp.preflight import check_publish_target
 
     monkeypatch.setenv(name, value)
     check = check_publish_target(replace(settings(tmp_path), publish_uri="s3://bucket/eujp"))
     assert not check.ok and check.setting == name and check.detail.startswith(f"{name}={value!r}")
+
+
+def test_the_s3_addressing_style_reaches_the_client_in_any_case(monkeypatch):
+    from eujp.storage import make_s3_client
+
+    for value, style in (("path", "path"), ("Virtual", "virtual"), ("", "auto")):
+        monkeypatch.setenv("EUJP_S3_ADDRESSING_STYLE", value)
+        assert make_s3_client().meta.config.s3["addressing_style"] == style
 
 
 def test_status_and_query_say_what_is_wrong_without_a_traceback(warehouse, tmp_path, monkeypatch):
