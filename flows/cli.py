@@ -639,19 +639,22 @@ def _open_for_query(warehouse: str | None, published: bool):
         _fail_usage(f"cannot open the warehouse {path}: {exc}")
 
 
+STDOUT_TABLE_ROWS = 200
+
+
 def _write_result(rel, fmt: QueryFormat, output: Path | None) -> None:
-    """Write a query's result in `fmt` to `output` (whole) or stdout (a table shows at most 200 rows)."""
+    """Write a query's result in `fmt` to `output` (whole) or stdout (a table shows its first 200 rows and says
+    so when there are more)."""
     if fmt == QueryFormat.table:
         if output is None:
-            rel.show(max_rows=200, max_width=sys.maxsize if not sys.stdout.isatty() else None)
+            rows = rel.limit(STDOUT_TABLE_ROWS + 1).fetchall()
+            more = len(rows) > STDOUT_TABLE_ROWS
+            sys.stdout.write(_table_text(rel.columns, rel.types, rows[:STDOUT_TABLE_ROWS], count=not more))
+            if more:
+                sys.stdout.write(f"more than {STDOUT_TABLE_ROWS} rows: the first {STDOUT_TABLE_ROWS} are shown "
+                                 "(-o FILE writes them all, --format csv prints them all)\n")
             return
-        import contextlib
-        import io
-
-        text = io.StringIO()
-        with contextlib.redirect_stdout(text):
-            rel.show(max_rows=max(rel.shape[0], 1), max_width=sys.maxsize, max_col_width=sys.maxsize)
-        output.write_text(text.getvalue(), encoding="utf-8")
+        output.write_text(_table_text(rel.columns, rel.types, rel.fetchall()), encoding="utf-8")
         return
     frame = rel.pl()
     if fmt == QueryFormat.parquet:
@@ -667,6 +670,33 @@ def _write_result(rel, fmt: QueryFormat, output: Path | None) -> None:
             sys.stdout.write(text + "\n")
         else:
             output.write_text(text + "\n", encoding="utf-8")
+
+
+_NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                  "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
+
+
+def _table_text(columns: list[str], types: list, rows: list[tuple], count: bool = True) -> str:
+    """`rows` as a boxed text table, every row and every character of every value (DuckDB's own `show` stops
+    at ~10,000 rows and cuts wide values): numbers right-aligned, NULL for a missing value, then (`count`) the
+    number of rows."""
+    cells = [["NULL" if v is None else str(v) for v in row] for row in rows]
+    right = [str(t).split("(")[0] in _NUMERIC_TYPES for t in types]
+    widths = [max([len(name), len(str(t)), *(len(r[i]) for r in cells)]) for i, (name, t) in
+              enumerate(zip(columns, types, strict=True))]
+
+    def line(values: list[str]) -> str:
+        return "│ " + " │ ".join(v.rjust(w) if r else v.ljust(w)
+                                  for v, w, r in zip(values, widths, right, strict=True)) + " │\n"
+
+    def rule(left: str, mid: str, end: str) -> str:
+        return left + mid.join("─" * (w + 2) for w in widths) + end + "\n"
+
+    head = [name.ljust(w) for name, w in zip(columns, widths, strict=True)]
+    kinds = [str(t).lower().ljust(w) for t, w in zip(types, widths, strict=True)]
+    return "".join([rule("┌", "┬", "┐"), "│ " + " │ ".join(head) + " │\n", "│ " + " │ ".join(kinds) + " │\n",
+                    rule("├", "┼", "┤"), *(line(r) for r in cells), rule("└", "┴", "┘"),
+                    f"{len(rows):,} row{'s' if len(rows) != 1 else ''}\n" if count else ""])
 
 
 @app.command("prune-raw")

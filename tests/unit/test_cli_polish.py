@@ -103,7 +103,26 @@ def test_query_parquet_and_csv_and_table_to_a_file(warehouse, tmp_path):
     result = query(warehouse, "--output", str(out_table))
     assert result.exit_code == 0 and result.stdout == ""
     text = out_table.read_text(encoding="utf-8")
-    assert "│     1 │ Tokyo, JP │ 2024-11-01 │" in text and "│     2 │ Brussels  │ NULL       │" in text
+    assert "│       1 │ Tokyo, JP │ 2024-11-01 │" in text and "│       2 │ Brussels  │ NULL       │" in text
+    assert text.endswith("└─────────┴───────────┴────────────┘\n2 rows\n")
+
+
+def test_query_table_to_a_file_holds_every_row_and_stdout_says_it_shows_the_first_200(warehouse, tmp_path):
+    """DuckDB's own table display stops at ~10,000 rows ('? rows'): a file written with -o held the first 9,999
+    of 25,000 and said nothing."""
+    sql = "SELECT i, repeat('x', i % 300) AS wide FROM range(25000) t(i) ORDER BY i"
+    out = tmp_path / "all.txt"
+    result = runner.invoke(app, ["query", sql, "--warehouse", str(warehouse), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = out.read_text(encoding="utf-8").splitlines()
+    body = [line for line in lines if line.startswith("│ ") and line.split("│")[1].strip().isdigit()]
+    assert [int(line.split("│")[1]) for line in body] == list(range(25000))
+    assert body[299].split("│")[2].strip() == "x" * 299  # every character of a wide value
+    assert lines[-1] == "25,000 rows"
+    shown = runner.invoke(app, ["query", sql, "--warehouse", str(warehouse)])
+    rows = [line for line in shown.stdout.splitlines() if line.startswith("│ ") and line.split("│")[1].strip().isdigit()]
+    assert [int(line.split("│")[1]) for line in rows] == list(range(200))
+    assert shown.stdout.splitlines()[-1].startswith("more than 200 rows: the first 200 are shown")
 
 
 def test_query_table_to_stdout_is_the_default(warehouse):
