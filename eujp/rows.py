@@ -14,6 +14,8 @@ etl_runs keep their column names: rows_in, rows_loaded (valid), rows_rejected, r
 
 from __future__ import annotations
 
+import math
+
 ROWS_IN = "rows in"
 VALID = "valid"
 REJECTED = "rejected"
@@ -31,10 +33,11 @@ def describe_rows(rows_in: int, valid: int, rejected: int, written: int | None =
 
 
 def format_pct(pct: float) -> str:
-    """A share of rows in: '4.69%', '5%', '0.0012%' (two decimals at most, never a share rounded to nothing)."""
-    if 0 < pct < 0.01:
-        return f"{pct:.2g}%"
-    return f"{pct:.2f}".rstrip("0").rstrip(".") + "%"
+    """A share of rows in: '4.69%', '5%', '0.0012%', '99.999%' (two decimals, or two significant digits of what
+    separates the share from 0% or 100%: never a share rounded to nothing, or to all, nor in exponent form)."""
+    gap = pct if 0 < pct < 0.01 else 100 - pct if 99.99 < pct < 100 else None
+    decimals = 2 if gap is None else max(2, 1 - math.floor(math.log10(gap)))
+    return f"{pct:.{decimals}f}".rstrip("0").rstrip(".") + "%"
 
 
 # How the verdict of a source over the threshold says the run failed, in its etl_runs.message: the source loaded

@@ -168,7 +168,8 @@ def _render_last_run(console, run_id: str, sources: list[SourceRun]) -> None:
         style = {"success": "green", "failed": "red"}.get(s.status)
         status = f"[{style}]{s.status}[/{style}]" if style else s.status
         pct = "-" if s.rejected_pct is None else format_pct(s.rejected_pct)
-        message = "see the warning below" if s.warning(run_id) else (s.message or "-")
+        message = ("see the error below" if fails_run(s.status, s.message) else "see the warning below") \
+            if s.warning(run_id) else (s.message or "-")
         t.add_row(s.source, status, str(s.rows_in), str(s.rows_loaded), str(s.rows_rejected), pct, escape(message))
     console.print(t)
     for s in sources:

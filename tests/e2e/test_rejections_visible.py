@@ -163,6 +163,15 @@ def test_rejections_above_the_threshold_fail_the_run_and_alert_but_the_valid_row
     assert json.loads((store / "latest.json").read_text())["run_id"] == run_id
     manifest = json.loads((store / "latest" / "manifest.json").read_text())
     assert manifest["status"] == "failed" and manifest["sources"][EVENTS.name]["rejections"] == error
+    # `eujp status`: the source's row points at the error line below it (not at a warning)
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, ["status", "--warehouse", str(tmp_path / "var" / "warehouse.duckdb"),
+                                      "--publish", str(store)])
+    assert "see the error below" in result.output and "see the warning below" not in result.output
+    assert f"error: {error}" in unwrapped(result.output)
 
 
 def test_a_source_threshold_of_its_own_wins_over_the_general_one(prefect_server, tmp_path, snapshot, thresholds):

@@ -165,8 +165,11 @@ def test_a_failed_batch_gets_no_verdict_its_error_already_fails_the_run():
 
 
 @pytest.mark.parametrize(("pct", "text"), [(0, "0%"), (4.6875, "4.69%"), (5, "5%"), (12.5, "12.5%"),
-                                            (100, "100%"), (0.0001, "0.0001%"), (0.004, "0.004%")])
+                                            (100, "100%"), (0.0001, "0.0001%"), (0.004, "0.004%"),
+                                            (1e-5, "0.00001%"), (0.00123, "0.0012%"), (99.999, "99.999%"),
+                                            (99.99, "99.99%")])
 def test_shares_are_written_with_two_decimals_at_most_but_never_as_zero(pct, text):
+    """1 row of 10M is 0.00001%, never '1e-05%'; one row kept of 100,000 is 99.999%, never '100%'."""
     assert format_pct(pct) == text
 
 
