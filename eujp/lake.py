@@ -85,17 +85,18 @@ class LakeConfig:
         return str(self.catalog_file) if self.embedded else "postgres:" + _redact(self.catalog[len("postgres:"):])
 
 
+# A PostgreSQL connection string's password, in every spelling libpq accepts: keyword=value (spaces around '=',
+# a quoted value with escapes), a URI's user:password@ and its ?password= / &password= parameter.
+_KEYWORD_PASSWORD = re.compile(r"""(?i)(?<![?&])\bpassword\s*=\s*(?:'(?:[^'\\]|\\.)*'?|\S+)""")
+_URI_PASSWORD = re.compile(r"(?i)(postgres(?:ql)?://[^:/@\s?]*):[^@\s]*@")
+_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&\s]*")
+
+
 def _redact(conninfo: str) -> str:
-    parts = []
-    for part in conninfo.split():
-        key, _, _ = part.partition("=")
-        parts.append(f"{key}=***" if key.strip().lower() == "password" else part)
-    text = " ".join(parts)
-    if "://" in text and "@" in text:  # postgresql://user:secret@host/db
-        scheme, _, rest = text.partition("://")
-        creds, _, host = rest.rpartition("@")
-        text = f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else text
-    return text
+    """`conninfo` with its password replaced by *** (in no spelling is it printed)."""
+    text = _KEYWORD_PASSWORD.sub("password=***", conninfo)
+    text = _URI_PASSWORD.sub(r"\1:***@", text)
+    return _QUERY_PASSWORD.sub(r"\1***", text)
 
 
 def lake_config(warehouse_path: Path, publish_uri: str, env: dict[str, str] | None = None) -> LakeConfig | None:

@@ -130,3 +130,20 @@ def test_the_single_file_setting(tmp_path, monkeypatch):
     assert not check.ok and check.setting == "EUJP_SINGLE_FILE_MAX_ROWS" and "got 'lots'" in check.detail
     monkeypatch.setenv("EUJP_SINGLE_FILE", "tiny")
     assert check_lake_catalog(settings).setting == "EUJP_SINGLE_FILE"
+
+
+@pytest.mark.parametrize(("conninfo", "shown"), [
+    ("host=db password = hunter2 dbname=lake", "host=db password=*** dbname=lake"),
+    ("host=db password='hunter 2' dbname=lake", "host=db password=*** dbname=lake"),
+    (r"password='a\'b hunter2' user=u", "password=*** user=u"),
+    ("postgresql://eujp@db:5432/lake?password=hunter2&sslmode=require",
+     "postgresql://eujp@db:5432/lake?password=***&sslmode=require"),
+    ("postgresql://eujp:hunter2@db/lake?sslmode=require&PASSWORD=hunter2",
+     "postgresql://eujp:***@db/lake?sslmode=require&PASSWORD=***"),
+    ("PASSWORD=hunter2 host=db", "password=*** host=db"),
+])
+def test_the_catalog_password_is_never_shown_in_any_spelling_libpq_takes(tmp_path, conninfo, shown):
+    """Spaces around '=', a quoted value, a URI's query parameter: each printed the password (or part of it)."""
+    cfg = lake_config(tmp_path / "warehouse.duckdb", str(tmp_path / "store"),
+                      env={"EUJP_LAKE_CATALOG": "postgres:" + conninfo})
+    assert cfg.describe() == "postgres:" + shown and "hunter" not in cfg.describe()
