@@ -13,6 +13,8 @@ Prefect API in *their* environment: start them with the run's PREFECT_API_URL (d
 
 from __future__ import annotations
 
+import os
+
 import polars as pl
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
@@ -63,11 +65,69 @@ def prepare_partition(parts: list[LandedPartition], settings: Settings, countrie
     return partitions.prepare_partition(parts, settings, countries, limit)
 
 
+class NoWorkersError(RuntimeError):
+    """The cluster has had no worker for longer than EUJP_DASK_NO_WORKERS_SECONDS while tasks were pending."""
+
+
+NO_WORKERS_SETTING = "EUJP_DASK_NO_WORKERS_SECONDS"
+NO_WORKERS_DEFAULT = 120.0
+_POLL_SECONDS = 2.0
+
+
+def no_workers_seconds() -> float:
+    """How long the run waits for a worker while its cluster has none (EUJP_DASK_NO_WORKERS_SECONDS)."""
+    raw = (os.environ.get(NO_WORKERS_SETTING) or str(NO_WORKERS_DEFAULT)).strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise EujpError(f"{NO_WORKERS_SETTING}={raw!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise EujpError(f"{NO_WORKERS_SETTING}={raw!r} must be more than 0")
+    return value
+
+
+def results(futures: list, limit: float | None = None) -> list:
+    """Each task's result, in order. Dask does not give up on a task whose workers all died: it waits for a
+    worker to join, for ever, while the run holds the lock. So the wait is cut in polls, and once the cluster
+    has had no worker for `limit` seconds (EUJP_DASK_NO_WORKERS_SECONDS) the tasks are cancelled and
+    NoWorkersError raised (cluster_lost names the cluster)."""
+    import time
+
+    from distributed import TimeoutError as DaskTimeout
+
+    limit = no_workers_seconds() if limit is None else limit
+    wrapped = [f.wrapped_future for f in futures]
+    alone_since: float | None = None
+    while pending := [w for w in wrapped if not w.done()]:
+        try:
+            pending[0].result(timeout=_POLL_SECONDS)
+            continue
+        except (DaskTimeout, TimeoutError):
+            pass
+        except Exception:  # noqa: BLE001 - a failed or cancelled task: its result() below raises it
+            break
+        client = wrapped[0].client
+        try:
+            workers = len(client.scheduler_info().get("workers", {}))
+        except Exception:  # noqa: BLE001 - the scheduler itself is gone: the futures' results say so
+            break
+        if workers:
+            alone_since = None
+            continue
+        alone_since = alone_since or time.monotonic()
+        if time.monotonic() - alone_since >= limit:
+            waiting = sum(not w.done() for w in wrapped)
+            client.cancel(wrapped)
+            raise NoWorkersError(f"no worker for {limit:g} s ({NO_WORKERS_SETTING}) while {waiting} task(s) "
+                                 "waited")
+    return [f.result() for f in futures]
+
+
 def _prepare(groups: list[list[LandedPartition]], settings: Settings, countries: pl.DataFrame
              ) -> list[PartitionResult]:
     # the committer's EUJP_BATCH_ROWS, so that a worker started without the run's environment streams alike
     futures = prepare_partition.map(groups, unmapped(settings), unmapped(countries), unmapped(batch_rows()))
-    return [f.result() for f in futures]
+    return results(futures)
 
 
 def landed_partitions(source_name: str, settings: Settings, batch: SourceBatch) -> list[LandedPartition]:
@@ -76,7 +136,7 @@ def landed_partitions(source_name: str, settings: Settings, batch: SourceBatch) 
     source = get_source(source_name)
     if settings.source_mode == "snapshot":
         futures = land_partition.map(partitions.plan_snapshot(source, settings), unmapped(settings))
-        landed = [f.result() for f in futures]
+        landed = results(futures)
         batch.raw_keys = [p.key for p in landed]
         return landed
     if settings.source_mode == "raw":
@@ -140,7 +200,7 @@ def cluster_lost(exc: BaseException, settings: Settings) -> EujpError | None:
 
     from distributed.comm.core import CommClosedError
 
-    kinds = (asyncio.CancelledError, concurrent.futures.CancelledError, CommClosedError)
+    kinds = (asyncio.CancelledError, concurrent.futures.CancelledError, CommClosedError, NoWorkersError)
     if not isinstance(exc, kinds) and "Cancelled" not in type(exc).__name__:
         return None
     where = f"the Dask scheduler {settings.dask_address}" if settings.dask_address else "the run's local Dask cluster"

@@ -75,3 +75,49 @@ def test_partitions_run_on_dask_workers_and_the_warehouse_equals_a_single_proces
     store = tmp_path / "fanned" / "store"
     assert not [p for p in (store / "staging").rglob("*") if p.is_file()]
     assert len([p for p in (store / "raw").rglob("*.csv")]) >= months
+
+
+def test_a_run_whose_cluster_loses_every_worker_fails_the_source_instead_of_waiting_for_ever(tmp_path):
+    """Dask keeps a task whose workers all died waiting for a new worker, for ever: the run held the lock and
+    made no progress until someone killed the scheduler. With no worker for EUJP_DASK_NO_WORKERS_SECONDS the
+    source fails, naming the cluster, and the run ends."""
+    import os
+    import signal
+    import time
+
+    from distributed import Client
+
+    snapshot = tmp_path / "snapshot"
+    generate(make_plan(rows=ROWS, years=None, seed=12, start_year=2021, partners=("JP",)), snapshot,
+             log=lambda *_: None)
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    env = client_env(home) | {"PYTHONPATH": str(REPO)}
+    with prefect_server(home, env, startup_timeout=150) as url:
+        env = env | {"PREFECT_API_URL": url}
+        with dask_cluster(tmp_path, env, workers=1) as (address, (worker,)):
+            out = tmp_path / "lost"
+            out.mkdir()
+            run = subprocess.Popen(
+                [str(EUJP), "run", "--snapshot-dir", str(snapshot), "--warehouse", str(out / "warehouse.duckdb"),
+                 "--publish", str(out / "store"), "--dask-address", address],
+                env=env | {"EUJP_DASK_NO_WORKERS_SECONDS": "3"}, cwd=out, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+            try:
+                with Client(address, timeout=10) as client:
+                    deadline = time.monotonic() + 300
+                    while not any(client.processing().values()):  # a partition's task is on the worker
+                        assert run.poll() is None and time.monotonic() < deadline, "no task reached the worker"
+                        time.sleep(0.05)
+                os.killpg(worker.pid, signal.SIGKILL)
+                killed = time.monotonic()
+                output, _ = run.communicate(timeout=240)
+                ended = time.monotonic() - killed
+            finally:
+                if run.poll() is None:
+                    os.killpg(run.pid, signal.SIGKILL)
+    (out / "run.log").write_text(output)
+    assert run.returncode == 1, output[-3000:]
+    assert ended < 120, ended
+    assert f"the Dask scheduler {address} stopped answering or lost its workers" in output, output[-3000:]
+    assert "no worker for 3 s (EUJP_DASK_NO_WORKERS_SECONDS)" in output

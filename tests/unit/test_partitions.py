@@ -391,3 +391,17 @@ def test_a_fan_out_whose_cluster_went_away_says_so_naming_it(tmp_path):
     assert "the run's local Dask cluster" in str(cluster_lost(FutureCancelledError("k", "unknown"),
                                                               settings.with_(dask_address=None)))
     assert cluster_lost(ValueError("a bad partition"), settings) is None
+
+
+def test_the_wait_for_a_worker_is_a_setting_in_seconds(monkeypatch):
+    from eujp.errors import EujpError
+    from flows.fanout import NO_WORKERS_DEFAULT, no_workers_seconds
+
+    monkeypatch.delenv("EUJP_DASK_NO_WORKERS_SECONDS", raising=False)
+    assert no_workers_seconds() == NO_WORKERS_DEFAULT == 120
+    monkeypatch.setenv("EUJP_DASK_NO_WORKERS_SECONDS", "2.5")
+    assert no_workers_seconds() == 2.5
+    for bad in ("soon", "0", "-1", "inf"):
+        monkeypatch.setenv("EUJP_DASK_NO_WORKERS_SECONDS", bad)
+        with pytest.raises(EujpError, match="EUJP_DASK_NO_WORKERS_SECONDS="):
+            no_workers_seconds()
