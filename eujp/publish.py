@@ -87,6 +87,9 @@ class _Cutoff(Exception):
     """A store call still running when the deadline passed (`within`)."""
 
 
+PublishCutoff = _Cutoff  # what a caller of `within` outside this module catches
+
+
 def within(deadline: Deadline | None, call: Callable[[], T]) -> T:
     """`call()`, but given up when `deadline` passes first (_Cutoff; _Cutoff at once when it has passed).
     The call runs in a daemon thread that is abandoned at the deadline: a store call blocked on a frozen

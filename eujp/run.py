@@ -28,6 +28,7 @@ from eujp.errors import PublishDeadlineError, PublishError
 from eujp.fingerprint import warehouse_fingerprint
 from eujp.freshness import warehouse_freshness
 from eujp.fsguard import raise_if_storage_error
+from eujp.lake import CATALOG_FILE as LAKE_CATALOG_FILE
 from eujp.lake import (
     SINGLE_FILE_ENV,
     LakeCommit,
@@ -45,6 +46,7 @@ from eujp.pipeline import SourceBatch, load_batches, load_dim_country, utcnow
 from eujp.publish import (
     Deadline,
     PartitionedParquet,
+    PublishCutoff,
     expand_directories,
     publish_run,
     read_latest_manifest,
@@ -482,7 +484,17 @@ def commit_lake(settings: Settings, deadline: Deadline, log: logging.Logger = de
         raise PublishDeadlineError(f"publishing run {settings.run_id} stopped before the lake commit: "
                                    f"{deadline.describe()} passed; latest was not moved")
     with progress.step(f"commit the lake ({cfg.kind} catalog)"):
-        note = replace_unpublished_catalog(cfg, open_store(settings.publish_uri))
+        # the look-up of the published catalog is a store call like the publish's: bounded by its deadline (a
+        # frozen endpoint held it read timeout x attempts), its failure said as a lake commit's
+        try:
+            note = within(deadline, lambda: replace_unpublished_catalog(cfg, open_store(settings.publish_uri)))
+        except PublishCutoff:
+            raise PublishDeadlineError(f"publishing run {settings.run_id} to {settings.publish_uri} stopped at the "
+                                       f"look-up of its {LAKE_CATALOG_FILE}: {deadline.describe()} passed; latest was "
+                                       "not moved") from None
+        except Exception as exc:
+            raise LakeError(f"publishing run {settings.run_id}: cannot look up {LAKE_CATALOG_FILE} at "
+                            f"{settings.publish_uri} ({type(exc).__name__}: {exc}); latest was not moved") from exc
         if note:
             log.warning("lake: %s", note)
         try:

@@ -186,3 +186,35 @@ def test_the_publish_task_retries_only_within_the_run_s_deadline(prefect_server,
     assert state.is_failed()
     assert len(seen) == calls
     assert all(d == deadline for d in seen)  # every try is given the same deadline
+
+
+def test_the_look_up_of_the_published_lake_catalog_is_bounded_by_the_deadline(proxy, tmp_path, monkeypatch):
+    """Before the lake commit the run asks whether the target holds its published catalog (lake.ducklake): that
+    request went to the store outside the publish deadline, so a frozen endpoint held the publish read timeout x
+    attempts (16 minutes by default) and failed with botocore's bare read timeout. It is cut off at the deadline
+    now, as every other publish request, with PublishDeadlineError naming it; and a store that refuses it says
+    it is the lake's look-up."""
+    from eujp.lake import CATALOG_FILE as LAKE_CATALOG_FILE
+    from eujp.lake import LakeError
+    from eujp.run import commit_lake
+
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    (tmp_path / "var").mkdir()
+    warehouse = small_warehouse(tmp_path / "var" / "warehouse.duckdb", rows=3)
+    settings = Settings(warehouse_path=warehouse, publish_uri=f"s3://{proxy.bucket}/eujp",
+                        run_id="20261125T060000Z-dl0200")
+    commit_lake(settings, Deadline.after(120))  # the writer's catalog exists now, beside the warehouse
+    assert (tmp_path / "var" / LAKE_CATALOG_FILE).exists()
+
+    proxy.add(Rule("HEAD", rf"/{LAKE_CATALOG_FILE}$", times=None, hang=20))
+    started = time.monotonic()
+    with pytest.raises(PublishDeadlineError, match=f"stopped at the look-up of its {LAKE_CATALOG_FILE}: the "
+                       "publish deadline of 3 s .* passed; latest was not moved"):
+        commit_lake(settings, Deadline.after(DEADLINE))
+    assert time.monotonic() - started < DEADLINE + SLACK
+
+    proxy.clear()
+    proxy.add(Rule("HEAD", rf"/{LAKE_CATALOG_FILE}$", times=None, status=403))
+    with pytest.raises(LakeError, match=f"cannot look up {LAKE_CATALOG_FILE} at s3://{proxy.bucket}/eujp .*403.*"
+                       "latest was not moved"):
+        commit_lake(settings, Deadline.after(120))
