@@ -7,7 +7,9 @@ the whole picture: the warehouse of day D is the result of loading, in order, ev
 A rebuild therefore *replays* each source's landings up to D, oldest first, into an empty warehouse:
 
 - consecutive landing days with identical content (same set of payload checksums, landed in the same order:
-  a snapshot landed every day, a source that did not change) are loaded once;
+  a snapshot landed every day, a source that did not change) are loaded once: a landing is skipped as a repeat
+  only of the content last *applied* for its source (`Replay`), so one repeating a landing whose step was not
+  applied (its audit failed) or whose load failed is replayed, as the next daily run loaded it;
 - a day on which several runs landed payloads is replayed landing by landing, in the order they landed
   (eujp.landing.read_landed, eujp.stream.transform_landings): a later landing supersedes an earlier one; content that changes and changes back (A, B, A) is
   replayed as such, because B changed the warehouse in between;
@@ -22,7 +24,7 @@ audit fails is not applied, as the original run would not have been promoted.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -67,6 +69,36 @@ class ReplayPlan:
         return sum(len(s.sources) for s in self.steps)
 
 
+class Replay:
+    """A plan's steps, decided one landing day at a time as the replay goes: a source's landing is replayed
+    unless its content is that of the landing last applied for it (`applied`, which the caller reports after
+    each step). A step whose audit fails is not applied, nor a source whose load failed in it: the next
+    landing of the same content is then replayed (the original runs loaded it then), not dropped as a repeat.
+    When every step applies, the steps are `ReplayPlan.steps`."""
+
+    def __init__(self, history: dict[str, tuple[Landing, ...]]):
+        self.history = history
+        self.applied: dict[str, Landing] = {}  # per source: the landing whose content the warehouse holds
+
+    def __iter__(self) -> Iterator[ReplayStep]:
+        for day in sorted({landing.day for history in self.history.values() for landing in history}):
+            names = tuple(name for name, history in self.history.items() for landing in history
+                          if landing.day == day and (name not in self.applied
+                                                     or landing.content != self.applied[name].content))
+            if names:
+                yield ReplayStep(day, names)
+
+    def apply(self, day: date, sources: Iterable[str]) -> None:
+        """The step of `day` was applied for `sources` (loaded, its audit passed)."""
+        for name in sources:
+            self.applied[name] = next(landing for landing in self.history[name] if landing.day == day)
+
+    @property
+    def loaded_days(self) -> dict[str, date]:
+        """Per source, the landing day of its last applied step (stamp_extraction_times)."""
+        return {name: landing.day for name, landing in self.applied.items()}
+
+
 def landings(store: ObjectStore, source: str, until: date) -> list[Landing]:
     """The source's landings on or before `until`, oldest first (days whose folder holds no payload are
     skipped)."""
@@ -91,7 +123,6 @@ def landings(store: ObjectStore, source: str, until: date) -> list[Landing]:
 
 def replay_plan(store: ObjectStore, as_of: date, sources: Iterable[Source] = SOURCES) -> ReplayPlan:
     """Which source to load from which landing day, in order, to rebuild the warehouse of `as_of`."""
-    per_day: dict[date, list[str]] = {}
     histories: dict[str, tuple[Landing, ...]] = {}
     missing = []
     for source in sources:
@@ -99,14 +130,12 @@ def replay_plan(store: ObjectStore, as_of: date, sources: Iterable[Source] = SOU
         if not history:
             missing.append(source.name)
             continue
-        previous = None
-        for landing in history:
-            if landing.content != previous:  # new content (or back to older content): replay it
-                per_day.setdefault(landing.day, []).append(source.name)
-            previous = landing.content
         histories[source.name] = tuple(history)
-    steps = tuple(ReplayStep(day, tuple(names)) for day, names in sorted(per_day.items()))
-    return ReplayPlan(as_of, steps, histories, tuple(missing))
+    replay, steps = Replay(histories), []
+    for step in replay:  # every step applied: new content (or back to older content) is replayed
+        steps.append(step)
+        replay.apply(step.day, step.sources)
+    return ReplayPlan(as_of, tuple(steps), histories, tuple(missing))
 
 
 def end_of_day(day: date) -> datetime:
@@ -142,12 +171,11 @@ def default_warehouse(live_warehouse: Path, as_of: date) -> Path:
 
 
 def last_confirmed(history: tuple[Landing, ...], loaded_day: date) -> Landing:
-    """The newest landing that confirmed the content loaded on `loaded_day`: the following days that landed
-    the same content were, in the original runs, successful extractions of an unchanged source."""
-    i = next(n for n, landing in enumerate(history) if landing.day == loaded_day)
-    while i + 1 < len(history) and history[i + 1].content == history[i].content:
-        i += 1
-    return history[i]
+    """The newest landing that confirmed the content loaded on `loaded_day` (the source's last applied step):
+    the later days that landed the same content were, in the original runs, successful extractions of an
+    unchanged source (a replay skips them as repeats), even after a day whose landing failed to apply."""
+    loaded = next(landing for landing in history if landing.day == loaded_day)
+    return [landing for landing in history if landing.day >= loaded_day and landing.content == loaded.content][-1]
 
 
 def stamp_extraction_times(conn, plan: ReplayPlan, loaded_days: dict[str, date]) -> None:

@@ -14,7 +14,14 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from eujp.asof import default_warehouse, end_of_day, not_a_rebuild, replay_plan, stamp_extraction_times
+from eujp.asof import (
+    Replay,
+    default_warehouse,
+    end_of_day,
+    not_a_rebuild,
+    replay_plan,
+    stamp_extraction_times,
+)
 from eujp.config import Settings
 from eujp.errors import AuditFailed, EujpError
 from eujp.lock import warehouse_lock
@@ -59,30 +66,33 @@ def rebuild_as_of(settings: Settings, as_of: date) -> RunSummary:
         building = work / "warehouse.duckdb"
         countries = load_countries(as_of)
         replayed: list[tuple[date, SourceBatch]] = []
-        loaded_days: dict[str, date] = {}
+        replay = Replay(plan.history)  # a landing repeating one that was not applied is replayed all the same
         try:
-            for step in plan.steps:
+            for step in replay:
                 step_settings = settings.with_(warehouse_path=building, raw_date=step.day, only_sources=step.sources,
                                                run_id=f"{settings.run_id}-{step.day:%Y%m%d}")
                 batches: list[SourceBatch] = []
+                applied = False
                 try:
                     for domain in DOMAINS:
                         if any(get_source(name).domain == domain for name in step.sources):
                             batches.extend(run_domain(domain, step_settings, countries))
                     load_audit_promote(step_settings, batches, countries, compare_published=False)
+                    applied = True
                 except AuditFailed as exc:  # as the original run: not promoted, the next day starts from before
                     summary.errors.append(f"landing day {step.day}: not applied: {exc}")
                 finally:  # a load releases its batch's spilled chunks; a step that stopped before it, here
                     for batch in batches:
                         release_chunks(batch)
-                loaded_days.update({b.source: step.day for b in batches if b.status == "loaded"})
                 summary.errors += [f"landing day {step.day}: {b.error}" for b in batches if b.error]
+                if applied:
+                    replay.apply(step.day, [b.source for b in batches if b.status == "loaded"])
                 replayed += [(step.day, b) for b in batches]
             if not building.exists():  # every step's audit failed: there is no state of that day to write
                 raise EujpError(f"as of {as_of}: no landing could be applied; {target} was not written: "
                                 + " | ".join(summary.errors))
             with connect(building) as conn:
-                stamp_extraction_times(conn, plan, loaded_days)
+                stamp_extraction_times(conn, plan, replay.loaded_days)
                 summary.table_rows = table_counts(conn)
                 conn.execute("CHECKPOINT")
             promote(building, target)

@@ -183,3 +183,40 @@ def test_as_of_a_step_that_stops_before_its_load_leaves_no_spilled_chunks(prefec
     assert seen and seen[0] and all(p.startswith(f"eujp-{COMEXT}-valid-") for p in seen[0])  # spilled, then
     assert list(spill_root.glob("eujp-*")) == []
     assert list(temporary.glob("eujp-*")) == []  # nothing went to the system's temporary folder
+
+
+def test_as_of_replays_a_landing_that_repeats_one_whose_step_was_not_applied(prefect_server, tmp_path, monkeypatch):
+    """Day 2 lands the revised Comext figure with a header-only events file: the events table would empty, the
+    audit refuses it, and the day's run was not promoted. Day 3 lands the same Comext file again with the events
+    restored: the daily run of day 3 loaded the revision. The rebuild of day 3 does too: day 3's Comext landing
+    repeats day 2's, which was never applied, so it is not skipped as a repeat; the events of day 3 repeat the
+    content last applied (day 1's) and are skipped, their extraction confirmed on day 3."""
+    from flows.backfill import as_of_flow
+
+    store = LocalObjectStore(tmp_path / "store")
+    for source in (get_source(COMEXT), get_source(EVENTS)):
+        for p in read_snapshot(source, SNAPSHOT):
+            _land(store, source.name, D1, p.name, p.read(), p.kind)
+    revised = (SNAPSHOT / COMEXT_DE).read_text(encoding="utf-8").replace(",2025-02,1663789\n", ",2025-02,1700000\n")
+    events = (SNAPSHOT / "security_events.csv").read_bytes()  # day 3: the very bytes of day 1
+    for day, events_data in ((D2, events.splitlines(keepends=True)[0]), (D3, events)):
+        _land(store, COMEXT, day, COMEXT_DE, revised.encode())
+        _land(store, EVENTS, day, "security_events.csv", events_data)
+    monkeypatch.setenv("EUJP_WAREHOUSE", str(tmp_path / "var" / "warehouse.duckdb"))
+    monkeypatch.setenv("EUJP_PUBLISH_URI", str(tmp_path / "store"))
+
+    target = tmp_path / "day3.duckdb"
+    state = as_of_flow(as_of=D3.isoformat(), warehouse=str(target), only_sources=[COMEXT, EVENTS],
+                       run_id="20260305T000000Z-asof05", return_state=True)
+    assert state.is_failed()  # day 2 failed, as its daily run did
+    assert "landing day 2026-03-03: not applied: audit failed" in state.message
+    assert q(target, VALUE_SQL) == [(1700000.0,)]
+    assert q(target, "SELECT old_value, new_value FROM etl_revisions WHERE column_name = 'value_eur'") == \
+        [(1663789.0, 1700000.0)]
+    assert q(target, "SELECT count(*) FROM fact_security_events") == [(len(events.splitlines()) - 1,)]
+    assert q(target, "SELECT run_id, source FROM etl_runs ORDER BY run_id, source") == [
+        ("20260305T000000Z-asof05-20260302", COMEXT), ("20260305T000000Z-asof05-20260302", EVENTS),
+        ("20260305T000000Z-asof05-20260304", COMEXT)]
+    assert q(target, "SELECT DISTINCT last_success_at FROM etl_source_state") == \
+        [(datetime(2026, 3, 4, 6, 5, tzinfo=UTC),)]
+
