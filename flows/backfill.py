@@ -26,6 +26,7 @@ from eujp.config import Settings
 from eujp.errors import AuditFailed, EujpError
 from eujp.lock import warehouse_lock
 from eujp.pipeline import SourceBatch, load_countries, release_chunks
+from eujp.rejections import judge_rejections, rejection_errors, rejection_warnings
 from eujp.run import RunSummary, data_docs
 from eujp.sources import DOMAINS, SOURCES, get_source
 from eujp.storage import open_store
@@ -77,6 +78,7 @@ def rebuild_as_of(settings: Settings, as_of: date) -> RunSummary:
                     for domain in DOMAINS:
                         if any(get_source(name).domain == domain for name in step.sources):
                             batches.extend(run_domain(domain, step_settings, countries))
+                    judge_rejections(step_settings, batches)  # as the daily run: etl_runs.message records it
                     load_audit_promote(step_settings, batches, countries, compare_published=False)
                     applied = True
                 except AuditFailed as exc:  # as the original run: not promoted, the next day starts from before
@@ -85,8 +87,10 @@ def rebuild_as_of(settings: Settings, as_of: date) -> RunSummary:
                     for batch in batches:
                         release_chunks(batch)
                 summary.errors += [f"landing day {step.day}: {b.error}" for b in batches if b.error]
-                if applied:
+                if applied:  # above its threshold a source's valid rows were loaded, but the day's run failed
                     replay.apply(step.day, [b.source for b in batches if b.status == "loaded"])
+                    summary.errors += [f"landing day {step.day}: {e}" for e in rejection_errors(batches)]
+                    summary.warnings += [f"landing day {step.day}: {w}" for w in rejection_warnings(batches)]
                 replayed += [(step.day, b) for b in batches]
             if not building.exists():  # every step's audit failed: there is no state of that day to write
                 raise EujpError(f"as of {as_of}: no landing could be applied; {target} was not written: "

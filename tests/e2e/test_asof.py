@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -220,3 +221,43 @@ def test_as_of_replays_a_landing_that_repeats_one_whose_step_was_not_applied(pre
     assert q(target, "SELECT DISTINCT last_success_at FROM etl_source_state") == \
         [(datetime(2026, 3, 4, 6, 5, tzinfo=UTC),)]
 
+
+def test_as_of_judges_each_steps_rejected_rows_like_the_daily_run(prefect_server, tmp_path, monkeypatch):
+    """Day 2 lands the events file with one row more, an impossible date: one row rejected. Above the source's
+    threshold the daily run of day 2 failed (its valid rows loaded): so does the rebuild, naming the landing day;
+    within it, the rebuild completes with the day's warning, and the replayed step's etl_runs row holds the
+    verdict either way."""
+    from flows.backfill import as_of_flow
+
+    store = LocalObjectStore(tmp_path / "store")
+    events = (SNAPSHOT / "security_events.csv").read_text(encoding="utf-8")
+    bad_row = '2024-13-45,day,dialogue,JPN;EU,Impossible date,"x",https://example.org/x,"t"\n'
+    _land(store, EVENTS, D1, "security_events.csv", events.encode())
+    _land(store, EVENTS, D2, "security_events.csv", (events + bad_row).encode())
+    for name in [n for n in os.environ if n.startswith("EUJP_MAX_REJECTED_PCT")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("EUJP_WAREHOUSE", str(tmp_path / "var" / "warehouse.duckdb"))
+    monkeypatch.setenv("EUJP_PUBLISH_URI", str(tmp_path / "store"))
+    good = len(events.splitlines()) - 1
+    step_run = "SELECT status, rows_rejected, message FROM etl_runs WHERE run_id LIKE '%-20260303'"
+
+    monkeypatch.setenv(f"EUJP_MAX_REJECTED_PCT_{EVENTS.upper()}", "0")
+    over = tmp_path / "over.duckdb"
+    state = as_of_flow(as_of=D2.isoformat(), warehouse=str(over), only_sources=[EVENTS],
+                       run_id="20260305T000000Z-asof06", return_state=True)
+    assert state.is_failed()
+    assert f"landing day 2026-03-03: {EVENTS}: 1 of {good + 1} rows in rejected" in state.message
+    assert "above the threshold of 0%" in state.message
+    assert q(over, "SELECT count(*) FROM fact_security_events") == [(good,)]  # the valid rows are loaded
+    ((status, rejected, message),) = q(over, step_run)
+    assert (status, rejected) == ("success", 1) and "above the threshold of 0%" in message
+
+    monkeypatch.delenv(f"EUJP_MAX_REJECTED_PCT_{EVENTS.upper()}")
+    within = tmp_path / "within.duckdb"
+    state = as_of_flow(as_of=D2.isoformat(), warehouse=str(within), only_sources=[EVENTS],
+                       run_id="20260305T000000Z-asof07", return_state=True)
+    summary = state.result(raise_on_failure=False)
+    assert state.is_completed(), state.message
+    ((status, rejected, message),) = q(within, step_run)
+    assert (status, rejected) == ("success", 1) and "within the threshold of 5%" in message
+    assert [w for w in summary["warnings"] if "rows in rejected" in w] == [f"landing day 2026-03-03: {message}"]
