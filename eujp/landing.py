@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -34,6 +35,7 @@ from eujp.errors import ChecksumMismatchError, ExtractError
 from eujp.storage import ObjectStore, sha256_file
 
 T, R = TypeVar("T"), TypeVar("R")
+log = logging.getLogger("eujp")
 
 DIGESTS_FILE = "snapshot-digests.jsonl"  # beside the warehouse (eujp.pipeline.fetch_payloads)
 _DIGESTS_LOCK = threading.Lock()  # module-level: FileDigests travels (pickled) with its payloads
@@ -317,7 +319,11 @@ class PayloadSpool:
         """The object `key` of `store` as a file of the spool, checked against `sha256` (ExtractError when it is
         not those bytes), as a file-backed payload."""
         path = self._next_path()
-        store.get_file(key, path)
+        try:
+            store.get_file(key, path)
+        except Exception as exc:  # missing or unreadable: named, whatever the store's error
+            path.unlink(missing_ok=True)
+            raise unreadable(source, store, key, exc) from exc
         if sha256_file(path) != sha256:
             path.unlink(missing_ok=True)
             raise ExtractError(f"{source}: landed payload {store.uri}/{key} does not match its sha256")
@@ -471,6 +477,27 @@ def land_many(store: ObjectStore, payloads: list[RawPayload], day: date, ext_of:
 LANDING_SUFFIX = ".landing.json"
 
 
+def unreadable(source: str, store: ObjectStore, key: str, exc: BaseException) -> ExtractError:
+    """The error for a raw-zone object that is missing or cannot be read as what it should be, naming it."""
+    return ExtractError(f"{source}: raw-zone object {store.uri}/{key} is missing or unreadable "
+                        f"({type(exc).__name__}: {exc})")
+
+
+def read_record(store: ObjectStore, source: str, key: str, *, fields: dict[str, type]) -> dict:
+    """The JSON object at `key` (a `.meta.json` or `.landing.json`) with `fields` of their types: ExtractError
+    naming the key when it is missing, is not JSON or lacks one."""
+    try:
+        record = json.loads(store.get_bytes(key))
+        if not isinstance(record, dict):
+            raise TypeError("not a JSON object")
+        for name, kind in fields.items():
+            if not isinstance(record.get(name), kind):
+                raise TypeError(f"no {kind.__name__} {name!r}")
+    except Exception as exc:  # a missing object, a store's error, broken JSON: named
+        raise unreadable(source, store, key, exc) from exc
+    return record
+
+
 def record_landing(store: ObjectStore, source: str, day: date, checksums: list[str],
                    at: datetime | None = None) -> str:
     """Record that a run landed `checksums` (its payloads' sha256s, in landing order) for `source` on `day`, at
@@ -479,7 +506,7 @@ def record_landing(store: ObjectStore, source: str, day: date, checksums: list[s
         raise ValueError(f"{source}: a landing needs at least one payload")
     digest = hashlib.sha256("\n".join(checksums).encode()).hexdigest()
     key = f"raw/{source}/{day.isoformat()}/{digest}{LANDING_SUFFIX}"
-    record = (json.loads(store.get_bytes(key)) if store.exists(key)
+    record = (read_record(store, source, key, fields={"landed_at": list}) if store.exists(key)
               else {"source": source, "sha256": list(checksums), "landed_at": []})
     record["landed_at"].append((at or datetime.now(UTC)).isoformat(timespec="microseconds"))
     store.put_bytes(key, json.dumps(record, indent=1).encode(), "application/json")
@@ -489,12 +516,16 @@ def record_landing(store: ObjectStore, source: str, day: date, checksums: list[s
 def landing_order(store: ObjectStore, keys: list[str]) -> list[tuple[str, ...]]:
     """The day's landings (each: its payloads' sha256s, in landing order), oldest first, from the
     `.landing.json` records among `keys`; a landing that repeats the one before it (an unchanged source landed
-    again) is given once."""
+    again) is given once. A record that cannot be read: ExtractError naming it."""
     events = []
     for key in keys:
         if key.endswith(LANDING_SUFFIX):
-            record = json.loads(store.get_bytes(key))
-            events += [(_timestamp(at), key, tuple(record["sha256"])) for at in record["landed_at"]]
+            source = key.split("/")[1] if key.count("/") >= 2 else key
+            record = read_record(store, source, key, fields={"sha256": list, "landed_at": list})
+            try:
+                events += [(_timestamp(at), key, tuple(record["sha256"])) for at in record["landed_at"]]
+            except (TypeError, ValueError) as exc:  # a time that is not one
+                raise unreadable(source, store, key, exc) from exc
     order: list[tuple[str, ...]] = []
     for _, _, checksums in sorted(events):
         if not order or order[-1] != checksums:
@@ -525,8 +556,9 @@ def landed_objects(store: ObjectStore, source: str, day: date) -> list[LandedObj
     if not metas:
         raise ExtractError(f"{source}: nothing was landed under {store.uri}/{prefix}/")
     landed: dict[str, tuple[str, dict]] = {}
-    for meta_key, data in zip(metas, side_by_side(store.get_bytes, metas), strict=True):
-        meta = json.loads(data)
+    fields = {"sha256": str, "ext": str, "name": str, "url": str, "fetched_at": str}
+    for meta_key, meta in zip(metas, side_by_side(lambda k: read_record(store, source, k, fields=fields), metas),
+                              strict=True):
         landed[meta["sha256"]] = (meta_key.removesuffix(".meta.json") + "." + meta["ext"], meta)
     order = landing_order(store, keys)
     recorded = {c for landing in order for c in landing}

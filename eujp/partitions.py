@@ -20,7 +20,6 @@ removes the run's prefix once the run is over. Nothing here imports Prefect or D
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import time
@@ -33,7 +32,7 @@ import polars as pl
 from eujp.config import Settings, batch_rows
 from eujp.errors import EujpError
 from eujp.incremental import later_period, newest_period
-from eujp.landing import PayloadSpool, RawPayload, land, landed_objects, spill_folder
+from eujp.landing import PayloadSpool, RawPayload, land, landed_objects, read_record, spill_folder, unreadable
 from eujp.parse import CSV_NULLS, latest_version
 from eujp.pipeline import (
     SourceBatch,
@@ -172,12 +171,15 @@ def read_landed_partition(store: ObjectStore, part: LandedPartition, spool: Payl
     import hashlib
 
     meta_key = part.key.rsplit(".", 1)[0] + ".meta.json"
-    meta = json.loads(store.get_bytes(meta_key)) if store.exists(meta_key) else {}
+    meta = read_record(store, part.source, meta_key, fields={}) if store.exists(meta_key) else {}
     url, fetched_at = meta.get("url", part.key), meta.get("fetched_at", "")
     if spool is not None:
         return spool.fetch(store, part.key, part.sha256, part.source, part.name, url, dict(part.headers),
                            fetched_at=fetched_at, kind=part.kind, landing=part.landing)
-    data = store.get_bytes(part.key)
+    try:
+        data = store.get_bytes(part.key)
+    except Exception as exc:  # missing or unreadable: named, whatever the store's error
+        raise unreadable(part.source, store, part.key, exc) from exc
     if hashlib.sha256(data).hexdigest() != part.sha256:
         raise EujpError(f"{part.source}: landed payload {part.key} does not match its sha256")
     return RawPayload(part.source, part.name, data, url, dict(part.headers), fetched_at, kind=part.kind,

@@ -251,6 +251,25 @@ def test_tampered_landed_payload_is_detected(tmp_path):
         read_landed(store, "events", date(2026, 1, 1))
 
 
+@pytest.mark.parametrize("damage", ["meta", "record", "payload"])
+def test_a_damaged_raw_zone_is_an_error_naming_the_object(tmp_path, damage):
+    """A broken .meta.json or .landing.json, or a payload object gone: ExtractError naming the raw-zone key
+    (not a bare JSONDecodeError or FileNotFoundError)."""
+    store = LocalObjectStore(tmp_path)
+    day = date(2026, 1, 1)
+    p = RawPayload(EVENTS.name, "e.csv", b"x", "file:///e.csv")
+    key = land(store, p, day, "csv")
+    record = record_landing(store, EVENTS.name, day, [p.sha256])
+    broken = {"meta": key.removesuffix(".csv") + ".meta.json", "record": record, "payload": key}[damage]
+    if damage == "payload":
+        (tmp_path / broken).unlink()
+    else:
+        (tmp_path / broken).write_text('{"broken')
+    with pytest.raises(ExtractError, match=f"{EVENTS.name}: raw-zone object {store.uri}/{broken} is missing or "
+                                           "unreadable"):
+        read_landed(store, EVENTS.name, day, tmp_path / "spill")
+
+
 def test_snapshot_payloads_are_read_from_their_files_not_held(tmp_path):
     """A snapshot file is hashed in blocks and read when it is landed or parsed: the payload holds no bytes."""
     from eujp.extract import read_snapshot
