@@ -2,7 +2,8 @@
 
 Layout under the object store:  raw/{source}/{YYYY-MM-DD}/{sha256}.{ext}  plus  {sha256}.meta.json
 holding the request URL (or snapshot file), response headers, size and fetch time. Re-landing the same
-bytes is a no-op; a day's payloads can be read back to rebuild the warehouse with no network.
+bytes is a no-op (but for an object there that is damaged: `landed_intact`); a day's payloads can be read
+back to rebuild the warehouse with no network.
 
 A day may hold several landings of a source (several runs that day, e.g. a morning run and a rerun after a
 revision). Each landing (the payloads of one run, in the order they were landed) is recorded in
@@ -354,16 +355,42 @@ def raw_key(source: str, day: date, sha256: str, ext: str) -> str:
 LAND_WHOLE_BYTES = 256 << 20
 
 
+def landed_intact(store: ObjectStore, key: str, size: int, sha256: str) -> bool:
+    """Whether the object at `key` holds a payload of `size` bytes hashing to `sha256`, as far as the store can
+    tell without reading it: its size, and the sha256 it keeps (S3's metadata; a folder keeps none). False when
+    there is none, and when it is damaged (a warning: the caller lands the bytes again, which its key names)."""
+    found = store.stat(key, digest=False)
+    if found is None:
+        return False
+    if found.size == size and found.sha256 in ("", sha256):
+        return True
+    log.warning("raw-zone object %s/%s is damaged (%d bytes%s, expected %d bytes, sha256 %s): replaced by the "
+                "payload's bytes", store.uri, key, found.size, f", sha256 {found.sha256}" if found.sha256 else "",
+                size, sha256)
+    return False
+
+
 def land(store: ObjectStore, payload: RawPayload, day: date, ext: str) -> str:
     """Store the payload (once) and its metadata; return the payload's key. A snapshot file whose sha256 is
-    known for its stat (`RawPayload.digests`) and already landed that day is not read."""
+    known for its stat (`RawPayload.digests`) and already landed that day is not read. An object already at
+    the key is checked (`landed_intact`) and replaced when it is damaged."""
+    checked: dict[str, bool] = {}
+
+    def there(key: str, digest: str) -> bool:  # each key checked (and a damaged one reported) once
+        if key not in checked:
+            checked[key] = landed_intact(store, key, payload.size, digest)
+        return checked[key]
+
     known = payload.known_sha256()
-    if known is not None and store.exists(key := raw_key(payload.source, day, known, ext)):
+    if known is not None and there(key := raw_key(payload.source, day, known, ext), known):
         pass
     elif payload.spool is not None:  # a file this run wrote (a live answer, a replayed object): not copied again
         key = raw_key(payload.source, day, payload.sha256, ext)
-        if not store.exists(key):
-            store.adopt_file(key, payload.path, payload.sha256)
+        if not there(key, payload.sha256):
+            if store.exists(key):  # damaged: written over (a link would keep the damaged file)
+                store.put_file(key, payload.path, sha256=payload.sha256)
+            else:
+                store.adopt_file(key, payload.path, payload.sha256)
     elif payload.data is None and payload.size > LAND_WHOLE_BYTES and not payload.hashed:
         # not hashed yet: stored from the file under the hash the store takes as it reads it (one read)
         payload._check_file()
@@ -372,6 +399,9 @@ def land(store: ObjectStore, payload: RawPayload, day: date, ext: str) -> str:
         except ChecksumMismatchError:  # S3: the bytes uploaded are not the bytes hashed
             raise payload._changed() from None
         key = stored.key
+        if not created and not there(key, stored.sha256):  # an object already there, damaged
+            store.put_file(key, payload.path, sha256=stored.sha256)
+            created = True
         try:
             payload._check_file()
         except ExtractError:  # the bytes read may be a mix of two versions: no landing of them is left behind
@@ -382,7 +412,7 @@ def land(store: ObjectStore, payload: RawPayload, day: date, ext: str) -> str:
     elif payload.data is None and payload.size > LAND_WHOLE_BYTES:  # hashed already, stored from the file
         payload._check_file()
         key = raw_key(payload.source, day, payload.sha256, ext)
-        if not store.exists(key):
+        if not there(key, payload.sha256):
             try:  # the store checks what it stored against the hash (the key is the hash of the very bytes stored)
                 store.put_file(key, payload.path, sha256=payload.sha256)
                 payload._check_file()
@@ -392,7 +422,7 @@ def land(store: ObjectStore, payload: RawPayload, day: date, ext: str) -> str:
     else:  # in memory, or a file small enough to be read once, hashed and stored from memory
         data, digest = payload.read_and_hash()
         key = raw_key(payload.source, day, digest, ext)  # the key is the hash of the very bytes stored
-        if not store.exists(key):
+        if not there(key, digest):
             store.put_bytes(key, data, sha256=digest)
         del data
     meta_key = key.rsplit(".", 1)[0] + ".meta.json"

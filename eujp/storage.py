@@ -69,7 +69,8 @@ class ObjectStore(Protocol):
     def get_bytes(self, key: str) -> bytes: ...
     def get_file(self, key: str, path: Path) -> None: ...
     def exists(self, key: str) -> bool: ...
-    def stat(self, key: str) -> StoredObject | None: ...
+    # `digest=False`: the sha256 only where the store keeps it (S3's metadata), else "" (a folder would hash the file)
+    def stat(self, key: str, *, digest: bool = True) -> StoredObject | None: ...
     def list_keys(self, prefix: str = "") -> list[str]: ...
     def delete(self, keys: list[str]) -> None: ...
     def url_for(self, key: str) -> str: ...
@@ -220,11 +221,11 @@ class LocalObjectStore:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
-    def stat(self, key: str) -> StoredObject | None:
+    def stat(self, key: str, *, digest: bool = True) -> StoredObject | None:
         path = self._path(key)
         if not path.is_file():
             return None
-        return StoredObject(key, path.stat().st_size, sha256_file(path))
+        return StoredObject(key, path.stat().st_size, sha256_file(path) if digest else "")
 
     def list_keys(self, prefix: str = "") -> list[str]:
         base = self.root / prefix if prefix else self.root
@@ -389,7 +390,8 @@ class S3ObjectStore:
     def exists(self, key: str) -> bool:
         return self.stat(key) is not None
 
-    def stat(self, key: str) -> StoredObject | None:
+    def stat(self, key: str, *, digest: bool = True) -> StoredObject | None:
+        """Size and our sha256 (the object's metadata, "" when it has none), from one HEAD request."""
         from botocore.exceptions import ClientError
 
         try:

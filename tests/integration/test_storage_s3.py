@@ -27,6 +27,10 @@ test_a_file_is_stored_under_its_content_address_once = contract.test_a_file_is_s
 test_an_adopted_file_is_stored_under_its_key_once = contract.test_an_adopted_file_is_stored_under_its_key_once
 test_a_replayed_payload_is_a_file_of_the_spool_not_bytes_held = (
     contract.test_a_replayed_payload_is_a_file_of_the_spool_not_bytes_held)
+test_landing_the_same_bytes_again_replaces_a_damaged_object = (
+    contract.test_landing_the_same_bytes_again_replaces_a_damaged_object)
+test_landing_the_same_bytes_again_replaces_an_object_whose_stored_sha256_differs = (
+    contract.test_landing_the_same_bytes_again_replaces_an_object_whose_stored_sha256_differs)
 
 
 def test_s3_objects_live_under_the_prefix_and_are_private(s3_bucket, s3_env):

@@ -251,6 +251,46 @@ def test_tampered_landed_payload_is_detected(tmp_path):
         read_landed(store, "events", date(2026, 1, 1))
 
 
+def _land_again(store, tmp_path, how: str, body: bytes) -> str:
+    """Land `body` for SIPRI on 2026-01-02 as `how` says: bytes in memory, or a file of a spool (a live answer)."""
+    from eujp.landing import PayloadSpool
+
+    if how == "bytes":
+        payload = RawPayload(SIPRI.name, "s.csv", body, "https://example.org/s.csv")
+    else:
+        payload = PayloadSpool(tmp_path / "spool", "eujp-test-").write(SIPRI.name, "s.csv", body,
+                                                                       "https://example.org/s.csv")
+    return land(store, payload, date(2026, 1, 2), "csv")
+
+
+@pytest.mark.parametrize("how", ["bytes", "spool"])
+def test_landing_the_same_bytes_again_replaces_a_damaged_object(store, tmp_path, caplog, how):
+    """An object already under the payload's key whose size is not the payload's (cut short on the disk, say) is
+    damaged: landing the same bytes again writes them over it, with a warning, instead of keeping it."""
+    body = b"a,b\r\n" + b"1,2\r\n" * 1000
+    key = _land_again(store, tmp_path, how, body)
+    store.put_bytes(key, body[:100])  # damaged in place
+    with caplog.at_level("WARNING", logger="eujp"):
+        assert _land_again(store, tmp_path, how, body) == key
+    assert store.get_bytes(key) == body
+    assert f"raw-zone object {store.uri}/{key} is damaged (100 bytes" in caplog.text
+    (back,) = read_landed(store, SIPRI.name, date(2026, 1, 2), tmp_path / "spill")
+    assert back.read() == body
+
+
+def test_landing_the_same_bytes_again_replaces_an_object_whose_stored_sha256_differs(store, tmp_path, caplog):
+    """A store that keeps each object's sha256 (S3's metadata: tests/integration/test_storage_s3.py) tells a
+    damaged object of the same size by it, without reading it; a folder keeps none (its objects are only sized)."""
+    body = b"a,b\r\n1,2\r\n"
+    key = _land_again(store, tmp_path, "bytes", body)
+    store.put_bytes(key, body.replace(b"2", b"3"))
+    if not store.stat(key, digest=False).sha256:
+        pytest.skip("this store keeps no sha256 of its objects")
+    with caplog.at_level("WARNING", logger="eujp"):
+        _land_again(store, tmp_path, "bytes", body)
+    assert store.get_bytes(key) == body and "is damaged" in caplog.text
+
+
 @pytest.mark.parametrize("damage", ["meta", "record", "payload"])
 def test_a_damaged_raw_zone_is_an_error_naming_the_object(tmp_path, damage):
     """A broken .meta.json or .landing.json, or a payload object gone: ExtractError naming the raw-zone key
