@@ -19,7 +19,10 @@ replay also loads, after L, undoes all that L did: L' on a day after d and on or
 retained day after d (at the latest, the oldest day of the window). That holds when L' holds exactly the
 same payloads as L (the same sha256s, which the keys name): loading L' writes the same rows over the same
 keys and the same replace scope as L did, so the warehouse after ...L...L' is the warehouse after ...L'
-(`replay_plan` then loads L' where it skipped it as a repeat of L; the content is the same). Landings
+(`replay_plan` then loads L' where it skipped it as a repeat of L; the content is the same), and when the
+day's payloads came in the same sequence of landings (eujp.landing.landing_order, as `replay_plan` compares
+them): P and Q landed by two runs, Q superseding P, do not leave what P and Q landed together by one run
+leave (a key both carry with different content is quarantined there and keeps its previous row). Landings
 whose content differs are all kept, even for a source whose payloads replace its whole previous extract:
 a later landing that fails to load (a drifted or truncated file) leaves the warehouse on L, so L is only
 superseded by a landing known to load like it. In practice: the same file landed day after day (snapshot
@@ -40,6 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from eujp.errors import EujpError
+from eujp.landing import landing_order
 from eujp.storage import ObjectStore
 
 RETENTION_ENV = "EUJP_RAW_RETENTION_DAYS"
@@ -66,8 +70,8 @@ class LandingFolder:
 
 @dataclass(frozen=True)
 class Doomed:
-    """A landing to delete, and why: `superseded_on` is the day of the later landing with the same payloads
-    (None: a folder with no metadata, not a landing)."""
+    """A landing to delete, and why: `superseded_on` is the day of the later landing with the same payloads, in
+    the same sequence of landings (None: a folder with no metadata, not a landing)."""
 
     folder: LandingFolder
     superseded_on: date | None
@@ -168,6 +172,23 @@ def plan_raw_prune(store: ObjectStore, retention_days: int, *, today: date | Non
         raise ValueError(f"{RETENTION_ENV} must be at least 1, got {retention_days}")
     plan = RawPrunePlan(today or datetime.now(UTC).date(), retention_days, published_run_days(store))
     retained_days = sorted(plan.run_days)
+    orders: dict[str, tuple[tuple[str, ...], ...] | None] = {}
+
+    def order(folder: LandingFolder) -> tuple[tuple[str, ...], ...] | None:
+        """The folder's landings in landing order (eujp.landing.landing_order), None when a record of them
+        cannot be read (then no folder is the same as it)."""
+        if folder.prefix not in orders:
+            try:
+                orders[folder.prefix] = tuple(landing_order(store, list(folder.keys)))
+            except EujpError:
+                orders[folder.prefix] = None
+        return orders[folder.prefix]
+
+    def same(a: LandingFolder, b: LandingFolder) -> bool:
+        # the same payloads in the same sequence of landings: {P},{Q} (two runs) is not {P, Q} (one run, where a
+        # key P and Q both carry conflicts and keeps its previous row), as eujp.asof.Landing.content tells
+        return a.checksums == b.checksums and order(a) is not None and order(a) == order(b)
+
     for folders in raw_landings(store).values():
         for i, folder in enumerate(folders):
             if plan.retained(folder.day):
@@ -178,7 +199,7 @@ def plan_raw_prune(store: ObjectStore, retention_days: int, *, today: date | Non
                 continue
             # The first retained day after this one: every replay of a retained day replays what lies before it.
             bound = min([d for d in retained_days if d > folder.day] + [plan.window_start])
-            later = next((f for f in folders[i + 1:] if f.day <= bound and f.checksums == folder.checksums), None)
+            later = next((f for f in folders[i + 1:] if f.day <= bound and same(f, folder)), None)
             if later is None:
                 plan.kept.append(folder)
             else:

@@ -713,8 +713,8 @@ def prune_raw_zone(
 ) -> None:
     """Delete the raw landings that no retained day needs (eujp/retention.py, docs/reliability.md): a day's
     landing is kept when the day is in the window or is the day of a run still published, and an older one
-    unless the same payloads were landed again before the next kept day. One line per landing deleted, then a
-    summary. Exit 2 when no retention is configured, 1 when the store cannot be read."""
+    unless the same payloads were landed again (in the same landings) before the next kept day. One line per
+    landing deleted, then a summary. Exit 2 when no retention is configured, 1 when the store cannot be read."""
     from eujp.config import Settings
     from eujp.errors import EujpError
     from eujp.retention import RETENTION_ENV, prune_raw

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -261,3 +261,54 @@ def test_as_of_judges_each_steps_rejected_rows_like_the_daily_run(prefect_server
     ((status, rejected, message),) = q(within, step_run)
     assert (status, rejected) == ("success", 1) and "within the threshold of 5%" in message
     assert [w for w in summary["warnings"] if "rows in rejected" in w] == [f"landing day 2026-03-03: {message}"]
+
+
+def test_pruning_keeps_a_day_whose_landings_differ_from_a_later_day_of_the_same_payloads(prefect_server, tmp_path,
+                                                                                         monkeypatch):
+    """Comext: day 1 the snapshot (DE-JP 2025-01 import: 668914); day 2 two runs, file P (the figure 111), then
+    file Q (222, the same release); day 3 one run landing P and Q together (the key conflicts: quarantined, its
+    previous row, 222, kept). Days 2 and 3 hold the same payloads but not the same landings: `prune-raw` keeps
+    day 2, and an as-of of a retained day reads 222 after the prune as before (with day 2 gone, 668914)."""
+    from eujp.retention import prune_raw
+    from flows.backfill import as_of_flow
+
+    store = LocalObjectStore(tmp_path / "store")
+    source = get_source(COMEXT)
+
+    def run(when: date, hour: int, payloads: list[RawPayload]) -> None:
+        for p in payloads:
+            land(store, p, when, source.labels.extension if p.kind != "data" else source.extension)
+        record_landing(store, COMEXT, when, [p.sha256 for p in payloads],
+                       at=datetime(when.year, when.month, when.day, hour, tzinfo=UTC))
+
+    snapshot = [RawPayload(COMEXT, p.name, p.read(), f"file:///{p.name}", kind=p.kind)
+                for p in read_snapshot(source, SNAPSHOT)]
+    codelist = [p for p in snapshot if p.kind != "data"]
+    header = "DATAFLOW,LAST UPDATE,freq,reporter,partner,product,flow,indicators,TIME_PERIOD,OBS_VALUE\n"
+
+    def month_file(name: str, value: int) -> RawPayload:
+        rows = "".join(f"ESTAT:DS-045409(1.0),20/08/26 11:00:00,M,DE,JP,84834030,1,{indicator},2025-01,{v}\n"
+                       for indicator, v in (("QUANTITY_IN_100KG", "1.5"), ("VALUE_IN_EUROS", value)))
+        return RawPayload(COMEXT, name, (header + rows).encode(), f"file:///{name}")
+
+    p, q_ = month_file("comext_ds045409_P.csv", 111), month_file("comext_ds045409_Q.csv", 222)
+    run(D1, 6, snapshot)
+    run(D2, 6, [*codelist, p])
+    run(D2, 9, [*codelist, q_])
+    run(D3, 6, [*codelist, p, q_])
+    monkeypatch.setenv("EUJP_WAREHOUSE", str(tmp_path / "var" / "warehouse.duckdb"))
+    monkeypatch.setenv("EUJP_PUBLISH_URI", str(tmp_path / "store"))
+    monkeypatch.setenv("EUJP_MAX_REJECTED_PCT", "100")  # day 3's conflicting rows are all its rows
+    january = VALUE_SQL.replace("'2025-02'", "'2025-01'")
+    retained = D3 + timedelta(days=9)  # the window of the prune below: this day and the one before
+
+    def as_of(target: Path) -> list:
+        as_of_flow(as_of=retained.isoformat(), warehouse=str(target), only_sources=[COMEXT],
+                   run_id="20260320T000000Z-asof05", return_state=True)
+        return q(target, january)
+
+    assert as_of(tmp_path / "before.duckdb") == [(222.0,)]
+    plan = prune_raw(store, 1, today=retained + timedelta(days=1))
+    assert [d.folder.day for d in plan.doomed] == []  # day 1 differs; day 2's landings are not day 3's
+    assert store.list_keys(f"raw/{COMEXT}/{D2.isoformat()}")
+    assert as_of(tmp_path / "after.duckdb") == [(222.0,)]

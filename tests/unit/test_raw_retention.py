@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -361,3 +361,26 @@ def test_prune_raw_of_a_folder_that_does_not_exist_says_so(tmp_path):
 
     result = CliRunner().invoke(app, ["prune-raw", "--publish", str(tmp_path / "nonexist"), "--days", "3"])
     assert result.exit_code == 2 and f"no publish folder at {tmp_path / 'nonexist'}" in result.output
+
+
+def test_a_landing_goes_only_when_a_later_day_landed_the_same_payloads_in_the_same_landings(tmp_path):
+    """Days 20 and 15: two runs, P then Q; day 10: one run, P and Q together. Day 20 is superseded by day 15
+    (the same sequence of landings), not day 15 by day 10 (the same payloads, another fold of them:
+    tests/e2e/test_asof.py::test_pruning_keeps_a_day_whose_landings_differ_from_a_later_day_of_the_same_payloads)."""
+    from eujp.landing import record_landing
+
+    store = LocalObjectStore(tmp_path / "store")
+
+    def run(n: int, hour: int, contents: list[str]) -> None:
+        checksums = [hashlib.sha256(c.encode()).hexdigest() for c in contents]
+        for c in contents:
+            put_landing(store, CHANGING, day(n), c)
+        record_landing(store, CHANGING.name, day(n), checksums, at=datetime.combine(day(n), time(hour), UTC))
+
+    for n in (20, 15):
+        run(n, 6, ["p"])
+        run(n, 9, ["q"])
+    run(10, 6, ["p", "q"])
+    plan = plan_raw_prune(store, DAYS, today=TODAY)
+    assert [(d.folder.day, d.superseded_on) for d in plan.doomed] == [(day(20), day(15))]
+    assert sorted(f.day for f in plan.kept) == [day(15), day(10)]
