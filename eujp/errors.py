@@ -41,6 +41,10 @@ class ExtractError(EujpError):
     """A source could not be fetched."""
 
 
+class NothingLandedError(ExtractError):
+    """Nothing of a source was landed on the day a replay reads (`--from-raw DAY`)."""
+
+
 class PublishDeadlineError(PublishError):
     """The publish did not finish within its deadline (EUJP_PUBLISH_TIMEOUT): stopped, `latest` not moved.
     Never retried: a retry would only spend more of a deadline that has passed."""

@@ -32,7 +32,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
 
-from eujp.errors import ChecksumMismatchError, ExtractError
+from eujp.errors import ChecksumMismatchError, ExtractError, NothingLandedError
 from eujp.storage import ObjectStore, sha256_file
 
 T, R = TypeVar("T"), TypeVar("R")
@@ -579,12 +579,13 @@ class LandedObject:
 def landed_objects(store: ObjectStore, source: str, day: date) -> list[LandedObject]:
     """The objects landed for a source on a day, landing by landing in the order they landed (see the module's
     docstring), each landing's payloads in the order they were landed; a payload landed by several runs that
-    day comes once per landing. Payloads landed before landings were recorded are one landing, the first."""
+    day comes once per landing. Payloads landed before landings were recorded are one landing, the first.
+    NothingLandedError when the day holds no payload of the source."""
     prefix = f"raw/{source}/{day.isoformat()}"
     keys = store.list_keys(prefix)
     metas = [k for k in keys if k.endswith(".meta.json")]
     if not metas:
-        raise ExtractError(f"{source}: nothing was landed under {store.uri}/{prefix}/")
+        raise NothingLandedError(f"{source}: nothing was landed under {store.uri}/{prefix}/")
     landed: dict[str, tuple[str, dict]] = {}
     fields = {"sha256": str, "ext": str, "name": str, "url": str, "fetched_at": str}
     for meta_key, meta in zip(metas, side_by_side(lambda k: read_record(store, source, k, fields=fields), metas),

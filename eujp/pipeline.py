@@ -30,7 +30,7 @@ from eujp.config import (
     max_payload_bytes,
     max_payload_mb_env,
 )
-from eujp.errors import EujpError, ExtractError, ParseError, PayloadTooLargeError
+from eujp.errors import EujpError, ExtractError, NothingLandedError, ParseError, PayloadTooLargeError
 from eujp.extract import read_snapshot
 from eujp.incremental import SourceState, earlier_period, later_period, newest_period
 from eujp.landing import (
@@ -115,6 +115,9 @@ class SourceBatch:
     labels: pl.DataFrame | None = None  # rows of the source's label feed (eujp.sources.base.LabelFeed), if any
     coverage: pl.DataFrame | None = None  # rows of the source's coverage statement (eujp.sources.base.CoverageFeed)
     note: str | None = None  # why a batch is unchanged
+    # a --from-raw replay of a day on which nothing of the source was landed: unchanged, and not looked at, so
+    # its etl_source_state is left as it was (update_source_state)
+    nothing_landed: bool = False
     # Rows rejected by the transform (eujp.rejections.judge_rejections): the run's warning about them, or its
     # error when their share of rows in is above the source's threshold (the valid rows are loaded all the same).
     rejections: str | None = None
@@ -182,7 +185,10 @@ def fetch_payloads(source: Source, settings: Settings, store: ObjectStore) -> li
     if settings.source_mode == "raw":
         if settings.raw_date is None:
             raise EujpError("source mode 'raw' needs a date (--from-raw YYYY-MM-DD)")
-        return read_landed(store, source.name, settings.raw_date, settings.spill_dir)
+        try:
+            return read_landed(store, source.name, settings.raw_date, settings.spill_dir)
+        except NothingLandedError:  # a day on which the source had nothing new (live: 304): unchanged
+            return []
     if settings.source_mode == "live":
         from eujp.live import fetch_live  # httpx and the request plans: only in live mode
 
@@ -233,8 +239,9 @@ def extraction_time(batch: SourceBatch, payloads: list[RawPayload], mode: str) -
 def skip_unchanged(batch: SourceBatch, payloads: list[RawPayload], settings: Settings) -> bool:
     """Record the payloads' checksum and HTTP validators on `batch`; mark it 'unchanged' (and return True)
     when there is nothing to load: a live source answered 304 / had nothing new (no payloads), or the
-    content checksum equals that of the source's last successful load. Never in raw mode (a rebuild) nor
-    with settings.force (e.g. after a code change that needs a reload)."""
+    content checksum equals that of the source's last successful load. Never in raw mode (a rebuild), but for a
+    source of which nothing was landed on the day replayed (fetch_payloads: no payloads), nor with
+    settings.force (e.g. after a code change that needs a reload)."""
     data = [p for p in payloads if p.kind == "data"]
     scope = get_source(batch.source).request_scope if settings.source_mode == "live" else None
     if scope is not None:  # what this live extraction asked for (eujp.live.fetch_live compares the next one)
@@ -247,10 +254,15 @@ def skip_unchanged(batch: SourceBatch, payloads: list[RawPayload], settings: Set
         batch.input_checksum = input_checksum(payloads)
     batch.live = settings.source_mode == "live"
     batch.extracted_at = extraction_time(batch, payloads, settings.source_mode)
-    if settings.source_mode == "raw" or (settings.force and payloads):
+    if payloads and (settings.source_mode == "raw" or settings.force):
         return False
     state = read_state(settings.warehouse_path, batch.source)
-    if not payloads and (state is None or state.input_checksum is None):
+    if settings.source_mode == "raw":  # --from-raw DAY replays the sources landed on DAY
+        batch.input_checksum = state.input_checksum if state is not None else None
+        batch.nothing_landed = True
+        batch.note = (f"unchanged: nothing was landed for it on {settings.raw_date}, so the replay of that day "
+                      "leaves it as it was")
+    elif not payloads and (state is None or state.input_checksum is None):
         # nothing ever loaded and nothing now: the request's settings select no data (a code the service does
         # not have), or the service has none yet; said loudly, every such day, since it looks like a quiet one
         batch.input_checksum = None
@@ -584,9 +596,12 @@ def update_source_state(conn: duckdb.DuckDBPyConnection, batch: SourceBatch, now
     parse): the load is a success, but where the next request starts (watermark, requested_at, request
     scope) stays where it was, so that the next run asks again for what that payload should have held (asked
     with `updatedAfter` from the same time, the slice answers with rows again and is fetched whole), and so
-    does its input checksum, so that the same answers are loaded again rather than skipped as unchanged."""
+    does its input checksum, so that the same answers are loaded again rather than skipped as unchanged.
+    A source a --from-raw replay did not look at (nothing of it landed that day) keeps its row as it was."""
     source = get_source(batch.source)
     state = read_source_state(conn, batch.source) or SourceState(source=batch.source)
+    if batch.status == "unchanged" and batch.nothing_landed:
+        return state
     live = batch.live
     if batch.status == "loaded":
         newest = later_period(state.newest_period, batch.newest or newest_period(source.period_column, batch.valid))

@@ -280,9 +280,9 @@ def _preflight_or_exit(settings, *, as_of: str | None) -> None:
 
 
 def _landed_or_exit(settings) -> None:
-    """`--from-raw DAY`: exit 2 when no selected source landed anything on DAY. Each source would fail
-    "nothing was landed", and the run publish a run of failed sources (an as-of rebuild refuses such a day
-    itself: it replays the days up to it)."""
+    """`--from-raw DAY`: exit 2 when no selected source landed anything on DAY. The run replays the sources
+    landed on DAY (the others are unchanged), so it would replay nothing: a day mistyped, or pruned (an as-of
+    rebuild refuses such a day itself: it replays the days up to it)."""
     from eujp.sources import SOURCES
     from eujp.storage import open_store
 

@@ -21,7 +21,7 @@ from prefect.cache_policies import NO_CACHE
 
 from eujp import partitions
 from eujp.config import Settings, batch_rows
-from eujp.errors import EujpError
+from eujp.errors import EujpError, NothingLandedError
 from eujp.landing import discard_spooled
 from eujp.partitions import LandedPartition, Partition, PartitionResult
 from eujp.pipeline import SourceBatch, skip_unchanged
@@ -141,7 +141,10 @@ def landed_partitions(source_name: str, settings: Settings, batch: SourceBatch) 
         return landed
     if settings.source_mode == "raw":
         store = open_store(settings.publish_uri)
-        batch.raw_keys = replayed_keys(store, source_name, settings.raw_date)
+        try:
+            batch.raw_keys = replayed_keys(store, source_name, settings.raw_date)
+        except NothingLandedError:  # unchanged on that day (skip_unchanged)
+            return []
         return partitions.landed_on(store, source, settings.raw_date)
     payloads, batch.raw_keys = extract_and_land(source_name, settings)
     try:

@@ -30,7 +30,8 @@ def extract_and_land(source_name: str, settings: Settings) -> tuple[list[RawPayl
     store = open_store(settings.publish_uri)
     payloads = fetch_payloads(source, settings, store)
     if settings.source_mode == "raw":  # the run's data came from these: its manifest lists them (retention)
-        return payloads, replayed_keys(store, source.name, settings.raw_date)
+        # (none: nothing of the source was landed that day, fetch_payloads; it is unchanged, skip_unchanged)
+        return payloads, replayed_keys(store, source.name, settings.raw_date) if payloads else []
     return payloads, land_payloads(store, source, payloads, settings.run_date)
 
 

@@ -281,3 +281,57 @@ def test_a_data_docs_build_that_fails_is_a_warning_and_the_data_are_published(pr
     assert summary["docs_url"] is None
     assert summary["table_rows"]["fact_security_events"] == len(csv_rows(SNAPSHOT / "security_events.csv"))
     assert (tmp_path / "var" / "objectstore" / "latest.json").is_file()
+
+
+def test_from_raw_of_a_day_on_which_one_source_landed_leaves_the_others_unchanged(prefect_server, tmp_path):
+    """Live, a source with nothing new (304) lands nothing, so a day's raw zone holds only the sources that
+    changed. `--from-raw` of such a day replays those; the others are unchanged in that run ("nothing was
+    landed for it on DAY"), their rows and etl_source_state as they were, and the run succeeds and is published
+    (it failed every other source: "nothing was landed")."""
+    from datetime import date
+
+    from eujp.extract import read_snapshot
+    from eujp.landing import RawPayload
+    from eujp.pipeline import land_payloads
+    from eujp.sources import get_source
+    from eujp.storage import LocalObjectStore
+
+    store_dir = tmp_path / "var" / "objectstore"
+    store = LocalObjectStore(store_dir)
+    day1, day2 = date(2026, 3, 2), date(2026, 3, 3)
+    for source in SOURCES:
+        land_payloads(store, source, read_snapshot(source, SNAPSHOT), day1)
+    comext, name = get_source(COMEXT), "comext_ds045409_DE_JP_84834030_2025Q1.csv"
+    revised = (SNAPSHOT / name).read_text(encoding="utf-8").replace(",2025-02,1663789\n", ",2025-02,1700000\n")
+    land_payloads(store, comext, [RawPayload(COMEXT, name, revised.encode(), f"file:///{name}")], day2)
+
+    def replay(day: date, run_id: str):
+        state = daily_flow(warehouse=str(tmp_path / "var" / "warehouse.duckdb"), publish_uri=str(store_dir),
+                           source_mode="raw", raw_date=day.isoformat(), run_id=run_id, return_state=True)
+        return state, state.result(raise_on_failure=False)
+
+    value = ("SELECT value_eur FROM fact_goods_trade_product WHERE reporter = 'DE' AND partner = 'JP' "
+             "AND product_cn8 = '84834030' AND period_code = '2025-02' AND flow = 'import'")
+    others = [s for s in SOURCES if s.name != COMEXT]
+    state, first = replay(day1, "20260303T060000Z-raw001")
+    assert state.is_completed(), first
+    assert query(tmp_path, value) == [(1663789.0,)]
+    state_sql = "SELECT * FROM etl_source_state WHERE source <> ? ORDER BY source"
+    states = query(tmp_path, state_sql, (COMEXT,))
+    rows = {s.table.name: query(tmp_path, f"SELECT * FROM {s.table.name} ORDER BY ALL") for s in others}
+    assert len(states) == len(others) and all(rows.values())
+
+    state, second = replay(day2, "20260303T060000Z-raw002")
+    assert state.is_completed(), second
+    assert {s["source"]: s["status"] for s in second["sources"]} == \
+        {COMEXT: "loaded"} | {s.name: "unchanged" for s in others}
+    runs = query(tmp_path, "SELECT source, status, message FROM etl_runs WHERE run_id = ? AND source <> ? "
+                 "ORDER BY source", ("20260303T060000Z-raw002", COMEXT))
+    note = "unchanged: nothing was landed for it on 2026-03-03, so the replay of that day leaves it as it was"
+    assert runs == [(s.name, "unchanged", note) for s in sorted(others, key=lambda s: s.name)]
+    assert query(tmp_path, value) == [(1700000.0,)]
+    assert query(tmp_path, state_sql, (COMEXT,)) == states  # not looked at: no success, no attempt recorded
+    assert {s.table.name: query(tmp_path, f"SELECT * FROM {s.table.name} ORDER BY ALL") for s in others} == rows
+    latest = json.loads((store_dir / "latest.json").read_text())
+    assert latest["run_id"] == "20260303T060000Z-raw002"
+    assert json.loads((store_dir / latest["manifest"]).read_text())["status"] == "success"

@@ -498,8 +498,8 @@ def test_compose_stack_has_postgres_server_object_store_and_worker_with_no_inlin
 
 
 def test_from_raw_of_a_day_with_no_landing_is_refused_before_the_run(tmp_path):
-    """Every source would fail 'nothing was landed', and the run published a run of failed sources (exit 1,
-    latest moved); it is refused with exit 2, nothing replayed or published. A day with a landing passes
+    """Every source would be unchanged (nothing of it landed that day) and nothing replayed (a day mistyped, or
+    pruned); it is refused with exit 2, nothing replayed or published. A day with a landing passes
     this check (the preflight's; the run itself is not started here)."""
     from typer.testing import CliRunner
 
