@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import html
 import json
 import logging
 import math
@@ -647,7 +648,7 @@ def build_data_docs(reports: Iterable[ValidationReport], out_dir: Path | str, *,
                         context.suites.add(_gx_suite(load_suite(report.table)) if report.gx_suite is None
                                            else _copy_suite(report.gx_suite))
                         added.add(name)
-                    result = _named_result(report, run_id)
+                    result = _escaped_result(_named_result(report, run_id))
                     key = ValidationResultIdentifier(
                         expectation_suite_identifier=ExpectationSuiteIdentifier(name=name),
                         run_id=result.meta["run_id"],
@@ -688,6 +689,33 @@ def _named_result(report: ValidationReport, run_id: str | None):
                   "run_id": RunIdentifier(run_name=run_name, run_time=getattr(current, "run_time", None)),
                   "batch_spec": {**spec, "data_asset_name": spec.get("data_asset_name") or report.table}}
     return named
+
+
+def _escaped_result(result):
+    """A copy of a GX suite result whose expectation results carry every string HTML-escaped (unexpected
+    values, their counts' values, observed values, exception messages): GX's renderer puts them into the
+    page as they are, and they are the source's values (a value `<img src=x onerror=...>` would run in the
+    reader's browser). The report's own result (manifest, artifacts) is left as it is."""
+    escaped = copy.copy(result)
+    escaped.results = []
+    for r in result.results:
+        one = copy.copy(r)
+        one.result = _escape_strings(r.result)
+        one.exception_info = _escape_strings(r.exception_info)
+        escaped.results.append(one)
+    return escaped
+
+
+def _escape_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return html.escape(value)
+    if isinstance(value, Mapping):
+        return {k: _escape_strings(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_escape_strings(v) for v in value)
+    if isinstance(value, list):
+        return [_escape_strings(v) for v in value]
+    return value
 
 
 def _copy_suite(suite):

@@ -401,3 +401,19 @@ def test_build_data_docs_renders_each_suite_and_result(gx, tmp_path):
     assert len(pages) == 1 and "imports" in pages[0].read_text(encoding="utf-8")
     # the validation context is still usable afterwards
     assert validate.validate_frame("fact_goods_trade", good_frame("fact_goods_trade")).success
+
+
+def test_data_docs_escape_the_source_values_they_show(gx, tmp_path):
+    # GX's renderer puts unexpected values into the page as they are: a source's value must not become markup
+    value = "<img src=x onerror=alert(1)>"
+    report = validate.validate_frame("fact_security_events",
+                                     set_value(good_frame("fact_security_events"), 1, "event_type", value),
+                                     run_id="run-7")
+    validate.build_data_docs([report], tmp_path / "docs")
+    (page,) = (tmp_path / "docs" / "validations" / "fact_security_events" / "run-7").rglob("*.html")
+    text = page.read_text(encoding="utf-8")
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert "<img src=x" not in text and "&amp;lt;img" not in text
+    # the report's own result (manifest, artifacts) keeps the value as it is
+    failed = [r.result["partial_unexpected_list"] for r in report.gx_result.results if not r.success]
+    assert failed and all(values == [value] for values in failed)
