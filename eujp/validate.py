@@ -145,6 +145,10 @@ class ExpectationOutcome:
     message: str
     element_count: int | None = None  # rows the expectation looked at (after its row_condition)
     missing_count: int | None = None  # of those, null ones (GX's unexpected_percent is of the others)
+    # What the message names, kept so that chunks' outcomes merge into one message (merge_reports): GX's
+    # partial_unexpected_counts, and for a Date column the offending values as the frame holds them.
+    partial_unexpected_counts: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    date_values: list[Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -380,9 +384,11 @@ def validate_frame(table_name: str, frame: pl.DataFrame, *, run_id: str | None =
 def merge_reports(reports: list[ValidationReport]) -> ValidationReport:
     """One report for a table validated in chunks (a streamed source, eujp.stream.Stream): an expectation
     holds when it held on every chunk; counts are summed over the chunks and percentages taken of the sum;
-    the table's row count expectation is judged on the total. The offending rows sampled and the message are
-    those of the first chunk where the expectation failed. Data Docs show the GX result of the first chunk
-    that failed, else of the first chunk (its row count is that chunk's). One report: returned as it is."""
+    the table's row count expectation is judged on the total. The message is rebuilt from the summed counts
+    and the unexpected values of every chunk where the expectation failed; the offending rows sampled are
+    the first chunks'. Data Docs show the GX result of the first chunk that failed, else of the first chunk,
+    with every expectation's counts, percentages and unexpected values merged the same way
+    (_merged_gx_result). One report: returned as it is."""
     if len(reports) == 1:
         return reports[0]
     first = reports[0]
@@ -411,13 +417,97 @@ def merge_reports(reports: list[ValidationReport]) -> ValidationReport:
                 if merged.unexpected_count is not None:
                     merged.unexpected_percent = 100.0 * merged.unexpected_count / judged if judged else None
             merged.sample_offending_rows = [row for o in failed for row in o.sample_offending_rows][:SAMPLE_ROWS]
+            merged.partial_unexpected_counts = _summed_counts(o.partial_unexpected_counts for o in failed)
+            dates = [v for o in failed for v in o.date_values or []]
+            merged.date_values = list(dict.fromkeys(dates))[:5] or None
+            if (failed and merged.unexpected_count is not None and merged.element_count is not None
+                    and not any(o.message.startswith("could not be evaluated") for o in failed)):
+                res = {"unexpected_count": merged.unexpected_count, "element_count": merged.element_count,
+                       "partial_unexpected_counts": merged.partial_unexpected_counts}
+                merged.message = _failure_message(merged.expectation_type, merged.kwargs, res, merged.date_values)
         outcomes.append(merged)
     shown = next((r for r in reports if not r.success), first)
     return ValidationReport(
         table=first.table, run_id=first.run_id, row_count=rows, outcomes=outcomes,
         duration_seconds=sum(r.duration_seconds for r in reports), natural_key=first.natural_key,
-        gx_result=shown.gx_result, gx_suite=shown.gx_suite,
+        gx_result=_merged_gx_result(reports, shown, outcomes, rows), gx_suite=shown.gx_suite,
     )
+
+
+def _summed_counts(chunks: Iterable[list[dict[str, Any]] | None], limit: int = _PARTIAL_UNEXPECTED_COUNT):
+    """GX's partial_unexpected_counts of several chunks as one: counts summed per value, most frequent first."""
+    summed: dict[str, dict[str, Any]] = {}
+    for counts in chunks:
+        for c in counts or []:
+            key = json.dumps(_json_safe(c.get("value")), sort_keys=True)
+            entry = summed.setdefault(key, {"value": c.get("value"), "count": 0})
+            entry["count"] += c.get("count") or 0
+    return sorted(summed.values(), key=lambda c: -c["count"])[:limit] or None
+
+
+def _merged_gx_result(reports: list[ValidationReport], shown: ValidationReport,
+                      outcomes: list[ExpectationOutcome], rows: int):
+    """The GX result Data Docs show for a table validated in chunks: `shown`'s (the first chunk that failed),
+    each expectation's result taken from the first chunk where it failed and given the merged success and
+    counts, GX's percentages of them, and the unexpected values, counts and row positions (in the whole
+    stream) of every chunk. None when a chunk kept no GX result."""
+    if any(r.gx_result is None for r in reports):
+        return shown.gx_result
+    position = {_expectation_id(shown.table, i): i for i in range(len(outcomes))}
+    by_chunk = [{r.expectation_config.id: r for r in report.gx_result.results} for report in reports]
+    starts = [sum(r.row_count for r in reports[:i]) for i in range(len(reports))]
+    merged = copy.copy(shown.gx_result)
+    merged.results = []
+    for result in shown.gx_result.results:
+        key = result.expectation_config.id
+        i = position.get(key)
+        same = [(start, chunk[key]) for start, chunk in zip(starts, by_chunk, strict=True) if key in chunk]
+        if i is None or len(same) != len(reports):
+            merged.results.append(result)
+            continue
+        outcome = outcomes[i]
+        failed = [(start, r) for start, r in same if not r.success]
+        one = copy.copy((failed or same)[0][1])
+        one.success = outcome.success
+        res = dict(one.result or {})
+        if outcome.expectation_type == "expect_table_row_count_to_be_between":
+            res["observed_value"] = rows
+        elif outcome.unexpected_count is not None and outcome.element_count is not None:
+            elements, unexpected, missing = outcome.element_count, outcome.unexpected_count, outcome.missing_count or 0
+            res.update(element_count=elements, unexpected_count=unexpected,
+                       unexpected_percent=outcome.unexpected_percent)
+            if "missing_count" in res:
+                res["missing_count"] = missing
+            if "missing_percent" in res:
+                res["missing_percent"] = 100.0 * missing / elements if elements else None
+            if "unexpected_percent_total" in res:
+                res["unexpected_percent_total"] = 100.0 * unexpected / elements if elements else None
+            if "unexpected_percent_nonmissing" in res:
+                res["unexpected_percent_nonmissing"] = outcome.unexpected_percent
+            chunk_results = [(start, r.result or {}) for start, r in failed]
+            if any("partial_unexpected_list" in r for _, r in chunk_results):
+                res["partial_unexpected_list"] = [v for _, r in chunk_results
+                                                  for v in r.get("partial_unexpected_list") or []
+                                                  ][:_PARTIAL_UNEXPECTED_COUNT]
+            if any("partial_unexpected_counts" in r for _, r in chunk_results):
+                res["partial_unexpected_counts"] = _summed_counts(
+                    r.get("partial_unexpected_counts") for _, r in chunk_results) or []
+            if any("partial_unexpected_index_list" in r for _, r in chunk_results):
+                res["partial_unexpected_index_list"] = [
+                    start + i if isinstance(i, int) and not isinstance(i, bool) else i
+                    for start, r in chunk_results for i in r.get("partial_unexpected_index_list") or []
+                ][:_PARTIAL_UNEXPECTED_COUNT]
+        one.result = res
+        merged.results.append(one)
+    statistics = dict(merged.statistics or {})
+    evaluated = len(merged.results)
+    successful = sum(bool(r.success) for r in merged.results)
+    statistics.update(evaluated_expectations=evaluated, successful_expectations=successful,
+                      unsuccessful_expectations=evaluated - successful,
+                      success_percent=100.0 * successful / evaluated if evaluated else None)
+    merged.statistics = statistics
+    merged.success = successful == evaluated
+    return merged
 
 
 def _to_pandas(frame: pl.DataFrame):
@@ -446,6 +536,7 @@ def _outcome(r, frame: pl.DataFrame) -> ExpectationOutcome:
     res = r.result or {}
     error = _exception_message(r.exception_info)
     sample: list[dict[str, Any]] = []
+    date_values = None
     if error is not None:
         missing = [c for c in (*columns, *_condition_columns(kwargs.get("row_condition")))
                    if c not in frame.columns]
@@ -455,7 +546,8 @@ def _outcome(r, frame: pl.DataFrame) -> ExpectationOutcome:
         success = False
     else:
         success = bool(r.success)
-        message = "met" if success else _failure_message(config.type, kwargs, res, _date_values(frame, columns, res))
+        date_values = _date_values(frame, columns, res)
+        message = "met" if success else _failure_message(config.type, kwargs, res, date_values)
         if not success:
             sample = _sample_rows(frame, res.get("partial_unexpected_index_list"))
     return ExpectationOutcome(
@@ -463,6 +555,7 @@ def _outcome(r, frame: pl.DataFrame) -> ExpectationOutcome:
         success=success, unexpected_count=res.get("unexpected_count"),
         unexpected_percent=res.get("unexpected_percent"), sample_offending_rows=sample, message=message,
         element_count=res.get("element_count"), missing_count=res.get("missing_count"),
+        partial_unexpected_counts=res.get("partial_unexpected_counts"), date_values=date_values,
     )
 
 
