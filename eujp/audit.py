@@ -61,7 +61,9 @@ class AuditReport:
     def raise_if_failed(self) -> None:
         if not self.ok:
             lines = "; ".join(f"{c.name}: {c.detail}" for c in self.failures())
-            raise AuditFailed(f"audit failed, nothing published: {lines}")
+            err = AuditFailed(f"audit failed, nothing published: {lines}")
+            err.report = self  # type: ignore[attr-defined]  # the run summary lists the failed checks
+            raise err
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "checks": [c.__dict__ for c in self.checks]}

@@ -24,7 +24,7 @@ from eujp import progress, reconcile
 from eujp.audit import audit_staging, published_baseline
 from eujp.catalog import CATALOG_FILE
 from eujp.config import Settings
-from eujp.errors import PublishDeadlineError, PublishError
+from eujp.errors import AuditFailed, PublishDeadlineError, PublishError
 from eujp.fingerprint import warehouse_fingerprint
 from eujp.freshness import warehouse_freshness
 from eujp.fsguard import raise_if_storage_error
@@ -99,6 +99,23 @@ class RunSummary:
 
 
 # --- write-audit-promote ----------------------------------------------------------------------------------
+
+AUDIT_FAILED = "loaded, not promoted: audit failed"
+"""A source's status in the run summary when its rows were loaded into the staging warehouse, but the audit
+failed and nothing was promoted or published (the live warehouse keeps what it had)."""
+
+
+def audit_failed(summary: RunSummary, batches: list[SourceBatch], exc: AuditFailed) -> None:
+    """Record in `summary` a run whose audit failed: failed, the error, the audit's checks (the failed ones
+    shown in the run report) and every source the run had loaded marked not promoted, nothing written."""
+    summary.status = "failed"
+    summary.errors.append(str(exc))
+    report = getattr(exc, "report", None)  # a mart build error carries none: its message says what failed
+    summary.audit = report.to_dict() if report is not None else {}
+    sources = [b.summary() for b in batches]
+    summary.sources = [{**s, "status": AUDIT_FAILED, "rows_written": 0} if s["status"] == "loaded" else s
+                       for s in sources]
+
 
 @contextmanager
 def staged_warehouse(settings: Settings, doing: str) -> Iterator:

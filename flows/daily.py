@@ -23,7 +23,7 @@ from eujp.pipeline import SourceBatch, load_countries, release_chunks
 from eujp.preflight import PreflightFailed, preflight
 from eujp.publish import Deadline
 from eujp.rejections import judge_rejections, rejection_errors, rejection_warnings
-from eujp.run import RunSummary, data_docs
+from eujp.run import RunSummary, audit_failed, data_docs
 from eujp.sources import DOMAINS
 from eujp.warehouse import clean_stale_staging
 from flows.domains import run_domain
@@ -83,10 +83,8 @@ def _load_and_publish(settings: Settings, summary: RunSummary, batches: list[Sou
     docs = data_docs(lambda: build_docs(settings, reports), reports, summary, logger)
     try:
         counts, audit, fingerprint, changes = load_audit_promote(settings, batches, countries)
-    except AuditFailed as exc:
-        summary.status = "failed"
-        summary.errors.append(str(exc))
-        summary.sources = [b.summary() for b in batches]
+    except AuditFailed as exc:  # nothing promoted: the sources say so, the report lists the failed checks
+        audit_failed(summary, batches, exc)
         report_run(settings, summary, reports, docs)
         return summary
     # load errors too; a source that rejected more of its rows than its threshold fails the run, though

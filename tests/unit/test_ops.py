@@ -337,6 +337,32 @@ def test_run_report_shows_each_suite_the_publication_the_docs_link_and_stale_sou
     assert "### Errors" not in unpublished and "audit" not in unpublished.lower()
 
 
+
+def test_a_failed_audit_marks_the_loaded_sources_not_promoted_and_lists_its_failed_checks():
+    # the audit rolled the staging warehouse back: the run's summary and artifacts must not say "loaded"
+    from eujp.audit import AuditCheck, AuditReport
+    from eujp.errors import AuditFailed
+    from eujp.pipeline import SourceBatch
+    from eujp.run import RunSummary, audit_failed
+    from flows.artifacts import rows_table, run_markdown
+
+    loaded = SourceBatch(source=EVENTS.name, table=EVENTS.table.name, started_at=NOW, status="loaded", rows_in=64,
+                         rows_loaded=64, rows_written=64)
+    unchanged = SourceBatch(source=SIPRI.name, table=SIPRI.table.name, started_at=NOW, status="unchanged")
+    report = AuditReport([AuditCheck(f"{EVENTS.table.name}.row_count_delta", False, "64 -> 0"),
+                          AuditCheck(f"{EVENTS.table.name}.unique_natural_key", True, "no duplicate")])
+    with pytest.raises(AuditFailed) as caught:
+        report.raise_if_failed()
+    summary = RunSummary(run_id="r1", status="success")
+    audit_failed(summary, [loaded, unchanged], caught.value)
+    assert summary.status == "failed" and summary.errors == [str(caught.value)]
+    rows = rows_table(summary.to_dict())
+    assert [(r["source"], r["status"], r["written"]) for r in rows] == [
+        (EVENTS.name, "loaded, not promoted: audit failed", 0), (SIPRI.name, "unchanged", 0)]
+    md = run_markdown(summary.to_dict())
+    assert f"### Failed audit checks\n\n- {EVENTS.table.name}.row_count_delta: 64 -> 0\n" in md
+    assert "unique_natural_key" not in md
+
 # --- status ---------------------------------------------------------------------------------------------
 
 def _record(conn, run_id, source, status, start, rows=(10, 9, 1)):
