@@ -13,7 +13,8 @@ writable; S3: the bucket exists, the credentials are accepted, a probe object ca
 under the prefix, with short timeouts and one retry so a wrong bucket or endpoint fails in seconds); the
 warehouse folder is writable; the Prefect API answers when one is configured; the snapshot folder exists
 in snapshot mode; the settings the run reads later are readable (`check_run_settings`); the lake's settings
-are readable and a PostgreSQL catalog answers (`check_lake_catalog`).
+are readable and a PostgreSQL catalog answers (`check_lake_catalog`); every expectation suite translates to
+the audit's SQL (`check_suites`).
 """
 
 from __future__ import annotations
@@ -330,6 +331,25 @@ def check_run_settings(settings: Settings, env=None) -> Check:
 
 # --- Prefect, the lake catalog ---------------------------------------------------------------------------
 
+def check_suites(settings: Settings) -> Check:
+    """Every table's expectation suite translates to the SQL of the audit (eujp.suite_sql.translate_suite): an
+    expectation type (or kwarg) the audit does not know would pass Great Expectations' validation and then
+    stop the run at the audit, after every load. A failure names the suite file and the expectation."""
+    from eujp.suite_sql import translate_suite
+    from eujp.validate import SUITE_TABLES, suite_path
+
+    problems: list[str] = []
+    for table in SUITE_TABLES:
+        try:
+            translate_suite(table)
+        except (ValueError, OSError) as exc:  # SuiteSqlError is a ValueError; a missing or unreadable file
+            problems.append(f"{suite_path(table)}: {exc}")
+    if problems:
+        return _failed("expectation suites", "; ".join(problems),
+                       "the suite file (use the expectation types eujp.suite_sql lists: docs/add-a-source.md)")
+    return _ok("expectation suites", f"{len(SUITE_TABLES)} suites translate to the audit's SQL")
+
+
 def check_prefect_api(api_url: str | None) -> Check:
     """When a Prefect API is configured, it answers its health check (with PREFECT_API_KEY when set). Any
     answer but a refused key or a server error will do: the API's own client says more later."""
@@ -445,6 +465,7 @@ CHECKS: dict[str, Callable[..., Check]] = {
     "prefect": lambda s, api, write: check_prefect_api(api),
     "snapshot": lambda s, api, write: check_snapshot_folder(s),
     "settings": lambda s, api, write: check_run_settings(s),
+    "suites": lambda s, api, write: check_suites(s),
     "catalog": lambda s, api, write: check_lake_catalog(s),
     "dask": lambda s, api, write: check_dask_scheduler(s),
     "raw": lambda s, api, write: check_raw_day(s),

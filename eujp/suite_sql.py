@@ -929,3 +929,15 @@ def evaluate_suite_sql(conn: duckdb.DuckDBPyConnection, table_name: str, *, run_
         table=table.name, run_id=run_id, row_count=int(ctx.scan[rows]), outcomes=outcomes,
         duration_seconds=time.perf_counter() - started, natural_key=table.natural_key,
     )
+
+
+def translate_suite(table_name: str, expectations_dir: Path | str | None = None) -> None:
+    """Translate `table_name`'s suite to SQL as the audit will, reading no warehouse: on an empty in-memory
+    table of the declared columns. Raises SuiteSqlError (an expectation type, kwarg or value this module does
+    not translate), or load_suite's error, so that the preflight (eujp.preflight.check_suites) refuses such
+    a suite before a run extracts or loads anything, not at the audit after every load."""
+    from eujp.warehouse import create_tables
+
+    with duckdb.connect() as conn:
+        create_tables(conn, [TABLES[table_name]])
+        evaluate_suite_sql(conn, table_name, expectations_dir=expectations_dir)

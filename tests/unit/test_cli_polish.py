@@ -198,7 +198,7 @@ def settings(tmp_path, **kw) -> Settings:
 def test_local_checks_pass_and_create_nothing(tmp_path):
     checks = preflight(settings(tmp_path))
     assert [c.name for c in checks] == ["publish target", "warehouse", "Prefect API", "snapshot folder",
-                                        "settings", "lake catalog"]
+                                        "settings", "expectation suites", "lake catalog"]
     assert all(c.ok for c in checks)
     assert list(tmp_path.iterdir()) == []  # nothing created: the folders are created by the run
 
@@ -255,6 +255,28 @@ def test_unsupported_publish_uri_names_the_setting(tmp_path):
     assert not check.ok and check.setting == PUBLISH_SETTING and "unsupported" in check.detail
 
 
+def test_a_suite_the_audit_cannot_translate_is_refused_naming_its_file_and_expectation(tmp_path, monkeypatch):
+    """GX validates any expectation type; the audit's SQL (eujp.suite_sql) refused this one after every load."""
+    from eujp import validate
+
+    changed = comext_goods.SOURCE.table.name
+    copies = {}
+    for table in validate.SUITE_TABLES:
+        suite = json.loads(validate.suite_path(table).read_text(encoding="utf-8"))
+        if table == changed:
+            suite["expectations"].append({"type": "expect_column_value_lengths_to_be_between", "severity": "warning",
+                                          "kwargs": {"column": "period_code", "min_value": 7, "max_value": 7}})
+        copies[table] = tmp_path / f"{table}.json"
+        copies[table].write_text(json.dumps(suite), encoding="utf-8")
+    monkeypatch.setattr(validate, "suite_path", copies.__getitem__)
+    failed = [c for c in run_checks(settings(tmp_path)) if not c.ok]
+    assert [c.name for c in failed] == ["expectation suites"]
+    assert failed[0].detail.startswith(f"{copies[changed]}: {changed}: expectation #")
+    assert "type 'expect_column_value_lengths_to_be_between' is not supported by eujp.suite_sql" in failed[0].detail
+    with pytest.raises(PreflightFailed, match="expect_column_value_lengths_to_be_between"):
+        preflight(settings(tmp_path))
+
+
 def test_an_unreachable_prefect_api_names_prefect_api_url():
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
@@ -271,11 +293,11 @@ def test_eujp_check_prints_one_line_per_check_and_exits_2_on_failure(tmp_path):
                                  "--publish", str(blocker / "store")])
     assert result.exit_code == 2
     lines = result.stdout.splitlines()
-    assert len(lines) == 6 and lines[0].startswith("FAILED  publish target:") and PUBLISH_SETTING in lines[0]
+    assert len(lines) == 7 and lines[0].startswith("FAILED  publish target:") and PUBLISH_SETTING in lines[0]
     assert all(line.startswith("ok ") for line in lines[1:])
     ok = runner.invoke(app, ["check", "--warehouse", str(tmp_path / "var" / "w.duckdb"),
                              "--publish", str(tmp_path / "store")])
-    assert ok.exit_code == 0 and len(ok.stdout.splitlines()) == 6
+    assert ok.exit_code == 0 and len(ok.stdout.splitlines()) == 7
     assert [p.name for p in tmp_path.iterdir()] == ["a-file"]
 
 
