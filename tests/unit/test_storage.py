@@ -284,11 +284,13 @@ def test_landing_the_same_bytes_again_replaces_an_object_whose_stored_sha256_dif
     body = b"a,b\r\n1,2\r\n"
     key = _land_again(store, tmp_path, "bytes", body)
     store.put_bytes(key, body.replace(b"2", b"3"))
-    if not store.stat(key, digest=False).sha256:
-        pytest.skip("this store keeps no sha256 of its objects")
+    keeps_digests = bool(store.stat(key, digest=False).sha256)
     with caplog.at_level("WARNING", logger="eujp"):
         _land_again(store, tmp_path, "bytes", body)
-    assert store.get_bytes(key) == body and "is damaged" in caplog.text
+    if keeps_digests:
+        assert store.get_bytes(key) == body and "is damaged" in caplog.text
+    else:  # the documented limit of a folder: a landing again is a stat, never a read of the whole object
+        assert store.get_bytes(key) == body.replace(b"2", b"3") and "is damaged" not in caplog.text
 
 
 @pytest.mark.parametrize("damage", ["meta", "record", "payload"])
