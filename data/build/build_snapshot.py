@@ -494,6 +494,16 @@ def build_goods(shared: Path, out: Path) -> int:
 
 
 MAIN_PARTNERS_REF = "reference/eu_main_partners_goods_trade_annual.csv"
+# Kept by hand in this repository's data/ (each says where its content was read: data/README.md), not built from
+# the shared files: copied into --out-dir as they are, so that a build elsewhere is the whole data folder.
+CURATED = (MAIN_PARTNERS_REF, "snapshot/comext_codelist_cxt_nc_excerpt.xml")
+
+
+def copy_curated(out: Path) -> None:
+    for name in CURATED:
+        source, target = DEFAULT_OUT / name, out / name
+        if source.resolve() != target.resolve():
+            write_bytes(target, source.read_bytes())
 MAIN_PARTNER_LABELS = {"US": "United States", "CN": "China", "UK": "United Kingdom", "CH": "Switzerland",
                        "RU": "Russia", "TR": "Türkiye", "NO": "Norway", "KR": "South Korea", "IN": "India"}
 
@@ -503,7 +513,7 @@ def build_main_partners(out: Path) -> int:
     table data/reference/eu_main_partners_goods_trade_annual.csv (each row cites the page it was read from),
     rewritten into the ext_lt_maineu JSON-stat shape. One figure per (year, partner, aggregate, flow): the
     table holds one vintage only, and the build refuses duplicates."""
-    rows = read_csv_rows(out / MAIN_PARTNERS_REF)
+    rows = read_csv_rows(DEFAULT_OUT / MAIN_PARTNERS_REF)
     flow_codes = {"export": ("MIO_EXP_VAL", "Exports in million of ECU/EURO"),
                   "import": ("MIO_IMP_VAL", "Imports in million of ECU/EURO"),
                   "balance": ("MIO_BAL_VAL", "Trade balance in million ECU/EURO")}
@@ -717,6 +727,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"shared data folder not found: {shared}")
     iso = load_iso()
     copy_verbatim(shared, out)
+    copy_curated(out)
     check_sipri_subset(shared)
     counts = {
         "snapshot/security_events.csv": build_events(shared, out),
