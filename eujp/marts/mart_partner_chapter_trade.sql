@@ -14,6 +14,8 @@
 -- (period_code YYYY), where loaded, is used instead of its months, as mart_product_trade does for Japan; over
 -- part of a year it is left out (it cannot be cut to Japan's months) and the partner's months are summed.
 -- IMPORTANT: months_compared < 12 means a partial year. Ranks and shares compare only the partners LOADED.
+-- partner_months < months_compared: the partner has figures for fewer of Japan's months (added later, a
+-- shorter extract): its value covers only those, and compares low; the rank does not correct for it.
 -- Japan's rows are summed from mart_product_trade, so they equal mart_chapter_trade's, value for value.
 WITH japan_periods AS (  -- Japan's period codes for each reporter, flow and year (any product)
     SELECT reporter, flow, year(period)::INTEGER AS period_year, period_code
@@ -52,6 +54,19 @@ partner_products AS (
                AND (c.eu_exit_date IS NULL OR c.eu_exit_date >= f.period))
     GROUP BY f.reporter, f.flow, m.period_year, f.partner, f.product_cn8
 ),
+partner_months AS (
+    -- How many of Japan's months each other partner has any figure loaded for (any product; an annual figure
+    -- covers a whole year compared): a partner added later, or a shorter file, is compared on fewer of them.
+    SELECT f.reporter, f.flow, m.period_year, f.partner,
+           CASE WHEN m.months_compared = 12 AND bool_or(length(f.period_code) = 4) THEN 12
+                ELSE count(DISTINCT f.period_code) FILTER (length(f.period_code) = 7) END::INTEGER AS months
+    FROM fact_goods_trade_product AS f
+    JOIN japan_months AS m ON m.reporter = f.reporter AND m.flow = f.flow AND m.period_year = year(f.period)
+    LEFT JOIN japan_periods AS j
+      ON j.reporter = f.reporter AND j.flow = f.flow AND j.period_year = m.period_year AND j.period_code = f.period_code
+    WHERE f.partner <> 'JP' AND (m.months_compared = 12 OR j.period_code IS NOT NULL)
+    GROUP BY f.reporter, f.flow, m.period_year, f.partner, m.months_compared
+),
 partner_chapters AS (
     SELECT reporter, flow, period_year, left(product_cn8, 2) AS hs2, partner, count(*)::INTEGER AS products,
            sum(value_eur) AS value_eur, sum(quantity_kg) AS quantity_kg
@@ -74,6 +89,7 @@ SELECT
     p.hs2,
     p.products,
     m.months_compared,
+    CASE WHEN p.partner = 'JP' THEN m.months_compared ELSE coalesce(pm.months, 0) END AS partner_months,
     m.first_month,
     m.last_month,
     p.value_eur,
@@ -86,6 +102,7 @@ SELECT
     p.value_eur / nullif(max(CASE WHEN p.partner = 'JP' THEN p.value_eur END) OVER chapter, 0) AS value_to_japan
 FROM partner_chapters AS p
 JOIN japan_months AS m USING (reporter, flow, period_year)
+LEFT JOIN partner_months AS pm USING (reporter, flow, period_year, partner)
 JOIN dim_country AS c ON c.iso2 = p.partner
 WINDOW chapter AS (PARTITION BY p.reporter, p.flow, p.period_year, p.hs2)
 ORDER BY p.reporter, p.flow, p.period_year, p.hs2, rank_among_loaded_partners, p.partner

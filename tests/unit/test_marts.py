@@ -248,6 +248,11 @@ def test_japan_ranked_among_the_partners_loaded_to_compare(conn, scratch):
         "JP": (1, 2, "2024-01", "2024-02", 1000.0, 3, 4, pytest.approx(1000 / 4400), 1000.0, 1.0),
         "KR": (1, 2, "2024-01", "2024-02", 300.0, 4, 4, pytest.approx(300 / 4400), 1000.0, pytest.approx(0.3)),
     }
+    # of Japan's two months, the US and KR have figures loaded for one each: said, since they compare low
+    assert dict(scratch.execute(
+        "SELECT partner, partner_months FROM mart_partner_chapter_trade "
+        "WHERE reporter = 'DE' AND flow = 'export' AND period_year = 2024 AND hs2 = '81'").fetchall()) == {
+        "CN": 2, "US": 1, "JP": 2, "KR": 1}
     # an annual figure replaces its product's months of that year, as in mart_product_trade
     scratch.executemany(
         "INSERT INTO fact_goods_trade_product (reporter, partner, product_cn8, flow, period, period_code, "
