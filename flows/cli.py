@@ -477,9 +477,9 @@ def serve(
         from flows.serve import maintenance_deployment
 
         try:
-            maintenance_deployment(name=name, cron=maintenance_cron, timezone=timezone)
+            maintenance_deployment(name=name, cron=maintenance_cron)
         except ValueError as exc:
-            raise typer.BadParameter(f"maintenance schedule {maintenance_cron!r} ({timezone}): {exc}") from exc
+            raise typer.BadParameter(f"maintenance schedule {maintenance_cron!r} (UTC): {exc}") from exc
     serve_daily(name=name, cron=cron, timezone=timezone, parameters=parameters, paused=paused,
                 maintenance=lake_maintenance, maintenance_cron=maintenance_cron)
 

@@ -56,7 +56,10 @@ def daily_deployment(*, name: str = DEFAULT_NAME, cron: str = DEFAULT_CRON, time
     )
 
 
-def maintenance_deployment(*, name: str = DEFAULT_NAME, cron: str | None = None, timezone: str = DEFAULT_TIMEZONE,
+MAINTENANCE_TIMEZONE = "UTC"
+
+
+def maintenance_deployment(*, name: str = DEFAULT_NAME, cron: str | None = None, timezone: str = MAINTENANCE_TIMEZONE,
                            parameters: dict | None = None, paused: bool = False):
     """The RunnerDeployment `eujp-lake-maintain/<name>` of the lake's retention and compaction, on its own
     schedule (EUJP_LAKE_MAINTENANCE_CRON, default weekly); one run at a time. It passes the daily deployment's
@@ -90,8 +93,8 @@ def serve_daily(*, maintenance: bool = True, maintenance_cron: str | None = None
 
     deployments = [daily_deployment(**kwargs)]
     if maintenance:
+        # its cron is in UTC (EUJP_LAKE_MAINTENANCE_CRON, "Sunday 04:30 UTC"), whatever the daily run's time zone
         deployments.append(maintenance_deployment(
-            name=kwargs.get("name", DEFAULT_NAME), cron=maintenance_cron, timezone=kwargs.get("timezone",
-                                                                                            DEFAULT_TIMEZONE),
+            name=kwargs.get("name", DEFAULT_NAME), cron=maintenance_cron, timezone=MAINTENANCE_TIMEZONE,
             parameters=kwargs.get("parameters"), paused=kwargs.get("paused", False)))
     serve(*deployments, limit=1)

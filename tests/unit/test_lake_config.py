@@ -36,6 +36,21 @@ def test_the_maintenance_deployment_has_a_schedule_of_its_own(monkeypatch):
     assert [s.schedule.cron for s in serve.maintenance_deployment().schedules] == ["0 2 * * *"]
 
 
+def test_the_maintenance_keeps_its_utc_schedule_when_the_daily_run_has_another_time_zone(monkeypatch):
+    """`eujp serve --timezone Asia/Tokyo` moved the maintenance's 'Sunday 04:30 UTC' to Saturday 19:30 UTC."""
+    import prefect
+
+    from flows import serve
+
+    monkeypatch.delenv(serve.MAINTENANCE_CRON_ENV, raising=False)
+    served = []
+    monkeypatch.setattr(prefect, "serve", lambda *deployments, **_: served.extend(deployments))
+    serve.serve_daily(cron="30 9 * * 1-5", timezone="Asia/Tokyo")
+    schedules = {d.flow_name: [(s.schedule.cron, s.schedule.timezone) for s in d.schedules] for d in served}
+    assert schedules == {"eujp-daily": [("30 9 * * 1-5", "Asia/Tokyo")],
+                         "eujp-lake-maintain": [("30 4 * * 0", "UTC")]}
+
+
 def test_lake_maintain_without_a_lake_says_so(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
