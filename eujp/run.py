@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from eujp import progress, reconcile
@@ -343,6 +344,38 @@ def run_catalog(settings: Settings, manifest: dict, *, report: bool = False,
         return None
 
 
+def carried_runs(settings: Settings, store, log: logging.Logger = default_log) -> dict:
+    """The loads of earlier runs that this run publishes for them: runs promoted but never published (one
+    interrupted between its promotion and the end of its publish: the warehouse holds its rows, `latest` does
+    not), by run id, each with its sources' etl_runs rows (status, rows in / valid / rejected, message). A
+    run whose sources were all unchanged would otherwise publish their rows saying nothing of where they came
+    from. {} when there are none, nothing was published yet, or they cannot be read (a warning)."""
+    try:
+        latest = read_latest_manifest(store)
+        if latest is None:
+            return {}
+        published = str(latest[0]["run_id"])
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+            (since,) = conn.execute("SELECT max(started_at) FROM etl_runs WHERE run_id = ?", [published]).fetchone()
+            if since is None:  # the published run is not this warehouse's: nothing to tell
+                return {}
+            rows = conn.execute(
+                "SELECT run_id, source, status, rows_in, rows_loaded, rows_rejected, message FROM etl_runs "
+                "WHERE run_id NOT IN (?, ?) AND started_at > ? ORDER BY started_at, source",
+                [settings.run_id, published, since]).fetchall()
+    except Exception as exc:  # noqa: BLE001 - a record of provenance: the publish goes on without it
+        log.warning("runs published by this run not listed in its manifest (%s: %s)", type(exc).__name__, exc)
+        return {}
+    carried: dict[str, dict] = {}
+    for run_id, source, run_status, rows_in, valid, rejected, message in rows:
+        carried.setdefault(run_id, {})[source] = {"status": run_status, "rows_in": rows_in, "rows_loaded": valid,
+                                                  "rows_rejected": rejected, "message": message}
+    if carried:
+        log.warning("this run also publishes the loads of run(s) %s, promoted but never published (interrupted "
+                    "before its publish ended): the manifest lists them under carried_runs", ", ".join(carried))
+    return carried
+
+
 def previous_suite_results(store, log: logging.Logger = default_log) -> dict:
     """The suites' SQL evaluations the published latest run kept in its manifest ("suite_results"), for the
     catalog to reuse on the tables this run did not write; {} when there are none or they cannot be read."""
@@ -374,6 +407,9 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
     store = open_store(settings.publish_uri)
     work_dir = settings.warehouse_path.parent / "publish" / settings.run_id
     manifest = run_manifest(settings, batches, counts, audit, status, fingerprint)
+    carried = carried_runs(settings, store, log)
+    if carried:
+        manifest["carried_runs"] = carried
     layout = published_layout(settings, single_file)
     # The report reads the promoted warehouse only: it is drawn (matplotlib, Python) on a thread while the lake
     # commit and the single file are written (DuckDB, which releases the GIL).

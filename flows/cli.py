@@ -379,7 +379,8 @@ def _finish_run(state) -> None:
     if isinstance(summary, dict):
         _print_summary(summary)
     elif is_interrupt(summary):  # Ctrl-C while DuckDB worked: it reports the interrupt as its error
-        typer.echo("run interrupted (Ctrl-C); the warehouse keeps its last good state: run again", err=True)
+        typer.echo("run interrupted (Ctrl-C); the warehouse keeps its last good state (this run's, if it was "
+                   "interrupted after its audit promoted it: the next run publishes it): run again", err=True)
         raise typer.Exit(code=INTERRUPTED_EXIT_CODE)
     else:  # the flow crashed before it could summarise (lock held, unreadable warehouse, ...)
         typer.echo(f"run failed: {summary}", err=True)

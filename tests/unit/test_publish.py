@@ -284,3 +284,38 @@ def test_latest_report_links_reach_the_runs_parquet_files(store, tmp_path):
                       '<a href="catalog.html">c</a>')
     target = (store.root / "latest" / f"../runs/{run_id}/parquet/fact_goods_trade.parquet").resolve()
     assert target.is_file()
+
+
+def test_a_run_that_publishes_an_earlier_runs_loads_lists_them_in_its_manifest(tmp_path):
+    """A run interrupted after its promotion and before its publish ended left its rows in the warehouse but not
+    in `latest`: the next run publishes them, and its manifest says whose loads they are (it said every source
+    was unchanged, 0 rows in)."""
+    from support.small_publish import publish as publish_small
+
+    from eujp.config import Settings
+    from eujp.run import carried_runs
+    from eujp.tables import ensure_schema
+    from eujp.warehouse import connect
+
+    store = LocalObjectStore(tmp_path / "store")
+    published, interrupted, current = "20261124T060000Z-aaaaaa", "20261125T060000Z-bbbbbb", "20261126T060000Z-cccccc"
+    publish_small(tmp_path, store, published, rows=2)
+    warehouse = tmp_path / "var" / "warehouse.duckdb"
+    warehouse.parent.mkdir()
+    with connect(warehouse) as conn:
+        ensure_schema(conn)
+        conn.executemany(
+            "INSERT INTO etl_runs (run_id, source, status, rows_in, rows_loaded, rows_rejected, started_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?::TIMESTAMPTZ)",
+            [(published, "s1", "success", 10, 10, 0, "2026-11-24 06:00:00+00"),
+             (interrupted, "s1", "success", 12, 11, 1, "2026-11-25 06:00:00+00"),
+             (interrupted, "s2", "unchanged", 0, 0, 0, "2026-11-25 06:00:01+00"),
+             (current, "s1", "unchanged", 0, 0, 0, "2026-11-26 06:00:00+00")])
+    settings = Settings(warehouse_path=warehouse, publish_uri=str(tmp_path / "store"), run_id=current)
+    assert carried_runs(settings, store) == {interrupted: {
+        "s1": {"status": "success", "rows_in": 12, "rows_loaded": 11, "rows_rejected": 1, "message": None},
+        "s2": {"status": "unchanged", "rows_in": 0, "rows_loaded": 0, "rows_rejected": 0, "message": None}}}
+    # nothing published yet, or a published run this warehouse never ran: nothing to tell
+    assert carried_runs(settings, LocalObjectStore(tmp_path / "empty")) == {}
+    publish_small(tmp_path, store, "20261125T070000Z-zzzzzz", rows=1)
+    assert carried_runs(settings, store) == {}
