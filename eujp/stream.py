@@ -92,6 +92,19 @@ SERIES_SEED = 5  # seed of the hash of a row's series (the source's series_key),
 PARSE_AHEAD_BYTES = 64 << 20  # payloads of a spilled group parsed before they are gathered: at most this many bytes
 
 
+def drifted_payloads(columns: dict[str, list[str]]) -> str:
+    """'' when every payload has the same wire columns; else which payloads differ from the most common set
+    and how (the wire columns of a transform that refused their mix name no payload: a dimension renamed in
+    one of two payloads read as 'missing [], unexpected [...]')."""
+    sets = [frozenset(c) for c in columns.values()]
+    if len(set(sets)) < 2:
+        return ""
+    common = max(set(sets), key=sets.count)
+    odd = [f"{name} (missing {sorted(common - set(c))}, unexpected {sorted(set(c) - common)})"
+           for name, c in columns.items() if frozenset(c) != common]
+    return f"; payload(s) whose wire columns differ from the others': {', '.join(odd)}"
+
+
 def each_payload(work: Callable[[RawPayload], T], payloads: list[RawPayload]) -> list[T]:
     """`work(payload)` for every payload, in order: those up to SMALL_PAYLOAD_BYTES on SCAN_THREADS threads,
     the others on the caller's thread. The reading and polars' work release the GIL, and on a source of
@@ -466,11 +479,13 @@ class Stream:
         indices = list(indices)
         with self.step("parse"):  # side by side (a chunk's rows are held together anyway)
             results = each_payload(self._parse_or_error, [self.payloads[i] for i in indices])
+        columns: dict[str, list[str]] = {}  # each payload's wire columns, to name the one that drifted
         for i, pieces in zip(indices, results, strict=True):
             if isinstance(pieces, ParseError):
                 self._fail_or_quarantine(self.payloads[i], pieces)
                 continue
             frames += [p.frame for p in pieces]
+            columns.setdefault(self.payloads[i].name, pieces[0].frame.columns if pieces else [])
             parsed(i, [p.source_version for p in pieces])
         del results
         done()
@@ -480,7 +495,10 @@ class Stream:
         del frames
         self.chunk_wire_rows.append(wire.height)
         with self.step("transform"):
-            result = run_transform(self.source, wire, self.version, self.countries)
+            try:
+                result = run_transform(self.source, wire, self.version, self.countries)
+            except SchemaDriftError as exc:
+                raise SchemaDriftError(f"{exc}{drifted_payloads(columns)}") from exc
         del wire
         yield result
 

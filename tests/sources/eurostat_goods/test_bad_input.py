@@ -114,3 +114,30 @@ def test_a_negative_export_blocks_the_batch_and_quarantines_all_of_it(warehouse)
                                                     "failed") for r, _ in rejected)
     assert -35000.0 in {raw["value_mio_eur"] for _, raw in rejected}
     assert rows_of(warehouse, "fact_goods_trade") == before
+
+
+def test_a_dimension_renamed_in_one_of_two_payloads_fails_the_source_naming_that_payload(warehouse):
+    """A renamed dimension in one cube of two read as 'wire columns changed: missing [], unexpected
+    ['geo_area']', naming no payload (the other cube still had geo). The message now names the payload."""
+    table = "fact_goods_trade"
+    before = rows_of(warehouse, table)
+
+    def rename(doc):
+        doc["id"] = ["geo_area" if d == "geo" else d for d in doc["id"]]
+        doc["dimension"]["geo_area"] = doc["dimension"].pop("geo")
+
+    other = "eurostat_ext_lt_maineu_main_partners.json"
+    batches = run_steps(warehouse, {"eurostat_goods": [
+        payload("eurostat_goods", GOODS_FILE, (SNAPSHOT / GOODS_FILE).read_bytes()),
+        payload("eurostat_goods", other, edit_jsonstat_file(other, rename))]})
+    error = batches["eurostat_goods"].error
+    assert "wire columns changed" in error
+    assert (f"payload(s) whose wire columns differ from the others': {other} (missing ['geo'], "
+            "unexpected ['geo_area'])") in error
+    assert rows_of(warehouse, table) == before
+
+
+def edit_jsonstat_file(name: str, edit) -> bytes:
+    doc = json.loads((SNAPSHOT / name).read_bytes())
+    edit(doc)
+    return json.dumps(doc).encode()
