@@ -335,42 +335,25 @@ def check_suites(settings: Settings) -> Check:
     """Every table's expectation suite translates to the SQL of the audit (eujp.suite_sql.translate_suite): an
     expectation type (or kwarg) the audit does not know would pass Great Expectations' validation and then
     stop the run at the audit, after every load. A failure names the suite file and the expectation."""
-    import hashlib
+    import duckdb
 
-    import eujp.suite_sql
     from eujp.suite_sql import translate_suite
+    from eujp.tables import TABLES
     from eujp.validate import SUITE_TABLES, suite_path
+    from eujp.warehouse import create_tables
 
-    # The translation is ~0.2 s: a day repeats it only when a suite file or the translator changed since it
-    # last passed (a digest of both, beside the warehouse).
-    digest = hashlib.sha256(Path(eujp.suite_sql.__file__).read_bytes())
-    try:
-        for table in SUITE_TABLES:
-            digest.update(suite_path(table).read_bytes())
-    except OSError:
-        digest = None
-    passed = settings.warehouse_path.parent / ".suites-translated"
-    ok = f"{len(SUITE_TABLES)} suites translate to the audit's SQL"
-    try:
-        if digest is not None and passed.read_text(encoding="utf-8") == digest.hexdigest():
-            return _ok("expectation suites", ok)
-    except OSError:
-        pass
     problems: list[str] = []
-    for table in SUITE_TABLES:
-        try:
-            translate_suite(table)
-        except (ValueError, OSError) as exc:  # SuiteSqlError is a ValueError; a missing or unreadable file
-            problems.append(f"{suite_path(table)}: {exc}")
+    with duckdb.connect() as conn:  # empty tables of the declared columns: nothing of the warehouse is read
+        create_tables(conn, [TABLES[t] for t in SUITE_TABLES])
+        for table in SUITE_TABLES:
+            try:
+                translate_suite(table, conn=conn)
+            except (ValueError, OSError) as exc:  # SuiteSqlError is a ValueError; a missing or unreadable file
+                problems.append(f"{suite_path(table)}: {exc}")
     if problems:
         return _failed("expectation suites", "; ".join(problems),
                        "the suite file (use the expectation types eujp.suite_sql lists: docs/add-a-source.md)")
-    try:
-        if digest is not None and passed.parent.is_dir():
-            passed.write_text(digest.hexdigest(), encoding="utf-8")
-    except OSError:
-        pass  # the folder's own check says what is wrong with it
-    return _ok("expectation suites", ok)
+    return _ok("expectation suites", f"{len(SUITE_TABLES)} suites translate to the audit's SQL")
 
 
 def check_prefect_api(api_url: str | None) -> Check:

@@ -417,8 +417,7 @@ def check(
     """Check what a run needs, without running it: the publish target is reachable and writable, the
     warehouse folder is writable, the Prefect API answers (when PREFECT_API_URL is set), the snapshot folder
     exists, the lake catalog. One line per check, with the setting to fix; exit 0 when every check passed,
-    2 otherwise. Changes nothing (the S3 write probe is deleted at once; a digest of the suites that translated
-    is kept beside the warehouse, so that runs translate them again only when they change)."""
+    2 otherwise. Changes nothing (the S3 write probe is deleted at once)."""
     from eujp.preflight import run_checks
 
     settings = _run_settings(snapshot_dir=snapshot_dir, warehouse=warehouse, publish=publish, from_raw=None,

@@ -79,7 +79,7 @@ def test_check_names_the_setting_to_fix_for_a_missing_bucket(s3_env, var):
                         f"(looking up the bucket, S3 error 404) (fix {PUBLISH_SETTING})")
     assert [line.split(":")[0] for line in lines[1:]] == ["ok      warehouse", "ok      Prefect API",
                                                          "ok      snapshot folder", "ok      settings",
-                                                         "ok      lake catalog"]
+                                                         "ok      expectation suites", "ok      lake catalog"]
     assert tree(var) == before
 
 

@@ -277,32 +277,6 @@ def test_a_suite_the_audit_cannot_translate_is_refused_naming_its_file_and_expec
         preflight(settings(tmp_path))
 
 
-def test_the_suites_are_translated_again_only_when_a_suite_or_the_translator_changed(tmp_path, monkeypatch):
-    from eujp import validate
-    from eujp.preflight import check_suites
-
-    copies = {t: tmp_path / f"{t}.json" for t in validate.SUITE_TABLES}
-    for table, copy in copies.items():
-        copy.write_bytes(validate.suite_path(table).read_bytes())
-    monkeypatch.setattr(validate, "suite_path", copies.__getitem__)
-    settings(tmp_path).warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    assert check_suites(settings(tmp_path)).ok
-    import eujp.suite_sql
-
-    calls = []
-    monkeypatch.setattr(eujp.suite_sql, "translate_suite", lambda table: calls.append(table))
-    assert check_suites(settings(tmp_path)).ok and calls == []  # unchanged: the digest of the last pass stands
-    changed = comext_goods.SOURCE.table.name
-    suite = json.loads(copies[changed].read_text(encoding="utf-8"))
-    suite["expectations"].append({"type": "expect_column_value_lengths_to_be_between", "severity": "warning",
-                                  "kwargs": {"column": "period_code", "min_value": 7, "max_value": 7}})
-    copies[changed].write_text(json.dumps(suite), encoding="utf-8")
-    monkeypatch.undo()
-    monkeypatch.setattr(validate, "suite_path", copies.__getitem__)
-    check = check_suites(settings(tmp_path))
-    assert not check.ok and "expect_column_value_lengths_to_be_between" in check.detail
-
-
 def test_an_unreachable_prefect_api_names_prefect_api_url():
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
