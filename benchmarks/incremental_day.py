@@ -49,6 +49,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.generate import comext_file_name, comext_month, generate, make_plan, products
+from benchmarks.measure import positive_int
 from benchmarks.run import DATA_DIR, RESULTS_MD, _timed_run, loadavg, machine, prefect_server
 from eujp.parse.sdmx_csv import COMEXT_LAST_UPDATE_FORMAT
 
@@ -361,8 +362,8 @@ def render(results: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--rows", type=int, default=3_000_000, help="wire rows of the 5 years (default 3M)")
-    size.add_argument("--years-of-rows", type=int, help="10M rows a year, as benchmarks.run --years (5: 50M)")
+    size.add_argument("--rows", type=positive_int, default=3_000_000, help="wire rows of the 5 years (default 3M)")
+    size.add_argument("--years-of-rows", type=positive_int, help="10M rows a year, as benchmarks.run --years (5: 50M)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--keep-work", action="store_true")
@@ -379,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.day_repeats < 1:
         parser.error("--day-repeats must be at least 1")
-    rows = args.years_of_rows * 10_000_000 if args.years_of_rows else args.rows
+    rows = args.years_of_rows * 10_000_000 if args.years_of_rows is not None else args.rows
     history, day, manifest = prepare(rows, args.seed, args.data_dir)
     revised = revised_copy(history, history.with_name(history.name + "-revised")) if args.revise else None
     work = Path(tempfile.mkdtemp(prefix="incremental-day-"))

@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from benchmarks.generate import Plan, comext_month, products
+from benchmarks.measure import positive_int
 from eujp.lake import CATALOG_FILE, commit_warehouse, lake_config
 from eujp.pipeline import load_countries
 from eujp.publish import publish_run
@@ -143,8 +144,8 @@ def table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--years", type=int, default=5, help="months of history published first (years x 12)")
-    parser.add_argument("--rows-per-year", type=int, default=1_000_000, help="generated Comext rows a year")
+    parser.add_argument("--years", type=positive_int, default=5, help="months of history published first (years x 12)")
+    parser.add_argument("--rows-per-year", type=positive_int, default=1_000_000, help="generated Comext rows a year")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--results", type=Path, help="append the figures to this Markdown file")
     args = parser.parse_args(argv)

@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import polars as pl
 
+from benchmarks.measure import positive_int
 from benchmarks.run import DATA_DIR, REPO_ROOT, _timed_run, loadavg, machine
 from benchmarks.shapes import COMEXT_GLOB, shape_folders
 from eujp.sources import comext_goods
@@ -185,8 +186,8 @@ def live_run(code: Path, port: int, work: Path, name: str, start: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--months", type=int, default=120)
+    parser.add_argument("--rows", type=positive_int, default=10_000_000)
+    parser.add_argument("--months", type=positive_int, default=120)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--start", default="2020-01", help="EUJP_COMEXT_START (the generated data start in 2020)")
     parser.add_argument("--max-rows", type=int, default=1_000_000, help="rows over which an answer is 413")

@@ -107,3 +107,17 @@ class Meter:
             stats.rows += rows
             self._charge(name)
             self._current = previous
+
+
+def positive_int(text: str) -> int:
+    """argparse type of a count or size that must be at least 1 (rows, years, months, repeats): 0 or less
+    measured nothing and exited 0, or ended in a traceback of the generator."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value

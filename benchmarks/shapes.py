@@ -56,7 +56,7 @@ import duckdb
 import polars as pl
 
 from benchmarks.generate import Plan, generate
-from benchmarks.measure import FLOOR_STAGE
+from benchmarks.measure import FLOOR_STAGE, positive_int
 from benchmarks.run import DATA_DIR, RESULTS_MD, STAGES, _timed_run, loadavg, machine, run_child
 from eujp.config import DEFAULT_MAX_PAYLOAD_MB, max_payload_mb_env
 from eujp.sources import comext_goods
@@ -262,8 +262,8 @@ def stage_lines(results: dict) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Comext in several data shapes: pipeline, eujp run, DuckDB floor.")
-    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
-    parser.add_argument("--months", type=int, default=72)
+    parser.add_argument("--rows", type=positive_int, nargs="+", default=[1_000_000])
+    parser.add_argument("--months", type=positive_int, default=72)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--shapes", nargs="+", choices=SHAPES, default=list(SHAPES))
     parser.add_argument("--batch-rows", type=int, nargs="+", default=[None],

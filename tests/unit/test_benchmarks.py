@@ -366,3 +366,34 @@ def test_pandas_baseline_rejects_as_the_polars_transform_does_on_bad_rows(countr
     expected = transform_goods_product(parse_comext_csv(data).frame, COMEXT, version, countries)
     assert sorted(rejected["reason"]) == sorted(expected.rejected["reason"].to_list())
     assert (len(valid), wire_rows) == (expected.valid.height, expected.valid_wire_rows) == (1, 1)
+
+
+@pytest.mark.parametrize(("module", "args"), [
+    ("run", ["--repeat", "0"]), ("run", ["--rows", "0"]), ("run", ["--years", "-1"]),
+    ("shapes", ["--months", "0"]), ("shapes", ["--rows", "0"]),
+    ("incremental_day", ["--years-of-rows", "0"]), ("incremental_day", ["--rows", "-5"]),
+    ("lake_upload", ["--years", "0"]), ("lake_upload", ["--rows-per-year", "-5"]), ("live_load", ["--rows", "0"])])
+def test_a_benchmark_refuses_a_size_or_count_below_1_before_measuring(module, args, capsys):
+    """`run --repeat 0` measured nothing, exited 0 and emptied its RESULTS.md section; `--years-of-rows 0` ran
+    the default size; sizes of 0 or less ended in tracebacks of the generator."""
+    import importlib
+
+    with pytest.raises(SystemExit) as stopped:
+        importlib.import_module(f"benchmarks.{module}").main(args)
+    assert stopped.value.code == 2
+    assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_a_failed_eujp_run_gets_no_met_verdict():
+    """A whole `eujp run` that failed (e.g. over the rejected-rows threshold) said 'met' for its peak and ratio."""
+    from benchmarks.measure import FLOOR_STAGE
+    from benchmarks.run import STAGES, targets
+
+    stages = {s: {"seconds": 1.0, "cpu_seconds": 1.0, "peak_rss": 1e9} for s in STAGES}
+    size = {"pipeline": {"stages": stages, "max_rss": 1e9, "wire_rows": 1_000_000},
+            "duckdb": {"stages": {FLOOR_STAGE: {"seconds": len(STAGES)}}},
+            "eujp_run": {"first": {"seconds": 2.0, "max_rss": 1e9, "exit_code": 0}}}
+    assert any("whole `eujp run` at most" in line and line.endswith("| met |") for line in targets({"1M": size}))
+    size["eujp_run"]["first"]["exit_code"] = 1
+    rows = [line for line in targets({"1M": size}) if "`eujp run`" in line]
+    assert len(rows) == 2 and all("the run FAILED, exit 1" in r and "MISSED" in r for r in rows)
