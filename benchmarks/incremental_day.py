@@ -242,7 +242,7 @@ def _runs(history: Path, day: Path, work: Path, env: dict, day_repeats: int = 1,
         run = _timed_run(cmd, env, work, f"{name.replace(' ', '-')}{f'-{len(days) + 1}' if days else ''}")
         run["uploaded"] = uploaded(before, store_files(store), store)
         run["warehouse"] = warehouse_facts(warehouse) if run["exit_code"] == 0 else None
-        print(f"  {name}: {run['seconds']:.1f} s, peak {(run.get('peak_sampled') or 0) / 1e9:.2f} GB, "
+        print(f"  {name}: {run['seconds']:.1f} s, peak {(run.get('max_rss') or run.get('peak_sampled') or 0) / 1e9:.2f} GB, "
               f"exit {run['exit_code']}, "
               f"{upload_bytes(run['uploaded']) / 1e6:.1f} MB uploaded, "
               f"{run['uploaded'].get(COPIED, {}).get('bytes', 0) / 1e6:.1f} MB copied server-side", flush=True)
@@ -311,7 +311,7 @@ def render(results: dict) -> str:
         written = ", ".join(f"{t} {n:,}" for t, n in (wh.get("rows_written") or {}).items()) \
             if name != "nothing new" else "-"
         lines.append(
-            f"| {name} | {run['seconds']:.1f} s | {(run.get('peak_sampled') or 0) / 1e9:.2f} GB | "
+            f"| {name} | {run['seconds']:.1f} s | {(run.get('max_rss') or run.get('peak_sampled') or 0) / 1e9:.2f} GB | "
             f"{run['loadavg_before']:.2f} → {run['loadavg_after']:.2f} | "
             f"{_mb(total)} ({sum(k['objects'] for n, k in up.items() if n != COPIED)} objects) | "
             f"{_mb(copied['bytes'])} ({copied['objects']} objects) | "

@@ -237,7 +237,7 @@ def table(results: dict) -> list[str]:
             f"{floor:.1f}" if floor is not None else "-", _gb(floor_peak),
             f"{e2e / floor:.2f}x" if e2e and floor else "-",
             (f"{run['seconds']:.1f}" + ("" if not run["exit_code"] else f" (exit {run['exit_code']})")) if run else "-",
-            _gb(run.get("peak_sampled")) + (" (in publish)" if "load-audit-promote' - Finished" in
+            _gb(run.get("max_rss") or run.get("peak_sampled")) + (" (in publish)" if "load-audit-promote' - Finished" in
                                             (run.get("peak_at") or "") else "") if run else "-",
             f"{run['seconds'] / floor:.1f}x" if run and floor else "-",
             f"{min(load):.1f}–{max(load):.1f}" if load else "-",
