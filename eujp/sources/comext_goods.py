@@ -588,7 +588,13 @@ def plan_comext(ctx: LiveContext) -> ComextPlan:
                  "from %s", ctx.source, len(split.slices), comext_start(ctx.env))
     slices = [] if unchanged or not split.products else [
         replace(s, key=split.key) for s in plan_slices(split.products, split.start, end, **sizes)]
-    covered = split.covered + ([(split.key, split.start, end)] if slices else [])
+    # The incremental part covers its months when fetched. From listed products to every product on a day the
+    # dataflow did not change, nothing is fetched for the products asked before, but the last extraction did
+    # fetch them and nothing changed since: with the backfill of the others, every product is covered, which no
+    # earlier run could state (a run of listed products states none).
+    widened_products = backfill is not None and backfill.setting == "EUJP_COMEXT_PRODUCTS"
+    covered = split.covered + ([(split.key, split.start, end)]
+                               if slices or (unchanged and split.products and widened_products) else [])
     coverage = None if listed else comext_coverage(ctx, covered, codes.get_column("codelist")[0])
     return ComextPlan(slices, updated_after, codelist, coverage, note=unchanged, products=products,
                       backfill=split.slices)

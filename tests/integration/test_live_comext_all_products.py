@@ -478,6 +478,10 @@ def test_every_product_after_listed_ones_gets_the_history_of_the_codes_not_asked
     after = facts(second)
     assert {k[2] for k in after} == set(CN8)
     assert {v[1] for k, v in after.items() if k[2] == "84834030"} == {"live-1"}
+    # every product is now covered: the listed one by day 1's extraction (unchanged since), the others by the
+    # backfill; day 1 could state nothing (listed products), and day 2 stated nothing either before
+    assert coverage(second) == {(r, "JP", f, m, "ESTAT:CXT_NC(7.0)", "live-2")
+                                for r in REPORTERS for f in ("import", "export") for m in MONTHS}
 
 
 def test_a_warehouse_loaded_from_snapshots_gets_its_first_live_extraction_whole(server, comext, tmp_path):
