@@ -303,7 +303,11 @@ def prepare_partition(parts: list[LandedPartition], settings: Settings, countrie
         result.conflicts = concat_conflicts(conflicts)
         result.validation = merge_reports(reports)
         if source.transform_key:
-            result.ranges = payload_key_ranges(payloads, source.transform_key)
+            # a payload quarantined whole gave the transform no row, so it shares no key with another partition;
+            # an unreadable one (a garbage header) scanned as "may share any" and joined every partition to it
+            failed = {id(q.payload) for q in stream.quarantined}
+            parsed = [p for p in payloads if id(p) not in failed]
+            result.ranges = payload_key_ranges(parsed, source.transform_key) if parsed else NO_KEYS
         result.valid_key = staging_key(settings, source.name, indices, "valid")
         store.put_file(result.valid_key, paths["valid"], "application/vnd.apache.parquet")
         result.rejected_key = staging_key(settings, source.name, indices, "rejected")
@@ -330,9 +334,15 @@ def _range_exprs(key: tuple[str, ...]) -> list[pl.Expr]:
                                                    (pl.col(c).null_count() > 0).alias(f"nulls{i}"))]
 
 
+NO_KEYS: KeyRanges = []  # the ranges of a partition with no row (its payloads all quarantined whole)
+
+
 def may_share_keys(a: KeyRanges, b: KeyRanges) -> bool:
     """False when no key can occur in both: some key column has disjoint value ranges (and not nulls on
-    both sides). True does not mean a key is shared, only that it may be."""
+    both sides), or either has no row at all (NO_KEYS). True does not mean a key is shared, only that it may
+    be."""
+    if a == NO_KEYS or b == NO_KEYS:
+        return False
     if a is None or b is None:
         return True
     for (low_a, high_a, nulls_a), (low_b, high_b, nulls_b) in zip(a, b, strict=True):

@@ -163,6 +163,12 @@ def test_a_partition_that_cannot_be_parsed_is_quarantined_by_name_while_the_othe
     assert fanned.status == "prepared" and len(fanned.payload_errors) == 1
     assert "comext_ds045409_broken.csv" in fanned.payload_errors[0]
     assert_same_batches(fanned, single(settings, countries))
+    # the broken payload gave no row, so it shares no key: the others are not prepared again with it (its
+    # unreadable header made every partition 'may share' and redo all of them on one worker)
+    landed = [partitions.land_partition(p, settings) for p in partitions.plan_snapshot(STREAMED, settings)]
+    results = [partitions.prepare_partition([p], settings, countries) for p in landed]
+    assert sorted(r.ranges == partitions.NO_KEYS for r in results) == [False, False, True]
+    assert partitions.overlapping_groups(results) == []
     assert fanned.rows_rejected == 2 and fanned.rows_in == 200 + 2  # two months, and the bad file's two lines
 
     only = tmp_path / "only"
