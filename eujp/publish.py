@@ -255,8 +255,11 @@ def build_manifest(
     suite_results: dict | None = None,
     single_file: dict | None = None,
     parquet_parts: dict[str, dict] | None = None,
+    carried_runs: dict | None = None,
 ) -> dict:
-    return {
+    carried = {"carried_runs": carried_runs} if carried_runs else {}  # eujp.run.carried_runs: loads of runs
+    # promoted but never published, which this run publishes for them
+    return carried | {
         "run_id": run_id,
         "status": status,
         "published_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -359,9 +359,12 @@ def carried_runs(settings: Settings, store, log: logging.Logger = default_log) -
             (since,) = conn.execute("SELECT max(started_at) FROM etl_runs WHERE run_id = ?", [published]).fetchone()
             if since is None:  # the published run is not this warehouse's: nothing to tell
                 return {}
+            # runs that loaded something (a day with nothing new records its check, all 'unchanged', and is
+            # never published: nothing of it to carry)
             rows = conn.execute(
                 "SELECT run_id, source, status, rows_in, rows_loaded, rows_rejected, message FROM etl_runs "
-                "WHERE run_id NOT IN (?, ?) AND started_at > ? ORDER BY started_at, source",
+                "WHERE run_id NOT IN (?, ?) AND started_at > ? AND run_id IN (SELECT run_id FROM etl_runs "
+                "WHERE status = 'success') ORDER BY started_at, source",
                 [settings.run_id, published, since]).fetchall()
     except Exception as exc:  # noqa: BLE001 - a record of provenance: the publish goes on without it
         log.warning("runs published by this run not listed in its manifest (%s: %s)", type(exc).__name__, exc)
