@@ -284,7 +284,10 @@ def eujp_runs(snapshot: Path, work_root: Path, *, keep: bool) -> dict:
     server that is already running (a deployment's worker talks to a long-lived server). The parent samples
     the process' RSS every 0.1 s to say which step of the run (last log line) holds the peak."""
     work = Path(tempfile.mkdtemp(prefix="eujp-run-", dir=work_root))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EUJP_"))}
+    # the user's own settings (warehouse, publish target, Prefect API) are not the measured run's; the tuning
+    # settings are passed on, so that the whole run is measured with those the stepwise child used
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PREFECT_", "EUJP_")) or k in TUNING_SETTINGS}
     env.update(PREFECT_HOME=str(work / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
                DO_NOT_TRACK="1", GX_ANALYTICS_ENABLED="false", COLUMNS="200")
     cmd = [sys.executable, "-m", "flows.cli", "run", "--snapshot-dir", str(snapshot),
@@ -464,6 +467,16 @@ def ensure_data(size: tuple[str, int], seed: int, data_dir: Path) -> tuple[Path,
     return out, manifest | {"generate_seconds": time.perf_counter() - started}
 
 
+# EUJP_* settings that change how a run performs, not what it reads or writes: both paths run with them, and
+# the report lists those set
+TUNING_SETTINGS = ("EUJP_BATCH_ROWS", "EUJP_DUCKDB_MEMORY_LIMIT", "EUJP_SINGLE_FILE", "EUJP_SINGLE_FILE_MAX_ROWS",
+                   "EUJP_LAKE_CATALOG", "EUJP_MAX_PAYLOAD_MB")
+
+
+def tuning_settings() -> dict[str, str]:
+    return {k: os.environ[k] for k in TUNING_SETTINGS if os.environ.get(k)}
+
+
 def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -482,7 +495,7 @@ def machine() -> dict:
     return {"nproc": os.cpu_count(), "memory_bytes": mem, "cpu": cpu, "kernel": platform.release(),
             "python": platform.python_version(), "polars": polars.__version__, "duckdb": duckdb.__version__,
             "pandas": pandas.__version__, "great_expectations": great_expectations.__version__,
-            "prefect": prefect.__version__}
+            "prefect": prefect.__version__, "settings": tuning_settings()}
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -589,7 +602,10 @@ def render(results: dict, command: str, findings: str | None) -> str:
              f"Great Expectations {m['great_expectations']}, Prefect {m['prefect']}"),
             ("- Shared with other work: the 1-minute load average before and after each measurement is listed; "
              "on 2 cores anything above 1 means the measurement competed for CPU (compare CPU seconds)."),
-            "- Memory in GB = 10^9 bytes (the targets' unit).", ""]
+            "- Memory in GB = 10^9 bytes (the targets' unit).",
+            "- Settings: " + (", ".join(f"`{k}={v}`" for k, v in (m.get("settings") or {}).items())
+                              or "the defaults (no EUJP_* tuning setting set)") + ", in both the stepwise child "
+            "and the whole `eujp run`.", ""]
     sizes = results["sizes"]
     for key, size in sizes.items():
         p, gen = size.get("pipeline"), size["data"]

@@ -397,3 +397,22 @@ def test_a_failed_eujp_run_gets_no_met_verdict():
     size["eujp_run"]["first"]["exit_code"] = 1
     rows = [line for line in targets({"1M": size}) if "`eujp run`" in line]
     assert len(rows) == 2 and all("the run FAILED, exit 1" in r and "MISSED" in r for r in rows)
+
+
+def test_the_whole_run_gets_the_tuning_settings_the_stepwise_child_has(monkeypatch, tmp_path):
+    """`EUJP_BATCH_ROWS=50000 benchmarks.run ...` ran the stepwise child in 50k chunks and `eujp run` at the
+    default (every EUJP_* variable was stripped), and the report named neither."""
+    import benchmarks.run as bench
+
+    monkeypatch.setenv("EUJP_BATCH_ROWS", "50000")
+    monkeypatch.setenv("EUJP_WAREHOUSE", "/somewhere/else.duckdb")
+    seen = {}
+
+    def timed(cmd, env, work, name):
+        seen[name] = env
+        return {"exit_code": 1, "seconds": 0.0}
+
+    monkeypatch.setattr(bench, "_timed_run", timed)
+    bench.eujp_runs(tmp_path / "snapshot", tmp_path, keep=False)
+    assert seen["first"]["EUJP_BATCH_ROWS"] == "50000" and "EUJP_WAREHOUSE" not in seen["first"]
+    assert bench.tuning_settings() == {"EUJP_BATCH_ROWS": "50000"}
