@@ -200,14 +200,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         serve(args.serve, args.port_file, args.max_rows)
         return 0
+    if args.compare_with:  # before any data is generated: git's own word on a revision it does not know
+        known = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{args.compare_with}^{{commit}}"],
+                               cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+        if known.returncode:
+            parser.error(f"--compare-with {args.compare_with}: no such commit in {REPO_ROOT}")
     monthly = shape_folders(args.rows, args.months, args.seed, DATA_DIR, ("monthly",))["monthly"]
     work = Path(tempfile.mkdtemp(prefix="live-load-"))
     codes = {"current": REPO_ROOT}
     try:
         if args.compare_with:
             ref = work / "ref"
-            subprocess.run(["git", "worktree", "add", "--detach", str(ref), args.compare_with], cwd=REPO_ROOT,
-                           check=True, capture_output=True)
+            added = subprocess.run(["git", "worktree", "add", "--detach", str(ref), args.compare_with],
+                                   cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+            if added.returncode:
+                parser.error(f"--compare-with {args.compare_with}: git worktree add failed: "
+                             f"{added.stderr.strip() or added.stdout.strip()}")
             codes = {args.compare_with: ref, "current": REPO_ROOT}
         proc, port, products = start_service(monthly, work, args.max_rows)
         results = []

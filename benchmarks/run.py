@@ -801,6 +801,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.child:
+        missing = [f"--{n}" for n in ("snapshot", "work", "json") if getattr(args, n) is None]
+        if missing:
+            parser.error(f"--child {args.child} needs {', '.join(missing)} (the folder to read, a scratch "
+                         "folder and the JSON file to write)")
         result = CHILDREN[args.child](args.snapshot, args.work)
         args.json.write_text(json.dumps(result, default=str))
         return 0

@@ -416,3 +416,14 @@ def test_the_whole_run_gets_the_tuning_settings_the_stepwise_child_has(monkeypat
     bench.eujp_runs(tmp_path / "snapshot", tmp_path, keep=False)
     assert seen["first"]["EUJP_BATCH_ROWS"] == "50000" and "EUJP_WAREHOUSE" not in seen["first"]
     assert bench.tuning_settings() == {"EUJP_BATCH_ROWS": "50000"}
+
+
+def test_a_bad_revision_or_a_child_without_its_folders_is_refused_before_measuring(capsys):
+    from benchmarks import live_load, run
+
+    with pytest.raises(SystemExit) as stopped:
+        live_load.main(["--compare-with", "no-such-revision-anywhere"])
+    assert stopped.value.code == 2 and "no such commit" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        run.main(["--child", "pipeline", "--snapshot", "/nowhere"])
+    assert stopped.value.code == 2 and "needs --work, --json" in capsys.readouterr().err
