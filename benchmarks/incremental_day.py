@@ -391,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep_work:
             shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept the work (warehouses, raw zones, logs) in {work}", file=sys.stderr)
     results = {"command": "python -m benchmarks.incremental_day " + " ".join(argv if argv is not None
                                                                              else sys.argv[1:]),
                "rows": manifest.get("comext_rows", rows), "day_rows": manifest["day_rows"], "seed": args.seed,

@@ -843,6 +843,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep_work:
             shutil.rmtree(work_root, ignore_errors=True)
+        else:
+            print(f"kept the work (warehouses, raw zones, logs) in {work_root}", file=sys.stderr)
         if args.clean:
             for kind, n in plan:
                 shutil.rmtree(args.data_dir / f"{kind[0]}{n}", ignore_errors=True)
