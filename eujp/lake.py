@@ -82,19 +82,19 @@ class LakeConfig:
 
     def describe(self) -> str:
         """The catalog for messages, never a password of a connection string."""
-        return str(self.catalog_file) if self.embedded else "postgres:" + _redact(self.catalog[len("postgres:"):])
+        return str(self.catalog_file) if self.embedded else "postgres:" + redact_conninfo(self.catalog[len("postgres:"):])
 
 
 # A PostgreSQL connection string's password, in every spelling libpq accepts: keyword=value (spaces around '=',
 # a quoted value with escapes), a URI's user:password@ and its ?password= / &password= parameter.
-_KEYWORD_PASSWORD = re.compile(r"""(?i)(?<![?&])\bpassword\s*=\s*(?:'(?:[^'\\]|\\.)*'?|\S+)""")
+_KEYWORD_PASSWORD = re.compile(r"""(?i)(?<![?&])\b((?:ssl)?password)\s*=\s*(?:'(?:[^'\\]|\\.)*'?|[^\s"]+)""")
 _URI_PASSWORD = re.compile(r"(?i)(postgres(?:ql)?://[^:/@\s?]*):[^@\s]*@")
-_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&\s]*")
+_QUERY_PASSWORD = re.compile(r"(?i)([?&](?:ssl)?password=)[^&\s\"]*")
 
 
-def _redact(conninfo: str) -> str:
+def redact_conninfo(conninfo: str) -> str:
     """`conninfo` with its password replaced by *** (in no spelling is it printed)."""
-    text = _KEYWORD_PASSWORD.sub("password=***", conninfo)
+    text = _KEYWORD_PASSWORD.sub(lambda m: f"{m.group(1).lower()}=***", conninfo)
     text = _URI_PASSWORD.sub(r"\1:***@", text)
     return _QUERY_PASSWORD.sub(r"\1***", text)
 
@@ -140,7 +140,9 @@ def attach(conn: duckdb.DuckDBPyConnection, cfg: LakeConfig, *, read_only: bool 
     try:
         conn.execute(f"ATTACH {sql_string('ducklake:' + cfg.catalog)} AS {alias} ({', '.join(options)})")
     except duckdb.Error as exc:
-        message = str(exc).replace(cfg.catalog, cfg.describe())
+        # DuckDB's error may quote the connection string bare (Unable to connect to Postgres at "..."): every
+        # password in the message is hidden, not only in the catalog setting's own spelling
+        message = redact_conninfo(str(exc).replace(cfg.catalog, cfg.describe()))
         moved = _RECORDED_DATA_PATH.search(message)
         if moved:
             raise LakeError(
@@ -376,7 +378,7 @@ def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tabl
         raise
     except duckdb.Error as exc:
         raise LakeError(f"committing run {run_id} to the lake (catalog {cfg.describe()}, data {cfg.data_path}) "
-                        f"failed: {type(exc).__name__}: {str(exc).replace(cfg.catalog, cfg.describe())}; the lake "
+                        f"failed: {type(exc).__name__}: {redact_conninfo(str(exc).replace(cfg.catalog, cfg.describe()))}; the lake "
                         "was left at its previous snapshot") from None
     finally:
         conn.close()
@@ -546,7 +548,7 @@ def maintain(cfg: LakeConfig, store: ObjectStore, *, keep_days: float = DEFAULT_
         kept = sorted(i for i, _ in rows if i in protected)
     except duckdb.Error as exc:
         raise LakeError(f"lake maintenance (catalog {cfg.describe()}) failed: {type(exc).__name__}: "
-                        f"{str(exc).replace(cfg.catalog, cfg.describe())}") from None
+                        f"{redact_conninfo(str(exc).replace(cfg.catalog, cfg.describe()))}") from None
     finally:
         conn.close()
     result = Maintenance(expire, kept, len(merged), deleted, newest)

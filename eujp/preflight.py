@@ -383,7 +383,14 @@ def check_lake_catalog(settings: Settings) -> Check:
     """The lake's catalog (eujp.lake, EUJP_LAKE_CATALOG): a valid setting; a PostgreSQL catalog answers (attached
     read-only through the postgres_scanner extension, the password never shown)."""
     from eujp.bi import load_extension
-    from eujp.lake import LAKE_CATALOG_ENV, SINGLE_FILE_ENV, SINGLE_FILE_MAX_ROWS_ENV, SingleFile, lake_config
+    from eujp.lake import (
+        LAKE_CATALOG_ENV,
+        SINGLE_FILE_ENV,
+        SINGLE_FILE_MAX_ROWS_ENV,
+        SingleFile,
+        lake_config,
+        redact_conninfo,
+    )
 
     try:
         single_file = SingleFile.from_env()
@@ -400,6 +407,8 @@ def check_lake_catalog(settings: Settings) -> Check:
         cfg = lake_config(settings.warehouse_path, settings.publish_uri)
     except ValueError as exc:
         return _failed("lake catalog", str(exc), LAKE_CATALOG_ENV)
+    except EujpError as exc:  # the S3 client of an s3:// target: its credentials block is missing or wrong
+        return _failed("lake catalog", f"not checked: {exc}", "EUJP_S3_CREDENTIALS_BLOCK")
     if cfg is None and single_file.choice == "small":
         return _failed("lake catalog", f"{SINGLE_FILE_ENV}=small leaves the facts to the lake, but "
                        f"{LAKE_CATALOG_ENV} is off", f"{LAKE_CATALOG_ENV} or {SINGLE_FILE_ENV}")
@@ -417,7 +426,7 @@ def check_lake_catalog(settings: Settings) -> Check:
         conn.execute(f"ATTACH {sql_string(cfg.catalog[len('postgres:'):])} AS eujp_preflight_pg "
                      "(TYPE postgres, READ_ONLY)")
     except Exception as exc:  # noqa: BLE001 - the message names the catalog without its password
-        message = str(exc).replace(cfg.catalog[len("postgres:"):], cfg.describe()).splitlines()[0]
+        message = redact_conninfo(str(exc).replace(cfg.catalog[len("postgres:"):], cfg.describe())).splitlines()[0]
         return _failed("lake catalog", f"{cfg.describe()} does not answer: {type(exc).__name__}: {message}",
                        LAKE_CATALOG_ENV)
     finally:

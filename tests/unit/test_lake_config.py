@@ -156,9 +156,41 @@ def test_the_single_file_setting(tmp_path, monkeypatch):
     ("postgresql://eujp:hunter2@db/lake?sslmode=require&PASSWORD=hunter2",
      "postgresql://eujp:***@db/lake?sslmode=require&PASSWORD=***"),
     ("PASSWORD=hunter2 host=db", "password=*** host=db"),
+    ("host=db sslpassword=hunter2 sslmode=verify-full", "host=db sslpassword=*** sslmode=verify-full"),
 ])
 def test_the_catalog_password_is_never_shown_in_any_spelling_libpq_takes(tmp_path, conninfo, shown):
     """Spaces around '=', a quoted value, a URI's query parameter: each printed the password (or part of it)."""
     cfg = lake_config(tmp_path / "warehouse.duckdb", str(tmp_path / "store"),
                       env={"EUJP_LAKE_CATALOG": "postgres:" + conninfo})
     assert cfg.describe() == "postgres:" + shown and "hunter" not in cfg.describe()
+
+
+def test_a_catalog_that_does_not_answer_is_said_without_its_password(tmp_path):
+    """DuckDB's error quotes the connection string bare ('Unable to connect to Postgres at "host=... password=..."'):
+    the lake's attach printed, logged and alerted the password in clear."""
+    import duckdb
+    from support.processes import free_port
+
+    from eujp.lake import LakeError, attach
+
+    conninfo = f"host=127.0.0.1 port={free_port()} user=u password=hunter2 dbname=x connect_timeout=2"
+    cfg = lake_config(tmp_path / "warehouse.duckdb", str(tmp_path / "store"),
+                      env={"EUJP_LAKE_CATALOG": "postgres:" + conninfo})
+    with duckdb.connect() as conn, pytest.raises(LakeError) as failed:
+        attach(conn, cfg)
+    assert "password=***" in str(failed.value) and "hunter2" not in str(failed.value)
+
+
+def test_the_lake_catalog_check_says_a_bad_credentials_block_in_one_line(tmp_path, monkeypatch):
+    """A missing or wrong EUJP_S3_CREDENTIALS_BLOCK made the catalog check crash `eujp check` with a traceback."""
+    import eujp.lake
+    from eujp.config import Settings
+    from eujp.errors import PublishError
+    from eujp.preflight import check_lake_catalog
+
+    def no_block(*_args, **_kwargs):
+        raise PublishError("the Prefect Secret block 'nope' (EUJP_S3_CREDENTIALS_BLOCK) does not exist")
+
+    monkeypatch.setattr(eujp.lake, "lake_config", no_block)
+    check = check_lake_catalog(Settings(warehouse_path=tmp_path / "w.duckdb", publish_uri="s3://bucket/eujp"))
+    assert not check.ok and check.setting == "EUJP_S3_CREDENTIALS_BLOCK" and "does not exist" in check.detail
