@@ -39,6 +39,7 @@ import logging
 import math
 import os
 import random
+import re
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -48,10 +49,49 @@ from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, ClassVar, Self
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
 from eujp.errors import ExtractError, PayloadTooLargeError
+
+# Query parameters that carry a credential in the URLs of private mirrors and presigned links (GitLab's
+# private_token, an api_key, S3's X-Amz-Signature / -Credential / -Security-Token, ...): masked wherever a URL
+# is shown or kept (`redact_url`).
+_SECRET_PARAM = re.compile(r"(?i)^(?:x-amz-(?:signature|credential|security-token)|.*(?:token|secret|password|"
+                           r"passwd|signature|api[-_]?key|apikey|access[-_]?key|auth|sig)$|key)$")
+
+
+def with_credentials(shown: str, real: str) -> str:
+    """`shown` (a URL as `redact_url` kept it) with the credentials of `real` (the URL the settings give now,
+    of the same server) put back where it says ***: a kept URL can be asked again."""
+    kept, now = urlsplit(shown), urlsplit(real)
+    netloc = kept.netloc
+    if ":***@" in netloc and netloc.rpartition("@")[2] == now.netloc.rpartition("@")[2]:
+        netloc = now.netloc
+    secrets = dict(parse_qsl(now.query, keep_blank_values=True))
+    pairs = [(k, secrets.get(k, v) if v == "***" else v) for k, v in parse_qsl(kept.query, keep_blank_values=True)]
+    query = urlencode(pairs, safe="*:/,") if any(v == "***" for _, v in parse_qsl(kept.query)) else kept.query
+    return urlunsplit((kept.scheme, netloc, kept.path, query, kept.fragment))
+
+
+def redact_url(url: str) -> str:
+    """`url` as it may be shown, logged and kept (error messages, the raw zone's .meta.json, the source state):
+    a password in its user part and the values of credential query parameters are replaced by ***. A URL
+    without either comes back unchanged."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.split(':', 1)[0]}:***@{host}" if ":" in user else netloc
+    query = parts.query
+    if query:
+        pairs = [(k, "***" if _SECRET_PARAM.match(k) else v) for k, v in parse_qsl(query, keep_blank_values=True)]
+        if any(v == "***" for _, v in pairs):
+            query = urlencode(pairs, safe="*:/,")
+    if netloc == parts.netloc and query == parts.query:
+        return url
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 log = logging.getLogger("eujp.http")
 
@@ -396,7 +436,7 @@ class HttpClient:
         if last_modified:
             request_headers["If-Modified-Since"] = last_modified
         request = self._client.build_request(method, url, params=params, json=json_body, headers=request_headers)
-        shown = f"{method} {request.url}"
+        shown = f"{method} {redact_url(str(request.url))}"
         started = self._clock()
         last_problem = "no attempt was made"
         for attempt in range(1, self.policy.max_attempts + 1):
@@ -518,7 +558,7 @@ class HttpClient:
             response.close()
         return HttpResponse(
             method=request.method,
-            url=str(response.url),
+            url=redact_url(str(response.url)),  # what is shown and kept of it: no credential
             status=response.status_code,
             headers={k: v for k, v in response.headers.items()},
             content=b"".join(chunks),

@@ -32,7 +32,7 @@ import httpx
 
 from eujp.config import Settings, max_payload_bytes, max_payload_mb_env
 from eujp.errors import ExtractError
-from eujp.http import EXPECT_JSON, HttpClient, HttpPolicy, HttpResponse
+from eujp.http import EXPECT_JSON, HttpClient, HttpPolicy, HttpResponse, redact_url, with_credentials
 from eujp.incremental import SourceState
 from eujp.landing import PayloadSpool, RawPayload
 from eujp.warehouse import read_state
@@ -161,7 +161,7 @@ class LiveContext:
         a state that did not keep it. A URL changed since (another mirror, an EUJP_*_URL edited) gets none: its
         server's answer was never compared with them (a 304 there would keep the old mirror's rows)."""
         stored = None if self.force or self.state is None else self.state.request_url
-        if stored is not None and stored != url:
+        if stored is not None and stored != redact_url(url):  # kept as shown: without its credentials
             return {"etag": None, "last_modified": None}
         return self.validators
 
@@ -209,14 +209,15 @@ class LiveContext:
           loaded and remembered is this request's (two requests, on a day with something new);
         - no such URL (first extraction, --force, other filters): an unconditional GET.
         A state from before validators were kept per URL (no request_url) sends them with this request."""
-        full = str(httpx.URL(url, params=params))
+        full = redact_url(str(httpx.URL(url, params=params)))  # as the state keeps it: without credentials
         validators = self.validators
         stored = None if self.force or self.state is None else self.state.request_url
         has_validators = bool(validators["etag"] or validators["last_modified"])
         if stored is None or stored == full:
             response = self.get(url, params=params, expect=expect, **validators)
         elif has_validators and covers(stored, full, period_param):
-            check = self.get(stored, expect=expect, **validators)
+            check = self.get(with_credentials(stored, str(httpx.URL(url, params=params))), expect=expect,
+                             **validators)
             if check.not_modified:
                 log.info("%s: %s unchanged (304 for the earlier request %s, which covers it)", self.source, full,
                          stored)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Protocol
 
 from eujp.errors import ChecksumMismatchError, PublishError
+
+log = logging.getLogger(__name__)
 
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9._=+-][A-Za-z0-9._=+@-]*$")
 CHUNK = 8 * 1024 * 1024
@@ -485,7 +488,8 @@ def s3_credentials() -> dict[str, str]:
     from prefect.blocks.system import Secret
 
     try:
-        value = Secret.load(name).get()
+        block = Secret.load(name)
+        stored, value = block.value.get_secret_value(), block.get()
     except Exception as exc:  # noqa: BLE001 - only the type: a pydantic error would quote the value
         raise PublishError(f"cannot load the S3 credentials from the Prefect Secret block {name!r} "
                            f"({CREDENTIALS_BLOCK_ENV}): {type(exc).__name__}") from None
@@ -494,6 +498,10 @@ def s3_credentials() -> dict[str, str]:
             value = json.loads(value)
         except ValueError:
             value = None
+    if isinstance(stored, dict):  # read, but said: Prefect's API hides a Secret's value only when it is text
+        log.warning("the Prefect Secret block %r (%s) holds its credentials as an object, which Prefect's API "
+                    "returns in clear to anyone who can reach it: save it as a JSON string instead "
+                    "(Secret(value=json.dumps({...})), docs/reliability.md)", name, CREDENTIALS_BLOCK_ENV)
     if not isinstance(value, dict):
         raise PublishError(f"the Prefect Secret block {name!r} ({CREDENTIALS_BLOCK_ENV}) must hold a JSON object "
                            f"with {', '.join(_CREDENTIAL_FIELDS[:2])}")

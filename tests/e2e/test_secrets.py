@@ -13,6 +13,7 @@ tests/integration/test_security.py (Secret blocks, publish prefixes).
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import threading
@@ -213,7 +214,8 @@ def test_credentials_from_a_prefect_secret_block_are_used_and_never_leak(prefect
                                                                          tmp_path, monkeypatch, caplog, capfd):
     from prefect.blocks.system import Secret
 
-    Secret(value={"aws_access_key_id": BLOCK_KEY_ID, "aws_secret_access_key": BLOCK_SECRET}).save(
+    # as docs/reliability.md says to save it: a JSON string, which Prefect's API hides (an object it returns)
+    Secret(value=json.dumps({"aws_access_key_id": BLOCK_KEY_ID, "aws_secret_access_key": BLOCK_SECRET})).save(
         "eujp-test-s3", overwrite=True)
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")

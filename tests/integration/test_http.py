@@ -335,3 +335,33 @@ def test_other_statuses_are_read_into_content_not_the_body_file(server, tmp_path
     with client() as c:
         r = c.get(server.url + JSON_PATH, expect=EXPECT_CSV, pass_statuses=(413,), body_file=tmp_path / "body")
     assert r.status == 413 and r.content == too_big and r.body_file is None and not (tmp_path / "body").exists()
+
+
+def test_credentials_in_a_url_are_never_shown_nor_kept(server):
+    """A private mirror's URL carries its credentials (user:password@, ?private_token=, a presigned link's
+    X-Amz-Signature): the error message and the response's URL (what the raw zone's .meta.json and the source
+    state keep) show *** instead, while the request itself is sent with them."""
+    server.route("/register.csv", Reply(404, b"no such file", {"Content-Type": "text/plain"}))
+    url = (server.url.replace("http://", "http://mirror:PASS42@") + "/register.csv?private_token=TOKEN42"
+           "&X-Amz-Signature=SIG42&year=2024")
+    with client() as c, pytest.raises(ExtractError) as err:
+        c.get(url, expect=EXPECT_CSV)
+    shown = str(err.value)
+    assert not any(secret in shown for secret in ("PASS42", "TOKEN42", "SIG42")), shown
+    assert "mirror:***@" in shown and "private_token=***" in shown and "year=2024" in shown
+    assert server.seen()[0].param("private_token") == "TOKEN42"  # sent as given
+    server.route("/register.csv", Reply(200, b"a,b\n1,2\n", {"Content-Type": "text/csv"}))
+    with client() as c:
+        response = c.get(url, expect=EXPECT_CSV)
+    assert "TOKEN42" not in response.url and "PASS42" not in response.url and "SIG42" not in response.url
+
+
+def test_a_kept_url_is_asked_again_with_the_credentials_of_the_settings():
+    from eujp.http import redact_url, with_credentials
+
+    now = "https://mirror:PASS42@host/reg.csv?private_token=TOKEN42&start=2020"
+    kept = redact_url("https://mirror:PASS41@host/reg.csv?private_token=TOKEN41&start=2019")
+    assert kept == "https://mirror:***@host/reg.csv?private_token=***&start=2019"
+    assert with_credentials(kept, now) == "https://mirror:PASS42@host/reg.csv?private_token=TOKEN42&start=2019"
+    plain = "https://ec.europa.eu/eurostat/api/x?geo=JP&format=JSON&monkey=1"
+    assert redact_url(plain) == plain and with_credentials(plain, now) == plain

@@ -39,6 +39,24 @@ def test_without_a_block_boto3_reads_the_environment(monkeypatch):
     assert s3_credentials() == {}
 
 
+def test_a_credentials_block_holding_an_object_is_read_with_a_warning(monkeypatch, caplog):
+    """Prefect's API returns a Secret whose value is an object in clear (only text is hidden): such a block still
+    works, and the run says to save it as a JSON string; a JSON string is read without a word."""
+    import json
+
+    from prefect.blocks.system import Secret
+
+    creds = {"aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "probeSecret"}
+    monkeypatch.setenv("EUJP_S3_CREDENTIALS_BLOCK", "eujp-s3")
+    for value, warned in ((creds, True), (json.dumps(creds), False)):
+        monkeypatch.setattr(Secret, "load", classmethod(lambda cls, name, v=value: Secret(value=v)))
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="eujp"):
+            assert s3_credentials() == creds
+        assert ("save it as a JSON string" in caplog.text) is warned
+        assert "probeSecret" not in caplog.text
+
+
 # --- SQL built from inputs --------------------------------------------------------------------------------
 
 @given(st.text(max_size=20))
