@@ -91,10 +91,27 @@ def s3_secret_sql(env: dict[str, str] | None = None) -> str | None:
     return f"CREATE OR REPLACE SECRET eujp_s3 (TYPE s3, {body}{extra})"
 
 
+def s3_env() -> dict[str, str]:
+    """The process environment with the credentials of the Prefect Secret block EUJP_S3_CREDENTIALS_BLOCK, when
+    one is named (eujp.storage.s3_credentials), as the AWS_* variables DuckDB's S3 secret is made from: what
+    the run publishes with, readers read with. Never logged."""
+    from eujp.storage import s3_credentials
+
+    env = dict(os.environ)
+    names = {"aws_access_key_id": "AWS_ACCESS_KEY_ID", "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+             "aws_session_token": "AWS_SESSION_TOKEN"}
+    block = s3_credentials()
+    if block:
+        env.pop("AWS_SESSION_TOKEN", None)
+        env.update({names[k]: v for k, v in block.items() if k in names})
+    return env
+
+
 def configure_remote(conn: duckdb.DuckDBPyConnection, env: dict[str, str] | None = None) -> None:
-    """httpfs plus, when AWS credentials are set, the S3 secret."""
+    """httpfs plus, when AWS credentials are set (`env`, default: `s3_env`, the environment with the
+    credentials block's), the S3 secret."""
     load_httpfs(conn)
-    sql = s3_secret_sql(env)
+    sql = s3_secret_sql(s3_env() if env is None else env)
     if sql:
         try:
             conn.execute(sql)

@@ -163,19 +163,10 @@ LAKE_PUBLISH_SETTING = "EUJP_PUBLISH_URI"
 
 
 def _s3_env() -> dict[str, str]:
-    """The AWS_* variables DuckDB's S3 secret is made from (eujp.bi.s3_secret_sql), with the credentials of the
-    Prefect Secret block EUJP_S3_CREDENTIALS_BLOCK when one is named (eujp.storage.s3_credentials): the lake's
-    data files go where the run's other objects go, with the same credentials. Never logged."""
-    from eujp.storage import s3_credentials
+    """The AWS_* variables of the lake's S3 secret: the run's own credentials (eujp.bi.s3_env)."""
+    from eujp.bi import s3_env
 
-    env = dict(os.environ)
-    names = {"aws_access_key_id": "AWS_ACCESS_KEY_ID", "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
-             "aws_session_token": "AWS_SESSION_TOKEN"}
-    block = s3_credentials()
-    if block:
-        env.pop("AWS_SESSION_TOKEN", None)
-        env.update({names[k]: v for k, v in block.items() if k in names})
-    return env
+    return s3_env()
 
 
 # --- what is compared, what is partitioned --------------------------------------------------------------------

@@ -233,3 +233,14 @@ def test_credentials_from_a_prefect_secret_block_are_used_and_never_leak(prefect
     }
     assert leaks(everything, BLOCK_SECRET) == []
     assert_private(recorder, s3_server)
+    # a reader with the block's credentials only: `eujp query --published` reads the published run (it built
+    # DuckDB's S3 secret from the AWS_* variables alone, and said the warehouse did not exist)
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    monkeypatch.setenv("EUJP_PUBLISH_URI", f"s3://{recorder.bucket}/eujp")
+    queried = CliRunner().invoke(app, ["query", "SELECT count(*) AS n FROM mart_claims", "--published",
+                                       "--format", "csv"])
+    assert queried.exit_code == 0, queried.output
+    assert queried.stdout.splitlines()[1] == "8" and BLOCK_SECRET not in queried.output
