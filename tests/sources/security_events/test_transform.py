@@ -101,21 +101,3 @@ def test_events_real_file_all_load(shared_data):
     assert reasons(result) == []
     assert result.valid.height == 64
     assert result.valid["event_id"].n_unique() == 64
-
-
-def test_the_transforms_row_rules_are_the_suites_critical_ones():
-    """The transform quarantines a row the suite would refuse (and so block the file for): the same pattern and
-    bounds as expectations/fact_security_events.json."""
-    import json
-    from datetime import date
-
-    from eujp.validate import suite_path
-    from transforms.security_events import EVENT_TYPE_PATTERN, FIRST_DATE, LAST_DATE
-
-    suite = json.loads(suite_path("fact_security_events").read_text(encoding="utf-8"))
-    critical = {(e["type"], e["kwargs"]["column"]): e["kwargs"] for e in suite["expectations"]
-                if e.get("severity") == "critical" and "column" in e["kwargs"]}
-    assert critical[("expect_column_values_to_match_regex", "event_type")]["regex"] == EVENT_TYPE_PATTERN
-    bounds = critical[("expect_column_values_to_be_between", "event_date")]
-    assert (date.fromisoformat(bounds["min_value"][:10]), date.fromisoformat(bounds["max_value"][:10])) == (
-        FIRST_DATE, LAST_DATE)
