@@ -344,14 +344,16 @@ def run_catalog(settings: Settings, manifest: dict, *, report: bool = False,
         return None
 
 
-def carried_runs(settings: Settings, store, log: logging.Logger = default_log) -> dict:
+def carried_runs(settings: Settings, store, log: logging.Logger = default_log,
+                 deadline: Deadline | None = None) -> dict:
     """The loads of earlier runs that this run publishes for them: runs promoted but never published (one
     interrupted between its promotion and the end of its publish: the warehouse holds its rows, `latest` does
     not), by run id, each with its sources' etl_runs rows (status, rows in / valid / rejected, message). A
     run whose sources were all unchanged would otherwise publish their rows saying nothing of where they came
     from. {} when there are none, nothing was published yet, or they cannot be read (a warning)."""
     try:
-        latest = read_latest_manifest(store)
+        # a store read like the publish's own: within its deadline (a frozen endpoint must not hold it here)
+        latest = within(deadline, lambda: read_latest_manifest(store))
         if latest is None:
             return {}
         published = str(latest[0]["run_id"])
@@ -410,9 +412,6 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
     store = open_store(settings.publish_uri)
     work_dir = settings.warehouse_path.parent / "publish" / settings.run_id
     manifest = run_manifest(settings, batches, counts, audit, status, fingerprint)
-    carried = carried_runs(settings, store, log)
-    if carried:
-        manifest["carried_runs"] = carried
     layout = published_layout(settings, single_file)
     # The report reads the promoted warehouse only: it is drawn (matplotlib, Python) on a thread while the lake
     # commit and the single file are written (DuckDB, which releases the GIL).
@@ -422,6 +421,10 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
         lake_catalog, commit, warehouse_file = _lake_and_single_file(
             settings, single_file, layout, manifest, work_dir, deadline, log)
         report = report_drawn.result()
+    # after the lake commit, which is the publish's first store call (a frozen endpoint stops it there)
+    carried = carried_runs(settings, store, log, deadline)
+    if carried:
+        manifest["carried_runs"] = carried
     suite_cache = previous_suite_results(store, log)
     catalog = run_catalog(settings, manifest, report=report is not None, suite_cache=suite_cache, log=log)
     manifest["suite_results"] = suite_cache  # for the next run's catalog
