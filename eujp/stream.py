@@ -99,7 +99,7 @@ def drifted_payloads(columns: dict[str, list[str]]) -> str:
     sets = [frozenset(c) for c in columns.values()]
     if len(set(sets)) < 2:
         return ""
-    common = max(set(sets), key=sets.count)
+    common = max(sets, key=sets.count)  # the most payloads' columns; on a tie, the first payload's (in order)
     odd = [f"{name} (missing {sorted(common - set(c))}, unexpected {sorted(set(c) - common)})"
            for name, c in columns.items() if frozenset(c) != common]
     return f"; payload(s) whose wire columns differ from the others': {', '.join(odd)}"
