@@ -127,7 +127,7 @@ def attach(conn: duckdb.DuckDBPyConnection, cfg: LakeConfig, *, read_only: bool 
     if not cfg.embedded:
         load_extension(conn, "postgres_scanner")
     if cfg.data_path.startswith("s3://") or cfg.catalog.startswith("s3://"):
-        configure_remote(conn, _s3_env())
+        configure_remote(conn)  # with the run's own S3 credentials (eujp.bi.s3_env)
     options = ["READ_ONLY"] if read_only else [f"DATA_PATH {sql_string(cfg.data_path)}", "DATA_INLINING_ROW_LIMIT 0"]
     if cfg.embedded and not read_only and not cfg.catalog_file.exists():
         # A new catalog file with 16 KiB blocks: DuckDB's default 256 KiB block per metadata table makes an
@@ -160,13 +160,6 @@ def attach(conn: duckdb.DuckDBPyConnection, cfg: LakeConfig, *, read_only: bool 
 # data path in the catalog "recorded"'
 _RECORDED_DATA_PATH = re.compile(r'does not match existing data path in the catalog "([^"]*)"')
 LAKE_PUBLISH_SETTING = "EUJP_PUBLISH_URI"
-
-
-def _s3_env() -> dict[str, str]:
-    """The AWS_* variables of the lake's S3 secret: the run's own credentials (eujp.bi.s3_env)."""
-    from eujp.bi import s3_env
-
-    return s3_env()
 
 
 # --- what is compared, what is partitioned --------------------------------------------------------------------

@@ -604,7 +604,8 @@ def update_source_state(conn: duckdb.DuckDBPyConnection, batch: SourceBatch, now
         return state
     live = batch.live
     if batch.status == "loaded":
-        newest = later_period(state.newest_period, batch.newest or newest_period(source.period_column, batch.valid))
+        loaded = batch.newest or newest_period(source.period_column, batch.valid)  # the newest this load wrote
+        newest = later_period(state.newest_period, loaded)
         state = replace(state, last_success_at=now, last_attempt_at=now, last_status="success",
                         newest_period=newest)
         if batch.payload_errors:
@@ -627,8 +628,7 @@ def update_source_state(conn: duckdb.DuckDBPyConnection, batch: SourceBatch, now
             # when they were landed, maybe before the last live extraction, whose later figures it replaced.
             # The next live request asks from the earlier of the two: what changed since, from the earlier
             # watermark, with the landing's own validators.
-            replayed = source.next_watermark(later_period(None, batch.newest or newest_period(
-                source.period_column, batch.valid)))
+            replayed = source.next_watermark(loaded)
             known = state.requested_at is not None
             state = replace(state, etag=batch.etag, last_modified=batch.last_modified,
                             input_checksum=batch.input_checksum, request_url=batch.request_url,
