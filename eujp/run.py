@@ -344,18 +344,30 @@ def run_catalog(settings: Settings, manifest: dict, *, report: bool = False,
         return None
 
 
-def carried_runs(settings: Settings, store, log: logging.Logger = default_log,
-                 deadline: Deadline | None = None) -> dict:
+def published_latest(store, log: logging.Logger = default_log, deadline: Deadline | None = None):
+    """The published `latest` run's (pointer, manifest) (eujp.publish.read_latest_manifest), read once for what
+    the publish carries over from it (carried_runs, previous_suite_results), within the publish's deadline (a
+    frozen endpoint must not hold it here); None when nothing was published yet or it cannot be read (a
+    warning: both are savings or records the publish goes on without)."""
+    try:
+        return within(deadline, lambda: read_latest_manifest(store))
+    except Exception as exc:  # noqa: BLE001 - see above
+        log.warning("the published latest manifest was not read (%s: %s): this run's manifest lists no runs it "
+                    "carries, and its catalog evaluates every suite", type(exc).__name__, exc)
+        return None
+
+
+def carried_runs(settings: Settings, latest: tuple[dict, dict] | None,
+                 log: logging.Logger = default_log) -> dict:
     """The loads of earlier runs that this run publishes for them: runs promoted but never published (one
     interrupted between its promotion and the end of its publish: the warehouse holds its rows, `latest` does
     not), by run id, each with its sources' etl_runs rows (status, rows in / valid / rejected, message). A
     run whose sources were all unchanged would otherwise publish their rows saying nothing of where they came
-    from. {} when there are none, nothing was published yet, or they cannot be read (a warning)."""
+    from. `latest`: the published latest (published_latest). {} when there are none, nothing was published
+    yet, or they cannot be read (a warning)."""
+    if latest is None:
+        return {}
     try:
-        # a store read like the publish's own: within its deadline (a frozen endpoint must not hold it here)
-        latest = within(deadline, lambda: read_latest_manifest(store))
-        if latest is None:
-            return {}
         published = str(latest[0]["run_id"])
         with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
             (since,) = conn.execute("SELECT max(started_at) FROM etl_runs WHERE run_id = ?", [published]).fetchone()
@@ -381,15 +393,9 @@ def carried_runs(settings: Settings, store, log: logging.Logger = default_log,
     return carried
 
 
-def previous_suite_results(store, log: logging.Logger = default_log) -> dict:
-    """The suites' SQL evaluations the published latest run kept in its manifest ("suite_results"), for the
-    catalog to reuse on the tables this run did not write; {} when there are none or they cannot be read."""
-    try:
-        latest = read_latest_manifest(store)
-    except Exception as exc:  # noqa: BLE001 - only a saving: the catalog evaluates the suites instead
-        log.warning("previous suite results not read (%s: %s): the catalog evaluates every suite",
-                    type(exc).__name__, exc)
-        return {}
+def previous_suite_results(latest: tuple[dict, dict] | None) -> dict:
+    """The suites' SQL evaluations the published latest run (published_latest) kept in its manifest
+    ("suite_results"), for the catalog to reuse on the tables this run did not write; {} when there are none."""
     cached = latest[1].get("suite_results") if latest else None
     return dict(cached) if isinstance(cached, dict) else {}
 
@@ -422,10 +428,11 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
             settings, single_file, layout, manifest, work_dir, deadline, log)
         report = report_drawn.result()
     # after the lake commit, which is the publish's first store call (a frozen endpoint stops it there)
-    carried = carried_runs(settings, store, log, deadline)
+    latest = published_latest(store, log, deadline)
+    carried = carried_runs(settings, latest, log)
     if carried:
         manifest["carried_runs"] = carried
-    suite_cache = previous_suite_results(store, log)
+    suite_cache = previous_suite_results(latest)
     catalog = run_catalog(settings, manifest, report=report is not None, suite_cache=suite_cache, log=log)
     manifest["suite_results"] = suite_cache  # for the next run's catalog
     extra = {"docs": Path(docs).parent} if docs else {}

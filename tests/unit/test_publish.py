@@ -293,7 +293,7 @@ def test_a_run_that_publishes_an_earlier_runs_loads_lists_them_in_its_manifest(t
     from support.small_publish import publish as publish_small
 
     from eujp.config import Settings
-    from eujp.run import carried_runs
+    from eujp.run import carried_runs, published_latest
     from eujp.tables import ensure_schema
     from eujp.warehouse import connect
 
@@ -313,13 +313,13 @@ def test_a_run_that_publishes_an_earlier_runs_loads_lists_them_in_its_manifest(t
              ("20261125T120000Z-nonew", "s1", "unchanged", 0, 0, 0, "2026-11-25 12:00:00+00"),  # a check only
              (current, "s1", "unchanged", 0, 0, 0, "2026-11-26 06:00:00+00")])
     settings = Settings(warehouse_path=warehouse, publish_uri=str(tmp_path / "store"), run_id=current)
-    assert carried_runs(settings, store) == {interrupted: {
+    assert carried_runs(settings, published_latest(store)) == {interrupted: {
         "s1": {"status": "success", "rows_in": 12, "rows_loaded": 11, "rows_rejected": 1, "message": None},
         "s2": {"status": "unchanged", "rows_in": 0, "rows_loaded": 0, "rows_rejected": 0, "message": None}}}
     # the publish writes them into the run's manifest
     from support.small_publish import small_warehouse
 
-    carried = carried_runs(settings, store)
+    carried = carried_runs(settings, published_latest(store))
     publish_run(store, run_id=current, warehouse_path=small_warehouse(tmp_path / "c.duckdb", 1),
                 work_dir=tmp_path / "work-c", manifest_without_checksums={
                     "run_id": current, "status": "success", "table_rows": {}, "sources": {}, "validation": {},
@@ -329,6 +329,6 @@ def test_a_run_that_publishes_an_earlier_runs_loads_lists_them_in_its_manifest(t
     store = LocalObjectStore(tmp_path / "store2")
     publish_small(tmp_path, store, published, rows=2)
     # nothing published yet, or a published run this warehouse never ran: nothing to tell
-    assert carried_runs(settings, LocalObjectStore(tmp_path / "empty")) == {}
+    assert carried_runs(settings, published_latest(LocalObjectStore(tmp_path / "empty"))) == {}
     publish_small(tmp_path, store, "20261125T070000Z-zzzzzz", rows=1)
-    assert carried_runs(settings, store) == {}
+    assert carried_runs(settings, published_latest(store)) == {}
