@@ -3,9 +3,12 @@
 -- (EUJP_COMEXT_PARTNERS=JP,CN,KR,US, or an all-partner extract).
 --
 -- Grain: one row per (reporter, partner, flow, period_year, hs2), from the Comext figures in
--- fact_goods_trade_product, for every partner that is a country in dim_country and was not an EU member in the
--- month of the figure (an EU reporter's trade with a member state is no partner to compare with Japan; Comext
--- pseudo-partners QV, QW, XS, ... and aggregates such as EXT_EU27_2020 are no countries). Japan's own rows are
+-- fact_goods_trade_product, for every partner that is a country in dim_country and not a member of EU27_2020
+-- (an EU reporter's trade with a member state is no partner to compare with Japan). EU27_2020 is Comext's
+-- fixed composition: the 27 members from 2020-02-01, in every period, as its EXT_EU27_2020 aggregate counts
+-- (the United Kingdom is a partner before 2020 too, Croatia is none before 2013). Comext codes Serbia XS
+-- (geonomenclature; ISO RS, as dim_country); its pseudo-partners QV, QW, ..., Kosovo (XK, not in dim_country)
+-- and aggregates such as EXT_EU27_2020 are not ranked. Japan's own rows are
 -- here too: with Japan alone loaded (the default) the mart holds Japan's chapters, each ranked 1 of 1.
 -- Months compared: the months of Japan's figures for the reporter, flow and year (any product: the months
 -- loaded, not those in which Japan traded a product; an annual figure of Japan's covers the whole year); every
@@ -46,12 +49,13 @@ partner_products AS (
     JOIN japan_months AS m ON m.reporter = f.reporter AND m.flow = f.flow AND m.period_year = year(f.period)
     LEFT JOIN japan_periods AS j
       ON j.reporter = f.reporter AND j.flow = f.flow AND j.period_year = m.period_year AND j.period_code = f.period_code
-    JOIN dim_country AS c ON c.iso2 = f.partner
+    JOIN dim_country AS c ON c.iso2 = if(f.partner = 'XS', 'RS', f.partner)  -- Comext's code for Serbia
     WHERE f.partner <> 'JP'
       -- over a whole year every row; else the months among Japan's (an annual code is none of them)
       AND (m.months_compared = 12 OR j.period_code IS NOT NULL)
-      AND NOT (c.eu_entry_date IS NOT NULL AND c.eu_entry_date <= f.period
-               AND (c.eu_exit_date IS NULL OR c.eu_exit_date >= f.period))
+      -- not a member of EU27_2020 (its composition from 2020-02-01, in every period: as EXT_EU27_2020 counts)
+      AND NOT (c.eu_entry_date IS NOT NULL AND c.eu_entry_date <= DATE '2020-02-01'
+               AND (c.eu_exit_date IS NULL OR c.eu_exit_date >= DATE '2020-02-01'))
     GROUP BY f.reporter, f.flow, m.period_year, f.partner, f.product_cn8
 ),
 partner_months AS (
@@ -64,7 +68,10 @@ partner_months AS (
     JOIN japan_months AS m ON m.reporter = f.reporter AND m.flow = f.flow AND m.period_year = year(f.period)
     LEFT JOIN japan_periods AS j
       ON j.reporter = f.reporter AND j.flow = f.flow AND j.period_year = m.period_year AND j.period_code = f.period_code
+    JOIN dim_country AS c ON c.iso2 = if(f.partner = 'XS', 'RS', f.partner)  -- the partners partner_products sums
     WHERE f.partner <> 'JP' AND (m.months_compared = 12 OR j.period_code IS NOT NULL)
+      AND NOT (c.eu_entry_date IS NOT NULL AND c.eu_entry_date <= DATE '2020-02-01'
+               AND (c.eu_exit_date IS NULL OR c.eu_exit_date >= DATE '2020-02-01'))
     GROUP BY f.reporter, f.flow, m.period_year, f.partner, m.months_compared
 ),
 partner_chapters AS (
@@ -103,6 +110,6 @@ SELECT
 FROM partner_chapters AS p
 JOIN japan_months AS m USING (reporter, flow, period_year)
 LEFT JOIN partner_months AS pm USING (reporter, flow, period_year, partner)
-JOIN dim_country AS c ON c.iso2 = p.partner
+JOIN dim_country AS c ON c.iso2 = if(p.partner = 'XS', 'RS', p.partner)
 WINDOW chapter AS (PARTITION BY p.reporter, p.flow, p.period_year, p.hs2)
 ORDER BY p.reporter, p.flow, p.period_year, p.hs2, rank_among_loaded_partners, p.partner

@@ -8,12 +8,14 @@
 -- rank_in_flow and share_of_loaded_products compare only the products LOADED, not all goods.
 -- Extra-EU comparison: for the months in which the reporter's extract for the product also holds the
 -- EXT_EU27_2020 aggregate (an all-partner extract), japan_share_of_extra_eu = Japan / EXT_EU27_2020 and
--- japan_rank_among_extra_eu ranks Japan among the partner countries that were not EU members that month
--- (dim_country entry/exit dates). Comext pseudo-partners not in dim_country (QV, QW, XS, ...) are not
--- ranked. Without an all-partner extract these columns are null.
+-- japan_rank_among_extra_eu ranks Japan among the partner countries that are not members of EU27_2020, the
+-- fixed composition EXT_EU27_2020 leaves out in every period (the United Kingdom is extra-EU before 2020 too,
+-- Croatia is intra-EU before 2013). Comext codes Serbia XS (geonomenclature; ISO RS in dim_country); its
+-- pseudo-partners (QV, QW, ...) and Kosovo (XK), not in dim_country, are not ranked. Without an all-partner
+-- extract these columns are null.
 -- Partners loaded to compare (EUJP_COMEXT_PARTNERS=JP,CN,KR,US, without the aggregate): Japan's rank among the
 -- partner countries loaded for the reporter, flow and product, over Japan's months (those loaded for Japan for
--- the reporter, flow and year; an annual figure covers the year), that were not EU members that month
+-- the reporter, flow and year; an annual figure covers the year), that are not members of EU27_2020 (as above)
 -- (japan_rank_among_loaded_partners); null when Japan is the only one loaded (loaded_partners below).
 -- Performance (10M Comext rows a year, see benchmarks/): the annual keys are joined, not probed per row with a
 -- correlated NOT EXISTS; and count(*) counts the months of a group because period_code is part of the fact's
@@ -73,10 +75,11 @@ extra_eu_partners AS (
     LEFT JOIN all_partner_periods AS p
       ON p.reporter = f.reporter AND p.flow = f.flow AND p.product_cn8 = f.product_cn8
      AND p.period_year = x.period_year AND p.period_code = f.period_code
-    JOIN dim_country AS c ON c.iso2 = f.partner
+    JOIN dim_country AS c ON c.iso2 = if(f.partner = 'XS', 'RS', f.partner)  -- Comext's code for Serbia
     WHERE (x.months = 12 OR p.period_code IS NOT NULL)
-      AND NOT (c.eu_entry_date IS NOT NULL AND c.eu_entry_date <= f.period
-               AND (c.eu_exit_date IS NULL OR c.eu_exit_date >= f.period))
+      -- not a member of EU27_2020 (its composition from 2020-02-01, in every period: as EXT_EU27_2020 counts)
+      AND NOT (c.eu_entry_date IS NOT NULL AND c.eu_entry_date <= DATE '2020-02-01'
+               AND (c.eu_exit_date IS NULL OR c.eu_exit_date >= DATE '2020-02-01'))
     GROUP BY f.reporter, f.flow, f.product_cn8, x.period_year, f.partner, x.months
 ),
 ranked AS (
@@ -113,12 +116,13 @@ loaded_partners AS (
     JOIN japan_months AS m ON m.reporter = f.reporter AND m.flow = f.flow AND m.period_year = year(f.period)
     LEFT JOIN japan_periods AS j
       ON j.reporter = f.reporter AND j.flow = f.flow AND j.period_year = m.period_year AND j.period_code = f.period_code
-    JOIN dim_country AS c ON c.iso2 = f.partner
+    JOIN dim_country AS c ON c.iso2 = if(f.partner = 'XS', 'RS', f.partner)  -- Comext's code for Serbia
     WHERE f.partner <> 'JP'
       -- over a whole year every row; else the months among Japan's (an annual code is none of them)
       AND (m.months = 12 OR j.period_code IS NOT NULL)
-      AND NOT (c.eu_entry_date IS NOT NULL AND c.eu_entry_date <= f.period
-               AND (c.eu_exit_date IS NULL OR c.eu_exit_date >= f.period))
+      -- not a member of EU27_2020 (its composition from 2020-02-01, in every period: as EXT_EU27_2020 counts)
+      AND NOT (c.eu_entry_date IS NOT NULL AND c.eu_entry_date <= DATE '2020-02-01'
+               AND (c.eu_exit_date IS NULL OR c.eu_exit_date >= DATE '2020-02-01'))
     GROUP BY f.reporter, f.flow, f.product_cn8, m.period_year, f.partner
 ),
 loaded_ranked AS (

@@ -111,7 +111,7 @@ def test_top_products_show_japan_among_the_partners_loaded_only_where_others_are
     """The top products and chapters of the headline reporter show Japan's rank among the partner countries
     loaded (mart_product_trade.japan_rank_among_loaded_partners, mart_partner_chapter_trade's row of Japan) and
     a table of the partners compared (mart_partner_chapter_trade) when other partners are loaded: the bundled EU27_2020
-    all-partner month ranks Japan 2nd of the 15 extra-EU countries; without them, neither."""
+    all-partner month ranks Japan 2nd of the 16 extra-EU countries; without them, neither."""
     from eujp.marts.build import build_marts
     from eujp.report import products_section
 
@@ -119,10 +119,10 @@ def test_top_products_show_japan_among_the_partners_loaded_only_where_others_are
     shutil.copyfile(bundled_warehouse, warehouse)
     with duckdb.connect(str(warehouse)) as conn:
         section = products_section(conn)
-        # the top products and the top chapters (84) each rank Japan 2 of 15
+        # the top products and the top chapters (84) each rank Japan 2 of 16
         assert section.count("<th>Japan among the partners loaded</th>") == 2
-        assert section.count("<td>2 of 15</td>") == 2
-        # the partners compared: the 10 largest of the 15 and Japan, CH first (4,187,411 EUR, 184.9 % of Japan)
+        assert section.count("<td>2 of 16</td>") == 2
+        # the partners compared: the 10 largest of the 16 and Japan, CH first (4,187,411 EUR, 184.9 % of Japan)
         partners = section[section.index("<h4>Partners compared (EU27_2020, 2025, over Japan's 1 month(s)"):]
         assert partners.count("<tr><td>import</td>") == 10
         assert ("<tr><td>import</td><td>1</td><td>CH</td><td>Switzerland</td><td class=\"num\">4,187,411.0</td>"

@@ -203,10 +203,11 @@ def test_product_trade_and_japan_among_extra_eu_partners(conn):
     # DE imports from JP, Jan-Mar 2025: 668,914 + 1,663,789 + 1,054,978 EUR; 202.34 + 502.02 + 307.10 x 100 kg
     assert rows["DE"][:5] == (3, "2025-01", "2025-03", 668914.0 + 1663789.0 + 1054978.0, pytest.approx(101146.0))
     assert rows["DE"][5:] == (1, 1.0, 0, None, None, None, None)  # no all-partner extract for DE
-    # EU27_2020, June 2025: JP 2,264,878 of EXT_EU27_2020 9,914,131; CH (4,187,411) is first among the 15
-    # extra-EU countries in the file (40 country partners less 25 member states; QV, QW, XS not ranked)
+    # EU27_2020, June 2025: JP 2,264,878 of EXT_EU27_2020 9,914,131; CH (4,187,411) is first among the 16
+    # extra-EU countries in the file (40 country partners less 25 member states, and Serbia under Comext's code
+    # XS; the pseudo-partners QV, QW not ranked)
     assert rows["EU27_2020"][:5] == (1, "2025-06", "2025-06", 2264878.0, pytest.approx(69167.0))
-    assert rows["EU27_2020"][7:] == (1, 9914131.0, pytest.approx(2264878 / 9914131), 2, 15)
+    assert rows["EU27_2020"][7:] == (1, 9914131.0, pytest.approx(2264878 / 9914131), 2, 16)
     chapters = conn.execute("SELECT reporter, hs2, products, value_eur FROM mart_chapter_trade ORDER BY 1").fetchall()
     assert chapters == [("DE", "84", 1, 3387681.0), ("EU27_2020", "84", 1, 2264878.0)]
 
@@ -219,7 +220,7 @@ def test_japan_ranked_among_the_partners_loaded_to_compare(conn, scratch):
     ranks = {r[0]: r[1:] for r in conn.execute(
         "SELECT reporter, japan_rank_among_loaded_partners, loaded_partners_ranked FROM mart_product_trade "
         "WHERE product_cn8 = '84834030' AND flow = 'import' AND period_year = 2025").fetchall()}
-    assert ranks == {"DE": (None, None), "EU27_2020": (2, 15)}
+    assert ranks == {"DE": (None, None), "EU27_2020": (2, 16)}
     rows = [("JP", "2024-01", 500.0), ("JP", "2024-02", 500.0),  # Japan: 1,000 over January and February
             ("CN", "2024-01", 900.0), ("CN", "2024-02", 900.0), ("US", "2024-02", 1200.0),
             ("KR", "2024-01", 300.0), ("KR", "2024-03", 5000.0),  # March: not one of Japan's months
@@ -320,19 +321,53 @@ def test_japan_among_extra_eu_partners_counts_a_partners_annual_figure_and_japan
     assert got[2023] == (2, 20000.0, pytest.approx(2000 / 20000), 1, 2)
 
 
+def test_extra_eu_is_eu27_2020s_fixed_composition_in_every_period_and_serbia_is_ranked_under_xs(scratch):
+    """Comext's EU27_2020 is a fixed composition, in every period: EXT_EU27_2020 counts the United Kingdom as
+    extra-EU before 2020 too and Croatia as intra-EU before 2013. Japan's rank among the extra-EU partners (and
+    among the partners loaded, and by chapter) leaves out the same countries the aggregate does, so that rank and
+    share agree; Serbia, coded XS in Comext's geonomenclature, is a country ranked like the others. Constructed
+    rows (only the ranking is under test)."""
+    rows = [("EXT_EU27_2020", "2012-11", 30000.0), ("JP", "2012-11", 3000.0), ("GB", "2012-11", 15000.0),
+            ("XS", "2012-11", 9000.0), ("HR", "2012-11", 50000.0),  # Croatia: in EU27_2020, so never extra-EU
+            ("QV", "2012-11", 99000.0)]  # a pseudo-partner: not ranked
+    scratch.executemany(
+        "INSERT INTO fact_goods_trade_product (reporter, partner, product_cn8, flow, period, period_code, "
+        "value_eur, quantity_kg) VALUES ('EU27_2020', ?, '26110000', 'import', (? || '-01')::DATE, ?, ?, NULL)",
+        [(p, code, code, v) for p, code, v in rows])
+    build_marts(scratch)
+    assert one(scratch, "SELECT japan_share_of_extra_eu, japan_rank_among_extra_eu, extra_eu_partners_ranked, "
+               "japan_rank_among_loaded_partners, loaded_partners_ranked FROM mart_product_trade "
+               "WHERE reporter = 'EU27_2020' AND product_cn8 = '26110000' AND period_year = 2012"
+               ) == (pytest.approx(0.1), 3, 3, 3, 3)  # GB 15,000, Serbia 9,000, Japan 3,000
+    chapter = {r[0]: r[1:] for r in scratch.execute(
+        "SELECT partner, partner_name, partner_months, rank_among_loaded_partners FROM mart_partner_chapter_trade "
+        "WHERE reporter = 'EU27_2020' AND period_year = 2012 AND hs2 = '26'").fetchall()}
+    assert chapter == {"GB": ("United Kingdom", 1, 1), "XS": ("Serbia", 1, 2), "JP": ("Japan", 1, 3)}
+    # the United Kingdom in January 2020 (an EU member that month) is extra-EU27_2020 as well: its months count
+    scratch.executemany(
+        "INSERT INTO fact_goods_trade_product (reporter, partner, product_cn8, flow, period, period_code, "
+        "value_eur, quantity_kg) VALUES ('EU27_2020', ?, '26110000', 'import', (? || '-01')::DATE, ?, ?, NULL)",
+        [(p, code, code, v) for p, code, v in [("JP", "2020-01", 1000.0), ("JP", "2020-02", 1000.0),
+                                               ("GB", "2020-01", 15000.0), ("GB", "2020-02", 5000.0)]])
+    build_marts(scratch)
+    assert one(scratch, "SELECT value_eur, partner_months, rank_among_loaded_partners FROM mart_partner_chapter_trade "
+               "WHERE reporter = 'EU27_2020' AND period_year = 2020 AND partner = 'GB'") == (20000.0, 2, 1)
+
+
 def test_partners_compared_by_chapter_on_the_bundled_data(conn):
     """mart_partner_chapter_trade on the bundled files: DE's extract holds Japan alone (1 of 1); EU27_2020's
-    all-partner month ranks the 15 extra-EU countries, CH first."""
+    all-partner month ranks the 16 extra-EU countries (Serbia under Comext's code XS), CH first."""
     rows = {(r[0], r[1]): r[2:] for r in conn.execute(
         "SELECT reporter, partner, partner_name, months_compared, value_eur, rank_among_loaded_partners, "
         "partners_ranked, value_to_japan FROM mart_partner_chapter_trade "
         "WHERE flow = 'import' AND period_year = 2025 AND hs2 = '84'").fetchall()}
     assert rows[("DE", "JP")] == ("Japan", 3, 668914.0 + 1663789.0 + 1054978.0, 1, 1, 1.0)
     assert {k for k in rows if k[0] == "DE"} == {("DE", "JP")}
-    assert rows[("EU27_2020", "JP")] == ("Japan", 1, 2264878.0, 2, 15, 1.0)
+    assert rows[("EU27_2020", "JP")] == ("Japan", 1, 2264878.0, 2, 16, 1.0)
     assert rows[("EU27_2020", "CH")][2:4] == (4187411.0, 1)
     assert rows[("EU27_2020", "CH")][5] == pytest.approx(4187411 / 2264878)
-    assert not {p for r, p in rows if r == "EU27_2020"} & {"FR", "DE", "QV", "QW", "XS", "EXT_EU27_2020"}
+    assert not {p for r, p in rows if r == "EU27_2020"} & {"FR", "DE", "QV", "QW", "EXT_EU27_2020"}
+    assert rows[("EU27_2020", "XS")][0] == "Serbia"
     # Japan's chapters here are mart_chapter_trade's, value for value
     assert conn.execute(
         "SELECT count(*) FROM mart_chapter_trade AS c FULL JOIN (SELECT * FROM mart_partner_chapter_trade "
