@@ -70,11 +70,12 @@ SUMMARY_LINKS = (("report_url", "report"), ("docs_url", "Data Docs"), ("catalog_
 
 def _print_summary(summary: dict) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from eujp.rows import ROW_WORDS
 
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = Console(width=None if sys.stdout.isatty() else 160)  # every value escaped: source text is no markup
     table = Table(title=f"run {summary['run_id']}: {summary['status'].upper()}", title_justify="left")
     numeric = tuple(ROW_WORDS.values())
     for col in ("source", "table", "status", *numeric, "validation", "source version"):
@@ -86,30 +87,31 @@ def _print_summary(summary: dict) -> None:
         if warned:
             verdict += f" ({warned} warning(s))"
         counts = [str(s.get(key, "-")) for key in ROW_WORDS]
-        table.add_row(s["source"], s["table"], s["status"], *counts, verdict, s.get("source_version") or "-")
+        table.add_row(*(escape(str(cell)) for cell in (s["source"], s["table"], s["status"], *counts, verdict,
+                                                       s.get("source_version") or "-")))
     console.print(table)
     if summary.get("table_rows"):
         rows = ", ".join(f"{k} {v}" for k, v in summary["table_rows"].items())
-        console.print(f"warehouse {summary['warehouse']}: {rows}")
+        console.print(escape(f"warehouse {summary['warehouse']}: {rows}"))
     changes = summary.get("changes") or {}
     if changes:
         rebuilt, kept = changes.get("models_rebuilt") or {}, changes.get("models_kept") or []
-        console.print(f"changed: {', '.join(changes.get('tables_written') or []) or 'nothing'}; "
-                      f"models rebuilt {len(rebuilt)} of {len(rebuilt) + len(kept)}")
+        console.print(escape(f"changed: {', '.join(changes.get('tables_written') or []) or 'nothing'}; "
+                             f"models rebuilt {len(rebuilt)} of {len(rebuilt) + len(kept)}"))
     if summary.get("current_run_id"):
-        console.print(f"nothing new: every source is unchanged; the published run {summary['current_run_id']} is "
-                      f"current ({summary['published_to']}); nothing was rebuilt or published")
+        console.print(escape(f"nothing new: every source is unchanged; the published run {summary['current_run_id']} "
+                             f"is current ({summary['published_to']}); nothing was rebuilt or published"))
     elif summary.get("published_to"):
-        console.print(f"published to {summary['published_to']}")
+        console.print(escape(f"published to {summary['published_to']}"))
     elif summary.get("as_of"):
-        console.print(f"rebuilt as of {summary['as_of']} (not published)")
+        console.print(escape(f"rebuilt as of {summary['as_of']} (not published)"))
     for warning in summary.get("warnings", []):
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+        console.print(f"[yellow]warning:[/yellow] {escape(str(warning))}")
     for err in summary.get("errors", []):
-        console.print(f"[red]error:[/red] {err}")
+        console.print(f"[red]error:[/red] {escape(str(err))}")
     for key, label in SUMMARY_LINKS:
         if summary.get(key):
-            console.print(f"{label}: {summary[key]}", soft_wrap=True, highlight=False)
+            console.print(escape(f"{label}: {summary[key]}"), soft_wrap=True, highlight=False)
 
 
 @app.command()

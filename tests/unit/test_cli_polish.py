@@ -612,3 +612,14 @@ def test_an_as_of_day_in_the_future_is_refused_before_the_run_starts(tmp_path):
     result = runner.invoke(app, ["run", "--as-of", "2099-01-01", "--warehouse", str(tmp_path / "w.duckdb")])
     assert result.exit_code == 2 and "--as-of 2099-01-01 is in the future" in result.output
     assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_summary_prints_source_text_as_it_is_never_as_markup(capsys):
+    """A warning or an error quotes source values: rich markup in them ("[/x]", "[click](...)") is printed as
+    written (an unmatched closing tag raised MarkupError after a completed run, and exited 1)."""
+    lines = printed(capsys, summary(warnings=["1 of 64 rows rejected: event_date '[/x]' is not a date"],
+                                    errors=["event_type '[click](http://e.example) [bold]x'"],
+                                    sources=[summary()["sources"][0] | {"source_version": "[/v]"}]))
+    assert "warning: 1 of 64 rows rejected: event_date '[/x]' is not a date" in lines
+    assert "error: event_type '[click](http://e.example) [bold]x'" in lines
+    assert any("[/v]" in line for line in lines)
