@@ -374,8 +374,9 @@ def _finish_run(state) -> None:
     the flow's own preflight, 1 failed."""
     from eujp.errors import INTERRUPTED, is_interrupt
     from eujp.preflight import PreflightFailed
+    from flows.results import state_summary
 
-    summary = state.result(raise_on_failure=False)
+    summary = state_summary(state)
     if isinstance(summary, PreflightFailed):
         _fail_usage(str(summary))
     if isinstance(summary, dict):

@@ -116,8 +116,10 @@ def _failed_steps(state, known: list[str]) -> list[str]:
     failed)' (a failing source is recorded on its batch, its task itself completes; the error says why), and
     sources whose rejected rows failed the run: 'prepare sipri_arms (rejected rows above the threshold)'
     (eujp.rejections: their verdict is among the run's errors)."""
+    from flows.results import state_summary
+
     try:
-        data = state.result(raise_on_failure=False)
+        data = state_summary(state)
     except Exception:  # noqa: BLE001 - no readable result: fall back on the state message
         return []
     if not isinstance(data, dict):

@@ -1,5 +1,5 @@
 """How a flow run ends: its summary completed (Data Docs link, freshness) and posted as artifacts, and its
-result: the summary, or a Failed state carrying it."""
+result: the summary, or a Failed state carrying it (in a RunFailedError: state_summary reads either)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,26 @@ from prefect.states import Failed
 from eujp.config import Settings
 from eujp.run import RunSummary, complete_summary
 from flows.artifacts import create_failure_artifact, create_run_artifacts
+
+
+class RunFailedError(Exception):
+    """What a Failed run's state holds: its failure message, and the run's summary (`summary`). Prefect expects
+    an exception in a Failed state: a deployment's runner raises it once the flow ends, and with the summary
+    itself there it logged a TypeError quoting the whole summary instead of why the run failed."""
+
+    def __init__(self, message: str, summary: dict) -> None:
+        super().__init__(message, summary)  # both in args: it pickles (Prefect may persist it)
+        self.summary = summary
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def state_summary(state):
+    """The run summary a flow's final state carries: its result when it completed, the RunFailedError's summary
+    when it failed; else what the state holds (the error of a run that could not summarise)."""
+    result = state.result(raise_on_failure=False)
+    return result.summary if isinstance(result, RunFailedError) else result
 
 
 def report_run(settings: Settings, summary: RunSummary, reports: list, docs: str | None, *,
@@ -36,5 +56,6 @@ def flow_result(settings: Settings, body: Callable[[], RunSummary], flow_label: 
             get_run_logger().error("could not create the failure artifact: %s", artifact_exc)
         raise
     if summary.status != "success":
-        return Failed(message=summary.failure_message, data=summary.to_dict())
+        return Failed(message=summary.failure_message,
+                      data=RunFailedError(summary.failure_message, summary.to_dict()))
     return summary.to_dict()

@@ -23,6 +23,7 @@ from eujp.landing import RawPayload, land, record_landing
 from eujp.sources import SOURCES, comext_goods, get_source, security_events
 from eujp.storage import LocalObjectStore
 from eujp.tables import FACT_TABLES
+from flows.results import state_summary
 
 # The sources these runs single out, by their modules (a source's name is written in its own folder only).
 COMEXT, EVENTS = comext_goods.SOURCE.name, security_events.SOURCE.name
@@ -77,7 +78,7 @@ def test_as_of_replays_every_landing_up_to_the_day_into_its_own_warehouse(prefec
     from flows.backfill import as_of_flow
 
     state = as_of_flow(as_of=D1.isoformat(), run_id="20260305T000000Z-asof01", return_state=True)
-    summary = state.result(raise_on_failure=False)
+    summary = state_summary(state)
     assert state.is_completed(), summary
     day1 = tmp_path / "var" / "asof" / "warehouse-2026-03-02.duckdb"
     assert summary["warehouse"] == str(day1) and summary["as_of"] == "2026-03-02"
@@ -256,7 +257,7 @@ def test_as_of_judges_each_steps_rejected_rows_like_the_daily_run(prefect_server
     within = tmp_path / "within.duckdb"
     state = as_of_flow(as_of=D2.isoformat(), warehouse=str(within), only_sources=[EVENTS],
                        run_id="20260305T000000Z-asof07", return_state=True)
-    summary = state.result(raise_on_failure=False)
+    summary = state_summary(state)
     assert state.is_completed(), state.message
     ((status, rejected, message),) = q(within, step_run)
     assert (status, rejected) == ("success", 1) and "within the threshold of 5%" in message

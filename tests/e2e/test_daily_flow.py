@@ -16,6 +16,7 @@ import pytest
 from eujp.sources import SOURCES, comext_goods, security_events, sipri_arms
 from eujp.tables import FACT_TABLES
 from flows.daily import daily_flow
+from flows.results import RunFailedError, state_summary
 
 # The sources these runs single out, by their modules (a source's name is written in its own folder only).
 COMEXT, SIPRI, EVENTS = comext_goods.SOURCE.name, sipri_arms.SOURCE.name, security_events.SOURCE.name
@@ -30,7 +31,7 @@ def run(tmp_path: Path, *, snapshot_dir: Path = SNAPSHOT, publish_uri: str | Non
         run_id=run_id,
         return_state=True,
     )
-    return state, state.result(raise_on_failure=False)
+    return state, state_summary(state)
 
 
 def query(tmp_path: Path, sql: str, params=()):
@@ -237,9 +238,14 @@ def test_failing_expectation_blocks_the_load_and_keeps_previous_data(prefect_ser
     text.append('1899-01-01,day,dialogue,JPN;EU,Anachronism,"A date no partnership event can have.",'
                 'https://example.org/x,"test row"\n')
     events.write_text("".join(text), encoding="utf-8")
-    state, _ = run(tmp_path, snapshot_dir=bad, run_id="20261124T060000Z-gx0002")
+    state, summary = run(tmp_path, snapshot_dir=bad, run_id="20261124T060000Z-gx0002")
     assert state.is_failed()
     message = state.message
+    # what a deployment's runner does with the final state: raise its error, which carries the summary (a
+    # summary held as the state's data raised a TypeError quoting all of it, logged as the run's last error)
+    with pytest.raises(RunFailedError) as raised:
+        state.result()
+    assert str(raised.value) == message and raised.value.summary == summary and summary["status"] == "failed"
     assert "fact_security_events" in message and "event_date" in message and "1899-01-01" in message
     assert query(tmp_path, "SELECT * FROM fact_security_events ORDER BY event_id") == before
     # the other tables still loaded in that run, and the failure is recorded
@@ -308,7 +314,7 @@ def test_from_raw_of_a_day_on_which_one_source_landed_leaves_the_others_unchange
     def replay(day: date, run_id: str):
         state = daily_flow(warehouse=str(tmp_path / "var" / "warehouse.duckdb"), publish_uri=str(store_dir),
                            source_mode="raw", raw_date=day.isoformat(), run_id=run_id, return_state=True)
-        return state, state.result(raise_on_failure=False)
+        return state, state_summary(state)
 
     value = ("SELECT value_eur FROM fact_goods_trade_product WHERE reporter = 'DE' AND partner = 'JP' "
              "AND product_cn8 = '84834030' AND period_code = '2025-02' AND flow = 'import'")

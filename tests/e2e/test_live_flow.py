@@ -8,6 +8,7 @@ import pytest
 from support.recordings import RECORDINGS
 
 from eujp.sources import SOURCES_BY_NAME, comext_goods, eurostat_goods
+from flows.results import state_summary
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("loopback_only")]
 
@@ -22,7 +23,7 @@ def test_daily_flow_in_live_mode_then_unchanged(live, tmp_path, prefect_server):
         state = daily_flow(warehouse=str(tmp_path / "var" / "warehouse.duckdb"),
                            publish_uri=str(tmp_path / "store"), source_mode="live", run_id=run_id,
                            return_state=True)
-        return state, state.result(raise_on_failure=False)
+        return state, state_summary(state)
 
     state, first = flow_run("20250715T060000Z-live01")
     assert state.is_completed(), first
@@ -70,7 +71,7 @@ def test_live_mode_fans_out_the_comext_slices_to_dask_workers_with_the_same_ware
         state = daily_flow(warehouse=str(tmp_path / name / "warehouse.duckdb"),
                            publish_uri=str(tmp_path / name / "store"), source_mode="live", run_id=run_id,
                            fanout=fanout, return_state=True)
-        summary = state.result(raise_on_failure=False)
+        summary = state_summary(state)
         assert state.is_completed(), summary
         return summary
 

@@ -20,6 +20,7 @@ from eujp.rows import format_pct
 from eujp.sources import security_events
 from flows.artifacts import REPORT_KEY
 from flows.daily import daily_flow
+from flows.results import state_summary
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -62,7 +63,7 @@ def run(tmp_path: Path, snapshot: Path, run_id: str, force: bool = False):
     state = daily_flow(snapshot_dir=str(snapshot), warehouse=str(tmp_path / "var" / "warehouse.duckdb"),
                        publish_uri=str(tmp_path / "var" / "objectstore"), run_id=run_id, force=force,
                        return_state=True)
-    return state, state.result(raise_on_failure=False)
+    return state, state_summary(state)
 
 
 def query(tmp_path: Path, sql: str, params=()):

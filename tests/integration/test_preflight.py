@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from eujp.preflight import PUBLISH_SETTING, PreflightFailed
 from eujp.sources import eurostat_goods, security_events, sipri_arms
 from flows.cli import app
+from flows.results import state_summary
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -140,7 +141,7 @@ def test_daily_flow_checks_its_settings_before_anything_else(prefect_server, s3_
     assert time.monotonic() - started < 10
     assert state.is_failed()
     assert state.message.startswith("the run cannot start: publish target: ") and PUBLISH_SETTING in state.message
-    assert isinstance(state.result(raise_on_failure=False), PreflightFailed)
+    assert isinstance(state_summary(state), PreflightFailed)
     assert tree(var) == before and MISSING not in buckets(s3_env)
 
 
@@ -163,7 +164,7 @@ def test_domain_flows_end_failed_when_their_sources_failed(prefect_server, tmp_p
     state = daily_flow(snapshot_dir=str(snapshot), warehouse=str(tmp_path / "var" / "warehouse.duckdb"),
                        publish_uri=str(tmp_path / "store"), run_id=run_id,
                        only_sources=[GOODS.name, SIPRI.name, EVENTS.name], return_state=True)
-    summary = state.result(raise_on_failure=False)
+    summary = state_summary(state)
     assert state.is_failed() and isinstance(summary, dict)
     outcome = {s["source"]: s["status"] for s in summary["sources"]}
     assert outcome == {GOODS.name: "failed", SIPRI.name: "loaded", EVENTS.name: "failed"}
