@@ -16,8 +16,13 @@ back-off of the source draws on it, so a source can never take longer than `Http
   no checksum trailer, a Content-Length that matches what was sent) for a whole one; here it is a truncated
   body, retried. The bytes returned (and landed) are the decoded body; the response headers still say how
   it travelled.
-- Conditional requests: `If-None-Match` / `If-Modified-Since` from the previous successful load; a 304
-  comes back as `HttpResponse.not_modified`.
+- Redirects are followed hop by hop (at most `MAX_REDIRECTS`, http and https only; a loop, or a redirect to
+  another scheme, is an ExtractError naming the URLs followed, not retried). A credential in the URL or an
+  Authorization header is not sent on to another host (httpx's redirect requests).
+- Conditional requests: `If-None-Match` / `If-Modified-Since` from the previous successful load, sent only to
+  the hop whose URL they belong to (`validators_url`: the final URL of the answer they came with; without it,
+  the URL asked), never on to a redirect's other target (RFC 9110 §15.4: the server there never answered them).
+  A 304 comes back as `HttpResponse.not_modified`.
 - Bodies to a file: given `body_file`, a 2xx body is written to that file as it arrives (hashed on the way,
   `HttpResponse.body_file`), so an answer up to the payload cap is never held in memory; a retried attempt
   starts the file again, a failed request leaves no file. Other statuses (304, errors, a caller's 413) are
@@ -101,6 +106,8 @@ _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<!--")
 _PREVIEW_BYTES = 160
 _HEAD_BYTES = 4096  # what a body written to a file keeps in memory: its first bytes, for checks and messages
 _DELIMITERS = (b",", b";", b"\t")
+MAX_REDIRECTS = 20  # hops of one request (httpx's default)
+_SCHEMES = ("http", "https")
 
 
 @dataclass(frozen=True)
@@ -370,7 +377,7 @@ class HttpClient:
         self.attempts: list[Attempt] = []
         self._client = httpx.Client(
             headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
-            follow_redirects=True,
+            follow_redirects=False,  # followed hop by hop (_follow): the validators go to their own URL only
             transport=transport,
             trust_env=transport is None,
         )
@@ -421,6 +428,7 @@ class HttpClient:
         last_modified: str | None = None,
         pass_statuses: Sequence[int] = (),
         body_file: Path | None = None,
+        validators_url: str | None = None,
     ) -> HttpResponse:
         """Send one logical request (with retries) and return a checked response.
 
@@ -429,23 +437,21 @@ class HttpClient:
         413 EXTRACTION_TOO_BIG). Raises ExtractError for everything else once retries or budget run out.
         With `body_file`, a 2xx body is written to that file as it arrives (`HttpResponse.body_file`, the
         caller's to keep or discard) instead of `content`; it is removed when the request fails.
+        `etag` / `last_modified` are sent to the hop of the redirects whose URL is `validators_url` (as
+        `redact_url` keeps it), or to `url` itself when it is None; to no other.
         """
-        request_headers = dict(headers or {})
-        if etag:
-            request_headers["If-None-Match"] = etag
-        if last_modified:
-            request_headers["If-Modified-Since"] = last_modified
-        request = self._client.build_request(method, url, params=params, json=json_body, headers=request_headers)
+        conditional = {name: value for name, value in (("If-None-Match", etag), ("If-Modified-Since", last_modified))
+                       if value}
+        request = self._client.build_request(method, url, params=params, json=json_body, headers=headers)
         shown = f"{method} {redact_url(str(request.url))}"
         started = self._clock()
         last_problem = "no attempt was made"
         for attempt in range(1, self.policy.max_attempts + 1):
             if self.remaining() <= 0:
                 break
-            request.extensions["timeout"] = self._timeout().as_dict()
             retry_after: float | None = None
             try:
-                response = self._send(request, shown, body_file)
+                response = self._send(request, shown, body_file, conditional, validators_url)
             except _Retryable as exc:
                 last_problem = str(exc)
                 self.attempts.append(Attempt(method, str(request.url), last_problem))
@@ -456,22 +462,24 @@ class HttpClient:
                 status = response.status
                 if status == 304 or status in pass_statuses:
                     return response
+                where = shown if response.url == redact_url(str(request.url)) else \
+                    f"{shown} (redirected to {response.url})"
                 if 200 <= status < 300:
                     try:
                         problem = _body_problem(response.shape, response.headers, expect, response.read_body)
                         if problem:
                             raise ExtractError(
-                                f"{self.source}: {shown} answered {status} with {problem}; "
+                                f"{self.source}: {where} answered {status} with {problem}; "
                                 f"first bytes: {response.text_preview()}"
                             )
-                        self._check_length(response, shown)
+                        self._check_length(response, where)
                     except BaseException:
                         response.discard()
                         raise
                     return response
                 if status not in RETRY_STATUSES:
                     raise ExtractError(
-                        f"{self.source}: {shown} answered {status} {_reason(status)}; "
+                        f"{self.source}: {where} answered {status} {_reason(status)}; "
                         f"body: {response.text_preview()}"
                     )
                 last_problem = f"HTTP {status} {_reason(status)}; body: {response.text_preview(80)}"
@@ -501,11 +509,13 @@ class HttpClient:
             f"{last_problem}"
         )
 
-    def _send(self, request: httpx.Request, shown: str, body_file: Path | None = None) -> HttpResponse:
-        """One attempt. Transport problems and truncated bodies raise _Retryable. A 2xx body goes to
-        `body_file` when given (written afresh, removed when the attempt fails), any other into `content`."""
+    def _send(self, request: httpx.Request, shown: str, body_file: Path | None = None,
+              conditional: Mapping[str, str] | None = None, validators_url: str | None = None) -> HttpResponse:
+        """One attempt (its redirects followed). Transport problems and truncated bodies raise _Retryable. A 2xx
+        body goes to `body_file` when given (written afresh, removed when the attempt fails), any other into
+        `content`."""
         try:
-            response = self._client.send(request, stream=True)
+            response = self._follow(request, shown, conditional or {}, validators_url)
         except httpx.TimeoutException as exc:
             raise _Retryable(f"{type(exc).__name__} (connect {self.policy.connect_timeout:g} s, "
                              f"read {self.policy.read_timeout:g} s)") from exc
@@ -568,6 +578,35 @@ class HttpClient:
             measured=shape,
         )
 
+    def _follow(self, request: httpx.Request, shown: str, conditional: Mapping[str, str],
+                validators_url: str | None) -> httpx.Response:
+        """The streamed response to `request` at the end of its redirects, followed one hop at a time (httpx
+        builds each hop's request: method, body, and no Authorization to another host). The conditional headers
+        go to the hop whose URL is `validators_url` (the first hop when it is None) and to no other. A redirect
+        to a scheme other than http(s), or more than MAX_REDIRECTS of them, is an ExtractError naming the URLs
+        followed (not retried: the next attempt would be sent the same way)."""
+        hop, chain = request, [redact_url(str(request.url))]
+        while True:
+            if hop.url.scheme not in _SCHEMES:
+                what = "is" if hop is request else "redirected to"
+                raise ExtractError(f"{self.source}: {shown} {what} a URL the client cannot follow (scheme "
+                                   f"{hop.url.scheme!r}, not http or https): {_chain(chain)}")
+            for name in ("If-None-Match", "If-Modified-Since"):
+                hop.headers.pop(name, None)
+            if chain[-1] == validators_url or (validators_url is None and hop is request):
+                hop.headers.update(conditional)
+            hop.extensions["timeout"] = self._timeout().as_dict()
+            response = self._client.send(hop, stream=True)
+            if response.next_request is None:
+                return response
+            response.close()  # a redirect's body is not read
+            hop = response.next_request
+            chain.append(redact_url(str(hop.url)))
+            if len(chain) > MAX_REDIRECTS + 1:
+                loop = " (a loop)" if chain[-1] in chain[:-1] else ""
+                raise ExtractError(f"{self.source}: {shown}: more than {MAX_REDIRECTS} redirects{loop}, not "
+                                   f"followed further: {_chain(chain)}")
+
     def _too_large(self, shown: str, size: int, declared: int | None = None) -> str:
         cap = self.policy.max_body_bytes
         setting = f" ({self.policy.max_body_setting})" if self.policy.max_body_setting else ""
@@ -589,6 +628,12 @@ class HttpClient:
 
 class _Retryable(Exception):
     """An attempt failed in a way worth retrying (connection, timeout, truncation)."""
+
+
+def _chain(urls: list[str]) -> str:
+    """The URLs a request was redirected through, for a message (a long chain shown by its ends)."""
+    shown = urls if len(urls) <= 6 else [*urls[:3], f"… {len(urls) - 5} more …", *urls[-2:]]
+    return " -> ".join(shown)
 
 
 def _lazy(produce: Callable[[], bytes]):

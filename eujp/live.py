@@ -156,14 +156,17 @@ class LiveContext:
             return {"etag": None, "last_modified": None}
         return {"etag": self.state.etag, "last_modified": self.state.last_modified}
 
-    def validators_for(self, url: str) -> dict[str, str | None]:
-        """`validators`, when they belong to `url`: the URL of the last successful load (`state.request_url`), or
-        a state that did not keep it. A URL changed since (another mirror, an EUJP_*_URL edited) gets none: its
-        server's answer was never compared with them (a 304 there would keep the old mirror's rows)."""
-        stored = None if self.force or self.state is None else self.state.request_url
-        if stored is not None and stored != redact_url(url):  # kept as shown: without its credentials
-            return {"etag": None, "last_modified": None}
-        return self.validators
+    @property
+    def conditional(self) -> dict[str, str | None]:
+        """The HTTP client's arguments of a conditional request: `validators`, and the URL they belong to
+        (`state.request_url`: the final URL of the last successful load's answer, after any redirect; None for a
+        state that did not keep it). The client sends them to that URL only, whichever URL is asked and wherever
+        it redirects: another URL (another mirror, an EUJP_*_URL edited, a redirect moved to a new target) gets
+        none, since its server never answered them (a 304 there would keep the old mirror's rows), and a
+        configured URL that redirects to the stored one gets them on that hop."""
+        if self.force or self.state is None:
+            return {"etag": None, "last_modified": None, "validators_url": None}
+        return {**self.validators, "validators_url": self.state.request_url}
 
     @property
     def watermark(self) -> str | None:
@@ -201,7 +204,8 @@ class LiveContext:
         """A GET of a request that asks from a period on (`period_param`), conditional on the validators of the
         last successful extraction, which are kept with the URL they belong to (`state.request_url`):
 
-        - the same URL: its validators are sent with it; 304 = nothing new (one request);
+        - the same URL, or one that redirects to it: its validators are sent with it (to that URL:
+          `conditional`); 304 = nothing new (one request);
         - another URL of the same request that asked from an earlier period (the first day after a full load,
           or after the watermark moved): the conditional request goes to *that* URL. Its representation holds
           every period this request asks for, so a 304 there means nothing changed here either (one request).
@@ -213,18 +217,16 @@ class LiveContext:
         validators = self.validators
         stored = None if self.force or self.state is None else self.state.request_url
         has_validators = bool(validators["etag"] or validators["last_modified"])
-        if stored is None or stored == full:
-            response = self.get(url, params=params, expect=expect, **validators)
-        elif has_validators and covers(stored, full, period_param):
+        if stored is None or stored == full or not (has_validators and covers(stored, full, period_param)):
+            response = self.get(url, params=params, expect=expect, **self.conditional)
+        else:
             check = self.get(with_credentials(stored, str(httpx.URL(url, params=params))), expect=expect,
-                             **validators)
+                             **self.conditional)
             if check.not_modified:
                 log.info("%s: %s unchanged (304 for the earlier request %s, which covers it)", self.source, full,
                          stored)
                 return []
             check.discard()
-            response = self.get(url, params=params, expect=expect)
-        else:
             response = self.get(url, params=params, expect=expect)
         if response.not_modified:
             return []
@@ -232,10 +234,9 @@ class LiveContext:
 
     def conditional_get(self, url: str, name: str, *, params: list[tuple[str, str]] | None = None,
                         expect=EXPECT_JSON) -> list[RawPayload]:
-        """One GET with the last load's validators (`validators_for` this URL): [] when the service answers 304
-        Not Modified."""
-        full = str(httpx.URL(url, params=params))
-        response = self.get(url, params=params, expect=expect, **self.validators_for(full))
+        """One GET with the last load's validators (sent to the URL they belong to: `conditional`): [] when the
+        service answers 304 Not Modified."""
+        response = self.get(url, params=params, expect=expect, **self.conditional)
         if response.not_modified:
             return []
         return [self.payload(name, response)]

@@ -74,8 +74,9 @@ ETL_SOURCE_STATE = Table(
         "input_checksum": "Checksum of everything the source delivered in the last successful load.",
         "newest_period": "Newest period loaded for the source (YYYY, YYYY-MM or a date).",
         "watermark": "First period the next live request asks for (newest period minus the revision window).",
-        "request_url": "URL of the request the validators (etag, last_modified) belong to; the next run sends its "
-        "conditional request there while that URL covers the periods it needs.",
+        "request_url": "URL the validators (etag, last_modified) belong to, the final URL of the answer they came "
+        "with (after any redirect); the next run sends its conditional request there while that URL covers the "
+        "periods it needs.",
         "requested_at": "When the last successful extraction (loaded or confirmed unchanged) started: the next "
         "run asks for what changed after it (Comext: updatedAfter and the dataflow's UPDATE_DATA).",
         "request_scope": "What the last successful live extraction asked for, by the settings that choose it (JSON, "

@@ -21,8 +21,6 @@ import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
-
 from eujp.errors import ExtractError
 from eujp.http import EXPECT_CSV, EXPECT_JSON, HttpResponse
 from eujp.landing import RawPayload
@@ -130,7 +128,7 @@ def fetch_sipri(ctx: LiveContext) -> list[RawPayload]:
         csv_bytes = unwrap_sipri(response, ctx.source)
         return [ctx.payload(f"POST trade-register-csv order years 0..{ctx.run_date.year} "
                             "(CSV decoded from the JSON 'bytes' field)", response, csv_bytes)]
-    response = ctx.get(ctx.base, expect=EXPECT_CSV, **ctx.validators_for(str(httpx.URL(ctx.base))))
+    response = ctx.get(ctx.base, expect=EXPECT_CSV, **ctx.conditional)
     if response.not_modified:
         return []
     return [ctx.payload(Path(urlsplit(response.url).path).name or "trade-register.csv", response)]

@@ -262,6 +262,59 @@ def test_conditional_requests_get_304(server):
     assert r.not_modified
 
 
+def test_validators_go_to_the_url_they_belong_to_not_on_to_a_redirects_other_target(server):
+    """A mirror moved by a 301: the old URL's If-Modified-Since went on to the new URL (httpx re-sends a request's
+    headers to a redirect's target), whose older file answered 304, and the new data were never loaded. The
+    validators go to the hop of the URL they came from (`validators_url`; the URL asked when none is given)."""
+    modified = "Tue, 24 Nov 2026 13:35:00 GMT"
+    server.route("/old.csv", Reply(301, b"", {"Location": "/hop", "Content-Type": "text/plain"}))
+    server.route("/hop", Reply(302, b"", {"Location": server.url + "/new.csv"}))
+    server.route("/new.csv", Reply(200, b"a,b\n1,2\n", {"Content-Type": "text/csv", "Last-Modified": modified}))
+    with client() as c:
+        moved = c.get(server.url + "/old.csv", expect=EXPECT_CSV, last_modified=modified, etag='"v1"')
+        assert moved.status == 200 and moved.content == b"a,b\n1,2\n" and moved.url == server.url + "/new.csv"
+        assert [s.path for s in server.seen()] == ["/old.csv", "/hop", "/new.csv"]
+        assert server.seen("/old.csv")[0].headers["if-modified-since"] == modified
+        assert not {"if-modified-since", "if-none-match"} & set(server.seen("/new.csv")[0].headers)
+        server.clear_log()
+        # the next day: the validators came with the answer of /new.csv, and go there only
+        again = c.get(server.url + "/old.csv", expect=EXPECT_CSV, last_modified=modified,
+                      validators_url=moved.url)
+    assert again.not_modified
+    assert not {"if-modified-since", "if-none-match"} & (set(server.seen("/old.csv")[0].headers)
+                                                          | set(server.seen("/hop")[0].headers))
+    assert server.seen("/new.csv")[0].headers["if-modified-since"] == modified
+
+
+@pytest.mark.parametrize(("routes", "match", "asked"), [
+    ({"/a": "/b", "/b": "/a"}, (r"GET http://127\.0\.0\.1:\d+/a: more than 20 redirects \(a loop\), not followed "
+                               r"further: http://\S+/a -> http://\S+/b -> http://\S+/a -> … 17 more … -> "), 11),
+    ({"/a": "/b", "/b": "ftp://mirror.example/register.csv"},
+     (r"GET http://\S+/a redirected to a URL the client cannot follow \(scheme 'ftp', not http or https\): "
+     r"http://\S+/a -> http://\S+/b -> ftp://mirror\.example/register\.csv$"), 1),
+])
+def test_a_redirect_loop_or_to_another_scheme_is_a_clear_error_not_retried(server, routes, match, asked):
+    """httpx's TooManyRedirects / UnsupportedProtocol escaped the client as raw exceptions."""
+    for path, location in routes.items():
+        server.route(path, Reply(302, b"", {"Location": location}))
+    with client() as c, pytest.raises(ExtractError, match=match):
+        c.get(server.url + "/a", expect=EXPECT_CSV)
+    assert len(server.seen("/a")) == asked  # one attempt (a loop's 21 hops), not one per retry
+
+
+def test_a_redirect_keeps_credentials_to_its_own_host_only(server):
+    """user:password@ becomes an Authorization header: kept on a redirect to the same host, dropped to another."""
+    with ReplayServer() as other:
+        other.route("/elsewhere.csv", Reply(200, b"a,b\n1,2\n", {"Content-Type": "text/csv"}))
+        server.route("/reg.csv", Reply(302, b"", {"Location": "/same.csv"}))
+        server.route("/same.csv", Reply(302, b"", {"Location": other.url + "/elsewhere.csv"}))
+        with client() as c:
+            r = c.get(server.url.replace("http://", "http://mirror:PASS42@") + "/reg.csv", expect=EXPECT_CSV)
+        assert r.status == 200
+        assert "authorization" in server.seen("/same.csv")[0].headers
+        assert "authorization" not in other.seen("/elsewhere.csv")[0].headers
+
+
 def test_connection_refused_is_retried_then_reported():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,18 +1,24 @@
 """SIPRI's live extraction against its recorded response replayed on 127.0.0.1: the POST of the trade
-register filters, the CSV unwrapped from its JSON envelope, an answer that is not the envelope."""
+register filters, the CSV unwrapped from its JSON envelope, an answer that is not the envelope; the validators of
+a mirror sent to the URL they belong to (another mirror, a mirror moved by a redirect)."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from support.live import fetch
+from support.live import RUN_DATE, fetch, query, run_pipeline, settings_for
 from support.recordings import RECORDINGS
 from support.replay_server import Reply
 
 from eujp.errors import ExtractError
+from eujp.warehouse import connect, read_source_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+SNAPSHOT = Path(__file__).resolve().parents[3] / "data" / "snapshot" / "sipri_trade_register_japan.csv"
 
 
 def test_sipri_posts_the_trade_register_filters_and_unwraps_the_csv(live, tmp_path):
@@ -55,3 +61,42 @@ def test_validators_go_only_to_the_url_they_belong_to(live, tmp_path, monkeypatc
     (seen,) = live.seen("/new/sipri.csv")
     assert "if-modified-since" not in seen.headers and "if-none-match" not in seen.headers
     assert payload.read() == register
+
+
+def test_a_mirror_moved_by_a_redirect_is_loaded_and_then_asked_conditionally_at_its_new_url(live, tmp_path,
+                                                                                          monkeypatch):
+    """EUJP_SIPRI_URL's mirror answers 301 to a new URL, whose register is newer but whose Last-Modified is the one
+    the old mirror sent: the old URL's If-Modified-Since must not go on to the new URL (RFC 9110 §15.4), where it
+    answered 304 and the new register was never loaded (every day). The state keeps the URL the validators came
+    from, the redirect's target, and the next day sends them there: one 304, nothing loaded."""
+    full = SNAPSHOT.read_bytes()
+    lines = full.splitlines(keepends=True)
+    older = b"".join(lines[:-5])  # the old mirror's register: five transfers fewer
+    modified = "Tue, 14 Nov 2023 22:13:20 GMT"
+    old, new = "/old/trade-register.csv", "/new/trade-register.csv"
+    monkeypatch.setenv("EUJP_SIPRI_URL", live.url + old)
+    live.route(old, Reply(200, older, {"Content-Type": "text/csv", "Last-Modified": modified}))
+    first = settings_for(tmp_path, "sipri-1")
+    assert run_pipeline(first, ("sipri_arms",))["sipri_arms"].status == "loaded"
+    count = "SELECT count(*) FROM fact_arms_transfers"
+    (before,), = query(first, count)
+
+    live.route(old, Reply(301, b"", {"Location": live.url + new}))
+    live.route(new, Reply(200, full, {"Content-Type": "text/csv", "Last-Modified": modified}))  # 304 if asked so
+    live.clear_log()
+    moved = settings_for(tmp_path, "sipri-2", run_date=RUN_DATE + timedelta(days=1))
+    assert run_pipeline(moved, ("sipri_arms",))["sipri_arms"].status == "loaded"
+    (seen_new,) = live.seen(new)
+    assert "if-modified-since" not in seen_new.headers and "if-none-match" not in seen_new.headers
+    (after,), = query(moved, count)
+    assert after > before
+    with connect(moved.warehouse_path, read_only=True) as conn:
+        state = read_source_state(conn, "sipri_arms")
+    assert state.request_url == live.url + new and state.last_modified == modified
+
+    live.clear_log()
+    next_day = settings_for(tmp_path, "sipri-3", run_date=RUN_DATE + timedelta(days=2))
+    assert run_pipeline(next_day, ("sipri_arms",))["sipri_arms"].status == "unchanged"
+    (seen_old,), (seen_new,) = live.seen(old), live.seen(new)
+    assert "if-modified-since" not in seen_old.headers  # the validators belong to the new URL only
+    assert seen_new.headers["if-modified-since"] == modified
