@@ -645,7 +645,8 @@ class _BodyDecoder:
     """A body's bytes as sent (`Content-Encoding`: none or identity, gzip, deflate) -> its decoded bytes. `end()`
     raises _Retryable when a compressed stream has not ended (a gzip body cut short whatever its length says);
     bad compressed data is _Retryable too. A gzip body of several members (concatenated streams) is read
-    whole. An encoding not asked for (Accept-Encoding: gzip, deflate) is a ValueError."""
+    whole, and NUL bytes after a member (padding, as some servers and tape formats write) are skipped, as
+    Python's gzip module does. An encoding not asked for (Accept-Encoding: gzip, deflate) is a ValueError."""
 
     def __init__(self, encoding: str) -> None:
         codings = [c.strip().lower() for c in encoding.split(",") if c.strip().lower() not in ("", "identity")]
@@ -680,11 +681,17 @@ class _BodyDecoder:
         return out
 
     def _decompress(self, data: bytes) -> bytes:
-        out = self.zlib.decompress(data)
-        while self.zlib.eof and self.zlib.unused_data and self.coding != "deflate":  # the next gzip member
-            rest = self.zlib.unused_data
-            self.zlib = self._new()
-            out += self.zlib.decompress(rest)
+        out = b""
+        while data:
+            if self.zlib.eof:  # a stream ended before `data`
+                if self.coding == "deflate":  # bytes after a deflate stream are not read
+                    break
+                data = data.lstrip(b"\0")  # NUL padding after a gzip member: skipped, as gzip.decompress does
+                if not data:
+                    break
+                self.zlib = self._new()  # the next gzip member
+            out += self.zlib.decompress(data)
+            data = self.zlib.unused_data  # what followed the end of a stream in `data`
         return out
 
     def end(self) -> bytes:

@@ -98,6 +98,26 @@ def test_deflate_with_or_without_its_zlib_header_and_gzip_of_several_members_are
         c.get(server.url + JSON_PATH, expect=EXPECT_CSV)
 
 
+@pytest.mark.parametrize("chunk_bytes", [64 * 1024, 5], ids=["whole", "padding across chunks"])
+def test_a_gzip_body_padded_with_nul_bytes_is_read_as_gzip_reads_it(server, chunk_bytes):
+    """NUL bytes after a gzip member were taken for the next member's header ('undecodable gzip body: incorrect
+    header check', retried, then the source failed); Python's gzip.decompress and httpx skip them."""
+    import gzip
+
+    body = b"a,b\r\n" + b"1,2\r\n" * 500
+    for packed in (gzip.compress(body) + b"\0" * 1024,  # a padded block
+                   gzip.compress(body[:1000]) + b"\0" * 7 + gzip.compress(body[1000:]) + b"\0"):
+        assert gzip.decompress(packed) == body
+        server.route(JSON_PATH, Reply(200, packed, {"Content-Type": "text/csv", "Content-Encoding": "gzip"}))
+        with client(FAST.with_(chunk_bytes=chunk_bytes)) as c:
+            r = c.get(server.url + JSON_PATH, expect=EXPECT_CSV)
+        assert r.content == body and r.attempts == 1
+    garbage = gzip.compress(body) + b"\0\0junk"  # not padding: still an undecodable body
+    server.route(JSON_PATH, Reply(200, garbage, {"Content-Type": "text/csv", "Content-Encoding": "gzip"}))
+    with client() as c, pytest.raises(ExtractError, match="undecodable gzip body"):
+        c.get(server.url + JSON_PATH, expect=EXPECT_CSV)
+
+
 def test_429_with_retry_after_seconds_waits_as_told_then_succeeds(server):
     server.route(JSON_PATH, Reply(429, b"Too Many Requests", {"Retry-After": "7"}), reply(GOODS))
     sleeps = Sleeps()
