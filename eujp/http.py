@@ -27,6 +27,10 @@ back-off of the source draws on it, so a source can never take longer than `Http
   `HttpResponse.body_file`), so an answer up to the payload cap is never held in memory; a retried attempt
   starts the file again, a failed request leaves no file. Other statuses (304, errors, a caller's 413) are
   small and read into `content`.
+- TLS: a connection closed without TLS's close_notify (a "ragged EOF", `_TlsContext`) ends no body: it is
+  a truncated body, retried. It is the only sign that a body delimited by the connection's close (no
+  Content-Length, not chunked) was cut short (RFC 9112 §9.8); over plain HTTP there is none, and such a body is
+  taken as it came. An error answer's body (only shown) ends there.
 - Body checks: a body must be what the source promises. JSON must be complete JSON; CSV must not be an
   HTML/XML page and must have a header line; an empty body or a body shorter than its Content-Length is
   an error. Every error names the source, the method and URL, the status and the first bytes of the body.
@@ -45,6 +49,7 @@ import math
 import os
 import random
 import re
+import ssl
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -380,6 +385,7 @@ class HttpClient:
             follow_redirects=False,  # followed hop by hop (_follow): the validators go to their own URL only
             transport=transport,
             trust_env=transport is None,
+            verify=tls_context(trust_env=transport is None),
         )
 
     # --- budget ---------------------------------------------------------------------------------------
@@ -537,7 +543,9 @@ class HttpClient:
                 decoder = _BodyDecoder(response.headers.get("content-encoding", ""))
             except ValueError as exc:
                 raise ExtractError(f"{self.source}: {shown}: {exc}") from None
-            for chunk in itertools.chain(map(decoder.feed, response.iter_raw(self.policy.chunk_bytes)),
+            # (an error answer's chunks as they come: httpx's chunker would keep its last ones from _until_ragged_eof)
+            raw = response.iter_raw(self.policy.chunk_bytes) if ok else _until_ragged_eof(response.iter_raw())
+            for chunk in itertools.chain(map(decoder.feed, raw),
                                          _lazy(decoder.end)):
                 shape.feed(chunk)
                 if shape.size > self.policy.max_body_bytes:
@@ -556,6 +564,13 @@ class HttpClient:
                 to_file.unlink(missing_ok=True)
             if isinstance(exc, httpx.TimeoutException):
                 raise _Retryable(f"ReadTimeout while reading the body (read {self.policy.read_timeout:g} s)") from exc
+            if isinstance(exc, httpx.ReadError) and _ragged_eof(exc):
+                expected = response.headers.get("content-length")
+                raise _Retryable(f"truncated body: the TLS connection was closed without close_notify after "
+                                 f"{response.num_bytes_downloaded} bytes"
+                                 + (f" of {expected} (Content-Length)" if expected else
+                                    " (a body delimited by the connection's close: no Content-Length, not chunked)")
+                                 ) from exc
             if isinstance(exc, httpx.RemoteProtocolError):
                 expected = response.headers.get("content-length")
                 got = response.num_bytes_downloaded
@@ -628,6 +643,51 @@ class HttpClient:
 
 class _Retryable(Exception):
     """An attempt failed in a way worth retrying (connection, timeout, truncation)."""
+
+
+class _TlsContext(ssl.SSLContext):
+    """An SSLContext whose sockets raise ssl.SSLEOFError (httpx.ReadError) when the server closes the connection
+    without TLS's close_notify alert, rather than reading it as the end of the data (`wrap_socket`'s
+    suppress_ragged_eofs, which httpcore leaves at True): a body delimited by the connection's close that ends so
+    may have been cut short (RFC 9112 §9.8, an "incomplete close"), and the client retries it."""
+
+    def wrap_socket(self, sock, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        kwargs["suppress_ragged_eofs"] = False
+        return super().wrap_socket(sock, *args, **kwargs)
+
+
+def tls_context(trust_env: bool = True) -> ssl.SSLContext:
+    """The client's TLS settings: httpx's default verification (the certificate and host name, against certifi's
+    CA bundle, or SSL_CERT_FILE / SSL_CERT_DIR when the environment is trusted), in a _TlsContext."""
+    import certifi
+
+    context = _TlsContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname, as create_default_context
+    if trust_env and os.environ.get("SSL_CERT_FILE"):
+        context.load_verify_locations(cafile=os.environ["SSL_CERT_FILE"])
+    elif trust_env and os.environ.get("SSL_CERT_DIR"):
+        context.load_verify_locations(capath=os.environ["SSL_CERT_DIR"])
+    else:
+        context.load_verify_locations(cafile=certifi.where())
+    return context
+
+
+def _ragged_eof(exc: BaseException) -> bool:
+    """Whether `exc` (an httpx.ReadError) is a TLS connection closed without close_notify (_TlsContext)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLEOFError) or any(isinstance(a, ssl.SSLEOFError) for a in seen.args):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _until_ragged_eof(chunks):
+    """`chunks`, ended by a TLS connection closed without close_notify: an error answer's body, only shown."""
+    try:
+        yield from chunks
+    except httpx.ReadError as exc:
+        if not _ragged_eof(exc):
+            raise
 
 
 def _chain(urls: list[str]) -> str:

@@ -15,6 +15,7 @@ from email.utils import format_datetime
 import pytest
 from support.recordings import FIXTURES, payload_bytes, reply
 from support.replay_server import ReplayServer, Reply
+from support.tls import self_signed
 
 from eujp.errors import ExtractError, PayloadTooLargeError
 from eujp.http import (
@@ -215,6 +216,42 @@ def test_truncated_once_then_complete(server):
     with client() as c:
         r = c.get(server.url + JSON_PATH, expect=EXPECT_JSON)
     assert r.content == full.body and r.attempts == 2
+
+
+@pytest.fixture
+def tls_server(tmp_path, monkeypatch):
+    """The replay server over TLS, with a certificate the client trusts (SSL_CERT_FILE, as httpx's default)."""
+    context, cert = self_signed(tmp_path / "tls")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    with ReplayServer(tls=context) as s:
+        yield s
+
+
+def test_a_tls_body_ended_without_close_notify_is_a_truncated_body_retried(tls_server):
+    """A body delimited by the connection's close (no Content-Length, not chunked) cut at a line end: over TLS, a
+    close without close_notify is the sign (RFC 9112 §9.8). It was taken whole (a register cut to 90% replaced
+    the whole one and the run succeeded); it is a truncated body, retried. A close with close_notify ends it."""
+    body = big_csv(20_000)
+    cut = body[:body.rfind(b"\r\n", 0, len(body) * 9 // 10) + 2]
+    headers = {"Content-Type": "text/csv"}
+    ragged = Reply(200, body, headers, close_delimited=True, send_bytes=len(cut), ragged_close=True)
+    tls_server.route(JSON_PATH, ragged, Reply(200, body, headers, close_delimited=True))
+    with client() as c:
+        r = c.get(tls_server.url + JSON_PATH, expect=EXPECT_CSV)
+    assert r.content == body and r.attempts == 2 and "connection" in r.headers
+    assert "content-length" not in r.headers
+    tls_server.route(JSON_PATH, ragged)
+    with client() as c, pytest.raises(ExtractError, match=rf"failed after 4 attempt\(s\).*truncated body: the TLS "
+                                      rf"connection was closed without close_notify after {len(cut)} bytes \(a body "
+                                      r"delimited by the connection's close: no Content-Length, not chunked\)"):
+        c.get(tls_server.url + JSON_PATH, expect=EXPECT_CSV)
+    # an error answer's body ended so is shown as it came, and a 404 is still not retried
+    tls_server.route(JSON_PATH, Reply(404, b"no such file", {"Content-Type": "text/plain"}, close_delimited=True,
+                                      ragged_close=True))
+    tls_server.clear_log()
+    with client() as c, pytest.raises(ExtractError, match="answered 404 Not Found; body: 'no such file'"):
+        c.get(tls_server.url + JSON_PATH, expect=EXPECT_CSV)
+    assert len(tls_server.seen()) == 1
 
 
 def test_html_page_with_status_200_is_an_error_naming_url_status_and_first_bytes(server):

@@ -4,13 +4,16 @@ responses and injects faults, for the live-extraction tests.
 Each route is a path with a *script*: a list of `Reply` consumed one per request, the last one repeating
 forever (so a retry loop always ends by the client's own limits), or a function of the request. A reply
 can hang (`delay`), cut its body short of its Content-Length (`send_bytes`), travel gzip-encoded
-(`gzip`), or be answered 304 when the request's If-None-Match / If-Modified-Since match its
-ETag / Last-Modified (conditional requests, as a real server does). Every request is logged.
+(`gzip`), be delimited by the connection's close rather than a Content-Length (`close_delimited`; over TLS,
+closed with close_notify, or without it: `ragged_close`), or be answered 304 when the request's If-None-Match /
+If-Modified-Since match its ETag / Last-Modified (conditional requests, as a real server does). Given an
+SSLContext (`tls`), the server speaks HTTPS. Every request is logged.
 """
 
 from __future__ import annotations
 
 import gzip as gzip_lib
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +30,8 @@ class Reply:
     delay: float = 0.0  # seconds to wait before answering (a hang, when longer than the client's timeout)
     send_bytes: int | None = None  # send only this many body bytes, then close (Content-Length stays full)
     gzip: bool = False  # Content-Encoding: gzip
+    close_delimited: bool = False  # no Content-Length: the body (or its first send_bytes) ends as the connection closes
+    ragged_close: bool = False  # over TLS, a close_delimited body ends without close_notify (else with it)
 
 
 @dataclass
@@ -63,7 +68,8 @@ class _Route:
 
 
 class ReplayServer:
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
         self.routes: dict[str, _Route] = {}
         self.prefix_routes: dict[str, _Route] = {}
         self.requests: list[Seen] = []
@@ -76,7 +82,7 @@ class ReplayServer:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def start(self) -> ReplayServer:
         self._thread.start()
@@ -124,6 +130,11 @@ class ReplayServer:
             def log_message(self, format, *args):
                 pass
 
+            def setup(self) -> None:
+                if server.tls is not None:  # the handshake, in the connection's own thread
+                    self.request = server.tls.wrap_socket(self.request, server_side=True)
+                super().setup()
+
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -157,6 +168,11 @@ class ReplayServer:
                     headers["Date"] = self.date_time_string()
                 for k, v in headers.items():
                     self.send_header(k, v)
+                if reply.close_delimited and status != 304:
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self._close_after(payload[: reply.send_bytes], notify=not reply.ragged_close)
+                    return
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 try:
@@ -168,6 +184,24 @@ class ReplayServer:
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True
+
+            def finish(self) -> None:
+                super().finish()
+                if server.tls is not None:  # the TLS socket took the connection over from the server's
+                    self.request.close()
+
+            def _close_after(self, payload: bytes, notify: bool) -> None:
+                """Send `payload` and close the connection: over TLS with close_notify when `notify` (closing the
+                socket alone sends none: a ragged EOF)."""
+                self.close_connection = True
+                try:
+                    self.wfile.write(payload)
+                    self.wfile.flush()
+                    if notify and isinstance(self.connection, ssl.SSLSocket):
+                        self.connection.setblocking(False)  # send close_notify, do not wait for the client's
+                        self.connection.unwrap()
+                except (ssl.SSLWantReadError, BrokenPipeError, ConnectionResetError):
+                    pass
 
             def do_GET(self) -> None:
                 self._serve()
