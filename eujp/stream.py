@@ -13,6 +13,7 @@ import io
 import itertools
 import logging
 import math
+import re
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -47,7 +48,23 @@ def _parse_one(source: Source, payload: RawPayload) -> ParsedPayload:
     try:
         return source.parse(payload.read())
     except ParseError as exc:
-        raise type(exc)(f"{payload.name}: {exc}", line=exc.line, column=exc.column) from exc
+        raise type(exc)(f"{payload.name}: {exc}{declared_charset(exc, payload)}", line=exc.line,
+                        column=exc.column) from exc
+
+
+_CHARSET = re.compile(r"""(?i)\bcharset\s*=\s*["']?([^\s;"']+)""")
+
+
+def declared_charset(exc: ParseError, payload: RawPayload) -> str:
+    """For a payload that is not valid UTF-8 and whose Content-Type declared another charset: what it declared
+    (the parsers read UTF-8 only); else ''."""
+    if "not valid UTF-8" not in str(exc):
+        return ""
+    content_type = next((v for k, v in payload.headers.items() if k.lower() == "content-type"), "")
+    found = _CHARSET.search(content_type)
+    if found is None or found.group(1).lower().replace("_", "-") in ("utf-8", "utf8"):
+        return ""
+    return f" (the server declared charset={found.group(1)}: Content-Type {content_type!r})"
 
 
 def parse_payloads(source: Source, payloads: list[RawPayload]) -> ParsedPayload:
@@ -310,7 +327,7 @@ def _relocated(exc: ParseError, payload: RawPayload, first_line: int) -> ParseEr
     if line is not None and first_line > 2 and line > 1:
         line = line + first_line - 2
         message = message.replace(f"line {exc.line}", f"line {line}", 1)
-    return type(exc)(f"{payload.name}: {message}", line=line, column=exc.column)
+    return type(exc)(f"{payload.name}: {message}{declared_charset(exc, payload)}", line=line, column=exc.column)
 
 
 def _windows(items: list[int], size: Callable[[int], int], limit: int) -> Iterator[list[int]]:

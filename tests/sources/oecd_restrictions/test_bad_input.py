@@ -59,3 +59,25 @@ def test_a_measure_given_twice_with_different_values_keeps_the_version_loaded_be
     assert query(warehouse, count) == measures_before  # the other measures of 2024 replaced, none lost
     assert run["message"] == ("oecd_restrictions: 1 natural key(s) came more than once with different content "
                               "(conflicting duplicates, every version quarantined): 1 kept the version loaded before")
+
+
+def test_a_payload_in_the_charset_its_server_declared_is_refused_naming_that_charset(warehouse):
+    """The parser reads UTF-8 only: an answer in latin-1 fails the source, and the message says what the server's
+    Content-Type declared (the fix is on the server's side, or a setting: not a corrupt download)."""
+    from support.pipeline_steps import etl_run
+
+    from eujp.landing import RawPayload
+
+    before = query(warehouse, "SELECT count(*) FROM fact_export_restrictions")
+    text = (SNAPSHOT / OECD_FILE).read_text(encoding="utf-8")
+    declared = "application/vnd.sdmx.data+csv; charset=iso-8859-1"
+    latin = RawPayload(source="oecd_restrictions", name=OECD_FILE, data=text.encode("latin-1", "replace"),
+                       url="https://sdmx.oecd.org/public/rest/data/x", headers={"content-type": declared})
+    batches = run_steps(warehouse, {"oecd_restrictions": [latin]})
+    assert batches["oecd_restrictions"].status == "failed"
+    error = str(batches["oecd_restrictions"].error)  # shortened in its middle, its ends kept
+    assert f"parse failed: {OECD_FILE}: " in error
+    note = f"(the server declared charset=iso-8859-1: Content-Type '{declared}')"
+    assert error.endswith(note), error
+    assert etl_run(warehouse, "oecd_restrictions")["message"].endswith(note)  # what the run records and alerts
+    assert query(warehouse, "SELECT count(*) FROM fact_export_restrictions") == before
