@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from eujp.config import warehouse_files_dir
 from eujp.landing import landed_days, landing_order
 from eujp.sources import SOURCES, Source
 from eujp.storage import ObjectStore
@@ -162,12 +163,13 @@ def not_a_rebuild(target: Path) -> str | None:
         return None
     return (f"{target} is a warehouse that runs built (its last: {run[0]}), not one an as-of rebuild wrote: a "
             "rebuild never writes over it; name another file with --warehouse (the default is "
-            "asof/warehouse-YYYY-MM-DD.duckdb beside the live warehouse)")
+            "asof/warehouse-YYYY-MM-DD.duckdb in the live warehouse's files folder)")
 
 
 def default_warehouse(live_warehouse: Path, as_of: date) -> Path:
-    """Where `eujp run --as-of` writes by default: beside the live warehouse, never over it."""
-    return live_warehouse.parent / "asof" / f"warehouse-{as_of.isoformat()}.duckdb"
+    """Where `eujp run --as-of` writes by default: asof/ in the live warehouse's files folder (var/asof/ for
+    var/warehouse.duckdb: eujp.config.warehouse_files_dir), never over it."""
+    return warehouse_files_dir(live_warehouse) / "asof" / f"warehouse-{as_of.isoformat()}.duckdb"
 
 
 def last_confirmed(history: tuple[Landing, ...], loaded_day: date) -> Landing:

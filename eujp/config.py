@@ -18,6 +18,23 @@ REFERENCE_DIR = (_BUNDLED if _BUNDLED.is_dir() else _CHECKOUT / "data") / "refer
 EXPECTATIONS_DIR = (_BUNDLED if _BUNDLED.is_dir() else _CHECKOUT) / "expectations"
 DEFAULT_WAREHOUSE = Path("var/warehouse.duckdb")
 DEFAULT_PUBLISH_URI = "var/objectstore"
+# The folder of a warehouse's run files, for a warehouse not named warehouse.duckdb: `<its file name>` + this
+WAREHOUSE_FILES_SUFFIX = ".d"
+
+
+def warehouse_files_dir(warehouse_path: Path) -> Path:
+    """Where a warehouse's runs keep their own files: the staging folder (staging links, their logs, spill/),
+    the lake's catalog, the report, the catalog page and its charts, the Data Docs and the publish work folder.
+    For the default file name `warehouse.duckdb` it is the warehouse's own folder (var/staging/,
+    var/lake.ducklake, ... as they always were); any other warehouse file has a folder of its own beside it,
+    `<file name>.d/` (var/trial.duckdb.d/staging/, var/trial.duckdb.d/lake.ducklake, ...), so two warehouses in
+    one folder share none of them: a run's cleanup of what killed runs left, or a catalog it sets aside, is
+    its own warehouse's. (The run lock is `<file name>.lock` beside the file; the snapshot digests,
+    eujp.landing.DIGESTS_FILE, a cache of file hashes any run may read and add to, stay in the folder.)"""
+    path = Path(warehouse_path)
+    if path.name == DEFAULT_WAREHOUSE.name:
+        return path.parent
+    return path.parent / f"{path.name}{WAREHOUSE_FILES_SUFFIX}"
 
 
 DUCKDB_MEMORY_LIMIT_PATTERN = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]i?B)$", re.IGNORECASE)
@@ -255,14 +272,22 @@ class Settings:
         return self.fanout or self.dask_address is not None
 
     @property
+    def files_dir(self) -> Path:
+        """The folder of this warehouse's own run files (warehouse_files_dir)."""
+        return warehouse_files_dir(self.warehouse_path)
+
+    @property
     def staging_dir(self) -> Path:
-        return self.warehouse_path.parent / "staging"
+        """The warehouse's staging folder: `staging/` in its files folder (var/staging/ for var/warehouse.duckdb,
+        var/trial.duckdb.d/staging/ for var/trial.duckdb): only this warehouse's runs write or clean it."""
+        return self.files_dir / "staging"
 
     @property
     def spill_dir(self) -> Path:
         """Where a run spills what it holds on disk until its load (a streamed source's wire buckets and valid
-        chunks): beside the warehouse, like DuckDB's own spill, not in the system's temporary folder (often a
-        RAM disk, and never cleaned after a killed run). The next run removes what a killed one left here."""
+        chunks): in the warehouse's staging folder, like DuckDB's own spill, not in the system's temporary
+        folder (often a RAM disk, and never cleaned after a killed run). The next run of the same warehouse
+        removes what a killed one left here."""
         return self.staging_dir / SPILL_FOLDER
 
 

@@ -4,9 +4,11 @@ catalog, one snapshot per successful run (docs/lakehouse.md).
     {publish uri}/lake/main/{table}/[{partition}=.../]ducklake-*.parquet   the data files (written once, never
                                                                            changed)
     {publish uri}/lake.ducklake            the embedded catalog, published read-only after each commit
-    {warehouse folder}/lake.ducklake       the writer's copy of the embedded catalog (the only one written)
+    {warehouse files}/lake.ducklake        the writer's copy of the embedded catalog (the only one written), in
+                                           the warehouse's files folder (eujp.config.warehouse_files_dir:
+                                           var/lake.ducklake for var/warehouse.duckdb)
 
-`EUJP_LAKE_CATALOG` chooses the catalog: unset or `file` for the embedded catalog file beside the warehouse
+`EUJP_LAKE_CATALOG` chooses the catalog: unset or `file` for the embedded catalog file of the warehouse
 (no server: readers attach the published copy read-only), `postgres:<libpq connection string>` for a
 PostgreSQL catalog (a writer and any number of readers at once; nothing to publish), `off` to publish no lake.
 
@@ -40,7 +42,7 @@ import duckdb
 import pyarrow as pa
 
 from eujp.bi import configure_remote, load_extension
-from eujp.config import LAKE_CATALOG_ENV, duckdb_config
+from eujp.config import DEFAULT_WAREHOUSE, LAKE_CATALOG_ENV, duckdb_config, warehouse_files_dir
 from eujp.digests import RUN_COLUMN, digests_and_markers, partition_digests, run_markers, unit_filter
 from eujp.errors import PublishError
 from eujp.sql import quote_ident, sql_string
@@ -49,7 +51,7 @@ from eujp.warehouse import DescribedTable, described_tables
 
 log = logging.getLogger("eujp.lake")
 
-CATALOG_FILE = "lake.ducklake"  # beside the warehouse (the writer's) and at the publish URI's root (published)
+CATALOG_FILE = "lake.ducklake"  # in the warehouse's files folder (the writer's) and at the publish URI's root
 DATA_FOLDER = "lake"  # data files under {publish uri}/lake/
 ALIAS = "lake"
 META_SCHEMA = "eujp_meta"  # the lake's own bookkeeping: partitions (digests) and runs (run id -> snapshot)
@@ -110,12 +112,12 @@ def lake_config(warehouse_path: Path, publish_uri: str, env: dict[str, str] | No
         data_path = (store.root / DATA_FOLDER).as_posix() + "/"
     else:
         data_path = store.url_for(DATA_FOLDER) + "/"
-    if choice.lower() == "file":
-        return LakeConfig(str(Path(warehouse_path).resolve().parent / CATALOG_FILE), data_path,
-                          Path(warehouse_path).resolve().parent / CATALOG_FILE)
+    if choice.lower() == "file":  # the warehouse's own (two warehouses in one folder never share one)
+        catalog_file = warehouse_files_dir(Path(warehouse_path).resolve()) / CATALOG_FILE
+        return LakeConfig(str(catalog_file), data_path, catalog_file)
     if choice.startswith("postgres:"):
         return LakeConfig(choice, data_path, None)
-    raise ValueError(f"{LAKE_CATALOG_ENV} must be 'file' (the default: a catalog file beside the warehouse), "
+    raise ValueError(f"{LAKE_CATALOG_ENV} must be 'file' (the default: a catalog file of the warehouse), "
                      f"'postgres:<connection string>' or 'off', got {choice.split(':')[0]!r}...")
 
 
@@ -413,12 +415,39 @@ def replace_unpublished_catalog(cfg: LakeConfig, store: ObjectStore) -> str | No
                 reason = f"its data path {row[0] if row else None} is not this target's {cfg.data_path}"
     if reason is None:
         return None
-    aside = cfg.catalog_file.with_name(f"{CATALOG_FILE}.replaced-{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}")
+    aside = cfg.catalog_file.with_name(f"{cfg.catalog_file.name}.replaced-{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}")
     cfg.catalog_file.rename(aside)
-    for extra in (cfg.catalog_file.with_name(CATALOG_FILE + ".wal"),):
+    for extra in (cfg.catalog_file.with_name(cfg.catalog_file.name + ".wal"),):
         if extra.exists():
             extra.rename(aside.with_name(aside.name + ".wal"))
     return f"the lake catalog {cfg.catalog_file} was set aside as {aside.name} ({reason}): a new lake starts"
+
+
+def adopt_folder_catalog(cfg: LakeConfig, warehouse_path: Path) -> str | None:
+    """Before a commit with the embedded catalog: a warehouse not named warehouse.duckdb kept its catalog in its
+    folder until its files had a folder of their own (eujp.config.warehouse_files_dir). When it has no catalog
+    there yet, the folder's `lake.ducklake` records this target's data path, and no warehouse.duckdb beside it
+    (whose catalog that file is) exists, the catalog is moved into the warehouse's files folder, so that its
+    lake goes on (earlier snapshots, time travel) instead of starting anew. Returns what was done, or None."""
+    if not cfg.embedded or cfg.catalog_file.exists():
+        return None
+    folder = Path(warehouse_path).resolve().parent
+    legacy = folder / CATALOG_FILE
+    if legacy == cfg.catalog_file or not legacy.is_file() or (folder / DEFAULT_WAREHOUSE.name).exists():
+        return None
+    try:
+        with duckdb.connect(str(legacy), read_only=True) as conn:
+            row = conn.execute("SELECT value FROM ducklake_metadata WHERE key = 'data_path'").fetchone()
+    except duckdb.Error:
+        return None
+    if row is None or row[0].rstrip("/") != cfg.data_path.rstrip("/"):
+        return None
+    cfg.catalog_file.parent.mkdir(parents=True, exist_ok=True)
+    wal = legacy.with_name(legacy.name + ".wal")
+    if wal.exists():
+        wal.rename(cfg.catalog_file.with_name(cfg.catalog_file.name + ".wal"))
+    legacy.rename(cfg.catalog_file)
+    return f"the lake catalog {legacy} of this target was moved to {cfg.catalog_file}, the warehouse's own"
 
 
 def frozen_catalog(cfg: LakeConfig, work_dir: Path) -> Path | None:

@@ -77,7 +77,7 @@ def _svg(fig) -> str:
 
 
 CHART_RC = {"svg.fonttype": "path", "svg.hashsalt": "eujp-report", "font.size": 10}  # reproducible SVGs
-CHART_CACHE_FOLDER = "report-charts"  # beside the warehouse (eujp.run.run_report)
+CHART_CACHE_FOLDER = "report-charts"  # in the warehouse's files folder (eujp.run.run_report)
 
 
 class ChartCache:

@@ -35,6 +35,7 @@ from eujp.lake import (
     LakeCommit,
     LakeError,
     SingleFile,
+    adopt_folder_catalog,
     commit_warehouse,
     frozen_catalog,
     lake_config,
@@ -243,8 +244,9 @@ def nothing_new(settings: Settings, batches: list[SourceBatch], countries: pl.Da
 # --- Data Docs ------------------------------------------------------------------------------------------------
 
 def docs_dir(settings: Settings) -> Path:
-    """Where the run's Data Docs site is built: {warehouse folder}/docs/{run_id}/."""
-    return settings.warehouse_path.parent / "docs" / settings.run_id
+    """Where the run's Data Docs site is built: docs/{run_id}/ in the warehouse's files folder
+    (Settings.files_dir: var/docs/{run_id}/ for var/warehouse.duckdb)."""
+    return settings.files_dir / "docs" / settings.run_id
 
 
 def build_docs(settings: Settings, reports: list[Any]) -> str:
@@ -309,18 +311,18 @@ def run_manifest(settings: Settings, batches: list[SourceBatch], counts: dict, a
 
 def run_report(settings: Settings, log: logging.Logger = default_log,
                reconciliation: dict | None = None, partitioned: dict[str, str] | None = None) -> Path | None:
-    """The run's HTML report (eujp.report), written beside the warehouse from the promoted warehouse (with the
-    audit's `reconciliation` of it, when given; `partitioned`: the tables published as a Parquet file per value
-    of a column, {table: column}, which it links file by file). A report that cannot be written is logged as an
-    error and the run publishes without it."""
+    """The run's HTML report (eujp.report), written in the warehouse's files folder (Settings.files_dir) from
+    the promoted warehouse (with the audit's `reconciliation` of it, when given; `partitioned`: the tables
+    published as a Parquet file per value of a column, {table: column}, which it links file by file). A report
+    that cannot be written is logged as an error and the run publishes without it."""
     # The full tables behind the report's top-N sections: an http(s) link under EUJP_PUBLIC_URL (valid from
     # latest/report.html too), else relative to runs/{run_id}/report.html
     href = object_link(settings, f"runs/{settings.run_id}/{PARQUET_HREF}") if settings.public_url else PARQUET_HREF
     try:
-        return write_warehouse_report(settings.warehouse_path, settings.warehouse_path.parent / "report.html",
+        return write_warehouse_report(settings.warehouse_path, settings.files_dir / "report.html",
                                       run_id=settings.run_id, parquet_href=href, reconciliation=reconciliation,
                                       partitioned=partitioned,
-                                      chart_cache=settings.warehouse_path.parent / CHART_CACHE_FOLDER)
+                                      chart_cache=settings.files_dir / CHART_CACHE_FOLDER)
     except Exception as exc:  # noqa: BLE001 - the data matter more than their report
         log.error("report not written: %s: %s", type(exc).__name__, exc)
         return None
@@ -329,14 +331,14 @@ def run_report(settings: Settings, log: logging.Logger = default_log,
 def run_catalog(settings: Settings, manifest: dict, *, report: bool = False,
                 suite_cache: dict | None = None, log: logging.Logger = default_log) -> Path | None:
     """The run's catalog (eujp.catalog: tables, columns, expectations with their results, mart SQL, lineage,
-    run history), written beside the warehouse from the promoted warehouse and the run's manifest; `report`:
+    run history), written in the warehouse's files folder from the promoted warehouse and the run's manifest; `report`:
     link the run report published beside it; `suite_cache`: the SQL evaluations of suites the previous run
     published (eujp.catalog.suite_results: reused for tables this run did not write, updated with the new
     ones). A catalog that cannot be written is logged as an error and the run publishes without it."""
     from eujp.catalog import write_catalog
 
     try:
-        return write_catalog(settings.warehouse_path, settings.warehouse_path.parent / CATALOG_FILE,
+        return write_catalog(settings.warehouse_path, settings.files_dir / CATALOG_FILE,
                              manifest=manifest, run_id=settings.run_id,
                              report_link="report.html" if report else None, suite_cache=suite_cache)
     except Exception as exc:  # noqa: BLE001 - the data matter more than their catalog
@@ -416,7 +418,7 @@ def publish(settings: Settings, batches: list[SourceBatch], counts: dict, audit:
     except ValueError as exc:
         raise PublishError(f"{exc}: nothing was published, latest was not moved") from None
     store = open_store(settings.publish_uri)
-    work_dir = settings.warehouse_path.parent / "publish" / settings.run_id
+    work_dir = settings.files_dir / "publish" / settings.run_id
     manifest = run_manifest(settings, batches, counts, audit, status, fingerprint)
     layout = published_layout(settings, single_file)
     # The report reads the promoted warehouse only: it is drawn (matplotlib, Python) on a thread while the lake
@@ -550,6 +552,9 @@ def commit_lake(settings: Settings, deadline: Deadline, log: logging.Logger = de
         raise PublishDeadlineError(f"publishing run {settings.run_id} stopped before the lake commit: "
                                    f"{deadline.describe()} passed; latest was not moved")
     with progress.step(f"commit the lake ({cfg.kind} catalog)"):
+        moved = adopt_folder_catalog(cfg, settings.warehouse_path)
+        if moved:
+            log.warning("lake: %s", moved)
         # the look-up of the published catalog is a store call like the publish's: bounded by its deadline (a
         # frozen endpoint held it read timeout x attempts), its failure said as a lake commit's
         try:

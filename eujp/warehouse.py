@@ -217,14 +217,19 @@ def discard_staging(staging: Path) -> None:
 
 def clean_stale_staging(staging_dir: Path, keep: Iterable[Path] = ()) -> list[Path]:
     """Remove staging files left by killed runs (called by the next run while it holds the lock, before it
-    spills anything): their staging links and logs, and the folders they spilled into (SPILL_FOLDER, where
-    Settings.spill_dir puts a run's spilled chunks)."""
+    spills anything): their staging links and logs (and DuckDB's spill folders beside them, `{link}.tmp`), and
+    the folders they spilled into (SPILL_FOLDER, where Settings.spill_dir puts a run's spilled chunks).
+    `staging_dir` is one warehouse's (Settings.staging_dir): another warehouse's runs, which may be writing
+    now, keep theirs elsewhere."""
     keep = {p.resolve() for p in keep}
     removed = []
     if staging_dir.is_dir():
         for p in staging_dir.glob("*.duckdb*"):
             if p.resolve() not in keep:
-                p.unlink(missing_ok=True)
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
                 removed.append(p)
         for p in sorted((staging_dir / SPILL_FOLDER).glob("eujp-*")):
             if p.resolve() not in keep:

@@ -121,7 +121,7 @@ def as_of_flow(
     only_sources: list[str] | None = None,
 ):
     """Rebuild the warehouse as it stood at the end of `as_of` (YYYY-MM-DD) from the raw landing zone of
-    the publish store, into `warehouse` (default: asof/warehouse-YYYY-MM-DD.duckdb beside the live one)."""
+    the publish store, into `warehouse` (default: asof/warehouse-YYYY-MM-DD.duckdb in the live one's files folder)."""
     day = date.fromisoformat(as_of)
     base = Settings.from_env(publish_uri=publish_uri, run_id=run_id,
                              only_sources=tuple(only_sources) if only_sources else None)

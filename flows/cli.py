@@ -128,7 +128,7 @@ def run(
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="Rebuild the warehouse as it stood at the end of this day (YYYY-MM-DD) by replaying "
         "the raw zone up to it, into --warehouse (default: asof/warehouse-YYYY-MM-DD.duckdb beside the live "
-        "warehouse, which is left alone). Reads the raw zone of --publish; publishes nothing.")] = None,
+        "warehouse, in its NAME.d/ folder unless it is warehouse.duckdb; the live one is left alone). Reads the raw zone of --publish; publishes nothing.")] = None,
     source_kind: Annotated[SourceKind, typer.Option(
         "--source",
         help="Where to read sources: the snapshot folder, or the live services (base URLs from "
@@ -220,7 +220,7 @@ def _run_settings(*, snapshot_dir: Path | None, warehouse: Path | None, publish:
                   as_of: str | None, source_kind: SourceKind, run_id: str | None, only: list[str] | None,
                   force: bool, dask_address: str | None = None, fanout: bool = False):
     """The run's settings as the flow will resolve them (options over EUJP_* variables over defaults); an as-of
-    rebuild writes its own warehouse (default asof/warehouse-DAY.duckdb beside the live one) and reads the
+    rebuild writes its own warehouse (default asof/warehouse-DAY.duckdb in the live one's files folder) and reads the
     raw zone. A bad value (run id, EUJP_KEEP_RUNS, ...) is a typer.BadParameter."""
     from datetime import date
 

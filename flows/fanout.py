@@ -43,7 +43,7 @@ def task_runner(settings: Settings):
     cluster = {"n_workers": settings.dask_workers, "threads_per_worker": 1, "processes": True,
                "dashboard_address": None}
     # the workers spill (a partition's payload, its hash buckets: eujp.partitions.prepare_partition) into the
-    # run's spill folder, beside the warehouse like the committer's, not into a system /tmp that may be a RAM disk
+    # run's spill folder, the warehouse's like the committer's, not into a system /tmp that may be a RAM disk
     settings.spill_dir.mkdir(parents=True, exist_ok=True)
     cluster["env"] = {"TMPDIR": str(settings.spill_dir.resolve())}
     api = PREFECT_API_URL.value()

@@ -194,3 +194,29 @@ def test_the_lake_catalog_check_says_a_bad_credentials_block_in_one_line(tmp_pat
     monkeypatch.setattr(eujp.lake, "lake_config", no_block)
     check = check_lake_catalog(Settings(warehouse_path=tmp_path / "w.duckdb", publish_uri="s3://bucket/eujp"))
     assert not check.ok and check.setting == "EUJP_S3_CREDENTIALS_BLOCK" and "does not exist" in check.detail
+
+
+def test_a_warehouse_of_another_name_takes_the_folders_catalog_of_its_target_once(tmp_path):
+    """var/eujp.duckdb kept its lake catalog in var/lake.ducklake before its files had a folder of their own
+    (var/eujp.duckdb.d/): its first commit since moves that catalog there, so its lake goes on (the commit
+    would otherwise start a new one, earlier snapshots gone), but not another target's, nor the catalog of a
+    warehouse.duckdb beside it."""
+    import duckdb
+
+    from eujp.lake import CATALOG_FILE, LakeConfig, adopt_folder_catalog, attach
+
+    var = tmp_path / "var"
+    warehouse, uri = var / "eujp.duckdb", str(tmp_path / "store")
+    cfg = lake_config(warehouse, uri, env={})
+    legacy = var.resolve() / CATALOG_FILE
+    with duckdb.connect() as conn:  # the folder's catalog, as an earlier run committed it for this target
+        attach(conn, LakeConfig(str(legacy), cfg.data_path, legacy))
+    other = lake_config(var / "other.duckdb", str(tmp_path / "elsewhere"), env={})
+    assert adopt_folder_catalog(other, var / "other.duckdb") is None and legacy.exists()  # not its target's
+    (var / "warehouse.duckdb").write_bytes(b"")
+    assert adopt_folder_catalog(cfg, warehouse) is None and legacy.exists()  # warehouse.duckdb's own
+    (var / "warehouse.duckdb").unlink()
+    note = adopt_folder_catalog(cfg, warehouse)
+    assert note and cfg.catalog_file == var.resolve() / "eujp.duckdb.d" / CATALOG_FILE
+    assert cfg.catalog_file.is_file() and not legacy.exists()
+    assert adopt_folder_catalog(cfg, warehouse) is None  # once

@@ -412,3 +412,55 @@ def test_an_upsert_leaves_what_the_plain_model_says(model_conn, first, batch, co
     assert sorted((json.loads(key)["period_year"], json.loads(key)["flow"], json.loads(key)["reporter"], old, new)
                   for key, old, new in revisions) == sorted(
         (k[3], k[2], k[0], first[k], v) for k, v in batch.items() if k in first and first[k] != v)
+
+
+def test_two_warehouses_in_one_folder_keep_their_run_files_apart(tmp_path):
+    """A run of var/trial.duckdb (publishing to another target) starting while a run of var/warehouse.duckdb is
+    under way: its start-up cleanup and its check of the lake catalog leave the other run's staging link,
+    spilled chunks and lake catalog alone. (They shared var/staging/ and var/lake.ducklake: the other run lost
+    its spilled chunk, FileNotFoundError, and each run set aside the other's catalog, starting a new lake.) The
+    default name keeps today's paths; the other warehouse's files are in var/trial.duckdb.d/."""
+    from eujp.config import Settings
+    from eujp.lake import CATALOG_FILE, attach, lake_config, replace_unpublished_catalog
+    from eujp.landing import spill_folder
+    from eujp.run import docs_dir
+    from eujp.storage import open_store
+    from eujp.warehouse import clean_stale_staging
+
+    var = tmp_path / "var"
+    a = Settings(warehouse_path=var / "warehouse.duckdb", publish_uri=str(tmp_path / "storeA"),
+                 run_id="20261201T060000Z-aaaaaa")
+    b = Settings(warehouse_path=var / "trial.duckdb", publish_uri=str(tmp_path / "storeB"),
+                 run_id="20261201T060100Z-bbbbbb")
+    lake_a, lake_b = (lake_config(s.warehouse_path, s.publish_uri, env={}) for s in (a, b))
+    assert (a.staging_dir, a.spill_dir, lake_a.catalog_file, docs_dir(a)) == (
+        var / "staging", var / "staging" / "spill", var.resolve() / CATALOG_FILE, var / "docs" / a.run_id)
+    assert (b.staging_dir, lake_b.catalog_file, docs_dir(b)) == (
+        var / "trial.duckdb.d" / "staging", var.resolve() / "trial.duckdb.d" / CATALOG_FILE,
+        var / "trial.duckdb.d" / "docs" / b.run_id)
+
+    # A, mid-run: staged, a chunk spilled, its lake committed and published
+    with connect(a.warehouse_path) as conn:
+        conn.execute("CREATE TABLE t AS SELECT 1 AS x")
+    staging = open_staging(a.warehouse_path, a.staging_dir, a.run_id)
+    chunk = spill_folder("eujp-a_source-valid-", a.spill_dir) / "000000.parquet"
+    chunk.write_bytes(b"PAR1")
+    with duckdb.connect() as conn:
+        attach(conn, lake_a)
+    open_store(a.publish_uri).put_file(CATALOG_FILE, lake_a.catalog_file)
+    catalog_a = lake_a.catalog_file.read_bytes()
+
+    # B starts as a run does (flows/daily.py: clean_stale_staging under its own lock), then commits its lake
+    assert clean_stale_staging(b.staging_dir) == []
+    assert replace_unpublished_catalog(lake_b, open_store(b.publish_uri)) is None
+    with duckdb.connect() as conn:
+        attach(conn, lake_b)
+    b_chunk = spill_folder("eujp-a_source-valid-", b.spill_dir) / "000000.parquet"
+    b_chunk.write_bytes(b"PAR1")
+    assert staging.exists() and chunk.read_bytes() == b"PAR1"
+    assert lake_a.catalog_file.read_bytes() == catalog_a and not list(var.rglob(f"{CATALOG_FILE}.replaced-*"))
+
+    # A's next run cleans what A left, and only that
+    assert clean_stale_staging(a.staging_dir) == [staging, chunk.parent]
+    assert b_chunk.read_bytes() == b"PAR1" and lake_b.catalog_file.exists()
+    assert replace_unpublished_catalog(lake_a, open_store(a.publish_uri)) is None and lake_a.catalog_file.exists()
