@@ -90,7 +90,9 @@ def writer_slot(settings: Settings, logger=None) -> Iterator[str | None]:
         except TimeoutError:
             raise RunLocked(f"another run is writing to {settings.publish_uri} (Prefect global concurrency limit "
                             f"{name!r} is taken); waited {wait:g}s (EUJP_LOCK_WAIT_SECONDS); nothing was "
-                            "changed") from None
+                            f"changed. The holder may be a run that died (killed, or its host lost): its slot is "
+                            f"freed when its lease runs out, {LEASE_SECONDS:g}s after it was last renewed; if no "
+                            f"run is writing, run again after that") from None
         if logger is not None:
             logger.info("writer limit %s taken", name)
         yield name

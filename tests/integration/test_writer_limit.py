@@ -63,6 +63,9 @@ def test_two_writers_at_once_one_writes_the_other_fails_cleanly(tmp_path, prefec
     wrote = next(r for r in results if r["status"] == "wrote")
     assert "another run is writing to" in locked["message"] and "'eujp-writer-test'" in locked["message"]
     assert "nothing was changed" in locked["message"]
+    # the holder may be a killed run, whose slot stays taken until its lease runs out: the message says so
+    assert ("The holder may be a run that died (killed, or its host lost): its slot is freed when its lease runs "
+            "out, 60s after it was last renewed; if no run is writing, run again after that") in locked["message"]
     assert wrote["start"] <= locked["at"] <= wrote["end"]  # it gave up while the other one was writing
 
 
