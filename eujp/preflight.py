@@ -251,13 +251,21 @@ def _s3_failure(uri: str, bucket: str, doing: str, exc: Exception) -> Check:
 
 def check_warehouse_folder(settings: Settings) -> Check:
     """The warehouse's folder (which also holds its lock, staging copies and Data Docs) is writable, or can
-    be created."""
+    be created; and no other process (a reader, `duckdb.connect(path, read_only=True)`) has the warehouse
+    open, which would fail the run only at its load, after every source was extracted and validated. A
+    process holding the run lock is another run: the lock decides (this run waits or fails, RunLocked)."""
+    from eujp.lock import recorded_holder_pid
+    from eujp.warehouse import in_use_message, open_elsewhere
+
     path = settings.warehouse_path
     if path.is_dir():
         return _failed("warehouse", f"{path} is a folder: the warehouse is a file", WAREHOUSE_SETTING)
     problem = folder_problem(path.parent)
     if problem:
         return _failed("warehouse", problem, WAREHOUSE_SETTING)
+    holder = open_elsewhere(path)
+    if holder is not None and holder[0] is not None and holder[0] != recorded_holder_pid(path):
+        return _failed("warehouse", in_use_message(path, *holder), None)
     return _ok("warehouse", f"folder {path.parent.absolute()} is writable" if path.parent.exists()
                else f"folder {path.parent.absolute()} can be created")
 

@@ -129,7 +129,7 @@ def staged_warehouse(settings: Settings, doing: str) -> Iterator:
     doing)."""
     staging = open_staging(settings.warehouse_path, settings.staging_dir, settings.run_id)
     try:
-        conn = connect_staging(staging)
+        conn = connect_staging(staging, settings.warehouse_path)
         try:
             yield conn
             promote(staging, settings.warehouse_path, conn)

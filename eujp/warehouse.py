@@ -15,7 +15,9 @@ over the live one as before.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -40,6 +42,8 @@ from eujp.schema import (
 )
 from eujp.sql import quote_ident, sql_string
 
+log = logging.getLogger("eujp.warehouse")
+
 _DUCK_TYPES = {
     pl.String: "VARCHAR",
     pl.Float64: "DOUBLE",
@@ -60,14 +64,84 @@ def create_table_sql(table: Table) -> str:
     return f"CREATE TABLE IF NOT EXISTS {quote_ident(table.name)} (\n  {cols}\n)"
 
 
-def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+class WarehouseInUse(EujpError):
+    """Another process has the warehouse file open (DuckDB's lock on the file): a run cannot write it."""
+
+
+# DuckDB's message when another process holds its lock on a file: 'Could not set lock on file "...": Conflicting
+# lock is held in /usr/bin/python3.11 (PID 31770). However, you would be able to open this database in read-only
+# mode, ...' (the program and PID where the system says them)
+_FILE_LOCKED = "Could not set lock on file"
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def file_lock_holder(exc: BaseException) -> tuple[bool, int | None, str | None]:
+    """From DuckDB's error opening a file: (whether another process holds the file's lock, its pid, its
+    program; None where DuckDB does not say them)."""
+    text = str(exc)
+    if _FILE_LOCKED not in text:
+        return False, None, None
+    match = _LOCK_HOLDER.search(text)
+    return True, (int(match["pid"]) if match else None), (match["program"] if match else None)
+
+
+def in_use_message(warehouse_path: Path, pid: int | None, program: str | None) -> str:
+    """What to do about another process having the warehouse open, in place of DuckDB's message (which names
+    the path opened, a staging link say, and advises read-only mode, which a run that writes cannot use)."""
+    who = f"another process (pid {pid}{f', {program}' if program else ''})" if pid else "another process"
+    return (f"{who} has the warehouse {warehouse_path} open: it must close it before a run can write the "
+            "warehouse (DuckDB lets no process write a file that another one has open, even read-only; "
+            "readers read the published run)")
+
+
+def connect(path: Path, read_only: bool = False, *, warehouse_path: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection to the DuckDB file `path` (its folder made), with the run's memory limit. A file another
+    process has open is WarehouseInUse naming that process and `warehouse_path` (the live warehouse, when
+    `path` is a staging link of it; default `path`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         conn = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
+        locked, pid, program = file_lock_holder(exc)
+        if locked:
+            raise WarehouseInUse(in_use_message(warehouse_path or path, pid, program)) from exc
         raise EujpError(f"cannot open warehouse {path}: {exc}") from exc
     conn.execute(f"SET memory_limit = '{duckdb_memory_limit()}'")  # checked against a size pattern
     return conn
+
+
+def open_elsewhere(warehouse_path: Path) -> tuple[int | None, str | None] | None:
+    """Whether another process has the existing warehouse file open, as DuckDB's lock on the file says: (its
+    pid, its program), or None (no lock on it, no such file, or not on Linux). DuckDB locks a file it opens with
+    fcntl (a read lock read-only, a write lock for writing); this asks the kernel which lock would stop a write
+    lock (F_GETLK) and takes none itself, so it never stands in the way of a run, which a test open would for as
+    long as it held the file. (This process holds no DuckDB lock on the file here: closing the descriptor would
+    drop it.)"""
+    import fcntl
+    import struct
+    import sys
+
+    if sys.platform != "linux" or not warehouse_path.is_file():
+        return None
+    layout = "hhqqi4x"  # Linux's struct flock: l_type, l_whence, l_start, l_len, l_pid (64-bit off_t)
+    try:
+        fd = os.open(warehouse_path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        answer = fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack(layout, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    kind, _, _, _, pid = struct.unpack(layout, answer)
+    if kind == fcntl.F_UNLCK or pid <= 0:
+        return None
+    try:
+        program = os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        program = None
+    return pid, program
 
 
 def create_tables(conn: duckdb.DuckDBPyConnection, tables: Iterable[Table]) -> None:
@@ -168,11 +242,12 @@ def is_linked(staging: Path, warehouse_path: Path) -> bool:
         return False
 
 
-def connect_staging(staging: Path) -> duckdb.DuckDBPyConnection:
+def connect_staging(staging: Path, warehouse_path: Path | None = None) -> duckdb.DuckDBPyConnection:
     """A read-write connection to a staging path that never checkpoints by itself: not when the log grows
     (checkpoint_threshold), not when it closes (disable_checkpoint_on_shutdown). Until `promote` checkpoints,
-    the run's commits live only in `{staging}.wal`, beside the link, not in the live file."""
-    conn = connect(staging)
+    the run's commits live only in `{staging}.wal`, beside the link, not in the live file. The live file
+    open in another process (the link is the same file) is WarehouseInUse naming `warehouse_path`."""
+    conn = connect(staging, warehouse_path=warehouse_path)
     conn.execute("SET checkpoint_threshold = '1000TB'")
     conn.execute("PRAGMA disable_checkpoint_on_shutdown")
     return conn
@@ -215,12 +290,14 @@ def discard_staging(staging: Path) -> None:
         p.unlink(missing_ok=True)
 
 
-def clean_stale_staging(staging_dir: Path, keep: Iterable[Path] = ()) -> list[Path]:
+def clean_stale_staging(staging_dir: Path, keep: Iterable[Path] = (),
+                        logger: logging.Logger | None = None) -> list[Path]:
     """Remove staging files left by killed runs (called by the next run while it holds the lock, before it
     spills anything): their staging links and logs (and DuckDB's spill folders beside them, `{link}.tmp`), and
     the folders they spilled into (SPILL_FOLDER, where Settings.spill_dir puts a run's spilled chunks).
     `staging_dir` is one warehouse's (Settings.staging_dir): another warehouse's runs, which may be writing
-    now, keep theirs elsewhere."""
+    now, keep theirs elsewhere. What it removed is returned, and said in one line on `logger` (default: the
+    eujp.warehouse logger)."""
     keep = {p.resolve() for p in keep}
     removed = []
     if staging_dir.is_dir():
@@ -235,6 +312,9 @@ def clean_stale_staging(staging_dir: Path, keep: Iterable[Path] = ()) -> list[Pa
             if p.resolve() not in keep:
                 shutil.rmtree(p, ignore_errors=True)
                 removed.append(p)
+    if removed:
+        (logger or log).info("removed %d stale staging file(s) and folder(s) that killed run(s) left in %s: %s",
+                             len(removed), staging_dir, ", ".join(p.name for p in removed))
     return removed
 
 

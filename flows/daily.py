@@ -51,9 +51,9 @@ def run_daily(settings: Settings) -> RunSummary:
     summary = RunSummary(run_id=settings.run_id, status="success", warehouse=str(settings.warehouse_path))
     # the file lock first (same host: the message names the holder's pid), then the writer limit (other hosts
     # publishing to the same target: flows/writers.py)
-    with warehouse_lock(settings.warehouse_path, wait_seconds=settings.lock_wait_seconds), \
+    with warehouse_lock(settings.warehouse_path, wait_seconds=settings.lock_wait_seconds, logger=logger), \
             writer_slot(settings, logger):
-        clean_stale_staging(settings.staging_dir)
+        clean_stale_staging(settings.staging_dir, logger=logger)
         countries = load_countries(settings.run_date)
         batches: list[SourceBatch] = []
         try:

@@ -333,9 +333,9 @@ def test_repeated_key_hashes_in_bounded_passes_count_what_one_pass_counts(monkey
 
 
 
-def test_the_next_run_removes_what_a_killed_run_left_in_staging(tmp_path):
+def test_the_next_run_removes_what_a_killed_run_left_in_staging(tmp_path, caplog):
     """A killed run leaves its staging link, its log and the folders it spilled into (Settings.spill_dir); the
-    next run's clean_stale_staging removes them all, but what it is told to keep."""
+    next run's clean_stale_staging removes them all, but what it is told to keep, and says what it removed."""
     from eujp.config import Settings
     from eujp.landing import PayloadSpool, spill_folder
     from eujp.warehouse import clean_stale_staging
@@ -356,10 +356,18 @@ def test_the_next_run_removes_what_a_killed_run_left_in_staging(tmp_path):
     kept = settings.staging_dir / "20261201T060000Z-live01.duckdb"
     kept.write_bytes(b"")
 
-    removed = clean_stale_staging(settings.staging_dir, keep=[kept])
+    duckdb_spill = settings.staging_dir / "20261130T060000Z-dead01.duckdb.tmp"  # DuckDB's own spill folder
+    duckdb_spill.mkdir()
+    (duckdb_spill / "duckdb_temp_storage-0.tmp").write_bytes(b"spilled")
+    with caplog.at_level("INFO", logger="eujp.warehouse"):
+        removed = clean_stale_staging(settings.staging_dir, keep=[kept])
     assert sorted(p.name for p in removed) == sorted([killed.name, wire.name, answers_folder.name,
                                                       "20261130T060000Z-dead01.duckdb",
-                                                      "20261130T060000Z-dead01.duckdb.wal"])
+                                                      "20261130T060000Z-dead01.duckdb.wal",
+                                                      "20261130T060000Z-dead01.duckdb.tmp"])
+    assert [r.getMessage() for r in caplog.records] == [
+        f"removed 6 stale staging file(s) and folder(s) that killed run(s) left in {settings.staging_dir}: "
+        + ", ".join(p.name for p in removed)]
     assert sorted(p.name for p in settings.staging_dir.rglob("*")) == ["20261201T060000Z-live01.duckdb", "spill"]
     assert clean_stale_staging(settings.staging_dir, keep=[kept]) == []
 
