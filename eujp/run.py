@@ -226,9 +226,14 @@ def nothing_new(settings: Settings, batches: list[SourceBatch], countries: pl.Da
         return None
     with connect(settings.warehouse_path, read_only=True) as conn:
         current = warehouse_fingerprint(conn, countries)
+        unpublished = sorted({row[0] for row in unpublished_loads(conn, str(pointer["run_id"]), settings.run_id)})
     if manifest.get("fingerprint") != current:
         log.info("every source is unchanged, but the published run %s was built from other code or "
                  "inputs: rebuilding and publishing", pointer["run_id"])
+        return None
+    if unpublished:  # its values may equal the published ones (a --force run), its records do not
+        log.info("every source is unchanged, but run(s) %s were promoted after the published run %s and never "
+                 "published: publishing", ", ".join(unpublished), pointer["run_id"])
         return None
     with staged_warehouse(settings, "recording the run in the staging copy") as conn:
         load_batches(conn, batches, run_id=settings.run_id)  # unchanged batches: run records only
@@ -359,6 +364,22 @@ def published_latest(store, log: logging.Logger = default_log, deadline: Deadlin
         return None
 
 
+def unpublished_loads(conn, published: str, this_run: str) -> list[tuple]:
+    """The etl_runs rows (run_id, source, status, rows_in, rows_loaded, rows_rejected, message) of the runs
+    promoted into the warehouse of `conn` after the `published` run and never published (one interrupted
+    between its promotion and the end of its publish), but `this_run`: those that loaded something (a day with
+    nothing new records its check, all 'unchanged', and is never published). [] when there are none, or the
+    published run is not this warehouse's (nothing to tell)."""
+    (since,) = conn.execute("SELECT max(started_at) FROM etl_runs WHERE run_id = ?", [published]).fetchone()
+    if since is None:
+        return []
+    return conn.execute(
+        "SELECT run_id, source, status, rows_in, rows_loaded, rows_rejected, message FROM etl_runs "
+        "WHERE run_id NOT IN (?, ?) AND started_at > ? AND run_id IN (SELECT run_id FROM etl_runs "
+        "WHERE status = 'success') ORDER BY started_at, source",
+        [this_run, published, since]).fetchall()
+
+
 def carried_runs(settings: Settings, latest: tuple[dict, dict] | None,
                  log: logging.Logger = default_log) -> dict:
     """The loads of earlier runs that this run publishes for them: runs promoted but never published (one
@@ -370,18 +391,8 @@ def carried_runs(settings: Settings, latest: tuple[dict, dict] | None,
     if latest is None:
         return {}
     try:
-        published = str(latest[0]["run_id"])
         with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
-            (since,) = conn.execute("SELECT max(started_at) FROM etl_runs WHERE run_id = ?", [published]).fetchone()
-            if since is None:  # the published run is not this warehouse's: nothing to tell
-                return {}
-            # runs that loaded something (a day with nothing new records its check, all 'unchanged', and is
-            # never published: nothing of it to carry)
-            rows = conn.execute(
-                "SELECT run_id, source, status, rows_in, rows_loaded, rows_rejected, message FROM etl_runs "
-                "WHERE run_id NOT IN (?, ?) AND started_at > ? AND run_id IN (SELECT run_id FROM etl_runs "
-                "WHERE status = 'success') ORDER BY started_at, source",
-                [settings.run_id, published, since]).fetchall()
+            rows = unpublished_loads(conn, str(latest[0]["run_id"]), settings.run_id)
     except Exception as exc:  # noqa: BLE001 - a record of provenance: the publish goes on without it
         log.warning("runs published by this run not listed in its manifest (%s: %s)", type(exc).__name__, exc)
         return {}

@@ -332,3 +332,54 @@ def test_a_run_that_publishes_an_earlier_runs_loads_lists_them_in_its_manifest(t
     assert carried_runs(settings, published_latest(LocalObjectStore(tmp_path / "empty"))) == {}
     publish_small(tmp_path, store, "20261125T070000Z-zzzzzz", rows=1)
     assert carried_runs(settings, published_latest(store)) == {}
+
+
+def test_a_day_with_nothing_new_after_a_promoted_run_that_was_never_published_publishes(tmp_path):
+    """A --force run promoted its loads, with values equal to the published ones (the same fingerprint), and was
+    killed in its publish: the next unchanged day takes the full path, which publishes its records, instead of
+    saying the published run is current while the warehouse's etl_runs are the killed run's. A day after a
+    check only (status 'unchanged') is still nothing new."""
+    import polars as pl
+
+    from eujp.config import Settings
+    from eujp.fingerprint import warehouse_fingerprint
+    from eujp.pipeline import SourceBatch
+    from eujp.run import nothing_new
+    from eujp.sources import SOURCES
+    from eujp.tables import ensure_schema
+    from eujp.warehouse import connect
+
+    source = SOURCES[0]
+    published, killed, today = "20261124T060000Z-aaaaaa", "20261125T060000Z-forced", "20261126T060000Z-cccccc"
+    warehouse = tmp_path / "var" / "warehouse.duckdb"
+    warehouse.parent.mkdir()
+    countries = pl.DataFrame({"iso2": ["JP"]})
+    with connect(warehouse) as conn:
+        ensure_schema(conn)
+        conn.executemany(
+            "INSERT INTO etl_runs (run_id, source, status, rows_in, rows_loaded, rows_rejected, started_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?::TIMESTAMPTZ)",
+            [(published, source.name, "success", 10, 10, 0, "2026-11-24 06:00:00+00"),
+             ("20261124T120000Z-nonew", source.name, "unchanged", 0, 0, 0, "2026-11-24 12:00:00+00")])  # a check only
+        conn.execute("INSERT INTO etl_source_state (source, input_checksum, last_success_at, last_attempt_at) "
+                     "VALUES (?, 'sha256-of-its-input', '2026-11-24 06:00:00+00', '2026-11-24 06:00:00+00')",
+                     [source.name])  # as the published run left it
+        fingerprint = warehouse_fingerprint(conn, countries)
+    store = LocalObjectStore(tmp_path / "store")
+    publish_run(store, run_id=published, warehouse_path=warehouse, work_dir=tmp_path / "work",
+                manifest_without_checksums={"run_id": published, "status": "success", "table_rows": {},
+                                            "sources": {}, "validation": {}, "audit": {"ok": True},
+                                            "fingerprint": fingerprint})
+    settings = Settings(warehouse_path=warehouse, publish_uri=str(store.root), run_id=today)
+    from datetime import UTC, datetime
+
+    batches = [SourceBatch(source=source.name, table=source.table.name, status="unchanged", note="same content",
+                           started_at=datetime(2026, 11, 26, 6, 0, tzinfo=UTC))]
+    current = nothing_new(settings, batches, countries)
+    assert current is not None and current["current_run_id"] == published  # nothing new after a check only
+    with connect(warehouse) as conn:  # the --force run, promoted: its records, the same values
+        conn.execute("INSERT INTO etl_runs (run_id, source, status, rows_in, rows_loaded, rows_rejected, started_at) "
+                     "VALUES (?, ?, 'success', 10, 10, 0, '2026-11-25 06:00:00+00'::TIMESTAMPTZ)", [killed, source.name])
+        assert warehouse_fingerprint(conn, countries) == fingerprint
+    settings = settings.with_(run_id="20261126T070000Z-dddddd")
+    assert nothing_new(settings, batches, countries) is None
