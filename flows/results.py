@@ -9,6 +9,7 @@ from prefect import get_run_logger
 from prefect.states import Failed
 
 from eujp.config import Settings
+from eujp.lock import RunLocked
 from eujp.run import RunSummary, complete_summary
 from flows.artifacts import create_failure_artifact, create_run_artifacts
 
@@ -46,7 +47,9 @@ def report_run(settings: Settings, summary: RunSummary, reports: list, docs: str
 
 def flow_result(settings: Settings, body: Callable[[], RunSummary], flow_label: str = "eujp-daily"):
     """Run a flow's body and turn its summary into the flow's result: the summary, or a Failed state carrying
-    it. An exception leaves a failure artifact first and is re-raised (the run fails with its own error)."""
+    it. An exception leaves a failure artifact first and is re-raised (the run fails with its own error), but
+    RunLocked (another run holds the run lock or the writer slot: nothing was done), which is the result of a
+    Failed state, logged as one line without a traceback (`eujp run` prints "run failed: ..." after it)."""
     try:
         summary = body()
     except Exception as exc:
@@ -54,6 +57,9 @@ def flow_result(settings: Settings, body: Callable[[], RunSummary], flow_label: 
             create_failure_artifact(settings.run_id, f"{type(exc).__name__}: {exc}", flow_label)
         except Exception as artifact_exc:  # noqa: BLE001 - the run's own error is the one to raise
             get_run_logger().error("could not create the failure artifact: %s", artifact_exc)
+        if isinstance(exc, RunLocked):  # another run is writing: one line, no traceback; the error is the result
+            get_run_logger().error(str(exc))
+            return Failed(message=str(exc), data=exc)
         raise
     if summary.status != "success":
         return Failed(message=summary.failure_message,

@@ -275,6 +275,7 @@ def test_overlapping_runs_fail_clearly_or_wait_and_never_interleave(prefect_api,
             b = eujp(["run", "--run-id", rb, *common], env, timeout=180)
             assert b.returncode == 1
             assert f"another run is writing {wh}" in b.stderr and f"held by pid {a.pid}" in b.stderr, b.stderr[-3000:]
+            assert "Traceback" not in b.stderr and "RunLocked" not in b.stderr, b.stderr[-3000:]  # the line only
 
             # C: told to wait; started while A still holds the lock
             c = subprocess.Popen([str(BIN / "eujp"), "run", "--only", EVENTS, "--force", "--run-id", rc,
