@@ -122,6 +122,17 @@ def landings(store: ObjectStore, source: str, until: date) -> list[Landing]:
     return out
 
 
+def landed_by(store: ObjectStore, sources: Iterable[str], day: date) -> bool:
+    """Whether any of `sources` landed a payload on or before `day`: else a rebuild of `day` has no state to
+    rebuild (`eujp run --as-of` refuses it in its preflight, before Prefect starts)."""
+    for source in sources:
+        for key in store.list_keys(f"raw/{source}"):
+            parts = key.split("/")
+            if len(parts) > 3 and key.endswith(".meta.json") and date.fromisoformat(parts[2]) <= day:
+                return True
+    return False
+
+
 def replay_plan(store: ObjectStore, as_of: date, sources: Iterable[Source] = SOURCES) -> ReplayPlan:
     """Which source to load from which landing day, in order, to rebuild the warehouse of `as_of`."""
     histories: dict[str, tuple[Landing, ...]] = {}
@@ -145,25 +156,50 @@ def end_of_day(day: date) -> datetime:
 
 
 def not_a_rebuild(target: Path) -> str | None:
-    """Why an as-of rebuild must not write over `target`, or None: a missing file, or one an as-of rebuild
-    wrote (every run it records is a replay step, its run id ending in the landing day, -YYYYMMDD). A file
-    holding other runs is a warehouse that runs built, the live one say, named by --warehouse by mistake:
-    replacing it with a past state would have the next daily run build on that."""
+    """Why an as-of rebuild must not write over `target`, or None: a missing file, a warehouse no run wrote
+    into, or one an as-of rebuild wrote: it holds the rebuild's mark (etl_rebuild, `mark_rebuild`), which
+    daily runs never create, and every run it records is one of that rebuild's replay steps
+    ({run_id}-YYYYMMDD). A file holding other runs is a warehouse that runs built, the live one say, named by
+    --warehouse by mistake: replacing it with a past state would have the next daily run build on that. The
+    mark, not the shape of the run ids, tells the two apart: a daily run may be given any run id
+    (`--run-id daily-20261205` ends in a day as a replay step's does)."""
     if not target.exists():
         return None
     import duckdb
 
+    from eujp.schema import ETL_REBUILD
+    from eujp.warehouse import table_exists
+
     try:
         with duckdb.connect(str(target), read_only=True) as conn:
-            run = conn.execute("SELECT run_id FROM etl_runs WHERE NOT regexp_matches(run_id, '-[0-9]{8}$') "
-                               "ORDER BY started_at DESC LIMIT 1").fetchone()
+            marked = table_exists(conn, ETL_REBUILD.name)
+            # the newest run that is not a replay step of the rebuild that marked the file (unmarked: any run)
+            foreign = "" if not marked else (
+                f" WHERE NOT EXISTS (SELECT 1 FROM {ETL_REBUILD.name} m WHERE starts_with(r.run_id, m.run_id || '-')"
+                " AND regexp_full_match(substr(r.run_id, length(m.run_id) + 2), '[0-9]{8}'))")
+            run = conn.execute(f"SELECT run_id FROM etl_runs r{foreign} ORDER BY started_at DESC NULLS LAST "
+                               "LIMIT 1").fetchone()
     except duckdb.Error as exc:
         return f"{target} exists and is not a warehouse an as-of rebuild wrote ({type(exc).__name__}: {exc})"
     if run is None:
         return None
-    return (f"{target} is a warehouse that runs built (its last: {run[0]}), not one an as-of rebuild wrote: a "
-            "rebuild never writes over it; name another file with --warehouse (the default is "
+    why = ("a run other than its replay steps wrote into it since" if marked else
+           f"it has no as-of rebuild's mark, the table {ETL_REBUILD.name}")
+    return (f"{target} is a warehouse that runs built (its last: {run[0]}), not one an as-of rebuild wrote "
+            f"({why}): a rebuild never writes over it; name another file with --warehouse (the default is "
             "asof/warehouse-YYYY-MM-DD.duckdb in the live warehouse's files folder)")
+
+
+def mark_rebuild(conn, run_id: str, as_of: date) -> None:
+    """Mark the warehouse a rebuild wrote as one (etl_rebuild): `not_a_rebuild` lets the next rebuild replace
+    it. Written last, into the private file the rebuild builds, before it is renamed over its target."""
+    from eujp.schema import ETL_REBUILD
+    from eujp.warehouse import create_tables
+
+    create_tables(conn, [ETL_REBUILD])
+    conn.execute(f"DELETE FROM {ETL_REBUILD.name}")
+    conn.execute(f"INSERT INTO {ETL_REBUILD.name} (run_id, as_of, rebuilt_at) VALUES (?, ?, ?)",
+                 [run_id, as_of, datetime.now(UTC)])
 
 
 def default_warehouse(live_warehouse: Path, as_of: date) -> Path:

@@ -9,7 +9,8 @@ two runs and are left out of the row comparison (VOLATILE_COLUMNS), and a run id
 in a new warehouse, so the next live run cannot tell a widened request from the same one and extracts from
 the watermark, as it did before scopes were recorded); everything else must match, row for row
 (as multisets: EXCEPT ALL both ways). Used to check that a change of code leaves the bundled run's warehouse
-as it was, and that a replay (`--from-raw`, `--as-of`) rebuilds what the live runs left.
+as it was, and that a replay (`--from-raw`, `--as-of`) rebuilds what the live runs left (a rebuild's file also
+holds its mark, etl_rebuild, which no daily run writes: that table is only on its side).
 """
 
 from __future__ import annotations

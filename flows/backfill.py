@@ -18,6 +18,7 @@ from eujp.asof import (
     Replay,
     default_warehouse,
     end_of_day,
+    mark_rebuild,
     not_a_rebuild,
     replay_plan,
     stamp_extraction_times,
@@ -97,6 +98,7 @@ def rebuild_as_of(settings: Settings, as_of: date) -> RunSummary:
                                 + " | ".join(summary.errors))
             with connect(building) as conn:
                 stamp_extraction_times(conn, plan, replay.loaded_days)
+                mark_rebuild(conn, settings.run_id, as_of)  # the next rebuild may write over this file
                 summary.table_rows = table_counts(conn)
                 conn.execute("CHECKPOINT")
             promote(building, target)

@@ -277,14 +277,41 @@ def _preflight_or_exit(settings, *, as_of: str | None) -> None:
             preflight(settings, prefect_api_url=_configured_api_url(), skip=skip, write=not as_of)
     except PreflightFailed as exc:
         _fail_usage(str(exc))
-    if settings.source_mode == "raw" and not as_of and not skip:
+    if as_of:
+        _rebuildable_or_exit(settings, skip=bool(skip))
+    elif settings.source_mode == "raw" and not skip:
         _landed_or_exit(settings)
+
+
+def _rebuildable_or_exit(settings, *, skip: bool) -> None:
+    """`--as-of DAY`: exit 2 when the rebuild would be refused once under way: its --warehouse is a file it
+    must not write over (eujp.asof.not_a_rebuild: the live warehouse named by mistake), or no selected source
+    landed anything on or before DAY (a day before the first landing, or pruned). `skip`: the publish target
+    is checked in the flow (the credentials are in a Prefect Secret block), and so is the second."""
+    from eujp.asof import landed_by, not_a_rebuild
+    from eujp.sources import SOURCES
+    from eujp.storage import open_store
+
+    problem = not_a_rebuild(settings.warehouse_path)
+    if problem:
+        _fail_usage(problem)
+    if skip:
+        return
+    store = open_store(settings.publish_uri)
+    names = [s.name for s in SOURCES if not settings.only_sources or s.name in settings.only_sources]
+    try:
+        landed = landed_by(store, names, settings.raw_date)
+    except Exception:  # noqa: BLE001 - an unreadable store: the publish check named it, or the run will
+        return
+    if not landed:
+        _fail_usage(f"--as-of {settings.raw_date}: nothing was landed on or before that day under {store.uri}/raw/ "
+                    f"for {', '.join(names)}: no state of that day to rebuild; nothing was written")
 
 
 def _landed_or_exit(settings) -> None:
     """`--from-raw DAY`: exit 2 when no selected source landed anything on DAY. The run replays the sources
     landed on DAY (the others are unchanged), so it would replay nothing: a day mistyped, or pruned (an as-of
-    rebuild refuses such a day itself: it replays the days up to it)."""
+    rebuild refuses a day before any landing in `_rebuildable_or_exit`: it replays the days up to it)."""
     from eujp.sources import SOURCES
     from eujp.storage import open_store
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from eujp.schema.core import TS, F, S, Table
+from eujp.schema.core import TS, D, F, S, Table
 
 ETL_RUNS = Table(
     name="etl_runs",
@@ -147,6 +147,22 @@ ETL_SUITE_STATE = Table(
         "scope": "What that audit checked: 'table' (every row: the first audit, or the suite changed) or 'run' "
         "(the rows the run wrote).",
         "rows_checked": "Rows that audit checked.",
+    },
+    is_fact=False,
+)
+
+# Not in the daily warehouse: created only by an as-of rebuild (eujp.asof.mark_rebuild), in the file it writes.
+ETL_REBUILD = Table(
+    name="etl_rebuild",
+    description="Only in a warehouse an as-of rebuild wrote (eujp run --as-of): the day it rebuilt and the "
+    "rebuild's run id, which every run of etl_runs extends by its landing day ({run_id}-YYYYMMDD). Daily runs "
+    "never create it: it is how a rebuild tells a file it may write over (eujp.asof.not_a_rebuild).",
+    columns={"run_id": S, "as_of": D, "rebuilt_at": TS},
+    natural_key=("run_id",),
+    column_docs={
+        "run_id": "The as-of rebuild's run id (its replay steps are {run_id}-YYYYMMDD in etl_runs).",
+        "as_of": "The day whose end state the file holds.",
+        "rebuilt_at": "UTC time the rebuild wrote the file.",
     },
     is_fact=False,
 )

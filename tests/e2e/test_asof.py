@@ -130,6 +130,13 @@ def test_as_of_a_day_whose_landing_fails_reports_it_and_keeps_the_day_before(pre
     assert q(target, "SELECT last_status, last_success_at FROM etl_source_state") == \
         [("failed", datetime(2026, 3, 3, 6, 5, tzinfo=UTC))]
     assert not list(tmp_path.glob(".day3.duckdb.building-*"))  # the private build folder is gone
+    # the file is marked as a rebuild's (a daily run never writes etl_rebuild): a rebuild may write over it
+    assert q(target, "SELECT run_id, as_of FROM etl_rebuild") == [("20260305T000000Z-asof03", D3)]
+    again = as_of_flow(as_of=D2.isoformat(), warehouse=str(target), only_sources=[EVENTS],
+                       run_id="20260305T000000Z-asof04", return_state=True)
+    assert again.is_completed(), again.message
+    assert q(target, "SELECT DISTINCT run_id FROM etl_runs ORDER BY 1") == [
+        ("20260305T000000Z-asof04-20260302",), ("20260305T000000Z-asof04-20260303",)]
 
     nothing = as_of_flow(as_of="2026-03-01", warehouse=str(tmp_path / "none.duckdb"), return_state=True)
     assert nothing.is_failed() and "nothing was landed on or before 2026-03-01" in nothing.message

@@ -623,3 +623,43 @@ def test_summary_prints_source_text_as_it_is_never_as_markup(capsys):
     assert "warning: 1 of 64 rows rejected: event_date '[/x]' is not a date" in lines
     assert "error: event_type '[click](http://e.example) [bold]x'" in lines
     assert any("[/v]" in line for line in lines)
+
+
+def test_an_as_of_rebuild_refuses_the_live_warehouse_or_a_day_before_any_landing_before_prefect_starts(
+        tmp_path, monkeypatch):
+    """`eujp run --as-of DAY --warehouse <live>` with the live warehouse's runs given day-shaped ids
+    (`--run-id daily-20261205`) replaced it by a one-source past state; `--as-of` a day before any landing
+    started Prefect and failed late (a traceback, an alert). Both exit 2 in the preflight, as --from-raw does."""
+    from eujp.landing import RawPayload, land
+    from eujp.storage import LocalObjectStore
+    from eujp.tables import ensure_schema
+    from flows import cli
+
+    def no_prefect(*args, **kwargs):
+        raise AssertionError("Prefect was started")
+
+    monkeypatch.setattr(cli, "_start_prefect_and_import", no_prefect)
+    store = LocalObjectStore(tmp_path / "store")
+    land(store, RawPayload(COMEXT, "a.csv", b"x\n", "file:///a.csv", fetched_at="2026-12-05T06:00:00+00:00"),
+         date(2026, 12, 5), comext_goods.SOURCE.extension)
+    live = tmp_path / "var" / "warehouse.duckdb"
+    live.parent.mkdir()
+    with duckdb.connect(str(live)) as conn:
+        ensure_schema(conn)
+        conn.execute("INSERT INTO etl_runs (run_id, source, table_name, status, started_at) VALUES "
+                     "('daily-20261205', 'some_source', 'fact_some_table', 'success', TIMESTAMPTZ '2026-12-05 06:00:00+00')")
+    result = runner.invoke(app, ["run", "--as-of", "2026-12-05", "--only", COMEXT, "--warehouse", str(live),
+                                 "--publish", str(tmp_path / "store")])
+    assert result.exit_code == 2, result.output
+    assert f"{live} is a warehouse that runs built (its last: daily-20261205), not one an as-of rebuild wrote" \
+        in " ".join(result.output.split())
+    with duckdb.connect(str(live), read_only=True) as conn:
+        assert conn.execute("SELECT run_id FROM etl_runs").fetchall() == [("daily-20261205",)]
+
+    early = tmp_path / "early.duckdb"
+    result = runner.invoke(app, ["run", "--as-of", "2026-12-04", "--warehouse", str(early),
+                                 "--publish", str(tmp_path / "store")])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert " ".join(result.output.split()).startswith(
+        f"--as-of 2026-12-04: nothing was landed on or before that day under {store.uri}/raw/ for ")
+    assert not early.exists()

@@ -310,11 +310,12 @@ def test_a_successful_publish_applies_the_raw_retention(tmp_path):
 
 
 def test_an_as_of_rebuild_never_writes_over_a_warehouse_that_runs_built(tmp_path):
-    """`eujp run --as-of DAY --warehouse FILE`: FILE may be a rebuild of another day (its runs are replay
-    steps, ids ending in the landing day), never the live warehouse named by mistake."""
+    """`eujp run --as-of DAY --warehouse FILE`: FILE may be a rebuild of another day (marked by the rebuild,
+    etl_rebuild; its runs are its replay steps, ids ending in the landing day), never the live warehouse named
+    by mistake."""
     import duckdb
 
-    from eujp.asof import not_a_rebuild
+    from eujp.asof import mark_rebuild, not_a_rebuild
     from eujp.tables import ensure_schema
 
     target = tmp_path / "w.duckdb"
@@ -326,16 +327,49 @@ def test_an_as_of_rebuild_never_writes_over_a_warehouse_that_runs_built(tmp_path
         conn.execute("INSERT INTO etl_runs (run_id, source, table_name, status, started_at) VALUES "
                      "('20260305T000000Z-asof01-20260302', 'some_source', 'fact_some_table', 'success', "
                      "TIMESTAMPTZ '2026-03-05 00:00:00+00')")
+        mark_rebuild(conn, "20260305T000000Z-asof01", date(2026, 3, 2))
     assert not_a_rebuild(target) is None  # an as-of rebuild's file: rebuilt again
     with duckdb.connect(str(target)) as conn:
         conn.execute("INSERT INTO etl_runs (run_id, source, table_name, status, started_at) VALUES "
                      "('20261203T060000Z-7b8df3', 'some_source', 'fact_some_table', 'success', "
                      "TIMESTAMPTZ '2026-12-03 06:00:00+00')")
-    assert not_a_rebuild(target).startswith(f"{target} is a warehouse that runs built (its last: "
-                                            "20261203T060000Z-7b8df3), not one an as-of rebuild wrote")
+    assert not_a_rebuild(target).startswith(
+        f"{target} is a warehouse that runs built (its last: 20261203T060000Z-7b8df3), not one an as-of rebuild "
+        "wrote (a run other than its replay steps wrote into it since)")
     other = tmp_path / "notes.txt"
     other.write_text("not a database")
     assert not_a_rebuild(other).startswith(f"{other} exists and is not a warehouse an as-of rebuild wrote")
+
+
+def test_a_live_warehouse_whose_run_ids_end_in_a_day_is_no_rebuild(tmp_path):
+    """The probe's repro: `eujp run --run-id daily-20261205` (a daily run may be given any id), then `eujp run
+    --as-of 2026-12-05 --only sipri_arms --warehouse <live>` replaced the live warehouse by a one-source past
+    state: the guard took every run id ending in -YYYYMMDD for a replay step. Only a rebuild's mark counts, and
+    a run id that extends the marked rebuild's."""
+    import duckdb
+
+    from eujp.asof import mark_rebuild, not_a_rebuild
+    from eujp.tables import ensure_schema
+
+    live = tmp_path / "var" / "warehouse.duckdb"
+    live.parent.mkdir()
+    with duckdb.connect(str(live)) as conn:
+        ensure_schema(conn)
+        conn.execute("INSERT INTO etl_runs (run_id, source, table_name, status, started_at) VALUES "
+                     "('daily-20261205', 'some_source', 'fact_some_table', 'success', "
+                     "TIMESTAMPTZ '2026-12-05 06:00:00+00')")
+    assert not_a_rebuild(live) == (
+        f"{live} is a warehouse that runs built (its last: daily-20261205), not one an as-of rebuild wrote (it "
+        "has no as-of rebuild's mark, the table etl_rebuild): a rebuild never writes over it; name another file "
+        "with --warehouse (the default is asof/warehouse-YYYY-MM-DD.duckdb beside the live warehouse)")
+    rebuilt = tmp_path / "rebuilt.duckdb"  # a rebuild's file into which a run with a day-shaped id wrote since
+    with duckdb.connect(str(rebuilt)) as conn:
+        ensure_schema(conn)
+        mark_rebuild(conn, "20261205T070000Z-abc123", date(2026, 12, 4))
+        conn.executemany("INSERT INTO etl_runs (run_id, source, table_name, status, started_at) VALUES "
+                         "(?, 'some_source', 'fact_some_table', 'success', TIMESTAMPTZ '2026-12-05 07:00:00+00')",
+                         [["20261205T070000Z-abc123-20261204"], ["daily-20261205"]])
+    assert "(its last: daily-20261205)" in not_a_rebuild(rebuilt)
 
 
 def test_a_replays_manifest_lists_the_raw_keys_it_read_so_retention_keeps_its_day(store, tmp_path):
