@@ -284,8 +284,9 @@ class EurostatDataset:
             params.append(("sinceTimePeriod", since))
         return f"{base}/api/dissemination/statistics/1.0/data/{self.dataset}", params
 
-    def scope(self, env: Mapping[str, str]) -> dict:
-        """What the request asks for (Source.request_scope): its geo codes (the other filters are fixed)."""
+    def scope(self, env: Mapping[str, str], run_date: date | None = None) -> dict:
+        """What the request asks for (Source.request_scope): its geo codes (the other filters are fixed; no
+        first period, so the run's date does not matter)."""
         return {"geo": sorted(env_codes(env, self.geo_env, self.geo_default)) or [ALL_CODES]}
 
     def fetch(self, ctx: LiveContext) -> list[RawPayload]:
@@ -317,7 +318,7 @@ def fetch_live(
     force = bool(getattr(settings, "force", False))
     if state is None and not force:
         state = read_state(settings.warehouse_path, name)
-    scope = source.request_scope(env) if source.request_scope is not None else None
+    scope = source.request_scope(env, settings.run_date) if source.request_scope is not None else None
     widened = {} if force else scope_widening(recorded_scope(state), scope)
     if widened:  # the settings ask for more than the last successful extraction did
         log.info("%s: the request asks for more than the last successful extraction (%s): %s", name,

@@ -245,7 +245,7 @@ def skip_unchanged(batch: SourceBatch, payloads: list[RawPayload], settings: Set
     data = [p for p in payloads if p.kind == "data"]
     scope = get_source(batch.source).request_scope if settings.source_mode == "live" else None
     if scope is not None:  # what this live extraction asked for (eujp.live.fetch_live compares the next one)
-        batch.request_scope = json.dumps(scope(os.environ), sort_keys=True)
+        batch.request_scope = json.dumps(scope(os.environ, settings.run_date), sort_keys=True)
     if len(data) == 1:
         batch.etag = data[0].headers.get("etag")
         batch.last_modified = data[0].headers.get("last-modified")

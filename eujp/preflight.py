@@ -292,7 +292,8 @@ def check_run_settings(settings: Settings, env=None) -> Check:
     the payload caps (EUJP_MAX_PAYLOAD_MB and EUJP_MAX_PAYLOAD_MB_<SOURCE>, which must name a source) and, in
     live mode, what each source asks its service for (Source.request_scope reads its codes and first period:
     EUJP_COMEXT_PARTNERS=jp;cn or EUJP_COMEXT_START=01/2002 fail here, not after the other sources' downloads,
-    and not as a run that ends 'unchanged' with no rows)."""
+    and not as a run that ends 'unchanged' with no rows; so does a first period after the run's UTC date,
+    settings.run_date: EUJP_COMEXT_START=2027-01 in December 2026)."""
     from eujp.config import (
         MAX_PAYLOAD_MB_ENV,
         batch_rows,
@@ -329,7 +330,8 @@ def check_run_settings(settings: Settings, env=None) -> Check:
     if settings.source_mode == "live":
         for source in SOURCES:
             if source.request_scope is not None:
-                read(f"the settings of {source.name}", lambda source=source: source.request_scope(env))
+                read(f"the settings of {source.name}",
+                     lambda source=source: source.request_scope(env, settings.run_date))
     if problems:
         return _failed("settings", "; ".join(dict.fromkeys(problems)), ", ".join(dict.fromkeys(settings_named)))
     read_in = "live requests, batches, memory and payload caps" if settings.source_mode == "live" else \

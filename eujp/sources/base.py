@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -98,7 +99,8 @@ class Source:
     # run whose settings ask for more fetches the history of what they add (eujp.live.scope_widening). With
     # `backfills_scope`, the request plan fetches that history itself (LiveContext.previous_scope); else a
     # widened scope makes the run's extraction full, as --force does. None: the request has no settings.
-    request_scope: Callable[[Mapping[str, str]], dict] | None = None
+    # Called with the run's date (UTC, Settings.run_date): a first period after it is refused, naming its setting.
+    request_scope: Callable[[Mapping[str, str], date], dict] | None = None
     backfills_scope: bool = False
     # Incremental loading (eujp.incremental): the fact column holding each row's period (newest_period), and
     # where the next live request starts given the newest period loaded (None: always a full extract).

@@ -48,7 +48,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import polars as pl
 from defusedxml import ElementTree as SafeET
@@ -155,13 +155,18 @@ _BACKFILLED = ("reporters", "partners", "products", "flows")
 _START = re.compile(r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$")
 
 
-def comext_start(env: Mapping[str, str]) -> str:
-    """EUJP_COMEXT_START as a month (a year counts as its January). Anything but YYYY or YYYY-MM is an
-    ExtractError naming the setting (months are compared as text: '2002-1' would sort after '2002-07')."""
+def comext_start(env: Mapping[str, str], run_date: date | None = None) -> str:
+    """EUJP_COMEXT_START as a month (a year counts as its January). Anything but YYYY or YYYY-MM, or (given the
+    run's date, UTC: LiveContext.run_date, Settings.run_date) a month after the run's, is an ExtractError naming
+    the setting (months are compared as text: '2002-1' would sort after '2002-07')."""
     start = (comext_setting(env, "EUJP_COMEXT_START") or COMEXT_DEFAULTS["EUJP_COMEXT_START"]).strip()
     if not _START.match(start):
         raise ExtractError(f"EUJP_COMEXT_START={start!r} is not a month: write YYYY-MM (e.g. 2002-01) or a year")
-    return f"{start}-01" if len(start) == 4 else start
+    month = f"{start}-01" if len(start) == 4 else start
+    if run_date is not None and month > f"{run_date:%Y-%m}":  # the request would end before it starts
+        raise ExtractError(f"EUJP_COMEXT_START={start!r} is later than this month ({run_date:%Y-%m}, the run's UTC "
+                           "month): the dataflow has no month after it")
+    return month
 
 
 @functools.lru_cache(maxsize=1)
@@ -212,13 +217,14 @@ def comext_codes(env: Mapping[str, str], setting: str) -> tuple[str, ...]:
     return codes
 
 
-def comext_scope(env: Mapping[str, str]) -> dict:
+def comext_scope(env: Mapping[str, str], run_date: date | None = None) -> dict:
     """What the live request asks for (Source.request_scope): each list of codes of its key, sorted ('*' for an
     empty setting: every code), and its first month. Reads every code setting of the key and the start the way
-    the plan does, so a bad one raises here too (the preflight's check of the settings calls it)."""
+    the plan does, so a bad one raises here too (the preflight's check of the settings calls it, with the run's
+    date: a start after the run's month is refused there)."""
     scope: dict = {name: sorted(comext_codes(env, setting)) or [ALL_CODES]
                    for name, setting in _SCOPE_LISTS.items()}
-    scope["start"] = comext_start(env)
+    scope["start"] = comext_start(env, run_date)
     return scope
 
 
@@ -499,7 +505,7 @@ def comext_period_range(ctx: LiveContext, *, full: bool = False) -> tuple[str, s
     """(first, last month) of the run's request: from the watermark, or EUJP_COMEXT_START where that is later
     (a start moved past the watermark: the months before it were never asked for, so no slice fetches them
     and no coverage claims them; `full`, or no watermark: EUJP_COMEXT_START) to the run month."""
-    first = _month(comext_start(ctx.env))
+    first = comext_start(ctx.env, ctx.run_date)
     start = first if full or not ctx.watermark else max(_month(ctx.watermark), first)
     end = f"{ctx.run_date.year:04d}-{ctx.run_date.month:02d}"
     if start > end:

@@ -66,26 +66,27 @@ def oecd_request(base: str, env: Mapping[str, str], start: str, end: str) -> tup
     return url, params
 
 
-def oecd_start(env: Mapping[str, str]) -> str:
-    """EUJP_OECD_START, the first year of the first extraction (the inventory is annual): anything but a year
-    is an ExtractError naming the setting (the preflight's check of the settings reads it, via oecd_scope)."""
+def oecd_start(env: Mapping[str, str], run_date: date | None = None) -> str:
+    """EUJP_OECD_START, the first year of the first extraction (the inventory is annual): anything but a year,
+    or (given the run's date, UTC: LiveContext.run_date, Settings.run_date) a year after the run's, is an
+    ExtractError naming the setting (the preflight's check of the settings reads it, via oecd_scope)."""
     start = (env.get("EUJP_OECD_START") or OECD_DEFAULTS["EUJP_OECD_START"]).strip()
     if not re.fullmatch(r"[0-9]{4}", start):
         raise ExtractError(f"EUJP_OECD_START={start!r} is not a year (YYYY, e.g. 2009)")
-    this_year = date.today().year
-    if int(start) > this_year:  # the request would end before it starts (endPeriod is the run's year)
-        raise ExtractError(f"EUJP_OECD_START={start!r} is later than this year ({this_year}): the inventory has "
-                           "no year after it")
+    # the request would end before it starts (endPeriod is the run's year)
+    if run_date is not None and int(start) > run_date.year:
+        raise ExtractError(f"EUJP_OECD_START={start!r} is later than this year ({run_date.year}, the run's UTC "
+                           "year): the inventory has no year after it")
     return start
 
 
-def oecd_scope(env: Mapping[str, str]) -> dict:
+def oecd_scope(env: Mapping[str, str], run_date: date | None = None) -> dict:
     """What the request asks for (Source.request_scope): its first year (the dataflow is asked whole)."""
-    return {"start": oecd_start(env)}
+    return {"start": oecd_start(env, run_date)}
 
 
 def fetch_oecd(ctx: LiveContext) -> list[RawPayload]:
-    start = ctx.watermark or oecd_start(ctx.env)
+    start = ctx.watermark or oecd_start(ctx.env, ctx.run_date)
     url, params = oecd_request(ctx.base, ctx.env, start, str(ctx.run_date.year))
     return ctx.windowed_get(url, f"{OECD_AGENCY_FLOW} {start}..{ctx.run_date.year}", params=params,
                             period_param="startPeriod", expect=EXPECT_CSV)

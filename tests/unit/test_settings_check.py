@@ -4,6 +4,8 @@ in any case (lower-case codes, spaces after commas) is taken as meant."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from eujp.config import Settings
@@ -50,6 +52,25 @@ def test_live_codes_and_start_are_checked_before_any_request(clean_env):
     assert "EUJP_EUROSTAT_GOODS_GEO: 'EU27 2020' is not a code" in check.detail
     # in snapshot mode the live settings are not read
     assert check_run_settings(Settings(source_mode="snapshot"), env).ok
+
+
+@pytest.mark.parametrize(("start", "run_date", "month"), [
+    ("2027-01", date(2026, 12, 5), "2026-12"), ("2027", date(2026, 12, 31), "2026-12")])
+def test_a_comext_start_after_the_run_month_is_refused_naming_the_setting(clean_env, start, run_date, month):
+    """It passed `eujp check` and the preflight, then failed the source at extraction every day ('watermark/start
+    period 2027-01 is after the run month 2026-12', naming no setting). The run's month is its UTC one."""
+    check = check_run_settings(Settings(source_mode="live", run_date=run_date), {"EUJP_COMEXT_START": start})
+    assert not check.ok and check.setting == f"the settings of {COMEXT.name}"
+    assert check.detail == (f"EUJP_COMEXT_START={start!r} is later than this month ({month}, the run's UTC month): "
+                            "the dataflow has no month after it")
+    assert check_run_settings(Settings(source_mode="live", run_date=run_date), {"EUJP_COMEXT_START": month}).ok
+
+
+def test_an_oecd_start_is_checked_against_the_runs_year_not_the_clock(clean_env):
+    env = {"EUJP_OECD_START": "2099"}
+    assert check_run_settings(Settings(source_mode="live", run_date=date(2099, 1, 1)), env).ok
+    check = check_run_settings(Settings(source_mode="live", run_date=date(2098, 12, 31)), env)
+    assert not check.ok and "EUJP_OECD_START='2099' is later than this year (2098, the run's UTC year)" in check.detail
 
 
 def test_codes_are_read_as_the_services_write_them():

@@ -155,6 +155,18 @@ def test_the_request_starts_at_the_watermark_or_the_start_whichever_is_later(wat
     assert comext_period_range(ctx, full=full) == (expected, "2025-07")
 
 
+def test_a_start_after_the_run_month_fails_the_extraction_naming_the_setting():
+    from datetime import date
+    from types import SimpleNamespace
+
+    from eujp.sources.comext_goods import comext_period_range
+
+    ctx = SimpleNamespace(source=SOURCE.name, watermark=None, env={"EUJP_COMEXT_START": "2027"},
+                          run_date=date(2026, 12, 31))
+    with pytest.raises(ExtractError, match=r"^EUJP_COMEXT_START='2027' is later than this month \(2026-12, the run's"):
+        comext_period_range(ctx)
+
+
 def test_watermark():
     assert SOURCE.next_watermark("2025-06") == "2024-01"
     assert comext_watermark("2025-06") == "2024-01"

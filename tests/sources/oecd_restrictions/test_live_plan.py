@@ -35,10 +35,15 @@ def test_a_start_that_is_no_year_is_refused_naming_the_setting(start):
 
 
 def test_a_start_after_this_year_is_refused_naming_the_setting():
-    """startPeriod later than endPeriod (the run's year) was sent, and the service's 404 named no setting."""
+    """startPeriod later than endPeriod (the run's year) was sent, and the service's 404 named no setting. 'This
+    year' is the run's UTC year (LiveContext.run_date, Settings.run_date), which the request's endPeriod is: the
+    check read the local clock, so on 2026-12-31T20:00Z in Tokyo it took 2027 for this year, accepted
+    EUJP_OECD_START=2027 and sent startPeriod 2027, endPeriod 2026."""
     from datetime import date
 
-    this_year = date.today().year
-    assert SOURCE.request_scope({"EUJP_OECD_START": str(this_year)}) == {"start": str(this_year)}
-    with pytest.raises(ExtractError, match=rf"EUJP_OECD_START='{this_year + 1}' is later than this year"):
-        SOURCE.request_scope({"EUJP_OECD_START": str(this_year + 1)})
+    run_date = date(2026, 12, 31)  # the run's UTC date; Tokyo's is already 2027-01-01
+    assert SOURCE.request_scope({"EUJP_OECD_START": "2026"}, run_date) == {"start": "2026"}
+    with pytest.raises(ExtractError, match=r"EUJP_OECD_START='2027' is later than this year \(2026, the run's UTC "):
+        SOURCE.request_scope({"EUJP_OECD_START": "2027"}, run_date)
+    # a year the clock has not reached yet, but the run's date has: the run's date decides, not the clock
+    assert SOURCE.request_scope({"EUJP_OECD_START": "2099"}, date(2099, 1, 1)) == {"start": "2099"}
