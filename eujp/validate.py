@@ -741,10 +741,11 @@ def build_data_docs(reports: Iterable[ValidationReport], out_dir: Path | str, *,
                         context.suites.add(_gx_suite(load_suite(report.table)) if report.gx_suite is None
                                            else _copy_suite(report.gx_suite))
                         added.add(name)
-                    result = _escaped_result(_named_result(report, run_id))
+                    named, run = _named_result(report, run_id)
+                    result = _escaped_result(named)
                     key = ValidationResultIdentifier(
                         expectation_suite_identifier=ExpectationSuiteIdentifier(name=name),
-                        run_id=result.meta["run_id"],
+                        run_id=run,
                         batch_identifier=result.batch_id or report.table,
                     )
                     context.validation_results_store.set(key, result)
@@ -766,22 +767,24 @@ def build_data_docs(reports: Iterable[ValidationReport], out_dir: Path | str, *,
 
 
 def _named_result(report: ValidationReport, run_id: str | None):
-    """The report's GX result, named for Data Docs: the run (`run_id` when it was validated without one) and
-    the table as its data asset (results validated before validate_frame named it)."""
+    """The report's GX result, named for Data Docs, and the run identifier of its page: the run (`run_id` when
+    it was validated without one) and the table as its data asset (results validated before validate_frame
+    named it). The result's `run_id` is written as GX stores it, a dict, with its time in UTC: GX's own
+    RunIdentifier serialises its time in the process' time zone (RunIdentifierSchema.prepare_dump), and the page
+    prints the stored time with a 'Z' (under TZ=Asia/Tokyo, 15:46 UTC read 00:46Z)."""
     import_great_expectations()
     from great_expectations.core.run_identifier import RunIdentifier
 
     result = report.gx_result
     current = result.meta.get("run_id")
-    run_name = getattr(current, "run_name", None) or report.run_id or run_id
+    run = RunIdentifier(run_name=getattr(current, "run_name", None) or report.run_id or run_id,
+                        run_time=getattr(current, "run_time", None))
     spec = result.meta.get("batch_spec") or {}
-    if run_name == getattr(current, "run_name", None) and spec.get("data_asset_name"):
-        return result
     named = copy.copy(result)
     named.meta = {**result.meta,
-                  "run_id": RunIdentifier(run_name=run_name, run_time=getattr(current, "run_time", None)),
+                  "run_id": {"run_name": run.run_name, "run_time": run.run_time.astimezone(dt.UTC).isoformat()},
                   "batch_spec": {**spec, "data_asset_name": spec.get("data_asset_name") or report.table}}
-    return named
+    return named, run
 
 
 def _escaped_result(result):

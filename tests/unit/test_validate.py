@@ -417,3 +417,29 @@ def test_data_docs_escape_the_source_values_they_show(gx, tmp_path):
     # the report's own result (manifest, artifacts) keeps the value as it is
     failed = [r.result["partial_unexpected_list"] for r in report.gx_result.results if not r.success]
     assert failed and all(values == [value] for values in failed)
+
+
+@pytest.fixture
+def tokyo(monkeypatch):
+    """The process in Asia/Tokyo (UTC+9, no daylight saving time), as under TZ=Asia/Tokyo."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_data_docs_show_the_validation_time_in_utc_under_another_time_zone(gx, tokyo, tmp_path):
+    """GX serialises a run's time in the process' time zone and its pages print it with a 'Z': under
+    TZ=Asia/Tokyo a run validated at 15:46 UTC read '00:46:17Z' (the next day) in its page's title."""
+    report = validate.validate_frame("fact_arms_transfers", good_frame("fact_arms_transfers"), run_id="run-9")
+    run_time = report.gx_result.meta["run_id"].run_time.astimezone(dt.UTC)
+    validate.build_data_docs([report], tmp_path / "docs")
+    (page,) = (tmp_path / "docs" / "validations" / "fact_arms_transfers" / "run-9").rglob("*.html")
+    assert page.parent.name == f"{run_time:%Y%m%dT%H%M%S.%f}Z"
+    text = page.read_text(encoding="utf-8")
+    assert f"run-9 / {run_time:%Y-%m-%dT%H:%M:%S}Z" in text
+    local = run_time.astimezone(dt.timezone(dt.timedelta(hours=9)))
+    assert f"{local:%Y-%m-%dT%H:%M:%S}Z" not in text
