@@ -205,7 +205,7 @@ def table_layout(table) -> Layout:
 @dataclass
 class LakeCommit:
     snapshot_id: int
-    snapshot_time: str
+    snapshot_time: str  # UTC, ISO 8601 (`utc_iso`), like the manifest's other times
     catalog: str  # "file" | "postgres"
     data_path: str
     run_id: str
@@ -356,9 +356,9 @@ def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tabl
         conn.execute(f"INSERT INTO {ALIAS}.{META_SCHEMA}.runs VALUES (?, now())", [run_id])
         conn.execute("COMMIT")
         snapshot_id, snapshot_time = conn.execute(
-            f"SELECT snapshot_id, CAST(snapshot_time AS VARCHAR) FROM ducklake_snapshots('{ALIAS}') "
+            f"SELECT snapshot_id, snapshot_time FROM ducklake_snapshots('{ALIAS}') "
             "ORDER BY snapshot_id DESC LIMIT 1").fetchone()
-        return LakeCommit(snapshot_id, snapshot_time, cfg.kind, cfg.data_path, run_id, new=True, changed=changed,
+        return LakeCommit(snapshot_id, utc_iso(snapshot_time), cfg.kind, cfg.data_path, run_id, new=True, changed=changed,
                           digests=digests)
     except LakeError:
         raise
@@ -370,16 +370,22 @@ def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tabl
         conn.close()
 
 
+def utc_iso(ts: datetime) -> str:
+    """A TIMESTAMPTZ as DuckDB returns it, in the session's TimeZone (the process' time zone: under TZ=Asia/Tokyo,
+    CAST(... AS VARCHAR) read '2026-12-06 00:46:39.959135+09'), as UTC ISO 8601: '2026-12-05T15:46:39.959135+00:00'."""
+    return ts.astimezone(UTC).isoformat()
+
+
 def _run_snapshot(conn: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, str]:
-    """The snapshot that committed `run_id` (the one its eujp_meta.runs row was inserted in)."""
+    """The snapshot that committed `run_id` (the one its eujp_meta.runs row was inserted in): id, time (UTC ISO)."""
     newest = int(conn.execute(f"SELECT max(snapshot_id) FROM ducklake_snapshots('{ALIAS}')").fetchone()[0])
     row = conn.execute(
-        f"SELECT i.snapshot_id, CAST(s.snapshot_time AS VARCHAR) FROM ducklake_table_insertions('{ALIAS}', "
+        f"SELECT i.snapshot_id, s.snapshot_time FROM ducklake_table_insertions('{ALIAS}', "
         f"'{META_SCHEMA}', 'runs', 0, {newest}) AS i JOIN ducklake_snapshots('{ALIAS}') AS s "
         "ON s.snapshot_id = i.snapshot_id WHERE i.run_id = ? ORDER BY 1 DESC LIMIT 1", [run_id]).fetchone()
     if row is None:
         raise LakeError(f"run {run_id} is recorded in the lake but its snapshot was not found")
-    return row
+    return row[0], utc_iso(row[1])
 
 
 def _copy_comments(conn: duckdb.DuckDBPyConnection, described: DescribedTable, target: str) -> None:

@@ -109,6 +109,29 @@ def test_a_commit_is_one_snapshot_holding_every_table_as_the_warehouse_has_it(la
     assert folders == {f"period_code={m}" for m in months}
 
 
+def test_the_snapshot_time_is_utc_iso_8601_whatever_the_process_time_zone(lake):
+    """DuckDB's session TimeZone is the process' time zone: under TZ=Asia/Tokyo the manifest and latest.json
+    read "2026-12-06 00:46:39.959135+09" beside their UTC ISO times. The commit runs in a process in Tokyo."""
+    import subprocess
+    import sys
+
+    cfg, warehouse, store = lake
+    script = ("import json, sys; from pathlib import Path; from eujp.lake import commit_warehouse, lake_config; "
+              "cfg = lake_config(Path(sys.argv[1]), sys.argv[2], env={}); "
+              "first = commit_warehouse(cfg, Path(sys.argv[1]), '20261124T060000Z-lake01'); "
+              "again = commit_warehouse(cfg, Path(sys.argv[1]), '20261124T060000Z-lake01'); "  # a retried publish
+              "print(json.dumps([first.manifest_entry()['snapshot_time'], again.snapshot_time, first.snapshot_id]))")
+    env = {**os.environ, "TZ": "Asia/Tokyo", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    out = subprocess.run([sys.executable, "-c", script, str(warehouse), str(store)], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    first, again, snapshot_id = json.loads(out.splitlines()[-1])
+    with reader(cfg) as conn:
+        (when,) = conn.execute(f"SELECT snapshot_time FROM ducklake_snapshots('{ALIAS}') WHERE snapshot_id = ?",
+                               [snapshot_id]).fetchone()
+    assert first == again == when.astimezone(UTC).isoformat()  # e.g. 2026-12-05T15:46:39.959135+00:00
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00", first), first
+
+
 def test_a_day_with_one_new_month_writes_that_months_files_and_one_snapshot(lake):
     cfg, warehouse, store = lake
     first = commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
