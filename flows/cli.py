@@ -124,9 +124,10 @@ def run(
                                                 "(env EUJP_PUBLISH_URI; default var/objectstore). S3 uses the "
                                                 "standard AWS_* variables (AWS_ENDPOINT_URL for MinIO/R2).")] = None,
     from_raw: Annotated[str | None, typer.Option(help="Rebuild from the payloads landed on this day "
-                                                 "(YYYY-MM-DD) in the raw zone, without reading sources.")] = None,
+                                                 "(YYYY-MM-DD, a UTC date: runs land under the UTC date they "
+                                                 "started on) in the raw zone, without reading sources.")] = None,
     as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="Rebuild the warehouse as it stood at the end of this day (YYYY-MM-DD) by replaying "
+        "--as-of", help="Rebuild the warehouse as it stood at the end of this day (YYYY-MM-DD, UTC) by replaying "
         "the raw zone up to it, into --warehouse (default: asof/warehouse-YYYY-MM-DD.duckdb beside the live "
         "warehouse, in its NAME.d/ folder unless it is warehouse.duckdb; the live one is left alone). Reads the raw zone of --publish; publishes nothing.")] = None,
     source_kind: Annotated[SourceKind, typer.Option(
@@ -736,7 +737,7 @@ def prune_raw_zone(
                                                 "s3://bucket/prefix (env EUJP_PUBLISH_URI; default "
                                                 "var/objectstore).")] = None,
     days: Annotated[int | None, typer.Option("--days", min=1, help="Retention in days (env "
-                                             "EUJP_RAW_RETENTION_DAYS): landings of today and the DAYS days "
+                                             "EUJP_RAW_RETENTION_DAYS): landings of today (UTC) and the DAYS days "
                                              "before are kept, and so is everything a published run or an "
                                              "as-of of a kept day needs.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be deleted; delete nothing.")]
