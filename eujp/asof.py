@@ -12,7 +12,9 @@ A rebuild therefore *replays* each source's landings up to D, oldest first, into
   applied (its audit failed) or whose load failed is replayed, as the next daily run loaded it;
 - a day on which several runs landed payloads is replayed landing by landing, in the order they landed
   (eujp.landing.read_landed, eujp.stream.transform_landings): a later landing supersedes an earlier one; content that changes and changes back (A, B, A) is
-  replayed as such, because B changed the warehouse in between;
+  replayed as such, because B changed the warehouse in between; a landing of such a day that fails to parse
+  or transform is left out (its run failed the source and loaded nothing of it), the others applied, and
+  the rebuild reports it as an error naming the landing day;
 - a day without a landing for a source is a day on which nothing new came (304 or no run): nothing to do;
 - sources with nothing landed on or before D are missing from the rebuilt warehouse (reported).
 

@@ -140,6 +140,10 @@ class SourceBatch:
     chunk_wire_rows: list[int] = field(default_factory=list)
     newest: str | None = None
     payload_errors: list[str] = field(default_factory=list)
+    # A replay of a day on which several runs landed the source: the landings it left out, with why (one that
+    # failed to parse or transform, as its run failed the source and loaded nothing of it; the others apply:
+    # eujp.stream.transform_landings). The run reports each as an error, as that landing's run failed.
+    landing_errors: list[str] = field(default_factory=list)
 
     def fail(self, step: str, exc: BaseException) -> SourceBatch:
         detail = str(exc) if isinstance(exc, EujpError) else f"{type(exc).__name__}: {exc}"
@@ -166,8 +170,15 @@ class SourceBatch:
             "error": self.error,
             "rejections": self.rejections,
             "payload_errors": self.payload_errors,
+            "landing_errors": self.landing_errors,
             "validation": None if self.validation is None else self.validation.to_dict(),
         }
+
+
+def landing_errors(batches: list[SourceBatch]) -> list[str]:
+    """The run's errors for the landings a replay left out (`SourceBatch.landing_errors`): each landing's run
+    failed, so a run replaying that day fails too, though the other landings applied."""
+    return [e for b in batches for e in b.landing_errors]
 
 
 # --- reference dimension ---------------------------------------------------------------------------
@@ -360,7 +371,8 @@ def prepare_source(
         payloads, batch.labels = split_labels(source, payloads)
         stream: Stream | None = None
         if len({p.landing for p in payloads}) > 1 and not streams(source):  # a small source's landings: folded whole
-            folded, folded_version = transform_landings(source, payloads, countries, step=tracked)
+            folded, folded_version, batch.landing_errors = transform_landings(source, payloads, countries,
+                                                                              step=tracked)
             results: Iterator[TransformResult] = iter([folded])
         else:
             stream = source_stream(source, payloads, countries, step=tracked, limit=limit, spill_dir=spill_dir)
@@ -425,6 +437,8 @@ def prepare_source(
         batch.source_version = stream.version if stream else folded_version
         batch.chunk_wire_rows = stream.chunk_wire_rows if stream else [folded.rows_in]
         batch.payload_errors = stream.payload_errors if stream else []
+        if stream is not None:
+            batch.landing_errors = stream.landing_errors
         batch.conflicts = concat_conflicts(conflicts)
         batch.spill_dir = spill
         batch.valid = held[0] if held else (None if batch.chunks else
@@ -660,8 +674,8 @@ def etl_run_row(batch: SourceBatch, run_id: str) -> dict:
         "started_at": batch.started_at,
         "ended_at": batch.ended_at or utcnow(),
         "status": {"loaded": "success", "unchanged": "unchanged"}.get(batch.status, "failed"),
-        "message": "; ".join(m for m in (batch.error or batch.rejections or batch.note, *batch.payload_errors) if m)
-        or None,
+        "message": "; ".join(m for m in (batch.error or batch.rejections or batch.note, *batch.landing_errors,
+                                         *batch.payload_errors) if m) or None,
     }
 
 

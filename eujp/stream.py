@@ -414,6 +414,8 @@ class Stream:
     quarantined: list[QuarantinedPayload] = field(default_factory=list)
     payload_errors: list[str] = field(default_factory=list)
     chunk_wire_rows: list[int] = field(default_factory=list)
+    # the day's landings a replay left out (LandingsStream: one failed, as its run did), with why
+    landing_errors: list[str] = field(default_factory=list)
     _failed: set[int] = field(default_factory=set, repr=False)  # id() of the payloads quarantined
     _lines: dict[int, int] = field(default_factory=dict, repr=False)  # id() of a payload -> its data lines
     # id() of a payload -> the values of its wire group column (`_plan`'s scan)
@@ -1114,13 +1116,15 @@ def source_stream(source: Source, payloads: list[RawPayload], countries: pl.Data
 class LandingsStream(Stream):
     """A streamed source's payloads of several landings (a replay of a day on which several runs landed it,
     eujp.landing.read_landed), in bounded memory: each landing is streamed alone (`Stream`, its chunks' valid
-    rows written to Parquet files with the landing's number, its rejected rows handed on at once as results
-    without valid rows), then the rows are folded by DuckDB, out of core: for each natural key, the row of the
-    latest landing that has one (what loading the landings one after the other leaves under the streamed
-    sources' replace by natural key: transforms.common.supersede, which `transform_landings` applies in memory
-    to the sources that are not streamed). A key conflicting in some landing and given by none stays a
-    conflict. The folded rows come back in chunks of at most `limit` rows. Accounting as `transform_landings`:
-    every landing's rows in count; a row a later landing superseded counts as loaded."""
+    rows written to Parquet files with the landing's number, its rejected rows too, handed on as results
+    without valid rows once the landing is streamed whole), then the rows are folded by DuckDB, out of core:
+    for each natural key, the row of the latest landing that has one (what loading the landings one after the
+    other leaves under the streamed sources' replace by natural key: transforms.common.supersede, which
+    `transform_landings` applies in memory to the sources that are not streamed). A key conflicting in some
+    landing and given by none stays a conflict. The folded rows come back in chunks of at most `limit` rows. A
+    landing that fails (an EujpError) is left out, its files removed and nothing of it handed on, as in
+    `transform_landings` (`landing_errors` says why). Accounting as `transform_landings`: every applied
+    landing's rows in count; a row a later landing superseded counts as loaded."""
 
     def chunks(self) -> Iterator[TransformResult]:
         numbers = sorted({p.landing for p in self.payloads})
@@ -1131,24 +1135,49 @@ class LandingsStream(Stream):
         versions: list[str | None] = []
         columns: list[str] = []
         try:
-            for number in numbers:
+            for position, number in enumerate(numbers, start=1):
                 landing = Stream(self.source, [p for p in self.payloads if p.landing == number], self.countries,
                                  self.limit, folder, self.step, self.part_of_more)
-                for result in landing.chunks():
-                    columns = result.valid.columns
-                    if result.valid.height:
-                        path = folder / f"{number:06d}-{len(files):06d}.parquet"
-                        result.valid.with_columns(pl.lit(number, dtype=pl.Int64).alias("__landing")).write_parquet(
-                            path, compression="lz4", statistics=False)
-                        files.append(path)
-                    conflicts.append(result.conflicts)
-                    yield TransformResult(valid=result.valid.clear(), rejected=result.rejected,
-                                          valid_wire_rows=result.rows_in - result.rejected.height)
-                    del result
+                # a landing's valid and rejected rows stay on disk until it is streamed whole: one that fails
+                # (as its run did) is left out, nothing of it handed on (transform_landings)
+                mine: list[Path] = []
+                # per chunk: its valid rows emptied, its rejected rows' file, its valid wire rows
+                held: list[tuple[pl.DataFrame, Path | None, int]] = []
+                landing_conflicts: list[pl.DataFrame | None] = []
+                try:
+                    for result in landing.chunks():
+                        columns = result.valid.columns
+                        if result.valid.height:
+                            path = folder / f"{number:06d}-{len(files) + len(mine):06d}.parquet"
+                            result.valid.with_columns(pl.lit(number, dtype=pl.Int64).alias("__landing")
+                                                      ).write_parquet(path, compression="lz4", statistics=False)
+                            mine.append(path)
+                        rejected = None
+                        if result.rejected.height:
+                            rejected = folder / f"{number:06d}-rejected-{len(held):06d}.parquet"
+                            result.rejected.write_parquet(rejected, compression="lz4", statistics=False)
+                        held.append((result.valid.clear(), rejected, result.rows_in - result.rejected.height))
+                        landing_conflicts.append(result.conflicts)
+                        del result
+                except EujpError as exc:
+                    self.landing_errors.append(landing_not_applied(self.source, position, len(numbers), exc))
+                    for path in [*mine, *(r for _, r, _ in held if r is not None)]:
+                        path.unlink()
+                    continue
+                files += mine
+                conflicts += landing_conflicts
+                for cleared, rejected, valid_wire_rows in held:
+                    yield TransformResult(valid=cleared, valid_wire_rows=valid_wire_rows,
+                                          rejected=empty_rejected() if rejected is None else pl.read_parquet(rejected))
+                    if rejected is not None:
+                        rejected.unlink()
                 self.quarantined += landing.quarantined
                 self.payload_errors += landing.payload_errors
                 self.chunk_wire_rows += landing.chunk_wire_rows
                 versions.append(landing.version)
+            if len(self.landing_errors) == len(numbers):
+                raise EujpError(f"{self.source.name}: no landing of the day could be applied: "
+                                + " | ".join(self.landing_errors))
             self._finish_version(versions)
             with self.step("transform"):
                 folded, kept = self._fold(files, concat_conflicts(conflicts), folder)
@@ -1212,7 +1241,7 @@ class WholeStream(Stream):
 
 def transform_landings(
     source: Source, payloads: list[RawPayload], countries: pl.DataFrame, *, step: Step = no_step
-) -> tuple[TransformResult, str | None]:
+) -> tuple[TransformResult, str | None, list[str]]:
     """`parse_and_transform` landing by landing (`RawPayload.landing`: a replay of a day on which several runs
     landed payloads, eujp.landing.read_landed), folded in landing order into what loading them one after the
     other leaves (transforms.common.supersede): a later landing supersedes an earlier one for the same key,
@@ -1220,22 +1249,40 @@ def transform_landings(
     Duplicates within one landing are judged as in any run. Payloads of one landing (every run but a replay of
     such a day): exactly `parse_and_transform`.
 
-    Accounting: every landing's rows in are counted; a row that a later landing superseded counts as loaded
-    (the live run loaded it, the next one replaced it)."""
+    A landing that fails to parse or transform (an EujpError) is left out of the fold, as its run failed the
+    source and loaded nothing of it, and the landings before and after it apply; the third value says which,
+    and why (`landing_not_applied`). Every landing failing: the source fails (EujpError naming each).
+
+    Accounting: every applied landing's rows in are counted; a row that a later landing superseded counts as
+    loaded (the live run loaded it, the next one replaced it)."""
     numbers = sorted({p.landing for p in payloads})
     if len(numbers) < 2:
-        return parse_and_transform(source, payloads, countries, step=step)
+        return *parse_and_transform(source, payloads, countries, step=step), []
     log.info("%s: %d landings on the day: applied in landing order", source.name, len(numbers))
-    results, versions = [], []
-    for number in numbers:
-        result, version = parse_and_transform(source, [p for p in payloads if p.landing == number], countries,
-                                              step=step)
+    results, versions, not_applied = [], [], []
+    for position, number in enumerate(numbers, start=1):
+        try:
+            result, version = parse_and_transform(source, [p for p in payloads if p.landing == number], countries,
+                                                  step=step)
+        except EujpError as exc:
+            not_applied.append(landing_not_applied(source, position, len(numbers), exc))
+            continue
         results.append(result)
         versions.append(version)
+    if not results:
+        raise EujpError(f"{source.name}: no landing of the day could be applied: " + " | ".join(not_applied))
     with step("transform"):
         valid, conflicts = supersede([(r.valid, r.conflicts) for r in results], source.table.natural_key,
                                      source.replace_scope)
     return TransformResult(
         valid=valid, rejected=pl.concat([r.rejected for r in results]),
         valid_wire_rows=sum(r.rows_in - r.rejected.height for r in results), conflicts=conflicts,
-    ), latest_version(versions)
+    ), latest_version(versions), not_applied
+
+
+def landing_not_applied(source: Source, position: int, landings: int, exc: EujpError) -> str:
+    """Why a replay leaves out the day's landing at `position` (1-based) of `landings` (logged as a warning)."""
+    message = (f"{source.name}: landing {position} of {landings} of the day not applied (its run failed the "
+               f"source and loaded nothing of it): {exc}")
+    log.warning(message)
+    return message

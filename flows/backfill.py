@@ -26,7 +26,7 @@ from eujp.asof import (
 from eujp.config import Settings
 from eujp.errors import AuditFailed, EujpError
 from eujp.lock import warehouse_lock
-from eujp.pipeline import SourceBatch, load_countries, release_chunks
+from eujp.pipeline import SourceBatch, landing_errors, load_countries, release_chunks
 from eujp.rejections import judge_rejections, rejection_errors, rejection_warnings
 from eujp.run import RunSummary, data_docs
 from eujp.sources import DOMAINS, SOURCES, get_source
@@ -88,6 +88,7 @@ def rebuild_as_of(settings: Settings, as_of: date) -> RunSummary:
                     for batch in batches:
                         release_chunks(batch)
                 summary.errors += [f"landing day {step.day}: {b.error}" for b in batches if b.error]
+                summary.errors += [f"landing day {step.day}: {e}" for e in landing_errors(batches)]
                 if applied:  # above its threshold a source's valid rows were loaded, but the day's run failed
                     replay.apply(step.day, [b.source for b in batches if b.status == "loaded"])
                     summary.errors += [f"landing day {step.day}: {e}" for e in rejection_errors(batches)]

@@ -19,7 +19,7 @@ from eujp import reconcile
 from eujp.config import Settings
 from eujp.errors import AuditFailed, PublishError
 from eujp.lock import warehouse_lock
-from eujp.pipeline import SourceBatch, load_countries, release_chunks
+from eujp.pipeline import SourceBatch, landing_errors, load_countries, release_chunks
 from eujp.preflight import PreflightFailed, preflight
 from eujp.publish import Deadline
 from eujp.rejections import judge_rejections, rejection_errors, rejection_warnings
@@ -68,7 +68,7 @@ def run_daily(settings: Settings) -> RunSummary:
 def _load_and_publish(settings: Settings, summary: RunSummary, batches: list[SourceBatch], countries,
                       logger) -> RunSummary:
     """The rest of run_daily, once the domain flows have prepared every source, under its locks."""
-    summary.errors = [b.error for b in batches if b.error]
+    summary.errors = [b.error for b in batches if b.error] + landing_errors(batches)
     judge_rejections(settings, batches)  # before the load: etl_runs.message records each verdict
     current = confirm_nothing_new(settings, batches, countries)
     if current is not None:
@@ -89,7 +89,7 @@ def _load_and_publish(settings: Settings, summary: RunSummary, batches: list[Sou
         return summary
     # load errors too; a source that rejected more of its rows than its threshold fails the run, though
     # its valid rows are loaded and published (eujp.rejections), as a failed source's neighbours are
-    summary.errors = [b.error for b in batches if b.error] + rejection_errors(batches)
+    summary.errors = [b.error for b in batches if b.error] + landing_errors(batches) + rejection_errors(batches)
     summary.warnings[:0] = rejection_warnings(batches) + reconcile.warnings(audit)
     summary.status = "failed" if summary.errors else "success"
     summary.table_rows, summary.audit, summary.changes = counts, audit, changes

@@ -20,13 +20,15 @@ import pytest
 
 from eujp.extract import read_snapshot
 from eujp.landing import RawPayload, land, record_landing
-from eujp.sources import SOURCES, comext_goods, get_source, security_events
+from eujp.pipeline import load_countries
+from eujp.sources import SOURCES, comext_goods, eurostat_services, get_source, security_events
 from eujp.storage import LocalObjectStore
 from eujp.tables import FACT_TABLES
 from flows.results import state_summary
 
 # The sources these runs single out, by their modules (a source's name is written in its own folder only).
 COMEXT, EVENTS = comext_goods.SOURCE.name, security_events.SOURCE.name
+SERVICES = eurostat_services.SOURCE.name
 SNAPSHOT = Path(__file__).resolve().parents[2] / "data" / "snapshot"
 D1, D2, D3 = date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4)
 COMEXT_DE = "comext_ds045409_DE_JP_84834030_2025Q1.csv"
@@ -172,6 +174,37 @@ def test_as_of_a_day_with_several_landings_applies_them_in_landing_order(prefect
     assert q(target, "SELECT count(*) FROM etl_rejected_rows") == [(0,)]
     assert q(target, "SELECT count(*) FROM fact_goods_trade_product WHERE reporter = 'EU27_2020'") != [(0,)]
     assert q(target, "SELECT rows_rejected, status FROM etl_runs") == [(0, "success")]
+
+
+def test_as_of_a_day_whose_later_landing_fails_to_parse_keeps_its_earlier_landing(prefect_server, tmp_path,
+                                                                                   monkeypatch):
+    """Two runs on one day: the services snapshot at 06:05, then (09:00) the same file cut at 5,000 bytes. The
+    second run failed the source and loaded nothing of it: the warehouse of that day holds the first landing's
+    rows. The rebuild leaves the cut landing out, saying so (it fails, as that run did), and loads the first."""
+    from eujp.stream import parse_and_transform
+    from flows.backfill import as_of_flow
+
+    store = LocalObjectStore(tmp_path / "store")
+    source = get_source(SERVICES)
+    (good,) = [RawPayload(SERVICES, p.name, p.read(), f"file:///{p.name}") for p in read_snapshot(source, SNAPSHOT)]
+    cut = RawPayload(SERVICES, good.name, good.read()[:5000], good.url)
+    for hour, p in ((6, good), (9, cut)):
+        land(store, p, D1, source.extension)
+        record_landing(store, SERVICES, D1, [p.sha256], at=datetime(2026, 3, 2, hour, tzinfo=UTC))
+    monkeypatch.setenv("EUJP_WAREHOUSE", str(tmp_path / "var" / "warehouse.duckdb"))
+    monkeypatch.setenv("EUJP_PUBLISH_URI", str(tmp_path / "store"))
+    loaded = parse_and_transform(source, [good], load_countries(D1))[0].valid.height
+
+    target = tmp_path / "day1.duckdb"
+    state = as_of_flow(as_of=D1.isoformat(), warehouse=str(target), only_sources=[SERVICES],
+                       run_id="20260305T000000Z-asof08", return_state=True)
+    assert state.is_failed()
+    assert f"landing day 2026-03-02: {SERVICES}: landing 2 of 2 of the day not applied" in state.message
+    assert "truncated" in state.message
+    assert loaded > 0 and q(target, f"SELECT count(*) FROM {source.table.name}") == [(loaded,)]
+    ((status, message),) = q(target, "SELECT status, message FROM etl_runs")
+    assert status == "success" and "landing 2 of 2 of the day not applied" in message
+    assert state_summary(state)["sources"][0]["landing_errors"] == [message]
 
 
 def test_as_of_a_step_that_stops_before_its_load_leaves_no_spilled_chunks(prefect_server, raw_zone, tmp_path,

@@ -212,9 +212,9 @@ def test_payloads_that_share_months_are_one_group_and_a_later_landing_wins(count
 
     landed = [first, march, april, replace_landing(revised, 1)]
     monkeypatch.setenv("EUJP_BATCH_ROWS", "1000")
-    whole, whole_version = transform_landings(COMEXT, landed, countries)
+    whole, whole_version, _ = transform_landings(COMEXT, landed, countries)
     monkeypatch.setenv("EUJP_BATCH_ROWS", "30")
-    streamed, version = transform_landings(COMEXT, landed, countries)
+    streamed, version, _ = transform_landings(COMEXT, landed, countries)
     assert version == whole_version == "2026-09-20T11:00:00"
     assert streamed.valid.sort(pl.all()).equals(whole.valid.sort(pl.all()))
     january = whole.valid.filter(pl.col("period_code") == "2025-01")
@@ -915,7 +915,7 @@ def test_landings_of_a_streamed_source_are_folded_out_of_core_as_in_memory(count
     from eujp.stream import LandingsStream, source_stream, transform_landings
 
     landed = _landings()
-    expected, expected_version = transform_landings(COMEXT, landed, countries)
+    expected, expected_version, _ = transform_landings(COMEXT, landed, countries)
     (tmp_path / "spill").mkdir()
     stream = source_stream(COMEXT, landed, countries, limit=limit, spill_dir=tmp_path / "spill")
     assert isinstance(stream, LandingsStream)
@@ -936,6 +936,45 @@ def test_landings_of_a_streamed_source_are_folded_out_of_core_as_in_memory(count
     january = valid.filter((pl.col("period_code") == "2025-01") & (pl.col("flow") == "import"))
     assert dict(zip(january["reporter"], january["value_eur"], strict=True)) == {"DE": 10.0, "FR": 4.0}
     assert sorted(conflicts[0].select("reporter", "flow").iter_rows()) == [("DE", "export"), ("IT", "import")]
+
+
+@pytest.mark.parametrize("limit", [2, 1000])
+def test_a_landing_that_fails_is_left_out_of_the_fold_as_its_run_loaded_nothing(countries, tmp_path, limit):
+    """A replay of a day whose third run landed a file cut mid-row (that run failed the source and loaded nothing):
+    in memory (transform_landings) and streamed (LandingsStream), the cut landing is left out, saying so, and
+    the others fold as they would without it; only cut landings: the source fails."""
+    from eujp.errors import EujpError
+    from eujp.stream import LandingsStream, source_stream, transform_landings
+
+    landed = _landings()
+    whole = payload("e", [row(value="99"), row(period="2025-04", value="5")], stamp="15/09/26 12:00:00")
+    cut = RawPayload("comext_goods", "cut.csv", whole.read()[:-5], "x")
+    with_cut = [*(p for p in landed if p.landing < 2), replace_landing(cut, 2),
+                *(replace_landing(p, 3) for p in landed if p.landing == 2)]
+    expected, expected_version, none = transform_landings(COMEXT, landed, countries)
+    folded, version, not_applied = transform_landings(COMEXT, with_cut, countries)
+    assert none == [] and len(not_applied) == 1
+    assert not_applied[0].startswith("comext_goods: landing 3 of 4 of the day not applied") and "cut.csv" in \
+        not_applied[0]
+    assert version == expected_version and folded.rows_in == expected.rows_in
+    assert folded.valid.sort(pl.all()).equals(expected.valid.sort(pl.all()))
+    assert sorted(folded.rejected.iter_rows()) == sorted(expected.rejected.iter_rows())
+
+    (tmp_path / "spill").mkdir()
+    stream = source_stream(COMEXT, with_cut, countries, limit=limit, spill_dir=tmp_path / "spill")
+    assert isinstance(stream, LandingsStream)
+    parts = list(stream.chunks())
+    assert stream.landing_errors == not_applied and stream.version == expected_version
+    assert list((tmp_path / "spill").iterdir()) == []
+    assert pl.concat([p.valid for p in parts]).sort(pl.all()).equals(expected.valid.sort(pl.all()))
+    assert sorted(pl.concat([p.rejected for p in parts]).iter_rows()) == sorted(expected.rejected.iter_rows())
+    assert sum(p.rows_in for p in parts) == expected.rows_in
+
+    only_cut = [cut, replace_landing(cut, 1)]
+    with pytest.raises(EujpError, match="no landing of the day could be applied"):
+        transform_landings(COMEXT, only_cut, countries)
+    with pytest.raises(EujpError, match="no landing of the day could be applied"):
+        list(source_stream(COMEXT, only_cut, countries, limit=limit, spill_dir=tmp_path / "spill").chunks())
 
 
 def test_a_small_bad_payload_is_spilled_with_the_rejected_rows_once_the_chunks_are(countries, tmp_path):
