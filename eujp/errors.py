@@ -1,5 +1,8 @@
 """Errors the pipeline raises on purpose. Each names the source/table and says what was wrong."""
 
+import errno
+import re
+
 
 class EujpError(Exception):
     """Base class: an expected failure with a message meant for the operator."""
@@ -64,3 +67,59 @@ def is_interrupt(error: object) -> bool:
         return True
     return isinstance(error, Exception) and (type(error).__name__ == "InterruptException"
                                              or str(error) == INTERRUPTED)
+
+
+# OSErrors of the network, which a retry may not meet again (a local one, ENOTDIR, EACCES, EISDIR, ENOSPC, ..., meets
+# the same folder, permission or full disk)
+_NETWORK_ERRNOS = frozenset({errno.ECONNRESET, errno.ECONNREFUSED, errno.ECONNABORTED, errno.ETIMEDOUT, errno.EPIPE,
+                             errno.EHOSTUNREACH, errno.EHOSTDOWN, errno.ENETUNREACH, errno.ENETDOWN, errno.ENETRESET,
+                             errno.EAGAIN})
+# what DuckDB's HTTP client (the lake commit to S3) says of a request that found no answer
+_DUCKDB_NETWORK = re.compile(r"(?i)could not establish connection|timed? ?out|connection (reset|refused|closed)")
+
+
+def is_transient(error: BaseException | None) -> bool:
+    """Whether retrying what raised `error` may succeed: somewhere in its chain (`__cause__`, `__context__`: a
+    PublishError says which object failed, its cause why) an error of the network (ConnectionError, TimeoutError,
+    an OSError of the network, botocore's connection errors), an S3 answer botocore's standard retry mode counts as
+    transient or throttled (5xx, SlowDown, RequestTimeout, ...: what EUJP_S3_MAX_ATTEMPTS attempts did not get
+    past), a DuckDB HTTP request of the lake commit that failed so, or a write the store found corrupt
+    (ChecksumMismatchError). Not: local OS errors, a ValueError, a 403, a missing object, ..., which a retry meets
+    again."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if _transient(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _transient(error: BaseException) -> bool:
+    if isinstance(error, ChecksumMismatchError | ConnectionError | TimeoutError):
+        return True
+    import duckdb
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    if isinstance(error, BotoConnectionError | HTTPClientError):  # no answer: refused, closed, timed out
+        return True
+    if isinstance(error, ClientError):
+        from types import SimpleNamespace
+
+        from botocore.retries.standard import (
+            RetryContext,
+            ThrottledRetryableChecker,
+            TransientRetryableChecker,
+        )
+
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        context = RetryContext(1, parsed_response=error.response,
+                               http_response=SimpleNamespace(status_code=status) if status else None)
+        return status == 429 or any(c.is_retryable(context)
+                                    for c in (TransientRetryableChecker(), ThrottledRetryableChecker()))
+    if isinstance(error, OSError):  # (botocore's timeouts are OSErrors too, without an errno: above)
+        return error.errno in _NETWORK_ERRNOS
+    if isinstance(error, duckdb.HTTPException):
+        return error.status_code == 429 or error.status_code >= 500
+    return isinstance(error, duckdb.IOException) and bool(_DUCKDB_NETWORK.search(str(error)))

@@ -400,15 +400,25 @@ def _copy_comments(conn: duckdb.DuckDBPyConnection, described: DescribedTable, t
 
 # --- publishing the embedded catalog ---------------------------------------------------------------------------
 
-def replace_unpublished_catalog(cfg: LakeConfig, store: ObjectStore) -> str | None:
+def replace_unpublished_catalog(cfg: LakeConfig, store: ObjectStore, run_id: str | None = None) -> str | None:
     """Before a commit with the embedded catalog: when the writer's catalog belongs to no lake of this publish
     target (the target holds no published catalog: it was emptied, or is a new one; or the catalog's data path is
     another target's), set it aside as lake.ducklake.replaced-<time> so that the commit starts a new lake with
-    every table, instead of referencing data files the target does not have. Returns what was done, or None."""
-    if not cfg.embedded or not cfg.catalog_file.exists():
+    every table, instead of referencing data files the target does not have. Returns what was done, or None.
+
+    `run_id`: the run about to commit. A lake it starts is marked so (`STARTED_BY`, beside the catalog): a retry
+    of its publish (a first publish whose upload failed after the commit) finds the target without a catalog
+    still, and keeps the catalog this run started, whose data files are at the target already, instead of setting
+    it aside and writing every table again."""
+    if not cfg.embedded:
+        return None
+    if not cfg.catalog_file.exists():
+        _mark_started(cfg, run_id)
         return None
     reason = None
     if not store.exists(CATALOG_FILE):
+        if run_id is not None and _started_by(cfg) == {"run_id": run_id, "data_path": cfg.data_path}:
+            return None  # this run's own lake, from a try whose publish failed after the commit
         reason = f"{store.uri} holds no published {CATALOG_FILE}"
     else:
         try:
@@ -426,6 +436,7 @@ def replace_unpublished_catalog(cfg: LakeConfig, store: ObjectStore) -> str | No
     for extra in (cfg.catalog_file.with_name(cfg.catalog_file.name + ".wal"),):
         if extra.exists():
             extra.rename(aside.with_name(aside.name + ".wal"))
+    _mark_started(cfg, run_id)
     return f"the lake catalog {cfg.catalog_file} was set aside as {aside.name} ({reason}): a new lake starts"
 
 
@@ -454,6 +465,24 @@ def adopt_folder_catalog(cfg: LakeConfig, warehouse_path: Path) -> str | None:
         wal.rename(cfg.catalog_file.with_name(cfg.catalog_file.name + ".wal"))
     legacy.rename(cfg.catalog_file)
     return f"the lake catalog {legacy} of this target was moved to {cfg.catalog_file}, the warehouse's own"
+
+
+STARTED_BY = ".started-by"  # the catalog file's name + this, beside it: the run that started its lake, and where
+
+
+def _mark_started(cfg: LakeConfig, run_id: str | None) -> None:
+    marker = cfg.catalog_file.with_name(cfg.catalog_file.name + STARTED_BY)
+    if run_id is None:
+        marker.unlink(missing_ok=True)
+    else:
+        marker.write_text(json.dumps({"run_id": run_id, "data_path": cfg.data_path}))
+
+
+def _started_by(cfg: LakeConfig) -> dict | None:
+    try:
+        return json.loads(cfg.catalog_file.with_name(cfg.catalog_file.name + STARTED_BY).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def frozen_catalog(cfg: LakeConfig, work_dir: Path) -> Path | None:

@@ -569,7 +569,8 @@ def commit_lake(settings: Settings, deadline: Deadline, log: logging.Logger = de
         # the look-up of the published catalog is a store call like the publish's: bounded by its deadline (a
         # frozen endpoint held it read timeout x attempts), its failure said as a lake commit's
         try:
-            note = within(deadline, lambda: replace_unpublished_catalog(cfg, open_store(settings.publish_uri)))
+            note = within(deadline, lambda: replace_unpublished_catalog(cfg, open_store(settings.publish_uri),
+                                                                        settings.run_id))
         except PublishCutoff:
             raise PublishDeadlineError(f"publishing run {settings.run_id} to {settings.publish_uri} stopped at the "
                                        f"look-up of its {LAKE_CATALOG_FILE}: {deadline.describe()} passed; latest was "

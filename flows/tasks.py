@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from eujp import run
 from eujp.config import Settings
-from eujp.errors import PublishDeadlineError, is_interrupt
+from eujp.errors import PublishDeadlineError, is_interrupt, is_transient
 from eujp.landing import RawPayload, landed_objects
 from eujp.pipeline import SourceBatch, fetch_payloads, land_payloads, prepare_source
 from eujp.publish import Deadline
@@ -71,13 +71,17 @@ def build_docs(settings: Settings, reports: list) -> str:
 
 
 def publish_retry_condition(deadline: Deadline | None = None) -> Callable:
-    """The publish task's `retry_condition_fn`: never retry a PublishDeadlineError, nor (given the run's
-    `deadline`) when the retry would start after the deadline: the retries share the run's one deadline
-    (eujp.publish.Deadline) instead of multiplying it."""
+    """The publish task's `retry_condition_fn`: retry only an error a retry may get past (eujp.errors.is_transient:
+    the network, S3's 5xx and throttling, a corrupt write; not a local OS error such as ENOTDIR or EACCES, a
+    ValueError, ..., which would fail again after 5 s and 30 s); never a PublishDeadlineError or a Ctrl-C, nor
+    (given the run's `deadline`) when the retry would start after the deadline: the retries share the run's one
+    deadline (eujp.publish.Deadline) instead of multiplying it."""
 
     def should_retry(task, task_run, state) -> bool:
         error = state.data if isinstance(state.data, BaseException) else None
         if isinstance(error, PublishDeadlineError) or is_interrupt(error):  # a Ctrl-C is not retried
+            return False
+        if not is_transient(error):
             return False
         if deadline is None:
             return True

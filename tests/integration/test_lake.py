@@ -463,6 +463,47 @@ def test_a_catalog_whose_lake_is_not_published_at_the_target_is_set_aside(lake, 
     assert len(list(warehouse.parent.glob(f"{CATALOG_FILE}.replaced-*"))) == 2  # both kept
 
 
+def test_a_retried_first_publish_keeps_the_lake_its_first_try_started(lake, monkeypatch):
+    """A first publish that failed after its lake commit (here on a local ENOTDIR: a file where the run's
+    folder goes) was retried twice, and each retry found the target without a published catalog, set the
+    catalog aside (lake.ducklake.replaced-*) and wrote every table into the lake again. A local error is not
+    retried now; and a retry of the same run keeps the lake its first try started: no file set aside, no data
+    file written twice. Another run finding the target without a catalog still starts a new lake."""
+    from types import SimpleNamespace
+
+    from eujp.config import Settings
+    from eujp.errors import PublishError, is_transient
+    from eujp.run import publish
+    from flows.tasks import publish_retry_condition
+
+    cfg, warehouse, store_dir = lake
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    settings = Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261124T060000Z-retry1")
+    blocker = store_dir / "runs" / settings.run_id
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a folder")
+    with pytest.raises(PublishError, match="Not a directory") as err:
+        publish(settings, [], _counts(warehouse), {"ok": True}, "success")
+    assert not is_transient(err.value)
+    assert publish_retry_condition()(SimpleNamespace(retry_delay_seconds=[5, 30]), SimpleNamespace(run_count=1),
+                                     SimpleNamespace(data=err.value)) is False
+    written = data_files(store_dir)
+    assert written and cfg.catalog_file.exists() and not (store_dir / CATALOG_FILE).exists()
+
+    blocker.unlink()
+    publish(settings, [], _counts(warehouse), {"ok": True}, "success")  # what a retry of the task does
+    assert list(warehouse.parent.glob(f"{CATALOG_FILE}.replaced-*")) == []
+    assert data_files(store_dir) == written
+    assert read_latest_pointer(open_store(str(store_dir)))["run_id"] == settings.run_id
+    assert (store_dir / CATALOG_FILE).exists()
+
+    shutil.rmtree(store_dir)  # emptied: the next run (another id) starts a new lake there
+    from eujp.lake import replace_unpublished_catalog
+
+    assert replace_unpublished_catalog(cfg, open_store(str(store_dir)), "20261125T060000Z-retry2").endswith(
+        "a new lake starts")
+
+
 def test_a_small_single_file_leaves_the_facts_to_the_lake(lake, monkeypatch):
     from eujp.config import Settings
     from eujp.errors import PublishError

@@ -156,9 +156,10 @@ def test_eujp_publish_timeout_bounds_a_run_s_publish_against_an_endpoint_that_ne
 
 @pytest.mark.parametrize(("error", "seconds", "delays", "calls"), [
     (PublishDeadlineError("deadline"), 60, [0.1], 1),  # a deadline error is never retried
-    (PublishError("S3 said no"), 60, [0.1], 3),  # another error is, while there is time: retries=2
-    (PublishError("S3 said no"), 1.0, [2.0], 1),  # not when the retry would start after the deadline
-], ids=["deadline-error", "time-left", "retry-after-deadline"])
+    (PublishError("S3 said no"), 60, [0.1], 1),  # nor one no network or S3 fault caused (a retry meets it again)
+    (ConnectionResetError("S3 hung up"), 60, [0.1], 3),  # a transient one is, while there is time: retries=2
+    (ConnectionResetError("S3 hung up"), 1.0, [2.0], 1),  # not when the retry would start after the deadline
+], ids=["deadline-error", "not-transient", "time-left", "retry-after-deadline"])
 def test_the_publish_task_retries_only_within_the_run_s_deadline(prefect_server, monkeypatch, error, seconds,
                                                                  delays, calls):
     from prefect import flow

@@ -522,7 +522,7 @@ def test_a_ctrl_c_inside_duckdb_is_an_interrupt_never_retried():
     task = SimpleNamespace(retry_delay_seconds=[5, 30])
     run = SimpleNamespace(run_count=1)
     assert not retry(task, run, SimpleNamespace(data=RuntimeError("Query interrupted")))
-    assert retry(task, run, SimpleNamespace(data=OSError("connection reset")))
+    assert retry(task, run, SimpleNamespace(data=ConnectionResetError("connection reset")))
 
 
 @pytest.mark.parametrize("uri", ["s3:/bucket/eujp", "s3:bucket", "s3//bucket", "S3:/bucket", "  "])

@@ -4,6 +4,7 @@ after the pointer moved is a warning, the publish task's retry condition, and th
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from eujp.config import Settings
-from eujp.errors import PublishDeadlineError, PublishError
+from eujp.errors import ChecksumMismatchError, PublishDeadlineError, PublishError
 from eujp.publish import LATEST_POINTER, Deadline, publish_run, read_latest_pointer
 from eujp.storage import LocalObjectStore
 from eujp.tables import ensure_schema
@@ -99,10 +100,28 @@ def _state(error: BaseException):
     return SimpleNamespace(data=error)
 
 
+def _raised(outer: PublishError, cause: BaseException) -> PublishError:
+    """`outer`, raised from `cause` (as eujp.publish wraps what failed)."""
+    try:
+        try:
+            raise cause
+        except BaseException as exc:
+            raise outer from exc
+    except PublishError as err:
+        return err
+
+
+def _client_error(code: str, status: int):
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                       "PutObject")
+
+
 def test_the_publish_task_is_retried_only_before_the_deadline_and_never_after_a_deadline_error():
     task = SimpleNamespace(retry_delay_seconds=[5, 30])
     first, second = SimpleNamespace(run_count=1), SimpleNamespace(run_count=2)
-    plain, late = PublishError("S3 said no"), PublishDeadlineError("too late")
+    plain, late = _raised(PublishError("S3 said no"), _client_error("SlowDown", 503)), PublishDeadlineError("too late")
 
     assert publish_retry_condition()(task, first, _state(plain)) is True  # no deadline: as before
     assert publish_retry_condition()(task, first, _state(late)) is False
@@ -113,6 +132,35 @@ def test_the_publish_task_is_retried_only_before_the_deadline_and_never_after_a_
     assert tight(task, first, _state(plain)) is True
     assert tight(task, second, _state(plain)) is False
     assert publish_retry_condition(Deadline.after(-1))(task, first, _state(plain)) is False
+
+
+@pytest.mark.parametrize(("cause", "retried"), [
+    (_client_error("SlowDown", 503), True),
+    (_client_error("503", 503), True),  # a HEAD's error has no body: botocore names the status
+    (_client_error("InternalError", 500), True),
+    (_client_error("RequestTimeout", 400), True),
+    (_client_error("AccessDenied", 403), False),
+    (_client_error("NoSuchBucket", 404), False),
+    (ConnectionResetError(errno.ECONNRESET, "connection reset by peer"), True),
+    (TimeoutError("timed out"), True),
+    (ChecksumMismatchError("checksum mismatch after writing x"), True),  # a corrupt write: written again
+    (NotADirectoryError(errno.ENOTDIR, "Not a directory"), False),
+    (PermissionError(errno.EACCES, "Permission denied"), False),
+    (IsADirectoryError(errno.EISDIR, "Is a directory"), False),
+    (OSError(errno.ENOSPC, "No space left on device"), False),
+    (ValueError("unsafe object key"), False),
+], ids=lambda v: v if isinstance(v, bool) else type(v).__name__ + ":" + str(v)[:20])
+def test_the_publish_task_retries_only_what_a_retry_may_get_past(cause, retried):
+    """A local `[Errno 20] Not a directory` was retried twice (35 s) and each retry of a first publish wrote the
+    lake again: only the network, S3's 5xx and throttling and a corrupt write are retried."""
+    from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+
+    retry = publish_retry_condition(Deadline.after(120))
+    task, first = SimpleNamespace(retry_delay_seconds=[5, 30]), SimpleNamespace(run_count=1)
+    assert retry(task, first, _state(_raised(PublishError("publishing failed at x"), cause))) is retried
+    for timeout in (ReadTimeoutError(endpoint_url="http://s3"), EndpointConnectionError(endpoint_url="http://s3")):
+        assert retry(task, first, _state(_raised(PublishError("publishing failed at x"), timeout))) is True
+    assert retry(task, first, _state(PublishError("cannot copy a to b: it does not exist"))) is False
 
 
 def test_the_publish_timeout_setting(monkeypatch):
