@@ -3,9 +3,9 @@
 `serve_daily()` registers the deployment `eujp-daily/<name>` (default `eujp-daily/served`) with a cron
 schedule on the Prefect API (PREFECT_API_URL) and then polls for its runs (scheduled, or triggered from the
 UI, the CLI or the API), executing each in a subprocess, until it is stopped. Runs never overlap: the
-deployment has a concurrency limit of one with runs queued behind it (ENQUEUE), the runner executes one run
-at a time, and the run itself holds the warehouse lock (a run started from elsewhere, e.g. `eujp run`, fails
-or waits on it).
+runner executes one run at a time (a run due meanwhile stays Scheduled, shown Late, until it is taken up), the
+deployment has a concurrency limit of one with runs queued behind it (ENQUEUE), and the run itself holds the
+warehouse lock (a run started from elsewhere, e.g. `eujp run`, fails or waits on it).
 
 The worker-based alternative (a work pool, `prefect deploy` with infra/prefect.yaml) registers
 `eujp-daily/worker`. The names differ so that neither registration overwrites the other, and this module
