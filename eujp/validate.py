@@ -29,7 +29,6 @@ import json
 import logging
 import math
 import os
-import re
 import tempfile
 import threading
 import time
@@ -44,6 +43,7 @@ import polars as pl
 from eujp import config
 from eujp.deferred_imports import import_great_expectations
 from eujp.errors import ValidationFailed
+from eujp.markdown import markdown_text
 from eujp.memory import release_unused_memory
 from eujp.schema import DIM_COUNTRY
 from eujp.sources import SOURCES
@@ -244,7 +244,7 @@ class ValidationReport:
                     unexpected += f" ({o.unexpected_percent:.2f}%)"
                 cells = [o.severity, o.expectation_type, ", ".join(o.columns) or "(table)", unexpected,
                          _cut(o.message, 200)]
-                lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
+                lines.append("| " + " | ".join(markdown_text(c) for c in cells) + " |")
         return "\n".join(lines) + "\n"
 
     def raise_for_critical(self) -> None:
@@ -693,8 +693,6 @@ def _row_for_message(row: Mapping[str, Any], natural_key: Iterable[str], columns
     return "{" + ", ".join(f"{k!r}: {_cut(_fmt(v))}" for k, v in items) + "}"
 
 
-def _md_cell(text: str) -> str:
-    return re.sub(r"\s+", " ", str(text)).replace("|", "\\|")
 
 
 # ----------------------------------------------------------------------------------------- Data Docs

@@ -9,15 +9,16 @@
   location in the markdown instead ("published to <store uri>/<key>"): a file path or file:// link cannot be
   opened from the Prefect UI.
 
-Artifacts carry a key, so the UI also shows each one's history across runs. The builders are plain
+Values of the sources (in errors, warnings, failed expectations and audit checks) read as text, never as
+markup: eujp.markdown escapes them. Artifacts carry a key, so the UI also shows each one's history across runs. The builders are plain
 functions of the run summary (tested without Prefect); `create_run_artifacts` posts them.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
+from eujp.markdown import code_block, markdown_text
 from eujp.rows import ROW_WORDS
 
 ROWS_KEY = "eujp-rows"
@@ -108,7 +109,7 @@ def run_markdown(summary: dict, reports: Iterable = (), *, flow_label: str = "eu
 
 def failure_markdown(run_id: str, error: str, flow_label: str = "eujp-daily") -> str:
     return (f"## {flow_label} run `{run_id}`: FAILED before it could summarise\n\n"
-            f"```\n{error}\n```\n\nNothing was promoted or published by this run.\n")
+            f"{code_block(error)}\n\nNothing was promoted or published by this run.\n")
 
 
 def create_run_artifacts(summary: dict, reports: Iterable = (), *, flow_label: str = "eujp-daily") -> None:
@@ -155,4 +156,5 @@ def _code(text: str) -> str:
 
 
 def _cell(text: str) -> str:
-    return re.sub(r"\s+", " ", str(text)).replace("|", "\\|")
+    """Text of the summary (source values among it) in a table cell or a list item: as text (markdown_text)."""
+    return markdown_text(text)

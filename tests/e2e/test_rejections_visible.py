@@ -16,6 +16,7 @@ import duckdb
 import pytest
 from support.local_http import Receiver
 
+from eujp.markdown import markdown_text
 from eujp.rows import format_pct
 from eujp.sources import security_events
 from flows.artifacts import REPORT_KEY
@@ -124,7 +125,7 @@ def test_rejections_within_the_threshold_complete_with_a_warning_everywhere(pref
     # the run's markdown artifact
     markdown = report_markdown(state)
     assert f"## eujp-daily run `{run_id}`: SUCCESS" in markdown
-    assert f"### Warnings\n\n- {warning}\n" in markdown
+    assert f"### Warnings\n\n- {markdown_text(warning)}\n" in markdown
     # `eujp run`'s summary
     _print_summary(summary)
     assert f"warning: {warning}" in unwrapped(capsys.readouterr().out)
@@ -152,7 +153,7 @@ def test_rejections_above_the_threshold_fail_the_run_and_alert_but_the_valid_row
     assert summary["status"] == "failed" and summary["errors"] == [error]
     assert state.message == f"run {run_id} failed: {error}"
     assert events_messages(summary["warnings"]) == []
-    assert f"### Errors\n\n- {error}\n" in report_markdown(state)
+    assert f"### Errors\n\n- {markdown_text(error)}\n" in report_markdown(state)
     # the alert names the source, the share and the threshold
     assert len(rx.posts) == 1, rx.posts
     alert = json.dumps(rx.posts[0][1])

@@ -329,12 +329,35 @@ def test_run_report_shows_each_suite_the_publication_the_docs_link_and_stale_sou
     assert f"| {COMEXT.name} | 2026-10-15 06:00:00 | 40.0 | 31 | 2025-06 | **STALE** |" in md
     assert "### Warnings" in md and "40.0 days ago" in md
     assert "### Errors" in md and "1899-01-01" in md
-    assert "fact_x.row_count_delta: 100 -> 1" in md
+    assert "fact_x.row_count_delta: 100 -&gt; 1" in md  # markdown for "100 -> 1"
     unpublished = run_markdown(_summary(published_to=None, docs_url=None, audit={}, errors=[], warnings=[]))
     assert "| published to | not published |" in unpublished and "| Data Docs | not built |" in unpublished
     unchanged = run_markdown(_summary(docs_url=None, sources=_summary()["sources"][2:]))
     assert "| Data Docs | none: no source was validated in this run |" in unchanged
     assert "### Errors" not in unpublished and "audit" not in unpublished.lower()
+
+
+def test_run_report_shows_source_values_as_text_never_as_markup():
+    """A rejected row quoted in a warning, an error and an audit detail carry source values: the eujp-run-report
+    artifact kept `[click](http://evil.example)` a working link and `<img src=x onerror=...>` an element. Rendered
+    as markdown, each reads as the value; so does an error with backticks in the failure artifact."""
+    from markdown_it import MarkdownIt
+
+    from flows.artifacts import failure_markdown, run_markdown
+
+    evil = "'[click](http://evil.example)' <img src=x onerror=alert(1)> *bold* _em_ `code` a|b"
+    md = run_markdown(_summary(errors=[f"{EVENTS.name}: parse failed: {evil}"],
+                               warnings=[f'most often: "date: not a yyyy-mm-dd date: {evil}"'],
+                               audit={"checks": [{"name": "fact_x.check", "ok": False, "detail": evil}]}))
+    page = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).render(md)
+    for element in ("<a href=\"http://evil", "<img", "<strong>bold", "<em>em", "<code>code"):
+        assert element not in page
+    shown = "'[click](http://evil.example)' &lt;img src=x onerror=alert(1)&gt; *bold* _em_ `code` a|b"
+    assert page.count(shown) == 3  # the error, the warning, the audit check
+    error = "bad value: ```\n<script>x</script>"
+    failed = MarkdownIt("commonmark", {"html": True}).render(failure_markdown("r1", error))
+    assert "<script>" not in failed and "&lt;script&gt;x&lt;/script&gt;" in failed
+    assert "Nothing was promoted" in failed.split("</code></pre>")[1]  # the block did not end early
 
 
 
@@ -360,7 +383,7 @@ def test_a_failed_audit_marks_the_loaded_sources_not_promoted_and_lists_its_fail
     assert [(r["source"], r["status"], r["written"]) for r in rows] == [
         (EVENTS.name, "loaded, not promoted: audit failed", 0), (SIPRI.name, "unchanged", 0)]
     md = run_markdown(summary.to_dict())
-    assert f"### Failed audit checks\n\n- {EVENTS.table.name}.row_count_delta: 64 -> 0\n" in md
+    assert f"### Failed audit checks\n\n- {EVENTS.table.name}.row_count_delta: 64 -&gt; 0\n" in md  # "64 -> 0"
     assert "unique_natural_key" not in md
 
 # --- status ---------------------------------------------------------------------------------------------

@@ -347,6 +347,19 @@ def test_markdown_lists_critical_failures(gx):
     assert re.search(r"\| critical \| expect_column_values_to_be_in_set \| flow \| 1 \(33\.33%\) \|.*'imports'", md)
 
 
+def test_markdown_shows_an_unexpected_value_as_text_never_as_markup(gx):
+    """A source value in a failed expectation's detail: its link and its element stayed live in the Prefect
+    artifact (only `|` was escaped); rendered, it reads as the value."""
+    from markdown_it import MarkdownIt
+
+    value = "[click](http://evil.example) <img src=x onerror=alert(1)>"
+    frame = set_value(good_frame("fact_goods_trade"), 1, "flow", value)
+    md = validate.validate_frame("fact_goods_trade", frame).to_markdown()
+    page = MarkdownIt("commonmark", {"html": True}).enable("table").render(md)
+    assert "<a " not in page and "<img" not in page
+    assert "[click](http://evil.example) &lt;img src=x onerror=alert(1)&gt;" in page  # the value, as text
+
+
 def test_validation_prints_nothing(gx, capfd):
     validate.validate_frame("fact_goods_trade_product", good_frame("fact_goods_trade_product"))
     out, err = capfd.readouterr()
