@@ -12,7 +12,9 @@
 -- fixed composition EXT_EU27_2020 leaves out in every period (the United Kingdom is extra-EU before 2020 too,
 -- Croatia is intra-EU before 2013). Comext codes Serbia XS (geonomenclature; ISO RS in dim_country); its
 -- pseudo-partners (QV, QW, ...) and Kosovo (XK), not in dim_country, are not ranked. Without an all-partner
--- extract these columns are null.
+-- extract these columns are null. (The geonomenclature, Commission Implementing Regulation (EU) 2020/1470,
+-- follows ISO 3166 alpha-2 but for XK Kosovo, XS Serbia, XC Ceuta and XL Melilla: Finnish Customs' list of
+-- countries, https://tulli.fi/sv/statistik/forteckning-over-landerna-och-landergrupperna.)
 -- Partners loaded to compare (EUJP_COMEXT_PARTNERS=JP,CN,KR,US, without the aggregate): Japan's rank among the
 -- partner countries loaded for the reporter, flow and product, over Japan's months (those loaded for Japan for
 -- the reporter, flow and year; an annual figure covers the year), that are not members of EU27_2020 (as above)
