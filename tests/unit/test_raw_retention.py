@@ -361,7 +361,7 @@ def test_a_live_warehouse_whose_run_ids_end_in_a_day_is_no_rebuild(tmp_path):
     assert not_a_rebuild(live) == (
         f"{live} is a warehouse that runs built (its last: daily-20261205), not one an as-of rebuild wrote (it "
         "has no as-of rebuild's mark, the table etl_rebuild): a rebuild never writes over it; name another file "
-        "with --warehouse (the default is asof/warehouse-YYYY-MM-DD.duckdb beside the live warehouse)")
+        "with --warehouse (the default is asof/warehouse-YYYY-MM-DD.duckdb in the live warehouse's files folder)")
     rebuilt = tmp_path / "rebuilt.duckdb"  # a rebuild's file into which a run with a day-shaped id wrote since
     with duckdb.connect(str(rebuilt)) as conn:
         ensure_schema(conn)
