@@ -422,20 +422,16 @@ def replace_unpublished_catalog(cfg: LakeConfig, store: ObjectStore, run_id: str
         reason = f"{store.uri} holds no published {CATALOG_FILE}"
     else:
         try:
-            with duckdb.connect(str(cfg.catalog_file), read_only=True) as conn:
-                row = conn.execute("SELECT value FROM ducklake_metadata WHERE key = 'data_path'").fetchone()
+            data_path = _catalog_data_path(cfg.catalog_file)
         except duckdb.Error as exc:
             reason = f"it cannot be read ({type(exc).__name__}: {exc})"
         else:
-            if row is None or row[0].rstrip("/") != cfg.data_path.rstrip("/"):
-                reason = f"its data path {row[0] if row else None} is not this target's {cfg.data_path}"
+            if not _same_data_path(data_path, cfg.data_path):
+                reason = f"its data path {data_path} is not this target's {cfg.data_path}"
     if reason is None:
         return None
     aside = cfg.catalog_file.with_name(f"{cfg.catalog_file.name}.replaced-{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}")
-    cfg.catalog_file.rename(aside)
-    for extra in (cfg.catalog_file.with_name(cfg.catalog_file.name + ".wal"),):
-        if extra.exists():
-            extra.rename(aside.with_name(aside.name + ".wal"))
+    _move_catalog(cfg.catalog_file, aside)
     _mark_started(cfg, run_id)
     return f"the lake catalog {cfg.catalog_file} was set aside as {aside.name} ({reason}): a new lake starts"
 
@@ -453,25 +449,43 @@ def adopt_folder_catalog(cfg: LakeConfig, warehouse_path: Path) -> str | None:
     if legacy == cfg.catalog_file or not legacy.is_file() or (folder / DEFAULT_WAREHOUSE.name).exists():
         return None
     try:
-        with duckdb.connect(str(legacy), read_only=True) as conn:
-            row = conn.execute("SELECT value FROM ducklake_metadata WHERE key = 'data_path'").fetchone()
+        if not _same_data_path(_catalog_data_path(legacy), cfg.data_path):
+            return None
     except duckdb.Error:
         return None
-    if row is None or row[0].rstrip("/") != cfg.data_path.rstrip("/"):
-        return None
     cfg.catalog_file.parent.mkdir(parents=True, exist_ok=True)
-    wal = legacy.with_name(legacy.name + ".wal")
-    if wal.exists():
-        wal.rename(cfg.catalog_file.with_name(cfg.catalog_file.name + ".wal"))
-    legacy.rename(cfg.catalog_file)
+    _move_catalog(legacy, cfg.catalog_file)
     return f"the lake catalog {legacy} of this target was moved to {cfg.catalog_file}, the warehouse's own"
+
+
+def _catalog_data_path(catalog_file: Path) -> str | None:
+    """The data path an embedded catalog file records (None: none recorded); duckdb.Error when it cannot be read."""
+    with duckdb.connect(str(catalog_file), read_only=True) as conn:
+        row = conn.execute("SELECT value FROM ducklake_metadata WHERE key = 'data_path'").fetchone()
+    return row[0] if row else None
+
+
+def _same_data_path(recorded: str | None, data_path: str) -> bool:
+    return recorded is not None and recorded.rstrip("/") == data_path.rstrip("/")
+
+
+def _move_catalog(catalog_file: Path, to: Path) -> None:
+    """Rename an embedded catalog file to `to`, with its write-ahead log if it has one."""
+    wal = catalog_file.with_name(catalog_file.name + ".wal")
+    if wal.exists():
+        wal.rename(to.with_name(to.name + ".wal"))
+    catalog_file.rename(to)
 
 
 STARTED_BY = ".started-by"  # the catalog file's name + this, beside it: the run that started its lake, and where
 
 
+def _started_by_file(cfg: LakeConfig) -> Path:
+    return cfg.catalog_file.with_name(cfg.catalog_file.name + STARTED_BY)
+
+
 def _mark_started(cfg: LakeConfig, run_id: str | None) -> None:
-    marker = cfg.catalog_file.with_name(cfg.catalog_file.name + STARTED_BY)
+    marker = _started_by_file(cfg)
     if run_id is None:
         marker.unlink(missing_ok=True)
     else:
@@ -480,7 +494,7 @@ def _mark_started(cfg: LakeConfig, run_id: str | None) -> None:
 
 def _started_by(cfg: LakeConfig) -> dict | None:
     try:
-        return json.loads(cfg.catalog_file.with_name(cfg.catalog_file.name + STARTED_BY).read_text())
+        return json.loads(_started_by_file(cfg).read_text())
     except (OSError, ValueError):
         return None
 
