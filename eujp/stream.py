@@ -1176,8 +1176,7 @@ class LandingsStream(Stream):
                 self.chunk_wire_rows += landing.chunk_wire_rows
                 versions.append(landing.version)
             if len(self.landing_errors) == len(numbers):
-                raise EujpError(f"{self.source.name}: no landing of the day could be applied: "
-                                + " | ".join(self.landing_errors))
+                raise no_landing_applied(self.source, self.landing_errors)
             self._finish_version(versions)
             with self.step("transform"):
                 folded, kept = self._fold(files, concat_conflicts(conflicts), folder)
@@ -1270,7 +1269,7 @@ def transform_landings(
         results.append(result)
         versions.append(version)
     if not results:
-        raise EujpError(f"{source.name}: no landing of the day could be applied: " + " | ".join(not_applied))
+        raise no_landing_applied(source, not_applied)
     with step("transform"):
         valid, conflicts = supersede([(r.valid, r.conflicts) for r in results], source.table.natural_key,
                                      source.replace_scope)
@@ -1278,6 +1277,11 @@ def transform_landings(
         valid=valid, rejected=pl.concat([r.rejected for r in results]),
         valid_wire_rows=sum(r.rows_in - r.rejected.height for r in results), conflicts=conflicts,
     ), latest_version(versions), not_applied
+
+
+def no_landing_applied(source: Source, not_applied: list[str]) -> EujpError:
+    """The source's error when every landing of a replayed day failed (`landing_not_applied` says each)."""
+    return EujpError(f"{source.name}: no landing of the day could be applied: " + " | ".join(not_applied))
 
 
 def landing_not_applied(source: Source, position: int, landings: int, exc: EujpError) -> str:

@@ -26,6 +26,14 @@ def conn(bundled_warehouse):
         yield c
 
 
+def insert_months(conn, reporter: str, product: str, flow: str, rows, quantity_kg: float | None = None) -> None:
+    """Constructed monthly Comext facts: (partner, 'YYYY-MM', value_eur) for the reporter, product and flow."""
+    conn.executemany(
+        "INSERT INTO fact_goods_trade_product (reporter, partner, product_cn8, flow, period, period_code, "
+        "value_eur, quantity_kg) VALUES (?, ?, ?, ?, (? || '-01')::DATE, ?, ?, ?)",
+        [(reporter, partner, product, flow, month, month, value, quantity_kg) for partner, month, value in rows])
+
+
 def one(conn, sql, params=()):
     rows = conn.execute(sql, params).fetchall()
     assert len(rows) == 1, rows
@@ -226,10 +234,7 @@ def test_japan_ranked_among_the_partners_loaded_to_compare(conn, scratch):
             ("KR", "2024-01", 300.0), ("KR", "2024-03", 5000.0),  # March: not one of Japan's months
             ("FR", "2024-01", 9000.0),  # an EU member: no partner to compare for an EU reporter's trade
             ("QV", "2024-01", 9000.0)]  # a Comext pseudo-partner, not a country
-    scratch.executemany(
-        "INSERT INTO fact_goods_trade_product (reporter, partner, product_cn8, flow, period, period_code, "
-        "value_eur, quantity_kg) VALUES ('DE', ?, '81052000', 'export', (? || '-01')::DATE, ?, ?, 1.0)",
-        [(partner, month, month, value) for partner, month, value in rows])
+    insert_months(scratch, "DE", "81052000", "export", rows, quantity_kg=1.0)
     build_marts(scratch)
     assert one(scratch, "SELECT value_eur, japan_rank_among_loaded_partners, loaded_partners_ranked, "
                "japan_rank_among_extra_eu FROM mart_product_trade WHERE reporter = 'DE' AND "
@@ -330,10 +335,7 @@ def test_extra_eu_is_eu27_2020s_fixed_composition_in_every_period_and_serbia_is_
     rows = [("EXT_EU27_2020", "2012-11", 30000.0), ("JP", "2012-11", 3000.0), ("GB", "2012-11", 15000.0),
             ("XS", "2012-11", 9000.0), ("HR", "2012-11", 50000.0),  # Croatia: in EU27_2020, so never extra-EU
             ("QV", "2012-11", 99000.0)]  # a pseudo-partner: not ranked
-    scratch.executemany(
-        "INSERT INTO fact_goods_trade_product (reporter, partner, product_cn8, flow, period, period_code, "
-        "value_eur, quantity_kg) VALUES ('EU27_2020', ?, '26110000', 'import', (? || '-01')::DATE, ?, ?, NULL)",
-        [(p, code, code, v) for p, code, v in rows])
+    insert_months(scratch, "EU27_2020", "26110000", "import", rows)
     build_marts(scratch)
     assert one(scratch, "SELECT japan_share_of_extra_eu, japan_rank_among_extra_eu, extra_eu_partners_ranked, "
                "japan_rank_among_loaded_partners, loaded_partners_ranked FROM mart_product_trade "
@@ -344,11 +346,8 @@ def test_extra_eu_is_eu27_2020s_fixed_composition_in_every_period_and_serbia_is_
         "WHERE reporter = 'EU27_2020' AND period_year = 2012 AND hs2 = '26'").fetchall()}
     assert chapter == {"GB": ("United Kingdom", 1, 1), "XS": ("Serbia", 1, 2), "JP": ("Japan", 1, 3)}
     # the United Kingdom in January 2020 (an EU member that month) is extra-EU27_2020 as well: its months count
-    scratch.executemany(
-        "INSERT INTO fact_goods_trade_product (reporter, partner, product_cn8, flow, period, period_code, "
-        "value_eur, quantity_kg) VALUES ('EU27_2020', ?, '26110000', 'import', (? || '-01')::DATE, ?, ?, NULL)",
-        [(p, code, code, v) for p, code, v in [("JP", "2020-01", 1000.0), ("JP", "2020-02", 1000.0),
-                                               ("GB", "2020-01", 15000.0), ("GB", "2020-02", 5000.0)]])
+    insert_months(scratch, "EU27_2020", "26110000", "import", [("JP", "2020-01", 1000.0), ("JP", "2020-02", 1000.0),
+                                                             ("GB", "2020-01", 15000.0), ("GB", "2020-02", 5000.0)])
     build_marts(scratch)
     assert one(scratch, "SELECT value_eur, partner_months, rank_among_loaded_partners FROM mart_partner_chapter_trade "
                "WHERE reporter = 'EU27_2020' AND period_year = 2020 AND partner = 'GB'") == (20000.0, 2, 1)
