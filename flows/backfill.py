@@ -29,7 +29,7 @@ from eujp.lock import warehouse_lock
 from eujp.pipeline import SourceBatch, landing_errors, load_countries, release_chunks
 from eujp.rejections import judge_rejections, rejection_errors, rejection_warnings
 from eujp.run import RunSummary, data_docs
-from eujp.sources import DOMAINS, SOURCES, get_source
+from eujp.sources import DOMAINS, get_source, selected_sources
 from eujp.storage import open_store
 from eujp.tables import table_counts
 from eujp.warehouse import connect, promote
@@ -52,7 +52,7 @@ def rebuild_as_of(settings: Settings, as_of: date) -> RunSummary:
     if problem:
         raise EujpError(problem)
     store = open_store(settings.publish_uri)
-    sources = [s for s in SOURCES if not settings.only_sources or s.name in settings.only_sources]
+    sources = selected_sources(settings.only_sources)
     with warehouse_lock(target, wait_seconds=settings.lock_wait_seconds):
         plan = replay_plan(store, as_of, sources)
         if not plan.steps:

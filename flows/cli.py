@@ -290,7 +290,7 @@ def _rebuildable_or_exit(settings, *, skip: bool) -> None:
     landed anything on or before DAY (a day before the first landing, or pruned). `skip`: the publish target
     is checked in the flow (the credentials are in a Prefect Secret block), and so is the second."""
     from eujp.asof import landed_by, not_a_rebuild
-    from eujp.sources import SOURCES
+    from eujp.sources import selected_sources
     from eujp.storage import open_store
 
     problem = not_a_rebuild(settings.warehouse_path)
@@ -299,7 +299,7 @@ def _rebuildable_or_exit(settings, *, skip: bool) -> None:
     if skip:
         return
     store = open_store(settings.publish_uri)
-    names = [s.name for s in SOURCES if not settings.only_sources or s.name in settings.only_sources]
+    names = [s.name for s in selected_sources(settings.only_sources)]
     try:
         landed = landed_by(store, names, settings.raw_date)
     except Exception:  # noqa: BLE001 - an unreadable store: the publish check named it, or the run will
@@ -313,12 +313,12 @@ def _landed_or_exit(settings) -> None:
     """`--from-raw DAY`: exit 2 when no selected source landed anything on DAY. The run replays the sources
     landed on DAY (the others are unchanged), so it would replay nothing: a day mistyped, or pruned (an as-of
     rebuild refuses a day before any landing in `_rebuildable_or_exit`: it replays the days up to it)."""
-    from eujp.sources import SOURCES
+    from eujp.sources import selected_sources
     from eujp.storage import open_store
 
     store = open_store(settings.publish_uri)
     day = settings.raw_date.isoformat()
-    names = [s.name for s in SOURCES if not settings.only_sources or s.name in settings.only_sources]
+    names = [s.name for s in selected_sources(settings.only_sources)]
     try:
         landed = any(k.endswith(".meta.json") for name in names for k in store.list_keys(f"raw/{name}/{day}"))
     except Exception:  # noqa: BLE001 - an unreadable store: the publish check named it, or the run will

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+from collections.abc import Iterable
 from types import ModuleType
 
 from eujp.sources.base import DOMAINS as KNOWN_DOMAINS
@@ -67,4 +68,10 @@ def sources_for(domain: str) -> tuple[Source, ...]:
     return tuple(s for s in SOURCES if s.domain == domain)
 
 
-__all__ = ["DOMAINS", "SOURCES", "SOURCES_BY_NAME", "Source", "get_source", "sources_for"]
+def selected_sources(only: Iterable[str] | None) -> list[Source]:
+    """The sources a run selected (`--only`, Settings.only_sources), in SOURCES' order; every one when empty."""
+    chosen = set(only or ())
+    return [s for s in SOURCES if not chosen or s.name in chosen]
+
+
+__all__ = ["DOMAINS", "SOURCES", "SOURCES_BY_NAME", "Source", "get_source", "selected_sources", "sources_for"]
