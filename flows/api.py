@@ -80,6 +80,14 @@ def recent_flow_runs(limit: int = 10, flow_names: tuple[str, ...] = FLOW_NAMES,
     return [as_dict(r) for r in started], (as_dict(scheduled[0]) if scheduled else None)
 
 
+def flow_run_name(flow_run_id) -> str:
+    """A flow run's name as the server has it now (a run names itself once it starts: flows/run_names.py)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(flow_run_id).name
+
+
 def unfinished_task_runs(flow_run_id) -> list[str]:
     """Names of the failed, crashed or still-running task runs of a flow run and its subflows: what was
     going on when a run crashed in another process. Best effort (task states reach the API as events)."""

@@ -36,6 +36,7 @@ from eujp.warehouse import connect, promote
 from flows.domains import run_domain
 from flows.hooks import begin_run, notify_failure
 from flows.results import flow_result, report_run
+from flows.run_names import named_run_id, run_name
 from flows.tasks import build_docs, load_audit_promote
 
 FLOW_LABEL = "eujp-as-of"
@@ -114,8 +115,8 @@ def rebuild_as_of(settings: Settings, as_of: date) -> RunSummary:
     return summary
 
 
-@flow(name="eujp-as-of", validate_parameters=False, on_running=[begin_run], on_failure=[notify_failure],
-      on_crashed=[notify_failure])
+@flow(name="eujp-as-of", flow_run_name=run_name("as-of"), validate_parameters=False, on_running=[begin_run],
+      on_failure=[notify_failure], on_crashed=[notify_failure])
 def as_of_flow(
     as_of: str,
     warehouse: str | None = None,
@@ -126,7 +127,7 @@ def as_of_flow(
     """Rebuild the warehouse as it stood at the end of `as_of` (YYYY-MM-DD) from the raw landing zone of
     the publish store, into `warehouse` (default: asof/warehouse-YYYY-MM-DD.duckdb in the live one's files folder)."""
     day = date.fromisoformat(as_of)
-    base = Settings.from_env(publish_uri=publish_uri, run_id=run_id,
+    base = Settings.from_env(publish_uri=publish_uri, run_id=named_run_id(run_id, "as-of"),
                              only_sources=tuple(only_sources) if only_sources else None)
     target = Path(warehouse) if warehouse else default_warehouse(base.warehouse_path, day)
     settings = base.with_(warehouse_path=target, source_mode="raw", raw_date=day, run_date=day)

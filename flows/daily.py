@@ -29,6 +29,7 @@ from eujp.warehouse import clean_stale_staging
 from flows.domains import run_domain
 from flows.hooks import begin_run, notify_failure
 from flows.results import flow_result, report_run
+from flows.run_names import named_run_id, run_name
 from flows.tasks import build_docs, confirm_nothing_new, load_audit_promote, publish, publish_retry_condition
 from flows.writers import writer_slot
 
@@ -107,8 +108,8 @@ def _load_and_publish(settings: Settings, summary: RunSummary, batches: list[Sou
     return summary
 
 
-@flow(name="eujp-daily", validate_parameters=False, on_running=[begin_run], on_failure=[notify_failure],
-      on_crashed=[notify_failure])
+@flow(name="eujp-daily", flow_run_name=run_name("daily"), validate_parameters=False, on_running=[begin_run],
+      on_failure=[notify_failure], on_crashed=[notify_failure])
 def daily_flow(
     snapshot_dir: str | None = None,
     warehouse: str | None = None,
@@ -132,7 +133,7 @@ def daily_flow(
         publish_uri=publish_uri,
         source_mode=source_mode,
         raw_date=date.fromisoformat(raw_date) if raw_date else None,
-        run_id=run_id,
+        run_id=named_run_id(run_id, "daily"),
         only_sources=tuple(only_sources) if only_sources else None,
         force=force,
         dask_address=dask_address,

@@ -63,7 +63,7 @@ def notify_failure(flow, flow_run, state, logger=None) -> None:
             return
         alert = build_alert(flow, flow_run, state)
         post_alert(url, slack_payload(alert))
-        logger.info("alert sent for flow run %s (%s; failed task: %s)", flow_run.name, state.name,
+        logger.info("alert sent for flow run %s (%s; failed task: %s)", alert.flow_run_name, state.name,
                     alert.failed_task)
     except AlertError as exc:  # its message names only the webhook's host
         logger.error("could not send the failure alert for flow run %s: %s", flow_run.name, exc)
@@ -71,12 +71,17 @@ def notify_failure(flow, flow_run, state, logger=None) -> None:
         logger.error("could not send the failure alert for flow run %s: %s", flow_run.name, type(exc).__name__)
 
 
-def build_alert(flow, flow_run, state, *, task_lookup=None) -> FailureAlert:
-    """The alert for a flow run that ended Failed or Crashed."""
+def build_alert(flow, flow_run, state, *, task_lookup=None, name_lookup=None) -> FailureAlert:
+    """The alert for a flow run that ended Failed or Crashed. A crash is reported by another process (a
+    runner, `eujp serve`), which holds the run as it picked it up: its name and what was running are read
+    from the API."""
     from flows.api import flow_run_url
 
     failed = task_failures()
     failed += _failed_steps(state, known=failed)
+    name = flow_run.name
+    if state.is_crashed():
+        name = (name_lookup or _current_name)(flow_run)
     if not failed and state.is_crashed():
         lookup = task_lookup or _unfinished_task_runs
         failed = lookup(flow_run.id)
@@ -84,7 +89,7 @@ def build_alert(flow, flow_run, state, *, task_lookup=None) -> FailureAlert:
     if getattr(flow_run, "deployment_id", None):
         deployment = _deployment_name(flow_run.deployment_id)
     return FailureAlert(
-        flow_name=flow.name, flow_run_name=flow_run.name, state=state.name, error=_message(state),
+        flow_name=flow.name, flow_run_name=name, state=state.name, error=_message(state),
         failed_tasks=failed, flow_run_id=str(flow_run.id), deployment=deployment,
         run_url=flow_run_url(flow_run.id),
     )
@@ -154,6 +159,16 @@ def _unfinished_task_runs(flow_run_id) -> list[str]:
         return unfinished_task_runs(flow_run_id)
     except Exception:  # noqa: BLE001 - best effort
         return []
+
+
+def _current_name(flow_run) -> str:
+    """The run's name on the server: it named itself `daily-{run_id}` once it started (flows/run_names.py)."""
+    from flows.api import flow_run_name
+
+    try:
+        return flow_run_name(flow_run.id)
+    except Exception:  # noqa: BLE001 - best effort
+        return flow_run.name
 
 
 def _deployment_name(deployment_id) -> str | None:

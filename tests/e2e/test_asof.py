@@ -134,11 +134,17 @@ def test_as_of_a_day_whose_landing_fails_reports_it_and_keeps_the_day_before(pre
     assert not list(tmp_path.glob(".day3.duckdb.building-*"))  # the private build folder is gone
     # the file is marked as a rebuild's (a daily run never writes etl_rebuild): a rebuild may write over it
     assert q(target, "SELECT run_id, as_of FROM etl_rebuild") == [("20260305T000000Z-asof03", D3)]
-    again = as_of_flow(as_of=D2.isoformat(), warehouse=str(target), only_sources=[EVENTS],
-                       run_id="20260305T000000Z-asof04", return_state=True)
+    # given no run id, the rebuild runs under the one its flow run's name carries
+    again = as_of_flow(as_of=D2.isoformat(), warehouse=str(target), only_sources=[EVENTS], return_state=True)
     assert again.is_completed(), again.message
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        name = client.read_flow_run(again.state_details.flow_run_id).name
+    assert name.startswith("as-of-") and len(name) > len("as-of-")
+    run_id = name.removeprefix("as-of-")
     assert q(target, "SELECT DISTINCT run_id FROM etl_runs ORDER BY 1") == [
-        ("20260305T000000Z-asof04-20260302",), ("20260305T000000Z-asof04-20260303",)]
+        (f"{run_id}-20260302",), (f"{run_id}-20260303",)]
 
     nothing = as_of_flow(as_of="2026-03-01", warehouse=str(tmp_path / "none.duckdb"), return_state=True)
     assert nothing.is_failed() and "nothing was landed on or before 2026-03-01" in nothing.message

@@ -157,6 +157,8 @@ def test_served_deployment_runs_from_the_api_with_artifacts_data_docs_and_crash_
         assert [p.name for p in (store / "runs").iterdir()] == [pointer["run_id"]]
         run_id = pointer["run_id"]
         run_dir = store / "runs" / run_id
+        # a scheduled run is given no run id: the one it made is its flow run's name, not a random animal
+        assert run.name == f"daily-{run_id}" and run.parameters.get("run_id") is None
         manifest = json.loads((run_dir / "manifest.json").read_text())
         index = run_dir / "docs" / "index.html"
         assert index.is_file() and manifest["files"]["docs/index.html"] == hashlib.sha256(index.read_bytes()).hexdigest()
@@ -378,6 +380,7 @@ def test_eujp_run_against_a_running_server_keeps_the_flow_runs_heartbeats(prefec
     assert result.returncode == 0, result.stdout + result.stderr
     with api(url) as client:
         flow_run = flow_run_by_run_id(client, run_id)
+    assert flow_run.name == f"daily-{run_id}"
     beats = wait_for(lambda: _events_of(url, "prefect.flow-run.heartbeat", f"prefect.flow-run.{flow_run.id}"),
                      30, "the daily flow run's heartbeat on the server")
     assert beats[0]["resource"]["prefect.resource.id"] == f"prefect.flow-run.{flow_run.id}"

@@ -207,8 +207,11 @@ def test_alert_of_a_crashed_run_asks_the_api_what_was_running():
     alert = hooks.build_alert(SimpleNamespace(name="eujp-daily"), run,
                               FakeState("Crashed", "Flow run infrastructure exited with non-zero status code -9.",
                                         data=RuntimeError("crashed"), crashed=True),
-                              task_lookup=lambda fid: seen.append(fid) or ["publish-3f1 (Running)"])
-    assert seen == [run.id]
+                              task_lookup=lambda fid: seen.append(fid) or ["publish-3f1 (Running)"],
+                              name_lookup=lambda r: seen.append(r.id) or "daily-20261124T060000Z-1a2b3c")
+    assert seen == [run.id, run.id]
+    # the reporting process held the run as it picked it up: the alert names it as the run named itself
+    assert alert.flow_run_name == "daily-20261124T060000Z-1a2b3c" != run.name
     assert alert.failed_tasks == ["publish-3f1 (Running)"] and alert.state == "Crashed"
     assert "-9" in alert.error
 
