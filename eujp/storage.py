@@ -80,6 +80,23 @@ class ObjectStore(Protocol):
     def stop_requests_after(self, when: float | None, error: Callable[[], Exception] | None = None) -> None: ...
 
 
+def new_file_mode() -> int:
+    """The mode `open()` gives a new file under the process's umask (0644 under the usual 022). A folder store's
+    objects are written to temporary files first, which `tempfile.mkstemp` makes 0600 whatever the umask, and
+    the rename keeps it: readers running as another user (a BI server reading the published folder) could not
+    open them. The umask is read from /proc (Linux); where it cannot be, set and restored at once."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 class LocalObjectStore:
     """A folder used as an object store. Writes are atomic (temp file + rename)."""
 
@@ -96,10 +113,11 @@ class LocalObjectStore:
     @staticmethod
     def _write_synced(folder: Path, prefix: str, write) -> Path:
         """A new temporary file in `folder` that `write(f)` filled, flushed and synced to disk (removed if
-        writing fails)."""
+        writing fails), with the mode of a file the process creates (`new_file_mode`)."""
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".part")
         try:
+            os.fchmod(fd, new_file_mode())
             with os.fdopen(fd, "wb") as f:
                 write(f)
                 f.flush()
@@ -116,7 +134,10 @@ class LocalObjectStore:
         through Python (950 MB in 0.6-0.7 s here, where a copy in blocks through Python took 1.8-5 s)."""
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".part")
-        os.close(fd)
+        try:
+            os.fchmod(fd, new_file_mode())
+        finally:
+            os.close(fd)
         try:
             shutil.copyfile(path, tmp)
             with open(tmp, "rb") as f:

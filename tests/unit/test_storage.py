@@ -6,6 +6,8 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import os
+import stat
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -583,3 +585,26 @@ def test_a_store_checks_what_it_stored_against_the_hash_it_is_given(tmp_path):
     assert not store.exists("raw/y.csv") and sorted(p.name for p in (tmp_path / "store" / "raw").iterdir()) == ["x.csv"]
     assert store.put_bytes("raw/z.csv", b"a,b\r\n", sha256=hashlib.sha256(b"a,b\r\n").hexdigest()).sha256 == \
         hashlib.sha256(b"a,b\r\n").hexdigest()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_a_folder_stores_objects_with_the_mode_the_umask_gives_new_files(tmp_path, umask):
+    """Objects are written to temporary files first (0600 whatever the umask) and renamed: each object takes
+    the mode a new file gets, so a BI server running as another user can read a published folder."""
+    store = LocalObjectStore(tmp_path / "objects")
+    f = tmp_path / "big.bin"
+    f.write_bytes(b"\x00\x01" * 1000)
+    old = os.umask(umask)
+    try:
+        store.put_bytes("latest.json", b"{}")
+        store.put_file("runs/r1/warehouse.duckdb", f)
+        addressed, _ = store.put_file_addressed("raw/x/2026-12-05/", ".csv", f)
+        store.copy("runs/r1/warehouse.duckdb", "latest/warehouse.duckdb")
+        landed = land(store, RawPayload(EVENTS.name, "events.csv", b"a,b\n1,2\n", "file:///events.csv", {}),
+                      date(2026, 12, 5), "csv")
+    finally:
+        os.umask(old)
+    keys = ["latest.json", "runs/r1/warehouse.duckdb", addressed.key, "latest/warehouse.duckdb", landed,
+            *(k for k in store.list_keys("raw") if k.endswith(".json"))]
+    modes = {k: stat.S_IMODE((store.root / k).stat().st_mode) for k in keys}
+    assert modes == dict.fromkeys(keys, 0o666 & ~umask)
