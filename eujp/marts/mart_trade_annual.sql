@@ -18,12 +18,18 @@
 -- Completeness rule: a flow's rank is computed only when the warehouse holds that figure for Japan and for
 -- every main partner that is not a member of the aggregate (UK counts for EU27_2020 only); otherwise it is
 -- null and rank_computed_note names the partners without a figure. Statements stay as cross-checks.
+-- Observation flags (*_obs_status): the Eurostat status of each published figure (e.g. 'p' provisional, 'e'
+-- estimated), null when unflagged; for goods_and_services the distinct flags of the goods and the services
+-- figure it sums ('p': either or both is provisional).
 -- Caveat (data/README.md): EU27_2020 goods exports and imports are missing from the bundled data.
 WITH goods AS (
     SELECT period_year, reporter, 'goods' AS trade_type,
            max(value_mio_eur) FILTER (WHERE flow = 'export') AS exports,
            max(value_mio_eur) FILTER (WHERE flow = 'import') AS imports,
-           max(value_mio_eur) FILTER (WHERE flow = 'balance') AS balance
+           max(value_mio_eur) FILTER (WHERE flow = 'balance') AS balance,
+           max(obs_status) FILTER (WHERE flow = 'export') AS exports_status,
+           max(obs_status) FILTER (WHERE flow = 'import') AS imports_status,
+           max(obs_status) FILTER (WHERE flow = 'balance') AS balance_status
     FROM fact_goods_trade
     WHERE partner = 'JP'
     GROUP BY ALL
@@ -32,7 +38,10 @@ services AS (
     SELECT period_year, reporter, 'services' AS trade_type,
            max(value_mio_eur) FILTER (WHERE flow = 'export') AS exports,
            max(value_mio_eur) FILTER (WHERE flow = 'import') AS imports,
-           max(value_mio_eur) FILTER (WHERE flow = 'balance') AS balance
+           max(value_mio_eur) FILTER (WHERE flow = 'balance') AS balance,
+           max(obs_status) FILTER (WHERE flow = 'export') AS exports_status,
+           max(obs_status) FILTER (WHERE flow = 'import') AS imports_status,
+           max(obs_status) FILTER (WHERE flow = 'balance') AS balance_status
     FROM fact_services_trade
     WHERE partner = 'JP' AND bop_item = 'S'
     GROUP BY ALL
@@ -41,7 +50,13 @@ both_types AS (
     SELECT g.period_year, g.reporter, 'goods_and_services' AS trade_type,
            g.exports + s.exports AS exports,
            g.imports + s.imports AS imports,
-           g.balance + s.balance AS balance
+           g.balance + s.balance AS balance,
+           nullif(array_to_string(list_sort(list_distinct([g.exports_status, s.exports_status])), ', '), '')
+               AS exports_status,
+           nullif(array_to_string(list_sort(list_distinct([g.imports_status, s.imports_status])), ', '), '')
+               AS imports_status,
+           nullif(array_to_string(list_sort(list_distinct([g.balance_status, s.balance_status])), ', '), '')
+               AS balance_status
     FROM goods AS g
     JOIN services AS s USING (period_year, reporter)
 ),
@@ -108,6 +123,7 @@ ranks AS (
 ),
 keyed AS (
     SELECT k.period_year, k.reporter, k.trade_type, f.exports, f.imports, f.balance,
+           f.exports_status, f.imports_status, f.balance_status,
            r.rank_exports, r.rank_imports, r.rank_total, r.statements, r.urls,
            c.computed_exports, c.computed_imports, c.computed_total, c.computed_note
     FROM (SELECT period_year, reporter, trade_type FROM flows
@@ -151,6 +167,9 @@ SELECT
     computed_exports::INTEGER AS japan_rank_exports_computed,
     computed_imports::INTEGER AS japan_rank_imports_computed,
     computed_total::INTEGER AS japan_rank_total_computed,
-    computed_note AS rank_computed_note
+    computed_note AS rank_computed_note,
+    exports_status AS exports_obs_status,
+    imports_status AS imports_obs_status,
+    balance_status AS balance_obs_status
 FROM with_previous
 ORDER BY reporter, trade_type, period_year

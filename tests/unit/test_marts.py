@@ -189,6 +189,25 @@ def test_trade_annual_services_and_combined(conn):
                         "AND period_year = 2018").fetchall() == []
 
 
+def test_trade_annual_carries_each_figures_observation_flag(scratch):
+    """A provisional (p) or estimated (e) figure is flagged in the mart as in the fact table; a combined
+    goods-and-services figure carries the flags of both its parts."""
+    assert one(scratch, "SELECT exports_obs_status, imports_obs_status, balance_obs_status FROM mart_trade_annual "
+                        "WHERE reporter = 'EU28' AND trade_type = 'goods_and_services' AND period_year = 2016") \
+        == (None, None, None)  # the bundled figures are unflagged
+    scratch.execute("UPDATE fact_goods_trade SET obs_status = 'p' WHERE reporter = 'EU28' AND partner = 'JP' "
+                    "AND period_year = 2016 AND flow IN ('export', 'balance')")
+    scratch.execute("UPDATE fact_services_trade SET obs_status = 'e' WHERE reporter = 'EU28' AND partner = 'JP' "
+                    "AND period_year = 2016 AND bop_item = 'S' AND flow = 'export'")
+    build_marts(scratch)
+    flags = "SELECT exports_obs_status, imports_obs_status, balance_obs_status FROM mart_trade_annual " \
+            "WHERE reporter = 'EU28' AND period_year = 2016 AND trade_type = ?"
+    assert one(scratch, flags, ["goods"]) == ("p", None, "p")
+    assert one(scratch, flags, ["services"]) == ("e", None, None)
+    assert one(scratch, flags, ["goods_and_services"]) == ("e, p", None, "p")
+    assert one(scratch, flags.replace("2016", "2017"), ["goods"]) == (None, None, None)
+
+
 def test_trade_annual_ranks(conn):
     ranks = {r[0:3]: r[3:] for r in conn.execute(
         "SELECT period_year, reporter, trade_type, japan_rank_exports, japan_rank_imports, japan_rank_total, "
