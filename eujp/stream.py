@@ -28,7 +28,7 @@ import polars as pl
 from eujp.config import batch_rows, duckdb_memory_limit
 from eujp.errors import EujpError, ParseError, SchemaDriftError
 from eujp.landing import RawPayload, side_by_side, spill_folder
-from eujp.parse import CSV_NULLS, ParsedPayload, latest_version
+from eujp.parse import CSV_NULLS, ParsedPayload, latest_version, releases
 from eujp.sources import Source
 from eujp.sql import quote_ident, sql_string
 from transforms.common import TransformResult, WireColumnsError, empty_rejected, supersede
@@ -495,6 +495,7 @@ class Stream:
         and transformed as one chunk; `parsed(i, versions of its pieces)` is told of each payload parsed,
         `done()` once all are, before the transform (which stamps self.version)."""
         frames = []
+        versions: list[str | None] = []  # each frame's version stamp (its piece's)
         indices = list(indices)
         with self.step("parse"):  # side by side (a chunk's rows are held together anyway)
             results = each_payload(self._parse_or_error, [self.payloads[i] for i in indices])
@@ -504,22 +505,28 @@ class Stream:
                 self._fail_or_quarantine(self.payloads[i], pieces)
                 continue
             frames += [p.frame for p in pieces]
+            versions += [p.source_version for p in pieces]
             columns.setdefault(self.payloads[i].name, pieces[0].frame.columns if pieces else [])
             parsed(i, [p.source_version for p in pieces])
         del results
         done()
         if not frames:
             return
-        wire = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
-        del frames
-        self.chunk_wire_rows.append(wire.height)
+        self.chunk_wire_rows.append(sum(f.height for f in frames))
         with self.step("transform"):
             try:
-                result = run_transform(self.source, wire, self.version, self.countries)
+                result = self._transform_frames(frames, versions)
             except SchemaDriftError as exc:
                 raise SchemaDriftError(f"{exc}{drifted_payloads(columns)}") from exc
-        del wire
         yield result
+
+    def _transform_frames(self, frames: list[pl.DataFrame], versions: list[str | None]) -> TransformResult:
+        """The wire frames of a chunk (`versions`: each one's version stamp) concatenated and transformed as
+        one, stamped with the batch's version; `frames` is emptied (its rows are held by the wire frame only).
+        A streamed source's transform orders its releases itself, by a wire column (Comext: LAST UPDATE)."""
+        wire = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+        frames.clear()
+        return run_transform(self.source, wire, self.version, self.countries)
 
     def _parsed_whole(self, i: int) -> bool:
         """Whether payload `i` is parsed whole in a spilled group (at most `piece_lines` lines)."""
@@ -1078,7 +1085,8 @@ def parse_and_transform(
 
     A streamed source (`streams`) goes through `Stream` in chunks of at most `limit` (EUJP_BATCH_ROWS) wire
     rows, whose results are concatenated here (eujp.pipeline.prepare_source validates and spills them one by one
-    instead); any other source is parsed whole (a bad payload among several quarantined) and transformed once."""
+    instead); any other source is parsed whole (a bad payload among several quarantined) and transformed once, or
+    once per release when its payloads carry several version stamps (`WholeStream`)."""
     stream = source_stream(source, payloads, countries, step=step, limit=limit)
     parts = list(stream.chunks())
     valid = (pl.concat([r.valid for r in parts]) if parts
@@ -1226,10 +1234,34 @@ class LandingsStream(Stream):
 
 class WholeStream(Stream):
     """A source that is not streamed: every payload parsed whole (a bad one among several quarantined),
-    concatenated and transformed once."""
+    concatenated and transformed once; payloads of several releases (version stamps: a newer Eurostat
+    dataset or SIPRI register saved beside the older one) are transformed release by release and folded in
+    stamp order (`_transform_frames`)."""
 
     def _pieces(self, payload: RawPayload, max_lines: int | None = None) -> Iterator[ParsedPayload]:
         yield _parse_one(self.source, payload)
+
+    def _transform_frames(self, frames: list[pl.DataFrame], versions: list[str | None]) -> TransformResult:
+        """The payloads' wire frames transformed as one when they are of one release (one version stamp, or
+        none); else each release's payloads transformed together, and the results folded in stamp order
+        (eujp.parse.releases: payloads without a stamp first), as loading the releases one after the other
+        leaves them (`fold_results`): a later release supersedes an earlier one's rows by natural key, or
+        whole under a replace scope () (a SIPRI register replaces the older register, not merged with it),
+        instead of the two versions of a key being quarantined as conflicting duplicates. Rows repeated
+        unchanged by the later release are superseded, not rejected. Every release is stamped with the batch's
+        version (the latest). Two payloads of one stamp are one release: their duplicates are judged as ever."""
+        groups = releases(versions)
+        if len(groups) < 2:
+            return super()._transform_frames(frames, versions)
+        log.info("%s: payloads of %d releases (version stamps): applied in stamp order", self.source.name,
+                 len(groups))
+        results = []
+        for group in groups:
+            wire = pl.concat([frames[i] for i in group], how="diagonal_relaxed") if len(group) > 1 else frames[group[0]]
+            results.append(run_transform(self.source, wire, self.version, self.countries))
+            del wire
+        frames.clear()
+        return fold_results(self.source, results)
 
     def chunks(self) -> Iterator[TransformResult]:
         yield from self._in_memory()
@@ -1271,12 +1303,21 @@ def transform_landings(
     if not results:
         raise no_landing_applied(source, not_applied)
     with step("transform"):
-        valid, conflicts = supersede([(r.valid, r.conflicts) for r in results], source.table.natural_key,
-                                     source.replace_scope)
+        folded = fold_results(source, results)
+    return folded, latest_version(versions), not_applied
+
+
+def fold_results(source: Source, results: list[TransformResult]) -> TransformResult:
+    """The results of a source's landings or releases, in the order they apply, folded into what loading them
+    one after the other leaves (transforms.common.supersede, under the source's replace scope). Accounting:
+    every result's rows in count; a valid row a later one superseded counts as loaded (consumed), not
+    rejected; the rejected rows are every result's."""
+    valid, conflicts = supersede([(r.valid, r.conflicts) for r in results], source.table.natural_key,
+                                 source.replace_scope)
     return TransformResult(
         valid=valid, rejected=pl.concat([r.rejected for r in results]),
         valid_wire_rows=sum(r.rows_in - r.rejected.height for r in results), conflicts=conflicts,
-    ), latest_version(versions), not_applied
+    )
 
 
 def no_landing_applied(source: Source, not_applied: list[str]) -> EujpError:

@@ -18,7 +18,9 @@
   keeps the bare hash, the n-th gets "-n", so all survive. Registers that overlap (two extracts of the database, e.g. a recipient's and a
   supplier's) hold the same orders under the same ids: a record given again in a later register is an exact
   duplicate (quarantined, one kept), and one given with other figures is a conflict (every version
-  quarantined, the row loaded before kept: transforms.common.split_duplicates).
+  quarantined, the row loaded before kept: transforms.common.split_duplicates). The registers transformed
+  together are those of one 'Data generated' stamp: a newer register supersedes an older one whole before
+  (eujp.stream.WholeStream).
 """
 
 from __future__ import annotations

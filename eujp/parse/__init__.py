@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -37,6 +37,14 @@ def _version_time(version: str):
     return stamp.astimezone(UTC).replace(tzinfo=None) if stamp.tzinfo else stamp
 
 
+def _version_keys(stamped: list[str]) -> list:
+    """What orders the stamps `stamped`: their times when every one is ISO 8601, else their text."""
+    try:
+        return [_version_time(v) for v in stamped]
+    except ValueError:  # not ISO 8601
+        return list(stamped)
+
+
 def latest_version(versions: Iterable[str | None]) -> str | None:
     """The latest of the payloads' version stamps (None and "" left out; None when none is left). Stamps in
     ISO 8601 are compared as times, offsets taken into account ("2026-02-06T22:45:00Z" is later than
@@ -44,10 +52,22 @@ def latest_version(versions: Iterable[str | None]) -> str | None:
     stamped = [v for v in versions if v]
     if len(stamped) < 2:
         return stamped[0] if stamped else None
-    try:
-        return max(stamped, key=_version_time)
-    except ValueError:  # not ISO 8601
-        return max(stamped)
+    keys = _version_keys(stamped)
+    return stamped[max(range(len(stamped)), key=keys.__getitem__)]
+
+
+def releases(versions: Sequence[str | None]) -> list[list[int]]:
+    """The positions of `versions` (the payloads' version stamps) grouped by release, earliest release first:
+    one release per stamp (stamps of one time are one, compared as `latest_version` compares them), the
+    payloads without a stamp (None or "") one release before every stamped one; positions in order within a
+    release. One release (a single group) when every payload has the same stamp, or none."""
+    stamped = [i for i, v in enumerate(versions) if v]
+    keys = dict(zip(stamped, _version_keys([versions[i] for i in stamped]), strict=True))
+    groups: dict = {}
+    for i in range(len(versions)):
+        groups.setdefault(keys.get(i), []).append(i)
+    unstamped = groups.pop(None, None)
+    return ([unstamped] if unstamped else []) + [groups[k] for k in sorted(groups)]
 
 
 def decode_text_payload(data: bytes, source: str, expected: str) -> str:

@@ -10,7 +10,9 @@ without EUJP_SIPRI_URL a live extraction stops at once with an ExtractError sayi
 * at your own risk, the undocumented backend (BACKEND_URL, a path under /api/p/trades/): POST with JSON filters
   (sipri_filters), answering {"bytes": base64 CSV}.
 
-Every payload is the whole register: it replaces the previous extract (`replace_scope=()`).
+Every payload is the whole register: it replaces the previous extract (`replace_scope=()`). Of several registers
+of different 'Data generated' stamps (a newer one saved beside the older one), the newest is the extract: the
+older ones are superseded whole, not merged with it (eujp.stream.WholeStream).
 """
 
 from __future__ import annotations

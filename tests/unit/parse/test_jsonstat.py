@@ -355,3 +355,15 @@ def test_the_latest_version_of_several_payloads_is_compared_as_a_time():
     assert latest_version(["2025-06", "2025-12"]) == "2025-12"
     assert latest_version(["b", "a"]) == "b" and latest_version([None, ""]) is None
     assert latest_version(["2026-02-06T23:30:00+0100", "2026-02-06T23:00:00"]) == "2026-02-06T23:00:00"  # UTC
+
+
+def test_payloads_are_grouped_by_release_in_stamp_order():
+    """eujp.stream.WholeStream applies a source's payloads release by release: one group per stamp (one time
+    written two ways is one release), the earliest first, the payloads without a stamp before them."""
+    from eujp.parse import releases
+
+    assert releases(["2027-01-15T00:00:00+0100", "2026-11-24T00:00:00+0100", "2026-11-23T23:00:00Z"]) \
+        == [[1, 2], [0]]
+    assert releases(["2026-10-02T09:00:00", None, "2026-08-14T11:00:00", ""]) == [[1, 3], [2], [0]]
+    assert releases(["b", "a", "b"]) == [[1], [0, 2]]
+    assert releases(["v", "v"]) == [[0, 1]] and releases([None, None]) == [[0, 1]]
