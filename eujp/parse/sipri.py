@@ -23,6 +23,9 @@ Decisions:
   garbage is caught structurally: NUL bytes (binary, UTF-16), an HTML/XML body, no header line. Except: bytes
   0x80-0x9F are control characters in latin-1 that no text export means, and Windows-1252's quotes and dashes
   (0x92 '’', 0x96 '–') in a file saved on Windows: such a payload is decoded as Windows-1252 where it can be.
+* **Line ends.** CR LF as exported, LF as stored elsewhere, or a CR alone (a file saved on classic Mac OS):
+  each ends a line, as in Python's universal newlines (a CR-only file read as one line would be reported as a
+  changed header).
 * **Broken records.** The export does not quote fields, and a few Comments contain a line break: the record then
   continues on the next physical line (the 2025-03-13 register has 4 such records among its 29,519 lines after
   the header, i.e. 29,515 records). A record with too few fields takes the lines after it while they supply
@@ -297,7 +300,8 @@ def parse_sipri_register(data: bytes) -> ParsedPayload:
     text, encoding = decode_sipri(data)
     if text.lstrip().startswith("<"):
         raise ParseError(f"{SOURCE}: payload is HTML/XML, not the CSV register: {text.lstrip()[:80]!r}")
-    lines = text.split("\n")
+    # Python's universal newlines: CR LF, LF and a CR alone (a file saved on classic Mac OS) each end a line
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     header_idx = _find_header(lines)
     header_fields = _split_header(lines[header_idx].rstrip("\r"))
     columns = _map_header(header_fields)

@@ -141,6 +141,19 @@ def test_quoted_comment_with_comma_and_lf_line_endings():
     assert parsed.frame["tiv_total_order"].to_list() == ["152", "7"]
 
 
+def test_cr_only_line_ends_read_the_same(japan_bytes, japan):
+    """A register saved with CR-only line ends (classic Mac OS) read as Python's universal newlines read it:
+    the same records on the same lines (it was read as one line: "header changed: missing 'Recipient' ...")."""
+    assert b"\r\n" in japan_bytes
+    parsed = parse_sipri_register(japan_bytes.replace(b"\r\n", b"\r"))
+    assert parsed.source_version == japan.source_version == "2025-03-13T10:02:49"
+    assert parsed.frame.drop(REGISTER_COLUMN).equals(japan.frame.drop(REGISTER_COLUMN))  # other bytes, other digest
+    quoted = _payload(ROW_BRAZIL, 'Cambodia,Japan,1954,,7,,FD-25,aircraft,7,,1954,New,"Incl 3\r\ntrainers",1,7,7')
+    parsed = parse_sipri_register(quoted.replace(b"\r\n", b"\r"))
+    assert parsed.frame["comments"].to_list() == [None, "Incl 3\ntrainers"]
+    assert parsed.frame[LINE_COLUMN].to_list() == [4, 5]
+
+
 def test_no_data_generated_line_gives_no_version():
     parsed = parse_sipri_register(_payload(ROW_BRAZIL, preamble="Some note\r\n"))
     assert parsed.source_version is None
