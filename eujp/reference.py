@@ -32,10 +32,11 @@ class ReferenceError(EujpError):
 
 
 def _read(path: Path, expected: list[str]) -> list[dict]:
-    """Rows of a UTF-8 CSV as dicts ('' -> None) with `reference_line` (its line, header = 1)."""
+    """Rows of a UTF-8 CSV as dicts ('' -> None) with `reference_line` (its line, header = 1). A byte-order mark
+    (a file saved by Excel) is dropped."""
     if not path.is_file():
         raise ReferenceError(f"reference file {path} is missing")
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
         if reader.fieldnames != expected:
             raise ReferenceError(f"{path.name}: columns {reader.fieldnames} differ from the expected {expected}")

@@ -171,8 +171,9 @@ def comext_start(env: Mapping[str, str], run_date: date | None = None) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _country_codes() -> frozenset[str]:
-    """The ISO 3166 alpha-2 codes of the reference seed (data/reference/countries.csv, what dim_country holds)."""
-    with (REFERENCE_DIR / "countries.csv").open(encoding="utf-8", newline="") as f:
+    """The ISO 3166 alpha-2 codes of the reference seed (data/reference/countries.csv, what dim_country holds); a
+    byte-order mark (a seed saved by Excel) dropped."""
+    with (REFERENCE_DIR / "countries.csv").open(encoding="utf-8-sig", newline="") as f:
         return frozenset(row["iso2"].strip() for row in csv.DictReader(f) if (row.get("iso2") or "").strip())
 
 
