@@ -17,7 +17,8 @@ value; it does not turn empty cells into rows.
 ({dimension id: {code: label}}), `extension` and `source`.
 
 The decoder is strict: anything that is not a well-formed JSON-stat 2.0 dataset raises `ParseError`
-with a message naming what is wrong. Flat indexes are decoded with vectorised integer div/mod
+with a message naming what is wrong; so does an error answer (JSON-stat's `error` class, or a non-empty `error`
+list or object: an empty one lists no error). Flat indexes are decoded with vectorised integer div/mod
 (`unravel`), never per row in Python.
 """
 
@@ -263,9 +264,12 @@ def parse_jsonstat(data: bytes) -> ParsedPayload:
     doc = _load(data)
     if not isinstance(doc, dict):
         raise ParseError(f"JSON-stat: top level is a JSON {type(doc).__name__}, not an object")
-    if doc.get("error") is not None or doc.get("class") == "error":
+    error = doc.get("error")
+    if error in ([], {}):  # an empty list (or object) of errors: none
+        error = None
+    if error is not None or doc.get("class") == "error":
         # JSON-stat's error class, a dataset carrying an `error` (Eurostat: EXTRACTION_TOO_BIG, ...)
-        said = doc.get("error") if doc.get("error") is not None else {k: doc.get(k) for k in ("label", "status")}
+        said = error if error is not None else {k: doc.get(k) for k in ("label", "status")}
         raise ParseError(f"JSON-stat: the API answered with an error instead of a dataset: {said!r}"[:500])
     if "class" not in doc and doc.get("warning") is not None:
         # Eurostat's answer to a large request it serves later (ASYNCHRONOUS_RESPONSE): no data yet

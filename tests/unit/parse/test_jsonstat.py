@@ -228,6 +228,16 @@ def test_malformed_payload_raises_parse_error(payload: bytes, message: str):
         parse_jsonstat(payload)
 
 
+@pytest.mark.parametrize("error", [[], {}], ids=["empty list", "empty object"])
+def test_a_dataset_with_an_empty_error_list_is_a_dataset(error):
+    """`"error": []` lists no error: the dataset is read as without it (it was refused as "the API answered with
+    an error"); a non-empty list is an error (MALFORMED, "dataset with an error")."""
+    parsed = parse_jsonstat(encode(dataset(error=error)))
+    expected = parse_jsonstat(encode(dataset()))
+    assert parsed.frame.height and parsed.frame.equals(expected.frame)
+    assert parsed.source_version == expected.source_version
+
+
 @pytest.mark.parametrize("cut", [1, 7, 40, 200])
 def test_truncated_json_says_truncated_and_gives_byte_length(cut: int):
     payload = encode(dataset())[:-cut]
