@@ -6,8 +6,9 @@
     conn = open_warehouse("var/warehouse.duckdb")          # a local warehouse file
 
 A publish URI whose single file leaves its large fact tables to the lake (EUJP_SINGLE_FILE, eujp.lake) also gets
-the published lake ATTACHed READ_ONLY at the run's snapshot, so those tables are read by name all the same
-(`attach_lake_only_tables`).
+the published lake ATTACHed READ_ONLY at the run's snapshot, its data files read under that publish URI (not
+where the writer's catalog says it wrote them: `published_data_path`), so those tables are read by name all the
+same (`attach_lake_only_tables`).
 
 Remote files are ATTACHed READ_ONLY through DuckDB's httpfs extension, which is loaded from the PyPI package
 `duckdb-extension-httpfs` (no extension download at run time; autoinstall is switched off). S3 credentials
@@ -195,6 +196,22 @@ def open_warehouse(location: str, env: dict[str, str] | None = None) -> duckdb.D
     return conn
 
 
+def published_data_path(root: str, lake: dict) -> str:
+    """Where the data files of the lake published at `root` (a folder, or a publish URI s3://bucket/prefix) are:
+    `root` joined with the manifest's "data_path" (`lake/`, relative to the publish URI), as an absolute folder or
+    URL ending in /. A reader ATTACHes the lake with it (DATA_PATH ..., OVERRIDE_DATA_PATH true): the catalog
+    records the absolute data path of the target the WRITER published to (DuckLake keeps one, the files' paths
+    are relative to it), so a published folder copied or mounted elsewhere, or a bucket mirrored under another
+    name, would otherwise read the writer's files (or fail: "Cannot open file") instead of its own."""
+    relative = lake.get("data_path")
+    parts = relative.strip("/").split("/") if isinstance(relative, str) else []
+    if not parts or not all(parts) or relative.startswith("/") or "://" in relative or ".." in parts:
+        raise EujpError(f"the manifest of the published warehouse at {root} names no data path of its lake "
+                        f"relative to it (lake: {lake or 'none'})")
+    base = root.rstrip("/") if root.startswith(REMOTE_SCHEMES) else Path(root).resolve().as_posix()
+    return f"{base}/{'/'.join(parts)}/"
+
+
 def attach_lake_only_tables(conn: duckdb.DuckDBPyConnection, root: str,
                             env: dict[str, str] | None = None, *, manifest: str | None = None) -> list[str]:
     """The tables the published single file leaves to the lake (EUJP_SINGLE_FILE: `"parquet": null` in the
@@ -202,7 +219,8 @@ def attach_lake_only_tables(conn: duckdb.DuckDBPyConnection, root: str,
     lake is ATTACHed READ_ONLY as `lake` at the snapshot of the manifest, behind the warehouse in the search
     path (a table of the single file wins). The lake's catalog is the published `{root}/lake.ducklake`, or, for
     a PostgreSQL catalog (which is never published: its connection string is the reader's own), the one
-    EUJP_LAKE_CATALOG=postgres:<connection string> names in `env` (default: the process environment).
+    EUJP_LAKE_CATALOG=postgres:<connection string> names in `env` (default: the process environment). Its data
+    files are read under `root` (`published_data_path`), not where the writer's catalog says it wrote them.
     `manifest`: the run's manifest to read (default: `{root}/latest/manifest.json`). Returns those tables ([] and
     nothing attached when there are none). EujpError, with the ATTACH to run by hand, when the lake cannot be
     attached or does not hold them."""
@@ -221,19 +239,21 @@ def attach_lake_only_tables(conn: duckdb.DuckDBPyConnection, root: str,
     snapshot = lake.get("snapshot_id")
     pin = f", SNAPSHOT_VERSION {int(snapshot)}" if snapshot is not None else ""
     postgres = lake.get("catalog") == "postgres"
-    shown_postgres = f"ATTACH 'ducklake:postgres:<connection string>' AS lake (READ_ONLY{pin})"
-    if lake.get("catalog") == "file" and lake.get("catalog_key"):
-        catalog = f"{root}/{lake['catalog_key']}"
-    elif postgres:
+    if not postgres and not (lake.get("catalog") == "file" and lake.get("catalog_key")):
+        raise EujpError(f"{names} of the published warehouse at {root} are in the lake only, and the manifest "
+                        f"names no catalog to read them from (lake: {lake or 'none'})")
+    # the data files under `root`, wherever the writer's catalog says it wrote them
+    options = f"READ_ONLY, DATA_PATH {sql_string(published_data_path(root, lake))}, OVERRIDE_DATA_PATH true{pin}"
+    shown_postgres = f"ATTACH 'ducklake:postgres:<connection string>' AS lake ({options})"
+    if postgres:
         catalog = ((os.environ if env is None else env).get(LAKE_CATALOG_ENV) or "").strip()
         if not catalog.startswith("postgres:"):
             raise EujpError(f"{names} of the published warehouse at {root} are in the lake only, whose catalog is "
                             f"a PostgreSQL database (never published): set {LAKE_CATALOG_ENV}=postgres:<connection "
                             f"string> to read them, or attach it by hand: {shown_postgres}")
     else:
-        raise EujpError(f"{names} of the published warehouse at {root} are in the lake only, and the manifest "
-                        f"names no catalog to read them from (lake: {lake or 'none'})")
-    attach = f"ATTACH {sql_string('ducklake:' + catalog)} AS lake (READ_ONLY{pin})"
+        catalog = f"{root}/{lake['catalog_key']}"
+    attach = f"ATTACH {sql_string('ducklake:' + catalog)} AS lake ({options})"
     shown = shown_postgres if postgres else attach  # what the messages show: never a connection string
     try:
         load_extension(conn, "ducklake")

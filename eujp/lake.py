@@ -8,6 +8,10 @@ catalog, one snapshot per successful run (docs/lakehouse.md).
                                            the warehouse's files folder (eujp.config.warehouse_files_dir:
                                            var/lake.ducklake for var/warehouse.duckdb)
 
+The catalog records the target's absolute data path (DATA_PATH), which the writer's runs attach it with; a
+reader of the published catalog names the data path where it found it (`eujp.bi.published_data_path`: DATA_PATH
+with OVERRIDE_DATA_PATH), so that a copied folder or a mirrored bucket reads its own files.
+
 `EUJP_LAKE_CATALOG` chooses the catalog: unset or `file` for the embedded catalog file of the warehouse
 (no server: readers attach the published copy read-only), `postgres:<libpq connection string>` for a
 PostgreSQL catalog (a writer and any number of readers at once; nothing to publish), `off` to publish no lake.

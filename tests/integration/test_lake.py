@@ -622,8 +622,84 @@ def test_auto_leaves_the_fact_tables_over_the_row_limit_to_the_lake(lake, monkey
     (store_dir / CATALOG_FILE).unlink()
     with pytest.raises(EujpError, match=f"{FACT}.* are in its lake only, which cannot be attached .*to read them: "
                                         f"ATTACH 'ducklake:{store_dir}/lake.ducklake' AS lake \\(READ_ONLY, "
+                                        f"DATA_PATH '{store_dir.resolve()}/lake/', OVERRIDE_DATA_PATH true, "
                                         f"SNAPSHOT_VERSION {snapshot}\\)"):
         open_warehouse(str(store_dir))
+
+
+def _fact_figures(conn: duckdb.DuckDBPyConnection, table: str) -> tuple[int, float]:
+    return conn.execute(f"SELECT count(*), round(sum(value_eur), 2) FROM {table}").fetchone()
+
+
+def test_a_published_folder_copied_elsewhere_reads_its_own_lake(lake, monkeypatch, tmp_path):
+    """The catalog records the absolute data path of the target the writer published to: a published folder
+    copied to another path (a BI host's copy, a volume mounted elsewhere) read the writer's files, or failed
+    ("Cannot open file") once they were gone. `eujp.bi.open_warehouse` and `eujp query --published` attach the lake
+    with the data files under the folder they were given (DATA_PATH, OVERRIDE_DATA_PATH): with the original's
+    files altered, the copy reads its own rows; with the original moved away, the same; time travel to the first
+    run's snapshot goes through the same data path; and the writer's next run to its own target goes on as before."""
+    from typer.testing import CliRunner
+
+    from eujp.bi import open_warehouse
+    from eujp.config import Settings
+    from eujp.run import publish
+    from flows.cli import app
+
+    cfg, warehouse, store_dir = lake
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    monkeypatch.setenv("EUJP_SINGLE_FILE", "small")  # every fact table in the lake only
+    fact = quote_ident(FACT)
+    first_counts = _counts(warehouse)
+    publish(Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261124T060000Z-copy01"), [],
+            first_counts, {"ok": True}, "success")
+    first = read_latest_pointer(open_store(str(store_dir)))["lake"]["snapshot_id"]
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        then = _fact_figures(conn, fact)
+    add_month(warehouse, "2031-01")
+    publish(Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261125T060000Z-copy01"), [],
+            _counts(warehouse), {"ok": True}, "success")
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        now = _fact_figures(conn, fact)
+    assert now[0] > then[0]
+    with duckdb.connect(str(store_dir / CATALOG_FILE), read_only=True) as catalog:  # the writer's absolute path
+        assert catalog.execute("SELECT value FROM ducklake_metadata WHERE key = 'data_path'").fetchone() == \
+            (f"{store_dir.resolve()}/lake/",)
+
+    copy = tmp_path / "bi-host" / "mnt" / "eujp"
+    shutil.copytree(store_dir, copy)
+    # the original stays, its files of the fact table altered: the copy must not read them
+    originals = sorted((store_dir / "lake" / "main" / FACT).rglob("*.parquet"))
+    assert originals
+    for path in originals:
+        altered = path.with_name(path.name + ".altered")
+        duckdb.execute(f"COPY (SELECT * REPLACE (value_eur * 1000 AS value_eur) FROM read_parquet('{path}')) "
+                       f"TO '{altered}' (FORMAT parquet)")
+        altered.replace(path)
+
+    def read_copy() -> None:
+        with open_warehouse(str(copy)) as conn:
+            assert _fact_figures(conn, fact) == now
+            # time travel through the same data path: the first run's snapshot
+            assert _fact_figures(conn, f"lake.main.{fact} AT (VERSION => {first})") == then
+        with open_warehouse(str(copy / "runs" / "20261124T060000Z-copy01" / "warehouse.duckdb")) as conn:
+            assert _fact_figures(conn, fact) == then
+        monkeypatch.setenv("EUJP_PUBLISH_URI", str(copy))
+        result = CliRunner().invoke(app, ["query", "--published", "--format", "csv",
+                                          f"SELECT count(*) AS n FROM {fact}"])
+        assert result.exit_code == 0, result.output
+        assert result.output.splitlines() == ["n", str(now[0])]
+
+    read_copy()
+    moved = store_dir.rename(tmp_path / "moved-away")  # the original gone from its path
+    read_copy()
+
+    # the writer's runs to its own target are unaffected: the same lake, its next snapshot
+    moved.rename(store_dir)
+    add_month(warehouse, "2031-02")
+    publish(Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261126T060000Z-copy01"), [],
+            _counts(warehouse), {"ok": True}, "success")
+    assert read_latest_pointer(open_store(str(store_dir)))["lake"]["snapshot_id"] > first + 1
+    assert not list(cfg.catalog_file.parent.glob(f"{CATALOG_FILE}.replaced-*"))
 
 
 def record_month_revisions(warehouse: Path, month: str, run_id: str) -> int:

@@ -136,3 +136,61 @@ def test_eujp_query_published_reads_the_lake_only_facts_over_s3(bundled_warehous
         for fact in facts:
             assert conn.execute(f"SELECT count(*) FROM {quote_ident(fact)}").fetchone() == (counts[fact],)
         assert conn.execute("SELECT count(*) FROM mart_claims").fetchone() == (8,)
+
+
+def test_a_lake_mirrored_to_another_bucket_and_prefix_reads_its_own_files(bundled_warehouse, s3_bucket, s3_env,
+                                                                          tmp_path, monkeypatch):
+    """The catalog records the data path of the bucket the writer published to (s3://bucket/prefix/lake/): a
+    mirror under another bucket and prefix read the original's files, or failed once they were gone.
+    `eujp.bi.open_warehouse` reads the lake-only tables of the mirror from the mirror's own files (the original's
+    deleted), time travel included, and so do the README's lines with the mirror's URI in them."""
+    from eujp.bi import open_warehouse
+    from eujp.sql import quote_ident
+    from eujp.tables import ALL_TABLES
+
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    monkeypatch.setenv("EUJP_SINGLE_FILE", "small")  # every fact table in the lake only
+    warehouse = tmp_path / "var" / "warehouse.duckdb"
+    warehouse.parent.mkdir()
+    shutil.copyfile(bundled_warehouse, warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        counts = {t.name: conn.execute(f"SELECT count(*) FROM {quote_ident(t.name)}").fetchone()[0]
+                  for t in ALL_TABLES}
+    uri = f"s3://{s3_bucket}/eujp"
+    publish(Settings(warehouse_path=warehouse, publish_uri=uri, run_id="20261124T060000Z-mirror"), [], counts,
+            {"ok": True}, "success")
+    snapshot = read_latest_pointer(open_store(uri))["lake"]["snapshot_id"]
+
+    client = boto3.client("s3", endpoint_url=s3_env)
+    mirror_bucket = f"{s3_bucket}-mirror"
+    client.create_bucket(Bucket=mirror_bucket)
+    keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=s3_bucket, Prefix="eujp/")
+            for o in page.get("Contents", [])]
+    lake_keys = [k for k in keys if k.startswith("eujp/lake/")]
+    assert lake_keys
+    for key in keys:
+        client.copy_object(Bucket=mirror_bucket, Key="copy/" + key, CopySource={"Bucket": s3_bucket, "Key": key})
+    for key in lake_keys:  # the original's data files are gone: the mirror must read its own
+        client.delete_object(Bucket=s3_bucket, Key=key)
+    mirror = f"s3://{mirror_bucket}/copy/eujp"
+
+    facts = [t.name for t in ALL_TABLES if t.is_fact]
+    with open_warehouse(mirror) as conn:
+        for fact in facts:
+            assert conn.execute(f"SELECT count(*) FROM {quote_ident(fact)}").fetchone() == (counts[fact],)
+            assert conn.execute(f"SELECT count(*) FROM lake.main.{quote_ident(fact)} AT (VERSION => {snapshot})"
+                                ).fetchone() == (counts[fact],)
+
+    # the README's lines, the mirror's URI in them: what an analyst of the mirror runs
+    attach, latest, _ = (line.replace("s3://" + "/".join(bucket_of(readme_lake_lines())), mirror)
+                         for line in readme_lake_lines())
+    assert mirror in attach
+    conn = duckdb.connect()
+    conn.execute("SET autoinstall_known_extensions = false")
+    conn.execute(f"LOAD '{httpfs_extension_path()}'")
+    conn.execute(f"LOAD '{extension_path('ducklake')}'")
+    conn.execute(f"""CREATE SECRET s3_test (TYPE s3, KEY_ID 'testing-key-id', SECRET 'testing-secret',
+                     REGION 'us-east-1', ENDPOINT '{s3_env.removeprefix("http://")}', URL_STYLE 'path',
+                     USE_SSL false)""")
+    conn.execute(attach)
+    assert len(conn.execute(latest).fetchall()) == 8
