@@ -1,5 +1,6 @@
 """EUJP_LAKE_CATALOG (eujp.lake.lake_config): the embedded default, PostgreSQL, off, and a clear error otherwise;
-a connection string's password never shows."""
+a connection string's password never shows; where a reader of the published lake reads its
+data files (eujp.bi.published_data_path)."""
 
 from __future__ import annotations
 
@@ -220,3 +221,18 @@ def test_a_warehouse_of_another_name_takes_the_folders_catalog_of_its_target_onc
     assert note and cfg.catalog_file == var.resolve() / "eujp.duckdb.d" / CATALOG_FILE
     assert cfg.catalog_file.is_file() and not legacy.exists()
     assert adopt_folder_catalog(cfg, warehouse) is None  # once
+
+
+def test_a_reader_reads_the_published_lakes_data_files_under_the_location_it_was_given(tmp_path, monkeypatch):
+    """eujp.bi.published_data_path: the publish URI or folder the reader was given + the manifest's relative
+    "data_path"; a data path that is not relative to it (the writer's absolute path, another URL, ..) is refused."""
+    from eujp.bi import published_data_path
+    from eujp.errors import EujpError
+
+    lake = {"catalog": "file", "data_path": "lake/"}
+    assert published_data_path("s3://mirror/copy/eujp/", lake) == "s3://mirror/copy/eujp/lake/"
+    monkeypatch.chdir(tmp_path)
+    assert published_data_path("mnt/eujp", lake) == f"{tmp_path.resolve()}/mnt/eujp/lake/"
+    for bad in ("/srv/eujp/var/objectstore/lake/", "s3://bucket/prefix/lake/", "../lake/", "", None):
+        with pytest.raises(EujpError, match="names no data path of its lake relative to it"):
+            published_data_path("s3://mirror/copy/eujp", {"catalog": "file", "data_path": bad})
