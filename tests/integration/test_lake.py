@@ -18,6 +18,7 @@ from unittest import mock
 import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
+from support.bundled_warehouse import table_counts
 from support.comext_days import day_run_id, run_day
 from support.comext_days import days as comext_days
 from support.relations import rows_differing
@@ -483,7 +484,7 @@ def test_a_retried_first_publish_keeps_the_lake_its_first_try_started(lake, monk
     blocker.parent.mkdir(parents=True)
     blocker.write_text("not a folder")
     with pytest.raises(PublishError, match="Not a directory") as err:
-        publish(settings, [], _counts(warehouse), {"ok": True}, "success")
+        publish(settings, [], table_counts(warehouse), {"ok": True}, "success")
     assert not is_transient(err.value)
     assert publish_retry_condition()(SimpleNamespace(retry_delay_seconds=[5, 30]), SimpleNamespace(run_count=1),
                                      SimpleNamespace(data=err.value)) is False
@@ -491,7 +492,7 @@ def test_a_retried_first_publish_keeps_the_lake_its_first_try_started(lake, monk
     assert written and cfg.catalog_file.exists() and not (store_dir / CATALOG_FILE).exists()
 
     blocker.unlink()
-    publish(settings, [], _counts(warehouse), {"ok": True}, "success")  # what a retry of the task does
+    publish(settings, [], table_counts(warehouse), {"ok": True}, "success")  # what a retry of the task does
     assert list(warehouse.parent.glob(f"{CATALOG_FILE}.replaced-*")) == []
     assert data_files(store_dir) == written
     assert read_latest_pointer(open_store(str(store_dir)))["run_id"] == settings.run_id
@@ -512,9 +513,7 @@ def test_a_small_single_file_leaves_the_facts_to_the_lake(lake, monkeypatch):
     cfg, warehouse, store_dir = lake
     monkeypatch.setenv("EUJP_SINGLE_FILE", "small")
     monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
-        counts = {t.name: conn.execute(f"SELECT count(*) FROM {quote_ident(t.name)}").fetchone()[0]
-                  for t in ALL_TABLES}
+    counts = table_counts(warehouse)
     settings = Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261124T060000Z-small1")
     publish(settings, [], counts, {"ok": True}, "success")
     pointer = read_latest_pointer(open_store(str(store_dir)))
@@ -538,12 +537,6 @@ def test_a_small_single_file_leaves_the_facts_to_the_lake(lake, monkeypatch):
     assert read_latest_pointer(open_store(str(store_dir)))["run_id"] == "20261124T060000Z-small1"
 
 
-def _counts(warehouse: Path) -> dict[str, int]:
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
-        return {t.name: conn.execute(f"SELECT count(*) FROM {quote_ident(t.name)}").fetchone()[0]
-                for t in ALL_TABLES}
-
-
 def _single_file(store_dir: Path) -> set[str]:
     with duckdb.connect(str(store_dir / "latest" / "warehouse.duckdb"), read_only=True) as conn:
         return {r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
@@ -564,7 +557,7 @@ def test_auto_leaves_the_fact_tables_over_the_row_limit_to_the_lake(lake, monkey
     cfg, warehouse, store_dir = lake
     monkeypatch.delenv("EUJP_SINGLE_FILE", raising=False)
     monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
-    counts = _counts(warehouse)
+    counts = table_counts(warehouse)
     facts = {t.name for t in ALL_TABLES if t.is_fact}
     limit = min(counts[f] for f in facts)  # the smallest fact table stays, the larger ones go to the lake
     monkeypatch.setenv("EUJP_SINGLE_FILE_MAX_ROWS", str(limit))
@@ -649,7 +642,7 @@ def test_a_published_folder_copied_elsewhere_reads_its_own_lake(lake, monkeypatc
     monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
     monkeypatch.setenv("EUJP_SINGLE_FILE", "small")  # every fact table in the lake only
     fact = quote_ident(FACT)
-    first_counts = _counts(warehouse)
+    first_counts = table_counts(warehouse)
     publish(Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261124T060000Z-copy01"), [],
             first_counts, {"ok": True}, "success")
     first = read_latest_pointer(open_store(str(store_dir)))["lake"]["snapshot_id"]
@@ -657,7 +650,7 @@ def test_a_published_folder_copied_elsewhere_reads_its_own_lake(lake, monkeypatc
         then = _fact_figures(conn, fact)
     add_month(warehouse, "2031-01")
     publish(Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261125T060000Z-copy01"), [],
-            _counts(warehouse), {"ok": True}, "success")
+            table_counts(warehouse), {"ok": True}, "success")
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         now = _fact_figures(conn, fact)
     assert now[0] > then[0]
@@ -697,7 +690,7 @@ def test_a_published_folder_copied_elsewhere_reads_its_own_lake(lake, monkeypatc
     moved.rename(store_dir)
     add_month(warehouse, "2031-02")
     publish(Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261126T060000Z-copy01"), [],
-            _counts(warehouse), {"ok": True}, "success")
+            table_counts(warehouse), {"ok": True}, "success")
     assert read_latest_pointer(open_store(str(store_dir)))["lake"]["snapshot_id"] > first + 1
     assert not list(cfg.catalog_file.parent.glob(f"{CATALOG_FILE}.replaced-*"))
 
@@ -731,7 +724,7 @@ def test_a_run_ledger_over_the_row_limit_is_in_the_lake_only_and_compared_by_its
     months = _months(warehouse)
     first_run = "20261124T060000Z-ledger"
     revised = record_month_revisions(warehouse, months[0], first_run)
-    counts = _counts(warehouse)
+    counts = table_counts(warehouse)
     assert revised > 0 and counts["etl_revisions"] >= revised
     assert counts["etl_rejected_rows"] < counts["etl_revisions"]  # the other ledger stays under the limit
     monkeypatch.setenv("EUJP_SINGLE_FILE_MAX_ROWS", str(counts["etl_revisions"] - 1))
@@ -770,7 +763,7 @@ def test_auto_without_the_lake_keeps_every_table_in_the_single_file(lake, monkey
     monkeypatch.delenv("EUJP_SINGLE_FILE", raising=False)
     monkeypatch.setenv("EUJP_SINGLE_FILE_MAX_ROWS", "10")
     monkeypatch.setenv("EUJP_LAKE_CATALOG", "off")
-    counts = _counts(warehouse)
+    counts = table_counts(warehouse)
     settings = Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261124T060000Z-auto02")
     with caplog.at_level("INFO", logger="eujp"):
         publish(settings, [], counts, {"ok": True}, "success")
@@ -842,7 +835,7 @@ def test_the_report_is_drawn_while_the_lake_commits(lake, monkeypatch):
     monkeypatch.setattr(eujp.run, "run_report", drawing)
     monkeypatch.setattr(eujp.run, "commit_lake", committing)
     settings = Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261124T060000Z-draw01")
-    eujp.run.publish(settings, [], _counts(warehouse), {"ok": True}, "success")
+    eujp.run.publish(settings, [], table_counts(warehouse), {"ok": True}, "success")
     assert events.index("report start") < events.index("commit end"), events  # they overlapped
     assert events.index("commit start") < events.index("report end"), events
     pointer = read_latest_pointer(open_store(str(store_dir)))
@@ -885,7 +878,7 @@ def test_a_large_partitioned_mart_is_published_a_file_per_year_and_a_day_copies_
 
     def run(run_id: str) -> tuple[dict, str]:
         publish(Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id=run_id), [],
-                _counts(warehouse), {"ok": True}, "success")
+                table_counts(warehouse), {"ok": True}, "success")
         pointer = read_latest_pointer(open_store(str(store_dir)))
         manifest = json.loads((store_dir / pointer["manifest"]).read_text())
         report = (store_dir / pointer["prefix"] / "report.html").read_text(encoding="utf-8")
@@ -977,7 +970,7 @@ def test_after_any_days_what_is_published_is_what_the_warehouse_holds(bundled_wa
                     run_day(conn, day, n)
             run_id = day_run_id(n) if n else "20251231T060000Z-day000"
             publish(Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id=run_id), [],
-                    _counts(warehouse), {"ok": True}, "success")
+                    table_counts(warehouse), {"ok": True}, "success")
             pointer = read_latest_pointer(open_store(str(store_dir)))
             manifest = json.loads((store_dir / pointer["manifest"]).read_text())
             assert manifest["run_id"] == run_id

@@ -8,6 +8,7 @@ import shutil
 import threading
 
 import duckdb
+from support.bundled_warehouse import copy_warehouse, table_counts
 
 from eujp.config import Settings
 from eujp.lake import ALIAS, attach, commit_warehouse, lake_config
@@ -17,7 +18,6 @@ from eujp.run import publish
 from eujp.sources import SOURCES
 from eujp.sql import quote_ident
 from eujp.storage import open_store
-from eujp.tables import ALL_TABLES
 
 MONTHLY = next(s for s in SOURCES if s.period_column == "period_code")
 FACT = quote_ident(MONTHLY.table.name)
@@ -106,12 +106,8 @@ def test_query_published_reads_the_lake_only_tables_through_the_readers_postgres
 
     monkeypatch.setenv("EUJP_LAKE_CATALOG", f"postgres:{postgres}")
     monkeypatch.delenv("EUJP_SINGLE_FILE", raising=False)
-    warehouse = tmp_path / "var" / "warehouse.duckdb"
-    warehouse.parent.mkdir()
-    shutil.copyfile(bundled_warehouse, warehouse)
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
-        counts = {t.name: conn.execute(f"SELECT count(*) FROM {quote_ident(t.name)}").fetchone()[0]
-                  for t in ALL_TABLES}
+    warehouse = copy_warehouse(bundled_warehouse, tmp_path)
+    counts = table_counts(warehouse)
     fact_rows = counts[MONTHLY.table.name]
     monkeypatch.setenv("EUJP_SINGLE_FILE_MAX_ROWS", str(fact_rows - 1))  # this fact table goes to the lake only
     store_dir = tmp_path / "objectstore"

@@ -13,6 +13,7 @@ from pathlib import Path
 import boto3
 import duckdb
 import pytest
+from support.bundled_warehouse import copy_warehouse, table_counts
 
 from eujp.bi import extension_path, httpfs_extension_path
 from eujp.config import Settings
@@ -22,6 +23,19 @@ from eujp.storage import open_store
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 CLAIM = "japan_second_largest_partner"
+
+
+def s3_reader(endpoint: str) -> duckdb.DuckDBPyConnection:
+    """An analyst's DuckDB: the extensions (from their wheels here) and an S3 secret for the test server, nothing
+    else of this project."""
+    conn = duckdb.connect()
+    conn.execute("SET autoinstall_known_extensions = false")
+    conn.execute(f"LOAD '{httpfs_extension_path()}'")
+    conn.execute(f"LOAD '{extension_path('ducklake')}'")
+    conn.execute(f"""CREATE SECRET s3_test (TYPE s3, KEY_ID 'testing-key-id', SECRET 'testing-secret',
+                     REGION 'us-east-1', ENDPOINT '{endpoint.removeprefix("http://")}', URL_STYLE 'path',
+                     USE_SSL false)""")
+    return conn
 
 
 def readme_lake_lines() -> list[str]:
@@ -84,13 +98,7 @@ def test_the_readme_lines_attach_the_lake_over_s3_and_read_today_and_yesterday(t
     assert f"{prefix}/lake.ducklake" in objects
     assert any(k.startswith(f"{prefix}/lake/main/mart_claims/") and k.endswith(".parquet") for k in objects)
 
-    conn = duckdb.connect()  # a reader: the extensions (from their wheels here) and an S3 secret, nothing else
-    conn.execute("SET autoinstall_known_extensions = false")
-    conn.execute(f"LOAD '{httpfs_extension_path()}'")
-    conn.execute(f"LOAD '{extension_path('ducklake')}'")
-    conn.execute(f"""CREATE SECRET s3_test (TYPE s3, KEY_ID 'testing-key-id', SECRET 'testing-secret',
-                     REGION 'us-east-1', ENDPOINT '{s3_env.removeprefix("http://")}', URL_STYLE 'path',
-                     USE_SSL false)""")
+    conn = s3_reader(s3_env)
     attach, latest, past = two_runs["lines"]
     conn.execute(attach)
     now_rows = dict(conn.execute(latest).fetchall())
@@ -119,13 +127,9 @@ def test_eujp_query_published_reads_the_lake_only_facts_over_s3(bundled_warehous
     monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
     monkeypatch.delenv("EUJP_SINGLE_FILE", raising=False)
     monkeypatch.setenv("EUJP_SINGLE_FILE_MAX_ROWS", "0")
-    warehouse = tmp_path / "var" / "warehouse.duckdb"
-    warehouse.parent.mkdir()
-    shutil.copyfile(bundled_warehouse, warehouse)
+    warehouse = copy_warehouse(bundled_warehouse, tmp_path)
     facts = [t.name for t in ALL_TABLES if t.is_fact]
-    with duckdb.connect(str(warehouse), read_only=True) as conn:  # the run's counts (the manifest's table_rows)
-        counts = {t.name: conn.execute(f"SELECT count(*) FROM {quote_ident(t.name)}").fetchone()[0]
-                  for t in ALL_TABLES}
+    counts = table_counts(warehouse)  # the run's counts (the manifest's table_rows)
     uri = f"s3://{s3_bucket}/eujp"
     publish(Settings(warehouse_path=warehouse, publish_uri=uri, run_id="20261124T060000Z-lakeq1"), [], counts,
             {"ok": True}, "success")
@@ -150,12 +154,8 @@ def test_a_lake_mirrored_to_another_bucket_and_prefix_reads_its_own_files(bundle
 
     monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
     monkeypatch.setenv("EUJP_SINGLE_FILE", "small")  # every fact table in the lake only
-    warehouse = tmp_path / "var" / "warehouse.duckdb"
-    warehouse.parent.mkdir()
-    shutil.copyfile(bundled_warehouse, warehouse)
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
-        counts = {t.name: conn.execute(f"SELECT count(*) FROM {quote_ident(t.name)}").fetchone()[0]
-                  for t in ALL_TABLES}
+    warehouse = copy_warehouse(bundled_warehouse, tmp_path)
+    counts = table_counts(warehouse)
     uri = f"s3://{s3_bucket}/eujp"
     publish(Settings(warehouse_path=warehouse, publish_uri=uri, run_id="20261124T060000Z-mirror"), [], counts,
             {"ok": True}, "success")
@@ -185,12 +185,6 @@ def test_a_lake_mirrored_to_another_bucket_and_prefix_reads_its_own_files(bundle
     attach, latest, _ = (line.replace("s3://" + "/".join(bucket_of(readme_lake_lines())), mirror)
                          for line in readme_lake_lines())
     assert mirror in attach
-    conn = duckdb.connect()
-    conn.execute("SET autoinstall_known_extensions = false")
-    conn.execute(f"LOAD '{httpfs_extension_path()}'")
-    conn.execute(f"LOAD '{extension_path('ducklake')}'")
-    conn.execute(f"""CREATE SECRET s3_test (TYPE s3, KEY_ID 'testing-key-id', SECRET 'testing-secret',
-                     REGION 'us-east-1', ENDPOINT '{s3_env.removeprefix("http://")}', URL_STYLE 'path',
-                     USE_SSL false)""")
+    conn = s3_reader(s3_env)
     conn.execute(attach)
     assert len(conn.execute(latest).fetchall()) == 8

@@ -4,15 +4,19 @@ in its load step. Shared by the mart, BI-access and report tests."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
+
+import duckdb
 
 from eujp.extract import read_snapshot
 from eujp.marts.build import build_marts
 from eujp.pipeline import SourceBatch, load_batches, load_countries, load_dim_country, prepare_source, utcnow
 from eujp.reference import load_reference_tables
 from eujp.sources import SOURCES
-from eujp.tables import ensure_schema
+from eujp.sql import quote_ident
+from eujp.tables import ALL_TABLES, ensure_schema
 from eujp.warehouse import connect
 
 SNAPSHOT = Path(__file__).resolve().parents[2] / "data" / "snapshot"
@@ -35,3 +39,18 @@ def build_bundled_warehouse(path: Path, run_id: str = "20261124T060000Z-marts1",
         build_marts(conn)
         conn.execute("CHECKPOINT")
     return path
+
+
+def copy_warehouse(warehouse: Path, into: Path) -> Path:
+    """A copy of `warehouse` as `into`/var/warehouse.duckdb, where a run keeps its warehouse."""
+    copy = into / "var" / "warehouse.duckdb"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(warehouse, copy)
+    return copy
+
+
+def table_counts(warehouse: Path) -> dict[str, int]:
+    """The rows of every table of the warehouse at `warehouse`: the counts a run hands its publish."""
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        return {t.name: conn.execute(f"SELECT count(*) FROM {quote_ident(t.name)}").fetchone()[0]
+                for t in ALL_TABLES}
