@@ -47,7 +47,9 @@ log = logging.getLogger("eujp.live")
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A live service's base URL: `default`, unless the environment variable `env` names another."""
+    """A live service's base URL: `default`, unless the environment variable `env` names another. An empty
+    `default` declares that the service has none: the preflight refuses a live run that selects the source
+    while `env` is unset (`missing`), saying `note`."""
 
     env: str
     default: str
@@ -56,6 +58,16 @@ class Endpoint:
     def base_url(self, env: Mapping[str, str] | None = None) -> str:
         env = os.environ if env is None else env
         return (env.get(self.env) or self.default).rstrip("/")
+
+    @property
+    def required(self) -> bool:
+        """No default URL (an empty `default`): a live run of the source needs `env` set (the preflight asks)."""
+        return not self.default.strip()
+
+    def missing(self, env: Mapping[str, str] | None = None) -> bool:
+        """Whether a live run would have no URL to ask: `required`, and `env` unset, empty or blank."""
+        env = os.environ if env is None else env
+        return self.required and not (env.get(self.env) or "").strip()
 
 
 def env_list(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:

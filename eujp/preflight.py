@@ -12,7 +12,8 @@ The checks: the publish target is reachable and writable (a folder: exists or ca
 writable; S3: the bucket exists, the credentials are accepted, a probe object can be written and deleted
 under the prefix, with short timeouts and one retry so a wrong bucket or endpoint fails in seconds); the
 warehouse folder is writable; the Prefect API answers when one is configured; the snapshot folder exists
-in snapshot mode; the settings the run reads later are readable (`check_run_settings`); the lake's settings
+in snapshot mode; the settings the run reads later are readable, and in live mode each selected source
+whose endpoint has no default has its URL (`check_run_settings`); the lake's settings
 are readable and a PostgreSQL catalog answers (`check_lake_catalog`); every expectation suite translates to
 the audit's SQL (`check_suites`).
 """
@@ -293,7 +294,8 @@ def check_run_settings(settings: Settings, env=None) -> Check:
     live mode, what each source asks its service for (Source.request_scope reads its codes and first period:
     EUJP_COMEXT_PARTNERS=jp;cn or EUJP_COMEXT_START=01/2002 fail here, not after the other sources' downloads,
     and not as a run that ends 'unchanged' with no rows; so does a first period after the run's UTC date,
-    settings.run_date: EUJP_COMEXT_START=2027-01 in December 2026)."""
+    settings.run_date: EUJP_COMEXT_START=2027-01 in December 2026), and each selected source whose live
+    endpoint has no default has its URL (`missing_endpoints`)."""
     from eujp.config import (
         MAX_PAYLOAD_MB_ENV,
         batch_rows,
@@ -332,11 +334,34 @@ def check_run_settings(settings: Settings, env=None) -> Check:
             if source.request_scope is not None:
                 read(f"the settings of {source.name}",
                      lambda source=source: source.request_scope(env, settings.run_date))
+        for problem, setting in missing_endpoints(settings, env):
+            problems.append(problem)
+            settings_named.append(setting)
     if problems:
         return _failed("settings", "; ".join(dict.fromkeys(problems)), ", ".join(dict.fromkeys(settings_named)))
     read_in = "live requests, batches, memory and payload caps" if settings.source_mode == "live" else \
         "batches, memory and payload caps"
     return _ok("settings", f"{read_in}: every value readable")
+
+
+def missing_endpoints(settings: Settings, env) -> list[tuple[str, str]]:
+    """(problem, variable) for each source the run selected (Settings.only_sources) whose live endpoint has no
+    default (eujp.live.Endpoint.required) while its variable is unset: its extraction would fail at once, after
+    Prefect started, and the run end Failed every day. The way out is the variable, or a run without the source."""
+    from eujp.sources import selected_sources
+
+    chosen = selected_sources(settings.only_sources)
+    found = []
+    for source in chosen:
+        if source.endpoint is not None and source.endpoint.missing(env):
+            others = [s.name for s in chosen if s is not source]
+            leave_out = (f"Or leave {source.name} out of the run: "
+                         + " ".join(f"--only {name}" for name in others)) if others else \
+                "Or run other sources (--only NAME)"
+            problem = (f"{source.endpoint.env} is not set, and {source.name} has no default live endpoint: "
+                       f"{source.endpoint.note} {leave_out}")
+            found.append((problem, source.endpoint.env))
+    return found
 
 
 # --- Prefect, the lake catalog ---------------------------------------------------------------------------

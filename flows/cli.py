@@ -158,11 +158,14 @@ def run(
     settings = _run_settings(snapshot_dir=snapshot_dir, warehouse=warehouse, publish=publish, from_raw=from_raw,
                              as_of=as_of, source_kind=source_kind, run_id=run_id, only=only, force=force,
                              dask_address=dask_address, fanout=fanout)
+    unknown = _unknown_sources(only or [])
+    if unknown:  # before the preflight and Prefect: a usage error, exit 2
+        raise typer.BadParameter(unknown)
     from eujp import progress
 
     with progress.terminal_progress() as shown:
         _preflight_or_exit(settings, as_of=as_of)
-        flows = _start_prefect_and_import(only, announce=not shown)
+        flows = _start_prefect_and_import(announce=not shown)
         if _OWN_PROCESS:
             # Prefect, the pipeline, polars and DuckDB are imported and stay: out of the garbage collector's
             # full collections, which would otherwise traverse their ~300k objects each time (0.2 s each).
@@ -353,25 +356,21 @@ class _Flows:
         return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
 
 
-def _start_prefect_and_import(only: list[str] | None, *, announce: bool) -> _Flows:
+def _start_prefect_and_import(*, announce: bool) -> _Flows:
     """Without PREFECT_API_URL, start a temporary Prefect server (eujp.prefect_server: stopped at exit, after
-    Prefect's own flushes) and import the pipeline while it starts; check --only's names; wait until the
-    server answers. A server that does not come up ends the command (exit 1) with its reason."""
+    Prefect's own flushes) and import the pipeline while it starts; wait until the server answers. A server
+    that does not come up ends the command (exit 1) with its reason. (--only's names were checked before.)"""
     from contextlib import nullcontext
 
     from eujp import progress
     from eujp.prefect_server import start_if_needed
 
     server = start_if_needed(announce=announce)
-    unknown = None
     with progress.step(f"starting Prefect (temporary server on {server.api_url})") if server else nullcontext():
         with progress.step("importing the pipeline (Prefect, polars, DuckDB)"):
-            from eujp.sources import get_source
-
             loaded = _Flows(own_server=server is not None)
         progress.adopt_log_handlers()  # Prefect's console handler, created by the import
-        unknown = _unknown_sources(only or [], get_source)
-        if server is not None and unknown is None:
+        if server is not None:
             if not server.answers():  # still starting (~10 s on a fresh database): the validator's import
                 # (seconds, needed by every run that loads data) while this process would only wait
                 from flows.domains import import_validator
@@ -382,13 +381,13 @@ def _start_prefect_and_import(only: list[str] | None, *, announce: bool) -> _Flo
             except RuntimeError as exc:
                 typer.echo(str(exc), err=True)
                 raise typer.Exit(code=1) from None
-    if unknown:
-        raise typer.BadParameter(unknown)
     return loaded
 
 
-def _unknown_sources(names: list[str], get_source) -> str | None:
-    """Why one of `names` is not a registered source, or None."""
+def _unknown_sources(names: list[str]) -> str | None:
+    """Why one of `names` (--only) is not a registered source, or None."""
+    from eujp.sources import get_source
+
     for name in names:
         try:
             get_source(name)
@@ -444,15 +443,21 @@ def check(
     source_kind: Annotated[SourceKind, typer.Option("--source", help="Where the run would read sources (the "
                                                     "snapshot folder is only checked for snapshot).")]
     = SourceKind.snapshot,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Check for a run of only these sources "
+                                                   "(repeatable), as `eujp run --only` would.")] = None,
 ) -> None:
     """Check what a run needs, without running it: the publish target is reachable and writable, the
     warehouse folder is writable, the Prefect API answers (when PREFECT_API_URL is set), the snapshot folder
-    exists, the lake catalog. One line per check, with the setting to fix; exit 0 when every check passed,
-    2 otherwise. Changes nothing (the S3 write probe is deleted at once)."""
+    exists, the settings (live: each selected source's URL and request settings), the lake catalog. One line
+    per check, with the setting to fix; exit 0 when every check passed, 2 otherwise. Changes nothing (the S3
+    write probe is deleted at once)."""
     from eujp.preflight import run_checks
 
+    unknown = _unknown_sources(only or [])
+    if unknown:
+        raise typer.BadParameter(unknown)
     settings = _run_settings(snapshot_dir=snapshot_dir, warehouse=warehouse, publish=publish, from_raw=None,
-                             as_of=None, source_kind=source_kind, run_id=None, only=None, force=False)
+                             as_of=None, source_kind=source_kind, run_id=None, only=only, force=False)
     checks = run_checks(settings, prefect_api_url=_configured_api_url())
     for c in checks:
         typer.echo(c.line())

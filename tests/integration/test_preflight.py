@@ -87,7 +87,9 @@ def test_check_names_the_setting_to_fix_for_a_missing_bucket(s3_env, var):
 def test_check_names_mistyped_live_settings_before_any_request(var, monkeypatch):
     """`eujp check --source live` reads what each source would ask its service for: a partner list typed with
     ';' and a start that is no month fail the check (exit 2), each named, where the run used to end
-    'unchanged' with no rows, or fail after the other sources' downloads."""
+    'unchanged' with no rows, or fail after the other sources' downloads. (SIPRI's URL is given: it has no
+    default live endpoint, which the check also refuses: tests/unit/test_settings_check.py.)"""
+    monkeypatch.setenv(SIPRI.endpoint_env, "http://127.0.0.1:9/mirror/trade-register.csv")
     monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "jp;cn")
     monkeypatch.setenv("EUJP_COMEXT_START", "01/2002")
     result = CliRunner().invoke(app, ["check", "--source", "live", "--warehouse", str(var / "warehouse.duckdb"),

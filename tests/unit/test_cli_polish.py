@@ -380,7 +380,7 @@ def test_the_eujp_process_freezes_its_objects_at_exit_and_after_the_runs_imports
         def is_completed(self):
             return True
 
-    monkeypatch.setattr(cli, "_start_prefect_and_import", lambda only, announce: Flows())
+    monkeypatch.setattr(cli, "_start_prefect_and_import", lambda announce: Flows())
     args = ["run", "--warehouse", str(tmp_path / "w.duckdb"), "--publish", str(tmp_path / "store")]
     assert CliRunner().invoke(cli.app, args).exit_code == 0
     assert (registered, frozen, order) == ([], [], [("flow", 0)])  # another process's app: nothing frozen
@@ -408,7 +408,7 @@ class Starting:  # a temporary server that is still starting ({answers}: whether
         return self.api_url
 
 ps.start_if_needed = lambda announce=True: Starting()
-cli._start_prefect_and_import([], announce=False)
+cli._start_prefect_and_import(announce=False)
 """
 
 
@@ -663,3 +663,36 @@ def test_an_as_of_rebuild_refuses_the_live_warehouse_or_a_day_before_any_landing
     assert " ".join(result.output.split()).startswith(
         f"--as-of 2026-12-04: nothing was landed on or before that day under {store.uri}/raw/ for ")
     assert not early.exists()
+
+
+def test_a_live_run_without_a_required_url_or_with_an_unknown_source_stops_before_prefect(tmp_path, monkeypatch):
+    """`eujp run --source live` selecting SIPRI without EUJP_SIPRI_URL (it has no default live endpoint) passed
+    `eujp check` and the preflight, started Prefect and published a Failed run; `--only nosuch` was refused only
+    once the temporary server had started (~14 s). Both exit 2 now, before Prefect starts."""
+    from eujp.sources import sipri_arms
+    from flows import cli
+
+    def no_prefect(*args, **kwargs):
+        raise AssertionError("Prefect was started")
+
+    monkeypatch.setattr(cli, "_start_prefect_and_import", no_prefect)
+    monkeypatch.delenv("EUJP_SIPRI_URL", raising=False)
+    sipri = sipri_arms.SOURCE.name
+    where = ["--warehouse", str(tmp_path / "w.duckdb"), "--publish", str(tmp_path / "store")]
+    result = runner.invoke(app, ["run", "--source", "live", "--only", sipri, *where])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert f"settings: EUJP_SIPRI_URL is not set, and {sipri} has no default live endpoint" in said
+    assert "; fix EUJP_SIPRI_URL. Nothing was extracted, written or published." in said
+
+    result = runner.invoke(app, ["run", "--only", "nosuch", *where])
+    assert result.exit_code == 2 and "unknown source 'nosuch'" in result.output
+    assert not (tmp_path / "store").exists()
+
+    result = runner.invoke(app, ["check", "--source", "live", *where])
+    assert result.exit_code == 2
+    (failed,) = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    assert failed.startswith("FAILED  settings: EUJP_SIPRI_URL is not set") and failed.endswith("(fix EUJP_SIPRI_URL)")
+    result = runner.invoke(app, ["check", "--source", "live", "--only", comext_goods.SOURCE.name, *where])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["check", "--only", "nosuch", *where]).exit_code == 2

@@ -428,3 +428,19 @@ def test_compose_creates_the_server_side_alert_once_the_server_is_healthy():
         if "EUJP_ALERT_WEBHOOK_URL" in line and ":" in line and not line.strip().startswith("#"):
             assert "${EUJP_ALERT_WEBHOOK_URL" in line, line
     assert not re.search(r"https?://hooks\.", text)
+
+
+def test_the_stack_passes_each_url_a_live_run_needs_from_infra_env():
+    """The deployment runs every source live (infra/prefect.yaml); a source whose live endpoint has no default
+    (SIPRI: EUJP_SIPRI_URL) failed every daily run, as neither the compose file nor infra/.env.example named
+    its variable. Each such variable is passed to the containers from infra/.env and explained there."""
+    from eujp.sources import SOURCES
+
+    needed = [s.endpoint_env for s in SOURCES if s.endpoint is not None and s.endpoint.required]
+    assert needed  # SIPRI's, today
+    env = compose()["x-eujp-env"]
+    example = (REPO / "infra" / ".env.example").read_text().splitlines()
+    for name in needed:
+        assert env[name] == f"${{{name}:-}}", env.get(name)
+        (at,) = [i for i, line in enumerate(example) if line.startswith(f"{name}=")]
+        assert example[at - 1].startswith("#") and name in " ".join(example[:at][-4:])

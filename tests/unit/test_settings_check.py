@@ -11,7 +11,12 @@ import pytest
 from eujp.config import Settings
 from eujp.live import env_codes
 from eujp.preflight import check_run_settings
+from eujp.sources import SOURCES
 from eujp.sources.comext_goods import SOURCE as COMEXT
+from eujp.sources.sipri_arms import SOURCE as SIPRI
+
+# the URLs a live run needs for the sources whose live endpoint has no default (a mirror: any URL will do)
+MIRRORS = {s.endpoint_env: "http://127.0.0.1:9/mirror" for s in SOURCES if s.endpoint and s.endpoint.required}
 
 
 @pytest.fixture
@@ -26,8 +31,31 @@ def clean_env(monkeypatch):
 
 @pytest.mark.parametrize("mode", ["snapshot", "live"])
 def test_the_defaults_pass(clean_env, mode):
-    check = check_run_settings(Settings(source_mode=mode), {})
+    """Given, live, the URL of each source whose live endpoint has no default (the test below)."""
+    check = check_run_settings(Settings(source_mode=mode), MIRRORS if mode == "live" else {})
     assert check.ok, check.detail
+
+
+def test_a_live_run_of_a_source_without_a_default_endpoint_needs_its_url(clean_env):
+    """SIPRI has no default live endpoint: a live run without EUJP_SIPRI_URL passed `eujp check` and the
+    preflight, started Prefect and failed the source at extraction, every day (the deployment runs live). The
+    check refuses it naming the variable and the way out; a run that leaves the source out, or a snapshot run,
+    needs no URL."""
+    assert SIPRI.endpoint.required and MIRRORS == {"EUJP_SIPRI_URL": "http://127.0.0.1:9/mirror"}
+    others = [s.name for s in SOURCES if s is not SIPRI]
+    for env in ({}, {"EUJP_SIPRI_URL": " "}):
+        check = check_run_settings(Settings(source_mode="live"), env)
+        assert not check.ok and check.setting == "EUJP_SIPRI_URL"
+        assert check.detail.startswith(f"EUJP_SIPRI_URL is not set, and {SIPRI.name} has no default live endpoint: "
+                                       "No default: SIPRI's live endpoint is unconfirmed. Set it to a mirror of "
+                                       "the SIPRI trade register CSV")
+        assert check.detail.endswith(f"Or leave {SIPRI.name} out of the run: "
+                                     + " ".join(f"--only {name}" for name in others))
+    alone = check_run_settings(Settings(source_mode="live", only_sources=(SIPRI.name,)), {})
+    assert not alone.ok and alone.detail.endswith("Or run other sources (--only NAME)")
+    assert check_run_settings(Settings(source_mode="live", only_sources=tuple(others)), {}).ok
+    assert check_run_settings(Settings(source_mode="live"), {"EUJP_SIPRI_URL": "https://mirror.example/r.csv"}).ok
+    assert check_run_settings(Settings(source_mode="snapshot"), {}).ok
 
 
 def test_bad_values_and_a_cap_naming_no_source_fail_naming_each(clean_env):
@@ -59,15 +87,16 @@ def test_live_codes_and_start_are_checked_before_any_request(clean_env):
 def test_a_comext_start_after_the_run_month_is_refused_naming_the_setting(clean_env, start, run_date, month):
     """It passed `eujp check` and the preflight, then failed the source at extraction every day ('watermark/start
     period 2027-01 is after the run month 2026-12', naming no setting). The run's month is its UTC one."""
-    check = check_run_settings(Settings(source_mode="live", run_date=run_date), {"EUJP_COMEXT_START": start})
+    check = check_run_settings(Settings(source_mode="live", run_date=run_date), {"EUJP_COMEXT_START": start} | MIRRORS)
     assert not check.ok and check.setting == f"the settings of {COMEXT.name}"
     assert check.detail == (f"EUJP_COMEXT_START={start!r} is later than this month ({month}, the run's UTC month): "
                             "the dataflow has no month after it")
-    assert check_run_settings(Settings(source_mode="live", run_date=run_date), {"EUJP_COMEXT_START": month}).ok
+    assert check_run_settings(Settings(source_mode="live", run_date=run_date),
+                              {"EUJP_COMEXT_START": month} | MIRRORS).ok
 
 
 def test_an_oecd_start_is_checked_against_the_runs_year_not_the_clock(clean_env):
-    env = {"EUJP_OECD_START": "2099"}
+    env = {"EUJP_OECD_START": "2099"} | MIRRORS
     assert check_run_settings(Settings(source_mode="live", run_date=date(2099, 1, 1)), env).ok
     check = check_run_settings(Settings(source_mode="live", run_date=date(2098, 12, 31)), env)
     assert not check.ok and "EUJP_OECD_START='2099' is later than this year (2098, the run's UTC year)" in check.detail
