@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from eujp.errors import EujpError
+
 # The files the package ships: in a source checkout (an editable install) they are the repository's own
 # folders; a built wheel carries copies under eujp/_bundled/ (pyproject.toml, force-include).
 _BUNDLED = Path(__file__).resolve().parent / "_bundled"
@@ -89,6 +91,45 @@ def batch_rows(env=None) -> int:
     if not text.isdigit() or int(text) < 1:
         raise ValueError(f"{BATCH_ROWS_ENV}={text!r} is not a whole number of rows >= 1")
     return int(text)
+
+
+# Fan-out (flows/fanout.py): how long a run waits for a Dask worker while its cluster has none.
+NO_WORKERS_SETTING = "EUJP_DASK_NO_WORKERS_SECONDS"
+NO_WORKERS_DEFAULT = 120.0
+
+
+def no_workers_seconds(env=None) -> float:
+    """How long the run waits for a worker while its cluster has none (EUJP_DASK_NO_WORKERS_SECONDS, a number
+    of seconds above 0; default 120); an EujpError naming the setting otherwise (the preflight reads it)."""
+    env = os.environ if env is None else env
+    raw = (env.get(NO_WORKERS_SETTING) or str(NO_WORKERS_DEFAULT)).strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):  # NaN too
+        raise EujpError(f"{NO_WORKERS_SETTING}={raw!r} is not a number of seconds above 0 (e.g. "
+                        f"{NO_WORKERS_DEFAULT:g}, the default)")
+    return value
+
+
+# Writers (flows/writers.py): the Prefect global concurrency limit's name. Prefect refuses a name holding one
+# of these characters (GlobalConcurrencyLimitCreate: pattern '^[^/%&><]+$').
+WRITER_LIMIT_ENV = "EUJP_WRITER_LIMIT"
+WRITER_LIMIT_FORBIDDEN = "/%&><"
+
+
+def writer_limit_problem(name: str | None) -> str | None:
+    """Why `name` (EUJP_WRITER_LIMIT) cannot name a Prefect global concurrency limit, or None ('off' and unset
+    are fine). Said before the run: Prefect's own refusal is a validation error that names no setting."""
+    if not name:
+        return None
+    bad = sorted({ch for ch in name if ch in WRITER_LIMIT_FORBIDDEN})
+    if not bad:
+        return None
+    return (f"{WRITER_LIMIT_ENV}={name!r} cannot name a Prefect global concurrency limit: it holds "
+            f"{', '.join(map(repr, bad))}; use a name without any of {' '.join(WRITER_LIMIT_FORBIDDEN)} "
+            "(e.g. eujp-writer-team-a), or 'off'")
 
 
 MAX_REJECTED_PCT_ENV = "EUJP_MAX_REJECTED_PCT"

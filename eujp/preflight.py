@@ -290,7 +290,7 @@ def check_snapshot_folder(settings: Settings) -> Check:
 
 def check_run_settings(settings: Settings, env=None) -> Check:
     """The settings the run reads only once it is under way, read now: EUJP_BATCH_ROWS, EUJP_DUCKDB_MEMORY_LIMIT,
-    the payload caps (EUJP_MAX_PAYLOAD_MB and EUJP_MAX_PAYLOAD_MB_<SOURCE>, which must name a source) and, in
+    EUJP_DASK_NO_WORKERS_SECONDS, EUJP_WRITER_LIMIT (a name Prefect accepts for a concurrency limit), the payload caps (EUJP_MAX_PAYLOAD_MB and EUJP_MAX_PAYLOAD_MB_<SOURCE>, which must name a source) and, in
     live mode, what each source asks its service for (Source.request_scope reads its codes and first period:
     EUJP_COMEXT_PARTNERS=jp;cn or EUJP_COMEXT_START=01/2002 fail here, not after the other sources' downloads,
     and not as a run that ends 'unchanged' with no rows; so does a first period after the run's UTC date,
@@ -298,10 +298,14 @@ def check_run_settings(settings: Settings, env=None) -> Check:
     endpoint has no default has its URL (`missing_endpoints`)."""
     from eujp.config import (
         MAX_PAYLOAD_MB_ENV,
+        NO_WORKERS_SETTING,
+        WRITER_LIMIT_ENV,
         batch_rows,
         duckdb_memory_limit,
         max_payload_bytes,
         max_payload_mb_env,
+        no_workers_seconds,
+        writer_limit_problem,
     )
     from eujp.sources import SOURCES, SOURCES_BY_NAME
 
@@ -318,6 +322,11 @@ def check_run_settings(settings: Settings, env=None) -> Check:
 
     read("EUJP_BATCH_ROWS", lambda: batch_rows(env))
     read("EUJP_DUCKDB_MEMORY_LIMIT", duckdb_memory_limit)
+    read(NO_WORKERS_SETTING, lambda: no_workers_seconds(env))  # read by a fanned-out run, after extraction
+    limit_problem = writer_limit_problem(settings.writer_limit)  # read when the run takes its writer slot
+    if limit_problem:
+        problems.append(limit_problem)
+        settings_named.append(WRITER_LIMIT_ENV)
     for name in SOURCES_BY_NAME:
         read(f"{MAX_PAYLOAD_MB_ENV}*", lambda name=name: max_payload_bytes(name, env))
     caps = {max_payload_mb_env(name) for name in SOURCES_BY_NAME}

@@ -13,14 +13,12 @@ Prefect API in *their* environment: start them with the run's PREFECT_API_URL (d
 
 from __future__ import annotations
 
-import os
-
 import polars as pl
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
 from eujp import partitions
-from eujp.config import Settings, batch_rows
+from eujp.config import NO_WORKERS_SETTING, Settings, batch_rows, no_workers_seconds
 from eujp.errors import EujpError, NothingLandedError
 from eujp.landing import discard_spooled
 from eujp.partitions import LandedPartition, Partition, PartitionResult
@@ -69,21 +67,7 @@ class NoWorkersError(RuntimeError):
     """The cluster has had no worker for longer than EUJP_DASK_NO_WORKERS_SECONDS while tasks were pending."""
 
 
-NO_WORKERS_SETTING = "EUJP_DASK_NO_WORKERS_SECONDS"
-NO_WORKERS_DEFAULT = 120.0
 _POLL_SECONDS = 2.0
-
-
-def no_workers_seconds() -> float:
-    """How long the run waits for a worker while its cluster has none (EUJP_DASK_NO_WORKERS_SECONDS)."""
-    raw = (os.environ.get(NO_WORKERS_SETTING) or str(NO_WORKERS_DEFAULT)).strip()
-    try:
-        value = float(raw)
-    except ValueError:
-        raise EujpError(f"{NO_WORKERS_SETTING}={raw!r} is not a number of seconds") from None
-    if not 0 < value < float("inf"):
-        raise EujpError(f"{NO_WORKERS_SETTING}={raw!r} must be more than 0")
-    return value
 
 
 def results(futures: list, limit: float | None = None) -> list:

@@ -22,7 +22,8 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from eujp.config import Settings
+from eujp.config import Settings, writer_limit_problem
+from eujp.errors import EujpError
 from eujp.lock import RunLocked
 from eujp.storage import open_store
 
@@ -34,9 +35,14 @@ OFF = "off"
 def writer_limit_name(settings: Settings) -> str | None:
     """The limit's name: EUJP_WRITER_LIMIT, else for a remote publish target `eujp-writer-` and a digest of its
     URI (runs publishing to different targets do not wait for each other); None (the file lock only) for a
-    local publish folder or EUJP_WRITER_LIMIT=off."""
+    local publish folder or EUJP_WRITER_LIMIT=off. A name Prefect would refuse is an EujpError naming the setting."""
     if settings.writer_limit:
-        return None if settings.writer_limit.lower() == OFF else settings.writer_limit
+        if settings.writer_limit.lower() == OFF:
+            return None
+        problem = writer_limit_problem(settings.writer_limit)  # the preflight says it first
+        if problem:
+            raise EujpError(problem)
+        return settings.writer_limit
     if "://" not in settings.publish_uri:
         return None
     uri = open_store(settings.publish_uri).uri

@@ -400,8 +400,8 @@ def test_a_fan_out_whose_cluster_went_away_says_so_naming_it(tmp_path):
 
 
 def test_the_wait_for_a_worker_is_a_setting_in_seconds(monkeypatch):
+    from eujp.config import NO_WORKERS_DEFAULT, no_workers_seconds
     from eujp.errors import EujpError
-    from flows.fanout import NO_WORKERS_DEFAULT, no_workers_seconds
 
     monkeypatch.delenv("EUJP_DASK_NO_WORKERS_SECONDS", raising=False)
     assert no_workers_seconds() == NO_WORKERS_DEFAULT == 120

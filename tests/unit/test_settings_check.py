@@ -135,3 +135,40 @@ def test_a_source_that_never_loaded_and_finds_nothing_again_is_warned_about_each
     assert skip_unchanged(quiet, [], settings)
     assert quiet.note.startswith("unchanged: the service reported nothing new")
     assert quiet.input_checksum == "sha256:abc"
+
+
+def test_the_fanout_wait_and_the_writer_limit_name_are_checked_before_the_run(clean_env):
+    """EUJP_DASK_NO_WORKERS_SECONDS=abc passed the preflight and failed the Comext source after 47 s of a fanned-out
+    run; EUJP_WRITER_LIMIT="team a/b?c" passed it and failed the run (s3:// target, PREFECT_API_URL set) with
+    Prefect's validation error for GlobalConcurrencyLimitCreate, naming no setting. Both are refused now, each
+    named with the form it wants; the writers' module refuses the name the same way."""
+    from eujp.errors import EujpError
+    from flows.writers import writer_limit_name
+
+    check = check_run_settings(Settings(writer_limit="team a/b?c"), {"EUJP_DASK_NO_WORKERS_SECONDS": "abc"})
+    assert not check.ok and check.setting == "EUJP_DASK_NO_WORKERS_SECONDS, EUJP_WRITER_LIMIT"
+    assert check.detail == (
+        "EUJP_DASK_NO_WORKERS_SECONDS='abc' is not a number of seconds above 0 (e.g. 120, the default); "
+        "EUJP_WRITER_LIMIT='team a/b?c' cannot name a Prefect global concurrency limit: it holds '/'; use a name "
+        "without any of / % & > < (e.g. eujp-writer-team-a), or 'off'")
+    for fine in ({"EUJP_DASK_NO_WORKERS_SECONDS": "2.5"}, {}):
+        assert check_run_settings(Settings(writer_limit="team a"), fine).ok
+    assert check_run_settings(Settings(writer_limit="off"), {}).ok
+    with pytest.raises(EujpError, match=r"^EUJP_WRITER_LIMIT='x<y' cannot name"):
+        writer_limit_name(Settings(publish_uri="s3://bucket/eujp", writer_limit="x<y"))
+
+
+def test_the_writer_limit_names_the_preflight_accepts_are_those_prefect_accepts():
+    """The rule is Prefect's own (GlobalConcurrencyLimitCreate's name pattern), not a guess."""
+    import pydantic
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    from eujp.config import writer_limit_problem
+
+    for name in ("eujp-writer-team-a", "team a", "équipe.b_1", "a/b", "50%", "x&y", "a>b", "a<b", "team a/b?c"):
+        try:
+            GlobalConcurrencyLimitCreate(name=name, limit=1)
+            prefect_accepts = True
+        except pydantic.ValidationError:
+            prefect_accepts = False
+        assert (writer_limit_problem(name) is None) == prefect_accepts, name
