@@ -447,6 +447,13 @@ def check_lake_catalog(settings: Settings) -> Check:
         check_publish_uri(settings.publish_uri)
     except ValueError as exc:  # the lake lives under the publish URI: its check names the setting to fix
         return _failed("lake catalog", f"not checked: {exc}", PUBLISH_SETTING)
+    if settings.publish_uri.startswith("s3://"):
+        from eujp.storage import s3_settings
+
+        try:  # the S3 client's settings (EUJP_S3_*): the publish check names the one to fix, and so does this
+            s3_settings()
+        except ValueError as exc:
+            return _failed("lake catalog", f"not checked: {exc}", str(exc).split("=", 1)[0])
     try:
         cfg = lake_config(settings.warehouse_path, settings.publish_uri)
     except ValueError as exc:
@@ -512,7 +519,7 @@ def check_dask_scheduler(settings: Settings) -> Check | None:
             pass
     except (OSError, ValueError) as exc:
         return _failed("Dask scheduler", f"{settings.dask_address} did not answer ({exc})",
-                       "EUJP_DASK_ADDRESS (or --dask-address)")
+                       "EUJP_DASK_ADDRESS (or `eujp run --dask-address`)")
     return _ok("Dask scheduler", f"{settings.dask_address} answers")
 
 

@@ -242,7 +242,9 @@ def unretained_day(store: ObjectStore, day: date) -> str | None:
         return None
     window = kept.window_start
     runs = ", ".join(record["published_run_days"]) or "none"
-    return (f"the raw zone was pruned on {record['pruned_on']} ({RETENTION_ENV}={record['retention_days']}): it "
+    # the retention came from EUJP_RAW_RETENTION_DAYS or `eujp prune-raw --days`: the record says how long, not which
+    return (f"the raw zone was pruned on {record['pruned_on']} with a retention of {record['retention_days']} "
+            "day(s): it "
             f"keeps what the days from {window.isoformat()} on and the days of the runs then published ({runs}) "
             f"need, and {day.isoformat()} is none of them, so landings its state needs may be gone; rebuild a "
             "retained day instead")

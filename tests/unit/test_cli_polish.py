@@ -547,11 +547,15 @@ def test_a_mistyped_publish_uri_is_refused_not_taken_for_a_folder(tmp_path, monk
                                              ("EUJP_S3_CONNECT_TIMEOUT", "abc"), ("EUJP_S3_READ_TIMEOUT", "-1"),
                                              ("EUJP_S3_ADDRESSING_STYLE", "bogus")])
 def test_a_bad_s3_client_setting_is_named_by_the_check(tmp_path, monkeypatch, name, value):
-    from eujp.preflight import check_publish_target
+    """The publish check names it; so does the lake catalog's (it said 'fix EUJP_LAKE_CATALOG', a setting that
+    was right)."""
+    from eujp.preflight import check_lake_catalog, check_publish_target
 
     monkeypatch.setenv(name, value)
     check = check_publish_target(replace(settings(tmp_path), publish_uri="s3://bucket/eujp"))
     assert not check.ok and check.setting == name and check.detail.startswith(f"{name}={value!r}")
+    lake = check_lake_catalog(replace(settings(tmp_path), publish_uri="s3://bucket/eujp"))
+    assert not lake.ok and lake.setting == name and lake.detail == f"not checked: {check.detail}"
 
 
 def test_the_s3_addressing_style_reaches_the_client_in_any_case(monkeypatch):

@@ -163,7 +163,8 @@ def test_a_day_the_last_prune_did_not_keep_is_refused_by_name_before_a_replay(st
     for kept in (WINDOW, TODAY, *RUN_DAYS):
         assert unretained_day(store, kept) is None
     problem = unretained_day(store, day(20))
-    assert problem.startswith(f"the raw zone was pruned on {TODAY.isoformat()} (EUJP_RAW_RETENTION_DAYS=5): it "
+    # the retention is said as a number of days: it may have come from `eujp prune-raw --days`, not the variable
+    assert problem.startswith(f"the raw zone was pruned on {TODAY.isoformat()} with a retention of 5 day(s): it "
                               f"keeps what the days from {WINDOW.isoformat()} on and the days of the runs then "
                               f"published ({RUN_DAYS[0].isoformat()}, {RUN_DAYS[1].isoformat()}) need, and "
                               f"{day(20).isoformat()} is none of them")
