@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-FLOW_NAMES = ("eujp-daily", "eujp-as-of")
+# The top-level flows an operator watches: listed by `eujp status`, alerted on by the server (flows/automations.py).
+FLOW_NAMES = ("eujp-daily", "eujp-as-of", "eujp-lake-maintain")
 
 
 def api_url() -> str | None:

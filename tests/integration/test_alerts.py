@@ -68,3 +68,20 @@ def test_notify_failure_posts_and_never_raises_nor_logs_the_url(monkeypatch, cap
     with caplog.at_level(logging.INFO, logger="test.alerts"):
         hooks.notify_failure(flow, FakeRun(), state, logger=logger)
     assert "no webhook configured" in caplog.text
+
+
+def test_a_failed_lake_maintenance_run_alerts_naming_the_flow_and_its_error(prefect_server, monkeypatch, tmp_path):
+    """eujp-lake-maintain had no failure hook: a Failed maintenance run (here: no lake catalog yet) posted nothing."""
+    from flows.lake import lake_maintain_flow
+
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    with Receiver() as rx:
+        monkeypatch.setenv("EUJP_ALERT_WEBHOOK_URL", rx.url)
+        state = lake_maintain_flow(warehouse=str(tmp_path / "warehouse.duckdb"), publish_uri=str(tmp_path / "store"),
+                                   return_state=True)
+    assert state.is_failed()
+    assert len(rx.posts) == 1
+    text = rx.posts[0][1]["text"]
+    assert text.startswith("eujp-lake-maintain: flow run ") and " Failed. " in text
+    assert "Failed task: none (the flow itself failed)" in text
+    assert "LakeError: no lake to maintain: its catalog" in text and "does not exist" in text

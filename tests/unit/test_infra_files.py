@@ -390,14 +390,43 @@ def test_prefect_server_image_is_the_locked_prefect_on_the_image_python(build):
 def test_served_and_worker_deployments_have_different_names():
     from flows import serve
 
-    worker_names = [d["name"] for d in yaml.safe_load((INFRA / "prefect.yaml").read_text())["deployments"]]
+    worker_names = [d["name"] for d in worker_deployments().values()]
     served = serve.daily_deployment()
     assert served.name == serve.DEFAULT_NAME == "served"
-    assert worker_names == [serve.WORKER_NAME] == ["worker"]
+    assert set(worker_names) == {serve.WORKER_NAME} == {"worker"}
     assert served.name not in worker_names
+    assert serve.maintenance_deployment().name == served.name  # eujp-lake-maintain/served vs .../worker
     assert served.flow_name == "eujp-daily"  # both are eujp-daily/<name>: only the name tells them apart
     with pytest.raises(ValueError, match="worker"):
         serve.daily_deployment(name=serve.WORKER_NAME)
+
+
+def worker_deployments() -> dict[str, dict]:
+    """infra/prefect.yaml's deployments by the name of the flow their entrypoint loads."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    out = {}
+    for d in yaml.safe_load((INFRA / "prefect.yaml").read_text())["deployments"]:
+        path, _, attr = d["entrypoint"].partition(":")
+        out[load_flow_from_entrypoint(f"{REPO / path}:{attr}").name] = d
+    return out
+
+
+def test_the_worker_stack_runs_the_lake_maintenance_beside_the_daily_flow(monkeypatch):
+    """`eujp serve` serves eujp-lake-maintain on its own schedule; the worker stack (compose) registered only
+    eujp-daily/worker, so its lake's snapshots were never expired nor its files deleted."""
+    from flows import serve
+
+    monkeypatch.delenv(serve.MAINTENANCE_CRON_ENV, raising=False)
+    deployments = worker_deployments()
+    assert set(deployments) == {"eujp-daily", "eujp-lake-maintain"}
+    daily, maintenance = deployments["eujp-daily"], deployments["eujp-lake-maintain"]
+    served = serve.maintenance_deployment()
+    assert [(s["cron"], s["timezone"], s["active"]) for s in maintenance["schedules"]] == \
+        [(s.schedule.cron, s.schedule.timezone, True) for s in served.schedules] == [("30 4 * * 0", "UTC", True)]
+    assert [s["cron"] for s in daily["schedules"]] == [serve.DEFAULT_CRON]
+    assert maintenance["work_pool"]["name"] == daily["work_pool"]["name"] == "eujp-process"
+    assert maintenance["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
 
 
 def test_eujp_serve_never_defaults_to_the_worker_deployment_name():

@@ -216,14 +216,18 @@ def test_alert_of_a_crashed_run_asks_the_api_what_was_running():
     assert "-9" in alert.error
 
 
-def test_daily_and_as_of_flows_alert_on_failure_and_on_crash():
+def test_daily_as_of_and_lake_maintenance_flows_alert_on_failure_and_on_crash():
+    from flows.api import FLOW_NAMES
     from flows.backfill import as_of_flow
     from flows.daily import daily_flow
     from flows.hooks import begin_run, notify_failure
+    from flows.lake import lake_maintain_flow
 
-    for f in (daily_flow, as_of_flow):
+    for f in (daily_flow, as_of_flow, lake_maintain_flow):
         assert notify_failure in f.on_failure_hooks and notify_failure in f.on_crashed_hooks
         assert begin_run in f.on_running_hooks
+    # the server-side automation and `eujp status` watch the same flows
+    assert set(FLOW_NAMES) == {daily_flow.name, as_of_flow.name, lake_maintain_flow.name}
 
 
 # --- as-of: the replay plan ---------------------------------------------------------------------------
@@ -509,22 +513,28 @@ def test_progress_is_silent_off_a_terminal_and_shows_steps_on_one():
 
 # --- infra ----------------------------------------------------------------------------------------------
 
-def test_prefect_yaml_is_a_valid_worker_deployment_of_the_daily_flow():
+def test_prefect_yaml_is_a_valid_worker_deployment_of_the_daily_flow_and_the_lake_maintenance():
     from prefect.cli.deploy._models import PrefectYamlModel  # the model `prefect deploy` validates with
     from prefect.flows import load_flow_from_entrypoint
 
-    from flows.serve import DEFAULT_CRON, DEFAULT_TIMEZONE
+    from flows.serve import DEFAULT_CRON, DEFAULT_TIMEZONE, MAINTENANCE_CRON, MAINTENANCE_TIMEZONE
 
     raw = yaml.safe_load((REPO / "infra" / "prefect.yaml").read_text())
     model = PrefectYamlModel.model_validate(raw)
-    (deployment,) = model.deployments
-    assert deployment.name == "worker" and deployment.work_pool.name == "eujp-process"  # eujp-daily/worker
-    assert load_flow_from_entrypoint(str(REPO / deployment.entrypoint)).name == "eujp-daily"
-    (schedule,) = deployment.schedules
-    assert (schedule.cron, schedule.timezone) == (DEFAULT_CRON, DEFAULT_TIMEZONE)
-    assert deployment.concurrency_limit.limit == 1
-    assert deployment.concurrency_limit.collision_strategy == "ENQUEUE"
-    assert set(deployment.parameters) <= {"snapshot_dir", "warehouse", "publish_uri", "source_mode", "force"}
+    daily, maintenance = model.deployments
+    for deployment, flow_name, schedule_wanted, params in (
+            (daily, "eujp-daily", (DEFAULT_CRON, DEFAULT_TIMEZONE),
+             {"snapshot_dir", "warehouse", "publish_uri", "source_mode", "force"}),
+            (maintenance, "eujp-lake-maintain", (MAINTENANCE_CRON, MAINTENANCE_TIMEZONE),
+             {"warehouse", "publish_uri", "keep_days", "grace_hours"})):
+        # eujp-daily/worker, eujp-lake-maintain/worker
+        assert deployment.name == "worker" and deployment.work_pool.name == "eujp-process"
+        assert load_flow_from_entrypoint(str(REPO / deployment.entrypoint)).name == flow_name
+        (schedule,) = deployment.schedules
+        assert (schedule.cron, schedule.timezone) == schedule_wanted
+        assert deployment.concurrency_limit.limit == 1
+        assert deployment.concurrency_limit.collision_strategy == "ENQUEUE"
+        assert set(deployment.parameters or {}) <= params
 
 
 def test_compose_stack_has_postgres_server_object_store_and_worker_with_no_inline_secrets():
