@@ -171,9 +171,7 @@ def fanout_flow(source_name: str, settings: Settings, countries: pl.DataFrame, b
                 results = [r for r in results if not grouped & set(r.indices)]
                 results += _prepare([[by_index[i] for i in group] for group in groups], settings, countries)
         for r in results:
-            logger.info("%s: partition %s prepared on %s in %.1f s: %d rows in, %d valid, %d rejected%s",
-                        source_name, ",".join(map(str, r.indices)), r.worker, r.seconds, r.rows_in,
-                        r.rows_valid, r.rows_rejected, f"; {r.error}" if r.error else "")
+            logger.info("%s: %s", source_name, r.describe())
         return partitions.collect_batch(batch, results, settings)
     finally:
         partitions.discard_staging(settings, source_name)

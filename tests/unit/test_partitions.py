@@ -412,3 +412,23 @@ def test_the_wait_for_a_worker_is_a_setting_in_seconds(monkeypatch):
         monkeypatch.setenv("EUJP_DASK_NO_WORKERS_SECONDS", bad)
         with pytest.raises(EujpError, match="EUJP_DASK_NO_WORKERS_SECONDS="):
             no_workers_seconds()
+
+
+def test_a_prepared_partition_is_described_in_wire_rows_as_the_single_process_log(tmp_path, countries):
+    """flows/fanout.py logged '... 100 rows in, 50 valid, 0 rejected' (table rows as valid: rows in != valid +
+    rejected); the single-process log (flows/domains.py log_prepared) counts valid in wire rows."""
+    from eujp.rows import describe_rows
+
+    settings = settings_for(tmp_path, snapshot(tmp_path, months=1))
+    (landed,) = [partitions.land_partition(p, settings) for p in partitions.plan_snapshot(STREAMED, settings)]
+    r = partitions.prepare_partition([landed], settings, countries)
+    assert (r.rows_in, r.valid_wire_rows, r.rows_rejected, r.rows_valid) == (100, 100, 0, 50)
+    r.worker, r.seconds = "host-1", 0.25
+    assert r.describe() == "partition 0 prepared on host-1 in 0.2 s: 100 rows in, 100 valid, 0 rejected; " \
+                           "50 table rows to write"
+    batch = partitions.collect_batch(SourceBatch(source=STREAMED.name, table=STREAMED.table.name,
+                                                 started_at=utcnow()), [r], settings)
+    assert describe_rows(batch.rows_in, batch.valid_wire_rows, batch.rows_rejected) in r.describe()
+    r.error = "validate failed: boom"
+    assert r.describe().endswith("50 table rows to write; validate failed: boom")
+    release_chunks(batch)
