@@ -491,33 +491,57 @@ def serve(
     Needs a Prefect server (PREFECT_API_URL, e.g. `prefect server start`). Runs never overlap: the deployment
     admits one run at a time and queues the others. Stop with Ctrl-C (the schedule is then paused)."""
     from flows.api import api_url
-    from flows.serve import daily_deployment, schedule_from_env, serve_daily
+    from flows.serve import serve_daily
 
     if not api_url():
         typer.echo("eujp serve needs a Prefect server: start one (`prefect server start`) and set "
                    "PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)", err=True)
         raise typer.Exit(code=2)
-    env_cron, env_tz = schedule_from_env()
-    cron, timezone = cron or env_cron, timezone or env_tz
+    cron, timezone, maintenance_cron = _check_serve_settings(name, cron, timezone, lake_maintenance, maintenance_cron)
     if snapshot_dir and source_kind == "live":
         raise typer.BadParameter("--snapshot-dir reads a snapshot folder: it cannot be combined with --source live")
     parameters = {"snapshot_dir": str(snapshot_dir.resolve()) if snapshot_dir else None,
                   "warehouse": str(warehouse.resolve()) if warehouse else None,
                   "publish_uri": publish, "source_mode": source_kind.value}
-    try:  # fail early on a bad cron expression or time zone
-        daily_deployment(name=name, cron=cron, timezone=timezone, parameters=parameters)
-    except ValueError as exc:
-        raise typer.BadParameter(f"schedule {cron!r} ({timezone}): {exc}") from exc
     typer.echo(f"serving eujp-daily/{name}: cron {cron!r} ({timezone}), one run at a time")
-    if lake_maintenance:
-        from flows.serve import maintenance_deployment
-
-        try:
-            maintenance_deployment(name=name, cron=maintenance_cron)
-        except ValueError as exc:
-            raise typer.BadParameter(f"maintenance schedule {maintenance_cron!r} (UTC): {exc}") from exc
     serve_daily(name=name, cron=cron, timezone=timezone, parameters=parameters, paused=paused,
                 maintenance=lake_maintenance, maintenance_cron=maintenance_cron)
+
+
+def _check_serve_settings(name: str, cron: str | None, timezone: str | None, maintenance: bool,
+                          maintenance_cron: str | None) -> tuple[str, str, str | None]:
+    """`eujp serve`'s deployment name and schedules, checked before anything is registered: (cron, time zone,
+    maintenance cron) from the options, else the environment, else the defaults. A bad one is refused naming the
+    option or variable it came from, and its value."""
+    from prefect.schedules import Cron
+
+    from flows import serve as served
+
+    try:
+        served.check_name(name)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{name!r}: {exc}", param_hint="'--name'") from exc
+
+    def origin(option: str | None, flag: str, env: str) -> str:
+        return f"'{flag}'" if option else env if os.environ.get(env) else f"the default of '{flag}'"
+
+    env_cron, env_tz = served.schedule_from_env()
+    checks = [(cron or env_cron, origin(cron, "--cron", served.CRON_ENV))]
+    if maintenance:
+        checks.append((served.maintenance_cron(maintenance_cron),
+                       origin(maintenance_cron, "--maintenance-cron", served.MAINTENANCE_CRON_ENV)))
+    for value, where in checks:
+        try:
+            Cron(value)
+        except ValueError as exc:
+            raise typer.BadParameter(f"{value!r} is not a cron expression ({exc})", param_hint=where) from exc
+    tz = timezone or env_tz
+    try:
+        served.daily_deployment(name=name, cron=cron or env_cron, timezone=tz)
+    except ValueError as exc:  # the cron and the name are good: the time zone is not
+        raise typer.BadParameter(f"{tz!r} is not a time zone (give an IANA name such as Europe/Brussels)",
+                                 param_hint=origin(timezone, "--timezone", served.TIMEZONE_ENV)) from exc
+    return cron or env_cron, tz, maintenance_cron
 
 
 @app.command()

@@ -31,12 +31,22 @@ def schedule_from_env() -> tuple[str, str]:
     return (os.environ.get(CRON_ENV) or DEFAULT_CRON, os.environ.get(TIMEZONE_ENV) or DEFAULT_TIMEZONE)
 
 
-def daily_deployment(*, name: str = DEFAULT_NAME, cron: str = DEFAULT_CRON, timezone: str = DEFAULT_TIMEZONE,
-                     parameters: dict | None = None, paused: bool = False):
-    """The RunnerDeployment of the daily flow: cron schedule, one run at a time (others queue)."""
+def check_name(name: str) -> None:
+    """Refuse the worker's deployment name (ValueError saying why)."""
     if name.strip() == WORKER_NAME:
         raise ValueError(f"eujp-daily/{WORKER_NAME} is the worker-based deployment of infra/prefect.yaml: serving "
                          f"under that name would replace it (use the default, {DEFAULT_NAME!r}, or another name)")
+
+
+def maintenance_cron(cron: str | None = None) -> str:
+    """The maintenance's cron: `cron`, else EUJP_LAKE_MAINTENANCE_CRON, else the weekly default."""
+    return cron or os.environ.get(MAINTENANCE_CRON_ENV) or MAINTENANCE_CRON
+
+
+def daily_deployment(*, name: str = DEFAULT_NAME, cron: str = DEFAULT_CRON, timezone: str = DEFAULT_TIMEZONE,
+                     parameters: dict | None = None, paused: bool = False):
+    """The RunnerDeployment of the daily flow: cron schedule, one run at a time (others queue)."""
+    check_name(name)
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
@@ -70,7 +80,7 @@ def maintenance_deployment(*, name: str = DEFAULT_NAME, cron: str | None = None,
 
     from flows.lake import lake_maintain_flow
 
-    cron = cron or os.environ.get(MAINTENANCE_CRON_ENV) or MAINTENANCE_CRON
+    cron = maintenance_cron(cron)
     wanted = {k: v for k, v in (parameters or {}).items() if k in ("warehouse", "publish_uri") and v is not None}
     return lake_maintain_flow.to_deployment(
         name=name,

@@ -700,3 +700,36 @@ def test_a_live_run_without_a_required_url_or_with_an_unknown_source_stops_befor
     result = runner.invoke(app, ["check", "--source", "live", "--only", comext_goods.SOURCE.name, *where])
     assert result.exit_code == 0, result.output
     assert runner.invoke(app, ["check", "--only", "nosuch", *where]).exit_code == 2
+
+
+# --- eujp serve: a bad name or schedule is named with where it came from ----------------------------------
+
+@pytest.mark.parametrize(("args", "env", "hint", "says"), [
+    (["--name", "worker"], {}, "'--name'", "'worker': eujp-daily/worker is the worker-based deployment"),
+    (["--cron", "bad cron"], {}, "'--cron'", "'bad cron' is not a cron expression"),
+    ([], {"EUJP_SCHEDULE_CRON": "bad cron"}, "EUJP_SCHEDULE_CRON", "'bad cron' is not a cron expression"),
+    (["--maintenance-cron", "61 * * * *"], {}, "'--maintenance-cron'", "'61 * * * *' is not a cron expression"),
+    ([], {"EUJP_LAKE_MAINTENANCE_CRON": "nope"}, "EUJP_LAKE_MAINTENANCE_CRON", "'nope' is not a cron expression"),
+    (["--timezone", "Mars/Olympus"], {}, "'--timezone'", "'Mars/Olympus' is not a time zone"),
+    ([], {"EUJP_SCHEDULE_TIMEZONE": "Mars/Olympus"}, "EUJP_SCHEDULE_TIMEZONE", "'Mars/Olympus' is not a time zone"),
+])
+def test_eujp_serve_names_the_bad_setting_and_its_value(monkeypatch, args, env, hint, says):
+    """`--name worker` was reported as a bad schedule ("schedule '0 6 * * *' (UTC): ..."), a bad
+    EUJP_LAKE_MAINTENANCE_CRON as "maintenance schedule None", neither variable named. Nothing is registered:
+    the check comes before any call to the API (nothing listens at its address)."""
+    for var in ("EUJP_SCHEDULE_CRON", "EUJP_SCHEDULE_TIMEZONE", "EUJP_LAKE_MAINTENANCE_CRON"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
+        result = runner.invoke(app, ["serve", *args])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.replace("│", " ").split())
+    assert f"Invalid value for {hint}: {says}" in message, message
+    assert "schedule '0 6 * * *'" not in message and "None" not in message
+    assert "serving eujp-daily/" not in message  # refused before it says it serves
