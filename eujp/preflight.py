@@ -130,20 +130,30 @@ def _not_writable_because(folder: Path) -> str:
 NAME_PUBLISH = "publish target"
 
 
-def check_publish_target(settings: Settings, *, write: bool = True) -> Check:
-    """The publish target (a folder or s3://bucket/prefix) is reachable and, with `write`, writable."""
+def publish_uri_problem(uri: str) -> tuple[str, str] | None:
+    """Why the publish URI, or for s3:// its client's settings (EUJP_S3_*), cannot be used, and the setting to
+    fix; None when both read. The publish target's check and the lake catalog's (which lives under it) say it."""
     from eujp.storage import check_publish_uri, s3_settings
 
-    uri = settings.publish_uri
     try:
         check_publish_uri(uri)
     except ValueError as exc:
-        return _failed(NAME_PUBLISH, str(exc), PUBLISH_SETTING)
+        return str(exc), PUBLISH_SETTING
     if uri.startswith("s3://"):
         try:
             s3_settings()
-        except ValueError as exc:
-            return _failed(NAME_PUBLISH, str(exc), str(exc).split("=", 1)[0])
+        except ValueError as exc:  # it names the setting first: "EUJP_S3_MAX_ATTEMPTS='x' ..."
+            return str(exc), str(exc).split("=", 1)[0]
+    return None
+
+
+def check_publish_target(settings: Settings, *, write: bool = True) -> Check:
+    """The publish target (a folder or s3://bucket/prefix) is reachable and, with `write`, writable."""
+    uri = settings.publish_uri
+    problem = publish_uri_problem(uri)
+    if problem:
+        return _failed(NAME_PUBLISH, *problem)
+    if uri.startswith("s3://"):
         return check_s3_target(uri, write=write, probe_name=f".eujp-preflight-{settings.run_id}")
     if "://" in uri and not uri.startswith("file://"):
         return _failed(NAME_PUBLISH, f"unsupported publish URI {uri!r}: use a folder or s3://bucket/prefix",
@@ -290,7 +300,8 @@ def check_snapshot_folder(settings: Settings) -> Check:
 
 def check_run_settings(settings: Settings, env=None) -> Check:
     """The settings the run reads only once it is under way, read now: EUJP_BATCH_ROWS, EUJP_DUCKDB_MEMORY_LIMIT,
-    EUJP_DASK_NO_WORKERS_SECONDS, EUJP_WRITER_LIMIT (a name Prefect accepts for a concurrency limit), the payload caps (EUJP_MAX_PAYLOAD_MB and EUJP_MAX_PAYLOAD_MB_<SOURCE>, which must name a source) and, in
+    EUJP_DASK_NO_WORKERS_SECONDS, EUJP_WRITER_LIMIT (a name Prefect accepts for a concurrency limit), the payload
+    caps (EUJP_MAX_PAYLOAD_MB and EUJP_MAX_PAYLOAD_MB_<SOURCE>, which must name a source) and, in
     live mode, what each source asks its service for (Source.request_scope reads its codes and first period:
     EUJP_COMEXT_PARTNERS=jp;cn or EUJP_COMEXT_START=01/2002 fail here, not after the other sources' downloads,
     and not as a run that ends 'unchanged' with no rows; so does a first period after the run's UTC date,
@@ -441,19 +452,10 @@ def check_lake_catalog(settings: Settings) -> Check:
     except ValueError as exc:
         setting = SINGLE_FILE_MAX_ROWS_ENV if str(exc).startswith(SINGLE_FILE_MAX_ROWS_ENV) else SINGLE_FILE_ENV
         return _failed("lake catalog", str(exc), setting)
-    from eujp.storage import check_publish_uri
-
-    try:
-        check_publish_uri(settings.publish_uri)
-    except ValueError as exc:  # the lake lives under the publish URI: its check names the setting to fix
-        return _failed("lake catalog", f"not checked: {exc}", PUBLISH_SETTING)
-    if settings.publish_uri.startswith("s3://"):
-        from eujp.storage import s3_settings
-
-        try:  # the S3 client's settings (EUJP_S3_*): the publish check names the one to fix, and so does this
-            s3_settings()
-        except ValueError as exc:
-            return _failed("lake catalog", f"not checked: {exc}", str(exc).split("=", 1)[0])
+    problem = publish_uri_problem(settings.publish_uri)
+    if problem:  # the lake lives under the publish URI: the setting to fix is the publish check's
+        message, setting = problem
+        return _failed("lake catalog", f"not checked: {message}", setting)
     try:
         cfg = lake_config(settings.warehouse_path, settings.publish_uri)
     except ValueError as exc:
