@@ -67,11 +67,17 @@ def declared_charset(exc: ParseError, payload: RawPayload) -> str:
     return f" (the server declared charset={found.group(1)}: Content-Type {content_type!r})"
 
 
+def concat_wire(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """A source's wire frames stacked in order, by column name (a column some lack is null in their rows); a
+    single frame as it is."""
+    return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+
+
 def parse_payloads(source: Source, payloads: list[RawPayload]) -> ParsedPayload:
     """Every payload parsed and concatenated (no quarantine: the first ParseError is raised, naming its
     payload). The whole-batch reference the streamed path is tested against."""
     parsed = [_parse_one(source, p) for p in payloads]
-    frame = pl.concat([p.frame for p in parsed], how="diagonal_relaxed") if len(parsed) > 1 else parsed[0].frame
+    frame = concat_wire([p.frame for p in parsed])
     return ParsedPayload(frame=frame, source_version=latest_version(p.source_version for p in parsed),
                          meta={"files": [p.name for p in payloads]})
 
@@ -524,7 +530,7 @@ class Stream:
         """The wire frames of a chunk (`versions`: each one's version stamp) concatenated and transformed as
         one, stamped with the batch's version; `frames` is emptied (its rows are held by the wire frame only).
         A streamed source's transform orders its releases itself, by a wire column (Comext: LAST UPDATE)."""
-        wire = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+        wire = concat_wire(frames)
         frames.clear()
         return run_transform(self.source, wire, self.version, self.countries)
 
@@ -749,7 +755,7 @@ class Stream:
         def spill_gathered() -> None:
             nonlocal gathered, gathered_rows, gathered_from
             if gathered:
-                frame = pl.concat(gathered, how="diagonal_relaxed") if len(gathered) > 1 else gathered[0]
+                frame = concat_wire(gathered)
                 gathered, gathered_rows = [], 0
                 with self.step("parse"):
                     self._spill(frame, spill, f"{gathered_from:06d}-000000", buckets)
@@ -1011,7 +1017,7 @@ class Stream:
                 frame = frame.with_columns(
                     pl.lit(v, dtype=pl.String).alias(c) for c, v in spilled.constant.items()).select(spilled.columns)
             frames.append(frame)
-        return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+        return concat_wire(frames)
 
     def _key(self, frame: pl.DataFrame) -> list[str]:
         return [c for c in self.source.transform_key if c in frame.columns] or frame.columns
@@ -1257,7 +1263,7 @@ class WholeStream(Stream):
                  len(groups))
         results = []
         for group in groups:
-            wire = pl.concat([frames[i] for i in group], how="diagonal_relaxed") if len(group) > 1 else frames[group[0]]
+            wire = concat_wire([frames[i] for i in group])
             results.append(run_transform(self.source, wire, self.version, self.countries))
             del wire
         frames.clear()
