@@ -13,7 +13,8 @@ the runner, the worker, or set through the API), and an Automation turns that ev
   EUJP_ALERT_WEBHOOK_BLOCK); it is never printed or logged;
 - the automation `eujp-failed-or-crashed-runs`: on a flow-run Failed or Crashed event whose flow is one of
   the top-level eujp flows (flows/api.py FLOW_NAMES: eujp-daily, eujp-as-of, eujp-lake-maintain; a failing
-  domain subflow fails its parent, which alerts once), send a notification naming the flow, the flow run, its state, deployment and message.
+  domain subflow fails its parent, which alerts once), send a notification naming the flow, the flow run, its
+  state, deployment and message.
 
 Running it again updates the same block and automation (one of each; duplicates left by a race are
 deleted). Without a webhook it changes nothing and says so. Run it where PREFECT_API_URL points at the

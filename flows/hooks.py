@@ -82,9 +82,8 @@ def build_alert(flow, flow_run, state, *, task_lookup=None, name_lookup=None) ->
     name = flow_run.name
     if state.is_crashed():
         name = (name_lookup or _current_name)(flow_run)
-    if not failed and state.is_crashed():
-        lookup = task_lookup or _unfinished_task_runs
-        failed = lookup(flow_run.id)
+        if not failed:
+            failed = (task_lookup or _unfinished_task_runs)(flow_run.id)
     deployment = None
     if getattr(flow_run, "deployment_id", None):
         deployment = _deployment_name(flow_run.deployment_id)
