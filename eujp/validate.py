@@ -730,7 +730,10 @@ def build_data_docs(reports: Iterable[ValidationReport], out_dir: Path | str, *,
                     "class_name": "SiteBuilder",
                     "show_how_to_buttons": False,
                     "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(out)},
-                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                    # the index's "Run Time" column in UTC, not the host's zone (eujp.docs_index)
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder",
+                                           "renderer": {"module_name": "eujp.docs_index",
+                                                        "class_name": "UtcSiteIndexPageRenderer"}},
                 })
                 added: set[str] = set()
                 for report in reports:

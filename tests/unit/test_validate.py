@@ -434,14 +434,19 @@ def test_data_docs_escape_the_source_values_they_show(gx, tmp_path):
 
 @pytest.fixture
 def tokyo(monkeypatch):
-    """The process in Asia/Tokyo (UTC+9, no daylight saving time), as under TZ=Asia/Tokyo."""
+    """The process in Asia/Tokyo (UTC+9, no daylight saving time), as under TZ=Asia/Tokyo (tzlocal, which GX's
+    index renderer asks for the local zone, caches it: told again each way)."""
     import time
+
+    import tzlocal
 
     monkeypatch.setenv("TZ", "Asia/Tokyo")
     time.tzset()
+    tzlocal.reload_localzone()
     yield
     monkeypatch.undo()
     time.tzset()
+    tzlocal.reload_localzone()
 
 
 def test_data_docs_show_the_validation_time_in_utc_under_another_time_zone(gx, tokyo, tmp_path):
@@ -456,3 +461,15 @@ def test_data_docs_show_the_validation_time_in_utc_under_another_time_zone(gx, t
     assert f"run-9 / {run_time:%Y-%m-%dT%H:%M:%S}Z" in text
     local = run_time.astimezone(dt.timezone(dt.timedelta(hours=9)))
     assert f"{local:%Y-%m-%dT%H:%M:%S}Z" not in text
+
+
+def test_data_docs_index_shows_run_times_in_utc_under_another_time_zone(gx, tokyo, tmp_path):
+    """GX's index page printed a validation's "Run Time" in the host's zone ("2026-12-06 00:46:17 JST" under
+    TZ=Asia/Tokyo for a run at 15:46 UTC): the site's index renderer (eujp.docs_index) prints it in UTC."""
+    report = validate.validate_frame("fact_arms_transfers", good_frame("fact_arms_transfers"), run_id="run-10")
+    run_time = report.gx_result.meta["run_id"].run_time.astimezone(dt.UTC)
+    index = validate.build_data_docs([report], tmp_path / "docs", offline=False)
+    text = index.read_text(encoding="utf-8")
+    assert f"{run_time:%Y-%m-%d %H:%M:%S} UTC" in text
+    local = run_time.astimezone(dt.timezone(dt.timedelta(hours=9)))
+    assert f"{local:%Y-%m-%d %H:%M:%S}" not in text and "JST" not in text
