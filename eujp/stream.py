@@ -18,6 +18,8 @@ import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -91,12 +93,27 @@ def no_step(name: str) -> AbstractContextManager:
     return nullcontext()
 
 
-def run_transform(source: Source, frame: pl.DataFrame, version: str | None,
-                  countries: pl.DataFrame) -> TransformResult:
-    """The source's transform of one wire frame; a transform that finds other wire columns than it reads
-    raises SchemaDriftError (the transforms know nothing of eujp's errors: transforms.common.WireColumnsError)."""
+def payloads_fetched_on(payloads: Iterable[RawPayload]) -> date | None:
+    """The UTC day the newest of `payloads` was fetched (`RawPayload.fetched_at`: when a live run or a snapshot
+    read took it, kept in the raw zone, so a replay of a landing gives the landing's day), None when none of
+    them says. What a transform is given as `fetched_on` (eujp.sources.base.Transform), never the clock."""
+    times = []
+    for p in payloads:
+        try:
+            at = datetime.fromisoformat(p.fetched_at)
+        except (TypeError, ValueError):  # a payload read back without its time (no .meta.json)
+            continue
+        times.append(at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC))
+    return max(times).date() if times else None
+
+
+def run_transform(source: Source, frame: pl.DataFrame, version: str | None, countries: pl.DataFrame,
+                  fetched: date | None) -> TransformResult:
+    """The source's transform of one wire frame (`fetched`: its payloads' day, `payloads_fetched_on`); a
+    transform that finds other wire columns than it reads raises SchemaDriftError (the transforms know nothing
+    of eujp's errors: transforms.common.WireColumnsError)."""
     try:
-        return source.transform(frame, source.name, version, countries)
+        return source.transform(frame, source.name, version, countries, fetched_on=fetched)
     except WireColumnsError as exc:
         raise SchemaDriftError(str(exc)) from exc
 
@@ -429,6 +446,12 @@ class Stream:
     # a spilled piece's file name (`<payload>-<piece>`) -> how its files were written (`_Spilled`)
     _spilled_pieces: dict[str, _Spilled] = field(default_factory=dict, repr=False)
 
+    @cached_property
+    def fetched_on(self) -> date | None:
+        """The day the newest of the stream's payloads was fetched: every chunk's `fetched_on`
+        (`payloads_fetched_on`)."""
+        return payloads_fetched_on(self.payloads)
+
     @property
     def piece_lines(self) -> int:
         """Lines of a piece of a spilled payload: a quarter of `limit`. A piece is parsed and split into the
@@ -532,7 +555,7 @@ class Stream:
         A streamed source's transform orders its releases itself, by a wire column (Comext: LAST UPDATE)."""
         wire = concat_wire(frames)
         frames.clear()
-        return run_transform(self.source, wire, self.version, self.countries)
+        return run_transform(self.source, wire, self.version, self.countries, self.fetched_on)
 
     def _parsed_whole(self, i: int) -> bool:
         """Whether payload `i` is parsed whole in a spilled group (at most `piece_lines` lines)."""
@@ -1045,7 +1068,7 @@ class Stream:
             piece = pieces.pop()
             self.chunk_wire_rows.append(piece.height)
             with self.step("transform"):
-                result = run_transform(self.source, piece, self.version, self.countries)
+                result = run_transform(self.source, piece, self.version, self.countries, self.fetched_on)
             del piece
             yield result
 
@@ -1264,7 +1287,7 @@ class WholeStream(Stream):
         results = []
         for group in groups:
             wire = concat_wire([frames[i] for i in group])
-            results.append(run_transform(self.source, wire, self.version, self.countries))
+            results.append(run_transform(self.source, wire, self.version, self.countries, self.fetched_on))
             del wire
         frames.clear()
         return fold_results(self.source, results)

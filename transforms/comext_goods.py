@@ -6,6 +6,8 @@ code; nothing is dropped silently, out-of-scope rows included.
 
 from __future__ import annotations
 
+from datetime import date
+
 import polars as pl
 
 from transforms.common import (
@@ -103,7 +105,8 @@ def _split_values(rows: pl.DataFrame, value_rules) -> tuple[pl.DataFrame, pl.Dat
 
 
 def transform_goods_product(
-    wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame
+    wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame, *,
+    fetched_on: date | None = None,
 ) -> TransformResult:
     """Comext DS-045409 wire rows (eujp.parse.sdmx_csv.parse_comext_csv) -> fact_goods_trade_product.
 

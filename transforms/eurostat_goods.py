@@ -6,6 +6,8 @@ code; nothing is dropped silently, out-of-scope rows included.
 
 from __future__ import annotations
 
+from datetime import date
+
 import polars as pl
 
 from transforms.common import TransformResult, check_wire_columns, format_text, not_in, text
@@ -25,7 +27,8 @@ NATURAL_KEY: tuple[str, ...] = ("reporter", "partner", "flow", "period_year")
 
 
 def transform_goods_annual(
-    wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame
+    wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame, *,
+    fetched_on: date | None = None,
 ) -> TransformResult:
     """ext_lt_maineu JSON-stat rows (freq, indic_et, sitc06, partner, geo, time, value, status) ->
     fact_goods_trade.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import polars as pl
 
 from transforms.common import TransformResult, check_wire_columns, format_text, not_in, text
@@ -22,7 +24,8 @@ NATURAL_KEY: tuple[str, ...] = ("reporter", "partner", "bop_item", "flow", "peri
 
 
 def transform_services(
-    wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame
+    wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame, *,
+    fetched_on: date | None = None,
 ) -> TransformResult:
     """bop_its6_det JSON-stat rows (freq, currency, bop_item, stk_flow, partner, geo, time, value, status)
     -> fact_services_trade.

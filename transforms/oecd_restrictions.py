@@ -23,6 +23,8 @@ measures, so `rows_in` == `valid_wire_rows + len(rejected)` == `len(wire)`.
 
 from __future__ import annotations
 
+from datetime import date
+
 import polars as pl
 
 from transforms.common import TransformResult, empty_rejected, format_text, reject
@@ -64,7 +66,8 @@ def _join_problems(problems: list[pl.Expr]) -> pl.Expr:
 
 
 def transform_restrictions(
-    wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame
+    wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame, *,
+    fetched_on: date | None = None,
 ) -> TransformResult:
     iso3 = countries.get_column("iso3").drop_nulls().unique().to_list()
     w = wire.with_row_index(_ROW).with_columns(

@@ -17,6 +17,8 @@ but differing anywhere are all quarantined (the file contradicts itself and we c
 
 from __future__ import annotations
 
+from datetime import date
+
 import polars as pl
 
 from transforms.common import (
@@ -53,7 +55,8 @@ def _join_problems(problems: list[pl.Expr]) -> pl.Expr:
 
 
 def transform_events(
-    wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame
+    wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame, *,
+    fetched_on: date | None = None,
 ) -> TransformResult:
     allowed = sorted(set(countries.get_column("iso3").drop_nulls().to_list()) | set(ORGANISATION_CODES))
 

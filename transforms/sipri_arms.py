@@ -7,8 +7,9 @@
 * '?' flags -> True, empty -> False, anything else rejects the row.
 * Counts and years are non-negative integers, TIVs non-negative decimals; anything else rejects the row with a
   reason naming the column and the value. year_of_order is required and must lie in
-  [MIN_ORDER_YEAR, year of source_version] (today's year when the payload has no version); delivery years in
-  [MIN_DELIVERY_YEAR, the same year]. Every problem of a row is listed in its reason, separated by '; '.
+  [MIN_ORDER_YEAR, year of source_version] (when the payload has no version: the year of `fetched_on`, the
+  day the register was fetched, which the caller passes: never the clock's, so that a replay of an old
+  register judges it as its run did); delivery years in [MIN_DELIVERY_YEAR, the same year]. Every problem of a row is listed in its reason, separated by '; '.
 * transfer_id: first 16 hex digits of sha1 over the UTF-8 bytes of
   "supplier|recipient|year_of_order|weapon_designation|weapon_description|number_ordered|delivery_years"
   (trimmed wire strings, empty for null). hashlib is used, not polars' `.hash()`, whose values may change between
@@ -111,17 +112,23 @@ def _join_problems(problems: list[pl.Expr]) -> pl.Expr:
     return pl.when(joined != "").then(joined)
 
 
-def _max_year(source_version: str | None) -> int:
+def latest_year(source_version: str | None, fetched_on: date | None) -> int:
+    """The latest plausible year of a register: its 'Data generated' year, else the year it was fetched in (a
+    replay judges an old register by its own day, never by the clock's). ValueError when neither is known."""
     if source_version and len(source_version) >= 4 and source_version[:4].isdigit():
         return int(source_version[:4])
-    return date.today().year
+    if fetched_on is None:
+        raise ValueError("a SIPRI register without a 'Data generated' stamp needs the day it was fetched "
+                         "(fetched_on) to bound its years")
+    return fetched_on.year
 
 
 def transform_arms(
-    wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame
+    wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame, *,
+    fetched_on: date | None = None,
 ) -> TransformResult:
     check_wire_columns(wire, (*WIRE_COLUMNS, LINE, REGISTER), source_name)
-    max_year = _max_year(source_version)
+    max_year = latest_year(source_version, fetched_on)
     lookup = country_name_lookup(countries)
 
     # Trimmed strings, empty -> null; the wire frame itself is kept untouched for the quarantine's raw_record

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import polars as pl
 
@@ -24,8 +24,19 @@ if TYPE_CHECKING:  # only for annotations: a source module imports eujp.live its
     from eujp.landing import RawPayload
     from eujp.live import Endpoint, LiveContext
 
-# transform(wire_frame, source_name, source_version, countries) -> TransformResult
-Transform = Callable[[pl.DataFrame, str, str | None, pl.DataFrame], TransformResult]
+
+class Transform(Protocol):
+    """A source's transform (transforms/<source>.py): wire frame -> valid and rejected rows, pure.
+
+    `fetched_on`: the UTC day the transformed payloads were fetched (the newest of them; a replayed landing
+    keeps its own: eujp.stream.payloads_fetched_on), None when no payload says. A transform that judges its rows
+    against the calendar reads this day, never the clock, so that the same payloads give the same rows
+    whatever the day it runs (a replay, an as-of rebuild, a test)."""
+
+    def __call__(self, wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame,
+                 *, fetched_on: date | None = None) -> TransformResult: ...
+
+
 # The live request plan: the payloads of one extraction ([] = nothing new since the last load).
 LivePlan = Callable[["LiveContext"], list["RawPayload"]]
 

@@ -208,3 +208,69 @@ def test_two_register_files_of_a_snapshot_folder_share_their_orders(shared_data)
     assert result.rows_in == 460 and result.valid.height == 455 and result.conflicts is None
     assert [r.split(" natural key")[0] for r in reasons(result)] == ["exact duplicate of an earlier row with"] * 5
     assert result.valid.filter(pl.col("supplier") == "Germany").height == 5
+
+
+# --- years bounded by the register's day, never the clock's ------------------------------------------------
+
+TOO_LATE_2025 = "year_of_order 2026 outside 1900..2025; delivery_years: a year outside 1950..2025: '2026'"
+
+
+def test_arms_without_a_version_bounds_its_years_by_the_day_it_was_fetched_whatever_today_is(monkeypatch):
+    """A register without its 'Data generated' line is judged by the day it was fetched (`fetched_on`): the
+    transform reads no clock, so the same wire gives the same rows on any day (here 'today' moved to 2031)."""
+    import datetime as dt
+
+    import transforms.sipri_arms as module
+
+    wire = _sipri({"year_of_order": "2026", "delivery_years": "2026"}, {})
+    fetched = dt.date(2025, 6, 1)
+    results = []
+    for clock in (dt.date(2025, 6, 1), dt.date(2031, 1, 1)):
+        class Today(dt.date):
+            @classmethod
+            def today(cls, _day=clock):
+                return _day
+
+        monkeypatch.setattr(module, "date", Today)
+        results.append(transform_arms(wire, "sipri_arms", None, COUNTRIES, fetched_on=fetched))
+    for result in results:
+        assert result.valid.height == 1
+        assert reasons(result) == [TOO_LATE_2025]
+    assert results[0].valid.equals(results[1].valid) and results[0].rejected.equals(results[1].rejected)
+    # fetched in 2026, the order of 2026 is plausible; the stamp, when there is one, decides
+    assert transform_arms(wire, "sipri_arms", None, COUNTRIES, fetched_on=dt.date(2026, 1, 2)).rejected.is_empty()
+    assert transform_arms(wire, "sipri_arms", "2025-03-13T10:02:49", COUNTRIES,
+                          fetched_on=dt.date(2027, 1, 1)).rejected.height == 1
+    with pytest.raises(ValueError, match="needs the day it was fetched"):
+        transform_arms(wire, "sipri_arms", None, COUNTRIES)
+
+
+def test_a_replay_of_an_old_register_judges_its_years_by_that_registers_day(tmp_path):
+    """A register without its stamp, landed on 2025-06-01 (fetched that day), holding an order of 2026 (a
+    mistyped year then): the replay of that landing from the raw zone rejects it, as the run of that day did,
+    whatever day the replay runs; the same bytes landed on 2026-07-01 load it."""
+    from datetime import UTC, date, datetime
+
+    from support.pipeline_steps import SNAPSHOT
+
+    from eujp.landing import RawPayload, land, read_landed, record_landing
+    from eujp.sources import get_source
+    from eujp.storage import LocalObjectStore
+    from eujp.stream import parse_and_transform
+
+    source = get_source("sipri_arms")
+    data = b"".join(line for line in (SNAPSHOT / "sipri_trade_register_japan.csv").read_bytes()
+                    .splitlines(keepends=True) if not line.startswith(b"Data generated"))
+    data += b"Japan,Germany,2026,,15,?,EC135,light helicopter,15,,2026,New,For training,2.25,33.75,33.75\r\n"
+    store = LocalObjectStore(tmp_path / "store")
+    for day in (date(2025, 6, 1), date(2026, 7, 1)):
+        payload = RawPayload(source.name, "trade-register.csv", data, "https://mirror.example/trade-register.csv",
+                             fetched_at=datetime.combine(day, datetime.min.time(), tzinfo=UTC).replace(hour=6)
+                             .isoformat(timespec="seconds"))
+        land(store, payload, day, source.extension)
+        record_landing(store, source.name, day, [payload.sha256], at=datetime(day.year, day.month, day.day, 6,
+                                                                              tzinfo=UTC))
+    then, now = (parse_and_transform(source, read_landed(store, source.name, day), COUNTRIES)[0]
+                 for day in (date(2025, 6, 1), date(2026, 7, 1)))
+    assert reasons(then) == [TOO_LATE_2025]
+    assert then.valid.height == now.valid.height - 1 and now.rejected.is_empty()

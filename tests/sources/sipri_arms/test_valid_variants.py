@@ -10,7 +10,8 @@ REGISTER = "sipri_trade_register_japan.csv"
 
 def test_a_register_saved_without_its_data_generated_line_loads_with_a_warning(warehouse):
     """The parser gives such a register no version (eujp/parse/sipri.py) and the transform bounds the years by
-    today's: its 455 orders load, and the suite warns that source_version is null, instead of refusing them."""
+    the day it was fetched: its 455 orders load, and the suite warns that source_version is null, instead of
+    refusing them."""
     data = b"".join(line for line in (SNAPSHOT / REGISTER).read_bytes().splitlines(keepends=True)
                     if not line.startswith(b"Data generated"))
     batch = run_steps(warehouse, {"sipri_arms": [payload("sipri_arms", REGISTER, data)]})["sipri_arms"]
