@@ -26,8 +26,8 @@ audit fails is not applied, as the original run would not have been promoted.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -48,6 +48,15 @@ class Landing:
     # the day's landings in landing order (eujp.landing.landing_order): two days holding the same payloads
     # landed in another order do not leave the same warehouse
     order: tuple[tuple[str, ...], ...] = ()
+    # when each payload was fetched (its .meta.json's fetched_at): checksum -> time
+    fetched: Mapping[str, datetime] = field(default_factory=dict, compare=False)
+
+    def fetched_of(self, checksums: Iterable[str] | None) -> datetime | None:
+        """When the newest of `checksums` (None: of all the day's payloads) was fetched; None when none says."""
+        if checksums is None:
+            return self.fetched_at
+        times = [self.fetched[c] for c in checksums if c in self.fetched]
+        return max(times) if times else None
 
     @property
     def content(self) -> tuple[frozenset[str], tuple[tuple[str, ...], ...]]:
@@ -82,6 +91,9 @@ class Replay:
     def __init__(self, history: dict[str, tuple[Landing, ...]]):
         self.history = history
         self.applied: dict[str, Landing] = {}  # per source: the landing whose content the warehouse holds
+        # per source: the checksums of the payloads whose rows its applied step loaded (absent: every one of
+        # the day's; a step leaves out a landing that fails, as its run did)
+        self.loaded: dict[str, frozenset[str]] = {}
 
     def __iter__(self) -> Iterator[ReplayStep]:
         for day in sorted({landing.day for history in self.history.values() for landing in history}):
@@ -91,10 +103,16 @@ class Replay:
             if names:
                 yield ReplayStep(day, names)
 
-    def apply(self, day: date, sources: Iterable[str]) -> None:
-        """The step of `day` was applied for `sources` (loaded, its audit passed)."""
+    def apply(self, day: date, sources: Iterable[str], loaded: Mapping[str, Iterable[str]] | None = None) -> None:
+        """The step of `day` was applied for `sources` (loaded, its audit passed); `loaded`: per source, the
+        checksums of the payloads whose rows it loaded (SourceBatch.fetched; absent or empty: all the day's)."""
         for name in sources:
             self.applied[name] = next(landing for landing in self.history[name] if landing.day == day)
+            checksums = frozenset((loaded or {}).get(name, ()))
+            if checksums:
+                self.loaded[name] = checksums
+            else:
+                self.loaded.pop(name, None)
 
     @property
     def loaded_days(self) -> dict[str, date]:
@@ -113,14 +131,14 @@ def landings(store: ObjectStore, source: str, until: date) -> list[Landing]:
         metas = [k for k in keys if k.endswith(".meta.json")]
         if not metas:
             continue
-        checksums, fetched = set(), []
+        checksums, fetched = set(), {}
         for key in metas:
             meta = json.loads(store.get_bytes(key))
             checksums.add(meta["sha256"])
             if meta.get("fetched_at"):
-                fetched.append(_parse_ts(meta["fetched_at"]))
-        out.append(Landing(source, day, frozenset(checksums), max(fetched) if fetched else None,
-                           tuple(landing_order(store, keys))))
+                fetched[meta["sha256"]] = _parse_ts(meta["fetched_at"])
+        out.append(Landing(source, day, frozenset(checksums), max(fetched.values()) if fetched else None,
+                           tuple(landing_order(store, keys)), fetched))
     return out
 
 
@@ -218,14 +236,18 @@ def last_confirmed(history: tuple[Landing, ...], loaded_day: date) -> Landing:
     return [landing for landing in history if landing.day >= loaded_day and landing.content == loaded.content][-1]
 
 
-def stamp_extraction_times(conn, plan: ReplayPlan, loaded_days: dict[str, date]) -> None:
+def stamp_extraction_times(conn, plan: ReplayPlan, loaded_days: dict[str, date],
+                           loaded: Mapping[str, frozenset[str]] | None = None) -> None:
     """In a rebuilt warehouse, etl_source_state says when each source was *extracted* (landed), not when
     the rebuild replayed it, so freshness reads as it did on that day. `loaded_days`: per source, the
-    landing day of its last successful replay step (absent: never loaded, last_success_at stays NULL)."""
+    landing day of its last successful replay step (absent: never loaded, last_success_at stays NULL);
+    `loaded` (Replay.loaded): per source, the checksums of the payloads that step loaded. The last success is
+    when the newest of those was fetched, not a landing of the day the step left out (it failed, as its run
+    did); the last attempt, the day's newest landing, whatever became of it."""
     for source, history in plan.history.items():
         attempt = _landing_time(history[-1])
-        loaded = loaded_days.get(source)
-        success = _landing_time(last_confirmed(history, loaded)) if loaded else None
+        day = loaded_days.get(source)
+        success = _success_time(last_confirmed(history, day), (loaded or {}).get(source)) if day else None
         conn.execute(
             "UPDATE etl_source_state SET last_attempt_at = ?, "
             "last_success_at = CASE WHEN ? THEN ? ELSE NULL END WHERE source = ?",
@@ -235,6 +257,11 @@ def stamp_extraction_times(conn, plan: ReplayPlan, loaded_days: dict[str, date])
 
 def _landing_time(landing: Landing) -> datetime:
     return landing.fetched_at or datetime.combine(landing.day, time(0), tzinfo=UTC)
+
+
+def _success_time(landing: Landing, checksums: frozenset[str] | None) -> datetime:
+    """When the newest of `checksums` (the payloads a step loaded; None: all) was fetched on `landing`'s day."""
+    return landing.fetched_of(checksums) or _landing_time(landing)
 
 
 def _parse_ts(text: str) -> datetime:

@@ -111,6 +111,10 @@ class SourceBatch:
     # snapshot folder, or a replay of a snapshot run's landing. Only such a load moves where the next live
     # request starts (update_source_state).
     extracted_at: datetime | None = None
+    # When each payload whose rows the batch holds was fetched (sha256 -> RawPayload.fetched_at, UTC): every
+    # payload of the run, but those of the landings a replay left out (`landing_errors`). An as-of rebuild
+    # stamps the source's last success with the newest of them (eujp.asof.stamp_extraction_times).
+    fetched: dict[str, datetime] = field(default_factory=dict)
     live: bool = False  # extracted from the live service in this run
     labels: pl.DataFrame | None = None  # rows of the source's label feed (eujp.sources.base.LabelFeed), if any
     coverage: pl.DataFrame | None = None  # rows of the source's coverage statement (eujp.sources.base.CoverageFeed)
@@ -368,11 +372,13 @@ def prepare_source(
     try:
         batch.input_checksum = input_checksum(payloads)
         batch.coverage = parse_coverage(source, payloads)
+        every = payloads
         payloads, batch.labels = split_labels(source, payloads)
         stream: Stream | None = None
+        left_out: list[int] = []
         if len({p.landing for p in payloads}) > 1 and not streams(source):  # a small source's landings: folded whole
-            folded, folded_version, batch.landing_errors = transform_landings(source, payloads, countries,
-                                                                              step=tracked)
+            folded, folded_version, batch.landing_errors, left_out = transform_landings(source, payloads, countries,
+                                                                                        step=tracked)
             results: Iterator[TransformResult] = iter([folded])
         else:
             stream = source_stream(source, payloads, countries, step=tracked, limit=limit, spill_dir=spill_dir)
@@ -438,7 +444,8 @@ def prepare_source(
         batch.chunk_wire_rows = stream.chunk_wire_rows if stream else [folded.rows_in]
         batch.payload_errors = stream.payload_errors if stream else []
         if stream is not None:
-            batch.landing_errors = stream.landing_errors
+            batch.landing_errors, left_out = stream.landing_errors, stream.left_out
+        note_applied(batch, every, left_out)
         batch.conflicts = concat_conflicts(conflicts)
         batch.spill_dir = spill
         batch.valid = held[0] if held else (None if batch.chunks else
@@ -463,6 +470,23 @@ def prepare_source(
     batch.status = "prepared"
     batch.ended_at = utcnow()
     return batch
+
+
+def note_applied(batch: SourceBatch, payloads: list[RawPayload], left_out: list[int]) -> None:
+    """Record on `batch` when the data payloads it holds were fetched (`SourceBatch.fetched`): `payloads` but
+    those of the landings `left_out` (a replay left them out: their runs loaded nothing). A replay's extraction
+    time is then that of the landings it applied, not of one it left out."""
+    applied = [p for p in payloads if p.landing not in left_out]
+    batch.fetched = {}
+    for p in applied:
+        if p.kind == "data":
+            try:
+                at = datetime.fromisoformat(p.fetched_at)
+            except (TypeError, ValueError):  # read back without its time (no .meta.json)
+                continue
+            batch.fetched[p.sha256] = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+    if left_out and batch.extracted_at is not None:
+        batch.extracted_at = extraction_time(batch, applied, "raw")
 
 
 def valid_frames(batch: SourceBatch) -> Iterator[pl.DataFrame]:

@@ -437,8 +437,10 @@ class Stream:
     quarantined: list[QuarantinedPayload] = field(default_factory=list)
     payload_errors: list[str] = field(default_factory=list)
     chunk_wire_rows: list[int] = field(default_factory=list)
-    # the day's landings a replay left out (LandingsStream: one failed, as its run did), with why
+    # the day's landings a replay left out (LandingsStream: one failed, as its run did), with why, and their
+    # numbers (RawPayload.landing)
     landing_errors: list[str] = field(default_factory=list)
+    left_out: list[int] = field(default_factory=list)
     _failed: set[int] = field(default_factory=set, repr=False)  # id() of the payloads quarantined
     _lines: dict[int, int] = field(default_factory=dict, repr=False)  # id() of a payload -> its data lines
     # id() of a payload -> the values of its wire group column (`_plan`'s scan)
@@ -1198,6 +1200,7 @@ class LandingsStream(Stream):
                         del result
                 except EujpError as exc:
                     self.landing_errors.append(landing_not_applied(self.source, position, len(numbers), exc))
+                    self.left_out.append(number)
                     for path in [*mine, *(r for _, r, _ in held if r is not None)]:
                         path.unlink()
                     continue
@@ -1301,7 +1304,7 @@ class WholeStream(Stream):
 
 def transform_landings(
     source: Source, payloads: list[RawPayload], countries: pl.DataFrame, *, step: Step = no_step
-) -> tuple[TransformResult, str | None, list[str]]:
+) -> tuple[TransformResult, str | None, list[str], list[int]]:
     """`parse_and_transform` landing by landing (`RawPayload.landing`: a replay of a day on which several runs
     landed payloads, eujp.landing.read_landed), folded in landing order into what loading them one after the
     other leaves (transforms.common.supersede): a later landing supersedes an earlier one for the same key,
@@ -1311,21 +1314,23 @@ def transform_landings(
 
     A landing that fails to parse or transform (an EujpError) is left out of the fold, as its run failed the
     source and loaded nothing of it, and the landings before and after it apply; the third value says which,
-    and why (`landing_not_applied`). Every landing failing: the source fails (EujpError naming each).
+    and why (`landing_not_applied`), the fourth gives their numbers (`RawPayload.landing`). Every landing
+    failing: the source fails (EujpError naming each).
 
     Accounting: every applied landing's rows in are counted; a row that a later landing superseded counts as
     loaded (the live run loaded it, the next one replaced it)."""
     numbers = sorted({p.landing for p in payloads})
     if len(numbers) < 2:
-        return *parse_and_transform(source, payloads, countries, step=step), []
+        return *parse_and_transform(source, payloads, countries, step=step), [], []
     log.info("%s: %d landings on the day: applied in landing order", source.name, len(numbers))
-    results, versions, not_applied = [], [], []
+    results, versions, not_applied, left_out = [], [], [], []
     for position, number in enumerate(numbers, start=1):
         try:
             result, version = parse_and_transform(source, [p for p in payloads if p.landing == number], countries,
                                                   step=step)
         except EujpError as exc:
             not_applied.append(landing_not_applied(source, position, len(numbers), exc))
+            left_out.append(number)
             continue
         results.append(result)
         versions.append(version)
@@ -1333,7 +1338,7 @@ def transform_landings(
         raise no_landing_applied(source, not_applied)
     with step("transform"):
         folded = fold_results(source, results)
-    return folded, latest_version(versions), not_applied
+    return folded, latest_version(versions), not_applied, left_out
 
 
 def fold_results(source: Source, results: list[TransformResult]) -> TransformResult:

@@ -91,7 +91,8 @@ def rebuild_as_of(settings: Settings, as_of: date) -> RunSummary:
                 summary.errors += [f"landing day {step.day}: {b.error}" for b in batches if b.error]
                 summary.errors += [f"landing day {step.day}: {e}" for e in landing_errors(batches)]
                 if applied:  # above its threshold a source's valid rows were loaded, but the day's run failed
-                    replay.apply(step.day, [b.source for b in batches if b.status == "loaded"])
+                    replay.apply(step.day, [b.source for b in batches if b.status == "loaded"],
+                                 {b.source: b.fetched for b in batches})
                     summary.errors += [f"landing day {step.day}: {e}" for e in rejection_errors(batches)]
                     summary.warnings += [f"landing day {step.day}: {w}" for w in rejection_warnings(batches)]
                 replayed += [(step.day, b) for b in batches]
@@ -99,7 +100,7 @@ def rebuild_as_of(settings: Settings, as_of: date) -> RunSummary:
                 raise EujpError(f"as of {as_of}: no landing could be applied; {target} was not written: "
                                 + " | ".join(summary.errors))
             with connect(building) as conn:
-                stamp_extraction_times(conn, plan, replay.loaded_days)
+                stamp_extraction_times(conn, plan, replay.loaded_days, replay.loaded)
                 mark_rebuild(conn, settings.run_id, as_of)  # the next rebuild may write over this file
                 summary.table_rows = table_counts(conn)
                 conn.execute("CHECKPOINT")

@@ -27,6 +27,7 @@ from eujp.sources import (
     SOURCES,
     comext_goods,
     eurostat_goods,
+    eurostat_services,
     get_source,
     oecd_restrictions,
     security_events,
@@ -282,6 +283,94 @@ def test_stamp_extraction_times_reports_landing_times_not_replay_times(tmp_path)
     assert result[EVENTS.name].last_success_at == datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
     assert result[SIPRI.name].last_success_at is None
     assert result[SIPRI.name].last_attempt_at == datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
+
+
+def test_a_replayed_day_whose_newest_landing_fails_stamps_the_success_of_the_landing_it_loaded(tmp_path):
+    """Two runs a day land the services file: at 06:05 whole, at 09:00 cut mid-document (that run failed the
+    source and loaded nothing). Day 2 lands the same two again. The rebuild replays day 1 (day 2 repeats it),
+    leaves the cut landing out, and the source's last success is when the landing it loaded was fetched on
+    the last day that confirmed it (day 2, 06:05), not the cut landing's 09:00; the last attempt is 09:00."""
+    from eujp.asof import Replay
+    from eujp.config import Settings
+    from eujp.landing import read_landed, record_landing
+    from eujp.pipeline import (
+        SourceBatch,
+        load_batches,
+        load_countries,
+        prepare_source,
+        skip_unchanged,
+        utcnow,
+    )
+    from eujp.warehouse import read_source_state
+
+    source = eurostat_services.SOURCE
+    store = LocalObjectStore(tmp_path / "store")
+    (good,) = sorted((REPO / "data" / "snapshot").glob(source.snapshot_glob))
+    whole = good.read_bytes()
+    d1, d2 = date(2026, 3, 2), date(2026, 3, 3)
+    for day in (d1, d2):
+        for hour, data in ((6, whole), (9, whole[:5000])):
+            at = datetime(day.year, day.month, day.day, hour, 5 if hour == 6 else 0, tzinfo=UTC)
+            payload = RawPayload(source.name, good.name, data, "https://ec.europa.eu/eurostat/api/x",
+                                 fetched_at=at.isoformat(timespec="seconds"))
+            land(store, payload, day, source.extension)
+            record_landing(store, source.name, day, [payload.sha256], at=at)
+    plan = replay_plan(store, d2, [source])
+    replay = Replay(plan.history)
+    wh = _empty_warehouse(tmp_path / "wh.duckdb")
+    replayed = []
+    for step in replay:  # as flows.backfill.rebuild_as_of, without Prefect: day 2 repeats what day 1 applied
+        settings = Settings(warehouse_path=wh, publish_uri=str(tmp_path / "store"), source_mode="raw",
+                            raw_date=step.day, run_id=f"20260305T000000Z-asof01-{step.day:%Y%m%d}")
+        batch = SourceBatch(source=source.name, table=source.table.name, started_at=utcnow())
+        payloads = read_landed(store, source.name, step.day)
+        assert not skip_unchanged(batch, payloads, settings)
+        prepare_source(source, payloads, load_countries(step.day), batch)
+        assert batch.status == "prepared" and len(batch.landing_errors) == 1, batch.error
+        assert "landing 2 of 2 of the day not applied" in batch.landing_errors[0]
+        with connect(wh) as conn:
+            load_batches(conn, [batch], run_id=settings.run_id)
+        replay.apply(step.day, [source.name], {source.name: batch.fetched})
+        replayed.append(step.day)
+    assert replayed == [d1]
+    with connect(wh) as conn:
+        stamp_extraction_times(conn, plan, replay.loaded_days, replay.loaded)
+        state = read_source_state(conn, source.name)
+    assert state.last_status == "success"
+    assert state.last_success_at == datetime(2026, 3, 3, 6, 5, tzinfo=UTC)
+    assert state.last_attempt_at == datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+    assert state.requested_at == datetime(2026, 3, 2, 6, 5, tzinfo=UTC)  # the loaded landing's extraction
+
+
+def test_a_replay_that_leaves_out_a_landing_takes_its_extraction_time_from_the_landings_it_loaded(tmp_path):
+    """A day whose first run (05:00) landed the services file cut, and whose second (06:05) landed it whole: the
+    replay loads the second only, so the extraction the warehouse holds is the 06:05 one (where the next live
+    request starts, etl_source_state.requested_at), not the cut landing's 05:00."""
+    from eujp.config import Settings
+    from eujp.landing import read_landed, record_landing
+    from eujp.pipeline import SourceBatch, load_countries, prepare_source, skip_unchanged, utcnow
+
+    source = eurostat_services.SOURCE
+    store = LocalObjectStore(tmp_path / "store")
+    (good,) = sorted((REPO / "data" / "snapshot").glob(source.snapshot_glob))
+    day, whole = date(2026, 3, 2), good.read_bytes()
+    loaded = None
+    for at, data in ((datetime(2026, 3, 2, 5, 0, tzinfo=UTC), whole[:5000]),
+                     (datetime(2026, 3, 2, 6, 5, tzinfo=UTC), whole)):
+        payload = RawPayload(source.name, good.name, data, "https://ec.europa.eu/eurostat/api/x",
+                             fetched_at=at.isoformat(timespec="seconds"))
+        land(store, payload, day, source.extension)
+        record_landing(store, source.name, day, [payload.sha256], at=at)
+        loaded = payload.sha256
+    settings = Settings(warehouse_path=tmp_path / "wh.duckdb", publish_uri=str(tmp_path / "store"),
+                        source_mode="raw", raw_date=day)
+    batch = SourceBatch(source=source.name, table=source.table.name, started_at=utcnow())
+    payloads = read_landed(store, source.name, day)
+    assert not skip_unchanged(batch, payloads, settings)
+    prepare_source(source, payloads, load_countries(day), batch)
+    assert batch.status == "prepared" and "landing 1 of 2 of the day not applied" in batch.landing_errors[0]
+    assert batch.extracted_at == datetime(2026, 3, 2, 6, 5, tzinfo=UTC)
+    assert batch.fetched == {loaded: datetime(2026, 3, 2, 6, 5, tzinfo=UTC)}
 
 
 # --- artifacts ------------------------------------------------------------------------------------------

@@ -113,7 +113,7 @@ def test_any_shape_of_several_landings_streams_to_the_landings_applied_in_order(
         payloads = [replace(p, landing=n) for p, n in
                     zip(payloads_of(shape, folder / "files"), landings, strict=True)]
         with mock.patch.dict(os.environ, {"EUJP_BATCH_ROWS": str(total + 1)}):
-            want, want_version, _ = transform_landings(COMEXT, payloads, countries())
+            want, want_version, _, _ = transform_landings(COMEXT, payloads, countries())
         with stream_sizes(shape.sizes):
             got = stream_all(payloads, countries(), shape.limit, folder / "chunked")
     assert got.stream.version == want_version

@@ -212,9 +212,9 @@ def test_payloads_that_share_months_are_one_group_and_a_later_landing_wins(count
 
     landed = [first, march, april, replace_landing(revised, 1)]
     monkeypatch.setenv("EUJP_BATCH_ROWS", "1000")
-    whole, whole_version, _ = transform_landings(COMEXT, landed, countries)
+    whole, whole_version, _, _ = transform_landings(COMEXT, landed, countries)
     monkeypatch.setenv("EUJP_BATCH_ROWS", "30")
-    streamed, version, _ = transform_landings(COMEXT, landed, countries)
+    streamed, version, _, _ = transform_landings(COMEXT, landed, countries)
     assert version == whole_version == "2026-09-20T11:00:00"
     assert streamed.valid.sort(pl.all()).equals(whole.valid.sort(pl.all()))
     january = whole.valid.filter(pl.col("period_code") == "2025-01")
@@ -915,7 +915,7 @@ def test_landings_of_a_streamed_source_are_folded_out_of_core_as_in_memory(count
     from eujp.stream import LandingsStream, source_stream, transform_landings
 
     landed = _landings()
-    expected, expected_version, _ = transform_landings(COMEXT, landed, countries)
+    expected, expected_version, _, _ = transform_landings(COMEXT, landed, countries)
     (tmp_path / "spill").mkdir()
     stream = source_stream(COMEXT, landed, countries, limit=limit, spill_dir=tmp_path / "spill")
     assert isinstance(stream, LandingsStream)
@@ -951,9 +951,9 @@ def test_a_landing_that_fails_is_left_out_of_the_fold_as_its_run_loaded_nothing(
     cut = RawPayload("comext_goods", "cut.csv", whole.read()[:-5], "x")
     with_cut = [*(p for p in landed if p.landing < 2), replace_landing(cut, 2),
                 *(replace_landing(p, 3) for p in landed if p.landing == 2)]
-    expected, expected_version, none = transform_landings(COMEXT, landed, countries)
-    folded, version, not_applied = transform_landings(COMEXT, with_cut, countries)
-    assert none == [] and len(not_applied) == 1
+    expected, expected_version, none, _ = transform_landings(COMEXT, landed, countries)
+    folded, version, not_applied, left_out = transform_landings(COMEXT, with_cut, countries)
+    assert none == [] and len(not_applied) == 1 and left_out == [2]
     assert not_applied[0].startswith("comext_goods: landing 3 of 4 of the day not applied") and "cut.csv" in \
         not_applied[0]
     assert version == expected_version and folded.rows_in == expected.rows_in
@@ -964,7 +964,8 @@ def test_a_landing_that_fails_is_left_out_of_the_fold_as_its_run_loaded_nothing(
     stream = source_stream(COMEXT, with_cut, countries, limit=limit, spill_dir=tmp_path / "spill")
     assert isinstance(stream, LandingsStream)
     parts = list(stream.chunks())
-    assert stream.landing_errors == not_applied and stream.version == expected_version
+    assert stream.landing_errors == not_applied and stream.left_out == left_out
+    assert stream.version == expected_version
     assert list((tmp_path / "spill").iterdir()) == []
     assert pl.concat([p.valid for p in parts]).sort(pl.all()).equals(expected.valid.sort(pl.all()))
     assert sorted(pl.concat([p.rejected for p in parts]).iter_rows()) == sorted(expected.rejected.iter_rows())
