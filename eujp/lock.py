@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from eujp.errors import EujpError
@@ -76,7 +77,8 @@ def warehouse_lock(warehouse_path: Path, wait_seconds: float = 0.0, poll: float 
                     ) from None
                 time.sleep(poll)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%S%z')}".encode(), 0)
+        since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # UTC, as every time the project writes
+        os.pwrite(fd, f"pid {os.getpid()} since {since}".encode(), 0)
         yield lock_path
     finally:
         os.close(fd)  # closing the descriptor releases the flock

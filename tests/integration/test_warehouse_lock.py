@@ -109,3 +109,24 @@ def test_a_reader_holding_the_warehouse_open_is_named_before_anything_is_extract
             holder.kill()
             holder.join(10)
     assert check_warehouse_folder(settings).ok
+
+
+def test_the_lock_file_names_its_holder_since_a_utc_time_under_another_time_zone(tmp_path, monkeypatch):
+    """The lock file (quoted by a waiting or refused run) said 'since 2026-12-06T00:46:17+0900' under
+    TZ=Asia/Tokyo, the host's local time: it says the UTC time, with a Z."""
+    from datetime import UTC, datetime, timedelta
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        path = tmp_path / "warehouse.duckdb"
+        with warehouse_lock(path):
+            text = (tmp_path / "warehouse.duckdb.lock").read_text()
+            now = datetime.now(UTC)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    found = re.fullmatch(r"pid \d+ since (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)Z", text)
+    assert found, text
+    since = datetime.fromisoformat(found.group(1)).replace(tzinfo=UTC)
+    assert timedelta(0) <= now - since < timedelta(seconds=60)
