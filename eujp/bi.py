@@ -26,7 +26,7 @@ import duckdb
 
 from eujp.config import LAKE_CATALOG_ENV
 from eujp.errors import EujpError
-from eujp.sql import sql_string
+from eujp.sql import in_utc, sql_string
 
 ALIAS = "warehouse"
 REMOTE_SCHEMES = ("s3://", "http://", "https://")
@@ -171,8 +171,8 @@ def _run_files(conn: duckdb.DuckDBPyConnection, location: str) -> tuple[str, str
 def open_warehouse(location: str, env: dict[str, str] | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the warehouse ATTACHed READ_ONLY as `warehouse` and in use, so
     queries name its tables directly (SELECT * FROM mart_claims). A publish URI attaches the run `latest.json`
-    points to (`_run_files`): reopen the connection to see a later run."""
-    conn = duckdb.connect()
+    points to (`_run_files`): reopen the connection to see a later run. Its timestamps are read in UTC."""
+    conn = in_utc(duckdb.connect())
     try:
         if location.startswith(REMOTE_SCHEMES):
             configure_remote(conn, env)

@@ -40,7 +40,7 @@ from eujp.schema import (
     ETL_SOURCE_STATE,
     Table,
 )
-from eujp.sql import quote_ident, sql_string
+from eujp.sql import in_utc, quote_ident, sql_string
 
 log = logging.getLogger("eujp.warehouse")
 
@@ -107,7 +107,7 @@ def connect(path: Path, read_only: bool = False, *, warehouse_path: Path | None 
             raise WarehouseInUse(in_use_message(warehouse_path or path, pid, program)) from exc
         raise EujpError(f"cannot open warehouse {path}: {exc}") from exc
     conn.execute(f"SET memory_limit = '{duckdb_memory_limit()}'")  # checked against a size pattern
-    return conn
+    return in_utc(conn)
 
 
 def open_elsewhere(warehouse_path: Path) -> tuple[int | None, str | None] | None:
@@ -606,7 +606,7 @@ def read_state(warehouse_path: Path, source: str) -> SourceState | None:
     if not warehouse_path.exists():
         return None
     try:
-        with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+        with in_utc(duckdb.connect(str(warehouse_path), read_only=True)) as conn:  # its times in UTC
             return read_source_state(conn, source)
     except duckdb.Error:
         return None

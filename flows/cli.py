@@ -694,8 +694,10 @@ def _open_for_query(warehouse: str | None, published: bool):
     path = Path(location)
     if not path.exists():
         _fail_usage(f"no warehouse at {path}: run `eujp run` first")
+    from eujp.sql import in_utc
+
     try:
-        return duckdb.connect(str(path), read_only=True)
+        return in_utc(duckdb.connect(str(path), read_only=True))  # timestamps shown and written in UTC
     except duckdb.Error as exc:  # not a DuckDB file
         _fail_usage(f"cannot open the warehouse {path}: {exc}")
 

@@ -733,3 +733,32 @@ def test_eujp_serve_names_the_bad_setting_and_its_value(monkeypatch, args, env, 
     assert f"Invalid value for {hint}: {says}" in message, message
     assert "schedule '0 6 * * *'" not in message and "None" not in message
     assert "serving eujp-daily/" not in message  # refused before it says it serves
+
+
+def test_query_shows_and_writes_timestamps_in_utc_under_another_time_zone(tmp_path):
+    """A TIMESTAMPTZ (loaded_at, last_success_at) came out of `eujp query` in the process' zone: under
+    TZ=Asia/Tokyo, 06:05 UTC read '2026-03-02 15:05:00+09:00' in the table and the CSV. Both say UTC now. (A
+    process of its own: DuckDB takes the zone once per process.)"""
+    import os
+    import subprocess
+    from datetime import UTC, datetime
+
+    path = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("CREATE TABLE s (source VARCHAR, last_success_at TIMESTAMPTZ)")
+        conn.execute("INSERT INTO s VALUES ('x', ?)", [datetime(2026, 3, 2, 6, 5, tzinfo=UTC)])
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "TZ": "Asia/Tokyo", "PYTHONPATH": str(repo)}
+    sql = "SELECT source, last_success_at, last_success_at::DATE AS day FROM s"
+
+    def eujp_query(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-c", "from flows.cli import entry; entry()", "query", sql,
+                               "--warehouse", str(path), *args], env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    table = eujp_query()
+    assert "2026-03-02 06:05:00+00:00" in table and "+09" not in table
+    assert list(csv.reader(io.StringIO(eujp_query("--format", "csv"))))[1] == [
+        "x", "2026-03-02T06:05:00.000000+0000", "2026-03-02"]

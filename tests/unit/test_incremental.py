@@ -190,3 +190,30 @@ def test_period_helpers():
     assert newest_period(EVENTS.period_column, events) == "2024-11-01"
     assert newest_period(GOODS.period_column, pl.DataFrame({"period_year": []}, schema={"period_year": pl.Int32}))\
         is None
+
+
+def test_the_state_a_run_reads_gives_its_times_in_utc_under_another_time_zone(tmp_path):
+    """etl_source_state's times, read by the next run (read_state: the request plans' `since`, e.g. Comext's
+    note 'before the last successful extraction (...)' in etl_runs.message), came in the process' zone
+    ('2026-03-02T15:05:00+09:00' under TZ=Asia/Tokyo): they come in UTC. (DuckDB takes the zone once per
+    process: a process of its own.)"""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from eujp.incremental import SourceState
+    from eujp.tables import ensure_schema
+    from eujp.warehouse import connect, write_source_state
+
+    wh = tmp_path / "wh.duckdb"
+    with connect(wh) as conn:
+        ensure_schema(conn)
+        write_source_state(conn, SourceState("x", requested_at=datetime(2026, 3, 2, 6, 5, tzinfo=UTC)))
+    code = (f"from pathlib import Path; from eujp.warehouse import read_state; "
+            f"print(read_state(Path({str(wh)!r}), 'x').requested_at.isoformat())")
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "TZ": "Asia/Tokyo", "PYTHONPATH": str(repo)},
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "2026-03-02T06:05:00+00:00"
