@@ -2,8 +2,8 @@
 
 Layout under the object store:  raw/{source}/{YYYY-MM-DD}/{sha256}.{ext}  plus  {sha256}.meta.json
 holding the request URL (or snapshot file), response headers, size and fetch time. Re-landing the same
-bytes is a no-op (but for an object there that is damaged: `landed_intact`); a day's payloads can be read
-back to rebuild the warehouse with no network.
+bytes is a no-op (but for an object or a `.meta.json` there that is damaged: `landed_intact`); a day's
+payloads can be read back to rebuild the warehouse with no network.
 
 A day may hold several landings of a source (several runs that day, e.g. a morning run and a rerun after a
 revision). Each landing (the payloads of one run, in the order they were landed) is recorded in
@@ -15,6 +15,7 @@ that wrote no such record form one landing, first, in the order they were fetche
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from eujp.errors import ChecksumMismatchError, ExtractError, NothingLandedError
-from eujp.storage import ObjectStore, sha256_file
+from eujp.storage import ObjectStore, is_missing, sha256_file
 
 T, R = TypeVar("T"), TypeVar("R")
 log = logging.getLogger("eujp")
@@ -327,7 +328,10 @@ class PayloadSpool:
             raise unreadable(source, store, key, exc) from exc
         if sha256_file(path) != sha256:
             path.unlink(missing_ok=True)
-            raise ExtractError(f"{source}: landed payload {store.uri}/{key} does not match its sha256")
+            with contextlib.suppress(Exception):  # the store keeps the digest of what it holds (a folder's record,
+                store.stat(key)                  # current as far as its times tell): the next landing repairs it
+            raise ExtractError(f"{source}: landed payload {store.uri}/{key} does not match its sha256 (damaged: "
+                               "landing the same bytes again writes them over it)")
         return self._payload(path, sha256, source, name, url, headers, fields)
 
     def discard(self) -> None:
@@ -356,24 +360,57 @@ LAND_WHOLE_BYTES = 256 << 20
 
 
 def landed_intact(store: ObjectStore, key: str, size: int, sha256: str) -> bool:
-    """Whether the object at `key` holds a payload of `size` bytes hashing to `sha256`, as far as the store can
-    tell without reading it: its size, and the sha256 it keeps (S3's metadata; a folder keeps none). False when
-    there is none, and when it is damaged (a warning: the caller lands the bytes again, which its key names)."""
+    """Whether the object at `key` holds a payload of `size` bytes hashing to `sha256`: its size, and the sha256
+    the store keeps for it (S3's metadata; a folder's record, kept with the file and trusted while the file's
+    size and mtime are those it was recorded with: eujp.storage.LocalObjectStore), so an unchanged object is not
+    read. A same-size object the store keeps no sha256 for is read where the store can hash it (a folder's file
+    written by another tool, or changed since: an edit in place, a file cut short and padded) and is damaged
+    where it cannot (an S3 object without our metadata). False when there is none, and when it is damaged (a
+    warning: the caller lands the bytes again, which its key names)."""
     found = store.stat(key, digest=False)
     if found is None:
         return False
-    if found.size == size and found.sha256 in ("", sha256):
+    if found.size == size and not found.sha256:
+        found = store.stat(key) or found  # a folder hashes the file (and keeps the digest); S3 has no other
+    if found.size == size and found.sha256 == sha256:
         return True
-    log.warning("raw-zone object %s/%s is damaged (%d bytes%s, expected %d bytes, sha256 %s): replaced by the "
-                "payload's bytes", store.uri, key, found.size, f", sha256 {found.sha256}" if found.sha256 else "",
-                size, sha256)
+    log.warning("raw-zone object %s/%s is damaged (%d bytes, sha256 %s, expected %d bytes, sha256 %s): replaced "
+                "by the payload's bytes", store.uri, key, found.size, found.sha256 or "unknown", size, sha256)
     return False
+
+
+META_FIELDS = {"sha256": str, "ext": str, "name": str, "url": str, "fetched_at": str}
+"""The fields of a payload's `.meta.json` a replay reads (`landed_objects`), and their types."""
+
+
+def _meta_intact(store: ObjectStore, key: str, payload: RawPayload, ext: str) -> bool:
+    """Whether the `.meta.json` at `key` is one this code wrote for the payload's bytes (their sha256 and size,
+    `ext`, and the fields a replay reads): False when there is none, and when it is damaged (not JSON, not those:
+    a warning, and the caller writes it again). Read in one request; a store's error other than a missing
+    object is raised, not taken for damage."""
+    try:
+        text = store.get_bytes(key)
+    except Exception as exc:
+        if is_missing(exc):
+            return False
+        raise
+    try:
+        meta = json.loads(text)
+        intact = (isinstance(meta, dict) and meta.get("sha256") == payload.sha256 and meta.get("ext") == ext
+                  and meta.get("size") == payload.size
+                  and all(isinstance(meta.get(name), kind) for name, kind in META_FIELDS.items()))
+    except ValueError:  # not JSON (UnicodeDecodeError included)
+        intact = False
+    if not intact:
+        log.warning("raw-zone object %s/%s is damaged (not the metadata of the payload %s): written again",
+                    store.uri, key, payload.sha256)
+    return intact
 
 
 def land(store: ObjectStore, payload: RawPayload, day: date, ext: str) -> str:
     """Store the payload (once) and its metadata; return the payload's key. A snapshot file whose sha256 is
     known for its stat (`RawPayload.digests`) and already landed that day is not read. An object already at
-    the key is checked (`landed_intact`) and replaced when it is damaged."""
+    the key is checked (`landed_intact`) and replaced when it is damaged, and so is its `.meta.json`."""
     checked: dict[str, bool] = {}
 
     def there(key: str, digest: str) -> bool:  # each key checked (and a damaged one reported) once
@@ -426,7 +463,7 @@ def land(store: ObjectStore, payload: RawPayload, day: date, ext: str) -> str:
             store.put_bytes(key, data, sha256=digest)
         del data
     meta_key = key.rsplit(".", 1)[0] + ".meta.json"
-    if not store.exists(meta_key):
+    if not _meta_intact(store, meta_key, payload, ext):
         meta = {
             "source": payload.source,
             "name": payload.name,
@@ -587,8 +624,7 @@ def landed_objects(store: ObjectStore, source: str, day: date) -> list[LandedObj
     if not metas:
         raise NothingLandedError(f"{source}: nothing was landed under {store.uri}/{prefix}/")
     landed: dict[str, tuple[str, dict]] = {}
-    fields = {"sha256": str, "ext": str, "name": str, "url": str, "fetched_at": str}
-    for meta_key, meta in zip(metas, side_by_side(lambda k: read_record(store, source, k, fields=fields), metas),
+    for meta_key, meta in zip(metas, side_by_side(lambda k: read_record(store, source, k, fields=META_FIELDS), metas),
                               strict=True):
         landed[meta["sha256"]] = (meta_key.removesuffix(".meta.json") + "." + meta["ext"], meta)
     order = landing_order(store, keys)

@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import shutil
+import stat as stat_module
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -49,6 +50,14 @@ def sha256_file(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+def is_missing(exc: BaseException) -> bool:
+    """Whether a store's error says the object is not there: a folder's FileNotFoundError, S3's 404 / NoSuchKey."""
+    if isinstance(exc, FileNotFoundError):
+        return True
+    response = getattr(exc, "response", None)  # botocore's ClientError
+    return isinstance(response, dict) and response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+
+
 @dataclass(frozen=True)
 class StoredObject:
     key: str
@@ -72,7 +81,8 @@ class ObjectStore(Protocol):
     def get_bytes(self, key: str) -> bytes: ...
     def get_file(self, key: str, path: Path) -> None: ...
     def exists(self, key: str) -> bool: ...
-    # `digest=False`: the sha256 only where the store keeps it (S3's metadata), else "" (a folder would hash the file)
+    # `digest=False`: the sha256 only where the store keeps it (S3's metadata; a folder's record of it, while the file
+    # is as it was recorded: `LocalObjectStore`), else "" (a folder would hash the file)
     def stat(self, key: str, *, digest: bool = True) -> StoredObject | None: ...
     def list_keys(self, prefix: str = "") -> list[str]: ...
     def delete(self, keys: list[str]) -> None: ...
@@ -97,8 +107,42 @@ def new_file_mode() -> int:
     return 0o666 & ~mask
 
 
+# A folder store keeps each object's sha256 with its file, as S3 keeps it in the object's metadata: an extended
+# attribute holding "{sha256} {size} {mtime_ns}" (`_record`), trusted only while the file still has that size and
+# modification time (`_recorded`).
+DIGEST_XATTR = "user.eujp.sha256"
+
+
+def _record(path: Path, digest: str, seen: os.stat_result | None = None) -> None:
+    """Keep `digest`, the sha256 of the file at `path`, with the file (DIGEST_XATTR), with its size and mtime now
+    (`seen`: only if they are still those, the file's when it was hashed). Nothing where the file system keeps no
+    user extended attributes, or the file cannot be written (a read-only folder): its digest is then read from its
+    bytes when asked (`LocalObjectStore.stat`)."""
+    try:
+        st = os.stat(path)
+        if seen is not None and (st.st_size, st.st_mtime_ns) != (seen.st_size, seen.st_mtime_ns):
+            return
+        os.setxattr(path, DIGEST_XATTR, f"{digest} {st.st_size} {st.st_mtime_ns}".encode())
+    except (OSError, AttributeError):  # AttributeError: no os.setxattr (not Linux)
+        pass
+
+
+def _recorded(path: Path, st: os.stat_result) -> str:
+    """The sha256 kept with the file at `path` (`_record`) when its size and mtime are still those it was kept
+    with (`st`: the file's stat now), else "". Any write to the file (an edit in place, a file cut short and
+    padded to its size again) changes its mtime, which then no longer vouches for the digest."""
+    try:
+        digest, size, mtime_ns = os.getxattr(path, DIGEST_XATTR).decode().split()
+        current = (int(size), int(mtime_ns)) == (st.st_size, st.st_mtime_ns)
+    except (OSError, AttributeError, ValueError, UnicodeDecodeError):  # none kept, or not a record of ours
+        return ""
+    return digest if current and len(digest) == 64 else ""
+
+
 class LocalObjectStore:
-    """A folder used as an object store. Writes are atomic (temp file + rename)."""
+    """A folder used as an object store. Writes are atomic (temp file + rename). Each object's sha256 is kept
+    with its file (`_record`, an extended attribute) as S3 keeps it in an object's metadata, so that `stat(key,
+    digest=False)` can tell a damaged object from an intact one without reading it."""
 
     def __init__(self, root: Path | str):
         self.root = Path(root).resolve()
@@ -147,10 +191,11 @@ class LocalObjectStore:
             raise
         return Path(tmp)
 
-    def _write_atomic(self, key: str, write) -> Path:
+    def _write_atomic(self, key: str, write, digest: str) -> Path:
         path = self._path(key)
         tmp = self._write_synced(path.parent, f".{path.name}.", write)
         try:
+            _record(tmp, digest)
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -159,8 +204,9 @@ class LocalObjectStore:
 
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None, *,
                   sha256: str | None = None) -> StoredObject:
-        self._write_atomic(key, lambda f: f.write(data))
-        return StoredObject(key, len(data), sha256 or hashlib.sha256(data).hexdigest())
+        digest = sha256 or hashlib.sha256(data).hexdigest()
+        self._write_atomic(key, lambda f: f.write(data), digest)
+        return StoredObject(key, len(data), digest)
 
     def put_file(self, key: str, path: Path, content_type: str | None = None, *,
                  sha256: str | None = None) -> StoredObject:
@@ -179,6 +225,7 @@ class LocalObjectStore:
             target = self._path(key)
             created = not target.is_file()
             if created:
+                _record(tmp, digest)
                 os.replace(tmp, target)
             else:
                 tmp.unlink()
@@ -197,6 +244,7 @@ class LocalObjectStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "rb") as f:
             os.fsync(f.fileno())
+        _record(path, sha256)  # the file's own: a link shares it
         try:
             os.link(path, target)
         except FileExistsError:
@@ -216,6 +264,7 @@ class LocalObjectStore:
             digest = sha256_file(tmp)
             if digest != expected:
                 raise ChecksumMismatchError(f"checksum mismatch after writing {key}: {digest} != {expected}")
+            _record(tmp, digest)
             os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -246,10 +295,21 @@ class LocalObjectStore:
         return self._path(key).is_file()
 
     def stat(self, key: str, *, digest: bool = True) -> StoredObject | None:
+        """Size and sha256: with `digest`, the hash of the file's bytes (kept with it for later, `_record`), else the
+        sha256 kept with the file while the file is as it was kept (`_recorded`), or "" (written by another
+        tool, changed since, or on a file system without user extended attributes)."""
         path = self._path(key)
-        if not path.is_file():
+        try:
+            st = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        return StoredObject(key, path.stat().st_size, sha256_file(path) if digest else "")
+        if not stat_module.S_ISREG(st.st_mode):
+            return None
+        if not digest:
+            return StoredObject(key, st.st_size, _recorded(path, st))
+        found = sha256_file(path)
+        _record(path, found, seen=st)
+        return StoredObject(key, st.st_size, found)
 
     def list_keys(self, prefix: str = "") -> list[str]:
         base = self.root / prefix if prefix else self.root
@@ -392,7 +452,7 @@ class S3ObjectStore:
         try:
             source = self.client.head_object(Bucket=self.bucket, Key=self._key(src_key), ChecksumMode="ENABLED")
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if is_missing(exc):
                 raise PublishError(f"cannot copy {src_key} to {dst_key}: {self.uri}/{src_key} does not exist") from None
             raise
         size, digest = source["ContentLength"], source.get("Metadata", {}).get("sha256")
@@ -421,7 +481,7 @@ class S3ObjectStore:
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if is_missing(exc):
                 return None
             raise
         return StoredObject(key, head["ContentLength"], head.get("Metadata", {}).get("sha256", ""))

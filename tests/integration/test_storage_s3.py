@@ -31,6 +31,10 @@ test_landing_the_same_bytes_again_replaces_a_damaged_object = (
     contract.test_landing_the_same_bytes_again_replaces_a_damaged_object)
 test_landing_the_same_bytes_again_replaces_an_object_whose_stored_sha256_differs = (
     contract.test_landing_the_same_bytes_again_replaces_an_object_whose_stored_sha256_differs)
+test_landing_the_same_bytes_again_repairs_an_object_of_the_same_size_changed_behind_the_store = (
+    contract.test_landing_the_same_bytes_again_repairs_an_object_of_the_same_size_changed_behind_the_store)
+test_landing_the_same_bytes_again_rewrites_a_damaged_meta_json = (
+    contract.test_landing_the_same_bytes_again_rewrites_a_damaged_meta_json)
 
 
 def test_s3_objects_live_under_the_prefix_and_are_private(s3_bucket, s3_env):

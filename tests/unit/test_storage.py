@@ -254,18 +254,42 @@ def test_tampered_landed_payload_is_detected(tmp_path):
 
 
 def _land_again(store, tmp_path, how: str, body: bytes) -> str:
-    """Land `body` for SIPRI on 2026-01-02 as `how` says: bytes in memory, or a file of a spool (a live answer)."""
+    """Land `body` for SIPRI on 2026-01-02 as `how` says: bytes in memory, a file of a spool (a live answer), or a
+    snapshot file over LAND_WHOLE_BYTES not hashed yet (stored by `put_file_addressed`)."""
+    from unittest.mock import patch
+
+    import eujp.landing
     from eujp.landing import PayloadSpool
 
     if how == "bytes":
         payload = RawPayload(SIPRI.name, "s.csv", body, "https://example.org/s.csv")
-    else:
+    elif how == "spool":
         payload = PayloadSpool(tmp_path / "spool", "eujp-test-").write(SIPRI.name, "s.csv", body,
                                                                        "https://example.org/s.csv")
-    return land(store, payload, date(2026, 1, 2), "csv")
+    else:
+        (tmp_path / "snap").mkdir(exist_ok=True)
+        (tmp_path / "snap" / "s.csv").write_bytes(body)
+        payload = RawPayload.from_file(SIPRI.name, tmp_path / "snap" / "s.csv")
+    with patch.object(eujp.landing, "LAND_WHOLE_BYTES", 0):
+        return land(store, payload, date(2026, 1, 2), "csv")
 
 
-@pytest.mark.parametrize("how", ["bytes", "spool"])
+def _damage(store, key: str, data: bytes, *, cut_and_pad: bool = False) -> None:
+    """Change the object at `key` behind the store's back, keeping its size: a folder's file written in place (or
+    cut short and padded back to its size), an S3 object put over by another client (without our metadata)."""
+    if isinstance(store, LocalObjectStore):
+        with open(store.root / key, "r+b") as f:
+            if cut_and_pad:
+                f.truncate(len(data) // 2)
+                f.seek(0, os.SEEK_END)
+                f.write(b"\0" * (len(data) - len(data) // 2))
+            else:
+                f.write(data)
+    else:
+        store.client.put_object(Bucket=store.bucket, Key=store._key(key), Body=data)
+
+
+@pytest.mark.parametrize("how", ["bytes", "spool", "file"])
 def test_landing_the_same_bytes_again_replaces_a_damaged_object(store, tmp_path, caplog, how):
     """An object already under the payload's key whose size is not the payload's (cut short on the disk, say) is
     damaged: landing the same bytes again writes them over it, with a warning, instead of keeping it."""
@@ -280,19 +304,97 @@ def test_landing_the_same_bytes_again_replaces_a_damaged_object(store, tmp_path,
     assert back.read() == body
 
 
+@pytest.mark.parametrize("how", ["bytes", "spool", "file"])
+@pytest.mark.parametrize("cut_and_pad", [False, True])
+def test_landing_the_same_bytes_again_repairs_an_object_of_the_same_size_changed_behind_the_store(
+        store, tmp_path, caplog, how, cut_and_pad):
+    """An object of the payload's size that no longer holds its bytes (a folder's file edited in place, or cut
+    short and padded back to its size; an S3 object put over by another client) is damaged: landing the same
+    bytes again writes them over it, with a warning naming its key. A folder tells it by the digest it keeps
+    with the file, which the file's new mtime no longer vouches for (so it hashes the file); S3 by the sha256
+    metadata the object lacks."""
+    body = b"a,b\r\n" + b"1,2\r\n" * 1000
+    key = _land_again(store, tmp_path, how, body)
+    _damage(store, key, body.replace(b"2", b"3"), cut_and_pad=cut_and_pad)
+    assert store.get_bytes(key) != body and len(store.get_bytes(key)) == len(body)
+    with caplog.at_level("WARNING", logger="eujp"):
+        assert _land_again(store, tmp_path, how, body) == key
+    assert store.get_bytes(key) == body
+    assert f"raw-zone object {store.uri}/{key} is damaged ({len(body)} bytes, sha256 " in caplog.text
+    (back,) = read_landed(store, SIPRI.name, date(2026, 1, 2), tmp_path / "spill")
+    assert back.read() == body
+
+
 def test_landing_the_same_bytes_again_replaces_an_object_whose_stored_sha256_differs(store, tmp_path, caplog):
-    """A store that keeps each object's sha256 (S3's metadata: tests/integration/test_storage_s3.py) tells a
-    damaged object of the same size by it, without reading it; a folder keeps none (its objects are only sized)."""
+    """A store keeps each object's sha256 (S3's metadata: tests/integration/test_storage_s3.py; a folder's record
+    with the file): it tells a damaged object of the same size by it, without reading it."""
     body = b"a,b\r\n1,2\r\n"
     key = _land_again(store, tmp_path, "bytes", body)
     store.put_bytes(key, body.replace(b"2", b"3"))
-    keeps_digests = bool(store.stat(key, digest=False).sha256)
+    assert store.stat(key, digest=False).sha256 == hashlib.sha256(body.replace(b"2", b"3")).hexdigest()
     with caplog.at_level("WARNING", logger="eujp"):
         _land_again(store, tmp_path, "bytes", body)
-    if keeps_digests:
-        assert store.get_bytes(key) == body and "is damaged" in caplog.text
-    else:  # the documented limit of a folder: a landing again is a stat, never a read of the whole object
-        assert store.get_bytes(key) == body.replace(b"2", b"3") and "is damaged" not in caplog.text
+    assert store.get_bytes(key) == body and "is damaged" in caplog.text
+
+
+@pytest.mark.parametrize("damage", ["not JSON", "another payload's", "no name"])
+def test_landing_the_same_bytes_again_rewrites_a_damaged_meta_json(store, tmp_path, caplog, damage):
+    """A payload's `.meta.json` that is not what this code wrote for its bytes (broken JSON, the metadata of other
+    bytes, a field a replay reads missing) is written again by a landing of the same bytes, with a warning; an
+    intact one is kept (it names the first landing of those bytes)."""
+    body = b"a,b\r\n1,2\r\n"
+    key = _land_again(store, tmp_path, "bytes", body)
+    meta_key = key.removesuffix(".csv") + ".meta.json"
+    meta = json.loads(store.get_bytes(meta_key))
+    broken = {"not JSON": b'{"broken', "another payload's": json.dumps(meta | {"sha256": "0" * 64}).encode(),
+              "no name": json.dumps({k: v for k, v in meta.items() if k != "name"}).encode()}[damage]
+    store.put_bytes(meta_key, broken)
+    with caplog.at_level("WARNING", logger="eujp"):
+        _land_again(store, tmp_path, "bytes", body)
+    assert json.loads(store.get_bytes(meta_key)) == meta
+    assert f"raw-zone object {store.uri}/{meta_key} is damaged" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="eujp"):
+        _land_again(store, tmp_path, "bytes", body)
+    assert "is damaged" not in caplog.text
+    (back,) = read_landed(store, SIPRI.name, date(2026, 1, 2), tmp_path / "spill")
+    assert back.read() == body
+
+
+def test_an_intact_folder_object_landed_again_is_not_read(tmp_path, monkeypatch):
+    """The digest a folder keeps with an object vouches for it while the file's size and mtime are unchanged: a
+    landing of the same bytes again (a day with nothing new: a 1 GB answer) reads none of the object's bytes."""
+    import eujp.storage
+
+    store = LocalObjectStore(tmp_path / "objects")
+    body = b"a,b\r\n" + b"1,2\r\n" * 1000
+    key = _land_again(store, tmp_path, "spool", body)
+    monkeypatch.setattr(eujp.storage, "sha256_file", lambda path: pytest.fail(f"{path} hashed"))
+    assert _land_again(store, tmp_path, "spool", body) == key
+    assert store.stat(key, digest=False).sha256 == hashlib.sha256(body).hexdigest()
+
+
+def test_a_folder_object_rotten_in_place_fails_its_replay_and_is_repaired_by_its_next_landing(tmp_path, caplog):
+    """Bit rot changes a file's bytes but not its size or times: a landing again, which does not read an object
+    its kept digest vouches for, cannot tell it. The replay reads every object and fails naming the key; the
+    digest the store keeps is then the rotten file's, so the next landing of the same bytes writes them over it."""
+    store = LocalObjectStore(tmp_path / "objects")
+    body = b"a,b\r\n" + b"1,2\r\n" * 1000
+    key = _land_again(store, tmp_path, "spool", body)
+    path = store.root / key
+    st = path.stat()
+    with open(path, "r+b") as f:
+        f.seek(7)
+        f.write(b"9")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # rot: the bytes change, the times do not
+    with pytest.raises(ExtractError, match=f"landed payload {store.uri}/{key} does not match its sha256"):
+        read_landed(store, SIPRI.name, date(2026, 1, 2), tmp_path / "spill")
+    with caplog.at_level("WARNING", logger="eujp"):
+        _land_again(store, tmp_path, "spool", body)
+    assert f"raw-zone object {store.uri}/{key} is damaged" in caplog.text
+    assert path.read_bytes() == body
+    (back,) = read_landed(store, SIPRI.name, date(2026, 1, 2), tmp_path / "spill")
+    assert back.read() == body
 
 
 @pytest.mark.parametrize("damage", ["meta", "record", "payload"])
@@ -488,7 +590,9 @@ def test_a_snapshot_file_over_the_landing_bound_is_landed_from_the_file_never_re
     path = snap / "security_events.csv"
     body = b"date,precision\r\n" * 5000
     path.write_bytes(body)
-    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} read whole"))
+    real_read_bytes = Path.read_bytes  # a payload is never read whole (its small .meta.json is, when landed again)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: real_read_bytes(self) if self.name.endswith(".meta.json")
+                        else pytest.fail(f"{self} read whole"))
     [payload] = read_snapshot(EVENTS, snap)
     store = LocalObjectStore(tmp_path / "store")
     key = land(store, payload, date(2026, 11, 24), "csv")
