@@ -174,20 +174,13 @@ def check_publish_target(settings: Settings, *, write: bool = True) -> Check:
 def preflight_s3_client():
     """A boto3 S3 client configured like the pipeline's (eujp.storage.make_s3_client: endpoint, credentials,
     addressing style), but with short timeouts and a single retry."""
-    import boto3
     from botocore.config import Config
 
-    from eujp.storage import s3_credentials
+    from eujp.storage import s3_client
 
-    env = os.environ
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
-        config=Config(retries={"total_max_attempts": S3_ATTEMPTS, "mode": "standard"},
-                      connect_timeout=S3_CONNECT_TIMEOUT, read_timeout=S3_READ_TIMEOUT,
-                      s3={"addressing_style": env.get("EUJP_S3_ADDRESSING_STYLE", "auto")}),
-        **s3_credentials(),
-    )
+    return s3_client(Config(retries={"total_max_attempts": S3_ATTEMPTS, "mode": "standard"},
+                            connect_timeout=S3_CONNECT_TIMEOUT, read_timeout=S3_READ_TIMEOUT,
+                            s3={"addressing_style": os.environ.get("EUJP_S3_ADDRESSING_STYLE", "auto")}))
 
 
 def check_s3_target(uri: str, *, write: bool = True, probe_name: str = ".eujp-preflight",

@@ -57,6 +57,64 @@ def test_a_credentials_block_holding_an_object_is_read_with_a_warning(monkeypatc
         assert "probeSecret" not in caplog.text
 
 
+@pytest.mark.parametrize(("logged", "shown"), [
+    (("'Authorization': b'AWS4-HMAC-SHA256 Credential=AKIAUNKNOWN0000000001/20261205/us-east-1/s3/aws4_request, "
+      "SignedHeaders=host', 'X-Amz-Security-Token': b'IQoJunknown//Token+x=='"),
+     ("'Authorization': b'AWS4-HMAC-SHA256 Credential=***/20261205/us-east-1/s3/aws4_request, "
+      "SignedHeaders=host', 'X-Amz-Security-Token': b'***'")),
+    ("PUT\n/b/k\n\nhost:s3\nx-amz-security-token:IQoJunknown//Token+x==\n\nhost;x-amz-security-token",
+     "PUT\n/b/k\n\nhost:s3\nx-amz-security-token:***\n\nhost;x-amz-security-token"),
+    (('"GET /b/k?X-Amz-Credential=AKIAUNKNOWN0000000001%2F20261205%2Fus-east-1&X-Amz-Security-Token=IQoJ%2Bx%3D'
+      '&X-Amz-Signature=ab HTTP/1.1" 200'),
+     ('"GET /b/k?X-Amz-Credential=***%2F20261205%2Fus-east-1&X-Amz-Security-Token=***&X-Amz-Signature=ab '
+      'HTTP/1.1" 200')),
+    ("/b/k?AWSAccessKeyId=AKIAUNKNOWN0000000001&Signature=x", "/b/k?AWSAccessKeyId=***&Signature=x"),
+    ("'Authorization': b'AWS AKIAUNKNOWN0000000001:c2lnbmF0dXJl'", "'Authorization': b'AWS ***:c2lnbmF0dXJl'"),
+    (("{'aws_access_key_id': 'AKIAUNKNOWN0000000001', 'aws_secret_access_key': 'unknown/Secret+1', "
+      "'aws_session_token': 'IQoJunknown'}"),
+     "{'aws_access_key_id': '***', 'aws_secret_access_key': '***', 'aws_session_token': '***'}"),
+    (("<AccessKeyId>ASIAUNKNOWN</AccessKeyId><SecretAccessKey>unknown/Secret</SecretAccessKey>"
+      "<SessionToken>IQoJunknown</SessionToken>"),
+     "<AccessKeyId>***</AccessKeyId><SecretAccessKey>***</SecretAccessKey><SessionToken>***</SessionToken>"),
+    ('{"AccessKeyId": "ASIAUNKNOWN", "SecretAccessKey": "unknown/Secret", "Token": "IQoJunknown"}',
+     '{"AccessKeyId": "***", "SecretAccessKey": "***", "Token": "***"}'),
+])
+def test_aws_credential_material_is_redacted_in_the_forms_botocore_logs_it(logged, shown):
+    """Credentials the redactor was never told of (refreshed ones, a client made elsewhere): what botocore,
+    urllib3 and an STS answer write of them is redacted by its form. Through a real log record of a child logger
+    (a filter on `botocore` alone would not see `botocore.endpoint`'s records), its arguments formatted."""
+    import logging
+
+    from eujp.storage import CredentialRedactor
+
+    record = logging.getLogger("botocore.endpoint").makeRecord("botocore.endpoint", logging.DEBUG, __file__, 1,
+                                                               "Sending: %s", (logged,), None)
+    assert CredentialRedactor().filter(record) and record.getMessage() == f"Sending: {shown}"
+    other = logging.getLogger("eujp").makeRecord("eujp", logging.INFO, __file__, 1, "%s", (logged,), None)
+    assert CredentialRedactor().filter(other) and other.getMessage() == logged  # only AWS's loggers by form
+
+
+def test_known_credentials_are_redacted_in_every_record_once_an_s3_client_is_made(monkeypatch, caplog):
+    """Making an S3 client (eujp.storage.s3_client) installs the redaction for the whole process, and the
+    credentials it was made with are replaced in every logger's records, as they are and percent-encoded; a value
+    under 8 characters is left to the patterns (it would blank common words)."""
+    import logging
+
+    from botocore.config import Config
+
+    from eujp.storage import s3_client
+
+    monkeypatch.delenv("EUJP_S3_CREDENTIALS_BLOCK", raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEUJPKNOWNKEY0001")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "known/Secret+Value")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "tok")
+    s3_client(Config(region_name="us-east-1"))
+    with caplog.at_level("INFO", logger="eujp"):
+        logging.getLogger("eujp").info("a message quoting %s, %s and %s", "AKIAEUJPKNOWNKEY0001",
+                                       "known%2FSecret%2BValue", "tok")
+    assert caplog.records[-1].getMessage() == "a message quoting ***, *** and tok"
+
+
 # --- SQL built from inputs --------------------------------------------------------------------------------
 
 @given(st.text(max_size=20))
