@@ -4,7 +4,8 @@ The raw zone is written as three daily runs would have landed it:
   day 1  every source (the bundled snapshot);
   day 2  Comext: only the DE-JP file, with one value revised (an incremental landing: the EU27 file is not
          re-sent), and the events file without its last event;
-  day 3  the events file with an event dated 1899 (fails its critical expectation).
+  day 3  Comext: the DE-JP file again, without its release stamps (fails its table's critical expectation on
+         source_version, a batch-wide rule: tests/support/failing_suite.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from support.failing_suite import FAILED_EXPECTATION, unstamp
 
 from eujp.extract import read_snapshot
 from eujp.landing import RawPayload, land, record_landing
@@ -54,9 +56,7 @@ def raw_zone(tmp_path, monkeypatch):
     _land(store, COMEXT, D2, COMEXT_DE, de.replace(",2025-02,1663789\n", ",2025-02,1700000\n").encode())
     events = (SNAPSHOT / "security_events.csv").read_text(encoding="utf-8").splitlines(keepends=True)
     _land(store, EVENTS, D2, "security_events.csv", "".join(events[:-1]).encode())
-    bad = "".join(events[:-1]) + ('1899-01-01,day,dialogue,JPN;EU,Anachronism,"No partnership event has this '
-                                  'date.",https://example.org/x,"test row"\n')
-    _land(store, EVENTS, D3, "security_events.csv", bad.encode())
+    _land(store, COMEXT, D3, COMEXT_DE, unstamp(de).encode())
     # a published latest run far bigger than any past day: an as-of rebuild is not audited against it
     manifest = json.dumps({"run_id": "20261101T060000Z-big000", "tables": {
         t.name: {"rows": 100_000, "parquet": f"parquet/{t.name}.parquet", "sha256": "0" * 64} for t in FACT_TABLES}})
@@ -121,11 +121,12 @@ def test_as_of_a_day_whose_landing_fails_reports_it_and_keeps_the_day_before(pre
     from flows.backfill import as_of_flow
 
     target = tmp_path / "day3.duckdb"
-    state = as_of_flow(as_of=D3.isoformat(), warehouse=str(target), only_sources=[EVENTS],
+    state = as_of_flow(as_of=D3.isoformat(), warehouse=str(target), only_sources=[COMEXT],
                        run_id="20260305T000000Z-asof03", return_state=True)
     assert state.is_failed()
-    assert "landing day 2026-03-04" in state.message and "1899-01-01" in state.message
-    assert q(target, "SELECT count(*) FROM fact_security_events") == [(raw_zone["events"] - 1,)]
+    assert "landing day 2026-03-04" in state.message and FAILED_EXPECTATION in state.message
+    assert q(target, VALUE_SQL) == [(1700000.0,)]  # the day before's figure, its rows kept
+    assert q(target, "SELECT count(*) FROM fact_goods_trade_product WHERE source_version IS NULL") == [(0,)]
     assert q(target, "SELECT run_id, status FROM etl_runs ORDER BY run_id") == [
         ("20260305T000000Z-asof03-20260302", "success"), ("20260305T000000Z-asof03-20260303", "success"),
         ("20260305T000000Z-asof03-20260304", "failed")]

@@ -12,6 +12,8 @@ from pathlib import Path
 import boto3
 import duckdb
 import pytest
+from support.failing_suite import FAILED_EXPECTATION, unstamp_snapshot
+from support.failing_suite import TABLE as FAILING_TABLE
 
 from eujp.sources import SOURCES, comext_goods, security_events, sipri_arms
 from eujp.tables import FACT_TABLES
@@ -229,15 +231,13 @@ def test_publishes_to_s3(prefect_server, tmp_path, s3_bucket, s3_env):
 
 def test_failing_expectation_blocks_the_load_and_keeps_previous_data(prefect_server, tmp_path):
     run(tmp_path, run_id="20261124T060000Z-gx0001")
-    before = query(tmp_path, "SELECT * FROM fact_security_events ORDER BY event_id")
+    before = query(tmp_path, f"SELECT * FROM {FAILING_TABLE} ORDER BY ALL")
     bad = tmp_path / "bad_snapshot"
     shutil.copytree(SNAPSHOT, bad)
-    events = bad / "security_events.csv"
-    text = events.read_text(encoding="utf-8").splitlines(keepends=True)
-    # A row the transform accepts but the suite forbids: an event dated in the 19th century.
-    text.append('1899-01-01,day,dialogue,JPN;EU,Anachronism,"A date no partnership event can have.",'
-                'https://example.org/x,"test row"\n')
-    events.write_text("".join(text), encoding="utf-8")
+    # Comext files without their release stamps: a batch-wide critical rule of the table's suite (source_version
+    # required) fails, so the whole source is blocked (a row whose own values the suite refuses is rejected
+    # alone by the transform: tests/support/failing_suite.py)
+    unstamp_snapshot(bad)
     state, summary = run(tmp_path, snapshot_dir=bad, run_id="20261124T060000Z-gx0002")
     assert state.is_failed()
     message = state.message
@@ -246,16 +246,17 @@ def test_failing_expectation_blocks_the_load_and_keeps_previous_data(prefect_ser
     with pytest.raises(RunFailedError) as raised:
         state.result()
     assert str(raised.value) == message and raised.value.summary == summary and summary["status"] == "failed"
-    assert "fact_security_events" in message and "event_date" in message and "1899-01-01" in message
-    assert query(tmp_path, "SELECT * FROM fact_security_events ORDER BY event_id") == before
+    assert FAILING_TABLE in message and FAILED_EXPECTATION in message
+    assert query(tmp_path, f"SELECT * FROM {FAILING_TABLE} ORDER BY ALL") == before
     # the other tables still loaded in that run, and the failure is recorded
-    assert query(tmp_path, "SELECT status FROM etl_runs WHERE run_id = '20261124T060000Z-gx0002' "
-                 "AND source = ?", [EVENTS]) == [("failed",)]
+    assert query(tmp_path, "SELECT status, rows_in, rows_loaded, rows_rejected FROM etl_runs "
+                 "WHERE run_id = '20261124T060000Z-gx0002' AND source = ?", [COMEXT]) == [
+        ("failed", 96, 0, 96)]  # every wire row of the two files
     assert query(tmp_path, "SELECT count(*) FROM etl_runs WHERE run_id = '20261124T060000Z-gx0002' "
                  "AND status IN ('success', 'unchanged')") == [(len(SOURCES) - 1,)]
-    # nothing lost: the blocked rows are quarantined with the reason
+    # nothing lost: the blocked rows are quarantined with the reason, one per fact row the batch held
     assert query(tmp_path, "SELECT count(*) FROM etl_rejected_rows WHERE run_id = '20261124T060000Z-gx0002' "
-                 "AND source = ?", [EVENTS])[0][0] == len(before) + 1
+                 "AND source = ? AND reason LIKE 'not loaded: %'", [COMEXT])[0][0] == len(before)
 
 
 def test_a_run_stopped_before_the_load_leaves_no_spilled_chunks(prefect_server, tmp_path, monkeypatch):

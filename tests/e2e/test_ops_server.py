@@ -28,6 +28,9 @@ from pathlib import Path
 import duckdb
 import pytest
 from support import local_http
+from support.failing_suite import FAILED_EXPECTATION, unstamp_snapshot
+from support.failing_suite import SOURCE as FAILING
+from support.failing_suite import TABLE as FAILING_TABLE
 from support.processes import client_env, prefect_server, stop_group, wait_for
 
 from eujp.sources import SOURCES, security_events
@@ -215,12 +218,10 @@ def test_a_failing_run_posts_an_alert_with_run_name_failed_task_and_error(prefec
     url, env = prefect_api
     bad = tmp_path / "snapshot"
     shutil.copytree(SNAPSHOT, bad)
-    with open(bad / "security_events.csv", "a", encoding="utf-8") as f:
-        f.write('1899-01-01,day,dialogue,JPN;EU,Anachronism,"No partnership event has this date.",'
-                'https://example.org/x,"test row"\n')
+    unstamp_snapshot(bad)  # Comext files without their release stamps: a batch-wide critical rule fails
     run_id = "20261124T060000Z-a1e7ed"
     with local_http.Receiver(f"/services/T000/B000/{TOKEN}") as rx:
-        result = eujp(["run", "--only", EVENTS, "--snapshot-dir", str(bad),
+        result = eujp(["run", "--only", FAILING.name, "--snapshot-dir", str(bad),
                        "--warehouse", str(tmp_path / "wh.duckdb"), "--publish", str(tmp_path / "store"),
                        "--run-id", run_id],
                       env | {"EUJP_ALERT_WEBHOOK_URL": rx.url})
@@ -233,8 +234,8 @@ def test_a_failing_run_posts_an_alert_with_run_name_failed_task_and_error(prefec
     assert run.state.name == "Failed"
     text = payload["text"]
     assert f"flow run '{run.name}' Failed" in text
-    assert f"Failed task: prepare {EVENTS} (validate of {EVENTS} failed)" in text
-    assert "fact_security_events" in text and "1899-01-01" in text
+    assert f"Failed task: prepare {FAILING.name} (validate of {FAILING.name} failed)" in text
+    assert FAILING_TABLE in text and FAILED_EXPECTATION in text
     assert f"/runs/flow-run/{run.id}" in json.dumps(payload["blocks"])
     assert f"alert sent for flow run {run.name}" in result.stderr + result.stdout
     assert TOKEN not in result.stdout + result.stderr  # the secret URL is never printed nor logged
@@ -246,7 +247,7 @@ def test_a_failing_run_posts_an_alert_with_run_name_failed_task_and_error(prefec
     lines = status.stdout.splitlines()
     assert any(run.name in line and "Failed" in line for line in lines), status.stdout
     assert any(run_id in line and "failed" in line and "0/0/1" in line for line in lines), status.stdout
-    assert any(line.startswith(f"│ {EVENTS}") and "failed" in line and "NEVER" in line for line in lines)
+    assert any(line.startswith(f"│ {FAILING.name}") and "failed" in line and "NEVER" in line for line in lines)
     assert f"latest = run {run_id}" in status.stdout  # a run with a failed source still publishes the rest
 
 

@@ -25,6 +25,7 @@ import boto3
 import duckdb
 import polars as pl
 import pytest
+from support.failing_suite import unstamp_snapshot
 from support.s3_fault_proxy import FaultProxy
 
 from flows.daily import daily_flow
@@ -139,11 +140,11 @@ def recorder(s3_server, s3_bucket, monkeypatch):
 
 
 def bad_snapshot(tmp_path: Path) -> Path:
-    """The bundled snapshot plus an event no suite accepts (a 19th-century date): that run fails."""
+    """The bundled snapshot with Comext files no suite accepts (without their release stamps, a batch-wide
+    critical rule: tests/support/failing_suite.py): that run fails."""
     snap = tmp_path / "bad_snapshot"
     shutil.copytree(SNAPSHOT, snap)
-    with open(snap / "security_events.csv", "a", encoding="utf-8") as f:
-        f.write('1899-01-01,day,dialogue,JPN;EU,Anachronism,"x",https://example.org/x,"t"\n')
+    unstamp_snapshot(snap)
     return snap
 
 
