@@ -38,8 +38,8 @@ the SQL does:
   `\\s`, `\\w` are Unicode classes as Python defines them, `.` never matches a newline unless DOTALL. What
   RE2 cannot express (look-arounds, back-references, `\\b`, atomic groups, possessive repeats) is refused.
 
-Unlike `validate_frame`, dates outside pandas' datetime64[ns] range are compared as they are, not clamped
-(no suite bound is near that range), and a failure message counts the most frequent unexpected values over
+Dates outside pandas' datetime64[ns] range are compared as they are, as `validate_frame` does (it gives GX
+such a column as datetime64[us]). Unlike it, a failure message counts the most frequent unexpected values over
 all unexpected rows, not over GX's first 20.
 
 An expectation type, a kwarg or a value this module does not translate raises `SuiteSqlError` naming it:

@@ -311,7 +311,7 @@ def test_out_of_range_date_is_reported_with_its_real_value(gx):
     err, outcome = _critical_failure("fact_security_events", frame,
                                      "expect_column_values_to_be_between(event_date)")
     assert outcome.sample_offending_rows[0]["event_date"] == "0001-01-01"
-    # GX saw the date clamped to pandas' datetime64[ns] range; the report quotes the frame's own value
+    # a date outside pandas' datetime64[ns] range: GX got it as datetime64[us]; the report quotes the frame's value
     assert "failed on 1 of 3 rows; unexpected values: '0001-01-01'; offending rows:" in str(err)
     assert "'event_date': '0001-01-01'" in str(err) and "1678" not in str(err)
 
@@ -473,3 +473,33 @@ def test_data_docs_index_shows_run_times_in_utc_under_another_time_zone(gx, toky
     assert f"{run_time:%Y-%m-%d %H:%M:%S} UTC" in text
     local = run_time.astimezone(dt.timezone(dt.timedelta(hours=9)))
     assert f"{local:%Y-%m-%d %H:%M:%S}" not in text and "JST" not in text
+
+
+def test_dates_outside_pandas_nanosecond_range_are_compared_as_they_are(gx):
+    """GX's pandas batch held dates as datetime64[ns], clamped to 1678..2261: date_end 2300-01-01 before
+    date_introduced 2400-01-01 became two equal dates, and `date_end >= date_introduced` passed, where the SQL
+    audit (eujp.suite_sql) on the same rows fails it. Such a column now goes to GX as datetime64[us]."""
+    import duckdb
+
+    from eujp.schema import LOAD_COLUMNS
+    from eujp.suite_sql import evaluate_suite_sql
+
+    table = "fact_export_restrictions"
+    frame = set_value(set_value(good_frame(table), 0, "date_introduced", dt.date(2400, 1, 1)),
+                      0, "date_end", dt.date(2300, 1, 1))
+    frame = set_value(frame, 1, "date_introduced", dt.date(999, 1, 1))
+    label = "expect_column_pair_values_a_to_be_greater_than_b(date_end, date_introduced)"
+    report = validate.validate_frame(table, frame)
+    by_label = {o.label: o for o in report.outcomes}
+    assert not by_label[label].success and by_label[label].unexpected_count == 1
+    assert by_label["expect_column_values_to_be_between(date_introduced)"].unexpected_count == 2
+    assert "'0999-01-01'" in by_label["expect_column_values_to_be_between(date_introduced)"].message
+    # the SQL audit says the same of the same rows
+    conn = duckdb.connect()
+    conn.register("frame", frame.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in LOAD_COLUMNS).to_arrow())
+    conn.execute(f"CREATE TABLE {table} AS SELECT * FROM frame")
+    sql = {o.label: o for o in evaluate_suite_sql(conn, table).outcomes}
+    assert (sql[label].success, sql[label].unexpected_count) == (False, 1)
+    # a frame whose dates are all in range still goes as datetime64[ns] (GX's fast path)
+    assert str(validate._to_pandas(good_frame(table))["date_introduced"].dtype) == "datetime64[ns]"
+    assert str(validate._to_pandas(frame)["date_introduced"].dtype) == "datetime64[us]"
