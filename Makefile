@@ -57,8 +57,10 @@ lint: $(VENV)/.dev
 
 # Rewrite the generated sections of README.md and docs/warehouse.md (sources, tables, columns) from the
 # declarations. `$(PY) -m eujp.docgen --check` only reports stale sections, as tests/test_docgen.py does.
+# Then the values the suites share with the transforms (eujp.suites; `--check` as tests/unit/test_suites.py).
 docs: $(VENV)/.runtime
 	$(PY) -m eujp.docgen
+	$(PY) -m eujp.suites
 
 # Known-vulnerability audit of the locked dependencies (pip-audit; needs the vulnerability service): a known
 # vulnerability fails; dependencies it could not check are listed and fail only with EUJP_AUDIT_STRICT=1.

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
 
 import polars as pl
 
 YEAR_PATTERN = r"^[0-9]{4}$"  # a four-digit year
+LAST_YEAR = 2100  # the last year a fact may be of: a later one is a typo (every fact suite's upper bound)
+LAST_DATE = date(LAST_YEAR, 12, 31)
 REJECTED_SCHEMA = {"reason": pl.String(), "raw_record": pl.String()}
 
 
@@ -172,6 +176,73 @@ def _covered(frame: pl.DataFrame, batch: pl.DataFrame, scope: tuple[str, ...]) -
 
 
 # ------------------------------------------------ reasons and rule-based rejection (used by every transform)
+
+
+@dataclass(frozen=True)
+class SuiteRule:
+    """A rule on one output column that the table's Great Expectations suite holds as a critical expectation
+    and the transform checks row by row: the transform's constant is the one place its values are written.
+    A row the suite would refuse is so rejected alone, with its reason, instead of the critical expectation
+    blocking the whole batch; the suite stays the gate behind it. eujp.suites writes `kwargs` into the
+    expectation of type `expectation` on `column` of expectations/<table>.json (`python -m eujp.suites`;
+    tests/unit/test_suites.py checks the files say what the transforms check). Build one with `between`,
+    `matches` or `one_of`."""
+
+    expectation: str  # a GX expectation type
+    column: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)  # merged into the expectation's kwargs
+
+    def broken(self, value: pl.Expr) -> pl.Expr:
+        """True where `value` (the column as the table will hold it, or the wire value it becomes) breaks the
+        rule; null where it is null (a missing value is another rule's business, as in GX)."""
+        k = self.kwargs
+        if self.expectation == "expect_column_values_to_be_between":
+            low, high = k.get("min_value"), k.get("max_value")
+            return ((value < low) if high is None else (value > high) if low is None
+                    else (value < low) | (value > high))
+        if self.expectation == "expect_column_values_to_match_regex":
+            return ~value.str.contains(k["regex"])
+        if self.expectation == "expect_column_values_to_be_in_set":
+            return ~value.is_in(list(k["value_set"]))
+        raise ValueError(f"SuiteRule: no row check for {self.expectation}")
+
+    def reason(self, value: pl.Expr, shown: pl.Expr | None = None) -> pl.Expr:
+        """'event_type 'Summit' does not match ^[a-z][a-z_]*$': the column, the value (`shown`: as the wire
+        wrote it, else `value`) and the rule."""
+        k = self.kwargs
+        if self.expectation == "expect_column_values_to_be_between":
+            low, high = k.get("min_value"), k.get("max_value")
+            rule = f"outside {low}..{high}" if low is not None and high is not None else (
+                f"below {low}" if high is None else f"above {high}")
+        elif self.expectation == "expect_column_values_to_match_regex":
+            rule = f"does not match {k['regex']}"
+        else:
+            rule = f"is not one of {', '.join(map(str, k['value_set']))}"
+        return format_text(f"{self.column} '{{}}' {rule}", value if shown is None else shown)
+
+    def rule(self, value: pl.Expr, shown: pl.Expr | None = None) -> tuple[pl.Expr, pl.Expr]:
+        """(condition, message) for `first_reason` / `split_by_rules`."""
+        return self.broken(value), self.reason(value, shown)
+
+    def problem(self, value: pl.Expr, shown: pl.Expr | None = None) -> pl.Expr:
+        """The reason where the rule is broken, else null: one of a row's '; '-joined problems."""
+        return pl.when(self.broken(value).fill_null(False)).then(self.reason(value, shown))
+
+
+def between(column: str, low: float | date | None, high: float | date | None) -> SuiteRule:
+    """`column` within [low, high] (inclusive; None: no bound on that side)."""
+    return SuiteRule("expect_column_values_to_be_between", column, {
+        k: v for k, v in (("min_value", low), ("max_value", high)) if v is not None})
+
+
+def matches(column: str, regex: str) -> SuiteRule:
+    """`column` matches `regex` (searched, as GX does: anchor it)."""
+    return SuiteRule("expect_column_values_to_match_regex", column, {"regex": regex})
+
+
+def one_of(column: str, values: Collection[str]) -> SuiteRule:
+    """`column` is one of `values` (in their order)."""
+    return SuiteRule("expect_column_values_to_be_in_set", column, {"value_set": tuple(values)})
 
 
 def format_text(template: str, *args: str | pl.Expr) -> pl.Expr:

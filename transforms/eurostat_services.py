@@ -6,14 +6,18 @@ from datetime import date
 
 import polars as pl
 
-from transforms.common import TransformResult, check_wire_columns, format_text, not_in, text
-from transforms.jsonstat import finish_jsonstat, jsonstat_common_rules
+from transforms.common import TransformResult, check_wire_columns, format_text, matches, not_in, one_of, text
+from transforms.jsonstat import PERIOD_YEAR, finish_jsonstat, jsonstat_common_rules
 
 SERVICES_DIMENSIONS: tuple[str, ...] = ("freq", "currency", "bop_item", "stk_flow", "partner", "geo", "time")
 SERVICES_FLOWS: dict[str, str] = {"CRE": "export", "DEB": "import", "BAL": "balance"}
 # EU aggregates fact_services_trade.reporter may hold.
 SERVICES_REPORTERS: tuple[str, ...] = ("EU27_2007", "EU28", "EU27_2020")
 SERVICES_CURRENCY = "MIO_EUR"
+BOP_ITEM = matches("bop_item", r"^[A-Z][A-Z0-9_]*$")  # a BPM6 item code (S, SC, SC1, ...)
+# The rules of fact_services_trade's critical expectations on a row's own values, written here once
+# (eujp.suites writes them into the table's suite): the transform rejects a row that breaks one.
+SUITE_RULES = (PERIOD_YEAR, BOP_ITEM, one_of("reporter", SERVICES_REPORTERS), one_of("flow", SERVICES_FLOWS.values()))
 # The output: fact_services_trade's business columns (docs in eujp/sources/eurostat_services.py).
 COLUMNS: dict[str, pl.DataType] = {
     "reporter": pl.String(), "partner": pl.String(), "bop_item": pl.String(), "flow": pl.String(),
@@ -32,7 +36,8 @@ def transform_services(
 
     Loaded: freq A, currency MIO_EUR, stk_flow CRE/DEB/BAL (-> export/import/balance), any non-empty
     bop_item. Rejected, with the reason: other freq / currency / stk_flow ("out of scope ..."), a missing
-    bop_item, geo not one of SERVICES_REPORTERS, partner not a dim_country eurostat_code, time not a year,
+    bop_item or one that is no item code (BOP_ITEM), geo not one of SERVICES_REPORTERS, partner not a dim_country
+    eurostat_code, time not a year of PERIOD_YEAR,
     a null value ("missing value (status c)"), and duplicated natural keys (one copy of identical rows
     kept, all copies of conflicting rows quarantined).
     """
@@ -45,6 +50,7 @@ def transform_services(
          format_text("out of scope stk_flow {} (only {} are loaded)", text("stk_flow"),
                      pl.lit(", ".join(SERVICES_FLOWS)))),
         (pl.col("bop_item").fill_null("").str.strip_chars() == "", pl.lit("missing bop_item")),
+        BOP_ITEM.rule(pl.col("bop_item")),
         *jsonstat_common_rules(countries, SERVICES_REPORTERS),
     ]
     business = [

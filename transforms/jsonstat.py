@@ -6,8 +6,10 @@ from __future__ import annotations
 import polars as pl
 
 from transforms.common import (
+    LAST_YEAR,
     YEAR_PATTERN,
     TransformResult,
+    between,
     conflicting_keys,
     format_text,
     not_in,
@@ -17,9 +19,13 @@ from transforms.common import (
     text,
 )
 
+# The years a fact of the two tables may be of (their suites' critical range; eujp.suites writes it there).
+PERIOD_YEAR = between("period_year", 1950, LAST_YEAR)
+
 
 def jsonstat_common_rules(countries: pl.DataFrame, reporters: tuple[str, ...]) -> list[tuple[pl.Expr, pl.Expr]]:
-    """Rules shared by the Eurostat JSON-stat annual transforms: geo, partner, time, value."""
+    """Rules shared by the Eurostat JSON-stat annual transforms: geo, partner, time (a year within
+    PERIOD_YEAR), value."""
     eurostat_codes = countries.get_column("eurostat_code").drop_nulls().unique()
     return [
         (not_in("geo", reporters),
@@ -28,6 +34,7 @@ def jsonstat_common_rules(countries: pl.DataFrame, reporters: tuple[str, ...]) -
          format_text("partner {} is not a known Eurostat country code (dim_country.eurostat_code)", text("partner"))),
         (~pl.col("time").str.contains(YEAR_PATTERN).fill_null(False),
          format_text("time {} is not a year (YYYY)", text("time"))),
+        PERIOD_YEAR.rule(pl.col("time").cast(pl.Int32, strict=False), shown=text("time")),
         # A cell with a flag and no value (c confidential, : not available) is a figure Eurostat withholds:
         # loaded as such (value null, obs_status the flag), so that it replaces, and records as a revision, a
         # value an earlier release gave for its key. A cell with neither is no observation.

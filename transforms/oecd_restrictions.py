@@ -6,8 +6,9 @@ A measure is (REF_AREA, COMMODITY, POLICY_TYPE, POLICY_VARIATION, TIME_PERIOD); 
 
 Checks. A failing *measure* sends every one of its wire rows to quarantine, each with the measure's reasons:
 
-* REF_AREA is an ISO3 code of dim_country; COMMODITY is 'HS07_' + six digits; TIME_PERIOD is a four-digit year;
-  POLICY_TYPE and POLICY_VARIATION are present;
+* REF_AREA is an ISO3 code of dim_country; COMMODITY is 'HS07_' + six digits; TIME_PERIOD is a four-digit year
+  within `PERIOD_YEAR` (1950..2100); POLICY_TYPE and POLICY_VARIATION are present, POLICY_TYPE an upper-case code
+  (`POLICY_TYPE`);
 * DATI and END are dd/mm/yyyy (a real date) or 'nd' (-> null); TEMP is yes or no (case-insensitive);
 * an attribute given twice with different values is a conflict (the same value twice is accepted): the measure's
   natural key is one of the result's `conflicts`, so the loader keeps the version loaded before.
@@ -27,7 +28,15 @@ from datetime import date
 
 import polars as pl
 
-from transforms.common import TransformResult, empty_rejected, format_text, reject
+from transforms.common import (
+    LAST_YEAR,
+    TransformResult,
+    between,
+    empty_rejected,
+    format_text,
+    matches,
+    reject,
+)
 
 MEASURE_KEY: tuple[str, ...] = ("REF_AREA", "COMMODITY", "POLICY_TYPE", "POLICY_VARIATION", "TIME_PERIOD")
 # POLICY_DESCRIPTION code -> output column
@@ -37,6 +46,11 @@ ATTRIBUTES: dict[str, str] = {
     "LINK": "link", "AGEN": "agency", "ADD": "note",
 }
 IGNORED_ATTRIBUTES: frozenset[str] = frozenset({"ORIG_LEG_PROD"})
+# The rules of fact_export_restrictions' critical expectations on a row's own values that the checks below do not
+# imply: written here once (eujp.suites writes them into the table's suite).
+POLICY_TYPE = matches("policy_type", r"^(?:M\d+|NO_RESTRICTION|[A-Z_0-9]+)$")  # a measure code: M1, M12, ...
+PERIOD_YEAR = between("period_year", 1950, LAST_YEAR)
+SUITE_RULES = (POLICY_TYPE, PERIOD_YEAR)
 _ROW = "__row"
 # The output: fact_export_restrictions' business columns (docs in eujp/sources/oecd_restrictions.py).
 COLUMNS: dict[str, pl.DataType] = {
@@ -108,7 +122,9 @@ def transform_restrictions(
         pl.when(pl.col("COMMODITY").is_not_null() & ~pl.col("COMMODITY").str.contains(r"^HS07_\d{6}$"))
         .then(format_text("COMMODITY: '{}' is not HS07_ followed by six digits", pl.col("COMMODITY"))),
         pl.when(pl.col("TIME_PERIOD").is_not_null() & ~pl.col("TIME_PERIOD").str.contains(r"^\d{4}$"))
-        .then(format_text("TIME_PERIOD: '{}' is not a year", pl.col("TIME_PERIOD"))),
+        .then(format_text("TIME_PERIOD: '{}' is not a year", pl.col("TIME_PERIOD")))
+        .otherwise(PERIOD_YEAR.problem(pl.col("TIME_PERIOD").cast(pl.Int32, strict=False), pl.col("TIME_PERIOD"))),
+        POLICY_TYPE.problem(pl.col("POLICY_TYPE")),
         pl.when(pl.col("__conflicts") != "")
         .then(format_text("conflicting values for attribute(s) {}", pl.col("__conflicts"))),
         dati_problem,

@@ -5,7 +5,9 @@ Row checks (a failing row is quarantined with every problem it has, '; '-separat
 * `date` is a yyyy-mm-dd calendar date; with date_precision 'month' it must be the 1st of the month, with 'year'
   January 1st (the file's convention: a coarser date is written as the first day of its period).
 * `date_precision` is one of day, month, year.
-* `event_type` and `title` are non-empty (title is part of the id).
+* `event_type` and `title` are non-empty (title is part of the id); `event_type` is a lower-case category
+  (`EVENT_TYPE`).
+* the date lies within `EVENT_DATE` (1945-01-01..2100-12-31).
 * `parties`: ';'-separated codes, each an ISO3 code of dim_country or one of `ORGANISATION_CODES`; the unknown
   codes are named in the reason.
 * `source_url` starts with http:// or https://.
@@ -22,10 +24,14 @@ from datetime import date
 import polars as pl
 
 from transforms.common import (
+    LAST_DATE,
     TransformResult,
+    between,
     conflicting_keys,
     empty_rejected,
     format_text,
+    matches,
+    one_of,
     reject,
     sha1_16,
     split_duplicates,
@@ -39,6 +45,11 @@ ORGANISATION_CODES: dict[str, str] = {
     "WORLD": "all countries (e.g. an export control that applies to every destination)",
 }
 DATE_PRECISIONS = ("day", "month", "year")
+# The rules of fact_security_events' critical expectations on a row's own values that the checks above do not
+# imply: written here once (eujp.suites writes them into expectations/fact_security_events.json).
+EVENT_TYPE = matches("event_type", r"^[a-z][a-z_]*$")  # a lower-case snake_case category
+EVENT_DATE = between("event_date", date(1945, 1, 1), LAST_DATE)
+SUITE_RULES = (EVENT_TYPE, EVENT_DATE, one_of("date_precision", DATE_PRECISIONS))
 _ROW = "__row"
 # The output: fact_security_events' business columns (docs in eujp/sources/security_events.py).
 COLUMNS: dict[str, pl.DataType] = {
@@ -75,11 +86,13 @@ def transform_events(
         .when((precision == "month") & (event_date.dt.day() != 1))
         .then(format_text("date '{}' with precision month is not the 1st of the month", pl.col("date")))
         .when((precision == "year") & ((event_date.dt.day() != 1) | (event_date.dt.month() != 1)))
-        .then(format_text("date '{}' with precision year is not January 1st", pl.col("date"))),
+        .then(format_text("date '{}' with precision year is not January 1st", pl.col("date")))
+        .otherwise(EVENT_DATE.problem(event_date, pl.col("date"))),
         pl.when(precision.is_null()).then(pl.lit("date_precision is empty"))
         .when(~precision.is_in(DATE_PRECISIONS))
         .then(format_text("date_precision: expected one of day, month, year, got '{}'", precision)),
-        pl.when(pl.col("event_type").is_null()).then(pl.lit("event_type is empty")),
+        pl.when(pl.col("event_type").is_null()).then(pl.lit("event_type is empty"))
+        .otherwise(EVENT_TYPE.problem(pl.col("event_type"))),
         pl.when(pl.col("title").is_null()).then(pl.lit("title is empty")),
         pl.when(pl.col("parties").is_null()).then(pl.lit("parties is empty"))
         .when(unknown.list.len() > 0)

@@ -9,7 +9,8 @@
   reason naming the column and the value. year_of_order is required and must lie in
   [MIN_ORDER_YEAR, year of source_version] (when the payload has no version: the year of `fetched_on`, the
   day the register was fetched, which the caller passes: never the clock's, so that a replay of an old
-  register judges it as its run did); delivery years in [MIN_DELIVERY_YEAR, the same year]. Every problem of a row is listed in its reason, separated by '; '.
+  register judges it as its run did), at most LAST_YEAR (the suite's bound); delivery years in
+  [MIN_DELIVERY_YEAR, the same year]. Every problem of a row is listed in its reason, separated by '; '.
 * transfer_id: first 16 hex digits of sha1 over the UTF-8 bytes of
   "supplier|recipient|year_of_order|weapon_designation|weapon_description|number_ordered|delivery_years"
   (trimmed wire strings, empty for null). hashlib is used, not polars' `.hash()`, whose values may change between
@@ -31,7 +32,9 @@ from datetime import date
 import polars as pl
 
 from transforms.common import (
+    LAST_YEAR,
     TransformResult,
+    between,
     check_wire_columns,
     conflicting_keys,
     format_text,
@@ -44,6 +47,11 @@ from transforms.common import (
 # delivered in 1950-1953). The bounds catch a mistyped year, not history.
 MIN_ORDER_YEAR = 1900
 MIN_DELIVERY_YEAR = 1950
+# The table's suite holds the same bounds as critical expectations (eujp.suites writes them there); the
+# transform's upper bound is the register's year, at most LAST_YEAR.
+SUITE_RULES = (between("order_year", MIN_ORDER_YEAR, LAST_YEAR),
+               between("first_delivery_year", MIN_DELIVERY_YEAR, LAST_YEAR),
+               between("last_delivery_year", MIN_DELIVERY_YEAR, LAST_YEAR))
 # The parser's columns (eujp.parse.sipri.OUTPUT_COLUMNS), then the record's line in its file.
 WIRE_COLUMNS: tuple[str, ...] = (
     "recipient", "supplier", "year_of_order", "year_of_order_flag", "number_ordered", "number_ordered_flag",
@@ -114,13 +122,14 @@ def _join_problems(problems: list[pl.Expr]) -> pl.Expr:
 
 def latest_year(source_version: str | None, fetched_on: date | None) -> int:
     """The latest plausible year of a register: its 'Data generated' year, else the year it was fetched in (a
-    replay judges an old register by its own day, never by the clock's). ValueError when neither is known."""
+    replay judges an old register by its own day, never by the clock's), at most LAST_YEAR (the suite's bound).
+    ValueError when neither is known."""
     if source_version and len(source_version) >= 4 and source_version[:4].isdigit():
-        return int(source_version[:4])
+        return min(int(source_version[:4]), LAST_YEAR)
     if fetched_on is None:
         raise ValueError("a SIPRI register without a 'Data generated' stamp needs the day it was fetched "
                          "(fetched_on) to bound its years")
-    return fetched_on.year
+    return min(fetched_on.year, LAST_YEAR)
 
 
 def transform_arms(

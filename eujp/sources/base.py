@@ -18,7 +18,7 @@ import polars as pl
 
 from eujp.parse import ParsedPayload
 from eujp.schema import Table
-from transforms.common import TransformResult
+from transforms.common import SuiteRule, TransformResult
 
 if TYPE_CHECKING:  # only for annotations: a source module imports eujp.live itself when it has a live plan
     from eujp.landing import RawPayload
@@ -138,6 +138,9 @@ class Source:
     series_key: tuple[str, ...] = ()
     # The table's Great Expectations suite; None = expectations/<table>.json (eujp.validate.suite_path).
     suite: Path | None = None
+    # The suite's critical row rules the transform checks row by row, with their values (its constants):
+    # eujp.suites writes them into the suite, so a row the suite refuses is rejected alone by the transform.
+    suite_rules: tuple[SuiteRule, ...] = ()
     # Labels published beside the data (see LabelFeed); None: the source has none.
     labels: LabelFeed | None = None
     # What a successful live extraction covered in full (see CoverageFeed); None: the source states nothing.

@@ -760,6 +760,7 @@ SOURCE = Source(
     wire_format="Eurostat Comext DS-045409, SDMX-CSV",
     parse=parse_comext_csv,
     transform=transform.transform_goods_product,
+    suite_rules=transform.SUITE_RULES,
     snapshot_glob="comext_ds045409*.csv",
     extension="csv",
     cadence_days=31,

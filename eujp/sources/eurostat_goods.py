@@ -58,6 +58,7 @@ SOURCE = Source(
     wire_format="Eurostat dissemination API, JSON-stat 2.0 (ext_lt_maineu)",
     parse=parse_jsonstat,
     transform=transform.transform_goods_annual,
+    suite_rules=transform.SUITE_RULES,
     snapshot_glob="eurostat_ext_lt_maineu*.json",
     extension="json",
     cadence_days=31,

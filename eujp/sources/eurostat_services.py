@@ -45,6 +45,7 @@ SOURCE = Source(
     wire_format="Eurostat dissemination API, JSON-stat 2.0 (bop_its6_det)",
     parse=parse_jsonstat,
     transform=transform.transform_services,
+    suite_rules=transform.SUITE_RULES,
     snapshot_glob="eurostat_bop_its6_det*.json",
     extension="json",
     cadence_days=366,

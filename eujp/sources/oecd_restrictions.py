@@ -99,6 +99,7 @@ SOURCE = Source(
     wire_format="OECD SDMX REST, CSV with labels",
     parse=parse_oecd_csv,
     transform=transform.transform_restrictions,
+    suite_rules=transform.SUITE_RULES,
     snapshot_glob="oecd_export_restrictions*.csv",
     extension="csv",
     cadence_days=366,

@@ -65,6 +65,7 @@ SOURCE = Source(
     wire_format="Curated events CSV (UTF-8)",
     parse=parse_events_csv,
     transform=transform.transform_events,
+    suite_rules=transform.SUITE_RULES,
     snapshot_glob="security_events*.csv",
     extension="csv",
     cadence_days=31,

@@ -143,6 +143,7 @@ SOURCE = Source(
     wire_format="SIPRI trade register CSV (latin-1, preamble)",
     parse=parse_sipri_register,
     transform=transform.transform_arms,
+    suite_rules=transform.SUITE_RULES,
     snapshot_glob="sipri_trade_register*.csv",
     extension="csv",
     cadence_days=366,

@@ -63,6 +63,9 @@ def _comext_row(lines, column, value, line=1):
     ("OBS_VALUE", "-202.34", "negative OBS_VALUE -202.34"),
     ("OBS_VALUE", "n/a", "OBS_VALUE n/a is not a number"),
     ("TIME_PERIOD", "2025-13", "TIME_PERIOD 2025-13 does not match freq M (M: YYYY-MM, A: YYYY)"),
+    # a month the table's suite refuses (critical): the row alone is quarantined, not the whole payload
+    ("TIME_PERIOD", "1987-12", "period '1987-12' outside 1988-01-01..2100-12-31"),
+    ("TIME_PERIOD", "2101-01", "period '2101-01' outside 1988-01-01..2100-12-31"),
     ("partner", "ZZ", "unknown partner code ZZ"),
     ("product", "8483403X", "product 8483403X is not a CN8 code (8 digits)"),
 ])

@@ -95,25 +95,33 @@ def test_an_unknown_partner_code_in_jsonstat_rejects_its_rows_and_keeps_the_tabl
     assert rows_of(warehouse, "fact_goods_trade") == before
 
 
-def test_a_negative_export_blocks_the_batch_and_quarantines_all_of_it(warehouse):
-    """A value no transform rule rejects but a critical expectation does: the whole batch is not loaded."""
-    def negative_export(doc):
-        doc["value"]["0"] = -35000.0  # EU15 exports to Japan, 1999
+def _negative_export(doc):
+    doc["value"]["0"] = -35000.0  # EU15 exports to Japan, 1999
 
-    before = rows_of(warehouse, "fact_goods_trade")
-    batches = run_steps(warehouse, {"eurostat_goods": [payload("eurostat_goods", GOODS_FILE,
-                                                               edit_jsonstat(negative_export))]})
-    error = batches["eurostat_goods"].error
-    assert error.startswith("eurostat_goods (fact_goods_trade): validate failed: fact_goods_trade: 1 critical "
-                            "expectation(s) failed on 42 rows; the batch is not loaded.")
-    assert "expect_column_values_to_be_between(value_mio_eur)" in error and "-35000" in error
+
+def _year_1949(doc):
+    time = doc["dimension"]["time"]["category"]
+    time["index"] = {("1949" if year == "1999" else year): i for year, i in time["index"].items()}
+    time["label"] = {("1949" if year == "1999" else year): text for year, text in time["label"].items()}
+
+
+@pytest.mark.parametrize(("edit", "reason", "rejected"), [
+    (_negative_export, "value_mio_eur -35000.0 of an export is negative", 1),
+    (_year_1949, "period_year '1949' outside 1950..2100", 3),
+])
+def test_a_row_a_critical_expectation_refuses_is_rejected_alone_and_the_rest_loads(warehouse, edit, reason,
+                                                                                    rejected):
+    """A value the table's suite refuses as critical (a negative export, a year before 1950) is rejected by the
+    transform, its row alone with the reason, and the other rows load: the suite blocked the whole batch for it."""
+    before = dict(query(warehouse, "SELECT reporter || flow || period_year, value_mio_eur FROM fact_goods_trade"))
+    batches = run_steps(warehouse, {"eurostat_goods": [payload("eurostat_goods", GOODS_FILE, edit_jsonstat(edit))]})
+    assert batches["eurostat_goods"].status == "loaded", batches["eurostat_goods"].error
     run = assert_accounted(warehouse, "eurostat_goods")
-    assert (run["status"], run["rows_in"], run["rows_loaded"], run["rows_rejected"]) == ("failed", 42, 0, 42)
-    rejected = quarantined(warehouse, "eurostat_goods")
-    assert len(rejected) == 42 and all(r.startswith("not loaded: eurostat_goods (fact_goods_trade): validate "
-                                                    "failed") for r, _ in rejected)
-    assert -35000.0 in {raw["value_mio_eur"] for _, raw in rejected}
-    assert rows_of(warehouse, "fact_goods_trade") == before
+    assert (run["rows_in"], run["rows_loaded"], run["rows_rejected"]) == (42, 42 - rejected, rejected)
+    assert {r for r, _ in quarantined(warehouse, "eurostat_goods")} == {reason}
+    assert batches["eurostat_goods"].validation.success
+    after = dict(query(warehouse, "SELECT reporter || flow || period_year, value_mio_eur FROM fact_goods_trade"))
+    assert after["EU15export1999"] == before["EU15export1999"] == 35000.0  # the row it had before
 
 
 def test_a_dimension_renamed_in_one_of_two_payloads_fails_the_source_naming_that_payload(warehouse):

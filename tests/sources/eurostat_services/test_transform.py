@@ -45,6 +45,10 @@ def test_services_maps_stk_flow_and_keeps_bop_item(countries):
         ({"geo": "EU15"}, "geo EU15 is not an EU aggregate (EU27_2007, EU28, EU27_2020)"),
         ({"partner": "XX"}, "partner XX is not a known Eurostat country code (dim_country.eurostat_code)"),
         ({"time": "2023S1"}, "time 2023S1 is not a year (YYYY)"),
+        # what the table's suite refuses as critical: rejected here, the row alone (the suite blocked the batch)
+        ({"bop_item": "s1"}, "bop_item 's1' does not match ^[A-Z][A-Z0-9_]*$"),
+        ({"time": "1949"}, "period_year '1949' outside 1950..2100"),
+        ({"time": "2101"}, "period_year '2101' outside 1950..2100"),
     ],
 )
 def test_services_rejects_with_reason(countries, row, reason):

@@ -8,6 +8,10 @@ a source that fails as a whole leaves its table as it was. Parser-level tests of
 
 from __future__ import annotations
 
+import io
+
+import polars as pl
+import pytest
 from support.pipeline_steps import (
     SNAPSHOT,
     assert_accounted,
@@ -31,6 +35,31 @@ def test_an_impossible_date_in_a_merged_measure_quarantines_every_row_of_the_mea
     assert {r for r, _ in rejected} == {"DATI: expected dd/mm/yyyy or 'nd', got '31/02/2024'"}
     assert {raw["REF_AREA"] for _, raw in rejected} == {"ARE"}
     assert query(warehouse, "SELECT count(*) FROM fact_export_restrictions WHERE ref_area_iso3 = 'ARE'") == [(0,)]
+
+
+@pytest.mark.parametrize(("column", "value", "reason"), [
+    ("POLICY_TYPE", "x", "policy_type 'x' does not match ^(?:M\\d+|NO_RESTRICTION|[A-Z_0-9]+)$"),
+    ("TIME_PERIOD", "1949", "period_year '1949' outside 1950..2100"),
+])
+def test_a_measure_a_critical_expectation_refuses_is_rejected_alone_and_the_rest_loads(warehouse, column, value,
+                                                                                       reason):
+    """A measure whose value the table's suite refuses as critical (a policy type that is no code, a year before
+    1950) is rejected by the transform, its rows alone with the reason: the suite blocked the whole file for it."""
+    wire = pl.read_csv(SNAPSHOT / OECD_FILE, infer_schema=False)
+    edited = wire.with_columns(pl.when(pl.col("REF_AREA") == "ARE").then(pl.lit(value)).otherwise(pl.col(column))
+                               .alias(column))
+    out = io.BytesIO()
+    edited.write_csv(out)
+    batches = run_steps(warehouse, {"oecd_restrictions": [payload("oecd_restrictions", OECD_FILE, out.getvalue())]})
+    assert batches["oecd_restrictions"].status == "loaded", batches["oecd_restrictions"].error
+    assert batches["oecd_restrictions"].validation.success
+    run = assert_accounted(warehouse, "oecd_restrictions")
+    assert (run["rows_in"], run["rows_loaded"], run["rows_rejected"]) == (37, 29, 8)  # ARE's 8 attribute rows
+    rejected = quarantined(warehouse, "oecd_restrictions")
+    assert {r for r, _ in rejected} == {reason}
+    assert {raw["REF_AREA"] for _, raw in rejected} == {"ARE"} and {raw[column] for _, raw in rejected} == {value}
+    assert query(warehouse, "SELECT count(*) FROM fact_export_restrictions WHERE ref_area_iso3 <> 'ARE' "
+                 "AND run_id = (SELECT max(run_id) FROM etl_runs)")[0][0] > 0
 
 
 def test_a_measure_given_twice_with_different_values_keeps_the_version_loaded_before(warehouse):

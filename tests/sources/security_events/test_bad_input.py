@@ -104,6 +104,14 @@ def test_duplicated_natural_keys_keep_one_exact_copy_and_quarantine_conflicts(wa
      "date: not a yyyy-mm-dd date: '2024-13-45'"),
     (lambda lines: [*lines, '2024-05-01,day,dialogue,JPN;XXX,Unknown party,"x",https://example.org/x,"t"\n'],
      "parties: unknown code(s) XXX (neither an ISO3 country nor an organisation code)"),
+    # what the table's suite refuses as critical, checked by the transform too (transforms.common.SuiteRule):
+    # the row alone is quarantined (the suite blocked the whole file, every event with it)
+    (lambda lines: [*lines, '2024-05-01,day,Summit,JPN;EU,Capitalised type,"x",https://example.org/x,"t"\n'],
+     "event_type 'Summit' does not match ^[a-z][a-z_]*$"),
+    (lambda lines: [*lines, '1900-05-01,day,dialogue,JPN;EU,Before 1945,"x",https://example.org/x,"t"\n'],
+     "event_date '1900-05-01' outside 1945-01-01..2100-12-31"),
+    (lambda lines: [*lines, '2300-01-01,day,dialogue,JPN;EU,After 2100,"x",https://example.org/x,"t"\n'],
+     "event_date '2300-01-01' outside 1945-01-01..2100-12-31"),
 ])
 def test_bad_event_rows_are_quarantined_and_the_rest_loads(warehouse, edit, reason):
     batches = run_steps(warehouse, {"security_events": [payload("security_events", EVENTS_FILE,

@@ -127,6 +127,14 @@ def test_arms_year_bound_follows_source_version():
     assert _arms(_sipri({"year_of_order": "2025"}), version=VERSION).rejected.height == 0
 
 
+def test_arms_year_bound_is_never_past_the_suites():
+    """A register stamped after 2100 (a mistyped 'Data generated' line) does not widen the years the transform
+    accepts past the table's suite (critical: 1900..2100): a year 2101 is rejected here, the row alone, instead of
+    the suite blocking the whole register."""
+    result = _arms(_sipri({"year_of_order": "2101"}), version="2300-01-01T00:00:00")
+    assert reasons(result) == ["year_of_order 2101 outside 1900..2100"]
+
+
 def test_arms_identical_rows_both_survive_with_stable_ids():
     wire = _sipri({}, {"comments": "another order"}, {}, {"supplier": "France"})
     ids = _arms(wire).valid["transfer_id"].to_list()
