@@ -66,6 +66,15 @@ class LakeError(PublishError):
     """The lake could not be written, read or maintained; the message says what and what was left as it was."""
 
 
+class NothingToMaintain(LakeError):
+    """There is no lake to maintain: `off` when EUJP_LAKE_CATALOG is off, else no run has published one yet. The
+    scheduled maintenance (flows/lake.py) ends Completed on it; `eujp lake-maintain` exits 1 only when `off`."""
+
+    def __init__(self, message: str, *, off: bool = False) -> None:
+        super().__init__(message)
+        self.off = off
+
+
 # --- extensions from their wheels: eujp.bi.extension_path / load_extension (one place for DuckDB's extensions) ---
 
 # --- where the lake is ----------------------------------------------------------------------------------------
@@ -105,11 +114,17 @@ def redact_conninfo(conninfo: str) -> str:
     return _QUERY_PASSWORD.sub(r"\1***", text)
 
 
+def lake_off(env: dict[str, str] | None = None) -> bool:
+    """Whether EUJP_LAKE_CATALOG turns the lake off (no lake is published, none is maintained)."""
+    env = os.environ if env is None else env
+    return (env.get(LAKE_CATALOG_ENV) or "").strip().lower() in ("off", "none", "no", "false", "0")
+
+
 def lake_config(warehouse_path: Path, publish_uri: str, env: dict[str, str] | None = None) -> LakeConfig | None:
     """The lake of a warehouse and a publish URI, as EUJP_LAKE_CATALOG says; None when it is `off`."""
     env = os.environ if env is None else env
     choice = (env.get(LAKE_CATALOG_ENV) or "file").strip()
-    if choice.lower() in ("off", "none", "no", "false", "0"):
+    if lake_off(env):
         return None
     store = open_store(publish_uri)
     if isinstance(store, LocalObjectStore):
@@ -540,17 +555,18 @@ KEEP_DAYS_ENV, GRACE_HOURS_ENV = "EUJP_LAKE_KEEP_DAYS", "EUJP_LAKE_GRACE_HOURS"
 class Maintenance:
     expired: list[int]
     protected: list[int]
-    merged: int  # data files merged
+    merged: int  # data files merged (ducklake_merge_adjacent_files' files_processed, every table's)
     deleted_files: list[str]
     snapshot_id: int  # the newest snapshot after maintenance
     catalog_published: str | None = None
+    merged_into: int = 0  # the files they were merged into (files_created)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def summary(self) -> str:
         return (f"expired {len(self.expired)} snapshot(s) {self.expired or ''}, kept {self.protected} for "
-                f"latest.json and the retained runs, merged {self.merged} file(s), deleted "
+                f"latest.json and the retained runs, merged {self.merged} file(s) into {self.merged_into}, deleted "
                 f"{len(self.deleted_files)} file(s)").replace(" , ", ", ")
 
 
@@ -600,15 +616,21 @@ def maintain(cfg: LakeConfig, store: ObjectStore, *, keep_days: float = DEFAULT_
         if not rows:
             raise LakeError(f"the lake (catalog {cfg.describe()}) has no snapshot")
         newest = rows[-1][0]
-        cutoff = now - timedelta(days=keep_days)
-        expire = [i for i, t in rows if t < cutoff and i != newest and i not in protected]
+        cutoff = _ago(now, days=keep_days)  # None: beyond any date (inf, 1e6 days): nothing expires
+        expire = [i for i, t in rows if cutoff is not None and t < cutoff and i != newest and i not in protected]
         if expire:
             conn.execute(f"CALL ducklake_expire_snapshots('{ALIAS}', versions => ?::BIGINT[])", [expire])
-        merged = conn.execute(f"CALL ducklake_merge_adjacent_files('{ALIAS}')").fetchall()
-        older = now - timedelta(hours=grace_hours)
-        deleted = [r[0] for r in conn.execute(
+        # one row per table it merged in: its files_processed merged into files_created (CALL: as a SELECT's
+        # table function the merge was never committed)
+        merge = conn.execute(f"CALL ducklake_merge_adjacent_files('{ALIAS}')")
+        columns = [d[0] for d in merge.description]
+        rows_merged = [dict(zip(columns, r, strict=True)) for r in merge.fetchall()]
+        merged = sum(r["files_processed"] for r in rows_merged)
+        merged_into = sum(r["files_created"] for r in rows_merged)
+        older = _ago(now, hours=grace_hours)  # None: beyond any date: no file is that old, none is deleted
+        deleted = [] if older is None else [r[0] for r in conn.execute(
             f"CALL ducklake_cleanup_old_files('{ALIAS}', older_than => ?::TIMESTAMPTZ)", [older]).fetchall()]
-        deleted += [r[0] for r in conn.execute(
+        deleted += [] if older is None else [r[0] for r in conn.execute(
             f"CALL ducklake_delete_orphaned_files('{ALIAS}', older_than => ?::TIMESTAMPTZ)", [older]).fetchall()]
         newest = conn.execute(f"SELECT max(snapshot_id) FROM ducklake_snapshots('{ALIAS}')").fetchone()[0]
         kept = sorted(i for i, _ in rows if i in protected)
@@ -617,7 +639,7 @@ def maintain(cfg: LakeConfig, store: ObjectStore, *, keep_days: float = DEFAULT_
                         f"{redact_conninfo(str(exc).replace(cfg.catalog, cfg.describe()))}") from None
     finally:
         conn.close()
-    result = Maintenance(expire, kept, len(merged), deleted, newest)
+    result = Maintenance(expire, kept, int(merged), deleted, newest, merged_into=int(merged_into))
     if cfg.embedded:
         work = work_dir or cfg.catalog_file.parent / "publish" / "lake-maintain"
         try:
@@ -627,6 +649,15 @@ def maintain(cfg: LakeConfig, store: ObjectStore, *, keep_days: float = DEFAULT_
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _ago(now: datetime, **delta: float) -> datetime | None:
+    """`now` minus the time `delta` says (timedelta's days=/hours=); None when that is before any date a
+    datetime holds (inf, or 1e6 days): keep everything."""
+    try:
+        return now - timedelta(**delta)
+    except OverflowError:
+        return None
 
 
 def _env_number(name: str, default: float) -> float:
@@ -651,10 +682,11 @@ def maintain_published(settings, *, keep_days: float | None = None, grace_hours:
 
     cfg = lake_config(settings.warehouse_path, settings.publish_uri)
     if cfg is None:
-        raise LakeError(f"no lake to maintain: {LAKE_CATALOG_ENV} is off")
+        raise NothingToMaintain(f"no lake to maintain: {LAKE_CATALOG_ENV} is off (the runs publish no lake)",
+                                off=True)
     if cfg.embedded and not cfg.catalog_file.exists():
-        raise LakeError(f"no lake to maintain: its catalog {cfg.catalog_file} does not exist (no run has "
-                        "published one yet)")
+        raise NothingToMaintain(f"nothing to maintain yet: the lake's catalog {cfg.catalog_file} does not exist "
+                                "(no run has published one yet)")
     keep_days = _env_number(KEEP_DAYS_ENV, DEFAULT_KEEP_DAYS) if keep_days is None else keep_days
     grace_hours = _env_number(GRACE_HOURS_ENV, DEFAULT_GRACE_HOURS) if grace_hours is None else grace_hours
     with warehouse_lock(settings.warehouse_path, settings.lock_wait_seconds):

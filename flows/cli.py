@@ -481,7 +481,8 @@ def serve(
     paused: Annotated[bool, typer.Option("--paused", help="Register the schedule paused (runs only when "
                                          "triggered).")] = False,
     lake_maintenance: Annotated[bool, typer.Option(help="Also serve eujp-lake-maintain/NAME, the lake's retention "
-                                                   "and compaction, on its own schedule.")] = True,
+                                                   "and compaction, on its own schedule (never with "
+                                                   "EUJP_LAKE_CATALOG=off: there is no lake).")] = True,
     maintenance_cron: Annotated[str | None, typer.Option(help="Cron schedule of the lake's maintenance (env "
                                                          "EUJP_LAKE_MAINTENANCE_CRON; default '30 4 * * 0').")]
     = None,
@@ -491,12 +492,16 @@ def serve(
     Needs a Prefect server (PREFECT_API_URL, e.g. `prefect server start`). Runs never overlap: the deployment
     admits one run at a time and queues the others. Stop with Ctrl-C (the schedule is then paused)."""
     from flows.api import api_url
-    from flows.serve import serve_daily
+    from flows.serve import maintenance_left_out, serve_daily
 
     if not api_url():
         typer.echo("eujp serve needs a Prefect server: start one (`prefect server start`) and set "
                    "PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)", err=True)
         raise typer.Exit(code=2)
+    left_out = maintenance_left_out(name) if lake_maintenance else None
+    if left_out:  # the lake is off: a maintenance would only fail every week
+        typer.echo(left_out)
+        lake_maintenance = False
     cron, timezone, maintenance_cron = _check_serve_settings(name, cron, timezone, lake_maintenance, maintenance_cron)
     if snapshot_dir and source_kind == "live":
         raise typer.BadParameter("--snapshot-dir reads a snapshot folder: it cannot be combined with --source live")
@@ -822,16 +827,23 @@ def lake_maintain(
 ) -> None:
     """The lake's retention and compaction (docs/lakehouse.md): expire old snapshots, merge small files, delete
     files no snapshot needs, publish the catalog. Holds the run lock. Exit 1 when it fails (nothing is deleted
-    that a kept snapshot needs), 2 on a bad setting."""
+    that a kept snapshot needs) or the lake is off (EUJP_LAKE_CATALOG=off), 2 on a bad setting; 0, saying so,
+    when no run has published a lake yet. A --keep-days (or --grace-hours) beyond any date, such as inf,
+    keeps every snapshot (file)."""
     from eujp.config import Settings
     from eujp.errors import EujpError
-    from eujp.lake import maintain_published
+    from eujp.lake import NothingToMaintain, maintain_published
 
     try:
         settings = Settings.from_env(warehouse_path=warehouse, publish_uri=publish)
         result = maintain_published(settings, keep_days=keep_days, grace_hours=grace_hours)
     except ValueError as exc:
         _fail_usage(str(exc))
+    except NothingToMaintain as exc:
+        typer.echo(f"lake maintenance: {exc}", err=exc.off)
+        if exc.off:  # asked for explicitly with the lake off: a setting to look at
+            raise typer.Exit(code=1) from None
+        return
     except EujpError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from None

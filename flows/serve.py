@@ -15,7 +15,10 @@ alerts".
 
 from __future__ import annotations
 
+import logging
 import os
+
+log = logging.getLogger("eujp.serve")
 
 DEFAULT_CRON = "0 6 * * *"
 DEFAULT_TIMEZONE = "UTC"
@@ -95,14 +98,30 @@ def maintenance_deployment(*, name: str = DEFAULT_NAME, cron: str | None = None,
     )
 
 
+def maintenance_left_out(name: str = DEFAULT_NAME) -> str | None:
+    """Why `eujp serve` leaves the lake's maintenance deployment out (None: it serves it): EUJP_LAKE_CATALOG is
+    off, so there is no lake to maintain and a scheduled maintenance would only fail every week."""
+    from eujp.config import LAKE_CATALOG_ENV
+    from eujp.lake import lake_off
+
+    if lake_off():
+        return (f"not serving eujp-lake-maintain/{name}: {LAKE_CATALOG_ENV} is off (the runs publish no lake, "
+                "there is none to maintain)")
+    return None
+
+
 def serve_daily(*, maintenance: bool = True, maintenance_cron: str | None = None, **kwargs) -> None:
-    """Register the deployment (and, with `maintenance`, the lake's maintenance deployment) and serve them until
-    interrupted (SIGINT/SIGTERM pause their schedules). One run at a time in this process: a maintenance run
-    never overlaps a daily run (both also take the run lock)."""
+    """Register the deployment (and, with `maintenance`, the lake's maintenance deployment, unless the lake is
+    off: `maintenance_left_out`, logged) and serve them until interrupted (SIGINT/SIGTERM pause their
+    schedules). One run at a time in this process: a maintenance run never overlaps a daily run (both also take
+    the run lock)."""
     from prefect import serve
 
     deployments = [daily_deployment(**kwargs)]
-    if maintenance:
+    left_out = maintenance_left_out(kwargs.get("name", DEFAULT_NAME)) if maintenance else None
+    if left_out:
+        log.warning("%s", left_out)
+    elif maintenance:
         # its cron is in UTC (EUJP_LAKE_MAINTENANCE_CRON, "Sunday 04:30 UTC"), whatever the daily run's time zone
         deployments.append(maintenance_deployment(
             name=kwargs.get("name", DEFAULT_NAME), cron=maintenance_cron, timezone=MAINTENANCE_TIMEZONE,

@@ -71,10 +71,10 @@ def test_notify_failure_posts_and_never_raises_nor_logs_the_url(monkeypatch, cap
 
 
 def test_a_failed_lake_maintenance_run_alerts_naming_the_flow_and_its_error(prefect_server, monkeypatch, tmp_path):
-    """eujp-lake-maintain had no failure hook: a Failed maintenance run (here: no lake catalog yet) posted nothing."""
+    """eujp-lake-maintain had no failure hook: a Failed maintenance run (here: a bad lake setting) posted nothing."""
     from flows.lake import lake_maintain_flow
 
-    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    monkeypatch.setenv("EUJP_LAKE_CATALOG", "mysql:db=lake")
     with Receiver() as rx:
         monkeypatch.setenv("EUJP_ALERT_WEBHOOK_URL", rx.url)
         state = lake_maintain_flow(warehouse=str(tmp_path / "warehouse.duckdb"), publish_uri=str(tmp_path / "store"),
@@ -84,4 +84,27 @@ def test_a_failed_lake_maintenance_run_alerts_naming_the_flow_and_its_error(pref
     text = rx.posts[0][1]["text"]
     assert text.startswith("eujp-lake-maintain: flow run ") and " Failed. " in text
     assert "Failed task: none (the flow itself failed)" in text
-    assert "LakeError: no lake to maintain: its catalog" in text and "does not exist" in text
+    assert "ValueError: EUJP_LAKE_CATALOG must be 'file'" in text
+
+
+@pytest.mark.parametrize("setting", ["file", "off"])
+def test_a_scheduled_maintenance_with_nothing_to_maintain_completes_without_an_alert(prefect_server, monkeypatch,
+                                                                                   tmp_path, setting):
+    """Before the first run publishes a lake (and with EUJP_LAKE_CATALOG=off, as the worker deployment is
+    registered whatever the setting) the weekly maintenance ended Failed and alerted every week."""
+    from flows.lake import lake_maintain_flow
+
+    monkeypatch.setenv("EUJP_LAKE_CATALOG", setting)
+    with Receiver() as rx:
+        monkeypatch.setenv("EUJP_ALERT_WEBHOOK_URL", rx.url)
+        state = lake_maintain_flow(warehouse=str(tmp_path / "warehouse.duckdb"), publish_uri=str(tmp_path / "store"),
+                                   return_state=True)
+    assert state.is_completed(), state
+    assert rx.posts == []
+    why = state.result()["nothing_to_maintain"]
+    if setting == "off":
+        assert why == "no lake to maintain: EUJP_LAKE_CATALOG is off (the runs publish no lake)"
+    else:
+        assert why.startswith("nothing to maintain yet: the lake's catalog ") and \
+            why.endswith("does not exist (no run has published one yet)")
+    assert not (tmp_path / "store").exists()  # nothing was written

@@ -34,6 +34,7 @@ from eujp.lake import (
     lake_config,
     maintain,
     protected_snapshots,
+    snapshots,
 )
 from eujp.publish import publish_run, read_latest_pointer
 from eujp.sources import SOURCES
@@ -992,3 +993,112 @@ def test_after_any_days_what_is_published_is_what_the_warehouse_holds(bundled_wa
                     differ = rows_differing(conn, rows, f"wh.{t}")
                     assert differ == 0, f"day {n}: {table.name} in the {where} differs in {differ} row(s)"
             conn.close()
+
+
+def small_lake(tmp_path: Path, files: dict[str, int]) -> tuple[LakeConfig, Path, Path]:
+    """(config, warehouse path, store folder) of a lake whose catalog sits where `eujp lake-maintain --warehouse`
+    finds it: a table per entry of `files`, written by that many small inserts (a Parquet file each)."""
+    warehouse, store = tmp_path / "var" / "warehouse.duckdb", tmp_path / "objectstore"
+    cfg = lake_config(warehouse, str(store), env={})
+    conn = duckdb.connect()
+    attach(conn, cfg)
+    for table, n in files.items():
+        conn.execute(f"CREATE TABLE {ALIAS}.{table} (a INTEGER)")
+        for i in range(n):
+            conn.execute(f"INSERT INTO {ALIAS}.{table} SELECT range FROM range({i * 10}, {i * 10 + 10})")
+    conn.close()
+    return cfg, warehouse, store
+
+
+def live_files(cfg: LakeConfig) -> dict[str, int]:
+    """{table: data files its newest snapshot reads}."""
+    conn = reader(cfg)
+    try:
+        return {t: conn.execute(f"SELECT count(*) FROM ducklake_list_files('{ALIAS}', ?)", [t]).fetchone()[0]
+                for t in ("many", "few", "one")}
+    finally:
+        conn.close()
+
+
+def test_maintenance_counts_the_files_it_merged_and_into_how_many(tmp_path):
+    """'merged N file(s)' was the number of tables merge_adjacent_files had merged in (one row each), not files."""
+    cfg, _, store_dir = small_lake(tmp_path, {"many": 6, "few": 3, "one": 1})
+    assert live_files(cfg) == {"many": 6, "few": 3, "one": 1}
+    result = maintain(cfg, open_store(str(store_dir)), keep_days=30, grace_hours=24, work_dir=tmp_path / "m")
+    assert live_files(cfg) == {"many": 1, "few": 1, "one": 1}
+    assert (result.merged, result.merged_into) == (9, 2)
+    assert "merged 9 file(s) into 2, deleted 0 file(s)" in result.summary()
+    again = maintain(cfg, open_store(str(store_dir)), keep_days=30, grace_hours=24, work_dir=tmp_path / "m")
+    assert (again.merged, again.merged_into) == (0, 0) and "merged 0 file(s) into 0" in again.summary()
+
+
+@pytest.mark.parametrize("how", [["--keep-days", "inf"], ["--keep-days", "1e308"], ["--grace-hours", "inf"],
+                                 {"EUJP_LAKE_KEEP_DAYS": "1e6"}, {"EUJP_LAKE_GRACE_HOURS": "1e308"}])
+def test_a_keep_days_or_grace_beyond_any_date_keeps_everything(tmp_path, monkeypatch, how):
+    """`--keep-days inf`, `1e308` or EUJP_LAKE_KEEP_DAYS=1e6 crashed with OverflowError (now - timedelta)."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    cfg, warehouse, store_dir = small_lake(tmp_path, {"many": 3})
+    before = snapshots(cfg)
+    monkeypatch.delenv("EUJP_LAKE_KEEP_DAYS", raising=False)
+    monkeypatch.delenv("EUJP_LAKE_GRACE_HOURS", raising=False)
+    options = how if isinstance(how, list) else []
+    for name, value in (how.items() if isinstance(how, dict) else ()):
+        monkeypatch.setenv(name, value)
+    keep_all = "--keep-days" in options or "EUJP_LAKE_KEEP_DAYS" in how
+    if keep_all:
+        options += ["--grace-hours", "0"]
+    else:
+        options += ["--keep-days", "0"]
+    result = CliRunner().invoke(app, ["lake-maintain", "--warehouse", str(warehouse), "--publish", str(store_dir),
+                                      *options])
+    assert result.exit_code == 0, result.output
+    assert "merged 3 file(s) into 1" in result.output
+    after = [s["snapshot_id"] for s in snapshots(cfg)]
+    if keep_all:  # no snapshot expired, the files they read are all kept
+        assert "expired 0 snapshot(s)" in result.output
+        assert after[:len(before)] == [s["snapshot_id"] for s in before]
+        assert len(data_files(store_dir)) == 4  # the three small ones (read by the older snapshots) and the merge
+    else:  # no file is old enough to delete
+        assert "deleted 0 file(s)" in result.output
+        assert len(data_files(store_dir)) == 4
+
+
+def test_a_scheduled_maintenance_waits_for_the_run_holding_the_lock(tmp_path, monkeypatch, prefect_server):
+    """The flow said it 'waits for a running daily run', but with EUJP_LOCK_WAIT_SECONDS unset (the worker
+    deployment sets none) it failed at once with RunLocked."""
+    import threading
+    import time
+
+    from eujp.lock import warehouse_lock
+    from flows.lake import lake_maintain_flow
+
+    monkeypatch.delenv("EUJP_LOCK_WAIT_SECONDS", raising=False)
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    monkeypatch.setenv("EUJP_ALERT_WEBHOOK_URL", "")
+    monkeypatch.setenv("EUJP_ALERT_WEBHOOK_BLOCK", "")
+    _, warehouse, store_dir = small_lake(tmp_path, {"many": 2})
+    held, release = threading.Event(), threading.Event()
+
+    def daily_run():
+        with warehouse_lock(warehouse):
+            held.set()
+            release.wait(60)
+            time.sleep(3)  # the run still writes a while after the maintenance started
+
+    run = threading.Thread(target=daily_run)
+    run.start()
+    held.wait(10)
+    release.set()
+    started = time.monotonic()
+    try:
+        state = lake_maintain_flow(warehouse=str(warehouse), publish_uri=str(store_dir), return_state=True)
+    finally:
+        run.join()
+    assert state.is_completed(), state
+    assert time.monotonic() - started >= 2.5  # it waited for the lock
+    result = state.result()
+    assert (result["merged"], result["merged_into"]) == (2, 1)
+    assert result["catalog_published"] == CATALOG_FILE and (store_dir / CATALOG_FILE).is_file()

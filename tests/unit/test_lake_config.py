@@ -60,11 +60,47 @@ def test_lake_maintain_without_a_lake_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("EUJP_LAKE_CATALOG", "off")
     result = CliRunner().invoke(app, ["lake-maintain", "--warehouse", str(tmp_path / "w.duckdb"),
                                       "--publish", str(tmp_path / "store")])
-    assert result.exit_code == 1 and "no lake to maintain: EUJP_LAKE_CATALOG is off" in result.output
+    # asked for explicitly with the lake off: exit 1, saying why
+    assert result.exit_code == 1
+    assert "lake maintenance: no lake to maintain: EUJP_LAKE_CATALOG is off (the runs publish no lake)" in result.output
     monkeypatch.delenv("EUJP_LAKE_CATALOG")
     result = CliRunner().invoke(app, ["lake-maintain", "--warehouse", str(tmp_path / "w.duckdb"),
                                       "--publish", str(tmp_path / "store")])
-    assert result.exit_code == 1 and "does not exist (no run has published one yet)" in result.output
+    # before the first run: nothing to do, which is no failure
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("lake maintenance: nothing to maintain yet: the lake's catalog ")
+    assert "does not exist (no run has published one yet)" in result.output
+    assert not (tmp_path / "store").exists()
+
+
+def test_serve_leaves_the_lake_maintenance_out_when_the_lake_is_off(monkeypatch, caplog):
+    """`eujp serve` registered eujp-lake-maintain/NAME with EUJP_LAKE_CATALOG=off: it failed and alerted weekly."""
+    import prefect
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from typer.testing import CliRunner
+
+    from flows import serve
+    from flows.cli import app
+
+    served = []
+    monkeypatch.setattr(prefect, "serve", lambda *deployments, **_: served.extend(deployments))
+    monkeypatch.setenv("EUJP_LAKE_CATALOG", "off")
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):  # never called: prefect.serve is replaced
+        result = CliRunner().invoke(app, ["serve", "--name", "trial"])
+    assert result.exit_code == 0, result.output
+    assert "not serving eujp-lake-maintain/trial: EUJP_LAKE_CATALOG is off" in result.output
+    assert [(d.flow_name, d.name) for d in served] == [("eujp-daily", "trial")]
+    served.clear()
+    with caplog.at_level("WARNING", logger="eujp.serve"):
+        serve.serve_daily()  # called directly: the same, in the log
+    assert [d.flow_name for d in served] == ["eujp-daily"]
+    assert "not serving eujp-lake-maintain/served: EUJP_LAKE_CATALOG is off" in caplog.text
+    served.clear()
+    monkeypatch.setenv("EUJP_LAKE_CATALOG", "file")
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        result = CliRunner().invoke(app, ["serve", "--name", "trial"])
+    assert result.exit_code == 0 and "not serving" not in result.output
+    assert [(d.flow_name, d.name) for d in served] == [("eujp-daily", "trial"), ("eujp-lake-maintain", "trial")]
 
 
 def test_preflight_checks_the_lake_catalog(tmp_path, monkeypatch):
