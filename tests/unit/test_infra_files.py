@@ -429,6 +429,22 @@ def test_the_worker_stack_runs_the_lake_maintenance_beside_the_daily_flow(monkey
     assert maintenance["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
 
 
+def test_every_worker_start_line_runs_one_flow_at_a_time():
+    """The two deployments share a pool and rely on the worker's --limit 1 to stay apart; infra/prefect.yaml's own
+    header started the worker without it (docs/operations.md and compose had it)."""
+    import re
+
+    lines = {"infra/prefect.yaml": re.findall(r"prefect worker start[^\n#]*", (INFRA / "prefect.yaml").read_text()),
+             "docs/operations.md": re.findall(r"prefect worker start[^\n`]*",
+                                              (REPO / "docs" / "operations.md").read_text())}
+    compose = yaml.safe_load((INFRA / "docker-compose.yml").read_text())["services"]["worker"]["command"]
+    lines["infra/docker-compose.yml"] = [" ".join(compose)]
+    for where, found in lines.items():
+        assert found, where
+        for line in found:
+            assert re.search(r"--limit 1(\s|$)", line.strip()), (where, line)
+
+
 def test_eujp_serve_never_defaults_to_the_worker_deployment_name():
     from flows import cli, serve
 
