@@ -44,6 +44,7 @@ def test_the_maintenance_keeps_its_utc_schedule_when_the_daily_run_has_another_t
     from flows import serve
 
     monkeypatch.delenv(serve.MAINTENANCE_CRON_ENV, raising=False)
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)  # off: no maintenance is served
     served = []
     monkeypatch.setattr(prefect, "serve", lambda *deployments, **_: served.extend(deployments))
     serve.serve_daily(cron="30 9 * * 1-5", timezone="Asia/Tokyo")
