@@ -420,10 +420,22 @@ def _copy_comments(conn: duckdb.DuckDBPyConnection, described: DescribedTable, t
 # --- publishing the embedded catalog ---------------------------------------------------------------------------
 
 def replace_unpublished_catalog(cfg: LakeConfig, store: ObjectStore, run_id: str | None = None) -> str | None:
-    """Before a commit with the embedded catalog: when the writer's catalog belongs to no lake of this publish
-    target (the target holds no published catalog: it was emptied, or is a new one; or the catalog's data path is
-    another target's), set it aside as lake.ducklake.replaced-<time> so that the commit starts a new lake with
-    every table, instead of referencing data files the target does not have. Returns what was done, or None.
+    """Before a commit with the embedded catalog: make the writer's catalog the lake PUBLISHED at the target, or
+    a new one when the target has none. Returns what was done (a warning of the run), or None.
+
+    - The target holds a published catalog of this target's data path, and the writer's catalog holds every
+      published snapshot (equal, or ahead by the commits whose upload failed: its newest published snapshot has
+      the same id and time in the writer's): kept.
+    - The writer has no catalog (a fresh disk, a second writer), or its catalog lacks a published snapshot (another
+      writer committed there since, or this catalog is an older copy: the two lakes diverged), or records another
+      target's data path: the published catalog is downloaded and the commit goes on top of it; the writer's own
+      is set aside as lake.ducklake.replaced-<time>. The commit then rewrites exactly the partition units where
+      this warehouse differs from what the published lake recorded (`commit_warehouse` compares with
+      eujp_meta.partitions, in the lake itself).
+    - The target holds no published catalog (it was emptied, or is a new one): the writer's catalog is set aside
+      and the commit starts a new lake with every table, instead of referencing data files the target does not
+      have; but not when `run_id` started it (below).
+    - The published catalog records another data path (a copied or mirrored target): a new lake starts.
 
     `run_id`: the run about to commit. A lake it starts is marked so (`STARTED_BY`, beside the catalog): a retry
     of its publish (a first publish whose upload failed after the commit) finds the target without a catalog
@@ -431,28 +443,102 @@ def replace_unpublished_catalog(cfg: LakeConfig, store: ObjectStore, run_id: str
     it aside and writing every table again."""
     if not cfg.embedded:
         return None
-    if not cfg.catalog_file.exists():
-        _mark_started(cfg, run_id)
-        return None
-    reason = None
-    if not store.exists(CATALOG_FILE):
-        if run_id is not None and _started_by(cfg) == {"run_id": run_id, "data_path": cfg.data_path}:
-            return None  # this run's own lake, from a try whose publish failed after the commit
-        reason = f"{store.uri} holds no published {CATALOG_FILE}"
-    else:
-        try:
-            data_path = _catalog_data_path(cfg.catalog_file)
-        except duckdb.Error as exc:
-            reason = f"it cannot be read ({type(exc).__name__}: {exc})"
+    return _follow_published(cfg, store, run_id, maintenance=False)
+
+
+def _follow_published(cfg: LakeConfig, store: ObjectStore, run_id: str | None, *, maintenance: bool) -> str | None:
+    """`replace_unpublished_catalog`'s work; with `maintenance`, what would start a new lake is refused instead
+    (LakeError) and a target without a published catalog leaves the writer's catalog as it is."""
+    download = cfg.catalog_file.with_name(cfg.catalog_file.name + PUBLISHED_COPY)
+    cfg.catalog_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        published, at_target = None, store.exists(CATALOG_FILE)
+        if at_target:
+            store.get_file(CATALOG_FILE, download)
+            try:
+                published = (_catalog_data_path(download), _catalog_snapshots(download))
+            except duckdb.Error as exc:
+                raise LakeError(f"the lake catalog published at {store.uri} ({CATALOG_FILE}) cannot be read "
+                                f"({type(exc).__name__}: {exc}); nothing was committed over it: replace or remove "
+                                "it (docs/lakehouse.md)") from None
+        if published is not None and not _same_data_path(published[0], cfg.data_path):
+            if maintenance:
+                raise LakeError(f"the lake catalog published at {store.uri} records the data path {published[0]}, "
+                                f"not this target's {cfg.data_path}: not maintained")
+            published = None  # not this target's lake: a new one starts (below)
+        mine = cfg.catalog_file.exists()
+        reason = None
+        if mine:
+            try:
+                data_path, have = _catalog_data_path(cfg.catalog_file), _catalog_snapshots(cfg.catalog_file)
+            except duckdb.Error as exc:
+                reason = f"it cannot be read ({type(exc).__name__}: {exc})"
+            else:
+                if not _same_data_path(data_path, cfg.data_path):
+                    reason = f"its data path {data_path} is not this target's {cfg.data_path}"
+                elif published is not None:
+                    missing = _missing_snapshot(have, published[1])
+                    if missing is not None:
+                        reason = (f"it lacks the published snapshot {missing[0]} of {utc_iso(missing[1])}: another "
+                                  "writer committed there since, or this catalog is an older copy")
+                elif maintenance or at_target:
+                    # nothing of this target published to follow (or a catalog of another data path where the
+                    # writer's lake files are): the writer's lake goes on, as before
+                    return None
+                elif run_id is not None and _started_by(cfg) == {"run_id": run_id, "data_path": cfg.data_path}:
+                    return None  # this run's own lake, from a try whose publish failed after the commit
+                else:
+                    reason = f"{store.uri} holds no published {CATALOG_FILE} of this target"
+            if reason is None:
+                return None
+        elif published is None:
+            if maintenance:
+                raise LakeError(f"no lake to maintain: its catalog {cfg.catalog_file} does not exist (no run has "
+                                "published one yet)")
+            _mark_started(cfg, run_id)
+            return None
+        if mine:
+            aside = cfg.catalog_file.with_name(
+                f"{cfg.catalog_file.name}.replaced-{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}")
+            _move_catalog(cfg.catalog_file, aside)
+            mine_note = f"the lake catalog {cfg.catalog_file} was set aside as {aside.name} ({reason})"
         else:
-            if not _same_data_path(data_path, cfg.data_path):
-                reason = f"its data path {data_path} is not this target's {cfg.data_path}"
-    if reason is None:
+            mine_note = f"this writer had no lake catalog ({cfg.catalog_file})"
+        if published is None:
+            _mark_started(cfg, run_id)
+            return f"{mine_note}: a new lake starts"
+        download.rename(cfg.catalog_file)
+        _mark_started(cfg, None)
+        newest = max(published[1], default=None)
+        at = f"snapshot {newest} of {utc_iso(published[1][newest])}" if newest is not None else "no snapshot"
+        return (f"{mine_note}: adopted the lake catalog published at {store.uri} ({at}); "
+                + ("maintenance goes on with it" if maintenance else "this run commits on top of it"))
+    finally:
+        download.unlink(missing_ok=True)
+
+
+PUBLISHED_COPY = ".published"  # the catalog file's name + this, beside it: a download of the published catalog
+
+
+def _catalog_snapshots(catalog_file: Path) -> dict[int, datetime]:
+    """{snapshot id: time} of an embedded catalog file (read as a DuckDB file); duckdb.Error when it cannot be
+    read."""
+    with duckdb.connect(str(catalog_file), read_only=True) as conn:
+        return dict(conn.execute("SELECT snapshot_id, snapshot_time FROM ducklake_snapshot").fetchall())
+
+
+def _missing_snapshot(have: dict[int, datetime], published: dict[int, datetime]) -> tuple[int, datetime] | None:
+    """A published snapshot the writer's catalog lacks (None: it holds them all, or is ahead). A snapshot is the
+    same when its id and time are: two lakes diverged from the same one number their own snapshots alike, at other
+    times. Snapshots the writer's catalog expired (maintenance whose upload failed) are not asked for, but the
+    published newest one always is."""
+    if not published:
         return None
-    aside = cfg.catalog_file.with_name(f"{cfg.catalog_file.name}.replaced-{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}")
-    _move_catalog(cfg.catalog_file, aside)
-    _mark_started(cfg, run_id)
-    return f"the lake catalog {cfg.catalog_file} was set aside as {aside.name} ({reason}): a new lake starts"
+    newest = max(published)
+    for i in sorted(published, reverse=True):
+        if have.get(i, None if i == newest else published[i]) != published[i]:
+            return i, published[i]
+    return None
 
 
 def adopt_folder_catalog(cfg: LakeConfig, warehouse_path: Path) -> str | None:
@@ -560,12 +646,14 @@ class Maintenance:
     snapshot_id: int  # the newest snapshot after maintenance
     catalog_published: str | None = None
     merged_into: int = 0  # the files they were merged into (files_created)
+    adopted: str | None = None  # the published catalog adopted first (the writer's lacked a published snapshot)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def summary(self) -> str:
-        return (f"expired {len(self.expired)} snapshot(s) {self.expired or ''}, kept {self.protected} for "
+        return (f"{self.adopted}; " if self.adopted else "") + (
+                f"expired {len(self.expired)} snapshot(s) {self.expired or ''}, kept {self.protected} for "
                 f"latest.json and the retained runs, merged {self.merged} file(s) into {self.merged_into}, deleted "
                 f"{len(self.deleted_files)} file(s)").replace(" , ", ", ")
 
@@ -590,6 +678,14 @@ def protected_snapshots(store: ObjectStore) -> set[int]:
     return keep
 
 
+def _pointer_snapshot(store: ObjectStore) -> int | None:
+    """The lake snapshot latest.json names (None: no pointer, or none with a lake)."""
+    from eujp.publish import read_latest_pointer
+
+    snapshot = ((read_latest_pointer(store) or {}).get("lake") or {}).get("snapshot_id")
+    return None if snapshot is None else int(snapshot)
+
+
 def maintain(cfg: LakeConfig, store: ObjectStore, *, keep_days: float = DEFAULT_KEEP_DAYS,
              grace_hours: float = DEFAULT_GRACE_HOURS, now: datetime | None = None,
              work_dir: Path | None = None) -> Maintenance:
@@ -603,10 +699,18 @@ def maintain(cfg: LakeConfig, store: ObjectStore, *, keep_days: float = DEFAULT_
        orphaned files of aborted commits as old as that;
     4. with the embedded catalog: publish the maintained catalog (upload, verified).
 
+    Before anything, with the embedded catalog: a writer whose catalog lacks a snapshot of the published one (or
+    has none) adopts the published catalog, as a run does before its commit (`replace_unpublished_catalog`), so
+    that maintenance never publishes a catalog without the published snapshots nor deletes their files as
+    orphans; a catalog without the snapshot latest.json names is refused (LakeError) before anything is deleted.
+
     Run it with the run lock held (the CLI and the flow do): it writes the catalog a run writes."""
     if keep_days < 0 or grace_hours < 0:
         raise ValueError("keep_days and grace_hours must not be negative")
     now = now or datetime.now(UTC)
+    adopted = _follow_published(cfg, store, None, maintenance=True) if cfg.embedded else None
+    if adopted:
+        log.warning("lake maintenance: %s", adopted)
     protected = protected_snapshots(store)
     conn = duckdb.connect(config=duckdb_config())
     try:
@@ -615,6 +719,11 @@ def maintain(cfg: LakeConfig, store: ObjectStore, *, keep_days: float = DEFAULT_
                             "ORDER BY snapshot_id").fetchall()
         if not rows:
             raise LakeError(f"the lake (catalog {cfg.describe()}) has no snapshot")
+        pointed = _pointer_snapshot(store)
+        if pointed is not None and pointed not in {i for i, _ in rows}:
+            raise LakeError(f"the lake's catalog {cfg.describe()} lacks snapshot {pointed}, which latest.json at "
+                            f"{store.uri} names: it is not the published lake; nothing was expired, deleted or "
+                            "published")
         newest = rows[-1][0]
         cutoff = _ago(now, days=keep_days)  # None: beyond any date (inf, 1e6 days): nothing expires
         expire = [i for i, t in rows if cutoff is not None and t < cutoff and i != newest and i not in protected]
@@ -639,7 +748,7 @@ def maintain(cfg: LakeConfig, store: ObjectStore, *, keep_days: float = DEFAULT_
                         f"{redact_conninfo(str(exc).replace(cfg.catalog, cfg.describe()))}") from None
     finally:
         conn.close()
-    result = Maintenance(expire, kept, int(merged), deleted, newest, merged_into=int(merged_into))
+    result = Maintenance(expire, kept, int(merged), deleted, newest, merged_into=int(merged_into), adopted=adopted)
     if cfg.embedded:
         work = work_dir or cfg.catalog_file.parent / "publish" / "lake-maintain"
         try:
@@ -684,7 +793,7 @@ def maintain_published(settings, *, keep_days: float | None = None, grace_hours:
     if cfg is None:
         raise NothingToMaintain(f"no lake to maintain: {LAKE_CATALOG_ENV} is off (the runs publish no lake)",
                                 off=True)
-    if cfg.embedded and not cfg.catalog_file.exists():
+    if cfg.embedded and not cfg.catalog_file.exists() and not open_store(settings.publish_uri).exists(CATALOG_FILE):
         raise NothingToMaintain(f"nothing to maintain yet: the lake's catalog {cfg.catalog_file} does not exist "
                                 "(no run has published one yet)")
     keep_days = _env_number(KEEP_DAYS_ENV, DEFAULT_KEEP_DAYS) if keep_days is None else keep_days

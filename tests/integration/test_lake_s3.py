@@ -82,9 +82,10 @@ def two_runs(bundled_warehouse, s3_env, tmp_path, monkeypatch) -> dict:
         settings = Settings(warehouse_path=warehouse, publish_uri=uri, run_id=run_id)
         publish(settings, [], {}, {"ok": True}, "success")
         runs[run_id] = read_latest_pointer(open_store(uri))
-        if len(runs) == 1:  # yesterday's run: its snapshots a day and an hour back
+        if len(runs) == 1:  # yesterday's run: its snapshots a day and an hour back, as it published them
             with duckdb.connect(str(warehouse.parent / "lake.ducklake")) as catalog:
                 catalog.execute("UPDATE ducklake_snapshot SET snapshot_time = snapshot_time - INTERVAL 25 HOUR")
+            open_store(uri).put_file("lake.ducklake", warehouse.parent / "lake.ducklake")
     return {"lines": lines, "uri": uri, "runs": runs, "warehouse": warehouse}
 
 
