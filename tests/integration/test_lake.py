@@ -1102,3 +1102,67 @@ def test_a_scheduled_maintenance_waits_for_the_run_holding_the_lock(tmp_path, mo
     result = state.result()
     assert (result["merged"], result["merged_into"]) == (2, 1)
     assert result["catalog_published"] == CATALOG_FILE and (store_dir / CATALOG_FILE).is_file()
+
+
+def test_two_writers_of_one_folder_target_each_commit_on_top_of_the_published_lake(bundled_warehouse, tmp_path,
+                                                                                   monkeypatch, caplog):
+    """Two warehouses publishing to one folder, in turn (a fresh disk, a second writer): each run adopts the
+    published catalog (h2 started a new lake over h1's, h1 then uploaded its old catalog back over h2's and its
+    maintenance deleted h2's files as orphans); every run succeeds, every published snapshot reads what its run
+    published, and the numbering goes on."""
+    from support.two_writers import run_two_writers
+
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    run_two_writers(bundled_warehouse, str(tmp_path / "objectstore"), tmp_path, caplog)
+
+
+def test_maintenance_adopts_the_published_lake_and_refuses_a_catalog_without_latest_jsons_snapshot(lake, tmp_path,
+                                                                                                    caplog):
+    """A writer whose catalog lacks the published snapshot (another writer committed since) maintained its own:
+    it published a catalog without that snapshot and deleted the other writer's files as orphans. Now it adopts
+    the published catalog first; and a catalog without the snapshot latest.json names is refused, nothing
+    deleted."""
+    from eujp.lake import replace_unpublished_catalog
+
+    h1, warehouse, store_dir = lake
+    store = open_store(str(store_dir))
+    first = commit_warehouse(h1, warehouse, "20261124T060000Z-h1").snapshot_id
+    store.put_file(CATALOG_FILE, h1.catalog_file)
+    _publish_pointer(store, "20261124T060000Z-h1", first, latest=True)
+    other = tmp_path / "h2" / "warehouse.duckdb"
+    other.parent.mkdir()
+    shutil.copyfile(warehouse, other)
+    revise(other, _months(other)[0], 3.0, "20261125T050000Z-h2")
+    h2 = lake_config(other, str(store_dir), env={})
+    note = replace_unpublished_catalog(h2, store, "20261125T060000Z-h2")
+    assert note.startswith(f"this writer had no lake catalog ({h2.catalog_file}): adopted the lake catalog "
+                           f"published at {store_dir} (snapshot {first} of ")
+    second = commit_warehouse(h2, other, "20261125T060000Z-h2")
+    assert second.snapshot_id == first + 1 and set(second.changed) == {FACT}  # the revised month only
+    assert second.changed[FACT] == {"rewritten": [_months(other)[0]], "removed": []}
+    store.put_file(CATALOG_FILE, h2.catalog_file)
+    _publish_pointer(store, "20261125T060000Z-h2", second.snapshot_id, latest=True)
+
+    with caplog.at_level("WARNING", logger="eujp.lake"):
+        result = maintain(h1, store, keep_days=30, grace_hours=0, work_dir=tmp_path / "m")
+    assert result.adopted and "lacks the published snapshot 2 of" in result.adopted
+    assert result.summary().startswith(f"the lake catalog {h1.catalog_file} was set aside as lake.ducklake.replaced-")
+    assert any("adopted the lake catalog published" in r.getMessage() for r in caplog.records)
+    # the published lake, maintained: h2's snapshot reads h2's warehouse, h1's h1's (none of their files deleted)
+    conn = reader(h1)
+    for snapshot, wh in ((second.snapshot_id, other), (first, warehouse)):
+        conn.execute(f"ATTACH '{wh}' AS wh (READ_ONLY)")
+        for t in ALL_TABLES:
+            name = quote_ident(t.name)
+            assert rows_differing(conn, f"(FROM {ALIAS}.{name} AT (VERSION => {snapshot}))", f"wh.{name}") == 0
+        conn.execute("DETACH wh")
+    conn.close()
+    assert (store_dir / CATALOG_FILE).read_bytes() == h1.catalog_file.read_bytes()
+
+    _publish_pointer(store, "20261126T060000Z-gone", 99, latest=True)  # a snapshot the catalog does not hold
+    files = data_files(store_dir)
+    with pytest.raises(LakeError, match="lacks snapshot 99, which latest.json at .* names: it is not the "
+                                        "published lake; nothing was expired, deleted or published"):
+        maintain(h1, store, keep_days=0, grace_hours=0, now=datetime.now(UTC) + timedelta(days=1),
+                 work_dir=tmp_path / "m")
+    assert data_files(store_dir) == files

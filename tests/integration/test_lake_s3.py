@@ -189,3 +189,16 @@ def test_a_lake_mirrored_to_another_bucket_and_prefix_reads_its_own_files(bundle
     conn = s3_reader(s3_env)
     conn.execute(attach)
     assert len(conn.execute(latest).fetchall()) == 8
+
+
+def test_two_writers_of_one_s3_target_each_commit_on_top_of_the_published_lake(bundled_warehouse, s3_bucket,
+                                                                               tmp_path, monkeypatch, caplog):
+    """The probe's sequence over S3: h1 publishes day 1, h2 (no catalog of its own) day 2, h1 day 3, maintenance on
+    h1, h2 day 4. h2 started a new lake over h1's published one (its history lost), h1 uploaded its old catalog
+    back, its maintenance deleted h2's files and h2's next run failed for ever (HTTP GET error). Now every run
+    adopts the published catalog: all succeed, each snapshot reads what its run published, the numbering goes on
+    (tests/support/two_writers.py)."""
+    from support.two_writers import run_two_writers
+
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    run_two_writers(bundled_warehouse, f"s3://{s3_bucket}/eujp", tmp_path, caplog)
