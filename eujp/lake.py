@@ -435,7 +435,8 @@ def replace_unpublished_catalog(cfg: LakeConfig, store: ObjectStore, run_id: str
     - The target holds no published catalog (it was emptied, or is a new one): the writer's catalog is set aside
       and the commit starts a new lake with every table, instead of referencing data files the target does not
       have; but not when `run_id` started it (below).
-    - The published catalog records another data path (a copied or mirrored target): a new lake starts.
+    - The published catalog records another data path (a copied or mirrored target): it is not followed; the
+      writer's catalog of this target goes on, and without one a new lake starts.
 
     `run_id`: the run about to commit. A lake it starts is marked so (`STARTED_BY`, beside the catalog): a retry
     of its publish (a first publish whose upload failed after the commit) finds the target without a catalog
@@ -447,8 +448,8 @@ def replace_unpublished_catalog(cfg: LakeConfig, store: ObjectStore, run_id: str
 
 
 def _follow_published(cfg: LakeConfig, store: ObjectStore, run_id: str | None, *, maintenance: bool) -> str | None:
-    """`replace_unpublished_catalog`'s work; with `maintenance`, what would start a new lake is refused instead
-    (LakeError) and a target without a published catalog leaves the writer's catalog as it is."""
+    """`replace_unpublished_catalog`'s work. With `maintenance` it only adopts the published catalog (of this
+    target) when the writer's lacks one of its snapshots or is missing; it never starts a new lake."""
     download = cfg.catalog_file.with_name(cfg.catalog_file.name + PUBLISHED_COPY)
     cfg.catalog_file.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -461,11 +462,18 @@ def _follow_published(cfg: LakeConfig, store: ObjectStore, run_id: str | None, *
                 raise LakeError(f"the lake catalog published at {store.uri} ({CATALOG_FILE}) cannot be read "
                                 f"({type(exc).__name__}: {exc}); nothing was committed over it: replace or remove "
                                 "it (docs/lakehouse.md)") from None
+        other = ""  # a catalog published at the target that records another data path (a copied target)
         if published is not None and not _same_data_path(published[0], cfg.data_path):
-            if maintenance:
-                raise LakeError(f"the lake catalog published at {store.uri} records the data path {published[0]}, "
-                                f"not this target's {cfg.data_path}: not maintained")
-            published = None  # not this target's lake: a new one starts (below)
+            other = (f"; the {CATALOG_FILE} published at {store.uri} records the data path {published[0]}, not "
+                     "this target's")
+            published = None  # not this target's lake: nothing to adopt
+        if maintenance and published is None:
+            # nothing of this target published to follow: the writer's lake is maintained as before (a catalog
+            # that cannot be attached, of a moved target, says so at its attach; one that is missing: below)
+            if not cfg.catalog_file.exists():
+                raise LakeError(f"no lake to maintain: its catalog {cfg.catalog_file} does not exist (no run has "
+                                "published one yet)")
+            return None
         mine = cfg.catalog_file.exists()
         reason = None
         if mine:
@@ -481,9 +489,9 @@ def _follow_published(cfg: LakeConfig, store: ObjectStore, run_id: str | None, *
                     if missing is not None:
                         reason = (f"it lacks the published snapshot {missing[0]} of {utc_iso(missing[1])}: another "
                                   "writer committed there since, or this catalog is an older copy")
-                elif maintenance or at_target:
-                    # nothing of this target published to follow (or a catalog of another data path where the
-                    # writer's lake files are): the writer's lake goes on, as before
+                elif at_target:
+                    # a catalog of another data path at the target, the writer's of this one (its lake files are
+                    # there): the writer's lake goes on, as before
                     return None
                 elif run_id is not None and _started_by(cfg) == {"run_id": run_id, "data_path": cfg.data_path}:
                     return None  # this run's own lake, from a try whose publish failed after the commit
@@ -492,11 +500,8 @@ def _follow_published(cfg: LakeConfig, store: ObjectStore, run_id: str | None, *
             if reason is None:
                 return None
         elif published is None:
-            if maintenance:
-                raise LakeError(f"no lake to maintain: its catalog {cfg.catalog_file} does not exist (no run has "
-                                "published one yet)")
             _mark_started(cfg, run_id)
-            return None
+            return f"this writer had no lake catalog ({cfg.catalog_file}){other}: a new lake starts" if other else None
         if mine:
             aside = cfg.catalog_file.with_name(
                 f"{cfg.catalog_file.name}.replaced-{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}")
@@ -506,7 +511,7 @@ def _follow_published(cfg: LakeConfig, store: ObjectStore, run_id: str | None, *
             mine_note = f"this writer had no lake catalog ({cfg.catalog_file})"
         if published is None:
             _mark_started(cfg, run_id)
-            return f"{mine_note}: a new lake starts"
+            return f"{mine_note}{other}: a new lake starts"
         download.rename(cfg.catalog_file)
         _mark_started(cfg, None)
         newest = max(published[1], default=None)
