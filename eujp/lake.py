@@ -12,6 +12,10 @@ The catalog records the target's absolute data path (DATA_PATH), which the write
 reader of the published catalog names the data path where it found it (`eujp.bi.published_data_path`: DATA_PATH
 with OVERRIDE_DATA_PATH), so that a copied folder or a mirrored bucket reads its own files.
 
+A writer commits on top of the lake published at its target: before a commit (and maintenance) with the embedded
+catalog, a writer whose catalog is missing or lacks a published snapshot (another writer published since; a
+fresh disk) adopts the published catalog, its own set aside (`replace_unpublished_catalog`).
+
 `EUJP_LAKE_CATALOG` chooses the catalog: unset or `file` for the embedded catalog file of the warehouse
 (no server: readers attach the published copy read-only), `postgres:<libpq connection string>` for a
 PostgreSQL catalog (a writer and any number of readers at once; nothing to publish), `off` to publish no lake.
