@@ -9,6 +9,8 @@ the one-result form the tests and the replay of several landings use.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import io
 import itertools
 import logging
@@ -107,13 +109,25 @@ def payloads_fetched_on(payloads: Iterable[RawPayload]) -> date | None:
     return max(times).date() if times else None
 
 
+@functools.cache
+def takes_fetched_on(transform: Callable) -> bool:
+    """Whether a transform declares `fetched_on` (or **kwargs): one written before it was given (a source
+    module of EUJP_SOURCE_MODULES, docs/add-a-source.md) is called with the four arguments it takes."""
+    try:
+        parameters = inspect.signature(transform).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (a builtin): called as before
+        return False
+    return any(p.name == "fetched_on" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
 def run_transform(source: Source, frame: pl.DataFrame, version: str | None, countries: pl.DataFrame,
                   fetched: date | None) -> TransformResult:
     """The source's transform of one wire frame (`fetched`: its payloads' day, `payloads_fetched_on`); a
     transform that finds other wire columns than it reads raises SchemaDriftError (the transforms know nothing
     of eujp's errors: transforms.common.WireColumnsError)."""
+    extra = {"fetched_on": fetched} if takes_fetched_on(source.transform) else {}
     try:
-        return source.transform(frame, source.name, version, countries, fetched_on=fetched)
+        return source.transform(frame, source.name, version, countries, **extra)
     except WireColumnsError as exc:
         raise SchemaDriftError(str(exc)) from exc
 

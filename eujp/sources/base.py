@@ -31,7 +31,8 @@ class Transform(Protocol):
     `fetched_on`: the UTC day the transformed payloads were fetched (the newest of them; a replayed landing
     keeps its own: eujp.stream.payloads_fetched_on), None when no payload says. A transform that judges its rows
     against the calendar reads this day, never the clock, so that the same payloads give the same rows
-    whatever the day it runs (a replay, an as-of rebuild, a test)."""
+    whatever the day it runs (a replay, an as-of rebuild, a test). A transform that does not declare it (a
+    source module written before it was given) is called without it (eujp.stream.takes_fetched_on)."""
 
     def __call__(self, wire: pl.DataFrame, source_name: str, source_version: str | None, countries: pl.DataFrame,
                  *, fetched_on: date | None = None) -> TransformResult: ...
