@@ -54,7 +54,7 @@ from eujp.config import DEFAULT_WAREHOUSE, LAKE_CATALOG_ENV, duckdb_config, ware
 from eujp.digests import RUN_COLUMN, digests_and_markers, partition_digests, run_markers, unit_filter
 from eujp.errors import PublishError
 from eujp.sql import quote_ident, sql_string
-from eujp.storage import LocalObjectStore, ObjectStore, open_store
+from eujp.storage import LocalObjectStore, ObjectStore, StoredObject, open_store, sha256_file
 from eujp.warehouse import DescribedTable, described_tables
 
 log = logging.getLogger("eujp.lake")
@@ -429,7 +429,9 @@ def replace_unpublished_catalog(cfg: LakeConfig, store: ObjectStore, run_id: str
 
     - The target holds a published catalog of this target's data path, and the writer's catalog holds every
       published snapshot (equal, or ahead by the commits whose upload failed: its newest published snapshot has
-      the same id and time in the writer's): kept.
+      the same id and time in the writer's): kept. When the writer's catalog is the published file (the usual
+      day: it uploaded it itself), the sha256 the store keeps of the published one says so and nothing is
+      downloaded (`_is_published_copy`); otherwise the published catalog is downloaded to compare snapshots.
     - The writer has no catalog (a fresh disk, a second writer), or its catalog lacks a published snapshot (another
       writer committed there since, or this catalog is an older copy: the two lakes diverged), or records another
       target's data path: the published catalog is downloaded and the commit goes on top of it; the writer's own
@@ -457,11 +459,19 @@ def _follow_published(cfg: LakeConfig, store: ObjectStore, run_id: str | None, *
     download = cfg.catalog_file.with_name(cfg.catalog_file.name + PUBLISHED_COPY)
     cfg.catalog_file.parent.mkdir(parents=True, exist_ok=True)
     try:
-        published, at_target = None, store.exists(CATALOG_FILE)
+        found = store.stat(CATALOG_FILE, digest=False)  # one HEAD (S3), a stat and its record (a folder)
+        published, at_target = None, found is not None
         if at_target:
-            store.get_file(CATALOG_FILE, download)
+            # the writer's catalog has the published bytes (it uploaded them itself: the usual day): nothing is
+            # downloaded, and when it is this target's lake it is kept, as it holds every published snapshot
+            source = cfg.catalog_file if _is_published_copy(cfg.catalog_file, found) else download
+            if source == download:
+                store.get_file(CATALOG_FILE, download)
             try:
-                published = (_catalog_data_path(download), _catalog_snapshots(download))
+                recorded = _catalog_data_path(source)
+                if source == cfg.catalog_file and _same_data_path(recorded, cfg.data_path):
+                    return None
+                published = (recorded, _catalog_snapshots(source))
             except duckdb.Error as exc:
                 raise LakeError(f"the lake catalog published at {store.uri} ({CATALOG_FILE}) cannot be read "
                                 f"({type(exc).__name__}: {exc}); nothing was committed over it: replace or remove "
@@ -527,6 +537,19 @@ def _follow_published(cfg: LakeConfig, store: ObjectStore, run_id: str | None, *
 
 
 PUBLISHED_COPY = ".published"  # the catalog file's name + this, beside it: a download of the published catalog
+
+
+def _is_published_copy(catalog_file: Path, published: StoredObject) -> bool:
+    """Whether the writer's catalog file holds the bytes of the published catalog, by the sha256 the store keeps
+    of it (S3's metadata, a folder's record: `ObjectStore.stat(digest=False)`), so that it need not be downloaded
+    to compare their snapshots. False when the store keeps none (an object another tool wrote, a folder file
+    changed since), when the sizes differ, and when the writer's catalog has a write-ahead log (the published
+    copy has none: its snapshots may not be the file's)."""
+    if not published.sha256 or not catalog_file.is_file():
+        return False
+    if catalog_file.with_name(catalog_file.name + ".wal").exists():
+        return False
+    return catalog_file.stat().st_size == published.size and sha256_file(catalog_file) == published.sha256
 
 
 def _catalog_snapshots(catalog_file: Path) -> dict[int, datetime]:

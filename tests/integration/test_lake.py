@@ -1166,3 +1166,35 @@ def test_maintenance_adopts_the_published_lake_and_refuses_a_catalog_without_lat
         maintain(h1, store, keep_days=0, grace_hours=0, now=datetime.now(UTC) + timedelta(days=1),
                  work_dir=tmp_path / "m")
     assert data_files(store_dir) == files
+
+
+def test_a_writer_whose_catalog_is_the_published_one_does_not_read_it_from_the_folder(tmp_path, monkeypatch, caplog):
+    """Before each commit the run copied the published lake.ducklake out of the folder store to compare its
+    snapshots with the writer's, even when the writer had published those very bytes itself on its last run. The
+    sha256 the folder store keeps with the file (its extended attribute, trusted while the file's size and mtime
+    are unchanged) now says when they are the same: the store's get_file is not called for it then; a second
+    writer, and a writer left behind by it, still read and adopt it (tests/support/two_writers.py). A published
+    catalog without a kept sha256 (copied there by another tool) is read and compared, as before."""
+    from support.two_writers import run_catalog_look_ups
+
+    from eujp.lake import replace_unpublished_catalog
+    from eujp.storage import LocalObjectStore
+
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    read: list[str] = []
+    real_get_file = LocalObjectStore.get_file
+
+    def get_file(self, key: str, path: Path) -> None:  # the store's own method, each call recorded
+        read.append(key)
+        real_get_file(self, key, path)
+
+    monkeypatch.setattr(LocalObjectStore, "get_file", get_file)
+    store_dir = tmp_path / "objectstore"
+    run_catalog_look_ups(str(store_dir), tmp_path, caplog, lambda: read.count(CATALOG_FILE))
+
+    cfg = lake_config(tmp_path / "h1" / "warehouse.duckdb", str(store_dir), env={})
+    (store_dir / CATALOG_FILE).unlink()
+    shutil.copyfile(cfg.catalog_file, store_dir / CATALOG_FILE)  # the same bytes, no sha256 kept with them
+    before = read.count(CATALOG_FILE)
+    assert replace_unpublished_catalog(cfg, open_store(str(store_dir)), "20261207T060000Z-h1-day7") is None
+    assert read.count(CATALOG_FILE) == before + 1

@@ -202,3 +202,21 @@ def test_two_writers_of_one_s3_target_each_commit_on_top_of_the_published_lake(b
 
     monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
     run_two_writers(bundled_warehouse, f"s3://{s3_bucket}/eujp", tmp_path, caplog)
+
+
+def test_a_writer_whose_catalog_is_the_published_one_does_not_download_it(s3_server, s3_bucket, tmp_path,
+                                                                          monkeypatch, caplog):
+    """Before each commit the run downloaded the published lake.ducklake to compare its snapshots with the
+    writer's, even when the writer had uploaded those very bytes itself on its last run (~0.3 MB a day, growing
+    with every snapshot). The object's sha256 metadata (one HEAD, made anyway) now says when they are the same:
+    no GET of lake.ducklake reaches the server then (counted by the recording proxy in front of moto); a second
+    writer, and a writer left behind by it, still download and adopt it (tests/support/two_writers.py)."""
+    from support.s3_fault_proxy import FaultProxy
+    from support.two_writers import run_catalog_look_ups
+
+    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
+    with FaultProxy(s3_server) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        run_catalog_look_ups(f"s3://{s3_bucket}/eujp", tmp_path, caplog,
+                             lambda: len(proxy.requests("GET", rf"^/{s3_bucket}/eujp/lake\.ducklake$")))
+        assert proxy.requests("HEAD", rf"^/{s3_bucket}/eujp/lake\.ducklake$")  # what it asks instead

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -118,3 +119,50 @@ def run_two_writers(bundled_warehouse: Path, uri: str, work: Path, caplog) -> No
             assert tables_differing(conn, earlier, kept) == [], (step, run, earlier)
         conn.close()
     assert [s for s, _ in published.values()][:3] == [1, 2, 3]
+
+
+def run_catalog_look_ups(uri: str, work: Path, caplog, downloads: Callable[[], int]) -> None:
+    """Small warehouses (tests/support/small_publish.py) publishing to `uri` through the run's publish step:
+    h1 day 1 and day 2, h2 (no catalog) day 3, h1 (its catalog behind) day 4, maintenance on h1, h1 day 5.
+    `downloads()`: how many times the published lake.ducklake was read so far (GET requests, the folder store's
+    get_file). A writer whose catalog is the published one (it uploaded it itself on its last run, or its
+    maintenance did) does not download it: the store's sha256 of it says so; a writer that lacks it (h2) or a
+    published snapshot (h1 on day 4) downloads and adopts it, as before."""
+    from support.small_publish import small_warehouse
+
+    hosts = {}
+    for host in ("h1", "h2"):
+        (work / host).mkdir(parents=True)
+        hosts[host] = small_warehouse(work / host / "warehouse.duckdb", rows=2)
+    log = logging.getLogger("test.two_writers")
+    expected = {"h1-day1": (0, False), "h1-day2": (0, False), "h2-day3": (1, True), "h1-day4": (1, True),
+                "h1-maintain": (0, False), "h1-day5": (0, False)}  # step -> (downloads, adopted)
+    newest = 0
+    for day, (step, (downloaded, adopts)) in enumerate(expected.items(), start=1):
+        host = step.split("-")[0]
+        before = downloads()
+        caplog.clear()
+        if step == "h1-maintain":
+            result = maintain(lake_config(hosts[host], uri, env={}), open_store(uri), keep_days=30, grace_hours=0,
+                              work_dir=work / "maintain")
+            assert (downloads() - before, result.adopted is not None) == (downloaded, adopts), step
+            newest = result.snapshot_id
+            continue
+        with duckdb.connect(str(hosts[host])) as conn:  # the day's load
+            conn.execute("INSERT INTO etl_runs (run_id, source, rows_in) VALUES (?, 's', ?)", [step, day])
+        run_id = f"202612{day:02d}T060000Z-{step}"
+        with caplog.at_level(logging.WARNING, logger=log.name):
+            publish(Settings(warehouse_path=hosts[host], publish_uri=uri, run_id=run_id), [],
+                    table_counts(hosts[host]), {"ok": True}, "success", log=log)
+        adopted = [r.getMessage() for r in caplog.records if "adopted the lake catalog published" in r.getMessage()]
+        assert (downloads() - before, len(adopted)) == (downloaded, int(adopts)), (step, adopted)
+        pointer = read_latest_pointer(open_store(uri))
+        assert pointer["run_id"] == run_id and pointer["lake"]["snapshot_id"] == newest + 1, (step, pointer)
+        newest = pointer["lake"]["snapshot_id"]
+        assert not list((work / host).rglob(f"{CATALOG_FILE}.published")), step  # no download left behind
+    # the published lake holds every run, h2's included: h1 committed on top of it
+    conn = published_lake(uri, work / "read")
+    runs = {r[0] for r in conn.execute(f"SELECT run_id FROM {ALIAS}.eujp_meta.runs").fetchall()}
+    conn.close()
+    assert runs == {f"202612{day:02d}T060000Z-{step}" for day, step in enumerate(expected, start=1)
+                    if step != "h1-maintain"}
