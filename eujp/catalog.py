@@ -46,6 +46,7 @@ from eujp.config import duckdb_config
 from eujp.docgen import layer
 from eujp.freshness import Freshness, assess
 from eujp.marts import CLAIMS_DIR, MART_CLAIMS, MODELS, SQL_DIR, claim_files, mart_sql
+from eujp.partners import loaded_partners, not_requested_note, requested_partners
 from eujp.rows import fails_run
 from eujp.schema import Table
 from eujp.sources import SOURCES, Source
@@ -924,6 +925,30 @@ def _sources_table(sources: Sequence[Source], fresh: Mapping[str, Freshness],
             "<th>newest period</th><th>this run</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
+def _partners_section(conn: duckdb.DuckDBPyConnection) -> str:
+    """The partners the Comext facts hold (eujp.partners.loaded_partners): months, last load and whether the
+    last live extraction still asks for each; "" without Comext facts."""
+    partners = loaded_partners(conn)
+    if not partners:
+        return ""
+    requested = requested_partners(conn)
+    rows = "".join(
+        f"<tr><td><code>{_esc(p['partner'])}</code></td><td>{_esc(p['partner_name'] or '')}</td>"
+        f"<td>{p['months_loaded']}</td><td>{_esc(p['first_month'] or '')} to {_esc(p['last_month'] or '')}</td>"
+        f"<td><code>{_esc(p['last_run_id'])}</code> {_esc(_ts(p['last_loaded_at']))}</td>"
+        f"<td>{_esc(not_requested_note(p))}</td></tr>" for p in partners)
+    asked = (f"the last live extraction asked for {_esc(', '.join(requested))}" if requested is not None
+             else "no live extraction recorded which partners it asks for (bundled or snapshot data)")
+    return ('<h2 id="partners">Partners in the Comext facts</h2>'
+            "<p>Every partner code <code>fact_goods_trade_product</code> holds, with the months it has figures for "
+            "and the run that last loaded it; " + asked + ". A partner dropped from EUJP_COMEXT_PARTNERS keeps "
+            "what it loaded, and the marts still rank it, but no run refreshes it any more "
+            "(docs/live-extraction.md says how to remove it). The run's manifest lists the same "
+            "(<code>partners</code>).</p>"
+            "<table><thead><tr><th>partner</th><th>name</th><th>months loaded</th><th>months</th>"
+            "<th>last loaded by</th><th>requested</th></tr></thead><tbody>" + rows + "</tbody></table>")
+
+
 def render_catalog(conn: duckdb.DuckDBPyConnection, *, manifest: Mapping[str, Any] | None = None,
                    run_id: str | None = None, generated_at: datetime | None = None, now: datetime | None = None,
                    history_runs: int = HISTORY_RUNS, evaluate_suites: bool = True,
@@ -958,6 +983,7 @@ def render_catalog(conn: duckdb.DuckDBPyConnection, *, manifest: Mapping[str, An
 
     toc = ['<nav class="toc" aria-label="contents"><div><b>Sections</b>'
            '<a href="#lineage">Lineage</a><a href="#sources">Sources and freshness</a>'
+           + ('<a href="#partners">Partners</a>' if counts.get("fact_goods_trade_product") else "") +
            '<a href="#history">Run history</a><a href="#tables">Tables</a>'
            + (f'<a href="{_esc(report_link)}">Run report</a>' if report_link else "") + "</div>"]
     for k in layers:
@@ -1008,6 +1034,7 @@ def render_catalog(conn: duckdb.DuckDBPyConnection, *, manifest: Mapping[str, An
         "eujp.freshness): <b>stale</b> when the last successful extraction is older than the cadence, "
         "<b>never</b> when there has been none.</p>"),
         _sources_table(SOURCES, fresh, manifest.get("sources") or {}),
+        _partners_section(conn),
         (f'<h2 id="history">Run history</h2><p>Rows and duration per source over the last {runs_shown} '
         "run(s) recorded in <code>etl_runs</code> (rows in = rows loaded + rows rejected; hover a bar for its "
         "numbers).</p>"),

@@ -11,7 +11,8 @@ Layout under the publish URI:
                                           published run is a copy of that run's file (S3: server-side)
     runs/{run_id}/docs/...                Great Expectations Data Docs (when built; they render offline)
     runs/{run_id}/report.html             the run's HTML report (when written)
-    runs/{run_id}/manifest.json           run id, tables, row counts, checksums, source versions
+    runs/{run_id}/manifest.json           run id, tables, row counts, checksums, source versions, the partners
+                                          the Comext facts hold (eujp.partners: months, last load, requested)
     latest/warehouse.duckdb               alias of the newest run's warehouse (one object: never mixed; a copy
                                           the store makes of runs/{run_id}/warehouse.duckdb: `ObjectStore.copy`)
     latest/manifest.json                  its manifest
@@ -256,6 +257,7 @@ def build_manifest(
     single_file: dict | None = None,
     parquet_parts: dict[str, dict] | None = None,
     carried_runs: dict | None = None,
+    partners: dict | None = None,
 ) -> dict:
     carried = {"carried_runs": carried_runs} if carried_runs else {}  # eujp.run.carried_runs: loads of runs
     # promoted but never published, which this run publishes for them
@@ -297,6 +299,8 @@ def build_manifest(
         "validation": validation,
         "audit": audit,
         "fingerprint": fingerprint,  # eujp.fingerprint: the code and inputs the warehouse was built from
+        # eujp.partners.manifest_entry: the partners the Comext facts hold, and whether each is still requested
+        "partners": partners,
         "lake": lake,  # eujp.lake.LakeCommit.manifest_entry(): the lake snapshot of this run (None: no lake)
         # eujp.catalog.suite_results: the suites' SQL evaluations, reused by the next run's catalog
         "suite_results": suite_results or {},

@@ -28,6 +28,7 @@ import duckdb
 
 from eujp import reconcile
 from eujp.config import duckdb_config
+from eujp.partners import loaded_partners, not_requested_note
 from eujp.rows import failed_source_sql
 from eujp.sql import quote_ident
 
@@ -379,9 +380,12 @@ def products_section(conn: duckdb.DuckDBPyConnection, parquet_href: str = PARQUE
     top = _rows_params(conn, """
         SELECT p.flow, p.rank, p.product_cn8, d.product_label, p.value_eur, p.share_pct, p.is_critical_raw_material,
                CASE WHEN p.loaded_partners_ranked IS NOT NULL
-                    THEN p.japan_rank_among_loaded_partners || ' of ' || p.loaded_partners_ranked END AS japan_among
+                    THEN p.japan_rank_among_loaded_partners || ' of ' || p.loaded_partners_ranked
+                         || CASE WHEN p.loaded_partners_fewer_months > 0
+                                 THEN ' (' || p.loaded_partners_fewer_months || ' on fewer months)' ELSE '' END
+               END AS japan_among
         FROM (SELECT flow, product_cn8, value_eur, is_critical_raw_material, japan_rank_among_loaded_partners,
-                     loaded_partners_ranked,
+                     loaded_partners_ranked, loaded_partners_fewer_months,
                      row_number() OVER (PARTITION BY flow ORDER BY value_eur DESC NULLS LAST, product_cn8) AS rank,
                      100 * value_eur / sum(value_eur) OVER (PARTITION BY flow) AS share_pct
               FROM mart_product_trade WHERE period_year = ? AND reporter = ?) AS p
@@ -390,7 +394,9 @@ def products_section(conn: duckdb.DuckDBPyConnection, parquet_href: str = PARQUE
     chapters = _rows_params(conn, """
         SELECT c.flow, c.rank, c.hs2, c.products, c.value_eur, c.share_pct,
                CASE WHEN l.partners_ranked > 1
-                    THEN l.rank_among_loaded_partners || ' of ' || l.partners_ranked END AS japan_among
+                    THEN l.rank_among_loaded_partners || ' of ' || l.partners_ranked
+                         || CASE WHEN s.fewer > 0 THEN ' (' || s.fewer || ' on fewer months)' ELSE '' END
+               END AS japan_among
         FROM (SELECT reporter, flow, period_year, hs2, products, value_eur,
                      row_number() OVER (PARTITION BY flow ORDER BY value_eur DESC NULLS LAST, hs2) AS rank,
                      100 * value_eur / sum(value_eur) OVER (PARTITION BY flow) AS share_pct
@@ -398,6 +404,9 @@ def products_section(conn: duckdb.DuckDBPyConnection, parquet_href: str = PARQUE
         LEFT JOIN mart_partner_chapter_trade AS l
           ON l.reporter = c.reporter AND l.flow = c.flow AND l.period_year = c.period_year AND l.hs2 = c.hs2
          AND l.partner = 'JP'
+        LEFT JOIN (SELECT reporter, flow, period_year, hs2, count(*) AS fewer FROM mart_partner_chapter_trade
+                   WHERE partner_months < months_compared GROUP BY ALL) AS s
+          ON s.reporter = c.reporter AND s.flow = c.flow AND s.period_year = c.period_year AND s.hs2 = c.hs2
         WHERE c.rank <= ? ORDER BY c.flow, c.rank""", [year, headline, TOP_CHAPTERS])
     partners = partners_compared(conn, year, headline)
     first, last, months = conn.execute(
@@ -418,7 +427,8 @@ def products_section(conn: duckdb.DuckDBPyConnection, parquet_href: str = PARQUE
         f"<h4>Top {TOP_PRODUCTS} products per flow ({_esc(headline)}, {shown})</h4>",
         _table(top, [("flow", "flow"), ("rank", "#"), ("product_cn8", "CN8"), ("product_label", "product"),
                      ("value_eur", "value €"), ("share_pct", "share %"), ("is_critical_raw_material", "CRM")]
-               # Japan's rank among the partner countries loaded, where others are (EUJP_COMEXT_PARTNERS)
+               # Japan's rank among the partner countries loaded, where others are (EUJP_COMEXT_PARTNERS), and
+               # how many of them have figures for fewer of Japan's months (their sums cover only those)
                + ([("japan_among", "Japan among the partners loaded")] if any(r["japan_among"] for r in top)
                   else []),
                numeric={"value_eur", "share_pct"}),
@@ -436,12 +446,14 @@ def products_section(conn: duckdb.DuckDBPyConnection, parquet_href: str = PARQUE
 
 def partners_compared(conn: duckdb.DuckDBPyConnection, year: int, reporter: str) -> list[dict]:
     """The reporter's trade in `year` with each partner country loaded (mart_partner_chapter_trade summed over
-    its chapters: Japan's months), the TOP_PARTNERS largest per flow and Japan; [] when Japan is the only
-    partner loaded (the default)."""
+    its chapters: Japan's months), the TOP_PARTNERS largest per flow and Japan, each with the months of Japan's
+    it has figures for (`partner_months`, the most over its chapters); [] when Japan is the only partner loaded
+    (the default)."""
     return _rows_params(conn, """
-        SELECT flow, rank, partner, partner_name, months_compared, value_eur, pct_of_japan
+        SELECT flow, rank, partner, partner_name, months_compared, partner_months, value_eur, pct_of_japan
         FROM (SELECT flow, partner, any_value(partner_name) AS partner_name,
-                     any_value(months_compared) AS months_compared, sum(value_eur) AS value_eur,
+                     any_value(months_compared) AS months_compared, max(partner_months) AS partner_months,
+                     sum(value_eur) AS value_eur,
                      row_number() OVER (PARTITION BY flow ORDER BY sum(value_eur) DESC NULLS LAST, partner) AS rank,
                      100 * sum(value_eur) / nullif(sum(sum(value_eur) FILTER (WHERE partner = 'JP'))
                                                    OVER (PARTITION BY flow), 0) AS pct_of_japan,
@@ -454,15 +466,45 @@ def partners_compared(conn: duckdb.DuckDBPyConnection, year: int, reporter: str)
 
 def _partners_table(conn: duckdb.DuckDBPyConnection, partners: list[dict], links: ParquetLinks, year: int,
                     reporter: str) -> list[str]:
+    """The partners compared, each with its months against Japan's (a partner loaded for fewer is flagged: its
+    value covers only those) and, where a live extraction recorded what it asks for, whether it still asks for
+    the partner (eujp.partners: one dropped from EUJP_COMEXT_PARTNERS keeps its rows, no longer refreshed)."""
     months = sorted({r["months_compared"] for r in partners})
+    loaded = {r["partner"]: r for r in loaded_partners(conn)}
+    scoped = any(r["requested"] is not None for r in loaded.values())
+    rows = []
+    for r in partners:
+        partial = r["partner_months"] < r["months_compared"]
+        row = dict(r, months=f"{r['partner_months']} of {r['months_compared']}" + (" (partial)" if partial else ""))
+        if scoped and r["partner"] in loaded:
+            row["requested"] = not_requested_note(loaded[r["partner"]])
+        rows.append(row)
+    short = sorted({r["partner"] for r in rows if r["partner_months"] < r["months_compared"]})
+    dropped = sorted({r["partner"] for r in rows if loaded.get(r["partner"], {}).get("requested") is False})
+    notes = []
+    if short:
+        notes.append(f"<b>Partial:</b> {_esc(', '.join(short))} ha{'s' if len(short) == 1 else 've'} figures for "
+                     "fewer of Japan's months (months column): the value covers only those, so it compares low "
+                     "against Japan, and Japan's rank above it is not a like-for-like one.")
+    if dropped:
+        notes.append(f"<b>No longer requested:</b> {_esc(', '.join(dropped))} "
+                     f"{'is' if len(dropped) == 1 else 'are'} not in the partners the last live extraction asked "
+                     "for (EUJP_COMEXT_PARTNERS): what was loaded for "
+                     f"{'it' if len(dropped) == 1 else 'them'} stays in the warehouse and is still ranked here, "
+                     "but is no longer refreshed (docs/live-extraction.md says how to remove it).")
+    scope = ("; requested = whether the last live extraction still asks for the partner (EUJP_COMEXT_PARTNERS)"
+             if scoped else "; no live extraction recorded which partners it asks for (bundled or snapshot data)")
     return [
         (f"<h4>Partners compared ({_esc(reporter)}, {year}, over Japan's "
          f"{'/'.join(map(str, months))} month(s) loaded)</h4>"),
-        ("<p>The partner countries loaded to compare with Japan (EUJP_COMEXT_PARTNERS, or an all-partner "
-         "extract), EU members and Comext pseudo-partners left out: the largest per flow, and Japan. "
-         "Value in €; % of Japan = the partner's value / Japan's × 100.</p>"),
-        _table(partners, [("flow", "flow"), ("rank", "#"), ("partner", "partner"), ("partner_name", "name"),
-                          ("value_eur", "value €"), ("pct_of_japan", "% of Japan")],
+        ("<p>The partner countries the Comext facts hold, loaded by this run or earlier ones (a partner dropped "
+         "from EUJP_COMEXT_PARTNERS keeps what it loaded), EU members and Comext pseudo-partners left out: the "
+         "largest per flow, and Japan. Value in €; % of Japan = the partner's value / Japan's × 100; months = "
+         f"the months of Japan's the partner has figures for{scope}.</p>"),
+        *(f'<p class="note">{n}</p>' for n in notes),
+        _table(rows, [("flow", "flow"), ("rank", "#"), ("partner", "partner"), ("partner_name", "name"),
+                      ("months", "months of Japan's"), ("value_eur", "value €"), ("pct_of_japan", "% of Japan")]
+               + ([("requested", "requested")] if scoped else []),
                numeric={"value_eur", "pct_of_japan"}),
         links.detail(conn, "mart_partner_chapter_trade", len(partners), _count(conn, "mart_partner_chapter_trade"),
                      summed=True),

@@ -44,6 +44,7 @@ from eujp.lake import (
     slim_warehouse,
 )
 from eujp.marts.build import build_models, table_digests
+from eujp.partners import manifest_entry as partners_manifest_entry
 from eujp.pipeline import SourceBatch, load_batches, load_dim_country, utcnow
 from eujp.publish import (
     Deadline,
@@ -302,7 +303,8 @@ def object_link(settings: Settings, key: str) -> str:
 
 def run_manifest(settings: Settings, batches: list[SourceBatch], counts: dict, audit: dict, status: str,
                  fingerprint: dict | None) -> dict:
-    """The run's manifest, before publish_run adds the checksums of the published files."""
+    """The run's manifest, before publish_run adds the checksums of the published files; its "partners" are read
+    from the promoted warehouse (settings.warehouse_path)."""
     return {
         "run_id": settings.run_id,
         "status": status,
@@ -311,6 +313,8 @@ def run_manifest(settings: Settings, batches: list[SourceBatch], counts: dict, a
         "validation": {b.table: b.validation.to_dict() for b in batches if b.validation is not None},
         "audit": audit,
         "fingerprint": fingerprint,
+        # the partners the Comext facts hold, and whether the live request still asks for each (eujp.partners)
+        "partners": partners_manifest_entry(settings.warehouse_path),
     }
 
 

@@ -19,6 +19,8 @@
 -- partner countries loaded for the reporter, flow and product, over Japan's months (those loaded for Japan for
 -- the reporter, flow and year; an annual figure covers the year), that are not members of EU27_2020 (as above)
 -- (japan_rank_among_loaded_partners); null when Japan is the only one loaded (loaded_partners below).
+-- loaded_partners_fewer_months counts the partners ranked that have figures for fewer of Japan's months (a
+-- partner added later, a shorter extract): their sums cover only those, so Japan ranks above them too easily.
 -- Performance (10M Comext rows a year, see benchmarks/): the annual keys are joined, not probed per row with a
 -- correlated NOT EXISTS; and count(*) counts the months of a group because period_code is part of the fact's
 -- natural key (unique: the audit checks it), so a group's rows have distinct period codes.
@@ -127,14 +129,31 @@ loaded_partners AS (
                AND (c.eu_exit_date IS NULL OR c.eu_exit_date >= DATE '2020-02-01'))
     GROUP BY f.reporter, f.flow, f.product_cn8, m.period_year, f.partner
 ),
+loaded_partner_months AS (
+    -- How many of Japan's months each other partner has any figure loaded for (any product; an annual figure
+    -- covers a whole year): mart_partner_chapter_trade's partner_months, written again (one query a model). A
+    -- partner loaded for fewer (added later, a shorter extract) sums fewer months than Japan and ranks low.
+    SELECT f.reporter, f.flow, m.period_year, f.partner,
+           CASE WHEN m.months = 12 AND bool_or(length(f.period_code) = 4) THEN 12
+                ELSE count(DISTINCT f.period_code) FILTER (length(f.period_code) = 7) END < m.months AS fewer_months
+    FROM fact_goods_trade_product AS f
+    JOIN japan_months AS m ON m.reporter = f.reporter AND m.flow = f.flow AND m.period_year = year(f.period)
+    LEFT JOIN japan_periods AS j
+      ON j.reporter = f.reporter AND j.flow = f.flow AND j.period_year = m.period_year AND j.period_code = f.period_code
+    WHERE f.partner <> 'JP' AND (m.months = 12 OR j.period_code IS NOT NULL)
+    GROUP BY f.reporter, f.flow, m.period_year, f.partner, m.months
+),
 loaded_ranked AS (
     SELECT *,
            rank() OVER (PARTITION BY reporter, flow, product_cn8, period_year ORDER BY value_eur DESC NULLS LAST)
                AS partner_rank,
-           count(*) OVER (PARTITION BY reporter, flow, product_cn8, period_year) AS partners_ranked
-    FROM (SELECT * FROM loaded_partners
+           count(*) OVER (PARTITION BY reporter, flow, product_cn8, period_year) AS partners_ranked,
+           sum(fewer_months::INTEGER) OVER (PARTITION BY reporter, flow, product_cn8, period_year)
+               AS partners_fewer_months
+    FROM (SELECT l.*, coalesce(pm.fewer_months, false) AS fewer_months
+          FROM loaded_partners AS l LEFT JOIN loaded_partner_months AS pm USING (reporter, flow, period_year, partner)
           UNION ALL
-          SELECT reporter, flow, product_cn8, period_year, partner, value_eur
+          SELECT reporter, flow, product_cn8, period_year, partner, value_eur, false
           FROM japan SEMI JOIN loaded_partners USING (reporter, flow, product_cn8, period_year))
 )
 SELECT
@@ -162,7 +181,8 @@ SELECT
     r.partner_rank::INTEGER AS japan_rank_among_extra_eu,
     r.partners_ranked::INTEGER AS extra_eu_partners_ranked,
     l.partner_rank::INTEGER AS japan_rank_among_loaded_partners,
-    l.partners_ranked::INTEGER AS loaded_partners_ranked
+    l.partners_ranked::INTEGER AS loaded_partners_ranked,
+    l.partners_fewer_months::INTEGER AS loaded_partners_fewer_months
 FROM japan AS j
 LEFT JOIN dim_product AS d ON d.product_level = 'CN8' AND d.product_code = j.product_cn8
 LEFT JOIN extra_eu AS x USING (reporter, flow, product_cn8, period_year)

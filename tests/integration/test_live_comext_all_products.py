@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 import threading
 import tracemalloc
@@ -438,6 +439,66 @@ def test_a_partner_added_gets_its_whole_history_the_partner_before_only_what_cha
     assert run_pipeline(fourth, only=(COMEXT,))[COMEXT].status == "unchanged"
     assert [s.path for s in server.seen()] == [REC["dataflow_path"]]
     assert facts(fourth) == after
+
+
+def test_a_partner_dropped_keeps_its_rows_and_the_report_manifest_and_catalog_say_it_is_no_longer_refreshed(
+        server, comext, tmp_path, monkeypatch):
+    """A partner dropped from EUJP_COMEXT_PARTNERS keeps what it loaded (history is kept) and is still ranked in
+    the marts, but what users read says so: the report's partners table says per partner whether the last live
+    extraction still asks for it and, for one it does not, the run that last loaded it; the manifest and the
+    catalog list the partners the facts hold, with their months, last load and whether they are requested."""
+    from eujp.catalog import render_catalog
+    from eujp.config import Settings
+    from eujp.partners import manifest_entry
+    from eujp.report import products_section
+    from eujp.run import run_manifest
+
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,CN,KR")
+    first = settings_for(tmp_path, "live-1")
+    assert run_pipeline(first, only=(COMEXT,))[COMEXT].status == "loaded"
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,CN")
+    second = settings_for(tmp_path, "live-2", run_date=RUN_DATE.replace(day=16))
+    batches = run_pipeline(second, only=(COMEXT,))
+    assert batches[COMEXT].status == "unchanged"
+    assert {k[0] for k in facts(second)} == {"JP", "CN", "KR"}  # KR's rows stay
+    with connect(second.warehouse_path) as conn:
+        load_reference_tables(conn)
+        build_marts(conn)
+        assert conn.execute("SELECT DISTINCT partners_ranked FROM mart_partner_chapter_trade").fetchall() == [(3,)]
+        section = products_section(conn)
+        catalog = render_catalog(conn, run_id="live-2", evaluate_suites=False, history_runs=2)
+    table = section[section.index("<h4>Partners compared"):]
+    assert "partners loaded to compare with Japan (EUJP_COMEXT_PARTNERS" not in table  # no claim they are configured
+    assert "<th>requested</th>" in table
+    kr = re.findall(r"<tr><td>(?:import|export)</td><td>\d+</td><td>KR</td>.*?</tr>", table)
+    assert len(kr) == 2 and all("<td>no: no longer refreshed; last loaded by run live-1 (" in r for r in kr)
+    for partner in ("JP", "CN"):
+        rows = re.findall(rf"<tr><td>(?:import|export)</td><td>\d+</td><td>{partner}</td>.*?</tr>", table)
+        assert len(rows) == 2 and all(r.endswith("<td>yes</td></tr>") for r in rows), rows
+    assert "<b>No longer requested:</b> KR is not in the partners the last live extraction asked for" in table
+
+    manifest = run_manifest(Settings(run_id="live-2", warehouse_path=second.warehouse_path), list(batches.values()),
+                            {}, {}, "success", None)
+    partners = json.loads(json.dumps(manifest["partners"]))  # as published (JSON)
+    assert partners["requested"] == ["CN", "JP"]
+    months = len(MONTHS)
+    assert [(p["partner"], p["months_loaded"], p["first_month"], p["last_month"], p["last_run_id"], p["requested"])
+            for p in partners["loaded"]] == [("CN", months, "2025-01", "2025-07", "live-1", True),
+                                             ("JP", months, "2025-01", "2025-07", "live-1", True),
+                                             ("KR", months, "2025-01", "2025-07", "live-1", False)]
+    assert all(p["last_loaded_at"] for p in partners["loaded"])
+    section = catalog[catalog.index('<h2 id="partners">'):]
+    assert re.search(r"<td><code>KR</code></td><td>Korea[^<]*</td><td>7</td><td>2025-01 to 2025-07</td>"
+                     r"<td><code>live-1</code>[^<]*</td><td>no: no longer refreshed", section), section[:3000]
+
+    # removing it, as docs/live-extraction.md says: its rows deleted from both tables, every model rebuilt
+    with connect(second.warehouse_path) as conn:
+        conn.execute("DELETE FROM fact_goods_trade_product WHERE partner = 'KR'")
+        conn.execute("DELETE FROM etl_comext_coverage WHERE partner = 'KR'")
+        build_marts(conn)
+        assert conn.execute("SELECT DISTINCT partners_ranked FROM mart_partner_chapter_trade").fetchall() == [(2,)]
+        assert "KR" not in products_section(conn)
+    assert [p["partner"] for p in manifest_entry(second.warehouse_path)["loaded"]] == ["CN", "JP"]
 
 
 def test_an_earlier_start_fetches_the_months_before_the_first_extraction(server, comext, tmp_path, monkeypatch):

@@ -125,8 +125,10 @@ def test_top_products_show_japan_among_the_partners_loaded_only_where_others_are
         # the partners compared: the 10 largest of the 16 and Japan, CH first (4,187,411 EUR, 184.9 % of Japan)
         partners = section[section.index("<h4>Partners compared (EU27_2020, 2025, over Japan's 1 month(s)"):]
         assert partners.count("<tr><td>import</td>") == 10
-        assert ("<tr><td>import</td><td>1</td><td>CH</td><td>Switzerland</td><td class=\"num\">4,187,411.0</td>"
-                '<td class="num">184.9</td>' in partners)
+        assert ("<tr><td>import</td><td>1</td><td>CH</td><td>Switzerland</td><td>1 of 1</td>"
+                '<td class="num">4,187,411.0</td><td class="num">184.9</td>' in partners)
+        # bundled data: no live extraction recorded what it asks for, so no "requested" column, and it says so
+        assert "<th>requested</th>" not in partners and "no live extraction recorded" in partners
         assert "<td>2</td><td>JP</td><td>Japan</td>" in partners
         assert "summed from the " in partners and "mart_partner_chapter_trade.parquet" in partners
         # Japan alone loaded
@@ -136,6 +138,71 @@ def test_top_products_show_japan_among_the_partners_loaded_only_where_others_are
             == [("JP", 1)]
         section = products_section(conn)
         assert "Japan among the partners loaded" not in section and "Partners compared" not in section
+
+
+def test_a_partner_loaded_for_fewer_of_japans_months_is_flagged_and_counted(tmp_path):
+    """Generated Comext data of JP, CN and KR (benchmarks/generate.py), KR's months 07-12 left out: the report's
+    partners table shows each partner's months against Japan's and flags KR's 6 of 12, and mart_product_trade
+    counts, for each product, the partners ranked beside Japan that have fewer of Japan's months
+    (loaded_partners_fewer_months), as computed here from the generated files."""
+    import polars as pl
+    from support.pipeline_steps import payload, run_steps
+
+    from benchmarks.generate import generate, make_plan
+    from eujp.report import products_section
+    from eujp.sources import SOURCES
+
+    comext = next(s for s in SOURCES if s.period_column == "period_code")
+    folder = tmp_path / "generated"
+    generate(make_plan(rows=24_000, years=None, seed=5, start_year=2024, partners=("JP", "CN", "KR")), folder,
+             log=lambda _: None)
+    payloads = []
+    for path in sorted(folder.glob(comext.snapshot_glob)):
+        lines = path.read_bytes().splitlines(keepends=True)
+        if path.stem[-2:] >= "07":  # KR loaded for January to June only
+            lines = [line for line in lines if b",KR," not in line]
+        payloads.append(payload(comext.name, path.name, b"".join(lines)))
+    warehouse = tmp_path / "warehouse.duckdb"
+    run_steps(warehouse, {comext.name: payloads})
+
+    # independently: the rows loaded (a key with a value), each partner's months, Japan's products ranked
+    wire = pl.concat([pl.read_csv(p.data, schema_overrides={"product": pl.Utf8, "OBS_VALUE": pl.Utf8})
+                      for p in payloads])
+    facts = (wire.filter(pl.col("indicators") == "VALUE_IN_EUROS")
+             .with_columns(pl.col("OBS_VALUE").cast(pl.Float64, strict=False).alias("v"),
+                           pl.when(pl.col("flow") == 1).then(pl.lit("import")).otherwise(pl.lit("export"))
+                           .alias("flow"))
+             .filter(pl.col("v").is_not_null())
+             .select("reporter", "partner", pl.col("product").alias("product_cn8"), "flow", "TIME_PERIOD"))
+    months = facts.group_by("reporter", "flow", "partner").agg(pl.col("TIME_PERIOD").n_unique().alias("m"))
+    japan = months.filter(pl.col("partner") == "JP").select("reporter", "flow", pl.col("m").alias("jm"))
+    short = months.join(japan, on=["reporter", "flow"]).filter(pl.col("m") < pl.col("jm"))
+    assert set(short["partner"]) == {"KR"} and set(short["m"]) == {6} and set(short["jm"]) == {12}
+    ranked = facts.select("reporter", "partner", "product_cn8", "flow").unique()
+    japan_products = ranked.filter(pl.col("partner") == "JP").drop("partner")
+    others = ranked.filter(pl.col("partner") != "JP").join(japan_products, on=["reporter", "product_cn8", "flow"])
+    expected = (others.join(short.select("reporter", "flow", "partner", pl.lit(1).alias("fewer")),
+                            on=["reporter", "flow", "partner"], how="left")
+                .group_by("reporter", "flow", "product_cn8")
+                .agg((pl.len() + 1).alias("ranked"), pl.col("fewer").fill_null(0).sum().alias("fewer")))
+    with duckdb.connect(str(warehouse)) as conn:
+        mart = conn.execute("SELECT reporter, flow, product_cn8, loaded_partners_ranked, loaded_partners_fewer_months "
+                            "FROM mart_product_trade WHERE loaded_partners_ranked IS NOT NULL").pl()
+        alone = conn.execute("SELECT count(*) FROM mart_product_trade WHERE loaded_partners_ranked IS NULL "
+                             "AND loaded_partners_fewer_months IS NOT NULL").fetchone()[0]
+        section = products_section(conn)
+    assert alone == 0
+    got = {tuple(r) for r in mart.rows()}
+    assert got == {tuple(r) for r in expected.select("reporter", "flow", "product_cn8", "ranked", "fewer").rows()}
+    assert {r[4] for r in got} == {0, 1}  # products KR has figures for in its months, and others
+
+    partners = section[section.index("<h4>Partners compared"):]
+    assert "<th>months of Japan&#x27;s</th>" in partners
+    assert len(re.findall(r"<td>KR</td><td>[^<]*</td><td>6 of 12 \(partial\)</td>", partners)) == 2
+    assert len(re.findall(r"<td>(JP|CN)</td><td>[^<]*</td><td>12 of 12</td>", partners)) == 4
+    assert "<b>Partial:</b> KR has figures for fewer of Japan's months" in partners
+    # the top products say how many of the partners Japan is ranked among have fewer months, where any do
+    assert re.search(r"<td>\d of 3 \(1 on fewer months\)</td>", section[:section.index("<h4>Partners")])
 
 
 def test_the_products_section_says_when_the_latest_year_is_partial(bundled_warehouse, tmp_path):

@@ -1,0 +1,110 @@
+"""The partners the Comext facts hold (fact_goods_trade_product), and whether the live request still asks for each.
+
+A partner dropped from EUJP_COMEXT_PARTNERS keeps what it loaded (docs/live-extraction.md: history is kept), but
+no run refreshes it any more, and the marts still rank it beside the partners asked for. What a reader sees
+must say so: the run report's partners table, the manifest's "partners" entry and the catalog's partners section
+read `loaded_partners` (one row per partner code of the facts: its months, the run that last loaded it, whether
+it is requested) and `requested_partners` (the partners of the last successful live extraction's request scope,
+etl_source_state.request_scope).
+
+    loaded_partners(conn)              [{partner, partner_name, months_loaded, first_month, last_month,
+                                         last_run_id, last_loaded_at, requested}, ...]
+    manifest_entry(warehouse_path)     the manifest's "partners": {"requested": [...] | None, "loaded": [...]}
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from eujp.config import duckdb_config
+from eujp.sources import SOURCES
+from eujp.warehouse import read_source_state, table_exists
+
+FACT = "fact_goods_trade_product"
+COVERAGE = "etl_comext_coverage"
+ALL = "*"  # a request scope's list of every code (EUJP_COMEXT_PARTNERS empty: an all-partner extract)
+
+
+def requested_partners(conn: duckdb.DuckDBPyConnection) -> list[str] | None:
+    """The partners the last successful live extraction of the Comext facts asked for (its request scope;
+    ['*'] for every partner), or None when none is recorded (bundled or snapshot data, a replay into a new
+    warehouse: nothing says what the next run asks for)."""
+    source = next((s for s in SOURCES if s.table.name == FACT), None)
+    if source is None or not table_exists(conn, "etl_source_state"):
+        return None
+    state = read_source_state(conn, source.name)
+    try:
+        scope = json.loads(state.request_scope) if state is not None and state.request_scope else None
+    except ValueError:
+        return None
+    partners = scope.get("partners") if isinstance(scope, dict) else None
+    return sorted(partners) if isinstance(partners, list) else None
+
+
+def loaded_partners(conn: duckdb.DuckDBPyConnection) -> list[dict]:
+    """One row per partner code of the Comext facts, sorted: its name (dim_country; Serbia under XS), the
+    months it holds (monthly period codes, every year), its first and last month, the run that last loaded it
+    and when (the latest of its fact rows and of its etl_comext_coverage rows: a live extraction that asked for
+    it and found nothing changed writes neither), and `requested`: whether the last live extraction asked for it
+    (None: no request scope recorded). [] without Comext facts."""
+    if not table_exists(conn, FACT):
+        return []
+    requested = requested_partners(conn)
+    coverage = (f"""SELECT p.partner, c.run_id, c.loaded_at FROM {COVERAGE} AS c
+                    JOIN (SELECT DISTINCT partner FROM facts) AS p ON c.partner IN (p.partner, '{ALL}')"""
+                if table_exists(conn, COVERAGE) else
+                "SELECT NULL::VARCHAR AS partner, NULL::VARCHAR AS run_id, NULL::TIMESTAMPTZ AS loaded_at WHERE false")
+    has_names = table_exists(conn, "dim_country")
+    rows = conn.execute(f"""
+        WITH facts AS (
+            SELECT partner, count(DISTINCT period_code) FILTER (length(period_code) = 7) AS months_loaded,
+                   min(period_code) FILTER (length(period_code) = 7) AS first_month,
+                   max(period_code) FILTER (length(period_code) = 7) AS last_month,
+                   arg_max(run_id, loaded_at) AS run_id, max(loaded_at) AS loaded_at
+            FROM {FACT} GROUP BY partner),
+        covered AS (SELECT partner, arg_max(run_id, loaded_at) AS run_id, max(loaded_at) AS loaded_at
+                    FROM ({coverage}) GROUP BY partner)
+        SELECT f.partner, {'d.name' if has_names else 'NULL'} AS partner_name, f.months_loaded::INTEGER,
+               f.first_month, f.last_month,
+               CASE WHEN c.loaded_at > f.loaded_at THEN c.run_id ELSE f.run_id END AS last_run_id,
+               greatest(f.loaded_at, c.loaded_at) AS last_loaded_at
+        FROM facts AS f LEFT JOIN covered AS c USING (partner)
+        {"LEFT JOIN dim_country AS d ON d.iso2 = if(f.partner = 'XS', 'RS', f.partner)" if has_names else ""}
+        ORDER BY f.partner""").fetchall()
+    cols = ("partner", "partner_name", "months_loaded", "first_month", "last_month", "last_run_id", "last_loaded_at")
+    out = [dict(zip(cols, r, strict=True)) for r in rows]
+    for row in out:
+        row["requested"] = None if requested is None else (ALL in requested or row["partner"] in requested)
+    return out
+
+
+def manifest_entry(warehouse_path: Path) -> dict | None:
+    """The manifest's "partners": the partners the last live extraction asked for ("requested": None when none is
+    recorded) and every partner the published Comext facts hold ("loaded": `loaded_partners`, times as ISO
+    text); None when the warehouse file is not there."""
+    if not Path(warehouse_path).exists():
+        return None
+    with duckdb.connect(str(warehouse_path), read_only=True, config=duckdb_config()) as conn:
+        loaded = loaded_partners(conn)
+        requested = requested_partners(conn)
+    for row in loaded:
+        at = row["last_loaded_at"]
+        row["last_loaded_at"] = at.isoformat() if isinstance(at, datetime) else at
+    return {"requested": requested, "loaded": loaded}
+
+
+def not_requested_note(row: dict) -> str:
+    """What a partner's `requested` says, in words: requested, not requested (no longer refreshed since its last
+    load), or unknown."""
+    if row["requested"] is None:
+        return "unknown: no live extraction recorded"
+    if row["requested"]:
+        return "yes"
+    at = row["last_loaded_at"]
+    day = at.strftime("%Y-%m-%d") if isinstance(at, datetime) else str(at or "")[:10]
+    return (f"no: no longer refreshed; last loaded by run {row['last_run_id']}"
+            + (f" ({day})" if day else ""))
