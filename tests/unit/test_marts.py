@@ -393,6 +393,35 @@ def test_partners_compared_by_chapter_on_the_bundled_data(conn):
         "WHERE c.value_eur IS DISTINCT FROM p.value_eur").fetchone() == (0,)
 
 
+def test_partner_years_count_each_partners_months_and_last_load_and_the_partners_read_them(scratch):
+    """mart_partner_years: a partner's distinct months in a year over every reporter, flow and product, its annual
+    figures apart, and the run that loaded its latest row; eujp.partners sums the years of it (the report, the
+    manifest and the catalog read the partners there, not from every fact row). Constructed rows."""
+    from eujp.partners import loaded_partners
+    rows = [("DE", "KR", "2022-03", "r1", "2026-01-01 00:00:00+00"), ("FR", "KR", "2022-03", "r2", "2026-01-02 00:00:00+00"),
+            ("DE", "KR", "2022-07", "r1", "2026-01-01 00:00:00+00"), ("DE", "KR", "2023-01", "r3", "2026-01-03 00:00:00+00"),
+            ("DE", "KR", "2024", "r4", "2026-01-04 00:00:00+00"),  # an annual figure: no month
+            ("DE", "MX", "2021", "r4", "2026-01-04 00:00:00+00")]  # annual figures only
+    scratch.execute("DELETE FROM fact_goods_trade_product WHERE partner IN ('KR', 'MX')")  # the bundled extract's
+    scratch.executemany(
+        "INSERT INTO fact_goods_trade_product (reporter, partner, product_cn8, flow, period, period_code, value_eur, "
+        "quantity_kg, run_id, loaded_at) VALUES (?, ?, '85423190', 'import', (? || CASE WHEN length(?) = 4 THEN "
+        "'-01-01' ELSE '-01' END)::DATE, ?, 1.0, NULL, ?, ?::TIMESTAMPTZ)",
+        [(r, p, code, code, code, run, at) for r, p, code, run, at in rows])
+    build_marts(scratch)
+    years = {r[0]: r[1:] for r in scratch.execute(
+        "SELECT period_year, months_loaded, annual_figures, first_month, last_month, last_run_id FROM mart_partner_years "
+        "WHERE partner = 'KR'").fetchall()}
+    assert years == {2022: (2, False, "2022-03", "2022-07", "r2"), 2023: (1, False, "2023-01", "2023-01", "r3"),
+                     2024: (0, True, None, None, "r4")}
+    partners = {r["partner"]: r for r in loaded_partners(scratch)}
+    assert (partners["KR"]["months_loaded"], partners["KR"]["first_month"], partners["KR"]["last_month"],
+            partners["KR"]["last_run_id"]) == (3, "2022-03", "2023-01", "r4")
+    assert (partners["MX"]["months_loaded"], partners["MX"]["first_month"]) == (0, None)
+    # every partner of the facts, and no other
+    assert set(partners) == {p for (p,) in scratch.execute("SELECT DISTINCT partner FROM fact_goods_trade_product").fetchall()}
+
+
 def test_crm_trade_is_empty_on_the_bundled_data(conn):
     # the only CN8 code bundled (84834030, gearing) is no critical raw material
     assert one(conn, "SELECT count(*) FROM mart_crm_trade") == (0,)
