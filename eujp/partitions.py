@@ -46,7 +46,7 @@ from eujp.pipeline import (
 from eujp.rows import describe_rows
 from eujp.sources import Source, get_source
 from eujp.storage import ObjectStore, open_store
-from eujp.stream import concat_conflicts, source_stream
+from eujp.stream import concat_conflicts, landing_not_applied, no_landing_applied, source_stream
 from transforms.common import empty_rejected
 
 STAGING_PREFIX = "staging"
@@ -92,6 +92,11 @@ class LandedPartition:
     worker: str = ""
     kind: str = "data"  # a label feed's payload (the codelist) is read by the committer, not prepared
     landing: int = 0  # raw mode: which of the day's landings it belongs to (eujp.landing.RawPayload.landing)
+    # where and when the payload was fetched (eujp.landing.RawPayload.url, fetched_at): the committer judges the
+    # batch's extraction time and records when its loaded payloads were fetched by them (SourceBatch.extracted_at,
+    # fetched: eujp.pipeline.skip_unchanged, note_applied), as for the payloads of a single-process run
+    url: str = ""
+    fetched_at: str = ""
 
 
 def plan_snapshot(source: Source, settings: Settings) -> list[Partition]:
@@ -108,7 +113,8 @@ def plan_snapshot(source: Source, settings: Settings) -> list[Partition]:
 def landed_partitions(source: Source, keys: list[str], payloads: list[RawPayload]
                       ) -> list[LandedPartition]:
     """Partitions of payloads the flow itself fetched and landed (live mode: the request plan decides them)."""
-    return [LandedPartition(source.name, i, key, p.sha256, p.name, p.size, dict(p.headers), kind=p.kind)
+    return [LandedPartition(source.name, i, key, p.sha256, p.name, p.size, dict(p.headers), kind=p.kind,
+                            url=p.url, fetched_at=p.fetched_at)
             for i, (key, p) in enumerate(zip(keys, payloads, strict=True))]
 
 
@@ -118,7 +124,8 @@ def landed_on(store: ObjectStore, source: Source, day) -> list[LandedPartition]:
     landing's number: partitions of two landings that may share keys are prepared together, the later
     landing's rows superseding the earlier's (eujp.stream.LandingsStream), as a single-process replay does."""
     return [LandedPartition(source.name, i, obj.key, obj.sha256, obj.meta["name"], obj.meta["size"],
-                            obj.meta.get("headers", {}), kind=obj.meta.get("kind", "data"), landing=obj.landing)
+                            obj.meta.get("headers", {}), kind=obj.meta.get("kind", "data"), landing=obj.landing,
+                            url=obj.meta["url"], fetched_at=obj.meta["fetched_at"])
             for i, obj in enumerate(landed_objects(store, source.name, day))]
 
 
@@ -131,7 +138,7 @@ def land_partition(partition: Partition, settings: Settings) -> LandedPartition:
     payload = RawPayload.from_file(source.name, Path(partition.path), kind=partition.kind)
     key = land(store, payload, settings.run_date, source.extension_of(partition.kind))
     return LandedPartition(source.name, partition.index, key, payload.sha256, payload.name, payload.size,
-                           worker=where(), kind=partition.kind)
+                           worker=where(), kind=partition.kind, url=payload.url, fetched_at=payload.fetched_at)
 
 
 @dataclass
@@ -155,6 +162,9 @@ class PartitionResult:
     payloads: int = 0  # how many payloads the partition read
     error: str | None = None
     failed_step: str | None = None
+    # the message of the EujpError that failed it: a replay of a day of several landings leaves its landing out
+    # (`landings_left_out`), as one process does (eujp.stream.LandingsStream); any other error fails the source
+    eujp_error: str | None = None
     worker: str = ""
     seconds: float = 0.0
 
@@ -300,6 +310,8 @@ def prepare_partition(parts: list[LandedPartition], settings: Settings, countrie
                 append("rejected", frame)
                 result.rows_in += frame.height
                 result.rows_rejected += frame.height
+        if stream.landing_errors:  # partitions of several landings, one failing together and not alone
+            raise EujpError(" | ".join(stream.landing_errors))
         result.payload_errors = list(stream.payload_errors)
         step = "write"
         for kind, empty in (("valid", pl.DataFrame(schema=source.table.business_columns)),
@@ -321,9 +333,10 @@ def prepare_partition(parts: list[LandedPartition], settings: Settings, countrie
         store.put_file(result.valid_key, paths["valid"], "application/vnd.apache.parquet")
         result.rejected_key = staging_key(settings, source.name, indices, "rejected")
         store.put_file(result.rejected_key, paths["rejected"], "application/vnd.apache.parquet")
-    except Exception as exc:  # noqa: BLE001 - the flow fails the source with it
+    except Exception as exc:  # noqa: BLE001 - the flow fails the source with it (or leaves its landing out)
         detail = str(exc) if isinstance(exc, EujpError) else f"{type(exc).__name__}: {exc}"
         result.error, result.failed_step = f"partition {', '.join(p.name for p in parts)}: {detail}", step
+        result.eujp_error = detail if isinstance(exc, EujpError) else None
     finally:
         for writer in writers.values():
             writer.close()
@@ -433,10 +446,9 @@ def collect_batch(batch: SourceBatch, results: list[PartitionResult], settings: 
     if failed:
         return batch.fail(failed[0].failed_step or "prepare", EujpError(" | ".join(r.error for r in failed)))
     errors = [e for r in results for e in r.payload_errors]
-    payloads = sum(r.payloads for r in results)
-    if errors and len(errors) == payloads:  # the source's only payload, or every one, failed: as one stream
-        return batch.fail("parse", EujpError(errors[0] if payloads == 1 else
-                                             f"every payload of {batch.source} failed to parse: " + " | ".join(errors)))
+    every = every_payload_failed(batch.source, results)
+    if every:  # the source's only payload, or every one, failed: as one stream
+        return batch.fail("parse", EujpError(every))
     batch.payload_errors = errors
     store = open_store(settings.publish_uri)
     results = sorted(results, key=lambda r: r.indices)
@@ -475,6 +487,39 @@ def collect_batch(batch: SourceBatch, results: list[PartitionResult], settings: 
     batch.status = "prepared"
     batch.ended_at = utcnow()
     return batch
+
+
+def every_payload_failed(source: str, results: list[PartitionResult]) -> str | None:
+    """Why the payloads of `results` fail as one stream of them fails (eujp.stream.Stream.chunks) when each
+    failed to parse: the only one's parse error, or every one's; None when one of them parsed."""
+    errors = [e for r in results for e in r.payload_errors]
+    payloads = sum(r.payloads for r in results)
+    if not errors or len(errors) < payloads:
+        return None
+    return errors[0] if payloads == 1 else f"every payload of {source} failed to parse: " + " | ".join(errors)
+
+
+def landings_left_out(source: Source, landed: list[LandedPartition], results: list[PartitionResult]
+                      ) -> tuple[list[int], list[str]]:
+    """The landings a replay of a day of several landings (raw mode) leaves out, as one process does
+    (eujp.stream.LandingsStream, `transform_landings`), from the results of its data partitions prepared one
+    by one: a landing one of whose partitions failed with an EujpError, or whose every payload failed to
+    parse, failed its run, which loaded nothing of it. Their numbers (RawPayload.landing) and the run's error
+    for each (`eujp.stream.landing_not_applied`); every landing failing: EujpError (`no_landing_applied`)."""
+    numbers = sorted({p.landing for p in landed})
+    if len(numbers) < 2:
+        return [], []
+    landing = {p.index: p.landing for p in landed}
+    left_out, errors = [], []
+    for position, number in enumerate(numbers, start=1):
+        mine = [r for r in results if landing[r.indices[0]] == number]
+        why = next((r.eujp_error for r in mine if r.eujp_error), None) or every_payload_failed(source.name, mine)
+        if why:
+            left_out.append(number)
+            errors.append(landing_not_applied(source, position, len(numbers), EujpError(why)))
+    if len(left_out) == len(numbers):
+        raise no_landing_applied(source, errors)
+    return left_out, errors
 
 
 def discard_staging(settings: Settings, source: str | None = None) -> int:

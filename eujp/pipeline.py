@@ -475,7 +475,8 @@ def prepare_source(
 def note_applied(batch: SourceBatch, payloads: list[RawPayload], left_out: list[int]) -> None:
     """Record on `batch` when the data payloads it holds were fetched (`SourceBatch.fetched`): `payloads` but
     those of the landings `left_out` (a replay left them out: their runs loaded nothing). A replay's extraction
-    time is then that of the landings it applied, not of one it left out."""
+    time is then that of the landings it applied, not of one it left out. A fan-out passes its landed
+    partitions (eujp.partitions.LandedPartition: sha256, kind, landing, url and fetched_at, as a payload's)."""
     applied = [p for p in payloads if p.landing not in left_out]
     batch.fetched = {}
     for p in applied:

@@ -22,7 +22,7 @@ from eujp.config import NO_WORKERS_SETTING, Settings, batch_rows, no_workers_sec
 from eujp.errors import EujpError, NothingLandedError
 from eujp.landing import discard_spooled
 from eujp.partitions import LandedPartition, Partition, PartitionResult
-from eujp.pipeline import SourceBatch, skip_unchanged
+from eujp.pipeline import SourceBatch, note_applied, skip_unchanged
 from eujp.sources import get_source
 from eujp.storage import open_store
 from flows.hooks import remember_task_failure
@@ -150,11 +150,12 @@ def fanout_flow(source_name: str, settings: Settings, countries: pl.DataFrame, b
             return batch.fail("extract", cluster_lost(exc, settings) or exc)
         if skip_unchanged(batch, landed, settings):
             return batch
+        every = landed
+        source = get_source(source_name)
         # a label feed's payloads (Comext's codelist) and coverage statements are small: the committer parses
         # them (into batch.labels and batch.coverage, loaded with the rows as in a single-process run); the
         # workers prepare the data partitions
-        landed, batch.labels, batch.coverage = partitions.read_feeds(get_source(source_name), landed,
-                                                                     open_store(settings.publish_uri))
+        landed, batch.labels, batch.coverage = partitions.read_feeds(source, landed, open_store(settings.publish_uri))
         try:
             results = _prepare([[p] for p in landed], settings, countries)
         except Exception as exc:
@@ -162,6 +163,18 @@ def fanout_flow(source_name: str, settings: Settings, countries: pl.DataFrame, b
             if lost is None:
                 raise
             return batch.fail("prepare", lost)
+        # a replayed day's landing that fails is left out, as its run loaded nothing of it (eujp.stream's
+        # LandingsStream); the batch records when the payloads it loaded were fetched (SourceBatch.fetched)
+        try:
+            left_out, landing_errors = partitions.landings_left_out(source, landed, results)
+        except EujpError as exc:
+            return batch.fail("parse", exc)
+        if left_out:
+            landed = [p for p in landed if p.landing not in left_out]
+            kept = {p.index for p in landed}
+            results = [r for r in results if set(r.indices) <= kept]
+        batch.landing_errors = landing_errors
+        note_applied(batch, every, left_out)
         if not any(r.error for r in results):
             groups = partitions.overlapping_groups(results)
             if groups:

@@ -360,3 +360,70 @@ def test_pruning_keeps_a_day_whose_landings_differ_from_a_later_day_of_the_same_
     assert [d.folder.day for d in plan.doomed] == []  # day 1 differs; day 2's landings are not day 3's
     assert store.list_keys(f"raw/{COMEXT}/{D2.isoformat()}")
     assert as_of(tmp_path / "after.duckdb") == [(222.0,)]
+
+
+def test_as_of_through_the_fan_out_stamps_the_times_of_the_landings_it_loaded_as_in_one_process(
+        prefect_server, tmp_path, monkeypatch):
+    """Comext on Dask (EUJP_FANOUT=1, a local cluster of worker processes) against the same raw zone rebuilt in one
+    process. Day 1: the snapshot at 06:05, then (09:00) the DE-JP file cut mid-row, which fails to parse (that run
+    failed the source and loaded nothing of it). Day 2 the reverse: the cut file at 05:00, then (06:05) the DE-JP
+    file with a revised figure. Each replay leaves the cut landing out, saying so; its last success and where the
+    next live request starts (requested_at) are the times of the landings it loaded, not of the cut one. The
+    fan-out replay crashed (a landed partition has no URL to judge its extraction time by) and, had it run, took
+    the cut landing for a payload to quarantine and the day's newest landing for the source's last success."""
+    from eujp import partitions
+    from eujp.compare import compare_warehouses
+    from flows.backfill import as_of_flow
+
+    store = LocalObjectStore(tmp_path / "store")
+    source = get_source(COMEXT)
+    de = (SNAPSHOT / COMEXT_DE).read_bytes()
+    workers: set[str] = set()
+    collect_batch = partitions.collect_batch
+
+    def collect(batch, results, settings):  # who prepared the partitions
+        workers.update(r.worker for r in results)
+        return collect_batch(batch, results, settings)
+
+    monkeypatch.setattr(partitions, "collect_batch", collect)
+
+    def run(day: date, at: datetime, payloads: list[tuple[str, bytes, str]]) -> None:
+        landed = [RawPayload(COMEXT, name, data, f"https://ec.europa.eu/eurostat/api/comext/{name}",
+                             fetched_at=at.isoformat(timespec="seconds"), kind=kind) for name, data, kind in payloads]
+        for p in landed:
+            land(store, p, day, source.labels.extension if p.kind != "data" else source.extension)
+        record_landing(store, COMEXT, day, [p.sha256 for p in landed], at=at)
+
+    def at(day: date, hour: int, minute: int = 0) -> datetime:
+        return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
+
+    cut = ("cut_" + COMEXT_DE, de[:-40], "data")  # ends mid-row: fails to parse
+    run(D1, at(D1, 6, 5), [(p.name, p.read(), p.kind) for p in read_snapshot(source, SNAPSHOT)])
+    run(D1, at(D1, 9), [cut])
+    run(D2, at(D2, 5), [cut])
+    run(D2, at(D2, 6, 5), [(COMEXT_DE, de.replace(b",2025-02,1663789", b",2025-02,1700000"), "data")])
+    monkeypatch.setenv("EUJP_WAREHOUSE", str(tmp_path / "var" / "warehouse.duckdb"))
+    monkeypatch.setenv("EUJP_PUBLISH_URI", str(tmp_path / "store"))
+    monkeypatch.setenv("EUJP_DASK_WORKERS", "1")
+    state_sql = "SELECT * FROM etl_source_state"
+
+    def rebuild(day: date, name: str, fanout: bool) -> tuple[Path, str]:
+        monkeypatch.setenv("EUJP_FANOUT", "1" if fanout else "0")
+        target = tmp_path / f"{name}-{day:%d}.duckdb"
+        state = as_of_flow(as_of=day.isoformat(), warehouse=str(target), only_sources=[COMEXT],
+                           run_id=f"20260305T000000Z-{name}{day:%d}", return_state=True)
+        assert state.is_failed() and target.exists(), state.message  # the cut landing's run failed
+        return target, state.message
+
+    for day, success, requested in ((D1, at(D1, 6, 5), at(D1, 6, 5)), (D2, at(D2, 6, 5), at(D1, 6, 5))):
+        single, single_message = rebuild(day, "single", False)
+        fanned, fanned_message = rebuild(day, "fanned", True)
+        assert q(single, "SELECT last_status, last_success_at, last_attempt_at, requested_at FROM etl_source_state") \
+            == [("success", success, at(day, 9) if day == D1 else success, requested)]
+        assert q(fanned, state_sql) == q(single, state_sql)
+        assert f"{COMEXT}: landing {1 if day == D2 else 2} of 2 of the day not applied" in fanned_message
+        assert fanned_message.replace("fanned", "single") == single_message
+        diffs = compare_warehouses(single, fanned)
+        assert [d.line() for d in diffs if not d.same and d.table != "etl_rebuild"] == []  # (when it was rebuilt)
+    assert q(fanned, VALUE_SQL) == [(1700000.0,)]
+    assert workers and all(int(w.rsplit(":", 1)[1]) != os.getpid() for w in workers)  # on the Dask workers

@@ -287,6 +287,56 @@ def test_a_day_of_several_landings_fans_out_to_the_single_process_replay(tmp_pat
     release_chunks(whole)
 
 
+def test_a_replayed_landing_that_fails_is_left_out_and_the_batch_records_when_the_others_were_fetched(
+        tmp_path, countries):
+    """--from-raw in fan-out of a day on which the 06:05 run landed two month files and the 09:00 run one cut
+    mid-row: as the single-process replay, the cut landing is left out with the same error (not quarantined as a
+    payload of a loaded landing), and the batch's extraction time and SourceBatch.fetched are those of the 06:05
+    payloads (an as-of rebuild stamps the source's last success with them), not the cut one's 09:00."""
+    from datetime import UTC, datetime
+
+    from eujp.landing import land, read_landed, record_landing
+    from eujp.pipeline import note_applied, skip_unchanged
+
+    settings = settings_for(tmp_path, snapshot(tmp_path, months=2))
+    store = open_store(settings.publish_uri)
+    months = read_snapshot(STREAMED, settings.snapshot_dir)
+    cut = months[0].read()[:-40]
+    for hour, landing in ((6, [(p.name, p.read()) for p in months]), (9, [("comext_cut.csv", cut)])):
+        at = datetime(2026, 11, 30, hour, 5, tzinfo=UTC)
+        payloads = [RawPayload(STREAMED.name, name, data, f"https://example.org/{name}",
+                               fetched_at=at.isoformat(timespec="seconds")) for name, data in landing]
+        for p in payloads:
+            land(store, p, DAY, "csv")
+        record_landing(store, STREAMED.name, DAY, [p.sha256 for p in payloads], at=at)
+    replay = settings.with_(source_mode="raw", raw_date=DAY)
+    found = partitions.landed_on(store, STREAMED, DAY)
+    results = [partitions.prepare_partition([p], replay, countries) for p in found]
+    left_out, errors = partitions.landings_left_out(STREAMED, found, results)
+    fanned = SourceBatch(source=STREAMED.name, table=STREAMED.table.name, started_at=utcnow())
+    assert not skip_unchanged(fanned, found, replay)
+    note_applied(fanned, found, left_out)
+    fanned = partitions.collect_batch(fanned, [r for r in results if found[r.indices[0]].landing not in left_out],
+                                      replay)
+    whole = SourceBatch(source=STREAMED.name, table=STREAMED.table.name, started_at=utcnow())
+    payloads = read_landed(store, STREAMED.name, DAY)
+    assert not skip_unchanged(whole, payloads, replay)
+    whole = prepare_source(STREAMED, payloads, countries, whole)
+    assert left_out == [1] and errors == whole.landing_errors and len(errors) == 1
+    assert "landing 2 of 2 of the day not applied" in errors[0] and "comext_cut.csv" in errors[0]
+    assert fanned.payload_errors == whole.payload_errors == []
+    assert fanned.fetched == whole.fetched == {p.sha256: datetime(2026, 11, 30, 6, 5, tzinfo=UTC) for p in months}
+    assert fanned.extracted_at == whole.extracted_at == datetime(2026, 11, 30, 6, 5, tzinfo=UTC)
+    assert fanned.input_checksum == whole.input_checksum
+    assert_same_batches(fanned, whole)
+    release_chunks(fanned)
+    release_chunks(whole)
+    # the cut file in both landings: every landing fails, and so does the source, as the single-process replay's
+    with pytest.raises(Exception, match="no landing of the day could be applied"):
+        partitions.landings_left_out(STREAMED, [replace(found[2], index=0, landing=0), found[2]],
+                                     [replace(results[2], indices=(0,)), results[2]])
+
+
 def test_the_task_runner_is_the_given_scheduler_or_a_local_cluster(tmp_path):
     from flows.fanout import task_runner
 
