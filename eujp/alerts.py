@@ -2,17 +2,22 @@
 
 The payload is Slack's incoming-webhook format (`text` as the fallback and notification line, `blocks`
 for the layout); Mattermost, Rocket.Chat and most chat tools accept the same `text`. The webhook URL is a
-secret (Slack's carries a token in its path): it is never logged, and errors name only its scheme and host.
+secret (Slack's carries a token in its path): errors name only its scheme and host (`redact`), and its secret
+parts (`webhook_secrets`) are registered with the process's log redactor (eujp.redaction) as soon as the URL is
+read, so that no log record shows them, whoever writes it (httpx's request line at INFO, httpcore's response
+headers at DEBUG, which quote a redirect's Location): such a line keeps the host and the path's first segment,
+`POST https://hooks.slack.com/services/***`.
 """
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import os
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from eujp.errors import EujpError
+from eujp.redaction import redact_in_logs
 
 WEBHOOK_ENV = "EUJP_ALERT_WEBHOOK_URL"
 TIMEOUT_SECONDS = 10.0
@@ -71,14 +76,47 @@ def slack_payload(alert: FailureAlert) -> dict:
 
 
 def webhook_url_from_env(env: dict[str, str] | None = None) -> str | None:
+    """EUJP_ALERT_WEBHOOK_URL (None when unset), its secret parts registered with the log redactor."""
     url = (env if env is not None else os.environ).get(WEBHOOK_ENV, "").strip()
-    return url or None
+    return secret_webhook(url) if url else None
 
 
 def redact(url: str) -> str:
-    """What may be logged of a webhook URL: scheme and host only."""
+    """What the project's messages show of a webhook URL: scheme and host only."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname or '?'}/…"
+
+
+def webhook_secrets(url: str) -> list[str]:
+    """The parts of a webhook URL that are its secret: the path after its first segment (Slack's
+    /services/T…/B…/token, Discord's /api/webhooks/id/token, Mattermost's /hooks/key) and each of those segments;
+    a path of one segment whole when there is no query; the query and each of its values (?token=, ?key=); the
+    password of a user:password@. As written and as httpx sends them (percent-encoded)."""
+    import httpx
+
+    forms = {url}
+    with contextlib.suppress(Exception):  # an invalid URL: post_alert says so
+        forms.add(str(httpx.URL(url)))
+    found: list[str] = []
+    for form in forms:
+        parts = urlsplit(form)
+        segments = [s for s in parts.path.split("/") if s]
+        if len(segments) > 1:
+            found += ["/".join(segments[1:]), *segments[1:]]
+        elif segments and not parts.query:
+            found.append(segments[0])
+        if parts.query:
+            found += [parts.query, *(v for _, v in parse_qsl(parts.query, keep_blank_values=True))]
+        if parts.password:
+            found.append(parts.password)
+    return sorted({f for f in found + [unquote(f) for f in found] if f})
+
+
+def secret_webhook(url: str) -> str:
+    """`url`, its secret parts (`webhook_secrets`) registered with the log redactor: from now on no log record
+    of this process shows them."""
+    redact_in_logs(*webhook_secrets(url))
+    return url
 
 
 def post_alert(url: str, payload: dict, *, timeout: float = TIMEOUT_SECONDS, transport=None) -> int:
@@ -88,43 +126,20 @@ def post_alert(url: str, payload: dict, *, timeout: float = TIMEOUT_SECONDS, tra
 
     if urlsplit(url).scheme not in ("http", "https"):
         raise AlertError(f"alert webhook {redact(url)}: only http(s) URLs are supported")
-    # httpx logs every request's full URL at INFO ("HTTP Request: POST https://hooks...."): not this one's.
-    try:
-        normalized = str(httpx.URL(url))
-    except Exception:  # noqa: BLE001 - an invalid URL: the post below says so
-        normalized = url
-    hide = _HideURL({url, normalized}, redact(url))
-    httpx_log = logging.getLogger("httpx")
-    httpx_log.addFilter(hide)
+    # httpx logs every request's full URL at INFO ("HTTP Request: POST https://hooks...."), httpcore a redirect's
+    # Location at DEBUG: the redactor hides the URL's secret parts in them
+    secret_webhook(url)
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False, transport=transport) as client:
             response = client.post(url, json=payload)
     except httpx.TimeoutException as exc:
         raise AlertError(f"alert webhook {redact(url)}: no answer within {timeout:g} s "
                          f"({type(exc).__name__})") from None
-    except httpx.HTTPError as exc:  # str(exc) may quote the URL: keep only the error's type
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # str(exc) may quote the URL: keep only the error's type
         raise AlertError(f"alert webhook {redact(url)}: {type(exc).__name__}") from None
-    finally:
-        httpx_log.removeFilter(hide)
     if not 200 <= response.status_code < 300:
         raise AlertError(f"alert webhook {redact(url)} answered HTTP {response.status_code}")
     return response.status_code
-
-
-class _HideURL(logging.Filter):
-    """Replaces the given URLs in log records by their redacted form (the record is kept)."""
-
-    def __init__(self, urls: set[str], shown: str):
-        super().__init__()
-        self.urls, self.shown = urls, shown
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(u in message for u in self.urls):
-            for u in sorted(self.urls, key=len, reverse=True):
-                message = message.replace(u, self.shown)
-            record.msg, record.args = message, None
-        return True
 
 
 def _cut(text: str, limit: int) -> str:

@@ -26,6 +26,7 @@ import duckdb
 
 from eujp.config import LAKE_CATALOG_ENV
 from eujp.errors import EujpError
+from eujp.redaction import conninfo_passwords, redact_in_logs, redact_secrets
 from eujp.sql import in_utc, sql_string
 
 ALIAS = "warehouse"
@@ -251,6 +252,7 @@ def attach_lake_only_tables(conn: duckdb.DuckDBPyConnection, root: str,
             raise EujpError(f"{names} of the published warehouse at {root} are in the lake only, whose catalog is "
                             f"a PostgreSQL database (never published): set {LAKE_CATALOG_ENV}=postgres:<connection "
                             f"string> to read them, or attach it by hand: {shown_postgres}")
+        redact_in_logs(*conninfo_passwords(catalog[len("postgres:"):]))  # from now on in no log record
     else:
         catalog = f"{root}/{lake['catalog_key']}"
     attach = f"ATTACH {sql_string('ducklake:' + catalog)} AS lake ({options})"
@@ -263,7 +265,7 @@ def attach_lake_only_tables(conn: duckdb.DuckDBPyConnection, root: str,
     except duckdb.Error as exc:
         message = str(exc)
         if postgres:  # DuckDB may quote the connection string, and it may hold a password
-            message = message.replace(catalog[len("postgres:"):], "<connection string>")
+            message = redact_secrets(message.replace(catalog[len("postgres:"):], "<connection string>"))
         raise EujpError(f"{names} of the published warehouse are in its lake only, which cannot be attached "
                         f"({type(exc).__name__}: {message}); to read them: {shown}") from None
     present = {r[0] for r in conn.execute(

@@ -53,6 +53,7 @@ from eujp.bi import configure_remote, load_extension
 from eujp.config import DEFAULT_WAREHOUSE, LAKE_CATALOG_ENV, duckdb_config, warehouse_files_dir
 from eujp.digests import RUN_COLUMN, digests_and_markers, partition_digests, run_markers, unit_filter
 from eujp.errors import PublishError
+from eujp.redaction import conninfo_passwords, redact_conninfo, redact_in_logs, redact_secrets
 from eujp.sql import quote_ident, sql_string
 from eujp.storage import LocalObjectStore, ObjectStore, StoredObject, open_store, sha256_file
 from eujp.warehouse import DescribedTable, described_tables
@@ -101,21 +102,14 @@ class LakeConfig:
 
     def describe(self) -> str:
         """The catalog for messages, never a password of a connection string."""
-        return str(self.catalog_file) if self.embedded else "postgres:" + redact_conninfo(self.catalog[len("postgres:"):])
+        if self.embedded:
+            return str(self.catalog_file)
+        return "postgres:" + redact_conninfo(self.catalog[len("postgres:"):], bare=True)
 
-
-# A PostgreSQL connection string's password, in every spelling libpq accepts: keyword=value (spaces around '=',
-# a quoted value with escapes), a URI's user:password@ and its ?password= / &password= parameter.
-_KEYWORD_PASSWORD = re.compile(r"""(?i)(?<![?&])\b((?:ssl)?password)\s*=\s*(?:'(?:[^'\\]|\\.)*'?|[^\s"]+)""")
-_URI_PASSWORD = re.compile(r"(?i)(postgres(?:ql)?://[^:/@\s?]*):[^@\s]*@")
-_QUERY_PASSWORD = re.compile(r"(?i)([?&](?:ssl)?password=)[^&\s\"]*")
-
-
-def redact_conninfo(conninfo: str) -> str:
-    """`conninfo` with its password replaced by *** (in no spelling is it printed)."""
-    text = _KEYWORD_PASSWORD.sub(lambda m: f"{m.group(1).lower()}=***", conninfo)
-    text = _URI_PASSWORD.sub(r"\1:***@", text)
-    return _QUERY_PASSWORD.sub(r"\1***", text)
+    def redact(self, text: str) -> str:
+        """`text` (a DuckDB error, which may quote the connection string bare) as a message may show it: the
+        catalog as `describe` shows it, and no password in any spelling."""
+        return redact_secrets(text.replace(self.catalog, self.describe()))
 
 
 def lake_off(env: dict[str, str] | None = None) -> bool:
@@ -139,6 +133,7 @@ def lake_config(warehouse_path: Path, publish_uri: str, env: dict[str, str] | No
         catalog_file = warehouse_files_dir(Path(warehouse_path).resolve()) / CATALOG_FILE
         return LakeConfig(str(catalog_file), data_path, catalog_file)
     if choice.startswith("postgres:"):
+        redact_in_logs(*conninfo_passwords(choice[len("postgres:"):]))  # from now on in no log record
         return LakeConfig(choice, data_path, None)
     raise ValueError(f"{LAKE_CATALOG_ENV} must be 'file' (the default: a catalog file of the warehouse), "
                      f"'postgres:<connection string>' or 'off', got {choice.split(':')[0]!r}...")
@@ -167,7 +162,7 @@ def attach(conn: duckdb.DuckDBPyConnection, cfg: LakeConfig, *, read_only: bool 
     except duckdb.Error as exc:
         # DuckDB's error may quote the connection string bare (Unable to connect to Postgres at "..."): every
         # password in the message is hidden, not only in the catalog setting's own spelling
-        message = redact_conninfo(str(exc).replace(cfg.catalog, cfg.describe()))
+        message = cfg.redact(str(exc))
         moved = _RECORDED_DATA_PATH.search(message)
         if moved:
             raise LakeError(
@@ -387,7 +382,7 @@ def commit_warehouse(cfg: LakeConfig, warehouse_path: Path, run_id: str, *, tabl
         raise
     except duckdb.Error as exc:
         raise LakeError(f"committing run {run_id} to the lake (catalog {cfg.describe()}, data {cfg.data_path}) "
-                        f"failed: {type(exc).__name__}: {redact_conninfo(str(exc).replace(cfg.catalog, cfg.describe()))}; the lake "
+                        f"failed: {type(exc).__name__}: {cfg.redact(str(exc))}; the lake "
                         "was left at its previous snapshot") from None
     finally:
         conn.close()
@@ -777,7 +772,7 @@ def maintain(cfg: LakeConfig, store: ObjectStore, *, keep_days: float = DEFAULT_
         kept = sorted(i for i, _ in rows if i in protected)
     except duckdb.Error as exc:
         raise LakeError(f"lake maintenance (catalog {cfg.describe()}) failed: {type(exc).__name__}: "
-                        f"{redact_conninfo(str(exc).replace(cfg.catalog, cfg.describe()))}") from None
+                        f"{cfg.redact(str(exc))}") from None
     finally:
         conn.close()
     result = Maintenance(expire, kept, int(merged), deleted, newest, merged_into=int(merged_into), adopted=adopted)

@@ -437,7 +437,6 @@ def check_lake_catalog(settings: Settings) -> Check:
         SINGLE_FILE_MAX_ROWS_ENV,
         SingleFile,
         lake_config,
-        redact_conninfo,
     )
 
     try:
@@ -472,7 +471,7 @@ def check_lake_catalog(settings: Settings) -> Check:
         conn.execute(f"ATTACH {sql_string(cfg.catalog[len('postgres:'):])} AS eujp_preflight_pg "
                      "(TYPE postgres, READ_ONLY)")
     except Exception as exc:  # noqa: BLE001 - the message names the catalog without its password
-        message = redact_conninfo(str(exc).replace(cfg.catalog[len("postgres:"):], cfg.describe())).splitlines()[0]
+        message = cfg.redact(str(exc)).splitlines()[0]
         return _failed("lake catalog", f"{cfg.describe()} does not answer: {type(exc).__name__}: {message}",
                        LAKE_CATALOG_ENV)
     finally:

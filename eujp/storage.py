@@ -8,7 +8,7 @@ never escape the store's prefix.
 Credentials come from the environment (boto3's standard chain) or, when EUJP_S3_CREDENTIALS_BLOCK names
 one, from a Prefect Secret block holding {"aws_access_key_id", "aws_secret_access_key"[, "aws_session_token"]}.
 They are handed to boto3 only: never logged, never in an error message, a manifest or an artifact; and
-what botocore, boto3, s3transfer and urllib3 log of them at DEBUG is redacted (`CredentialRedactor`).
+what botocore, boto3, s3transfer and urllib3 log of them at DEBUG is redacted (eujp.redaction).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import re
 import shutil
 import stat as stat_module
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Protocol
 
 from eujp.errors import ChecksumMismatchError, PublishError
+from eujp.redaction import redact_in_logs
 
 log = logging.getLogger(__name__)
 
@@ -594,112 +594,19 @@ def s3_credentials() -> dict[str, str]:
     return {f: str(value[f]) for f in _CREDENTIAL_FIELDS if value.get(f)}
 
 
-# --- credentials in log records ----------------------------------------------------------------------------
+# --- credentials in log records: eujp.redaction ---------------------------------------------------------------
 
-# Loggers whose DEBUG lines carry what a signed request holds (the Authorization header, the session token, the
-# canonical request, a presigned URL's query) or what an STS answer returns.
-AWS_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3")
-_REDACTED = "***"
-_CREDENTIAL_PATTERNS = tuple(re.compile(p) for p in (
-    # SigV4's credential scope, AKIA.../date/region/s3/aws4_request: the Authorization header (Credential=) and a
-    # presigned URL's query (X-Amz-Credential=, its '/' as %2F)
-    r"(?i)(credential=)[^/%\s,;'\"&]+",
-    # SigV2's: a presigned URL's AWSAccessKeyId=, the Authorization header's "AWS {key id}:{signature}"
-    r"(?i)(awsaccesskeyid=)[^\s,;'\"&]+",
-    r"(?i)(authorization['\"]?\s*[:=]\s*b?['\"]?AWS )[^:\s'\"]+",
-    # the session token: a header in a request's repr ('X-Amz-Security-Token': b'...'), the canonical request's
-    # line (x-amz-security-token:...), a presigned URL's parameter (X-Amz-Security-Token=...)
-    r"(?i)(x-amz-security-token['\"]?\s*[:=]\s*b?['\"]?)[^'\"\s&,;]+",
-    # boto3's own names: keyword arguments, a dict's repr, a config file's lines
-    r"(?i)(aws_(?:access_key_id|secret_access_key|session_token)['\"]?\s*[:=]\s*b?['\"]?)[^'\"\s&,;}]+",
-    # temporary credentials in an answer (STS's XML, the container and instance endpoints' JSON)
-    r"(<(?:AccessKeyId|SecretAccessKey|SessionToken)>)[^<]+",
-    r"(?i)(\"(?:AccessKeyId|SecretAccessKey|SessionToken|Token)\"\s*:\s*\")[^\"]+",
-))
-# A known value shorter than this is not replaced in every record (a key id "test" would blank every "test");
-# the patterns above still hide it where botocore writes it.
-_MIN_KNOWN_LENGTH = 8
-
-
-class CredentialRedactor(logging.Filter):
-    """Replaces AWS credential material in log records by `***`, keeping the record: in the records of
-    AWS_LOGGERS (and their children), every form botocore and urllib3 write it in (`_CREDENTIAL_PATTERNS`); in
-    every record, the values of the credentials the S3 clients were made with (`remember`). botocore's DEBUG
-    lines (the root logger at DEBUG: PREFECT_LOGGING_ROOT_LEVEL=DEBUG) show the access key id in each
-    Authorization header and a session token in each request and its canonical request.
-
-    Installed once per process by `redact_credentials_in_logs`, which runs it on each record as it is created
-    (the record factory): every handler then gets the redacted record, whoever added it and when (Prefect's
-    console and API handlers, which its logging setup may make again, a plain stderr handler, pytest's
-    capture). A filter on the `botocore` logger would not see the records of `botocore.endpoint`, and one on
-    the handlers would miss the handlers added later."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._known: frozenset[str] = frozenset()
-        self._lock = threading.Lock()
-
-    def remember(self, *values: str | None) -> None:
-        """Values to replace in every record from now on (a key id, a secret, a session token), as they are and
-        as a URL's query writes them (percent-encoded, '/' kept or not)."""
-        from urllib.parse import quote
-
-        kept = {v for v in values if v and len(v) >= _MIN_KNOWN_LENGTH}
-        with self._lock:
-            self._known = self._known | kept | {quote(v, safe=safe) for v in kept for safe in ("", "/~")}
-
-    def redact(self, text: str, *, patterns: bool = True) -> str:
-        for value in sorted(self._known, key=len, reverse=True):
-            text = text.replace(value, _REDACTED)
-        if patterns:
-            for pattern in _CREDENTIAL_PATTERNS:
-                text = pattern.sub(rf"\1{_REDACTED}", text)
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        aws = record.name.split(".", 1)[0] in AWS_LOGGERS
-        if not aws and not self._known:
-            return True
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - arguments that do not fit the message: the handler reports it
-            return True
-        redacted = self.redact(message, patterns=aws)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-CREDENTIAL_REDACTOR = CredentialRedactor()
-_redacting = threading.Lock()
-_redacting_installed: list[bool] = []
-
-
-def redact_credentials_in_logs(credentials=None) -> None:
-    """Have CREDENTIAL_REDACTOR redact every log record this process creates from now on (once per process:
-    the record factory, chained to the one in place), and replace the values of `credentials` (botocore's
-    resolved credentials; None: none found, or none to add) in every record."""
-    if credentials is not None:
-        frozen = credentials.get_frozen_credentials()
-        CREDENTIAL_REDACTOR.remember(frozen.access_key, frozen.secret_key, frozen.token)
-    with _redacting:
-        if _redacting_installed:
-            return
-        previous = logging.getLogRecordFactory()
-
-        def redacting_factory(*args, **kwargs) -> logging.LogRecord:
-            record = previous(*args, **kwargs)
-            CREDENTIAL_REDACTOR.filter(record)
-            return record
-
-        logging.setLogRecordFactory(redacting_factory)
-        _redacting_installed.append(True)
+def _redact_credentials_in_logs(credentials) -> None:
+    """The values of `credentials` (botocore's resolved credentials; None: none found) replaced in every log
+    record from now on (eujp.redaction), and AWS credential material in botocore's and urllib3's records."""
+    frozen = credentials.get_frozen_credentials() if credentials is not None else None
+    redact_in_logs(*((frozen.access_key, frozen.secret_key, frozen.token) if frozen else ()))
 
 
 def s3_client(config):
     """A boto3 S3 client with botocore `config`, for the endpoint of the AWS variables (AWS_ENDPOINT_URL_S3,
     AWS_ENDPOINT_URL) and the credentials of boto3's standard chain or the Secret block (`s3_credentials`);
-    those credentials are redacted from the process's log records (`redact_credentials_in_logs`) before the
+    those credentials are redacted from the process's log records (eujp.redaction.redact_in_logs) before the
     client sends anything. A session of its own: boto3's default session caches the credentials it resolved
     first, so a client made later in a long-lived process would keep signing with them after the environment
     changed."""
@@ -707,13 +614,12 @@ def s3_client(config):
 
     env = os.environ
     explicit = s3_credentials()
-    redact_credentials_in_logs()
-    CREDENTIAL_REDACTOR.remember(*explicit.values())
+    redact_in_logs(*explicit.values())
     session = boto3.session.Session()
     client = session.client("s3", endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
                             config=config, **explicit)
     if not explicit:  # those the client resolved from the chain (kept by the session: not looked up again)
-        redact_credentials_in_logs(session.get_credentials())
+        _redact_credentials_in_logs(session.get_credentials())
     return client
 
 

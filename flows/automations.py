@@ -110,10 +110,10 @@ def ensure_failure_alerts(url: str | None = None) -> Outcome:
     from prefect.automations import AutomationCore
     from prefect.client.orchestration import get_client
 
-    from eujp.alerts import redact
+    from eujp.alerts import redact, secret_webhook
     from flows.hooks import resolve_webhook_url
 
-    url = (url or "").strip() or resolve_webhook_url()
+    url = secret_webhook(url.strip()) if (url or "").strip() else resolve_webhook_url()
     if not url:
         return Outcome("skipped")
     block_id = notification_block(url).save(BLOCK_NAME, overwrite=True)

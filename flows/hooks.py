@@ -10,7 +10,8 @@ served or worker process died) has no such record: the task runs that were faile
 then read from the Prefect API.
 
 The webhook URL comes from EUJP_ALERT_WEBHOOK_URL, else from the Prefect Secret block named by
-EUJP_ALERT_WEBHOOK_BLOCK (default `eujp-alert-webhook`). It is never logged. A hook never raises: an
+EUJP_ALERT_WEBHOOK_BLOCK (default `eujp-alert-webhook`). It is never logged (its secret parts are registered with
+the process's log redactor as soon as it is read: eujp.alerts.secret_webhook). A hook never raises: an
 alert that cannot be sent is logged (without the URL) and the run keeps its state.
 """
 
@@ -22,7 +23,14 @@ import threading
 from collections import deque
 from datetime import UTC, datetime
 
-from eujp.alerts import AlertError, FailureAlert, post_alert, slack_payload, webhook_url_from_env
+from eujp.alerts import (
+    AlertError,
+    FailureAlert,
+    post_alert,
+    secret_webhook,
+    slack_payload,
+    webhook_url_from_env,
+)
 
 BLOCK_ENV = "EUJP_ALERT_WEBHOOK_BLOCK"
 DEFAULT_BLOCK = "eujp-alert-webhook"
@@ -107,7 +115,8 @@ def resolve_webhook_url() -> str | None:
         value = Secret.load(name).get()
     except ValueError:  # no block of that name
         return None
-    return str(value).strip() or None
+    url = str(value).strip()
+    return secret_webhook(url) if url else None
 
 
 # Steps of a source (SourceBatch.failed_step) and the task that runs them (flows/tasks.py, flows/daily.py).

@@ -208,13 +208,26 @@ def postgres():
     """A PostgreSQL server of its own (tests/support/processes.py postgres_server); yields its connection string.
     Its folder is a fresh one under the system's temporary folder (not pytest's, which is private to this user:
     run as root, the server runs as an unprivileged user that must reach it), removed at the end."""
+    yield from _postgres()
+
+
+@pytest.fixture
+def postgres_with_password():
+    """As `postgres`, with a server that asks TCP connections for support.processes.POSTGRES_PASSWORD
+    (scram-sha-256); its connection string says `password=...`."""
+    from support.processes import POSTGRES_PASSWORD
+
+    yield from _postgres(password=POSTGRES_PASSWORD)
+
+
+def _postgres(password: str | None = None):
     import shutil
 
     from support.processes import postgres_server
 
     folder = Path(tempfile.mkdtemp(prefix="eujp-pg-"))
     try:
-        with postgres_server(folder) as conninfo:
+        with postgres_server(folder, password=password) as conninfo:
             yield conninfo
     finally:
         shutil.rmtree(folder, ignore_errors=True)

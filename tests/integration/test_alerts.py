@@ -48,6 +48,37 @@ def test_post_alert_failures_are_bounded_and_never_name_the_secret_url(case):
     assert redact("https://hooks.slack.com/services/T/B/" + TOKEN) == "https://hooks.slack.com/…"
 
 
+@pytest.mark.parametrize(("path", "shown"), [(f"/services/T000/B000/{TOKEN}", "/services/***"),
+                                             (f"/hook?token={TOKEN}", "/hook?***")])
+def test_no_log_record_shows_the_webhooks_token_at_debug(path, shown, caplog, capfd):
+    """An operator's DEBUG logging (the root logger at DEBUG, as PREFECT_LOGGING_ROOT_LEVEL=DEBUG sets it): httpx
+    logs the request's URL at INFO, and httpcore the answer's headers at DEBUG, a redirect's Location among them (a
+    webhook given as http:// answers 301 with its https:// URL, as Slack does): that line showed the token, which
+    only httpx's line was kept from. Now no record, and no handler's output, shows it; the lines still show the
+    host and the path's first segment."""
+    import sys
+
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stderr)
+    root.addHandler(handler)
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    capfd.readouterr()
+    try:
+        with local_http.Receiver(path, status=301, redirect="https://hooks.example.com") as rx, \
+                pytest.raises(AlertError, match="answered HTTP 301"):
+            post_alert(rx.url, {"text": "hello"})
+    finally:
+        root.removeHandler(handler)
+    assert rx.posts == [(path, {"text": "hello"})]
+    records, err = caplog.text, capfd.readouterr().err
+    for text in (records, err):
+        assert "(b'Location', b'https://hooks.example.com" in text  # httpcore's line of the answer's headers
+        assert TOKEN not in text
+        assert f"HTTP Request: POST {rx.base}{shown} " in text and f"b'https://hooks.example.com{shown}'" in text
+
+
 def test_notify_failure_posts_and_never_raises_nor_logs_the_url(monkeypatch, caplog):
     from flows import hooks
 

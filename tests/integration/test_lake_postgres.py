@@ -144,3 +144,70 @@ def test_query_published_reads_the_lake_only_tables_through_the_readers_postgres
         raise AssertionError("opened a database that is not the lake")
     except EujpError as exc:
         assert MONTHLY.table.name in str(exc) and other not in str(exc) and "port=" not in str(exc)
+
+
+def test_the_catalogs_password_is_in_no_log_record_nor_output(postgres_with_password, tmp_path, monkeypatch, caplog,
+                                                              capfd):
+    """The password of a PostgreSQL catalog (here with a '"', which libpq reads as any other character of an
+    unquoted value) is in no log record, at DEBUG on every logger, nor in what the commands print: `eujp check`'s
+    line of a catalog that answers (`LakeConfig.describe` printed what followed the '"'), `eujp lake-maintain` with
+    a wrong password and with the server down, and a failed ATTACH's DuckDB error logged with its traceback by
+    code of its own (a library, Prefect), which quotes the connection string bare. The lines still say which
+    server, user and database, and why."""
+    import logging
+    import sys
+
+    from support.processes import POSTGRES_PASSWORD, free_port
+    from typer.testing import CliRunner
+
+    from eujp.bi import load_extension
+    from eujp.sql import sql_string
+    from flows.cli import app
+
+    conninfo = postgres_with_password
+    wrong = conninfo.replace(POSTGRES_PASSWORD, POSTGRES_PASSWORD[::-1])
+    down = wrong.replace(conninfo.split("port=")[1].split()[0], str(free_port()))
+    needles = {POSTGRES_PASSWORD, POSTGRES_PASSWORD[::-1], *POSTGRES_PASSWORD.split('"'),
+               *POSTGRES_PASSWORD[::-1].split('"')}
+    warehouse, store = tmp_path / "var" / "warehouse.duckdb", tmp_path / "objectstore"
+    warehouse.parent.mkdir()
+    monkeypatch.setenv("EUJP_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("EUJP_PUBLISH_URI", str(store))
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stderr)
+    root.addHandler(handler)
+    caplog.set_level(logging.DEBUG)
+    for name in ("eujp", "prefect", "httpx", "httpcore", "urllib3", "duckdb"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    printed = []
+    try:
+        monkeypatch.setenv("EUJP_LAKE_CATALOG", f"postgres:{conninfo}")
+        check = CliRunner().invoke(app, ["check"])
+        printed.append(check.output)
+        assert "ok      lake catalog: postgres:host=127.0.0.1 port=" in check.output
+        for catalog, why in ((wrong, 'password authentication failed for user "eujp"'), (down, "Connection refused")):
+            monkeypatch.setenv("EUJP_LAKE_CATALOG", f"postgres:{catalog}")
+            maintained = CliRunner().invoke(app, ["lake-maintain"])
+            printed.append(maintained.output)
+            assert maintained.exit_code == 1 and "cannot attach the lake (catalog postgres:host=127.0.0.1 port=" \
+                in maintained.output and "user=eujp dbname=eujp password=***" in maintained.output
+            assert why in maintained.output
+            cfg = lake_config(warehouse, str(store))
+            with duckdb.connect() as conn:
+                load_extension(conn, "ducklake")
+                load_extension(conn, "postgres_scanner")
+                try:
+                    conn.execute(f"ATTACH {sql_string('ducklake:' + cfg.catalog)} AS {ALIAS}")
+                    raise AssertionError("attached with a wrong password")
+                except duckdb.Error as exc:
+                    error = str(exc)
+                    assert any(n in error for n in needles)  # DuckDB's own error quotes it
+                    logging.getLogger("somelibrary").exception("attach failed: %s", error)
+    finally:
+        root.removeHandler(handler)
+    out = capfd.readouterr()
+    texts = {"log records": caplog.text, "stderr": out.err, "stdout": out.out, "printed": "\n".join(printed)}
+    assert "attach failed: IO Error" in caplog.text and "Traceback" in caplog.text
+    assert 'password authentication failed for user "eujp"' in caplog.text
+    leaked = [f"{n!r} in {place}" for place, text in texts.items() for n in needles if n in text]
+    assert leaked == []

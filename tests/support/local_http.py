@@ -25,9 +25,11 @@ class _Server:
 
 
 class Receiver(_Server):
-    """A webhook receiver: records every POST (path, JSON body); answers `status`, after `delay` seconds."""
+    """A webhook receiver: records every POST (path, JSON body); answers `status`, after `delay` seconds, with a
+    Location header of `redirect` + the request's path when given (a webhook's http:// answering with its https://)."""
 
-    def __init__(self, path: str = "/services/T000/B000/T0KEN", status: int = 200, delay: float = 0.0):
+    def __init__(self, path: str = "/services/T000/B000/T0KEN", status: int = 200, delay: float = 0.0,
+                 redirect: str | None = None):
         self.posts: list[tuple[str, dict]] = []
         self.status, self.delay = status, delay
         outer = self
@@ -39,6 +41,8 @@ class Receiver(_Server):
                     time.sleep(outer.delay)
                 outer.posts.append((self.path, json.loads(body)))
                 self.send_response(outer.status)
+                if redirect:
+                    self.send_header("Location", redirect + self.path)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")

@@ -112,11 +112,17 @@ def _has_user(name: str) -> bool:
     return True
 
 
+# The password of the `postgres_with_password` fixture: a '"', which libpq reads as any other character of an
+# unquoted value, with more after it
+POSTGRES_PASSWORD = 'pgLake"Hq7Zx9Lm-secret'
+
+
 @contextmanager
-def postgres_server(folder: Path, *, startup_timeout: float = 60) -> Iterator[str]:
-    """A throwaway PostgreSQL cluster: `initdb` into {folder}/data (trust auth, user `eujp`), `pg_ctl start` on
-    127.0.0.1 at a free port with its socket in {folder} too; yields a libpq connection string to the database
-    `eujp`, and stops the server (`pg_ctl stop -m immediate`, then the process group) at the end."""
+def postgres_server(folder: Path, *, startup_timeout: float = 60, password: str | None = None) -> Iterator[str]:
+    """A throwaway PostgreSQL cluster: `initdb` into {folder}/data (trust auth, user `eujp`; with `password`, TCP
+    connections must give it: scram-sha-256), `pg_ctl start` on 127.0.0.1 at a free port with its socket in
+    {folder} too; yields a libpq connection string to the database `eujp` (with `password=` when given), and
+    stops the server (`pg_ctl stop -m immediate`, then the process group) at the end."""
     initdb, pg_ctl = postgres_bin("initdb"), postgres_bin("pg_ctl")
     if not initdb or not pg_ctl:
         raise AssertionError("PostgreSQL's initdb/pg_ctl are not installed (Debian: apt-get install postgresql; "
@@ -133,7 +139,15 @@ def postgres_server(folder: Path, *, startup_timeout: float = 60) -> Iterator[st
         os.chown(folder, account.pw_uid, account.pw_gid)
         as_user = {"user": account.pw_uid, "group": account.pw_gid, "cwd": str(folder)}
         env["HOME"] = str(folder)
-    done = subprocess.run([initdb, "-D", str(data), "-U", "eujp", "--auth=trust", "-E", "UTF8",
+    auth = ["--auth=trust"]
+    if password is not None:
+        pwfile = folder / "pwfile"
+        pwfile.write_text(password + "\n")
+        if as_user:
+            os.chown(pwfile, as_user["user"], as_user["group"])
+        auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
+        env["PGPASSWORD"] = password  # createdb's, below
+    done = subprocess.run([initdb, "-D", str(data), "-U", "eujp", *auth, "-E", "UTF8",
                            "--no-instructions"], check=False, capture_output=True, env=env, timeout=120, **as_user)
     if done.returncode != 0:
         raise AssertionError(f"initdb failed: {done.stderr.decode(errors='replace')[-2000:]}")
@@ -150,7 +164,7 @@ def postgres_server(folder: Path, *, startup_timeout: float = 60) -> Iterator[st
         createdb = postgres_bin("createdb")
         subprocess.run([createdb, "-h", "127.0.0.1", "-p", str(port), "-U", "eujp", "eujp"], check=True,
                        capture_output=True, env=env, timeout=60, **as_user)
-        yield f"host=127.0.0.1 port={port} user=eujp dbname=eujp"
+        yield f"host=127.0.0.1 port={port} user=eujp dbname=eujp" + (f" password={password}" if password else "")
     finally:
         subprocess.run([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], check=False,
                        capture_output=True, env=env, timeout=60, **as_user)

@@ -195,9 +195,12 @@ def test_the_single_file_setting(tmp_path, monkeypatch):
      "postgresql://eujp:***@db/lake?sslmode=require&PASSWORD=***"),
     ("PASSWORD=hunter2 host=db", "password=*** host=db"),
     ("host=db sslpassword=hunter2 sslmode=verify-full", "host=db sslpassword=*** sslmode=verify-full"),
+    ('host=db password=hun"ter2 dbname=lake', "host=db password=*** dbname=lake"),
+    (r"host=db password=hunter\ 2 dbname=lake", "host=db password=*** dbname=lake"),
 ])
 def test_the_catalog_password_is_never_shown_in_any_spelling_libpq_takes(tmp_path, conninfo, shown):
-    """Spaces around '=', a quoted value, a URI's query parameter: each printed the password (or part of it)."""
+    """Spaces around '=', a quoted value, a URI's query parameter, a '"' or an escaped space in an unquoted value
+    (libpq reads both as part of it): each printed the password (or part of it)."""
     cfg = lake_config(tmp_path / "warehouse.duckdb", str(tmp_path / "store"),
                       env={"EUJP_LAKE_CATALOG": "postgres:" + conninfo})
     assert cfg.describe() == "postgres:" + shown and "hunter" not in cfg.describe()

@@ -85,13 +85,13 @@ def test_aws_credential_material_is_redacted_in_the_forms_botocore_logs_it(logge
     (a filter on `botocore` alone would not see `botocore.endpoint`'s records), its arguments formatted."""
     import logging
 
-    from eujp.storage import CredentialRedactor
+    from eujp.redaction import SecretRedactor
 
     record = logging.getLogger("botocore.endpoint").makeRecord("botocore.endpoint", logging.DEBUG, __file__, 1,
                                                                "Sending: %s", (logged,), None)
-    assert CredentialRedactor().filter(record) and record.getMessage() == f"Sending: {shown}"
+    assert SecretRedactor().filter(record) and record.getMessage() == f"Sending: {shown}"
     other = logging.getLogger("eujp").makeRecord("eujp", logging.INFO, __file__, 1, "%s", (logged,), None)
-    assert CredentialRedactor().filter(other) and other.getMessage() == logged  # only AWS's loggers by form
+    assert SecretRedactor().filter(other) and other.getMessage() == logged  # only AWS's loggers by form
 
 
 def test_known_credentials_are_redacted_in_every_record_once_an_s3_client_is_made(monkeypatch, caplog):
