@@ -14,6 +14,8 @@ how far back the next live request starts (the watermark).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -41,8 +43,71 @@ class SourceState:
     requested_at: datetime | None = None
     # What the last successful live extraction asked for, by the settings that choose it (JSON: the source's
     # `request_scope`): a run whose settings ask for more (a partner added, an earlier start) fetches the
-    # history of what was added, not only what changed after `requested_at` (eujp.live.scope_widening).
+    # history of what was added, not only what changed after `requested_at` (scope_widening).
     request_scope: str | None = None
+
+
+ALL_CODES = "*"  # in a request scope: every code of a list (an empty list setting asks for all)
+
+
+def scope_widening(previous: Mapping | None, current: Mapping | None) -> dict:
+    """What `current` (a source's request_scope under this run's settings) asks for beyond `previous` (the last
+    successful extraction's): {list: the codes added, or ALL_CODES when it now asks for every code and did not},
+    and "start": the new first period, when it moved earlier. Empty when it asks for no more (the same, or
+    less: what is no longer asked for stays in the warehouse), or when either scope is unknown; a list the
+    previous scope did not record counts as unchanged."""
+    if not previous or not current:
+        return {}
+    widened: dict = {}
+    for name, codes in current.items():
+        before = previous.get(name)
+        if before is None:
+            continue
+        if name == "start":
+            if codes and codes < before:  # periods as text: YYYY-MM (or YYYY) sort as they run
+                widened[name] = codes
+        elif ALL_CODES not in before:
+            if ALL_CODES in codes:
+                widened[name] = ALL_CODES
+            elif added := sorted(set(codes) - set(before)):
+                widened[name] = added
+    return widened
+
+
+def recorded_scope(state: SourceState | None) -> dict | None:
+    """The request_scope a source's state recorded (None: none recorded, or not readable as one)."""
+    if state is None or not state.request_scope:
+        return None
+    try:
+        scope = json.loads(state.request_scope)
+    except ValueError:
+        return None
+    return scope if isinstance(scope, dict) else None
+
+
+def describe_widening(widened: Mapping) -> str:
+    """`scope_widening`'s result for a log line, e.g. 'partners + CN,KR; first period 1999-01'."""
+    return "; ".join(f"first period {codes}" if name == "start" else
+                     f"{name} + {'every code' if codes == ALL_CODES else ','.join(codes)}"
+                     for name, codes in widened.items())
+
+
+def merge_scopes(a: Mapping | None, b: Mapping | None) -> dict | None:
+    """The request scope of two extractions together (what the warehouse holds after loading both): each list
+    of codes the union of both ('*' when either asked for every code; a list only one recorded, as it
+    recorded it), the earlier first period. None when neither is known."""
+    if not a or not b:
+        return dict(a or b) if (a or b) else None
+    merged: dict = {}
+    for name in {**a, **b}:
+        x, y = a.get(name), b.get(name)
+        if x is None or y is None:
+            merged[name] = x if y is None else y
+        elif name == "start":
+            merged[name] = min(x, y)
+        else:
+            merged[name] = [ALL_CODES] if ALL_CODES in x or ALL_CODES in y else sorted({*x, *y})
+    return merged
 
 
 def newest_period(column: str | None, frame: pl.DataFrame | None) -> str | None:

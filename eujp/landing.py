@@ -675,3 +675,23 @@ def _timestamp(text: str) -> datetime:
 def landed_days(store: ObjectStore, source: str) -> list[date]:
     days = {k.split("/")[2] for k in store.list_keys(f"raw/{source}")}
     return sorted(date.fromisoformat(d) for d in days)
+
+
+def read_landed_kind(store: ObjectStore, source: str, kind: str, ext: str, until: date,
+                     spool_dir: Path | None = None) -> dict[date, list[RawPayload]]:
+    """The payloads of `kind` (landed with extension `ext`) landed for a source on each day up to `until`, by
+    day, each fetched into a PayloadSpool under `spool_dir` and checked against its sha256 (the caller discards
+    them: discard_spooled); only their objects and .meta.json are read, not the day's other payloads."""
+    spool = PayloadSpool(spool_dir, f"eujp-{source}-{kind}-")
+    found: dict[date, list[RawPayload]] = {}
+    for key in store.list_keys(f"raw/{source}"):
+        parts = key.split("/")
+        if (len(parts) != 4 or not key.endswith(f".{ext}") or key.endswith((".meta.json", LANDING_SUFFIX))
+                or date.fromisoformat(parts[2]) > until):
+            continue
+        meta = read_record(store, source, key.removesuffix(f".{ext}") + ".meta.json", fields=META_FIELDS)
+        if meta.get("kind", "data") == kind:
+            found.setdefault(date.fromisoformat(parts[2]), []).append(spool.fetch(
+                store, key, meta["sha256"], source, meta["name"], meta["url"], meta.get("headers", {}),
+                fetched_at=meta["fetched_at"], kind=kind))
+    return found

@@ -23,7 +23,7 @@ import os
 import random
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -33,8 +33,16 @@ import httpx
 from eujp.config import Settings, max_payload_bytes, max_payload_mb_env
 from eujp.errors import ExtractError
 from eujp.http import EXPECT_JSON, HttpClient, HttpPolicy, HttpResponse, redact_url, with_credentials
-from eujp.incremental import SourceState
-from eujp.landing import PayloadSpool, RawPayload
+from eujp.incremental import (
+    ALL_CODES,
+    SourceState,
+    describe_widening,
+    merge_scopes,
+    recorded_scope,
+    scope_widening,
+)
+from eujp.landing import PayloadSpool, RawPayload, discard_spooled, read_landed_kind
+from eujp.storage import open_store
 from eujp.warehouse import read_state
 
 if TYPE_CHECKING:
@@ -91,53 +99,6 @@ def env_codes(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...
         raise ExtractError(f"{name}: {', '.join(map(repr, bad))} is not a code (letters, digits and '_'; "
                            "separate codes with ',')")
     return codes
-
-
-# --- what a request asks for -------------------------------------------------------------------------------
-
-ALL_CODES = "*"  # in a request scope: every code of a list (an empty list setting asks for all)
-
-
-def scope_widening(previous: Mapping | None, current: Mapping | None) -> dict:
-    """What `current` (a source's request_scope under this run's settings) asks for beyond `previous` (the last
-    successful extraction's): {list: the codes added, or ALL_CODES when it now asks for every code and did not},
-    and "start": the new first period, when it moved earlier. Empty when it asks for no more (the same, or
-    less: what is no longer asked for stays in the warehouse), or when either scope is unknown; a list the
-    previous scope did not record counts as unchanged."""
-    if not previous or not current:
-        return {}
-    widened: dict = {}
-    for name, codes in current.items():
-        before = previous.get(name)
-        if before is None:
-            continue
-        if name == "start":
-            if codes and codes < before:  # periods as text: YYYY-MM (or YYYY) sort as they run
-                widened[name] = codes
-        elif ALL_CODES not in before:
-            if ALL_CODES in codes:
-                widened[name] = ALL_CODES
-            elif added := sorted(set(codes) - set(before)):
-                widened[name] = added
-    return widened
-
-
-def recorded_scope(state: SourceState | None) -> dict | None:
-    """The request_scope a source's state recorded (None: none recorded, or not readable as one)."""
-    if state is None or not state.request_scope:
-        return None
-    try:
-        scope = json.loads(state.request_scope)
-    except ValueError:
-        return None
-    return scope if isinstance(scope, dict) else None
-
-
-def describe_widening(widened: Mapping) -> str:
-    """`scope_widening`'s result for a log line, e.g. 'partners + CN,KR; first period 1999-01'."""
-    return "; ".join(f"first period {codes}" if name == "start" else
-                     f"{name} + {'every code' if codes == ALL_CODES else ','.join(codes)}"
-                     for name, codes in widened.items())
 
 
 # --- request plans -------------------------------------------------------------------------------------
@@ -331,6 +292,20 @@ def fetch_live(
     if state is None and not force:
         state = read_state(settings.warehouse_path, name)
     scope = source.request_scope(env, settings.run_date) if source.request_scope is not None else None
+    if (not force and scope is not None and source.backfills_scope and state is not None
+            and (state.watermark or state.requested_at) and recorded_scope(state) is None):
+        # an extraction to go on, but not what it asked for (a warehouse older than request scopes, or one a
+        # replay of landings that state no scope built): the settings' scope is not taken as fetched
+        rebuilt = landed_scope(source, settings)
+        if rebuilt is not None:
+            log.info("%s: no request scope recorded; rebuilt from the raw zone's landed statements: %s", name,
+                     json.dumps(rebuilt, sort_keys=True))
+            state = replace(state, request_scope=json.dumps(rebuilt, sort_keys=True))
+        else:
+            log.warning("%s: the warehouse does not record what the last extraction asked for (no request scope, "
+                        "and no statement of it in the raw zone): every code is treated as new, and the whole "
+                        "history is fetched again, as with --force", name)
+            force = True
     widened = {} if force else scope_widening(recorded_scope(state), scope)
     if widened:  # the settings ask for more than the last successful extraction did
         log.info("%s: the request asks for more than the last successful extraction (%s): %s", name,
@@ -353,3 +328,20 @@ def fetch_live(
         log.info("%s: %d request(s), %d payload(s)%s", name, len(client.attempts), len(payloads),
                  "" if payloads else " (nothing new)")
         return payloads
+
+
+def landed_scope(source: Source, settings: Settings) -> dict | None:
+    """The request scope of the live extractions landed in the raw zone (settings.publish_uri) for `source` up to
+    the run's day, from the statements landed with them (Source.landed_scope over each day's coverage payloads;
+    the days together: eujp.incremental.merge_scopes); None when the source states none, or none was landed."""
+    if source.landed_scope is None or source.coverage is None:
+        return None
+    by_day = read_landed_kind(open_store(settings.publish_uri), source.name, source.coverage.kind,
+                              source.coverage.extension, settings.run_date, settings.spill_dir)
+    try:
+        scope = None
+        for day in sorted(by_day):
+            scope = merge_scopes(scope, source.landed_scope(by_day[day]))
+        return scope
+    finally:
+        discard_spooled([p for day in by_day.values() for p in day])

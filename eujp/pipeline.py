@@ -32,7 +32,16 @@ from eujp.config import (
 )
 from eujp.errors import EujpError, ExtractError, NothingLandedError, ParseError, PayloadTooLargeError
 from eujp.extract import read_snapshot
-from eujp.incremental import SourceState, earlier_period, later_period, newest_period
+from eujp.incremental import (
+    SourceState,
+    describe_widening,
+    earlier_period,
+    later_period,
+    merge_scopes,
+    newest_period,
+    recorded_scope,
+    scope_widening,
+)
 from eujp.landing import (
     DIGESTS_FILE,
     FileDigests,
@@ -261,6 +270,10 @@ def skip_unchanged(batch: SourceBatch, payloads: list[RawPayload], settings: Set
     scope = get_source(batch.source).request_scope if settings.source_mode == "live" else None
     if scope is not None:  # what this live extraction asked for (eujp.live.fetch_live compares the next one)
         batch.request_scope = json.dumps(scope(os.environ, settings.run_date), sort_keys=True)
+    landed = get_source(batch.source).landed_scope
+    if settings.source_mode == "raw" and landed is not None and payloads:  # what the replayed landings asked for
+        replayed = landed(payloads)
+        batch.request_scope = None if replayed is None else json.dumps(replayed, sort_keys=True)
     if len(data) == 1:
         batch.etag = data[0].headers.get("etag")
         batch.last_modified = data[0].headers.get("last-modified")
@@ -284,6 +297,11 @@ def skip_unchanged(batch: SourceBatch, payloads: list[RawPayload], settings: Set
         batch.note = ("unchanged: no observations, and none ever loaded for what this extraction asked "
                       f"({batch.request_scope or 'the source settings'}): check the source's settings")
         log.warning("%s: %s", batch.source, batch.note)
+    elif not payloads and (added := scope_added(batch, state)):
+        # the settings asked for more than the last extraction, and the history of it is empty: said, by name
+        batch.input_checksum = state.input_checksum
+        batch.note = f"unchanged: {added}"
+        log.warning("%s: %s", batch.source, added)
     elif not payloads:
         batch.input_checksum = state.input_checksum
         batch.note = ("unchanged: the service reported nothing new (304 Not Modified, no observations, or nothing "
@@ -298,6 +316,19 @@ def skip_unchanged(batch: SourceBatch, payloads: list[RawPayload], settings: Set
     batch.status = "unchanged"
     batch.ended_at = utcnow()
     return True
+
+
+def scope_added(batch: SourceBatch, state: SourceState | None) -> str | None:
+    """What a live extraction that brought nothing asked for beyond the last successful one (its settings added
+    a partner, say, whose whole history was asked for: eujp.incremental.scope_widening), as a warning naming
+    it ('partners + AQ: the service holds no observations of it since 2002-01'); None when it asked for no more."""
+    current = json.loads(batch.request_scope) if batch.request_scope else None
+    widened = scope_widening(recorded_scope(state), current)
+    if not widened:
+        return None
+    since = f" since {current['start']}" if current.get("start") else ""
+    return (f"{describe_widening(widened)}: the service holds no observations of what the settings added{since} "
+            "(check the codes: the service may code them otherwise)")
 
 
 def coverage_kind(source: Source) -> str | None:
@@ -667,13 +698,20 @@ def update_source_state(conn: duckdb.DuckDBPyConnection, batch: SourceBatch, now
             # when they were landed, maybe before the last live extraction, whose later figures it replaced.
             # The next live request asks from the earlier of the two: what changed since, from the earlier
             # watermark, with the landing's own validators.
+            # What the warehouse then holds was asked for by the last live extraction or by the replayed
+            # landings (their own request scope, Source.landed_scope): both together. Landings that do not say
+            # what they asked for add nothing; a state without a scope stays without one (the next live run
+            # rebuilds it from the raw zone, or extracts in full: eujp.live.fetch_live).
             replayed = source.next_watermark(loaded)
             known = state.requested_at is not None
+            scope = merge_scopes(recorded_scope(state), json.loads(batch.request_scope) if batch.request_scope
+                                 else None)
             state = replace(state, etag=batch.etag, last_modified=batch.last_modified,
                             input_checksum=batch.input_checksum, request_url=batch.request_url,
                             watermark=earlier_period(state.watermark, replayed) if known else replayed,
                             requested_at=min(state.requested_at, batch.extracted_at) if known
-                            else batch.extracted_at)
+                            else batch.extracted_at,
+                            request_scope=json.dumps(scope, sort_keys=True) if scope else None)
     elif batch.status == "unchanged":
         state = replace(state, last_success_at=now, last_attempt_at=now, last_status="unchanged")
         if live:

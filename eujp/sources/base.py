@@ -108,12 +108,17 @@ class Source:
     fetch: LivePlan | None = None
     # What the live request asks for, by the settings that choose it (its lists of codes, '*' = all, and a
     # first period `start`), JSON-ready: recorded with each successful extraction (etl_source_state), so that a
-    # run whose settings ask for more fetches the history of what they add (eujp.live.scope_widening). With
+    # run whose settings ask for more fetches the history of what they add (eujp.incremental.scope_widening). With
     # `backfills_scope`, the request plan fetches that history itself (LiveContext.previous_scope); else a
     # widened scope makes the run's extraction full, as --force does. None: the request has no settings.
     # Called with the run's date (UTC, Settings.run_date): a first period after it is refused, naming its setting.
     request_scope: Callable[[Mapping[str, str], date], dict] | None = None
     backfills_scope: bool = False
+    # The request scope that landed payloads of a live extraction asked for, read from what was landed with
+    # them (Comext: its coverage statements), None when they do not say: a --from-raw replay or an as-of
+    # rebuild records it as a live run does, and a live run whose state recorded none rebuilds it from the raw
+    # zone (eujp.live.fetch_live) rather than take the settings' scope as fetched.
+    landed_scope: Callable[[list[RawPayload]], dict | None] | None = None
     # Incremental loading (eujp.incremental): the fact column holding each row's period (newest_period), and
     # where the next live request starts given the newest period loaded (None: always a full extract).
     period_column: str | None = None

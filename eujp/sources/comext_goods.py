@@ -56,9 +56,9 @@ from defusedxml import ElementTree as SafeET
 from eujp.config import REFERENCE_DIR
 from eujp.errors import ExtractError, ParseError
 from eujp.http import EXPECT_CSV, Expect
-from eujp.incremental import month_add
+from eujp.incremental import ALL_CODES, describe_widening, merge_scopes, month_add, scope_widening
 from eujp.landing import RawPayload
-from eujp.live import ALL_CODES, Endpoint, LiveContext, describe_widening, env_codes, scope_widening
+from eujp.live import Endpoint, LiveContext, env_codes
 from eujp.parse.sdmx_csv import comext_version, parse_comext_csv
 from eujp.schema import Table
 from eujp.schema.core import TS, D, S
@@ -179,9 +179,14 @@ def _country_codes() -> frozenset[str]:
 
 # What a code of each list may be: the codes the transform loads (transforms/comext_goods.py), so that a code
 # the service would answer with nothing, or whose rows would all be rejected, is refused before any request.
-# Eurostat's own codes for Greece and the United Kingdom are not Comext's (EL -> GR, UK -> GB).
+# Eurostat's own codes for Greece and the United Kingdom are not Comext's (EL -> GR, UK -> GB), nor is ISO 3166's
+# for Serbia, in the reference seed: the Comext geonomenclature (Commission Implementing Regulation (EU)
+# 2020/1470) follows ISO 3166 alpha-2 but for XS Serbia, XK Kosovo, XC Ceuta and XL Melilla (RS -> XS; see
+# eujp/marts/mart_product_trade.sql; FORMATS.md lists XS among Comext's partner codes).
+_NOT_COMEXT = frozenset({"RS"})
 _CODE_HINTS = {"EL": "EL is Eurostat's code for Greece, Comext's is GR",
                "UK": "UK is Eurostat's code for the United Kingdom, Comext's is GB",
+               "RS": "RS is ISO 3166's code for Serbia, the Comext geonomenclature's is XS",
                "IMPORT": "an import is flow 1", "EXPORT": "an export is flow 2"}
 
 
@@ -189,10 +194,10 @@ _CODE_HINTS = {"EL": "EL is Eurostat's code for Greece, Comext's is GR",
 def _allowed_codes(setting: str) -> tuple[Callable[[str], bool], str]:
     countries = _country_codes()
     if setting == "EUJP_COMEXT_REPORTERS":
-        known = countries | set(transform.COMEXT_ISO_EXTRAS) | set(transform.COMEXT_EU_REPORTERS)
+        known = (countries - _NOT_COMEXT) | set(transform.COMEXT_ISO_EXTRAS) | set(transform.COMEXT_EU_REPORTERS)
         return known.__contains__, "an ISO 3166 country code or an EU aggregate (EU27_2020, EU28, ...)"
     if setting == "EUJP_COMEXT_PARTNERS":
-        known = countries | set(transform.COMEXT_ISO_EXTRAS) | set(transform.COMEXT_PARTNER_AGGREGATES)
+        known = (countries - _NOT_COMEXT) | set(transform.COMEXT_ISO_EXTRAS) | set(transform.COMEXT_PARTNER_AGGREGATES)
         return known.__contains__, "an ISO 3166 country code or a Comext aggregate (EXT_EU27_2020, ...)"
     if setting == "EUJP_COMEXT_PRODUCTS":
         return (lambda c: bool(_CN8.match(c))), "a CN8 code: 8 digits, e.g. 84834030"
@@ -484,6 +489,34 @@ def parse_coverage(data: bytes) -> pl.DataFrame:
                         orient="row").with_columns(pl.col("period").str.to_date("%Y-%m-%d"))
 
 
+
+def comext_landed_scope(payloads: list[RawPayload]) -> dict | None:
+    """The request scope (`comext_scope`) that landed payloads of live extractions asked for in full, read from
+    their coverage statements (Source.landed_scope): the reporters, partners and flows each stated, every
+    product, monthly, the indicators of the statement's request (its URL's key); over several statements (a
+    backfill's and the incremental request's) the union of the codes, from the latest first month among them
+    (a replay of an incremental day holds no month before its own first one). None when no statement was
+    landed with them (a plan of listed products states none): what they asked for cannot be told, and is not
+    assumed."""
+    names = {name: code for code, name in transform.COMEXT_FLOWS.items()}
+    scope, starts = None, []
+    for p in payloads:
+        if p.kind != COVERAGE_KIND or not p.url.startswith(("http://", "https://")):
+            continue
+        try:
+            statements = json.loads(p.read())
+            key = p.url.split("?", 1)[0].rsplit("/", 1)[-1].split(".")
+            indicators = sorted(c for c in key[5].split("+") if c) or [ALL_CODES]
+            for stated in statements if isinstance(statements, list) else [statements]:
+                scope = merge_scopes(scope, {
+                    "freq": ["M"], "products": [ALL_CODES], "indicators": indicators,
+                    "reporters": sorted(stated["reporters"]), "partners": sorted(stated["partners"]),
+                    "flows": sorted(names.get(f, f) for f in stated["flows"])})
+                starts.append(stated["start"])
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise ParseError(f"{p.name}: not a Comext coverage statement: {exc}") from None
+    return None if scope is None else {**scope, "start": max(starts)}
+
 # --- the request plan ------------------------------------------------------------------------------------
 
 @dataclass
@@ -769,6 +802,7 @@ SOURCE = Source(
     fetch=fetch_comext,
     request_scope=comext_scope,
     backfills_scope=True,
+    landed_scope=comext_landed_scope,
     period_column="period_code",
     watermark=comext_watermark,
     transform_key=transform.COMEXT_FACT_KEY,

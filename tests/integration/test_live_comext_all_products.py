@@ -72,6 +72,7 @@ class AllProductsComext:
         self.revised: dict[tuple[str, str, str, str, str], tuple[int, datetime]] = {}
         self.answered: list[tuple[tuple[str, ...], str, str]] = []  # (products, start, end) answered with data
         self.partners_answered: list[tuple[str, ...]] = []  # the partners of each of those answers
+        self.silent: set[str] = set()  # partners the service holds no observations of
         self.lock = threading.Lock()
 
     @staticmethod
@@ -103,7 +104,7 @@ class AllProductsComext:
             return Reply(413, self.too_big, {"Content-Type": "application/xml"})
         rows = []
         for reporter in REPORTERS:
-            for partner in partners:
+            for partner in (p for p in partners if p not in self.silent):
                 for product in products:
                     for flow in flows:
                         for month in months:
@@ -621,3 +622,73 @@ def test_a_snapshot_load_or_an_older_replay_between_live_runs_does_not_hide_a_re
             assert asked == {None}
         else:
             assert datetime.fromisoformat(min(a for a in asked if a)) <= landed
+
+
+def test_a_replay_into_a_new_warehouse_records_what_its_landings_asked_for_so_a_partner_added_gets_its_history(
+        server, comext, tmp_path, monkeypatch):
+    """`eujp run --from-raw DAY --warehouse new.duckdb` records the request scope its landings' coverage statements
+    state, as a live run would: a partner added afterwards gets its whole history (before, the replay left the
+    scope unknown, the next live run took its settings as fetched: one request, 'nothing new', the partner never
+    backfilled)."""
+    first = settings_for(tmp_path, "live-1")
+    assert run_pipeline(first, only=(COMEXT,))[COMEXT].status == "loaded"
+    new = tmp_path / "new" / "warehouse.duckdb"
+    replay = settings_for(tmp_path, "replay", source_mode="raw", raw_date=RUN_DATE, warehouse_path=new,
+                          run_date=RUN_DATE.replace(day=16))
+    assert run_pipeline(replay, only=(COMEXT,))[COMEXT].status == "loaded"
+    with connect(new, read_only=True) as conn:
+        scope = json.loads(read_source_state(conn, COMEXT).request_scope)
+    assert scope["partners"] == ["JP"] and scope["reporters"] == sorted(REPORTERS) and scope["start"] == "2025-01"
+
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,CN")
+    server.clear_log()
+    live = settings_for(tmp_path, "live-2", warehouse_path=new, run_date=RUN_DATE.replace(day=17))
+    assert run_pipeline(live, only=(COMEXT,))[COMEXT].status == "loaded"
+    asked = data_requests(server)
+    assert asked and {key_part(s, 2) for s in asked} == {"CN"} and {s.param("updatedAfter") for s in asked} == {None}
+    assert sum(k[0] == "CN" for k in facts(live)) == len(REPORTERS) * len(CN8) * 2 * len(MONTHS)
+
+
+@pytest.mark.parametrize("statements", [True, False], ids=["rebuilt-from-the-raw-zone", "none-landed"])
+def test_a_state_without_a_request_scope_does_not_take_the_settings_as_fetched(server, comext, tmp_path,
+                                                                               monkeypatch, caplog, statements):
+    """A warehouse whose state records no request scope (older than scopes) but an extraction to go on: the scope
+    is rebuilt from the coverage statements landed in the raw zone, and the partner added is backfilled; with no
+    statement landed (listed products state none), every code is treated as new: the whole history is fetched,
+    with a warning."""
+    if not statements:
+        monkeypatch.setenv("EUJP_COMEXT_PRODUCTS", ",".join(CN8))
+    first = settings_for(tmp_path, "live-1")
+    assert run_pipeline(first, only=(COMEXT,))[COMEXT].status == "loaded"
+    with connect(first.warehouse_path) as conn:
+        conn.execute("UPDATE etl_source_state SET request_scope = NULL")
+
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,CN")
+    server.clear_log()
+    second = settings_for(tmp_path, "live-2", run_date=RUN_DATE.replace(day=16))
+    with caplog.at_level("INFO", logger="eujp.live"):
+        assert run_pipeline(second, only=(COMEXT,))[COMEXT].status == "loaded"
+    asked = data_requests(server)
+    assert {s.param("updatedAfter") for s in asked} == {None}
+    assert {key_part(s, 2) for s in asked} == ({"CN"} if statements else {"JP+CN"})
+    assert sum(k[0] == "CN" for k in facts(second)) == len(REPORTERS) * len(CN8) * 2 * len(MONTHS)
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert bool([w for w in warned if "every code is treated as new" in w]) is not statements
+    with connect(second.warehouse_path, read_only=True) as conn:
+        assert json.loads(read_source_state(conn, COMEXT).request_scope)["partners"] == ["CN", "JP"]
+
+
+def test_a_partner_added_with_no_observations_is_named_not_reported_as_nothing_new(server, comext, tmp_path,
+                                                                                  monkeypatch):
+    """A partner added whose whole history the service answers with no observations (a code it does not have,
+    AQ): the run says so by name, not 'the service reported nothing new'."""
+    first = settings_for(tmp_path, "live-1")
+    assert run_pipeline(first, only=(COMEXT,))[COMEXT].status == "loaded"
+    comext.silent.add("AQ")
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,AQ")
+    second = settings_for(tmp_path, "live-2", run_date=RUN_DATE.replace(day=16))
+    batch = run_pipeline(second, only=(COMEXT,))[COMEXT]
+    assert batch.status == "unchanged"
+    assert batch.note.startswith("unchanged: partners + AQ: the service holds no observations of what the settings "
+                                 "added since 2025-01")
+    assert runs(second, "live-2")[COMEXT][4] == batch.note

@@ -4,7 +4,8 @@ by their environment variable, list settings, what a request's settings ask for 
 
 from __future__ import annotations
 
-from eujp.live import ALL_CODES, EUROSTAT, describe_widening, env_list, scope_widening
+from eujp.incremental import ALL_CODES, describe_widening, scope_widening
+from eujp.live import EUROSTAT, env_list
 from eujp.sources import SOURCES
 
 

@@ -6,6 +6,7 @@ tests/integration/test_live_comext_all_products.py.)"""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from support.live import fetch
@@ -14,7 +15,7 @@ from support.replay_server import Reply, Seen
 
 from eujp.errors import ExtractError
 from eujp.incremental import SourceState
-from eujp.sources.comext_goods import COMEXT_DEFAULTS, parse_coverage
+from eujp.sources.comext_goods import COMEXT_DEFAULTS, comext_scope, parse_coverage
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -128,16 +129,23 @@ def test_comext_413_without_extraction_too_big_is_an_error(live, tmp_path):
         fetch("comext_goods", tmp_path)
 
 
+def incremental_state() -> SourceState:
+    """A state of an earlier extraction whose request scope is this run's (a state without one is extracted in
+    full: eujp.live.fetch_live)."""
+    return SourceState("comext_goods", newest_period="2025-06", watermark="2024-01",
+                       request_scope=json.dumps(comext_scope(os.environ)))
+
+
 def test_incremental_requests_start_at_the_watermark(live, tmp_path, monkeypatch):
     monkeypatch.setenv("EUJP_COMEXT_START", "2023-01")
-    fetch("comext_goods", tmp_path, SourceState("comext_goods", newest_period="2025-06", watermark="2024-01"))
+    fetch("comext_goods", tmp_path, incremental_state())
     first = data_requests(live)[0]
     assert first.param("startPeriod") == "2024-01" and first.param("endPeriod") == "2025-07"
 
 
 def test_incremental_requests_never_start_before_the_start(live, tmp_path):
     """EUJP_COMEXT_START (2025-01 here) after the watermark: no month before it is asked for."""
-    fetch("comext_goods", tmp_path, SourceState("comext_goods", newest_period="2025-06", watermark="2024-01"))
+    fetch("comext_goods", tmp_path, incremental_state())
     assert min(s.param("startPeriod") for s in data_requests(live)) == "2025-01"
 
 

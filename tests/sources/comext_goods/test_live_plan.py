@@ -303,6 +303,8 @@ def test_a_backfill_asks_for_every_cell_the_settings_add_once_and_the_incrementa
     ({"EUJP_COMEXT_PARTNERS": "JP,XX"}, "EUJP_COMEXT_PARTNERS: 'XX' is not an ISO 3166 country code"),
     ({"EUJP_COMEXT_REPORTERS": "EU27_2020,EL,UK"},
      r"'EL', 'UK' are not an ISO 3166 country code or an EU aggregate.*EL is Eurostat's code for Greece, Comext's is GR"),
+    ({"EUJP_COMEXT_PARTNERS": "JP,RS"},
+     r"EUJP_COMEXT_PARTNERS: 'RS' is not .*RS is ISO 3166's code for Serbia, the Comext geonomenclature's is XS"),
     ({"EUJP_COMEXT_PRODUCTS": "848340"}, "EUJP_COMEXT_PRODUCTS: '848340' is not a CN8 code: 8 digits"),
     ({"EUJP_COMEXT_PRODUCTS": "8483 40 30"}, "'8483 40 30' is not a code"),
     ({"EUJP_COMEXT_FLOWS": "import"},
