@@ -26,7 +26,7 @@ from eujp.sql import sql_string
 VOLATILE_COLUMNS = frozenset({
     "run_id", "loaded_at", "started_at", "ended_at", "rejected_at", "revised_at", "last_success_at",
     "last_attempt_at", "requested_at", "built_run_id", "built_at", "audited_run_id", "audited_at",
-    "request_scope",
+    "request_scope", "last_run_id", "last_loaded_at",
 })
 # Text columns that name the run they were written by (etl_runs.message: "see etl_rejected_rows (run_id '…',
 # ...)"): compared with that run id left out.

@@ -124,12 +124,17 @@ def as_of_flow(
     publish_uri: str | None = None,
     run_id: str | None = None,
     only_sources: list[str] | None = None,
+    dask_address: str | None = None,
+    fanout: bool = False,
 ):
     """Rebuild the warehouse as it stood at the end of `as_of` (YYYY-MM-DD) from the raw landing zone of
-    the publish store, into `warehouse` (default: asof/warehouse-YYYY-MM-DD.duckdb in the live one's files folder)."""
+    the publish store, into `warehouse` (default: asof/warehouse-YYYY-MM-DD.duckdb in the live one's files folder).
+    `dask_address` / `fanout`: replay the partitions of streaming sources on Dask, as the daily flow does
+    (flows/fanout.py; else EUJP_DASK_ADDRESS / EUJP_FANOUT)."""
     day = date.fromisoformat(as_of)
     base = Settings.from_env(publish_uri=publish_uri, run_id=named_run_id(run_id, "as-of"),
-                             only_sources=tuple(only_sources) if only_sources else None)
+                             only_sources=tuple(only_sources) if only_sources else None,
+                             dask_address=dask_address, fanout=fanout or None)
     target = Path(warehouse) if warehouse else default_warehouse(base.warehouse_path, day)
     settings = base.with_(warehouse_path=target, source_mode="raw", raw_date=day, run_date=day)
     return flow_result(settings, lambda: rebuild_as_of(settings, day), FLOW_LABEL)

@@ -183,7 +183,7 @@ def _call_flow(flows: _Flows, settings, *, snapshot_dir, warehouse, publish, fro
     if as_of:
         return flows.as_of_flow(as_of=as_of, warehouse=str(warehouse) if warehouse else None,
                                 publish_uri=publish, run_id=settings.run_id, only_sources=only or None,
-                                return_state=True)
+                                dask_address=dask_address, fanout=fanout, return_state=True)
     return flows.daily_flow(
         snapshot_dir=str(snapshot_dir) if snapshot_dir else None,
         warehouse=str(warehouse) if warehouse else None,

@@ -364,7 +364,7 @@ def test_pruning_keeps_a_day_whose_landings_differ_from_a_later_day_of_the_same_
 
 def test_as_of_through_the_fan_out_stamps_the_times_of_the_landings_it_loaded_as_in_one_process(
         prefect_server, tmp_path, monkeypatch):
-    """Comext on Dask (EUJP_FANOUT=1, a local cluster of worker processes) against the same raw zone rebuilt in one
+    """Comext on Dask (as_of_flow(fanout=True), a local cluster of worker processes) against the same raw zone rebuilt in one
     process. Day 1: the snapshot at 06:05, then (09:00) the DE-JP file cut mid-row, which fails to parse (that run
     failed the source and loaded nothing of it). Day 2 the reverse: the cut file at 05:00, then (06:05) the DE-JP
     file with a revised figure. Each replay leaves the cut landing out, saying so; its last success and where the
@@ -405,13 +405,13 @@ def test_as_of_through_the_fan_out_stamps_the_times_of_the_landings_it_loaded_as
     monkeypatch.setenv("EUJP_WAREHOUSE", str(tmp_path / "var" / "warehouse.duckdb"))
     monkeypatch.setenv("EUJP_PUBLISH_URI", str(tmp_path / "store"))
     monkeypatch.setenv("EUJP_DASK_WORKERS", "1")
+    monkeypatch.setenv("EUJP_FANOUT", "0")  # only the flow's parameter fans out
     state_sql = "SELECT * FROM etl_source_state"
 
     def rebuild(day: date, name: str, fanout: bool) -> tuple[Path, str]:
-        monkeypatch.setenv("EUJP_FANOUT", "1" if fanout else "0")
-        target = tmp_path / f"{name}-{day:%d}.duckdb"
+        target = tmp_path / f"{name}-{day:%d}.duckdb"  # the flow's fanout parameter (`eujp run --as-of --fanout`)
         state = as_of_flow(as_of=day.isoformat(), warehouse=str(target), only_sources=[COMEXT],
-                           run_id=f"20260305T000000Z-{name}{day:%d}", return_state=True)
+                           run_id=f"20260305T000000Z-{name}{day:%d}", fanout=fanout, return_state=True)
         assert state.is_failed() and target.exists(), state.message  # the cut landing's run failed
         return target, state.message
 
