@@ -215,6 +215,13 @@ class LiveContext:
         return [self.payload(name, response)]
 
 
+def landed_queries(payloads: list[RawPayload]) -> list[list[tuple[str, str]]]:
+    """The query of each data payload landed from a live request (its URL's, as asked: a snapshot's or a file's
+    has none), for a source whose request states what it asks for in its query (Source.landed_scope)."""
+    return [parse_qsl(urlsplit(p.url).query, keep_blank_values=True) for p in payloads
+            if p.kind == "data" and p.url.startswith(("http://", "https://"))]
+
+
 def covers(earlier: str, later: str, period_param: str) -> bool:
     """Whether the request `earlier` asks for every period `later` asks for, with the same filters: the same
     path and query except `period_param`, which `earlier` omits or sets no later than `later`."""
@@ -262,6 +269,16 @@ class EurostatDataset:
         first period, so the run's date does not matter)."""
         return {"geo": sorted(env_codes(env, self.geo_env, self.geo_default)) or [ALL_CODES]}
 
+    def landed_scope(self, payloads: list[RawPayload]) -> dict | None:
+        """What landed payloads asked for in full (Source.landed_scope): the geo codes of the requests without
+        sinceTimePeriod (every period), all of them together; None when every request asked only from a period
+        (an incremental day holds no history before it), or none was landed from a live request."""
+        full = [q for q in landed_queries(payloads) if not any(k == "sinceTimePeriod" for k, _ in q)]
+        if not full:
+            return None
+        geo = {v for q in full for k, v in q if k == "geo"}
+        return {"geo": sorted(geo) if all(any(k == "geo" for k, _ in q) for q in full) else [ALL_CODES]}
+
     def fetch(self, ctx: LiveContext) -> list[RawPayload]:
         """The request plan of a Eurostat JSON-stat source: one conditional GET from the watermark on (two on a
         day with something new after the watermark moved: LiveContext.windowed_get)."""
@@ -292,7 +309,7 @@ def fetch_live(
     if state is None and not force:
         state = read_state(settings.warehouse_path, name)
     scope = source.request_scope(env, settings.run_date) if source.request_scope is not None else None
-    if (not force and scope is not None and source.backfills_scope and state is not None
+    if (not force and scope is not None and state is not None
             and (state.watermark or state.requested_at) and recorded_scope(state) is None):
         # an extraction to go on, but not what it asked for (a warehouse older than request scopes, or one a
         # replay of landings that state no scope built): the settings' scope is not taken as fetched

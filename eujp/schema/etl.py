@@ -81,9 +81,9 @@ ETL_SOURCE_STATE = Table(
         "run asks for what changed after it (Comext: updatedAfter and the dataflow's UPDATE_DATA).",
         "request_scope": "What the last successful live extraction asked for, by the settings that choose it (JSON, "
         "e.g. Comext's reporters, partners, products, flows and first month): a run whose settings ask for more "
-        "fetches the history of what was added. A `--from-raw` replay or `--as-of` rebuild adds the scope its landings' "
-        "coverage statements state; a live run finding none rebuilds it from the raw zone, or extracts in full "
-        "(docs/live-extraction.md).",
+        "fetches the history of what was added. A `--from-raw` replay or `--as-of` rebuild adds the scope its landings state "
+        "(Comext's coverage statements, Eurostat's and OECD's request URLs); a live run finding none rebuilds it "
+        "from the raw zone (Comext), or extracts in full (docs/live-extraction.md).",
     },
     is_fact=False,
 )

@@ -115,9 +115,10 @@ class Source:
     request_scope: Callable[[Mapping[str, str], date], dict] | None = None
     backfills_scope: bool = False
     # The request scope that landed payloads of a live extraction asked for, read from what was landed with
-    # them (Comext: its coverage statements), None when they do not say: a --from-raw replay or an as-of
-    # rebuild records it as a live run does, and a live run whose state recorded none rebuilds it from the raw
-    # zone (eujp.live.fetch_live) rather than take the settings' scope as fetched.
+    # them (Comext: its coverage statements; Eurostat, OECD: their request URLs), None when they do not say: a
+    # --from-raw replay or an as-of rebuild records it as a live run does, and a live run whose state recorded
+    # none rebuilds it from the raw zone (with a coverage statement: eujp.live.fetch_live), or extracts in full,
+    # rather than take the settings' scope as fetched.
     landed_scope: Callable[[list[RawPayload]], dict | None] | None = None
     # Incremental loading (eujp.incremental): the fact column holding each row's period (newest_period), and
     # where the next live request starts given the newest period loaded (None: always a full extract).

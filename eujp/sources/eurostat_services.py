@@ -53,6 +53,7 @@ SOURCE = Source(
     endpoint=EUROSTAT,
     fetch=DATASET.fetch,
     request_scope=DATASET.scope,
+    landed_scope=DATASET.landed_scope,
     period_column="period_year",
     watermark=annual_lookback(3),
 )

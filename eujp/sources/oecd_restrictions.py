@@ -15,7 +15,7 @@ from eujp.errors import ExtractError
 from eujp.http import EXPECT_CSV
 from eujp.incremental import annual_lookback
 from eujp.landing import RawPayload
-from eujp.live import Endpoint, LiveContext
+from eujp.live import Endpoint, LiveContext, landed_queries
 from eujp.parse.oecd import parse_oecd_csv
 from eujp.schema import Table
 from eujp.sources.base import Source
@@ -85,6 +85,13 @@ def oecd_scope(env: Mapping[str, str], run_date: date | None = None) -> dict:
     return {"start": oecd_start(env, run_date)}
 
 
+def oecd_landed_scope(payloads: list[RawPayload]) -> dict | None:
+    """What landed payloads asked for (Source.landed_scope): the first year of their requests (startPeriod, the
+    earliest among them: the dataflow is asked whole from it); None when none was landed from a live request."""
+    starts = [v for q in landed_queries(payloads) for k, v in q if k == "startPeriod"]
+    return {"start": min(starts)} if starts else None
+
+
 def fetch_oecd(ctx: LiveContext) -> list[RawPayload]:
     start = ctx.watermark or oecd_start(ctx.env, ctx.run_date)
     url, params = oecd_request(ctx.base, ctx.env, start, str(ctx.run_date.year))
@@ -107,6 +114,7 @@ SOURCE = Source(
     endpoint=ENDPOINT,
     fetch=fetch_oecd,
     request_scope=oecd_scope,
+    landed_scope=oecd_landed_scope,
     period_column="period_year",
     watermark=annual_lookback(1),
     replace_scope=("period_year",),

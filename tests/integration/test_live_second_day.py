@@ -140,3 +140,50 @@ def test_a_geo_added_asks_for_every_period_again(live, tmp_path, monkeypatch):
     third = settings_for(tmp_path, "live-3", run_date=RUN_DATE.replace(day=17))
     run_pipeline(third, only=(GOODS,))
     assert [s.param("sinceTimePeriod") for s in live.seen(RECORDINGS[GOODS]["path"])][-1] == "2022"
+
+
+# what each source's settings add after the first extraction: (setting, value, what the request then asks for)
+WIDENED = {GOODS: ("EUJP_EUROSTAT_GOODS_GEO", "EU27_2020,EU28", ("geo", ["EU27_2020", "EU28"])),
+           SERVICES: ("EUJP_EUROSTAT_SERVICES_GEO", "EU27_2020,EU28", ("geo", ["EU27_2020", "EU28"])),
+           OECD: ("EUJP_OECD_START", "2005", ("startPeriod", ["2005"]))}
+
+
+@pytest.mark.parametrize("name", [GOODS, SERVICES, OECD])
+@pytest.mark.parametrize("how", ["replayed-into-a-new-warehouse", "state-without-a-scope"])
+def test_a_code_added_after_a_replay_or_on_a_state_without_a_scope_asks_for_every_period(live, tmp_path, caplog,
+                                                                                        monkeypatch, name, how):
+    """A geo code added (Eurostat), an earlier first year (OECD) after `--from-raw DAY` replayed the landings into
+    a new warehouse, or on a warehouse whose state records no request scope (older than scopes): the settings
+    are not taken as fetched. The replay records what its landings asked for (their request's geo codes, or
+    first year), so the next run compares with it; a state with no scope at all is extracted in full, with a
+    warning. Before, both asked from the watermark only: the history of what was added was never fetched."""
+    live.respond(RECORDINGS[name]["path"], by_representation(name, WINDOWED[name]))
+    first = settings_for(tmp_path, "live-1")
+    assert run_pipeline(first, only=(name,))[name].status == "loaded"
+    warehouse = first.warehouse_path
+    if how == "state-without-a-scope":
+        with connect(warehouse) as conn:
+            conn.execute("UPDATE etl_source_state SET request_scope = NULL")
+    else:
+        warehouse = tmp_path / "new" / "warehouse.duckdb"
+        replay = settings_for(tmp_path, "replay", source_mode="raw", raw_date=RUN_DATE, warehouse_path=warehouse,
+                              run_date=RUN_DATE.replace(day=16))
+        assert run_pipeline(replay, only=(name,))[name].status == "loaded"
+        with connect(warehouse, read_only=True) as conn:
+            assert json.loads(read_source_state(conn, name).request_scope) == SOURCES_BY_NAME[name].request_scope(
+                {}, RUN_DATE)
+    setting, value, (param, asked) = WIDENED[name]
+    monkeypatch.setenv(setting, value)
+    live.clear_log()
+    second = settings_for(tmp_path, "live-2", warehouse_path=warehouse, run_date=RUN_DATE.replace(day=17))
+    with caplog.at_level("WARNING", logger="eujp.live"):
+        run_pipeline(second, only=(name,))
+    warned = [r.getMessage() for r in caplog.records if "every code is treated as new" in r.getMessage()]
+    assert bool(warned) is (how == "state-without-a-scope")
+    (seen,) = live.seen(RECORDINGS[name]["path"])
+    assert seen.params(param) == asked and "if-none-match" not in seen.headers
+    if name != OECD:
+        assert seen.param("sinceTimePeriod") is None
+    with connect(warehouse, read_only=True) as conn:
+        assert json.loads(read_source_state(conn, name).request_scope) == SOURCES_BY_NAME[name].request_scope(
+            {setting: value}, RUN_DATE)

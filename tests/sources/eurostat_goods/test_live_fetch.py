@@ -14,7 +14,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 def test_incremental_requests_start_at_the_watermark_and_are_conditional(live, tmp_path):
     goods_etag = RECORDINGS["eurostat_goods"]["headers"]["ETag"]
-    state = SourceState("eurostat_goods", etag=goods_etag, newest_period="2024", watermark="2022")
+    state = SourceState("eurostat_goods", etag=goods_etag, newest_period="2024", watermark="2022",
+                        request_scope='{"geo": ["EU27_2020"]}')  # the default settings' (else: in full)
     assert fetch("eurostat_goods", tmp_path, state) == []  # 304: nothing new
     (seen,) = live.seen()
     assert seen.param("sinceTimePeriod") == "2022" and seen.headers["if-none-match"] == goods_etag

@@ -15,9 +15,12 @@ from eujp.warehouse import connect, write_source_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
+SCOPE = '{"start": "2009"}'  # what the default settings ask for (a state without it is extracted in full)
+
 
 def test_incremental_requests_start_at_the_watermark(live, tmp_path):
-    fetch("oecd_restrictions", tmp_path, SourceState("oecd_restrictions", watermark="2023"))
+    fetch("oecd_restrictions", tmp_path, SourceState("oecd_restrictions", watermark="2023",
+                                                                 request_scope=SCOPE))
     assert live.seen()[0].param("startPeriod") == "2023" and live.seen()[0].param("endPeriod") == "2025"
 
 
@@ -25,7 +28,7 @@ def test_fetch_live_reads_the_state_from_the_warehouse(live, tmp_path):
     settings = settings_for(tmp_path, "r1")
     with connect(settings.warehouse_path) as conn:
         ensure_schema(conn)
-        write_source_state(conn, SourceState("oecd_restrictions", watermark="2024",
+        write_source_state(conn, SourceState("oecd_restrictions", watermark="2024", request_scope=SCOPE,
                                              etag=RECORDINGS["oecd_restrictions"]["headers"]["ETag"]))
     assert fetch_live(get_source("oecd_restrictions"), settings) == []
     assert live.seen()[0].param("startPeriod") == "2024"
