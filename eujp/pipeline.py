@@ -128,6 +128,9 @@ class SourceBatch:
     labels: pl.DataFrame | None = None  # rows of the source's label feed (eujp.sources.base.LabelFeed), if any
     coverage: pl.DataFrame | None = None  # rows of the source's coverage statement (eujp.sources.base.CoverageFeed)
     note: str | None = None  # why a batch is unchanged
+    # what the run's summary lists among its warnings (source_warnings): an extraction that brought no
+    # observations of what it asked for beyond the last one, or of anything at all
+    warning: str | None = None
     # a --from-raw replay of a day on which nothing of the source was landed: unchanged, and not looked at, so
     # its etl_source_state is left as it was (update_source_state)
     nothing_landed: bool = False
@@ -186,6 +189,11 @@ class SourceBatch:
             "landing_errors": self.landing_errors,
             "validation": None if self.validation is None else self.validation.to_dict(),
         }
+
+
+def source_warnings(batches: list[SourceBatch]) -> list[str]:
+    """The run's warnings about what its extractions brought (SourceBatch.warning), each naming its source."""
+    return [f"{b.source}: {b.warning}" for b in batches if b.warning]
 
 
 def landing_errors(batches: list[SourceBatch]) -> list[str]:
@@ -296,11 +304,12 @@ def skip_unchanged(batch: SourceBatch, payloads: list[RawPayload], settings: Set
         batch.input_checksum = None
         batch.note = ("unchanged: no observations, and none ever loaded for what this extraction asked "
                       f"({batch.request_scope or 'the source settings'}): check the source's settings")
+        batch.warning = batch.note.removeprefix("unchanged: ")
         log.warning("%s: %s", batch.source, batch.note)
     elif not payloads and (added := scope_added(batch, state)):
         # the settings asked for more than the last extraction, and the history of it is empty: said, by name
         batch.input_checksum = state.input_checksum
-        batch.note = f"unchanged: {added}"
+        batch.note, batch.warning = f"unchanged: {added}", added
         log.warning("%s: %s", batch.source, added)
     elif not payloads:
         batch.input_checksum = state.input_checksum

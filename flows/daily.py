@@ -19,7 +19,7 @@ from eujp import reconcile
 from eujp.config import Settings
 from eujp.errors import AuditFailed, PublishError
 from eujp.lock import warehouse_lock
-from eujp.pipeline import SourceBatch, landing_errors, load_countries, release_chunks
+from eujp.pipeline import SourceBatch, landing_errors, load_countries, release_chunks, source_warnings
 from eujp.preflight import PreflightFailed, preflight
 from eujp.publish import Deadline
 from eujp.rejections import judge_rejections, rejection_errors, rejection_warnings
@@ -70,6 +70,7 @@ def _load_and_publish(settings: Settings, summary: RunSummary, batches: list[Sou
                       logger) -> RunSummary:
     """The rest of run_daily, once the domain flows have prepared every source, under its locks."""
     summary.errors = [b.error for b in batches if b.error] + landing_errors(batches)
+    summary.warnings[:0] = source_warnings(batches)  # listed whether the run then finds nothing new or loads
     judge_rejections(settings, batches)  # before the load: etl_runs.message records each verdict
     current = confirm_nothing_new(settings, batches, countries)
     if current is not None:

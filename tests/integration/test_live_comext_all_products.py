@@ -24,7 +24,7 @@ from eujp.compare import compare_warehouses
 from eujp.landing import discard_spooled, read_landed
 from eujp.live import fetch_live
 from eujp.marts.build import build_marts
-from eujp.pipeline import land_payloads
+from eujp.pipeline import land_payloads, source_warnings
 from eujp.reference import load_reference_tables
 from eujp.sources import comext_goods
 from eujp.storage import open_store
@@ -692,3 +692,5 @@ def test_a_partner_added_with_no_observations_is_named_not_reported_as_nothing_n
     assert batch.note.startswith("unchanged: partners + AQ: the service holds no observations of what the settings "
                                  "added since 2025-01")
     assert runs(second, "live-2")[COMEXT][4] == batch.note
+    # and among the run's warnings, which the CLI's summary lists (flows/daily.py)
+    assert source_warnings([batch]) == [f"{COMEXT}: {batch.note.removeprefix('unchanged: ')}"]
