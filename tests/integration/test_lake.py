@@ -789,7 +789,8 @@ def test_a_mart_rebuilt_by_year_is_compared_and_rewritten_by_year(lake):
     from eujp.marts import MODELS
 
     cfg, warehouse, store = lake
-    mart = next(name for name, model in MODELS.items() if model.partition is not None)
+    mart = next(name for name, model in MODELS.items()  # one whose figures the test can change
+                if model.partition is not None and "value_eur" in model.table.all_columns)
     column = MODELS[mart].partition.column
     first = commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
     with duckdb.connect(str(warehouse)) as conn:
