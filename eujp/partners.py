@@ -14,13 +14,13 @@ etl_source_state.request_scope).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
 from eujp.config import duckdb_config
+from eujp.incremental import ALL_CODES, recorded_scope
 from eujp.sources import SOURCES
 from eujp.warehouse import read_source_state, table_exists
 
@@ -30,7 +30,6 @@ FACT = "fact_goods_trade_product"
 # the manifest and the catalog of every run)
 BY_YEAR = "mart_partner_years"
 COVERAGE = "etl_comext_coverage"
-ALL = "*"  # a request scope's list of every code (EUJP_COMEXT_PARTNERS empty: an all-partner extract)
 
 
 def requested_partners(conn: duckdb.DuckDBPyConnection) -> list[str] | None:
@@ -40,12 +39,8 @@ def requested_partners(conn: duckdb.DuckDBPyConnection) -> list[str] | None:
     source = next((s for s in SOURCES if s.table.name == FACT), None)
     if source is None or not table_exists(conn, "etl_source_state"):
         return None
-    state = read_source_state(conn, source.name)
-    try:
-        scope = json.loads(state.request_scope) if state is not None and state.request_scope else None
-    except ValueError:
-        return None
-    partners = scope.get("partners") if isinstance(scope, dict) else None
+    scope = recorded_scope(read_source_state(conn, source.name))
+    partners = scope.get("partners") if scope is not None else None
     return sorted(partners) if isinstance(partners, list) else None
 
 
@@ -60,7 +55,7 @@ def loaded_partners(conn: duckdb.DuckDBPyConnection) -> list[dict]:
         return []
     requested = requested_partners(conn)
     coverage = (f"""SELECT p.partner, c.run_id, c.loaded_at FROM {COVERAGE} AS c
-                    JOIN (SELECT DISTINCT partner FROM facts) AS p ON c.partner IN (p.partner, '{ALL}')"""
+                    JOIN (SELECT DISTINCT partner FROM facts) AS p ON c.partner IN (p.partner, '{ALL_CODES}')"""
                 if table_exists(conn, COVERAGE) else
                 "SELECT NULL::VARCHAR AS partner, NULL::VARCHAR AS run_id, NULL::TIMESTAMPTZ AS loaded_at WHERE false")
     has_names = table_exists(conn, "dim_country")
@@ -82,7 +77,7 @@ def loaded_partners(conn: duckdb.DuckDBPyConnection) -> list[dict]:
     cols = ("partner", "partner_name", "months_loaded", "first_month", "last_month", "last_run_id", "last_loaded_at")
     out = [dict(zip(cols, r, strict=True)) for r in rows]
     for row in out:
-        row["requested"] = None if requested is None else (ALL in requested or row["partner"] in requested)
+        row["requested"] = None if requested is None else (ALL_CODES in requested or row["partner"] in requested)
     return out
 
 
