@@ -20,9 +20,11 @@ from transforms.common import (
     first_reason,
     format_text,
     key_label,
+    matches_by_value,
     not_in,
     one_of,
     quarantine,
+    split_by_keys,
     split_by_rules,
     split_duplicates,
     text,
@@ -95,9 +97,10 @@ def period_of(code: pl.Expr, *, strict: bool = True) -> pl.Expr:
             .otherwise(pl.concat_str(code, pl.lit("-01"))).str.to_date("%Y-%m-%d", strict=strict))
 
 
-def _periods_out_of_range(wire: pl.DataFrame) -> pl.Series:
-    """The distinct TIME_PERIOD codes of `wire` whose period PERIOD refuses (judged once per code, not per row)."""
-    codes = wire.lazy().select(pl.col("TIME_PERIOD").unique()).collect()
+def _periods_out_of_range(periods: pl.Series) -> pl.Series:
+    """The codes among `periods` (the distinct TIME_PERIOD codes of the wire rows) whose period PERIOD refuses
+    (judged once per code, not per row)."""
+    codes = periods.to_frame("TIME_PERIOD")
     return codes.filter(PERIOD.broken(period_of(pl.col("TIME_PERIOD"), strict=False)).fill_null(False)
                         ).get_column("TIME_PERIOD")
 
@@ -115,8 +118,7 @@ def _split_values(rows: pl.DataFrame, value_rules) -> tuple[pl.DataFrame, pl.Dat
     bad = flagged.filter(pl.col("__broken")).drop("__broken")
     good = flagged.filter(~pl.col("__broken")).drop("__broken")
     bad_keys = bad.select(COMEXT_FACT_KEY).unique()
-    siblings = good.join(bad_keys, on=list(COMEXT_FACT_KEY), how="semi", maintain_order="left")
-    good = good.join(bad_keys, on=list(COMEXT_FACT_KEY), how="anti", maintain_order="left")
+    siblings, good = split_by_keys(good, bad_keys, COMEXT_FACT_KEY)
     return good, pl.concat([
         quarantine(bad, first_reason(value_rules), _COMEXT_RAW),
         quarantine(siblings, pl.concat_str(
@@ -164,18 +166,20 @@ def transform_goods_product(
     partners = sorted({*iso2, *COMEXT_ISO_EXTRAS, *COMEXT_PARTNER_AGGREGATES})
 
     period = pl.col("TIME_PERIOD")
-    monthly = period.str.contains(_MONTH_PATTERN).fill_null(False)
-    annual = period.str.contains(YEAR_PATTERN).fill_null(False)
+    # the form of the periods and of the products judged once per distinct code, not per row
+    periods = wire.get_column("TIME_PERIOD").unique()
+    monthly = matches_by_value(periods, _MONTH_PATTERN)
+    annual = matches_by_value(periods, YEAR_PATTERN)
     rules = [
         (not_in("indicators", COMEXT_INDICATORS),
          format_text("out of scope indicator {} (only {} are loaded)", text("indicators"),
                      pl.lit(", ".join(COMEXT_INDICATORS)))),
         (not_in("flow", COMEXT_FLOWS), format_text("flow {} is neither 1 (import) nor 2 (export)", text("flow"))),
-        (~pl.col("product").str.contains(_CN8_PATTERN).fill_null(False),
+        (~matches_by_value(wire.get_column("product").unique(), _CN8_PATTERN),
          format_text("product {} is not a CN8 code (8 digits)", text("product"))),
         (~((pl.col("freq").eq_missing("M") & monthly) | (pl.col("freq").eq_missing("A") & annual)),
          format_text("TIME_PERIOD {} does not match freq {} (M: YYYY-MM, A: YYYY)", text("TIME_PERIOD"), text("freq"))),
-        (period.is_in(_periods_out_of_range(wire).implode()), PERIOD.reason(period, shown=period)),
+        (period.is_in(_periods_out_of_range(periods).implode()), PERIOD.reason(period, shown=period)),
         (not_in("reporter", reporters), format_text("unknown reporter code {}", text("reporter"))),
         (not_in("partner", partners), format_text("unknown partner code {}", text("partner"))),
         (pl.col("OBS_VALUE_raw").is_null(), pl.lit("missing OBS_VALUE")),
@@ -235,8 +239,7 @@ def transform_goods_product(
                 pl.col("flow").replace_strict(COMEXT_FLOWS, return_dtype=pl.String),
                 pl.col("TIME_PERIOD").alias("period_code"),
             ).cast({k: COLUMNS[k] for k in NATURAL_KEY})
-            siblings = kept.join(conflicting, on=list(COMEXT_FACT_KEY), how="semi", maintain_order="left")
-            kept = kept.join(conflicting, on=list(COMEXT_FACT_KEY), how="anti", maintain_order="left")
+            siblings, kept = split_by_keys(kept, conflicting, COMEXT_FACT_KEY)
             rejected.append(quarantine(siblings, pl.concat_str(
                 pl.lit("conflicting values in another indicator for natural key ("), key_label(COMEXT_FACT_KEY),
                 pl.lit(")"),
@@ -244,7 +247,7 @@ def transform_goods_product(
         pivoted = pivot(kept)
     orphans = pivoted.filter(pl.col("value_eur").is_null()).select(COMEXT_FACT_KEY)
     if orphans.height:
-        orphan_rows = kept.join(orphans, on=list(COMEXT_FACT_KEY), how="semi", maintain_order="left")
+        orphan_rows, _ = split_by_keys(kept, orphans, COMEXT_FACT_KEY)
         rejected.append(quarantine(orphan_rows, pl.concat_str(
             pl.lit("QUANTITY_IN_100KG without a VALUE_IN_EUROS row for natural key ("),
             key_label(COMEXT_FACT_KEY), pl.lit(")"),

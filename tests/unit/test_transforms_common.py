@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transforms.common import format_text, split_duplicates
+from transforms.common import format_text, matches_by_value, split_by_keys, split_duplicates
 
 
 def empty_first_chunk(values: list) -> pl.DataFrame:
@@ -98,3 +98,41 @@ def test_split_duplicates_follows_its_rule_row_by_row(values):
     want_kept, want_dupes = split_duplicates_by_hand(frame.to_dicts(), ["k1", "k2"], ("row", "note"))
     assert kept.to_dicts() == want_kept
     assert dupes.to_dicts() == want_dupes
+
+
+_KEY_CODES = st.sampled_from(["a", "b", "c", None])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(_KEY_CODES, _KEY_CODES), max_size=30), st.lists(st.tuples(_KEY_CODES, _KEY_CODES), max_size=6))
+def test_split_by_keys_gives_what_a_semi_and_an_anti_join_give(rows, keys):
+    """The Comext transform's look-up of a few keys in a large chunk: the same rows, in the same order, as the
+    two joins it replaced (a null in the key matches nothing, also against a null key)."""
+    frame = pl.DataFrame({"k1": [r[0] for r in rows], "k2": [r[1] for r in rows], "row": list(range(len(rows)))},
+                         schema={"k1": pl.String, "k2": pl.String, "row": pl.Int64})
+    key_frame = pl.DataFrame({"k1": [k[0] for k in keys], "k2": [k[1] for k in keys]},
+                             schema={"k1": pl.String, "k2": pl.String})
+    matching, others = split_by_keys(frame, key_frame, ("k1", "k2"))
+    join = {"on": ["k1", "k2"], "maintain_order": "left"}
+    assert matching.equals(frame.join(key_frame, how="semi", **join))
+    assert others.equals(frame.join(key_frame, how="anti", **join))
+
+
+def test_split_by_keys_of_a_null_key_matches_nothing():
+    frame = pl.DataFrame({"k": ["a", None, "b", "a"], "row": [0, 1, 2, 3]})
+    matching, others = split_by_keys(frame, pl.DataFrame({"k": ["a", None]}), ["k"])
+    assert matching["row"].to_list() == [0, 3]
+    assert others["row"].to_list() == [1, 2]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["2024-01", "2024-13", "2024", "84834030", "8483403", ""]),
+                          st.text(alphabet="0123456789-", max_size=9)), max_size=30),
+       st.sampled_from([r"^[0-9]{4}-(0[1-9]|1[0-2])$", r"^[0-9]{4}$", r"^[0-9]{8}$"]))
+def test_matches_by_value_is_the_regex_row_by_row(values, regex):
+    """The Comext rules judge a column's form on its distinct values: the same verdict per row as the regex run
+    on every row (a null never matches), whether all, none or some of the values match."""
+    frame = pl.DataFrame({"code": values}, schema={"code": pl.String})
+    judged = frame.select(matches_by_value(frame.get_column("code").unique(), regex).alias("m"))
+    expected = frame.select(pl.col("code").str.contains(regex).fill_null(False).alias("m"))
+    assert judged.get_column("m").to_list() == expected.get_column("m").to_list()
