@@ -50,7 +50,7 @@ run: $(VENV)/.runtime $(DOCS_ASSETS)/.installed
 	$(VENV)/bin/eujp run
 
 test: $(VENV)/.dev $(DOCS_ASSETS)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=40
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check eujp flows transforms tests benchmarks
