@@ -33,6 +33,7 @@ from eujp.config import (
 from eujp.errors import EujpError, ExtractError, NothingLandedError, ParseError, PayloadTooLargeError
 from eujp.extract import read_snapshot
 from eujp.incremental import (
+    ALL_CODES,
     SourceState,
     describe_widening,
     earlier_period,
@@ -66,6 +67,7 @@ from eujp.stream import (
     transform_landings,
 )
 from eujp.warehouse import (
+    codes_without_rows,
     count_present,
     read_source_state,
     read_state,
@@ -129,7 +131,8 @@ class SourceBatch:
     coverage: pl.DataFrame | None = None  # rows of the source's coverage statement (eujp.sources.base.CoverageFeed)
     note: str | None = None  # why a batch is unchanged
     # what the run's summary lists among its warnings (source_warnings): an extraction that brought no
-    # observations of what it asked for beyond the last one, or of anything at all
+    # observations of what it asked for beyond the last one, or of anything at all (skip_unchanged), or a load
+    # that holds no row of some codes the settings added (load_batches: added_without_rows)
     warning: str | None = None
     # a --from-raw replay of a day on which nothing of the source was landed: unchanged, and not looked at, so
     # its etl_source_state is left as it was (update_source_state)
@@ -335,9 +338,41 @@ def scope_added(batch: SourceBatch, state: SourceState | None) -> str | None:
     widened = scope_widening(recorded_scope(state), current)
     if not widened:
         return None
-    since = f" since {current['start']}" if current.get("start") else ""
-    return (f"{describe_widening(widened)}: the service holds no observations of what the settings added{since} "
+    return no_observations(widened, current)
+
+
+def no_observations(added: dict, scope: dict) -> str:
+    """The warning naming what the settings `added` (scope_widening's form) of which the service answered no
+    observations, from the first period of the request `scope` when it has one."""
+    since = f" since {scope['start']}" if scope.get("start") else ""
+    return (f"{describe_widening(added)}: the service holds no observations of what the settings added{since} "
             "(check the codes: the service may code them otherwise)")
+
+
+def added_without_rows(conn: duckdb.DuckDBPyConnection, source: Source, batch: SourceBatch, *,
+                       run_id: str) -> str | None:
+    """After a live batch's upsert: the codes its settings added to a list of the request scope (beyond the last
+    successful extraction's, eujp.incremental.scope_widening) of which the run loaded no row, as a warning naming
+    them by list ('partners + AQ: the service holds no observations ...'), None when every code added has rows.
+    Only lists the source maps to a fact column (Source.scope_columns), never a list widened to every code ('*',
+    nothing to name); one query a list, over the rows the run wrote (eujp.warehouse.codes_without_rows), and none
+    when the settings added nothing (a normal day). Not after a payload was quarantined whole: its codes' rows
+    may be in it (the next run asks again), so their absence says nothing about the service."""
+    if not (batch.live and batch.request_scope and source.scope_columns) or batch.payload_errors:
+        return None
+    current = json.loads(batch.request_scope)
+    widened = scope_widening(recorded_scope(read_source_state(conn, source.name)), current)
+    empty = {}
+    for name, codes in widened.items():
+        column = source.scope_columns.get(name)
+        if column is not None and codes != ALL_CODES and (
+                missing := codes_without_rows(conn, source.table, column, codes, run_id=run_id, source=source.name)):
+            empty[name] = missing
+    if not empty:
+        return None
+    rejected = (f"; or the transform rejected them ({batch.rows_rejected:,} row(s) of the run rejected: "
+                "etl_rejected_rows)" if batch.rows_rejected else "")
+    return no_observations(empty, current) + rejected
 
 
 def coverage_kind(source: Source) -> str | None:
@@ -602,6 +637,7 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
     for batch in batches:
         source = get_source(batch.source)
         now = utcnow()
+        warned = batch.warning  # what the load may add to is put back if it rolls back
         conn.execute("BEGIN TRANSACTION")
         try:
             if batch.status == "prepared":
@@ -622,6 +658,11 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
                 # it covered in full is not recorded (update_source_state holds the request back as well)
                 if batch.coverage is not None and source.coverage is not None and not batch.payload_errors:
                     upsert_labels(conn, source.coverage.table, batch.coverage, run_id=run_id, loaded_at=now)
+                # codes the settings added that no row holds: named (etl_runs.message, the run's warnings), as when
+                # the whole extraction came back empty (skip_unchanged); before update_source_state records them
+                if added := added_without_rows(conn, source, batch, run_id=run_id):
+                    batch.warning = f"{warned}; {added}" if warned else added
+                    log.warning("%s: %s", batch.source, added)
             else:
                 # Blocked by a failed expectation: quarantine the batch's rows (as transformed), chunk by chunk.
                 blocked = 0
@@ -639,6 +680,7 @@ def load_batches(conn: duckdb.DuckDBPyConnection, batches: list[SourceBatch], *,
                 release_chunks(batch)
         except Exception as exc:  # noqa: BLE001 - a failed load is recorded and rolled back
             conn.execute("ROLLBACK")
+            batch.warning = warned
             batch.fail("load", exc)
             batch.rows_loaded = batch.rows_written = 0
             # Nothing of the batch is in the table: account for all of it in the quarantine.
@@ -746,9 +788,14 @@ def etl_run_row(batch: SourceBatch, run_id: str) -> dict:
         "started_at": batch.started_at,
         "ended_at": batch.ended_at or utcnow(),
         "status": {"loaded": "success", "unchanged": "unchanged"}.get(batch.status, "failed"),
-        "message": "; ".join(m for m in (batch.error or batch.rejections or batch.note, *batch.landing_errors,
-                                         *batch.payload_errors) if m) or None,
+        "message": "; ".join(m for m in (batch.error or batch.rejections or batch.note, loaded_warning(batch),
+                                         *batch.landing_errors, *batch.payload_errors) if m) or None,
     }
+
+
+def loaded_warning(batch: SourceBatch) -> str | None:
+    """A loaded batch's warning (added_without_rows), for its etl_runs.message: an unchanged batch's is its note."""
+    return batch.warning if batch.status == "loaded" else None
 
 
 def load_dim_country(conn: duckdb.DuckDBPyConnection, countries: pl.DataFrame) -> int:

@@ -492,6 +492,20 @@ def count_present(conn: duckdb.DuckDBPyConnection, table: Table, keys: pl.DataFr
         conn.unregister("_present_keys")
 
 
+def codes_without_rows(conn: duckdb.DuckDBPyConnection, table: Table, column: str, codes: Sequence[str], *,
+                       run_id: str, source: str) -> list[str]:
+    """The `codes` (sorted, each once) that no row of `table` the run `run_id` wrote for `source` holds in `column`:
+    one anti-join of the codes against the run's rows, however many codes (a list of CN8 codes added)."""
+    if not codes:
+        return []
+    t, c = quote_ident(table.name), quote_ident(column)
+    rows = conn.execute(
+        f"SELECT code FROM (SELECT DISTINCT unnest(?::VARCHAR[]) AS code) AS added WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {t} WHERE {t}.run_id = ? AND {t}.source = ? AND {t}.{c} = added.code) ORDER BY code",
+        [list(codes), run_id, source]).fetchall()
+    return [r[0] for r in rows]
+
+
 def record_revisions(
     conn: duckdb.DuckDBPyConnection, table: Table, batch_view: str, *, run_id: str, at: datetime, source: str,
 ) -> int:

@@ -70,10 +70,10 @@ def _load_and_publish(settings: Settings, summary: RunSummary, batches: list[Sou
                       logger) -> RunSummary:
     """The rest of run_daily, once the domain flows have prepared every source, under its locks."""
     summary.errors = [b.error for b in batches if b.error] + landing_errors(batches)
-    summary.warnings[:0] = source_warnings(batches)  # listed whether the run then finds nothing new or loads
     judge_rejections(settings, batches)  # before the load: etl_runs.message records each verdict
     current = confirm_nothing_new(settings, batches, countries)
     if current is not None:
+        summary.warnings[:0] = source_warnings(batches)
         summary.sources = [b.summary() for b in batches]
         summary.table_rows = current["table_rows"]
         summary.current_run_id, summary.published_to = current["current_run_id"], current["location"]
@@ -87,12 +87,14 @@ def _load_and_publish(settings: Settings, summary: RunSummary, batches: list[Sou
         counts, audit, fingerprint, changes = load_audit_promote(settings, batches, countries)
     except AuditFailed as exc:  # nothing promoted: the sources say so, the report lists the failed checks
         audit_failed(summary, batches, exc)
+        summary.warnings[:0] = source_warnings(batches)
         report_run(settings, summary, reports, docs)
         return summary
     # load errors too; a source that rejected more of its rows than its threshold fails the run, though
     # its valid rows are loaded and published (eujp.rejections), as a failed source's neighbours are
     summary.errors = [b.error for b in batches if b.error] + landing_errors(batches) + rejection_errors(batches)
-    summary.warnings[:0] = rejection_warnings(batches) + reconcile.warnings(audit)
+    # the sources' warnings: those of their extraction, and those of their load (codes added that loaded no row)
+    summary.warnings[:0] = rejection_warnings(batches) + reconcile.warnings(audit) + source_warnings(batches)
     summary.status = "failed" if summary.errors else "success"
     summary.table_rows, summary.audit, summary.changes = counts, audit, changes
     summary.sources = [b.summary() for b in batches]

@@ -25,7 +25,8 @@ ETL_RUNS = Table(
         "source_version": "Version stamp the source put on the payload, null if none.",
         "started_at": "UTC time the source's processing started.",
         "ended_at": "UTC time the source's processing ended.",
-        "message": "Error (failed) or note (unchanged), null on success.",
+        "message": "Error (failed) or note (unchanged); on success, the verdict on rows rejected and a warning "
+                   "naming codes the settings added of which no row loaded, else null.",
         "rows_in": "Input rows the source delivered (wire rows: CSV lines, JSON-stat observations).",
         "rows_loaded": "Input rows that were loaded (rows_in = rows_loaded + rows_rejected).",
         "rows_rejected": "Input rows not loaded; each is in etl_rejected_rows with its reason.",

@@ -9,7 +9,7 @@ up to date (replace scope, period column, watermark, streaming key, cadence). Th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -120,6 +120,11 @@ class Source:
     # none rebuilds it from the raw zone (with a coverage statement: eujp.live.fetch_live), or extracts in full,
     # rather than take the settings' scope as fetched.
     landed_scope: Callable[[list[RawPayload]], dict | None] | None = None
+    # The fact column that holds the codes of each list of request_scope whose codes the rows carry as asked
+    # (Comext: partners -> partner): after a live load whose settings added codes to such a list, the codes of
+    # which the run loaded no row are named in the run's warnings (eujp.pipeline.added_without_rows). A list
+    # not declared (Comext's flows, which the table holds as import/export) is not checked.
+    scope_columns: Mapping[str, str] = field(default_factory=dict)
     # Incremental loading (eujp.incremental): the fact column holding each row's period (newest_period), and
     # where the next live request starts given the newest period loaded (None: always a full extract).
     period_column: str | None = None
@@ -157,6 +162,11 @@ class Source:
         if self.period_column is not None and self.period_column not in self.table.columns:
             raise ValueError(f"source {self.name}: period column {self.period_column!r} is not a column of "
                              f"{self.table.name}")
+        if missing := sorted(c for c in self.scope_columns.values() if c not in self.table.columns):
+            raise ValueError(f"source {self.name}: scope column(s) {', '.join(missing)} not column(s) of "
+                             f"{self.table.name}")
+        if self.scope_columns and self.request_scope is None:
+            raise ValueError(f"source {self.name}: scope_columns need a request_scope")
         if self.fetch is not None and self.endpoint is None:
             raise ValueError(f"source {self.name}: a live request plan needs an endpoint")
         if self.wire_groups is not None and self.wire_groups.column not in self.transform_key:

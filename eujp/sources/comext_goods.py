@@ -803,6 +803,7 @@ SOURCE = Source(
     request_scope=comext_scope,
     backfills_scope=True,
     landed_scope=comext_landed_scope,
+    scope_columns={"reporters": "reporter", "partners": "partner", "products": "product_cn8"},
     period_column="period_code",
     watermark=comext_watermark,
     transform_key=transform.COMEXT_FACT_KEY,

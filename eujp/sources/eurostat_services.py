@@ -54,6 +54,7 @@ SOURCE = Source(
     fetch=DATASET.fetch,
     request_scope=DATASET.scope,
     landed_scope=DATASET.landed_scope,
+    scope_columns={"geo": "reporter"},  # the transform keeps a geo code as the row's reporter
     period_column="period_year",
     watermark=annual_lookback(3),
 )

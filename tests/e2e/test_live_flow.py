@@ -86,3 +86,41 @@ def test_live_mode_fans_out_the_comext_slices_to_dask_workers_with_the_same_ware
     diffs = compare_warehouses(tmp_path / "single" / "warehouse.duckdb", tmp_path / "fanned" / "warehouse.duckdb")
     assert [d.line() for d in diffs if not d.same] == []
     assert fanned["table_rows"]["fact_goods_trade_product"] > 0
+
+
+def test_a_partner_added_without_observations_beside_one_with_rows_is_among_the_flow_run_warnings(
+        live, tmp_path, prefect_server, monkeypatch):
+    """The daily flow lists a warning the load gives (eujp.pipeline.added_without_rows) in its summary, which the
+    CLI prints: two partners added, the service answering rows of CN and none of AQ (the recording holds no AQ
+    row), the run loads CN and its warnings name AQ alone; two partners added that both have rows (KR, US):
+    no such warning."""
+    import duckdb
+
+    from flows.daily import daily_flow
+
+    warehouse = tmp_path / "var" / "warehouse.duckdb"
+
+    def flow_run(run_id: str) -> dict:
+        state = daily_flow(warehouse=str(warehouse), publish_uri=str(tmp_path / "store"), source_mode="live",
+                           run_id=run_id, only_sources=[COMEXT], return_state=True)
+        summary = state_summary(state)
+        assert state.is_completed(), summary
+        assert [s["status"] for s in summary["sources"]] == ["loaded"]
+        return summary
+
+    def message(run_id: str) -> str | None:
+        with duckdb.connect(str(warehouse), read_only=True) as conn:
+            return conn.execute("SELECT message FROM etl_runs WHERE run_id = ? AND source = ?",
+                                [run_id, COMEXT]).fetchone()[0]
+
+    flow_run("20250715T060000Z-part01")
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,CN,AQ")
+    second = flow_run("20250715T070000Z-part02")
+    named = ("partners + AQ: the service holds no observations of what the settings added since 2025-01 (check the "
+             "codes: the service may code them otherwise)")
+    assert [w for w in second["warnings"] if w.startswith(f"{COMEXT}:")] == [f"{COMEXT}: {named}"]
+    assert message("20250715T070000Z-part02") == named
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,CN,AQ,KR,US")
+    third = flow_run("20250715T080000Z-part03")
+    assert [w for w in third["warnings"] if w.startswith(f"{COMEXT}:")] == []
+    assert message("20250715T080000Z-part03") is None

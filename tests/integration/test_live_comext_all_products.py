@@ -694,3 +694,34 @@ def test_a_partner_added_with_no_observations_is_named_not_reported_as_nothing_n
     assert runs(second, "live-2")[COMEXT][4] == batch.note
     # and among the run's warnings, which the CLI's summary lists (flows/daily.py)
     assert source_warnings([batch]) == [f"{COMEXT}: {batch.note.removeprefix('unchanged: ')}"]
+
+
+def test_of_two_partners_added_the_one_without_observations_is_named_and_nothing_is_said_when_both_have_rows(
+        server, comext, tmp_path, monkeypatch):
+    """Two partners added in one run, the service holding observations of one (CN) and none of the other (AQ, or
+    a code it answers empty for): CN's history loads and the run names AQ, by itself, in its warnings and
+    etl_runs (before, only a whole extraction that came back empty said so: AQ passed for added). Two partners
+    added that both have rows: nothing is said."""
+    first = settings_for(tmp_path, "live-1")
+    assert run_pipeline(first, only=(COMEXT,))[COMEXT].status == "loaded"
+    comext.silent.add("AQ")
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,CN,AQ")
+    second = settings_for(tmp_path, "live-2", run_date=RUN_DATE.replace(day=16))
+    batch = run_pipeline(second, only=(COMEXT,))[COMEXT]
+    assert batch.status == "loaded", batch.error
+    rows = facts(second)
+    assert sum(k[0] == "CN" for k in rows) == len(REPORTERS) * len(CN8) * 2 * len(MONTHS)
+    assert not any(k[0] == "AQ" for k in rows)
+    named = ("partners + AQ: the service holds no observations of what the settings added since 2025-01 (check the "
+             "codes: the service may code them otherwise)")
+    assert batch.warning == named
+    assert source_warnings([batch]) == [f"{COMEXT}: {named}"]  # the run's summary lists it (flows/daily.py)
+    assert runs(second, "live-2")[COMEXT][4] == named
+
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,CN,AQ,KR,US")
+    third = settings_for(tmp_path, "live-3", run_date=RUN_DATE.replace(day=17))
+    batch = run_pipeline(third, only=(COMEXT,))[COMEXT]
+    assert batch.status == "loaded", batch.error
+    assert {k[0] for k in facts(third)} == {"JP", "CN", "KR", "US"}
+    assert batch.warning is None and source_warnings([batch]) == []
+    assert runs(third, "live-3")[COMEXT][4] is None

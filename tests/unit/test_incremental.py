@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import polars as pl
 import pytest
 
 from eujp.incremental import SourceState, annual_lookback, later_period, month_add, newest_period
-from eujp.pipeline import SourceBatch, etl_run_row, update_source_state
+from eujp.pipeline import SourceBatch, added_without_rows, etl_run_row, update_source_state
 from eujp.sources import comext_goods, eurostat_goods, security_events
 from eujp.tables import ensure_schema
-from eujp.warehouse import connect, read_source_state, upsert_fact, write_source_state
+from eujp.warehouse import codes_without_rows, connect, read_source_state, upsert_fact, write_source_state
 
 # The sources these tests load, by their modules (a source's name is written in its own folder only).
 GOODS, COMEXT, EVENTS = eurostat_goods.SOURCE, comext_goods.SOURCE, security_events.SOURCE
@@ -169,6 +170,63 @@ def test_unchanged_batches_are_recorded_as_such_in_etl_runs():
     row = etl_run_row(batch_for("unchanged", note="unchanged: same content checksum"), "r9")
     assert (row["status"], row["rows_in"], row["rows_loaded"], row["rows_rejected"]) == ("unchanged", 0, 0, 0)
     assert row["message"] == "unchanged: same content checksum"
+
+
+def test_the_codes_without_rows_are_those_no_row_of_the_run_and_source_holds_in_one_query(conn):
+    upsert_fact(conn, FACT_GOODS_TRADE_PRODUCT, products([(1, 10.0, 1.0)]), run_id="r1", loaded_at=T1,
+                source=COMEXT.name)
+    upsert_fact(conn, FACT_GOODS_TRADE_PRODUCT, products([(2, 20.0, 2.0)]).with_columns(partner=pl.lit("CN")),
+                run_id="r2", loaded_at=T2, source=COMEXT.name)
+    # JP's row is of another run; a code asked twice is named once; every code in one query, however many
+    assert codes_without_rows(conn, FACT_GOODS_TRADE_PRODUCT, "partner", ["CN", "AQ", "JP", "AQ"], run_id="r2",
+                              source=COMEXT.name) == ["AQ", "JP"]
+    cn8 = [f"{n:08d}" for n in range(2000)] + ["84834030"]
+    assert codes_without_rows(conn, FACT_GOODS_TRADE_PRODUCT, "product_cn8", cn8, run_id="r2",
+                              source=COMEXT.name) == sorted(cn8[:-1])
+    assert codes_without_rows(conn, FACT_GOODS_TRADE_PRODUCT, "partner", ["CN"], run_id="r2", source="other") == ["CN"]
+    assert codes_without_rows(conn, FACT_GOODS_TRADE_PRODUCT, "partner", [], run_id="r2", source=COMEXT.name) == []
+
+
+def test_a_scope_column_must_be_a_column_of_the_source_table():
+    assert COMEXT.scope_columns["partners"] == "partner" and GOODS.scope_columns == {"geo": "reporter"}
+    with pytest.raises(ValueError, match="scope column.*nope"):
+        replace(GOODS, scope_columns={"geo": "nope"})
+
+
+def test_a_live_load_names_the_codes_its_settings_added_of_which_it_loaded_no_row(conn):
+    """added_without_rows: the geo codes added beyond the last extraction's scope (the state's) that no row of
+    this run holds; nothing for a list widened to every code, a replay, a payload quarantined whole, or a run
+    that added nothing (which queries no fact row: here the fact table is gone)."""
+    write_source_state(conn, SourceState(GOODS.name, request_scope=json.dumps({"geo": ["EU27_2020"]})))
+    upsert_fact(conn, FACT_GOODS_TRADE, goods([("EU27_2020", "export", 2024, 1.0, None),
+                                               ("EU28", "export", 2024, 2.0, None)]),
+                run_id="r1", loaded_at=T1, source=GOODS.name)
+    upsert_fact(conn, FACT_GOODS_TRADE, goods([("EU27_2020", "export", 2024, 1.0, None),
+                                               ("EU15", "export", 2024, 3.0, None)]),
+                run_id="r2", loaded_at=T2, source=GOODS.name)
+
+    def added(geo, **kw):
+        batch = batch_for("loaded", request_scope=json.dumps({"geo": geo}), **kw)
+        return added_without_rows(conn, GOODS, batch, run_id="r2")
+
+    assert added(["EU15", "EU27_2020", "EU28", "XX"]) == (
+        "geo + EU28,XX: the service holds no observations of what the settings added (check the codes: the service "
+        "may code them otherwise)")  # EU28's row is of an earlier run
+    assert added(["EU15", "EU27_2020"]) is None
+    assert added(["EU27_2020", "XX"], rows_rejected=4).endswith(
+        "; or the transform rejected them (4 row(s) of the run rejected: etl_rejected_rows)")
+    assert added(["*"]) is None
+    assert added(["EU27_2020", "XX"], live=False) is None
+    assert added(["EU27_2020", "XX"], payload_errors=["x.json: no JSON"]) is None
+    conn.execute(f"DROP TABLE {FACT_GOODS_TRADE.name}")
+    assert added(["EU27_2020"]) is None
+
+
+def test_a_loaded_batch_warning_is_in_its_etl_runs_message_an_unchanged_one_is_its_note():
+    loaded = etl_run_row(batch_for("loaded", warning="geo + XX: none", rejections="2 rows rejected"), "r9")
+    assert loaded["message"] == "2 rows rejected; geo + XX: none"
+    unchanged = etl_run_row(batch_for("unchanged", note="unchanged: geo + XX: none", warning="geo + XX: none"), "r9")
+    assert unchanged["message"] == "unchanged: geo + XX: none"
 
 
 def test_write_source_state_replaces_the_row(conn):
