@@ -334,11 +334,17 @@ def scope_added(batch: SourceBatch, state: SourceState | None) -> str | None:
     """What a live extraction that brought nothing asked for beyond the last successful one (its settings added
     a partner, say, whose whole history was asked for: eujp.incremental.scope_widening), as a warning naming
     it ('partners + AQ: the service holds no observations of it since 2002-01'); None when it asked for no more."""
-    current = json.loads(batch.request_scope) if batch.request_scope else None
-    widened = scope_widening(recorded_scope(state), current)
+    widened, current = widening(batch, state)
     if not widened:
         return None
     return no_observations(widened, current)
+
+
+def widening(batch: SourceBatch, state: SourceState | None) -> tuple[dict, dict | None]:
+    """(what the batch's request scope asks for beyond the one `state` recorded, eujp.incremental.scope_widening;
+    the batch's request scope, None when it has none)."""
+    current = json.loads(batch.request_scope) if batch.request_scope else None
+    return scope_widening(recorded_scope(state), current), current
 
 
 def no_observations(added: dict, scope: dict) -> str:
@@ -360,8 +366,7 @@ def added_without_rows(conn: duckdb.DuckDBPyConnection, source: Source, batch: S
     may be in it (the next run asks again), so their absence says nothing about the service."""
     if not (batch.live and batch.request_scope and source.scope_columns) or batch.payload_errors:
         return None
-    current = json.loads(batch.request_scope)
-    widened = scope_widening(recorded_scope(read_source_state(conn, source.name)), current)
+    widened, current = widening(batch, read_source_state(conn, source.name))
     empty = {}
     for name, codes in widened.items():
         column = source.scope_columns.get(name)
