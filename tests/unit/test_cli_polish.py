@@ -277,6 +277,33 @@ def test_a_suite_the_audit_cannot_translate_is_refused_naming_its_file_and_expec
         preflight(settings(tmp_path))
 
 
+def test_eujp_run_leaves_the_suites_to_the_daily_flows_own_preflight_and_an_as_of_rebuild_checks_them(
+        tmp_path, monkeypatch):
+    """The suites' check (~1 s) would delay the temporary server's start; the daily flow checks them before it
+    extracts anything (flows.daily.check_settings). An as-of rebuild has no preflight of its own."""
+    import typer
+
+    from eujp import preflight as pf
+    from flows import cli
+
+    called = []
+
+    def broken(settings):
+        called.append(True)
+        return pf._failed("expectation suites", "expectations/x.json: broken", "the suite file")
+
+    monkeypatch.setattr(pf, "check_suites", broken)
+    monkeypatch.setitem(pf.CHECKS, "suites", lambda s, api, write: pf.check_suites(s))
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    cli._preflight_or_exit(settings(tmp_path), as_of=None)  # passes: the suites are not checked here
+    assert called == []
+    with pytest.raises(PreflightFailed, match="expectations/x.json: broken"):  # the flow's own preflight
+        pf.preflight(settings(tmp_path))
+    with pytest.raises(typer.Exit) as exited:
+        cli._preflight_or_exit(settings(tmp_path), as_of="2026-01-01")
+    assert exited.value.exit_code == 2 and len(called) == 2
+
+
 def test_an_unreachable_prefect_api_names_prefect_api_url():
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
