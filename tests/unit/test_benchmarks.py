@@ -427,3 +427,30 @@ def test_a_bad_revision_or_a_child_without_its_folders_is_refused_before_measuri
     with pytest.raises(SystemExit) as stopped:
         run.main(["--child", "pipeline", "--snapshot", "/nowhere"])
     assert stopped.value.code == 2 and "needs --work, --json" in capsys.readouterr().err
+
+
+def test_the_day_benchmark_adds_a_later_month_after_the_years_months_before_it(tmp_path):
+    """benchmarks.incremental_day.prepare with --day-month 4: the history is the 5 years' 60 Comext files and
+    the sixth year's January to March (as many rows each, the same generator), the day's folder holds April
+    alone (and the other sources' files); the default day is the sixth year's January over the 60 months."""
+    from benchmarks.incremental_day import prepare
+
+    rows = 60 * 400
+    base, day1, first = prepare(rows, 5, tmp_path, 1)
+    months = sorted(p.name for p in base.glob("comext_*.csv"))
+    assert len(months) == 60 and first["history_months"] == 60 and first["day_period"] == "2025-01"
+    assert [p.name for p in day1.glob("comext_*.csv")] == [months[-1].replace("2024-12", "2025-01")]
+    january = (day1 / months[-1].replace("2024-12", "2025-01")).read_bytes()
+
+    history, day, manifest = prepare(rows, 5, tmp_path, 4)
+    names = sorted(p.name for p in history.glob("comext_*.csv"))
+    assert history != base and names[:60] == months and len(names) == 63
+    assert [n.split("_")[-1] for n in names[60:]] == ["2025-01.csv", "2025-02.csv", "2025-03.csv"]
+    assert (history / names[60]).read_bytes() == january  # the month the default day adds, in the history now
+    assert all((history / n).stat().st_ino == (base / n).stat().st_ino for n in months)  # linked, not copied
+    assert [p.name for p in day.glob("comext_*.csv")] == [names[-1].replace("2025-03", "2025-04")]
+    assert manifest["history_months"] == 63 and manifest["day_period"] == "2025-04"
+    assert manifest["comext_rows"] == first["comext_rows"] + sum(
+        parse_comext_csv((history / n).read_bytes()).frame.height for n in names[60:])
+    others = sorted(p.name for p in day.iterdir() if not p.name.startswith("comext_"))
+    assert others and all((day / n).read_bytes() == (history / n).read_bytes() for n in others)
