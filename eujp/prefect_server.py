@@ -25,7 +25,8 @@ database), it imported every installed Prefect collection (prefect-dask imports 
 upserted each block type and schema, 2.3-2.6 s of a 10 s start here. Nothing of eujp needs them registered
 first: the one block it reads, a Secret (eujp.storage.s3_credentials), is registered by its own `save`, which a
 user runs before any load. A user who wants them registered at start sets PREFECT_SERVER_REGISTER_BLOCKS_ON_START
-(or Prefect's older alias) themselves; it is left as they set it.
+(or Prefect's older alias) in the environment; it is left as they set it (a Prefect profile's value is not read
+here: the environment's `false` overrides it).
 """
 
 from __future__ import annotations
