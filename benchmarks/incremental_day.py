@@ -129,8 +129,8 @@ def prepare(rows: int, seed: int, data_dir: Path, day_month: int = 1) -> tuple[P
     added = list(range(12 * YEARS, 12 * YEARS + day_month - 1))  # the sixth year's months before the day's
     manifest["history_months"] = 12 * YEARS + len(added)
     if added:
-        history, manifest["comext_rows"] = extended_history(history, longer, codes, added), \
-            manifest.get("comext_rows", rows) + sum(longer.rows_in_month(i) for i in added)
+        history = extended_history(history, longer, codes, added)
+        manifest["comext_rows"] = manifest.get("comext_rows", rows) + sum(longer.rows_in_month(i) for i in added)
     day = data_dir / f"inc-r{rows}-s{seed}-day"
     shutil.rmtree(day, ignore_errors=True)
     day.mkdir(parents=True)
