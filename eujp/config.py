@@ -152,6 +152,10 @@ DASK_ADDRESS_PATTERN = re.compile(r"^(tcp|tls|inproc|ucx)://[^\s/]+$")
 
 # A run id names files (staging/{run_id}.duckdb) and object keys (runs/{run_id}/): one safe path segment.
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# A Comext partner code as the facts hold it (ISO 3166 alpha-2, XS, or an aggregate such as EXT_EU27_2020), for
+# `eujp run --remove-partner`; Japan, whose trade the warehouse is about, is never removed
+PARTNER_CODE_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{1,39}$")
+JAPAN = "JP"
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -213,6 +217,9 @@ class Settings:
     keep_runs: int = 7  # publish retention: how many published runs to keep
     only_sources: tuple[str, ...] = ()  # empty: all sources
     force: bool = False  # reprocess sources even when unchanged since their last load (full live extraction)
+    # Comext partner codes whose rows the run deletes from the warehouse (`eujp run --remove-partner`,
+    # eujp.partners.remove_partner_rows): a partner no longer compared, taken out of EUJP_COMEXT_PARTNERS
+    remove_partners: tuple[str, ...] = ()
     lock_wait_seconds: float = 0.0  # a run finding another one writing waits this long, then fails
     public_url: str | None = None  # http(s) base under which the publish URI is served (links in artifacts)
     publish_timeout: float = 300.0  # EUJP_PUBLISH_TIMEOUT: seconds the whole publish may take, retries included
@@ -249,6 +256,13 @@ class Settings:
         if self.raw_retention_days is not None and not 1 <= self.raw_retention_days <= MAX_RETENTION_DAYS:
             raise ValueError(f"EUJP_RAW_RETENTION_DAYS must be from 1 to {MAX_RETENTION_DAYS} (unset: keep every "
                              f"landing), got {self.raw_retention_days}")
+        for code in self.remove_partners:
+            if not isinstance(code, str) or not PARTNER_CODE_PATTERN.match(code):
+                raise ValueError(f"--remove-partner {code!r} is not a Comext partner code: write it as Comext does, "
+                                 "in capitals (KR, US, EXT_EU27_2020)")
+            if code == JAPAN:
+                raise ValueError("--remove-partner JP: Japan is the partner this warehouse is about; its rows are "
+                                 "never removed")
         if not 0 <= self.max_row_drop_pct <= 100:
             raise ValueError(f"EUJP_MAX_ROW_DROP_PCT must be between 0 and 100, got {self.max_row_drop_pct:g}")
         for name, pct in ((MAX_REJECTED_PCT_ENV, self.max_rejected_pct),

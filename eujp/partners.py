@@ -10,10 +10,15 @@ etl_source_state.request_scope).
     loaded_partners(conn)              [{partner, partner_name, months_loaded, first_month, last_month,
                                          last_run_id, last_loaded_at, requested}, ...]
     manifest_entry(warehouse_path)     the manifest's "partners": {"requested": [...] | None, "loaded": [...]}
+
+A partner no longer compared is removed by a run (`eujp run --remove-partner KR`): `remove_partner_rows` deletes
+its rows of the facts and of etl_comext_coverage in the run's staged warehouse, and the run rebuilds every model,
+audits and publishes as any run (eujp.run.load_audit_promote).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -107,3 +112,40 @@ def not_requested_note(row: dict) -> str:
     day = at.strftime("%Y-%m-%d") if isinstance(at, datetime) else str(at or "")[:10]
     return (f"no: no longer refreshed; last loaded by run {row['last_run_id']}"
             + (f" ({day})" if day else ""))
+
+
+# --- removing a partner (`eujp run --remove-partner`) -------------------------------------------------------------
+
+def partner_rows(conn: duckdb.DuckDBPyConnection, partners: Sequence[str]) -> dict[str, int]:
+    """How many Comext fact rows each of `partners` holds (0 for one it holds none of)."""
+    counts = dict.fromkeys(partners, 0)
+    if partners and table_exists(conn, FACT):
+        counts |= dict(conn.execute(f"SELECT partner, count(*) FROM {FACT} WHERE partner IN "
+                                    "(SELECT unnest(?::VARCHAR[])) GROUP BY partner", [list(partners)]).fetchall())
+    return counts
+
+
+def remove_partner_rows(conn: duckdb.DuckDBPyConnection, partners: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Delete the rows of `partners` from the Comext facts and from etl_comext_coverage (what the live plan says
+    it covered for them: a partner asked for again later is fetched whole, as one added), on `conn` (the run's
+    staged warehouse: the deletion is promoted with the run, or discarded with it). Returns, per partner, the
+    rows deleted from each table: {partner: {"fact_rows": n, "coverage_rows": m}}."""
+    removed = {p: {"fact_rows": n, "coverage_rows": 0} for p, n in partner_rows(conn, partners).items()}
+    if not partners:
+        return removed
+    codes = [list(partners)]
+    if table_exists(conn, FACT):
+        conn.execute(f"DELETE FROM {FACT} WHERE partner IN (SELECT unnest(?::VARCHAR[]))", codes)
+    if table_exists(conn, COVERAGE):
+        for partner, n in conn.execute(f"SELECT partner, count(*) FROM {COVERAGE} WHERE partner IN "
+                                       "(SELECT unnest(?::VARCHAR[])) GROUP BY partner", codes).fetchall():
+            removed[partner]["coverage_rows"] = n
+        conn.execute(f"DELETE FROM {COVERAGE} WHERE partner IN (SELECT unnest(?::VARCHAR[]))", codes)
+    return removed
+
+
+def removal_note(removed: dict[str, dict[str, int]]) -> str:
+    """The removal in words, for the run's summary: 'partner(s) removed: KR (1,234 fact rows, 7 coverage rows)'."""
+    parts = [f"{p} ({r['fact_rows']:,} fact row(s), {r['coverage_rows']:,} coverage row(s))"
+             + ("" if r["fact_rows"] else ": none in the warehouse") for p, r in sorted(removed.items())]
+    return "partner(s) removed on request (--remove-partner): " + ", ".join(parts)

@@ -350,11 +350,36 @@ def check_run_settings(settings: Settings, env=None) -> Check:
         for problem, setting in missing_endpoints(settings, env):
             problems.append(problem)
             settings_named.append(setting)
+        for problem in still_requested(settings, env):
+            problems.append(problem)
+            settings_named.append("EUJP_COMEXT_PARTNERS")
     if problems:
         return _failed("settings", "; ".join(dict.fromkeys(problems)), ", ".join(dict.fromkeys(settings_named)))
     read_in = "live requests, batches, memory and payload caps" if settings.source_mode == "live" else \
         "batches, memory and payload caps"
     return _ok("settings", f"{read_in}: every value readable")
+
+
+def still_requested(settings: Settings, env) -> list[str]:
+    """A live run's --remove-partner codes that EUJP_COMEXT_PARTNERS still asks for (all of them when it is empty:
+    every partner): removed today, the next live run would fetch their rows again, as a partner added."""
+    if not settings.remove_partners:
+        return []
+    from eujp.sources.comext_goods import comext_codes
+
+    try:
+        asked = comext_codes(env, "EUJP_COMEXT_PARTNERS")
+    except EujpError:  # said by the request scope's own check above
+        return []
+    kept = [p for p in settings.remove_partners if not asked or p in asked]
+    if not kept:
+        return []
+    asks = f"EUJP_COMEXT_PARTNERS={','.join(asked)} still asks for" if asked else \
+        "EUJP_COMEXT_PARTNERS is empty (every partner): it still asks for"
+    named, them = ", ".join(kept), "it" if len(kept) == 1 else "them"
+    problem = (f"--remove-partner {named}: {asks} {named}; take {them} out first, else the next live run fetches "
+               "the rows again")
+    return [problem]
 
 
 def missing_endpoints(settings: Settings, env) -> list[tuple[str, str]]:

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from eujp import progress, reconcile
+from eujp import partners, progress, reconcile
 from eujp.audit import audit_staging, published_baseline
 from eujp.catalog import CATALOG_FILE
 from eujp.config import Settings
@@ -164,25 +164,37 @@ def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries
         previous = table_counts(conn)
         before = table_digests(conn, replaced_whole)
         load_dim_country(conn, countries)
+        held = partners.partner_rows(conn, settings.remove_partners)  # before the load: what the live one holds
         load_batches(conn, batches, run_id=settings.run_id)
         load_reference_tables(conn)
+        # --remove-partner: after the load, so that no row of the partner this run loaded stays either
+        removed = partners.remove_partner_rows(conn, settings.remove_partners)
         after = table_digests(conn, replaced_whole)
         written = {b.table for b in batches if b.status == "loaded"}
         written |= {name for name in replaced_whole if before[name] != after[name]}
+        if any(r["fact_rows"] for r in removed.values()):
+            written.add(partners.FACT)
+        if any(r["coverage_rows"] for r in removed.values()):
+            written.add(partners.COVERAGE)
+        if removed:
+            log.info("%s", partners.removal_note(removed))
+        # every model is rebuilt after a removal: the partner's rows went from every year, not only those loaded
+        rebuild_every = settings.force or any(r["fact_rows"] for r in removed.values())
         rows_written = {b.table: b.rows_written for b in batches if b.status == "loaded"}  # one source a table
         log.info("load: %d row(s) written to %s in %.1f s", sum(rows_written.values()),
                  ", ".join(sorted(written)) or "no table", time.perf_counter() - started)
         step = time.perf_counter()
         # on the staging warehouse: the marts are published with the facts they come from; only those whose
         # inputs the run wrote (all of them with --force: a reload after a code change)
-        models = build_models(conn, None if settings.force else written, run_id=settings.run_id)
+        models = build_models(conn, None if rebuild_every else written, run_id=settings.run_id)
         log.info("models: %d rebuilt, %d kept in %.1f s", len(models.rebuilt), len(models.kept),
                  time.perf_counter() - step)
         step = time.perf_counter()
         report = audit_staging(conn, run_id=settings.run_id, previous_counts=previous,
                                max_row_drop_pct=settings.max_row_drop_pct, published=published,
                                revalidate=[b.table for b in batches if b.status == "loaded"],
-                               written=None if settings.force else written)
+                               written=None if rebuild_every else written,
+                               removed_rows={partners.FACT: sum(held.values())})
         log.info("audit: %d check(s), %s in %.1f s", len(report.checks),
                  "passed" if report.ok else "FAILED", time.perf_counter() - step)
         report.raise_if_failed()
@@ -196,6 +208,8 @@ def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries
         "models_rebuilt": models.rebuilt,
         "models_kept": models.kept,
     }
+    if removed:
+        changes["partners_removed"] = removed
     return counts, audit, fingerprint, changes
 
 
@@ -206,8 +220,10 @@ def nothing_new(settings: Settings, batches: list[SourceBatch], countries: pl.Da
     """A day with nothing new: when every source is unchanged and the published latest run was built from
     the same inputs by the same code (eujp.fingerprint), record the check (etl_runs, etl_source_state, through
     a staging copy as any run) and `latest-check.json`, and return what is still current; rebuilding the
-    marts, auditing and publishing would reproduce the published warehouse. None: take the full path."""
-    if not batches or any(b.status != "unchanged" for b in batches) or not settings.warehouse_path.exists():
+    marts, auditing and publishing would reproduce the published warehouse. None: take the full path (always
+    for a run that removes a partner: its removal is a change)."""
+    if (not batches or any(b.status != "unchanged" for b in batches) or not settings.warehouse_path.exists()
+            or settings.remove_partners):
         return None
     store = open_store(settings.publish_uri)
     try:

@@ -65,6 +65,10 @@ def run_markdown(summary: dict, reports: Iterable = (), *, flow_label: str = "eu
         rebuilt, kept = changes.get("models_rebuilt") or {}, changes.get("models_kept") or []
         lines.append(f"| models rebuilt | {len(rebuilt)} of {len(rebuilt) + len(kept)}"
                      f"{': ' + _cell(', '.join(rebuilt)) if rebuilt else ''} |")
+        if changes.get("partners_removed"):
+            from eujp.partners import removal_note
+
+            lines.append(f"| partners removed | {_cell(removal_note(changes['partners_removed']))} |")
     if summary.get("errors"):
         lines += ["", "### Errors", ""] + [f"- {_cell(e)}" for e in summary["errors"]]
     if summary.get("warnings"):

@@ -98,6 +98,10 @@ def _print_summary(summary: dict) -> None:
         rebuilt, kept = changes.get("models_rebuilt") or {}, changes.get("models_kept") or []
         console.print(escape(f"changed: {', '.join(changes.get('tables_written') or []) or 'nothing'}; "
                              f"models rebuilt {len(rebuilt)} of {len(rebuilt) + len(kept)}"))
+        if changes.get("partners_removed"):
+            from eujp.partners import removal_note
+
+            console.print(escape(removal_note(changes["partners_removed"])))
     if summary.get("current_run_id"):
         console.print(escape(f"nothing new: every source is unchanged; the published run {summary['current_run_id']} "
                              f"is current ({summary['published_to']}); nothing was rebuilt or published"))
@@ -147,6 +151,10 @@ def run(
         "store and PREFECT_API_URL (docs/scale-out.md).")] = None,
     fanout: Annotated[bool, typer.Option("--fanout", help="Fan the partitions out to a local Dask cluster of "
                                          "EUJP_DASK_WORKERS processes (default 2; env EUJP_FANOUT=1).")] = False,
+    remove_partner: Annotated[list[str] | None, typer.Option(
+        "--remove-partner", help="Delete this Comext partner's rows (facts and coverage) in this run, rebuild "
+        "every model and publish (repeatable; not JP). Take it out of EUJP_COMEXT_PARTNERS first: a live run "
+        "that still asks for it is refused (docs/live-extraction.md).")] = None,
 ) -> None:
     """Run the daily flow once (extract, transform, validate, load, audit, publish) and print a summary.
 
@@ -155,10 +163,11 @@ def run(
     before Prefect starts and before anything is extracted, with one message naming the setting to fix and
     exit code 2. Exit code 1: the run failed."""
     _check_run_options(snapshot_dir=snapshot_dir, source_kind=source_kind, from_raw=from_raw, as_of=as_of,
-                       force=force)
+                       force=force, remove_partner=remove_partner)
+    remove_partners = tuple(dict.fromkeys(code.strip().upper() for code in remove_partner or ()))
     settings = _run_settings(snapshot_dir=snapshot_dir, warehouse=warehouse, publish=publish, from_raw=from_raw,
                              as_of=as_of, source_kind=source_kind, run_id=run_id, only=only, force=force,
-                             dask_address=dask_address, fanout=fanout)
+                             dask_address=dask_address, fanout=fanout, remove_partners=remove_partners)
     unknown = _unknown_sources(only or [])
     if unknown:  # before the preflight and Prefect: a usage error, exit 2
         raise typer.BadParameter(unknown)
@@ -174,12 +183,12 @@ def run(
         with flows.heartbeats():
             state = _call_flow(flows, settings, snapshot_dir=snapshot_dir, warehouse=warehouse, publish=publish,
                                from_raw=from_raw, as_of=as_of, only=only, force=force, dask_address=dask_address,
-                               fanout=fanout)
+                               fanout=fanout, remove_partners=remove_partners)
     _finish_run(state)
 
 
 def _call_flow(flows: _Flows, settings, *, snapshot_dir, warehouse, publish, from_raw, as_of, only, force,
-               dask_address, fanout):
+               dask_address, fanout, remove_partners=()):
     """The flow `eujp run` asked for (an as-of rebuild or the daily flow), called; its final state."""
     if as_of:
         return flows.as_of_flow(as_of=as_of, warehouse=str(warehouse) if warehouse else None,
@@ -196,12 +205,13 @@ def _call_flow(flows: _Flows, settings, *, snapshot_dir, warehouse, publish, fro
         force=force,
         dask_address=dask_address,
         fanout=fanout,
+        remove_partners=list(remove_partners) or None,
         return_state=True,
     )
 
 
 def _check_run_options(*, snapshot_dir: Path | None, source_kind: SourceKind, from_raw: str | None,
-                       as_of: str | None, force: bool) -> None:
+                       as_of: str | None, force: bool, remove_partner: list[str] | None = None) -> None:
     """Options of `eujp run` that cannot go together, and days that are not days: typer.BadParameter (exit 2)."""
     if from_raw and source_kind == "live":
         raise typer.BadParameter("--from-raw rebuilds from the raw zone: it cannot be combined with --source live")
@@ -214,7 +224,8 @@ def _check_run_options(*, snapshot_dir: Path | None, source_kind: SourceKind, fr
         if date.fromisoformat(as_of) > datetime.now(UTC).date():  # before Prefect starts and a failure alerts
             raise typer.BadParameter(f"--as-of {as_of} is in the future: a rebuild replays days already landed")
         clash = [opt for opt, used in (("--from-raw", from_raw), ("--snapshot-dir", snapshot_dir),
-                                       ("--source live", source_kind == "live"), ("--force", force)) if used]
+                                       ("--source live", source_kind == "live"), ("--force", force),
+                                       ("--remove-partner", remove_partner)) if used]
         if clash:
             raise typer.BadParameter(f"--as-of replays the raw zone: it cannot be combined with {', '.join(clash)}")
     if from_raw:
@@ -223,7 +234,8 @@ def _check_run_options(*, snapshot_dir: Path | None, source_kind: SourceKind, fr
 
 def _run_settings(*, snapshot_dir: Path | None, warehouse: Path | None, publish: str | None, from_raw: str | None,
                   as_of: str | None, source_kind: SourceKind, run_id: str | None, only: list[str] | None,
-                  force: bool, dask_address: str | None = None, fanout: bool = False):
+                  force: bool, dask_address: str | None = None, fanout: bool = False,
+                  remove_partners: tuple[str, ...] = ()):
     """The run's settings as the flow will resolve them (options over EUJP_* variables over defaults); an as-of
     rebuild writes its own warehouse (default asof/warehouse-DAY.duckdb in the live one's files folder) and reads the
     raw zone. A bad value (run id, EUJP_KEEP_RUNS, ...) is a typer.BadParameter."""
@@ -237,7 +249,7 @@ def _run_settings(*, snapshot_dir: Path | None, warehouse: Path | None, publish:
             source_mode="raw" if from_raw else source_kind.value,
             raw_date=date.fromisoformat(from_raw) if from_raw else None,
             only_sources=tuple(only) if only else None, force=force, dask_address=dask_address,
-            fanout=fanout or None)
+            fanout=fanout or None, remove_partners=remove_partners or None)
     except ValueError as exc:  # a run id that is not one safe path segment, EUJP_KEEP_RUNS out of range, ...
         raise typer.BadParameter(str(exc)) from None
     if as_of:

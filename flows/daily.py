@@ -124,12 +124,14 @@ def daily_flow(
     force: bool = False,
     dask_address: str | None = None,
     fanout: bool = False,
+    remove_partners: list[str] | None = None,
 ):
     """Daily EU–Japan ETL: every source, validated, loaded into the staging warehouse, audited, promoted and
     published. Ends Failed (with the summary as its data) when any source or step failed or a source rejected
     more of its rows than its threshold (EUJP_MAX_REJECTED_PCT, eujp.rejections), and Failed with
     the PreflightFailed as its data, before anything is done, when a setting is wrong (eujp.preflight).
-    `dask_address` / `fanout`: run the partitions of streaming sources on Dask (flows/fanout.py)."""
+    `dask_address` / `fanout`: run the partitions of streaming sources on Dask (flows/fanout.py).
+    `remove_partners`: Comext partner codes whose rows the run deletes (eujp.partners.remove_partner_rows)."""
     settings = Settings.from_env(
         snapshot_dir=Path(snapshot_dir) if snapshot_dir else None,
         warehouse_path=Path(warehouse) if warehouse else None,
@@ -141,6 +143,7 @@ def daily_flow(
         force=force,
         dask_address=dask_address,
         fanout=fanout or None,
+        remove_partners=tuple(remove_partners) if remove_partners else None,
     )
     try:
         return flow_result(settings, lambda: run_daily(settings))

@@ -173,6 +173,38 @@ def test_a_day_with_nothing_new_records_its_check_and_publishes_nothing(prefect_
     assert fourth["current_run_id"] == "20261124T060000Z-same03"
 
 
+def test_a_partner_removed_on_a_day_with_nothing_new_is_published_without_it(prefect_server, tmp_path):
+    """`eujp run --remove-partner CN` (the flow's remove_partners) on a day whose sources are all unchanged: not a
+    day with nothing new; the partner's rows leave the warehouse, the marts and what is published; the next
+    unchanged day stops early again, the partner still gone."""
+    store = tmp_path / "var" / "objectstore"
+    _, first = run(tmp_path, run_id="20261124T060000Z-part01")
+    manifest = json.loads((store / "latest" / "manifest.json").read_text())
+    assert "CN" in {p["partner"] for p in manifest["partners"]["loaded"]}
+    (cn,) = query(tmp_path, "SELECT count(*) FROM fact_goods_trade_product WHERE partner = 'CN'")[0]
+    assert cn == 1  # the bundled all-partner extract of June 2025 (EU27_2020 imports)
+    state = daily_flow(snapshot_dir=str(SNAPSHOT), warehouse=str(tmp_path / "var" / "warehouse.duckdb"),
+                       publish_uri=str(store), run_id="20261124T060000Z-part02", remove_partners=["CN"],
+                       return_state=True)
+    second = state_summary(state)
+    assert state.is_completed(), second
+    assert second["current_run_id"] is None and all(s["status"] == "unchanged" for s in second["sources"])
+    assert second["changes"]["partners_removed"] == {"CN": {"fact_rows": 1, "coverage_rows": 0}}
+    assert second["table_rows"]["fact_goods_trade_product"] == first["table_rows"]["fact_goods_trade_product"] - 1
+    assert json.loads((store / "latest.json").read_text())["run_id"] == "20261124T060000Z-part02"
+    manifest = json.loads((store / "latest" / "manifest.json").read_text())
+    loaded = {p["partner"] for p in manifest["partners"]["loaded"]}
+    assert "CN" not in loaded and "JP" in loaded
+    with duckdb.connect(str(store / "latest" / "warehouse.duckdb"), read_only=True) as published:
+        assert published.execute("SELECT count(*) FROM fact_goods_trade_product WHERE partner = 'CN'").fetchone() == (0,)
+        assert published.execute("SELECT count(*) FROM mart_partner_years WHERE partner = 'CN'").fetchone() == (0,)
+        assert published.execute("SELECT extra_eu_partners_ranked FROM mart_product_trade WHERE reporter = 'EU27_2020' "
+                                 "AND flow = 'import'").fetchone() == (15,)
+    state, third = run(tmp_path, run_id="20261124T060000Z-part03")
+    assert third["current_run_id"] == "20261124T060000Z-part02"
+    assert query(tmp_path, "SELECT count(*) FROM fact_goods_trade_product WHERE partner = 'CN'") == [(0,)]
+
+
 def test_an_unchanged_day_after_a_failed_run_publishes_again(prefect_server, tmp_path):
     """A run with a failed source is published (its other sources, a manifest saying 'failed'). When the
     source's file is back to what it last loaded, every source is unchanged, but the day does not stop as

@@ -492,10 +492,15 @@ def test_a_partner_dropped_keeps_its_rows_and_the_report_manifest_and_catalog_sa
     assert re.search(r"<td><code>KR</code></td><td>Korea[^<]*</td><td>7</td><td>2025-01 to 2025-07</td>"
                      r"<td><code>live-1</code>[^<]*</td><td>no: no longer refreshed", section), section[:3000]
 
-    # removing it, as docs/live-extraction.md says: its rows deleted from both tables, every model rebuilt
+    # removing it (`eujp run --remove-partner KR`: eujp.partners.remove_partner_rows, then every model rebuilt)
+    from eujp.partners import remove_partner_rows
+
     with connect(second.warehouse_path) as conn:
-        conn.execute("DELETE FROM fact_goods_trade_product WHERE partner = 'KR'")
-        conn.execute("DELETE FROM etl_comext_coverage WHERE partner = 'KR'")
+        held = [conn.execute(f"SELECT count(*) FROM {t} WHERE partner = 'KR'").fetchone()[0]
+                for t in ("fact_goods_trade_product", "etl_comext_coverage")]
+        removed = remove_partner_rows(conn, ["KR"])["KR"]
+        assert [removed["fact_rows"], removed["coverage_rows"]] == held and min(held) > 0
+        assert conn.execute("SELECT count(*) FROM etl_comext_coverage WHERE partner = 'KR'").fetchone() == (0,)
         build_marts(conn)
         assert conn.execute("SELECT DISTINCT partners_ranked FROM mart_partner_chapter_trade").fetchall() == [(2,)]
         assert "KR" not in products_section(conn)

@@ -789,3 +789,58 @@ def test_query_shows_and_writes_timestamps_in_utc_under_another_time_zone(tmp_pa
     assert "2026-03-02 06:05:00+00:00" in table and "+09" not in table
     assert list(csv.reader(io.StringIO(eujp_query("--format", "csv"))))[1] == [
         "x", "2026-03-02T06:05:00.000000+0000", "2026-03-02"]
+
+
+# --- eujp run --remove-partner -------------------------------------------------------------------------------------
+
+def test_remove_partner_refusals_exit_2_before_prefect_starts(tmp_path, monkeypatch):
+    """Japan, a code that is none, an as-of rebuild, and a live run whose EUJP_COMEXT_PARTNERS still asks for the
+    partner (the next live run would fetch its rows again): each a usage error naming what to fix, nothing
+    written."""
+    from flows import cli
+
+    def no_prefect(*args, **kwargs):
+        raise AssertionError("Prefect was started")
+
+    monkeypatch.setattr(cli, "_start_prefect_and_import", no_prefect)
+    where = ["--warehouse", str(tmp_path / "w.duckdb"), "--publish", str(tmp_path / "store")]
+
+    def said(*args: str) -> str:
+        result = runner.invoke(app, ["run", *args, *where])
+        assert result.exit_code == 2, result.output
+        return " ".join(re.sub("[│╭╮╰╯─]", " ", result.output).split())  # typer's error box, unwrapped
+
+    assert "Japan is the partner this warehouse is about" in said("--remove-partner", "jp")
+    assert "--remove-partner 'K R' is not a Comext partner code" in said("--remove-partner", "k r")
+    assert "--as-of replays the raw zone: it cannot be combined with --remove-partner" in said(
+        "--as-of", "2026-12-01", "--remove-partner", "KR")
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,CN,KR")
+    text = said("--source", "live", "--only", comext_goods.SOURCE.name, "--remove-partner", "kr",
+                "--remove-partner", "US")
+    assert ("--remove-partner KR: EUJP_COMEXT_PARTNERS=JP,CN,KR still asks for KR; take it out first, else the next "
+            "live run fetches the rows again") in text
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "")
+    assert "EUJP_COMEXT_PARTNERS is empty (every partner): it still asks for KR, US; take them out first" in said(
+        "--source", "live", "--only", comext_goods.SOURCE.name, "--remove-partner", "KR", "--remove-partner", "US")
+    assert not (tmp_path / "store").exists() and not (tmp_path / "w.duckdb").exists()
+
+
+def test_remove_partner_passes_the_preflight_once_the_live_settings_no_longer_ask_for_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,CN")
+    live = Settings.from_env(warehouse_path=tmp_path / "w.duckdb", publish_uri=str(tmp_path / "store"),
+                             source_mode="live", remove_partners=("KR",), only_sources=(comext_goods.SOURCE.name,))
+    (check,) = [c for c in run_checks(live) if c.name == "settings"]
+    assert check.ok, check.detail
+    # a snapshot run reads no request: nothing to ask of EUJP_COMEXT_PARTNERS (docs/live-extraction.md says a
+    # snapshot that still holds the partner's rows loads them again when Comext is reloaded)
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,KR")
+    (check,) = [c for c in run_checks(live.with_(source_mode="snapshot")) if c.name == "settings"]
+    assert check.ok, check.detail
+
+
+def test_summary_names_the_partners_a_run_removed(capsys):
+    removed = {"KR": {"fact_rows": 1234, "coverage_rows": 7}, "NZ": {"fact_rows": 0, "coverage_rows": 0}}
+    lines = printed(capsys, summary(changes={"tables_written": ["fact_goods_trade_product"], "models_rebuilt": {},
+                                             "models_kept": [], "partners_removed": removed}))
+    assert ("partner(s) removed on request (--remove-partner): KR (1,234 fact row(s), 7 coverage row(s)), "
+            "NZ (0 fact row(s), 0 coverage row(s)): none in the warehouse") in lines

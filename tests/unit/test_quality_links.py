@@ -182,6 +182,17 @@ def test_the_run_report_links_over_http_and_names_locations_otherwise():
     assert "| report | not published |" in md
 
 
+def test_the_run_report_names_the_partners_a_run_removed():
+    from flows.artifacts import run_markdown
+
+    changes = {"tables_written": [], "models_rebuilt": {"mart_product_trade": "every model rebuilt"},
+               "models_kept": [], "partners_removed": {"KR": {"fact_rows": 12, "coverage_rows": 3}}}
+    md = run_markdown(_summary(changes=changes))
+    assert ("| partners removed | partner(s) removed on request (--remove-partner): KR (12 fact row(s), "
+            "3 coverage row(s)) |") in md
+    assert "partners removed" not in run_markdown(_summary(changes=changes | {"partners_removed": None}))
+
+
 def test_link_artifacts_are_posted_for_http_links_only(monkeypatch):
     import prefect.artifacts
 
