@@ -145,7 +145,9 @@ def remove_partner_rows(conn: duckdb.DuckDBPyConnection, partners: Sequence[str]
 
 
 def removal_note(removed: dict[str, dict[str, int]]) -> str:
-    """The removal in words, for the run's summary: 'partner(s) removed: KR (1,234 fact rows, 7 coverage rows)'."""
+    """The removal in words, for the run's summary and log: 'partner(s) removed on request (--remove-partner): KR
+    (1,234 fact row(s), 7 coverage row(s))', a partner the warehouse held no fact row of ending ': none in the
+    warehouse'."""
     parts = [f"{p} ({r['fact_rows']:,} fact row(s), {r['coverage_rows']:,} coverage row(s))"
              + ("" if r["fact_rows"] else ": none in the warehouse") for p, r in sorted(removed.items())]
     return "partner(s) removed on request (--remove-partner): " + ", ".join(parts)
