@@ -12,8 +12,8 @@ etl_source_state.request_scope).
     manifest_entry(warehouse_path)     the manifest's "partners": {"requested": [...] | None, "loaded": [...]}
 
 A partner no longer compared is removed by a run (`eujp run --remove-partner KR`): `remove_partner_rows` deletes
-its rows of the facts and of etl_comext_coverage in the run's staged warehouse, and the run rebuilds every model,
-audits and publishes as any run (eujp.run.load_audit_promote).
+its rows of the facts and of etl_comext_coverage in the run's staged warehouse, and the run rebuilds the models
+(the partitioned ones for the years its rows leave), audits and publishes as any run (eujp.run.load_audit_promote).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ FACT = "fact_goods_trade_product"
 # the manifest and the catalog of every run)
 BY_YEAR = "mart_partner_years"
 COVERAGE = "etl_comext_coverage"
+PARTNER_IN = "partner IN (SELECT unnest(?::VARCHAR[]))"  # the rows of the partners given as one list parameter
 
 
 def requested_partners(conn: duckdb.DuckDBPyConnection) -> list[str] | None:
@@ -120,8 +121,8 @@ def partner_rows(conn: duckdb.DuckDBPyConnection, partners: Sequence[str]) -> di
     """How many Comext fact rows each of `partners` holds (0 for one it holds none of)."""
     counts = dict.fromkeys(partners, 0)
     if partners and table_exists(conn, FACT):
-        counts |= dict(conn.execute(f"SELECT partner, count(*) FROM {FACT} WHERE partner IN "
-                                    "(SELECT unnest(?::VARCHAR[])) GROUP BY partner", [list(partners)]).fetchall())
+        counts |= dict(conn.execute(f"SELECT partner, count(*) FROM {FACT} WHERE {PARTNER_IN} "
+                                    "GROUP BY partner", [list(partners)]).fetchall())
     return counts
 
 
@@ -135,12 +136,12 @@ def remove_partner_rows(conn: duckdb.DuckDBPyConnection, partners: Sequence[str]
         return removed
     codes = [list(partners)]
     if table_exists(conn, FACT):
-        conn.execute(f"DELETE FROM {FACT} WHERE partner IN (SELECT unnest(?::VARCHAR[]))", codes)
+        conn.execute(f"DELETE FROM {FACT} WHERE {PARTNER_IN}", codes)
     if table_exists(conn, COVERAGE):
-        for partner, n in conn.execute(f"SELECT partner, count(*) FROM {COVERAGE} WHERE partner IN "
-                                       "(SELECT unnest(?::VARCHAR[])) GROUP BY partner", codes).fetchall():
+        for partner, n in conn.execute(f"SELECT partner, count(*) FROM {COVERAGE} WHERE {PARTNER_IN} "
+                                       "GROUP BY partner", codes).fetchall():
             removed[partner]["coverage_rows"] = n
-        conn.execute(f"DELETE FROM {COVERAGE} WHERE partner IN (SELECT unnest(?::VARCHAR[]))", codes)
+        conn.execute(f"DELETE FROM {COVERAGE} WHERE {PARTNER_IN}", codes)
     return removed
 
 

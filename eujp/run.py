@@ -43,7 +43,7 @@ from eujp.lake import (
     sized_table_rows,
     slim_warehouse,
 )
-from eujp.marts.build import build_models, table_digests
+from eujp.marts.build import build_models, deleted_partition_values, table_digests
 from eujp.partners import manifest_entry as partners_manifest_entry
 from eujp.pipeline import SourceBatch, load_batches, load_dim_country, utcnow
 from eujp.publish import (
@@ -167,7 +167,11 @@ def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries
         held = partners.partner_rows(conn, settings.remove_partners)  # before the load: what the live one holds
         load_batches(conn, batches, run_id=settings.run_id)
         load_reference_tables(conn)
-        # --remove-partner: after the load, so that no row of the partner this run loaded stays either
+        # --remove-partner: after the load, so that no row of the partner this run loaded stays either; the years
+        # (partition values) its rows leave are read first: the models rebuild those, as those the run wrote
+        deleted = ({partners.FACT: deleted_partition_values(conn, partners.FACT, partners.PARTNER_IN,
+                                                            [list(settings.remove_partners)])}
+                   if settings.remove_partners else None)
         removed = partners.remove_partner_rows(conn, settings.remove_partners)
         after = table_digests(conn, replaced_whole)
         written = {b.table for b in batches if b.status == "loaded"}
@@ -178,22 +182,20 @@ def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries
             written.add(partners.COVERAGE)
         if removed:
             log.info("%s", partners.removal_note(removed))
-        # every model is rebuilt after a removal: the partner's rows went from every year, not only those loaded
-        rebuild_every = settings.force or any(r["fact_rows"] for r in removed.values())
         rows_written = {b.table: b.rows_written for b in batches if b.status == "loaded"}  # one source a table
         log.info("load: %d row(s) written to %s in %.1f s", sum(rows_written.values()),
                  ", ".join(sorted(written)) or "no table", time.perf_counter() - started)
         step = time.perf_counter()
         # on the staging warehouse: the marts are published with the facts they come from; only those whose
         # inputs the run wrote (all of them with --force: a reload after a code change)
-        models = build_models(conn, None if rebuild_every else written, run_id=settings.run_id)
+        models = build_models(conn, None if settings.force else written, run_id=settings.run_id, deleted=deleted)
         log.info("models: %d rebuilt, %d kept in %.1f s", len(models.rebuilt), len(models.kept),
                  time.perf_counter() - step)
         step = time.perf_counter()
         report = audit_staging(conn, run_id=settings.run_id, previous_counts=previous,
                                max_row_drop_pct=settings.max_row_drop_pct, published=published,
                                revalidate=[b.table for b in batches if b.status == "loaded"],
-                               written=None if rebuild_every else written,
+                               written=None if settings.force else written,
                                removed_rows={partners.FACT: sum(held.values())})
         log.info("audit: %d check(s), %s in %.1f s", len(report.checks),
                  "passed" if report.ok else "FAILED", time.perf_counter() - step)

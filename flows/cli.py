@@ -153,7 +153,7 @@ def run(
                                          "EUJP_DASK_WORKERS processes (default 2; env EUJP_FANOUT=1).")] = False,
     remove_partner: Annotated[list[str] | None, typer.Option(
         "--remove-partner", help="Delete this Comext partner's rows (facts and coverage) in this run, rebuild "
-        "every model and publish (repeatable; not JP). Take it out of EUJP_COMEXT_PARTNERS first: a live run "
+        "the models (the years its rows leave) and publish (repeatable; not JP). Take it out of EUJP_COMEXT_PARTNERS first: a live run "
         "that still asks for it is refused (docs/live-extraction.md).")] = None,
 ) -> None:
     """Run the daily flow once (extract, transform, validate, load, audit, publish) and print a summary.

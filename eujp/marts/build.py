@@ -123,11 +123,24 @@ def _why_rebuild(table: Table, state: dict[str, str], definition: str, written: 
     return f"input written: {', '.join(inputs)}" if inputs else None
 
 
+def deleted_partition_values(conn: duckdb.DuckDBPyConnection, table: str, where: str,
+                             params: list | None = None) -> dict[str, list]:
+    """{expression: its distinct values} over the rows of fact `table` that `where` selects, for each partition
+    expression a model declares over it (`partition_by.facts`): read before the run deletes those rows, and given
+    to build_models (`deleted`), so that the partitions they leave are rebuilt (no row of the run marks them)."""
+    expressions = sorted({expression for m in MODELS.values() if m.partition is not None
+                          for fact, expression in m.partition.facts if fact == table})
+    return {e: [r[0] for r in conn.execute(f"SELECT DISTINCT {e} FROM {quote_ident(table)} WHERE {where}",
+                                           params or []).fetchall()] for e in expressions}
+
+
 def _touched(conn: duckdb.DuckDBPyConnection, model, written: Collection[str], run_id: str | None,
-             partial: dict[str, tuple[str, list]], additive: set[str]) -> list | None:
+             partial: dict[str, tuple[str, list]], additive: set[str],
+             deleted: dict[str, dict[str, list]] | None = None) -> list | None:
     """The values of a partitioned model's column that the run's writes touched, or None when they cannot be
     told (then the whole model is rebuilt): every written input must be a fact of `partition_by.facts`
-    loaded by natural key (its touched values: the expression over the rows the run wrote), a model
+    loaded by natural key (its touched values: the expression over the rows the run wrote, and over the rows
+    it deleted: `deleted`, {fact: {expression: values}}, from `deleted_partition_values`), a model
     partially rebuilt on the same column (its values), or a model whose rebuild only added rows."""
     part = model.partition
     if part is None or run_id is None:
@@ -143,6 +156,11 @@ def _touched(conn: duckdb.DuckDBPyConnection, model, written: Collection[str], r
                 return None
             values |= {r[0] for r in conn.execute(
                 f"SELECT DISTINCT {facts[name]} FROM {quote_ident(name)} WHERE run_id = ?", [run_id]).fetchall()}
+            gone = (deleted or {}).get(name)
+            if gone is not None:
+                if facts[name] not in gone:  # deleted rows whose values for this expression were not read
+                    return None
+                values |= set(gone[facts[name]])
         elif name in partial and partial[name][0] == part.column:
             values |= set(partial[name][1])
         elif name not in additive:
@@ -261,9 +279,11 @@ def _fill_by_value(conn: duckdb.DuckDBPyConnection, table: Table, column: str, v
 
 
 def build_models(conn: duckdb.DuckDBPyConnection, written: Collection[str] | None = None, *,
-                 run_id: str | None = None, now: datetime | None = None) -> ModelBuild:
+                 run_id: str | None = None, now: datetime | None = None,
+                 deleted: dict[str, dict[str, list]] | None = None) -> ModelBuild:
     """Build the models of MODEL_TABLES, in order, that need it (see the module docstring); `written`: the
-    tables the run wrote (None: rebuild every model). Each rebuilt table is created if missing, emptied and
+    tables the run wrote (None: rebuild every model); `deleted`: the partition values of fact rows the run
+    deleted (`deleted_partition_values`), rebuilt as those it wrote. Each rebuilt table is created if missing, emptied and
     filled from its SQL, its comments rewritten, its natural key checked, and its etl_model_state row
     replaced. Raises MartBuildError (an AuditFailed: the run publishes nothing) on any error."""
     now = now or datetime.now(UTC)
@@ -283,7 +303,8 @@ def build_models(conn: duckdb.DuckDBPyConnection, written: Collection[str] | Non
         sql = claims_sql(conn) if table is MART_CLAIMS else marts.mart_sql(table).strip().rstrip(";")
         what = f"{table.name} ({SQL_DIR.name}/{table.name}.sql)"
         model = MODELS[table.name]
-        values = _touched(conn, model, changed, run_id, partial, additive) if reason.startswith("input") else None
+        values = (_touched(conn, model, changed, run_id, partial, additive, deleted) if reason.startswith("input")
+                  else None)
         every = every_inputs = None
         if values is None and model.partition is not None:  # built whole: one partition value at a time
             every_inputs = _partitioned_inputs(model, partial, every=True)

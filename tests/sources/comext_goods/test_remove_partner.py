@@ -1,5 +1,6 @@
 """A partner removed on request (`eujp run --remove-partner`, eujp.partners.remove_partner_rows): its rows leave the
-Comext facts and etl_comext_coverage in the run's staged warehouse, every model is rebuilt without it, the audit's
+Comext facts and etl_comext_coverage in the run's staged warehouse, the models are rebuilt without it (the
+partitioned marts for the years its rows leave, equal to a rebuild of everything), the audit's
 row-count checks allow for exactly the rows removed, and an audit that fails leaves the live warehouse as it was.
 
 The warehouse is the bundled snapshot's (tests/sources/conftest.py): Japan, and in June 2025 EU27_2020 with every
@@ -7,12 +8,16 @@ partner (an all-partner extract), so mart_product_trade ranks Japan among 16 ext
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from support.pipeline_steps import query
 
 from eujp.audit import AuditCheck, AuditReport, audit_staging
 from eujp.config import Settings
 from eujp.errors import AuditFailed
+from eujp.marts import MODEL_TABLES
+from eujp.marts.build import build_models
 from eujp.partners import loaded_partners, remove_partner_rows
 from eujp.pipeline import load_countries
 from eujp.run import load_audit_promote
@@ -67,7 +72,9 @@ def test_a_removed_partner_leaves_the_facts_the_coverage_and_every_model(warehou
     assert changes["partners_removed"] == {"CN": {"fact_rows": before["CN"], "coverage_rows": 1},
                                            "US": {"fact_rows": before["US"], "coverage_rows": 0}}
     assert {"fact_goods_trade_product", "etl_comext_coverage"} <= set(changes["tables_written"])
-    assert not changes["models_kept"]  # every model rebuilt: the rows went from every year
+    # the partitioned marts rebuilt for the year the partner's rows left, the models without the facts kept
+    assert changes["models_rebuilt"]["mart_product_trade"].endswith("period_year 2025 only")
+    assert "mart_arms_transfers" in changes["models_kept"]
     assert _japan_extra_eu(warehouse) == (1 + larger, 14)
     with connect(warehouse, read_only=True) as conn:
         assert {row["partner"] for row in loaded_partners(conn)} == set(after)
@@ -116,3 +123,28 @@ def test_a_partner_the_warehouse_does_not_hold_is_said_so_and_nothing_else_chang
     assert "fact_goods_trade_product" not in changes["tables_written"]
     assert changes["models_kept"]  # nothing removed: the models are as they were
 
+
+def test_the_models_after_a_removal_equal_a_rebuild_of_everything(warehouse, tmp_path):
+    """The partner's rows leave years the run wrote nothing in: a 2024 copy of CN's June row (and of Japan's, so
+    that the year is ranked) is removed too, and its year rebuilt, as a rebuild of every model leaves it."""
+    with connect(warehouse) as conn:
+        conn.execute("""INSERT INTO fact_goods_trade_product SELECT * REPLACE (period - INTERVAL 1 YEAR AS period,
+                        '2024-06' AS period_code) FROM fact_goods_trade_product
+                        WHERE partner IN ('CN', 'JP') AND period_code = '2025-06'""")
+        build_models(conn, None)
+    assert query(warehouse, "SELECT count(*) FROM mart_partner_years WHERE partner = 'CN'") == [(2,)]
+    settings = _settings(warehouse, remove_partners=("CN",))
+    _, _, _, changes = load_audit_promote(settings, [], load_countries(settings.run_date))
+    assert changes["models_rebuilt"]["mart_product_trade"].endswith("period_year 2024, 2025 only")
+    rebuilt = tmp_path / "rebuilt.duckdb"
+    shutil.copyfile(warehouse, rebuilt)
+    with connect(rebuilt) as conn:
+        build_models(conn, None)
+    for table in MODEL_TABLES:
+        if table.name == "mart_claims":  # its verdicts' text names the run's time
+            continue
+        order = ", ".join(table.natural_key)
+        columns = ", ".join(c for c in table.all_columns if c not in ("run_id", "loaded_at", "built_at"))
+        sql = f"SELECT {columns} FROM {table.name} ORDER BY {order}"
+        assert query(warehouse, sql) == query(rebuilt, sql), table.name
+    assert query(warehouse, "SELECT count(*) FROM mart_partner_years WHERE partner = 'CN'") == [(0,)]
