@@ -183,12 +183,12 @@ def run(
         with flows.heartbeats():
             state = _call_flow(flows, settings, snapshot_dir=snapshot_dir, warehouse=warehouse, publish=publish,
                                from_raw=from_raw, as_of=as_of, only=only, force=force, dask_address=dask_address,
-                               fanout=fanout, remove_partners=remove_partners)
+                               fanout=fanout)
     _finish_run(state)
 
 
 def _call_flow(flows: _Flows, settings, *, snapshot_dir, warehouse, publish, from_raw, as_of, only, force,
-               dask_address, fanout, remove_partners=()):
+               dask_address, fanout):
     """The flow `eujp run` asked for (an as-of rebuild or the daily flow), called; its final state."""
     if as_of:
         return flows.as_of_flow(as_of=as_of, warehouse=str(warehouse) if warehouse else None,
@@ -205,7 +205,7 @@ def _call_flow(flows: _Flows, settings, *, snapshot_dir, warehouse, publish, fro
         force=force,
         dask_address=dask_address,
         fanout=fanout,
-        remove_partners=list(remove_partners) or None,
+        remove_partners=list(settings.remove_partners) or None,
         return_state=True,
     )
 
