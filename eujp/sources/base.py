@@ -129,6 +129,11 @@ class Source:
     # where the next live request starts given the newest period loaded (None: always a full extract).
     period_column: str | None = None
     watermark: Callable[[str], str] | None = None
+    # The fact column by which each chunk of valid rows is sorted before it is loaded (eujp.pipeline.
+    # in_period_order: rows of one period stored side by side), when it is not period_column itself: a column
+    # that orders the rows as the period does and sorts faster (Comext: its month's first day, a date, rather
+    # than the text period code: 0.04 s against 0.14 s for 750k rows).
+    load_order_column: str | None = None
     # What one payload replaces in the warehouse (see warehouse.upsert_fact): None = upsert by natural
     # key (sources that send slices, e.g. some periods); () = the source's whole previous extract.
     replace_scope: tuple[str, ...] | None = None
@@ -161,6 +166,9 @@ class Source:
     def __post_init__(self) -> None:
         if self.period_column is not None and self.period_column not in self.table.columns:
             raise ValueError(f"source {self.name}: period column {self.period_column!r} is not a column of "
+                             f"{self.table.name}")
+        if self.load_order_column is not None and self.load_order_column not in self.table.columns:
+            raise ValueError(f"source {self.name}: load order column {self.load_order_column!r} is not a column of "
                              f"{self.table.name}")
         if missing := sorted(c for c in self.scope_columns.values() if c not in self.table.columns):
             raise ValueError(f"source {self.name}: scope column(s) {', '.join(missing)} not column(s) of "

@@ -806,6 +806,7 @@ SOURCE = Source(
     scope_columns={"reporters": "reporter", "partners": "partner", "products": "product_cn8"},
     period_column="period_code",
     watermark=comext_watermark,
+    load_order_column="period",  # the month's first day (an annual figure: its year's)
     transform_key=transform.COMEXT_FACT_KEY,
     # Monthly payloads share no key: chunked in memory, never spilled (a key always holds its month).
     wire_groups=WireGroups(column="TIME_PERIOD", version_column="LAST UPDATE", version=comext_version),

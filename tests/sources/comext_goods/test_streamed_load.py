@@ -7,6 +7,7 @@ months load. A property test asks the same of any shape of payloads (tests/suppo
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -30,7 +31,7 @@ from support.pipeline_steps import (
     run_steps,
 )
 
-from eujp.sources import get_source
+from eujp.sources import SOURCES, get_source
 
 NAME = "comext_goods"
 TABLE = get_source(NAME).table.name
@@ -270,3 +271,36 @@ def test_any_shape_of_payloads_loads_as_one_batch_loads(good_warehouse, shape):
         assert got[:2] == (status, error)
         for part in want:
             assert got[2][part] == want[part], part
+
+
+@pytest.mark.parametrize("batch_rows", [None, 100])
+def test_the_load_stores_each_chunk_of_one_payload_of_many_months_in_period_order(
+        monkeypatch, good_warehouse, tmp_path, batch_rows):
+    """Comext answers series by series (every month of one product before the next): each chunk is sorted by
+    month before the load appends it (eujp.pipeline.in_period_order), so a year's rows sit together and the
+    year-by-year mart rebuild and the lake's month files skip the others (zone maps). The rows are the same."""
+    wh, batch = load_with(monkeypatch, good_warehouse, tmp_path, "wh", one_payload_of_many_months(), batch_rows)
+    chunks = len(batch.chunk_wire_rows)
+    assert chunks == 1 if batch_rows is None else chunks > 3
+    stored = [p for (p,) in query(wh, f'SELECT period FROM "{TABLE}" WHERE run_id = ? ORDER BY rowid', [RUN])]
+    assert len(stored) > 400 and len(set(stored)) == 30
+    descents = sum(later < earlier for earlier, later in itertools.pairwise(stored))
+    # in period order within each chunk: at most one step back where a chunk ends (the payload: one per series)
+    assert descents <= chunks - 1
+    whole_wh, _ = load_with(monkeypatch, good_warehouse, tmp_path, "unsorted", one_payload_of_many_months(), None)
+    assert rows_of(wh, TABLE) == rows_of(whole_wh, TABLE)
+
+
+def test_in_period_order_sorts_a_chunk_by_its_column_and_leaves_one_in_order_or_without_it_as_it_is():
+    from eujp.pipeline import in_period_order, load_order
+
+    frame = pl.DataFrame({"period": [date(2025, 3, 1), date(2024, 1, 1), date(2025, 3, 1), date(2024, 2, 1)],
+                          "value": [1.0, 2.0, 3.0, 4.0]})
+    ordered = in_period_order(frame, "period")
+    assert ordered["period"].to_list() == sorted(frame["period"].to_list())
+    assert ordered["value"].to_list() == [2.0, 4.0, 1.0, 3.0]  # stable: rows of one period keep their order
+    assert in_period_order(ordered, "period") is ordered
+    assert in_period_order(frame, None) is frame and in_period_order(frame, "missing") is frame
+    assert load_order(get_source(NAME)) == "period"  # Comext's month as a date, not its text code
+    others = [s for s in SOURCES if s.load_order_column is None and s.period_column is not None]
+    assert others and all(load_order(s) == s.period_column for s in others)  # else the source's period column
