@@ -38,6 +38,8 @@ from eujp.pipeline import (
     SourceBatch,
     check_payload_sizes,
     coverage_kind,
+    in_period_order,
+    load_order,
     parse_coverage,
     parse_labels,
     release_chunks,
@@ -287,11 +289,12 @@ def prepare_partition(parts: list[LandedPartition], settings: Settings, countrie
                                limit=batch_rows() if limit is None else limit, part_of_more=True)
         result.payloads = len(payloads)
         reports, conflicts = [], []
+        order = load_order(source)
         for chunk in stream.chunks():
             step = "validate"
             reports.append(replace(validate_frame(source.table.name, chunk.valid), gx_result=None, gx_suite=None))
             step = "write"
-            append("valid", chunk.valid)
+            append("valid", in_period_order(chunk.valid, order))  # as prepare_source stores a chunk
             if chunk.rejected.height:
                 append("rejected", chunk.rejected)
             result.rows_in += chunk.rows_in

@@ -136,6 +136,29 @@ def test_a_partition_is_collected_as_a_chunk_on_disk_and_versions_are_restamped(
     release_chunks(two)
 
 
+
+def test_a_partition_of_many_months_is_written_in_period_order_as_one_process_stores_it(tmp_path, countries):
+    """One payload of three months, series by series as Comext sorts it (every month of a key before the next
+    key), is one partition: a worker's chunk is sorted by month before it is written
+    (eujp.pipeline.in_period_order), as prepare_source sorts its chunks, so the load appends a month's rows
+    together whichever path prepared them."""
+    months = snapshot(tmp_path, months=3)
+    files = sorted(months.glob("*.csv"))
+    header, rows_of_months = files[0].read_text().splitlines(keepends=True)[0], []
+    for path in files:
+        rows_of_months += path.read_text().splitlines(keepends=True)[1:]
+        path.unlink()
+    # reporter, partner, product, flow, indicator, then the period (the header's columns 3-8)
+    series_major = sorted(rows_of_months, key=lambda line: line.split(",")[3:9])
+    (months / "comext_ds045409_three_months.csv").write_text(header + "".join(series_major))
+    settings = settings_for(tmp_path, months)
+    fanned = fan_out(settings, countries)
+    assert len(fanned.chunks) == 1 and fanned.valid_rows == 150
+    stored = valid_rows(fanned).get_column("period")
+    assert stored.n_unique() == 3 and stored.to_list() == sorted(stored.to_list())
+    assert_same_batches(fanned, single(settings, countries))
+    release_chunks(fanned)
+
 def test_partitions_that_share_keys_are_prepared_together(tmp_path, countries):
     """A revised copy of a month (same keys, other values) beside the original: prepared alone, each would
     pass; together, the conflicting keys are rejected, as in one process."""
