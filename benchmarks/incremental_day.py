@@ -34,11 +34,17 @@ to the previous run's file of that name: eujp.publish.export_partitioned). The s
 single file holds (EUJP_SINGLE_FILE, EUJP_SINGLE_FILE_MAX_ROWS) and EUJP_LAKE_CATALOG are passed through from the
 environment to the runs, e.g. `EUJP_SINGLE_FILE_MAX_ROWS=100000 python -m benchmarks.incremental_day ...`. Rows written and models rebuilt come from the warehouse (etl_runs, etl_model_state).
 The results are appended to benchmarks/RESULTS.md as a section of their own (--results - : print only).
+
+With `--keep-work` the work folder stays, with the state before the day (`var-before-the-day/`) and what the day
+ran on (`scenario.json`); `--again WORK` then runs that day again from it, `--day-repeats` times, and prints each
+run's time and steps: a change to the day's code measured in seconds, without the history's generation and
+full run (the day is run in the same folder: the lake's catalog records its data path).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -227,7 +233,7 @@ def freeze(var: Path, dest: Path) -> None:
 
 def thaw(frozen: Path, var: Path) -> None:
     """Put the work folder `var` back as `freeze` kept it."""
-    shutil.rmtree(var)
+    shutil.rmtree(var, ignore_errors=True)
     freeze(frozen, var)
 
 
@@ -238,41 +244,57 @@ def median_run(runs: list[dict]) -> dict:
 
 
 def run_scenario(history: Path, day: Path, work: Path, *, server_up: bool = False, day_repeats: int = 1,
-                 revised: Path | None = None) -> dict:
+                 revised: Path | None = None, keep_frozen: bool = False) -> dict:
     """The three runs (four with `revised`: the full revision after the full run); `server_up`: all of them
     against one `prefect server start` that is up before the first (as a deployment's scheduled runs talk to a
-    long-lived server) instead of each starting its own."""
+    long-lived server) instead of each starting its own. `keep_frozen`: the work folder as it was before the
+    day is kept (`FROZEN`), for `again`."""
+    env = run_env(work)
+    if not server_up:
+        return _runs(history, day, work, env, day_repeats, revised, keep_frozen)
+    with prefect_server(work, env) as api_url:
+        return _runs(history, day, work, env | {"PREFECT_API_URL": api_url}, day_repeats, revised, keep_frozen)
+
+
+def run_env(work: Path) -> dict:
+    """The environment of every `eujp run` of the scenario: this process's without its PREFECT_* and EUJP_*
+    settings (but PASSED_THROUGH), a PREFECT_HOME of the work folder's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EUJP_")) or k in PASSED_THROUGH}
     env.update(PREFECT_HOME=str(work / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
                DO_NOT_TRACK="1", GX_ANALYTICS_ENABLED="false", COLUMNS="200")
-    if not server_up:
-        return _runs(history, day, work, env, day_repeats, revised)
-    with prefect_server(work, env) as api_url:
-        return _runs(history, day, work, env | {"PREFECT_API_URL": api_url}, day_repeats, revised)
+    return env
+
+
+def run_command(snapshot: Path, var: Path) -> list[str]:
+    """`eujp run` on `snapshot`, into the work folder `var`'s warehouse and folder store."""
+    return [sys.executable, "-m", "flows.cli", "run", "--snapshot-dir", str(snapshot), "--warehouse",
+            str(var / "warehouse.duckdb"), "--publish", str(var / STORE_FOLDER)]
 
 
 REVISION = "full revision"
 
 
-def _runs(history: Path, day: Path, work: Path, env: dict, day_repeats: int = 1, revised: Path | None = None
-          ) -> dict:
+FROZEN = "var-before-the-day"  # in the work folder: the work folder `var` as it was before the day
+
+
+def _runs(history: Path, day: Path, work: Path, env: dict, day_repeats: int = 1, revised: Path | None = None,
+          keep_frozen: bool = False) -> dict:
     """The runs; the one-more-month day `day_repeats` times from the same state (the work folder put back
     between them: `freeze`, `thaw`), reported by its median run; nothing new runs after the last of them."""
     var = work / "var"
     warehouse, store = var / "warehouse.duckdb", var / STORE_FOLDER
-    frozen = work / "var-before-the-day"
+    frozen = work / FROZEN
     runs: dict = {}
     days: list[dict] = []
     plan = [("full", history)] + ([(REVISION, revised)] if revised else []) + \
         [("one more month", day)] * day_repeats + [("nothing new", day)]
     for name, snapshot in plan:
         if name == "one more month":
-            if not days and day_repeats > 1:
+            if not days and (day_repeats > 1 or keep_frozen):
                 freeze(var, frozen)
             elif days:
                 thaw(frozen, var)
-        cmd = [sys.executable, "-m", "flows.cli", "run", "--snapshot-dir", str(snapshot), "--warehouse",
-               str(warehouse), "--publish", str(store)]
+        cmd = run_command(snapshot, var)
         before = store_files(store)
         time.sleep(0.01)  # distinct mtimes
         run = _timed_run(cmd, env, work, f"{name.replace(' ', '-')}{f'-{len(days) + 1}' if days else ''}")
@@ -290,8 +312,44 @@ def _runs(history: Path, day: Path, work: Path, env: dict, day_repeats: int = 1,
         if run["exit_code"]:
             print(run["log_tail"], flush=True)
             break
-        if name == "one more month" and len(days) == day_repeats:
+        if name == "one more month" and len(days) == day_repeats and not keep_frozen:
             shutil.rmtree(frozen, ignore_errors=True)
+    return runs
+
+
+SCENARIO = "scenario.json"  # in a --keep-work folder: what `again` needs to run its day again
+
+
+def again(work: Path, repeats: int = 1) -> list[dict]:
+    """The one-more-month day of a scenario kept with --keep-work, run again `repeats` times from the work
+    folder as it was before the day (work/FROZEN, put back before each run as between the scenario's own days),
+    with the scenario's settings and Prefect (its own temporary server, or one `prefect server start` for a
+    --server-up scenario): what a change costs the day, measured in seconds instead of the minutes the
+    history's full run takes. Returns each run's measurement (benchmarks.run._timed_run); its log is
+    work/again-N.log. SystemExit when `work` is not such a folder."""
+    kept, frozen = work / SCENARIO, work / FROZEN
+    if not kept.is_file() or not frozen.is_dir():
+        raise SystemExit(f"{work} is not a work folder kept by --keep-work: its {SCENARIO} or {FROZEN}/ is missing")
+    scenario = json.loads(kept.read_text(encoding="utf-8"))
+    day = Path(scenario["day"])
+    if not day.is_dir():
+        raise SystemExit(f"the day's snapshot folder {day} is gone (generated into --data-dir): run the scenario "
+                         "again with --keep-work")
+    env = {k: v for k, v in run_env(work).items() if k not in PASSED_THROUGH} | scenario.get("settings", {})
+    var = work / "var"
+    runs: list[dict] = []
+    with prefect_server(work, env) if scenario.get("server_up") else contextlib.nullcontext() as api_url:
+        if api_url:
+            env |= {"PREFECT_API_URL": api_url}
+        for n in range(1, repeats + 1):
+            thaw(frozen, var)  # the lake's catalog records its data path: the day runs in the same folder
+            run = _timed_run(run_command(day, var), env, work, f"again-{n}")
+            runs.append(run)
+            print(f"  one more month, again ({n}/{repeats}): {run['seconds']:.1f} s, exit {run['exit_code']}; "
+                  + ", ".join(f"{k} {v}" for k, v in run["steps"].items()), flush=True)
+            if run["exit_code"]:
+                print(run["log_tail"], flush=True)
+                break
     return runs
 
 
@@ -419,22 +477,39 @@ def main(argv: list[str] | None = None) -> int:
                         help="run a full revision of the history (every Comext figure revised) between the full "
                              "run and the day")
     parser.add_argument("--results", default=str(RESULTS_MD), help="append to this file; '-' to print only")
+    parser.add_argument("--again", type=Path, metavar="WORK",
+                        help="run the one-more-month day of a scenario kept with --keep-work again, --day-repeats "
+                             "times, from WORK's state before the day, and print its times and steps (nothing "
+                             "generated, nothing appended to --results)")
     args = parser.parse_args(argv)
     if args.day_repeats < 1:
         parser.error("--day-repeats must be at least 1")
+    if args.again is not None:
+        runs = again(args.again, args.day_repeats)
+        times = sorted(r["seconds"] for r in runs)
+        print(f"the day again from {args.again}: " + ", ".join(f"{r['seconds']:.1f}" for r in runs)
+              + f" s (median {times[(len(times) - 1) // 2]:.1f} s)")
+        return 0 if all(r["exit_code"] == 0 for r in runs) else 1
     rows = args.years_of_rows * 10_000_000 if args.years_of_rows is not None else args.rows
     history, day, manifest = prepare(rows, args.seed, args.data_dir, args.day_month)
     revised = revised_copy(history, history.with_name(history.name + "-revised")) if args.revise else None
     work = Path(tempfile.mkdtemp(prefix="incremental-day-"))
+    if args.keep_work:
+        (work / SCENARIO).write_text(json.dumps({
+            "day": str(day.resolve()), "server_up": args.server_up,
+            "settings": {k: os.environ[k] for k in PASSED_THROUGH if os.environ.get(k)}}, indent=2) + "\n",
+            encoding="utf-8")
     started = loadavg()
     try:
         runs = run_scenario(history, day, work, server_up=args.server_up, day_repeats=args.day_repeats,
-                            revised=revised)
+                            revised=revised, keep_frozen=args.keep_work)
     finally:
         if not args.keep_work:
             shutil.rmtree(work, ignore_errors=True)
         else:
-            print(f"kept the work (warehouses, raw zones, logs) in {work}", file=sys.stderr)
+            print(f"kept the work (warehouses, raw zones, logs, and the state before the day in {FROZEN}/) in "
+                  f"{work}; run its day again: python -m benchmarks.incremental_day --again {work}",
+                  file=sys.stderr)
     results = {"command": "python -m benchmarks.incremental_day " + " ".join(argv if argv is not None
                                                                              else sys.argv[1:]),
                "rows": manifest.get("comext_rows", rows), "day_rows": manifest["day_rows"], "seed": args.seed,
