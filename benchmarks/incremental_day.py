@@ -256,10 +256,17 @@ def run_scenario(history: Path, day: Path, work: Path, *, server_up: bool = Fals
         return _runs(history, day, work, env | {"PREFECT_API_URL": api_url}, day_repeats, revised, keep_frozen)
 
 
-def run_env(work: Path) -> dict:
+def passed_through() -> dict[str, str]:
+    """The PASSED_THROUGH settings this process's environment sets."""
+    return {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
+
+
+def run_env(work: Path, settings: dict[str, str] | None = None) -> dict:
     """The environment of every `eujp run` of the scenario: this process's without its PREFECT_* and EUJP_*
-    settings (but PASSED_THROUGH), a PREFECT_HOME of the work folder's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EUJP_")) or k in PASSED_THROUGH}
+    settings, with the PASSED_THROUGH `settings` (default: `passed_through()`), a PREFECT_HOME of the work
+    folder's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EUJP_"))}
+    env.update(passed_through() if settings is None else settings)
     env.update(PREFECT_HOME=str(work / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
                DO_NOT_TRACK="1", GX_ANALYTICS_ENABLED="false", COLUMNS="200")
     return env
@@ -335,7 +342,7 @@ def again(work: Path, repeats: int = 1) -> list[dict]:
     if not day.is_dir():
         raise SystemExit(f"the day's snapshot folder {day} is gone (generated into --data-dir): run the scenario "
                          "again with --keep-work")
-    env = {k: v for k, v in run_env(work).items() if k not in PASSED_THROUGH} | scenario.get("settings", {})
+    env = run_env(work, scenario.get("settings", {}))
     var = work / "var"
     runs: list[dict] = []
     with prefect_server(work, env) if scenario.get("server_up") else contextlib.nullcontext() as api_url:
@@ -486,9 +493,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--day-repeats must be at least 1")
     if args.again is not None:
         runs = again(args.again, args.day_repeats)
-        times = sorted(r["seconds"] for r in runs)
         print(f"the day again from {args.again}: " + ", ".join(f"{r['seconds']:.1f}" for r in runs)
-              + f" s (median {times[(len(times) - 1) // 2]:.1f} s)")
+              + f" s (median {median_run(runs)['seconds']:.1f} s)")
         return 0 if all(r["exit_code"] == 0 for r in runs) else 1
     rows = args.years_of_rows * 10_000_000 if args.years_of_rows is not None else args.rows
     history, day, manifest = prepare(rows, args.seed, args.data_dir, args.day_month)
@@ -497,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.keep_work:
         (work / SCENARIO).write_text(json.dumps({
             "day": str(day.resolve()), "server_up": args.server_up,
-            "settings": {k: os.environ[k] for k in PASSED_THROUGH if os.environ.get(k)}}, indent=2) + "\n",
+            "settings": passed_through()}, indent=2) + "\n",
             encoding="utf-8")
     started = loadavg()
     try:

@@ -136,7 +136,6 @@ def test_a_partition_is_collected_as_a_chunk_on_disk_and_versions_are_restamped(
     release_chunks(two)
 
 
-
 def test_a_partition_of_many_months_is_written_in_period_order_as_one_process_stores_it(tmp_path, countries):
     """One payload of three months, series by series as Comext sorts it (every month of a key before the next
     key), is one partition: a worker's chunk is sorted by month before it is written
@@ -158,6 +157,7 @@ def test_a_partition_of_many_months_is_written_in_period_order_as_one_process_st
     assert stored.n_unique() == 3 and stored.to_list() == sorted(stored.to_list())
     assert_same_batches(fanned, single(settings, countries))
     release_chunks(fanned)
+
 
 def test_partitions_that_share_keys_are_prepared_together(tmp_path, countries):
     """A revised copy of a month (same keys, other values) beside the original: prepared alone, each would
