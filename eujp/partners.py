@@ -14,6 +14,8 @@ etl_source_state.request_scope).
 A partner no longer compared is removed by a run (`eujp run --remove-partner KR`): `remove_partner_rows` deletes
 its rows of the facts and of etl_comext_coverage in the run's staged warehouse, and the run rebuilds the models
 (the partitioned ones for the years its rows leave), audits and publishes as any run (eujp.run.load_audit_promote).
+A removal of partners the warehouse holds no row of (`held_rows`) changes nothing: on a day whose sources are
+unchanged, the run stops as a day with nothing new (eujp.run.nothing_new), publishing nothing.
 """
 
 from __future__ import annotations
@@ -126,14 +128,28 @@ def partner_rows(conn: duckdb.DuckDBPyConnection, partners: Sequence[str]) -> di
     return counts
 
 
+def held_rows(conn: duckdb.DuckDBPyConnection, partners: Sequence[str]) -> dict[str, dict[str, int]]:
+    """The rows of `partners` the Comext facts and etl_comext_coverage hold: {partner: {"fact_rows": n,
+    "coverage_rows": m}} (zeros for a partner they hold none of)."""
+    held = {p: {"fact_rows": n, "coverage_rows": 0} for p, n in partner_rows(conn, partners).items()}
+    if partners and table_exists(conn, COVERAGE):
+        for partner, n in conn.execute(f"SELECT partner, count(*) FROM {COVERAGE} WHERE {PARTNER_IN} "
+                                       "GROUP BY partner", [list(partners)]).fetchall():
+            held[partner]["coverage_rows"] = n
+    return held
+
+
 def remove_partner_rows(conn: duckdb.DuckDBPyConnection, partners: Sequence[str]) -> dict[str, dict[str, int]]:
     """Delete the rows of `partners` from the Comext facts and from etl_comext_coverage (what the live plan says
     it covered for them: a partner asked for again later is fetched whole, as one added), on `conn` (the run's
     staged warehouse: the deletion is promoted with the run, or discarded with it). Returns, per partner, the
-    rows deleted from each table: {partner: {"fact_rows": n, "coverage_rows": m}}."""
-    removed = {p: {"fact_rows": n, "coverage_rows": 0} for p, n in partner_rows(conn, partners).items()}
-    if not partners:
-        return removed
+    rows deleted from each table (held_rows before the deletion)."""
+    removed = held_rows(conn, partners)
+    if any(r["fact_rows"] for r in removed.values()):
+        conn.execute(f"DELETE FROM {FACT} WHERE {PARTNER_IN}", [list(partners)])
+    if any(r["coverage_rows"] for r in removed.values()):
+        conn.execute(f"DELETE FROM {COVERAGE} WHERE {PARTNER_IN}", [list(partners)])
+    return removed
     codes = [list(partners)]
     if table_exists(conn, FACT):
         conn.execute(f"DELETE FROM {FACT} WHERE {PARTNER_IN}", codes)

@@ -222,10 +222,10 @@ def nothing_new(settings: Settings, batches: list[SourceBatch], countries: pl.Da
     """A day with nothing new: when every source is unchanged and the published latest run was built from
     the same inputs by the same code (eujp.fingerprint), record the check (etl_runs, etl_source_state, through
     a staging copy as any run) and `latest-check.json`, and return what is still current; rebuilding the
-    marts, auditing and publishing would reproduce the published warehouse. None: take the full path (always
-    for a run that removes a partner: its removal is a change)."""
-    if (not batches or any(b.status != "unchanged" for b in batches) or not settings.warehouse_path.exists()
-            or settings.remove_partners):
+    marts, auditing and publishing would reproduce the published warehouse. None: take the full path (for a
+    run that removes a partner the warehouse holds rows of: its removal is a change; one that holds none is
+    said so in the result's "partners_removed", eujp.partners.removal_note)."""
+    if not batches or any(b.status != "unchanged" for b in batches) or not settings.warehouse_path.exists():
         return None
     store = open_store(settings.publish_uri)
     try:
@@ -244,8 +244,13 @@ def nothing_new(settings: Settings, batches: list[SourceBatch], countries: pl.Da
                  pointer["run_id"], manifest.get("status"))
         return None
     with connect(settings.warehouse_path, read_only=True) as conn:
+        held = partners.held_rows(conn, settings.remove_partners)
         current = warehouse_fingerprint(conn, countries)
         unpublished = sorted({row[0] for row in unpublished_loads(conn, str(pointer["run_id"]), settings.run_id)})
+    if any(n for rows in held.values() for n in rows.values()):
+        log.info("every source is unchanged, but the warehouse holds rows of %s, to remove (--remove-partner): "
+                 "removing them and publishing", ", ".join(p for p, rows in sorted(held.items()) if any(rows.values())))
+        return None
     if manifest.get("fingerprint") != current:
         log.info("every source is unchanged, but the published run %s was built from other code or "
                  "inputs: rebuilding and publishing", pointer["run_id"])
@@ -261,8 +266,10 @@ def nothing_new(settings: Settings, batches: list[SourceBatch], countries: pl.Da
              "status": "unchanged", "current_run_id": pointer["run_id"],
              "sources": {b.source: b.note for b in batches}}
     record_check(store, check)
+    if held:
+        log.info("%s", partners.removal_note(held))
     return {"current_run_id": pointer["run_id"], "location": f"{store.uri.rstrip('/')}/{pointer['prefix']}",
-            "table_rows": counts}
+            "table_rows": counts, **({"partners_removed": held} if held else {})}
 
 
 # --- Data Docs ------------------------------------------------------------------------------------------------

@@ -61,14 +61,14 @@ def run_markdown(summary: dict, reports: Iterable = (), *, flow_label: str = "eu
         rows = ", ".join(f"{k} {v:,}" for k, v in summary["table_rows"].items())
         lines.append(f"| table rows | {_cell(rows)} |")
     changes = summary.get("changes") or {}
-    if changes:
+    if "tables_written" in changes:  # a day with nothing new has only partners_removed
         rebuilt, kept = changes.get("models_rebuilt") or {}, changes.get("models_kept") or []
         lines.append(f"| models rebuilt | {len(rebuilt)} of {len(rebuilt) + len(kept)}"
                      f"{': ' + _cell(', '.join(rebuilt)) if rebuilt else ''} |")
-        if changes.get("partners_removed"):
-            from eujp.partners import removal_note
+    if changes.get("partners_removed"):
+        from eujp.partners import removal_note
 
-            lines.append(f"| partners removed | {_cell(removal_note(changes['partners_removed']))} |")
+        lines.append(f"| partners removed | {_cell(removal_note(changes['partners_removed']))} |")
     if summary.get("errors"):
         lines += ["", "### Errors", ""] + [f"- {_cell(e)}" for e in summary["errors"]]
     if summary.get("warnings"):

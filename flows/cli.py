@@ -94,14 +94,14 @@ def _print_summary(summary: dict) -> None:
         rows = ", ".join(f"{k} {v}" for k, v in summary["table_rows"].items())
         console.print(escape(f"warehouse {summary['warehouse']}: {rows}"))
     changes = summary.get("changes") or {}
-    if changes:
+    if "tables_written" in changes:  # a day with nothing new has only partners_removed
         rebuilt, kept = changes.get("models_rebuilt") or {}, changes.get("models_kept") or []
         console.print(escape(f"changed: {', '.join(changes.get('tables_written') or []) or 'nothing'}; "
                              f"models rebuilt {len(rebuilt)} of {len(rebuilt) + len(kept)}"))
-        if changes.get("partners_removed"):
-            from eujp.partners import removal_note
+    if changes.get("partners_removed"):
+        from eujp.partners import removal_note
 
-            console.print(escape(removal_note(changes["partners_removed"])))
+        console.print(escape(removal_note(changes["partners_removed"])))
     if summary.get("current_run_id"):
         console.print(escape(f"nothing new: every source is unchanged; the published run {summary['current_run_id']} "
                              f"is current ({summary['published_to']}); nothing was rebuilt or published"))

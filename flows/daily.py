@@ -77,6 +77,8 @@ def _load_and_publish(settings: Settings, summary: RunSummary, batches: list[Sou
         summary.sources = [b.summary() for b in batches]
         summary.table_rows = current["table_rows"]
         summary.current_run_id, summary.published_to = current["current_run_id"], current["location"]
+        if current.get("partners_removed"):  # --remove-partner of partners the warehouse holds no row of
+            summary.changes = {"partners_removed": current["partners_removed"]}
         report_run(settings, summary, [], None)
         logger.info("run %s: nothing new; published run %s is current (%s)", settings.run_id,
                     summary.current_run_id, summary.published_to)

@@ -203,6 +203,17 @@ def test_a_partner_removed_on_a_day_with_nothing_new_is_published_without_it(pre
     state, third = run(tmp_path, run_id="20261124T060000Z-part03")
     assert third["current_run_id"] == "20261124T060000Z-part02"
     assert query(tmp_path, "SELECT count(*) FROM fact_goods_trade_product WHERE partner = 'CN'") == [(0,)]
+    # removing it again: the warehouse holds no row of it, so the removal changes nothing and the day stops as
+    # one with nothing new, saying so; nothing is published
+    state = daily_flow(snapshot_dir=str(SNAPSHOT), warehouse=str(tmp_path / "var" / "warehouse.duckdb"),
+                       publish_uri=str(store), run_id="20261124T060000Z-part04", remove_partners=["CN"],
+                       return_state=True)
+    fourth = state_summary(state)
+    assert state.is_completed(), fourth
+    assert fourth["current_run_id"] == "20261124T060000Z-part02"
+    assert fourth["changes"] == {"partners_removed": {"CN": {"fact_rows": 0, "coverage_rows": 0}}}
+    assert json.loads((store / "latest.json").read_text())["run_id"] == "20261124T060000Z-part02"
+    assert json.loads((store / "latest-check.json").read_text())["run_id"] == "20261124T060000Z-part04"
 
 
 def test_an_unchanged_day_after_a_failed_run_publishes_again(prefect_server, tmp_path):

@@ -18,7 +18,7 @@ from eujp.config import Settings
 from eujp.errors import AuditFailed
 from eujp.marts import MODEL_TABLES
 from eujp.marts.build import build_models
-from eujp.partners import loaded_partners, remove_partner_rows
+from eujp.partners import held_rows, loaded_partners, remove_partner_rows
 from eujp.pipeline import load_countries
 from eujp.run import load_audit_promote
 from eujp.warehouse import connect
@@ -122,6 +122,17 @@ def test_a_partner_the_warehouse_does_not_hold_is_said_so_and_nothing_else_chang
     assert _partners(warehouse) == before
     assert "fact_goods_trade_product" not in changes["tables_written"]
     assert changes["models_kept"]  # nothing removed: the models are as they were
+
+
+def test_held_rows_count_the_facts_and_the_coverage_of_each_partner(warehouse):
+    """What tells a removal that changes something (a day with nothing new takes the full path for it) from one
+    that changes nothing: a partner with coverage rows but no fact row is still held."""
+    assert "NZ" not in _partners(warehouse) and "AR" not in _partners(warehouse)
+    _add_coverage(warehouse, ["AR"])
+    with connect(warehouse, read_only=True) as conn:
+        held = held_rows(conn, ["CN", "AR", "NZ"])
+    assert held == {"CN": {"fact_rows": 1, "coverage_rows": 0}, "AR": {"fact_rows": 0, "coverage_rows": 1},
+                    "NZ": {"fact_rows": 0, "coverage_rows": 0}}
 
 
 def test_the_models_after_a_removal_equal_a_rebuild_of_everything(warehouse, tmp_path):
