@@ -84,14 +84,21 @@ def _load_and_publish(settings: Settings, summary: RunSummary, batches: list[Sou
                     summary.current_run_id, summary.published_to)
         return summary
     reports = [b.validation for b in batches if b.validation is not None]
-    docs = data_docs(lambda: build_docs(settings, reports), reports, summary, logger)
+    # the Data Docs are rendered (Python) on the task runner's thread while the load runs (DuckDB, which releases
+    # the GIL); a failure to build them is a warning (eujp.run.data_docs)
+    building = build_docs.submit(settings, reports) if reports else None
     try:
         counts, audit, fingerprint, changes = load_audit_promote(settings, batches, countries)
     except AuditFailed as exc:  # nothing promoted: the sources say so, the report lists the failed checks
+        docs = data_docs(building.result, reports, summary, logger) if building else None
         audit_failed(summary, batches, exc)
         summary.warnings[:0] = source_warnings(batches)
         report_run(settings, summary, reports, docs)
         return summary
+    finally:  # whatever stopped the load, the site's thread has ended before the run goes on or stops
+        if building is not None:
+            building.wait()
+    docs = data_docs(building.result, reports, summary, logger) if building else None
     # load errors too; a source that rejected more of its rows than its threshold fails the run, though
     # its valid rows are loaded and published (eujp.rejections), as a failed source's neighbours are
     summary.errors = [b.error for b in batches if b.error] + landing_errors(batches) + rejection_errors(batches)
