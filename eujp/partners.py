@@ -150,15 +150,6 @@ def remove_partner_rows(conn: duckdb.DuckDBPyConnection, partners: Sequence[str]
     if any(r["coverage_rows"] for r in removed.values()):
         conn.execute(f"DELETE FROM {COVERAGE} WHERE {PARTNER_IN}", [list(partners)])
     return removed
-    codes = [list(partners)]
-    if table_exists(conn, FACT):
-        conn.execute(f"DELETE FROM {FACT} WHERE {PARTNER_IN}", codes)
-    if table_exists(conn, COVERAGE):
-        for partner, n in conn.execute(f"SELECT partner, count(*) FROM {COVERAGE} WHERE {PARTNER_IN} "
-                                       "GROUP BY partner", codes).fetchall():
-            removed[partner]["coverage_rows"] = n
-        conn.execute(f"DELETE FROM {COVERAGE} WHERE {PARTNER_IN}", codes)
-    return removed
 
 
 def removal_note(removed: dict[str, dict[str, int]]) -> str:
