@@ -11,7 +11,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -550,30 +550,17 @@ def _lake_and_single_file(settings: Settings, single_file: SingleFile, layout: P
     """publish's lake commit (one snapshot, after the audit passed, before latest moves) and the single warehouse
     file `layout` says; records both in `manifest`. Returns the frozen lake catalog to publish (None: the lake is
     off), the lake commit (None: off) and the warehouse file to publish."""
-    rows, single, parquet = layout.rows, layout.single, layout.parquet
-    slim = len(single) < len(ALL_TABLES)  # the tables not in `single` are published in the lake (and in Parquet)
     lake_catalog = None
-    # The single file is written while the lake commits: both read the promoted warehouse, and DuckDB releases
-    # the GIL (the single file's ~0.5 s of a one-month day was after the commit's ~1.1 s).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eujp-single-file") as writing:
-        written = writing.submit(slim_warehouse, settings.warehouse_path, work_dir / "single" / "warehouse.duckdb",
-                                 single) if slim else None
-        try:
-            commit = commit_lake(settings, deadline, log)
-            warehouse_file = written.result() if written is not None else settings.warehouse_path
-        except BaseException:
-            if written is not None:  # the lake or the single file failed: no part of the file stays
-                written.cancel()
-                wait([written])
-                shutil.rmtree(work_dir / "single", ignore_errors=True)
-            raise
+    commit = commit_lake(settings, deadline, log)
     if commit is not None:
         manifest["lake"] = commit.manifest_entry()
         lake_catalog = frozen_catalog(lake_config(settings.warehouse_path, settings.publish_uri), work_dir / "lake")
     if single_file.choice == "auto" and commit is None:
         log.info("publish: %s, but the lake is off (EUJP_LAKE_CATALOG=off): every table is published in the "
                  "single warehouse.duckdb", single_file.describe())
-    if slim:
+    rows, single, parquet = layout.rows, layout.single, layout.parquet
+    warehouse_file = settings.warehouse_path
+    if len(single) < len(ALL_TABLES):  # the tables not in `single` are published in the lake (and in Parquet)
         def listed(tables) -> str:
             return ", ".join(f"{t.name} ({rows[t.name]:,} rows)" if rows else t.name for t in tables)
 
@@ -588,6 +575,7 @@ def _lake_and_single_file(settings: Settings, single_file: SingleFile, layout: P
                      " (a file per partition: " + ", ".join(f"{t} by {c}" for t, c in layout.partitioned.items())
                      + ")" if layout.partitioned else "",
                      listed(not_single))
+        warehouse_file = slim_warehouse(settings.warehouse_path, work_dir / "single" / "warehouse.duckdb", single)
     manifest["single_file"] = {"setting": single_file.choice, "max_rows": single_file.max_rows,
                                "tables": [t.name for t in single]}
     return lake_catalog, commit, warehouse_file

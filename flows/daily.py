@@ -8,9 +8,7 @@ logic lives in eujp.run; this module only orchestrates it.
 
 from __future__ import annotations
 
-import contextvars
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -86,20 +84,11 @@ def _load_and_publish(settings: Settings, summary: RunSummary, batches: list[Sou
                     summary.current_run_id, summary.published_to)
         return summary
     reports = [b.validation for b in batches if b.validation is not None]
-    # The Data Docs are rendered (Python) on a thread of this process while the load runs (DuckDB, which releases
-    # the GIL): the task runs in this flow run's context, as the task runner's threads do, but on this machine,
-    # whatever task runner a flow calling run_daily has. A failure to build them is a warning (data_docs).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eujp-data-docs") as drawing:
-        building = drawing.submit(contextvars.copy_context().run, build_docs, settings, reports) if reports else None
-        try:
-            counts, audit, fingerprint, changes = load_audit_promote(settings, batches, countries)
-            failed = None
-        except AuditFailed as exc:
-            failed = exc
-    # the site has been built or has failed: leaving the executor waited for it, whatever stopped the load
-    docs = data_docs(building.result, reports, summary, logger) if building else None
-    if failed is not None:  # nothing promoted: the sources say so, the report lists the failed checks
-        audit_failed(summary, batches, failed)
+    docs = data_docs(lambda: build_docs(settings, reports), reports, summary, logger)
+    try:
+        counts, audit, fingerprint, changes = load_audit_promote(settings, batches, countries)
+    except AuditFailed as exc:  # nothing promoted: the sources say so, the report lists the failed checks
+        audit_failed(summary, batches, exc)
         summary.warnings[:0] = source_warnings(batches)
         report_run(settings, summary, reports, docs)
         return summary

@@ -333,40 +333,6 @@ def test_a_data_docs_build_that_fails_is_a_warning_and_the_data_are_published(pr
     assert (tmp_path / "var" / "objectstore" / "latest.json").is_file()
 
 
-def test_the_data_docs_are_built_while_the_load_runs(prefect_server, tmp_path, monkeypatch):
-    """The run renders its Data Docs on the task runner's thread while it loads, audits and promotes (the site
-    below waits, up to 10 s, for the load to begin: one after the other, it would not see it), and publishes
-    the site."""
-    from support.events import EventLog
-
-    import eujp.run
-
-    events = EventLog()
-    real_docs, real_load = eujp.run.build_docs, eujp.run.load_audit_promote
-
-    def building(*args, **kwargs):
-        events.note("docs start")
-        events.wait_for(lambda seen: "load start" in seen)
-        index = real_docs(*args, **kwargs)
-        events.note("docs end")
-        return index
-
-    def loading(*args, **kwargs):
-        events.note("load start")
-        result = real_load(*args, **kwargs)
-        events.note("load end")
-        return result
-
-    monkeypatch.setattr(eujp.run, "build_docs", building)
-    monkeypatch.setattr(eujp.run, "load_audit_promote", loading)
-    state, summary = run(tmp_path, run_id="20261124T060000Z-docs03")
-    assert state.is_completed(), summary
-    assert events.index("docs start") < events.index("load end"), events  # they overlapped
-    assert events.index("load start") < events.index("docs end"), events
-    assert summary["docs_url"] and not summary["warnings"]
-    assert (tmp_path / "var" / "objectstore" / "latest" / "docs" / "index.html").is_file()
-
-
 def test_from_raw_of_a_day_on_which_one_source_landed_leaves_the_others_unchanged(prefect_server, tmp_path):
     """Live, a source with nothing new (304) lands nothing, so a day's raw zone holds only the sources that
     changed. `--from-raw` of such a day replays those; the others are unchanged in that run ("nothing was

@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from unittest import mock
@@ -843,79 +842,6 @@ def test_the_report_is_drawn_while_the_lake_commits(lake, monkeypatch):
     assert events.index("commit start") < events.index("report end"), events
     pointer = read_latest_pointer(open_store(str(store_dir)))
     assert "EU–Japan" in (store_dir / pointer["prefix"] / "report.html").read_text(encoding="utf-8")
-
-
-def test_the_single_file_is_written_while_the_lake_commits(lake, monkeypatch):
-    """publish writes the single warehouse.duckdb (eujp.lake.slim_warehouse) on a thread while the lake commit
-    runs (the single file below waits, up to 10 s, for the commit to begin: one after the other, it would not see
-    it), and publishes it with the tables EUJP_SINGLE_FILE says."""
-    from support.events import EventLog
-
-    import eujp.run
-    from eujp.config import Settings
-
-    _, warehouse, store_dir = lake
-    monkeypatch.setenv("EUJP_SINGLE_FILE", "small")
-    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
-    events = EventLog()
-    real_slim, real_commit = eujp.run.slim_warehouse, eujp.run.commit_lake
-
-    def slimming(*args, **kwargs):
-        events.note("single start")
-        events.wait_for(lambda seen: "commit start" in seen)
-        path = real_slim(*args, **kwargs)
-        events.note("single end")
-        return path
-
-    def committing(*args, **kwargs):
-        events.note("commit start")
-        commit = real_commit(*args, **kwargs)
-        events.note("commit end")
-        return commit
-
-    monkeypatch.setattr(eujp.run, "slim_warehouse", slimming)
-    monkeypatch.setattr(eujp.run, "commit_lake", committing)
-    settings = Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261124T060000Z-slim01")
-    eujp.run.publish(settings, [], table_counts(warehouse), {"ok": True}, "success")
-    assert events.index("single start") < events.index("commit end"), events  # they overlapped
-    assert events.index("commit start") < events.index("single end"), events
-    assert _single_file(store_dir) == {t.name for t in ALL_TABLES if not t.is_fact}
-
-
-def test_a_lake_commit_that_fails_leaves_no_single_file_in_the_publish_folder(lake, monkeypatch):
-    """The single file written beside a lake commit that fails (here after the file is done) is removed with
-    the failure: nothing of the run is published, latest stays, and its publish folder holds no part of it."""
-    import eujp.run
-    from eujp.config import Settings
-    from eujp.lake import LakeError
-
-    _, warehouse, store_dir = lake
-    monkeypatch.setenv("EUJP_SINGLE_FILE", "small")
-    monkeypatch.delenv("EUJP_LAKE_CATALOG", raising=False)
-    settings = Settings(warehouse_path=warehouse, publish_uri=str(store_dir), run_id="20261124T060000Z-slim02")
-    eujp.run.publish(settings, [], table_counts(warehouse), {"ok": True}, "success")
-    real_slim = eujp.run.slim_warehouse
-    written = []
-
-    def slimming(*args, **kwargs):
-        written.append(real_slim(*args, **kwargs))
-        return written[-1]
-
-    def failing(*args, **kwargs):
-        deadline = time.monotonic() + 10
-        while not written and time.monotonic() < deadline:  # the single file is complete first
-            time.sleep(0.01)
-        raise LakeError("the lake's catalog cannot be reached (a test)")
-
-    monkeypatch.setattr(eujp.run, "slim_warehouse", slimming)
-    monkeypatch.setattr(eujp.run, "commit_lake", failing)
-    second = settings.with_(run_id="20261125T060000Z-slim03")
-    with pytest.raises(LakeError, match="cannot be reached"):
-        eujp.run.publish(second, [], table_counts(warehouse), {"ok": True}, "success")
-    assert written and written[0].parent == second.files_dir / "publish" / second.run_id / "single"
-    assert not written[0].parent.exists()
-    assert read_latest_pointer(open_store(str(store_dir)))["run_id"] == settings.run_id
-    assert not (store_dir / "runs" / second.run_id).exists()
 
 
 def test_a_large_partitioned_mart_is_published_a_file_per_year_and_a_day_copies_the_years_it_left(lake, monkeypatch):
