@@ -227,6 +227,15 @@ def nothing_new(settings: Settings, batches: list[SourceBatch], countries: pl.Da
     said so in the result's "partners_removed", eujp.partners.removal_note)."""
     if not batches or any(b.status != "unchanged" for b in batches) or not settings.warehouse_path.exists():
         return None
+    held = {}
+    if settings.remove_partners:  # before the store is read: a removal of rows the warehouse holds is a change
+        with connect(settings.warehouse_path, read_only=True) as conn:
+            held = partners.held_rows(conn, settings.remove_partners)
+        holding = [p for p, rows in sorted(held.items()) if any(rows.values())]
+        if holding:
+            log.info("every source is unchanged, but the warehouse holds rows of %s, to remove (--remove-partner): "
+                     "removing them and publishing", ", ".join(holding))
+            return None
     store = open_store(settings.publish_uri)
     try:
         latest = read_latest_manifest(store)
@@ -244,13 +253,8 @@ def nothing_new(settings: Settings, batches: list[SourceBatch], countries: pl.Da
                  pointer["run_id"], manifest.get("status"))
         return None
     with connect(settings.warehouse_path, read_only=True) as conn:
-        held = partners.held_rows(conn, settings.remove_partners)
         current = warehouse_fingerprint(conn, countries)
         unpublished = sorted({row[0] for row in unpublished_loads(conn, str(pointer["run_id"]), settings.run_id)})
-    if any(n for rows in held.values() for n in rows.values()):
-        log.info("every source is unchanged, but the warehouse holds rows of %s, to remove (--remove-partner): "
-                 "removing them and publishing", ", ".join(p for p, rows in sorted(held.items()) if any(rows.values())))
-        return None
     if manifest.get("fingerprint") != current:
         log.info("every source is unchanged, but the published run %s was built from other code or "
                  "inputs: rebuilding and publishing", pointer["run_id"])
