@@ -1,5 +1,5 @@
 """eujp.deferred_imports: Great Expectations imported with scipy.stats and altair deferred, and the stand-in
-modules behaving as the real ones once used."""
+modules behaving as the real ones once used; sqlalchemy, boto3 and botocore hidden from GX's import only."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from eujp import deferred_imports
-from eujp.deferred_imports import DeferredModule, deferring
+from eujp.deferred_imports import DeferredModule, deferring, hidden_from
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,6 +48,13 @@ def test_great_expectations_validates_without_scipy_stats_or_altair_until_they_a
         from scipy.stats import _stats_py
         print("submodule", _stats_py.__name__)
         print("altair", kl.alt.Chart.__name__, type(sys.modules["altair"]).__name__)
+
+        # hidden from GX: not imported by it, its placeholders in their place; anyone else imports them
+        print("hidden", sorted(n for n in ("sqlalchemy", "boto3", "botocore") if n in sys.modules))
+        from great_expectations.compatibility import aws, sqlalchemy as gx_sqlalchemy
+        print("placeholders", type(gx_sqlalchemy.sqlalchemy).__name__, type(aws.boto3).__name__)
+        import sqlalchemy
+        print("importable", sqlalchemy.__name__, "sqlalchemy" in sys.modules)
     """)
     lines = dict(line.split(" ", 1) for line in out.splitlines())
     assert lines["valid"].startswith("True ")
@@ -59,6 +66,9 @@ def test_great_expectations_validates_without_scipy_stats_or_altair_until_they_a
     assert lines["real"] == "module True 0.5"
     assert lines["submodule"] == "scipy.stats._stats_py"
     assert lines["altair"] == "Chart module"
+    assert lines["hidden"] == "[]"  # validating a frame needed none of them
+    assert lines["placeholders"] == "NotImported NotImported"
+    assert lines["importable"] == "sqlalchemy True"
 
 
 @pytest.fixture
@@ -113,3 +123,47 @@ def test_a_module_that_fails_to_import_fails_at_its_first_use_and_again_after(pa
     assert isinstance(sys.modules["deferpkg.broken"], DeferredModule)  # the stand-in stays: no half module
     with pytest.raises(RuntimeError, match="broken at import"):
         deferred_imports.load("deferpkg.broken")
+
+
+@pytest.fixture
+def importers(tmp_path, monkeypatch):
+    """Packages on sys.path: `hidepkg` (with a submodule `sub`), and `gxlike.user` and `other.user`, each of
+    which imports `hidepkg.sub` if it can (None if not)."""
+    (tmp_path / "hidepkg").mkdir()
+    (tmp_path / "hidepkg" / "__init__.py").write_text("")
+    (tmp_path / "hidepkg" / "sub.py").write_text("VALUE = 7\n")
+    for package in ("gxlike", "other"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+        (tmp_path / package / "user.py").write_text(
+            "try:\n    from hidepkg import sub\nexcept ImportError as exc:\n    sub, error = None, str(exc)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    for name in [n for n in sys.modules if n.partition(".")[0] in ("hidepkg", "gxlike", "other")]:
+        del sys.modules[name]
+
+
+def test_a_hidden_package_is_missing_to_its_importer_only(importers):
+    with hidden_from("gxlike", {"hidepkg"}):
+        from gxlike import user as hidden_to
+        assert "hidepkg" not in sys.modules
+        from other import user as not_hidden_to
+
+    assert hidden_to.sub is None
+    assert "hidden from gxlike's import" in hidden_to.error and "hidepkg" in hidden_to.error
+    assert not_hidden_to.sub.VALUE == 7  # any other importer gets the real module, during the block too
+
+
+def test_a_package_imported_already_is_not_hidden(importers):
+    import hidepkg  # noqa: F401 - imported before the block: its submodules stay importable by anyone
+
+    with hidden_from("gxlike", {"hidepkg"}):
+        from gxlike import user
+    assert user.sub.VALUE == 7
+
+
+def test_after_the_block_nothing_is_hidden(importers):
+    with hidden_from("gxlike", {"hidepkg"}):
+        pass
+    from gxlike import user
+    assert user.sub.VALUE == 7
