@@ -9,9 +9,10 @@
   `great_expectations.compatibility` modules), as in a pandas-only install. They are installed here for Prefect
   and for the object store, and this project validates frames with GX's pandas route and writes its Data Docs to
   a local folder. Under `hidden_from`, an import of one of them by a module of GX fails as if it were not
-  installed, unless it is imported already; any other importer gets the real module. It saves ~0.2-0.35 s of the
-  import (median of alternating runs after polars, DuckDB and Prefect; benchmarks/RESULTS.md, forty-first
-  session), all of it on the critical path of a run against a running server.
+  installed, unless it is imported already; any other importer gets the real module. It saves ~0.2 s of the
+  import (median of 15 alternating runs after polars, DuckDB and Prefect; benchmarks/RESULTS.md, forty-first
+  session), on the critical path of a run against a running server. Code of GX that needs one of them (its
+  SQL or S3 features) raises GX's own "not installed" error instead.
 
 Why not the standard library's `importlib.util.LazyLoader`: on Python 3.11 the import system reads `__spec__`
 (and `__path__`) of a module already in `sys.modules`, and a LazyLoader module loads itself on any attribute
