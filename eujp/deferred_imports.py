@@ -93,14 +93,18 @@ class _DeferringFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 @contextmanager
-def deferring(names: Iterable[str]) -> Iterator[None]:
-    """Within the block, importing one of `names` (not yet imported) binds a DeferredModule."""
-    finder = _DeferringFinder(names)
+def _first_on_meta_path(finder: importlib.abc.MetaPathFinder) -> Iterator[None]:
+    """Within the block, `finder` is asked before every other finder."""
     sys.meta_path.insert(0, finder)
     try:
         yield
     finally:
         sys.meta_path.remove(finder)
+
+
+def deferring(names: Iterable[str]):
+    """Within the block, importing one of `names` (not yet imported) binds a DeferredModule."""
+    return _first_on_meta_path(_DeferringFinder(names))
 
 
 class _HidingFinder(importlib.abc.MetaPathFinder):
@@ -130,17 +134,11 @@ def _imported_by(package: str) -> bool:
     return False
 
 
-@contextmanager
-def hidden_from(importer: str, names: Iterable[str]) -> Iterator[None]:
+def hidden_from(importer: str, names: Iterable[str]):
     """Within the block, a module of the package `importer` that imports one of the top-level packages `names`
     (or a submodule of one) gets ModuleNotFoundError, as if it were not installed, unless the package is in
     `sys.modules` already; every other importer gets the real module."""
-    finder = _HidingFinder(names, importer)
-    sys.meta_path.insert(0, finder)
-    try:
-        yield
-    finally:
-        sys.meta_path.remove(finder)
+    return _first_on_meta_path(_HidingFinder(names, importer))
 
 
 def import_great_expectations() -> None:
