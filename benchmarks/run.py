@@ -408,7 +408,9 @@ def _clock() -> str:
 
 def _step_times(log: str, started: str, ended: str) -> dict[str, float]:
     """Seconds between milestones of the run: process start, Prefect's temporary server starting, the flow
-    starting, the domain flows done, the load task done, publish done, server stopping, process end."""
+    starting, the domain flows done, the load task done, publish done, server stopping, process end. (The
+    temporary server's "Starting" line is logged once the run's checks passed: its process was launched
+    before them, at the run's first step, and starts beside them.)"""
     marks: dict[str, str] = {"start": started, "exit": ended}
     for line in log.splitlines():
         m = _LOG_LINE.match(line)

@@ -120,8 +120,7 @@ def default_database(env: Mapping[str, str] | None = None) -> Path | None:
     env = os.environ if env is None else env
     if any(k.startswith(_DATABASE_SETTINGS) for k in env):
         return None
-    home = Path(env.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
-    return home / DATABASE_FILE
+    return prefect_home(env) / DATABASE_FILE
 
 
 def seed_database(env: Mapping[str, str] | None = None) -> bool:
@@ -189,6 +188,7 @@ class TemporaryPrefectServer:
             os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"))
         self.process: subprocess.Popen | None = None
         self.port: int | None = None
+        self.made_home = False  # whether its first start created PREFECT_HOME (`discard` removes it then)
 
     @property
     def api_url(self) -> str:
@@ -196,11 +196,12 @@ class TemporaryPrefectServer:
 
     def start(self) -> TemporaryPrefectServer:
         package = _prefect_package()
+        if self.port is None:  # its first start (wait_ready starts it again on another port if its was taken)
+            self.made_home = not prefect_home().exists()
         seed_database()
         self.port = _free_port()
         if self.announce:
-            _say(f"Starting temporary server on http://127.0.0.1:{self.port} (it starts while the run loads; it "
-                 "stops when the run ends; set PREFECT_API_URL to use a running Prefect server)")
+            self._announce()
         env = os.environ | {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
                             "PREFECT__SERVER_FINAL": "1"} | server_block_settings()
         env.pop("PREFECT_API_URL", None)
@@ -218,6 +219,27 @@ class TemporaryPrefectServer:
         )
         atexit.register(self.stop)
         return self
+
+    def _announce(self) -> None:
+        _say(f"Starting temporary server on http://127.0.0.1:{self.port} (it starts while the run loads; it "
+             "stops when the run ends; set PREFECT_API_URL to use a running Prefect server)")
+
+    def use(self, *, announce: bool = True) -> TemporaryPrefectServer:
+        """Point this process's Prefect at the server (PREFECT_API_URL), which may still be starting, and say
+        so (`announce`) from then on: its start, and its stop when the run ends."""
+        os.environ["PREFECT_API_URL"] = os.environ[TEMPORARY_SERVER_ENV] = self.api_url
+        self.announce = announce
+        if announce:
+            self._announce()
+        return self
+
+    def discard(self) -> None:
+        """Stop a server launched before checks that then refused the run, silently, and remove PREFECT_HOME
+        when its start created it: a refused run leaves no server and no trace of Prefect."""
+        self.announce = False
+        self.stop()
+        if self.made_home:
+            shutil.rmtree(prefect_home(), ignore_errors=True)
 
     def answers(self) -> bool:
         """Whether the server answers its health check now (one quick probe, no wait)."""
@@ -283,13 +305,19 @@ def needed() -> bool:
 TEMPORARY_SERVER_ENV = "EUJP_TEMPORARY_PREFECT_SERVER"  # set (to its API URL) while a run uses its own server
 
 
-def start_if_needed(*, announce: bool = True) -> TemporaryPrefectServer | None:
-    """Start a temporary server and point PREFECT_API_URL at it, when `needed()`; else None."""
+def launch_if_needed() -> TemporaryPrefectServer | None:
+    """Start a temporary server, silently and without pointing this process at it yet, when `needed()`; else
+    None. `eujp run` launches it before its own checks, whose ~0.5 s its ~4 s start then overlaps: `use()` once
+    they pass, `discard()` if they refuse the run."""
     if not needed():
         return None
-    server = TemporaryPrefectServer(announce=announce).start()
-    os.environ["PREFECT_API_URL"] = os.environ[TEMPORARY_SERVER_ENV] = server.api_url
-    return server
+    return TemporaryPrefectServer(announce=False).start()
+
+
+def start_if_needed(*, announce: bool = True) -> TemporaryPrefectServer | None:
+    """Start a temporary server and point PREFECT_API_URL at it, when `needed()`; else None."""
+    server = launch_if_needed()
+    return server.use(announce=announce) if server is not None else None
 
 
 def own_server() -> bool:
@@ -301,11 +329,16 @@ def own_server() -> bool:
     return not profile_sets_api_url()
 
 
+def prefect_home(env: Mapping[str, str] | None = None) -> Path:
+    """PREFECT_HOME of `env` (default: this process's environment), else Prefect's default ~/.prefect."""
+    env = os.environ if env is None else env
+    return Path(env.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+
+
 def profile_sets_api_url() -> bool:
     """Whether the active Prefect profile (PREFECT_HOME/profiles.toml) sets PREFECT_API_URL: read as text,
     because importing Prefect to ask it costs seconds."""
-    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect")
-    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml")
+    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH") or prefect_home() / "profiles.toml")
     try:
         text = profiles.read_text(encoding="utf-8")
     except OSError:

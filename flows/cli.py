@@ -160,22 +160,31 @@ def run(
 
     The settings are checked first (as `eujp check` does; the expectation suites in the flow, before it
     extracts anything): a misconfiguration stops the run within seconds,
-    before Prefect starts and before anything is extracted, with one message naming the setting to fix and
-    exit code 2. Exit code 1: the run failed."""
+    before the flow starts and before anything is extracted, with one message naming the setting to fix and
+    exit code 2 (the temporary Prefect server launched beside the checks is stopped, and leaves nothing).
+    Exit code 1: the run failed."""
     _check_run_options(snapshot_dir=snapshot_dir, source_kind=source_kind, from_raw=from_raw, as_of=as_of,
                        force=force, remove_partner=remove_partner)
     remove_partners = tuple(dict.fromkeys(code.strip().upper() for code in remove_partner or ()))
     settings = _run_settings(snapshot_dir=snapshot_dir, warehouse=warehouse, publish=publish, from_raw=from_raw,
                              as_of=as_of, source_kind=source_kind, run_id=run_id, only=only, force=force,
                              dask_address=dask_address, fanout=fanout, remove_partners=remove_partners)
-    unknown = _unknown_sources(only or [])
-    if unknown:  # before the preflight and Prefect: a usage error, exit 2
-        raise typer.BadParameter(unknown)
-    from eujp import progress
+    from eujp import prefect_server, progress
 
+    # Without PREFECT_API_URL, the temporary server is launched first, silently: its start (~4 s) overlaps the
+    # checks below (~0.5 s, most of it importing the sources); a check that refuses the run discards it
+    server = prefect_server.launch_if_needed()
     with progress.terminal_progress() as shown:
-        _preflight_or_exit(settings, as_of=as_of)
-        flows = _start_prefect_and_import(announce=not shown)
+        try:
+            unknown = _unknown_sources(only or [])
+            if unknown:  # a usage error, exit 2
+                raise typer.BadParameter(unknown)
+            _preflight_or_exit(settings, as_of=as_of)
+        except BaseException:
+            if server is not None:
+                server.discard()
+            raise
+        flows = _start_prefect_and_import(server, announce=not shown)
         if _OWN_PROCESS:
             # Prefect, the pipeline, polars and DuckDB are imported and stay: out of the garbage collector's
             # full collections, which would otherwise traverse their ~300k objects each time (0.2 s each).
@@ -282,14 +291,15 @@ def _configured_api_url() -> str | None:
 
 
 def _preflight_or_exit(settings, *, as_of: str | None) -> None:
-    """The preflight (eujp.preflight) of the run, before Prefect starts; a failure exits with code 2. An
-    as-of rebuild only reads the publish target. When the S3 credentials are in a Prefect Secret block and
-    Prefect is not up yet, the publish target is checked in the flow (its own preflight) instead.
+    """The preflight (eujp.preflight) of the run, before the flow starts (beside the temporary server's start);
+    a failure exits with code 2. An as-of rebuild only reads the publish target. When the S3 credentials are in
+    a Prefect Secret block and Prefect is not up yet, the publish target is checked in the flow (its own
+    preflight) instead.
 
     The daily flow's own preflight (flows.daily.check_settings, before anything is extracted or locked) checks
-    the expectation suites: here they would delay the temporary server's start by ~1 s of imports and SQL
-    translation on every run (the server's start is what a run waits for before its flow; thirty-sixth
-    session), for files that ship with the package. An as-of rebuild, which has no preflight of its own,
+    the expectation suites: here they would add ~1 s of imports and SQL translation before the flow on every
+    run (thirty-sixth session: then they delayed the temporary server's launch; now the checks run beside its
+    start, which they would outlast), for files that ship with the package. An as-of rebuild, which has no preflight of its own,
     checks them here."""
     from eujp import prefect_server, progress
     from eujp.preflight import PreflightFailed, needs_prefect_for_credentials, preflight
@@ -377,16 +387,17 @@ class _Flows:
         return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
 
 
-def _start_prefect_and_import(*, announce: bool) -> _Flows:
-    """Without PREFECT_API_URL, start a temporary Prefect server (eujp.prefect_server: stopped at exit, after
-    Prefect's own flushes) and import the pipeline while it starts; wait until the server answers. A server
-    that does not come up ends the command (exit 1) with its reason. (--only's names were checked before.)"""
+def _start_prefect_and_import(server, *, announce: bool) -> _Flows:
+    """Point Prefect at `server`, the temporary Prefect server `eujp run` launched when PREFECT_API_URL is not
+    set (eujp.prefect_server: stopped at exit, after Prefect's own flushes), or None, and import the pipeline
+    while it starts; wait until the server answers. A server that does not come up ends the command (exit 1)
+    with its reason. (--only's names were checked before.)"""
     from contextlib import nullcontext
 
     from eujp import progress
-    from eujp.prefect_server import start_if_needed
 
-    server = start_if_needed(announce=announce)
+    if server is not None:
+        server.use(announce=announce)
     with progress.step(f"starting Prefect (temporary server on {server.api_url})") if server else nullcontext():
         with progress.step("importing the pipeline (Prefect, polars, DuckDB)"):
             loaded = _Flows(own_server=server is not None)

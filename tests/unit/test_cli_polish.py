@@ -407,7 +407,7 @@ def test_the_eujp_process_freezes_its_objects_at_exit_and_after_the_runs_imports
         def is_completed(self):
             return True
 
-    monkeypatch.setattr(cli, "_start_prefect_and_import", lambda announce: Flows())
+    monkeypatch.setattr(cli, "_start_prefect_and_import", lambda server, announce: Flows())
     args = ["run", "--warehouse", str(tmp_path / "w.duckdb"), "--publish", str(tmp_path / "store")]
     assert CliRunner().invoke(cli.app, args).exit_code == 0
     assert (registered, frozen, order) == ([], [], [("flow", 0)])  # another process's app: nothing frozen
@@ -422,7 +422,6 @@ def test_the_eujp_process_freezes_its_objects_at_exit_and_after_the_runs_imports
 
 _WAIT_PROBE = """
 import sys
-import eujp.prefect_server as ps
 from eujp.deferred_imports import GX_ENTRY
 from flows import cli
 
@@ -430,12 +429,13 @@ class Starting:  # a temporary server that is still starting ({answers}: whether
     api_url = "http://127.0.0.1:9/api"
     def answers(self):
         return {answers}
+    def use(self, announce=True):
+        return self
     def wait_ready(self):
         print("validator imported before the wait:", GX_ENTRY in sys.modules)
         return self.api_url
 
-ps.start_if_needed = lambda announce=True: Starting()
-cli._start_prefect_and_import(announce=False)
+cli._start_prefect_and_import(Starting(), announce=False)
 """
 
 
@@ -449,6 +449,29 @@ def test_the_validator_is_imported_while_the_temporary_server_starts(answers, im
     out = subprocess.run([sys.executable, "-c", _WAIT_PROBE.format(answers=answers)], capture_output=True,
                          text=True, timeout=120, check=True, cwd=Path(__file__).resolve().parents[2])
     assert f"validator imported before the wait: {imported}" in out.stdout, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("home_was_there", [False, True])
+def test_a_discarded_temporary_server_is_stopped_and_removes_only_the_home_it_made(tmp_path, monkeypatch,
+                                                                                 home_was_there):
+    """`eujp run` launches its temporary server before its checks; a run they refuse discards it: the server's
+    process ends, and a PREFECT_HOME its start created (to seed the database) is removed; a home that was there
+    is kept with what it held."""
+    from eujp.prefect_server import TemporaryPrefectServer
+
+    home = tmp_path / "prefect-home"
+    if home_was_there:
+        home.mkdir()
+        (home / "profiles.toml").write_text("# the user's\n")
+    monkeypatch.setenv("PREFECT_HOME", str(home))
+    server = TemporaryPrefectServer(announce=False).start()
+    process = server.process
+    assert process.poll() is None and home.is_dir()
+    server.discard()
+    assert process.poll() is not None and server.process is None
+    assert home.exists() == home_was_there
+    if home_was_there:
+        assert (home / "profiles.toml").read_text() == "# the user's\n"
 
 
 def test_a_temporary_server_answers_only_when_its_health_check_does():
@@ -656,6 +679,28 @@ def test_summary_prints_source_text_as_it_is_never_as_markup(capsys):
     assert any("[/v]" in line for line in lines)
 
 
+def refused_before_the_flow(monkeypatch) -> list:
+    """`eujp run` refused by its checks: the flow must not be called, and every temporary server launched
+    beside the checks (a stand-in, recorded in the list returned) must be discarded."""
+    import eujp.prefect_server as ps
+    from flows import cli
+
+    launched = []
+
+    class Launched:
+        discarded = False
+
+        def discard(self):
+            self.discarded = True
+
+    def no_flow(*args, **kwargs):
+        raise AssertionError("the checks passed a run they should have refused")
+
+    monkeypatch.setattr(cli, "_start_prefect_and_import", no_flow)
+    monkeypatch.setattr(ps, "launch_if_needed", lambda: launched.append(Launched()) or launched[-1])
+    return launched
+
+
 def test_an_as_of_rebuild_refuses_the_live_warehouse_or_a_day_before_any_landing_before_prefect_starts(
         tmp_path, monkeypatch):
     """`eujp run --as-of DAY --warehouse <live>` with the live warehouse's runs given day-shaped ids
@@ -664,12 +709,8 @@ def test_an_as_of_rebuild_refuses_the_live_warehouse_or_a_day_before_any_landing
     from eujp.landing import RawPayload, land
     from eujp.storage import LocalObjectStore
     from eujp.tables import ensure_schema
-    from flows import cli
 
-    def no_prefect(*args, **kwargs):
-        raise AssertionError("Prefect was started")
-
-    monkeypatch.setattr(cli, "_start_prefect_and_import", no_prefect)
+    launched = refused_before_the_flow(monkeypatch)
     store = LocalObjectStore(tmp_path / "store")
     land(store, RawPayload(COMEXT, "a.csv", b"x\n", "file:///a.csv", fetched_at="2026-12-05T06:00:00+00:00"),
          date(2026, 12, 5), comext_goods.SOURCE.extension)
@@ -694,6 +735,7 @@ def test_an_as_of_rebuild_refuses_the_live_warehouse_or_a_day_before_any_landing
     assert " ".join(result.output.split()).startswith(
         f"--as-of 2026-12-04: nothing was landed on or before that day under {store.uri}/raw/ for ")
     assert not early.exists()
+    assert launched and all(server.discarded for server in launched)
 
 
 def test_a_live_run_without_a_required_url_or_with_an_unknown_source_stops_before_prefect(tmp_path, monkeypatch):
@@ -701,12 +743,8 @@ def test_a_live_run_without_a_required_url_or_with_an_unknown_source_stops_befor
     `eujp check` and the preflight, started Prefect and published a Failed run; `--only nosuch` was refused only
     once the temporary server had started (~14 s). Both exit 2 now, before Prefect starts."""
     from eujp.sources import sipri_arms
-    from flows import cli
 
-    def no_prefect(*args, **kwargs):
-        raise AssertionError("Prefect was started")
-
-    monkeypatch.setattr(cli, "_start_prefect_and_import", no_prefect)
+    launched = refused_before_the_flow(monkeypatch)
     monkeypatch.delenv("EUJP_SIPRI_URL", raising=False)
     sipri = sipri_arms.SOURCE.name
     where = ["--warehouse", str(tmp_path / "w.duckdb"), "--publish", str(tmp_path / "store")]
@@ -718,6 +756,7 @@ def test_a_live_run_without_a_required_url_or_with_an_unknown_source_stops_befor
 
     result = runner.invoke(app, ["run", "--only", "nosuch", *where])
     assert result.exit_code == 2 and "unknown source 'nosuch'" in result.output
+    assert len(launched) == 2 and all(server.discarded for server in launched)
     assert not (tmp_path / "store").exists()
 
     result = runner.invoke(app, ["check", "--source", "live", *where])
@@ -797,12 +836,8 @@ def test_remove_partner_refusals_exit_2_before_prefect_starts(tmp_path, monkeypa
     """Japan, a code that is none, an as-of rebuild, and a live run whose EUJP_COMEXT_PARTNERS still asks for the
     partner (the next live run would fetch its rows again): each a usage error naming what to fix, nothing
     written."""
-    from flows import cli
 
-    def no_prefect(*args, **kwargs):
-        raise AssertionError("Prefect was started")
-
-    monkeypatch.setattr(cli, "_start_prefect_and_import", no_prefect)
+    launched = refused_before_the_flow(monkeypatch)
     where = ["--warehouse", str(tmp_path / "w.duckdb"), "--publish", str(tmp_path / "store")]
 
     def said(*args: str) -> str:
@@ -823,6 +858,7 @@ def test_remove_partner_refusals_exit_2_before_prefect_starts(tmp_path, monkeypa
     assert "EUJP_COMEXT_PARTNERS is empty (every partner): it still asks for KR, US; take them out first" in said(
         "--source", "live", "--only", comext_goods.SOURCE.name, "--remove-partner", "KR", "--remove-partner", "US")
     assert not (tmp_path / "store").exists() and not (tmp_path / "w.duckdb").exists()
+    assert launched and all(server.discarded for server in launched)
 
 
 def test_remove_partner_passes_the_preflight_once_the_live_settings_no_longer_ask_for_it(tmp_path, monkeypatch):
