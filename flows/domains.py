@@ -9,10 +9,13 @@ without a flow of its own here gets a generic one named `eujp-{domain}`."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import polars as pl
+import prefect.context
 from prefect import flow, get_run_logger
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
 from prefect.states import Failed
 
 from eujp import progress
@@ -102,12 +105,32 @@ def run_domain(domain: str, settings: Settings, countries: pl.DataFrame) -> list
     heartbeats (a dead process shows as the parent's), and Prefect joins a flow run's heartbeat thread when
     the run ends, which sleeps in 1-s steps: ~1 s per subflow, 3 of the 10 s a day with nothing new may take
     (benchmarks/RESULTS.md, 2026-12-01)."""
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    with without_heartbeats():
         state = domain_flow(domain)(settings, countries, return_state=True)
     batches = state.result(raise_on_failure=False)
     if isinstance(batches, BaseException):
         raise batches
     return batches
+
+
+_QUIET: list = []  # [(Prefect settings, the same without flow-run heartbeats)]: the last pair made
+
+
+@contextmanager
+def without_heartbeats() -> Iterator[None]:
+    """Prefect's current settings without flow-run heartbeats, for the block. As Prefect's `temporary_settings`,
+    but the copy (Prefect validates every setting again: ~0.05 s here) is made once for the settings a run has,
+    not once per domain, and not at all when heartbeats are off already (`eujp run`'s own temporary server turns
+    them off for the whole run)."""
+    context = prefect.context.get_settings_context()
+    if context.settings.flows.heartbeat_frequency is None:
+        yield
+        return
+    if not (_QUIET and _QUIET[0][0] is context.settings):
+        _QUIET[:] = [(context.settings,
+                      context.settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))]
+    with prefect.context.SettingsContext(profile=context.profile, settings=_QUIET[0][1]):
+        yield
 
 
 @flow(name="eujp-trade", flow_run_name="trade-{settings.run_id}")

@@ -372,8 +372,11 @@ def _events_of(url: str, name: str, resource_id: str) -> list[dict]:
 
 def test_eujp_run_against_a_running_server_keeps_the_flow_runs_heartbeats(prefect_api, tmp_path):
     """Against a configured Prefect server (PREFECT_API_URL, as a deployment's runs) the daily flow run sends
-    its heartbeats, which let that server mark a run whose process died; only `eujp run`'s own temporary
-    server goes without (the test above)."""
+    its heartbeats, which let that server mark a run whose process died; its domain subflows, in the same
+    process, send none (flows.domains.without_heartbeats); only `eujp run`'s own temporary server goes without
+    any (the test above)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
     url, env = prefect_api
     run_id = "20261124T060000Z-hbeats"
     result = eujp(["run", "--only", EVENTS, "--warehouse", str(tmp_path / "w.duckdb"),
@@ -381,10 +384,25 @@ def test_eujp_run_against_a_running_server_keeps_the_flow_runs_heartbeats(prefec
     assert result.returncode == 0, result.stdout + result.stderr
     with api(url) as client:
         flow_run = flow_run_by_run_id(client, run_id)
+        (domain_run,) = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[f"defence-{run_id}"])))
     assert flow_run.name == f"daily-{run_id}"
     beats = wait_for(lambda: _events_of(url, "prefect.flow-run.heartbeat", f"prefect.flow-run.{flow_run.id}"),
                      30, "the daily flow run's heartbeat on the server")
     assert beats[0]["resource"]["prefect.resource.id"] == f"prefect.flow-run.{flow_run.id}"
+    # A heartbeat is sent as a flow run starts, by the run's process, which sends its events in order: once the
+    # daily run's publish task (after the subflow) is stored as Completed, a heartbeat of the subflow would be too.
+    body = json.dumps({"filter": {"event": {"name": ["prefect.task-run.Completed"]},
+                                  "related": {"id": [f"prefect.flow-run.{flow_run.id}"]}}, "limit": 50})
+
+    def published() -> bool:
+        request = urllib.request.Request(f"{url}/events/filter", data=body.encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return any(e["resource"].get("prefect.resource.name") == "publish" for e in json.load(answer)["events"])
+
+    wait_for(published, 30, "the daily flow run's publish task, Completed, on the server")
+    assert _events_of(url, "prefect.flow-run.heartbeat", f"prefect.flow-run.{domain_run.id}") == []
 
 
 def test_the_temporary_server_dies_with_a_run_killed_by_sigkill(tmp_path):
