@@ -42,7 +42,11 @@ _KEYS = ("name", "description", "natural_key", "depends_on", "columns")
 # rows of one value of `column` depend only on its inputs' rows of that value (every GROUP BY, window and join
 # carries it), so a run that wrote only some values (the facts' rows it wrote, through the expression, or a
 # partitioned model upstream) rebuilds only those (eujp.marts.build).
-_OPTIONAL_KEYS = ("partition_by",)
+# Optional: `depends_on_values: {fact_table: {column: C, held_in: M, where: SQL}}`: of that fact the model reads
+# only the set of distinct values of C (a column of the fact's natural key), and holds each value it read in its
+# column M (on its rows that `where` selects). A run that wrote rows to the fact (and to no other input), deleted
+# none and brought no value the model does not hold leaves the model as it is: it is kept, not rebuilt.
+_OPTIONAL_KEYS = ("partition_by", "depends_on_values")
 
 
 class ModelDeclarationError(EujpError):
@@ -57,11 +61,22 @@ class Partition:
 
 
 @dataclass(frozen=True)
+class HeldValues:
+    """`depends_on_values`: of `fact` the model reads only the distinct values of `column`, and holds each in
+    its column `held_in` on its rows that `where` (SQL, or "" for all) selects."""
+    fact: str
+    column: str
+    held_in: str
+    where: str = ""
+
+
+@dataclass(frozen=True)
 class Model:
     table: Table
     depends_on: tuple[str, ...]  # the warehouse tables the model's SQL reads
     path: Path  # its YAML declaration
     partition: Partition | None = None
+    values_of: tuple[HeldValues, ...] = ()  # its `depends_on_values`
 
 
 def polars_dtype(type_name: object, what: str = "column") -> pl.DataType:
@@ -111,7 +126,28 @@ def load_model(path: Path) -> Model:
     table = Table(name=spec["name"], description=spec["description"], columns=columns,
                   natural_key=natural_key, column_docs=docs, is_fact=False, rebuilt=True)
     return Model(table=table, depends_on=depends_on, path=path,
-                 partition=_partition(spec.get("partition_by"), natural_key, depends_on, path))
+                 partition=_partition(spec.get("partition_by"), natural_key, depends_on, path),
+                 values_of=_held_values(spec.get("depends_on_values"), columns, depends_on, path))
+
+
+def _held_values(spec: object, columns: Mapping[str, object], depends_on: tuple[str, ...],
+                 path: Path) -> tuple[HeldValues, ...]:
+    if spec is None:
+        return ()
+    ok = isinstance(spec, dict) and all(
+        isinstance(v, dict) and {"column", "held_in"} <= set(v) <= {"column", "held_in", "where"}
+        and all(isinstance(x, str) and x for x in v.values()) for v in spec.values())
+    if not ok:
+        raise ModelDeclarationError(f"{path}: depends_on_values must map input fact tables to their column, the "
+                                    f"model's column holding its values (held_in) and optionally where, got {spec!r}")
+    unknown = set(spec) - set(depends_on)
+    if unknown:
+        raise ModelDeclarationError(f"{path}: depends_on_values names tables it does not depend on: {sorted(unknown)}")
+    missing = sorted(v["held_in"] for v in spec.values() if v["held_in"] not in columns)
+    if missing:
+        raise ModelDeclarationError(f"{path}: depends_on_values holds values in columns it does not declare: {missing}")
+    return tuple(HeldValues(fact, v["column"], v["held_in"], v.get("where", ""))
+                 for fact, v in sorted(spec.items()))
 
 
 def _partition(spec: object, natural_key: tuple[str, ...], depends_on: tuple[str, ...], path: Path) -> Partition | None:

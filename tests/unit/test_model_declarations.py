@@ -136,3 +136,31 @@ def test_a_malformed_declaration_is_refused_naming_the_file(tmp_path):
     (tmp_path / "mart_a.yml").write_text("name: mart_b\n", encoding="utf-8")
     with pytest.raises(ModelDeclarationError, match="expected the keys"):
         load_models(tmp_path)
+
+
+@pytest.mark.parametrize(("values", "error"), [
+    ({"fact_goods_trade_product": {"column": "product_cn8"}}, "must map input fact tables to their column"),
+    ({"fact_goods_trade_product": {"column": "product_cn8", "held_in": "k", "when": "x"}},
+     "must map input fact tables to their column"),
+    ({"fact_goods_trade": {"column": "product_cn8", "held_in": "k"}}, "names tables it does not depend on"),
+    ({"fact_goods_trade_product": {"column": "product_cn8", "held_in": "code"}},
+     r"holds values in columns it does not declare: \['code'\]"),
+])
+def test_a_malformed_depends_on_values_is_refused_naming_the_file(tmp_path, values, error):
+    _declare(tmp_path, "mart_a", ["fact_goods_trade_product"])
+    path = tmp_path / "mart_a.yml"
+    path.write_text(path.read_text(encoding="utf-8") + f"depends_on_values: {json.dumps(values)}\n", encoding="utf-8")
+    with pytest.raises(ModelDeclarationError, match=rf"mart_a\.yml: depends_on_values .*{error}"):
+        load_models(tmp_path)
+
+
+@pytest.mark.parametrize("name", [m for m in MODELS if MODELS[m].values_of])
+def test_what_depends_on_values_declares_holds_for_the_facts_it_names(name):
+    """A model keeps its rows when a run brings no new value of a fact's declared column (eujp.marts.build): that
+    column must be in the fact's natural key (a replaced row then keeps its value), and the model must read it."""
+    by_name = {t.name: t for t in ALL_TABLES}
+    sql = (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    for held in MODELS[name].values_of:
+        fact = by_name[held.fact]
+        assert fact.is_fact and held.column in fact.natural_key, (name, held)
+        assert held.column in sql and held.held_in in MODELS[name].table.columns, (name, held)
