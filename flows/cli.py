@@ -380,11 +380,9 @@ class _Flows:
         configured server (PREFECT_API_URL, a deployment) the heartbeats stay."""
         from contextlib import nullcontext
 
-        if not self.own_server:
-            return nullcontext()
-        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+        from flows.domains import without_heartbeats
 
-        return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+        return without_heartbeats() if self.own_server else nullcontext()
 
 
 def _start_prefect_and_import(server, *, announce: bool) -> _Flows:

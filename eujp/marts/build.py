@@ -149,10 +149,7 @@ def _touched(conn: duckdb.DuckDBPyConnection, model, written: Collection[str], r
     values: set = set()
     for name in sorted(set(model.depends_on) & set(written)):
         if name in facts:
-            # the loader's replace scope: a scoped delete could drop rows of any value
-            from eujp.sources import SOURCES
-
-            if any(s.table.name == name and s.replace_scope is not None for s in SOURCES):
+            if _loaded_with_replace_scope(name):  # a scoped delete could drop rows of any value
                 return None
             values |= {r[0] for r in conn.execute(
                 f"SELECT DISTINCT {facts[name]} FROM {quote_ident(name)} WHERE run_id = ?", [run_id]).fetchall()}
@@ -168,6 +165,13 @@ def _touched(conn: duckdb.DuckDBPyConnection, model, written: Collection[str], r
     return sorted(v for v in values if v is not None) or None
 
 
+def _loaded_with_replace_scope(table: str) -> bool:
+    """Whether a source loads `table` with a replace scope: its load may delete rows of any value."""
+    from eujp.sources import SOURCES
+
+    return any(s.table.name == table and s.replace_scope is not None for s in SOURCES)
+
+
 def _holds_every_new_value(conn: duckdb.DuckDBPyConnection, model, written: Collection[str], run_id: str | None,
                            deleted: dict[str, dict[str, list]] | None = None) -> bool:
     """Whether the run's writes leave `model` as it is, by its `depends_on_values`: every input the run wrote is
@@ -179,14 +183,13 @@ def _holds_every_new_value(conn: duckdb.DuckDBPyConnection, model, written: Coll
     inputs = set(model.depends_on) & set(written)
     if run_id is None or not inputs or not inputs <= set(held):
         return False
-    from eujp.sources import SOURCES
     from eujp.tables import ALL_TABLES
 
     tables = {t.name: t for t in ALL_TABLES}
     for name in sorted(inputs):
         spec, table = held[name], tables.get(name)
         if (table is None or not table.is_fact or spec.column not in table.natural_key or name in (deleted or {})
-                or any(s.table.name == name and s.replace_scope is not None for s in SOURCES)):
+                or _loaded_with_replace_scope(name)):
             return False
         where = f" WHERE {spec.where}" if spec.where else ""
         new = conn.execute(
