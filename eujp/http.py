@@ -325,6 +325,13 @@ def check_body(content: bytes, headers: Mapping[str, str], expect: Expect) -> st
     return _body_problem(BodyShape.of(content), headers, expect, lambda: content)
 
 
+def body_problem(response: HttpResponse, expect: Expect) -> str | None:
+    """Why `response`'s body is not what `expect` promises, or None when it is: the check `HttpClient.request`
+    makes of a 2xx body, for a caller that asked with `Expect("any")` to read some answers itself first (an
+    asynchronous-delivery ticket where CSV was asked for: eujp.eurostat_async)."""
+    return _body_problem(response.shape, response.headers, expect, response.read_body)
+
+
 def _body_problem(shape: BodyShape, headers: Mapping[str, str], expect: Expect,
                   read: Callable[[], bytes]) -> str | None:
     """check_body on a body's shape (`read` gives the whole body: only called for JSON, to parse it)."""
@@ -391,6 +398,10 @@ class HttpClient:
     # --- budget ---------------------------------------------------------------------------------------
     def remaining(self) -> float:
         return self._deadline - self._clock()
+
+    def wait(self, seconds: float) -> None:
+        """Sleep `seconds` on the client's clock (a poll's interval: it counts against the budget)."""
+        self._sleep(seconds)
 
     def _timeout(self) -> httpx.Timeout:
         left = max(self.remaining(), 0.001)

@@ -55,7 +55,8 @@ from defusedxml import ElementTree as SafeET
 
 from eujp.config import REFERENCE_DIR
 from eujp.errors import ExtractError, ParseError
-from eujp.http import EXPECT_CSV, Expect
+from eujp.eurostat_async import await_delivery, queued_ticket
+from eujp.http import EXPECT_CSV, Expect, body_problem
 from eujp.incremental import ALL_CODES, describe_widening, merge_scopes, month_add, scope_widening
 from eujp.landing import RawPayload
 from eujp.live import Endpoint, LiveContext, env_codes
@@ -116,13 +117,17 @@ COMEXT_DEFAULTS = {
     "EUJP_COMEXT_MAX_PRODUCTS_PER_REQUEST": "400",  # CN8 codes per request: keeps the URL a few kB long
     "EUJP_COMEXT_MAX_REQUESTS": "20000",  # per slice fetched (a full load of every product is thousands)
     "EUJP_COMEXT_CODELIST": "CXT_NC",  # the product codelist (agency ESTAT)
+    "EUJP_COMEXT_ASYNC_POLL_SECONDS": "15",  # an asynchronous answer's status asked every this many seconds
+    "EUJP_COMEXT_ASYNC_WAIT_SECONDS": "1800",  # and waited for at most this long (per answer)
 }
 # Eurostat API guide, fault code 100: "No results found" (HTTP 400 or 404) for an empty selection. A 204 No
 # Content is taken the same way (HTTP: the request succeeded and there is nothing to send; SDMX 2.1 REST names
 # 404, but a proxy or a later version of the service may say it so); an empty 200 stays an error (a cut body).
 _NO_RESULTS = ("no results found", "no_results_found", "<faultcode>100</faultcode>")
 _CN8 = re.compile(r"^[0-9]{8}$")
-_SDMX_STRUCTURE = "/api/comext/dissemination/sdmx/2.1"
+_COMEXT_API = "/api/comext/dissemination"  # the Comext dissemination API, under the base URL
+_SDMX_STRUCTURE = f"{_COMEXT_API}/sdmx/2.1"
+_LOST_TICKETS = 3  # asynchronous deliveries of one slice lost (EXPIRED, unknown key) before the slice fails
 EXPECT_XML = Expect("any", ("application/vnd.sdmx.structure+xml", "application/xml"))
 
 
@@ -140,6 +145,23 @@ def comext_int(env: Mapping[str, str], name: str) -> int:
     if value < 1:
         raise ExtractError(f"{name}={raw!r} must be at least 1")
     return value
+
+
+def comext_async_wait(env: Mapping[str, str]) -> dict[str, float]:
+    """How an asynchronous answer is waited for (eujp.eurostat_async.await_delivery): EUJP_COMEXT_ASYNC_POLL_SECONDS
+    between two status requests, EUJP_COMEXT_ASYNC_WAIT_SECONDS at most per answer (seconds, decimals allowed)."""
+    values = {}
+    for key, name in (("poll_seconds", "EUJP_COMEXT_ASYNC_POLL_SECONDS"),
+                      ("wait_seconds", "EUJP_COMEXT_ASYNC_WAIT_SECONDS")):
+        raw = comext_setting(env, name)
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ExtractError(f"{name}={raw!r} is not a number of seconds") from None
+        if not 0 < value < float("inf"):
+            raise ExtractError(f"{name}={raw!r} must be a positive number of seconds")
+        values[key] = value
+    return values
 
 
 # The settings whose codes make up the request's key, by their name in the request scope (`comext_scope`).
@@ -708,13 +730,17 @@ def fetch_comext_slice(ctx: LiveContext, piece: ComextSlice, updated_after: str 
     QUANTITY_IN_100KG) of which a revision may touch one; loading the changed observations alone would blank
     the other. A request that answers 413 EXTRACTION_TOO_BIG is split (periods first, then product chapters,
     then halves of the product list) until each piece fits, up to EUJP_COMEXT_MAX_REQUESTS requests (each split
-    makes smaller pieces, down to one product and one month, so it ends). Independent of the other slices:
-    slices may be fetched in any order or in parallel, and each payload is landed once."""
+    makes smaller pieces, down to one product and one month, so it ends). A request the service answers
+    asynchronously (a key instead of the data: eujp.eurostat_async) is waited for and its data fetched from the
+    ASYNC API; a key lost (expired before it was fetched, or unknown) sends the request again, up to
+    `_LOST_TICKETS` times a slice. Independent of the other slices: slices may be fetched in any order or in
+    parallel, and each payload is landed once."""
     max_requests = comext_int(ctx.env, "EUJP_COMEXT_MAX_REQUESTS")
+    waiting = comext_async_wait(ctx.env)  # read before the first request: a bad value fails every run alike
     # (part, asked with updatedAfter)
     pending: list[tuple[ComextSlice, bool]] = [(piece, updated_after is not None)]
     payloads: list[RawPayload] = []
-    requests = 0
+    requests = lost = 0
     while pending:
         part, probe = pending.pop(0)
         requests += 1
@@ -723,7 +749,26 @@ def fetch_comext_slice(ctx: LiveContext, piece: ComextSlice, updated_after: str 
                                "splitting; narrow EUJP_COMEXT_PRODUCTS/REPORTERS or the start period, or raise "
                                "EUJP_COMEXT_MAX_REQUESTS")
         url, params = comext_request(ctx.base, ctx.env, part, updated_after if probe else None)
-        response = ctx.get(url, params=params, expect=EXPECT_CSV, pass_statuses=(204, 400, 404, 413))
+        # Expect("any"): an asynchronous answer is XML where CSV was asked for; any other answer is checked below
+        response = ctx.get(url, params=params, expect=Expect("any"), pass_statuses=(204, 400, 404, 413))
+        ticket = queued_ticket(response)
+        if ticket is not None:
+            response.discard()
+            what = part.describe() + (f" updated after {updated_after}" if probe else "")
+            response = await_delivery(ctx, f"{ctx.base}{_COMEXT_API}", ticket, what, **waiting)
+            if response is None:  # the ticket was lost (expired, or a key the service forgot): ask again
+                lost += 1
+                if lost > _LOST_TICKETS:
+                    raise ExtractError(f"{ctx.source}: {what}: {lost} asynchronous deliveries were lost (expired "
+                                       "or unknown keys); giving up")
+                pending.insert(0, (part, probe))
+                continue
+        elif 200 <= response.status < 300 and response.status != 204:
+            problem = body_problem(response, EXPECT_CSV)
+            if problem:
+                response.discard()
+                raise ExtractError(f"{ctx.source}: GET {response.url} answered {response.status} with {problem}; "
+                                   f"first bytes: {response.text_preview()}")
         if response.status == 204:
             response.discard()
             log.info("%s: no observations for %s%s (204 No Content)", ctx.source, part.describe(),

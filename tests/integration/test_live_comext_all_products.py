@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import pytest
 from support.live import FAST_ENV, RUN_DATE, query, run_pipeline, runs, settings_for
-from support.recordings import FIXTURES, RECORDINGS
+from support.recordings import FIXTURES, RECORDINGS, AsyncComext
 from support.replay_server import Reply, Seen
 
 from eujp.compare import compare_warehouses
@@ -250,6 +250,39 @@ def test_every_product_split_by_chapter_and_month_labelled_then_updated_after(se
         ("quantity_kg", 424200.0)]
     with duckdb.connect(str(fourth.warehouse_path), read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM ref_cn8_labels").fetchone() == (len(CN8),)
+
+
+def test_answers_delivered_asynchronously_load_what_synchronous_ones_load(server, comext, tmp_path, monkeypatch):
+    """Every other data request answered with a key (Eurostat's asynchronous delivery: eujp.eurostat_async), its
+    data fetched from the ASYNC API once AVAILABLE: the first extraction loads every observation, with the same
+    values and coverage as a run whose answers all came at once; the next day's `updatedAfter` requests,
+    answered with keys too and then No Results, cost no load work."""
+    monkeypatch.setenv("EUJP_COMEXT_ASYNC_POLL_SECONDS", "0.02")
+    at_once = settings_for(tmp_path / "sync", "live-sync")
+    assert run_pipeline(at_once, only=(COMEXT,))[COMEXT].status == "loaded"
+    turn = iter(range(10**6))
+    service = AsyncComext(comext, deliver_async=lambda seen: next(turn) % 2 == 0)
+    service.install(server, REC["path_prefix"])
+    first = settings_for(tmp_path / "async", "live-1")
+    assert run_pipeline(first, only=(COMEXT,))[COMEXT].status == "loaded"
+    delivered = [k for k, answer in service.kept.items() if answer.status == 200]
+    assert delivered and len(delivered) < len(comext.answered) // 2 + 2  # about half of the answers with data
+    landed = read_landed(open_store(first.publish_uri), COMEXT, RUN_DATE)
+    assert sum("/1.0/async/data/" in p.url for p in landed if p.kind == "data") == len(delivered)
+    assert {k: v[:2] for k, v in fact_rows(first).items()} == {k: v[:2] for k, v in fact_rows(at_once).items()}
+    assert {r[:5] for r in coverage(first)} == {r[:5] for r in coverage(at_once)}
+
+    with connect(first.warehouse_path, read_only=True) as conn:
+        since = read_source_state(conn, COMEXT).requested_at
+    comext.update_data = since.astimezone(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    service.deliver_async = lambda seen: True
+    server.clear_log()
+    second = settings_for(tmp_path / "async", "live-2", run_date=RUN_DATE.replace(day=16))
+    assert run_pipeline(second, only=(COMEXT,))[COMEXT].status == "unchanged"
+    probes = data_requests(server)
+    assert probes and all(s.param("updatedAfter") for s in probes)
+    assert all(service.kept[k].status == 404 for k in service.kept if k not in delivered)  # No Results, via keys
+    assert runs(second, "live-2")[COMEXT][:4] == ("unchanged", 0, 0, 0)
 
 
 def test_listed_products_state_no_coverage_and_a_failed_extraction_none(server, comext, tmp_path, monkeypatch):

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import base64
 import copy
+import gzip
+import io
 import json
+import threading
+import uuid
+import zipfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -151,6 +157,77 @@ class ComextReplay:
                 return Reply(204, b"", {})
             return Reply(404, self.no_results, {"Content-Type": "application/xml"})
         return Reply(200, self.header_line + b"".join(out), self.headers)
+
+
+class AsyncComext:
+    """Comext's data requests answered as Eurostat's asynchronous delivery answers them (eujp.eurostat_async): of
+    the answers `replay` (a ComextReplay, or any Comext responder) gives, a request `deliver_async(seen)` picks gets a `queued` ticket (HTTP 200) instead of its data, the answer
+    `replay` would give it is kept under the ticket's key, the key's status (`…/1.0/async/status/{key}`)
+    follows `statuses` (the last one repeats), and its data (`…/1.0/async/data/{key}`) is the kept answer,
+    zipped or gzipped with `packed` ("zip", "gzip"), or the DATA_NOT_YET_AVAILABLE fault while the status is
+    not AVAILABLE. `forget` makes the service answer UNKNOWN_REQUEST for every key it issued."""
+
+    API = "/api/comext/dissemination"
+
+    def __init__(self, replay: Responder, statuses=("SUBMITTED", "PROCESSING", "AVAILABLE"), *,
+                 deliver_async: Callable[[Seen], bool] = lambda seen: True, packed: str | None = None) -> None:
+        self.replay, self.statuses, self.deliver_async, self.packed = replay, list(statuses), deliver_async, packed
+        self.kept: dict[str, Reply] = {}
+        self.asked: dict[str, int] = {}  # key -> status requests so far
+        self.forget = False
+        self._lock = threading.Lock()
+
+    def install(self, server: ReplayServer, path_prefix: str) -> None:
+        server.respond(path_prefix, self.data_request, prefix=True)
+        server.respond(f"{self.API}/1.0/async/status/", self.status, prefix=True)
+        server.respond(f"{self.API}/1.0/async/data/", self.data, prefix=True)
+
+    def data_request(self, seen: Seen) -> Reply:
+        answer = self.replay(seen)
+        if answer.status == 413 or not self.deliver_async(seen):  # the cost is judged first: a 413 stays one
+            return answer
+        with self._lock:
+            key = str(uuid.uuid4())
+            self.kept[key], self.asked[key] = answer, 0
+        body = (FIXTURES / "eurostat_async_queued.xml").read_text().replace("{key}", key)
+        return Reply(200, body.encode(), {"Content-Type": "application/xml"})
+
+    def _state(self, key: str) -> str | None:
+        if self.forget or key not in self.kept:
+            return None
+        return self.statuses[min(self.asked[key], len(self.statuses)) - 1] if self.asked[key] else self.statuses[0]
+
+    def status(self, seen: Seen) -> Reply:
+        key = seen.path.rsplit("/", 1)[1]
+        with self._lock:
+            if key in self.asked:
+                self.asked[key] += 1
+            state = self._state(key)
+        if state is None:
+            return Reply(400, (FIXTURES / "eurostat_fault_unknown_request.xml").read_bytes(),
+                         {"Content-Type": "application/xml"})
+        body = (FIXTURES / "eurostat_async_status.xml").read_text().replace("{key}", key).replace("{status}", state)
+        return Reply(200, body.encode(), {"Content-Type": "application/xml"})
+
+    def data(self, seen: Seen) -> Reply:
+        key = seen.path.rsplit("/", 1)[1]
+        with self._lock:
+            state = self._state(key)
+        if state is None:
+            return Reply(400, (FIXTURES / "eurostat_fault_unknown_request.xml").read_bytes(),
+                         {"Content-Type": "application/xml"})
+        if state != "AVAILABLE":
+            return Reply(400, (FIXTURES / "eurostat_fault_data_not_yet_available.xml").read_bytes(),
+                         {"Content-Type": "application/xml"})
+        answer = self.kept[key]
+        if answer.status != 200 or self.packed is None:
+            return answer
+        if self.packed == "gzip":
+            return Reply(200, gzip.compress(answer.body), {"Content-Type": "application/octet-stream"})
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr(f"{key}.csv", answer.body)
+        return Reply(200, archive.getvalue(), {"Content-Type": "application/zip"})
 
 
 def install(server: ReplayServer) -> dict[str, ComextReplay]:
