@@ -46,6 +46,7 @@ import io
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -808,6 +809,25 @@ def fetch_comext_slice(ctx: LiveContext, piece: ComextSlice, updated_after: str 
     return payloads
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else \
+        f"{seconds / 3600:.1f} h"
+
+
+def _stopped_at(ctx: LiveContext, piece: ComextSlice, done: int, total: int, elapsed: float) -> str:
+    """Where an extraction that failed stopped, for its error: the slice, how many were fetched in how long and,
+    when the source's HTTP budget ran out, the budget the whole plan would need at that pace (a first
+    extraction of every product since 2002 is thousands of requests: docs/live-extraction.md)."""
+    text = (f"the extraction stopped at slice {done + 1} of {total} ({piece.describe()}) after {_duration(elapsed)}, "
+            f"{done} fetched; nothing of it is landed, and the next run plans it again")
+    if ctx.client.remaining() <= 0 and done:
+        need = elapsed / done * total
+        text += (f"; at this pace the {total} slices need about {_duration(need)}: raise EUJP_HTTP_BUDGET_SECONDS "
+                 f"(now {ctx.client.policy.budget_seconds:g} s) or narrow the request (EUJP_COMEXT_START, "
+                 "EUJP_COMEXT_REPORTERS, EUJP_COMEXT_PRODUCTS)")
+    return text
+
+
 def fetch_comext(ctx: LiveContext) -> list[RawPayload]:
     """The live plan: plan_comext, then every slice in turn; the data payloads, the codelist and (a plan of every
     CN8 code) the coverage statement, or [] when nothing is new (the dataflow unchanged, or no slice with a
@@ -817,8 +837,15 @@ def fetch_comext(ctx: LiveContext) -> list[RawPayload]:
     if not plan.slices and not plan.backfill:
         log.info("%s: nothing new: %s", ctx.source, plan.note)
         return []
-    payloads = [p for piece in plan.slices for p in fetch_comext_slice(ctx, piece, plan.updated_after)]
-    payloads += [p for piece in plan.backfill for p in fetch_comext_slice(ctx, piece)]
+    work = [(piece, plan.updated_after) for piece in plan.slices] + [(piece, None) for piece in plan.backfill]
+    payloads: list[RawPayload] = []
+    started = time.monotonic()
+    for done, (piece, updated_after) in enumerate(work):
+        try:
+            payloads += fetch_comext_slice(ctx, piece, updated_after)
+        except ExtractError as exc:
+            raise ExtractError(f"{exc} [{_stopped_at(ctx, piece, done, len(work), time.monotonic() - started)}]"
+                               ) from exc
     if not payloads:
         return []
     return payloads + [p for p in (plan.codelist, plan.coverage) if p is not None]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 from support.live import fetch
@@ -168,3 +169,34 @@ def test_comext_204_no_content_is_no_observations_and_lands_nothing(live, tmp_pa
     assert "2025-04" in {d.strftime("%Y-%m") for d in coverage.get_column("period")}
     live.sliced["comext_goods"].rows = []
     assert fetch("comext_goods", tmp_path) == []
+
+
+def test_an_extraction_that_runs_out_of_budget_says_where_it_stopped_and_what_it_would_need(live, tmp_path,
+                                                                                             monkeypatch):
+    """Three slices (one chapter each) whose answers take 0.4 s, in a budget of 1 s: the third request runs out
+    of it. The error says which slice of how many it stopped at, how many were fetched, that nothing is landed,
+    and the budget the whole plan needs at that pace."""
+    monkeypatch.setenv("EUJP_COMEXT_PRODUCTS", "01012100,84834030,85011010")
+    monkeypatch.setenv("EUJP_COMEXT_START", "2025-07")
+    monkeypatch.setenv("EUJP_HTTP_BUDGET_SECONDS", "1")
+    monkeypatch.setenv("EUJP_HTTP_READ_TIMEOUT", "5")
+    header = b"DATAFLOW,LAST UPDATE,freq,reporter,partner,product,flow,indicators,TIME_PERIOD,OBS_VALUE\r\n"
+
+    def slow(seen: Seen) -> Reply:
+        product = seen.path.rsplit("/", 1)[1].split(".")[3]
+        row = f"ESTAT:DS-045409(1.0),14/08/26 11:00:00,M,DE,JP,{product},1,VALUE_IN_EUROS,2025-07,1000\r\n"
+        return Reply(200, header + row.encode(), {"Content-Type": "application/vnd.sdmx.data+csv;version=1.0.0"},
+                     delay=0.4)
+
+    live.respond(RECORDINGS["comext_goods"]["path_prefix"], slow, prefix=True)
+    with pytest.raises(ExtractError) as caught:
+        fetch("comext_goods", tmp_path)
+    message = str(caught.value)
+    # the third slice on a quiet machine; the second if the first two answers were slow to arrive
+    stopped = re.search(r"the extraction stopped at slice (\d) of 3 \(2025-07..2025-07 (\d+)\) after \d+ s, (\d) "
+                        r"fetched; nothing of it is landed, and the next run plans it again; at this pace the 3 "
+                        r"slices need about \d+ s: raise EUJP_HTTP_BUDGET_SECONDS \(now 1 s\)", message)
+    assert stopped, message
+    at, product, fetched = stopped.groups()
+    assert at in "23" and int(fetched) == int(at) - 1
+    assert product == ["01012100", "84834030", "85011010"][int(at) - 1]
