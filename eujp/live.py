@@ -305,30 +305,7 @@ def fetch_live(
     if source.fetch is None or source.endpoint is None:
         raise ExtractError(f"{name}: no live request plan for this source")
     env = os.environ if env is None else env
-    force = bool(getattr(settings, "force", False))
-    if state is None and not force:
-        state = read_state(settings.warehouse_path, name)
-    scope = source.request_scope(env, settings.run_date) if source.request_scope is not None else None
-    if (not force and scope is not None and state is not None
-            and (state.watermark or state.requested_at) and recorded_scope(state) is None):
-        # an extraction to go on, but not what it asked for (a warehouse older than request scopes, or one a
-        # replay of landings that state no scope built): the settings' scope is not taken as fetched
-        rebuilt = landed_scope(source, settings)
-        if rebuilt is not None:
-            log.info("%s: no request scope recorded; rebuilt from the raw zone's landed statements: %s", name,
-                     json.dumps(rebuilt, sort_keys=True))
-            state = replace(state, request_scope=json.dumps(rebuilt, sort_keys=True))
-        else:
-            log.warning("%s: the warehouse does not record what the last extraction asked for (no request scope, "
-                        "and no statement of it in the raw zone): every code is treated as new, and the whole "
-                        "history is fetched again, as with --force", name)
-            force = True
-    widened = {} if force else scope_widening(recorded_scope(state), scope)
-    if widened:  # the settings ask for more than the last successful extraction did
-        log.info("%s: the request asks for more than the last successful extraction (%s): %s", name,
-                 describe_widening(widened), "the plan fetches the history of what was added"
-                 if source.backfills_scope else "extracted in full, as with --force")
-        force = force or not source.backfills_scope
+    state, force, scope = extraction_basis(source, settings, state, env)
     extra = {"sleep": sleep} if sleep is not None else {}
     try:  # a response over the source's payload cap is refused while it is read, before anything is landed
         cap, setting = max_payload_bytes(name, env)
@@ -345,6 +322,59 @@ def fetch_live(
         log.info("%s: %d request(s), %d payload(s)%s", name, len(client.attempts), len(payloads),
                  "" if payloads else " (nothing new)")
         return payloads
+
+
+def extraction_basis(source: Source, settings: Settings, state: SourceState | None, env: Mapping[str, str], *,
+                     quiet: bool = False) -> tuple[SourceState | None, bool, dict | None]:
+    """(state, force, scope) of a live extraction: the source's state (read from the live warehouse unless
+    given, or forced), whether it is extracted in full, and the request scope of the run's settings.
+
+    A state that records no request scope but an extraction to go on gets the scope its landings stated
+    (`landed_scope`), or, when none did, the extraction is full. Settings that ask for more than the last
+    successful extraction make it full unless the source backfills what was added itself (`backfills_scope`).
+    `quiet`: the same decisions without their log lines (the load, which records what the extraction fetched:
+    `fetched_scope`)."""
+    name = source.name
+    force = bool(getattr(settings, "force", False))
+    if state is None and not force:
+        state = read_state(settings.warehouse_path, name)
+    scope = source.request_scope(env, settings.run_date) if source.request_scope is not None else None
+    if (not force and scope is not None and state is not None
+            and (state.watermark or state.requested_at) and recorded_scope(state) is None):
+        # an extraction to go on, but not what it asked for (a warehouse older than request scopes, or one a
+        # replay of landings that state no scope built): the settings' scope is not taken as fetched
+        rebuilt = landed_scope(source, settings)
+        if rebuilt is not None:
+            if not quiet:
+                log.info("%s: no request scope recorded; rebuilt from the raw zone's landed statements: %s", name,
+                         json.dumps(rebuilt, sort_keys=True))
+            state = replace(state, request_scope=json.dumps(rebuilt, sort_keys=True))
+        else:
+            if not quiet:
+                log.warning("%s: the warehouse does not record what the last extraction asked for (no request "
+                            "scope, and no statement of it in the raw zone): every code is treated as new, and the "
+                            "whole history is fetched again, as with --force", name)
+            force = True
+    widened = {} if force else scope_widening(recorded_scope(state), scope)
+    if widened:  # the settings ask for more than the last successful extraction did
+        if not quiet:
+            log.info("%s: the request asks for more than the last successful extraction (%s): %s", name,
+                     describe_widening(widened), "the plan fetches the history of what was added"
+                     if source.backfills_scope else "extracted in full, as with --force")
+        force = force or not source.backfills_scope
+    return state, force, scope
+
+
+def fetched_scope(source: Source, settings: Settings, env: Mapping[str, str]) -> dict | None:
+    """The request scope a successful live extraction of `source` in this run fetched in full, as its state
+    records it (etl_source_state.request_scope): the settings' scope, or the part of it the source says it
+    fetched (`Source.scope_fetched`: Comext's history in stages), decided as `fetch_live` decided it."""
+    if source.request_scope is None:
+        return None
+    if source.scope_fetched is None:
+        return source.request_scope(env, settings.run_date)
+    state, force, scope = extraction_basis(source, settings, None, env, quiet=True)
+    return source.scope_fetched(scope, None if force else recorded_scope(state), env, settings.run_date)
 
 
 def landed_scope(source: Source, settings: Settings) -> dict | None:

@@ -278,9 +278,12 @@ def skip_unchanged(batch: SourceBatch, payloads: list[RawPayload], settings: Set
     source of which nothing was landed on the day replayed (fetch_payloads: no payloads), nor with
     settings.force (e.g. after a code change that needs a reload)."""
     data = [p for p in payloads if p.kind == "data"]
-    scope = get_source(batch.source).request_scope if settings.source_mode == "live" else None
-    if scope is not None:  # what this live extraction asked for (eujp.live.fetch_live compares the next one)
-        batch.request_scope = json.dumps(scope(os.environ, settings.run_date), sort_keys=True)
+    if settings.source_mode == "live" and get_source(batch.source).request_scope is not None:
+        from eujp.live import fetched_scope
+
+        # what this live extraction fetched (eujp.live.fetch_live compares the next one's settings with it)
+        batch.request_scope = json.dumps(fetched_scope(get_source(batch.source), settings, os.environ),
+                                         sort_keys=True)
     landed = get_source(batch.source).landed_scope
     if settings.source_mode == "raw" and landed is not None and payloads:  # what the replayed landings asked for
         replayed = landed(payloads)

@@ -118,6 +118,7 @@ COMEXT_DEFAULTS = {
     "EUJP_COMEXT_MAX_PRODUCTS_PER_REQUEST": "400",  # CN8 codes per request: keeps the URL a few kB long
     "EUJP_COMEXT_MAX_REQUESTS": "20000",  # per slice fetched (a full load of every product is thousands)
     "EUJP_COMEXT_CODELIST": "CXT_NC",  # the product codelist (agency ESTAT)
+    "EUJP_COMEXT_HISTORY_MONTHS": "",  # months of history a run fetches at most (empty: all at once)
     "EUJP_COMEXT_ASYNC_POLL_SECONDS": "15",  # an asynchronous answer's status asked every this many seconds
     "EUJP_COMEXT_ASYNC_WAIT_SECONDS": "1800",  # and waited for at most this long (per answer)
 }
@@ -146,6 +147,44 @@ def comext_int(env: Mapping[str, str], name: str) -> int:
     if value < 1:
         raise ExtractError(f"{name}={raw!r} must be at least 1")
     return value
+
+
+def comext_history_months(env: Mapping[str, str]) -> int | None:
+    """EUJP_COMEXT_HISTORY_MONTHS: the months of history one run fetches at most (None: all at once)."""
+    return comext_int(env, "EUJP_COMEXT_HISTORY_MONTHS") if comext_setting(env, "EUJP_COMEXT_HISTORY_MONTHS") \
+        else None
+
+
+def comext_history_start(env: Mapping[str, str], run_date: date | None, before: str | None) -> str:
+    """The first month whose history this run fetches whole: EUJP_COMEXT_START, or, with EUJP_COMEXT_HISTORY_MONTHS
+    = n, the newest n months of the history still missing: those up to the run month on a first (or full)
+    extraction (`before` None), those before `before` (the first month fetched so far) on the runs after it.
+    Each run records the month it reached as its request scope's start (`comext_scope_fetched`), so the next
+    one fetches the n months before it (eujp.incremental.scope_widening), until EUJP_COMEXT_START is reached:
+    a first load of every product since 2002, thousands of requests, is spread over runs that each fit the
+    source's HTTP budget, each loading what it fetched."""
+    first = comext_start(env, run_date)
+    months = comext_history_months(env)
+    if months is None:
+        return first
+    if before is None and run_date is None:
+        raise ValueError("a first extraction's history ends at the run's month: give run_date")
+    last = month_add(before, -1) if before else f"{run_date.year:04d}-{run_date.month:02d}"
+    return max(first, month_add(last, -(months - 1)))
+
+
+def comext_scope_fetched(scope: dict, previous: Mapping | None, env: Mapping[str, str], run_date: date) -> dict:
+    """The part of this run's request scope `scope` that its extraction fetches in full, given the scope the last
+    successful one recorded (`previous`; None: a first or forced extraction): `scope` itself, but for its first
+    month when the history is fetched in stages (`comext_history_start`). Recorded as the extraction's scope."""
+    if comext_history_months(env) is None:
+        return scope
+    backfill = comext_backfill(previous, scope)
+    if previous is None or (backfill is not None and backfill.full is not None):
+        return {**scope, "start": comext_history_start(env, run_date, None)}
+    if backfill is not None and backfill.before is not None:
+        return {**scope, "start": comext_history_start(env, run_date, backfill.before)}
+    return scope
 
 
 def comext_async_wait(env: Mapping[str, str]) -> dict[str, float]:
@@ -248,12 +287,14 @@ def comext_codes(env: Mapping[str, str], setting: str) -> tuple[str, ...]:
 
 def comext_scope(env: Mapping[str, str], run_date: date | None = None) -> dict:
     """What the live request asks for (Source.request_scope): each list of codes of its key, sorted ('*' for an
-    empty setting: every code), and its first month. Reads every code setting of the key and the start the way
-    the plan does, so a bad one raises here too (the preflight's check of the settings calls it, with the run's
-    date: a start after the run's month is refused there)."""
+    empty setting: every code), and its first month. Reads every code setting of the key, the start, the history
+    in stages and the asynchronous waits the way the plan does, so a bad one raises here too (the preflight's
+    check of the settings calls it, with the run's date: a start after the run's month is refused there)."""
     scope: dict = {name: sorted(comext_codes(env, setting)) or [ALL_CODES]
                    for name, setting in _SCOPE_LISTS.items()}
     scope["start"] = comext_start(env, run_date)
+    comext_history_months(env)  # the plan's other settings, read here for the preflight's check alone
+    comext_async_wait(env)
     return scope
 
 
@@ -563,7 +604,8 @@ def comext_period_range(ctx: LiveContext, *, full: bool = False) -> tuple[str, s
     (a start moved past the watermark: the months before it were never asked for, so no slice fetches them
     and no coverage claims them; `full`, or no watermark: EUJP_COMEXT_START) to the run month."""
     first = comext_start(ctx.env, ctx.run_date)
-    start = first if full or not ctx.watermark else max(_month(ctx.watermark), first)
+    start = comext_history_start(ctx.env, ctx.run_date, None) if full or not ctx.watermark else \
+        max(_month(ctx.watermark), first)
     end = f"{ctx.run_date.year:04d}-{ctx.run_date.month:02d}"
     if start > end:
         raise ExtractError(f"{ctx.source}: watermark/start period {start} is after the run month {end}")
@@ -641,6 +683,9 @@ def plan_comext(ctx: LiveContext) -> ComextPlan:
     if not products:
         raise ExtractError(f"{ctx.source}: the codelist at {response.url} lists no CN8 code")
     start, end = comext_period_range(ctx, full=full)
+    if (full or not ctx.watermark) and start > comext_start(ctx.env, ctx.run_date):
+        log.info("%s: history in stages (EUJP_COMEXT_HISTORY_MONTHS): %s..%s this run, %s..%s left for the next",
+                 ctx.source, start, end, comext_start(ctx.env, ctx.run_date), month_add(start, -1))
     sizes = {"months_per_slice": comext_int(ctx.env, "EUJP_COMEXT_SLICE_MONTHS"),
              "products_per_request": comext_int(ctx.env, "EUJP_COMEXT_MAX_PRODUCTS_PER_REQUEST"),
              "years": annual_data(ctx.env)}
@@ -698,6 +743,10 @@ def plan_backfill(ctx: LiveContext, backfill: Backfill, products: tuple[str, ...
                             slices=[replace(s, key=added) for s in plan_slices(products, first, end, **sizes)],
                             covered=[(added, first, end)])
     last = month_add(backfill.before, -1)  # an earlier first month: the months no extraction asked for
+    first = comext_history_start(ctx.env, None, backfill.before)  # all of them, or the newest (stages)
+    if first > comext_start(ctx.env):
+        log.info("%s: history in stages (EUJP_COMEXT_HISTORY_MONTHS): %s..%s this run, %s..%s left for the next",
+                 ctx.source, first, last, comext_start(ctx.env), month_add(first, -1))
     return BackfillPlan(products=products, start=max(start, backfill.before),
                         slices=plan_slices(products, first, last, **sizes), covered=[((), first, last)])
 
@@ -823,8 +872,9 @@ def _stopped_at(ctx: LiveContext, piece: ComextSlice, done: int, total: int, ela
     if ctx.client.remaining() <= 0 and done:
         need = elapsed / done * total
         text += (f"; at this pace the {total} slices need about {_duration(need)}: raise EUJP_HTTP_BUDGET_SECONDS "
-                 f"(now {ctx.client.policy.budget_seconds:g} s) or narrow the request (EUJP_COMEXT_START, "
-                 "EUJP_COMEXT_REPORTERS, EUJP_COMEXT_PRODUCTS)")
+                 f"(now {ctx.client.policy.budget_seconds:g} s), narrow the request (EUJP_COMEXT_START, "
+                 "EUJP_COMEXT_REPORTERS, EUJP_COMEXT_PRODUCTS), or fetch the history over several runs "
+                 "(EUJP_COMEXT_HISTORY_MONTHS)")
     return text
 
 
@@ -873,6 +923,7 @@ SOURCE = Source(
     endpoint=ENDPOINT,
     fetch=fetch_comext,
     request_scope=comext_scope,
+    scope_fetched=comext_scope_fetched,
     backfills_scope=True,
     landed_scope=comext_landed_scope,
     scope_columns={"reporters": "reporter", "partners": "partner", "products": "product_cn8"},

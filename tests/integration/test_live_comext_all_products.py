@@ -763,3 +763,43 @@ def test_of_two_partners_added_the_one_without_observations_is_named_and_nothing
     assert {k[0] for k in facts(third)} == {"JP", "CN", "KR", "US"}
     assert batch.warning is None and source_warnings([batch]) == []
     assert runs(third, "live-3")[COMEXT][4] is None
+
+
+def test_the_history_fetched_in_stages_over_several_runs_loads_what_one_extraction_loads(server, comext, tmp_path,
+                                                                                        monkeypatch):
+    """EUJP_COMEXT_HISTORY_MONTHS=3 on a request from 2025-01 to the run month 2025-07: the first run fetches and
+    loads the newest three months (2025-05..07) and records 2025-05 as its first month; each next run fetches
+    the three months before the first one reached (2025-02..04, then 2025-01), whole, beside its incremental
+    request, until EUJP_COMEXT_START; then a day costs the dataflow alone. The warehouse holds what one
+    extraction of the seven months loads, and the coverage of every month."""
+    at_once = settings_for(tmp_path / "once", "once")
+    assert run_pipeline(at_once, only=(COMEXT,))[COMEXT].status == "loaded"
+    monkeypatch.setenv("EUJP_COMEXT_HISTORY_MONTHS", "3")
+
+    def months_loaded(settings) -> list[str]:
+        return [r[0] for r in query(settings, "SELECT DISTINCT period_code FROM fact_goods_trade_product ORDER BY 1")]
+
+    def first_month(settings) -> str:
+        with connect(settings.warehouse_path, read_only=True) as conn:
+            return json.loads(read_source_state(conn, COMEXT).request_scope)["start"]
+
+    staged = tmp_path / "staged"
+    expected = [(1, "2025-05", MONTHS[4:]), (2, "2025-02", MONTHS[1:]), (3, "2025-01", MONTHS)]
+    for day, start, months in expected:
+        server.clear_log()
+        settings = settings_for(staged, f"live-{day}", run_date=RUN_DATE.replace(day=14 + day))
+        assert run_pipeline(settings, only=(COMEXT,))[COMEXT].status == "loaded"
+        assert months_loaded(settings) == months and first_month(settings) == start
+        fetched = {(s.param("startPeriod"), s.param("endPeriod")) for s in data_requests(server)
+                   if not s.param("updatedAfter")}
+        # this run's history: its months, whole (split to two months a chapter), none before them
+        assert min(a for a, _ in fetched) == start
+        if day > 1:  # the months before the first one reached, only
+            assert max(b for _, b in fetched) == MONTHS[MONTHS.index(expected[day - 2][1]) - 1]
+        assert {r[3] for r in coverage(settings)} == set(months)
+    server.clear_log()
+    last = settings_for(staged, "live-4", run_date=RUN_DATE.replace(day=18))
+    assert run_pipeline(last, only=(COMEXT,))[COMEXT].status == "unchanged"
+    assert [s.path for s in server.seen()] == [REC["dataflow_path"]]  # the history is whole: nothing to fetch
+    assert {k: v[:2] for k, v in fact_rows(last).items()} == {k: v[:2] for k, v in fact_rows(at_once).items()}
+    assert {r[:5] for r in coverage(last)} == {r[:5] for r in coverage(at_once)}

@@ -195,7 +195,9 @@ def test_an_extraction_that_runs_out_of_budget_says_where_it_stopped_and_what_it
     # the third slice on a quiet machine; the second if the first two answers were slow to arrive
     stopped = re.search(r"the extraction stopped at slice (\d) of 3 \(2025-07..2025-07 (\d+)\) after \d+ s, (\d) "
                         r"fetched; nothing of it is landed, and the next run plans it again; at this pace the 3 "
-                        r"slices need about \d+ s: raise EUJP_HTTP_BUDGET_SECONDS \(now 1 s\)", message)
+                        r"slices need about \d+ s: raise EUJP_HTTP_BUDGET_SECONDS \(now 1 s\), narrow the request "
+                        r"\(EUJP_COMEXT_START, EUJP_COMEXT_REPORTERS, EUJP_COMEXT_PRODUCTS\), or fetch the history "
+                        r"over several runs \(EUJP_COMEXT_HISTORY_MONTHS\)", message)
     assert stopped, message
     at, product, fetched = stopped.groups()
     assert at in "23" and int(fetched) == int(at) - 1

@@ -318,3 +318,30 @@ def test_a_backfill_asks_for_every_cell_the_settings_add_once_and_the_incrementa
 def test_a_comext_code_the_service_would_answer_with_nothing_is_refused_naming_the_setting(env, message):
     with pytest.raises(ExtractError, match=message):
         comext_scope(env)
+
+
+@pytest.mark.parametrize("setting, value", [("EUJP_COMEXT_HISTORY_MONTHS", "0"), ("EUJP_COMEXT_HISTORY_MONTHS", "a"),
+                                            ("EUJP_COMEXT_ASYNC_WAIT_SECONDS", "-1")])
+def test_the_scope_reads_the_plans_other_settings_so_the_preflight_refuses_a_bad_one(setting, value):
+    with pytest.raises(ExtractError, match=setting):
+        comext_scope({setting: value})
+
+
+def test_the_history_in_stages_starts_n_months_before_the_first_month_reached():
+    from datetime import date
+
+    from eujp.sources.comext_goods import comext_history_start, comext_scope_fetched
+
+    env = {"EUJP_COMEXT_START": "2002-01", "EUJP_COMEXT_HISTORY_MONTHS": "24"}
+    run = date(2026, 11, 30)
+    assert comext_history_start(env, run, None) == "2024-12"  # a first extraction: the newest 24 months
+    assert comext_history_start(env, run, "2024-12") == "2022-12"  # then the 24 before the first reached
+    assert comext_history_start(env, run, "2003-06") == "2002-01"  # never before EUJP_COMEXT_START
+    assert comext_history_start({"EUJP_COMEXT_START": "2002-01"}, run, None) == "2002-01"  # unset: all at once
+    scope = comext_scope(env, run)
+    assert comext_scope_fetched(scope, None, env, run)["start"] == "2024-12"
+    assert comext_scope_fetched(scope, {**scope, "start": "2024-12"}, env, run)["start"] == "2022-12"
+    assert comext_scope_fetched(scope, scope, env, run) == scope  # the history whole: the scope as asked
+    # another list widened with the start: a full extraction, staged from the newest months again
+    assert comext_scope_fetched(scope, {**scope, "start": "2024-12", "partners": ["CN"]}, env, run)["start"] == \
+        "2024-12"
