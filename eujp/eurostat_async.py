@@ -129,15 +129,11 @@ def await_delivery(ctx: LiveContext, api: str, ticket: Ticket, what: str, *, pol
             if NOT_YET in body:  # the status ran ahead of the data: ask again
                 status = PENDING[1]
             elif UNKNOWN_REQUEST in body:
-                log.warning("%s: %s: the service no longer knows key %s; asking again", ctx.source, what,
-                            ticket.key)
-                return None
+                return _lost(ctx, what, ticket, "the service no longer knows key {key}")
             else:
                 return response  # e.g. No results found: the caller's to read
         elif status == EXPIRED:
-            log.warning("%s: %s: the data of key %s expired before it was fetched; asking again", ctx.source, what,
-                        ticket.key)
-            return None
+            return _lost(ctx, what, ticket, "the data of key {key} expired before it was fetched")
         elif status not in PENDING:
             raise ExtractError(f"{ctx.source}: {what}: the asynchronous delivery of key {ticket.key} is in status "
                                f"{status!r}, none of {', '.join(KNOWN_STATUSES)} ({status_url})")
@@ -153,9 +149,7 @@ def await_delivery(ctx: LiveContext, api: str, ticket: Ticket, what: str, *, pol
         text = answer.content
         if answer.status != 200:
             if UNKNOWN_REQUEST.encode() in text:
-                log.warning("%s: %s: the service no longer knows key %s; asking again", ctx.source, what,
-                            ticket.key)
-                return None
+                return _lost(ctx, what, ticket, "the service no longer knows key {key}")
             raise ExtractError(f"{ctx.source}: GET {answer.url} answered {answer.status}: {answer.text_preview()}")
         status = status_of(text)
         if status is None:
@@ -164,6 +158,11 @@ def await_delivery(ctx: LiveContext, api: str, ticket: Ticket, what: str, *, pol
         if status != seen:
             log.info("%s: %s: key %s is %s after %.0f s", ctx.source, what, ticket.key, status, waited)
             seen = status
+
+
+def _lost(ctx: LiveContext, what: str, ticket: Ticket, why: str) -> None:
+    """A ticket lost (await_delivery's None), logged with `why` (its `{key}` filled in)."""
+    log.warning("%s: %s: %s; asking again", ctx.source, what, why.format(key=ticket.key))
 
 
 def _checked_data(ctx: LiveContext, response: HttpResponse, ticket: Ticket, what: str) -> HttpResponse:
