@@ -45,6 +45,7 @@ KNOWN_STATUSES = (*PENDING, AVAILABLE, EXPIRED)
 NOT_YET = "DATA_NOT_YET_AVAILABLE"
 UNKNOWN_REQUEST = "UNKNOWN_REQUEST"
 _ZIP, _GZIP = b"PK\x03\x04", b"\x1f\x8b"
+FIRST_POLL_SECONDS = 1.0  # the first status request's wait; each next one waits twice as long, up to the setting
 _COPY_BYTES = 1 << 20
 
 
@@ -113,11 +114,13 @@ def await_delivery(ctx: LiveContext, api: str, ticket: Ticket, what: str, *, pol
     reads a synchronous one). None when the ticket is lost (EXPIRED, or a key the service no longer knows):
     the caller sends its request again.
 
-    The status is asked every `poll_seconds` (each answer logged when it changes); waiting longer than
-    `wait_seconds` for one ticket, or past the source's HTTP budget, is an ExtractError naming the key, so
-    that a run does not hang on a queue that never moves."""
+    The status is asked after FIRST_POLL_SECONDS, then at intervals that double up to `poll_seconds` (a small
+    extraction is ready in seconds, a large one in minutes), each answer logged when it changes; waiting
+    longer than `wait_seconds` for one ticket, or past the source's HTTP budget, is an ExtractError naming the
+    key, so that a run does not hang on a queue that never moves."""
     status_url, data_url = async_urls(api, ticket.key)
     waited, status, seen = 0.0, ticket.status, ticket.status
+    interval = min(FIRST_POLL_SECONDS, poll_seconds)
     log.info("%s: %s is delivered asynchronously (key %s, %s): waiting for it", ctx.source, what, ticket.key,
              status)
     while True:
@@ -137,14 +140,15 @@ def await_delivery(ctx: LiveContext, api: str, ticket: Ticket, what: str, *, pol
         elif status not in PENDING:
             raise ExtractError(f"{ctx.source}: {what}: the asynchronous delivery of key {ticket.key} is in status "
                                f"{status!r}, none of {', '.join(KNOWN_STATUSES)} ({status_url})")
-        if waited + poll_seconds > wait_seconds or ctx.client.remaining() <= poll_seconds:
-            limit = (f"EUJP_COMEXT_ASYNC_WAIT_SECONDS={wait_seconds:g}" if waited + poll_seconds > wait_seconds
+        if waited + interval > wait_seconds or ctx.client.remaining() <= interval:
+            limit = (f"EUJP_COMEXT_ASYNC_WAIT_SECONDS={wait_seconds:g}" if waited + interval > wait_seconds
                      else "the source's HTTP budget (EUJP_HTTP_BUDGET_SECONDS)")
             raise ExtractError(f"{ctx.source}: {what}: the service had not prepared the data of key {ticket.key} "
                                f"after {waited:.0f} s (status {status}); gave up at {limit}. The key stays valid "
                                f"for a while: {data_url}")
-        ctx.client.wait(poll_seconds)
-        waited += poll_seconds
+        ctx.client.wait(interval)
+        waited += interval
+        interval = min(interval * 2, poll_seconds)
         answer = ctx.client.get(status_url, expect=Expect("any"), pass_statuses=(400, 404))
         text = answer.content
         if answer.status != 200:

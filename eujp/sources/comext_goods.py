@@ -119,7 +119,7 @@ COMEXT_DEFAULTS = {
     "EUJP_COMEXT_MAX_REQUESTS": "20000",  # per slice fetched (a full load of every product is thousands)
     "EUJP_COMEXT_CODELIST": "CXT_NC",  # the product codelist (agency ESTAT)
     "EUJP_COMEXT_HISTORY_MONTHS": "",  # months of history a run fetches at most (empty: all at once)
-    "EUJP_COMEXT_ASYNC_POLL_SECONDS": "15",  # an asynchronous answer's status asked every this many seconds
+    "EUJP_COMEXT_ASYNC_POLL_SECONDS": "15",  # an asynchronous answer's status asked at most this many s apart
     "EUJP_COMEXT_ASYNC_WAIT_SECONDS": "1800",  # and waited for at most this long (per answer)
 }
 # Eurostat API guide, fault code 100: "No results found" (HTTP 400 or 404) for an empty selection. A 204 No

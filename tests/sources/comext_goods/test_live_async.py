@@ -9,13 +9,15 @@ import io
 import zipfile
 
 import pytest
-from support.live import fetch
+from support.live import fetch, settings_for
 from support.recordings import FIXTURES, RECORDINGS, AsyncComext
 from support.replay_server import Reply, Seen
 
 from eujp.errors import ExtractError
 from eujp.eurostat_async import Ticket, async_urls, queued_ticket, status_of
 from eujp.http import BodyShape, HttpResponse
+from eujp.live import fetch_live
+from eujp.sources import get_source
 from eujp.sources.comext_goods import parse_coverage
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -191,3 +193,19 @@ def test_bad_async_settings_fail_before_the_first_data_request(live, tmp_path, m
     with pytest.raises(ExtractError, match="EUJP_COMEXT_ASYNC_POLL_SECONDS="):
         fetch("comext_goods", tmp_path)
     assert not requests_to(live, PREFIX)
+
+
+def test_the_status_is_asked_after_one_second_then_at_doubling_intervals_up_to_the_setting(live, tmp_path,
+                                                                                           monkeypatch):
+    """A key that stays SUBMITTED for six status requests: the waits before them are 1, 2, 4, 8, 8, 8 s
+    (EUJP_COMEXT_ASYNC_POLL_SECONDS=8), on the HTTP client's clock (its sleep recorded here, not slept)."""
+    monkeypatch.setenv("EUJP_COMEXT_ASYNC_POLL_SECONDS", "8")
+    monkeypatch.setenv("EUJP_HTTP_BUDGET_SECONDS", "600")  # the waits are recorded, not slept: the budget is not
+    monkeypatch.setenv("EUJP_COMEXT_START", "2025-06")  # one slice: one key
+    service = asynchronous(live, statuses=("SUBMITTED",) * 6 + ("AVAILABLE",))
+    waits: list[float] = []
+    payloads = fetch_live(get_source("comext_goods"), settings_for(tmp_path, "fetch"), None, sleep=waits.append)
+    assert [p.kind for p in payloads].count("data") == 1
+    (key,) = service.kept
+    assert len(requests_to(live, STATUS + key)) == 7
+    assert waits == [1, 2, 4, 8, 8, 8, 8]
