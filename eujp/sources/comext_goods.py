@@ -559,11 +559,13 @@ def comext_landed_scope(payloads: list[RawPayload]) -> dict | None:
     their coverage statements (Source.landed_scope): the reporters, partners and flows each stated, every
     product, monthly, the indicators of the statement's request (its URL's key); over several statements (a
     backfill's and the incremental request's) the union of the codes, from the latest first month among them
-    (a replay of an incremental day holds no month before its own first one). None when no statement was
+    (a replay of an incremental day holds no month before its own first one), or from an earlier one that
+    statements of the same key reach without a gap (`_contiguous_start`: the history in stages). None when no statement was
     landed with them (a plan of listed products states none): what they asked for cannot be told, and is not
     assumed."""
     names = {name: code for code, name in transform.COMEXT_FLOWS.items()}
     scope, starts = None, []
+    spans: list[tuple[str, str, tuple]] = []  # (start, end, the key's codes) of each statement
     for p in payloads:
         if p.kind != COVERAGE_KIND or not p.url.startswith(("http://", "https://")):
             continue
@@ -577,9 +579,27 @@ def comext_landed_scope(payloads: list[RawPayload]) -> dict | None:
                     "reporters": sorted(stated["reporters"]), "partners": sorted(stated["partners"]),
                     "flows": sorted(names.get(f, f) for f in stated["flows"])})
                 starts.append(stated["start"])
+                spans.append((stated["start"], stated.get("end") or stated["start"], (
+                    tuple(indicators), tuple(sorted(stated["reporters"])), tuple(sorted(stated["partners"])),
+                    tuple(sorted(stated["flows"])))))
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise ParseError(f"{p.name}: not a Comext coverage statement: {exc}") from None
-    return None if scope is None else {**scope, "start": max(starts)}
+    return None if scope is None else {**scope, "start": _contiguous_start(spans, max(starts))}
+
+
+def _contiguous_start(spans: list[tuple[str, str, tuple]], latest: str) -> str:
+    """The first month from which the statements `spans` cover their key without a gap: `latest` (the latest
+    first month among them), moved back over statements of the same key that end the month before it (a run
+    of the history in stages lands the months before the first one reached beside its incremental request:
+    EUJP_COMEXT_HISTORY_MONTHS), unless a statement of another key starts after the month it reaches."""
+    keys = {key for start, _, key in spans if start == latest}
+    start, moved = latest, True
+    while moved:
+        moved = False
+        for first, last, key in spans:
+            if key in keys and first < start and last == month_add(start, -1):
+                start, moved = first, True
+    return start if all(first <= start or key in keys for first, _, key in spans) else latest
 
 # --- the request plan ------------------------------------------------------------------------------------
 

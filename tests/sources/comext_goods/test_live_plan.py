@@ -345,3 +345,33 @@ def test_the_history_in_stages_starts_n_months_before_the_first_month_reached():
     # another list widened with the start: a full extraction, staged from the newest months again
     assert comext_scope_fetched(scope, {**scope, "start": "2024-12", "partners": ["CN"]}, env, run)["start"] == \
         "2024-12"
+
+
+def test_the_landed_scope_starts_where_statements_of_the_same_key_reach_without_a_gap():
+    """A run of the history in stages whose incremental request was fetched too lands two statements of one key,
+    the months before the first one reached and those from it on: a replay of it asked for every month from the
+    earlier. A statement of another key (a partner added, from a later month) keeps the latest first month."""
+    import json as _json
+
+    from eujp.landing import RawPayload
+    from eujp.sources.comext_goods import comext_landed_scope
+
+    def statement(start, end, partners=("JP",)):
+        return {"dataflow": "DS-045409", "products": "all", "codelist": "ESTAT:CXT_NC(7.0)", "freq": "M",
+                "reporters": ["DE"], "partners": list(partners), "flows": ["import"], "start": start, "end": end}
+
+    def landed(*statements):
+        url = ("https://x/api/comext/dissemination/sdmx/2.1/data/DS-045409/M.DE.JP..1.VALUE_IN_EUROS+QUANTITY_IN_100KG"
+               "?startPeriod=2025-01")
+        return [RawPayload("comext_goods", "coverage", _json.dumps(list(statements)).encode(), url, kind="coverage")]
+
+    assert comext_landed_scope(landed(statement("2025-02", "2025-04"), statement("2025-05", "2025-07")))["start"] \
+        == "2025-02"
+    assert comext_landed_scope(landed(statement("2025-01", "2025-01"), statement("2025-02", "2025-04"),
+                                      statement("2025-05", "2025-07")))["start"] == "2025-01"
+    # a gap (2025-04 stated by none): from the later statement
+    assert comext_landed_scope(landed(statement("2025-01", "2025-03"), statement("2025-05", "2025-07")))["start"] \
+        == "2025-05"
+    # another key's statement from 2025-04: its partners were not asked for before it
+    assert comext_landed_scope(landed(statement("2025-02", "2025-04"), statement("2025-05", "2025-07"),
+                                      statement("2025-04", "2025-07", ("CN",))))["start"] == "2025-05"
