@@ -332,6 +332,16 @@ def body_problem(response: HttpResponse, expect: Expect) -> str | None:
     return _body_problem(response.shape, response.headers, expect, response.read_body)
 
 
+def refuse_body(source: str, where: str, response: HttpResponse, expect: Expect) -> None:
+    """ExtractError when `response`'s body is not what `expect` promises (`body_problem`), naming the source, the
+    request (`where`, e.g. 'GET https://…'), the status, the problem and the first bytes: HttpClient.request's
+    refusal of a 2xx body, for a caller that checks it itself."""
+    problem = body_problem(response, expect)
+    if problem:
+        raise ExtractError(f"{source}: {where} answered {response.status} with {problem}; "
+                           f"first bytes: {response.text_preview()}")
+
+
 def _body_problem(shape: BodyShape, headers: Mapping[str, str], expect: Expect,
                   read: Callable[[], bytes]) -> str | None:
     """check_body on a body's shape (`read` gives the whole body: only called for JSON, to parse it)."""
@@ -483,12 +493,7 @@ class HttpClient:
                     f"{shown} (redirected to {response.url})"
                 if 200 <= status < 300:
                     try:
-                        problem = _body_problem(response.shape, response.headers, expect, response.read_body)
-                        if problem:
-                            raise ExtractError(
-                                f"{self.source}: {where} answered {status} with {problem}; "
-                                f"first bytes: {response.text_preview()}"
-                            )
+                        refuse_body(self.source, where, response, expect)
                         self._check_length(response, where)
                     except BaseException:
                         response.discard()

@@ -57,7 +57,7 @@ from defusedxml import ElementTree as SafeET
 from eujp.config import REFERENCE_DIR
 from eujp.errors import ExtractError, ParseError
 from eujp.eurostat_async import await_delivery, queued_ticket
-from eujp.http import EXPECT_CSV, Expect, body_problem
+from eujp.http import EXPECT_CSV, Expect, refuse_body
 from eujp.incremental import ALL_CODES, describe_widening, merge_scopes, month_add, scope_widening
 from eujp.landing import RawPayload
 from eujp.live import Endpoint, LiveContext, env_codes
@@ -703,9 +703,8 @@ def plan_comext(ctx: LiveContext) -> ComextPlan:
     if not products:
         raise ExtractError(f"{ctx.source}: the codelist at {response.url} lists no CN8 code")
     start, end = comext_period_range(ctx, full=full)
-    if (full or not ctx.watermark) and start > comext_start(ctx.env, ctx.run_date):
-        log.info("%s: history in stages (EUJP_COMEXT_HISTORY_MONTHS): %s..%s this run, %s..%s left for the next",
-                 ctx.source, start, end, comext_start(ctx.env, ctx.run_date), month_add(start, -1))
+    if full or not ctx.watermark:
+        _log_stage(ctx, start, end)
     sizes = {"months_per_slice": comext_int(ctx.env, "EUJP_COMEXT_SLICE_MONTHS"),
              "products_per_request": comext_int(ctx.env, "EUJP_COMEXT_MAX_PRODUCTS_PER_REQUEST"),
              "years": annual_data(ctx.env)}
@@ -726,6 +725,15 @@ def plan_comext(ctx: LiveContext) -> ComextPlan:
     coverage = None if listed else comext_coverage(ctx, covered, codes.get_column("codelist")[0])
     return ComextPlan(slices, updated_after, codelist, coverage, note=unchanged, products=products,
                       backfill=split.slices)
+
+
+def _log_stage(ctx: LiveContext, first: str, last: str) -> None:
+    """Log the months of history this run fetches, `first` to `last`, when they are a stage
+    (EUJP_COMEXT_HISTORY_MONTHS: `first` after EUJP_COMEXT_START), and those left for the next runs."""
+    start = comext_start(ctx.env)
+    if first > start:
+        log.info("%s: history in stages (EUJP_COMEXT_HISTORY_MONTHS): %s..%s this run, %s..%s left for the next",
+                 ctx.source, first, last, start, month_add(first, -1))
 
 
 @dataclass
@@ -764,9 +772,7 @@ def plan_backfill(ctx: LiveContext, backfill: Backfill, products: tuple[str, ...
                             covered=[(added, first, end)])
     last = month_add(backfill.before, -1)  # an earlier first month: the months no extraction asked for
     first = comext_history_start(ctx.env, None, backfill.before)  # all of them, or the newest (stages)
-    if first > comext_start(ctx.env):
-        log.info("%s: history in stages (EUJP_COMEXT_HISTORY_MONTHS): %s..%s this run, %s..%s left for the next",
-                 ctx.source, first, last, comext_start(ctx.env), month_add(first, -1))
+    _log_stage(ctx, first, last)
     return BackfillPlan(products=products, start=max(start, backfill.before),
                         slices=plan_slices(products, first, last, **sizes), covered=[((), first, last)])
 
@@ -834,11 +840,11 @@ def fetch_comext_slice(ctx: LiveContext, piece: ComextSlice, updated_after: str 
                 pending.insert(0, (part, probe))
                 continue
         elif 200 <= response.status < 300 and response.status != 204:
-            problem = body_problem(response, EXPECT_CSV)
-            if problem:
+            try:
+                refuse_body(ctx.source, f"GET {response.url}", response, EXPECT_CSV)
+            except ExtractError:
                 response.discard()
-                raise ExtractError(f"{ctx.source}: GET {response.url} answered {response.status} with {problem}; "
-                                   f"first bytes: {response.text_preview()}")
+                raise
         if response.status == 204:
             response.discard()
             log.info("%s: no observations for %s%s (204 No Content)", ctx.source, part.describe(),
