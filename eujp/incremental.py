@@ -55,13 +55,14 @@ def scope_widening(previous: Mapping | None, current: Mapping | None) -> dict:
     successful extraction's): {list: the codes added, or ALL_CODES when it now asks for every code and did not},
     and "start": the new first period, when it moved earlier. Empty when it asks for no more (the same, or
     less: what is no longer asked for stays in the warehouse), or when either scope is unknown; a list the
-    previous scope did not record counts as unchanged."""
+    previous scope did not record counts as unchanged, and a part that is neither a list nor the start (a
+    source's own record: Comext's `stage`) is not compared."""
     if not previous or not current:
         return {}
     widened: dict = {}
     for name, codes in current.items():
         before = previous.get(name)
-        if before is None:
+        if before is None or (name != "start" and not (isinstance(codes, list) and isinstance(before, list))):
             continue
         if name == "start":
             if codes and codes < before:  # periods as text: YYYY-MM (or YYYY) sort as they run
@@ -95,7 +96,8 @@ def describe_widening(widened: Mapping) -> str:
 def merge_scopes(a: Mapping | None, b: Mapping | None) -> dict | None:
     """The request scope of two extractions together (what the warehouse holds after loading both): each list
     of codes the union of both ('*' when either asked for every code; a list only one recorded, as it
-    recorded it), the earlier first period. None when neither is known."""
+    recorded it), the earlier first period; a part that is neither (a source's own record: Comext's `stage`) as
+    the first scope has it, else as the second. None when neither is known."""
     if not a or not b:
         return dict(a or b) if (a or b) else None
     merged: dict = {}
@@ -103,6 +105,8 @@ def merge_scopes(a: Mapping | None, b: Mapping | None) -> dict | None:
         x, y = a.get(name), b.get(name)
         if x is None or y is None:
             merged[name] = x if y is None else y
+        elif name != "start" and not (isinstance(x, list) and isinstance(y, list)):
+            merged[name] = x
         elif name == "start":
             merged[name] = min(x, y)
         else:

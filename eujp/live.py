@@ -374,7 +374,8 @@ def fetched_scope(source: Source, settings: Settings, env: Mapping[str, str]) ->
     if source.scope_fetched is None:
         return source.request_scope(env, settings.run_date)
     state, force, scope = extraction_basis(source, settings, None, env, quiet=True)
-    return source.scope_fetched(scope, None if force else recorded_scope(state), env, settings.run_date)
+    return source.scope_fetched(scope, None if force else recorded_scope(state), env, settings.run_date,
+                                None if force or state is None else state.watermark)
 
 
 def landed_scope(source: Source, settings: Settings) -> dict | None:

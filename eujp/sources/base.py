@@ -114,10 +114,10 @@ class Source:
     # Called with the run's date (UTC, Settings.run_date): a first period after it is refused, naming its setting.
     request_scope: Callable[[Mapping[str, str], date], dict] | None = None
     # The part of request_scope a run's extraction fetches in full, given the scope the last successful one
-    # recorded (None: a first or forced extraction), with the run's settings and date: recorded in its stead.
-    # None: all of it (Comext fetching its history in stages, EUJP_COMEXT_HISTORY_MONTHS, records the first
-    # month it reached).
-    scope_fetched: Callable[[dict, Mapping | None, Mapping[str, str], date], dict] | None = None
+    # recorded (None: a first or forced extraction), with the run's settings and date and the state's watermark:
+    # recorded in its stead. None: all of it (Comext fetching its history in stages, EUJP_COMEXT_HISTORY_MONTHS,
+    # records the first month it reached, and the month from which codes added to a list were fetched).
+    scope_fetched: Callable[[dict, Mapping | None, Mapping[str, str], date, str | None], dict] | None = None
     backfills_scope: bool = False
     # The request scope that landed payloads of a live extraction asked for, read from what was landed with
     # them (Comext: its coverage statements; Eurostat, OECD: their request URLs), None when they do not say: a

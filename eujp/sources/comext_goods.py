@@ -173,18 +173,39 @@ def comext_history_start(env: Mapping[str, str], run_date: date | None, before: 
     return max(first, month_add(last, -(months - 1)))
 
 
-def comext_scope_fetched(scope: dict, previous: Mapping | None, env: Mapping[str, str], run_date: date) -> dict:
+def comext_scope_fetched(scope: dict, previous: Mapping | None, env: Mapping[str, str], run_date: date,
+                         watermark: str | None = None) -> dict:
     """The part of this run's request scope `scope` that its extraction fetches in full, given the scope the last
-    successful one recorded (`previous`; None: a first or forced extraction): `scope` itself, but for its first
-    month when the history is fetched in stages (`comext_history_start`). Recorded as the extraction's scope."""
-    if comext_history_months(env) is None:
+    successful one recorded (`previous`; None: a first or forced extraction) and its watermark: `scope` itself,
+    but for its first month when the history is fetched in stages (`comext_history_start`), or, when the codes
+    added to one list (a partner, say) have their history fetched in stages, with a `stage` record of the month
+    they are fetched from (`comext_added_start`; `comext_backfill` plans the months before it on the next run).
+    Recorded as the extraction's scope; decided as `plan_comext` decides what to fetch."""
+    months = comext_history_months(env)
+    backfill = comext_backfill(previous, scope, staged=months is not None)
+    if backfill is not None and backfill.setting not in (None, "EUJP_COMEXT_PRODUCTS"):
+        first = comext_history_start(env, None, backfill.before) if backfill.before else \
+            comext_added_start(env, run_date, comext_incremental_start(env, run_date, watermark))
+        if first <= comext_start(env):
+            return scope
+        name = next(n for n, setting in _SCOPE_LISTS.items() if setting == backfill.setting)
+        return {**scope, STAGE: {"list": name, "codes": sorted(backfill.added), "start": first}}
+    if months is None:
         return scope
-    backfill = comext_backfill(previous, scope)
     if previous is None or (backfill is not None and backfill.full is not None):
         return {**scope, "start": comext_history_start(env, run_date, None)}
     if backfill is not None and backfill.before is not None:
         return {**scope, "start": comext_history_start(env, run_date, backfill.before)}
     return scope
+
+
+def comext_added_start(env: Mapping[str, str], run_date: date, incremental_start: str) -> str:
+    """The first month of the history fetched for codes added to a list (a partner, reporter or flow): all of it
+    (EUJP_COMEXT_START), or, with the history in stages (EUJP_COMEXT_HISTORY_MONTHS = n), the newest n months,
+    and at least those from the incremental request's first month (`incremental_start`), so that the runs after
+    it fetch their months with the other codes' (with `updatedAfter`) and the months before them whole, never
+    the same month twice."""
+    return min(comext_history_start(env, run_date, None), max(incremental_start, comext_start(env, run_date)))
 
 
 def comext_async_wait(env: Mapping[str, str]) -> dict[str, float]:
@@ -212,6 +233,10 @@ _SCOPE_LISTS = {"freq": "EUJP_COMEXT_FREQ", "reporters": "EUJP_COMEXT_REPORTERS"
 # the codes added are keys of their own. An indicator or a frequency added is fetched with the whole history
 # instead: a fact row joins both indicators of its key, and a backfill of one would reject the other's rows.
 _BACKFILLED = ("reporters", "partners", "products", "flows")
+# The request scope's record of codes added to a list whose history is fetched in stages (EUJP_COMEXT_HISTORY_MONTHS):
+# {"list": "partners", "codes": ["CN"], "start": "2024-01"}: their months from "start" on are fetched, those
+# before it are still to fetch (comext_scope_fetched, comext_backfill).
+STAGE = "stage"
 
 
 _START = re.compile(r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$")
@@ -311,9 +336,22 @@ class Backfill:
     full: str | None = None
 
 
-def comext_backfill(previous: Mapping | None, current: Mapping | None) -> Backfill | None:
+def comext_backfill(previous: Mapping | None, current: Mapping | None, *, staged: bool = False) -> Backfill | None:
     """What this run must fetch beyond its incremental request, given the request scope of the last successful
-    extraction (`previous`) and this run's (`current`); None when the settings ask for no more than it did."""
+    extraction (`previous`) and this run's (`current`); None when the settings ask for no more than it did.
+    `staged`: the history is fetched in stages (EUJP_COMEXT_HISTORY_MONTHS); every product asked for where a
+    list was is then fetched again whole, in stages, rather than every other product's history in one run.
+
+    A `stage` record of `previous` (codes added to a list whose history is fetched from a later month than the
+    rest: `comext_scope_fetched`) still asked for is the months before it (`Backfill.before` with the codes); when
+    the settings widen something else as well, the staged codes count as not fetched and are fetched again with
+    what was added."""
+    stage = _pending_stage(previous, current)
+    if stage is not None:
+        unstaged = {**previous, stage["list"]: [c for c in previous[stage["list"]] if c not in stage["codes"]]}
+        if scope_widening(unstaged, current) == {stage["list"]: stage["codes"]}:
+            return Backfill(setting=_SCOPE_LISTS[stage["list"]], added=tuple(stage["codes"]), before=stage["start"])
+        previous = unstaged
     widened = scope_widening(previous, current)
     if not widened:
         return None
@@ -330,8 +368,25 @@ def comext_backfill(previous: Mapping | None, current: Mapping | None) -> Backfi
     if codes == ALL_CODES:
         if name != "products":
             return Backfill(full=f"{why}: every {name[:-1]} is asked for now, which no list of codes describes")
+        if staged:
+            return Backfill(full=f"{why}: with the history in stages (EUJP_COMEXT_HISTORY_MONTHS) every product's "
+                                 "history is fetched again, in stages")
         return Backfill(setting=_SCOPE_LISTS[name])  # the codelist's codes not asked for before
     return Backfill(setting=_SCOPE_LISTS[name], added=tuple(codes))
+
+
+def _pending_stage(previous: Mapping | None, current: Mapping | None) -> dict | None:
+    """The `stage` record of `previous` (`comext_scope_fetched`) with the codes of it that both scopes ask for,
+    when some are and `current` starts before the stage's month; else None (its history is whole, or no longer
+    asked for)."""
+    stage = (previous or {}).get(STAGE)
+    if not isinstance(stage, dict) or not current or stage.get("list") not in _BACKFILLED:
+        return None
+    held, asked = previous.get(stage["list"]) or [], current.get(stage["list"]) or []
+    codes = sorted(c for c in stage.get("codes", ()) if c in held and (c in asked or ALL_CODES in asked))
+    if not codes or not current.get("start") or current["start"] >= stage.get("start", ""):
+        return None
+    return {**stage, "codes": codes}
 
 
 @dataclass(frozen=True)
@@ -620,16 +675,23 @@ class ComextPlan:
 
 
 def comext_period_range(ctx: LiveContext, *, full: bool = False) -> tuple[str, str]:
-    """(first, last month) of the run's request: from the watermark, or EUJP_COMEXT_START where that is later
-    (a start moved past the watermark: the months before it were never asked for, so no slice fetches them
-    and no coverage claims them; `full`, or no watermark: EUJP_COMEXT_START) to the run month."""
-    first = comext_start(ctx.env, ctx.run_date)
-    start = comext_history_start(ctx.env, ctx.run_date, None) if full or not ctx.watermark else \
-        max(_month(ctx.watermark), first)
+    """(first, last month) of the run's request: `comext_incremental_start` (`full`: as on a first extraction) to
+    the run month."""
+    start = comext_incremental_start(ctx.env, ctx.run_date, None if full else ctx.watermark)
     end = f"{ctx.run_date.year:04d}-{ctx.run_date.month:02d}"
     if start > end:
         raise ExtractError(f"{ctx.source}: watermark/start period {start} is after the run month {end}")
     return start, end
+
+
+def comext_incremental_start(env: Mapping[str, str], run_date: date, watermark: str | None) -> str:
+    """The first month of the run's request: the watermark's, or EUJP_COMEXT_START where that is later (a start
+    moved past the watermark: the months before it were never asked for, so no slice fetches them and no coverage
+    claims them); without a watermark (a first or full extraction), EUJP_COMEXT_START, or the newest months of
+    the history in stages (`comext_history_start`)."""
+    if not watermark:
+        return comext_history_start(env, run_date, None)
+    return max(_month(watermark), comext_start(env, run_date))
 
 
 def _month(period: str) -> str:
@@ -674,7 +736,7 @@ def plan_comext(ctx: LiveContext) -> ComextPlan:
     as well (`ComextPlan.backfill`, fetched whole from its first month), beside the incremental request of
     what was asked before; a widening that no such part describes (an indicator added, or two lists at once)
     makes the whole extraction full, as the first one was."""
-    backfill = comext_backfill(ctx.previous_scope, ctx.scope)
+    backfill = comext_backfill(ctx.previous_scope, ctx.scope, staged=comext_history_months(ctx.env) is not None)
     full = backfill is not None and backfill.full is not None
     if full:
         log.info("%s: the whole history is fetched again: %s", ctx.source, backfill.full)
@@ -727,13 +789,14 @@ def plan_comext(ctx: LiveContext) -> ComextPlan:
                       backfill=split.slices)
 
 
-def _log_stage(ctx: LiveContext, first: str, last: str) -> None:
-    """Log the months of history this run fetches, `first` to `last`, when they are a stage
-    (EUJP_COMEXT_HISTORY_MONTHS: `first` after EUJP_COMEXT_START), and those left for the next runs."""
+def _log_stage(ctx: LiveContext, first: str, last: str, codes: tuple[str, ...] = ()) -> None:
+    """Log the months of history this run fetches, `first` to `last` (of the `codes` added to a list, if given),
+    when they are a stage (EUJP_COMEXT_HISTORY_MONTHS: `first` after EUJP_COMEXT_START), and those left for the
+    next runs."""
     start = comext_start(ctx.env)
     if first > start:
-        log.info("%s: history in stages (EUJP_COMEXT_HISTORY_MONTHS): %s..%s this run, %s..%s left for the next",
-                 ctx.source, first, last, start, month_add(first, -1))
+        log.info("%s: history in stages (EUJP_COMEXT_HISTORY_MONTHS)%s: %s..%s this run, %s..%s left for the next",
+                 ctx.source, f" of {','.join(codes)}" if codes else "", first, last, start, month_add(first, -1))
 
 
 @dataclass
@@ -754,7 +817,11 @@ def plan_backfill(ctx: LiveContext, backfill: Backfill, products: tuple[str, ...
     """The run's request (`products`, from `start` to `end`) cut into the incremental request of what the last
     extraction asked for and the backfill of what the settings add (`comext_backfill`), fetched whole from
     EUJP_COMEXT_START: the codes added to one list of the key in slices of their own (a slice's `key`), or,
-    for an earlier first month, the months before the previous first one."""
+    for an earlier first month, the months before the previous first one.
+
+    With the history in stages (EUJP_COMEXT_HISTORY_MONTHS), codes added to a list are fetched from
+    `comext_added_start` on, and the next runs fetch the months before the stage's (`Backfill.before`), the
+    incremental request asking for them with the others from then on."""
     first = comext_start(ctx.env)
     if backfill.setting == "EUJP_COMEXT_PRODUCTS":  # the products: the slices name them anyway
         earlier = set(ctx.previous_scope["products"])
@@ -763,9 +830,22 @@ def plan_backfill(ctx: LiveContext, backfill: Backfill, products: tuple[str, ...
         return BackfillPlan(products=tuple(c for c in products if c in earlier), start=start,
                             slices=plan_slices(added, first, end, **sizes) if added else [])
     if backfill.setting is not None:
+        added = ((backfill.setting, ",".join(backfill.added)),)
+        if backfill.before is None:
+            first = comext_added_start(ctx.env, ctx.run_date, start)
+        else:  # the months of the codes' history still to fetch (a stage: STAGE)
+            first = comext_history_start(ctx.env, None, backfill.before)
+            if backfill.before <= start:  # the incremental request asks for the codes with the others
+                _log_stage(ctx, first, month_add(backfill.before, -1), backfill.added)
+                return BackfillPlan(products=products, start=start, slices=[
+                    replace(s, key=added) for s in plan_slices(products, first, month_add(backfill.before, -1),
+                                                               **sizes)],
+                    covered=[(added, first, month_add(backfill.before, -1))])
+            # an incremental request from before the stage's month (a replay moved the watermark back): the
+            # codes' months from the stage on are fetched whole again with the rest, not asked for twice
         kept = tuple(c for c in comext_codes(ctx.env, backfill.setting)
                      if c not in backfill.added)
-        added = ((backfill.setting, ",".join(backfill.added)),)
+        _log_stage(ctx, first, end, backfill.added)
         return BackfillPlan(products=products if kept else (),  # none kept: the backfill alone (empty = all)
                             start=start, key=((backfill.setting, ",".join(kept)),),
                             slices=[replace(s, key=added) for s in plan_slices(products, first, end, **sizes)],

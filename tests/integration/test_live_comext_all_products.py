@@ -73,6 +73,7 @@ class AllProductsComext:
         self.answered: list[tuple[tuple[str, ...], str, str]] = []  # (products, start, end) answered with data
         self.partners_answered: list[tuple[str, ...]] = []  # the partners of each of those answers
         self.silent: set[str] = set()  # partners the service holds no observations of
+        self.months = list(MONTHS)  # the months it holds
         self.lock = threading.Lock()
 
     @staticmethod
@@ -96,7 +97,7 @@ class AllProductsComext:
         partners = key[2].split("+") if key[2] else ["JP"]
         products, flows, indicators = key[3].split("+"), key[4].split("+"), key[5].split("+")
         start, end = seen.param("startPeriod"), seen.param("endPeriod")
-        months = [m for m in MONTHS if start <= m <= end]
+        months = [m for m in self.months if start <= m <= end]
         after = seen.param("updatedAfter")
         after = datetime.fromisoformat(after) if after else None
         if after is None and len(REPORTERS) * len(partners) * len(products) * len(flows) * len(months) * \
@@ -802,4 +803,64 @@ def test_the_history_fetched_in_stages_over_several_runs_loads_what_one_extracti
     assert run_pipeline(last, only=(COMEXT,))[COMEXT].status == "unchanged"
     assert [s.path for s in server.seen()] == [REC["dataflow_path"]]  # the history is whole: nothing to fetch
     assert {k: v[:2] for k, v in fact_rows(last).items()} == {k: v[:2] for k, v in fact_rows(at_once).items()}
+    assert {r[:5] for r in coverage(last)} == {r[:5] for r in coverage(at_once)}
+
+
+def test_a_partner_added_with_the_history_in_stages_gets_it_over_several_runs_beside_the_incremental_request(
+        server, comext, tmp_path, monkeypatch):
+    """Users add partners (issue 12), and a partner's history is as big as the first load's: with
+    EUJP_COMEXT_HISTORY_MONTHS=6, a partner added (CN) to a warehouse holding JP's 31 months (2023-01..2025-07)
+    gets, on the first run, its months from the incremental request's first month (January of the year before
+    the newest month: 2024-01) to the run month, whole, beside JP's incremental request, and the state records
+    that stage; each next run fetches the six months before it, whole, and asks for CN with JP with
+    `updatedAfter`; then a day costs the dataflow alone. Facts and coverage equal one extraction of both."""
+    months = [f"{y}-{m:02d}" for y in (2023, 2024) for m in range(1, 13)] + MONTHS
+    comext.months = months
+    monkeypatch.setenv("EUJP_COMEXT_START", "2023-01")
+    for name, value in (("EUJP_HTTP_BUDGET_SECONDS", "120"), ("EUJP_HTTP_READ_TIMEOUT", "5"),
+                        ("EUJP_COMEXT_SLICE_MONTHS", "1")):  # 31 months: a month a request, none too big
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,CN")
+    at_once = settings_for(tmp_path / "once", "once")
+    batch = run_pipeline(at_once, only=(COMEXT,))[COMEXT]
+    assert batch.status == "loaded", batch.error
+
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP")
+    staged = tmp_path / "staged"
+    assert run_pipeline(settings_for(staged, "live-1"), only=(COMEXT,))[COMEXT].status == "loaded"
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,CN")
+    monkeypatch.setenv("EUJP_COMEXT_HISTORY_MONTHS", "6")
+
+    def recorded(settings) -> dict:
+        with connect(settings.warehouse_path, read_only=True) as conn:
+            return json.loads(read_source_state(conn, COMEXT).request_scope)
+
+    # (run, the months of CN fetched whole, the stage recorded after it)
+    expected = [(2, ("2024-01", "2025-07"), "2024-01"), (3, ("2023-07", "2023-12"), "2023-07"),
+                (4, ("2023-01", "2023-06"), None)]
+    for day, (first, last), stage in expected:
+        comext.update_data = datetime.now(UTC)  # the dataset changed: the incremental request is sent
+        server.clear_log()
+        settings = settings_for(staged, f"live-{day}", run_date=RUN_DATE.replace(day=14 + day))
+        batch = run_pipeline(settings, only=(COMEXT,))[COMEXT]
+        assert batch.status in ("loaded", "unchanged"), batch.error
+        whole = [s for s in data_requests(server) if not s.param("updatedAfter")]
+        assert {key_part(s, 2) for s in whole} == {"CN"}
+        assert min(s.param("startPeriod") for s in whole) == first
+        assert max(s.param("endPeriod") for s in whole) == last
+        incremental = {(key_part(s, 2), s.param("startPeriod")) for s in data_requests(server)
+                       if s.param("updatedAfter")}
+        # JP alone on the day CN is added; then CN with JP, from the incremental request's first month
+        assert {p for p, _ in incremental} == ({"JP"} if day == 2 else {"JP+CN"})
+        assert min(start for _, start in incremental) == "2024-01"
+        scope = recorded(settings)
+        assert scope["partners"] == ["CN", "JP"] and scope["start"] == "2023-01"
+        assert scope.get("stage") == (None if stage is None else {"list": "partners", "codes": ["CN"],
+                                                                  "start": stage})
+        assert {k[4] for k in facts(settings) if k[0] == "CN"} == {m for m in months if m >= (stage or "2023-01")}
+    server.clear_log()
+    last = settings_for(staged, "live-5", run_date=RUN_DATE.replace(day=19))
+    assert run_pipeline(last, only=(COMEXT,))[COMEXT].status == "unchanged"
+    assert [s.path for s in server.seen()] == [REC["dataflow_path"]]  # nothing left to fetch
+    assert {k: v[0] for k, v in facts(last).items()} == {k: v[0] for k, v in facts(at_once).items()}
     assert {r[:5] for r in coverage(last)} == {r[:5] for r in coverage(at_once)}

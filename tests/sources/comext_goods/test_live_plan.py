@@ -4,7 +4,7 @@ into, the endpoint and the watermark."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -205,6 +205,7 @@ def test_a_widened_scope_is_backfilled_by_one_list_or_the_months_before_else_fet
 
 CODELIST = ("01012100", "01012910", "84834030", "84839089", "85011010")
 END = "2025-07"
+RUN = date(2025, 7, 15)  # a day of END
 
 
 def _lists(codes: tuple[str, ...]) -> st.SearchStrategy[str]:
@@ -286,7 +287,7 @@ def test_a_backfill_asks_for_every_cell_the_settings_add_once_and_the_incrementa
     # the incremental request asks from the watermark: January of the year before the newest month loaded
     # (comext_period_range), earlier than the first month in the first year
     start = comext_watermark(min(month_add(previous["start"], newest), END))
-    ctx = SimpleNamespace(env=now, previous_scope=previous)
+    ctx = SimpleNamespace(env=now, previous_scope=previous, run_date=RUN)
     sizes = {"months_per_slice": 5, "products_per_request": 2}
     split = plan_backfill(ctx, backfill, products_of(now), start, END, sizes)
     backfilled = _asked(now, split.slices)
@@ -297,6 +298,60 @@ def test_a_backfill_asks_for_every_cell_the_settings_add_once_and_the_incrementa
     assert not set(backfilled) & set(incremental)
     assert set(incremental) <= _cells(before, products_of(before), _months(start, END))
     assert {c for c in asked_before & wanted if c[4] >= start} <= set(incremental)
+
+
+@settings(max_examples=300, deadline=None)
+@given(runs=settings_then(), months=st.integers(1, 30), newest=st.integers(0, 60))
+def test_with_the_history_in_stages_the_runs_that_follow_ask_for_every_added_cell_once(runs, months, newest):
+    """EUJP_COMEXT_HISTORY_MONTHS set, for any settings of a last (whole) extraction and of the runs after it:
+    each run asks for no cell twice, and for no more than `months` months of history beyond the incremental
+    request's once the first stage is fetched; the runs record what they fetched (comext_scope_fetched) and
+    the next plans from it; in a few runs every cell the settings add is fetched whole, exactly once, nothing
+    outside them, and the last run records the settings' scope itself (no stage left). A widening no backfill
+    describes is fetched whole, as without stages (every product asked for where a list was, too)."""
+    from types import SimpleNamespace
+
+    from eujp.incremental import month_add
+    from eujp.sources.comext_goods import STAGE, comext_scope_fetched, plan_backfill
+
+    def products_of(env):
+        return env_list(env, "EUJP_COMEXT_PRODUCTS", "") or CODELIST
+
+    before, now = runs
+    now = {**now, "EUJP_COMEXT_HISTORY_MONTHS": str(months)}
+    previous, current = comext_scope(before), comext_scope(now)
+    asked_before = _cells(before, products_of(before), _months(previous["start"], END))
+    added = _cells(now, products_of(now), _months(current["start"], END)) - asked_before
+    watermark = comext_watermark(min(month_add(previous["start"], newest), END))
+    start = max(watermark, current["start"])  # the incremental request's first month (comext_period_range)
+    sizes = {"months_per_slice": 5, "products_per_request": 2}
+    fetched: list[tuple] = []
+    for run in range(1, 100):
+        backfill = comext_backfill(previous, current, staged=True)
+        if backfill is None:
+            break
+        if backfill.full:
+            event("fetched whole")
+            assert run == 1 and (added or current["products"] == ["*"]), backfill.full  # every code of the codelist
+            return
+        event(f"backfill of {backfill.setting or 'earlier months'}{' in stages' if run > 1 else ''}")
+        ctx = SimpleNamespace(env=now, previous_scope=previous, run_date=RUN, source="comext_goods")
+        split = plan_backfill(ctx, backfill, products_of(now), start, END, sizes)
+        backfilled = _asked(now, split.slices)
+        incremental = _asked(now, [replace(s, key=split.key) for s in plan_slices(split.products, split.start, END,
+                                                                                     **sizes)])
+        assert len(backfilled) == len(set(backfilled)) and len(incremental) == len(set(incremental))
+        assert not set(backfilled) & set(incremental)
+        if run > 1:
+            assert len({c[4] for c in backfilled}) <= months
+            assert {c for c in fetched if c[4] >= split.start} <= set(incremental)  # asked with updatedAfter
+        fetched += backfilled
+        previous = comext_scope_fetched(current, previous, now, RUN, watermark)
+    else:
+        pytest.fail("the history in stages never ends")
+    assert len(fetched) == len(set(fetched))
+    assert added <= set(fetched) and set(fetched) <= added | {c for c in asked_before if c[4] < start}
+    assert STAGE not in previous
 
 
 @pytest.mark.parametrize(("env", "message"), [
