@@ -736,6 +736,13 @@ def plan_comext(ctx: LiveContext) -> ComextPlan:
     as well (`ComextPlan.backfill`, fetched whole from its first month), beside the incremental request of
     what was asked before; a widening that no such part describes (an indicator added, or two lists at once)
     makes the whole extraction full, as the first one was."""
+    if dropped := narrowed_indicators(ctx.previous_scope, ctx.scope):
+        columns = ", ".join(transform.COMEXT_INDICATORS[c] for c in dropped)
+        raise ExtractError(
+            f"{ctx.source}: EUJP_COMEXT_INDICATORS={','.join(ctx.scope['indicators'])} leaves out "
+            f"{', '.join(dropped)}, which the last successful extraction asked for: a fact row holds both "
+            f"indicators, so every row this run refreshes would lose its {columns}. Ask for "
+            f"{', '.join(transform.COMEXT_INDICATORS)} again, or run with --force to reload every row without it")
     backfill = comext_backfill(ctx.previous_scope, ctx.scope, staged=comext_history_months(ctx.env) is not None)
     full = backfill is not None and backfill.full is not None
     if full:
@@ -787,6 +794,16 @@ def plan_comext(ctx: LiveContext) -> ComextPlan:
     coverage = None if listed else comext_coverage(ctx, covered, codes.get_column("codelist")[0])
     return ComextPlan(slices, updated_after, codelist, coverage, note=unchanged, products=products,
                       backfill=split.slices)
+
+
+def narrowed_indicators(previous: Mapping | None, current: Mapping | None) -> list[str]:
+    """The indicators the last successful extraction asked for (`previous` request scope) that this run's
+    (`current`) does not: refreshed without them, the fact rows loaded with them would lose those figures (the
+    transform makes one row of both indicators, a figure not asked for null)."""
+    before, now = (previous or {}).get("indicators"), (current or {}).get("indicators")
+    if not before or not now or ALL_CODES in now:
+        return []
+    return sorted((set(transform.COMEXT_INDICATORS) if ALL_CODES in before else set(before)) - set(now))
 
 
 def _log_stage(ctx: LiveContext, first: str, last: str, codes: tuple[str, ...] = ()) -> None:

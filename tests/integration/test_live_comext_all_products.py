@@ -864,3 +864,30 @@ def test_a_partner_added_with_the_history_in_stages_gets_it_over_several_runs_be
     assert [s.path for s in server.seen()] == [REC["dataflow_path"]]  # nothing left to fetch
     assert {k: v[0] for k, v in facts(last).items()} == {k: v[0] for k, v in facts(at_once).items()}
     assert {r[:5] for r in coverage(last)} == {r[:5] for r in coverage(at_once)}
+
+
+def test_fewer_indicators_than_the_last_extraction_asked_for_are_refused_and_the_quantities_stay(
+        server, comext, tmp_path, monkeypatch):
+    """EUJP_COMEXT_INDICATORS narrowed to VALUE_IN_EUROS after an extraction of both: the transform makes one fact
+    row of both indicators, so every row the run refreshed would have lost its quantity (upserted with a null
+    one). The run refuses, naming the indicator and the way out, and the quantities loaded stay; --force
+    reloads every row without it, as asked."""
+    first = settings_for(tmp_path, "live-1")
+    assert run_pipeline(first, only=(COMEXT,))[COMEXT].status == "loaded"
+    before = fact_rows(first)
+    assert all(v[1] is not None for v in before.values())
+
+    monkeypatch.setenv("EUJP_COMEXT_INDICATORS", "VALUE_IN_EUROS")
+    comext.update_data = datetime.now(UTC)
+    second = settings_for(tmp_path, "live-2", run_date=RUN_DATE.replace(day=16))
+    batch = run_pipeline(second, only=(COMEXT,))[COMEXT]
+    assert batch.status == "failed"
+    assert ("EUJP_COMEXT_INDICATORS=VALUE_IN_EUROS leaves out QUANTITY_IN_100KG, which the last successful "
+            "extraction asked for") in batch.error and "would lose its quantity_kg" in batch.error
+    assert fact_rows(second) == before
+
+    forced = settings_for(tmp_path, "live-3", run_date=RUN_DATE.replace(day=17), force=True)
+    assert run_pipeline(forced, only=(COMEXT,))[COMEXT].status == "loaded"
+    after = fact_rows(forced)
+    assert after.keys() == before.keys() and all(v[1] is None for v in after.values())
+    assert {k: v[0] for k, v in after.items()} == {k: v[0] for k, v in before.items()}
