@@ -8,6 +8,10 @@ from eujp.errors import ExtractError
 from eujp.landing import FileDigests, RawPayload
 from eujp.sources import Source
 
+# Files a snapshot folder may hold beside the sources' files without being named as unread: hidden files (an
+# editor's or a file manager's) and a README of the folder.
+_NOT_DATA = (".", "README")
+
 
 def read_snapshot(source: Source, snapshot_dir: Path, digests: FileDigests | None = None) -> list[RawPayload]:
     """Every file in `snapshot_dir` matching the source's glob, sorted by name; `digests`: the sha256s of files
@@ -25,3 +29,14 @@ def read_snapshot(source: Source, snapshot_dir: Path, digests: FileDigests | Non
         payloads += [RawPayload.from_file(source.name, p, kind=source.labels.kind, digests=digests)
                      for p in sorted(snapshot_dir.glob(source.labels.snapshot_glob)) if p.is_file()]
     return payloads
+
+
+def unread_snapshot_files(snapshot_dir: Path, sources: list[Source] | tuple[Source, ...]) -> list[str]:
+    """The names of the files in `snapshot_dir` that no source of `sources` reads: named otherwise than every
+    pattern (a source's data and labels files, `read_snapshot`), such a file is not loaded, and nothing else would
+    say so (a Comext file downloaded as `comext_DS-045409_...csv` beside the `comext_ds045409*.csv` the source
+    reads). Hidden files and a README are not counted."""
+    patterns = [s.snapshot_glob for s in sources] + [s.labels.snapshot_glob for s in sources if s.labels is not None]
+    read = {p for pattern in patterns for p in snapshot_dir.glob(pattern)}
+    return sorted(p.name for p in snapshot_dir.iterdir()
+                  if p.is_file() and p not in read and not p.name.startswith(_NOT_DATA))

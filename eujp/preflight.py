@@ -55,11 +55,14 @@ class Check:
     ok: bool
     detail: str
     setting: str | None = None
+    warning: str | None = None  # passed, with something the run goes on without but a person should see
 
     def line(self) -> str:
-        """'ok      publish target: ...' or 'FAILED  publish target: ... (fix EUJP_PUBLISH_URI (--publish))'."""
+        """'ok      publish target: ...', 'WARNING snapshot folder: ...; <the warning>' or 'FAILED  publish
+        target: ... (fix EUJP_PUBLISH_URI (--publish))'."""
         fix = f" (fix {self.setting})" if not self.ok and self.setting else ""
-        return f"{'ok' if self.ok else 'FAILED':<7} {self.name}: {self.detail}{fix}"
+        label = "FAILED" if not self.ok else "WARNING" if self.warning else "ok"
+        return f"{label:<7} {self.name}: {self.detail}{fix}" + (f"; {self.warning}" if self.ok and self.warning else "")
 
     def problem(self) -> str:
         return f"{self.name}: {self.detail}" + (f"; fix {self.setting}" if self.setting else "")
@@ -288,7 +291,12 @@ def check_snapshot_folder(settings: Settings) -> Check:
         # every source would fail "no file matching", and the run publish a run of failed sources
         return _failed("snapshot folder", f"{folder} holds no file of any source ("
                        + ", ".join(s.snapshot_glob for s in SOURCES) + ")", SNAPSHOT_SETTING)
-    return _ok("snapshot folder", f"{folder} exists")
+    from eujp.extract import unread_snapshot_files
+
+    unread = unread_snapshot_files(folder, SOURCES)
+    return Check("snapshot folder", True, f"{folder} exists", warning=unread and (
+        f"{len(unread)} file(s) no source reads, not loaded: {', '.join(unread)} (each source reads the files "
+        f"named as its pattern: {', '.join(s.snapshot_glob for s in SOURCES)}; rename a file to load it)") or None)
 
 
 def check_run_settings(settings: Settings, env=None) -> Check:
@@ -567,7 +575,8 @@ def run_checks(settings: Settings, *, prefect_api_url: str | None = None, skip: 
 
 def preflight(settings: Settings, *, prefect_api_url: str | None = None, skip: tuple[str, ...] = (),
               write: bool = True) -> list[Check]:
-    """run_checks, raising PreflightFailed (one message naming every setting to fix) when any failed."""
+    """run_checks, raising PreflightFailed (one message naming every setting to fix) when any failed; the checks
+    (those that passed with a `warning` for the caller to log)."""
     checks = run_checks(settings, prefect_api_url=prefect_api_url, skip=skip, write=write)
     failed = [c for c in checks if not c.ok]
     if failed:

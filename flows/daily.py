@@ -42,6 +42,9 @@ def check_settings(settings: Settings, logger) -> None:
     started = time.monotonic()
     checks = preflight(settings, prefect_api_url=api_url())  # its "settings" check names unknown thresholds
     logger.info("preflight: %d checks passed in %.1f s", len(checks), time.monotonic() - started)
+    for check in checks:
+        if check.warning:  # e.g. files of the snapshot folder that no source reads
+            logger.warning("preflight: %s: %s", check.name, check.warning)
 
 
 def run_daily(settings: Settings) -> RunSummary:

@@ -184,3 +184,37 @@ def test_domain_flows_end_failed_when_their_sources_failed(prefect_server, tmp_p
     logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"{SIPRI.name}: ")]
     words = describe_rows(sipri["rows_in"], sipri["rows_loaded"], sipri["rows_rejected"])
     assert logged == [f"{SIPRI.name}: {words}; {sipri['rows_written']} table rows to write"]
+
+
+def test_check_names_the_files_of_the_snapshot_folder_that_no_source_reads(var, tmp_path, caplog):
+    """A snapshot folder holding a file named otherwise than every source's pattern (the shared Comext file as
+    downloaded, `comext_DS-045409_...`, beside the bundled `comext_ds045409*.csv`): the file is not loaded, so
+    `eujp check` says so by name, with the patterns, as a warning that does not fail it (exit 0), and the daily
+    flow's preflight logs it. Hidden files and a README are not named."""
+    from eujp.config import Settings
+    from flows.daily import check_settings
+
+    folder = tmp_path / "snapshot"
+    shutil.copytree(SNAPSHOT, folder)
+    (folder / "comext_DS-045409_sdmxcsv_DE_JP_84834030_2025Q1.csv").write_bytes(
+        (SNAPSHOT / "comext_ds045409_DE_JP_84834030_2025Q1.csv").read_bytes())
+    (folder / ".DS_Store").write_bytes(b"\0")
+    (folder / "README.md").write_text("where these files come from\n")
+    args = ["check", "--warehouse", str(var / "warehouse.duckdb"), "--publish", str(var.parent / "published"),
+            "--snapshot-dir", str(folder)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.stdout.splitlines() if "snapshot folder" in line]
+    assert line.startswith(f"WARNING snapshot folder: {folder} exists; 1 file(s) no source reads, not loaded: "
+                           "comext_DS-045409_sdmxcsv_DE_JP_84834030_2025Q1.csv (each source reads the files named "
+                           "as its pattern: ")
+    assert "comext_ds045409*.csv" in line and ".DS_Store" not in line and "README" not in line
+    settings = Settings(warehouse_path=var / "warehouse.duckdb", publish_uri=str(var.parent / "published"),
+                        snapshot_dir=folder)
+    logger = logging.getLogger("test.daily")
+    with caplog.at_level(logging.WARNING, logger="test.daily"):
+        check_settings(settings, logger)
+    assert [r.getMessage() for r in caplog.records] == ["preflight: snapshot folder: " + line.split(" exists; ", 1)[1]]
+    (folder / "comext_DS-045409_sdmxcsv_DE_JP_84834030_2025Q1.csv").unlink()
+    result = CliRunner().invoke(app, args)
+    assert f"ok      snapshot folder: {folder} exists" in result.stdout.splitlines()
