@@ -688,13 +688,17 @@ def test_a_replay_into_a_new_warehouse_records_what_its_landings_asked_for_so_a_
     assert sum(k[0] == "CN" for k in facts(live)) == len(REPORTERS) * len(CN8) * 2 * len(MONTHS)
 
 
-@pytest.mark.parametrize("statements", [True, False], ids=["rebuilt-from-the-raw-zone", "none-landed"])
+@pytest.mark.parametrize(("statements", "staged"), [(True, False), (False, False), (True, True)],
+                         ids=["rebuilt-from-the-raw-zone", "none-landed", "rebuilt-with-the-history-in-stages"])
 def test_a_state_without_a_request_scope_does_not_take_the_settings_as_fetched(server, comext, tmp_path,
-                                                                               monkeypatch, caplog, statements):
+                                                                               monkeypatch, caplog, statements, staged):
     """A warehouse whose state records no request scope (older than scopes) but an extraction to go on: the scope
     is rebuilt from the coverage statements landed in the raw zone, and the partner added is backfilled; with no
     statement landed (listed products state none), every code is treated as new: the whole history is fetched,
-    with a warning."""
+    with a warning. With the history in stages, the scope recorded after the run is decided from the rebuilt
+    one too (eujp.live.fetched_scope): the partner's months from the incremental request's first month
+    (2025-01, EUJP_COMEXT_START here), so no stage is left and the start is the history's, not the newest
+    three months a first extraction in stages would record."""
     if not statements:
         monkeypatch.setenv("EUJP_COMEXT_PRODUCTS", ",".join(CN8))
     first = settings_for(tmp_path, "live-1")
@@ -703,6 +707,8 @@ def test_a_state_without_a_request_scope_does_not_take_the_settings_as_fetched(s
         conn.execute("UPDATE etl_source_state SET request_scope = NULL")
 
     monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,CN")
+    if staged:
+        monkeypatch.setenv("EUJP_COMEXT_HISTORY_MONTHS", "3")
     server.clear_log()
     second = settings_for(tmp_path, "live-2", run_date=RUN_DATE.replace(day=16))
     with caplog.at_level("INFO", logger="eujp.live"):
@@ -714,7 +720,10 @@ def test_a_state_without_a_request_scope_does_not_take_the_settings_as_fetched(s
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert bool([w for w in warned if "every code is treated as new" in w]) is not statements
     with connect(second.warehouse_path, read_only=True) as conn:
-        assert json.loads(read_source_state(conn, COMEXT).request_scope)["partners"] == ["CN", "JP"]
+        scope = json.loads(read_source_state(conn, COMEXT).request_scope)
+    assert scope["partners"] == ["CN", "JP"]
+    if statements:
+        assert scope["start"] == "2025-01" and "stage" not in scope
 
 
 def test_a_partner_added_with_no_observations_is_named_not_reported_as_nothing_new(server, comext, tmp_path,
