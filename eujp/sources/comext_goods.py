@@ -19,7 +19,10 @@ Settings that ask for more than the last successful extraction did (`comext_scop
 etl_source_state.request_scope): a partner, reporter, flow or CN8 code added to its list, or an earlier
 EUJP_COMEXT_START, is backfilled: the slices of what was added are planned from the first month and fetched
 whole, beside the incremental request of what was asked before (`comext_backfill`). Added indicators or
-frequencies, every code of a list that named some, or two such changes at once make the extraction full.
+frequencies, every code of a list that named some, or two such changes at once make the extraction full; fewer
+indicators than before are refused (`narrowed_indicators`). With EUJP_COMEXT_HISTORY_MONTHS, a first load, an
+earlier start and the codes added to a list of reporters, partners or flows are fetched in stages of that many
+months, newest first, one stage a run (`comext_history_start`, `comext_added_start`, the scope's `STAGE` record).
 
 Coverage: a plan made from the whole codelist (EUJP_COMEXT_PRODUCTS empty, monthly, VALUE_IN_EUROS asked)
 asks for every CN8 product of every month from its start to its end, and an extraction either fetches every
