@@ -5,8 +5,10 @@ back-off of the source draws on it, so a source can never take longer than `Http
 (plus one connect timeout at most).
 
 - Timeouts: connect and read timeouts; each attempt's timeouts are cut to what is left of the budget and
-  the body is read in chunks with the deadline checked between them (a server that drips bytes cannot
-  hold a run hostage).
+  the body is read as it arrives, with the deadline checked after every network read (a server that drips
+  a body's bytes cannot hold a run hostage: at most one read timeout past the budget). The status line and
+  headers are bounded by the read timeout per read only: a server that drips them, or sends endless 1xx
+  answers, is not cut off by the budget (httpx has no deadline for a whole request).
 - Retries: connection errors, timeouts, truncated bodies, 429 and 5xx (except 501) are retried with
   exponential back-off and full jitter (`uniform(0, min(max, base * 2**(n-1)))`). A `Retry-After` header
   (seconds or an HTTP date) is honoured, never below that back-off (a `0` or a date already past); when it asks for more time than the budget has left, the client
@@ -22,7 +24,9 @@ back-off of the source draws on it, so a source can never take longer than `Http
 - Conditional requests: `If-None-Match` / `If-Modified-Since` from the previous successful load, sent only to
   the hop whose URL they belong to (`validators_url`: the final URL of the answer they came with; without it,
   the URL asked), never on to a redirect's other target (RFC 9110 §15.4: the server there never answered them).
-  A 304 comes back as `HttpResponse.not_modified`.
+  A 304 comes back as `HttpResponse.not_modified`, only to a request that sent validators: to any other it is
+  an ExtractError (it would read as "nothing new"), as a 206 Partial Content is to a request that asked for
+  no part (it would land a part as the whole).
 - Bodies to a file: given `body_file`, a 2xx body is written to that file as it arrives (hashed on the way,
   `HttpResponse.body_file`), so an answer up to the payload cap is never held in memory; a retried attempt
   starts the file again, a failed request leaves no file. Other statuses (304, errors, a caller's 413) are
@@ -127,7 +131,7 @@ class HttpPolicy:
     budget_seconds: float = 900.0  # total wall time for all requests of one source in one run
     max_body_bytes: int = 512 * 1024 * 1024  # fetch_live sets the source's payload cap (EUJP_MAX_PAYLOAD_MB*)
     max_body_setting: str | None = None  # the setting max_body_bytes comes from, named when a body exceeds it
-    chunk_bytes: int = 64 * 1024
+    chunk_bytes: int = 64 * 1024  # the largest piece of a body handled at once (a network read is cut to it)
 
     _ENV: ClassVar[dict[str, str]] = {
         "connect_timeout": "EUJP_HTTP_CONNECT_TIMEOUT",
@@ -246,6 +250,8 @@ class HttpResponse:
     elapsed: float
     body_file: BodyFile | None = None
     measured: BodyShape | None = field(default=None, repr=False)  # the body's shape, learnt as it arrived
+    conditional: bool = False  # the request that got this answer sent validators (If-None-Match / If-Modified-Since)
+    ranged: bool = False  # ... asked for a part (Range)
 
     @property
     def not_modified(self) -> bool:
@@ -371,9 +377,16 @@ def _body_problem(shape: BodyShape, headers: Mapping[str, str], expect: Expect,
     if expect.kind == "csv":
         if head[:1] in (b"{", b"["):
             return f"JSON (Content-Type {ctype or 'none'}) where CSV was promised"
-        if not shape.multi_line and not shape.has_delimiter:
-            return "not a CSV: a single line with no delimiter"
+        if not shape.has_delimiter:  # a plain-text error page ('Service Unavailable', a stack trace)
+            return "not a CSV: a single line with no delimiter" if not shape.multi_line else \
+                "not a CSV: text with no delimiter in any line"
     return None
+
+
+def bytes_problem(content: bytes, expect: Expect) -> str | None:
+    """Why `content` is not what `expect` promises, or None: the check of a 2xx body, for bytes a caller took
+    out of an answer (the CSV inside a JSON envelope: SIPRI's backend)."""
+    return _body_problem(BodyShape.of(content), {}, expect, lambda: content)
 
 
 class HttpClient:
@@ -487,10 +500,13 @@ class HttpClient:
                 response.attempts = attempt
                 response.elapsed = self._clock() - started
                 status = response.status
-                if status == 304 or status in pass_statuses:
-                    return response
                 where = shown if response.url == redact_url(str(request.url)) else \
                     f"{shown} (redirected to {response.url})"
+                if status in pass_statuses or (status == 304 and response.conditional):
+                    return response
+                if status == 304 or (status == 206 and not response.ranged):  # answers to a question not asked
+                    response.discard()
+                    raise ExtractError(_unasked(self.source, where, response))
                 if 200 <= status < 300:
                     try:
                         refuse_body(self.source, where, response, expect)
@@ -560,7 +576,11 @@ class HttpClient:
             except ValueError as exc:
                 raise ExtractError(f"{self.source}: {shown}: {exc}") from None
             # (an error answer's chunks as they come: httpx's chunker would keep its last ones from _until_ragged_eof)
-            raw = response.iter_raw(self.policy.chunk_bytes) if ok else _until_ragged_eof(response.iter_raw())
+            # each network read as it arrives (not httpx's chunks of a fixed size, which wait for that many
+            # bytes): the deadline is checked after every read, so bytes dripped one at a time within the
+            # read timeout cannot hold the run past its budget
+            raw = _pieces(response.iter_raw(), self.policy.chunk_bytes) if ok else \
+                _until_ragged_eof(response.iter_raw())
             for chunk in itertools.chain(map(decoder.feed, raw),
                                          _lazy(decoder.end)):
                 shape.feed(chunk)
@@ -597,10 +617,13 @@ class HttpClient:
             raise
         finally:
             response.close()
+        sent = response.request.headers
         return HttpResponse(
             method=request.method,
             url=redact_url(str(response.url)),  # what is shown and kept of it: no credential
             status=response.status_code,
+            conditional="if-none-match" in sent or "if-modified-since" in sent,
+            ranged="range" in sent,
             headers={k: v for k, v in response.headers.items()},
             content=b"".join(chunks),
             attempts=0,
@@ -657,6 +680,19 @@ class HttpClient:
                 )
 
 
+def _unasked(source: str, where: str, response: HttpResponse) -> str:
+    """The error of a 304 to a request that sent no validators, or of a 206 to one that asked for no part: the
+    first would read as 'nothing new' (a day of changes lost, a first extraction empty), the second would land a
+    part of the resource as the whole of it."""
+    if response.status == 304:
+        return (f"{source}: {where} answered 304 Not Modified to a request that sent no validators (If-None-Match, "
+                "If-Modified-Since): nothing says what is unchanged, so it is not taken for 'nothing new' (a cache "
+                "or proxy on the way?)")
+    return (f"{source}: {where} answered 206 Partial Content (Content-Range "
+            f"{response.header('content-range') or 'none'}) to a request for the whole resource (no Range sent): "
+            "a part is not landed as the whole (a cache or proxy on the way?)")
+
+
 class _Retryable(Exception):
     """An attempt failed in a way worth retrying (connection, timeout, truncation)."""
 
@@ -695,6 +731,13 @@ def _ragged_eof(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _pieces(reads, size: int):
+    """Each of `reads` (bytes as the network gave them) as it comes, cut into pieces of at most `size` bytes."""
+    for read in reads:
+        for start in range(0, len(read), size):
+            yield read[start:start + size]
 
 
 def _until_ragged_eof(chunks):

@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from eujp.errors import ExtractError
-from eujp.http import EXPECT_CSV, EXPECT_JSON, HttpResponse
+from eujp.http import EXPECT_CSV, EXPECT_JSON, HttpResponse, bytes_problem, preview
 from eujp.landing import RawPayload
 from eujp.live import Endpoint, LiveContext
 from eujp.parse.sipri import parse_sipri_register
@@ -106,19 +106,24 @@ def sipri_filters(end_year: int) -> dict:
 
 
 def unwrap_sipri(response: HttpResponse, source: str) -> bytes:
-    """The CSV inside the backend's JSON answer {"bytes": "<base64>"}."""
+    """The CSV inside the backend's JSON answer {"bytes": "<base64>"}, checked as any CSV answer is
+    (eujp.http.bytes_problem: not empty, not an HTML or XML page, a delimiter)."""
     try:
         doc = json.loads(response.content)
         encoded = doc["bytes"]
         if not isinstance(encoded, str):
             raise TypeError(f"'bytes' is a {type(encoded).__name__}")
-        return base64.b64decode(encoded, validate=True)
+        decoded = base64.b64decode(encoded, validate=True)
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise ExtractError(
             f"{source}: {response.method} {response.url} answered {response.status} with JSON that is not the "
             f"expected {{\"bytes\": base64 CSV}} envelope ({type(exc).__name__}: {exc}); "
             f"first bytes: {response.text_preview()}"
         ) from None
+    if problem := bytes_problem(decoded, EXPECT_CSV):
+        raise ExtractError(f"{source}: {response.method} {response.url} answered {response.status} with JSON whose "
+                           f"'bytes' field decodes to {problem}; first bytes: {preview(decoded[:81], 80)}")
+    return decoded
 
 
 def fetch_sipri(ctx: LiveContext) -> list[RawPayload]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import random
 import socket
+import threading
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
@@ -475,3 +476,80 @@ def test_a_kept_url_is_asked_again_with_the_credentials_of_the_settings():
     assert with_credentials(kept, now) == "https://mirror:PASS42@host/reg.csv?private_token=TOKEN42&start=2019"
     plain = "https://ec.europa.eu/eurostat/api/x?geo=JP&format=JSON&monkey=1"
     assert redact_url(plain) == plain and with_credentials(plain, now) == plain
+
+
+def test_a_304_to_a_request_without_validators_is_an_error_not_nothing_new(server):
+    """A 304 Not Modified answered to a request that sent no validators (a cache or proxy on the way, a
+    misbehaving mirror) says nothing about what is unchanged: taken for 'nothing new', it made a first or forced
+    extraction empty and a Comext slice 'no observations' (its months claimed covered). It is an error naming
+    it; to a conditional request it stays 'not modified'."""
+    server.route(JSON_PATH, Reply(304, b"", {"ETag": '"v1"'}))
+    with client() as c:
+        with pytest.raises(ExtractError, match=r"answered 304 Not Modified to a request that sent no validators "
+                                               r"\(If-None-Match, If-Modified-Since\)"):
+            c.get(server.url + JSON_PATH, expect=EXPECT_CSV)
+        assert c.get(server.url + JSON_PATH, expect=EXPECT_CSV, etag='"v1"').not_modified
+    assert "if-none-match" not in server.seen()[0].headers and server.seen()[1].headers["if-none-match"] == '"v1"'
+
+
+def test_a_206_to_a_request_for_the_whole_resource_is_an_error_not_the_payload(server, tmp_path):
+    """206 Partial Content to a request that sent no Range: its body is a part of the resource, and landed as the
+    whole (a SIPRI register cut by half passes the row-drop audit). An error naming the Content-Range; no body
+    file is left."""
+    server.route(JSON_PATH, Reply(206, b"a,b\r\n1,2\r\n", {"Content-Type": "text/csv",
+                                                           "Content-Range": "bytes 0-9/71133"}))
+    body = tmp_path / "body"
+    with client() as c, pytest.raises(ExtractError, match=r"answered 206 Partial Content \(Content-Range bytes "
+                                                          r"0-9/71133\) to a request for the whole resource"):
+        c.get(server.url + JSON_PATH, expect=EXPECT_CSV, body_file=body)
+    assert not body.exists()
+    with client() as c:  # a part asked for is a part answered
+        part = c.get(server.url + JSON_PATH, expect=EXPECT_CSV, headers={"Range": "bytes=0-9"})
+    assert part.status == 206 and part.content == b"a,b\r\n1,2\r\n"
+
+
+@pytest.mark.parametrize("page", [
+    b"Service Unavailable\r\nThe server is temporarily unable to service your request.\r\n",
+    b"502 Bad Gateway\n\nThe proxy server received an invalid response from an upstream server\n",
+])
+def test_a_plain_text_error_page_where_csv_was_promised_is_refused(server, page):
+    """A 200 whose body is text with no delimiter in any line (an error page in text/plain, a stack trace) is not
+    the CSV promised: refused as such, naming it, instead of landed and failed by the parser as a changed
+    format."""
+    server.route(JSON_PATH, Reply(200, page, {"Content-Type": "text/plain"}))
+    with client() as c, pytest.raises(ExtractError, match="answered 200 with not a CSV: text with no delimiter in "
+                                                          "any line; first bytes: '"):
+        c.get(server.url + JSON_PATH, expect=EXPECT_CSV)
+
+
+def test_a_body_dripped_within_the_read_timeout_is_cut_off_at_the_budget():
+    """A server that sends a body one byte at a time, each well within the read timeout (0.05 s against 0.3 s),
+    cannot hold the source past its budget: the deadline is checked after every network read (before, only
+    after every 64 KiB, so such a body of 100 kB held a 1 s budget for over an hour)."""
+    body = b"a,b\r\n" + b"1,2\r\n" * 20_000
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: %d\r\n\r\n" % len(body))
+            for i in range(len(body)):
+                if stop.is_set():
+                    return
+                conn.sendall(body[i:i + 1])
+                time.sleep(0.05)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    started = time.monotonic()
+    try:
+        with client(FAST.with_(max_attempts=1, budget_seconds=1.0)) as c, pytest.raises(ExtractError) as err:
+            c.get(f"http://127.0.0.1:{listener.getsockname()[1]}/x.csv", expect=EXPECT_CSV)
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+    assert time.monotonic() - started < 1.0 + FAST.read_timeout + 0.5
+    assert "budget spent while reading the body" in str(err.value)

@@ -5,6 +5,7 @@ a mirror sent to the URL they belong to (another mirror, a mirror moved by a red
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,6 +37,23 @@ def test_sipri_answer_that_is_not_the_envelope_is_a_clear_error(live, tmp_path):
     live.route(RECORDINGS["sipri_arms"]["path"], Reply(200, b'{"message": "Unauthorized"}',
                                                         {"Content-Type": "application/json"}))
     with pytest.raises(ExtractError, match=r"sipri_arms: POST .* not the expected \{\"bytes\": base64 CSV\}"):
+        fetch("sipri_arms", tmp_path)
+
+
+@pytest.mark.parametrize(("inside", "problem"), [
+    (b"", "empty body (0 bytes)"),
+    (b"<!DOCTYPE html><html><body>Maintenance</body></html>", "an HTML page"),
+    (b"Service Unavailable\r\nPlease try again later\r\n", "not a CSV: text with no delimiter in any line"),
+])
+def test_an_envelope_whose_bytes_are_no_csv_is_refused_as_a_csv_answer_would_be(live, tmp_path, inside, problem):
+    """The CSV decoded from the backend's {"bytes": ...} is checked as a CSV answer is: an empty one, an HTML page
+    or a plain-text error were landed, then failed by the parser as a changed format (or landed empty)."""
+    import base64
+
+    envelope = json.dumps({"bytes": base64.b64encode(inside).decode()}).encode()
+    live.route(RECORDINGS["sipri_arms"]["path"], Reply(200, envelope, {"Content-Type": "application/json"}))
+    with pytest.raises(ExtractError, match=r"sipri_arms: POST .* answered 200 with JSON whose 'bytes' field "
+                                           r"decodes to " + re.escape(problem)):
         fetch("sipri_arms", tmp_path)
 
 
