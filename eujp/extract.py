@@ -36,7 +36,11 @@ def unread_snapshot_files(snapshot_dir: Path, sources: list[Source] | tuple[Sour
     pattern (a source's data and labels files, `read_snapshot`), such a file is not loaded, and nothing else would
     say so (a Comext file downloaded as `comext_DS-045409_...csv` beside the `comext_ds045409*.csv` the source
     reads). Hidden files and a README are not counted."""
-    patterns = [s.snapshot_glob for s in sources] + [s.labels.snapshot_glob for s in sources if s.labels is not None]
-    read = {p for pattern in patterns for p in snapshot_dir.glob(pattern)}
+    read = {p for pattern in snapshot_patterns(sources) for p in snapshot_dir.glob(pattern)}
     return sorted(p.name for p in snapshot_dir.iterdir()
                   if p.is_file() and p not in read and not p.name.startswith(_NOT_DATA))
+
+
+def snapshot_patterns(sources: list[Source] | tuple[Source, ...]) -> list[str]:
+    """The file name patterns `read_snapshot` reads for `sources`: each one's data files, then its labels'."""
+    return [s.snapshot_glob for s in sources] + [s.labels.snapshot_glob for s in sources if s.labels is not None]

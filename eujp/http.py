@@ -131,7 +131,7 @@ class HttpPolicy:
     budget_seconds: float = 900.0  # total wall time for all requests of one source in one run
     max_body_bytes: int = 512 * 1024 * 1024  # fetch_live sets the source's payload cap (EUJP_MAX_PAYLOAD_MB*)
     max_body_setting: str | None = None  # the setting max_body_bytes comes from, named when a body exceeds it
-    chunk_bytes: int = 64 * 1024  # the largest piece of a body handled at once (a network read is cut to it)
+    chunk_bytes: int = 64 * 1024  # the size of the pieces a body is handled in (network reads joined up to it)
 
     _ENV: ClassVar[dict[str, str]] = {
         "connect_timeout": "EUJP_HTTP_CONNECT_TIMEOUT",
@@ -579,7 +579,7 @@ class HttpClient:
             # each network read as it arrives (not httpx's chunks of a fixed size, which wait for that many
             # bytes): the deadline is checked after every read, so bytes dripped one at a time within the
             # read timeout cannot hold the run past its budget
-            raw = _pieces(response.iter_raw(), self.policy.chunk_bytes) if ok else \
+            raw = _coalesced(response.iter_raw(), self.policy.chunk_bytes, self._check_deadline) if ok else \
                 _until_ragged_eof(response.iter_raw())
             for chunk in itertools.chain(map(decoder.feed, raw),
                                          _lazy(decoder.end)):
@@ -661,6 +661,11 @@ class HttpClient:
                 raise ExtractError(f"{self.source}: {shown}: more than {MAX_REDIRECTS} redirects{loop}, not "
                                    f"followed further: {_chain(chain)}")
 
+    def _check_deadline(self, read: int) -> None:
+        """_Retryable once the budget is spent, `read` bytes of a body read (called after every network read)."""
+        if self.remaining() <= 0:
+            raise _Retryable(f"budget spent while reading the body ({read} bytes read)")
+
     def _too_large(self, shown: str, size: int, declared: int | None = None) -> str:
         cap = self.policy.max_body_bytes
         setting = f" ({self.policy.max_body_setting})" if self.policy.max_body_setting else ""
@@ -733,11 +738,22 @@ def _ragged_eof(exc: BaseException) -> bool:
     return False
 
 
-def _pieces(reads, size: int):
-    """Each of `reads` (bytes as the network gave them) as it comes, cut into pieces of at most `size` bytes."""
+def _coalesced(reads, size: int, check: Callable[[int], None]):
+    """`reads` (bytes as the network gives them) joined into pieces of `size` bytes or a little more (the last one
+    less), `check(bytes read so far)` called after every read: a body of many small reads (a chunked answer of a
+    chunk per row) is handled in pieces of a useful size, and the deadline is still checked read by read."""
+    buffer: list[bytes] = []
+    held = total = 0
     for read in reads:
-        for start in range(0, len(read), size):
-            yield read[start:start + size]
+        total += len(read)
+        check(total)
+        buffer.append(read)
+        held += len(read)
+        if held >= size:
+            yield b"".join(buffer)
+            buffer, held = [], 0
+    if buffer:
+        yield b"".join(buffer)
 
 
 def _until_ragged_eof(chunks):

@@ -48,6 +48,9 @@ class SourceState:
 
 
 ALL_CODES = "*"  # in a request scope: every code of a list (an empty list setting asks for all)
+# In a request scope: codes of one list whose history is held from a later period than the scope's start,
+# {"list": "partners", "codes": ["CN"], "start": "2024-01"} (the months before it are still to fetch).
+STAGE = "stage"
 
 
 def scope_widening(previous: Mapping | None, current: Mapping | None) -> dict:
@@ -96,22 +99,58 @@ def describe_widening(widened: Mapping) -> str:
 def merge_scopes(a: Mapping | None, b: Mapping | None) -> dict | None:
     """The request scope of two extractions together (what the warehouse holds after loading both): each list
     of codes the union of both ('*' when either asked for every code; a list only one recorded, as it
-    recorded it), the earlier first period; a part that is neither (a source's own record: Comext's `stage`) as
-    the first scope has it, else as the second. None when neither is known."""
+    recorded it), the earlier first period. None when neither is known.
+
+    A code is held from the earlier of the periods the two scopes hold it from (`_held_from`: the scope's start,
+    or its `STAGE` record's for the codes the stage names). Codes held from a later period than the merged
+    start (a partner only the later-starting scope asked for, a stage the other scope does not cover) become
+    the merged scope's `STAGE` record, from the latest of their periods (Comext backfills the months before it:
+    eujp.sources.comext_goods.comext_backfill); when no single stage describes them (codes of two lists, every
+    code of a list), the merged scope starts at that period instead: the history before it is fetched again
+    rather than taken as held."""
     if not a or not b:
         return dict(a or b) if (a or b) else None
     merged: dict = {}
     for name in {**a, **b}:
         x, y = a.get(name), b.get(name)
+        if name == STAGE:
+            continue
         if x is None or y is None:
             merged[name] = x if y is None else y
-        elif name != "start" and not (isinstance(x, list) and isinstance(y, list)):
-            merged[name] = x
         elif name == "start":
             merged[name] = min(x, y)
-        else:
+        elif isinstance(x, list) and isinstance(y, list):
             merged[name] = [ALL_CODES] if ALL_CODES in x or ALL_CODES in y else sorted({*x, *y})
+        else:
+            merged[name] = x
+    start = merged.get("start")
+    late: dict[str, dict[str, str]] = {}  # list -> code -> the period it is held from, after the merged start
+    for name, codes in merged.items():
+        if name == "start" or not isinstance(codes, list) or not start:
+            continue
+        for code in codes:
+            held = [p for p in (_held_from(a, name, code), _held_from(b, name, code)) if p is not None]
+            if held and min(held) > start:
+                late.setdefault(name, {})[code] = min(held)
+    if len(late) == 1 and ALL_CODES not in next(iter(late.values())):
+        (name, codes), = late.items()
+        merged[STAGE] = {"list": name, "codes": sorted(codes), "start": max(codes.values())}
+    elif late:
+        merged["start"] = max(p for codes in late.values() for p in codes.values())
     return merged
+
+
+def _held_from(scope: Mapping, name: str, code: str) -> str | None:
+    """The period from which `scope` holds `code` of its list `name`: its `STAGE` record's start for a code the
+    stage names, else the scope's start ('' when it records none); None when the list does not hold the code
+    (nor every code)."""
+    codes = scope.get(name)
+    if not isinstance(codes, list) or not (code in codes or ALL_CODES in codes):
+        return None
+    stage = scope.get(STAGE)
+    if isinstance(stage, dict) and stage.get("list") == name and code in stage.get("codes", ()):
+        return stage.get("start") or ""
+    return scope.get("start") or ""
 
 
 def newest_period(column: str | None, frame: pl.DataFrame | None) -> str | None:

@@ -24,7 +24,7 @@ import random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -325,7 +325,8 @@ def fetch_live(
 
 
 def extraction_basis(source: Source, settings: Settings, state: SourceState | None, env: Mapping[str, str], *,
-                     quiet: bool = False) -> tuple[SourceState | None, bool, dict | None]:
+                     quiet: bool = False, landed_before: datetime | None = None,
+                     ) -> tuple[SourceState | None, bool, dict | None]:
     """(state, force, scope) of a live extraction: the source's state (read from the live warehouse unless
     given, or forced), whether it is extracted in full, and the request scope of the run's settings.
 
@@ -333,7 +334,8 @@ def extraction_basis(source: Source, settings: Settings, state: SourceState | No
     (`landed_scope`), or, when none did, the extraction is full. Settings that ask for more than the last
     successful extraction make it full unless the source backfills what was added itself (`backfills_scope`).
     `quiet`: the same decisions without their log lines (the load, which records what the extraction fetched:
-    `fetched_scope`)."""
+    `fetched_scope`); `landed_before`: the scope is rebuilt from what was landed before that time only (the
+    extraction's own landings, made since, were not there when it decided)."""
     name = source.name
     force = bool(getattr(settings, "force", False))
     if state is None and not force:
@@ -343,7 +345,7 @@ def extraction_basis(source: Source, settings: Settings, state: SourceState | No
             and (state.watermark or state.requested_at) and recorded_scope(state) is None):
         # an extraction to go on, but not what it asked for (a warehouse older than request scopes, or one a
         # replay of landings that state no scope built): the settings' scope is not taken as fetched
-        rebuilt = landed_scope(source, settings)
+        rebuilt = landed_scope(source, settings, before=landed_before)
         if rebuilt is not None:
             if not quiet:
                 log.info("%s: no request scope recorded; rebuilt from the raw zone's landed statements: %s", name,
@@ -365,31 +367,46 @@ def extraction_basis(source: Source, settings: Settings, state: SourceState | No
     return state, force, scope
 
 
-def fetched_scope(source: Source, settings: Settings, env: Mapping[str, str]) -> dict | None:
+def fetched_scope(source: Source, settings: Settings, env: Mapping[str, str],
+                  started_at: datetime | None = None) -> dict | None:
     """The request scope a successful live extraction of `source` in this run fetched in full, as its state
     records it (etl_source_state.request_scope): the settings' scope, or the part of it the source says it
-    fetched (`Source.scope_fetched`: Comext's history in stages), decided as `fetch_live` decided it."""
+    fetched (`Source.scope_fetched`: Comext's history in stages), decided as `fetch_live` decided it: from a
+    scope rebuilt from the raw zone, from the landings made before the extraction `started_at` (its own
+    coverage statements, landed since, would tell another scope than the one it planned from)."""
     if source.request_scope is None:
         return None
     if source.scope_fetched is None:
         return source.request_scope(env, settings.run_date)
-    state, force, scope = extraction_basis(source, settings, None, env, quiet=True)
+    state, force, scope = extraction_basis(source, settings, None, env, quiet=True, landed_before=started_at)
     return source.scope_fetched(scope, None if force else recorded_scope(state), env, settings.run_date,
                                 None if force or state is None else state.watermark)
 
 
-def landed_scope(source: Source, settings: Settings) -> dict | None:
+def landed_scope(source: Source, settings: Settings, *, before: datetime | None = None) -> dict | None:
     """The request scope of the live extractions landed in the raw zone (settings.publish_uri) for `source` up to
     the run's day, from the statements landed with them (Source.landed_scope over each day's coverage payloads;
-    the days together: eujp.incremental.merge_scopes); None when the source states none, or none was landed."""
+    the days together: eujp.incremental.merge_scopes); None when the source states none, or none was landed.
+    `before`: only statements fetched before that time (to the second, as landings record it)."""
     if source.landed_scope is None or source.coverage is None:
         return None
     by_day = read_landed_kind(open_store(settings.publish_uri), source.name, source.coverage.kind,
                               source.coverage.extension, settings.run_date, settings.spill_dir)
+    read = by_day
+    if before is not None:
+        cut = _naive_utc(before.isoformat()).replace(microsecond=0)
+        by_day = {day: kept for day, landed in by_day.items()
+                  if (kept := [p for p in landed if _naive_utc(p.fetched_at) < cut])}
     try:
         scope = None
         for day in sorted(by_day):
             scope = merge_scopes(scope, source.landed_scope(by_day[day]))
         return scope
     finally:
-        discard_spooled([p for day in by_day.values() for p in day])
+        discard_spooled([p for day in read.values() for p in day])
+
+
+def _naive_utc(stamp: str) -> datetime:
+    """A landing's fetched_at (ISO 8601, UTC) as a naive UTC datetime."""
+    when = datetime.fromisoformat(stamp)
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when

@@ -282,8 +282,8 @@ def skip_unchanged(batch: SourceBatch, payloads: list[RawPayload], settings: Set
         from eujp.live import fetched_scope
 
         # what this live extraction fetched (eujp.live.fetch_live compares the next one's settings with it)
-        batch.request_scope = json.dumps(fetched_scope(get_source(batch.source), settings, os.environ),
-                                         sort_keys=True)
+        batch.request_scope = json.dumps(fetched_scope(get_source(batch.source), settings, os.environ,
+                                                       batch.started_at), sort_keys=True)
     landed = get_source(batch.source).landed_scope
     if settings.source_mode == "raw" and landed is not None and payloads:  # what the replayed landings asked for
         replayed = landed(payloads)

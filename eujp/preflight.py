@@ -291,12 +291,12 @@ def check_snapshot_folder(settings: Settings) -> Check:
         # every source would fail "no file matching", and the run publish a run of failed sources
         return _failed("snapshot folder", f"{folder} holds no file of any source ("
                        + ", ".join(s.snapshot_glob for s in SOURCES) + ")", SNAPSHOT_SETTING)
-    from eujp.extract import unread_snapshot_files
+    from eujp.extract import snapshot_patterns, unread_snapshot_files
 
     unread = unread_snapshot_files(folder, SOURCES)
     return Check("snapshot folder", True, f"{folder} exists", warning=unread and (
         f"{len(unread)} file(s) no source reads, not loaded: {', '.join(unread)} (each source reads the files "
-        f"named as its pattern: {', '.join(s.snapshot_glob for s in SOURCES)}; rename a file to load it)") or None)
+        f"named as its patterns: {', '.join(snapshot_patterns(SOURCES))}; rename a file to load it)") or None)
 
 
 def check_run_settings(settings: Settings, env=None) -> Check:

@@ -61,7 +61,7 @@ from eujp.config import REFERENCE_DIR
 from eujp.errors import ExtractError, ParseError
 from eujp.eurostat_async import await_delivery, queued_ticket
 from eujp.http import EXPECT_CSV, Expect, refuse_body
-from eujp.incremental import ALL_CODES, describe_widening, merge_scopes, month_add, scope_widening
+from eujp.incremental import ALL_CODES, STAGE, describe_widening, merge_scopes, month_add, scope_widening
 from eujp.landing import RawPayload
 from eujp.live import Endpoint, LiveContext, env_codes
 from eujp.parse.sdmx_csv import comext_version, parse_comext_csv
@@ -236,10 +236,10 @@ _SCOPE_LISTS = {"freq": "EUJP_COMEXT_FREQ", "reporters": "EUJP_COMEXT_REPORTERS"
 # the codes added are keys of their own. An indicator or a frequency added is fetched with the whole history
 # instead: a fact row joins both indicators of its key, and a backfill of one would reject the other's rows.
 _BACKFILLED = ("reporters", "partners", "products", "flows")
-# The request scope's record of codes added to a list whose history is fetched in stages (EUJP_COMEXT_HISTORY_MONTHS):
-# {"list": "partners", "codes": ["CN"], "start": "2024-01"}: their months from "start" on are fetched, those
-# before it are still to fetch (comext_scope_fetched, comext_backfill).
-STAGE = "stage"
+# The request scope's record (eujp.incremental.STAGE) of codes added to a list whose history is fetched in stages
+# (EUJP_COMEXT_HISTORY_MONTHS), {"list": "partners", "codes": ["CN"], "start": "2024-01"}: their months from
+# "start" on are fetched, those before it are still to fetch (comext_scope_fetched, comext_backfill); a replay
+# of days that fetched them from a later month than the rest records one too (eujp.incremental.merge_scopes).
 
 
 _START = re.compile(r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$")
@@ -642,7 +642,11 @@ def comext_landed_scope(payloads: list[RawPayload]) -> dict | None:
                     tuple(sorted(stated["flows"])))))
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise ParseError(f"{p.name}: not a Comext coverage statement: {exc}") from None
-    return None if scope is None else {**scope, "start": _contiguous_start(spans, max(starts))}
+    if scope is None:
+        return None
+    # one first month for every code (the statements' own, below): what a merge of statements of other first
+    # months would record as a stage is within it
+    return {**{k: v for k, v in scope.items() if k != STAGE}, "start": _contiguous_start(spans, max(starts))}
 
 
 def _contiguous_start(spans: list[tuple[str, str, tuple]], latest: str) -> str:

@@ -815,6 +815,99 @@ def test_the_history_fetched_in_stages_over_several_runs_loads_what_one_extracti
     assert {r[:5] for r in coverage(last)} == {r[:5] for r in coverage(at_once)}
 
 
+def thirty_one_months(comext, monkeypatch) -> list[str]:
+    """The service holds 2023-01..2025-07, EUJP_COMEXT_START 2023-01; a request a month (none too big), and a
+    budget for the 31 months."""
+    months = [f"{y}-{m:02d}" for y in (2023, 2024) for m in range(1, 13)] + MONTHS
+    comext.months = months
+    monkeypatch.setenv("EUJP_COMEXT_START", "2023-01")
+    for name, value in (("EUJP_HTTP_BUDGET_SECONDS", "120"), ("EUJP_HTTP_READ_TIMEOUT", "5"),
+                        ("EUJP_COMEXT_SLICE_MONTHS", "1")):
+        monkeypatch.setenv(name, value)
+    return months
+
+
+def recorded_scope_of(settings) -> dict:
+    with connect(settings.warehouse_path, read_only=True) as conn:
+        return json.loads(read_source_state(conn, COMEXT).request_scope)
+
+
+def live_days(server, comext, tmp, first_day: int, days: int, **changes) -> list:
+    """Live runs on the days after `first_day`, the dataset changed before each; (settings, batch, the months
+    asked for whole by partner) of each."""
+    done = []
+    for day in range(first_day, first_day + days):
+        comext.update_data = datetime.now(UTC)
+        server.clear_log()
+        settings = settings_for(tmp, f"live-{day}", run_date=RUN_DATE.replace(day=day), **changes)
+        batch = run_pipeline(settings, only=(COMEXT,))[COMEXT]
+        assert batch.status in ("loaded", "unchanged"), batch.error
+        done.append((settings, batch, {(key_part(s, 2), s.param("startPeriod")) for s in data_requests(server)
+                                       if not s.param("updatedAfter")}))
+    return done
+
+
+def test_a_stage_survives_a_replay_of_the_days_into_a_new_warehouse(server, comext, tmp_path, monkeypatch):
+    """A partner added with the history in stages (CN from 2024-01 on its first day), then the days replayed into
+    a new warehouse (`--from-raw` each day): the replayed state records CN's stage (merge_scopes: a code only
+    the later-starting day asked for is held from its start), so the next live runs fetch CN's 2023 whole.
+    Before, the days' scopes merged as CN from 2023-01, and CN's 2023 was never fetched."""
+    months = thirty_one_months(comext, monkeypatch)
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP")
+    day1 = settings_for(tmp_path, "live-1")
+    assert run_pipeline(day1, only=(COMEXT,))[COMEXT].status == "loaded"
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,CN")
+    monkeypatch.setenv("EUJP_COMEXT_HISTORY_MONTHS", "6")
+    comext.update_data = datetime.now(UTC)
+    day2 = settings_for(tmp_path, "live-2", run_date=RUN_DATE.replace(day=16))
+    assert run_pipeline(day2, only=(COMEXT,))[COMEXT].status == "loaded"
+    stage = {"list": "partners", "codes": ["CN"], "start": "2024-01"}
+    assert recorded_scope_of(day2)["stage"] == stage
+    rebuilt = tmp_path / "rebuilt" / "warehouse.duckdb"
+    for n, day in enumerate((day1.run_date, day2.run_date)):
+        replay = settings_for(tmp_path, f"replay-{n}", source_mode="raw", raw_date=day, warehouse_path=rebuilt,
+                              run_date=RUN_DATE.replace(day=20 + n))
+        assert run_pipeline(replay, only=(COMEXT,))[COMEXT].status == "loaded"
+    scope = recorded_scope_of(replay)
+    assert scope["partners"] == ["CN", "JP"] and scope["start"] == "2023-01" and scope["stage"] == stage
+    after = live_days(server, comext, tmp_path, 22, 3, warehouse_path=rebuilt)
+    assert [{p for p, _ in whole} for _, _, whole in after] == [{"CN"}, {"CN"}, set()]
+    assert [min(m for _, m in whole) for _, _, whole in after[:2]] == ["2023-07", "2023-01"]
+    assert {k[4] for k in facts(after[-1][0]) if k[0] == "CN"} == set(months)
+    assert "stage" not in recorded_scope_of(after[-1][0])
+
+
+@pytest.mark.parametrize("widened", ["partner", "start"])
+def test_a_scope_rebuilt_from_the_raw_zone_is_recorded_as_the_plan_fetched_it(server, comext, tmp_path,
+                                                                              monkeypatch, widened):
+    """A state without a request scope, the history in stages: the plan rebuilds the scope from the raw zone's
+    statements landed before the run, and the scope the run records is decided from the same ones, not also from
+    the statement the run itself landed (which told another scope: a partner added claimed whole from 2024-01,
+    its stage lost; an earlier EUJP_COMEXT_START recorded one stage too far, three months never fetched). Every
+    month of the history ends up fetched."""
+    months = thirty_one_months(comext, monkeypatch)
+    if widened == "start":
+        monkeypatch.setenv("EUJP_COMEXT_START", "2025-01")
+    else:
+        monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP")
+    first = settings_for(tmp_path, "live-1")
+    assert run_pipeline(first, only=(COMEXT,))[COMEXT].status == "loaded"
+    with connect(first.warehouse_path) as conn:
+        conn.execute("UPDATE etl_source_state SET request_scope = NULL")
+    if widened == "start":
+        monkeypatch.setenv("EUJP_COMEXT_START", "2023-01")
+        monkeypatch.setenv("EUJP_COMEXT_HISTORY_MONTHS", "3")
+    else:
+        monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,CN")
+        monkeypatch.setenv("EUJP_COMEXT_HISTORY_MONTHS", "6")
+    runs = live_days(server, comext, tmp_path, 16, 10)
+    last = runs[-1][0]
+    assert not runs[-1][2] and not runs[-2][2]  # the history whole: nothing more fetched whole
+    assert {k[4] for k in facts(last) if k[0] == ("CN" if widened == "partner" else "JP")} == set(months)
+    scope = recorded_scope_of(last)
+    assert scope["start"] == "2023-01" and "stage" not in scope
+
+
 def test_a_partner_added_with_the_history_in_stages_gets_it_over_several_runs_beside_the_incremental_request(
         server, comext, tmp_path, monkeypatch):
     """Users add partners (issue 12), and a partner's history is as big as the first load's: with
@@ -823,12 +916,7 @@ def test_a_partner_added_with_the_history_in_stages_gets_it_over_several_runs_be
     the newest month: 2024-01) to the run month, whole, beside JP's incremental request, and the state records
     that stage; each next run fetches the six months before it, whole, and asks for CN with JP with
     `updatedAfter`; then a day costs the dataflow alone. Facts and coverage equal one extraction of both."""
-    months = [f"{y}-{m:02d}" for y in (2023, 2024) for m in range(1, 13)] + MONTHS
-    comext.months = months
-    monkeypatch.setenv("EUJP_COMEXT_START", "2023-01")
-    for name, value in (("EUJP_HTTP_BUDGET_SECONDS", "120"), ("EUJP_HTTP_READ_TIMEOUT", "5"),
-                        ("EUJP_COMEXT_SLICE_MONTHS", "1")):  # 31 months: a month a request, none too big
-        monkeypatch.setenv(name, value)
+    months = thirty_one_months(comext, monkeypatch)
     monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,CN")
     at_once = settings_for(tmp_path / "once", "once")
     batch = run_pipeline(at_once, only=(COMEXT,))[COMEXT]
@@ -839,10 +927,6 @@ def test_a_partner_added_with_the_history_in_stages_gets_it_over_several_runs_be
     assert run_pipeline(settings_for(staged, "live-1"), only=(COMEXT,))[COMEXT].status == "loaded"
     monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,CN")
     monkeypatch.setenv("EUJP_COMEXT_HISTORY_MONTHS", "6")
-
-    def recorded(settings) -> dict:
-        with connect(settings.warehouse_path, read_only=True) as conn:
-            return json.loads(read_source_state(conn, COMEXT).request_scope)
 
     # (run, the months of CN fetched whole, the stage recorded after it)
     expected = [(2, ("2024-01", "2025-07"), "2024-01"), (3, ("2023-07", "2023-12"), "2023-07"),
@@ -862,7 +946,7 @@ def test_a_partner_added_with_the_history_in_stages_gets_it_over_several_runs_be
         # JP alone on the day CN is added; then CN with JP, from the incremental request's first month
         assert {p for p, _ in incremental} == ({"JP"} if day == 2 else {"JP+CN"})
         assert min(start for _, start in incremental) == "2024-01"
-        scope = recorded(settings)
+        scope = recorded_scope_of(settings)
         assert scope["partners"] == ["CN", "JP"] and scope["start"] == "2023-01"
         assert scope.get("stage") == (None if stage is None else {"list": "partners", "codes": ["CN"],
                                                                   "start": stage})

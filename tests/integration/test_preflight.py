@@ -207,8 +207,9 @@ def test_check_names_the_files_of_the_snapshot_folder_that_no_source_reads(var, 
     (line,) = [line for line in result.stdout.splitlines() if "snapshot folder" in line]
     assert line.startswith(f"WARNING snapshot folder: {folder} exists; 1 file(s) no source reads, not loaded: "
                            "comext_DS-045409_sdmxcsv_DE_JP_84834030_2025Q1.csv (each source reads the files named "
-                           "as its pattern: ")
-    assert "comext_ds045409*.csv" in line and ".DS_Store" not in line and "README" not in line
+                           "as its patterns: ")
+    assert "comext_ds045409*.csv" in line and "comext_codelist*.xml" in line
+    assert ".DS_Store" not in line and "README" not in line
     settings = Settings(warehouse_path=var / "warehouse.duckdb", publish_uri=str(var.parent / "published"),
                         snapshot_dir=folder)
     logger = logging.getLogger("test.daily")

@@ -275,3 +275,28 @@ def test_the_state_a_run_reads_gives_its_times_in_utc_under_another_time_zone(tm
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "2026-03-02T06:05:00+00:00"
+
+
+def test_merged_scopes_hold_each_code_from_the_earlier_of_its_periods_and_record_later_ones_as_a_stage():
+    """merge_scopes (a replay's state and its landings' scope; the days of the raw zone): a code only the scope
+    with the later first period asked for is held from that period, not from the merged start: a stage, whose
+    months before it the next live run backfills (before: CN counted as held from 2023-01, its 2023 never
+    fetched); a stage the other scope covers from earlier is gone; what no single stage describes moves the
+    start instead (fetched again, never taken as held)."""
+    from eujp.incremental import STAGE, merge_scopes
+
+    jp = {"partners": ["JP"], "reporters": ["DE"], "start": "2023-01"}
+    with_cn = {"partners": ["CN", "JP"], "reporters": ["DE"], "start": "2024-01"}
+    staged = {"partners": ["CN", "JP"], "reporters": ["DE"], "start": "2023-01",
+              STAGE: {"list": "partners", "codes": ["CN"], "start": "2024-01"}}
+    for merged in (merge_scopes(jp, with_cn), merge_scopes(with_cn, jp)):
+        assert merged == staged
+    assert merge_scopes(staged, jp) == staged  # a replay of an older day: the stage stays
+    assert merge_scopes(staged, {**with_cn, "start": "2023-06"})[STAGE]["start"] == "2023-06"  # CN from earlier
+    assert STAGE not in merge_scopes(staged, {**with_cn, "start": "2023-01"})  # CN whole: no stage left
+    assert merge_scopes(staged, staged) == staged
+    two_lists = merge_scopes({**with_cn, "reporters": ["DE", "FR"]}, jp)  # CN and FR later: no single stage
+    assert STAGE not in two_lists and two_lists["start"] == "2024-01"
+    every = merge_scopes({"partners": ["JP"], "start": "2023-01"}, {"partners": ["*"], "start": "2024-01"})
+    assert every == {"partners": ["*"], "start": "2024-01"}  # every partner from 2024-01 only
+    assert merge_scopes(jp, {**jp, "start": "2024-01"}) == jp  # the same codes: the earlier start
