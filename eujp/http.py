@@ -575,12 +575,12 @@ class HttpClient:
                 decoder = _BodyDecoder(response.headers.get("content-encoding", ""))
             except ValueError as exc:
                 raise ExtractError(f"{self.source}: {shown}: {exc}") from None
-            # (an error answer's chunks as they come: httpx's chunker would keep its last ones from _until_ragged_eof)
             # each network read as it arrives (not httpx's chunks of a fixed size, which wait for that many
-            # bytes): the deadline is checked after every read, so bytes dripped one at a time within the
-            # read timeout cannot hold the run past its budget
-            raw = _coalesced(response.iter_raw(), self.policy.chunk_bytes, self._check_deadline) if ok else \
-                _until_ragged_eof(response.iter_raw())
+            # bytes, and would keep an error answer's last ones from _until_ragged_eof): the deadline is checked
+            # after every read, so bytes dripped one at a time within the read timeout cannot hold the run past
+            # its budget
+            reads = response.iter_raw() if ok else _until_ragged_eof(response.iter_raw())
+            raw = _coalesced(reads, self.policy.chunk_bytes, self._check_deadline)
             for chunk in itertools.chain(map(decoder.feed, raw),
                                          _lazy(decoder.end)):
                 shape.feed(chunk)
@@ -590,8 +590,6 @@ class HttpClient:
                     out.write(chunk)
                 else:
                     chunks.append(chunk)
-                if self.remaining() <= 0:
-                    raise _Retryable(f"budget spent while reading the body ({shape.size} bytes read)")
             if out is not None:
                 out.close()
         except BaseException as exc:

@@ -394,9 +394,9 @@ def landed_scope(source: Source, settings: Settings, *, before: datetime | None 
                               source.coverage.extension, settings.run_date, settings.spill_dir)
     read = by_day
     if before is not None:
-        cut = _naive_utc(before.isoformat()).replace(microsecond=0)
+        cut = _naive_utc(before).replace(microsecond=0)
         by_day = {day: kept for day, landed in by_day.items()
-                  if (kept := [p for p in landed if _naive_utc(p.fetched_at) < cut])}
+                  if (kept := [p for p in landed if _naive_utc(datetime.fromisoformat(p.fetched_at)) < cut])}
     try:
         scope = None
         for day in sorted(by_day):
@@ -406,7 +406,6 @@ def landed_scope(source: Source, settings: Settings, *, before: datetime | None 
         discard_spooled([p for day in read.values() for p in day])
 
 
-def _naive_utc(stamp: str) -> datetime:
-    """A landing's fetched_at (ISO 8601, UTC) as a naive UTC datetime."""
-    when = datetime.fromisoformat(stamp)
+def _naive_utc(when: datetime) -> datetime:
+    """`when` as a naive UTC datetime (a naive one is taken as UTC already, as landings record it)."""
     return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when

@@ -858,13 +858,11 @@ def plan_backfill(ctx: LiveContext, backfill: Backfill, products: tuple[str, ...
         if backfill.before is None:
             first = comext_added_start(ctx.env, ctx.run_date, start)
         else:  # the months of the codes' history still to fetch (a stage: STAGE)
-            first = comext_history_start(ctx.env, None, backfill.before)
+            first, last = comext_history_start(ctx.env, None, backfill.before), month_add(backfill.before, -1)
             if backfill.before <= start:  # the incremental request asks for the codes with the others
-                _log_stage(ctx, first, month_add(backfill.before, -1), backfill.added)
-                return BackfillPlan(products=products, start=start, slices=[
-                    replace(s, key=added) for s in plan_slices(products, first, month_add(backfill.before, -1),
-                                                               **sizes)],
-                    covered=[(added, first, month_add(backfill.before, -1))])
+                _log_stage(ctx, first, last, backfill.added)
+                return BackfillPlan(products=products, start=start, covered=[(added, first, last)], slices=[
+                    replace(s, key=added) for s in plan_slices(products, first, last, **sizes)])
             # an incremental request from before the stage's month (a replay moved the watermark back): the
             # codes' months from the stage on are fetched whole again with the rest, not asked for twice
         kept = tuple(c for c in comext_codes(ctx.env, backfill.setting)
