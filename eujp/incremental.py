@@ -101,7 +101,7 @@ def merge_scopes(a: Mapping | None, b: Mapping | None) -> dict | None:
     of codes the union of both ('*' when either asked for every code; a list only one recorded, as it
     recorded it), the earlier first period. None when neither is known.
 
-    A code is held from the earlier of the periods the two scopes hold it from (`_held_from`: the scope's start,
+    A code is held from the earlier of the periods the two scopes hold it from (`held_from`: the scope's start,
     or its `STAGE` record's for the codes the stage names). Codes held from a later period than the merged
     start (a partner only the later-starting scope asked for, a stage the other scope does not cover) become
     the merged scope's `STAGE` record, from the latest of their periods (Comext backfills the months before it:
@@ -129,7 +129,7 @@ def merge_scopes(a: Mapping | None, b: Mapping | None) -> dict | None:
         if name == "start" or not isinstance(codes, list) or not start:
             continue
         for code in codes:
-            held = [p for p in (_held_from(a, name, code), _held_from(b, name, code)) if p is not None]
+            held = [p for p in (held_from(a, name, code), held_from(b, name, code)) if p is not None]
             if held and min(held) > start:
                 late.setdefault(name, {})[code] = min(held)
     if len(late) == 1 and ALL_CODES not in next(iter(late.values())):
@@ -140,7 +140,7 @@ def merge_scopes(a: Mapping | None, b: Mapping | None) -> dict | None:
     return merged
 
 
-def _held_from(scope: Mapping, name: str, code: str) -> str | None:
+def held_from(scope: Mapping, name: str, code: str) -> str | None:
     """The period from which `scope` holds `code` of its list `name`: its `STAGE` record's start for a code the
     stage names, else the scope's start ('' when it records none); None when the list does not hold the code
     (nor every code)."""

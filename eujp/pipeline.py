@@ -37,6 +37,7 @@ from eujp.incremental import (
     SourceState,
     describe_widening,
     earlier_period,
+    held_from,
     later_period,
     merge_scopes,
     newest_period,
@@ -352,8 +353,13 @@ def widening(batch: SourceBatch, state: SourceState | None) -> tuple[dict, dict 
 
 def no_observations(added: dict, scope: dict) -> str:
     """The warning naming what the settings `added` (scope_widening's form) of which the service answered no
-    observations, from the first period of the request `scope` when it has one."""
-    since = f" since {scope['start']}" if scope.get("start") else ""
+    observations, since the first period the request `scope` asked for every one of them when it records one:
+    its start, or its stage's for codes whose history is fetched in stages (eujp.incremental.STAGE: a partner
+    added with EUJP_COMEXT_HISTORY_MONTHS was asked for its newest months only, not since the start)."""
+    periods = {held_from(scope, name, code) or scope.get("start")
+               for name, codes in added.items() if isinstance(codes, list) for code in codes if code != ALL_CODES}
+    periods = {p for p in periods or {scope.get("start")} if p}
+    since = f" since {max(periods)}" if periods else ""
     return (f"{describe_widening(added)}: the service holds no observations of what the settings added{since} "
             "(check the codes: the service may code them otherwise)")
 

@@ -984,3 +984,25 @@ def test_fewer_indicators_than_the_last_extraction_asked_for_are_refused_and_the
     after = fact_rows(forced)
     assert after.keys() == before.keys() and all(v[1] is None for v in after.values())
     assert {k: v[0] for k, v in after.items()} == {k: v[0] for k, v in before.items()}
+
+
+def test_a_staged_partner_without_observations_is_named_since_the_months_it_was_asked_for(
+        server, comext, tmp_path, monkeypatch):
+    """A partner added with its history in stages (EUJP_COMEXT_HISTORY_MONTHS=6) of which the service holds no
+    observations (AQ): the run names it 'since 2024-01', the first month it asked AQ for (the stage's), not
+    since EUJP_COMEXT_START (2023-01), months it has not asked for yet; the stage stays recorded, so the next
+    run asks for the six months before it."""
+    thirty_one_months(comext, monkeypatch)
+    comext.silent.add("AQ")
+    assert run_pipeline(settings_for(tmp_path, "live-1"), only=(COMEXT,))[COMEXT].status == "loaded"
+    monkeypatch.setenv("EUJP_COMEXT_PARTNERS", "JP,AQ")
+    monkeypatch.setenv("EUJP_COMEXT_HISTORY_MONTHS", "6")
+    server.clear_log()
+    second = settings_for(tmp_path, "live-2", run_date=RUN_DATE.replace(day=16))
+    batch = run_pipeline(second, only=(COMEXT,))[COMEXT]
+    whole = [s for s in data_requests(server) if key_part(s, 2) == "AQ"]
+    assert whole and min(s.param("startPeriod") for s in whole) == "2024-01"
+    said = batch.warning if batch.status == "loaded" else batch.note.removeprefix("unchanged: ")
+    assert said == ("partners + AQ: the service holds no observations of what the settings added since 2024-01 "
+                    "(check the codes: the service may code them otherwise)"), (batch.status, batch.error)
+    assert recorded_scope_of(second)["stage"] == {"list": "partners", "codes": ["AQ"], "start": "2024-01"}

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from eujp.incremental import SourceState, annual_lookback, later_period, month_add, newest_period
-from eujp.pipeline import SourceBatch, added_without_rows, etl_run_row, update_source_state
+from eujp.pipeline import SourceBatch, added_without_rows, etl_run_row, no_observations, update_source_state
 from eujp.sources import comext_goods, eurostat_goods, security_events
 from eujp.tables import ensure_schema
 from eujp.warehouse import codes_without_rows, connect, read_source_state, upsert_fact, write_source_state
@@ -220,6 +220,23 @@ def test_a_live_load_names_the_codes_its_settings_added_of_which_it_loaded_no_ro
     assert added(["EU27_2020", "XX"], payload_errors=["x.json: no JSON"]) is None
     conn.execute(f"DROP TABLE {FACT_GOODS_TRADE.name}")
     assert added(["EU27_2020"]) is None
+
+
+def test_the_no_observations_warning_names_the_months_asked_for_a_staged_code_not_the_scopes_start():
+    """A partner added with its history in stages was asked for its newest months only (the scope's stage):
+    'no observations since' names the stage's first month, not the scope's start (2002-01, which it was never
+    asked for); a code of the list outside the stage, the start; codes asked from different months, the latest
+    month from which all of them were asked; a scope with no start, no month."""
+    scope = {"partners": ["AQ", "CN", "JP"], "start": "2002-01",
+             "stage": {"list": "partners", "codes": ["AQ", "CN"], "start": "2024-01"}}
+    tail = " (check the codes: the service may code them otherwise)"
+    said = "the service holds no observations of what the settings added"
+    assert no_observations({"partners": ["AQ"]}, scope) == f"partners + AQ: {said} since 2024-01{tail}"
+    assert no_observations({"partners": ["JP"]}, scope) == f"partners + JP: {said} since 2002-01{tail}"
+    assert no_observations({"partners": ["AQ", "JP"]}, scope) == f"partners + AQ,JP: {said} since 2024-01{tail}"
+    assert no_observations({"reporters": ["XX"]}, {**scope, "reporters": ["XX"]}) == (
+        f"reporters + XX: {said} since 2002-01{tail}")
+    assert no_observations({"partners": ["AQ"]}, {"partners": ["AQ"]}) == f"partners + AQ: {said}{tail}"
 
 
 def test_a_loaded_batch_warning_is_in_its_etl_runs_message_an_unchanged_one_is_its_note():
