@@ -8,7 +8,7 @@ it is requested) and `requested_partners` (the partners of the last successful l
 etl_source_state.request_scope).
 
     loaded_partners(conn)              [{partner, partner_name, months_loaded, first_month, last_month,
-                                         last_run_id, last_loaded_at, requested}, ...]
+                                         last_run_id, last_loaded_at, requested, history_fetched_from}, ...]
     manifest_entry(warehouse_path)     the manifest's "partners": {"requested": [...] | None, "loaded": [...]}
 
 A partner no longer compared is removed by a run (`eujp run --remove-partner KR`): `remove_partner_rows` deletes
@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 
 from eujp.config import duckdb_config
-from eujp.incremental import ALL_CODES, recorded_scope
+from eujp.incremental import ALL_CODES, STAGE, recorded_scope
 from eujp.sources import SOURCES
 from eujp.warehouse import read_source_state, table_exists
 
@@ -44,20 +44,37 @@ def requested_partners(conn: duckdb.DuckDBPyConnection) -> list[str] | None:
     """The partners the last successful live extraction of the Comext facts asked for (its request scope;
     ['*'] for every partner), or None when none is recorded (bundled or snapshot data, a replay into a new
     warehouse: nothing says what the next run asks for)."""
+    partners = (comext_scope(conn) or {}).get("partners")
+    return sorted(partners) if isinstance(partners, list) else None
+
+
+def comext_scope(conn: duckdb.DuckDBPyConnection) -> dict | None:
+    """The request scope the last successful live extraction of the Comext facts recorded
+    (etl_source_state.request_scope), None when none is."""
     source = next((s for s in SOURCES if s.table.name == FACT), None)
     if source is None or not table_exists(conn, "etl_source_state"):
         return None
-    scope = recorded_scope(read_source_state(conn, source.name))
-    partners = scope.get("partners") if scope is not None else None
-    return sorted(partners) if isinstance(partners, list) else None
+    return recorded_scope(read_source_state(conn, source.name))
+
+
+def staged_partners(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The partners whose history the live Comext extraction still fetches in stages, each with the first month
+    fetched so far (the request scope's `STAGE` record, eujp.incremental: a partner added with
+    EUJP_COMEXT_HISTORY_MONTHS gets its newest months first and the months before them a stage a run); {} when
+    no stage of partners is recorded."""
+    stage = (comext_scope(conn) or {}).get(STAGE)
+    if not isinstance(stage, dict) or stage.get("list") != "partners" or not stage.get("start"):
+        return {}
+    return dict.fromkeys(stage.get("codes") or (), stage["start"])
 
 
 def loaded_partners(conn: duckdb.DuckDBPyConnection) -> list[dict]:
     """One row per partner code of the Comext facts, sorted: its name (dim_country; Serbia under XS), the
     months it holds (monthly period codes, every year), its first and last month, the run that last loaded it
     and when (the latest of its fact rows and of its etl_comext_coverage rows: a live extraction that asked for
-    it and found nothing changed writes neither), and `requested`: whether the last live extraction asked for it
-    (None: no request scope recorded). Read from mart_partner_years (the models are built before the report,
+    it and found nothing changed writes neither), `requested`: whether the last live extraction asked for it
+    (None: no request scope recorded), and `history_fetched_from`: for a partner whose history is still fetched
+    in stages, the first month fetched so far (`staged_partners`), else None. Read from mart_partner_years (the models are built before the report,
     the manifest and the catalog); [] without it."""
     if not table_exists(conn, BY_YEAR):
         return []
@@ -84,8 +101,10 @@ def loaded_partners(conn: duckdb.DuckDBPyConnection) -> list[dict]:
         ORDER BY f.partner""").fetchall()
     cols = ("partner", "partner_name", "months_loaded", "first_month", "last_month", "last_run_id", "last_loaded_at")
     out = [dict(zip(cols, r, strict=True)) for r in rows]
+    staged = staged_partners(conn)
     for row in out:
         row["requested"] = None if requested is None else (ALL_CODES in requested or row["partner"] in requested)
+        row["history_fetched_from"] = staged.get(row["partner"])
     return out
 
 
@@ -110,7 +129,9 @@ def not_requested_note(row: dict) -> str:
     if row["requested"] is None:
         return "unknown: no live extraction recorded"
     if row["requested"]:
-        return "yes"
+        staged = row.get("history_fetched_from")
+        return "yes" + (f"; its months before {staged} are still to fetch (history in stages, "
+                        "EUJP_COMEXT_HISTORY_MONTHS)" if staged else "")
     at = row["last_loaded_at"]
     day = at.strftime("%Y-%m-%d") if isinstance(at, datetime) else str(at or "")[:10]
     return (f"no: no longer refreshed; last loaded by run {row['last_run_id']}"

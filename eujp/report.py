@@ -481,7 +481,15 @@ def _partners_table(conn: duckdb.DuckDBPyConnection, partners: list[dict], links
         rows.append(row)
     short = sorted({r["partner"] for r in rows if r["partner_months"] < r["months_compared"]})
     dropped = sorted({r["partner"] for r in rows if loaded.get(r["partner"], {}).get("requested") is False})
+    staged = {r["partner"]: loaded[r["partner"]]["history_fetched_from"] for r in rows
+              if loaded.get(r["partner"], {}).get("history_fetched_from")}
     notes = []
+    if staged:
+        names = ", ".join(f"{p} (from {m})" for p, m in sorted(staged.items()))
+        notes.append(f"<b>History still arriving:</b> {_esc(names)}: the partner{'s were' if len(staged) > 1 else ' was'} "
+                     "added with the history fetched in stages (EUJP_COMEXT_HISTORY_MONTHS): the months before "
+                     "the one named are fetched a stage a run, so until then the figures before it are missing, "
+                     "not zero.")
     if short:
         notes.append(f"<b>Partial:</b> {_esc(', '.join(short))} ha{'s' if len(short) == 1 else 've'} figures for "
                      "fewer of Japan's months (months column): the value covers only those, so it compares low "

@@ -908,6 +908,38 @@ def test_a_scope_rebuilt_from_the_raw_zone_is_recorded_as_the_plan_fetched_it(se
     assert scope["start"] == "2023-01" and "stage" not in scope
 
 
+def what_readers_are_told_of_cn(settings) -> tuple[str | None, str | None]:
+    """(the first month of CN's history fetched so far that the manifest's partners entry gives, the report's
+    'requested' cell of CN) while a stage is pending, checking that the report's partners table and the catalog's
+    partners section say the same; (None, None) when none is: CN is plainly requested ('yes'), and neither page
+    speaks of a history still arriving."""
+    from eujp.catalog import render_catalog
+    from eujp.partners import manifest_entry
+    from eujp.report import products_section
+
+    with connect(settings.warehouse_path) as conn:
+        load_reference_tables(conn)
+        build_marts(conn)
+        table = products_section(conn)
+        table = table[table.index("<h4>Partners compared"):]
+        catalog = render_catalog(conn, run_id=settings.run_id, evaluate_suites=False, history_runs=2)
+        catalog = catalog[catalog.index('<h2 id="partners">'):]
+    (cn,) = [p for p in json.loads(json.dumps(manifest_entry(settings.warehouse_path)))["loaded"]
+             if p["partner"] == "CN"]
+    cells = set(re.findall(r"<tr><td>(?:import|export)</td><td>\d+</td><td>CN</td>(?:(?!</tr>).)*<td>([^<]*)</td>"
+                           r"</tr>", table))
+    assert len(cells) == 1, table[:3000]
+    (cell,) = cells
+    assert f"<td>{cell}</td></tr>" in catalog
+    staged = cn["history_fetched_from"]
+    if staged is None:
+        assert cell == "yes" and "History still arriving" not in table
+        return None, None
+    assert (f"<b>History still arriving:</b> CN (from {staged}): the partner was added with the history fetched in "
+            "stages") in table
+    return staged, cell
+
+
 def test_a_partner_added_with_the_history_in_stages_gets_it_over_several_runs_beside_the_incremental_request(
         server, comext, tmp_path, monkeypatch):
     """Users add partners (issue 12), and a partner's history is as big as the first load's: with
@@ -951,12 +983,15 @@ def test_a_partner_added_with_the_history_in_stages_gets_it_over_several_runs_be
         assert scope.get("stage") == (None if stage is None else {"list": "partners", "codes": ["CN"],
                                                                   "start": stage})
         assert {k[4] for k in facts(settings) if k[0] == "CN"} == {m for m in months if m >= (stage or "2023-01")}
+        assert what_readers_are_told_of_cn(settings) == (stage, None if stage is None else (
+            f"yes; its months before {stage} are still to fetch (history in stages, EUJP_COMEXT_HISTORY_MONTHS)"))
     server.clear_log()
     last = settings_for(staged, "live-5", run_date=RUN_DATE.replace(day=19))
     assert run_pipeline(last, only=(COMEXT,))[COMEXT].status == "unchanged"
     assert [s.path for s in server.seen()] == [REC["dataflow_path"]]  # nothing left to fetch
     assert {k: v[0] for k, v in facts(last).items()} == {k: v[0] for k, v in facts(at_once).items()}
     assert {r[:5] for r in coverage(last)} == {r[:5] for r in coverage(at_once)}
+    assert what_readers_are_told_of_cn(last) == (None, None)
 
 
 def test_fewer_indicators_than_the_last_extraction_asked_for_are_refused_and_the_quantities_stay(
