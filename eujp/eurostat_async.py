@@ -35,6 +35,7 @@ from defusedxml import ElementTree as SafeET
 from eujp.errors import ExtractError
 from eujp.http import EXPECT_CSV, BodyFile, BodyShape, Expect, HttpResponse, body_problem
 from eujp.live import LiveContext
+from eujp.parse import GZIP_SIGNATURE, ZIP_SIGNATURE
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,6 @@ EXPIRED = "EXPIRED"
 KNOWN_STATUSES = (*PENDING, AVAILABLE, EXPIRED)
 NOT_YET = "DATA_NOT_YET_AVAILABLE"
 UNKNOWN_REQUEST = "UNKNOWN_REQUEST"
-_ZIP, _GZIP = b"PK\x03\x04", b"\x1f\x8b"
 FIRST_POLL_SECONDS = 1.0  # the first status request's wait; each next one waits twice as long, up to the setting
 _COPY_BYTES = 1 << 20
 
@@ -173,8 +173,8 @@ def _checked_data(ctx: LiveContext, response: HttpResponse, ticket: Ticket, what
     """The data answer as SDMX-CSV: unpacked into the spool when it is a zip or gzip archive, then checked as the
     synchronous answer is (a CSV with a header line, no HTML or XML page)."""
     head = response.shape.head
-    if head.startswith((_ZIP, _GZIP)):
-        response = _unpacked(ctx, response, ticket, what, zipped=head.startswith(_ZIP))
+    if head.startswith((ZIP_SIGNATURE, GZIP_SIGNATURE)):
+        response = _unpacked(ctx, response, ticket, what, zipped=head.startswith(ZIP_SIGNATURE))
     problem = body_problem(response, EXPECT_CSV)
     if problem:
         response.discard()

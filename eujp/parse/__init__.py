@@ -70,12 +70,28 @@ def releases(versions: Sequence[str | None]) -> list[list[int]]:
     return ([unstamped] if unstamped else []) + [groups[k] for k in sorted(groups)]
 
 
+ZIP_SIGNATURE, GZIP_SIGNATURE = b"PK\x03\x04", b"\x1f\x8b"  # the first bytes of a zip archive, of a gzip stream
+
+
+def compressed(data: bytes, source: str, expected: str) -> ParseError | None:
+    """The ParseError of a payload that is a zip archive or a gzip stream where `expected` (e.g. "CSV") was due
+    (a snapshot file saved compressed: the live client unpacks what the service compresses), None otherwise."""
+    kind = ("a zip archive" if data.startswith(ZIP_SIGNATURE) else
+            "gzip-compressed" if data.startswith(GZIP_SIGNATURE) else None)
+    if kind is None:
+        return None
+    return ParseError(f"{source}: payload is {kind}, not {expected}: unpack it first (the first bytes are "
+                      f"{data[:4]!r})")
+
+
 def decode_text_payload(data: bytes, source: str, expected: str) -> str:
     """A text payload as UTF-8 text (a byte-order mark dropped). ParseError naming `source` for an empty payload,
     bytes that are not UTF-8, NUL characters (binary or UTF-16) and an HTML/XML page (an error page) where
     `expected` (e.g. "CSV") was due."""
     if not data or not data.strip():
         raise ParseError(f"{source}: empty payload")
+    if (packed := compressed(data, source, expected)) is not None:
+        raise packed
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -119,8 +135,30 @@ def read_text_csv(text: str, source: str) -> pl.DataFrame:
     repeated = sorted({c for c in columns if columns.count(c) > 1})
     if repeated:
         raise ParseError(f"{source}: column(s) {repeated} appear more than once in the header")
+    # polars pads a record with fewer fields than the header with nulls (its last ones): a value missing, or
+    # the fields after a missing one read into the wrong columns; a short record leaves the last column null
+    if frame.width > 1 and frame.get_column(frame.columns[-1]).has_nulls() and (
+            short := short_text_record(text, frame.width)) is not None:
+        line, fields = short
+        raise ParseError(f"{source}: CSV could not be read: the record at line {line} has {fields} field(s) where "
+                         f"the header has {frame.width} (a field missing: the values after it would be read into "
+                         "the wrong columns)", line=line)
     frame.columns = columns
     return drop_blank_rows(frame)
+
+
+def short_text_record(text: str, width: int) -> tuple[int, int] | None:
+    """(the line a record starts on, its fields) of the first record with fewer than `width` fields (Python's
+    csv module: records may span lines in quoted fields), blank lines (and lines of blanks) not counted; None
+    when there is none."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader, None)
+    start = reader.line_num + 1
+    for fields in reader:
+        if len(fields) < width and any(f.strip() for f in fields):
+            return start, len(fields)
+        start = reader.line_num + 1
+    return None
 
 
 def ragged_text_line(text: str) -> tuple[int, int, int] | None:

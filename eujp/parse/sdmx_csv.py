@@ -1,7 +1,9 @@
 """SDMX-CSV readers: a generic one, and the Comext DS-045409 payload parser.
 
 Everything is read as String by polars' CSV reader (no Python loop over rows); callers cast. Payloads
-are UTF-8 (a byte-order mark is tolerated) with LF or CRLF line ends.
+are UTF-8 (a byte-order mark is tolerated) with LF or CRLF line ends. Every record is one line with the
+header's number of fields (`_check_records`: polars pads a short line with nulls, and a stray quote makes it
+read the next lines into one field, both without a word).
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import functools
 import re
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 
 from eujp.errors import ParseError, SchemaDriftError
-from eujp.parse import CSV_NULLS, ParsedPayload, drop_blank_rows
+from eujp.parse import CSV_NULLS, ParsedPayload, compressed, drop_blank_rows
 from transforms.comext_goods import WIRE_COLUMNS as COMEXT_WIRE_COLUMNS
 
 BOM = b"\xef\xbb\xbf"
@@ -96,6 +99,8 @@ def parse_sdmx_csv(
     data = data.removeprefix(BOM)
     if not data or data.isspace():
         raise ParseError(f"{what}: empty payload ({size} bytes)")
+    if (packed := compressed(data, what, "CSV")) is not None:
+        raise packed
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise ParseError(f"{what}: payload is UTF-16 (byte-order mark {data[:2]!r}), expected UTF-8")
     if data[:4096].lstrip()[:1] == b"<":
@@ -142,7 +147,71 @@ def parse_sdmx_csv(
                 f"{columns[present]!r} on) with no line end: {last[-80:]!r}",
                 line=line, column=len(last) + 1,
             )
+    _check_records(data, frame, columns, what)
     return drop_blank_rows(frame)
+
+
+def _check_records(data: bytes, frame: pl.DataFrame, columns: list[str], what: str) -> None:
+    """ParseError naming the first record that is not one line of the header's fields: a quoted field that runs
+    over a line end (a stray or unclosed quote: polars reads the lines after it into that field, so a row is
+    lost into another's value; no SDMX-CSV code or figure holds a line break) or a line with fewer fields than
+    the header (polars pads it with nulls: a value missing, or the fields after a missing one read into the
+    wrong columns). Blank lines (`drop_blank_rows`) are neither.
+
+    Costs nothing on a well-formed payload but a search for a quote and the last column's null count: every
+    record is then one line (row i is line i + 2), and a short line leaves its last column null. Only the
+    lines of rows whose last column is null are counted, their fields found from the positions of line ends
+    and commas (numpy), or, in a payload with quotes, by Python's csv module."""
+    quoted = data.find(b'"') >= 0
+    if quoted:
+        lines = data.count(b"\n") + (not data.endswith(b"\n")) - 1
+        if lines != frame.height:
+            raise _spanning(data, what)
+    last = frame.get_column(frame.columns[-1])
+    if not last.has_nulls():
+        return
+    rows = np.flatnonzero(last.is_null().to_numpy())
+    bytes_ = np.frombuffer(data, dtype=np.uint8)
+    ends = np.append(np.flatnonzero(bytes_ == 10), len(data))  # line k (1-based) ends at ends[k - 1]
+    if int(rows[-1]) + 1 >= ends.size:  # more rows than lines: not one record a line
+        raise ParseError(f"{what}: malformed CSV: {frame.height} records in {ends.size - 1} lines after the header")
+    starts = ends[rows] + 1  # row i is line i + 2: it starts after the end of line i + 1
+    stops = ends[rows + 1]
+    if quoted:
+        fields = np.array([len(next(csv.reader([data[a:b].decode("utf-8", "replace").rstrip("\r")]), ()))
+                           for a, b in zip(starts.tolist(), stops.tolist(), strict=True)], dtype=np.int64)
+    else:
+        commas = np.flatnonzero(bytes_ == 44)
+        fields = np.searchsorted(commas, stops) - np.searchsorted(commas, starts) + 1
+    for k in np.flatnonzero(fields < len(columns)).tolist():
+        if not data[int(starts[k]):int(stops[k])].strip():
+            continue  # a blank line
+        line = int(rows[k]) + 2
+        text = data[int(starts[k]):int(stops[k])].decode("utf-8", "replace").rstrip("\r")
+        raise ParseError(f"{what}: malformed CSV at line {line}: {int(fields[k])} field(s) where the header has "
+                         f"{len(columns)} (a field missing: the values after it would be read into the wrong "
+                         f"columns): {text[:120]!r}", line=line, column=1)
+
+
+def _spanning(data: bytes, what: str) -> ParseError:
+    """ParseError naming the first record that runs over a line end (Python's csv module, on the error path)."""
+    lines = data.decode("utf-8", "replace").splitlines(keepends=True)
+    reader = csv.reader(lines)
+    next(reader, None)
+    expected = 2
+    try:
+        for _ in reader:
+            if reader.line_num > expected:
+                break
+            expected += 1
+        else:
+            return ParseError(f"{what}: malformed CSV: the records do not match the lines (a quote out of place?)")
+    except csv.Error as exc:
+        return ParseError(f"{what}: malformed CSV at line {expected}: {exc}", line=expected, column=1)
+    shown = lines[expected - 1].rstrip("\r\n") if expected - 1 < len(lines) else ""
+    return ParseError(f"{what}: malformed CSV at line {expected}: a quoted field runs over the line end, to line "
+                      f"{reader.line_num} (a stray or unclosed quote: the lines after it would be read into one "
+                      f"field); no SDMX-CSV field holds a line break: {shown[:120]!r}", line=expected, column=1)
 
 
 def _malformed(data: bytes, columns: list[str], what: str, exc: Exception) -> ParseError:
@@ -150,16 +219,23 @@ def _malformed(data: bytes, columns: list[str], what: str, exc: Exception) -> Pa
     reason = str(exc).splitlines()[0]
     where = ragged_line(data, len(columns))
     if where is None:
+        if data.find(b'"') >= 0:  # an unclosed quote: polars reads to the end of the payload, then refuses
+            located = _spanning(data, what)
+            if located.line is not None:
+                return ParseError(f"{located} ({reason})", line=located.line, column=located.column)
         return ParseError(f"{what}: malformed CSV: {reason}")
     line, column, fields = where
     return ParseError(f"{what}: malformed CSV at line {line} column {column}: {fields} fields where the header "
                       f"has {len(columns)} ({reason})", line=line, column=column)
 
 
-def _line_of(frame: pl.DataFrame, bad: pl.Expr) -> int | None:
-    """The payload line of the first row where `bad` holds (header = line 1; the rows are the lines of an
-    SDMX-CSV body, but for blank lines, which Comext does not write: a blank line before the row puts the
-    number that many lines early)."""
+def _line_of(frame: pl.DataFrame, bad: pl.Expr, data: bytes | None = None) -> int | None:
+    """The payload line of the first row where `bad` holds (header = line 1; each record is one line:
+    `_check_records`). With the payload's `data`, its rows are read again with its blank lines (on the error
+    path: `frame` has none, so a blank line before the row would put the number that many lines early)."""
+    if data is not None:
+        frame = pl.read_csv(data.removeprefix(BOM), infer_schema=False, null_values=CSV_NULLS)
+        bad = bad.fill_null(False) & ~pl.all_horizontal(pl.all().is_null())  # not a blank line
     index = frame.select(pl.arg_where(bad.fill_null(False)).first()).item()
     return None if index is None else index + 2
 
@@ -172,14 +248,15 @@ def _distinct(column: pl.Series) -> pl.Series:
     return column.unique()
 
 
-def _iso_last_update(frame: pl.DataFrame) -> str | None:
-    """Latest `LAST UPDATE` (dd/mm/yy HH:MM:SS) as ISO 8601, e.g. '2026-08-14T11:00:00'."""
+def _iso_last_update(frame: pl.DataFrame, data: bytes | None = None) -> str | None:
+    """Latest `LAST UPDATE` (dd/mm/yy HH:MM:SS) as ISO 8601, e.g. '2026-08-14T11:00:00'. `data`: the payload
+    the frame was read from (a bad stamp's line is counted in it, `_line_of`)."""
     stamps = tuple(sorted(v for v in _distinct(frame.get_column("LAST UPDATE")).to_list() if v is not None))
     if not stamps:
         return None
     latest, bad = _latest_stamp(stamps)
     if bad is not None:
-        line = _line_of(frame, pl.col("LAST UPDATE") == bad)
+        line = _line_of(frame, pl.col("LAST UPDATE") == bad, data)
         raise ParseError(f"Comext DS-045409: LAST UPDATE {bad!r} is not dd/mm/yy HH:MM:SS (line {line})", line=line)
     return latest
 
@@ -222,7 +299,7 @@ def parse_comext_csv(data: bytes) -> ParsedPayload:
     dataflows = _distinct(frame.get_column("DATAFLOW")).to_list()
     foreign = [d for d in dataflows if d is None or not d.startswith(COMEXT_DATAFLOW_PREFIX)]
     if foreign:
-        line = _line_of(frame, ~pl.col("DATAFLOW").str.starts_with(COMEXT_DATAFLOW_PREFIX).fill_null(False))
+        line = _line_of(frame, ~pl.col("DATAFLOW").str.starts_with(COMEXT_DATAFLOW_PREFIX).fill_null(False), data)
         shown = sorted(d for d in foreign if d is not None) + [None] * foreign.count(None)
         raise ParseError(
             f"{what}: DATAFLOW {shown[:3]} is not {COMEXT_DATAFLOW_PREFIX}...) "
@@ -249,6 +326,6 @@ def parse_comext_csv(data: bytes) -> ParsedPayload:
         )
     return ParsedPayload(
         frame=frame,
-        source_version=_iso_last_update(frame),
+        source_version=_iso_last_update(frame, data),
         meta={"dataflows": sorted(d for d in dataflows if d is not None), "rows": frame.height},
     )

@@ -233,3 +233,69 @@ def test_cut_off_download_is_reported_as_truncated(de_jp: bytes):
                                          r"\(in 'indicators', missing from 'TIME_PERIOD' on\) with no line end") as e:
         parse_comext_csv(cut)
     assert (e.value.line, e.value.column) == (7, 62)
+
+
+# ------------------------------------------------- records that are not one line of the header's fields
+
+def without(field: int, line: str = ROW) -> str:
+    """`line` with its field `field` (0-based) taken out."""
+    parts = line.split(",")
+    return ",".join(parts[:field] + parts[field + 1:])
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["plain", "quoted"])
+@pytest.mark.parametrize("field", [2, 9], ids=["freq-missing", "obs-value-missing"])
+def test_a_line_with_a_field_missing_is_refused_naming_it_not_read_into_the_wrong_columns(field, quoted):
+    """polars pads a short line with nulls: without the check, a line without `freq` loaded its reporter as the
+    frequency, its figure as the period (rejected as another indicator), and one without OBS_VALUE read as a
+    missing value. Found anywhere in the payload, plain or with quoted fields (Python's csv module counts
+    those); a line whose last field is present but empty is not short."""
+    rows = [ROW, ROW.replace("2025-02", "2025-03"), without(field, ROW.replace("2025-02", "2025-04")),
+            ROW.replace("2025-02", "2025-05")]
+    if quoted:
+        rows = [",".join(f'"{v}"' for v in r.split(",")) for r in rows]
+    with pytest.raises(ParseError, match=r"malformed CSV at line 4: 9 field\(s\) where the header has 10 \(a "
+                                         r"field missing") as caught:
+        parse_comext_csv(csv(*rows))
+    assert caught.value.line == 4
+    empty_last = ROW.rsplit(",", 1)[0] + ","  # the figure empty, its field there: a missing value, not a short line
+    frame = parse_comext_csv(csv(ROW, empty_last, "", ROW.replace("2025-02", "2025-05"))).frame
+    assert frame.height == 3 and frame.get_column("OBS_VALUE_raw").to_list() == ["1663789", None, "1663789"]
+
+
+def test_a_stray_quote_that_reads_the_next_line_into_a_field_is_refused_naming_its_line():
+    """A field opened with a quote that closes on a later line: polars read the line after it into the field
+    (four lines came out as three rows, a figure lost into a DATAFLOW value that still began with
+    ESTAT:DS-045409(); an unclosed one read to the end. Both are named by line."""
+    stray = csv(ROW, '"' + ROW, '"' + ROW.replace("2025-02", "2025-03"), ROW.replace("2025-02", "2025-04"))
+    with pytest.raises(ParseError, match=r"malformed CSV at line 3: a quoted field runs over the line end, to line "
+                                         r"4 \(a stray or unclosed quote") as caught:
+        parse_comext_csv(stray)
+    assert caught.value.line == 3
+    unclosed = csv(ROW, ROW.replace(",1663789", ',"1663789'), ROW.replace("2025-02", "2025-04"))
+    with pytest.raises(ParseError, match=r"at line 3") as caught:
+        parse_comext_csv(unclosed)
+    assert caught.value.line == 3
+
+
+def test_a_bad_dataflow_after_a_blank_line_is_named_at_its_own_line():
+    with pytest.raises(ParseError, match=r"DATAFLOW \['ESTAT:DS-999'\] is not .* \(first at line 5 column 1\)"):
+        parse_comext_csv(csv(ROW, "", ROW, ROW.replace("ESTAT:DS-045409(1.0)", "ESTAT:DS-999")))
+
+
+@pytest.mark.parametrize("pack", ["gzip", "zip"])
+def test_a_compressed_payload_is_named_as_such(de_jp: bytes, pack: str):
+    import gzip
+    import io
+    import zipfile
+
+    if pack == "gzip":
+        data = gzip.compress(de_jp)
+    else:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("data.csv", de_jp)
+        data = buffer.getvalue()
+    with pytest.raises(ParseError, match=rf"payload is {'gzip-compressed' if pack == 'gzip' else 'a zip archive'}, "
+                                         r"not CSV: unpack it first"):
+        parse_comext_csv(data)

@@ -563,6 +563,26 @@ def test_a_bad_stamp_in_a_lone_payload_by_series_is_reported_with_the_payload_an
                                     "HH:MM:SS (line 40)", limit
 
 
+def test_a_short_line_deep_in_a_streamed_payload_is_named_with_the_payload_and_its_line(countries, tmp_path):
+    """A line without its `freq` field on line 40 of the source's only payload (polars would pad it with nulls
+    and read its fields into the wrong columns): the payload parsed whole and in pieces of 30 lines names the
+    payload and line 40 alike."""
+    from eujp.errors import ParseError
+    from eujp.stream import source_stream
+
+    lines = [f"ESTAT:DS-045409(1.0),01/08/26 11:00:00,{r}\r\n" for r in series_rows(six_months(), products=range(5))]
+    lines[38] = lines[38].replace(",M,", ",", 1)
+    short = RawPayload(source="comext_goods", name="short-line", data=(HEADER + "".join(lines)).encode(),
+                       url="file:///short-line")
+    for limit in (1000, 30):
+        stream = source_stream(COMEXT, [short], countries, limit=limit, spill_dir=tmp_path)
+        with pytest.raises(ParseError) as raised:
+            list(stream.chunks())
+        assert str(raised.value).startswith("short-line: Comext DS-045409: malformed CSV at line 40: 9 field(s) "
+                                            "where the header has 10"), (limit, str(raised.value))
+        assert raised.value.line == 40
+
+
 def test_a_payload_that_fails_its_parse_is_quarantined_whole_and_does_not_stamp_the_batch(countries, tmp_path):
     """In grouped chunks: an HTML page (its month column cannot be read) and a month file cut mid-row (it
     scans, its parse fails) that carries the latest stamp are quarantined by name; the batch's version is

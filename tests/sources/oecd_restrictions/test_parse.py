@@ -52,7 +52,7 @@ def test_oecd_without_labels_gives_null_label_columns():
 def test_oecd_unknown_column_is_named():
     header = OECD_HEADER + ",CONFIDENTIALITY"
     with pytest.raises(SchemaDriftError, match=r"unknown \['CONFIDENTIALITY'\]"):
-        parse_oecd_csv(_oecd(_oecd_row("VAL", "1") + "C", header=header))
+        parse_oecd_csv(_oecd(_oecd_row("VAL", "1") + ",C", header=header))
 
 
 def test_oecd_missing_code_column_is_named():

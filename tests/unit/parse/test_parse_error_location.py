@@ -69,6 +69,38 @@ def test_csv_formats_name_the_line_with_too_many_fields(parse, name):
     assert caught.value.line == last and first <= last
 
 
+@pytest.mark.parametrize(("parse", "name"), [
+    (parse_events_csv, "security_events.csv"),
+    (parse_oecd_csv, "oecd_export_restrictions.csv"),
+])
+@pytest.mark.parametrize("field", ["first", "last"])
+def test_csv_formats_name_the_record_with_too_few_fields(parse, name, field):
+    """polars pads a record with fewer fields than the header with nulls: without the check, a record without
+    its last field loaded with that value missing, and one without an earlier field had the values after it
+    in the wrong columns (or was rejected for another reason). The 4th record made short names its first line."""
+    import csv
+    import io
+
+    text = (SNAPSHOT / name).read_text(encoding="utf-8")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader)
+    records = list(reader)
+    records[3] = records[3][1:] if field == "first" else records[3][:-1]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([header, *records])
+    lines = csv.reader(io.StringIO(out.getvalue(), newline=""))
+    starts = []
+    while True:
+        start = lines.line_num + 1
+        if next(lines, None) is None:
+            break
+        starts.append(start)
+    with pytest.raises(ParseError, match=rf"the record at line {starts[4]} has {len(header) - 1} field\(s\) where "
+                                         rf"the header has {len(header)} \(a field missing") as caught:
+        parse(out.getvalue().encode())
+    assert caught.value.line == starts[4]
+
+
 def test_sipri_names_the_lines_with_the_wrong_number_of_fields():
     data = with_extra_field("sipri_trade_register_japan.csv", 20, encoding="latin-1")
     with pytest.raises(ParseError, match=r"line 20 \(\d+ fields\)"):
