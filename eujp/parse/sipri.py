@@ -90,6 +90,8 @@ REGISTER_COLUMN = "register"
 _CANONICAL = {name.casefold(): col for name, col in _LAYOUT if name is not None}
 _NAMED = {**_CANONICAL, **_ALIASES}
 # flag column -> the named column it qualifies (the one just before it)
+# a record broken by a line break has at least the fields up to the first free-text column (where a break falls)
+_BREAKABLE_FROM = OUTPUT_COLUMNS.index("weapon_description") + 1
 _FLAG_OF = {col: _LAYOUT[i - 1][1] for i, (name, col) in enumerate(_LAYOUT) if name is None}
 _PUBLISHED = {col: name for name, col in _LAYOUT if name is not None}
 _HEADER_PREFIX = "recipient,supplier,year of order"
@@ -131,8 +133,22 @@ def decode_sipri(data: bytes) -> tuple[str, str]:
 _C1_BYTES = re.compile(rb"[\x80-\x9f]")
 
 
+def _preamble_text(line: str) -> str:
+    """A preamble line's text: its one non-empty field when it reads as CSV with one (a quoted or padded
+    line), else the line as it is."""
+    try:
+        fields = next(csv.reader([line]), [])
+    except csv.Error:
+        return line
+    filled = [f for f in fields if f.strip()]
+    return filled[0] if len(filled) == 1 else line
+
+
 def parse_generated(line: str) -> str | None:
-    """'Data generated: 13 Mar 2025 10:02:49 AM' -> '2025-03-13T10:02:49'; None if not that line."""
+    """'Data generated: 13 Mar 2025 10:02:49 AM' -> '2025-03-13T10:02:49'; None if not that line. The line as
+    a spreadsheet re-saves it is read too: quoted ('"Data generated: ..."'), or padded with empty fields to the
+    header's ('Data generated: ...,,,,')."""
+    line = _preamble_text(line)
     if not line.strip().lower().startswith("data generated"):
         return None
     m = _GENERATED.match(line)
@@ -249,8 +265,8 @@ def _records(lines: list[str], first_line_no: int, n_fields: int
         for fields in reader:
             start, end = before + 1, reader.line_num
             before = end
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                continue  # a blank line
+            if not any(f.strip() for f in fields):
+                continue  # a blank line (or one of commas only, as a spreadsheet pads one)
             if end > start:
                 full = [first_line_no + i for i in range(start - 1, end)
                         if _literal_fields(text_lines[i].rstrip("\n")) == n_fields]
@@ -274,7 +290,11 @@ def _records(lines: list[str], first_line_no: int, n_fields: int
     while i < len(read):
         line_no, fields = read[i]
         j = i
-        while len(fields) < n_fields and j + 1 < len(read) and len(fields) + len(read[j + 1][1]) - 1 <= n_fields:
+        # a line break only falls in a free-text field (the weapon's description, the comments), and what
+        # follows it is never a whole record: a short line of another kind (a note pasted between records)
+        # is not joined to the record after it
+        while (_BREAKABLE_FROM <= len(fields) < n_fields and j + 1 < len(read)
+               and len(read[j + 1][1]) < n_fields and len(fields) + len(read[j + 1][1]) - 1 <= n_fields):
             following = read[j + 1][1]
             fields = [*fields[:-1], f"{fields[-1]} {following[0]}", *following[1:]]
             j += 1

@@ -167,6 +167,20 @@ def test_parse_generated_variants():
     assert parse_generated("Data generated: 1 Dec 2024 12:05:00 AM") == "2024-12-01T00:05:00"
     assert parse_generated("Data generated: 2 Jan 2025 17:30:00") == "2025-01-02T17:30:00"
     assert parse_generated("Source: SIPRI") is None
+    # as a spreadsheet re-saves it: quoted, or padded with empty fields to the header's
+    assert parse_generated('"Data generated: 13 Mar 2025 10:02:49 AM"') == "2025-03-13T10:02:49"
+    assert parse_generated("Data generated: 13 Mar 2025 10:02:49 AM,,,,,,,,,,,,,,,") == "2025-03-13T10:02:49"
+
+
+def test_a_register_re_saved_with_every_field_quoted_keeps_its_version():
+    """A fully quoted re-save: the stamp line is quoted too, and was not recognised (no version: the register
+    ranked as older than every stamped one)."""
+    def quoted(line: str) -> str:
+        return ",".join(f'"{v}"' for v in line.split(","))
+
+    preamble = '"Source: SIPRI Arms Transfers Database (c) SIPRI."\r\n"Data generated: 13 Mar 2025 10:02:49 AM"\r\n'
+    parsed = parse_sipri_register(_payload(quoted(ROW_BRAZIL), header=quoted(HEADER), preamble=preamble))
+    assert parsed.source_version == "2025-03-13T10:02:49" and parsed.frame.height == 1
 
 
 # --- malformed payloads -----------------------------------------------------------------------------------
@@ -297,6 +311,17 @@ def test_broken_record_is_joined():
     assert parsed.meta["joined_broken_lines"] == [5]  # 2 preamble lines, header, Brazil, then the broken one
     assert parsed.frame.row(1, named=True)["tiv_per_unit"] == "0.22"
     assert parsed.frame.row(1, named=True)["comments"].strip() == "Incl 3 FD-25B trainer version"
+
+
+def test_a_short_line_between_records_is_named_not_joined_to_the_record_after_it():
+    """A one-field line between two records (a note pasted in): the record after it is whole, so it is not the
+    note's continuation; before, it was joined to it, and loaded with the note before its recipient. A line
+    of commas only is blank."""
+    with pytest.raises(ParseError, match=r"1 line\(s\) do not have the header's 16 fields: line 5 \(1 fields\)"):
+        parse_sipri_register(_payload(ROW_BRAZIL, "Information from the SIPRI Arms Transfers Database",
+                                      ROW_CAMBODIA))
+    parsed = parse_sipri_register(_payload(ROW_BRAZIL, "," * 15, ROW_CAMBODIA))
+    assert parsed.frame["recipient"].to_list() == ["Brazil", "Cambodia"]
 
 
 def test_unreadable_data_generated_line():
