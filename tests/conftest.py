@@ -24,9 +24,12 @@ from hypothesis import settings
 
 # Property tests (hypothesis) draw new examples on every local run; CI runs the same ones every time
 # (`HYPOTHESIS_PROFILE=ci`, set by .ci/run): a shape no run has drawn yet cannot turn CI red at random. Their
-# explicit examples (`@example`, the faults they found) run in both.
-settings.register_profile("ci", derandomize=True, database=None)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+# explicit examples (`@example`, the faults they found) run in both. Neither has a deadline: an example's time
+# is not what a property test checks, and on a loaded 2-core worker (CI beside other jobs) a pure function's
+# first call could pass Hypothesis' 200 ms default and fail the test as flaky.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None)
+settings.register_profile("local", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "local"))
 
 # Before anything imports Prefect: a throwaway PREFECT_HOME (cache records persist there) and no analytics.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="eujp-prefect-home-")
