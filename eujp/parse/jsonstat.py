@@ -4,7 +4,7 @@ Output frame (one row per observation, in flat-index order):
 
 - one String column per dimension, named by the dimension id, in `id` order, holding category CODES;
 - `value` (Float64): the observation, null when the cell only carries a status;
-- `status` (String): the observation's flag (`p`, `e`, `c`, ...), null if none.
+- `status` (String): the observation's flag (`p`, `e`, `c`, ...), null if none (an empty string is none).
 
 Which cells become rows: every cell with a non-null value, and every cell with a per-cell status
 (`status` as an object or an array) even when its value is absent or null. Eurostat publishes
@@ -201,6 +201,11 @@ def _numbers(values: list[Any], where: Any) -> pl.Series:
     series = pl.Series("value", values, dtype=pl.Float64, strict=False)
     if series.is_infinite().any():
         raise ParseError("JSON-stat: value is out of the float range (infinite)")
+    if series.null_count() > values.count(None):  # an integer too large for a float: not read as a missing value
+        position = next(i for i, (v, x) in enumerate(zip(values, series.to_list(), strict=True))
+                        if v is not None and x is None)
+        raise ParseError(f"JSON-stat: value at {where(position)} is out of the float range "
+                         f"({len(str(values[position]))} digits)")
     return series
 
 
@@ -237,7 +242,7 @@ def _observations(doc: dict, total: int) -> pl.DataFrame:
         status = status[0]  # one flag for every value (as the reference toolkit JJT reads it), as a string is
         if status is not None and not isinstance(status, str):
             raise ParseError(f"JSON-stat: status must be a string, got {status!r}"[:300])
-    if status is None:
+    if status is None or status == "":  # an empty status is no flag
         return obs.with_columns(status=pl.lit(None, dtype=pl.String)).sort("idx")
     if isinstance(status, str):
         return obs.with_columns(status=pl.lit(status, dtype=pl.String)).sort("idx")
@@ -255,7 +260,7 @@ def _observations(doc: dict, total: int) -> pl.DataFrame:
         )
     else:
         raise ParseError("JSON-stat: 'status' must be a string, an object or an array")
-    flags = flags.filter(pl.col("status").is_not_null())
+    flags = flags.filter(pl.col("status").is_not_null() & (pl.col("status") != ""))  # an empty status: no flag
     return obs.join(flags, on="idx", how="full", coalesce=True).sort("idx")
 
 

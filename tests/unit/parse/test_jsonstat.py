@@ -107,6 +107,23 @@ def test_null_value_with_status_is_kept_and_without_status_is_skipped():
     ]
 
 
+@pytest.mark.parametrize("status", [{"1": "", "2": ""}, ["", "", "", "", "", ""], ""],
+                         ids=["object", "array", "string"])
+def test_an_empty_status_is_no_flag_and_a_cell_with_it_alone_is_no_observation(status):
+    """A status of "" carries no flag: a cell with it and no value is no observation (it loaded as a withheld
+    figure, a null value that would replace an earlier release's value), and a value with it has no status."""
+    doc = dataset(value={"0": None, "1": None, "2": 5}, status=status)
+    assert rows(parse_jsonstat(encode(doc)).frame) == [("A", "EU27_2020", "2023", 5.0, None)]
+
+
+def test_an_integer_beyond_the_float_range_is_refused_not_read_as_missing():
+    with pytest.raises(ParseError, match=r"value at key '2' is out of the float range \(401 digits\)"):
+        parse_jsonstat(json.dumps(dataset()).replace('"2": 12', '"2": 1' + "0" * 400).encode())
+    with pytest.raises(ParseError, match=r"value at position 1 is out of the float range"):
+        parse_jsonstat(json.dumps(dataset(value=[1, 0, 2, 3, 4, 5])).replace("[1, 0,", "[1, 1" + "0" * 400 + ",")
+                       .encode())
+
+
 def test_status_string_applies_to_present_values_only():
     frame = parse_jsonstat(encode(dataset(value={"0": 1, "5": 2}, status="p"))).frame
     assert frame.select("value", "status").rows() == [(1.0, "p"), (2.0, "p")]
