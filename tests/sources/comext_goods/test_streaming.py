@@ -590,14 +590,22 @@ def test_a_payload_that_fails_its_parse_is_quarantined_whole_and_does_not_stamp_
     html = RawPayload("comext_goods", "page.csv", b"<html>\n<title>Busy</title>\n</html>\n", "x")
     cut = month_payload("cut", ["2025-03"], stamp="30/09/26 11:00:00")
     cut = RawPayload("comext_goods", "cut", cut.read()[:-30], "x")
+    # a month file with a line missing a field, and one whose stray quote reads a line into another's field
+    lines = month_payload("short", ["2025-05"], stamp="30/09/26 11:00:00").read().decode().split("\n")
+    short = RawPayload("comext_goods", "short", "\n".join([*lines[:3], lines[3].replace(",M,", ",", 1),
+                                                           *lines[4:]]).encode(), "x")
+    lines = month_payload("stray", ["2025-06"], stamp="30/09/26 11:00:00").read().decode().split("\n")
+    stray = RawPayload("comext_goods", "stray", "\n".join([*lines[:2], '"' + lines[2], '"' + lines[3], *lines[4:]])
+                       .encode(), "x")
     payloads = [month_payload("m01", ["2025-01"]), html, month_payload("m02", ["2025-02"],
-                stamp="15/08/26 11:00:00"), cut, month_payload("m04", ["2025-04"])]
+                stamp="15/08/26 11:00:00"), cut, short, month_payload("m04", ["2025-04"]), stray]
     (tmp_path / "one").mkdir(), (tmp_path / "chunked").mkdir()
     one = stream_all(payloads, countries, 1000, tmp_path / "one")
     chunked = stream_all(payloads, countries, 30, tmp_path / "chunked")
     assert chunked.spilled == set()
     assert chunked.stream.version == one.stream.version == "2026-08-15T11:00:00"
-    assert sorted(e.split(":")[0] for e in chunked.stream.payload_errors) == ["cut", "page.csv"]
+    assert sorted(e.split(":")[0] for e in chunked.stream.payload_errors) == ["cut", "page.csv", "short", "stray"]
+    assert sorted(e.split(":")[0] for e in one.stream.payload_errors) == ["cut", "page.csv", "short", "stray"]
     assert_same(chunked, one)
 
 
