@@ -287,6 +287,40 @@ def _fmt(value, digits: int = 1) -> str:
     return _esc(value)
 
 
+def _rounding_unit(value: float) -> int:
+    """The unit a published figure in €m was rounded to, as far as its digits tell: the largest of 1, 10, 100
+    and 1000 (a figure in € billions without a decimal) that divides it."""
+    return next((unit for unit in (1000, 100, 10) if value % unit == 0), 1)
+
+
+def balances_off(rows: list[dict]) -> list[dict]:
+    """The rows of mart_trade_annual whose published balance differs from exports − imports by more than the
+    rounding of the three figures (half the unit each was rounded to: a figure of 42,000 may be 41,500 to
+    42,500): a source that contradicted itself, or flows and balance of different releases."""
+    off = []
+    for row in rows:
+        exports, imports, balance = row["exports_mio_eur"], row["imports_mio_eur"], row["balance_mio_eur"]
+        if None in (exports, imports, balance):
+            continue
+        slack = sum(_rounding_unit(v) for v in (exports, imports, balance)) / 2
+        if abs(balance - (exports - imports)) > slack:
+            off.append(row)
+    return off
+
+
+def _balance_note(rows: list[dict]) -> str:
+    """A note naming the rows whose published balance is not exports − imports (`balances_off`), "" if none."""
+    off = balances_off(rows)
+    if not off:
+        return ""
+    named = "; ".join(f"{r['period_year']} {_esc(r['reporter'])} {_esc(r['trade_type'])}: {_fmt(r['balance_mio_eur'])} "
+                      f"published, exports − imports {_fmt(r['exports_mio_eur'] - r['imports_mio_eur'])}" for r in off)
+    return (f'<p class="note"><b>Balance is not exports − imports:</b> {named}. The difference is more than the '
+            "figures' rounding: a source that contradicted itself, or flows and balance from different releases. "
+            "The table shows the published balance; <code>mart_trade_annual.balance_computed_mio_eur</code> holds "
+            "exports − imports.</p>")
+
+
 def _table(rows: list[dict], columns: list[tuple[str, str]], numeric: set[str] = frozenset()) -> str:
     head = "".join(f"<th>{_esc(label)}</th>" for _, label in columns)
     body = "".join(
@@ -612,6 +646,7 @@ def render_report(conn: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
                                   ("japan_rank_imports", "rank imp."), ("japan_rank_total", "rank total")],
                numeric={"exports_mio_eur", "imports_mio_eur", "balance_mio_eur", "exports_yoy_pct",
                         "imports_yoy_pct"}),
+        _balance_note(trade_table_rows),
         "<h3>Products (Comext CN8, loaded products only)</h3>",
         products,
         reconcile.report_section(conn, reconciliation),

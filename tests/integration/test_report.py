@@ -285,3 +285,25 @@ def test_a_failed_run_says_so_at_the_top_of_its_report(bundled_warehouse, tmp_pa
         page = render_report(conn, run_id=run_id)
     assert "<b>This run failed</b> (1 source(s))" in page
     assert f"<li><b>{source}</b>: {source}: 1 of 64 rows in rejected (1.56%), above" in page
+
+
+def test_a_published_balance_that_is_not_exports_minus_imports_is_named_under_the_trade_table(bundled_warehouse):
+    """The bundled services figures of EU27_2020 for 2020: exports 25,500, imports 12,500, the balance published
+    as 15,000 (the source contradicts itself); the table shows the published balance, and a note names the row
+    with exports − imports. A balance within the figures' rounding (EU27_2007 goods 2008: 42,000 − 75,000 against
+    −32,000, each in € billions) is not named."""
+    from eujp.report import balances_off, render_report
+
+    with duckdb.connect(str(bundled_warehouse), read_only=True) as conn:
+        page = render_report(conn, run_id="r1")
+    (note,) = re.findall(r'<p class="note"><b>Balance is not exports − imports:</b>(.*?)</p>', page)
+    assert note.startswith(" 2020 EU27_2020 services: 15,000.0 published, exports − imports 13,000.0.")
+    assert "2008" not in note
+
+    def row(exports, imports, balance):
+        return {"exports_mio_eur": exports, "imports_mio_eur": imports, "balance_mio_eur": balance}
+
+    assert balances_off([row(42000.0, 75000.0, -32000.0)]) == []  # three figures in € billions: ±1,500
+    assert balances_off([row(64700.0, 70400.0, -5600.0)]) == []  # ±150: a rounding of 100
+    assert balances_off([row(64700.0, 70400.0, -5900.0)]) == [row(64700.0, 70400.0, -5900.0)]
+    assert balances_off([row(64700.0, None, -5600.0)]) == []
