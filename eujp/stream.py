@@ -522,9 +522,17 @@ class Stream:
                 yield from self._spilled_all(math.ceil(total / (0.8 * self.limit)))
             else:
                 yield from self._grouped(*plan)
+        self._check_some_parsed()
+
+    def _check_some_parsed(self) -> None:
+        """ParseError when every payload failed to parse (and the stream is the source's whole batch), naming
+        each payload's error in the payloads' order, whatever order the plan met them in (grouped chunks
+        parse payloads out of order): one message for the same payloads in one batch or streamed."""
         if len(self.quarantined) == len(self.payloads) and not self.part_of_more:
+            position = {id(p): i for i, p in enumerate(self.payloads)}
+            failed = sorted(self.quarantined, key=lambda q: position.get(id(q.payload), len(position)))
             raise ParseError(f"every payload of {self.source.name} failed to parse: "
-                             + " | ".join(self.payload_errors))
+                             + " | ".join(str(q.error) for q in failed))
 
     def _finish_version(self, versions: list[str | None]) -> None:
         self.version = latest_version(versions)
@@ -1311,9 +1319,7 @@ class WholeStream(Stream):
 
     def chunks(self) -> Iterator[TransformResult]:
         yield from self._in_memory()
-        if len(self.quarantined) == len(self.payloads) and not self.part_of_more:
-            raise ParseError(f"every payload of {self.source.name} failed to parse: "
-                             + " | ".join(self.payload_errors))
+        self._check_some_parsed()
 
 
 def transform_landings(

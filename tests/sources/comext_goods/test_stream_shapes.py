@@ -57,6 +57,15 @@ from eujp.stream import count_data_lines
       Row("DE", "JP", "84834030", "2", "QUANTITY_IN_100KG", "2024-01", "111.5")]],
     ["01/08/26 11:00:00"], ["\r\n"], [(*COLUMNS[:1], *COLUMNS[2:8], "LAST UPDATE", *COLUMNS[8:])], [False], [30],
     False, 4))
+@example(shape=Shape(  # found by this test: every payload cut, the grouped plan parsing the second one first
+    [[Row("DE", "JP", "84834030", "2", "QUANTITY_IN_100KG", "2024-03", "130.5", "")],
+     [Row("DE", "JP", "84834030", "2", "QUANTITY_IN_100KG", "2024-04", "142.5", ""),
+      Row("DE", "JP", "84834030", "2", "VALUE_IN_EUROS", "2024-04", "141.5", ""),
+      Row("DE", "JP", "84834030", "2", "QUANTITY_IN_100KG", "2024-05", "154.5", ""),
+      Row("DE", "JP", "84834030", "2", "VALUE_IN_EUROS", "2024-05", "153.5", "")]],
+    ["01/08/26 11:00:00", "01/08/26 11:00:00"], ["\r\n", "\r\n"],
+    [COLUMNS, (*COLUMNS[:1], *COLUMNS[7:8], *COLUMNS[2:7], *COLUMNS[8:], "LAST UPDATE")], [True, True], [30, 9],
+    False, 4))
 def test_any_shape_of_payloads_streams_to_the_one_batch_result(shape: Shape):
     """...with the same payloads quarantined (a payload cut off mid-row among others), or the same error, word
     for word (the only payload cut so)."""
