@@ -8,6 +8,11 @@ class EujpError(Exception):
     """Base class: an expected failure with a message meant for the operator."""
 
 
+class SourceModulesError(EujpError):
+    """EUJP_SOURCE_MODULES names a module that cannot be imported or declares no source (the message names the
+    setting; `eujp` prints it and exits 2, as for any setting to fix)."""
+
+
 class ParseError(EujpError):
     """A payload is not what its wire format promises (bad JSON, missing columns, wrong encoding, ...).
 

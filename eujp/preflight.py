@@ -24,6 +24,7 @@ import errno
 import os
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -136,7 +137,7 @@ NAME_PUBLISH = "publish target"
 def publish_uri_problem(uri: str) -> tuple[str, str] | None:
     """Why the publish URI, or for s3:// its client's settings (EUJP_S3_*), cannot be used, and the setting to
     fix; None when both read. The publish target's check and the lake catalog's (which lives under it) say it."""
-    from eujp.storage import check_publish_uri, s3_settings
+    from eujp.storage import check_publish_uri, s3_endpoint, s3_settings
 
     try:
         check_publish_uri(uri)
@@ -145,6 +146,7 @@ def publish_uri_problem(uri: str) -> tuple[str, str] | None:
     if uri.startswith("s3://"):
         try:
             s3_settings()
+            s3_endpoint()
         except ValueError as exc:  # it names the setting first: "EUJP_S3_MAX_ATTEMPTS='x' ..."
             return str(exc), str(exc).split("=", 1)[0]
     return None
@@ -179,11 +181,11 @@ def preflight_s3_client():
     addressing style), but with short timeouts and a single retry."""
     from botocore.config import Config
 
-    from eujp.storage import s3_client
+    from eujp.storage import s3_addressing_style, s3_client
 
     return s3_client(Config(retries={"total_max_attempts": S3_ATTEMPTS, "mode": "standard"},
                             connect_timeout=S3_CONNECT_TIMEOUT, read_timeout=S3_READ_TIMEOUT,
-                            s3={"addressing_style": os.environ.get("EUJP_S3_ADDRESSING_STYLE", "auto")}))
+                            s3={"addressing_style": s3_addressing_style()}))
 
 
 def check_s3_target(uri: str, *, write: bool = True, probe_name: str = ".eujp-preflight",
@@ -442,7 +444,11 @@ def check_prefect_api(api_url: str | None) -> Check:
     answer but a refused key or a server error will do: the API's own client says more later."""
     if not api_url:
         return _ok("Prefect API", "PREFECT_API_URL is not set: the run uses a temporary Prefect server")
-    request = urllib.request.Request(f"{api_url.rstrip('/')}/health")
+    parts = urllib.parse.urlsplit(api_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return _failed("Prefect API", f"PREFECT_API_URL={api_url!r} is no URL of a Prefect API: write "
+                       "http(s)://HOST:PORT/api (e.g. http://127.0.0.1:4200/api)", PREFECT_SETTING)
+    request = urllib.request.Request(f"{api_url.strip().rstrip('/')}/health")
     if os.environ.get("PREFECT_API_KEY"):
         request.add_header("Authorization", f"Bearer {os.environ['PREFECT_API_KEY']}")
     try:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from eujp.errors import ChecksumMismatchError, PublishError
 from eujp.redaction import redact_in_logs
@@ -603,6 +604,26 @@ def _redact_credentials_in_logs(credentials) -> None:
     redact_in_logs(*((frozen.access_key, frozen.secret_key, frozen.token) if frozen else ()))
 
 
+ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")  # the first set (not empty) wins, as in botocore
+
+
+def s3_endpoint(env: Mapping[str, str] | None = None) -> str | None:
+    """The S3 endpoint the AWS variables name (ENDPOINT_VARIABLES; an empty one counts as unset), None for AWS
+    itself. ValueError naming the variable when its value is no http(s)://HOST[:PORT] URL (botocore's own error,
+    'Invalid endpoint', names none, and came from deep inside the publish)."""
+    env = os.environ if env is None else env
+    for name in ENDPOINT_VARIABLES:
+        value = (env.get(name) or "").strip()
+        if not value:
+            continue
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{name}={value!r} is no endpoint URL: write http(s)://HOST[:PORT] "
+                             "(e.g. http://127.0.0.1:9000)")
+        return value
+    return None
+
+
 def s3_client(config):
     """A boto3 S3 client with botocore `config`, for the endpoint of the AWS variables (AWS_ENDPOINT_URL_S3,
     AWS_ENDPOINT_URL) and the credentials of boto3's standard chain or the Secret block (`s3_credentials`);
@@ -616,8 +637,7 @@ def s3_client(config):
     explicit = s3_credentials()
     redact_in_logs(*explicit.values())
     session = boto3.session.Session()
-    client = session.client("s3", endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
-                            config=config, **explicit)
+    client = session.client("s3", endpoint_url=s3_endpoint(env), config=config, **explicit)
     if not explicit:  # those the client resolved from the chain (kept by the session: not looked up again)
         _redact_credentials_in_logs(session.get_credentials())
     return client
@@ -659,6 +679,15 @@ def check_publish_uri(uri: str) -> None:
     lowered = uri.strip().lower()
     if lowered.startswith(("s3:", "s3/")) and not lowered.startswith("s3://"):
         raise ValueError(f"publish URI {uri!r} is no s3://bucket/prefix (a mistyped S3 URI?)")
+    if lowered.startswith(("s3://", "file://")) and not uri.startswith(("s3://", "file://")):
+        raise ValueError(f"publish URI {uri!r}: write its scheme in lower case ({lowered.split(':', 1)[0]}://)")
+    if uri.startswith("s3://") and not uri[len("s3://"):].partition("/")[0]:
+        raise ValueError(f"publish URI {uri!r} names no bucket: write s3://bucket/prefix")
+    if lowered.startswith("file:") and not lowered.startswith("file://"):
+        raise ValueError(f"publish URI {uri!r} is no file:// URI (it would be read as a folder named so under "
+                         "the current one): give the folder's path, or file:///absolute/path")
+    if "://" in uri and not uri.startswith(("s3://", "file://")):
+        raise ValueError(f"unsupported publish URI {uri!r}: use a folder path or s3://bucket/prefix")
 
 
 # The S3 client's settings: (name, default, type, lowest value).

@@ -222,11 +222,16 @@ def _call_flow(flows: _Flows, settings, *, snapshot_dir, warehouse, publish, fro
 def _check_run_options(*, snapshot_dir: Path | None, source_kind: SourceKind, from_raw: str | None,
                        as_of: str | None, force: bool, remove_partner: list[str] | None = None) -> None:
     """Options of `eujp run` that cannot go together, and days that are not days: typer.BadParameter (exit 2)."""
-    if from_raw and source_kind == "live":
+    # `is not None`: an empty value (`--as-of ""`, a script's unset variable) is a bad day, not no option (it ran
+    # and published a daily run)
+    if from_raw is not None and source_kind == "live":
         raise typer.BadParameter("--from-raw rebuilds from the raw zone: it cannot be combined with --source live")
+    if from_raw is not None and snapshot_dir:
+        raise typer.BadParameter("--from-raw rebuilds from the raw zone: it cannot be combined with --snapshot-dir "
+                                 "(no snapshot folder is read)")
     if snapshot_dir and source_kind == "live":
         raise typer.BadParameter("--snapshot-dir reads a snapshot folder: it cannot be combined with --source live")
-    if as_of:
+    if as_of is not None:
         _check_day(as_of, "--as-of")
         from datetime import UTC, date, datetime
 
@@ -237,7 +242,7 @@ def _check_run_options(*, snapshot_dir: Path | None, source_kind: SourceKind, fr
                                        ("--remove-partner", remove_partner)) if used]
         if clash:
             raise typer.BadParameter(f"--as-of replays the raw zone: it cannot be combined with {', '.join(clash)}")
-    if from_raw:
+    if from_raw is not None:
         _check_day(from_raw, "--from-raw")
 
 
@@ -454,9 +459,14 @@ INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as a shell reports a process a Ctrl
 
 
 def _check_day(value: str, option: str) -> None:
+    """typer.BadParameter unless `value` is a day written YYYY-MM-DD (Python's fromisoformat also reads
+    20261207 and 2026-W49-1, which the option does not promise)."""
+    import re
     from datetime import date
 
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError(value)
         date.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(f"{option} wants a day as YYYY-MM-DD, got {value!r}") from None
@@ -893,7 +903,14 @@ def entry() -> None:
     global _OWN_PROCESS
     _OWN_PROCESS = True
     atexit.register(gc.freeze)
-    app()
+    # the source registry reads EUJP_SOURCE_MODULES as it is imported, by whichever command imports it first
+    from eujp.errors import SourceModulesError
+
+    try:
+        app()
+    except SourceModulesError as exc:  # raised from whichever command imported the registry first
+        typer.echo(str(exc), err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import pkgutil
 from collections.abc import Iterable
 from types import ModuleType
 
+from eujp.errors import SourceModulesError
 from eujp.sources.base import DOMAINS as KNOWN_DOMAINS
 from eujp.sources.base import Source
 
@@ -33,13 +34,23 @@ def _declared(module: ModuleType) -> Source:
     return source
 
 
+def _extra_source(module_name: str) -> Source:
+    """The source an EUJP_SOURCE_MODULES module declares; SourceModulesError naming the setting otherwise."""
+    try:
+        return _declared(importlib.import_module(module_name))
+    except Exception as exc:  # whatever the import raised, the setting is what to fix
+        raise SourceModulesError(f"{EXTRA_MODULES_ENV}={os.environ.get(EXTRA_MODULES_ENV, '')!r}: module "
+                                 f"{module_name!r} cannot be registered as a source: {type(exc).__name__}: {exc} "
+                                 "(fix EUJP_SOURCE_MODULES)") from exc
+
+
 def _discover() -> tuple[Source, ...]:
     names = [f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if m.name != "base"]
-    names += [n.strip() for n in os.environ.get(EXTRA_MODULES_ENV, "").split(",") if n.strip()]
+    extra = [n.strip() for n in os.environ.get(EXTRA_MODULES_ENV, "").split(",") if n.strip()]
     found: dict[str, Source] = {}
     tables: dict[str, str] = {}
-    for module_name in names:
-        source = _declared(importlib.import_module(module_name))
+    for module_name in [*names, *extra]:
+        source = _extra_source(module_name) if module_name in extra else _declared(importlib.import_module(module_name))
         if source.name in found:
             raise ValueError(f"two modules declare source {source.name!r} ({module_name})")
         if source.table.name in tables:

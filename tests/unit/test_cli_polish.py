@@ -880,3 +880,88 @@ def test_summary_names_the_partners_a_run_removed(capsys):
                                              "models_kept": [], "partners_removed": removed}))
     assert ("partner(s) removed on request (--remove-partner): KR (1,234 fact row(s), 7 coverage row(s)), "
             "NZ (0 fact row(s), 0 coverage row(s)): none in the warehouse") in lines
+
+
+@pytest.mark.parametrize(("uri", "said"), [
+    ("s3://", "names no bucket"), ("s3:///eujp", "names no bucket"), ("S3://bucket/eujp", "in lower case"),
+    ("gs://bucket/eujp", "unsupported publish URI"),
+    ("file:/tmp/x", "no file:// URI (it would be read as a folder named so under the current one)")])
+def test_a_publish_uri_with_no_bucket_another_scheme_or_a_one_slash_file_uri_is_refused_by_the_publish_setting(
+        tmp_path, monkeypatch, uri, said):
+    """'file:/tmp/x' published into a folder 'file:' under the current one, exit 0; 's3://' was blamed on
+    EUJP_LAKE_CATALOG by the lake's check. The check, the lake's check and the store all refuse them, naming the
+    publish setting, and nothing is created."""
+    from eujp.preflight import check_lake_catalog, check_publish_target
+    from eujp.storage import open_store
+
+    monkeypatch.chdir(tmp_path)
+    bad = replace(settings(tmp_path), publish_uri=uri)
+    check = check_publish_target(bad)
+    assert not check.ok and check.setting == PUBLISH_SETTING and said in check.detail, check.detail
+    lake = check_lake_catalog(bad)
+    assert lake.setting == PUBLISH_SETTING and said in lake.detail
+    with pytest.raises(ValueError, match=re.escape(said)):
+        open_store(uri)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("endpoint", ["minio:9000", " ", "ftp://host"])
+def test_an_s3_endpoint_that_is_no_url_is_named_by_its_variable(tmp_path, monkeypatch, endpoint):
+    """AWS_ENDPOINT_URL=minio:9000 (no scheme) was blamed on EUJP_PUBLISH_URI and EUJP_LAKE_CATALOG; an empty
+    one counts as unset, as the S3 client reads it (then the other variable, or AWS itself)."""
+    from eujp.preflight import check_lake_catalog, check_publish_target
+    from eujp.storage import s3_endpoint
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    if not endpoint.strip():
+        assert s3_endpoint() is None
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9000")
+        assert s3_endpoint() == "http://127.0.0.1:9000"
+        return
+    target = replace(settings(tmp_path), publish_uri="s3://bucket/eujp")
+    check = check_publish_target(target)
+    assert not check.ok and check.setting == "AWS_ENDPOINT_URL" and "is no endpoint URL" in check.detail
+    assert check_lake_catalog(target).setting == "AWS_ENDPOINT_URL"
+
+
+@pytest.mark.parametrize("url", [" ", "prefect-server/api", "localhost:4200/api"])
+def test_a_prefect_api_url_that_is_no_url_is_named_not_a_traceback(url):
+    check = check_prefect_api(url)
+    assert not check.ok and check.setting == PREFECT_SETTING and "is no URL of a Prefect API" in check.detail
+
+
+@pytest.mark.parametrize("args", [["--as-of", ""], ["--from-raw", ""], ["--as-of", "20261207"],
+                                  ["--from-raw", "2026-W49-1"]])
+def test_an_empty_or_non_dashed_day_is_refused_not_taken_for_no_option(tmp_path, args):
+    """`--as-of ""` ran a daily run and published it (an as-of rebuild never publishes); `20261207` was read as a
+    day though the option promises YYYY-MM-DD."""
+    result = runner.invoke(app, ["run", *args, "--warehouse", str(tmp_path / "w.duckdb"),
+                                 "--publish", str(tmp_path / "store")])
+    said = " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.output).split())  # out of typer's box
+    assert result.exit_code == 2 and "wants a day as YYYY-MM-DD" in said, said
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_from_raw_refuses_a_snapshot_folder_it_would_not_read(tmp_path):
+    result = runner.invoke(app, ["run", "--from-raw", "2026-01-05", "--snapshot-dir", str(tmp_path / "nowhere"),
+                                 "--warehouse", str(tmp_path / "w.duckdb"), "--publish", str(tmp_path / "store")])
+    said = " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.output).split())  # out of typer's box
+    assert result.exit_code == 2 and "cannot be combined with --snapshot-dir" in said, said
+
+
+@pytest.mark.parametrize(("modules", "said"), [("nope.mod", "ModuleNotFoundError: No module named 'nope'"),
+                                               ("eujp.config", "must define SOURCE")])
+def test_a_bad_source_module_setting_is_named_with_exit_2_not_a_traceback(tmp_path, modules, said):
+    """EUJP_SOURCE_MODULES is read as the source registry is imported: a module that does not import or declares
+    no source ended `eujp check` and `eujp run` in a traceback (exit 1)."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "EUJP_SOURCE_MODULES": modules, "EUJP_WAREHOUSE": str(tmp_path / "w.duckdb"),
+           "EUJP_PUBLISH_URI": str(tmp_path / "store")}
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "check"], capture_output=True, text=True, env=env,
+                          cwd=Path(__file__).resolve().parents[2], timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert f"EUJP_SOURCE_MODULES={modules!r}: module {modules!r} cannot be registered as a source" in done.stderr
+    assert said in done.stderr and "Traceback" not in done.stderr
