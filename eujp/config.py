@@ -61,6 +61,9 @@ def duckdb_memory_limit() -> str:
     size = number * (1024 if "I" in unit else 1000) ** ("KMGT".index(unit[0]) + 1)
     if size < MIN_DUCKDB_MEMORY_LIMIT_MB * 10**6:  # DuckDB's load, audit and exports fail below it
         raise ValueError(f"EUJP_DUCKDB_MEMORY_LIMIT must be at least {MIN_DUCKDB_MEMORY_LIMIT_MB}MB, got {value!r}")
+    if size > 10**18:  # DuckDB refuses a size beyond 2**64 bytes when the run opens the warehouse, not here
+        raise ValueError(f"EUJP_DUCKDB_MEMORY_LIMIT must be at most 1000000TB (a size of this machine's order: "
+                         f"2GB, 1500MB), got {value!r}")
     return value
 
 

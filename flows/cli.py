@@ -548,6 +548,13 @@ def serve(
     parameters = {"snapshot_dir": str(snapshot_dir.resolve()) if snapshot_dir else None,
                   "warehouse": str(warehouse.resolve()) if warehouse else None,
                   "publish_uri": publish, "source_mode": source_kind.value}
+    from eujp.preflight import check_prefect_api
+
+    server = check_prefect_api(api_url())  # before registering anything (a connection error's traceback, exit 1)
+    if not server.ok:
+        typer.echo(f"eujp serve needs a Prefect server: {server.detail}; fix {server.setting} or start the server "
+                   "(`prefect server start`)", err=True)
+        raise typer.Exit(code=2)
     typer.echo(f"serving eujp-daily/{name}: cron {cron!r} ({timezone}), one run at a time")
     serve_daily(name=name, cron=cron, timezone=timezone, parameters=parameters, paused=paused,
                 maintenance=lake_maintenance, maintenance_cron=maintenance_cron)
@@ -583,10 +590,23 @@ def _check_serve_settings(name: str, cron: str | None, timezone: str | None, mai
     tz = timezone or env_tz
     try:
         served.daily_deployment(name=name, cron=cron or env_cron, timezone=tz)
-    except ValueError as exc:  # the cron and the name are good: the time zone is not
+    except ValueError as exc:  # the cron is good: the time zone, or a name Prefect refuses ('a/b', '')
+        if _is_time_zone(tz):
+            raise typer.BadParameter(f"{name!r}: {exc}", param_hint="'--name'") from exc
         raise typer.BadParameter(f"{tz!r} is not a time zone (give an IANA name such as Europe/Brussels)",
                                  param_hint=origin(timezone, "--timezone", served.TIMEZONE_ENV)) from exc
     return cron or env_cron, tz, maintenance_cron
+
+
+def _is_time_zone(name: str | None) -> bool:
+    """Whether `name` is an IANA time zone the system knows (zoneinfo)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name or "")
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 @app.command()

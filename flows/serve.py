@@ -35,7 +35,9 @@ def schedule_from_env() -> tuple[str, str]:
 
 
 def check_name(name: str) -> None:
-    """Refuse the worker's deployment name (ValueError saying why)."""
+    """Refuse an empty name and the worker's deployment name (ValueError saying why)."""
+    if not name.strip():
+        raise ValueError(f"a deployment needs a name (the default is {DEFAULT_NAME!r})")
     if name.strip() == WORKER_NAME:
         raise ValueError(f"eujp-daily/{WORKER_NAME} is the worker-based deployment of infra/prefect.yaml: serving "
                          f"under that name would replace it (use the default, {DEFAULT_NAME!r}, or another name)")

@@ -777,6 +777,10 @@ def test_a_live_run_without_a_required_url_or_with_an_unknown_source_stops_befor
     (["--maintenance-cron", "61 * * * *"], {}, "'--maintenance-cron'", "'61 * * * *' is not a cron expression"),
     ([], {"EUJP_LAKE_MAINTENANCE_CRON": "nope"}, "EUJP_LAKE_MAINTENANCE_CRON", "'nope' is not a cron expression"),
     (["--timezone", "Mars/Olympus"], {}, "'--timezone'", "'Mars/Olympus' is not a time zone"),
+    # a name Prefect refuses was blamed on the time zone
+    (["--name", "a/b", "--timezone", "Europe/Brussels"], {}, "'--name'",
+     "'a/b': Name 'a/b' contains an invalid character"),
+    (["--name", " "], {}, "'--name'", "' ': a deployment needs a name"),
     ([], {"EUJP_SCHEDULE_TIMEZONE": "Mars/Olympus"}, "EUJP_SCHEDULE_TIMEZONE", "'Mars/Olympus' is not a time zone"),
 ])
 def test_eujp_serve_names_the_bad_setting_and_its_value(monkeypatch, args, env, hint, says):
@@ -965,3 +969,19 @@ def test_a_bad_source_module_setting_is_named_with_exit_2_not_a_traceback(tmp_pa
     assert done.returncode == 2, done.stderr
     assert f"EUJP_SOURCE_MODULES={modules!r}: module {modules!r} cannot be registered as a source" in done.stderr
     assert said in done.stderr and "Traceback" not in done.stderr
+
+
+def test_eujp_serve_without_an_answering_server_says_so_with_exit_2_not_a_traceback(monkeypatch):
+    """PREFECT_API_URL set, nothing listening: 'serving ...' then two tracebacks of a connection error, exit 1."""
+    for var in ("EUJP_SCHEDULE_CRON", "EUJP_SCHEDULE_TIMEZONE", "EUJP_LAKE_MAINTENANCE_CRON"):
+        monkeypatch.delenv(var, raising=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
+        result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 2, result.output
+    assert f"eujp serve needs a Prefect server: http://127.0.0.1:{port}/api did not answer" in result.output
+    assert "serving eujp-daily" not in result.output and "Traceback" not in result.output

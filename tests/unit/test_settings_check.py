@@ -172,3 +172,14 @@ def test_the_writer_limit_names_the_preflight_accepts_are_those_prefect_accepts(
         except pydantic.ValidationError:
             prefect_accepts = False
         assert (writer_limit_problem(name) is None) == prefect_accepts, name
+
+
+def test_a_memory_limit_beyond_what_duckdb_takes_fails_the_check_not_the_run(clean_env):
+    """99999999999999TB passed the check ('every value readable'), then the run crashed opening the warehouse
+    (DuckDB: 'Memory value out of range'), naming no setting."""
+    clean_env.setenv("EUJP_DUCKDB_MEMORY_LIMIT", "99999999999999TB")
+    check = check_run_settings(Settings(), {})
+    assert not check.ok and "EUJP_DUCKDB_MEMORY_LIMIT must be at most 1000000TB" in check.detail
+    assert check.setting == "EUJP_DUCKDB_MEMORY_LIMIT"
+    clean_env.setenv("EUJP_DUCKDB_MEMORY_LIMIT", "64GB")
+    assert check_run_settings(Settings(), {}).ok
