@@ -67,6 +67,14 @@ def duckdb_memory_limit() -> str:
     return value
 
 
+def _http_url(value: str) -> bool:
+    """Whether `value` is an http(s) URL with a host."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value.strip())
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def duckdb_config() -> dict[str, str]:
     """DuckDB settings for a connection the run opens (`duckdb.connect(..., config=duckdb_config())`): the
     memory limit above, for every connection that reads or writes the warehouse, the lake, the report or the
@@ -254,11 +262,16 @@ class Settings:
         if self.dask_workers < 1:
             raise ValueError(f"EUJP_DASK_WORKERS must be at least 1, got {self.dask_workers}")
         if self.dask_address is not None and not DASK_ADDRESS_PATTERN.match(self.dask_address):
-            raise ValueError(f"EUJP_DASK_ADDRESS must be a Dask scheduler address such as tcp://10.0.0.5:8786, "
+            raise ValueError(f"EUJP_DASK_ADDRESS (--dask-address) must be a Dask scheduler address such as "
+                             "tcp://10.0.0.5:8786, "
                              f"got {self.dask_address!r}")
         if self.raw_retention_days is not None and not 1 <= self.raw_retention_days <= MAX_RETENTION_DAYS:
-            raise ValueError(f"EUJP_RAW_RETENTION_DAYS must be from 1 to {MAX_RETENTION_DAYS} (unset: keep every "
+            raise ValueError(f"EUJP_RAW_RETENTION_DAYS (prune-raw --days) must be from 1 to {MAX_RETENTION_DAYS} "
+                             "(unset: keep every "
                              f"landing), got {self.raw_retention_days}")
+        if self.public_url is not None and not _http_url(self.public_url):  # printed as the runs' links
+            raise ValueError(f"EUJP_PUBLIC_URL must be the http(s) address the published files are served at "
+                             f"(https://data.example.org/eujp), got {self.public_url!r}")
         for code in self.remove_partners:
             if not isinstance(code, str) or not PARTNER_CODE_PATTERN.match(code):
                 raise ValueError(f"--remove-partner {code!r} is not a Comext partner code: write it as Comext does, "

@@ -642,8 +642,10 @@ def test_status_and_query_say_what_is_wrong_without_a_traceback(warehouse, tmp_p
     ("EUJP_LOCK_WAIT_SECONDS", "-5", "EUJP_LOCK_WAIT_SECONDS must be a number of seconds from 0"),
     ("EUJP_PUBLISH_TIMEOUT", "inf", "EUJP_PUBLISH_TIMEOUT must be a number of seconds above 0 and at most"),
     ("EUJP_MAX_ROW_DROP_PCT", "abc", "EUJP_MAX_ROW_DROP_PCT must be a number, got 'abc'"),
-    ("EUJP_RAW_RETENTION_DAYS", "100000000", "EUJP_RAW_RETENTION_DAYS must be from 1 to 36500"),
+    ("EUJP_RAW_RETENTION_DAYS", "100000000", "EUJP_RAW_RETENTION_DAYS (prune-raw --days) must be from 1 to 36500"),
     ("EUJP_FANOUT", "maybe", "EUJP_FANOUT must be on or off"),
+    # printed as the run's links: "report: data.example.org/eujp/runs/..." was neither a link nor where the files are
+    ("EUJP_PUBLIC_URL", "data.example.org/eujp", "EUJP_PUBLIC_URL must be the http(s) address the published files"),
 ])
 def test_settings_out_of_their_range_are_refused_naming_them(monkeypatch, name, value, said):
     from eujp.config import Settings
