@@ -272,11 +272,33 @@ def check_warehouse_folder(settings: Settings) -> Check:
     problem = folder_problem(path.parent)
     if problem:
         return _failed("warehouse", problem, WAREHOUSE_SETTING)
+    if not_duckdb := _not_a_duckdb_file(path):  # the run failed at its first copy, naming a staging link
+        return _failed("warehouse", not_duckdb, WAREHOUSE_SETTING)
     holder = open_elsewhere(path)
     if holder is not None and holder[0] is not None and holder[0] != recorded_holder_pid(path):
         return _failed("warehouse", in_use_message(path, *holder), None)
     return _ok("warehouse", f"folder {path.parent.absolute()} is writable" if path.parent.exists()
                else f"folder {path.parent.absolute()} can be created")
+
+
+DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of a DuckDB database file
+
+
+def _not_a_duckdb_file(path: Path) -> str | None:
+    """Why the existing file `path` is no DuckDB database (its header; DuckDB refuses an empty file too), None
+    when it is one or does not exist (a new warehouse is made)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"{path} cannot be read: {exc.strerror or exc}"
+    if head[8:12] == DUCKDB_MAGIC:
+        return None
+    if not head:
+        return f"{path} is an empty file, no DuckDB database: remove it (a new warehouse is made where none is)"
+    return f"{path} is no DuckDB database (its first bytes are {head[:12]!r}): give the warehouse file's path"
 
 
 def check_snapshot_folder(settings: Settings) -> Check:

@@ -987,3 +987,21 @@ def test_eujp_serve_without_an_answering_server_says_so_with_exit_2_not_a_traceb
     assert result.exit_code == 2, result.output
     assert f"eujp serve needs a Prefect server: http://127.0.0.1:{port}/api did not answer" in result.output
     assert "serving eujp-daily" not in result.output and "Traceback" not in result.output
+
+
+def test_a_warehouse_file_that_is_no_duckdb_database_fails_the_check_naming_it(tmp_path):
+    """It passed `eujp check`; the run then failed with a traceback naming its staging link, not the file."""
+    from eujp.preflight import check_warehouse_folder
+
+    text = tmp_path / "notes.duckdb"
+    text.write_text("hello")
+    check = check_warehouse_folder(replace(settings(tmp_path), warehouse_path=text))
+    assert not check.ok and check.setting == WAREHOUSE_SETTING and "is no DuckDB database" in check.detail
+    real = tmp_path / "real.duckdb"
+    duckdb.connect(str(real)).close()
+    assert check_warehouse_folder(replace(settings(tmp_path), warehouse_path=real)).ok
+    empty = tmp_path / "empty.duckdb"
+    empty.touch()  # DuckDB refuses an empty file: "exists, but it is not a valid DuckDB database file"
+    check = check_warehouse_folder(replace(settings(tmp_path), warehouse_path=empty))
+    assert not check.ok and "is an empty file, no DuckDB database" in check.detail
+    assert check_warehouse_folder(replace(settings(tmp_path), warehouse_path=tmp_path / "new.duckdb")).ok
