@@ -613,7 +613,7 @@ def _is_time_zone(name: str | None) -> bool:
 def status(
     warehouse: Annotated[Path | None, typer.Option(help="Warehouse file (default var/warehouse.duckdb).")] = None,
     publish: Annotated[str | None, typer.Option(help="Publish target whose latest.json to read.")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="How many runs to list.")] = 10,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="How many runs to list.")] = 10,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 3 when a source is stale or was never "
                                          "extracted (for monitoring).")] = False,
 ) -> None:
