@@ -40,7 +40,10 @@ def var(tmp_path) -> Path:
     """A warehouse folder holding a warehouse file (the run must leave it alone)."""
     folder = tmp_path / "var"
     folder.mkdir()
-    (folder / "warehouse.duckdb").write_bytes(b"not opened by a run that cannot start")
+    import duckdb
+
+    with duckdb.connect(str(folder / "warehouse.duckdb")) as conn:  # a real one (the preflight reads its header)
+        conn.execute("CREATE TABLE untouched AS SELECT 'not opened by a run that cannot start' AS note")
     return folder
 
 
