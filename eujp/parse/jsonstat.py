@@ -108,6 +108,7 @@ def _load(data: bytes) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
+        exc.msg = exc.msg.removesuffix(" at")  # json's "Unterminated string starting at" (then: "at line ...")
         end = len(text.rstrip())
         if exc.pos >= end or exc.msg.startswith("Unterminated string"):
             raise ParseError(

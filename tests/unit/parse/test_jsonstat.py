@@ -258,8 +258,14 @@ def test_a_dataset_with_an_empty_error_list_is_a_dataset(error):
 @pytest.mark.parametrize("cut", [1, 7, 40, 200])
 def test_truncated_json_says_truncated_and_gives_byte_length(cut: int):
     payload = encode(dataset())[:-cut]
-    with pytest.raises(ParseError, match=rf"truncated JSON.*payload is {len(payload)} bytes"):
+    with pytest.raises(ParseError, match=rf"truncated JSON.*payload is {len(payload)} bytes") as caught:
         parse_jsonstat(payload)
+    assert " at at " not in str(caught.value)  # json's "Unterminated string starting at", then ours
+
+
+def test_a_string_cut_off_is_named_once_with_its_line_and_column():
+    with pytest.raises(ParseError, match=r"\(Unterminated string starting at line 1 column 29; payload is 32 bytes"):
+        parse_jsonstat(b'{"version": "2.0", "label": "abc')
 
 
 # --------------------------------------------------------------------------- flat index helpers
