@@ -80,11 +80,14 @@ def test_serve_leaves_the_lake_maintenance_out_when_the_lake_is_off(monkeypatch,
     from prefect.settings import PREFECT_API_URL, temporary_settings
     from typer.testing import CliRunner
 
+    from eujp import preflight
     from flows import serve
     from flows.cli import app
 
     served = []
     monkeypatch.setattr(prefect, "serve", lambda *deployments, **_: served.extend(deployments))
+    # no server: `eujp serve` asks it first, and prefect.serve, replaced, never calls it
+    monkeypatch.setattr(preflight, "check_prefect_api", lambda url: preflight._ok("Prefect API", f"{url} answers"))
     monkeypatch.setenv("EUJP_LAKE_CATALOG", "off")
     with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):  # never called: prefect.serve is replaced
         result = CliRunner().invoke(app, ["serve", "--name", "trial"])

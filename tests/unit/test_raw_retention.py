@@ -214,7 +214,8 @@ def test_the_retention_setting_is_checked(monkeypatch):
     assert Settings().raw_retention_days is None  # unset: never prune
     monkeypatch.setenv("EUJP_RAW_RETENTION_DAYS", "30")
     assert Settings.from_env().raw_retention_days == 30
-    for bad, message in (("0", "must be from 1 to 36500"), ("thirty", "must be a whole number")):
+    for bad, message in ((("0", r"\(prune-raw --days\) must be from 1 to 36500"),
+                          ("thirty", "must be a whole number"))):
         monkeypatch.setenv("EUJP_RAW_RETENTION_DAYS", bad)
         with pytest.raises(ValueError, match=f"EUJP_RAW_RETENTION_DAYS {message}"):
             Settings.from_env()
