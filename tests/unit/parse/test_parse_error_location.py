@@ -27,6 +27,21 @@ def with_extra_field(name: str, line: int, encoding: str = "utf-8") -> bytes:
     return "".join(lines).encode(encoding)
 
 
+def record_lines(text: str) -> list[tuple[int, int]]:
+    """(first, last) physical line of each CSV record of `text`, the header's included (records may span lines
+    in quoted fields)."""
+    import csv
+    import io
+
+    reader = csv.reader(io.StringIO(text, newline=""))
+    lines = []
+    while True:
+        start = reader.line_num + 1
+        if next(reader, None) is None:
+            return lines
+        lines.append((start, reader.line_num))
+
+
 def test_comext_a_line_with_too_many_fields_is_named_with_its_column():
     data = with_extra_field("comext_ds045409_EU27_2020_allpartners_84834030_2025-06.csv", 40)
     line = data.decode().splitlines()[39]
@@ -51,17 +66,7 @@ def test_comext_a_foreign_dataflow_is_named_with_its_line():
 def test_csv_formats_name_the_line_with_too_many_fields(parse, name):
     data = (SNAPSHOT / name).read_bytes()
     # the record starting on the 4th physical line (records may span lines in quoted fields: count records)
-    import csv
-    import io
-
-    reader = csv.reader(io.StringIO(data.decode(), newline=""))
-    starts = []
-    while True:
-        start = reader.line_num + 1
-        if next(reader, None) is None:
-            break
-        starts.append((start, reader.line_num))
-    first, last = starts[3]
+    first, last = record_lines(data.decode())[3]
     bad = with_extra_field(name, last)
     with pytest.raises(ParseError, match=rf"CSV could not be read: line {last} has \d+ fields where the header "
                                          r"has \d+") as caught:
@@ -88,13 +93,7 @@ def test_csv_formats_name_the_record_with_too_few_fields(parse, name, field):
     records[3] = records[3][1:] if field == "first" else records[3][:-1]
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows([header, *records])
-    lines = csv.reader(io.StringIO(out.getvalue(), newline=""))
-    starts = []
-    while True:
-        start = lines.line_num + 1
-        if next(lines, None) is None:
-            break
-        starts.append(start)
+    starts = [first for first, _ in record_lines(out.getvalue())]
     with pytest.raises(ParseError, match=rf"the record at line {starts[4]} has {len(header) - 1} field\(s\) where "
                                          rf"the header has {len(header)} \(a field missing") as caught:
         parse(out.getvalue().encode())
