@@ -159,9 +159,11 @@ def _check_records(data: bytes, frame: pl.DataFrame, columns: list[str], what: s
     wrong columns). Blank lines (`drop_blank_rows`) are neither.
 
     Costs nothing on a well-formed payload but a search for a quote and the last column's null count: every
-    record is then one line (row i is line i + 2), and a short line leaves its last column null. Only the
-    lines of rows whose last column is null are counted, their fields found from the positions of line ends
-    and commas (numpy), or, in a payload with quotes, by Python's csv module."""
+    record is then one line (row i is line i + 2), and a short line leaves its last column null. When some are
+    null (an empty last field, a blank line), the payload's commas are counted (without quotes, a line's commas
+    are its fields but one), and only when they are too few are the lines of those rows found (the positions of
+    the line ends, numpy) and counted: their commas, or, in a payload with quotes, their fields by Python's csv
+    module."""
     quoted = data.find(b'"') >= 0
     if quoted:
         lines = data.count(b"\n") + (not data.endswith(b"\n")) - 1
@@ -171,26 +173,33 @@ def _check_records(data: bytes, frame: pl.DataFrame, columns: list[str], what: s
     if not last.has_nulls():
         return
     rows = np.flatnonzero(last.is_null().to_numpy())
-    bytes_ = np.frombuffer(data, dtype=np.uint8)
-    ends = np.append(np.flatnonzero(bytes_ == 10), len(data))  # line k (1-based) ends at ends[k - 1]
+    if not quoted:  # every comma ends a field: the lines are whole when the commas are those of whole lines
+        blank = int(frame[rows.tolist()].select(pl.all_horizontal(pl.all().is_null()).sum()).item())
+        if _count_byte(data, 44) == (frame.height - blank + 1) * (len(columns) - 1):
+            return
+    ends = np.append(np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10), len(data))  # of line k: ends[k-1]
     if int(rows[-1]) + 1 >= ends.size:  # more rows than lines: not one record a line
         raise ParseError(f"{what}: malformed CSV: {frame.height} records in {ends.size - 1} lines after the header")
-    starts = ends[rows] + 1  # row i is line i + 2: it starts after the end of line i + 1
-    stops = ends[rows + 1]
-    if quoted:
-        fields = np.array([len(next(csv.reader([data[a:b].decode("utf-8", "replace").rstrip("\r")]), ()))
-                           for a, b in zip(starts.tolist(), stops.tolist(), strict=True)], dtype=np.int64)
-    else:
-        commas = np.flatnonzero(bytes_ == 44)
-        fields = np.searchsorted(commas, stops) - np.searchsorted(commas, starts) + 1
-    for k in np.flatnonzero(fields < len(columns)).tolist():
-        if not data[int(starts[k]):int(stops[k])].strip():
-            continue  # a blank line
+    starts = (ends[rows] + 1).tolist()  # row i is line i + 2: it starts after the end of line i + 1
+    stops = ends[rows + 1].tolist()
+    for k, (a, b) in enumerate(zip(starts, stops, strict=True)):
+        if quoted:
+            fields = len(next(csv.reader([data[a:b].decode("utf-8", "replace").rstrip("\r")]), ()))
+        else:
+            fields = data.count(b",", a, b) + 1
+        if fields >= len(columns) or not data[a:b].strip():  # whole, or a blank line
+            continue
         line = int(rows[k]) + 2
-        text = data[int(starts[k]):int(stops[k])].decode("utf-8", "replace").rstrip("\r")
-        raise ParseError(f"{what}: malformed CSV at line {line}: {int(fields[k])} field(s) where the header has "
+        text = data[a:b].decode("utf-8", "replace").rstrip("\r")
+        raise ParseError(f"{what}: malformed CSV at line {line}: {fields} field(s) where the header has "
                          f"{len(columns)} (a field missing: the values after it would be read into the wrong "
                          f"columns): {text[:120]!r}", line=line, column=1)
+
+
+def _count_byte(data: bytes, byte: int, block: int = 1 << 24) -> int:
+    """How many times `byte` occurs in `data` (numpy, a block at a time: 3x faster than bytes.count here)."""
+    view = np.frombuffer(data, dtype=np.uint8)
+    return sum(int(np.count_nonzero(view[i:i + block] == byte)) for i in range(0, view.size, block))
 
 
 def _spanning(data: bytes, what: str) -> ParseError:
