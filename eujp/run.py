@@ -183,8 +183,11 @@ def load_audit_promote(settings: Settings, batches: list[SourceBatch], countries
         if removed:
             log.info("%s", partners.removal_note(removed))
         rows_written = {b.table: b.rows_written for b in batches if b.status == "loaded"}  # one source a table
-        log.info("load: %d row(s) written to %s in %.1f s", sum(rows_written.values()),
-                 ", ".join(sorted(written)) or "no table", time.perf_counter() - started)
+        facts = sorted(rows_written)
+        others = sorted(written - set(rows_written))  # reference tables and dimensions replaced whole
+        log.info("load: %d fact row(s) written to %s%s in %.1f s", sum(rows_written.values()),
+                 ", ".join(facts) or "no fact table", f"; replaced: {', '.join(others)}" if others else "",
+                 time.perf_counter() - started)
         step = time.perf_counter()
         # on the staging warehouse: the marts are published with the facts they come from; only those whose
         # inputs the run wrote (all of them with --force: a reload after a code change)

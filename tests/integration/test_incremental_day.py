@@ -119,7 +119,7 @@ def test_a_new_month_writes_that_month_and_rebuilds_only_the_models_that_read_it
     assert audit["ok"]
     # each step's end is in the run's log, with what it did
     logged = [r.getMessage() for r in caplog.records if r.name == "eujp"]
-    assert any(m.startswith(f"load: {month_rows} row(s) written to {PRODUCTS} in ") for m in logged), logged
+    assert any(m.startswith(f"load: {month_rows} fact row(s) written to {PRODUCTS} in ") for m in logged), logged
     # the models that read the fact table but dim_product: the month brings no CN8 code it does not hold (its
     # depends_on_values), so it is kept as it is
     expected = downstream(PRODUCTS) - {"dim_product"}
