@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from eujp.errors import EujpError
 
@@ -67,10 +68,8 @@ def duckdb_memory_limit() -> str:
     return value
 
 
-def _http_url(value: str) -> bool:
+def is_http_url(value: str) -> bool:
     """Whether `value` is an http(s) URL with a host."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(value.strip())
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
@@ -269,7 +268,7 @@ class Settings:
             raise ValueError(f"EUJP_RAW_RETENTION_DAYS (prune-raw --days) must be from 1 to {MAX_RETENTION_DAYS} "
                              "(unset: keep every "
                              f"landing), got {self.raw_retention_days}")
-        if self.public_url is not None and not _http_url(self.public_url):  # printed as the runs' links
+        if self.public_url is not None and not is_http_url(self.public_url):  # printed as the runs' links
             raise ValueError(f"EUJP_PUBLIC_URL must be the http(s) address the published files are served at "
                              f"(https://data.example.org/eujp), got {self.public_url!r}")
         for code in self.remove_partners:

@@ -356,9 +356,10 @@ def no_observations(added: dict, scope: dict) -> str:
     observations, since the first period the request `scope` asked for every one of them when it records one:
     its start, or its stage's for codes whose history is fetched in stages (eujp.incremental.STAGE: a partner
     added with EUJP_COMEXT_HISTORY_MONTHS was asked for its newest months only, not since the start)."""
-    periods = {held_from(scope, name, code) or scope.get("start")
+    start = scope.get("start")
+    periods = {held_from(scope, name, code) or start
                for name, codes in added.items() if isinstance(codes, list) for code in codes if code != ALL_CODES}
-    periods = {p for p in periods or {scope.get("start")} if p}
+    periods = {p for p in periods or {start} if p}
     since = f" since {max(periods)}" if periods else ""
     return (f"{describe_widening(added)}: the service holds no observations of what the settings added{since} "
             "(check the codes: the service may code them otherwise)")

@@ -24,13 +24,12 @@ import errno
 import os
 import tempfile
 import urllib.error
-import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from eujp.config import Settings
+from eujp.config import Settings, is_http_url
 from eujp.errors import EujpError
 from eujp.sql import sql_string
 
@@ -160,9 +159,6 @@ def check_publish_target(settings: Settings, *, write: bool = True) -> Check:
         return _failed(NAME_PUBLISH, *problem)
     if uri.startswith("s3://"):
         return check_s3_target(uri, write=write, probe_name=f".eujp-preflight-{settings.run_id}")
-    if "://" in uri and not uri.startswith("file://"):
-        return _failed(NAME_PUBLISH, f"unsupported publish URI {uri!r}: use a folder or s3://bucket/prefix",
-                       PUBLISH_SETTING)
     folder = Path(uri.removeprefix("file://"))
     if not write:
         if folder.is_dir() and os.access(folder, os.R_OK | os.X_OK):
@@ -190,11 +186,10 @@ def preflight_s3_client():
 
 def check_s3_target(uri: str, *, write: bool = True, probe_name: str = ".eujp-preflight",
                     client=None) -> Check:
-    """s3://bucket/prefix: the bucket exists and the credentials are accepted (head_bucket); with `write`, a
-    probe object is written under the prefix and deleted."""
+    """s3://bucket/prefix (a URI `publish_uri_problem` passed: it names a bucket): the bucket exists and the
+    credentials are accepted (head_bucket); with `write`, a probe object is written under the prefix and
+    deleted."""
     bucket, _, prefix = uri[len("s3://"):].partition("/")
-    if not bucket:
-        return _failed(NAME_PUBLISH, f"publish URI {uri!r} names no bucket", PUBLISH_SETTING)
     try:
         client = client or preflight_s3_client()
         client.head_bucket(Bucket=bucket)
@@ -466,8 +461,7 @@ def check_prefect_api(api_url: str | None) -> Check:
     answer but a refused key or a server error will do: the API's own client says more later."""
     if not api_url:
         return _ok("Prefect API", "PREFECT_API_URL is not set: the run uses a temporary Prefect server")
-    parts = urllib.parse.urlsplit(api_url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not is_http_url(api_url):
         return _failed("Prefect API", f"PREFECT_API_URL={api_url!r} is no URL of a Prefect API: write "
                        "http(s)://HOST:PORT/api (e.g. http://127.0.0.1:4200/api)", PREFECT_SETTING)
     request = urllib.request.Request(f"{api_url.strip().rstrip('/')}/health")

@@ -26,8 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlsplit
 
+from eujp.config import is_http_url
 from eujp.errors import ChecksumMismatchError, PublishError
 from eujp.redaction import redact_in_logs
 
@@ -616,8 +616,7 @@ def s3_endpoint(env: Mapping[str, str] | None = None) -> str | None:
         value = (env.get(name) or "").strip()
         if not value:
             continue
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if not is_http_url(value):
             raise ValueError(f"{name}={value!r} is no endpoint URL: write http(s)://HOST[:PORT] "
                              "(e.g. http://127.0.0.1:9000)")
         return value
@@ -721,12 +720,8 @@ def s3_settings(env: Mapping[str, str] | None = None) -> dict[str, float | int |
 
 
 def open_store(uri: str) -> ObjectStore:
-    check_publish_uri(uri)
+    check_publish_uri(uri)  # a folder, file://..., or s3:// with a bucket
     if uri.startswith("s3://"):
         bucket, _, prefix = uri[len("s3://") :].partition("/")
-        if not bucket:
-            raise ValueError(f"publish URI {uri!r} names no bucket")
         return S3ObjectStore(bucket, prefix)
-    if "://" in uri and not uri.startswith("file://"):
-        raise ValueError(f"unsupported publish URI {uri!r}: use a folder path or s3://bucket/prefix")
     return LocalObjectStore(uri.removeprefix("file://"))

@@ -166,7 +166,7 @@ def _check_records(data: bytes, frame: pl.DataFrame, columns: list[str], what: s
     module."""
     quoted = data.find(b'"') >= 0
     if quoted:
-        lines = data.count(b"\n") + (not data.endswith(b"\n")) - 1
+        lines = _count_byte(data, 10) + (not data.endswith(b"\n")) - 1
         if lines != frame.height:
             raise _spanning(data, what)
     last = frame.get_column(frame.columns[-1])
