@@ -543,44 +543,43 @@ def test_a_lone_payload_by_series_cut_mid_row_fails_its_source(countries, tmp_pa
         list(stream.chunks())
 
 
+def errors_of_line_40(name: str, spoil, countries, tmp_path) -> list:
+    """The ParseError of the source's only payload `name`, in series order, whose line 40 `spoil` made bad,
+    streamed parsed whole (limit 1000) and in pieces of 30 lines."""
+    from eujp.errors import ParseError
+    from eujp.stream import source_stream
+
+    lines = [f"ESTAT:DS-045409(1.0),01/08/26 11:00:00,{r}\r\n" for r in series_rows(six_months(), products=range(5))]
+    lines[38] = spoil(lines[38])
+    bad = RawPayload(source="comext_goods", name=name, data=(HEADER + "".join(lines)).encode(), url=f"file:///{name}")
+    errors = []
+    for limit in (1000, 30):
+        stream = source_stream(COMEXT, [bad], countries, limit=limit, spill_dir=tmp_path)
+        with pytest.raises(ParseError) as raised:
+            list(stream.chunks())
+        errors.append(raised.value)
+    return errors
+
+
 def test_a_bad_stamp_in_a_lone_payload_by_series_is_reported_with_the_payload_and_its_line(countries, tmp_path):
     """A LAST UPDATE that is no dd/mm/yy HH:MM:SS on line 40 of the source's only payload, in series order:
     the scan, which reads the distinct stamps only, leaves the error to the parse of the payload's pieces,
     which names the payload and the line, as the one-batch parse does (the scan raised it with line 2, the
     rank of the bad stamp among the distinct ones, and no payload name)."""
-    from eujp.errors import ParseError
-    from eujp.stream import source_stream
-
-    lines = [f"ESTAT:DS-045409(1.0),01/08/26 11:00:00,{r}\r\n" for r in series_rows(six_months(), products=range(5))]
-    lines[38] = lines[38].replace("01/08/26 11:00:00", "01/08/26 11")
-    bad = RawPayload(source="comext_goods", name="bad-stamp", data=(HEADER + "".join(lines)).encode(),
-                     url="file:///bad-stamp")
-    for limit in (1000, 30):
-        stream = source_stream(COMEXT, [bad], countries, limit=limit, spill_dir=tmp_path)
-        with pytest.raises(ParseError) as raised:
-            list(stream.chunks())
-        assert str(raised.value) == "bad-stamp: Comext DS-045409: LAST UPDATE '01/08/26 11' is not dd/mm/yy " \
-                                    "HH:MM:SS (line 40)", limit
+    for error in errors_of_line_40("bad-stamp", lambda line: line.replace("01/08/26 11:00:00", "01/08/26 11"),
+                                   countries, tmp_path):
+        assert str(error) == "bad-stamp: Comext DS-045409: LAST UPDATE '01/08/26 11' is not dd/mm/yy " \
+                             "HH:MM:SS (line 40)"
 
 
 def test_a_short_line_deep_in_a_streamed_payload_is_named_with_the_payload_and_its_line(countries, tmp_path):
     """A line without its `freq` field on line 40 of the source's only payload (polars would pad it with nulls
     and read its fields into the wrong columns): the payload parsed whole and in pieces of 30 lines names the
     payload and line 40 alike."""
-    from eujp.errors import ParseError
-    from eujp.stream import source_stream
-
-    lines = [f"ESTAT:DS-045409(1.0),01/08/26 11:00:00,{r}\r\n" for r in series_rows(six_months(), products=range(5))]
-    lines[38] = lines[38].replace(",M,", ",", 1)
-    short = RawPayload(source="comext_goods", name="short-line", data=(HEADER + "".join(lines)).encode(),
-                       url="file:///short-line")
-    for limit in (1000, 30):
-        stream = source_stream(COMEXT, [short], countries, limit=limit, spill_dir=tmp_path)
-        with pytest.raises(ParseError) as raised:
-            list(stream.chunks())
-        assert str(raised.value).startswith("short-line: Comext DS-045409: malformed CSV at line 40: 9 field(s) "
-                                            "where the header has 10"), (limit, str(raised.value))
-        assert raised.value.line == 40
+    for error in errors_of_line_40("short-line", lambda line: line.replace(",M,", ",", 1), countries, tmp_path):
+        assert str(error).startswith("short-line: Comext DS-045409: malformed CSV at line 40: 9 field(s) where the "
+                                     "header has 10"), str(error)
+        assert error.line == 40
 
 
 def test_a_payload_that_fails_its_parse_is_quarantined_whole_and_does_not_stamp_the_batch(countries, tmp_path):
