@@ -15,7 +15,8 @@ Layout under the publish URI:
                                           the Comext facts hold (eujp.partners: months, last load, requested)
     latest/warehouse.duckdb               alias of the newest run's warehouse (one object: never mixed; a copy
                                           the store makes of runs/{run_id}/warehouse.duckdb: `ObjectStore.copy`)
-    latest/manifest.json                  its manifest
+    latest/manifest.json                  its manifest, with the paths and checksums of latest/ (`latest_manifest`:
+                                          a manifest's paths are relative to its folder, its "location")
     latest/report.html, latest/docs/...   the newest run's report and Data Docs (`latest_files`)
     lake.ducklake                         the DuckLake's embedded catalog (eujp.lake), replaced just before
                                           latest/ moves; its data files are under lake/ (written by DuckDB)
@@ -264,6 +265,8 @@ def build_manifest(
     return carried | {
         "run_id": run_id,
         "status": status,
+        # the folder whose files the paths below are relative to (latest/ gets its own: `latest_manifest`)
+        "location": f"runs/{run_id}/",
         "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "warehouse": {
             "key": "warehouse.duckdb",
@@ -343,8 +346,9 @@ def publish_run(
     pointer moved, files a previous run left under a latest/ folder that this run did not write are removed;
     so is every file under the latest/ folders `clear_latest` names that this run has none of (e.g. "docs" for
     a run that validated nothing: latest/docs/ held an older run's pages under the new pointer).
-    The latest/ aliases (those files, latest/warehouse.duckdb, latest/manifest.json) are `store.copy`s of the
-    run's verified objects: on S3 server-side copies, nothing uploaded twice, verified like an upload.
+    The latest/ aliases (those files, latest/warehouse.duckdb) are `store.copy`s of the run's verified objects:
+    on S3 server-side copies, nothing uploaded twice, verified like an upload; latest/manifest.json is its own
+    (`latest_manifest`), and so is a report whose links are made to reach the run's Parquet files.
     On any failure the previous `latest` is untouched and PublishError names the object.
 
     `deadline`: every upload and verify (S3 retries included) must end by then; once it passes, the publish stops
@@ -427,12 +431,20 @@ def publish_run(
             key = LAKE_CATALOG_KEY
             put(key, lake_catalog, "application/octet-stream")
             replaced.append(key)
-        # latest/ aliases are copies the store makes of the run's verified objects (S3: server-side, no byte sent)
+        # latest/ aliases are copies the store makes of the run's verified objects (S3: server-side, no byte
+        # sent), but for a page linking the run's Parquet files (its links made to reach them) and the manifest,
+        # whose paths and checksums are those of latest/ (`latest_manifest`)
+        relinked = {name: path for name in latest_keys if "/" not in name
+                    and (path := _relinked_for_latest(extra_files.get(name), prefix, work_dir)) is not None}
+        latest_manifest_path = work_dir / "latest-manifest.json"
+        latest_manifest_path.write_text(json.dumps(
+            latest_manifest(manifest, prefix, latest_keys, {n: sha256_file(p) for n, p in relinked.items()}),
+            indent=2, sort_keys=True, default=str))
+        relinked["manifest.json"] = latest_manifest_path
         for name in [*latest_keys, "warehouse.duckdb", "manifest.json"]:
             key = f"latest/{name}"
-            relinked = None if "/" in name else _relinked_for_latest(extra_files.get(name), prefix, work_dir)
-            if relinked is not None:  # a page linking the run's Parquet files: its links made to reach them
-                put(key, relinked, _content_type(key))
+            if name in relinked:
+                put(key, relinked[name], _content_type(key))
             else:
                 within(deadline, lambda name=name, key=key: store.copy(f"{prefix}/{name}", key))
             replaced.append(key)
@@ -517,6 +529,34 @@ def _latest_keys(latest_files: tuple[str, ...], extra_files: dict[str, Path]) ->
 
 
 _RUN_RELATIVE_LINK = re.compile(rb'href="parquet/')
+
+
+def latest_manifest(manifest: dict, prefix: str, latest_keys: list[str], rewritten: dict[str, str]) -> dict:
+    """The manifest latest/ gets: the run's (`manifest`, of the objects under `prefix`), its paths made relative
+    to latest/ and its checksums those of latest/'s files, so that latest/ checks against the manifest beside it
+    as a run's folder does. latest/ holds the warehouse, the run's `latest_keys` (copies, or the pages
+    `rewritten` names with their sha256: the report, its links made to reach the run's Parquet) and no Parquet:
+    a table's file, a partition's and an extra file not in latest/ are named `../{prefix}/...`. "location" says
+    which folder the manifest describes, "run_manifest" where the run's own is. The lake's paths ("lake":
+    catalog key, data path) are relative to the publish root in both."""
+    run = f"../{prefix}/"
+
+    def table(entry: dict) -> dict:
+        entry = dict(entry)
+        if isinstance(entry.get("parquet"), str):
+            entry["parquet"] = run + entry["parquet"]
+        if isinstance(entry.get("parts"), dict):
+            entry["parts"] = {value: part | {"key": run + part["key"]} for value, part in entry["parts"].items()}
+        return entry
+
+    kept = set(latest_keys)
+    return manifest | {
+        "location": "latest/",
+        "run_manifest": f"{run}manifest.json",
+        "tables": {name: table(entry) for name, entry in (manifest.get("tables") or {}).items()},
+        "files": {(key if key in kept else run + key): rewritten.get(key, digest)
+                  for key, digest in (manifest.get("files") or {}).items()},
+    }
 
 
 def _relinked_for_latest(path: Path | None, prefix: str, work_dir: Path) -> Path | None:

@@ -19,11 +19,14 @@ test_publish_writes_run_objects_manifest_and_pointer = (
     contract.test_publish_writes_run_objects_manifest_and_pointer)
 test_a_mart_published_by_partition_exports_only_the_years_that_changed = (
     contract.test_a_mart_published_by_partition_exports_only_the_years_that_changed)
+test_latest_and_the_run_folder_each_check_against_the_manifest_beside_them = (
+    contract.test_latest_and_the_run_folder_each_check_against_the_manifest_beside_them)
 
 
 def test_the_latest_aliases_are_copies_made_by_the_service_not_second_uploads(s3_bucket, tmp_path):
-    """latest/warehouse.duckdb, latest/manifest.json and the latest/ copies of the report are CopyObject requests
-    (no body sent): every request botocore sends is recorded, and no PUT carrying bytes goes to latest/."""
+    """latest/warehouse.duckdb and the latest/ copies of the report are CopyObject requests (no body sent):
+    every request botocore sends is recorded, and the only PUT carrying bytes to latest/ is latest/manifest.json
+    (its own: its paths and checksums those of latest/, `latest_manifest`)."""
     from urllib.parse import unquote, urlsplit
 
     from eujp.publish import publish_run
@@ -45,13 +48,14 @@ def test_the_latest_aliases_are_copies_made_by_the_service_not_second_uploads(s3
                 manifest_without_checksums={"run_id": run_id, "status": "success", "table_rows": {},
                                             "sources": {}, "validation": {}, "audit": {"ok": True}},
                 extra_files={"report.html": report}, latest_files=("report.html",))
-    for name in ("warehouse.duckdb", "manifest.json", "report.html"):
+    for name in ("warehouse.duckdb", "report.html"):
         assert store.get_bytes(f"latest/{name}") == store.get_bytes(f"runs/{run_id}/{name}")
         copies = [s for s in sent if s[1] == f"latest/{name}" and s[0] == "PUT"]
         assert copies and all(unquote(src or "").lstrip("/") == f"{s3_bucket}/eujp/runs/{run_id}/{name}"
                               for _, _, src, _ in copies)
     uploads = [(key, size) for method, key, src, size in sent if method in ("PUT", "POST") and src is None]
-    assert not [key for key, _ in uploads if key.startswith("latest/")]
-    assert {key for key, _ in uploads} == {*store.list_keys(f"runs/{run_id}"), "latest.json"}
+    assert [key for key, _ in uploads if key.startswith("latest/")] == ["latest/manifest.json"]
+    assert {key for key, _ in uploads} == {*store.list_keys(f"runs/{run_id}"), "latest/manifest.json",
+                                           "latest.json"}
     warehouse_size = (tmp_path / "work" / "warehouse.duckdb").stat().st_size  # the file publish_run uploaded
     assert sum(size for key, size in uploads if key.endswith("warehouse.duckdb")) == warehouse_size  # sent once

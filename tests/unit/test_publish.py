@@ -286,6 +286,63 @@ def test_latest_report_links_reach_the_runs_parquet_files(store, tmp_path):
     assert target.is_file()
 
 
+def _listed_objects(manifest: dict) -> dict[str, str]:
+    """{path relative to the manifest's folder: sha256} of every file the manifest lists with a checksum."""
+    listed = {manifest["warehouse"]["key"]: manifest["warehouse"]["sha256"], **manifest["files"]}
+    for entry in manifest["tables"].values():
+        if entry.get("sha256"):
+            listed[entry["parquet"]] = entry["sha256"]
+        for part in (entry.get("parts") or {}).values():
+            listed[part["key"]] = part["sha256"]
+    return listed
+
+
+def _resolved(folder: str, path: str) -> str:
+    """The store key of `path` relative to `folder` (a key prefix ending in /), `..` resolved."""
+    parts: list[str] = []
+    for piece in (folder + path).split("/"):
+        if piece == "..":
+            parts.pop()
+        elif piece:
+            parts.append(piece)
+    return "/".join(parts)
+
+
+def test_latest_and_the_run_folder_each_check_against_the_manifest_beside_them(store, tmp_path):
+    """Every path a manifest lists, resolved from its own folder, is an object with the sha256 listed: in the
+    run's folder and in latest/, whose report (its links made to reach the run's Parquet files) differs from the
+    run's, and which holds no Parquet (latest/manifest.json used to be a copy of the run's: its `parquet/...`
+    paths led nowhere from latest/ and its report's checksum was the run's)."""
+    from eujp.publish import PartitionedParquet
+
+    run_id = "20261124T060000Z-check1"
+    report = tmp_path / "report.html"
+    report.write_text('<a href="parquet/mart_product_trade/">detail</a>')
+    notes = tmp_path / "notes.txt"
+    notes.write_text("only in the run's folder")
+    publish_run(store, run_id=run_id, warehouse_path=_mart_warehouse(tmp_path / "w.duckdb", {2021: 1.0, 2022: 2.0}),
+                work_dir=tmp_path / "work", extra_files={"report.html": report, "notes.txt": notes},
+                latest_files=("report.html",), partitioned={"mart_product_trade": PartitionedParquet("period_year")},
+                manifest_without_checksums={"run_id": run_id, "status": "success", "table_rows": {},
+                                            "sources": {}, "validation": {}, "audit": {}})
+    for folder in (f"runs/{run_id}/", "latest/"):
+        manifest = json.loads(store.get_bytes(f"{folder}manifest.json"))
+        assert manifest["location"] == folder
+        listed = _listed_objects(manifest)
+        assert {"warehouse.duckdb", "report.html"} <= set(listed) and len(listed) > 6  # tables, 2 parts, notes
+        for path, digest in listed.items():
+            local = tmp_path / "object"
+            local.write_bytes(store.get_bytes(_resolved(folder, path)))
+            assert sha256_file(local) == digest, f"{folder}{path}"
+    latest = json.loads(store.get_bytes("latest/manifest.json"))
+    run = json.loads(store.get_bytes(f"runs/{run_id}/manifest.json"))
+    assert latest["files"]["report.html"] != run["files"]["report.html"]  # the relinked page's own checksum
+    assert latest["files"][f"../runs/{run_id}/notes.txt"] == run["files"]["notes.txt"]
+    assert latest["run_manifest"] == f"../runs/{run_id}/manifest.json"
+    assert {k: v for k, v in latest.items() if k not in ("location", "run_manifest", "tables", "files")} == {
+        k: v for k, v in run.items() if k not in ("location", "tables", "files")}
+
+
 def test_a_run_that_publishes_an_earlier_runs_loads_lists_them_in_its_manifest(tmp_path):
     """A run interrupted after its promotion and before its publish ended left its rows in the warehouse but not
     in `latest`: the next run publishes them, and its manifest says whose loads they are (it said every source
