@@ -820,9 +820,14 @@ def maintain_published(settings, *, keep_days: float | None = None, grace_hours:
     if cfg is None:
         raise NothingToMaintain(f"no lake to maintain: {LAKE_CATALOG_ENV} is off (the runs publish no lake)",
                                 off=True)
-    if cfg.embedded and not cfg.catalog_file.exists() and not open_store(settings.publish_uri).exists(CATALOG_FILE):
-        raise NothingToMaintain(f"nothing to maintain yet: the lake's catalog {cfg.catalog_file} does not exist "
-                                "(no run has published one yet)")
+    if cfg.embedded and not cfg.catalog_file.exists():
+        if not open_store(settings.publish_uri).exists(CATALOG_FILE):
+            raise NothingToMaintain(f"nothing to maintain yet: the lake's catalog {cfg.catalog_file} does not exist "
+                                    "(no run has published one yet)")
+        if not settings.warehouse_path.exists():  # a mistyped path would get an adopted catalog of its own
+            raise ValueError(f"no warehouse at {settings.warehouse_path}: lake maintenance runs beside the warehouse "
+                             "whose runs commit the lake published at "
+                             f"{settings.publish_uri} (--warehouse, EUJP_WAREHOUSE); nothing was changed")
     keep_days = _env_number(KEEP_DAYS_ENV, DEFAULT_KEEP_DAYS) if keep_days is None else keep_days
     grace_hours = _env_number(GRACE_HOURS_ENV, DEFAULT_GRACE_HOURS) if grace_hours is None else grace_hours
     with warehouse_lock(settings.warehouse_path, settings.lock_wait_seconds):

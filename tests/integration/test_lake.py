@@ -430,6 +430,31 @@ def test_eujp_lake_maintain_runs_the_maintenance_with_the_run_lock(lake, monkeyp
     assert result.exit_code == 1 and "lock" in result.output
 
 
+def test_lake_maintain_of_a_warehouse_that_does_not_exist_is_refused_and_creates_nothing(lake, tmp_path):
+    """A mistyped --warehouse had the published catalog adopted beside it (a folder and a catalog of a warehouse
+    that does not exist), then maintained and published from there. Now: exit 2 naming the path, nothing
+    written; with nothing published yet, nothing to maintain (exit 0), as for an existing warehouse."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    cfg, warehouse, store_dir = lake
+    store = open_store(str(store_dir))
+    commit = commit_warehouse(cfg, warehouse, "20261124T060000Z-lake01")
+    store.put_file(CATALOG_FILE, cfg.catalog_file)
+    _publish_pointer(store, "20261124T060000Z-lake01", commit.snapshot_id, latest=True)
+    published = (store_dir / CATALOG_FILE).read_bytes()
+    typo = tmp_path / "wharehouse" / "trial.duckdb"
+    result = CliRunner().invoke(app, ["lake-maintain", "--warehouse", str(typo), "--publish", str(store_dir)])
+    assert result.exit_code == 2, result.output
+    assert f"no warehouse at {typo}" in " ".join(result.output.split())
+    assert not typo.parent.exists() and (store_dir / CATALOG_FILE).read_bytes() == published
+    empty = tmp_path / "empty-store"
+    result = CliRunner().invoke(app, ["lake-maintain", "--warehouse", str(typo), "--publish", str(empty)])
+    assert result.exit_code == 0 and "nothing to maintain yet" in result.output
+    assert not typo.parent.exists()
+
+
 def test_the_lake_upload_benchmark_counts_a_day_with_one_new_month(tmp_path, monkeypatch):
     from benchmarks.lake_upload import run, table
 
