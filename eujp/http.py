@@ -6,9 +6,10 @@ back-off of the source draws on it, so a source can never take longer than `Http
 
 - Timeouts: connect and read timeouts; each attempt's timeouts are cut to what is left of the budget and
   the body is read as it arrives, with the deadline checked after every network read (a server that drips
-  a body's bytes cannot hold a run hostage: at most one read timeout past the budget). The status line and
-  headers are bounded by the read timeout per read only: a server that drips them, or sends endless 1xx
-  answers, is not cut off by the budget (httpx has no deadline for a whole request).
+  a body's bytes cannot hold a run hostage). Every network read and
+  write, the status line's and headers' included, waits no longer than what is left of the budget
+  (`bound_by_budget`: httpx has no deadline for a whole request), so a server that drips them, or sends 1xx
+  answers without end, is cut off at the budget too.
 - Retries: connection errors, timeouts, truncated bodies, 429 and 5xx (except 501) are retried with
   exponential back-off and full jitter (`uniform(0, min(max, base * 2**(n-1)))`). A `Retry-After` header
   (seconds or an HTTP date) is honoured, never below that back-off (a `0` or a date already past); when it asks for more time than the budget has left, the client
@@ -65,6 +66,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import httpcore
 import httpx
 
 from eujp.errors import ExtractError, PayloadTooLargeError
@@ -389,6 +391,76 @@ def bytes_problem(content: bytes, expect: Expect) -> str | None:
     return _body_problem(BodyShape.of(content), {}, expect, lambda: content)
 
 
+class _BudgetStream(httpcore.NetworkStream):
+    """A connection whose every read, write and TLS handshake waits at most what is left of the source's budget
+    (`left`): the status line and headers come by network reads too, so a server that drips them within the read
+    timeout, or sends 1xx answers without end, is cut off at the budget as a dripped body is."""
+
+    def __init__(self, stream: httpcore.NetworkStream, left: Callable[[], float]):
+        self._stream, self._left = stream, left
+
+    def _cap(self, timeout: float | None, error: type[Exception]) -> float:
+        left = self._left()
+        if left <= 0:
+            raise error(BUDGET_SPENT)
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, self._cap(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, self._cap(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        tls = self._stream.start_tls(ssl_context, server_hostname, self._cap(timeout, httpcore.ConnectTimeout))
+        return _BudgetStream(tls, self._left)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _BudgetBackend(httpcore.NetworkBackend):
+    """httpcore's network backend with its connections made `_BudgetStream`s (and their connects capped alike)."""
+
+    def __init__(self, backend: httpcore.NetworkBackend, left: Callable[[], float]):
+        self._backend, self._left = backend, left
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        left = self._left()
+        if left <= 0:
+            raise httpcore.ConnectTimeout(BUDGET_SPENT)
+        stream = self._backend.connect_tcp(host, port, left if timeout is None else min(timeout, left),
+                                           local_address, socket_options)
+        return _BudgetStream(stream, self._left)
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Any = None) -> httpcore.NetworkStream:
+        return _BudgetStream(self._backend.connect_unix_socket(path, timeout, socket_options), self._left)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+BUDGET_SPENT = "the source's time budget is spent"
+
+
+def bound_by_budget(client: httpx.Client, left: Callable[[], float]) -> None:
+    """Make every connection of `client`'s transports (its own and those of its proxies) wait no longer than
+    `left()` seconds in all (`_BudgetBackend`): httpx has no deadline for a whole request, only timeouts per
+    network read. httpx 0.28 keeps its httpcore pool as `HTTPTransport._pool`, whose network backend is a public
+    parameter of httpcore's pools but not of httpx's transport: set here (tests/integration/test_http.py fails
+    when it no longer is). A transport of another kind (a test's MockTransport) is left as it is."""
+    for transport in [client._transport, *client._mounts.values()]:
+        pool = getattr(transport, "_pool", None)
+        if pool is not None and hasattr(pool, "_network_backend"):
+            pool._network_backend = _BudgetBackend(pool._network_backend, left)
+
+
 class HttpClient:
     """A source's HTTP session: retries, budget, body checks (see the module docstring)."""
 
@@ -417,6 +489,7 @@ class HttpClient:
             trust_env=transport is None,
             verify=tls_context(trust_env=transport is None),
         )
+        bound_by_budget(self._client, self.remaining)
 
     # --- budget ---------------------------------------------------------------------------------------
     def remaining(self) -> float:
@@ -555,6 +628,9 @@ class HttpClient:
         try:
             response = self._follow(request, shown, conditional or {}, validators_url)
         except httpx.TimeoutException as exc:
+            if self.remaining() <= 0:  # the connection's reads wait no longer than the budget (bound_by_budget)
+                raise _Retryable(f"{type(exc).__name__}: {BUDGET_SPENT} ({self.policy.budget_seconds:g} s) before "
+                                 "the answer's status line and headers came") from exc
             raise _Retryable(f"{type(exc).__name__} (connect {self.policy.connect_timeout:g} s, "
                              f"read {self.policy.read_timeout:g} s)") from exc
         except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
@@ -597,6 +673,9 @@ class HttpClient:
                 out.close()
                 to_file.unlink(missing_ok=True)
             if isinstance(exc, httpx.TimeoutException):
+                if self.remaining() <= 0:  # the read waited for what was left of the budget (bound_by_budget)
+                    raise _Retryable(f"budget spent while reading the body ({response.num_bytes_downloaded} bytes "
+                                     "read)") from exc
                 raise _Retryable(f"ReadTimeout while reading the body (read {self.policy.read_timeout:g} s)") from exc
             if isinstance(exc, httpx.ReadError) and _ragged_eof(exc):
                 expected = response.headers.get("content-length")

@@ -553,3 +553,66 @@ def test_a_body_dripped_within_the_read_timeout_is_cut_off_at_the_budget():
         listener.close()
     assert time.monotonic() - started < 1.0 + FAST.read_timeout + 0.5
     assert "budget spent while reading the body" in str(err.value)
+
+
+def _dripping_server(answer: bytes, pause: float, stop: threading.Event) -> socket.socket:
+    """A one-connection server on 127.0.0.1 that sends `answer` (from the status line on) a byte at a time, one
+    every `pause` seconds, until it is all sent or `stop` is set (as long as the test's client keeps asking)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for i in range(len(answer)):
+                if stop.is_set():
+                    return
+                try:
+                    conn.sendall(answer[i:i + 1])
+                except OSError:  # the client hung up
+                    return
+                time.sleep(pause)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+@pytest.mark.parametrize("answer", [
+    # the status line and headers dripped, each byte well within the read timeout (0.05 s against 0.3 s)
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\n" + b"X-Padding: " + b"x" * 2000 + b"\r\n\r\na,b\r\n1,2\r\n",
+    # 1xx answers without end (RFC 9110 \u00a715.2: a client reads on past each one to the final answer)
+    b"HTTP/1.1 102 Processing\r\n\r\n" * 2000,
+], ids=["headers-dripped", "endless-1xx"])
+def test_a_status_line_and_headers_dripped_or_endless_1xx_answers_are_cut_off_at_the_budget(answer):
+    """Every network read waits at most what is left of the budget (eujp.http.bound_by_budget), the status line's
+    and headers' too: a server that drips them within the read timeout, or answers 102 Processing without end,
+    used to hold the source for as long as it went on (httpx bounds each read, not a whole request)."""
+    stop = threading.Event()
+    listener = _dripping_server(answer, 0.05, stop)
+    started = time.monotonic()
+    try:
+        with client(FAST.with_(max_attempts=1, budget_seconds=1.0)) as c, pytest.raises(ExtractError) as err:
+            c.get(f"http://127.0.0.1:{listener.getsockname()[1]}/x.csv", expect=EXPECT_CSV)
+    finally:
+        stop.set()
+        listener.close()
+    assert time.monotonic() - started < 1.0 + 0.5
+    assert "the source's time budget is spent (1 s) before the answer's status line and headers came" in str(err.value)
+
+
+def test_the_budget_bounds_the_connections_of_the_client_and_of_its_proxies(monkeypatch):
+    """bound_by_budget reaches into httpx's transports (`_pool`, whose network backend httpx does not expose):
+    every transport the client uses, proxies' included, gets the budget's backend; a transport of another kind
+    (a test's MockTransport) is left as it is. Fails when an httpx upgrade moves what it sets."""
+    import httpx
+
+    from eujp.http import _BudgetBackend
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    with client() as c:
+        transports = [c._client._transport, *c._client._mounts.values()]
+        assert len(transports) >= 2
+        assert all(isinstance(t._pool._network_backend, _BudgetBackend) for t in transports if t is not None)
+    mock = httpx.MockTransport(lambda request: httpx.Response(200))
+    with client(transport=mock) as c:
+        assert c._client._transport is mock
