@@ -96,7 +96,8 @@ def _print_summary(summary: dict) -> None:
     changes = summary.get("changes") or {}
     if "tables_written" in changes:  # a day with nothing new has only partners_removed
         rebuilt, kept = changes.get("models_rebuilt") or {}, changes.get("models_kept") or []
-        console.print(escape(f"changed: {', '.join(changes.get('tables_written') or []) or 'nothing'}; "
+        # written, not "changed": a model rebuilt because an input was written may hold the same rows as before
+        console.print(escape(f"tables written: {', '.join(changes.get('tables_written') or []) or 'none'}; "
                              f"models rebuilt {len(rebuilt)} of {len(rebuilt) + len(kept)}"))
     if changes.get("partners_removed"):
         from eujp.partners import removal_note

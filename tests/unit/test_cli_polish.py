@@ -169,6 +169,15 @@ def test_summary_table_uses_the_row_words(capsys):
     assert [c.strip() for c in row.split("│")[4:8]] == ["96", "96", "0", "48"]
 
 
+def test_summary_says_which_tables_were_written_not_that_they_changed(capsys):
+    """A model rebuilt because an input was written may hold the same rows: the line said "changed:"."""
+    changes = {"rows_written": {"fact_goods_trade_product": 48}, "models_rebuilt": {"mart_product_trade": "input"},
+               "tables_written": ["fact_goods_trade_product", "mart_product_trade"], "models_kept": ["mart_claims"]}
+    lines = printed(capsys, summary(changes=changes))
+    assert "tables written: fact_goods_trade_product, mart_product_trade; models rebuilt 1 of 2" in lines
+    assert not [line for line in lines if line.startswith("changed:")]
+
+
 def test_summary_ends_with_the_report_docs_and_catalog_links_that_exist(capsys):
     lines = printed(capsys, summary(report_url="https://x/report.html", docs_url="https://x/docs/index.html",
                                     catalog_url="https://x/catalog", errors=["boom"]))
