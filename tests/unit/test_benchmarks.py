@@ -454,3 +454,14 @@ def test_the_day_benchmark_adds_a_later_month_after_the_years_months_before_it(t
         parse_comext_csv((history / n).read_bytes()).frame.height for n in names[60:])
     others = sorted(p.name for p in day.iterdir() if not p.name.startswith("comext_"))
     assert others and all((day / n).read_bytes() == (history / n).read_bytes() for n in others)
+
+
+def test_the_record_check_benchmark_parses_its_shapes_and_prints_a_ratio_for_each(capsys):
+    from benchmarks.record_check import main, payload
+    from eujp.parse.sdmx_csv import parse_comext_csv
+
+    frame = parse_comext_csv(payload(400, quoted=True, empty_share=0.5, seed=3)).frame
+    assert frame.height == 400 and 100 < frame.get_column("OBS_VALUE").null_count() < 300
+    assert main(["--rows", "200", "--repeat", "1", "--empty-share", "0", "0.3"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("| plain", "| quoted"))]
+    assert len(rows) == 4 and all(line.endswith("x |") for line in rows)

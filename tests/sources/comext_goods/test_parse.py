@@ -8,6 +8,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eujp.errors import ParseError, SchemaDriftError
 from eujp.parse.sdmx_csv import COMEXT_COLUMNS, parse_comext_csv
@@ -261,6 +263,47 @@ def test_a_line_with_a_field_missing_is_refused_naming_it_not_read_into_the_wron
     empty_last = ROW.rsplit(",", 1)[0] + ","  # the figure empty, its field there: a missing value, not a short line
     frame = parse_comext_csv(csv(ROW, empty_last, "", ROW.replace("2025-02", "2025-05"))).frame
     assert frame.height == 3 and frame.get_column("OBS_VALUE_raw").to_list() == ["1663789", None, "1663789"]
+
+
+def _fields(line: str) -> int:
+    import csv as stdlib_csv
+
+    return len(next(stdlib_csv.reader([line])))
+
+
+@settings(max_examples=150)
+@given(st.lists(st.tuples(st.sampled_from(["whole", "empty-last", "short", "comma-inside", "blank"]),
+                          st.integers(0, 8)), min_size=1, max_size=30))
+def test_quoted_records_are_whole_or_refused_at_the_first_short_line_as_pythons_csv_counts(lines):
+    """Every field quoted; a DATAFLOW holding commas inside its quotes (no field's end), empty figures, blank
+    lines and lines with a field missing, in any mix: the payload parses when every line is whole, and is refused
+    at the first short line otherwise, as Python's csv module counts the fields (the check counts the commas that
+    end a field: all but those inside quotes, which the values read hold)."""
+    def quoted(row: str, inside: bool) -> str:
+        values = row.split(",")
+        if inside:
+            values[0] = values[0].replace("(1.0", "(1.0, with, commas")
+        return ",".join(f'"{v}"' for v in values)
+
+    rows, first_short = [], None
+    for k, (kind, field) in enumerate(lines):
+        row = ROW.replace("2025-02", f"{2000 + k}-02")
+        text = {"whole": quoted(row, False), "empty-last": quoted(row, False).rsplit(",", 1)[0] + ",",
+                "short": quoted(without(field + 1, row), field % 2 == 0), "comma-inside": quoted(row, True),
+                "blank": ""}[kind]
+        rows.append(text)
+        if kind == "short" and first_short is None:
+            assert _fields(text) == 9
+            first_short = k + 2
+    payload = csv(*rows)
+    if first_short is None:
+        frame = parse_comext_csv(payload).frame
+        assert frame.height == sum(kind != "blank" for kind, _ in lines)
+    else:
+        with pytest.raises(ParseError, match=rf"malformed CSV at line {first_short}: 9 field\(s\) where the header "
+                                             "has 10") as caught:
+            parse_comext_csv(payload)
+        assert caught.value.line == first_short
 
 
 def test_a_stray_quote_that_reads_the_next_line_into_a_field_is_refused_naming_its_line():
