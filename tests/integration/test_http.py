@@ -522,11 +522,10 @@ def test_a_plain_text_error_page_where_csv_was_promised_is_refused(server, page)
         c.get(server.url + JSON_PATH, expect=EXPECT_CSV)
 
 
-def test_a_body_dripped_within_the_read_timeout_is_cut_off_at_the_budget():
-    """A server that sends a body one byte at a time, each well within the read timeout (0.05 s against 0.3 s),
-    cannot hold the source past its budget: the deadline is checked after every network read (before, only
-    after every 64 KiB, so such a body of 100 kB held a 1 s budget for over an hour)."""
-    body = b"a,b\r\n" + b"1,2\r\n" * 20_000
+def _dripped(answer: bytes, *, at_once: bytes = b"") -> tuple[float, str]:
+    """(seconds, error) of a GET with one attempt and a 1 s budget from a one-connection server on 127.0.0.1
+    that sends `at_once`, then `answer` a byte every 0.05 s (well within the read timeout, 0.3 s), for as long as
+    the client keeps asking."""
     stop = threading.Event()
     listener = socket.create_server(("127.0.0.1", 0))
 
@@ -534,36 +533,7 @@ def test_a_body_dripped_within_the_read_timeout_is_cut_off_at_the_budget():
         conn, _ = listener.accept()
         with conn:
             conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: %d\r\n\r\n" % len(body))
-            for i in range(len(body)):
-                if stop.is_set():
-                    return
-                conn.sendall(body[i:i + 1])
-                time.sleep(0.05)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    started = time.monotonic()
-    try:
-        with client(FAST.with_(max_attempts=1, budget_seconds=1.0)) as c, pytest.raises(ExtractError) as err:
-            c.get(f"http://127.0.0.1:{listener.getsockname()[1]}/x.csv", expect=EXPECT_CSV)
-    finally:
-        stop.set()
-        thread.join(5)
-        listener.close()
-    assert time.monotonic() - started < 1.0 + FAST.read_timeout + 0.5
-    assert "budget spent while reading the body" in str(err.value)
-
-
-def _dripping_server(answer: bytes, pause: float, stop: threading.Event) -> socket.socket:
-    """A one-connection server on 127.0.0.1 that sends `answer` (from the status line on) a byte at a time, one
-    every `pause` seconds, until it is all sent or `stop` is set (as long as the test's client keeps asking)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def serve() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            conn.recv(65536)
+            conn.sendall(at_once)
             for i in range(len(answer)):
                 if stop.is_set():
                     return
@@ -571,10 +541,28 @@ def _dripping_server(answer: bytes, pause: float, stop: threading.Event) -> sock
                     conn.sendall(answer[i:i + 1])
                 except OSError:  # the client hung up
                     return
-                time.sleep(pause)
+                time.sleep(0.05)
 
     threading.Thread(target=serve, daemon=True).start()
-    return listener
+    started = time.monotonic()
+    try:
+        with client(FAST.with_(max_attempts=1, budget_seconds=1.0)) as c, pytest.raises(ExtractError) as err:
+            c.get(f"http://127.0.0.1:{listener.getsockname()[1]}/x.csv", expect=EXPECT_CSV)
+    finally:
+        stop.set()
+        listener.close()
+    return time.monotonic() - started, str(err.value)
+
+
+def test_a_body_dripped_within_the_read_timeout_is_cut_off_at_the_budget():
+    """A server that sends a body one byte at a time, each well within the read timeout (0.05 s against 0.3 s),
+    cannot hold the source past its budget: the deadline is checked after every network read (before, only
+    after every 64 KiB, so such a body of 100 kB held a 1 s budget for over an hour)."""
+    body = b"a,b\r\n" + b"1,2\r\n" * 20_000
+    seconds, error = _dripped(body, at_once=b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\n"
+                                            b"Content-Length: %d\r\n\r\n" % len(body))
+    assert seconds < 1.0 + FAST.read_timeout + 0.5
+    assert "budget spent while reading the body" in error
 
 
 @pytest.mark.parametrize("answer", [
@@ -587,17 +575,9 @@ def test_a_status_line_and_headers_dripped_or_endless_1xx_answers_are_cut_off_at
     """Every network read waits at most what is left of the budget (eujp.http.bound_by_budget), the status line's
     and headers' too: a server that drips them within the read timeout, or answers 102 Processing without end,
     used to hold the source for as long as it went on (httpx bounds each read, not a whole request)."""
-    stop = threading.Event()
-    listener = _dripping_server(answer, 0.05, stop)
-    started = time.monotonic()
-    try:
-        with client(FAST.with_(max_attempts=1, budget_seconds=1.0)) as c, pytest.raises(ExtractError) as err:
-            c.get(f"http://127.0.0.1:{listener.getsockname()[1]}/x.csv", expect=EXPECT_CSV)
-    finally:
-        stop.set()
-        listener.close()
-    assert time.monotonic() - started < 1.0 + 0.5
-    assert "the source's time budget is spent (1 s) before the answer's status line and headers came" in str(err.value)
+    seconds, error = _dripped(answer)
+    assert seconds < 1.0 + 0.5
+    assert "the source's time budget is spent (1 s) before the answer's status line and headers came" in error
 
 
 def test_the_budget_bounds_the_connections_of_the_client_and_of_its_proxies(monkeypatch):
