@@ -391,6 +391,17 @@ def bytes_problem(content: bytes, expect: Expect) -> str | None:
     return _body_problem(BodyShape.of(content), {}, expect, lambda: content)
 
 
+BUDGET_SPENT = "the source's time budget is spent"
+
+
+def _capped(timeout: float | None, left: Callable[[], float], error: type[Exception]) -> float:
+    """`timeout` cut to what is `left()` of the budget; `error` (an httpcore timeout) once nothing is left."""
+    seconds = left()
+    if seconds <= 0:
+        raise error(BUDGET_SPENT)
+    return seconds if timeout is None else min(timeout, seconds)
+
+
 class _BudgetStream(httpcore.NetworkStream):
     """A connection whose every read, write and TLS handshake waits at most what is left of the source's budget
     (`left`): the status line and headers come by network reads too, so a server that drips them within the read
@@ -399,24 +410,19 @@ class _BudgetStream(httpcore.NetworkStream):
     def __init__(self, stream: httpcore.NetworkStream, left: Callable[[], float]):
         self._stream, self._left = stream, left
 
-    def _cap(self, timeout: float | None, error: type[Exception]) -> float:
-        left = self._left()
-        if left <= 0:
-            raise error(BUDGET_SPENT)
-        return left if timeout is None else min(timeout, left)
-
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, self._cap(timeout, httpcore.ReadTimeout))
+        return self._stream.read(max_bytes, _capped(timeout, self._left, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, self._cap(timeout, httpcore.WriteTimeout))
+        self._stream.write(buffer, _capped(timeout, self._left, httpcore.WriteTimeout))
 
     def close(self) -> None:
         self._stream.close()
 
     def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
                   timeout: float | None = None) -> httpcore.NetworkStream:
-        tls = self._stream.start_tls(ssl_context, server_hostname, self._cap(timeout, httpcore.ConnectTimeout))
+        tls = self._stream.start_tls(ssl_context, server_hostname,
+                                     _capped(timeout, self._left, httpcore.ConnectTimeout))
         return _BudgetStream(tls, self._left)
 
     def get_extra_info(self, info: str) -> Any:
@@ -431,10 +437,7 @@ class _BudgetBackend(httpcore.NetworkBackend):
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Any = None) -> httpcore.NetworkStream:
-        left = self._left()
-        if left <= 0:
-            raise httpcore.ConnectTimeout(BUDGET_SPENT)
-        stream = self._backend.connect_tcp(host, port, left if timeout is None else min(timeout, left),
+        stream = self._backend.connect_tcp(host, port, _capped(timeout, self._left, httpcore.ConnectTimeout),
                                            local_address, socket_options)
         return _BudgetStream(stream, self._left)
 
@@ -444,9 +447,6 @@ class _BudgetBackend(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         self._backend.sleep(seconds)
-
-
-BUDGET_SPENT = "the source's time budget is spent"
 
 
 def bound_by_budget(client: httpx.Client, left: Callable[[], float]) -> None:
