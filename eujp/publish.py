@@ -436,15 +436,15 @@ def publish_run(
         # whose paths and checksums are those of latest/ (`latest_manifest`)
         relinked = {name: path for name in latest_keys if "/" not in name
                     and (path := _relinked_for_latest(extra_files.get(name), prefix, work_dir)) is not None}
-        latest_manifest_path = work_dir / "latest-manifest.json"
-        latest_manifest_path.write_text(json.dumps(
+        own_manifest = work_dir / "latest-manifest.json"
+        own_manifest.write_text(json.dumps(
             latest_manifest(manifest, prefix, latest_keys, {n: sha256_file(p) for n, p in relinked.items()}),
             indent=2, sort_keys=True, default=str))
-        relinked["manifest.json"] = latest_manifest_path
+        own = relinked | {"manifest.json": own_manifest}  # latest/'s files that are no copies: uploaded
         for name in [*latest_keys, "warehouse.duckdb", "manifest.json"]:
             key = f"latest/{name}"
-            if name in relinked:
-                put(key, relinked[name], _content_type(key))
+            if name in own:
+                put(key, own[name], _content_type(key))
             else:
                 within(deadline, lambda name=name, key=key: store.copy(f"{prefix}/{name}", key))
             replaced.append(key)
