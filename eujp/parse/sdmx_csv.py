@@ -163,8 +163,8 @@ def _check_records(data: bytes, frame: pl.DataFrame, columns: list[str], what: s
     null (an empty last field, a blank line), the payload's commas that end a field are counted (all of them
     but those inside quoted fields, which the values read hold: a line's are its fields but one), and only
     when they are too few are the lines of those rows found (the positions of the line ends, numpy) and
-    counted: their commas, or, in a payload with quotes, their fields (polars first, `_first_short`, then
-    Python's csv module from the first short one on)."""
+    counted (one of them is then short, or a line of commas alone): their commas, or, in a payload with quotes,
+    their fields by Python's csv module."""
     quoted = data.find(b'"') >= 0
     if quoted:
         lines = _count_byte(data, 10) + (not data.endswith(b"\n")) - 1
@@ -189,10 +189,7 @@ def _check_records(data: bytes, frame: pl.DataFrame, columns: list[str], what: s
         raise ParseError(f"{what}: malformed CSV: {frame.height} records in {ends.size - 1} lines after the header")
     starts = (ends[rows] + 1).tolist()  # row i is line i + 2: it starts after the end of line i + 1
     stops = ends[rows + 1].tolist()
-    first = _first_short(data, starts, stops, len(columns)) if quoted else 0
     for k, (a, b) in enumerate(zip(starts, stops, strict=True)):
-        if k < first:
-            continue
         if quoted:
             fields = len(next(csv.reader([data[a:b].decode("utf-8", "replace").rstrip("\r")]), ()))
         else:
@@ -204,27 +201,6 @@ def _check_records(data: bytes, frame: pl.DataFrame, columns: list[str], what: s
         raise ParseError(f"{what}: malformed CSV at line {line}: {fields} field(s) where the header has "
                          f"{len(columns)} (a field missing: the values after it would be read into the wrong "
                          f"columns): {text[:120]!r}", line=line, column=1)
-
-
-def _first_short(data: bytes, starts: list[int], stops: list[int], n_fields: int) -> int:
-    """The index of the first of the lines data[starts[k]:stops[k]] (each one record) that holds fewer than
-    `n_fields` fields and is not blank; len(starts) when there is none. The lines are read again by polars' CSV
-    reader, as the payload was, each with a field `\x01` put after its own: it lands in the extra last column of
-    a whole line and before it in a short one (one record a line: a quoted comma is no field's end). For a quoted
-    payload with many empty last fields (200,000 in 1M rows: 0.6 s by Python's csv module, line by line)."""
-    whole = b"," * n_fields + b"\x01\n"  # what stands for a blank line (a blank line is no short record)
-    lines = b"".join([line + b",\x01\n" if (line := data[a:b].rstrip(b"\r")).strip() else whole
-                      for a, b in zip(starts, stops, strict=True)])
-    names = [f"f{i}" for i in range(n_fields + 1)]
-    try:
-        read = pl.read_csv(lines, has_header=False, new_columns=names, schema={n: pl.String for n in names},
-                           truncate_ragged_lines=True)
-    except pl.exceptions.PolarsError:  # not as the payload was read: every line is checked by Python's csv module
-        return 0
-    if read.height != len(starts):
-        return 0
-    short = read.select(pl.arg_where(pl.col(names[-1]).is_null()).first()).item()
-    return len(starts) if short is None else int(short)
 
 
 def _count_byte(data: bytes, byte: int, block: int = 1 << 24) -> int:
